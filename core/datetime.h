@@ -1,0 +1,27 @@
+/* Dates and times of the national interface as plain integers: a date is yyyymmdd, a time
+ * yyyymmddHHMMSS. Integer order is time order, so comparisons need no calendar. core/ never
+ * reads the clock: callers pass "now" in. */
+#ifndef POSA_CORE_DATETIME_H
+#define POSA_CORE_DATETIME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define DATETIME_DATE_LEN 10 /* "YYYY-MM-DD" */
+#define DATETIME_TIME_LEN 19 /* "YYYY-MM-DD HH:MM:SS" */
+
+/* Parses "YYYY-MM-DD" into yyyymmdd; checks the calendar (leap years). 0 or POSA_EDATE. */
+int date_parse(const char *text, size_t len, int32_t *ret);
+/* Parses "YYYY-MM-DD HH:MM:SS" into yyyymmddHHMMSS. 0 or POSA_EDATE. */
+int datetime_parse(const char *text, size_t len, int64_t *ret);
+/* Formats into buf (>= 11 / 20 bytes). */
+void date_format(int32_t date, char buf[DATETIME_DATE_LEN + 1]);
+void datetime_format(int64_t time, char buf[DATETIME_TIME_LEN + 1]);
+
+bool date_is_valid(int32_t yyyymmdd);
+int32_t datetime_date(int64_t time); /* yyyymmdd of a time */
+int32_t date_add_days(int32_t date, int32_t days);
+int32_t date_days_between(int32_t from, int32_t to); /* to - from, in days */
+
+#endif

@@ -1,0 +1,100 @@
+/* National message ids, monotonic across clock steps and restarts. */
+#include "core/msgid.h"
+
+#include <string.h>
+
+#include "core/datetime.h"
+#include "core/err.h"
+
+static bool is_code_char(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+
+static bool is_time_valid(int64_t t)
+{
+    int64_t hms = t % 1000000;
+
+    return date_is_valid(datetime_date(t)) && hms / 10000 <= 23 && hms / 100 % 100 <= 59 &&
+           hms % 100 <= 59;
+}
+
+/* Reads the 14-digit time and 4-digit sequence of a 30-char id. */
+static bool msgid_split(const char *msgid, int64_t *ret_time, uint32_t *ret_seq)
+{
+    int64_t t = 0;
+    uint32_t seq = 0;
+
+    for (int i = MSGID_CODE_LEN; i < MSGID_LEN; i++) {
+        if (msgid[i] < '0' || msgid[i] > '9')
+            return false;
+        if (i < MSGID_CODE_LEN + 14)
+            t = t * 10 + (msgid[i] - '0');
+        else
+            seq = seq * 10 + (uint32_t)(msgid[i] - '0');
+    }
+    if (!is_time_valid(t))
+        return false;
+    *ret_time = t;
+    *ret_seq = seq;
+    return true;
+}
+
+bool msgid_is_valid(const char *msgid, size_t len, const char *expect_code)
+{
+    int64_t t;
+    uint32_t seq;
+
+    if (!msgid || len != MSGID_LEN)
+        return false;
+    for (int i = 0; i < MSGID_CODE_LEN; i++)
+        if (!is_code_char(msgid[i]))
+            return false;
+    if (expect_code && strncmp(msgid, expect_code, MSGID_CODE_LEN) != 0)
+        return false;
+    return msgid_split(msgid, &t, &seq);
+}
+
+int msgid_gen_init(struct msgid_gen *gen, const char *code, const char *last_issued)
+{
+    struct msgid_gen g = {0};
+
+    if (!code || strlen(code) != MSGID_CODE_LEN)
+        return POSA_EFIELD;
+    for (int i = 0; i < MSGID_CODE_LEN; i++)
+        if (!is_code_char(code[i]))
+            return POSA_EFIELD;
+    memcpy(g.code, code, MSGID_CODE_LEN);
+    if (last_issued) {
+        if (!msgid_is_valid(last_issued, strlen(last_issued), code))
+            return POSA_EFIELD;
+        msgid_split(last_issued, &g.last_time, &g.last_seq);
+    }
+    *gen = g;
+    return 0;
+}
+
+int msgid_next(struct msgid_gen *gen, int64_t now, char ret[MSGID_LEN + 1])
+{
+    int64_t t = now;
+    uint32_t seq = 0;
+
+    if (!is_time_valid(now))
+        return POSA_EDATE;
+    if (t <= gen->last_time) {
+        /* Same second, or the clock went back: continue after the last id. */
+        t = gen->last_time;
+        if (gen->last_seq >= MSGID_SEQ_MAX)
+            return POSA_EAGAIN_MSGID;
+        seq = gen->last_seq + 1;
+    }
+    memcpy(ret, gen->code, MSGID_CODE_LEN);
+    for (int i = MSGID_CODE_LEN + 13; i >= MSGID_CODE_LEN; i--, t /= 10)
+        ret[i] = (char)('0' + t % 10);
+    for (int i = MSGID_LEN - 1, s = (int)seq; i >= MSGID_CODE_LEN + 14; i--, s /= 10)
+        ret[i] = (char)('0' + s % 10);
+    ret[MSGID_LEN] = '\0';
+    gen->last_time = now > gen->last_time ? now : gen->last_time;
+    gen->last_seq = seq;
+    return 0;
+}

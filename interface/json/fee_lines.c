@@ -1,0 +1,143 @@
+/* Parsing of the HIS's fee lines into core's fee_line, bounded and exact. */
+#include "interface/json/fee_lines.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/bound.h"
+#include "core/datetime.h"
+#include "core/decimal.h"
+#include "core/err.h"
+
+static int outside_kind_parse(const char *text, enum outside_kind *ret)
+{
+    static const char *const names[] = {[OUTSIDE_EXAM] = "exam",
+                                        [OUTSIDE_TREATMENT] = "treatment",
+                                        [OUTSIDE_PHARMACY] = "pharmacy"};
+
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (strcmp(text, names[i]) == 0) {
+            *ret = (enum outside_kind)i;
+            return 0;
+        }
+    }
+    return POSA_EFIELD;
+}
+
+static int outside_parse(struct json_object *obj, struct his_fee_line *line,
+                         struct jsonmap_error *err)
+{
+    struct json_object *o = NULL;
+    const char *kind = NULL;
+    int rc;
+
+    if (!json_object_object_get_ex(obj, "outside", &o) || json_object_is_type(o, json_type_null))
+        return 0;
+    if (!json_object_is_type(o, json_type_object))
+        return jsonmap_fail(err, POSA_EFIELD, NULL, "outside");
+    if ((rc = jsonmap_get_string(o, "institution_code", BOUND_CODE, true,
+                                 &line->outside.institution_code, err)) < 0 ||
+        (rc = jsonmap_get_string(o, "kind", BOUND_CODE, true, &kind, err)) < 0 ||
+        (rc = jsonmap_get_string(o, "form_ref", BOUND_CODE, true, &line->outside.form_ref,
+                                 err)) < 0)
+        return jsonmap_nest(err, "outside");
+    if (outside_kind_parse(kind, &line->outside.kind) < 0)
+        return jsonmap_fail(err, POSA_EFIELD, "outside", "kind");
+    line->has_outside = true;
+    return 0;
+}
+
+static int time_check(const char *time, struct jsonmap_error *err)
+{
+    int64_t t;
+
+    if (time && datetime_parse(time, strlen(time), &t) < 0)
+        return jsonmap_fail(err, POSA_EDATE, NULL, "time");
+    return 0;
+}
+
+/* One line; err->field is relative to the line. */
+static int line_parse(struct json_object *obj, struct his_fee_line *line,
+                      struct jsonmap_error *err)
+{
+    int rc;
+
+    if (!json_object_is_type(obj, json_type_object))
+        return jsonmap_fail(err, POSA_EFIELD, NULL, "");
+    if ((rc = jsonmap_get_string(obj, "his_line_id", BOUND_CODE, true, &line->his_line_id, err)) < 0 ||
+        (rc = jsonmap_get_string(obj, "list_code", BOUND_CODE, true, &line->fee.list_code, err)) < 0 ||
+        (rc = jsonmap_get_string(obj, "hosp_code", BOUND_CODE, false, &line->hosp_code, err)) < 0 ||
+        (rc = jsonmap_get_string(obj, "name", BOUND_NAME, false, &line->name, err)) < 0 ||
+        (rc = jsonmap_get_string(obj, "time", BOUND_CODE, false, &line->time, err)) < 0 ||
+        (rc = jsonmap_get_string(obj, "dept_code", BOUND_CODE, false, &line->dept_code, err)) < 0 ||
+        (rc = jsonmap_get_string(obj, "doctor_code", BOUND_CODE, false, &line->doctor_code, err)) < 0 ||
+        (rc = jsonmap_get_decimal(obj, "qty", DEC_QTY, true, &line->fee.qty_e4, err)) < 0 ||
+        (rc = jsonmap_get_decimal(obj, "price", DEC_PRICE, true, &line->fee.price_e6, err)) < 0 ||
+        (rc = jsonmap_get_decimal(obj, "amount", DEC_MONEY, true, &line->fee.amount_fen, err)) < 0 ||
+        (rc = jsonmap_get_bool(obj, "discharge_med", false, &line->discharge_med, err)) < 0 ||
+        (rc = time_check(line->time, err)) < 0 || (rc = outside_parse(obj, line, err)) < 0)
+        return rc;
+    if (!line->his_line_id[0] || !line->fee.list_code[0])
+        return jsonmap_fail(err, POSA_EFIELD, NULL, line->his_line_id[0] ? "list_code" : "his_line_id");
+    return 0;
+}
+
+static int lines_parse(struct json_object *array, size_t max_lines, struct fee_lines *out,
+                       struct jsonmap_error *err)
+{
+    size_t n = json_object_array_length(array);
+
+    if (n == 0)
+        return jsonmap_fail(err, POSA_EFIELD, NULL, "lines");
+    if (n > max_lines || n > BOUND_LINES)
+        return jsonmap_fail(err, POSA_ETOOLONG, NULL, "lines");
+    out->lines = calloc(n, sizeof out->lines[0]);
+    if (!out->lines)
+        return -12; /* -ENOMEM */
+    for (size_t i = 0; i < n; i++) {
+        int rc = line_parse(json_object_array_get_idx(array, i), &out->lines[i], err);
+
+        if (rc < 0) {
+            char prefix[32];
+
+            snprintf(prefix, sizeof prefix, "lines[%zu]", i);
+            return jsonmap_nest(err, prefix);
+        }
+    }
+    out->n = n;
+    return 0;
+}
+
+int fee_lines_parse(const char *text, size_t len, size_t max_lines, struct fee_lines *ret,
+                    struct jsonmap_error *err)
+{
+    struct fee_lines out = {0};
+    struct json_object *array = NULL;
+    int rc;
+
+    if ((rc = jsonmap_parse(text, len, &out.root, err)) < 0)
+        return rc;
+    if (!json_object_object_get_ex(out.root, "lines", &array) ||
+        !json_object_is_type(array, json_type_array)) {
+        rc = jsonmap_fail(err, POSA_EFIELD, NULL, "lines");
+        goto out;
+    }
+    rc = lines_parse(array, max_lines, &out, err);
+out:
+    if (rc < 0) {
+        fee_lines_done(&out);
+        return rc;
+    }
+    *ret = out;
+    return 0;
+}
+
+void fee_lines_done(struct fee_lines *lines)
+{
+    if (!lines)
+        return;
+    free(lines->lines);
+    json_object_put(lines->root);
+    *lines = (struct fee_lines){0};
+}

@@ -1,0 +1,140 @@
+/* json-c values mapped to core's exact decimals and bounded strings. */
+#include "interface/json/jsonmap.h"
+
+#include <string.h>
+
+#include "core/bound.h"
+#include "core/decimal.h"
+#include "core/err.h"
+
+#define JSON_DEPTH_MAX 32
+
+/* Appends text to buf at *len, truncating at the buffer's end. */
+static void append(char *buf, size_t cap, size_t *len, const char *text)
+{
+    while (*text && *len + 1 < cap)
+        buf[(*len)++] = *text++;
+    buf[*len] = '\0';
+}
+
+int jsonmap_fail(struct jsonmap_error *err, int code, const char *prefix, const char *key)
+{
+    size_t len = 0;
+
+    if (!err)
+        return code;
+    err->err = code;
+    err->field[0] = '\0';
+    append(err->field, sizeof err->field, &len, prefix ? prefix : "");
+    if (prefix && prefix[0] && key && key[0] && key[0] != '[')
+        append(err->field, sizeof err->field, &len, ".");
+    append(err->field, sizeof err->field, &len, key ? key : "");
+    return code;
+}
+
+int jsonmap_nest(struct jsonmap_error *err, const char *prefix)
+{
+    char field[sizeof err->field];
+
+    memcpy(field, err->field, sizeof field);
+    return jsonmap_fail(err, err->err, prefix, field);
+}
+
+int jsonmap_parse(const char *text, size_t len, struct json_object **ret,
+                  struct jsonmap_error *err)
+{
+    struct json_tokener *tok;
+    struct json_object *root;
+
+    if (len > BOUND_BODY)
+        return jsonmap_fail(err, POSA_ETOOLONG, "", "");
+    tok = json_tokener_new_ex(JSON_DEPTH_MAX);
+    if (!tok)
+        return -12; /* -ENOMEM */
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+    root = json_tokener_parse_ex(tok, text, (int)len);
+    /* Anything after the value, or an unfinished value, is not one JSON document. */
+    if (!root || json_tokener_get_error(tok) != json_tokener_success ||
+        json_tokener_get_parse_end(tok) != len) {
+        json_object_put(root);
+        json_tokener_free(tok);
+        return jsonmap_fail(err, POSA_EFIELD, "", "");
+    }
+    json_tokener_free(tok);
+    *ret = root;
+    return 0;
+}
+
+int jsonmap_decimal(struct json_object *value, int scale, int64_t *ret)
+{
+    const char *text;
+
+    switch (json_object_get_type(value)) {
+    case json_type_string:
+        return dec_parse(json_object_get_string(value),
+                         (size_t)json_object_get_string_len(value), scale, ret);
+    case json_type_int:
+    case json_type_double:
+        /* The number's source text (json-c keeps it for doubles; ints print exactly, and
+         * out-of-range ints saturate to values dec_parse refuses as overflow). */
+        text = json_object_get_string(value);
+        return dec_parse(text, strlen(text), scale, ret);
+    default:
+        return POSA_EINVAL_DECIMAL;
+    }
+}
+
+/* obj[key], or NULL when absent or null. */
+static struct json_object *member(struct json_object *obj, const char *key)
+{
+    struct json_object *v = NULL;
+
+    if (!json_object_is_type(obj, json_type_object) || !json_object_object_get_ex(obj, key, &v))
+        return NULL;
+    return json_object_is_type(v, json_type_null) ? NULL : v;
+}
+
+int jsonmap_get_decimal(struct json_object *obj, const char *key, int scale, bool required,
+                        int64_t *ret, struct jsonmap_error *err)
+{
+    struct json_object *v = member(obj, key);
+    int64_t value;
+    int rc;
+
+    if (!v)
+        return required ? jsonmap_fail(err, POSA_EFIELD, NULL, key) : 0;
+    if ((rc = jsonmap_decimal(v, scale, &value)) < 0)
+        return jsonmap_fail(err, rc, NULL, key);
+    *ret = value;
+    return 0;
+}
+
+int jsonmap_get_string(struct json_object *obj, const char *key, size_t max, bool required,
+                       const char **ret, struct jsonmap_error *err)
+{
+    struct json_object *v = member(obj, key);
+
+    if (!v)
+        return required ? jsonmap_fail(err, POSA_EFIELD, NULL, key) : 0;
+    if (!json_object_is_type(v, json_type_string))
+        return jsonmap_fail(err, POSA_EFIELD, NULL, key);
+    if ((size_t)json_object_get_string_len(v) > max)
+        return jsonmap_fail(err, POSA_ETOOLONG, NULL, key);
+    if (strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v))
+        return jsonmap_fail(err, POSA_EFIELD, NULL, key); /* an embedded NUL */
+    *ret = json_object_get_string(v);
+    return 0;
+}
+
+int jsonmap_get_bool(struct json_object *obj, const char *key, bool required, bool *ret,
+                     struct jsonmap_error *err)
+{
+    struct json_object *v = member(obj, key);
+
+    if (!v)
+        return required ? jsonmap_fail(err, POSA_EFIELD, NULL, key) : 0;
+    if (!json_object_is_type(v, json_type_boolean))
+        return jsonmap_fail(err, POSA_EFIELD, NULL, key);
+    *ret = json_object_get_boolean(v);
+    return 0;
+}

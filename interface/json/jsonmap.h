@@ -1,0 +1,41 @@
+/* JSON at the edges: json-c values mapped to core's exact types. Numbers are read from
+ * their source text (json_object_get_string keeps "1234.567800" as written), so an amount
+ * never passes through a double. Every string is bounded. Errors name the field. */
+#ifndef POSA_JSON_JSONMAP_H
+#define POSA_JSON_JSONMAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+/* Where a mapping failed: a posa error code and the field's path ("lines[3].price"). */
+struct jsonmap_error {
+    int err;
+    char field[96];
+};
+
+/* Parses text[0..len) as one JSON value, depth at most 32. POSA_EFIELD with field ""
+ * when it is not JSON. *ret is owned by the caller (json_object_put). */
+int jsonmap_parse(const char *text, size_t len, struct json_object **ret,
+                  struct jsonmap_error *err);
+
+/* A decimal at scale from a JSON string or number. */
+int jsonmap_decimal(struct json_object *value, int scale, int64_t *ret);
+
+/* obj[key] as a decimal / string / bool. required=false lets an absent (or null) key
+ * leave *ret untouched and return 0. Strings are borrowed from obj and at most max bytes. */
+int jsonmap_get_decimal(struct json_object *obj, const char *key, int scale, bool required,
+                        int64_t *ret, struct jsonmap_error *err);
+int jsonmap_get_string(struct json_object *obj, const char *key, size_t max, bool required,
+                       const char **ret, struct jsonmap_error *err);
+int jsonmap_get_bool(struct json_object *obj, const char *key, bool required, bool *ret,
+                     struct jsonmap_error *err);
+
+/* Records err with a field path built from prefix and key; returns code. */
+int jsonmap_fail(struct jsonmap_error *err, int code, const char *prefix, const char *key);
+/* Puts prefix in front of the failed field ("price" -> "lines[3].price"); returns err->err. */
+int jsonmap_nest(struct jsonmap_error *err, const char *prefix);
+
+#endif
