@@ -6,11 +6,7 @@
 #include "core/bound.h"
 #include "core/err.h"
 
-static const int64_t pow10_table[] = {
-    1LL, 10LL, 100LL, 1000LL, 10000LL, 100000LL, 1000000LL, 10000000LL, 100000000LL,
-    1000000000LL, 10000000000LL, 100000000000LL, 1000000000000LL,
-};
-#define POW10_MAX ((int)(sizeof pow10_table / sizeof pow10_table[0]) - 1)
+#define SCALE_MAX 12 /* beyond any field's needs; keeps 10^scale well inside int64 */
 
 static bool is_digit(char c)
 {
@@ -36,7 +32,7 @@ int dec_parse(const char *text, size_t len, int scale, int64_t *ret)
     int decimals = 0;
     int err;
 
-    if (scale < 0 || scale > POW10_MAX)
+    if (scale < 0 || scale > SCALE_MAX)
         return POSA_ERANGE;
     if (len == 0)
         return POSA_EINVAL_DECIMAL;
@@ -86,7 +82,7 @@ int dec_format(int64_t value, int scale, char *buf, size_t cap)
     size_t len = 0;
     uint64_t magnitude = value < 0 ? (uint64_t)0 - (uint64_t)value : (uint64_t)value;
 
-    if (scale < 0 || scale > POW10_MAX || value == INT64_MIN)
+    if (scale < 0 || scale > SCALE_MAX || value == INT64_MIN)
         return POSA_ERANGE;
     do {
         digits[n++] = (char)('0' + magnitude % 10);

@@ -1,0 +1,255 @@
+/* Unit tests of interface/json: exact decimals from JSON strings and numbers, the HIS
+ * fee-line parser with field-naming errors, and the catalog mapping. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/err.h"
+#include "interface/json/catalog_json.h"
+#include "interface/json/fee_lines.h"
+
+struct decimal_case {
+    const char *json;
+    int scale;
+    int rc;
+    int64_t value;
+};
+
+/* JSON numbers whose binary double is inexact must come out exact: 0.1 is 0.1000000000000000055
+ * as a double, 4.52 is 4.5199999999999996, 1234.57 is 1234.5699999999999. */
+static const struct decimal_case decimal_cases[] = {
+    {"0.1", 2, 0, 10},
+    {"4.52", 2, 0, 452},
+    {"1234.57", 2, 0, 123457},
+    {"\"1234.57\"", 2, 0, 123457},
+    {"1234.567800", 6, 0, 1234567800},
+    {"12", 2, 0, 1200},
+    {"-5", 4, 0, -50000},
+    {"0.105", 2, POSA_ESCALE, 0},
+    {"1e3", 2, POSA_EINVAL_DECIMAL, 0},
+    {"\"1e3\"", 2, POSA_EINVAL_DECIMAL, 0},
+    {"\"-0\"", 2, POSA_EINVAL_DECIMAL, 0},
+    {"\"\"", 2, POSA_EINVAL_DECIMAL, 0},
+    {"99999999999999999999", 2, POSA_EOVERFLOW, 0},  /* json-c saturates; still refused */
+    {"-99999999999999999999", 2, POSA_EOVERFLOW, 0},
+    {"true", 2, POSA_EINVAL_DECIMAL, 0},
+    {"null", 2, POSA_EINVAL_DECIMAL, 0},
+    {"[1]", 2, POSA_EINVAL_DECIMAL, 0},
+};
+
+static void test_decimal_from_json(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof decimal_cases / sizeof decimal_cases[0]; i++) {
+        const struct decimal_case *c = &decimal_cases[i];
+        struct json_object *v = json_tokener_parse(c->json);
+        int64_t got = -7;
+        int rc = jsonmap_decimal(v, c->scale, &got);
+
+        if (rc != c->rc || (rc == 0 && got != c->value))
+            print_error("%s at scale %d: rc %d value %lld\n", c->json, c->scale, rc, (long long)got);
+        assert_int_equal(rc, c->rc);
+        if (rc == 0)
+            assert_int_equal(got, c->value);
+        json_object_put(v);
+    }
+}
+
+/* (json-c 0.16 accepts single-quoted strings even in strict mode; harmless, so not listed.) */
+static void test_parse_refuses_trailing_and_garbage(void **state)
+{
+    static const char *const bad[] = {"", "{", "{\"lines\":[]} x", "{\"lines\":[]}{}", "nul",
+                                      "\xff\xfe", "{\"a\":1,}"};
+    struct json_object *root;
+    struct jsonmap_error err;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(jsonmap_parse(bad[i], strlen(bad[i]), &root, &err), POSA_EFIELD);
+}
+
+static const char good_bill[] =
+    "{\"lines\":[{\"his_line_id\":\"L1\",\"list_code\":\"B1\",\"name\":\"药\",\"qty\":\"2\","
+    "\"price\":\"15.000000\",\"amount\":\"30.00\",\"time\":\"2026-11-20 09:30:00\"},"
+    "{\"his_line_id\":\"L2\",\"list_code\":\"A1\",\"qty\":2,\"price\":4.52,\"amount\":9.04,"
+    "\"outside\":{\"institution_code\":\"H31\",\"kind\":\"exam\",\"form_ref\":\"F-1\"},"
+    "\"unknown_extra\":1}]}";
+
+static void test_fee_lines_good(void **state)
+{
+    struct fee_lines lines;
+    struct jsonmap_error err = {0};
+
+    (void)state;
+    assert_int_equal(fee_lines_parse(good_bill, strlen(good_bill), 100, &lines, &err), 0);
+    assert_int_equal(lines.n, 2);
+    assert_string_equal(lines.lines[0].his_line_id, "L1");
+    assert_string_equal(lines.lines[0].name, "药");
+    assert_int_equal(lines.lines[0].fee.qty_e4, 20000);
+    assert_int_equal(lines.lines[0].fee.price_e6, 15000000);
+    assert_int_equal(lines.lines[0].fee.amount_fen, 3000);
+    assert_false(lines.lines[0].has_outside);
+    assert_int_equal(lines.lines[1].fee.price_e6, 4520000); /* 4.52 exactly */
+    assert_int_equal(lines.lines[1].fee.amount_fen, 904);
+    assert_true(lines.lines[1].has_outside);
+    assert_int_equal(lines.lines[1].outside.kind, OUTSIDE_EXAM);
+    assert_string_equal(lines.lines[1].outside.form_ref, "F-1");
+    fee_lines_done(&lines);
+    fee_lines_done(NULL);
+}
+
+struct bad_case {
+    const char *body;
+    int rc;
+    const char *field;
+};
+
+#define LINE(extra) "{\"lines\":[{\"his_line_id\":\"L1\",\"list_code\":\"A\",\"qty\":\"1\"," \
+                    "\"price\":\"1.00\",\"amount\":\"1.00\"}," extra "]}"
+
+static const struct bad_case bad_cases[] = {
+    {"{\"lines\":[]}", POSA_EFIELD, "lines"},
+    {"{\"lines\":{}}", POSA_EFIELD, "lines"},
+    {"{}", POSA_EFIELD, "lines"},
+    {"[]", POSA_EFIELD, "lines"},
+    {LINE("1"), POSA_EFIELD, "lines[1]"},
+    {LINE("{\"list_code\":\"A\",\"qty\":\"1\",\"price\":\"1\",\"amount\":\"1\"}"), POSA_EFIELD,
+     "lines[1].his_line_id"},
+    {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"qty\":\"1\",\"price\":\"1\",\"amount\":\"1.001\"}"),
+     POSA_ESCALE, "lines[1].amount"},
+    {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"qty\":\"1\",\"price\":\"abc\",\"amount\":\"1\"}"),
+     POSA_EINVAL_DECIMAL, "lines[1].price"},
+    {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"qty\":1.00001,\"price\":\"1\",\"amount\":\"1\"}"),
+     POSA_ESCALE, "lines[1].qty"},
+    {LINE("{\"his_line_id\":\"L2\",\"list_code\":7,\"qty\":\"1\",\"price\":\"1\",\"amount\":\"1\"}"),
+     POSA_EFIELD, "lines[1].list_code"},
+    {LINE("{\"his_line_id\":\"\",\"list_code\":\"A\",\"qty\":\"1\",\"price\":\"1\",\"amount\":\"1\"}"),
+     POSA_EFIELD, "lines[1].his_line_id"},
+    {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"qty\":\"1\",\"price\":\"1\",\"amount\":\"1\","
+          "\"time\":\"2026-02-30 10:00:00\"}"),
+     POSA_EDATE, "lines[1].time"},
+    {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"qty\":\"1\",\"price\":\"1\",\"amount\":\"1\","
+          "\"outside\":{\"institution_code\":\"H\",\"kind\":\"spa\",\"form_ref\":\"F\"}}"),
+     POSA_EFIELD, "lines[1].outside.kind"},
+    {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"qty\":\"1\",\"price\":\"1\",\"amount\":\"1\","
+          "\"outside\":{\"institution_code\":\"H\",\"kind\":\"exam\"}}"),
+     POSA_EFIELD, "lines[1].outside.form_ref"},
+    {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"qty\":\"1\",\"price\":\"1\",\"amount\":\"1\","
+          "\"discharge_med\":\"yes\"}"),
+     POSA_EFIELD, "lines[1].discharge_med"},
+};
+
+static void test_fee_lines_bad(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof bad_cases / sizeof bad_cases[0]; i++) {
+        const struct bad_case *c = &bad_cases[i];
+        struct fee_lines lines = {0};
+        struct jsonmap_error err = {0};
+        int rc = fee_lines_parse(c->body, strlen(c->body), 100, &lines, &err);
+
+        if (rc != c->rc || strcmp(err.field, c->field) != 0)
+            print_error("case %zu: rc %d field '%s'\n", i, rc, err.field);
+        assert_int_equal(rc, c->rc);
+        assert_string_equal(err.field, c->field);
+        assert_null(lines.lines); /* nothing kept */
+    }
+}
+
+static void test_fee_lines_bounds(void **state)
+{
+    char name[2000];
+    char body[2600];
+    struct fee_lines lines;
+    struct jsonmap_error err;
+
+    (void)state;
+    assert_int_equal(fee_lines_parse(good_bill, strlen(good_bill), 1, &lines, &err), POSA_ETOOLONG);
+    assert_string_equal(err.field, "lines");
+    memset(name, 'x', sizeof name - 1);
+    name[sizeof name - 1] = '\0';
+    snprintf(body, sizeof body,
+             "{\"lines\":[{\"his_line_id\":\"L1\",\"list_code\":\"A\",\"name\":\"%s\","
+             "\"qty\":\"1\",\"price\":\"1\",\"amount\":\"1\"}]}", name);
+    assert_int_equal(fee_lines_parse(body, strlen(body), 10, &lines, &err), POSA_ETOOLONG);
+    assert_string_equal(err.field, "lines[0].name");
+}
+
+static void test_catalog_map(void **state)
+{
+    const char *text =
+        "[{\"list_code\":\"B\",\"name\":\"乙药\",\"chrgitm_lv\":\"02\",\"med_chrgitm_type\":\"09\","
+        "\"selfpay_prop\":\"0.10\",\"price_limit\":\"12.500000\"},"
+        "{\"list_code\":\"A\",\"chrgitm_lv\":\"01\",\"med_chrgitm_type\":\"01\",\"price_limit\":null}]";
+    struct json_object *doc = json_tokener_parse(text);
+    struct catalog_index index;
+    struct catalog_item *items = NULL;
+    struct jsonmap_error err;
+    const struct catalog_item *b;
+
+    (void)state;
+    assert_int_equal(catalog_json_map(doc, &index, &items, &err), 0);
+    assert_int_equal(index.n, 2);
+    b = catalog_index_find(&index, "B");
+    assert_non_null(b);
+    assert_int_equal(b->lv, LV_B);
+    assert_int_equal(b->category, 9);
+    assert_int_equal(b->selfpay_prop_e6, 100000);
+    assert_int_equal(b->price_limit_e6, 12500000);
+    assert_int_equal(catalog_index_find(&index, "A")->price_limit_e6, PRICE_NO_LIMIT);
+    free(items);
+    json_object_put(doc);
+}
+
+static void test_catalog_map_bad(void **state)
+{
+    static const struct bad_case cases[] = {
+        {"[{\"list_code\":\"A\",\"chrgitm_lv\":\"04\",\"med_chrgitm_type\":\"01\"}]", POSA_ECLASS,
+         "catalog[0].chrgitm_lv"},
+        {"[{\"list_code\":\"A\",\"chrgitm_lv\":\"01\",\"med_chrgitm_type\":\"15\"}]", POSA_ECATEGORY,
+         "catalog[0].med_chrgitm_type"},
+        {"[{\"list_code\":\"A\",\"chrgitm_lv\":\"01\",\"med_chrgitm_type\":\"01\"},"
+         "{\"list_code\":\"A\",\"chrgitm_lv\":\"02\",\"med_chrgitm_type\":\"01\"}]", POSA_EFIELD,
+         "catalog.A"},
+        {"[{\"list_code\":\"A\",\"chrgitm_lv\":\"02\",\"med_chrgitm_type\":\"01\",\"selfpay_prop\":\"1.5\"}]",
+         POSA_ERANGE, "catalog.A"},
+        {"{}", POSA_EFIELD, "catalog"},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct json_object *doc = json_tokener_parse(cases[i].body);
+        struct catalog_index index;
+        struct catalog_item *items = NULL;
+        struct jsonmap_error err = {0};
+        int rc = catalog_json_map(doc, &index, &items, &err);
+
+        if (rc != cases[i].rc || strcmp(err.field, cases[i].field) != 0)
+            print_error("case %zu: rc %d field '%s'\n", i, rc, err.field);
+        assert_int_equal(rc, cases[i].rc);
+        assert_string_equal(err.field, cases[i].field);
+        assert_null(items);
+        json_object_put(doc);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_decimal_from_json),
+        cmocka_unit_test(test_parse_refuses_trailing_and_garbage),
+        cmocka_unit_test(test_fee_lines_good),
+        cmocka_unit_test(test_fee_lines_bad),
+        cmocka_unit_test(test_fee_lines_bounds),
+        cmocka_unit_test(test_catalog_map),
+        cmocka_unit_test(test_catalog_map_bad),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
