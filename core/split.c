@@ -172,38 +172,3 @@ int split_line(const struct fee_line *line, const struct catalog_item *item,
     *ret = s;
     return 0;
 }
-
-void bill_init(struct bill *bill)
-{
-    memset(bill, 0, sizeof *bill);
-}
-
-static int totals_add(struct split_totals *t, const struct split *line)
-{
-    struct split_totals r;
-
-    if (dec_add(t->amount, line->amount, &r.amount) < 0 ||
-        dec_add(t->fulamt_ownpay, line->fulamt_ownpay, &r.fulamt_ownpay) < 0 ||
-        dec_add(t->overlmt, line->overlmt, &r.overlmt) < 0 ||
-        dec_add(t->preselfpay, line->preselfpay, &r.preselfpay) < 0 ||
-        dec_add(t->inscp, line->inscp, &r.inscp) < 0)
-        return POSA_EOVERFLOW;
-    *t = r;
-    return 0;
-}
-
-int bill_add(struct bill *bill, const struct split *line)
-{
-    struct split_totals total = bill->total;
-    struct split_totals category;
-
-    if (line->category < CATEGORY_MIN || line->category > CATEGORY_MAX)
-        return POSA_ECATEGORY;
-    category = bill->by_category[line->category];
-    if (totals_add(&total, line) < 0 || totals_add(&category, line) < 0)
-        return POSA_EOVERFLOW;
-    bill->total = total;
-    bill->by_category[line->category] = category;
-    bill->lines++;
-    return 0;
-}

@@ -91,6 +91,9 @@ struct bill {
     size_t lines;
 };
 
+/* The category's Chinese name ("西药费"), or "" outside 1..14. */
+const char *category_name(uint8_t category);
+
 void bill_init(struct bill *bill);
 /* Adds a split line to the bill and its category. 0 or POSA_EOVERFLOW (bill unchanged). */
 int bill_add(struct bill *bill, const struct split *line);

@@ -14,10 +14,6 @@
 #include "interface/json/catalog_json.h"
 #include "interface/json/fee_lines.h"
 
-static const char *const category_names[CATEGORY_MAX + 1] = {
-    "", "床位费", "诊察费", "检查费", "化验费", "治疗费", "手术费", "护理费",
-    "卫生材料费", "西药费", "中药饮片费", "中成药费", "一般诊疗费", "挂号费", "其他费",
-};
 static const char *const lv_names[] = {"目录外", "甲类", "乙类", "丙类"};
 
 static char *read_file(const char *path, size_t *ret_len)
@@ -116,7 +112,7 @@ static int split_bill(const struct catalog_index *index, const struct fee_lines 
 
         if (totals.by_category[k].amount == 0)
             continue;
-        snprintf(label, sizeof label, "%02d %s", k, category_names[k]);
+        snprintf(label, sizeof label, "%02d %s", k, category_name((uint8_t)k));
         print_totals(label, &totals.by_category[k]);
     }
     print_totals("total", &totals.total);
