@@ -92,7 +92,9 @@ enum msg_kind msg_kind_of(const char *infno)
 uint32_t msg_backoff_ms(uint32_t attempts, uint32_t random)
 {
     const uint32_t base_ms = 1000, cap_ms = 300000;
-    uint32_t delay = attempts >= 9 ? cap_ms : base_ms << attempts;
+    /* 1 s after the first failure, doubling; 2^9 s is past the cap already. */
+    uint32_t doublings = attempts > 1 ? attempts - 1 : 0;
+    uint32_t delay = doublings >= 9 ? cap_ms : base_ms << doublings;
 
     if (delay > cap_ms)
         delay = cap_ms;

@@ -47,8 +47,9 @@ int msg_state_parse(const char *name, enum msg_state *ret);
  * the safe default (never resent). */
 enum msg_kind msg_kind_of(const char *infno);
 
-/* Retry delay after attempts failures: 1 s doubling to a 5 min cap, with up to 25% jitter
- * drawn from random (any uint32 the caller supplies). */
+/* Retry delay after attempts failures (0 and 1 both give the first delay): 1 s doubling to
+ * a 5 min cap, plus a jitter of up to 25% of that delay drawn from random (any uint32 the
+ * caller supplies), so at most 375 s. Jitter spreads the retries of many desks. */
 uint32_t msg_backoff_ms(uint32_t attempts, uint32_t random);
 
 #endif

@@ -1,0 +1,206 @@
+/* Unit tests of core/mask.h: identity numbers, names (UTF-8) and card numbers masked for
+ * logs, always NUL-terminated within cap and never cut inside a UTF-8 character. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdbool.h>
+#include <string.h>
+
+#include "core/mask.h"
+
+#define CANARY 0x5a
+
+/* Runs fn into a buffer with canaries around cap bytes; checks the NUL and the canaries. */
+static void run_masked(void (*fn)(const char *, char *, size_t), const char *in, size_t cap,
+                       char *out, size_t out_size)
+{
+    unsigned char buf[256];
+    assert_true(cap + 16 <= sizeof buf);
+    memset(buf, CANARY, sizeof buf);
+    fn(in, (char *)buf + 8, cap);
+    for (size_t i = 0; i < 8; i++)
+        assert_int_equal(buf[i], CANARY);
+    for (size_t i = 8 + cap; i < sizeof buf; i++)
+        assert_int_equal(buf[i], CANARY);
+    if (cap > 0) {
+        assert_non_null(memchr(buf + 8, '\0', cap));
+        assert_true(strlen((char *)buf + 8) < out_size);
+        strcpy(out, (char *)buf + 8);
+    }
+}
+
+/* Well-formed UTF-8 (no cut sequence). */
+static bool is_utf8(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        int n = *p < 0x80             ? 0
+                : (*p & 0xe0) == 0xc0 ? 1
+                : (*p & 0xf0) == 0xe0 ? 2
+                : (*p & 0xf8) == 0xf0 ? 3
+                                      : -1;
+        if (n < 0)
+            return false;
+        p++;
+        for (int i = 0; i < n; i++, p++)
+            if ((*p & 0xc0) != 0x80)
+                return false;
+    }
+    return true;
+}
+
+static bool all_stars(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != '*')
+            return false;
+    return true;
+}
+
+static void test_certno(void **state)
+{
+    (void)state;
+    char out[64];
+
+    /* 18 chars: first 6 + 8 stars + last 4 */
+    run_masked(mask_certno, "320102199001011234", 64, out, sizeof out);
+    assert_string_equal(out, "320102********1234");
+    run_masked(mask_certno, "32010219900101123X", 64, out, sizeof out);
+    assert_string_equal(out, "320102********123X");
+
+    /* 15 chars (old numbers): first 6, last 4, stars between */
+    run_masked(mask_certno, "320102900101123", 64, out, sizeof out);
+    assert_memory_equal(out, "320102", 6);
+    assert_string_equal(out + strlen(out) - 4, "1123");
+    assert_true(strlen(out) > 10 && all_stars(out + 6, strlen(out) - 10));
+    assert_null(strstr(out, "900101"));
+
+    /* truncated to cap, NUL-terminated: 9 characters fit in 10 bytes */
+    run_masked(mask_certno, "320102199001011234", 10, out, sizeof out);
+    assert_string_equal(out, "320102***");
+    run_masked(mask_certno, "320102199001011234", 1, out, sizeof out);
+    assert_string_equal(out, "");
+    run_masked(mask_certno, "320102199001011234", 0, out, sizeof out); /* writes nothing */
+
+    run_masked(mask_certno, "", 64, out, sizeof out);
+    assert_string_equal(out, "");
+}
+
+/* Short identity numbers must not come out whole: nothing to keep both ends of. */
+static void test_certno_short(void **state)
+{
+    (void)state;
+    static const char *const shorts[] = {"1", "12", "1234", "1234567890", "12345678901"};
+    char out[64];
+
+    for (size_t i = 0; i < sizeof shorts / sizeof shorts[0]; i++) {
+        run_masked(mask_certno, shorts[i], 64, out, sizeof out);
+        if (strcmp(out, shorts[i]) == 0 || (strlen(shorts[i]) >= 4 && strstr(out, shorts[i]))) {
+            print_error("mask_certno(\"%s\") = \"%s\": not masked\n", shorts[i], out);
+            fail();
+        }
+    }
+}
+
+static void test_name(void **state)
+{
+    (void)state;
+    char out[64];
+
+    /* 张三: keeps 张 (3 bytes), hides 三 */
+    run_masked(mask_name, "张三", 64, out, sizeof out);
+    assert_memory_equal(out, "张", 3);
+    assert_null(strstr(out, "三"));
+    assert_true(all_stars(out + 3, strlen(out) - 3));
+    assert_true(is_utf8(out));
+
+    /* 欧阳娜娜: only 欧 */
+    run_masked(mask_name, "欧阳娜娜", 64, out, sizeof out);
+    assert_memory_equal(out, "欧", 3);
+    assert_true(all_stars(out + 3, strlen(out) - 3));
+    assert_true(strlen(out) > 3);
+
+    /* a 4-byte first character (CJK extension B) is kept whole */
+    run_masked(mask_name, "\xf0\xa0\x80\x80明", 64, out, sizeof out);
+    assert_memory_equal(out, "\xf0\xa0\x80\x80", 4);
+    assert_true(all_stars(out + 4, strlen(out) - 4));
+
+    /* ASCII names too */
+    run_masked(mask_name, "Alice", 64, out, sizeof out);
+    assert_int_equal(out[0], 'A');
+    assert_true(all_stars(out + 1, strlen(out) - 1));
+    assert_null(strstr(out, "lice"));
+
+    run_masked(mask_name, "", 64, out, sizeof out);
+    assert_string_equal(out, "");
+}
+
+/* Truncation never leaves half a character: 张 needs 3 bytes + NUL. */
+static void test_name_truncation(void **state)
+{
+    (void)state;
+    char out[64];
+
+    for (size_t cap = 1; cap <= 8; cap++) {
+        run_masked(mask_name, "张三丰", cap, out, sizeof out);
+        assert_true(is_utf8(out));
+        assert_true(strlen(out) < cap);
+        assert_null(strstr(out, "三"));
+        if (cap >= 4)
+            assert_memory_equal(out, "张", 3);
+    }
+    run_masked(mask_name, "张三", 4, out, sizeof out);
+    assert_string_equal(out, "张");
+    run_masked(mask_name, "张三", 0, out, sizeof out);
+}
+
+/* Broken UTF-8 must not make the masker read past the NUL or emit a cut sequence. */
+static void test_name_broken_utf8(void **state)
+{
+    (void)state;
+    static const char *const broken[] = {"\xe5\xbc", "\xe5", "\xff\xfe", "\x80\x80",
+                                         "\xf0\xa0\x80"};
+    char out[64];
+
+    for (size_t i = 0; i < sizeof broken / sizeof broken[0]; i++) {
+        run_masked(mask_name, broken[i], 64, out, sizeof out);
+        assert_true(strlen(out) <= 8);
+    }
+}
+
+static void test_card(void **state)
+{
+    (void)state;
+    char out[64];
+
+    run_masked(mask_card, "6222021234567890", 64, out, sizeof out);
+    assert_string_equal(out + strlen(out) - 4, "7890");
+    assert_true(strlen(out) > 4 && all_stars(out, strlen(out) - 4));
+    assert_null(strstr(out, "622202"));
+
+    run_masked(mask_card, "A12345678", 64, out, sizeof out); /* social security card no. */
+    assert_string_equal(out + strlen(out) - 4, "5678");
+    assert_null(strstr(out, "A1234"));
+
+    run_masked(mask_card, "6222021234567890", 5, out, sizeof out);
+    assert_true(strlen(out) == 4);
+    assert_null(strstr(out, "6222"));
+    run_masked(mask_card, "", 64, out, sizeof out);
+    assert_string_equal(out, "");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_certno),
+        cmocka_unit_test(test_certno_short),
+        cmocka_unit_test(test_name),
+        cmocka_unit_test(test_name_truncation),
+        cmocka_unit_test(test_name_broken_utf8),
+        cmocka_unit_test(test_card),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
