@@ -6,30 +6,53 @@
 
 struct err_entry {
     int err;
-    const char *code;
-    const char *text;
+    const char *code;  /* the HIS API's name */
+    short http_status;
+    bool retryable;
+    const char *text;  /* plain words for a cashier */
 };
 
 static const struct err_entry err_table[] = {
-    {POSA_EINVAL_DECIMAL, "BAD_REQUEST", "not a valid decimal number"},
-    {POSA_ESCALE, "BAD_REQUEST", "too many decimal places"},
-    {POSA_ERANGE, "BAD_REQUEST", "value out of range"},
-    {POSA_EOVERFLOW, "BAD_REQUEST", "amount too large to compute"},
-    {POSA_ETOOLONG, "BAD_REQUEST", "text or list too long"},
-    {POSA_EAMOUNT, "BAD_REQUEST", "amount does not equal price times quantity"},
-    {POSA_EFIELD, "BAD_REQUEST", "a required field is missing or malformed"},
-    {POSA_EOUTSIDE, "BAD_REQUEST",
+    {POSA_EINVAL_DECIMAL, "BAD_REQUEST", 400, false, "not a valid decimal number"},
+    {POSA_ESCALE, "BAD_REQUEST", 400, false, "too many decimal places"},
+    {POSA_ERANGE, "BAD_REQUEST", 400, false, "value out of range"},
+    {POSA_EOVERFLOW, "BAD_REQUEST", 400, false, "amount too large to compute"},
+    {POSA_ETOOLONG, "BAD_REQUEST", 400, false, "text or list too long"},
+    {POSA_EAMOUNT, "BAD_REQUEST", 400, false, "amount does not equal price times quantity"},
+    {POSA_EFIELD, "BAD_REQUEST", 400, false, "a required field is missing or malformed"},
+    {POSA_EOUTSIDE, "BAD_REQUEST", 400, false,
      "outside examination or purchase lines are only allowed on inpatient stays"},
-    {POSA_ECATEGORY, "BAD_REQUEST", "fee category must be 01 to 14"},
-    {POSA_ECLASS, "BAD_REQUEST", "catalog class must be 01, 02 or 03"},
-    {POSA_ENEGATIVE, "BAD_REQUEST", "value must not be negative"},
-    {POSA_EDATE, "BAD_REQUEST", "not a valid date or time"},
-    {POSA_EFILING, "FILING_REQUIRED",
+    {POSA_ECATEGORY, "BAD_REQUEST", 400, false, "fee category must be 01 to 14"},
+    {POSA_ECLASS, "BAD_REQUEST", 400, false, "catalog class must be 01, 02 or 03"},
+    {POSA_ENEGATIVE, "BAD_REQUEST", 400, false, "value must not be negative"},
+    {POSA_EDATE, "BAD_REQUEST", 400, false, "not a valid date or time"},
+    {POSA_EFILING, "FILING_REQUIRED", 422, false,
      "not filed for cross-province settlement and not an emergency: file first or self-pay"},
-    {POSA_ENORATE, "BAD_REQUEST", "the insured region has no rate for this kind of visit"},
-    {POSA_ESTATE, "CONFLICT", "not allowed in the current state"},
-    {POSA_EAGAIN_MSGID, "RETRY", "message id sequence exhausted for this second"},
-    {POSA_ENOLINES, "BAD_REQUEST", "there are no fee lines to settle"},
+    {POSA_ENORATE, "BAD_REQUEST", 422, false,
+     "the insured region has no rate for this kind of visit"},
+    {POSA_ESTATE, "CONFLICT", 409, false, "not allowed in the current state"},
+    {POSA_EAGAIN_MSGID, "INTERNAL", 503, true, "message id sequence exhausted for this second"},
+    {POSA_ENOLINES, "BAD_REQUEST", 422, false, "there are no fee lines to settle"},
+    {POSA_EUNAUTHORIZED, "UNAUTHORIZED", 401, false, "sign in: the access token is missing or unknown"},
+    {POSA_EFORBIDDEN, "FORBIDDEN", 403, false, "this desk or role may not do that"},
+    {POSA_ENOSUCH, "NOT_FOUND", 404, false, "no such record"},
+    {POSA_ECARD_NOT_PRESENT, "CARD_NOT_PRESENT", 409, true, "no card in the desk's reader"},
+    {POSA_EQR_EXPIRED, "QR_EXPIRED", 410, false,
+     "the e-voucher code has expired: ask the patient to show a fresh one"},
+    {POSA_ENOT_CROSS_PROVINCE, "NOT_CROSS_PROVINCE", 422, false,
+     "the patient is insured in this province: use local settlement"},
+    {POSA_EUPSTREAM_OFFLINE, "UPSTREAM_OFFLINE", 503, true,
+     "the insurance platform cannot be reached: try again shortly"},
+    {POSA_EUPSTREAM_REFUSED, "UPSTREAM_REFUSED", 422, false, "the insurance platform refused"},
+    {POSA_EOUTCOME_UNKNOWN, "OUTCOME_UNKNOWN", 504, true,
+     "the answer was lost and is being checked: do not settle again, look up the settlement"},
+    {POSA_ECONFLICT, "CONFLICT", 409, false,
+     "this request key was already used for a different request"},
+    {POSA_ETOOLARGE, "PAYLOAD_TOO_LARGE", 413, false, "the request is too large"},
+    {POSA_ECATALOG_MISS, "CATALOG_MISS", 422, false,
+     "an item is not in the treating region's catalog"},
+    {POSA_ETOKEN_EXPIRED, "BAD_REQUEST", 400, false,
+     "the identification has expired: read the card or scan the code again"},
 };
 
 static const struct err_entry *err_find(int err)
@@ -58,4 +81,18 @@ const char *posa_err_code(int err)
     const struct err_entry *e = err_find(err);
 
     return e ? e->code : "INTERNAL";
+}
+
+int posa_err_http_status(int err)
+{
+    const struct err_entry *e = err_find(err);
+
+    return e ? e->http_status : 500;
+}
+
+bool posa_err_retryable(int err)
+{
+    const struct err_entry *e = err_find(err);
+
+    return e && e->retryable;
 }

@@ -27,13 +27,34 @@ enum posa_err {
     POSA_ESTATE = -1102,         /* transition not allowed from this state */
     POSA_EAGAIN_MSGID = -1103,   /* msgid sequence exhausted for this second */
     POSA_ENOLINES = -1104,       /* settlement of a bill with no lines */
+    /* the engine and the HIS API (-1600..-1699): what a cashier is told */
+    POSA_EUNAUTHORIZED = -1600,  /* no or an unknown bearer token */
+    POSA_EFORBIDDEN = -1601,     /* the token's role or desks do not allow this */
+    POSA_ENOSUCH = -1602,        /* no such visit, settlement, message or route */
+    POSA_ECARD_NOT_PRESENT = -1603,
+    POSA_EQR_EXPIRED = -1604,    /* the e-voucher code is no longer valid: scan again */
+    POSA_ENOT_CROSS_PROVINCE = -1605,
+    POSA_EUPSTREAM_OFFLINE = -1606,
+    POSA_EUPSTREAM_REFUSED = -1607, /* the platform said no; its words go with it */
+    POSA_EOUTCOME_UNKNOWN = -1608,  /* sent, answer lost: being resolved, never resent */
+    POSA_ECONFLICT = -1609,      /* idempotency key reused with another body */
+    POSA_ETOOLARGE = -1610,      /* body or list over its limit */
+    POSA_ECATALOG_MISS = -1611,  /* a code the treating region's catalog does not know */
+    POSA_ETOKEN_EXPIRED = -1612, /* identity_token too old: identify the patient again */
 };
 
 /* A short, plain description of err, for logs and cashiers; never NULL. Also names
  * -errno values (through strerror) and libuv codes are left to uv_strerror(). */
 const char *posa_strerror(int err);
 
-/* The HIS API's error code name for err ("BAD_REQUEST", "FILING_REQUIRED", ...). */
+/* The HIS API's error code name for err ("BAD_REQUEST", "FILING_REQUIRED", ...);
+ * "INTERNAL" for codes that are not posa's (a -errno, a libuv code). */
 const char *posa_err_code(int err);
+
+/* The HTTP status the HIS API answers err with (500 for codes that are not posa's). */
+int posa_err_http_status(int err);
+
+/* Whether the same request may succeed if sent again later unchanged. */
+bool posa_err_retryable(int err);
 
 #endif
