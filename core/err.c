@@ -53,6 +53,7 @@ static const struct err_entry err_table[] = {
      "an item is not in the treating region's catalog"},
     {POSA_ETOKEN_EXPIRED, "BAD_REQUEST", 400, false,
      "the identification has expired: read the card or scan the code again"},
+    {POSA_EMETHOD, "METHOD_NOT_ALLOWED", 405, false, "this address does not accept that method"},
 };
 
 static const struct err_entry *err_find(int err)

@@ -41,6 +41,7 @@ enum posa_err {
     POSA_ETOOLARGE = -1610,      /* body or list over its limit */
     POSA_ECATALOG_MISS = -1611,  /* a code the treating region's catalog does not know */
     POSA_ETOKEN_EXPIRED = -1612, /* identity_token too old: identify the patient again */
+    POSA_EMETHOD = -1613,        /* the path exists, the method does not */
 };
 
 /* A short, plain description of err, for logs and cashiers; never NULL. Also names
