@@ -1,0 +1,158 @@
+/* Bearer tokens, hashed, scoped to a role and desks. */
+#include "interface/his/auth.h"
+
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "core/err.h"
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static int hash_parse(const char *hex, uint8_t out[AUTH_HASH_LEN])
+{
+    if (!hex || strlen(hex) != 2 * AUTH_HASH_LEN)
+        return POSA_EFIELD;
+    for (int i = 0; i < AUTH_HASH_LEN; i++) {
+        int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
+
+        if (hi < 0 || lo < 0)
+            return POSA_EFIELD;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return 0;
+}
+
+static int role_parse(const char *text, enum auth_role *ret)
+{
+    static const char *const names[] = {[ROLE_READONLY] = "readonly",
+                                        [ROLE_CASHIER] = "cashier", [ROLE_OPS] = "ops"};
+
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (text && strcmp(text, names[i]) == 0) {
+            *ret = (enum auth_role)i;
+            return 0;
+        }
+    }
+    return POSA_EFIELD;
+}
+
+/* "D01,D02" or "*" into the client. */
+static int desks_parse(const char *text, struct auth_client *c)
+{
+    if (!text || !text[0])
+        return POSA_EFIELD;
+    if (strcmp(text, "*") == 0) {
+        c->all_desks = true;
+        return 0;
+    }
+    for (const char *p = text; *p;) {
+        size_t len = strcspn(p, ",");
+
+        if (len == 0 || len >= AUTH_DESK_MAX)
+            return POSA_EFIELD;
+        if (c->n_desks == AUTH_DESKS_MAX)
+            return POSA_ETOOLONG;
+        memcpy(c->desks[c->n_desks], p, len);
+        c->desks[c->n_desks++][len] = '\0';
+        p += len + (p[len] == ',');
+    }
+    return 0;
+}
+
+int auth_table_add(struct auth_table *table, const char *name, const char *hash_hex,
+                   const char *role, const char *desks)
+{
+    struct auth_client c = {0};
+    int err;
+
+    if (table->n == AUTH_CLIENTS_MAX)
+        return POSA_ETOOLONG;
+    if (!name || !name[0] || strlen(name) >= AUTH_NAME_MAX)
+        return POSA_EFIELD;
+    memcpy(c.name, name, strlen(name));
+    if ((err = hash_parse(hash_hex, c.token_hash)) < 0 || (err = role_parse(role, &c.role)) < 0 ||
+        (err = desks_parse(desks, &c)) < 0)
+        return err;
+    table->clients[table->n++] = c;
+    return 0;
+}
+
+static int sha256(const char *text, size_t len, uint8_t out[AUTH_HASH_LEN])
+{
+    unsigned int out_len = 0;
+
+    if (!EVP_Digest(text, len, out, &out_len, EVP_sha256(), NULL) || out_len != AUTH_HASH_LEN)
+        return POSA_EFIELD;
+    return 0;
+}
+
+int auth_identify(const struct auth_table *table, const char *authorization,
+                  const struct auth_client **ret)
+{
+    static const char prefix[] = "Bearer ";
+    const struct auth_client *found = NULL;
+    uint8_t hash[AUTH_HASH_LEN];
+    const char *token;
+    size_t len;
+
+    if (!authorization || strncmp(authorization, prefix, sizeof prefix - 1) != 0)
+        return POSA_EUNAUTHORIZED;
+    token = authorization + sizeof prefix - 1;
+    len = strlen(token);
+    if (len == 0 || len > AUTH_TOKEN_MAX || sha256(token, len, hash) < 0)
+        return POSA_EUNAUTHORIZED;
+    /* Every entry is compared, in constant time, so timing tells nothing of the tokens. */
+    for (size_t i = 0; i < table->n; i++)
+        if (CRYPTO_memcmp(hash, table->clients[i].token_hash, AUTH_HASH_LEN) == 0)
+            found = &table->clients[i];
+    if (!found)
+        return POSA_EUNAUTHORIZED;
+    *ret = found;
+    return 0;
+}
+
+static bool role_covers(enum auth_role have, enum auth_role need)
+{
+    return have == need || need == ROLE_READONLY;
+}
+
+int auth_allow(const struct auth_client *client, enum auth_role need, const char *desk)
+{
+    if (!role_covers(client->role, need))
+        return POSA_EFORBIDDEN;
+    if (!desk || client->all_desks)
+        return 0;
+    for (size_t i = 0; i < client->n_desks; i++)
+        if (strcmp(client->desks[i], desk) == 0)
+            return 0;
+    return POSA_EFORBIDDEN;
+}
+
+int auth_hash_token(const char *token, char ret_hex[2 * AUTH_HASH_LEN + 1])
+{
+    static const char digits[] = "0123456789abcdef";
+    uint8_t hash[AUTH_HASH_LEN];
+    int err;
+
+    if (!token || !token[0] || strlen(token) > AUTH_TOKEN_MAX)
+        return POSA_EFIELD;
+    if ((err = sha256(token, strlen(token), hash)) < 0)
+        return err;
+    for (int i = 0; i < AUTH_HASH_LEN; i++) {
+        ret_hex[2 * i] = digits[hash[i] >> 4];
+        ret_hex[2 * i + 1] = digits[hash[i] & 15];
+    }
+    ret_hex[2 * AUTH_HASH_LEN] = '\0';
+    return 0;
+}

@@ -1,0 +1,159 @@
+/* Prometheus text exposition (format 0.0.4) of posad's counters, histograms and gauges. */
+#include "interface/his/metrics.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/err.h"
+
+const uint32_t metrics_bucket_ms[METRICS_BUCKETS] = {
+    1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000,
+};
+
+size_t metrics_bucket_index(uint64_t latency_us)
+{
+    size_t i = 0;
+
+    while (i < METRICS_BUCKETS && latency_us > (uint64_t)metrics_bucket_ms[i] * 1000)
+        i++;
+    return i;
+}
+
+void metrics_histogram_observe(struct metrics_histogram *h, uint64_t latency_us)
+{
+    h->counts[metrics_bucket_index(latency_us)]++;
+    h->count++;
+    /* Saturate rather than wrap: 584,000 years of latency is not reached by honest input. */
+    h->sum_us = latency_us > UINT64_MAX - h->sum_us ? UINT64_MAX : h->sum_us + latency_us;
+}
+
+int metrics_label_escape(struct html_buf *out, const char *value)
+{
+    size_t n = value ? strlen(value) : 0, i = 0, run = 0;
+
+    while (i < n) {
+        size_t len = html_utf8_len(value + i, n - i);
+        const char *sub = NULL;
+
+        if (len == 0)
+            sub = HTML_REPLACEMENT;
+        else if (value[i] == '\\')
+            sub = "\\\\";
+        else if (value[i] == '"')
+            sub = "\\\"";
+        else if (value[i] == '\n')
+            sub = "\\n";
+        if (!sub) {
+            i += len;
+            continue;
+        }
+        html_buf_putn(out, value + run, i - run);
+        html_buf_put(out, sub);
+        i += len ? len : 1;
+        run = i;
+    }
+    html_buf_putn(out, value ? value + run : "", i - run);
+    return out->err;
+}
+
+static void family(struct html_buf *out, const char *name, const char *type, const char *help)
+{
+    html_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* Bounds are whole milliseconds, so seconds need at most three decimals: 2500 -> "2.5". */
+static void le_seconds(struct html_buf *out, uint32_t ms)
+{
+    char frac[4];
+    int digits = 3;
+
+    snprintf(frac, sizeof frac, "%03u", (unsigned)(ms % 1000));
+    while (digits > 0 && frac[digits - 1] == '0')
+        frac[--digits] = '\0';
+    html_buf_printf(out, "%u%s%s", (unsigned)(ms / 1000), digits ? "." : "", frac);
+}
+
+static void requests(struct html_buf *out, const struct metrics_view *v)
+{
+    family(out, "posa_his_requests_total", "counter", "HIS API requests by route and status.");
+    for (size_t r = 0; r < v->n_routes; r++) {
+        const struct metrics_route *route = &v->routes[r];
+
+        for (size_t s = 0; s < route->n_statuses; s++) {
+            html_buf_put(out, "posa_his_requests_total{route=\"");
+            metrics_label_escape(out, route->route);
+            html_buf_printf(out, "\",status=\"%d\"} %" PRIu64 "\n", route->statuses[s].status,
+                            route->statuses[s].count);
+        }
+    }
+}
+
+static void latency_series(struct html_buf *out, const struct metrics_route *route)
+{
+    const struct metrics_histogram *h = &route->latency;
+    uint64_t cumulative = 0;
+
+    for (size_t i = 0; i <= METRICS_BUCKETS; i++) {
+        cumulative += h->counts[i];
+        html_buf_put(out, "posa_his_request_duration_seconds_bucket{route=\"");
+        metrics_label_escape(out, route->route);
+        html_buf_put(out, "\",le=\"");
+        if (i < METRICS_BUCKETS)
+            le_seconds(out, metrics_bucket_ms[i]);
+        else
+            html_buf_put(out, "+Inf");
+        html_buf_printf(out, "\"} %" PRIu64 "\n", cumulative);
+    }
+    html_buf_put(out, "posa_his_request_duration_seconds_sum{route=\"");
+    metrics_label_escape(out, route->route);
+    html_buf_printf(out, "\"} %" PRIu64 ".%06" PRIu64 "\n", h->sum_us / 1000000,
+                    h->sum_us % 1000000);
+    html_buf_put(out, "posa_his_request_duration_seconds_count{route=\"");
+    metrics_label_escape(out, route->route);
+    html_buf_printf(out, "\"} %" PRIu64 "\n", h->count);
+}
+
+static const char *const upstream_names[] = {
+    [METRICS_UPSTREAM_OFFLINE] = "offline",
+    [METRICS_UPSTREAM_DEGRADED] = "degraded",
+    [METRICS_UPSTREAM_ONLINE] = "online",
+};
+
+static void gauge(struct html_buf *out, const char *name, const char *help, uint64_t value)
+{
+    family(out, name, "gauge", help);
+    html_buf_printf(out, "%s %" PRIu64 "\n", name, value);
+}
+
+int metrics_format(const struct metrics_view *v, struct html_buf *out)
+{
+    if ((unsigned)v->upstream > METRICS_UPSTREAM_ONLINE)
+        return POSA_ERANGE;
+    if (v->version) {
+        family(out, "posa_build_info", "gauge", "posad's version.");
+        html_buf_put(out, "posa_build_info{version=\"");
+        metrics_label_escape(out, v->version);
+        html_buf_put(out, "\"} 1\n");
+    }
+    requests(out, v);
+    family(out, "posa_his_request_duration_seconds", "histogram",
+           "HIS API request latency by route.");
+    for (size_t r = 0; r < v->n_routes; r++)
+        latency_series(out, &v->routes[r]);
+    family(out, "posa_upstream_state", "gauge",
+           "Provincial platform link: 0 offline, 1 degraded, 2 online.");
+    html_buf_printf(out, "posa_upstream_state{state=\"%s\"} %d\n", upstream_names[v->upstream],
+                    (int)v->upstream);
+    gauge(out, "posa_queue_depth", "Upstream messages waiting in the outbox.", v->queue_depth);
+    gauge(out, "posa_queue_oldest_age_seconds", "Age of the oldest waiting message.",
+          v->queue_oldest_age_s);
+    gauge(out, "posa_queue_unknown", "Messages whose outcome is being resolved.", v->queue_unknown);
+    family(out, "posa_settlements", "gauge", "Settlements by state.");
+    for (size_t i = 0; i < v->n_settlements; i++) {
+        html_buf_put(out, "posa_settlements{state=\"");
+        metrics_label_escape(out, v->settlements[i].state);
+        html_buf_printf(out, "\"} %" PRIu64 "\n", v->settlements[i].count);
+    }
+    return out->err;
+}

@@ -1,0 +1,358 @@
+/* Parsing and validation of the HIS API's request bodies. */
+#include "interface/his/requests.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/datetime.h"
+#include "core/err.h"
+
+/* Refuses any key of obj that is not in allowed (NULL-terminated). */
+static int only_known_keys(struct json_object *obj, const char *const *allowed,
+                           struct jsonmap_error *err)
+{
+    json_object_object_foreach(obj, key, value)
+    {
+        const char *const *a = allowed;
+
+        (void)value;
+        while (*a && strcmp(*a, key) != 0)
+            a++;
+        if (!*a)
+            return jsonmap_fail(err, POSA_EFIELD, NULL, key);
+    }
+    return 0;
+}
+
+/* Parses body as a JSON object with only the allowed keys. An empty body is {} when
+ * empty_ok. */
+static int object_parse(const char *body, size_t len, bool empty_ok, const char *const *allowed,
+                        struct json_object **ret, struct jsonmap_error *err)
+{
+    struct json_object *root;
+    int rc;
+
+    if (len == 0 && empty_ok)
+        root = json_object_new_object();
+    else if ((rc = jsonmap_parse(body, len, &root, err)) < 0)
+        return rc;
+    if (!root)
+        return -12; /* -ENOMEM */
+    if (!json_object_is_type(root, json_type_object)) {
+        json_object_put(root);
+        return jsonmap_fail(err, POSA_EFIELD, NULL, "");
+    }
+    if ((rc = only_known_keys(root, allowed, err)) < 0) {
+        json_object_put(root);
+        return rc;
+    }
+    *ret = root;
+    return 0;
+}
+
+/* Maps text to one of names (NULL-terminated); POSA_EFIELD naming key otherwise. */
+static int enum_parse(const char *text, const char *const *names, const char *key, int *ret,
+                      struct jsonmap_error *err)
+{
+    for (int i = 0; names[i]; i++) {
+        if (strcmp(text, names[i]) == 0) {
+            *ret = i;
+            return 0;
+        }
+    }
+    return jsonmap_fail(err, POSA_EFIELD, NULL, key);
+}
+
+static int time_field(struct json_object *obj, const char *key, bool required, const char **text,
+                      int64_t *value, struct jsonmap_error *err)
+{
+    int rc = jsonmap_get_string(obj, key, DATETIME_TIME_LEN, required, text, err);
+
+    if (rc < 0)
+        return rc;
+    if (*text && datetime_parse(*text, strlen(*text), value) < 0)
+        return jsonmap_fail(err, POSA_EDATE, NULL, key);
+    return 0;
+}
+
+/* An 18-character resident ID number: 17 digits and a digit or X. */
+static bool is_certno(const char *s)
+{
+    if (strlen(s) != 18)
+        return false;
+    for (int i = 0; i < 17; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return (s[17] >= '0' && s[17] <= '9') || s[17] == 'X' || s[17] == 'x';
+}
+
+int identify_request_parse(const char *body, size_t len, struct identify_request *ret,
+                           struct jsonmap_error *err)
+{
+    static const char *const keys[] = {"desk", "source", "qr", "certno", "psn_name", "wait_ms", NULL};
+    static const char *const sources[] = {"card", "qr", "id", "auto", NULL};
+    struct identify_request r = {0};
+    const char *source = NULL;
+    int64_t wait = 0;
+    int rc, src = 0;
+
+    if ((rc = object_parse(body, len, false, keys, &r.root, err)) < 0)
+        return rc;
+    if ((rc = jsonmap_get_string(r.root, "desk", BOUND_CODE, false, &r.desk, err)) < 0 ||
+        (rc = jsonmap_get_string(r.root, "source", BOUND_CODE, true, &source, err)) < 0 ||
+        (rc = enum_parse(source, sources, "source", &src, err)) < 0 ||
+        (rc = jsonmap_get_string(r.root, "qr", BOUND_QR_LINE, false, &r.qr, err)) < 0 ||
+        (rc = jsonmap_get_string(r.root, "certno", BOUND_CODE, false, &r.certno, err)) < 0 ||
+        (rc = jsonmap_get_string(r.root, "psn_name", BOUND_NAME, false, &r.psn_name, err)) < 0 ||
+        (rc = jsonmap_get_decimal(r.root, "wait_ms", 0, false, &wait, err)) < 0)
+        goto out;
+    r.source = (enum identify_source)src;
+    if (wait < 0 || wait > HIS_WAIT_MS_MAX) {
+        rc = jsonmap_fail(err, POSA_ERANGE, NULL, "wait_ms");
+        goto out;
+    }
+    r.wait_ms = (uint32_t)wait;
+    if (r.source == IDENTIFY_QR && (!r.qr || !r.qr[0]))
+        rc = jsonmap_fail(err, POSA_EFIELD, NULL, "qr");
+    else if (r.source == IDENTIFY_ID && (!r.certno || !is_certno(r.certno)))
+        rc = jsonmap_fail(err, POSA_EFIELD, NULL, "certno");
+    else if ((r.source == IDENTIFY_CARD || r.source == IDENTIFY_AUTO) && !r.desk)
+        rc = jsonmap_fail(err, POSA_EFIELD, NULL, "desk"); /* whose reader? */
+out:
+    if (rc < 0) {
+        his_request_done(&r.root);
+        return rc;
+    }
+    *ret = r;
+    return 0;
+}
+
+static int diagnoses_parse(struct json_object *root, struct visit_request *r,
+                           struct jsonmap_error *err)
+{
+    static const char *const keys[] = {"code", "name", "main", NULL};
+    struct json_object *array = NULL;
+    char prefix[32];
+    size_t n;
+    int rc;
+
+    if (!json_object_object_get_ex(root, "diagnoses", &array) ||
+        !json_object_is_type(array, json_type_array))
+        return jsonmap_fail(err, POSA_EFIELD, NULL, "diagnoses");
+    n = json_object_array_length(array);
+    if (n == 0)
+        return jsonmap_fail(err, POSA_EFIELD, NULL, "diagnoses");
+    if (n > BOUND_DIAGNOSES)
+        return jsonmap_fail(err, POSA_ETOOLONG, NULL, "diagnoses");
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *d = json_object_array_get_idx(array, i);
+        struct diagnosis *out = &r->diagnoses[i];
+
+        snprintf(prefix, sizeof prefix, "diagnoses[%zu]", i);
+        if (!json_object_is_type(d, json_type_object))
+            return jsonmap_fail(err, POSA_EFIELD, prefix, "");
+        if ((rc = only_known_keys(d, keys, err)) < 0 ||
+            (rc = jsonmap_get_string(d, "code", BOUND_CODE, true, &out->code, err)) < 0 ||
+            (rc = jsonmap_get_string(d, "name", BOUND_NAME, true, &out->name, err)) < 0 ||
+            (rc = jsonmap_get_bool(d, "main", false, &out->main, err)) < 0)
+            return jsonmap_nest(err, prefix);
+        if (!out->code[0])
+            return jsonmap_fail(err, POSA_EFIELD, prefix, "code");
+    }
+    r->n_diagnoses = n;
+    return 0;
+}
+
+static int tristate_get(struct json_object *obj, const char *key, enum tristate *ret,
+                        struct jsonmap_error *err)
+{
+    bool value = false, present = json_object_object_get_ex(obj, key, NULL);
+    int rc = jsonmap_get_bool(obj, key, false, &value, err);
+
+    if (rc < 0)
+        return rc;
+    *ret = !present ? TRI_UNSET : value ? TRI_TRUE : TRI_FALSE;
+    return 0;
+}
+
+static int trauma_parse(struct json_object *root, struct visit_request *r,
+                        struct jsonmap_error *err)
+{
+    static const char *const keys[] = {"present", "third_party", "commitment_signed", NULL};
+    struct json_object *t = NULL;
+    int rc;
+
+    if (!json_object_object_get_ex(root, "trauma", &t) || json_object_is_type(t, json_type_null))
+        return 0;
+    if (!json_object_is_type(t, json_type_object))
+        return jsonmap_fail(err, POSA_EFIELD, NULL, "trauma");
+    if ((rc = only_known_keys(t, keys, err)) < 0 || (rc = tristate_get(t, "present", &r->trauma, err)) < 0 ||
+        (rc = jsonmap_get_bool(t, "third_party", false, &r->trauma_third_party, err)) < 0 ||
+        (rc = jsonmap_get_bool(t, "commitment_signed", false, &r->trauma_commitment_signed,
+                               err)) < 0)
+        return jsonmap_nest(err, "trauma");
+    if (r->trauma == TRI_UNSET)
+        return jsonmap_fail(err, POSA_EFIELD, "trauma", "present");
+    return 0;
+}
+
+int visit_request_parse(const char *body, size_t len, struct visit_request *ret,
+                        struct jsonmap_error *err)
+{
+    static const char *const keys[] = {
+        "identity_token", "kind", "insutype", "med_type", "his_visit_id", "dept_code",
+        "dept_name", "doctor_code", "doctor_name", "begin_time", "diagnoses", "emergency",
+        "referral", "trauma", NULL};
+    static const char *const kinds[] = {"outpatient", "inpatient", NULL};
+    struct visit_request r = {0};
+    const char *kind = NULL;
+    int rc, k = 0;
+
+    if ((rc = object_parse(body, len, false, keys, &r.root, err)) < 0)
+        return rc;
+    if ((rc = jsonmap_get_string(r.root, "identity_token", BOUND_CODE, true, &r.identity_token, err)) < 0 ||
+        (rc = jsonmap_get_string(r.root, "kind", BOUND_CODE, true, &kind, err)) < 0 ||
+        (rc = enum_parse(kind, kinds, "kind", &k, err)) < 0 ||
+        (rc = jsonmap_get_string(r.root, "insutype", 3, true, &r.insutype, err)) < 0 ||
+        (rc = jsonmap_get_string(r.root, "med_type", 6, true, &r.med_type, err)) < 0 ||
+        (rc = jsonmap_get_string(r.root, "his_visit_id", BOUND_CODE, true, &r.his_visit_id, err)) < 0 ||
+        (rc = jsonmap_get_string(r.root, "dept_code", BOUND_CODE, true, &r.dept_code, err)) < 0 ||
+        (rc = jsonmap_get_string(r.root, "dept_name", BOUND_NAME, true, &r.dept_name, err)) < 0 ||
+        (rc = jsonmap_get_string(r.root, "doctor_code", BOUND_CODE, true, &r.doctor_code, err)) < 0 ||
+        (rc = jsonmap_get_string(r.root, "doctor_name", BOUND_NAME, true, &r.doctor_name, err)) < 0 ||
+        (rc = time_field(r.root, "begin_time", true, &r.begin_time, &r.begin, err)) < 0 ||
+        (rc = diagnoses_parse(r.root, &r, err)) < 0 ||
+        (rc = tristate_get(r.root, "emergency", &r.emergency, err)) < 0 ||
+        (rc = jsonmap_get_bool(r.root, "referral", false, &r.referral, err)) < 0 ||
+        (rc = trauma_parse(r.root, &r, err)) < 0)
+        goto out;
+    r.kind = (enum visit_kind)k;
+    if (strlen(r.insutype) != 3 || !r.identity_token[0] || !r.his_visit_id[0])
+        rc = jsonmap_fail(err, POSA_EFIELD, NULL,
+                          strlen(r.insutype) != 3 ? "insutype"
+                          : !r.identity_token[0] ? "identity_token" : "his_visit_id");
+out:
+    if (rc < 0) {
+        his_request_done(&r.root);
+        return rc;
+    }
+    *ret = r;
+    return 0;
+}
+
+static int line_ids_check(struct json_object *ids, struct jsonmap_error *err)
+{
+    size_t n = json_object_array_length(ids);
+    char prefix[32];
+
+    if (n == 0)
+        return jsonmap_fail(err, POSA_EFIELD, NULL, "his_line_ids");
+    if (n > BOUND_LINES)
+        return jsonmap_fail(err, POSA_ETOOLONG, NULL, "his_line_ids");
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *id = json_object_array_get_idx(ids, i);
+
+        if (!json_object_is_type(id, json_type_string) || json_object_get_string_len(id) == 0 ||
+            json_object_get_string_len(id) > BOUND_CODE) {
+            snprintf(prefix, sizeof prefix, "his_line_ids[%zu]", i);
+            return jsonmap_fail(err, POSA_EFIELD, prefix, "");
+        }
+    }
+    return 0;
+}
+
+int fees_cancel_request_parse(const char *body, size_t len, struct fees_cancel_request *ret,
+                              struct jsonmap_error *err)
+{
+    static const char *const keys[] = {"his_line_ids", "all", NULL};
+    struct fees_cancel_request r = {0};
+    int rc;
+
+    if ((rc = object_parse(body, len, false, keys, &r.root, err)) < 0)
+        return rc;
+    if ((rc = jsonmap_get_bool(r.root, "all", false, &r.all, err)) < 0)
+        goto out;
+    json_object_object_get_ex(r.root, "his_line_ids", &r.his_line_ids);
+    if (r.all == (r.his_line_ids != NULL)) /* exactly one of the two */
+        rc = jsonmap_fail(err, POSA_EFIELD, NULL, r.all ? "his_line_ids" : "all");
+    else if (r.his_line_ids && !json_object_is_type(r.his_line_ids, json_type_array))
+        rc = jsonmap_fail(err, POSA_EFIELD, NULL, "his_line_ids");
+    else if (r.his_line_ids && (rc = line_ids_check(r.his_line_ids, err)) == 0)
+        r.n = json_object_array_length(r.his_line_ids);
+out:
+    if (rc < 0) {
+        his_request_done(&r.root);
+        return rc;
+    }
+    *ret = r;
+    return 0;
+}
+
+const char *fees_cancel_request_id(const struct fees_cancel_request *req, size_t i)
+{
+    return json_object_get_string(json_object_array_get_idx(req->his_line_ids, i));
+}
+
+static int discharge_parse(struct json_object *root, struct settle_request *r,
+                           struct jsonmap_error *err)
+{
+    static const char *const keys[] = {"time", "reason", NULL};
+    struct json_object *d = NULL;
+    int rc;
+
+    if (!json_object_object_get_ex(root, "discharge", &d) || json_object_is_type(d, json_type_null))
+        return 0;
+    if (!json_object_is_type(d, json_type_object))
+        return jsonmap_fail(err, POSA_EFIELD, NULL, "discharge");
+    if ((rc = only_known_keys(d, keys, err)) < 0 ||
+        (rc = time_field(d, "time", true, &r->discharge_time, &r->discharge, err)) < 0 ||
+        (rc = jsonmap_get_string(d, "reason", BOUND_NAME, false, &r->discharge_reason, err)) < 0)
+        return jsonmap_nest(err, "discharge");
+    r->has_discharge = true;
+    return 0;
+}
+
+int settle_request_parse(const char *body, size_t len, struct settle_request *ret,
+                         struct jsonmap_error *err)
+{
+    static const char *const keys[] = {"use_account", "discharge", "wait_if_offline", NULL};
+    struct settle_request r = {0};
+    int rc;
+
+    if ((rc = object_parse(body, len, true, keys, &r.root, err)) < 0)
+        return rc;
+    if ((rc = jsonmap_get_bool(r.root, "use_account", false, &r.use_account, err)) < 0 ||
+        (rc = jsonmap_get_bool(r.root, "wait_if_offline", false, &r.wait_if_offline, err)) < 0 ||
+        (rc = discharge_parse(r.root, &r, err)) < 0) {
+        his_request_done(&r.root);
+        return rc;
+    }
+    *ret = r;
+    return 0;
+}
+
+int reconcile_request_parse(const char *body, size_t len, struct reconcile_request *ret,
+                            struct jsonmap_error *err)
+{
+    static const char *const keys[] = {"date", NULL};
+    struct reconcile_request r = {0};
+    const char *date = NULL;
+    int rc;
+
+    if ((rc = object_parse(body, len, false, keys, &r.root, err)) < 0)
+        return rc;
+    if ((rc = jsonmap_get_string(r.root, "date", DATETIME_DATE_LEN, true, &date, err)) < 0 ||
+        (date_parse(date, strlen(date), &r.date) < 0 &&
+         (rc = jsonmap_fail(err, POSA_EDATE, NULL, "date")) < 0)) {
+        his_request_done(&r.root);
+        return rc;
+    }
+    *ret = r;
+    return 0;
+}
+
+void his_request_done(struct json_object **root)
+{
+    json_object_put(*root);
+    *root = NULL;
+}
