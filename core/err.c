@@ -54,6 +54,12 @@ static const struct err_entry err_table[] = {
     {POSA_ETOKEN_EXPIRED, "BAD_REQUEST", 400, false,
      "the identification has expired: read the card or scan the code again"},
     {POSA_EMETHOD, "METHOD_NOT_ALLOWED", 405, false, "this address does not accept that method"},
+    {POSA_ECARD_UNREADABLE, "CARD_UNREADABLE", 422, true,
+     "the card could not be read: take it out and insert it again"},
+    {POSA_EQR_INVALID, "QR_INVALID", 422, false,
+     "this is not a medical-insurance e-voucher code: ask the patient to show it again"},
+    {POSA_ENOT_READY, "UPSTREAM_OFFLINE", 503, true,
+     "the treating region's catalog is not loaded yet: try again shortly"},
 };
 
 static const struct err_entry *err_find(int err)

@@ -42,6 +42,9 @@ enum posa_err {
     POSA_ECATALOG_MISS = -1611,  /* a code the treating region's catalog does not know */
     POSA_ETOKEN_EXPIRED = -1612, /* identity_token too old: identify the patient again */
     POSA_EMETHOD = -1613,        /* the path exists, the method does not */
+    POSA_ECARD_UNREADABLE = -1614, /* the card could not be read whole: insert it again */
+    POSA_EQR_INVALID = -1615,    /* the scanned code is not an e-voucher */
+    POSA_ENOT_READY = -1616,     /* posad is starting: the catalog is not loaded yet */
 };
 
 /* A short, plain description of err, for logs and cashiers; never NULL. Also names

@@ -10,26 +10,33 @@
 
 #define CATALOG_MAX 1000000
 
-static int item_map(struct json_object *obj, struct catalog_item *item, struct jsonmap_error *err)
+const struct catalog_json_keys catalog_keys_scenario = {
+    "list_code", "name", "chrgitm_lv", "med_chrgitm_type", "selfpay_prop", "price_limit"};
+const struct catalog_json_keys catalog_keys_1312 = {
+    "hilist_code", "hilist_name", "chrgitm_lv", "med_chrgitm_type", "selfpay_prop",
+    "hilist_pric_uplmt_amt"};
+
+static int item_map(struct json_object *obj, const struct catalog_json_keys *k,
+                    struct catalog_item *item, struct jsonmap_error *err)
 {
     const char *lv = NULL, *category = NULL;
     int rc;
 
     item->name = "";
     item->price_limit_e6 = PRICE_NO_LIMIT;
-    if ((rc = jsonmap_get_string(obj, "list_code", BOUND_CODE, true, &item->list_code, err)) < 0 ||
-        (rc = jsonmap_get_string(obj, "name", BOUND_NAME, false, &item->name, err)) < 0 ||
-        (rc = jsonmap_get_string(obj, "chrgitm_lv", 2, true, &lv, err)) < 0 ||
-        (rc = jsonmap_get_string(obj, "med_chrgitm_type", 2, true, &category, err)) < 0 ||
-        (rc = jsonmap_get_decimal(obj, "selfpay_prop", DEC_RATIO, false, &item->selfpay_prop_e6,
+    if ((rc = jsonmap_get_string(obj, k->list_code, BOUND_CODE, true, &item->list_code, err)) < 0 ||
+        (rc = jsonmap_get_string(obj, k->name, BOUND_NAME, false, &item->name, err)) < 0 ||
+        (rc = jsonmap_get_string(obj, k->lv, 2, true, &lv, err)) < 0 ||
+        (rc = jsonmap_get_string(obj, k->category, 2, true, &category, err)) < 0 ||
+        (rc = jsonmap_get_decimal(obj, k->selfpay_prop, DEC_RATIO, false, &item->selfpay_prop_e6,
                                   err)) < 0 ||
-        (rc = jsonmap_get_decimal(obj, "price_limit", DEC_PRICE, false, &item->price_limit_e6,
+        (rc = jsonmap_get_decimal(obj, k->price_limit, DEC_PRICE, false, &item->price_limit_e6,
                                   err)) < 0)
         return rc;
     if ((rc = chrgitm_lv_parse(lv, &item->lv)) < 0)
-        return jsonmap_fail(err, rc, NULL, "chrgitm_lv");
+        return jsonmap_fail(err, rc, NULL, k->lv);
     if ((rc = category_parse(category, &item->category)) < 0)
-        return jsonmap_fail(err, rc, NULL, "med_chrgitm_type");
+        return jsonmap_fail(err, rc, NULL, k->category);
     return 0;
 }
 
@@ -41,31 +48,46 @@ static int fail_at(struct jsonmap_error *err, size_t i)
     return jsonmap_nest(err, prefix);
 }
 
-int catalog_json_map(struct json_object *array, struct catalog_index *ret_index,
-                     struct catalog_item **ret_items, struct jsonmap_error *err)
+int catalog_json_append(struct json_object *array, const struct catalog_json_keys *keys,
+                        struct catalog_item **items, size_t *n, struct jsonmap_error *err)
 {
-    struct catalog_item *items;
-    size_t n, bad;
+    struct catalog_item *grown;
+    size_t rows;
     int rc;
 
     if (!json_object_is_type(array, json_type_array))
         return jsonmap_fail(err, POSA_EFIELD, NULL, "catalog");
-    n = json_object_array_length(array);
-    if (n > CATALOG_MAX)
+    rows = json_object_array_length(array);
+    if (rows > CATALOG_MAX || *n > CATALOG_MAX - rows)
         return jsonmap_fail(err, POSA_ETOOLONG, NULL, "catalog");
-    if (!(items = calloc(n ? n : 1, sizeof items[0])))
+    if (!(grown = realloc(*items, (*n + rows + 1) * sizeof grown[0])))
         return -12; /* -ENOMEM */
-    for (size_t i = 0; i < n; i++) {
+    *items = grown;
+    for (size_t i = 0; i < rows; i++) {
         struct json_object *obj = json_object_array_get_idx(array, i);
 
+        grown[*n + i] = (struct catalog_item){0};
         if (!json_object_is_type(obj, json_type_object))
             rc = jsonmap_fail(err, POSA_EFIELD, NULL, "");
         else
-            rc = item_map(obj, &items[i], err);
-        if (rc < 0) {
-            free(items);
+            rc = item_map(obj, keys, &grown[*n + i], err);
+        if (rc < 0)
             return fail_at(err, i);
-        }
+    }
+    *n += rows;
+    return 0;
+}
+
+int catalog_json_map(struct json_object *array, struct catalog_index *ret_index,
+                     struct catalog_item **ret_items, struct jsonmap_error *err)
+{
+    struct catalog_item *items = NULL;
+    size_t n = 0, bad;
+    int rc;
+
+    if ((rc = catalog_json_append(array, &catalog_keys_scenario, &items, &n, err)) < 0) {
+        free(items);
+        return rc;
     }
     if ((rc = catalog_index_init(ret_index, items, n, &bad)) < 0) {
         jsonmap_fail(err, rc, "catalog", items[bad].list_code); /* sorted: name the code */

@@ -9,9 +9,21 @@
 #include "core/split.h"
 #include "interface/json/jsonmap.h"
 
-/* Maps the array into a new items array and indexes it. On failure err names the field
- * ("catalog[7].chrgitm_lv") and nothing is allocated. Free *ret_items with free(). The
- * document must outlive the items. */
+/* The field names of one catalog row: the scenario's, or the national 1312 answer's. */
+struct catalog_json_keys {
+    const char *list_code, *name, *lv, *category, *selfpay_prop, *price_limit;
+};
+extern const struct catalog_json_keys catalog_keys_scenario; /* list_code, ... */
+extern const struct catalog_json_keys catalog_keys_1312;     /* hilist_code, ... */
+
+/* Appends the array's rows to *items (grown with realloc; *n counts them). On failure err
+ * names the field ("catalog[7].chrgitm_lv") and *n is as before. The document
+ * must outlive the items. */
+int catalog_json_append(struct json_object *array, const struct catalog_json_keys *keys,
+                        struct catalog_item **items, size_t *n, struct jsonmap_error *err);
+
+/* Maps a scenario catalog array into a new items array and indexes it. On failure err
+ * names the field and nothing is allocated. Free *ret_items with free(). */
 int catalog_json_map(struct json_object *array, struct catalog_index *ret_index,
                      struct catalog_item **ret_items, struct jsonmap_error *err);
 

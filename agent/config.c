@@ -1,0 +1,292 @@
+/* The INI reader for posad: a table of keys (section, name, type, bounds, where it goes). */
+#include "agent/config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+
+enum config_type { CT_TEXT, CT_UINT, CT_MODE, CT_CHOICE };
+
+struct config_key {
+    const char *section;
+    const char *name;
+    enum config_type type;
+    size_t offset;
+    size_t size;         /* text: buffer size */
+    uint32_t min, max;   /* uint */
+    const char *choices; /* "a|b|c" */
+};
+
+#define TEXT(sec, field)                                                                           \
+    {                                                                                              \
+        sec, #field, CT_TEXT, offsetof(struct posad_config, field),                                \
+            sizeof(((struct posad_config *)0)->field), 0, 0, NULL                                  \
+    }
+#define UINT(sec, field, lo, hi)                                                                   \
+    {                                                                                              \
+        sec, #field, CT_UINT, offsetof(struct posad_config, field), 0, lo, hi, NULL                \
+    }
+#define CHOICE(sec, field, list)                                                                   \
+    {                                                                                              \
+        sec, #field, CT_CHOICE, offsetof(struct posad_config, field),                              \
+            sizeof(((struct posad_config *)0)->field), 0, 0, list                                  \
+    }
+
+static const struct config_key config_keys[] = {
+    TEXT("posad", data_dir),
+    TEXT("posad", listen),
+    TEXT("posad", socket),
+    {"posad", "socket_mode", CT_MODE, offsetof(struct posad_config, socket_mode), 0, 0, 0777, NULL},
+    CHOICE("posad", log_level, "debug|info|warn|error"),
+    CHOICE("posad", log_format, "text|json"),
+    TEXT("posad", log_file),
+    TEXT("institution", fixmedins_code),
+    TEXT("institution", fixmedins_name),
+    TEXT("institution", mdtrtarea_admvs),
+    TEXT("institution", recer_sys_code),
+    TEXT("institution", infver),
+    CHOICE("institution", opter_type, "1|2|3"),
+    TEXT("institution", opter),
+    TEXT("institution", opter_name),
+    TEXT("upstream", url),
+    TEXT("upstream", ca_file),
+    TEXT("upstream", cert_file),
+    TEXT("upstream", key_file),
+    UINT("upstream", connect_timeout_ms, 10, 600000),
+    UINT("upstream", timeout_ms, 10, 600000),
+    UINT("upstream", max_connections, 1, 1024),
+    UINT("upstream", offline_after, 1, 1000),
+    UINT("upstream", probe_interval_ms, 10, 3600000),
+    UINT("upstream", rate_limit, 0, 1000000),
+    UINT("upstream", drain_batch, 1, 10000),
+    CHOICE("gateway", gateway, "none|tif|csb|sm"),
+    TEXT("gateway", tif_paasid),
+    TEXT("gateway", tif_token),
+    TEXT("gateway", csb_access_key),
+    TEXT("gateway", csb_secret_key),
+    TEXT("gateway", csb_version),
+    TEXT("gateway", sm_client_id),
+    TEXT("gateway", sm_key_file),
+};
+
+void config_defaults(struct posad_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    strcpy(cfg->data_dir, "/var/lib/posa");
+    strcpy(cfg->listen, "127.0.0.1:8470");
+    strcpy(cfg->socket, "/run/posa/posa.sock");
+    cfg->socket_mode = 0660;
+    strcpy(cfg->log_level, "info");
+    strcpy(cfg->log_format, "text");
+    strcpy(cfg->recer_sys_code, "YBXT");
+    strcpy(cfg->infver, "V1.0");
+    strcpy(cfg->opter_type, "1");
+    strcpy(cfg->opter, "posad");
+    strcpy(cfg->opter_name, "posad");
+    cfg->connect_timeout_ms = 3000;
+    cfg->timeout_ms = 30000;
+    cfg->max_connections = 16;
+    cfg->offline_after = 3;
+    cfg->probe_interval_ms = 5000;
+    cfg->rate_limit = 0;
+    cfg->drain_batch = 64;
+    strcpy(cfg->gateway, "none");
+    strcpy(cfg->csb_version, "1.0.0");
+}
+
+static const struct config_key *config_find(const char *section, const char *name)
+{
+    for (size_t i = 0; i < sizeof config_keys / sizeof config_keys[0]; i++)
+        if (strcmp(config_keys[i].section, section) == 0 && strcmp(config_keys[i].name, name) == 0)
+            return &config_keys[i];
+    return NULL;
+}
+
+static bool config_choice_ok(const char *choices, const char *value)
+{
+    size_t n = strlen(value);
+    const char *p = choices;
+
+    while (n && (p = strstr(p, value))) {
+        bool start = p == choices || p[-1] == '|';
+        bool end = p[n] == '\0' || p[n] == '|';
+        if (start && end)
+            return true;
+        p += n;
+    }
+    return false;
+}
+
+/* Stores value into the key's field; a short reason in why on failure. */
+static int config_store(struct posad_config *cfg, const struct config_key *k, const char *value,
+                        const char **why)
+{
+    char *field = (char *)cfg + k->offset;
+    char *end = NULL;
+    unsigned long v;
+
+    if (k->type == CT_CHOICE && !config_choice_ok(k->choices, value)) {
+        *why = k->choices;
+        return POSA_EFIELD;
+    }
+    if (k->type == CT_CHOICE || k->type == CT_TEXT) {
+        if (strlen(value) >= k->size) {
+            *why = "too long";
+            return POSA_EFIELD;
+        }
+        strcpy(field, value);
+        return 0;
+    }
+    errno = 0;
+    v = strtoul(value, &end, k->type == CT_MODE ? 8 : 10);
+    if (!*value || *end || errno || value[0] == '-' || v < k->min || v > k->max) {
+        *why = k->type == CT_MODE ? "not an octal file mode" : "not a number in range";
+        return POSA_EFIELD;
+    }
+    *(uint32_t *)(void *)field = (uint32_t)v;
+    return 0;
+}
+
+int config_set(struct posad_config *cfg, const char *section, const char *key, const char *value,
+               const char *origin, char *msg, size_t cap)
+{
+    const struct config_key *k = config_find(section, key);
+    const char *why = "unknown key";
+
+    if (k && config_store(cfg, k, value, &why) == 0)
+        return 0;
+    snprintf(msg, cap, "%s: [%s] %s: %s%s", origin, section, key,
+             k && k->type == CT_CHOICE ? "must be one of " : "", why);
+    return POSA_EFIELD;
+}
+
+static char *config_trim(char *s)
+{
+    char *e;
+
+    while (*s == ' ' || *s == '\t')
+        s++;
+    e = s + strlen(s);
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
+        *--e = '\0';
+    return s;
+}
+
+int config_load(struct posad_config *cfg, const char *path, char *msg, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    char line[1024], section[32] = "", origin[CONFIG_PATH_MAX + 16];
+    int lineno = 0, err = 0;
+
+    if (!f) {
+        err = -errno;
+        snprintf(msg, cap, "%s: cannot open: %s", path, strerror(-err));
+        return err;
+    }
+    while (!err && fgets(line, sizeof line, f)) {
+        char *s, *eq;
+
+        lineno++;
+        snprintf(origin, sizeof origin, "%s:%d", path, lineno);
+        if (!strchr(line, '\n') && !feof(f)) {
+            snprintf(msg, cap, "%s: line too long", origin);
+            err = POSA_EFIELD;
+            break;
+        }
+        s = config_trim(line);
+        if (!*s || *s == '#' || *s == ';')
+            continue;
+        if (*s == '[') {
+            char *close = strchr(s, ']');
+            if (!close || close[1] || close - s - 1 >= (long)sizeof section || close == s + 1) {
+                snprintf(msg, cap, "%s: bad section header", origin);
+                err = POSA_EFIELD;
+                break;
+            }
+            *close = '\0';
+            strcpy(section, s + 1);
+            continue;
+        }
+        eq = strchr(s, '=');
+        if (!eq || !*section) {
+            snprintf(msg, cap, "%s: expected key = value inside a [section]", origin);
+            err = POSA_EFIELD;
+            break;
+        }
+        *eq = '\0';
+        err = config_set(cfg, section, config_trim(s), config_trim(eq + 1), origin, msg, cap);
+    }
+    fclose(f);
+    return err;
+}
+
+static int config_require(const char *value, const char *path, const char *section, const char *key,
+                          const char *why, char *msg, size_t cap)
+{
+    if (value && *value)
+        return 0;
+    snprintf(msg, cap, "%s: [%s] %s: %s", path, section, key, why);
+    return POSA_EFIELD;
+}
+
+int config_check(const struct posad_config *cfg, const char *path, char *msg, size_t cap)
+{
+    int err = 0;
+    size_t n = strlen(cfg->fixmedins_code);
+
+    err = config_require(cfg->data_dir, path, "posad", "data_dir", "required", msg, cap);
+    if (!err && (n != 12 ||
+                 strspn(cfg->fixmedins_code,
+                        "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") != 12)) {
+        snprintf(msg, cap, "%s: [institution] fixmedins_code: must be 12 letters or digits", path);
+        err = POSA_EFIELD;
+    }
+    if (!err &&
+        (strlen(cfg->mdtrtarea_admvs) != 6 || strspn(cfg->mdtrtarea_admvs, "0123456789") != 6)) {
+        snprintf(msg, cap, "%s: [institution] mdtrtarea_admvs: must be 6 digits", path);
+        err = POSA_EFIELD;
+    }
+    if (!err)
+        err = config_require(cfg->fixmedins_name, path, "institution", "fixmedins_name", "required",
+                             msg, cap);
+    if (!err)
+        err = config_require(cfg->url, path, "upstream", "url", "required", msg, cap);
+    if (!err && strncmp(cfg->url, "http://", 7) != 0 && strncmp(cfg->url, "https://", 8) != 0) {
+        snprintf(msg, cap, "%s: [upstream] url: must start with http:// or https://", path);
+        err = POSA_EFIELD;
+    }
+    if (!err && !*cfg->listen && !*cfg->socket) {
+        snprintf(msg, cap, "%s: [posad] listen: listen or socket must be set", path);
+        err = POSA_EFIELD;
+    }
+    if (!err && strcmp(cfg->gateway, "tif") == 0) {
+        err = config_require(cfg->tif_paasid, path, "gateway", "tif_paasid",
+                             "required by gateway = tif", msg, cap);
+        if (!err)
+            err = config_require(cfg->tif_token, path, "gateway", "tif_token",
+                                 "required by gateway = tif", msg, cap);
+    }
+    if (!err && strcmp(cfg->gateway, "csb") == 0) {
+        err = config_require(cfg->csb_access_key, path, "gateway", "csb_access_key",
+                             "required by gateway = csb", msg, cap);
+        if (!err)
+            err = config_require(cfg->csb_secret_key, path, "gateway", "csb_secret_key",
+                                 "required by gateway = csb", msg, cap);
+    }
+    if (!err && strcmp(cfg->gateway, "sm") == 0) {
+        if (strlen(cfg->sm_client_id) < 16) {
+            snprintf(msg, cap,
+                     "%s: [gateway] sm_client_id: at least 16 characters (the SM4 "
+                     "key) required by gateway = sm",
+                     path);
+            err = POSA_EFIELD;
+        }
+        if (!err)
+            err = config_require(cfg->sm_key_file, path, "gateway", "sm_key_file",
+                                 "required by gateway = sm", msg, cap);
+    }
+    return err;
+}

@@ -1,0 +1,70 @@
+/* posad's configuration: an INI file (packaging/posad.conf documents every key), then the
+ * command-line overrides of his-api.md "Running". Errors name the file, line and key. */
+#ifndef POSA_AGENT_CONFIG_H
+#define POSA_AGENT_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_PATH_MAX 256
+#define CONFIG_TEXT_MAX 256
+
+struct posad_config {
+    /* [posad] */
+    char data_dir[CONFIG_PATH_MAX];
+    char listen[64];                /* host:port, "" = no TCP */
+    char socket[CONFIG_PATH_MAX];   /* Unix socket path, "" = none */
+    uint32_t socket_mode;           /* octal in the file */
+    char log_level[8];              /* debug info warn error */
+    char log_format[8];             /* text json */
+    char log_file[CONFIG_PATH_MAX]; /* "" = stderr */
+    /* [institution] */
+    char fixmedins_code[13];
+    char fixmedins_name[CONFIG_TEXT_MAX];
+    char mdtrtarea_admvs[7];
+    char recer_sys_code[16];
+    char infver[16];
+    char opter_type[4];
+    char opter[64];
+    char opter_name[CONFIG_TEXT_MAX];
+    /* [upstream] */
+    char url[512];
+    char ca_file[CONFIG_PATH_MAX];
+    char cert_file[CONFIG_PATH_MAX];
+    char key_file[CONFIG_PATH_MAX];
+    uint32_t connect_timeout_ms;
+    uint32_t timeout_ms;
+    uint32_t max_connections;
+    uint32_t offline_after; /* consecutive failures that make the platform offline */
+    uint32_t probe_interval_ms;
+    uint32_t rate_limit;  /* outbox messages per second, 0 = unlimited */
+    uint32_t drain_batch; /* outbox rows taken per turn */
+    /* [gateway] */
+    char gateway[8];
+    char tif_paasid[CONFIG_TEXT_MAX];
+    char tif_token[CONFIG_TEXT_MAX];
+    char csb_access_key[CONFIG_TEXT_MAX];
+    char csb_secret_key[CONFIG_TEXT_MAX];
+    char csb_version[32];
+    char sm_client_id[CONFIG_TEXT_MAX];
+    char sm_key_file[CONFIG_PATH_MAX];
+};
+
+/* Defaults for every key. */
+void config_defaults(struct posad_config *cfg);
+
+/* Reads path over cfg. On error, msg gets "FILE:LINE: [section] key: what is wrong" and
+ * POSA_EFIELD (or -errno when the file cannot be read) is returned. */
+int config_load(struct posad_config *cfg, const char *path, char *msg, size_t cap);
+
+/* Sets one key as if it were in the file ("upstream", "url", value); used for the
+ * command-line overrides. Same errors, with origin in place of FILE:LINE. */
+int config_set(struct posad_config *cfg, const char *section, const char *key, const char *value,
+               const char *origin, char *msg, size_t cap);
+
+/* Checks what no single key can: required keys present, the gateway's keys for its kind.
+ * Same message format, naming the key. */
+int config_check(const struct posad_config *cfg, const char *path, char *msg, size_t cap);
+
+#endif

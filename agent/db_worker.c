@@ -1,0 +1,197 @@
+/* The database thread: group commit of the jobs the loop hands over, results back through
+ * uv_async. */
+#include "agent/db_worker.h"
+
+#include <stddef.h>
+
+#include "cache/db.h"
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+static void list_push(struct db_job_list *l, struct db_job *job)
+{
+    job->next = NULL;
+    if (l->tail)
+        l->tail->next = job;
+    else
+        l->head = job;
+    l->tail = job;
+}
+
+/* Appends all of from to to, leaving from empty. */
+static void list_move(struct db_job_list *to, struct db_job_list *from)
+{
+    if (!from->head)
+        return;
+    if (to->tail)
+        to->tail->next = from->head;
+    else
+        to->head = from->head;
+    to->tail = from->tail;
+    from->head = from->tail = NULL;
+}
+
+/* One group: BEGIN, every job in its savepoint, COMMIT. */
+static void db_worker_run_group(struct db_worker *w, struct db_job *head)
+{
+    int err = db_begin(w->db);
+
+    for (struct db_job *job = head; job; job = job->next) {
+        if (err) {
+            job->status = err;
+            continue;
+        }
+        job->status = db_savepoint(w->db);
+        if (!job->status)
+            job->status = job->run(w->db, job);
+        if (job->status)
+            db_savepoint_rollback(w->db);
+        else
+            job->status = db_savepoint_release(w->db);
+    }
+    if (err)
+        return;
+    err = db_commit(w->db);
+    if (!err)
+        return;
+    db_rollback(w->db);
+    for (struct db_job *job = head; job; job = job->next)
+        if (!job->status)
+            job->status = err;
+}
+
+static void db_worker_thread(void *arg)
+{
+    struct db_worker *w = arg;
+    struct db_job_list group = {0};
+    uint64_t n;
+
+    uv_mutex_lock(&w->lock);
+    for (;;) {
+        while (!w->pending.head && !w->stopping)
+            uv_cond_wait(&w->wake, &w->lock);
+        if (!w->pending.head)
+            break; /* stopping, and nothing left */
+        list_move(&group, &w->pending);
+        uv_mutex_unlock(&w->lock);
+
+        n = 0;
+        for (struct db_job *job = group.head; job; job = job->next)
+            n++;
+        db_worker_run_group(w, group.head);
+
+        uv_mutex_lock(&w->lock);
+        w->commits++;
+        w->jobs += n;
+        list_move(&w->finished, &group);
+        uv_async_send(&w->finished_async);
+    }
+    uv_mutex_unlock(&w->lock);
+}
+
+/* uv_async coalesces sends, so this drains everything finished so far. */
+static void on_finished(uv_async_t *handle)
+{
+    struct db_worker *w = container_of(handle, struct db_worker, finished_async);
+    struct db_job_list done = {0};
+    struct db_job *job, *next;
+
+    uv_mutex_lock(&w->lock);
+    list_move(&done, &w->finished);
+    uv_mutex_unlock(&w->lock);
+    for (job = done.head; job; job = next) {
+        next = job->next; /* done may free or resubmit the job */
+        if (--w->in_flight == 0)
+            uv_unref((uv_handle_t *)&w->finished_async);
+        job->done(job, job->status);
+    }
+}
+
+/* Runs right before libuv polls: all that this turn submitted goes to the thread as one
+ * group. */
+static void on_turn_end(uv_prepare_t *handle)
+{
+    struct db_worker *w = container_of(handle, struct db_worker, turn_end);
+
+    if (!w->open.head)
+        return;
+    uv_mutex_lock(&w->lock);
+    list_move(&w->pending, &w->open);
+    uv_cond_signal(&w->wake);
+    uv_mutex_unlock(&w->lock);
+}
+
+int db_worker_start(struct db_worker *w, uv_loop_t *loop, struct db *db)
+{
+    int err;
+
+    *w = (struct db_worker){.loop = loop, .db = db};
+    err = uv_mutex_init(&w->lock);
+    if (err)
+        return err;
+    err = uv_cond_init(&w->wake);
+    if (err)
+        goto out_mutex;
+    err = uv_async_init(loop, &w->finished_async, on_finished);
+    if (err)
+        goto out_cond;
+    uv_unref((uv_handle_t *)&w->finished_async); /* referenced only while jobs are out */
+    uv_prepare_init(loop, &w->turn_end);
+    uv_prepare_start(&w->turn_end, on_turn_end);
+    uv_unref((uv_handle_t *)&w->turn_end);
+    err = uv_thread_create(&w->thread, db_worker_thread, w);
+    if (err)
+        goto out_handles;
+    return 0;
+out_handles:
+    /* Closing needs loop turns; the caller's loop runs them. The db stays the caller's. */
+    uv_close((uv_handle_t *)&w->finished_async, NULL);
+    uv_close((uv_handle_t *)&w->turn_end, NULL);
+    w->db = NULL;
+    uv_cond_destroy(&w->wake);
+    uv_mutex_destroy(&w->lock);
+    return err;
+out_cond:
+    uv_cond_destroy(&w->wake);
+out_mutex:
+    uv_mutex_destroy(&w->lock);
+    return err;
+}
+
+void db_worker_submit(struct db_worker *w, struct db_job *job)
+{
+    job->status = 0;
+    list_push(&w->open, job);
+    if (w->in_flight++ == 0)
+        uv_ref((uv_handle_t *)&w->finished_async);
+}
+
+static void on_handle_closed(uv_handle_t *handle)
+{
+    struct db_worker *w = handle->data;
+
+    /* The prepare handle closes last (closed second, callbacks run in order). */
+    if (handle == (uv_handle_t *)&w->turn_end && w->on_closed)
+        w->on_closed(w);
+}
+
+void db_worker_stop(struct db_worker *w, void (*on_closed)(struct db_worker *w))
+{
+    uv_mutex_lock(&w->lock);
+    list_move(&w->pending, &w->open);
+    w->stopping = true;
+    uv_cond_signal(&w->wake);
+    uv_mutex_unlock(&w->lock);
+    uv_thread_join(&w->thread);
+    on_finished(&w->finished_async);
+
+    db_close(w->db);
+    w->db = NULL;
+    uv_cond_destroy(&w->wake);
+    uv_mutex_destroy(&w->lock);
+    w->on_closed = on_closed;
+    w->finished_async.data = w;
+    w->turn_end.data = w;
+    uv_close((uv_handle_t *)&w->finished_async, on_handle_closed);
+    uv_close((uv_handle_t *)&w->turn_end, on_handle_closed);
+}

@@ -1,0 +1,73 @@
+/* The database thread with group commit (architecture.md, "Concurrency"): the loop hands
+ * it jobs; every job waiting when the thread wakes runs in one transaction (each in its own
+ * savepoint, so one failure rolls back alone), one commit with synchronous=FULL covers
+ * them all, and each job's done callback then runs on the loop thread (uv_async). The loop
+ * never touches the disk.
+ *
+ * Jobs move, never shared: the owner fills one, submits it, and must not touch it until
+ * its done callback runs. Jobs submitted in one loop turn are handed over together right
+ * before the loop polls (a uv_prepare), so a burst of requests shares one fsync. */
+#ifndef POSA_AGENT_DB_WORKER_H
+#define POSA_AGENT_DB_WORKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+struct db;
+struct db_job;
+
+/* Runs on the database thread inside the group's transaction; returns 0 or an error (its
+ * writes are then rolled back alone). Must not touch loop state. */
+typedef int (*db_job_run_fn)(struct db *db, struct db_job *job);
+/* Runs on the loop thread once the group committed (status 0) or failed: status is run's
+ * error, or the commit's (-ENOSPC on a full disk, ...) when run succeeded but the commit
+ * did not. */
+typedef void (*db_job_done_cb)(struct db_job *job, int status);
+
+struct db_job {
+    db_job_run_fn run;
+    db_job_done_cb done;
+    void *data;
+    /* private */
+    struct db_job *next;
+    int status;
+};
+
+struct db_job_list {
+    struct db_job *head;
+    struct db_job *tail;
+};
+
+struct db_worker {
+    uv_loop_t *loop;
+    struct db *db; /* owned; used only on the database thread once started */
+    uv_thread_t thread;
+    uv_mutex_t lock;
+    uv_cond_t wake;
+    uv_async_t finished_async;
+    uv_prepare_t turn_end;
+    struct db_job_list open;     /* loop only: submitted this turn */
+    struct db_job_list pending;  /* under lock: for the thread */
+    struct db_job_list finished; /* under lock: for the loop */
+    bool stopping;               /* under lock */
+    int in_flight;               /* loop only */
+    /* Counters, written by the thread under lock; read them after db_worker_stop(). */
+    uint64_t commits;
+    uint64_t jobs;
+    void (*on_closed)(struct db_worker *w);
+};
+
+/* Takes ownership of db and starts the thread. */
+int db_worker_start(struct db_worker *w, uv_loop_t *loop, struct db *db);
+
+/* Loop thread only. The job runs in this turn's group. */
+void db_worker_submit(struct db_worker *w, struct db_job *job);
+
+/* Loop thread only: runs every job submitted so far, joins the thread (blocking the loop
+ * until the last commit), calls the done callbacks, closes the database and the handles;
+ * on_closed (may be NULL) runs once they are closed. */
+void db_worker_stop(struct db_worker *w, void (*on_closed)(struct db_worker *w));
+
+#endif

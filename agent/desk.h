@@ -1,0 +1,125 @@
+/* The desk flow (architecture.md "What one settlement looks like"): identify, open a
+ * visit, upload fees split by the cached catalog, estimate, settle, cancel, print. These
+ * are the HIS API's handlers; each answers its call exactly once. */
+#ifndef POSA_AGENT_DESK_H
+#define POSA_AGENT_DESK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <json-c/json.h>
+
+#include "agent/his.h"
+#include "agent/upstream.h"
+#include "core/flags.h"
+#include "drivers/card.h"
+#include "drivers/desk.h"
+#include "drivers/drv_err.h"
+#include "drivers/pcsc_watch.h"
+#include "core/policy.h"
+#include "core/split.h"
+#include "interface/his/auth.h"
+
+#define DESK_TOKEN_TTL_MS        (30 * 60 * 1000) /* an identification is good for half an hour */
+#define DESK_CATALOG_PAGE        1000
+#define DESK_EMERGENCY_DEPTS_MAX 64
+
+#define DESK_CARDS_MAX 64
+
+/* The card in one desk's reader, as the reader thread last told. */
+struct desk_card {
+    char desk[CARD_DESK_MAX + 1];
+    bool present; /* inserted and read (status says how the read went) */
+    int status;   /* 0, DRV_ENOT_SSC or DRV_ECARD_UNREADABLE */
+    int cause;
+    struct card_identity id;
+};
+
+/* Someone waiting for a desk's card: cb runs once, with the card, or NULL when wait_ms
+ * passed without one. The waiter is the caller's memory and is off the list before cb. */
+struct desk_waiter {
+    void (*cb)(struct desk_waiter *w, const struct desk_card *card);
+    void *data;
+    /* private */
+    char desk[CARD_DESK_MAX + 1];
+    uint64_t deadline;
+    struct desk_waiter *next;
+};
+
+/* The engine's state beside posad's: the catalog the split uses, the clients allowed on
+ * TCP, the emergency departments, the cards in the desks' readers. */
+struct desk {
+    struct posad *pd;
+    /* The treating region's catalog, from 1312 pages: items point into the documents. */
+    struct json_object **catalog_pages;
+    size_t n_catalog_pages;
+    struct catalog_item *catalog_items;
+    size_t n_catalog_items;
+    struct catalog_index catalog;
+    bool catalog_ready;
+    bool catalog_loading;
+    uint32_t chunk_lines;    /* fee lines per 2204/2301 upload */
+    struct auth_table *auth; /* NULL or empty: no tokens configured */
+    const char *emergency_depts[DESK_EMERGENCY_DEPTS_MAX];
+    size_t n_emergency_depts;
+    struct flag_config flag_config;
+    /* cards (desk_cards.c) */
+    struct desk_table readers; /* reader name globs -> desk ids, from the config */
+    struct pcsc_watch *watch;  /* NULL when no reader is configured */
+    struct desk_card cards[DESK_CARDS_MAX];
+    size_t n_cards;
+    struct desk_waiter *waiters;
+    uv_timer_t wait_timer;
+    bool pcsc_up;
+};
+
+int desk_init(struct desk *d, struct posad *pd);
+void desk_done(struct desk *d);
+/* Downloads the catalog (1312, page by page) in the background; again when called later. */
+void desk_catalog_refresh(struct desk *d);
+
+/* Starts the reader thread when readers are bound to desks; stops it. */
+int desk_cards_start(struct desk *d);
+void desk_cards_stop(struct desk *d);
+/* The desk's card now, or when it is read within wait_ms (0: only now). */
+void desk_card_wait(struct desk *d, const char *desk, uint32_t wait_ms, struct desk_waiter *w);
+
+/* Handlers (his_route.handle). */
+void desk_identify(struct his_call *call);
+void desk_visit_open(struct his_call *call);
+void desk_visit_get(struct his_call *call);
+void desk_fees_upload(struct his_call *call);
+void desk_fees_cancel(struct his_call *call);
+void desk_presettle(struct his_call *call);
+void desk_settle(struct his_call *call);
+void desk_settlement_get(struct his_call *call);
+void desk_settlement_cancel(struct his_call *call);
+void desk_document_settlement(struct his_call *call);
+void desk_document_form(struct his_call *call);
+
+/* Shared by the flows (desk_common.c). */
+
+/* What an upstream message's outcome means for the cashier: 0 and *ret_env parsed (an
+ * answer with infcode 0: release with envelope_response_done), or the posa error to answer
+ * with and, for a refusal, the platform's words in ret_message. */
+int desk_outcome(struct upmsg *m, struct envelope_response *ret_env, char *ret_message, size_t cap);
+
+/* Sends infno with input (taken) for psn in insuplc (may be NULL), in the order of visit_key
+ * (may be NULL), keyed by idem (may be NULL). done runs when the outcome is durable; its
+ * upmsg's data is data. Returns an error (done will not run) when it could not be sent. */
+int desk_send(struct posad *pd, const char *infno, const char *insuplc, const char *visit_key,
+              const char *idem, struct json_object *input, upmsg_cb done, void *data);
+
+/* A visit's document (what desk_visit_open kept) read back for later messages: v borrows
+ * doc's strings; diagnoses has room for BOUND_DIAGNOSES. */
+struct desk_visit;
+struct desk_diagnosis;
+void desk_visit_from_doc(struct json_object *doc, const char *visit_id, const char *mdtrt_id,
+                         struct desk_visit *v, struct desk_diagnosis *diagnoses);
+
+/* A JSON document from a record body (NULL when it is not JSON). */
+struct json_object *desk_doc(const char *body);
+/* The string at key of obj, or "" (never NULL). */
+const char *desk_str(struct json_object *obj, const char *key);
+
+#endif

@@ -1,0 +1,128 @@
+/* The cards in the desks' readers: the reader thread's events kept per desk, and cashiers'
+ * requests waiting for a card to be inserted (POST /v1/identify with wait_ms). */
+#include <string.h>
+
+#include "agent/desk.h"
+#include "agent/log.h"
+#include "agent/posad.h"
+#include "core/datetime.h"
+#include "core/mask.h"
+
+#define WAIT_TICK_MS 100
+
+static struct desk_card *card_of(struct desk *d, const char *desk, bool create)
+{
+    for (size_t i = 0; i < d->n_cards; i++)
+        if (strcmp(d->cards[i].desk, desk) == 0)
+            return &d->cards[i];
+    if (!create || d->n_cards == DESK_CARDS_MAX)
+        return NULL;
+    memset(&d->cards[d->n_cards], 0, sizeof d->cards[0]);
+    snprintf(d->cards[d->n_cards].desk, sizeof d->cards[0].desk, "%s", desk);
+    return &d->cards[d->n_cards++];
+}
+
+/* Hands the card (or NULL: time is up) to the waiters of desk that are due. */
+static void wake(struct desk *d, const char *desk, const struct desk_card *card, uint64_t now)
+{
+    struct desk_waiter **p = &d->waiters;
+
+    while (*p) {
+        struct desk_waiter *w = *p;
+
+        if ((desk && strcmp(w->desk, desk) == 0) || (!desk && w->deadline <= now)) {
+            *p = w->next;
+            w->cb(w, desk ? card : NULL);
+            continue;
+        }
+        p = &w->next;
+    }
+    if (!d->waiters)
+        uv_timer_stop(&d->wait_timer);
+}
+
+static void on_wait_tick(uv_timer_t *t)
+{
+    struct desk *d = t->data;
+
+    wake(d, NULL, NULL, uv_now(t->loop));
+}
+
+void desk_card_wait(struct desk *d, const char *desk, uint32_t wait_ms, struct desk_waiter *w)
+{
+    const struct desk_card *card = card_of(d, desk, false);
+
+    if ((card && card->present) || wait_ms == 0) {
+        w->cb(w, card);
+        return;
+    }
+    snprintf(w->desk, sizeof w->desk, "%s", desk);
+    w->deadline = uv_now(d->pd->loop) + wait_ms;
+    w->next = d->waiters;
+    d->waiters = w;
+    if (!uv_is_active((uv_handle_t *)&d->wait_timer))
+        uv_timer_start(&d->wait_timer, on_wait_tick, WAIT_TICK_MS, WAIT_TICK_MS);
+}
+
+static void log_card(const struct card_event *ev)
+{
+    char masked[CARD_NO_LEN + 1];
+
+    mask_card(ev->id.card_no, masked, sizeof masked);
+    log_event(ev->status ? LOGL_WARN : LOGL_INFO, card_event_kind_name(ev->kind), "desk", ev->desk,
+              "reader", ev->reader, "card", ev->status ? NULL : masked, "error",
+              ev->status ? drv_err_str(ev->cause ? ev->cause : ev->status) : NULL, NULL);
+}
+
+static void on_card_event(struct pcsc_watch *w, const struct card_event *ev, void *data)
+{
+    struct desk *d = data;
+    struct desk_card *card;
+
+    (void)w;
+    switch (ev->kind) {
+    case CARD_EV_READ:
+        log_card(ev);
+        if (!ev->desk[0] || !(card = card_of(d, ev->desk, true)))
+            return;
+        card->present = true;
+        card->status = ev->status;
+        card->cause = ev->cause;
+        card->id = ev->id;
+        card_identity_check_expiry(&card->id, datetime_date(upstream_now_local()));
+        wake(d, ev->desk, card, 0);
+        return;
+    case CARD_EV_REMOVED:
+    case CARD_EV_READER_REMOVED:
+        if ((card = card_of(d, ev->desk, false))) {
+            memset(&card->id, 0, sizeof card->id);
+            card->present = false;
+        }
+        return;
+    case CARD_EV_SERVICE_UP:
+    case CARD_EV_SERVICE_DOWN:
+        d->pcsc_up = ev->kind == CARD_EV_SERVICE_UP;
+        log_event(d->pcsc_up ? LOGL_INFO : LOGL_WARN, card_event_kind_name(ev->kind), NULL);
+        return;
+    default: return;
+    }
+}
+
+int desk_cards_start(struct desk *d)
+{
+    struct pcsc_watch_cfg cfg = {.desks = &d->readers};
+
+    uv_timer_init(d->pd->loop, &d->wait_timer);
+    d->wait_timer.data = d;
+    if (d->readers.n == 0)
+        return 0;
+    return pcsc_watch_start(&d->watch, d->pd->loop, &cfg, on_card_event, d);
+}
+
+void desk_cards_stop(struct desk *d)
+{
+    wake(d, NULL, NULL, UINT64_MAX); /* nobody waits past shutdown */
+    pcsc_watch_stop(d->watch);
+    d->watch = NULL;
+    uv_close((uv_handle_t *)&d->wait_timer, NULL);
+}

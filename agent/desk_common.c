@@ -1,0 +1,249 @@
+/* What the desk flows share: the engine's state, sending a national message for a flow and
+ * reading its outcome, and the treating region's catalog downloaded page by page (1312). */
+#include "agent/desk.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/log.h"
+#include "agent/posad.h"
+#include "core/err.h"
+#include "interface/json/catalog_json.h"
+
+int desk_init(struct desk *d, struct posad *pd)
+{
+    memset(d, 0, sizeof *d);
+    d->pd = pd;
+    d->chunk_lines = 500;
+    d->flag_config = (struct flag_config){d->emergency_depts, 0};
+    return 0;
+}
+
+static void catalog_free(struct desk *d)
+{
+    for (size_t i = 0; i < d->n_catalog_pages; i++)
+        json_object_put(d->catalog_pages[i]);
+    free(d->catalog_pages);
+    free(d->catalog_items);
+    d->catalog_pages = NULL;
+    d->catalog_items = NULL;
+    d->n_catalog_pages = d->n_catalog_items = 0;
+}
+
+void desk_done(struct desk *d)
+{
+    catalog_free(d);
+    free(d->auth);
+}
+
+struct json_object *desk_doc(const char *body)
+{
+    return body ? json_tokener_parse(body) : NULL;
+}
+
+const char *desk_str(struct json_object *obj, const char *key)
+{
+    struct json_object *v = NULL;
+
+    if (!json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, json_type_string))
+        return "";
+    return json_object_get_string(v);
+}
+
+int desk_send(struct posad *pd, const char *infno, const char *insuplc, const char *visit_key,
+              const char *idem, struct json_object *input, upmsg_cb done, void *data)
+{
+    struct envelope_head head = {.insuplc_admdvs = insuplc};
+    struct upmsg *m;
+    int err;
+
+    if (!input)
+        return -12; /* -ENOMEM */
+    if (!(m = upmsg_new(infno, done, data))) {
+        json_object_put(input);
+        return -12;
+    }
+    if (visit_key)
+        snprintf(m->visit_key, sizeof m->visit_key, "%s", visit_key);
+    if (idem) {
+        snprintf(m->idem_key, sizeof m->idem_key, "%s", idem);
+        snprintf(m->idem_hash, sizeof m->idem_hash, "%s", idem);
+    }
+    if ((err = upstream_submit(&pd->up, m, &head, input)) < 0)
+        upmsg_free(m);
+    return err;
+}
+
+/* An answer journaled earlier under the same key counts as this message's answer. */
+static int answered(const char *body, size_t len, struct envelope_response *env, char *msg,
+                    size_t cap)
+{
+    struct jsonmap_error jerr = {0};
+
+    if (!body || envelope_response_parse(body, len, env, &jerr) < 0) {
+        snprintf(msg, cap, "the platform's answer could not be read (%s)", jerr.field);
+        return POSA_EUPSTREAM_REFUSED;
+    }
+    if (env->infcode == 0)
+        return 0;
+    snprintf(msg, cap, "%s", env->err_msg && env->err_msg[0] ? env->err_msg : "refused");
+    envelope_response_done(env);
+    return POSA_EUPSTREAM_REFUSED;
+}
+
+int desk_outcome(struct upmsg *m, struct envelope_response *ret_env, char *msg, size_t cap)
+{
+    msg[0] = '\0';
+    switch (m->result) {
+    case UPMSG_ANSWERED: return answered(m->response, m->response_len, ret_env, msg, cap);
+    case UPMSG_EXISTING:
+        if (m->existing && m->existing->state == MSG_DONE)
+            return answered(m->existing->response, m->existing->response_len, ret_env, msg, cap);
+        snprintf(msg, cap, "an earlier request with this key is %s",
+                 m->existing ? msg_state_name(m->existing->state) : "journaled");
+        return m->existing && m->existing->state == MSG_UNKNOWN ? POSA_EOUTCOME_UNKNOWN
+                                                                : POSA_ESTATE;
+    case UPMSG_UNKNOWN: return POSA_EOUTCOME_UNKNOWN;
+    case UPMSG_OFFLINE:
+        snprintf(msg, cap, "the insurance platform cannot be reached (%s)", m->error);
+        return POSA_EUPSTREAM_OFFLINE;
+    case UPMSG_QUEUED:
+        return POSA_EUPSTREAM_OFFLINE; /* callers that accept a queue look before calling */
+    case UPMSG_BUSY:
+        snprintf(msg, cap, "an earlier message of this visit is still being resolved");
+        return POSA_ESTATE;
+    case UPMSG_CONFLICT: return POSA_ECONFLICT;
+    case UPMSG_FAILED:
+    default: return m->err ? m->err : -5; /* -EIO */
+    }
+}
+
+/* --- the catalog (1312, page by page) ---------------------------------------------------- */
+
+struct catalog_load {
+    struct desk *d;
+    int64_t page;
+    struct json_object **pages;
+    size_t n_pages;
+    struct catalog_item *items;
+    size_t n_items;
+};
+
+static int catalog_request(struct catalog_load *cl);
+
+static void catalog_load_free(struct catalog_load *cl)
+{
+    for (size_t i = 0; i < cl->n_pages; i++)
+        json_object_put(cl->pages[i]);
+    free(cl->pages);
+    free(cl->items);
+    free(cl);
+}
+
+/* The download is complete: index it and swap it in. */
+static void catalog_install(struct catalog_load *cl)
+{
+    struct desk *d = cl->d;
+    struct catalog_index index;
+    size_t bad = 0;
+    char count[24];
+    int err = catalog_index_init(&index, cl->items, cl->n_items, &bad);
+
+    d->catalog_loading = false;
+    if (err) {
+        log_event(LOGL_ERROR, "catalog_refused", "item",
+                  bad < cl->n_items ? cl->items[bad].list_code : "", "error", posa_strerror(err),
+                  NULL);
+        catalog_load_free(cl);
+        return;
+    }
+    catalog_free(d);
+    d->catalog_pages = cl->pages;
+    d->n_catalog_pages = cl->n_pages;
+    d->catalog_items = cl->items;
+    d->n_catalog_items = cl->n_items;
+    d->catalog = index;
+    d->catalog_ready = true;
+    free(cl);
+    snprintf(count, sizeof count, "%zu", d->n_catalog_items);
+    log_event(LOGL_INFO, "catalog_loaded", "items", count, NULL);
+}
+
+static int catalog_page_add(struct catalog_load *cl, struct envelope_response *env,
+                            int64_t *ret_pages)
+{
+    struct json_object *rows = NULL, *pages = NULL, **grown;
+    struct jsonmap_error jerr = {0};
+    int err;
+
+    if (!json_object_object_get_ex(env->output, "data", &rows) ||
+        (err = catalog_json_append(rows, &catalog_keys_1312, &cl->items, &cl->n_items, &jerr)) < 0)
+        return POSA_EFIELD;
+    json_object_object_get_ex(env->output, "pages", &pages);
+    *ret_pages = pages ? json_object_get_int64(pages) : 1;
+    if (!(grown = realloc(cl->pages, (cl->n_pages + 1) * sizeof grown[0])))
+        return -12;
+    cl->pages = grown;
+    /* The items borrow the page's strings: keep the document. */
+    cl->pages[cl->n_pages++] = json_object_get(env->root);
+    return 0;
+}
+
+static void on_catalog_page(struct upmsg *m)
+{
+    struct catalog_load *cl = m->data;
+    struct envelope_response env;
+    char msg[200];
+    int64_t pages = 0;
+    int err = desk_outcome(m, &env, msg, sizeof msg);
+
+    if (!err) {
+        err = catalog_page_add(cl, &env, &pages);
+        envelope_response_done(&env);
+    }
+    upmsg_free(m);
+    if (!err && cl->page < pages) {
+        cl->page++;
+        if ((err = catalog_request(cl)) == 0)
+            return;
+    }
+    if (err) {
+        log_event(LOGL_WARN, "catalog_failed", "error", msg[0] ? msg : posa_strerror(err), NULL);
+        cl->d->catalog_loading = false;
+        catalog_load_free(cl);
+        return;
+    }
+    catalog_install(cl);
+}
+
+static int catalog_request(struct catalog_load *cl)
+{
+    struct json_object *input = json_object_new_object(), *data = json_object_new_object();
+
+    if (!input || !data) {
+        json_object_put(input);
+        json_object_put(data);
+        return -12;
+    }
+    json_object_object_add(data, "updt_time", json_object_new_string("2000-01-01 00:00:00"));
+    json_object_object_add(data, "page_num", json_object_new_int64(cl->page));
+    json_object_object_add(data, "page_size", json_object_new_int64(DESK_CATALOG_PAGE));
+    json_object_object_add(input, "data", data);
+    return desk_send(cl->d->pd, "1312", NULL, NULL, NULL, input, on_catalog_page, cl);
+}
+
+void desk_catalog_refresh(struct desk *d)
+{
+    struct catalog_load *cl;
+
+    if (d->catalog_loading || !(cl = calloc(1, sizeof *cl)))
+        return;
+    cl->d = d;
+    cl->page = 1;
+    d->catalog_loading = true;
+    if (catalog_request(cl) < 0) {
+        d->catalog_loading = false;
+        catalog_load_free(cl);
+    }
+}

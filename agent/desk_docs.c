@@ -1,0 +1,339 @@
+/* Printable documents (his-api.md): GET /v1/documents/settlement/{id} (the statement of
+ * annex 13) and GET /v1/documents/forms/{trauma-commitment|outside-purchase}?visit_id=
+ * (annexes 11 and 12), filled from the records and formatted by interface/his. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/desk.h"
+#include "agent/posad.h"
+#include "cache/db.h"
+#include "core/datetime.h"
+#include "core/decimal.h"
+#include "core/err.h"
+#include "interface/his/documents.h"
+#include "interface/platform/desk_msgs.h"
+
+#define DOC_LINES_MAX 200 /* outside lines printed on one form */
+
+struct doc_flow {
+    struct settlement_record *setl;
+    struct visit_record *visit;
+    struct json_object *lines; /* outside lines of the visit */
+    char visit_id[RECORD_ID_MAX + 1];
+};
+
+static void flow_free(void *p)
+{
+    struct doc_flow *f = p;
+
+    records_settlement_free(f->setl);
+    records_visit_free(f->visit);
+    json_object_put(f->lines);
+    free(f);
+}
+
+static void print_time(char buf[DATETIME_TIME_LEN + 1])
+{
+    datetime_format(upstream_now_local(), buf);
+}
+
+static void send_page(struct his_call *call, struct html_buf *page, int err)
+{
+    if (err || page->err) {
+        html_buf_done(page);
+        his_fail(call, err ? err : page->err, "the document could not be printed", NULL);
+        return;
+    }
+    his_reply_text(call, 200, "text/html; charset=utf-8", page->data, page->len);
+    html_buf_done(page);
+}
+
+static int64_t money_of(struct json_object *obj, const char *key)
+{
+    const char *text = desk_str(obj, key);
+    int64_t fen = 0;
+
+    money_parse(text, strlen(text), &fen);
+    return fen;
+}
+
+/* The bill's totals as his_bill_totals() wrote them. */
+static void bill_from_json(struct json_object *o, struct bill *bill)
+{
+    struct json_object *by = NULL;
+
+    bill_init(bill);
+    json_object_object_get_ex(o, "by_category", &by);
+    for (int k = CATEGORY_MIN; k <= CATEGORY_MAX; k++) {
+        char key[4];
+        struct json_object *c = NULL;
+        struct split_totals *t = &bill->by_category[k];
+
+        snprintf(key, sizeof key, "%02d", k);
+        if (!json_object_object_get_ex(by, key, &c))
+            continue;
+        *t = (struct split_totals){money_of(c, "amount"), money_of(c, "fulamt_ownpay_amt"),
+                                   money_of(c, "overlmt_amt"), money_of(c, "preselfpay_amt"),
+                                   money_of(c, "inscp_scp_amt")};
+    }
+    bill->total = (struct split_totals){money_of(o, "amount"), money_of(o, "fulamt_ownpay_amt"),
+                                        money_of(o, "overlmt_amt"), money_of(o, "preselfpay_amt"),
+                                        money_of(o, "inscp_scp_amt")};
+}
+
+static void visit_view(struct his_call *call, struct json_object *vdoc, const char *kind,
+                       const char *mdtrt_id, const char *end_time, struct doc_patient *p,
+                       struct doc_visit *v, struct doc_diagnosis *diag)
+{
+    struct json_object *id = NULL, *req = NULL, *list = NULL;
+
+    json_object_object_get_ex(vdoc, "identity", &id);
+    json_object_object_get_ex(vdoc, "request", &req);
+    json_object_object_get_ex(req, "diagnoses", &list);
+    *p = (struct doc_patient){desk_str(id, "name"), desk_str(id, "gender"), desk_str(id, "certno"),
+                              desk_str(id, "psn_no"), desk_str(id, "insutype"),
+                              desk_str(id, "insuplc_admdvs")};
+    *v = (struct doc_visit){
+        .hospital_name = call->pd->cfg.fixmedins_name,
+        .hospital_code = call->pd->cfg.fixmedins_code,
+        .treating_region = call->pd->cfg.mdtrtarea_admvs,
+        .inpatient = strcmp(kind, "inpatient") == 0,
+        .his_visit_id = desk_str(req, "his_visit_id"), .mdtrt_id = mdtrt_id,
+        .dept_name = desk_str(req, "dept_name"), .begin_time = desk_str(req, "begin_time"),
+        .end_time = end_time && end_time[0] ? end_time : NULL, .diagnoses = diag};
+    for (size_t i = 0; list && i < json_object_array_length(list) && i < BOUND_DIAGNOSES; i++) {
+        struct json_object *d = json_object_array_get_idx(list, i), *m = NULL;
+
+        diag[i] = (struct doc_diagnosis){desk_str(d, "code"), desk_str(d, "name"),
+                                         json_object_object_get_ex(d, "main", &m) &&
+                                             json_object_get_boolean(m)};
+        v->n_diagnoses = i + 1;
+    }
+}
+
+/* --- the statement ------------------------------------------------------------------------- */
+
+static int run_setl(struct db *db, struct db_job *job)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct doc_flow *f = call->flow;
+    int err = records_settlement_get(db, his_param(call, 0), &f->setl);
+
+    return err ? err : records_visit_get(db, f->setl->visit_id, &f->visit);
+}
+
+static void funds_view(struct json_object *answer, struct doc_fund *funds, size_t *n)
+{
+    struct json_object *list = NULL;
+
+    json_object_object_get_ex(answer, "funds", &list);
+    for (size_t i = 0; list && i < json_object_array_length(list) && *n < DESK_FUNDS_MAX; i++) {
+        struct json_object *r = json_object_array_get_idx(list, i);
+
+        funds[(*n)++] = (struct doc_fund){desk_str(r, "fund_pay_type"), desk_str(r, "name"),
+                                          money_of(r, "amount")};
+    }
+}
+
+static void on_setl(struct db_job *job, int status)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct doc_flow *f = call->flow;
+    struct json_object *body, *answer = NULL, *vdoc = NULL, *amounts = NULL, *billj = NULL, *b;
+    struct doc_diagnosis diag[BOUND_DIAGNOSES];
+    struct doc_fund funds[DESK_FUNDS_MAX];
+    struct statement_view view = {0};
+    struct html_buf page;
+    struct bill bill;
+    enum filing_kind kind = FILING_NONE;
+    char now[DATETIME_TIME_LEN + 1];
+    int err;
+
+    if (status) {
+        his_fail(call, status == POSA_ENOTFOUND ? POSA_ENOSUCH : status, NULL, NULL);
+        return;
+    }
+    if ((err = his_check_desk(call, f->visit->desk[0] ? f->visit->desk : NULL)) < 0) {
+        his_fail(call, err, NULL, NULL);
+        return;
+    }
+    if (strcmp(f->setl->state, "settled") != 0 && strcmp(f->setl->state, "cancelled") != 0) {
+        his_fail(call, POSA_ESTATE, "only a settled settlement has a statement", NULL);
+        return;
+    }
+    body = desk_doc(f->setl->body);
+    json_object_object_get_ex(body, "answer", &answer);
+    json_object_object_get_ex(body, "visit", &vdoc);
+    json_object_object_get_ex(answer, "amounts", &amounts);
+    json_object_object_get_ex(body, "bill", &billj);
+    visit_view(call, vdoc, f->visit->kind, f->visit->mdtrt_id, desk_str(body, "discharge_time"),
+               &view.patient, &view.visit, diag);
+    bill_from_json(billj, &bill);
+    filing_kind_parse(desk_str(answer, "filing_kind"), &kind);
+    print_time(now);
+    view.filing = kind;
+    view.setl_id = f->setl->setl_id;
+    view.settle_time = desk_str(body, "settle_time")[0] ? desk_str(body, "settle_time") : now;
+    view.outside = json_object_object_get_ex(body, "outside", &b) && json_object_get_boolean(b);
+    view.bill = &bill;
+    view.amounts = (struct doc_amounts){
+        money_of(amounts, "medfee_sumamt"), money_of(amounts, "fulamt_ownpay_amt"),
+        money_of(amounts, "overlmt_selfpay"), money_of(amounts, "preselfpay_amt"),
+        money_of(amounts, "inscp_scp_amt"), money_of(amounts, "act_pay_dedc"),
+        money_of(amounts, "hifp_pay"), money_of(amounts, "fund_pay_sumamt"),
+        money_of(amounts, "psn_part_amt"), money_of(amounts, "acct_pay"),
+        money_of(amounts, "psn_cash_pay")};
+    funds_view(answer, funds, &view.n_funds);
+    view.funds = funds;
+    view.emergency = json_object_object_get_ex(vdoc, "emergency", &b) && json_object_get_boolean(b);
+    view.trauma = json_object_object_get_ex(vdoc, "trauma", &b) && json_object_get_boolean(b);
+    view.trauma_third_party = json_object_object_get_ex(vdoc, "third_party", &b) && json_object_get_boolean(b);
+    view.audit_30k = view.visit.inpatient && view.amounts.medfee_sumamt >= 3000000;
+    view.printed_at = now;
+    html_buf_init(&page, HTML_BUF_CEILING);
+    err = documents_statement_format(&view, &page);
+    send_page(call, &page, err);
+    json_object_put(body);
+}
+
+void desk_document_settlement(struct his_call *call)
+{
+    struct doc_flow *f = calloc(1, sizeof *f);
+
+    if (!f) {
+        his_fail(call, -12, NULL, NULL);
+        return;
+    }
+    call->flow = f;
+    call->flow_free = flow_free;
+    his_db(call, run_setl, on_setl);
+}
+
+/* --- the forms ------------------------------------------------------------------------------ */
+
+static int add_outside(const struct line_record *line, void *data)
+{
+    struct doc_flow *f = data;
+    struct json_object *doc;
+
+    if (strcmp(line->state, "active") != 0 || json_object_array_length(f->lines) >= DOC_LINES_MAX)
+        return 0;
+    doc = desk_doc(line->body);
+    if (doc && desk_str(doc, "outside_institution")[0])
+        json_object_array_add(f->lines, doc);
+    else
+        json_object_put(doc);
+    return 0;
+}
+
+static int run_visit(struct db *db, struct db_job *job)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct doc_flow *f = call->flow;
+    int err = records_visit_get(db, f->visit_id, &f->visit);
+
+    if (!err && !(f->lines = json_object_new_array()))
+        err = -12;
+    return err ? err : records_lines_list(db, f->visit_id, add_outside, f);
+}
+
+static void outside_form(struct his_call *call, struct outside_form_view *view)
+{
+    static const char *const kinds[] = {"exam", "treatment", "pharmacy"};
+    struct doc_flow *f = call->flow;
+    size_t n = json_object_array_length(f->lines);
+    struct doc_outside_line *lines = calloc(n ? n : 1, sizeof *lines);
+    struct html_buf page;
+    int err;
+
+    if (!lines) {
+        his_fail(call, -12, NULL, NULL);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *l = json_object_array_get_idx(f->lines, i), *parts = NULL, *k = NULL;
+        int kind;
+
+        json_object_object_get_ex(l, "parts", &parts);
+        json_object_object_get_ex(l, "outside_kind", &k);
+        kind = json_object_get_int(k);
+        lines[i] = (struct doc_outside_line){
+            desk_str(l, "outside_institution"), NULL, kinds[kind >= 0 && kind < 3 ? kind : 0],
+            desk_str(l, "outside_form"), desk_str(l, "name"),
+            json_object_get_int64(json_object_array_get_idx(parts, 0))};
+    }
+    view->lines = lines;
+    view->n_lines = n;
+    html_buf_init(&page, HTML_BUF_CEILING);
+    err = documents_outside_format(view, &page);
+    free(lines);
+    send_page(call, &page, err);
+}
+
+static void on_visit(struct db_job *job, int status)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct doc_flow *f = call->flow;
+    struct doc_diagnosis diag[BOUND_DIAGNOSES];
+    struct doc_patient patient;
+    struct doc_visit visit;
+    struct json_object *vdoc;
+    char now[DATETIME_TIME_LEN + 1];
+    int err;
+
+    if (status) {
+        his_fail(call, status == POSA_ENOTFOUND ? POSA_ENOSUCH : status, NULL, NULL);
+        return;
+    }
+    if ((err = his_check_desk(call, f->visit->desk[0] ? f->visit->desk : NULL)) < 0) {
+        his_fail(call, err, NULL, NULL);
+        return;
+    }
+    vdoc = desk_doc(f->visit->body);
+    visit_view(call, vdoc, f->visit->kind, f->visit->mdtrt_id, NULL, &patient, &visit, diag);
+    print_time(now);
+    if (strcmp(his_param(call, 0), "trauma-commitment") == 0) {
+        struct trauma_form_view view = {.patient = patient, .visit = visit, .printed_at = now};
+        struct html_buf page;
+
+        html_buf_init(&page, HTML_BUF_CEILING);
+        err = documents_trauma_format(&view, &page);
+        send_page(call, &page, err);
+    } else {
+        struct outside_form_view view = {.patient = patient, .visit = visit, .printed_at = now};
+
+        outside_form(call, &view);
+    }
+    json_object_put(vdoc);
+}
+
+void desk_document_form(struct his_call *call)
+{
+    struct doc_flow *f;
+    const char *form = his_param(call, 0), *q = strstr(call->req->query, "visit_id=");
+    size_t len;
+
+    if (strcmp(form, "trauma-commitment") != 0 && strcmp(form, "outside-purchase") != 0) {
+        his_fail(call, POSA_ENOSUCH, "forms are trauma-commitment and outside-purchase", NULL);
+        return;
+    }
+    if (!q || (q != call->req->query && q[-1] != '&')) {
+        his_fail(call, POSA_EFIELD, "visit_id is required: ?visit_id=...", NULL);
+        return;
+    }
+    q += strlen("visit_id=");
+    len = strcspn(q, "&");
+    if (len == 0 || len > RECORD_ID_MAX) {
+        his_fail(call, POSA_EFIELD, "visit_id must be 1 to 64 characters", NULL);
+        return;
+    }
+    if (!(f = calloc(1, sizeof *f))) {
+        his_fail(call, -12, NULL, NULL);
+        return;
+    }
+    memcpy(f->visit_id, q, len);
+    call->flow = f;
+    call->flow_free = flow_free;
+    his_db(call, run_visit, on_visit);
+}

@@ -1,0 +1,614 @@
+/* POST /v1/visits/{id}/fees: splits every line by the cached catalog (core/), keeps the
+ * lines, uploads them in chunks (2301 for a stay, 2204 outpatient), and checks the
+ * platform's split of each line against the local one. POST .../fees/cancel takes lines
+ * back (2302 by line, 2205 the outpatient batch). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/desk.h"
+#include "agent/log.h"
+#include "agent/posad.h"
+#include "cache/db.h"
+#include "core/err.h"
+#include "core/visit_fsm.h"
+#include "interface/his/requests.h"
+#include "interface/his/responses.h"
+#include "interface/json/fee_lines.h"
+#include "interface/platform/desk_msgs.h"
+
+#define DESK_BCHNO "B0001" /* one charge batch per outpatient visit */
+#define SN_MAX     16
+
+struct fee_flow {
+    struct fee_lines lines;
+    struct visit_record *visit;
+    struct json_object *doc;   /* the visit's */
+    struct json_object *known; /* his_line_ids already kept: {id: feedetl_sn} */
+    int64_t next_seq;
+    struct split *splits;
+    struct flag *outside; /* per line; id FLAG__MAX when not outside */
+    char (*sns)[SN_MAX];
+    struct desk_fee *fees;
+    struct bill bill;
+    struct json_object *platform; /* feedetl_sn -> the platform's split */
+    size_t chunks, chunks_left;
+    bool queued, refused;
+    char refusal[256];
+    const char *infno;
+};
+
+static void flow_free(void *p)
+{
+    struct fee_flow *f = p;
+
+    fee_lines_done(&f->lines);
+    records_visit_free(f->visit);
+    json_object_put(f->doc);
+    json_object_put(f->known);
+    json_object_put(f->platform);
+    free(f->splits);
+    free(f->outside);
+    free(f->sns);
+    free(f->fees);
+    free(f);
+}
+
+/* --- comparing the platform's split with ours ------------------------------------------ */
+
+static int on_platform_row(const struct desk_fee_split *row, void *data)
+{
+    struct fee_flow *f = data;
+    struct json_object *parts = json_object_new_array();
+    const int64_t v[] = {row->split.amount, row->split.fulamt_ownpay, row->split.overlmt,
+                         row->split.preselfpay, row->split.inscp};
+
+    for (size_t i = 0; i < 5; i++)
+        json_object_array_add(parts, json_object_new_int64(v[i]));
+    json_object_object_add(f->platform, row->feedetl_sn, parts);
+    return 0;
+}
+
+/* {"overlmt_amt":{"local":"..","upstream":".."}, ...} or NULL when they agree. */
+static struct json_object *mismatch(const struct split *s, struct json_object *parts)
+{
+    static const char *const names[] = {"amount", "fulamt_ownpay_amt", "overlmt_amt",
+                                        "preselfpay_amt", "inscp_scp_amt"};
+    const int64_t local[] = {s->amount, s->fulamt_ownpay, s->overlmt, s->preselfpay, s->inscp};
+    struct json_object *o = NULL;
+
+    for (size_t i = 0; i < 5; i++) {
+        int64_t up = json_object_get_int64(json_object_array_get_idx(parts, i));
+
+        if (up == local[i])
+            continue;
+        if (!o)
+            o = json_object_new_object();
+        struct json_object *d = json_object_new_object();
+        json_object_object_add(d, "local", his_money(local[i]));
+        json_object_object_add(d, "upstream", his_money(up));
+        json_object_object_add(o, names[i], d);
+    }
+    return o;
+}
+
+static struct json_object *line_json(struct fee_flow *f, size_t i, size_t *mismatches)
+{
+    const struct his_fee_line *l = &f->lines.lines[i];
+    struct json_object *o = his_split_line(l->his_line_id, f->sns[i], &f->splits[i]);
+    struct json_object *flags = json_object_new_array(), *parts = NULL, *mm;
+
+    if (f->outside[i].id == FLAG_OUTSIDE)
+        json_object_array_add(flags, his_flag(&f->outside[i]));
+    json_object_object_add(o, "flags", flags);
+    if (json_object_object_get_ex(f->platform, f->sns[i], &parts) &&
+        (mm = mismatch(&f->splits[i], parts))) {
+        json_object_object_add(o, "upstream_mismatch", mm);
+        (*mismatches)++;
+        log_event(LOGL_WARN, "split_mismatch", "visit", f->visit->visit_id, "line", l->his_line_id,
+                  "code", l->fee.list_code, NULL);
+    }
+    return o;
+}
+
+static void answer(struct his_call *call)
+{
+    struct fee_flow *f = call->flow;
+    struct json_object *o = json_object_new_object(), *lines = json_object_new_array();
+    struct json_object *upload = json_object_new_object();
+    size_t mismatches = 0;
+
+    for (size_t i = 0; i < f->lines.n; i++)
+        json_object_array_add(lines, line_json(f, i, &mismatches));
+    json_object_object_add(o, "lines", lines);
+    json_object_object_add(o, "totals", his_bill_totals(&f->bill));
+    json_object_object_add(upload, "state",
+                           json_object_new_string(f->queued ? "queued" : "uploaded"));
+    json_object_object_add(upload, "chunks", json_object_new_int64((int64_t)f->chunks));
+    json_object_object_add(o, "upload", upload);
+    /* A platform that splits differently has another catalog than ours: fetch it again. */
+    if (mismatches)
+        desk_catalog_refresh(&call->pd->desk);
+    his_reply(call, 200, o);
+}
+
+/* --- upload ------------------------------------------------------------------------------ */
+
+static void on_chunk(struct upmsg *m)
+{
+    struct his_call *call = m->data;
+    struct fee_flow *f = call->flow;
+    struct envelope_response env;
+    struct jsonmap_error jerr = {0};
+    char msg[256];
+    int err = 0;
+
+    if (m->result == UPMSG_QUEUED) {
+        f->queued = true;
+    } else if ((err = desk_outcome(m, &env, msg, sizeof msg)) == 0) {
+        desk_fees_decode(env.output, on_platform_row, f, &jerr);
+        envelope_response_done(&env);
+    } else if (err == POSA_EUPSTREAM_OFFLINE) {
+        f->queued = true; /* deferrable: the outbox has it */
+    } else if (!f->refused) {
+        f->refused = true;
+        snprintf(f->refusal, sizeof f->refusal, "%s", msg[0] ? msg : posa_strerror(err));
+    }
+    upmsg_free(m);
+    if (--f->chunks_left > 0)
+        return;
+    if (f->refused) {
+        struct json_object *d = json_object_new_object();
+
+        json_object_object_add(d, "upstream_message", json_object_new_string(f->refusal));
+        his_fail(call, POSA_EUPSTREAM_REFUSED, NULL, d);
+        return;
+    }
+    answer(call);
+}
+
+static void upload(struct his_call *call)
+{
+    struct fee_flow *f = call->flow;
+    size_t per = call->pd->desk.chunk_lines ? call->pd->desk.chunk_lines : 500;
+    struct json_object *id = NULL;
+    const char *psn, *insuplc;
+
+    json_object_object_get_ex(f->doc, "identity", &id);
+    psn = desk_str(id, "psn_no");
+    insuplc = desk_str(id, "insuplc_admdvs");
+    f->chunks = (f->lines.n + per - 1) / per;
+    f->chunks_left = f->chunks;
+    for (size_t c = 0; c < f->chunks; c++) {
+        size_t first = c * per, n = f->lines.n - first < per ? f->lines.n - first : per;
+        int err = desk_send(
+            call->pd, f->infno, insuplc, f->visit->visit_id, NULL,
+            desk_fees_input(f->infno, psn, f->visit->mdtrt_id, DESK_BCHNO, &f->fees[first], n),
+            on_chunk, call);
+
+        if (err) {
+            /* Not even journaled: the lines stay kept; the cashier sends them again. */
+            f->refused = true;
+            snprintf(f->refusal, sizeof f->refusal, "%s", posa_strerror(err));
+            if (--f->chunks_left == 0)
+                his_fail(call, err, NULL, NULL);
+        }
+    }
+}
+
+/* --- keeping the lines -------------------------------------------------------------------- */
+
+static char *line_body(const struct his_fee_line *l, const struct split *s)
+{
+    struct json_object *o = json_object_new_object(), *parts = json_object_new_array();
+    const int64_t v[] = {s->amount, s->fulamt_ownpay, s->overlmt,        s->preselfpay, s->inscp,
+                         s->lv,     s->category,      s->selfpay_prop_e6};
+    char *text;
+
+    json_object_object_add(o, "list_code", json_object_new_string(l->fee.list_code));
+    json_object_object_add(o, "name", json_object_new_string(l->name ? l->name : ""));
+    json_object_object_add(o, "qty_e4", json_object_new_int64(l->fee.qty_e4));
+    json_object_object_add(o, "price_e6", json_object_new_int64(l->fee.price_e6));
+    json_object_object_add(o, "time", json_object_new_string(l->time ? l->time : ""));
+    if (l->has_outside) {
+        json_object_object_add(o, "outside_institution",
+                               json_object_new_string(l->outside.institution_code));
+        json_object_object_add(o, "outside_form", json_object_new_string(l->outside.form_ref));
+        json_object_object_add(o, "outside_kind", json_object_new_int(l->outside.kind));
+    }
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        json_object_array_add(parts, json_object_new_int64(v[i]));
+    json_object_object_add(o, "parts", parts);
+    text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    json_object_put(o);
+    return text;
+}
+
+static int run_store(struct db *db, struct db_job *job)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct fee_flow *f = call->flow;
+    int64_t now = upstream_now_ms();
+    int err = 0;
+
+    for (size_t i = 0; i < f->lines.n && !err; i++) {
+        struct line_record r = {.seq = f->next_seq + (int64_t)i};
+        char *body = line_body(&f->lines.lines[i], &f->splits[i]);
+
+        if (!body)
+            return -12;
+        snprintf(r.visit_id, sizeof r.visit_id, "%s", f->visit->visit_id);
+        snprintf(r.his_line_id, sizeof r.his_line_id, "%s", f->lines.lines[i].his_line_id);
+        snprintf(r.feedetl_sn, sizeof r.feedetl_sn, "%s", f->sns[i]);
+        snprintf(r.state, sizeof r.state, "active");
+        r.body = body;
+        err = records_line_put(db, &r, now);
+        free(body);
+    }
+    if (!err)
+        err = records_visit_put(db, f->visit, now);
+    return err;
+}
+
+static void on_stored(struct db_job *job, int status)
+{
+    struct his_call *call = his_call_of_job(job);
+
+    if (status) {
+        his_fail(call, status, NULL, NULL);
+        return;
+    }
+    upload(call);
+}
+
+/* --- splitting ------------------------------------------------------------------------------ */
+
+static void fail_line(struct his_call *call, size_t i, int err)
+{
+    struct fee_flow *f = call->flow;
+    struct json_object *d = json_object_new_object();
+    char message[256];
+
+    json_object_object_add(d, "field", json_object_new_string("lines"));
+    json_object_object_add(d, "index", json_object_new_int64((int64_t)i));
+    json_object_object_add(d, "his_line_id", json_object_new_string(f->lines.lines[i].his_line_id));
+    snprintf(message, sizeof message, "line %s: %s", f->lines.lines[i].his_line_id,
+             posa_strerror(err));
+    his_fail(call, err, message, d);
+}
+
+static int split_all(struct his_call *call)
+{
+    struct fee_flow *f = call->flow;
+    const struct desk *d = &call->pd->desk;
+    enum visit_kind kind =
+        strcmp(f->visit->kind, "inpatient") == 0 ? VISIT_INPATIENT : VISIT_OUTPATIENT;
+    struct json_object *seen = json_object_new_object();
+    int err = 0;
+
+    bill_init(&f->bill);
+    for (size_t i = 0; i < f->lines.n && !err; i++) {
+        const struct his_fee_line *l = &f->lines.lines[i];
+
+        f->outside[i].id = FLAG__MAX;
+        if (json_object_object_get_ex(f->known, l->his_line_id, NULL) ||
+            json_object_object_get_ex(seen, l->his_line_id, NULL))
+            err = POSA_ECONFLICT; /* a line is uploaded once; cancel it to change it */
+        else if ((err = split_line(&l->fee, catalog_index_find(&d->catalog, l->fee.list_code),
+                                   &f->splits[i])) == 0 &&
+                 (!l->has_outside ||
+                  (err = flags_tag_outside(kind, &l->outside, &f->outside[i])) == 0))
+            err = bill_add(&f->bill, &f->splits[i]);
+        if (err) {
+            json_object_put(seen);
+            fail_line(call, i, err);
+            return err;
+        }
+        json_object_object_add(seen, l->his_line_id, NULL);
+        snprintf(f->sns[i], SN_MAX, "F%06lld", (long long)(f->next_seq + (int64_t)i));
+        f->fees[i] = (struct desk_fee){.feedetl_sn = f->sns[i],
+                                       .list_code = l->fee.list_code,
+                                       .hosp_code = l->hosp_code,
+                                       .name = l->name,
+                                       .qty_e4 = l->fee.qty_e4,
+                                       .price_e6 = l->fee.price_e6,
+                                       .amount_fen = l->fee.amount_fen,
+                                       .time = l->time,
+                                       .dept_code = l->dept_code,
+                                       .doctor_code = l->doctor_code,
+                                       .etip_hosp_code =
+                                           l->has_outside ? l->outside.institution_code : NULL};
+    }
+    json_object_put(seen);
+    return 0;
+}
+
+static int collect_known(const struct line_record *line, void *data)
+{
+    struct fee_flow *f = data;
+
+    if (strcmp(line->state, "active") == 0)
+        json_object_object_add(f->known, line->his_line_id,
+                               json_object_new_string(line->feedetl_sn));
+    return 0;
+}
+
+static int run_load(struct db *db, struct db_job *job)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct fee_flow *f = call->flow;
+    int err = records_visit_get(db, his_param(call, 0), &f->visit);
+
+    if (!err)
+        err = records_lines_next_seq(db, f->visit->visit_id, &f->next_seq);
+    if (!err && (f->known = json_object_new_object()))
+        err = records_lines_list(db, f->visit->visit_id, collect_known, f);
+    return err;
+}
+
+static void on_loaded(struct db_job *job, int status)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct fee_flow *f = call->flow;
+    enum visit_state state, next;
+    int err;
+
+    if (status) {
+        his_fail(call, status == POSA_ENOTFOUND ? POSA_ENOSUCH : status, NULL, NULL);
+        return;
+    }
+    if ((err = his_check_desk(call, f->visit->desk[0] ? f->visit->desk : NULL)) < 0) {
+        his_fail(call, err, "this visit belongs to another desk", NULL);
+        return;
+    }
+    if (visit_state_parse(f->visit->state, &state) < 0 ||
+        visit_next(state, VISIT_EV_FEES, &next) < 0) {
+        his_fail(call, POSA_ESTATE,
+                 "fees cannot be added to a visit that is settling, settled or closed", NULL);
+        return;
+    }
+    f->doc = desk_doc(f->visit->body);
+    f->infno = strcmp(f->visit->kind, "inpatient") == 0 ? "2301" : "2204";
+    if (split_all(call) < 0)
+        return;
+    snprintf(f->visit->state, sizeof f->visit->state, "%s", visit_state_name(next));
+    his_db(call, run_store, on_stored);
+}
+
+void desk_fees_upload(struct his_call *call)
+{
+    struct fee_flow *f = calloc(1, sizeof *f);
+    struct jsonmap_error jerr = {0};
+    struct desk *d = &call->pd->desk;
+
+    if (!f) {
+        his_fail(call, -12, NULL, NULL);
+        return;
+    }
+    call->flow = f;
+    call->flow_free = flow_free;
+    if (!d->catalog_ready) {
+        desk_catalog_refresh(d);
+        his_fail(call, POSA_ENOT_READY, NULL, NULL);
+        return;
+    }
+    if (fee_lines_parse(call->req->body, call->req->body_len, BOUND_LINES, &f->lines, &jerr) < 0) {
+        his_fail_field(call, &jerr);
+        return;
+    }
+    f->splits = calloc(f->lines.n, sizeof f->splits[0]);
+    f->outside = calloc(f->lines.n, sizeof f->outside[0]);
+    f->sns = calloc(f->lines.n, sizeof f->sns[0]);
+    f->fees = calloc(f->lines.n, sizeof f->fees[0]);
+    f->platform = json_object_new_object();
+    if (!f->splits || !f->outside || !f->sns || !f->fees || !f->platform) {
+        his_fail(call, -12, NULL, NULL);
+        return;
+    }
+    his_db(call, run_load, on_loaded);
+}
+
+/* --- POST /v1/visits/{id}/fees/cancel ---------------------------------------------------- */
+
+struct cancel_flow {
+    struct fees_cancel_request req;
+    struct visit_record *visit;
+    struct json_object *active; /* his_line_id -> feedetl_sn of the visit's active lines */
+    const char **sns;           /* the lines to cancel */
+    const char **ids;
+    size_t n;
+    bool queued;
+};
+
+static void cancel_free(void *p)
+{
+    struct cancel_flow *c = p;
+
+    his_request_done(&c->req.root);
+    records_visit_free(c->visit);
+    json_object_put(c->active);
+    free(c->sns);
+    free(c->ids);
+    free(c);
+}
+
+static int collect_active(const struct line_record *line, void *data)
+{
+    struct cancel_flow *c = data;
+
+    if (strcmp(line->state, "active") == 0)
+        json_object_object_add(c->active, line->his_line_id,
+                               json_object_new_string(line->feedetl_sn));
+    return 0;
+}
+
+static int run_cancel_load(struct db *db, struct db_job *job)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct cancel_flow *c = call->flow;
+    int err = records_visit_get(db, his_param(call, 0), &c->visit);
+
+    if (!err && !(c->active = json_object_new_object()))
+        err = -12;
+    if (!err)
+        err = records_lines_list(db, c->visit->visit_id, collect_active, c);
+    return err;
+}
+
+static int run_mark(struct db *db, struct db_job *job)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct cancel_flow *c = call->flow;
+    int err = 0;
+
+    for (size_t i = 0; i < c->n && !err; i++)
+        err = records_line_set_state(db, c->visit->visit_id, c->ids[i], "cancelled");
+    if (!err && (size_t)json_object_object_length(c->active) == c->n) {
+        snprintf(c->visit->state, sizeof c->visit->state, "%s", visit_state_name(VISIT_OPEN));
+        err = records_visit_put(db, c->visit, upstream_now_ms());
+    }
+    return err;
+}
+
+static void on_marked(struct db_job *job, int status)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct cancel_flow *c = call->flow;
+    struct json_object *o, *ids;
+
+    if (status) {
+        his_fail(call, status, NULL, NULL);
+        return;
+    }
+    o = json_object_new_object();
+    ids = json_object_new_array();
+    for (size_t i = 0; i < c->n; i++)
+        json_object_array_add(ids, json_object_new_string(c->ids[i]));
+    json_object_object_add(o, "cancelled", ids);
+    json_object_object_add(o, "state", json_object_new_string(c->queued ? "queued" : "uploaded"));
+    his_reply(call, 200, o);
+}
+
+static void on_cancel_sent(struct upmsg *m)
+{
+    struct his_call *call = m->data;
+    struct cancel_flow *c = call->flow;
+    struct envelope_response env;
+    char msg[256];
+    int err = 0;
+
+    if (m->result == UPMSG_QUEUED)
+        c->queued = true;
+    else if ((err = desk_outcome(m, &env, msg, sizeof msg)) == 0)
+        envelope_response_done(&env);
+    else if (err == POSA_EUPSTREAM_OFFLINE) {
+        c->queued = true;
+        err = 0;
+    }
+    upmsg_free(m);
+    if (err) {
+        struct json_object *d = json_object_new_object();
+
+        json_object_object_add(d, "upstream_message", json_object_new_string(msg));
+        his_fail(call, err, NULL, d);
+        return;
+    }
+    his_db(call, run_mark, on_marked);
+}
+
+/* The lines the request names, all active ones of this visit. */
+static int cancel_pick(struct his_call *call, struct cancel_flow *c)
+{
+    size_t want = c->req.all ? (size_t)json_object_object_length(c->active) : c->req.n;
+
+    c->sns = calloc(want ? want : 1, sizeof c->sns[0]);
+    c->ids = calloc(want ? want : 1, sizeof c->ids[0]);
+    if (!c->sns || !c->ids)
+        return -12;
+    if (c->req.all) {
+        json_object_object_foreach(c->active, id, sn)
+        {
+            c->ids[c->n] = id;
+            c->sns[c->n++] = json_object_get_string(sn);
+        }
+        return c->n ? 0 : POSA_ENOSUCH;
+    }
+    for (size_t i = 0; i < c->req.n; i++) {
+        struct json_object *sn = NULL;
+
+        c->ids[i] = fees_cancel_request_id(&c->req, i);
+        if (!json_object_object_get_ex(c->active, c->ids[i], &sn)) {
+            char message[160];
+
+            snprintf(message, sizeof message, "line %s is not an uploaded line of this visit",
+                     c->ids[i]);
+            his_fail(call, POSA_ENOSUCH, message, NULL);
+            return 1;
+        }
+        c->sns[c->n++] = json_object_get_string(sn);
+    }
+    return 0;
+}
+
+static void on_cancel_loaded(struct db_job *job, int status)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct cancel_flow *c = call->flow;
+    struct json_object *doc, *id = NULL;
+    bool inpatient;
+    int err;
+
+    if (status) {
+        his_fail(call, status == POSA_ENOTFOUND ? POSA_ENOSUCH : status, NULL, NULL);
+        return;
+    }
+    if ((err = his_check_desk(call, c->visit->desk[0] ? c->visit->desk : NULL)) < 0) {
+        his_fail(call, err, "this visit belongs to another desk", NULL);
+        return;
+    }
+    if (strcmp(c->visit->state, visit_state_name(VISIT_BILLED)) != 0) {
+        his_fail(call, POSA_ESTATE, "only lines of a visit that is not settled can be cancelled",
+                 NULL);
+        return;
+    }
+    if ((err = cancel_pick(call, c)) != 0) {
+        if (err < 0)
+            his_fail(call, err,
+                     err == POSA_ENOSUCH ? "there are no uploaded lines to cancel" : NULL, NULL);
+        return;
+    }
+    inpatient = strcmp(c->visit->kind, "inpatient") == 0;
+    if (!inpatient && c->n != (size_t)json_object_object_length(c->active)) {
+        his_fail(call, POSA_EFIELD,
+                 "an outpatient visit's lines are cancelled together: send {\"all\":true}", NULL);
+        return;
+    }
+    doc = desk_doc(c->visit->body);
+    json_object_object_get_ex(doc, "identity", &id);
+    err = desk_send(call->pd, inpatient ? "2302" : "2205", desk_str(id, "insuplc_admdvs"),
+                    c->visit->visit_id, NULL,
+                    desk_fees_cancel_input(inpatient ? "2302" : "2205", desk_str(id, "psn_no"),
+                                           c->visit->mdtrt_id, DESK_BCHNO, c->sns, c->n),
+                    on_cancel_sent, call);
+    json_object_put(doc);
+    if (err)
+        his_fail(call, err, NULL, NULL);
+}
+
+void desk_fees_cancel(struct his_call *call)
+{
+    struct cancel_flow *c = calloc(1, sizeof *c);
+    struct jsonmap_error jerr = {0};
+
+    if (!c) {
+        his_fail(call, -12, NULL, NULL);
+        return;
+    }
+    call->flow = c;
+    call->flow_free = cancel_free;
+    if (fees_cancel_request_parse(call->req->body, call->req->body_len, &c->req, &jerr) < 0) {
+        his_fail_field(call, &jerr);
+        return;
+    }
+    his_db(call, run_cancel_load, on_cancel_loaded);
+}

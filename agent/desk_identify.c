@@ -1,0 +1,301 @@
+/* POST /v1/identify: who is at the desk. Reads the desk's card (waiting for one up to
+ * wait_ms), or takes the resident ID number, asks the platform (1101) and answers with the
+ * person, the insurance, whether the visit is cross-province and the filing status; the
+ * answer is kept behind an identity_token that opening a visit needs. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/desk.h"
+#include "agent/posad.h"
+#include "core/datetime.h"
+#include "core/err.h"
+#include "core/mask.h"
+#include "interface/his/requests.h"
+#include "interface/his/responses.h"
+#include "interface/platform/desk_msgs.h"
+
+struct identify_flow {
+    struct identify_request req;
+    char cert_type[3];
+    char cert_no[CARD_CERTNO_MAX + 8];
+    char card_sn[CARD_SN_LEN + 1];
+    bool card_expired;
+    char token[33];
+    char *doc; /* the identity kept behind the token */
+    struct json_object *answer;
+    struct desk_waiter waiter;
+};
+
+static void flow_free(void *p)
+{
+    struct identify_flow *f = p;
+
+    his_request_done(&f->req.root);
+    free(f->doc);
+    json_object_put(f->answer);
+    free(f);
+}
+
+/* --- the answer ------------------------------------------------------------------------ */
+
+static struct json_object *filing_json(const struct desk_person *p, int32_t today)
+{
+    struct json_object *o = json_object_new_object();
+    struct filing_query q = {.begin_date = today, .settle_date = today};
+    const struct filing *used = NULL;
+    enum filing_kind kind;
+    char from[DATETIME_DATE_LEN + 1], to[DATETIME_DATE_LEN + 1];
+
+    if (!p->has_filinginfo) {
+        /* The national interface has no filing query: only the platform's refusal tells. */
+        json_object_object_add(o, "status", json_object_new_string("unknown"));
+        return o;
+    }
+    if (filing_resolve(p->filings, p->n_filings, &q, &kind, &used) < 0 || !used) {
+        json_object_object_add(o, "status", json_object_new_string("not_filed"));
+        return o;
+    }
+    date_format(used->valid_from, from);
+    json_object_object_add(o, "status", json_object_new_string("filed"));
+    json_object_object_add(o, "kind", json_object_new_string(filing_kind_name(kind)));
+    json_object_object_add(o, "valid_from", json_object_new_string(from));
+    if (used->valid_to) {
+        date_format(used->valid_to, to);
+        json_object_object_add(o, "valid_to", json_object_new_string(to));
+    } else {
+        json_object_object_add(o, "valid_to", NULL);
+    }
+    return o;
+}
+
+static struct json_object *insurance_json(const struct desk_person *p)
+{
+    struct json_object *a = json_object_new_array();
+
+    for (size_t i = 0; i < p->n_insurance; i++) {
+        struct json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "insutype", json_object_new_string(p->insurance[i].insutype));
+        json_object_object_add(o, "insuplc_admdvs",
+                               json_object_new_string(p->insurance[i].insuplc_admdvs));
+        json_object_object_add(o, "psn_type", json_object_new_string(p->insurance[i].psn_type));
+        json_object_object_add(o, "balance", his_money(p->insurance[i].balance));
+        json_object_array_add(a, o);
+    }
+    return a;
+}
+
+static struct json_object *person_json(const struct desk_person *p)
+{
+    struct json_object *o = json_object_new_object();
+    char masked[64];
+
+    mask_certno(p->certno, masked, sizeof masked);
+    json_object_object_add(o, "psn_no", json_object_new_string(p->psn_no));
+    json_object_object_add(o, "name", json_object_new_string(p->psn_name));
+    json_object_object_add(o, "gender", json_object_new_string(p->gender));
+    json_object_object_add(o, "birthday", json_object_new_string(p->birthday));
+    json_object_object_add(o, "certno_masked", json_object_new_string(masked));
+    return o;
+}
+
+/* The identity kept behind the token: what opening a visit needs, unmasked (the database
+ * is 0600; logs and answers only ever see masked numbers). */
+static char *identity_doc(const struct identify_flow *f, const struct desk_person *p, bool cross)
+{
+    struct json_object *o = json_object_new_object(), *filings = json_object_new_array();
+    const struct desk_insurance *ins = &p->insurance[0];
+    char *text;
+
+    json_object_object_add(o, "psn_no", json_object_new_string(p->psn_no));
+    json_object_object_add(o, "name", json_object_new_string(p->psn_name));
+    json_object_object_add(o, "certno", json_object_new_string(p->certno));
+    json_object_object_add(o, "gender", json_object_new_string(p->gender));
+    json_object_object_add(o, "birthday", json_object_new_string(p->birthday));
+    json_object_object_add(o, "insutype", json_object_new_string(ins->insutype));
+    json_object_object_add(o, "insuplc_admdvs", json_object_new_string(ins->insuplc_admdvs));
+    json_object_object_add(o, "balance", his_money(ins->balance));
+    json_object_object_add(o, "cert_type", json_object_new_string(f->cert_type));
+    json_object_object_add(o, "cert_no", json_object_new_string(f->cert_no));
+    json_object_object_add(o, "card_sn", json_object_new_string(f->card_sn));
+    json_object_object_add(o, "cross_province", json_object_new_boolean(cross));
+    json_object_object_add(o, "has_filinginfo", json_object_new_boolean(p->has_filinginfo));
+    for (size_t i = 0; i < p->n_filings; i++) {
+        struct json_object *r = json_object_new_object();
+
+        json_object_object_add(r, "kind",
+                               json_object_new_string(filing_kind_name(p->filings[i].kind)));
+        json_object_object_add(r, "valid_from", json_object_new_int(p->filings[i].valid_from));
+        json_object_object_add(r, "valid_to", json_object_new_int(p->filings[i].valid_to));
+        json_object_array_add(filings, r);
+    }
+    json_object_object_add(o, "filings", filings);
+    text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    json_object_put(o);
+    return text;
+}
+
+static struct json_object *answer_json(struct identify_flow *f, const struct desk_person *p,
+                                       bool cross, int32_t today)
+{
+    struct json_object *o = json_object_new_object(), *cert = json_object_new_object();
+    struct json_object *warnings = json_object_new_array();
+
+    json_object_object_add(o, "identity_token", json_object_new_string(f->token));
+    json_object_object_add(o, "person", person_json(p));
+    json_object_object_add(o, "insurance", insurance_json(p));
+    json_object_object_add(cert, "type", json_object_new_string(f->cert_type));
+    if (f->card_sn[0])
+        json_object_object_add(cert, "card_sn", json_object_new_string(f->card_sn));
+    json_object_object_add(o, "cert", cert);
+    json_object_object_add(o, "cross_province", json_object_new_boolean(cross));
+    json_object_object_add(o, "filing", filing_json(p, today));
+    if (f->card_expired) {
+        struct json_object *w = json_object_new_object();
+
+        json_object_object_add(w, "code", json_object_new_string("CARD_EXPIRED"));
+        json_object_object_add(
+            w, "message",
+            json_object_new_string("the card has expired: it still identifies the "
+                                   "patient, advise renewing it"));
+        json_object_array_add(warnings, w);
+    }
+    json_object_object_add(o, "warnings", warnings);
+    return o;
+}
+
+/* --- steps ----------------------------------------------------------------------------- */
+
+static int run_store(struct db *db, struct db_job *job)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct identify_flow *f = call->flow;
+    int64_t now = upstream_now_ms();
+
+    return records_identity_put(db, f->token, f->req.desk, f->doc, now, now + DESK_TOKEN_TTL_MS);
+}
+
+static void on_stored(struct db_job *job, int status)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct identify_flow *f = call->flow;
+    struct json_object *answer = f->answer;
+
+    if (status) {
+        his_fail(call, status, NULL, NULL);
+        return;
+    }
+    f->answer = NULL;
+    his_reply(call, 200, answer);
+}
+
+static void on_1101(struct upmsg *m)
+{
+    struct his_call *call = m->data;
+    struct identify_flow *f = call->flow;
+    struct envelope_response env;
+    struct jsonmap_error jerr = {0};
+    struct desk_person p;
+    char msg[256];
+    int32_t today = datetime_date(upstream_now_local());
+    bool cross;
+    int err = desk_outcome(m, &env, msg, sizeof msg);
+
+    upmsg_free(m);
+    if (err) {
+        his_fail(call, err, msg[0] ? msg : NULL, NULL);
+        return;
+    }
+    if ((err = desk_1101_decode(env.output, &p, &jerr)) < 0) {
+        envelope_response_done(&env);
+        snprintf(msg, sizeof msg, "the platform's person record is incomplete (%s)", jerr.field);
+        his_fail(call, POSA_EUPSTREAM_REFUSED, msg, NULL);
+        return;
+    }
+    cross = flags_is_cross_province(p.insurance[0].insuplc_admdvs, call->pd->cfg.mdtrtarea_admvs);
+    his_new_token(f->token);
+    f->doc = identity_doc(f, &p, cross);
+    f->answer = answer_json(f, &p, cross, today);
+    envelope_response_done(&env);
+    if (!f->doc || !f->answer) {
+        his_fail(call, -12, NULL, NULL);
+        return;
+    }
+    his_db(call, run_store, on_stored);
+}
+
+static void ask_platform(struct his_call *call)
+{
+    struct identify_flow *f = call->flow;
+    struct desk_cert cert = {f->cert_type, f->cert_no, f->card_sn};
+    int err = desk_send(call->pd, "1101", NULL, NULL, NULL, desk_1101_input(&cert, f->req.psn_name),
+                        on_1101, call);
+
+    if (err)
+        his_fail(call, err, NULL, NULL);
+}
+
+/* The desk's card is known (or is not coming): go on or say why not. */
+static void on_card(struct desk_waiter *w, const struct desk_card *card)
+{
+    struct his_call *call = w->data;
+    struct identify_flow *f = call->flow;
+
+    if (!card || !card->present) {
+        his_fail(call, POSA_ECARD_NOT_PRESENT, NULL, NULL);
+        return;
+    }
+    if (card->status != 0) {
+        his_fail(call, POSA_ECARD_UNREADABLE,
+                 card->status == DRV_ENOT_SSC
+                     ? "this card is not a social-security card: use the patient's insurance card"
+                     : NULL,
+                 NULL);
+        return;
+    }
+    snprintf(f->cert_type, sizeof f->cert_type, "03");
+    snprintf(f->cert_no, sizeof f->cert_no, "%s", card->id.card_no);
+    snprintf(f->card_sn, sizeof f->card_sn, "%s", card->id.card_sn);
+    f->card_expired = card->id.expired;
+    ask_platform(call);
+}
+
+void desk_identify(struct his_call *call)
+{
+    struct identify_flow *f = calloc(1, sizeof *f);
+    struct jsonmap_error jerr = {0};
+    int err;
+
+    if (!f) {
+        his_fail(call, -12, NULL, NULL);
+        return;
+    }
+    call->flow = f;
+    call->flow_free = flow_free;
+    if ((err = identify_request_parse(call->req->body, call->req->body_len, &f->req, &jerr)) < 0) {
+        his_fail_field(call, &jerr);
+        return;
+    }
+    if (f->req.desk && (err = his_check_desk(call, f->req.desk)) < 0) {
+        his_fail(call, err, NULL, NULL);
+        return;
+    }
+    switch (f->req.source) {
+    case IDENTIFY_ID:
+        snprintf(f->cert_type, sizeof f->cert_type, "02");
+        snprintf(f->cert_no, sizeof f->cert_no, "%s", f->req.certno);
+        ask_platform(call);
+        return;
+    case IDENTIFY_QR:
+        his_fail(call, POSA_EQR_INVALID,
+                 "identification by e-voucher is not available yet: use the card or the ID number",
+                 NULL);
+        return;
+    case IDENTIFY_CARD:
+    case IDENTIFY_AUTO:
+        f->waiter = (struct desk_waiter){.cb = on_card, .data = call};
+        desk_card_wait(&call->pd->desk, f->req.desk, f->req.wait_ms, &f->waiter);
+        return;
+    }
+}

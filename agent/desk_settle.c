@@ -1,0 +1,748 @@
+/* Settlement of a visit (his-api.md): POST .../presettle (2303 / 2206: the platform's
+ * estimate, which moves nothing), POST .../settle (2402 discharge then 2304 for a stay;
+ * 2207 outpatient), GET /v1/settlements/{id}, POST /v1/settlements/{id}/cancel (2305 /
+ * 2208). The settlement is a record, and the visit `settling`, before the message leaves;
+ * an answer that is lost leaves it `unknown` until the resolver's query (5203) or reversal
+ * (2601) decides, which settlement_refresh() then reads from the journal. It is never sent
+ * twice. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/desk.h"
+#include "agent/log.h"
+#include "agent/posad.h"
+#include "cache/db.h"
+#include "cache/journal.h"
+#include "core/datetime.h"
+#include "core/err.h"
+#include "core/visit_fsm.h"
+#include "interface/his/requests.h"
+#include "interface/his/responses.h"
+#include "interface/platform/desk_msgs.h"
+
+#define DESK_BCHNO "B0001"
+
+struct settle_flow {
+    struct settle_request req;
+    bool estimate; /* presettle */
+    struct visit_record *visit;
+    struct json_object *doc; /* the visit's */
+    struct bill bill;        /* its active lines */
+    struct settlement_record rec;
+    char *rec_body;
+    struct json_object *answer;
+    struct desk_settlement result;
+    struct envelope_response env;
+    bool have_env;
+    bool outside; /* a line is an outside exam/treatment/purchase */
+    bool blocked; /* an earlier settlement of the visit is unresolved */
+    char blocked_id[RECORD_ID_MAX + 1];
+};
+
+static void flow_free(void *p)
+{
+    struct settle_flow *f = p;
+
+    his_request_done(&f->req.root);
+    records_visit_free(f->visit);
+    json_object_put(f->doc);
+    free(f->rec_body);
+    json_object_put(f->answer);
+    if (f->have_env)
+        envelope_response_done(&f->env);
+    free(f);
+}
+
+static bool inpatient(const struct settle_flow *f)
+{
+    return strcmp(f->visit->kind, "inpatient") == 0;
+}
+
+/* --- reading back ---------------------------------------------------------------------- */
+
+static int add_line(const struct line_record *line, void *data)
+{
+    struct settle_flow *f = data;
+    struct json_object *doc, *parts = NULL;
+    struct split s = {0};
+    int err;
+
+    if (strcmp(line->state, "active") != 0)
+        return 0;
+    if (!(doc = desk_doc(line->body)) || !json_object_object_get_ex(doc, "parts", &parts)) {
+        json_object_put(doc);
+        return POSA_ECORRUPT;
+    }
+    s.amount = json_object_get_int64(json_object_array_get_idx(parts, 0));
+    s.fulamt_ownpay = json_object_get_int64(json_object_array_get_idx(parts, 1));
+    s.overlmt = json_object_get_int64(json_object_array_get_idx(parts, 2));
+    s.preselfpay = json_object_get_int64(json_object_array_get_idx(parts, 3));
+    s.inscp = json_object_get_int64(json_object_array_get_idx(parts, 4));
+    s.category = (uint8_t)json_object_get_int64(json_object_array_get_idx(parts, 6));
+    f->outside |= desk_str(doc, "outside_institution")[0] != '\0';
+    json_object_put(doc);
+    err = bill_add(&f->bill, &s);
+    return err;
+}
+
+/* An unknown settlement whose journal row was decided since: the record follows the row
+ * (found by 5203 -> settled with the amounts it found; reversed -> failed, the visit can be
+ * settled again). Runs on the database thread. */
+static int settlement_refresh(struct db *db, struct settlement_record *s)
+{
+    struct journal_row *row = NULL;
+    struct visit_record *v = NULL;
+    struct envelope_response env;
+    struct desk_settlement found;
+    struct jsonmap_error jerr;
+    enum visit_state next = VISIT_SETTLING;
+    int err;
+
+    if (strcmp(s->state, "unknown") != 0 || !s->msgid[0])
+        return 0;
+    if ((err = journal_get(db, s->msgid, &row)) < 0)
+        return err == POSA_ENOTFOUND ? 0 : err;
+    if (row->state == MSG_DONE && row->response &&
+        envelope_response_parse(row->response, row->response_len, &env, &jerr) == 0) {
+        if (env.infcode == 0 && desk_settlement_decode(env.output, &found, &jerr) == 0) {
+            snprintf(s->state, sizeof s->state, "settled");
+            snprintf(s->setl_id, sizeof s->setl_id, "%s", found.setl_id);
+            next = VISIT_SETTLED;
+        }
+        envelope_response_done(&env);
+    } else if (row->state == MSG_REVERSED || row->state == MSG_REFUSED) {
+        snprintf(s->state, sizeof s->state, "%s",
+                 row->state == MSG_REVERSED ? "reversed" : "refused");
+        next = VISIT_BILLED;
+    }
+    journal_row_free(row);
+    if (next == VISIT_SETTLING)
+        return 0;
+    if ((err = records_settlement_put(db, s, upstream_now_ms())) == 0 &&
+        (err = records_visit_get(db, s->visit_id, &v)) == 0) {
+        snprintf(v->state, sizeof v->state, "%s", visit_state_name(next));
+        err = records_visit_put(db, v, upstream_now_ms());
+    }
+    records_visit_free(v);
+    return err;
+}
+
+/* --- the answer ------------------------------------------------------------------------ */
+
+static struct json_object *funds_json(const struct desk_settlement *r)
+{
+    struct json_object *a = json_object_new_array();
+
+    for (size_t i = 0; i < r->n_funds; i++) {
+        struct json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "fund_pay_type",
+                               json_object_new_string(r->funds[i].fund_pay_type));
+        json_object_object_add(o, "name", json_object_new_string(r->funds[i].name));
+        json_object_object_add(o, "amount", his_money(r->funds[i].amount));
+        json_object_array_add(a, o);
+    }
+    return a;
+}
+
+static struct json_object *audit_flags(const struct settle_flow *f)
+{
+    struct json_object *a = json_object_new_array();
+    struct flag flag;
+
+    if (flags_is_audit_30k(inpatient(f) ? VISIT_INPATIENT : VISIT_OUTPATIENT,
+                           f->result.amounts.medfee_sumamt, &flag))
+        json_object_array_add(a, his_flag(&flag));
+    return a;
+}
+
+static struct json_object *settlement_json(const struct settle_flow *f, const char *state)
+{
+    struct json_object *o = json_object_new_object();
+
+    json_object_object_add(o, "settlement_id", json_object_new_string(f->rec.settlement_id));
+    json_object_object_add(o, "visit_id", json_object_new_string(f->visit->visit_id));
+    json_object_object_add(o, "setl_id", json_object_new_string(f->result.setl_id));
+    json_object_object_add(o, "state", json_object_new_string(state));
+    json_object_object_add(o, "estimated", json_object_new_boolean(false));
+    json_object_object_add(o, "amounts", his_settlement_amounts(&f->result.amounts));
+    json_object_object_add(o, "funds", funds_json(&f->result));
+    json_object_object_add(o, "audit_flags", audit_flags(f));
+    if (f->result.filing_kind[0])
+        json_object_object_add(o, "filing_kind", json_object_new_string(f->result.filing_kind));
+    return o;
+}
+
+/* The settlement's document: the answer, the bill's categories and the visit for printing. */
+static char *settlement_body(struct settle_flow *f, struct json_object *answer)
+{
+    struct json_object *o = json_object_new_object();
+    char now[DATETIME_TIME_LEN + 1];
+    char *text;
+
+    datetime_format(upstream_now_local(), now);
+    json_object_object_add(o, "answer", json_object_get(answer));
+    json_object_object_add(o, "bill", his_bill_totals(&f->bill));
+    json_object_object_add(o, "visit", json_object_get(f->doc));
+    json_object_object_add(o, "mdtrt_id", json_object_new_string(f->visit->mdtrt_id));
+    json_object_object_add(o, "kind", json_object_new_string(f->visit->kind));
+    json_object_object_add(
+        o, "discharge_time",
+        json_object_new_string(f->req.discharge_time ? f->req.discharge_time : ""));
+    text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    json_object_put(o);
+    return text;
+}
+
+/* --- settle: after the platform ------------------------------------------------------------ */
+
+static int run_store_outcome(struct db *db, struct db_job *job)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct settle_flow *f = call->flow;
+    int64_t now = upstream_now_ms();
+    int err = records_settlement_put(db, &f->rec, now);
+
+    return err ? err : records_visit_put(db, f->visit, now);
+}
+
+static void on_outcome_stored(struct db_job *job, int status)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct settle_flow *f = call->flow;
+    struct json_object *answer = f->answer;
+
+    if (status) {
+        his_fail(call, status, NULL, NULL);
+        return;
+    }
+    f->answer = NULL;
+    if (!answer) { /* refused or not sent: the error was kept in the record */
+        struct json_object *body = desk_doc(f->rec.body);
+        struct json_object *e = NULL;
+
+        json_object_object_get_ex(body, "error", &e);
+        his_fail(call, (int)json_object_get_int(json_object_object_get(e, "err")),
+                 desk_str(e, "message")[0] ? desk_str(e, "message") : NULL,
+                 json_object_get(json_object_object_get(e, "details")));
+        json_object_put(body);
+        return;
+    }
+    his_reply(call, strcmp(f->rec.state, "settled") == 0 ? 200 : 202, answer);
+}
+
+static void keep_failure(struct settle_flow *f, int err, const char *message)
+{
+    struct json_object *o = json_object_new_object(), *e = json_object_new_object();
+    struct json_object *details = json_object_new_object();
+
+    if (message && message[0])
+        json_object_object_add(details, "upstream_message", json_object_new_string(message));
+    json_object_object_add(details, "settlement_id", json_object_new_string(f->rec.settlement_id));
+    json_object_object_add(e, "err", json_object_new_int(err));
+    json_object_object_add(
+        e, "message",
+        json_object_new_string(err == POSA_EUPSTREAM_REFUSED && message ? message : ""));
+    json_object_object_add(e, "details", details);
+    json_object_object_add(o, "error", e);
+    free(f->rec_body);
+    f->rec_body = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    f->rec.body = f->rec_body;
+    json_object_put(o);
+}
+
+static void on_settled(struct upmsg *m)
+{
+    struct his_call *call = m->data;
+    struct settle_flow *f = call->flow;
+    struct jsonmap_error jerr = {0};
+    char msg[256];
+    int err = desk_outcome(m, &f->env, msg, sizeof msg);
+
+    snprintf(f->rec.msgid, sizeof f->rec.msgid, "%s", m->msgid);
+    upmsg_free(m);
+    f->have_env = err == 0;
+    if (!err && (err = desk_settlement_decode(f->env.output, &f->result, &jerr)) < 0) {
+        snprintf(msg, sizeof msg, "the platform's settlement could not be read (%s)", jerr.field);
+        err = POSA_EUPSTREAM_REFUSED; /* answered but unreadable: the resolver's query decides */
+        snprintf(f->rec.state, sizeof f->rec.state, "unknown");
+    }
+    if (!err) {
+        snprintf(f->rec.state, sizeof f->rec.state, "settled");
+        snprintf(f->rec.setl_id, sizeof f->rec.setl_id, "%s", f->result.setl_id);
+        snprintf(f->visit->state, sizeof f->visit->state, "%s", visit_state_name(VISIT_SETTLED));
+        f->answer = settlement_json(f, "settled");
+        free(f->rec_body);
+        f->rec.body = f->rec_body = settlement_body(f, f->answer);
+    } else if (err == POSA_EOUTCOME_UNKNOWN) {
+        /* It may have landed: the visit stays settling; the resolver decides. */
+        snprintf(f->rec.state, sizeof f->rec.state, "unknown");
+        f->answer = json_object_new_object();
+        json_object_object_add(f->answer, "settlement_id",
+                               json_object_new_string(f->rec.settlement_id));
+        json_object_object_add(f->answer, "state", json_object_new_string("unknown"));
+        json_object_object_add(f->answer, "message", json_object_new_string(posa_strerror(err)));
+    } else {
+        snprintf(f->rec.state, sizeof f->rec.state, "%s",
+                 err == POSA_EUPSTREAM_REFUSED ? "refused" : "failed");
+        snprintf(f->visit->state, sizeof f->visit->state, "%s", visit_state_name(VISIT_BILLED));
+        keep_failure(f, err, msg);
+    }
+    log_event(err && err != POSA_EOUTCOME_UNKNOWN ? LOGL_WARN : LOGL_INFO, "settlement",
+              "settlement", f->rec.settlement_id, "visit", f->visit->visit_id, "msgid",
+              f->rec.msgid, "state", f->rec.state, NULL);
+    his_db(call, run_store_outcome, on_outcome_stored);
+}
+
+static void send_settlement(struct his_call *call)
+{
+    struct settle_flow *f = call->flow;
+    struct json_object *id = NULL;
+    const char *infno = inpatient(f) ? "2304" : "2207";
+    struct desk_settle s;
+    char idem[RECORD_ID_MAX + 8];
+    int err;
+
+    json_object_object_get_ex(f->doc, "identity", &id);
+    s = (struct desk_settle){
+        .psn_no = desk_str(id, "psn_no"),
+        .mdtrt_id = f->visit->mdtrt_id,
+        .insutype = desk_str(id, "insutype"),
+        .insuplc_admdvs = desk_str(id, "insuplc_admdvs"),
+        .cert = {desk_str(id, "cert_type"), desk_str(id, "cert_no"), desk_str(id, "card_sn")},
+        .medfee_sumamt = f->bill.total.amount,
+        .use_account = f->req.use_account,
+        .chrg_bchno = DESK_BCHNO,
+        .dscg_time = f->req.discharge_time};
+    /* One settlement id, one message: a resend finds the journaled one. */
+    snprintf(idem, sizeof idem, "settle:%s", f->rec.settlement_id);
+    err = desk_send(call->pd, infno, s.insuplc_admdvs, f->visit->visit_id, idem,
+                    desk_settle_input(infno, &s), on_settled, call);
+    if (err)
+        his_fail(call, err, NULL, NULL);
+}
+
+static void on_discharged(struct upmsg *m)
+{
+    struct his_call *call = m->data;
+    struct envelope_response env;
+    char msg[256];
+    bool queued = m->result == UPMSG_QUEUED;
+    int err = queued ? 0 : desk_outcome(m, &env, msg, sizeof msg);
+
+    upmsg_free(m);
+    if (!err && !queued)
+        envelope_response_done(&env);
+    /* A discharge refused (already discharged) does not stop the settlement: the platform
+     * answers the settlement for itself. */
+    (void)err;
+    send_settlement(call);
+}
+
+static void discharge(struct his_call *call)
+{
+    struct settle_flow *f = call->flow;
+    struct desk_diagnosis diagnoses[BOUND_DIAGNOSES];
+    struct desk_visit v;
+    int err;
+
+    desk_visit_from_doc(f->doc, f->visit->visit_id, f->visit->mdtrt_id, &v, diagnoses);
+    err = desk_send(call->pd, "2402", v.insuplc_admdvs, f->visit->visit_id, NULL,
+                    desk_2402_input(&v, f->req.discharge_time, f->req.discharge_reason),
+                    on_discharged, call);
+    if (err)
+        his_fail(call, err, NULL, NULL);
+}
+
+/* --- settle: before the platform ----------------------------------------------------------- */
+
+static int run_intent(struct db *db, struct db_job *job)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct settle_flow *f = call->flow;
+    int64_t now = upstream_now_ms();
+    int err = records_settlement_put(db, &f->rec, now);
+
+    return err ? err : records_visit_put(db, f->visit, now);
+}
+
+static void on_intent(struct db_job *job, int status)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct settle_flow *f = call->flow;
+
+    if (status) {
+        his_fail(call, status, NULL, NULL);
+        return;
+    }
+    if (inpatient(f) && f->req.has_discharge)
+        discharge(call);
+    else
+        send_settlement(call);
+}
+
+static void on_estimate(struct upmsg *m)
+{
+    struct his_call *call = m->data;
+    struct settle_flow *f = call->flow;
+    struct jsonmap_error jerr = {0};
+    char msg[256];
+    int err = desk_outcome(m, &f->env, msg, sizeof msg);
+
+    upmsg_free(m);
+    f->have_env = err == 0;
+    if (!err && (err = desk_settlement_decode(f->env.output, &f->result, &jerr)) < 0)
+        snprintf(msg, sizeof msg, "the platform's estimate could not be read (%s)", jerr.field);
+    if (err) {
+        struct json_object *d = json_object_new_object();
+
+        if (msg[0])
+            json_object_object_add(d, "upstream_message", json_object_new_string(msg));
+        his_fail(call, err, err == POSA_EUPSTREAM_REFUSED ? msg : NULL, d);
+        return;
+    }
+    his_reply(call, 200, settlement_json(f, "estimated"));
+}
+
+static void presettle(struct his_call *call)
+{
+    struct settle_flow *f = call->flow;
+    struct json_object *id = NULL;
+    const char *infno = inpatient(f) ? "2303" : "2206";
+    struct desk_settle s;
+    int err;
+
+    json_object_object_get_ex(f->doc, "identity", &id);
+    s = (struct desk_settle){
+        .psn_no = desk_str(id, "psn_no"),
+        .mdtrt_id = f->visit->mdtrt_id,
+        .insutype = desk_str(id, "insutype"),
+        .insuplc_admdvs = desk_str(id, "insuplc_admdvs"),
+        .cert = {desk_str(id, "cert_type"), desk_str(id, "cert_no"), desk_str(id, "card_sn")},
+        .medfee_sumamt = f->bill.total.amount,
+        .use_account = f->req.use_account,
+        .chrg_bchno = DESK_BCHNO,
+        .dscg_time = f->req.discharge_time};
+    err = desk_send(call->pd, infno, s.insuplc_admdvs, NULL, NULL, desk_settle_input(infno, &s),
+                    on_estimate, call);
+    if (err)
+        his_fail(call, err, NULL, NULL);
+}
+
+static int run_load(struct db *db, struct db_job *job)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct settle_flow *f = call->flow;
+    struct settlement_record *pending = NULL;
+    int err = records_visit_get(db, his_param(call, 0), &f->visit);
+
+    if (err)
+        return err;
+    bill_init(&f->bill);
+    if ((err = records_lines_list(db, f->visit->visit_id, add_line, f)) < 0)
+        return err;
+    /* A settlement left unknown: the journal may have decided it meanwhile. */
+    if (strcmp(f->visit->state, visit_state_name(VISIT_SETTLING)) == 0 &&
+        records_settlement_by_visit_open(db, f->visit->visit_id, &pending) == 0) {
+        err = settlement_refresh(db, pending);
+        snprintf(f->blocked_id, sizeof f->blocked_id, "%s", pending->settlement_id);
+        records_settlement_free(pending);
+        records_visit_free(f->visit);
+        f->visit = NULL;
+        if (!err)
+            err = records_visit_get(db, his_param(call, 0), &f->visit);
+    }
+    return err;
+}
+
+static void on_loaded(struct db_job *job, int status)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct settle_flow *f = call->flow;
+    enum visit_state state, next;
+    int err;
+
+    if (status) {
+        his_fail(call, status == POSA_ENOTFOUND ? POSA_ENOSUCH : status, NULL, NULL);
+        return;
+    }
+    if ((err = his_check_desk(call, f->visit->desk[0] ? f->visit->desk : NULL)) < 0) {
+        his_fail(call, err, "this visit belongs to another desk", NULL);
+        return;
+    }
+    f->doc = desk_doc(f->visit->body);
+    if (f->bill.lines == 0) {
+        his_fail(call, POSA_ENOLINES, NULL, NULL);
+        return;
+    }
+    if (visit_state_parse(f->visit->state, &state) < 0 ||
+        visit_next(state, VISIT_EV_SETTLE, &next) < 0) {
+        struct json_object *d = json_object_new_object();
+
+        if (f->blocked_id[0])
+            json_object_object_add(d, "settlement_id", json_object_new_string(f->blocked_id));
+        his_fail(call, state == VISIT_SETTLING ? POSA_EOUTCOME_UNKNOWN : POSA_ESTATE,
+                 state == VISIT_SETTLED    ? "the visit is settled: cancel the settlement first"
+                 : state == VISIT_SETTLING ? "an earlier settlement of this visit is being "
+                                             "resolved: look it up, do not settle again"
+                                           : NULL,
+                 d);
+        return;
+    }
+    if (f->estimate) {
+        presettle(call);
+        return;
+    }
+    his_new_id("S", f->rec.settlement_id);
+    snprintf(f->rec.visit_id, sizeof f->rec.visit_id, "%s", f->visit->visit_id);
+    snprintf(f->rec.state, sizeof f->rec.state, "pending");
+    f->rec.settle_date = datetime_date(upstream_now_local());
+    if (!(f->rec.body = f->rec_body = strdup("{}"))) {
+        his_fail(call, -12, NULL, NULL);
+        return;
+    }
+    snprintf(f->visit->state, sizeof f->visit->state, "%s", visit_state_name(next));
+    his_db(call, run_intent, on_intent);
+}
+
+static void start(struct his_call *call, bool estimate)
+{
+    struct settle_flow *f = calloc(1, sizeof *f);
+    struct jsonmap_error jerr = {0};
+
+    if (!f) {
+        his_fail(call, -12, NULL, NULL);
+        return;
+    }
+    call->flow = f;
+    call->flow_free = flow_free;
+    f->estimate = estimate;
+    if (settle_request_parse(call->req->body, call->req->body_len, &f->req, &jerr) < 0) {
+        his_fail_field(call, &jerr);
+        return;
+    }
+    his_db(call, run_load, on_loaded);
+}
+
+void desk_presettle(struct his_call *call)
+{
+    start(call, true);
+}
+
+void desk_settle(struct his_call *call)
+{
+    start(call, false);
+}
+
+/* --- GET /v1/settlements/{id} and POST /v1/settlements/{id}/cancel ------------------------ */
+
+struct setl_flow {
+    struct settlement_record *rec;
+    struct visit_record *visit;
+    struct journal_row *row;     /* the settling message */
+    struct json_object *body;
+    struct desk_settlement result;
+    struct envelope_response env;
+    bool have_env;
+    char cancel_msgid[MSGID_LEN + 1];
+};
+
+static void setl_free(void *p)
+{
+    struct setl_flow *s = p;
+
+    records_settlement_free(s->rec);
+    records_visit_free(s->visit);
+    journal_row_free(s->row);
+    json_object_put(s->body);
+    if (s->have_env)
+        envelope_response_done(&s->env);
+    free(s);
+}
+
+static int run_setl_load(struct db *db, struct db_job *job)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct setl_flow *s = call->flow;
+    int err = records_settlement_get(db, his_param(call, 0), &s->rec);
+
+    if (!err)
+        err = settlement_refresh(db, s->rec);
+    if (!err)
+        err = records_visit_get(db, s->rec->visit_id, &s->visit);
+    if (!err && s->rec->msgid[0] && journal_get(db, s->rec->msgid, &s->row) == POSA_ENOTFOUND)
+        s->row = NULL;
+    return err;
+}
+
+static struct setl_flow *setl_start(struct his_call *call, db_job_done_cb done)
+{
+    struct setl_flow *s = calloc(1, sizeof *s);
+
+    if (!s) {
+        his_fail(call, -12, NULL, NULL);
+        return NULL;
+    }
+    call->flow = s;
+    call->flow_free = setl_free;
+    his_db(call, run_setl_load, done);
+    return s;
+}
+
+static int setl_loaded(struct his_call *call, int status)
+{
+    struct setl_flow *s = call->flow;
+    int err;
+
+    if (status) {
+        his_fail(call, status == POSA_ENOTFOUND ? POSA_ENOSUCH : status, NULL, NULL);
+        return -1;
+    }
+    if ((err = his_check_desk(call, s->visit->desk[0] ? s->visit->desk : NULL)) < 0) {
+        his_fail(call, err, "this settlement belongs to another desk", NULL);
+        return -1;
+    }
+    s->body = desk_doc(s->rec->body);
+    return 0;
+}
+
+static void on_setl_get(struct db_job *job, int status)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct setl_flow *s = call->flow;
+    struct json_object *o, *answer = NULL, *error = NULL, *msg;
+
+    if (setl_loaded(call, status) < 0)
+        return;
+    if (json_object_object_get_ex(s->body, "answer", &answer))
+        o = json_object_get(answer);
+    else
+        o = json_object_new_object();
+    json_object_object_add(o, "settlement_id", json_object_new_string(s->rec->settlement_id));
+    json_object_object_add(o, "visit_id", json_object_new_string(s->rec->visit_id));
+    json_object_object_add(o, "state", json_object_new_string(s->rec->state));
+    json_object_object_add(o, "setl_id", json_object_new_string(s->rec->setl_id));
+    if (s->row) {
+        msg = json_object_new_object();
+        json_object_object_add(msg, "msgid", json_object_new_string(s->row->msgid));
+        json_object_object_add(msg, "infno", json_object_new_string(s->row->infno));
+        json_object_object_add(msg, "state", json_object_new_string(msg_state_name(s->row->state)));
+        json_object_object_add(msg, "attempts", json_object_new_int64(s->row->attempts));
+        json_object_object_add(o, "message", msg);
+    }
+    if (json_object_object_get_ex(s->body, "error", &error))
+        json_object_object_add(o, "error", json_object_get(error));
+    json_object_object_add(o, "cancel_msgid", s->body ? json_object_get(json_object_object_get(s->body, "cancel_msgid")) : NULL);
+    his_reply(call, 200, o);
+}
+
+void desk_settlement_get(struct his_call *call)
+{
+    setl_start(call, on_setl_get);
+}
+
+static int run_cancelled(struct db *db, struct db_job *job)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct setl_flow *s = call->flow;
+    int64_t now = upstream_now_ms();
+    char *text;
+    int err;
+
+    json_object_object_add(s->body, "cancel_msgid", json_object_new_string(s->cancel_msgid));
+    text = strdup(json_object_to_json_string_ext(s->body, JSON_C_TO_STRING_PLAIN));
+    if (!text)
+        return -12;
+    free(s->rec->body);
+    s->rec->body = text;
+    snprintf(s->rec->state, sizeof s->rec->state, "cancelled");
+    if ((err = records_settlement_put(db, s->rec, now)) < 0)
+        return err;
+    /* A refund of the visit's standing settlement lets the visit be settled again; an older
+     * one (§42) leaves the visit as it is. */
+    if (strcmp(s->visit->state, visit_state_name(VISIT_SETTLED)) == 0) {
+        snprintf(s->visit->state, sizeof s->visit->state, "%s", visit_state_name(VISIT_BILLED));
+        err = records_visit_put(db, s->visit, now);
+    }
+    return err;
+}
+
+static void on_cancel_stored(struct db_job *job, int status)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct setl_flow *s = call->flow;
+    struct json_object *o;
+
+    if (status) {
+        his_fail(call, status, NULL, NULL);
+        return;
+    }
+    o = json_object_new_object();
+    json_object_object_add(o, "settlement_id", json_object_new_string(s->rec->settlement_id));
+    json_object_object_add(o, "state", json_object_new_string("cancelled"));
+    json_object_object_add(o, "setl_id", json_object_new_string(s->rec->setl_id));
+    json_object_object_add(o, "cancel_msgid", json_object_new_string(s->cancel_msgid));
+    json_object_object_add(o, "amounts", his_settlement_amounts(&s->result.amounts));
+    his_reply(call, 200, o);
+}
+
+static void on_cancel_answer(struct upmsg *m)
+{
+    struct his_call *call = m->data;
+    struct setl_flow *s = call->flow;
+    struct jsonmap_error jerr = {0};
+    char msg[256];
+    int err = desk_outcome(m, &s->env, msg, sizeof msg);
+
+    snprintf(s->cancel_msgid, sizeof s->cancel_msgid, "%s", m->msgid);
+    upmsg_free(m);
+    s->have_env = err == 0;
+    if (!err)
+        desk_settlement_decode(s->env.output, &s->result, &jerr); /* the negated amounts */
+    if (err) {
+        struct json_object *d = json_object_new_object();
+
+        if (msg[0])
+            json_object_object_add(d, "upstream_message", json_object_new_string(msg));
+        json_object_object_add(d, "cancel_msgid", json_object_new_string(s->cancel_msgid));
+        his_fail(call, err, err == POSA_EUPSTREAM_REFUSED ? msg : NULL, d);
+        return;
+    }
+    his_db(call, run_cancelled, on_cancel_stored);
+}
+
+static void on_cancel_loaded(struct db_job *job, int status)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct setl_flow *s = call->flow;
+    struct json_object *doc, *id = NULL;
+    bool stay;
+    char idem[RECORD_ID_MAX + 8];
+    int err;
+
+    if (setl_loaded(call, status) < 0)
+        return;
+    if (strcmp(s->rec->state, "settled") != 0) {
+        his_fail(call, POSA_ESTATE, strcmp(s->rec->state, "cancelled") == 0
+                                        ? "this settlement is already cancelled"
+                                        : "only a settled settlement can be cancelled", NULL);
+        return;
+    }
+    stay = strcmp(s->visit->kind, "inpatient") == 0;
+    doc = desk_doc(s->visit->body);
+    json_object_object_get_ex(doc, "identity", &id);
+    snprintf(idem, sizeof idem, "cancel:%s", s->rec->settlement_id);
+    err = desk_send(call->pd, stay ? "2305" : "2208", desk_str(id, "insuplc_admdvs"),
+                    s->visit->visit_id, idem,
+                    desk_cancel_input(desk_str(id, "psn_no"), s->visit->mdtrt_id, s->rec->setl_id),
+                    on_cancel_answer, call);
+    json_object_put(doc);
+    if (err)
+        his_fail(call, err, NULL, NULL);
+}
+
+void desk_settlement_cancel(struct his_call *call)
+{
+    setl_start(call, on_cancel_loaded);
+}

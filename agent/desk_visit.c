@@ -1,0 +1,468 @@
+/* POST /v1/visits: opens a visit for an identified patient. core/ tags the flags (with
+ * their reasons), posad checks what it can know before asking (cross-province, filing),
+ * registers the visit with the platform (2401 for a stay; 2201 and the visit detail 2203
+ * for an outpatient visit) and keeps it. GET /v1/visits/{id} reads it back. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/desk.h"
+#include "agent/posad.h"
+#include "cache/db.h"
+#include "core/datetime.h"
+#include "core/err.h"
+#include "core/visit_fsm.h"
+#include "interface/his/requests.h"
+#include "interface/his/responses.h"
+#include "interface/platform/desk_msgs.h"
+
+struct visit_flow {
+    struct visit_request req;
+    char *identity_body;
+    char identity_desk[RECORD_ID_MAX + 1];
+    struct json_object *identity;
+    struct visit_flags flags;
+    struct visit_record rec;
+    struct desk_visit dv;
+    struct desk_diagnosis diagnoses[BOUND_DIAGNOSES];
+    char *doc;
+    bool emergency, trauma, third_party;
+};
+
+static void flow_free(void *p)
+{
+    struct visit_flow *f = p;
+
+    his_request_done(&f->req.root);
+    free(f->identity_body);
+    json_object_put(f->identity);
+    free(f->doc);
+    free(f);
+}
+
+static bool flag_value(const struct visit_flags *flags, enum flag_id id)
+{
+    const struct flag *f = visit_flags_get(flags, id);
+
+    return f && f->value;
+}
+
+/* --- the visit's document ------------------------------------------------------------- */
+
+static struct json_object *request_json(const struct visit_request *r)
+{
+    struct json_object *o = json_object_new_object(), *diag = json_object_new_array();
+
+    json_object_object_add(
+        o, "kind", json_object_new_string(r->kind == VISIT_INPATIENT ? "inpatient" : "outpatient"));
+    json_object_object_add(o, "insutype", json_object_new_string(r->insutype));
+    json_object_object_add(o, "med_type", json_object_new_string(r->med_type));
+    json_object_object_add(o, "his_visit_id", json_object_new_string(r->his_visit_id));
+    json_object_object_add(o, "dept_code", json_object_new_string(r->dept_code));
+    json_object_object_add(o, "dept_name", json_object_new_string(r->dept_name));
+    json_object_object_add(o, "doctor_code", json_object_new_string(r->doctor_code));
+    json_object_object_add(o, "doctor_name", json_object_new_string(r->doctor_name));
+    json_object_object_add(o, "begin_time", json_object_new_string(r->begin_time));
+    for (size_t i = 0; i < r->n_diagnoses; i++) {
+        struct json_object *d = json_object_new_object();
+
+        json_object_object_add(d, "code", json_object_new_string(r->diagnoses[i].code));
+        json_object_object_add(d, "name", json_object_new_string(r->diagnoses[i].name));
+        json_object_object_add(d, "main", json_object_new_boolean(r->diagnoses[i].main));
+        json_object_array_add(diag, d);
+    }
+    json_object_object_add(o, "diagnoses", diag);
+    return o;
+}
+
+static char *visit_doc(struct visit_flow *f)
+{
+    struct json_object *o = json_object_new_object();
+    char *text;
+
+    json_object_object_add(o, "identity", json_object_get(f->identity));
+    json_object_object_add(o, "request", request_json(&f->req));
+    json_object_object_add(o, "flags", his_flags(&f->flags));
+    json_object_object_add(o, "warnings", his_warnings(&f->flags));
+    json_object_object_add(o, "emergency", json_object_new_boolean(f->emergency));
+    json_object_object_add(o, "trauma", json_object_new_boolean(f->trauma));
+    json_object_object_add(o, "third_party", json_object_new_boolean(f->third_party));
+    json_object_object_add(o, "referral", json_object_new_boolean(f->req.referral));
+    json_object_object_add(o, "commitment_signed",
+                           json_object_new_boolean(f->req.trauma_commitment_signed));
+    text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    json_object_put(o);
+    return text;
+}
+
+void desk_visit_from_doc(struct json_object *doc, const char *visit_id, const char *mdtrt_id,
+                         struct desk_visit *v, struct desk_diagnosis *diagnoses)
+{
+    struct json_object *id = NULL, *req = NULL, *diag = NULL, *b;
+
+    json_object_object_get_ex(doc, "identity", &id);
+    json_object_object_get_ex(doc, "request", &req);
+    json_object_object_get_ex(req, "diagnoses", &diag);
+    *v = (struct desk_visit){
+        .psn_no = desk_str(id, "psn_no"),
+        .insutype = desk_str(req, "insutype"),
+        .insuplc_admdvs = desk_str(id, "insuplc_admdvs"),
+        .cert = {desk_str(id, "cert_type"), desk_str(id, "cert_no"), desk_str(id, "card_sn")},
+        .his_visit_id = desk_str(req, "his_visit_id"),
+        .mdtrt_id = mdtrt_id,
+        .med_type = desk_str(req, "med_type"),
+        .begntime = desk_str(req, "begin_time"),
+        .dept_code = desk_str(req, "dept_code"),
+        .dept_name = desk_str(req, "dept_name"),
+        .doctor_code = desk_str(req, "doctor_code"),
+        .doctor_name = desk_str(req, "doctor_name"),
+        .diagnoses = diagnoses,
+    };
+    (void)visit_id;
+    v->emergency = json_object_object_get_ex(doc, "emergency", &b) && json_object_get_boolean(b);
+    v->trauma = json_object_object_get_ex(doc, "trauma", &b) && json_object_get_boolean(b);
+    v->third_party =
+        json_object_object_get_ex(doc, "third_party", &b) && json_object_get_boolean(b);
+    v->referral = json_object_object_get_ex(doc, "referral", &b) && json_object_get_boolean(b);
+    for (size_t i = 0; diag && i < json_object_array_length(diag) && i < BOUND_DIAGNOSES; i++) {
+        struct json_object *d = json_object_array_get_idx(diag, i), *m = NULL;
+
+        diagnoses[i] = (struct desk_diagnosis){desk_str(d, "code"), desk_str(d, "name"),
+                                               json_object_object_get_ex(d, "main", &m) &&
+                                                   json_object_get_boolean(m)};
+        v->n_diagnoses = i + 1;
+    }
+}
+
+/* --- steps ------------------------------------------------------------------------------ */
+
+static void answer(struct his_call *call)
+{
+    struct visit_flow *f = call->flow;
+    struct json_object *o = json_object_new_object();
+
+    json_object_object_add(o, "visit_id", json_object_new_string(f->rec.visit_id));
+    json_object_object_add(o, "mdtrt_id", json_object_new_string(f->rec.mdtrt_id));
+    json_object_object_add(o, "state", json_object_new_string(f->rec.state));
+    json_object_object_add(o, "cross_province", json_object_new_boolean(true));
+    json_object_object_add(o, "flags", his_flags(&f->flags));
+    json_object_object_add(o, "warnings", his_warnings(&f->flags));
+    his_reply(call, 201, o);
+}
+
+static void on_2203(struct upmsg *m)
+{
+    struct his_call *call = m->data;
+    struct visit_flow *f = call->flow;
+    struct envelope_response env;
+    char msg[256];
+    bool queued = m->result == UPMSG_QUEUED;
+    int err = queued ? 0 : desk_outcome(m, &env, msg, sizeof msg);
+
+    upmsg_free(m);
+    if (!err && !queued)
+        envelope_response_done(&env);
+    /* The visit stands (2201 registered it); a detail still in the outbox, or refused, is
+     * said without failing the visit. */
+    if (err && f->flags.n_warnings < FLAG_WARNINGS_MAX)
+        f->flags.warnings[f->flags.n_warnings++] =
+            (struct flag_warning){"VISIT_DETAIL_NOT_UPLOADED",
+                                  "the visit detail (2203) was not accepted by the platform"};
+    answer(call);
+}
+
+static int run_store_visit(struct db *db, struct db_job *job)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct visit_flow *f = call->flow;
+
+    return records_visit_put(db, &f->rec, upstream_now_ms());
+}
+
+static void on_visit_stored(struct db_job *job, int status)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct visit_flow *f = call->flow;
+    int err;
+
+    if (status) {
+        his_fail(call, status, NULL, NULL);
+        return;
+    }
+    if (f->req.kind == VISIT_INPATIENT) {
+        answer(call);
+        return;
+    }
+    f->dv.mdtrt_id = f->rec.mdtrt_id;
+    err = desk_send(call->pd, "2203", f->dv.insuplc_admdvs, f->rec.visit_id, NULL,
+                    desk_2203_input(&f->dv), on_2203, call);
+    if (err)
+        answer(call); /* the visit stands; the detail can be sent again */
+}
+
+static void on_registered(struct upmsg *m)
+{
+    struct his_call *call = m->data;
+    struct visit_flow *f = call->flow;
+    struct envelope_response env;
+    const char *mdtrt_id;
+    char msg[256];
+    int err = desk_outcome(m, &env, msg, sizeof msg);
+
+    upmsg_free(m);
+    if (err) {
+        his_fail(call, err, msg[0] ? msg : NULL, NULL);
+        return;
+    }
+    mdtrt_id = upstream_find_string(env.output, "mdtrt_id");
+    if (!mdtrt_id || !mdtrt_id[0] || strlen(mdtrt_id) > RECORD_ID_MAX) {
+        envelope_response_done(&env);
+        his_fail(call, POSA_EUPSTREAM_REFUSED, "the platform registered no mdtrt_id", NULL);
+        return;
+    }
+    snprintf(f->rec.mdtrt_id, sizeof f->rec.mdtrt_id, "%s", mdtrt_id);
+    envelope_response_done(&env);
+    snprintf(f->rec.state, sizeof f->rec.state, "%s", visit_state_name(VISIT_OPEN));
+    f->rec.body = f->doc;
+    his_db(call, run_store_visit, on_visit_stored);
+}
+
+/* What posad knows before asking: a local patient is not this agent's; a patient the
+ * province says is unfiled, on a visit that is no emergency, would be refused. */
+static int precheck(struct his_call *call, struct visit_flow *f)
+{
+    struct json_object *filings = NULL, *b = NULL;
+    struct filing list[BOUND_FILINGS];
+    struct filing_query q = {.inpatient = f->req.kind == VISIT_INPATIENT,
+                             .emergency = f->emergency,
+                             .begin_date = datetime_date(f->req.begin),
+                             .settle_date = datetime_date(f->req.begin)};
+    const struct filing *used;
+    enum filing_kind kind;
+    size_t n = 0;
+
+    if (!flag_value(&f->flags, FLAG_CROSS_PROVINCE))
+        return POSA_ENOT_CROSS_PROVINCE;
+    if (!json_object_object_get_ex(f->identity, "has_filinginfo", &b) ||
+        !json_object_get_boolean(b))
+        return 0; /* the platform decides */
+    json_object_object_get_ex(f->identity, "filings", &filings);
+    for (size_t i = 0; filings && i < json_object_array_length(filings) && n < BOUND_FILINGS; i++) {
+        struct json_object *r = json_object_array_get_idx(filings, i), *from = NULL, *to = NULL;
+
+        if (filing_kind_parse(desk_str(r, "kind"), &list[n].kind) < 0)
+            continue;
+        json_object_object_get_ex(r, "valid_from", &from);
+        json_object_object_get_ex(r, "valid_to", &to);
+        list[n].valid_from = json_object_get_int(from);
+        list[n++].valid_to = json_object_get_int(to);
+    }
+    (void)call;
+    return filing_resolve(list, n, &q, &kind, &used);
+}
+
+static void register_visit(struct his_call *call)
+{
+    struct visit_flow *f = call->flow;
+    bool inpatient = f->req.kind == VISIT_INPATIENT;
+    char idem[RECORD_ID_MAX + 8];
+    int err;
+
+    for (size_t i = 0; i < f->req.n_diagnoses; i++)
+        f->diagnoses[i] = (struct desk_diagnosis){
+            f->req.diagnoses[i].code, f->req.diagnoses[i].name, f->req.diagnoses[i].main};
+    f->dv = (struct desk_visit){.psn_no = desk_str(f->identity, "psn_no"),
+                                .insutype = f->req.insutype,
+                                .insuplc_admdvs = desk_str(f->identity, "insuplc_admdvs"),
+                                .mdtrtarea_admvs = call->pd->cfg.mdtrtarea_admvs,
+                                .cert = {desk_str(f->identity, "cert_type"),
+                                         desk_str(f->identity, "cert_no"),
+                                         desk_str(f->identity, "card_sn")},
+                                .his_visit_id = f->req.his_visit_id,
+                                .med_type = f->req.med_type,
+                                .begntime = f->req.begin_time,
+                                .dept_code = f->req.dept_code,
+                                .dept_name = f->req.dept_name,
+                                .doctor_code = f->req.doctor_code,
+                                .doctor_name = f->req.doctor_name,
+                                .emergency = f->emergency,
+                                .referral = f->req.referral,
+                                .trauma = f->trauma,
+                                .third_party = f->third_party,
+                                .diagnoses = f->diagnoses,
+                                .n_diagnoses = f->req.n_diagnoses};
+    /* The HIS's key makes a retry after a crash find the journaled registration instead of
+     * registering twice. */
+    snprintf(idem, sizeof idem, "visit:%s", call->idem_key);
+    err = desk_send(call->pd, inpatient ? "2401" : "2201", f->dv.insuplc_admdvs, f->rec.visit_id,
+                    call->idem_key[0] ? idem : NULL,
+                    inpatient ? desk_2401_input(&f->dv) : desk_2201_input(&f->dv), on_registered,
+                    call);
+    if (err)
+        his_fail(call, err, NULL, NULL);
+}
+
+static void tag(struct his_call *call, struct visit_flow *f)
+{
+    const char *codes[BOUND_DIAGNOSES];
+    struct visit_facts facts = {.kind = f->req.kind,
+                                .emergency = f->req.emergency,
+                                .referral = f->req.referral,
+                                .dept_code = f->req.dept_code,
+                                .trauma = f->req.trauma,
+                                .trauma_third_party = f->req.trauma_third_party,
+                                .trauma_commitment_signed = f->req.trauma_commitment_signed,
+                                .diagnoses = codes,
+                                .n_diagnoses = f->req.n_diagnoses,
+                                .insured_admdvs = desk_str(f->identity, "insuplc_admdvs"),
+                                .hospital_admdvs = call->pd->cfg.mdtrtarea_admvs};
+    int err;
+
+    for (size_t i = 0; i < f->req.n_diagnoses; i++)
+        codes[i] = f->req.diagnoses[i].code;
+    if ((err = flags_tag_visit(&facts, &call->pd->desk.flag_config, &f->flags)) < 0) {
+        his_fail(call, err, "the patient's insured region is not a region code", NULL);
+        return;
+    }
+    f->emergency = flag_value(&f->flags, FLAG_EMERGENCY);
+    f->trauma = flag_value(&f->flags, FLAG_TRAUMA);
+    f->third_party = flag_value(&f->flags, FLAG_THIRD_PARTY);
+    if ((err = precheck(call, f)) < 0) {
+        his_fail(call, err, NULL, NULL);
+        return;
+    }
+    his_new_id("V", f->rec.visit_id);
+    snprintf(f->rec.desk, sizeof f->rec.desk, "%s", f->identity_desk);
+    snprintf(f->rec.his_visit_id, sizeof f->rec.his_visit_id, "%s", f->req.his_visit_id);
+    snprintf(f->rec.kind, sizeof f->rec.kind, "%s",
+             f->req.kind == VISIT_INPATIENT ? "inpatient" : "outpatient");
+    if (!(f->doc = visit_doc(f))) {
+        his_fail(call, -12, NULL, NULL);
+        return;
+    }
+    register_visit(call);
+}
+
+static int run_identity(struct db *db, struct db_job *job)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct visit_flow *f = call->flow;
+
+    return records_identity_get(db, f->req.identity_token, upstream_now_ms(), &f->identity_body,
+                                f->identity_desk);
+}
+
+static void on_identity(struct db_job *job, int status)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct visit_flow *f = call->flow;
+    int err;
+
+    if (status == POSA_ENOTFOUND || status == POSA_ETOKEN_EXPIRED) {
+        his_fail(call, POSA_ETOKEN_EXPIRED,
+                 status == POSA_ENOTFOUND ? "unknown identity_token: identify the patient first"
+                                          : NULL,
+                 NULL);
+        return;
+    }
+    if (status) {
+        his_fail(call, status, NULL, NULL);
+        return;
+    }
+    if ((err = his_check_desk(call, f->identity_desk[0] ? f->identity_desk : NULL)) < 0) {
+        his_fail(call, err, "this patient was identified at another desk", NULL);
+        return;
+    }
+    if (!(f->identity = desk_doc(f->identity_body))) {
+        his_fail(call, POSA_ECORRUPT, NULL, NULL);
+        return;
+    }
+    if (strcmp(f->req.insutype, desk_str(f->identity, "insutype")) != 0) {
+        his_fail(call, POSA_EFIELD, "insutype is not the patient's insurance type", NULL);
+        return;
+    }
+    tag(call, f);
+}
+
+void desk_visit_open(struct his_call *call)
+{
+    struct visit_flow *f = calloc(1, sizeof *f);
+    struct jsonmap_error jerr = {0};
+
+    if (!f) {
+        his_fail(call, -12, NULL, NULL);
+        return;
+    }
+    call->flow = f;
+    call->flow_free = flow_free;
+    if (visit_request_parse(call->req->body, call->req->body_len, &f->req, &jerr) < 0) {
+        his_fail_field(call, &jerr);
+        return;
+    }
+    his_db(call, run_identity, on_identity);
+}
+
+/* --- GET /v1/visits/{visit_id} --------------------------------------------------------- */
+
+struct visit_get {
+    struct visit_record *rec;
+};
+
+static void visit_get_free(void *p)
+{
+    struct visit_get *g = p;
+
+    records_visit_free(g->rec);
+    free(g);
+}
+
+static int run_visit_get(struct db *db, struct db_job *job)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct visit_get *g = call->flow;
+
+    return records_visit_get(db, his_param(call, 0), &g->rec);
+}
+
+static void on_visit_get(struct db_job *job, int status)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct visit_get *g = call->flow;
+    struct json_object *doc, *o, *v = NULL;
+    int err;
+
+    if (status) {
+        his_fail(call, status == POSA_ENOTFOUND ? POSA_ENOSUCH : status, NULL, NULL);
+        return;
+    }
+    if ((err = his_check_desk(call, g->rec->desk[0] ? g->rec->desk : NULL)) < 0) {
+        his_fail(call, err, NULL, NULL);
+        return;
+    }
+    doc = desk_doc(g->rec->body);
+    o = json_object_new_object();
+    json_object_object_add(o, "visit_id", json_object_new_string(g->rec->visit_id));
+    json_object_object_add(o, "mdtrt_id", json_object_new_string(g->rec->mdtrt_id));
+    json_object_object_add(o, "state", json_object_new_string(g->rec->state));
+    json_object_object_add(o, "kind", json_object_new_string(g->rec->kind));
+    json_object_object_add(o, "his_visit_id", json_object_new_string(g->rec->his_visit_id));
+    if (json_object_object_get_ex(doc, "flags", &v))
+        json_object_object_add(o, "flags", json_object_get(v));
+    if (json_object_object_get_ex(doc, "warnings", &v))
+        json_object_object_add(o, "warnings", json_object_get(v));
+    json_object_put(doc);
+    his_reply(call, 200, o);
+}
+
+void desk_visit_get(struct his_call *call)
+{
+    struct visit_get *g = calloc(1, sizeof *g);
+
+    if (!g) {
+        his_fail(call, -12, NULL, NULL);
+        return;
+    }
+    call->flow = g;
+    call->flow_free = visit_get_free;
+    his_db(call, run_visit_get, on_visit_get);
+}

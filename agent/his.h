@@ -1,0 +1,74 @@
+/* The HIS API on posad's local server (his-api.md): one struct his_call per request, from
+ * routing, auth and idempotency to the one answer. The desk flows (desk_*.c) are handlers
+ * that take the call, do their work through the database thread and the platform link,
+ * and answer with his_reply() or his_fail() exactly once. Loop thread only. */
+#ifndef POSA_AGENT_HIS_H
+#define POSA_AGENT_HIS_H
+
+#include <stdbool.h>
+
+#include <json-c/json.h>
+
+#include "agent/db_worker.h"
+#include "cache/records.h"
+#include "interface/his/auth.h"
+#include "interface/his/router.h"
+#include "interface/http/http_server.h"
+#include "interface/json/jsonmap.h"
+
+struct posad;
+struct his_call;
+
+typedef void (*his_handler)(struct his_call *call);
+
+struct his_route {
+    const char *method;
+    const char *pattern;
+    enum auth_role role;
+    bool idempotent; /* a POST that changes state: honours Idempotency-Key */
+    his_handler handle;
+};
+
+struct his_call {
+    struct posad *pd;
+    struct http_request *req;
+    const struct his_route *route;
+    struct route_match match;
+    const struct auth_client *client; /* NULL: the Unix socket, or loopback with no tokens */
+    char idem_key[RECORD_ID_MAX + 1];
+    char body_hash[65];
+    struct db_job job; /* the call's own database work (one at a time) */
+    int status;        /* the answer, kept for the idempotency record */
+    char *answer;
+    void *flow; /* the handler's state, freed with flow_free */
+    void (*flow_free)(void *flow);
+};
+
+/* Entry point from the server for every /v1/ request and the documents. */
+void his_handle(struct posad *pd, struct http_request *req);
+
+/* Answers with body (taken; NULL = out of memory -> 503). */
+void his_reply(struct his_call *call, int status, struct json_object *body);
+/* Answers with the error envelope; message NULL = the table's words; details taken. */
+void his_fail(struct his_call *call, int err, const char *message, struct json_object *details);
+/* BAD_REQUEST (or the mapped code) naming the field of a JSON mapping failure. */
+void his_fail_field(struct his_call *call, const struct jsonmap_error *err);
+/* Answers with a non-JSON body (documents, metrics). */
+void his_reply_text(struct his_call *call, int status, const char *content_type, const char *body,
+                    size_t len);
+
+/* May this call act for desk (the client's desk scope)? 0 or POSA_EFORBIDDEN. */
+int his_check_desk(const struct his_call *call, const char *desk);
+
+/* Runs run on the database thread, then done on the loop (call->job). */
+void his_db(struct his_call *call, db_job_run_fn run, db_job_done_cb done);
+struct his_call *his_call_of_job(struct db_job *job);
+
+/* The captured {id} of the route. */
+const char *his_param(const struct his_call *call, size_t i);
+
+/* Fresh random ids: prefix + 16 hex digits; tokens: 32 hex digits. */
+void his_new_id(const char *prefix, char ret[RECORD_ID_MAX + 1]);
+void his_new_token(char ret[33]);
+
+#endif

@@ -1,0 +1,321 @@
+/* The HIS API's front door: THE route table, auth, Idempotency-Key, and the one answer of
+ * each call (his-api.md "Conventions"). */
+#include "agent/his.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "agent/desk.h"
+#include "agent/posad.h"
+#include "cache/db.h"
+#include "core/err.h"
+#include "interface/his/responses.h"
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+static void route_health(struct his_call *call)
+{
+    struct posad *pd = call->pd;
+    struct http_request *req = call->req;
+
+    free(call);
+    pd->requests--; /* status_health counts its own request */
+    status_health(pd, req);
+}
+
+static void route_queue(struct his_call *call)
+{
+    struct posad *pd = call->pd;
+    struct http_request *req = call->req;
+
+    free(call);
+    pd->requests--;
+    status_queue(pd, req);
+}
+
+/* THE route table of the HIS API. */
+static const struct his_route routes[] = {
+    {"GET", "/v1/health", ROLE_READONLY, false, route_health},
+    {"GET", "/v1/queue", ROLE_READONLY, false, route_queue},
+    {"POST", "/v1/identify", ROLE_CASHIER, true, desk_identify},
+    {"POST", "/v1/visits", ROLE_CASHIER, true, desk_visit_open},
+    {"GET", "/v1/visits/{visit_id}", ROLE_READONLY, false, desk_visit_get},
+    {"POST", "/v1/visits/{visit_id}/fees", ROLE_CASHIER, true, desk_fees_upload},
+    {"POST", "/v1/visits/{visit_id}/fees/cancel", ROLE_CASHIER, true, desk_fees_cancel},
+    {"POST", "/v1/visits/{visit_id}/presettle", ROLE_CASHIER, false, desk_presettle},
+    {"POST", "/v1/visits/{visit_id}/settle", ROLE_CASHIER, true, desk_settle},
+    {"GET", "/v1/settlements/{settlement_id}", ROLE_READONLY, false, desk_settlement_get},
+    {"POST", "/v1/settlements/{settlement_id}/cancel", ROLE_CASHIER, true, desk_settlement_cancel},
+    {"GET", "/v1/documents/settlement/{settlement_id}", ROLE_READONLY, false,
+     desk_document_settlement},
+    {"GET", "/v1/documents/forms/{form}", ROLE_READONLY, false, desk_document_form},
+};
+#define N_ROUTES (sizeof routes / sizeof routes[0])
+
+static struct route_pattern patterns[N_ROUTES];
+
+static void call_free(struct his_call *call)
+{
+    if (call->flow_free)
+        call->flow_free(call->flow);
+    free(call->answer);
+    free(call);
+}
+
+static void respond(struct his_call *call, int status, const char *type, const char *body,
+                    size_t len)
+{
+    struct http_header h[] = {{"Content-Type", type}, {"Cache-Control", "no-store"}};
+
+    http_respond(call->req, status, h, 2, body, len);
+    call->pd->requests--;
+    call_free(call);
+}
+
+static int run_store_answer(struct db *db, struct db_job *job)
+{
+    struct his_call *call = his_call_of_job(job);
+
+    return records_answer_put(db, call->idem_key, call->body_hash, call->status, call->answer,
+                              upstream_now_ms());
+}
+
+static void on_answer_stored(struct db_job *job, int status)
+{
+    struct his_call *call = his_call_of_job(job);
+
+    /* Not stored (disk full): the answer still goes out; a retry then runs again, which
+     * every flow tolerates because the platform side is keyed by msgid and idem key. */
+    (void)status;
+    respond(call, call->status, "application/json;charset=utf-8", call->answer,
+            strlen(call->answer));
+}
+
+void his_reply(struct his_call *call, int status, struct json_object *body)
+{
+    const char *text;
+
+    if (!body) {
+        respond(call, 503, "text/plain", "out of memory\n", 14);
+        return;
+    }
+    text = json_object_to_json_string_ext(body,
+                                          JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    call->status = status;
+    call->answer = strdup(text ? text : "{}");
+    json_object_put(body);
+    if (!call->answer) {
+        respond(call, 503, "text/plain", "out of memory\n", 14);
+        return;
+    }
+    /* Answers worth replaying are kept: successes and refusals, not "try again later". */
+    if (call->idem_key[0] && status < 500) {
+        his_db(call, run_store_answer, on_answer_stored);
+        return;
+    }
+    respond(call, status, "application/json;charset=utf-8", call->answer, strlen(call->answer));
+}
+
+void his_reply_text(struct his_call *call, int status, const char *content_type, const char *body,
+                    size_t len)
+{
+    respond(call, status, content_type, body, len);
+}
+
+void his_fail(struct his_call *call, int err, const char *message, struct json_object *details)
+{
+    his_reply(call, posa_err_http_status(err), his_error(err, message, details));
+}
+
+void his_fail_field(struct his_call *call, const struct jsonmap_error *err)
+{
+    struct json_object *details = json_object_new_object();
+    char message[200];
+    int code = err->err ? err->err : POSA_EFIELD;
+
+    if (code == POSA_ETOOLONG && strcmp(err->field, "lines") == 0)
+        code = POSA_ETOOLARGE;
+    json_object_object_add(details, "field", json_object_new_string(err->field));
+    snprintf(message, sizeof message, "%s%s%s", err->field[0] ? err->field : "the body",
+             err->field[0] ? ": " : " is not valid JSON: ", posa_strerror(code));
+    his_fail(call, code, message, details);
+}
+
+int his_check_desk(const struct his_call *call, const char *desk)
+{
+    return call->client ? auth_allow(call->client, ROLE_READONLY, desk) : 0;
+}
+
+struct his_call *his_call_of_job(struct db_job *job)
+{
+    return container_of(job, struct his_call, job);
+}
+
+void his_db(struct his_call *call, db_job_run_fn run, db_job_done_cb done)
+{
+    call->job = (struct db_job){.run = run, .done = done};
+    db_worker_submit(&call->pd->db, &call->job);
+}
+
+const char *his_param(const struct his_call *call, size_t i)
+{
+    return i < call->match.n_params ? call->match.params[i] : "";
+}
+
+static void hex(const unsigned char *bytes, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[bytes[i] >> 4];
+        out[2 * i + 1] = digits[bytes[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+void his_new_id(const char *prefix, char ret[RECORD_ID_MAX + 1])
+{
+    unsigned char r[8];
+
+    RAND_bytes(r, sizeof r);
+    snprintf(ret, RECORD_ID_MAX + 1, "%s", prefix);
+    hex(r, sizeof r, ret + strlen(ret));
+}
+
+void his_new_token(char ret[33])
+{
+    unsigned char r[16];
+
+    RAND_bytes(r, sizeof r);
+    hex(r, sizeof r, ret);
+}
+
+/* --- auth ------------------------------------------------------------------------------ */
+
+/* On TCP with tokens configured, the bearer token decides; the Unix socket's permissions are
+ * its auth, and a loopback listener without tokens is the single-machine default. */
+static int authorize(struct his_call *call)
+{
+    const struct auth_table *table = call->pd->desk.auth;
+    int err;
+
+    if (!table || table->n == 0 || call->req->via_unix)
+        return 0;
+    if ((err = auth_identify(table, http_request_header(call->req, "Authorization"),
+                             &call->client)) < 0)
+        return err;
+    return auth_allow(call->client, call->route->role, NULL) < 0 ? POSA_EFORBIDDEN : 0;
+}
+
+/* --- idempotency ------------------------------------------------------------------------ */
+
+struct replay {
+    char hash[RECORD_ID_MAX + 1];
+    int status;
+    char *answer;
+};
+
+static int run_find_answer(struct db *db, struct db_job *job)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct replay *r = call->flow;
+    int err = records_answer_get(db, call->idem_key, r->hash, &r->status, &r->answer);
+
+    return err == POSA_ENOTFOUND ? 0 : err;
+}
+
+static void on_answer_found(struct db_job *job, int status)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct replay *r = call->flow;
+
+    call->flow = NULL;
+    if (status) {
+        free(r);
+        his_fail(call, status, NULL, NULL);
+    } else if (!r->answer) {
+        free(r);
+        call->route->handle(call); /* the first time: do it */
+    } else if (strcmp(r->hash, call->body_hash) != 0) {
+        free(r->answer);
+        free(r);
+        call->idem_key[0] = '\0'; /* the first answer stays the key's */
+        his_fail(call, POSA_ECONFLICT, NULL, NULL);
+    } else {
+        call->idem_key[0] = '\0';
+        respond(call, r->status, "application/json;charset=utf-8", r->answer, strlen(r->answer));
+        free(r->answer);
+        free(r);
+    }
+}
+
+static int idempotency_start(struct his_call *call)
+{
+    const char *key = http_request_header(call->req, "Idempotency-Key");
+    unsigned char digest[32];
+    unsigned int len = 0;
+    size_t n;
+
+    if (!key)
+        return 0;
+    n = strlen(key);
+    if (n == 0 || n > RECORD_ID_MAX)
+        return POSA_EFIELD;
+    for (size_t i = 0; i < n; i++)
+        if (key[i] < 0x21 || key[i] > 0x7e)
+            return POSA_EFIELD;
+    /* The key is per route: the same key on another endpoint is another request. */
+    if (!EVP_Digest(call->req->body, call->req->body_len, digest, &len, EVP_sha256(), NULL))
+        return POSA_EFIELD;
+    memcpy(call->idem_key, key, n + 1);
+    hex(digest, 16, call->body_hash);
+    return 1;
+}
+
+/* --- entry ----------------------------------------------------------------------------- */
+
+void his_handle(struct posad *pd, struct http_request *req)
+{
+    struct his_call *call = calloc(1, sizeof *call);
+    int err;
+
+    if (!call) {
+        http_respond(req, 503, NULL, 0, NULL, 0);
+        pd->requests--;
+        return;
+    }
+    call->pd = pd;
+    call->req = req;
+    if (!patterns[0].method)
+        for (size_t i = 0; i < N_ROUTES; i++)
+            patterns[i] = (struct route_pattern){routes[i].method, routes[i].pattern};
+    err = router_match(patterns, N_ROUTES, req->method, req->path, &call->match);
+    if (err) {
+        call->route = NULL;
+        his_fail(call, err, NULL, NULL);
+        return;
+    }
+    call->route = &routes[call->match.index];
+    if ((err = authorize(call)) < 0) {
+        his_fail(call, err, NULL, NULL);
+        return;
+    }
+    if (call->route->idempotent && (err = idempotency_start(call)) != 0) {
+        if (err < 0) {
+            his_fail(call, err, "Idempotency-Key must be 1 to 64 visible ASCII characters", NULL);
+            return;
+        }
+        call->flow = calloc(1, sizeof(struct replay));
+        if (!call->flow) {
+            his_fail(call, -12, NULL, NULL);
+            return;
+        }
+        his_db(call, run_find_answer, on_answer_found);
+        return;
+    }
+    call->route->handle(call);
+}

@@ -1,0 +1,141 @@
+/* One line per event, text or JSON, to stderr or a file reopened on SIGHUP. */
+#include "agent/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+static struct {
+    int fd;
+    char path[256];
+    enum log_level level;
+    bool json;
+} log_state = {.fd = 2, .level = LOGL_INFO};
+
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+static int log_open_file(void)
+{
+    int fd;
+
+    if (!log_state.path[0])
+        return 2;
+    fd = open(log_state.path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    return fd < 0 ? -errno : fd;
+}
+
+int log_open(const char *path, const char *level, const char *format)
+{
+    int fd;
+
+    snprintf(log_state.path, sizeof log_state.path, "%s", path ? path : "");
+    for (int i = 0; i < 4; i++)
+        if (level && strcmp(level, level_names[i]) == 0)
+            log_state.level = (enum log_level)i;
+    log_state.json = format && strcmp(format, "json") == 0;
+    fd = log_open_file();
+    if (fd < 0)
+        return fd;
+    log_state.fd = fd;
+    return 0;
+}
+
+int log_reopen(void)
+{
+    int fd = log_open_file();
+
+    if (fd < 0)
+        return fd;
+    if (log_state.fd > 2)
+        close(log_state.fd);
+    log_state.fd = fd;
+    return 0;
+}
+
+void log_close(void)
+{
+    if (log_state.fd > 2)
+        close(log_state.fd);
+    log_state.fd = 2;
+}
+
+bool log_enabled(enum log_level level)
+{
+    return level >= log_state.level;
+}
+
+/* Appends s to buf at *n, escaped for JSON or for a text value (quoted when it has blanks
+ * or quotes). */
+static void log_put(char *buf, size_t cap, size_t *n, const char *s, bool quote_json)
+{
+    bool quote = quote_json || (!log_state.json && strpbrk(s, " \"=\t") != NULL);
+
+    if (quote && *n < cap)
+        buf[(*n)++] = '"';
+    for (; *s && *n + 7 < cap; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            buf[(*n)++] = '\\';
+            buf[(*n)++] = (char)c;
+        } else if (c < 0x20) {
+            *n += (size_t)snprintf(buf + *n, cap - *n, "\\u%04x", c);
+        } else {
+            buf[(*n)++] = (char)c;
+        }
+    }
+    if (quote && *n < cap)
+        buf[(*n)++] = '"';
+}
+
+void log_event(enum log_level level, const char *event, ...)
+{
+    char buf[4096], ts[40];
+    size_t n = 0;
+    struct timeval tv;
+    struct tm tm;
+    va_list ap;
+    const char *k, *v;
+
+    if (!log_enabled(level))
+        return;
+    gettimeofday(&tv, NULL);
+    gmtime_r(&tv.tv_sec, &tm);
+    n = strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(ts + n, sizeof ts - n, ".%03dZ", (int)(tv.tv_usec / 1000));
+    if (log_state.json)
+        n = (size_t)snprintf(buf, sizeof buf, "{\"ts\":\"%s\",\"level\":\"%s\",\"event\":\"%s\"",
+                             ts, level_names[level], event);
+    else
+        n = (size_t)snprintf(buf, sizeof buf, "%s level=%s event=%s", ts, level_names[level],
+                             event);
+    va_start(ap, event);
+    while ((k = va_arg(ap, const char *)) && n + 16 < sizeof buf) {
+        v = va_arg(ap, const char *);
+        if (!v)
+            continue;
+        if (log_state.json) {
+            buf[n++] = ',';
+            log_put(buf, sizeof buf, &n, k, true);
+            buf[n++] = ':';
+            log_put(buf, sizeof buf, &n, v, true);
+        } else {
+            n += (size_t)snprintf(buf + n, sizeof buf - n, " %s=", k);
+            if (n < sizeof buf)
+                log_put(buf, sizeof buf, &n, v, false);
+        }
+    }
+    va_end(ap);
+    if (n > sizeof buf - 3)
+        n = sizeof buf - 3;
+    if (log_state.json)
+        buf[n++] = '}';
+    buf[n++] = '\n';
+    /* One write per line: lines from one process never interleave. */
+    ssize_t w = write(log_state.fd, buf, n);
+    (void)w;
+}

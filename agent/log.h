@@ -1,0 +1,21 @@
+/* posad's log: one line per event, text (key=value) or JSON, with a level filter. Values
+ * are plain strings; identity numbers and names must go through core/mask.h first. Loop
+ * thread only (the database thread reports through the loop). */
+#ifndef POSA_AGENT_LOG_H
+#define POSA_AGENT_LOG_H
+
+#include <stdbool.h>
+
+enum log_level { LOGL_DEBUG, LOGL_INFO, LOGL_WARN, LOGL_ERROR };
+
+/* path "" or NULL = stderr. level "debug|info|warn|error", format "text|json". */
+int log_open(const char *path, const char *level, const char *format);
+/* Reopens the file (logrotate's SIGHUP); stderr stays. */
+int log_reopen(void);
+void log_close(void);
+bool log_enabled(enum log_level level);
+
+/* Writes one event: pairs of key, value strings, ended by NULL. A NULL value is skipped. */
+void log_event(enum log_level level, const char *event, ...) __attribute__((sentinel));
+
+#endif

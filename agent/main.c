@@ -1,0 +1,380 @@
+/* posad: the point-of-settlement agent. Reads the config, opens the journal (rows left
+ * `sent` by a crash become `unknown`), starts the database thread, the platform client,
+ * the outbox, the resolver and the local HTTP server, and runs one libuv loop. SIGTERM
+ * drains and exits; SIGHUP reopens the log. Exit codes: 0 ok, 1 runtime failure, 2 bad
+ * usage or config. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/log.h"
+#include "agent/posad.h"
+#include "cache/db.h"
+#include "cache/journal.h"
+#include "core/bound.h"
+#include "core/err.h"
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+struct route {
+    const char *method;
+    const char *path;
+    void (*handle)(struct posad *pd, struct http_request *req);
+};
+
+/* THE route table of what posad serves so far (the rest of the HIS API joins it). */
+static const struct route routes[] = {
+    {"POST", "/fsi/api/rsfComIfsService/callService", passthrough_handle},
+    {"GET", "/v1/health", status_health},
+    {"GET", "/v1/queue", status_queue},
+};
+
+static void on_request(struct http_server *server, struct http_request *req, void *data)
+{
+    struct posad *pd = data;
+    struct json_object *body;
+
+    (void)server;
+    pd->requests++;
+    req->data = pd;
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        if (strcmp(req->path, routes[i].path) != 0)
+            continue;
+        if (strcmp(req->method, routes[i].method) != 0)
+            break;
+        routes[i].handle(pd, req);
+        return;
+    }
+    if (strncmp(req->path, "/v1/", 4) == 0) {
+        his_handle(pd, req); /* the HIS API: agent/his_api.c routes the rest */
+        return;
+    }
+    body = json_tokener_parse("{\"error\":{\"code\":\"NOT_FOUND\",\"message\":\"no such "
+                              "endpoint\",\"retryable\":false}}");
+    posad_respond_json(pd, req, 404, body);
+}
+
+/* --- wiring callbacks ------------------------------------------------------------------ */
+
+static void on_up_queued(struct upstream *up)
+{
+    struct posad *pd = container_of(up, struct posad, up);
+
+    outbox_kick(&pd->outbox);
+}
+
+static void on_up_unknown(struct upstream *up)
+{
+    struct posad *pd = container_of(up, struct posad, up);
+
+    resolver_kick(&pd->resolver);
+}
+
+static void on_up_health(struct upstream *up, enum upstream_health old)
+{
+    struct posad *pd = container_of(up, struct posad, up);
+
+    (void)old;
+    if (up->health == UPSTREAM_ONLINE) {
+        outbox_kick(&pd->outbox);
+        resolver_kick(&pd->resolver);
+        if (!pd->desk.catalog_ready)
+            desk_catalog_refresh(&pd->desk); /* the split needs it; fetched once online */
+    }
+}
+
+/* --- shutdown ------------------------------------------------------------------------ */
+
+static void on_client_closed(void *data)
+{
+    (void)data;
+}
+
+static void on_worker_closed(struct db_worker *w)
+{
+    (void)w;
+}
+
+static void on_signal_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+/* Waits until nothing is in flight (HIS requests, upstream messages), then closes all. */
+static void on_stop_tick(uv_timer_t *t)
+{
+    struct posad *pd = t->data;
+
+    if (pd->requests > 0 || pd->up.in_flight > 0 || pd->outbox.draining || pd->resolver.busy)
+        return;
+    uv_timer_stop(t);
+    uv_close((uv_handle_t *)t, NULL);
+    upstream_stop(&pd->up);
+    platform_client_close(pd->client, on_client_closed, pd);
+    db_worker_stop(&pd->db, on_worker_closed);
+    uv_close((uv_handle_t *)&pd->sigterm, on_signal_closed);
+    uv_close((uv_handle_t *)&pd->sigint, on_signal_closed);
+    uv_close((uv_handle_t *)&pd->sighup, on_signal_closed);
+    log_event(LOGL_INFO, "stopped", NULL);
+}
+
+static void posad_stop(struct posad *pd)
+{
+    if (pd->stopping)
+        return;
+    pd->stopping = true;
+    log_event(LOGL_INFO, "stopping", NULL);
+    http_server_close(pd->server, NULL, NULL);
+    desk_cards_stop(&pd->desk);
+    outbox_stop(&pd->outbox);
+    resolver_stop(&pd->resolver);
+    pd->up.stopping = true;
+    uv_timer_init(pd->loop, &pd->stop_timer);
+    pd->stop_timer.data = pd;
+    uv_timer_start(&pd->stop_timer, on_stop_tick, 0, 20);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    struct posad *pd = s->data;
+
+    if (signum == SIGHUP) {
+        int err = log_reopen();
+        log_event(err ? LOGL_ERROR : LOGL_INFO, "log_reopened", "error",
+                  err ? posa_strerror(err) : NULL, NULL);
+        return;
+    }
+    posad_stop(pd);
+}
+
+/* --- start ------------------------------------------------------------------------------ */
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: posad --config FILE [--upstream URL] [--data-dir DIR] "
+               "[--listen HOST:PORT] [--socket PATH]\n"
+               "       posad --check-config FILE\n");
+}
+
+/* The data directory, created private (0700); an existing one is narrowed to 0700. */
+static int make_data_dir(const char *dir)
+{
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return -errno;
+    if (chmod(dir, 0700) != 0)
+        return -errno;
+    return 0;
+}
+
+static int open_journal(struct posad *pd, char last_msgid[MSGID_LEN + 1])
+{
+    char path[CONFIG_PATH_MAX + 16];
+    struct db *db = NULL;
+    int moved = 0, err;
+
+    err = make_data_dir(pd->cfg.data_dir);
+    if (err) {
+        fprintf(stderr, "posad: data_dir %s: %s\n", pd->cfg.data_dir, strerror(-err));
+        return err;
+    }
+    snprintf(path, sizeof path, "%s/posad.db", pd->cfg.data_dir);
+    err = db_open(path, &db);
+    /* Before anything is served: rows a crash left `sent` become `unknown`. */
+    if (!err)
+        err = journal_restart(db, upstream_now_ms(), &moved);
+    if (!err)
+        err = journal_last_msgid(db, last_msgid);
+    if (err) {
+        fprintf(stderr, "posad: journal %s: %s (%s)\n", path, db_strerror(err),
+                db ? db_errmsg(db) : "");
+        db_close(db);
+        return err;
+    }
+    if (moved) {
+        char n[16];
+        snprintf(n, sizeof n, "%d", moved);
+        log_event(LOGL_WARN, "restart_unknown", "rows", n, NULL);
+    }
+    return db_worker_start(&pd->db, pd->loop, db);
+}
+
+static int start_server(struct posad *pd)
+{
+    struct http_server_config scfg = {.max_body_bytes = BOUND_BODY, .idle_timeout_ms = 60000};
+    char host[64];
+    int err = http_server_new(pd->loop, &scfg, on_request, pd, &pd->server);
+
+    if (!err && pd->cfg.listen[0]) {
+        char *colon = strrchr(pd->cfg.listen, ':');
+        int port = colon ? atoi(colon + 1) : -1;
+        if (!colon || port < 0 || port > 65535 || (size_t)(colon - pd->cfg.listen) >= sizeof host)
+            return POSA_EFIELD;
+        snprintf(host, sizeof host, "%.*s", (int)(colon - pd->cfg.listen), pd->cfg.listen);
+        err = http_server_listen_tcp(pd->server, host, port);
+        if (!err) {
+            char p[16];
+            snprintf(p, sizeof p, "%d", http_server_tcp_port(pd->server));
+            log_event(LOGL_INFO, "listening", "host", host, "port", p, NULL);
+        }
+    }
+    if (!err && pd->cfg.socket[0])
+        err = http_server_listen_unix(pd->server, pd->cfg.socket, (int)pd->cfg.socket_mode);
+    return err;
+}
+
+static int start_upstream(struct posad *pd, const char *last_msgid)
+{
+    struct gateway_config gcfg = {.kind = pd->cfg.gateway,
+                                  .tif_paasid = pd->cfg.tif_paasid,
+                                  .tif_token = pd->cfg.tif_token,
+                                  .csb_access_key = pd->cfg.csb_access_key,
+                                  .csb_secret_key = pd->cfg.csb_secret_key,
+                                  .csb_version = pd->cfg.csb_version,
+                                  .sm_client_id = pd->cfg.sm_client_id,
+                                  .sm_key_file = pd->cfg.sm_key_file};
+    struct platform_client_config ccfg = {.url = pd->cfg.url,
+                                          .ca_file = pd->cfg.ca_file,
+                                          .cert_file = pd->cfg.cert_file,
+                                          .key_file = pd->cfg.key_file,
+                                          .connect_timeout_ms = pd->cfg.connect_timeout_ms,
+                                          .timeout_ms = pd->cfg.timeout_ms,
+                                          .max_connections = pd->cfg.max_connections,
+                                          .gateway = &pd->gateway};
+    int err = gateway_init(&pd->gateway, &gcfg);
+
+    if (!err)
+        err = platform_client_new(pd->loop, &ccfg, &pd->client);
+    if (!err)
+        err = upstream_init(&pd->up, pd->loop, &pd->cfg, &pd->db, pd->client, last_msgid);
+    if (err)
+        return err;
+    pd->up.on_queued = on_up_queued;
+    pd->up.on_unknown = on_up_unknown;
+    pd->up.on_health = on_up_health;
+    return 0;
+}
+
+static void start_signals(struct posad *pd)
+{
+    uv_signal_t *sigs[] = {&pd->sigterm, &pd->sigint, &pd->sighup};
+    int nums[] = {SIGTERM, SIGINT, SIGHUP};
+
+    signal(SIGPIPE, SIG_IGN);
+    for (int i = 0; i < 3; i++) {
+        uv_signal_init(pd->loop, sigs[i]);
+        sigs[i]->data = pd;
+        uv_signal_start(sigs[i], on_signal, nums[i]);
+    }
+}
+
+/* Reads the config file and the overrides; returns 0, or 2 after printing why. */
+static int load_config(struct posad_config *cfg, const char *path, char **overrides)
+{
+    static const char *const keys[][2] = {
+        {"upstream", "url"}, {"posad", "data_dir"}, {"posad", "listen"}, {"posad", "socket"}};
+    char msg[512];
+
+    config_defaults(cfg);
+    if (config_load(cfg, path, msg, sizeof msg) != 0) {
+        fprintf(stderr, "posad: %s\n", msg);
+        return 2;
+    }
+    for (int i = 0; i < 4; i++) {
+        if (overrides[i] && config_set(cfg, keys[i][0], keys[i][1], overrides[i], "command line",
+                                       msg, sizeof msg) != 0) {
+            fprintf(stderr, "posad: %s\n", msg);
+            return 2;
+        }
+    }
+    if (config_check(cfg, path, msg, sizeof msg) != 0) {
+        fprintf(stderr, "posad: %s\n", msg);
+        return 2;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},   {"check-config", optional_argument, NULL, 'k'},
+        {"upstream", required_argument, NULL, 'u'}, {"data-dir", required_argument, NULL, 'd'},
+        {"listen", required_argument, NULL, 'l'},   {"socket", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+    static struct posad pd;
+    char *overrides[4] = {NULL, NULL, NULL, NULL};
+    const char *config = NULL;
+    bool check = false;
+    char last_msgid[MSGID_LEN + 1] = "";
+    int c, rc;
+
+    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': config = optarg; break;
+        case 'k':
+            check = true;
+            if (optarg)
+                config = optarg;
+            else if (optind < argc && argv[optind][0] != '-')
+                config = argv[optind++];
+            break;
+        case 'u': overrides[0] = optarg; break;
+        case 'd': overrides[1] = optarg; break;
+        case 'l': overrides[2] = optarg; break;
+        case 's': overrides[3] = optarg; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (!config || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    rc = load_config(&pd.cfg, config, overrides);
+    if (rc || check) {
+        if (!rc)
+            printf("posad: %s: ok\n", config);
+        return rc;
+    }
+    if (log_open(pd.cfg.log_file, pd.cfg.log_level, pd.cfg.log_format) != 0) {
+        fprintf(stderr, "posad: cannot open log file %s\n", pd.cfg.log_file);
+        return 1;
+    }
+    umask(077);
+    pd.loop = uv_default_loop();
+    if (open_journal(&pd, last_msgid) != 0)
+        return 1;
+    rc = start_upstream(&pd, last_msgid);
+    if (rc) {
+        fprintf(stderr, "posad: upstream: %s\n", posa_strerror(rc));
+        return 1;
+    }
+    outbox_init(&pd.outbox, &pd);
+    resolver_init(&pd.resolver, &pd);
+    desk_init(&pd.desk, &pd);
+    rc = desk_cards_start(&pd.desk);
+    if (rc) {
+        fprintf(stderr, "posad: card readers: %s\n", posa_strerror(rc));
+        return 1;
+    }
+    rc = start_server(&pd);
+    if (rc) {
+        fprintf(stderr, "posad: listen: %s\n",
+                rc < 0 && rc > -1000 ? uv_strerror(rc) : posa_strerror(rc));
+        return 1;
+    }
+    start_signals(&pd);
+    upstream_start(&pd.up);
+    outbox_kick(&pd.outbox);
+    log_event(LOGL_INFO, "started", "fixmedins_code", pd.cfg.fixmedins_code, "upstream", pd.cfg.url,
+              NULL);
+    uv_run(pd.loop, UV_RUN_DEFAULT);
+    gateway_done(&pd.gateway);
+    desk_done(&pd.desk);
+    log_close();
+    return pd.exit_code;
+}

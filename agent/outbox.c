@@ -1,0 +1,197 @@
+/* The outbox drain: queued journal rows that are due go out (the head of each visit only,
+ * so a visit's messages stay in order), within the configured rate limit; a failure puts a
+ * row back with capped exponential backoff and jitter (core's msg_backoff_ms, applied by
+ * upstream.c). Nothing drains while the platform is offline: the probe's success kicks the
+ * outbox again. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/log.h"
+#include "agent/posad.h"
+#include "cache/journal.h"
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+static void outbox_drain(struct outbox *ob);
+
+static void on_timer(uv_timer_t *t)
+{
+    outbox_drain(t->data);
+}
+
+/* Arms the timer for the next due row (or a second from now while rows wait on the rate
+ * limit or the platform). */
+static void outbox_arm(struct outbox *ob, uint64_t delay_ms)
+{
+    if (!ob->stopping)
+        uv_timer_start(&ob->timer, on_timer, delay_ms, 0);
+}
+
+static void outbox_free_rows(struct outbox *ob)
+{
+    for (int i = 0; i < ob->n_rows; i++)
+        journal_row_free(ob->rows[i]);
+    free(ob->rows);
+    ob->rows = NULL;
+    ob->n_rows = 0;
+}
+
+static void outbox_batch_done(struct outbox *ob)
+{
+    int64_t now = upstream_now_ms();
+
+    ob->draining = false;
+    if (ob->n_rows > 0 && ob->sent == 0) {
+        /* Due rows none of which could be handed over: not in a tight loop. */
+        outbox_free_rows(ob);
+        outbox_arm(ob, 1000);
+        return;
+    }
+    if (ob->again || ob->n_rows > 0) {
+        ob->again = false;
+        outbox_free_rows(ob);
+        outbox_arm(ob, 0);
+        return;
+    }
+    outbox_free_rows(ob);
+    if (ob->next_due > 0)
+        outbox_arm(ob, ob->next_due > now ? (uint64_t)(ob->next_due - now) : 0);
+}
+
+static void on_row_done(struct upmsg *m)
+{
+    struct outbox *ob = m->data;
+
+    if (m->result == UPMSG_ANSWERED && m->state == MSG_REFUSED)
+        log_event(LOGL_WARN, "outbox_refused", "msgid", m->msgid, "infno", m->infno, NULL);
+    upmsg_free(m);
+    if (--ob->batch_left == 0)
+        outbox_batch_done(ob);
+}
+
+static int collect(const struct journal_row *row, void *data)
+{
+    struct outbox *ob = data;
+    struct journal_row *copy = calloc(1, sizeof *copy);
+
+    /* journal_due's rows are freed after the callback: keep a deep copy of what we need. */
+    if (!copy)
+        return -12;
+    *copy = *row;
+    copy->idem_key = copy->idem_hash = copy->ref_msgid = copy->response = copy->last_error = NULL;
+    copy->visit_key = strdup(row->visit_key);
+    copy->request = malloc(row->request_len + 1);
+    if (!copy->visit_key || !copy->request) {
+        journal_row_free(copy);
+        return -12;
+    }
+    memcpy(copy->request, row->request, row->request_len + 1);
+    ob->rows[ob->n_rows++] = copy;
+    return 0;
+}
+
+static int run_due(struct db *db, struct db_job *job)
+{
+    struct outbox *ob = container_of(job, struct outbox, job);
+    int err;
+
+    ob->rows = calloc((size_t)ob->batch_size, sizeof *ob->rows);
+    if (!ob->rows)
+        return -12;
+    err = journal_due(db, upstream_now_ms(), ob->batch_size, collect, ob);
+    if (!err)
+        err = journal_next_due(db, &ob->next_due);
+    return err;
+}
+
+static void on_due(struct db_job *job, int status)
+{
+    struct outbox *ob = container_of(job, struct outbox, job);
+    struct upstream *up = &ob->pd->up;
+
+    if (status || ob->stopping) {
+        outbox_free_rows(ob);
+        ob->draining = false;
+        outbox_arm(ob, 1000);
+        return;
+    }
+    ob->tokens -= ob->n_rows;
+    ob->sent = 0;
+    ob->batch_left = ob->n_rows + 1; /* +1 until the loop below is over */
+    for (int i = 0; i < ob->n_rows; i++) {
+        struct upmsg *m = upmsg_new(ob->rows[i]->infno, on_row_done, ob);
+
+        if (!m || upstream_send_row(up, m, ob->rows[i]) != 0) {
+            upmsg_free(m);
+            ob->batch_left--;
+            continue;
+        }
+        ob->sent++;
+    }
+    if (--ob->batch_left == 0)
+        outbox_batch_done(ob);
+}
+
+/* Refills the token bucket; returns how many messages may go now. */
+static int outbox_budget(struct outbox *ob)
+{
+    uint32_t rate = ob->pd->cfg.rate_limit;
+    uint64_t now = uv_now(ob->pd->loop);
+
+    if (rate == 0)
+        return (int)ob->pd->cfg.drain_batch;
+    ob->tokens += (double)(now - ob->tokens_at) * rate / 1000.0;
+    ob->tokens_at = now;
+    if (ob->tokens > rate)
+        ob->tokens = rate; /* at most a second's worth in a burst */
+    return ob->tokens >= 1 ? (int)ob->tokens : 0;
+}
+
+static void outbox_drain(struct outbox *ob)
+{
+    struct upstream *up = &ob->pd->up;
+    int budget;
+
+    if (ob->stopping)
+        return;
+    if (ob->draining) {
+        ob->again = true;
+        return;
+    }
+    if (up->health == UPSTREAM_OFFLINE || !up->sign_no[0])
+        return; /* the probe kicks us when the platform is back */
+    budget = outbox_budget(ob);
+    if (budget == 0) {
+        outbox_arm(ob, 1000 / ob->pd->cfg.rate_limit + 1);
+        return;
+    }
+    ob->batch_size = budget < (int)ob->pd->cfg.drain_batch ? budget : (int)ob->pd->cfg.drain_batch;
+    ob->draining = true;
+    ob->n_rows = 0;
+    ob->job = (struct db_job){.run = run_due, .done = on_due};
+    db_worker_submit(&ob->pd->db, &ob->job);
+}
+
+void outbox_init(struct outbox *ob, struct posad *pd)
+{
+    memset(ob, 0, sizeof *ob);
+    ob->pd = pd;
+    uv_timer_init(pd->loop, &ob->timer);
+    ob->timer.data = ob;
+    ob->tokens_at = uv_now(pd->loop);
+}
+
+void outbox_kick(struct outbox *ob)
+{
+    if (!ob->stopping && !ob->draining)
+        outbox_arm(ob, 0);
+    else if (ob->draining)
+        ob->again = true;
+}
+
+void outbox_stop(struct outbox *ob)
+{
+    ob->stopping = true;
+    uv_timer_stop(&ob->timer);
+    uv_close((uv_handle_t *)&ob->timer, NULL);
+}

@@ -1,0 +1,266 @@
+/* POST /fsi/api/rsfComIfsService/callService: an HIS that speaks the national interface
+ * points here. posad validates and completes the envelope (its own msgid, inf_time,
+ * sign_no, institution), journals, forwards or queues, and answers with a national
+ * response envelope. The HIS's msgid is its idempotency key: a resend gets the journaled
+ * answer, never a second send. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "agent/log.h"
+#include "agent/posad.h"
+#include "core/bound.h"
+#include "core/err.h"
+#include "interface/json/jsonmap.h"
+
+struct pt_head_field {
+    const char *name;
+    size_t offset;
+    size_t max;
+};
+
+#define HF(f, max)                                                                                 \
+    {                                                                                              \
+#f, offsetof(struct envelope_head, f), max                                                 \
+    }
+/* What the HIS may bring; the rest (msgid, inf_time, sign_no, institution) is posad's. */
+static const struct pt_head_field pt_head_fields[] = {
+    HF(insuplc_admdvs, 6),    HF(recer_sys_code, 16),
+    HF(dev_no, BOUND_CODE),   HF(dev_safe_info, BOUND_STRING),
+    HF(cainfo, BOUND_STRING), HF(signtype, 16),
+    HF(infver, 16),           HF(opter_type, 4),
+    HF(opter, BOUND_CODE),    HF(opter_name, BOUND_NAME),
+};
+
+static void pt_answer(struct posad *pd, struct http_request *req, int status, int infcode,
+                      const char *msgid, const char *err_msg, const char *warn_msg)
+{
+    struct envelope_response resp = {
+        .infcode = infcode, .inf_refmsgid = msgid, .err_msg = err_msg, .warn_msg = warn_msg};
+    struct json_object *out = json_object_new_object();
+
+    posad_respond_json(pd, req, status, envelope_response_build(&resp, out));
+}
+
+static void pt_relay(struct posad *pd, struct http_request *req, const char *body, size_t len)
+{
+    static const struct http_header json = {"Content-Type", "application/json;charset=utf-8"};
+
+    http_respond(req, 200, &json, 1, body, len);
+    pd->requests--;
+}
+
+/* The answer for a message journaled earlier under the same HIS msgid. */
+static void pt_answer_existing(struct posad *pd, struct http_request *req,
+                               const struct journal_row *row)
+{
+    char warn[160];
+
+    switch (row->state) {
+    case MSG_DONE:
+    case MSG_REFUSED:
+        if (row->response) {
+            pt_relay(pd, req, row->response, row->response_len);
+            return;
+        }
+        pt_answer(pd, req, 200, -1, row->msgid,
+                  row->last_error ? row->last_error : "not sent: the platform was unreachable",
+                  NULL);
+        return;
+    case MSG_QUEUED:
+        snprintf(warn, sizeof warn,
+                 "queued: posad sends it when the platform is reachable "
+                 "(msgid %s)",
+                 row->msgid);
+        pt_answer(pd, req, 200, 0, row->msgid, NULL, warn);
+        return;
+    case MSG_SENT:
+    case MSG_UNKNOWN:
+        pt_answer(pd, req, 200, -1, row->msgid,
+                  "outcome unknown: posad is resolving it with the platform; send the same "
+                  "msgid again later for the result",
+                  NULL);
+        return;
+    case MSG_REVERSED:
+    default:
+        pt_answer(pd, req, 200, -1, row->msgid,
+                  "the outcome was unknown and has been reversed: nothing stands; send it "
+                  "again under a new msgid",
+                  NULL);
+        return;
+    }
+}
+
+static void on_pt_done(struct upmsg *m)
+{
+    struct http_request *req = m->data;
+    struct posad *pd = req->data;
+    char warn[160];
+
+    switch (m->result) {
+    case UPMSG_ANSWERED:
+        pt_relay(pd, req, m->response ? m->response : "{}", m->response ? m->response_len : 2);
+        break;
+    case UPMSG_QUEUED:
+        snprintf(warn, sizeof warn,
+                 "queued: posad sends it when the platform is reachable "
+                 "(msgid %s)",
+                 m->msgid);
+        pt_answer(pd, req, 200, 0, m->msgid, NULL, warn);
+        break;
+    case UPMSG_UNKNOWN:
+        pt_answer(pd, req, 200, -1, m->msgid,
+                  "outcome unknown: posad is resolving it with the platform; send the same "
+                  "msgid again later for the result",
+                  NULL);
+        break;
+    case UPMSG_OFFLINE:
+        pt_answer(pd, req, 200, -1, m->msgid,
+                  m->error[0] ? m->error : "the platform is unreachable; nothing was sent", NULL);
+        break;
+    case UPMSG_BUSY:
+        pt_answer(pd, req, 200, -1, m->msgid,
+                  "an earlier message of this visit is not final yet; try again shortly", NULL);
+        break;
+    case UPMSG_EXISTING: pt_answer_existing(pd, req, m->existing); break;
+    case UPMSG_CONFLICT:
+        pt_answer(pd, req, 200, -1, m->existing ? m->existing->msgid : "",
+                  "this msgid was already used for a different message", NULL);
+        break;
+    case UPMSG_FAILED:
+    default:
+        pt_answer(pd, req, 503, -1, m->msgid,
+                  m->error[0] ? m->error
+                              : "posad could not "
+                                "journal the message",
+                  NULL);
+        break;
+    }
+    upmsg_free(m);
+}
+
+/* SHA-256 (hex) of infno and input as json-c prints them: the same message resent with a
+ * new inf_time or sign_no hashes the same; another message under the same msgid does not. */
+static void pt_hash(const char *infno, struct json_object *input, char ret[65])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    size_t len;
+    const char *text = json_object_to_json_string_length(input, JSON_C_TO_STRING_PLAIN, &len);
+
+    memset(md, 0, sizeof md);
+    if (ctx) {
+        EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+        EVP_DigestUpdate(ctx, infno, strlen(infno) + 1);
+        EVP_DigestUpdate(ctx, text, len);
+        EVP_DigestFinal_ex(ctx, md, NULL);
+        EVP_MD_CTX_free(ctx);
+    }
+    for (int i = 0; i < 32; i++) {
+        ret[2 * i] = hex[md[i] >> 4];
+        ret[2 * i + 1] = hex[md[i] & 15];
+    }
+    ret[64] = '\0';
+}
+
+static bool pt_is_code(const char *s, size_t min, size_t max)
+{
+    size_t n = strlen(s);
+
+    return n >= min && n <= max &&
+           strspn(s, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") == n;
+}
+
+/* Reads and checks what the HIS sent; on failure why names the field. */
+static int pt_parse(struct posad *pd, struct json_object *root, struct envelope_head *head,
+                    const char **infno, const char **his_msgid, struct json_object **input,
+                    char *why, size_t cap)
+{
+    struct jsonmap_error jerr = {0};
+    const char *code = NULL;
+
+    if (jsonmap_get_string(root, "infno", ENVELOPE_INFNO_MAX, true, infno, &jerr) ||
+        !pt_is_code(*infno, 4, ENVELOPE_INFNO_MAX)) {
+        snprintf(why, cap, "infno: required, 4 to 8 letters or digits");
+        return POSA_EFIELD;
+    }
+    *his_msgid = NULL;
+    if (jsonmap_get_string(root, "msgid", BOUND_CODE, false, his_msgid, &jerr)) {
+        snprintf(why, cap, "msgid: at most %d characters", BOUND_CODE);
+        return POSA_EFIELD;
+    }
+    if (jsonmap_get_string(root, "fixmedins_code", BOUND_CODE, false, &code, &jerr) == 0 && code &&
+        *code && strcmp(code, pd->cfg.fixmedins_code) != 0) {
+        snprintf(why, cap, "fixmedins_code: %s is not this institution (%s)", code,
+                 pd->cfg.fixmedins_code);
+        return POSA_EFIELD;
+    }
+    if (!json_object_object_get_ex(root, "input", input) || !*input)
+        *input = NULL;
+    else if (!json_object_is_type(*input, json_type_object)) {
+        snprintf(why, cap, "input: must be an object");
+        return POSA_EFIELD;
+    }
+    for (size_t i = 0; i < sizeof pt_head_fields / sizeof pt_head_fields[0]; i++) {
+        const struct pt_head_field *f = &pt_head_fields[i];
+        const char *v = NULL;
+
+        if (jsonmap_get_string(root, f->name, f->max, false, &v, &jerr)) {
+            snprintf(why, cap, "%s: must be a string of at most %zu characters", f->name, f->max);
+            return POSA_EFIELD;
+        }
+        *(const char **)(void *)((char *)head + f->offset) = v;
+    }
+    if (head->insuplc_admdvs && *head->insuplc_admdvs &&
+        (strlen(head->insuplc_admdvs) != 6 || strspn(head->insuplc_admdvs, "0123456789") != 6)) {
+        snprintf(why, cap, "insuplc_admdvs: must be 6 digits");
+        return POSA_EFIELD;
+    }
+    return 0;
+}
+
+void passthrough_handle(struct posad *pd, struct http_request *req)
+{
+    struct json_object *root = NULL, *input = NULL;
+    struct jsonmap_error jerr = {0};
+    struct envelope_head head = {0};
+    const char *infno = NULL, *his_msgid = NULL, *visit;
+    struct upmsg *m = NULL;
+    char why[160];
+    int err;
+
+    if (jsonmap_parse(req->body, req->body_len, &root, &jerr) ||
+        !json_object_is_type(root, json_type_object)) {
+        pt_answer(pd, req, 400, -1, "", "the body is not a JSON envelope", NULL);
+        goto out;
+    }
+    if (pt_parse(pd, root, &head, &infno, &his_msgid, &input, why, sizeof why)) {
+        pt_answer(pd, req, 400, -1, "", why, NULL);
+        goto out;
+    }
+    input = input ? json_object_get(input) : json_object_new_object();
+    m = upmsg_new(infno, on_pt_done, req);
+    if (!m || !input) {
+        json_object_put(input);
+        pt_answer(pd, req, 503, -1, "", "out of memory", NULL);
+        goto out;
+    }
+    if (his_msgid && *his_msgid) {
+        snprintf(m->idem_key, sizeof m->idem_key, "%s", his_msgid);
+        pt_hash(infno, input, m->idem_hash);
+    }
+    visit = upstream_find_string(input, "mdtrt_id");
+    if (visit && strlen(visit) < sizeof m->visit_key)
+        snprintf(m->visit_key, sizeof m->visit_key, "%s", visit);
+    req->data = pd;
+    err = upstream_submit(&pd->up, m, &head, input);
+    if (err) {
+        pt_answer(pd, req, 400, -1, "", posa_strerror(err), NULL);
+        upmsg_free(m);
+    }
+out:
+    json_object_put(root);
+}

@@ -1,0 +1,81 @@
+/* posad's composition root: the one struct that holds the loop's pieces, wired in main.c
+ * and handed to the request handlers, the outbox and the resolver. */
+#ifndef POSA_AGENT_POSAD_H
+#define POSA_AGENT_POSAD_H
+
+#include <stdbool.h>
+
+#include <uv.h>
+
+#include "agent/config.h"
+#include "agent/db_worker.h"
+#include "agent/desk.h"
+#include "agent/upstream.h"
+#include "interface/http/http_server.h"
+#include "interface/platform/client.h"
+#include "interface/platform/gateway.h"
+
+struct outbox {
+    struct posad *pd;
+    uv_timer_t timer;
+    bool draining;  /* a batch is out */
+    int batch_left; /* messages of the batch not done yet */
+    int batch_size;
+    int sent;           /* of the batch, handed to the platform client */
+    double tokens;      /* rate limit bucket */
+    uint64_t tokens_at; /* uv_now of the last refill */
+    struct db_job job;
+    struct journal_row **rows;
+    int n_rows;
+    int64_t next_due;
+    bool again; /* kicked while draining */
+    bool stopping;
+};
+
+struct resolver {
+    struct posad *pd;
+    uv_timer_t timer;
+    bool busy;
+    bool again;
+    bool stopping;
+    struct db_job job;
+    struct journal_row *row; /* the one being resolved */
+};
+
+struct posad {
+    uv_loop_t *loop;
+    struct posad_config cfg;
+    struct db_worker db;
+    struct gateway gateway;
+    struct platform_client *client;
+    struct upstream up;
+    struct outbox outbox;
+    struct resolver resolver;
+    struct http_server *server;
+    struct desk desk; /* the HIS API's engine state */
+    uv_signal_t sigterm, sigint, sighup;
+    uv_timer_t stop_timer;
+    bool stopping;
+    int exit_code;
+    int requests; /* HIS requests not answered yet */
+};
+
+/* HTTP handlers (passthrough.c, status.c). */
+void passthrough_handle(struct posad *pd, struct http_request *req);
+void status_health(struct posad *pd, struct http_request *req);
+void status_queue(struct posad *pd, struct http_request *req);
+/* Answers with a JSON body (status 200 unless given) and counts the request done. */
+void posad_respond_json(struct posad *pd, struct http_request *req, int status,
+                        struct json_object *body);
+
+/* outbox.c */
+void outbox_init(struct outbox *ob, struct posad *pd);
+void outbox_kick(struct outbox *ob);
+void outbox_stop(struct outbox *ob);
+
+/* resolve.c */
+void resolver_init(struct resolver *rs, struct posad *pd);
+void resolver_kick(struct resolver *rs);
+void resolver_stop(struct resolver *rs);
+
+#endif

@@ -1,0 +1,339 @@
+/* Resolution of unknown outcomes (architecture.md, "Durability and exactly-once"): one row
+ * at a time, oldest first. A settlement is looked for with 5203: found -> done; absent ->
+ * reversed. Anything else unknown is reversed straight away. "Reversed" journals, in the
+ * same transaction, a 2601 naming the original msgid and, for an upload (which must not be
+ * lost), the same upload again under a new msgid; both take the original's place in its
+ * visit's order, so the visit's later messages still wait behind them. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/log.h"
+#include "agent/posad.h"
+#include "cache/db.h"
+#include "cache/journal.h"
+#include "interface/platform/messages.h"
+
+#define RESOLVE_RETRY_MS 2000
+
+struct resolve_job {
+    struct db_job job;
+    struct resolver *rs;
+    const struct journal_row *row; /* the resolver's, valid until it goes idle */
+    enum msg_event ev;
+    char *response; /* for QUERY_FOUND */
+    size_t response_len;
+    struct upmsg *reversal; /* envelope of the 2601, or NULL */
+    struct upmsg *again;    /* the upload again, or NULL */
+};
+
+static void resolver_next(struct resolver *rs);
+
+static void on_timer(uv_timer_t *t)
+{
+    resolver_kick(t->data);
+}
+
+static void resolver_idle(struct resolver *rs, uint64_t retry_ms)
+{
+    rs->busy = false;
+    journal_row_free(rs->row);
+    rs->row = NULL;
+    if (rs->stopping)
+        return;
+    if (rs->again) {
+        rs->again = false;
+        uv_timer_start(&rs->timer, on_timer, 0, 0);
+    } else if (retry_ms) {
+        uv_timer_start(&rs->timer, on_timer, retry_ms, 0);
+    }
+}
+
+/* --- applying the verdict ------------------------------------------------------------- */
+
+static int insert_msg(struct db *db, struct upmsg *m, const struct journal_row *row)
+{
+    struct journal_new in = {.msgid = m->msgid,
+                             .infno = m->infno,
+                             .visit_key = row->visit_key,
+                             .ref_msgid = row->msgid,
+                             .ord_of = row->msgid,
+                             .request = m->body,
+                             .request_len = m->body_len,
+                             .next_attempt = upstream_now_ms()};
+
+    return journal_insert(db, &in, upstream_now_ms());
+}
+
+static int run_verdict(struct db *db, struct db_job *job)
+{
+    struct resolve_job *rj = (struct resolve_job *)job;
+    struct journal_outcome out = {.response = rj->response, .response_len = rj->response_len};
+    int err;
+
+    err = journal_apply(db, rj->row->msgid, rj->ev, &out, upstream_now_ms(), NULL);
+    if (!err && rj->reversal)
+        err = insert_msg(db, rj->reversal, rj->row);
+    if (!err && rj->again)
+        err = insert_msg(db, rj->again, rj->row);
+    return err;
+}
+
+static void on_verdict(struct db_job *job, int status)
+{
+    struct resolve_job *rj = (struct resolve_job *)job;
+    struct resolver *rs = rj->rs;
+
+    log_event(status ? LOGL_ERROR : LOGL_INFO, "outcome_resolved", "msgid", rj->row->msgid, "infno",
+              rj->row->infno, "verdict", rj->ev == MSG_EV_QUERY_FOUND ? "done" : "reversed",
+              "reversal", rj->reversal ? rj->reversal->msgid : NULL, "resent_as",
+              rj->again ? rj->again->msgid : NULL, "error", status ? db_strerror(status) : NULL,
+              NULL);
+    upmsg_free(rj->reversal);
+    upmsg_free(rj->again);
+    free(rj->response);
+    free(rj);
+    if (!status)
+        outbox_kick(&rs->pd->outbox);
+    resolver_idle(rs, status ? RESOLVE_RETRY_MS : 0);
+    if (!status)
+        resolver_kick(rs);
+}
+
+static void resolver_verdict(struct resolver *rs, enum msg_event ev, char *response, size_t len)
+{
+    struct resolve_job *rj = calloc(1, sizeof *rj);
+    struct upstream *up = &rs->pd->up;
+    const struct journal_row *row = rs->row;
+
+    if (!rj) {
+        free(response);
+        resolver_idle(rs, RESOLVE_RETRY_MS);
+        return;
+    }
+    rj->rs = rs;
+    rj->row = row;
+    rj->ev = ev;
+    rj->response = response;
+    rj->response_len = len;
+    if (ev == MSG_EV_QUERY_ABSENT) {
+        struct json_object *orig = json_tokener_parse(row->request);
+        struct json_object *input = NULL, *data;
+        struct envelope_head head = {0};
+        const char *psn_no = NULL;
+
+        if (orig && json_object_object_get_ex(orig, "input", &input))
+            psn_no = upstream_find_string(input, "psn_no");
+        if (orig)
+            head.insuplc_admdvs = upstream_find_string(orig, "insuplc_admdvs");
+        /* A reversal is never itself reversed: it is sent again. A query changed nothing
+         * upstream: nothing to reverse. */
+        if (strcmp(row->infno, "2601") != 0 && row->kind != MSG_KIND_QUERY) {
+            rj->reversal = upmsg_new("2601", NULL, NULL);
+            input = json_object_new_object();
+            data = json_object_new_object();
+            json_object_object_add(data, "psn_no", json_object_new_string(psn_no ? psn_no : ""));
+            json_object_object_add(data, "omsgid", json_object_new_string(row->msgid));
+            json_object_object_add(data, "oinfno", json_object_new_string(row->infno));
+            json_object_object_add(input, "data", data);
+            if (!rj->reversal || upstream_envelope(up, rj->reversal, &head, input) != 0) {
+                upmsg_free(rj->reversal);
+                rj->reversal = NULL;
+            }
+        }
+        if (row->kind == MSG_KIND_DEFERRABLE) {
+            rj->again = upmsg_new(row->infno, NULL, NULL);
+            if (rj->again && upstream_next_msgid(up, rj->again->msgid) == 0 &&
+                upstream_restamp(row->request, row->request_len, rj->again->msgid, NULL,
+                                 &rj->again->body, &rj->again->body_len) == 0) {
+                /* ok */
+            } else {
+                upmsg_free(rj->again);
+                rj->again = NULL;
+            }
+        }
+        json_object_put(orig);
+        if ((strcmp(row->infno, "2601") != 0 && row->kind != MSG_KIND_QUERY && !rj->reversal) ||
+            (row->kind == MSG_KIND_DEFERRABLE && !rj->again)) {
+            upmsg_free(rj->reversal);
+            upmsg_free(rj->again);
+            free(rj);
+            resolver_idle(rs, RESOLVE_RETRY_MS);
+            return;
+        }
+    }
+    rj->job = (struct db_job){.run = run_verdict, .done = on_verdict};
+    db_worker_submit(&rs->pd->db, &rj->job);
+}
+
+/* --- asking the platform (5203) -------------------------------------------------------- */
+
+/* Is text (a msgid) any string value in o (depth-bounded walk)? */
+static bool json_mentions(struct json_object *o, const char *text, int depth)
+{
+    if (!o || depth > 5)
+        return false;
+    if (json_object_is_type(o, json_type_string))
+        return strcmp(json_object_get_string(o), text) == 0;
+    if (json_object_is_type(o, json_type_array)) {
+        size_t n = json_object_array_length(o);
+        for (size_t i = 0; i < n && i < 256; i++)
+            if (json_mentions(json_object_array_get_idx(o, i), text, depth + 1))
+                return true;
+        return false;
+    }
+    if (json_object_is_type(o, json_type_object)) {
+        json_object_object_foreach(o, k, v)
+        {
+            (void)k;
+            if (json_mentions(v, text, depth + 1))
+                return true;
+        }
+    }
+    return false;
+}
+
+static void on_query(struct upmsg *m)
+{
+    struct resolver *rs = m->data;
+    struct envelope_response env;
+    struct jsonmap_error jerr;
+
+    if (rs->stopping || m->result != UPMSG_ANSWERED || !m->response ||
+        envelope_response_parse(m->response, m->response_len, &env, &jerr) != 0) {
+        /* The question did not get through: ask again later. */
+        upmsg_free(m);
+        resolver_idle(rs, RESOLVE_RETRY_MS);
+        return;
+    }
+    bool found = env.infcode == 0 && json_mentions(env.output, rs->row->msgid, 0);
+    envelope_response_done(&env);
+    if (found) {
+        char *resp = m->response;
+        size_t len = m->response_len;
+        m->response = NULL;
+        upmsg_free(m);
+        resolver_verdict(rs, MSG_EV_QUERY_FOUND, resp, len);
+    } else {
+        upmsg_free(m);
+        resolver_verdict(rs, MSG_EV_QUERY_ABSENT, NULL, 0);
+    }
+}
+
+static void resolver_query(struct resolver *rs)
+{
+    const struct journal_row *row = rs->row;
+    struct json_object *orig = json_tokener_parse(row->request), *oin = NULL;
+    struct json_object *input = json_object_new_object(), *data = json_object_new_object();
+    struct envelope_head head = {0};
+    const char *psn_no = NULL, *mdtrt_id = NULL;
+    struct upmsg *m = upmsg_new("5203", on_query, rs);
+
+    if (orig && json_object_object_get_ex(orig, "input", &oin)) {
+        psn_no = upstream_find_string(oin, "psn_no");
+        mdtrt_id = upstream_find_string(oin, "mdtrt_id");
+    }
+    if (orig)
+        head.insuplc_admdvs = upstream_find_string(orig, "insuplc_admdvs");
+    json_object_object_add(data, "psn_no", json_object_new_string(psn_no ? psn_no : ""));
+    json_object_object_add(data, "mdtrt_id", json_object_new_string(mdtrt_id ? mdtrt_id : ""));
+    json_object_object_add(data, "setl_id", json_object_new_string(""));
+    json_object_object_add(input, "data", data);
+    if (m)
+        snprintf(m->ref_msgid, sizeof m->ref_msgid, "%s", row->msgid);
+    /* No visit key: the question must not wait behind the very row it is about. */
+    if (!m || upstream_submit(&rs->pd->up, m, &head, input) != 0) {
+        upmsg_free(m);
+        resolver_idle(rs, RESOLVE_RETRY_MS);
+    }
+    json_object_put(orig);
+}
+
+/* --- picking the next unknown row --------------------------------------------------- */
+
+static int keep_first(const struct journal_row *row, void *data)
+{
+    struct resolver *rs = data;
+    struct journal_row *copy = calloc(1, sizeof *copy);
+
+    if (!copy)
+        return -12;
+    *copy = *row;
+    copy->idem_key = copy->idem_hash = copy->ref_msgid = copy->response = copy->last_error = NULL;
+    copy->visit_key = strdup(row->visit_key);
+    copy->request = malloc(row->request_len + 1);
+    if (!copy->visit_key || !copy->request) {
+        journal_row_free(copy);
+        return -12;
+    }
+    memcpy(copy->request, row->request, row->request_len + 1);
+    rs->row = copy;
+    return 1; /* one is enough */
+}
+
+static int run_pick(struct db *db, struct db_job *job)
+{
+    struct resolver *rs = (struct resolver *)((char *)job - offsetof(struct resolver, job));
+    int err = journal_list(db, MSG_UNKNOWN, 0, 1, keep_first, rs);
+
+    return err == 1 ? 0 : err;
+}
+
+static void on_pick(struct db_job *job, int status)
+{
+    struct resolver *rs = (struct resolver *)((char *)job - offsetof(struct resolver, job));
+    const struct message_info *info;
+
+    if (status || !rs->row || rs->stopping) {
+        resolver_idle(rs, status ? RESOLVE_RETRY_MS : 0);
+        return;
+    }
+    log_event(LOGL_INFO, "outcome_resolving", "msgid", rs->row->msgid, "infno", rs->row->infno,
+              NULL);
+    info = messages_find(rs->row->infno);
+    if (info && info->settlement)
+        resolver_query(rs);
+    else
+        resolver_verdict(rs, MSG_EV_QUERY_ABSENT, NULL, 0);
+}
+
+static void resolver_next(struct resolver *rs)
+{
+    struct upstream *up = &rs->pd->up;
+
+    /* Asking needs the platform; reversing only journals, but its 2601 needs it too. */
+    if (up->health == UPSTREAM_OFFLINE || !up->sign_no[0]) {
+        resolver_idle(rs, RESOLVE_RETRY_MS);
+        return;
+    }
+    rs->row = NULL;
+    rs->job = (struct db_job){.run = run_pick, .done = on_pick};
+    db_worker_submit(&rs->pd->db, &rs->job);
+}
+
+void resolver_init(struct resolver *rs, struct posad *pd)
+{
+    memset(rs, 0, sizeof *rs);
+    rs->pd = pd;
+    uv_timer_init(pd->loop, &rs->timer);
+    rs->timer.data = rs;
+}
+
+void resolver_kick(struct resolver *rs)
+{
+    if (rs->stopping)
+        return;
+    if (rs->busy) {
+        rs->again = true;
+        return;
+    }
+    rs->busy = true;
+    resolver_next(rs);
+}
+
+void resolver_stop(struct resolver *rs)
+{
+    rs->stopping = true;
+    uv_timer_stop(&rs->timer);
+    uv_close((uv_handle_t *)&rs->timer, NULL);
+}

@@ -1,0 +1,168 @@
+/* GET /v1/health and GET /v1/queue (his-api.md): the platform's health and the outbox,
+ * read on the database thread like everything on disk. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "agent/posad.h"
+#include "cache/db.h"
+#include "cache/journal.h"
+#include "core/err.h"
+
+#define QUEUE_LIST_MAX 1000
+
+struct status_job {
+    struct db_job job;
+    struct posad *pd;
+    struct http_request *req;
+    struct journal_stats stats;
+    struct json_object *rows; /* built on the database thread, handed over whole */
+    bool truncated;
+};
+
+void posad_respond_json(struct posad *pd, struct http_request *req, int status,
+                        struct json_object *body)
+{
+    static const struct http_header json = {"Content-Type", "application/json;charset=utf-8"};
+    size_t len = 0;
+    const char *text =
+        body ? json_object_to_json_string_length(body, JSON_C_TO_STRING_PLAIN, &len) : NULL;
+
+    if (text)
+        http_respond(req, status, &json, 1, text, len);
+    else
+        http_respond(req, 503, NULL, 0, NULL, 0);
+    json_object_put(body);
+    pd->requests--;
+}
+
+static void status_time(int64_t ms, char buf[32])
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+
+    localtime_r(&t, &tm);
+    strftime(buf, 32, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+static int run_stats(struct db *db, struct db_job *job)
+{
+    struct status_job *sj = (struct status_job *)job;
+
+    return journal_stats(db, &sj->stats);
+}
+
+static void on_stats(struct db_job *job, int status)
+{
+    struct status_job *sj = (struct status_job *)job;
+    struct upstream *up = &sj->pd->up;
+    struct json_object *body = json_object_new_object(), *u = json_object_new_object(),
+                       *q = json_object_new_object();
+    char when[32];
+
+    json_object_object_add(body, "status", json_object_new_string(status ? "degraded" : "ok"));
+    json_object_object_add(body, "version", json_object_new_string("0.1.0"));
+    json_object_object_add(u, "state", json_object_new_string(upstream_health_name(up->health)));
+    if (up->last_ok_ms) {
+        status_time(up->last_ok_ms, when);
+        json_object_object_add(u, "last_ok", json_object_new_string(when));
+    } else {
+        json_object_object_add(u, "last_ok", NULL);
+    }
+    json_object_object_add(u, "rtt_ms", json_object_new_int64(up->rtt_ms));
+    json_object_object_add(body, "upstream", u);
+    if (!status) {
+        int64_t age = sj->stats.oldest_at ? (upstream_now_ms() - sj->stats.oldest_at) / 1000 : 0;
+        json_object_object_add(q, "depth", json_object_new_int64(sj->stats.depth));
+        json_object_object_add(q, "oldest_age_s", json_object_new_int64(age < 0 ? 0 : age));
+        json_object_object_add(q, "unknown", json_object_new_int64(sj->stats.unknown));
+    } else {
+        json_object_object_add(q, "error", json_object_new_string(db_strerror(status)));
+    }
+    json_object_object_add(body, "queue", q);
+    json_object_object_add(body, "readers", json_object_new_array());
+    posad_respond_json(sj->pd, sj->req, 200, body);
+    free(sj);
+}
+
+void status_health(struct posad *pd, struct http_request *req)
+{
+    struct status_job *sj = calloc(1, sizeof *sj);
+
+    if (!sj) {
+        posad_respond_json(pd, req, 503, NULL);
+        return;
+    }
+    sj->pd = pd;
+    sj->req = req;
+    sj->job = (struct db_job){.run = run_stats, .done = on_stats};
+    db_worker_submit(&pd->db, &sj->job);
+}
+
+static int add_row(const struct journal_row *row, void *data)
+{
+    struct status_job *sj = data;
+    struct json_object *o = json_object_new_object();
+    char when[32];
+
+    json_object_object_add(o, "msgid", json_object_new_string(row->msgid));
+    json_object_object_add(o, "infno", json_object_new_string(row->infno));
+    json_object_object_add(o, "visit_id", json_object_new_string(row->visit_key));
+    json_object_object_add(o, "state", json_object_new_string(msg_state_name(row->state)));
+    json_object_object_add(o, "attempts", json_object_new_int64(row->attempts));
+    status_time(row->next_attempt, when);
+    json_object_object_add(o, "next_attempt",
+                           row->next_attempt ? json_object_new_string(when) : NULL);
+    json_object_object_add(o, "last_error",
+                           row->last_error ? json_object_new_string(row->last_error) : NULL);
+    json_object_array_add(sj->rows, o);
+    return 0;
+}
+
+static int run_queue(struct db *db, struct db_job *job)
+{
+    struct status_job *sj = (struct status_job *)job;
+    int err;
+
+    sj->rows = json_object_new_array();
+    if (!sj->rows)
+        return -12;
+    err = journal_list(db, MSG__MAX, 0, QUEUE_LIST_MAX + 1, add_row, sj);
+    if (!err && json_object_array_length(sj->rows) > QUEUE_LIST_MAX) {
+        json_object_array_del_idx(sj->rows, QUEUE_LIST_MAX, 1);
+        sj->truncated = true;
+    }
+    return err;
+}
+
+static void on_queue(struct db_job *job, int status)
+{
+    struct status_job *sj = (struct status_job *)job;
+    struct json_object *body = json_object_new_object();
+
+    if (status) {
+        json_object_put(sj->rows);
+        json_object_object_add(body, "error", json_object_new_string(db_strerror(status)));
+        posad_respond_json(sj->pd, sj->req, 503, body);
+    } else {
+        json_object_object_add(body, "rows", sj->rows);
+        json_object_object_add(body, "truncated", json_object_new_boolean(sj->truncated));
+        posad_respond_json(sj->pd, sj->req, 200, body);
+    }
+    free(sj);
+}
+
+void status_queue(struct posad *pd, struct http_request *req)
+{
+    struct status_job *sj = calloc(1, sizeof *sj);
+
+    if (!sj) {
+        posad_respond_json(pd, req, 503, NULL);
+        return;
+    }
+    sj->pd = pd;
+    sj->req = req;
+    sj->job = (struct db_job){.run = run_queue, .done = on_queue};
+    db_worker_submit(&pd->db, &sj->job);
+}

@@ -1,0 +1,672 @@
+/* The journal-then-send pipeline to the platform, the envelope posad completes, sign-in
+ * and health. Every step that changes a row goes through the database thread, and nothing
+ * leaves, and no one is answered, before the step is committed. */
+#include "agent/upstream.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "agent/log.h"
+#include "cache/db.h"
+#include "core/bound.h"
+#include "core/err.h"
+#include "interface/platform/messages.h"
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+static void upstream_sign_in(struct upstream *up);
+
+/* --- small helpers -------------------------------------------------------------------- */
+
+int64_t upstream_now_ms(void)
+{
+    struct timeval tv;
+
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+int64_t upstream_now_local(void)
+{
+    time_t t = time(NULL);
+    struct tm tm;
+
+    localtime_r(&t, &tm);
+    return (int64_t)(tm.tm_year + 1900) * 10000000000LL + (int64_t)(tm.tm_mon + 1) * 100000000LL +
+           (int64_t)tm.tm_mday * 1000000LL + tm.tm_hour * 10000LL + tm.tm_min * 100LL + tm.tm_sec;
+}
+
+const char *upstream_health_name(enum upstream_health h)
+{
+    return h == UPSTREAM_ONLINE ? "online" : h == UPSTREAM_DEGRADED ? "degraded" : "offline";
+}
+
+const char *upstream_find_string(struct json_object *obj, const char *key)
+{
+    struct json_object *v;
+    static const int max_depth = 4;
+    struct {
+        struct json_object *o;
+        int depth;
+    } stack[64];
+    int n = 0;
+
+    if (!obj)
+        return NULL;
+    stack[n].o = obj;
+    stack[n++].depth = 0;
+    /* Breadth doesn't matter; the first found in this walk is the shallowest in practice. */
+    while (n > 0) {
+        struct json_object *o = stack[--n].o;
+        int depth = stack[n].depth;
+
+        if (json_object_is_type(o, json_type_object)) {
+            if (json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string))
+                return json_object_get_string(v);
+            json_object_object_foreach(o, k, child)
+            {
+                (void)k;
+                if (depth < max_depth && child && n < 64 &&
+                    (json_object_is_type(child, json_type_object) ||
+                     json_object_is_type(child, json_type_array))) {
+                    stack[n].o = child;
+                    stack[n++].depth = depth + 1;
+                }
+            }
+        } else if (json_object_is_type(o, json_type_array)) {
+            size_t len = json_object_array_length(o);
+            for (size_t i = 0; i < len && i < 4 && n < 64 && depth < max_depth; i++) {
+                stack[n].o = json_object_array_get_idx(o, i);
+                stack[n++].depth = depth + 1;
+            }
+        }
+    }
+    return NULL;
+}
+
+static struct json_object *parse_object(const char *text, size_t len)
+{
+    struct json_tokener *tok = json_tokener_new_ex(32);
+    struct json_object *o;
+
+    if (!tok)
+        return NULL;
+    o = json_tokener_parse_ex(tok, text, (int)len);
+    if (o &&
+        (json_tokener_get_parse_end(tok) != len || !json_object_is_type(o, json_type_object))) {
+        json_object_put(o);
+        o = NULL;
+    }
+    json_tokener_free(tok);
+    return o;
+}
+
+static int dup_json(struct json_object *o, char **ret, size_t *ret_len)
+{
+    size_t len;
+    const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
+
+    if (!s || !(*ret = strndup(s, len)))
+        return -ENOMEM;
+    *ret_len = len;
+    return 0;
+}
+
+int upstream_restamp(const char *body, size_t len, const char *msgid, const char *sign_no,
+                     char **ret, size_t *ret_len)
+{
+    struct json_object *root = parse_object(body, len);
+    int err;
+
+    if (!root)
+        return POSA_EFIELD;
+    if (msgid)
+        json_object_object_add(root, "msgid", json_object_new_string(msgid));
+    if (sign_no)
+        json_object_object_add(root, "sign_no", json_object_new_string(sign_no));
+    err = dup_json(root, ret, ret_len);
+    json_object_put(root);
+    return err;
+}
+
+struct upmsg *upmsg_new(const char *infno, upmsg_cb done, void *data)
+{
+    struct upmsg *m = calloc(1, sizeof *m);
+
+    if (!m)
+        return NULL;
+    snprintf(m->infno, sizeof m->infno, "%s", infno);
+    m->done = done;
+    m->data = data;
+    return m;
+}
+
+void upmsg_free(struct upmsg *m)
+{
+    if (!m)
+        return;
+    free(m->standin_body);
+    free(m->body);
+    free(m->response);
+    journal_row_free(m->existing);
+    free(m);
+}
+
+int upstream_next_msgid(struct upstream *up, char ret[MSGID_LEN + 1])
+{
+    return msgid_next(&up->gen, upstream_now_local(), ret);
+}
+
+/* --- the envelope ------------------------------------------------------------------- */
+
+static const char *pick(const char *his, const char *ours)
+{
+    return his && *his ? his : ours;
+}
+
+int upstream_envelope(struct upstream *up, struct upmsg *m, const struct envelope_head *his,
+                      struct json_object *input)
+{
+    const struct posad_config *cfg = up->cfg;
+    struct envelope_head head = {0};
+    struct json_object *env;
+    char inf_time[64];
+    int64_t now = upstream_now_local();
+    int err;
+
+    err = msgid_next(&up->gen, now, m->msgid);
+    if (err) {
+        json_object_put(input);
+        return err;
+    }
+    snprintf(inf_time, sizeof inf_time, "%04d-%02d-%02d %02d:%02d:%02d", (int)(now / 10000000000LL),
+             (int)(now / 100000000 % 100), (int)(now / 1000000 % 100), (int)(now / 10000 % 100),
+             (int)(now / 100 % 100), (int)(now % 100));
+    if (his)
+        head = *his;
+    head.infno = m->infno;
+    head.msgid = m->msgid;
+    head.inf_time = inf_time;
+    head.sign_no = up->sign_no;
+    head.fixmedins_code = cfg->fixmedins_code;
+    head.fixmedins_name = cfg->fixmedins_name;
+    head.mdtrtarea_admvs = cfg->mdtrtarea_admvs;
+    head.recer_sys_code = pick(head.recer_sys_code, cfg->recer_sys_code);
+    head.infver = pick(head.infver, cfg->infver);
+    head.opter_type = pick(head.opter_type, cfg->opter_type);
+    head.opter = pick(head.opter, cfg->opter);
+    head.opter_name = pick(head.opter_name, cfg->opter_name);
+    env = envelope_request_build(&head, input);
+    if (!env)
+        return -ENOMEM;
+    err = dup_json(env, &m->body, &m->body_len);
+    json_object_put(env);
+    if (!err && m->body_len > BOUND_BODY)
+        err = POSA_ETOOLONG;
+    return err;
+}
+
+/* --- health --------------------------------------------------------------------------- */
+
+static void upstream_set_health(struct upstream *up, enum upstream_health h)
+{
+    enum upstream_health old = up->health;
+
+    if (old == h)
+        return;
+    up->health = h;
+    log_event(h == UPSTREAM_ONLINE ? LOGL_INFO : LOGL_WARN,
+              h == UPSTREAM_ONLINE    ? "upstream_online"
+              : h == UPSTREAM_OFFLINE ? "upstream_offline"
+                                      : "upstream_degraded",
+              NULL);
+    if (up->on_health)
+        up->on_health(up, old);
+}
+
+static void on_probe(uv_timer_t *t)
+{
+    struct upstream *up = t->data;
+
+    if (!up->stopping && !up->signing_in && (up->health == UPSTREAM_OFFLINE || !up->sign_no[0]))
+        upstream_sign_in(up);
+}
+
+static void upstream_health_ok(struct upstream *up, uint32_t rtt_ms)
+{
+    up->failures = 0;
+    up->last_ok_ms = upstream_now_ms();
+    up->rtt_ms = rtt_ms;
+    if (up->health != UPSTREAM_ONLINE && up->sign_no[0]) {
+        upstream_set_health(up, UPSTREAM_ONLINE);
+        if (up->on_queued)
+            up->on_queued(up);
+    }
+}
+
+static void upstream_health_fail(struct upstream *up)
+{
+    up->failures++;
+    /* Only a success brings it back: failures never make offline look better. */
+    if (up->failures >= up->cfg->offline_after || up->health == UPSTREAM_OFFLINE)
+        upstream_set_health(up, UPSTREAM_OFFLINE);
+    else
+        upstream_set_health(up, UPSTREAM_DEGRADED);
+}
+
+/* --- the sign-in session ------------------------------------------------------------- */
+
+/* Does a refusal say the sign-in session is gone? The national interface has no code for
+ * it; platforms word it around sign_no / 签到 (sign-in) / 9001. */
+static bool upstream_is_session_refusal(const char *err_msg)
+{
+    return err_msg &&
+           (strstr(err_msg, "sign_no") || strstr(err_msg, "签到") || strstr(err_msg, "9001"));
+}
+
+/* The platform no longer knows our sign_no: sign in again. A refused upload goes again
+ * under a new msgid (the refused one is spent) once that is done; an interactive message's
+ * idempotency key is freed so the HIS may send the same message again. */
+static void upstream_session_lost(struct upstream *up, struct upmsg *m)
+{
+    log_event(LOGL_WARN, "session_lost", "msgid", m->msgid, "sign_no", up->sign_no, NULL);
+    up->sign_no[0] = '\0';
+    if (!up->signing_in && !up->stopping)
+        upstream_sign_in(up);
+    m->session_refused = true;
+    if (m->kind != MSG_KIND_DEFERRABLE)
+        return;
+    if (upstream_next_msgid(up, m->standin_msgid) != 0 ||
+        upstream_restamp(m->body, m->body_len, m->standin_msgid, NULL, &m->standin_body,
+                         &m->standin_len) != 0) {
+        m->standin_msgid[0] = '\0';
+        return;
+    }
+    m->result = UPMSG_QUEUED;
+}
+
+/* --- finishing ------------------------------------------------------------------------ */
+
+static void upmsg_finish(struct upmsg *m)
+{
+    struct upstream *up = m->up;
+
+    up->in_flight--;
+    if (m->result == UPMSG_UNKNOWN && up->on_unknown)
+        up->on_unknown(up);
+    if (m->result == UPMSG_QUEUED && up->on_queued && up->health != UPSTREAM_OFFLINE)
+        up->on_queued(up);
+    m->done(m);
+}
+
+/* --- after the platform answered (or did not) ---------------------------------------- */
+
+static int run_apply(struct db *db, struct db_job *job)
+{
+    struct upmsg *m = container_of(job, struct upmsg, job);
+    struct journal_outcome out = {.response = m->response,
+                                  .response_len = m->response_len,
+                                  .last_error = m->error[0] ? m->error : NULL,
+                                  .next_attempt = m->next_attempt};
+    int err = 0;
+
+    for (int i = 0; i < m->n_events && !err; i++)
+        err = journal_apply(db, m->msgid, m->events[i], i == 0 ? &out : NULL, upstream_now_ms(),
+                            &m->state);
+    if (!err && m->session_refused && m->standin_body) {
+        struct journal_new in = {.msgid = m->standin_msgid,
+                                 .infno = m->infno,
+                                 .visit_key = m->visit_key,
+                                 .ref_msgid = m->msgid,
+                                 .ord_of = m->msgid,
+                                 .request = m->standin_body,
+                                 .request_len = m->standin_len,
+                                 .next_attempt = upstream_now_ms()};
+        err = journal_insert(db, &in, upstream_now_ms());
+    } else if (!err && m->session_refused && m->idem_key[0]) {
+        err = journal_release_idem(db, m->msgid);
+    }
+    return err;
+}
+
+static void on_applied(struct db_job *job, int status)
+{
+    struct upmsg *m = container_of(job, struct upmsg, job);
+
+    if (status) {
+        /* The answer could not be journaled (disk full...): the row stays `sent` and
+         * becomes unknown at the next start; tell the caller the truth now. */
+        m->result = UPMSG_FAILED;
+        m->err = status;
+        log_event(LOGL_ERROR, "journal_failed", "msgid", m->msgid, "infno", m->infno, "error",
+                  posa_strerror(status), NULL);
+    }
+    upmsg_finish(m);
+}
+
+/* Which events follow a platform result, by kind: a query lost after leaving changed
+ * nothing upstream, so it is treated as lost before (and abandoned); a deferrable lost
+ * before is queued again after a backoff. */
+static void upmsg_classify(struct upmsg *m, const struct platform_result *res)
+{
+    struct upstream *up = m->up;
+    struct envelope_response env;
+    struct jsonmap_error jerr;
+    bool lost_after = false, answered = false;
+
+    m->n_events = 0;
+    if (res->outcome == PLATFORM_ANSWERED && res->http_status == 200 &&
+        envelope_response_parse(res->body, res->body_len, &env, &jerr) == 0) {
+        m->events[m->n_events++] = env.infcode == 0 ? MSG_EV_ANSWER_OK : MSG_EV_ANSWER_REFUSED;
+        m->result = UPMSG_ANSWERED;
+        answered = true;
+        upstream_health_ok(up, res->elapsed_ms);
+        if (env.infcode != 0 && upstream_is_session_refusal(env.err_msg) &&
+            strcmp(m->infno, "9001") != 0)
+            upstream_session_lost(up, m);
+        envelope_response_done(&env);
+    } else {
+        upstream_health_fail(up);
+        if (res->outcome == PLATFORM_ANSWERED)
+            snprintf(m->error, sizeof m->error, "platform answered HTTP %ld without an envelope",
+                     res->http_status);
+        else
+            snprintf(m->error, sizeof m->error, "%s", res->error ? res->error : "lost");
+        lost_after = res->outcome != PLATFORM_LOST_BEFORE && m->kind != MSG_KIND_QUERY;
+    }
+    if (res->outcome == PLATFORM_ANSWERED && res->body) {
+        m->response = strndup(res->body, res->body_len);
+        m->response_len = m->response ? res->body_len : 0;
+    }
+    if (answered)
+        return;
+    if (lost_after) {
+        m->events[m->n_events++] = MSG_EV_LOST_AFTER;
+        m->result = UPMSG_UNKNOWN;
+    } else if (m->kind == MSG_KIND_DEFERRABLE) {
+        m->events[m->n_events++] = MSG_EV_LOST_BEFORE;
+        m->next_attempt = upstream_now_ms() + msg_backoff_ms(m->attempts, (uint32_t)rand());
+        m->result = UPMSG_QUEUED;
+    } else {
+        char why[200];
+
+        snprintf(why, sizeof why, "%.199s", m->error);
+        snprintf(m->error, sizeof m->error, "the platform is unreachable; nothing was sent (%s)",
+                 why);
+        m->events[m->n_events++] = MSG_EV_LOST_BEFORE;
+        m->events[m->n_events++] = MSG_EV_ABANDON;
+        m->result = UPMSG_OFFLINE;
+    }
+}
+
+static void on_platform_done(struct platform_request *req, const struct platform_result *res)
+{
+    struct upmsg *m = container_of(req, struct upmsg, preq);
+
+    upmsg_classify(m, res);
+    log_event(m->result == UPMSG_ANSWERED ? LOGL_INFO : LOGL_WARN, "upstream_result", "msgid",
+              m->msgid, "infno", m->infno, "outcome",
+              m->result == UPMSG_ANSWERED  ? "answered"
+              : m->result == UPMSG_UNKNOWN ? "unknown"
+              : m->result == UPMSG_QUEUED  ? "queued"
+                                           : "not_sent",
+              "error", m->error[0] ? m->error : NULL, NULL);
+    m->job = (struct db_job){.run = run_apply, .done = on_applied};
+    db_worker_submit(m->up->db, &m->job);
+}
+
+static void upmsg_send(struct upmsg *m)
+{
+    int err;
+
+    m->preq = (struct platform_request){
+        .infno = m->infno, .body = m->body, .body_len = m->body_len, .done = on_platform_done};
+    err = platform_client_send(m->up->client, &m->preq);
+    if (err) {
+        /* Nothing left: the same as a connection refused. */
+        struct platform_result res = {
+            .outcome = PLATFORM_LOST_BEFORE, .err = err, .error = posa_strerror(err)};
+        on_platform_done(&m->preq, &res);
+    }
+}
+
+/* --- admission of a new message --------------------------------------------------------- */
+
+static int run_admit(struct db *db, struct db_job *job)
+{
+    struct upmsg *m = container_of(job, struct upmsg, job);
+    struct journal_row *row = NULL;
+    bool open = false;
+    int err;
+
+    if (m->idem_key[0]) {
+        err = journal_get_by_idem(db, m->idem_key, &row);
+        if (!err) {
+            bool same = row->idem_hash && strcmp(row->idem_hash, m->idem_hash) == 0;
+            /* Abandoned before it ever reached the platform (refused with no answer): the
+             * HIS may try the same message again under the same key. */
+            if (same && row->state == MSG_REFUSED && !row->response) {
+                err = journal_release_idem(db, row->msgid);
+                journal_row_free(row);
+                row = NULL;
+                if (err)
+                    return err;
+            } else {
+                m->result = same ? UPMSG_EXISTING : UPMSG_CONFLICT;
+                m->existing = row;
+                return 0;
+            }
+        } else if (err != POSA_ENOTFOUND) {
+            return err;
+        }
+    }
+    if (m->visit_key[0]) {
+        err = journal_visit_open(db, m->visit_key, &open);
+        if (err)
+            return err;
+    }
+    if (m->kind != MSG_KIND_DEFERRABLE && m->offline_at_admit) {
+        m->result = UPMSG_OFFLINE;
+        return 0;
+    }
+    if (m->kind != MSG_KIND_DEFERRABLE && open) {
+        m->result = UPMSG_BUSY;
+        return 0;
+    }
+    m->send_now = !(open || m->offline_at_admit || m->force_queue);
+    struct journal_new in = {.msgid = m->msgid,
+                             .infno = m->infno,
+                             .idem_key = m->idem_key[0] ? m->idem_key : NULL,
+                             .idem_hash = m->idem_hash[0] ? m->idem_hash : NULL,
+                             .visit_key = m->visit_key,
+                             .ref_msgid = m->ref_msgid[0] ? m->ref_msgid : NULL,
+                             .ord_of = m->ord_of[0] ? m->ord_of : NULL,
+                             .request = m->body,
+                             .request_len = m->body_len,
+                             .send_now = m->send_now,
+                             .next_attempt = upstream_now_ms()};
+    err = journal_insert(db, &in, upstream_now_ms());
+    if (err)
+        return err;
+    m->state = m->send_now ? MSG_SENT : MSG_QUEUED;
+    m->result = m->send_now ? UPMSG_ANSWERED : UPMSG_QUEUED; /* ANSWERED: to be sent */
+    return 0;
+}
+
+static void on_admitted(struct db_job *job, int status)
+{
+    struct upmsg *m = container_of(job, struct upmsg, job);
+
+    if (status) {
+        m->result = UPMSG_FAILED;
+        m->err = status;
+        snprintf(m->error, sizeof m->error, "could not journal: %s", posa_strerror(status));
+        log_event(LOGL_ERROR, "journal_failed", "msgid", m->msgid, "infno", m->infno, "error",
+                  posa_strerror(status), NULL);
+        upmsg_finish(m);
+        return;
+    }
+    if (m->result == UPMSG_ANSWERED && m->send_now) {
+        upmsg_send(m);
+        return;
+    }
+    if (m->result == UPMSG_OFFLINE)
+        snprintf(m->error, sizeof m->error, "the platform is unreachable; nothing was sent");
+    upmsg_finish(m);
+}
+
+int upstream_submit(struct upstream *up, struct upmsg *m, const struct envelope_head *head,
+                    struct json_object *input)
+{
+    int err;
+
+    m->up = up;
+    m->kind = messages_kind(m->infno);
+    m->attempts = 1;
+    err = upstream_envelope(up, m, head, input);
+    if (err)
+        return err;
+    m->offline_at_admit = up->health == UPSTREAM_OFFLINE || !up->sign_no[0] || up->stopping;
+    /* 9001 itself is how posad gets a sign_no: it may go while not signed in. */
+    if (strcmp(m->infno, "9001") == 0)
+        m->offline_at_admit = up->stopping;
+    up->in_flight++;
+    m->job = (struct db_job){.run = run_admit, .done = on_admitted};
+    db_worker_submit(up->db, &m->job);
+    return 0;
+}
+
+/* --- a queued row leaves -------------------------------------------------------------- */
+
+static int run_mark_sent(struct db *db, struct db_job *job)
+{
+    struct upmsg *m = container_of(job, struct upmsg, job);
+    struct journal_outcome out = {.request = m->body, .request_len = m->body_len};
+
+    return journal_apply(db, m->msgid, MSG_EV_SEND, &out, upstream_now_ms(), &m->state);
+}
+
+static void on_marked_sent(struct db_job *job, int status)
+{
+    struct upmsg *m = container_of(job, struct upmsg, job);
+
+    if (status) {
+        m->result = UPMSG_FAILED;
+        m->err = status;
+        upmsg_finish(m);
+        return;
+    }
+    upmsg_send(m);
+}
+
+int upstream_send_row(struct upstream *up, struct upmsg *m, const struct journal_row *row)
+{
+    int err;
+
+    m->up = up;
+    m->kind = row->kind;
+    m->attempts = row->attempts + 1;
+    snprintf(m->msgid, sizeof m->msgid, "%s", row->msgid);
+    snprintf(m->visit_key, sizeof m->visit_key, "%s", row->visit_key);
+    /* The sign_no of today's session, not the one of when it was queued. */
+    err =
+        upstream_restamp(row->request, row->request_len, NULL, up->sign_no, &m->body, &m->body_len);
+    if (err)
+        return err;
+    up->in_flight++;
+    m->job = (struct db_job){.run = run_mark_sent, .done = on_marked_sent};
+    db_worker_submit(up->db, &m->job);
+    return 0;
+}
+
+void upstream_db(struct upstream *up, struct db_job *job)
+{
+    db_worker_submit(up->db, job);
+}
+
+/* --- sign-in ---------------------------------------------------------------------------- */
+
+static void on_signed_in(struct upmsg *m)
+{
+    struct upstream *up = m->data;
+    struct envelope_response env;
+    struct jsonmap_error jerr;
+    const char *sign_no = NULL;
+
+    up->signing_in = false;
+    if (m->result == UPMSG_ANSWERED && m->response &&
+        envelope_response_parse(m->response, m->response_len, &env, &jerr) == 0) {
+        if (env.infcode == 0)
+            sign_no = upstream_find_string(env.output, "sign_no");
+        if (sign_no && strlen(sign_no) < sizeof up->sign_no) {
+            snprintf(up->sign_no, sizeof up->sign_no, "%s", sign_no);
+            log_event(LOGL_INFO, "signed_in", "sign_no", up->sign_no, NULL);
+            upstream_health_ok(up, 0);
+            if (up->on_queued)
+                up->on_queued(up); /* what waited for a session may go */
+        } else {
+            log_event(LOGL_WARN, "sign_in_refused", "err_msg", env.err_msg, NULL);
+        }
+        envelope_response_done(&env);
+    }
+    upmsg_free(m);
+}
+
+static void upstream_sign_in(struct upstream *up)
+{
+    struct upmsg *m = upmsg_new("9001", on_signed_in, up);
+    struct json_object *input = json_object_new_object(), *sign = json_object_new_object();
+
+    if (!m || !input || !sign) {
+        upmsg_free(m);
+        json_object_put(input);
+        json_object_put(sign);
+        return;
+    }
+    json_object_object_add(sign, "opter_no", json_object_new_string(up->cfg->opter));
+    json_object_object_add(sign, "mac", json_object_new_string(""));
+    json_object_object_add(sign, "ip", json_object_new_string("127.0.0.1"));
+    json_object_object_add(input, "signIn", sign);
+    up->signing_in = true;
+    if (upstream_submit(up, m, NULL, input) != 0) {
+        up->signing_in = false;
+        upmsg_free(m);
+    }
+}
+
+int upstream_init(struct upstream *up, uv_loop_t *loop, const struct posad_config *cfg,
+                  struct db_worker *db, struct platform_client *client, const char *last_msgid)
+{
+    int err;
+
+    memset(up, 0, sizeof *up);
+    up->loop = loop;
+    up->cfg = cfg;
+    up->db = db;
+    up->client = client;
+    up->health = UPSTREAM_OFFLINE; /* until the first sign-in */
+    err = msgid_gen_init(&up->gen, cfg->fixmedins_code,
+                         last_msgid && *last_msgid ? last_msgid : NULL);
+    if (err)
+        return err;
+    uv_timer_init(loop, &up->probe);
+    up->probe.data = up;
+    return 0;
+}
+
+void upstream_start(struct upstream *up)
+{
+    upstream_sign_in(up);
+    uv_timer_start(&up->probe, on_probe, up->cfg->probe_interval_ms, up->cfg->probe_interval_ms);
+}
+
+void upstream_stop(struct upstream *up)
+{
+    up->stopping = true;
+    uv_timer_stop(&up->probe);
+    uv_close((uv_handle_t *)&up->probe, NULL);
+}

@@ -1,0 +1,153 @@
+/* The link to the provincial platform: every message is journaled before it leaves, sent
+ * with the platform client, and its outcome journaled before anyone hears of it
+ * (architecture.md, "Durability and exactly-once"). Also the envelope posad completes
+ * (msgid, inf_time, sign_no, institution), the sign-in (9001) and the platform's health
+ * (online / degraded / offline from consecutive failures, probed while offline).
+ *
+ * A message is a struct upmsg its owner allocates with upmsg_new(), fills and hands to
+ * upstream_submit() (a new message) or upstream_send_row() (a queued journal row the
+ * outbox drains). done runs exactly once, on the loop, after the outcome is durable; the
+ * owner then frees it with upmsg_free(). Loop thread only. */
+#ifndef POSA_AGENT_UPSTREAM_H
+#define POSA_AGENT_UPSTREAM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+#include <uv.h>
+
+#include "agent/config.h"
+#include "agent/db_worker.h"
+#include "cache/journal.h"
+#include "core/msgid.h"
+#include "interface/platform/client.h"
+#include "interface/platform/envelope.h"
+
+enum upstream_health { UPSTREAM_ONLINE, UPSTREAM_DEGRADED, UPSTREAM_OFFLINE };
+
+enum upmsg_result {
+    UPMSG_ANSWERED, /* the platform answered: state done or refused, response set */
+    UPMSG_QUEUED,   /* journaled as queued: the outbox will send it */
+    UPMSG_UNKNOWN,  /* it may have landed: journaled unknown, the resolver takes over */
+    UPMSG_OFFLINE,  /* not sent: the platform is unreachable (error says why) */
+    UPMSG_BUSY,     /* not sent: an earlier message of the visit is not final yet */
+    UPMSG_EXISTING, /* the idempotency key is journaled already: see existing */
+    UPMSG_CONFLICT, /* the idempotency key is journaled with another body */
+    UPMSG_FAILED,   /* posad could not journal it (err: -ENOSPC, ...) */
+};
+
+struct upstream;
+struct upmsg;
+typedef void (*upmsg_cb)(struct upmsg *m);
+
+struct upmsg {
+    /* in: set by the owner (strings are copied in by upmsg_new / the owner) */
+    char infno[JOURNAL_INFNO_MAX + 1];
+    char visit_key[65];
+    char idem_key[65];
+    char idem_hash[65];
+    char ref_msgid[MSGID_LEN + 1];
+    char ord_of[MSGID_LEN + 1];
+    bool force_queue; /* journal as queued even when it could go now */
+    upmsg_cb done;
+    void *data;
+    /* out */
+    enum upmsg_result result;
+    enum msg_state state;
+    char msgid[MSGID_LEN + 1];
+    char *response; /* the platform's answer (opened), NUL-terminated */
+    size_t response_len;
+    int err;
+    char error[320];
+    struct journal_row *existing;
+    /* private */
+    struct upstream *up;
+    enum msg_kind kind;
+    char *body;
+    size_t body_len;
+    bool offline_at_admit;
+    bool send_now;
+    enum msg_event events[2];
+    int n_events;
+    int64_t next_attempt;
+    uint32_t attempts;
+    struct db_job job;
+    struct platform_request preq;
+    bool session_refused; /* refused because the sign-in session is gone */
+    char standin_msgid[MSGID_LEN + 1];
+    char *standin_body; /* a deferrable refused for its session goes again as this */
+    size_t standin_len;
+};
+
+struct upmsg *upmsg_new(const char *infno, upmsg_cb done, void *data);
+void upmsg_free(struct upmsg *m);
+
+struct upstream {
+    uv_loop_t *loop;
+    const struct posad_config *cfg;
+    struct db_worker *db;
+    struct platform_client *client;
+    struct msgid_gen gen;
+    char sign_no[64];
+    enum upstream_health health;
+    uint32_t failures;  /* consecutive */
+    int64_t last_ok_ms; /* wall clock */
+    uint32_t rtt_ms;
+    int in_flight; /* upmsgs between submit and done */
+    bool signing_in;
+    bool stopping;
+    uv_timer_t probe;
+    /* Told when a message was queued or the platform came back (the outbox), and when a
+     * message became unknown (the resolver). */
+    void (*on_queued)(struct upstream *up);
+    void (*on_unknown)(struct upstream *up);
+    void (*on_health)(struct upstream *up, enum upstream_health old);
+    void *data;
+};
+
+/* last_msgid: the journal's last (seeds the msgid generator), may be "". */
+int upstream_init(struct upstream *up, uv_loop_t *loop, const struct posad_config *cfg,
+                  struct db_worker *db, struct platform_client *client, const char *last_msgid);
+/* Signs in (9001) now; while offline the probe signs in again every probe interval. */
+void upstream_start(struct upstream *up);
+void upstream_stop(struct upstream *up); /* closes the probe timer */
+
+/* A new message: head holds what the caller brings (NULL fields: posad's); input's
+ * reference is taken. Builds the envelope, journals it (deduplicated by idem_key) and
+ * sends it now or queues it. Returns an error (and done will not run) only when the
+ * envelope cannot be built. */
+int upstream_submit(struct upstream *up, struct upmsg *m, const struct envelope_head *head,
+                    struct json_object *input);
+
+/* Builds m's envelope (m->msgid, m->body) without journaling or sending: for rows the
+ * resolver journals itself. input's reference is taken. */
+int upstream_envelope(struct upstream *up, struct upmsg *m, const struct envelope_head *head,
+                      struct json_object *input);
+
+/* A queued row of the journal (the outbox's): marks it sent and sends it. m->msgid,
+ * infno, visit_key and the body come from row. */
+int upstream_send_row(struct upstream *up, struct upmsg *m, const struct journal_row *row);
+
+/* Applies ev (and the follow-up rows the resolver journals with it) to a row: runs job in
+ * one transaction; done(job) as for any job. For the resolver. */
+void upstream_db(struct upstream *up, struct db_job *job);
+
+const char *upstream_health_name(enum upstream_health h);
+
+/* Local time now as yyyymmddHHMMSS, and Unix ms. */
+int64_t upstream_now_local(void);
+int64_t upstream_now_ms(void);
+
+/* A fresh msgid. */
+int upstream_next_msgid(struct upstream *up, char ret[MSGID_LEN + 1]);
+
+/* Re-stamps an envelope's text with a new msgid and/or sign_no (NULL: keep); *ret is
+ * malloc'd. */
+int upstream_restamp(const char *body, size_t len, const char *msgid, const char *sign_no,
+                     char **ret, size_t *ret_len);
+
+/* The first string value of key anywhere in obj (objects and arrays, depth <= 4). */
+const char *upstream_find_string(struct json_object *obj, const char *key);
+
+#endif

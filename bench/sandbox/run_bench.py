@@ -1,0 +1,87 @@
+#!/usr/bin/python3
+"""Runs the posa-sandbox settlement benchmark: starts posa-sandbox on a free loopback port
+(default catalog and regions, 256 long-term persons, a fresh data dir), signs in, writes the
+plan (persons and a 50-line inpatient bill) and runs bench_sandbox at 1, 8 and 64 clients.
+
+usage: run_bench.py POSA_SANDBOX BENCH_SANDBOX [--clients 1,8,64] [--seconds 3] [--lines 50]
+Example (from the repository root, after building both targets in build/):
+  /usr/bin/python3 bench/sandbox/run_bench.py build/sandbox/posa-sandbox \
+      build/bench/sandbox/bench_sandbox
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+from decimal import Decimal
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration", "sandbox"))
+import harness  # noqa: E402
+
+
+def scenario(n_persons):
+    with open(os.path.join(ROOT, "sandbox", "scenarios", "default.json"), encoding="utf-8") as f:
+        s = json.load(f)
+    s["persons"] = []
+    for i in range(n_persons):
+        s["persons"].append(harness.person(
+            "3202000000000000000%07d" % (i + 1), "压测%03d" % i, harness.WUXI,
+            [harness.filing("long_term", "2020-01-01", None)],
+            seq="%03d" % (i % 1000), birthday="%04d-%02d-%02d" % (1950 + i % 50,
+                                                                   1 + i % 12, 1 + i % 28)))
+    return s
+
+
+def bill(catalog, n_lines):
+    """n_lines fee lines of in-scope items priced at their limit, 1-3 units each."""
+    items = [c for c in catalog if c["chrgitm_lv"] in ("01", "02") and c["price_limit"]]
+    lines, total = [], Decimal("0.00")
+    for i in range(n_lines):
+        c = items[i % len(items)]
+        price = Decimal(c["price_limit"]).quantize(Decimal("0.01"))
+        cnt = 1 + i % 3
+        amount = price * cnt
+        total += amount
+        lines.append((c["list_code"], str(price), str(cnt), str(amount)))
+    return lines, total
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("sandbox")
+    ap.add_argument("client")
+    ap.add_argument("--clients", default="1,8,64")
+    ap.add_argument("--seconds", default="3")
+    ap.add_argument("--lines", type=int, default=50)
+    ap.add_argument("--persons", type=int, default=256)
+    args = ap.parse_args()
+    harness.SANDBOX_BIN = os.path.abspath(args.sandbox)
+    s = scenario(args.persons)
+    sb = harness.Sandbox(s).start()
+    try:
+        sb.sign_in()
+        lines, total = bill(s["catalog"], args.lines)
+        plan = os.path.join(sb.tmp, "plan.txt")
+        with open(plan, "w", encoding="utf-8") as f:
+            for p in s["persons"]:
+                f.write("P %s %s %s %s\n" % (p["psn_no"], p["certno"], p["insuplc_admdvs"],
+                                             p["insutype"]))
+            for ln in lines:
+                f.write("L %s %s %s %s\n" % ln)
+            f.write("T %s\n" % total)
+        print("posa-sandbox pid %d port %d; %d lines, medfee_sumamt %s"
+              % (sb.proc.pid, sb.port, len(lines), total), flush=True)
+        rc = subprocess.call([os.path.abspath(args.client), "--port", str(sb.port), "--plan",
+                              plan, "--sign-no", sb.sign_no, "--clients", args.clients,
+                              "--seconds", args.seconds])
+        if not sb.alive():
+            print("posa-sandbox died:\n" + sb.log_tail(), file=sys.stderr)
+            rc = rc or 1
+    finally:
+        sb.cleanup()
+    sys.exit(rc)
+
+
+if __name__ == "__main__":
+    main()

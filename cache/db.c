@@ -1,0 +1,283 @@
+/* Opening the database, migrating it, transactions and the statement cache. */
+#include "cache/db_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/err.h"
+
+#define DB_STMT_MAX 48
+
+struct db_stmt_slot {
+    const char *sql; /* the key: one of cache/'s static SQL texts */
+    sqlite3_stmt *st;
+};
+
+struct db {
+    sqlite3 *sq;
+    struct db_stmt_slot stmts[DB_STMT_MAX];
+    int n_stmts;
+};
+
+sqlite3 *db_sqlite(struct db *db)
+{
+    return db->sq;
+}
+
+int db_map(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_DONE:
+    case SQLITE_ROW: return 0;
+    case SQLITE_FULL: return -ENOSPC;
+    case SQLITE_IOERR: return -EIO;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: return -EBUSY;
+    case SQLITE_NOMEM: return -ENOMEM;
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+    case SQLITE_AUTH: return -EACCES;
+    case SQLITE_CANTOPEN: return -ENOENT;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB: return POSA_ECORRUPT;
+    case SQLITE_CONSTRAINT:
+        if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+            return POSA_EEXISTS;
+        return POSA_EDB;
+    default: return POSA_EDB;
+    }
+}
+
+const char *db_strerror(int err)
+{
+    switch (err) {
+    case POSA_EDB: return "database error";
+    case POSA_EEXISTS: return "already journaled under this key";
+    case POSA_ENOTFOUND: return "no such record";
+    case POSA_ESCHEMA: return "the database was written by a newer posa";
+    case POSA_ECORRUPT: return "the database file is damaged or not a database";
+    default: return posa_strerror(err);
+    }
+}
+
+const char *db_errmsg(struct db *db)
+{
+    return db && db->sq ? sqlite3_errmsg(db->sq) : "no database";
+}
+
+static int db_exec(struct db *db, const char *sql)
+{
+    return db_map(sqlite3_exec(db->sq, sql, NULL, NULL, NULL));
+}
+
+sqlite3_stmt *db_stmt(struct db *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+
+    for (int i = 0; i < db->n_stmts; i++) {
+        if (db->stmts[i].sql == sql) {
+            st = db->stmts[i].st;
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+            return st;
+        }
+    }
+    if (sqlite3_prepare_v3(db->sq, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
+        return NULL;
+    if (db->n_stmts < DB_STMT_MAX) {
+        db->stmts[db->n_stmts].sql = sql;
+        db->stmts[db->n_stmts].st = st;
+        db->n_stmts++;
+    } else {
+        /* Cannot happen with cache/'s fixed set of statements; fail loudly in tests. */
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    return st;
+}
+
+int db_step_done(struct db *db, sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+
+    (void)db;
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : db_map(sqlite3_extended_errcode(db->sq));
+}
+
+int db_bind_text(sqlite3_stmt *st, int col, const char *text)
+{
+    if (!text)
+        return sqlite3_bind_null(st, col);
+    return sqlite3_bind_text(st, col, text, -1, SQLITE_STATIC);
+}
+
+int db_schema_latest(void)
+{
+    return db_migrations_count;
+}
+
+int db_schema_version(struct db *db)
+{
+    sqlite3_stmt *st = NULL;
+    int version = -1;
+
+    if (sqlite3_prepare_v2(db->sq, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+        return POSA_EDB;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return version;
+}
+
+/* Each migration and its version bump commit together, so a crash mid-migration leaves
+ * the file at the previous version and the next start applies it again. */
+static int db_migrate(struct db *db)
+{
+    int version = db_schema_version(db);
+    char bump[64];
+    int err;
+
+    if (version < 0)
+        return version;
+    if (version > db_migrations_count)
+        return POSA_ESCHEMA;
+    for (int i = version; i < db_migrations_count; i++) {
+        err = db_exec(db, "BEGIN IMMEDIATE");
+        if (err)
+            return err;
+        snprintf(bump, sizeof bump, "PRAGMA user_version = %d", i + 1);
+        err = db_exec(db, db_migrations[i].sql);
+        if (!err)
+            err = db_exec(db, bump);
+        if (!err)
+            err = db_exec(db, "COMMIT");
+        if (err) {
+            sqlite3_exec(db->sq, "ROLLBACK", NULL, NULL, NULL);
+            return err;
+        }
+    }
+    return 0;
+}
+
+/* SQLite creates the file with the process umask; create it first with 0600 (the -wal
+ * and -shm files copy the main file's mode), and narrow an existing one. */
+static int db_create_private(const char *path)
+{
+    int fd;
+
+    if (strcmp(path, ":memory:") == 0)
+        return 0;
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    if (fchmod(fd, 0600) < 0) {
+        int err = -errno;
+        close(fd);
+        return err;
+    }
+    close(fd);
+    return 0;
+}
+
+static int db_configure(struct db *db)
+{
+    int err;
+
+    sqlite3_extended_result_codes(db->sq, 1);
+    sqlite3_busy_timeout(db->sq, 5000);
+    err = db_exec(db, "PRAGMA journal_mode = WAL");
+    if (!err)
+        err = db_exec(db, "PRAGMA synchronous = FULL");
+    if (!err)
+        err = db_exec(db, "PRAGMA foreign_keys = ON");
+    if (!err)
+        err = db_exec(db, "PRAGMA secure_delete = ON"); /* journal bodies carry PII */
+    return err;
+}
+
+int db_open(const char *path, struct db **ret)
+{
+    struct db *db = NULL;
+    int err;
+
+    err = db_create_private(path);
+    if (err)
+        return err;
+    db = calloc(1, sizeof *db);
+    if (!db)
+        return -ENOMEM;
+    err = db_map(sqlite3_open_v2(
+        path, &db->sq, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL));
+    if (!err)
+        err = db_configure(db);
+    if (!err)
+        err = db_migrate(db);
+    if (err)
+        goto out;
+    *ret = db;
+    return 0;
+out:
+    db_close(db);
+    return err;
+}
+
+void db_close(struct db *db)
+{
+    if (!db)
+        return;
+    for (int i = 0; i < db->n_stmts; i++)
+        sqlite3_finalize(db->stmts[i].st);
+    sqlite3_close(db->sq);
+    free(db);
+}
+
+int db_begin(struct db *db)
+{
+    return db_exec(db, "BEGIN IMMEDIATE");
+}
+
+int db_commit(struct db *db)
+{
+    return db_exec(db, "COMMIT");
+}
+
+int db_rollback(struct db *db)
+{
+    return db_exec(db, "ROLLBACK");
+}
+
+/* Savepoints run once per job of a group: prepared once, not parsed each time. */
+static const char sql_savepoint[] = "SAVEPOINT job";
+static const char sql_release[] = "RELEASE job";
+static const char sql_rollback_to[] = "ROLLBACK TO job";
+
+static int db_run_cached(struct db *db, const char *sql)
+{
+    sqlite3_stmt *st = db_stmt(db, sql);
+
+    return st ? db_step_done(db, st) : POSA_EDB;
+}
+
+int db_savepoint(struct db *db)
+{
+    return db_run_cached(db, sql_savepoint);
+}
+
+int db_savepoint_release(struct db *db)
+{
+    return db_run_cached(db, sql_release);
+}
+
+int db_savepoint_rollback(struct db *db)
+{
+    int err = db_run_cached(db, sql_rollback_to);
+
+    return err ? err : db_run_cached(db, sql_release);
+}

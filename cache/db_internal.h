@@ -1,0 +1,32 @@
+/* What cache/'s own files share about the connection: not for use outside cache/. */
+#ifndef POSA_CACHE_DB_INTERNAL_H
+#define POSA_CACHE_DB_INTERNAL_H
+
+#include <sqlite3.h>
+
+#include "cache/db.h"
+
+sqlite3 *db_sqlite(struct db *db);
+
+/* Maps a SQLite result code (extended or primary) to a posa code; SQLITE_OK -> 0. */
+int db_map(int rc);
+
+/* A cached prepared statement for one of cache/'s fixed SQL texts (the text's address is
+ * the key), reset and with bindings cleared. NULL on failure (db_errmsg() says why). */
+sqlite3_stmt *db_stmt(struct db *db, const char *sql);
+
+/* Runs a prepared statement that returns no rows; resets it. */
+int db_step_done(struct db *db, sqlite3_stmt *st);
+
+/* Binds text that may be NULL (bound as NULL). */
+int db_bind_text(sqlite3_stmt *st, int col, const char *text);
+
+/* The migrations in order: migrations[i] brings the schema from version i to i + 1. */
+struct db_migration {
+    const char *name;
+    const char *sql;
+};
+extern const struct db_migration db_migrations[];
+extern const int db_migrations_count;
+
+#endif

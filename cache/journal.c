@@ -1,0 +1,445 @@
+/* The journal/outbox table: inserts, state changes through core's msg_next(), and the
+ * queries the outbox, the resolver and GET /v1/queue need. */
+#include "cache/journal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache/db_internal.h"
+#include "core/bound.h"
+#include "core/err.h"
+
+#define JOURNAL_COLS                                                                               \
+    "seq, msgid, infno, kind, idem_key, idem_hash, visit_key, ref_msgid, request, state, "         \
+    "attempts, next_attempt, response, last_error, created_at, updated_at, ord"
+
+/* ord is the place in the visit's order: the row this one stands in for, or its own seq,
+ * which AUTOINCREMENT makes sqlite_sequence's value + 1 (seq is never given explicitly). */
+static const char sql_insert[] =
+    "INSERT INTO journal (msgid, infno, kind, idem_key, idem_hash, visit_key, ref_msgid, "
+    "request, state, attempts, next_attempt, created_at, updated_at, ord) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, "
+    "coalesce((SELECT ord FROM journal WHERE msgid = ?13), "
+    "(SELECT seq FROM sqlite_sequence WHERE name = 'journal') + 1, 1))";
+static const char sql_release_idem[] = "UPDATE journal SET idem_key = NULL WHERE msgid = ?1";
+static const char sql_get[] = "SELECT " JOURNAL_COLS " FROM journal WHERE msgid = ?1";
+static const char sql_get_idem[] = "SELECT " JOURNAL_COLS " FROM journal WHERE idem_key = ?1";
+static const char sql_state[] = "SELECT state, attempts FROM journal WHERE msgid = ?1";
+static const char sql_update[] =
+    "UPDATE journal SET state = ?2, attempts = ?3, updated_at = ?4, "
+    "response = coalesce(?5, response), last_error = coalesce(?6, last_error), "
+    "next_attempt = coalesce(?7, next_attempt), request = coalesce(?8, request) "
+    "WHERE msgid = ?1";
+static const char sql_due[] =
+    "SELECT " JOURNAL_COLS " FROM journal AS j "
+    "WHERE j.state = 'queued' AND j.next_attempt <= ?1 "
+    "AND (j.visit_key = '' OR NOT EXISTS (SELECT 1 FROM journal AS p "
+    "     WHERE p.visit_key = j.visit_key AND p.state IN ('queued', 'sent', 'unknown') "
+    "     AND (p.ord < j.ord OR (p.ord = j.ord AND p.seq < j.seq)))) "
+    "ORDER BY j.next_attempt, j.seq LIMIT ?2";
+static const char sql_next_due[] = "SELECT min(next_attempt) FROM journal WHERE state = 'queued'";
+static const char sql_list_state[] =
+    "SELECT " JOURNAL_COLS " FROM journal WHERE state = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3";
+static const char sql_list_open[] =
+    "SELECT " JOURNAL_COLS " FROM journal WHERE state IN ('queued', 'sent', 'unknown') "
+    "AND seq > ?2 ORDER BY seq LIMIT ?3";
+static const char sql_blocked[] =
+    "SELECT 1 FROM journal WHERE visit_key = ?1 AND state IN ('sent', 'unknown') LIMIT 1";
+static const char sql_visit_open[] =
+    "SELECT 1 FROM journal WHERE visit_key = ?1 AND state IN ('queued', 'sent', 'unknown') "
+    "LIMIT 1";
+static const char sql_stats[] =
+    "SELECT count(*), coalesce(sum(state = 'unknown'), 0), coalesce(min(created_at), 0) "
+    "FROM journal WHERE state IN ('queued', 'sent', 'unknown')";
+static const char sql_last_msgid[] = "SELECT msgid FROM journal ORDER BY seq DESC LIMIT 1";
+
+static char *journal_dup_col(sqlite3_stmt *st, int col, size_t *ret_len)
+{
+    const void *p = sqlite3_column_blob(st, col);
+    int len = sqlite3_column_bytes(st, col);
+    char *s;
+
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+        return NULL;
+    s = malloc((size_t)len + 1);
+    if (!s)
+        return NULL;
+    if (len > 0)
+        memcpy(s, p, (size_t)len);
+    s[len] = '\0';
+    if (ret_len)
+        *ret_len = (size_t)len;
+    return s;
+}
+
+static void journal_copy_fixed(char *dst, size_t cap, sqlite3_stmt *st, int col)
+{
+    const unsigned char *s = sqlite3_column_text(st, col);
+    size_t n = s ? strlen((const char *)s) : 0;
+
+    if (n >= cap)
+        n = cap - 1;
+    if (n)
+        memcpy(dst, s, n);
+    dst[n] = '\0';
+}
+
+void journal_row_free(struct journal_row *row)
+{
+    if (!row)
+        return;
+    free(row->idem_key);
+    free(row->idem_hash);
+    free(row->visit_key);
+    free(row->ref_msgid);
+    free(row->request);
+    free(row->response);
+    free(row->last_error);
+    free(row);
+}
+
+/* Reads the current row of st (selected with JOURNAL_COLS) into a new journal_row. */
+static int journal_row_read(sqlite3_stmt *st, struct journal_row **ret)
+{
+    struct journal_row *row = calloc(1, sizeof *row);
+    const char *state;
+    int err = 0;
+
+    if (!row)
+        return -ENOMEM;
+    row->seq = sqlite3_column_int64(st, 0);
+    journal_copy_fixed(row->msgid, sizeof row->msgid, st, 1);
+    journal_copy_fixed(row->infno, sizeof row->infno, st, 2);
+    row->kind = (enum msg_kind)sqlite3_column_int(st, 3);
+    row->idem_key = journal_dup_col(st, 4, NULL);
+    row->idem_hash = journal_dup_col(st, 5, NULL);
+    row->visit_key = journal_dup_col(st, 6, NULL);
+    row->ref_msgid = journal_dup_col(st, 7, NULL);
+    row->request = journal_dup_col(st, 8, &row->request_len);
+    state = (const char *)sqlite3_column_text(st, 9);
+    row->attempts = (uint32_t)sqlite3_column_int64(st, 10);
+    row->next_attempt = sqlite3_column_int64(st, 11);
+    row->response = journal_dup_col(st, 12, &row->response_len);
+    row->last_error = journal_dup_col(st, 13, NULL);
+    row->created_at = sqlite3_column_int64(st, 14);
+    row->updated_at = sqlite3_column_int64(st, 15);
+    row->ord = sqlite3_column_int64(st, 16);
+    /* visit_key and request are NOT NULL columns, so NULL here is a failed allocation; a
+     * state name core does not know means a file written by someone else. */
+    if (!state || msg_state_parse(state, &row->state) != 0)
+        err = POSA_ECORRUPT;
+    else if (!row->visit_key || !row->request)
+        err = -ENOMEM;
+    if (err) {
+        journal_row_free(row);
+        return err;
+    }
+    *ret = row;
+    return 0;
+}
+
+static bool journal_text_ok(const char *s, size_t max, bool required)
+{
+    if (!s)
+        return !required;
+    size_t n = strnlen(s, max + 1);
+    return n <= max && (!required || n > 0);
+}
+
+int journal_insert(struct db *db, const struct journal_new *in, int64_t now)
+{
+    enum msg_state state = MSG_QUEUED;
+    sqlite3_stmt *st;
+
+    if (!journal_text_ok(in->msgid, MSGID_LEN, true) ||
+        !journal_text_ok(in->infno, JOURNAL_INFNO_MAX, true) ||
+        !journal_text_ok(in->idem_key, BOUND_CODE, false) ||
+        !journal_text_ok(in->idem_hash, BOUND_CODE * 2, false) ||
+        !journal_text_ok(in->visit_key, BOUND_CODE, false) ||
+        !journal_text_ok(in->ref_msgid, MSGID_LEN, false) ||
+        !journal_text_ok(in->ord_of, MSGID_LEN, false) || !in->request ||
+        in->request_len > BOUND_BODY)
+        return POSA_EFIELD;
+    if (in->send_now && msg_next(MSG_QUEUED, MSG_EV_SEND, &state) != 0)
+        return POSA_ESTATE;
+    st = db_stmt(db, sql_insert);
+    if (!st)
+        return POSA_EDB;
+    sqlite3_bind_text(st, 1, in->msgid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, in->infno, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, (int)msg_kind_of(in->infno));
+    db_bind_text(st, 4, in->idem_key);
+    db_bind_text(st, 5, in->idem_hash);
+    sqlite3_bind_text(st, 6, in->visit_key ? in->visit_key : "", -1, SQLITE_STATIC);
+    db_bind_text(st, 7, in->ref_msgid);
+    sqlite3_bind_blob64(st, 8, in->request, in->request_len, SQLITE_STATIC);
+    sqlite3_bind_text(st, 9, msg_state_name(state), -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 10, in->send_now ? 1 : 0);
+    sqlite3_bind_int64(st, 11, in->next_attempt);
+    sqlite3_bind_int64(st, 12, now);
+    db_bind_text(st, 13, in->ord_of);
+    return db_step_done(db, st);
+}
+
+static int journal_read_state(struct db *db, const char *msgid, enum msg_state *ret_state,
+                              uint32_t *ret_attempts)
+{
+    sqlite3_stmt *st = db_stmt(db, sql_state);
+    int rc, err = 0;
+
+    if (!st)
+        return POSA_EDB;
+    sqlite3_bind_text(st, 1, msgid, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        err = POSA_ENOTFOUND;
+    else if (rc != SQLITE_ROW)
+        err = db_map(rc);
+    else if (msg_state_parse((const char *)sqlite3_column_text(st, 0), ret_state) != 0)
+        err = POSA_ECORRUPT;
+    else
+        *ret_attempts = (uint32_t)sqlite3_column_int64(st, 1);
+    sqlite3_reset(st);
+    return err;
+}
+
+int journal_apply(struct db *db, const char *msgid, enum msg_event ev,
+                  const struct journal_outcome *out, int64_t now, enum msg_state *ret_state)
+{
+    enum msg_state state = MSG_QUEUED, next;
+    uint32_t attempts = 0;
+    sqlite3_stmt *st;
+    int err;
+
+    err = journal_read_state(db, msgid, &state, &attempts);
+    if (err)
+        return err;
+    if (msg_next(state, ev, &next) != 0)
+        return POSA_ESTATE;
+    if (ev == MSG_EV_SEND)
+        attempts++;
+    st = db_stmt(db, sql_update);
+    if (!st)
+        return POSA_EDB;
+    sqlite3_bind_text(st, 1, msgid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, msg_state_name(next), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, attempts);
+    sqlite3_bind_int64(st, 4, now);
+    if (out && out->response)
+        sqlite3_bind_blob64(st, 5, out->response, out->response_len, SQLITE_STATIC);
+    if (out)
+        db_bind_text(st, 6, out->last_error);
+    if (out && out->next_attempt > 0)
+        sqlite3_bind_int64(st, 7, out->next_attempt);
+    if (out && out->request)
+        sqlite3_bind_blob64(st, 8, out->request, out->request_len, SQLITE_STATIC);
+    err = db_step_done(db, st);
+    if (!err && ret_state)
+        *ret_state = next;
+    return err;
+}
+
+/* One UPDATE with a CASE over every state RESTART moves, so a row moves once even if its
+ * new state were itself one that RESTART moves. */
+int journal_restart(struct db *db, int64_t now, int *ret_count)
+{
+    char sql[512] = "UPDATE journal SET updated_at = ?1, state = CASE state";
+    char in_list[160] = "";
+    sqlite3_stmt *st = NULL;
+    size_t n = strlen(sql);
+    int moved = 0, err;
+
+    for (int s = 0; s < MSG__MAX; s++) {
+        enum msg_state next;
+
+        if (msg_next((enum msg_state)s, MSG_EV_RESTART, &next) != 0 || (int)next == s)
+            continue;
+        n += (size_t)snprintf(sql + n, sizeof sql - n, " WHEN '%s' THEN '%s'",
+                              msg_state_name((enum msg_state)s), msg_state_name(next));
+        snprintf(in_list + strlen(in_list), sizeof in_list - strlen(in_list), "%s'%s'",
+                 moved ? ", " : "", msg_state_name((enum msg_state)s));
+        moved++;
+    }
+    if (!moved) {
+        if (ret_count)
+            *ret_count = 0;
+        return 0;
+    }
+    snprintf(sql + n, sizeof sql - n, " END WHERE state IN (%s)", in_list);
+    if (sqlite3_prepare_v2(db_sqlite(db), sql, -1, &st, NULL) != SQLITE_OK)
+        return POSA_EDB;
+    sqlite3_bind_int64(st, 1, now);
+    err = sqlite3_step(st) == SQLITE_DONE ? 0 : db_map(sqlite3_extended_errcode(db_sqlite(db)));
+    sqlite3_finalize(st);
+    if (!err && ret_count)
+        *ret_count = sqlite3_changes(db_sqlite(db));
+    return err;
+}
+
+static int journal_get_one(struct db *db, const char *sql, const char *key,
+                           struct journal_row **ret)
+{
+    sqlite3_stmt *st = db_stmt(db, sql);
+    int rc, err;
+
+    if (!st)
+        return POSA_EDB;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        err = journal_row_read(st, ret);
+    else
+        err = rc == SQLITE_DONE ? POSA_ENOTFOUND : db_map(rc);
+    sqlite3_reset(st);
+    return err;
+}
+
+int journal_release_idem(struct db *db, const char *msgid)
+{
+    sqlite3_stmt *st = db_stmt(db, sql_release_idem);
+    int err;
+
+    if (!st)
+        return POSA_EDB;
+    sqlite3_bind_text(st, 1, msgid, -1, SQLITE_STATIC);
+    err = db_step_done(db, st);
+    if (!err && sqlite3_changes(db_sqlite(db)) == 0)
+        err = POSA_ENOTFOUND;
+    return err;
+}
+
+int journal_get(struct db *db, const char *msgid, struct journal_row **ret)
+{
+    return journal_get_one(db, sql_get, msgid, ret);
+}
+
+int journal_get_by_idem(struct db *db, const char *idem_key, struct journal_row **ret)
+{
+    return journal_get_one(db, sql_get_idem, idem_key, ret);
+}
+
+/* Steps st, handing each row to cb; stops at cb's first non-zero answer. */
+static int journal_each(sqlite3_stmt *st, journal_row_cb cb, void *data)
+{
+    int rc, err = 0;
+
+    while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct journal_row *row = NULL;
+
+        err = journal_row_read(st, &row);
+        if (err)
+            break;
+        err = cb(row, data);
+        journal_row_free(row);
+    }
+    if (!err && rc != SQLITE_DONE)
+        err = db_map(rc);
+    sqlite3_reset(st);
+    return err;
+}
+
+int journal_due(struct db *db, int64_t now, int limit, journal_row_cb cb, void *data)
+{
+    sqlite3_stmt *st = db_stmt(db, sql_due);
+
+    if (!st)
+        return POSA_EDB;
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_int(st, 2, limit);
+    return journal_each(st, cb, data);
+}
+
+int journal_next_due(struct db *db, int64_t *ret)
+{
+    sqlite3_stmt *st = db_stmt(db, sql_next_due);
+    int rc;
+
+    if (!st)
+        return POSA_EDB;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *ret = sqlite3_column_int64(st, 0); /* NULL (none queued) reads as 0 */
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 0 : db_map(rc);
+}
+
+int journal_list(struct db *db, enum msg_state state, int64_t after_seq, int limit,
+                 journal_row_cb cb, void *data)
+{
+    sqlite3_stmt *st = db_stmt(db, state == MSG__MAX ? sql_list_open : sql_list_state);
+
+    if (!st)
+        return POSA_EDB;
+    if (state != MSG__MAX)
+        sqlite3_bind_text(st, 1, msg_state_name(state), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, after_seq);
+    sqlite3_bind_int(st, 3, limit);
+    return journal_each(st, cb, data);
+}
+
+int journal_visit_blocked(struct db *db, const char *visit_key, bool *ret)
+{
+    sqlite3_stmt *st = db_stmt(db, sql_blocked);
+    int rc;
+
+    if (!st)
+        return POSA_EDB;
+    sqlite3_bind_text(st, 1, visit_key, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_map(rc);
+    *ret = rc == SQLITE_ROW;
+    return 0;
+}
+
+int journal_visit_open(struct db *db, const char *visit_key, bool *ret)
+{
+    sqlite3_stmt *st = db_stmt(db, sql_visit_open);
+    int rc;
+
+    if (!st)
+        return POSA_EDB;
+    sqlite3_bind_text(st, 1, visit_key, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_map(rc);
+    *ret = rc == SQLITE_ROW;
+    return 0;
+}
+
+int journal_stats(struct db *db, struct journal_stats *ret)
+{
+    sqlite3_stmt *st = db_stmt(db, sql_stats);
+    int rc;
+
+    if (!st)
+        return POSA_EDB;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        ret->depth = sqlite3_column_int64(st, 0);
+        ret->unknown = sqlite3_column_int64(st, 1);
+        ret->oldest_at = sqlite3_column_int64(st, 2);
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 0 : db_map(rc);
+}
+
+int journal_last_msgid(struct db *db, char ret[MSGID_LEN + 1])
+{
+    sqlite3_stmt *st = db_stmt(db, sql_last_msgid);
+    int rc;
+
+    if (!st)
+        return POSA_EDB;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        journal_copy_fixed(ret, MSGID_LEN + 1, st, 0);
+    else if (rc == SQLITE_DONE)
+        ret[0] = '\0';
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_map(rc);
+}

@@ -1,0 +1,126 @@
+/* The journal of upstream messages, which is also the outbox (architecture.md,
+ * "Durability and exactly-once"). Every state change goes through core's msg_next(), so
+ * the table can only hold what the state machine allows. Times are Unix milliseconds,
+ * passed in by the caller. Runs inside the caller's transaction (agent/db_worker.c groups
+ * many of these calls into one commit). */
+#ifndef POSA_CACHE_JOURNAL_H
+#define POSA_CACHE_JOURNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/msg_fsm.h"
+#include "core/msgid.h"
+
+struct db;
+
+#define JOURNAL_INFNO_MAX 8 /* "2203A" and friends */
+
+/* A message to journal. Strings are borrowed for the call; NULL means absent. */
+struct journal_new {
+    const char *msgid;     /* required, unique */
+    const char *infno;     /* required; its kind comes from core's msg_kind_of() */
+    const char *idem_key;  /* the caller's idempotency key, unique when present */
+    const char *idem_hash; /* a digest of the caller's body, to tell a CONFLICT */
+    const char *visit_key; /* rows of one visit drain in order; NULL = "" (no visit) */
+    const char *ref_msgid; /* 2601 / 5203: the message this one is about */
+    const char *ord_of;    /* take this msgid's place in its visit's order (a reversal or
+                              a resend standing in for it); NULL = its own, last */
+    const char *request;   /* the envelope */
+    size_t request_len;
+    bool send_now;        /* journal it as already `sent` (queued + MSG_EV_SEND, one row
+                             write): the caller sends it right after the commit */
+    int64_t next_attempt; /* when the outbox may first send it (ms) */
+};
+
+/* One row read back. Owns its strings: free with journal_row_free(). */
+struct journal_row {
+    int64_t seq;
+    int64_t ord;
+    char msgid[MSGID_LEN + 1];
+    char infno[JOURNAL_INFNO_MAX + 1];
+    enum msg_kind kind;
+    enum msg_state state;
+    char *idem_key; /* NULL when absent, as below */
+    char *idem_hash;
+    char *visit_key; /* "" when none */
+    char *ref_msgid;
+    char *request;
+    size_t request_len;
+    char *response;
+    size_t response_len;
+    char *last_error;
+    uint32_t attempts;
+    int64_t next_attempt;
+    int64_t created_at;
+    int64_t updated_at;
+};
+
+void journal_row_free(struct journal_row *row); /* NULL is a no-op */
+
+/* What an event brings along; every field optional (NULL / 0 leave the column as is). */
+struct journal_outcome {
+    const char *request; /* the envelope as it now leaves (re-stamped sign_no) */
+    size_t request_len;
+    const char *response; /* the platform's answer */
+    size_t response_len;
+    const char *last_error;
+    int64_t next_attempt; /* > 0: when to try again (with MSG_EV_LOST_BEFORE) */
+};
+
+/* Inserts a row in state queued (or sent, see send_now). POSA_EEXISTS when the msgid or
+ * the idempotency key is already journaled; POSA_EFIELD on a missing or oversized field. */
+int journal_insert(struct db *db, const struct journal_new *in, int64_t now);
+
+/* Applies ev to the row's state through msg_next(). MSG_EV_SEND also counts an attempt.
+ * POSA_ENOTFOUND, or POSA_ESTATE when the state machine does not allow ev (the row is left
+ * as it was). ret_state (may be NULL) gets the new state. */
+int journal_apply(struct db *db, const char *msgid, enum msg_event ev,
+                  const struct journal_outcome *out, int64_t now, enum msg_state *ret_state);
+
+/* At start: every row in a state that MSG_EV_RESTART moves (rows left `sent` by a crash
+ * become `unknown`) is moved. ret_count (may be NULL) gets how many. */
+int journal_restart(struct db *db, int64_t now, int *ret_count);
+
+/* Forgets the idempotency key of a row (the key may then be journaled again): for a message
+ * abandoned before it ever reached the platform, which the caller may try once more. */
+int journal_release_idem(struct db *db, const char *msgid);
+
+int journal_get(struct db *db, const char *msgid, struct journal_row **ret);
+int journal_get_by_idem(struct db *db, const char *idem_key, struct journal_row **ret);
+
+typedef int (*journal_row_cb)(const struct journal_row *row, void *data);
+
+/* The outbox: queued rows due at now, oldest first, at most limit, skipping any row whose
+ * visit has an earlier (by ord, then seq) row not yet final (messages of one visit go in order, one
+ * at a time). cb returns non-zero to stop (that value is returned). */
+int journal_due(struct db *db, int64_t now, int limit, journal_row_cb cb, void *data);
+
+/* The earliest next_attempt of a queued row (ms), or 0 when none is queued: when the
+ * outbox timer should fire next. */
+int journal_next_due(struct db *db, int64_t *ret);
+
+/* Rows in state (any non-final state when state is MSG__MAX), in journal order, starting
+ * after seq after_seq, at most limit: GET /v1/queue and the resolver. */
+int journal_list(struct db *db, enum msg_state state, int64_t after_seq, int limit,
+                 journal_row_cb cb, void *data);
+
+/* Is there an unknown or sent row for this visit (new settlements must wait)? */
+int journal_visit_blocked(struct db *db, const char *visit_key, bool *ret);
+/* Is there any row of this visit not yet final (queued, sent or unknown)? A new message of
+ * the visit then waits behind it. */
+int journal_visit_open(struct db *db, const char *visit_key, bool *ret);
+
+struct journal_stats {
+    int64_t depth;     /* rows not final */
+    int64_t unknown;   /* rows unknown */
+    int64_t oldest_at; /* created_at of the oldest non-final row, 0 when none */
+};
+int journal_stats(struct db *db, struct journal_stats *ret);
+
+/* The greatest msgid journaled (seeds core's msgid generator across restarts); "" when the
+ * journal is empty. */
+int journal_last_msgid(struct db *db, char ret[MSGID_LEN + 1]);
+
+#endif

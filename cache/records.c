@@ -1,0 +1,422 @@
+/* The desk flow's records: rows with a JSON body and a few query columns. */
+#include "cache/records.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache/db_internal.h"
+#include "core/err.h"
+
+static const char sql_identity_put[] =
+    "INSERT OR REPLACE INTO identities (token, desk, body, created_at, expires_at) "
+    "VALUES (?1, ?2, ?3, ?4, ?5)";
+static const char sql_identity_get[] =
+    "SELECT body, desk, expires_at FROM identities WHERE token = ?1";
+static const char sql_visit_put[] =
+    "INSERT INTO visits (visit_id, desk, his_visit_id, kind, state, mdtrt_id, body, created_at, "
+    "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) "
+    "ON CONFLICT(visit_id) DO UPDATE SET desk = ?2, his_visit_id = ?3, kind = ?4, state = ?5, "
+    "mdtrt_id = ?6, body = ?7, updated_at = ?8";
+static const char sql_visit_get[] =
+    "SELECT visit_id, desk, his_visit_id, kind, state, mdtrt_id, body, created_at, updated_at "
+    "FROM visits WHERE visit_id = ?1";
+static const char sql_line_put[] =
+    "INSERT OR REPLACE INTO fee_lines (visit_id, his_line_id, seq, feedetl_sn, state, "
+    "upload_msgid, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+static const char sql_line_state[] =
+    "UPDATE fee_lines SET state = ?3 WHERE visit_id = ?1 AND his_line_id = ?2";
+static const char sql_lines_list[] =
+    "SELECT visit_id, his_line_id, seq, feedetl_sn, state, upload_msgid, body FROM fee_lines "
+    "WHERE visit_id = ?1 ORDER BY seq";
+static const char sql_lines_next_seq[] =
+    "SELECT coalesce(max(seq), 0) + 1 FROM fee_lines WHERE visit_id = ?1";
+static const char sql_settlement_put[] =
+    "INSERT INTO settlements (settlement_id, visit_id, state, msgid, setl_id, settle_date, body, "
+    "created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) "
+    "ON CONFLICT(settlement_id) DO UPDATE SET visit_id = ?2, state = ?3, msgid = ?4, "
+    "setl_id = ?5, settle_date = ?6, body = ?7, updated_at = ?8";
+#define SETTLEMENT_COLS                                                                            \
+    "settlement_id, visit_id, state, msgid, setl_id, settle_date, body, created_at, updated_at"
+static const char sql_settlement_get[] =
+    "SELECT " SETTLEMENT_COLS " FROM settlements WHERE settlement_id = ?1";
+static const char sql_settlement_by_msgid[] =
+    "SELECT " SETTLEMENT_COLS " FROM settlements WHERE msgid = ?1 ORDER BY created_at LIMIT 1";
+static const char sql_settlement_open[] =
+    "SELECT " SETTLEMENT_COLS " FROM settlements WHERE visit_id = ?1 "
+    "AND state IN ('pending', 'unknown') ORDER BY created_at DESC LIMIT 1";
+static const char sql_settlements_of_day[] =
+    "SELECT " SETTLEMENT_COLS " FROM settlements WHERE settle_date = ?1 ORDER BY created_at";
+static const char sql_answer_get[] =
+    "SELECT body_hash, status, answer FROM his_answers WHERE idem_key = ?1";
+static const char sql_answer_put[] =
+    "INSERT INTO his_answers (idem_key, body_hash, status, answer, created_at) "
+    "VALUES (?1, ?2, ?3, ?4, ?5)";
+
+/* Copies column col into a fixed buffer; a longer value is a row cache/ did not write. */
+static int copy_col(char *dst, size_t cap, sqlite3_stmt *st, int col)
+{
+    const unsigned char *s = sqlite3_column_text(st, col);
+    size_t n = s ? (size_t)sqlite3_column_bytes(st, col) : 0;
+
+    if (n >= cap)
+        return POSA_ECORRUPT;
+    memcpy(dst, s ? (const char *)s : "", n);
+    dst[n] = '\0';
+    return 0;
+}
+
+static char *dup_col(sqlite3_stmt *st, int col)
+{
+    const unsigned char *s = sqlite3_column_text(st, col);
+    size_t n = (size_t)sqlite3_column_bytes(st, col);
+    char *out = malloc(n + 1);
+
+    if (!out)
+        return NULL;
+    memcpy(out, s ? (const char *)s : "", n);
+    out[n] = '\0';
+    return out;
+}
+
+/* Steps a one-row query: 0 with the row ready, POSA_ENOTFOUND, or an error. */
+static int step_row(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+
+    if (rc == SQLITE_ROW)
+        return 0;
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? POSA_ENOTFOUND : db_map(rc);
+}
+
+int records_identity_put(struct db *db, const char *token, const char *desk, const char *body,
+                         int64_t now, int64_t expires_at)
+{
+    sqlite3_stmt *st = db_stmt(db, sql_identity_put);
+
+    if (!st)
+        return POSA_EDB;
+    db_bind_text(st, 1, token);
+    db_bind_text(st, 2, desk ? desk : "");
+    db_bind_text(st, 3, body);
+    sqlite3_bind_int64(st, 4, now);
+    sqlite3_bind_int64(st, 5, expires_at);
+    return db_step_done(db, st);
+}
+
+int records_identity_get(struct db *db, const char *token, int64_t now, char **ret_body,
+                         char ret_desk[RECORD_ID_MAX + 1])
+{
+    sqlite3_stmt *st = db_stmt(db, sql_identity_get);
+    char desk[RECORD_ID_MAX + 1];
+    char *body;
+    int err;
+
+    if (!st)
+        return POSA_EDB;
+    db_bind_text(st, 1, token);
+    if ((err = step_row(st)) < 0)
+        return err;
+    if (sqlite3_column_int64(st, 2) <= now)
+        err = POSA_ETOKEN_EXPIRED;
+    else if ((err = copy_col(desk, sizeof desk, st, 1)) == 0 && !(body = dup_col(st, 0)))
+        err = -ENOMEM;
+    sqlite3_reset(st);
+    if (err < 0)
+        return err;
+    *ret_body = body;
+    memcpy(ret_desk, desk, sizeof desk);
+    return 0;
+}
+
+int records_visit_put(struct db *db, const struct visit_record *v, int64_t now)
+{
+    sqlite3_stmt *st = db_stmt(db, sql_visit_put);
+
+    if (!st)
+        return POSA_EDB;
+    db_bind_text(st, 1, v->visit_id);
+    db_bind_text(st, 2, v->desk);
+    db_bind_text(st, 3, v->his_visit_id);
+    db_bind_text(st, 4, v->kind);
+    db_bind_text(st, 5, v->state);
+    db_bind_text(st, 6, v->mdtrt_id);
+    db_bind_text(st, 7, v->body ? v->body : "{}");
+    sqlite3_bind_int64(st, 8, now);
+    return db_step_done(db, st);
+}
+
+void records_visit_free(struct visit_record *v)
+{
+    if (!v)
+        return;
+    free(v->body);
+    free(v);
+}
+
+static int visit_read(sqlite3_stmt *st, struct visit_record *v)
+{
+    int err;
+
+    if ((err = copy_col(v->visit_id, sizeof v->visit_id, st, 0)) < 0 ||
+        (err = copy_col(v->desk, sizeof v->desk, st, 1)) < 0 ||
+        (err = copy_col(v->his_visit_id, sizeof v->his_visit_id, st, 2)) < 0 ||
+        (err = copy_col(v->kind, sizeof v->kind, st, 3)) < 0 ||
+        (err = copy_col(v->state, sizeof v->state, st, 4)) < 0 ||
+        (err = copy_col(v->mdtrt_id, sizeof v->mdtrt_id, st, 5)) < 0)
+        return err;
+    if (!(v->body = dup_col(st, 6)))
+        return -ENOMEM;
+    v->created_at = sqlite3_column_int64(st, 7);
+    v->updated_at = sqlite3_column_int64(st, 8);
+    return 0;
+}
+
+int records_visit_get(struct db *db, const char *visit_id, struct visit_record **ret)
+{
+    sqlite3_stmt *st = db_stmt(db, sql_visit_get);
+    struct visit_record *v;
+    int err;
+
+    if (!st)
+        return POSA_EDB;
+    db_bind_text(st, 1, visit_id);
+    if ((err = step_row(st)) < 0)
+        return err;
+    v = calloc(1, sizeof *v);
+    err = v ? visit_read(st, v) : -ENOMEM;
+    sqlite3_reset(st);
+    if (err < 0) {
+        records_visit_free(v);
+        return err;
+    }
+    *ret = v;
+    return 0;
+}
+
+int records_line_put(struct db *db, const struct line_record *l, int64_t now)
+{
+    sqlite3_stmt *st = db_stmt(db, sql_line_put);
+
+    if (!st)
+        return POSA_EDB;
+    db_bind_text(st, 1, l->visit_id);
+    db_bind_text(st, 2, l->his_line_id);
+    sqlite3_bind_int64(st, 3, l->seq);
+    db_bind_text(st, 4, l->feedetl_sn);
+    db_bind_text(st, 5, l->state);
+    db_bind_text(st, 6, l->upload_msgid);
+    db_bind_text(st, 7, l->body ? l->body : "{}");
+    sqlite3_bind_int64(st, 8, now);
+    return db_step_done(db, st);
+}
+
+int records_line_set_state(struct db *db, const char *visit_id, const char *his_line_id,
+                           const char *state)
+{
+    sqlite3_stmt *st = db_stmt(db, sql_line_state);
+    int err;
+
+    if (!st)
+        return POSA_EDB;
+    db_bind_text(st, 1, visit_id);
+    db_bind_text(st, 2, his_line_id);
+    db_bind_text(st, 3, state);
+    if ((err = db_step_done(db, st)) < 0)
+        return err;
+    return sqlite3_changes(db_sqlite(db)) ? 0 : POSA_ENOTFOUND;
+}
+
+static int line_read(sqlite3_stmt *st, struct line_record *l)
+{
+    int err;
+
+    if ((err = copy_col(l->visit_id, sizeof l->visit_id, st, 0)) < 0 ||
+        (err = copy_col(l->his_line_id, sizeof l->his_line_id, st, 1)) < 0 ||
+        (err = copy_col(l->feedetl_sn, sizeof l->feedetl_sn, st, 3)) < 0 ||
+        (err = copy_col(l->state, sizeof l->state, st, 4)) < 0 ||
+        (err = copy_col(l->upload_msgid, sizeof l->upload_msgid, st, 5)) < 0)
+        return err;
+    l->seq = sqlite3_column_int64(st, 2);
+    return (l->body = dup_col(st, 6)) ? 0 : -ENOMEM;
+}
+
+int records_lines_list(struct db *db, const char *visit_id, records_line_cb cb, void *data)
+{
+    sqlite3_stmt *st = db_stmt(db, sql_lines_list);
+    struct line_record l = {0};
+    int rc = SQLITE_DONE, err = 0;
+
+    if (!st)
+        return POSA_EDB;
+    db_bind_text(st, 1, visit_id);
+    while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((err = line_read(st, &l)) == 0)
+            err = cb(&l, data);
+        free(l.body);
+        l.body = NULL;
+    }
+    if (!err && rc != SQLITE_DONE)
+        err = db_map(rc);
+    sqlite3_reset(st);
+    return err;
+}
+
+int records_lines_next_seq(struct db *db, const char *visit_id, int64_t *ret)
+{
+    sqlite3_stmt *st = db_stmt(db, sql_lines_next_seq);
+    int err;
+
+    if (!st)
+        return POSA_EDB;
+    db_bind_text(st, 1, visit_id);
+    if ((err = step_row(st)) < 0)
+        return err;
+    *ret = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return 0;
+}
+
+int records_settlement_put(struct db *db, const struct settlement_record *s, int64_t now)
+{
+    sqlite3_stmt *st = db_stmt(db, sql_settlement_put);
+
+    if (!st)
+        return POSA_EDB;
+    db_bind_text(st, 1, s->settlement_id);
+    db_bind_text(st, 2, s->visit_id);
+    db_bind_text(st, 3, s->state);
+    db_bind_text(st, 4, s->msgid);
+    db_bind_text(st, 5, s->setl_id);
+    sqlite3_bind_int(st, 6, s->settle_date);
+    db_bind_text(st, 7, s->body ? s->body : "{}");
+    sqlite3_bind_int64(st, 8, now);
+    return db_step_done(db, st);
+}
+
+void records_settlement_free(struct settlement_record *s)
+{
+    if (!s)
+        return;
+    free(s->body);
+    free(s);
+}
+
+static int settlement_read(sqlite3_stmt *st, struct settlement_record *s)
+{
+    int err;
+
+    if ((err = copy_col(s->settlement_id, sizeof s->settlement_id, st, 0)) < 0 ||
+        (err = copy_col(s->visit_id, sizeof s->visit_id, st, 1)) < 0 ||
+        (err = copy_col(s->state, sizeof s->state, st, 2)) < 0 ||
+        (err = copy_col(s->msgid, sizeof s->msgid, st, 3)) < 0 ||
+        (err = copy_col(s->setl_id, sizeof s->setl_id, st, 4)) < 0)
+        return err;
+    s->settle_date = sqlite3_column_int(st, 5);
+    s->created_at = sqlite3_column_int64(st, 7);
+    s->updated_at = sqlite3_column_int64(st, 8);
+    return 0;
+}
+
+static int settlement_get(struct db *db, const char *sql, const char *key,
+                          struct settlement_record **ret)
+{
+    sqlite3_stmt *st = db_stmt(db, sql);
+    struct settlement_record *s;
+    int err;
+
+    if (!st)
+        return POSA_EDB;
+    db_bind_text(st, 1, key);
+    if ((err = step_row(st)) < 0)
+        return err;
+    if (!(s = calloc(1, sizeof *s)))
+        err = -ENOMEM;
+    if (!err && (err = settlement_read(st, s)) == 0 && !(s->body = dup_col(st, 6)))
+        err = -ENOMEM;
+    sqlite3_reset(st);
+    if (err < 0) {
+        records_settlement_free(s);
+        return err;
+    }
+    *ret = s;
+    return 0;
+}
+
+int records_settlement_get(struct db *db, const char *settlement_id, struct settlement_record **ret)
+{
+    return settlement_get(db, sql_settlement_get, settlement_id, ret);
+}
+
+int records_settlement_by_msgid(struct db *db, const char *msgid, struct settlement_record **ret)
+{
+    return settlement_get(db, sql_settlement_by_msgid, msgid, ret);
+}
+
+int records_settlement_by_visit_open(struct db *db, const char *visit_id,
+                                     struct settlement_record **ret)
+{
+    return settlement_get(db, sql_settlement_open, visit_id, ret);
+}
+
+int records_settlements_of_day(struct db *db, int32_t date, records_settlement_cb cb, void *data)
+{
+    sqlite3_stmt *st = db_stmt(db, sql_settlements_of_day);
+    struct settlement_record s = {0};
+    int rc = SQLITE_DONE, err = 0;
+
+    if (!st)
+        return POSA_EDB;
+    sqlite3_bind_int(st, 1, date);
+    while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((err = settlement_read(st, &s)) == 0)
+            err = (s.body = dup_col(st, 6)) ? cb(&s, data) : -ENOMEM;
+        free(s.body);
+        s.body = NULL;
+    }
+    if (!err && rc != SQLITE_DONE)
+        err = db_map(rc);
+    sqlite3_reset(st);
+    return err;
+}
+
+int records_answer_get(struct db *db, const char *idem_key, char ret_hash[RECORD_ID_MAX + 1],
+                       int *ret_status, char **ret_answer)
+{
+    sqlite3_stmt *st = db_stmt(db, sql_answer_get);
+    char hash[RECORD_ID_MAX + 1];
+    char *answer = NULL;
+    int err;
+
+    if (!st)
+        return POSA_EDB;
+    db_bind_text(st, 1, idem_key);
+    if ((err = step_row(st)) < 0)
+        return err;
+    if ((err = copy_col(hash, sizeof hash, st, 0)) == 0 && !(answer = dup_col(st, 2)))
+        err = -ENOMEM;
+    if (!err)
+        *ret_status = sqlite3_column_int(st, 1);
+    sqlite3_reset(st);
+    if (err < 0)
+        return err;
+    memcpy(ret_hash, hash, sizeof hash);
+    *ret_answer = answer;
+    return 0;
+}
+
+int records_answer_put(struct db *db, const char *idem_key, const char *body_hash, int status,
+                       const char *answer, int64_t now)
+{
+    sqlite3_stmt *st = db_stmt(db, sql_answer_put);
+
+    if (!st)
+        return POSA_EDB;
+    db_bind_text(st, 1, idem_key);
+    db_bind_text(st, 2, body_hash);
+    sqlite3_bind_int(st, 3, status);
+    db_bind_text(st, 4, answer);
+    sqlite3_bind_int64(st, 5, now);
+    return db_step_done(db, st);
+}

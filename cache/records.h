@@ -1,0 +1,95 @@
+/* The desk flow's records (schema 0002): identify answers behind tokens, visits, their fee
+ * lines, settlements, and the first answers to idempotent HIS requests. Each record keeps
+ * the engine's JSON document in body with the columns queries need beside it; cache/ does
+ * not look inside bodies. Synchronous, on the database thread, inside the caller's
+ * transaction. Strings are borrowed for the call; rows read back own their strings. */
+#ifndef POSA_CACHE_RECORDS_H
+#define POSA_CACHE_RECORDS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct db;
+
+#define RECORD_ID_MAX 64 /* bytes of any id column */
+
+/* identities */
+int records_identity_put(struct db *db, const char *token, const char *desk, const char *body,
+                         int64_t now, int64_t expires_at);
+/* POSA_ENOTFOUND, or POSA_ETOKEN_EXPIRED when expires_at <= now. *ret_body is malloc'd. */
+int records_identity_get(struct db *db, const char *token, int64_t now, char **ret_body,
+                         char ret_desk[RECORD_ID_MAX + 1]);
+
+struct visit_record {
+    char visit_id[RECORD_ID_MAX + 1];
+    char desk[RECORD_ID_MAX + 1];
+    char his_visit_id[RECORD_ID_MAX + 1];
+    char kind[16];
+    char state[16];
+    char mdtrt_id[RECORD_ID_MAX + 1];
+    char *body;
+    int64_t created_at;
+    int64_t updated_at;
+};
+
+/* Inserts or replaces by visit_id (created_at kept from the first write). */
+int records_visit_put(struct db *db, const struct visit_record *v, int64_t now);
+/* POSA_ENOTFOUND. *ret is malloc'd: free with records_visit_free(). */
+int records_visit_get(struct db *db, const char *visit_id, struct visit_record **ret);
+void records_visit_free(struct visit_record *v);
+
+struct line_record {
+    char visit_id[RECORD_ID_MAX + 1];
+    char his_line_id[RECORD_ID_MAX + 1];
+    int64_t seq;
+    char feedetl_sn[RECORD_ID_MAX + 1];
+    char state[16];
+    char upload_msgid[RECORD_ID_MAX + 1];
+    char *body;
+};
+
+/* Inserts or replaces by (visit_id, his_line_id). */
+int records_line_put(struct db *db, const struct line_record *line, int64_t now);
+/* Sets one line's state ("cancelled"); POSA_ENOTFOUND when the visit has no such line. */
+int records_line_set_state(struct db *db, const char *visit_id, const char *his_line_id,
+                           const char *state);
+/* Lines of a visit in seq order; cb's non-zero return stops and is returned. */
+typedef int (*records_line_cb)(const struct line_record *line, void *data);
+int records_lines_list(struct db *db, const char *visit_id, records_line_cb cb, void *data);
+/* The next seq for a visit's lines (1 for the first). */
+int records_lines_next_seq(struct db *db, const char *visit_id, int64_t *ret);
+
+struct settlement_record {
+    char settlement_id[RECORD_ID_MAX + 1];
+    char visit_id[RECORD_ID_MAX + 1];
+    char state[16];
+    char msgid[RECORD_ID_MAX + 1];
+    char setl_id[RECORD_ID_MAX + 1];
+    int32_t settle_date;
+    char *body;
+    int64_t created_at;
+    int64_t updated_at;
+};
+
+int records_settlement_put(struct db *db, const struct settlement_record *s, int64_t now);
+int records_settlement_get(struct db *db, const char *settlement_id,
+                           struct settlement_record **ret);
+/* By the msgid that carried it (the resolver knows msgids). */
+int records_settlement_by_msgid(struct db *db, const char *msgid, struct settlement_record **ret);
+/* The visit's latest settlement that is still "pending" or "unknown": POSA_ENOTFOUND. */
+int records_settlement_by_visit_open(struct db *db, const char *visit_id,
+                                     struct settlement_record **ret);
+void records_settlement_free(struct settlement_record *s);
+typedef int (*records_settlement_cb)(const struct settlement_record *s, void *data);
+/* Settlements of a day (settle_date), oldest first. */
+int records_settlements_of_day(struct db *db, int32_t date, records_settlement_cb cb, void *data);
+
+/* The first answer to an idempotent request: POSA_ENOTFOUND when there is none. */
+int records_answer_get(struct db *db, const char *idem_key, char ret_hash[RECORD_ID_MAX + 1],
+                       int *ret_status, char **ret_answer);
+/* POSA_EEXISTS when the key has an answer already (the first one stays). */
+int records_answer_put(struct db *db, const char *idem_key, const char *body_hash, int status,
+                       const char *answer, int64_t now);
+
+#endif

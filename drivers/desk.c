@@ -1,0 +1,46 @@
+/* Desk binding table: validation and first-match lookup. */
+#include "drivers/desk.h"
+
+#include <fnmatch.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "drivers/drv_err.h"
+
+static int check_desk_id(const char *desk)
+{
+    size_t n = strlen(desk);
+
+    if (n == 0 || n > DESK_ID_MAX)
+        return DRV_ECONFIG;
+    for (size_t i = 0; i < n; i++) {
+        char c = desk[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return DRV_ECONFIG;
+    }
+    return 0;
+}
+
+int desk_table_add(struct desk_table *t, enum desk_kind kind, const char *pattern, const char *desk)
+{
+    size_t plen = strlen(pattern);
+
+    if (plen == 0 || plen > DESK_PATTERN_MAX || check_desk_id(desk) < 0)
+        return DRV_ECONFIG;
+    if (t->n == DESK_ROWS_MAX)
+        return POSA_ETOOLONG;
+    struct desk_row *r = &t->rows[t->n++];
+    r->kind = kind;
+    memcpy(r->pattern, pattern, plen + 1);
+    memcpy(r->desk, desk, strlen(desk) + 1);
+    return 0;
+}
+
+const char *desk_table_find(const struct desk_table *t, enum desk_kind kind, const char *name)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (t->rows[i].kind == kind && fnmatch(t->rows[i].pattern, name, 0) == 0)
+            return t->rows[i].desk;
+    return NULL;
+}

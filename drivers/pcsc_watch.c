@@ -1,0 +1,472 @@
+/* PC/SC reader thread: SCardGetStatusChange over all readers + PnP, card reads through
+ * the profile table, events to the loop through a bounded queue and uv_async. */
+#include "drivers/pcsc_watch.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <winscard.h>
+
+#include "drivers/card_profile.h"
+#include "drivers/drv_err.h"
+#include "drivers/pcsc_card.h"
+#include "drivers/ssc.h"
+#include "drivers/vendor.h"
+
+#define WATCH_READERS_MAX 16
+#define WATCH_QUEUE_MAX   256
+/* The wait is cancelled by SCardCancel; a cancel that lands between the thread's stop
+ * check and its next wait is lost, so pcsc_watch_stop() repeats it every
+ * WATCH_CANCEL_MS until the thread has left. The wait's own timeout is a last resort. */
+#define WATCH_WAIT_MS   1000
+#define WATCH_CANCEL_MS 20
+#define PNP_READER      "\\\\?PnP?\\Notification"
+
+struct ev_node {
+    struct ev_node *next;
+    struct card_event ev;
+};
+
+struct slot { /* one reader as the thread knows it */
+    char name[CARD_READER_MAX + 1];
+    DWORD state; /* last dwEventState, given back as dwCurrentState */
+    bool present;
+};
+
+struct pcsc_watch {
+    uv_async_t async;
+    pcsc_watch_cb cb;
+    void *data;
+    pthread_t thread;
+    pthread_mutex_t mu;  /* guards the fields up to 'queued' */
+    pthread_cond_t wake; /* thread sleeps on it between reconnects */
+    pthread_cond_t done; /* stop() waits on it for 'exited' */
+    bool stop;
+    bool exited;
+    bool ctx_valid;
+    SCARDCONTEXT ctx;
+    struct ev_node *head, *tail;
+    unsigned queued;
+    unsigned long dropped;
+    /* Read-only after start, or reader thread only. */
+    struct desk_table desks;
+    char *profile;
+    unsigned retry_ms;
+    struct vendor_lib vendor;
+    struct slot slots[WATCH_READERS_MAX];
+    size_t nslots;
+    DWORD pnp_state;             /* the PnP pseudo-reader's last state (newer pcsc-lite
+                                  * keeps the reader count in its high word) */
+    int service; /* -1 unknown, 0 down, 1 up: to post transitions once */
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int32_t today(void)
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    return (tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday;
+}
+
+static bool stopping(struct pcsc_watch *w)
+{
+    pthread_mutex_lock(&w->mu);
+    bool s = w->stop;
+    pthread_mutex_unlock(&w->mu);
+    return s;
+}
+
+/* Queues a copy of ev for the loop; drops it (counted) when the loop is far behind. */
+static void post(struct pcsc_watch *w, struct card_event *ev)
+{
+    ev->time_ms = now_ms();
+    struct ev_node *n = malloc(sizeof *n);
+    pthread_mutex_lock(&w->mu);
+    if (!n || w->queued >= WATCH_QUEUE_MAX) {
+        w->dropped++;
+        pthread_mutex_unlock(&w->mu);
+        free(n);
+        return;
+    }
+    n->next = NULL;
+    n->ev = *ev;
+    if (w->tail)
+        w->tail->next = n;
+    else
+        w->head = n;
+    w->tail = n;
+    w->queued++;
+    pthread_mutex_unlock(&w->mu);
+    uv_async_send(&w->async);
+}
+
+static void event_init(struct pcsc_watch *w, struct card_event *ev, enum card_event_kind kind,
+                       const struct slot *s)
+{
+    memset(ev, 0, sizeof *ev);
+    ev->kind = kind;
+    if (!s)
+        return;
+    memcpy(ev->reader, s->name, sizeof ev->reader);
+    const char *desk = desk_table_find(&w->desks, DESK_READER, s->name);
+    if (desk)
+        snprintf(ev->desk, sizeof ev->desk, "%s", desk);
+}
+
+static void post_simple(struct pcsc_watch *w, enum card_event_kind kind, const struct slot *s)
+{
+    struct card_event ev;
+    event_init(w, &ev, kind, s);
+    post(w, &ev);
+}
+
+static void set_service(struct pcsc_watch *w, int up)
+{
+    if (w->service == up)
+        return;
+    w->service = up;
+    post_simple(w, up ? CARD_EV_SERVICE_UP : CARD_EV_SERVICE_DOWN, NULL);
+}
+
+/* Connects, probes, reads through the chosen profile; fills ev's status/cause/id. */
+static void read_card(struct pcsc_watch *w, const struct slot *s, struct card_event *ev)
+{
+    struct pcsc_card conn = {0};
+    struct card_io io = {{pcsc_card_transmit, &conn}, w->vendor.handle ? &w->vendor : NULL};
+    struct card_probe probe = {ev->atr, ev->atr_len, DRV_EPCSC, w->vendor.handle != NULL};
+    struct card_identity id;
+    int rc;
+
+    LONG rv = SCardConnect(w->ctx, s->name, SCARD_SHARE_SHARED,
+                           SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1, &conn.h, &conn.proto);
+    if (rv != SCARD_S_SUCCESS) {
+        rc = pcsc_card_err(rv);
+        goto out;
+    }
+    /* One transaction around the whole read, so no other application interleaves. */
+    rv = SCardBeginTransaction(conn.h);
+    if (rv == SCARD_S_SUCCESS)
+        probe.ssse = ssc_select(&io.apdu);
+    const struct card_profile *p =
+        rv == SCARD_S_SUCCESS ? card_profile_find(&probe, w->profile) : NULL;
+    if (!p) {
+        rc = rv == SCARD_S_SUCCESS ? probe.ssse : pcsc_card_err(rv);
+    } else if (p->frees_reader) {
+        SCardEndTransaction(conn.h, SCARD_LEAVE_CARD);
+        SCardDisconnect(conn.h, SCARD_LEAVE_CARD);
+        conn.h = 0;
+        rc = p->read_identity(&io, &id);
+    } else {
+        rc = p->read_identity(&io, &id);
+    }
+    if (conn.h) {
+        SCardEndTransaction(conn.h, SCARD_LEAVE_CARD);
+        SCardDisconnect(conn.h, SCARD_LEAVE_CARD);
+    }
+out:
+    if (rc == 0) {
+        card_identity_check_expiry(&id, today());
+        ev->id = id;
+        ev->status = 0;
+    } else if (rc == DRV_ENOT_SSC) {
+        ev->status = DRV_ENOT_SSC;
+    } else {
+        ev->status = DRV_ECARD_UNREADABLE;
+        ev->cause = rc;
+    }
+}
+
+/* A card event on slot s given pcsc's new state: inserted (then read) or removed. The
+ * high word of the state counts card events, so a swap between two waits is seen too. */
+static void on_state(struct pcsc_watch *w, struct slot *s, const SCARD_READERSTATE *rs)
+{
+    DWORD st = rs->dwEventState;
+    bool present = (st & SCARD_STATE_PRESENT) != 0;
+    bool swapped =
+        s->present && present && (st >> 16) != (s->state >> 16) && (s->state & SCARD_STATE_PRESENT);
+    struct card_event ev;
+
+    if (s->present && (!present || swapped)) {
+        post_simple(w, CARD_EV_REMOVED, s);
+        s->present = false;
+    }
+    if (present && !s->present) {
+        event_init(w, &ev, CARD_EV_INSERTED, s);
+        ev.atr_len = (uint8_t)(rs->cbAtr <= CARD_ATR_MAX ? rs->cbAtr : CARD_ATR_MAX);
+        memcpy(ev.atr, rs->rgbAtr, ev.atr_len);
+        post(w, &ev);
+        s->present = true;
+        ev.kind = CARD_EV_READ;
+        read_card(w, s, &ev);
+        post(w, &ev);
+    }
+}
+
+static void drop_slot(struct pcsc_watch *w, size_t i)
+{
+    if (w->slots[i].present)
+        post_simple(w, CARD_EV_REMOVED, &w->slots[i]);
+    post_simple(w, CARD_EV_READER_REMOVED, &w->slots[i]);
+    w->slots[i] = w->slots[--w->nslots];
+}
+
+static bool in_list(const char *list, DWORD len, const char *name)
+{
+    for (const char *p = list; p < list + len && *p; p += strlen(p) + 1)
+        if (strcmp(p, name) == 0)
+            return true;
+    return false;
+}
+
+/* Diffs pcscd's reader list against the slots: posts READER_REMOVED / READER_ADDED.
+ * Returns 0, or a PC/SC error meaning the service is gone. */
+static LONG refresh_readers(struct pcsc_watch *w)
+{
+    char list[4096];
+    DWORD len = sizeof list;
+    LONG rv = SCardListReaders(w->ctx, NULL, list, &len);
+
+    if (rv == SCARD_E_NO_READERS_AVAILABLE) {
+        len = 1;
+        list[0] = '\0';
+    } else if (rv != SCARD_S_SUCCESS) {
+        return rv;
+    }
+    for (size_t i = w->nslots; i-- > 0;)
+        if (!in_list(list, len, w->slots[i].name))
+            drop_slot(w, i);
+    for (const char *p = list; p < list + len && *p; p += strlen(p) + 1) {
+        bool known = false;
+        for (size_t i = 0; i < w->nslots; i++)
+            known |= strcmp(w->slots[i].name, p) == 0;
+        if (known || w->nslots == WATCH_READERS_MAX || strlen(p) > CARD_READER_MAX)
+            continue;
+        struct slot *s = &w->slots[w->nslots++];
+        memset(s, 0, sizeof *s);
+        memcpy(s->name, p, strlen(p) + 1);
+        s->state = SCARD_STATE_UNAWARE;
+        post_simple(w, CARD_EV_READER_ADDED, s);
+    }
+    return SCARD_S_SUCCESS;
+}
+
+/* One wait over all readers + PnP; handles what changed. Returns a PC/SC error when the
+ * service is gone, SCARD_S_SUCCESS otherwise. */
+static LONG watch_once(struct pcsc_watch *w)
+{
+    SCARD_READERSTATE rs[WATCH_READERS_MAX + 1];
+    size_t n = w->nslots;
+    bool relist = false;
+
+    memset(rs, 0, sizeof rs);
+    for (size_t i = 0; i < n; i++) {
+        rs[i].szReader = w->slots[i].name;
+        rs[i].dwCurrentState = w->slots[i].state;
+    }
+    rs[n].szReader = PNP_READER;
+    rs[n].dwCurrentState = w->pnp_state;
+    LONG rv = SCardGetStatusChange(w->ctx, WATCH_WAIT_MS, rs, (DWORD)(n + 1));
+    if (rv == SCARD_E_TIMEOUT || rv == SCARD_E_CANCELLED)
+        return SCARD_S_SUCCESS;
+    if (rv == SCARD_E_UNKNOWN_READER)
+        return refresh_readers(w);
+    if (rv != SCARD_S_SUCCESS)
+        return rv;
+    for (size_t i = 0; i < n; i++) {
+        DWORD st = rs[i].dwEventState;
+        if (st & (SCARD_STATE_UNKNOWN | SCARD_STATE_IGNORE))
+            relist = true;
+        else if (st & SCARD_STATE_CHANGED)
+            on_state(w, &w->slots[i], &rs[i]);
+        w->slots[i].state = st & ~(DWORD)SCARD_STATE_CHANGED;
+    }
+    w->pnp_state = rs[n].dwEventState & ~(DWORD)SCARD_STATE_CHANGED;
+    if (relist || (rs[n].dwEventState & SCARD_STATE_CHANGED))
+        return refresh_readers(w);
+    return SCARD_S_SUCCESS;
+}
+
+static void wait_retry(struct pcsc_watch *w)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += w->retry_ms / 1000;
+    ts.tv_nsec += (long)(w->retry_ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&w->mu);
+    while (!w->stop && pthread_cond_timedwait(&w->wake, &w->mu, &ts) != ETIMEDOUT)
+        ;
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void release_ctx(struct pcsc_watch *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->ctx_valid = false;
+    pthread_mutex_unlock(&w->mu);
+    SCardReleaseContext(w->ctx);
+}
+
+static void *run(void *arg)
+{
+    struct pcsc_watch *w = arg;
+
+    while (!stopping(w)) {
+        SCARDCONTEXT ctx;
+        if (SCardEstablishContext(SCARD_SCOPE_SYSTEM, NULL, NULL, &ctx) != SCARD_S_SUCCESS) {
+            set_service(w, 0);
+            wait_retry(w);
+            continue;
+        }
+        pthread_mutex_lock(&w->mu);
+        w->ctx = ctx;
+        w->ctx_valid = !w->stop;
+        pthread_mutex_unlock(&w->mu);
+        set_service(w, 1);
+        w->pnp_state = SCARD_STATE_UNAWARE;
+        LONG rv = refresh_readers(w);
+        while (rv == SCARD_S_SUCCESS && !stopping(w))
+            rv = watch_once(w);
+        while (w->nslots > 0) /* service lost or stopping: all readers gone */
+            drop_slot(w, w->nslots - 1);
+        release_ctx(w);
+        if (!stopping(w)) {
+            set_service(w, 0);
+            wait_retry(w);
+        }
+    }
+    pthread_mutex_lock(&w->mu);
+    w->exited = true;
+    pthread_cond_signal(&w->done);
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+static void on_async(uv_async_t *handle)
+{
+    struct pcsc_watch *w = handle->data;
+
+    pthread_mutex_lock(&w->mu);
+    struct ev_node *n = w->head;
+    w->head = w->tail = NULL;
+    w->queued = 0;
+    pthread_mutex_unlock(&w->mu);
+    while (n) {
+        struct ev_node *next = n->next;
+        if (w->cb)
+            w->cb(w, &n->ev, w->data);
+        free(n);
+        n = next;
+    }
+}
+
+static void on_closed(uv_handle_t *handle)
+{
+    struct pcsc_watch *w = handle->data;
+    vendor_lib_close(&w->vendor);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->wake);
+    pthread_cond_destroy(&w->done);
+    free(w->profile);
+    free(w);
+}
+
+int pcsc_watch_start(struct pcsc_watch **ret, uv_loop_t *loop, const struct pcsc_watch_cfg *cfg,
+                     pcsc_watch_cb cb, void *data)
+{
+    struct pcsc_watch *w = calloc(1, sizeof *w);
+    int rc;
+
+    if (!w)
+        return -ENOMEM;
+    w->cb = cb;
+    w->data = data;
+    w->service = -1;
+    w->retry_ms = cfg->retry_ms ? cfg->retry_ms : 500;
+    if (cfg->desks)
+        w->desks = *cfg->desks;
+    if (cfg->profile && !(w->profile = strdup(cfg->profile))) {
+        free(w);
+        return -ENOMEM;
+    }
+    if (cfg->vendor_lib) {
+        rc = vendor_lib_open(&w->vendor, cfg->vendor_lib, cfg->vendor_init);
+        if (rc < 0) {
+            free(w->profile);
+            free(w);
+            return rc;
+        }
+    }
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->wake, NULL);
+    pthread_cond_init(&w->done, NULL);
+    rc = uv_async_init(loop, &w->async, on_async);
+    if (rc == 0) {
+        w->async.data = w;
+        rc = -pthread_create(&w->thread, NULL, run, w);
+        if (rc < 0) {
+            w->cb = NULL;
+            uv_close((uv_handle_t *)&w->async, on_closed);
+        }
+    } else {
+        vendor_lib_close(&w->vendor);
+        pthread_mutex_destroy(&w->mu);
+        pthread_cond_destroy(&w->wake);
+        pthread_cond_destroy(&w->done);
+        free(w->profile);
+        free(w);
+    }
+    if (rc == 0)
+        *ret = w;
+    return rc;
+}
+
+void pcsc_watch_stop(struct pcsc_watch *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->stop = true;
+    pthread_cond_signal(&w->wake);
+    while (!w->exited) {
+        if (w->ctx_valid)
+            SCardCancel(w->ctx);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += WATCH_CANCEL_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&w->done, &w->mu, &ts);
+    }
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    w->cb = NULL;
+    for (struct ev_node *n = w->head, *next; n; n = next) {
+        next = n->next;
+        free(n);
+    }
+    w->head = w->tail = NULL;
+    uv_close((uv_handle_t *)&w->async, on_closed);
+}
+
+unsigned long pcsc_watch_dropped(const struct pcsc_watch *w)
+{
+    return w->dropped;
+}

@@ -1,0 +1,646 @@
+/* posa_http: one connection. Parses one request at a time (the parser is paused at the end
+ * of each message and reading stops until it is answered, which is what keeps pipelined
+ * requests in order), bounds header and body sizes, writes answers, closes. */
+#include <assert.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http_internal.h"
+
+static const http_parser_settings parser_settings;
+
+static void conn_process(struct http_conn *c);
+
+static bool peer_is_loopback(uv_tcp_t *tcp)
+{
+    struct sockaddr_storage addr;
+    int len = sizeof(addr);
+
+    if (uv_tcp_getpeername(tcp, (struct sockaddr *)&addr, &len) < 0)
+        return false;
+    if (addr.ss_family == AF_INET)
+        return (ntohl(((struct sockaddr_in *)&addr)->sin_addr.s_addr) >> 24) == 127;
+    if (addr.ss_family == AF_INET6) {
+        const struct in6_addr *a = &((struct sockaddr_in6 *)&addr)->sin6_addr;
+
+        if (IN6_IS_ADDR_LOOPBACK(a))
+            return true;
+        return IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127;
+    }
+    return false;
+}
+
+static void conn_maybe_free(struct http_conn *c)
+{
+    if (c->handles_open || c->pending)
+        return;
+    http_server_conn_gone(c->server, c);
+    free(c->rbuf);
+    free(c->req.head);
+    free(c->req.body);
+    free(c);
+}
+
+static void on_handle_closed(uv_handle_t *handle)
+{
+    struct http_conn *c = handle->data;
+
+    c->handles_open--;
+    conn_maybe_free(c);
+}
+
+static void conn_close_stream(struct http_conn *c, bool reset)
+{
+    http_close_cb cb = c->req.close_cb;
+
+    if (c->closing)
+        return;
+    c->closing = true;
+    uv_read_stop(&c->h.stream);
+    if (!reset || !c->is_tcp || uv_tcp_close_reset(&c->h.tcp, on_handle_closed) < 0)
+        uv_close(&c->h.handle, on_handle_closed);
+    uv_close((uv_handle_t *)&c->idle, on_handle_closed);
+    c->req.close_cb = NULL;
+    if (c->pending && cb) /* the handles close later, so c outlives this call */
+        cb(&c->req.pub, c->req.close_data);
+}
+
+void http_conn_close(struct http_conn *c)
+{
+    conn_close_stream(c, false);
+}
+
+void http_conn_close_when_idle(struct http_conn *c)
+{
+    if (c->pending || c->writes)
+        c->close_after = true;
+    else
+        http_conn_close(c);
+}
+
+static void on_idle(uv_timer_t *timer)
+{
+    struct http_conn *c = http_container_of(timer, struct http_conn, idle);
+
+    http_conn_close_when_idle(c);
+}
+
+static void idle_restart(struct http_conn *c)
+{
+    uint64_t ms = c->server->config.idle_timeout_ms;
+
+    if (ms && !c->closing)
+        uv_timer_start(&c->idle, on_idle, ms, 0);
+}
+
+static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+{
+    struct http_conn *c = handle->data;
+
+    (void)suggested;
+    if (!c->rbuf && !(c->rbuf = malloc(HTTP_READ_CHUNK))) {
+        *buf = uv_buf_init(NULL, 0);
+        return;
+    }
+    if (c->rpos) {
+        memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+        c->rlen -= c->rpos;
+        c->rpos = 0;
+    }
+    *buf = uv_buf_init(c->rbuf + c->rlen, (unsigned)(HTTP_READ_CHUNK - c->rlen));
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    struct http_conn *c = stream->data;
+
+    (void)buf;
+    if (nread == UV_ENOBUFS) {
+        uv_read_stop(stream); /* resumes once the buffered request is answered */
+        return;
+    }
+    if (nread < 0) {
+        if (c->streaming)
+            http_conn_close(c); /* the peer left a stream: nothing more to send it */
+        else
+            http_conn_close_when_idle(c); /* EOF or error; a last answer may be in flight */
+        return;
+    }
+    if (nread == 0)
+        return;
+    c->rlen += (size_t)nread;
+    if (c->streaming) {
+        if (c->rlen == HTTP_READ_CHUNK)
+            uv_read_stop(stream); /* kept for after the stream; a full buffer waits */
+        return;
+    }
+    idle_restart(c);
+    conn_process(c);
+}
+
+int http_conn_accept(struct http_server *server, uv_stream_t *listener, bool is_tcp)
+{
+    struct http_conn *c = calloc(1, sizeof(*c));
+    int rc;
+
+    if (!c)
+        return UV_ENOMEM;
+    c->server = server;
+    c->is_tcp = is_tcp;
+    rc = is_tcp ? uv_tcp_init(server->loop, &c->h.tcp) : uv_pipe_init(server->loop, &c->h.pipe, 0);
+    if (rc < 0) {
+        free(c);
+        return rc;
+    }
+    uv_timer_init(server->loop, &c->idle);
+    c->h.handle.data = c;
+    c->idle.data = c;
+    c->handles_open = 2;
+    c->next = server->conns;
+    if (c->next)
+        c->next->prev = c;
+    server->conns = c;
+    server->n_conns++;
+    http_parser_init(&c->parser, HTTP_REQUEST);
+    c->parser.data = c;
+
+    rc = uv_accept(listener, &c->h.stream);
+    if (rc == 0 && (server->n_conns > server->config.max_connections || server->offline))
+        rc = UV_EMFILE;
+    if (rc == 0)
+        rc = uv_read_start(&c->h.stream, on_alloc, on_read);
+    if (rc < 0) {
+        conn_close_stream(c, true);
+        return rc;
+    }
+    if (is_tcp) {
+        uv_tcp_nodelay(&c->h.tcp, 1);
+        c->local = peer_is_loopback(&c->h.tcp);
+    } else {
+        c->local = true;
+    }
+    idle_restart(c);
+    return 0;
+}
+
+/* --- parsing ------------------------------------------------------------------------- */
+
+static int head_append(struct http_conn *c, const char *at, size_t len)
+{
+    struct http_req_impl *r = &c->req;
+
+    if (r->head_len + len + 1 > c->server->config.max_header_bytes) {
+        c->err_status = 431;
+        return -1;
+    }
+    if (r->head_len + len + 1 > r->head_cap) {
+        size_t cap = r->head_cap ? r->head_cap : 1024;
+        char *p;
+
+        while (cap < r->head_len + len + 1)
+            cap *= 2;
+        p = realloc(r->head, cap);
+        if (!p) {
+            c->err_status = 500;
+            return -1;
+        }
+        r->head = p;
+        r->head_cap = cap;
+    }
+    memcpy(r->head + r->head_len, at, len);
+    r->head_len += len;
+    return 0;
+}
+
+static int on_message_begin(http_parser *p)
+{
+    struct http_conn *c = p->data;
+    struct http_req_impl *r = &c->req;
+
+    r->head_len = 0;
+    r->url_end = 0;
+    r->n_headers = 0;
+    r->last_cb = 0;
+    r->body_len = 0;
+    return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t len)
+{
+    return head_append(p->data, at, len);
+}
+
+/* Ends the url, a name or a value with a NUL (the buffer may move, so offsets are kept). */
+static int head_terminate(struct http_conn *c)
+{
+    if (c->req.last_cb == 0)
+        c->req.url_end = c->req.head_len;
+    return head_append(c, "", 1);
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+    struct http_conn *c = p->data;
+    struct http_req_impl *r = &c->req;
+
+    if (r->last_cb != 1) {
+        if (head_terminate(c) < 0)
+            return -1;
+        if (r->n_headers == HTTP_HEADERS_MAX) {
+            c->err_status = 431;
+            return -1;
+        }
+        r->name_off[r->n_headers++] = r->head_len;
+        r->last_cb = 1;
+    }
+    return head_append(c, at, len);
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+    struct http_conn *c = p->data;
+    struct http_req_impl *r = &c->req;
+
+    if (r->last_cb != 2) {
+        if (head_terminate(c) < 0)
+            return -1;
+        r->value_off[r->n_headers - 1] = r->head_len;
+        r->last_cb = 2;
+    }
+    return head_append(c, at, len);
+}
+
+static int on_headers_complete(http_parser *p)
+{
+    struct http_conn *c = p->data;
+    struct http_req_impl *r = &c->req;
+    char *q;
+
+    if (head_terminate(c) < 0)
+        return -1;
+    if (r->last_cb == 1) /* a name without a value */
+        r->value_off[r->n_headers - 1] = r->head_len - 1;
+    for (size_t i = 0; i < r->n_headers; i++) {
+        r->names[i] = r->head + r->name_off[i];
+        r->values[i] = r->head + r->value_off[i];
+    }
+    r->pub.path = r->head;
+    q = memchr(r->head, '?', r->url_end);
+    if (q) {
+        *q = '\0';
+        r->pub.query = q + 1;
+    } else {
+        r->pub.query = "";
+    }
+    r->pub.method = http_method_str((enum http_method)p->method);
+    if (p->upgrade) {
+        c->err_status = 400; /* no upgrades or CONNECT here */
+        return -1;
+    }
+    if (p->content_length != ULLONG_MAX && p->content_length > c->server->config.max_body_bytes) {
+        c->err_status = 413;
+        return -1;
+    }
+    return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+    struct http_conn *c = p->data;
+    struct http_req_impl *r = &c->req;
+
+    if (r->body_len + len > c->server->config.max_body_bytes) {
+        c->err_status = 413;
+        return -1;
+    }
+    if (r->body_len + len + 1 > r->body_cap) {
+        size_t cap = r->body_cap ? r->body_cap : 4096;
+        char *b;
+
+        while (cap < r->body_len + len + 1)
+            cap *= 2;
+        b = realloc(r->body, cap);
+        if (!b) {
+            c->err_status = 500;
+            return -1;
+        }
+        r->body = b;
+        r->body_cap = cap;
+    }
+    memcpy(r->body + r->body_len, at, len);
+    r->body_len += len;
+    return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+    struct http_conn *c = p->data;
+    struct http_req_impl *r = &c->req;
+
+    if (!r->body && on_body(p, "", 0) < 0) /* allocates the buffer for the NUL */
+        return -1;
+    r->body[r->body_len] = '\0';
+    r->pub.body = r->body;
+    r->pub.body_len = r->body_len;
+    r->keep_alive = http_should_keep_alive(p) != 0;
+    http_parser_pause(p, 1); /* one request at a time: resumed once answered */
+    return 0;
+}
+
+static const http_parser_settings parser_settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* --- answering ----------------------------------------------------------------------- */
+
+struct write_job {
+    uv_write_t req;
+    struct http_conn *conn;
+    char data[];
+};
+
+static void on_write(uv_write_t *wr, int status)
+{
+    struct write_job *job = http_container_of(wr, struct write_job, req);
+    struct http_conn *c = job->conn;
+
+    free(job);
+    c->writes--;
+    if (status < 0)
+        http_conn_close(c);
+    else if (c->close_after && !c->pending && c->writes == 0)
+        http_conn_close(c);
+}
+
+static int conn_write(struct http_conn *c, int status, const struct http_header *headers,
+                      size_t n_headers, const char *body, size_t body_len, bool keep,
+                      bool head_only)
+{
+    char line[256];
+    size_t size = 0, off = 0;
+    struct write_job *job;
+    uv_buf_t buf;
+    int n;
+
+    n = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n", status, http_status_text(status));
+    size += (size_t)n;
+    for (size_t i = 0; i < n_headers; i++)
+        size += strlen(headers[i].name) + strlen(headers[i].value) + 4;
+    size += 96 + (head_only ? 0 : body_len);
+    job = malloc(sizeof(*job) + size);
+    if (!job)
+        return UV_ENOMEM;
+    off += (size_t)snprintf(job->data + off, size - off, "%s", line);
+    for (size_t i = 0; i < n_headers; i++)
+        off += (size_t)snprintf(job->data + off, size - off, "%s: %s\r\n", headers[i].name,
+                                headers[i].value);
+    off += (size_t)snprintf(job->data + off, size - off,
+                            "Content-Length: %zu\r\nConnection: %s\r\n\r\n", body_len,
+                            keep ? "keep-alive" : "close");
+    if (!head_only && body_len) {
+        memcpy(job->data + off, body, body_len);
+        off += body_len;
+    }
+    job->conn = c;
+    buf = uv_buf_init(job->data, (unsigned)off);
+    if (uv_write(&job->req, &c->h.stream, &buf, 1, on_write) < 0) {
+        free(job);
+        http_conn_close(c);
+        return 0;
+    }
+    c->writes++;
+    return 0;
+}
+
+static void conn_reject(struct http_conn *c, int status)
+{
+    static const struct http_header text = {"Content-Type", "text/plain"};
+    const char *msg = http_status_text(status);
+
+    c->close_after = true;
+    uv_read_stop(&c->h.stream);
+    if (conn_write(c, status, &text, 1, msg, strlen(msg), false, false) < 0)
+        http_conn_close(c);
+}
+
+int http_respond(struct http_request *req, int status, const struct http_header *headers,
+                 size_t n_headers, const char *body, size_t body_len)
+{
+    struct http_conn *c = http_container_of(req, struct http_conn, req.pub);
+    struct http_server *s = c->server;
+    bool keep;
+    int rc;
+
+    assert(c->pending && !c->streaming);
+    c->pending = false;
+    c->req.close_cb = NULL;
+    if (c->closing) { /* the peer or the server went away meanwhile */
+        conn_maybe_free(c);
+        return 0;
+    }
+    keep = c->req.keep_alive && !c->close_after && !s->closing && !s->offline;
+    if (!keep)
+        c->close_after = true;
+    rc = conn_write(c, status, headers, n_headers, body, body_len, keep,
+                    strcmp(req->method, "HEAD") == 0);
+    if (rc < 0) {
+        http_conn_close(c);
+        return rc;
+    }
+    if (!keep) {
+        if (c->writes == 0)
+            http_conn_close(c);
+        return 0;
+    }
+    idle_restart(c);
+    if (!c->in_dispatch)
+        conn_process(c); /* answered later: go on with what the peer sent meanwhile */
+    return 0;
+}
+
+void http_request_drop(struct http_request *req, bool reset)
+{
+    struct http_conn *c = http_container_of(req, struct http_conn, req.pub);
+
+    assert(c->pending);
+    c->pending = false;
+    c->streaming = false;
+    c->req.close_cb = NULL;
+    if (c->closing)
+        conn_maybe_free(c);
+    else
+        conn_close_stream(c, reset);
+}
+
+int http_stream_start(struct http_request *req, int status, const struct http_header *headers,
+                      size_t n_headers)
+{
+    struct http_conn *c = http_container_of(req, struct http_conn, req.pub);
+    struct http_header all[HTTP_HEADERS_MAX + 1];
+    char line[256];
+    struct write_job *job;
+    size_t off = 0, size;
+    uv_buf_t buf;
+
+    assert(c->pending && !c->streaming);
+    if (c->closing)
+        return UV_ECONNRESET;
+    if (n_headers > HTTP_HEADERS_MAX)
+        return UV_EINVAL;
+    if (n_headers)
+        memcpy(all, headers, n_headers * sizeof(*headers));
+    all[n_headers].name = "Transfer-Encoding";
+    all[n_headers].value = "chunked";
+    size = (size_t)snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n", status,
+                            http_status_text(status)) +
+           3;
+    for (size_t i = 0; i <= n_headers; i++)
+        size += strlen(all[i].name) + strlen(all[i].value) + 4;
+    if (!(job = malloc(sizeof(*job) + size)))
+        return UV_ENOMEM;
+    off += (size_t)snprintf(job->data + off, size - off, "%s", line);
+    for (size_t i = 0; i <= n_headers; i++)
+        off +=
+            (size_t)snprintf(job->data + off, size - off, "%s: %s\r\n", all[i].name, all[i].value);
+    off += (size_t)snprintf(job->data + off, size - off, "\r\n");
+    job->conn = c;
+    buf = uv_buf_init(job->data, (unsigned)off);
+    if (uv_write(&job->req, &c->h.stream, &buf, 1, on_write) < 0) {
+        free(job);
+        http_conn_close(c);
+        return UV_ECONNRESET;
+    }
+    c->writes++;
+    c->streaming = true;
+    uv_timer_stop(&c->idle);
+    uv_read_start(&c->h.stream, on_alloc, on_read); /* to notice the peer leaving */
+    return 0;
+}
+
+static int stream_chunk(struct http_conn *c, const char *data, size_t len)
+{
+    struct write_job *job;
+    uv_buf_t buf;
+    int n;
+
+    if (c->closing)
+        return UV_ECONNRESET;
+    if (c->h.stream.write_queue_size > c->server->config.max_stream_backlog)
+        return UV_ENOBUFS;
+    if (!(job = malloc(sizeof(*job) + len + 24)))
+        return UV_ENOMEM;
+    n = snprintf(job->data, 24, "%zx\r\n", len);
+    memcpy(job->data + n, data, len);
+    memcpy(job->data + n + len, "\r\n", 2);
+    job->conn = c;
+    buf = uv_buf_init(job->data, (unsigned)((size_t)n + len + 2));
+    if (uv_write(&job->req, &c->h.stream, &buf, 1, on_write) < 0) {
+        free(job);
+        http_conn_close(c);
+        return UV_ECONNRESET;
+    }
+    c->writes++;
+    return 0;
+}
+
+int http_stream_write(struct http_request *req, const char *data, size_t len)
+{
+    struct http_conn *c = http_container_of(req, struct http_conn, req.pub);
+
+    assert(c->pending && c->streaming);
+    return len ? stream_chunk(c, data, len) : 0; /* an empty chunk would end the stream */
+}
+
+int http_stream_end(struct http_request *req)
+{
+    struct http_conn *c = http_container_of(req, struct http_conn, req.pub);
+    static const char last[] = "0\r\n\r\n";
+    struct write_job *job;
+    uv_buf_t buf;
+
+    assert(c->pending && c->streaming);
+    c->pending = false;
+    c->streaming = false;
+    if (c->closing) {
+        conn_maybe_free(c);
+        return 0;
+    }
+    if (!(job = malloc(sizeof(*job) + sizeof(last)))) {
+        http_conn_close(c);
+        return UV_ENOMEM;
+    }
+    memcpy(job->data, last, sizeof(last) - 1);
+    job->conn = c;
+    buf = uv_buf_init(job->data, (unsigned)(sizeof(last) - 1));
+    if (uv_write(&job->req, &c->h.stream, &buf, 1, on_write) < 0) {
+        free(job);
+        http_conn_close(c);
+        return 0;
+    }
+    c->writes++;
+    if (!c->req.keep_alive || c->close_after || c->server->closing || c->server->offline) {
+        c->close_after = true;
+        return 0;
+    }
+    idle_restart(c);
+    if (!c->in_dispatch)
+        conn_process(c);
+    return 0;
+}
+
+void http_request_on_close(struct http_request *req, http_close_cb cb, void *data)
+{
+    struct http_conn *c = http_container_of(req, struct http_conn, req.pub);
+
+    c->req.close_cb = cb;
+    c->req.close_data = data;
+}
+
+static void conn_dispatch(struct http_conn *c)
+{
+    struct http_server *s = c->server;
+
+    c->pending = true;
+    c->req.pub.peer_is_local = c->local;
+    c->req.pub.via_unix = !c->is_tcp;
+    c->req.pub.data = NULL;
+    c->req.close_cb = NULL;
+    uv_read_stop(&c->h.stream);
+    uv_timer_stop(&c->idle); /* the application's time is not idle time */
+    c->in_dispatch = true;
+    s->cb(s, &c->req.pub, s->data);
+    c->in_dispatch = false;
+}
+
+static void conn_process(struct http_conn *c)
+{
+    while (!c->closing && !c->pending && !c->close_after && c->rpos < c->rlen) {
+        size_t n =
+            http_parser_execute(&c->parser, &parser_settings, c->rbuf + c->rpos, c->rlen - c->rpos);
+        enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+
+        c->rpos += n;
+        if (e == HPE_PAUSED) {
+            http_parser_pause(&c->parser, 0);
+            conn_dispatch(c);
+            continue;
+        }
+        if (e != HPE_OK) {
+            conn_reject(c, c->err_status ? c->err_status : 400);
+            return;
+        }
+    }
+    if (c->rpos == c->rlen)
+        c->rpos = c->rlen = 0;
+    if (!c->closing && !c->pending && !c->close_after)
+        uv_read_start(&c->h.stream, on_alloc, on_read);
+}

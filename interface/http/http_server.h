@@ -1,0 +1,108 @@
+/* posa_http: a small, generic HTTP/1.1 server on libuv and the packaged http-parser. Used by
+ * posa-sandbox and posad's HIS API; it knows nothing of either.
+ *
+ * Contract:
+ * - Everything runs on the loop thread given to http_server_new(); nothing here is
+ *   thread-safe.
+ * - Requests of one connection are handed to the callback one at a time and in order
+ *   (pipelining-safe): the next request of a connection is not parsed before the current
+ *   one is answered (http_respond) or dropped (http_request_drop).
+ * - The callback may answer at once or later (asynchronously). The request, its strings
+ *   and its body stay valid until it is answered or dropped, even if the peer went away
+ *   meanwhile (answering a dead connection then just frees the request). Every request must
+ *   be answered or dropped exactly once.
+ * - Header bytes (request line + headers) beyond max_header_bytes get 431, a body beyond
+ *   max_body_bytes gets 413, a malformed request 400; each then closes the connection.
+ * - Errors are 0 or negative (libuv codes, or POSA_EFIELD for a bad address). */
+#ifndef POSA_HTTP_SERVER_H
+#define POSA_HTTP_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+struct http_server;
+
+struct http_request {
+    const char *method; /* "GET", "POST", ... */
+    const char *path;   /* the target before '?', not decoded, NUL-terminated */
+    const char *query;  /* after '?', or "" */
+    const char *body;   /* NUL-terminated for convenience; body_len excludes the NUL */
+    size_t body_len;
+    bool peer_is_local; /* loopback TCP peer, or a Unix socket */
+    bool via_unix;      /* came over a Unix socket (its file permissions are its auth) */
+    void *data;         /* the application's, untouched by the library */
+};
+
+struct http_header {
+    const char *name;
+    const char *value;
+};
+
+typedef void (*http_request_cb)(struct http_server *server, struct http_request *req, void *data);
+
+struct http_server_config {
+    size_t max_header_bytes;   /* request line + headers; 0 = 16 KiB */
+    size_t max_body_bytes;     /* 0 = 1 MiB */
+    size_t max_connections;    /* beyond: accepted and closed at once; 0 = 4096 */
+    uint64_t idle_timeout_ms;  /* idle keep-alive / slow-header limit; 0 = none */
+    size_t max_stream_backlog; /* bytes queued to a slow streaming peer; 0 = 1 MiB */
+};
+
+/* Creates a server on loop; cb runs for every complete request. Returns 0 or UV_ENOMEM. */
+int http_server_new(uv_loop_t *loop, const struct http_server_config *config, http_request_cb cb,
+                    void *data, struct http_server **ret);
+
+/* Listens on host:port (IPv4 or IPv6 literal; port 0 picks a free one). */
+int http_server_listen_tcp(struct http_server *server, const char *host, int port);
+/* Listens on a Unix socket path with the file mode given (e.g. 0660). A stale socket file at
+ * path is replaced; any other kind of file is an error (UV_EEXIST). */
+int http_server_listen_unix(struct http_server *server, const char *path, int mode);
+
+/* The port of the first TCP listener (after port 0 was asked for), or -1. */
+int http_server_tcp_port(const struct http_server *server);
+
+/* Offline: stop listening (new connections are refused by the kernel) and close every
+ * connection that has no request in flight; those with one close after their answer.
+ * Online again: listen on the same addresses. Returns 0 or the first listen error. */
+int http_server_set_offline(struct http_server *server, bool offline);
+
+/* Closes the listeners and every connection; done(data) runs once all handles are closed
+ * and the server is freed. Requests still unanswered are freed when answered or dropped. */
+void http_server_close(struct http_server *server, void (*done)(void *data), void *data);
+
+/* A request header's value (name case-insensitive), or NULL. Repeated headers: the first. */
+const char *http_request_header(const struct http_request *req, const char *name);
+
+/* Answers req with status, extra headers (Content-Length and Connection are added) and a
+ * body (copied). After this call req is gone. Returns 0, or UV_ENOMEM (req is dropped). */
+int http_respond(struct http_request *req, int status, const struct http_header *headers,
+                 size_t n_headers, const char *body, size_t body_len);
+
+/* Closes req's connection without answering: a TCP reset when reset is true (where the
+ * transport has one), else an orderly close. After this call req is gone. */
+void http_request_drop(struct http_request *req, bool reset);
+
+/* Streaming (server-sent events and the like): http_stream_start() sends the status and
+ * headers with chunked transfer encoding; http_stream_write() sends one chunk (copied);
+ * http_stream_end() sends the last chunk, after which req is gone (or http_request_drop()).
+ * While a stream is open the connection is read, so a peer that goes away is noticed.
+ * Writes return UV_ECONNRESET once the connection is gone and UV_ENOBUFS when more than
+ * max_stream_backlog bytes wait for a slow peer (the caller may drop it). */
+int http_stream_start(struct http_request *req, int status, const struct http_header *headers,
+                      size_t n_headers);
+int http_stream_write(struct http_request *req, const char *data, size_t len);
+int http_stream_end(struct http_request *req);
+
+typedef void (*http_close_cb)(struct http_request *req, void *data);
+/* cb(req, data) runs once if req's connection closes before req is answered, ended or
+ * dropped (the peer went away during a stream, or the server is closing). req stays valid
+ * until the application answers, ends or drops it. */
+void http_request_on_close(struct http_request *req, http_close_cb cb, void *data);
+
+/* The reason phrase of a status ("Not Found"), "" when unknown. */
+const char *http_status_text(int status);
+
+#endif

@@ -1,0 +1,522 @@
+/* libcurl multi_socket on libuv (curl's docs/examples/multi-uv.c), with the gateway's seal
+ * per attempt and the before/after classification of failures the journal relies on. */
+#include "interface/platform/client.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <openssl/rand.h>
+
+#include "core/bound.h"
+#include "core/err.h"
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+struct client_socket {
+    uv_poll_t poll;
+    curl_socket_t fd;
+    struct platform_client *client;
+    struct client_socket *prev, *next;
+};
+
+struct platform_client {
+    uv_loop_t *loop;
+    CURLM *multi;
+    uv_timer_t timer;
+    char *url;
+    char *ca_file;
+    char *cert_file;
+    char *key_file;
+    uint32_t connect_timeout_ms;
+    uint32_t timeout_ms;
+    struct gateway *gateway;
+    struct platform_request *in_flight; /* list head */
+    int n_in_flight;
+    struct client_socket *sockets; /* list head */
+    int open_handles;              /* timer + sockets not yet closed */
+    bool closing;
+    void (*closed)(void *data);
+    void *closed_data;
+};
+
+static uint64_t client_wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void on_handle_closed(uv_handle_t *handle);
+
+static void client_maybe_done(struct platform_client *c)
+{
+    if (!c->closing || c->open_handles > 0)
+        return;
+    void (*closed)(void *) = c->closed;
+    void *data = c->closed_data;
+    free(c->url);
+    free(c->ca_file);
+    free(c->cert_file);
+    free(c->key_file);
+    free(c);
+    if (closed)
+        closed(data);
+}
+
+static void on_handle_closed(uv_handle_t *handle)
+{
+    struct platform_client *c = handle->data;
+
+    if (handle != (uv_handle_t *)&c->timer)
+        free(container_of((uv_poll_t *)handle, struct client_socket, poll));
+    c->open_handles--;
+    client_maybe_done(c);
+}
+
+static void socket_close(struct client_socket *s)
+{
+    struct platform_client *c = s->client;
+
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        c->sockets = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    uv_poll_stop(&s->poll);
+    uv_close((uv_handle_t *)&s->poll, on_handle_closed);
+}
+
+/* --- request lifecycle --- */
+
+static void request_unlink(struct platform_request *req)
+{
+    struct platform_client *c = req->client;
+
+    if (req->prev)
+        req->prev->next = req->next;
+    else
+        c->in_flight = req->next;
+    if (req->next)
+        req->next->prev = req->prev;
+    req->prev = req->next = NULL;
+    c->n_in_flight--;
+}
+
+static void request_cleanup(struct platform_request *req)
+{
+    curl_slist_free_all(req->headers);
+    req->headers = NULL;
+    gateway_sealed_done(&req->sealed);
+    free(req->resp);
+    req->resp = NULL;
+    req->resp_len = req->resp_cap = 0;
+}
+
+/* Hands the outcome to the owner. easy is already out of the multi. */
+static void request_finish(struct platform_request *req, CURLcode rc)
+{
+    struct platform_client *c = req->client;
+    struct platform_result res = {0};
+    char *opened = NULL;
+    size_t opened_len = 0;
+    long status = 0;
+
+    long connects = 0;
+
+    res.elapsed_ms = (uint32_t)(uv_now(c->loop) - req->started);
+    curl_easy_getinfo(req->easy, CURLINFO_NUM_CONNECTS, &connects);
+    res.reused = connects == 0;
+    if (rc == CURLE_OK) {
+        curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &status);
+        res.outcome = PLATFORM_ANSWERED;
+        res.http_status = status;
+        res.body = req->resp ? req->resp : "";
+        res.body_len = req->resp_len;
+        if (c->gateway && status == 200) {
+            res.err = gateway_open(c->gateway, res.body, res.body_len, &opened, &opened_len);
+            if (opened) {
+                res.body = opened;
+                res.body_len = opened_len;
+            }
+        }
+    } else {
+        /* The platform cannot have acted on a request whose body never left. */
+        res.outcome = req->send_off == 0 ? PLATFORM_LOST_BEFORE : PLATFORM_LOST_AFTER;
+        res.err = rc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT
+                  : rc == CURLE_COULDNT_CONNECT  ? -ECONNREFUSED
+                                                 : -EIO;
+        res.error = req->errbuf[0] ? req->errbuf : curl_easy_strerror(rc);
+    }
+    curl_easy_cleanup(req->easy);
+    req->easy = NULL;
+    request_unlink(req);
+    req->done(req, &res);
+    free(opened);
+    /* req may be gone (or reused) now: only our own copies are freed above and below. */
+}
+
+static void client_check_done(struct platform_client *c)
+{
+    CURLMsg *msg;
+    int pending;
+
+    while ((msg = curl_multi_info_read(c->multi, &pending))) {
+        struct platform_request *req = NULL;
+        char *resp;
+
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        CURLcode rc = msg->data.result;
+        CURL *easy = msg->easy_handle;
+        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&req);
+        curl_multi_remove_handle(c->multi, easy);
+        /* request_finish calls done, which may reuse req: free what we own first. */
+        resp = req->resp;
+        curl_slist_free_all(req->headers);
+        req->headers = NULL;
+        gateway_sealed_done(&req->sealed);
+        request_finish(req, rc);
+        free(resp);
+    }
+}
+
+/* --- curl <-> libuv glue --- */
+
+static void on_poll(uv_poll_t *handle, int status, int events)
+{
+    struct client_socket *s = container_of(handle, struct client_socket, poll);
+    struct platform_client *c = s->client;
+    int flags = 0, running;
+
+    if (status < 0)
+        flags = CURL_CSELECT_ERR;
+    if (events & UV_READABLE)
+        flags |= CURL_CSELECT_IN;
+    if (events & UV_WRITABLE)
+        flags |= CURL_CSELECT_OUT;
+    curl_multi_socket_action(c->multi, s->fd, flags, &running);
+    client_check_done(c);
+}
+
+static void on_timeout(uv_timer_t *handle)
+{
+    struct platform_client *c = handle->data;
+    int running;
+
+    curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    client_check_done(c);
+}
+
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    struct platform_client *c = userp;
+
+    (void)multi;
+    if (timeout_ms < 0)
+        uv_timer_stop(&c->timer);
+    else
+        uv_timer_start(&c->timer, on_timeout, (uint64_t)timeout_ms, 0);
+    return 0;
+}
+
+static int on_curl_socket(CURL *easy, curl_socket_t fd, int action, void *userp, void *socketp)
+{
+    struct platform_client *c = userp;
+    struct client_socket *s = socketp;
+    int events = 0;
+
+    (void)easy;
+    if (action == CURL_POLL_REMOVE) {
+        if (s) {
+            socket_close(s);
+            curl_multi_assign(c->multi, fd, NULL);
+        }
+        return 0;
+    }
+    if (!s) {
+        s = calloc(1, sizeof *s);
+        if (!s)
+            return -1;
+        s->fd = fd;
+        s->client = c;
+        if (uv_poll_init_socket(c->loop, &s->poll, fd) != 0) {
+            free(s);
+            return -1;
+        }
+        s->poll.data = c;
+        c->open_handles++;
+        s->next = c->sockets;
+        if (s->next)
+            s->next->prev = s;
+        c->sockets = s;
+        curl_multi_assign(c->multi, fd, s);
+    }
+    if (action != CURL_POLL_OUT)
+        events |= UV_READABLE;
+    if (action != CURL_POLL_IN)
+        events |= UV_WRITABLE;
+    uv_poll_start(&s->poll, events, on_poll);
+    return 0;
+}
+
+static size_t on_read(char *buf, size_t size, size_t nitems, void *userp)
+{
+    struct platform_request *req = userp;
+    size_t n = size * nitems, left = req->send_len - req->send_off;
+
+    if (n > left)
+        n = left;
+    memcpy(buf, req->send + req->send_off, n);
+    req->send_off += n;
+    return n;
+}
+
+/* A rewind before any byte left is harmless (curl retrying a dead reused connection
+ * before sending); after, it would be a second send of a message that may have landed. */
+static int on_seek(void *userp, curl_off_t offset, int origin)
+{
+    struct platform_request *req = userp;
+
+    if (offset != 0 || origin != SEEK_SET || req->send_off != 0)
+        return CURL_SEEKFUNC_CANTSEEK;
+    return CURL_SEEKFUNC_OK;
+}
+
+static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userp)
+{
+    struct platform_request *req = userp;
+    size_t n = size * nmemb;
+
+    if (req->resp_len + n + 1 > req->resp_cap) {
+        size_t cap = req->resp_cap ? req->resp_cap : 4096;
+        char *p;
+
+        while (cap < req->resp_len + n + 1)
+            cap *= 2;
+        if (cap > BOUND_BODY + 1)
+            return 0; /* an answer beyond any bound: abort (CURLE_WRITE_ERROR) */
+        p = realloc(req->resp, cap);
+        if (!p)
+            return 0;
+        req->resp = p;
+        req->resp_cap = cap;
+    }
+    memcpy(req->resp + req->resp_len, ptr, n);
+    req->resp_len += n;
+    req->resp[req->resp_len] = '\0';
+    return n;
+}
+
+/* --- public --- */
+
+static char *dup_or_null(const char *s)
+{
+    return s && *s ? strdup(s) : NULL;
+}
+
+int platform_client_new(uv_loop_t *loop, const struct platform_client_config *config,
+                        struct platform_client **ret)
+{
+    struct platform_client *c;
+
+    if (!config->url || !*config->url)
+        return POSA_EFIELD;
+    c = calloc(1, sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    c->loop = loop;
+    c->url = strdup(config->url);
+    c->ca_file = dup_or_null(config->ca_file);
+    c->cert_file = dup_or_null(config->cert_file);
+    c->key_file = dup_or_null(config->key_file);
+    c->connect_timeout_ms = config->connect_timeout_ms ? config->connect_timeout_ms : 3000;
+    c->timeout_ms = config->timeout_ms ? config->timeout_ms : 30000;
+    c->gateway = config->gateway;
+    c->multi = curl_multi_init();
+    if (!c->url || !c->multi) {
+        curl_multi_cleanup(c->multi);
+        free(c->url);
+        free(c->ca_file);
+        free(c->cert_file);
+        free(c->key_file);
+        free(c);
+        return -ENOMEM;
+    }
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+    curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+                      config->max_connections ? config->max_connections : 16L);
+    curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS,
+                      config->max_connections ? config->max_connections : 16L);
+    uv_timer_init(loop, &c->timer);
+    c->timer.data = c;
+    c->open_handles = 1;
+    *ret = c;
+    return 0;
+}
+
+static int request_headers(struct platform_request *req)
+{
+    struct curl_slist *h = NULL, *t;
+    static const char *const fixed[] = {
+        "Content-Type: application/json;charset=utf-8",
+        "Expect:", /* no 100-continue stall on large bodies */
+    };
+
+    for (size_t i = 0; i < 2; i++) {
+        t = curl_slist_append(h, fixed[i]);
+        if (!t)
+            goto fail;
+        h = t;
+    }
+    for (int i = 0; i < req->sealed.n_headers; i++) {
+        t = curl_slist_append(h, req->sealed.headers[i]);
+        if (!t)
+            goto fail;
+        h = t;
+    }
+    req->headers = h;
+    return 0;
+fail:
+    curl_slist_free_all(h);
+    return -ENOMEM;
+}
+
+static int request_seal(struct platform_client *c, struct platform_request *req)
+{
+    struct gateway_msg msg = {.infno = req->infno,
+                              .body = req->body,
+                              .body_len = req->body_len,
+                              .now_ms = (int64_t)client_wall_ms()};
+    int err;
+
+    memset(&req->sealed, 0, sizeof req->sealed);
+    req->send = req->body;
+    req->send_len = req->body_len;
+    if (!c->gateway)
+        return 0;
+    if (RAND_bytes((unsigned char *)&msg.random, sizeof msg.random) != 1)
+        return POSA_ECRYPTO;
+    err = gateway_seal(c->gateway, &msg, &req->sealed);
+    if (err)
+        return err;
+    if (req->sealed.body) {
+        req->send = req->sealed.body;
+        req->send_len = req->sealed.body_len;
+    }
+    return 0;
+}
+
+static void request_setopt(struct platform_client *c, struct platform_request *req, CURL *e)
+{
+    curl_easy_setopt(e, CURLOPT_URL, c->url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, req);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->send_len);
+    curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
+    curl_easy_setopt(e, CURLOPT_READDATA, req);
+    curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, on_seek);
+    curl_easy_setopt(e, CURLOPT_SEEKDATA, req);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->headers);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, req->errbuf);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
+                     (long)(req->timeout_ms ? req->timeout_ms : c->timeout_ms));
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    if (c->ca_file)
+        curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
+    if (c->cert_file)
+        curl_easy_setopt(e, CURLOPT_SSLCERT, c->cert_file);
+    if (c->key_file)
+        curl_easy_setopt(e, CURLOPT_SSLKEY, c->key_file);
+}
+
+int platform_client_send(struct platform_client *c, struct platform_request *req)
+{
+    CURL *e;
+    int err;
+
+    if (c->closing)
+        return -ECANCELED;
+    if (!req->body || req->body_len > BOUND_BODY || !req->done)
+        return POSA_EFIELD;
+    req->client = c;
+    req->send_off = 0;
+    req->resp = NULL;
+    req->resp_len = req->resp_cap = 0;
+    req->headers = NULL;
+    req->errbuf[0] = '\0';
+    err = request_seal(c, req);
+    if (!err)
+        err = request_headers(req);
+    e = err ? NULL : curl_easy_init();
+    if (!err && !e)
+        err = -ENOMEM;
+    if (err)
+        goto fail;
+    req->easy = e;
+    request_setopt(c, req, e);
+    req->started = uv_now(c->loop);
+    req->prev = NULL;
+    req->next = c->in_flight;
+    if (req->next)
+        req->next->prev = req;
+    c->in_flight = req;
+    c->n_in_flight++;
+    if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
+        request_unlink(req);
+        curl_easy_cleanup(e);
+        req->easy = NULL;
+        err = -ENOMEM;
+        goto fail;
+    }
+    return 0;
+fail:
+    request_cleanup(req);
+    return err;
+}
+
+int platform_client_in_flight(const struct platform_client *c)
+{
+    return c->n_in_flight;
+}
+
+void platform_client_close(struct platform_client *c, void (*closed)(void *data), void *data)
+{
+    c->closing = true;
+    c->closed = closed;
+    c->closed_data = data;
+    while (c->in_flight) {
+        struct platform_request *req = c->in_flight;
+        char *resp = req->resp;
+
+        curl_multi_remove_handle(c->multi, req->easy);
+        curl_slist_free_all(req->headers);
+        req->headers = NULL;
+        gateway_sealed_done(&req->sealed);
+        snprintf(req->errbuf, sizeof req->errbuf, "client closed");
+        request_finish(req, CURLE_ABORTED_BY_CALLBACK);
+        free(resp);
+    }
+    curl_multi_cleanup(c->multi);
+    c->multi = NULL;
+    while (c->sockets)
+        socket_close(c->sockets);
+    uv_timer_stop(&c->timer);
+    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+}

@@ -1,0 +1,184 @@
+/* The national messages of the desk flow (national-interface.md §2), encoded from and
+ * decoded into plain structs: 1101 (person), 2201/2203 and 2401/2402 (visits), 2204/2301
+ * (fee uploads and the platform's split), 2206/2207/2303/2304 (settlement and its
+ * estimate), 2208/2305 (cancel), 3201 (day totals). Pure codec over json-c: encoders return
+ * a new `input` object for envelope_request_build (NULL when out of memory); decoders read
+ * an `output` object, borrow its strings, and name the bad field in err. Money is read from
+ * exact text, strings or numbers alike. */
+#ifndef POSA_PLATFORM_DESK_MSGS_H
+#define POSA_PLATFORM_DESK_MSGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "core/bound.h"
+#include "core/policy.h"
+#include "core/split.h"
+#include "interface/json/jsonmap.h"
+
+#define DESK_INSURANCE_MAX 8
+#define DESK_FUNDS_MAX 8
+
+/* How the patient was identified (mdtrt_cert_type): 01 e-voucher, 02 ID number, 03 card. */
+struct desk_cert {
+    const char *type;   /* "01" | "02" | "03" */
+    const char *number; /* ecToken, ID number or card number */
+    const char *card_sn;
+};
+
+/* 1101 */
+json_object *desk_1101_input(const struct desk_cert *cert, const char *psn_name);
+
+struct desk_insurance {
+    const char *insutype;
+    const char *insuplc_admdvs;
+    const char *psn_type;
+    int64_t balance; /* balc, fen */
+};
+
+struct desk_person {
+    const char *psn_no;
+    const char *psn_name;
+    const char *certno;
+    const char *gender; /* gend */
+    const char *birthday; /* brdy */
+    struct desk_insurance insurance[DESK_INSURANCE_MAX];
+    size_t n_insurance;
+    bool has_filinginfo; /* the provincial extension was present */
+    struct filing filings[BOUND_FILINGS];
+    size_t n_filings;
+};
+
+int desk_1101_decode(struct json_object *output, struct desk_person *ret,
+                     struct jsonmap_error *err);
+
+struct desk_diagnosis {
+    const char *code;
+    const char *name;
+    bool main;
+};
+
+/* What 2201/2203 and 2401 carry about a visit. */
+struct desk_visit {
+    const char *psn_no;
+    const char *insutype;
+    const char *insuplc_admdvs;
+    const char *mdtrtarea_admvs;
+    struct desk_cert cert;
+    const char *his_visit_id; /* ipt_no / ipt_otp_no */
+    const char *mdtrt_id;     /* 2203, 2402 */
+    const char *med_type;
+    const char *begntime;     /* "YYYY-MM-DD HH:MM:SS" */
+    const char *dept_code;
+    const char *dept_name;
+    const char *doctor_code;
+    const char *doctor_name;
+    bool emergency;
+    bool referral;
+    bool trauma;
+    bool third_party;
+    const struct desk_diagnosis *diagnoses;
+    size_t n_diagnoses;
+};
+
+json_object *desk_2401_input(const struct desk_visit *v);
+json_object *desk_2201_input(const struct desk_visit *v);
+json_object *desk_2203_input(const struct desk_visit *v);
+/* 2402 discharge: endtime "YYYY-MM-DD HH:MM:SS", reason may be NULL. */
+json_object *desk_2402_input(const struct desk_visit *v, const char *endtime, const char *reason);
+
+/* One fee line to upload (2204 outpatient, 2301 inpatient). */
+struct desk_fee {
+    const char *feedetl_sn;
+    const char *list_code;  /* med_list_codg */
+    const char *hosp_code;  /* medins_list_codg */
+    const char *name;
+    int64_t qty_e4;
+    int64_t price_e6;
+    int64_t amount_fen;
+    const char *time;       /* fee_ocur_time */
+    const char *dept_code;
+    const char *doctor_code;
+    const char *etip_hosp_code; /* outside line: the institution; NULL otherwise */
+    const char *init_feedetl_sn; /* refund line: the line it refunds */
+};
+
+/* infno is "2204" or "2301"; chrg_bchno is the outpatient batch (2204 only). */
+json_object *desk_fees_input(const char *infno, const char *psn_no, const char *mdtrt_id,
+                             const char *chrg_bchno, const struct desk_fee *fees, size_t n);
+
+/* 2302 (inpatient: the lines by feedetl_sn) or 2205 (outpatient: the batch). */
+json_object *desk_fees_cancel_input(const char *infno, const char *psn_no, const char *mdtrt_id,
+                                    const char *chrg_bchno, const char *const *feedetl_sns,
+                                    size_t n);
+
+/* The platform's split of one uploaded line (2204/2301 output result[]). */
+struct desk_fee_split {
+    const char *feedetl_sn;
+    struct split split;
+};
+
+/* Calls cb for each row of output.result[]; a non-zero return stops and is returned. */
+typedef int (*desk_fee_split_cb)(const struct desk_fee_split *row, void *data);
+int desk_fees_decode(struct json_object *output, desk_fee_split_cb cb, void *data,
+                     struct jsonmap_error *err);
+
+/* 2206/2207 (outpatient) and 2303/2304 (inpatient). */
+struct desk_settle {
+    const char *psn_no;
+    const char *mdtrt_id;
+    const char *insutype;
+    const char *insuplc_admdvs;
+    struct desk_cert cert;
+    int64_t medfee_sumamt;
+    bool use_account;
+    const char *chrg_bchno; /* outpatient */
+    const char *dscg_time;  /* inpatient, may be NULL */
+};
+
+json_object *desk_settle_input(const char *infno, const struct desk_settle *s);
+
+struct desk_fund {
+    const char *fund_pay_type;
+    const char *name;
+    int64_t amount;
+};
+
+struct desk_settlement {
+    const char *setl_id;
+    const char *mdtrt_id;
+    const char *psn_no;
+    const char *filing_kind; /* provincial extension; may be "" */
+    struct policy_result amounts;
+    struct desk_fund funds[DESK_FUNDS_MAX];
+    size_t n_funds;
+};
+
+/* output.setlinfo (+ setldetail[]) of 2206/2207/2303/2304/2208/2305/5203. */
+int desk_settlement_decode(struct json_object *output, struct desk_settlement *ret,
+                           struct jsonmap_error *err);
+
+/* 2208/2305 */
+json_object *desk_cancel_input(const char *psn_no, const char *mdtrt_id, const char *setl_id);
+
+/* 3201: the day's totals for one insutype and clearing type ("11" outpatient, "21" stays). */
+struct desk_day_totals {
+    const char *insutype;
+    const char *clr_type;
+    const char *setl_optins; /* the insured region */
+    const char *date;        /* "YYYY-MM-DD" */
+    int64_t medfee_sumamt;
+    int64_t fund_pay_sumamt;
+    int64_t acct_pay;
+    int64_t count;
+};
+
+json_object *desk_3201_input(const struct desk_day_totals *t);
+/* true when output.stmtinfo.stmt_rslt is "0" (the platform's totals match). */
+int desk_3201_decode(struct json_object *output, bool *ret_match, const char **ret_text,
+                     struct jsonmap_error *err);
+
+#endif

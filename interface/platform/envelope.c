@@ -1,0 +1,313 @@
+/* The national request and response envelopes: parse with validation, and build. */
+#include "interface/platform/envelope.h"
+
+#include <json-c/printbuf.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/bound.h"
+#include "core/datetime.h"
+#include "core/decimal.h"
+#include "core/err.h"
+#include "core/msgid.h"
+
+/* Field name, its offset in struct envelope_head, and its bound in bytes. */
+struct head_field {
+    const char *name;
+    size_t offset;
+    size_t max;
+};
+
+#define HF(f, max)                                                                                 \
+    {                                                                                              \
+#f, offsetof(struct envelope_head, f), max                                                 \
+    }
+
+static const struct head_field head_fields[] = {
+    HF(infno, ENVELOPE_INFNO_MAX),
+    HF(msgid, MSGID_LEN),
+    HF(mdtrtarea_admvs, ENVELOPE_ADMDVS_LEN),
+    HF(insuplc_admdvs, ENVELOPE_ADMDVS_LEN),
+    HF(recer_sys_code, BOUND_CODE),
+    HF(dev_no, BOUND_CODE),
+    HF(dev_safe_info, BOUND_STRING),
+    HF(cainfo, BOUND_STRING),
+    HF(signtype, BOUND_CODE),
+    HF(infver, BOUND_CODE),
+    HF(opter_type, BOUND_CODE),
+    HF(opter, BOUND_CODE),
+    HF(opter_name, BOUND_NAME),
+    HF(inf_time, DATETIME_TIME_LEN),
+    HF(fixmedins_code, ENVELOPE_CODE_LEN),
+    HF(fixmedins_name, BOUND_NAME),
+    HF(sign_no, BOUND_CODE),
+};
+
+#define N_HEAD_FIELDS (sizeof(head_fields) / sizeof(head_fields[0]))
+
+static const char **head_slot(struct envelope_head *head, const struct head_field *f)
+{
+    return (const char **)(void *)((char *)head + f->offset);
+}
+
+static const char *head_value(const struct envelope_head *head, const struct head_field *f)
+{
+    const char *const *slot = (const char *const *)(const void *)((const char *)head + f->offset);
+
+    return *slot ? *slot : "";
+}
+
+static bool is_alnum_text(const char *s, size_t min, size_t max)
+{
+    size_t n = strlen(s);
+
+    if (n < min || n > max)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+
+        if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')))
+            return false;
+    }
+    return true;
+}
+
+static bool is_admdvs_or_empty(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0)
+        return true;
+    if (n != ENVELOPE_ADMDVS_LEN)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return true;
+}
+
+static int head_check(const struct envelope_head *h, int64_t *ret_time, struct jsonmap_error *err)
+{
+    if (!is_alnum_text(h->infno, 1, ENVELOPE_INFNO_MAX))
+        return jsonmap_fail(err, POSA_EFIELD, NULL, "infno");
+    if (!is_alnum_text(h->fixmedins_code, ENVELOPE_CODE_LEN, ENVELOPE_CODE_LEN))
+        return jsonmap_fail(err, POSA_EFIELD, NULL, "fixmedins_code");
+    if (!msgid_is_valid(h->msgid, strlen(h->msgid), h->fixmedins_code))
+        return jsonmap_fail(err, POSA_EFIELD, NULL, "msgid");
+    if (datetime_parse(h->inf_time, strlen(h->inf_time), ret_time) < 0)
+        return jsonmap_fail(err, POSA_EDATE, NULL, "inf_time");
+    if (!is_admdvs_or_empty(h->insuplc_admdvs))
+        return jsonmap_fail(err, POSA_EFIELD, NULL, "insuplc_admdvs");
+    if (!is_admdvs_or_empty(h->mdtrtarea_admvs))
+        return jsonmap_fail(err, POSA_EFIELD, NULL, "mdtrtarea_admvs");
+    return 0;
+}
+
+int envelope_request_parse(const char *text, size_t len, struct envelope_request *ret,
+                           struct jsonmap_error *err)
+{
+    struct envelope_request req;
+    struct json_object *input = NULL;
+    int rc;
+
+    memset(&req, 0, sizeof(req));
+    rc = jsonmap_parse(text, len, &req.root, err);
+    if (rc < 0)
+        return rc;
+    if (!json_object_is_type(req.root, json_type_object)) {
+        rc = jsonmap_fail(err, POSA_EFIELD, "", "");
+        goto out;
+    }
+    for (size_t i = 0; i < N_HEAD_FIELDS; i++) {
+        const struct head_field *f = &head_fields[i];
+        const char **slot = head_slot(&req.head, f);
+
+        *slot = "";
+        rc = jsonmap_get_string(req.root, f->name, f->max, false, slot, err);
+        if (rc < 0)
+            goto out;
+    }
+    rc = head_check(&req.head, &req.inf_time, err);
+    if (rc < 0)
+        goto out;
+    if (!json_object_object_get_ex(req.root, "input", &input) ||
+        !json_object_is_type(input, json_type_object)) {
+        rc = jsonmap_fail(err, POSA_EFIELD, NULL, "input");
+        goto out;
+    }
+    req.input = input;
+    *ret = req;
+    return 0;
+out:
+    json_object_put(req.root);
+    return rc;
+}
+
+void envelope_request_done(struct envelope_request *req)
+{
+    if (!req)
+        return;
+    json_object_put(req->root);
+    req->root = NULL;
+    req->input = NULL;
+}
+
+struct json_object *envelope_request_build(const struct envelope_head *head,
+                                           struct json_object *input)
+{
+    struct json_object *root = json_object_new_object();
+
+    if (!root) {
+        json_object_put(input);
+        return NULL;
+    }
+    for (size_t i = 0; i < N_HEAD_FIELDS; i++)
+        json_object_object_add(root, head_fields[i].name,
+                               json_object_new_string(head_value(head, &head_fields[i])));
+    json_object_object_add(root, "input", input ? input : json_object_new_object());
+    return root;
+}
+
+/* infcode as a number or a string of digits with an optional '-'. */
+static int infcode_read(struct json_object *v, int *ret)
+{
+    const char *s;
+    long value = 0;
+    size_t i = 0, n;
+
+    if (!v || !(json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_string)))
+        return POSA_EFIELD;
+    s = json_object_get_string(v);
+    n = strlen(s);
+    if (n > 0 && s[0] == '-')
+        i = 1;
+    if (n == i || n - i > 6)
+        return POSA_EFIELD;
+    for (; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return POSA_EFIELD;
+        value = value * 10 + (s[i] - '0');
+    }
+    *ret = (int)(s[0] == '-' ? -value : value);
+    return 0;
+}
+
+int envelope_response_parse(const char *text, size_t len, struct envelope_response *ret,
+                            struct jsonmap_error *err)
+{
+    static const char *const names[] = {"inf_refmsgid", "refmsg_time", "respond_time", "err_msg",
+                                        "warn_msg"};
+    struct envelope_response resp;
+    const char **slots[] = {&resp.inf_refmsgid, &resp.refmsg_time, &resp.respond_time,
+                            &resp.err_msg, &resp.warn_msg};
+    struct json_object *v = NULL;
+    int rc;
+
+    memset(&resp, 0, sizeof(resp));
+    rc = jsonmap_parse(text, len, &resp.root, err);
+    if (rc < 0)
+        return rc;
+    if (!json_object_is_type(resp.root, json_type_object)) {
+        rc = jsonmap_fail(err, POSA_EFIELD, "", "");
+        goto out;
+    }
+    json_object_object_get_ex(resp.root, "infcode", &v);
+    if (infcode_read(v, &resp.infcode) < 0) {
+        rc = jsonmap_fail(err, POSA_EFIELD, NULL, "infcode");
+        goto out;
+    }
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        *slots[i] = "";
+        rc = jsonmap_get_string(resp.root, names[i], BOUND_STRING, false, slots[i], err);
+        if (rc < 0)
+            goto out;
+    }
+    v = NULL;
+    if (json_object_object_get_ex(resp.root, "output", &v) && v &&
+        !json_object_is_type(v, json_type_null)) {
+        if (!json_object_is_type(v, json_type_object)) {
+            rc = jsonmap_fail(err, POSA_EFIELD, NULL, "output");
+            goto out;
+        }
+        resp.output = v;
+    }
+    *ret = resp;
+    return 0;
+out:
+    json_object_put(resp.root);
+    return rc;
+}
+
+void envelope_response_done(struct envelope_response *resp)
+{
+    if (!resp)
+        return;
+    json_object_put(resp->root);
+    resp->root = NULL;
+    resp->output = NULL;
+}
+
+static struct json_object *string_or_null(const char *s)
+{
+    return s ? json_object_new_string(s) : NULL;
+}
+
+struct json_object *envelope_response_build(const struct envelope_response *resp,
+                                            struct json_object *output)
+{
+    struct json_object *root = json_object_new_object();
+
+    if (!root) {
+        json_object_put(output);
+        return NULL;
+    }
+    json_object_object_add(root, "infcode", json_object_new_int(resp->infcode));
+    json_object_object_add(root, "inf_refmsgid",
+                           json_object_new_string(resp->inf_refmsgid ? resp->inf_refmsgid : ""));
+    json_object_object_add(root, "refmsg_time",
+                           json_object_new_string(resp->refmsg_time ? resp->refmsg_time : ""));
+    json_object_object_add(root, "respond_time",
+                           json_object_new_string(resp->respond_time ? resp->respond_time : ""));
+    json_object_object_add(root, "err_msg", string_or_null(resp->err_msg));
+    json_object_object_add(root, "warn_msg", string_or_null(resp->warn_msg));
+    json_object_object_add(root, "cainfo", json_object_new_string(""));
+    json_object_object_add(root, "signtype", json_object_new_string(""));
+    json_object_object_add(root, "output", output);
+    return root;
+}
+
+/* Serialises the number from the text kept as the object's user data. */
+static int decimal_serialize(struct json_object *jso, struct printbuf *pb, int level, int flags)
+{
+    const char *text = json_object_get_userdata(jso);
+
+    (void)level;
+    (void)flags;
+    return printbuf_memappend(pb, text, (int)strlen(text));
+}
+
+static void decimal_free(struct json_object *jso, void *userdata)
+{
+    (void)jso;
+    free(userdata);
+}
+
+struct json_object *envelope_json_decimal(int64_t value, int scale)
+{
+    char buf[DEC_FORMAT_MAX];
+    struct json_object *obj;
+    char *text;
+
+    if (dec_format(value, scale, buf, sizeof(buf)) < 0)
+        return NULL;
+    text = strdup(buf);
+    /* An int object whose text is the exact decimal: json_object_get_string() (and so
+     * jsonmap_decimal) reads back the very text; nothing here is ever a double. */
+    obj = text ? json_object_new_int64(0) : NULL;
+    if (!obj) {
+        free(text);
+        return NULL;
+    }
+    json_object_set_serializer(obj, decimal_serialize, text, decimal_free);
+    return obj;
+}

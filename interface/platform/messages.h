@@ -1,0 +1,24 @@
+/* THE message table: every national transaction posad knows, by infno, with what the
+ * journal and the resolver need to know about it. Whether a message is interactive,
+ * deferrable or a query is core's msg_kind_of(), not repeated here. */
+#ifndef POSA_PLATFORM_MESSAGES_H
+#define POSA_PLATFORM_MESSAGES_H
+
+#include <stdbool.h>
+
+#include "core/msg_fsm.h"
+
+struct message_info {
+    const char *infno;
+    const char *name; /* for logs: "outpatient settlement" */
+    bool reversible;  /* a 2601 reversal can undo it (state-changing transactions) */
+    bool settlement;  /* an unknown outcome is looked for with 5203 */
+};
+
+/* The entry for infno (a suffixed "2203A" matches "2203"), or NULL for one posad does not
+ * know (which the passthrough still forwards, as interactive). */
+const struct message_info *messages_find(const char *infno);
+
+enum msg_kind messages_kind(const char *infno);
+
+#endif

@@ -1,0 +1,43 @@
+/* Injected faults (sandbox.md, POST /sandbox/faults): what the next matching requests suffer.
+ * A fault names an infno (or any), a mode and how many requests it applies to. */
+#ifndef POSA_SANDBOX_FAULTS_H
+#define POSA_SANDBOX_FAULTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define FAULTS_MAX 32
+
+enum fault_mode {
+    FAULT_DELAY,             /* answer after delay_ms; processed normally */
+    FAULT_HTTP_500,          /* HTTP 500 instead of the answer; nothing committed */
+    FAULT_RESET,             /* the connection is reset before processing */
+    FAULT_DROP_AFTER_COMMIT, /* committed, then the connection closes without an answer */
+    FAULT_REFUSE,            /* a platform refusal (code, message); nothing committed */
+};
+
+struct fault {
+    char infno[16]; /* "" = any transaction */
+    enum fault_mode mode;
+    uint32_t delay_ms;
+    int32_t count; /* requests left */
+    int32_t code;  /* infcode of a refusal */
+    char message[256];
+};
+
+struct faults {
+    struct fault list[FAULTS_MAX];
+    size_t n;
+};
+
+int fault_mode_parse(const char *name, enum fault_mode *ret);
+const char *fault_mode_name(enum fault_mode mode);
+
+/* Adds f; POSA_ETOOLONG when FAULTS_MAX are armed. */
+int faults_add(struct faults *faults, const struct fault *f);
+void faults_clear(struct faults *faults);
+/* Takes one use of the first fault matching infno; false when none matches. */
+bool faults_take(struct faults *faults, const char *infno, struct fault *ret);
+
+#endif

@@ -1,0 +1,151 @@
+/* Gateway signatures checked on arrival: TIF (x-tif-*) and CSB (_api_*), by the same
+ * helpers posad seals with. */
+#include "sandbox/gateway_check.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "interface/json/jsonmap.h"
+#include "interface/platform/gateway.h"
+
+static int get(struct json_object *o, const char *key, char *buf, size_t cap, char *msg,
+               size_t mcap)
+{
+    const char *s = NULL;
+
+    if (jsonmap_get_string(o, key, cap - 1, true, &s, NULL) < 0 || !s[0]) {
+        snprintf(msg, mcap, "gateway.%s: a non-empty string of at most %zu bytes is required", key,
+                 cap - 1);
+        return -1;
+    }
+    snprintf(buf, cap, "%s", s);
+    return 0;
+}
+
+int gateway_check_load(struct gateway_check *g, struct json_object *scenario, char *msg, size_t cap)
+{
+    struct json_object *o = NULL;
+    const char *kind = NULL;
+
+    memset(g->kind, 0, sizeof(g->kind));
+    if (!json_object_object_get_ex(scenario, "gateway", &o) ||
+        json_object_is_type(o, json_type_null))
+        return 0;
+    if (!json_object_is_type(o, json_type_object) ||
+        jsonmap_get_string(o, "kind", 8, true, &kind, NULL) < 0) {
+        snprintf(msg, cap, "gateway: an object with kind none, tif or csb is required");
+        return -1;
+    }
+    if (strcmp(kind, "none") == 0)
+        return 0;
+    if (strcmp(kind, "tif") == 0) {
+        if (get(o, "tif_paasid", g->id, sizeof(g->id), msg, cap) < 0 ||
+            get(o, "tif_token", g->secret, sizeof(g->secret), msg, cap) < 0)
+            return -1;
+    } else if (strcmp(kind, "csb") == 0) {
+        if (get(o, "csb_access_key", g->id, sizeof(g->id), msg, cap) < 0 ||
+            get(o, "csb_secret_key", g->secret, sizeof(g->secret), msg, cap) < 0)
+            return -1;
+        snprintf(g->version, sizeof(g->version), "1.0.0");
+        if (json_object_object_get_ex(o, "csb_version", NULL) &&
+            get(o, "csb_version", g->version, sizeof(g->version), msg, cap) < 0)
+            return -1;
+    } else {
+        snprintf(msg, cap, "gateway.kind: %s is not checked by the sandbox (none, tif, csb)", kind);
+        return -1;
+    }
+    snprintf(g->kind, sizeof(g->kind), "%s", kind);
+    return 0;
+}
+
+static const char *header(const struct http_request *req, const char *name, char *why, size_t cap)
+{
+    const char *v = http_request_header(req, name);
+
+    if (!v || !v[0])
+        snprintf(why, cap, "the gateway header %s is missing", name);
+    return v && v[0] ? v : NULL;
+}
+
+/* A decimal timestamp within the allowed skew of now (both in unit_ms per unit). */
+static int fresh(const char *text, int64_t unit_ms, int64_t now_ms, char *why, size_t cap)
+{
+    char *end;
+    long long t = strtoll(text, &end, 10);
+
+    if (end == text || *end || t <= 0) {
+        snprintf(why, cap, "the gateway timestamp is not a number");
+        return -1;
+    }
+    if (llabs(t * unit_ms - now_ms) > GATEWAY_CHECK_SKEW_MS) {
+        snprintf(why, cap, "the gateway timestamp is more than %d s away from now",
+                 GATEWAY_CHECK_SKEW_MS / 1000);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_tif(struct gateway_check *g, const struct http_request *req, int64_t now_ms,
+                     char *why, size_t cap)
+{
+    const char *paasid, *ts, *nonce, *sig;
+    char want[65];
+
+    if (!(paasid = header(req, "x-tif-paasid", why, cap)) ||
+        !(ts = header(req, "x-tif-timestamp", why, cap)) ||
+        !(nonce = header(req, "x-tif-nonce", why, cap)) ||
+        !(sig = header(req, "x-tif-signature", why, cap)))
+        return -1;
+    if (strcmp(paasid, g->id) != 0)
+        return snprintf(why, cap, "x-tif-paasid %s is not known here", paasid), -1;
+    if (fresh(ts, 1000, now_ms, why, cap) < 0)
+        return -1;
+    if (strlen(nonce) > 32)
+        return snprintf(why, cap, "x-tif-nonce is longer than 32 characters"), -1;
+    if (gateway_tif_signature(ts, g->secret, nonce, want) < 0 || strcasecmp(want, sig) != 0)
+        return snprintf(why, cap, "bad signature: x-tif-signature does not match"), -1;
+    for (size_t i = 0; i < GATEWAY_CHECK_NONCES; i++)
+        if (strcmp(g->nonces[i], nonce) == 0)
+            return snprintf(why, cap, "x-tif-nonce %s was already used", nonce), -1;
+    snprintf(g->nonces[g->next_nonce], sizeof(g->nonces[0]), "%s", nonce);
+    g->next_nonce = (g->next_nonce + 1) % GATEWAY_CHECK_NONCES;
+    return 0;
+}
+
+static int check_csb(struct gateway_check *g, const struct http_request *req, const char *infno,
+                     int64_t now_ms, char *why, size_t cap)
+{
+    const char *name, *version, *ts, *ak, *sig;
+    char want_name[32], want[GATEWAY_CSB_SIG_LEN + 1];
+
+    if (!(name = header(req, "_api_name", why, cap)) ||
+        !(version = header(req, "_api_version", why, cap)) ||
+        !(ts = header(req, "_api_timestamp", why, cap)) ||
+        !(ak = header(req, "_api_access_key", why, cap)) ||
+        !(sig = header(req, "_api_signature", why, cap)))
+        return -1;
+    snprintf(want_name, sizeof(want_name), "hsa-fsi-%s", infno);
+    if (strcmp(name, want_name) != 0)
+        return snprintf(why, cap, "_api_name %s does not name infno %s", name, infno), -1;
+    if (strcmp(ak, g->id) != 0)
+        return snprintf(why, cap, "_api_access_key %s is not known here", ak), -1;
+    if (strcmp(version, g->version) != 0)
+        return snprintf(why, cap, "_api_version must be %s", g->version), -1;
+    if (fresh(ts, 1, now_ms, why, cap) < 0)
+        return -1;
+    if (gateway_csb_signature(g->secret, ak, name, ts, version, want) < 0 || strcmp(want, sig) != 0)
+        return snprintf(why, cap, "bad signature: _api_signature does not match"), -1;
+    return 0;
+}
+
+int gateway_check_request(struct gateway_check *g, const struct http_request *req,
+                          const char *infno, int64_t now_ms, char *why, size_t cap)
+{
+    if (strcmp(g->kind, "tif") == 0)
+        return check_tif(g, req, now_ms, why, cap);
+    if (strcmp(g->kind, "csb") == 0)
+        return check_csb(g, req, infno, now_ms, why, cap);
+    return 0;
+}

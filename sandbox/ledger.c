@@ -1,0 +1,979 @@
+/* The sandbox ledger in SQLite: schema, prepared statements, and one function per query. */
+#include "sandbox/ledger.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "core/err.h"
+
+static const char schema[] =
+    /* The sandbox is the ledger's only user: one lock for the process's life instead of
+     * file locks on every transaction, and the WAL index in memory. */
+    "PRAGMA locking_mode=EXCLUSIVE;"
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA synchronous=NORMAL;"
+    "PRAGMA foreign_keys=OFF;"
+    /* Savepoints keep their undo in memory, not in a temp file per transaction. */
+    "PRAGMA temp_store=MEMORY;"
+    "PRAGMA cache_size=-16384;"
+    "PRAGMA wal_autocheckpoint=4000;"
+    "CREATE TABLE IF NOT EXISTS seq(name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS msgs(msgid TEXT PRIMARY KEY, infno TEXT, state TEXT,"
+    " psn_no TEXT, mdtrt_id TEXT, setl_id TEXT, effect TEXT, time INTEGER);"
+    "CREATE TABLE IF NOT EXISTS signins(sign_no TEXT PRIMARY KEY, opter TEXT, time INTEGER,"
+    " open INTEGER);"
+    "CREATE TABLE IF NOT EXISTS visits(mdtrt_id TEXT PRIMARY KEY, psn_no TEXT, inpatient INTEGER,"
+    " insutype TEXT, med_type TEXT, begntime INTEGER, endtime INTEGER, emergency INTEGER,"
+    " trauma INTEGER, third_party INTEGER, ipt_otp_no TEXT, state TEXT, msgid TEXT);"
+    "CREATE TABLE IF NOT EXISTS fees(mdtrt_id TEXT, feedetl_sn TEXT, msgid TEXT, chrg_bchno TEXT,"
+    " list_code TEXT, init_sn TEXT, psn_no TEXT, time INTEGER, price INTEGER, qty INTEGER,"
+    " amount INTEGER, fulamt INTEGER, overlmt INTEGER, preselfpay INTEGER, inscp INTEGER,"
+    " lv INTEGER, category INTEGER, selfpay_prop INTEGER, outside INTEGER, state TEXT,"
+    " setl_id TEXT, cancel_msgid TEXT, infno TEXT, PRIMARY KEY(mdtrt_id, feedetl_sn));"
+    "CREATE INDEX IF NOT EXISTS fees_msgid ON fees(msgid);"
+    "CREATE INDEX IF NOT EXISTS fees_cancel ON fees(cancel_msgid) WHERE cancel_msgid IS NOT NULL;"
+    "CREATE TABLE IF NOT EXISTS settlements(setl_id TEXT PRIMARY KEY, msgid TEXT, infno TEXT,"
+    " psn_no TEXT, mdtrt_id TEXT, insutype TEXT, clr_type TEXT, setl_optins TEXT,"
+    " setl_time INTEGER, year INTEGER, medfee INTEGER, fund INTEGER, psn_part INTEGER,"
+    " acct_pay INTEGER, cash INTEGER, act_pay_dedc INTEGER, moved_deductible INTEGER,"
+    " moved_fund INTEGER, state TEXT, cancel_msgid TEXT, output TEXT);"
+    "CREATE INDEX IF NOT EXISTS setl_msgid ON settlements(msgid);"
+    "CREATE INDEX IF NOT EXISTS setl_cancel ON settlements(cancel_msgid);"
+    "CREATE INDEX IF NOT EXISTS setl_visit ON settlements(mdtrt_id);"
+    "CREATE TABLE IF NOT EXISTS accums(psn_no TEXT, year INTEGER, deductible_used INTEGER,"
+    " fund_paid INTEGER, PRIMARY KEY(psn_no, year));"
+    "CREATE TABLE IF NOT EXISTS balances(psn_no TEXT PRIMARY KEY, balance INTEGER);"
+    "CREATE TABLE IF NOT EXISTS filing_ops(id INTEGER PRIMARY KEY, psn_no TEXT, action TEXT,"
+    " kind TEXT, valid_from INTEGER, valid_to INTEGER);";
+
+#define FEE_COLS                                                                                   \
+    "mdtrt_id, feedetl_sn, msgid, chrg_bchno, list_code, init_sn, psn_no, time, price, qty, "      \
+    "amount, fulamt, overlmt, preselfpay, inscp, lv, category, selfpay_prop, outside, state, "     \
+    "ifnull(setl_id,''), infno"
+#define SETL_COLS                                                                                  \
+    "setl_id, msgid, infno, psn_no, mdtrt_id, insutype, clr_type, setl_optins, setl_time, "        \
+    "year, medfee, fund, psn_part, acct_pay, cash, act_pay_dedc, moved_deductible, "               \
+    "moved_fund, state, ifnull(cancel_msgid,''), output"
+/* A line counts as settled when its settlement is active. */
+#define UNSETTLED                                                                                  \
+    " state='active' AND (setl_id IS NULL OR NOT EXISTS (SELECT 1 FROM settlements s"              \
+    " WHERE s.setl_id = fees.setl_id AND s.state='active'))"
+
+enum stmt_id {
+    S_BEGIN,
+    S_COMMIT,
+    S_ROLLBACK,
+    S_SAVEPOINT,
+    S_RELEASE,
+    S_ROLLBACK_TO,
+    S_SEQ_BUMP,
+    S_SEQ_GET,
+    S_MSG_GET,
+    S_MSG_PUT,
+    S_SIGNIN_ADD,
+    S_SIGNIN_OPEN,
+    S_SIGNIN_CLOSE,
+    S_VISIT_PUT,
+    S_VISIT_GET,
+    S_FEE_INSERT,
+    S_FEE_GET,
+    S_FEE_REFUNDED,
+    S_FEES_CANCEL,
+    S_FEES_UNSETTLED,
+    S_FEES_SETTLE,
+    S_FEES_SETTLED_BY_MSG,
+    S_FEES_REV_UPLOAD,
+    S_FEES_REV_CANCEL,
+    S_VISIT_HAS_LINES,
+    S_SETL_INSERT,
+    S_SETL_GET,
+    S_SETL_BY_MSG,
+    S_SETL_BY_CANCEL,
+    S_SETL_ACTIVE,
+    S_SETL_STATE,
+    S_VISIT_DEDUCTIBLE,
+    S_RECON,
+    S_ACCUM_GET,
+    S_ACCUM_MOVE,
+    S_BAL_GET,
+    S_BAL_SET,
+    S_FILING_ADD,
+    S_FILING_EACH,
+    S_SETL_EACH,
+    S_FEES_EACH,
+    S_FEES_EACH_PSN,
+    S__MAX
+};
+
+static const char *const stmt_sql[S__MAX] = {
+    [S_BEGIN] = "BEGIN IMMEDIATE",
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
+    [S_SAVEPOINT] = "SAVEPOINT txn",
+    [S_RELEASE] = "RELEASE txn",
+    [S_ROLLBACK_TO] = "ROLLBACK TO txn",
+    [S_SEQ_BUMP] = "INSERT INTO seq(name, value) VALUES(?1, 1)"
+                   " ON CONFLICT(name) DO UPDATE SET value = value + 1",
+    [S_SEQ_GET] = "SELECT value FROM seq WHERE name=?1",
+    [S_MSG_GET] = "SELECT msgid, infno, state, ifnull(psn_no,''), ifnull(mdtrt_id,''),"
+                  " ifnull(setl_id,''), ifnull(effect,'') FROM msgs WHERE msgid=?1",
+    [S_MSG_PUT] = "INSERT OR REPLACE INTO msgs(msgid, infno, state, psn_no, mdtrt_id, setl_id,"
+                  " effect, time) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
+    [S_SIGNIN_ADD] = "INSERT INTO signins(sign_no, opter, time, open) VALUES(?1,?2,?3,1)",
+    [S_SIGNIN_OPEN] = "SELECT open FROM signins WHERE sign_no=?1",
+    [S_SIGNIN_CLOSE] = "UPDATE signins SET open=0 WHERE sign_no=?1",
+    [S_VISIT_PUT] = "INSERT OR REPLACE INTO visits(mdtrt_id, psn_no, inpatient, insutype,"
+                    " med_type, begntime, endtime, emergency, trauma, third_party, ipt_otp_no,"
+                    " state, msgid) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
+    [S_VISIT_GET] = "SELECT mdtrt_id, psn_no, inpatient, insutype, med_type, begntime, endtime,"
+                    " emergency, trauma, third_party, ipt_otp_no, state, msgid FROM visits"
+                    " WHERE mdtrt_id=?1",
+    [S_FEE_INSERT] =
+        "INSERT INTO fees(mdtrt_id, feedetl_sn, msgid, chrg_bchno, list_code, init_sn, psn_no,"
+        " time, price, qty, amount, fulamt, overlmt, preselfpay, inscp, lv, category,"
+        " selfpay_prop, outside, state, setl_id, infno) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,"
+        "?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,NULLIF(?21,''),?22)",
+    [S_FEE_GET] = "SELECT " FEE_COLS " FROM fees WHERE mdtrt_id=?1 AND feedetl_sn=?2",
+    [S_FEE_REFUNDED] = "SELECT ifnull(sum(qty),0) FROM fees WHERE mdtrt_id=?1 AND init_sn=?2"
+                       " AND state='active'",
+    [S_FEES_CANCEL] = "UPDATE fees SET state='cancelled', cancel_msgid=?4 WHERE mdtrt_id=?1"
+                      " AND (?2 IS NULL OR feedetl_sn=?2) AND (?3 IS NULL OR chrg_bchno=?3)"
+                      " AND" UNSETTLED,
+    [S_FEES_UNSETTLED] = "SELECT count(*), ifnull(sum(amount),0), ifnull(sum(fulamt),0),"
+                         " ifnull(sum(overlmt),0), ifnull(sum(preselfpay),0),"
+                         " ifnull(sum(inscp),0) FROM fees WHERE mdtrt_id=?1"
+                         " AND (?2 IS NULL OR chrg_bchno=?2) AND" UNSETTLED,
+    [S_FEES_SETTLE] = "UPDATE fees SET setl_id=?3 WHERE mdtrt_id=?1"
+                      " AND (?2 IS NULL OR chrg_bchno=?2) AND" UNSETTLED,
+    [S_FEES_SETTLED_BY_MSG] = "SELECT count(*) FROM fees WHERE msgid=?1 AND state='active'"
+                              " AND EXISTS (SELECT 1 FROM settlements s"
+                              " WHERE s.setl_id = fees.setl_id AND s.state='active')",
+    [S_FEES_REV_UPLOAD] = "UPDATE fees SET state='reversed' WHERE msgid=?1 AND state='active'",
+    [S_FEES_REV_CANCEL] = "UPDATE fees SET state='active', cancel_msgid=NULL"
+                          " WHERE cancel_msgid=?1 AND cancel_msgid IS NOT NULL"
+                          " AND state='cancelled'",
+    [S_VISIT_HAS_LINES] = "SELECT count(*) FROM fees WHERE mdtrt_id=?1 AND state='active'",
+    [S_SETL_INSERT] = "INSERT INTO settlements(setl_id, msgid, infno, psn_no, mdtrt_id, insutype,"
+                      " clr_type, setl_optins, setl_time, year, medfee, fund, psn_part, acct_pay,"
+                      " cash, act_pay_dedc, moved_deductible, moved_fund, state, cancel_msgid,"
+                      " output) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,"
+                      "?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,NULLIF(?20,''),?21)",
+    [S_SETL_GET] = "SELECT " SETL_COLS " FROM settlements WHERE setl_id=?1",
+    [S_SETL_BY_MSG] = "SELECT " SETL_COLS " FROM settlements WHERE msgid=?1",
+    [S_SETL_BY_CANCEL] = "SELECT " SETL_COLS " FROM settlements WHERE cancel_msgid=?1",
+    [S_SETL_ACTIVE] = "SELECT " SETL_COLS " FROM settlements WHERE mdtrt_id=?1"
+                      " AND state='active' ORDER BY rowid DESC LIMIT 1",
+    [S_SETL_STATE] = "UPDATE settlements SET state=?2, cancel_msgid=NULLIF(?3,'')"
+                     " WHERE setl_id=?1",
+    [S_VISIT_DEDUCTIBLE] = "SELECT ifnull(sum(act_pay_dedc),0) FROM settlements"
+                           " WHERE mdtrt_id=?1 AND state='active'",
+    [S_RECON] = "SELECT count(*), ifnull(sum(medfee),0), ifnull(sum(fund),0),"
+                " ifnull(sum(acct_pay),0), ifnull(sum(cash),0) FROM settlements"
+                " WHERE state='active' AND (?1='' OR insutype=?1) AND (?2='' OR clr_type=?2)"
+                " AND (?3='' OR setl_optins=?3) AND setl_time/1000000 BETWEEN ?4 AND ?5",
+    [S_ACCUM_GET] = "SELECT deductible_used, fund_paid FROM accums WHERE psn_no=?1 AND year=?2",
+    [S_ACCUM_MOVE] = "INSERT INTO accums(psn_no, year, deductible_used, fund_paid)"
+                     " VALUES(?1,?2,?3,?4) ON CONFLICT(psn_no, year) DO UPDATE SET"
+                     " deductible_used = deductible_used + ?3, fund_paid = fund_paid + ?4",
+    [S_BAL_GET] = "SELECT balance FROM balances WHERE psn_no=?1",
+    [S_BAL_SET] = "INSERT OR REPLACE INTO balances(psn_no, balance) VALUES(?1,?2)",
+    [S_FILING_ADD] = "INSERT INTO filing_ops(psn_no, action, kind, valid_from, valid_to)"
+                     " VALUES(?1,?2,?3,?4,?5)",
+    [S_FILING_EACH] = "SELECT psn_no, action, kind, valid_from, valid_to FROM filing_ops"
+                      " ORDER BY id",
+    [S_SETL_EACH] = "SELECT " SETL_COLS " FROM settlements ORDER BY rowid",
+    [S_FEES_EACH] = "SELECT " FEE_COLS " FROM fees ORDER BY rowid",
+    [S_FEES_EACH_PSN] = "SELECT " FEE_COLS " FROM fees WHERE psn_no=?1 ORDER BY rowid",
+};
+
+struct ledger {
+    sqlite3 *db;
+    sqlite3_stmt *stmts[S__MAX];
+};
+
+static sqlite3_stmt *stmt(struct ledger *l, enum stmt_id id)
+{
+    sqlite3_stmt *st = l->stmts[id];
+
+    if (!st) {
+        if (sqlite3_prepare_v3(l->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) !=
+            SQLITE_OK) {
+            fprintf(stderr, "ledger: prepare %d: %s\n", (int)id, sqlite3_errmsg(l->db));
+            return NULL;
+        }
+        l->stmts[id] = st;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return st;
+}
+
+static void bt(sqlite3_stmt *st, int i, const char *text)
+{
+    if (text)
+        sqlite3_bind_text(st, i, text, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static void bi(sqlite3_stmt *st, int i, int64_t v)
+{
+    sqlite3_bind_int64(st, i, v);
+}
+
+static void ct(sqlite3_stmt *st, int col, char *buf, size_t cap)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+
+    snprintf(buf, cap, "%s", t ? (const char *)t : "");
+}
+
+static int64_t ci(sqlite3_stmt *st, int col)
+{
+    return sqlite3_column_int64(st, col);
+}
+
+/* Runs a statement that returns no rows; a uniqueness conflict is -EEXIST. */
+static int run(struct ledger *l, sqlite3_stmt *st)
+{
+    int rc;
+
+    if (!st)
+        return -EIO;
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_CONSTRAINT)
+        return -EEXIST;
+    if (rc != SQLITE_DONE) {
+        fprintf(stderr, "ledger: %s\n", sqlite3_errmsg(l->db));
+        return -EIO;
+    }
+    return 0;
+}
+
+/* Steps a query: 1 with a row, 0 without, -EIO on error. The caller resets. */
+static int row(struct ledger *l, sqlite3_stmt *st)
+{
+    int rc;
+
+    if (!st)
+        return -EIO;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    if (rc == SQLITE_DONE)
+        return 0;
+    fprintf(stderr, "ledger: %s\n", sqlite3_errmsg(l->db));
+    return -EIO;
+}
+
+int ledger_open(const char *dir, struct ledger **ret, char *msg, size_t cap)
+{
+    char path[4096];
+    struct ledger *l;
+    char *err = NULL;
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/ledger.sqlite3", dir);
+    /* Created 0600 before SQLite opens it; the -wal and -shm files take the same mode. */
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(msg, cap, "%s: %s", path, strerror(errno));
+        return -errno;
+    }
+    fchmod(fd, 0600);
+    close(fd);
+    l = calloc(1, sizeof(*l));
+    if (!l)
+        return -ENOMEM;
+    if (sqlite3_open_v2(path, &l->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+            SQLITE_OK ||
+        sqlite3_exec(l->db, schema, NULL, NULL, &err) != SQLITE_OK) {
+        snprintf(msg, cap, "%s: %s", path, err ? err : sqlite3_errmsg(l->db));
+        sqlite3_free(err);
+        sqlite3_close(l->db);
+        free(l);
+        return -EIO;
+    }
+    sqlite3_busy_timeout(l->db, 2000);
+    *ret = l;
+    return 0;
+}
+
+void ledger_close(struct ledger *l)
+{
+    if (!l)
+        return;
+    for (int i = 0; i < S__MAX; i++)
+        sqlite3_finalize(l->stmts[i]);
+    sqlite3_close(l->db);
+    free(l);
+}
+
+int ledger_begin(struct ledger *l)
+{
+    return run(l, stmt(l, S_BEGIN));
+}
+int ledger_commit(struct ledger *l)
+{
+    return run(l, stmt(l, S_COMMIT));
+}
+void ledger_rollback(struct ledger *l)
+{
+    run(l, stmt(l, S_ROLLBACK));
+}
+int ledger_savepoint(struct ledger *l)
+{
+    return run(l, stmt(l, S_SAVEPOINT));
+}
+void ledger_savepoint_release(struct ledger *l)
+{
+    run(l, stmt(l, S_RELEASE));
+}
+
+void ledger_savepoint_rollback(struct ledger *l)
+{
+    run(l, stmt(l, S_ROLLBACK_TO));
+    run(l, stmt(l, S_RELEASE));
+}
+
+int ledger_next_seq(struct ledger *l, const char *name, int64_t *ret)
+{
+    sqlite3_stmt *st = stmt(l, S_SEQ_BUMP);
+    int rc;
+
+    if (!st)
+        return -EIO;
+    bt(st, 1, name);
+    if ((rc = run(l, st)) < 0)
+        return rc;
+    st = stmt(l, S_SEQ_GET);
+    bt(st, 1, name);
+    rc = row(l, st);
+    if (rc == 1)
+        *ret = ci(st, 0);
+    sqlite3_reset(st);
+    return rc == 1 ? 0 : -EIO;
+}
+
+/* --- msgs ----------------------------------------------------------------------------- */
+
+int ledger_msg_get(struct ledger *l, const char *msgid, struct ledger_msg *ret)
+{
+    sqlite3_stmt *st = stmt(l, S_MSG_GET);
+    int rc;
+
+    if (!st)
+        return -EIO;
+    bt(st, 1, msgid);
+    rc = row(l, st);
+    if (rc == 1) {
+        ct(st, 0, ret->msgid, sizeof(ret->msgid));
+        ct(st, 1, ret->infno, sizeof(ret->infno));
+        ct(st, 2, ret->state, sizeof(ret->state));
+        ct(st, 3, ret->psn_no, sizeof(ret->psn_no));
+        ct(st, 4, ret->mdtrt_id, sizeof(ret->mdtrt_id));
+        ct(st, 5, ret->setl_id, sizeof(ret->setl_id));
+        ct(st, 6, ret->effect, sizeof(ret->effect));
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+int ledger_msg_put(struct ledger *l, const struct ledger_msg *m, int64_t time)
+{
+    sqlite3_stmt *st = stmt(l, S_MSG_PUT);
+
+    if (!st)
+        return -EIO;
+    bt(st, 1, m->msgid);
+    bt(st, 2, m->infno);
+    bt(st, 3, m->state);
+    bt(st, 4, m->psn_no);
+    bt(st, 5, m->mdtrt_id);
+    bt(st, 6, m->setl_id);
+    bt(st, 7, m->effect);
+    bi(st, 8, time);
+    return run(l, st);
+}
+
+/* --- sign-in -------------------------------------------------------------------------- */
+
+int ledger_signin_add(struct ledger *l, const char *sign_no, const char *opter, int64_t time)
+{
+    sqlite3_stmt *st = stmt(l, S_SIGNIN_ADD);
+
+    if (!st)
+        return -EIO;
+    bt(st, 1, sign_no);
+    bt(st, 2, opter);
+    bi(st, 3, time);
+    return run(l, st);
+}
+
+int ledger_signin_is_open(struct ledger *l, const char *sign_no)
+{
+    sqlite3_stmt *st = stmt(l, S_SIGNIN_OPEN);
+    int rc;
+
+    if (!st)
+        return -EIO;
+    bt(st, 1, sign_no);
+    rc = row(l, st);
+    if (rc == 1)
+        rc = ci(st, 0) ? 1 : 0;
+    sqlite3_reset(st);
+    return rc;
+}
+
+int ledger_signin_close(struct ledger *l, const char *sign_no)
+{
+    sqlite3_stmt *st = stmt(l, S_SIGNIN_CLOSE);
+
+    if (!st)
+        return -EIO;
+    bt(st, 1, sign_no);
+    return run(l, st);
+}
+
+/* --- visits --------------------------------------------------------------------------- */
+
+int ledger_visit_put(struct ledger *l, const struct ledger_visit *v)
+{
+    sqlite3_stmt *st = stmt(l, S_VISIT_PUT);
+
+    if (!st)
+        return -EIO;
+    bt(st, 1, v->mdtrt_id);
+    bt(st, 2, v->psn_no);
+    bi(st, 3, v->inpatient);
+    bt(st, 4, v->insutype);
+    bt(st, 5, v->med_type);
+    bi(st, 6, v->begntime);
+    bi(st, 7, v->endtime);
+    bi(st, 8, v->emergency);
+    bi(st, 9, v->trauma);
+    bi(st, 10, v->third_party);
+    bt(st, 11, v->ipt_otp_no);
+    bt(st, 12, v->state);
+    bt(st, 13, v->msgid);
+    return run(l, st);
+}
+
+int ledger_visit_get(struct ledger *l, const char *mdtrt_id, struct ledger_visit *ret)
+{
+    sqlite3_stmt *st = stmt(l, S_VISIT_GET);
+    int rc;
+
+    if (!st)
+        return -EIO;
+    bt(st, 1, mdtrt_id);
+    rc = row(l, st);
+    if (rc == 1) {
+        ct(st, 0, ret->mdtrt_id, sizeof(ret->mdtrt_id));
+        ct(st, 1, ret->psn_no, sizeof(ret->psn_no));
+        ret->inpatient = ci(st, 2) != 0;
+        ct(st, 3, ret->insutype, sizeof(ret->insutype));
+        ct(st, 4, ret->med_type, sizeof(ret->med_type));
+        ret->begntime = ci(st, 5);
+        ret->endtime = ci(st, 6);
+        ret->emergency = ci(st, 7) != 0;
+        ret->trauma = ci(st, 8) != 0;
+        ret->third_party = ci(st, 9) != 0;
+        ct(st, 10, ret->ipt_otp_no, sizeof(ret->ipt_otp_no));
+        ct(st, 11, ret->state, sizeof(ret->state));
+        ct(st, 12, ret->msgid, sizeof(ret->msgid));
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* --- fees ----------------------------------------------------------------------------- */
+
+int ledger_fee_insert(struct ledger *l, const struct ledger_fee *f)
+{
+    sqlite3_stmt *st = stmt(l, S_FEE_INSERT);
+
+    if (!st)
+        return -EIO;
+    bt(st, 1, f->mdtrt_id);
+    bt(st, 2, f->feedetl_sn);
+    bt(st, 3, f->msgid);
+    bt(st, 4, f->chrg_bchno);
+    bt(st, 5, f->list_code);
+    bt(st, 6, f->init_sn);
+    bt(st, 7, f->psn_no);
+    bi(st, 8, f->time);
+    bi(st, 9, f->price_e6);
+    bi(st, 10, f->qty_e4);
+    bi(st, 11, f->split.amount);
+    bi(st, 12, f->split.fulamt_ownpay);
+    bi(st, 13, f->split.overlmt);
+    bi(st, 14, f->split.preselfpay);
+    bi(st, 15, f->split.inscp);
+    bi(st, 16, f->split.lv);
+    bi(st, 17, f->split.category);
+    bi(st, 18, f->split.selfpay_prop_e6);
+    bi(st, 19, f->outside);
+    bt(st, 20, f->state);
+    bt(st, 21, f->setl_id);
+    bt(st, 22, f->infno);
+    return run(l, st);
+}
+
+static void fee_read(sqlite3_stmt *st, struct ledger_fee *f)
+{
+    ct(st, 0, f->mdtrt_id, sizeof(f->mdtrt_id));
+    ct(st, 1, f->feedetl_sn, sizeof(f->feedetl_sn));
+    ct(st, 2, f->msgid, sizeof(f->msgid));
+    ct(st, 3, f->chrg_bchno, sizeof(f->chrg_bchno));
+    ct(st, 4, f->list_code, sizeof(f->list_code));
+    ct(st, 5, f->init_sn, sizeof(f->init_sn));
+    ct(st, 6, f->psn_no, sizeof(f->psn_no));
+    f->time = ci(st, 7);
+    f->price_e6 = ci(st, 8);
+    f->qty_e4 = ci(st, 9);
+    f->split.amount = ci(st, 10);
+    f->split.fulamt_ownpay = ci(st, 11);
+    f->split.overlmt = ci(st, 12);
+    f->split.preselfpay = ci(st, 13);
+    f->split.inscp = ci(st, 14);
+    f->split.lv = (enum chrgitm_lv)ci(st, 15);
+    f->split.category = (uint8_t)ci(st, 16);
+    f->split.selfpay_prop_e6 = ci(st, 17);
+    f->outside = ci(st, 18) != 0;
+    ct(st, 19, f->state, sizeof(f->state));
+    ct(st, 20, f->setl_id, sizeof(f->setl_id));
+    ct(st, 21, f->infno, sizeof(f->infno));
+}
+
+int ledger_fee_get(struct ledger *l, const char *mdtrt_id, const char *sn, struct ledger_fee *ret)
+{
+    sqlite3_stmt *st = stmt(l, S_FEE_GET);
+    int rc;
+
+    if (!st)
+        return -EIO;
+    bt(st, 1, mdtrt_id);
+    bt(st, 2, sn);
+    rc = row(l, st);
+    if (rc == 1)
+        fee_read(st, ret);
+    sqlite3_reset(st);
+    return rc;
+}
+
+static int one_int(struct ledger *l, sqlite3_stmt *st, int64_t *ret)
+{
+    int rc = row(l, st);
+
+    if (rc == 1)
+        *ret = ci(st, 0);
+    sqlite3_reset(st);
+    return rc == 1 ? 0 : -EIO;
+}
+
+int ledger_fee_refunded(struct ledger *l, const char *mdtrt_id, const char *init_sn,
+                        int64_t *ret_qty_e4)
+{
+    sqlite3_stmt *st = stmt(l, S_FEE_REFUNDED);
+
+    if (!st)
+        return -EIO;
+    bt(st, 1, mdtrt_id);
+    bt(st, 2, init_sn);
+    return one_int(l, st, ret_qty_e4);
+}
+
+int ledger_fees_cancel(struct ledger *l, const char *mdtrt_id, const char *sn, const char *bchno,
+                       const char *msgid, int *ret_count)
+{
+    sqlite3_stmt *st = stmt(l, S_FEES_CANCEL);
+    int rc;
+
+    if (!st)
+        return -EIO;
+    bt(st, 1, mdtrt_id);
+    bt(st, 2, sn);
+    bt(st, 3, bchno);
+    bt(st, 4, msgid);
+    rc = run(l, st);
+    if (rc == 0)
+        *ret_count = sqlite3_changes(l->db);
+    return rc;
+}
+
+int ledger_fees_unsettled(struct ledger *l, const char *mdtrt_id, const char *bchno,
+                          struct split_totals *ret, int *ret_count)
+{
+    sqlite3_stmt *st = stmt(l, S_FEES_UNSETTLED);
+    int rc;
+
+    if (!st)
+        return -EIO;
+    bt(st, 1, mdtrt_id);
+    bt(st, 2, bchno);
+    rc = row(l, st);
+    if (rc == 1) {
+        *ret_count = (int)ci(st, 0);
+        ret->amount = ci(st, 1);
+        ret->fulamt_ownpay = ci(st, 2);
+        ret->overlmt = ci(st, 3);
+        ret->preselfpay = ci(st, 4);
+        ret->inscp = ci(st, 5);
+    }
+    sqlite3_reset(st);
+    return rc == 1 ? 0 : -EIO;
+}
+
+int ledger_fees_settle(struct ledger *l, const char *mdtrt_id, const char *bchno,
+                       const char *setl_id)
+{
+    sqlite3_stmt *st = stmt(l, S_FEES_SETTLE);
+
+    if (!st)
+        return -EIO;
+    bt(st, 1, mdtrt_id);
+    bt(st, 2, bchno);
+    bt(st, 3, setl_id);
+    return run(l, st);
+}
+
+int ledger_fees_reverse_upload(struct ledger *l, const char *msgid, int *ret_count)
+{
+    sqlite3_stmt *st = stmt(l, S_FEES_SETTLED_BY_MSG);
+    int64_t settled = 0;
+    int rc;
+
+    if (!st)
+        return -EIO;
+    bt(st, 1, msgid);
+    if ((rc = one_int(l, st, &settled)) < 0)
+        return rc;
+    if (settled)
+        return POSA_ESTATE;
+    st = stmt(l, S_FEES_REV_UPLOAD);
+    bt(st, 1, msgid);
+    rc = run(l, st);
+    if (rc == 0)
+        *ret_count = sqlite3_changes(l->db);
+    return rc;
+}
+
+int ledger_fees_reverse_cancel(struct ledger *l, const char *msgid, int *ret_count)
+{
+    sqlite3_stmt *st = stmt(l, S_FEES_REV_CANCEL);
+    int rc;
+
+    if (!st)
+        return -EIO;
+    bt(st, 1, msgid);
+    rc = run(l, st);
+    if (rc == 0)
+        *ret_count = sqlite3_changes(l->db);
+    return rc;
+}
+
+int ledger_visit_has_lines(struct ledger *l, const char *mdtrt_id)
+{
+    sqlite3_stmt *st = stmt(l, S_VISIT_HAS_LINES);
+    int64_t n = 0;
+    int rc;
+
+    if (!st)
+        return -EIO;
+    bt(st, 1, mdtrt_id);
+    rc = one_int(l, st, &n);
+    return rc < 0 ? rc : n > 0;
+}
+
+/* --- settlements ---------------------------------------------------------------------- */
+
+int ledger_settlement_insert(struct ledger *l, const struct ledger_settlement *s)
+{
+    sqlite3_stmt *st = stmt(l, S_SETL_INSERT);
+
+    if (!st)
+        return -EIO;
+    bt(st, 1, s->setl_id);
+    bt(st, 2, s->msgid);
+    bt(st, 3, s->infno);
+    bt(st, 4, s->psn_no);
+    bt(st, 5, s->mdtrt_id);
+    bt(st, 6, s->insutype);
+    bt(st, 7, s->clr_type);
+    bt(st, 8, s->setl_optins);
+    bi(st, 9, s->setl_time);
+    bi(st, 10, s->year);
+    bi(st, 11, s->medfee);
+    bi(st, 12, s->fund);
+    bi(st, 13, s->psn_part);
+    bi(st, 14, s->acct_pay);
+    bi(st, 15, s->cash);
+    bi(st, 16, s->act_pay_dedc);
+    bi(st, 17, s->moved.deductible_used);
+    bi(st, 18, s->moved.fund_paid);
+    bt(st, 19, s->state);
+    bt(st, 20, s->cancel_msgid);
+    bt(st, 21, s->output);
+    return run(l, st);
+}
+
+static void settlement_read(sqlite3_stmt *st, struct ledger_settlement *s)
+{
+    const unsigned char *out;
+
+    ct(st, 0, s->setl_id, sizeof(s->setl_id));
+    ct(st, 1, s->msgid, sizeof(s->msgid));
+    ct(st, 2, s->infno, sizeof(s->infno));
+    ct(st, 3, s->psn_no, sizeof(s->psn_no));
+    ct(st, 4, s->mdtrt_id, sizeof(s->mdtrt_id));
+    ct(st, 5, s->insutype, sizeof(s->insutype));
+    ct(st, 6, s->clr_type, sizeof(s->clr_type));
+    ct(st, 7, s->setl_optins, sizeof(s->setl_optins));
+    s->setl_time = ci(st, 8);
+    s->year = (int32_t)ci(st, 9);
+    s->medfee = ci(st, 10);
+    s->fund = ci(st, 11);
+    s->psn_part = ci(st, 12);
+    s->acct_pay = ci(st, 13);
+    s->cash = ci(st, 14);
+    s->act_pay_dedc = ci(st, 15);
+    s->moved.deductible_used = ci(st, 16);
+    s->moved.fund_paid = ci(st, 17);
+    ct(st, 18, s->state, sizeof(s->state));
+    ct(st, 19, s->cancel_msgid, sizeof(s->cancel_msgid));
+    out = sqlite3_column_text(st, 20);
+    s->output = out ? strdup((const char *)out) : NULL;
+}
+
+static int settlement_query(struct ledger *l, enum stmt_id id, const char *key,
+                            struct ledger_settlement *ret)
+{
+    sqlite3_stmt *st = stmt(l, id);
+    int rc;
+
+    if (!st)
+        return -EIO;
+    bt(st, 1, key);
+    rc = row(l, st);
+    if (rc == 1)
+        settlement_read(st, ret);
+    sqlite3_reset(st);
+    return rc;
+}
+
+int ledger_settlement_get(struct ledger *l, const char *setl_id, struct ledger_settlement *ret)
+{
+    return settlement_query(l, S_SETL_GET, setl_id, ret);
+}
+
+int ledger_settlement_by_msgid(struct ledger *l, const char *msgid, struct ledger_settlement *ret)
+{
+    return settlement_query(l, S_SETL_BY_MSG, msgid, ret);
+}
+
+int ledger_settlement_by_cancel(struct ledger *l, const char *msgid, struct ledger_settlement *ret)
+{
+    return settlement_query(l, S_SETL_BY_CANCEL, msgid, ret);
+}
+
+int ledger_settlement_active(struct ledger *l, const char *mdtrt_id, struct ledger_settlement *ret)
+{
+    return settlement_query(l, S_SETL_ACTIVE, mdtrt_id, ret);
+}
+
+int ledger_settlement_set_state(struct ledger *l, const char *setl_id, const char *state,
+                                const char *cancel_msgid)
+{
+    sqlite3_stmt *st = stmt(l, S_SETL_STATE);
+
+    if (!st)
+        return -EIO;
+    bt(st, 1, setl_id);
+    bt(st, 2, state);
+    bt(st, 3, cancel_msgid ? cancel_msgid : "");
+    return run(l, st);
+}
+
+int ledger_visit_deductible(struct ledger *l, const char *mdtrt_id, int64_t *ret)
+{
+    sqlite3_stmt *st = stmt(l, S_VISIT_DEDUCTIBLE);
+
+    if (!st)
+        return -EIO;
+    bt(st, 1, mdtrt_id);
+    return one_int(l, st, ret);
+}
+
+void ledger_settlement_free(struct ledger_settlement *s)
+{
+    if (!s)
+        return;
+    free(s->output);
+    s->output = NULL;
+}
+
+int ledger_recon_totals(struct ledger *l, const struct ledger_recon_query *q,
+                        struct ledger_recon_totals *ret)
+{
+    sqlite3_stmt *st = stmt(l, S_RECON);
+    int rc;
+
+    if (!st)
+        return -EIO;
+    bt(st, 1, q->insutype ? q->insutype : "");
+    bt(st, 2, q->clr_type ? q->clr_type : "");
+    bt(st, 3, q->setl_optins ? q->setl_optins : "");
+    bi(st, 4, q->from);
+    bi(st, 5, q->to);
+    rc = row(l, st);
+    if (rc == 1) {
+        ret->count = ci(st, 0);
+        ret->medfee = ci(st, 1);
+        ret->fund = ci(st, 2);
+        ret->acct_pay = ci(st, 3);
+        ret->cash = ci(st, 4);
+    }
+    sqlite3_reset(st);
+    return rc == 1 ? 0 : -EIO;
+}
+
+/* --- per person ----------------------------------------------------------------------- */
+
+int ledger_accum_get(struct ledger *l, const char *psn_no, int32_t year, struct policy_accum *ret)
+{
+    sqlite3_stmt *st = stmt(l, S_ACCUM_GET);
+    int rc;
+
+    if (!st)
+        return -EIO;
+    bt(st, 1, psn_no);
+    bi(st, 2, year);
+    rc = row(l, st);
+    ret->deductible_used = rc == 1 ? ci(st, 0) : 0;
+    ret->fund_paid = rc == 1 ? ci(st, 1) : 0;
+    sqlite3_reset(st);
+    return rc < 0 ? rc : 0;
+}
+
+int ledger_accum_move(struct ledger *l, const char *psn_no, int32_t year,
+                      const struct policy_accum *moved, int sign)
+{
+    sqlite3_stmt *st = stmt(l, S_ACCUM_MOVE);
+
+    if (!st)
+        return -EIO;
+    bt(st, 1, psn_no);
+    bi(st, 2, year);
+    bi(st, 3, sign * moved->deductible_used);
+    bi(st, 4, sign * moved->fund_paid);
+    return run(l, st);
+}
+
+int ledger_balance_get(struct ledger *l, const char *psn_no, int64_t opening, int64_t *ret)
+{
+    sqlite3_stmt *st = stmt(l, S_BAL_GET);
+    int rc;
+
+    if (!st)
+        return -EIO;
+    bt(st, 1, psn_no);
+    rc = row(l, st);
+    *ret = rc == 1 ? ci(st, 0) : opening;
+    sqlite3_reset(st);
+    return rc < 0 ? rc : 0;
+}
+
+int ledger_balance_set(struct ledger *l, const char *psn_no, int64_t balance)
+{
+    sqlite3_stmt *st = stmt(l, S_BAL_SET);
+
+    if (!st)
+        return -EIO;
+    bt(st, 1, psn_no);
+    bi(st, 2, balance);
+    return run(l, st);
+}
+
+int ledger_filing_op_add(struct ledger *l, const struct ledger_filing_op *op)
+{
+    sqlite3_stmt *st = stmt(l, S_FILING_ADD);
+
+    if (!st)
+        return -EIO;
+    bt(st, 1, op->psn_no);
+    bt(st, 2, op->action);
+    bt(st, 3, op->kind);
+    bi(st, 4, op->valid_from);
+    bi(st, 5, op->valid_to);
+    return run(l, st);
+}
+
+int ledger_filing_ops_each(struct ledger *l,
+                           void (*cb)(const struct ledger_filing_op *op, void *data), void *data)
+{
+    sqlite3_stmt *st = stmt(l, S_FILING_EACH);
+    int rc;
+
+    if (!st)
+        return -EIO;
+    while ((rc = row(l, st)) == 1) {
+        struct ledger_filing_op op;
+
+        ct(st, 0, op.psn_no, sizeof(op.psn_no));
+        ct(st, 1, op.action, sizeof(op.action));
+        ct(st, 2, op.kind, sizeof(op.kind));
+        op.valid_from = (int32_t)ci(st, 3);
+        op.valid_to = (int32_t)ci(st, 4);
+        cb(&op, data);
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+int ledger_settlements_each(struct ledger *l,
+                            void (*cb)(const struct ledger_settlement *s, void *data), void *data)
+{
+    sqlite3_stmt *st = stmt(l, S_SETL_EACH);
+    int rc;
+
+    if (!st)
+        return -EIO;
+    while ((rc = row(l, st)) == 1) {
+        struct ledger_settlement s;
+
+        settlement_read(st, &s);
+        cb(&s, data);
+        ledger_settlement_free(&s);
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+int ledger_fees_each(struct ledger *l, const char *psn_no,
+                     void (*cb)(const struct ledger_fee *f, void *data), void *data)
+{
+    sqlite3_stmt *st = stmt(l, psn_no ? S_FEES_EACH_PSN : S_FEES_EACH);
+    int rc;
+
+    if (!st)
+        return -EIO;
+    if (psn_no)
+        bt(st, 1, psn_no);
+    while ((rc = row(l, st)) == 1) {
+        struct ledger_fee f;
+
+        fee_read(st, &f);
+        cb(&f, data);
+    }
+    sqlite3_reset(st);
+    return rc;
+}

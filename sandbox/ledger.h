@@ -1,0 +1,179 @@
+/* The sandbox's ledger in SQLite (the only SQL of the sandbox): message ids, sign-ins,
+ * visits, fee lines with their split, settlements, year accumulations per person, account
+ * balances and filing changes. Synchronous, on the loop thread. Each transaction of the
+ * national interface runs inside ledger_begin() .. ledger_commit() (or _rollback()), so a
+ * refused transaction leaves nothing behind. WAL with synchronous=NORMAL: a committed
+ * settlement survives the process being killed; the file is mode 0600.
+ *
+ * Functions return 0 (or 1 for "found") or a negative posa error; strings in the structs
+ * are copied into fixed buffers. */
+#ifndef POSA_SANDBOX_LEDGER_H
+#define POSA_SANDBOX_LEDGER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/policy.h"
+#include "core/split.h"
+
+#define LEDGER_ID 72 /* room for ids and codes (BOUND_CODE + NUL, rounded up) */
+
+struct ledger;
+
+int ledger_open(const char *dir, struct ledger **ret, char *msg, size_t cap);
+void ledger_close(struct ledger *l);
+
+int ledger_begin(struct ledger *l);
+int ledger_commit(struct ledger *l);
+void ledger_rollback(struct ledger *l);
+/* A savepoint inside the transaction: the msgid row stays when the business part is
+ * undone. */
+int ledger_savepoint(struct ledger *l);
+void ledger_savepoint_release(struct ledger *l);
+void ledger_savepoint_rollback(struct ledger *l);
+
+/* A named counter that survives restarts: 1, 2, 3, ... */
+int ledger_next_seq(struct ledger *l, const char *name, int64_t *ret);
+
+/* --- message ids ---------------------------------------------------------------------- */
+struct ledger_msg {
+    char msgid[LEDGER_ID];
+    char infno[16];
+    char state[16]; /* "done", "refused", "reversed", "never" (reversed before it came) */
+    char psn_no[LEDGER_ID];
+    char mdtrt_id[LEDGER_ID];
+    char setl_id[LEDGER_ID];
+    char effect[LEDGER_ID]; /* what a reversal must undo beyond the ids */
+};
+int ledger_msg_get(struct ledger *l, const char *msgid, struct ledger_msg *ret);
+int ledger_msg_put(struct ledger *l, const struct ledger_msg *m, int64_t time);
+
+/* --- sign-in -------------------------------------------------------------------------- */
+int ledger_signin_add(struct ledger *l, const char *sign_no, const char *opter, int64_t time);
+int ledger_signin_is_open(struct ledger *l, const char *sign_no); /* 1 open, 0 not */
+int ledger_signin_close(struct ledger *l, const char *sign_no);
+
+/* --- visits --------------------------------------------------------------------------- */
+struct ledger_visit {
+    char mdtrt_id[LEDGER_ID];
+    char psn_no[LEDGER_ID];
+    bool inpatient;
+    char insutype[8];
+    char med_type[8];
+    int64_t begntime; /* yyyymmddHHMMSS */
+    int64_t endtime;  /* 0 while in hospital */
+    bool emergency, trauma, third_party;
+    char ipt_otp_no[LEDGER_ID];
+    char state[16]; /* "open", "discharged", "cancelled" */
+    char msgid[LEDGER_ID];
+};
+int ledger_visit_put(struct ledger *l, const struct ledger_visit *v); /* insert or replace */
+int ledger_visit_get(struct ledger *l, const char *mdtrt_id, struct ledger_visit *ret);
+
+/* --- fee lines ------------------------------------------------------------------------ */
+struct ledger_fee {
+    char mdtrt_id[LEDGER_ID];
+    char feedetl_sn[LEDGER_ID];
+    char msgid[LEDGER_ID];
+    char chrg_bchno[LEDGER_ID];
+    char list_code[LEDGER_ID];
+    char init_sn[LEDGER_ID];
+    char psn_no[LEDGER_ID];
+    int64_t time;
+    int64_t price_e6, qty_e4;
+    struct split split;
+    bool outside;
+    char state[16]; /* "active", "cancelled", "reversed" */
+    char setl_id[LEDGER_ID];
+    char infno[16]; /* 2204 or 2301 */
+};
+/* -EEXIST when the visit already has a line with that feedetl_sn. */
+int ledger_fee_insert(struct ledger *l, const struct ledger_fee *f);
+int ledger_fee_get(struct ledger *l, const char *mdtrt_id, const char *sn, struct ledger_fee *ret);
+/* The quantity already refunded (a negative sum) of an original line. */
+int ledger_fee_refunded(struct ledger *l, const char *mdtrt_id, const char *init_sn,
+                        int64_t *ret_qty_e4);
+/* Cancels the visit's unsettled active lines: one (sn), one batch (bchno), or all (both
+ * NULL). *ret_count is how many. */
+int ledger_fees_cancel(struct ledger *l, const char *mdtrt_id, const char *sn, const char *bchno,
+                       const char *msgid, int *ret_count);
+/* The unsettled active lines of a visit (or of one batch): their totals and count. */
+int ledger_fees_unsettled(struct ledger *l, const char *mdtrt_id, const char *bchno,
+                          struct split_totals *ret, int *ret_count);
+int ledger_fees_settle(struct ledger *l, const char *mdtrt_id, const char *bchno,
+                       const char *setl_id);
+/* Reversal helpers: uploads of msgid become "reversed" (fails with POSA_ESTATE when one is
+ * settled); cancellations made by msgid become active again. */
+int ledger_fees_reverse_upload(struct ledger *l, const char *msgid, int *ret_count);
+int ledger_fees_reverse_cancel(struct ledger *l, const char *msgid, int *ret_count);
+int ledger_visit_has_lines(struct ledger *l, const char *mdtrt_id); /* 1 yes, 0 no */
+
+/* --- settlements ---------------------------------------------------------------------- */
+struct ledger_settlement {
+    char setl_id[LEDGER_ID];
+    char msgid[LEDGER_ID];
+    char infno[16];
+    char psn_no[LEDGER_ID];
+    char mdtrt_id[LEDGER_ID];
+    char insutype[8];
+    char clr_type[4];
+    char setl_optins[8];
+    int64_t setl_time;
+    int32_t year;
+    int64_t medfee, fund, psn_part, acct_pay, cash, act_pay_dedc;
+    struct policy_accum moved;
+    char state[16]; /* "active", "cancelled", "reversed" */
+    char cancel_msgid[LEDGER_ID];
+    char *output; /* the setlinfo+setldetail JSON text; malloc'd by _get */
+};
+int ledger_settlement_insert(struct ledger *l, const struct ledger_settlement *s);
+int ledger_settlement_get(struct ledger *l, const char *setl_id, struct ledger_settlement *ret);
+int ledger_settlement_by_msgid(struct ledger *l, const char *msgid, struct ledger_settlement *ret);
+int ledger_settlement_by_cancel(struct ledger *l, const char *msgid, struct ledger_settlement *ret);
+/* The visit's latest active settlement. */
+int ledger_settlement_active(struct ledger *l, const char *mdtrt_id, struct ledger_settlement *ret);
+int ledger_settlement_set_state(struct ledger *l, const char *setl_id, const char *state,
+                                const char *cancel_msgid);
+/* The per-admission deductible already met by the visit's active settlements. */
+int ledger_visit_deductible(struct ledger *l, const char *mdtrt_id, int64_t *ret);
+void ledger_settlement_free(struct ledger_settlement *s);
+
+struct ledger_recon_query {
+    const char *insutype; /* NULL or "" = any */
+    const char *clr_type;
+    const char *setl_optins;
+    int32_t from, to; /* yyyymmdd inclusive */
+};
+struct ledger_recon_totals {
+    int64_t medfee, fund, acct_pay, cash;
+    int64_t count;
+};
+int ledger_recon_totals(struct ledger *l, const struct ledger_recon_query *q,
+                        struct ledger_recon_totals *ret);
+
+/* --- per person ------------------------------------------------------------------------ */
+int ledger_accum_get(struct ledger *l, const char *psn_no, int32_t year, struct policy_accum *ret);
+int ledger_accum_move(struct ledger *l, const char *psn_no, int32_t year,
+                      const struct policy_accum *moved, int sign);
+/* The account balance: the ledger's, or opening when it never moved. */
+int ledger_balance_get(struct ledger *l, const char *psn_no, int64_t opening, int64_t *ret);
+int ledger_balance_set(struct ledger *l, const char *psn_no, int64_t balance);
+
+struct ledger_filing_op {
+    char psn_no[LEDGER_ID];
+    char action[8]; /* "add", "revoke" */
+    char kind[24];
+    int32_t valid_from, valid_to; /* 0 = not given / open-ended */
+};
+int ledger_filing_op_add(struct ledger *l, const struct ledger_filing_op *op);
+int ledger_filing_ops_each(struct ledger *l,
+                           void (*cb)(const struct ledger_filing_op *op, void *data), void *data);
+
+/* --- listing (GET /sandbox/ledger, 5205) ------------------------------------------------ */
+int ledger_settlements_each(struct ledger *l,
+                            void (*cb)(const struct ledger_settlement *s, void *data), void *data);
+int ledger_fees_each(struct ledger *l, const char *psn_no,
+                     void (*cb)(const struct ledger_fee *f, void *data), void *data);
+
+#endif

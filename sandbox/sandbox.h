@@ -1,0 +1,47 @@
+/* posa-sandbox's state, owned by main.c and shared by its parts: the loop, the HTTP server,
+ * the scenario, the ledger, the clock, the armed faults and the e-voucher codes. Everything
+ * runs on the one loop thread. */
+#ifndef POSA_SANDBOX_SANDBOX_H
+#define POSA_SANDBOX_SANDBOX_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "interface/http/http_server.h"
+#include "sandbox/evoucher.h"
+#include "sandbox/faults.h"
+#include "sandbox/gateway_check.h"
+#include "sandbox/ledger.h"
+#include "sandbox/scenario.h"
+
+struct sandbox {
+    uv_loop_t *loop;
+    struct http_server *http;
+    struct scenario scenario;
+    struct ledger *ledger;
+    int64_t clock; /* yyyymmddHHMMSS set by /sandbox/clock; 0 = the real clock */
+    struct faults faults;
+    struct gateway_check gateway; /* the scenario's gateway signature, if any */
+    struct evoucher evoucher;
+    uv_timer_t offline_timer;
+    uint32_t refmsg_seq; /* the serial part of inf_refmsgid */
+};
+
+/* The sandbox's notion of now (yyyymmddHHMMSS, local time): the clock set by the admin
+ * endpoint, which stays where it was set, or the real clock. */
+int64_t sandbox_now(const struct sandbox *sb);
+
+/* HTTP entry points, one per family of paths. */
+void service_handle(struct sandbox *sb, struct http_request *req);  /* callService */
+void evoucher_handle(struct sandbox *sb, struct http_request *req); /* localQrCodeQuery */
+void admin_handle(struct sandbox *sb, struct http_request *req);    /* /sandbox/... */
+
+/* Answers req with a JSON body (the object is consumed) and the status. */
+void sandbox_respond_json(struct http_request *req, int status, struct json_object *body);
+
+/* Re-applies the ledger's filing changes to the scenario's persons (at start). */
+int sandbox_apply_filing_ops(struct sandbox *sb);
+
+#endif

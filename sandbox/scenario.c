@@ -1,0 +1,676 @@
+/* Loading and validating the scenario file; every error names the JSON path of the field. */
+#include "sandbox/scenario.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/datetime.h"
+#include "core/decimal.h"
+#include "core/err.h"
+#include "interface/json/jsonmap.h"
+
+#define SCENARIO_FILE_MAX (64u << 20)
+#define COMMITMENT_DAYS   15
+
+/* The parse state: where we are (the JSON path) and the first error. */
+struct loader {
+    char path[160];
+    char *msg;
+    size_t cap;
+};
+
+static int fail(struct loader *ld, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(struct loader *ld, const char *field, const char *fmt, ...)
+{
+    char what[200];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    snprintf(ld->msg, ld->cap, "%s%s%s: %s", ld->path, ld->path[0] && field[0] ? "." : "", field,
+             what);
+    return POSA_EFIELD;
+}
+
+static struct json_object *member(struct json_object *obj, const char *key)
+{
+    struct json_object *v = NULL;
+
+    if (!json_object_object_get_ex(obj, key, &v) || json_object_is_type(v, json_type_null))
+        return NULL;
+    return v;
+}
+
+/* A required (or optional, then "" / def) string of at most max bytes. */
+static int get_str(struct loader *ld, struct json_object *obj, const char *key, size_t max,
+                   bool required, const char **ret)
+{
+    struct json_object *v = member(obj, key);
+    size_t len;
+
+    if (!v) {
+        if (required)
+            return fail(ld, key, "missing");
+        *ret = "";
+        return 0;
+    }
+    if (!json_object_is_type(v, json_type_string))
+        return fail(ld, key, "must be a string");
+    len = (size_t)json_object_get_string_len(v);
+    if (len > max || strlen(json_object_get_string(v)) != len)
+        return fail(ld, key, "too long or contains NUL (at most %zu bytes)", max);
+    *ret = json_object_get_string(v);
+    return 0;
+}
+
+static int get_dec(struct loader *ld, struct json_object *obj, const char *key, int scale,
+                   bool required, int64_t *ret)
+{
+    struct json_object *v = member(obj, key);
+
+    if (!v) {
+        if (required)
+            return fail(ld, key, "missing");
+        return 0;
+    }
+    if (jsonmap_decimal(v, scale, ret) < 0)
+        return fail(ld, key, "not a decimal with at most %d decimals: %s", scale,
+                    json_object_get_string(v));
+    return 0;
+}
+
+static bool all_digits(const char *s, size_t n)
+{
+    if (strlen(s) != n)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return true;
+}
+
+static int get_date(struct loader *ld, struct json_object *obj, const char *key, bool nullable,
+                    int32_t *ret)
+{
+    const char *text;
+    int rc = get_str(ld, obj, key, DATETIME_DATE_LEN, !nullable, &text);
+
+    if (rc < 0)
+        return rc;
+    if (nullable && !text[0]) {
+        *ret = 0;
+        return 0;
+    }
+    if (date_parse(text, strlen(text), ret) < 0)
+        return fail(ld, key, "not a date YYYY-MM-DD: %s", text);
+    return 0;
+}
+
+static void path_push(struct loader *ld, size_t *mark, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void path_push(struct loader *ld, size_t *mark, const char *fmt, ...)
+{
+    size_t len = strlen(ld->path);
+    va_list ap;
+
+    *mark = len;
+    if (len && fmt[0] != '[' && len + 1 < sizeof(ld->path))
+        ld->path[len++] = '.';
+    va_start(ap, fmt);
+    vsnprintf(ld->path + len, sizeof(ld->path) - len, fmt, ap);
+    va_end(ap);
+}
+
+static void path_pop(struct loader *ld, size_t mark)
+{
+    ld->path[mark] = '\0';
+}
+
+static struct json_object *get_array(struct loader *ld, struct json_object *obj, const char *key,
+                                     size_t max, bool required)
+{
+    struct json_object *v = member(obj, key);
+
+    if (!v) {
+        if (required)
+            fail(ld, key, "missing");
+        return NULL;
+    }
+    if (!json_object_is_type(v, json_type_array)) {
+        fail(ld, key, "must be an array");
+        return NULL;
+    }
+    if (json_object_array_length(v) > max) {
+        fail(ld, key, "more than %zu entries", max);
+        return NULL;
+    }
+    return v;
+}
+
+/* --- catalog ------------------------------------------------------------------------- */
+
+static int load_item(struct loader *ld, struct json_object *o, struct catalog_item *item)
+{
+    const char *lv, *category;
+    struct json_object *limit;
+    int rc;
+
+    if (!json_object_is_type(o, json_type_object))
+        return fail(ld, "", "must be an object");
+    if ((rc = get_str(ld, o, "list_code", BOUND_CODE, true, &item->list_code)) < 0 ||
+        (rc = get_str(ld, o, "name", BOUND_NAME, true, &item->name)) < 0 ||
+        (rc = get_str(ld, o, "chrgitm_lv", 2, true, &lv)) < 0 ||
+        (rc = get_str(ld, o, "med_chrgitm_type", 2, true, &category)) < 0)
+        return rc;
+    if (!item->list_code[0])
+        return fail(ld, "list_code", "empty");
+    if (chrgitm_lv_parse(lv, &item->lv) < 0)
+        return fail(ld, "chrgitm_lv", "must be 01, 02 or 03: %s", lv);
+    if (category_parse(category, &item->category) < 0)
+        return fail(ld, "med_chrgitm_type", "must be 01..14: %s", category);
+    item->selfpay_prop_e6 = 0;
+    if ((rc = get_dec(ld, o, "selfpay_prop", DEC_RATIO, false, &item->selfpay_prop_e6)) < 0)
+        return rc;
+    if (item->selfpay_prop_e6 < 0 || item->selfpay_prop_e6 > DEC_E6)
+        return fail(ld, "selfpay_prop", "must be within 0..1");
+    item->price_limit_e6 = PRICE_NO_LIMIT;
+    limit = member(o, "price_limit");
+    if (limit && (rc = get_dec(ld, o, "price_limit", DEC_PRICE, true, &item->price_limit_e6)) < 0)
+        return rc;
+    if (limit && (item->price_limit_e6 < 0 || item->price_limit_e6 > BOUND_PRICE_E6))
+        return fail(ld, "price_limit", "out of range");
+    return 0;
+}
+
+static int load_catalog(struct loader *ld, struct scenario *sc)
+{
+    struct json_object *arr = get_array(ld, sc->root, "catalog", SCENARIO_CATALOG_MAX, true);
+    size_t n, bad = 0, mark;
+    int rc;
+
+    if (!arr)
+        return POSA_EFIELD;
+    n = json_object_array_length(arr);
+    sc->items = calloc(n ? n : 1, sizeof(*sc->items));
+    if (!sc->items)
+        return fail(ld, "catalog", "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        path_push(ld, &mark, "catalog[%zu]", i);
+        rc = load_item(ld, json_object_array_get_idx(arr, i), &sc->items[i]);
+        if (rc < 0)
+            return rc;
+        path_pop(ld, mark);
+    }
+    sc->n_items = n;
+    rc = catalog_index_init(&sc->catalog, sc->items, n, &bad);
+    if (rc < 0)
+        return fail(ld, "catalog", "item %s: %s", sc->items[bad].list_code, posa_strerror(rc));
+    return 0;
+}
+
+/* --- regions ------------------------------------------------------------------------- */
+
+static int load_rate(struct loader *ld, struct json_object *o, struct region_rate *r)
+{
+    const char *kind, *level;
+    int rc;
+
+    if (!json_object_is_type(o, json_type_object))
+        return fail(ld, "", "must be an object");
+    if ((rc = get_str(ld, o, "insutype", 3, true, &r->insutype)) < 0 ||
+        (rc = get_str(ld, o, "kind", 16, true, &kind)) < 0 ||
+        (rc = get_str(ld, o, "level", 1, true, &level)) < 0 ||
+        (rc = get_dec(ld, o, "deductible", DEC_MONEY, true, &r->deductible_fen)) < 0 ||
+        (rc = get_dec(ld, o, "ratio", DEC_RATIO, true, &r->ratio_e6)) < 0 ||
+        (rc = get_dec(ld, o, "cap", DEC_MONEY, true, &r->cap_fen)) < 0)
+        return rc;
+    if (!all_digits(r->insutype, 3))
+        return fail(ld, "insutype", "must be 3 digits");
+    if (strcmp(kind, "inpatient") && strcmp(kind, "outpatient"))
+        return fail(ld, "kind", "must be inpatient or outpatient");
+    r->inpatient = strcmp(kind, "inpatient") == 0;
+    if (!(level[0] == '*' || (level[0] >= '1' && level[0] <= '3')))
+        return fail(ld, "level", "must be 1, 2, 3 or *");
+    r->level = level[0];
+    if (r->deductible_fen < 0 || r->deductible_fen > BOUND_MONEY_FEN)
+        return fail(ld, "deductible", "out of range");
+    if (r->ratio_e6 < 0 || r->ratio_e6 > DEC_E6)
+        return fail(ld, "ratio", "must be within 0..1");
+    if (r->cap_fen < 0 || r->cap_fen > BOUND_MONEY_FEN)
+        return fail(ld, "cap", "out of range");
+    return 0;
+}
+
+static int load_temp_rule(struct loader *ld, struct json_object *temp, const char *key,
+                          struct temp_rule *rule)
+{
+    struct json_object *o = member(temp, key);
+    size_t mark;
+    int rc = 0;
+
+    rule->mode = TEMP_REDUCE_POINTS;
+    rule->value_e6 = 0;
+    if (!o)
+        return 0; /* absent: no reduction */
+    path_push(ld, &mark, "%s", key);
+    if (!json_object_is_type(o, json_type_object)) {
+        rc = fail(ld, "", "must be an object");
+    } else if (member(o, "reduce_points") && member(o, "share_first")) {
+        rc = fail(ld, "", "takes reduce_points or share_first, not both");
+    } else if (member(o, "share_first")) {
+        rule->mode = TEMP_SHARE_FIRST;
+        rc = get_dec(ld, o, "share_first", DEC_RATIO, true, &rule->value_e6);
+        if (rc == 0 && (rule->value_e6 < 0 || rule->value_e6 > DEC_E6))
+            rc = fail(ld, "share_first", "must be within 0..1");
+    } else {
+        /* Points are percent: 10 points = 0.10, i.e. the points at scale 4 are the ratio. */
+        rc = get_dec(ld, o, "reduce_points", DEC_QTY, false, &rule->value_e6);
+        if (rc == 0 && (rule->value_e6 < 0 || rule->value_e6 > DEC_E6))
+            rc = fail(ld, "reduce_points", "must be within 0..100");
+    }
+    if (rc == 0)
+        path_pop(ld, mark);
+    return rc;
+}
+
+static int load_deductible_per(struct loader *ld, struct json_object *o, struct region_policy *p)
+{
+    struct json_object *d = member(o, "deductible_per");
+    const char *in = "admission", *out = "year";
+    size_t mark;
+    int rc;
+
+    p->inpatient_deductible_per_year = false;
+    p->outpatient_deductible_per_year = true;
+    if (!d)
+        return 0;
+    path_push(ld, &mark, "deductible_per");
+    if (!json_object_is_type(d, json_type_object))
+        return fail(ld, "", "must be an object");
+    if ((rc = get_str(ld, d, "inpatient", 16, false, &in)) < 0 ||
+        (rc = get_str(ld, d, "outpatient", 16, false, &out)) < 0)
+        return rc;
+    if (in[0] && strcmp(in, "admission") && strcmp(in, "year"))
+        return fail(ld, "inpatient", "must be admission or year");
+    if (out[0] && strcmp(out, "visit") && strcmp(out, "year"))
+        return fail(ld, "outpatient", "must be visit or year");
+    p->inpatient_deductible_per_year = strcmp(in, "year") == 0;
+    p->outpatient_deductible_per_year = strcmp(out, "visit") != 0;
+    path_pop(ld, mark);
+    return 0;
+}
+
+static int load_region(struct loader *ld, const char *code, struct json_object *o,
+                       struct sc_region *r)
+{
+    struct json_object *rates, *temp;
+    size_t n, mark;
+    int rc;
+
+    if (!all_digits(code, 6))
+        return fail(ld, "", "the region code must be 6 digits");
+    if (!json_object_is_type(o, json_type_object))
+        return fail(ld, "", "must be an object");
+    r->code = code;
+    if ((rc = get_str(ld, o, "name", BOUND_NAME, false, &r->name)) < 0)
+        return rc;
+    if (!(rates = get_array(ld, o, "rates", BOUND_RATES, true)))
+        return POSA_EFIELD;
+    n = json_object_array_length(rates);
+    for (size_t i = 0; i < n; i++) {
+        path_push(ld, &mark, "rates[%zu]", i);
+        if ((rc = load_rate(ld, json_object_array_get_idx(rates, i), &r->rates[i])) < 0)
+            return rc;
+        path_pop(ld, mark);
+    }
+    r->policy.rates = r->rates;
+    r->policy.n_rates = n;
+    if ((rc = load_deductible_per(ld, o, &r->policy)) < 0)
+        return rc;
+    temp = member(o, "temporary");
+    if (temp) {
+        path_push(ld, &mark, "temporary");
+        if (!json_object_is_type(temp, json_type_object))
+            return fail(ld, "", "must be an object");
+        if ((rc = load_temp_rule(ld, temp, "referral", &r->policy.referral)) < 0 ||
+            (rc = load_temp_rule(ld, temp, "emergency", &r->policy.emergency)) < 0 ||
+            (rc = load_temp_rule(ld, temp, "other", &r->policy.other)) < 0)
+            return rc;
+        path_pop(ld, mark);
+    }
+    return 0;
+}
+
+static int load_regions(struct loader *ld, struct scenario *sc)
+{
+    struct json_object *regions = member(sc->root, "regions");
+    size_t i = 0, mark;
+    int rc;
+
+    if (!regions || !json_object_is_type(regions, json_type_object))
+        return fail(ld, "regions", "missing or not an object");
+    sc->n_regions = (size_t)json_object_object_length(regions);
+    if (sc->n_regions > SCENARIO_REGIONS_MAX)
+        return fail(ld, "regions", "more than %d regions", SCENARIO_REGIONS_MAX);
+    sc->regions = calloc(sc->n_regions ? sc->n_regions : 1, sizeof(*sc->regions));
+    if (!sc->regions)
+        return fail(ld, "regions", "out of memory");
+    json_object_object_foreach(regions, key, val)
+    {
+        path_push(ld, &mark, "regions.%s", key);
+        if ((rc = load_region(ld, key, val, &sc->regions[i++])) < 0)
+            return rc;
+        path_pop(ld, mark);
+    }
+    return 0;
+}
+
+/* --- persons ------------------------------------------------------------------------- */
+
+static int load_filing(struct loader *ld, struct json_object *o, struct filing *f)
+{
+    const char *kind;
+    int rc;
+
+    if (!json_object_is_type(o, json_type_object))
+        return fail(ld, "", "must be an object");
+    if ((rc = get_str(ld, o, "kind", 32, true, &kind)) < 0)
+        return rc;
+    if (filing_kind_parse(kind, &f->kind) < 0 || f->kind == FILING_NONE ||
+        f->kind == FILING_EMERGENCY)
+        return fail(ld, "kind", "must be long_term, referral, temporary_other or commitment: %s",
+                    kind);
+    if ((rc = get_date(ld, o, "valid_from", false, &f->valid_from)) < 0 ||
+        (rc = get_date(ld, o, "valid_to", true, &f->valid_to)) < 0)
+        return rc;
+    if (f->valid_to && f->valid_to < f->valid_from)
+        return fail(ld, "valid_to", "before valid_from");
+    return 0;
+}
+
+static int load_card(struct loader *ld, struct json_object *o, struct sc_person *p)
+{
+    struct json_object *card = member(o, "card");
+    size_t mark;
+    int rc;
+
+    p->card_no = p->card_sn = "";
+    if (!card)
+        return 0;
+    path_push(ld, &mark, "card");
+    if (!json_object_is_type(card, json_type_object))
+        return fail(ld, "", "must be an object");
+    if ((rc = get_str(ld, card, "card_no", BOUND_CODE, true, &p->card_no)) < 0 ||
+        (rc = get_str(ld, card, "card_sn", BOUND_CODE, true, &p->card_sn)) < 0)
+        return rc;
+    path_pop(ld, mark);
+    return 0;
+}
+
+static int load_person_fields(struct loader *ld, struct json_object *o, struct sc_person *p)
+{
+    int rc;
+
+    if ((rc = get_str(ld, o, "psn_no", BOUND_CODE, true, &p->psn_no)) < 0 ||
+        (rc = get_str(ld, o, "certno", BOUND_CODE, true, &p->certno)) < 0 ||
+        (rc = get_str(ld, o, "name", BOUND_NAME, true, &p->name)) < 0 ||
+        (rc = get_str(ld, o, "gender", 1, false, &p->gender)) < 0 ||
+        (rc = get_str(ld, o, "birthday", DATETIME_DATE_LEN, true, &p->birthday)) < 0 ||
+        (rc = get_str(ld, o, "insutype", 3, true, &p->insutype)) < 0 ||
+        (rc = get_str(ld, o, "insuplc_admdvs", 6, true, &p->insuplc_admdvs)) < 0 ||
+        (rc = get_str(ld, o, "psn_type", BOUND_CODE, false, &p->psn_type)) < 0)
+        return rc;
+    if (!p->psn_no[0])
+        return fail(ld, "psn_no", "empty");
+    if (!p->certno[0])
+        return fail(ld, "certno", "empty");
+    if (date_parse(p->birthday, strlen(p->birthday), &p->birthday_date) < 0)
+        return fail(ld, "birthday", "not a date YYYY-MM-DD: %s", p->birthday);
+    if (!all_digits(p->insutype, 3))
+        return fail(ld, "insutype", "must be 3 digits");
+    if (!all_digits(p->insuplc_admdvs, 6))
+        return fail(ld, "insuplc_admdvs", "must be 6 digits");
+    if (!p->gender[0])
+        p->gender = "9";
+    p->balance = 0;
+    if ((rc = get_dec(ld, o, "balance", DEC_MONEY, false, &p->balance)) < 0)
+        return rc;
+    if (p->balance < 0 || p->balance > BOUND_MONEY_FEN)
+        return fail(ld, "balance", "out of range");
+    return load_card(ld, o, p);
+}
+
+static int load_person(struct loader *ld, struct scenario *sc, struct json_object *o,
+                       struct sc_person *p)
+{
+    struct json_object *filings;
+    size_t mark;
+    int rc;
+
+    if (!json_object_is_type(o, json_type_object))
+        return fail(ld, "", "must be an object");
+    if ((rc = load_person_fields(ld, o, p)) < 0)
+        return rc;
+    if (!scenario_region(sc, p->insuplc_admdvs))
+        return fail(ld, "insuplc_admdvs", "region %s is not in regions", p->insuplc_admdvs);
+    filings = get_array(ld, o, "filings", BOUND_FILINGS, false);
+    if (!filings && ld->msg[0])
+        return POSA_EFIELD;
+    p->n_filings = filings ? json_object_array_length(filings) : 0;
+    for (size_t i = 0; i < p->n_filings; i++) {
+        path_push(ld, &mark, "filings[%zu]", i);
+        if ((rc = load_filing(ld, json_object_array_get_idx(filings, i), &p->filings[i])) < 0)
+            return rc;
+        path_pop(ld, mark);
+    }
+    return 0;
+}
+
+static int load_persons(struct loader *ld, struct scenario *sc)
+{
+    struct json_object *arr = get_array(ld, sc->root, "persons", SCENARIO_PERSONS_MAX, true);
+    size_t n, mark;
+    int rc;
+
+    if (!arr)
+        return POSA_EFIELD;
+    n = json_object_array_length(arr);
+    sc->persons = calloc(n ? n : 1, sizeof(*sc->persons));
+    if (!sc->persons)
+        return fail(ld, "persons", "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        path_push(ld, &mark, "persons[%zu]", i);
+        if ((rc = load_person(ld, sc, json_object_array_get_idx(arr, i), &sc->persons[i])) < 0)
+            return rc;
+        sc->n_persons = i; /* lookups below see the persons before this one */
+        if (scenario_person(sc, sc->persons[i].psn_no))
+            return fail(ld, "psn_no", "duplicate %s", sc->persons[i].psn_no);
+        if (scenario_person_by_certno(sc, sc->persons[i].certno))
+            return fail(ld, "certno", "duplicate");
+        if (sc->persons[i].card_no[0] && scenario_person_by_card(sc, sc->persons[i].card_no))
+            return fail(ld, "card.card_no", "duplicate");
+        path_pop(ld, mark);
+    }
+    sc->n_persons = n;
+    return 0;
+}
+
+/* --- the document -------------------------------------------------------------------- */
+
+static int load_head(struct loader *ld, struct scenario *sc)
+{
+    struct json_object *inst = member(sc->root, "institution");
+    const char *level;
+    size_t mark;
+    int rc;
+
+    if ((rc = get_str(ld, sc->root, "treating_region", 6, true, &sc->treating_region)) < 0)
+        return rc;
+    if (!all_digits(sc->treating_region, 6))
+        return fail(ld, "treating_region", "must be 6 digits");
+    if (!inst || !json_object_is_type(inst, json_type_object))
+        return fail(ld, "institution", "missing or not an object");
+    path_push(ld, &mark, "institution");
+    if ((rc = get_str(ld, inst, "code", 12, true, &sc->inst_code)) < 0 ||
+        (rc = get_str(ld, inst, "name", BOUND_NAME, true, &sc->inst_name)) < 0 ||
+        (rc = get_str(ld, inst, "level", 1, true, &level)) < 0)
+        return rc;
+    if (strlen(sc->inst_code) != 12)
+        return fail(ld, "code", "must be 12 characters");
+    for (const char *c = sc->inst_code; *c; c++)
+        if (!((*c >= '0' && *c <= '9') || (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z')))
+            return fail(ld, "code", "must be letters and digits");
+    if (level[0] < '1' || level[0] > '3')
+        return fail(ld, "level", "must be 1, 2 or 3");
+    sc->inst_level = level[0];
+    path_pop(ld, mark);
+    return 0;
+}
+
+static int read_file(const char *path, char **ret, size_t *ret_len, struct loader *ld)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+
+    if (!f) {
+        snprintf(ld->msg, ld->cap, "%s: %s", path, strerror(errno));
+        return -errno;
+    }
+    for (;;) {
+        if (len == cap) {
+            char *p;
+
+            cap = cap ? cap * 2 : 65536;
+            if (cap > SCENARIO_FILE_MAX || !(p = realloc(buf, cap))) {
+                snprintf(ld->msg, ld->cap, "%s: larger than %u bytes", path, SCENARIO_FILE_MAX);
+                free(buf);
+                fclose(f);
+                return POSA_ETOOLONG;
+            }
+            buf = p;
+        }
+        size_t n = fread(buf + len, 1, cap - len, f);
+
+        if (n == 0)
+            break;
+        len += n;
+    }
+    fclose(f);
+    *ret = buf;
+    *ret_len = len;
+    return 0;
+}
+
+int scenario_load(const char *path, struct scenario *ret, char *ret_msg, size_t cap)
+{
+    struct loader ld = {.msg = ret_msg, .cap = cap};
+    struct scenario sc;
+    char *text = NULL;
+    size_t len = 0;
+    int rc;
+
+    memset(&sc, 0, sizeof(sc));
+    ret_msg[0] = '\0';
+    if ((rc = read_file(path, &text, &len, &ld)) < 0)
+        return rc;
+    /* A scenario may be larger than an HTTP body; json-c directly with the same depth. */
+    {
+        struct json_tokener *tok = json_tokener_new_ex(64);
+
+        sc.root = tok ? json_tokener_parse_ex(tok, text, (int)len) : NULL;
+        if (!sc.root || json_tokener_get_error(tok) != json_tokener_success) {
+            snprintf(ret_msg, cap, "%s: not valid JSON (%s)", path,
+                     tok ? json_tokener_error_desc(json_tokener_get_error(tok)) : "no memory");
+            json_object_put(sc.root);
+            sc.root = NULL;
+            rc = POSA_EFIELD;
+        }
+        json_tokener_free(tok);
+    }
+    free(text);
+    if (rc < 0)
+        return rc;
+    if (!json_object_is_type(sc.root, json_type_object)) {
+        snprintf(ret_msg, cap, "%s: the scenario must be a JSON object", path);
+        rc = POSA_EFIELD;
+    }
+    if (rc == 0 && (rc = load_head(&ld, &sc)) == 0 && (rc = load_catalog(&ld, &sc)) == 0 &&
+        (rc = load_regions(&ld, &sc)) == 0)
+        rc = load_persons(&ld, &sc);
+    if (rc < 0) {
+        scenario_done(&sc);
+        return rc;
+    }
+    *ret = sc;
+    return 0;
+}
+
+void scenario_done(struct scenario *sc)
+{
+    if (!sc)
+        return;
+    free(sc->items);
+    free(sc->regions);
+    free(sc->persons);
+    json_object_put(sc->root);
+    memset(sc, 0, sizeof(*sc));
+}
+
+const struct sc_region *scenario_region(const struct scenario *sc, const char *code)
+{
+    for (size_t i = 0; i < sc->n_regions; i++)
+        if (sc->regions[i].code && strcmp(sc->regions[i].code, code) == 0)
+            return &sc->regions[i];
+    return NULL;
+}
+
+struct sc_person *scenario_person(struct scenario *sc, const char *psn_no)
+{
+    for (size_t i = 0; i < sc->n_persons; i++)
+        if (strcmp(sc->persons[i].psn_no, psn_no) == 0)
+            return &sc->persons[i];
+    return NULL;
+}
+
+struct sc_person *scenario_person_by_certno(struct scenario *sc, const char *certno)
+{
+    for (size_t i = 0; i < sc->n_persons; i++)
+        if (strcmp(sc->persons[i].certno, certno) == 0)
+            return &sc->persons[i];
+    return NULL;
+}
+
+struct sc_person *scenario_person_by_card(struct scenario *sc, const char *card_no)
+{
+    for (size_t i = 0; i < sc->n_persons; i++)
+        if (sc->persons[i].card_no[0] && strcmp(sc->persons[i].card_no, card_no) == 0)
+            return &sc->persons[i];
+    return NULL;
+}
+
+size_t scenario_effective_filings(const struct sc_person *p, struct filing *out)
+{
+    for (size_t i = 0; i < p->n_filings; i++) {
+        out[i] = p->filings[i];
+        if (out[i].kind == FILING_COMMITMENT) {
+            int32_t last = date_add_days(out[i].valid_from, COMMITMENT_DAYS - 1);
+
+            if (out[i].valid_to == 0 || out[i].valid_to > last)
+                out[i].valid_to = last;
+        }
+    }
+    return p->n_filings;
+}
+
+bool scenario_is_local(const struct scenario *sc, const struct sc_person *p)
+{
+    return strcmp(sc->treating_region, p->insuplc_admdvs) == 0;
+}

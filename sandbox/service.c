@@ -1,0 +1,266 @@
+/* POST /fsi/api/rsfComIfsService/callService: the national envelope in, one ledger
+ * transaction around THE table's handler, the national response envelope out; faults are
+ * applied here, around the transaction. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/datetime.h"
+#include "core/err.h"
+#include "sandbox/txn.h"
+
+struct job {
+    struct sandbox *sb;
+    struct http_request *req;
+    struct envelope_request env;
+    const struct txn_def *def;
+    bool drop_after_commit;
+    uv_timer_t timer;
+};
+
+void sandbox_respond_json(struct http_request *req, int status, struct json_object *body)
+{
+    static const struct http_header h[] = {{"Content-Type", "application/json;charset=utf-8"}};
+    size_t len = 0;
+    const char *text = json_object_to_json_string_length(
+        body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+
+    http_respond(req, status, h, 1, text, len);
+    json_object_put(body);
+}
+
+/* The response envelope: infcode, the platform's message id, times, and output or err_msg. */
+static struct json_object *response(struct sandbox *sb, int infcode, const char *err_msg,
+                                    struct json_object *output)
+{
+    char refmsgid[40], stamp[24];
+    int64_t now = sandbox_now(sb);
+    struct envelope_response head = {.infcode = infcode, .err_msg = err_msg};
+
+    sb->refmsg_seq = (sb->refmsg_seq + 1) % 1000000000u;
+    snprintf(refmsgid, sizeof(refmsgid), "%s%014lld%010u", sb->scenario.treating_region,
+             (long long)now, sb->refmsg_seq);
+    snprintf(stamp, sizeof(stamp), "%014lld%03u", (long long)now,
+             (unsigned)(uv_now(sb->loop) % 1000));
+    head.inf_refmsgid = refmsgid;
+    head.refmsg_time = stamp;
+    head.respond_time = stamp;
+    return envelope_response_build(&head, output);
+}
+
+static void respond_refusal(struct sandbox *sb, struct http_request *req, int code, const char *fmt,
+                            ...) __attribute__((format(printf, 4, 5)));
+
+static void respond_refusal(struct sandbox *sb, struct http_request *req, int code, const char *fmt,
+                            ...)
+{
+    char msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    sandbox_respond_json(req, 200, response(sb, code, msg, NULL));
+}
+
+/* Checks that need the ledger or the scenario, before the handler. */
+static int precheck(struct txn *t, const struct txn_def *def)
+{
+    const struct envelope_head *h = &t->env->head;
+    int rc;
+
+    if (strcmp(h->fixmedins_code, t->sb->scenario.inst_code) != 0)
+        return txn_refuse(t, "fixmedins_code %s is not an institution of this platform",
+                          h->fixmedins_code);
+    if (h->mdtrtarea_admvs[0] && strcmp(h->mdtrtarea_admvs, t->sb->scenario.treating_region))
+        return txn_refuse(t, "mdtrtarea_admvs must be this platform's region %s, not %s",
+                          t->sb->scenario.treating_region, h->mdtrtarea_admvs);
+    if (def->flags & TXN_NO_SIGN)
+        return 0;
+    if (!h->sign_no[0])
+        return txn_refuse(t, "sign_no is missing: sign in with 9001 first");
+    rc = ledger_signin_is_open(t->sb->ledger, h->sign_no);
+    if (rc < 0)
+        return txn_ledger_error(t, rc);
+    if (rc == 0)
+        return txn_refuse(t, "sign_no %s is unknown or signed out: sign in with 9001", h->sign_no);
+    return 0;
+}
+
+/* Runs the transaction in one ledger transaction; the msgid is recorded whatever the
+ * outcome (a refused message's msgid cannot be used again either), while a refusal undoes
+ * everything the handler wrote. */
+static struct json_object *execute(struct sandbox *sb, const struct envelope_request *env,
+                                   const struct txn_def *def)
+{
+    struct ledger_msg msg;
+    struct ledger_msg old;
+    struct txn t = {.sb = sb, .env = env, .now = sandbox_now(sb), .msg = &msg};
+    int rc;
+
+    memset(&msg, 0, sizeof(msg));
+    snprintf(msg.msgid, sizeof(msg.msgid), "%s", env->head.msgid);
+    snprintf(msg.infno, sizeof(msg.infno), "%s", env->head.infno);
+    if ((rc = ledger_begin(sb->ledger)) < 0)
+        return response(sb, -1, "the platform's ledger is unavailable; try again", NULL);
+    rc = ledger_msg_get(sb->ledger, msg.msgid, &old);
+    if (rc != 0) {
+        ledger_rollback(sb->ledger);
+        if (rc < 0)
+            return response(sb, -1, "the platform's ledger failed; nothing was recorded", NULL);
+        snprintf(t.err, sizeof(t.err),
+                 "msgid %s was already used (infno %s, %s): every message needs a new msgid",
+                 msg.msgid, old.infno, strcmp(old.state, "never") ? old.state : "reversed");
+        return response(sb, -1, t.err, NULL);
+    }
+    rc = ledger_savepoint(sb->ledger);
+    if (rc == 0 && (rc = precheck(&t, def)) == 0)
+        rc = def->fn(&t);
+    if (rc < 0) {
+        ledger_savepoint_rollback(sb->ledger);
+        json_object_put(t.output);
+        t.output = NULL;
+        snprintf(msg.state, sizeof(msg.state), "refused");
+        if (!t.err[0])
+            snprintf(t.err, sizeof(t.err), "refused");
+    } else {
+        ledger_savepoint_release(sb->ledger);
+        snprintf(msg.state, sizeof(msg.state), "done");
+    }
+    if (ledger_msg_put(sb->ledger, &msg, t.now) < 0 || ledger_commit(sb->ledger) < 0) {
+        ledger_rollback(sb->ledger);
+        json_object_put(t.output);
+        return response(sb, -1, "the platform's ledger failed; nothing was recorded", NULL);
+    }
+    if (rc < 0) {
+        fprintf(stderr, "refused infno=%s msgid=%s err=\"%s\"\n", msg.infno, msg.msgid, t.err);
+        return response(sb, -1, t.err, NULL);
+    }
+    return response(sb, 0, NULL, t.output ? t.output : json_object_new_object());
+}
+
+static void job_free(struct job *job)
+{
+    envelope_request_done(&job->env);
+    free(job);
+}
+
+static void on_timer_closed(uv_handle_t *handle)
+{
+    job_free(handle->data);
+}
+
+static void job_run(struct job *job)
+{
+    struct json_object *resp = execute(job->sb, &job->env, job->def);
+
+    if (job->drop_after_commit) {
+        /* Committed, and the client never learns it: the outcome it holds is unknown. */
+        json_object_put(resp);
+        http_request_drop(job->req, false);
+        fprintf(stderr, "fault drop_after_commit infno=%s msgid=%s\n", job->env.head.infno,
+                job->env.head.msgid);
+    } else {
+        sandbox_respond_json(job->req, 200, resp);
+    }
+}
+
+static void on_delay(uv_timer_t *timer)
+{
+    struct job *job = timer->data;
+
+    job_run(job);
+    uv_close((uv_handle_t *)timer, on_timer_closed);
+}
+
+/* Applies an armed fault; true when the request is finished (answered, dropped or queued). */
+static bool apply_fault(struct job *job)
+{
+    struct fault f;
+
+    if (!faults_take(&job->sb->faults, job->env.head.infno, &f))
+        return false;
+    fprintf(stderr, "fault %s infno=%s msgid=%s\n", fault_mode_name(f.mode), job->env.head.infno,
+            job->env.head.msgid);
+    switch (f.mode) {
+    case FAULT_HTTP_500: {
+        struct json_object *body = json_object_new_object();
+
+        out_str(body, "error", "injected fault: http_500");
+        sandbox_respond_json(job->req, 500, body);
+        job_free(job);
+        return true;
+    }
+    case FAULT_RESET:
+        http_request_drop(job->req, true);
+        job_free(job);
+        return true;
+    case FAULT_REFUSE:
+        respond_refusal(job->sb, job->req, f.code ? f.code : -1, "%s",
+                        f.message[0] ? f.message : "refused by the platform (injected)");
+        job_free(job);
+        return true;
+    case FAULT_DELAY:
+        uv_timer_init(job->sb->loop, &job->timer);
+        job->timer.data = job;
+        uv_timer_start(&job->timer, on_delay, f.delay_ms, 0);
+        return true;
+    case FAULT_DROP_AFTER_COMMIT: job->drop_after_commit = true; return false;
+    }
+    return false;
+}
+
+static int64_t real_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void service_handle(struct sandbox *sb, struct http_request *req)
+{
+    struct jsonmap_error err = {0};
+    struct job *job;
+    char why[256];
+
+    if (strcmp(req->method, "POST") != 0) {
+        struct json_object *body = json_object_new_object();
+
+        out_str(body, "error", "use POST with the national envelope");
+        sandbox_respond_json(req, 405, body);
+        return;
+    }
+    job = calloc(1, sizeof(*job));
+    if (!job) {
+        http_respond(req, 503, NULL, 0, "", 0);
+        return;
+    }
+    job->sb = sb;
+    job->req = req;
+    if (envelope_request_parse(req->body, req->body_len, &job->env, &err) < 0) {
+        respond_refusal(sb, req, -1, "the envelope is not valid: %s: %s",
+                        err.field[0] ? err.field : "the document", posa_strerror(err.err));
+        free(job);
+        return;
+    }
+    if (gateway_check_request(&sb->gateway, req, job->env.head.infno, real_now_ms(), why,
+                              sizeof(why)) < 0) {
+        respond_refusal(sb, req, -1, "%s", why);
+        job_free(job);
+        return;
+    }
+    job->def = txn_find(job->env.head.infno);
+    if (!job->def) {
+        respond_refusal(sb, req, -1, "unknown infno %s: this platform does not offer it",
+                        job->env.head.infno);
+        job_free(job);
+        return;
+    }
+    if (apply_fault(job))
+        return;
+    job_run(job);
+    job_free(job);
+}

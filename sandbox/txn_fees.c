@@ -1,0 +1,300 @@
+/* Fee lines: upload with the sandbox's own split by the scenario catalog (2204 outpatient,
+ * 2301 inpatient with refund lines), and their cancellation (2205, 2302). */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/bound.h"
+#include "core/decimal.h"
+#include "core/err.h"
+#include "sandbox/jsontext.h"
+#include "sandbox/txn.h"
+
+struct upload {
+    struct txn *t;
+    bool inpatient;
+    struct sc_person *p;
+    struct ledger_visit v; /* the visit of the previous line (lines usually share one) */
+    bool have_visit;
+    struct jsontext result; /* the result[] rows, as JSON text */
+};
+
+/* The line's person and visit, checked once per visit. */
+static int line_visit(struct upload *u, const char *where, const char *psn, const char *mdtrt_id)
+{
+    struct txn *t = u->t;
+    struct ledger_settlement s;
+    int rc;
+
+    if (u->have_visit && strcmp(u->v.mdtrt_id, mdtrt_id) == 0 && strcmp(u->p->psn_no, psn) == 0)
+        return 0;
+    if (txn_person(t, psn, &u->p) < 0 || txn_visit(t, mdtrt_id, u->p, u->inpatient, &u->v) < 0) {
+        char why[sizeof(t->err)];
+
+        memcpy(why, t->err, sizeof(why));
+        return txn_refuse(t, "%s: %s", where, why);
+    }
+    if (u->inpatient) {
+        rc = ledger_settlement_active(t->sb->ledger, mdtrt_id, &s);
+        if (rc < 0)
+            return txn_ledger_error(t, rc);
+        if (rc == 1) {
+            ledger_settlement_free(&s);
+            return txn_refuse(t,
+                              "%s: stay %s is settled (%s): cancel the settlement before "
+                              "uploading more lines",
+                              where, mdtrt_id, s.setl_id);
+        }
+    }
+    u->have_visit = true;
+    return 0;
+}
+
+/* A refund line (negative cnt) must name an active original line of the same item and
+ * price, and not refund more than it charged. */
+static int check_refund(struct upload *u, const char *where, const char *init_sn,
+                        const struct ledger_fee *f)
+{
+    struct txn *t = u->t;
+    struct ledger_fee orig;
+    int64_t refunded = 0;
+    int rc;
+
+    if (!u->inpatient)
+        return txn_refuse(t, "%s: a negative cnt (refund) is only for stays (2301)", where);
+    if (!init_sn[0])
+        return txn_refuse(t, "%s: a refund line (negative cnt) needs init_feedetl_sn", where);
+    rc = ledger_fee_get(t->sb->ledger, f->mdtrt_id, init_sn, &orig);
+    if (rc < 0)
+        return txn_ledger_error(t, rc);
+    if (rc == 0 || strcmp(orig.state, "active") != 0 || orig.qty_e4 <= 0)
+        return txn_refuse(t, "%s: init_feedetl_sn %s is not an uploaded charge of this stay", where,
+                          init_sn);
+    if (strcmp(orig.list_code, f->list_code) != 0 || orig.price_e6 != f->price_e6)
+        return txn_refuse(t, "%s: a refund must have the item and price of line %s", where,
+                          init_sn);
+    if ((rc = ledger_fee_refunded(t->sb->ledger, f->mdtrt_id, init_sn, &refunded)) < 0)
+        return txn_ledger_error(t, rc);
+    if (orig.qty_e4 + refunded + f->qty_e4 < 0)
+        return txn_refuse(t, "%s: refunds more than line %s charged", where, init_sn);
+    return 0;
+}
+
+static void add_result(struct upload *u, const struct ledger_fee *f,
+                       const struct catalog_item *item)
+{
+    static const char *const lv[] = {"03", "01", "02", "03"};
+    bool limited = item && item->price_limit_e6 != PRICE_NO_LIMIT;
+    struct jsontext *j = &u->result;
+    char cat[4];
+
+    snprintf(cat, sizeof(cat), "%02u", f->split.category ? f->split.category : CATEGORY_OTHER);
+    jsontext_raw(j, j->len > 1 ? ",{" : "{");
+    jsontext_str(j, "feedetl_sn", f->feedetl_sn);
+    jsontext_dec(j, "det_item_fee_sumamt", f->split.amount, DEC_MONEY);
+    jsontext_dec(j, "cnt", f->qty_e4, DEC_QTY);
+    jsontext_dec(j, "pric", f->price_e6, DEC_PRICE);
+    if (limited)
+        jsontext_dec(j, "pric_uplmt_amt", item->price_limit_e6, DEC_PRICE);
+    else
+        jsontext_str(j, "pric_uplmt_amt", NULL);
+    jsontext_dec(j, "selfpay_prop", f->split.selfpay_prop_e6, DEC_RATIO);
+    jsontext_dec(j, "fulamt_ownpay_amt", f->split.fulamt_ownpay, DEC_MONEY);
+    jsontext_dec(j, "overlmt_amt", f->split.overlmt, DEC_MONEY);
+    jsontext_dec(j, "preselfpay_amt", f->split.preselfpay, DEC_MONEY);
+    jsontext_dec(j, "inscp_scp_amt", f->split.inscp, DEC_MONEY);
+    jsontext_str(j, "chrgitm_lv", lv[f->split.lv & 3]);
+    jsontext_str(j, "med_chrgitm_type", cat);
+    jsontext_str(j, "bas_medn_flag", "0");
+    jsontext_str(j, "hi_nego_drug_flag", "0");
+    jsontext_str(j, "chld_medc_flag", "0");
+    jsontext_str(j, "list_sp_item_flag", "0");
+    jsontext_str(j, "lmt_used_flag", limited ? "1" : "0");
+    jsontext_str(j, "drt_reim_flag", "0");
+    jsontext_str(j, "memo", item ? "" : "not in the catalog: fully self-paid");
+    jsontext_raw(j, "}");
+}
+
+static int upload_line(struct upload *u, struct json_object *o, size_t i)
+{
+    struct txn *t = u->t;
+    const char *sn, *mdtrt_id, *psn, *bchno, *code, *etip, *etip_hosp, *init_sn = "";
+    struct ledger_fee f = {0};
+    const struct catalog_item *item;
+    struct fee_line line;
+    char where[32];
+    int rc;
+
+    snprintf(where, sizeof(where), "feedetail[%zu]", i);
+    if (txn_str(t, o, where, "feedetl_sn", BOUND_CODE, true, &sn) < 0 ||
+        txn_str(t, o, where, "mdtrt_id", BOUND_CODE, true, &mdtrt_id) < 0 ||
+        txn_str(t, o, where, "psn_no", BOUND_CODE, true, &psn) < 0 ||
+        txn_str(t, o, where, "chrg_bchno", BOUND_CODE, false, &bchno) < 0 ||
+        txn_str(t, o, where, "med_list_codg", BOUND_CODE, true, &code) < 0 ||
+        txn_str(t, o, where, "etip_flag", 1, false, &etip) < 0 ||
+        txn_str(t, o, where, "etip_hosp_code", BOUND_CODE, false, &etip_hosp) < 0 ||
+        (u->inpatient &&
+         txn_str(t, o, where, "init_feedetl_sn", BOUND_CODE, false, &init_sn) < 0) ||
+        txn_dec(t, o, where, "det_item_fee_sumamt", DEC_MONEY, true, &f.split.amount) < 0 ||
+        txn_dec(t, o, where, "cnt", DEC_QTY, true, &f.qty_e4) < 0 ||
+        txn_dec(t, o, where, "pric", DEC_PRICE, true, &f.price_e6) < 0 ||
+        txn_time(t, o, where, "fee_ocur_time", t->now, &f.time) < 0 ||
+        line_visit(u, where, psn, mdtrt_id) < 0)
+        return -1;
+    if (strcmp(etip, "1") == 0 && !u->inpatient)
+        return txn_refuse(t, "%s: outside examination lines (etip_flag 1) are only for stays",
+                          where);
+    if (strcmp(etip, "1") == 0 && !etip_hosp[0])
+        return txn_refuse(t, "%s: an outside examination line needs etip_hosp_code", where);
+    if (f.price_e6 < 0)
+        return txn_refuse(t, "%s.pric must not be negative", where);
+    snprintf(f.mdtrt_id, sizeof(f.mdtrt_id), "%s", mdtrt_id);
+    snprintf(f.feedetl_sn, sizeof(f.feedetl_sn), "%s", sn);
+    snprintf(f.list_code, sizeof(f.list_code), "%s", code);
+    if (f.qty_e4 < 0 && check_refund(u, where, init_sn, &f) < 0)
+        return -1;
+    if (f.qty_e4 == 0)
+        return txn_refuse(t, "%s.cnt must not be 0", where);
+    item = catalog_index_find(&t->sb->scenario.catalog, code);
+    line = (struct fee_line){.list_code = code,
+                             .price_e6 = f.price_e6,
+                             .qty_e4 = f.qty_e4,
+                             .amount_fen = f.split.amount};
+    rc = split_line(&line, item, &f.split);
+    if (rc == POSA_EAMOUNT)
+        return txn_refuse(t, "%s: det_item_fee_sumamt is not pric x cnt (rounded to the fen)",
+                          where);
+    if (rc < 0)
+        return txn_refuse(t, "%s: %s", where, posa_strerror(rc));
+    snprintf(f.msgid, sizeof(f.msgid), "%s", t->env->head.msgid);
+    snprintf(f.chrg_bchno, sizeof(f.chrg_bchno), "%s", bchno);
+    snprintf(f.init_sn, sizeof(f.init_sn), "%s", init_sn);
+    snprintf(f.psn_no, sizeof(f.psn_no), "%s", psn);
+    snprintf(f.state, sizeof(f.state), "active");
+    snprintf(f.infno, sizeof(f.infno), "%s", t->env->head.infno);
+    f.outside = strcmp(etip, "1") == 0;
+    rc = ledger_fee_insert(t->sb->ledger, &f);
+    if (rc == -EEXIST)
+        return txn_refuse(t, "%s: feedetl_sn %s was already uploaded for visit %s", where, sn,
+                          mdtrt_id);
+    if (rc < 0)
+        return txn_ledger_error(t, rc);
+    add_result(u, &f, item);
+    return 0;
+}
+
+int fees_upload(struct txn *t, bool inpatient)
+{
+    struct json_object *list = txn_array(t, "feedetail", BOUND_LINES);
+    struct upload u = {.t = t, .inpatient = inpatient};
+    struct json_object *result;
+
+    if (!list)
+        return -1;
+    jsontext_raw(&u.result, "[");
+    for (size_t i = 0; i < txn_list_len(list); i++) {
+        if (upload_line(&u, txn_list_get(list, i), i) < 0) {
+            jsontext_done(&u.result);
+            return -1;
+        }
+    }
+    jsontext_raw(&u.result, "]");
+    result = jsontext_take(&u.result);
+    if (!result)
+        return txn_refuse(t, "out of memory building the answer");
+    snprintf(t->msg->effect, sizeof(t->msg->effect), "uploads");
+    t->output = json_object_new_object();
+    json_object_object_add(t->output, "result", result);
+    return 0;
+}
+
+int txn_2204_fees(struct txn *t)
+{
+    return fees_upload(t, false);
+}
+
+int txn_2301_fees(struct txn *t)
+{
+    return fees_upload(t, true);
+}
+
+/* Cancels the unsettled lines named by {mdtrt_id, psn_no, feedetl_sn | chrg_bchno}. */
+static int cancel_lines(struct txn *t, struct json_object *o, const char *where, bool inpatient,
+                        int *ret_count)
+{
+    const char *psn, *mdtrt_id, *sn = "", *bchno = "";
+    struct ledger_visit v;
+    struct sc_person *p = NULL;
+    int rc, n = 0;
+
+    if (txn_str(t, o, where, "psn_no", BOUND_CODE, true, &psn) < 0 ||
+        txn_str(t, o, where, "mdtrt_id", BOUND_CODE, true, &mdtrt_id) < 0 ||
+        (inpatient && txn_str(t, o, where, "feedetl_sn", BOUND_CODE, false, &sn) < 0) ||
+        (!inpatient && txn_str(t, o, where, "chrg_bchno", BOUND_CODE, false, &bchno) < 0) ||
+        txn_person(t, psn, &p) < 0 || txn_visit(t, mdtrt_id, p, inpatient, &v) < 0)
+        return -1;
+    if (strcmp(sn, "0000") == 0)
+        sn = "";
+    if (strcmp(bchno, "0000") == 0)
+        bchno = "";
+    rc = ledger_fees_cancel(t->sb->ledger, mdtrt_id, sn[0] ? sn : NULL, bchno[0] ? bchno : NULL,
+                            t->env->head.msgid, &n);
+    if (rc < 0)
+        return txn_ledger_error(t, rc);
+    if (n == 0 && sn[0])
+        return txn_refuse(t, "%s: line %s is not an unsettled line of visit %s", where, sn,
+                          mdtrt_id);
+    *ret_count += n;
+    return 0;
+}
+
+static int cancel_done(struct txn *t, int count)
+{
+    if (count == 0)
+        return txn_refuse(t, "there were no unsettled fee lines to cancel");
+    snprintf(t->msg->effect, sizeof(t->msg->effect), "cancels");
+    t->output = json_object_new_object();
+    json_object_object_add(t->output, "cancelled", json_object_new_int(count));
+    return 0;
+}
+
+int txn_2205_fees_cancel(struct txn *t)
+{
+    struct json_object *d = txn_node(t, "data");
+    int count = 0;
+
+    if (!d || cancel_lines(t, d, "data", false, &count) < 0)
+        return -1;
+    return cancel_done(t, count);
+}
+
+int txn_2302_fees_cancel(struct txn *t)
+{
+    struct json_object *list = txn_array(t, "data", BOUND_LINES);
+    char where[32];
+    int count = 0;
+
+    if (!list)
+        return -1;
+    for (size_t i = 0; i < txn_list_len(list); i++) {
+        snprintf(where, sizeof(where), "data[%zu]", i);
+        if (cancel_lines(t, txn_list_get(list, i), where, true, &count) < 0)
+            return -1;
+    }
+    return cancel_done(t, count);
+}
+
+int fees_reverse(struct txn *t, const struct ledger_msg *m)
+{
+    int rc, n = 0;
+
+    if (strcmp(m->effect, "uploads") == 0) {
+        rc = ledger_fees_reverse_upload(t->sb->ledger, m->msgid, &n);
+        if (rc == POSA_ESTATE)
+            return txn_refuse(t, "lines of msgid %s are settled: cancel the settlement first",
+                              m->msgid);
+    } else {
+        rc = ledger_fees_reverse_cancel(t->sb->ledger, m->msgid, &n);
+    }
+    return rc < 0 ? txn_ledger_error(t, rc) : 0;
+}

@@ -1,0 +1,203 @@
+/* agent/db_worker.c with a real SQLite file and a real loop: bursts of writes from the
+ * loop land in few transactions, done callbacks run on the loop thread after the commit,
+ * one failing job rolls back alone, and the loop closes empty. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <uv.h>
+
+#include "agent/db_worker.h"
+#include "cache/db.h"
+#include "cache/journal.h"
+#include "core/err.h"
+
+#define BURSTS    5
+#define PER_BURST 200
+#define N_JOBS    (BURSTS * PER_BURST)
+
+struct write_job {
+    struct db_job job;
+    char msgid[MSGID_LEN + 1];
+    bool fail; /* insert, then fail: must roll back alone */
+    bool done;
+    int status;
+    uv_thread_t done_thread;
+};
+
+struct fx {
+    char dir[64];
+    char path[128];
+    uv_loop_t loop;
+    struct db_worker worker;
+    uv_timer_t timer;
+    struct write_job jobs[N_JOBS];
+    int next_burst;
+    int done_count;
+    bool closed;
+};
+
+static struct fx *g_fx;
+
+static int run_insert(struct db *db, struct db_job *job)
+{
+    struct write_job *wj = job->data;
+    struct journal_new in = {
+        .msgid = wj->msgid, .infno = "2204", .visit_key = "v", .request = "{}", .request_len = 2};
+    int err = journal_insert(db, &in, 1);
+
+    return err ? err : wj->fail ? POSA_EFIELD : 0;
+}
+
+static void on_job_done(struct db_job *job, int status)
+{
+    struct write_job *wj = job->data;
+
+    wj->done = true;
+    wj->status = status;
+    wj->done_thread = uv_thread_self();
+    g_fx->done_count++;
+}
+
+static void on_burst(uv_timer_t *timer)
+{
+    struct fx *fx = timer->data;
+    int b = fx->next_burst++;
+
+    for (int i = b * PER_BURST; i < (b + 1) * PER_BURST; i++)
+        db_worker_submit(&fx->worker, &fx->jobs[i].job);
+    if (fx->next_burst == BURSTS)
+        uv_timer_stop(timer);
+}
+
+static void on_worker_closed(struct db_worker *w)
+{
+    (void)w;
+    g_fx->closed = true;
+}
+
+static int fx_setup(void **state)
+{
+    struct fx *fx = calloc(1, sizeof *fx);
+
+    assert_non_null(fx);
+    strcpy(fx->dir, "/tmp/posa-dbw-XXXXXX");
+    assert_non_null(mkdtemp(fx->dir));
+    snprintf(fx->path, sizeof fx->path, "%s/posa.db", fx->dir);
+    assert_int_equal(uv_loop_init(&fx->loop), 0);
+    g_fx = fx;
+    *state = fx;
+    return 0;
+}
+
+static int fx_teardown(void **state)
+{
+    struct fx *fx = *state;
+    char p[160];
+    const char *suffix[] = {"", "-wal", "-shm"};
+
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s%s", fx->path, suffix[i]);
+        unlink(p);
+    }
+    rmdir(fx->dir);
+    free(fx);
+    return 0;
+}
+
+static void test_group_commit(void **state)
+{
+    struct fx *fx = *state;
+    struct db *db = NULL;
+    uv_thread_t loop_thread = uv_thread_self();
+
+    assert_int_equal(db_open(fx->path, &db), 0);
+    assert_int_equal(db_worker_start(&fx->worker, &fx->loop, db), 0);
+    for (int i = 0; i < N_JOBS; i++) {
+        struct write_job *wj = &fx->jobs[i];
+        snprintf(wj->msgid, sizeof wj->msgid, "H31010100001202611251200%02d%04d", i / 1000,
+                 i % 1000);
+        wj->fail = i % 97 == 5;
+        wj->job = (struct db_job){.run = run_insert, .done = on_job_done, .data = wj};
+    }
+    /* Bursts of PER_BURST writes, each from one timer callback (one loop turn). */
+    fx->timer.data = fx;
+    uv_timer_init(&fx->loop, &fx->timer);
+    uv_timer_start(&fx->timer, on_burst, 0, 1);
+    assert_int_equal(uv_run(&fx->loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(fx->done_count, N_JOBS);
+
+    int failed = 0;
+    for (int i = 0; i < N_JOBS; i++) {
+        assert_true(fx->jobs[i].done);
+        assert_true(uv_thread_equal(&fx->jobs[i].done_thread, &loop_thread));
+        assert_int_equal(fx->jobs[i].status, fx->jobs[i].fail ? POSA_EFIELD : 0);
+        failed += fx->jobs[i].fail;
+    }
+
+    uv_close((uv_handle_t *)&fx->timer, NULL);
+    db_worker_stop(&fx->worker, on_worker_closed);
+    assert_int_equal(uv_run(&fx->loop, UV_RUN_DEFAULT), 0);
+    assert_true(fx->closed);
+    assert_int_equal(uv_loop_close(&fx->loop), 0);
+    /* Group commit: each burst is handed over at one turn's end; at most a few groups per
+     * burst, never one per write. */
+    assert_int_equal(fx->worker.jobs, N_JOBS);
+    assert_true(fx->worker.commits >= 1);
+    assert_true(fx->worker.commits <= 2 * BURSTS);
+    printf("# %d jobs in %llu commits\n", N_JOBS, (unsigned long long)fx->worker.commits);
+
+    /* What the done callbacks said is what the file holds. */
+    assert_int_equal(db_open(fx->path, &db), 0);
+    struct journal_stats stats;
+    assert_int_equal(journal_stats(db, &stats), 0);
+    assert_int_equal(stats.depth, N_JOBS - failed);
+    for (int i = 0; i < N_JOBS; i++) {
+        struct journal_row *row = NULL;
+        int err = journal_get(db, fx->jobs[i].msgid, &row);
+        assert_int_equal(err, fx->jobs[i].fail ? POSA_ENOTFOUND : 0);
+        journal_row_free(row);
+    }
+    db_close(db);
+}
+
+static int run_noop(struct db *db, struct db_job *job)
+{
+    (void)db;
+    (void)job;
+    return 0;
+}
+
+/* Jobs submitted and not yet handed over when stop is called still run and complete. */
+static void test_stop_runs_everything(void **state)
+{
+    struct fx *fx = *state;
+    struct db *db = NULL;
+
+    assert_int_equal(db_open(fx->path, &db), 0);
+    assert_int_equal(db_worker_start(&fx->worker, &fx->loop, db), 0);
+    for (int i = 0; i < 10; i++) {
+        fx->jobs[i].job =
+            (struct db_job){.run = run_noop, .done = on_job_done, .data = &fx->jobs[i]};
+        db_worker_submit(&fx->worker, &fx->jobs[i].job);
+    }
+    db_worker_stop(&fx->worker, on_worker_closed);
+    assert_int_equal(fx->done_count, 10);
+    assert_int_equal(uv_run(&fx->loop, UV_RUN_DEFAULT), 0);
+    assert_true(fx->closed);
+    assert_int_equal(uv_loop_close(&fx->loop), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_group_commit, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_stop_runs_everything, fx_setup, fx_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

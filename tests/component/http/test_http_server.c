@@ -1,0 +1,547 @@
+/* posa_http with a real loop and real sockets in one process: the server's loop runs on a
+ * thread, the test speaks HTTP over blocking sockets. Keep-alive, pipelining with an answer
+ * given later, size limits, dropping, a Unix socket with its mode, many connections,
+ * offline mode, and a loop that closes empty. */
+#define _GNU_SOURCE /* memmem, strcasestr */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "interface/http/http_server.h"
+
+struct fixture {
+    uv_loop_t loop;
+    uv_async_t stop;
+    pthread_t thread;
+    struct http_server *server;
+    int port;
+    char sock_path[108];
+    char dir[64];
+    bool closed;
+};
+
+static struct fixture fx;
+
+/* --- the server side (loop thread) --------------------------------------------------- */
+
+struct later {
+    uv_timer_t timer;
+    struct http_request *req;
+};
+
+static void answer_echo(struct http_request *req)
+{
+    char body[512];
+    const char *x = http_request_header(req, "x-test");
+    int n = snprintf(body, sizeof(body), "%s %s ?%s x=%s local=%d len=%zu body=%s", req->method,
+                     req->path, req->query, x ? x : "-", req->peer_is_local, req->body_len,
+                     req->body_len < 64 ? req->body : "(long)");
+    const struct http_header h[] = {{"Content-Type", "text/plain"}};
+
+    http_respond(req, 200, h, 1, body, (size_t)n);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void on_later(uv_timer_t *t)
+{
+    struct later *l = t->data;
+
+    answer_echo(l->req);
+    t->data = l;
+    uv_close((uv_handle_t *)t, on_timer_closed);
+}
+
+static int stream_closed_seen;
+
+static void on_stream_tick(uv_timer_t *t)
+{
+    struct later *l = t->data;
+
+    http_stream_write(l->req, "data: b\n\n", 9);
+    http_stream_end(l->req);
+    uv_close((uv_handle_t *)t, on_timer_closed);
+}
+
+static void on_stream_peer_gone(struct http_request *req, void *data)
+{
+    (void)data;
+    stream_closed_seen++;
+    http_stream_end(req); /* the application lets go of it */
+}
+
+static void on_online(uv_timer_t *t)
+{
+    http_server_set_offline(fx.server, false);
+    uv_close((uv_handle_t *)t, on_timer_closed);
+}
+
+static void on_request(struct http_server *server, struct http_request *req, void *data)
+{
+    (void)data;
+    if (strcmp(req->path, "/later") == 0) {
+        struct later *l = calloc(1, sizeof(*l));
+
+        uv_timer_init(&fx.loop, &l->timer);
+        l->timer.data = l;
+        l->req = req;
+        uv_timer_start(&l->timer, on_later, 50, 0);
+        return;
+    }
+    if (strcmp(req->path, "/stream") == 0) {
+        const struct http_header h[] = {{"Content-Type", "text/event-stream"}};
+        struct later *l = calloc(1, sizeof(*l));
+
+        http_stream_start(req, 200, h, 1);
+        http_stream_write(req, "data: a\n\n", 9);
+        uv_timer_init(&fx.loop, &l->timer);
+        l->timer.data = l;
+        l->req = req;
+        uv_timer_start(&l->timer, on_stream_tick, 30, 0);
+        return;
+    }
+    if (strcmp(req->path, "/stream-forever") == 0) {
+        http_stream_start(req, 200, NULL, 0);
+        http_stream_write(req, "hello", 5);
+        http_request_on_close(req, on_stream_peer_gone, NULL);
+        return;
+    }
+    if (strcmp(req->path, "/closed-seen") == 0) {
+        char b[16];
+        int n = snprintf(b, sizeof(b), "%d", stream_closed_seen);
+
+        http_respond(req, 200, NULL, 0, b, (size_t)n);
+        return;
+    }
+    if (strcmp(req->path, "/drop") == 0) {
+        http_request_drop(req, true);
+        return;
+    }
+    if (strcmp(req->path, "/offline") == 0) {
+        uv_timer_t *t = calloc(1, sizeof(*t));
+
+        http_respond(req, 200, NULL, 0, "off", 3);
+        http_server_set_offline(server, true);
+        uv_timer_init(&fx.loop, t);
+        t->data = t;
+        uv_timer_start(t, on_online, 300, 0);
+        return;
+    }
+    answer_echo(req);
+}
+
+static void on_server_closed(void *data)
+{
+    (void)data;
+    fx.closed = true;
+    uv_close((uv_handle_t *)&fx.stop, NULL);
+}
+
+static void on_stop(uv_async_t *a)
+{
+    (void)a;
+    http_server_close(fx.server, on_server_closed, NULL);
+}
+
+static void *loop_main(void *arg)
+{
+    (void)arg;
+    uv_run(&fx.loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+static int setup(void **state)
+{
+    const struct http_server_config config = {
+        .max_header_bytes = 2048, .max_body_bytes = 4096, .idle_timeout_ms = 5000};
+
+    (void)state;
+    memset(&fx, 0, sizeof(fx));
+    snprintf(fx.dir, sizeof(fx.dir), "/tmp/posa-http-XXXXXX");
+    if (!mkdtemp(fx.dir))
+        return -1;
+    snprintf(fx.sock_path, sizeof(fx.sock_path), "%s/s.sock", fx.dir);
+    if (uv_loop_init(&fx.loop) < 0 || uv_async_init(&fx.loop, &fx.stop, on_stop) < 0)
+        return -1;
+    if (http_server_new(&fx.loop, &config, on_request, NULL, &fx.server) < 0)
+        return -1;
+    if (http_server_listen_tcp(fx.server, "127.0.0.1", 0) < 0)
+        return -1;
+    if (http_server_listen_unix(fx.server, fx.sock_path, 0600) < 0)
+        return -1;
+    fx.port = http_server_tcp_port(fx.server);
+    return pthread_create(&fx.thread, NULL, loop_main, NULL) == 0 ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    uv_async_send(&fx.stop);
+    pthread_join(fx.thread, NULL);
+    unlink(fx.sock_path);
+    rmdir(fx.dir);
+    /* Every handle of the server is closed: the loop closes empty. */
+    return fx.closed && uv_loop_close(&fx.loop) == 0 ? 0 : -1;
+}
+
+/* --- the client side (test thread, blocking sockets) --------------------------------- */
+
+static int connect_tcp(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)fx.port)};
+    struct timeval tv = {.tv_sec = 5};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+        close(fd);
+        return -errno;
+    }
+    return fd;
+}
+
+static void send_all(int fd, const char *data, size_t len)
+{
+    while (len) {
+        ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+
+        if (n <= 0)
+            return;
+        data += n;
+        len -= (size_t)n;
+    }
+}
+
+/* Reads one response (headers + Content-Length body) into buf; returns the status, 0 on
+ * EOF or reset before a response. rest keeps bytes read past this response. */
+struct reader {
+    char buf[65536];
+    size_t len;
+};
+
+static int read_response(int fd, struct reader *r, char *body, size_t cap)
+{
+    for (;;) {
+        char *end = memmem(r->buf, r->len, "\r\n\r\n", 4);
+
+        if (end) {
+            size_t head = (size_t)(end - r->buf) + 4;
+            const char *cl = strcasestr(r->buf, "Content-Length:");
+            size_t blen = cl ? strtoul(cl + 15, NULL, 10) : 0;
+            int status = atoi(r->buf + 9);
+
+            while (r->len < head + blen) {
+                ssize_t n = recv(fd, r->buf + r->len, sizeof(r->buf) - r->len, 0);
+
+                if (n <= 0)
+                    return 0;
+                r->len += (size_t)n;
+            }
+            if (body) {
+                size_t c = blen < cap - 1 ? blen : cap - 1;
+
+                memcpy(body, r->buf + head, c);
+                body[c] = '\0';
+            }
+            memmove(r->buf, r->buf + head + blen, r->len - head - blen);
+            r->len -= head + blen;
+            return status;
+        }
+        ssize_t n = recv(fd, r->buf + r->len, sizeof(r->buf) - 1 - r->len, 0);
+
+        if (n <= 0)
+            return 0;
+        r->len += (size_t)n;
+        r->buf[r->len] = '\0';
+    }
+}
+
+static int request(int fd, const char *raw, char *body, size_t cap)
+{
+    struct reader *r = calloc(1, sizeof(*r));
+    int status;
+
+    send_all(fd, raw, strlen(raw));
+    status = read_response(fd, r, body, cap);
+    free(r);
+    return status;
+}
+
+static void test_get_with_query_and_header(void **state)
+{
+    char body[512];
+    int fd = connect_tcp();
+
+    (void)state;
+    assert_true(fd >= 0);
+    assert_int_equal(request(fd, "GET /a/b?x=1&y=2 HTTP/1.1\r\nHost: h\r\nX-Test: hello\r\n\r\n",
+                             body, sizeof(body)),
+                     200);
+    assert_string_equal(body, "GET /a/b ?x=1&y=2 x=hello local=1 len=0 body=");
+    close(fd);
+}
+
+static void test_keep_alive_post(void **state)
+{
+    char body[512];
+    int fd = connect_tcp();
+
+    (void)state;
+    assert_int_equal(request(fd, "POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello",
+                             body, sizeof(body)),
+                     200);
+    assert_string_equal(body, "POST /p ? x=- local=1 len=5 body=hello");
+    /* The same connection answers again. */
+    assert_int_equal(request(fd,
+                             "POST /q HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                             "3\r\nabc\r\n0\r\n\r\n",
+                             body, sizeof(body)),
+                     200);
+    assert_string_equal(body, "POST /q ? x=- local=1 len=3 body=abc");
+    close(fd);
+}
+
+static void test_pipelined_answers_stay_in_order(void **state)
+{
+    struct reader *r = calloc(1, sizeof(*r));
+    char body[512];
+    int fd = connect_tcp();
+
+    (void)state;
+    /* The first is answered 50 ms later; the second and third must still come after it. */
+    send_all(fd,
+             "GET /later?n=1 HTTP/1.1\r\nHost: h\r\n\r\n"
+             "GET /now?n=2 HTTP/1.1\r\nHost: h\r\n\r\n"
+             "POST /now?n=3 HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nok",
+             strlen("GET /later?n=1 HTTP/1.1\r\nHost: h\r\n\r\n"
+                    "GET /now?n=2 HTTP/1.1\r\nHost: h\r\n\r\n"
+                    "POST /now?n=3 HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nok"));
+    assert_int_equal(read_response(fd, r, body, sizeof(body)), 200);
+    assert_string_equal(body, "GET /later ?n=1 x=- local=1 len=0 body=");
+    assert_int_equal(read_response(fd, r, body, sizeof(body)), 200);
+    assert_string_equal(body, "GET /now ?n=2 x=- local=1 len=0 body=");
+    assert_int_equal(read_response(fd, r, body, sizeof(body)), 200);
+    assert_string_equal(body, "POST /now ?n=3 x=- local=1 len=2 body=ok");
+    free(r);
+    close(fd);
+}
+
+static void test_body_too_large_is_413(void **state)
+{
+    int fd = connect_tcp();
+    char *big;
+
+    (void)state;
+    assert_int_equal(
+        request(fd, "POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 4097\r\n\r\n", NULL, 0), 413);
+    close(fd);
+    /* Chunked: the limit is counted as the body arrives. */
+    fd = connect_tcp();
+    big = malloc(6000);
+    memcpy(big, "POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n1388\r\n", 63);
+    memset(big + 63, 'a', 5000);
+    big[5063] = '\0';
+    assert_int_equal(request(fd, big, NULL, 0), 413);
+    free(big);
+    close(fd);
+}
+
+static void test_header_too_large_is_431(void **state)
+{
+    char raw[4096];
+    int fd = connect_tcp();
+    int n = snprintf(raw, sizeof(raw), "GET / HTTP/1.1\r\nHost: h\r\nX-Big: ");
+
+    (void)state;
+    memset(raw + n, 'b', 3000);
+    memcpy(raw + n + 3000, "\r\n\r\n", 5);
+    assert_int_equal(request(fd, raw, NULL, 0), 431);
+    close(fd);
+}
+
+static void test_malformed_is_400(void **state)
+{
+    int fd = connect_tcp();
+
+    (void)state;
+    assert_int_equal(request(fd, "HELLO WORLD\r\n\r\n", NULL, 0), 400);
+    close(fd);
+}
+
+static void test_drop_closes_without_answer(void **state)
+{
+    int fd = connect_tcp();
+
+    (void)state;
+    assert_int_equal(request(fd, "GET /drop HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0), 0);
+    close(fd);
+    /* The server goes on serving others. */
+    fd = connect_tcp();
+    assert_int_equal(request(fd, "GET / HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0), 200);
+    close(fd);
+}
+
+static void test_http10_closes_after_answer(void **state)
+{
+    char buf[1024];
+    int fd = connect_tcp();
+    ssize_t n;
+
+    (void)state;
+    assert_int_equal(request(fd, "GET / HTTP/1.0\r\n\r\n", NULL, 0), 200);
+    n = recv(fd, buf, sizeof(buf), 0); /* then EOF */
+    assert_int_equal(n, 0);
+    close(fd);
+}
+
+static void test_stream_then_keep_alive(void **state)
+{
+    char buf[4096], body[512];
+    size_t len = 0;
+    int fd = connect_tcp();
+
+    (void)state;
+    send_all(fd, "GET /stream HTTP/1.1\r\nHost: h\r\n\r\n",
+             strlen("GET /stream HTTP/1.1\r\nHost: h\r\n\r\n"));
+    /* Read until the last chunk. */
+    while (!memmem(buf, len, "\r\n0\r\n\r\n", 7)) {
+        ssize_t n = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
+
+        assert_true(n > 0);
+        len += (size_t)n;
+        buf[len] = '\0';
+    }
+    assert_non_null(strstr(buf, "Transfer-Encoding: chunked"));
+    assert_non_null(strstr(buf, "9\r\ndata: a\n\n\r\n9\r\ndata: b\n\n\r\n0\r\n\r\n"));
+    /* The same connection serves the next request. */
+    assert_int_equal(request(fd, "GET /after HTTP/1.1\r\nHost: h\r\n\r\n", body, sizeof(body)),
+                     200);
+    assert_string_equal(body, "GET /after ? x=- local=1 len=0 body=");
+    close(fd);
+}
+
+static void test_stream_notices_peer_leaving(void **state)
+{
+    char buf[1024], body[64];
+    int fd = connect_tcp();
+
+    (void)state;
+    send_all(fd, "GET /stream-forever HTTP/1.1\r\nHost: h\r\n\r\n",
+             strlen("GET /stream-forever HTTP/1.1\r\nHost: h\r\n\r\n"));
+    assert_true(recv(fd, buf, sizeof(buf), 0) > 0);
+    close(fd);
+    for (int i = 0; i < 100; i++) {
+        fd = connect_tcp();
+        assert_int_equal(
+            request(fd, "GET /closed-seen HTTP/1.1\r\nHost: h\r\n\r\n", body, sizeof(body)), 200);
+        close(fd);
+        if (strcmp(body, "1") == 0)
+            break;
+        usleep(10 * 1000);
+    }
+    assert_string_equal(body, "1");
+}
+
+static void test_unix_socket_mode_and_request(void **state)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    struct stat st;
+    char body[512];
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+    (void)state;
+    assert_int_equal(stat(fx.sock_path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    snprintf(a.sun_path, sizeof(a.sun_path), "%s", fx.sock_path);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(request(fd, "GET /u HTTP/1.1\r\nHost: h\r\n\r\n", body, sizeof(body)), 200);
+    assert_string_equal(body, "GET /u ? x=- local=1 len=0 body=");
+    close(fd);
+}
+
+#define MANY 200
+
+static void test_many_concurrent_connections(void **state)
+{
+    int fds[MANY];
+    char body[512];
+
+    (void)state;
+    for (int i = 0; i < MANY; i++) {
+        fds[i] = connect_tcp();
+        assert_true(fds[i] >= 0);
+    }
+    for (int i = 0; i < MANY; i++)
+        send_all(fds[i], "GET /later HTTP/1.1\r\nHost: h\r\n\r\n",
+                 strlen("GET /later HTTP/1.1\r\nHost: h\r\n\r\n"));
+    for (int i = 0; i < MANY; i++) {
+        struct reader *r = calloc(1, sizeof(*r));
+
+        assert_int_equal(read_response(fds[i], r, body, sizeof(body)), 200);
+        free(r);
+        close(fds[i]);
+    }
+}
+
+static void test_offline_refuses_then_recovers(void **state)
+{
+    int fd = connect_tcp();
+    int rc = 0;
+
+    (void)state;
+    assert_int_equal(request(fd, "GET /offline HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0), 200);
+    close(fd);
+    usleep(50 * 1000);
+    fd = connect_tcp();
+    assert_int_equal(fd, -ECONNREFUSED);
+    for (int i = 0; i < 50; i++) { /* back after 300 ms */
+        usleep(20 * 1000);
+        fd = connect_tcp();
+        if (fd >= 0)
+            break;
+    }
+    assert_true(fd >= 0);
+    rc = request(fd, "GET / HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0);
+    assert_int_equal(rc, 200);
+    close(fd);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_get_with_query_and_header),
+        cmocka_unit_test(test_keep_alive_post),
+        cmocka_unit_test(test_pipelined_answers_stay_in_order),
+        cmocka_unit_test(test_body_too_large_is_413),
+        cmocka_unit_test(test_header_too_large_is_431),
+        cmocka_unit_test(test_malformed_is_400),
+        cmocka_unit_test(test_drop_closes_without_answer),
+        cmocka_unit_test(test_http10_closes_after_answer),
+        cmocka_unit_test(test_stream_then_keep_alive),
+        cmocka_unit_test(test_stream_notices_peer_leaving),
+        cmocka_unit_test(test_unix_socket_mode_and_request),
+        cmocka_unit_test(test_many_concurrent_connections),
+        cmocka_unit_test(test_offline_refuses_then_recovers),
+    };
+
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

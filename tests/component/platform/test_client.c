@@ -1,0 +1,302 @@
+/* interface/platform/client.c against a real HTTP/1.1 server on loopback (posa_http) in
+ * the same loop: answers, keep-alive reuse, the gateway's headers on the wire, and the
+ * classification the journal depends on: refused connection = lost before; a connection
+ * dropped or reset after the request arrived, or a timeout = lost after; and never a
+ * second copy of a request when a reused connection dies (libcurl would resend). */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <uv.h>
+
+#include "core/err.h"
+#include "interface/http/http_server.h"
+#include "interface/platform/client.h"
+#include "interface/platform/gateway.h"
+
+enum mode { MODE_OK, MODE_DROP, MODE_RESET, MODE_HOLD, MODE_500 };
+
+struct fx {
+    uv_loop_t loop;
+    struct http_server *server;
+    int port;
+    struct platform_client *client;
+    struct gateway gw;
+    enum mode mode;
+    int received; /* requests the server saw */
+    char last_body[256];
+    char last_sig[80];
+    char last_ts[32];
+    char last_nonce[32];
+    bool saw_expect;
+    bool saw_json_type;
+    struct http_request *held;
+    /* the client side */
+    struct platform_request req;
+    struct platform_result res;
+    char res_body[256];
+    int done_calls;
+    bool closed;
+};
+
+static void on_request(struct http_server *server, struct http_request *req, void *data)
+{
+    struct fx *fx = data;
+    const char *v;
+    static const char ok[] = "{\"infcode\":0,\"output\":{}}";
+
+    (void)server;
+    fx->received++;
+    snprintf(fx->last_body, sizeof fx->last_body, "%.*s", (int)req->body_len, req->body);
+    fx->saw_expect = http_request_header(req, "expect") != NULL;
+    v = http_request_header(req, "content-type");
+    fx->saw_json_type = v && strcmp(v, "application/json;charset=utf-8") == 0;
+    v = http_request_header(req, "x-tif-signature");
+    snprintf(fx->last_sig, sizeof fx->last_sig, "%s", v ? v : "");
+    v = http_request_header(req, "x-tif-timestamp");
+    snprintf(fx->last_ts, sizeof fx->last_ts, "%s", v ? v : "");
+    v = http_request_header(req, "x-tif-nonce");
+    snprintf(fx->last_nonce, sizeof fx->last_nonce, "%s", v ? v : "");
+    switch (fx->mode) {
+    case MODE_OK: http_respond(req, 200, NULL, 0, ok, strlen(ok)); break;
+    case MODE_500: http_respond(req, 500, NULL, 0, "oops", 4); break;
+    case MODE_DROP: http_request_drop(req, false); break;
+    case MODE_RESET: http_request_drop(req, true); break;
+    case MODE_HOLD: fx->held = req; break;
+    }
+}
+
+static void on_done(struct platform_request *req, const struct platform_result *res)
+{
+    struct fx *fx = req->data;
+
+    fx->done_calls++;
+    fx->res = *res;
+    snprintf(fx->res_body, sizeof fx->res_body, "%.*s", (int)res->body_len,
+             res->body ? res->body : "");
+    fx->res.body = fx->res_body;
+    uv_stop(&fx->loop);
+}
+
+static int start_client(struct fx *fx, int port, struct gateway *gw)
+{
+    char url[128];
+    struct platform_client_config cfg = {.url = url, .timeout_ms = 5000, .gateway = gw};
+
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/fsi/api/rsfComIfsService/callService", port);
+    return platform_client_new(&fx->loop, &cfg, &fx->client);
+}
+
+static int setup(void **state)
+{
+    struct fx *fx = calloc(1, sizeof *fx);
+    struct http_server_config scfg = {0};
+
+    assert_non_null(fx);
+    assert_int_equal(uv_loop_init(&fx->loop), 0);
+    assert_int_equal(http_server_new(&fx->loop, &scfg, on_request, fx, &fx->server), 0);
+    assert_int_equal(http_server_listen_tcp(fx->server, "127.0.0.1", 0), 0);
+    fx->port = http_server_tcp_port(fx->server);
+    assert_true(fx->port > 0);
+    *state = fx;
+    return 0;
+}
+
+static void on_client_closed(void *data)
+{
+    ((struct fx *)data)->closed = true;
+}
+
+static int teardown(void **state)
+{
+    struct fx *fx = *state;
+
+    if (fx->held)
+        http_request_drop(fx->held, false);
+    if (fx->client)
+        platform_client_close(fx->client, on_client_closed, fx);
+    else
+        fx->closed = true; /* no client started, or closed by the test (checked there) */
+    http_server_close(fx->server, NULL, NULL);
+    /* on_done's uv_stop may still be pending from the last callback: run to the end. */
+    int alive = 1;
+    for (int i = 0; i < 10 && alive; i++)
+        alive = uv_run(&fx->loop, UV_RUN_DEFAULT);
+    assert_int_equal(alive, 0);
+    assert_true(fx->closed);
+    assert_int_equal(uv_loop_close(&fx->loop), 0);
+    if (fx->gw.ops)
+        gateway_done(&fx->gw);
+    free(fx);
+    return 0;
+}
+
+/* Sends body and runs the loop until the answer or the failure is known. */
+static void send_one(struct fx *fx, const char *body, uint32_t timeout_ms)
+{
+    fx->req = (struct platform_request){.infno = "2207",
+                                        .body = body,
+                                        .body_len = strlen(body),
+                                        .timeout_ms = timeout_ms,
+                                        .done = on_done,
+                                        .data = fx};
+    int calls = fx->done_calls;
+    assert_int_equal(platform_client_send(fx->client, &fx->req), 0);
+    uv_run(&fx->loop, UV_RUN_DEFAULT);
+    assert_int_equal(fx->done_calls, calls + 1);
+}
+
+static void test_answer_and_reuse(void **state)
+{
+    struct fx *fx = *state;
+
+    assert_int_equal(start_client(fx, fx->port, NULL), 0);
+    send_one(fx, "{\"infno\":\"2207\",\"n\":1}", 0);
+    assert_int_equal(fx->res.outcome, PLATFORM_ANSWERED);
+    assert_int_equal(fx->res.http_status, 200);
+    assert_string_equal(fx->res.body, "{\"infcode\":0,\"output\":{}}");
+    assert_false(fx->res.reused);
+    assert_string_equal(fx->last_body, "{\"infno\":\"2207\",\"n\":1}");
+    assert_false(fx->saw_expect);
+    assert_true(fx->saw_json_type);
+    send_one(fx, "{\"infno\":\"2207\",\"n\":2}", 0);
+    assert_int_equal(fx->res.outcome, PLATFORM_ANSWERED);
+    assert_true(fx->res.reused); /* keep-alive */
+    assert_int_equal(fx->received, 2);
+    fx->mode = MODE_500;
+    send_one(fx, "{}", 0);
+    assert_int_equal(fx->res.outcome, PLATFORM_ANSWERED);
+    assert_int_equal(fx->res.http_status, 500);
+}
+
+static void test_gateway_headers_on_the_wire(void **state)
+{
+    struct fx *fx = *state;
+    struct gateway_config gcfg = {.kind = "tif", .tif_paasid = "p", .tif_token = "tok"};
+    char expect[65];
+
+    assert_int_equal(gateway_init(&fx->gw, &gcfg), 0);
+    assert_int_equal(start_client(fx, fx->port, &fx->gw), 0);
+    send_one(fx, "{}", 0);
+    assert_int_equal(fx->res.outcome, PLATFORM_ANSWERED);
+    assert_int_equal(gateway_tif_signature(fx->last_ts, "tok", fx->last_nonce, expect), 0);
+    assert_string_equal(fx->last_sig, expect);
+    assert_int_equal(strlen(fx->last_nonce), 16);
+}
+
+static void test_refused_is_lost_before(void **state)
+{
+    struct fx *fx = *state;
+    uv_tcp_t probe;
+    struct sockaddr_in addr;
+    struct sockaddr_storage bound;
+    int len = sizeof bound;
+    int port;
+
+    /* A port that was free a moment ago and has no listener. */
+    uv_tcp_init(&fx->loop, &probe);
+    uv_ip4_addr("127.0.0.1", 0, &addr);
+    assert_int_equal(uv_tcp_bind(&probe, (const struct sockaddr *)&addr, 0), 0);
+    uv_tcp_getsockname(&probe, (struct sockaddr *)&bound, &len);
+    port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
+    uv_close((uv_handle_t *)&probe, NULL);
+    uv_run(&fx->loop, UV_RUN_NOWAIT);
+    assert_int_equal(start_client(fx, port, NULL), 0);
+    send_one(fx, "{\"infno\":\"2207\"}", 0);
+    assert_int_equal(fx->res.outcome, PLATFORM_LOST_BEFORE);
+    assert_int_equal(fx->res.err, -ECONNREFUSED);
+    assert_non_null(fx->res.error);
+}
+
+static void test_drop_and_reset_are_lost_after(void **state)
+{
+    struct fx *fx = *state;
+
+    assert_int_equal(start_client(fx, fx->port, NULL), 0);
+    fx->mode = MODE_DROP;
+    send_one(fx, "{\"infno\":\"2207\",\"n\":1}", 0);
+    assert_int_equal(fx->res.outcome, PLATFORM_LOST_AFTER);
+    assert_int_equal(fx->received, 1);
+    fx->mode = MODE_RESET;
+    send_one(fx, "{\"infno\":\"2207\",\"n\":2}", 0);
+    assert_int_equal(fx->res.outcome, PLATFORM_LOST_AFTER);
+    assert_int_equal(fx->received, 2);
+}
+
+/* The case libcurl would get wrong by itself: a reused keep-alive connection dies after
+ * the request arrived and before any answer; curl's retry would send it a second time. */
+static void test_reused_connection_never_resends(void **state)
+{
+    struct fx *fx = *state;
+
+    assert_int_equal(start_client(fx, fx->port, NULL), 0);
+    send_one(fx, "{\"n\":1}", 0);
+    assert_int_equal(fx->res.outcome, PLATFORM_ANSWERED);
+    fx->mode = MODE_DROP;
+    send_one(fx, "{\"n\":2}", 0);
+    printf("# reused connection died: %s\n", fx->res.error);
+    assert_int_equal(fx->res.outcome, PLATFORM_LOST_AFTER);
+    assert_int_equal(fx->received, 2); /* exactly one copy of the second request */
+    /* The client carries on with a fresh connection. */
+    fx->mode = MODE_OK;
+    send_one(fx, "{\"n\":3}", 0);
+    assert_int_equal(fx->res.outcome, PLATFORM_ANSWERED);
+    assert_int_equal(fx->received, 3);
+}
+
+static void test_timeout_is_lost_after(void **state)
+{
+    struct fx *fx = *state;
+    uint64_t t0;
+
+    assert_int_equal(start_client(fx, fx->port, NULL), 0);
+    fx->mode = MODE_HOLD;
+    t0 = uv_hrtime();
+    send_one(fx, "{\"infno\":\"2207\"}", 200);
+    assert_int_equal(fx->res.outcome, PLATFORM_LOST_AFTER);
+    assert_int_equal(fx->res.err, -ETIMEDOUT);
+    assert_true((uv_hrtime() - t0) / 1000000 >= 190);
+    assert_true((uv_hrtime() - t0) / 1000000 < 2000);
+    assert_int_equal(fx->received, 1);
+}
+
+static void test_close_with_request_in_flight(void **state)
+{
+    struct fx *fx = *state;
+
+    assert_int_equal(start_client(fx, fx->port, NULL), 0);
+    fx->mode = MODE_HOLD;
+    fx->req = (struct platform_request){
+        .infno = "2207", .body = "{}", .body_len = 2, .done = on_done, .data = fx};
+    assert_int_equal(platform_client_send(fx->client, &fx->req), 0);
+    /* Run until the server holds it. */
+    while (!fx->held)
+        uv_run(&fx->loop, UV_RUN_ONCE);
+    assert_int_equal(platform_client_in_flight(fx->client), 1);
+    platform_client_close(fx->client, on_client_closed, fx);
+    fx->client = NULL;
+    assert_int_equal(fx->done_calls, 1);
+    for (int i = 0; i < 100 && !fx->closed; i++)
+        uv_run(&fx->loop, UV_RUN_ONCE);
+    assert_true(fx->closed);
+    assert_int_equal(fx->res.outcome, PLATFORM_LOST_AFTER);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_answer_and_reuse, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gateway_headers_on_the_wire, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused_is_lost_before, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drop_and_reset_are_lost_after, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reused_connection_never_resends, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timeout_is_lost_after, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_with_request_in_flight, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,177 @@
+/* The sandbox ledger on a real SQLite file: mode 0600, a refusal's savepoint undone while
+ * the msgid row stays, survival across close and reopen, unsettled lines and settlement
+ * states, year accumulations moving both ways, duplicate lines refused. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/err.h"
+#include "sandbox/ledger.h"
+
+static char dir[64];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof(dir), "/tmp/posa-ledger-XXXXXX");
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    char cmd[128];
+
+    (void)state;
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static struct ledger *open_ledger(void)
+{
+    struct ledger *l = NULL;
+    char msg[256];
+
+    assert_int_equal(ledger_open(dir, &l, msg, sizeof(msg)), 0);
+    return l;
+}
+
+static struct ledger_fee fee(const char *sn, int64_t amount, int64_t inscp)
+{
+    struct ledger_fee f = {0};
+
+    snprintf(f.mdtrt_id, sizeof(f.mdtrt_id), "V1");
+    snprintf(f.feedetl_sn, sizeof(f.feedetl_sn), "%s", sn);
+    snprintf(f.msgid, sizeof(f.msgid), "M-UP");
+    snprintf(f.list_code, sizeof(f.list_code), "A1");
+    snprintf(f.psn_no, sizeof(f.psn_no), "P1");
+    snprintf(f.state, sizeof(f.state), "active");
+    snprintf(f.infno, sizeof(f.infno), "2301");
+    f.split.amount = amount;
+    f.split.inscp = inscp;
+    f.split.fulamt_ownpay = amount - inscp;
+    return f;
+}
+
+static void test_file_mode_and_survival(void **state)
+{
+    struct ledger *l = open_ledger();
+    struct ledger_msg m = {0}, got;
+    struct stat st;
+    char path[128];
+
+    (void)state;
+    snprintf(path, sizeof(path), "%s/ledger.sqlite3", dir);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+
+    snprintf(m.msgid, sizeof(m.msgid), "M1");
+    snprintf(m.infno, sizeof(m.infno), "2401");
+    snprintf(m.state, sizeof(m.state), "refused");
+    struct ledger_visit v = {0};
+    snprintf(v.mdtrt_id, sizeof(v.mdtrt_id), "V0");
+    assert_int_equal(ledger_begin(l), 0);
+    assert_int_equal(ledger_savepoint(l), 0);
+    assert_int_equal(ledger_visit_put(l, &v), 0);
+    ledger_savepoint_rollback(l); /* the refused business part goes */
+    assert_int_equal(ledger_msg_put(l, &m, 20250301090000LL), 0);
+    assert_int_equal(ledger_commit(l), 0);
+    ledger_close(l);
+
+    l = open_ledger();
+    assert_int_equal(ledger_msg_get(l, "M1", &got), 1);
+    assert_string_equal(got.state, "refused");
+    assert_int_equal(ledger_msg_get(l, "M2", &got), 0);
+    assert_int_equal(ledger_visit_get(l, "V0", &v), 0);
+    ledger_close(l);
+}
+
+static void test_lines_settlements_and_accumulations(void **state)
+{
+    struct ledger *l = open_ledger();
+    struct ledger_fee a = fee("1", 100000, 80000), b = fee("2", 50000, 50000);
+    struct split_totals t;
+    struct policy_accum acc, moved = {.deductible_used = 20000, .fund_paid = 70000};
+    struct ledger_settlement s = {0}, got;
+    int n = 0;
+
+    (void)state;
+    assert_int_equal(ledger_begin(l), 0);
+    assert_int_equal(ledger_fee_insert(l, &a), 0);
+    assert_int_equal(ledger_fee_insert(l, &b), 0);
+    assert_int_equal(ledger_fee_insert(l, &b), -EEXIST);
+    assert_int_equal(ledger_fees_unsettled(l, "V1", NULL, &t, &n), 0);
+    assert_int_equal(n, 2);
+    assert_true(t.amount == 150000 && t.inscp == 130000 && t.fulamt_ownpay == 20000);
+
+    snprintf(s.setl_id, sizeof(s.setl_id), "S1");
+    snprintf(s.msgid, sizeof(s.msgid), "M-SETL");
+    snprintf(s.mdtrt_id, sizeof(s.mdtrt_id), "V1");
+    snprintf(s.psn_no, sizeof(s.psn_no), "P1");
+    snprintf(s.state, sizeof(s.state), "active");
+    s.year = 2025;
+    s.medfee = 150000;
+    s.moved = moved;
+    assert_int_equal(ledger_settlement_insert(l, &s), 0);
+    assert_int_equal(ledger_fees_settle(l, "V1", NULL, "S1"), 0);
+    assert_int_equal(ledger_accum_move(l, "P1", 2025, &moved, 1), 0);
+    assert_int_equal(ledger_fees_unsettled(l, "V1", NULL, &t, &n), 0);
+    assert_int_equal(n, 0);
+    /* Settled lines can be neither cancelled nor reversed. */
+    assert_int_equal(ledger_fees_cancel(l, "V1", NULL, NULL, "M-CANCEL", &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(ledger_fees_reverse_upload(l, "M-UP", &n), POSA_ESTATE);
+    assert_int_equal(ledger_accum_get(l, "P1", 2025, &acc), 0);
+    assert_true(acc.fund_paid == 70000 && acc.deductible_used == 20000);
+
+    /* Cancel: the lines are unsettled again and the year moves back. */
+    assert_int_equal(ledger_settlement_set_state(l, "S1", "cancelled", "M-C"), 0);
+    assert_int_equal(ledger_accum_move(l, "P1", 2025, &moved, -1), 0);
+    assert_int_equal(ledger_fees_unsettled(l, "V1", NULL, &t, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(ledger_settlement_active(l, "V1", &got), 0);
+    assert_int_equal(ledger_settlement_by_cancel(l, "M-C", &got), 1);
+    assert_string_equal(got.setl_id, "S1");
+    ledger_settlement_free(&got);
+    assert_int_equal(ledger_accum_get(l, "P1", 2025, &acc), 0);
+    assert_true(acc.fund_paid == 0 && acc.deductible_used == 0);
+    assert_int_equal(ledger_fees_cancel(l, "V1", "2", NULL, "M-CANCEL", &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(ledger_fees_reverse_cancel(l, "M-CANCEL", &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(ledger_commit(l), 0);
+    ledger_close(l);
+}
+
+static void test_sequences_survive(void **state)
+{
+    struct ledger *l = open_ledger();
+    int64_t a = 0, b = 0;
+
+    (void)state;
+    assert_int_equal(ledger_next_seq(l, "x", &a), 0);
+    ledger_close(l);
+    l = open_ledger();
+    assert_int_equal(ledger_next_seq(l, "x", &b), 0);
+    assert_true(b == a + 1);
+    ledger_close(l);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_file_mode_and_survival),
+        cmocka_unit_test(test_lines_settlements_and_accumulations),
+        cmocka_unit_test(test_sequences_survive),
+    };
+
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,73 @@
+#!/usr/bin/python3
+"""posa-sandbox under concurrent clients: 16 threads, each with its own connection per call
+and its own person, settle 5 stays each (2401 -> 2301 -> 2304, as the benchmark does, without
+2402). Every answer must be right to the fen, the ledger must hold exactly 80 distinct active
+settlements, and 3201 must reconcile the day's totals.
+
+The clock is set once (2025-03-10 10:00:00), before the threads start. Admissions carry
+begntime 2025-03-01 09:00:00, and filings are long-term, so the threads never move the clock.
+"""
+import threading
+from decimal import Decimal
+
+import harness
+from harness import ZHENGZHOU, admit, filing, mdtrt_id_2401, person, settle_stay, upload_stay
+
+THREADS = 16
+STAYS = 5
+PERSONS = [person("410100000000000000000008%02d" % i, "并发%02d" % i, ZHENGZHOU,
+                  [filing("long_term", "2024-01-01", None)], seq="%03d" % (100 + i))
+           for i in range(THREADS)]
+
+
+class Concurrency(harness.SandboxCase):
+    persons = PERSONS
+
+    def test_parallel_settlements(self):
+        sb = self.sb
+        sb.set_clock("2025-03-10 10:00:00")
+        results, errors = [], []
+        lock = threading.Lock()
+
+        def worker(p):
+            try:
+                for _ in range(STAYS):
+                    mdtrt_id = mdtrt_id_2401(admit(sb, p, "2025-03-01 09:00:00"))
+                    up = upload_stay(sb, p, mdtrt_id, harness.worked_bill())
+                    assert up.ok, up
+                    r = settle_stay(sb, p, mdtrt_id, "10000.00")
+                    with lock:
+                        results.append((p["psn_no"], mdtrt_id, r))
+            except Exception as e:  # reported below with the thread's person
+                with lock:
+                    errors.append("%s: %r" % (p["psn_no"], e))
+
+        threads = [threading.Thread(target=worker, args=(p,)) for p in PERSONS]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        self.assertEqual(errors, [])
+        self.assertEqual(len(results), THREADS * STAYS)
+        for _, _, r in results:
+            # each stay: (10,000.00 - 800.00) x 0.90 = 8,280.00; person 1,720.00
+            self.assertSetl(r, "10000.00", "8280.00", "1720.00", "parallel stay")
+        rows = [x for x in sb.ledger()["settlements"] if x["state"] == "active"]
+        self.assertEqual(len(rows), 80)
+        self.assertEqual(len({x["setl_id"] for x in rows}), 80)
+        self.assertEqual(len({x["mdtrt_id"] for x in rows}), 80)
+        self.assertEqual(sum(harness.money(x["fund_pay_sumamt"]) for x in rows),
+                         Decimal("662400.00"))  # 80 x 8,280.00
+        # the day's totals: 80 settlements, 800,000.00, fund 662,400.00, account 0.00
+        r = sb.call("3201", {"data": {"insutype": "310", "clr_type": "21",
+                                      "setl_optins": ZHENGZHOU, "stmt_begndate": "2025-03-10",
+                                      "stmt_enddate": "2025-03-10",
+                                      "medfee_sumamt": "800000.00",
+                                      "fund_pay_sumamt": "662400.00", "acct_pay": "0.00",
+                                      "fixmedins_setl_cnt": "80", "refd_setl_flag": "0"}})
+        self.assertOk(r, "3201")
+        self.assertIn(r.output["stmtinfo"]["stmt_rslt"], ("0", 0), r)
+
+
+if __name__ == "__main__":
+    harness.main()

@@ -1,0 +1,90 @@
+#!/usr/bin/python3
+"""posa-sandbox's ledger survives restarts: after kill -9 a confirmed settlement is still
+active with the same setl_id and amounts, 5203 finds it, its msgid is still refused, the
+uploaded lines of an open stay are still there, the year's accumulation still counts, visit ids
+are not reused, and a cancel after the restart works and itself survives a clean stop.
+
+Wire choices (see /work/notes/sandbox-wire-choices.md): the test signs in again and sets the
+clock again after each restart (neither sign_no nor the clock needs to survive); region
+420100 has an inpatient cap of 10,000.00.
+"""
+import signal
+import unittest
+
+import harness
+from harness import (WUHAN, admit, cancel_stay, filing, full_stay, mdtrt_id_2401, person,
+                     settle_stay, upload_stay, worked_bill)
+
+P = person("42010000000000000000000601", "赵长存", WUHAN,
+           [filing("long_term", "2024-01-01", None)], seq="011")
+
+
+class Restart(unittest.TestCase):
+    def setUp(self):
+        self.sb = harness.Sandbox(harness.base_scenario([P])).start()
+        self.sb.sign_in()
+
+    def tearDown(self):
+        self.sb.cleanup()
+
+    def restart(self, sig):
+        self.sb.kill(sig)
+        self.sb.start()
+        self.sb.sign_in()
+
+    def test_ledger_survives_kill_9_and_clean_stop(self):
+        sb = self.sb
+        a_id, ra = full_stay(sb, P, admit_time="2025-03-01 09:00:00",
+                             settle_time="2025-03-08 10:00:00")
+        # stay A: (10,000.00 - 800.00) x 0.90 = 8,280.00; year paid 8,280.00
+        self.assertTrue(ra.ok, ra)
+        setl_a = ra.output["setlinfo"]["setl_id"]
+        sb.set_clock("2025-04-01 09:00:00")
+        b_id = mdtrt_id_2401(admit(sb, P, "2025-04-01 09:00:00"))
+        self.assertTrue(upload_stay(sb, P, b_id, worked_bill()).ok)
+        ledger_before = sb.ledger()
+
+        self.restart(signal.SIGKILL)
+        rows = sb.settlement_rows(msgid=ra.msgid)
+        self.assertEqual(len(rows), 1, rows)
+        self.assertEqual(rows[0]["state"], "active")
+        self.assertEqual(rows[0]["setl_id"], setl_a)
+        self.assertEqual(harness.money(rows[0]["fund_pay_sumamt"]), harness.money("8280.00"))
+        self.assertEqual(sb.ledger()["settlements"], ledger_before["settlements"])
+        self.assertEqual(len(sb.upload_rows(mdtrt_id=b_id, state="active")), 4)
+        q = sb.call("5203", {"data": {"psn_no": P["psn_no"], "setl_id": setl_a,
+                                      "mdtrt_id": a_id}}, WUHAN)
+        self.assertTrue(q.ok, q)
+        # the settlement's msgid is still known: a resend is refused
+        sb.set_clock("2025-03-08 10:00:00")
+        again = settle_stay(sb, P, a_id, "10000.00", msgid=ra.msgid)
+        self.assertFalse(again.ok, again)
+        self.assertEqual(len(sb.settlement_rows(mdtrt_id=a_id)), 1)
+        # visit ids are not reused
+        c_id = mdtrt_id_2401(admit(sb, P, "2025-03-08 11:00:00"))
+        self.assertNotIn(c_id, (a_id, b_id))
+        # stay B's lines were kept, and the year still has A's 8,280.00:
+        # only 10,000.00 - 8,280.00 = 1,720.00 left; person 8,280.00
+        sb.set_clock("2025-04-09 10:00:00")
+        rb = settle_stay(sb, P, b_id, "10000.00")
+        self.assertTrue(rb.ok, rb)
+        self.assertEqual(harness.money(rb.output["setlinfo"]["fund_pay_sumamt"]),
+                         harness.money("1720.00"))
+        self.assertEqual(harness.money(rb.output["setlinfo"]["psn_part_amt"]),
+                         harness.money("8280.00"))
+        # cancel A after the restart, then stop cleanly and look again
+        self.assertTrue(cancel_stay(sb, P, a_id, setl_a).ok)
+        self.restart(signal.SIGTERM)
+        states = {x["msgid"]: x["state"] for x in sb.settlement_rows(psn_no=P["psn_no"])}
+        self.assertEqual(states[ra.msgid], "cancelled")
+        self.assertEqual(states[rb.msgid], "active")
+        # the year now holds only B's 1,720.00: stay D gets min(8,280.00, 8,280.00 left)
+        _, rd = full_stay(sb, P, admit_time="2025-06-01 09:00:00",
+                          settle_time="2025-06-05 10:00:00")
+        self.assertTrue(rd.ok, rd)
+        self.assertEqual(harness.money(rd.output["setlinfo"]["fund_pay_sumamt"]),
+                         harness.money("8280.00"))
+
+
+if __name__ == "__main__":
+    harness.main()
