@@ -70,6 +70,10 @@ static const struct config_key config_keys[] = {
     TEXT("gateway", csb_version),
     TEXT("gateway", sm_client_id),
     TEXT("gateway", sm_key_file),
+    TEXT("desks", readers),
+    UINT("his", chunk_lines, 1, 5000),
+    TEXT("his", emergency_depts),
+    TEXT("his", clients),
 };
 
 void config_defaults(struct posad_config *cfg)
@@ -95,6 +99,7 @@ void config_defaults(struct posad_config *cfg)
     cfg->drain_batch = 64;
     strcpy(cfg->gateway, "none");
     strcpy(cfg->csb_version, "1.0.0");
+    cfg->chunk_lines = 500;
 }
 
 static const struct config_key *config_find(const char *section, const char *name)

@@ -49,6 +49,12 @@ struct posad_config {
     char csb_version[32];
     char sm_client_id[CONFIG_TEXT_MAX];
     char sm_key_file[CONFIG_PATH_MAX];
+    /* [desks] */
+    char readers[1024];         /* "D01=ACS ACR39U * 00;D02=..." reader globs -> desks */
+    /* [his] */
+    uint32_t chunk_lines;       /* fee lines per 2204/2301 upload */
+    char emergency_depts[CONFIG_TEXT_MAX]; /* "JZ01,JZ02" */
+    char clients[4096];         /* "name:sha256hex:role:D01,D02;..." bearer tokens on TCP */
 };
 
 /* Defaults for every key. */

@@ -60,6 +60,7 @@ struct desk {
     bool catalog_loading;
     uint32_t chunk_lines;    /* fee lines per 2204/2301 upload */
     struct auth_table *auth; /* NULL or empty: no tokens configured */
+    char emergency_buf[256];
     const char *emergency_depts[DESK_EMERGENCY_DEPTS_MAX];
     size_t n_emergency_depts;
     struct flag_config flag_config;
@@ -74,6 +75,11 @@ struct desk {
 };
 
 int desk_init(struct desk *d, struct posad *pd);
+/* Reads the [desks] and [his] keys of cfg into d. On a bad value POSA_EFIELD and msg names
+ * the key and what is wrong. Also refuses a TCP listener that is not loopback: the HIS API
+ * has no TLS yet, and tokens in clear text must not cross the hospital's network. */
+struct posad_config;
+int desk_configure(struct desk *d, const struct posad_config *cfg, char *msg, size_t cap);
 void desk_done(struct desk *d);
 /* Downloads the catalog (1312, page by page) in the background; again when called later. */
 void desk_catalog_refresh(struct desk *d);

@@ -8,6 +8,7 @@
 
 #include "agent/log.h"
 #include "agent/posad.h"
+#include "core/bound.h"
 #include "core/err.h"
 #include "interface/json/catalog_json.h"
 
@@ -17,6 +18,117 @@ int desk_init(struct desk *d, struct posad *pd)
     d->pd = pd;
     d->chunk_lines = 500;
     d->flag_config = (struct flag_config){d->emergency_depts, 0};
+    return 0;
+}
+
+/* Copies the next item of a list separated by sep from *p into buf, trimmed of blanks;
+ * false at the end. *ret_too_long when it did not fit (buf then holds its start). */
+static bool next_item(const char **p, char sep, char *buf, size_t cap, bool *ret_too_long)
+{
+    const char *s = *p, *end;
+    size_t len;
+
+    while (*s == sep || *s == ' ')
+        s++;
+    if (!*s)
+        return false;
+    end = strchr(s, sep);
+    if (!end)
+        end = s + strlen(s);
+    *p = end;
+    while (end > s && end[-1] == ' ')
+        end--;
+    len = (size_t)(end - s);
+    *ret_too_long = len >= cap;
+    if (*ret_too_long)
+        len = cap - 1;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    return true;
+}
+
+static int config_readers(struct desk *d, const char *list, char *msg, size_t cap)
+{
+    const char *p = list;
+    char item[DESK_PATTERN_MAX + DESK_ID_MAX + 2];
+    bool too_long;
+
+    while (next_item(&p, ';', item, sizeof item, &too_long)) {
+        char *eq = strchr(item, '=');
+
+        if (eq)
+            *eq = '\0'; /* item is the desk, eq + 1 the reader pattern */
+        if (too_long || !eq || desk_table_add(&d->readers, DESK_READER, eq + 1, item) != 0) {
+            if (eq)
+                *eq = '=';
+            snprintf(msg, cap, "[desks] readers: \"%s\" is not DESK=READER-NAME-PATTERN", item);
+            return POSA_EFIELD;
+        }
+    }
+    return 0;
+}
+
+static int config_clients(struct desk *d, const char *list, char *msg, size_t cap)
+{
+    const char *p = list;
+    char item[512];
+    bool too_long;
+
+    while (next_item(&p, ';', item, sizeof item, &too_long)) {
+        char *fields[4] = {item, NULL, NULL, NULL};
+
+        for (int i = 1; i < 4 && fields[i - 1]; i++)
+            if ((fields[i] = strchr(fields[i - 1], ':')))
+                *fields[i]++ = '\0';
+        if (!d->auth && !(d->auth = calloc(1, sizeof *d->auth)))
+            return -12;
+        if (too_long || !fields[3] ||
+            auth_table_add(d->auth, fields[0], fields[1], fields[2], fields[3]) != 0) {
+            snprintf(msg, cap, "[his] clients: \"%s\" is not NAME:SHA256-HEX:ROLE:DESKS "
+                               "(role readonly|cashier|ops, desks * or D01,D02)", fields[0]);
+            return POSA_EFIELD;
+        }
+    }
+    return 0;
+}
+
+static bool is_loopback(const char *listen)
+{
+    return strncmp(listen, "127.", 4) == 0 || strncmp(listen, "[::1]:", 6) == 0 ||
+           strncmp(listen, "localhost:", 10) == 0;
+}
+
+int desk_configure(struct desk *d, const struct posad_config *cfg, char *msg, size_t cap)
+{
+    const char *p = cfg->emergency_depts;
+    char dept[BOUND_CODE];
+    size_t used = 0;
+    bool too_long;
+    int err;
+
+    d->chunk_lines = cfg->chunk_lines;
+    if ((err = config_readers(d, cfg->readers, msg, cap)) < 0 ||
+        (err = config_clients(d, cfg->clients, msg, cap)) < 0)
+        return err;
+    while (next_item(&p, ',', dept, sizeof dept, &too_long)) {
+        size_t len = strlen(dept) + 1;
+
+        if (too_long || d->n_emergency_depts == DESK_EMERGENCY_DEPTS_MAX ||
+            used + len > sizeof d->emergency_buf) {
+            snprintf(msg, cap, "[his] emergency_depts: too many or too long department codes");
+            return POSA_EFIELD;
+        }
+        memcpy(d->emergency_buf + used, dept, len);
+        d->emergency_depts[d->n_emergency_depts++] = d->emergency_buf + used;
+        used += len;
+    }
+    d->flag_config = (struct flag_config){d->emergency_depts, d->n_emergency_depts};
+    if (cfg->listen[0] && !is_loopback(cfg->listen)) {
+        snprintf(msg, cap, "[posad] listen: %s is not a loopback address; the HIS API has no "
+                           "TLS yet, so it listens on 127.0.0.1 or the Unix socket only",
+                 cfg->listen);
+        return POSA_EFIELD;
+    }
     return 0;
 }
 
@@ -111,8 +223,8 @@ int desk_outcome(struct upmsg *m, struct envelope_response *ret_env, char *msg, 
     case UPMSG_QUEUED:
         return POSA_EUPSTREAM_OFFLINE; /* callers that accept a queue look before calling */
     case UPMSG_BUSY:
-        snprintf(msg, cap, "an earlier message of this visit is still being resolved");
-        return POSA_ESTATE;
+        snprintf(msg, cap, "an earlier message of this visit is still on its way");
+        return POSA_EBUSY;
     case UPMSG_CONFLICT: return POSA_ECONFLICT;
     case UPMSG_FAILED:
     default: return m->err ? m->err : -5; /* -EIO */

@@ -273,7 +273,8 @@ static void fail_line(struct his_call *call, size_t i, int err)
     json_object_object_add(d, "index", json_object_new_int64((int64_t)i));
     json_object_object_add(d, "his_line_id", json_object_new_string(f->lines.lines[i].his_line_id));
     snprintf(message, sizeof message, "line %s: %s", f->lines.lines[i].his_line_id,
-             posa_strerror(err));
+             err == POSA_ECONFLICT ? "already uploaded to this visit: cancel it before sending it again"
+                                   : posa_strerror(err));
     his_fail(call, err, message, d);
 }
 
@@ -283,7 +284,6 @@ static int split_all(struct his_call *call)
     const struct desk *d = &call->pd->desk;
     enum visit_kind kind =
         strcmp(f->visit->kind, "inpatient") == 0 ? VISIT_INPATIENT : VISIT_OUTPATIENT;
-    struct json_object *seen = json_object_new_object();
     int err = 0;
 
     bill_init(&f->bill);
@@ -291,8 +291,8 @@ static int split_all(struct his_call *call)
         const struct his_fee_line *l = &f->lines.lines[i];
 
         f->outside[i].id = FLAG__MAX;
-        if (json_object_object_get_ex(f->known, l->his_line_id, NULL) ||
-            json_object_object_get_ex(seen, l->his_line_id, NULL))
+        /* (Twice in one request is refused by the parser.) */
+        if (json_object_object_get_ex(f->known, l->his_line_id, NULL))
             err = POSA_ECONFLICT; /* a line is uploaded once; cancel it to change it */
         else if ((err = split_line(&l->fee, catalog_index_find(&d->catalog, l->fee.list_code),
                                    &f->splits[i])) == 0 &&
@@ -300,11 +300,9 @@ static int split_all(struct his_call *call)
                   (err = flags_tag_outside(kind, &l->outside, &f->outside[i])) == 0))
             err = bill_add(&f->bill, &f->splits[i]);
         if (err) {
-            json_object_put(seen);
             fail_line(call, i, err);
             return err;
         }
-        json_object_object_add(seen, l->his_line_id, NULL);
         snprintf(f->sns[i], SN_MAX, "F%06lld", (long long)(f->next_seq + (int64_t)i));
         f->fees[i] = (struct desk_fee){.feedetl_sn = f->sns[i],
                                        .list_code = l->fee.list_code,
@@ -319,7 +317,6 @@ static int split_all(struct his_call *call)
                                        .etip_hosp_code =
                                            l->has_outside ? l->outside.institution_code : NULL};
     }
-    json_object_put(seen);
     return 0;
 }
 
@@ -380,6 +377,7 @@ void desk_fees_upload(struct his_call *call)
     struct fee_flow *f = calloc(1, sizeof *f);
     struct jsonmap_error jerr = {0};
     struct desk *d = &call->pd->desk;
+    int err;
 
     if (!f) {
         his_fail(call, -12, NULL, NULL);
@@ -394,6 +392,10 @@ void desk_fees_upload(struct his_call *call)
     }
     if (fee_lines_parse(call->req->body, call->req->body_len, BOUND_LINES, &f->lines, &jerr) < 0) {
         his_fail_field(call, &jerr);
+        return;
+    }
+    if ((err = his_lock(call, his_param(call, 0))) < 0) {
+        his_fail(call, err, NULL, NULL);
         return;
     }
     f->splits = calloc(f->lines.n, sizeof f->splits[0]);
@@ -599,6 +601,7 @@ void desk_fees_cancel(struct his_call *call)
 {
     struct cancel_flow *c = calloc(1, sizeof *c);
     struct jsonmap_error jerr = {0};
+    int err;
 
     if (!c) {
         his_fail(call, -12, NULL, NULL);
@@ -608,6 +611,10 @@ void desk_fees_cancel(struct his_call *call)
     call->flow_free = cancel_free;
     if (fees_cancel_request_parse(call->req->body, call->req->body_len, &c->req, &jerr) < 0) {
         his_fail_field(call, &jerr);
+        return;
+    }
+    if ((err = his_lock(call, his_param(call, 0))) < 0) {
+        his_fail(call, err, NULL, NULL);
         return;
     }
     his_db(call, run_cancel_load, on_cancel_loaded);

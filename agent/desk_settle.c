@@ -510,6 +510,7 @@ static void start(struct his_call *call, bool estimate)
 {
     struct settle_flow *f = calloc(1, sizeof *f);
     struct jsonmap_error jerr = {0};
+    int err;
 
     if (!f) {
         his_fail(call, -12, NULL, NULL);
@@ -520,6 +521,11 @@ static void start(struct his_call *call, bool estimate)
     f->estimate = estimate;
     if (settle_request_parse(call->req->body, call->req->body_len, &f->req, &jerr) < 0) {
         his_fail_field(call, &jerr);
+        return;
+    }
+    /* One settlement flow per visit at a time: a second would find the visit "billed" too. */
+    if ((err = his_lock(call, his_param(call, 0))) < 0) {
+        his_fail(call, err, NULL, NULL);
         return;
     }
     his_db(call, run_load, on_loaded);
@@ -579,9 +585,15 @@ static int run_setl_load(struct db *db, struct db_job *job)
 static struct setl_flow *setl_start(struct his_call *call, db_job_done_cb done)
 {
     struct setl_flow *s = calloc(1, sizeof *s);
+    int err;
 
     if (!s) {
         his_fail(call, -12, NULL, NULL);
+        return NULL;
+    }
+    if ((err = his_lock(call, his_param(call, 0))) < 0) {
+        free(s);
+        his_fail(call, err, NULL, NULL);
         return NULL;
     }
     call->flow = s;
@@ -744,5 +756,14 @@ static void on_cancel_loaded(struct db_job *job, int status)
 
 void desk_settlement_cancel(struct his_call *call)
 {
+    struct cancel_request req;
+    struct jsonmap_error jerr = {0};
+
+    /* A malformed request must never move money: the body is checked before anything. */
+    if (cancel_request_parse(call->req->body, call->req->body_len, &req, &jerr) < 0) {
+        his_fail_field(call, &jerr);
+        return;
+    }
+    his_request_done(&req.root);
     setl_start(call, on_cancel_loaded);
 }

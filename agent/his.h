@@ -40,12 +40,21 @@ struct his_call {
     struct db_job job; /* the call's own database work (one at a time) */
     int status;        /* the answer, kept for the idempotency record */
     char *answer;
+    bool transient;               /* a "try again" answer: never kept as the key's answer */
+    bool holds_key;               /* idem_key is reserved in flight by this call */
+    struct his_call *next_key;    /* calls holding a key in flight (his_api.c) */
+    struct his_call *waiters;     /* same key, same body, arrived meanwhile: same answer */
+    char lock[RECORD_ID_MAX + 1]; /* a visit this call holds (his_lock), or "" */
     void *flow; /* the handler's state, freed with flow_free */
     void (*flow_free)(void *flow);
 };
 
 /* Entry point from the server for every /v1/ request and the documents. */
 void his_handle(struct posad *pd, struct http_request *req);
+
+/* The HIS API's error shape for the HTTP layer's own refusals (413, 431, 400): the
+ * http_server_config.error_body hook. */
+size_t his_error_body(int status, char *buf, size_t cap, const char **ret_type);
 
 /* Answers with body (taken; NULL = out of memory -> 503). */
 void his_reply(struct his_call *call, int status, struct json_object *body);
@@ -63,6 +72,14 @@ int his_check_desk(const struct his_call *call, const char *desk);
 /* Runs run on the database thread, then done on the loop (call->job). */
 void his_db(struct his_call *call, db_job_run_fn run, db_job_done_cb done);
 struct his_call *his_call_of_job(struct db_job *job);
+
+/* One flow at a time per visit: 0, or POSA_EBUSY when another call holds it. Released
+ * when the call is answered. */
+int his_lock(struct his_call *call, const char *visit_id);
+
+/* One flow at a time per visit: 0, or POSA_EBUSY when another call holds it. Released
+ * when the call is answered. */
+int his_lock(struct his_call *call, const char *visit_id);
 
 /* The captured {id} of the route. */
 const char *his_param(const struct his_call *call, size_t i);

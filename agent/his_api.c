@@ -58,8 +58,66 @@ static const struct his_route routes[] = {
 
 static struct route_pattern patterns[N_ROUTES];
 
+/* Keys and visits held by calls in flight (loop thread): a JSON object used as a set. */
+static struct json_object *in_flight;
+
+static bool hold(const char *kind, const char *id)
+{
+    char key[RECORD_ID_MAX + 16];
+
+    snprintf(key, sizeof key, "%s:%s", kind, id);
+    if (!in_flight && !(in_flight = json_object_new_object()))
+        return false;
+    if (json_object_object_get_ex(in_flight, key, NULL))
+        return false;
+    json_object_object_add(in_flight, key, NULL);
+    return true;
+}
+
+static void release(const char *kind, const char *id)
+{
+    char key[RECORD_ID_MAX + 16];
+
+    snprintf(key, sizeof key, "%s:%s", kind, id);
+    json_object_object_del(in_flight, key);
+}
+
+int his_lock(struct his_call *call, const char *visit_id)
+{
+    if (!hold("visit", visit_id))
+        return POSA_EBUSY;
+    snprintf(call->lock, sizeof call->lock, "%s", visit_id);
+    return 0;
+}
+
+/* Calls holding an Idempotency-Key in flight; a repeat that arrives meanwhile waits on the
+ * first and gets its answer, so one key makes one flow, however the HIS retries. */
+static struct his_call *key_holders;
+
+static struct his_call *key_holder(const char *key)
+{
+    for (struct his_call *c = key_holders; c; c = c->next_key)
+        if (strcmp(c->idem_key, key) == 0)
+            return c;
+    return NULL;
+}
+
+static void key_release(struct his_call *call)
+{
+    for (struct his_call **p = &key_holders; *p; p = &(*p)->next_key) {
+        if (*p == call) {
+            *p = call->next_key;
+            return;
+        }
+    }
+}
+
 static void call_free(struct his_call *call)
 {
+    if (call->holds_key)
+        key_release(call);
+    if (call->lock[0])
+        release("visit", call->lock);
     if (call->flow_free)
         call->flow_free(call->flow);
     free(call->answer);
@@ -70,9 +128,19 @@ static void respond(struct his_call *call, int status, const char *type, const c
                     size_t len)
 {
     struct http_header h[] = {{"Content-Type", type}, {"Cache-Control", "no-store"}};
+    struct his_call *w = call->waiters;
 
     http_respond(call->req, status, h, 2, body, len);
     call->pd->requests--;
+    call->waiters = NULL;
+    while (w) {
+        struct his_call *next = w->waiters;
+
+        w->waiters = NULL;
+        w->idem_key[0] = '\0'; /* a waiter stores nothing: the first answer is the key's */
+        respond(w, status, type, body, len);
+        w = next;
+    }
     call_free(call);
 }
 
@@ -113,7 +181,7 @@ void his_reply(struct his_call *call, int status, struct json_object *body)
         return;
     }
     /* Answers worth replaying are kept: successes and refusals, not "try again later". */
-    if (call->idem_key[0] && status < 500) {
+    if (call->idem_key[0] && status < 500 && !call->transient) {
         his_db(call, run_store_answer, on_answer_stored);
         return;
     }
@@ -128,6 +196,7 @@ void his_reply_text(struct his_call *call, int status, const char *content_type,
 
 void his_fail(struct his_call *call, int err, const char *message, struct json_object *details)
 {
+    call->transient = posa_err_retryable(err);
     his_reply(call, posa_err_http_status(err), his_error(err, message, details));
 }
 
@@ -256,6 +325,7 @@ static void on_answer_found(struct db_job *job, int status)
 static int idempotency_start(struct his_call *call)
 {
     const char *key = http_request_header(call->req, "Idempotency-Key");
+    struct his_call *first;
     unsigned char digest[32];
     unsigned int len = 0;
     size_t n;
@@ -273,7 +343,35 @@ static int idempotency_start(struct his_call *call)
         return POSA_EFIELD;
     memcpy(call->idem_key, key, n + 1);
     hex(digest, 16, call->body_hash);
+    /* The same key in flight: the same body waits for the first's answer; another body is a
+     * conflict at once. */
+    if ((first = key_holder(call->idem_key))) {
+        call->idem_key[0] = '\0';
+        if (strcmp(first->body_hash, call->body_hash) != 0)
+            return POSA_ECONFLICT;
+        call->waiters = first->waiters;
+        first->waiters = call;
+        return 2;
+    }
+    call->holds_key = true;
+    call->next_key = key_holders;
+    key_holders = call;
     return 1;
+}
+
+size_t his_error_body(int status, char *buf, size_t cap, const char **ret_type)
+{
+    int err = status == 413 ? POSA_ETOOLARGE : status == 431 ? POSA_ETOOLONG : POSA_EFIELD;
+    struct json_object *body = his_error(err, status == 400 ? "the request is not valid HTTP" : NULL, NULL);
+    const char *text = body ? json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN) : "";
+    size_t len = strlen(text);
+
+    *ret_type = "application/json;charset=utf-8";
+    if (len >= cap)
+        len = 0;
+    memcpy(buf, text, len);
+    json_object_put(body);
+    return len;
 }
 
 /* --- entry ----------------------------------------------------------------------------- */
@@ -305,8 +403,14 @@ void his_handle(struct posad *pd, struct http_request *req)
         return;
     }
     if (call->route->idempotent && (err = idempotency_start(call)) != 0) {
+        if (err == 2)
+            return; /* waits for the same request in flight */
         if (err < 0) {
-            his_fail(call, err, "Idempotency-Key must be 1 to 64 visible ASCII characters", NULL);
+            his_fail(call, err,
+                     err == POSA_ECONFLICT
+                         ? NULL
+                         : "Idempotency-Key must be 1 to 64 visible ASCII characters",
+                     NULL);
             return;
         }
         call->flow = calloc(1, sizeof(struct replay));

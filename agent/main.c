@@ -205,7 +205,8 @@ static int open_journal(struct posad *pd, char last_msgid[MSGID_LEN + 1])
 
 static int start_server(struct posad *pd)
 {
-    struct http_server_config scfg = {.max_body_bytes = BOUND_BODY, .idle_timeout_ms = 60000};
+    struct http_server_config scfg = {.max_body_bytes = BOUND_BODY, .idle_timeout_ms = 60000,
+                                      .error_body = his_error_body};
     char host[64];
     int err = http_server_new(pd->loop, &scfg, on_request, pd, &pd->server);
 
@@ -335,6 +336,15 @@ int main(int argc, char **argv)
         return 2;
     }
     rc = load_config(&pd.cfg, config, overrides);
+    if (!rc) {
+        char msg[512];
+
+        desk_init(&pd.desk, &pd);
+        if (desk_configure(&pd.desk, &pd.cfg, msg, sizeof msg) != 0) {
+            fprintf(stderr, "posad: %s: %s\n", config, msg);
+            rc = 2;
+        }
+    }
     if (rc || check) {
         if (!rc)
             printf("posad: %s: ok\n", config);
@@ -355,7 +365,6 @@ int main(int argc, char **argv)
     }
     outbox_init(&pd.outbox, &pd);
     resolver_init(&pd.resolver, &pd);
-    desk_init(&pd.desk, &pd);
     rc = desk_cards_start(&pd.desk);
     if (rc) {
         fprintf(stderr, "posad: card readers: %s\n", posa_strerror(rc));

@@ -54,8 +54,13 @@ static void outbox_batch_done(struct outbox *ob)
         return;
     }
     outbox_free_rows(ob);
-    if (ob->next_due > 0)
-        outbox_arm(ob, ob->next_due > now ? (uint64_t)(ob->next_due - now) : 0);
+    /* Nothing went: either nothing is due before next_due, or what is due waits behind an
+     * earlier message of its visit, whose end kicks the outbox (a second is the safety
+     * net); never poll in a tight loop. */
+    if (ob->next_due > now)
+        outbox_arm(ob, (uint64_t)(ob->next_due - now));
+    else if (ob->next_due > 0)
+        outbox_arm(ob, 1000);
 }
 
 static void on_row_done(struct upmsg *m)

@@ -298,7 +298,9 @@ static void upmsg_finish(struct upmsg *m)
     up->in_flight--;
     if (m->result == UPMSG_UNKNOWN && up->on_unknown)
         up->on_unknown(up);
-    if (m->result == UPMSG_QUEUED && up->on_queued && up->health != UPSTREAM_OFFLINE)
+    /* A queued message, or the end of one a queued message of its visit may wait behind. */
+    if ((m->result == UPMSG_QUEUED || m->visit_key[0]) && up->on_queued &&
+        up->health != UPSTREAM_OFFLINE)
         up->on_queued(up);
     m->done(m);
 }
@@ -436,6 +438,23 @@ static void upmsg_send(struct upmsg *m)
 
 /* --- admission of a new message --------------------------------------------------------- */
 
+/* The HIS's message may have gone again under other msgids (after a reversal, or a refusal
+ * for a lost session): its outcome is that of the last stand-in. Takes row. */
+static struct journal_row *upstream_follow_standins(struct db *db, struct journal_row *row)
+{
+    struct journal_row *next = NULL;
+
+    for (int hops = 0; hops < 16; hops++) {
+        if (row->state != MSG_REVERSED && row->state != MSG_REFUSED)
+            break;
+        if (journal_get_standin(db, row->msgid, row->infno, &next) != 0)
+            break;
+        journal_row_free(row);
+        row = next;
+    }
+    return row;
+}
+
 static int run_admit(struct db *db, struct db_job *job)
 {
     struct upmsg *m = container_of(job, struct upmsg, job);
@@ -457,7 +476,7 @@ static int run_admit(struct db *db, struct db_job *job)
                     return err;
             } else {
                 m->result = same ? UPMSG_EXISTING : UPMSG_CONFLICT;
-                m->existing = row;
+                m->existing = same ? upstream_follow_standins(db, row) : row;
                 return 0;
             }
         } else if (err != POSA_ENOTFOUND) {

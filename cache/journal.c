@@ -26,6 +26,9 @@ static const char sql_insert[] =
 static const char sql_release_idem[] = "UPDATE journal SET idem_key = NULL WHERE msgid = ?1";
 static const char sql_get[] = "SELECT " JOURNAL_COLS " FROM journal WHERE msgid = ?1";
 static const char sql_get_idem[] = "SELECT " JOURNAL_COLS " FROM journal WHERE idem_key = ?1";
+static const char sql_get_standin[] = "SELECT " JOURNAL_COLS " FROM journal "
+                                      "WHERE ref_msgid = ?1 AND infno = ?2 "
+                                      "ORDER BY seq DESC LIMIT 1";
 static const char sql_state[] = "SELECT state, attempts FROM journal WHERE msgid = ?1";
 static const char sql_update[] =
     "UPDATE journal SET state = ?2, attempts = ?3, updated_at = ?4, "
@@ -318,6 +321,25 @@ int journal_get(struct db *db, const char *msgid, struct journal_row **ret)
 int journal_get_by_idem(struct db *db, const char *idem_key, struct journal_row **ret)
 {
     return journal_get_one(db, sql_get_idem, idem_key, ret);
+}
+
+int journal_get_standin(struct db *db, const char *msgid, const char *infno,
+                        struct journal_row **ret)
+{
+    sqlite3_stmt *st = db_stmt(db, sql_get_standin);
+    int rc, err;
+
+    if (!st)
+        return POSA_EDB;
+    sqlite3_bind_text(st, 1, msgid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, infno, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        err = journal_row_read(st, ret);
+    else
+        err = rc == SQLITE_DONE ? POSA_ENOTFOUND : db_map(rc);
+    sqlite3_reset(st);
+    return err;
 }
 
 /* Steps st, handing each row to cb; stops at cb's first non-zero answer. */

@@ -89,6 +89,10 @@ int journal_release_idem(struct db *db, const char *msgid);
 
 int journal_get(struct db *db, const char *msgid, struct journal_row **ret);
 int journal_get_by_idem(struct db *db, const char *idem_key, struct journal_row **ret);
+/* The row journaled to stand in for msgid (the same message again under a new msgid, after
+ * msgid was reversed or refused for its session): the latest such row, or POSA_ENOTFOUND. */
+int journal_get_standin(struct db *db, const char *msgid, const char *infno,
+                        struct journal_row **ret);
 
 typedef int (*journal_row_cb)(const struct journal_row *row, void *data);
 

@@ -26,6 +26,7 @@ static const struct err_entry err_table[] = {
     {POSA_ECLASS, "BAD_REQUEST", 400, false, "catalog class must be 01, 02 or 03"},
     {POSA_ENEGATIVE, "BAD_REQUEST", 400, false, "value must not be negative"},
     {POSA_EDATE, "BAD_REQUEST", 400, false, "not a valid date or time"},
+    {POSA_EDUPLICATE, "BAD_REQUEST", 400, false, "appears twice in this request"},
     {POSA_EFILING, "FILING_REQUIRED", 422, false,
      "not filed for cross-province settlement and not an emergency: file first or self-pay"},
     {POSA_ENORATE, "BAD_REQUEST", 422, false,
@@ -58,6 +59,8 @@ static const struct err_entry err_table[] = {
      "the card could not be read: take it out and insert it again"},
     {POSA_EQR_INVALID, "QR_INVALID", 422, false,
      "this is not a medical-insurance e-voucher code: ask the patient to show it again"},
+    {POSA_EBUSY, "CONFLICT", 409, true,
+     "the same request, or an earlier step of this visit, is still in progress: retry shortly"},
     {POSA_ENOT_READY, "UPSTREAM_OFFLINE", 503, true,
      "the treating region's catalog is not loaded yet: try again shortly"},
 };

@@ -21,6 +21,7 @@ enum posa_err {
     POSA_ECLASS = -1009,         /* chrgitm_lv outside 01..03 */
     POSA_ENEGATIVE = -1010,      /* negative where only positive makes sense */
     POSA_EDATE = -1011,          /* not a valid date or time */
+    POSA_EDUPLICATE = -1012,     /* the same id twice in one request */
     /* core: policy and state (-1100..-1199) */
     POSA_EFILING = -1100,        /* not filed, not emergency: direct settlement refused */
     POSA_ENORATE = -1101,        /* the insured region has no rate for this visit */
@@ -45,6 +46,8 @@ enum posa_err {
     POSA_ECARD_UNREADABLE = -1614, /* the card could not be read whole: insert it again */
     POSA_EQR_INVALID = -1615,    /* the scanned code is not an e-voucher */
     POSA_ENOT_READY = -1616,     /* posad is starting: the catalog is not loaded yet */
+    POSA_EBUSY = -1617,          /* the same request, or an earlier step of the visit, is
+                                    still on its way: retry shortly */
 };
 
 /* A short, plain description of err, for logs and cashiers; never NULL. Also names

@@ -302,9 +302,43 @@ static void admin_qr(struct sandbox *sb, struct http_request *req)
 
 /* --- the ledger ------------------------------------------------------------------------ */
 
+/* The listing, optionally narrowed by ?mdtrt_id=...&psn_no=... (exact values). */
+struct ledger_list {
+    struct json_object *rows;
+    char mdtrt_id[LEDGER_ID];
+    char psn_no[LEDGER_ID];
+};
+
+static bool list_wants(const struct ledger_list *l, const char *mdtrt_id, const char *psn_no)
+{
+    return (!l->mdtrt_id[0] || strcmp(l->mdtrt_id, mdtrt_id) == 0) &&
+           (!l->psn_no[0] || strcmp(l->psn_no, psn_no) == 0);
+}
+
+/* The value of name in a query string ("a=1&b=2"), unescaped only for plain text. */
+static void query_value(const char *query, const char *name, char *buf, size_t cap)
+{
+    size_t n = strlen(name);
+
+    buf[0] = '\0';
+    for (const char *p = query; p && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL) {
+        if (strncmp(p, name, n) == 0 && p[n] == '=') {
+            size_t len = strcspn(p + n + 1, "&");
+
+            snprintf(buf, cap, "%.*s", (int)(len < cap ? len : cap - 1), p + n + 1);
+            return;
+        }
+    }
+}
+
 static void add_settlement(const struct ledger_settlement *s, void *data)
 {
-    struct json_object *row = json_object_new_object();
+    struct ledger_list *l = data;
+    struct json_object *row;
+
+    if (!list_wants(l, s->mdtrt_id, s->psn_no))
+        return;
+    row = json_object_new_object();
 
     out_str(row, "msgid", s->msgid);
     out_str(row, "infno", s->infno);
@@ -319,12 +353,17 @@ static void add_settlement(const struct ledger_settlement *s, void *data)
     out_time(row, "setl_time", s->setl_time);
     out_str(row, "state", s->state);
     out_str(row, "cancel_msgid", s->cancel_msgid[0] ? s->cancel_msgid : NULL);
-    json_object_array_add(data, row);
+    json_object_array_add(l->rows, row);
 }
 
 static void add_upload(const struct ledger_fee *f, void *data)
 {
-    struct json_object *row = json_object_new_object();
+    struct ledger_list *l = data;
+    struct json_object *row;
+
+    if (!list_wants(l, f->mdtrt_id, f->psn_no))
+        return;
+    row = json_object_new_object();
 
     out_str(row, "msgid", f->msgid);
     out_str(row, "infno", f->infno);
@@ -334,18 +373,22 @@ static void add_upload(const struct ledger_fee *f, void *data)
     out_money(row, "det_item_fee_sumamt", f->split.amount);
     out_str(row, "setl_id", f->setl_id[0] ? f->setl_id : NULL);
     out_str(row, "state", f->state);
-    json_object_array_add(data, row);
+    json_object_array_add(l->rows, row);
 }
 
 static void admin_ledger(struct sandbox *sb, struct http_request *req)
 {
     struct json_object *body = json_object_new_object();
-    struct json_object *setl = json_object_new_array(), *up = json_object_new_array();
+    struct ledger_list setl = {.rows = json_object_new_array()}, up;
 
-    json_object_object_add(body, "settlements", setl);
-    json_object_object_add(body, "uploads", up);
-    if (ledger_settlements_each(sb->ledger, add_settlement, setl) < 0 ||
-        ledger_fees_each(sb->ledger, NULL, add_upload, up) < 0) {
+    query_value(req->query, "mdtrt_id", setl.mdtrt_id, sizeof(setl.mdtrt_id));
+    query_value(req->query, "psn_no", setl.psn_no, sizeof(setl.psn_no));
+    up = setl;
+    up.rows = json_object_new_array();
+    json_object_object_add(body, "settlements", setl.rows);
+    json_object_object_add(body, "uploads", up.rows);
+    if (ledger_settlements_each(sb->ledger, add_settlement, &setl) < 0 ||
+        ledger_fees_each(sb->ledger, NULL, add_upload, &up) < 0) {
         json_object_put(body);
         reply_error(req, 500, "the ledger failed");
         return;

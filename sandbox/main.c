@@ -57,6 +57,18 @@ static void on_request(struct http_server *server, struct http_request *req, voi
     }
 }
 
+/* The HTTP layer's own refusals (oversized, malformed) in the platform's shape. */
+static size_t error_body(int status, char *buf, size_t cap, const char **ret_type)
+{
+    const char *why = status == 413   ? "the request body is larger than 16 MiB"
+                      : status == 431 ? "the request headers are too large"
+                                      : "the request is not valid HTTP";
+    int n = snprintf(buf, cap, "{\"infcode\":-1,\"err_msg\":\"%s\",\"output\":null}", why);
+
+    *ret_type = "application/json;charset=utf-8";
+    return n < 0 ? 0 : (size_t)n;
+}
+
 static void usage(void)
 {
     fprintf(stderr, "usage: posa-sandbox --scenario FILE --listen HOST:PORT --data-dir DIR\n");
@@ -132,8 +144,10 @@ static void on_signal(uv_signal_t *handle, int signum)
 
 static int start(const struct options *o, uv_loop_t *loop)
 {
-    const struct http_server_config config = {
-        .max_header_bytes = 64 << 10, .max_body_bytes = BOUND_BODY, .idle_timeout_ms = 120000};
+    const struct http_server_config config = {.max_header_bytes = 64 << 10,
+                                              .max_body_bytes = BOUND_BODY,
+                                              .idle_timeout_ms = 120000,
+                                              .error_body = error_body};
     char msg[512], host[64];
     int port, rc;
 

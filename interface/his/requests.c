@@ -7,23 +7,6 @@
 #include "core/datetime.h"
 #include "core/err.h"
 
-/* Refuses any key of obj that is not in allowed (NULL-terminated). */
-static int only_known_keys(struct json_object *obj, const char *const *allowed,
-                           struct jsonmap_error *err)
-{
-    json_object_object_foreach(obj, key, value)
-    {
-        const char *const *a = allowed;
-
-        (void)value;
-        while (*a && strcmp(*a, key) != 0)
-            a++;
-        if (!*a)
-            return jsonmap_fail(err, POSA_EFIELD, NULL, key);
-    }
-    return 0;
-}
-
 /* Parses body as a JSON object with only the allowed keys. An empty body is {} when
  * empty_ok. */
 static int object_parse(const char *body, size_t len, bool empty_ok, const char *const *allowed,
@@ -42,7 +25,7 @@ static int object_parse(const char *body, size_t len, bool empty_ok, const char 
         json_object_put(root);
         return jsonmap_fail(err, POSA_EFIELD, NULL, "");
     }
-    if ((rc = only_known_keys(root, allowed, err)) < 0) {
+    if ((rc = jsonmap_only_keys(root, allowed, err)) < 0) {
         json_object_put(root);
         return rc;
     }
@@ -151,7 +134,7 @@ static int diagnoses_parse(struct json_object *root, struct visit_request *r,
         snprintf(prefix, sizeof prefix, "diagnoses[%zu]", i);
         if (!json_object_is_type(d, json_type_object))
             return jsonmap_fail(err, POSA_EFIELD, prefix, "");
-        if ((rc = only_known_keys(d, keys, err)) < 0 ||
+        if ((rc = jsonmap_only_keys(d, keys, err)) < 0 ||
             (rc = jsonmap_get_string(d, "code", BOUND_CODE, true, &out->code, err)) < 0 ||
             (rc = jsonmap_get_string(d, "name", BOUND_NAME, true, &out->name, err)) < 0 ||
             (rc = jsonmap_get_bool(d, "main", false, &out->main, err)) < 0)
@@ -186,7 +169,7 @@ static int trauma_parse(struct json_object *root, struct visit_request *r,
         return 0;
     if (!json_object_is_type(t, json_type_object))
         return jsonmap_fail(err, POSA_EFIELD, NULL, "trauma");
-    if ((rc = only_known_keys(t, keys, err)) < 0 || (rc = tristate_get(t, "present", &r->trauma, err)) < 0 ||
+    if ((rc = jsonmap_only_keys(t, keys, err)) < 0 || (rc = tristate_get(t, "present", &r->trauma, err)) < 0 ||
         (rc = jsonmap_get_bool(t, "third_party", false, &r->trauma_third_party, err)) < 0 ||
         (rc = jsonmap_get_bool(t, "commitment_signed", false, &r->trauma_commitment_signed,
                                err)) < 0)
@@ -304,7 +287,7 @@ static int discharge_parse(struct json_object *root, struct settle_request *r,
         return 0;
     if (!json_object_is_type(d, json_type_object))
         return jsonmap_fail(err, POSA_EFIELD, NULL, "discharge");
-    if ((rc = only_known_keys(d, keys, err)) < 0 ||
+    if ((rc = jsonmap_only_keys(d, keys, err)) < 0 ||
         (rc = time_field(d, "time", true, &r->discharge_time, &r->discharge, err)) < 0 ||
         (rc = jsonmap_get_string(d, "reason", BOUND_NAME, false, &r->discharge_reason, err)) < 0)
         return jsonmap_nest(err, "discharge");
@@ -344,6 +327,23 @@ int reconcile_request_parse(const char *body, size_t len, struct reconcile_reque
     if ((rc = jsonmap_get_string(r.root, "date", DATETIME_DATE_LEN, true, &date, err)) < 0 ||
         (date_parse(date, strlen(date), &r.date) < 0 &&
          (rc = jsonmap_fail(err, POSA_EDATE, NULL, "date")) < 0)) {
+        his_request_done(&r.root);
+        return rc;
+    }
+    *ret = r;
+    return 0;
+}
+
+int cancel_request_parse(const char *body, size_t len, struct cancel_request *ret,
+                         struct jsonmap_error *err)
+{
+    static const char *const keys[] = {"reason", NULL};
+    struct cancel_request r = {0};
+    int rc;
+
+    if ((rc = object_parse(body, len, true, keys, &r.root, err)) < 0)
+        return rc;
+    if ((rc = jsonmap_get_string(r.root, "reason", BOUND_NAME, false, &r.reason, err)) < 0) {
         his_request_done(&r.root);
         return rc;
     }

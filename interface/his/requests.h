@@ -93,6 +93,14 @@ int settle_request_parse(const char *body, size_t len, struct settle_request *re
 int reconcile_request_parse(const char *body, size_t len, struct reconcile_request *ret,
                             struct jsonmap_error *err);
 
+/* POST /v1/settlements/{id}/cancel: empty, or {"reason"?}. */
+struct cancel_request {
+    struct json_object *root;
+    const char *reason; /* may be NULL */
+};
+int cancel_request_parse(const char *body, size_t len, struct cancel_request *ret,
+                         struct jsonmap_error *err);
+
 /* Releases the parsed document of any of the above (pass its root). */
 void his_request_done(struct json_object **root);
 

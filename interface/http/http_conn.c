@@ -14,13 +14,22 @@ static const http_parser_settings parser_settings;
 
 static void conn_process(struct http_conn *c);
 
-static bool peer_is_loopback(uv_tcp_t *tcp)
+/* Whether the TCP peer is on loopback; its address for logs goes into name. */
+static bool peer_is_loopback(uv_tcp_t *tcp, char *name, size_t cap)
 {
     struct sockaddr_storage addr;
     int len = sizeof(addr);
+    char ip[48] = "?";
 
     if (uv_tcp_getpeername(tcp, (struct sockaddr *)&addr, &len) < 0)
         return false;
+    if (addr.ss_family == AF_INET) {
+        uv_ip4_name((struct sockaddr_in *)&addr, ip, sizeof(ip));
+        snprintf(name, cap, "%s:%u", ip, ntohs(((struct sockaddr_in *)&addr)->sin_port));
+    } else if (addr.ss_family == AF_INET6) {
+        uv_ip6_name((struct sockaddr_in6 *)&addr, ip, sizeof(ip));
+        snprintf(name, cap, "[%s]:%u", ip, ntohs(((struct sockaddr_in6 *)&addr)->sin6_port));
+    }
     if (addr.ss_family == AF_INET)
         return (ntohl(((struct sockaddr_in *)&addr)->sin_addr.s_addr) >> 24) == 127;
     if (addr.ss_family == AF_INET6) {
@@ -122,6 +131,13 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         uv_read_stop(stream); /* resumes once the buffered request is answered */
         return;
     }
+    if (c->lingering) {
+        c->rpos = c->rlen = 0; /* dropped */
+        c->discarded += nread > 0 ? (size_t)nread : 0;
+        if (nread < 0 || c->discarded > HTTP_LINGER_MAX)
+            http_conn_close(c);
+        return;
+    }
     if (nread < 0) {
         if (c->streaming)
             http_conn_close(c); /* the peer left a stream: nothing more to send it */
@@ -178,9 +194,10 @@ int http_conn_accept(struct http_server *server, uv_stream_t *listener, bool is_
     }
     if (is_tcp) {
         uv_tcp_nodelay(&c->h.tcp, 1);
-        c->local = peer_is_loopback(&c->h.tcp);
+        c->local = peer_is_loopback(&c->h.tcp, c->peer, sizeof(c->peer));
     } else {
         c->local = true;
+        snprintf(c->peer, sizeof(c->peer), "unix");
     }
     idle_restart(c);
     return 0;
@@ -368,6 +385,28 @@ struct write_job {
     char data[];
 };
 
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    (void)req;
+    (void)status;
+}
+
+/* A rejected peer may still be sending the body we refused: closing now, with its bytes
+ * unread, would reset the connection and could destroy our answer before it reads it. So
+ * the write side is shut down and what still arrives is read and dropped, for a while. */
+static void conn_linger(struct http_conn *c)
+{
+    if (c->closing)
+        return;
+    c->rpos = c->rlen = 0;
+    if (uv_shutdown(&c->shutdown, &c->h.stream, on_shutdown) < 0 ||
+        uv_read_start(&c->h.stream, on_alloc, on_read) < 0) {
+        http_conn_close(c);
+        return;
+    }
+    uv_timer_start(&c->idle, on_idle, HTTP_LINGER_MS, 0);
+}
+
 static void on_write(uv_write_t *wr, int status)
 {
     struct write_job *job = http_container_of(wr, struct write_job, req);
@@ -377,6 +416,8 @@ static void on_write(uv_write_t *wr, int status)
     c->writes--;
     if (status < 0)
         http_conn_close(c);
+    else if (c->close_after && !c->pending && c->writes == 0 && c->lingering)
+        conn_linger(c);
     else if (c->close_after && !c->pending && c->writes == 0)
         http_conn_close(c);
 }
@@ -423,12 +464,21 @@ static int conn_write(struct http_conn *c, int status, const struct http_header 
 
 static void conn_reject(struct http_conn *c, int status)
 {
-    static const struct http_header text = {"Content-Type", "text/plain"};
-    const char *msg = http_status_text(status);
+    struct http_header type = {"Content-Type", "text/plain"};
+    const char *body = http_status_text(status);
+    char buf[512];
+    size_t len = strlen(body);
 
+    if (c->server->config.error_body) {
+        len = c->server->config.error_body(status, buf, sizeof(buf), &type.value);
+        body = buf;
+        if (len > sizeof(buf))
+            len = sizeof(buf);
+    }
     c->close_after = true;
+    c->lingering = true;
     uv_read_stop(&c->h.stream);
-    if (conn_write(c, status, &text, 1, msg, strlen(msg), false, false) < 0)
+    if (conn_write(c, status, &type, 1, body, len, false, false) < 0)
         http_conn_close(c);
 }
 
@@ -611,6 +661,7 @@ static void conn_dispatch(struct http_conn *c)
 
     c->pending = true;
     c->req.pub.peer_is_local = c->local;
+    c->req.pub.peer = c->peer[0] ? c->peer : "?";
     c->req.pub.via_unix = !c->is_tcp;
     c->req.pub.data = NULL;
     c->req.close_cb = NULL;

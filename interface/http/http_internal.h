@@ -11,7 +11,9 @@
 
 #define HTTP_LISTENERS_MAX 8
 #define HTTP_HEADERS_MAX   64
-#define HTTP_READ_CHUNK    65536
+#define HTTP_LINGER_MAX    (64u << 20) /* and how much it may send meanwhile */
+#define HTTP_LINGER_MS     5000        /* how long a rejected peer may go on sending */
+#define HTTP_READ_CHUNK    16384       /* per connection, kept while it lives */
 
 #define http_container_of(ptr, type, member)                                                       \
     ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
@@ -71,6 +73,10 @@ struct http_conn {
     bool close_after; /* close once the current answer is written */
     bool is_tcp, local;
     bool streaming; /* a chunked answer is open */
+    char peer[64];
+    bool lingering; /* after a rejection: reading and discarding until EOF */
+    size_t discarded;
+    uv_shutdown_t shutdown;
     int err_status; /* set by a parser callback that rejects: 413, 431 */
     int writes;     /* writes in flight */
 };

@@ -32,6 +32,7 @@ struct http_request {
     const char *body;   /* NUL-terminated for convenience; body_len excludes the NUL */
     size_t body_len;
     bool peer_is_local; /* loopback TCP peer, or a Unix socket */
+    const char *peer;   /* "127.0.0.1:54321", "[::1]:54321" or "unix", for logs */
     bool via_unix;      /* came over a Unix socket (its file permissions are its auth) */
     void *data;         /* the application's, untouched by the library */
 };
@@ -49,6 +50,10 @@ struct http_server_config {
     size_t max_connections;    /* beyond: accepted and closed at once; 0 = 4096 */
     uint64_t idle_timeout_ms;  /* idle keep-alive / slow-header limit; 0 = none */
     size_t max_stream_backlog; /* bytes queued to a slow streaming peer; 0 = 1 MiB */
+    /* Optional: the body of the library's own refusals (400, 413, 431) in the
+     * application's error shape. Writes at most cap bytes into buf, sets *ret_type (a
+     * static string) and returns the length. NULL: text/plain with the reason phrase. */
+    size_t (*error_body)(int status, char *buf, size_t cap, const char **ret_type);
 };
 
 /* Creates a server on loop; cb runs for every complete request. Returns 0 or UV_ENOMEM. */

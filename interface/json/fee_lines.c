@@ -32,11 +32,14 @@ static int outside_parse(struct json_object *obj, struct his_fee_line *line,
     const char *kind = NULL;
     int rc;
 
+    static const char *const keys[] = {"institution_code", "kind", "form_ref", NULL};
+
     if (!json_object_object_get_ex(obj, "outside", &o) || json_object_is_type(o, json_type_null))
         return 0;
     if (!json_object_is_type(o, json_type_object))
         return jsonmap_fail(err, POSA_EFIELD, NULL, "outside");
-    if ((rc = jsonmap_get_string(o, "institution_code", BOUND_CODE, true,
+    if ((rc = jsonmap_only_keys(o, keys, err)) < 0 ||
+        (rc = jsonmap_get_string(o, "institution_code", BOUND_CODE, true,
                                  &line->outside.institution_code, err)) < 0 ||
         (rc = jsonmap_get_string(o, "kind", BOUND_CODE, true, &kind, err)) < 0 ||
         (rc = jsonmap_get_string(o, "form_ref", BOUND_CODE, true, &line->outside.form_ref,
@@ -63,23 +66,34 @@ static int line_parse(struct json_object *obj, struct his_fee_line *line,
 {
     int rc;
 
+    static const char *const keys[] = {"his_line_id", "list_code", "hosp_code", "name", "qty",
+                                       "price", "amount", "time", "dept_code", "doctor_code",
+                                       "outside", "discharge_med", NULL};
+
     if (!json_object_is_type(obj, json_type_object))
         return jsonmap_fail(err, POSA_EFIELD, NULL, "");
-    if ((rc = jsonmap_get_string(obj, "his_line_id", BOUND_CODE, true, &line->his_line_id, err)) < 0 ||
+    if ((rc = jsonmap_only_keys(obj, keys, err)) < 0 ||
+        (rc = jsonmap_get_string(obj, "his_line_id", BOUND_CODE, true, &line->his_line_id, err)) < 0 ||
         (rc = jsonmap_get_string(obj, "list_code", BOUND_CODE, true, &line->fee.list_code, err)) < 0 ||
         (rc = jsonmap_get_string(obj, "hosp_code", BOUND_CODE, false, &line->hosp_code, err)) < 0 ||
         (rc = jsonmap_get_string(obj, "name", BOUND_NAME, false, &line->name, err)) < 0 ||
         (rc = jsonmap_get_string(obj, "time", BOUND_CODE, false, &line->time, err)) < 0 ||
         (rc = jsonmap_get_string(obj, "dept_code", BOUND_CODE, false, &line->dept_code, err)) < 0 ||
         (rc = jsonmap_get_string(obj, "doctor_code", BOUND_CODE, false, &line->doctor_code, err)) < 0 ||
-        (rc = jsonmap_get_decimal(obj, "qty", DEC_QTY, true, &line->fee.qty_e4, err)) < 0 ||
-        (rc = jsonmap_get_decimal(obj, "price", DEC_PRICE, true, &line->fee.price_e6, err)) < 0 ||
-        (rc = jsonmap_get_decimal(obj, "amount", DEC_MONEY, true, &line->fee.amount_fen, err)) < 0 ||
+        (rc = jsonmap_get_decimal_string(obj, "qty", DEC_QTY, false, &line->fee.qty_e4, err)) < 0 ||
+        (rc = jsonmap_get_decimal_string(obj, "price", DEC_PRICE, false, &line->fee.price_e6, err)) < 0 ||
+        (rc = jsonmap_get_decimal_string(obj, "amount", DEC_MONEY, true, &line->fee.amount_fen, err)) < 0 ||
         (rc = jsonmap_get_bool(obj, "discharge_med", false, &line->discharge_med, err)) < 0 ||
         (rc = time_check(line->time, err)) < 0 || (rc = outside_parse(obj, line, err)) < 0)
         return rc;
     if (!line->his_line_id[0] || !line->fee.list_code[0])
         return jsonmap_fail(err, POSA_EFIELD, NULL, line->his_line_id[0] ? "list_code" : "his_line_id");
+    /* The HIS takes lines back with fees/cancel: a line here is never a refund. */
+    if (line->fee.qty_e4 == 0)
+        return jsonmap_fail(err, POSA_ERANGE, NULL, "qty");
+    if (line->fee.qty_e4 < 0 || line->fee.price_e6 < 0 || line->fee.amount_fen < 0)
+        return jsonmap_fail(err, POSA_ENEGATIVE, NULL,
+                            line->fee.qty_e4 < 0 ? "qty" : line->fee.price_e6 < 0 ? "price" : "amount");
     return 0;
 }
 
@@ -87,6 +101,9 @@ static int lines_parse(struct json_object *array, size_t max_lines, struct fee_l
                        struct jsonmap_error *err)
 {
     size_t n = json_object_array_length(array);
+    struct json_object *seen;
+    char prefix[32];
+    int rc = 0;
 
     if (n == 0)
         return jsonmap_fail(err, POSA_EFIELD, NULL, "lines");
@@ -95,16 +112,22 @@ static int lines_parse(struct json_object *array, size_t max_lines, struct fee_l
     out->lines = calloc(n, sizeof out->lines[0]);
     if (!out->lines)
         return -12; /* -ENOMEM */
-    for (size_t i = 0; i < n; i++) {
-        int rc = line_parse(json_object_array_get_idx(array, i), &out->lines[i], err);
-
+    if (!(seen = json_object_new_object()))
+        return -12;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if ((rc = line_parse(json_object_array_get_idx(array, i), &out->lines[i], err)) == 0 &&
+            json_object_object_get_ex(seen, out->lines[i].his_line_id, NULL))
+            rc = jsonmap_fail(err, POSA_EDUPLICATE, NULL, "his_line_id");
         if (rc < 0) {
-            char prefix[32];
-
             snprintf(prefix, sizeof prefix, "lines[%zu]", i);
-            return jsonmap_nest(err, prefix);
+            rc = jsonmap_nest(err, prefix);
+        } else {
+            json_object_object_add(seen, out->lines[i].his_line_id, NULL);
         }
     }
+    json_object_put(seen);
+    if (rc < 0)
+        return rc;
     out->n = n;
     return 0;
 }

@@ -109,6 +109,42 @@ int jsonmap_get_decimal(struct json_object *obj, const char *key, int scale, boo
     return 0;
 }
 
+int jsonmap_get_decimal_string(struct json_object *obj, const char *key, int scale,
+                               bool exact, int64_t *ret, struct jsonmap_error *err)
+{
+    struct json_object *v = member(obj, key);
+    const char *text, *dot;
+    int64_t value;
+    int rc;
+
+    if (!v || !json_object_is_type(v, json_type_string))
+        return jsonmap_fail(err, v ? POSA_EINVAL_DECIMAL : POSA_EFIELD, NULL, key);
+    text = json_object_get_string(v);
+    if ((rc = dec_parse(text, (size_t)json_object_get_string_len(v), scale, &value)) < 0)
+        return jsonmap_fail(err, rc, NULL, key);
+    dot = strchr(text, '.');
+    if (exact && (!dot || strlen(dot + 1) != (size_t)scale))
+        return jsonmap_fail(err, POSA_ESCALE, NULL, key);
+    *ret = value;
+    return 0;
+}
+
+int jsonmap_only_keys(struct json_object *obj, const char *const *allowed,
+                      struct jsonmap_error *err)
+{
+    json_object_object_foreach(obj, key, value)
+    {
+        const char *const *a = allowed;
+
+        (void)value;
+        while (*a && strcmp(*a, key) != 0)
+            a++;
+        if (!*a)
+            return jsonmap_fail(err, POSA_EFIELD, NULL, key);
+    }
+    return 0;
+}
+
 int jsonmap_get_string(struct json_object *obj, const char *key, size_t max, bool required,
                        const char **ret, struct jsonmap_error *err)
 {

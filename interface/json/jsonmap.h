@@ -33,6 +33,16 @@ int jsonmap_get_string(struct json_object *obj, const char *key, size_t max, boo
 int jsonmap_get_bool(struct json_object *obj, const char *key, bool required, bool *ret,
                      struct jsonmap_error *err);
 
+/* A decimal that must be a JSON string (the HIS API never takes amounts as JSON numbers);
+ * with money_exact, scale decimals exactly ("90.00", not "90"). */
+int jsonmap_get_decimal_string(struct json_object *obj, const char *key, int scale,
+                               bool exact, int64_t *ret, struct jsonmap_error *err);
+
+/* Refuses any key of obj not in allowed (NULL-terminated), naming it: a misspelt key must
+ * not silently mean "absent". */
+int jsonmap_only_keys(struct json_object *obj, const char *const *allowed,
+                      struct jsonmap_error *err);
+
 /* Records err with a field path built from prefix and key; returns code. */
 int jsonmap_fail(struct jsonmap_error *err, int code, const char *prefix, const char *key);
 /* Puts prefix in front of the failed field ("price" -> "lines[3].price"); returns err->err. */

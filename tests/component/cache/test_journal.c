@@ -411,6 +411,11 @@ static void test_stand_in_keeps_visit_order(void **state)
     assert_int_equal(journal_get(fx->db, again, &row), 0);
     assert_string_equal(row->ref_msgid, up1);
     journal_row_free(row);
+    /* The stand-in of up1 is the resend, not the reversal (another infno). */
+    assert_int_equal(journal_get_standin(fx->db, up1, "2301", &row), 0);
+    assert_string_equal(row->msgid, again);
+    journal_row_free(row);
+    assert_int_equal(journal_get_standin(fx->db, up2, "2302", &row), POSA_ENOTFOUND);
     assert_int_equal(journal_visit_open(fx->db, "V", &open), 0);
     assert_false(open);
 }

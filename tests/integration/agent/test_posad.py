@@ -112,6 +112,10 @@ def scenario_upload_faults(w):
     assert active in (["1", "2", "3", "4"], ["2", "3", "4"]), (active, led["uploads"])
     states = {json_sn(r): r["state"] for r in rows if r["infno"] == "2301" and not r["ref_msgid"]}
     assert states["5"] == "refused", states
+    # The HIS asks again about line 2 (http_500, then reversed and sent again): it hears
+    # the outcome of the upload that went in its place.
+    r = w.call("2301", fee_input(PSN, mdtrt, "2"), msgid="U-1")
+    assert r["infcode"] == 0 and r["output"]["result"][0]["feedetl_sn"] == "2", r
 
 
 def scenario_other_faults(w):
@@ -148,6 +152,33 @@ def scenario_other_faults(w):
     for r in regs:
         assert revs[r["msgid"]]["state"] == "done", revs[r["msgid"]]
     check_exactly_once(w)
+
+
+def scenario_no_spin(w):
+    """An upload queued behind an earlier one of its visit that is still out waits without
+    polling (this busy-looped the outbox at ~80% CPU before it was fixed)."""
+    mdtrt = admit(w, PSN, CERTNO, "IPT-SPIN")
+    w.fault(infno="2301", count=1, mode="delay", delay_ms=1400)
+    t = threading.Thread(target=lambda: w.call("2301", fee_input(PSN, mdtrt, "1"),
+                                               msgid="SP-1"), daemon=True)
+    t.start()
+    time.sleep(0.2)
+    r = w.call("2301", fee_input(PSN, mdtrt, "2"), msgid="SP-2")
+    assert r["infcode"] == 0 and "queued" in (r["warn_msg"] or ""), r
+
+    def cpu_ticks():
+        with open("/proc/%d/stat" % w.posad.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime
+    before = cpu_ticks()
+    time.sleep(0.8)
+    spent = cpu_ticks() - before
+    assert spent < 10, "posad used %d ticks of CPU while waiting" % spent
+    t.join(timeout=10)
+    w.wait_settled(timeout=10)
+    rows, led = check_exactly_once(w)
+    order = [u["feedetl_sn"] for u in led["uploads"] if u["mdtrt_id"] == mdtrt]
+    assert order == ["1", "2"], order
 
 
 def json_sn(row):
@@ -284,6 +315,9 @@ def scenario_session(w):
     assert r["infcode"] == 0 and "queued" in (r["warn_msg"] or ""), r
     w.wait_settled(timeout=20)
     assert current_sign_no(w) != old
+    # The HIS asks again: it hears the outcome of the upload that went in its place.
+    r = w.call("2301", fee_input(PSN, mdtrt, "1"), msgid="SES-F1")
+    assert r["infcode"] == 0 and r["output"]["result"][0]["feedetl_sn"] == "1", r
     old = sign_out(w)
     r = w.call("2304", settle_input(PSN, CERTNO, mdtrt, "45.00"), msgid="SES-S")
     assert r["infcode"] != 0 and "sign" in r["err_msg"], r
@@ -447,6 +481,7 @@ SCENARIOS = {
     "session": (scenario_session, {}),
     "ops": (scenario_ops, {}),
     "other_faults": (scenario_other_faults, {}),
+    "no_spin": (scenario_no_spin, {}),
     "rate_limit": (scenario_rate_limit, {"upstream": {"rate_limit": "20"}}),
 }
 

@@ -1,0 +1,382 @@
+"""Harness of the HIS API integration tests: a real posa-sandbox (default scenario) and a
+real posad on free loopback ports in a temp dir, both killed by PID; an HTTP client that
+talks to posad over TCP or over its Unix socket. Standard library only (/usr/bin/python3).
+
+Usage of a test file: test_x.py POSAD POSA_SANDBOX SOURCE_DIR."""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+POSAD = None
+SANDBOX = None
+SOURCE = None
+
+INSTITUTION = "H31010100001"
+CLOCK = "2026-11-25 09:00:00"
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """http.client over an AF_UNIX stream socket (posad's socket listener)."""
+
+    def __init__(self, path, timeout=15.0):
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(self.timeout)
+        s.connect(self.unix_path)
+        self.sock = s
+
+
+class Response:
+    def __init__(self, status, headers, raw):
+        self.status = status
+        self.headers = headers
+        self.raw = raw
+        try:
+            self.json = json.loads(raw.decode("utf-8")) if raw else None
+        except (ValueError, UnicodeDecodeError):
+            self.json = None
+
+    @property
+    def code(self):
+        """error.code of an error answer, or None."""
+        if isinstance(self.json, dict) and isinstance(self.json.get("error"), dict):
+            return self.json["error"].get("code")
+        return None
+
+    def __repr__(self):
+        return "<HTTP %s %s>" % (self.status, self.raw[:800].decode("utf-8", "replace"))
+
+
+class Client:
+    """One transport to posad: "tcp" or "unix"."""
+
+    def __init__(self, transport, port=None, path=None):
+        self.transport = transport
+        self.port = port
+        self.path = path
+
+    def _conn(self, timeout):
+        if self.transport == "unix":
+            return UnixHTTPConnection(self.path, timeout=timeout)
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+    def request(self, method, path, body=None, headers=None, timeout=20.0):
+        conn = self._conn(timeout)
+        try:
+            h = {}
+            if isinstance(body, (dict, list)):
+                body = json.dumps(body, ensure_ascii=False).encode("utf-8")
+            elif isinstance(body, str):
+                body = body.encode("utf-8")
+            if body is not None:
+                h["Content-Type"] = "application/json"
+            h.update(headers or {})
+            if body is not None and len(body) > 1024 * 1024:
+                self._send_large(conn, method, path, body, h)
+            else:
+                conn.request(method, path, body=body, headers=h)
+            resp = conn.getresponse()
+            return Response(resp.status, dict(resp.getheaders()), resp.read())
+        finally:
+            conn.close()
+
+    @staticmethod
+    def _send_large(conn, method, path, body, headers):
+        """A server may answer 413 and close before reading a big body: sending then fails,
+        and the answer is read all the same."""
+        conn.putrequest(method, path)
+        for k, v in headers.items():
+            conn.putheader(k, v)
+        conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders()
+        try:
+            conn.sock.sendall(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, body=None, key=None, **kw):
+        headers = dict(kw.pop("headers", None) or {})
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        return self.request("POST", path, body, headers=headers, **kw)
+
+
+def wait_until(pred, timeout, what, step=0.05):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            if pred():
+                return
+        except (OSError, http.client.HTTPException, ValueError) as e:
+            last = e
+        time.sleep(step)
+    raise AssertionError("timed out waiting for %s (%r)" % (what, last))
+
+
+class World:
+    """posa-sandbox with the default scenario, clock at 2026-11-25 09:00, and a posad whose
+    upstream is that sandbox, listening on TCP and a Unix socket."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="posa-his-")
+        self.sb_port = None
+        self.pd_port = None
+        self.sock_path = os.path.join(self.dir, "posa.sock")
+        self.sandbox = None
+        self.posad = None
+        self.logs = []
+
+    def _spawn(self, argv, logname):
+        log = open(os.path.join(self.dir, logname), "ab")
+        self.logs.append(log)
+        return subprocess.Popen(argv, stdout=log, stderr=log)
+
+    def start(self):
+        for _ in range(3):  # another test may take the free port first
+            self.sb_port = free_port()
+            os.makedirs(os.path.join(self.dir, "sandbox"), exist_ok=True)
+            self.sandbox = self._spawn(
+                [SANDBOX, "--scenario", os.path.join(SOURCE, "sandbox", "scenarios", "default.json"),
+                 "--listen", "127.0.0.1:%d" % self.sb_port, "--data-dir",
+                 os.path.join(self.dir, "sandbox")], "sandbox.log")
+            try:
+                wait_until(lambda: self.sandbox_request("GET", "/sandbox/ledger")[0] == 200, 10,
+                           "posa-sandbox")
+                break
+            except AssertionError:
+                self._kill(self.sandbox)
+        else:
+            raise AssertionError("posa-sandbox did not start:\n" + self.log_tail("sandbox.log"))
+        status, raw = self.sandbox_request("POST", "/sandbox/clock", {"now": CLOCK})
+        assert status == 200, raw
+        for _ in range(3):
+            self.pd_port = free_port()
+            self.write_conf()
+            self.posad = self._spawn([POSAD, "--config", self.conf_path], "posad.log")
+            try:
+                wait_until(self._online, 20, "posad upstream online", step=0.1)
+                break
+            except AssertionError:
+                if self.posad.poll() is None:
+                    raise AssertionError("posad never came online:\n" + self.log_tail())
+                self._kill(self.posad)
+        else:
+            raise AssertionError("posad did not start:\n" + self.log_tail())
+        self.tcp = Client("tcp", port=self.pd_port)
+        self.unix = Client("unix", path=self.sock_path)
+        return self
+
+    def write_conf(self):
+        data = os.path.join(self.dir, "posad")
+        self.conf_path = os.path.join(self.dir, "posad.conf")
+        with open(self.conf_path, "w", encoding="utf-8") as f:
+            f.write("[posad]\ndata_dir = %s\nlisten = 127.0.0.1:%d\nsocket = %s\nlog_level = debug\n"
+                    "[institution]\nfixmedins_code = %s\nfixmedins_name = 上海交通大学医学院附属瑞金医院\n"
+                    "mdtrtarea_admvs = 310000\n"
+                    "[upstream]\nurl = http://127.0.0.1:%d/fsi/api/rsfComIfsService/callService\n"
+                    "timeout_ms = 5000\n"
+                    % (data, self.pd_port, self.sock_path, INSTITUTION, self.sb_port))
+
+    def _online(self):
+        if self.posad.poll() is not None:
+            raise AssertionError("posad exited with %s" % self.posad.returncode)
+        r = Client("tcp", port=self.pd_port).get("/v1/health", timeout=2.0)
+        return r.status == 200 and r.json["upstream"]["state"] == "online"
+
+    def sandbox_request(self, method, path, body=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.sb_port, timeout=10)
+        try:
+            data = json.dumps(body).encode() if body is not None else None
+            conn.request(method, path, body=data,
+                         headers={"Content-Type": "application/json"} if data else {})
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        finally:
+            conn.close()
+
+    def ledger(self):
+        status, raw = self.sandbox_request("GET", "/sandbox/ledger")
+        assert status == 200, raw
+        return json.loads(raw.decode("utf-8"))
+
+    def posad_alive(self):
+        return self.posad is not None and self.posad.poll() is None
+
+    def log_tail(self, name="posad.log", n=3000):
+        try:
+            with open(os.path.join(self.dir, name), "rb") as f:
+                return f.read()[-n:].decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    @staticmethod
+    def _kill(proc):
+        if proc is not None and proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+    def stop(self):
+        self._kill(self.posad)
+        self._kill(self.sandbox)
+        for log in self.logs:
+            log.close()
+        if os.environ.get("POSA_KEEP_TMP"):
+            sys.stderr.write("kept %s\n" % self.dir)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# --- the desk flow --------------------------------------------------------------------------
+
+PERSONS = {  # psn_no -> certno, from sandbox/scenarios/README.md
+    "32020000000000000000000101": "320211195603120157",  # 张建国 long_term, Wuxi
+    "41010000000000000000000105": "410103199006300533",  # 刘洋 temporary_other, Zhengzhou
+    "32020000000000000000000106": "320205197212010649",  # 赵敏 temporary_other, Wuxi
+    "32020000000000000000000107": "320281196804180758",  # 孙志强 commitment, Wuxi
+    "41010000000000000000000108": "410104199509090861",  # 周婷 unfiled, Zhengzhou
+    "32020000000000000000000109": "320214198107270976",  # 吴刚 unfiled, Wuxi
+    "32020000000000000000000112": "320206198805051252",  # 王䶮 long_term, Wuxi
+    "31000000000000000000000114": "31010119650616147X",  # 黄浦生 local Shanghai
+    "41010000000000000000000103": "410102197811050316",  # 王磊 referral, Zhengzhou
+    "32020000000000000000000104": "32021319850214042X",  # 陈静 referral, Wuxi
+}
+
+_visit_seq = [0]
+
+
+def visit_body(token, kind="inpatient", med_type=None, insutype="310", diagnoses=None,
+               **extra):
+    _visit_seq[0] += 1
+    body = {
+        "identity_token": token, "kind": kind, "insutype": insutype,
+        "med_type": med_type or ("21" if kind == "inpatient" else "11"),
+        "his_visit_id": "HV%d%04d" % (os.getpid(), _visit_seq[0]),
+        "dept_code": "A03.06", "dept_name": "骨科", "doctor_code": "D0012",
+        "doctor_name": "李医生", "begin_time": "2026-11-20 10:00:00",
+        "diagnoses": diagnoses or [{"code": "M16.900", "name": "髋关节病", "main": True}],
+    }
+    body.update(extra)
+    return body
+
+
+def line(lid, code, name, qty, price, amount, **extra):
+    d = {"his_line_id": lid, "list_code": code, "hosp_code": "H" + lid, "name": name,
+         "qty": qty, "price": price, "amount": amount, "time": "2026-11-21 09:30:00"}
+    d.update(extra)
+    return d
+
+
+# A hip replacement stay of exactly 10,000.00, every line 甲 (chrgitm_lv 01) of the default
+# catalog and at or under its price limit (drugs have none), so the whole bill is in scope:
+# fulamt_ownpay 0, overlmt 0, preselfpay 0, inscp 10,000.00.
+STAY_10000 = [
+    # code, name, qty, price, amount              running total
+    ("003315020010000", "全髋关节置换术", "1", "4500.00", "4500.00"),        # 4500.00 (limit 4500)
+    ("003301000050000", "全身麻醉", "1", "900.00", "900.00"),                # 5400.00 (limit 900)
+    ("003301000150000", "麻醉中监测", "1", "20.00", "20.00"),                # 5420.00 (limit 20)
+    ("001109000010000", "普通病房床位费(三人间及以上)", "10", "45.00", "450.00"),  # 5870.00
+    ("001201000030000", "Ⅰ级护理", "10", "30.00", "300.00"),                # 6170.00
+    ("001102000050000", "住院诊察费", "10", "20.00", "200.00"),              # 6370.00
+    ("002101020160000", "数字化摄影(DR)腰椎正侧位", "2", "120.00", "240.00"),  # 6610.00
+    ("002103000020000", "X线计算机体层(CT)平扫(胸部)", "1", "260.00", "260.00"),  # 6870.00
+    ("002501010150000", "血细胞分析(血常规)", "5", "20.00", "100.00"),       # 6970.00
+    ("001109000040000", "重症监护病房(ICU)床位费", "3", "150.00", "450.00"),  # 7420.00
+    ("001201000010000", "重症监护", "3", "120.00", "360.00"),                # 7780.00
+    ("001206000010000", "大换药", "10", "30.00", "300.00"),                  # 8080.00
+    ("001204000060000", "静脉输液(第一组)", "20", "10.00", "200.00"),        # 8280.00
+    ("XB05BBA089B001010833335", "0.9%氯化钠注射液 250ml", "40", "5.00", "200.00"),  # 8480.00
+    ("C06070001005900000000955603", "可吸收缝合线", "5", "80.00", "400.00"),  # 8880.00
+    ("C03010001005900000000912300", "一次性使用输液器(带针)", "20", "3.00", "60.00"),  # 8940.00
+    ("XN01AXA285B004013765747", "丙泊酚中/长链脂肪乳注射液 200mg", "5", "65.00", "325.00"),  # 9265.00
+    ("002503010010000", "肝功能(丙氨酸氨基转移酶)", "4", "5.00", "20.00"),  # 9285.00
+    ("002503040010000", "血清钾钠氯测定(电解质)", "4", "15.00", "60.00"),    # 9345.00
+    ("002502030030000", "D-二聚体测定", "2", "45.00", "90.00"),              # 9435.00
+    ("002600000020000", "交叉配血", "2", "20.00", "40.00"),                  # 9475.00
+    ("003107010010000", "常规心电图检查(十二导联)", "2", "25.00", "50.00"),  # 9525.00
+    ("XJ01DCA047B002010204961", "注射用头孢呋辛钠 0.75g", "25", "15.00", "375.00"),  # 9900.00
+    ("XB05XAA103A003011042793", "氯化钾缓释片 0.5g", "200", "0.50", "100.00"),  # 10000.00
+]
+
+
+def stay_lines(prefix="L"):
+    return [line("%s%02d" % (prefix, i + 1), c, n, q, p, a)
+            for i, (c, n, q, p, a) in enumerate(STAY_10000)]
+
+
+class HisTestCase(unittest.TestCase):
+    """One World per test file (class); posad must be alive after every test."""
+    world = None
+
+    @classmethod
+    def setUpClass(cls):
+        if HisTestCase.world is None:
+            HisTestCase.world = World()  # main() stops it, also when start() fails
+            HisTestCase.world.start()
+        cls.w = HisTestCase.world
+        cls.tcp = cls.w.tcp
+        cls.unix = cls.w.unix
+
+    def tearDown(self):
+        self.assertTrue(self.w.posad_alive(),
+                        "posad died during %s; log tail:\n%s" % (self.id(), self.w.log_tail()))
+
+    # helpers that assert the happy path
+    def identify(self, client, psn_no):
+        r = client.post("/v1/identify", {"source": "id", "certno": PERSONS[psn_no]})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["person"]["psn_no"], psn_no, r)
+        return r.json["identity_token"]
+
+    def open_visit(self, client, psn_no, **kw):
+        token = self.identify(client, psn_no)
+        r = client.post("/v1/visits", visit_body(token, **kw))
+        self.assertEqual(r.status, 201, r)
+        return r.json
+
+    def upload(self, client, visit_id, lines):
+        r = client.post("/v1/visits/%s/fees" % visit_id, {"lines": lines})
+        self.assertEqual(r.status, 200, r)
+        return r.json
+
+    def assertError(self, r, status, code):
+        self.assertEqual((r.status, r.code), (status, code), r)
+        err = r.json["error"]
+        self.assertIsInstance(err.get("message"), str, r)
+        self.assertTrue(err["message"], r)
+        self.assertIsInstance(err.get("retryable"), bool, r)
+
+
+def main():
+    global POSAD, SANDBOX, SOURCE
+    if len(sys.argv) < 4:
+        sys.stderr.write("usage: %s POSAD POSA_SANDBOX SOURCE_DIR [unittest args]\n" % sys.argv[0])
+        sys.exit(2)
+    POSAD, SANDBOX, SOURCE = sys.argv[1], sys.argv[2], sys.argv[3]
+    try:
+        prog = unittest.main(module="__main__", argv=[sys.argv[0]] + sys.argv[4:], verbosity=2,
+                             exit=False)
+    finally:
+        if HisTestCase.world is not None:
+            HisTestCase.world.stop()
+    sys.exit(0 if prog.result.wasSuccessful() else 1)

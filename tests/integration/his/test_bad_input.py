@@ -1,0 +1,315 @@
+"""A battery of bad requests to the HIS API (his-api.md "Conventions" and limits): each gets
+the documented status and error.code with a message, and changes nothing: the visits and
+the settlement read back byte for byte the same, posad's outbox and the sandbox's ledger
+are unchanged. Every case runs over the Unix socket and over TCP."""
+import json
+import os
+import sqlite3
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hisharness as h  # noqa: E402
+
+ZHANG = "32020000000000000000000101"  # 张建国, long-term filed, Wuxi
+WANG = "32020000000000000000000112"   # 王䶮, long-term filed, Wuxi
+
+BAD = ("BAD_REQUEST", 400)
+NOT_FOUND = ("NOT_FOUND", 404)
+METHOD = ("METHOD_NOT_ALLOWED", 405)
+TOO_LARGE = ("PAYLOAD_TOO_LARGE", 413)
+CONFLICT = ("CONFLICT", 409)
+MIB16 = 16 * 1024 * 1024
+
+
+def bed(**change):
+    """A good bed line (45.00 x 2 = 90.00), changed."""
+    d = h.line("N1", "001109000010000", "普通病房床位费(三人间及以上)", "2", "45.00", "90.00")
+    d.update(change)
+    return {k: v for k, v in d.items() if v is not None}
+
+
+def fees(*lines):
+    return {"lines": list(lines)}
+
+
+def visit(fx, **change):
+    d = h.visit_body(fx["token"])
+    d["his_visit_id"] = "BAD-VISIT"  # a refused visit must leave this id unused
+    d.update(change)
+    return {k: v for k, v in d.items() if v is not None}
+
+
+def many_lines(n):
+    one = json.dumps(bed(his_line_id="N%06d"), ensure_ascii=False)
+    return ('{"lines":[' + ",".join(one.replace("N%06d", "N%06d" % i) for i in range(n))
+            + "]}").encode("utf-8")
+
+
+_FIXTURE = {}  # transport -> its own visits, so one transport's cases cannot upset the other's
+
+# (name, method, path, body or fx -> body, headers, (code, status))
+CASES = [
+    # --- routing and methods
+    ("unknown_path", "GET", "/v1/nosuch", None, None, NOT_FOUND),
+    ("unknown_visit_get", "GET", "/v1/visits/Vdeadbeefdeadbeef", None, None, NOT_FOUND),
+    ("visit_id_with_nul", "GET", "/v1/visits/%00", None, None, NOT_FOUND),
+    ("delete_visit", "DELETE", "/v1/visits/{open}", None, None, METHOD),
+    ("get_identify", "GET", "/v1/identify", None, None, METHOD),
+    ("put_fees", "PUT", "/v1/visits/{open}/fees", fees(bed()), None, METHOD),
+    ("get_settle", "GET", "/v1/visits/{open}/settle", None, None, METHOD),
+    ("post_health", "POST", "/v1/health", {}, None, METHOD),
+    ("post_settlement", "POST", "/v1/settlements/{sid}", {}, None, METHOD),
+    # --- identify
+    ("identify_truncated_json", "POST", "/v1/identify", b'{"source":"id","certno":', None, BAD),
+    ("identify_array_body", "POST", "/v1/identify", [], None, BAD),
+    ("identify_empty_body", "POST", "/v1/identify", b"", None, BAD),
+    ("identify_not_utf8", "POST", "/v1/identify", b'{"source":"id","certno":"\xff\xfe"}', None, BAD),
+    ("identify_unknown_source", "POST", "/v1/identify", {"source": "fax"}, None, BAD),
+    ("identify_id_without_certno", "POST", "/v1/identify", {"source": "id"}, None, BAD),
+    ("identify_short_certno", "POST", "/v1/identify", {"source": "id", "certno": "12345"}, None,
+     BAD),
+    ("identify_certno_number", "POST", "/v1/identify",
+     b'{"source":"id","certno":320211195603120157}', None, BAD),
+    ("identify_unknown_field", "POST", "/v1/identify",
+     {"source": "id", "certno": h.PERSONS[ZHANG], "colour": "red"}, None, BAD),
+    ("identify_negative_wait", "POST", "/v1/identify",
+     {"source": "id", "certno": h.PERSONS[ZHANG], "wait_ms": -1}, None, BAD),
+    ("identify_source_null", "POST", "/v1/identify", {"source": None}, None, BAD),
+    # --- visits
+    ("visit_unknown_token", "POST", "/v1/visits",
+     lambda fx: visit(fx, identity_token="0123456789abcdef0123456789abcdef"), None, BAD),
+    ("visit_expired_token", "POST", "/v1/visits",
+     lambda fx: visit(fx, identity_token=fx["expired"]), None, BAD),
+    ("visit_unknown_kind", "POST", "/v1/visits", lambda fx: visit(fx, kind="daycare"), None, BAD),
+    ("visit_insutype_number", "POST", "/v1/visits", lambda fx: visit(fx, insutype=310), None,
+     BAD),
+    ("visit_insutype_not_the_patients", "POST", "/v1/visits",
+     lambda fx: visit(fx, insutype="390"), None, BAD),
+    ("visit_month_13", "POST", "/v1/visits",
+     lambda fx: visit(fx, begin_time="2026-13-01 10:00:00"), None, BAD),
+    ("visit_iso_time", "POST", "/v1/visits",
+     lambda fx: visit(fx, begin_time="2026-11-20T10:00:00"), None, BAD),
+    ("visit_no_diagnoses", "POST", "/v1/visits", lambda fx: visit(fx, diagnoses=[]), None, BAD),
+    ("visit_diagnosis_without_code", "POST", "/v1/visits",
+     lambda fx: visit(fx, diagnoses=[{"code": "", "name": "髋关节病"}]), None, BAD),
+    ("visit_emergency_string", "POST", "/v1/visits", lambda fx: visit(fx, emergency="yes"), None,
+     BAD),
+    ("visit_unknown_field", "POST", "/v1/visits", lambda fx: visit(fx, ward="7B"), None, BAD),
+    ("visit_trauma_present_string", "POST", "/v1/visits",
+     lambda fx: visit(fx, trauma={"present": "yes"}), None, BAD),
+    ("visit_name_too_long", "POST", "/v1/visits", lambda fx: visit(fx, dept_name="科" * 400),
+     None, BAD),
+    ("visit_doctor_code_2k", "POST", "/v1/visits", lambda fx: visit(fx, doctor_code="D" * 2000),
+     None, BAD),
+    ("visit_his_visit_id_missing", "POST", "/v1/visits", lambda fx: visit(fx, his_visit_id=None),
+     None, BAD),
+    # --- fees
+    ("fees_unknown_visit", "POST", "/v1/visits/Vdeadbeefdeadbeef/fees", fees(bed()), None,
+     NOT_FOUND),
+    ("fees_lines_not_array", "POST", "/v1/visits/{open}/fees", {"lines": {"0": bed()}}, None, BAD),
+    ("fees_no_lines", "POST", "/v1/visits/{open}/fees", {"lines": []}, None, BAD),
+    ("fees_qty_exponent", "POST", "/v1/visits/{open}/fees", fees(bed(qty="2e0")), None, BAD),
+    ("fees_amount_1e3", "POST", "/v1/visits/{open}/fees",
+     fees(bed(qty="1", price="1000.00", amount="1e3", list_code="XB05BBA089B001010833335")),
+     None, BAD),
+    ("fees_amount_three_decimals", "POST", "/v1/visits/{open}/fees",
+     fees(bed(qty="1", price="12.345", amount="12.345", list_code="XB05BBA089B001010833335")),
+     None, BAD),
+    ("fees_amount_minus_zero", "POST", "/v1/visits/{open}/fees",
+     fees(bed(qty="0", price="45.00", amount="-0")), None, BAD),
+    ("fees_amount_json_number", "POST", "/v1/visits/{open}/fees",
+     b'{"lines":[{"his_line_id":"N1","list_code":"001109000010000","hosp_code":"HN1",'
+     b'"name":"bed","qty":"2","price":"45.00","amount":90.00,"time":"2026-11-21 09:30:00"}]}',
+     None, BAD),
+    ("fees_amount_thousands_sep", "POST", "/v1/visits/{open}/fees",
+     fees(bed(qty="100", price="45.00", amount="4,500.00")), None, BAD),
+    ("fees_amount_spaces", "POST", "/v1/visits/{open}/fees", fees(bed(amount=" 90.00")), None,
+     BAD),
+    ("fees_amount_not_price_times_qty", "POST", "/v1/visits/{open}/fees",
+     fees(bed(amount="90.02")), None, BAD),
+    ("fees_price_seven_decimals", "POST", "/v1/visits/{open}/fees",
+     fees(bed(price="45.0000001")), None, BAD),
+    ("fees_qty_five_decimals", "POST", "/v1/visits/{open}/fees",
+     fees(bed(qty="2.00001")), None, BAD),
+    ("fees_negative_qty", "POST", "/v1/visits/{open}/fees",
+     fees(bed(qty="-2", amount="-90.00")), None, BAD),
+    ("fees_amount_overflow", "POST", "/v1/visits/{open}/fees",
+     fees(bed(qty="1", price="99999999999999999999.00", amount="99999999999999999999.00")), None,
+     BAD),
+    ("fees_unknown_line_field", "POST", "/v1/visits/{open}/fees", fees(bed(colour="red")), None,
+     BAD),
+    ("fees_duplicate_line_ids", "POST", "/v1/visits/{open}/fees",
+     fees(bed(), bed()), None, BAD),
+    ("fees_bad_time", "POST", "/v1/visits/{open}/fees", fees(bed(time="yesterday")), None, BAD),
+    ("fees_outside_unknown_kind", "POST", "/v1/visits/{open}/fees",
+     fees(bed(outside={"institution_code": "H31010500002", "kind": "spa", "form_ref": "F1"})),
+     None, BAD),
+    ("fees_outside_without_form", "POST", "/v1/visits/{open}/fees",
+     fees(bed(outside={"institution_code": "H31010500002", "kind": "exam"})), None, BAD),
+    ("fees_outside_on_outpatient", "POST", "/v1/visits/{outp}/fees",
+     fees(bed(outside={"institution_code": "H31010500002", "kind": "exam", "form_ref": "F1"})),
+     None, BAD),
+    ("fees_missing_list_code", "POST", "/v1/visits/{open}/fees", fees(bed(list_code=None)), None,
+     BAD),
+    ("fees_on_settled_visit", "POST", "/v1/visits/{settled}/fees", fees(bed()), None, CONFLICT),
+    ("fees_too_many_lines", "POST", "/v1/visits/{open}/fees", lambda fx: many_lines(50001),
+     None, TOO_LARGE),
+    ("fees_body_over_16mib", "POST", "/v1/visits/{open}/fees",
+     lambda fx: b'{"lines":[' + b" " * (MIB16 - 9) + b"]}", None, TOO_LARGE),
+    # --- fee cancel
+    ("cancel_both_ids_and_all", "POST", "/v1/visits/{open}/fees/cancel",
+     {"his_line_ids": ["L01"], "all": True}, None, BAD),
+    ("cancel_neither", "POST", "/v1/visits/{open}/fees/cancel", {}, None, BAD),
+    ("cancel_id_number", "POST", "/v1/visits/{open}/fees/cancel", {"his_line_ids": [1]}, None,
+     BAD),
+    ("cancel_unknown_line", "POST", "/v1/visits/{open}/fees/cancel", {"his_line_ids": ["ZZ9"]},
+     None, NOT_FOUND),
+    ("cancel_lines_of_settled_visit", "POST", "/v1/visits/{settled}/fees/cancel", {"all": True},
+     None, CONFLICT),
+    ("cancel_unknown_visit", "POST", "/v1/visits/Vdeadbeefdeadbeef/fees/cancel", {"all": True},
+     None, NOT_FOUND),
+    # --- settle and settlements
+    ("presettle_unknown_visit", "POST", "/v1/visits/Vdeadbeefdeadbeef/presettle", {}, None,
+     NOT_FOUND),
+    ("settle_unknown_visit", "POST", "/v1/visits/Vdeadbeefdeadbeef/settle", {}, None, NOT_FOUND),
+    ("settle_bad_discharge_time", "POST", "/v1/visits/{open}/settle",
+     {"discharge": {"time": "2026-11-31 09:30:00"}}, None, BAD),
+    ("settle_use_account_string", "POST", "/v1/visits/{open}/settle", {"use_account": "true"},
+     None, BAD),
+    ("settle_unknown_field", "POST", "/v1/visits/{open}/settle", {"tip": "5.00"}, None, BAD),
+    ("settle_malformed_json", "POST", "/v1/visits/{open}/settle", b"{discharge:}", None, BAD),
+    ("settle_already_settled", "POST", "/v1/visits/{settled}/settle", {}, None, CONFLICT),
+    ("settlement_unknown", "GET", "/v1/settlements/Sdeadbeefdeadbeef", None, None, NOT_FOUND),
+    ("settlement_cancel_unknown", "POST", "/v1/settlements/Sdeadbeefdeadbeef/cancel", {}, None,
+     NOT_FOUND),
+    ("settlement_cancel_body_array", "POST", "/v1/settlements/{sid_a}/cancel", [], None, BAD),
+    ("settlement_cancel_unknown_field", "POST", "/v1/settlements/{sid_b}/cancel",
+     {"refund_to": "cash"}, None, BAD),
+    ("settlement_cancel_not_json", "POST", "/v1/settlements/{sid_c}/cancel", b"cancel please",
+     None, BAD),
+    ("form_without_visit_id", "GET", "/v1/documents/forms/outside-purchase", None, None, BAD),
+    ("form_unknown_visit", "GET", "/v1/documents/forms/outside-purchase?visit_id=Vdeadbeef",
+     None, None, NOT_FOUND),
+    ("statement_unknown_settlement", "GET", "/v1/documents/settlement/Sdeadbeefdeadbeef", None,
+     None, NOT_FOUND),
+    ("idempotency_key_too_long", "POST", "/v1/visits/{open}/settle", {},
+     {"Idempotency-Key": "k" * 65}, BAD),
+    ("idempotency_key_with_space", "POST", "/v1/visits/{open}/fees", fees(bed()),
+     {"Idempotency-Key": "a b"}, BAD),
+]
+
+
+SNAPSHOT_PARTS = ("the open stay", "the outpatient visit", "the settled stay", "the settlement",
+                  "posad's outbox depth", "the sandbox's uploaded lines",
+                  "the sandbox's settlements")
+
+
+class BadInputBase(h.HisTestCase):
+    transport = None
+
+    @property
+    def c(self):
+        return self.unix if self.transport == "unix" else self.tcp
+
+    @property
+    def fx(self):
+        return _FIXTURE[self.transport]
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        _FIXTURE[cls.transport] = cls.fixture()
+
+    @classmethod
+    def fixture(cls):
+        """An open stay with three lines, an open outpatient visit, a settled stay."""
+        t = cls("run")
+        c = cls.w.unix if cls.transport == "unix" else cls.w.tcp
+        fx = {}
+        fx["open"] = t.open_visit(c, ZHANG)["visit_id"]
+        t.upload(c, fx["open"], h.stay_lines()[:3])
+        fx["outp"] = t.open_visit(c, WANG, kind="outpatient", med_type="11")["visit_id"]
+        fx["settled"] = t.open_visit(c, WANG)["visit_id"]
+        t.upload(c, fx["settled"], h.stay_lines()[3:5])
+        s = c.post("/v1/visits/%s/settle" % fx["settled"],
+                   {"discharge": {"time": "2026-11-25 09:30:00"}})
+        assert s.status == 200, s
+        fx["sid"] = s.json["settlement_id"]
+        for k in ("sid_a", "sid_b", "sid_c"):  # one each for the cancel cases
+            vid = t.open_visit(c, ZHANG)["visit_id"]
+            t.upload(c, vid, h.stay_lines()[8:9])
+            s = c.post("/v1/visits/%s/settle" % vid, {"discharge": {"time": "2026-11-25 09:30:00"}})
+            assert s.status == 200, s
+            fx[k] = s.json["settlement_id"]
+        fx["token"] = t.identify(c, ZHANG)
+        fx["expired"] = t.identify(c, ZHANG)
+        # Half an hour passing, in posad's journal: the token's expiry moves to its creation.
+        db = sqlite3.connect(os.path.join(cls.w.dir, "posad", "posad.db"), timeout=10)
+        with db:
+            n = db.execute("UPDATE identities SET expires_at = created_at WHERE token = ?",
+                           (fx["expired"],)).rowcount
+        db.close()
+        assert n == 1, "no identity row to expire"
+        return fx
+
+    def snapshot(self):
+        fx = self.fx
+        got = [self.c.get("/v1/visits/" + fx[k]).raw for k in ("open", "outp", "settled")]
+        got.append(self.c.get("/v1/settlements/" + fx["sid"]).raw)
+        q = self.c.get("/v1/queue")
+        got.append(len(q.json["rows"]))
+        led = self.w.ledger()
+        got.append(sorted((u["mdtrt_id"], u["feedetl_sn"], u["state"]) for u in led["uploads"]))
+        got.append(sorted((s["setl_id"], s["state"]) for s in led["settlements"]))
+        return got
+
+    def run_case(self, case):
+        name, method, path, body, headers, (code, status) = case
+        fx = self.fx
+        path = path.format(**fx)
+        if callable(body):
+            body = body(fx)
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        if isinstance(body, bytes) and len(body) < 100000:
+            # Each case's line has its own id: a line wrongly kept by one case must not turn
+            # the next case into a CONFLICT over a reused his_line_id.
+            body = body.replace(b'"N1"', ('"N-%s-%s"' % (self.transport, name)).encode())
+        before = self.snapshot()
+        r = self.c.request(method, path, body, headers=headers, timeout=30)
+        self.assertTrue(self.w.posad_alive(), "posad died on " + name)
+        after = self.snapshot()
+        # Both failures at once: a wrong answer that also changed something says so.
+        problems = []
+        if (r.status, r.code) != (status, code):
+            problems.append("expected %d %s, got %r" % (status, code, r))
+        for what, b, a in zip(SNAPSHOT_PARTS, before, after):
+            if a != b:
+                problems.append("it changed %s:\n before %r\n after  %r" % (what, b, a))
+        self.assertFalse(problems, "\n".join(problems))
+        self.assertError(r, status, code)
+
+
+def _make(case):
+    def test(self):
+        self.run_case(case)
+    test.__doc__ = "%s %s -> %s %s" % (case[1], case[2], case[5][1], case[5][0])
+    return test
+
+
+for _case in CASES:
+    setattr(BadInputBase, "test_" + _case[0], _make(_case))
+
+
+class BadInputOverUnixSocket(BadInputBase):
+    transport = "unix"
+
+
+class BadInputOverTcp(BadInputBase):
+    transport = "tcp"
+
+
+del BadInputBase
+
+if __name__ == "__main__":
+    h.main()

@@ -1,0 +1,274 @@
+"""Idempotent retries (his-api.md "Idempotency") and refunds through the HIS API: the same
+Idempotency-Key and body give the first answer byte for byte and do nothing twice; another
+body gets CONFLICT; a second settle without a key is refused; a cancelled settlement gives
+the year's accumulations back and the visit settles again under a new settlement_id."""
+import os
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hisharness as h  # noqa: E402
+
+DISCHARGE = {"discharge": {"time": "2026-11-25 09:30:00"}}
+
+# Outpatient bill of 1,000.00, all 甲 within limits (default catalog):
+# DR 2 x 120.00 = 240.00, CT 260.00, blood 5 x 20.00 = 100.00, 大换药 10 x 30.00 = 300.00,
+# 静脉输液 10 x 10.00 = 100.00 -> 1,000.00 in scope.
+OUTPATIENT_1000 = [
+    h.line("P1", "002101020160000", "数字化摄影(DR)腰椎正侧位", "2", "120.00", "240.00"),
+    h.line("P2", "002103000020000", "X线计算机体层(CT)平扫(胸部)", "1", "260.00", "260.00"),
+    h.line("P3", "002501010150000", "血细胞分析(血常规)", "5", "20.00", "100.00"),
+    h.line("P4", "001206000010000", "大换药", "10", "30.00", "300.00"),
+    h.line("P5", "001204000060000", "静脉输液(第一组)", "10", "10.00", "100.00"),
+]
+
+
+class IdemBase(h.HisTestCase):
+    transport = None
+    psn_no = None     # long-term filed, Wuxi: outpatient 310 L3 deductible 800.00/year, 0.75
+    stay_psn = None   # long-term filed, for the stays
+
+    @property
+    def c(self):
+        return self.unix if self.transport == "unix" else self.tcp
+
+    def key(self, name):
+        return "%s-%s-%s" % (self.transport, name, self.id().rsplit(".", 1)[-1])
+
+    def ledger_settlements(self, mdtrt_id):
+        return [s for s in self.w.ledger().get("settlements", []) if s.get("mdtrt_id") == mdtrt_id]
+
+    # --- idempotency -------------------------------------------------------------------------
+
+    def test_visit_same_key_same_body_same_answer(self):
+        token = self.identify(self.c, self.stay_psn)
+        body = h.visit_body(token)
+        first = self.c.post("/v1/visits", body, key=self.key("v"))
+        self.assertEqual(first.status, 201, first)
+        second = self.c.post("/v1/visits", body, key=self.key("v"))
+        self.assertEqual((second.status, second.raw), (first.status, first.raw))
+        other = dict(body, dept_name="骨科二病区")
+        r = self.c.post("/v1/visits", other, key=self.key("v"))
+        self.assertError(r, 409, "CONFLICT")
+        # The first answer stays the key's.
+        third = self.c.post("/v1/visits", body, key=self.key("v"))
+        self.assertEqual((third.status, third.raw), (first.status, first.raw))
+
+    def test_fees_and_settle_retried_with_key(self):
+        v = self.open_visit(self.c, self.stay_psn)
+        vid = v["visit_id"]
+        path = "/v1/visits/%s/fees" % vid
+        lines = {"lines": h.stay_lines("K")}
+        first = self.c.post(path, lines, key=self.key("f"))
+        self.assertEqual(first.status, 200, first)
+        again = self.c.post(path, lines, key=self.key("f"))
+        self.assertEqual((again.status, again.raw), (first.status, first.raw))
+        self.assertError(self.c.post(path, {"lines": h.stay_lines("K")[:3]}, key=self.key("f")),
+                         409, "CONFLICT")
+        # Still 10,000.00, not 20,000.00: the retry uploaded nothing more.
+        pre = self.c.post("/v1/visits/%s/presettle" % vid, {})
+        self.assertEqual(pre.json["amounts"]["medfee_sumamt"], "10000.00", pre)
+        spath = "/v1/visits/%s/settle" % vid
+        s1 = self.c.post(spath, DISCHARGE, key=self.key("s"))
+        self.assertEqual(s1.status, 200, s1)
+        s2 = self.c.post(spath, DISCHARGE, key=self.key("s"))
+        self.assertEqual((s2.status, s2.raw), (s1.status, s1.raw))
+        self.assertEqual(len(self.ledger_settlements(v["mdtrt_id"])), 1)
+        self.assertError(self.c.post(spath, {"discharge": {"time": "2026-11-25 09:45:00"}},
+                                     key=self.key("s")), 409, "CONFLICT")
+
+    def test_settle_twice_without_key_conflicts(self):
+        v = self.open_visit(self.c, self.stay_psn)
+        self.upload(self.c, v["visit_id"], h.stay_lines("T")[:4])
+        spath = "/v1/visits/%s/settle" % v["visit_id"]
+        s1 = self.c.post(spath, DISCHARGE)
+        self.assertEqual(s1.status, 200, s1)
+        s2 = self.c.post(spath, DISCHARGE)
+        self.assertError(s2, 409, "CONFLICT")
+        self.assertEqual(len(self.ledger_settlements(v["mdtrt_id"])), 1)
+
+    def test_concurrent_retries_settle_once(self):
+        # A race: a few rounds make a wrong interleaving likely rather than lucky.
+        for round_no in range(5):
+            with self.subTest(round=round_no):
+                self.concurrent_round("c%d" % round_no)
+
+    def concurrent_round(self, name):
+        v = self.open_visit(self.c, self.stay_psn)
+        self.upload(self.c, v["visit_id"], h.stay_lines("Q")[:4])
+        spath = "/v1/visits/%s/settle" % v["visit_id"]
+        answers = []
+
+        def go():
+            answers.append(self.c.post(spath, DISCHARGE, key=self.key(name)))
+
+        threads = [threading.Thread(target=go) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        self.assertEqual(len(self.ledger_settlements(v["mdtrt_id"])), 1)
+        ok = [a for a in answers if a.status == 200]
+        self.assertTrue(ok, answers)
+        for a in ok:
+            self.assertEqual(a.raw, ok[0].raw)
+        # A retry that arrives while the first is in flight may be told to poll
+        # (OUTCOME_UNKNOWN, naming the settlement being made); never a second settlement.
+        sid = ok[0].json["settlement_id"]
+        for a in answers:
+            if a.status != 200:
+                self.assertError(a, 504, "OUTCOME_UNKNOWN")
+                self.assertEqual(a.json["error"]["details"].get("settlement_id"), sid, a)
+        # Once the first has finished, the retry gets its answer.
+        late = self.c.post(spath, DISCHARGE, key=self.key(name))
+        self.assertEqual((late.status, late.raw), (200, ok[0].raw))
+
+    def test_concurrent_visit_open_same_key(self):
+        for round_no in range(3):
+            with self.subTest(round=round_no):
+                token = self.identify(self.c, self.stay_psn)
+                body = h.visit_body(token)
+                key = self.key("cv%d" % round_no)
+                answers = []
+
+                def go():
+                    answers.append(self.c.post("/v1/visits", body, key=key))
+
+                threads = [threading.Thread(target=go) for _ in range(4)]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join(30)
+                late = self.c.post("/v1/visits", body, key=key)
+                # One visit for one key: every 201 is the same visit, and once all are done
+                # the retry gets that visit too.
+                self.assertEqual(late.status, 201, late)
+                for a in answers:
+                    if a.status == 201:
+                        self.assertEqual(a.raw, late.raw)
+                    else:
+                        self.assertTrue(a.json and a.json["error"]["retryable"], a)
+
+    def test_client_gone_then_retry(self):
+        # The HIS sends a settle and gives up before the answer (closes the connection); its
+        # retry with the same key gets the settlement that was made, and only one was made.
+        v = self.open_visit(self.c, self.stay_psn)
+        self.upload(self.c, v["visit_id"], h.stay_lines("G")[:2])
+        path = "/v1/visits/%s/settle" % v["visit_id"]
+        conn = self.c._conn(10)
+        conn.connect()
+        conn.sock.sendall(("POST %s HTTP/1.1\r\nHost: posad\r\nIdempotency-Key: %s\r\n"
+                           "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+                           % (path, self.key("gone"))).encode())
+        conn.close()
+        deadline = time.monotonic() + 10
+        while True:
+            r = self.c.post(path, {}, key=self.key("gone"))
+            if r.status != 504 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["state"], "settled", r)
+        # 4,500.00 + 900.00 = 5,400.00: (5,400.00 - 800.00) x 0.90 = 4,140.00.
+        self.assertEqual(r.json["amounts"]["fund_pay_sumamt"], "4140.00", r)
+        self.assertEqual(len(self.ledger_settlements(v["mdtrt_id"])), 1)
+
+    def test_identify_on_one_transport_visit_on_the_other(self):
+        other = self.tcp if self.transport == "unix" else self.unix
+        token = self.identify(other, self.stay_psn)
+        r = self.c.post("/v1/visits", h.visit_body(token))
+        self.assertEqual(r.status, 201, r)
+
+    def test_bad_idempotency_keys(self):
+        token = self.identify(self.c, self.stay_psn)
+        for key in ("", "k" * 65, "bad key", "键"):
+            r = self.c.request("POST", "/v1/visits", h.visit_body(token),
+                               headers={"Idempotency-Key": key.encode("utf-8").decode("latin-1")})
+            self.assertError(r, 400, "BAD_REQUEST")
+
+    # --- refunds -----------------------------------------------------------------------------
+
+    def outpatient(self):
+        v = self.open_visit(self.c, self.psn_no, kind="outpatient", med_type="11")
+        self.upload(self.c, v["visit_id"], [dict(ln) for ln in OUTPATIENT_1000])
+        return v
+
+    def settle(self, vid, **body):
+        r = self.c.post("/v1/visits/%s/settle" % vid, body)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["state"], "settled", r)
+        return r.json
+
+    def amounts(self, s):
+        a = s["amounts"]
+        return (a["medfee_sumamt"], a["act_pay_dedc"], a["fund_pay_sumamt"], a["psn_part_amt"])
+
+    def test_refund_gives_the_year_back_and_settles_again(self):
+        a = self.outpatient()
+        s_a = self.settle(a["visit_id"])
+        # First outpatient settlement of the year: deductible 800.00 used,
+        # fund (1,000.00 - 800.00) x 0.75 = 150.00, person 850.00.
+        self.assertEqual(self.amounts(s_a), ("1000.00", "800.00", "150.00", "850.00"), s_a)
+        b = self.outpatient()
+        s_b = self.settle(b["visit_id"])
+        # The year's deductible is used up: fund 1,000.00 x 0.75 = 750.00, person 250.00.
+        self.assertEqual(self.amounts(s_b), ("1000.00", "0.00", "750.00", "250.00"), s_b)
+        # Refund A (not the person's latest settlement): its 800.00 deductible comes back.
+        r = self.c.post("/v1/settlements/%s/cancel" % s_a["settlement_id"], {})
+        self.assertEqual(r.status, 200, r)
+        g = self.c.get("/v1/settlements/%s" % s_a["settlement_id"])
+        self.assertEqual((g.status, g.json["state"]), (200, "cancelled"), g)
+        self.assertError(self.c.post("/v1/settlements/%s/cancel" % s_a["settlement_id"], {}),
+                         409, "CONFLICT")
+        # A settles again: a new settlement, and the deductible is A's again (800.00, 150.00),
+        # not 0.00 and 750.00 as it would be had the cancel not moved the year back.
+        s_a2 = self.settle(a["visit_id"])
+        self.assertNotEqual(s_a2["settlement_id"], s_a["settlement_id"])
+        self.assertNotEqual(s_a2["setl_id"], s_a["setl_id"])
+        self.assertEqual(self.amounts(s_a2), ("1000.00", "800.00", "150.00", "850.00"), s_a2)
+        # The first one stays cancelled, B stays settled.
+        g = self.c.get("/v1/settlements/%s" % s_a["settlement_id"])
+        self.assertEqual(g.json["state"], "cancelled", g)
+        g = self.c.get("/v1/settlements/%s" % s_b["settlement_id"])
+        self.assertEqual(g.json["state"], "settled", g)
+
+    def test_refund_of_a_stay_and_settle_again(self):
+        v = self.open_visit(self.c, self.stay_psn)
+        self.upload(self.c, v["visit_id"], h.stay_lines("R"))
+        s1 = self.settle(v["visit_id"], **DISCHARGE)
+        self.assertEqual(self.amounts(s1), ("10000.00", "800.00", "8280.00", "1720.00"), s1)
+        r = self.c.post("/v1/settlements/%s/cancel" % s1["settlement_id"], {},
+                        key=self.key("cancel"))
+        self.assertEqual(r.status, 200, r)
+        again = self.c.post("/v1/settlements/%s/cancel" % s1["settlement_id"], {},
+                            key=self.key("cancel"))
+        self.assertEqual((again.status, again.raw), (r.status, r.raw))
+        s2 = self.settle(v["visit_id"], **DISCHARGE)
+        self.assertNotEqual(s2["settlement_id"], s1["settlement_id"])
+        # Deductible per admission: the same stay settles to the same figures again.
+        self.assertEqual(self.amounts(s2), ("10000.00", "800.00", "8280.00", "1720.00"), s2)
+        states = sorted(s["state"] for s in self.ledger_settlements(v["mdtrt_id"]))
+        self.assertEqual(len(states), 2, states)
+
+    def test_cancel_unknown_settlement(self):
+        self.assertError(self.c.post("/v1/settlements/Snosuch00000000/cancel", {}), 404,
+                         "NOT_FOUND")
+
+
+class IdempotencyOverUnixSocket(IdemBase):
+    transport = "unix"
+    psn_no = "32020000000000000000000112"    # 王䶮
+    stay_psn = "32020000000000000000000107"  # 孙志强 (commitment: settles as long-term)
+
+
+class IdempotencyOverTcp(IdemBase):
+    transport = "tcp"
+    psn_no = "32020000000000000000000101"    # 张建国
+    stay_psn = "32020000000000000000000104"  # 陈静 (referral, Wuxi: no reduction)
+
+
+del IdemBase
+
+if __name__ == "__main__":
+    h.main()

@@ -1,0 +1,242 @@
+"""policy.md's worked examples end to end through the HIS API: identify by ID number, open a
+stay, upload a 10,000.00 bill that is wholly in scope, presettle, settle, read the settlement
+back; once per filing kind, over the Unix socket and over TCP."""
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hisharness as h  # noqa: E402
+
+DISCHARGE = {"time": "2026-11-25 09:30:00"}
+
+# Inpatient, employee (310), level 3. Every insured region of these persons has deductible
+# 800.00 per admission and local ratio 0.90 (sandbox/scenarios/README.md); the bill is
+# 10,000.00 in scope (S), nothing self-paid, so E = S - D = 10,000.00 - 800.00 = 9,200.00.
+EXAMPLES = {
+    # long-term (张建国, Wuxi): r = 90 %: 9,200.00 x 0.90 = 8,280.00; person 10,000 - 8,280
+    "long_term": ("32020000000000000000000101", {}, "8280.00", "1720.00"),
+    # other temporary, national 2022 (刘洋, Zhengzhou): r = 90 - 20 = 70 %:
+    # 9,200.00 x 0.70 = 6,440.00; person 3,560.00
+    "temporary_national": ("41010000000000000000000105", {}, "6440.00", "3560.00"),
+    # other temporary, Wuxi 2025 share-first (赵敏): 9,200.00 x (1 - 0.20) x 0.90 = 6,624.00;
+    # person 3,376.00
+    "temporary_wuxi": ("32020000000000000000000106", {}, "6624.00", "3376.00"),
+    # unfiled, emergency, national 2022 (周婷, Zhengzhou): r = 90 - 10 = 80 %:
+    # 9,200.00 x 0.80 = 7,360.00; person 2,640.00
+    "emergency_national": ("41010000000000000000000108", {"emergency": True}, "7360.00", "2640.00"),
+    # unfiled, emergency, Wuxi 2025 (吴刚): no reduction: 8,280.00; person 1,720.00
+    "emergency_wuxi": ("32020000000000000000000109", {"emergency": True}, "8280.00", "1720.00"),
+}
+
+
+class PolicyBase(h.HisTestCase):
+    transport = None
+
+    @property
+    def c(self):
+        return self.unix if self.transport == "unix" else self.tcp
+
+    def stay(self, name, use_account=None):
+        psn_no, extra, fund, person = EXAMPLES[name]
+        v = self.open_visit(self.c, psn_no, **extra)
+        vid = v["visit_id"]
+        if extra.get("emergency"):
+            flags = {f["flag"]: f for f in v["flags"]}
+            self.assertIn("emergency", flags, v)
+            self.assertEqual((flags["emergency"]["value"], flags["emergency"]["source"]),
+                             (True, "his"), v)
+        fees = self.upload(self.c, vid, h.stay_lines())
+        t = fees["totals"]
+        self.assertEqual((t["amount"], t["fulamt_ownpay_amt"], t["overlmt_amt"],
+                          t["preselfpay_amt"], t["inscp_scp_amt"]),
+                         ("10000.00", "0.00", "0.00", "0.00", "10000.00"), fees)
+        self.assertEqual(len(fees["lines"]), len(h.STAY_10000), fees)
+        for ln in fees["lines"]:
+            self.assertEqual(ln["chrgitm_lv"], "01", ln)
+            self.assertEqual(ln["inscp_scp_amt"], ln["amount"], ln)
+        self.assertNotIn("upstream_mismatch", str(fees))
+        pre = self.c.post("/v1/visits/%s/presettle" % vid, {})
+        self.assertEqual(pre.status, 200, pre)
+        self.assertEqual(pre.json["estimated"], False, pre)
+        self.assertEqual((pre.json["amounts"]["fund_pay_sumamt"],
+                          pre.json["amounts"]["psn_part_amt"]), (fund, person), pre)
+        body = {"discharge": DISCHARGE}
+        if use_account is not None:
+            body["use_account"] = use_account
+        r = self.c.post("/v1/visits/%s/settle" % vid, body)
+        self.assertEqual(r.status, 200, r)
+        s = r.json
+        self.assertEqual(s["state"], "settled", s)
+        self.assertTrue(s["settlement_id"] and s["setl_id"], s)
+        a = s["amounts"]
+        self.assertEqual(a["medfee_sumamt"], "10000.00", s)
+        self.assertEqual(a["fulamt_ownpay_amt"], "0.00", s)
+        self.assertEqual(a["overlmt_selfpay"], "0.00", s)
+        self.assertEqual(a["preselfpay_amt"], "0.00", s)
+        self.assertEqual(a["inscp_scp_amt"], "10000.00", s)
+        self.assertEqual(a["act_pay_dedc"], "800.00", s)
+        self.assertEqual(a["hifp_pay"], fund, s)
+        self.assertEqual(a["fund_pay_sumamt"], fund, s)
+        self.assertEqual(a["psn_part_amt"], person, s)
+        # The pooled fund of employees (310100) pays the fund share; the account (310200)
+        # may appear beside it.
+        pooled = [f["amount"] for f in s["funds"] if f["fund_pay_type"] == "310100"]
+        self.assertEqual(pooled, [fund], s)
+        # Reading it back gives the same figures.
+        g = self.c.get("/v1/settlements/%s" % s["settlement_id"])
+        self.assertEqual(g.status, 200, g)
+        self.assertEqual(g.json["state"], "settled", g)
+        self.assertEqual(g.json["amounts"], a, g)
+        vis = self.c.get("/v1/visits/%s" % vid)
+        self.assertEqual((vis.status, vis.json and vis.json.get("state")), (200, "settled"), vis)
+        return s
+
+    def test_long_term(self):
+        a = self.stay("long_term")["amounts"]
+        self.assertEqual((a["acct_pay"], a["psn_cash_pay"]), ("0.00", "1720.00"))
+
+    def test_temporary_national(self):
+        self.stay("temporary_national")
+
+    def test_temporary_wuxi_share_first_with_account(self):
+        # 赵敏's account holds 2,100.00 in the scenario: the first of the two transports'
+        # runs pays acct_pay = min(2,100.00, 3,376.00) = 2,100.00, cash 3,376.00 - 2,100.00
+        # = 1,276.00; the account is then empty, so the other run pays 0.00 and 3,376.00.
+        r = self.c.post("/v1/identify", {"source": "id",
+                                         "certno": h.PERSONS["32020000000000000000000106"]})
+        balance = r.json["insurance"][0]["balance"]
+        self.assertIn(balance, ("2100.00", "0.00"), r)
+        a = self.stay("temporary_wuxi", use_account=True)["amounts"]
+        expected = ("2100.00", "1276.00") if balance == "2100.00" else ("0.00", "3376.00")
+        self.assertEqual((a["acct_pay"], a["psn_cash_pay"]), expected)
+        r = self.c.post("/v1/identify", {"source": "id",
+                                         "certno": h.PERSONS["32020000000000000000000106"]})
+        self.assertEqual(r.json["insurance"][0]["balance"], "0.00", r)
+
+    def test_emergency_national(self):
+        self.stay("emergency_national")
+
+    def test_emergency_wuxi(self):
+        self.stay("emergency_wuxi")
+
+    def settle_one_line(self, price, amount, **visit):
+        v = self.open_visit(self.c, EXAMPLES["long_term"][0], **visit)
+        # 紫杉醇注射液 30mg: 甲, no price limit; 100 vials.
+        self.upload(self.c, v["visit_id"], [h.line("B1", "XL01CDA341B001014603579",
+                                                   "紫杉醇注射液 30mg", "100", price, amount)])
+        r = self.c.post("/v1/visits/%s/settle" % v["visit_id"], {"discharge": DISCHARGE})
+        self.assertEqual(r.status, 200, r)
+        return r.json
+
+    def test_audit_30k_at_30000(self):
+        s = self.settle_one_line("300.00", "30000.00")
+        # (30,000.00 - 800.00) x 0.90 = 26,280.00; person 3,720.00; an inpatient total of
+        # 30,000.00 or more carries audit_30k.
+        a = s["amounts"]
+        self.assertEqual((a["fund_pay_sumamt"], a["psn_part_amt"]), ("26280.00", "3720.00"), s)
+        self.assertEqual([f["flag"] for f in s["audit_flags"]], ["audit_30k"], s)
+        g = self.c.get("/v1/settlements/%s" % s["settlement_id"])
+        self.assertEqual(g.json.get("audit_flags"), s["audit_flags"], g)
+
+    def test_no_audit_below_30000(self):
+        s = self.settle_one_line("299.9999", "29999.99")
+        # 100 x 299.9999 = 29,999.99; (29,999.99 - 800.00) x 0.90 = 26,279.991 -> 26,279.99
+        # (half-up to the fen); person 29,999.99 - 26,279.99 = 3,720.00.
+        a = s["amounts"]
+        self.assertEqual((a["medfee_sumamt"], a["fund_pay_sumamt"], a["psn_part_amt"]),
+                         ("29999.99", "26279.99", "3720.00"), s)
+        self.assertEqual(s["audit_flags"], [], s)
+
+    def test_trauma_with_third_party_fund_pays_nothing(self):
+        v = self.open_visit(self.c, EXAMPLES["long_term"][0],
+                            diagnoses=[{"code": "S72.000", "name": "股骨颈骨折", "main": True}],
+                            trauma={"present": True, "third_party": True,
+                                    "commitment_signed": False})
+        flags = {f["flag"]: f for f in v["flags"]}
+        self.assertEqual((flags["trauma"]["value"], flags["trauma"]["source"]), (True, "his"), v)
+        self.assertIs(flags["third_party"]["value"], True, v)
+        self.upload(self.c, v["visit_id"], h.stay_lines())
+        r = self.c.post("/v1/visits/%s/settle" % v["visit_id"], {"discharge": DISCHARGE})
+        self.assertEqual(r.status, 200, r)
+        # policy.md: trauma with a third party is not paid by the fund: 0.00, person 10,000.00.
+        a = r.json["amounts"]
+        self.assertEqual((a["fund_pay_sumamt"], a["hifp_pay"], a["psn_part_amt"]),
+                         ("0.00", "0.00", "10000.00"), r)
+
+    def test_local_split_by_line_and_category_then_settle(self):
+        # policy.md "Per-line split", each line by hand (code, class, ratio p, limit U):
+        lines = [
+            # 人工髋关节假体 乙 p 0.20 U 7,500.00; 1 x 7,800.00: overlmt 300.00, base 7,500.00,
+            # preselfpay 1,500.00, inscp 6,000.00
+            h.line("S1", "C04050001005900000000948941", "人工髋关节假体(集采)", "1", "7800.00",
+                   "7800.00"),
+            # 单人病房床位费 乙 p 0.20 U 90.00; 5 x 100.00 = 500.00: overlmt 5 x 10.00 = 50.00,
+            # base 450.00, preselfpay 90.00, inscp 360.00
+            h.line("S2", "001109000030000", "单人病房床位费", "5", "100.00", "500.00"),
+            # 静脉留置针 乙 p 0.10 U 25.00; 3 x 24.50 = 73.50: preselfpay 7.35, inscp 66.15
+            h.line("S3", "C05030001005900000000918962", "静脉留置针(密闭式)", "3", "24.50", "73.50"),
+            # 运动疗法 乙 p 0.10 U 40.00; 33.35: preselfpay 3.335 -> 3.34 (half-up), inscp 30.01
+            h.line("S4", "003401000010000", "运动疗法", "1", "33.35", "33.35"),
+            # 特需病房床位费 丙: 2 x 300.00 = 600.00 all fulamt_ownpay
+            h.line("S5", "001109000090000", "特需病房床位费", "2", "300.00", "600.00"),
+            # 全身麻醉 甲 U 900.00; 950.00: overlmt 50.00, inscp 900.00
+            h.line("S6", "003301000050000", "全身麻醉", "1", "950.00", "950.00"),
+            # 0.9%氯化钠 甲, no limit; 2.5 x 5.123456 = 12.80864 -> 12.81 inscp
+            h.line("S7", "XB05BBA089B001010833335", "0.9%氯化钠注射液 250ml", "2.5", "5.123456",
+                   "12.81"),
+            # not in the catalog: 10.00 all fulamt_ownpay, category 14 (other)
+            h.line("S8", "XZZZZZZ999Z999999999999", "院内制剂", "1", "10.00", "10.00"),
+        ]
+        want = {  # amount, fulamt_ownpay, overlmt, preselfpay, inscp
+            "S1": ("7800.00", "0.00", "300.00", "1500.00", "6000.00"),
+            "S2": ("500.00", "0.00", "50.00", "90.00", "360.00"),
+            "S3": ("73.50", "0.00", "0.00", "7.35", "66.15"),
+            "S4": ("33.35", "0.00", "0.00", "3.34", "30.01"),
+            "S5": ("600.00", "600.00", "0.00", "0.00", "0.00"),
+            "S6": ("950.00", "0.00", "50.00", "0.00", "900.00"),
+            "S7": ("12.81", "0.00", "0.00", "0.00", "12.81"),
+            "S8": ("10.00", "10.00", "0.00", "0.00", "0.00"),
+        }
+        keys = ("amount", "fulamt_ownpay_amt", "overlmt_amt", "preselfpay_amt", "inscp_scp_amt")
+        v = self.open_visit(self.c, EXAMPLES["long_term"][0])
+        fees = self.upload(self.c, v["visit_id"], lines)
+        got = {ln["his_line_id"]: tuple(ln[k] for k in keys) for ln in fees["lines"]}
+        self.assertEqual(got, want, fees)
+        self.assertNotIn("upstream_mismatch", json.dumps(fees), "the platform split differently")
+        # Totals: 9,979.66 = 610.00 + 400.00 + 1,600.69 + 7,368.97.
+        self.assertEqual(tuple(fees["totals"][k] for k in keys),
+                         ("9979.66", "610.00", "400.00", "1600.69", "7368.97"), fees)
+        cats = {c: tuple(t[k] for k in keys) for c, t in fees["totals"]["by_category"].items()}
+        self.assertEqual(cats, {
+            "01": ("1100.00", "600.00", "50.00", "90.00", "360.00"),     # S2 + S5
+            "08": ("7873.50", "0.00", "300.00", "1507.35", "6066.15"),   # S1 + S3
+            "05": ("33.35", "0.00", "0.00", "3.34", "30.01"),            # S4
+            "06": ("950.00", "0.00", "50.00", "0.00", "900.00"),         # S6
+            "09": ("12.81", "0.00", "0.00", "0.00", "12.81"),            # S7
+            "14": ("10.00", "10.00", "0.00", "0.00", "0.00"),            # S8
+        }, fees)
+        r = self.c.post("/v1/visits/%s/settle" % v["visit_id"], {"discharge": DISCHARGE})
+        self.assertEqual(r.status, 200, r)
+        a = r.json["amounts"]
+        # fund = (7,368.97 - 800.00) x 0.90 = 5,912.073 -> 5,912.07;
+        # person = 9,979.66 - 5,912.07 = 4,067.59.
+        self.assertEqual((a["medfee_sumamt"], a["fulamt_ownpay_amt"], a["overlmt_selfpay"],
+                          a["preselfpay_amt"], a["inscp_scp_amt"], a["act_pay_dedc"],
+                          a["fund_pay_sumamt"], a["psn_part_amt"]),
+                         ("9979.66", "610.00", "400.00", "1600.69", "7368.97", "800.00",
+                          "5912.07", "4067.59"), r)
+
+
+class PolicyOverUnixSocket(PolicyBase):
+    transport = "unix"
+
+
+class PolicyOverTcp(PolicyBase):
+    transport = "tcp"
+
+
+del PolicyBase  # only its two transports run
+
+if __name__ == "__main__":
+    h.main()

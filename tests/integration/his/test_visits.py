@@ -1,0 +1,229 @@
+"""Visits and fee lines through the HIS API (his-api.md "Visit flags"): FILING_REQUIRED and
+NOT_CROSS_PROVINCE refusals that create nothing, the trauma suggestion from an S/T
+diagnosis, outside lines (refused on outpatient visits, flagged on stays), fee cancel, and
+the printable documents (masked ID number). Each case over the Unix socket and over TCP."""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hisharness as h  # noqa: E402
+
+ZHANG = "32020000000000000000000101"   # 张建国, long-term filed, Wuxi
+ZHOU = "41010000000000000000000108"    # 周婷, unfiled, Zhengzhou
+WU = "32020000000000000000000109"      # 吴刚, unfiled, Wuxi
+HUANG = "31000000000000000000000114"   # 黄浦生, insured in Shanghai: local
+WANG = "32020000000000000000000112"    # 王䶮, long-term filed, Wuxi
+
+OUTSIDE = {"institution_code": "H31010500002", "kind": "exam", "form_ref": "WJ-2026-0042"}
+
+
+class VisitsBase(h.HisTestCase):
+    transport = None
+
+    @property
+    def c(self):
+        return self.unix if self.transport == "unix" else self.tcp
+
+    def counts(self):
+        """What a refused request must not change: posad's outbox, the sandbox's ledger."""
+        q = self.c.get("/v1/queue")
+        self.assertEqual(q.status, 200, q)
+        led = self.w.ledger()
+        return (len(q.json["rows"]), len(led.get("uploads", [])), len(led.get("settlements", [])))
+
+    # --- health, queue, the socket ----------------------------------------------------------
+
+    def test_health_and_queue(self):
+        r = self.c.get("/v1/health")
+        self.assertEqual(r.status, 200, r)
+        j = r.json
+        self.assertEqual(j["upstream"]["state"], "online", j)
+        self.assertIsInstance(j["version"], str, j)
+        for k in ("depth", "oldest_age_s", "unknown"):
+            self.assertIsInstance(j["queue"][k], int, j)
+        self.assertIsInstance(j["readers"], list, j)
+        q = self.c.get("/v1/queue")
+        self.assertEqual(q.status, 200, q)
+        self.assertIsInstance(q.json["rows"], list, q)
+
+    def test_socket_mode_is_the_auth(self):
+        # packaging/posad.conf: socket_mode 0660 by default; the group decides who may talk.
+        self.assertEqual(os.stat(self.w.sock_path).st_mode & 0o777, 0o660)
+
+    # --- refusals before anything is registered ---------------------------------------------
+
+    def test_filing_required_unfiled_not_emergency(self):
+        for psn_no in (ZHOU, WU):
+            token = self.identify(self.c, psn_no)
+            before = self.counts()
+            body = h.visit_body(token)
+            r = self.c.post("/v1/visits", body)
+            self.assertError(r, 422, "FILING_REQUIRED")
+            self.assertEqual(self.counts(), before)
+            # Nothing was kept under the HIS's visit id: the same visit as an emergency opens.
+            body["emergency"] = True
+            r = self.c.post("/v1/visits", body)
+            self.assertEqual(r.status, 201, r)
+
+    def test_not_cross_province_for_local_patient(self):
+        r = self.c.post("/v1/identify", {"source": "id", "certno": h.PERSONS[HUANG]})
+        self.assertEqual(r.status, 200, r)
+        self.assertIs(r.json["cross_province"], False, r)
+        before = self.counts()
+        for kind in ("inpatient", "outpatient"):
+            v = self.c.post("/v1/visits", h.visit_body(r.json["identity_token"], kind=kind))
+            self.assertError(v, 422, "NOT_CROSS_PROVINCE")
+        self.assertEqual(self.counts(), before)
+
+    # --- flags ---------------------------------------------------------------------------------
+
+    def test_trauma_suggested_from_s_diagnosis(self):
+        v = self.open_visit(self.c, ZHANG, diagnoses=[
+            {"code": "S72.000", "name": "股骨颈骨折", "main": True}])
+        flags = {f["flag"]: f for f in v["flags"]}
+        self.assertIn("trauma", flags, v)
+        self.assertIs(flags["trauma"]["value"], False, v)
+        self.assertEqual(flags["trauma"]["source"], "rule", v)
+        self.assertTrue(flags["trauma"]["reason"], v)
+        self.assertIn("TRAUMA_SUGGESTED", [w["code"] for w in v["warnings"]], v)
+
+    def test_trauma_suggested_from_t_diagnosis_secondary(self):
+        v = self.open_visit(self.c, ZHANG, diagnoses=[
+            {"code": "I10.x00", "name": "原发性高血压", "main": True},
+            {"code": "T14.000", "name": "浅表损伤", "main": False}])
+        flags = {f["flag"]: f for f in v["flags"]}
+        self.assertEqual((flags.get("trauma") or {}).get("source"), "rule", v)
+        self.assertIn("TRAUMA_SUGGESTED", [w["code"] for w in v["warnings"]], v)
+
+    def test_no_trauma_for_other_chapters(self):
+        v = self.open_visit(self.c, ZHANG)  # M16.900
+        self.assertNotIn("trauma", [f["flag"] for f in v["flags"]], v)
+        self.assertNotIn("TRAUMA_SUGGESTED", [w["code"] for w in v["warnings"]], v)
+
+    def test_trauma_confirmed_by_his_and_commitment_form(self):
+        v = self.open_visit(self.c, ZHANG, diagnoses=[
+            {"code": "S82.200", "name": "胫骨干骨折", "main": True}],
+            trauma={"present": True, "third_party": False, "commitment_signed": True})
+        flags = {f["flag"]: f for f in v["flags"]}
+        self.assertEqual((flags["trauma"]["value"], flags["trauma"]["source"]), (True, "his"), v)
+        self.assertNotIn("TRAUMA_SUGGESTED", [w["code"] for w in v["warnings"]], v)
+        d = self.c.get("/v1/documents/forms/trauma-commitment?visit_id=" + v["visit_id"])
+        self.assertEqual(d.status, 200, d)
+        self.assertTrue(d.headers.get("Content-Type", "").startswith("text/html"), d.headers)
+        text = d.raw.decode("utf-8")
+        self.assertIn("张建国", text)
+        self.assertIn("320211********0157", text)
+        self.assertNotIn(h.PERSONS[ZHANG], text)
+
+    # --- outside lines -------------------------------------------------------------------------
+
+    def test_outside_line_refused_on_outpatient(self):
+        v = self.open_visit(self.c, ZHANG, kind="outpatient", med_type="11")
+        lines = h.stay_lines("O")[6:9]
+        lines[1]["outside"] = dict(OUTSIDE)
+        before = self.counts()
+        r = self.c.post("/v1/visits/%s/fees" % v["visit_id"], {"lines": lines})
+        self.assertError(r, 400, "BAD_REQUEST")
+        self.assertIn(lines[1]["his_line_id"], r.raw.decode("utf-8"),
+                      "the error must name the outside line")
+        self.assertEqual(self.counts(), before)
+        # Nothing was kept: the same lines as ordinary ones go in, numbered from 1.
+        del lines[1]["outside"]
+        ok = self.upload(self.c, v["visit_id"], lines)
+        # O07 DR 2 x 120.00 = 240.00, O08 CT 260.00, O09 blood 5 x 20.00 = 100.00: 600.00.
+        self.assertEqual(ok["totals"]["amount"], "600.00", ok)
+        self.assertEqual([ln["feedetl_sn"] for ln in ok["lines"]],
+                         ["F000001", "F000002", "F000003"], ok)
+
+    def test_outside_line_flagged_on_stay(self):
+        v = self.open_visit(self.c, ZHANG)
+        lines = h.stay_lines("X")[6:9]
+        lines[1]["outside"] = dict(OUTSIDE)
+        fees = self.upload(self.c, v["visit_id"], lines)
+        by_id = {ln["his_line_id"]: ln for ln in fees["lines"]}
+        out = [f for f in by_id["X08"]["flags"] if f["flag"] == "outside"]
+        self.assertEqual(len(out), 1, fees)
+        self.assertIs(out[0]["value"], True, fees)
+        self.assertEqual(by_id["X07"]["flags"], [], fees)
+        self.assertEqual(by_id["X09"]["flags"], [], fees)
+        # 240.00 + 260.00 + 100.00 = 600.00, all 甲 within limits.
+        self.assertEqual(fees["totals"]["inscp_scp_amt"], "600.00", fees)
+        d = self.c.get("/v1/documents/forms/outside-purchase?visit_id=" + v["visit_id"])
+        self.assertEqual(d.status, 200, d)
+        text = d.raw.decode("utf-8")
+        self.assertIn("X线计算机体层(CT)平扫(胸部)", text)
+        self.assertNotIn(h.PERSONS[ZHANG], text)
+
+    # --- fee cancel ----------------------------------------------------------------------------
+
+    def test_fee_cancel_inpatient_by_line(self):
+        v = self.open_visit(self.c, ZHANG)
+        vid = v["visit_id"]
+        self.upload(self.c, vid, h.stay_lines("C")[:3])  # 4,500.00 + 900.00 + 20.00
+        r = self.c.post("/v1/visits/%s/fees/cancel" % vid, {"his_line_ids": ["C02"]})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json.get("cancelled"), ["C02"], r)
+        pre = self.c.post("/v1/visits/%s/presettle" % vid, {})
+        self.assertEqual(pre.status, 200, pre)
+        # 4,520.00 left in scope: (4,520.00 - 800.00) x 0.90 = 3,348.00; person 1,172.00.
+        a = pre.json["amounts"]
+        self.assertEqual((a["medfee_sumamt"], a["fund_pay_sumamt"], a["psn_part_amt"]),
+                         ("4520.00", "3348.00", "1172.00"), pre)
+        again = self.c.post("/v1/visits/%s/fees/cancel" % vid, {"his_line_ids": ["C02"]})
+        self.assertIn(again.status, (404, 409), again)
+        unknown = self.c.post("/v1/visits/%s/fees/cancel" % vid, {"his_line_ids": ["NOPE"]})
+        self.assertError(unknown, 404, "NOT_FOUND")
+
+    def test_fee_cancel_outpatient_all(self):
+        v = self.open_visit(self.c, WANG, kind="outpatient", med_type="11")
+        vid = v["visit_id"]
+        self.upload(self.c, vid, h.stay_lines("A")[8:9])
+        r = self.c.post("/v1/visits/%s/fees/cancel" % vid, {"all": True})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json.get("cancelled"), ["A09"], r)
+        pre = self.c.post("/v1/visits/%s/presettle" % vid, {})
+        self.assertEqual(pre.status, 422, pre)
+        # New lines after the cancel settle normally.
+        self.upload(self.c, vid, h.stay_lines("B")[8:9])
+        pre = self.c.post("/v1/visits/%s/presettle" % vid, {})
+        self.assertEqual((pre.status, pre.json["amounts"]["medfee_sumamt"]), (200, "100.00"), pre)
+
+    # --- documents -----------------------------------------------------------------------------
+
+    def test_settlement_statement_masks_id_number(self):
+        v = self.open_visit(self.c, WANG)
+        self.upload(self.c, v["visit_id"], h.stay_lines("D")[:5])
+        s = self.c.post("/v1/visits/%s/settle" % v["visit_id"],
+                        {"discharge": {"time": "2026-11-25 09:30:00"}})
+        self.assertEqual(s.status, 200, s)
+        d = self.c.get("/v1/documents/settlement/" + s.json["settlement_id"])
+        self.assertEqual(d.status, 200, d)
+        self.assertTrue(d.headers.get("Content-Type", "").startswith("text/html"), d.headers)
+        text = d.raw.decode("utf-8")
+        self.assertIn("王䶮", text)  # the rare character survives
+        self.assertIn("320206********1252", text)
+        self.assertNotIn(h.PERSONS[WANG], text)
+        # 4,500.00 + 900.00 + 20.00 + 450.00 + 300.00 = 6,170.00.
+        self.assertIn("6170.00", text.replace(",", ""))
+        self.assertIn(s.json["setl_id"], text)
+
+    def test_unknown_documents(self):
+        self.assertError(self.c.get("/v1/documents/settlement/Snosuch0000000000"), 404, "NOT_FOUND")
+        self.assertError(self.c.get("/v1/documents/forms/trauma-commitment?visit_id=Vnosuch"),
+                         404, "NOT_FOUND")
+        r = self.c.get("/v1/documents/forms/no-such-form?visit_id=Vnosuch")
+        self.assertEqual(r.status, 404, r)
+
+
+class VisitsOverUnixSocket(VisitsBase):
+    transport = "unix"
+
+
+class VisitsOverTcp(VisitsBase):
+    transport = "tcp"
+
+
+del VisitsBase
+
+if __name__ == "__main__":
+    h.main()
