@@ -14,7 +14,7 @@
 #include "core/flags.h"
 #include "drivers/card.h"
 #include "drivers/desk.h"
-#include "drivers/drv_err.h"
+#include "core/err.h"
 #include "drivers/pcsc_watch.h"
 #include "core/policy.h"
 #include "core/split.h"

@@ -71,7 +71,7 @@ static void log_card(const struct card_event *ev)
     mask_card(ev->id.card_no, masked, sizeof masked);
     log_event(ev->status ? LOGL_WARN : LOGL_INFO, card_event_kind_name(ev->kind), "desk", ev->desk,
               "reader", ev->reader, "card", ev->status ? NULL : masked, "error",
-              ev->status ? drv_err_str(ev->cause ? ev->cause : ev->status) : NULL, NULL);
+              ev->status ? posa_strerror(ev->cause ? ev->cause : ev->status) : NULL, NULL);
 }
 
 static void on_card_event(struct pcsc_watch *w, const struct card_event *ev, void *data)

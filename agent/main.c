@@ -190,7 +190,7 @@ static int open_journal(struct posad *pd, char last_msgid[MSGID_LEN + 1])
     if (!err)
         err = journal_last_msgid(db, last_msgid);
     if (err) {
-        fprintf(stderr, "posad: journal %s: %s (%s)\n", path, db_strerror(err),
+        fprintf(stderr, "posad: journal %s: %s (%s)\n", path, posa_strerror(err),
                 db ? db_errmsg(db) : "");
         db_close(db);
         return err;

@@ -87,7 +87,7 @@ static void on_verdict(struct db_job *job, int status)
     log_event(status ? LOGL_ERROR : LOGL_INFO, "outcome_resolved", "msgid", rj->row->msgid, "infno",
               rj->row->infno, "verdict", rj->ev == MSG_EV_QUERY_FOUND ? "done" : "reversed",
               "reversal", rj->reversal ? rj->reversal->msgid : NULL, "resent_as",
-              rj->again ? rj->again->msgid : NULL, "error", status ? db_strerror(status) : NULL,
+              rj->again ? rj->again->msgid : NULL, "error", status ? posa_strerror(status) : NULL,
               NULL);
     upmsg_free(rj->reversal);
     upmsg_free(rj->again);

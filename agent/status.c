@@ -78,7 +78,7 @@ static void on_stats(struct db_job *job, int status)
         json_object_object_add(q, "oldest_age_s", json_object_new_int64(age < 0 ? 0 : age));
         json_object_object_add(q, "unknown", json_object_new_int64(sj->stats.unknown));
     } else {
-        json_object_object_add(q, "error", json_object_new_string(db_strerror(status)));
+        json_object_object_add(q, "error", json_object_new_string(posa_strerror(status)));
     }
     json_object_object_add(body, "queue", q);
     json_object_object_add(body, "readers", json_object_new_array());
@@ -143,7 +143,7 @@ static void on_queue(struct db_job *job, int status)
 
     if (status) {
         json_object_put(sj->rows);
-        json_object_object_add(body, "error", json_object_new_string(db_strerror(status)));
+        json_object_object_add(body, "error", json_object_new_string(posa_strerror(status)));
         posad_respond_json(sj->pd, sj->req, 503, body);
     } else {
         json_object_object_add(body, "rows", sj->rows);

@@ -54,18 +54,6 @@ int db_map(int rc)
     }
 }
 
-const char *db_strerror(int err)
-{
-    switch (err) {
-    case POSA_EDB: return "database error";
-    case POSA_EEXISTS: return "already journaled under this key";
-    case POSA_ENOTFOUND: return "no such record";
-    case POSA_ESCHEMA: return "the database was written by a newer posa";
-    case POSA_ECORRUPT: return "the database file is damaged or not a database";
-    default: return posa_strerror(err);
-    }
-}
-
 const char *db_errmsg(struct db *db)
 {
     return db && db->sq ? sqlite3_errmsg(db->sq) : "no database";

@@ -7,16 +7,7 @@
 
 #include <stdint.h>
 
-/* cache/'s own error codes (-1300..-1399). SQLite's codes become these or -errno values
- * (SQLITE_FULL -> -ENOSPC, SQLITE_IOERR -> -EIO, SQLITE_BUSY -> -EBUSY) at this edge.
- * TODO(lead): move into core/err.h's table so posa_strerror() names them. */
-enum cache_err {
-    POSA_EDB = -1300,       /* any other database failure; see db_errmsg() */
-    POSA_EEXISTS = -1301,   /* a row with this key (msgid, idempotency key) exists */
-    POSA_ENOTFOUND = -1302, /* no such row */
-    POSA_ESCHEMA = -1303,   /* the file's schema is newer than this program */
-    POSA_ECORRUPT = -1304,  /* not a database, or a damaged one */
-};
+#include "core/err.h" /* cache/'s codes: POSA_EDB .. POSA_ECORRUPT */
 
 struct db;
 
@@ -43,7 +34,5 @@ int db_savepoint_rollback(struct db *db);
 /* SQLite's message for the last failure on this connection; never NULL. */
 const char *db_errmsg(struct db *db);
 
-/* Human words for cache/'s codes (and anything posa_strerror names). */
-const char *db_strerror(int err);
 
 #endif

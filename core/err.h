@@ -28,6 +28,39 @@ enum posa_err {
     POSA_ESTATE = -1102,         /* transition not allowed from this state */
     POSA_EAGAIN_MSGID = -1103,   /* msgid sequence exhausted for this second */
     POSA_ENOLINES = -1104,       /* settlement of a bill with no lines */
+    /* drivers (-1200..-1299): what the engine acts on first, then the causes of a failed
+     * read, carried beside CARD_UNREADABLE for the log */
+    DRV_ECARD_UNREADABLE = -1200, /* card removed mid-read, mute, or refused the plain reads */
+    DRV_ENOT_SSC = -1201,         /* a working ISO card that is not a social-security card */
+    DRV_EQR_INVALID = -1202,      /* scanned line empty, too long or not printable ASCII */
+    DRV_ESW_FILE = -1210,         /* 6A82 file or application not found */
+    DRV_ESW_RECORD = -1211,       /* 6A83 record not found */
+    DRV_ESW_SECURITY = -1212,     /* 6982 security status not satisfied (PSAM needed) */
+    DRV_ESW_LENGTH = -1213,       /* 6700 / 6Cxx not resolved: wrong length */
+    DRV_ESW_PARAM = -1214,        /* 6A86 / 6B00 / 6A81 wrong P1-P2 or function */
+    DRV_ESW_INS = -1215,          /* 6D00 instruction not supported */
+    DRV_ESW_CLA = -1216,          /* 6E00 class not supported */
+    DRV_ESW_OTHER = -1217,        /* any other status word */
+    DRV_ESW_CHAIN = -1218,        /* 61xx chain longer than the response buffer */
+    DRV_ERECORD = -1220,          /* record is not the expected T L V */
+    DRV_EFIELD = -1221,           /* a field's value is malformed (digits, length) */
+    DRV_EDATE = -1222,            /* BCD date not a valid calendar date */
+    DRV_EGBK = -1223,             /* bytes are not valid GB18030 */
+    DRV_EVENDOR = -1224,          /* vendor library missing, failing or its output malformed */
+    DRV_EPCSC = -1230,            /* PC/SC call failed (card still there) */
+    DRV_EGONE = -1231,            /* card left or reader reset during the transaction */
+    DRV_ECONFIG = -1232,          /* desk binding or source configuration invalid */
+    /* cache (-1300..-1399): SQLite's codes become these or -errno at cache/'s edge
+     * (SQLITE_FULL -> -ENOSPC, SQLITE_IOERR -> -EIO, SQLITE_BUSY -> -EBUSY) */
+    POSA_EDB = -1300,             /* any other database failure; see db_errmsg() */
+    POSA_EEXISTS = -1301,         /* a row with this key (msgid, idempotency key) exists */
+    POSA_ENOTFOUND = -1302,       /* no such row */
+    POSA_ESCHEMA = -1303,         /* the file's schema is newer than this program */
+    POSA_ECORRUPT = -1304,        /* not a database, or a damaged one */
+    /* interface/platform (-1500..-1599) */
+    POSA_ECRYPTO = -1500,         /* a cryptographic operation failed (bad key, bad input) */
+    POSA_EGATEWAY = -1501,        /* unknown gateway kind or a key it needs is missing */
+    POSA_ESIGNATURE = -1502,      /* a signature does not verify */
     /* the engine and the HIS API (-1600..-1699): what a cashier is told */
     POSA_EUNAUTHORIZED = -1600,  /* no or an unknown bearer token */
     POSA_EFORBIDDEN = -1601,     /* the token's role or desks do not allow this */

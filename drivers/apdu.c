@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "drivers/drv_err.h"
+#include "core/err.h"
 
 /* A well-behaved card never chains more than a few GET RESPONSEs for our short records;
  * the bound stops a card that answers 61xx forever. */

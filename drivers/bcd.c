@@ -4,7 +4,7 @@
 #include <stdbool.h>
 
 #include "core/datetime.h"
-#include "drivers/drv_err.h"
+#include "core/err.h"
 
 int bcd_date_decode(const uint8_t *bcd, size_t len, int32_t *ret)
 {

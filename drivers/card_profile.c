@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "drivers/drv_err.h"
+#include "core/err.h"
 #include "drivers/ssc.h"
 
 /* The card answered SELECT with a status word (so it works) rather than failing. */

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "core/err.h"
-#include "drivers/drv_err.h"
+#include "core/err.h"
 
 static int check_desk_id(const char *desk)
 {

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "core/err.h"
-#include "drivers/drv_err.h"
+#include "core/err.h"
 
 size_t gbk_char_len(const uint8_t *s, size_t avail)
 {

@@ -1,7 +1,7 @@
 /* APDU transport over SCardTransmit and PC/SC error mapping. */
 #include "drivers/pcsc_card.h"
 
-#include "drivers/drv_err.h"
+#include "core/err.h"
 
 int pcsc_card_err(LONG rv)
 {

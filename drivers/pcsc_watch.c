@@ -13,7 +13,7 @@
 #include <winscard.h>
 
 #include "drivers/card_profile.h"
-#include "drivers/drv_err.h"
+#include "core/err.h"
 #include "drivers/pcsc_card.h"
 #include "drivers/ssc.h"
 #include "drivers/vendor.h"

@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "drivers/drv_err.h"
+#include "core/err.h"
 
 int qr_line_check(const uint8_t *line, size_t len)
 {

@@ -7,7 +7,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "drivers/drv_err.h"
+#include "core/err.h"
 #include "drivers/qr_source_impl.h"
 
 static int evdev_check(struct qr_source *s)

@@ -4,7 +4,7 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "drivers/drv_err.h"
+#include "core/err.h"
 #include "drivers/qr_source_impl.h"
 
 static int serial_check(struct qr_source *s)

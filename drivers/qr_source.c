@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "drivers/drv_err.h"
+#include "core/err.h"
 #include "drivers/qr_source_impl.h"
 
 static const struct qr_kind *const kinds[] = {

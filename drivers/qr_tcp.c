@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "drivers/drv_err.h"
+#include "core/err.h"
 #include "drivers/qr_source_impl.h"
 
 /* "1.2.3.4:9100" or "[::1]:9100". Names are not resolved: a scanner's address is fixed

@@ -6,7 +6,7 @@
 
 #include "core/err.h"
 #include "drivers/bcd.h"
-#include "drivers/drv_err.h"
+#include "core/err.h"
 #include "drivers/gbk.h"
 
 const uint8_t ssc_aid[15] = {0x73, 0x78, 0x31, 0x2E, 0x73, 0x68, 0x2E, /* "sx1.sh." */

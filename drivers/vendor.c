@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "core/datetime.h"
-#include "drivers/drv_err.h"
+#include "core/err.h"
 #include "drivers/gbk.h"
 #include "drivers/ssc.h"
 

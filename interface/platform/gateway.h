@@ -16,13 +16,8 @@
 
 #include <openssl/evp.h>
 
-/* interface/platform's own error codes (-1500..-1599).
- * TODO(lead): move into core/err.h's table so posa_strerror() names them. */
-enum platform_err {
-    POSA_ECRYPTO = -1500,   /* a cryptographic operation failed (bad key, bad input) */
-    POSA_EGATEWAY = -1501,  /* unknown gateway kind or a key it needs is missing */
-    POSA_ESIGNATURE = -1502 /* a signature does not verify */
-};
+#include "core/err.h" /* POSA_ECRYPTO, POSA_EGATEWAY, POSA_ESIGNATURE */
+
 
 #define GATEWAY_HEADERS_MAX 8
 #define GATEWAY_HEADER_LEN  320 /* "name: value" */

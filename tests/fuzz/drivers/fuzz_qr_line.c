@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "drivers/drv_err.h"
+#include "core/err.h"
 #include "drivers/qr.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "drivers/drv_err.h"
+#include "core/err.h"
 #include "harness.h"
 
 #define T_START 15000 /* pcscd + vpcd up, first poll */

@@ -19,7 +19,7 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "drivers/drv_err.h"
+#include "core/err.h"
 #include "drivers/qr_source.h"
 
 #define SCANS_MAX 16

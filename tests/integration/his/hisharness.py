@@ -138,7 +138,8 @@ class World:
     """posa-sandbox with the default scenario, clock at 2026-11-25 09:00, and a posad whose
     upstream is that sandbox, listening on TCP and a Unix socket."""
 
-    def __init__(self):
+    def __init__(self, extra_conf=""):
+        self.extra_conf = extra_conf  # appended to posad.conf (INI lines)
         self.dir = tempfile.mkdtemp(prefix="posa-his-")
         self.sb_port = None
         self.pd_port = None
@@ -155,21 +156,10 @@ class World:
     def start(self):
         for _ in range(3):  # another test may take the free port first
             self.sb_port = free_port()
-            os.makedirs(os.path.join(self.dir, "sandbox"), exist_ok=True)
-            self.sandbox = self._spawn(
-                [SANDBOX, "--scenario", os.path.join(SOURCE, "sandbox", "scenarios", "default.json"),
-                 "--listen", "127.0.0.1:%d" % self.sb_port, "--data-dir",
-                 os.path.join(self.dir, "sandbox")], "sandbox.log")
-            try:
-                wait_until(lambda: self.sandbox_request("GET", "/sandbox/ledger")[0] == 200, 10,
-                           "posa-sandbox")
+            if self.start_sandbox():
                 break
-            except AssertionError:
-                self._kill(self.sandbox)
         else:
             raise AssertionError("posa-sandbox did not start:\n" + self.log_tail("sandbox.log"))
-        status, raw = self.sandbox_request("POST", "/sandbox/clock", {"now": CLOCK})
-        assert status == 200, raw
         for _ in range(3):
             self.pd_port = free_port()
             self.write_conf()
@@ -187,6 +177,25 @@ class World:
         self.unix = Client("unix", path=self.sock_path)
         return self
 
+    def start_sandbox(self):
+        """(Re)starts the sandbox on self.sb_port with its data dir; sets the clock."""
+        os.makedirs(os.path.join(self.dir, "sandbox"), exist_ok=True)
+        self.sandbox = self._spawn(
+            [SANDBOX, "--scenario", os.path.join(SOURCE, "sandbox", "scenarios", "default.json"),
+             "--listen", "127.0.0.1:%d" % self.sb_port, "--data-dir",
+             os.path.join(self.dir, "sandbox")], "sandbox.log")
+        try:
+            wait_until(lambda: self.sandbox_request("GET", "/sandbox/ledger")[0] == 200, 10,
+                       "posa-sandbox")
+        except AssertionError:
+            self._kill(self.sandbox)
+            return False
+        self.set_clock(CLOCK)
+        return True
+
+    def kill_sandbox(self):
+        self._kill(self.sandbox)
+
     def write_conf(self):
         data = os.path.join(self.dir, "posad")
         self.conf_path = os.path.join(self.dir, "posad.conf")
@@ -195,8 +204,9 @@ class World:
                     "[institution]\nfixmedins_code = %s\nfixmedins_name = 上海交通大学医学院附属瑞金医院\n"
                     "mdtrtarea_admvs = 310000\n"
                     "[upstream]\nurl = http://127.0.0.1:%d/fsi/api/rsfComIfsService/callService\n"
-                    "timeout_ms = 5000\n"
-                    % (data, self.pd_port, self.sock_path, INSTITUTION, self.sb_port))
+                    "timeout_ms = 5000\n%s\n"
+                    % (data, self.pd_port, self.sock_path, INSTITUTION, self.sb_port,
+                       self.extra_conf))
 
     def _online(self):
         if self.posad.poll() is not None:
@@ -219,6 +229,10 @@ class World:
         status, raw = self.sandbox_request("GET", "/sandbox/ledger")
         assert status == 200, raw
         return json.loads(raw.decode("utf-8"))
+
+    def set_clock(self, now):
+        status, raw = self.sandbox_request("POST", "/sandbox/clock", {"now": now})
+        assert status == 200, raw
 
     def posad_alive(self):
         return self.posad is not None and self.posad.poll() is None
@@ -260,6 +274,12 @@ PERSONS = {  # psn_no -> certno, from sandbox/scenarios/README.md
     "31000000000000000000000114": "31010119650616147X",  # 黄浦生 local Shanghai
     "41010000000000000000000103": "410102197811050316",  # 王磊 referral, Zhengzhou
     "32020000000000000000000104": "32021319850214042X",  # 陈静 referral, Wuxi
+    "41010000000000000000000102": "410105195908230241",  # 李秀兰 long_term, resident (390)
+    "41010000000000000000000110": "410122196301201082",  # 郑丽娟 expired filing (390)
+    "41010000000000000000000111": "410181197010101190",  # 冯卫东 referral to 2026-11-30
+    "51010000000000000000000113": "510104199303031368",  # 李㛃 temporary_other, Chengdu (390)
+    "41010000000000000000000115": "410105197608081589",  # 马晓燕 expired long_term + temporary
+    "32020000000000000000000116": "320211200112241695",  # 钱宇航 unfiled resident (390)
 }
 
 _visit_seq = [0]
@@ -331,7 +351,8 @@ class HisTestCase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         if HisTestCase.world is None:
-            HisTestCase.world = World()  # main() stops it, also when start() fails
+            # main() stops it, also when start() fails
+            HisTestCase.world = World(getattr(cls, "posad_conf", ""))
             HisTestCase.world.start()
         cls.w = HisTestCase.world
         cls.tcp = cls.w.tcp

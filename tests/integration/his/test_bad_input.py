@@ -117,6 +117,11 @@ CASES = [
      None, BAD),
     ("fees_amount_minus_zero", "POST", "/v1/visits/{open}/fees",
      fees(bed(qty="0", price="45.00", amount="-0")), None, BAD),
+    # his-api.md: "Money: JSON strings with exactly two decimals".
+    ("fees_amount_no_decimals", "POST", "/v1/visits/{open}/fees", fees(bed(amount="90")), None,
+     BAD),
+    ("fees_amount_one_decimal", "POST", "/v1/visits/{open}/fees", fees(bed(amount="90.0")), None,
+     BAD),
     ("fees_amount_json_number", "POST", "/v1/visits/{open}/fees",
      b'{"lines":[{"his_line_id":"N1","list_code":"001109000010000","hosp_code":"HN1",'
      b'"name":"bed","qty":"2","price":"45.00","amount":90.00,"time":"2026-11-21 09:30:00"}]}',

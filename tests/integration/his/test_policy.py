@@ -29,6 +29,34 @@ EXAMPLES = {
     "emergency_wuxi": ("32020000000000000000000109", {"emergency": True}, "8280.00", "1720.00"),
 }
 
+# The rest of sandbox/scenarios/README.md's persons table ("fund on 10,000.00"), same stay.
+# Residents (390) have their own rates: Zhengzhou 1,200.00 / 0.60, Wuxi 1,000.00 / 0.65,
+# Chengdu 1,200.00 / 0.55.
+TABLE = [
+    # psn_no, insutype, visit extra, fund, person
+    # 李秀兰 long-term resident: (10,000 - 1,200) x 0.60 = 5,280.00
+    ("41010000000000000000000102", "390", {}, "5280.00", "4720.00"),
+    # 王磊 referral, Zhengzhou: 9,200 x (0.90 - 0.10) = 7,360.00
+    ("41010000000000000000000103", "310", {}, "7360.00", "2640.00"),
+    # 陈静 referral, Wuxi (no reduction): 9,200 x 0.90 = 8,280.00
+    ("32020000000000000000000104", "310", {}, "8280.00", "1720.00"),
+    # 孙志强 commitment filing, valid 11-20..12-04: settles as long-term: 8,280.00
+    ("32020000000000000000000107", "310", {}, "8280.00", "1720.00"),
+    # 郑丽娟 expired filing, as an emergency, resident Zhengzhou: (10,000 - 1,200) x
+    # (0.60 - 0.10) = 4,400.00
+    ("41010000000000000000000110", "390", {"emergency": True}, "4400.00", "5600.00"),
+    # 冯卫东 referral valid to 11-30, admitted 11-20: 7,360.00
+    ("41010000000000000000000111", "310", {}, "7360.00", "2640.00"),
+    # 王䶮 long-term (rare character in the name): 8,280.00
+    ("32020000000000000000000112", "310", {}, "8280.00", "1720.00"),
+    # 李㛃 Chengdu resident, other temporary: (10,000 - 1,200) x (0.55 - 0.20) = 3,080.00
+    ("51010000000000000000000113", "390", {}, "3080.00", "6920.00"),
+    # 马晓燕 expired long-term next to a valid temporary one: 9,200 x 0.70 = 6,440.00
+    ("41010000000000000000000115", "310", {}, "6440.00", "3560.00"),
+    # 钱宇航 unfiled Wuxi resident, as an emergency: (10,000 - 1,000) x 0.65 = 5,850.00
+    ("32020000000000000000000116", "390", {"emergency": True}, "5850.00", "4150.00"),
+]
+
 
 class PolicyBase(h.HisTestCase):
     transport = None
@@ -119,6 +147,45 @@ class PolicyBase(h.HisTestCase):
 
     def test_emergency_wuxi(self):
         self.stay("emergency_wuxi")
+
+    def test_scenario_persons_table(self):
+        for psn_no, insutype, extra, fund, person in TABLE:
+            with self.subTest(psn_no=psn_no):
+                v = self.open_visit(self.c, psn_no, insutype=insutype, **extra)
+                self.upload(self.c, v["visit_id"], h.stay_lines())
+                r = self.c.post("/v1/visits/%s/settle" % v["visit_id"], {"discharge": DISCHARGE})
+                self.assertEqual(r.status, 200, r)
+                a = r.json["amounts"]
+                self.assertEqual((a["medfee_sumamt"], a["fund_pay_sumamt"], a["psn_part_amt"]),
+                                 ("10000.00", fund, person), r)
+
+    def test_unfiled_or_expired_refused_unless_emergency(self):
+        for psn_no, insutype in (("41010000000000000000000110", "390"),
+                                 ("32020000000000000000000116", "390")):
+            with self.subTest(psn_no=psn_no):
+                token = self.identify(self.c, psn_no)
+                r = self.c.post("/v1/visits", h.visit_body(token, insutype=insutype))
+                self.assertError(r, 422, "FILING_REQUIRED")
+
+    def test_filing_expiring_mid_stay_covers_the_whole_stay(self):
+        # 冯卫东's referral runs to 2026-11-30. Admitted 11-28 while it was valid, discharged
+        # 12-03 after it expired: the whole stay settles (§12): 9,200 x 0.80 = 7,360.00.
+        try:
+            self.w.set_clock("2026-11-28 10:00:00")
+            v = self.open_visit(self.c, "41010000000000000000000111",
+                                begin_time="2026-11-28 10:00:00")
+            lines = h.stay_lines("M")
+            for ln in lines:
+                ln["time"] = "2026-11-29 09:30:00"
+            self.upload(self.c, v["visit_id"], lines)
+            self.w.set_clock("2026-12-03 09:00:00")
+            r = self.c.post("/v1/visits/%s/settle" % v["visit_id"],
+                            {"discharge": {"time": "2026-12-03 09:00:00"}})
+            self.assertEqual(r.status, 200, r)
+            a = r.json["amounts"]
+            self.assertEqual((a["fund_pay_sumamt"], a["psn_part_amt"]), ("7360.00", "2640.00"), r)
+        finally:
+            self.w.set_clock(h.CLOCK)
 
     def settle_one_line(self, price, amount, **visit):
         v = self.open_visit(self.c, EXAMPLES["long_term"][0], **visit)

@@ -65,6 +65,30 @@ static void test_every_named_code(void **state)
     assert_true(named >= 30);
 }
 
+/* Within a module's range every code has its own words: a log line tells them apart. */
+static void test_words_distinct(void **state)
+{
+    (void)state;
+    for (int a = -1000; a > -2000; a--) {
+        if (posa_err_http_status(a) == 500 && strcmp(posa_err_code(a), "INTERNAL") == 0 &&
+            strcmp(posa_strerror(a), "unknown error") == 0)
+            continue;
+        for (int b = a - 1; b > (a / 100) * 100 - 100; b--)
+            if (strcmp(posa_strerror(b), "unknown error") != 0)
+                assert_string_not_equal(posa_strerror(a), posa_strerror(b));
+    }
+}
+
+static void test_drivers_codes(void **state)
+{
+    (void)state;
+    assert_string_equal(posa_err_code(DRV_ECARD_UNREADABLE), "CARD_UNREADABLE");
+    assert_string_equal(posa_err_code(DRV_EQR_INVALID), "QR_INVALID");
+    assert_string_equal(posa_strerror(DRV_ESW_SECURITY),
+                        "card: security status not satisfied (6982), PSAM needed");
+    assert_string_equal(posa_err_code(POSA_ENOTFOUND), "NOT_FOUND");
+}
+
 static void test_foreign_codes(void **state)
 {
     (void)state;
@@ -81,6 +105,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mapping),
         cmocka_unit_test(test_every_named_code),
+        cmocka_unit_test(test_words_distinct),
+        cmocka_unit_test(test_drivers_codes),
         cmocka_unit_test(test_foreign_codes),
     };
 

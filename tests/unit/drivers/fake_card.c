@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "drivers/drv_err.h"
+#include "core/err.h"
 #include "drivers/ssc.h"
 
 static const uint8_t sn[16] = {0x33, 0x11, 0x00, 0xD1, 0x56, 0x00, 0x00, 0x05,

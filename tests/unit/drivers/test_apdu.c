@@ -8,7 +8,7 @@
 #include <cmocka.h>
 
 #include "drivers/apdu.h"
-#include "drivers/drv_err.h"
+#include "core/err.h"
 
 static void test_sw_map(void **state)
 {

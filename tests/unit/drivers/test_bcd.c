@@ -7,7 +7,7 @@
 #include <cmocka.h>
 
 #include "drivers/bcd.h"
-#include "drivers/drv_err.h"
+#include "core/err.h"
 
 static void test_dates(void **state)
 {

@@ -9,7 +9,7 @@
 
 #include "core/err.h"
 #include "drivers/desk.h"
-#include "drivers/drv_err.h"
+#include "core/err.h"
 
 static void test_bind(void **state)
 {

@@ -8,7 +8,7 @@
 #include <cmocka.h>
 
 #include "core/err.h"
-#include "drivers/drv_err.h"
+#include "core/err.h"
 #include "drivers/gbk.h"
 
 static void test_names(void **state)

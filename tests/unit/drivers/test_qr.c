@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "drivers/drv_err.h"
+#include "core/err.h"
 #include "drivers/qr.h"
 
 static void test_check(void **state)

@@ -10,7 +10,7 @@
 
 #include "core/err.h"
 #include "drivers/card_profile.h"
-#include "drivers/drv_err.h"
+#include "core/err.h"
 #include "drivers/ssc.h"
 #include "fake_card.h"
 

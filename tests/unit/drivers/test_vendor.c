@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "drivers/drv_err.h"
+#include "core/err.h"
 #include "drivers/vendor.h"
 
 /* The documented sample, with 张三 in GBK. */
