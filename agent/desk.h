@@ -46,6 +46,16 @@ struct desk_waiter {
     struct desk_waiter *next;
 };
 
+/* A reader as the reader thread last told (GET /v1/readers). */
+struct desk_reader {
+    char name[CARD_READER_MAX + 1];
+    char desk[CARD_DESK_MAX + 1];
+    bool present;
+    char card_type[16]; /* "social_security", "other", "unreadable", "" */
+};
+
+struct desk_subscriber;
+
 /* The engine's state beside posad's: the catalog the split uses, the clients allowed on
  * TCP, the emergency departments, the cards in the desks' readers. */
 struct desk {
@@ -72,6 +82,10 @@ struct desk {
     struct desk_waiter *waiters;
     uv_timer_t wait_timer;
     bool pcsc_up;
+    struct desk_reader seen[DESK_CARDS_MAX];
+    size_t n_seen;
+    /* server-sent events (desk_events.c) */
+    struct desk_subscriber *subscribers;
 };
 
 int desk_init(struct desk *d, struct posad *pd);
@@ -90,6 +104,22 @@ void desk_cards_stop(struct desk *d);
 /* The desk's card now, or when it is read within wait_ms (0: only now). */
 void desk_card_wait(struct desk *d, const char *desk, uint32_t wait_ms, struct desk_waiter *w);
 
+/* Sends event name with data (taken) to the subscribers of desk, or to all when desk is
+ * NULL (upstream_online, ...). */
+void desk_event(struct desk *d, const char *desk, const char *name, struct json_object *data);
+/* The resolver decided msgid: a settlement waiting on it follows, and its desk hears
+ * settlement_resolved. */
+void desk_outcome_resolved(struct desk *d, const char *msgid);
+/* Ends every event stream (shutdown). */
+void desk_events_close(struct desk *d);
+
+/* A settlement left unknown whose journal row was decided since follows the row (database
+ * thread); *ret_changed tells whether it did. */
+int desk_settlement_refresh(struct db *db, struct settlement_record *s, bool *ret_changed);
+
+/* The readers as GET /v1/readers and /v1/health list them. */
+struct json_object *desk_readers_json(const struct desk *d);
+
 /* Handlers (his_route.handle). */
 void desk_identify(struct his_call *call);
 void desk_visit_open(struct his_call *call);
@@ -102,6 +132,12 @@ void desk_settlement_get(struct his_call *call);
 void desk_settlement_cancel(struct his_call *call);
 void desk_document_settlement(struct his_call *call);
 void desk_document_form(struct his_call *call);
+void desk_events(struct his_call *call);
+void desk_readers(struct his_call *call);
+void desk_queue_retry(struct his_call *call);
+void desk_reconcile(struct his_call *call);
+void desk_reconcile_get(struct his_call *call);
+void desk_metrics(struct his_call *call);
 
 /* Shared by the flows (desk_common.c). */
 

@@ -74,12 +74,62 @@ static void log_card(const struct card_event *ev)
               ev->status ? posa_strerror(ev->cause ? ev->cause : ev->status) : NULL, NULL);
 }
 
+static struct desk_reader *reader_of(struct desk *d, const char *name, bool create)
+{
+    for (size_t i = 0; i < d->n_seen; i++)
+        if (strcmp(d->seen[i].name, name) == 0)
+            return &d->seen[i];
+    if (!create || d->n_seen == DESK_CARDS_MAX)
+        return NULL;
+    memset(&d->seen[d->n_seen], 0, sizeof d->seen[0]);
+    snprintf(d->seen[d->n_seen].name, sizeof d->seen[0].name, "%s", name);
+    return &d->seen[d->n_seen++];
+}
+
+/* GET /v1/readers and the desks' event streams follow the reader thread. */
+static void follow_reader(struct desk *d, const struct card_event *ev)
+{
+    struct desk_reader *r = reader_of(d, ev->reader, ev->kind != CARD_EV_READER_REMOVED);
+    struct json_object *o;
+
+    if (!r)
+        return;
+    snprintf(r->desk, sizeof r->desk, "%s", ev->desk);
+    switch (ev->kind) {
+    case CARD_EV_READER_REMOVED:
+        *r = d->seen[--d->n_seen];
+        return;
+    case CARD_EV_READ:
+        r->present = true;
+        snprintf(r->card_type, sizeof r->card_type, "%s",
+                 ev->status == 0 ? "social_security"
+                 : ev->status == DRV_ENOT_SSC ? "other" : "unreadable");
+        o = json_object_new_object();
+        json_object_object_add(o, "reader", json_object_new_string(ev->reader));
+        json_object_object_add(o, "card_type", json_object_new_string(r->card_type));
+        json_object_object_add(o, "expired", json_object_new_boolean(ev->status == 0 && ev->id.expired));
+        desk_event(d, ev->desk, "card_inserted", o);
+        return;
+    case CARD_EV_REMOVED:
+        r->present = false;
+        r->card_type[0] = '\0';
+        o = json_object_new_object();
+        json_object_object_add(o, "reader", json_object_new_string(ev->reader));
+        desk_event(d, ev->desk, "card_removed", o);
+        return;
+    default:
+        return;
+    }
+}
+
 static void on_card_event(struct pcsc_watch *w, const struct card_event *ev, void *data)
 {
     struct desk *d = data;
     struct desk_card *card;
 
     (void)w;
+    if (ev->reader[0])
+        follow_reader(d, ev);
     switch (ev->kind) {
     case CARD_EV_READ:
         log_card(ev);

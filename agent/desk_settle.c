@@ -3,7 +3,7 @@
  * 2207 outpatient), GET /v1/settlements/{id}, POST /v1/settlements/{id}/cancel (2305 /
  * 2208). The settlement is a record, and the visit `settling`, before the message leaves;
  * an answer that is lost leaves it `unknown` until the resolver's query (5203) or reversal
- * (2601) decides, which settlement_refresh() then reads from the journal. It is never sent
+ * (2601) decides, which desk_settlement_refresh() then reads from the journal. It is never sent
  * twice. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,7 +89,7 @@ static int add_line(const struct line_record *line, void *data)
 /* An unknown settlement whose journal row was decided since: the record follows the row
  * (found by 5203 -> settled with the amounts it found; reversed -> failed, the visit can be
  * settled again). Runs on the database thread. */
-static int settlement_refresh(struct db *db, struct settlement_record *s)
+int desk_settlement_refresh(struct db *db, struct settlement_record *s, bool *ret_changed)
 {
     struct journal_row *row = NULL;
     struct visit_record *v = NULL;
@@ -99,6 +99,7 @@ static int settlement_refresh(struct db *db, struct settlement_record *s)
     enum visit_state next = VISIT_SETTLING;
     int err;
 
+    *ret_changed = false;
     if (strcmp(s->state, "unknown") != 0 || !s->msgid[0])
         return 0;
     if ((err = journal_get(db, s->msgid, &row)) < 0)
@@ -119,6 +120,7 @@ static int settlement_refresh(struct db *db, struct settlement_record *s)
     journal_row_free(row);
     if (next == VISIT_SETTLING)
         return 0;
+    *ret_changed = true;
     if ((err = records_settlement_put(db, s, upstream_now_ms())) == 0 &&
         (err = records_visit_get(db, s->visit_id, &v)) == 0) {
         snprintf(v->state, sizeof v->state, "%s", visit_state_name(next));
@@ -435,6 +437,7 @@ static int run_load(struct db *db, struct db_job *job)
     struct his_call *call = his_call_of_job(job);
     struct settle_flow *f = call->flow;
     struct settlement_record *pending = NULL;
+    bool changed;
     int err = records_visit_get(db, his_param(call, 0), &f->visit);
 
     if (err)
@@ -445,7 +448,7 @@ static int run_load(struct db *db, struct db_job *job)
     /* A settlement left unknown: the journal may have decided it meanwhile. */
     if (strcmp(f->visit->state, visit_state_name(VISIT_SETTLING)) == 0 &&
         records_settlement_by_visit_open(db, f->visit->visit_id, &pending) == 0) {
-        err = settlement_refresh(db, pending);
+        err = desk_settlement_refresh(db, pending, &changed);
         snprintf(f->blocked_id, sizeof f->blocked_id, "%s", pending->settlement_id);
         records_settlement_free(pending);
         records_visit_free(f->visit);
@@ -571,10 +574,11 @@ static int run_setl_load(struct db *db, struct db_job *job)
 {
     struct his_call *call = his_call_of_job(job);
     struct setl_flow *s = call->flow;
+    bool changed;
     int err = records_settlement_get(db, his_param(call, 0), &s->rec);
 
     if (!err)
-        err = settlement_refresh(db, s->rec);
+        err = desk_settlement_refresh(db, s->rec, &changed);
     if (!err)
         err = records_visit_get(db, s->rec->visit_id, &s->visit);
     if (!err && s->rec->msgid[0] && journal_get(db, s->rec->msgid, &s->row) == POSA_ENOTFOUND)

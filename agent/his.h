@@ -42,6 +42,7 @@ struct his_call {
     char *answer;
     bool transient;               /* a "try again" answer: never kept as the key's answer */
     bool holds_key;               /* idem_key is reserved in flight by this call */
+    uint64_t started;             /* uv_hrtime() when it arrived */
     struct his_call *next_key;    /* calls holding a key in flight (his_api.c) */
     struct his_call *waiters;     /* same key, same body, arrived meanwhile: same answer */
     char lock[RECORD_ID_MAX + 1]; /* a visit this call holds (his_lock), or "" */
@@ -72,6 +73,11 @@ int his_check_desk(const struct his_call *call, const char *desk);
 /* Runs run on the database thread, then done on the loop (call->job). */
 void his_db(struct his_call *call, db_job_run_fn run, db_job_done_cb done);
 struct his_call *his_call_of_job(struct db_job *job);
+
+/* The request counters of each route, for /metrics: fills out (at most cap) and returns
+ * how many. The pointers stay valid until the next request is answered. */
+struct metrics_route;
+size_t his_metrics_routes(struct metrics_route *out, size_t cap);
 
 /* One flow at a time per visit: 0, or POSA_EBUSY when another call holds it. Released
  * when the call is answered. */

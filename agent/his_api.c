@@ -13,6 +13,7 @@
 #include "agent/posad.h"
 #include "cache/db.h"
 #include "core/err.h"
+#include "interface/his/metrics.h"
 #include "interface/his/responses.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
@@ -53,6 +54,12 @@ static const struct his_route routes[] = {
     {"GET", "/v1/documents/settlement/{settlement_id}", ROLE_READONLY, false,
      desk_document_settlement},
     {"GET", "/v1/documents/forms/{form}", ROLE_READONLY, false, desk_document_form},
+    {"GET", "/v1/events", ROLE_READONLY, false, desk_events},
+    {"GET", "/v1/readers", ROLE_READONLY, false, desk_readers},
+    {"POST", "/v1/queue/{msgid}/retry", ROLE_OPS, true, desk_queue_retry},
+    {"POST", "/v1/reconcile", ROLE_OPS, true, desk_reconcile},
+    {"GET", "/v1/reconcile/{date}", ROLE_READONLY, false, desk_reconcile_get},
+    {"GET", "/metrics", ROLE_READONLY, false, desk_metrics},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
@@ -124,12 +131,62 @@ static void call_free(struct his_call *call)
     free(call);
 }
 
+/* --- counters for /metrics ---------------------------------------------------------------- */
+
+#define STATUSES_MAX 16
+
+struct route_counters {
+    struct metrics_status_count statuses[STATUSES_MAX];
+    size_t n_statuses;
+    struct metrics_histogram latency;
+};
+
+static struct route_counters counters[N_ROUTES + 1]; /* [N_ROUTES]: no route matched */
+static const char *route_labels[N_ROUTES + 1];
+
+static void count(const struct his_call *call, int status)
+{
+    size_t r = call->route ? (size_t)(call->route - routes) : N_ROUTES;
+    struct route_counters *c = &counters[r];
+    size_t i = 0;
+
+    while (i < c->n_statuses && c->statuses[i].status != status)
+        i++;
+    if (i == c->n_statuses && c->n_statuses < STATUSES_MAX)
+        c->statuses[c->n_statuses++].status = status;
+    if (i < c->n_statuses)
+        c->statuses[i].count++;
+    metrics_histogram_observe(&c->latency, (uv_hrtime() - call->started) / 1000);
+}
+
+size_t his_metrics_routes(struct metrics_route *out, size_t cap)
+{
+    static char labels[N_ROUTES + 1][96];
+    size_t n = 0;
+
+    for (size_t r = 0; r <= N_ROUTES && n < cap; r++) {
+        if (!counters[r].n_statuses)
+            continue;
+        if (!route_labels[r]) {
+            if (r < N_ROUTES)
+                snprintf(labels[r], sizeof labels[r], "%s %s", routes[r].method, routes[r].pattern);
+            else
+                snprintf(labels[r], sizeof labels[r], "unmatched");
+            route_labels[r] = labels[r];
+        }
+        out[n++] = (struct metrics_route){route_labels[r], counters[r].statuses,
+                                          counters[r].n_statuses, counters[r].latency};
+    }
+    return n;
+}
+
 static void respond(struct his_call *call, int status, const char *type, const char *body,
                     size_t len)
 {
     struct http_header h[] = {{"Content-Type", type}, {"Cache-Control", "no-store"}};
     struct his_call *w = call->waiters;
 
+    count(call, status);
     http_respond(call->req, status, h, 2, body, len);
     call->pd->requests--;
     call->waiters = NULL;
@@ -388,6 +445,7 @@ void his_handle(struct posad *pd, struct http_request *req)
     }
     call->pd = pd;
     call->req = req;
+    call->started = uv_hrtime();
     if (!patterns[0].method)
         for (size_t i = 0; i < N_ROUTES; i++)
             patterns[i] = (struct route_pattern){routes[i].method, routes[i].pattern};

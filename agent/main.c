@@ -50,7 +50,7 @@ static void on_request(struct http_server *server, struct http_request *req, voi
         routes[i].handle(pd, req);
         return;
     }
-    if (strncmp(req->path, "/v1/", 4) == 0) {
+    if (strncmp(req->path, "/v1/", 4) == 0 || strcmp(req->path, "/metrics") == 0) {
         his_handle(pd, req); /* the HIS API: agent/his_api.c routes the rest */
         return;
     }
@@ -79,12 +79,17 @@ static void on_up_health(struct upstream *up, enum upstream_health old)
 {
     struct posad *pd = container_of(up, struct posad, up);
 
-    (void)old;
     if (up->health == UPSTREAM_ONLINE) {
         outbox_kick(&pd->outbox);
         resolver_kick(&pd->resolver);
         if (!pd->desk.catalog_ready)
             desk_catalog_refresh(&pd->desk); /* the split needs it; fetched once online */
+    }
+    if ((up->health == UPSTREAM_ONLINE) != (old == UPSTREAM_ONLINE)) {
+        struct json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "state", json_object_new_string(upstream_health_name(up->health)));
+        desk_event(&pd->desk, NULL, up->health == UPSTREAM_ONLINE ? "upstream_online" : "upstream_offline", o);
     }
 }
 
@@ -129,6 +134,7 @@ static void posad_stop(struct posad *pd)
         return;
     pd->stopping = true;
     log_event(LOGL_INFO, "stopping", NULL);
+    desk_events_close(&pd->desk);
     http_server_close(pd->server, NULL, NULL);
     desk_cards_stop(&pd->desk);
     outbox_stop(&pd->outbox);

@@ -89,6 +89,8 @@ static void on_verdict(struct db_job *job, int status)
               "reversal", rj->reversal ? rj->reversal->msgid : NULL, "resent_as",
               rj->again ? rj->again->msgid : NULL, "error", status ? posa_strerror(status) : NULL,
               NULL);
+    if (!status)
+        desk_outcome_resolved(&rs->pd->desk, rj->row->msgid); /* settlement_resolved */
     upmsg_free(rj->reversal);
     upmsg_free(rj->again);
     free(rj->response);

@@ -81,7 +81,7 @@ static void on_stats(struct db_job *job, int status)
         json_object_object_add(q, "error", json_object_new_string(posa_strerror(status)));
     }
     json_object_object_add(body, "queue", q);
-    json_object_object_add(body, "readers", json_object_new_array());
+    json_object_object_add(body, "readers", desk_readers_json(&sj->pd->desk));
     posad_respond_json(sj->pd, sj->req, 200, body);
     free(sj);
 }

@@ -56,6 +56,8 @@ static const char sql_visit_open[] =
 static const char sql_stats[] =
     "SELECT count(*), coalesce(sum(state = 'unknown'), 0), coalesce(min(created_at), 0) "
     "FROM journal WHERE state IN ('queued', 'sent', 'unknown')";
+static const char sql_retry_now[] =
+    "UPDATE journal SET next_attempt = ?2, updated_at = ?2 WHERE msgid = ?1 AND state = 'queued'";
 static const char sql_last_msgid[] = "SELECT msgid FROM journal ORDER BY seq DESC LIMIT 1";
 
 static char *journal_dup_col(sqlite3_stmt *st, int col, size_t *ret_len)
@@ -311,6 +313,25 @@ int journal_release_idem(struct db *db, const char *msgid)
     if (!err && sqlite3_changes(db_sqlite(db)) == 0)
         err = POSA_ENOTFOUND;
     return err;
+}
+
+int journal_retry_now(struct db *db, const char *msgid, int64_t now)
+{
+    sqlite3_stmt *st = db_stmt(db, sql_retry_now);
+    struct journal_row *row = NULL;
+    int err;
+
+    if (!st)
+        return POSA_EDB;
+    db_bind_text(st, 1, msgid);
+    sqlite3_bind_int64(st, 2, now);
+    if ((err = db_step_done(db, st)) < 0)
+        return err;
+    if (sqlite3_changes(db_sqlite(db)))
+        return 0;
+    err = journal_get(db, msgid, &row); /* why not: absent, or not queued */
+    journal_row_free(row);
+    return err < 0 ? err : POSA_ESTATE;
 }
 
 int journal_get(struct db *db, const char *msgid, struct journal_row **ret)

@@ -88,6 +88,10 @@ int journal_restart(struct db *db, int64_t now, int *ret_count);
 int journal_release_idem(struct db *db, const char *msgid);
 
 int journal_get(struct db *db, const char *msgid, struct journal_row **ret);
+
+/* An operator's "retry now" of a queued row: due at now. POSA_ENOTFOUND, or POSA_ESTATE
+ * when the row is not queued (a sent or unknown one is the resolver's, a final one final). */
+int journal_retry_now(struct db *db, const char *msgid, int64_t now);
 int journal_get_by_idem(struct db *db, const char *idem_key, struct journal_row **ret);
 /* The row journaled to stand in for msgid (the same message again under a new msgid, after
  * msgid was reversed or refused for its session): the latest such row, or POSA_ENOTFOUND. */

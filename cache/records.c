@@ -47,6 +47,11 @@ static const char sql_settlement_open[] =
     "AND state IN ('pending', 'unknown') ORDER BY created_at DESC LIMIT 1";
 static const char sql_settlements_of_day[] =
     "SELECT " SETTLEMENT_COLS " FROM settlements WHERE settle_date = ?1 ORDER BY created_at";
+static const char sql_settlement_counts[] =
+    "SELECT state, count(*) FROM settlements GROUP BY state ORDER BY state";
+static const char sql_report_put[] =
+    "INSERT OR REPLACE INTO reconcile_reports (date, body, created_at) VALUES (?1, ?2, ?3)";
+static const char sql_report_get[] = "SELECT body FROM reconcile_reports WHERE date = ?1";
 static const char sql_answer_get[] =
     "SELECT body_hash, status, answer FROM his_answers WHERE idem_key = ?1";
 static const char sql_answer_put[] =
@@ -419,4 +424,51 @@ int records_answer_put(struct db *db, const char *idem_key, const char *body_has
     db_bind_text(st, 4, answer);
     sqlite3_bind_int64(st, 5, now);
     return db_step_done(db, st);
+}
+
+int records_settlement_counts(struct db *db, int (*cb)(const char *state, int64_t count, void *data),
+                              void *data)
+{
+    sqlite3_stmt *st = db_stmt(db, sql_settlement_counts);
+    int rc = SQLITE_DONE, err = 0;
+
+    if (!st)
+        return POSA_EDB;
+    while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        err = cb((const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1), data);
+    if (!err && rc != SQLITE_DONE)
+        err = db_map(rc);
+    sqlite3_reset(st);
+    return err;
+}
+
+int records_report_put(struct db *db, int32_t date, const char *body, int64_t now)
+{
+    sqlite3_stmt *st = db_stmt(db, sql_report_put);
+
+    if (!st)
+        return POSA_EDB;
+    sqlite3_bind_int(st, 1, date);
+    db_bind_text(st, 2, body);
+    sqlite3_bind_int64(st, 3, now);
+    return db_step_done(db, st);
+}
+
+int records_report_get(struct db *db, int32_t date, char **ret)
+{
+    sqlite3_stmt *st = db_stmt(db, sql_report_get);
+    char *body;
+    int err;
+
+    if (!st)
+        return POSA_EDB;
+    sqlite3_bind_int(st, 1, date);
+    if ((err = step_row(st)) < 0)
+        return err;
+    body = dup_col(st, 0);
+    sqlite3_reset(st);
+    if (!body)
+        return -12;
+    *ret = body;
+    return 0;
 }

@@ -85,6 +85,14 @@ typedef int (*records_settlement_cb)(const struct settlement_record *s, void *da
 /* Settlements of a day (settle_date), oldest first. */
 int records_settlements_of_day(struct db *db, int32_t date, records_settlement_cb cb, void *data);
 
+/* Settlements counted by state, for /metrics: cb(state, count). */
+int records_settlement_counts(struct db *db, int (*cb)(const char *state, int64_t count, void *data),
+                              void *data);
+
+/* The day's reconciliation report: put replaces; get POSA_ENOTFOUND. *ret is malloc'd. */
+int records_report_put(struct db *db, int32_t date, const char *body, int64_t now);
+int records_report_get(struct db *db, int32_t date, char **ret);
+
 /* The first answer to an idempotent request: POSA_ENOTFOUND when there is none. */
 int records_answer_get(struct db *db, const char *idem_key, char ret_hash[RECORD_ID_MAX + 1],
                        int *ret_status, char **ret_answer);

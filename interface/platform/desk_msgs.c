@@ -547,3 +547,57 @@ int desk_3201_decode(struct json_object *output, bool *ret_match, const char **r
     *ret_text = text;
     return 0;
 }
+
+json_object *desk_3202_input(const struct desk_day_totals *t, const struct desk_day_row *rows,
+                             size_t n)
+{
+    json_object *input = desk_3201_input(t), *data = NULL, *detail = json_object_new_array();
+
+    if (!input || !detail || !json_object_object_get_ex(input, "data", &data)) {
+        json_object_put(input);
+        json_object_put(detail);
+        return NULL;
+    }
+    put_dec(data, "cash_payamt", 0, DEC_MONEY);
+    for (size_t i = 0; i < n; i++) {
+        json_object *r = json_object_new_object();
+
+        if (!r)
+            break;
+        put_str(r, "psn_no", rows[i].psn_no);
+        put_str(r, "mdtrt_id", rows[i].mdtrt_id);
+        put_str(r, "setl_id", rows[i].setl_id);
+        put_str(r, "msgid", rows[i].msgid);
+        put_dec(r, "medfee_sumamt", rows[i].medfee_sumamt, DEC_MONEY);
+        put_dec(r, "fund_pay_sumamt", rows[i].fund_pay_sumamt, DEC_MONEY);
+        put_dec(r, "acct_pay", rows[i].acct_pay, DEC_MONEY);
+        put_str(r, "refd_setl_flag", "0");
+        json_object_array_add(detail, r);
+    }
+    json_object_object_add(data, "detail", detail);
+    return input;
+}
+
+int desk_3202_decode(struct json_object *output, desk_mismatch_cb cb, void *data,
+                     struct jsonmap_error *err)
+{
+    json_object *detail = child(output, "detail", json_type_array);
+    json_object *only = child(output, "platform_only", json_type_array);
+    int rc;
+
+    if (!detail)
+        return jsonmap_fail(err, POSA_EFIELD, NULL, "detail");
+    for (size_t i = 0; i < json_object_array_length(detail); i++) {
+        json_object *row = json_object_array_get_idx(detail, i), *r = NULL;
+
+        if (json_object_object_get_ex(row, "stmt_rslt", &r) &&
+            strcmp(json_object_get_string(r), "0") == 0)
+            continue;
+        if ((rc = cb(row, false, data)) != 0)
+            return rc;
+    }
+    for (size_t i = 0; only && i < json_object_array_length(only); i++)
+        if ((rc = cb(json_object_array_get_idx(only, i), true, data)) != 0)
+            return rc;
+    return 0;
+}

@@ -177,6 +177,25 @@ struct desk_day_totals {
 };
 
 json_object *desk_3201_input(const struct desk_day_totals *t);
+
+/* One settlement of the day for 3202 (detail reconciliation inline, sandbox/README.md). */
+struct desk_day_row {
+    const char *psn_no;
+    const char *mdtrt_id;
+    const char *setl_id;
+    const char *msgid;
+    int64_t medfee_sumamt;
+    int64_t fund_pay_sumamt;
+    int64_t acct_pay;
+};
+
+json_object *desk_3202_input(const struct desk_day_totals *t, const struct desk_day_row *rows,
+                             size_t n);
+/* Calls cb for each row of output.detail[] that does not match (stmt_rslt != "0"), and for
+ * each of output.platform_only[]; a non-zero return stops. */
+typedef int (*desk_mismatch_cb)(struct json_object *row, bool platform_only, void *data);
+int desk_3202_decode(struct json_object *output, desk_mismatch_cb cb, void *data,
+                     struct jsonmap_error *err);
 /* true when output.stmtinfo.stmt_rslt is "0" (the platform's totals match). */
 int desk_3201_decode(struct json_object *output, bool *ret_match, const char **ret_text,
                      struct jsonmap_error *err);

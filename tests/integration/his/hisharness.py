@@ -200,7 +200,8 @@ class World:
         data = os.path.join(self.dir, "posad")
         self.conf_path = os.path.join(self.dir, "posad.conf")
         with open(self.conf_path, "w", encoding="utf-8") as f:
-            f.write("[posad]\ndata_dir = %s\nlisten = 127.0.0.1:%d\nsocket = %s\nlog_level = debug\n"
+            f.write("[posad]\ndata_dir = %s\nlisten = 127.0.0.1:%d\nsocket = %s\n"
+                    "log_level = debug\n"
                     "[institution]\nfixmedins_code = %s\nfixmedins_name = 上海交通大学医学院附属瑞金医院\n"
                     "mdtrtarea_admvs = 310000\n"
                     "[upstream]\nurl = http://127.0.0.1:%d/fsi/api/rsfComIfsService/callService\n"

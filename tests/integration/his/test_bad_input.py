@@ -39,6 +39,12 @@ def visit(fx, **change):
     return {k: v for k, v in d.items() if v is not None}
 
 
+def gbk(body, field_value):
+    """body as JSON bytes with the string field_value's UTF-8 replaced by its GBK bytes."""
+    raw = json.dumps(body, ensure_ascii=False).encode("utf-8")
+    return raw.replace(field_value.encode("utf-8"), field_value.encode("gbk"))
+
+
 def many_lines(n):
     one = json.dumps(bed(his_line_id="N%06d"), ensure_ascii=False)
     return ('{"lines":[' + ",".join(one.replace("N%06d", "N%06d" % i) for i in range(n))
@@ -63,7 +69,8 @@ CASES = [
     ("identify_truncated_json", "POST", "/v1/identify", b'{"source":"id","certno":', None, BAD),
     ("identify_array_body", "POST", "/v1/identify", [], None, BAD),
     ("identify_empty_body", "POST", "/v1/identify", b"", None, BAD),
-    ("identify_not_utf8", "POST", "/v1/identify", b'{"source":"id","certno":"\xff\xfe"}', None, BAD),
+    ("identify_not_utf8", "POST", "/v1/identify",
+     b'{"source":"id","certno":"320211195603120157","psn_name":"\xd5\xc5\xbd\xa8"}', None, BAD),
     ("identify_unknown_source", "POST", "/v1/identify", {"source": "fax"}, None, BAD),
     ("identify_id_without_certno", "POST", "/v1/identify", {"source": "id"}, None, BAD),
     ("identify_short_certno", "POST", "/v1/identify", {"source": "id", "certno": "12345"}, None,
@@ -101,6 +108,8 @@ CASES = [
      None, BAD),
     ("visit_doctor_code_2k", "POST", "/v1/visits", lambda fx: visit(fx, doctor_code="D" * 2000),
      None, BAD),
+    ("visit_dept_name_gbk", "POST", "/v1/visits",
+     lambda fx: gbk(visit(fx, dept_name="骨科病区"), "骨科病区"), None, BAD),
     ("visit_his_visit_id_missing", "POST", "/v1/visits", lambda fx: visit(fx, his_visit_id=None),
      None, BAD),
     # --- fees
@@ -145,6 +154,8 @@ CASES = [
      BAD),
     ("fees_duplicate_line_ids", "POST", "/v1/visits/{open}/fees",
      fees(bed(), bed()), None, BAD),
+    ("fees_line_name_gbk", "POST", "/v1/visits/{open}/fees",
+     gbk(fees(bed(name="普通病房床位费")), "普通病房床位费"), None, BAD),
     ("fees_bad_time", "POST", "/v1/visits/{open}/fees", fees(bed(time="yesterday")), None, BAD),
     ("fees_outside_unknown_kind", "POST", "/v1/visits/{open}/fees",
      fees(bed(outside={"institution_code": "H31010500002", "kind": "spa", "form_ref": "F1"})),
@@ -228,7 +239,7 @@ class BadInputBase(h.HisTestCase):
     @classmethod
     def fixture(cls):
         """An open stay with three lines, an open outpatient visit, a settled stay."""
-        t = cls("run")
+        t = cls("run")  # an instance, for the happy-path helpers of HisTestCase
         c = cls.w.unix if cls.transport == "unix" else cls.w.tcp
         fx = {}
         fx["open"] = t.open_visit(c, ZHANG)["visit_id"]
@@ -304,6 +315,68 @@ def _make(case):
 
 for _case in CASES:
     setattr(BadInputBase, "test_" + _case[0], _make(_case))
+
+
+class RawHttpBase(h.HisTestCase):
+    """Broken HTTP itself: posad answers (or closes) and stays up. Only the status is checked
+    here; the JSON error body of HTTP-level refusals is bug 5 of his-bugs.md."""
+    transport = None
+
+    def raw(self, data, read=True):
+        c = self.unix if self.transport == "unix" else self.tcp
+        conn = c._conn(10)
+        conn.connect()
+        try:
+            conn.sock.sendall(data)
+            if not read:
+                return None
+            chunks = []
+            while True:
+                try:
+                    b = conn.sock.recv(65536)
+                except (ConnectionResetError, TimeoutError):
+                    break
+                if not b:
+                    break
+                chunks.append(b)
+                if b"\r\n\r\n" in b"".join(chunks):
+                    break
+            return b"".join(chunks)
+        finally:
+            conn.close()
+
+    def status_of(self, answer):
+        self.assertTrue(answer, "no answer")
+        return int(answer.split(b" ", 2)[1])
+
+    def test_garbage_request_line(self):
+        self.assertEqual(self.status_of(self.raw(b"HELLO posad\r\n\r\n")), 400)
+
+    def test_headers_over_16k(self):
+        a = self.raw(b"GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 20000 +
+                     b"\r\n\r\n")
+        self.assertEqual(self.status_of(a), 431)
+
+    def test_body_shorter_than_content_length_then_close(self):
+        self.raw(b"POST /v1/identify HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{",
+                 read=False)
+        r = (self.unix if self.transport == "unix" else self.tcp).get("/v1/health")
+        self.assertEqual(r.status, 200, r)
+
+    def test_bad_content_length(self):
+        a = self.raw(b"POST /v1/identify HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n")
+        self.assertEqual(self.status_of(a), 400)
+
+
+class RawHttpOverUnixSocket(RawHttpBase):
+    transport = "unix"
+
+
+class RawHttpOverTcp(RawHttpBase):
+    transport = "tcp"
+
+
+del RawHttpBase
 
 
 class BadInputOverUnixSocket(BadInputBase):

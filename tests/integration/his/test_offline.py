@@ -12,8 +12,9 @@ ZHANG = "32020000000000000000000101"
 
 
 class Offline(h.HisTestCase):
-    # Probe the platform often, so the test sees it come back within a second or two.
-    posad_conf = "probe_interval_ms = 200\n"
+    # Offline at the first failure, and probed often, so the test sees it go and come back
+    # within a second or two.
+    posad_conf = "offline_after = 1\nprobe_interval_ms = 200\n"
 
     def wait_health(self, client, state, timeout=15):
         h.wait_until(lambda: client.get("/v1/health").json["upstream"]["state"] == state,

@@ -3,6 +3,7 @@ stay, upload a 10,000.00 bill that is wholly in scope, presettle, settle, read t
 back; once per filing kind, over the Unix socket and over TCP."""
 import json
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -58,8 +59,18 @@ TABLE = [
 ]
 
 
+MONEY = re.compile(r"-?(0|[1-9][0-9]*)\.[0-9]{2}")
+LINE_MONEY = ("amount", "fulamt_ownpay_amt", "overlmt_amt", "preselfpay_amt", "inscp_scp_amt")
+
+
 class PolicyBase(h.HisTestCase):
     transport = None
+
+    def assertMoney(self, values, where):
+        """his-api.md: money is a JSON string with exactly two decimals, everywhere."""
+        for v in values:
+            self.assertIsInstance(v, str, where)
+            self.assertRegex(v, MONEY, where)
 
     @property
     def c(self):
@@ -84,6 +95,11 @@ class PolicyBase(h.HisTestCase):
             self.assertEqual(ln["chrgitm_lv"], "01", ln)
             self.assertEqual(ln["inscp_scp_amt"], ln["amount"], ln)
         self.assertNotIn("upstream_mismatch", str(fees))
+        for ln in fees["lines"]:
+            self.assertMoney([ln[k] for k in LINE_MONEY], ln)
+        self.assertMoney([t[k] for k in LINE_MONEY], t)
+        for cat in t["by_category"].values():
+            self.assertMoney([cat[k] for k in LINE_MONEY], t)
         pre = self.c.post("/v1/visits/%s/presettle" % vid, {})
         self.assertEqual(pre.status, 200, pre)
         self.assertEqual(pre.json["estimated"], False, pre)
@@ -98,6 +114,9 @@ class PolicyBase(h.HisTestCase):
         self.assertEqual(s["state"], "settled", s)
         self.assertTrue(s["settlement_id"] and s["setl_id"], s)
         a = s["amounts"]
+        self.assertMoney(a.values(), s)
+        self.assertMoney([f["amount"] for f in s["funds"]], s)
+        self.assertMoney(pre.json["amounts"].values(), pre)
         self.assertEqual(a["medfee_sumamt"], "10000.00", s)
         self.assertEqual(a["fulamt_ownpay_amt"], "0.00", s)
         self.assertEqual(a["overlmt_selfpay"], "0.00", s)

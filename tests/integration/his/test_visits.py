@@ -36,6 +36,8 @@ class VisitsBase(h.HisTestCase):
     def test_health_and_queue(self):
         r = self.c.get("/v1/health")
         self.assertEqual(r.status, 200, r)
+        self.assertTrue(r.headers.get("Content-Type", "").startswith("application/json"),
+                        r.headers)
         j = r.json
         self.assertEqual(j["upstream"]["state"], "online", j)
         self.assertIsInstance(j["version"], str, j)
@@ -49,6 +51,34 @@ class VisitsBase(h.HisTestCase):
     def test_socket_mode_is_the_auth(self):
         # packaging/posad.conf: socket_mode 0660 by default; the group decides who may talk.
         self.assertEqual(os.stat(self.w.sock_path).st_mode & 0o777, 0o660)
+
+    def test_identify_by_id_number(self):
+        want = {  # psn_no: (masked ID number, filing status, kind, valid_from, valid_to)
+            ZHANG: ("320211********0157", "filed", "long_term", "2024-05-01", None),
+            ZHOU: ("410104********0861", "not_filed", None, None, None),
+            "32020000000000000000000107": ("320281********0758", "filed", "commitment",
+                                           "2026-11-20", "2026-12-04"),
+            # an expired long-term filing next to a valid temporary one: the valid one
+            "41010000000000000000000115": ("410105********1589", "filed", "temporary_other",
+                                           "2026-11-01", "2027-04-30"),
+            # ID number ending in X
+            "32020000000000000000000104": ("320213********042X", "filed", "referral",
+                                           "2026-10-01", "2027-03-31"),
+        }
+        for psn_no, (masked, status, kind, valid_from, valid_to) in want.items():
+            r = self.c.post("/v1/identify", {"source": "id", "certno": h.PERSONS[psn_no]})
+            self.assertEqual(r.status, 200, r)
+            j = r.json
+            self.assertRegex(j["identity_token"], r"^[0-9a-f]{32}$", r)
+            self.assertEqual(j["person"]["psn_no"], psn_no, r)
+            self.assertEqual(j["person"]["certno_masked"], masked, r)
+            self.assertNotIn(h.PERSONS[psn_no], r.raw.decode("utf-8"))
+            self.assertEqual(j["cert"]["type"], "02", r)
+            self.assertIs(j["cross_province"], True, r)
+            f = j["filing"]
+            self.assertEqual((f["status"], f.get("kind"), f.get("valid_from"), f.get("valid_to")),
+                             (status, kind, valid_from, valid_to), r)
+            self.assertEqual(j["insurance"][0]["insutype"], "310", r)
 
     # --- refusals before anything is registered ---------------------------------------------
 
@@ -187,6 +217,55 @@ class VisitsBase(h.HisTestCase):
         self.upload(self.c, vid, h.stay_lines("B")[8:9])
         pre = self.c.post("/v1/visits/%s/presettle" % vid, {})
         self.assertEqual((pre.status, pre.json["amounts"]["medfee_sumamt"]), (200, "100.00"), pre)
+
+    # --- a refund of last year's settlement ---------------------------------------------------
+
+    def outpatient_settle(self, psn_no, day):
+        v = self.open_visit(self.c, psn_no, kind="outpatient", med_type="11",
+                            begin_time=day + " 08:30:00")
+        lines = [h.line("Y1", "002103000020000", "X线计算机体层(CT)平扫(胸部)", "1", "260.00",
+                        "260.00", time=day + " 08:40:00"),
+                 h.line("Y2", "002101020160000", "数字化摄影(DR)腰椎正侧位", "2", "120.00",
+                        "240.00", time=day + " 08:40:00"),
+                 h.line("Y3", "002202010010000", "腹部彩色多普勒超声检查", "1", "150.00",
+                        "150.00", time=day + " 08:40:00"),
+                 h.line("Y4", "002703000010000", "组织病理学检查与诊断", "1", "260.00",
+                        "260.00", time=day + " 08:40:00"),
+                 h.line("Y5", "002501010150000", "血细胞分析(血常规)", "1", "20.00",
+                        "20.00", time=day + " 08:40:00"),
+                 h.line("Y6", "002502030030000", "D-二聚体测定", "1", "45.00",
+                        "45.00", time=day + " 08:40:00"),
+                 h.line("Y7", "002503100010000", "肌钙蛋白I测定", "1", "25.00",
+                        "25.00", time=day + " 08:40:00")]
+        # 260 + 240 + 150 + 260 + 20 + 45 + 25 = 1,000.00, all 甲 within limits.
+        self.upload(self.c, v["visit_id"], lines)
+        r = self.c.post("/v1/visits/%s/settle" % v["visit_id"], {})
+        self.assertEqual(r.status, 200, r)
+        a = r.json["amounts"]
+        return r.json, (a["medfee_sumamt"], a["act_pay_dedc"], a["fund_pay_sumamt"],
+                        a["psn_part_amt"])
+
+    def test_refund_of_last_years_outpatient_settlement(self):
+        # Wuxi employees, outpatient, level 3: deductible 800.00 per calendar year, 0.75.
+        psn_no = ZHANG if self.transport == "tcp" else WANG
+        try:
+            self.w.set_clock("2025-12-30 09:00:00")
+            old, amounts = self.outpatient_settle(psn_no, "2025-12-30")
+            # 2025's deductible: (1,000.00 - 800.00) x 0.75 = 150.00; person 850.00.
+            self.assertEqual(amounts, ("1000.00", "800.00", "150.00", "850.00"), old)
+            self.w.set_clock("2026-01-05 09:00:00")
+            new, amounts = self.outpatient_settle(psn_no, "2026-01-05")
+            # A new year, a new deductible: 150.00 again.
+            self.assertEqual(amounts, ("1000.00", "800.00", "150.00", "850.00"), new)
+            r = self.c.post("/v1/settlements/%s/cancel" % old["settlement_id"], {})
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(self.c.get("/v1/settlements/" + old["settlement_id"]).json["state"],
+                             "cancelled")
+            # Giving 2025 its deductible back leaves 2026's used: 1,000.00 x 0.75 = 750.00.
+            third, amounts = self.outpatient_settle(psn_no, "2026-01-05")
+            self.assertEqual(amounts, ("1000.00", "0.00", "750.00", "250.00"), third)
+        finally:
+            self.w.set_clock(h.CLOCK)
 
     # --- documents -----------------------------------------------------------------------------
 

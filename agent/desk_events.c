@@ -1,0 +1,170 @@
+/* GET /v1/events?desk=D03: server-sent events per desk (his-api.md): card_inserted,
+ * card_removed, qr_scanned, upstream_online, upstream_offline, settlement_resolved. Each
+ * subscriber is an open streaming answer; one that goes away or falls behind is dropped. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/desk.h"
+#include "agent/log.h"
+#include "agent/posad.h"
+#include "cache/db.h"
+#include "core/err.h"
+
+struct desk_subscriber {
+    struct his_call *call;
+    char desk[CARD_DESK_MAX + 1]; /* "" = every desk */
+    struct desk_subscriber *next;
+};
+
+static void unsubscribe(struct desk *d, struct desk_subscriber *sub)
+{
+    for (struct desk_subscriber **p = &d->subscribers; *p; p = &(*p)->next) {
+        if (*p == sub) {
+            *p = sub->next;
+            break;
+        }
+    }
+}
+
+/* The stream is over (peer gone, fell behind, or shutdown): the call ends here. */
+static void drop(struct desk *d, struct desk_subscriber *sub)
+{
+    struct his_call *call = sub->call;
+
+    unsubscribe(d, sub);
+    http_request_drop(call->req, false);
+    call->pd->requests--;
+    call->req = NULL;
+    free(sub);
+    free(call);
+}
+
+static void on_peer_gone(struct http_request *req, void *data)
+{
+    struct desk_subscriber *sub = data;
+
+    (void)req;
+    drop(&sub->call->pd->desk, sub);
+}
+
+void desk_event(struct desk *d, const char *desk, const char *name, struct json_object *data)
+{
+    const char *json = json_object_to_json_string_ext(data, JSON_C_TO_STRING_PLAIN |
+                                                                JSON_C_TO_STRING_NOSLASHESCAPE);
+    size_t len = strlen(name) + strlen(json) + 32;
+    char *frame = malloc(len);
+    struct desk_subscriber *sub = d->subscribers, *next;
+
+    if (frame) {
+        len = (size_t)snprintf(frame, len, "event: %s\ndata: %s\n\n", name, json);
+        for (; sub; sub = next) {
+            next = sub->next;
+            if (desk && sub->desk[0] && strcmp(sub->desk, desk) != 0)
+                continue;
+            if (http_stream_write(sub->call->req, frame, len) < 0)
+                drop(d, sub); /* gone, or too far behind: it reconnects and reads state */
+        }
+    }
+    free(frame);
+    json_object_put(data);
+}
+
+void desk_events_close(struct desk *d)
+{
+    while (d->subscribers)
+        drop(d, d->subscribers);
+}
+
+void desk_events(struct his_call *call)
+{
+    static const struct http_header headers[] = {{"Content-Type", "text/event-stream"},
+                                                  {"Cache-Control", "no-store"}};
+    struct desk *d = &call->pd->desk;
+    struct desk_subscriber *sub;
+    const char *q = strstr(call->req->query, "desk="), *desk = "";
+    size_t len = 0;
+    int err;
+
+    if (q && (q == call->req->query || q[-1] == '&')) {
+        desk = q + 5;
+        len = strcspn(desk, "&");
+    }
+    if (len >= CARD_DESK_MAX) {
+        his_fail(call, POSA_EFIELD, "desk is at most 32 characters", NULL);
+        return;
+    }
+    if (!(sub = calloc(1, sizeof *sub))) {
+        his_fail(call, -12, NULL, NULL);
+        return;
+    }
+    memcpy(sub->desk, desk, len);
+    if ((err = his_check_desk(call, sub->desk[0] ? sub->desk : NULL)) < 0 ||
+        (err = http_stream_start(call->req, 200, headers, 2)) < 0) {
+        free(sub);
+        his_fail(call, err, NULL, NULL);
+        return;
+    }
+    sub->call = call;
+    sub->next = d->subscribers;
+    d->subscribers = sub;
+    http_request_on_close(call->req, on_peer_gone, sub);
+    /* A first frame, so a client knows it is subscribed before anything happens. */
+    http_stream_write(call->req, ": subscribed\n\n", 15);
+}
+
+/* --- settlement_resolved --------------------------------------------------------------- */
+
+struct resolved_job {
+    struct db_job job;
+    struct desk *d;
+    char msgid[MSGID_LEN + 1];
+    struct settlement_record *rec;
+    struct visit_record *visit;
+    bool changed;
+};
+
+static int run_resolved(struct db *db, struct db_job *job)
+{
+    struct resolved_job *r = (struct resolved_job *)job;
+    int err = records_settlement_by_msgid(db, r->msgid, &r->rec);
+
+    if (err)
+        return err == POSA_ENOTFOUND ? 0 : err; /* not a settlement of the desk flow */
+    if ((err = desk_settlement_refresh(db, r->rec, &r->changed)) == 0)
+        err = records_visit_get(db, r->rec->visit_id, &r->visit);
+    return err;
+}
+
+static void on_resolved(struct db_job *job, int status)
+{
+    struct resolved_job *r = (struct resolved_job *)job;
+
+    if (!status && r->changed && r->visit) {
+        struct json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "settlement_id", json_object_new_string(r->rec->settlement_id));
+        json_object_object_add(o, "visit_id", json_object_new_string(r->rec->visit_id));
+        json_object_object_add(o, "state", json_object_new_string(r->rec->state));
+        json_object_object_add(o, "setl_id", json_object_new_string(r->rec->setl_id));
+        desk_event(r->d, r->visit->desk, "settlement_resolved", o);
+    } else if (status) {
+        log_event(LOGL_WARN, "settlement_refresh_failed", "msgid", r->msgid, "error",
+                  posa_strerror(status), NULL);
+    }
+    records_settlement_free(r->rec);
+    records_visit_free(r->visit);
+    free(r);
+}
+
+void desk_outcome_resolved(struct desk *d, const char *msgid)
+{
+    struct resolved_job *r = calloc(1, sizeof *r);
+
+    if (!r)
+        return; /* the next GET of the settlement refreshes it anyway */
+    r->d = d;
+    snprintf(r->msgid, sizeof r->msgid, "%s", msgid);
+    r->job = (struct db_job){.run = run_resolved, .done = on_resolved};
+    db_worker_submit(&d->pd->db, &r->job);
+}

@@ -1,0 +1,518 @@
+/* The operators' endpoints (his-api.md): GET /v1/readers, POST /v1/queue/{msgid}/retry,
+ * POST /v1/reconcile {date} (3201 per insurance type, clearing type and insured region;
+ * 3202 where the totals differ) with GET /v1/reconcile/{date}, and GET /metrics. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/desk.h"
+#include "agent/log.h"
+#include "agent/posad.h"
+#include "cache/db.h"
+#include "cache/journal.h"
+#include "core/datetime.h"
+#include "core/decimal.h"
+#include "core/err.h"
+#include "interface/his/metrics.h"
+#include "interface/his/requests.h"
+#include "interface/his/responses.h"
+#include "interface/platform/desk_msgs.h"
+
+#define RECONCILE_GROUPS_MAX 64
+#define RECONCILE_ROWS_MAX 20000
+
+/* --- GET /v1/readers ---------------------------------------------------------------------- */
+
+struct json_object *desk_readers_json(const struct desk *d)
+{
+    struct json_object *a = json_object_new_array();
+
+    for (size_t i = 0; i < d->n_seen; i++) {
+        const struct desk_reader *r = &d->seen[i];
+        struct json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "name", json_object_new_string(r->name));
+        json_object_object_add(o, "kind", json_object_new_string("pcsc"));
+        json_object_object_add(o, "desk", json_object_new_string(r->desk));
+        json_object_object_add(o, "state", json_object_new_string(
+                                               !d->pcsc_up ? "error" : r->present ? "present" : "empty"));
+        json_object_object_add(o, "card_type", json_object_new_string(r->card_type));
+        json_object_array_add(a, o);
+    }
+    return a;
+}
+
+void desk_readers(struct his_call *call)
+{
+    struct json_object *o = json_object_new_object();
+
+    json_object_object_add(o, "readers", desk_readers_json(&call->pd->desk));
+    json_object_object_add(o, "pcscd", json_object_new_string(
+                                           !call->pd->desk.watch ? "not_configured"
+                                           : call->pd->desk.pcsc_up ? "up" : "down"));
+    his_reply(call, 200, o);
+}
+
+/* --- POST /v1/queue/{msgid}/retry ----------------------------------------------------------- */
+
+static int run_retry(struct db *db, struct db_job *job)
+{
+    struct his_call *call = his_call_of_job(job);
+
+    return journal_retry_now(db, his_param(call, 0), upstream_now_ms());
+}
+
+static void on_retry(struct db_job *job, int status)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct json_object *o;
+
+    if (status) {
+        his_fail(call, status == POSA_ENOTFOUND ? POSA_ENOSUCH : status,
+                 status == POSA_ESTATE ? "only a queued message can be retried: a sent or "
+                                         "unknown one is being resolved, a final one is final"
+                                       : NULL,
+                 NULL);
+        return;
+    }
+    log_event(LOGL_INFO, "retry_requested", "msgid", his_param(call, 0), NULL);
+    outbox_kick(&call->pd->outbox);
+    o = json_object_new_object();
+    json_object_object_add(o, "msgid", json_object_new_string(his_param(call, 0)));
+    json_object_object_add(o, "state", json_object_new_string("queued"));
+    json_object_object_add(o, "next_attempt", json_object_new_string("now"));
+    his_reply(call, 200, o);
+}
+
+void desk_queue_retry(struct his_call *call)
+{
+    his_db(call, run_retry, on_retry);
+}
+
+/* --- POST /v1/reconcile {date} ---------------------------------------------------------------- */
+
+struct recon_group {
+    char insutype[4];
+    char clr_type[3];
+    char setl_optins[7];
+    struct desk_day_totals totals;
+    struct desk_day_row *rows;
+    size_t n_rows;
+    bool matched;
+    char text[160];
+};
+
+struct recon_flow {
+    struct reconcile_request req;
+    char date[DATETIME_DATE_LEN + 1];
+    struct json_object *docs;   /* the day's settlement documents, kept for the strings */
+    struct recon_group groups[RECONCILE_GROUPS_MAX];
+    size_t n_groups, next;
+    struct json_object *mismatched;
+    char *report;
+    bool too_many;
+};
+
+static void recon_free(void *p)
+{
+    struct recon_flow *f = p;
+
+    his_request_done(&f->req.root);
+    for (size_t i = 0; i < f->n_groups; i++)
+        free(f->groups[i].rows);
+    json_object_put(f->docs);
+    json_object_put(f->mismatched);
+    free(f->report);
+    free(f);
+}
+
+static int64_t money_of(struct json_object *obj, const char *key)
+{
+    const char *text = desk_str(obj, key);
+    int64_t fen = 0;
+
+    money_parse(text, strlen(text), &fen);
+    return fen;
+}
+
+static struct recon_group *group_of(struct recon_flow *f, const char *insutype,
+                                    const char *clr_type, const char *optins)
+{
+    struct recon_group *g;
+
+    for (size_t i = 0; i < f->n_groups; i++) {
+        g = &f->groups[i];
+        if (!strcmp(g->insutype, insutype) && !strcmp(g->clr_type, clr_type) &&
+            !strcmp(g->setl_optins, optins))
+            return g;
+    }
+    if (f->n_groups == RECONCILE_GROUPS_MAX)
+        return NULL;
+    g = &f->groups[f->n_groups++];
+    snprintf(g->insutype, sizeof g->insutype, "%s", insutype);
+    snprintf(g->clr_type, sizeof g->clr_type, "%s", clr_type);
+    snprintf(g->setl_optins, sizeof g->setl_optins, "%s", optins);
+    g->totals = (struct desk_day_totals){.insutype = g->insutype, .clr_type = g->clr_type,
+                                         .setl_optins = g->setl_optins, .date = f->date};
+    return g;
+}
+
+/* Counts one settlement of the day (only settled ones: cancelled ones are out, as the
+ * platform counts them). Runs on the database thread. */
+static int add_settlement(const struct settlement_record *s, void *data)
+{
+    struct recon_flow *f = data;
+    struct json_object *doc, *answer = NULL, *amounts = NULL, *visit = NULL, *id = NULL;
+    struct recon_group *g;
+    struct desk_day_row *row, *grown;
+
+    if (strcmp(s->state, "settled") != 0)
+        return 0;
+    if (!(doc = desk_doc(s->body)))
+        return POSA_ECORRUPT;
+    json_object_array_add(f->docs, doc);
+    json_object_object_get_ex(doc, "answer", &answer);
+    json_object_object_get_ex(answer, "amounts", &amounts);
+    json_object_object_get_ex(doc, "visit", &visit);
+    json_object_object_get_ex(visit, "identity", &id);
+    g = group_of(f, desk_str(id, "insutype"),
+                 strcmp(desk_str(doc, "kind"), "inpatient") == 0 ? "21" : "11",
+                 desk_str(id, "insuplc_admdvs"));
+    if (!g || g->n_rows == RECONCILE_ROWS_MAX) {
+        f->too_many = true;
+        return 0;
+    }
+    if (!(grown = realloc(g->rows, (g->n_rows + 1) * sizeof *grown)))
+        return -12;
+    g->rows = grown;
+    row = &g->rows[g->n_rows++];
+    *row = (struct desk_day_row){desk_str(id, "psn_no"), desk_str(doc, "mdtrt_id"),
+                                 desk_str(answer, "setl_id"), s->msgid,
+                                 money_of(amounts, "medfee_sumamt"),
+                                 money_of(amounts, "fund_pay_sumamt"), money_of(amounts, "acct_pay")};
+    /* s lives for this call only: the msgid is kept in the document the flow holds. */
+    json_object_object_add(doc, "_msgid", json_object_new_string(s->msgid));
+    row->msgid = desk_str(doc, "_msgid");
+    g->totals.medfee_sumamt += row->medfee_sumamt;
+    g->totals.fund_pay_sumamt += row->fund_pay_sumamt;
+    g->totals.acct_pay += row->acct_pay;
+    g->totals.count++;
+    return 0;
+}
+
+static int run_day(struct db *db, struct db_job *job)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct recon_flow *f = call->flow;
+
+    if (!(f->docs = json_object_new_array()) || !(f->mismatched = json_object_new_array()))
+        return -12;
+    return records_settlements_of_day(db, f->req.date, add_settlement, f);
+}
+
+static struct json_object *totals_json(const struct desk_day_totals *t)
+{
+    struct json_object *o = json_object_new_object();
+
+    json_object_object_add(o, "medfee_sumamt", his_money(t->medfee_sumamt));
+    json_object_object_add(o, "fund_pay_sumamt", his_money(t->fund_pay_sumamt));
+    json_object_object_add(o, "acct_pay", his_money(t->acct_pay));
+    json_object_object_add(o, "count", json_object_new_int64(t->count));
+    return o;
+}
+
+static char *report_text(struct recon_flow *f)
+{
+    struct json_object *o = json_object_new_object(), *groups = json_object_new_array();
+    struct desk_day_totals all = {0};
+    bool matched = !f->too_many;
+    char *text;
+
+    for (size_t i = 0; i < f->n_groups; i++) {
+        struct recon_group *g = &f->groups[i];
+        struct json_object *j = json_object_new_object();
+
+        matched = matched && g->matched;
+        all.medfee_sumamt += g->totals.medfee_sumamt;
+        all.fund_pay_sumamt += g->totals.fund_pay_sumamt;
+        all.acct_pay += g->totals.acct_pay;
+        all.count += g->totals.count;
+        json_object_object_add(j, "insutype", json_object_new_string(g->insutype));
+        json_object_object_add(j, "clr_type", json_object_new_string(g->clr_type));
+        json_object_object_add(j, "setl_optins", json_object_new_string(g->setl_optins));
+        json_object_object_add(j, "local_totals", totals_json(&g->totals));
+        json_object_object_add(j, "matched", json_object_new_boolean(g->matched));
+        json_object_object_add(j, "upstream_result", json_object_new_string(g->text));
+        json_object_array_add(groups, j);
+    }
+    json_object_object_add(o, "date", json_object_new_string(f->date));
+    json_object_object_add(o, "matched", json_object_new_boolean(matched));
+    json_object_object_add(o, "mismatched", json_object_get(f->mismatched));
+    json_object_object_add(o, "local_totals", totals_json(&all));
+    json_object_object_add(o, "upstream_totals", json_object_new_string(
+                                                     matched ? "equal to local_totals"
+                                                             : "differ: see groups and mismatched"));
+    json_object_object_add(o, "groups", groups);
+    if (f->too_many)
+        json_object_object_add(o, "truncated", json_object_new_boolean(true));
+    text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    json_object_put(o);
+    return text;
+}
+
+static int run_store_report(struct db *db, struct db_job *job)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct recon_flow *f = call->flow;
+
+    return records_report_put(db, f->req.date, f->report, upstream_now_ms());
+}
+
+static void on_report_stored(struct db_job *job, int status)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct recon_flow *f = call->flow;
+
+    if (status) {
+        his_fail(call, status, NULL, NULL);
+        return;
+    }
+    log_event(LOGL_INFO, "reconciled", "date", f->date, NULL);
+    his_reply(call, 200, json_tokener_parse(f->report));
+}
+
+static void recon_next(struct his_call *call);
+
+static int on_mismatch(struct json_object *row, bool platform_only, void *data)
+{
+    struct recon_flow *f = data;
+    struct json_object *r = json_object_get(row);
+
+    json_object_object_add(r, "platform_only", json_object_new_boolean(platform_only));
+    json_object_array_add(f->mismatched, r);
+    return 0;
+}
+
+static void on_upstream_answer(struct upmsg *m)
+{
+    struct his_call *call = m->data;
+    struct recon_flow *f = call->flow;
+    struct recon_group *g = &f->groups[f->next];
+    struct envelope_response env;
+    struct jsonmap_error jerr = {0};
+    bool detail = strcmp(m->infno, "3202") == 0;
+    const char *text = "";
+    char msg[256];
+    int err = desk_outcome(m, &env, msg, sizeof msg);
+
+    upmsg_free(m);
+    if (err) {
+        his_fail(call, err, msg[0] ? msg : NULL, NULL);
+        return;
+    }
+    if (detail)
+        err = desk_3202_decode(env.output, on_mismatch, f, &jerr);
+    else if ((err = desk_3201_decode(env.output, &g->matched, &text, &jerr)) == 0)
+        snprintf(g->text, sizeof g->text, "%s", text);
+    envelope_response_done(&env);
+    if (err) {
+        his_fail(call, POSA_EUPSTREAM_REFUSED, "the platform's reconciliation could not be read", NULL);
+        return;
+    }
+    if (!detail && !g->matched) {
+        /* The totals differ: which settlements? */
+        err = desk_send(call->pd, "3202", NULL, NULL, NULL,
+                        desk_3202_input(&g->totals, g->rows, g->n_rows), on_upstream_answer, call);
+        if (err)
+            his_fail(call, err, NULL, NULL);
+        return;
+    }
+    f->next++;
+    recon_next(call);
+}
+
+static void recon_next(struct his_call *call)
+{
+    struct recon_flow *f = call->flow;
+    int err;
+
+    if (f->next == f->n_groups) {
+        if (!(f->report = report_text(f))) {
+            his_fail(call, -12, NULL, NULL);
+            return;
+        }
+        his_db(call, run_store_report, on_report_stored);
+        return;
+    }
+    err = desk_send(call->pd, "3201", NULL, NULL, NULL, desk_3201_input(&f->groups[f->next].totals),
+                    on_upstream_answer, call);
+    if (err)
+        his_fail(call, err, NULL, NULL);
+}
+
+static void on_day(struct db_job *job, int status)
+{
+    struct his_call *call = his_call_of_job(job);
+
+    if (status) {
+        his_fail(call, status, NULL, NULL);
+        return;
+    }
+    recon_next(call);
+}
+
+void desk_reconcile(struct his_call *call)
+{
+    struct recon_flow *f = calloc(1, sizeof *f);
+    struct jsonmap_error jerr = {0};
+
+    if (!f) {
+        his_fail(call, -12, NULL, NULL);
+        return;
+    }
+    call->flow = f;
+    call->flow_free = recon_free;
+    if (reconcile_request_parse(call->req->body, call->req->body_len, &f->req, &jerr) < 0) {
+        his_fail_field(call, &jerr);
+        return;
+    }
+    date_format(f->req.date, f->date);
+    his_db(call, run_day, on_day);
+}
+
+/* --- GET /v1/reconcile/{date} --------------------------------------------------------------- */
+
+struct report_get {
+    int32_t date;
+    char *body;
+};
+
+static void report_get_free(void *p)
+{
+    struct report_get *g = p;
+
+    free(g->body);
+    free(g);
+}
+
+static int run_report(struct db *db, struct db_job *job)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct report_get *g = call->flow;
+
+    return records_report_get(db, g->date, &g->body);
+}
+
+static void on_report(struct db_job *job, int status)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct report_get *g = call->flow;
+
+    if (status) {
+        his_fail(call, status == POSA_ENOTFOUND ? POSA_ENOSUCH : status,
+                 status == POSA_ENOTFOUND ? "that day has not been reconciled: POST /v1/reconcile" : NULL,
+                 NULL);
+        return;
+    }
+    his_reply(call, 200, json_tokener_parse(g->body));
+}
+
+void desk_reconcile_get(struct his_call *call)
+{
+    struct report_get *g = calloc(1, sizeof *g);
+    const char *date = his_param(call, 0);
+
+    if (!g) {
+        his_fail(call, -12, NULL, NULL);
+        return;
+    }
+    call->flow = g;
+    call->flow_free = report_get_free;
+    if (date_parse(date, strlen(date), &g->date) < 0) {
+        his_fail(call, POSA_EDATE, "the date is YYYY-MM-DD", NULL);
+        return;
+    }
+    his_db(call, run_report, on_report);
+}
+
+/* --- GET /metrics ------------------------------------------------------------------------------ */
+
+#define METRICS_STATES_MAX 16
+
+struct metrics_flow {
+    struct journal_stats stats;
+    struct metrics_state_count states[METRICS_STATES_MAX];
+    char names[METRICS_STATES_MAX][16];
+    size_t n_states;
+};
+
+static int add_state(const char *state, int64_t count, void *data)
+{
+    struct metrics_flow *m = data;
+
+    if (m->n_states == METRICS_STATES_MAX)
+        return 0;
+    snprintf(m->names[m->n_states], sizeof m->names[0], "%s", state ? state : "");
+    m->states[m->n_states] = (struct metrics_state_count){m->names[m->n_states], (uint64_t)count};
+    m->n_states++;
+    return 0;
+}
+
+static int run_metrics(struct db *db, struct db_job *job)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct metrics_flow *m = call->flow;
+    int err = journal_stats(db, &m->stats);
+
+    return err ? err : records_settlement_counts(db, add_state, m);
+}
+
+static void on_metrics(struct db_job *job, int status)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct metrics_flow *m = call->flow;
+    struct metrics_route routes[64];
+    struct metrics_view view = {.version = "0.1.0"};
+    struct html_buf page;
+    enum upstream_health h = call->pd->up.health;
+    int64_t age;
+    int err;
+
+    if (status) {
+        his_fail(call, status, NULL, NULL);
+        return;
+    }
+    age = m->stats.oldest_at ? (upstream_now_ms() - m->stats.oldest_at) / 1000 : 0;
+    view.routes = routes;
+    view.n_routes = his_metrics_routes(routes, sizeof routes / sizeof routes[0]);
+    view.upstream = h == UPSTREAM_ONLINE     ? METRICS_UPSTREAM_ONLINE
+                    : h == UPSTREAM_DEGRADED ? METRICS_UPSTREAM_DEGRADED
+                                             : METRICS_UPSTREAM_OFFLINE;
+    view.queue_depth = (uint64_t)m->stats.depth;
+    view.queue_oldest_age_s = age > 0 ? (uint64_t)age : 0;
+    view.queue_unknown = (uint64_t)m->stats.unknown;
+    view.settlements = m->states;
+    view.n_settlements = m->n_states;
+    html_buf_init(&page, HTML_BUF_CEILING);
+    err = metrics_format(&view, &page);
+    if (err || page.err) {
+        html_buf_done(&page);
+        his_fail(call, err ? err : page.err, NULL, NULL);
+        return;
+    }
+    his_reply_text(call, 200, METRICS_CONTENT_TYPE, page.data, page.len);
+    html_buf_done(&page);
+}
+
+void desk_metrics(struct his_call *call)
+{
+    struct metrics_flow *m = calloc(1, sizeof *m);
+
+    if (!m) {
+        his_fail(call, -12, NULL, NULL);
+        return;
+    }
+    call->flow = m;
+    call->flow_free = free;
+    his_db(call, run_metrics, on_metrics);
+}

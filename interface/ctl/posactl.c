@@ -1,0 +1,658 @@
+/* posactl: the operators' CLI over posad's Unix socket (his-api.md "Running"). One blocking
+ * HTTP/1.1 request per run, the answer parsed by http-parser and json-c and shown as aligned
+ * tables, or as posad's JSON with --json. Exit 0 ok, 1 runtime failure or an error answer,
+ * 2 bad usage. */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <http_parser.h>
+#include <json-c/json.h>
+
+#include "core/bound.h"
+#include "core/datetime.h"
+
+#define CTL_DEFAULT_SOCKET "/run/posa/posa.sock"
+#define CTL_TIMEOUT_S 60          /* a reconciliation asks the platform: allow it time */
+#define CTL_RESPONSE_MAX BOUND_BODY /* no answer of posad's is larger than a request may be */
+#define CTL_ID_MAX 64             /* ids in paths: posad's router takes at most this */
+#define CTL_CELL_MAX 40           /* display columns of one table cell (not the last) */
+#define CTL_COLUMNS_MAX 32
+
+enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+
+struct options {
+    const char *socket;
+    bool json;
+    bool report; /* reconcile: only show the stored report */
+};
+
+struct command {
+    const char *name;
+    int n_args;
+    const char *usage;
+    const char *help;
+};
+
+static const struct command commands[] = {
+    {"status", 0, "status", "posad's health: upstream state, queue depth, readers"},
+    {"readers", 0, "readers", "card readers and QR scanners with their desks and state"},
+    {"queue", 0, "queue", "the outbox: messages waiting for, or being resolved with, the platform"},
+    {"retry", 1, "retry MSGID", "send a queued message now instead of at its next attempt"},
+    {"reconcile", 1, "reconcile [--report] DATE",
+     "reconcile DATE (YYYY-MM-DD) with the platform now and show the report; --report only "
+     "shows the last report"},
+    {"settlement", 1, "settlement ID", "a settlement's state, amounts and upstream message"},
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: posactl [--socket PATH] [--json] COMMAND [ARGS]\n\n"
+                 "Talks to posad over its Unix socket (--socket, else $POSA_SOCKET, else "
+                 CTL_DEFAULT_SOCKET ").\n\ncommands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(out, "  %-26s %s\n", commands[i].usage, commands[i].help);
+    fprintf(out, "\noptions:\n"
+                 "  --socket PATH              posad's HIS API socket\n"
+                 "  --json                     print posad's JSON answer as is\n"
+                 "  -h, --help                 this text\n\n"
+                 "exit status: 0 ok, 1 posad unreachable or answered an error (its code and "
+                 "message are printed), 2 bad usage\n");
+}
+
+/* --- HTTP over the Unix socket ---------------------------------------------------------- */
+
+struct response {
+    int status;
+    char *body;
+    size_t len;
+    bool complete;
+    bool too_large;
+};
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+    struct response *r = p->data;
+    char *grown;
+
+    if (r->len + len > CTL_RESPONSE_MAX) {
+        r->too_large = true;
+        return 1;
+    }
+    grown = realloc(r->body, r->len + len + 1);
+    if (!grown)
+        return 1;
+    memcpy(grown + r->len, at, len);
+    r->len += len;
+    grown[r->len] = '\0';
+    r->body = grown;
+    return 0;
+}
+
+static int on_complete(http_parser *p)
+{
+    struct response *r = p->data;
+
+    r->status = (int)p->status_code;
+    r->complete = true;
+    return 0;
+}
+
+static int connect_socket(const char *path)
+{
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    struct timeval tv = {.tv_sec = CTL_TIMEOUT_S};
+    int fd;
+
+    memcpy(addr.sun_path, path, strlen(path) + 1); /* length checked in main() */
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
+        int err = -errno;
+
+        close(fd);
+        return err;
+    }
+    return fd;
+}
+
+static int send_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Reads the answer until http-parser has a whole message (or the peer closes). */
+static int read_response(int fd, struct response *r)
+{
+    static const http_parser_settings settings = {.on_body = on_body,
+                                                  .on_message_complete = on_complete};
+    http_parser parser;
+    char buf[16384];
+
+    http_parser_init(&parser, HTTP_RESPONSE);
+    parser.data = r;
+    while (!r->complete) {
+        ssize_t n = recv(fd, buf, sizeof buf, 0);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return errno == EAGAIN || errno == EWOULDBLOCK ? -ETIMEDOUT : -errno;
+        /* n == 0 tells http-parser of EOF, which ends a body without a length. */
+        if (http_parser_execute(&parser, &settings, buf, (size_t)n) != (size_t)n ||
+            HTTP_PARSER_ERRNO(&parser) != HPE_OK) {
+            if (r->too_large)
+                return -EFBIG;
+            if (!r->complete)
+                return -EPROTO;
+        }
+        if (n == 0 && !r->complete)
+            return -ECONNRESET;
+    }
+    return 0;
+}
+
+/* One request, one answer. Returns 0 or a -errno, with a message already printed. */
+static int ctl_call(const char *socket_path, const char *method, const char *path,
+                    const char *body, struct response *ret)
+{
+    size_t body_len = body ? strlen(body) : 0;
+    char head[512];
+    int fd, err, n;
+
+    n = snprintf(head, sizeof head,
+                 "%s %s HTTP/1.1\r\nHost: posad\r\nUser-Agent: posactl\r\n"
+                 "Accept: application/json\r\nConnection: close\r\n"
+                 "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+                 method, path, body_len);
+    if (n < 0 || (size_t)n >= sizeof head)
+        return -EINVAL;
+    if ((fd = connect_socket(socket_path)) < 0) {
+        fprintf(stderr,
+                "posactl: cannot connect to posad at %s: %s\n"
+                "posactl: is posad running? --socket PATH or POSA_SOCKET names another socket\n",
+                socket_path, strerror(-fd));
+        return fd;
+    }
+    err = send_all(fd, head, (size_t)n);
+    if (!err && body_len)
+        err = send_all(fd, body, body_len);
+    if (!err)
+        err = read_response(fd, ret);
+    close(fd);
+    if (err == -ETIMEDOUT)
+        fprintf(stderr, "posactl: posad did not answer within %d s\n", CTL_TIMEOUT_S);
+    else if (err == -EFBIG)
+        fprintf(stderr, "posactl: posad's answer is larger than %u bytes\n", CTL_RESPONSE_MAX);
+    else if (err == -EPROTO)
+        fprintf(stderr, "posactl: posad's answer is not valid HTTP\n");
+    else if (err)
+        fprintf(stderr, "posactl: talking to posad at %s: %s\n", socket_path, strerror(-err));
+    return err;
+}
+
+/* --- display ----------------------------------------------------------------------------- */
+
+/* Terminal columns of one code point: East Asian wide and fullwidth ranges take two. */
+static int cp_width(unsigned cp)
+{
+    if (cp == 0 || (cp >= 0x300 && cp <= 0x36F) || cp == 0x200B)
+        return 0;
+    if ((cp >= 0x1100 && cp <= 0x115F) || (cp >= 0x2E80 && cp <= 0x303E) ||
+        (cp >= 0x3041 && cp <= 0x33FF) || (cp >= 0x3400 && cp <= 0x4DBF) ||
+        (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0xA000 && cp <= 0xA4CF) ||
+        (cp >= 0xAC00 && cp <= 0xD7A3) || (cp >= 0xF900 && cp <= 0xFAFF) ||
+        (cp >= 0xFE30 && cp <= 0xFE4F) || (cp >= 0xFF00 && cp <= 0xFF60) ||
+        (cp >= 0xFFE0 && cp <= 0xFFE6) || (cp >= 0x1F300 && cp <= 0x1F64F) ||
+        (cp >= 0x20000 && cp <= 0x3FFFD))
+        return 2;
+    return 1;
+}
+
+/* Decodes one UTF-8 sequence at s: its length in bytes (1 for a stray byte) and code point. */
+static size_t utf8_next(const unsigned char *s, unsigned *ret_cp)
+{
+    size_t len = *s >= 0xF0 ? 4 : *s >= 0xE0 ? 3 : *s >= 0xC0 ? 2 : 1;
+    unsigned cp = len == 1 ? *s : *s & (0x3F >> (len - 1));
+
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80) {
+            *ret_cp = 0xFFFD;
+            return 1;
+        }
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    *ret_cp = cp;
+    return len;
+}
+
+static int text_width(const char *text)
+{
+    int w = 0;
+
+    for (const unsigned char *p = (const unsigned char *)text; *p;) {
+        unsigned cp;
+
+        p += utf8_next(p, &cp);
+        w += cp_width(cp);
+    }
+    return w;
+}
+
+/* Prints text in at most max columns, cut at a character boundary ("~" marks a cut), then
+ * pads to cols; control characters are shown as '?', so an answer cannot drive the terminal. */
+static void print_cell(const char *text, int cols, int max, bool right)
+{
+    int width = text_width(text), used = 0;
+    bool cut = width > max;
+
+    if (right && !cut && cols > width)
+        printf("%*s", cols - width, "");
+    for (const unsigned char *p = (const unsigned char *)text; *p;) {
+        unsigned cp;
+        size_t len = utf8_next(p, &cp);
+        int w = cp_width(cp);
+
+        if (cut && used + w > max - 1)
+            break;
+        if (cp < 0x20 || cp == 0x7F)
+            putchar('?');
+        else
+            fwrite(p, 1, len, stdout);
+        used += w;
+        p += len;
+    }
+    if (cut)
+        putchar('~'), used++;
+    if ((!right || cut) && cols > used)
+        printf("%*s", cols - used, "");
+}
+
+/* A scalar as table text; objects and arrays as compact JSON. */
+static const char *cell_text(struct json_object *v)
+{
+    switch (json_object_get_type(v)) {
+    case json_type_null:
+        return "-";
+    case json_type_object:
+    case json_type_array:
+        return json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
+                                                     JSON_C_TO_STRING_NOSLASHESCAPE);
+    default:
+        return json_object_get_string(v);
+    }
+}
+
+/* Counts and money strings ("12.50") are right-aligned; codes of digits ("310100") are not. */
+static bool is_numeric(struct json_object *v)
+{
+    const char *s, *dot;
+
+    if (json_object_is_type(v, json_type_int))
+        return true;
+    if (!json_object_is_type(v, json_type_string))
+        return false;
+    s = json_object_get_string(v);
+    if (*s == '-')
+        s++;
+    dot = strchr(s, '.');
+    return dot && dot > s && dot[1] && strspn(s, "0123456789.") == strlen(s) &&
+           strchr(dot + 1, '.') == NULL;
+}
+
+struct table {
+    const char *keys[CTL_COLUMNS_MAX];
+    int widths[CTL_COLUMNS_MAX];
+    bool right[CTL_COLUMNS_MAX];
+    size_t n;
+};
+
+static void table_columns(struct json_object *rows, struct table *t)
+{
+    size_t n_rows = json_object_array_length(rows);
+
+    for (size_t r = 0; r < n_rows; r++) {
+        struct json_object *row = json_object_array_get_idx(rows, r);
+
+        if (!json_object_is_type(row, json_type_object))
+            continue;
+        json_object_object_foreach(row, key, val) {
+            size_t c = 0;
+
+            while (c < t->n && strcmp(t->keys[c], key) != 0)
+                c++;
+            if (c == t->n) {
+                if (t->n == CTL_COLUMNS_MAX)
+                    continue;
+                t->keys[t->n] = key;
+                t->widths[t->n] = text_width(key);
+                t->right[t->n++] = true;
+            }
+            int w = text_width(cell_text(val));
+            if (w > t->widths[c])
+                t->widths[c] = w;
+            if (!json_object_is_type(val, json_type_null) && !is_numeric(val))
+                t->right[c] = false;
+        }
+    }
+}
+
+/* An array of objects as a table: one column per key, in first-seen order. */
+static void print_table(struct json_object *rows, int indent)
+{
+    struct table t = {.n = 0};
+    size_t n_rows = json_object_array_length(rows);
+
+    table_columns(rows, &t);
+    for (size_t c = 0; c < t.n; c++)
+        if (c + 1 < t.n && t.widths[c] > CTL_CELL_MAX)
+            t.widths[c] = CTL_CELL_MAX;
+    printf("%*s", indent, "");
+    for (size_t c = 0; c < t.n; c++) {
+        print_cell(t.keys[c], c + 1 < t.n ? t.widths[c] : 0, t.widths[c], t.right[c]);
+        printf(c + 1 < t.n ? "  " : "\n");
+    }
+    for (size_t r = 0; r < n_rows; r++) {
+        struct json_object *row = json_object_array_get_idx(rows, r), *v;
+
+        printf("%*s", indent, "");
+        for (size_t c = 0; c < t.n; c++) {
+            bool last = c + 1 == t.n;
+
+            v = json_object_is_type(row, json_type_object)
+                    ? json_object_object_get(row, t.keys[c])
+                    : NULL;
+            print_cell(v ? cell_text(v) : "", last && !t.right[c] ? 0 : t.widths[c],
+                       last ? 1 << 20 : t.widths[c], t.right[c]);
+            printf(last ? "\n" : "  ");
+        }
+    }
+}
+
+/* Key/value lines of an object, nested objects flattened to dotted keys; arrays are printed
+ * afterwards, each under its own heading, as tables. */
+struct kv {
+    char key[128];
+    struct json_object *value;
+};
+
+struct flat {
+    struct kv scalars[256];
+    size_t n_scalars;
+    struct kv arrays[32];
+    size_t n_arrays;
+};
+
+static void flatten(struct json_object *obj, const char *prefix, struct flat *f)
+{
+    json_object_object_foreach(obj, key, val) {
+        char name[128];
+
+        snprintf(name, sizeof name, "%s%s%s", prefix, prefix[0] ? "." : "", key);
+        if (json_object_is_type(val, json_type_object) && json_object_object_length(val) > 0) {
+            flatten(val, name, f);
+        } else if (json_object_is_type(val, json_type_array)) {
+            if (f->n_arrays < sizeof f->arrays / sizeof f->arrays[0])
+                f->arrays[f->n_arrays++] = (struct kv){.value = val};
+            else
+                continue;
+            snprintf(f->arrays[f->n_arrays - 1].key, sizeof f->arrays[0].key, "%s", name);
+        } else if (f->n_scalars < sizeof f->scalars / sizeof f->scalars[0]) {
+            f->scalars[f->n_scalars] = (struct kv){.value = val};
+            snprintf(f->scalars[f->n_scalars++].key, sizeof f->scalars[0].key, "%s", name);
+        }
+    }
+}
+
+static bool all_objects(struct json_object *a)
+{
+    for (size_t i = 0; i < json_object_array_length(a); i++)
+        if (!json_object_is_type(json_object_array_get_idx(a, i), json_type_object))
+            return false;
+    return true;
+}
+
+static void print_array(const char *key, struct json_object *a)
+{
+    size_t n = json_object_array_length(a);
+
+    if (n == 0) {
+        printf("%s: none\n", key);
+    } else if (all_objects(a)) {
+        printf("%s (%zu):\n", key, n);
+        print_table(a, 2);
+    } else {
+        printf("%s: ", key);
+        for (size_t i = 0; i < n; i++) {
+            print_cell(cell_text(json_object_array_get_idx(a, i)), 0, 1 << 20, false);
+            printf(i + 1 < n ? ", " : "\n");
+        }
+    }
+}
+
+static void print_object(struct json_object *obj)
+{
+    struct flat *f = calloc(1, sizeof *f);
+    int width = 0;
+
+    if (!f)
+        return;
+    flatten(obj, "", f);
+    for (size_t i = 0; i < f->n_scalars; i++)
+        if (text_width(f->scalars[i].key) > width)
+            width = text_width(f->scalars[i].key);
+    for (size_t i = 0; i < f->n_scalars; i++) {
+        print_cell(f->scalars[i].key, width, width, false);
+        printf("  ");
+        print_cell(cell_text(f->scalars[i].value), 0, 1 << 20, false);
+        putchar('\n');
+    }
+    for (size_t i = 0; i < f->n_arrays; i++) {
+        if (i > 0 || f->n_scalars > 0)
+            putchar('\n');
+        print_array(f->arrays[i].key, f->arrays[i].value);
+    }
+    free(f);
+}
+
+static void print_answer(struct json_object *doc)
+{
+    if (json_object_is_type(doc, json_type_array))
+        print_array("rows", doc);
+    else if (json_object_is_type(doc, json_type_object))
+        print_object(doc);
+    else
+        printf("%s\n", cell_text(doc));
+}
+
+/* --- commands ---------------------------------------------------------------------------- */
+
+/* Ids go into the path: the characters posad's router accepts, nothing to escape. */
+static bool is_id(const char *s)
+{
+    size_t n = strlen(s);
+
+    return n > 0 && n <= CTL_ID_MAX && s[0] != '.' &&
+           strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") == n;
+}
+
+/* An error answer: its code and message on stderr. */
+static void print_error(const struct response *r, struct json_object *doc)
+{
+    struct json_object *e = NULL, *code = NULL, *msg = NULL, *details = NULL;
+
+    if (doc && json_object_object_get_ex(doc, "error", &e) &&
+        json_object_is_type(e, json_type_object)) {
+        json_object_object_get_ex(e, "code", &code);
+        json_object_object_get_ex(e, "message", &msg);
+        json_object_object_get_ex(e, "details", &details);
+        fprintf(stderr, "posactl: %s (HTTP %d): %s\n", code ? json_object_get_string(code) : "ERROR",
+                r->status, msg ? json_object_get_string(msg) : "");
+        if (details && json_object_object_length(details) > 0)
+            fprintf(stderr, "posactl: details: %s\n",
+                    json_object_to_json_string_ext(details, JSON_C_TO_STRING_PLAIN |
+                                                                JSON_C_TO_STRING_NOSLASHESCAPE));
+        return;
+    }
+    fprintf(stderr, "posactl: posad answered HTTP %d: %.200s\n", r->status,
+            r->body ? r->body : "");
+}
+
+/* Shows an answer; returns the exit status. */
+static int show(const struct options *o, const struct response *r)
+{
+    struct json_object *doc = r->body ? json_tokener_parse(r->body) : NULL;
+    bool ok = r->status >= 200 && r->status < 300;
+    int rc = ok ? EXIT_OK : EXIT_RUNTIME;
+
+    if (o->json && r->body) {
+        fputs(r->body, stdout);
+        if (r->len == 0 || r->body[r->len - 1] != '\n')
+            putchar('\n');
+    }
+    if (!ok) {
+        print_error(r, doc);
+    } else if (!o->json && doc) {
+        print_answer(doc);
+    } else if (!o->json) {
+        if (r->body && r->len > 0) {
+            fprintf(stderr, "posactl: posad's answer is not JSON\n");
+            rc = EXIT_RUNTIME;
+        } else {
+            printf("ok (HTTP %d)\n", r->status);
+        }
+    }
+    json_object_put(doc);
+    return rc;
+}
+
+static int run(const struct options *o, const char *method, const char *path, const char *body)
+{
+    struct response r = {0};
+    int rc;
+
+    if (ctl_call(o->socket, method, path, body, &r) < 0) {
+        free(r.body);
+        return EXIT_RUNTIME;
+    }
+    rc = show(o, &r);
+    free(r.body);
+    return rc;
+}
+
+__attribute__((format(printf, 1, 2))) static int bad_usage(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    fputs("posactl: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\nposactl: try 'posactl --help'\n", stderr);
+    return EXIT_USAGE;
+}
+
+static int dispatch(const struct options *o, const struct command *cmd, const char *arg)
+{
+    char path[128], body[64];
+    int32_t date;
+
+    if (strcmp(cmd->name, "status") == 0)
+        return run(o, "GET", "/v1/health", NULL);
+    if (strcmp(cmd->name, "readers") == 0)
+        return run(o, "GET", "/v1/readers", NULL);
+    if (strcmp(cmd->name, "queue") == 0)
+        return run(o, "GET", "/v1/queue", NULL);
+    if (strcmp(cmd->name, "reconcile") == 0) {
+        if (date_parse(arg, strlen(arg), &date) < 0)
+            return bad_usage("'%s' is not a date: write YYYY-MM-DD", arg);
+        snprintf(path, sizeof path, "/v1/reconcile/%s", arg);
+        if (o->report)
+            return run(o, "GET", path, NULL);
+        snprintf(body, sizeof body, "{\"date\":\"%s\"}", arg);
+        return run(o, "POST", "/v1/reconcile", body);
+    }
+    if (!is_id(arg))
+        return bad_usage("'%s' is not an id (1 to 64 letters, digits, '_', '.' or '-')", arg);
+    if (strcmp(cmd->name, "retry") == 0) {
+        snprintf(path, sizeof path, "/v1/queue/%s/retry", arg);
+        return run(o, "POST", path, NULL);
+    }
+    snprintf(path, sizeof path, "/v1/settlements/%s", arg);
+    return run(o, "GET", path, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    struct options o = {.socket = getenv("POSA_SOCKET")};
+    const struct command *cmd = NULL;
+    const char *args[2];
+    int n_args = 0;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return EXIT_OK;
+        } else if (strcmp(a, "--json") == 0) {
+            o.json = true;
+        } else if (strcmp(a, "--report") == 0) {
+            o.report = true;
+        } else if (strcmp(a, "--socket") == 0) {
+            if (++i == argc)
+                return bad_usage("%s needs a path", a);
+            o.socket = argv[i];
+        } else if (strncmp(a, "--socket=", 9) == 0) {
+            o.socket = a + 9;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            return bad_usage("unknown option %s", a);
+        } else if (!cmd) {
+            for (size_t c = 0; c < N_COMMANDS && !cmd; c++)
+                if (strcmp(commands[c].name, a) == 0)
+                    cmd = &commands[c];
+            if (!cmd)
+                return bad_usage("unknown command '%s'", a);
+        } else if (n_args < 2) {
+            args[n_args++] = a;
+        } else {
+            return bad_usage("too many arguments (%s)", a);
+        }
+    }
+    if (!cmd) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (n_args != cmd->n_args)
+        return bad_usage("usage: posactl %s", cmd->usage);
+    if (o.report && strcmp(cmd->name, "reconcile") != 0)
+        return bad_usage("--report goes with reconcile, not %s", cmd->name);
+    if (!o.socket || !o.socket[0])
+        o.socket = CTL_DEFAULT_SOCKET;
+    if (strlen(o.socket) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+        return bad_usage("socket path too long: %s", o.socket);
+    signal(SIGPIPE, SIG_IGN);
+    return dispatch(&o, cmd, n_args ? args[0] : "");
+}
