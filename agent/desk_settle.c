@@ -31,6 +31,7 @@ struct settle_flow {
     struct bill bill;        /* its active lines */
     struct settlement_record rec;
     char *rec_body;
+    struct json_object *body;    /* the record's document, kept as it grows */
     struct json_object *answer;
     struct desk_settlement result;
     struct envelope_response env;
@@ -48,6 +49,7 @@ static void flow_free(void *p)
     records_visit_free(f->visit);
     json_object_put(f->doc);
     free(f->rec_body);
+    json_object_put(f->body);
     json_object_put(f->answer);
     if (f->have_env)
         envelope_response_done(&f->env);
@@ -89,6 +91,47 @@ static int add_line(const struct line_record *line, void *data)
 /* An unknown settlement whose journal row was decided since: the record follows the row
  * (found by 5203 -> settled with the amounts it found; reversed -> failed, the visit can be
  * settled again). Runs on the database thread. */
+static struct json_object *funds_json(const struct desk_settlement *r);
+static void history_add(struct json_object *body, const char *state, const char *msgid);
+
+/* The answer a resolved settlement would have given (what the query found). */
+static struct json_object *found_json(const struct settlement_record *s,
+                                      const struct desk_settlement *found)
+{
+    struct json_object *o = json_object_new_object();
+
+    json_object_object_add(o, "settlement_id", json_object_new_string(s->settlement_id));
+    json_object_object_add(o, "visit_id", json_object_new_string(s->visit_id));
+    json_object_object_add(o, "setl_id", json_object_new_string(found->setl_id));
+    json_object_object_add(o, "state", json_object_new_string("settled"));
+    json_object_object_add(o, "estimated", json_object_new_boolean(false));
+    json_object_object_add(o, "amounts", his_settlement_amounts(&found->amounts));
+    json_object_object_add(o, "funds", funds_json(found));
+    if (found->filing_kind[0])
+        json_object_object_add(o, "filing_kind", json_object_new_string(found->filing_kind));
+    return o;
+}
+
+/* The record's body after the resolver decided: the answer found (taken) and the history. */
+static int body_resolved(struct settlement_record *s, struct json_object *answer)
+{
+    struct json_object *body = desk_doc(s->body);
+    char *text;
+
+    if (!body)
+        body = json_object_new_object();
+    if (answer)
+        json_object_object_add(body, "answer", answer);
+    history_add(body, s->state, s->msgid);
+    text = strdup(json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN));
+    json_object_put(body);
+    if (!text)
+        return -12;
+    free(s->body);
+    s->body = text;
+    return 0;
+}
+
 int desk_settlement_refresh(struct db *db, struct settlement_record *s, bool *ret_changed)
 {
     struct journal_row *row = NULL;
@@ -96,6 +139,7 @@ int desk_settlement_refresh(struct db *db, struct settlement_record *s, bool *re
     struct envelope_response env;
     struct desk_settlement found;
     struct jsonmap_error jerr;
+    struct json_object *answer = NULL;
     enum visit_state next = VISIT_SETTLING;
     int err;
 
@@ -110,6 +154,7 @@ int desk_settlement_refresh(struct db *db, struct settlement_record *s, bool *re
             snprintf(s->state, sizeof s->state, "settled");
             snprintf(s->setl_id, sizeof s->setl_id, "%s", found.setl_id);
             next = VISIT_SETTLED;
+            answer = found_json(s, &found);
         }
         envelope_response_done(&env);
     } else if (row->state == MSG_REVERSED || row->state == MSG_REFUSED) {
@@ -121,6 +166,8 @@ int desk_settlement_refresh(struct db *db, struct settlement_record *s, bool *re
     if (next == VISIT_SETTLING)
         return 0;
     *ret_changed = true;
+    if ((err = body_resolved(s, answer)) < 0)
+        return err;
     if ((err = records_settlement_put(db, s, upstream_now_ms())) == 0 &&
         (err = records_visit_get(db, s->visit_id, &v)) == 0) {
         snprintf(v->state, sizeof v->state, "%s", visit_state_name(next));
@@ -176,15 +223,41 @@ static struct json_object *settlement_json(const struct settle_flow *f, const ch
     return o;
 }
 
-/* The settlement's document: the answer, the bill's categories and the visit for printing. */
-static char *settlement_body(struct settle_flow *f, struct json_object *answer)
+/* Appends {state, at, msgid} to the document's history (GET /v1/settlements/{id}). */
+static void history_add(struct json_object *body, const char *state, const char *msgid)
+{
+    struct json_object *h = NULL, *e = json_object_new_object();
+    char now[DATETIME_TIME_LEN + 1];
+
+    if (!json_object_object_get_ex(body, "history", &h)) {
+        h = json_object_new_array();
+        json_object_object_add(body, "history", h);
+    }
+    datetime_format(upstream_now_local(), now);
+    json_object_object_add(e, "state", json_object_new_string(state));
+    json_object_object_add(e, "at", json_object_new_string(now));
+    if (msgid && msgid[0])
+        json_object_object_add(e, "msgid", json_object_new_string(msgid));
+    json_object_array_add(h, e);
+}
+
+/* The record's body from the flow's document (rec.body points at rec_body). */
+static int body_keep(struct settle_flow *f)
+{
+    free(f->rec_body);
+    f->rec_body = strdup(json_object_to_json_string_ext(f->body, JSON_C_TO_STRING_PLAIN));
+    f->rec.body = f->rec_body;
+    return f->rec_body ? 0 : -12;
+}
+
+/* The settlement's document: the bill's categories and the visit for printing; the answer
+ * and the history join it as the settlement goes. */
+static struct json_object *settlement_body(struct settle_flow *f)
 {
     struct json_object *o = json_object_new_object();
     char now[DATETIME_TIME_LEN + 1];
-    char *text;
 
     datetime_format(upstream_now_local(), now);
-    json_object_object_add(o, "answer", json_object_get(answer));
     json_object_object_add(o, "bill", his_bill_totals(&f->bill));
     json_object_object_add(o, "visit", json_object_get(f->doc));
     json_object_object_add(o, "mdtrt_id", json_object_new_string(f->visit->mdtrt_id));
@@ -192,9 +265,9 @@ static char *settlement_body(struct settle_flow *f, struct json_object *answer)
     json_object_object_add(
         o, "discharge_time",
         json_object_new_string(f->req.discharge_time ? f->req.discharge_time : ""));
-    text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-    json_object_put(o);
-    return text;
+    json_object_object_add(o, "outside", json_object_new_boolean(f->outside));
+    json_object_object_add(o, "settle_time", json_object_new_string(now));
+    return o;
 }
 
 /* --- settle: after the platform ------------------------------------------------------------ */
@@ -221,14 +294,12 @@ static void on_outcome_stored(struct db_job *job, int status)
     }
     f->answer = NULL;
     if (!answer) { /* refused or not sent: the error was kept in the record */
-        struct json_object *body = desk_doc(f->rec.body);
         struct json_object *e = NULL;
 
-        json_object_object_get_ex(body, "error", &e);
+        json_object_object_get_ex(f->body, "error", &e);
         his_fail(call, (int)json_object_get_int(json_object_object_get(e, "err")),
                  desk_str(e, "message")[0] ? desk_str(e, "message") : NULL,
                  json_object_get(json_object_object_get(e, "details")));
-        json_object_put(body);
         return;
     }
     his_reply(call, strcmp(f->rec.state, "settled") == 0 ? 200 : 202, answer);
@@ -236,8 +307,7 @@ static void on_outcome_stored(struct db_job *job, int status)
 
 static void keep_failure(struct settle_flow *f, int err, const char *message)
 {
-    struct json_object *o = json_object_new_object(), *e = json_object_new_object();
-    struct json_object *details = json_object_new_object();
+    struct json_object *e = json_object_new_object(), *details = json_object_new_object();
 
     if (message && message[0])
         json_object_object_add(details, "upstream_message", json_object_new_string(message));
@@ -247,11 +317,7 @@ static void keep_failure(struct settle_flow *f, int err, const char *message)
         e, "message",
         json_object_new_string(err == POSA_EUPSTREAM_REFUSED && message ? message : ""));
     json_object_object_add(e, "details", details);
-    json_object_object_add(o, "error", e);
-    free(f->rec_body);
-    f->rec_body = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-    f->rec.body = f->rec_body;
-    json_object_put(o);
+    json_object_object_add(f->body, "error", e);
 }
 
 static void on_settled(struct upmsg *m)
@@ -275,8 +341,7 @@ static void on_settled(struct upmsg *m)
         snprintf(f->rec.setl_id, sizeof f->rec.setl_id, "%s", f->result.setl_id);
         snprintf(f->visit->state, sizeof f->visit->state, "%s", visit_state_name(VISIT_SETTLED));
         f->answer = settlement_json(f, "settled");
-        free(f->rec_body);
-        f->rec.body = f->rec_body = settlement_body(f, f->answer);
+        json_object_object_add(f->body, "answer", json_object_get(f->answer));
     } else if (err == POSA_EOUTCOME_UNKNOWN) {
         /* It may have landed: the visit stays settling; the resolver decides. */
         snprintf(f->rec.state, sizeof f->rec.state, "unknown");
@@ -290,6 +355,11 @@ static void on_settled(struct upmsg *m)
                  err == POSA_EUPSTREAM_REFUSED ? "refused" : "failed");
         snprintf(f->visit->state, sizeof f->visit->state, "%s", visit_state_name(VISIT_BILLED));
         keep_failure(f, err, msg);
+    }
+    history_add(f->body, f->rec.state, f->rec.msgid);
+    if (body_keep(f) < 0) {
+        his_fail(call, -12, NULL, NULL);
+        return;
     }
     log_event(err && err != POSA_EOUTCOME_UNKNOWN ? LOGL_WARN : LOGL_INFO, "settlement",
               "settlement", f->rec.settlement_id, "visit", f->visit->visit_id, "msgid",
@@ -501,7 +571,9 @@ static void on_loaded(struct db_job *job, int status)
     snprintf(f->rec.visit_id, sizeof f->rec.visit_id, "%s", f->visit->visit_id);
     snprintf(f->rec.state, sizeof f->rec.state, "pending");
     f->rec.settle_date = datetime_date(upstream_now_local());
-    if (!(f->rec.body = f->rec_body = strdup("{}"))) {
+    f->body = settlement_body(f);
+    history_add(f->body, "pending", NULL);
+    if (body_keep(f) < 0) {
         his_fail(call, -12, NULL, NULL);
         return;
     }
@@ -649,6 +721,8 @@ static void on_setl_get(struct db_job *job, int status)
     }
     if (json_object_object_get_ex(s->body, "error", &error))
         json_object_object_add(o, "error", json_object_get(error));
+    if (json_object_object_get_ex(s->body, "history", &error))
+        json_object_object_add(o, "history", json_object_get(error));
     json_object_object_add(o, "cancel_msgid", s->body ? json_object_get(json_object_object_get(s->body, "cancel_msgid")) : NULL);
     his_reply(call, 200, o);
 }
@@ -667,6 +741,7 @@ static int run_cancelled(struct db *db, struct db_job *job)
     int err;
 
     json_object_object_add(s->body, "cancel_msgid", json_object_new_string(s->cancel_msgid));
+    history_add(s->body, "cancelled", s->cancel_msgid);
     text = strdup(json_object_to_json_string_ext(s->body, JSON_C_TO_STRING_PLAIN));
     if (!text)
         return -12;

@@ -27,6 +27,7 @@ static const struct err_entry err_table[] = {
     {POSA_ENEGATIVE, "BAD_REQUEST", 400, false, "value must not be negative"},
     {POSA_EDATE, "BAD_REQUEST", 400, false, "not a valid date or time"},
     {POSA_EDUPLICATE, "BAD_REQUEST", 400, false, "appears twice in this request"},
+    {POSA_EUTF8, "BAD_REQUEST", 400, false, "the text is not UTF-8 (is it GBK?)"},
     {POSA_EFILING, "FILING_REQUIRED", 422, false,
      "not filed for cross-province settlement and not an emergency: file first or self-pay"},
     {POSA_ENORATE, "BAD_REQUEST", 422, false,

@@ -22,6 +22,7 @@ enum posa_err {
     POSA_ENEGATIVE = -1010,      /* negative where only positive makes sense */
     POSA_EDATE = -1011,          /* not a valid date or time */
     POSA_EDUPLICATE = -1012,     /* the same id twice in one request */
+    POSA_EUTF8 = -1013,          /* text that is not UTF-8 (an HIS sending GBK) */
     /* core: policy and state (-1100..-1199) */
     POSA_EFILING = -1100,        /* not filed, not emergency: direct settlement refused */
     POSA_ENORATE = -1101,        /* the insured region has no rate for this visit */

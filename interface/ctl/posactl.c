@@ -48,8 +48,8 @@ static const struct command commands[] = {
     {"queue", 0, "queue", "the outbox: messages waiting for, or being resolved with, the platform"},
     {"retry", 1, "retry MSGID", "send a queued message now instead of at its next attempt"},
     {"reconcile", 1, "reconcile [--report] DATE",
-     "reconcile DATE (YYYY-MM-DD) with the platform now and show the report; --report only "
-     "shows the last report"},
+     "reconcile DATE (YYYY-MM-DD) with the platform now and show the report\n"
+     "                             (--report: show the last report, ask nothing upstream)"},
     {"settlement", 1, "settlement ID", "a settlement's state, amounts and upstream message"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
@@ -371,7 +371,8 @@ static void print_table(struct json_object *rows, int indent)
             t.widths[c] = CTL_CELL_MAX;
     printf("%*s", indent, "");
     for (size_t c = 0; c < t.n; c++) {
-        print_cell(t.keys[c], c + 1 < t.n ? t.widths[c] : 0, t.widths[c], t.right[c]);
+        print_cell(t.keys[c], c + 1 < t.n || t.right[c] ? t.widths[c] : 0, t.widths[c],
+                   t.right[c]);
         printf(c + 1 < t.n ? "  " : "\n");
     }
     for (size_t r = 0; r < n_rows; r++) {

@@ -6,6 +6,7 @@
 #include "core/bound.h"
 #include "core/decimal.h"
 #include "core/err.h"
+#include "core/utf8.h"
 
 #define JSON_DEPTH_MAX 32
 
@@ -48,6 +49,9 @@ int jsonmap_parse(const char *text, size_t len, struct json_object **ret,
 
     if (len > BOUND_BODY)
         return jsonmap_fail(err, POSA_ETOOLONG, "", "");
+    /* json-c passes any bytes through: UTF-8 is checked here, once, for every edge. */
+    if (!utf8_is_valid(text, len, NULL))
+        return jsonmap_fail(err, POSA_EUTF8, "", "");
     tok = json_tokener_new_ex(JSON_DEPTH_MAX);
     if (!tok)
         return -12; /* -ENOMEM */

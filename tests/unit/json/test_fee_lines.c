@@ -65,13 +65,16 @@ static void test_decimal_from_json(void **state)
 static void test_parse_refuses_trailing_and_garbage(void **state)
 {
     static const char *const bad[] = {"", "{", "{\"lines\":[]} x", "{\"lines\":[]}{}", "nul",
-                                      "\xff\xfe", "{\"a\":1,}"};
+                                      "{\"a\":1,}"};
     struct json_object *root;
     struct jsonmap_error err;
 
     (void)state;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(jsonmap_parse(bad[i], strlen(bad[i]), &root, &err), POSA_EFIELD);
+    /* Not UTF-8 (GBK "张" in a string; a bare byte order mark of UTF-16) */
+    assert_int_equal(jsonmap_parse("{\"n\":\"\xd5\xc5\"}", 10, &root, &err), POSA_EUTF8);
+    assert_int_equal(jsonmap_parse("\xff\xfe", 2, &root, &err), POSA_EUTF8);
 }
 
 static const char good_bill[] =

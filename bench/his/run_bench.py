@@ -1,0 +1,98 @@
+#!/usr/bin/python3
+"""HIS API benchmark: complete outpatient settlements (identify by ID number -> visit -> 20
+fee lines -> settle) through posad's HIS API at 1, 8 and 64 clients, beside the same flow as
+national messages straight to posa-sandbox (1101 -> 2201 -> 2203 -> 2204 -> 2207, what posad
+sends for it). Target (issue 6): >= 1,000 settlements/s at 64 clients, durability on.
+
+The processes come from bench/agent/run_bench.py's World (sandbox with bench/sandbox's
+256-person scenario, posad on loopback); the client is bench_his.
+
+usage: run_bench.py BUILD_DIR [--seconds 2] [--clients 1,8,64] [--lines 20]"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "agent"))
+import run_bench as agent_bench  # noqa: E402
+
+LEVEL = re.compile(r"clients=(\d+)\s+settlements=(\d+)\s+errors=(\d+)\s+settlements/s=(\d+)\s+"
+                   r"p50=([\d.]+)ms p99=([\d.]+)ms")
+
+
+def load(w, mode, port, clients, seconds, clock, pids, quiet=False):
+    before = sum(agent_bench.cpu_ticks(p) for p in pids)
+    out = subprocess.run([os.path.join(w.build, "bench", "his", "bench_his"), "--mode", mode,
+                          "--port", str(port), "--plan", w.plan, "--sign-no", w.sb.sign_no or "",
+                          "--clients", clients, "--seconds", str(seconds), "--clock", clock],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True).stdout
+    cpu = (sum(agent_bench.cpu_ticks(p) for p in pids) - before) / agent_bench.TICK
+    levels = {int(m.group(1)): {"n": int(m.group(2)), "errors": int(m.group(3)),
+                                "per_s": int(m.group(4)), "p50": float(m.group(5)),
+                                "p99": float(m.group(6))} for m in LEVEL.finditer(out)}
+    if not quiet and (not levels or any(v["errors"] for v in levels.values())):
+        print("   %s client output:\n%s" % (mode, "\n".join(
+            "     " + x[:300] for x in out.splitlines()[-6:])))
+    return levels, cpu
+
+
+def warm_up(w, port, clock, seconds=15):
+    """posad loads the treating region's catalog after sign-in; fees are refused (503) until
+    then. Short error-free runs tell it is there."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        levels, _ = load(w, "his", port, "1", 0.2, clock, [], quiet=True)
+        if levels.get(1) and levels[1]["n"] and not levels[1]["errors"]:
+            return
+        time.sleep(0.2)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("build")
+    ap.add_argument("--seconds", type=float, default=2.0)
+    ap.add_argument("--clients", default="1,8,64")
+    ap.add_argument("--lines", type=int, default=20)
+    a = ap.parse_args()
+    w = agent_bench.World(os.path.abspath(a.build))
+    clock = time.strftime("%Y-%m-%d %H:%M:%S")
+    print("\n== HIS API: outpatient settlements (identify by ID -> visit -> %d lines -> settle) "
+          "through posad vs the same national messages straight to posa-sandbox" % a.lines)
+    try:
+        w.start_sandbox(lines=a.lines)
+        w.sb.set_clock(clock)
+        pd, port, _, _ = w.start_posad("posad-his")
+        warm_up(w, port, clock)
+        runs = {"direct": load(w, "national", w.sb.port, a.clients, a.seconds, clock,
+                               [w.sb.proc.pid]),
+                "posad": load(w, "his", port, a.clients, a.seconds, clock,
+                              [pd.pid, w.sb.proc.pid])}
+        w.kill(pd)
+    except (RuntimeError, OSError, AssertionError) as e:
+        print("   not measured: %s" % e)
+        w.stop()
+        return 0
+    w.stop()
+    print("   %-7s %7s %10s %9s %9s" % ("path", "clients", "settl./s", "p50 ms", "p99 ms"))
+    for name in ("direct", "posad"):
+        for c, v in sorted(runs[name][0].items()):
+            print("   %-7s %7d %10d %9.2f %9.2f%s" % (name, c, v["per_s"], v["p50"], v["p99"],
+                                                    "   errors=%d" % v["errors"]
+                                                    if v["errors"] else ""))
+    for c in sorted(runs["direct"][0]):
+        d, p = runs["direct"][0].get(c), runs["posad"][0].get(c)
+        if d and p:
+            print("   %2d clients: posad/direct throughput %s, p50 %s" % (
+                c, agent_bench.ratio(p["per_s"], d["per_s"]), agent_bench.ratio(p["p50"], d["p50"])))
+    p64 = runs["posad"][0].get(64)
+    if p64:
+        print("   64 clients through posad: %d/s vs target 1000/s = %s"
+              % (p64["per_s"], agent_bench.ratio(p64["per_s"], 1000)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,365 @@
+"""posactl against a real posad (and posa-sandbox with the default scenario) over posad's Unix
+socket: every subcommand as a table and as --json, exit codes 0 / 1 / 2, an error answer's code
+and message, and posad not running. Standard library only (/usr/bin/python3).
+
+Usage: test_posactl.py POSACTL POSAD POSA_SANDBOX SOURCE_DIR [unittest args]
+The processes are started by the HIS tests' harness (tests/integration/his/hisharness.py):
+free loopback ports, a temp dir, killed by PID."""
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unicodedata
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "his"))
+import hisharness as h  # noqa: E402
+
+POSACTL = None
+ZHANG = "32020000000000000000000101"  # 张建国, filed long_term, Wuxi (employee insurance)
+
+
+def posactl(*args, sock=None, env_sock=None, timeout=30):
+    """Runs posactl; returns (exit code, stdout, stderr)."""
+    env = {k: v for k, v in os.environ.items() if k != "POSA_SOCKET"}
+    if env_sock is not None:
+        env["POSA_SOCKET"] = env_sock
+    argv = [POSACTL] + (["--socket", sock] if sock else []) + list(args)
+    p = subprocess.run(argv, capture_output=True, timeout=timeout, env=env)
+    return p.returncode, p.stdout.decode("utf-8"), p.stderr.decode("utf-8")
+
+
+def width(text):
+    """Terminal columns: East Asian wide and fullwidth characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def field(out, key):
+    """The value of a "key  value" line of posactl's table output."""
+    m = re.search(r"^%s +(.*?) *$" % re.escape(key), out, re.M)
+    return m.group(1) if m else None
+
+
+class WithoutPosad(unittest.TestCase):
+    """What posactl does before it reaches posad, and when it cannot."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="posa-ctl-")
+        self.nowhere = os.path.join(self.dir, "posa.sock")  # nothing listens there
+
+    def tearDown(self):
+        for f in os.listdir(self.dir):
+            os.unlink(os.path.join(self.dir, f))
+        os.rmdir(self.dir)
+
+    def test_posad_not_running(self):
+        rc, out, err = posactl("status", sock=self.nowhere)
+        self.assertEqual(rc, 1, err)
+        self.assertEqual(out, "")
+        self.assertIn("cannot connect to posad at %s" % self.nowhere, err)
+        self.assertIn("is posad running?", err)
+
+    def test_socket_file_without_listener(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.bind(self.nowhere)  # bound, never listening: connect() is refused
+        try:
+            rc, out, err = posactl("queue", env_sock=self.nowhere)
+        finally:
+            s.close()
+        self.assertEqual(rc, 1, err)
+        self.assertIn("Connection refused", err)
+
+    def test_bad_usage_exits_2_before_connecting(self):
+        # The socket does not exist: reaching for it would exit 1, not 2.
+        cases = [[], ["bogus"], ["status", "extra"], ["retry"], ["settlement"],
+                 ["reconcile"], ["reconcile", "2026-13-01"], ["reconcile", "2026-02-30"],
+                 ["reconcile", "20261125"], ["settlement", "../health"], ["retry", "a/b"],
+                 ["settlement", "x" * 65], ["--nope", "status"], ["status", "--socket"],
+                 ["--report", "status"], ["queue", "-x"]]
+        for args in cases:
+            with self.subTest(args=args):
+                rc, out, err = posactl(*args, sock=self.nowhere)
+                self.assertEqual(rc, 2, (out, err))
+                self.assertEqual(out, "")
+                self.assertTrue(err.startswith("posactl: ") or err.startswith("usage:"), err)
+                self.assertNotIn("cannot connect", err)
+
+    def test_help(self):
+        rc, out, err = posactl("--help")
+        self.assertEqual(rc, 0, err)
+        for cmd in ("status", "readers", "queue", "retry MSGID", "reconcile", "settlement ID",
+                    "--socket PATH", "--json", "POSA_SOCKET"):
+            self.assertIn(cmd, out)
+
+    def test_peer_that_is_not_http(self):
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        srv.bind(self.nowhere)
+        srv.listen(1)
+
+        def answer():
+            c, _ = srv.accept()
+            c.recv(4096)
+            c.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+            c.close()
+
+        t = threading.Thread(target=answer)
+        t.start()
+        try:
+            rc, out, err = posactl("status", sock=self.nowhere)
+        finally:
+            t.join(10)
+            srv.close()
+        self.assertEqual(rc, 1, err)
+        self.assertIn("not valid HTTP", err)
+
+    def test_error_answer_without_json(self):
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        srv.bind(self.nowhere)
+        srv.listen(1)
+
+        def answer():
+            c, _ = srv.accept()
+            c.recv(4096)
+            c.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+                      b"Content-Length: 14\r\n\r\nout of memory\n")
+            c.close()
+
+        t = threading.Thread(target=answer)
+        t.start()
+        try:
+            rc, out, err = posactl("queue", sock=self.nowhere)
+        finally:
+            t.join(10)
+            srv.close()
+        self.assertEqual(rc, 1, err)
+        self.assertIn("HTTP 503", err)
+        self.assertIn("out of memory", err)
+
+
+class WithPosad(unittest.TestCase):
+    """One posa-sandbox + posad for the class; one settled stay of 10,000.00 made through the
+    HIS API (the harness's STAY_10000, all in scope) to look at."""
+    world = None
+
+    @classmethod
+    def setUpClass(cls):
+        # Offline at the first failure and probed often: the queue test sees it go and return.
+        cls.world = h.World("offline_after = 1\nprobe_interval_ms = 200\n")
+        try:
+            cls.world.start()
+            cls.sock = cls.world.sock_path
+            cls.api = cls.world.unix
+            cls.settlement = cls.settle_stay()
+        except BaseException:
+            cls.world.stop()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.world.stop()
+
+    @classmethod
+    def identify(cls):
+        r = cls.api.post("/v1/identify", {"source": "id", "certno": h.PERSONS[ZHANG]})
+        assert r.status == 200, r
+        return r.json["identity_token"]
+
+    @classmethod
+    def open_stay(cls):
+        r = cls.api.post("/v1/visits", h.visit_body(cls.identify()))
+        assert r.status == 201, r
+        return r.json
+
+    @classmethod
+    def settle_stay(cls):
+        v = cls.open_stay()
+        for _ in range(100):  # 503 while posad still loads the catalog
+            r = cls.api.post("/v1/visits/%s/fees" % v["visit_id"], {"lines": h.stay_lines()})
+            if r.status != 503:
+                break
+            time.sleep(0.1)
+        assert r.status == 200, r
+        r = cls.api.post("/v1/visits/%s/settle" % v["visit_id"],
+                         {"discharge": {"time": "2026-11-25 08:30:00"}})
+        assert r.status == 200 and r.json["state"] == "settled", r
+        return r.json
+
+    def tearDown(self):
+        self.assertTrue(self.world.posad_alive(), self.world.log_tail())
+
+    def ctl(self, *args, **kw):
+        kw.setdefault("sock", self.sock)
+        return posactl(*args, **kw)
+
+    def ctl_json(self, *args):
+        rc, out, err = self.ctl("--json", *args)
+        self.assertEqual(rc, 0, err)
+        return json.loads(out)
+
+    # --- status ---------------------------------------------------------------------------
+
+    def test_status(self):
+        rc, out, err = self.ctl("status")
+        self.assertEqual((rc, err), (0, ""))
+        self.assertEqual(field(out, "status"), "ok", out)
+        self.assertEqual(field(out, "upstream.state"), "online", out)
+        self.assertEqual(field(out, "queue.depth"), "0", out)
+        # Keys padded to one column: every value starts at the same place.
+        block = out.split("\n\n")[0]
+        starts = {len(m.group(1)) for m in re.finditer(r"^(\S+ +)\S", block, re.M)}
+        self.assertEqual(len(starts), 1, out)
+
+    def test_status_json_via_env(self):
+        rc, out, err = posactl("--json", "status", env_sock=self.sock)
+        self.assertEqual(rc, 0, err)
+        doc = json.loads(out)
+        self.assertEqual(doc["upstream"]["state"], "online")
+        self.assertIsInstance(doc["queue"]["depth"], int)
+        self.assertEqual(set(doc), set(self.api.get("/v1/health").json))
+
+    # --- readers --------------------------------------------------------------------------
+
+    def test_readers(self):
+        doc = self.ctl_json("readers")
+        # This posad has no [desks]: no reader, PC/SC not configured.
+        self.assertEqual(doc["readers"], [], doc)
+        rc, out, err = self.ctl("readers")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("readers: none", out)
+        self.assertEqual(field(out, "pcscd"), doc["pcscd"], out)
+
+    # --- settlement -----------------------------------------------------------------------
+
+    def test_settlement_table(self):
+        sid = self.settlement["settlement_id"]
+        rc, out, err = self.ctl("settlement", sid)
+        self.assertEqual((rc, err), (0, ""))
+        self.assertEqual(field(out, "settlement_id"), sid, out)
+        self.assertEqual(field(out, "state"), "settled", out)
+        # 10,000.00 in scope; deductible 800.00; fund pays (10,000 - 800) x 0.90 = 8,280.00.
+        self.assertEqual(field(out, "amounts.medfee_sumamt"), "10000.00", out)
+        self.assertEqual(field(out, "amounts.act_pay_dedc"), "800.00", out)
+        self.assertEqual(field(out, "amounts.fund_pay_sumamt"), "8280.00", out)
+        self.assertEqual(field(out, "amounts.psn_cash_pay"), "1720.00", out)
+        self.assertEqual(field(out, "message.infno"), "2304", out)
+
+    def test_settlement_funds_table_aligned_with_chinese(self):
+        rc, out, err = self.ctl("settlement", self.settlement["settlement_id"])
+        self.assertEqual(rc, 0, err)
+        lines = out.splitlines()
+        i = lines.index("funds (1):")
+        head, row = lines[i + 1], lines[i + 2]
+        # 职工基本医疗保险统筹基金 is 12 characters, 24 columns; the money column is
+        # right-aligned, so the header's and the row's right edges meet.
+        self.assertIn("职工基本医疗保险统筹基金", row)
+        self.assertTrue(head.rstrip().endswith("amount"), head)
+        self.assertTrue(row.rstrip().endswith("8280.00"), row)
+        self.assertEqual(width(head.rstrip()), width(row.rstrip()), (head, row))
+        name_col = head.index("name")
+        self.assertEqual(width(row[:row.index("职")]), name_col, (head, row))
+
+    def test_settlement_json_is_posads_answer(self):
+        sid = self.settlement["settlement_id"]
+        self.assertEqual(self.ctl_json("settlement", sid), self.api.get("/v1/settlements/" + sid).json)
+
+    def test_settlement_unknown(self):
+        rc, out, err = self.ctl("settlement", "S0000000000000000")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("posactl: NOT_FOUND (HTTP 404): ", err)
+        rc, out, err = self.ctl("--json", "settlement", "S0000000000000000")
+        self.assertEqual(rc, 1)
+        self.assertEqual(json.loads(out)["error"]["code"], "NOT_FOUND")
+
+    # --- reconcile --------------------------------------------------------------------------
+
+    def test_reconcile(self):
+        day = time.strftime("%Y-%m-%d")  # posad dates settlements by its own clock
+        rc, out, err = self.ctl("reconcile", day)
+        self.assertEqual((rc, err), (0, ""), out)
+        self.assertEqual(field(out, "matched"), "true", out)
+        self.assertEqual(field(out, "local_totals.count"), "1", out)
+        self.assertEqual(field(out, "local_totals.medfee_sumamt"), "10000.00", out)
+        self.assertEqual(field(out, "local_totals.fund_pay_sumamt"), "8280.00", out)
+        report = self.ctl_json("reconcile", "--report", day)
+        self.assertEqual(report["date"], day)
+        self.assertIs(report["matched"], True)
+        self.assertEqual(report["mismatched"], [])
+        self.assertEqual(report, self.api.get("/v1/reconcile/" + day).json)
+
+    def test_reconcile_report_of_a_day_never_reconciled(self):
+        rc, out, err = self.ctl("reconcile", "--report", "2020-01-01")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("NOT_FOUND (HTTP 404)", err)
+        self.assertIn("not been reconciled", err)
+
+    # --- queue and retry (last: takes the platform away and back) ----------------------------
+
+    def wait_upstream(self, state):
+        h.wait_until(lambda: self.api.get("/v1/health").json["upstream"]["state"] == state, 15,
+                     "upstream " + state, step=0.1)
+
+    def test_zz_queue_and_retry(self):
+        rc, out, err = self.ctl("queue")
+        self.assertEqual((rc, err), (0, ""))
+        self.assertIn("rows: none", out)
+        v = self.open_stay()
+        self.world.kill_sandbox()
+        # The first failed call takes posad offline (offline_after = 1).
+        r = self.api.post("/v1/identify", {"source": "id", "certno": h.PERSONS[ZHANG]})
+        self.assertEqual((r.status, r.code), (503, "UPSTREAM_OFFLINE"), r)
+        self.wait_upstream("offline")
+        # Split locally, kept; the upload (2301) waits in the outbox.
+        r = self.api.post("/v1/visits/%s/fees" % v["visit_id"], {"lines": h.stay_lines()[:2]})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["upload"]["state"], "queued", r)
+
+        doc = self.ctl_json("queue")
+        self.assertIs(doc["truncated"], False)
+        self.assertEqual([(q["infno"], q["visit_id"], q["state"]) for q in doc["rows"]],
+                         [("2301", v["visit_id"], "queued")], doc)
+        msgid = doc["rows"][0]["msgid"]
+        rc, out, err = self.ctl("queue")
+        self.assertEqual(rc, 0, err)
+        lines = out.splitlines()
+        i = lines.index("rows (1):")
+        head, row = lines[i + 1].split(), lines[i + 2].split()
+        self.assertEqual(head[:5], ["msgid", "infno", "visit_id", "state", "attempts"], out)
+        self.assertEqual(row[:4], [msgid, "2301", v["visit_id"], "queued"], out)
+
+        rc, out, err = self.ctl("retry", msgid)
+        self.assertEqual((rc, err), (0, ""), out)
+        self.assertEqual(field(out, "msgid"), msgid, out)
+        self.assertEqual(field(out, "state"), "queued", out)
+        rc, out, err = self.ctl("retry", "H31010100001209901010000009")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("NOT_FOUND (HTTP 404)", err)
+
+        # The platform is back: the outbox drains; a message that is done cannot be retried.
+        self.assertTrue(self.world.start_sandbox(), self.world.log_tail("sandbox.log"))
+        self.wait_upstream("online")
+        h.wait_until(lambda: self.ctl_json("queue")["rows"] == [], 15, "queue drained", step=0.2)
+        rc, out, err = self.ctl("retry", msgid)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("CONFLICT (HTTP 409)", err)
+        self.assertIn("only a queued message can be retried", err)
+
+
+def main():
+    global POSACTL
+    if len(sys.argv) < 5:
+        sys.stderr.write("usage: %s POSACTL POSAD POSA_SANDBOX SOURCE_DIR\n" % sys.argv[0])
+        sys.exit(2)
+    POSACTL = sys.argv[1]
+    h.POSAD, h.SANDBOX, h.SOURCE = sys.argv[2], sys.argv[3], sys.argv[4]
+    prog = unittest.main(module="__main__", argv=[sys.argv[0]] + sys.argv[5:], verbosity=2,
+                         exit=False)
+    sys.exit(0 if prog.result.wasSuccessful() else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+/* Unit tests of core/utf8: the well-formed forms of RFC 3629 and the classic bad ones. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/utf8.h"
+
+struct utf8_case {
+    const char *text;
+    size_t len;
+    bool valid;
+    size_t bad_at;
+};
+
+#define C(s, v, at) {s, sizeof(s) - 1, v, at}
+
+static const struct utf8_case cases[] = {
+    C("", true, 0),
+    C("abc", true, 0),
+    C("张建国", true, 0),                    /* 3-byte CJK */
+    C("王䶮", true, 0),                      /* U+4DAE, CJK Ext. A */
+    C("\xF0\xA0\x80\x80", true, 0),          /* U+20000, 4 bytes */
+    C("\xF4\x8F\xBF\xBF", true, 0),          /* U+10FFFF, the last */
+    C("\xD5\xC5\xBD\xA8", false, 0),         /* "张建" in GBK */
+    C("ok\xC0\xAF", false, 2),               /* overlong "/" */
+    C("\xE0\x80\xAF", false, 0),             /* overlong 3-byte */
+    C("\xED\xA0\x80", false, 0),             /* a surrogate, U+D800 */
+    C("\xF4\x90\x80\x80", false, 0),         /* above U+10FFFF */
+    C("\xF5\x80\x80\x80", false, 0),         /* lead byte beyond F4 */
+    C("a\x80", false, 1),                    /* a lone continuation byte */
+    C("\xE5\xBC", false, 0),                 /* cut short */
+    C("\xFF", false, 0),
+};
+
+static void test_cases(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t at = 999;
+        bool ok = utf8_is_valid(cases[i].text, cases[i].len, &at);
+
+        if (ok != cases[i].valid)
+            print_error("case %zu\n", i);
+        assert_int_equal(ok, cases[i].valid);
+        if (!ok)
+            assert_int_equal(at, cases[i].bad_at);
+    }
+    assert_false(utf8_is_valid("\xC3", 1, NULL)); /* NULL offset is fine */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_cases)};
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
