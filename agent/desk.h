@@ -11,6 +11,7 @@
 
 #include "agent/his.h"
 #include "agent/upstream.h"
+#include "cache/catalog.h"
 #include "core/flags.h"
 #include "drivers/card.h"
 #include "drivers/desk.h"
@@ -22,6 +23,7 @@
 
 #define DESK_TOKEN_TTL_MS        (30 * 60 * 1000) /* an identification is good for half an hour */
 #define DESK_CATALOG_PAGE        1000
+#define DESK_CATALOG_REFRESH_MS (24 * 3600 * 1000) /* the catalog changes monthly at most */
 #define DESK_EMERGENCY_DEPTS_MAX 64
 
 #define DESK_CARDS_MAX 64
@@ -60,14 +62,13 @@ struct desk_subscriber;
  * TCP, the emergency departments, the cards in the desks' readers. */
 struct desk {
     struct posad *pd;
-    /* The treating region's catalog, from 1312 pages: items point into the documents. */
-    struct json_object **catalog_pages;
-    size_t n_catalog_pages;
-    struct catalog_item *catalog_items;
-    size_t n_catalog_items;
+    /* The treating region's catalog: downloaded (1312) into SQLite, split from memory. */
+    struct catalog_copy catalog_copy;
     struct catalog_index catalog;
     bool catalog_ready;
     bool catalog_loading;
+    bool catalog_fresh; /* downloaded since start (or the last timer) */
+    uv_timer_t catalog_timer;
     uint32_t chunk_lines;    /* fee lines per 2204/2301 upload */
     struct auth_table *auth; /* NULL or empty: no tokens configured */
     char emergency_buf[256];
@@ -95,7 +96,11 @@ int desk_init(struct desk *d, struct posad *pd);
 struct posad_config;
 int desk_configure(struct desk *d, const struct posad_config *cfg, char *msg, size_t cap);
 void desk_done(struct desk *d);
-/* Downloads the catalog (1312, page by page) in the background; again when called later. */
+/* Loads the stored catalog, then keeps it fresh: a download (1312, page by page) when the
+ * platform comes online without one, and every DESK_CATALOG_REFRESH_MS. */
+void desk_catalog_start(struct desk *d);
+void desk_catalog_stop(struct desk *d);
+/* Downloads the catalog in the background; a download under way is not started twice. */
 void desk_catalog_refresh(struct desk *d);
 
 /* Starts the reader thread when readers are bound to desks; stops it. */

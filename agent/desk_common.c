@@ -132,20 +132,9 @@ int desk_configure(struct desk *d, const struct posad_config *cfg, char *msg, si
     return 0;
 }
 
-static void catalog_free(struct desk *d)
-{
-    for (size_t i = 0; i < d->n_catalog_pages; i++)
-        json_object_put(d->catalog_pages[i]);
-    free(d->catalog_pages);
-    free(d->catalog_items);
-    d->catalog_pages = NULL;
-    d->catalog_items = NULL;
-    d->n_catalog_pages = d->n_catalog_items = 0;
-}
-
 void desk_done(struct desk *d)
 {
-    catalog_free(d);
+    catalog_copy_free(&d->catalog_copy);
     free(d->auth);
 }
 
@@ -231,15 +220,18 @@ int desk_outcome(struct upmsg *m, struct envelope_response *ret_env, char *msg, 
     }
 }
 
-/* --- the catalog (1312, page by page) ---------------------------------------------------- */
+
+/* --- the catalog: stored in SQLite, downloaded page by page (1312) ------------------------ */
 
 struct catalog_load {
+    struct db_job job;
     struct desk *d;
     int64_t page;
-    struct json_object **pages;
+    struct json_object **pages; /* the items borrow their strings until stored */
     size_t n_pages;
     struct catalog_item *items;
     size_t n_items;
+    struct catalog_copy copy;   /* what the database holds afterwards */
 };
 
 static int catalog_request(struct catalog_load *cl);
@@ -250,36 +242,57 @@ static void catalog_load_free(struct catalog_load *cl)
         json_object_put(cl->pages[i]);
     free(cl->pages);
     free(cl->items);
+    catalog_copy_free(&cl->copy);
     free(cl);
 }
 
-/* The download is complete: index it and swap it in. */
-static void catalog_install(struct catalog_load *cl)
+/* Swaps in what the database holds, once it indexes. */
+static void catalog_install(struct desk *d, struct catalog_copy *copy)
 {
-    struct desk *d = cl->d;
     struct catalog_index index;
     size_t bad = 0;
     char count[24];
-    int err = catalog_index_init(&index, cl->items, cl->n_items, &bad);
+    int err;
 
-    d->catalog_loading = false;
-    if (err) {
+    if (copy->n == 0)
+        return;
+    if ((err = catalog_index_init(&index, copy->items, copy->n, &bad)) < 0) {
         log_event(LOGL_ERROR, "catalog_refused", "item",
-                  bad < cl->n_items ? cl->items[bad].list_code : "", "error", posa_strerror(err),
+                  bad < copy->n ? copy->items[bad].list_code : "", "error", posa_strerror(err),
                   NULL);
-        catalog_load_free(cl);
         return;
     }
-    catalog_free(d);
-    d->catalog_pages = cl->pages;
-    d->n_catalog_pages = cl->n_pages;
-    d->catalog_items = cl->items;
-    d->n_catalog_items = cl->n_items;
+    catalog_copy_free(&d->catalog_copy);
+    d->catalog_copy = *copy;
+    *copy = (struct catalog_copy){0};
     d->catalog = index;
     d->catalog_ready = true;
-    free(cl);
-    snprintf(count, sizeof count, "%zu", d->n_catalog_items);
+    snprintf(count, sizeof count, "%zu", d->catalog_copy.n);
     log_event(LOGL_INFO, "catalog_loaded", "items", count, NULL);
+}
+
+static int run_store(struct db *db, struct db_job *job)
+{
+    struct catalog_load *cl = (struct catalog_load *)job;
+    int err = cl->n_items ? catalog_store(db, cl->items, cl->n_items, upstream_now_ms()) : 0;
+
+    return err ? err : catalog_load(db, &cl->copy);
+}
+
+static void on_stored(struct db_job *job, int status)
+{
+    struct catalog_load *cl = (struct catalog_load *)job;
+
+    cl->d->catalog_loading = false;
+    if (status)
+        log_event(LOGL_ERROR, "catalog_not_stored", "error", posa_strerror(status), NULL);
+    else
+        catalog_install(cl->d, &cl->copy);
+    if (cl->n_items)
+        cl->d->catalog_fresh = status == 0;
+    else if (cl->d->pd->up.health == UPSTREAM_ONLINE)
+        desk_catalog_refresh(cl->d); /* the start's load is done; online came meanwhile */
+    catalog_load_free(cl);
 }
 
 static int catalog_page_add(struct catalog_load *cl, struct envelope_response *env,
@@ -287,17 +300,15 @@ static int catalog_page_add(struct catalog_load *cl, struct envelope_response *e
 {
     struct json_object *rows = NULL, *pages = NULL, **grown;
     struct jsonmap_error jerr = {0};
-    int err;
 
     if (!json_object_object_get_ex(env->output, "data", &rows) ||
-        (err = catalog_json_append(rows, &catalog_keys_1312, &cl->items, &cl->n_items, &jerr)) < 0)
+        catalog_json_append(rows, &catalog_keys_1312, &cl->items, &cl->n_items, &jerr) < 0)
         return POSA_EFIELD;
     json_object_object_get_ex(env->output, "pages", &pages);
     *ret_pages = pages ? json_object_get_int64(pages) : 1;
     if (!(grown = realloc(cl->pages, (cl->n_pages + 1) * sizeof grown[0])))
         return -12;
     cl->pages = grown;
-    /* The items borrow the page's strings: keep the document. */
     cl->pages[cl->n_pages++] = json_object_get(env->root);
     return 0;
 }
@@ -321,12 +332,14 @@ static void on_catalog_page(struct upmsg *m)
             return;
     }
     if (err) {
+        /* The stored catalog (if any) stays in use; the next refresh tries again. */
         log_event(LOGL_WARN, "catalog_failed", "error", msg[0] ? msg : posa_strerror(err), NULL);
         cl->d->catalog_loading = false;
         catalog_load_free(cl);
         return;
     }
-    catalog_install(cl);
+    cl->job = (struct db_job){.run = run_store, .done = on_stored};
+    db_worker_submit(&cl->d->pd->db, &cl->job);
 }
 
 static int catalog_request(struct catalog_load *cl)
@@ -358,4 +371,34 @@ void desk_catalog_refresh(struct desk *d)
         d->catalog_loading = false;
         catalog_load_free(cl);
     }
+}
+
+static void on_catalog_timer(uv_timer_t *t)
+{
+    struct desk *d = t->data;
+
+    d->catalog_fresh = false;
+    desk_catalog_refresh(d);
+}
+
+void desk_catalog_start(struct desk *d)
+{
+    struct catalog_load *cl = calloc(1, sizeof *cl);
+
+    uv_timer_init(d->pd->loop, &d->catalog_timer);
+    d->catalog_timer.data = d;
+    uv_timer_start(&d->catalog_timer, on_catalog_timer, DESK_CATALOG_REFRESH_MS,
+                   DESK_CATALOG_REFRESH_MS);
+    if (!cl)
+        return;
+    /* What the last download left: fees can be split before the platform answers. */
+    cl->d = d;
+    d->catalog_loading = true;
+    cl->job = (struct db_job){.run = run_store, .done = on_stored};
+    db_worker_submit(&d->pd->db, &cl->job);
+}
+
+void desk_catalog_stop(struct desk *d)
+{
+    uv_close((uv_handle_t *)&d->catalog_timer, NULL);
 }

@@ -82,7 +82,7 @@ static void on_up_health(struct upstream *up, enum upstream_health old)
     if (up->health == UPSTREAM_ONLINE) {
         outbox_kick(&pd->outbox);
         resolver_kick(&pd->resolver);
-        if (!pd->desk.catalog_ready)
+        if (!pd->desk.catalog_fresh)
             desk_catalog_refresh(&pd->desk); /* the split needs it; fetched once online */
     }
     if ((up->health == UPSTREAM_ONLINE) != (old == UPSTREAM_ONLINE)) {
@@ -135,6 +135,7 @@ static void posad_stop(struct posad *pd)
     pd->stopping = true;
     log_event(LOGL_INFO, "stopping", NULL);
     desk_events_close(&pd->desk);
+    desk_catalog_stop(&pd->desk);
     http_server_close(pd->server, NULL, NULL);
     desk_cards_stop(&pd->desk);
     outbox_stop(&pd->outbox);
@@ -371,6 +372,7 @@ int main(int argc, char **argv)
     }
     outbox_init(&pd.outbox, &pd);
     resolver_init(&pd.resolver, &pd);
+    desk_catalog_start(&pd.desk);
     rc = desk_cards_start(&pd.desk);
     if (rc) {
         fprintf(stderr, "posad: card readers: %s\n", posa_strerror(rc));

@@ -1,0 +1,117 @@
+/* Component test of cache/catalog: the treating region's catalog stored in a real SQLite
+ * file survives a reopen byte for byte (Chinese names included), and a new download
+ * replaces the old one whole. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cache/catalog.h"
+#include "cache/db.h"
+
+struct fx {
+    char dir[64];
+    char path[96];
+    struct db *db;
+};
+
+static int fx_setup(void **state)
+{
+    struct fx *fx = calloc(1, sizeof *fx);
+
+    snprintf(fx->dir, sizeof fx->dir, "/tmp/posa-catalog-XXXXXX");
+    assert_non_null(mkdtemp(fx->dir));
+    snprintf(fx->path, sizeof fx->path, "%s/posad.db", fx->dir);
+    assert_int_equal(db_open(fx->path, &fx->db), 0);
+    *state = fx;
+    return 0;
+}
+
+static int fx_teardown(void **state)
+{
+    struct fx *fx = *state;
+    char cmd[128];
+
+    db_close(fx->db);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", fx->dir);
+    assert_int_equal(system(cmd), 0);
+    free(fx);
+    return 0;
+}
+
+static const struct catalog_item first[] = {
+    {"XB05XAA103A003011042793", "氯化钾缓释片 0.5g", LV_A, 9, 0, PRICE_NO_LIMIT},
+    {"C09070001005900000000932286", "一次性使用腔镜切割吻合器钉仓", LV_B, 8, 300000, 1200000000},
+    {"ZA12BAK287A002010236950", "灵芝孢子粉胶囊", LV_C, 11, 1000000, PRICE_NO_LIMIT},
+};
+
+static void store(struct db *db, const struct catalog_item *items, size_t n, int64_t now)
+{
+    assert_int_equal(db_begin(db), 0);
+    assert_int_equal(catalog_store(db, items, n, now), 0);
+    assert_int_equal(db_commit(db), 0);
+}
+
+static void test_empty_then_round_trip(void **state)
+{
+    struct fx *fx = *state;
+    struct catalog_copy c = {0};
+
+    assert_int_equal(catalog_load(fx->db, &c), 0);
+    assert_int_equal(c.n, 0); /* never downloaded */
+    assert_int_equal(c.loaded_at, 0);
+    catalog_copy_free(&c);
+
+    store(fx->db, first, 3, 1764000000000);
+    db_close(fx->db); /* a restart */
+    assert_int_equal(db_open(fx->path, &fx->db), 0);
+    assert_int_equal(catalog_load(fx->db, &c), 0);
+    assert_int_equal(c.n, 3);
+    assert_int_equal(c.loaded_at, 1764000000000);
+    /* sorted by list_code: C0907..., XB05..., ZA12... */
+    assert_string_equal(c.items[0].list_code, "C09070001005900000000932286");
+    assert_string_equal(c.items[0].name, "一次性使用腔镜切割吻合器钉仓");
+    assert_int_equal(c.items[0].lv, LV_B);
+    assert_int_equal(c.items[0].category, 8);
+    assert_int_equal(c.items[0].selfpay_prop_e6, 300000);
+    assert_int_equal(c.items[0].price_limit_e6, 1200000000);
+    assert_string_equal(c.items[1].name, "氯化钾缓释片 0.5g");
+    assert_int_equal(c.items[1].price_limit_e6, PRICE_NO_LIMIT);
+    assert_int_equal(c.items[2].lv, LV_C);
+    catalog_copy_free(&c);
+    catalog_copy_free(&c); /* twice is fine */
+    catalog_copy_free(NULL);
+}
+
+static void test_replaced_whole(void **state)
+{
+    struct fx *fx = *state;
+    struct catalog_copy c = {0};
+    const struct catalog_item second[] = {
+        {"001109000010000", "普通病房床位费", LV_A, 1, 0, 45000000},
+    };
+
+    store(fx->db, first, 3, 1);
+    store(fx->db, second, 1, 2);
+    assert_int_equal(catalog_load(fx->db, &c), 0);
+    assert_int_equal(c.n, 1); /* nothing of the first download remains */
+    assert_string_equal(c.items[0].list_code, "001109000010000");
+    assert_int_equal(c.loaded_at, 2);
+    catalog_copy_free(&c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_empty_then_round_trip, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_replaced_whole, fx_setup, fx_teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
