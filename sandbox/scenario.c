@@ -10,7 +10,9 @@
 #include "core/datetime.h"
 #include "core/decimal.h"
 #include "core/err.h"
+#include "interface/json/catalog_json.h"
 #include "interface/json/jsonmap.h"
+#include "interface/json/policy_json.h"
 
 #define SCENARIO_FILE_MAX (64u << 20)
 #define COMMITMENT_DAYS   15
@@ -156,60 +158,19 @@ static struct json_object *get_array(struct loader *ld, struct json_object *obj,
 
 /* --- catalog ------------------------------------------------------------------------- */
 
-static int load_item(struct loader *ld, struct json_object *o, struct catalog_item *item)
-{
-    const char *lv, *category;
-    struct json_object *limit;
-    int rc;
-
-    if (!json_object_is_type(o, json_type_object))
-        return fail(ld, "", "must be an object");
-    if ((rc = get_str(ld, o, "list_code", BOUND_CODE, true, &item->list_code)) < 0 ||
-        (rc = get_str(ld, o, "name", BOUND_NAME, true, &item->name)) < 0 ||
-        (rc = get_str(ld, o, "chrgitm_lv", 2, true, &lv)) < 0 ||
-        (rc = get_str(ld, o, "med_chrgitm_type", 2, true, &category)) < 0)
-        return rc;
-    if (!item->list_code[0])
-        return fail(ld, "list_code", "empty");
-    if (chrgitm_lv_parse(lv, &item->lv) < 0)
-        return fail(ld, "chrgitm_lv", "must be 01, 02 or 03: %s", lv);
-    if (category_parse(category, &item->category) < 0)
-        return fail(ld, "med_chrgitm_type", "must be 01..14: %s", category);
-    item->selfpay_prop_e6 = 0;
-    if ((rc = get_dec(ld, o, "selfpay_prop", DEC_RATIO, false, &item->selfpay_prop_e6)) < 0)
-        return rc;
-    if (item->selfpay_prop_e6 < 0 || item->selfpay_prop_e6 > DEC_E6)
-        return fail(ld, "selfpay_prop", "must be within 0..1");
-    item->price_limit_e6 = PRICE_NO_LIMIT;
-    limit = member(o, "price_limit");
-    if (limit && (rc = get_dec(ld, o, "price_limit", DEC_PRICE, true, &item->price_limit_e6)) < 0)
-        return rc;
-    if (limit && (item->price_limit_e6 < 0 || item->price_limit_e6 > BOUND_PRICE_E6))
-        return fail(ld, "price_limit", "out of range");
-    return 0;
-}
-
+/* The catalog is read by interface/json (the same mapping posa-split uses). */
 static int load_catalog(struct loader *ld, struct scenario *sc)
 {
     struct json_object *arr = get_array(ld, sc->root, "catalog", SCENARIO_CATALOG_MAX, true);
-    size_t n, bad = 0, mark;
+    struct jsonmap_error err = {0};
+    size_t bad = 0;
     int rc;
 
     if (!arr)
         return POSA_EFIELD;
-    n = json_object_array_length(arr);
-    sc->items = calloc(n ? n : 1, sizeof(*sc->items));
-    if (!sc->items)
-        return fail(ld, "catalog", "out of memory");
-    for (size_t i = 0; i < n; i++) {
-        path_push(ld, &mark, "catalog[%zu]", i);
-        rc = load_item(ld, json_object_array_get_idx(arr, i), &sc->items[i]);
-        if (rc < 0)
-            return rc;
-        path_pop(ld, mark);
-    }
-    sc->n_items = n;
-    rc = catalog_index_init(&sc->catalog, sc->items, n, &bad);
+    if ((rc = catalog_json_append(arr, &catalog_keys_scenario, &sc->items, &sc->n_items, &err)) < 0)
+        return fail(ld, err.field, "%s", posa_strerror(err.err));
+    rc = catalog_index_init(&sc->catalog, sc->items, sc->n_items, &bad);
     if (rc < 0)
         return fail(ld, "catalog", "item %s: %s", sc->items[bad].list_code, posa_strerror(rc));
     return 0;
@@ -217,134 +178,18 @@ static int load_catalog(struct loader *ld, struct scenario *sc)
 
 /* --- regions ------------------------------------------------------------------------- */
 
-static int load_rate(struct loader *ld, struct json_object *o, struct region_rate *r)
-{
-    const char *kind, *level;
-    int rc;
-
-    if (!json_object_is_type(o, json_type_object))
-        return fail(ld, "", "must be an object");
-    if ((rc = get_str(ld, o, "insutype", 3, true, &r->insutype)) < 0 ||
-        (rc = get_str(ld, o, "kind", 16, true, &kind)) < 0 ||
-        (rc = get_str(ld, o, "level", 1, true, &level)) < 0 ||
-        (rc = get_dec(ld, o, "deductible", DEC_MONEY, true, &r->deductible_fen)) < 0 ||
-        (rc = get_dec(ld, o, "ratio", DEC_RATIO, true, &r->ratio_e6)) < 0 ||
-        (rc = get_dec(ld, o, "cap", DEC_MONEY, true, &r->cap_fen)) < 0)
-        return rc;
-    if (!all_digits(r->insutype, 3))
-        return fail(ld, "insutype", "must be 3 digits");
-    if (strcmp(kind, "inpatient") && strcmp(kind, "outpatient"))
-        return fail(ld, "kind", "must be inpatient or outpatient");
-    r->inpatient = strcmp(kind, "inpatient") == 0;
-    if (!(level[0] == '*' || (level[0] >= '1' && level[0] <= '3')))
-        return fail(ld, "level", "must be 1, 2, 3 or *");
-    r->level = level[0];
-    if (r->deductible_fen < 0 || r->deductible_fen > BOUND_MONEY_FEN)
-        return fail(ld, "deductible", "out of range");
-    if (r->ratio_e6 < 0 || r->ratio_e6 > DEC_E6)
-        return fail(ld, "ratio", "must be within 0..1");
-    if (r->cap_fen < 0 || r->cap_fen > BOUND_MONEY_FEN)
-        return fail(ld, "cap", "out of range");
-    return 0;
-}
-
-static int load_temp_rule(struct loader *ld, struct json_object *temp, const char *key,
-                          struct temp_rule *rule)
-{
-    struct json_object *o = member(temp, key);
-    size_t mark;
-    int rc = 0;
-
-    rule->mode = TEMP_REDUCE_POINTS;
-    rule->value_e6 = 0;
-    if (!o)
-        return 0; /* absent: no reduction */
-    path_push(ld, &mark, "%s", key);
-    if (!json_object_is_type(o, json_type_object)) {
-        rc = fail(ld, "", "must be an object");
-    } else if (member(o, "reduce_points") && member(o, "share_first")) {
-        rc = fail(ld, "", "takes reduce_points or share_first, not both");
-    } else if (member(o, "share_first")) {
-        rule->mode = TEMP_SHARE_FIRST;
-        rc = get_dec(ld, o, "share_first", DEC_RATIO, true, &rule->value_e6);
-        if (rc == 0 && (rule->value_e6 < 0 || rule->value_e6 > DEC_E6))
-            rc = fail(ld, "share_first", "must be within 0..1");
-    } else {
-        /* Points are percent: 10 points = 0.10, i.e. the points at scale 4 are the ratio. */
-        rc = get_dec(ld, o, "reduce_points", DEC_QTY, false, &rule->value_e6);
-        if (rc == 0 && (rule->value_e6 < 0 || rule->value_e6 > DEC_E6))
-            rc = fail(ld, "reduce_points", "must be within 0..100");
-    }
-    if (rc == 0)
-        path_pop(ld, mark);
-    return rc;
-}
-
-static int load_deductible_per(struct loader *ld, struct json_object *o, struct region_policy *p)
-{
-    struct json_object *d = member(o, "deductible_per");
-    const char *in = "admission", *out = "year";
-    size_t mark;
-    int rc;
-
-    p->inpatient_deductible_per_year = false;
-    p->outpatient_deductible_per_year = true;
-    if (!d)
-        return 0;
-    path_push(ld, &mark, "deductible_per");
-    if (!json_object_is_type(d, json_type_object))
-        return fail(ld, "", "must be an object");
-    if ((rc = get_str(ld, d, "inpatient", 16, false, &in)) < 0 ||
-        (rc = get_str(ld, d, "outpatient", 16, false, &out)) < 0)
-        return rc;
-    if (in[0] && strcmp(in, "admission") && strcmp(in, "year"))
-        return fail(ld, "inpatient", "must be admission or year");
-    if (out[0] && strcmp(out, "visit") && strcmp(out, "year"))
-        return fail(ld, "outpatient", "must be visit or year");
-    p->inpatient_deductible_per_year = strcmp(in, "year") == 0;
-    p->outpatient_deductible_per_year = strcmp(out, "visit") != 0;
-    path_pop(ld, mark);
-    return 0;
-}
-
+/* The region's policy is read by interface/json (the format posad's offline estimate reads
+ * too); errors keep the sandbox's path form "regions.320200.rates[0].ratio: ...". */
 static int load_region(struct loader *ld, const char *code, struct json_object *o,
                        struct sc_region *r)
 {
-    struct json_object *rates, *temp;
-    size_t n, mark;
-    int rc;
+    struct jsonmap_error err = {0};
 
     if (!all_digits(code, 6))
         return fail(ld, "", "the region code must be 6 digits");
-    if (!json_object_is_type(o, json_type_object))
-        return fail(ld, "", "must be an object");
     r->code = code;
-    if ((rc = get_str(ld, o, "name", BOUND_NAME, false, &r->name)) < 0)
-        return rc;
-    if (!(rates = get_array(ld, o, "rates", BOUND_RATES, true)))
-        return POSA_EFIELD;
-    n = json_object_array_length(rates);
-    for (size_t i = 0; i < n; i++) {
-        path_push(ld, &mark, "rates[%zu]", i);
-        if ((rc = load_rate(ld, json_object_array_get_idx(rates, i), &r->rates[i])) < 0)
-            return rc;
-        path_pop(ld, mark);
-    }
-    r->policy.rates = r->rates;
-    r->policy.n_rates = n;
-    if ((rc = load_deductible_per(ld, o, &r->policy)) < 0)
-        return rc;
-    temp = member(o, "temporary");
-    if (temp) {
-        path_push(ld, &mark, "temporary");
-        if (!json_object_is_type(temp, json_type_object))
-            return fail(ld, "", "must be an object");
-        if ((rc = load_temp_rule(ld, temp, "referral", &r->policy.referral)) < 0 ||
-            (rc = load_temp_rule(ld, temp, "emergency", &r->policy.emergency)) < 0 ||
-            (rc = load_temp_rule(ld, temp, "other", &r->policy.other)) < 0)
-            return rc;
-        path_pop(ld, mark);
-    }
+    if (policy_json_region(o, r->rates, BOUND_RATES, &r->policy, &r->name, &err) < 0)
+        return fail(ld, err.field, "%s", posa_strerror(err.err));
     return 0;
 }
 

@@ -21,11 +21,11 @@
 #include "core/datetime.h"
 
 #define CTL_DEFAULT_SOCKET "/run/posa/posa.sock"
-#define CTL_TIMEOUT_S 60          /* a reconciliation asks the platform: allow it time */
-#define CTL_RESPONSE_MAX BOUND_BODY /* no answer of posad's is larger than a request may be */
-#define CTL_ID_MAX 64             /* ids in paths: posad's router takes at most this */
-#define CTL_CELL_MAX 40           /* display columns of one table cell (not the last) */
-#define CTL_COLUMNS_MAX 32
+#define CTL_TIMEOUT_S      60         /* a reconciliation asks the platform: allow it time */
+#define CTL_RESPONSE_MAX   BOUND_BODY /* no answer of posad's is larger than a request may be */
+#define CTL_ID_MAX         64         /* ids in paths: posad's router takes at most this */
+#define CTL_CELL_MAX       40         /* display columns of one table cell (not the last) */
+#define CTL_COLUMNS_MAX    32
 
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 
@@ -56,9 +56,11 @@ static const struct command commands[] = {
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: posactl [--socket PATH] [--json] COMMAND [ARGS]\n\n"
-                 "Talks to posad over its Unix socket (--socket, else $POSA_SOCKET, else "
-                 CTL_DEFAULT_SOCKET ").\n\ncommands:\n");
+    fprintf(
+        out,
+        "usage: posactl [--socket PATH] [--json] COMMAND [ARGS]\n\n"
+        "Talks to posad over its Unix socket (--socket, else $POSA_SOCKET, else " CTL_DEFAULT_SOCKET
+        ").\n\ncommands:\n");
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(out, "  %-26s %s\n", commands[i].usage, commands[i].help);
     fprintf(out, "\noptions:\n"
@@ -77,6 +79,7 @@ struct response {
     size_t len;
     bool complete;
     bool too_large;
+    bool no_memory;
 };
 
 static int on_body(http_parser *p, const char *at, size_t len)
@@ -89,8 +92,10 @@ static int on_body(http_parser *p, const char *at, size_t len)
         return 1;
     }
     grown = realloc(r->body, r->len + len + 1);
-    if (!grown)
+    if (!grown) {
+        r->no_memory = true;
         return 1;
+    }
     memcpy(grown + r->len, at, len);
     r->len += len;
     grown[r->len] = '\0';
@@ -163,20 +168,20 @@ static int read_response(int fd, struct response *r)
         /* n == 0 tells http-parser of EOF, which ends a body without a length. */
         if (http_parser_execute(&parser, &settings, buf, (size_t)n) != (size_t)n ||
             HTTP_PARSER_ERRNO(&parser) != HPE_OK) {
-            if (r->too_large)
-                return -EFBIG;
+            if (r->too_large || r->no_memory)
+                return r->too_large ? -EFBIG : -ENOMEM;
             if (!r->complete)
-                return -EPROTO;
+                return n == 0 ? -ENODATA : -EPROTO;
         }
         if (n == 0 && !r->complete)
-            return -ECONNRESET;
+            return -ENODATA;
     }
     return 0;
 }
 
 /* One request, one answer. Returns 0 or a -errno, with a message already printed. */
-static int ctl_call(const char *socket_path, const char *method, const char *path,
-                    const char *body, struct response *ret)
+static int ctl_call(const char *socket_path, const char *method, const char *path, const char *body,
+                    struct response *ret)
 {
     size_t body_len = body ? strlen(body) : 0;
     char head[512];
@@ -208,6 +213,8 @@ static int ctl_call(const char *socket_path, const char *method, const char *pat
         fprintf(stderr, "posactl: posad's answer is larger than %u bytes\n", CTL_RESPONSE_MAX);
     else if (err == -EPROTO)
         fprintf(stderr, "posactl: posad's answer is not valid HTTP\n");
+    else if (err == -ENODATA)
+        fprintf(stderr, "posactl: posad closed the connection before it answered in full\n");
     else if (err)
         fprintf(stderr, "posactl: talking to posad at %s: %s\n", socket_path, strerror(-err));
     return err;
@@ -294,14 +301,12 @@ static void print_cell(const char *text, int cols, int max, bool right)
 static const char *cell_text(struct json_object *v)
 {
     switch (json_object_get_type(v)) {
-    case json_type_null:
-        return "-";
+    case json_type_null: return "-";
     case json_type_object:
     case json_type_array:
         return json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
                                                      JSON_C_TO_STRING_NOSLASHESCAPE);
-    default:
-        return json_object_get_string(v);
+    default: return json_object_get_string(v);
     }
 }
 
@@ -325,21 +330,32 @@ static bool is_numeric(struct json_object *v)
 struct table {
     const char *keys[CTL_COLUMNS_MAX];
     int widths[CTL_COLUMNS_MAX];
-    bool right[CTL_COLUMNS_MAX];
+    bool numbers[CTL_COLUMNS_MAX], texts[CTL_COLUMNS_MAX]; /* right-aligned: numbers only */
     size_t n;
 };
 
+/* A row with nested objects spread into dotted columns ("local_totals.count"). */
+static void flat_row_add(struct json_object *flat, struct json_object *obj, const char *prefix)
+{
+    json_object_object_foreach(obj, key, val)
+    {
+        char name[128];
+
+        snprintf(name, sizeof name, "%s%s%s", prefix, prefix[0] ? "." : "", key);
+        if (json_object_is_type(val, json_type_object) && json_object_object_length(val) > 0)
+            flat_row_add(flat, val, name);
+        else
+            json_object_object_add(flat, name, json_object_get(val));
+    }
+}
+
 static void table_columns(struct json_object *rows, struct table *t)
 {
-    size_t n_rows = json_object_array_length(rows);
-
-    for (size_t r = 0; r < n_rows; r++) {
-        struct json_object *row = json_object_array_get_idx(rows, r);
-
-        if (!json_object_is_type(row, json_type_object))
-            continue;
-        json_object_object_foreach(row, key, val) {
+    for (size_t r = 0; r < json_object_array_length(rows); r++) {
+        json_object_object_foreach(json_object_array_get_idx(rows, r), key, val)
+        {
             size_t c = 0;
+            int w = text_width(cell_text(val));
 
             while (c < t->n && strcmp(t->keys[c], key) != 0)
                 c++;
@@ -347,49 +363,58 @@ static void table_columns(struct json_object *rows, struct table *t)
                 if (t->n == CTL_COLUMNS_MAX)
                     continue;
                 t->keys[t->n] = key;
-                t->widths[t->n] = text_width(key);
-                t->right[t->n++] = true;
+                t->widths[t->n++] = text_width(key);
             }
-            int w = text_width(cell_text(val));
             if (w > t->widths[c])
                 t->widths[c] = w;
-            if (!json_object_is_type(val, json_type_null) && !is_numeric(val))
-                t->right[c] = false;
+            if (is_numeric(val))
+                t->numbers[c] = true;
+            else if (val)
+                t->texts[c] = true;
         }
     }
 }
 
-/* An array of objects as a table: one column per key, in first-seen order. */
+static void print_row(const struct table *t, struct json_object *row, int indent)
+{
+    printf("%*s", indent, "");
+    for (size_t c = 0; c < t->n; c++) {
+        bool last = c + 1 == t->n, right = t->numbers[c] && !t->texts[c];
+        struct json_object *v = NULL;
+        const char *text = t->keys[c]; /* the header when row is NULL */
+
+        if (row)
+            text = json_object_object_get_ex(row, t->keys[c], &v) ? cell_text(v) : "";
+        print_cell(text, last && !right ? 0 : t->widths[c], last ? 1 << 20 : t->widths[c], right);
+        printf(last ? "\n" : "  ");
+    }
+}
+
+/* An array of objects as a table: one column per key, in first-seen order, a header line,
+ * every cell but the last cut at CTL_CELL_MAX columns. */
 static void print_table(struct json_object *rows, int indent)
 {
+    struct json_object *flat = json_object_new_array();
     struct table t = {.n = 0};
-    size_t n_rows = json_object_array_length(rows);
 
-    table_columns(rows, &t);
-    for (size_t c = 0; c < t.n; c++)
-        if (c + 1 < t.n && t.widths[c] > CTL_CELL_MAX)
+    if (!flat)
+        return;
+    for (size_t r = 0; r < json_object_array_length(rows); r++) {
+        struct json_object *row = json_object_new_object();
+
+        if (!row)
+            break;
+        flat_row_add(row, json_object_array_get_idx(rows, r), "");
+        json_object_array_add(flat, row);
+    }
+    table_columns(flat, &t);
+    for (size_t c = 0; c + 1 < t.n; c++)
+        if (t.widths[c] > CTL_CELL_MAX)
             t.widths[c] = CTL_CELL_MAX;
-    printf("%*s", indent, "");
-    for (size_t c = 0; c < t.n; c++) {
-        print_cell(t.keys[c], c + 1 < t.n || t.right[c] ? t.widths[c] : 0, t.widths[c],
-                   t.right[c]);
-        printf(c + 1 < t.n ? "  " : "\n");
-    }
-    for (size_t r = 0; r < n_rows; r++) {
-        struct json_object *row = json_object_array_get_idx(rows, r), *v;
-
-        printf("%*s", indent, "");
-        for (size_t c = 0; c < t.n; c++) {
-            bool last = c + 1 == t.n;
-
-            v = json_object_is_type(row, json_type_object)
-                    ? json_object_object_get(row, t.keys[c])
-                    : NULL;
-            print_cell(v ? cell_text(v) : "", last && !t.right[c] ? 0 : t.widths[c],
-                       last ? 1 << 20 : t.widths[c], t.right[c]);
-            printf(last ? "\n" : "  ");
-        }
-    }
+    print_row(&t, NULL, indent);
+    for (size_t r = 0; r < json_object_array_length(flat); r++)
+        print_row(&t, json_object_array_get_idx(flat, r), indent);
+    json_object_put(flat);
 }
 
 /* Key/value lines of an object, nested objects flattened to dotted keys; arrays are printed
@@ -408,7 +433,8 @@ struct flat {
 
 static void flatten(struct json_object *obj, const char *prefix, struct flat *f)
 {
-    json_object_object_foreach(obj, key, val) {
+    json_object_object_foreach(obj, key, val)
+    {
         char name[128];
 
         snprintf(name, sizeof name, "%s%s%s", prefix, prefix[0] ? "." : "", key);
@@ -509,16 +535,16 @@ static void print_error(const struct response *r, struct json_object *doc)
         json_object_object_get_ex(e, "code", &code);
         json_object_object_get_ex(e, "message", &msg);
         json_object_object_get_ex(e, "details", &details);
-        fprintf(stderr, "posactl: %s (HTTP %d): %s\n", code ? json_object_get_string(code) : "ERROR",
-                r->status, msg ? json_object_get_string(msg) : "");
+        fprintf(stderr, "posactl: %s (HTTP %d): %s\n",
+                code ? json_object_get_string(code) : "ERROR", r->status,
+                msg ? json_object_get_string(msg) : "");
         if (details && json_object_object_length(details) > 0)
             fprintf(stderr, "posactl: details: %s\n",
                     json_object_to_json_string_ext(details, JSON_C_TO_STRING_PLAIN |
                                                                 JSON_C_TO_STRING_NOSLASHESCAPE));
         return;
     }
-    fprintf(stderr, "posactl: posad answered HTTP %d: %.200s\n", r->status,
-            r->body ? r->body : "");
+    fprintf(stderr, "posactl: posad answered HTTP %d: %.200s\n", r->status, r->body ? r->body : "");
 }
 
 /* Shows an answer; returns the exit status. */

@@ -37,6 +37,14 @@ static int item_map(struct json_object *obj, const struct catalog_json_keys *k,
         return jsonmap_fail(err, rc, NULL, k->lv);
     if ((rc = category_parse(category, &item->category)) < 0)
         return jsonmap_fail(err, rc, NULL, k->category);
+    /* Named here, at the item, rather than later by the index. */
+    if (item->selfpay_prop_e6 < 0 || item->selfpay_prop_e6 > DEC_E6)
+        return jsonmap_fail(err, POSA_ERANGE, NULL, k->selfpay_prop);
+    if (item->price_limit_e6 != PRICE_NO_LIMIT &&
+        (item->price_limit_e6 < 0 || item->price_limit_e6 > BOUND_PRICE_E6))
+        return jsonmap_fail(err, POSA_ERANGE, NULL, k->price_limit);
+    if (!item->list_code[0])
+        return jsonmap_fail(err, POSA_EFIELD, NULL, k->list_code);
     return 0;
 }
 

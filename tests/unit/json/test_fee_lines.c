@@ -244,7 +244,9 @@ static void test_catalog_map_bad(void **state)
          "{\"list_code\":\"A\",\"chrgitm_lv\":\"02\",\"med_chrgitm_type\":\"01\"}]", POSA_EFIELD,
          "catalog.A"},
         {"[{\"list_code\":\"A\",\"chrgitm_lv\":\"02\",\"med_chrgitm_type\":\"01\",\"selfpay_prop\":\"1.5\"}]",
-         POSA_ERANGE, "catalog.A"},
+         POSA_ERANGE, "catalog[0].selfpay_prop"},
+        {"[{\"list_code\":\"A\",\"chrgitm_lv\":\"02\",\"med_chrgitm_type\":\"01\",\"price_limit\":\"-1\"}]",
+         POSA_ERANGE, "catalog[0].price_limit"},
         {"{}", POSA_EFIELD, "catalog"},
     };
 
