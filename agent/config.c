@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/desk.h"
 #include "core/err.h"
 
 enum config_type { CT_TEXT, CT_UINT, CT_MODE, CT_CHOICE };
@@ -18,28 +19,32 @@ struct config_key {
     size_t size;         /* text: buffer size */
     uint32_t min, max;   /* uint */
     const char *choices; /* "a|b|c" */
+    /* text keys with a grammar of their own: 0, or POSA_EFIELD and why */
+    int (*check)(const char *value, char *why, size_t cap);
 };
 
-#define TEXT(sec, field)                                                                           \
-    {                                                                                              \
-        sec, #field, CT_TEXT, offsetof(struct posad_config, field),                                \
-            sizeof(((struct posad_config *)0)->field), 0, 0, NULL                                  \
+#define TEXT_CHECKED(sec, field, check)                                                        \
+    {                                                                                          \
+        sec, #field, CT_TEXT, offsetof(struct posad_config, field),                            \
+            sizeof(((struct posad_config *)0)->field), 0, 0, NULL, check                       \
     }
-#define UINT(sec, field, lo, hi)                                                                   \
-    {                                                                                              \
-        sec, #field, CT_UINT, offsetof(struct posad_config, field), 0, lo, hi, NULL                \
+#define TEXT(sec, field) TEXT_CHECKED(sec, field, NULL)
+#define UINT(sec, field, lo, hi)                                                               \
+    {                                                                                          \
+        sec, #field, CT_UINT, offsetof(struct posad_config, field), 0, lo, hi, NULL, NULL      \
     }
-#define CHOICE(sec, field, list)                                                                   \
-    {                                                                                              \
-        sec, #field, CT_CHOICE, offsetof(struct posad_config, field),                              \
-            sizeof(((struct posad_config *)0)->field), 0, 0, list                                  \
+#define CHOICE(sec, field, list)                                                               \
+    {                                                                                          \
+        sec, #field, CT_CHOICE, offsetof(struct posad_config, field),                          \
+            sizeof(((struct posad_config *)0)->field), 0, 0, list, NULL                        \
     }
 
 static const struct config_key config_keys[] = {
     TEXT("posad", data_dir),
-    TEXT("posad", listen),
+    TEXT_CHECKED("posad", listen, desk_check_listen),
     TEXT("posad", socket),
-    {"posad", "socket_mode", CT_MODE, offsetof(struct posad_config, socket_mode), 0, 0, 0777, NULL},
+    {"posad", "socket_mode", CT_MODE, offsetof(struct posad_config, socket_mode), 0, 0, 0777, NULL,
+     NULL},
     CHOICE("posad", log_level, "debug|info|warn|error"),
     CHOICE("posad", log_format, "text|json"),
     TEXT("posad", log_file),
@@ -70,10 +75,10 @@ static const struct config_key config_keys[] = {
     TEXT("gateway", csb_version),
     TEXT("gateway", sm_client_id),
     TEXT("gateway", sm_key_file),
-    TEXT("desks", readers),
+    TEXT_CHECKED("desks", readers, desk_check_readers),
     UINT("his", chunk_lines, 1, 5000),
-    TEXT("his", emergency_depts),
-    TEXT("his", clients),
+    TEXT_CHECKED("his", emergency_depts, desk_check_depts),
+    TEXT_CHECKED("his", clients, desk_check_clients),
 };
 
 void config_defaults(struct posad_config *cfg)
@@ -138,8 +143,14 @@ static int config_store(struct posad_config *cfg, const struct config_key *k, co
         return POSA_EFIELD;
     }
     if (k->type == CT_CHOICE || k->type == CT_TEXT) {
+        static char reason[300];
+
         if (strlen(value) >= k->size) {
             *why = "too long";
+            return POSA_EFIELD;
+        }
+        if (k->check && k->check(value, reason, sizeof reason) < 0) {
+            *why = reason;
             return POSA_EFIELD;
         }
         strcpy(field, value);
@@ -183,7 +194,7 @@ static char *config_trim(char *s)
 int config_load(struct posad_config *cfg, const char *path, char *msg, size_t cap)
 {
     FILE *f = fopen(path, "r");
-    char line[1024], section[32] = "", origin[CONFIG_PATH_MAX + 16];
+    char line[8192], section[32] = "", origin[CONFIG_PATH_MAX + 16];
     int lineno = 0, err = 0;
 
     if (!f) {

@@ -94,6 +94,12 @@ int desk_init(struct desk *d, struct posad *pd);
  * the key and what is wrong. Also refuses a TCP listener that is not loopback: the HIS API
  * has no TLS yet, and tokens in clear text must not cross the hospital's network. */
 struct posad_config;
+/* The grammar of each key desk_configure reads, for the config loader (file:line errors):
+ * 0, or POSA_EFIELD with why. */
+int desk_check_readers(const char *value, char *why, size_t cap);
+int desk_check_clients(const char *value, char *why, size_t cap);
+int desk_check_depts(const char *value, char *why, size_t cap);
+int desk_check_listen(const char *value, char *why, size_t cap);
 int desk_configure(struct desk *d, const struct posad_config *cfg, char *msg, size_t cap);
 void desk_done(struct desk *d);
 /* Loads the stored catalog, then keeps it fresh: a download (1312, page by page) when the

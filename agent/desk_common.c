@@ -47,7 +47,8 @@ static bool next_item(const char **p, char sep, char *buf, size_t cap, bool *ret
     return true;
 }
 
-static int config_readers(struct desk *d, const char *list, char *msg, size_t cap)
+/* Each key's grammar, read into d: 0, or POSA_EFIELD and why (without the key's name). */
+static int config_readers(struct desk *d, const char *list, char *why, size_t cap)
 {
     const char *p = list;
     char item[DESK_PATTERN_MAX + DESK_ID_MAX + 2];
@@ -61,14 +62,14 @@ static int config_readers(struct desk *d, const char *list, char *msg, size_t ca
         if (too_long || !eq || desk_table_add(&d->readers, DESK_READER, eq + 1, item) != 0) {
             if (eq)
                 *eq = '=';
-            snprintf(msg, cap, "[desks] readers: \"%s\" is not DESK=READER-NAME-PATTERN", item);
+            snprintf(why, cap, "\"%s\" is not DESK=READER-NAME-PATTERN", item);
             return POSA_EFIELD;
         }
     }
     return 0;
 }
 
-static int config_clients(struct desk *d, const char *list, char *msg, size_t cap)
+static int config_clients(struct desk *d, const char *list, char *why, size_t cap)
 {
     const char *p = list;
     char item[512];
@@ -84,7 +85,7 @@ static int config_clients(struct desk *d, const char *list, char *msg, size_t ca
             return -12;
         if (too_long || !fields[3] ||
             auth_table_add(d->auth, fields[0], fields[1], fields[2], fields[3]) != 0) {
-            snprintf(msg, cap, "[his] clients: \"%s\" is not NAME:SHA256-HEX:ROLE:DESKS "
+            snprintf(why, cap, "\"%s\" is not NAME:SHA256-HEX:ROLE:DESKS "
                                "(role readonly|cashier|ops, desks * or D01,D02)", fields[0]);
             return POSA_EFIELD;
         }
@@ -92,30 +93,19 @@ static int config_clients(struct desk *d, const char *list, char *msg, size_t ca
     return 0;
 }
 
-static bool is_loopback(const char *listen)
+static int config_depts(struct desk *d, const char *list, char *why, size_t cap)
 {
-    return strncmp(listen, "127.", 4) == 0 || strncmp(listen, "[::1]:", 6) == 0 ||
-           strncmp(listen, "localhost:", 10) == 0;
-}
-
-int desk_configure(struct desk *d, const struct posad_config *cfg, char *msg, size_t cap)
-{
-    const char *p = cfg->emergency_depts;
+    const char *p = list;
     char dept[BOUND_CODE];
     size_t used = 0;
     bool too_long;
-    int err;
 
-    d->chunk_lines = cfg->chunk_lines;
-    if ((err = config_readers(d, cfg->readers, msg, cap)) < 0 ||
-        (err = config_clients(d, cfg->clients, msg, cap)) < 0)
-        return err;
     while (next_item(&p, ',', dept, sizeof dept, &too_long)) {
         size_t len = strlen(dept) + 1;
 
         if (too_long || d->n_emergency_depts == DESK_EMERGENCY_DEPTS_MAX ||
             used + len > sizeof d->emergency_buf) {
-            snprintf(msg, cap, "[his] emergency_depts: too many or too long department codes");
+            snprintf(why, cap, "too many or too long department codes");
             return POSA_EFIELD;
         }
         memcpy(d->emergency_buf + used, dept, len);
@@ -123,13 +113,63 @@ int desk_configure(struct desk *d, const struct posad_config *cfg, char *msg, si
         used += len;
     }
     d->flag_config = (struct flag_config){d->emergency_depts, d->n_emergency_depts};
-    if (cfg->listen[0] && !is_loopback(cfg->listen)) {
-        snprintf(msg, cap, "[posad] listen: %s is not a loopback address; the HIS API has no "
-                           "TLS yet, so it listens on 127.0.0.1 or the Unix socket only",
-                 cfg->listen);
-        return POSA_EFIELD;
-    }
     return 0;
+}
+
+int desk_check_listen(const char *listen, char *why, size_t cap)
+{
+    if (!listen[0] || strncmp(listen, "127.", 4) == 0 || strncmp(listen, "[::1]:", 6) == 0 ||
+        strncmp(listen, "localhost:", 10) == 0)
+        return 0;
+    snprintf(why, cap, "%s is not a loopback address; the HIS API has no TLS yet, so it "
+                       "listens on 127.0.0.1 or the Unix socket only", listen);
+    return POSA_EFIELD;
+}
+
+/* Runs a key's grammar on a scratch desk: what the config loader checks, line by line. */
+static int check_with(int (*parse)(struct desk *, const char *, char *, size_t),
+                      const char *value, char *why, size_t cap)
+{
+    struct desk *scratch = calloc(1, sizeof *scratch);
+    int err;
+
+    if (!scratch)
+        return -12;
+    err = parse(scratch, value, why, cap);
+    free(scratch->auth);
+    free(scratch);
+    return err;
+}
+
+int desk_check_readers(const char *value, char *why, size_t cap)
+{
+    return check_with(config_readers, value, why, cap);
+}
+
+int desk_check_clients(const char *value, char *why, size_t cap)
+{
+    return check_with(config_clients, value, why, cap);
+}
+
+int desk_check_depts(const char *value, char *why, size_t cap)
+{
+    return check_with(config_depts, value, why, cap);
+}
+
+int desk_configure(struct desk *d, const struct posad_config *cfg, char *msg, size_t cap)
+{
+    static const char *const names[] = {"[desks] readers", "[his] clients",
+                                        "[his] emergency_depts", "[posad] listen"};
+    char why[300] = "";
+    int err = 0, which = 0;
+
+    d->chunk_lines = cfg->chunk_lines;
+    if ((err = config_readers(d, cfg->readers, why, sizeof why)) < 0 ||
+        (which = 1, err = config_clients(d, cfg->clients, why, sizeof why)) < 0 ||
+        (which = 2, err = config_depts(d, cfg->emergency_depts, why, sizeof why)) < 0 ||
+        (which = 3, err = desk_check_listen(cfg->listen, why, sizeof why)) < 0)
+        snprintf(msg, cap, "%s: %s", names[which], why);
+    return err;
 }
 
 void desk_done(struct desk *d)

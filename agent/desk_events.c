@@ -110,7 +110,7 @@ void desk_events(struct his_call *call)
     d->subscribers = sub;
     http_request_on_close(call->req, on_peer_gone, sub);
     /* A first frame, so a client knows it is subscribed before anything happens. */
-    http_stream_write(call->req, ": subscribed\n\n", 15);
+    http_stream_write(call->req, ": subscribed\n\n", 14);
 }
 
 /* --- settlement_resolved --------------------------------------------------------------- */

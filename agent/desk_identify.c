@@ -277,6 +277,16 @@ void desk_identify(struct his_call *call)
         his_fail_field(call, &jerr);
         return;
     }
+    /* A desk-scoped client's patient belongs to its desk: leaving desk out must not make
+     * the visit everyone's. */
+    if (!f->req.desk && call->client && !call->client->all_desks) {
+        if (call->client->n_desks != 1) {
+            his_fail(call, POSA_EFIELD, "desk is required: this client serves several desks",
+                     NULL);
+            return;
+        }
+        f->req.desk = call->client->desks[0];
+    }
     if (f->req.desk && (err = his_check_desk(call, f->req.desk)) < 0) {
         his_fail(call, err, NULL, NULL);
         return;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "agent/desk.h"
 #include "agent/log.h"
@@ -14,6 +15,7 @@
 #include "core/decimal.h"
 #include "core/err.h"
 #include "interface/his/metrics.h"
+#include "interface/json/jsonmap.h"
 #include "interface/his/requests.h"
 #include "interface/his/responses.h"
 #include "interface/platform/desk_msgs.h"
@@ -91,6 +93,13 @@ void desk_queue_retry(struct his_call *call)
 
 /* --- POST /v1/reconcile {date} ---------------------------------------------------------------- */
 
+/* A settlement of the day as the journal holds it (the HIS API's and the passthrough's
+ * alike): strings are borrowed from documents the flow keeps. */
+struct recon_row {
+    struct desk_day_row row;
+    const char *insutype, *clr_type, *optins;
+};
+
 struct recon_group {
     char insutype[4];
     char clr_type[3];
@@ -109,6 +118,10 @@ struct recon_flow {
     struct recon_group groups[RECONCILE_GROUPS_MAX];
     size_t n_groups, next;
     struct json_object *mismatched;
+    struct json_object *cancelled; /* setl_ids taken back by a done 2208/2305 */
+    struct recon_row *rows;
+    size_t n_rows;
+    int64_t day_start, day_end;    /* Unix ms of the local day */
     char *report;
     bool too_many;
 };
@@ -122,18 +135,12 @@ static void recon_free(void *p)
         free(f->groups[i].rows);
     json_object_put(f->docs);
     json_object_put(f->mismatched);
+    json_object_put(f->cancelled);
+    free(f->rows);
     free(f->report);
     free(f);
 }
 
-static int64_t money_of(struct json_object *obj, const char *key)
-{
-    const char *text = desk_str(obj, key);
-    int64_t fen = 0;
-
-    money_parse(text, strlen(text), &fen);
-    return fen;
-}
 
 static struct recon_group *group_of(struct recon_flow *f, const char *insutype,
                                     const char *clr_type, const char *optins)
@@ -157,46 +164,86 @@ static struct recon_group *group_of(struct recon_flow *f, const char *insutype,
     return g;
 }
 
-/* Counts one settlement of the day (only settled ones: cancelled ones are out, as the
- * platform counts them). Runs on the database thread. */
-static int add_settlement(const struct settlement_record *s, void *data)
+static const char *keep_string(struct recon_flow *f, const char *text)
+{
+    struct json_object *str = json_object_new_string(text);
+
+    json_object_array_add(f->docs, str);
+    return json_object_get_string(str);
+}
+
+/* The setl_id a done cancel (2208/2305) took back, from the request posad sent. */
+static void note_cancel(struct recon_flow *f, const struct journal_row *row)
+{
+    struct json_object *req = json_tokener_parse(row->request);
+    const char *setl_id = upstream_find_string(req, "setl_id");
+
+    if (setl_id && setl_id[0])
+        json_object_object_add(f->cancelled, setl_id, NULL);
+    json_object_put(req);
+}
+
+static int collect(const struct journal_row *row, void *data)
 {
     struct recon_flow *f = data;
-    struct json_object *doc, *answer = NULL, *amounts = NULL, *visit = NULL, *id = NULL;
-    struct recon_group *g;
-    struct desk_day_row *row, *grown;
+    struct envelope_response env;
+    struct desk_settlement s;
+    struct jsonmap_error jerr;
+    struct recon_row *grown, *r;
 
-    if (strcmp(s->state, "settled") != 0)
+    if (strcmp(row->infno, "2208") == 0 || strcmp(row->infno, "2305") == 0) {
+        note_cancel(f, row); /* a cancel of any later day takes the settlement out too */
         return 0;
-    if (!(doc = desk_doc(s->body)))
-        return POSA_ECORRUPT;
-    json_object_array_add(f->docs, doc);
-    json_object_object_get_ex(doc, "answer", &answer);
-    json_object_object_get_ex(answer, "amounts", &amounts);
-    json_object_object_get_ex(doc, "visit", &visit);
-    json_object_object_get_ex(visit, "identity", &id);
-    g = group_of(f, desk_str(id, "insutype"),
-                 strcmp(desk_str(doc, "kind"), "inpatient") == 0 ? "21" : "11",
-                 desk_str(id, "insuplc_admdvs"));
-    if (!g || g->n_rows == RECONCILE_ROWS_MAX) {
+    }
+    if (row->created_at >= f->day_end || !row->response ||
+        envelope_response_parse(row->response, row->response_len, &env, &jerr) < 0)
+        return 0;
+    if (env.infcode != 0 || desk_settlement_decode(env.output, &s, &jerr) < 0) {
+        envelope_response_done(&env);
+        return 0;
+    }
+    json_object_array_add(f->docs, json_object_get(env.root)); /* s borrows from it */
+    envelope_response_done(&env);
+    if (f->n_rows == RECONCILE_ROWS_MAX) {
         f->too_many = true;
         return 0;
     }
-    if (!(grown = realloc(g->rows, (g->n_rows + 1) * sizeof *grown)))
+    if (!(grown = realloc(f->rows, (f->n_rows + 1) * sizeof *grown)))
         return -12;
-    g->rows = grown;
-    row = &g->rows[g->n_rows++];
-    *row = (struct desk_day_row){desk_str(id, "psn_no"), desk_str(doc, "mdtrt_id"),
-                                 desk_str(answer, "setl_id"), s->msgid,
-                                 money_of(amounts, "medfee_sumamt"),
-                                 money_of(amounts, "fund_pay_sumamt"), money_of(amounts, "acct_pay")};
-    /* s lives for this call only: the msgid is kept in the document the flow holds. */
-    json_object_object_add(doc, "_msgid", json_object_new_string(s->msgid));
-    row->msgid = desk_str(doc, "_msgid");
-    g->totals.medfee_sumamt += row->medfee_sumamt;
-    g->totals.fund_pay_sumamt += row->fund_pay_sumamt;
-    g->totals.acct_pay += row->acct_pay;
-    g->totals.count++;
+    f->rows = grown;
+    r = &f->rows[f->n_rows++];
+    r->row = (struct desk_day_row){s.psn_no, s.mdtrt_id, s.setl_id, keep_string(f, row->msgid),
+                                   s.amounts.medfee_sumamt, s.amounts.fund_pay_sumamt,
+                                   s.amounts.acct_pay};
+    r->insutype = s.insutype;
+    r->clr_type = s.clr_type[0] ? s.clr_type : strcmp(row->infno, "2304") == 0 ? "21" : "11";
+    r->optins = s.clr_optins;
+    return 0;
+}
+
+/* The day's standing settlements into groups by insutype, clearing type and region. */
+static int group_rows(struct recon_flow *f)
+{
+    for (size_t i = 0; i < f->n_rows; i++) {
+        const struct recon_row *r = &f->rows[i];
+        struct recon_group *g;
+        struct desk_day_row *grown;
+
+        if (json_object_object_get_ex(f->cancelled, r->row.setl_id, NULL))
+            continue;
+        if (!(g = group_of(f, r->insutype, r->clr_type, r->optins))) {
+            f->too_many = true;
+            continue;
+        }
+        if (!(grown = realloc(g->rows, (g->n_rows + 1) * sizeof *grown)))
+            return -12;
+        g->rows = grown;
+        g->rows[g->n_rows++] = r->row;
+        g->totals.medfee_sumamt += r->row.medfee_sumamt;
+        g->totals.fund_pay_sumamt += r->row.fund_pay_sumamt;
+        g->totals.acct_pay += r->row.acct_pay;
+        g->totals.count++;
+    }
     return 0;
 }
 
@@ -204,10 +251,14 @@ static int run_day(struct db *db, struct db_job *job)
 {
     struct his_call *call = his_call_of_job(job);
     struct recon_flow *f = call->flow;
+    int err;
 
-    if (!(f->docs = json_object_new_array()) || !(f->mismatched = json_object_new_array()))
+    if (!(f->docs = json_object_new_array()) || !(f->mismatched = json_object_new_array()) ||
+        !(f->cancelled = json_object_new_object()))
         return -12;
-    return records_settlements_of_day(db, f->req.date, add_settlement, f);
+    if ((err = journal_settlements_since(db, f->day_start, collect, f)) < 0)
+        return err;
+    return group_rows(f);
 }
 
 static struct json_object *totals_json(const struct desk_day_totals *t)
@@ -283,11 +334,24 @@ static void on_report_stored(struct db_job *job, int status)
 
 static void recon_next(struct his_call *call);
 
+/* One row of the platform's 3202 answer in the HIS API's shape (money as strings). */
 static int on_mismatch(struct json_object *row, bool platform_only, void *data)
 {
+    static const char *const ids[] = {"psn_no", "mdtrt_id", "setl_id", "msgid", "stmt_rslt",
+                                      "memo"};
+    static const char *const money[] = {"medfee_sumamt", "fund_pay_sumamt", "acct_pay"};
     struct recon_flow *f = data;
-    struct json_object *r = json_object_get(row);
+    struct json_object *r = json_object_new_object(), *v;
 
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
+        if (json_object_object_get_ex(row, ids[i], &v) && json_object_is_type(v, json_type_string))
+            json_object_object_add(r, ids[i], json_object_new_string(json_object_get_string(v)));
+    for (size_t i = 0; i < sizeof money / sizeof money[0]; i++) {
+        int64_t fen;
+
+        if (json_object_object_get_ex(row, money[i], &v) && jsonmap_decimal(v, DEC_MONEY, &fen) == 0)
+            json_object_object_add(r, money[i], his_money(fen));
+    }
     json_object_object_add(r, "platform_only", json_object_new_boolean(platform_only));
     json_object_array_add(f->mismatched, r);
     return 0;
@@ -361,6 +425,18 @@ static void on_day(struct db_job *job, int status)
     recon_next(call);
 }
 
+/* The local day yyyymmdd as Unix ms [start, end). */
+static void day_bounds(int32_t date, int64_t *start, int64_t *end)
+{
+    struct tm tm = {.tm_year = date / 10000 - 1900, .tm_mon = date / 100 % 100 - 1,
+                    .tm_mday = date % 100, .tm_isdst = -1};
+
+    *start = (int64_t)mktime(&tm) * 1000;
+    tm = (struct tm){.tm_year = date / 10000 - 1900, .tm_mon = date / 100 % 100 - 1,
+                     .tm_mday = date % 100 + 1, .tm_isdst = -1};
+    *end = (int64_t)mktime(&tm) * 1000;
+}
+
 void desk_reconcile(struct his_call *call)
 {
     struct recon_flow *f = calloc(1, sizeof *f);
@@ -377,6 +453,7 @@ void desk_reconcile(struct his_call *call)
         return;
     }
     date_format(f->req.date, f->date);
+    day_bounds(f->req.date, &f->day_start, &f->day_end);
     his_db(call, run_day, on_day);
 }
 

@@ -18,30 +18,10 @@
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
-static void route_health(struct his_call *call)
-{
-    struct posad *pd = call->pd;
-    struct http_request *req = call->req;
-
-    free(call);
-    pd->requests--; /* status_health counts its own request */
-    status_health(pd, req);
-}
-
-static void route_queue(struct his_call *call)
-{
-    struct posad *pd = call->pd;
-    struct http_request *req = call->req;
-
-    free(call);
-    pd->requests--;
-    status_queue(pd, req);
-}
-
 /* THE route table of the HIS API. */
 static const struct his_route routes[] = {
-    {"GET", "/v1/health", ROLE_READONLY, false, route_health},
-    {"GET", "/v1/queue", ROLE_READONLY, false, route_queue},
+    {"GET", "/v1/health", ROLE_READONLY, false, status_health},
+    {"GET", "/v1/queue", ROLE_READONLY, false, status_queue},
     {"POST", "/v1/identify", ROLE_CASHIER, true, desk_identify},
     {"POST", "/v1/visits", ROLE_CASHIER, true, desk_visit_open},
     {"GET", "/v1/visits/{visit_id}", ROLE_READONLY, false, desk_visit_get},
@@ -324,17 +304,25 @@ void his_new_token(char ret[33])
 
 /* On TCP with tokens configured, the bearer token decides; the Unix socket's permissions are
  * its auth, and a loopback listener without tokens is the single-machine default. */
-static int authorize(struct his_call *call)
+int his_authorize(struct posad *pd, struct http_request *req, enum auth_role role,
+                  const struct auth_client **ret)
 {
-    const struct auth_table *table = call->pd->desk.auth;
+    const struct auth_table *table = pd->desk.auth;
+    const struct auth_client *client = NULL;
     int err;
 
-    if (!table || table->n == 0 || call->req->via_unix)
+    *ret = NULL;
+    if (!table || table->n == 0 || req->via_unix)
         return 0;
-    if ((err = auth_identify(table, http_request_header(call->req, "Authorization"),
-                             &call->client)) < 0)
+    if ((err = auth_identify(table, http_request_header(req, "Authorization"), &client)) < 0)
         return err;
-    return auth_allow(call->client, call->route->role, NULL) < 0 ? POSA_EFORBIDDEN : 0;
+    *ret = client;
+    return auth_allow(client, role, NULL) < 0 ? POSA_EFORBIDDEN : 0;
+}
+
+static int authorize(struct his_call *call)
+{
+    return his_authorize(call->pd, call->req, call->route->role, &call->client);
 }
 
 /* --- idempotency ------------------------------------------------------------------------ */
@@ -379,6 +367,20 @@ static void on_answer_found(struct db_job *job, int status)
     }
 }
 
+static int request_digest(const struct http_request *req, unsigned char *digest,
+                          unsigned int *len)
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
+             EVP_DigestUpdate(ctx, req->method, strlen(req->method) + 1) &&
+             EVP_DigestUpdate(ctx, req->path, strlen(req->path) + 1) &&
+             EVP_DigestUpdate(ctx, req->body, req->body_len) &&
+             EVP_DigestFinal_ex(ctx, digest, len);
+
+    EVP_MD_CTX_free(ctx);
+    return ok ? 0 : -1;
+}
+
 static int idempotency_start(struct his_call *call)
 {
     const char *key = http_request_header(call->req, "Idempotency-Key");
@@ -395,8 +397,9 @@ static int idempotency_start(struct his_call *call)
     for (size_t i = 0; i < n; i++)
         if (key[i] < 0x21 || key[i] > 0x7e)
             return POSA_EFIELD;
-    /* The key is per route: the same key on another endpoint is another request. */
-    if (!EVP_Digest(call->req->body, call->req->body_len, digest, &len, EVP_sha256(), NULL))
+    /* A key names one request: method, path and body. The same key on another visit's
+     * cancel is a CONFLICT, never the other visit's answer. */
+    if (request_digest(call->req, digest, &len) < 0)
         return POSA_EFIELD;
     memcpy(call->idem_key, key, n + 1);
     hex(digest, 16, call->body_hash);
@@ -452,7 +455,7 @@ void his_handle(struct posad *pd, struct http_request *req)
     err = router_match(patterns, N_ROUTES, req->method, req->path, &call->match);
     if (err) {
         call->route = NULL;
-        his_fail(call, err, NULL, NULL);
+        his_fail(call, err, err == POSA_ENOSUCH ? "no such endpoint" : NULL, NULL);
         return;
     }
     call->route = &routes[call->match.index];

@@ -14,6 +14,7 @@
 
 #include "agent/log.h"
 #include "agent/posad.h"
+#include "interface/his/responses.h"
 #include "cache/db.h"
 #include "cache/journal.h"
 #include "core/bound.h"
@@ -30,14 +31,14 @@ struct route {
 /* THE route table of what posad serves so far (the rest of the HIS API joins it). */
 static const struct route routes[] = {
     {"POST", "/fsi/api/rsfComIfsService/callService", passthrough_handle},
-    {"GET", "/v1/health", status_health},
-    {"GET", "/v1/queue", status_queue},
 };
 
 static void on_request(struct http_server *server, struct http_request *req, void *data)
 {
     struct posad *pd = data;
+    const struct auth_client *client;
     struct json_object *body;
+    int err;
 
     (void)server;
     pd->requests++;
@@ -47,6 +48,11 @@ static void on_request(struct http_server *server, struct http_request *req, voi
             continue;
         if (strcmp(req->method, routes[i].method) != 0)
             break;
+        /* The passthrough moves money too: on TCP it needs a cashier's token. */
+        if ((err = his_authorize(pd, req, ROLE_CASHIER, &client)) < 0) {
+            posad_respond_json(pd, req, posa_err_http_status(err), his_error(err, NULL, NULL));
+            return;
+        }
         routes[i].handle(pd, req);
         return;
     }

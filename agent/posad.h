@@ -62,8 +62,8 @@ struct posad {
 
 /* HTTP handlers (passthrough.c, status.c). */
 void passthrough_handle(struct posad *pd, struct http_request *req);
-void status_health(struct posad *pd, struct http_request *req);
-void status_queue(struct posad *pd, struct http_request *req);
+void status_health(struct his_call *call);
+void status_queue(struct his_call *call);
 /* Answers with a JSON body (status 200 unless given) and counts the request done. */
 void posad_respond_json(struct posad *pd, struct http_request *req, int status,
                         struct json_object *body);

@@ -15,7 +15,7 @@
 struct status_job {
     struct db_job job;
     struct posad *pd;
-    struct http_request *req;
+    struct his_call *call;
     struct journal_stats stats;
     struct json_object *rows; /* built on the database thread, handed over whole */
     bool truncated;
@@ -82,22 +82,22 @@ static void on_stats(struct db_job *job, int status)
     }
     json_object_object_add(body, "queue", q);
     json_object_object_add(body, "readers", desk_readers_json(&sj->pd->desk));
-    posad_respond_json(sj->pd, sj->req, 200, body);
+    his_reply(sj->call, 200, body);
     free(sj);
 }
 
-void status_health(struct posad *pd, struct http_request *req)
+void status_health(struct his_call *call)
 {
     struct status_job *sj = calloc(1, sizeof *sj);
 
     if (!sj) {
-        posad_respond_json(pd, req, 503, NULL);
+        his_fail(call, -12, NULL, NULL);
         return;
     }
-    sj->pd = pd;
-    sj->req = req;
+    sj->pd = call->pd;
+    sj->call = call;
     sj->job = (struct db_job){.run = run_stats, .done = on_stats};
-    db_worker_submit(&pd->db, &sj->job);
+    db_worker_submit(&sj->pd->db, &sj->job);
 }
 
 static int add_row(const struct journal_row *row, void *data)
@@ -144,25 +144,25 @@ static void on_queue(struct db_job *job, int status)
     if (status) {
         json_object_put(sj->rows);
         json_object_object_add(body, "error", json_object_new_string(posa_strerror(status)));
-        posad_respond_json(sj->pd, sj->req, 503, body);
+        his_reply(sj->call, 503, body);
     } else {
         json_object_object_add(body, "rows", sj->rows);
         json_object_object_add(body, "truncated", json_object_new_boolean(sj->truncated));
-        posad_respond_json(sj->pd, sj->req, 200, body);
+        his_reply(sj->call, 200, body);
     }
     free(sj);
 }
 
-void status_queue(struct posad *pd, struct http_request *req)
+void status_queue(struct his_call *call)
 {
     struct status_job *sj = calloc(1, sizeof *sj);
 
     if (!sj) {
-        posad_respond_json(pd, req, 503, NULL);
+        his_fail(call, -12, NULL, NULL);
         return;
     }
-    sj->pd = pd;
-    sj->req = req;
+    sj->pd = call->pd;
+    sj->call = call;
     sj->job = (struct db_job){.run = run_queue, .done = on_queue};
-    db_worker_submit(&pd->db, &sj->job);
+    db_worker_submit(&sj->pd->db, &sj->job);
 }

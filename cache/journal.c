@@ -56,6 +56,9 @@ static const char sql_visit_open[] =
 static const char sql_stats[] =
     "SELECT count(*), coalesce(sum(state = 'unknown'), 0), coalesce(min(created_at), 0) "
     "FROM journal WHERE state IN ('queued', 'sent', 'unknown')";
+static const char sql_settlements_since[] =
+    "SELECT " JOURNAL_COLS " FROM journal WHERE state = 'done' "
+    "AND infno IN ('2207', '2304', '2208', '2305') AND created_at >= ?1 ORDER BY seq";
 static const char sql_retry_now[] =
     "UPDATE journal SET next_attempt = ?2, updated_at = ?2 WHERE msgid = ?1 AND state = 'queued'";
 static const char sql_last_msgid[] = "SELECT msgid FROM journal ORDER BY seq DESC LIMIT 1";
@@ -485,4 +488,14 @@ int journal_last_msgid(struct db *db, char ret[MSGID_LEN + 1])
         ret[0] = '\0';
     sqlite3_reset(st);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_map(rc);
+}
+
+int journal_settlements_since(struct db *db, int64_t since, journal_row_cb cb, void *data)
+{
+    sqlite3_stmt *st = db_stmt(db, sql_settlements_since);
+
+    if (!st)
+        return POSA_EDB;
+    sqlite3_bind_int64(st, 1, since);
+    return journal_each(st, cb, data);
 }

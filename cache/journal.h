@@ -127,6 +127,10 @@ struct journal_stats {
 };
 int journal_stats(struct db *db, struct journal_stats *ret);
 
+/* Settlements and their cancels (2207, 2304, 2208, 2305) that are done and were journaled
+ * at or after since (Unix ms), in journal order: what the day's reconciliation counts. */
+int journal_settlements_since(struct db *db, int64_t since, journal_row_cb cb, void *data);
+
 /* The greatest msgid journaled (seeds core's msgid generator across restarts); "" when the
  * journal is empty. */
 int journal_last_msgid(struct db *db, char ret[MSGID_LEN + 1]);

@@ -45,8 +45,6 @@ static const char sql_settlement_by_msgid[] =
 static const char sql_settlement_open[] =
     "SELECT " SETTLEMENT_COLS " FROM settlements WHERE visit_id = ?1 "
     "AND state IN ('pending', 'unknown') ORDER BY created_at DESC LIMIT 1";
-static const char sql_settlements_of_day[] =
-    "SELECT " SETTLEMENT_COLS " FROM settlements WHERE settle_date = ?1 ORDER BY created_at";
 static const char sql_settlement_counts[] =
     "SELECT state, count(*) FROM settlements GROUP BY state ORDER BY state";
 static const char sql_report_put[] =
@@ -365,26 +363,6 @@ int records_settlement_by_visit_open(struct db *db, const char *visit_id,
     return settlement_get(db, sql_settlement_open, visit_id, ret);
 }
 
-int records_settlements_of_day(struct db *db, int32_t date, records_settlement_cb cb, void *data)
-{
-    sqlite3_stmt *st = db_stmt(db, sql_settlements_of_day);
-    struct settlement_record s = {0};
-    int rc = SQLITE_DONE, err = 0;
-
-    if (!st)
-        return POSA_EDB;
-    sqlite3_bind_int(st, 1, date);
-    while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((err = settlement_read(st, &s)) == 0)
-            err = (s.body = dup_col(st, 6)) ? cb(&s, data) : -ENOMEM;
-        free(s.body);
-        s.body = NULL;
-    }
-    if (!err && rc != SQLITE_DONE)
-        err = db_map(rc);
-    sqlite3_reset(st);
-    return err;
-}
 
 int records_answer_get(struct db *db, const char *idem_key, char ret_hash[RECORD_ID_MAX + 1],
                        int *ret_status, char **ret_answer)

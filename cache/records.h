@@ -81,9 +81,6 @@ int records_settlement_by_msgid(struct db *db, const char *msgid, struct settlem
 int records_settlement_by_visit_open(struct db *db, const char *visit_id,
                                      struct settlement_record **ret);
 void records_settlement_free(struct settlement_record *s);
-typedef int (*records_settlement_cb)(const struct settlement_record *s, void *data);
-/* Settlements of a day (settle_date), oldest first. */
-int records_settlements_of_day(struct db *db, int32_t date, records_settlement_cb cb, void *data);
 
 /* Settlements counted by state, for /metrics: cb(state, count). */
 int records_settlement_counts(struct db *db, int (*cb)(const char *state, int64_t count, void *data),

@@ -69,7 +69,7 @@ def main():
         runs = {"direct": load(w, "national", w.sb.port, a.clients, a.seconds, clock,
                                [w.sb.proc.pid]),
                 "posad": load(w, "his", port, a.clients, a.seconds, clock,
-                              [pd.pid, w.sb.proc.pid])}
+                              [pd.pid])}
         w.kill(pd)
     except (RuntimeError, OSError, AssertionError) as e:
         print("   not measured: %s" % e)
@@ -87,6 +87,10 @@ def main():
         if d and p:
             print("   %2d clients: posad/direct throughput %s, p50 %s" % (
                 c, agent_bench.ratio(p["per_s"], d["per_s"]), agent_bench.ratio(p["p50"], d["p50"])))
+    per = {k: runs[k][1] / sum(v["n"] for v in runs[k][0].values()) * 1e3
+           if runs[k][0] and sum(v["n"] for v in runs[k][0].values()) else None for k in runs}
+    print("   CPU per settlement: posad %s ms; posa-sandbox (direct run) %s ms"
+          % (agent_bench.fmt(per["posad"]), agent_bench.fmt(per["direct"])))
     p64 = runs["posad"][0].get(64)
     if p64:
         print("   64 clients through posad: %d/s vs target 1000/s = %s"

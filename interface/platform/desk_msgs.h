@@ -152,6 +152,9 @@ struct desk_settlement {
     const char *mdtrt_id;
     const char *psn_no;
     const char *filing_kind; /* provincial extension; may be "" */
+    const char *insutype;    /* "" when absent, as the three below */
+    const char *clr_type;    /* clearing type: "11" outpatient, "21" stays */
+    const char *clr_optins;  /* clearing institution: the insured region */
     struct policy_result amounts;
     struct desk_fund funds[DESK_FUNDS_MAX];
     size_t n_funds;

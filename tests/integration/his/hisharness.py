@@ -402,3 +402,151 @@ def main():
         if HisTestCase.world is not None:
             HisTestCase.world.stop()
     sys.exit(0 if prog.result.wasSuccessful() else 1)
+
+
+# --- additions for test_auth / test_events / test_ops -----------------------------------------
+
+def sha256_hex(token):
+    """The form [his] clients stores a bearer token in: lowercase hex SHA-256."""
+    import hashlib
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def bearer(token):
+    return {"Authorization": "Bearer " + token}
+
+
+class SseStream:
+    """One GET /v1/events subscription over a raw socket (TCP or Unix), read incrementally:
+    the status line and headers, then the chunked body decoded and split into SSE frames.
+    http.client is not used because it cannot wait on a stream with a per-read deadline."""
+
+    def __init__(self, client, path, headers=None, timeout=10.0):
+        if client.transport == "unix":
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(timeout)
+            self.sock.connect(client.path)
+        else:
+            self.sock = socket.create_connection(("127.0.0.1", client.port), timeout=timeout)
+        head = "GET %s HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n" % path
+        for k, v in (headers or {}).items():
+            head += "%s: %s\r\n" % (k, v)
+        self.sock.sendall((head + "\r\n").encode("utf-8"))
+        self.raw = b""      # received, not yet de-chunked
+        self.text = b""     # de-chunked body, not yet split into frames
+        self.comments = []  # ": ..." lines seen
+        self.ended = False  # the last chunk (or the connection's end) was seen
+        self.status, self.headers = self._read_head(timeout)
+        self.body = b""
+        if self.status != 200:
+            self.body = self._read_plain_body(timeout)
+
+    def _recv(self, deadline):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise socket.timeout("deadline")
+        self.sock.settimeout(left)
+        data = self.sock.recv(65536)
+        if not data:
+            self.ended = True
+        self.raw += data
+        return data
+
+    def _read_head(self, timeout):
+        deadline = time.monotonic() + timeout
+        while b"\r\n\r\n" not in self.raw:
+            if not self._recv(deadline):
+                raise AssertionError("connection closed before the headers: %r" % self.raw)
+        head, self.raw = self.raw.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ")[1])
+        headers = {}
+        for ln in lines[1:]:
+            k, _, v = ln.partition(":")
+            headers[k.strip().lower()] = v.strip()
+        return status, headers
+
+    def _read_plain_body(self, timeout):
+        deadline = time.monotonic() + timeout
+        n = int(self.headers.get("content-length", "0"))
+        while len(self.raw) < n and not self.ended:
+            self._recv(deadline)
+        return self.raw[:n]
+
+    def _dechunk(self):
+        while not self.ended or self.raw:
+            end = self.raw.find(b"\r\n")
+            if end < 0:
+                return
+            size = int(self.raw[:end].split(b";")[0], 16)
+            if size == 0:
+                self.ended = True
+                self.raw = b""
+                return
+            if len(self.raw) < end + 2 + size + 2:
+                return
+            self.text += self.raw[end + 2:end + 2 + size]
+            self.raw = self.raw[end + 2 + size + 2:]
+
+    def _frame(self):
+        """The next complete frame as (event, data) or None; comments are kept aside."""
+        while b"\n\n" in self.text:
+            frame, self.text = self.text.split(b"\n\n", 1)
+            event, data = "message", []
+            for ln in frame.decode("utf-8").split("\n"):
+                if ln.startswith(":"):
+                    self.comments.append(ln[1:].strip())
+                elif ln.startswith("event:"):
+                    event = ln[6:].strip()
+                elif ln.startswith("data:"):
+                    data.append(ln[5:].lstrip())
+            if data or event != "message":
+                return event, json.loads("\n".join(data)) if data else None
+        return None
+
+    def next_event(self, timeout):
+        """The next event (name, data); AssertionError when none comes in time."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self._dechunk()
+            ev = self._frame()
+            if ev is not None:
+                return ev
+            if self.ended:
+                raise AssertionError("the event stream ended")
+            try:
+                self._recv(deadline)
+            except socket.timeout:
+                raise AssertionError("no event within %.1f s" % timeout)
+
+    def wait_comment(self, text, timeout):
+        """Waits for a ': text' comment frame (posad's ': subscribed')."""
+        deadline = time.monotonic() + timeout
+        while text not in self.comments:
+            self._dechunk()
+            if self._frame() is not None:
+                raise AssertionError("an event came before ': %s'" % text)
+            if text in self.comments:
+                break
+            if self.ended:
+                raise AssertionError("the event stream ended before ': %s'" % text)
+            try:
+                self._recv(deadline)
+            except socket.timeout:
+                raise AssertionError("no ': %s' within %.1f s" % (text, timeout))
+
+    def events_until(self, name, timeout):
+        """Every event up to and including the first called name."""
+        deadline = time.monotonic() + timeout
+        seen = []
+        while True:
+            ev = self.next_event(max(0.01, deadline - time.monotonic()))
+            seen.append(ev)
+            if ev[0] == name:
+                return seen
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass

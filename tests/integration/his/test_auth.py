@@ -1,0 +1,306 @@
+"""Auth of the HIS API (his-api.md "Conventions", issue 6): on TCP, bearer tokens from
+[his] clients (stored as SHA-256 hashes), scoped to desks and roles; on the Unix socket the
+file permissions are the auth; `posad --check-config` refusing malformed clients and a
+non-loopback listen address."""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hisharness as h  # noqa: E402
+
+ZHANG = "32020000000000000000000101"
+
+TOKENS = {  # name -> (token, role, desks)
+    "desk1": ("tok-desk1-9f1c2e7a", "cashier", "D01"),
+    "desk2": ("tok-desk2-41d0b3aa", "cashier", "D02"),
+    "viewer": ("tok-viewer-77e0c1d4", "readonly", "*"),
+    "ops": ("tok-ops-2b9a64f0", "ops", "*"),
+}
+
+
+def clients_line():
+    return ";".join("%s:%s:%s:%s" % (n, h.sha256_hex(t), role, desks)
+                    for n, (t, role, desks) in TOKENS.items())
+
+
+def auth(name):
+    return h.bearer(TOKENS[name][0])
+
+
+class AuthWorld(h.World):
+    """A World whose TCP listener wants tokens: readiness is asked over the Unix socket,
+    which needs none."""
+
+    def _online(self):
+        if self.posad.poll() is not None:
+            raise AssertionError("posad exited with %s" % self.posad.returncode)
+        if not os.path.exists(self.sock_path):
+            return False
+        r = h.Client("unix", path=self.sock_path).get("/v1/health", timeout=2.0)
+        return r.status == 200 and r.json["upstream"]["state"] == "online"
+
+
+class Auth(h.HisTestCase):
+    @classmethod
+    def setUpClass(cls):
+        if h.HisTestCase.world is None:
+            h.HisTestCase.world = AuthWorld("[his]\nclients = %s\n" % clients_line())
+            h.HisTestCase.world.start()
+        super().setUpClass()
+
+    def identify_at(self, who, desk, psn_no=ZHANG):
+        r = self.tcp.post("/v1/identify", {"source": "id", "certno": h.PERSONS[psn_no],
+                                           "desk": desk}, headers=auth(who))
+        self.assertEqual(r.status, 200, r)
+        return r.json["identity_token"]
+
+    # --- who are you -----------------------------------------------------------------------
+
+    def test_missing_token_is_401(self):
+        for method, path, body in (("GET", "/v1/health", None), ("GET", "/v1/readers", None),
+                                   ("GET", "/metrics", None), ("GET", "/v1/queue", None),
+                                   ("POST", "/v1/identify", {"source": "id",
+                                                             "certno": h.PERSONS[ZHANG]})):
+            with self.subTest(path=path):
+                r = self.tcp.request(method, path, body)
+                self.assertError(r, 401, "UNAUTHORIZED")
+
+    def test_bad_token_is_401(self):
+        good = TOKENS["ops"][0]
+        for header in ("Bearer nope", "Bearer " + good + "x", "Bearer " + good.upper(),
+                       "Basic " + good, "Bearer ", "Bearer " + "a" * 5000,
+                       # the stored hash itself is not a token
+                       "Bearer " + h.sha256_hex(good)):
+            for path in ("/v1/readers", "/v1/health"):
+                with self.subTest(header=header[:40], path=path):
+                    r = self.tcp.get(path, headers={"Authorization": header})
+                    self.assertError(r, 401, "UNAUTHORIZED")
+
+    def test_passthrough_wants_a_token(self):
+        # The national-interface passthrough settles money: on TCP it is no less guarded
+        # than the rest of the API. (Its error body may be the national envelope's, so only
+        # the status is checked.)
+        env = {"infno": "1101", "msgid": "", "mdtrtarea_admvs": "310000",
+               "insuplc_admdvs": "", "recer_sys_code": "HIS", "dev_no": "", "dev_safe_info": "",
+               "cainfo": "", "signtype": "", "infver": "V1.0", "opter_type": "1",
+               "opter": "001", "opter_name": "收费员", "inf_time": "", "fixmedins_code":
+               h.INSTITUTION, "fixmedins_name": "医院", "sign_no": "",
+               "input": {"data": {"mdtrt_cert_type": "02",
+                                  "mdtrt_cert_no": h.PERSONS[ZHANG], "psn_cert_type": "01",
+                                  "certno": h.PERSONS[ZHANG]}}}
+        path = "/fsi/api/rsfComIfsService/callService"
+        r = self.tcp.post(path, env)
+        self.assertEqual(r.status, 401, r)
+        r = self.tcp.post(path, env, headers={"Authorization": "Bearer nope"})
+        self.assertEqual(r.status, 401, r)
+        r = self.unix.post(path, env)  # the socket's permissions are its auth
+        self.assertEqual(r.status, 200, r)
+
+    def test_every_good_token_reads(self):
+        for name in TOKENS:
+            with self.subTest(client=name):
+                r = self.tcp.get("/v1/health", headers=auth(name))
+                self.assertEqual(r.status, 200, r)
+                self.assertEqual(r.json["upstream"]["state"], "online", r)
+
+    # --- desks -----------------------------------------------------------------------------
+
+    def test_cashier_of_d01_cannot_identify_at_d02(self):
+        r = self.tcp.post("/v1/identify", {"desk": "D02", "source": "card", "wait_ms": 0},
+                          headers=auth("desk1"))
+        self.assertError(r, 403, "FORBIDDEN")
+        r = self.tcp.post("/v1/identify", {"desk": "D02", "source": "id",
+                                           "certno": h.PERSONS[ZHANG]}, headers=auth("desk1"))
+        self.assertError(r, 403, "FORBIDDEN")
+        # At its own desk it passes auth: no reader configured, so no card.
+        r = self.tcp.post("/v1/identify", {"desk": "D01", "source": "card", "wait_ms": 0},
+                          headers=auth("desk1"))
+        self.assertError(r, 409, "CARD_NOT_PRESENT")
+
+    def test_visit_of_one_desk_is_forbidden_to_another(self):
+        token = self.identify_at("desk1", "D01")
+        r = self.tcp.post("/v1/visits", h.visit_body(token), headers=auth("desk1"))
+        self.assertEqual(r.status, 201, r)
+        vid, mdtrt_id = r.json["visit_id"], r.json["mdtrt_id"]
+        path = "/v1/visits/%s" % vid
+
+        r = self.tcp.get(path, headers=auth("desk2"))
+        self.assertError(r, 403, "FORBIDDEN")
+        r = self.tcp.get(path, headers=auth("desk1"))
+        self.assertEqual(r.status, 200, r)
+        r = self.tcp.get(path, headers=auth("viewer"))  # readonly, every desk
+        self.assertEqual(r.status, 200, r)
+
+        # Another desk may not bill it either, and nothing reaches the platform.
+        r = self.tcp.post(path + "/fees", {"lines": h.stay_lines()[:1]}, headers=auth("desk2"))
+        self.assertError(r, 403, "FORBIDDEN")
+        uploads = [u for u in self.w.ledger()["uploads"] if u["mdtrt_id"] == mdtrt_id]
+        self.assertEqual(uploads, [])
+
+        # D01 bills and settles it; the settlement, its refund and its statement are D01's.
+        r = self.tcp.post(path + "/fees", {"lines": h.stay_lines()[:2]}, headers=auth("desk1"))
+        self.assertEqual(r.status, 200, r)
+        for sub in ("/presettle", "/settle", "/fees/cancel"):
+            with self.subTest(other_desk=sub):
+                r = self.tcp.post(path + sub, {"all": True} if sub == "/fees/cancel" else {},
+                                  headers=auth("desk2"))
+                self.assertError(r, 403, "FORBIDDEN")
+        r = self.tcp.post(path + "/settle", {"discharge": {"time": "2026-11-25 09:30:00"}},
+                          headers=auth("desk1"))
+        self.assertEqual(r.status, 200, r)
+        sid = r.json["settlement_id"]
+        for method, p2 in (("GET", "/v1/settlements/%s" % sid),
+                           ("GET", "/v1/documents/settlement/%s" % sid),
+                           ("GET", "/v1/documents/forms/outside-purchase?visit_id=%s" % vid),
+                           ("POST", "/v1/settlements/%s/cancel" % sid)):
+            with self.subTest(other_desk=p2):
+                r = self.tcp.request(method, p2, {} if method == "POST" else None,
+                                     headers=auth("desk2"))
+                self.assertError(r, 403, "FORBIDDEN")
+        r = self.tcp.get("/v1/settlements/%s" % sid, headers=auth("desk1"))
+        self.assertEqual((r.status, r.json["state"]), (200, "settled"), r)
+
+    def test_desk_scope_is_not_escaped_by_leaving_desk_out(self):
+        # A cashier scoped to D01 who leaves "desk" out still works at D01: the visit is
+        # D01's, and D02's cashier may not read or bill it (else the scope means nothing).
+        r = self.tcp.post("/v1/identify", {"source": "id", "certno": h.PERSONS[ZHANG]},
+                          headers=auth("desk1"))
+        self.assertEqual(r.status, 200, r)
+        r = self.tcp.post("/v1/visits", h.visit_body(r.json["identity_token"]),
+                          headers=auth("desk1"))
+        self.assertEqual(r.status, 201, r)
+        path = "/v1/visits/%s" % r.json["visit_id"]
+        self.assertEqual(self.tcp.get(path, headers=auth("desk1")).status, 200)
+        self.assertError(self.tcp.get(path, headers=auth("desk2")), 403, "FORBIDDEN")
+
+    def test_identity_of_one_desk_cannot_open_a_visit_at_another(self):
+        token = self.identify_at("desk1", "D01")
+        r = self.tcp.post("/v1/visits", h.visit_body(token), headers=auth("desk2"))
+        self.assertError(r, 403, "FORBIDDEN")
+
+    def test_events_of_another_desk_are_forbidden(self):
+        s = h.SseStream(self.tcp, "/v1/events?desk=D02", headers=auth("desk1"), timeout=5)
+        try:
+            self.assertEqual(s.status, 403, s.body)
+            self.assertIn(b'"FORBIDDEN"', s.body)
+        finally:
+            s.close()
+        s = h.SseStream(self.tcp, "/v1/events?desk=D01", headers=auth("desk1"), timeout=5)
+        try:
+            self.assertEqual(s.status, 200, s.body)
+            s.wait_comment("subscribed", 5)
+        finally:
+            s.close()
+
+    # --- roles -----------------------------------------------------------------------------
+
+    def test_readonly_cannot_open_a_visit(self):
+        token = self.identify_at("desk1", "D01")
+        r = self.tcp.post("/v1/visits", h.visit_body(token), headers=auth("viewer"))
+        self.assertError(r, 403, "FORBIDDEN")
+        r = self.tcp.post("/v1/identify", {"source": "id", "certno": h.PERSONS[ZHANG]},
+                          headers=auth("viewer"))
+        self.assertError(r, 403, "FORBIDDEN")
+
+    def test_retry_is_for_ops(self):
+        path = "/v1/queue/NOSUCHMSGID000000000000000000/retry"
+        r = self.tcp.post(path, {}, headers=auth("ops"))
+        self.assertError(r, 404, "NOT_FOUND")  # passed auth, found nothing
+        for who in ("desk1", "viewer"):
+            with self.subTest(client=who):
+                r = self.tcp.post(path, {}, headers=auth(who))
+                self.assertError(r, 403, "FORBIDDEN")
+        r = self.tcp.post(path, {})
+        self.assertError(r, 401, "UNAUTHORIZED")
+
+    def test_ops_is_not_a_cashier(self):
+        r = self.tcp.post("/v1/identify", {"source": "id", "certno": h.PERSONS[ZHANG]},
+                          headers=auth("ops"))
+        self.assertError(r, 403, "FORBIDDEN")
+
+    # --- the Unix socket -------------------------------------------------------------------
+
+    def test_unix_socket_needs_no_token(self):
+        r = self.unix.get("/v1/health")
+        self.assertEqual(r.status, 200, r)
+        self.identify(self.unix, ZHANG)
+        r = self.unix.post("/v1/queue/NOSUCHMSGID000000000000000000/retry", {})
+        self.assertError(r, 404, "NOT_FOUND")
+        # A visit opened over TCP by D01 is visible on the socket.
+        token = self.identify_at("desk1", "D01")
+        r = self.tcp.post("/v1/visits", h.visit_body(token), headers=auth("desk1"))
+        self.assertEqual(r.status, 201, r)
+        r = self.unix.get("/v1/visits/%s" % r.json["visit_id"])
+        self.assertEqual(r.status, 200, r)
+
+
+class CheckConfig(unittest.TestCase):
+    """posad --check-config FILE: exit 2 with the file and the key named; nothing started."""
+
+    def check(self, extra):
+        d = tempfile.mkdtemp(prefix="posa-his-conf-")
+        path = os.path.join(d, "posad.conf")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("[posad]\ndata_dir = %s\nsocket = %s\n"
+                    "[institution]\nfixmedins_code = %s\nfixmedins_name = 医院\n"
+                    "mdtrtarea_admvs = 310000\n"
+                    "[upstream]\nurl = http://127.0.0.1:9/fsi/api/rsfComIfsService/callService\n"
+                    "%s" % (os.path.join(d, "data"), os.path.join(d, "posa.sock"),
+                            h.INSTITUTION, extra))
+        p = subprocess.run([h.POSAD, "--check-config", path], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=10)
+        started = os.path.exists(os.path.join(d, "data"))
+        shutil.rmtree(d, ignore_errors=True)
+        return p.returncode, (p.stdout + p.stderr).decode("utf-8", "replace"), path, started
+
+    def test_good_clients_pass(self):
+        rc, out, _, started = self.check("[his]\nclients = %s\n" % clients_line())
+        self.assertEqual(rc, 0, out)
+        self.assertFalse(started, "check-config created the data dir")
+
+    def test_malformed_clients_refused(self):
+        good = h.sha256_hex("x")
+        for entry in ("desk1",                                   # no fields
+                      "desk1:%s:cashier" % good,                 # no desks
+                      "desk1:%s:cashier:" % good,                # empty desks
+                      "desk1:%s:boss:D01" % good,                # unknown role
+                      "desk1:%s:cashier:D01" % good[:-2],        # hash too short
+                      "desk1:%s:cashier:D01" % ("z" * 64),       # not hex
+                      ":%s:cashier:D01" % good,                  # no name
+                      "desk1:%s:cashier:D01;junk" % good):       # a bad second entry
+            with self.subTest(entry=entry[:30]):
+                rc, out, path, started = self.check("[his]\nclients = %s\n" % entry)
+                self.assertEqual(rc, 2, out)
+                self.assertIn("[his] clients", out)
+                self.assertIn(path, out)
+                self.assertFalse(started)
+
+    def test_non_loopback_listen_refused(self):
+        for listen in ("0.0.0.0:%d" % h.free_port(), "192.168.1.20:8470", "[::]:8470"):
+            with self.subTest(listen=listen):
+                rc, out, path, _ = self.check("[posad]\nlisten = %s\n" % listen)
+                self.assertEqual(rc, 2, out)
+                self.assertIn("listen", out)
+                self.assertIn(path, out)
+                # also with tokens configured: there is no TLS yet
+                rc, out, _, _ = self.check("[posad]\nlisten = %s\n[his]\nclients = %s\n"
+                                           % (listen, clients_line()))
+                self.assertEqual(rc, 2, out)
+                self.assertIn("listen", out)
+
+    def test_refusal_names_the_line(self):
+        # his-api.md "Running": exit 2 "with the file, line and key in the message".
+        rc, out, path, _ = self.check("[his]\nclients = desk1\n")  # line 11 of the file
+        self.assertEqual(rc, 2, out)
+        self.assertIn("%s:11:" % path, out)
+        rc, out, path, _ = self.check("[posad]\nlisten = 0.0.0.0:8470\n")  # line 11
+        self.assertEqual(rc, 2, out)
+        self.assertIn("%s:11:" % path, out)
+
+
+if __name__ == "__main__":
+    h.main()

@@ -1,0 +1,342 @@
+"""GET /v1/events (his-api.md): server-sent events per desk over real HTTP, chunked, on TCP
+and the Unix socket. The platform going away and coming back (upstream_offline /
+upstream_online), subscribers that leave, many at once. With the argument `card` (a separate
+ctest), the card events of a real pcscd with the virtual reader (vpcd) and the virtual
+social-security card, in private mount + network namespaces as the demo runs them; that one
+needs root and unshare and exits 77 (skipped) without them.
+
+Usage: test_events.py POSAD POSA_SANDBOX SOURCE_DIR [card]"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hisharness as h  # noqa: E402
+
+ZHANG = "32020000000000000000000101"
+
+
+def subscribe(client, desk, timeout=5.0):
+    s = h.SseStream(client, "/v1/events" + ("?desk=" + desk if desk is not None else ""),
+                    timeout=timeout)
+    try:
+        if s.status != 200:
+            raise AssertionError("subscribe %s: HTTP %s %r" % (desk, s.status, s.body))
+        s.wait_comment("subscribed", timeout)
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
+class Events(h.HisTestCase):
+    # Offline at the first failure, probed every 200 ms: the test sees both edges quickly.
+    posad_conf = "offline_after = 1\nprobe_interval_ms = 200\n"
+
+    def setUp(self):
+        self.streams = []
+
+    def tearDown(self):
+        for s in self.streams:
+            s.close()
+        super().tearDown()
+
+    def sub(self, client, desk):
+        s = subscribe(client, desk)
+        self.streams.append(s)
+        return s
+
+    def go_offline_and_back(self, seconds=2):
+        """The sandbox refuses connections for `seconds`; a request through posad notices."""
+        status, raw = self.w.sandbox_request("POST", "/sandbox/offline", {"seconds": seconds})
+        self.assertEqual(status, 200, raw)
+        r = self.tcp.post("/v1/identify", {"source": "id", "certno": h.PERSONS[ZHANG]})
+        self.assertError(r, 503, "UPSTREAM_OFFLINE")
+
+    def assertOfflineThenOnline(self, s, timeout=12):
+        seen = s.events_until("upstream_offline", 5)
+        self.assertEqual([e[0] for e in seen], ["upstream_offline"], seen)
+        self.assertEqual(seen[-1][1].get("state"), "offline", seen)
+        seen = s.events_until("upstream_online", timeout)
+        self.assertEqual([e[0] for e in seen], ["upstream_online"], seen)
+        self.assertEqual(seen[-1][1].get("state"), "online", seen)
+
+    def test_stream_shape(self):
+        for client in (self.tcp, self.unix):
+            with self.subTest(transport=client.transport):
+                s = self.sub(client, "D01")
+                self.assertTrue(s.headers.get("content-type", "").startswith(
+                    "text/event-stream"), s.headers)
+                self.assertEqual(s.headers.get("transfer-encoding"), "chunked", s.headers)
+                self.assertNotIn("content-length", s.headers)
+                # Nothing happens: no event, the stream stays open.
+                with self.assertRaises(AssertionError):
+                    s.next_event(0.3)
+                self.assertFalse(s.ended)
+
+    def test_no_nul_in_stream(self):
+        # An SSE stream is UTF-8 text: a stray NUL turns the next line's "event:" into an
+        # unknown field, and that event reaches an EventSource nameless.
+        s = self.sub(self.tcp, "D01")
+        try:
+            s.next_event(0.3)
+        except AssertionError:
+            pass
+        self.assertNotIn(b"\x00", s.text + s.raw)
+
+    def test_bad_desk_parameter(self):
+        s = h.SseStream(self.tcp, "/v1/events?desk=" + "D" * 40, timeout=5)
+        try:
+            self.assertEqual(s.status, 400, s.body)
+            self.assertIn(b'"BAD_REQUEST"', s.body)
+        finally:
+            s.close()
+
+    def test_offline_and_back(self):
+        tcp = self.sub(self.tcp, "D01")
+        unix = self.sub(self.unix, "D01")
+        other = self.sub(self.unix, "D02")
+        every = self.sub(self.tcp, None)  # no desk: every desk's events
+        self.go_offline_and_back()
+        for s in (tcp, unix, other, every):  # the platform is every desk's
+            self.assertOfflineThenOnline(s)
+        r = self.tcp.get("/v1/health")
+        self.assertEqual(r.json["upstream"]["state"], "online", r)
+        self.identify(self.tcp, ZHANG)
+
+    def test_subscribers_that_leave(self):
+        # Some leave at once, one half-closes, one leaves mid-stream (after the first event):
+        # posad drops them and serves the others.
+        stay = self.sub(self.tcp, "D01")
+        for _ in range(5):
+            subscribe(self.tcp, "D01").close()
+        half = self.sub(self.unix, "D01")
+        half.sock.shutdown(1)  # SHUT_WR: the peer says it has nothing more to send
+        mid = self.sub(self.unix, "D01")
+        self.go_offline_and_back()
+        mid.events_until("upstream_offline", 5)
+        mid.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                            b"\x01\x00\x00\x00\x00\x00\x00\x00")  # close with RST
+        mid.close()
+        self.assertOfflineThenOnline(stay)
+        self.assertTrue(self.w.posad_alive())
+        # posad still subscribes and answers.
+        again = self.sub(self.tcp, "D01")
+        self.assertIsNotNone(again)
+        self.assertEqual(self.tcp.get("/v1/health").status, 200)
+
+    def test_settlement_resolved(self):
+        # A stay identified at desk D01; its settlement's answer is lost (the platform commits
+        # 2304 and drops the connection): 202 unknown, then the resolver finds it settled and
+        # desk D01 (only) hears settlement_resolved.
+        r = self.tcp.post("/v1/identify", {"source": "id", "certno": h.PERSONS[ZHANG],
+                                           "desk": "D01"})
+        self.assertEqual(r.status, 200, r)
+        v = self.tcp.post("/v1/visits", h.visit_body(r.json["identity_token"]))
+        self.assertEqual(v.status, 201, v)
+        vid = v.json["visit_id"]
+        self.upload(self.tcp, vid, h.stay_lines("E")[:2])  # 4,500.00 + 900.00
+        d01, d02 = self.sub(self.unix, "D01"), self.sub(self.tcp, "D02")
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults",
+                                             {"infno": "2304", "mode": "drop_after_commit",
+                                              "count": 1})
+        self.assertEqual(status, 200, raw)
+        r = self.tcp.post("/v1/visits/%s/settle" % vid,
+                          {"discharge": {"time": "2026-11-25 09:30:00"}})
+        self.assertEqual((r.status, r.json.get("state")), (202, "unknown"), r)
+        sid = r.json["settlement_id"]
+        seen = d01.events_until("settlement_resolved", 15)
+        data = seen[-1][1]
+        self.assertEqual((data["settlement_id"], data["visit_id"], data["state"]),
+                         (sid, vid, "settled"), data)
+        self.assertTrue(data.get("setl_id"), data)
+        # D02 hears the platform's state (every desk's) but not D01's settlement.
+        names = []
+        try:
+            while True:
+                names.append(d02.next_event(0.5)[0])
+        except AssertionError:
+            pass
+        self.assertNotIn("settlement_resolved", names)
+        g = self.tcp.get("/v1/settlements/%s" % sid)
+        self.assertEqual(g.json["state"], "settled", g)
+        # (5,400.00 - 800.00) x 0.90 = 4,140.00
+        self.assertEqual(g.json["amounts"]["fund_pay_sumamt"], "4140.00", g)
+        self.assertEqual([e["state"] for e in g.json["history"]],
+                         ["pending", "unknown", "settled"], g)
+
+    def test_many_subscribers(self):
+        n = 60
+        subs = []
+        for i in range(n):
+            subs.append(self.sub(self.unix if i % 2 else self.tcp, "D%02d" % (i % 7)))
+        self.go_offline_and_back()
+        for s in subs:
+            self.assertOfflineThenOnline(s)
+        r = self.tcp.get("/v1/health")
+        self.assertEqual(r.status, 200, r)
+
+
+# --- card events (pcscd + vpcd + the virtual card, in namespaces) ------------------------------
+
+CARD_PORT = 35963  # vpcd's first slot: reader "Virtual PCD 00 00"
+
+
+class CardEvents(h.HisTestCase):
+    posad_conf = ("[desks]\nreaders = D01=Virtual PCD 00 00*;D02=Virtual PCD 00 01*\n")
+    card = None
+
+    @classmethod
+    def setUpClass(cls):
+        if os.environ.get("POSA_CARD_NS") != "1":
+            raise unittest.SkipTest("card events run as `test_events.py ... card`")
+        super().setUpClass()
+
+    def setUp(self):
+        self.streams = []
+        # posad sees the reader, and no card in it (a previous test's card is gone).
+        h.wait_until(lambda: (self.reader("Virtual PCD 00 00") or {}).get("state") == "empty",
+                     10, "posad sees the virtual reader empty")
+
+    def tearDown(self):
+        for s in self.streams:
+            s.close()
+        self.remove_card()
+        super().tearDown()
+
+    def reader(self, name):
+        r = self.tcp.get("/v1/readers")
+        self.assertEqual(r.status, 200, r)
+        if r.json.get("pcscd") != "up":
+            return None
+        for rd in r.json["readers"]:
+            if rd["name"] == name:
+                return rd
+        return None
+
+    def insert_card(self):
+        log = open(os.path.join(self.w.dir, "card.log"), "ab")
+        self.w.logs.append(log)
+        CardEvents.card = subprocess.Popen(
+            ["/usr/bin/python3", os.path.join(h.SOURCE, "tests", "fixtures", "cards", "ssc_card.py"),
+             os.path.join(h.SOURCE, "docs", "examples", "card_zhang_jianguo.json"),
+             "--port", str(CARD_PORT)], stdout=log, stderr=log)
+
+    def remove_card(self):
+        if CardEvents.card is not None and CardEvents.card.poll() is None:
+            os.kill(CardEvents.card.pid, signal.SIGKILL)
+            CardEvents.card.wait(timeout=10)
+        CardEvents.card = None
+
+    def sub(self, desk):
+        s = subscribe(self.tcp, desk)
+        self.streams.append(s)
+        return s
+
+    def identify_card(self, wait_ms, timeout=20):
+        return self.tcp.post("/v1/identify", {"desk": "D01", "source": "card",
+                                              "wait_ms": wait_ms}, timeout=timeout)
+
+    def test_card_in_and_out(self):
+        d01, d02 = self.sub("D01"), self.sub("D02")
+        rd = self.reader("Virtual PCD 00 00")
+        self.assertEqual((rd["kind"], rd["desk"], rd["state"]), ("pcsc", "D01", "empty"), rd)
+
+        self.insert_card()
+        name, data = d01.next_event(10)
+        self.assertEqual(name, "card_inserted", data)
+        self.assertEqual((data["reader"], data["card_type"]),
+                         ("Virtual PCD 00 00", "social_security"), data)
+        rd = self.reader("Virtual PCD 00 00")
+        self.assertEqual((rd["desk"], rd["state"], rd["card_type"]),
+                         ("D01", "present", "social_security"), rd)
+
+        r = self.identify_card(5000)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual((r.json["person"]["psn_no"], r.json["person"]["name"]),
+                         (ZHANG, "张建国"), r)
+        self.assertEqual(r.json["cert"]["type"], "03", r)
+        self.assertTrue(r.json["identity_token"], r)
+
+        self.remove_card()
+        name, data = d01.next_event(10)
+        self.assertEqual((name, data["reader"]), ("card_removed", "Virtual PCD 00 00"), data)
+        rd = self.reader("Virtual PCD 00 00")
+        self.assertEqual((rd["desk"], rd["state"]), ("D01", "empty"), rd)
+        self.assertFalse(rd["card_type"], rd)
+
+        t0 = time.monotonic()
+        r = self.identify_card(300)
+        self.assertError(r, 409, "CARD_NOT_PRESENT")
+        self.assertGreaterEqual(time.monotonic() - t0, 0.25, "answered before wait_ms")
+
+        # D02's subscriber saw none of D01's card.
+        with self.assertRaises(AssertionError):
+            d02.next_event(0.5)
+
+    def test_identify_waits_for_the_card(self):
+        r = self.identify_card(0)
+        self.assertError(r, 409, "CARD_NOT_PRESENT")
+        result = {}
+
+        def ask():
+            result["r"] = self.identify_card(15000, timeout=25)
+
+        t = threading.Thread(target=ask)
+        t0 = time.monotonic()
+        t.start()
+        time.sleep(0.8)
+        self.assertTrue(t.is_alive(), "identify did not wait for the card: %r" % result)
+        self.insert_card()
+        t.join(20)
+        self.assertFalse(t.is_alive())
+        r = result["r"]
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["person"]["psn_no"], ZHANG, r)
+        self.assertLess(time.monotonic() - t0, 14, "answered at the deadline, not at the card")
+
+
+def card_main():
+    """Re-runs this file inside fresh mount + network namespaces with a tmpfs on /run/pcscd
+    and pcscd started there (as tests/integration/demo/run_demo.sh does), then runs CardEvents."""
+    if os.environ.get("POSA_CARD_NS") != "1":
+        if (os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("pcscd")
+                or not os.path.exists("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
+                or subprocess.run(["unshare", "--mount", "--net", "true"],
+                                  stderr=subprocess.DEVNULL).returncode != 0):
+            print("test_events card: needs root, unshare, pcscd and vpcd; skipped")
+            sys.exit(77)
+        script = ('set -e; mkdir -p /run/pcscd; mount -t tmpfs tmpfs /run/pcscd; '
+                  'ip link set lo up; POSA_CARD_NS=1 exec "$@"')
+        os.execvp("unshare", ["unshare", "--mount", "--net", "sh", "-c", script, "sh",
+                              "/usr/bin/python3", os.path.abspath(__file__)] + sys.argv[1:])
+    log = open(os.path.join("/run/pcscd", "pcscd.log"), "wb")
+    pcscd = subprocess.Popen(["pcscd", "-f"], stdout=log, stderr=log)
+    try:
+        h.wait_until(lambda: os.path.exists("/run/pcscd/pcscd.comm"), 10, "pcscd")
+        sys.argv = sys.argv[:4] + ["CardEvents"]
+        h.main()
+    finally:
+        if pcscd.poll() is None:
+            os.kill(pcscd.pid, signal.SIGTERM)
+            try:
+                pcscd.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.kill(pcscd.pid, signal.SIGKILL)
+                pcscd.wait()
+        if CardEvents.card is not None and CardEvents.card.poll() is None:
+            os.kill(CardEvents.card.pid, signal.SIGKILL)
+
+
+if __name__ == "__main__":
+    if sys.argv[4:5] == ["card"]:
+        card_main()
+    else:
+        sys.argv = sys.argv[:4] + sys.argv[4:] + (["Events"] if len(sys.argv) == 4 else [])
+        h.main()

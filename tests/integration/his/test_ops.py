@@ -1,0 +1,388 @@
+"""The operators' endpoints of the HIS API (his-api.md): GET /v1/readers, GET /metrics
+(Prometheus text), POST /v1/reconcile + GET /v1/reconcile/{date} (3201, 3202 on mismatch),
+GET /v1/queue + POST /v1/queue/{msgid}/retry, and a settlement's history through a refund.
+
+Order matters in one place: test_reconcile_* expects the day's settled settlements to be its
+own two (the other tests settle nothing that stays settled: the history test refunds its
+own); unittest runs the methods alphabetically, and test_settlement_history runs after it."""
+import os
+import re
+import shutil
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hisharness as h  # noqa: E402
+
+ZHANG = "32020000000000000000000101"  # long_term Wuxi 310: inpatient 800.00 per stay, 0.90
+LI = "41010000000000000000000102"     # long_term Zhengzhou resident 390: 1,200.00, 0.60
+
+SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*"'
+                    r'(,[a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*")*)?\})? (-?[0-9.]+(e[+-]?[0-9]+)?'
+                    r'|\+Inf|-Inf|NaN)$')
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:\\.|[^"\\])*)"')
+TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
+
+
+def parse_metrics(text):
+    """Prometheus text format 0.0.4 into {(name, frozenset(labels)): value}, checking that
+    every sample line is well formed and that its family was declared (# TYPE) first."""
+    samples, types = {}, {}
+    for ln in text.split("\n"):
+        if not ln:
+            continue
+        if ln.startswith("# TYPE "):
+            _, _, name, kind = ln.split(" ", 3)
+            assert kind in ("counter", "gauge", "histogram", "summary", "untyped"), ln
+            types[name] = kind
+            continue
+        if ln.startswith("#"):
+            continue
+        m = SAMPLE.match(ln)
+        assert m, "not a Prometheus sample line: %r" % ln
+        name = m.group(1)
+        family = re.sub(r"_(bucket|sum|count)$", "", name)
+        assert name in types or family in types, "sample before its # TYPE: %r" % ln
+        labels = frozenset(LABEL.findall(m.group(3) or ""))
+        key = (name, labels)
+        assert key not in samples, "duplicate sample: %r" % ln
+        samples[key] = float(m.group(7))
+    return samples, types
+
+
+MONEY = re.compile(r"^-?(0|[1-9][0-9]*)\.[0-9]{2}$")
+
+
+def money_problems(rows):
+    """his-api.md: money is a JSON string with exactly two decimals, everywhere."""
+    out = []
+    for row in rows:
+        for k in ("medfee_sumamt", "fund_pay_sumamt", "acct_pay"):
+            if k in row and not (isinstance(row[k], str) and MONEY.match(row[k])):
+                out.append("%s is %r, not a money string, in %r" % (k, row[k], row))
+    return out
+
+
+def requests_total(samples, route, status):
+    return samples.get(("posa_his_requests_total",
+                        frozenset({("route", route), ("status", str(status))})), 0.0)
+
+
+class Ops(h.HisTestCase):
+    posad_conf = "offline_after = 1\nprobe_interval_ms = 200\n"
+
+    def metrics(self, client=None):
+        r = (client or self.tcp).get("/metrics")
+        self.assertEqual(r.status, 200, r)
+        self.assertTrue(r.headers.get("Content-Type", "").startswith("text/plain"), r.headers)
+        self.assertIn("version=0.0.4", r.headers.get("Content-Type", ""), r.headers)
+        return parse_metrics(r.raw.decode("utf-8"))
+
+    def wait_health(self, state, timeout=15):
+        h.wait_until(lambda: self.unix.get("/v1/health").json["upstream"]["state"] == state,
+                     timeout, "upstream " + state, step=0.1)
+
+    def settle(self, vid, **body):
+        r = self.tcp.post("/v1/visits/%s/settle" % vid, body)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["state"], "settled", r)
+        return r.json
+
+    # --- readers ---------------------------------------------------------------------------
+
+    def test_readers_shape(self):
+        for client in (self.tcp, self.unix):
+            with self.subTest(transport=client.transport):
+                r = client.get("/v1/readers")
+                self.assertEqual(r.status, 200, r)
+                self.assertTrue(r.headers.get("Content-Type", "").startswith(
+                    "application/json"), r.headers)
+                # No [desks] readers configured: no reader, and no pcscd to watch.
+                self.assertEqual(r.json["readers"], [], r)
+                self.assertEqual(r.json.get("pcscd"), "not_configured", r)
+                r = client.get("/v1/health")
+                self.assertEqual(r.json["readers"], [], r)
+
+    # --- metrics ---------------------------------------------------------------------------
+
+    def test_metrics(self):
+        before, _ = self.metrics()
+        for _ in range(3):
+            self.assertEqual(self.tcp.get("/v1/readers").status, 200)
+        self.identify(self.unix, ZHANG)
+        self.identify(self.tcp, ZHANG)
+        self.assertError(self.tcp.post("/v1/identify", {"source": "telepathy"}), 400,
+                         "BAD_REQUEST")
+        self.assertError(self.tcp.post("/v1/queue/NOSUCH000000000000000000000000/retry", {}),
+                         404, "NOT_FOUND")
+        self.assertEqual(self.tcp.get("/v1/health").status, 200)
+        self.assertEqual(self.unix.get("/v1/queue").status, 200)
+        after, types = self.metrics(self.unix)
+
+        def delta(route, status):
+            return requests_total(after, route, status) - requests_total(before, route, status)
+
+        self.assertEqual(types.get("posa_his_requests_total"), "counter")
+        self.assertEqual(delta("GET /v1/readers", 200), 3)
+        self.assertEqual(delta("POST /v1/identify", 200), 2)
+        self.assertEqual(delta("POST /v1/identify", 400), 1)
+        self.assertEqual(delta("POST /v1/queue/{msgid}/retry", 404), 1)
+        self.assertEqual(delta("GET /metrics", 200), 1)  # the first GET /metrics
+
+        self.assertEqual(types.get("posa_upstream_state"), "gauge")
+        self.assertEqual(after.get(("posa_upstream_state", frozenset({("state", "online")}))), 2.0,
+                         sorted(k for k in after if k[0] == "posa_upstream_state"))
+        self.assertEqual(after.get(("posa_queue_depth", frozenset())), 0.0)
+        # Latency histogram of a route: cumulative buckets ending in +Inf == _count.
+        route = "GET /v1/readers"
+        buckets = sorted((float(dict(k[1])["le"]), v) for k, v in after.items()
+                         if k[0] == "posa_his_request_duration_seconds_bucket"
+                         and dict(k[1]).get("route") == route)
+        self.assertTrue(buckets, "no latency buckets for %s" % route)
+        self.assertEqual(buckets[-1][0], float("inf"))
+        self.assertEqual([v for _, v in buckets], sorted(v for _, v in buckets))
+        count = after[("posa_his_request_duration_seconds_count", frozenset({("route", route)}))]
+        self.assertEqual(buckets[-1][1], count)
+        self.assertGreaterEqual(count, 3)
+        # Every route of the API is counted, health and queue too.
+        self.assertEqual(delta("GET /v1/health", 200), 1)
+        self.assertEqual(delta("GET /v1/queue", 200), 1)
+
+    # --- queue and retry -------------------------------------------------------------------
+
+    def test_queue_retry(self):
+        v = self.open_visit(self.unix, ZHANG)
+        vid = v["visit_id"]
+        self.upload(self.tcp, vid, h.stay_lines()[:2])
+
+        self.w.kill_sandbox()
+        try:
+            r = self.tcp.post("/v1/identify", {"source": "id", "certno": h.PERSONS[ZHANG]})
+            self.assertError(r, 503, "UPSTREAM_OFFLINE")
+            self.wait_health("offline")
+            fees = self.upload(self.tcp, vid, h.stay_lines()[2:4])
+            self.assertEqual(fees["upload"]["state"], "queued", fees)
+
+            q = self.tcp.get("/v1/queue")
+            self.assertEqual(q.status, 200, q)
+            rows = q.json["rows"]
+            self.assertEqual(len(rows), 1, q)
+            row = rows[0]
+            for k in ("msgid", "infno", "visit_id", "state", "attempts", "next_attempt",
+                      "last_error"):
+                self.assertIn(k, row, row)
+            self.assertEqual((row["infno"], row["visit_id"], row["state"]),
+                             ("2301", vid, "queued"), row)
+            msgid = row["msgid"]
+            m, _ = self.metrics()
+            self.assertEqual(m.get(("posa_queue_depth", frozenset())), 1.0)
+            self.assertEqual(m.get(("posa_upstream_state", frozenset({("state", "offline")}))),
+                             0.0, sorted(k for k in m if k[0] == "posa_upstream_state"))
+
+            r = self.tcp.post("/v1/queue/%s/retry" % msgid, {})
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(r.json["msgid"], msgid, r)
+            # Still offline: still queued, not lost, not duplicated.
+            q = self.unix.get("/v1/queue")
+            self.assertEqual([(x["msgid"], x["state"]) for x in q.json["rows"]],
+                             [(msgid, "queued")], q)
+        finally:
+            self.assertTrue(self.w.start_sandbox(), self.w.log_tail("sandbox.log"))
+        self.wait_health("online")
+        h.wait_until(lambda: self.tcp.get("/v1/queue").json["rows"] == [], 15, "queue drained",
+                     step=0.1)
+        uploads = [u for u in self.w.ledger()["uploads"] if u["mdtrt_id"] == v["mdtrt_id"]]
+        self.assertEqual(sorted(u["feedetl_sn"] for u in uploads),
+                         ["F000001", "F000002", "F000003", "F000004"], uploads)
+        # Sent and answered: final, so not retryable any more; an unknown one is not found.
+        r = self.tcp.post("/v1/queue/%s/retry" % msgid, {})
+        self.assertError(r, 409, "CONFLICT")
+        r = self.unix.post("/v1/queue/%s/retry" % ("X" * 30), {})
+        self.assertError(r, 404, "NOT_FOUND")
+
+    # --- reconcile -------------------------------------------------------------------------
+
+    def dated_stay(self, psn_no, insutype, lines, today):
+        v = self.open_visit(self.tcp, psn_no, insutype=insutype,
+                            begin_time="%s 07:00:00" % today)
+        for ln in lines:
+            ln["time"] = "%s 08:00:00" % today
+        self.upload(self.tcp, v["visit_id"], lines)
+        return self.settle(v["visit_id"], discharge={"time": "%s 08:30:00" % today})
+
+    def test_reconcile_matched_then_mismatched(self):
+        today = time.strftime("%Y-%m-%d")  # posad dates a settlement by its local clock
+        self.w.set_clock("%s 09:00:00" % today)
+        try:
+            self.reconcile_flow(today)
+        finally:
+            self.w.set_clock(h.CLOCK)
+
+    def reconcile_flow(self, today):
+        # A: 张建国, the whole 10,000.00 stay, all in scope: (10,000.00 - 800.00) x 0.90
+        #    = 8,280.00 from the fund.
+        a = self.dated_stay(ZHANG, "310", h.stay_lines("RA"), today)
+        self.assertEqual((a["amounts"]["medfee_sumamt"], a["amounts"]["fund_pay_sumamt"]),
+                         ("10000.00", "8280.00"), a)
+        # B: 李秀兰 (resident), the first two lines 4,500.00 + 900.00 = 5,400.00:
+        #    (5,400.00 - 1,200.00) x 0.60 = 2,520.00 from the fund.
+        b = self.dated_stay(LI, "390", h.stay_lines("RB")[:2], today)
+        self.assertEqual((b["amounts"]["medfee_sumamt"], b["amounts"]["fund_pay_sumamt"]),
+                         ("5400.00", "2520.00"), b)
+        Ops.day_setl_ids = {a["setl_id"], b["setl_id"]}
+
+        r = self.tcp.post("/v1/reconcile", {"date": today})
+        self.assertEqual(r.status, 200, r)
+        rep = r.json
+        self.assertIs(rep["matched"], True, rep)
+        self.assertEqual(rep["mismatched"], [], rep)
+        self.assertIn("upstream_totals", rep)
+        # 10,000.00 + 5,400.00 = 15,400.00; 8,280.00 + 2,520.00 = 10,800.00; no account used.
+        lt = rep["local_totals"]
+        self.assertEqual((lt["medfee_sumamt"], lt["fund_pay_sumamt"]), ("15400.00", "10800.00"),
+                         rep)
+        self.assertEqual(lt.get("count"), 2, rep)
+        groups = {(g["insutype"], g["setl_optins"]): g for g in rep.get("groups", [])}
+        self.assertEqual(sorted(groups), [("310", "320200"), ("390", "410100")], rep)
+        self.assertEqual(groups[("310", "320200")]["local_totals"]["fund_pay_sumamt"], "8280.00")
+        self.assertEqual(groups[("390", "410100")]["local_totals"]["fund_pay_sumamt"], "2520.00")
+
+        g = self.unix.get("/v1/reconcile/%s" % today)
+        self.assertEqual(g.status, 200, g)
+        self.assertEqual(g.json, rep)
+
+        # A mismatch: the platform comes back without its ledger (a fresh data dir on the
+        # same port), so it knows neither settlement. The old ledger is put back after.
+        sb_dir = os.path.join(self.w.dir, "sandbox")
+        kept = sb_dir + ".kept"
+        self.w.kill_sandbox()
+        os.rename(sb_dir, kept)
+        try:
+            # posad notices the platform gone, so it signs in afresh when it is back (the
+            # fresh platform knows no session either).
+            self.assertError(self.tcp.post("/v1/identify", {"source": "id",
+                                                            "certno": h.PERSONS[ZHANG]}),
+                             503, "UPSTREAM_OFFLINE")
+            self.wait_health("offline")
+            self.assertTrue(self.w.start_sandbox(), self.w.log_tail("sandbox.log"))
+            self.w.set_clock("%s 09:00:00" % today)
+            self.wait_health("online")
+            r = self.tcp.post("/v1/reconcile", {"date": today})
+            self.assertEqual(r.status, 200, r)
+            rep2 = r.json
+            self.assertIs(rep2["matched"], False, rep2)
+            self.assertEqual(rep2["local_totals"], rep["local_totals"], rep2)
+            mism = {m.get("setl_id"): m for m in rep2["mismatched"]}
+            self.assertEqual(sorted(mism), sorted([a["setl_id"], b["setl_id"]]), rep2)
+            for m in mism.values():
+                self.assertIs(m.get("platform_only"), False, m)
+            self.assertEqual(self.tcp.get("/v1/reconcile/%s" % today).json, rep2)
+            self.assertEqual(money_problems(rep2["mismatched"]), [], rep2)
+        finally:
+            self.w.kill_sandbox()
+            shutil.rmtree(sb_dir, ignore_errors=True)
+            os.rename(kept, sb_dir)
+            self.tcp.post("/v1/identify", {"source": "id", "certno": h.PERSONS[ZHANG]})
+            self.wait_health("offline")
+            self.assertTrue(self.w.start_sandbox(), self.w.log_tail("sandbox.log"))
+            self.wait_health("online")
+
+    def passthrough(self, infno, inp):
+        env = {"infno": infno, "insuplc_admdvs": "320200", "input": inp}
+        r = self.unix.post("/fsi/api/rsfComIfsService/callService", env)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json.get("infcode"), 0, r)
+        return r.json["output"]
+
+    def test_reconcile_passthrough_settlement(self):
+        # his-api.md: an HIS that speaks the national interface through posad's passthrough
+        # "gains journaling, queueing, signing and reconciliation": its settlements are the
+        # hospital's too, and the day's reconciliation counts them.
+        today = time.strftime("%Y-%m-%d")
+        certno = h.PERSONS[ZHANG]
+        self.w.set_clock("%s 09:00:00" % today)
+        try:
+            out = self.passthrough("2401", {
+                "mdtrtinfo": {"psn_no": ZHANG, "insutype": "310", "ipt_no": "PT-%d" % os.getpid(),
+                              "med_type": "21", "begntime": "%s 07:00:00" % today,
+                              "mdtrt_cert_type": "02", "mdtrt_cert_no": certno},
+                "diseinfo": []})
+            mdtrt = out["result"]["mdtrt_id"]
+            self.passthrough("2301", {"feedetail": [{
+                "feedetl_sn": "1", "mdtrt_id": mdtrt, "psn_no": ZHANG,
+                "med_list_codg": "001109000010000", "det_item_fee_sumamt": "45.00", "cnt": "1",
+                "pric": "45.00", "fee_ocur_time": "%s 08:00:00" % today}]})
+            out = self.passthrough("2304", {"data": {
+                "psn_no": ZHANG, "mdtrt_id": mdtrt, "medfee_sumamt": "45.00", "insutype": "310",
+                "mdtrt_cert_type": "02", "mdtrt_cert_no": certno, "acct_used_flag": "0",
+                "mid_setl_flag": "0", "dscg_time": "%s 08:30:00" % today}})
+            # 45.00 is under the 800.00 deductible of the stay: the fund pays nothing.
+            self.assertEqual(str(out["setlinfo"]["fund_pay_sumamt"]) in ("0", "0.0", "0.00"),
+                             True, out)
+            r = self.tcp.post("/v1/reconcile", {"date": today})
+            self.assertEqual(r.status, 200, r)
+            rep = r.json
+            problems = []
+            # Whatever else: a settlement posad itself counted (and the platform matched in
+            # its group) is not "platform_only", and money in the report is strings.
+            local = getattr(Ops, "day_setl_ids", set())
+            for m in rep["mismatched"]:
+                if m.get("platform_only") and m.get("setl_id") in local:
+                    problems.append("a settlement counted locally is listed as platform_only: %r"
+                                    % m)
+            problems += money_problems(rep["mismatched"])
+            if rep["matched"] is not True or rep["mismatched"] != []:
+                problems.append("the passthrough's settlement is not reconciled: matched %r, "
+                                "mismatched %r" % (rep["matched"], rep["mismatched"]))
+            # test_reconcile_matched_then_mismatched's 15,400.00 / 10,800.00 + 45.00 / 0.00
+            lt = rep["local_totals"]
+            if (lt["medfee_sumamt"], lt["fund_pay_sumamt"]) != ("15445.00", "10800.00"):
+                problems.append("local_totals %r, expected 15445.00 / 10800.00" % lt)
+            self.assertEqual(problems, [], rep)
+        finally:
+            self.w.set_clock(h.CLOCK)
+
+    def test_reconcile_bad_date_and_unknown_day(self):
+        self.assertError(self.tcp.post("/v1/reconcile", {"date": "2026-13-01"}), 400,
+                         "BAD_REQUEST")
+        self.assertError(self.tcp.post("/v1/reconcile", {}), 400, "BAD_REQUEST")
+        self.assertError(self.tcp.get("/v1/reconcile/2001-01-01"), 404, "NOT_FOUND")
+        self.assertError(self.tcp.get("/v1/reconcile/yesterday"), 400, "BAD_REQUEST")
+
+    # --- a settlement's history --------------------------------------------------------------
+
+    def settlement_gauge(self, state):
+        m, _ = self.metrics()
+        return m.get(("posa_settlements", frozenset({("state", state)})), 0.0)
+
+    def test_settlement_history(self):
+        cancelled_before = self.settlement_gauge("cancelled")
+        v = self.open_visit(self.tcp, ZHANG)
+        self.upload(self.tcp, v["visit_id"], h.stay_lines("SH")[:3])
+        s = self.settle(v["visit_id"], discharge={"time": "2026-11-25 09:30:00"})
+        g = self.tcp.get("/v1/settlements/%s" % s["settlement_id"])
+        self.assertEqual(g.status, 200, g)
+        self.assertEqual(g.json["state"], "settled", g)
+        hist = g.json.get("history")
+        self.assertIsInstance(hist, list, g)
+        self.assertEqual([e["state"] for e in hist], ["pending", "settled"], g)
+        for e in hist:
+            self.assertRegex(e.get("at", ""), TIME, e)
+        self.assertTrue(hist[1].get("msgid"), hist)
+
+        r = self.unix.post("/v1/settlements/%s/cancel" % s["settlement_id"], {})
+        self.assertEqual(r.status, 200, r)
+        g = self.unix.get("/v1/settlements/%s" % s["settlement_id"])
+        self.assertEqual(g.json["state"], "cancelled", g)
+        hist = g.json["history"]
+        self.assertEqual([e["state"] for e in hist], ["pending", "settled", "cancelled"], g)
+        self.assertEqual(hist[2].get("msgid"), g.json.get("cancel_msgid"), g)
+        self.assertNotEqual(hist[2].get("msgid"), hist[1].get("msgid"), g)
+        self.assertEqual([e["at"] for e in hist], sorted(e["at"] for e in hist), g)
+        ledger = {x["setl_id"]: x for x in self.w.ledger()["settlements"]}
+        self.assertEqual(ledger[s["setl_id"]]["state"], "cancelled", ledger[s["setl_id"]])
+        self.assertEqual(self.settlement_gauge("cancelled"), cancelled_before + 1)
+
+
+if __name__ == "__main__":
+    h.main()
