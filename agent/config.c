@@ -79,6 +79,8 @@ static const struct config_key config_keys[] = {
     UINT("his", chunk_lines, 1, 5000),
     TEXT_CHECKED("his", emergency_depts, desk_check_depts),
     TEXT_CHECKED("his", clients, desk_check_clients),
+    {"policy", "file", CT_TEXT, offsetof(struct posad_config, policy_file),
+     sizeof(((struct posad_config *)0)->policy_file), 0, 0, NULL, NULL},
 };
 
 void config_defaults(struct posad_config *cfg)

@@ -54,6 +54,8 @@ struct posad_config {
     /* [his] */
     uint32_t chunk_lines;       /* fee lines per 2204/2301 upload */
     char emergency_depts[CONFIG_TEXT_MAX]; /* "JZ01,JZ02" */
+    /* [policy] */
+    char policy_file[CONFIG_PATH_MAX]; /* insured regions' rules for offline estimates */
     char clients[4096];         /* "name:sha256hex:role:D01,D02;..." bearer tokens on TCP */
 };
 

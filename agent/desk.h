@@ -57,6 +57,7 @@ struct desk_reader {
 };
 
 struct desk_subscriber;
+struct desk_policy;
 
 /* The engine's state beside posad's: the catalog the split uses, the clients allowed on
  * TCP, the emergency departments, the cards in the desks' readers. */
@@ -87,6 +88,8 @@ struct desk {
     size_t n_seen;
     /* server-sent events (desk_events.c) */
     struct desk_subscriber *subscribers;
+    /* the insured regions' rules for the offline estimate (desk_estimate.c), or NULL */
+    struct desk_policy *policy;
 };
 
 int desk_init(struct desk *d, struct posad *pd);
@@ -130,6 +133,17 @@ int desk_settlement_refresh(struct db *db, struct settlement_record *s, bool *re
 
 /* The readers as GET /v1/readers and /v1/health list them. */
 struct json_object *desk_readers_json(const struct desk *d);
+
+/* Reads [policy] file (the scenario format's "regions"); "" reads nothing. POSA_EFIELD with
+ * msg naming the file and field. */
+int desk_policy_load(struct desk *d, const char *path, char *msg, size_t cap);
+void desk_policy_free(struct desk_policy *p);
+/* The insured region's settlement of the visit's bill, computed here while the platform is
+ * away: POSA_EUPSTREAM_OFFLINE when the region's rules or the filing are not known,
+ * POSA_EFILING when the patient is not filed. Year accumulations are assumed zero. */
+int desk_estimate(const struct desk *d, struct json_object *visit_doc, const struct bill *bill,
+                  bool inpatient, bool use_account, struct policy_result *ret,
+                  enum filing_kind *ret_kind);
 
 /* Handlers (his_route.handle). */
 void desk_identify(struct his_call *call);

@@ -175,6 +175,7 @@ int desk_configure(struct desk *d, const struct posad_config *cfg, char *msg, si
 void desk_done(struct desk *d)
 {
     catalog_copy_free(&d->catalog_copy);
+    desk_policy_free(d->policy);
     free(d->auth);
 }
 

@@ -37,6 +37,7 @@ struct settle_flow {
     struct envelope_response env;
     bool have_env;
     bool outside; /* a line is an outside exam/treatment/purchase */
+    char fund_type[8];
     bool blocked; /* an earlier settlement of the visit is unresolved */
     char blocked_id[RECORD_ID_MAX + 1];
 };
@@ -454,6 +455,33 @@ static void on_intent(struct db_job *job, int status)
         send_settlement(call);
 }
 
+/* The platform is away: the insured region's rules as configured, marked estimated. */
+static void estimate_locally(struct his_call *call)
+{
+    struct settle_flow *f = call->flow;
+    enum filing_kind kind = FILING_NONE;
+    struct json_object *o;
+    int err = desk_estimate(&call->pd->desk, f->doc, &f->bill, inpatient(f), f->req.use_account,
+                            &f->result.amounts, &kind);
+
+    if (err) {
+        his_fail(call, err, NULL, NULL);
+        return;
+    }
+    f->result.filing_kind = filing_kind_name(kind);
+    snprintf(f->fund_type, sizeof f->fund_type, "%s100", desk_str(json_object_object_get(f->doc, "identity"), "insutype"));
+    f->result.funds[0] = (struct desk_fund){f->fund_type, "统筹基金 (estimate)", f->result.amounts.fund_pay_sumamt};
+    f->result.n_funds = 1;
+    f->result.setl_id = "";
+    o = settlement_json(f, "estimated");
+    json_object_object_add(o, "estimated", json_object_new_boolean(true));
+    json_object_object_add(o, "estimate_note", json_object_new_string(
+        "computed locally while the platform is offline, from the configured rules of the "
+        "insured region; this year's deductible and fund already used are not known here and "
+        "are taken as none, so the platform's figures may differ"));
+    his_reply(call, 200, o);
+}
+
 static void on_estimate(struct upmsg *m)
 {
     struct his_call *call = m->data;
@@ -466,6 +494,10 @@ static void on_estimate(struct upmsg *m)
     f->have_env = err == 0;
     if (!err && (err = desk_settlement_decode(f->env.output, &f->result, &jerr)) < 0)
         snprintf(msg, sizeof msg, "the platform's estimate could not be read (%s)", jerr.field);
+    if (err == POSA_EUPSTREAM_OFFLINE) {
+        estimate_locally(call);
+        return;
+    }
     if (err) {
         struct json_object *d = json_object_new_object();
 

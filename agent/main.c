@@ -353,7 +353,8 @@ int main(int argc, char **argv)
         char msg[512];
 
         desk_init(&pd.desk, &pd);
-        if (desk_configure(&pd.desk, &pd.cfg, msg, sizeof msg) != 0) {
+        if (desk_configure(&pd.desk, &pd.cfg, msg, sizeof msg) != 0 ||
+            desk_policy_load(&pd.desk, pd.cfg.policy_file, msg, sizeof msg) != 0) {
             fprintf(stderr, "posad: %s: %s\n", config, msg);
             rc = 2;
         }

@@ -215,6 +215,21 @@ http {
             time.sleep(0.02)
         raise RuntimeError("nginx did not start; see %s" % d)
 
+    def check_alive(self, p, name):
+        """A process that died under load is a finding: say how, with its log's tail."""
+        if p.poll() is None:
+            return True
+        rc = p.returncode
+        print("   !! %s died: %s" % (name, "signal %d" % -rc if rc < 0 else "exit %d" % rc))
+        for log in (os.path.join(self.tmp, name, "posad.log"), os.path.join(self.tmp, name + ".out")):
+            try:
+                with open(log, "rb") as f:
+                    tail = f.read()[-1500:].decode("utf-8", "replace")
+                print("   %s:\n%s" % (log, "\n".join("     " + x for x in tail.splitlines())))
+            except OSError:
+                pass
+        return False
+
     def stop_nginx(self, p):
         """SIGKILL on the master would orphan its workers: stop it gracefully, then make
         sure of the workers by their PIDs."""
@@ -305,6 +320,7 @@ def bench_forward(w, clients, seconds):
     for name, port, pids in (("direct", w.sb.port, []), ("nginx", ng_port, ng_pids),
                              ("posad", pd_port, [pd.pid])):
         runs[name] = settle_load(w, port, clients, seconds, pids)
+    w.check_alive(pd, "posad-forward")
     w.kill(pd)
     w.stop_nginx(ng)
     fsync50, fsync99 = fdatasync_p50(w)
@@ -458,6 +474,7 @@ def bench_drain(w, n, rate, visits):
     t0 = time.monotonic()
     counts = post_uploads(port, jobs())
     t_post = time.monotonic() - t0
+    w.check_alive(pd, "posad-drain")
     print("   posted %d in %.1f s (%.0f/s): %d answered queued, %d otherwise%s"
           % (n, t_post, n / t_post, counts["queued"], counts["other"],
              (" (first: %r)" % counts["first_other"]) if counts["first_other"] else ""))

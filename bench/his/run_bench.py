@@ -70,6 +70,7 @@ def main():
                                [w.sb.proc.pid]),
                 "posad": load(w, "his", port, a.clients, a.seconds, clock,
                               [pd.pid])}
+        w.check_alive(pd, "posad-his")
         w.kill(pd)
     except (RuntimeError, OSError, AssertionError) as e:
         print("   not measured: %s" % e)

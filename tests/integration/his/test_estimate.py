@@ -1,0 +1,56 @@
+"""The offline estimate (his-api.md: presettle "estimated locally by core/'s policy engine with
+estimated:true when the platform is offline"): posad reads the insured regions' rules from
+[policy] file (the default scenario here), the filing from the identify answer, and settles
+policy.md's worked examples itself while posa-sandbox is down."""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hisharness as h  # noqa: E402
+
+ZHANG = "32020000000000000000000101"  # Wuxi, long-term filing
+ZHAO = "32020000000000000000000106"   # Wuxi, other temporary: share_first 0.20
+LIU = "41010000000000000000000105"    # Zhengzhou, other temporary: -20 points
+
+
+class Estimate(h.HisTestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.posad_conf = ("offline_after = 1\nprobe_interval_ms = 200\n[policy]\nfile = %s\n"
+                          % os.path.join(h.SOURCE, "sandbox/scenarios/default.json"))
+        super().setUpClass()
+
+    def test_worked_examples_offline(self):
+        # In scope 10,000.00 (h.STAY_10000, every line 甲 within its limit), deductible 800.00,
+        # ratio 0.90 (both regions' employee inpatient level-3 rate):
+        expected = {
+            # long-term: (10,000 - 800) x 0.90 = 8,280.00; person 1,720.00
+            ZHANG: ("long_term", "800.00", "8280.00", "1720.00"),
+            # Wuxi share-first: 9,200 x (1 - 0.20) x 0.90 = 6,624.00; person 3,376.00
+            ZHAO: ("temporary_other", "800.00", "6624.00", "3376.00"),
+            # national 2022, -20 points: 9,200 x 0.70 = 6,440.00; person 3,560.00
+            LIU: ("temporary_other", "800.00", "6440.00", "3560.00"),
+        }
+        visits = {}
+        for psn in expected:
+            v = self.open_visit(self.tcp, psn)
+            self.upload(self.tcp, v["visit_id"], h.stay_lines("E" + psn[-2:]))
+            visits[psn] = v["visit_id"]
+        self.w.kill_sandbox()
+        for psn, (kind, dedc, fund, person) in expected.items():
+            r = self.unix.post("/v1/visits/%s/presettle" % visits[psn], {})
+            self.assertEqual(r.status, 200, r)
+            self.assertIs(r.json["estimated"], True, r)
+            self.assertEqual(r.json["filing_kind"], kind, r)
+            a = r.json["amounts"]
+            self.assertEqual((a["medfee_sumamt"], a["inscp_scp_amt"], a["act_pay_dedc"],
+                              a["fund_pay_sumamt"], a["psn_part_amt"]),
+                             ("10000.00", "10000.00", dedc, fund, person), r)
+        # A settlement is never estimated: it waits for the platform.
+        r = self.unix.post("/v1/visits/%s/settle" % visits[ZHANG], {})
+        self.assertError(r, 503, "UPSTREAM_OFFLINE")
+        self.assertTrue(self.w.start_sandbox(), self.w.log_tail("sandbox.log"))
+
+
+if __name__ == "__main__":
+    h.main()
