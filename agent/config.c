@@ -57,6 +57,7 @@ static const struct config_key config_keys[] = {
     TEXT("institution", opter),
     TEXT("institution", opter_name),
     TEXT("upstream", url),
+    TEXT("upstream", ec_url),
     TEXT("upstream", ca_file),
     TEXT("upstream", cert_file),
     TEXT("upstream", key_file),

@@ -30,6 +30,7 @@ struct posad_config {
     char opter_name[CONFIG_TEXT_MAX];
     /* [upstream] */
     char url[512];
+    char ec_url[512];           /* the e-voucher decode service; "" = beside url */
     char ca_file[CONFIG_PATH_MAX];
     char cert_file[CONFIG_PATH_MAX];
     char key_file[CONFIG_PATH_MAX];

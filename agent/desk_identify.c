@@ -11,6 +11,7 @@
 #include "core/datetime.h"
 #include "core/err.h"
 #include "core/mask.h"
+#include "drivers/qr.h"
 #include "interface/his/requests.h"
 #include "interface/his/responses.h"
 #include "interface/platform/desk_msgs.h"
@@ -18,13 +19,16 @@
 struct identify_flow {
     struct identify_request req;
     char cert_type[3];
-    char cert_no[CARD_CERTNO_MAX + 8];
+    char cert_no[BOUND_CODE * 2 + 1]; /* an ID number, a card number or an ecToken */
     char card_sn[CARD_SN_LEN + 1];
     bool card_expired;
     char token[33];
     char *doc; /* the identity kept behind the token */
     struct json_object *answer;
     struct desk_waiter waiter;
+    struct platform_request ec;  /* the e-voucher decode request */
+    char *ec_body;
+    char ec_url[600];
 };
 
 static void flow_free(void *p)
@@ -32,6 +36,7 @@ static void flow_free(void *p)
     struct identify_flow *f = p;
 
     his_request_done(&f->req.root);
+    free(f->ec_body);
     free(f->doc);
     json_object_put(f->answer);
     free(f);
@@ -203,6 +208,14 @@ static void on_1101(struct upmsg *m)
     int err = desk_outcome(m, &env, msg, sizeof msg);
 
     upmsg_free(m);
+    if (err == POSA_EUPSTREAM_REFUSED && strcmp(f->cert_type, "01") == 0) {
+        /* An ecToken the platform refuses is spent: a fresh scan, never a retry of it. */
+        struct json_object *d = json_object_new_object();
+
+        json_object_object_add(d, "upstream_message", json_object_new_string(msg));
+        his_fail(call, POSA_EQR_EXPIRED, NULL, d);
+        return;
+    }
     if (err) {
         his_fail(call, err, msg[0] ? msg : NULL, NULL);
         return;
@@ -234,6 +247,114 @@ static void ask_platform(struct his_call *call)
 
     if (err)
         his_fail(call, err, NULL, NULL);
+}
+
+/* --- the e-voucher: a scanned code becomes an ecToken (national-interface.md §5) ------------- */
+
+/* The decode service's answer: {code:0, data:{ecToken, ...}} where data may be an object or
+ * a JSON string. 0 and the token, or the service's message in msg. */
+static int ec_token_of(const char *body, size_t len, char *token, size_t cap, char *msg,
+                       size_t msg_cap)
+{
+    struct json_object *root = NULL, *code = NULL, *data = NULL, *parsed = NULL;
+    struct jsonmap_error jerr;
+    const char *t;
+    int err = POSA_EQR_EXPIRED;
+
+    snprintf(msg, msg_cap, "the e-voucher service did not answer in its format");
+    if (jsonmap_parse(body, len, &root, &jerr) < 0)
+        return POSA_EUPSTREAM_REFUSED;
+    json_object_object_get_ex(root, "code", &code);
+    json_object_object_get_ex(root, "data", &data);
+    if (json_object_get_int(code) != 0 || !code) {
+        snprintf(msg, msg_cap, "%s", desk_str(root, "message"));
+        goto out;
+    }
+    if (json_object_is_type(data, json_type_string))
+        data = parsed = json_tokener_parse(json_object_get_string(data));
+    t = desk_str(data, "ecToken");
+    if (!t[0] || strlen(t) >= cap) {
+        err = POSA_EUPSTREAM_REFUSED;
+        goto out;
+    }
+    snprintf(token, cap, "%s", t);
+    err = 0;
+out:
+    json_object_put(parsed);
+    json_object_put(root);
+    return err;
+}
+
+static void on_ec(struct platform_request *req, const struct platform_result *result)
+{
+    struct his_call *call = req->data;
+    struct identify_flow *f = call->flow;
+    char msg[256];
+    int err;
+
+    if (result->outcome != PLATFORM_ANSWERED || result->http_status != 200) {
+        his_fail(call, POSA_EUPSTREAM_OFFLINE, "the e-voucher service cannot be reached", NULL);
+        return;
+    }
+    err = ec_token_of(result->body, result->body_len, f->cert_no, sizeof f->cert_no, msg,
+                      sizeof msg);
+    if (err) {
+        struct json_object *d = json_object_new_object();
+
+        json_object_object_add(d, "upstream_message", json_object_new_string(msg));
+        his_fail(call, err, NULL, d);
+        return;
+    }
+    snprintf(f->cert_type, sizeof f->cert_type, "01");
+    ask_platform(call);
+}
+
+/* The service's URL: [upstream] ec_url, or the service URL's host with the decode path. */
+static void ec_url(const struct posad_config *cfg, char *buf, size_t cap)
+{
+    const char *host_end = strstr(cfg->url, "://");
+
+    if (cfg->ec_url[0] || !host_end) {
+        snprintf(buf, cap, "%s", cfg->ec_url);
+        return;
+    }
+    host_end = strchr(host_end + 3, '/');
+    snprintf(buf, cap, "%.*s/localcfc/api/hsecfc/localQrCodeQuery",
+             (int)(host_end ? host_end - cfg->url : (long)strlen(cfg->url)), cfg->url);
+}
+
+static void decode_qr(struct his_call *call)
+{
+    struct identify_flow *f = call->flow;
+    const struct posad_config *cfg = &call->pd->cfg;
+    struct json_object *o = json_object_new_object(), *data = json_object_new_object();
+    int err;
+
+    if (qr_line_check((const uint8_t *)f->req.qr, strlen(f->req.qr)) < 0) {
+        json_object_put(o);
+        json_object_put(data);
+        his_fail(call, POSA_EQR_INVALID, NULL, NULL);
+        return;
+    }
+    json_object_object_add(data, "orgId", json_object_new_string(cfg->fixmedins_code));
+    json_object_object_add(data, "businessType", json_object_new_string("01101"));
+    json_object_object_add(data, "operatorId", json_object_new_string(cfg->opter));
+    json_object_object_add(data, "operatorName", json_object_new_string(cfg->opter_name));
+    json_object_object_add(data, "officeId", json_object_new_string(f->req.desk ? f->req.desk : ""));
+    json_object_object_add(data, "officeName", json_object_new_string(""));
+    json_object_object_add(data, "ecQrCode", json_object_new_string(f->req.qr));
+    json_object_object_add(o, "orgId", json_object_new_string(cfg->fixmedins_code));
+    json_object_object_add(o, "transType", json_object_new_string("ec.query"));
+    json_object_object_add(o, "data", data);
+    json_object_object_add(o, "extra", json_object_new_object());
+    f->ec_body = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    json_object_put(o);
+    ec_url(cfg, f->ec_url, sizeof f->ec_url);
+    f->ec = (struct platform_request){.infno = "ec.query", .body = f->ec_body,
+                                      .body_len = f->ec_body ? strlen(f->ec_body) : 0,
+                                      .url = f->ec_url, .done = on_ec, .data = call};
+    if (!f->ec_body || (err = platform_client_send(call->pd->client, &f->ec)) < 0)
+        his_fail(call, f->ec_body ? err : -12, NULL, NULL);
 }
 
 /* The desk's card is known (or is not coming): go on or say why not. */
@@ -298,9 +419,7 @@ void desk_identify(struct his_call *call)
         ask_platform(call);
         return;
     case IDENTIFY_QR:
-        his_fail(call, POSA_EQR_INVALID,
-                 "identification by e-voucher is not available yet: use the card or the ID number",
-                 NULL);
+        decode_qr(call);
         return;
     case IDENTIFY_CARD:
     case IDENTIFY_AUTO:

@@ -417,7 +417,7 @@ static int request_seal(struct platform_client *c, struct platform_request *req)
 
 static void request_setopt(struct platform_client *c, struct platform_request *req, CURL *e)
 {
-    curl_easy_setopt(e, CURLOPT_URL, c->url);
+    curl_easy_setopt(e, CURLOPT_URL, req->url ? req->url : c->url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, req);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");

@@ -63,6 +63,7 @@ struct platform_request {
     const char *body; /* the envelope; borrowed until done */
     size_t body_len;
     uint32_t timeout_ms; /* 0 = the client's */
+    const char *url;     /* NULL = the client's service URL (the e-voucher service has its own) */
     platform_request_cb done;
     void *data;
     /* private */
