@@ -77,6 +77,7 @@ static const struct config_key config_keys[] = {
     TEXT("gateway", sm_client_id),
     TEXT("gateway", sm_key_file),
     TEXT_CHECKED("desks", readers, desk_check_readers),
+    TEXT_CHECKED("desks", scanners, desk_check_scanners),
     UINT("his", chunk_lines, 1, 5000),
     TEXT_CHECKED("his", emergency_depts, desk_check_depts),
     TEXT_CHECKED("his", clients, desk_check_clients),

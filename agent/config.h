@@ -52,6 +52,7 @@ struct posad_config {
     char sm_key_file[CONFIG_PATH_MAX];
     /* [desks] */
     char readers[1024];         /* "D01=ACS ACR39U * 00;D02=..." reader globs -> desks */
+    char scanners[1024];        /* "D01=tcp:127.0.0.1:9100;D02=serial:/dev/ttyACM0" */
     /* [his] */
     uint32_t chunk_lines;       /* fee lines per 2204/2301 upload */
     char emergency_depts[CONFIG_TEXT_MAX]; /* "JZ01,JZ02" */

@@ -12,11 +12,13 @@
 #include "agent/his.h"
 #include "agent/upstream.h"
 #include "cache/catalog.h"
+#include "core/bound.h"
 #include "core/flags.h"
 #include "drivers/card.h"
 #include "drivers/desk.h"
 #include "core/err.h"
 #include "drivers/pcsc_watch.h"
+#include "drivers/qr_source.h"
 #include "core/policy.h"
 #include "core/split.h"
 #include "interface/his/auth.h"
@@ -27,6 +29,8 @@
 #define DESK_EMERGENCY_DEPTS_MAX 64
 
 #define DESK_CARDS_MAX 64
+#define DESK_SCANNERS_MAX 32
+#define DESK_QR_FRESH_MS 60000 /* an e-voucher code is valid for about a minute */
 
 /* The card in one desk's reader, as the reader thread last told. */
 struct desk_card {
@@ -35,6 +39,15 @@ struct desk_card {
     int status;   /* 0, DRV_ENOT_SSC or DRV_ECARD_UNREADABLE */
     int cause;
     struct card_identity id;
+    char qr[BOUND_QR_LINE + 1]; /* the desk's last scanned code, "" once used */
+    uint64_t qr_at;             /* uv_now() of that scan */
+};
+
+/* A configured QR scanner (GET /v1/readers, kind "qr"). */
+struct desk_scanner {
+    char desk[CARD_DESK_MAX + 1];
+    char spec[160]; /* "tcp:127.0.0.1:9100" */
+    struct qr_source *src;
 };
 
 /* Someone waiting for a desk's card: cb runs once, with the card, or NULL when wait_ms
@@ -86,6 +99,8 @@ struct desk {
     bool pcsc_up;
     struct desk_reader seen[DESK_CARDS_MAX];
     size_t n_seen;
+    struct desk_scanner scanners[DESK_SCANNERS_MAX];
+    size_t n_scanners;
     /* server-sent events (desk_events.c) */
     struct desk_subscriber *subscribers;
     /* the insured regions' rules for the offline estimate (desk_estimate.c), or NULL */
@@ -100,6 +115,7 @@ struct posad_config;
 /* The grammar of each key desk_configure reads, for the config loader (file:line errors):
  * 0, or POSA_EFIELD with why. */
 int desk_check_readers(const char *value, char *why, size_t cap);
+int desk_check_scanners(const char *value, char *why, size_t cap);
 int desk_check_clients(const char *value, char *why, size_t cap);
 int desk_check_depts(const char *value, char *why, size_t cap);
 int desk_check_listen(const char *value, char *why, size_t cap);
@@ -115,6 +131,9 @@ void desk_catalog_refresh(struct desk *d);
 /* Starts the reader thread when readers are bound to desks; stops it. */
 int desk_cards_start(struct desk *d);
 void desk_cards_stop(struct desk *d);
+/* The desk's last scanned e-voucher code if it is fresh, taken (each scan is used once);
+ * NULL otherwise. Valid until the next event of the loop. */
+const char *desk_qr_take(struct desk *d, const char *desk);
 /* The desk's card now, or when it is read within wait_ms (0: only now). */
 void desk_card_wait(struct desk *d, const char *desk, uint32_t wait_ms, struct desk_waiter *w);
 

@@ -158,12 +158,72 @@ static void on_card_event(struct pcsc_watch *w, const struct card_event *ev, voi
     }
 }
 
+/* --- QR scanners ---------------------------------------------------------------------------- */
+
+static void on_scan(struct qr_source *src, const struct qr_scan *scan, void *data)
+{
+    struct desk *d = data;
+    struct desk_card *desk = card_of(d, scan->desk, true);
+    struct json_object *o = json_object_new_object();
+
+    (void)src;
+    json_object_object_add(o, "valid", json_object_new_boolean(scan->status == 0));
+    if (scan->status == 0) {
+        /* The code itself goes to the desk's HIS: identify {source:"qr", qr} or "auto". */
+        json_object_object_add(o, "qr", json_object_new_string(scan->code));
+        if (desk) {
+            snprintf(desk->qr, sizeof desk->qr, "%s", scan->code);
+            desk->qr_at = uv_now(d->pd->loop);
+        }
+    } else {
+        json_object_object_add(o, "error", json_object_new_string("QR_INVALID"));
+    }
+    log_event(scan->status ? LOGL_WARN : LOGL_INFO, "qr_scanned", "desk", scan->desk, "valid",
+              scan->status ? "false" : "true", NULL);
+    desk_event(d, scan->desk, "qr_scanned", o);
+}
+
+const char *desk_qr_take(struct desk *d, const char *desk)
+{
+    static char code[BOUND_QR_LINE + 1];
+    struct desk_card *c = card_of(d, desk, false);
+
+    if (!c || !c->qr[0] || uv_now(d->pd->loop) - c->qr_at > DESK_QR_FRESH_MS)
+        return NULL;
+    memcpy(code, c->qr, sizeof code);
+    c->qr[0] = '\0'; /* one scan, one identification */
+    return code;
+}
+
+static int scanners_start(struct desk *d)
+{
+    for (size_t i = 0; i < d->n_scanners; i++) {
+        struct desk_scanner *s = &d->scanners[i];
+        char spec[sizeof s->spec];
+        char *colon;
+        struct qr_source_cfg cfg = {.desk = s->desk};
+        int err;
+
+        memcpy(spec, s->spec, sizeof spec);
+        colon = strchr(spec, ':');
+        *colon = '\0';
+        qr_source_kind_parse(spec, &cfg.kind);
+        cfg.path = colon + 1;
+        if ((err = qr_source_start(&s->src, d->pd->loop, &cfg, on_scan, d)) < 0)
+            return err;
+    }
+    return 0;
+}
+
 int desk_cards_start(struct desk *d)
 {
     struct pcsc_watch_cfg cfg = {.desks = &d->readers};
+    int err;
 
     uv_timer_init(d->pd->loop, &d->wait_timer);
     d->wait_timer.data = d;
+    if ((err = scanners_start(d)) < 0)
+        return err;
     if (d->readers.n == 0)
         return 0;
     return pcsc_watch_start(&d->watch, d->pd->loop, &cfg, on_card_event, d);
@@ -174,5 +234,9 @@ void desk_cards_stop(struct desk *d)
     wake(d, NULL, NULL, UINT64_MAX); /* nobody waits past shutdown */
     pcsc_watch_stop(d->watch);
     d->watch = NULL;
+    for (size_t i = 0; i < d->n_scanners; i++) {
+        qr_source_stop(d->scanners[i].src);
+        d->scanners[i].src = NULL;
+    }
     uv_close((uv_handle_t *)&d->wait_timer, NULL);
 }

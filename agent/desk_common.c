@@ -69,6 +69,37 @@ static int config_readers(struct desk *d, const char *list, char *why, size_t ca
     return 0;
 }
 
+/* "D01=tcp:127.0.0.1:9100;D02=serial:/dev/ttyACM0;D03=evdev:/dev/input/event3" */
+static int config_scanners(struct desk *d, const char *list, char *why, size_t cap)
+{
+    const char *p = list;
+    char item[CARD_DESK_MAX + 160 + 2];
+    bool too_long;
+
+    while (next_item(&p, ';', item, sizeof item, &too_long)) {
+        char *eq = strchr(item, '='), *colon = eq ? strchr(eq + 1, ':') : NULL;
+        enum qr_source_kind kind;
+        struct desk_scanner *s = &d->scanners[d->n_scanners];
+
+        if (too_long || !eq || !colon || eq == item || (size_t)(eq - item) > CARD_DESK_MAX ||
+            strlen(eq + 1) >= sizeof s->spec || d->n_scanners == DESK_SCANNERS_MAX) {
+            snprintf(why, cap, "\"%s\" is not DESK=KIND:PATH (kind serial, evdev or tcp)", item);
+            return POSA_EFIELD;
+        }
+        *colon = '\0';
+        if (qr_source_kind_parse(eq + 1, &kind) != 0 || !colon[1]) {
+            snprintf(why, cap, "\"%s\": the kind is serial, evdev or tcp, then a path", eq + 1);
+            return POSA_EFIELD;
+        }
+        *colon = ':';
+        memcpy(s->desk, item, (size_t)(eq - item));
+        s->desk[eq - item] = '\0';
+        snprintf(s->spec, sizeof s->spec, "%s", eq + 1);
+        d->n_scanners++;
+    }
+    return 0;
+}
+
 static int config_clients(struct desk *d, const char *list, char *why, size_t cap)
 {
     const char *p = list;
@@ -146,6 +177,11 @@ int desk_check_readers(const char *value, char *why, size_t cap)
     return check_with(config_readers, value, why, cap);
 }
 
+int desk_check_scanners(const char *value, char *why, size_t cap)
+{
+    return check_with(config_scanners, value, why, cap);
+}
+
 int desk_check_clients(const char *value, char *why, size_t cap)
 {
     return check_with(config_clients, value, why, cap);
@@ -159,7 +195,8 @@ int desk_check_depts(const char *value, char *why, size_t cap)
 int desk_configure(struct desk *d, const struct posad_config *cfg, char *msg, size_t cap)
 {
     static const char *const names[] = {"[desks] readers", "[his] clients",
-                                        "[his] emergency_depts", "[posad] listen"};
+                                        "[his] emergency_depts", "[posad] listen",
+                                        "[desks] scanners"};
     char why[300] = "";
     int err = 0, which = 0;
 
@@ -167,7 +204,8 @@ int desk_configure(struct desk *d, const struct posad_config *cfg, char *msg, si
     if ((err = config_readers(d, cfg->readers, why, sizeof why)) < 0 ||
         (which = 1, err = config_clients(d, cfg->clients, why, sizeof why)) < 0 ||
         (which = 2, err = config_depts(d, cfg->emergency_depts, why, sizeof why)) < 0 ||
-        (which = 3, err = desk_check_listen(cfg->listen, why, sizeof why)) < 0)
+        (which = 3, err = desk_check_listen(cfg->listen, why, sizeof why)) < 0 ||
+        (which = 4, err = config_scanners(d, cfg->scanners, why, sizeof why)) < 0)
         snprintf(msg, cap, "%s: %s", names[which], why);
     return err;
 }

@@ -386,6 +386,7 @@ void desk_identify(struct his_call *call)
 {
     struct identify_flow *f = calloc(1, sizeof *f);
     struct jsonmap_error jerr = {0};
+    const char *qr;
     int err;
 
     if (!f) {
@@ -421,8 +422,14 @@ void desk_identify(struct his_call *call)
     case IDENTIFY_QR:
         decode_qr(call);
         return;
-    case IDENTIFY_CARD:
     case IDENTIFY_AUTO:
+    case IDENTIFY_CARD:
+        /* auto: a fresh scan at the desk wins (the patient just showed the code). */
+        if (f->req.source == IDENTIFY_AUTO && (qr = desk_qr_take(&call->pd->desk, f->req.desk))) {
+            f->req.qr = qr;
+            decode_qr(call);
+            return;
+        }
         f->waiter = (struct desk_waiter){.cb = on_card, .data = call};
         desk_card_wait(&call->pd->desk, f->req.desk, f->req.wait_ms, &f->waiter);
         return;

@@ -41,6 +41,18 @@ struct json_object *desk_readers_json(const struct desk *d)
         json_object_object_add(o, "card_type", json_object_new_string(r->card_type));
         json_object_array_add(a, o);
     }
+    for (size_t i = 0; i < d->n_scanners; i++) {
+        const struct desk_scanner *s = &d->scanners[i];
+        struct json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "name", json_object_new_string(s->spec));
+        json_object_object_add(o, "kind", json_object_new_string("qr"));
+        json_object_object_add(o, "desk", json_object_new_string(s->desk));
+        json_object_object_add(o, "state", json_object_new_string(
+                                               s->src && qr_source_is_open(s->src) ? "present" : "error"));
+        json_object_object_add(o, "card_type", json_object_new_string(""));
+        json_object_array_add(a, o);
+    }
     return a;
 }
 

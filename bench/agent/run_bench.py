@@ -215,8 +215,18 @@ http {
             time.sleep(0.02)
         raise RuntimeError("nginx did not start; see %s" % d)
 
+    def check_sandbox(self):
+        if self.sb.proc is not None and self.sb.proc.poll() is None:
+            return True
+        rc = self.sb.proc.returncode if self.sb.proc is not None else None
+        print("   !! posa-sandbox died (%s); its log's tail:\n%s" % (
+            "signal %d" % -rc if rc is not None and rc < 0 else "exit %s" % rc,
+            "\n".join("     " + x for x in self.sb.log_tail().splitlines()[-15:])))
+        return False
+
     def check_alive(self, p, name):
         """A process that died under load is a finding: say how, with its log's tail."""
+        self.check_sandbox()
         if p.poll() is None:
             return True
         rc = p.returncode
@@ -534,6 +544,9 @@ def main():
                          ("journal", lambda: bench_journal(w, a.seconds)),
                          ("drain", lambda: bench_drain(w, a.drain_n, a.drain_rate, a.drain_visits))):
             if name in only:
+                if not w.check_sandbox():  # a crash is reported once; later figures need one
+                    w.sb.kill()
+                    w.start_sandbox()
                 try:
                     fn()
                 except (RuntimeError, OSError, AssertionError) as e:

@@ -1,0 +1,77 @@
+"""A networked QR scanner bound to a desk ([desks] scanners = D01=tcp:HOST:PORT): posad
+connects to it, each scanned line becomes a qr_scanned event on the desk's stream, and
+identify {source:"auto"} takes the fresh scan (decoded to an ecToken, then 1101) before
+waiting for a card. A line that is no code is an event with valid:false, and nothing else."""
+import json
+import os
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hisharness as h  # noqa: E402
+
+ZHAO = "32020000000000000000000106"
+
+
+class Scanner(h.HisTestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        cls.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        cls.listener.bind(("127.0.0.1", 0))
+        cls.listener.listen(1)
+        cls.posad_conf = "[desks]\nscanners = D01=tcp:127.0.0.1:%d\n" % cls.listener.getsockname()[1]
+        super().setUpClass()
+        cls.listener.settimeout(10)
+        cls.scanner, _ = cls.listener.accept()  # posad dials the scanner
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.scanner.close()
+        cls.listener.close()
+
+    def fresh_code(self, psn):
+        status, raw = self.w.sandbox_request("POST", "/sandbox/qr", {"psn_no": psn})
+        self.assertEqual(status, 200, raw)
+        return json.loads(raw)["qrcode"]
+
+    def test_scan_then_identify_auto(self):
+        sse = h.SseStream(self.tcp, "/v1/events?desk=D01")
+        try:
+            sse.wait_comment("subscribed", 5)
+            code = self.fresh_code(ZHAO)
+            self.scanner.sendall((code + "\r\n").encode())
+            name, data = sse.events_until("qr_scanned", 5)[-1][:2]
+            self.assertEqual(name, "qr_scanned")
+            self.assertEqual(json.loads(data) if isinstance(data, str) else data,
+                             {"valid": True, "qr": code})
+            r = self.unix.post("/v1/identify", {"desk": "D01", "source": "auto", "wait_ms": 0})
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual((r.json["person"]["psn_no"], r.json["cert"]["type"]), (ZHAO, "01"))
+            # The scan is used once: auto now waits for a card, and none comes.
+            r = self.unix.post("/v1/identify", {"desk": "D01", "source": "auto", "wait_ms": 200})
+            self.assertError(r, 409, "CARD_NOT_PRESENT")
+            # Garbage from the scanner: an event, and nothing to identify with.
+            self.scanner.sendall(b"\x01\x02binary\r\n")
+            name, data = sse.events_until("qr_scanned", 5)[-1][:2]
+            self.assertEqual(json.loads(data) if isinstance(data, str) else data,
+                             {"valid": False, "error": "QR_INVALID"})
+            r = self.unix.post("/v1/identify", {"desk": "D01", "source": "auto", "wait_ms": 0})
+            self.assertError(r, 409, "CARD_NOT_PRESENT")
+        finally:
+            sse.close()
+
+    def test_readers_lists_the_scanner(self):
+        deadline = time.time() + 5
+        while True:
+            readers = self.tcp.get("/v1/readers").json["readers"]
+            qr = [x for x in readers if x["kind"] == "qr"]
+            if qr and qr[0]["state"] == "present" or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        self.assertEqual([(x["desk"], x["state"]) for x in qr], [("D01", "present")], readers)
+
+
+if __name__ == "__main__":
+    h.main()
