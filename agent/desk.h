@@ -195,6 +195,11 @@ int desk_outcome(struct upmsg *m, struct envelope_response *ret_env, char *ret_m
  * upmsg's data is data. Returns an error (done will not run) when it could not be sent. */
 int desk_send(struct posad *pd, const char *infno, const char *insuplc, const char *visit_key,
               const char *idem, struct json_object *input, upmsg_cb done, void *data);
+/* The same, but queued (sent by the outbox when the platform answers) rather than refused
+ * while the platform is away or the visit's earlier messages are on their way. */
+int desk_send_queued(struct posad *pd, const char *infno, const char *insuplc,
+                     const char *visit_key, const char *idem, struct json_object *input,
+                     upmsg_cb done, void *data);
 
 /* A visit's document (what desk_visit_open kept) read back for later messages: v borrows
  * doc's strings; diagnoses has room for BOUND_DIAGNOSES. */

@@ -145,7 +145,7 @@ int desk_settlement_refresh(struct db *db, struct settlement_record *s, bool *re
     int err;
 
     *ret_changed = false;
-    if (strcmp(s->state, "unknown") != 0 || !s->msgid[0])
+    if ((strcmp(s->state, "unknown") != 0 && strcmp(s->state, "queued") != 0) || !s->msgid[0])
         return 0;
     if ((err = journal_get(db, s->msgid, &row)) < 0)
         return err == POSA_ENOTFOUND ? 0 : err;
@@ -158,6 +158,11 @@ int desk_settlement_refresh(struct db *db, struct settlement_record *s, bool *re
             answer = found_json(s, &found);
         }
         envelope_response_done(&env);
+    } else if (row->state == MSG_UNKNOWN && strcmp(s->state, "queued") == 0) {
+        snprintf(s->state, sizeof s->state, "unknown"); /* sent from the outbox, answer lost */
+        *ret_changed = true;
+        journal_row_free(row);
+        return records_settlement_put(db, s, upstream_now_ms());
     } else if (row->state == MSG_REVERSED || row->state == MSG_REFUSED) {
         snprintf(s->state, sizeof s->state, "%s",
                  row->state == MSG_REVERSED ? "reversed" : "refused");
@@ -327,10 +332,30 @@ static void on_settled(struct upmsg *m)
     struct settle_flow *f = call->flow;
     struct jsonmap_error jerr = {0};
     char msg[256];
-    int err = desk_outcome(m, &f->env, msg, sizeof msg);
+    bool queued = m->result == UPMSG_QUEUED;
+    int err = queued ? 0 : desk_outcome(m, &f->env, msg, sizeof msg);
 
     snprintf(f->rec.msgid, sizeof f->rec.msgid, "%s", m->msgid);
     upmsg_free(m);
+    if (queued) {
+        /* Journaled and waiting for the platform: the outbox sends it, the journal says
+         * how it went (desk_settlement_refresh), the desk hears settlement_resolved. */
+        snprintf(f->rec.state, sizeof f->rec.state, "queued");
+        f->answer = json_object_new_object();
+        json_object_object_add(f->answer, "settlement_id",
+                               json_object_new_string(f->rec.settlement_id));
+        json_object_object_add(f->answer, "state", json_object_new_string("queued"));
+        json_object_object_add(f->answer, "message", json_object_new_string(
+                                   "the platform is away: the settlement waits and is sent once "
+                                   "it answers; look it up or listen for settlement_resolved"));
+        history_add(f->body, "queued", f->rec.msgid);
+        if (body_keep(f) < 0) {
+            his_fail(call, -12, NULL, NULL);
+            return;
+        }
+        his_db(call, run_store_outcome, on_outcome_stored);
+        return;
+    }
     f->have_env = err == 0;
     if (!err && (err = desk_settlement_decode(f->env.output, &f->result, &jerr)) < 0) {
         snprintf(msg, sizeof msg, "the platform's settlement could not be read (%s)", jerr.field);
@@ -390,8 +415,10 @@ static void send_settlement(struct his_call *call)
         .dscg_time = f->req.discharge_time};
     /* One settlement id, one message: a resend finds the journaled one. */
     snprintf(idem, sizeof idem, "settle:%s", f->rec.settlement_id);
-    err = desk_send(call->pd, infno, s.insuplc_admdvs, f->visit->visit_id, idem,
-                    desk_settle_input(infno, &s), on_settled, call);
+    /* wait_if_offline: the settlement waits in the outbox for the platform, sent once. */
+    err = (f->req.wait_if_offline ? desk_send_queued : desk_send)(
+        call->pd, infno, s.insuplc_admdvs, f->visit->visit_id, idem, desk_settle_input(infno, &s),
+        on_settled, call);
     if (err)
         his_fail(call, err, NULL, NULL);
 }

@@ -8,6 +8,7 @@
 
 #include "agent/log.h"
 #include "agent/posad.h"
+#include "interface/platform/messages.h"
 #include "cache/journal.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
@@ -69,6 +70,9 @@ static void on_row_done(struct upmsg *m)
 
     if (m->result == UPMSG_ANSWERED && m->state == MSG_REFUSED)
         log_event(LOGL_WARN, "outbox_refused", "msgid", m->msgid, "infno", m->infno, NULL);
+    /* A settlement that waited for the platform (wait_if_offline) now has its outcome. */
+    if (messages_kind(m->infno) == MSG_KIND_INTERACTIVE)
+        desk_outcome_resolved(&ob->pd->desk, m->msgid);
     upmsg_free(m);
     if (--ob->batch_left == 0)
         outbox_batch_done(ob);

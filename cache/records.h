@@ -77,7 +77,7 @@ int records_settlement_get(struct db *db, const char *settlement_id,
                            struct settlement_record **ret);
 /* By the msgid that carried it (the resolver knows msgids). */
 int records_settlement_by_msgid(struct db *db, const char *msgid, struct settlement_record **ret);
-/* The visit's latest settlement that is still "pending" or "unknown": POSA_ENOTFOUND. */
+/* The visit's latest settlement still "pending", "queued" or "unknown": POSA_ENOTFOUND. */
 int records_settlement_by_visit_open(struct db *db, const char *visit_id,
                                      struct settlement_record **ret);
 void records_settlement_free(struct settlement_record *s);
