@@ -150,14 +150,8 @@ static void on_setl(struct db_job *job, int status)
     char now[DATETIME_TIME_LEN + 1];
     int err;
 
-    if (status) {
-        his_fail(call, status == POSA_ENOTFOUND ? POSA_ENOSUCH : status, NULL, NULL);
+    if (!his_loaded(call, status, f->visit ? f->visit->desk : NULL))
         return;
-    }
-    if ((err = his_check_desk(call, f->visit->desk[0] ? f->visit->desk : NULL)) < 0) {
-        his_fail(call, err, NULL, NULL);
-        return;
-    }
     if (strcmp(f->setl->state, "settled") != 0 && strcmp(f->setl->state, "cancelled") != 0) {
         his_fail(call, POSA_ESTATE, "only a settled settlement has a statement", NULL);
         return;
@@ -282,14 +276,8 @@ static void on_visit(struct db_job *job, int status)
     char now[DATETIME_TIME_LEN + 1];
     int err;
 
-    if (status) {
-        his_fail(call, status == POSA_ENOTFOUND ? POSA_ENOSUCH : status, NULL, NULL);
+    if (!his_loaded(call, status, f->visit ? f->visit->desk : NULL))
         return;
-    }
-    if ((err = his_check_desk(call, f->visit->desk[0] ? f->visit->desk : NULL)) < 0) {
-        his_fail(call, err, NULL, NULL);
-        return;
-    }
     vdoc = desk_doc(f->visit->body);
     visit_view(call, vdoc, f->visit->kind, f->visit->mdtrt_id, NULL, &patient, &visit, diag);
     print_time(now);

@@ -348,16 +348,9 @@ static void on_loaded(struct db_job *job, int status)
     struct his_call *call = his_call_of_job(job);
     struct fee_flow *f = call->flow;
     enum visit_state state, next;
-    int err;
 
-    if (status) {
-        his_fail(call, status == POSA_ENOTFOUND ? POSA_ENOSUCH : status, NULL, NULL);
+    if (!his_loaded(call, status, f->visit ? f->visit->desk : NULL))
         return;
-    }
-    if ((err = his_check_desk(call, f->visit->desk[0] ? f->visit->desk : NULL)) < 0) {
-        his_fail(call, err, "this visit belongs to another desk", NULL);
-        return;
-    }
     if (visit_state_parse(f->visit->state, &state) < 0 ||
         visit_next(state, VISIT_EV_FEES, &next) < 0) {
         his_fail(call, POSA_ESTATE,
@@ -560,14 +553,8 @@ static void on_cancel_loaded(struct db_job *job, int status)
     bool inpatient;
     int err;
 
-    if (status) {
-        his_fail(call, status == POSA_ENOTFOUND ? POSA_ENOSUCH : status, NULL, NULL);
+    if (!his_loaded(call, status, c->visit ? c->visit->desk : NULL))
         return;
-    }
-    if ((err = his_check_desk(call, c->visit->desk[0] ? c->visit->desk : NULL)) < 0) {
-        his_fail(call, err, "this visit belongs to another desk", NULL);
-        return;
-    }
     if (strcmp(c->visit->state, visit_state_name(VISIT_BILLED)) != 0) {
         his_fail(call, POSA_ESTATE, "only lines of a visit that is not settled can be cancelled",
                  NULL);

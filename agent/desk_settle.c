@@ -593,16 +593,9 @@ static void on_loaded(struct db_job *job, int status)
     struct his_call *call = his_call_of_job(job);
     struct settle_flow *f = call->flow;
     enum visit_state state, next;
-    int err;
 
-    if (status) {
-        his_fail(call, status == POSA_ENOTFOUND ? POSA_ENOSUCH : status, NULL, NULL);
+    if (!his_loaded(call, status, f->visit ? f->visit->desk : NULL))
         return;
-    }
-    if ((err = his_check_desk(call, f->visit->desk[0] ? f->visit->desk : NULL)) < 0) {
-        his_fail(call, err, "this visit belongs to another desk", NULL);
-        return;
-    }
     f->doc = desk_doc(f->visit->body);
     if (f->bill.lines == 0) {
         his_fail(call, POSA_ENOLINES, NULL, NULL);

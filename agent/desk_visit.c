@@ -429,16 +429,9 @@ static void on_visit_get(struct db_job *job, int status)
     struct his_call *call = his_call_of_job(job);
     struct visit_get *g = call->flow;
     struct json_object *doc, *o, *v = NULL;
-    int err;
 
-    if (status) {
-        his_fail(call, status == POSA_ENOTFOUND ? POSA_ENOSUCH : status, NULL, NULL);
+    if (!his_loaded(call, status, g->rec ? g->rec->desk : NULL))
         return;
-    }
-    if ((err = his_check_desk(call, g->rec->desk[0] ? g->rec->desk : NULL)) < 0) {
-        his_fail(call, err, NULL, NULL);
-        return;
-    }
     doc = desk_doc(g->rec->body);
     o = json_object_new_object();
     json_object_object_add(o, "visit_id", json_object_new_string(g->rec->visit_id));

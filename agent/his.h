@@ -72,6 +72,10 @@ void his_fail_field(struct his_call *call, const struct jsonmap_error *err);
 void his_reply_text(struct his_call *call, int status, const char *content_type, const char *body,
                     size_t len);
 
+/* After a flow's database read: true to go on; false once answered because the read failed
+ * (a missing row is NOT_FOUND) or the record's desk ("" = any) is not the caller's. */
+bool his_loaded(struct his_call *call, int status, const char *desk);
+
 /* May this call act for desk (the client's desk scope)? 0 or POSA_EFORBIDDEN. */
 int his_check_desk(const struct his_call *call, const char *desk);
 

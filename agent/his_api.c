@@ -251,6 +251,21 @@ void his_fail_field(struct his_call *call, const struct jsonmap_error *err)
     his_fail(call, code, message, details);
 }
 
+bool his_loaded(struct his_call *call, int status, const char *desk)
+{
+    int err;
+
+    if (status) {
+        his_fail(call, status == POSA_ENOTFOUND ? POSA_ENOSUCH : status, NULL, NULL);
+        return false;
+    }
+    if ((err = his_check_desk(call, desk && desk[0] ? desk : NULL)) < 0) {
+        his_fail(call, err, "this belongs to another desk", NULL);
+        return false;
+    }
+    return true;
+}
+
 int his_check_desk(const struct his_call *call, const char *desk)
 {
     return call->client ? auth_allow(call->client, ROLE_READONLY, desk) : 0;
