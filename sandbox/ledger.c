@@ -139,7 +139,13 @@ static const char *const stmt_sql[S__MAX] = {
         "INSERT INTO fees(mdtrt_id, feedetl_sn, msgid, chrg_bchno, list_code, init_sn, psn_no,"
         " time, price, qty, amount, fulamt, overlmt, preselfpay, inscp, lv, category,"
         " selfpay_prop, outside, state, setl_id, infno) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,"
-        "?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,NULLIF(?21,''),?22)",
+        "?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,NULLIF(?21,''),?22)"
+        /* A reversed upload (2601) never happened: its line may come again, under a new
+         * msgid, as a client resends an upload whose outcome it did not know. */
+        " ON CONFLICT(mdtrt_id, feedetl_sn) DO UPDATE SET msgid=?3, chrg_bchno=?4, list_code=?5,"
+        " init_sn=?6, psn_no=?7, time=?8, price=?9, qty=?10, amount=?11, fulamt=?12, overlmt=?13,"
+        " preselfpay=?14, inscp=?15, lv=?16, category=?17, selfpay_prop=?18, outside=?19,"
+        " state=?20, setl_id=NULLIF(?21,''), infno=?22 WHERE fees.state='reversed'",
     [S_FEE_GET] = "SELECT " FEE_COLS " FROM fees WHERE mdtrt_id=?1 AND feedetl_sn=?2",
     [S_FEE_REFUNDED] = "SELECT ifnull(sum(qty),0) FROM fees WHERE mdtrt_id=?1 AND init_sn=?2"
                        " AND state='active'",
@@ -500,6 +506,7 @@ int ledger_visit_get(struct ledger *l, const char *mdtrt_id, struct ledger_visit
 int ledger_fee_insert(struct ledger *l, const struct ledger_fee *f)
 {
     sqlite3_stmt *st = stmt(l, S_FEE_INSERT);
+    int rc;
 
     if (!st)
         return -EIO;
@@ -525,7 +532,9 @@ int ledger_fee_insert(struct ledger *l, const struct ledger_fee *f)
     bt(st, 20, f->state);
     bt(st, 21, f->setl_id);
     bt(st, 22, f->infno);
-    return run(l, st);
+    if ((rc = run(l, st)) < 0)
+        return rc;
+    return sqlite3_changes(l->db) ? 0 : -EEXIST; /* there, and not reversed */
 }
 
 static void fee_read(sqlite3_stmt *st, struct ledger_fee *f)

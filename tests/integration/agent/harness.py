@@ -229,13 +229,6 @@ def check_exactly_once(w):
     return rows, led
 
 
-# posa-sandbox keys fee lines by (mdtrt_id, feedetl_sn) for ever, so after a 2601 reversal
-# of an upload it refuses the same line uploaded again ("... was already uploaded ..."); a
-# real platform's reversal undoes the upload. Until the sandbox allows it, such a refusal is
-# reported but not failed (POSA_STRICT_UPLOADS=1 fails it).
-SANDBOX_REUPLOAD_BUG = "was already uploaded"
-
-
 def check_no_upload_lost(rows):
     """Every upload the HIS sent (a row without ref_msgid) ends, through the stand-ins the
     resolver journals for it, in a row the platform took (done)."""
@@ -243,7 +236,7 @@ def check_no_upload_lost(rows):
     for r in rows:
         if r["infno"] in ("2204", "2301") and r["ref_msgid"]:
             standin[r["ref_msgid"]] = r
-    lost, bug = [], []
+    lost = []
     for r in rows:
         if r["infno"] not in ("2204", "2301") or r["ref_msgid"]:
             continue
@@ -252,12 +245,5 @@ def check_no_upload_lost(rows):
             last = standin[last["msgid"]]
         if last["state"] == "done" or (last is r and last["state"] == "refused"):
             continue  # delivered, or the platform's own verdict on the HIS's message
-        resp = (last["response"] or b"")
-        resp = resp.decode() if isinstance(resp, bytes) else resp
-        (bug if SANDBOX_REUPLOAD_BUG in resp else lost).append((r["msgid"], last["state"]))
-    if bug:
-        print("# %d uploads refused by the sandbox when resent after a reversal "
-              "(sandbox bug, see harness.py)" % len(bug))
-    if os.environ.get("POSA_STRICT_UPLOADS"):
-        lost += bug
+        lost.append((r["msgid"], last["state"]))
     assert not lost, "uploads lost: %r" % lost

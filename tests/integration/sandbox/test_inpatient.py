@@ -245,6 +245,13 @@ class Inpatient(harness.SandboxCase):
         self.assertOk(reverse(sb, p, up.msgid, "2301"), "2601 of 2301")
         self.assertEqual(sb.upload_rows(mdtrt_id=mdtrt_id, state="active"), [])
         self.assertRefused(settle_stay(sb, p, mdtrt_id, "10000.00"), "lines reversed")
+        # The reversed upload never happened: the same lines (same feedetl_sn) come again
+        # under a new msgid, as a client resends an upload whose outcome it did not know,
+        # and the stay settles with them.
+        self.assertOk(upload_stay(sb, p, mdtrt_id, worked_bill()), "the same lines again")
+        self.assertEqual(len(sb.upload_rows(mdtrt_id=mdtrt_id, state="active")), 4)
+        # ...but a line that stands is still refused a second time.
+        self.assertRefused(upload_stay(sb, p, mdtrt_id, worked_bill()), "already uploaded")
 
     def test_reversal_of_a_cancel_restores_the_settlement(self):
         sb, p = self.sb, P_REV_CANCEL
