@@ -264,7 +264,9 @@ static void upstream_health_fail(struct upstream *up)
  * it; platforms word it around sign_no / 签到 (sign-in) / 9001. */
 static bool upstream_is_session_refusal(const char *err_msg)
 {
-    return err_msg &&
+    /* A refused msgid ("msgid ... was already used (infno 9001 ...)") is about the message,
+     * not the session: signing in again would not help. */
+    return err_msg && !strstr(err_msg, "msgid") &&
            (strstr(err_msg, "sign_no") || strstr(err_msg, "签到") || strstr(err_msg, "9001"));
 }
 
