@@ -291,7 +291,18 @@ int desk_outcome(struct upmsg *m, struct envelope_response *ret_env, char *msg, 
 {
     msg[0] = '\0';
     switch (m->result) {
-    case UPMSG_ANSWERED: return answered(m->response, m->response_len, ret_env, msg, cap);
+    case UPMSG_ANSWERED:
+        if (!m->have_env)
+            return answered(m->response, m->response_len, ret_env, msg, cap);
+        /* Parsed once by upstream.c: taken over rather than parsed again. */
+        if (m->env.infcode != 0) {
+            snprintf(msg, cap, "%s",
+                     m->env.err_msg && m->env.err_msg[0] ? m->env.err_msg : "refused");
+            return POSA_EUPSTREAM_REFUSED;
+        }
+        *ret_env = m->env;
+        m->have_env = false;
+        return 0;
     case UPMSG_EXISTING:
         if (m->existing && m->existing->state == MSG_DONE)
             return answered(m->existing->response, m->existing->response_len, ret_env, msg, cap);

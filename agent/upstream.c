@@ -152,6 +152,8 @@ void upmsg_free(struct upmsg *m)
     free(m->standin_body);
     free(m->body);
     free(m->response);
+    if (m->have_env)
+        envelope_response_done(&m->env);
     journal_row_free(m->existing);
     free(m);
 }
@@ -372,7 +374,11 @@ static void upmsg_classify(struct upmsg *m, const struct platform_result *res)
         if (env.infcode != 0 && upstream_is_session_refusal(env.err_msg) &&
             strcmp(m->infno, "9001") != 0)
             upstream_session_lost(up, m);
-        envelope_response_done(&env);
+        /* Kept for the message's owner, so a 50-line answer is parsed once, not twice. */
+        if (m->have_env)
+            envelope_response_done(&m->env);
+        m->env = env;
+        m->have_env = true;
     } else {
         upstream_health_fail(up);
         if (res->outcome == PLATFORM_ANSWERED)

@@ -58,6 +58,8 @@ struct upmsg {
     char msgid[MSGID_LEN + 1];
     char *response; /* the platform's answer (opened), NUL-terminated */
     size_t response_len;
+    struct envelope_response env; /* response parsed once, when have_env; owned */
+    bool have_env;
     int err;
     char error[320];
     struct journal_row *existing;
