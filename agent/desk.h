@@ -195,11 +195,16 @@ int desk_outcome(struct upmsg *m, struct envelope_response *ret_env, char *ret_m
  * upmsg's data is data. Returns an error (done will not run) when it could not be sent. */
 int desk_send(struct posad *pd, const char *infno, const char *insuplc, const char *visit_key,
               const char *idem, struct json_object *input, upmsg_cb done, void *data);
-/* The same, but queued (sent by the outbox when the platform answers) rather than refused
- * while the platform is away or the visit's earlier messages are on their way. */
-int desk_send_queued(struct posad *pd, const char *infno, const char *insuplc,
+/* The owner's writes that commit with the message's journal rows (struct upmsg), and
+ * whether it may wait in the queue. */
+struct desk_hooks {
+    int (*admit_also)(struct db *db, struct upmsg *m);
+    int (*apply_also)(struct db *db, struct upmsg *m);
+    bool queue;
+};
+int desk_send_hooked(struct posad *pd, const char *infno, const char *insuplc,
                      const char *visit_key, const char *idem, struct json_object *input,
-                     upmsg_cb done, void *data);
+                     upmsg_cb done, void *data, const struct desk_hooks *hooks);
 
 /* A visit's document (what desk_visit_open kept) read back for later messages: v borrows
  * doc's strings; diagnoses has room for BOUND_DIAGNOSES. */

@@ -231,9 +231,9 @@ const char *desk_str(struct json_object *obj, const char *key)
     return json_object_get_string(v);
 }
 
-static int send_msg(struct posad *pd, const char *infno, const char *insuplc,
-                    const char *visit_key, const char *idem, struct json_object *input,
-                    upmsg_cb done, void *data, bool queue)
+int desk_send_hooked(struct posad *pd, const char *infno, const char *insuplc,
+                     const char *visit_key, const char *idem, struct json_object *input,
+                     upmsg_cb done, void *data, const struct desk_hooks *hooks)
 {
     struct envelope_head head = {.insuplc_admdvs = insuplc};
     struct upmsg *m;
@@ -251,7 +251,11 @@ static int send_msg(struct posad *pd, const char *infno, const char *insuplc,
         snprintf(m->idem_key, sizeof m->idem_key, "%s", idem);
         snprintf(m->idem_hash, sizeof m->idem_hash, "%s", idem);
     }
-    m->force_queue = queue;
+    if (hooks) {
+        m->force_queue = hooks->queue;
+        m->admit_also = hooks->admit_also;
+        m->apply_also = hooks->apply_also;
+    }
     if ((err = upstream_submit(&pd->up, m, &head, input)) < 0)
         upmsg_free(m);
     return err;
@@ -260,14 +264,7 @@ static int send_msg(struct posad *pd, const char *infno, const char *insuplc,
 int desk_send(struct posad *pd, const char *infno, const char *insuplc, const char *visit_key,
               const char *idem, struct json_object *input, upmsg_cb done, void *data)
 {
-    return send_msg(pd, infno, insuplc, visit_key, idem, input, done, data, false);
-}
-
-int desk_send_queued(struct posad *pd, const char *infno, const char *insuplc,
-                     const char *visit_key, const char *idem, struct json_object *input,
-                     upmsg_cb done, void *data)
-{
-    return send_msg(pd, infno, insuplc, visit_key, idem, input, done, data, true);
+    return desk_send_hooked(pd, infno, insuplc, visit_key, idem, input, done, data, NULL);
 }
 
 /* An answer journaled earlier under the same key counts as this message's answer. */

@@ -37,6 +37,7 @@ struct settle_flow {
     struct envelope_response env;
     bool have_env;
     bool outside; /* a line is an outside exam/treatment/purchase */
+    bool decided; /* the outcome is journaled (settle_apply ran) */
     char fund_type[8];
     bool blocked; /* an earlier settlement of the visit is unresolved */
     char blocked_id[RECORD_ID_MAX + 1];
@@ -278,39 +279,6 @@ static struct json_object *settlement_body(struct settle_flow *f)
 
 /* --- settle: after the platform ------------------------------------------------------------ */
 
-static int run_store_outcome(struct db *db, struct db_job *job)
-{
-    struct his_call *call = his_call_of_job(job);
-    struct settle_flow *f = call->flow;
-    int64_t now = upstream_now_ms();
-    int err = records_settlement_put(db, &f->rec, now);
-
-    return err ? err : records_visit_put(db, f->visit, now);
-}
-
-static void on_outcome_stored(struct db_job *job, int status)
-{
-    struct his_call *call = his_call_of_job(job);
-    struct settle_flow *f = call->flow;
-    struct json_object *answer = f->answer;
-
-    if (status) {
-        his_fail(call, status, NULL, NULL);
-        return;
-    }
-    f->answer = NULL;
-    if (!answer) { /* refused or not sent: the error was kept in the record */
-        struct json_object *e = NULL;
-
-        json_object_object_get_ex(f->body, "error", &e);
-        his_fail(call, (int)json_object_get_int(json_object_object_get(e, "err")),
-                 desk_str(e, "message")[0] ? desk_str(e, "message") : NULL,
-                 json_object_get(json_object_object_get(e, "details")));
-        return;
-    }
-    his_reply(call, strcmp(f->rec.state, "settled") == 0 ? 200 : 202, answer);
-}
-
 static void keep_failure(struct settle_flow *f, int err, const char *message)
 {
     struct json_object *e = json_object_new_object(), *details = json_object_new_object();
@@ -326,20 +294,19 @@ static void keep_failure(struct settle_flow *f, int err, const char *message)
     json_object_object_add(f->body, "error", e);
 }
 
-static void on_settled(struct upmsg *m)
+/* What the platform's answer (or its absence) makes of the settlement: the record's state,
+ * the visit's, the body and the answer. Runs where the outcome is known: inside the
+ * journal's apply transaction (settle_apply), or on the loop for a message that was never
+ * journaled (offline at admission, busy visit). */
+static void decide(struct settle_flow *f, struct upmsg *m)
 {
-    struct his_call *call = m->data;
-    struct settle_flow *f = call->flow;
     struct jsonmap_error jerr = {0};
-    char msg[256];
-    bool queued = m->result == UPMSG_QUEUED;
-    int err = queued ? 0 : desk_outcome(m, &f->env, msg, sizeof msg);
+    char msg[256] = "";
+    int err;
 
-    snprintf(f->rec.msgid, sizeof f->rec.msgid, "%s", m->msgid);
-    upmsg_free(m);
-    if (queued) {
-        /* Journaled and waiting for the platform: the outbox sends it, the journal says
-         * how it went (desk_settlement_refresh), the desk hears settlement_resolved. */
+    if (m->result == UPMSG_QUEUED) {
+        /* Waiting for the platform: the outbox sends it, the journal says how it went
+         * (desk_settlement_refresh), the desk hears settlement_resolved. */
         snprintf(f->rec.state, sizeof f->rec.state, "queued");
         f->answer = json_object_new_object();
         json_object_object_add(f->answer, "settlement_id",
@@ -348,19 +315,13 @@ static void on_settled(struct upmsg *m)
         json_object_object_add(f->answer, "message", json_object_new_string(
                                    "the platform is away: the settlement waits and is sent once "
                                    "it answers; look it up or listen for settlement_resolved"));
-        history_add(f->body, "queued", f->rec.msgid);
-        if (body_keep(f) < 0) {
-            his_fail(call, -12, NULL, NULL);
-            return;
-        }
-        his_db(call, run_store_outcome, on_outcome_stored);
         return;
     }
+    err = desk_outcome(m, &f->env, msg, sizeof msg);
     f->have_env = err == 0;
     if (!err && (err = desk_settlement_decode(f->env.output, &f->result, &jerr)) < 0) {
-        snprintf(msg, sizeof msg, "the platform's settlement could not be read (%s)", jerr.field);
-        err = POSA_EUPSTREAM_REFUSED; /* answered but unreadable: the resolver's query decides */
-        snprintf(f->rec.state, sizeof f->rec.state, "unknown");
+        /* Answered but unreadable: the resolver's query decides, never a resend. */
+        err = POSA_EOUTCOME_UNKNOWN;
     }
     if (!err) {
         snprintf(f->rec.state, sizeof f->rec.state, "settled");
@@ -382,15 +343,73 @@ static void on_settled(struct upmsg *m)
         snprintf(f->visit->state, sizeof f->visit->state, "%s", visit_state_name(VISIT_BILLED));
         keep_failure(f, err, msg);
     }
+}
+
+static int store(struct db *db, struct settle_flow *f)
+{
+    int64_t now = upstream_now_ms();
+    int err;
+
+    if ((err = body_keep(f)) < 0 || (err = records_settlement_put(db, &f->rec, now)) < 0)
+        return err;
+    return records_visit_put(db, f->visit, now);
+}
+
+/* With the settlement message's journal row: the intent (pending, or queued) and the visit
+ * settling, durable before the message leaves. */
+static int settle_admit(struct db *db, struct upmsg *m)
+{
+    struct his_call *call = m->data;
+    struct settle_flow *f = call->flow;
+
+    snprintf(f->rec.msgid, sizeof f->rec.msgid, "%s", m->msgid);
+    if (!m->send_now) {
+        snprintf(f->rec.state, sizeof f->rec.state, "queued");
+        history_add(f->body, "queued", m->msgid);
+    }
+    return store(db, f);
+}
+
+/* With the message's outcome: what it made of the settlement, durable before the answer. */
+static int settle_apply(struct db *db, struct upmsg *m)
+{
+    struct his_call *call = m->data;
+    struct settle_flow *f = call->flow;
+
+    decide(f, m);
+    f->decided = true;
     history_add(f->body, f->rec.state, f->rec.msgid);
-    if (body_keep(f) < 0) {
-        his_fail(call, -12, NULL, NULL);
+    return store(db, f);
+}
+
+static void on_settled(struct upmsg *m)
+{
+    struct his_call *call = m->data;
+    struct settle_flow *f = call->flow;
+    struct json_object *answer, *e = NULL;
+
+    if (m->result == UPMSG_FAILED && f->decided) {
+        /* The outcome could not be journaled (disk full): the row stays `sent` and is
+         * resolved by query after the next start; say so, never settle again. */
+        upmsg_free(m);
+        his_fail(call, POSA_EOUTCOME_UNKNOWN, NULL, NULL);
         return;
     }
-    log_event(err && err != POSA_EOUTCOME_UNKNOWN ? LOGL_WARN : LOGL_INFO, "settlement",
-              "settlement", f->rec.settlement_id, "visit", f->visit->visit_id, "msgid",
-              f->rec.msgid, "state", f->rec.state, NULL);
-    his_db(call, run_store_outcome, on_outcome_stored);
+    if (!f->decided)
+        decide(f, m); /* never journaled, or only queued: nothing more to write */
+    upmsg_free(m);
+    log_event(f->answer && strcmp(f->rec.state, "unknown") != 0 ? LOGL_INFO : LOGL_WARN,
+              "settlement", "settlement", f->rec.settlement_id, "visit", f->visit->visit_id,
+              "msgid", f->rec.msgid, "state", f->rec.state, NULL);
+    if ((answer = f->answer)) {
+        f->answer = NULL;
+        his_reply(call, strcmp(f->rec.state, "settled") == 0 ? 200 : 202, answer);
+        return;
+    }
+    json_object_object_get_ex(f->body, "error", &e);
+    his_fail(call, (int)json_object_get_int(json_object_object_get(e, "err")),
+             desk_str(e, "message")[0] ? desk_str(e, "message") : NULL,
+             json_object_get(json_object_object_get(e, "details")));
 }
 
 static void send_settlement(struct his_call *call)
@@ -398,6 +417,7 @@ static void send_settlement(struct his_call *call)
     struct settle_flow *f = call->flow;
     struct json_object *id = NULL;
     const char *infno = inpatient(f) ? "2304" : "2207";
+    struct desk_hooks hooks = {.admit_also = settle_admit, .apply_also = settle_apply};
     struct desk_settle s;
     char idem[RECORD_ID_MAX + 8];
     int err;
@@ -415,10 +435,11 @@ static void send_settlement(struct his_call *call)
         .dscg_time = f->req.discharge_time};
     /* One settlement id, one message: a resend finds the journaled one. */
     snprintf(idem, sizeof idem, "settle:%s", f->rec.settlement_id);
-    /* wait_if_offline: the settlement waits in the outbox for the platform, sent once. */
-    err = (f->req.wait_if_offline ? desk_send_queued : desk_send)(
-        call->pd, infno, s.insuplc_admdvs, f->visit->visit_id, idem, desk_settle_input(infno, &s),
-        on_settled, call);
+    /* The intent and the outcome commit with the message's own journal rows; with
+     * wait_if_offline the settlement waits in the outbox for the platform, sent once. */
+    hooks.queue = f->req.wait_if_offline;
+    err = desk_send_hooked(call->pd, infno, s.insuplc_admdvs, f->visit->visit_id, idem,
+                           desk_settle_input(infno, &s), on_settled, call, &hooks);
     if (err)
         his_fail(call, err, NULL, NULL);
 }
@@ -457,30 +478,6 @@ static void discharge(struct his_call *call)
 
 /* --- settle: before the platform ----------------------------------------------------------- */
 
-static int run_intent(struct db *db, struct db_job *job)
-{
-    struct his_call *call = his_call_of_job(job);
-    struct settle_flow *f = call->flow;
-    int64_t now = upstream_now_ms();
-    int err = records_settlement_put(db, &f->rec, now);
-
-    return err ? err : records_visit_put(db, f->visit, now);
-}
-
-static void on_intent(struct db_job *job, int status)
-{
-    struct his_call *call = his_call_of_job(job);
-    struct settle_flow *f = call->flow;
-
-    if (status) {
-        his_fail(call, status, NULL, NULL);
-        return;
-    }
-    if (inpatient(f) && f->req.has_discharge)
-        discharge(call);
-    else
-        send_settlement(call);
-}
 
 /* The platform is away: the insured region's rules as configured, marked estimated. */
 static void estimate_locally(struct his_call *call)
@@ -630,7 +627,10 @@ static void on_loaded(struct db_job *job, int status)
         return;
     }
     snprintf(f->visit->state, sizeof f->visit->state, "%s", visit_state_name(next));
-    his_db(call, run_intent, on_intent);
+    if (inpatient(f) && f->req.has_discharge)
+        discharge(call);
+    else
+        send_settlement(call);
 }
 
 static void start(struct his_call *call, bool estimate)

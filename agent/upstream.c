@@ -336,6 +336,8 @@ static int run_apply(struct db *db, struct db_job *job)
     } else if (!err && m->session_refused && m->idem_key[0]) {
         err = journal_release_idem(db, m->msgid);
     }
+    if (!err && m->apply_also)
+        err = m->apply_also(db, m);
     return err;
 }
 
@@ -521,6 +523,8 @@ static int run_admit(struct db *db, struct db_job *job)
                              .send_now = m->send_now,
                              .next_attempt = upstream_now_ms()};
     err = journal_insert(db, &in, upstream_now_ms());
+    if (!err && m->admit_also)
+        err = m->admit_also(db, m);
     if (err)
         return err;
     m->state = m->send_now ? MSG_SENT : MSG_QUEUED;

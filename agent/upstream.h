@@ -50,6 +50,13 @@ struct upmsg {
     char ref_msgid[MSGID_LEN + 1];
     char ord_of[MSGID_LEN + 1];
     bool force_queue; /* journal as queued even when it could go now */
+    /* The owner's writes that must commit with this message's journal rows, on the
+     * database thread (they may read m and fill the owner's state through m->data):
+     * admit_also with the row's insert, before the message leaves; apply_also with its
+     * outcome, before done runs. An error rolls the step back with them. One fsync each
+     * instead of two. */
+    int (*admit_also)(struct db *db, struct upmsg *m);
+    int (*apply_also)(struct db *db, struct upmsg *m);
     upmsg_cb done;
     void *data;
     /* out */
