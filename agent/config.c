@@ -41,7 +41,7 @@ struct config_key {
 
 static const struct config_key config_keys[] = {
     TEXT("posad", data_dir),
-    TEXT_CHECKED("posad", listen, desk_check_listen),
+    TEXT("posad", listen),
     TEXT("posad", socket),
     {"posad", "socket_mode", CT_MODE, offsetof(struct posad_config, socket_mode), 0, 0, 0777, NULL,
      NULL},
@@ -81,6 +81,8 @@ static const struct config_key config_keys[] = {
     UINT("his", chunk_lines, 1, 5000),
     TEXT_CHECKED("his", emergency_depts, desk_check_depts),
     TEXT_CHECKED("his", clients, desk_check_clients),
+    TEXT("his", tls_cert),
+    TEXT("his", tls_key),
     {"policy", "file", CT_TEXT, offsetof(struct posad_config, policy_file),
      sizeof(((struct posad_config *)0)->policy_file), 0, 0, NULL, NULL},
 };
@@ -243,6 +245,12 @@ int config_load(struct posad_config *cfg, const char *path, char *msg, size_t ca
     return err;
 }
 
+bool config_listen_is_loopback(const char *listen)
+{
+    return !listen[0] || strncmp(listen, "127.", 4) == 0 || strncmp(listen, "[::1]:", 6) == 0 ||
+           strncmp(listen, "localhost:", 10) == 0;
+}
+
 static int config_require(const char *value, const char *path, const char *section, const char *key,
                           const char *why, char *msg, size_t cap)
 {
@@ -280,6 +288,18 @@ int config_check(const struct posad_config *cfg, const char *path, char *msg, si
     }
     if (!err && !*cfg->listen && !*cfg->socket) {
         snprintf(msg, cap, "%s: [posad] listen: listen or socket must be set", path);
+        err = POSA_EFIELD;
+    }
+    if (!err && (!*cfg->tls_cert != !*cfg->tls_key)) {
+        snprintf(msg, cap, "%s: [his] tls_cert, tls_key: set both or neither", path);
+        err = POSA_EFIELD;
+    }
+    if (!err && !config_listen_is_loopback(cfg->listen) &&
+        (!*cfg->tls_cert || !*cfg->clients)) {
+        snprintf(msg, cap,
+                 "%s: [posad] listen: %s is not a loopback address; a network listener needs TLS "
+                 "([his] tls_cert, tls_key) and tokens ([his] clients)",
+                 path, cfg->listen);
         err = POSA_EFIELD;
     }
     if (!err && strcmp(cfg->gateway, "tif") == 0) {

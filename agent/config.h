@@ -56,9 +56,11 @@ struct posad_config {
     /* [his] */
     uint32_t chunk_lines;       /* fee lines per 2204/2301 upload */
     char emergency_depts[CONFIG_TEXT_MAX]; /* "JZ01,JZ02" */
+    char clients[4096];         /* "name:sha256hex:role:D01,D02;..." bearer tokens on TCP */
+    char tls_cert[CONFIG_PATH_MAX]; /* PEM chain; with tls_key, TCP speaks TLS */
+    char tls_key[CONFIG_PATH_MAX];
     /* [policy] */
     char policy_file[CONFIG_PATH_MAX]; /* insured regions' rules for offline estimates */
-    char clients[4096];         /* "name:sha256hex:role:D01,D02;..." bearer tokens on TCP */
 };
 
 /* Defaults for every key. */
@@ -76,5 +78,8 @@ int config_set(struct posad_config *cfg, const char *section, const char *key, c
 /* Checks what no single key can: required keys present, the gateway's keys for its kind.
  * Same message format, naming the key. */
 int config_check(const struct posad_config *cfg, const char *path, char *msg, size_t cap);
+
+/* Whether a [posad] listen value stays on this machine ("" too: no TCP at all). */
+bool config_listen_is_loopback(const char *listen);
 
 #endif

@@ -118,7 +118,6 @@ int desk_check_readers(const char *value, char *why, size_t cap);
 int desk_check_scanners(const char *value, char *why, size_t cap);
 int desk_check_clients(const char *value, char *why, size_t cap);
 int desk_check_depts(const char *value, char *why, size_t cap);
-int desk_check_listen(const char *value, char *why, size_t cap);
 int desk_configure(struct desk *d, const struct posad_config *cfg, char *msg, size_t cap);
 void desk_done(struct desk *d);
 /* Loads the stored catalog, then keeps it fresh: a download (1312, page by page) when the

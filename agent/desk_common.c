@@ -147,16 +147,6 @@ static int config_depts(struct desk *d, const char *list, char *why, size_t cap)
     return 0;
 }
 
-int desk_check_listen(const char *listen, char *why, size_t cap)
-{
-    if (!listen[0] || strncmp(listen, "127.", 4) == 0 || strncmp(listen, "[::1]:", 6) == 0 ||
-        strncmp(listen, "localhost:", 10) == 0)
-        return 0;
-    snprintf(why, cap, "%s is not a loopback address; the HIS API has no TLS yet, so it "
-                       "listens on 127.0.0.1 or the Unix socket only", listen);
-    return POSA_EFIELD;
-}
-
 /* Runs a key's grammar on a scratch desk: what the config loader checks, line by line. */
 static int check_with(int (*parse)(struct desk *, const char *, char *, size_t),
                       const char *value, char *why, size_t cap)
@@ -195,8 +185,7 @@ int desk_check_depts(const char *value, char *why, size_t cap)
 int desk_configure(struct desk *d, const struct posad_config *cfg, char *msg, size_t cap)
 {
     static const char *const names[] = {"[desks] readers", "[his] clients",
-                                        "[his] emergency_depts", "[posad] listen",
-                                        "[desks] scanners"};
+                                        "[his] emergency_depts", "[desks] scanners"};
     char why[300] = "";
     int err = 0, which = 0;
 
@@ -204,8 +193,7 @@ int desk_configure(struct desk *d, const struct posad_config *cfg, char *msg, si
     if ((err = config_readers(d, cfg->readers, why, sizeof why)) < 0 ||
         (which = 1, err = config_clients(d, cfg->clients, why, sizeof why)) < 0 ||
         (which = 2, err = config_depts(d, cfg->emergency_depts, why, sizeof why)) < 0 ||
-        (which = 3, err = desk_check_listen(cfg->listen, why, sizeof why)) < 0 ||
-        (which = 4, err = config_scanners(d, cfg->scanners, why, sizeof why)) < 0)
+        (which = 3, err = config_scanners(d, cfg->scanners, why, sizeof why)) < 0)
         snprintf(msg, cap, "%s: %s", names[which], why);
     return err;
 }

@@ -223,6 +223,10 @@ static int start_server(struct posad *pd)
     char host[64];
     int err = http_server_new(pd->loop, &scfg, on_request, pd, &pd->server);
 
+    if (!err && pd->tls) {
+        http_server_use_tls(pd->server, pd->tls);
+        pd->tls = NULL;
+    }
     if (!err && pd->cfg.listen[0]) {
         char *colon = strrchr(pd->cfg.listen, ':');
         int port = colon ? atoi(colon + 1) : -1;
@@ -233,7 +237,8 @@ static int start_server(struct posad *pd)
         if (!err) {
             char p[16];
             snprintf(p, sizeof p, "%d", http_server_tcp_port(pd->server));
-            log_event(LOGL_INFO, "listening", "host", host, "port", p, NULL);
+            log_event(LOGL_INFO, "listening", "host", host, "port", p, "tls",
+                      pd->cfg.tls_cert[0] ? "yes" : "no", NULL);
         }
     }
     if (!err && pd->cfg.socket[0])
@@ -284,6 +289,22 @@ static void start_signals(struct posad *pd)
         sigs[i]->data = pd;
         uv_signal_start(sigs[i], on_signal, nums[i]);
     }
+}
+
+/* The HIS API's certificate and key, read with the config so that --check-config tries
+ * them too. */
+static int load_tls(struct posad *pd, char *msg, size_t cap)
+{
+    char why[300];
+
+    if (!pd->cfg.tls_cert[0])
+        return 0;
+    pd->tls = http_tls_context(pd->cfg.tls_cert, pd->cfg.tls_key, why, sizeof why);
+    if (!pd->tls) {
+        snprintf(msg, cap, "[his] tls_cert, tls_key: %s", why);
+        return POSA_EFIELD;
+    }
+    return 0;
 }
 
 /* Reads the config file and the overrides; returns 0, or 2 after printing why. */
@@ -354,12 +375,14 @@ int main(int argc, char **argv)
 
         desk_init(&pd.desk, &pd);
         if (desk_configure(&pd.desk, &pd.cfg, msg, sizeof msg) != 0 ||
-            desk_policy_load(&pd.desk, pd.cfg.policy_file, msg, sizeof msg) != 0) {
+            desk_policy_load(&pd.desk, pd.cfg.policy_file, msg, sizeof msg) != 0 ||
+            load_tls(&pd, msg, sizeof msg) != 0) {
             fprintf(stderr, "posad: %s: %s\n", config, msg);
             rc = 2;
         }
     }
     if (rc || check) {
+        SSL_CTX_free(pd.tls);
         if (!rc)
             printf("posad: %s: ok\n", config);
         return rc;

@@ -52,6 +52,7 @@ struct posad {
     struct outbox outbox;
     struct resolver resolver;
     struct http_server *server;
+    SSL_CTX *tls;     /* loaded with the config; the server takes it over */
     struct desk desk; /* the HIS API's engine state */
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t stop_timer;

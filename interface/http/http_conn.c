@@ -1,6 +1,10 @@
 /* posa_http: one connection. Parses one request at a time (the parser is paused at the end
  * of each message and reading stops until it is answered, which is what keeps pipelined
- * requests in order), bounds header and body sizes, writes answers, closes. */
+ * requests in order), bounds header and body sizes, writes answers, closes.
+ *
+ * TLS runs over memory BIOs: ciphertext read goes into the SSL object and plaintext comes
+ * out into rbuf, where the parser takes it as on a plain connection; everything written goes
+ * through conn_send(), which encrypts on a TLS connection. */
 #include <assert.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -13,6 +17,8 @@
 static const http_parser_settings parser_settings;
 
 static void conn_process(struct http_conn *c);
+static int tls_start(struct http_conn *c, SSL_CTX *ctx);
+static int tls_pull(struct http_conn *c);
 
 /* Whether the TCP peer is on loopback; its address for logs goes into name. */
 static bool peer_is_loopback(uv_tcp_t *tcp, char *name, size_t cap)
@@ -47,6 +53,8 @@ static void conn_maybe_free(struct http_conn *c)
     if (c->handles_open || c->pending)
         return;
     http_server_conn_gone(c->server, c);
+    SSL_free(c->ssl);
+    free(c->cbuf);
     free(c->rbuf);
     free(c->req.head);
     free(c->req.body);
@@ -105,28 +113,36 @@ static void idle_restart(struct http_conn *c)
         uv_timer_start(&c->idle, on_idle, ms, 0);
 }
 
-static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+/* The free end of rbuf (the parsed bytes dropped first), or an empty buffer. */
+static uv_buf_t rbuf_room(struct http_conn *c)
 {
-    struct http_conn *c = handle->data;
-
-    (void)suggested;
-    if (!c->rbuf && !(c->rbuf = malloc(HTTP_READ_CHUNK))) {
-        *buf = uv_buf_init(NULL, 0);
-        return;
-    }
+    if (!c->rbuf && !(c->rbuf = malloc(HTTP_READ_CHUNK)))
+        return uv_buf_init(NULL, 0);
     if (c->rpos) {
         memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
         c->rlen -= c->rpos;
         c->rpos = 0;
     }
-    *buf = uv_buf_init(c->rbuf + c->rlen, (unsigned)(HTTP_READ_CHUNK - c->rlen));
+    return uv_buf_init(c->rbuf + c->rlen, (unsigned)(HTTP_READ_CHUNK - c->rlen));
+}
+
+static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+{
+    struct http_conn *c = handle->data;
+
+    (void)suggested;
+    if (!c->ssl)
+        *buf = rbuf_room(c);
+    else if (c->cbuf || (c->cbuf = malloc(HTTP_READ_CHUNK)))
+        *buf = uv_buf_init(c->cbuf, HTTP_READ_CHUNK);
+    else
+        *buf = uv_buf_init(NULL, 0);
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     struct http_conn *c = stream->data;
 
-    (void)buf;
     if (nread == UV_ENOBUFS) {
         uv_read_stop(stream); /* resumes once the buffered request is answered */
         return;
@@ -138,7 +154,15 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
             http_conn_close(c);
         return;
     }
+    if (nread > 0 && c->ssl) {
+        BIO_write(SSL_get_rbio(c->ssl), buf->base, (int)nread);
+        if (tls_pull(c) < 0)
+            nread = UV_EPROTO; /* a failed handshake, a bad record or the peer's close */
+    } else if (nread > 0) {
+        c->rlen += (size_t)nread;
+    }
     if (nread < 0) {
+        uv_read_stop(stream);
         if (c->streaming)
             http_conn_close(c); /* the peer left a stream: nothing more to send it */
         else
@@ -147,7 +171,6 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     }
     if (nread == 0)
         return;
-    c->rlen += (size_t)nread;
     if (c->streaming) {
         if (c->rlen == HTTP_READ_CHUNK)
             uv_read_stop(stream); /* kept for after the stream; a full buffer waits */
@@ -188,6 +211,12 @@ int http_conn_accept(struct http_server *server, uv_stream_t *listener, bool is_
         rc = UV_EMFILE;
     if (rc == 0)
         rc = uv_read_start(&c->h.stream, on_alloc, on_read);
+    if (rc < 0) {
+        conn_close_stream(c, true);
+        return rc;
+    }
+    if (rc == 0 && is_tcp && server->tls)
+        rc = tls_start(c, server->tls);
     if (rc < 0) {
         conn_close_stream(c, true);
         return rc;
@@ -422,6 +451,88 @@ static void on_write(uv_write_t *wr, int status)
         http_conn_close(c);
 }
 
+/* Writes job->data[0..len) as it is; job is freed on failure. */
+static int send_raw(struct http_conn *c, struct write_job *job, size_t len)
+{
+    uv_buf_t buf = uv_buf_init(job->data, (unsigned)len);
+    int rc;
+
+    job->conn = c;
+    if ((rc = uv_write(&job->req, &c->h.stream, &buf, 1, on_write)) < 0) {
+        free(job);
+        return rc;
+    }
+    c->writes++;
+    return 0;
+}
+
+/* Sends what the SSL object has written (records, handshake messages, alerts). */
+static int tls_flush(struct http_conn *c)
+{
+    BIO *out = SSL_get_wbio(c->ssl);
+    size_t n = BIO_ctrl_pending(out);
+    struct write_job *job;
+
+    if (n == 0)
+        return 0;
+    if (!(job = malloc(sizeof(*job) + n)))
+        return UV_ENOMEM;
+    if (BIO_read(out, job->data, (int)n) != (int)n) {
+        free(job);
+        return UV_EPROTO;
+    }
+    return send_raw(c, job, n);
+}
+
+/* Sends job->data[0..len): encrypted on a TLS connection. job is consumed either way; on an
+ * error the caller closes the connection. */
+static int conn_send(struct http_conn *c, struct write_job *job, size_t len)
+{
+    int n;
+
+    if (!c->ssl)
+        return send_raw(c, job, len);
+    n = SSL_write(c->ssl, job->data, (int)len); /* into a memory BIO: all of it, or nothing */
+    free(job);
+    return n == (int)len ? tls_flush(c) : UV_EPROTO;
+}
+
+static int tls_start(struct http_conn *c, SSL_CTX *ctx)
+{
+    BIO *in = BIO_new(BIO_s_mem()), *out = BIO_new(BIO_s_mem());
+
+    if (!in || !out || !(c->ssl = SSL_new(ctx))) {
+        BIO_free(in);
+        BIO_free(out);
+        return UV_ENOMEM;
+    }
+    SSL_set_bio(c->ssl, in, out);
+    SSL_set_accept_state(c->ssl);
+    return 0;
+}
+
+/* Moves the plaintext the SSL object has (after the ciphertext read was given to it) into
+ * rbuf, as much as fits, and sends what the handshake wants sent. Returns the bytes added, 0
+ * when none (not a TLS connection, a handshake in progress, rbuf full), or UV_EPROTO when
+ * the connection is over: a failed handshake, a bad record, or the peer's close_notify. */
+static int tls_pull(struct http_conn *c)
+{
+    int added = 0, n = 0;
+    uv_buf_t room;
+
+    if (!c->ssl)
+        return 0;
+    while ((room = rbuf_room(c)).len > 0 && (n = SSL_read(c->ssl, room.base, (int)room.len)) > 0) {
+        c->rlen += (size_t)n;
+        added += n;
+    }
+    if (n <= 0 && room.len > 0 && SSL_get_error(c->ssl, n) != SSL_ERROR_WANT_READ) {
+        tls_flush(c); /* the alert, if any */
+        return UV_EPROTO;
+    }
+    return tls_flush(c) < 0 ? UV_EPROTO : added;
+}
+
 static int conn_write(struct http_conn *c, int status, const struct http_header *headers,
                       size_t n_headers, const char *body, size_t body_len, bool keep,
                       bool head_only)
@@ -429,7 +540,6 @@ static int conn_write(struct http_conn *c, int status, const struct http_header 
     char line[256];
     size_t size = 0, off = 0;
     struct write_job *job;
-    uv_buf_t buf;
     int n;
 
     n = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n", status, http_status_text(status));
@@ -451,14 +561,8 @@ static int conn_write(struct http_conn *c, int status, const struct http_header 
         memcpy(job->data + off, body, body_len);
         off += body_len;
     }
-    job->conn = c;
-    buf = uv_buf_init(job->data, (unsigned)off);
-    if (uv_write(&job->req, &c->h.stream, &buf, 1, on_write) < 0) {
-        free(job);
+    if (conn_send(c, job, off) < 0)
         http_conn_close(c);
-        return 0;
-    }
-    c->writes++;
     return 0;
 }
 
@@ -539,7 +643,6 @@ int http_stream_start(struct http_request *req, int status, const struct http_he
     char line[256];
     struct write_job *job;
     size_t off = 0, size;
-    uv_buf_t buf;
 
     assert(c->pending && !c->streaming);
     if (c->closing)
@@ -562,14 +665,10 @@ int http_stream_start(struct http_request *req, int status, const struct http_he
         off +=
             (size_t)snprintf(job->data + off, size - off, "%s: %s\r\n", all[i].name, all[i].value);
     off += (size_t)snprintf(job->data + off, size - off, "\r\n");
-    job->conn = c;
-    buf = uv_buf_init(job->data, (unsigned)off);
-    if (uv_write(&job->req, &c->h.stream, &buf, 1, on_write) < 0) {
-        free(job);
+    if (conn_send(c, job, off) < 0) {
         http_conn_close(c);
         return UV_ECONNRESET;
     }
-    c->writes++;
     c->streaming = true;
     uv_timer_stop(&c->idle);
     uv_read_start(&c->h.stream, on_alloc, on_read); /* to notice the peer leaving */
@@ -579,7 +678,6 @@ int http_stream_start(struct http_request *req, int status, const struct http_he
 static int stream_chunk(struct http_conn *c, const char *data, size_t len)
 {
     struct write_job *job;
-    uv_buf_t buf;
     int n;
 
     if (c->closing)
@@ -591,14 +689,10 @@ static int stream_chunk(struct http_conn *c, const char *data, size_t len)
     n = snprintf(job->data, 24, "%zx\r\n", len);
     memcpy(job->data + n, data, len);
     memcpy(job->data + n + len, "\r\n", 2);
-    job->conn = c;
-    buf = uv_buf_init(job->data, (unsigned)((size_t)n + len + 2));
-    if (uv_write(&job->req, &c->h.stream, &buf, 1, on_write) < 0) {
-        free(job);
+    if (conn_send(c, job, (size_t)n + len + 2) < 0) {
         http_conn_close(c);
         return UV_ECONNRESET;
     }
-    c->writes++;
     return 0;
 }
 
@@ -615,7 +709,6 @@ int http_stream_end(struct http_request *req)
     struct http_conn *c = http_container_of(req, struct http_conn, req.pub);
     static const char last[] = "0\r\n\r\n";
     struct write_job *job;
-    uv_buf_t buf;
 
     assert(c->pending && c->streaming);
     c->pending = false;
@@ -629,14 +722,10 @@ int http_stream_end(struct http_request *req)
         return UV_ENOMEM;
     }
     memcpy(job->data, last, sizeof(last) - 1);
-    job->conn = c;
-    buf = uv_buf_init(job->data, (unsigned)(sizeof(last) - 1));
-    if (uv_write(&job->req, &c->h.stream, &buf, 1, on_write) < 0) {
-        free(job);
+    if (conn_send(c, job, sizeof(last) - 1) < 0) {
         http_conn_close(c);
         return 0;
     }
-    c->writes++;
     if (!c->req.keep_alive || c->close_after || c->server->closing || c->server->offline) {
         c->close_after = true;
         return 0;
@@ -674,7 +763,11 @@ static void conn_dispatch(struct http_conn *c)
 
 static void conn_process(struct http_conn *c)
 {
-    while (!c->closing && !c->pending && !c->close_after && c->rpos < c->rlen) {
+    int pulled = 0;
+
+    /* On TLS, plaintext that did not fit in rbuf waits in the SSL object: pulled here. */
+    while (!c->closing && !c->pending && !c->close_after &&
+           (c->rpos < c->rlen || (pulled = tls_pull(c)) > 0)) {
         size_t n =
             http_parser_execute(&c->parser, &parser_settings, c->rbuf + c->rpos, c->rlen - c->rpos);
         enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
@@ -692,6 +785,8 @@ static void conn_process(struct http_conn *c)
     }
     if (c->rpos == c->rlen)
         c->rpos = c->rlen = 0;
-    if (!c->closing && !c->pending && !c->close_after)
+    if (pulled < 0)
+        http_conn_close_when_idle(c);
+    else if (!c->closing && !c->pending && !c->close_after)
         uv_read_start(&c->h.stream, on_alloc, on_read);
 }

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include <http_parser.h>
+#include <openssl/ssl.h>
 
 #include "http_server.h"
 
@@ -79,6 +80,8 @@ struct http_conn {
     uv_shutdown_t shutdown;
     int err_status; /* set by a parser callback that rejects: 413, 431 */
     int writes;     /* writes in flight */
+    SSL *ssl;       /* a TLS connection: bytes read go through it into rbuf */
+    char *cbuf;     /* a TLS connection's ciphertext as read */
 };
 
 struct http_server {
@@ -91,6 +94,7 @@ struct http_server {
     struct http_conn *conns;
     size_t n_conns;
     int handles_open; /* listeners open */
+    SSL_CTX *tls; /* TCP connections speak TLS when set */
     bool offline;
     bool closing;
     void (*done)(void *);

@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+
 #include "http_internal.h"
 
 #define DEFAULT_MAX_HEADER (16u << 10)
@@ -52,9 +54,36 @@ static void server_maybe_done(struct http_server *s)
         return;
     void (*done)(void *) = s->done;
     void *done_data = s->done_data;
+    SSL_CTX_free(s->tls);
     free(s);
     if (done)
         done(done_data);
+}
+
+SSL_CTX *http_tls_context(const char *cert_file, const char *key_file, char *why, size_t cap)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    const char *step = "cannot create a TLS context";
+
+    ERR_clear_error();
+    if (ctx && SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) == 1 &&
+        (step = cert_file, SSL_CTX_use_certificate_chain_file(ctx, cert_file) == 1) &&
+        (step = key_file, SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) == 1) &&
+        (step = "the key does not match the certificate", SSL_CTX_check_private_key(ctx) == 1)) {
+        SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+        return ctx;
+    }
+    char reason[160];
+    ERR_error_string_n(ERR_peek_last_error(), reason, sizeof reason);
+    snprintf(why, cap, "%s: %s", step, reason);
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+void http_server_use_tls(struct http_server *server, SSL_CTX *ctx)
+{
+    SSL_CTX_free(server->tls);
+    server->tls = ctx;
 }
 
 static void on_listener_closed(uv_handle_t *handle)

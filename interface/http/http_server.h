@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/ssl.h>
 #include <uv.h>
 
 struct http_server;
@@ -65,6 +66,13 @@ int http_server_listen_tcp(struct http_server *server, const char *host, int por
 /* Listens on a Unix socket path with the file mode given (e.g. 0660). A stale socket file at
  * path is replaced; any other kind of file is an error (UV_EEXIST). */
 int http_server_listen_unix(struct http_server *server, const char *path, int mode);
+
+/* A TLS server context (TLS 1.2 or later) from a PEM certificate chain and its key, or NULL
+ * with the file and OpenSSL's reason in why. */
+SSL_CTX *http_tls_context(const char *cert_file, const char *key_file, char *why, size_t cap);
+/* From now on, TCP connections speak TLS with ctx, which the server takes over (and frees);
+ * the Unix socket stays plain. */
+void http_server_use_tls(struct http_server *server, SSL_CTX *ctx);
 
 /* The port of the first TCP listener (after port 0 was asked for), or -1. */
 int http_server_tcp_port(const struct http_server *server);

@@ -2,13 +2,17 @@
 real posad on free loopback ports in a temp dir, both killed by PID; an HTTP client that
 talks to posad over TCP or over its Unix socket. Standard library only (/usr/bin/python3).
 
-Usage of a test file: test_x.py POSAD POSA_SANDBOX SOURCE_DIR."""
+Usage of a test file: test_x.py POSAD POSA_SANDBOX SOURCE_DIR. With POSA_TEST_TLS=1 in the
+environment, posad's TCP listener speaks TLS (a certificate made for the run by the openssl
+command) and the tests' TCP client is an HTTPS client that trusts it: the same file then tests
+the API over TLS."""
 import http.client
 import json
 import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -21,6 +25,18 @@ SOURCE = None
 
 INSTITUTION = "H31010100001"
 CLOCK = "2026-11-25 09:00:00"
+TLS = os.environ.get("POSA_TEST_TLS") == "1"
+
+
+def make_certificate(directory):
+    """A self-signed P-256 certificate for 127.0.0.1 and localhost: (cert path, key path)."""
+    cert, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert, "-days",
+                    "2", "-subj", "/CN=localhost", "-addext",
+                    "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return cert, key
 
 
 def free_port():
@@ -67,14 +83,21 @@ class Response:
 class Client:
     """One transport to posad: "tcp" or "unix"."""
 
-    def __init__(self, transport, port=None, path=None):
-        self.transport = transport
+    def __init__(self, transport, port=None, path=None, cafile=None):
+        self.transport = transport  # "tcp", "tls" (HTTPS trusting cafile) or "unix"
         self.port = port
         self.path = path
+        self.cafile = cafile
+
+    def tls_context(self):
+        return ssl.create_default_context(cafile=self.cafile)
 
     def _conn(self, timeout):
         if self.transport == "unix":
             return UnixHTTPConnection(self.path, timeout=timeout)
+        if self.transport == "tls":
+            return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout,
+                                               context=self.tls_context())
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
 
     def request(self, method, path, body=None, headers=None, timeout=20.0):
@@ -144,6 +167,9 @@ class World:
         self.sb_port = None
         self.pd_port = None
         self.sock_path = os.path.join(self.dir, "posa.sock")
+        self.cert = self.key = None
+        if TLS:
+            self.cert, self.key = make_certificate(self.dir)
         self.sandbox = None
         self.posad = None
         self.logs = []
@@ -173,7 +199,7 @@ class World:
                 self._kill(self.posad)
         else:
             raise AssertionError("posad did not start:\n" + self.log_tail())
-        self.tcp = Client("tcp", port=self.pd_port)
+        self.tcp = self.tcp_client()
         self.unix = Client("unix", path=self.sock_path)
         return self
 
@@ -208,11 +234,19 @@ class World:
                     "timeout_ms = 5000\n%s\n"
                     % (data, self.pd_port, self.sock_path, INSTITUTION, self.sb_port,
                        self.extra_conf))
+            if self.cert:
+                f.write("[his]\ntls_cert = %s\ntls_key = %s\n" % (self.cert, self.key))
+
+    def tcp_client(self):
+        """posad's TCP listener: plain, or HTTPS when the run is a TLS one."""
+        if self.cert:
+            return Client("tls", port=self.pd_port, cafile=self.cert)
+        return Client("tcp", port=self.pd_port)
 
     def _online(self):
         if self.posad.poll() is not None:
             raise AssertionError("posad exited with %s" % self.posad.returncode)
-        r = Client("tcp", port=self.pd_port).get("/v1/health", timeout=2.0)
+        r = self.tcp_client().get("/v1/health", timeout=2.0)
         return r.status == 200 and r.json["upstream"]["state"] == "online"
 
     def sandbox_request(self, method, path, body=None):
@@ -428,6 +462,8 @@ class SseStream:
             self.sock.connect(client.path)
         else:
             self.sock = socket.create_connection(("127.0.0.1", client.port), timeout=timeout)
+            if client.transport == "tls":
+                self.sock = client.tls_context().wrap_socket(self.sock, server_hostname="127.0.0.1")
         head = "GET %s HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n" % path
         for k, v in (headers or {}).items():
             head += "%s: %s\r\n" % (k, v)

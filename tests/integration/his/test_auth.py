@@ -1,7 +1,8 @@
 """Auth of the HIS API (his-api.md "Conventions", issue 6): on TCP, bearer tokens from
 [his] clients (stored as SHA-256 hashes), scoped to desks and roles; on the Unix socket the
-file permissions are the auth; `posad --check-config` refusing malformed clients and a
-non-loopback listen address."""
+file permissions are the auth; `posad --check-config` refusing malformed clients, and a
+non-loopback listen address unless TLS and tokens are configured. (Run with POSA_TEST_TLS=1,
+all of it goes over TLS.)"""
 import os
 import shutil
 import subprocess
@@ -279,25 +280,59 @@ class CheckConfig(unittest.TestCase):
                 self.assertIn(path, out)
                 self.assertFalse(started)
 
-    def test_non_loopback_listen_refused(self):
+    def tls_lines(self):
+        if not hasattr(self, "cert"):
+            d = tempfile.mkdtemp(prefix="posa-his-cert-")
+            self.addCleanup(shutil.rmtree, d, True)
+            self.cert, self.key = h.make_certificate(d)
+        return "tls_cert = %s\ntls_key = %s\n" % (self.cert, self.key)
+
+    def test_non_loopback_listen_needs_tls_and_tokens(self):
         for listen in ("0.0.0.0:%d" % h.free_port(), "192.168.1.20:8470", "[::]:8470"):
-            with self.subTest(listen=listen):
-                rc, out, path, _ = self.check("[posad]\nlisten = %s\n" % listen)
+            for his, ok in (("", False),
+                            ("clients = %s\n" % clients_line(), False),  # tokens in clear text
+                            (self.tls_lines(), False),                   # TLS, but anyone
+                            (self.tls_lines() + "clients = %s\n" % clients_line(), True)):
+                with self.subTest(listen=listen, his=his[:20]):
+                    rc, out, path, _ = self.check("[posad]\nlisten = %s\n[his]\n%s"
+                                                  % (listen, his))
+                    if ok:
+                        self.assertEqual(rc, 0, out)
+                        continue
+                    self.assertEqual(rc, 2, out)
+                    self.assertIn("[posad] listen", out)
+                    self.assertIn("tls_cert", out)
+                    self.assertIn(path, out)
+
+    def test_tls_files_checked(self):
+        good = self.tls_lines()
+        cert, key = self.cert, self.key
+        for his, words in (("tls_cert = %s\n" % cert, "set both"),
+                           ("tls_key = %s\n" % key, "set both"),
+                           ("tls_cert = /nonexistent/cert.pem\ntls_key = %s\n" % key,
+                            "/nonexistent/cert.pem"),
+                           ("tls_cert = %s\ntls_key = %s\n" % (key, key), key),  # not a cert
+                           ("tls_cert = %s\ntls_key = %s\n" % (cert, cert), cert)):  # no key
+            with self.subTest(his=his):
+                rc, out, _, started = self.check("[his]\n" + his)
                 self.assertEqual(rc, 2, out)
-                self.assertIn("listen", out)
-                self.assertIn(path, out)
-                # also with tokens configured: there is no TLS yet
-                rc, out, _, _ = self.check("[posad]\nlisten = %s\n[his]\nclients = %s\n"
-                                           % (listen, clients_line()))
-                self.assertEqual(rc, 2, out)
-                self.assertIn("listen", out)
+                self.assertIn("tls_", out)
+                self.assertIn(words, out)
+                self.assertFalse(started)
+        # Another key than the certificate's.
+        d = tempfile.mkdtemp(prefix="posa-his-cert-")
+        self.addCleanup(shutil.rmtree, d, True)
+        _, other_key = h.make_certificate(d)
+        rc, out, _, _ = self.check("[his]\ntls_cert = %s\ntls_key = %s\n" % (cert, other_key))
+        self.assertEqual(rc, 2, out)
+        self.assertIn(other_key, out)
+        self.assertIn("mismatch", out)
+        rc, out, _, _ = self.check("[his]\n" + good)
+        self.assertEqual(rc, 0, out)
 
     def test_refusal_names_the_line(self):
         # his-api.md "Running": exit 2 "with the file, line and key in the message".
         rc, out, path, _ = self.check("[his]\nclients = desk1\n")  # line 11 of the file
-        self.assertEqual(rc, 2, out)
-        self.assertIn("%s:11:" % path, out)
-        rc, out, path, _ = self.check("[posad]\nlisten = 0.0.0.0:8470\n")  # line 11
         self.assertEqual(rc, 2, out)
         self.assertIn("%s:11:" % path, out)
 

@@ -1,0 +1,118 @@
+"""The HIS API's TCP listener over TLS ([his] tls_cert, tls_key): what only TLS has. A client
+that speaks plain HTTP, or garbage, or an old protocol, gets no answer and changes nothing;
+requests pipelined in one TLS write, one of them larger than the read buffer, are answered in
+order; a visit is billed over it. (The other test files run over TLS too, under
+POSA_TEST_TLS=1: see CMakeLists.txt.)"""
+import os
+import re
+import socket
+import ssl
+import sys
+import unittest
+import warnings
+
+os.environ["POSA_TEST_TLS"] = "1"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hisharness as h  # noqa: E402
+
+ZHANG = "32020000000000000000000101"
+
+
+class Tls(h.HisTestCase):
+    def raw_tcp(self):
+        return socket.create_connection(("127.0.0.1", self.w.pd_port), timeout=5)
+
+    def read_all(self, sock):
+        data = b""
+        try:
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    return data
+                data += chunk
+        except (socket.timeout, ConnectionResetError, ssl.SSLError):
+            return data
+
+    def assertStillServes(self):
+        r = self.tcp.get("/v1/health")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.tcp.transport, "tls")
+
+    def test_plain_http_gets_no_http_answer(self):
+        with self.raw_tcp() as s:
+            s.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = self.read_all(s)
+        self.assertNotIn(b"HTTP/1.1", answer)
+        self.assertNotIn(b"upstream", answer)
+        self.assertStillServes()
+
+    def test_garbage_and_half_handshakes(self):
+        for junk in (b"\x16\x03\x01\x00\x05hello", b"\x00" * 4096, os.urandom(20000), b""):
+            with self.subTest(junk=junk[:8]):
+                with self.raw_tcp() as s:
+                    try:
+                        s.sendall(junk)
+                        s.shutdown(socket.SHUT_WR)
+                    except OSError:
+                        pass  # refused and closed before all of it was sent
+                    self.read_all(s)
+        self.assertStillServes()
+
+    def test_old_protocols_refused(self):
+        ctx = ssl.create_default_context(cafile=self.w.cert)
+        ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+        except ValueError:
+            self.skipTest("this Python cannot offer TLS 1.1")
+        ctx.set_ciphers("DEFAULT@SECLEVEL=0")  # else this client refuses before asking
+        with self.raw_tcp() as s:
+            with self.assertRaises(ssl.SSLError) as caught:
+                ctx.wrap_socket(s, server_hostname="127.0.0.1")
+        # The server's alert, not this client's own refusal.
+        self.assertIn("ALERT_PROTOCOL_VERSION", str(caught.exception))
+        self.assertStillServes()
+
+    def test_untrusted_client_side_sees_our_certificate(self):
+        # The certificate presented is the configured one: a client that trusts only the
+        # system's authorities refuses it.
+        with self.raw_tcp() as s:
+            with self.assertRaises(ssl.SSLCertVerificationError):
+                ssl.create_default_context().wrap_socket(s, server_hostname="127.0.0.1")
+        self.assertStillServes()
+
+    def test_pipelined_requests_in_one_write(self):
+        # The first request's body is larger than the connection's read buffer (16 KiB) and
+        # arrives in the same TLS write as two more: posad decrypts what fits, parses, and
+        # takes the rest from the TLS layer as it goes. Three answers, in order.
+        big = b'{"source":"id","certno":"' + b"9" * 40000 + b'"}'
+        reqs = (b"POST /v1/identify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n" % len(big) + big +
+                b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n" +
+                b"GET /v1/nosuch HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        ctx = self.tcp.tls_context()
+        with ctx.wrap_socket(self.raw_tcp(), server_hostname="127.0.0.1") as s:
+            s.sendall(reqs)
+            answer = self.read_all(s)
+        statuses = re.findall(rb"HTTP/1\.1 (\d{3}) ", answer)
+        self.assertEqual(statuses, [b"400", b"200", b"404"], answer[:600])
+        self.assertIn(b'"BAD_REQUEST"', answer)
+
+    def test_visit_billed_over_tls(self):
+        # The settlements of policy.md run over TLS in test_policy under POSA_TEST_TLS=1;
+        # here: a stay identified, opened and billed over TLS while an SSE stream is open on
+        # the same listener.
+        stream = h.SseStream(self.tcp, "/v1/events?desk=D01")
+        try:
+            self.assertEqual(stream.status, 200)
+            visit = self.open_visit(self.tcp, ZHANG)
+            up = self.upload(self.tcp, visit["visit_id"], h.stay_lines())
+            self.assertEqual(up["totals"]["amount"], "10000.00", up)  # STAY_10000's sum
+        finally:
+            stream.close()
+
+
+if __name__ == "__main__":
+    h.main()
