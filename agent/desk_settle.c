@@ -412,18 +412,13 @@ static void on_settled(struct upmsg *m)
              json_object_get(json_object_object_get(e, "details")));
 }
 
-static void send_settlement(struct his_call *call)
+/* The settlement message (2206/2207, 2303/2304) of the visit's identity and bill. */
+static struct desk_settle settle_message(struct settle_flow *f)
 {
-    struct settle_flow *f = call->flow;
     struct json_object *id = NULL;
-    const char *infno = inpatient(f) ? "2304" : "2207";
-    struct desk_hooks hooks = {.admit_also = settle_admit, .apply_also = settle_apply};
-    struct desk_settle s;
-    char idem[RECORD_ID_MAX + 8];
-    int err;
 
     json_object_object_get_ex(f->doc, "identity", &id);
-    s = (struct desk_settle){
+    return (struct desk_settle){
         .psn_no = desk_str(id, "psn_no"),
         .mdtrt_id = f->visit->mdtrt_id,
         .insutype = desk_str(id, "insutype"),
@@ -433,6 +428,18 @@ static void send_settlement(struct his_call *call)
         .use_account = f->req.use_account,
         .chrg_bchno = DESK_BCHNO,
         .dscg_time = f->req.discharge_time};
+}
+
+static void send_settlement(struct his_call *call)
+{
+    struct settle_flow *f = call->flow;
+    const char *infno = inpatient(f) ? "2304" : "2207";
+    struct desk_hooks hooks = {.admit_also = settle_admit, .apply_also = settle_apply};
+    struct desk_settle s;
+    char idem[RECORD_ID_MAX + 8];
+    int err;
+
+    s = settle_message(f);
     /* One settlement id, one message: a resend finds the journaled one. */
     snprintf(idem, sizeof idem, "settle:%s", f->rec.settlement_id);
     /* The intent and the outcome commit with the message's own journal rows; with
@@ -536,22 +543,11 @@ static void on_estimate(struct upmsg *m)
 static void presettle(struct his_call *call)
 {
     struct settle_flow *f = call->flow;
-    struct json_object *id = NULL;
     const char *infno = inpatient(f) ? "2303" : "2206";
     struct desk_settle s;
     int err;
 
-    json_object_object_get_ex(f->doc, "identity", &id);
-    s = (struct desk_settle){
-        .psn_no = desk_str(id, "psn_no"),
-        .mdtrt_id = f->visit->mdtrt_id,
-        .insutype = desk_str(id, "insutype"),
-        .insuplc_admdvs = desk_str(id, "insuplc_admdvs"),
-        .cert = {desk_str(id, "cert_type"), desk_str(id, "cert_no"), desk_str(id, "card_sn")},
-        .medfee_sumamt = f->bill.total.amount,
-        .use_account = f->req.use_account,
-        .chrg_bchno = DESK_BCHNO,
-        .dscg_time = f->req.discharge_time};
+    s = settle_message(f);
     err = desk_send(call->pd, infno, s.insuplc_admdvs, NULL, NULL, desk_settle_input(infno, &s),
                     on_estimate, call);
     if (err)
