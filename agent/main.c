@@ -1,8 +1,8 @@
 /* posad: the point-of-settlement agent. Reads the config, opens the journal (rows left
  * `sent` by a crash become `unknown`), starts the database thread, the platform client,
  * the outbox, the resolver and the local HTTP server, and runs one libuv loop. SIGTERM
- * drains and exits; SIGHUP reopens the log. Exit codes: 0 ok, 1 runtime failure, 2 bad
- * usage or config. */
+ * drains and exits; SIGHUP reopens the log and reloads the TLS certificate. Exit codes: 0
+ * ok, 1 runtime failure, 2 bad usage or config. */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -152,6 +152,39 @@ static void posad_stop(struct posad *pd)
     uv_timer_start(&pd->stop_timer, on_stop_tick, 0, 20);
 }
 
+/* The HIS API's certificate and key, read with the config so that --check-config tries
+ * them too. */
+static int load_tls(struct posad *pd, char *msg, size_t cap)
+{
+    char why[300];
+
+    if (!pd->cfg.tls_cert[0])
+        return 0;
+    pd->tls = http_tls_context(pd->cfg.tls_cert, pd->cfg.tls_key, why, sizeof why);
+    if (!pd->tls) {
+        snprintf(msg, cap, "[his] tls_cert, tls_key: %s", why);
+        return POSA_EFIELD;
+    }
+    return 0;
+}
+
+/* SIGHUP: a renewed certificate for the connections to come (those open keep theirs); one
+ * that does not load leaves the old in place. */
+static void reload_tls(struct posad *pd)
+{
+    char msg[400];
+
+    if (!pd->cfg.tls_cert[0])
+        return;
+    if (load_tls(pd, msg, sizeof msg) != 0) {
+        log_event(LOGL_ERROR, "tls_reload_failed", "error", msg, NULL);
+        return;
+    }
+    http_server_use_tls(pd->server, pd->tls);
+    pd->tls = NULL;
+    log_event(LOGL_INFO, "tls_reloaded", "cert", pd->cfg.tls_cert, NULL);
+}
+
 static void on_signal(uv_signal_t *s, int signum)
 {
     struct posad *pd = s->data;
@@ -160,6 +193,7 @@ static void on_signal(uv_signal_t *s, int signum)
         int err = log_reopen();
         log_event(err ? LOGL_ERROR : LOGL_INFO, "log_reopened", "error",
                   err ? posa_strerror(err) : NULL, NULL);
+        reload_tls(pd);
         return;
     }
     posad_stop(pd);
@@ -289,22 +323,6 @@ static void start_signals(struct posad *pd)
         sigs[i]->data = pd;
         uv_signal_start(sigs[i], on_signal, nums[i]);
     }
-}
-
-/* The HIS API's certificate and key, read with the config so that --check-config tries
- * them too. */
-static int load_tls(struct posad *pd, char *msg, size_t cap)
-{
-    char why[300];
-
-    if (!pd->cfg.tls_cert[0])
-        return 0;
-    pd->tls = http_tls_context(pd->cfg.tls_cert, pd->cfg.tls_key, why, sizeof why);
-    if (!pd->tls) {
-        snprintf(msg, cap, "[his] tls_cert, tls_key: %s", why);
-        return POSA_EFIELD;
-    }
-    return 0;
 }
 
 /* Reads the config file and the overrides; returns 0, or 2 after printing why. */

@@ -5,9 +5,12 @@ order; a visit is billed over it. (The other test files run over TLS too, under
 POSA_TEST_TLS=1: see CMakeLists.txt.)"""
 import os
 import re
+import shutil
+import signal
 import socket
 import ssl
 import sys
+import tempfile
 import unittest
 import warnings
 
@@ -112,6 +115,45 @@ class Tls(h.HisTestCase):
             self.assertEqual(up["totals"]["amount"], "10000.00", up)  # STAY_10000's sum
         finally:
             stream.close()
+
+
+class TlsReload(h.HisTestCase):
+    """SIGHUP takes a renewed certificate for new connections; a broken one leaves the old."""
+
+    def handshake_with(self, cafile):
+        ctx = ssl.create_default_context(cafile=cafile)
+        with socket.create_connection(("127.0.0.1", self.w.pd_port), timeout=5) as s:
+            with ctx.wrap_socket(s, server_hostname="127.0.0.1"):
+                return True
+
+    def reloads(self):
+        return self.w.log_tail(n=10 ** 7).count("event=tls_reload")
+
+    def hup(self):
+        before = self.reloads()
+        self.w.posad.send_signal(signal.SIGHUP)
+        h.wait_until(lambda: self.reloads() > before, 5, "posad logs the reload")
+
+    def test_sighup(self):
+        old = os.path.join(self.w.dir, "old-cert.pem")
+        shutil.copy(self.w.cert, old)
+        self.assertTrue(self.handshake_with(old))
+        # A broken pair (the certificate rewritten, the key not yet): the old one stays.
+        d = tempfile.mkdtemp(prefix="posa-his-cert-")
+        self.addCleanup(shutil.rmtree, d, True)
+        new_cert, new_key = h.make_certificate(d)
+        shutil.copy(new_cert, self.w.cert)
+        self.hup()
+        self.assertTrue(self.handshake_with(old))
+        self.assertIn("tls_reload_failed", self.w.log_tail())
+        # The key follows: the new pair serves new connections.
+        shutil.copy(new_key, self.w.key)
+        self.hup()
+        self.assertTrue(self.handshake_with(new_cert))
+        with self.assertRaises(ssl.SSLCertVerificationError):
+            self.handshake_with(old)
+        r = h.Client("tls", port=self.w.pd_port, cafile=new_cert).get("/v1/health")
+        self.assertEqual(r.status, 200, r)
 
 
 if __name__ == "__main__":
