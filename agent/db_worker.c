@@ -34,7 +34,14 @@ static void list_move(struct db_job_list *to, struct db_job_list *from)
 /* One group: BEGIN, every job in its savepoint, COMMIT. */
 static void db_worker_run_group(struct db_worker *w, struct db_job *head)
 {
-    int err = db_begin(w->db);
+    bool lazy = true;
+    int err;
+
+    for (struct db_job *job = head; job; job = job->next)
+        lazy = lazy && job->lazy;
+    err = db_set_lazy(w->db, lazy);
+    if (!err)
+        err = db_begin(w->db);
 
     for (struct db_job *job = head; job; job = job->next) {
         if (err) {

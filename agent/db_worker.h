@@ -1,8 +1,8 @@
 /* The database thread with group commit (architecture.md, "Concurrency"): the loop hands
  * it jobs; every job waiting when the thread wakes runs in one transaction (each in its own
  * savepoint, so one failure rolls back alone), one commit with synchronous=FULL covers
- * them all, and each job's done callback then runs on the loop thread (uv_async). The loop
- * never touches the disk.
+ * them all (NORMAL, no fsync, when every job is lazy), and each job's done callback then
+ * runs on the loop thread (uv_async). The loop never touches the disk.
  *
  * Jobs move, never shared: the owner fills one, submits it, and must not touch it until
  * its done callback runs. Jobs submitted in one loop turn are handed over together right
@@ -30,6 +30,11 @@ struct db_job {
     db_job_run_fn run;
     db_job_done_cb done;
     void *data;
+    /* The job's writes may wait for the next synced commit (db_set_lazy): a group whose
+     * jobs are all lazy commits without an fsync. For writes a crash may lose because a
+     * restart recovers them (a platform's answer: the row stays `sent`, becomes `unknown`,
+     * and is resolved by query). Never for what must be on disk before something leaves. */
+    bool lazy;
     /* private */
     struct db_job *next;
     int status;

@@ -428,7 +428,12 @@ static void on_platform_done(struct platform_request *req, const struct platform
               : m->result == UPMSG_QUEUED  ? "queued"
                                            : "not_sent",
               "error", m->error[0] ? m->error : NULL, NULL);
-    m->job = (struct db_job){.run = run_apply, .done = on_applied};
+    /* The answer is written before the HIS hears it, but without an fsync of its own: one
+     * fsync on a message's critical path (the journal row before it leaves). A power cut
+     * that loses it leaves the row `sent`, resolved by query after the restart. A stand-in
+     * row is a message about to leave, so that commit syncs. */
+    m->job = (struct db_job){.run = run_apply, .done = on_applied,
+                             .lazy = !(m->session_refused && m->standin_body)};
     db_worker_submit(m->up->db, &m->job);
 }
 

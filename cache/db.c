@@ -22,6 +22,7 @@ struct db {
     sqlite3 *sq;
     struct db_stmt_slot stmts[DB_STMT_MAX];
     int n_stmts;
+    bool lazy; /* synchronous=NORMAL now, not FULL */
 };
 
 sqlite3 *db_sqlite(struct db *db)
@@ -224,6 +225,30 @@ void db_close(struct db *db)
         sqlite3_finalize(db->stmts[i].st);
     sqlite3_close(db->sq);
     free(db);
+}
+
+int db_set_lazy(struct db *db, bool lazy)
+{
+    int err;
+
+    if (lazy == db->lazy)
+        return 0;
+    err = db_exec(db, lazy ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL");
+    if (!err)
+        db->lazy = lazy;
+    return err;
+}
+
+int db_synchronous(struct db *db)
+{
+    sqlite3_stmt *st = NULL;
+    int level = -1;
+
+    if (sqlite3_prepare_v2(db->sq, "PRAGMA synchronous", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        level = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return level;
 }
 
 int db_begin(struct db *db)

@@ -5,6 +5,7 @@
 #ifndef POSA_CACHE_DB_H
 #define POSA_CACHE_DB_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/err.h" /* cache/'s codes: POSA_EDB .. POSA_ECORRUPT */
@@ -30,6 +31,13 @@ int db_rollback(struct db *db);
 int db_savepoint(struct db *db);
 int db_savepoint_release(struct db *db);
 int db_savepoint_rollback(struct db *db);
+
+/* Lazy commits (synchronous=NORMAL in WAL mode) skip the fsync: what they wrote survives a
+ * crash of the process at once, and a power cut from the next FULL commit on, which syncs
+ * the whole log before it. Set between transactions; FULL is the default. */
+int db_set_lazy(struct db *db, bool lazy);
+/* PRAGMA synchronous as SQLite reports it: 1 NORMAL, 2 FULL (-1 on failure). */
+int db_synchronous(struct db *db);
 
 /* SQLite's message for the last failure on this connection; never NULL. */
 const char *db_errmsg(struct db *db);

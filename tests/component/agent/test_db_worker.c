@@ -173,6 +173,71 @@ static int run_noop(struct db *db, struct db_job *job)
     return 0;
 }
 
+/* Lazy jobs (a platform's answer) commit without an fsync, but only in a group of lazy
+ * jobs: one job that must be on disk makes the whole group's commit FULL. Each burst waits
+ * for the one before, so every burst is its own group. */
+#define LAZY_BURSTS 4
+#define LAZY_PER    5
+
+struct lazy_fx {
+    struct db_worker *worker;
+    struct db_job jobs[LAZY_BURSTS][LAZY_PER];
+    int seen[LAZY_BURSTS][LAZY_PER]; /* PRAGMA synchronous inside each job's run */
+    int burst, done;
+};
+
+static int run_note_sync(struct db *db, struct db_job *job)
+{
+    *(int *)job->data = db_synchronous(db);
+    return 0;
+}
+
+static void submit_lazy_burst(struct lazy_fx *lf);
+
+static void on_lazy_done(struct db_job *job, int status)
+{
+    struct lazy_fx *lf = g_fx->jobs[0].job.data;
+
+    (void)job;
+    assert_int_equal(status, 0);
+    if (++lf->done % LAZY_PER == 0 && ++lf->burst < LAZY_BURSTS)
+        submit_lazy_burst(lf);
+}
+
+static void submit_lazy_burst(struct lazy_fx *lf)
+{
+    /* Bursts 0 and 2 all lazy; burst 1 has one job that must sync, burst 3 none lazy. */
+    for (int i = 0; i < LAZY_PER; i++) {
+        bool lazy = lf->burst == 0 || lf->burst == 2 || (lf->burst == 1 && i != 3);
+        lf->jobs[lf->burst][i] = (struct db_job){
+            .run = run_note_sync, .done = on_lazy_done, .data = &lf->seen[lf->burst][i],
+            .lazy = lazy};
+        db_worker_submit(lf->worker, &lf->jobs[lf->burst][i]);
+    }
+}
+
+static void test_lazy_groups(void **state)
+{
+    struct fx *fx = *state;
+    struct lazy_fx lf = {.worker = &fx->worker};
+    static const int want[LAZY_BURSTS] = {1, 2, 1, 2}; /* NORMAL, FULL, NORMAL, FULL */
+    struct db *db = NULL;
+
+    fx->jobs[0].job.data = &lf; /* where on_lazy_done finds it */
+    assert_int_equal(db_open(fx->path, &db), 0);
+    assert_int_equal(db_synchronous(db), 2); /* FULL unless a group says otherwise */
+    assert_int_equal(db_worker_start(&fx->worker, &fx->loop, db), 0);
+    submit_lazy_burst(&lf);
+    assert_int_equal(uv_run(&fx->loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(lf.done, LAZY_BURSTS * LAZY_PER);
+    for (int b = 0; b < LAZY_BURSTS; b++)
+        for (int i = 0; i < LAZY_PER; i++)
+            assert_int_equal(lf.seen[b][i], want[b]);
+    db_worker_stop(&fx->worker, on_worker_closed);
+    assert_int_equal(uv_run(&fx->loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&fx->loop), 0);
+}
+
 /* Jobs submitted and not yet handed over when stop is called still run and complete. */
 static void test_stop_runs_everything(void **state)
 {
@@ -198,6 +263,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_group_commit, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_stop_runs_everything, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_lazy_groups, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
