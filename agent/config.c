@@ -2,12 +2,15 @@
 #include "agent/config.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "agent/desk.h"
 #include "core/err.h"
+
+#include <uv.h>
 
 enum config_type { CT_TEXT, CT_UINT, CT_MODE, CT_CHOICE };
 
@@ -39,9 +42,11 @@ struct config_key {
             sizeof(((struct posad_config *)0)->field), 0, 0, list, NULL                        \
     }
 
+static int config_listen_check(const char *listen, char *why, size_t cap);
+
 static const struct config_key config_keys[] = {
     TEXT("posad", data_dir),
-    TEXT("posad", listen),
+    TEXT_CHECKED("posad", listen, config_listen_check),
     TEXT("posad", socket),
     {"posad", "socket_mode", CT_MODE, offsetof(struct posad_config, socket_mode), 0, 0, 0777, NULL,
      NULL},
@@ -245,10 +250,49 @@ int config_load(struct posad_config *cfg, const char *path, char *msg, size_t ca
     return err;
 }
 
-bool config_listen_is_loopback(const char *listen)
+int config_listen_split(const char *listen, char host[CONFIG_HOST_MAX], int *port,
+                        bool *loopback)
 {
-    return !listen[0] || strncmp(listen, "127.", 4) == 0 || strncmp(listen, "[::1]:", 6) == 0 ||
-           strncmp(listen, "localhost:", 10) == 0;
+    const char *colon = strrchr(listen, ':');
+    const char *h = listen, *h_end = colon;
+    unsigned char addr[16];
+    char *end = NULL;
+    long p;
+
+    if (!colon)
+        return POSA_EFIELD;
+    if (listen[0] == '[') { /* [IPv6]:PORT */
+        h = listen + 1;
+        h_end = colon > listen && colon[-1] == ']' ? colon - 1 : NULL;
+    }
+    if (!h_end || h_end <= h || (size_t)(h_end - h) >= CONFIG_HOST_MAX)
+        return POSA_EFIELD;
+    snprintf(host, CONFIG_HOST_MAX, "%.*s", (int)(h_end - h), h);
+    errno = 0;
+    p = strtol(colon + 1, &end, 10);
+    if (!colon[1] || *end || errno || p < 0 || p > 65535)
+        return POSA_EFIELD;
+    *port = (int)p;
+    if (h != listen && uv_inet_pton(AF_INET6, host, addr) == 0)
+        *loopback = memcmp(addr, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1", 16) == 0;
+    else if (h == listen && uv_inet_pton(AF_INET, host, addr) == 0)
+        *loopback = addr[0] == 127;
+    else
+        return POSA_EFIELD;
+    return 0;
+}
+
+static int config_listen_check(const char *listen, char *why, size_t cap)
+{
+    char host[CONFIG_HOST_MAX];
+    bool loopback;
+    int port;
+
+    if (listen[0] && config_listen_split(listen, host, &port, &loopback) < 0) {
+        snprintf(why, cap, "must be HOST:PORT, HOST an IPv4 address or an [IPv6] one, PORT 0-65535");
+        return POSA_EFIELD;
+    }
+    return 0;
 }
 
 static int config_require(const char *value, const char *path, const char *section, const char *key,
@@ -262,7 +306,9 @@ static int config_require(const char *value, const char *path, const char *secti
 
 int config_check(const struct posad_config *cfg, const char *path, char *msg, size_t cap)
 {
-    int err = 0;
+    char host[CONFIG_HOST_MAX];
+    bool loopback = false;
+    int err = 0, port;
     size_t n = strlen(cfg->fixmedins_code);
 
     err = config_require(cfg->data_dir, path, "posad", "data_dir", "required", msg, cap);
@@ -294,7 +340,8 @@ int config_check(const struct posad_config *cfg, const char *path, char *msg, si
         snprintf(msg, cap, "%s: [his] tls_cert, tls_key: set both or neither", path);
         err = POSA_EFIELD;
     }
-    if (!err && !config_listen_is_loopback(cfg->listen) &&
+    if (!err && cfg->listen[0] &&
+        (config_listen_split(cfg->listen, host, &port, &loopback) < 0 || !loopback) &&
         (!*cfg->tls_cert || !*cfg->clients)) {
         snprintf(msg, cap,
                  "%s: [posad] listen: %s is not a loopback address; a network listener needs TLS "

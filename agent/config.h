@@ -79,7 +79,10 @@ int config_set(struct posad_config *cfg, const char *section, const char *key, c
  * Same message format, naming the key. */
 int config_check(const struct posad_config *cfg, const char *path, char *msg, size_t cap);
 
-/* Whether a [posad] listen value stays on this machine ("" too: no TCP at all). */
-bool config_listen_is_loopback(const char *listen);
+/* A [posad] listen value, "127.0.0.1:8470" or "[::1]:8470": its host (without brackets),
+ * port, and whether it stays on this machine. POSA_EFIELD when it is not one of those. */
+#define CONFIG_HOST_MAX 64
+int config_listen_split(const char *listen, char host[CONFIG_HOST_MAX], int *port,
+                        bool *loopback);
 
 #endif

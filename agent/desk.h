@@ -199,7 +199,7 @@ int desk_send(struct posad *pd, const char *infno, const char *insuplc, const ch
 struct desk_hooks {
     int (*admit_also)(struct db *db, struct upmsg *m);
     int (*apply_also)(struct db *db, struct upmsg *m);
-    bool queue;
+    bool may_queue;
 };
 int desk_send_hooked(struct posad *pd, const char *infno, const char *insuplc,
                      const char *visit_key, const char *idem, struct json_object *input,

@@ -240,7 +240,7 @@ int desk_send_hooked(struct posad *pd, const char *infno, const char *insuplc,
         snprintf(m->idem_hash, sizeof m->idem_hash, "%s", idem);
     }
     if (hooks) {
-        m->force_queue = hooks->queue;
+        m->may_queue = hooks->may_queue;
         m->admit_also = hooks->admit_also;
         m->apply_also = hooks->apply_also;
     }

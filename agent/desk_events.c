@@ -76,6 +76,20 @@ void desk_events_close(struct desk *d)
         drop(d, d->subscribers);
 }
 
+/* Without ?desk=, a stream carries every desk's events: a client scoped to one desk gets its
+ * desk's instead, one scoped to several must name one (EFORBIDDEN). */
+static int default_desk(const struct his_call *call, char desk[CARD_DESK_MAX + 1])
+{
+    const struct auth_client *c = call->client;
+
+    if (desk[0] || !c || c->all_desks)
+        return 0;
+    if (c->n_desks != 1)
+        return POSA_EFORBIDDEN;
+    snprintf(desk, CARD_DESK_MAX + 1, "%s", c->desks[0]);
+    return 0;
+}
+
 void desk_events(struct his_call *call)
 {
     static const struct http_header headers[] = {{"Content-Type", "text/event-stream"},
@@ -99,18 +113,27 @@ void desk_events(struct his_call *call)
         return;
     }
     memcpy(sub->desk, desk, len);
-    if ((err = his_check_desk(call, sub->desk[0] ? sub->desk : NULL)) < 0 ||
+    if ((err = default_desk(call, sub->desk)) < 0 ||
+        (err = his_check_desk(call, sub->desk[0] ? sub->desk : NULL)) < 0 ||
         (err = http_stream_start(call->req, 200, headers, 2)) < 0) {
         free(sub);
-        his_fail(call, err, NULL, NULL);
+        his_fail(call, err,
+                 err == POSA_EFORBIDDEN && !len ? "this client watches only its own desks: "
+                                                  "name one with ?desk="
+                                                : NULL,
+                 NULL);
         return;
     }
     sub->call = call;
     sub->next = d->subscribers;
     d->subscribers = sub;
     http_request_on_close(call->req, on_peer_gone, sub);
-    /* A first frame, so a client knows it is subscribed before anything happens. */
-    http_stream_write(call->req, ": subscribed\n\n", 14);
+    /* A first frame, so a client knows it is subscribed, and to what, before anything
+     * happens. */
+    char first[64];
+    int n = snprintf(first, sizeof first, ": subscribed\n: desk %s\n\n",
+                     sub->desk[0] ? sub->desk : "*");
+    http_stream_write(call->req, first, (size_t)n);
 }
 
 /* --- settlement_resolved --------------------------------------------------------------- */

@@ -444,7 +444,7 @@ static void send_settlement(struct his_call *call)
     snprintf(idem, sizeof idem, "settle:%s", f->rec.settlement_id);
     /* The intent and the outcome commit with the message's own journal rows; with
      * wait_if_offline the settlement waits in the outbox for the platform, sent once. */
-    hooks.queue = f->req.wait_if_offline;
+    hooks.may_queue = f->req.wait_if_offline;
     err = desk_send_hooked(call->pd, infno, s.insuplc_admdvs, f->visit->visit_id, idem,
                            desk_settle_input(infno, &s), on_settled, call, &hooks);
     if (err)

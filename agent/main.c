@@ -37,7 +37,6 @@ static void on_request(struct http_server *server, struct http_request *req, voi
 {
     struct posad *pd = data;
     const struct auth_client *client;
-    struct json_object *body;
     int err;
 
     (void)server;
@@ -56,13 +55,7 @@ static void on_request(struct http_server *server, struct http_request *req, voi
         routes[i].handle(pd, req);
         return;
     }
-    if (strncmp(req->path, "/v1/", 4) == 0 || strcmp(req->path, "/metrics") == 0) {
-        his_handle(pd, req); /* the HIS API: agent/his_api.c routes the rest */
-        return;
-    }
-    body = json_tokener_parse("{\"error\":{\"code\":\"NOT_FOUND\",\"message\":\"no such "
-                              "endpoint\",\"retryable\":false}}");
-    posad_respond_json(pd, req, 404, body);
+    his_handle(pd, req); /* the HIS API: agent/his_api.c routes the rest, unknown paths too */
 }
 
 /* --- wiring callbacks ------------------------------------------------------------------ */
@@ -254,7 +247,7 @@ static int start_server(struct posad *pd)
 {
     struct http_server_config scfg = {.max_body_bytes = BOUND_BODY, .idle_timeout_ms = 60000,
                                       .error_body = his_error_body};
-    char host[64];
+    char host[CONFIG_HOST_MAX];
     int err = http_server_new(pd->loop, &scfg, on_request, pd, &pd->server);
 
     if (!err && pd->tls) {
@@ -262,11 +255,11 @@ static int start_server(struct posad *pd)
         pd->tls = NULL;
     }
     if (!err && pd->cfg.listen[0]) {
-        char *colon = strrchr(pd->cfg.listen, ':');
-        int port = colon ? atoi(colon + 1) : -1;
-        if (!colon || port < 0 || port > 65535 || (size_t)(colon - pd->cfg.listen) >= sizeof host)
-            return POSA_EFIELD;
-        snprintf(host, sizeof host, "%.*s", (int)(colon - pd->cfg.listen), pd->cfg.listen);
+        bool loopback;
+        int port;
+
+        if (config_listen_split(pd->cfg.listen, host, &port, &loopback) < 0)
+            return POSA_EFIELD; /* config_check said so already */
         err = http_server_listen_tcp(pd->server, host, port);
         if (!err) {
             char p[16];

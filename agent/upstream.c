@@ -399,7 +399,7 @@ static void upmsg_classify(struct upmsg *m, const struct platform_result *res)
     if (lost_after) {
         m->events[m->n_events++] = MSG_EV_LOST_AFTER;
         m->result = UPMSG_UNKNOWN;
-    } else if (m->kind == MSG_KIND_DEFERRABLE || m->force_queue) {
+    } else if (m->kind == MSG_KIND_DEFERRABLE || m->may_queue) {
         /* It never left: an upload, or a settlement that may wait, goes back in the queue. */
         m->events[m->n_events++] = MSG_EV_LOST_BEFORE;
         m->next_attempt = upstream_now_ms() + msg_backoff_ms(m->attempts, (uint32_t)rand());
@@ -504,18 +504,17 @@ static int run_admit(struct db *db, struct db_job *job)
         if (err)
             return err;
     }
-    /* An interactive message leaves now or not at all, unless its owner asked to wait for
-     * the platform (force_queue: a settlement with wait_if_offline): then it queues behind
-     * the visit's earlier messages like an upload, and is still sent only once. */
-    if (m->kind != MSG_KIND_DEFERRABLE && m->offline_at_admit && !m->force_queue) {
+    /* An interactive message leaves now or not at all, unless its owner let it wait for
+     * the platform (may_queue: a settlement with wait_if_offline). */
+    if (m->kind != MSG_KIND_DEFERRABLE && m->offline_at_admit && !m->may_queue) {
         m->result = UPMSG_OFFLINE;
         return 0;
     }
-    if (m->kind != MSG_KIND_DEFERRABLE && open && !m->force_queue) {
+    if (m->kind != MSG_KIND_DEFERRABLE && open && !m->may_queue) {
         m->result = UPMSG_BUSY;
         return 0;
     }
-    m->send_now = !(open || m->offline_at_admit || m->force_queue);
+    m->send_now = !(open || m->offline_at_admit);
     struct journal_new in = {.msgid = m->msgid,
                              .infno = m->infno,
                              .idem_key = m->idem_key[0] ? m->idem_key : NULL,
@@ -610,7 +609,7 @@ int upstream_send_row(struct upstream *up, struct upmsg *m, const struct journal
     m->up = up;
     m->kind = row->kind;
     m->attempts = row->attempts + 1;
-    m->force_queue = true; /* a queued row waits again if it cannot leave */
+    m->may_queue = true; /* a queued row waits again if it cannot leave */
     snprintf(m->msgid, sizeof m->msgid, "%s", row->msgid);
     snprintf(m->visit_key, sizeof m->visit_key, "%s", row->visit_key);
     /* The sign_no of today's session, not the one of when it was queued. */

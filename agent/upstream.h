@@ -49,7 +49,10 @@ struct upmsg {
     char idem_hash[65];
     char ref_msgid[MSGID_LEN + 1];
     char ord_of[MSGID_LEN + 1];
-    bool force_queue; /* journal as queued even when it could go now */
+    /* An interactive message that may wait (a settlement with wait_if_offline): it leaves
+     * at once when it can, else it is queued like an upload (while offline, behind its
+     * visit's earlier messages, or when it could not leave) and is still sent only once. */
+    bool may_queue;
     /* The owner's writes that must commit with this message's journal rows, on the
      * database thread (they may read m and fill the owner's state through m->data):
      * admit_also with the row's insert, before the message leaves; apply_also with its

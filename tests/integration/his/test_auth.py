@@ -20,6 +20,7 @@ TOKENS = {  # name -> (token, role, desks)
     "desk2": ("tok-desk2-41d0b3aa", "cashier", "D02"),
     "viewer": ("tok-viewer-77e0c1d4", "readonly", "*"),
     "ops": ("tok-ops-2b9a64f0", "ops", "*"),
+    "desk12": ("tok-desk12-c3e85f19", "cashier", "D01,D02"),
 }
 
 
@@ -109,6 +110,34 @@ class Auth(h.HisTestCase):
                 self.assertEqual(r.json["upstream"]["state"], "online", r)
 
     # --- desks -----------------------------------------------------------------------------
+
+    def test_events_stay_within_the_clients_desks(self):
+        # Without ?desk= a stream carries every desk's events (a QR scanned at another desk
+        # identifies its patient): a client of one desk gets its own desk's, a client of
+        # several must name one, a client of every desk gets them all.
+        for who, query, status, desk in (("desk1", "", 200, "D01"),
+                                         ("desk1", "?desk=D01", 200, "D01"),
+                                         ("desk1", "?desk=D02", 403, None),
+                                         ("desk12", "", 403, None),
+                                         ("desk12", "?desk=D02", 200, "D02"),
+                                         ("viewer", "", 200, "*"),
+                                         ("ops", "?desk=D02", 200, "D02")):
+            with self.subTest(who=who, query=query):
+                s = h.SseStream(self.tcp, "/v1/events" + query, headers=auth(who), timeout=5)
+                try:
+                    self.assertEqual(s.status, status, s.body)
+                    if status != 200:
+                        self.assertIn(b'"FORBIDDEN"', s.body)
+                        continue
+                    s.wait_comment("desk %s" % desk, 5)
+                    self.assertIn("subscribed", s.comments)
+                finally:
+                    s.close()
+        s = h.SseStream(self.unix, "/v1/events")  # the socket: every desk
+        try:
+            s.wait_comment("desk *", 5)
+        finally:
+            s.close()
 
     def test_cashier_of_d01_cannot_identify_at_d02(self):
         r = self.tcp.post("/v1/identify", {"desk": "D02", "source": "card", "wait_ms": 0},
@@ -303,6 +332,20 @@ class CheckConfig(unittest.TestCase):
                     self.assertIn("[posad] listen", out)
                     self.assertIn("tls_cert", out)
                     self.assertIn(path, out)
+
+    def test_listen_grammar(self):
+        # An IP literal and a port: what the listener can bind, checked at its line.
+        for listen in ("127.0.0.1:8470", "[::1]:8470", "127.9.9.9:0"):
+            with self.subTest(listen=listen):
+                rc, out, _, _ = self.check("[posad]\nlisten = %s\n" % listen)
+                self.assertEqual(rc, 0, out)
+        for listen in ("localhost:8470", "::1:8470", "[::1]8470", "127.0.0.1:70000",
+                       "127.0.0.1:", "127.0.0.1:-1", "127.0.0.1", "[::1:8470", "[]:8470",
+                       "999.0.0.1:8470"):
+            with self.subTest(listen=listen):
+                rc, out, path, _ = self.check("[posad]\nlisten = %s\n" % listen)
+                self.assertEqual(rc, 2, out)
+                self.assertIn("%s:11: [posad] listen" % path, out)
 
     def test_tls_files_checked(self):
         good = self.tls_lines()

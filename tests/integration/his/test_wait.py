@@ -1,6 +1,7 @@
 """settle with wait_if_offline (his-api.md): while the platform is away the settlement is
 journaled and answered 202 "queued"; the outbox sends it once the platform is back, exactly
-once, and the settlement becomes settled with the platform's figures."""
+once, and the settlement becomes settled with the platform's figures. With the platform there,
+it is sent at once like any settle."""
 import os
 import sys
 
@@ -35,6 +36,22 @@ class Wait(h.HisTestCase):
         self.assertEqual([e["state"] for e in s["history"]], ["pending", "queued", "settled"], s)
         ledger = [x for x in self.w.ledger()["settlements"] if x["mdtrt_id"] == v["mdtrt_id"]]
         self.assertEqual(len(ledger), 1, ledger)  # sent once
+
+    def test_online_it_settles_at_once(self):
+        # wait_if_offline only lets the settlement wait: with the platform there it is sent
+        # at once and answered like any settle.
+        v = self.open_visit(self.tcp, ZHANG)
+        self.upload(self.tcp, v["visit_id"], h.stay_lines("O"))
+        r = self.unix.post("/v1/visits/%s/settle" % v["visit_id"], {"wait_if_offline": True},
+                           key="wait-online-1")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["state"], "settled", r)
+        self.assertEqual((r.json["amounts"]["fund_pay_sumamt"], r.json["amounts"]["psn_part_amt"]),
+                         ("8280.00", "1720.00"), r)
+        s = self.tcp.get("/v1/settlements/" + r.json["settlement_id"]).json
+        self.assertEqual([e["state"] for e in s["history"]], ["pending", "settled"], s)
+        ledger = [x for x in self.w.ledger()["settlements"] if x["mdtrt_id"] == v["mdtrt_id"]]
+        self.assertEqual(len(ledger), 1, ledger)
 
 
 if __name__ == "__main__":
