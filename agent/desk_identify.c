@@ -409,6 +409,10 @@ void desk_identify(struct his_call *call)
         }
         f->req.desk = call->client->desks[0];
     }
+    if (!f->req.desk && (f->req.source == IDENTIFY_CARD || f->req.source == IDENTIFY_AUTO)) {
+        his_fail_field(call, &(struct jsonmap_error){.err = POSA_EFIELD, .field = "desk"});
+        return; /* whose reader? */
+    }
     if (f->req.desk && (err = his_check_desk(call, f->req.desk)) < 0) {
         his_fail(call, err, NULL, NULL);
         return;

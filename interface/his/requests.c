@@ -99,8 +99,7 @@ int identify_request_parse(const char *body, size_t len, struct identify_request
         rc = jsonmap_fail(err, POSA_EFIELD, NULL, "qr");
     else if (r.source == IDENTIFY_ID && (!r.certno || !is_certno(r.certno)))
         rc = jsonmap_fail(err, POSA_EFIELD, NULL, "certno");
-    else if ((r.source == IDENTIFY_CARD || r.source == IDENTIFY_AUTO) && !r.desk)
-        rc = jsonmap_fail(err, POSA_EFIELD, NULL, "desk"); /* whose reader? */
+    /* card and auto need a desk (whose reader?): the caller knows, it may be the client's */
 out:
     if (rc < 0) {
         his_request_done(&r.root);

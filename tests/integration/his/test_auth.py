@@ -111,6 +111,15 @@ class Auth(h.HisTestCase):
 
     # --- desks -----------------------------------------------------------------------------
 
+    def test_a_single_desk_client_need_not_name_it(self):
+        # card (and auto) identify at the client's one desk: no reader there, so no card.
+        r = self.tcp.post("/v1/identify", {"source": "card", "wait_ms": 0}, headers=auth("desk1"))
+        self.assertError(r, 409, "CARD_NOT_PRESENT")
+        # A client of several desks, or the socket (no client), must say whose reader.
+        for client, headers in ((self.tcp, auth("desk12")), (self.unix, {})):
+            r = client.post("/v1/identify", {"source": "card", "wait_ms": 0}, headers=headers)
+            self.assertError(r, 400, "BAD_REQUEST")
+
     def test_events_stay_within_the_clients_desks(self):
         # Without ?desk= a stream carries every desk's events (a QR scanned at another desk
         # identifies its patient): a client of one desk gets its own desk's, a client of

@@ -68,7 +68,6 @@ static const struct bad bad_cases[] = {
     /* identify */
     {P_IDENTIFY, "", POSA_EFIELD, ""},
     {P_IDENTIFY, "[]", POSA_EFIELD, ""},
-    {P_IDENTIFY, "{\"source\":\"card\"}", POSA_EFIELD, "desk"},
     {P_IDENTIFY, "{\"source\":\"nfc\",\"desk\":\"D1\"}", POSA_EFIELD, "source"},
     {P_IDENTIFY, "{\"source\":\"qr\"}", POSA_EFIELD, "qr"},
     {P_IDENTIFY, "{\"source\":\"qr\",\"qr\":\"\"}", POSA_EFIELD, "qr"},
