@@ -35,7 +35,7 @@ int gateway_check_load(struct gateway_check *g, struct json_object *scenario, ch
         return 0;
     if (!json_object_is_type(o, json_type_object) ||
         jsonmap_get_string(o, "kind", 8, true, &kind, NULL) < 0) {
-        snprintf(msg, cap, "gateway: an object with kind none, tif or csb is required");
+        snprintf(msg, cap, "gateway: an object with kind none, tif, csb or sm is required");
         return -1;
     }
     if (strcmp(kind, "none") == 0)
@@ -52,8 +52,26 @@ int gateway_check_load(struct gateway_check *g, struct json_object *scenario, ch
         if (json_object_object_get_ex(o, "csb_version", NULL) &&
             get(o, "csb_version", g->version, sizeof(g->version), msg, cap) < 0)
             return -1;
+    } else if (strcmp(kind, "sm") == 0) {
+        char path[257];
+
+        if (get(o, "sm_client_id", g->id, sizeof(g->id), msg, cap) < 0 ||
+            get(o, "sm_public_key_file", path, sizeof(path), msg, cap) < 0)
+            return -1;
+        if (strlen(g->id) < 16) {
+            snprintf(msg, cap, "gateway.sm_client_id: at least 16 characters (the SM4 key)");
+            return -1;
+        }
+        EVP_PKEY_free(g->sm_public_key);
+        g->sm_public_key = NULL;
+        if (gateway_load_public_key(path, &g->sm_public_key) < 0) {
+            snprintf(msg, cap, "gateway.sm_public_key_file: %s is not a readable PEM public key",
+                     path);
+            return -1;
+        }
     } else {
-        snprintf(msg, cap, "gateway.kind: %s is not checked by the sandbox (none, tif, csb)", kind);
+        snprintf(msg, cap, "gateway.kind: %s is not checked by the sandbox (none, tif, csb, sm)",
+                 kind);
         return -1;
     }
     snprintf(g->kind, sizeof(g->kind), "%s", kind);
@@ -137,6 +155,90 @@ static int check_csb(struct gateway_check *g, const struct http_request *req, co
         return -1;
     if (gateway_csb_signature(g->secret, ak, name, ts, version, want) < 0 || strcmp(want, sig) != 0)
         return snprintf(why, cap, "bad signature: _api_signature does not match"), -1;
+    return 0;
+}
+
+void gateway_check_done(struct gateway_check *g)
+{
+    EVP_PKEY_free(g->sm_public_key);
+    g->sm_public_key = NULL;
+}
+
+static const char *member(struct json_object *o, const char *key)
+{
+    struct json_object *v = NULL;
+
+    return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
+               ? json_object_get_string(v)
+               : NULL;
+}
+
+/* The plaintext input of an SM request, verified, as an object; NULL with why. */
+static struct json_object *sm_input(struct gateway_check *g, struct json_object *root, char *why,
+                                    size_t cap)
+{
+    const char *ct = member(root, "input"), *sig = member(root, "cainfo");
+    const char *type = member(root, "signtype");
+    struct json_object *input = NULL;
+    char *plain = NULL;
+    size_t plain_len = 0;
+
+    if (!ct || !sig || !type || strcmp(type, "SM2") != 0)
+        snprintf(why, cap, "the SM gateway wants input encrypted (a string), cainfo and "
+                           "signtype SM2");
+    else if (gateway_sm4_decrypt(g->id, ct, strlen(ct), &plain, &plain_len) < 0)
+        snprintf(why, cap, "input does not decrypt with this client's SM4 key");
+    else if (gateway_sm2_verify(g->sm_public_key, g->id, plain, plain_len, sig) < 0)
+        snprintf(why, cap, "bad signature: cainfo does not verify over the input");
+    else if (!(input = json_tokener_parse(plain)) ||
+             !json_object_is_type(input, json_type_object)) {
+        json_object_put(input);
+        input = NULL;
+        snprintf(why, cap, "the decrypted input is not a JSON object");
+    }
+    free(plain);
+    return input;
+}
+
+int gateway_check_open(struct gateway_check *g, const char *body, size_t len, char **ret_body,
+                       size_t *ret_len, char *why, size_t cap)
+{
+    struct json_object *root, *input;
+    const char *text;
+    int rc = -1;
+
+    *ret_body = NULL;
+    if (strcmp(g->kind, "sm") != 0)
+        return 0;
+    root = json_tokener_parse(body); /* the body is NUL-terminated (posa_http) */
+    (void)len;
+    if (!root || !json_object_is_type(root, json_type_object))
+        snprintf(why, cap, "the envelope is not a JSON object");
+    else if ((input = sm_input(g, root, why, cap))) {
+        json_object_object_add(root, "input", input);
+        text = json_object_to_json_string_length(root, JSON_C_TO_STRING_PLAIN, ret_len);
+        *ret_body = text ? strdup(text) : NULL;
+        rc = *ret_body ? 0 : -1;
+    }
+    json_object_put(root);
+    return rc;
+}
+
+int gateway_check_seal(struct gateway_check *g, struct json_object *answer)
+{
+    struct json_object *output = NULL;
+    const char *plain;
+    size_t len;
+    char *ct = NULL;
+
+    if (strcmp(g->kind, "sm") != 0 || !json_object_object_get_ex(answer, "output", &output) ||
+        !json_object_is_type(output, json_type_object))
+        return 0;
+    plain = json_object_to_json_string_length(output, JSON_C_TO_STRING_PLAIN, &len);
+    if (!plain || gateway_sm4_encrypt(g->id, plain, len, &ct) < 0)
+        return -1;
+    json_object_object_add(answer, "output", json_object_new_string(ct));
+    free(ct);
     return 0;
 }
 

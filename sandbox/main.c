@@ -217,5 +217,6 @@ int main(int argc, char **argv)
     uv_loop_close(&loop);
     ledger_close(sb.ledger);
     scenario_done(&sb.scenario);
+    gateway_check_done(&sb.gateway);
     return rc == 0 ? 0 : 1;
 }

@@ -163,6 +163,9 @@ static void job_run(struct job *job)
         fprintf(stderr, "fault drop_after_commit infno=%s msgid=%s\n", job->env.head.infno,
                 job->env.head.msgid);
     } else {
+        if (gateway_check_seal(&job->sb->gateway, resp) < 0)
+            fprintf(stderr, "gateway: could not encrypt the output of msgid=%s\n",
+                    job->env.head.msgid);
         sandbox_respond_json(job->req, 200, resp);
     }
 }
@@ -224,7 +227,9 @@ void service_handle(struct sandbox *sb, struct http_request *req)
 {
     struct jsonmap_error err = {0};
     struct job *job;
-    char why[256];
+    char why[256], *opened = NULL;
+    size_t opened_len = 0;
+    int rc;
 
     if (strcmp(req->method, "POST") != 0) {
         struct json_object *body = json_object_new_object();
@@ -240,7 +245,17 @@ void service_handle(struct sandbox *sb, struct http_request *req)
     }
     job->sb = sb;
     job->req = req;
-    if (envelope_request_parse(req->body, req->body_len, &job->env, &err) < 0) {
+    /* An SM gateway's input arrives encrypted: opened (and its signature checked) first. */
+    if (gateway_check_open(&sb->gateway, req->body, req->body_len, &opened, &opened_len, why,
+                           sizeof(why)) < 0) {
+        respond_refusal(sb, req, -1, "%s", why);
+        free(job);
+        return;
+    }
+    rc = envelope_request_parse(opened ? opened : req->body, opened ? opened_len : req->body_len,
+                                &job->env, &err);
+    free(opened);
+    if (rc < 0) {
         respond_refusal(sb, req, -1, "the envelope is not valid: %s: %s",
                         err.field[0] ? err.field : "the document", posa_strerror(err.err));
         free(job);

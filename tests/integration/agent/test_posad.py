@@ -2,9 +2,11 @@
 SCENARIO). Expected outcomes are the architecture's: answered or refused at once; anything
 uncertain resolved by 5203 then 2601, never by sending again; the journal and the
 sandbox's ledger agree at the end."""
+import json
 import os
 import random
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -470,6 +472,68 @@ def scenario_rate_limit(w):
     assert took >= 0.9, took
 
 
+def gateway_world(w, gateway, conf):
+    """A sandbox whose scenario names the gateway, and a posad sealing with conf."""
+    with open(w.scenario, encoding="utf-8") as f:
+        scenario = json.load(f)
+    scenario["gateway"] = gateway
+    path = os.path.join(w.dir, "scenario-%s.json" % gateway["kind"])
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(scenario, f, ensure_ascii=False)
+    g = World(w.build, path, {"gateway": conf})
+    g.start_sandbox()
+    return g
+
+
+def scenario_gateways(w):
+    """Each gateway end to end: posad seals (TIF headers, CSB HMAC, SM4 input + SM2 cainfo),
+    the sandbox verifies, opens and (SM) encrypts the output, posad opens it: a whole stay
+    settles. Then posad with a wrong secret: its sign-in is refused for the signature, it
+    stays offline, and nothing reaches the ledger."""
+    keys = os.path.join(w.dir, "keys")
+    os.makedirs(keys)
+    for name in ("client", "other"):
+        key = os.path.join(keys, name + ".pem")
+        subprocess.run(["openssl", "genpkey", "-algorithm", "SM2", "-out", key], check=True)
+        subprocess.run(["openssl", "pkey", "-in", key, "-pubout", "-out",
+                        os.path.join(keys, name + "-pub.pem")], check=True)
+    sm_id = "posa-client-0001"
+    kinds = [
+        ({"kind": "tif", "tif_paasid": "pid1", "tif_token": "tok-9"},
+         {"gateway": "tif", "tif_paasid": "pid1", "tif_token": "tok-9"}, {"tif_token": "tok-x"}),
+        ({"kind": "csb", "csb_access_key": "ak1", "csb_secret_key": "sec-9"},
+         {"gateway": "csb", "csb_access_key": "ak1", "csb_secret_key": "sec-9"},
+         {"csb_secret_key": "sec-x"}),
+        ({"kind": "sm", "sm_client_id": sm_id,
+          "sm_public_key_file": os.path.join(keys, "client-pub.pem")},
+         {"gateway": "sm", "sm_client_id": sm_id, "sm_key_file": os.path.join(keys, "client.pem")},
+         {"sm_key_file": os.path.join(keys, "other.pem")}),
+    ]
+    for gateway, good, wrong in kinds:
+        g = gateway_world(w, gateway, good)
+        try:
+            g.start_posad()
+            mdtrt, total = visit_with_fees(g, gateway["kind"])
+            r = g.call("2304", settle_input(PSN, CERTNO, mdtrt, total), msgid="S-" + gateway["kind"])
+            assert r["infcode"] == 0, (gateway["kind"], r)
+            assert r["output"]["setlinfo"]["medfee_sumamt"] in ("90.00", 90, "90"), r
+            check_exactly_once(g)
+            g.kill_posad(signal.SIGTERM)
+            settled = len(g.ledger()["settlements"])
+            g.posad_conf["gateway"].update(wrong)
+            g.start_posad(wait_online=False)
+            log = os.path.join(g.dir, "posad.log")
+            wait_until(lambda: "bad signature" in open(log, encoding="utf-8").read(), 10,
+                       "the sandbox's refusal of the %s signature" % gateway["kind"])
+            assert g.health()["upstream"]["state"] != "online", g.health()
+            r = g.call("2304", settle_input(PSN, CERTNO, mdtrt, total), msgid="S2-" + gateway["kind"])
+            assert r["infcode"] != 0, r
+            assert len(g.ledger()["settlements"]) == settled
+            g.kill_posad(signal.SIGTERM)
+        finally:
+            g.close(keep=False)
+
+
 SCENARIOS = {
     "visit": (scenario_visit, {}),
     "settle_faults": (scenario_settle_faults, {}),
@@ -483,6 +547,7 @@ SCENARIOS = {
     "other_faults": (scenario_other_faults, {}),
     "no_spin": (scenario_no_spin, {}),
     "rate_limit": (scenario_rate_limit, {"upstream": {"rate_limit": "20"}}),
+    "gateways": (scenario_gateways, {}),
 }
 
 
