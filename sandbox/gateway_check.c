@@ -180,6 +180,7 @@ static struct json_object *sm_input(struct gateway_check *g, struct json_object 
     const char *ct = member(root, "input"), *sig = member(root, "cainfo");
     const char *type = member(root, "signtype");
     struct json_object *input = NULL;
+    struct jsonmap_error jerr;
     char *plain = NULL;
     size_t plain_len = 0;
 
@@ -190,7 +191,7 @@ static struct json_object *sm_input(struct gateway_check *g, struct json_object 
         snprintf(why, cap, "input does not decrypt with this client's SM4 key");
     else if (gateway_sm2_verify(g->sm_public_key, g->id, plain, plain_len, sig) < 0)
         snprintf(why, cap, "bad signature: cainfo does not verify over the input");
-    else if (!(input = json_tokener_parse(plain)) ||
+    else if (jsonmap_parse(plain, plain_len, &input, &jerr) < 0 ||
              !json_object_is_type(input, json_type_object)) {
         json_object_put(input);
         input = NULL;
@@ -203,16 +204,15 @@ static struct json_object *sm_input(struct gateway_check *g, struct json_object 
 int gateway_check_open(struct gateway_check *g, const char *body, size_t len, char **ret_body,
                        size_t *ret_len, char *why, size_t cap)
 {
-    struct json_object *root, *input;
+    struct json_object *root = NULL, *input;
+    struct jsonmap_error jerr;
     const char *text;
     int rc = -1;
 
     *ret_body = NULL;
     if (strcmp(g->kind, "sm") != 0)
         return 0;
-    root = json_tokener_parse(body); /* the body is NUL-terminated (posa_http) */
-    (void)len;
-    if (!root || !json_object_is_type(root, json_type_object))
+    if (jsonmap_parse(body, len, &root, &jerr) < 0 || !json_object_is_type(root, json_type_object))
         snprintf(why, cap, "the envelope is not a JSON object");
     else if ((input = sm_input(g, root, why, cap))) {
         json_object_object_add(root, "input", input);
