@@ -195,6 +195,17 @@ static void note_cancel(struct recon_flow *f, const struct journal_row *row)
     json_object_put(req);
 }
 
+/* A settlement belongs to the day the platform settled it (its setl_time), which for one
+ * that waited in the outbox, or whose answer came by query, is not the day posad journaled
+ * it; only without a setl_time does the journal's day count. */
+static bool on_the_day(const struct recon_flow *f, const struct journal_row *row,
+                       const char *setl_time)
+{
+    if (strlen(setl_time) >= DATETIME_DATE_LEN)
+        return strncmp(setl_time, f->date, DATETIME_DATE_LEN) == 0;
+    return row->created_at >= f->day_start && row->created_at < f->day_end;
+}
+
 static int collect(const struct journal_row *row, void *data)
 {
     struct recon_flow *f = data;
@@ -207,10 +218,11 @@ static int collect(const struct journal_row *row, void *data)
         note_cancel(f, row); /* a cancel of any later day takes the settlement out too */
         return 0;
     }
-    if (row->created_at >= f->day_end || !row->response ||
+    if (!row->response ||
         envelope_response_parse(row->response, row->response_len, &env, &jerr) < 0)
         return 0;
-    if (env.infcode != 0 || desk_settlement_decode(env.output, &s, &jerr) < 0) {
+    if (env.infcode != 0 || desk_settlement_decode(env.output, &s, &jerr) < 0 ||
+        !on_the_day(f, row, s.setl_time)) {
         envelope_response_done(&env);
         return 0;
     }

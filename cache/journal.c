@@ -58,7 +58,7 @@ static const char sql_stats[] =
     "FROM journal WHERE state IN ('queued', 'sent', 'unknown')";
 static const char sql_settlements_since[] =
     "SELECT " JOURNAL_COLS " FROM journal WHERE state = 'done' "
-    "AND infno IN ('2207', '2304', '2208', '2305') AND created_at >= ?1 ORDER BY seq";
+    "AND infno IN ('2207', '2304', '2208', '2305') AND updated_at >= ?1 ORDER BY seq";
 static const char sql_retry_now[] =
     "UPDATE journal SET next_attempt = ?2, updated_at = ?2 WHERE msgid = ?1 AND state = 'queued'";
 static const char sql_last_msgid[] = "SELECT msgid FROM journal ORDER BY seq DESC LIMIT 1";

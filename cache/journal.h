@@ -127,8 +127,10 @@ struct journal_stats {
 };
 int journal_stats(struct db *db, struct journal_stats *ret);
 
-/* Settlements and their cancels (2207, 2304, 2208, 2305) that are done and were journaled
- * at or after since (Unix ms), in journal order: what the day's reconciliation counts. */
+/* Settlements and their cancels (2207, 2304, 2208, 2305) that are done and were last
+ * updated (answered, or resolved) at or after since (Unix ms), in journal order: what a
+ * day's reconciliation looks through (a settlement is done at or after the platform's
+ * setl_time, so every settlement of the day is among them). */
 int journal_settlements_since(struct db *db, int64_t since, journal_row_cb cb, void *data);
 
 /* The greatest msgid journaled (seeds core's msgid generator across restarts); "" when the

@@ -485,7 +485,8 @@ int desk_settlement_decode(struct json_object *output, struct desk_settlement *r
 
     if (!setl)
         return jsonmap_fail(err, POSA_EFIELD, NULL, "setlinfo");
-    s.setl_id = s.mdtrt_id = s.psn_no = s.filing_kind = s.insutype = s.clr_type = s.clr_optins = "";
+    s.setl_id = s.mdtrt_id = s.psn_no = s.filing_kind = s.insutype = s.clr_type = s.clr_optins =
+        s.setl_time = "";
     if ((rc = jsonmap_get_string(setl, "setl_id", BOUND_CODE, false, &s.setl_id, err)) < 0 ||
         (rc = jsonmap_get_string(setl, "mdtrt_id", BOUND_CODE, false, &s.mdtrt_id, err)) < 0 ||
         (rc = jsonmap_get_string(setl, "psn_no", BOUND_CODE, false, &s.psn_no, err)) < 0 ||
@@ -493,6 +494,7 @@ int desk_settlement_decode(struct json_object *output, struct desk_settlement *r
         (rc = jsonmap_get_string(setl, "insutype", 3, false, &s.insutype, err)) < 0 ||
         (rc = jsonmap_get_string(setl, "clr_type", 4, false, &s.clr_type, err)) < 0 ||
         (rc = jsonmap_get_string(setl, "clr_optins", 6, false, &s.clr_optins, err)) < 0 ||
+        (rc = jsonmap_get_string(setl, "setl_time", 19, false, &s.setl_time, err)) < 0 ||
         (rc = amounts_decode(setl, &s.amounts, err)) < 0)
         return jsonmap_nest(err, "setlinfo");
     if ((rc = funds_decode(output, &s, err)) < 0)

@@ -155,6 +155,7 @@ struct desk_settlement {
     const char *insutype;    /* "" when absent, as the three below */
     const char *clr_type;    /* clearing type: "11" outpatient, "21" stays */
     const char *clr_optins;  /* clearing institution: the insured region */
+    const char *setl_time;   /* "yyyy-MM-dd HH:mm:ss", the platform's clock */
     struct policy_result amounts;
     struct desk_fund funds[DESK_FUNDS_MAX];
     size_t n_funds;

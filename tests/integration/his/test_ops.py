@@ -211,7 +211,7 @@ class Ops(h.HisTestCase):
         return self.settle(v["visit_id"], discharge={"time": "%s 08:30:00" % today})
 
     def test_reconcile_matched_then_mismatched(self):
-        today = time.strftime("%Y-%m-%d")  # posad dates a settlement by its local clock
+        today = time.strftime("%Y-%m-%d")  # the day both sides agree on: the platform's clock set to it
         self.w.set_clock("%s 09:00:00" % today)
         try:
             self.reconcile_flow(today)
@@ -341,6 +341,33 @@ class Ops(h.HisTestCase):
             self.assertEqual(problems, [], rep)
         finally:
             self.w.set_clock(h.CLOCK)
+
+    def test_reconcile_counts_the_platforms_day(self):
+        # The platform dates a settlement by its own clock (setl_time); posad reconciles it on
+        # that day, not on the day it journaled it (a settlement that waited in the outbox
+        # past midnight, or a platform clock a minute off). Here the platform says 23:59
+        # yesterday while posad's clock says today.
+        wang = "32020000000000000000000112"  # 王䶮: long_term Wuxi 310, 800.00 per stay, 0.90
+        yesterday = time.strftime("%Y-%m-%d", time.localtime(time.time() - 86400))
+        today = time.strftime("%Y-%m-%d")
+        before = self.tcp.post("/v1/reconcile", {"date": today})
+        self.assertEqual(before.status, 200, before)
+        self.w.set_clock("%s 23:59:00" % yesterday)
+        try:
+            # One line, 4,500.00 in scope: (4,500.00 - 800.00) x 0.90 = 3,330.00.
+            st = self.dated_stay(wang, "310", h.stay_lines("RY")[:1], yesterday)
+        finally:
+            self.w.set_clock(h.CLOCK)
+        self.assertEqual((st["amounts"]["medfee_sumamt"], st["amounts"]["fund_pay_sumamt"]),
+                         ("4500.00", "3330.00"), st)
+        r = self.tcp.post("/v1/reconcile", {"date": yesterday})
+        self.assertEqual(r.status, 200, r)
+        self.assertIs(r.json["matched"], True, r.json)  # the platform's 3201 agrees
+        lt = r.json["local_totals"]
+        self.assertEqual((lt["medfee_sumamt"], lt["fund_pay_sumamt"], lt["count"]),
+                         ("4500.00", "3330.00", 1), r.json)
+        after = self.tcp.post("/v1/reconcile", {"date": today})
+        self.assertEqual(after.json["local_totals"], before.json["local_totals"], after.json)
 
     def test_reconcile_bad_date_and_unknown_day(self):
         self.assertError(self.tcp.post("/v1/reconcile", {"date": "2026-13-01"}), 400,
