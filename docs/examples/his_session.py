@@ -154,7 +154,7 @@ def main():
     t = fees["totals"]
     print(f"   total {t['amount']}: in scope {t['inscp_scp_amt']}, fully self-paid "
           f"{t['fulamt_ownpay_amt']}, over limit {t['overlmt_amt']}, first self-pay "
-          f"{t['preselfpay_amt']}  (upload {fees['upload']['state']})")
+          f"{t['preselfpay_amt']}  (sent to the platform: {fees['upload']['state']})")
 
     step("4. presettle (the platform's estimate; nothing moves)")
     status, est = api.call("POST", f"/v1/visits/{v['visit_id']}/presettle", {})
