@@ -193,14 +193,10 @@ static void on_setl(struct db_job *job, int status)
 
 void desk_document_settlement(struct his_call *call)
 {
-    struct doc_flow *f = calloc(1, sizeof *f);
+    struct doc_flow *f = his_flow_new(call, sizeof *f, flow_free);
 
-    if (!f) {
-        his_fail(call, -12, NULL, NULL);
+    if (!f)
         return;
-    }
-    call->flow = f;
-    call->flow_free = flow_free;
     his_db(call, run_setl, on_setl);
 }
 
@@ -316,12 +312,8 @@ void desk_document_form(struct his_call *call)
         his_fail(call, POSA_EFIELD, "visit_id must be 1 to 64 characters", NULL);
         return;
     }
-    if (!(f = calloc(1, sizeof *f))) {
-        his_fail(call, -12, NULL, NULL);
+    if (!(f = his_flow_new(call, sizeof *f, flow_free)))
         return;
-    }
     memcpy(f->visit_id, q, len);
-    call->flow = f;
-    call->flow_free = flow_free;
     his_db(call, run_visit, on_visit);
 }

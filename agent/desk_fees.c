@@ -367,17 +367,13 @@ static void on_loaded(struct db_job *job, int status)
 
 void desk_fees_upload(struct his_call *call)
 {
-    struct fee_flow *f = calloc(1, sizeof *f);
+    struct fee_flow *f = his_flow_new(call, sizeof *f, flow_free);
     struct jsonmap_error jerr = {0};
     struct desk *d = &call->pd->desk;
     int err;
 
-    if (!f) {
-        his_fail(call, -12, NULL, NULL);
+    if (!f)
         return;
-    }
-    call->flow = f;
-    call->flow_free = flow_free;
     if (!d->catalog_ready) {
         desk_catalog_refresh(d);
         his_fail(call, POSA_ENOT_READY, NULL, NULL);
@@ -586,16 +582,12 @@ static void on_cancel_loaded(struct db_job *job, int status)
 
 void desk_fees_cancel(struct his_call *call)
 {
-    struct cancel_flow *c = calloc(1, sizeof *c);
+    struct cancel_flow *c = his_flow_new(call, sizeof *c, cancel_free);
     struct jsonmap_error jerr = {0};
     int err;
 
-    if (!c) {
-        his_fail(call, -12, NULL, NULL);
+    if (!c)
         return;
-    }
-    call->flow = c;
-    call->flow_free = cancel_free;
     if (fees_cancel_request_parse(call->req->body, call->req->body_len, &c->req, &jerr) < 0) {
         his_fail_field(call, &jerr);
         return;

@@ -384,17 +384,13 @@ static void on_card(struct desk_waiter *w, const struct desk_card *card)
 
 void desk_identify(struct his_call *call)
 {
-    struct identify_flow *f = calloc(1, sizeof *f);
+    struct identify_flow *f = his_flow_new(call, sizeof *f, flow_free);
     struct jsonmap_error jerr = {0};
     const char *qr;
     int err;
 
-    if (!f) {
-        his_fail(call, -12, NULL, NULL);
+    if (!f)
         return;
-    }
-    call->flow = f;
-    call->flow_free = flow_free;
     if ((err = identify_request_parse(call->req->body, call->req->body_len, &f->req, &jerr)) < 0) {
         his_fail_field(call, &jerr);
         return;

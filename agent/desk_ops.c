@@ -463,15 +463,11 @@ static void day_bounds(int32_t date, int64_t *start, int64_t *end)
 
 void desk_reconcile(struct his_call *call)
 {
-    struct recon_flow *f = calloc(1, sizeof *f);
+    struct recon_flow *f = his_flow_new(call, sizeof *f, recon_free);
     struct jsonmap_error jerr = {0};
 
-    if (!f) {
-        his_fail(call, -12, NULL, NULL);
+    if (!f)
         return;
-    }
-    call->flow = f;
-    call->flow_free = recon_free;
     if (reconcile_request_parse(call->req->body, call->req->body_len, &f->req, &jerr) < 0) {
         his_fail_field(call, &jerr);
         return;
@@ -520,15 +516,11 @@ static void on_report(struct db_job *job, int status)
 
 void desk_reconcile_get(struct his_call *call)
 {
-    struct report_get *g = calloc(1, sizeof *g);
+    struct report_get *g = his_flow_new(call, sizeof *g, report_get_free);
     const char *date = his_param(call, 0);
 
-    if (!g) {
-        his_fail(call, -12, NULL, NULL);
+    if (!g)
         return;
-    }
-    call->flow = g;
-    call->flow_free = report_get_free;
     if (date_parse(date, strlen(date), &g->date) < 0) {
         his_fail(call, POSA_EDATE, "the date is YYYY-MM-DD", NULL);
         return;
@@ -607,13 +599,9 @@ static void on_metrics(struct db_job *job, int status)
 
 void desk_metrics(struct his_call *call)
 {
-    struct metrics_flow *m = calloc(1, sizeof *m);
+    struct metrics_flow *m = his_flow_new(call, sizeof *m, free);
 
-    if (!m) {
-        his_fail(call, -12, NULL, NULL);
+    if (!m)
         return;
-    }
-    call->flow = m;
-    call->flow_free = free;
     his_db(call, run_metrics, on_metrics);
 }

@@ -631,16 +631,12 @@ static void on_loaded(struct db_job *job, int status)
 
 static void start(struct his_call *call, bool estimate)
 {
-    struct settle_flow *f = calloc(1, sizeof *f);
+    struct settle_flow *f = his_flow_new(call, sizeof *f, flow_free);
     struct jsonmap_error jerr = {0};
     int err;
 
-    if (!f) {
-        his_fail(call, -12, NULL, NULL);
+    if (!f)
         return;
-    }
-    call->flow = f;
-    call->flow_free = flow_free;
     f->estimate = estimate;
     if (settle_request_parse(call->req->body, call->req->body_len, &f->req, &jerr) < 0) {
         his_fail_field(call, &jerr);
@@ -708,20 +704,15 @@ static int run_setl_load(struct db *db, struct db_job *job)
 
 static struct setl_flow *setl_start(struct his_call *call, db_job_done_cb done)
 {
-    struct setl_flow *s = calloc(1, sizeof *s);
+    struct setl_flow *s = his_flow_new(call, sizeof *s, setl_free);
     int err;
 
-    if (!s) {
-        his_fail(call, -12, NULL, NULL);
+    if (!s)
         return NULL;
-    }
     if ((err = his_lock(call, his_param(call, 0))) < 0) {
-        free(s);
         his_fail(call, err, NULL, NULL);
         return NULL;
     }
-    call->flow = s;
-    call->flow_free = setl_free;
     his_db(call, run_setl_load, done);
     return s;
 }

@@ -386,15 +386,11 @@ static void on_identity(struct db_job *job, int status)
 
 void desk_visit_open(struct his_call *call)
 {
-    struct visit_flow *f = calloc(1, sizeof *f);
+    struct visit_flow *f = his_flow_new(call, sizeof *f, flow_free);
     struct jsonmap_error jerr = {0};
 
-    if (!f) {
-        his_fail(call, -12, NULL, NULL);
+    if (!f)
         return;
-    }
-    call->flow = f;
-    call->flow_free = flow_free;
     if (visit_request_parse(call->req->body, call->req->body_len, &f->req, &jerr) < 0) {
         his_fail_field(call, &jerr);
         return;
@@ -449,13 +445,9 @@ static void on_visit_get(struct db_job *job, int status)
 
 void desk_visit_get(struct his_call *call)
 {
-    struct visit_get *g = calloc(1, sizeof *g);
+    struct visit_get *g = his_flow_new(call, sizeof *g, visit_get_free);
 
-    if (!g) {
-        his_fail(call, -12, NULL, NULL);
+    if (!g)
         return;
-    }
-    call->flow = g;
-    call->flow_free = visit_get_free;
     his_db(call, run_visit_get, on_visit_get);
 }

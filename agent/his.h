@@ -79,6 +79,10 @@ bool his_loaded(struct his_call *call, int status, const char *desk);
 /* May this call act for desk (the client's desk scope)? 0 or POSA_EFORBIDDEN. */
 int his_check_desk(const struct his_call *call, const char *desk);
 
+/* A handler's state: size zeroed bytes, made the call's flow (flow_free frees it with the
+ * call). NULL after answering the call with the out-of-memory error. */
+void *his_flow_new(struct his_call *call, size_t size, void (*flow_free)(void *flow));
+
 /* Runs run on the database thread, then done on the loop (call->job). */
 void his_db(struct his_call *call, db_job_run_fn run, db_job_done_cb done);
 struct his_call *his_call_of_job(struct db_job *job);
@@ -87,10 +91,6 @@ struct his_call *his_call_of_job(struct db_job *job);
  * how many. The pointers stay valid until the next request is answered. */
 struct metrics_route;
 size_t his_metrics_routes(struct metrics_route *out, size_t cap);
-
-/* One flow at a time per visit: 0, or POSA_EBUSY when another call holds it. Released
- * when the call is answered. */
-int his_lock(struct his_call *call, const char *visit_id);
 
 /* One flow at a time per visit: 0, or POSA_EBUSY when another call holds it. Released
  * when the call is answered. */

@@ -276,6 +276,19 @@ struct his_call *his_call_of_job(struct db_job *job)
     return container_of(job, struct his_call, job);
 }
 
+void *his_flow_new(struct his_call *call, size_t size, void (*flow_free)(void *flow))
+{
+    void *flow = calloc(1, size);
+
+    if (!flow) {
+        his_fail(call, -ENOMEM, NULL, NULL);
+        return NULL;
+    }
+    call->flow = flow;
+    call->flow_free = flow_free;
+    return flow;
+}
+
 void his_db(struct his_call *call, db_job_run_fn run, db_job_done_cb done)
 {
     call->job = (struct db_job){.run = run, .done = done};
