@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/bound.h"
 #include "interface/json/jsonmap.h"
 #include "interface/platform/gateway.h"
 
@@ -164,27 +165,20 @@ void gateway_check_done(struct gateway_check *g)
     g->sm_public_key = NULL;
 }
 
-static const char *member(struct json_object *o, const char *key)
-{
-    struct json_object *v = NULL;
-
-    return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
-               ? json_object_get_string(v)
-               : NULL;
-}
-
 /* The plaintext input of an SM request, verified, as an object; NULL with why. */
 static struct json_object *sm_input(struct gateway_check *g, struct json_object *root, char *why,
                                     size_t cap)
 {
-    const char *ct = member(root, "input"), *sig = member(root, "cainfo");
-    const char *type = member(root, "signtype");
+    const char *ct, *sig, *type;
     struct json_object *input = NULL;
     struct jsonmap_error jerr;
     char *plain = NULL;
     size_t plain_len = 0;
 
-    if (!ct || !sig || !type || strcmp(type, "SM2") != 0)
+    if (jsonmap_get_string(root, "input", BOUND_BODY, true, &ct, &jerr) < 0 ||
+        jsonmap_get_string(root, "cainfo", BOUND_STRING, true, &sig, &jerr) < 0 ||
+        jsonmap_get_string(root, "signtype", BOUND_CODE, true, &type, &jerr) < 0 ||
+        strcmp(type, "SM2") != 0)
         snprintf(why, cap, "the SM gateway wants input encrypted (a string), cainfo and "
                            "signtype SM2");
     else if (gateway_sm4_decrypt(g->id, ct, strlen(ct), &plain, &plain_len) < 0)
