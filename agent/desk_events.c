@@ -76,29 +76,15 @@ void desk_events_close(struct desk *d)
         drop(d, d->subscribers);
 }
 
-/* Without ?desk=, a stream carries every desk's events: a client scoped to one desk gets its
- * desk's instead, one scoped to several must name one (EFORBIDDEN). */
-static int default_desk(const struct his_call *call, char desk[CARD_DESK_MAX + 1])
-{
-    const struct auth_client *c = call->client;
-
-    if (desk[0] || !c || c->all_desks)
-        return 0;
-    if (c->n_desks != 1)
-        return POSA_EFORBIDDEN;
-    snprintf(desk, CARD_DESK_MAX + 1, "%s", c->desks[0]);
-    return 0;
-}
-
 void desk_events(struct his_call *call)
 {
     static const struct http_header headers[] = {{"Content-Type", "text/event-stream"},
                                                   {"Cache-Control", "no-store"}};
     struct desk *d = &call->pd->desk;
     struct desk_subscriber *sub;
-    const char *q = strstr(call->req->query, "desk="), *desk = "";
+    const char *q = strstr(call->req->query, "desk="), *desk = "", *own = NULL;
     size_t len = 0;
-    int err;
+    int err = 0;
 
     if (q && (q == call->req->query || q[-1] == '&')) {
         desk = q + 5;
@@ -113,8 +99,11 @@ void desk_events(struct his_call *call)
         return;
     }
     memcpy(sub->desk, desk, len);
-    if ((err = default_desk(call, sub->desk)) < 0 ||
-        (err = his_check_desk(call, sub->desk[0] ? sub->desk : NULL)) < 0 ||
+    /* Without ?desk= a stream carries every desk's events: a client of one desk gets its
+     * own, a client of several must name one. */
+    if (!len && (err = his_client_desk(call, &own)) == 0 && own)
+        snprintf(sub->desk, sizeof sub->desk, "%s", own);
+    if (err < 0 || (err = his_check_desk(call, sub->desk[0] ? sub->desk : NULL)) < 0 ||
         (err = http_stream_start(call->req, 200, headers, 2)) < 0) {
         free(sub);
         his_fail(call, err,

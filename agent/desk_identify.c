@@ -397,13 +397,9 @@ void desk_identify(struct his_call *call)
     }
     /* A desk-scoped client's patient belongs to its desk: leaving desk out must not make
      * the visit everyone's. */
-    if (!f->req.desk && call->client && !call->client->all_desks) {
-        if (call->client->n_desks != 1) {
-            his_fail(call, POSA_EFIELD, "desk is required: this client serves several desks",
-                     NULL);
-            return;
-        }
-        f->req.desk = call->client->desks[0];
+    if (!f->req.desk && his_client_desk(call, &f->req.desk) < 0) {
+        his_fail(call, POSA_EFIELD, "desk is required: this client serves several desks", NULL);
+        return;
     }
     if (!f->req.desk && (f->req.source == IDENTIFY_CARD || f->req.source == IDENTIFY_AUTO)) {
         his_fail_field(call, &(struct jsonmap_error){.err = POSA_EFIELD, .field = "desk"});

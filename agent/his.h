@@ -79,6 +79,11 @@ bool his_loaded(struct his_call *call, int status, const char *desk);
 /* May this call act for desk (the client's desk scope)? 0 or POSA_EFORBIDDEN. */
 int his_check_desk(const struct his_call *call, const char *desk);
 
+/* The desk a request that names none is about: the client's only desk in *ret, or NULL when
+ * it is not scoped to desks (the socket, or "*"); POSA_EFORBIDDEN for a client of several
+ * desks, which must name one. */
+int his_client_desk(const struct his_call *call, const char **ret);
+
 /* A handler's state: size zeroed bytes, made the call's flow (flow_free frees it with the
  * call). NULL after answering the call with the out-of-memory error. */
 void *his_flow_new(struct his_call *call, size_t size, void (*flow_free)(void *flow));

@@ -271,6 +271,19 @@ int his_check_desk(const struct his_call *call, const char *desk)
     return call->client ? auth_allow(call->client, ROLE_READONLY, desk) : 0;
 }
 
+int his_client_desk(const struct his_call *call, const char **ret)
+{
+    const struct auth_client *c = call->client;
+
+    *ret = NULL;
+    if (!c || c->all_desks)
+        return 0;
+    if (c->n_desks != 1)
+        return POSA_EFORBIDDEN;
+    *ret = c->desks[0];
+    return 0;
+}
+
 struct his_call *his_call_of_job(struct db_job *job)
 {
     return container_of(job, struct his_call, job);
