@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <uv.h>
+
 #include "agent/desk.h"
 #include "core/err.h"
-
-#include <uv.h>
 
 enum config_type { CT_TEXT, CT_UINT, CT_MODE, CT_CHOICE };
 
