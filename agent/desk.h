@@ -108,9 +108,6 @@ struct desk {
 };
 
 int desk_init(struct desk *d, struct posad *pd);
-/* Reads the [desks] and [his] keys of cfg into d. On a bad value POSA_EFIELD and msg names
- * the key and what is wrong. Also refuses a TCP listener that is not loopback: the HIS API
- * has no TLS yet, and tokens in clear text must not cross the hospital's network. */
 struct posad_config;
 /* The grammar of each key desk_configure reads, for the config loader (file:line errors):
  * 0, or POSA_EFIELD with why. */
@@ -118,6 +115,8 @@ int desk_check_readers(const char *value, char *why, size_t cap);
 int desk_check_scanners(const char *value, char *why, size_t cap);
 int desk_check_clients(const char *value, char *why, size_t cap);
 int desk_check_depts(const char *value, char *why, size_t cap);
+/* Reads the [desks] and [his] keys of cfg into d. On a bad value POSA_EFIELD and msg names
+ * the key and what is wrong. (Whether a listener may leave loopback is config_check's.) */
 int desk_configure(struct desk *d, const struct posad_config *cfg, char *msg, size_t cap);
 void desk_done(struct desk *d);
 /* Loads the stored catalog, then keeps it fresh: a download (1312, page by page) when the
