@@ -449,6 +449,7 @@ void admin_handle(struct sandbox *sb, struct http_request *req)
         reply_error(req, 403, "the admin endpoints answer loopback clients only");
         return;
     }
+    service_flush(sb);
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         if (strcmp(req->path, routes[i].path) != 0)
             continue;

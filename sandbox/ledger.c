@@ -73,6 +73,9 @@ enum stmt_id {
     S_SAVEPOINT,
     S_RELEASE,
     S_ROLLBACK_TO,
+    S_MSG_SAVEPOINT,
+    S_MSG_RELEASE,
+    S_MSG_ROLLBACK_TO,
     S_SEQ_BUMP,
     S_SEQ_GET,
     S_MSG_GET,
@@ -119,6 +122,9 @@ static const char *const stmt_sql[S__MAX] = {
     [S_SAVEPOINT] = "SAVEPOINT txn",
     [S_RELEASE] = "RELEASE txn",
     [S_ROLLBACK_TO] = "ROLLBACK TO txn",
+    [S_MSG_SAVEPOINT] = "SAVEPOINT msg",
+    [S_MSG_RELEASE] = "RELEASE msg",
+    [S_MSG_ROLLBACK_TO] = "ROLLBACK TO msg",
     [S_SEQ_BUMP] = "INSERT INTO seq(name, value) VALUES(?1, 1)"
                    " ON CONFLICT(name) DO UPDATE SET value = value + 1",
     [S_SEQ_GET] = "SELECT value FROM seq WHERE name=?1",
@@ -348,6 +354,18 @@ void ledger_savepoint_rollback(struct ledger *l)
 {
     run(l, stmt(l, S_ROLLBACK_TO));
     run(l, stmt(l, S_RELEASE));
+}
+
+int ledger_msg_begin(struct ledger *l)
+{
+    return run(l, stmt(l, S_MSG_SAVEPOINT));
+}
+
+void ledger_msg_end(struct ledger *l, bool keep)
+{
+    if (!keep)
+        run(l, stmt(l, S_MSG_ROLLBACK_TO));
+    run(l, stmt(l, S_MSG_RELEASE));
 }
 
 int ledger_next_seq(struct ledger *l, const char *name, int64_t *ret)

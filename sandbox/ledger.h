@@ -1,9 +1,10 @@
 /* The sandbox's ledger in SQLite (the only SQL of the sandbox): message ids, sign-ins,
  * visits, fee lines with their split, settlements, year accumulations per person, account
- * balances and filing changes. Synchronous, on the loop thread. Each transaction of the
- * national interface runs inside ledger_begin() .. ledger_commit() (or _rollback()), so a
- * refused transaction leaves nothing behind. WAL with synchronous=NORMAL: a committed
- * settlement survives the process being killed; the file is mode 0600.
+ * balances and filing changes. Synchronous, on the loop thread. The messages of one loop
+ * turn commit together: ledger_begin() .. ledger_commit() around them, each message inside
+ * ledger_msg_begin() .. ledger_msg_end(), so a message that fails leaves nothing behind and
+ * the others still commit. WAL with synchronous=NORMAL: a committed settlement survives the
+ * process being killed; the file is mode 0600.
  *
  * Functions return 0 (or 1 for "found") or a negative posa error; strings in the structs
  * are copied into fixed buffers. */
@@ -27,8 +28,10 @@ void ledger_close(struct ledger *l);
 int ledger_begin(struct ledger *l);
 int ledger_commit(struct ledger *l);
 void ledger_rollback(struct ledger *l);
-/* A savepoint inside the transaction: the msgid row stays when the business part is
- * undone. */
+/* One message inside the group's transaction; ledger_msg_end(l, false) undoes it all. */
+int ledger_msg_begin(struct ledger *l);
+void ledger_msg_end(struct ledger *l, bool keep);
+/* A savepoint inside the message: the msgid row stays when the business part is undone. */
 int ledger_savepoint(struct ledger *l);
 void ledger_savepoint_release(struct ledger *l);
 void ledger_savepoint_rollback(struct ledger *l);

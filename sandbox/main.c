@@ -139,6 +139,7 @@ static void on_signal(uv_signal_t *handle, int signum)
     fprintf(stderr, "posa-sandbox: signal %d, stopping\n", signum);
     uv_signal_stop(&sig_term);
     uv_signal_stop(&sig_int);
+    service_close(&sb);
     http_server_close(sb.http, on_http_closed, NULL);
 }
 
@@ -179,6 +180,7 @@ static int start(const struct options *o, uv_loop_t *loop)
     uv_timer_init(loop, &sb.offline_timer);
     if (http_server_new(loop, &config, on_request, &sb, &sb.http) < 0)
         return -1;
+    service_init(&sb); /* from here on sb.http is set: shutdown closes both */
     rc = http_server_listen_tcp(sb.http, host, port);
     if (rc < 0) {
         fprintf(stderr, "posa-sandbox: listen %s: %s\n", o->listen, uv_strerror(rc));
@@ -211,8 +213,10 @@ int main(int argc, char **argv)
     rc = start(&o, &loop);
     if (rc == 0)
         uv_run(&loop, UV_RUN_DEFAULT);
-    else if (sb.http)
+    else if (sb.http) {
+        service_close(&sb);
         http_server_close(sb.http, NULL, NULL);
+    }
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     ledger_close(sb.ledger);

@@ -16,6 +16,16 @@
 #include "sandbox/ledger.h"
 #include "sandbox/scenario.h"
 
+struct job;
+
+/* The answers of one loop turn wait here until their messages commit together. */
+struct commit_group {
+    uv_check_t turn_end; /* runs after the turn's I/O callbacks: commits and answers */
+    struct job *head, **tail;
+    unsigned n;
+    bool open; /* the ledger's transaction is open */
+};
+
 struct sandbox {
     uv_loop_t *loop;
     struct http_server *http;
@@ -27,6 +37,7 @@ struct sandbox {
     struct evoucher evoucher;
     uv_timer_t offline_timer;
     uint32_t refmsg_seq; /* the serial part of inf_refmsgid */
+    struct commit_group group;
 };
 
 /* The sandbox's notion of now (yyyymmddHHMMSS, local time): the clock set by the admin
@@ -37,6 +48,13 @@ int64_t sandbox_now(const struct sandbox *sb);
 void service_handle(struct sandbox *sb, struct http_request *req);  /* callService */
 void evoucher_handle(struct sandbox *sb, struct http_request *req); /* localQrCodeQuery */
 void admin_handle(struct sandbox *sb, struct http_request *req);    /* /sandbox/... */
+
+/* The commit group: init once at start; flush commits what is waiting and answers it (the
+ * admin endpoints flush first, so they see and change only committed state); close flushes
+ * and closes the handle at shutdown. */
+void service_init(struct sandbox *sb);
+void service_flush(struct sandbox *sb);
+void service_close(struct sandbox *sb);
 
 /* Answers req with a JSON body (the object is consumed) and the status. */
 void sandbox_respond_json(struct http_request *req, int status, struct json_object *body);

@@ -408,6 +408,13 @@ def query_person(sb, p):
 def admit(sb, p, begntime, med_type="21", ipt_type="1", trum="0", rel_ttp="0",
           dise=("K80.100", "胆囊结石伴慢性胆囊炎"), msgid=None):
     """2401. Returns the Response; mdtrt_id in output.result.mdtrt_id."""
+    inp = admit_input(p, begntime, med_type, ipt_type, trum, rel_ttp, dise)
+    return sb.call("2401", inp, p["insuplc_admdvs"], msgid=msgid)
+
+
+def admit_input(p, begntime, med_type="21", ipt_type="1", trum="0", rel_ttp="0",
+                dise=("K80.100", "胆囊结石伴慢性胆囊炎")):
+    """The input of a 2401 admission."""
     region_code = p["insuplc_admdvs"]
     mdtrtinfo = {
         "psn_no": p["psn_no"], "insutype": p["insutype"], "coner_name": "家属",
@@ -428,8 +435,7 @@ def admit(sb, p, begntime, med_type="21", ipt_type="1", trum="0", rel_ttp="0",
                  "diag_srt_no": "1", "diag_code": dise[0], "diag_name": dise[1],
                  "adm_cond": "", "diag_dept": "普外科", "dise_dor_no": "D0001",
                  "dise_dor_name": "李主任", "diag_time": begntime}]
-    return sb.call("2401", {"mdtrtinfo": mdtrtinfo, "diseinfo": diseinfo}, region_code,
-                   msgid=msgid)
+    return {"mdtrtinfo": mdtrtinfo, "diseinfo": diseinfo}
 
 
 def mdtrt_id_2401(r):

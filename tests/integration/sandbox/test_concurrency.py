@@ -6,12 +6,19 @@ settlements, and 3201 must reconcile the day's totals.
 
 The clock is set once (2025-03-10 10:00:00), before the threads start. Admissions carry
 begntime 2025-03-01 09:00:00, and filings are long-term, so the threads never move the clock.
+
+test_one_turn sends many messages at the same moment on their own connections, so that they
+land in one loop turn and commit as one group: a refusal and a reused msgid among them must
+not undo the others, and every answered message must survive a SIGKILL right after.
 """
+import json
+import socket
 import threading
 from decimal import Decimal
 
 import harness
-from harness import ZHENGZHOU, admit, filing, mdtrt_id_2401, person, settle_stay, upload_stay
+from harness import (ZHENGZHOU, admit, admit_input, filing, mdtrt_id_2401, person, settle_stay,
+                     upload_stay)
 
 THREADS = 16
 STAYS = 5
@@ -67,6 +74,58 @@ class Concurrency(harness.SandboxCase):
                                       "fixmedins_setl_cnt": "80", "refd_setl_flag": "0"}})
         self.assertOk(r, "3201")
         self.assertIn(r.output["stmtinfo"]["stmt_rslt"], ("0", 0), r)
+
+    def test_one_turn(self):
+        sb = self.sb
+        sb.set_clock("2025-03-10 10:00:00")
+        envs = [sb.envelope("2401", admit_input(p, "2025-03-09 09:00:00"), p["insuplc_admdvs"])
+                for p in PERSONS]
+        envs.append(dict(envs[0]))  # the same msgid again: exactly one of the two is done
+        bad_sign = dict(envs[1], msgid=harness.MSGIDS.next(), sign_no="NOT-SIGNED-IN")
+        envs.append(bad_sign)
+        answers = send_at_once(sb.port, envs)
+        first, again = answers[0], answers[len(PERSONS)]
+        self.assertEqual(sorted([harness.is_ok(first), harness.is_ok(again)]), [False, True],
+                         (first, again))
+        self.assertIn("already used", (again if harness.is_ok(first) else first)["err_msg"])
+        self.assertFalse(harness.is_ok(answers[-1]), answers[-1])
+        self.assertIn("sign_no", answers[-1]["err_msg"])
+        for a in answers[1:len(PERSONS)]:
+            self.assertTrue(harness.is_ok(a), a)
+        # Answered means committed: every msgid is still taken after a SIGKILL and a restart,
+        # the refused one as refused.
+        sb.kill()
+        sb.start()
+        sb.sign_in()
+        sb.set_clock("2025-03-10 10:00:00")
+        for env, state in [(e, "done") for e in envs[:len(PERSONS)]] + [(bad_sign, "refused")]:
+            r = sb.send_envelope(dict(env, sign_no=sb.sign_no))
+            self.assertRefused(r, env["msgid"])
+            self.assertIn("already used (infno 2401, %s)" % state, r.err_msg)
+
+
+def send_at_once(port, envs):
+    """Each envelope on its own connection, all written before any answer is read; returns
+    the answers' JSON in the envelopes' order."""
+    socks = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in envs]
+    for s, env in zip(socks, envs):
+        body = json.dumps(env, ensure_ascii=False).encode("utf-8")
+        s.sendall(b"POST %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+                  b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                  % (harness.SERVICE_PATH.encode(), len(body), body))
+    answers = []
+    for s in socks:
+        raw = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            raw += chunk
+        s.close()
+        head, _, body = raw.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), raw
+        answers.append(harness.loads(body.decode("utf-8")))
+    return answers
 
 
 if __name__ == "__main__":
