@@ -5,6 +5,7 @@
  * ok, 1 runtime failure, 2 bad usage or config. */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -403,6 +404,10 @@ int main(int argc, char **argv)
         return 1;
     }
     umask(077);
+    /* glibc gives a thread's freed heap back to the kernel (madvise) whenever its top grows
+     * past the trim threshold, and takes it again by page faults on the next message: 7% of
+     * posad's CPU under load. Keep up to 16 MiB of freed heap instead. */
+    mallopt(M_TRIM_THRESHOLD, 16 << 20);
     pd.loop = uv_default_loop();
     if (open_journal(&pd, last_msgid) != 0)
         return 1;
