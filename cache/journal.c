@@ -35,13 +35,25 @@ static const char sql_update[] =
     "response = coalesce(?5, response), last_error = coalesce(?6, last_error), "
     "next_attempt = coalesce(?7, next_attempt), request = coalesce(?8, request) "
     "WHERE msgid = ?1";
+/* The due rows: the head of each visit (its first open row in (ord, seq) order) when it is
+ * queued and due, and every due visitless row. The visits are walked by skip-scan on
+ * journal_open, one seek per visit: scanning the queued rows themselves costs the whole
+ * queue whenever fewer heads than the batch are due (100,000 rows behind 128 visits: 66 ms
+ * per batch; this: under a millisecond). */
+#define OPEN_ROWS "journal INDEXED BY journal_open WHERE state IN ('queued', 'sent', 'unknown') "
 static const char sql_due[] =
-    "SELECT " JOURNAL_COLS " FROM journal AS j "
-    "WHERE j.state = 'queued' AND j.next_attempt <= ?1 "
-    "AND (j.visit_key = '' OR NOT EXISTS (SELECT 1 FROM journal AS p "
-    "     WHERE p.visit_key = j.visit_key AND p.state IN ('queued', 'sent', 'unknown') "
-    "     AND (p.ord < j.ord OR (p.ord = j.ord AND p.seq < j.seq)))) "
-    "ORDER BY j.next_attempt, j.seq LIMIT ?2";
+    "WITH RECURSIVE visit(k) AS ("
+    "  SELECT (SELECT visit_key FROM " OPEN_ROWS "AND visit_key > '' ORDER BY visit_key LIMIT 1)"
+    "  UNION ALL"
+    "  SELECT (SELECT visit_key FROM " OPEN_ROWS "AND visit_key > visit.k"
+    "          ORDER BY visit_key LIMIT 1) FROM visit WHERE visit.k IS NOT NULL),"
+    " head(h) AS ("
+    "  SELECT (SELECT seq FROM " OPEN_ROWS "AND visit_key = visit.k ORDER BY ord, seq LIMIT 1)"
+    "  FROM visit WHERE visit.k IS NOT NULL"
+    "  UNION ALL"
+    "  SELECT seq FROM " OPEN_ROWS "AND visit_key = '')"
+    "SELECT " JOURNAL_COLS " FROM head CROSS JOIN journal ON journal.seq = head.h "
+    "WHERE state = 'queued' AND next_attempt <= ?1 ORDER BY next_attempt, seq LIMIT ?2";
 static const char sql_next_due[] = "SELECT min(next_attempt) FROM journal WHERE state = 'queued'";
 static const char sql_list_state[] =
     "SELECT " JOURNAL_COLS " FROM journal WHERE state = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3";

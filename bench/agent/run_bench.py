@@ -10,7 +10,7 @@ lines -> 2304 per settlement) pointed at each target; the scenario and bill are
 bench/sandbox/run_bench.py's.
 
 usage: run_bench.py BUILD_DIR [--seconds 2] [--clients 1,8,64] [--drain-n 100000]
-                    [--drain-rate 2000] [--drain-visits 256]
+                    [--drain-rate 2000] [--drain-visits 128]
                     [--only footprint,forward,journal,drain]
 Environment: BENCH_VERBOSE=1 prints the drain's samples, BENCH_KEEP_TMP=1 keeps the temp dir
 (logs), BENCH_POSAD_LOG=info|debug sets posad's log level (default warn).
@@ -531,7 +531,7 @@ def main():
     ap.add_argument("--clients", default="1,8,64")
     ap.add_argument("--drain-n", type=int, default=100000)
     ap.add_argument("--drain-rate", type=int, default=2000)
-    ap.add_argument("--drain-visits", type=int, default=256,
+    ap.add_argument("--drain-visits", type=int, default=128,
                     help="open stays the uploads belong to (one in flight per stay)")
     ap.add_argument("--only", default="footprint,forward,journal,drain")
     a = ap.parse_args()

@@ -360,6 +360,68 @@ static void test_due_order_per_visit(void **state)
 
 /* An unknown upload is replaced by a reversal and a resend that take its place in the
  * visit's order: they drain before the visit's later rows, reversal first. */
+struct seen {
+    int n;
+    char msgids[128][MSGID_LEN + 1];
+};
+
+static int on_seen(const struct journal_row *row, void *data)
+{
+    struct seen *s = data;
+
+    assert_true(s->n < 128);
+    strcpy(s->msgids[s->n++], row->msgid);
+    return 0;
+}
+
+/* Forty visits of three rows each, inserted round by round (so a visit's rows are far apart
+ * in seq), whose keys sort in another order than they were inserted, and two visitless rows:
+ * the due rows are the visits' heads and the visitless rows, in seq order, up to the limit. */
+static void test_due_heads_of_many_visits(void **state)
+{
+    struct fx *fx = *state;
+    char m[3][40][MSGID_LEN + 1], loose[2][MSGID_LEN + 1], key[8];
+    struct seen got = {0};
+
+    for (int r = 0; r < 3; r++)
+        for (int v = 0; v < 40; v++) {
+            mid(m[r][v], 10 + r, v);
+            snprintf(key, sizeof key, "V%02d", (v * 7) % 40);
+            assert_int_equal(insert(fx->db, m[r][v], "2301", key, NULL, 100), 0);
+        }
+    for (int i = 0; i < 2; i++) {
+        mid(loose[i], 20, i);
+        assert_int_equal(insert(fx->db, loose[i], "2203", NULL, NULL, 100), 0);
+    }
+    assert_int_equal(journal_due(fx->db, 100, 10, on_seen, &got), 0);
+    assert_int_equal(got.n, 10);
+    for (int v = 0; v < 10; v++)
+        assert_string_equal(got.msgids[v], m[0][v]);
+
+    memset(&got, 0, sizeof got);
+    assert_int_equal(journal_due(fx->db, 100, 100, on_seen, &got), 0);
+    assert_int_equal(got.n, 42);
+    assert_string_equal(got.msgids[39], m[0][39]);
+    assert_string_equal(got.msgids[40], loose[0]);
+    assert_string_equal(got.msgids[41], loose[1]);
+
+    /* Every head in flight: only the visitless rows are due. */
+    for (int v = 0; v < 40; v++)
+        assert_int_equal(journal_apply(fx->db, m[0][v], MSG_EV_SEND, NULL, 101, NULL), 0);
+    memset(&got, 0, sizeof got);
+    assert_int_equal(journal_due(fx->db, 200, 100, on_seen, &got), 0);
+    assert_int_equal(got.n, 2);
+    assert_string_equal(got.msgids[0], loose[0]);
+
+    /* Visit 5's head answered: its second row is due, before the visitless rows (seq). */
+    assert_int_equal(journal_apply(fx->db, m[0][5], MSG_EV_ANSWER_OK, NULL, 102, NULL), 0);
+    memset(&got, 0, sizeof got);
+    assert_int_equal(journal_due(fx->db, 200, 100, on_seen, &got), 0);
+    assert_int_equal(got.n, 3);
+    assert_string_equal(got.msgids[0], m[1][5]);
+    assert_string_equal(got.msgids[1], loose[0]);
+}
+
 static void test_stand_in_keeps_visit_order(void **state)
 {
     struct fx *fx = *state;
@@ -500,6 +562,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_transitions, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_send_now_and_restart, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_due_order_per_visit, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_due_heads_of_many_visits, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_callback_stops, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_stand_in_keeps_visit_order, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_request_restamped, fx_setup, fx_teardown),
