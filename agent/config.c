@@ -24,22 +24,25 @@ struct config_key {
     const char *choices; /* "a|b|c" */
     /* text keys with a grammar of their own: 0, or POSA_EFIELD and why */
     int (*check)(const char *value, char *why, size_t cap);
+    bool reloads; /* SIGHUP applies it (desk_reload); the others need a restart */
 };
 
-#define TEXT_CHECKED(sec, field, check)                                                        \
+#define TEXT_KEY(sec, field, check, reloads)                                                   \
     {                                                                                          \
         sec, #field, CT_TEXT, offsetof(struct posad_config, field),                            \
-            sizeof(((struct posad_config *)0)->field), 0, 0, NULL, check                       \
+            sizeof(((struct posad_config *)0)->field), 0, 0, NULL, check, reloads              \
     }
+#define TEXT_CHECKED(sec, field, check) TEXT_KEY(sec, field, check, false)
 #define TEXT(sec, field) TEXT_CHECKED(sec, field, NULL)
 #define UINT(sec, field, lo, hi)                                                               \
     {                                                                                          \
-        sec, #field, CT_UINT, offsetof(struct posad_config, field), 0, lo, hi, NULL, NULL      \
+        sec, #field, CT_UINT, offsetof(struct posad_config, field), 0, lo, hi, NULL, NULL,     \
+            false                                                                              \
     }
 #define CHOICE(sec, field, list)                                                               \
     {                                                                                          \
         sec, #field, CT_CHOICE, offsetof(struct posad_config, field),                          \
-            sizeof(((struct posad_config *)0)->field), 0, 0, list, NULL                        \
+            sizeof(((struct posad_config *)0)->field), 0, 0, list, NULL, false                 \
     }
 
 static int config_listen_check(const char *listen, char *why, size_t cap);
@@ -49,7 +52,7 @@ static const struct config_key config_keys[] = {
     TEXT_CHECKED("posad", listen, config_listen_check),
     TEXT("posad", socket),
     {"posad", "socket_mode", CT_MODE, offsetof(struct posad_config, socket_mode), 0, 0, 0777, NULL,
-     NULL},
+     NULL, false},
     CHOICE("posad", log_level, "debug|info|warn|error"),
     CHOICE("posad", log_format, "text|json"),
     TEXT("posad", log_file),
@@ -84,13 +87,50 @@ static const struct config_key config_keys[] = {
     TEXT_CHECKED("desks", readers, desk_check_readers),
     TEXT_CHECKED("desks", scanners, desk_check_scanners),
     UINT("his", chunk_lines, 1, 5000),
-    TEXT_CHECKED("his", emergency_depts, desk_check_depts),
-    TEXT_CHECKED("his", clients, desk_check_clients),
+    TEXT_KEY("his", emergency_depts, desk_check_depts, true),
+    TEXT_KEY("his", clients, desk_check_clients, true),
     TEXT("his", tls_cert),
     TEXT("his", tls_key),
     {"policy", "file", CT_TEXT, offsetof(struct posad_config, policy_file),
-     sizeof(((struct posad_config *)0)->policy_file), 0, 0, NULL, NULL},
+     sizeof(((struct posad_config *)0)->policy_file), 0, 0, NULL, NULL, true},
 };
+
+static bool key_differs(const struct config_key *k, const struct posad_config *a,
+                        const struct posad_config *b)
+{
+    const char *pa = (const char *)a + k->offset, *pb = (const char *)b + k->offset;
+
+    if (k->type == CT_UINT || k->type == CT_MODE)
+        return memcmp(pa, pb, sizeof(uint32_t)) != 0;
+    return strcmp(pa, pb) != 0;
+}
+
+size_t config_reload(struct posad_config *cfg, const struct posad_config *next, char *ignored,
+                     size_t cap)
+{
+    size_t n = 0, used = 0;
+
+    if (cap)
+        ignored[0] = '\0';
+    for (size_t i = 0; i < sizeof config_keys / sizeof config_keys[0]; i++) {
+        const struct config_key *k = &config_keys[i];
+        size_t size = k->type == CT_UINT || k->type == CT_MODE ? sizeof(uint32_t) : k->size;
+
+        if (!key_differs(k, cfg, next))
+            continue;
+        if (k->reloads) {
+            memcpy((char *)cfg + k->offset, (const char *)next + k->offset, size);
+            continue;
+        }
+        if (used < cap) {
+            int w = snprintf(ignored + used, cap - used, "%s[%s] %s", n ? ", " : "",
+                             k->section, k->name);
+            used += w > 0 ? (size_t)w : 0;
+        }
+        n++;
+    }
+    return n;
+}
 
 void config_defaults(struct posad_config *cfg)
 {

@@ -79,6 +79,13 @@ int config_set(struct posad_config *cfg, const char *section, const char *key, c
  * Same message format, naming the key. */
 int config_check(const struct posad_config *cfg, const char *path, char *msg, size_t cap);
 
+/* SIGHUP: copies into cfg the keys a reload applies ([his] clients, emergency_depts, [policy]
+ * file) from next, a fresh read of the file; names in ignored ("[upstream] url, ...") the
+ * other keys whose value changed, which keep their old value until a restart, and returns
+ * how many. */
+size_t config_reload(struct posad_config *cfg, const struct posad_config *next, char *ignored,
+                     size_t cap);
+
 /* A [posad] listen value, "127.0.0.1:8470" or "[::1]:8470": its host (without brackets),
  * port, and whether it stays on this machine. POSA_EFIELD when it is not one of those. */
 #define CONFIG_HOST_MAX 64

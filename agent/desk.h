@@ -72,6 +72,12 @@ struct desk_reader {
 struct desk_subscriber;
 struct desk_policy;
 
+/* A client table replaced by a reload, kept until exit: calls in flight point into it. */
+struct desk_retired {
+    struct auth_table *auth;
+    struct desk_retired *next;
+};
+
 /* The engine's state beside posad's: the catalog the split uses, the clients allowed on
  * TCP, the emergency departments, the cards in the desks' readers. */
 struct desk {
@@ -85,6 +91,7 @@ struct desk {
     uv_timer_t catalog_timer;
     uint32_t chunk_lines;    /* fee lines per 2204/2301 upload */
     struct auth_table *auth; /* NULL or empty: no tokens configured */
+    struct desk_retired *retired;
     char emergency_buf[256];
     const char *emergency_depts[DESK_EMERGENCY_DEPTS_MAX];
     size_t n_emergency_depts;
@@ -118,6 +125,11 @@ int desk_check_depts(const char *value, char *why, size_t cap);
 /* Reads the [desks] and [his] keys of cfg into d. On a bad value POSA_EFIELD and msg names
  * the key and what is wrong. (Whether a listener may leave loopback is config_check's.) */
 int desk_configure(struct desk *d, const struct posad_config *cfg, char *msg, size_t cap);
+/* SIGHUP: [his] clients and emergency_depts and the [policy] file of cfg replace the ones in
+ * use when all three read well; otherwise nothing changes and msg says why. Event streams
+ * opened with a token end (clients reconnect and are checked against the new list, so a
+ * revoked token stops hearing events). */
+int desk_reload(struct desk *d, const struct posad_config *cfg, char *msg, size_t cap);
 void desk_done(struct desk *d);
 /* Loads the stored catalog, then keeps it fresh: a download (1312, page by page) when the
  * platform comes online without one, and every DESK_CATALOG_REFRESH_MS. */
@@ -143,6 +155,8 @@ void desk_event(struct desk *d, const char *desk, const char *name, struct json_
 void desk_outcome_resolved(struct desk *d, const char *msgid);
 /* Ends every event stream (shutdown). */
 void desk_events_close(struct desk *d);
+/* Ends the event streams opened with a bearer token (a reload changed the tokens). */
+void desk_events_end_token_streams(struct desk *d);
 
 /* A settlement left unknown whose journal row was decided since follows the row (database
  * thread); *ret_changed tells whether it did. */

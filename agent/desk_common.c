@@ -198,11 +198,67 @@ int desk_configure(struct desk *d, const struct posad_config *cfg, char *msg, si
     return err;
 }
 
+/* The departments of src (a scratch desk) into d, pointing into d's own buffer. */
+static void depts_move(struct desk *d, const struct desk *src)
+{
+    memcpy(d->emergency_buf, src->emergency_buf, sizeof d->emergency_buf);
+    for (size_t i = 0; i < src->n_emergency_depts; i++)
+        d->emergency_depts[i] = d->emergency_buf + (src->emergency_depts[i] - src->emergency_buf);
+    d->n_emergency_depts = src->n_emergency_depts;
+    d->flag_config = (struct flag_config){d->emergency_depts, d->n_emergency_depts};
+}
+
+int desk_reload(struct desk *d, const struct posad_config *cfg, char *msg, size_t cap)
+{
+    struct desk *next = calloc(1, sizeof *next);
+    struct desk_retired *old = calloc(1, sizeof *old);
+    char why[300] = "";
+    int err;
+
+    if (!next || !old) {
+        free(next);
+        free(old);
+        snprintf(msg, cap, "out of memory");
+        return -12;
+    }
+    if ((err = config_clients(next, cfg->clients, why, sizeof why)) < 0)
+        snprintf(msg, cap, "[his] clients: %s", why);
+    else if ((err = config_depts(next, cfg->emergency_depts, why, sizeof why)) < 0)
+        snprintf(msg, cap, "[his] emergency_depts: %s", why);
+    else
+        err = desk_policy_load(next, cfg->policy_file, msg, cap);
+    if (err < 0) {
+        free(next->auth);
+        desk_policy_free(next->policy);
+        free(next);
+        free(old);
+        return err;
+    }
+    /* Calls in flight hold pointers into the old table: it is retired, not freed. */
+    old->auth = d->auth;
+    old->next = d->retired;
+    d->retired = old;
+    d->auth = next->auth;
+    depts_move(d, next);
+    desk_policy_free(d->policy);
+    d->policy = next->policy;
+    free(next);
+    desk_events_end_token_streams(d);
+    return 0;
+}
+
 void desk_done(struct desk *d)
 {
     catalog_copy_free(&d->catalog_copy);
     desk_policy_free(d->policy);
     free(d->auth);
+    while (d->retired) {
+        struct desk_retired *r = d->retired;
+
+        d->retired = r->next;
+        free(r->auth);
+        free(r);
+    }
 }
 
 struct json_object *desk_doc(const char *body)

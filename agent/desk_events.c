@@ -76,6 +76,17 @@ void desk_events_close(struct desk *d)
         drop(d, d->subscribers);
 }
 
+void desk_events_end_token_streams(struct desk *d)
+{
+    struct desk_subscriber *sub = d->subscribers, *next;
+
+    for (; sub; sub = next) {
+        next = sub->next;
+        if (sub->call->client)
+            drop(d, sub);
+    }
+}
+
 void desk_events(struct his_call *call)
 {
     static const struct http_header headers[] = {{"Content-Type", "text/event-stream"},

@@ -1,7 +1,8 @@
 /* posad: the point-of-settlement agent. Reads the config, opens the journal (rows left
  * `sent` by a crash become `unknown`), starts the database thread, the platform client,
  * the outbox, the resolver and the local HTTP server, and runs one libuv loop. SIGTERM
- * drains and exits; SIGHUP reopens the log and reloads the TLS certificate. Exit codes: 0
+ * drains and exits; SIGHUP reopens the log, reloads the TLS certificate and the config's
+ * reloadable keys (reload_config). Exit codes: 0
  * ok, 1 runtime failure, 2 bad usage or config. */
 #include <errno.h>
 #include <getopt.h>
@@ -179,6 +180,52 @@ static void reload_tls(struct posad *pd)
     log_event(LOGL_INFO, "tls_reloaded", "cert", pd->cfg.tls_cert, NULL);
 }
 
+/* The file, then the command line's overrides, then the cross-key checks: 0, or
+ * POSA_EFIELD (-errno) with msg. */
+static int load_config(struct posad_config *cfg, const char *path, char *const *overrides,
+                       char *msg, size_t cap)
+{
+    static const char *const keys[][2] = {
+        {"upstream", "url"}, {"posad", "data_dir"}, {"posad", "listen"}, {"posad", "socket"}};
+    int err;
+
+    config_defaults(cfg);
+    if ((err = config_load(cfg, path, msg, cap)) != 0)
+        return err;
+    for (int i = 0; i < 4; i++) {
+        if (overrides[i] && (err = config_set(cfg, keys[i][0], keys[i][1], overrides[i],
+                                              "command line", msg, cap)) != 0)
+            return err;
+    }
+    return config_check(cfg, path, msg, cap);
+}
+
+/* SIGHUP: the config file read again; what a reload can apply (desk_reload) is applied when
+ * the whole file is valid, the rest is named in the log as waiting for a restart. */
+static void reload_config(struct posad *pd)
+{
+    struct posad_config *next = malloc(sizeof *next);
+    char msg[512], ignored[512];
+    size_t n_ignored;
+
+    if (!next) {
+        log_event(LOGL_ERROR, "config_reload_failed", "error", "out of memory", NULL);
+        return;
+    }
+    if (load_config(next, pd->config_path, pd->overrides, msg, sizeof msg) != 0 ||
+        desk_reload(&pd->desk, next, msg, sizeof msg) != 0) {
+        log_event(LOGL_ERROR, "config_reload_failed", "error", msg, "kept", "the running config",
+                  NULL);
+        free(next);
+        return;
+    }
+    n_ignored = config_reload(&pd->cfg, next, ignored, sizeof ignored);
+    log_event(n_ignored ? LOGL_WARN : LOGL_INFO, "config_reloaded", "applied",
+              "[his] clients, emergency_depts, [policy] file", "restart_needed",
+              n_ignored ? ignored : NULL, NULL);
+    free(next);
+}
+
 static void on_signal(uv_signal_t *s, int signum)
 {
     struct posad *pd = s->data;
@@ -187,6 +234,7 @@ static void on_signal(uv_signal_t *s, int signum)
         int err = log_reopen();
         log_event(err ? LOGL_ERROR : LOGL_INFO, "log_reopened", "error",
                   err ? posa_strerror(err) : NULL, NULL);
+        reload_config(pd);
         reload_tls(pd);
         return;
     }
@@ -320,31 +368,6 @@ static void start_signals(struct posad *pd)
 }
 
 /* Reads the config file and the overrides; returns 0, or 2 after printing why. */
-static int load_config(struct posad_config *cfg, const char *path, char **overrides)
-{
-    static const char *const keys[][2] = {
-        {"upstream", "url"}, {"posad", "data_dir"}, {"posad", "listen"}, {"posad", "socket"}};
-    char msg[512];
-
-    config_defaults(cfg);
-    if (config_load(cfg, path, msg, sizeof msg) != 0) {
-        fprintf(stderr, "posad: %s\n", msg);
-        return 2;
-    }
-    for (int i = 0; i < 4; i++) {
-        if (overrides[i] && config_set(cfg, keys[i][0], keys[i][1], overrides[i], "command line",
-                                       msg, sizeof msg) != 0) {
-            fprintf(stderr, "posad: %s\n", msg);
-            return 2;
-        }
-    }
-    if (config_check(cfg, path, msg, sizeof msg) != 0) {
-        fprintf(stderr, "posad: %s\n", msg);
-        return 2;
-    }
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -356,8 +379,8 @@ int main(int argc, char **argv)
     char *overrides[4] = {NULL, NULL, NULL, NULL};
     const char *config = NULL;
     bool check = false;
-    char last_msgid[MSGID_LEN + 1] = "";
-    int c, rc;
+    char last_msgid[MSGID_LEN + 1] = "", msg[512];
+    int c, rc = 0;
 
     while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         switch (c) {
@@ -381,10 +404,13 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    rc = load_config(&pd.cfg, config, overrides);
+    pd.config_path = config;
+    memcpy(pd.overrides, overrides, sizeof pd.overrides);
+    if (load_config(&pd.cfg, config, overrides, msg, sizeof msg) != 0) {
+        fprintf(stderr, "posad: %s\n", msg);
+        rc = 2;
+    }
     if (!rc) {
-        char msg[512];
-
         desk_init(&pd.desk, &pd);
         if (desk_configure(&pd.desk, &pd.cfg, msg, sizeof msg) != 0 ||
             desk_policy_load(&pd.desk, pd.cfg.policy_file, msg, sizeof msg) != 0 ||

@@ -45,6 +45,8 @@ struct resolver {
 struct posad {
     uv_loop_t *loop;
     struct posad_config cfg;
+    const char *config_path; /* read again on SIGHUP, with the same overrides */
+    char *overrides[4];      /* --upstream, --data-dir, --listen, --socket, or NULL */
     struct db_worker db;
     struct gateway gateway;
     struct platform_client *client;

@@ -188,6 +188,11 @@ static int db_configure(struct db *db)
         err = db_exec(db, "PRAGMA foreign_keys = ON");
     if (!err)
         err = db_exec(db, "PRAGMA secure_delete = ON"); /* journal bodies carry PII */
+    /* Every job of a group runs in a savepoint, whose undo pages SQLite keeps in a
+     * sub-journal: in memory, not in a temp file created, written and unlinked whenever a
+     * group passes 64 KiB (the PII would also reach that file). A group is bounded, so is this. */
+    if (!err)
+        err = db_exec(db, "PRAGMA temp_store = MEMORY");
     return err;
 }
 

@@ -153,6 +153,35 @@ static void test_overrides(void **state)
     assert_string_equal(msg, "command line: [upstream] url: too long");
 }
 
+/* SIGHUP: the reloadable keys are copied, every other changed key is named and kept. */
+static void test_reload_applies_and_names(void **state)
+{
+    struct posad_config cfg, next;
+    char ignored[256], msg[512];
+
+    (void)state;
+    write_conf(good);
+    config_defaults(&cfg);
+    assert_int_equal(config_load(&cfg, path, msg, sizeof msg), 0);
+    next = cfg;
+    assert_int_equal(config_reload(&cfg, &next, ignored, sizeof ignored), 0);
+    assert_string_equal(ignored, "");
+
+    strcpy(next.clients, "a:" "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+                         ":cashier:D01");
+    strcpy(next.emergency_depts, "JZ01");
+    strcpy(next.policy_file, "/etc/posa/policy.json");
+    next.timeout_ms = 9000;
+    strcpy(next.url, "http://127.0.0.1:9/x");
+    assert_int_equal(config_reload(&cfg, &next, ignored, sizeof ignored), 2);
+    assert_string_equal(ignored, "[upstream] url, [upstream] timeout_ms");
+    assert_string_equal(cfg.clients, next.clients);
+    assert_string_equal(cfg.emergency_depts, "JZ01");
+    assert_string_equal(cfg.policy_file, "/etc/posa/policy.json");
+    assert_int_equal(cfg.timeout_ms, 2500); /* until a restart */
+    assert_string_equal(cfg.url, "http://127.0.0.1:8471/fsi/api/rsfComIfsService/callService");
+}
+
 static void test_shipped_file_parses(void **state)
 {
     struct posad_config cfg;
@@ -174,6 +203,7 @@ int main(void)
         cmocka_unit_test(test_errors_name_file_line_key),
         cmocka_unit_test(test_check_names_missing_keys),
         cmocka_unit_test(test_overrides),
+        cmocka_unit_test(test_reload_applies_and_names),
         cmocka_unit_test(test_shipped_file_parses),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

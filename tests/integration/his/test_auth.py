@@ -5,9 +5,12 @@ non-loopback listen address unless TLS and tokens are configured. (Run with POSA
 all of it goes over TLS.)"""
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -275,6 +278,64 @@ class Auth(h.HisTestCase):
         self.assertEqual(r.status, 201, r)
         r = self.unix.get("/v1/visits/%s" % r.json["visit_id"])
         self.assertEqual(r.status, 200, r)
+
+    # --- SIGHUP ----------------------------------------------------------------------------
+
+    def reload(self, extra_conf, event):
+        """Rewrites posad.conf with extra_conf, sends SIGHUP, waits for the log's event."""
+        w = self.w
+        before = w.log_tail(n=10 ** 7).count(event)
+        w.extra_conf = extra_conf
+        w.write_conf()
+        os.kill(w.posad.pid, signal.SIGHUP)
+        h.wait_until(lambda: w.log_tail(n=10 ** 7).count(event) > before, 10, event)
+        return w.log_tail(n=10 ** 7).rsplit(event, 1)[1].split("\n", 1)[0]
+
+    def test_sighup_reloads_the_tokens(self):
+        original = self.w.extra_conf
+        late = ("tok-late-5e1d0c3b", "cashier", "D01")
+        line = ";".join("%s:%s:%s:%s" % (n, h.sha256_hex(t), role, desks)
+                        for n, (t, role, desks) in list(TOKENS.items())[1:] + [("late", late)])
+        stream = h.SseStream(self.tcp, "/v1/events", headers=auth("desk1"), timeout=5)
+        unix_stream = h.SseStream(self.unix, "/v1/events", timeout=5)
+        try:
+            stream.wait_comment("desk D01", 5)
+            unix_stream.wait_comment("desk *", 5)
+            self.assertEqual(self.tcp.get("/v1/health", headers=h.bearer(late[0])).status, 401)
+            # desk1 revoked, late added, and a key a reload cannot apply changed.
+            said = self.reload("[his]\nclients = %s\nchunk_lines = 7\n" % line,
+                               "config_reloaded")
+            self.assertIn("[his] chunk_lines", said)
+            self.assertEqual(self.tcp.get("/v1/health", headers=auth("desk1")).status, 401)
+            self.assertEqual(self.tcp.get("/v1/health", headers=h.bearer(late[0])).status, 200)
+            self.assertEqual(self.tcp.get("/v1/health", headers=auth("ops")).status, 200)
+            # The revoked client's stream ended; the socket's (no token) goes on.
+            self.assertTrue(stream_ends(stream, 5), "the revoked client's stream goes on")
+            self.assertFalse(unix_stream.ended)
+            # A file that does not read changes nothing.
+            said = self.reload("[his]\nclients = late:nothex:cashier:D01\n",
+                               "config_reload_failed")
+            self.assertIn("clients", said)
+            self.assertEqual(self.tcp.get("/v1/health", headers=h.bearer(late[0])).status, 200)
+            self.assertEqual(self.tcp.get("/v1/health", headers=auth("desk1")).status, 401)
+        finally:
+            stream.close()
+            unix_stream.close()
+            self.reload(original, "config_reloaded")
+        self.assertEqual(self.tcp.get("/v1/health", headers=auth("desk1")).status, 200)
+
+
+def stream_ends(stream, timeout):
+    """True when the stream's connection ends within timeout."""
+    deadline = time.monotonic() + timeout
+    try:
+        while not stream.ended:
+            stream._recv(deadline)
+    except (socket.timeout, TimeoutError):
+        return False
+    except OSError:  # reset
+        return True
+    return True
 
 
 class CheckConfig(unittest.TestCase):
