@@ -537,6 +537,7 @@ struct metrics_flow {
     struct metrics_state_count states[METRICS_STATES_MAX];
     char names[METRICS_STATES_MAX][16];
     size_t n_states;
+    uint64_t db_commits, db_jobs; /* read on the database thread, which writes them */
 };
 
 static int add_state(const char *state, int64_t count, void *data)
@@ -557,6 +558,8 @@ static int run_metrics(struct db *db, struct db_job *job)
     struct metrics_flow *m = call->flow;
     int err = journal_stats(db, &m->stats);
 
+    m->db_commits = call->pd->db.commits;
+    m->db_jobs = call->pd->db.jobs;
     return err ? err : records_settlement_counts(db, add_state, m);
 }
 
@@ -586,6 +589,8 @@ static void on_metrics(struct db_job *job, int status)
     view.queue_unknown = (uint64_t)m->stats.unknown;
     view.settlements = m->states;
     view.n_settlements = m->n_states;
+    view.db_commits = m->db_commits;
+    view.db_jobs = m->db_jobs;
     html_buf_init(&page, HTML_BUF_CEILING);
     err = metrics_format(&view, &page);
     if (err || page.err) {

@@ -155,5 +155,11 @@ int metrics_format(const struct metrics_view *v, struct html_buf *out)
         metrics_label_escape(out, v->settlements[i].state);
         html_buf_printf(out, "\"} %" PRIu64 "\n", v->settlements[i].count);
     }
+    family(out, "posa_db_commits_total", "counter",
+           "Database transactions committed since start.");
+    html_buf_printf(out, "posa_db_commits_total %" PRIu64 "\n", v->db_commits);
+    family(out, "posa_db_jobs_total", "counter",
+           "Database jobs run since start; jobs per commit is the group commit's grouping.");
+    html_buf_printf(out, "posa_db_jobs_total %" PRIu64 "\n", v->db_jobs);
     return out->err;
 }

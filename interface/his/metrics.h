@@ -67,6 +67,8 @@ struct metrics_view {
     uint64_t queue_unknown;      /* messages whose outcome is being resolved */
     const struct metrics_state_count *settlements;
     size_t n_settlements;
+    uint64_t db_commits; /* database transactions committed since start */
+    uint64_t db_jobs;    /* database jobs they carried (group commit: jobs / commits) */
 };
 
 /* Appends the whole page to out. Label values are escaped (\\, \", \n) and invalid UTF-8

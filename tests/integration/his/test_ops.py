@@ -147,6 +147,12 @@ class Ops(h.HisTestCase):
         # Every route of the API is counted, health and queue too.
         self.assertEqual(delta("GET /v1/health", 200), 1)
         self.assertEqual(delta("GET /v1/queue", 200), 1)
+        # The database's group commit: two identify flows journal and store in between.
+        self.assertEqual(types.get("posa_db_commits_total"), "counter")
+        commits = [m[("posa_db_commits_total", frozenset())] for m in (before, after)]
+        jobs = [m[("posa_db_jobs_total", frozenset())] for m in (before, after)]
+        self.assertGreater(commits[1], commits[0])
+        self.assertGreaterEqual(jobs[1] - jobs[0], commits[1] - commits[0])
 
     # --- queue and retry -------------------------------------------------------------------
 

@@ -125,7 +125,14 @@ static const char expected_page[] =
     "# TYPE posa_settlements gauge\n"
     "posa_settlements{state=\"settled\"} 2\n"
     "posa_settlements{state=\"unknown\"} 1\n"
-    "posa_settlements{state=\"a\\\"b\\\\c\\nd\xEF\xBF\xBD\"} 7\n";
+    "posa_settlements{state=\"a\\\"b\\\\c\\nd\xEF\xBF\xBD\"} 7\n"
+    "# HELP posa_db_commits_total Database transactions committed since start.\n"
+    "# TYPE posa_db_commits_total counter\n"
+    "posa_db_commits_total 40\n"
+    "# HELP posa_db_jobs_total Database jobs run since start; jobs per commit is the group "
+    "commit's grouping.\n"
+    "# TYPE posa_db_jobs_total counter\n"
+    "posa_db_jobs_total 250\n";
 /* clang-format on */
 
 static void test_page(void **state)
@@ -148,6 +155,8 @@ static void test_page(void **state)
         .queue_unknown = 1,
         .settlements = states,
         .n_settlements = 3,
+        .db_commits = 40,
+        .db_jobs = 250,
     };
     struct html_buf buf;
 
