@@ -87,6 +87,7 @@ static const struct config_key config_keys[] = {
     TEXT_CHECKED("desks", readers, desk_check_readers),
     TEXT_CHECKED("desks", scanners, desk_check_scanners),
     UINT("his", chunk_lines, 1, 5000),
+    UINT("his", idempotency_days, 1, 3650),
     TEXT_KEY("his", emergency_depts, desk_check_depts, true),
     TEXT_KEY("his", clients, desk_check_clients, true),
     TEXT("his", tls_cert),
@@ -156,6 +157,7 @@ void config_defaults(struct posad_config *cfg)
     strcpy(cfg->gateway, "none");
     strcpy(cfg->csb_version, "1.0.0");
     cfg->chunk_lines = 500;
+    cfg->idempotency_days = 7;
 }
 
 static const struct config_key *config_find(const char *section, const char *name)

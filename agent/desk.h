@@ -89,6 +89,11 @@ struct desk {
     bool catalog_loading;
     bool catalog_fresh; /* downloaded since start (or the last timer) */
     uv_timer_t catalog_timer;
+    /* retention (desk_retention.c) */
+    uv_timer_t retention_timer;
+    struct db_job retention_job;
+    bool retention_busy;
+    int64_t retention_deleted;
     uint32_t chunk_lines;    /* fee lines per 2204/2301 upload */
     struct auth_table *auth; /* NULL or empty: no tokens configured */
     struct desk_retired *retired;
@@ -137,6 +142,16 @@ void desk_catalog_start(struct desk *d);
 void desk_catalog_stop(struct desk *d);
 /* Downloads the catalog in the background; a download under way is not started twice. */
 void desk_catalog_refresh(struct desk *d);
+
+/* Retention: a minute after start and every DESK_RETENTION_EVERY_MS, deletes identities a
+ * day after they expired and idempotent answers older than [his] idempotency_days: both
+ * hold personal data with no use after their window. The journal, visits, fee lines and
+ * settlements are the hospital's record and stay. */
+#define DESK_RETENTION_FIRST_MS  (60 * 1000)
+#define DESK_RETENTION_EVERY_MS  (6 * 3600 * 1000)
+#define DESK_IDENTITY_KEEP_MS    (24 * 3600 * 1000) /* "expired" for a day, then "unknown" */
+void desk_retention_start(struct desk *d);
+void desk_retention_stop(struct desk *d);
 
 /* Starts the reader thread when readers are bound to desks; stops it. */
 int desk_cards_start(struct desk *d);

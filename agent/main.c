@@ -137,6 +137,7 @@ static void posad_stop(struct posad *pd)
     log_event(LOGL_INFO, "stopping", NULL);
     desk_events_close(&pd->desk);
     desk_catalog_stop(&pd->desk);
+    desk_retention_stop(&pd->desk);
     http_server_close(pd->server, NULL, NULL);
     desk_cards_stop(&pd->desk);
     outbox_stop(&pd->outbox);
@@ -445,6 +446,7 @@ int main(int argc, char **argv)
     outbox_init(&pd.outbox, &pd);
     resolver_init(&pd.resolver, &pd);
     desk_catalog_start(&pd.desk);
+    desk_retention_start(&pd.desk);
     rc = desk_cards_start(&pd.desk);
     if (rc) {
         fprintf(stderr, "posad: card readers: %s\n", posa_strerror(rc));

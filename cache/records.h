@@ -90,6 +90,12 @@ int records_settlement_counts(struct db *db, int (*cb)(const char *state, int64_
 int records_report_put(struct db *db, int32_t date, const char *body, int64_t now);
 int records_report_get(struct db *db, int32_t date, char **ret);
 
+/* Deletes what carries personal data past its use: identities that expired before
+ * expired_before, and first answers of idempotent requests stored before answered_before
+ * (both Unix ms). *ret_deleted (may be NULL) gets the rows deleted. */
+int records_prune(struct db *db, int64_t expired_before, int64_t answered_before,
+                  int64_t *ret_deleted);
+
 /* The first answer to an idempotent request: POSA_ENOTFOUND when there is none. */
 int records_answer_get(struct db *db, const char *idem_key, char ret_hash[RECORD_ID_MAX + 1],
                        int *ret_status, char **ret_answer);

@@ -1,0 +1,64 @@
+/* Retention: what posad deletes, and when (desk.h). One database job at a time; a turn that
+ * finds the last one still running skips. */
+#include "agent/desk.h"
+#include "agent/log.h"
+#include "agent/posad.h"
+#include "cache/records.h"
+#include "core/err.h"
+
+#include <stdio.h>
+
+#define DAY_MS ((int64_t)24 * 3600 * 1000)
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+static int run_prune(struct db *db, struct db_job *job)
+{
+    struct desk *d = container_of(job, struct desk, retention_job);
+    int64_t now = upstream_now_ms();
+
+    return records_prune(db, now - DESK_IDENTITY_KEEP_MS,
+                         now - (int64_t)d->pd->cfg.idempotency_days * DAY_MS,
+                         &d->retention_deleted);
+}
+
+static void on_pruned(struct db_job *job, int status)
+{
+    struct desk *d = container_of(job, struct desk, retention_job);
+    char n[24];
+
+    d->retention_busy = false;
+    if (status) {
+        log_event(LOGL_ERROR, "records_prune_failed", "error", posa_strerror(status), NULL);
+        return;
+    }
+    if (d->retention_deleted > 0) {
+        snprintf(n, sizeof n, "%lld", (long long)d->retention_deleted);
+        log_event(LOGL_INFO, "records_pruned", "rows", n, NULL);
+    }
+}
+
+static void on_retention_timer(uv_timer_t *t)
+{
+    struct desk *d = t->data;
+
+    if (d->retention_busy)
+        return;
+    d->retention_busy = true;
+    d->retention_deleted = 0;
+    d->retention_job = (struct db_job){.run = run_prune, .done = on_pruned};
+    db_worker_submit(&d->pd->db, &d->retention_job);
+}
+
+void desk_retention_start(struct desk *d)
+{
+    uv_timer_init(d->pd->loop, &d->retention_timer);
+    d->retention_timer.data = d;
+    uv_timer_start(&d->retention_timer, on_retention_timer, DESK_RETENTION_FIRST_MS,
+                   DESK_RETENTION_EVERY_MS);
+}
+
+void desk_retention_stop(struct desk *d)
+{
+    uv_close((uv_handle_t *)&d->retention_timer, NULL);
+}
