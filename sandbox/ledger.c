@@ -358,6 +358,11 @@ void ledger_savepoint_rollback(struct ledger *l)
 
 int ledger_msg_begin(struct ledger *l)
 {
+    /* SQLite rolls a transaction back by itself on some errors (disk full, I/O, memory): a
+     * savepoint then would open a transaction of its own and commit this message alone while
+     * the group's answers say nothing was recorded. */
+    if (sqlite3_get_autocommit(l->db))
+        return -EIO;
     return run(l, stmt(l, S_MSG_SAVEPOINT));
 }
 

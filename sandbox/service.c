@@ -191,32 +191,37 @@ static void job_answer(struct job *job)
     job_free(job);
 }
 
+/* Commits the open group, then answers its jobs. An answer can start the connection's next
+ * pipelined request at once, and that one joins a new group: the list is taken before the
+ * answers go out, and the loop commits the new group too before returning (a check handle
+ * started in the check phase would wait for the next poll). */
 void service_flush(struct sandbox *sb)
 {
     struct commit_group *g = &sb->group;
     struct job *job, *next;
     bool committed;
 
-    if (!g->open)
-        return;
-    committed = ledger_commit(sb->ledger) == 0;
-    if (!committed)
-        ledger_rollback(sb->ledger);
-    g->open = false;
-    uv_check_stop(&g->turn_end);
-    for (job = g->head; job; job = next) {
-        next = job->next;
-        if (!committed) {
-            json_object_put(job->resp);
-            job->resp = response(sb, -1, "the platform's ledger failed; nothing was recorded",
-                                 NULL);
-            job->drop_after_commit = false;
+    while (g->open) {
+        job = g->head;
+        g->head = NULL;
+        g->tail = &g->head;
+        g->n = 0;
+        committed = ledger_commit(sb->ledger) == 0;
+        if (!committed)
+            ledger_rollback(sb->ledger);
+        g->open = false;
+        uv_check_stop(&g->turn_end);
+        for (; job; job = next) {
+            next = job->next;
+            if (!committed) {
+                json_object_put(job->resp);
+                job->resp = response(sb, -1,
+                                     "the platform's ledger failed; nothing was recorded", NULL);
+                job->drop_after_commit = false;
+            }
+            job_answer(job);
         }
-        job_answer(job);
     }
-    g->head = NULL;
-    g->tail = &g->head;
-    g->n = 0;
 }
 
 void service_init(struct sandbox *sb)

@@ -10,10 +10,15 @@ begntime 2025-03-01 09:00:00, and filings are long-term, so the threads never mo
 test_one_turn sends many messages at the same moment on their own connections, so that they
 land in one loop turn and commit as one group: a refusal and a reused msgid among them must
 not undo the others, and every answered message must survive a SIGKILL right after.
+test_pipelined sends two messages in one write on one connection beside a third on another:
+the second is read while the first group's answers go out, and must be answered, and only
+once it is committed.
 """
 import json
+import re
 import socket
 import threading
+import time
 from decimal import Decimal
 
 import harness
@@ -102,6 +107,62 @@ class Concurrency(harness.SandboxCase):
             r = sb.send_envelope(dict(env, sign_no=sb.sign_no))
             self.assertRefused(r, env["msgid"])
             self.assertIn("already used (infno 2401, %s)" % state, r.err_msg)
+
+    def test_pipelined(self):
+        sb = self.sb
+        sb.set_clock("2025-03-10 10:00:00")
+        answered = []
+        for trial in range(5):
+            envs = [sb.envelope("2401", admit_input(p, "2025-03-09 09:00:00"),
+                                p["insuplc_admdvs"]) for p in PERSONS[3 * trial:3 * trial + 3]]
+            one = socket.create_connection(("127.0.0.1", sb.port), timeout=10)
+            other = socket.create_connection(("127.0.0.1", sb.port), timeout=10)
+            one.sendall(http_post(envs[0]) + http_post(envs[1]))
+            other.sendall(http_post(envs[2]))
+            for sock, n in ((one, 2), (other, 1)):
+                got = read_answers(sock, n)
+                self.assertEqual(len(got), n, "trial %d: %d of %d answers" % (trial, len(got), n))
+                for a in got:
+                    self.assertTrue(harness.is_ok(a), a)
+                sock.close()
+            answered += envs
+        sb.kill()
+        sb.start()
+        sb.sign_in()
+        sb.set_clock("2025-03-10 10:00:00")
+        for env in answered:
+            r = sb.send_envelope(dict(env, sign_no=sb.sign_no))
+            self.assertRefused(r, env["msgid"])
+            self.assertIn("already used (infno 2401, done)", r.err_msg)
+
+
+def http_post(env):
+    body = json.dumps(env, ensure_ascii=False).encode("utf-8")
+    return (b"POST %s HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (harness.SERVICE_PATH.encode(), len(body), body))
+
+
+def read_answers(sock, n, timeout=10):
+    """Up to n keep-alive answers' JSON bodies (fewer when none comes within timeout)."""
+    raw, out = b"", []
+    deadline = time.monotonic() + timeout
+    while len(out) < n and time.monotonic() < deadline:
+        head, sep, rest = raw.partition(b"\r\n\r\n")
+        if sep:
+            length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+            if len(rest) >= length:
+                out.append(harness.loads(rest[:length].decode("utf-8")))
+                raw = rest[length:]
+                continue
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            break
+        if not chunk:
+            break
+        raw += chunk
+    return out
 
 
 def send_at_once(port, envs):
