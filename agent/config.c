@@ -106,13 +106,19 @@ static bool key_differs(const struct config_key *k, const struct posad_config *a
     return strcmp(pa, pb) != 0;
 }
 
-size_t config_reload(struct posad_config *cfg, const struct posad_config *next, char *ignored,
-                     size_t cap)
+/* Appends "[section] key" to a ", "-separated list (cut short when the buffer is full). */
+static void list_key(char *list, size_t cap, const struct config_key *k)
 {
-    size_t n = 0, used = 0;
+    size_t used = strlen(list);
 
-    if (cap)
-        ignored[0] = '\0';
+    if (used < cap)
+        snprintf(list + used, cap - used, "%s[%s] %s", used ? ", " : "", k->section, k->name);
+}
+
+void config_reload(struct posad_config *cfg, const struct posad_config *next,
+                   struct config_changes *ch)
+{
+    ch->applied[0] = ch->ignored[0] = '\0';
     for (size_t i = 0; i < sizeof config_keys / sizeof config_keys[0]; i++) {
         const struct config_key *k = &config_keys[i];
         size_t size = k->type == CT_UINT || k->type == CT_MODE ? sizeof(uint32_t) : k->size;
@@ -121,16 +127,11 @@ size_t config_reload(struct posad_config *cfg, const struct posad_config *next, 
             continue;
         if (k->reloads) {
             memcpy((char *)cfg + k->offset, (const char *)next + k->offset, size);
-            continue;
+            list_key(ch->applied, sizeof ch->applied, k);
+        } else {
+            list_key(ch->ignored, sizeof ch->ignored, k);
         }
-        if (used < cap) {
-            int w = snprintf(ignored + used, cap - used, "%s[%s] %s", n ? ", " : "",
-                             k->section, k->name);
-            used += w > 0 ? (size_t)w : 0;
-        }
-        n++;
     }
-    return n;
 }
 
 void config_defaults(struct posad_config *cfg)

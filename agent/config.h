@@ -80,12 +80,18 @@ int config_set(struct posad_config *cfg, const char *section, const char *key, c
  * Same message format, naming the key. */
 int config_check(const struct posad_config *cfg, const char *path, char *msg, size_t cap);
 
+/* What a reload changed, as "[his] clients, [upstream] url" lists ("" when nothing). */
+struct config_changes {
+    char applied[128]; /* reloadable keys whose value changed */
+    char ignored[512]; /* other keys whose value changed: they wait for a restart */
+};
+
 /* SIGHUP: copies into cfg the keys a reload applies ([his] clients, emergency_depts, [policy]
- * file) from next, a fresh read of the file; names in ignored ("[upstream] url, ...") the
- * other keys whose value changed, which keep their old value until a restart, and returns
- * how many. */
-size_t config_reload(struct posad_config *cfg, const struct posad_config *next, char *ignored,
-                     size_t cap);
+ * file) from next, a fresh read of the file, and says in ch which keys changed. The caller
+ * runs config_check on the result: the running listener stays (only a restart moves it), so
+ * a network listener must keep its tokens. */
+void config_reload(struct posad_config *cfg, const struct posad_config *next,
+                   struct config_changes *ch);
 
 /* A [posad] listen value, "127.0.0.1:8470" or "[::1]:8470": its host (without brackets),
  * port, and whether it stays on this machine. POSA_EFIELD when it is not one of those. */

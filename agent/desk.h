@@ -131,9 +131,10 @@ int desk_check_depts(const char *value, char *why, size_t cap);
  * the key and what is wrong. (Whether a listener may leave loopback is config_check's.) */
 int desk_configure(struct desk *d, const struct posad_config *cfg, char *msg, size_t cap);
 /* SIGHUP: [his] clients and emergency_depts and the [policy] file of cfg replace the ones in
- * use when all three read well; otherwise nothing changes and msg says why. Event streams
- * opened with a token end (clients reconnect and are checked against the new list, so a
- * revoked token stops hearing events). */
+ * use when all three read well; otherwise nothing changes and msg says why. When the clients
+ * changed, the old table is kept until exit (calls in flight point into it) and the TCP
+ * event streams end (they reconnect and are checked against the new list, so a revoked
+ * token stops hearing events). d->pd->cfg is still the running config here. */
 int desk_reload(struct desk *d, const struct posad_config *cfg, char *msg, size_t cap);
 void desk_done(struct desk *d);
 /* Loads the stored catalog, then keeps it fresh: a download (1312, page by page) when the
@@ -170,8 +171,9 @@ void desk_event(struct desk *d, const char *desk, const char *name, struct json_
 void desk_outcome_resolved(struct desk *d, const char *msgid);
 /* Ends every event stream (shutdown). */
 void desk_events_close(struct desk *d);
-/* Ends the event streams opened with a bearer token (a reload changed the tokens). */
-void desk_events_end_token_streams(struct desk *d);
+/* Ends the event streams opened over TCP (a reload changed the tokens: they reconnect and
+ * are checked again); those of the Unix socket stay. */
+void desk_events_end_tcp_streams(struct desk *d);
 
 /* A settlement left unknown whose journal row was decided since follows the row (database
  * thread); *ret_changed tells whether it did. */

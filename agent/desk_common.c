@@ -221,7 +221,9 @@ int desk_reload(struct desk *d, const struct posad_config *cfg, char *msg, size_
         snprintf(msg, cap, "out of memory");
         return -12;
     }
-    if ((err = config_clients(next, cfg->clients, why, sizeof why)) < 0)
+    bool clients_changed = strcmp(cfg->clients, d->pd->cfg.clients) != 0;
+
+    if (clients_changed && (err = config_clients(next, cfg->clients, why, sizeof why)) < 0)
         snprintf(msg, cap, "[his] clients: %s", why);
     else if ((err = config_depts(next, cfg->emergency_depts, why, sizeof why)) < 0)
         snprintf(msg, cap, "[his] emergency_depts: %s", why);
@@ -234,16 +236,20 @@ int desk_reload(struct desk *d, const struct posad_config *cfg, char *msg, size_
         free(old);
         return err;
     }
-    /* Calls in flight hold pointers into the old table: it is retired, not freed. */
-    old->auth = d->auth;
-    old->next = d->retired;
-    d->retired = old;
-    d->auth = next->auth;
+    if (clients_changed) {
+        /* Calls in flight hold pointers into the old table: it is retired, not freed. */
+        old->auth = d->auth;
+        old->next = d->retired;
+        d->retired = old;
+        d->auth = next->auth;
+        desk_events_end_tcp_streams(d);
+    } else {
+        free(old);
+    }
     depts_move(d, next);
     desk_policy_free(d->policy);
     d->policy = next->policy;
     free(next);
-    desk_events_end_token_streams(d);
     return 0;
 }
 

@@ -76,13 +76,13 @@ void desk_events_close(struct desk *d)
         drop(d, d->subscribers);
 }
 
-void desk_events_end_token_streams(struct desk *d)
+void desk_events_end_tcp_streams(struct desk *d)
 {
     struct desk_subscriber *sub = d->subscribers, *next;
 
     for (; sub; sub = next) {
         next = sub->next;
-        if (sub->call->client)
+        if (!sub->call->req->via_unix)
             drop(d, sub);
     }
 }

@@ -205,26 +205,30 @@ static int load_config(struct posad_config *cfg, const char *path, char *const *
  * the whole file is valid, the rest is named in the log as waiting for a restart. */
 static void reload_config(struct posad *pd)
 {
-    struct posad_config *next = malloc(sizeof *next);
-    char msg[512], ignored[512];
-    size_t n_ignored;
+    struct posad_config *next = malloc(sizeof *next), *merged = malloc(sizeof *merged);
+    struct config_changes ch;
+    char msg[512];
+    int err = -12;
 
-    if (!next) {
-        log_event(LOGL_ERROR, "config_reload_failed", "error", "out of memory", NULL);
-        return;
+    snprintf(msg, sizeof msg, "out of memory");
+    if (next && merged && !(err = load_config(next, pd->config_path, pd->overrides, msg,
+                                              sizeof msg))) {
+        *merged = pd->cfg;
+        config_reload(merged, next, &ch);
+        if (!(err = config_check(merged, pd->config_path, msg, sizeof msg)))
+            err = desk_reload(&pd->desk, merged, msg, sizeof msg);
     }
-    if (load_config(next, pd->config_path, pd->overrides, msg, sizeof msg) != 0 ||
-        desk_reload(&pd->desk, next, msg, sizeof msg) != 0) {
+    if (err) {
         log_event(LOGL_ERROR, "config_reload_failed", "error", msg, "kept", "the running config",
                   NULL);
-        free(next);
-        return;
+    } else {
+        pd->cfg = *merged;
+        log_event(ch.ignored[0] ? LOGL_WARN : LOGL_INFO, "config_reloaded", "applied",
+                  ch.applied[0] ? ch.applied : "nothing changed", "restart_needed",
+                  ch.ignored[0] ? ch.ignored : NULL, NULL);
     }
-    n_ignored = config_reload(&pd->cfg, next, ignored, sizeof ignored);
-    log_event(n_ignored ? LOGL_WARN : LOGL_INFO, "config_reloaded", "applied",
-              "[his] clients, emergency_depts, [policy] file", "restart_needed",
-              n_ignored ? ignored : NULL, NULL);
     free(next);
+    free(merged);
 }
 
 static void on_signal(uv_signal_t *s, int signum)

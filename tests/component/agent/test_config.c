@@ -157,29 +157,60 @@ static void test_overrides(void **state)
 static void test_reload_applies_and_names(void **state)
 {
     struct posad_config cfg, next;
-    char ignored[256], msg[512];
+    struct config_changes ch;
+    char msg[512];
 
     (void)state;
     write_conf(good);
     config_defaults(&cfg);
     assert_int_equal(config_load(&cfg, path, msg, sizeof msg), 0);
     next = cfg;
-    assert_int_equal(config_reload(&cfg, &next, ignored, sizeof ignored), 0);
-    assert_string_equal(ignored, "");
+    config_reload(&cfg, &next, &ch);
+    assert_string_equal(ch.applied, "");
+    assert_string_equal(ch.ignored, "");
 
     strcpy(next.clients, "a:" "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
                          ":cashier:D01");
-    strcpy(next.emergency_depts, "JZ01");
     strcpy(next.policy_file, "/etc/posa/policy.json");
     next.timeout_ms = 9000;
     strcpy(next.url, "http://127.0.0.1:9/x");
-    assert_int_equal(config_reload(&cfg, &next, ignored, sizeof ignored), 2);
-    assert_string_equal(ignored, "[upstream] url, [upstream] timeout_ms");
+    config_reload(&cfg, &next, &ch);
+    assert_string_equal(ch.applied, "[his] clients, [policy] file");
+    assert_string_equal(ch.ignored, "[upstream] url, [upstream] timeout_ms");
     assert_string_equal(cfg.clients, next.clients);
-    assert_string_equal(cfg.emergency_depts, "JZ01");
+    assert_string_equal(cfg.emergency_depts, ""); /* unchanged */
     assert_string_equal(cfg.policy_file, "/etc/posa/policy.json");
     assert_int_equal(cfg.timeout_ms, 2500); /* until a restart */
     assert_string_equal(cfg.url, "http://127.0.0.1:8471/fsi/api/rsfComIfsService/callService");
+}
+
+/* A network listener stays until a restart, whatever the file says now: a reload that drops
+ * its tokens (the file moved listen to loopback) fails config_check on the merged result. */
+static void test_reload_keeps_a_network_listeners_tokens(void **state)
+{
+    struct posad_config running, next, merged;
+    struct config_changes ch;
+    char msg[512];
+
+    (void)state;
+    write_conf(good);
+    config_defaults(&running);
+    assert_int_equal(config_load(&running, path, msg, sizeof msg), 0);
+    strcpy(running.listen, "0.0.0.0:8470");
+    strcpy(running.tls_cert, "/etc/posa/cert.pem");
+    strcpy(running.tls_key, "/etc/posa/key.pem");
+    strcpy(running.clients, "a:" "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+                            ":ops:*");
+    assert_int_equal(config_check(&running, path, msg, sizeof msg), 0);
+    next = running;
+    strcpy(next.listen, "127.0.0.1:8470");
+    next.clients[0] = '\0';
+    assert_int_equal(config_check(&next, path, msg, sizeof msg), 0); /* fine on its own */
+    merged = running;
+    config_reload(&merged, &next, &ch);
+    assert_string_equal(ch.ignored, "[posad] listen");
+    assert_int_equal(config_check(&merged, path, msg, sizeof msg), POSA_EFIELD);
+    assert_non_null(strstr(msg, "[posad] listen: 0.0.0.0:8470"));
 }
 
 static void test_shipped_file_parses(void **state)
@@ -204,6 +235,7 @@ int main(void)
         cmocka_unit_test(test_check_names_missing_keys),
         cmocka_unit_test(test_overrides),
         cmocka_unit_test(test_reload_applies_and_names),
+        cmocka_unit_test(test_reload_keeps_a_network_listeners_tokens),
         cmocka_unit_test(test_shipped_file_parses),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -163,6 +163,7 @@ class World:
 
     def __init__(self, extra_conf=""):
         self.extra_conf = extra_conf  # appended to posad.conf (INI lines)
+        self.listen_host = "127.0.0.1"  # posad's TCP listener (clients connect to 127.0.0.1)
         self.dir = tempfile.mkdtemp(prefix="posa-his-")
         self.sb_port = None
         self.pd_port = None
@@ -226,14 +227,14 @@ class World:
         data = os.path.join(self.dir, "posad")
         self.conf_path = os.path.join(self.dir, "posad.conf")
         with open(self.conf_path, "w", encoding="utf-8") as f:
-            f.write("[posad]\ndata_dir = %s\nlisten = 127.0.0.1:%d\nsocket = %s\n"
+            f.write("[posad]\ndata_dir = %s\nlisten = %s:%d\nsocket = %s\n"
                     "log_level = debug\n"
                     "[institution]\nfixmedins_code = %s\nfixmedins_name = 上海交通大学医学院附属瑞金医院\n"
                     "mdtrtarea_admvs = 310000\n"
                     "[upstream]\nurl = http://127.0.0.1:%d/fsi/api/rsfComIfsService/callService\n"
                     "timeout_ms = 5000\n%s\n"
-                    % (data, self.pd_port, self.sock_path, INSTITUTION, self.sb_port,
-                       self.extra_conf))
+                    % (data, self.listen_host, self.pd_port, self.sock_path, INSTITUTION,
+                       self.sb_port, self.extra_conf))
             if self.cert:
                 f.write("[his]\ntls_cert = %s\ntls_key = %s\n" % (self.cert, self.key))
 

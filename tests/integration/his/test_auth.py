@@ -54,6 +54,8 @@ class Auth(h.HisTestCase):
     def setUpClass(cls):
         if h.HisTestCase.world is None:
             h.HisTestCase.world = AuthWorld("[his]\nclients = %s\n" % clients_line())
+            if h.TLS:  # over TLS the listener may leave loopback: it does (still reached locally)
+                h.HisTestCase.world.listen_host = "0.0.0.0"
             h.HisTestCase.world.start()
         super().setUpClass()
 
@@ -302,6 +304,10 @@ class Auth(h.HisTestCase):
             stream.wait_comment("desk D01", 5)
             unix_stream.wait_comment("desk *", 5)
             self.assertEqual(self.tcp.get("/v1/health", headers=h.bearer(late[0])).status, 401)
+            # logrotate's SIGHUP with the file as it was: nothing changes, streams stay.
+            said = self.reload(original, "config_reloaded")
+            self.assertIn("nothing changed", said)
+            self.assertFalse(stream_ends(stream, 1), "a reload that changed nothing ended a stream")
             # desk1 revoked, late added, and a key a reload cannot apply changed.
             said = self.reload("[his]\nclients = %s\nchunk_lines = 7\n" % line,
                                "config_reloaded")
@@ -323,6 +329,22 @@ class Auth(h.HisTestCase):
             unix_stream.close()
             self.reload(original, "config_reloaded")
         self.assertEqual(self.tcp.get("/v1/health", headers=auth("desk1")).status, 200)
+
+    def test_sighup_keeps_a_network_listeners_tokens(self):
+        # The listener moves only at a restart: a file that now says loopback and no tokens
+        # must not leave 0.0.0.0 open to anyone.
+        if self.w.listen_host == "127.0.0.1":
+            self.skipTest("the listener is on loopback (runs over TLS, on 0.0.0.0)")
+        original = self.w.extra_conf
+        try:
+            self.w.listen_host = "127.0.0.1"
+            said = self.reload("\n", "config_reload_failed")
+            self.assertIn("[posad] listen", said)
+            self.assertEqual(self.tcp.get("/v1/queue").status, 401)
+            self.assertEqual(self.tcp.get("/v1/queue", headers=auth("ops")).status, 200)
+        finally:
+            self.w.listen_host = "0.0.0.0"
+            self.reload(original, "config_reloaded")
 
 
 def stream_ends(stream, timeout):
