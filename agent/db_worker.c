@@ -31,8 +31,8 @@ static void list_move(struct db_job_list *to, struct db_job_list *from)
     from->head = from->tail = NULL;
 }
 
-/* One group: BEGIN, every job in its savepoint, COMMIT. */
-static void db_worker_run_group(struct db_worker *w, struct db_job *head)
+/* One group: BEGIN, every job in its savepoint, COMMIT. True when it committed. */
+static bool db_worker_run_group(struct db_worker *w, struct db_job *head)
 {
     bool lazy = true;
     int err;
@@ -57,14 +57,15 @@ static void db_worker_run_group(struct db_worker *w, struct db_job *head)
             job->status = db_savepoint_release(w->db);
     }
     if (err)
-        return;
+        return false;
     err = db_commit(w->db);
     if (!err)
-        return;
+        return true;
     db_rollback(w->db);
     for (struct db_job *job = head; job; job = job->next)
         if (!job->status)
             job->status = err;
+    return false;
 }
 
 static void db_worker_thread(void *arg)
@@ -72,6 +73,7 @@ static void db_worker_thread(void *arg)
     struct db_worker *w = arg;
     struct db_job_list group = {0};
     uint64_t n;
+    bool committed;
 
     uv_mutex_lock(&w->lock);
     for (;;) {
@@ -85,11 +87,13 @@ static void db_worker_thread(void *arg)
         n = 0;
         for (struct db_job *job = group.head; job; job = job->next)
             n++;
-        db_worker_run_group(w, group.head);
+        committed = db_worker_run_group(w, group.head);
 
         uv_mutex_lock(&w->lock);
-        w->commits++;
-        w->jobs += n;
+        if (committed) {
+            w->commits++;
+            w->jobs += n;
+        }
         list_move(&w->finished, &group);
         uv_async_send(&w->finished_async);
     }

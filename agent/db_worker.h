@@ -58,8 +58,8 @@ struct db_worker {
     struct db_job_list finished; /* under lock: for the loop */
     bool stopping;               /* under lock */
     int in_flight;               /* loop only */
-    /* Counters, written by the thread under lock; read them after db_worker_stop(), or from
-     * a job (it runs on that thread). */
+    /* Groups committed and the jobs they carried, written by the thread under lock; read
+     * them after db_worker_stop(), or from a job (it runs on that thread). */
     uint64_t commits;
     uint64_t jobs;
     void (*on_closed)(struct db_worker *w);

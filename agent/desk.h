@@ -93,7 +93,8 @@ struct desk {
     uv_timer_t retention_timer;
     struct db_job retention_job;
     bool retention_busy;
-    int64_t retention_deleted;
+    int64_t retention_batch;   /* rows the last job deleted */
+    int64_t retention_deleted; /* rows this run deleted so far */
     uint32_t chunk_lines;    /* fee lines per 2204/2301 upload */
     struct auth_table *auth; /* NULL or empty: no tokens configured */
     struct desk_retired *retired;

@@ -1,5 +1,6 @@
-/* Retention: what posad deletes, and when (desk.h). One database job at a time; a turn that
- * finds the last one still running skips. */
+/* Retention: what posad deletes, and when (desk.h). One database job at a time, each
+ * deleting at most RETENTION_BATCH rows of a table, again until a job finds less: a backlog
+ * (the first run after an upgrade) never holds the database thread for long. */
 #include "agent/desk.h"
 #include "agent/log.h"
 #include "agent/posad.h"
@@ -8,7 +9,8 @@
 
 #include <stdio.h>
 
-#define DAY_MS ((int64_t)24 * 3600 * 1000)
+#define DAY_MS          ((int64_t)24 * 3600 * 1000)
+#define RETENTION_BATCH 1000
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
@@ -18,24 +20,39 @@ static int run_prune(struct db *db, struct db_job *job)
     int64_t now = upstream_now_ms();
 
     return records_prune(db, now - DESK_IDENTITY_KEEP_MS,
-                         now - (int64_t)d->pd->cfg.idempotency_days * DAY_MS,
-                         &d->retention_deleted);
+                         now - (int64_t)d->pd->cfg.idempotency_days * DAY_MS, RETENTION_BATCH,
+                         &d->retention_batch);
 }
+
+static void prune_next(struct desk *d);
 
 static void on_pruned(struct db_job *job, int status)
 {
     struct desk *d = container_of(job, struct desk, retention_job);
     char n[24];
 
-    d->retention_busy = false;
     if (status) {
+        d->retention_busy = false;
         log_event(LOGL_ERROR, "records_prune_failed", "error", posa_strerror(status), NULL);
         return;
     }
+    d->retention_deleted += d->retention_batch;
+    if (d->retention_batch >= RETENTION_BATCH && !d->pd->stopping) {
+        prune_next(d); /* more left */
+        return;
+    }
+    d->retention_busy = false;
     if (d->retention_deleted > 0) {
         snprintf(n, sizeof n, "%lld", (long long)d->retention_deleted);
         log_event(LOGL_INFO, "records_pruned", "rows", n, NULL);
     }
+}
+
+static void prune_next(struct desk *d)
+{
+    d->retention_batch = 0;
+    d->retention_job = (struct db_job){.run = run_prune, .done = on_pruned};
+    db_worker_submit(&d->pd->db, &d->retention_job);
 }
 
 static void on_retention_timer(uv_timer_t *t)
@@ -46,8 +63,7 @@ static void on_retention_timer(uv_timer_t *t)
         return;
     d->retention_busy = true;
     d->retention_deleted = 0;
-    d->retention_job = (struct db_job){.run = run_prune, .done = on_pruned};
-    db_worker_submit(&d->pd->db, &d->retention_job);
+    prune_next(d);
 }
 
 void desk_retention_start(struct desk *d)

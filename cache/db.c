@@ -285,6 +285,11 @@ static int db_run_cached(struct db *db, const char *sql)
 
 int db_savepoint(struct db *db)
 {
+    /* SQLite rolls a transaction back by itself on some errors (disk full, I/O, memory): a
+     * savepoint then would open a transaction of its own, and its RELEASE would commit one
+     * job alone while the group's COMMIT fails and reports every job failed. */
+    if (sqlite3_get_autocommit(db->sq))
+        return -EIO;
     return db_run_cached(db, sql_savepoint);
 }
 

@@ -24,7 +24,8 @@ int db_schema_version(struct db *db);
 int db_schema_latest(void);
 
 /* Transactions. db_begin takes the write lock at once (BEGIN IMMEDIATE). A savepoint
- * nests inside a transaction so one failing job of a group commit rolls back alone. */
+ * nests inside a transaction so one failing job of a group commit rolls back alone; outside
+ * one (none begun, or SQLite rolled it back after an error) db_savepoint is -EIO. */
 int db_begin(struct db *db);
 int db_commit(struct db *db);
 int db_rollback(struct db *db);

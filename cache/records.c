@@ -56,8 +56,12 @@ static const char sql_answer_put[] =
     "INSERT INTO his_answers (idem_key, body_hash, status, answer, created_at) "
     "VALUES (?1, ?2, ?3, ?4, ?5)";
 
-static const char sql_prune_identities[] = "DELETE FROM identities WHERE expires_at < ?1";
-static const char sql_prune_answers[] = "DELETE FROM his_answers WHERE created_at < ?1";
+static const char sql_prune_identities[] =
+    "DELETE FROM identities WHERE rowid IN "
+    "(SELECT rowid FROM identities WHERE expires_at < ?1 LIMIT ?2)";
+static const char sql_prune_answers[] =
+    "DELETE FROM his_answers WHERE rowid IN "
+    "(SELECT rowid FROM his_answers WHERE created_at < ?1 LIMIT ?2)";
 
 /* Copies column col into a fixed buffer; a longer value is a row cache/ did not write. */
 static int copy_col(char *dst, size_t cap, sqlite3_stmt *st, int col)
@@ -454,8 +458,9 @@ int records_report_get(struct db *db, int32_t date, char **ret)
     return 0;
 }
 
-/* Runs one DELETE whose ?1 is a time; adds the rows it deleted. */
-static int prune_before(struct db *db, const char *sql, int64_t before, int64_t *deleted)
+/* Runs one DELETE whose ?1 is a time and ?2 a row limit; adds the rows it deleted. */
+static int prune_before(struct db *db, const char *sql, int64_t before, int limit,
+                        int64_t *deleted)
 {
     sqlite3_stmt *st = db_stmt(db, sql);
     int err;
@@ -463,20 +468,21 @@ static int prune_before(struct db *db, const char *sql, int64_t before, int64_t 
     if (!st)
         return POSA_EDB;
     sqlite3_bind_int64(st, 1, before);
+    sqlite3_bind_int(st, 2, limit);
     err = db_step_done(db, st);
     if (!err)
         *deleted += sqlite3_changes(db_sqlite(db));
     return err;
 }
 
-int records_prune(struct db *db, int64_t expired_before, int64_t answered_before,
+int records_prune(struct db *db, int64_t expired_before, int64_t answered_before, int limit,
                   int64_t *ret_deleted)
 {
     int64_t deleted = 0;
-    int err = prune_before(db, sql_prune_identities, expired_before, &deleted);
+    int err = prune_before(db, sql_prune_identities, expired_before, limit, &deleted);
 
     if (!err)
-        err = prune_before(db, sql_prune_answers, answered_before, &deleted);
+        err = prune_before(db, sql_prune_answers, answered_before, limit, &deleted);
     if (ret_deleted)
         *ret_deleted = deleted;
     return err;

@@ -92,8 +92,9 @@ int records_report_get(struct db *db, int32_t date, char **ret);
 
 /* Deletes what carries personal data past its use: identities that expired before
  * expired_before, and first answers of idempotent requests stored before answered_before
- * (both Unix ms). *ret_deleted (may be NULL) gets the rows deleted. */
-int records_prune(struct db *db, int64_t expired_before, int64_t answered_before,
+ * (both Unix ms), at most limit rows of each (a backlog goes in several transactions).
+ * *ret_deleted (may be NULL) gets the rows deleted. */
+int records_prune(struct db *db, int64_t expired_before, int64_t answered_before, int limit,
                   int64_t *ret_deleted);
 
 /* The first answer to an idempotent request: POSA_ENOTFOUND when there is none. */

@@ -87,7 +87,7 @@ static void test_prune_by_time(void **state)
     assert_int_equal(records_visit_put(fx->db, &v, 0), 0);
 
     /* Before 2000 and before 300: T1 (expired at 1000), K1 and K2. */
-    assert_int_equal(records_prune(fx->db, 2000, 300, &deleted), 0);
+    assert_int_equal(records_prune(fx->db, 2000, 300, 100, &deleted), 0);
     assert_int_equal(deleted, 3);
     assert_int_equal(identity(fx->db, "T1", 1500), POSA_ENOTFOUND);
     assert_int_equal(identity(fx->db, "T2", 1500), 0);
@@ -100,7 +100,16 @@ static void test_prune_by_time(void **state)
     records_visit_free(got);
 
     /* Again at the same times: nothing more. */
-    assert_int_equal(records_prune(fx->db, 2000, 300, &deleted), 0);
+    assert_int_equal(records_prune(fx->db, 2000, 300, 100, &deleted), 0);
+    assert_int_equal(deleted, 0);
+
+    /* A limit of 1: one row of each table per call. */
+    assert_int_equal(records_prune(fx->db, 9999, 9999, 1, &deleted), 0);
+    assert_int_equal(deleted, 2);
+    assert_int_equal(records_prune(fx->db, 9999, 9999, 1, &deleted), 0);
+    assert_int_equal(deleted, 1); /* T3; no answer was left */
+    assert_int_equal(answer(fx->db, "K3"), POSA_ENOTFOUND);
+    assert_int_equal(records_prune(fx->db, 9999, 9999, 1, &deleted), 0);
     assert_int_equal(deleted, 0);
 }
 
