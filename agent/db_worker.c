@@ -5,8 +5,7 @@
 #include <stddef.h>
 
 #include "cache/db.h"
-
-#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+#include "core/container_of.h"
 
 static void list_push(struct db_job_list *l, struct db_job *job)
 {

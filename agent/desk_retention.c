@@ -5,14 +5,13 @@
 #include "agent/log.h"
 #include "agent/posad.h"
 #include "cache/records.h"
+#include "core/container_of.h"
 #include "core/err.h"
 
 #include <stdio.h>
 
 #define DAY_MS          ((int64_t)24 * 3600 * 1000)
 #define RETENTION_BATCH 1000
-
-#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 static int run_prune(struct db *db, struct db_job *job)
 {

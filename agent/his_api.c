@@ -12,11 +12,10 @@
 #include "agent/desk.h"
 #include "agent/posad.h"
 #include "cache/db.h"
+#include "core/container_of.h"
 #include "core/err.h"
 #include "interface/his/metrics.h"
 #include "interface/his/responses.h"
-
-#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 /* THE route table of the HIS API. */
 static const struct his_route routes[] = {

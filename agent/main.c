@@ -20,9 +20,8 @@
 #include "cache/db.h"
 #include "cache/journal.h"
 #include "core/bound.h"
+#include "core/container_of.h"
 #include "core/err.h"
-
-#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 struct route {
     const char *method;

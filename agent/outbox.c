@@ -10,8 +10,7 @@
 #include "agent/posad.h"
 #include "interface/platform/messages.h"
 #include "cache/journal.h"
-
-#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+#include "core/container_of.h"
 
 static void outbox_drain(struct outbox *ob);
 

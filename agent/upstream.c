@@ -13,10 +13,9 @@
 #include "agent/log.h"
 #include "cache/db.h"
 #include "core/bound.h"
+#include "core/container_of.h"
 #include "core/err.h"
 #include "interface/platform/messages.h"
-
-#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 static void upstream_sign_in(struct upstream *up);
 

@@ -24,9 +24,7 @@
 #include <http_parser.h>
 #include <uv.h>
 
-#ifndef container_of
-#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
-#endif
+#include "core/container_of.h"
 
 struct loadclient;
 struct loadclient_bench;

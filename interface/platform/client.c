@@ -12,9 +12,8 @@
 #include <openssl/rand.h>
 
 #include "core/bound.h"
+#include "core/container_of.h"
 #include "core/err.h"
-
-#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 struct client_socket {
     uv_poll_t poll;
