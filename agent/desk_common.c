@@ -210,19 +210,18 @@ static void depts_move(struct desk *d, const struct desk *src)
 
 int desk_reload(struct desk *d, const struct posad_config *cfg, char *msg, size_t cap)
 {
+    bool clients_changed = strcmp(cfg->clients, d->pd->cfg.clients) != 0;
     struct desk *next = calloc(1, sizeof *next);
-    struct desk_retired *old = calloc(1, sizeof *old);
+    struct desk_retired *old = clients_changed ? calloc(1, sizeof *old) : NULL;
     char why[300] = "";
     int err;
 
-    if (!next || !old) {
+    if (!next || (clients_changed && !old)) {
         free(next);
         free(old);
         snprintf(msg, cap, "out of memory");
         return -12;
     }
-    bool clients_changed = strcmp(cfg->clients, d->pd->cfg.clients) != 0;
-
     if (clients_changed && (err = config_clients(next, cfg->clients, why, sizeof why)) < 0)
         snprintf(msg, cap, "[his] clients: %s", why);
     else if ((err = config_depts(next, cfg->emergency_depts, why, sizeof why)) < 0)
@@ -243,8 +242,6 @@ int desk_reload(struct desk *d, const struct posad_config *cfg, char *msg, size_
         d->retired = old;
         d->auth = next->auth;
         desk_events_end_tcp_streams(d);
-    } else {
-        free(old);
     }
     depts_move(d, next);
     desk_policy_free(d->policy);

@@ -371,7 +371,6 @@ static void start_signals(struct posad *pd)
     }
 }
 
-/* Reads the config file and the overrides; returns 0, or 2 after printing why. */
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
