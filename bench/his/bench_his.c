@@ -19,32 +19,14 @@
 
 #include <json-c/json.h>
 
+#include "core/decimal.h"
 #include "loadclient.h"
-
-#define CODE        "H31010100001"
-#define MAX_PERSONS 1024
-#define MAX_LINES   200
-
-struct person {
-    char psn_no[40], certno[24], region[8], insutype[8];
-};
-
-struct fee {
-    char code[48], pric[24], cnt[24], amount[24];
-};
-
-struct plan {
-    struct person persons[MAX_PERSONS];
-    size_t n_persons;
-    struct fee fees[MAX_LINES];
-    size_t n_fees;
-};
+#include "plan.h"
 
 struct bench {
     struct loadclient_bench super;
     const struct plan *plan;
-    time_t msg_time; /* synthetic msgid clock, as bench_sandbox's */
-    unsigned msg_seq;
+    struct plan_msgids ids;
     const char *sign_no, *clock;
     unsigned run_id; /* one per level: visit numbers stay unique across levels */
 };
@@ -68,77 +50,23 @@ static struct client *client_of(struct loadclient *lc)
     return container_of(lc, struct client, super);
 }
 
-static const struct person *person_of(const struct loadclient *lc)
+static const struct plan_person *person_of(const struct loadclient *lc)
 {
     const struct plan *pl = bench_of(lc)->plan;
 
     return &pl->persons[lc->index % pl->n_persons];
 }
 
-/* ---- plan, ids, money text ---------------------------------------------------------------- */
-
-static int plan_load(const char *path, struct plan *pl)
+/* Adds an amount's text ("12.34", core's exact money) to *sum: 0, or negative when it is no
+ * amount. */
+static int money_add(const char *text, int64_t *sum)
 {
-    FILE *f = fopen(path, "r");
-    char line[512];
+    int64_t fen;
+    int err = money_parse(text, strlen(text), &fen);
 
-    if (!f)
-        return -errno;
-    while (fgets(line, sizeof line, f)) {
-        if (line[0] == 'P' && pl->n_persons < MAX_PERSONS) {
-            struct person *p = &pl->persons[pl->n_persons];
-            if (sscanf(line, "P %39s %23s %7s %7s", p->psn_no, p->certno, p->region,
-                       p->insutype) == 4)
-                pl->n_persons++;
-        } else if (line[0] == 'L' && pl->n_fees < MAX_LINES) {
-            struct fee *fe = &pl->fees[pl->n_fees];
-            if (sscanf(line, "L %47s %23s %23s %23s", fe->code, fe->pric, fe->cnt,
-                       fe->amount) == 4)
-                pl->n_fees++;
-        }
-    }
-    fclose(f);
-    return pl->n_persons && pl->n_fees ? 0 : -EINVAL;
-}
-
-static void next_msgid(struct bench *b, char out[31])
-{
-    struct tm tm;
-    char when[16];
-
-    if (b->msg_seq > 9999) {
-        b->msg_seq = 0;
-        b->msg_time++;
-    }
-    gmtime_r(&b->msg_time, &tm);
-    strftime(when, sizeof when, "%Y%m%d%H%M%S", &tm);
-    snprintf(out, 31, "%.12s%.14s%04u", CODE, when, b->msg_seq++ % 10000u);
-}
-
-/* "12.34" (at most 2 decimals, sign allowed) -> fen; the sandbox's own text, never a float. */
-static int64_t fen_parse(const char *s)
-{
-    int64_t sign = 1, units = 0, frac = 0;
-    int digits = 0;
-
-    if (*s == '-') {
-        sign = -1;
-        s++;
-    }
-    for (; *s >= '0' && *s <= '9'; s++)
-        units = units * 10 + (*s - '0');
-    if (*s == '.')
-        for (s++; *s >= '0' && *s <= '9' && digits < 2; s++, digits++)
-            frac = frac * 10 + (*s - '0');
-    while (digits++ < 2)
-        frac *= 10;
-    return sign * (units * 100 + frac);
-}
-
-static void fen_format(int64_t fen, char out[24])
-{
-    snprintf(out, 24, "%s%" PRId64 ".%02" PRId64, fen < 0 ? "-" : "", (fen < 0 ? -fen : fen) / 100,
-             (fen < 0 ? -fen : fen) % 100);
+    if (!err)
+        *sum += fen;
+    return err;
 }
 
 /* ---- requests ---------------------------------------------------------------------------- */
@@ -148,7 +76,7 @@ static int build_his(struct loadclient *lc, char *path, size_t cap)
 {
     const struct bench *b = bench_of(lc);
     const struct client *c = client_of(lc);
-    const struct person *p = person_of(lc);
+    const struct plan_person *p = person_of(lc);
     const struct plan *pl = b->plan;
     int rc = 0;
 
@@ -170,7 +98,7 @@ static int build_his(struct loadclient *lc, char *path, size_t cap)
         snprintf(path, cap, "/v1/visits/%s/fees", c->visit_id);
         rc = loadclient_printf(lc, "{\"lines\":[");
         for (size_t i = 0; rc == 0 && i < pl->n_fees; i++) {
-            const struct fee *f = &pl->fees[i];
+            const struct plan_fee *f = &pl->fees[i];
             rc = loadclient_printf(lc, "%s{\"his_line_id\":\"L%zu\",\"list_code\":\"%s\","
                                    "\"hosp_code\":\"H%zu\",\"name\":\"项目%zu\",\"qty\":\"%s\","
                                    "\"price\":\"%s\",\"amount\":\"%s\",\"time\":\"%s\"}",
@@ -192,11 +120,11 @@ static int build_national_input(struct loadclient *lc)
 {
     const struct bench *b = bench_of(lc);
     const struct client *c = client_of(lc);
-    const struct person *p = person_of(lc);
+    const struct plan_person *p = person_of(lc);
     const struct plan *pl = b->plan;
     const char *now = b->clock;
     int64_t total = 0;
-    char t[24], parts[4][24];
+    char t[DEC_FORMAT_MAX], parts[4][DEC_FORMAT_MAX];
     int rc = 0;
 
     switch (lc->step) {
@@ -225,7 +153,7 @@ static int build_national_input(struct loadclient *lc)
     case 3:
         rc = loadclient_printf(lc, "{\"feedetail\":[");
         for (size_t i = 0; rc == 0 && i < pl->n_fees; i++) {
-            const struct fee *f = &pl->fees[i];
+            const struct plan_fee *f = &pl->fees[i];
             rc = loadclient_printf(lc, "%s{\"feedetl_sn\":\"%zu\",\"mdtrt_id\":\"%s\","
                                    "\"psn_no\":\"%s\",\"chrg_bchno\":\"B0001\","
                                    "\"fee_ocur_time\":\"%s\",\"med_list_codg\":\"%s\","
@@ -237,10 +165,11 @@ static int build_national_input(struct loadclient *lc)
         return rc ? rc : loadclient_printf(lc, "]}");
     case 4:
         for (size_t i = 0; i < pl->n_fees; i++)
-            total += fen_parse(pl->fees[i].amount);
-        fen_format(total, t);
+            if (money_add(pl->fees[i].amount, &total) < 0)
+                return -EINVAL;
+        money_format(total, t, sizeof t);
         for (int i = 0; i < 4; i++)
-            fen_format(c->parts[i], parts[i]);
+            money_format(c->parts[i], parts[i], sizeof parts[i]);
         return loadclient_printf(lc, "{\"data\":{\"psn_no\":\"%s\",\"mdtrt_cert_type\":\"02\","
                                  "\"mdtrt_cert_no\":\"%s\",\"med_type\":\"11\","
                                  "\"medfee_sumamt\":\"%s\",\"psn_setlway\":\"01\","
@@ -263,11 +192,11 @@ static int build_national(struct loadclient *lc, char *path, size_t cap)
     int rc;
 
     snprintf(path, cap, "/fsi/api/rsfComIfsService/callService");
-    next_msgid(b, msgid);
+    plan_next_msgid(&b->ids, msgid);
     rc = loadclient_printf(lc, "{\"infno\":\"%s\",\"msgid\":\"%s\",\"mdtrtarea_admvs\":\"310000\","
                            "\"insuplc_admdvs\":\"%s\",\"recer_sys_code\":\"YBXT\","
                            "\"infver\":\"V1.0\",\"opter_type\":\"1\",\"opter\":\"0001\","
-                           "\"opter_name\":\"bench\",\"inf_time\":\"%s\",\"fixmedins_code\":\"" CODE
+                           "\"opter_name\":\"bench\",\"inf_time\":\"%s\",\"fixmedins_code\":\"" PLAN_INSTITUTION
                            "\",\"fixmedins_name\":\"bench\",\"sign_no\":\"%s\",\"input\":",
                            national_infno[lc->step], msgid, lc->step ? person_of(lc)->region : "",
                            b->clock, b->sign_no);
@@ -326,8 +255,8 @@ static bool national_answer(struct loadclient *lc, struct json_object *root)
         for (size_t i = 0; res && i < json_object_array_length(res); i++)
             for (int k = 0; k < 4; k++) {
                 struct json_object *v = get(json_object_array_get_idx(res, i), part_names[k]);
-                if (v)
-                    c->parts[k] += fen_parse(json_object_get_string(v));
+                if (v && money_add(json_object_get_string(v), &c->parts[k]) < 0)
+                    return false; /* not an amount: a bad answer */
             }
     }
     return true;
@@ -429,7 +358,7 @@ int main(int argc, char **argv)
         return 2;
     }
     b.plan = &plan;
-    b.msg_time = time(NULL) - 2 * 86400; /* apart from bench_sandbox's ids */
+    b.ids.time = time(NULL) - 2 * 86400; /* apart from bench_sandbox's ids */
     b.run_id = (unsigned)time(NULL) % 100000u;
     if (loadclient_bench_init(&b.super, "bench_his",
                               strcmp(mode, "his") ? &national_flow : &his_flow, port) < 0)

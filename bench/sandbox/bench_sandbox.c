@@ -17,32 +17,12 @@
 #include <json-c/json.h>
 
 #include "loadclient.h"
-
-#define CODE        "H31010100001"
-#define MAX_PERSONS 1024
-#define MAX_LINES   500
-
-struct person {
-    char psn_no[40], certno[24], region[8], insutype[8];
-};
-
-struct fee {
-    char code[48], pric[24], cnt[24], amount[24];
-};
-
-struct plan {
-    struct person persons[MAX_PERSONS];
-    size_t n_persons;
-    struct fee fees[MAX_LINES];
-    size_t n_fees;
-    char medfee[24];
-};
+#include "plan.h"
 
 struct bench {
     struct loadclient_bench super;
     const struct plan *plan;
-    time_t msg_time;     /* synthetic msgid clock: one second per 10,000 ids */
-    unsigned msg_seq;
+    struct plan_msgids ids;
     const char *sign_no; /* from the runner's 9001 */
 };
 
@@ -59,7 +39,7 @@ static struct bench *bench_of(const struct loadclient *lc)
     return container_of(lc->bench, struct bench, super);
 }
 
-static const struct person *person_of(const struct loadclient *lc)
+static const struct plan_person *person_of(const struct loadclient *lc)
 {
     const struct plan *pl = bench_of(lc)->plan;
 
@@ -67,49 +47,6 @@ static const struct person *person_of(const struct loadclient *lc)
 }
 
 /* ---- plan and ids ----------------------------------------------------------------------- */
-
-static int plan_load(const char *path, struct plan *pl)
-{
-    FILE *f = fopen(path, "r");
-    char line[512];
-
-    if (!f)
-        return -errno;
-    memset(pl, 0, sizeof(*pl));
-    while (fgets(line, sizeof(line), f)) {
-        if (line[0] == 'P' && pl->n_persons < MAX_PERSONS) {
-            struct person *p = &pl->persons[pl->n_persons];
-            if (sscanf(line, "P %39s %23s %7s %7s", p->psn_no, p->certno, p->region,
-                       p->insutype) == 4)
-                pl->n_persons++;
-        } else if (line[0] == 'L' && pl->n_fees < MAX_LINES) {
-            struct fee *fe = &pl->fees[pl->n_fees];
-            if (sscanf(line, "L %47s %23s %23s %23s", fe->code, fe->pric, fe->cnt,
-                       fe->amount) == 4)
-                pl->n_fees++;
-        } else if (line[0] == 'T') {
-            sscanf(line, "T %23s", pl->medfee);
-        }
-    }
-    fclose(f);
-    return pl->n_persons && pl->n_fees && pl->medfee[0] ? 0 : -EINVAL;
-}
-
-/* msgid = code + yyyyMMddHHmmss + 4 digits. The time part is synthetic so that more than
- * 10,000 messages a second stay unique; the sandbox checks only its shape. */
-static void next_msgid(struct bench *b, char out[31])
-{
-    struct tm tm;
-    char when[16];
-
-    if (b->msg_seq > 9999) {
-        b->msg_seq = 0;
-        b->msg_time++;
-    }
-    gmtime_r(&b->msg_time, &tm);
-    strftime(when, sizeof(when), "%Y%m%d%H%M%S", &tm);
-    snprintf(out, 31, "%.12s%.14s%04u", CODE, when, b->msg_seq++ % 10000u);
-}
 
 static void now_text(char out[20])
 {
@@ -125,7 +62,7 @@ static void now_text(char out[20])
 static int build_input(struct loadclient *lc, const char *now)
 {
     const struct client *c = container_of(lc, struct client, super);
-    const struct person *p = person_of(lc);
+    const struct plan_person *p = person_of(lc);
     const struct plan *pl = bench_of(lc)->plan;
 
     switch (lc->step) {
@@ -147,7 +84,7 @@ static int build_input(struct loadclient *lc, const char *now)
     case STEP_2301: {
         int rc = loadclient_printf(lc, "{\"feedetail\":[");
         for (size_t i = 0; rc == 0 && i < pl->n_fees; i++) {
-            const struct fee *f = &pl->fees[i];
+            const struct plan_fee *f = &pl->fees[i];
             rc = loadclient_printf(lc, "%s{\"feedetl_sn\":\"%zu\",\"mdtrt_id\":\"%s\","
                                    "\"psn_no\":\"%s\",\"chrg_bchno\":\"B1\","
                                    "\"fee_ocur_time\":\"%s\",\"med_list_codg\":\"%s\","
@@ -179,13 +116,13 @@ static int build_request(struct loadclient *lc, char *path, size_t path_cap)
     char msgid[31], now[20];
     int rc;
 
-    next_msgid(b, msgid);
+    plan_next_msgid(&b->ids, msgid);
     now_text(now);
     snprintf(path, path_cap, "/fsi/api/rsfComIfsService/callService");
     rc = loadclient_printf(lc, "{\"infno\":\"%s\",\"msgid\":\"%s\",\"mdtrtarea_admvs\":\"310000\","
                            "\"insuplc_admdvs\":\"%s\",\"recer_sys_code\":\"YBXT\","
                            "\"infver\":\"V1.0\",\"opter_type\":\"1\",\"opter\":\"0001\","
-                           "\"opter_name\":\"bench\",\"inf_time\":\"%s\",\"fixmedins_code\":\"" CODE
+                           "\"opter_name\":\"bench\",\"inf_time\":\"%s\",\"fixmedins_code\":\"" PLAN_INSTITUTION
                            "\",\"fixmedins_name\":\"bench\",\"sign_no\":\"%s\",\"input\":",
                            step_infno[lc->step], msgid,
                            lc->step == STEP_1101 ? "" : person_of(lc)->region, now, b->sign_no);
@@ -274,13 +211,13 @@ int main(int argc, char **argv)
                 argv[0]);
         return 2;
     }
-    if ((rc = plan_load(plan_path, &plan)) < 0) {
+    if ((rc = plan_load(plan_path, &plan)) < 0 || (!plan.medfee[0] && (rc = -EINVAL))) {
         fprintf(stderr, "bench: bad plan %s: %s\n", plan_path, strerror(-rc));
         return 2;
     }
     b.plan = &plan;
     b.sign_no = sign_no;
-    b.msg_time = time(NULL) - 86400; /* yesterday: a real time, never colliding with now */
+    b.ids.time = time(NULL) - 86400; /* yesterday: a real time, never colliding with now */
     if (loadclient_bench_init(&b.super, "bench", &settlement_flow, port) < 0)
         return 1;
     rc = loadclient_bench_levels(&b.super, levels, seconds, print_level);

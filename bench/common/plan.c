@@ -1,0 +1,47 @@
+/* The benchmarks' plan file and synthetic msgids (plan.h). */
+#include "plan.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+int plan_load(const char *path, struct plan *pl)
+{
+    FILE *f = fopen(path, "r");
+    char line[512];
+
+    if (!f)
+        return -errno;
+    memset(pl, 0, sizeof(*pl));
+    while (fgets(line, sizeof(line), f)) {
+        if (line[0] == 'P' && pl->n_persons < PLAN_PERSONS_MAX) {
+            struct plan_person *p = &pl->persons[pl->n_persons];
+            if (sscanf(line, "P %39s %23s %7s %7s", p->psn_no, p->certno, p->region,
+                       p->insutype) == 4)
+                pl->n_persons++;
+        } else if (line[0] == 'L' && pl->n_fees < PLAN_LINES_MAX) {
+            struct plan_fee *fe = &pl->fees[pl->n_fees];
+            if (sscanf(line, "L %47s %23s %23s %23s", fe->code, fe->pric, fe->cnt,
+                       fe->amount) == 4)
+                pl->n_fees++;
+        } else if (line[0] == 'T') {
+            sscanf(line, "T %23s", pl->medfee);
+        }
+    }
+    fclose(f);
+    return pl->n_persons && pl->n_fees ? 0 : -EINVAL;
+}
+
+void plan_next_msgid(struct plan_msgids *ids, char out[31])
+{
+    struct tm tm;
+    char when[16];
+
+    if (ids->seq > 9999) {
+        ids->seq = 0;
+        ids->time++;
+    }
+    gmtime_r(&ids->time, &tm);
+    strftime(when, sizeof(when), "%Y%m%d%H%M%S", &tm);
+    snprintf(out, 31, "%.12s%.14s%04u", PLAN_INSTITUTION, when, ids->seq++ % 10000u);
+}
