@@ -14,6 +14,7 @@
 #include "cache/db.h"
 #include "core/bound.h"
 #include "core/container_of.h"
+#include "core/datetime.h"
 #include "core/err.h"
 #include "interface/platform/messages.h"
 
@@ -35,8 +36,7 @@ int64_t upstream_now_local(void)
     struct tm tm;
 
     localtime_r(&t, &tm);
-    return (int64_t)(tm.tm_year + 1900) * 10000000000LL + (int64_t)(tm.tm_mon + 1) * 100000000LL +
-           (int64_t)tm.tm_mday * 1000000LL + tm.tm_hour * 10000LL + tm.tm_min * 100LL + tm.tm_sec;
+    return datetime_of_tm(&tm);
 }
 
 const char *upstream_health_name(enum upstream_health h)
@@ -175,7 +175,7 @@ int upstream_envelope(struct upstream *up, struct upmsg *m, const struct envelop
     const struct posad_config *cfg = up->cfg;
     struct envelope_head head = {0};
     struct json_object *env;
-    char inf_time[64];
+    char inf_time[DATETIME_TIME_LEN + 1];
     int64_t now = upstream_now_local();
     int err;
 
@@ -184,9 +184,7 @@ int upstream_envelope(struct upstream *up, struct upmsg *m, const struct envelop
         json_object_put(input);
         return err;
     }
-    snprintf(inf_time, sizeof inf_time, "%04d-%02d-%02d %02d:%02d:%02d", (int)(now / 10000000000LL),
-             (int)(now / 100000000 % 100), (int)(now / 1000000 % 100), (int)(now / 10000 % 100),
-             (int)(now / 100 % 100), (int)(now % 100));
+    datetime_format(now, inf_time);
     if (his)
         head = *his;
     head.infno = m->infno;

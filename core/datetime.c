@@ -96,6 +96,13 @@ void datetime_format(int64_t time, char buf[DATETIME_TIME_LEN + 1])
     buf[19] = '\0';
 }
 
+int64_t datetime_of_tm(const struct tm *tm)
+{
+    return ((int64_t)(tm->tm_year + 1900) * 10000 + (tm->tm_mon + 1) * 100 + tm->tm_mday) *
+               1000000 +
+           tm->tm_hour * 10000 + tm->tm_min * 100 + tm->tm_sec;
+}
+
 int32_t datetime_date(int64_t time)
 {
     return (int32_t)(time / 1000000);

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define DATETIME_DATE_LEN 10 /* "YYYY-MM-DD" */
 #define DATETIME_TIME_LEN 19 /* "YYYY-MM-DD HH:MM:SS" */
@@ -21,6 +22,8 @@ void datetime_format(int64_t time, char buf[DATETIME_TIME_LEN + 1]);
 
 bool date_is_valid(int32_t yyyymmdd);
 int32_t datetime_date(int64_t time); /* yyyymmdd of a time */
+/* yyyymmddHHMMSS of a broken-down time the caller read (localtime_r of its clock). */
+int64_t datetime_of_tm(const struct tm *tm);
 int32_t date_add_days(int32_t date, int32_t days);
 int32_t date_days_between(int32_t from, int32_t to); /* to - from, in days */
 

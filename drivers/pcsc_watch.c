@@ -13,6 +13,7 @@
 #include <winscard.h>
 
 #include "drivers/card_profile.h"
+#include "core/datetime.h"
 #include "core/err.h"
 #include "drivers/pcsc_card.h"
 #include "drivers/ssc.h"
@@ -77,7 +78,7 @@ static int32_t today(void)
     time_t t = time(NULL);
     struct tm tm;
     localtime_r(&t, &tm);
-    return (tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday;
+    return datetime_date(datetime_of_tm(&tm));
 }
 
 static bool stopping(struct pcsc_watch *w)

@@ -34,8 +34,7 @@ int64_t sandbox_now(const struct sandbox *s)
         return s->clock;
     now = time(NULL);
     localtime_r(&now, &tm);
-    return ((int64_t)(tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday) * 1000000 +
-           tm.tm_hour * 10000 + tm.tm_min * 100 + tm.tm_sec;
+    return datetime_of_tm(&tm);
 }
 
 static void on_request(struct http_server *server, struct http_request *req, void *data)

@@ -134,6 +134,18 @@ static void test_format(void **state)
     assert_string_equal(t, "2024-12-31 23:59:59");
 }
 
+/* A broken-down time as localtime_r fills it: years since 1900, months from 0. */
+static void test_of_tm(void **state)
+{
+    (void)state;
+    struct tm tm = {.tm_year = 124, .tm_mon = 1, .tm_mday = 29, .tm_hour = 23, .tm_min = 5,
+                    .tm_sec = 9};
+
+    assert_int_equal(datetime_of_tm(&tm), 20240229230509LL);
+    tm = (struct tm){.tm_year = 70, .tm_mon = 0, .tm_mday = 1};
+    assert_int_equal(datetime_of_tm(&tm), 19700101000000LL);
+}
+
 static void test_date_is_valid(void **state)
 {
     (void)state;
@@ -209,7 +221,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_date_parse_table),     cmocka_unit_test(test_date_parse_respects_len),
-        cmocka_unit_test(test_datetime_parse_table), cmocka_unit_test(test_format),
+        cmocka_unit_test(test_datetime_parse_table), cmocka_unit_test(test_format), cmocka_unit_test(test_of_tm),
         cmocka_unit_test(test_date_is_valid),        cmocka_unit_test(test_date_add_days),
         cmocka_unit_test(test_days_between),
     };
