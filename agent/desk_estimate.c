@@ -14,6 +14,7 @@
 #include "core/datetime.h"
 #include "core/decimal.h"
 #include "core/err.h"
+#include "interface/json/jsonmap.h"
 #include "interface/json/policy_json.h"
 
 struct desk_policy_region {
@@ -36,27 +37,6 @@ void desk_policy_free(struct desk_policy *p)
     json_object_put(p->doc);
     free(p->regions);
     free(p);
-}
-
-static char *read_all(const char *path, size_t *ret_len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    long len;
-
-    if (!f)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && len <= (long)BOUND_BODY &&
-        fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)len + 1)) &&
-        fread(buf, 1, (size_t)len, f) == (size_t)len) {
-        buf[len] = '\0';
-        *ret_len = (size_t)len;
-    } else {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    return buf;
 }
 
 static int regions_map(struct desk_policy *p, struct json_object *regions, char *msg, size_t cap)
@@ -96,7 +76,7 @@ int desk_policy_load(struct desk *d, const char *path, char *msg, size_t cap)
         free(p);
         return 0; /* no offline estimate */
     }
-    if (!p || !(text = read_all(path, &len))) {
+    if (!p || jsonmap_read_file(path, BOUND_BODY, &text, &len) < 0) {
         snprintf(msg, cap, "[policy] file: cannot read %s", path);
         goto out;
     }

@@ -379,41 +379,6 @@ static int load_head(struct loader *ld, struct scenario *sc)
     return 0;
 }
 
-static int read_file(const char *path, char **ret, size_t *ret_len, struct loader *ld)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-
-    if (!f) {
-        snprintf(ld->msg, ld->cap, "%s: %s", path, strerror(errno));
-        return -errno;
-    }
-    for (;;) {
-        if (len == cap) {
-            char *p;
-
-            cap = cap ? cap * 2 : 65536;
-            if (cap > SCENARIO_FILE_MAX || !(p = realloc(buf, cap))) {
-                snprintf(ld->msg, ld->cap, "%s: larger than %u bytes", path, SCENARIO_FILE_MAX);
-                free(buf);
-                fclose(f);
-                return POSA_ETOOLONG;
-            }
-            buf = p;
-        }
-        size_t n = fread(buf + len, 1, cap - len, f);
-
-        if (n == 0)
-            break;
-        len += n;
-    }
-    fclose(f);
-    *ret = buf;
-    *ret_len = len;
-    return 0;
-}
-
 int scenario_load(const char *path, struct scenario *ret, char *ret_msg, size_t cap)
 {
     struct loader ld = {.msg = ret_msg, .cap = cap};
@@ -424,8 +389,13 @@ int scenario_load(const char *path, struct scenario *ret, char *ret_msg, size_t 
 
     memset(&sc, 0, sizeof(sc));
     ret_msg[0] = '\0';
-    if ((rc = read_file(path, &text, &len, &ld)) < 0)
+    if ((rc = jsonmap_read_file(path, SCENARIO_FILE_MAX, &text, &len)) < 0) {
+        if (rc == POSA_ETOOLONG)
+            snprintf(ret_msg, cap, "%s: larger than %u bytes", path, SCENARIO_FILE_MAX);
+        else
+            snprintf(ret_msg, cap, "%s: %s", path, strerror(-rc));
         return rc;
+    }
     /* A scenario may be larger than an HTTP body; json-c directly with the same depth. */
     {
         struct json_tokener *tok = json_tokener_new_ex(64);

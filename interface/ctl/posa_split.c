@@ -7,34 +7,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/bound.h"
 #include "core/decimal.h"
 #include "core/err.h"
 #include "core/flags.h"
 #include "core/split.h"
 #include "interface/json/catalog_json.h"
 #include "interface/json/fee_lines.h"
+#include "interface/json/jsonmap.h"
 
 static const char *const lv_names[] = {"目录外", "甲类", "乙类", "丙类"};
-
-static char *read_file(const char *path, size_t *ret_len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    long len;
-
-    if (!f)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-        (buf = malloc((size_t)len + 1)) && fread(buf, 1, (size_t)len, f) == (size_t)len) {
-        buf[len] = '\0';
-        *ret_len = (size_t)len;
-    } else {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    return buf;
-}
 
 static const char *yuan(int64_t fen, char buf[DEC_FORMAT_MAX])
 {
@@ -139,8 +121,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: posa-split [--outpatient] CATALOG.json BILL.json\n");
         return 2;
     }
-    if (!(catalog_text = read_file(argv[argi], &catalog_len)) ||
-        !(bill_text = read_file(argv[argi + 1], &bill_len))) {
+    if (jsonmap_read_file(argv[argi], BOUND_BODY, &catalog_text, &catalog_len) < 0 ||
+        jsonmap_read_file(argv[argi + 1], BOUND_BODY, &bill_text, &bill_len) < 0) {
         fprintf(stderr, "posa-split: cannot read %s\n", catalog_text ? argv[argi + 1] : argv[argi]);
         goto out;
     }

@@ -1,6 +1,9 @@
 /* json-c values mapped to core's exact decimals and bounded strings. */
 #include "interface/json/jsonmap.h"
 
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/bound.h"
@@ -39,6 +42,48 @@ int jsonmap_nest(struct jsonmap_error *err, const char *prefix)
 
     memcpy(field, err->field, sizeof field);
     return jsonmap_fail(err, err->err, prefix, field);
+}
+
+int jsonmap_read_file(const char *path, size_t max, char **ret, size_t *ret_len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL, *grown;
+    size_t len = 0, cap = 0, n;
+    int err = 0;
+
+    if (!f)
+        return -errno;
+    do {
+        if (len == cap) { /* read in doubling chunks: pipes and /dev/fd have no size */
+            cap = cap ? cap * 2 : 65536;
+            if (cap > max + 1)
+                cap = max + 1;
+            if (len == cap) {
+                err = POSA_ETOOLONG;
+                break;
+            }
+            if (!(grown = realloc(buf, cap + 1))) {
+                err = -ENOMEM;
+                break;
+            }
+            buf = grown;
+        }
+        n = fread(buf + len, 1, cap - len, f);
+        len += n;
+    } while (n > 0);
+    if (!err && ferror(f))
+        err = -EIO;
+    if (!err && len > max)
+        err = POSA_ETOOLONG;
+    fclose(f);
+    if (err) {
+        free(buf);
+        return err;
+    }
+    buf[len] = '\0'; /* the first turn allocated it */
+    *ret = buf;
+    *ret_len = len;
+    return 0;
 }
 
 int jsonmap_parse(const char *text, size_t len, struct json_object **ret,

@@ -16,6 +16,10 @@ struct jsonmap_error {
     char field[96];
 };
 
+/* A JSON file's whole text (a scenario, a policy file, a bill): *ret is malloc'd and
+ * NUL-terminated, *ret_len excludes the NUL. 0, -errno, or POSA_ETOOLONG beyond max bytes. */
+int jsonmap_read_file(const char *path, size_t max, char **ret, size_t *ret_len);
+
 /* Parses text[0..len) as one JSON value, depth at most 32. POSA_EFIELD with field ""
  * when it is not JSON. *ret is owned by the caller (json_object_put). */
 int jsonmap_parse(const char *text, size_t len, struct json_object **ret,
