@@ -30,7 +30,57 @@ static void list_move(struct db_job_list *to, struct db_job_list *from)
     from->head = from->tail = NULL;
 }
 
-/* One group: BEGIN, every job in its savepoint, COMMIT. True when it committed. */
+/* job in its own savepoint: a failure rolls back its writes alone. */
+static void run_alone(struct db *db, struct db_job *job)
+{
+    job->status = db_savepoint(db);
+    if (!job->status)
+        job->status = job->run(db, job);
+    if (job->status)
+        db_savepoint_rollback(db);
+    else
+        job->status = db_savepoint_release(db);
+}
+
+/* The rerunnable jobs from first on, under one savepoint; returns the job after them. */
+static struct db_job *run_rerunnable(struct db *db, struct db_job *first)
+{
+    struct db_job *end = first, *job, *failed;
+    int err = db_savepoint(db);
+
+    while (end && end->rerunnable)
+        end = end->next;
+    for (job = first; job != end && err; job = job->next)
+        job->status = err;
+    if (err)
+        return end;
+    for (job = first; job != end; job = job->next) {
+        int64_t before = db_changes(db);
+
+        job->status = job->run(db, job);
+        job->wrote = db_changes(db) != before;
+        /* Its writes cannot be taken back alone; or SQLite took the whole transaction back,
+         * and the next job must not write outside one. */
+        if (job->status && (job->wrote || !db_in_transaction(db)))
+            break;
+    }
+    if (job == end) {
+        err = db_savepoint_release(db);
+        for (job = first; job != end && err; job = job->next)
+            job->status = job->status ? job->status : err;
+        return end;
+    }
+    failed = job;
+    db_savepoint_rollback(db);
+    for (job = first; job != failed; job = job->next)
+        if (job->wrote && !job->status)
+            run_alone(db, job);
+    for (job = failed->next; job != end; job = job->next)
+        run_alone(db, job);
+    return end;
+}
+
+/* One group: BEGIN, every job, COMMIT. True when it committed. */
 static bool db_worker_run_group(struct db_worker *w, struct db_job *head)
 {
     bool lazy = true;
@@ -41,22 +91,18 @@ static bool db_worker_run_group(struct db_worker *w, struct db_job *head)
     err = db_set_lazy(w->db, lazy);
     if (!err)
         err = db_begin(w->db);
-
-    for (struct db_job *job = head; job; job = job->next) {
-        if (err) {
-            job->status = err;
-            continue;
-        }
-        job->status = db_savepoint(w->db);
-        if (!job->status)
-            job->status = job->run(w->db, job);
-        if (job->status)
-            db_savepoint_rollback(w->db);
-        else
-            job->status = db_savepoint_release(w->db);
-    }
+    for (struct db_job *job = head; job && err; job = job->next)
+        job->status = err;
     if (err)
         return false;
+    for (struct db_job *job = head; job;) {
+        if (job->rerunnable) {
+            job = run_rerunnable(w->db, job);
+        } else {
+            run_alone(w->db, job);
+            job = job->next;
+        }
+    }
     err = db_commit(w->db);
     if (!err)
         return true;

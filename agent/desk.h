@@ -230,6 +230,7 @@ int desk_send(struct posad *pd, const char *infno, const char *insuplc, const ch
 struct desk_hooks {
     int (*admit_also)(struct db *db, struct upmsg *m);
     int (*apply_also)(struct db *db, struct upmsg *m);
+    bool rerunnable; /* both may run twice (struct db_job's rerunnable) */
     bool may_queue;
 };
 int desk_send_hooked(struct posad *pd, const char *infno, const char *insuplc,

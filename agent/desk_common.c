@@ -302,6 +302,7 @@ int desk_send_hooked(struct posad *pd, const char *infno, const char *insuplc,
         m->may_queue = hooks->may_queue;
         m->admit_also = hooks->admit_also;
         m->apply_also = hooks->apply_also;
+        m->hooks_rerunnable = hooks->rerunnable;
     }
     if ((err = upstream_submit(&pd->up, m, &head, input)) < 0)
         upmsg_free(m);

@@ -20,6 +20,12 @@
 #define DESK_BCHNO "B0001" /* one charge batch per outpatient visit */
 #define SN_MAX     16
 
+/* One upload message: lines [first, first + n) of the request. */
+struct fee_chunk {
+    struct his_call *call;
+    size_t first, n;
+};
+
 struct fee_flow {
     struct fee_lines lines;
     struct visit_record *visit;
@@ -32,7 +38,9 @@ struct fee_flow {
     struct desk_fee *fees;
     struct bill bill;
     struct json_object *platform; /* feedetl_sn -> the platform's split */
+    struct fee_chunk *chunk;      /* per upload message */
     size_t chunks, chunks_left;
+    int local_err; /* a chunk posad could not journal (disk full...) */
     bool queued, refused;
     char refusal[256];
     const char *infno;
@@ -51,6 +59,7 @@ static void flow_free(void *p)
     free(f->outside);
     free(f->sns);
     free(f->fees);
+    free(f->chunk);
     free(f);
 }
 
@@ -136,7 +145,7 @@ static void answer(struct his_call *call)
 
 static void on_chunk(struct upmsg *m)
 {
-    struct his_call *call = m->data;
+    struct his_call *call = ((struct fee_chunk *)m->data)->call;
     struct fee_flow *f = call->flow;
     struct envelope_response env;
     struct jsonmap_error jerr = {0};
@@ -150,6 +159,9 @@ static void on_chunk(struct upmsg *m)
         envelope_response_done(&env);
     } else if (err == POSA_EUPSTREAM_OFFLINE) {
         f->queued = true; /* deferrable: the outbox has it */
+    } else if (m->result == UPMSG_FAILED) {
+        if (!f->local_err)
+            f->local_err = err; /* neither journaled nor kept: the cashier sends it again */
     } else if (!f->refused) {
         f->refused = true;
         snprintf(f->refusal, sizeof f->refusal, "%s", msg[0] ? msg : posa_strerror(err));
@@ -157,6 +169,10 @@ static void on_chunk(struct upmsg *m)
     upmsg_free(m);
     if (--f->chunks_left > 0)
         return;
+    if (f->local_err) {
+        his_fail(call, f->local_err, NULL, NULL);
+        return;
+    }
     if (f->refused) {
         struct json_object *d = json_object_new_object();
 
@@ -165,35 +181,6 @@ static void on_chunk(struct upmsg *m)
         return;
     }
     answer(call);
-}
-
-static void upload(struct his_call *call)
-{
-    struct fee_flow *f = call->flow;
-    size_t per = call->pd->desk.chunk_lines ? call->pd->desk.chunk_lines : 500;
-    struct json_object *id = NULL;
-    const char *psn, *insuplc;
-
-    json_object_object_get_ex(f->doc, "identity", &id);
-    psn = desk_str(id, "psn_no");
-    insuplc = desk_str(id, "insuplc_admdvs");
-    f->chunks = (f->lines.n + per - 1) / per;
-    f->chunks_left = f->chunks;
-    for (size_t c = 0; c < f->chunks; c++) {
-        size_t first = c * per, n = f->lines.n - first < per ? f->lines.n - first : per;
-        int err = desk_send(
-            call->pd, f->infno, insuplc, f->visit->visit_id, NULL,
-            desk_fees_input(f->infno, psn, f->visit->mdtrt_id, DESK_BCHNO, &f->fees[first], n),
-            on_chunk, call);
-
-        if (err) {
-            /* Not even journaled: the lines stay kept; the cashier sends them again. */
-            f->refused = true;
-            snprintf(f->refusal, sizeof f->refusal, "%s", posa_strerror(err));
-            if (--f->chunks_left == 0)
-                his_fail(call, err, NULL, NULL);
-        }
-    }
 }
 
 /* --- keeping the lines -------------------------------------------------------------------- */
@@ -224,14 +211,17 @@ static char *line_body(const struct his_fee_line *l, const struct split *s)
     return text;
 }
 
-static int run_store(struct db *db, struct db_job *job)
+/* A chunk's admit_also: its lines are kept, and the visit marked billed, in the commit that
+ * journals the message carrying them, so a line is kept exactly when its upload is
+ * journaled. */
+static int chunk_keep(struct db *db, struct upmsg *m)
 {
-    struct his_call *call = his_call_of_job(job);
-    struct fee_flow *f = call->flow;
+    const struct fee_chunk *c = m->data;
+    struct fee_flow *f = c->call->flow;
     int64_t now = upstream_now_ms();
     int err = 0;
 
-    for (size_t i = 0; i < f->lines.n && !err; i++) {
+    for (size_t i = c->first; i < c->first + c->n && !err; i++) {
         struct line_record r = {.seq = f->next_seq + (int64_t)i};
         char *body = line_body(&f->lines.lines[i], &f->splits[i]);
 
@@ -245,20 +235,43 @@ static int run_store(struct db *db, struct db_job *job)
         err = records_line_put(db, &r, now);
         free(body);
     }
-    if (!err)
-        err = records_visit_put(db, f->visit, now);
-    return err;
+    return err ? err : records_visit_put(db, f->visit, now);
 }
 
-static void on_stored(struct db_job *job, int status)
+static void upload(struct his_call *call)
 {
-    struct his_call *call = his_call_of_job(job);
+    struct fee_flow *f = call->flow;
+    size_t per = call->pd->desk.chunk_lines ? call->pd->desk.chunk_lines : 500;
+    struct desk_hooks hooks = {.admit_also = chunk_keep, .rerunnable = true};
+    struct json_object *id = NULL;
+    const char *psn, *insuplc;
 
-    if (status) {
-        his_fail(call, status, NULL, NULL);
+    json_object_object_get_ex(f->doc, "identity", &id);
+    psn = desk_str(id, "psn_no");
+    insuplc = desk_str(id, "insuplc_admdvs");
+    f->chunks = (f->lines.n + per - 1) / per;
+    f->chunks_left = f->chunks;
+    if (!(f->chunk = calloc(f->chunks, sizeof f->chunk[0]))) {
+        his_fail(call, -12, NULL, NULL);
         return;
     }
-    upload(call);
+    for (size_t c = 0; c < f->chunks; c++) {
+        size_t first = c * per, n = f->lines.n - first < per ? f->lines.n - first : per;
+        int err;
+
+        f->chunk[c] = (struct fee_chunk){call, first, n};
+        err = desk_send_hooked(
+            call->pd, f->infno, insuplc, f->visit->visit_id, NULL,
+            desk_fees_input(f->infno, psn, f->visit->mdtrt_id, DESK_BCHNO, &f->fees[first], n),
+            on_chunk, &f->chunk[c], &hooks);
+        if (err) {
+            /* Not even journaled, so not kept: the cashier sends them again. */
+            if (!f->local_err)
+                f->local_err = err;
+            if (--f->chunks_left == 0)
+                his_fail(call, f->local_err, NULL, NULL);
+        }
+    }
 }
 
 /* --- splitting ------------------------------------------------------------------------------ */
@@ -362,7 +375,7 @@ static void on_loaded(struct db_job *job, int status)
     if (split_all(call) < 0)
         return;
     snprintf(f->visit->state, sizeof f->visit->state, "%s", visit_state_name(next));
-    his_db(call, run_store, on_stored);
+    upload(call);
 }
 
 void desk_fees_upload(struct his_call *call)

@@ -22,9 +22,13 @@ struct identify_flow {
     char cert_no[BOUND_CODE * 2 + 1]; /* an ID number, a card number or an ecToken */
     char card_sn[CARD_SN_LEN + 1];
     bool card_expired;
-    char token[33];
+    char token[HIS_TOKEN_LEN + 1];
     char *doc; /* the identity kept behind the token */
     struct json_object *answer;
+    char hospital_admdvs[7];   /* the treating region, copied for the database thread */
+    int built;                 /* 1101's answer read: 0, or why not (decode_field says) */
+    char decode_field[sizeof ((struct jsonmap_error *)0)->field];
+    bool stored;               /* the identity committed with 1101's outcome */
     struct desk_waiter waiter;
     struct platform_request ec;  /* the e-voucher decode request */
     char *ec_body;
@@ -172,27 +176,74 @@ static struct json_object *answer_json(struct identify_flow *f, const struct des
 
 /* --- steps ----------------------------------------------------------------------------- */
 
-static int run_store(struct db *db, struct db_job *job)
+/* 1101's answer read into the identity kept and the HIS's answer, on whichever thread has
+ * it: 0, or why not (f->decode_field then names the missing field). */
+static int identity_build(struct identify_flow *f, struct json_object *output)
 {
-    struct his_call *call = his_call_of_job(job);
-    struct identify_flow *f = call->flow;
+    struct jsonmap_error jerr = {0};
+    struct desk_person p;
+    bool cross;
+    int err;
+
+    if ((err = desk_1101_decode(output, &p, &jerr)) < 0) {
+        snprintf(f->decode_field, sizeof f->decode_field, "%s", jerr.field);
+        return err;
+    }
+    cross = flags_is_cross_province(p.insurance[0].insuplc_admdvs, f->hospital_admdvs);
+    free(f->doc); /* a second call (the database thread ran it again) starts afresh */
+    json_object_put(f->answer);
+    his_new_token(f->token);
+    f->doc = identity_doc(f, &p, cross);
+    f->answer = answer_json(f, &p, cross, datetime_date(upstream_now_local()));
+    return f->doc && f->answer ? 0 : -12;
+}
+
+static int identity_put(struct db *db, struct identify_flow *f)
+{
     int64_t now = upstream_now_ms();
 
     return records_identity_put(db, f->token, f->req.desk, f->doc, now, now + DESK_TOKEN_TTL_MS);
 }
 
-static void on_stored(struct db_job *job, int status)
+/* 1101's apply_also: the identity commits with the message's outcome, one database step
+ * instead of two. A refusal or an answer that does not read stores nothing. */
+static int identity_apply(struct db *db, struct upmsg *m)
 {
-    struct his_call *call = his_call_of_job(job);
+    struct his_call *call = m->data;
+    struct identify_flow *f = call->flow;
+    int err;
+
+    if (m->result != UPMSG_ANSWERED || !m->have_env || m->env.infcode != 0)
+        return 0;
+    if ((f->built = identity_build(f, m->env.output)) < 0)
+        return 0;
+    err = identity_put(db, f);
+    f->stored = err == 0;
+    return err;
+}
+
+static int run_store(struct db *db, struct db_job *job)
+{
+    return identity_put(db, his_call_of_job(job)->flow);
+}
+
+static void reply(struct his_call *call)
+{
     struct identify_flow *f = call->flow;
     struct json_object *answer = f->answer;
 
-    if (status) {
-        his_fail(call, status, NULL, NULL);
-        return;
-    }
     f->answer = NULL;
     his_reply(call, 200, answer);
+}
+
+static void on_stored(struct db_job *job, int status)
+{
+    struct his_call *call = his_call_of_job(job);
+
+    if (status)
+        his_fail(call, status, NULL, NULL);
+    else
+        reply(call);
 }
 
 static void on_1101(struct upmsg *m)
@@ -200,11 +251,7 @@ static void on_1101(struct upmsg *m)
     struct his_call *call = m->data;
     struct identify_flow *f = call->flow;
     struct envelope_response env;
-    struct jsonmap_error jerr = {0};
-    struct desk_person p;
     char msg[256];
-    int32_t today = datetime_date(upstream_now_local());
-    bool cross;
     int err = desk_outcome(m, &env, msg, sizeof msg);
 
     upmsg_free(m);
@@ -220,30 +267,33 @@ static void on_1101(struct upmsg *m)
         his_fail(call, err, msg[0] ? msg : NULL, NULL);
         return;
     }
-    if ((err = desk_1101_decode(env.output, &p, &jerr)) < 0) {
-        envelope_response_done(&env);
-        snprintf(msg, sizeof msg, "the platform's person record is incomplete (%s)", jerr.field);
-        his_fail(call, POSA_EUPSTREAM_REFUSED, msg, NULL);
-        return;
-    }
-    cross = flags_is_cross_province(p.insurance[0].insuplc_admdvs, call->pd->cfg.mdtrtarea_admvs);
-    his_new_token(f->token);
-    f->doc = identity_doc(f, &p, cross);
-    f->answer = answer_json(f, &p, cross, today);
+    /* Read and stored with the outcome already, unless the outcome was not written here. */
+    if (!f->built && !f->stored)
+        f->built = identity_build(f, env.output);
     envelope_response_done(&env);
-    if (!f->doc || !f->answer) {
+    if (f->built == -12) {
         his_fail(call, -12, NULL, NULL);
-        return;
+    } else if (f->built < 0) {
+        snprintf(msg, sizeof msg, "the platform's person record is incomplete (%s)",
+                 f->decode_field);
+        his_fail(call, POSA_EUPSTREAM_REFUSED, msg, NULL);
+    } else if (f->stored) {
+        reply(call);
+    } else {
+        his_db(call, run_store, on_stored);
     }
-    his_db(call, run_store, on_stored);
 }
 
 static void ask_platform(struct his_call *call)
 {
     struct identify_flow *f = call->flow;
     struct desk_cert cert = {f->cert_type, f->cert_no, f->card_sn};
-    int err = desk_send(call->pd, "1101", NULL, NULL, NULL, desk_1101_input(&cert, f->req.psn_name),
-                        on_1101, call);
+    struct desk_hooks hooks = {.apply_also = identity_apply, .rerunnable = true};
+    int err;
+
+    snprintf(f->hospital_admdvs, sizeof f->hospital_admdvs, "%s", call->pd->cfg.mdtrtarea_admvs);
+    err = desk_send_hooked(call->pd, "1101", NULL, NULL, NULL,
+                           desk_1101_input(&cert, f->req.psn_name), on_1101, call, &hooks);
 
     if (err)
         his_fail(call, err, NULL, NULL);

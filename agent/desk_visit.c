@@ -27,6 +27,7 @@ struct visit_flow {
     struct desk_diagnosis diagnoses[BOUND_DIAGNOSES];
     char *doc;
     bool emergency, trauma, third_party;
+    bool stored; /* the visit committed with 2201/2401's outcome */
 };
 
 static void flow_free(void *p)
@@ -171,24 +172,50 @@ static void on_2203(struct upmsg *m)
     answer(call);
 }
 
-static int run_store_visit(struct db *db, struct db_job *job)
+/* The registration's mdtrt_id, or NULL when the answer has none worth keeping. */
+static const char *registered_id(struct json_object *output)
 {
-    struct his_call *call = his_call_of_job(job);
-    struct visit_flow *f = call->flow;
+    const char *mdtrt_id = upstream_find_string(output, "mdtrt_id");
 
+    return mdtrt_id && mdtrt_id[0] && strlen(mdtrt_id) <= RECORD_ID_MAX ? mdtrt_id : NULL;
+}
+
+/* Keeps the visit, registered as f->rec.mdtrt_id. */
+static int visit_put(struct db *db, struct visit_flow *f)
+{
+    snprintf(f->rec.state, sizeof f->rec.state, "%s", visit_state_name(VISIT_OPEN));
+    f->rec.body = f->doc;
     return records_visit_put(db, &f->rec, upstream_now_ms());
 }
 
-static void on_visit_stored(struct db_job *job, int status)
+/* 2201/2401's apply_also: the visit commits with the registration's outcome, one database
+ * step instead of two. A refusal stores nothing. */
+static int visit_apply(struct db *db, struct upmsg *m)
 {
-    struct his_call *call = his_call_of_job(job);
+    struct his_call *call = m->data;
+    struct visit_flow *f = call->flow;
+    const char *mdtrt_id;
+    int err;
+
+    if (m->result != UPMSG_ANSWERED || !m->have_env || m->env.infcode != 0 ||
+        !(mdtrt_id = registered_id(m->env.output)))
+        return 0;
+    snprintf(f->rec.mdtrt_id, sizeof f->rec.mdtrt_id, "%s", mdtrt_id);
+    err = visit_put(db, f);
+    f->stored = err == 0;
+    return err;
+}
+
+static int run_store_visit(struct db *db, struct db_job *job)
+{
+    return visit_put(db, his_call_of_job(job)->flow);
+}
+
+static void detail(struct his_call *call)
+{
     struct visit_flow *f = call->flow;
     int err;
 
-    if (status) {
-        his_fail(call, status, NULL, NULL);
-        return;
-    }
     if (f->req.kind == VISIT_INPATIENT) {
         answer(call);
         return;
@@ -198,6 +225,16 @@ static void on_visit_stored(struct db_job *job, int status)
                     desk_2203_input(&f->dv), on_2203, call);
     if (err)
         answer(call); /* the visit stands; the detail can be sent again */
+}
+
+static void on_visit_stored(struct db_job *job, int status)
+{
+    struct his_call *call = his_call_of_job(job);
+
+    if (status)
+        his_fail(call, status, NULL, NULL);
+    else
+        detail(call);
 }
 
 static void on_registered(struct upmsg *m)
@@ -214,16 +251,19 @@ static void on_registered(struct upmsg *m)
         his_fail(call, err, msg[0] ? msg : NULL, NULL);
         return;
     }
-    mdtrt_id = upstream_find_string(env.output, "mdtrt_id");
-    if (!mdtrt_id || !mdtrt_id[0] || strlen(mdtrt_id) > RECORD_ID_MAX) {
+    if (f->stored) { /* with the outcome */
+        envelope_response_done(&env);
+        detail(call);
+        return;
+    }
+    /* A registration journaled before (the same Idempotency-Key): keep the visit now. */
+    if (!(mdtrt_id = registered_id(env.output))) {
         envelope_response_done(&env);
         his_fail(call, POSA_EUPSTREAM_REFUSED, "the platform registered no mdtrt_id", NULL);
         return;
     }
     snprintf(f->rec.mdtrt_id, sizeof f->rec.mdtrt_id, "%s", mdtrt_id);
     envelope_response_done(&env);
-    snprintf(f->rec.state, sizeof f->rec.state, "%s", visit_state_name(VISIT_OPEN));
-    f->rec.body = f->doc;
     his_db(call, run_store_visit, on_visit_stored);
 }
 
@@ -294,10 +334,10 @@ static void register_visit(struct his_call *call)
     /* The HIS's key makes a retry after a crash find the journaled registration instead of
      * registering twice. */
     snprintf(idem, sizeof idem, "visit:%s", call->idem_key);
-    err = desk_send(call->pd, inpatient ? "2401" : "2201", f->dv.insuplc_admdvs, f->rec.visit_id,
-                    call->idem_key[0] ? idem : NULL,
-                    inpatient ? desk_2401_input(&f->dv) : desk_2201_input(&f->dv), on_registered,
-                    call);
+    err = desk_send_hooked(call->pd, inpatient ? "2401" : "2201", f->dv.insuplc_admdvs,
+                           f->rec.visit_id, call->idem_key[0] ? idem : NULL,
+                           inpatient ? desk_2401_input(&f->dv) : desk_2201_input(&f->dv),
+                           on_registered, call, &(struct desk_hooks){.apply_also = visit_apply, .rerunnable = true});
     if (err)
         his_fail(call, err, NULL, NULL);
 }

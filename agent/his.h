@@ -104,8 +104,10 @@ int his_lock(struct his_call *call, const char *visit_id);
 /* The captured {id} of the route. */
 const char *his_param(const struct his_call *call, size_t i);
 
-/* Fresh random ids: prefix + 16 hex digits; tokens: 32 hex digits. */
+/* Fresh ids that sort by time: prefix + 11 hex digits of Unix ms + 12 random ones. Tokens
+ * (identity_token): 11 of time + 32 random, unguessable. */
+#define HIS_TOKEN_LEN 43
 void his_new_id(const char *prefix, char ret[RECORD_ID_MAX + 1]);
-void his_new_token(char ret[33]);
+void his_new_token(char ret[HIS_TOKEN_LEN + 1]);
 
 #endif

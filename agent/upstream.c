@@ -428,9 +428,11 @@ static void on_platform_done(struct platform_request *req, const struct platform
     /* The answer is written before the HIS hears it, but without an fsync of its own: one
      * fsync on a message's critical path (the journal row before it leaves). A power cut
      * that loses it leaves the row `sent`, resolved by query after the restart. A stand-in
-     * row is a message about to leave, so that commit syncs. */
+     * row is a message about to leave, and the owner's writes (apply_also) are what it
+     * answers the HIS from, so those commits sync. */
     m->job = (struct db_job){.run = run_apply, .done = on_applied,
-                             .lazy = !(m->session_refused && m->standin_body)};
+                             .lazy = !(m->session_refused && m->standin_body) && !m->apply_also,
+                             .rerunnable = !m->apply_also || m->hooks_rerunnable};
     db_worker_submit(m->up->db, &m->job);
 }
 
@@ -571,7 +573,8 @@ int upstream_submit(struct upstream *up, struct upmsg *m, const struct envelope_
     if (strcmp(m->infno, "9001") == 0)
         m->offline_at_admit = up->stopping;
     up->in_flight++;
-    m->job = (struct db_job){.run = run_admit, .done = on_admitted};
+    m->job = (struct db_job){.run = run_admit, .done = on_admitted,
+                             .rerunnable = !m->admit_also || m->hooks_rerunnable};
     db_worker_submit(up->db, &m->job);
     return 0;
 }
@@ -615,7 +618,7 @@ int upstream_send_row(struct upstream *up, struct upmsg *m, const struct journal
     if (err)
         return err;
     up->in_flight++;
-    m->job = (struct db_job){.run = run_mark_sent, .done = on_marked_sent};
+    m->job = (struct db_job){.run = run_mark_sent, .done = on_marked_sent, .rerunnable = true};
     db_worker_submit(up->db, &m->job);
     return 0;
 }

@@ -60,6 +60,7 @@ struct upmsg {
      * instead of two. */
     int (*admit_also)(struct db *db, struct upmsg *m);
     int (*apply_also)(struct db *db, struct upmsg *m);
+    bool hooks_rerunnable; /* both may run twice (struct db_job's rerunnable) */
     upmsg_cb done;
     void *data;
     /* out */

@@ -204,6 +204,9 @@ int db_open(const char *path, struct db **ret)
     err = db_create_private(path);
     if (err)
         return err;
+    /* No memory statistics: SQLite would take a global mutex on every allocation for them
+     * (5% of the database thread). Refused, harmlessly, once SQLite is initialized. */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     db = calloc(1, sizeof *db);
     if (!db)
         return -ENOMEM;
@@ -291,6 +294,16 @@ int db_savepoint(struct db *db)
     if (sqlite3_get_autocommit(db->sq))
         return -EIO;
     return db_run_cached(db, sql_savepoint);
+}
+
+int64_t db_changes(struct db *db)
+{
+    return sqlite3_total_changes64(db->sq);
+}
+
+bool db_in_transaction(struct db *db)
+{
+    return !sqlite3_get_autocommit(db->sq);
 }
 
 int db_savepoint_release(struct db *db)

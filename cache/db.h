@@ -32,6 +32,11 @@ int db_rollback(struct db *db);
 int db_savepoint(struct db *db);
 int db_savepoint_release(struct db *db);
 int db_savepoint_rollback(struct db *db);
+/* Rows inserted, updated or deleted on this connection so far: a job that left it unchanged
+ * wrote nothing (a failed statement takes its own changes back). */
+int64_t db_changes(struct db *db);
+/* False once SQLite rolled the transaction back by itself (disk full, I/O, memory). */
+bool db_in_transaction(struct db *db);
 
 /* Lazy commits (synchronous=NORMAL in WAL mode) skip the fsync: what they wrote survives a
  * crash of the process at once, and a power cut from the next FULL commit on, which syncs

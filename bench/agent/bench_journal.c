@@ -207,6 +207,7 @@ static void pbench_burst(struct pbench *pb)
     for (int i = 0; i < pb->batch; i++) {
         struct pjob *pj = &pb->jobs[i];
         pj->job.run = on_run_insert;
+        pj->job.rerunnable = true; /* as posad's admits */
         pj->job.done = on_done;
         pj->job.data = pj;
         msgid_of(++pb->next_id, pj->msgid);

@@ -1,6 +1,7 @@
 /* agent/db_worker.c with a real SQLite file and a real loop: bursts of writes from the
  * loop land in few transactions, done callbacks run on the loop thread after the commit,
- * one failing job rolls back alone, and the loop closes empty. */
+ * one failing job rolls back alone (in its own savepoint, or among rerunnable jobs by
+ * running the others again), and the loop closes empty. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,7 +25,9 @@
 struct write_job {
     struct db_job job;
     char msgid[MSGID_LEN + 1];
-    bool fail; /* insert, then fail: must roll back alone */
+    bool fail;       /* insert, then fail: must roll back alone */
+    bool fail_early; /* fail before writing: nothing to roll back, nobody runs again */
+    int runs;
     bool done;
     int status;
     uv_thread_t done_thread;
@@ -49,7 +52,12 @@ static int run_insert(struct db *db, struct db_job *job)
     struct write_job *wj = job->data;
     struct journal_new in = {
         .msgid = wj->msgid, .infno = "2204", .visit_key = "v", .request = "{}", .request_len = 2};
-    int err = journal_insert(db, &in, 1);
+    int err;
+
+    wj->runs++;
+    if (wj->fail_early)
+        return POSA_ENOTFOUND;
+    err = journal_insert(db, &in, 1);
 
     return err ? err : wj->fail ? POSA_EFIELD : 0;
 }
@@ -110,11 +118,13 @@ static int fx_teardown(void **state)
     return 0;
 }
 
-static void test_group_commit(void **state)
+enum rerun_mode { NONE_RERUNNABLE, ALL_RERUNNABLE, SOME_RERUNNABLE };
+
+static void group_commit(struct fx *fx, enum rerun_mode mode)
 {
-    struct fx *fx = *state;
     struct db *db = NULL;
     uv_thread_t loop_thread = uv_thread_self();
+    int ran_twice = 0;
 
     assert_int_equal(db_open(fx->path, &db), 0);
     assert_int_equal(db_worker_start(&fx->worker, &fx->loop, db), 0);
@@ -123,7 +133,10 @@ static void test_group_commit(void **state)
         snprintf(wj->msgid, sizeof wj->msgid, "H31010100001202611251200%02d%04d", i / 1000,
                  i % 1000);
         wj->fail = i % 97 == 5;
-        wj->job = (struct db_job){.run = run_insert, .done = on_job_done, .data = wj};
+        wj->fail_early = i % 89 == 7;
+        wj->job = (struct db_job){.run = run_insert, .done = on_job_done, .data = wj,
+                                  .rerunnable = mode == ALL_RERUNNABLE ||
+                                                (mode == SOME_RERUNNABLE && i % 3 != 0)};
     }
     /* Bursts of PER_BURST writes, each from one timer callback (one loop turn). */
     fx->timer.data = fx;
@@ -134,11 +147,24 @@ static void test_group_commit(void **state)
 
     int failed = 0;
     for (int i = 0; i < N_JOBS; i++) {
-        assert_true(fx->jobs[i].done);
-        assert_true(uv_thread_equal(&fx->jobs[i].done_thread, &loop_thread));
-        assert_int_equal(fx->jobs[i].status, fx->jobs[i].fail ? POSA_EFIELD : 0);
-        failed += fx->jobs[i].fail;
+        const struct write_job *wj = &fx->jobs[i];
+
+        assert_true(wj->done);
+        assert_true(uv_thread_equal(&wj->done_thread, &loop_thread));
+        assert_int_equal(wj->status, wj->fail_early ? POSA_ENOTFOUND : wj->fail ? POSA_EFIELD : 0);
+        failed += wj->fail || wj->fail_early;
+        /* Only a rerunnable job that wrote and succeeded runs again, and at most once. */
+        assert_int_equal(wj->runs, 1 + (wj->runs == 2));
+        if (wj->runs == 2)
+            assert_true(wj->job.rerunnable && !wj->fail && !wj->fail_early);
+        ran_twice += wj->runs == 2;
     }
+    /* Each failure after writing among rerunnable jobs sent the ones before it again. */
+    if (mode == NONE_RERUNNABLE)
+        assert_int_equal(ran_twice, 0);
+    else
+        assert_true(ran_twice > 0);
+    printf("# %d jobs ran twice\n", ran_twice);
 
     uv_close((uv_handle_t *)&fx->timer, NULL);
     db_worker_stop(&fx->worker, on_worker_closed);
@@ -160,10 +186,25 @@ static void test_group_commit(void **state)
     for (int i = 0; i < N_JOBS; i++) {
         struct journal_row *row = NULL;
         int err = journal_get(db, fx->jobs[i].msgid, &row);
-        assert_int_equal(err, fx->jobs[i].fail ? POSA_ENOTFOUND : 0);
+        assert_int_equal(err, fx->jobs[i].fail || fx->jobs[i].fail_early ? POSA_ENOTFOUND : 0);
         journal_row_free(row);
     }
     db_close(db);
+}
+
+static void test_group_commit(void **state)
+{
+    group_commit(*state, NONE_RERUNNABLE);
+}
+
+static void test_group_commit_rerunnable(void **state)
+{
+    group_commit(*state, ALL_RERUNNABLE);
+}
+
+static void test_group_commit_mixed(void **state)
+{
+    group_commit(*state, SOME_RERUNNABLE);
 }
 
 static int run_noop(struct db *db, struct db_job *job)
@@ -262,6 +303,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_group_commit, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_group_commit_rerunnable, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_group_commit_mixed, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_stop_runs_everything, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_lazy_groups, fx_setup, fx_teardown),
     };

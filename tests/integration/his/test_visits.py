@@ -65,11 +65,15 @@ class VisitsBase(h.HisTestCase):
             "32020000000000000000000104": ("320213********042X", "filed", "referral",
                                            "2026-10-01", "2027-03-31"),
         }
+        tokens = []
         for psn_no, (masked, status, kind, valid_from, valid_to) in want.items():
             r = self.c.post("/v1/identify", {"source": "id", "certno": h.PERSONS[psn_no]})
             self.assertEqual(r.status, 200, r)
             j = r.json
-            self.assertRegex(j["identity_token"], r"^[0-9a-f]{32}$", r)
+            # 11 hex digits of time, then 32 random: later tokens sort later (their rows
+            # land at the end of the index), and stay unguessable.
+            self.assertRegex(j["identity_token"], r"^[0-9a-f]{43}$", r)
+            tokens.append(j["identity_token"])
             self.assertEqual(j["person"]["psn_no"], psn_no, r)
             self.assertEqual(j["person"]["certno_masked"], masked, r)
             self.assertNotIn(h.PERSONS[psn_no], r.raw.decode("utf-8"))
@@ -79,6 +83,8 @@ class VisitsBase(h.HisTestCase):
             self.assertEqual((f["status"], f.get("kind"), f.get("valid_from"), f.get("valid_to")),
                              (status, kind, valid_from, valid_to), r)
             self.assertEqual(j["insurance"][0]["insutype"], "310", r)
+        self.assertEqual(tokens, sorted(tokens))
+        self.assertEqual(len(set(t[11:] for t in tokens)), len(tokens))
 
     # --- refusals before anything is registered ---------------------------------------------
 
@@ -127,6 +133,7 @@ class VisitsBase(h.HisTestCase):
 
     def test_no_trauma_for_other_chapters(self):
         v = self.open_visit(self.c, ZHANG)  # M16.900
+        self.assertRegex(v["visit_id"], r"^V[0-9a-f]{23}$", v)  # time first, then random
         self.assertNotIn("trauma", [f["flag"] for f in v["flags"]], v)
         self.assertNotIn("TRAUMA_SUGGESTED", [w["code"] for w in v["warnings"]], v)
 
