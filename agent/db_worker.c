@@ -2,6 +2,7 @@
  * uv_async. */
 #include "agent/db_worker.h"
 
+#include <errno.h>
 #include <stddef.h>
 
 #include "cache/db.h"
@@ -30,16 +31,29 @@ static void list_move(struct db_job_list *to, struct db_job_list *from)
     from->head = from->tail = NULL;
 }
 
+/* Ends the savepoint open for the last job(s): released when ok, else rolled back. When
+ * SQLite can do neither, the whole transaction is rolled back, so that no write a status
+ * does not account for can commit (every job of the group then fails at the commit). */
+static int savepoint_end(struct db *db, bool ok)
+{
+    int err = ok ? db_savepoint_release(db) : db_savepoint_rollback(db);
+
+    if (err)
+        db_rollback(db);
+    return err;
+}
+
 /* job in its own savepoint: a failure rolls back its writes alone. */
 static void run_alone(struct db *db, struct db_job *job)
 {
-    job->status = db_savepoint(db);
+    int err;
+
+    if ((job->status = db_savepoint(db)) != 0)
+        return;
+    job->status = job->run(db, job);
+    err = savepoint_end(db, job->status == 0);
     if (!job->status)
-        job->status = job->run(db, job);
-    if (job->status)
-        db_savepoint_rollback(db);
-    else
-        job->status = db_savepoint_release(db);
+        job->status = err;
 }
 
 /* The rerunnable jobs from first on, under one savepoint; returns the job after them. */
@@ -59,19 +73,25 @@ static struct db_job *run_rerunnable(struct db *db, struct db_job *first)
 
         job->status = job->run(db, job);
         job->wrote = db_changes(db) != before;
-        /* Its writes cannot be taken back alone; or SQLite took the whole transaction back,
-         * and the next job must not write outside one. */
-        if (job->status && (job->wrote || !db_in_transaction(db)))
+        if (!db_in_transaction(db)) {
+            /* SQLite took the transaction back by itself (disk full, I/O): nothing after
+             * may run, or it would write outside one. */
+            job->status = job->status ? job->status : -EIO;
             break;
+        }
+        if (job->status && job->wrote)
+            break; /* its writes cannot be taken back alone */
     }
     if (job == end) {
-        err = db_savepoint_release(db);
+        err = savepoint_end(db, true);
         for (job = first; job != end && err; job = job->next)
             job->status = job->status ? job->status : err;
         return end;
     }
+    /* Back to before the run; those before failed that wrote, and those after it, run
+     * alone. (With the transaction gone, each of them fails to open its savepoint.) */
     failed = job;
-    db_savepoint_rollback(db);
+    savepoint_end(db, false);
     for (job = first; job != failed; job = job->next)
         if (job->wrote && !job->status)
             run_alone(db, job);

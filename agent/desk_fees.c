@@ -24,6 +24,7 @@
 struct fee_chunk {
     struct his_call *call;
     size_t first, n;
+    bool lost; /* not journaled, so its lines were not kept */
 };
 
 struct fee_flow {
@@ -40,7 +41,8 @@ struct fee_flow {
     struct json_object *platform; /* feedetl_sn -> the platform's split */
     struct fee_chunk *chunk;      /* per upload message */
     size_t chunks, chunks_left;
-    int local_err; /* a chunk posad could not journal (disk full...) */
+    int local_err;  /* a chunk posad could not journal (disk full...) */
+    int unrecorded; /* a chunk left, and its answer could not be journaled: why */
     bool queued, refused;
     char refusal[256];
     const char *infno;
@@ -143,9 +145,28 @@ static void answer(struct his_call *call)
 
 /* --- upload ------------------------------------------------------------------------------ */
 
+/* Some chunks could not be journaled, so their lines were not kept: which, and why. */
+static void fail_not_kept(struct his_call *call)
+{
+    struct fee_flow *f = call->flow;
+    struct json_object *d = json_object_new_object(), *ids = json_object_new_array();
+    char message[200];
+    size_t n = 0;
+
+    for (size_t c = 0; c < f->chunks; c++)
+        for (size_t i = f->chunk[c].first;
+             f->chunk[c].lost && i < f->chunk[c].first + f->chunk[c].n; i++, n++)
+            json_object_array_add(ids, json_object_new_string(f->lines.lines[i].his_line_id));
+    json_object_object_add(d, "not_kept", ids);
+    snprintf(message, sizeof message, "%zu of %zu lines were not kept (%s): send those again", n,
+             f->lines.n, posa_strerror(f->local_err));
+    his_fail(call, f->local_err, message, d);
+}
+
 static void on_chunk(struct upmsg *m)
 {
-    struct his_call *call = ((struct fee_chunk *)m->data)->call;
+    struct fee_chunk *chunk = m->data;
+    struct his_call *call = chunk->call;
     struct fee_flow *f = call->flow;
     struct envelope_response env;
     struct jsonmap_error jerr = {0};
@@ -159,9 +180,11 @@ static void on_chunk(struct upmsg *m)
         envelope_response_done(&env);
     } else if (err == POSA_EUPSTREAM_OFFLINE) {
         f->queued = true; /* deferrable: the outbox has it */
+    } else if (m->result == UPMSG_FAILED && !m->journaled) {
+        chunk->lost = true;
+        f->local_err = f->local_err ? f->local_err : err;
     } else if (m->result == UPMSG_FAILED) {
-        if (!f->local_err)
-            f->local_err = err; /* neither journaled nor kept: the cashier sends it again */
+        f->unrecorded = err; /* kept and sent; a restart resolves the row by query */
     } else if (!f->refused) {
         f->refused = true;
         snprintf(f->refusal, sizeof f->refusal, "%s", msg[0] ? msg : posa_strerror(err));
@@ -170,7 +193,17 @@ static void on_chunk(struct upmsg *m)
     if (--f->chunks_left > 0)
         return;
     if (f->local_err) {
-        his_fail(call, f->local_err, NULL, NULL);
+        fail_not_kept(call);
+        return;
+    }
+    if (f->unrecorded) {
+        char message[240];
+
+        snprintf(message, sizeof message,
+                 "the lines are kept and went to the platform, but its answer could not be "
+                 "recorded (%s): it is checked at the next start; do not send them again",
+                 posa_strerror(f->unrecorded));
+        his_fail(call, POSA_EOUTCOME_UNKNOWN, message, NULL);
         return;
     }
     if (f->refused) {
@@ -259,17 +292,17 @@ static void upload(struct his_call *call)
         size_t first = c * per, n = f->lines.n - first < per ? f->lines.n - first : per;
         int err;
 
-        f->chunk[c] = (struct fee_chunk){call, first, n};
+        f->chunk[c] = (struct fee_chunk){.call = call, .first = first, .n = n};
         err = desk_send_hooked(
             call->pd, f->infno, insuplc, f->visit->visit_id, NULL,
             desk_fees_input(f->infno, psn, f->visit->mdtrt_id, DESK_BCHNO, &f->fees[first], n),
             on_chunk, &f->chunk[c], &hooks);
         if (err) {
             /* Not even journaled, so not kept: the cashier sends them again. */
-            if (!f->local_err)
-                f->local_err = err;
+            f->chunk[c].lost = true;
+            f->local_err = f->local_err ? f->local_err : err;
             if (--f->chunks_left == 0)
-                his_fail(call, f->local_err, NULL, NULL);
+                fail_not_kept(call);
         }
     }
 }
@@ -286,8 +319,9 @@ static void fail_line(struct his_call *call, size_t i, int err)
     json_object_object_add(d, "index", json_object_new_int64((int64_t)i));
     json_object_object_add(d, "his_line_id", json_object_new_string(f->lines.lines[i].his_line_id));
     snprintf(message, sizeof message, "line %s: %s", f->lines.lines[i].his_line_id,
-             err == POSA_ECONFLICT ? "already uploaded to this visit: cancel it before sending it again"
-                                   : posa_strerror(err));
+             err == POSA_ECONFLICT
+                 ? "already uploaded to this visit: cancel it before sending it again"
+                 : posa_strerror(err));
     his_fail(call, err, message, d);
 }
 

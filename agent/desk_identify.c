@@ -25,12 +25,12 @@ struct identify_flow {
     char token[HIS_TOKEN_LEN + 1];
     char *doc; /* the identity kept behind the token */
     struct json_object *answer;
-    char hospital_admdvs[7];   /* the treating region, copied for the database thread */
-    int built;                 /* 1101's answer read: 0, or why not (decode_field says) */
-    char decode_field[sizeof ((struct jsonmap_error *)0)->field];
-    bool stored;               /* the identity committed with 1101's outcome */
+    char hospital_admdvs[7]; /* the treating region, copied for the database thread */
+    int built;               /* 1101's answer read: 0, or why not (decode_field says) */
+    char decode_field[sizeof((struct jsonmap_error *)0)->field];
+    bool stored; /* the identity committed with 1101's outcome */
     struct desk_waiter waiter;
-    struct platform_request ec;  /* the e-voucher decode request */
+    struct platform_request ec; /* the e-voucher decode request */
     char *ec_body;
     char ec_url[600];
 };
@@ -346,8 +346,8 @@ static void on_ec(struct platform_request *req, const struct platform_result *re
         his_fail(call, POSA_EUPSTREAM_OFFLINE, "the e-voucher service cannot be reached", NULL);
         return;
     }
-    err = ec_token_of(result->body, result->body_len, f->cert_no, sizeof f->cert_no, msg,
-                      sizeof msg);
+    err =
+        ec_token_of(result->body, result->body_len, f->cert_no, sizeof f->cert_no, msg, sizeof msg);
     if (err) {
         struct json_object *d = json_object_new_object();
 
@@ -390,7 +390,8 @@ static void decode_qr(struct his_call *call)
     json_object_object_add(data, "businessType", json_object_new_string("01101"));
     json_object_object_add(data, "operatorId", json_object_new_string(cfg->opter));
     json_object_object_add(data, "operatorName", json_object_new_string(cfg->opter_name));
-    json_object_object_add(data, "officeId", json_object_new_string(f->req.desk ? f->req.desk : ""));
+    json_object_object_add(data, "officeId",
+                           json_object_new_string(f->req.desk ? f->req.desk : ""));
     json_object_object_add(data, "officeName", json_object_new_string(""));
     json_object_object_add(data, "ecQrCode", json_object_new_string(f->req.qr));
     json_object_object_add(o, "orgId", json_object_new_string(cfg->fixmedins_code));
@@ -400,9 +401,12 @@ static void decode_qr(struct his_call *call)
     f->ec_body = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
     json_object_put(o);
     ec_url(cfg, f->ec_url, sizeof f->ec_url);
-    f->ec = (struct platform_request){.infno = "ec.query", .body = f->ec_body,
+    f->ec = (struct platform_request){.infno = "ec.query",
+                                      .body = f->ec_body,
                                       .body_len = f->ec_body ? strlen(f->ec_body) : 0,
-                                      .url = f->ec_url, .done = on_ec, .data = call};
+                                      .url = f->ec_url,
+                                      .done = on_ec,
+                                      .data = call};
     if (!f->ec_body || (err = platform_client_send(call->pd->client, &f->ec)) < 0)
         his_fail(call, f->ec_body ? err : -12, NULL, NULL);
 }
@@ -465,9 +469,7 @@ void desk_identify(struct his_call *call)
         snprintf(f->cert_no, sizeof f->cert_no, "%s", f->req.certno);
         ask_platform(call);
         return;
-    case IDENTIFY_QR:
-        decode_qr(call);
-        return;
+    case IDENTIFY_QR: decode_qr(call); return;
     case IDENTIFY_AUTO:
     case IDENTIFY_CARD:
         /* auto: a fresh scan at the desk wins (the patient just showed the code). */

@@ -246,6 +246,10 @@ static void on_registered(struct upmsg *m)
     char msg[256];
     int err = desk_outcome(m, &env, msg, sizeof msg);
 
+    /* A registration journaled by an earlier request with this Idempotency-Key: the visit
+     * is the one it registered (and may have kept already), not a second one. */
+    if (!err && m->result == UPMSG_EXISTING && m->existing && m->existing->visit_key[0])
+        snprintf(f->rec.visit_id, sizeof f->rec.visit_id, "%s", m->existing->visit_key);
     upmsg_free(m);
     if (err) {
         his_fail(call, err, msg[0] ? msg : NULL, NULL);
@@ -337,7 +341,8 @@ static void register_visit(struct his_call *call)
     err = desk_send_hooked(call->pd, inpatient ? "2401" : "2201", f->dv.insuplc_admdvs,
                            f->rec.visit_id, call->idem_key[0] ? idem : NULL,
                            inpatient ? desk_2401_input(&f->dv) : desk_2201_input(&f->dv),
-                           on_registered, call, &(struct desk_hooks){.apply_also = visit_apply, .rerunnable = true});
+                           on_registered, call,
+                           &(struct desk_hooks){.apply_also = visit_apply, .rerunnable = true});
     if (err)
         his_fail(call, err, NULL, NULL);
 }

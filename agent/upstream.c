@@ -430,7 +430,8 @@ static void on_platform_done(struct platform_request *req, const struct platform
      * that loses it leaves the row `sent`, resolved by query after the restart. A stand-in
      * row is a message about to leave, and the owner's writes (apply_also) are what it
      * answers the HIS from, so those commits sync. */
-    m->job = (struct db_job){.run = run_apply, .done = on_applied,
+    m->job = (struct db_job){.run = run_apply,
+                             .done = on_applied,
                              .lazy = !(m->session_refused && m->standin_body) && !m->apply_also,
                              .rerunnable = !m->apply_also || m->hooks_rerunnable};
     db_worker_submit(m->up->db, &m->job);
@@ -477,6 +478,7 @@ static int run_admit(struct db *db, struct db_job *job)
     bool open = false;
     int err;
 
+    m->journaled = false;
     if (m->idem_key[0]) {
         err = journal_get_by_idem(db, m->idem_key, &row);
         if (!err) {
@@ -530,6 +532,7 @@ static int run_admit(struct db *db, struct db_job *job)
         err = m->admit_also(db, m);
     if (err)
         return err;
+    m->journaled = true;
     m->state = m->send_now ? MSG_SENT : MSG_QUEUED;
     m->result = m->send_now ? UPMSG_ANSWERED : UPMSG_QUEUED; /* ANSWERED: to be sent */
     return 0;
@@ -541,6 +544,7 @@ static void on_admitted(struct db_job *job, int status)
 
     if (status) {
         m->result = UPMSG_FAILED;
+        m->journaled = false; /* its group did not commit */
         m->err = status;
         snprintf(m->error, sizeof m->error, "could not journal: %s", posa_strerror(status));
         log_event(LOGL_ERROR, "journal_failed", "msgid", m->msgid, "infno", m->infno, "error",
@@ -573,8 +577,8 @@ int upstream_submit(struct upstream *up, struct upmsg *m, const struct envelope_
     if (strcmp(m->infno, "9001") == 0)
         m->offline_at_admit = up->stopping;
     up->in_flight++;
-    m->job = (struct db_job){.run = run_admit, .done = on_admitted,
-                             .rerunnable = !m->admit_also || m->hooks_rerunnable};
+    m->job = (struct db_job){
+        .run = run_admit, .done = on_admitted, .rerunnable = !m->admit_also || m->hooks_rerunnable};
     db_worker_submit(up->db, &m->job);
     return 0;
 }

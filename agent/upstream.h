@@ -65,6 +65,7 @@ struct upmsg {
     void *data;
     /* out */
     enum upmsg_result result;
+    bool journaled; /* its row is in the journal (UPMSG_FAILED: it may have left) */
     enum msg_state state;
     char msgid[MSGID_LEN + 1];
     char *response; /* the platform's answer (opened), NUL-terminated */

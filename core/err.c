@@ -1,6 +1,7 @@
 /* The one error table: each posa code with the HIS API's code name and plain words. */
 #include "core/err.h"
 
+#include <errno.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -60,6 +61,8 @@ static const struct err_entry err_table[] = {
     {DRV_EGONE, "CARD_UNREADABLE", 422, true, "card removed or reset during the transaction"},
     {DRV_ECONFIG, "INTERNAL", 500, false, "drivers configuration invalid"},
     {POSA_EDB, "INTERNAL", 503, true, "database error"},
+    {-ENOSPC, "STORAGE_FULL", 507, true,
+     "posad's disk is full, so nothing was recorded: free space on it, then try again"},
     {POSA_EEXISTS, "CONFLICT", 409, false, "already journaled under this key"},
     {POSA_ENOTFOUND, "NOT_FOUND", 404, false, "no such record"},
     {POSA_ESCHEMA, "INTERNAL", 500, false, "the database was written by a newer posa"},

@@ -27,6 +27,7 @@ struct write_job {
     char msgid[MSGID_LEN + 1];
     bool fail;       /* insert, then fail: must roll back alone */
     bool fail_early; /* fail before writing: nothing to roll back, nobody runs again */
+    bool lose_txn;   /* roll the transaction back (as SQLite does on disk full), return 0 */
     int runs;
     bool done;
     int status;
@@ -57,6 +58,8 @@ static int run_insert(struct db *db, struct db_job *job)
     wj->runs++;
     if (wj->fail_early)
         return POSA_ENOTFOUND;
+    if (wj->lose_txn)
+        return db_rollback(db) ? POSA_EDB : 0;
     err = journal_insert(db, &in, 1);
 
     return err ? err : wj->fail ? POSA_EFIELD : 0;
@@ -134,7 +137,9 @@ static void group_commit(struct fx *fx, enum rerun_mode mode)
                  i % 1000);
         wj->fail = i % 97 == 5;
         wj->fail_early = i % 89 == 7;
-        wj->job = (struct db_job){.run = run_insert, .done = on_job_done, .data = wj,
+        wj->job = (struct db_job){.run = run_insert,
+                                  .done = on_job_done,
+                                  .data = wj,
                                   .rerunnable = mode == ALL_RERUNNABLE ||
                                                 (mode == SOME_RERUNNABLE && i % 3 != 0)};
     }
@@ -250,9 +255,10 @@ static void submit_lazy_burst(struct lazy_fx *lf)
     /* Bursts 0 and 2 all lazy; burst 1 has one job that must sync, burst 3 none lazy. */
     for (int i = 0; i < LAZY_PER; i++) {
         bool lazy = lf->burst == 0 || lf->burst == 2 || (lf->burst == 1 && i != 3);
-        lf->jobs[lf->burst][i] = (struct db_job){
-            .run = run_note_sync, .done = on_lazy_done, .data = &lf->seen[lf->burst][i],
-            .lazy = lazy};
+        lf->jobs[lf->burst][i] = (struct db_job){.run = run_note_sync,
+                                                 .done = on_lazy_done,
+                                                 .data = &lf->seen[lf->burst][i],
+                                                 .lazy = lazy};
         db_worker_submit(lf->worker, &lf->jobs[lf->burst][i]);
     }
 }
@@ -277,6 +283,49 @@ static void test_lazy_groups(void **state)
     db_worker_stop(&fx->worker, on_worker_closed);
     assert_int_equal(uv_run(&fx->loop, UV_RUN_DEFAULT), 0);
     assert_int_equal(uv_loop_close(&fx->loop), 0);
+}
+
+/* SQLite rolls a transaction back by itself on disk full or an I/O error, and a job may not
+ * notice (a read that failed, its error ignored). Nothing of the group may commit then, not
+ * even as single statements of the jobs after it, and no job may say it succeeded. */
+static void transaction_lost(struct fx *fx, bool rerunnable)
+{
+    struct db *db = NULL;
+    struct journal_stats stats;
+
+    assert_int_equal(db_open(fx->path, &db), 0);
+    assert_int_equal(db_worker_start(&fx->worker, &fx->loop, db), 0);
+    for (int i = 0; i < 4; i++) {
+        struct write_job *wj = &fx->jobs[i];
+
+        snprintf(wj->msgid, sizeof wj->msgid, "H310101000012026112512000%05d", i);
+        wj->lose_txn = i == 1;
+        wj->job = (struct db_job){
+            .run = run_insert, .done = on_job_done, .data = wj, .rerunnable = rerunnable};
+        db_worker_submit(&fx->worker, &wj->job);
+    }
+    assert_int_equal(uv_run(&fx->loop, UV_RUN_DEFAULT), 0);
+    for (int i = 0; i < 4; i++) {
+        assert_true(fx->jobs[i].done);
+        assert_int_not_equal(fx->jobs[i].status, 0);
+    }
+    db_worker_stop(&fx->worker, on_worker_closed);
+    assert_int_equal(uv_run(&fx->loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&fx->loop), 0);
+    assert_int_equal(db_open(fx->path, &db), 0);
+    assert_int_equal(journal_stats(db, &stats), 0);
+    assert_int_equal(stats.depth, 0);
+    db_close(db);
+}
+
+static void test_transaction_lost(void **state)
+{
+    transaction_lost(*state, false);
+}
+
+static void test_transaction_lost_rerunnable(void **state)
+{
+    transaction_lost(*state, true);
 }
 
 /* Jobs submitted and not yet handed over when stop is called still run and complete. */
@@ -305,6 +354,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_group_commit, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_group_commit_rerunnable, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_group_commit_mixed, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_transaction_lost, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_transaction_lost_rerunnable, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_stop_runs_everything, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_lazy_groups, fx_setup, fx_teardown),
     };

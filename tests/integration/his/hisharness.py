@@ -165,6 +165,7 @@ class World:
         self.extra_conf = extra_conf  # appended to posad.conf (INI lines)
         self.listen_host = "127.0.0.1"  # posad's TCP listener (clients connect to 127.0.0.1)
         self.dir = tempfile.mkdtemp(prefix="posa-his-")
+        self.data_dir = os.path.join(self.dir, "posad")  # may be moved before start()
         self.sb_port = None
         self.pd_port = None
         self.sock_path = os.path.join(self.dir, "posa.sock")
@@ -224,7 +225,7 @@ class World:
         self._kill(self.sandbox)
 
     def write_conf(self):
-        data = os.path.join(self.dir, "posad")
+        data = self.data_dir
         self.conf_path = os.path.join(self.dir, "posad.conf")
         with open(self.conf_path, "w", encoding="utf-8") as f:
             f.write("[posad]\ndata_dir = %s\nlisten = %s:%d\nsocket = %s\n"

@@ -55,6 +55,28 @@ class IdemBase(h.HisTestCase):
         third = self.c.post("/v1/visits", body, key=self.key("v"))
         self.assertEqual((third.status, third.raw), (first.status, first.raw))
 
+    def test_visit_retried_after_its_answer_was_lost(self):
+        # posad registered the visit and died before it kept the HIS's answer: the retry
+        # finds the journaled registration and answers with that visit, never a second one.
+        import sqlite3
+        token = self.identify(self.c, self.stay_psn)
+        body = h.visit_body(token)
+        first = self.c.post("/v1/visits", body, key=self.key("lost"))
+        self.assertEqual(first.status, 201, first)
+        db = sqlite3.connect(os.path.join(self.w.data_dir, "posad.db"), timeout=10)
+        try:
+            with db:
+                db.execute("DELETE FROM his_answers WHERE idem_key = ?", (self.key("lost"),))
+            again = self.c.post("/v1/visits", body, key=self.key("lost"))
+            self.assertEqual(again.status, 201, again)
+            self.assertEqual(again.json["visit_id"], first.json["visit_id"], again)
+            self.assertEqual(again.json["mdtrt_id"], first.json["mdtrt_id"], again)
+            n = db.execute("SELECT count(*) FROM visits WHERE mdtrt_id = ?",
+                           (first.json["mdtrt_id"],)).fetchone()[0]
+            self.assertEqual(n, 1)
+        finally:
+            db.close()
+
     def test_fees_and_settle_retried_with_key(self):
         v = self.open_visit(self.c, self.stay_psn)
         vid = v["visit_id"]

@@ -1,5 +1,6 @@
 /* Unit tests of core/err: every posa code is named, has an HTTP error status and plain
  * words; codes that are not posa's pass through. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -36,6 +37,7 @@ static const struct expect expected[] = {
     {POSA_ECONFLICT, "CONFLICT", 409, false},
     {POSA_ETOOLARGE, "PAYLOAD_TOO_LARGE", 413, false},
     {POSA_ECATALOG_MISS, "CATALOG_MISS", 422, false},
+    {-ENOSPC, "STORAGE_FULL", 507, true}, /* posad's own disk: retry once there is room */
 };
 
 static void test_mapping(void **state)
@@ -95,9 +97,9 @@ static void test_foreign_codes(void **state)
     assert_string_equal(posa_strerror(0), "success");
     assert_string_equal(posa_strerror(-2), strerror(2)); /* -ENOENT passes through */
     assert_string_equal(posa_strerror(-1999), "unknown error");
-    assert_string_equal(posa_err_code(-28), "INTERNAL");
-    assert_int_equal(posa_err_http_status(-28), 500);
-    assert_false(posa_err_retryable(-28));
+    assert_string_equal(posa_err_code(-EIO), "INTERNAL"); /* an errno without a name */
+    assert_int_equal(posa_err_http_status(-EIO), 500);
+    assert_false(posa_err_retryable(-EIO));
 }
 
 int main(void)

@@ -1,0 +1,97 @@
+"""Fee lines while posad's disk is full: a line is kept exactly when its upload is journaled,
+so the cashier hears which lines were not kept and why, nothing of them reaches the platform,
+and once there is space again the same request goes through (no "already uploaded").
+The data directory is a small tmpfs; without the right to mount one the test is skipped."""
+import os
+import sqlite3
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hisharness as h  # noqa: E402
+
+ZHANG = "32020000000000000000000101"
+
+
+class DiskFull(h.HisTestCase):
+    @classmethod
+    def setUpClass(cls):
+        w = h.World("[his]\nchunk_lines = 2\n")  # 5 lines go as 3 upload messages
+        cls.mnt = os.path.join(w.dir, "small")
+        os.makedirs(cls.mnt)
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m,mode=0700", "tmpfs", cls.mnt],
+                          capture_output=True).returncode != 0:
+            w.stop()
+            raise unittest.SkipTest("cannot mount a tmpfs here (not root?)")
+        w.data_dir = os.path.join(cls.mnt, "posad")
+        h.HisTestCase.world = w  # main() stops it
+        w.start()
+        cls.w, cls.tcp, cls.unix = w, w.tcp, w.unix
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.w._kill(cls.w.posad)
+        subprocess.run(["umount", "-l", cls.mnt])
+
+    def fill(self):
+        path = os.path.join(self.mnt, "filler")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while True:
+                os.write(fd, b"\0" * 65536)
+        except OSError:
+            pass
+        try:  # to the last block
+            while True:
+                os.write(fd, b"\0" * 512)
+        except OSError:
+            pass
+        os.close(fd)
+        return path
+
+    def test_lines_not_kept_while_full_then_sent_again(self):
+        v = self.open_visit(self.tcp, ZHANG)
+        vid, mdtrt = v["visit_id"], v["mdtrt_id"]
+        lines = h.stay_lines("D")[:5]
+        filler = self.fill()
+        try:
+            refused = None
+            for _ in range(20):  # SQLite may still have room in its log for a while
+                r = self.tcp.post("/v1/visits/%s/fees" % vid, {"lines": lines})
+                if r.status != 200:
+                    refused = r
+                    break
+                lines = h.stay_lines("E%d" % _)[:5]
+            self.assertIsNotNone(refused, "the disk never filled")
+            r = refused
+            self.assertError(r, 507, "STORAGE_FULL")
+            self.assertIs(r.json["error"]["retryable"], True, r)
+            self.assertIn("not kept", r.json["error"]["message"], r)
+            not_kept = r.json["error"]["details"]["not_kept"]
+            self.assertTrue(set(not_kept) <= {ln["his_line_id"] for ln in lines}, r)
+            self.assertTrue(not_kept, r)
+            # Nothing of a line not kept went to the platform.
+            uploaded = {u["feedetl_sn"] for u in self.w.ledger()["uploads"]
+                        if u["mdtrt_id"] == mdtrt}
+            self.assertLessEqual(len(uploaded), 20 * 5)
+        finally:
+            os.unlink(filler)
+        before = len([u for u in self.w.ledger()["uploads"] if u["mdtrt_id"] == mdtrt])
+        again = [ln for ln in lines if ln["his_line_id"] in not_kept]
+        fees = self.upload(self.tcp, vid, again)
+        # The first chunk goes at once, the others wait behind it in the visit's order.
+        self.assertIn(fees["upload"]["state"], ("uploaded", "queued"), fees)
+        self.assertEqual(sorted(ln["his_line_id"] for ln in fees["lines"]), sorted(not_kept))
+        h.wait_until(lambda: len([u for u in self.w.ledger()["uploads"]
+                                  if u["mdtrt_id"] == mdtrt]) == before + len(again),
+                     15, "the kept lines uploaded")
+        db = sqlite3.connect(os.path.join(self.w.data_dir, "posad.db"))
+        try:
+            self.assertEqual(db.execute("PRAGMA integrity_check").fetchone()[0], "ok")
+        finally:
+            db.close()
+
+
+if __name__ == "__main__":
+    h.main()
