@@ -11,6 +11,7 @@ usage: run_bench.py BUILD_DIR [--seconds 2] [--clients 1,8,64] [--lines 20]"""
 import argparse
 import os
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -24,12 +25,17 @@ LEVEL = re.compile(r"clients=(\d+)\s+settlements=(\d+)\s+errors=(\d+)\s+settleme
 
 
 def load(w, mode, port, clients, seconds, clock, pids, quiet=False):
-    before = sum(agent_bench.cpu_ticks(p) for p in pids)
+    """Runs bench_his; returns the levels and the CPU seconds of each of pids and of the
+    load client ("client")."""
+    before = [agent_bench.cpu_ticks(p) for p in pids]
+    child = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run([os.path.join(w.build, "bench", "his", "bench_his"), "--mode", mode,
                           "--port", str(port), "--plan", w.plan, "--sign-no", w.sb.sign_no or "",
                           "--clients", clients, "--seconds", str(seconds), "--clock", clock],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True).stdout
-    cpu = (sum(agent_bench.cpu_ticks(p) for p in pids) - before) / agent_bench.TICK
+    cpu = {p: (agent_bench.cpu_ticks(p) - b) / agent_bench.TICK for p, b in zip(pids, before)}
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu["client"] = (after.ru_utime + after.ru_stime) - (child.ru_utime + child.ru_stime)
     levels = {int(m.group(1)): {"n": int(m.group(2)), "errors": int(m.group(3)),
                                 "per_s": int(m.group(4)), "p50": float(m.group(5)),
                                 "p99": float(m.group(6))} for m in LEVEL.finditer(out)}
@@ -66,10 +72,9 @@ def main():
         w.sb.set_clock(clock)
         pd, port, _, _ = w.start_posad("posad-his")
         warm_up(w, port, clock)
-        runs = {"direct": load(w, "national", w.sb.port, a.clients, a.seconds, clock,
-                               [w.sb.proc.pid]),
-                "posad": load(w, "his", port, a.clients, a.seconds, clock,
-                              [pd.pid])}
+        sb = w.sb.proc.pid
+        runs = {"direct": load(w, "national", w.sb.port, a.clients, a.seconds, clock, [sb]),
+                "posad": load(w, "his", port, a.clients, a.seconds, clock, [pd.pid, sb])}
         w.check_alive(pd, "posad-his")
         w.kill(pd)
     except (RuntimeError, OSError, AssertionError) as e:
@@ -88,10 +93,22 @@ def main():
         if d and p:
             print("   %2d clients: posad/direct throughput %s, p50 %s" % (
                 c, agent_bench.ratio(p["per_s"], d["per_s"]), agent_bench.ratio(p["p50"], d["p50"])))
-    per = {k: runs[k][1] / sum(v["n"] for v in runs[k][0].values()) * 1e3
-           if runs[k][0] and sum(v["n"] for v in runs[k][0].values()) else None for k in runs}
+    n = {k: sum(v["n"] for v in runs[k][0].values()) for k in runs}
+    per = {k: {who: sec / n[k] * 1e3 for who, sec in runs[k][1].items()} if n[k] else {}
+           for k in runs}
     print("   CPU per settlement: posad %s ms; posa-sandbox (direct run) %s ms"
-          % (agent_bench.fmt(per["posad"]), agent_bench.fmt(per["direct"])))
+          % (agent_bench.fmt(per["posad"].get(pd.pid)), agent_bench.fmt(per["direct"].get(sb))))
+    if per["posad"]:
+        # Everything runs on this machine: the processes' CPU per settlement bounds what its
+        # cores can do at all, whatever the latency.
+        total = sum(per["posad"].values())
+        cores = os.cpu_count() or 1
+        print("   whole machine per settlement through posad: posad %.2f + posa-sandbox %.2f + "
+              "load client %.2f = %.2f ms of CPU; %d cores allow at most %d/s; 1000/s needs "
+              "posad at <= %.2f ms" % (per["posad"][pd.pid], per["posad"][sb],
+                                       per["posad"]["client"], total, cores,
+                                       cores * 1000 / total,
+                                       cores - per["posad"][sb] - per["posad"]["client"]))
     p64 = runs["posad"][0].get(64)
     if p64:
         print("   64 clients through posad: %d/s vs target 1000/s = %s"

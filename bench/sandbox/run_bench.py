@@ -11,6 +11,8 @@ Example (from the repository root, after building both targets in build/):
 import argparse
 import json
 import os
+import re
+import resource
 import subprocess
 import sys
 from decimal import Decimal
@@ -47,6 +49,24 @@ def bill(catalog, n_lines):
     return lines, total
 
 
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def print_budget(out, sandbox_s, client_s):
+    """The sandbox and its load client share this machine: their CPU per settlement bounds
+    what its cores can do at all, whatever the latency."""
+    n = sum(int(m) for m in re.findall(r"settlements=(\d+)", out))
+    if not n:
+        return
+    sb_ms, cl_ms, cores = sandbox_s / n * 1e3, client_s / n * 1e3, os.cpu_count() or 1
+    print("CPU per settlement (all levels): posa-sandbox %.2f ms + load client %.2f ms; %d cores "
+          "allow at most %d/s; 3000/s needs both together at <= %.2f ms"
+          % (sb_ms, cl_ms, cores, cores * 1000 / (sb_ms + cl_ms), cores / 3.0))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("sandbox")
@@ -72,9 +92,15 @@ def main():
             f.write("T %s\n" % total)
         print("posa-sandbox pid %d port %d; %d lines, medfee_sumamt %s"
               % (sb.proc.pid, sb.port, len(lines), total), flush=True)
-        rc = subprocess.call([os.path.abspath(args.client), "--port", str(sb.port), "--plan",
+        sb_cpu, child = cpu_seconds(sb.proc.pid), resource.getrusage(resource.RUSAGE_CHILDREN)
+        run = subprocess.run([os.path.abspath(args.client), "--port", str(sb.port), "--plan",
                               plan, "--sign-no", sb.sign_no, "--clients", args.clients,
-                              "--seconds", args.seconds])
+                              "--seconds", args.seconds], stdout=subprocess.PIPE, text=True)
+        rc = run.returncode
+        print(run.stdout, end="", flush=True)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        print_budget(run.stdout, cpu_seconds(sb.proc.pid) - sb_cpu,
+                     after.ru_utime + after.ru_stime - child.ru_utime - child.ru_stime)
         if not sb.alive():
             print("posa-sandbox died:\n" + sb.log_tail(), file=sys.stderr)
             rc = rc or 1
