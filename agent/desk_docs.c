@@ -202,18 +202,24 @@ void desk_document_settlement(struct his_call *call)
 
 /* --- the forms ------------------------------------------------------------------------------ */
 
+/* An active outside line of the visit, kept for the form (the row's strings are gone once
+ * the callback returns). */
 static int add_outside(const struct line_record *line, void *data)
 {
     struct doc_flow *f = data;
-    struct json_object *doc;
+    struct json_object *o;
 
-    if (strcmp(line->state, "active") != 0 || json_object_array_length(f->lines) >= DOC_LINES_MAX)
+    if (strcmp(line->state, "active") != 0 || !line->outside_institution[0] ||
+        json_object_array_length(f->lines) >= DOC_LINES_MAX)
         return 0;
-    doc = desk_doc(line->body);
-    if (doc && desk_str(doc, "outside_institution")[0])
-        json_object_array_add(f->lines, doc);
-    else
-        json_object_put(doc);
+    if (!(o = json_object_new_object()))
+        return -12;
+    json_object_object_add(o, "institution", json_object_new_string(line->outside_institution));
+    json_object_object_add(o, "form", json_object_new_string(line->outside_form));
+    json_object_object_add(o, "kind", json_object_new_int(line->outside_kind));
+    json_object_object_add(o, "name", json_object_new_string(line->name));
+    json_object_object_add(o, "amount", json_object_new_int64(line->split.amount));
+    json_object_array_add(f->lines, o);
     return 0;
 }
 
@@ -242,16 +248,18 @@ static void outside_form(struct his_call *call, struct outside_form_view *view)
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        struct json_object *l = json_object_array_get_idx(f->lines, i), *parts = NULL, *k = NULL;
+        struct json_object *l = json_object_array_get_idx(f->lines, i), *k = NULL, *a = NULL;
         int kind;
 
-        json_object_object_get_ex(l, "parts", &parts);
-        json_object_object_get_ex(l, "outside_kind", &k);
+        json_object_object_get_ex(l, "kind", &k);
+        json_object_object_get_ex(l, "amount", &a);
         kind = json_object_get_int(k);
-        lines[i] = (struct doc_outside_line){
-            desk_str(l, "outside_institution"), NULL, kinds[kind >= 0 && kind < 3 ? kind : 0],
-            desk_str(l, "outside_form"), desk_str(l, "name"),
-            json_object_get_int64(json_object_array_get_idx(parts, 0))};
+        lines[i] = (struct doc_outside_line){desk_str(l, "institution"),
+                                             NULL,
+                                             kinds[kind >= 0 && kind < 3 ? kind : 0],
+                                             desk_str(l, "form"),
+                                             desk_str(l, "name"),
+                                             json_object_get_int64(a)};
     }
     view->lines = lines;
     view->n_lines = n;

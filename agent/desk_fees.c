@@ -218,32 +218,6 @@ static void on_chunk(struct upmsg *m)
 
 /* --- keeping the lines -------------------------------------------------------------------- */
 
-static char *line_body(const struct his_fee_line *l, const struct split *s)
-{
-    struct json_object *o = json_object_new_object(), *parts = json_object_new_array();
-    const int64_t v[] = {s->amount, s->fulamt_ownpay, s->overlmt,        s->preselfpay, s->inscp,
-                         s->lv,     s->category,      s->selfpay_prop_e6};
-    char *text;
-
-    json_object_object_add(o, "list_code", json_object_new_string(l->fee.list_code));
-    json_object_object_add(o, "name", json_object_new_string(l->name ? l->name : ""));
-    json_object_object_add(o, "qty_e4", json_object_new_int64(l->fee.qty_e4));
-    json_object_object_add(o, "price_e6", json_object_new_int64(l->fee.price_e6));
-    json_object_object_add(o, "time", json_object_new_string(l->time ? l->time : ""));
-    if (l->has_outside) {
-        json_object_object_add(o, "outside_institution",
-                               json_object_new_string(l->outside.institution_code));
-        json_object_object_add(o, "outside_form", json_object_new_string(l->outside.form_ref));
-        json_object_object_add(o, "outside_kind", json_object_new_int(l->outside.kind));
-    }
-    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
-        json_object_array_add(parts, json_object_new_int64(v[i]));
-    json_object_object_add(o, "parts", parts);
-    text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-    json_object_put(o);
-    return text;
-}
-
 /* A chunk's admit_also: its lines are kept, and the visit marked billed, in the commit that
  * journals the message carrying them, so a line is kept exactly when its upload is
  * journaled. */
@@ -255,18 +229,25 @@ static int chunk_keep(struct db *db, struct upmsg *m)
     int err = 0;
 
     for (size_t i = c->first; i < c->first + c->n && !err; i++) {
-        struct line_record r = {.seq = f->next_seq + (int64_t)i};
-        char *body = line_body(&f->lines.lines[i], &f->splits[i]);
+        const struct his_fee_line *l = &f->lines.lines[i];
+        struct line_record r = {.seq = f->next_seq + (int64_t)i,
+                                .list_code = l->fee.list_code,
+                                .name = l->name,
+                                .time = l->time,
+                                .qty_e4 = l->fee.qty_e4,
+                                .price_e6 = l->fee.price_e6,
+                                .split = f->splits[i]};
 
-        if (!body)
-            return -12;
+        if (l->has_outside) {
+            r.outside_institution = l->outside.institution_code;
+            r.outside_form = l->outside.form_ref;
+            r.outside_kind = (int)l->outside.kind;
+        }
         snprintf(r.visit_id, sizeof r.visit_id, "%s", f->visit->visit_id);
-        snprintf(r.his_line_id, sizeof r.his_line_id, "%s", f->lines.lines[i].his_line_id);
+        snprintf(r.his_line_id, sizeof r.his_line_id, "%s", l->his_line_id);
         snprintf(r.feedetl_sn, sizeof r.feedetl_sn, "%s", f->sns[i]);
         snprintf(r.state, sizeof r.state, "active");
-        r.body = body;
         err = records_line_put(db, &r, now);
-        free(body);
     }
     return err ? err : records_visit_put(db, f->visit, now);
 }

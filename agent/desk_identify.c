@@ -178,8 +178,23 @@ static struct json_object *answer_json(struct identify_flow *f, const struct des
 
 /* 1101's answer read into the identity kept and the HIS's answer, on whichever thread has
  * it: 0, or why not (f->decode_field then names the missing field). */
-static int identity_build(struct identify_flow *f, struct json_object *output)
+/* The platform's date when it answered (respond_time, yyyyMMddHHmmssSSS): a filing is valid
+ * or not by the platform's calendar, which decides the settlement; posad's own date only when
+ * the answer has none. */
+static int32_t platform_today(const struct envelope_response *env)
 {
+    const char *t = env->respond_time;
+    int32_t date = 0;
+
+    for (int i = 0; t && i < 8 && t[i] >= '0' && t[i] <= '9'; i++)
+        date = date * 10 + (t[i] - '0');
+    return t && strlen(t) >= 8 && date_is_valid(date) ? date
+                                                       : datetime_date(upstream_now_local());
+}
+
+static int identity_build(struct identify_flow *f, const struct envelope_response *env)
+{
+    struct json_object *output = env->output;
     struct jsonmap_error jerr = {0};
     struct desk_person p;
     bool cross;
@@ -194,7 +209,7 @@ static int identity_build(struct identify_flow *f, struct json_object *output)
     json_object_put(f->answer);
     his_new_token(f->token);
     f->doc = identity_doc(f, &p, cross);
-    f->answer = answer_json(f, &p, cross, datetime_date(upstream_now_local()));
+    f->answer = answer_json(f, &p, cross, platform_today(env));
     return f->doc && f->answer ? 0 : -12;
 }
 
@@ -215,7 +230,7 @@ static int identity_apply(struct db *db, struct upmsg *m)
 
     if (m->result != UPMSG_ANSWERED || !m->have_env || m->env.infcode != 0)
         return 0;
-    if ((f->built = identity_build(f, m->env.output)) < 0)
+    if ((f->built = identity_build(f, &m->env)) < 0)
         return 0;
     err = identity_put(db, f);
     f->stored = err == 0;
@@ -269,7 +284,7 @@ static void on_1101(struct upmsg *m)
     }
     /* Read and stored with the outcome already, unless the outcome was not written here. */
     if (!f->built && !f->stored)
-        f->built = identity_build(f, env.output);
+        f->built = identity_build(f, &env);
     envelope_response_done(&env);
     if (f->built == -12) {
         his_fail(call, -12, NULL, NULL);

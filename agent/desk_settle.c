@@ -68,26 +68,11 @@ static bool inpatient(const struct settle_flow *f)
 static int add_line(const struct line_record *line, void *data)
 {
     struct settle_flow *f = data;
-    struct json_object *doc, *parts = NULL;
-    struct split s = {0};
-    int err;
 
     if (strcmp(line->state, "active") != 0)
         return 0;
-    if (!(doc = desk_doc(line->body)) || !json_object_object_get_ex(doc, "parts", &parts)) {
-        json_object_put(doc);
-        return POSA_ECORRUPT;
-    }
-    s.amount = json_object_get_int64(json_object_array_get_idx(parts, 0));
-    s.fulamt_ownpay = json_object_get_int64(json_object_array_get_idx(parts, 1));
-    s.overlmt = json_object_get_int64(json_object_array_get_idx(parts, 2));
-    s.preselfpay = json_object_get_int64(json_object_array_get_idx(parts, 3));
-    s.inscp = json_object_get_int64(json_object_array_get_idx(parts, 4));
-    s.category = (uint8_t)json_object_get_int64(json_object_array_get_idx(parts, 6));
-    f->outside |= desk_str(doc, "outside_institution")[0] != '\0';
-    json_object_put(doc);
-    err = bill_add(&f->bill, &s);
-    return err;
+    f->outside |= line->outside_institution[0] != '\0';
+    return bill_add(&f->bill, &line->split);
 }
 
 /* An unknown settlement whose journal row was decided since: the record follows the row

@@ -1,4 +1,5 @@
-/* The desk flow's records: rows with a JSON body and a few query columns. */
+/* The desk flow's records: rows with a JSON body and a few query columns; fee lines all in
+ * columns. */
 #include "cache/records.h"
 
 #include <errno.h>
@@ -23,11 +24,17 @@ static const char sql_visit_get[] =
     "FROM visits WHERE visit_id = ?1";
 static const char sql_line_put[] =
     "INSERT OR REPLACE INTO fee_lines (visit_id, his_line_id, seq, feedetl_sn, state, "
-    "upload_msgid, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+    "upload_msgid, created_at, list_code, name, qty_e4, price_e6, time, amount, fulamt_ownpay, "
+    "overlmt, preselfpay, inscp, lv, category, selfpay_prop_e6, outside_institution, "
+    "outside_form, outside_kind) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
+    "?19, ?20, ?21, ?22, ?23)";
 static const char sql_line_state[] =
     "UPDATE fee_lines SET state = ?3 WHERE visit_id = ?1 AND his_line_id = ?2";
 static const char sql_lines_list[] =
-    "SELECT visit_id, his_line_id, seq, feedetl_sn, state, upload_msgid, body FROM fee_lines "
+    "SELECT visit_id, his_line_id, seq, feedetl_sn, state, upload_msgid, list_code, name, "
+    "qty_e4, price_e6, time, amount, fulamt_ownpay, overlmt, preselfpay, inscp, lv, category, "
+    "selfpay_prop_e6, outside_institution, outside_form, outside_kind FROM fee_lines "
     "WHERE visit_id = ?1 ORDER BY seq";
 static const char sql_lines_next_seq[] =
     "SELECT coalesce(max(seq), 0) + 1 FROM fee_lines WHERE visit_id = ?1";
@@ -217,8 +224,23 @@ int records_line_put(struct db *db, const struct line_record *l, int64_t now)
     db_bind_text(st, 4, l->feedetl_sn);
     db_bind_text(st, 5, l->state);
     db_bind_text(st, 6, l->upload_msgid);
-    db_bind_text(st, 7, l->body ? l->body : "{}");
-    sqlite3_bind_int64(st, 8, now);
+    sqlite3_bind_int64(st, 7, now);
+    db_bind_text(st, 8, l->list_code ? l->list_code : "");
+    db_bind_text(st, 9, l->name ? l->name : "");
+    sqlite3_bind_int64(st, 10, l->qty_e4);
+    sqlite3_bind_int64(st, 11, l->price_e6);
+    db_bind_text(st, 12, l->time ? l->time : "");
+    sqlite3_bind_int64(st, 13, l->split.amount);
+    sqlite3_bind_int64(st, 14, l->split.fulamt_ownpay);
+    sqlite3_bind_int64(st, 15, l->split.overlmt);
+    sqlite3_bind_int64(st, 16, l->split.preselfpay);
+    sqlite3_bind_int64(st, 17, l->split.inscp);
+    sqlite3_bind_int(st, 18, (int)l->split.lv);
+    sqlite3_bind_int(st, 19, l->split.category);
+    sqlite3_bind_int64(st, 20, l->split.selfpay_prop_e6);
+    db_bind_text(st, 21, l->outside_institution ? l->outside_institution : "");
+    db_bind_text(st, 22, l->outside_form ? l->outside_form : "");
+    sqlite3_bind_int(st, 23, l->outside_kind);
     return db_step_done(db, st);
 }
 
@@ -238,6 +260,13 @@ int records_line_set_state(struct db *db, const char *visit_id, const char *his_
     return sqlite3_changes(db_sqlite(db)) ? 0 : POSA_ENOTFOUND;
 }
 
+static const char *text_col(sqlite3_stmt *st, int col)
+{
+    const char *t = (const char *)sqlite3_column_text(st, col);
+
+    return t ? t : "";
+}
+
 static int line_read(sqlite3_stmt *st, struct line_record *l)
 {
     int err;
@@ -249,7 +278,23 @@ static int line_read(sqlite3_stmt *st, struct line_record *l)
         (err = copy_col(l->upload_msgid, sizeof l->upload_msgid, st, 5)) < 0)
         return err;
     l->seq = sqlite3_column_int64(st, 2);
-    return (l->body = dup_col(st, 6)) ? 0 : -ENOMEM;
+    l->list_code = text_col(st, 6);
+    l->name = text_col(st, 7);
+    l->qty_e4 = sqlite3_column_int64(st, 8);
+    l->price_e6 = sqlite3_column_int64(st, 9);
+    l->time = text_col(st, 10);
+    l->split = (struct split){.amount = sqlite3_column_int64(st, 11),
+                              .fulamt_ownpay = sqlite3_column_int64(st, 12),
+                              .overlmt = sqlite3_column_int64(st, 13),
+                              .preselfpay = sqlite3_column_int64(st, 14),
+                              .inscp = sqlite3_column_int64(st, 15),
+                              .lv = (enum chrgitm_lv)sqlite3_column_int(st, 16),
+                              .category = (uint8_t)sqlite3_column_int(st, 17),
+                              .selfpay_prop_e6 = sqlite3_column_int64(st, 18)};
+    l->outside_institution = text_col(st, 19);
+    l->outside_form = text_col(st, 20);
+    l->outside_kind = sqlite3_column_int(st, 21);
+    return 0;
 }
 
 int records_lines_list(struct db *db, const char *visit_id, records_line_cb cb, void *data)
@@ -264,8 +309,6 @@ int records_lines_list(struct db *db, const char *visit_id, records_line_cb cb, 
     while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         if ((err = line_read(st, &l)) == 0)
             err = cb(&l, data);
-        free(l.body);
-        l.body = NULL;
     }
     if (!err && rc != SQLITE_DONE)
         err = db_map(rc);

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/split.h"
+
 struct db;
 
 #define RECORD_ID_MAX 64 /* bytes of any id column */
@@ -46,7 +48,18 @@ struct line_record {
     char feedetl_sn[RECORD_ID_MAX + 1];
     char state[16];
     char upload_msgid[RECORD_ID_MAX + 1];
-    char *body;
+    /* The line as the HIS sent it and core's split of it. The strings are borrowed: the
+     * writer's (NULL reads as ""), or in records_lines_list the row's, valid during the
+     * callback only. */
+    const char *list_code;
+    const char *name;
+    const char *time;
+    int64_t qty_e4;
+    int64_t price_e6;
+    struct split split;
+    const char *outside_institution; /* "" when not an outside line */
+    const char *outside_form;
+    int outside_kind; /* enum outside_kind */
 };
 
 /* Inserts or replaces by (visit_id, his_line_id). */

@@ -1,6 +1,8 @@
-/* cache/records.c's retention on a real database file: records_prune deletes the identities
- * that expired before its first time and the idempotent answers stored before its second,
- * and nothing else (visits and settlements are the hospital's record). */
+/* cache/records.c on a real database file: fee lines kept and read back column for column
+ * (also lines an older posad kept as JSON bodies, migrated); retention: records_prune
+ * deletes the identities that expired before its first time and the idempotent answers
+ * stored before its second, and nothing else (visits and settlements are the hospital's
+ * record). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +12,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "cache/db.h"
 #include "cache/records.h"
@@ -113,9 +116,150 @@ static void test_prune_by_time(void **state)
     assert_int_equal(deleted, 0);
 }
 
+/* What records_lines_list gives back, copied out of the callback. */
+struct seen_line {
+    char his_line_id[RECORD_ID_MAX + 1], list_code[64], name[64], time[32], state[16];
+    char outside_institution[64], outside_form[64];
+    int64_t seq, qty_e4, price_e6;
+    struct split split;
+    int outside_kind;
+};
+
+struct seen {
+    struct seen_line lines[4];
+    size_t n;
+};
+
+static int collect(const struct line_record *l, void *data)
+{
+    struct seen *s = data;
+    struct seen_line *o = &s->lines[s->n++];
+
+    assert_true(s->n <= 4);
+    snprintf(o->his_line_id, sizeof o->his_line_id, "%s", l->his_line_id);
+    snprintf(o->list_code, sizeof o->list_code, "%s", l->list_code);
+    snprintf(o->name, sizeof o->name, "%s", l->name);
+    snprintf(o->time, sizeof o->time, "%s", l->time);
+    snprintf(o->state, sizeof o->state, "%s", l->state);
+    snprintf(o->outside_institution, sizeof o->outside_institution, "%s", l->outside_institution);
+    snprintf(o->outside_form, sizeof o->outside_form, "%s", l->outside_form);
+    o->seq = l->seq;
+    o->qty_e4 = l->qty_e4;
+    o->price_e6 = l->price_e6;
+    o->split = l->split;
+    o->outside_kind = l->outside_kind;
+    return 0;
+}
+
+static void assert_split_equal(const struct split *got, const struct split *want)
+{
+    assert_int_equal(got->amount, want->amount);
+    assert_int_equal(got->fulamt_ownpay, want->fulamt_ownpay);
+    assert_int_equal(got->overlmt, want->overlmt);
+    assert_int_equal(got->preselfpay, want->preselfpay);
+    assert_int_equal(got->inscp, want->inscp);
+    assert_int_equal(got->lv, want->lv);
+    assert_int_equal(got->category, want->category);
+    assert_int_equal(got->selfpay_prop_e6, want->selfpay_prop_e6);
+}
+
+static void test_lines_round_trip(void **state)
+{
+    struct fx *fx = *state;
+    /* 3 x 12.50 = 37.50 of a 乙 drug, 10% first self-paid: 3.75 preselfpay, 33.75 in scope;
+     * and an outside CT of 260.00. */
+    struct line_record a = {.visit_id = "V1", .his_line_id = "L1", .seq = 1,
+                            .feedetl_sn = "F000001", .state = "active", .list_code = "XB05",
+                            .name = "氯化钠注射液", .time = "2026-11-21 09:30:00",
+                            .qty_e4 = 30000, .price_e6 = 12500000,
+                            .split = {.amount = 3750, .preselfpay = 375, .inscp = 3375,
+                                      .lv = LV_B, .category = 9, .selfpay_prop_e6 = 100000}};
+    struct line_record b = {.visit_id = "V1", .his_line_id = "L2", .seq = 2,
+                            .feedetl_sn = "F000002", .state = "active",
+                            .list_code = "002103000020000", .qty_e4 = 10000,
+                            .price_e6 = 260000000,
+                            .split = {.amount = 26000, .inscp = 26000, .lv = LV_A, .category = 2},
+                            .outside_institution = "H41010500001", .outside_form = "WJ-7",
+                            .outside_kind = 1};
+    struct seen s = {0};
+    int64_t next = 0;
+
+    assert_int_equal(records_line_put(fx->db, &a, 5), 0);
+    assert_int_equal(records_line_put(fx->db, &b, 5), 0);
+    assert_int_equal(records_line_set_state(fx->db, "V1", "L1", "cancelled"), 0);
+    assert_int_equal(records_lines_list(fx->db, "V1", collect, &s), 0);
+    assert_int_equal(s.n, 2);
+    assert_string_equal(s.lines[0].his_line_id, "L1");
+    assert_string_equal(s.lines[0].state, "cancelled");
+    assert_string_equal(s.lines[0].name, "氯化钠注射液");
+    assert_string_equal(s.lines[0].time, "2026-11-21 09:30:00");
+    assert_int_equal(s.lines[0].qty_e4, 30000);
+    assert_int_equal(s.lines[0].price_e6, 12500000);
+    assert_split_equal(&s.lines[0].split, &a.split);
+    assert_string_equal(s.lines[0].outside_institution, "");
+    assert_string_equal(s.lines[1].list_code, "002103000020000");
+    assert_string_equal(s.lines[1].name, ""); /* NULL kept as "" */
+    assert_split_equal(&s.lines[1].split, &b.split);
+    assert_string_equal(s.lines[1].outside_institution, "H41010500001");
+    assert_string_equal(s.lines[1].outside_form, "WJ-7");
+    assert_int_equal(s.lines[1].outside_kind, 1);
+    assert_int_equal(records_lines_next_seq(fx->db, "V1", &next), 0);
+    assert_int_equal(next, 3);
+}
+
+/* A database an older posad (schema 4) wrote, its lines as JSON bodies: opening it moves
+ * each body into the columns. */
+static void test_lines_migrated_from_bodies(void **state)
+{
+    struct fx *fx = *state;
+    struct seen s = {0};
+    sqlite3 *sq = NULL;
+    char *errmsg = NULL;
+
+    db_close(fx->db);
+    fx->db = NULL;
+    unlink(fx->path);
+    assert_int_equal(sqlite3_open(fx->path, &sq), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(sq,
+                     "CREATE TABLE fee_lines (visit_id TEXT NOT NULL, his_line_id TEXT NOT NULL,"
+                     " seq INTEGER NOT NULL, feedetl_sn TEXT NOT NULL, state TEXT NOT NULL,"
+                     " upload_msgid TEXT NOT NULL DEFAULT '', body TEXT NOT NULL,"
+                     " created_at INTEGER NOT NULL, PRIMARY KEY (visit_id, his_line_id));"
+                     "INSERT INTO fee_lines VALUES ('V9', 'L1', 1, 'F000001', 'active', '',"
+                     " '{\"list_code\":\"XB05\",\"name\":\"氯化钠\",\"qty_e4\":30000,"
+                     "\"price_e6\":12500000,\"time\":\"2026-11-21 09:30:00\","
+                     "\"outside_institution\":\"H4101\",\"outside_form\":\"WJ-7\","
+                     "\"outside_kind\":2,\"parts\":[3750,0,0,375,3375,2,9,100000]}', 5);"
+                     "PRAGMA user_version = 4;",
+                     NULL, NULL, &errmsg),
+        SQLITE_OK);
+    sqlite3_close(sq);
+    assert_int_equal(db_open(fx->path, &fx->db), 0);
+    assert_int_equal(db_schema_version(fx->db), db_schema_latest());
+    assert_int_equal(records_lines_list(fx->db, "V9", collect, &s), 0);
+    assert_int_equal(s.n, 1);
+    assert_string_equal(s.lines[0].list_code, "XB05");
+    assert_string_equal(s.lines[0].name, "氯化钠");
+    assert_int_equal(s.lines[0].qty_e4, 30000);
+    assert_int_equal(s.lines[0].price_e6, 12500000);
+    assert_string_equal(s.lines[0].time, "2026-11-21 09:30:00");
+    assert_int_equal(s.lines[0].split.amount, 3750);
+    assert_int_equal(s.lines[0].split.preselfpay, 375);
+    assert_int_equal(s.lines[0].split.inscp, 3375);
+    assert_int_equal(s.lines[0].split.lv, 2);
+    assert_int_equal(s.lines[0].split.category, 9);
+    assert_int_equal(s.lines[0].split.selfpay_prop_e6, 100000);
+    assert_string_equal(s.lines[0].outside_institution, "H4101");
+    assert_string_equal(s.lines[0].outside_form, "WJ-7");
+    assert_int_equal(s.lines[0].outside_kind, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_lines_round_trip, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_lines_migrated_from_bodies, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_prune_by_time, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

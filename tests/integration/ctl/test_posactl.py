@@ -310,7 +310,9 @@ class WithPosad(unittest.TestCase):
     # --- reconcile --------------------------------------------------------------------------
 
     def test_reconcile(self):
-        day = time.strftime("%Y-%m-%d")  # posad dates settlements by its own clock
+        # A settlement is the day the platform settled it (its setl_time), and the harness
+        # set the platform's clock: that day, whatever today is here.
+        day = h.CLOCK[:10]
         rc, out, err = self.ctl("reconcile", day)
         self.assertEqual((rc, err), (0, ""), out)
         self.assertEqual(field(out, "matched"), "true", out)

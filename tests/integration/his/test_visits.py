@@ -87,6 +87,21 @@ class VisitsBase(h.HisTestCase):
         self.assertEqual(times, sorted(times))
         self.assertEqual(len(set(t[11:] for t in tokens)), len(tokens))
 
+    def test_filing_status_by_the_platforms_date(self):
+        # 孙志强's commitment filing runs 2026-11-20 to 2026-12-04. The platform's calendar
+        # decides (it refuses or settles by it), so identify reads the filing on the day the
+        # platform answered, not on posad's clock.
+        psn = "32020000000000000000000107"
+        self.w.set_clock("2026-12-10 09:00:00")
+        try:
+            r = self.c.post("/v1/identify", {"source": "id", "certno": h.PERSONS[psn]})
+        finally:
+            self.w.set_clock(h.CLOCK)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["filing"]["status"], "not_filed", r)
+        r = self.c.post("/v1/identify", {"source": "id", "certno": h.PERSONS[psn]})
+        self.assertEqual(r.json["filing"]["status"], "filed", r)
+
     # --- refusals before anything is registered ---------------------------------------------
 
     def test_filing_required_unfiled_not_emergency(self):
