@@ -140,7 +140,7 @@ static void on_setl(struct db_job *job, int status)
 {
     struct his_call *call = his_call_of_job(job);
     struct doc_flow *f = call->flow;
-    struct json_object *body, *answer = NULL, *vdoc = NULL, *amounts = NULL, *billj = NULL, *b;
+    struct json_object *body, *answer = NULL, *vdoc, *amounts = NULL, *billj = NULL, *b;
     struct doc_diagnosis diag[BOUND_DIAGNOSES];
     struct doc_fund funds[DESK_FUNDS_MAX];
     struct statement_view view = {0};
@@ -157,8 +157,8 @@ static void on_setl(struct db_job *job, int status)
         return;
     }
     body = desk_doc(f->setl->body);
+    vdoc = desk_doc(f->visit->body);
     json_object_object_get_ex(body, "answer", &answer);
-    json_object_object_get_ex(body, "visit", &vdoc);
     json_object_object_get_ex(answer, "amounts", &amounts);
     json_object_object_get_ex(body, "bill", &billj);
     visit_view(call, vdoc, f->visit->kind, f->visit->mdtrt_id, desk_str(body, "discharge_time"),
@@ -188,6 +188,7 @@ static void on_setl(struct db_job *job, int status)
     html_buf_init(&page, HTML_BUF_CEILING);
     err = documents_statement_format(&view, &page);
     send_page(call, &page, err);
+    json_object_put(vdoc);
     json_object_put(body);
 }
 

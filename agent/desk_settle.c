@@ -242,8 +242,8 @@ static int body_keep(struct settle_flow *f)
     return f->rec_body ? 0 : -12;
 }
 
-/* The settlement's document: the bill's categories and the visit for printing; the answer
- * and the history join it as the settlement goes. */
+/* The settlement's document: the bill's categories for printing; the answer and the history
+ * join it as the settlement goes. (The visit is its own record, read beside it.) */
 static struct json_object *settlement_body(struct settle_flow *f)
 {
     struct json_object *o = json_object_new_object();
@@ -251,7 +251,6 @@ static struct json_object *settlement_body(struct settle_flow *f)
 
     datetime_format(upstream_now_local(), now);
     json_object_object_add(o, "bill", his_bill_totals(&f->bill));
-    json_object_object_add(o, "visit", json_object_get(f->doc));
     json_object_object_add(o, "mdtrt_id", json_object_new_string(f->visit->mdtrt_id));
     json_object_object_add(o, "kind", json_object_new_string(f->visit->kind));
     json_object_object_add(
