@@ -176,8 +176,9 @@ void desk_events_close(struct desk *d);
  * are checked again); those of the Unix socket stay. */
 void desk_events_end_tcp_streams(struct desk *d);
 
-/* A settlement left unknown whose journal row was decided since follows the row (database
- * thread); *ret_changed tells whether it did. */
+/* A settlement left unknown, queued, or pending (posad stopped between journaling it and its
+ * outcome) whose journal row was decided since follows the row (database thread);
+ * *ret_changed tells whether it did. */
 int desk_settlement_refresh(struct db *db, struct settlement_record *s, bool *ret_changed);
 
 /* The readers as GET /v1/readers and /v1/health list them. */

@@ -31,7 +31,7 @@ struct settle_flow {
     struct bill bill;        /* its active lines */
     struct settlement_record rec;
     char *rec_body;
-    struct json_object *body;    /* the record's document, kept as it grows */
+    struct json_object *body; /* the record's document, kept as it grows */
     struct json_object *answer;
     struct desk_settlement result;
     struct envelope_response env;
@@ -131,7 +131,11 @@ int desk_settlement_refresh(struct db *db, struct settlement_record *s, bool *re
     int err;
 
     *ret_changed = false;
-    if ((strcmp(s->state, "unknown") != 0 && strcmp(s->state, "queued") != 0) || !s->msgid[0])
+    /* pending: posad stopped between journaling the settlement and its outcome (a crash);
+     * the journal, resolved since, says how it went. */
+    if ((strcmp(s->state, "unknown") != 0 && strcmp(s->state, "queued") != 0 &&
+         strcmp(s->state, "pending") != 0) ||
+        !s->msgid[0])
         return 0;
     if ((err = journal_get(db, s->msgid, &row)) < 0)
         return err == POSA_ENOTFOUND ? 0 : err;
@@ -144,8 +148,9 @@ int desk_settlement_refresh(struct db *db, struct settlement_record *s, bool *re
             answer = found_json(s, &found);
         }
         envelope_response_done(&env);
-    } else if (row->state == MSG_UNKNOWN && strcmp(s->state, "queued") == 0) {
-        snprintf(s->state, sizeof s->state, "unknown"); /* sent from the outbox, answer lost */
+    } else if (row->state == MSG_UNKNOWN && strcmp(s->state, "unknown") != 0) {
+        /* sent (from the outbox, or before a crash) and the answer lost */
+        snprintf(s->state, sizeof s->state, "unknown");
         *ret_changed = true;
         journal_row_free(row);
         return records_settlement_put(db, s, upstream_now_ms());
@@ -296,8 +301,9 @@ static void decide(struct settle_flow *f, struct upmsg *m)
         json_object_object_add(f->answer, "settlement_id",
                                json_object_new_string(f->rec.settlement_id));
         json_object_object_add(f->answer, "state", json_object_new_string("queued"));
-        json_object_object_add(f->answer, "message", json_object_new_string(
-                                   "the platform is away: the settlement waits and is sent once "
+        json_object_object_add(
+            f->answer, "message",
+            json_object_new_string("the platform is away: the settlement waits and is sent once "
                                    "it answers; look it up or listen for settlement_resolved"));
         return;
     }
@@ -469,7 +475,6 @@ static void discharge(struct his_call *call)
 
 /* --- settle: before the platform ----------------------------------------------------------- */
 
-
 /* The platform is away: the insured region's rules as configured, marked estimated. */
 static void estimate_locally(struct his_call *call)
 {
@@ -484,16 +489,20 @@ static void estimate_locally(struct his_call *call)
         return;
     }
     f->result.filing_kind = filing_kind_name(kind);
-    snprintf(f->fund_type, sizeof f->fund_type, "%s100", desk_str(json_object_object_get(f->doc, "identity"), "insutype"));
-    f->result.funds[0] = (struct desk_fund){f->fund_type, "统筹基金 (estimate)", f->result.amounts.fund_pay_sumamt};
+    snprintf(f->fund_type, sizeof f->fund_type, "%s100",
+             desk_str(json_object_object_get(f->doc, "identity"), "insutype"));
+    f->result.funds[0] =
+        (struct desk_fund){f->fund_type, "统筹基金 (estimate)", f->result.amounts.fund_pay_sumamt};
     f->result.n_funds = 1;
     f->result.setl_id = "";
     o = settlement_json(f, "estimated");
     json_object_object_add(o, "estimated", json_object_new_boolean(true));
-    json_object_object_add(o, "estimate_note", json_object_new_string(
-        "computed locally while the platform is offline, from the configured rules of the "
-        "insured region; this year's deductible and fund already used are not known here and "
-        "are taken as none, so the platform's figures may differ"));
+    json_object_object_add(
+        o, "estimate_note",
+        json_object_new_string(
+            "computed locally while the platform is offline, from the configured rules of the "
+            "insured region; this year's deductible and fund already used are not known here and "
+            "are taken as none, so the platform's figures may differ"));
     his_reply(call, 200, o);
 }
 
@@ -649,7 +658,7 @@ void desk_settle(struct his_call *call)
 struct setl_flow {
     struct settlement_record *rec;
     struct visit_record *visit;
-    struct journal_row *row;     /* the settling message */
+    struct journal_row *row; /* the settling message */
     struct json_object *body;
     struct desk_settlement result;
     struct envelope_response env;
@@ -746,7 +755,9 @@ static void on_setl_get(struct db_job *job, int status)
         json_object_object_add(o, "error", json_object_get(error));
     if (json_object_object_get_ex(s->body, "history", &error))
         json_object_object_add(o, "history", json_object_get(error));
-    json_object_object_add(o, "cancel_msgid", s->body ? json_object_get(json_object_object_get(s->body, "cancel_msgid")) : NULL);
+    json_object_object_add(
+        o, "cancel_msgid",
+        s->body ? json_object_get(json_object_object_get(s->body, "cancel_msgid")) : NULL);
     his_reply(call, 200, o);
 }
 
@@ -838,9 +849,11 @@ static void on_cancel_loaded(struct db_job *job, int status)
     if (setl_loaded(call, status) < 0)
         return;
     if (strcmp(s->rec->state, "settled") != 0) {
-        his_fail(call, POSA_ESTATE, strcmp(s->rec->state, "cancelled") == 0
-                                        ? "this settlement is already cancelled"
-                                        : "only a settled settlement can be cancelled", NULL);
+        his_fail(call, POSA_ESTATE,
+                 strcmp(s->rec->state, "cancelled") == 0
+                     ? "this settlement is already cancelled"
+                     : "only a settled settlement can be cancelled",
+                 NULL);
         return;
     }
     stay = strcmp(s->visit->kind, "inpatient") == 0;

@@ -471,6 +471,23 @@ static struct journal_row *upstream_follow_standins(struct db *db, struct journa
     return row;
 }
 
+/* A message the HIS may send again under the same key: abandoned before it ever reached the
+ * platform (refused with no answer), or undone there (reversed after an unknown outcome) and
+ * not sent again under another msgid. Anything else has an outcome the key keeps. */
+static bool may_go_again(struct db *db, const struct journal_row *row)
+{
+    struct journal_row *next = NULL;
+
+    if (row->state == MSG_REFUSED)
+        return !row->response;
+    if (row->state != MSG_REVERSED ||
+        journal_get_standin(db, row->msgid, row->infno, &next) != POSA_ENOTFOUND) {
+        journal_row_free(next);
+        return false;
+    }
+    return true;
+}
+
 static int run_admit(struct db *db, struct db_job *job)
 {
     struct upmsg *m = container_of(job, struct upmsg, job);
@@ -483,9 +500,8 @@ static int run_admit(struct db *db, struct db_job *job)
         err = journal_get_by_idem(db, m->idem_key, &row);
         if (!err) {
             bool same = row->idem_hash && strcmp(row->idem_hash, m->idem_hash) == 0;
-            /* Abandoned before it ever reached the platform (refused with no answer): the
-             * HIS may try the same message again under the same key. */
-            if (same && row->state == MSG_REFUSED && !row->response) {
+
+            if (same && may_go_again(db, row)) {
                 err = journal_release_idem(db, row->msgid);
                 journal_row_free(row);
                 row = NULL;
