@@ -297,6 +297,7 @@ int desk_send_hooked(struct posad *pd, const char *infno, const char *insuplc,
     if (idem) {
         snprintf(m->idem_key, sizeof m->idem_key, "%s", idem);
         snprintf(m->idem_hash, sizeof m->idem_hash, "%s", idem);
+        m->again_after_reversal = true;
     }
     if (hooks) {
         m->may_queue = hooks->may_queue;

@@ -176,8 +176,6 @@ static struct json_object *answer_json(struct identify_flow *f, const struct des
 
 /* --- steps ----------------------------------------------------------------------------- */
 
-/* 1101's answer read into the identity kept and the HIS's answer, on whichever thread has
- * it: 0, or why not (f->decode_field then names the missing field). */
 /* The platform's date when it answered (respond_time, yyyyMMddHHmmssSSS): a filing is valid
  * or not by the platform's calendar, which decides the settlement; posad's own date only when
  * the answer has none. */
@@ -192,6 +190,8 @@ static int32_t platform_today(const struct envelope_response *env)
                                                        : datetime_date(upstream_now_local());
 }
 
+/* 1101's answer read into the identity kept and the HIS's answer, on whichever thread has
+ * it: 0, or why not (f->decode_field then names the missing field). */
 static int identity_build(struct identify_flow *f, const struct envelope_response *env)
 {
     struct json_object *output = env->output;

@@ -69,6 +69,8 @@ static int add_line(const struct line_record *line, void *data)
 {
     struct settle_flow *f = data;
 
+    if (strcmp(line->state, "damaged") == 0)
+        return POSA_ECORRUPT; /* its stored form could not be read: never settle without it */
     if (strcmp(line->state, "active") != 0)
         return 0;
     f->outside |= line->outside_institution[0] != '\0';

@@ -471,21 +471,32 @@ static struct journal_row *upstream_follow_standins(struct db *db, struct journa
     return row;
 }
 
-/* A message the HIS may send again under the same key: abandoned before it ever reached the
- * platform (refused with no answer), or undone there (reversed after an unknown outcome) and
- * not sent again under another msgid. Anything else has an outcome the key keeps. */
-static bool may_go_again(struct db *db, const struct journal_row *row)
+enum again { AGAIN_NO, AGAIN_GO, AGAIN_WAIT };
+
+/* Whether the HIS may send a message again under the same key: yes when it never reached
+ * the platform (refused with no answer), or, when m allows it, when the platform confirmed
+ * its reversal (a row is `reversed` as soon as its 2601 is journaled: the 2601 done is what
+ * undid it) and it was not sent again under another msgid; wait while that 2601 is on its
+ * way; otherwise the key keeps the outcome it has (a 2601 refused leaves the original
+ * standing). */
+static enum again may_go_again(struct db *db, const struct upmsg *m, const struct journal_row *row)
 {
     struct journal_row *next = NULL;
+    enum again verdict = AGAIN_NO;
 
     if (row->state == MSG_REFUSED)
-        return !row->response;
-    if (row->state != MSG_REVERSED ||
+        return row->response ? AGAIN_NO : AGAIN_GO;
+    if (row->state != MSG_REVERSED || !m->again_after_reversal ||
         journal_get_standin(db, row->msgid, row->infno, &next) != POSA_ENOTFOUND) {
         journal_row_free(next);
-        return false;
+        return AGAIN_NO;
     }
-    return true;
+    if (journal_get_standin(db, row->msgid, "2601", &next) == 0)
+        verdict = next->state == MSG_DONE                                     ? AGAIN_GO
+                  : next->state == MSG_REFUSED || next->state == MSG_REVERSED ? AGAIN_NO
+                                                                              : AGAIN_WAIT;
+    journal_row_free(next);
+    return verdict;
 }
 
 static int run_admit(struct db *db, struct db_job *job)
@@ -500,8 +511,14 @@ static int run_admit(struct db *db, struct db_job *job)
         err = journal_get_by_idem(db, m->idem_key, &row);
         if (!err) {
             bool same = row->idem_hash && strcmp(row->idem_hash, m->idem_hash) == 0;
+            enum again again = same ? may_go_again(db, m, row) : AGAIN_NO;
 
-            if (same && may_go_again(db, row)) {
+            if (again == AGAIN_WAIT) {
+                journal_row_free(row); /* its reversal is on its way: retry shortly */
+                m->result = UPMSG_BUSY;
+                return 0;
+            }
+            if (again == AGAIN_GO) {
                 err = journal_release_idem(db, row->msgid);
                 journal_row_free(row);
                 row = NULL;

@@ -61,6 +61,10 @@ struct upmsg {
     int (*admit_also)(struct db *db, struct upmsg *m);
     int (*apply_also)(struct db *db, struct upmsg *m);
     bool hooks_rerunnable; /* both may run twice (struct db_job's rerunnable) */
+    /* The key's message may go again once the platform confirmed its reversal (the desk
+     * flows: the HIS asks again for what was undone). Not the passthrough: there the HIS's
+     * msgid is the key, and a resend gets the journaled answer, never a second send. */
+    bool again_after_reversal;
     upmsg_cb done;
     void *data;
     /* out */

@@ -260,11 +260,12 @@ int records_line_set_state(struct db *db, const char *visit_id, const char *his_
     return sqlite3_changes(db_sqlite(db)) ? 0 : POSA_ENOTFOUND;
 }
 
+/* A NOT NULL text column of the current row, or NULL when SQLite ran out of memory. */
 static const char *text_col(sqlite3_stmt *st, int col)
 {
     const char *t = (const char *)sqlite3_column_text(st, col);
 
-    return t ? t : "";
+    return t || sqlite3_errcode(sqlite3_db_handle(st)) == SQLITE_NOMEM ? t : "";
 }
 
 static int line_read(sqlite3_stmt *st, struct line_record *l)
@@ -294,7 +295,9 @@ static int line_read(sqlite3_stmt *st, struct line_record *l)
     l->outside_institution = text_col(st, 19);
     l->outside_form = text_col(st, 20);
     l->outside_kind = sqlite3_column_int(st, 21);
-    return 0;
+    return l->list_code && l->name && l->time && l->outside_institution && l->outside_form
+               ? 0
+               : -ENOMEM;
 }
 
 int records_lines_list(struct db *db, const char *visit_id, records_line_cb cb, void *data)

@@ -21,7 +21,10 @@ ALTER TABLE fee_lines ADD COLUMN outside_kind INTEGER NOT NULL DEFAULT 0;      -
 
 -- The bodies posad wrote: {list_code, name, qty_e4, price_e6, time, outside_institution?,
 -- outside_form?, outside_kind?, parts:[amount, fulamt_ownpay, overlmt, preselfpay, inscp, lv,
--- category, selfpay_prop_e6]}. A body that is not JSON fails the migration: it is damage.
+-- category, selfpay_prop_e6]}. A body that is not JSON is damage: its line becomes 'damaged',
+-- which settling its visit refuses (as it refused the unreadable body), rather than posad not
+-- starting at all or settling without the line.
+UPDATE fee_lines SET state = 'damaged' WHERE NOT json_valid(body);
 UPDATE fee_lines SET
     list_code = coalesce(json_extract(body, '$.list_code'), ''),
     name = coalesce(json_extract(body, '$.name'), ''),
@@ -38,6 +41,7 @@ UPDATE fee_lines SET
     selfpay_prop_e6 = coalesce(json_extract(body, '$.parts[7]'), 0),
     outside_institution = coalesce(json_extract(body, '$.outside_institution'), ''),
     outside_form = coalesce(json_extract(body, '$.outside_form'), ''),
-    outside_kind = coalesce(json_extract(body, '$.outside_kind'), 0);
+    outside_kind = coalesce(json_extract(body, '$.outside_kind'), 0)
+WHERE state != 'damaged';
 
 ALTER TABLE fee_lines DROP COLUMN body;

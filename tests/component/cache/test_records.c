@@ -1,5 +1,6 @@
 /* cache/records.c on a real database file: fee lines kept and read back column for column
- * (also lines an older posad kept as JSON bodies, migrated); retention: records_prune
+ * (also lines an older posad kept as JSON bodies, migrated, a damaged body marked so);
+ * retention: records_prune
  * deletes the identities that expired before its first time and the idempotent answers
  * stored before its second, and nothing else (visits and settlements are the hospital's
  * record). */
@@ -133,9 +134,10 @@ struct seen {
 static int collect(const struct line_record *l, void *data)
 {
     struct seen *s = data;
-    struct seen_line *o = &s->lines[s->n++];
+    struct seen_line *o;
 
-    assert_true(s->n <= 4);
+    assert_true(s->n < 4);
+    o = &s->lines[s->n++];
     snprintf(o->his_line_id, sizeof o->his_line_id, "%s", l->his_line_id);
     snprintf(o->list_code, sizeof o->list_code, "%s", l->list_code);
     snprintf(o->name, sizeof o->name, "%s", l->name);
@@ -231,6 +233,8 @@ static void test_lines_migrated_from_bodies(void **state)
                      "\"price_e6\":12500000,\"time\":\"2026-11-21 09:30:00\","
                      "\"outside_institution\":\"H4101\",\"outside_form\":\"WJ-7\","
                      "\"outside_kind\":2,\"parts\":[3750,0,0,375,3375,2,9,100000]}', 5);"
+                     "INSERT INTO fee_lines VALUES ('V9', 'L2', 2, 'F000002', 'active', '',"
+                     " '{\"list_code\":\"XB0', 5);"
                      "PRAGMA user_version = 4;",
                      NULL, NULL, &errmsg),
         SQLITE_OK);
@@ -238,7 +242,11 @@ static void test_lines_migrated_from_bodies(void **state)
     assert_int_equal(db_open(fx->path, &fx->db), 0);
     assert_int_equal(db_schema_version(fx->db), db_schema_latest());
     assert_int_equal(records_lines_list(fx->db, "V9", collect, &s), 0);
-    assert_int_equal(s.n, 1);
+    assert_int_equal(s.n, 2);
+    /* A body cut short is damage: kept, marked, and settling its visit refuses it. */
+    assert_string_equal(s.lines[1].his_line_id, "L2");
+    assert_string_equal(s.lines[1].state, "damaged");
+    assert_int_equal(s.lines[1].split.amount, 0);
     assert_string_equal(s.lines[0].list_code, "XB05");
     assert_string_equal(s.lines[0].name, "氯化钠");
     assert_int_equal(s.lines[0].qty_e4, 30000);

@@ -153,6 +153,15 @@ def scenario_other_faults(w):
     revs = {r["ref_msgid"]: r for r in rows if r["infno"] == "2601"}
     for r in regs:
         assert revs[r["msgid"]]["state"] == "done", revs[r["msgid"]]
+    # The HIS sends a reversed registration again under its msgid: it gets the journaled
+    # outcome, and nothing goes to the platform a second time (nothing leaves unjournaled).
+    before = len(w.journal())
+    r = w.call("2401", {"mdtrtinfo": {"psn_no": PSN, "insutype": "310", "ipt_no": "R-reset",
+                                      "med_type": "21", "begntime": "2026-11-20 08:00:00",
+                                      "mdtrt_cert_type": "02", "mdtrt_cert_no": CERTNO},
+                        "diseinfo": []}, msgid="R-reset")
+    assert r["infcode"] != 0, r
+    assert len(w.journal()) == before, (before, r)
     check_exactly_once(w)
 
 
