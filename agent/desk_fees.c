@@ -247,6 +247,7 @@ static int chunk_keep(struct db *db, struct upmsg *m)
         snprintf(r.his_line_id, sizeof r.his_line_id, "%s", l->his_line_id);
         snprintf(r.feedetl_sn, sizeof r.feedetl_sn, "%s", f->sns[i]);
         snprintf(r.state, sizeof r.state, "active");
+        snprintf(r.upload_msgid, sizeof r.upload_msgid, "%s", m->msgid); /* what carried it */
         err = records_line_put(db, &r, now);
     }
     return err ? err : records_visit_put(db, f->visit, now);

@@ -89,6 +89,12 @@ class DiskFull(h.HisTestCase):
         db = sqlite3.connect(os.path.join(self.w.data_dir, "posad.db"))
         try:
             self.assertEqual(db.execute("PRAGMA integrity_check").fetchone()[0], "ok")
+            # Each kept line names the upload message that carried it, a journaled one.
+            carried = dict(db.execute(
+                "SELECT f.his_line_id, j.infno FROM fee_lines f LEFT JOIN journal j"
+                " ON j.msgid = f.upload_msgid WHERE f.visit_id = ?", (vid,)).fetchall())
+            self.assertEqual(set(carried.values()), {"2301"}, carried)
+            self.assertTrue(set(not_kept) <= set(carried), carried)
         finally:
             db.close()
 
