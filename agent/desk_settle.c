@@ -36,8 +36,12 @@ struct settle_flow {
     struct desk_settlement result;
     struct envelope_response env;
     bool have_env;
-    bool outside; /* a line is an outside exam/treatment/purchase */
-    bool decided; /* the outcome is journaled (settle_apply ran) */
+    bool outside;                    /* a line is an outside exam/treatment/purchase */
+    bool decided;                    /* the outcome is journaled (settle_apply ran) */
+    char his_key[RECORD_ID_MAX + 1]; /* the HIS's Idempotency-Key and request hash, or "" */
+    char his_hash[65];
+    char *replay; /* the key's answer, kept when this call's load followed a lost outcome */
+    int replay_status;
     char fund_type[8];
     bool blocked; /* an earlier settlement of the visit is unresolved */
     char blocked_id[RECORD_ID_MAX + 1];
@@ -53,6 +57,7 @@ static void flow_free(void *p)
     free(f->rec_body);
     json_object_put(f->body);
     json_object_put(f->answer);
+    free(f->replay);
     if (f->have_env)
         envelope_response_done(&f->env);
     free(f);
@@ -99,6 +104,24 @@ static struct json_object *found_json(const struct settlement_record *s,
     if (found->filing_kind[0])
         json_object_object_add(o, "filing_kind", json_object_new_string(found->filing_kind));
     return o;
+}
+
+/* The HIS's answer to a settle sent with an Idempotency-Key, kept with the outcome it reports
+ * (in its transaction), so a retry after a crash gets it instead of finding the visit
+ * settled. The text is what his_reply sends; a key answered already keeps its answer. */
+static int keep_his_answer(struct db *db, const char *key, const char *hash, int status,
+                           struct json_object *answer)
+{
+    const char *text = json_object_to_json_string_ext(answer, JSON_C_TO_STRING_PLAIN |
+                                                                  JSON_C_TO_STRING_NOSLASHESCAPE);
+    int err;
+
+    if (!key || !key[0])
+        return 0;
+    if (!text)
+        return -12;
+    err = records_answer_put(db, key, hash, status, text, upstream_now_ms());
+    return err == POSA_EEXISTS ? 0 : err;
 }
 
 /* The record's body after the resolver decided: the answer found (taken) and the history. */
@@ -165,6 +188,17 @@ int desk_settlement_refresh(struct db *db, struct settlement_record *s, bool *re
     if (next == VISIT_SETTLING)
         return 0;
     *ret_changed = true;
+    if (answer) { /* settled: the answer a settle lost in a crash would have given */
+        struct json_object *body = desk_doc(s->body);
+
+        err =
+            keep_his_answer(db, desk_str(body, "his_key"), desk_str(body, "his_hash"), 200, answer);
+        json_object_put(body);
+        if (err < 0) {
+            json_object_put(answer);
+            return err;
+        }
+    }
     if ((err = body_resolved(s, answer)) < 0)
         return err;
     if ((err = records_settlement_put(db, s, upstream_now_ms())) == 0 &&
@@ -265,6 +299,10 @@ static struct json_object *settlement_body(struct settle_flow *f)
         json_object_new_string(f->req.discharge_time ? f->req.discharge_time : ""));
     json_object_object_add(o, "outside", json_object_new_boolean(f->outside));
     json_object_object_add(o, "settle_time", json_object_new_string(now));
+    if (f->his_key[0]) { /* to keep the HIS's answer when the resolver decides */
+        json_object_object_add(o, "his_key", json_object_new_string(f->his_key));
+        json_object_object_add(o, "his_hash", json_object_new_string(f->his_hash));
+    }
     return o;
 }
 
@@ -368,10 +406,19 @@ static int settle_apply(struct db *db, struct upmsg *m)
     struct his_call *call = m->data;
     struct settle_flow *f = call->flow;
 
+    int err;
+
     decide(f, m);
     f->decided = true;
     history_add(f->body, f->rec.state, f->rec.msgid);
-    return store(db, f);
+    if ((err = store(db, f)) < 0)
+        return err;
+    if (f->answer && f->his_key[0]) {
+        err = keep_his_answer(db, f->his_key, f->his_hash,
+                              strcmp(f->rec.state, "settled") == 0 ? 200 : 202, f->answer);
+        call->answer_kept = err == 0;
+    }
+    return err;
 }
 
 static void on_settled(struct upmsg *m)
@@ -573,6 +620,17 @@ static int run_load(struct db *db, struct db_job *job)
         if (!err)
             err = records_visit_get(db, his_param(call, 0), &f->visit);
     }
+    /* The refresh may have kept this very request's answer (a settle whose answer a crash
+     * lost, retried): that answer, not "the visit is settled". */
+    if (!err && f->his_key[0]) {
+        char hash[RECORD_ID_MAX + 1];
+
+        if (records_answer_get(db, f->his_key, hash, &f->replay_status, &f->replay) == 0 &&
+            strcmp(hash, f->his_hash) != 0) {
+            free(f->replay);
+            f->replay = NULL;
+        }
+    }
     return err;
 }
 
@@ -584,6 +642,12 @@ static void on_loaded(struct db_job *job, int status)
 
     if (!his_loaded(call, status, f->visit ? f->visit->desk : NULL))
         return;
+    if (f->replay) {
+        call->answer_kept = true;
+        his_reply_text(call, f->replay_status, "application/json;charset=utf-8", f->replay,
+                       strlen(f->replay));
+        return;
+    }
     f->doc = desk_doc(f->visit->body);
     if (f->bill.lines == 0) {
         his_fail(call, POSA_ENOLINES, NULL, NULL);
@@ -633,6 +697,10 @@ static void start(struct his_call *call, bool estimate)
     if (!f)
         return;
     f->estimate = estimate;
+    if (!estimate) {
+        snprintf(f->his_key, sizeof f->his_key, "%s", call->idem_key);
+        snprintf(f->his_hash, sizeof f->his_hash, "%s", call->body_hash);
+    }
     if (settle_request_parse(call->req->body, call->req->body_len, &f->req, &jerr) < 0) {
         his_fail_field(call, &jerr);
         return;

@@ -41,6 +41,7 @@ struct his_call {
     int status;        /* the answer, kept for the idempotency record */
     char *answer;
     bool transient;               /* a "try again" answer: never kept as the key's answer */
+    bool answer_kept; /* the flow kept the key's answer with its outcome (settle): not again */
     bool holds_key;               /* idem_key is reserved in flight by this call */
     uint64_t started;             /* uv_hrtime() when it arrived */
     struct his_call *next_key;    /* calls holding a key in flight (his_api.c) */

@@ -217,7 +217,7 @@ void his_reply(struct his_call *call, int status, struct json_object *body)
         return;
     }
     /* Answers worth replaying are kept: successes and refusals, not "try again later". */
-    if (call->idem_key[0] && status < 500 && !call->transient) {
+    if (call->idem_key[0] && status < 500 && !call->transient && !call->answer_kept) {
         his_db(call, run_store_answer, on_answer_stored);
         return;
     }
