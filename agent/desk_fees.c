@@ -27,11 +27,22 @@ struct fee_chunk {
     bool lost; /* not journaled, so its lines were not kept */
 };
 
+/* A line of the visit kept already, as a repeated request is checked against it. */
+struct kept_line {
+    char feedetl_sn[RECORD_ID_MAX + 1];
+    char upload_msgid[RECORD_ID_MAX + 1];
+    char list_code[BOUND_CODE + 1];
+    int64_t qty_e4, price_e6;
+    struct split split;
+};
+
 struct fee_flow {
     struct fee_lines lines;
     struct visit_record *visit;
     struct json_object *doc;   /* the visit's */
-    struct json_object *known; /* his_line_ids already kept: {id: feedetl_sn} */
+    struct json_object *known; /* his_line_ids already kept: {id: index in kept} */
+    struct kept_line *kept;
+    size_t n_kept, cap_kept;
     int64_t next_seq;
     struct split *splits;
     struct flag *outside; /* per line; id FLAG__MAX when not outside */
@@ -56,6 +67,7 @@ static void flow_free(void *p)
     records_visit_free(f->visit);
     json_object_put(f->doc);
     json_object_put(f->known);
+    free(f->kept);
     json_object_put(f->platform);
     free(f->splits);
     free(f->outside);
@@ -163,6 +175,8 @@ static void fail_not_kept(struct his_call *call)
     his_fail(call, f->local_err, message, d);
 }
 
+static void finish(struct his_call *call);
+
 static void on_chunk(struct upmsg *m)
 {
     struct fee_chunk *chunk = m->data;
@@ -190,8 +204,15 @@ static void on_chunk(struct upmsg *m)
         snprintf(f->refusal, sizeof f->refusal, "%s", msg[0] ? msg : posa_strerror(err));
     }
     upmsg_free(m);
-    if (--f->chunks_left > 0)
-        return;
+    if (--f->chunks_left == 0)
+        finish(call);
+}
+
+/* Every chunk has its outcome: the answer, or why not. */
+static void finish(struct his_call *call)
+{
+    struct fee_flow *f = call->flow;
+
     if (f->local_err) {
         fail_not_kept(call);
         return;
@@ -352,11 +373,131 @@ static int split_all(struct his_call *call)
 static int collect_known(const struct line_record *line, void *data)
 {
     struct fee_flow *f = data;
+    struct kept_line *k;
 
-    if (strcmp(line->state, "active") == 0)
-        json_object_object_add(f->known, line->his_line_id,
-                               json_object_new_string(line->feedetl_sn));
+    if (strcmp(line->state, "active") != 0)
+        return 0;
+    if (f->n_kept == f->cap_kept) {
+        size_t cap = f->cap_kept ? 2 * f->cap_kept : 32;
+        struct kept_line *more = realloc(f->kept, cap * sizeof *more);
+
+        if (!more)
+            return -12;
+        f->kept = more;
+        f->cap_kept = cap;
+    }
+    k = &f->kept[f->n_kept];
+    *k = (struct kept_line){
+        .qty_e4 = line->qty_e4, .price_e6 = line->price_e6, .split = line->split};
+    snprintf(k->feedetl_sn, sizeof k->feedetl_sn, "%s", line->feedetl_sn);
+    snprintf(k->upload_msgid, sizeof k->upload_msgid, "%s", line->upload_msgid);
+    snprintf(k->list_code, sizeof k->list_code, "%s", line->list_code);
+    json_object_object_add(f->known, line->his_line_id,
+                           json_object_new_int64((int64_t)f->n_kept++));
     return 0;
+}
+
+/* --- a repeated request -------------------------------------------------------------------- */
+
+/* The kept line with the request's line i's id and content, or NULL. */
+static const struct kept_line *kept_same(const struct fee_flow *f, size_t i)
+{
+    const struct his_fee_line *l = &f->lines.lines[i];
+    struct json_object *at = NULL;
+    const struct kept_line *k;
+
+    if (!json_object_object_get_ex(f->known, l->his_line_id, &at))
+        return NULL;
+    k = &f->kept[json_object_get_int64(at)];
+    return strcmp(k->list_code, l->fee.list_code) == 0 && k->qty_e4 == l->fee.qty_e4 &&
+                   k->price_e6 == l->fee.price_e6 && k->split.amount == l->fee.amount_fen
+               ? k
+               : NULL;
+}
+
+/* The same request again under its Idempotency-Key, after posad stopped before keeping its
+ * answer: all its lines are kept as sent. The answer is rebuilt from them and the journal
+ * rows that carried them, which say how each upload went. */
+static bool is_repeat(const struct his_call *call, const struct fee_flow *f)
+{
+    if (!call->idem_key[0] || f->lines.n == 0)
+        return false;
+    for (size_t i = 0; i < f->lines.n; i++)
+        if (!kept_same(f, i))
+            return false;
+    return true;
+}
+
+static int run_replay(struct db *db, struct db_job *job)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct fee_flow *f = call->flow;
+    struct json_object *seen = json_object_new_object();
+    int err = seen ? 0 : -12;
+
+    for (size_t i = 0; i < f->lines.n && !err; i++) {
+        const char *msgid = kept_same(f, i)->upload_msgid;
+        struct journal_row *row = NULL;
+        struct envelope_response env;
+        struct jsonmap_error jerr;
+
+        if (json_object_object_get_ex(seen, msgid, NULL))
+            continue;
+        json_object_object_add(seen, msgid, NULL);
+        f->chunks++;
+        if ((err = journal_get(db, msgid, &row)) == POSA_ENOTFOUND) {
+            err = 0;
+            f->queued = true; /* kept before posad recorded its carrier: nothing to say */
+            continue;
+        }
+        if (err)
+            break;
+        if (row->state == MSG_DONE && row->response &&
+            envelope_response_parse(row->response, row->response_len, &env, &jerr) == 0) {
+            desk_fees_decode(env.output, on_platform_row, f, &jerr);
+            envelope_response_done(&env);
+        } else if (row->state == MSG_REFUSED && !f->refused) {
+            f->refused = true;
+            snprintf(f->refusal, sizeof f->refusal, "%s",
+                     row->last_error ? row->last_error : "refused");
+        } else if (row->state != MSG_DONE) {
+            f->queued = true; /* queued, or its outcome is being resolved */
+        }
+        journal_row_free(row);
+    }
+    json_object_put(seen);
+    return err;
+}
+
+static void on_replayed(struct db_job *job, int status)
+{
+    struct his_call *call = his_call_of_job(job);
+
+    if (status)
+        his_fail(call, status, NULL, NULL);
+    else
+        finish(call);
+}
+
+static void replay(struct his_call *call)
+{
+    struct fee_flow *f = call->flow;
+    enum visit_kind kind =
+        strcmp(f->visit->kind, "inpatient") == 0 ? VISIT_INPATIENT : VISIT_OUTPATIENT;
+
+    bill_init(&f->bill);
+    for (size_t i = 0; i < f->lines.n; i++) {
+        const struct his_fee_line *l = &f->lines.lines[i];
+        const struct kept_line *k = kept_same(f, i);
+
+        f->splits[i] = k->split;
+        snprintf(f->sns[i], SN_MAX, "%.*s", SN_MAX - 1, k->feedetl_sn); /* posad's, F%06d */
+        f->outside[i].id = FLAG__MAX;
+        if (l->has_outside)
+            flags_tag_outside(kind, &l->outside, &f->outside[i]);
+        bill_add(&f->bill, &f->splits[i]);
+    }
+    his_db(call, run_replay, on_replayed);
 }
 
 static int run_load(struct db *db, struct db_job *job)
@@ -388,6 +529,10 @@ static void on_loaded(struct db_job *job, int status)
     }
     f->doc = desk_doc(f->visit->body);
     f->infno = strcmp(f->visit->kind, "inpatient") == 0 ? "2301" : "2204";
+    if (is_repeat(call, f)) {
+        replay(call);
+        return;
+    }
     if (split_all(call) < 0)
         return;
     snprintf(f->visit->state, sizeof f->visit->state, "%s", visit_state_name(next));

@@ -77,6 +77,31 @@ class IdemBase(h.HisTestCase):
         finally:
             db.close()
 
+    def test_fees_retried_after_their_answer_was_lost(self):
+        # posad kept and uploaded the lines and died before it kept the HIS's answer: the
+        # retry under the same key gets the same answer, rebuilt from the kept lines and the
+        # journaled upload, and nothing goes to the platform again.
+        import sqlite3
+        v = self.open_visit(self.c, self.stay_psn)
+        lines = h.stay_lines("LA")[:3]
+        first = self.c.post("/v1/visits/%s/fees" % v["visit_id"], {"lines": lines},
+                            key=self.key("fees-lost"))
+        self.assertEqual(first.status, 200, first)
+        uploads = len(self.w.ledger()["uploads"])
+        db = sqlite3.connect(os.path.join(self.w.data_dir, "posad.db"), timeout=10)
+        try:
+            with db:
+                db.execute("DELETE FROM his_answers WHERE idem_key = ?", (self.key("fees-lost"),))
+        finally:
+            db.close()
+        again = self.c.post("/v1/visits/%s/fees" % v["visit_id"], {"lines": lines},
+                            key=self.key("fees-lost"))
+        self.assertEqual((again.status, again.raw), (first.status, first.raw))
+        self.assertEqual(len(self.w.ledger()["uploads"]), uploads)
+        # Without the key it is a second upload of the same lines: refused.
+        r = self.c.post("/v1/visits/%s/fees" % v["visit_id"], {"lines": lines})
+        self.assertError(r, 409, "CONFLICT")
+
     def test_fees_and_settle_retried_with_key(self):
         v = self.open_visit(self.c, self.stay_psn)
         vid = v["visit_id"]
