@@ -31,6 +31,8 @@ struct fee_chunk {
 struct kept_line {
     char feedetl_sn[RECORD_ID_MAX + 1];
     char upload_msgid[RECORD_ID_MAX + 1];
+    char his_key[RECORD_ID_MAX + 1]; /* the request that kept it */
+    char his_hash[RECORD_ID_MAX + 1];
     char list_code[BOUND_CODE + 1];
     int64_t qty_e4, price_e6;
     struct split split;
@@ -269,6 +271,8 @@ static int chunk_keep(struct db *db, struct upmsg *m)
         snprintf(r.feedetl_sn, sizeof r.feedetl_sn, "%s", f->sns[i]);
         snprintf(r.state, sizeof r.state, "active");
         snprintf(r.upload_msgid, sizeof r.upload_msgid, "%s", m->msgid); /* what carried it */
+        r.his_key = c->call->idem_key;
+        r.his_hash = c->call->body_hash;
         err = records_line_put(db, &r, now);
     }
     return err ? err : records_visit_put(db, f->visit, now);
@@ -392,6 +396,8 @@ static int collect_known(const struct line_record *line, void *data)
     snprintf(k->feedetl_sn, sizeof k->feedetl_sn, "%s", line->feedetl_sn);
     snprintf(k->upload_msgid, sizeof k->upload_msgid, "%s", line->upload_msgid);
     snprintf(k->list_code, sizeof k->list_code, "%s", line->list_code);
+    snprintf(k->his_key, sizeof k->his_key, "%s", line->his_key);
+    snprintf(k->his_hash, sizeof k->his_hash, "%s", line->his_hash);
     json_object_object_add(f->known, line->his_line_id,
                            json_object_new_int64((int64_t)f->n_kept++));
     return 0;
@@ -399,8 +405,10 @@ static int collect_known(const struct line_record *line, void *data)
 
 /* --- a repeated request -------------------------------------------------------------------- */
 
-/* The kept line with the request's line i's id and content, or NULL. */
-static const struct kept_line *kept_same(const struct fee_flow *f, size_t i)
+/* The kept line with the request's line i's id and content, kept by this same request (its
+ * Idempotency-Key and hash) and carried by a journaled upload, or NULL. */
+static const struct kept_line *kept_same(const struct his_call *call, const struct fee_flow *f,
+                                         size_t i)
 {
     const struct his_fee_line *l = &f->lines.lines[i];
     struct json_object *at = NULL;
@@ -409,7 +417,9 @@ static const struct kept_line *kept_same(const struct fee_flow *f, size_t i)
     if (!json_object_object_get_ex(f->known, l->his_line_id, &at))
         return NULL;
     k = &f->kept[json_object_get_int64(at)];
-    return strcmp(k->list_code, l->fee.list_code) == 0 && k->qty_e4 == l->fee.qty_e4 &&
+    return k->upload_msgid[0] && strcmp(k->his_key, call->idem_key) == 0 &&
+                   strcmp(k->his_hash, call->body_hash) == 0 &&
+                   strcmp(k->list_code, l->fee.list_code) == 0 && k->qty_e4 == l->fee.qty_e4 &&
                    k->price_e6 == l->fee.price_e6 && k->split.amount == l->fee.amount_fen
                ? k
                : NULL;
@@ -423,7 +433,7 @@ static bool is_repeat(const struct his_call *call, const struct fee_flow *f)
     if (!call->idem_key[0] || f->lines.n == 0)
         return false;
     for (size_t i = 0; i < f->lines.n; i++)
-        if (!kept_same(f, i))
+        if (!kept_same(call, f, i))
             return false;
     return true;
 }
@@ -436,7 +446,7 @@ static int run_replay(struct db *db, struct db_job *job)
     int err = seen ? 0 : -12;
 
     for (size_t i = 0; i < f->lines.n && !err; i++) {
-        const char *msgid = kept_same(f, i)->upload_msgid;
+        const char *msgid = kept_same(call, f, i)->upload_msgid;
         struct journal_row *row = NULL;
         struct envelope_response env;
         struct jsonmap_error jerr;
@@ -452,14 +462,16 @@ static int run_replay(struct db *db, struct db_job *job)
         }
         if (err)
             break;
-        if (row->state == MSG_DONE && row->response &&
+        row = upstream_last_standin(db, row); /* resent after a reversal or a lost session */
+        if (row->response &&
             envelope_response_parse(row->response, row->response_len, &env, &jerr) == 0) {
-            desk_fees_decode(env.output, on_platform_row, f, &jerr);
+            if (row->state == MSG_DONE)
+                desk_fees_decode(env.output, on_platform_row, f, &jerr);
+            else if (row->state == MSG_REFUSED && !f->refused)
+                snprintf(f->refusal, sizeof f->refusal, "%s",
+                         env.err_msg && env.err_msg[0] ? env.err_msg : "refused");
+            f->refused = f->refused || row->state == MSG_REFUSED;
             envelope_response_done(&env);
-        } else if (row->state == MSG_REFUSED && !f->refused) {
-            f->refused = true;
-            snprintf(f->refusal, sizeof f->refusal, "%s",
-                     row->last_error ? row->last_error : "refused");
         } else if (row->state != MSG_DONE) {
             f->queued = true; /* queued, or its outcome is being resolved */
         }
@@ -488,7 +500,7 @@ static void replay(struct his_call *call)
     bill_init(&f->bill);
     for (size_t i = 0; i < f->lines.n; i++) {
         const struct his_fee_line *l = &f->lines.lines[i];
-        const struct kept_line *k = kept_same(f, i);
+        const struct kept_line *k = kept_same(call, f, i);
 
         f->splits[i] = k->split;
         snprintf(f->sns[i], SN_MAX, "%.*s", SN_MAX - 1, k->feedetl_sn); /* posad's, F%06d */
@@ -521,18 +533,18 @@ static void on_loaded(struct db_job *job, int status)
 
     if (!his_loaded(call, status, f->visit ? f->visit->desk : NULL))
         return;
+    f->doc = desk_doc(f->visit->body);
+    if (is_repeat(call, f)) { /* writes nothing: whatever the visit's state now */
+        replay(call);
+        return;
+    }
     if (visit_state_parse(f->visit->state, &state) < 0 ||
         visit_next(state, VISIT_EV_FEES, &next) < 0) {
         his_fail(call, POSA_ESTATE,
                  "fees cannot be added to a visit that is settling, settled or closed", NULL);
         return;
     }
-    f->doc = desk_doc(f->visit->body);
     f->infno = strcmp(f->visit->kind, "inpatient") == 0 ? "2301" : "2204";
-    if (is_repeat(call, f)) {
-        replay(call);
-        return;
-    }
     if (split_all(call) < 0)
         return;
     snprintf(f->visit->state, sizeof f->visit->state, "%s", visit_state_name(next));

@@ -42,6 +42,7 @@ struct settle_flow {
     char his_hash[65];
     char *replay; /* the key's answer, kept when this call's load followed a lost outcome */
     int replay_status;
+    bool replay_conflict; /* ... kept for another request under the same key */
     char fund_type[8];
     bool blocked; /* an earlier settlement of the visit is unresolved */
     char blocked_id[RECORD_ID_MAX + 1];
@@ -88,40 +89,30 @@ static int add_line(const struct line_record *line, void *data)
 static struct json_object *funds_json(const struct desk_settlement *r);
 static void history_add(struct json_object *body, const char *state, const char *msgid);
 
-/* The answer a resolved settlement would have given (what the query found). */
-static struct json_object *found_json(const struct settlement_record *s,
-                                      const struct desk_settlement *found)
-{
-    struct json_object *o = json_object_new_object();
-
-    json_object_object_add(o, "settlement_id", json_object_new_string(s->settlement_id));
-    json_object_object_add(o, "visit_id", json_object_new_string(s->visit_id));
-    json_object_object_add(o, "setl_id", json_object_new_string(found->setl_id));
-    json_object_object_add(o, "state", json_object_new_string("settled"));
-    json_object_object_add(o, "estimated", json_object_new_boolean(false));
-    json_object_object_add(o, "amounts", his_settlement_amounts(&found->amounts));
-    json_object_object_add(o, "funds", funds_json(found));
-    if (found->filing_kind[0])
-        json_object_object_add(o, "filing_kind", json_object_new_string(found->filing_kind));
-    return o;
-}
+static struct json_object *answer_json(const char *settlement_id, const char *visit_id,
+                                       bool inpatient, const struct desk_settlement *r,
+                                       const char *state);
 
 /* The HIS's answer to a settle sent with an Idempotency-Key, kept with the outcome it reports
  * (in its transaction), so a retry after a crash gets it instead of finding the visit
- * settled. The text is what his_reply sends; a key answered already keeps its answer. */
-static int keep_his_answer(struct db *db, const char *key, const char *hash, int status,
-                           struct json_object *answer)
+ * settled. The text is what his_reply sends; a key answered already keeps its first answer.
+ * Best effort, in a savepoint of its own: failing to keep it never undoes the outcome (the
+ * answer then goes out unkept, as any answer whose keeping failed). True when kept. */
+static bool keep_his_answer(struct db *db, const char *key, const char *hash, int status,
+                            struct json_object *answer)
 {
     const char *text = json_object_to_json_string_ext(answer, JSON_C_TO_STRING_PLAIN |
                                                                   JSON_C_TO_STRING_NOSLASHESCAPE);
     int err;
 
-    if (!key || !key[0])
-        return 0;
-    if (!text)
-        return -12;
+    if (!key || !key[0] || !text || db_savepoint(db) < 0)
+        return false;
     err = records_answer_put(db, key, hash, status, text, upstream_now_ms());
-    return err == POSA_EEXISTS ? 0 : err;
+    if (err && err != POSA_EEXISTS) {
+        db_savepoint_rollback(db);
+        return false;
+    }
+    return db_savepoint_release(db) == 0 && err == 0;
 }
 
 /* The record's body after the resolver decided: the answer found (taken) and the history. */
@@ -151,7 +142,7 @@ int desk_settlement_refresh(struct db *db, struct settlement_record *s, bool *re
     struct envelope_response env;
     struct desk_settlement found;
     struct jsonmap_error jerr;
-    struct json_object *answer = NULL;
+    struct json_object *answer = NULL, *body;
     enum visit_state next = VISIT_SETTLING;
     int err;
 
@@ -164,13 +155,16 @@ int desk_settlement_refresh(struct db *db, struct settlement_record *s, bool *re
         return 0;
     if ((err = journal_get(db, s->msgid, &row)) < 0)
         return err == POSA_ENOTFOUND ? 0 : err;
+    body = desk_doc(s->body);
     if (row->state == MSG_DONE && row->response &&
         envelope_response_parse(row->response, row->response_len, &env, &jerr) == 0) {
         if (env.infcode == 0 && desk_settlement_decode(env.output, &found, &jerr) == 0) {
             snprintf(s->state, sizeof s->state, "settled");
             snprintf(s->setl_id, sizeof s->setl_id, "%s", found.setl_id);
             next = VISIT_SETTLED;
-            answer = found_json(s, &found);
+            answer =
+                answer_json(s->settlement_id, s->visit_id,
+                            strcmp(desk_str(body, "kind"), "inpatient") == 0, &found, "settled");
         }
         envelope_response_done(&env);
     } else if (row->state == MSG_UNKNOWN && strcmp(s->state, "unknown") != 0) {
@@ -178,6 +172,7 @@ int desk_settlement_refresh(struct db *db, struct settlement_record *s, bool *re
         snprintf(s->state, sizeof s->state, "unknown");
         *ret_changed = true;
         journal_row_free(row);
+        json_object_put(body);
         return records_settlement_put(db, s, upstream_now_ms());
     } else if (row->state == MSG_REVERSED || row->state == MSG_REFUSED) {
         snprintf(s->state, sizeof s->state, "%s",
@@ -185,20 +180,14 @@ int desk_settlement_refresh(struct db *db, struct settlement_record *s, bool *re
         next = VISIT_BILLED;
     }
     journal_row_free(row);
-    if (next == VISIT_SETTLING)
-        return 0;
-    *ret_changed = true;
-    if (answer) { /* settled: the answer a settle lost in a crash would have given */
-        struct json_object *body = desk_doc(s->body);
-
-        err =
-            keep_his_answer(db, desk_str(body, "his_key"), desk_str(body, "his_hash"), 200, answer);
+    if (next == VISIT_SETTLING) {
         json_object_put(body);
-        if (err < 0) {
-            json_object_put(answer);
-            return err;
-        }
+        return 0;
     }
+    *ret_changed = true;
+    if (answer) /* settled: the answer a settle lost in a crash would have given */
+        keep_his_answer(db, desk_str(body, "his_key"), desk_str(body, "his_hash"), 200, answer);
+    json_object_put(body);
     if ((err = body_resolved(s, answer)) < 0)
         return err;
     if ((err = records_settlement_put(db, s, upstream_now_ms())) == 0 &&
@@ -228,32 +217,40 @@ static struct json_object *funds_json(const struct desk_settlement *r)
     return a;
 }
 
-static struct json_object *audit_flags(const struct settle_flow *f)
+static struct json_object *audit_flags(bool inpatient, int64_t total_fen)
 {
     struct json_object *a = json_object_new_array();
     struct flag flag;
 
-    if (flags_is_audit_30k(inpatient(f) ? VISIT_INPATIENT : VISIT_OUTPATIENT,
-                           f->result.amounts.medfee_sumamt, &flag))
+    if (flags_is_audit_30k(inpatient ? VISIT_INPATIENT : VISIT_OUTPATIENT, total_fen, &flag))
         json_object_array_add(a, his_flag(&flag));
     return a;
 }
 
-static struct json_object *settlement_json(const struct settle_flow *f, const char *state)
+/* The settle answer: one shape whether the platform answered the settle itself or a query
+ * found it after the answer was lost. */
+static struct json_object *answer_json(const char *settlement_id, const char *visit_id,
+                                       bool inpatient, const struct desk_settlement *r,
+                                       const char *state)
 {
     struct json_object *o = json_object_new_object();
 
-    json_object_object_add(o, "settlement_id", json_object_new_string(f->rec.settlement_id));
-    json_object_object_add(o, "visit_id", json_object_new_string(f->visit->visit_id));
-    json_object_object_add(o, "setl_id", json_object_new_string(f->result.setl_id));
+    json_object_object_add(o, "settlement_id", json_object_new_string(settlement_id));
+    json_object_object_add(o, "visit_id", json_object_new_string(visit_id));
+    json_object_object_add(o, "setl_id", json_object_new_string(r->setl_id));
     json_object_object_add(o, "state", json_object_new_string(state));
     json_object_object_add(o, "estimated", json_object_new_boolean(false));
-    json_object_object_add(o, "amounts", his_settlement_amounts(&f->result.amounts));
-    json_object_object_add(o, "funds", funds_json(&f->result));
-    json_object_object_add(o, "audit_flags", audit_flags(f));
-    if (f->result.filing_kind[0])
-        json_object_object_add(o, "filing_kind", json_object_new_string(f->result.filing_kind));
+    json_object_object_add(o, "amounts", his_settlement_amounts(&r->amounts));
+    json_object_object_add(o, "funds", funds_json(r));
+    json_object_object_add(o, "audit_flags", audit_flags(inpatient, r->amounts.medfee_sumamt));
+    if (r->filing_kind[0])
+        json_object_object_add(o, "filing_kind", json_object_new_string(r->filing_kind));
     return o;
+}
+
+static struct json_object *settlement_json(const struct settle_flow *f, const char *state)
+{
+    return answer_json(f->rec.settlement_id, f->visit->visit_id, inpatient(f), &f->result, state);
 }
 
 /* Appends {state, at, msgid} to the document's history (GET /v1/settlements/{id}). */
@@ -413,12 +410,11 @@ static int settle_apply(struct db *db, struct upmsg *m)
     history_add(f->body, f->rec.state, f->rec.msgid);
     if ((err = store(db, f)) < 0)
         return err;
-    if (f->answer && f->his_key[0]) {
-        err = keep_his_answer(db, f->his_key, f->his_hash,
-                              strcmp(f->rec.state, "settled") == 0 ? 200 : 202, f->answer);
-        call->answer_kept = err == 0;
-    }
-    return err;
+    if (f->answer)
+        call->answer_kept =
+            keep_his_answer(db, f->his_key, f->his_hash,
+                            strcmp(f->rec.state, "settled") == 0 ? 200 : 202, f->answer);
+    return 0;
 }
 
 static void on_settled(struct upmsg *m)
@@ -629,6 +625,7 @@ static int run_load(struct db *db, struct db_job *job)
             strcmp(hash, f->his_hash) != 0) {
             free(f->replay);
             f->replay = NULL;
+            f->replay_conflict = true;
         }
     }
     return err;
@@ -642,6 +639,11 @@ static void on_loaded(struct db_job *job, int status)
 
     if (!his_loaded(call, status, f->visit ? f->visit->desk : NULL))
         return;
+    if (f->replay_conflict) {
+        call->answer_kept = true; /* the key's answer is the other request's */
+        his_fail(call, POSA_ECONFLICT, NULL, NULL);
+        return;
+    }
     if (f->replay) {
         call->answer_kept = true;
         his_reply_text(call, f->replay_status, "application/json;charset=utf-8", f->replay,

@@ -456,7 +456,7 @@ static void upmsg_send(struct upmsg *m)
 
 /* The HIS's message may have gone again under other msgids (after a reversal, or a refusal
  * for a lost session): its outcome is that of the last stand-in. Takes row. */
-static struct journal_row *upstream_follow_standins(struct db *db, struct journal_row *row)
+struct journal_row *upstream_last_standin(struct db *db, struct journal_row *row)
 {
     struct journal_row *next = NULL;
 
@@ -526,7 +526,7 @@ static int run_admit(struct db *db, struct db_job *job)
                     return err;
             } else {
                 m->result = same ? UPMSG_EXISTING : UPMSG_CONFLICT;
-                m->existing = same ? upstream_follow_standins(db, row) : row;
+                m->existing = same ? upstream_last_standin(db, row) : row;
                 return 0;
             }
         } else if (err != POSA_ENOTFOUND) {

@@ -26,15 +26,16 @@ static const char sql_line_put[] =
     "INSERT OR REPLACE INTO fee_lines (visit_id, his_line_id, seq, feedetl_sn, state, "
     "upload_msgid, created_at, list_code, name, qty_e4, price_e6, time, amount, fulamt_ownpay, "
     "overlmt, preselfpay, inscp, lv, category, selfpay_prop_e6, outside_institution, "
-    "outside_form, outside_kind) "
+    "outside_form, outside_kind, his_key, his_hash) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
-    "?19, ?20, ?21, ?22, ?23)";
+    "?19, ?20, ?21, ?22, ?23, ?24, ?25)";
 static const char sql_line_state[] =
     "UPDATE fee_lines SET state = ?3 WHERE visit_id = ?1 AND his_line_id = ?2";
 static const char sql_lines_list[] =
     "SELECT visit_id, his_line_id, seq, feedetl_sn, state, upload_msgid, list_code, name, "
     "qty_e4, price_e6, time, amount, fulamt_ownpay, overlmt, preselfpay, inscp, lv, category, "
-    "selfpay_prop_e6, outside_institution, outside_form, outside_kind FROM fee_lines "
+    "selfpay_prop_e6, outside_institution, outside_form, outside_kind, his_key, his_hash "
+    "FROM fee_lines "
     "WHERE visit_id = ?1 ORDER BY seq";
 static const char sql_lines_next_seq[] =
     "SELECT coalesce(max(seq), 0) + 1 FROM fee_lines WHERE visit_id = ?1";
@@ -241,6 +242,8 @@ int records_line_put(struct db *db, const struct line_record *l, int64_t now)
     db_bind_text(st, 21, l->outside_institution ? l->outside_institution : "");
     db_bind_text(st, 22, l->outside_form ? l->outside_form : "");
     sqlite3_bind_int(st, 23, l->outside_kind);
+    db_bind_text(st, 24, l->his_key ? l->his_key : "");
+    db_bind_text(st, 25, l->his_hash ? l->his_hash : "");
     return db_step_done(db, st);
 }
 
@@ -295,7 +298,10 @@ static int line_read(sqlite3_stmt *st, struct line_record *l)
     l->outside_institution = text_col(st, 19);
     l->outside_form = text_col(st, 20);
     l->outside_kind = sqlite3_column_int(st, 21);
-    return l->list_code && l->name && l->time && l->outside_institution && l->outside_form
+    l->his_key = text_col(st, 22);
+    l->his_hash = text_col(st, 23);
+    return l->list_code && l->name && l->time && l->outside_institution && l->outside_form &&
+                   l->his_key && l->his_hash
                ? 0
                : -ENOMEM;
 }

@@ -60,6 +60,9 @@ struct line_record {
     const char *outside_institution; /* "" when not an outside line */
     const char *outside_form;
     int outside_kind; /* enum outside_kind */
+    /* The HIS request that kept it: Idempotency-Key and request hash ("" without a key). */
+    const char *his_key;
+    const char *his_hash;
 };
 
 /* Inserts or replaces by (visit_id, his_line_id). */

@@ -120,7 +120,7 @@ static void test_prune_by_time(void **state)
 /* What records_lines_list gives back, copied out of the callback. */
 struct seen_line {
     char his_line_id[RECORD_ID_MAX + 1], list_code[64], name[64], time[32], state[16];
-    char outside_institution[64], outside_form[64];
+    char outside_institution[64], outside_form[64], his_key[64], his_hash[64];
     int64_t seq, qty_e4, price_e6;
     struct split split;
     int outside_kind;
@@ -145,6 +145,8 @@ static int collect(const struct line_record *l, void *data)
     snprintf(o->state, sizeof o->state, "%s", l->state);
     snprintf(o->outside_institution, sizeof o->outside_institution, "%s", l->outside_institution);
     snprintf(o->outside_form, sizeof o->outside_form, "%s", l->outside_form);
+    snprintf(o->his_key, sizeof o->his_key, "%s", l->his_key);
+    snprintf(o->his_hash, sizeof o->his_hash, "%s", l->his_hash);
     o->seq = l->seq;
     o->qty_e4 = l->qty_e4;
     o->price_e6 = l->price_e6;
@@ -182,7 +184,7 @@ static void test_lines_round_trip(void **state)
                             .price_e6 = 260000000,
                             .split = {.amount = 26000, .inscp = 26000, .lv = LV_A, .category = 2},
                             .outside_institution = "H41010500001", .outside_form = "WJ-7",
-                            .outside_kind = 1};
+                            .outside_kind = 1, .his_key = "K-7", .his_hash = "ab12"};
     struct seen s = {0};
     int64_t next = 0;
 
@@ -205,6 +207,9 @@ static void test_lines_round_trip(void **state)
     assert_string_equal(s.lines[1].outside_institution, "H41010500001");
     assert_string_equal(s.lines[1].outside_form, "WJ-7");
     assert_int_equal(s.lines[1].outside_kind, 1);
+    assert_string_equal(s.lines[0].his_key, ""); /* sent without a key */
+    assert_string_equal(s.lines[1].his_key, "K-7");
+    assert_string_equal(s.lines[1].his_hash, "ab12");
     assert_int_equal(records_lines_next_seq(fx->db, "V1", &next), 0);
     assert_int_equal(next, 3);
 }

@@ -243,7 +243,10 @@ def scenario_restart_unknown(w):
     wait_until(lambda: any(r["infno"] == "2304" and r["state"] == "sent" for r in w.journal()),
                5, "the settlement to be sent")
     w.kill_posad()
-    time.sleep(1.2)  # the sandbox commits the delayed settlement
+    # The sandbox commits the delayed settlement (a fixed sleep lost that race on a loaded
+    # machine: the query then found nothing and the row was reversed instead).
+    wait_until(lambda: any(s["mdtrt_id"] == mdtrt for s in w.ledger()["settlements"]), 10,
+               "the platform to commit the delayed settlement")
     w.start_posad()
     w.wait_settled(timeout=20)
     rows, led = check_exactly_once(w)

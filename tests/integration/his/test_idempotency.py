@@ -98,8 +98,11 @@ class IdemBase(h.HisTestCase):
                             key=self.key("fees-lost"))
         self.assertEqual((again.status, again.raw), (first.status, first.raw))
         self.assertEqual(len(self.w.ledger()["uploads"]), uploads)
-        # Without the key it is a second upload of the same lines: refused.
+        # Without the key, or under another, it is a second upload of the same lines: refused.
         r = self.c.post("/v1/visits/%s/fees" % v["visit_id"], {"lines": lines})
+        self.assertError(r, 409, "CONFLICT")
+        r = self.c.post("/v1/visits/%s/fees" % v["visit_id"], {"lines": lines},
+                        key=self.key("fees-other"))
         self.assertError(r, 409, "CONFLICT")
 
     def test_fees_and_settle_retried_with_key(self):
