@@ -194,8 +194,10 @@ static void on_chunk(struct upmsg *m)
     } else if ((err = desk_outcome(m, &env, msg, sizeof msg)) == 0) {
         desk_fees_decode(env.output, on_platform_row, f, &jerr);
         envelope_response_done(&env);
-    } else if (err == POSA_EUPSTREAM_OFFLINE) {
-        f->queued = true; /* deferrable: the outbox has it */
+    } else if (err == POSA_EUPSTREAM_OFFLINE || err == POSA_EOUTCOME_UNKNOWN) {
+        /* Deferrable: the outbox has it, or its answer was lost and the journal resolves it
+         * (a query, or its reversal and a resend): on its way, not refused. */
+        f->queued = true;
     } else if (m->result == UPMSG_FAILED && !m->journaled) {
         chunk->lost = true;
         f->local_err = f->local_err ? f->local_err : err;

@@ -105,6 +105,44 @@ class IdemBase(h.HisTestCase):
                         key=self.key("fees-other"))
         self.assertError(r, 409, "CONFLICT")
 
+    def test_fees_whose_upload_answer_was_lost(self):
+        # The platform keeps the upload and drops the connection: the lines are on their way
+        # (queued), not refused; the journal resolves the upload (reversed and sent again),
+        # each line ends in the ledger once, and a repeat of the request whose answer was
+        # then lost follows the resend: uploaded, with the platform's split.
+        import sqlite3
+        v = self.open_visit(self.c, self.stay_psn)
+        lines = h.stay_lines("LU")[:2]
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults",
+                                             {"infno": "2301", "mode": "drop_after_commit",
+                                              "count": 1})
+        self.assertEqual(status, 200, raw)
+        first = self.c.post("/v1/visits/%s/fees" % v["visit_id"], {"lines": lines},
+                            key=self.key("fees-unknown"))
+        self.assertEqual(first.status, 200, first)
+        self.assertEqual(first.json["upload"]["state"], "queued", first)
+
+        def active():
+            return sorted(u["feedetl_sn"] for u in self.w.ledger()["uploads"]
+                          if u["mdtrt_id"] == v["mdtrt_id"] and u["state"] == "active")
+        sns = sorted(ln["feedetl_sn"] for ln in first.json["lines"])
+        h.wait_until(lambda: active() == sns, 20, "the upload resolved, each line once")
+        h.wait_until(lambda: self.c.get("/v1/health").json["queue"]["depth"] == 0, 20,
+                     "the journal settled")
+        db = sqlite3.connect(os.path.join(self.w.data_dir, "posad.db"), timeout=10)
+        try:
+            with db:
+                db.execute("DELETE FROM his_answers WHERE idem_key = ?",
+                           (self.key("fees-unknown"),))
+        finally:
+            db.close()
+        again = self.c.post("/v1/visits/%s/fees" % v["visit_id"], {"lines": lines},
+                            key=self.key("fees-unknown"))
+        self.assertEqual(again.status, 200, again)
+        self.assertEqual(again.json["upload"]["state"], "uploaded", again)
+        self.assertEqual(again.json["lines"], first.json["lines"])
+        self.assertEqual(active(), sns)
+
     def test_fees_and_settle_retried_with_key(self):
         v = self.open_visit(self.c, self.stay_psn)
         vid = v["visit_id"]
