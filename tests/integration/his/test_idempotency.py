@@ -143,6 +143,31 @@ class IdemBase(h.HisTestCase):
         self.assertEqual(again.json["lines"], first.json["lines"])
         self.assertEqual(active(), sns)
 
+    def test_fees_refused_then_answer_lost(self):
+        # The platform refuses the upload; posad dies before keeping the HIS's answer: the
+        # repeat under the key gets the same refusal, in the platform's words, again.
+        import sqlite3
+        v = self.open_visit(self.c, self.stay_psn)
+        lines = h.stay_lines("LR")[:2]
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults",
+                                             {"infno": "2301", "mode": "refuse", "count": 1,
+                                              "message": "明细重复上传 (injected)"})
+        self.assertEqual(status, 200, raw)
+        first = self.c.post("/v1/visits/%s/fees" % v["visit_id"], {"lines": lines},
+                            key=self.key("fees-refused"))
+        self.assertError(first, 422, "UPSTREAM_REFUSED")
+        self.assertIn("明细重复上传", first.json["error"]["details"]["upstream_message"], first)
+        db = sqlite3.connect(os.path.join(self.w.data_dir, "posad.db"), timeout=10)
+        try:
+            with db:
+                db.execute("DELETE FROM his_answers WHERE idem_key = ?",
+                           (self.key("fees-refused"),))
+        finally:
+            db.close()
+        again = self.c.post("/v1/visits/%s/fees" % v["visit_id"], {"lines": lines},
+                            key=self.key("fees-refused"))
+        self.assertEqual((again.status, again.raw), (first.status, first.raw))
+
     def test_fees_and_settle_retried_with_key(self):
         v = self.open_visit(self.c, self.stay_psn)
         vid = v["visit_id"]
