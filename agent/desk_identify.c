@@ -226,11 +226,10 @@ static int identity_apply(struct db *db, struct upmsg *m)
 {
     struct his_call *call = m->data;
     struct identify_flow *f = call->flow;
+    const struct envelope_response *env = upmsg_accepted(m);
     int err;
 
-    if (m->result != UPMSG_ANSWERED || !m->have_env || m->env.infcode != 0)
-        return 0;
-    if ((f->built = identity_build(f, &m->env)) < 0)
+    if (!env || (f->built = identity_build(f, env)) < 0)
         return 0;
     err = identity_put(db, f);
     f->stored = err == 0;

@@ -194,11 +194,11 @@ static int visit_apply(struct db *db, struct upmsg *m)
 {
     struct his_call *call = m->data;
     struct visit_flow *f = call->flow;
+    const struct envelope_response *env = upmsg_accepted(m);
     const char *mdtrt_id;
     int err;
 
-    if (m->result != UPMSG_ANSWERED || !m->have_env || m->env.infcode != 0 ||
-        !(mdtrt_id = registered_id(m->env.output)))
+    if (!env || !(mdtrt_id = registered_id(env->output)))
         return 0;
     snprintf(f->rec.mdtrt_id, sizeof f->rec.mdtrt_id, "%s", mdtrt_id);
     err = visit_put(db, f);

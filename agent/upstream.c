@@ -452,6 +452,11 @@ static void upmsg_send(struct upmsg *m)
     }
 }
 
+const struct envelope_response *upmsg_accepted(const struct upmsg *m)
+{
+    return m->result == UPMSG_ANSWERED && m->have_env && m->env.infcode == 0 ? &m->env : NULL;
+}
+
 /* --- admission of a new message --------------------------------------------------------- */
 
 /* The HIS's message may have gone again under other msgids (after a reversal, or a refusal

@@ -165,6 +165,10 @@ int upstream_next_msgid(struct upstream *up, char ret[MSGID_LEN + 1]);
 int upstream_restamp(const char *body, size_t len, const char *msgid, const char *sign_no,
                      char **ret, size_t *ret_len);
 
+/* The platform's answer when it took the message (infcode 0), parsed; NULL otherwise. For an
+ * owner's apply_also, which runs with every outcome. */
+const struct envelope_response *upmsg_accepted(const struct upmsg *m);
+
 /* Database thread: the row that speaks for row now, following the stand-ins journaled for it
  * (a resend after a reversal or a lost session); takes row. */
 struct journal_row *upstream_last_standin(struct db *db, struct journal_row *row);
