@@ -3,6 +3,7 @@ Idempotency-Key and body give the first answer byte for byte and do nothing twic
 body gets CONFLICT; a second settle without a key is refused; a cancelled settlement gives
 the year's accumulations back and the visit settles again under a new settlement_id."""
 import os
+import sqlite3
 import sys
 import threading
 import time
@@ -36,6 +37,20 @@ class IdemBase(h.HisTestCase):
     def key(self, name):
         return "%s-%s-%s" % (self.transport, name, self.id().rsplit(".", 1)[-1])
 
+    def posad_db(self, sql, args=()):
+        """One statement on posad's database while it runs (WAL lets a second writer in);
+        its rows."""
+        db = sqlite3.connect(os.path.join(self.w.data_dir, "posad.db"), timeout=10)
+        try:
+            with db:
+                return db.execute(sql, args).fetchall()
+        finally:
+            db.close()
+
+    def lose_answer(self, name):
+        """As if posad died before it kept the first answer under key name."""
+        self.posad_db("DELETE FROM his_answers WHERE idem_key = ?", (self.key(name),))
+
     def ledger_settlements(self, mdtrt_id):
         return [s for s in self.w.ledger().get("settlements", []) if s.get("mdtrt_id") == mdtrt_id]
 
@@ -58,42 +73,30 @@ class IdemBase(h.HisTestCase):
     def test_visit_retried_after_its_answer_was_lost(self):
         # posad registered the visit and died before it kept the HIS's answer: the retry
         # finds the journaled registration and answers with that visit, never a second one.
-        import sqlite3
         token = self.identify(self.c, self.stay_psn)
         body = h.visit_body(token)
         first = self.c.post("/v1/visits", body, key=self.key("lost"))
         self.assertEqual(first.status, 201, first)
-        db = sqlite3.connect(os.path.join(self.w.data_dir, "posad.db"), timeout=10)
-        try:
-            with db:
-                db.execute("DELETE FROM his_answers WHERE idem_key = ?", (self.key("lost"),))
-            again = self.c.post("/v1/visits", body, key=self.key("lost"))
-            self.assertEqual(again.status, 201, again)
-            self.assertEqual(again.json["visit_id"], first.json["visit_id"], again)
-            self.assertEqual(again.json["mdtrt_id"], first.json["mdtrt_id"], again)
-            n = db.execute("SELECT count(*) FROM visits WHERE mdtrt_id = ?",
-                           (first.json["mdtrt_id"],)).fetchone()[0]
-            self.assertEqual(n, 1)
-        finally:
-            db.close()
+        self.lose_answer("lost")
+        again = self.c.post("/v1/visits", body, key=self.key("lost"))
+        self.assertEqual(again.status, 201, again)
+        self.assertEqual(again.json["visit_id"], first.json["visit_id"], again)
+        self.assertEqual(again.json["mdtrt_id"], first.json["mdtrt_id"], again)
+        n = self.posad_db("SELECT count(*) FROM visits WHERE mdtrt_id = ?",
+                          (first.json["mdtrt_id"],))[0][0]
+        self.assertEqual(n, 1)
 
     def test_fees_retried_after_their_answer_was_lost(self):
         # posad kept and uploaded the lines and died before it kept the HIS's answer: the
         # retry under the same key gets the same answer, rebuilt from the kept lines and the
         # journaled upload, and nothing goes to the platform again.
-        import sqlite3
         v = self.open_visit(self.c, self.stay_psn)
         lines = h.stay_lines("LA")[:3]
         first = self.c.post("/v1/visits/%s/fees" % v["visit_id"], {"lines": lines},
                             key=self.key("fees-lost"))
         self.assertEqual(first.status, 200, first)
         uploads = len(self.w.ledger()["uploads"])
-        db = sqlite3.connect(os.path.join(self.w.data_dir, "posad.db"), timeout=10)
-        try:
-            with db:
-                db.execute("DELETE FROM his_answers WHERE idem_key = ?", (self.key("fees-lost"),))
-        finally:
-            db.close()
+        self.lose_answer("fees-lost")
         again = self.c.post("/v1/visits/%s/fees" % v["visit_id"], {"lines": lines},
                             key=self.key("fees-lost"))
         self.assertEqual((again.status, again.raw), (first.status, first.raw))
@@ -110,7 +113,6 @@ class IdemBase(h.HisTestCase):
         # (queued), not refused; the journal resolves the upload (reversed and sent again),
         # each line ends in the ledger once, and a repeat of the request whose answer was
         # then lost follows the resend: uploaded, with the platform's split.
-        import sqlite3
         v = self.open_visit(self.c, self.stay_psn)
         lines = h.stay_lines("LU")[:2]
         status, raw = self.w.sandbox_request("POST", "/sandbox/faults",
@@ -129,13 +131,7 @@ class IdemBase(h.HisTestCase):
         h.wait_until(lambda: active() == sns, 20, "the upload resolved, each line once")
         h.wait_until(lambda: self.c.get("/v1/health").json["queue"]["depth"] == 0, 20,
                      "the journal settled")
-        db = sqlite3.connect(os.path.join(self.w.data_dir, "posad.db"), timeout=10)
-        try:
-            with db:
-                db.execute("DELETE FROM his_answers WHERE idem_key = ?",
-                           (self.key("fees-unknown"),))
-        finally:
-            db.close()
+        self.lose_answer("fees-unknown")
         again = self.c.post("/v1/visits/%s/fees" % v["visit_id"], {"lines": lines},
                             key=self.key("fees-unknown"))
         self.assertEqual(again.status, 200, again)
@@ -146,7 +142,6 @@ class IdemBase(h.HisTestCase):
     def test_fees_refused_then_answer_lost(self):
         # The platform refuses the upload; posad dies before keeping the HIS's answer: the
         # repeat under the key gets the same refusal, in the platform's words, again.
-        import sqlite3
         v = self.open_visit(self.c, self.stay_psn)
         lines = h.stay_lines("LR")[:2]
         status, raw = self.w.sandbox_request("POST", "/sandbox/faults",
@@ -157,13 +152,7 @@ class IdemBase(h.HisTestCase):
                             key=self.key("fees-refused"))
         self.assertError(first, 422, "UPSTREAM_REFUSED")
         self.assertIn("明细重复上传", first.json["error"]["details"]["upstream_message"], first)
-        db = sqlite3.connect(os.path.join(self.w.data_dir, "posad.db"), timeout=10)
-        try:
-            with db:
-                db.execute("DELETE FROM his_answers WHERE idem_key = ?",
-                           (self.key("fees-refused"),))
-        finally:
-            db.close()
+        self.lose_answer("fees-refused")
         again = self.c.post("/v1/visits/%s/fees" % v["visit_id"], {"lines": lines},
                             key=self.key("fees-refused"))
         self.assertEqual((again.status, again.raw), (first.status, first.raw))
