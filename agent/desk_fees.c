@@ -61,6 +61,11 @@ struct fee_flow {
     const char *infno;
 };
 
+static enum visit_kind visit_kind_of(const struct fee_flow *f)
+{
+    return strcmp(f->visit->kind, "inpatient") == 0 ? VISIT_INPATIENT : VISIT_OUTPATIENT;
+}
+
 static void flow_free(void *p)
 {
     struct fee_flow *f = p;
@@ -338,8 +343,7 @@ static int split_all(struct his_call *call)
 {
     struct fee_flow *f = call->flow;
     const struct desk *d = &call->pd->desk;
-    enum visit_kind kind =
-        strcmp(f->visit->kind, "inpatient") == 0 ? VISIT_INPATIENT : VISIT_OUTPATIENT;
+    enum visit_kind kind = visit_kind_of(f);
     int err = 0;
 
     bill_init(&f->bill);
@@ -459,7 +463,7 @@ static int run_replay(struct db *db, struct db_job *job)
         f->chunks++;
         if ((err = journal_get(db, msgid, &row)) == POSA_ENOTFOUND) {
             err = 0;
-            f->queued = true; /* kept before posad recorded its carrier: nothing to say */
+            f->queued = true; /* cannot be: a line is kept in its carrier's transaction */
             continue;
         }
         if (err)
@@ -496,8 +500,7 @@ static void on_replayed(struct db_job *job, int status)
 static void replay(struct his_call *call)
 {
     struct fee_flow *f = call->flow;
-    enum visit_kind kind =
-        strcmp(f->visit->kind, "inpatient") == 0 ? VISIT_INPATIENT : VISIT_OUTPATIENT;
+    enum visit_kind kind = visit_kind_of(f);
 
     bill_init(&f->bill);
     for (size_t i = 0; i < f->lines.n; i++) {
@@ -546,7 +549,7 @@ static void on_loaded(struct db_job *job, int status)
                  "fees cannot be added to a visit that is settling, settled or closed", NULL);
         return;
     }
-    f->infno = strcmp(f->visit->kind, "inpatient") == 0 ? "2301" : "2204";
+    f->infno = visit_kind_of(f) == VISIT_INPATIENT ? "2301" : "2204";
     if (split_all(call) < 0)
         return;
     snprintf(f->visit->state, sizeof f->visit->state, "%s", visit_state_name(next));

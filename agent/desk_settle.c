@@ -616,8 +616,9 @@ static int run_load(struct db *db, struct db_job *job)
         if (!err)
             err = records_visit_get(db, his_param(call, 0), &f->visit);
     }
-    /* The refresh may have kept this very request's answer (a settle whose answer a crash
-     * lost, retried): that answer, not "the visit is settled". */
+    /* The key's answer may have been kept since this call looked for it, by the refresh
+     * above or by the resolver's (a settle whose answer a crash lost, retried): that answer,
+     * not "the visit is settled". Looked up whatever the refresh did, for the second case. */
     if (!err && f->his_key[0]) {
         char hash[RECORD_ID_MAX + 1];
 
