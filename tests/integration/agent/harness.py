@@ -153,17 +153,21 @@ class World:
         wait_until(quiet, timeout, "the journal to settle", step=0.1)
 
     def journal(self):
-        """The journal rows, read straight from posad's database (posad may be running:
-        WAL readers do not block it)."""
         data_dir = self.posad_conf.get("posad", {}).get("data_dir",
                                                          os.path.join(self.dir, "posad"))
-        db = sqlite3.connect("file:%s?mode=ro" % os.path.join(data_dir, "posad.db"), uri=True,
-                             timeout=10)
-        try:
-            db.row_factory = sqlite3.Row
-            return [dict(r) for r in db.execute("SELECT * FROM journal ORDER BY seq")]
-        finally:
-            db.close()
+        return read_posad_db(data_dir, "SELECT * FROM journal ORDER BY seq")
+
+
+def read_posad_db(data_dir, sql):
+    """Rows (as dicts) of a query on posad's database, read straight from the file (posad may
+    be running: WAL readers do not block it)."""
+    db = sqlite3.connect("file:%s?mode=ro" % os.path.join(data_dir, "posad.db"), uri=True,
+                         timeout=10)
+    try:
+        db.row_factory = sqlite3.Row
+        return [dict(r) for r in db.execute(sql)]
+    finally:
+        db.close()
 
 
 # --- a visit, as the HIS would drive it ------------------------------------------------------

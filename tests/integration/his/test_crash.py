@@ -6,7 +6,6 @@ upload lost or sent twice: tests/integration/agent/harness.py), each registratio
 visit record, and no visit is settled twice. Bounded: a dozen kills, a few dozen flows."""
 import os
 import random
-import sqlite3
 import sys
 import threading
 import time
@@ -14,7 +13,9 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "agent"))
 import hisharness as h  # noqa: E402
+import harness as agent_harness  # noqa: E402
 
 KILLS = 12
 CASHIERS = ("32020000000000000000000101", "32020000000000000000000112",
@@ -27,25 +28,16 @@ class Gone(Exception):
 
 
 class Crash(h.HisTestCase):
+    # What tests/integration/agent/harness.py's check_exactly_once reads.
     def journal(self):
-        db = sqlite3.connect("file:%s?mode=ro" % os.path.join(self.w.data_dir, "posad.db"),
-                             uri=True, timeout=10)
-        try:
-            db.row_factory = sqlite3.Row
-            return [dict(r) for r in db.execute("SELECT * FROM journal ORDER BY seq")]
-        finally:
-            db.close()
+        return agent_harness.read_posad_db(self.w.data_dir, "SELECT * FROM journal ORDER BY seq")
 
     def ledger(self):
         return self.w.ledger()
 
     def visit_rows(self):
-        db = sqlite3.connect("file:%s?mode=ro" % os.path.join(self.w.data_dir, "posad.db"),
-                             uri=True, timeout=10)
-        try:
-            return db.execute("SELECT visit_id, mdtrt_id, state FROM visits").fetchall()
-        finally:
-            db.close()
+        return [(r["visit_id"], r["mdtrt_id"], r["state"]) for r in agent_harness.read_posad_db(
+            self.w.data_dir, "SELECT visit_id, mdtrt_id, state FROM visits")]
 
     # --- a cashier ------------------------------------------------------------------------
 
@@ -123,8 +115,6 @@ class Crash(h.HisTestCase):
         h.wait_until(lambda: (lambda q: q["depth"] == 0 and q["unknown"] == 0)(
             self.w.tcp.get("/v1/health").json["queue"]), 60, "the journal settled")
 
-        sys.path.insert(0, os.path.join(os.path.dirname(HERE), "agent"))
-        import harness as agent_harness
         agent_harness.check_exactly_once(self)
 
         visits = self.visit_rows()
