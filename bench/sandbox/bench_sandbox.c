@@ -14,8 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-#include <json-c/json.h>
-
+#include "answer.h"
 #include "loadclient.h"
 #include "plan.h"
 
@@ -24,6 +23,7 @@ struct bench {
     const struct plan *plan;
     struct plan_msgids ids;
     const char *sign_no; /* from the runner's 9001 */
+    struct answer answer; /* the answer being checked (one loop thread) */
 };
 
 enum step { STEP_1101, STEP_2401, STEP_2301, STEP_2304, STEP__N };
@@ -135,27 +135,21 @@ static int build_request(struct loadclient *lc, char *path, size_t path_cap)
 static bool check_answer(struct loadclient *lc)
 {
     struct client *c = container_of(lc, struct client, super);
-    struct json_object *root, *code, *out, *res, *id;
-    bool ok = false;
+    struct answer *a = &bench_of(lc)->answer;
+    const char *id;
+    size_t len = 0;
 
-    if (lc->status != 200)
+    if (lc->status != 200 || answer_parse(a, lc->body, lc->body_len) < 0 ||
+        !answer_is(a, "0", "infcode"))
         return false;
-    root = json_tokener_parse(lc->body);
-    if (!root)
+    if (lc->step != STEP_2401)
+        return true;
+    id = answer_find(a, &len, "output", "result", "mdtrt_id", NULL);
+    if (!id || len >= sizeof(c->mdtrt_id))
         return false;
-    if (json_object_object_get_ex(root, "infcode", &code) &&
-        strcmp(json_object_get_string(code), "0") == 0) {
-        ok = true;
-        if (lc->step == STEP_2401) {
-            ok = json_object_object_get_ex(root, "output", &out) &&
-                 json_object_object_get_ex(out, "result", &res) &&
-                 json_object_object_get_ex(res, "mdtrt_id", &id);
-            if (ok)
-                snprintf(c->mdtrt_id, sizeof(c->mdtrt_id), "%s", json_object_get_string(id));
-        }
-    }
-    json_object_put(root);
-    return ok;
+    memcpy(c->mdtrt_id, id, len);
+    c->mdtrt_id[len] = '\0';
+    return true;
 }
 
 static void report_refusal(const struct loadclient *lc)
@@ -222,5 +216,6 @@ int main(int argc, char **argv)
         return 1;
     rc = loadclient_bench_levels(&b.super, levels, seconds, print_level);
     loadclient_bench_done(&b.super);
+    answer_done(&b.answer);
     return rc ? 1 : 0;
 }

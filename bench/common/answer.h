@@ -1,0 +1,32 @@
+/* The few fields a load client checks in an answer, read without building a JSON tree.
+ * The clients share the machine with the server they measure, and parsing every 50-row
+ * answer into json-c objects was most of their CPU, CPU the server then did not get.
+ * jsmn (libjsmn-dev) tokenizes in place: it checks the answer is JSON, and a value is found
+ * by its path of keys; nothing is allocated per answer once the token array has grown. */
+#ifndef POSA_BENCH_ANSWER_H
+#define POSA_BENCH_ANSWER_H
+
+#include <stddef.h>
+
+#ifndef JSMN_HEADER
+#define JSMN_HEADER /* declarations only; answer.c holds jsmn's code */
+#endif
+#include <jsmn.h>
+
+struct answer {
+    jsmntok_t *tok;
+    int n, cap;
+    const char *text;
+};
+
+/* 0, -EINVAL when the text is not one JSON object, -ENOMEM. */
+int answer_parse(struct answer *a, const char *text, size_t len);
+/* The value at a path of object keys ending in NULL ("output", "result", "mdtrt_id", NULL):
+ * its text (a string's without quotes or unescaping) and length; NULL when there is none. */
+const char *answer_find(const struct answer *a, size_t *len, ...);
+/* Whether the value at the path is exactly the text (a string, or a number like infcode 0). */
+#define answer_is(a, text, ...) answer_equals((a), (text), __VA_ARGS__, (const char *)NULL)
+int answer_equals(const struct answer *a, const char *text, ...);
+void answer_done(struct answer *a);
+
+#endif
