@@ -1,6 +1,7 @@
 /* posa-sandbox's state, owned by main.c and shared by its parts: the loop, the HTTP server,
  * the scenario, the ledger, the clock, the armed faults and the e-voucher codes. Everything
- * runs on the one loop thread. */
+ * here is the loop thread's; only service.c hands JSON parsing and writing to libuv's thread
+ * pool, with nothing of this but the gateway's fixed keys. */
 #ifndef POSA_SANDBOX_SANDBOX_H
 #define POSA_SANDBOX_SANDBOX_H
 
@@ -23,7 +24,8 @@ struct commit_group {
     uv_check_t turn_end; /* runs after the turn's I/O callbacks: commits and answers */
     struct job *head, **tail;
     unsigned n;
-    bool open; /* the ledger's transaction is open */
+    bool open;    /* the ledger's transaction is open */
+    bool closing; /* service_close ran: no new message starts */
 };
 
 struct sandbox {

@@ -13,6 +13,9 @@ not undo the others, and every answered message must survive a SIGKILL right aft
 test_pipelined sends two messages in one write on one connection beside a third on another:
 the second is read while the first group's answers go out, and must be answered, and only
 once it is committed.
+test_big_uploads_beside_small_messages: bodies from 8 KiB on are parsed, and answered, on
+libuv's thread pool (service.c), small ones on the loop; 60-line uploads from 8 threads run
+beside admissions from 8 others, and a malformed big body is refused from the pool.
 """
 import json
 import re
@@ -134,6 +137,68 @@ class Concurrency(harness.SandboxCase):
             r = sb.send_envelope(dict(env, sign_no=sb.sign_no))
             self.assertRefused(r, env["msgid"])
             self.assertIn("already used (infno 2401, done)", r.err_msg)
+
+
+class BigMessages(harness.SandboxCase):
+    """A sandbox of its own: Concurrency counts every settlement of its ledger."""
+    persons = PERSONS
+
+    def test_big_uploads_beside_small_messages(self):
+        sb = self.sb
+        sb.set_clock("2025-03-10 10:00:00")
+        results, admitted, errors = [], [], []
+        lock = threading.Lock()
+
+        def big_bill():  # the worked bill 15 times: 150,000.00, every line in scope
+            bill = []
+            for copy in range(15):
+                for ln in harness.worked_bill():
+                    bill.append(dict(ln, feedetl_sn="%d-%s" % (copy, ln["feedetl_sn"])))
+            return bill
+
+        body = json.dumps({"feedetail": big_bill()}, ensure_ascii=False).encode("utf-8")
+        self.assertGreater(len(body), 8192)  # goes through the pool
+
+        def uploader(p):
+            try:
+                for _ in range(2):
+                    mdtrt_id = mdtrt_id_2401(admit(sb, p, "2025-03-01 09:00:00"))
+                    up = upload_stay(sb, p, mdtrt_id, big_bill())
+                    assert up.ok, up
+                    assert len(up.output["result"]) == 60, up
+                    r = settle_stay(sb, p, mdtrt_id, "150000.00")
+                    with lock:
+                        results.append(r)
+            except Exception as e:
+                with lock:
+                    errors.append("%s: %r" % (p["psn_no"], e))
+
+        def admitter(p):
+            try:
+                for _ in range(6):
+                    r = admit(sb, p, "2025-03-01 09:00:00")
+                    assert r.ok, r
+                    with lock:
+                        admitted.append(mdtrt_id_2401(r))
+            except Exception as e:
+                with lock:
+                    errors.append("%s: %r" % (p["psn_no"], e))
+
+        threads = ([threading.Thread(target=uploader, args=(p,)) for p in PERSONS[:8]] +
+                   [threading.Thread(target=admitter, args=(p,)) for p in PERSONS[8:]])
+        for t in threads:
+            t.start()
+        bad = sb.send_envelope(b'{"infno":"2301","input":{"feedetail":[' + b" " * 9000 + b"}")
+        for t in threads:
+            t.join(60)
+        self.assertEqual(errors, [])
+        self.assertRefused(bad, "a malformed big body")
+        self.assertIn("the envelope is not valid", bad.err_msg)
+        self.assertEqual(len(results), 16)
+        for r in results:
+            # (150,000.00 - 800.00) x 0.90 = 134,280.00; person 15,720.00
+            self.assertSetl(r, "150000.00", "134280.00", "15720.00", "big stay")
+        self.assertEqual(len(set(admitted)), 48)
 
 
 def http_post(env):
