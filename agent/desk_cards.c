@@ -7,6 +7,7 @@
 #include "agent/posad.h"
 #include "core/datetime.h"
 #include "core/mask.h"
+#include "core/str.h"
 
 #define WAIT_TICK_MS 100
 
@@ -18,7 +19,7 @@ static struct desk_card *card_of(struct desk *d, const char *desk, bool create)
     if (!create || d->n_cards == DESK_CARDS_MAX)
         return NULL;
     memset(&d->cards[d->n_cards], 0, sizeof d->cards[0]);
-    snprintf(d->cards[d->n_cards].desk, sizeof d->cards[0].desk, "%s", desk);
+    str_copy(d->cards[d->n_cards].desk, sizeof d->cards[0].desk, desk);
     return &d->cards[d->n_cards++];
 }
 
@@ -56,7 +57,7 @@ void desk_card_wait(struct desk *d, const char *desk, uint32_t wait_ms, struct d
         w->cb(w, card);
         return;
     }
-    snprintf(w->desk, sizeof w->desk, "%s", desk);
+    str_copy(w->desk, sizeof(w->desk), desk);
     w->deadline = uv_now(d->pd->loop) + wait_ms;
     w->next = d->waiters;
     d->waiters = w;
@@ -82,7 +83,7 @@ static struct desk_reader *reader_of(struct desk *d, const char *name, bool crea
     if (!create || d->n_seen == DESK_CARDS_MAX)
         return NULL;
     memset(&d->seen[d->n_seen], 0, sizeof d->seen[0]);
-    snprintf(d->seen[d->n_seen].name, sizeof d->seen[0].name, "%s", name);
+    str_copy(d->seen[d->n_seen].name, sizeof d->seen[0].name, name);
     return &d->seen[d->n_seen++];
 }
 
@@ -94,7 +95,7 @@ static void follow_reader(struct desk *d, const struct card_event *ev)
 
     if (!r)
         return;
-    snprintf(r->desk, sizeof r->desk, "%s", ev->desk);
+    str_copy(r->desk, sizeof(r->desk), ev->desk);
     switch (ev->kind) {
     case CARD_EV_READER_REMOVED:
         *r = d->seen[--d->n_seen];
@@ -172,7 +173,7 @@ static void on_scan(struct qr_source *src, const struct qr_scan *scan, void *dat
         /* The code itself goes to the desk's HIS: identify {source:"qr", qr} or "auto". */
         json_object_object_add(o, "qr", json_object_new_string(scan->code));
         if (desk) {
-            snprintf(desk->qr, sizeof desk->qr, "%s", scan->code);
+            str_copy(desk->qr, sizeof(desk->qr), scan->code);
             desk->qr_at = uv_now(d->pd->loop);
         }
     } else {

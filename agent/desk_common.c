@@ -10,6 +10,7 @@
 #include "agent/posad.h"
 #include "core/bound.h"
 #include "core/err.h"
+#include "core/str.h"
 #include "interface/json/catalog_json.h"
 
 int desk_init(struct desk *d, struct posad *pd)
@@ -94,7 +95,7 @@ static int config_scanners(struct desk *d, const char *list, char *why, size_t c
         *colon = ':';
         memcpy(s->desk, item, (size_t)(eq - item));
         s->desk[eq - item] = '\0';
-        snprintf(s->spec, sizeof s->spec, "%s", eq + 1);
+        str_copy(s->spec, sizeof(s->spec), eq + 1);
         d->n_scanners++;
     }
     return 0;
@@ -293,10 +294,10 @@ int desk_send_hooked(struct posad *pd, const char *infno, const char *insuplc,
         return -12;
     }
     if (visit_key)
-        snprintf(m->visit_key, sizeof m->visit_key, "%s", visit_key);
+        str_copy(m->visit_key, sizeof(m->visit_key), visit_key);
     if (idem) {
-        snprintf(m->idem_key, sizeof m->idem_key, "%s", idem);
-        snprintf(m->idem_hash, sizeof m->idem_hash, "%s", idem);
+        str_copy(m->idem_key, sizeof(m->idem_key), idem);
+        str_copy(m->idem_hash, sizeof(m->idem_hash), idem);
         m->again_after_reversal = true;
     }
     if (hooks) {
@@ -328,7 +329,7 @@ static int answered(const char *body, size_t len, struct envelope_response *env,
     }
     if (env->infcode == 0)
         return 0;
-    snprintf(msg, cap, "%s", env->err_msg && env->err_msg[0] ? env->err_msg : "refused");
+    str_copy(msg, cap, env->err_msg && env->err_msg[0] ? env->err_msg : "refused");
     envelope_response_done(env);
     return POSA_EUPSTREAM_REFUSED;
 }

@@ -10,6 +10,7 @@
 #include "agent/posad.h"
 #include "cache/db.h"
 #include "core/err.h"
+#include "core/str.h"
 
 struct desk_subscriber {
     struct his_call *call;
@@ -113,7 +114,7 @@ void desk_events(struct his_call *call)
     /* Without ?desk= a stream carries every desk's events: a client of one desk gets its
      * own, a client of several must name one. */
     if (!len && (err = his_client_desk(call, &own)) == 0 && own)
-        snprintf(sub->desk, sizeof sub->desk, "%s", own);
+        str_copy(sub->desk, sizeof(sub->desk), own);
     if (err < 0 || (err = his_check_desk(call, sub->desk[0] ? sub->desk : NULL)) < 0 ||
         (err = http_stream_start(call->req, 200, headers, 2)) < 0) {
         free(sub);
@@ -187,7 +188,7 @@ void desk_outcome_resolved(struct desk *d, const char *msgid)
     if (!r)
         return; /* the next GET of the settlement refreshes it anyway */
     r->d = d;
-    snprintf(r->msgid, sizeof r->msgid, "%s", msgid);
+    str_copy(r->msgid, sizeof(r->msgid), msgid);
     r->job = (struct db_job){.run = run_resolved, .done = on_resolved};
     db_worker_submit(&d->pd->db, &r->job);
 }

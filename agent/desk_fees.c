@@ -12,6 +12,7 @@
 #include "cache/db.h"
 #include "core/err.h"
 #include "core/visit_fsm.h"
+#include "core/str.h"
 #include "interface/his/requests.h"
 #include "interface/his/responses.h"
 #include "interface/json/fee_lines.h"
@@ -210,7 +211,7 @@ static void on_chunk(struct upmsg *m)
         f->unrecorded = err; /* kept and sent; a restart resolves the row by query */
     } else if (!f->refused) {
         f->refused = true;
-        snprintf(f->refusal, sizeof f->refusal, "%s", msg[0] ? msg : posa_strerror(err));
+        str_copy(f->refusal, sizeof(f->refusal), msg[0] ? msg : posa_strerror(err));
     }
     upmsg_free(m);
     if (--f->chunks_left == 0)
@@ -273,11 +274,11 @@ static int chunk_keep(struct db *db, struct upmsg *m)
             r.outside_form = l->outside.form_ref;
             r.outside_kind = (int)l->outside.kind;
         }
-        snprintf(r.visit_id, sizeof r.visit_id, "%s", f->visit->visit_id);
-        snprintf(r.his_line_id, sizeof r.his_line_id, "%s", l->his_line_id);
-        snprintf(r.feedetl_sn, sizeof r.feedetl_sn, "%s", f->sns[i]);
+        str_copy(r.visit_id, sizeof(r.visit_id), f->visit->visit_id);
+        str_copy(r.his_line_id, sizeof(r.his_line_id), l->his_line_id);
+        str_copy(r.feedetl_sn, sizeof(r.feedetl_sn), f->sns[i]);
         snprintf(r.state, sizeof r.state, "active");
-        snprintf(r.upload_msgid, sizeof r.upload_msgid, "%s", m->msgid); /* what carried it */
+        str_copy(r.upload_msgid, sizeof(r.upload_msgid), m->msgid); /* what carried it */
         r.his_key = c->call->idem_key;
         r.his_hash = c->call->body_hash;
         err = records_line_put(db, &r, now);
@@ -399,11 +400,11 @@ static int collect_known(const struct line_record *line, void *data)
     k = &f->kept[f->n_kept];
     *k = (struct kept_line){
         .qty_e4 = line->qty_e4, .price_e6 = line->price_e6, .split = line->split};
-    snprintf(k->feedetl_sn, sizeof k->feedetl_sn, "%s", line->feedetl_sn);
-    snprintf(k->upload_msgid, sizeof k->upload_msgid, "%s", line->upload_msgid);
-    snprintf(k->list_code, sizeof k->list_code, "%s", line->list_code);
-    snprintf(k->his_key, sizeof k->his_key, "%s", line->his_key);
-    snprintf(k->his_hash, sizeof k->his_hash, "%s", line->his_hash);
+    str_copy(k->feedetl_sn, sizeof(k->feedetl_sn), line->feedetl_sn);
+    str_copy(k->upload_msgid, sizeof(k->upload_msgid), line->upload_msgid);
+    str_copy(k->list_code, sizeof(k->list_code), line->list_code);
+    str_copy(k->his_key, sizeof(k->his_key), line->his_key);
+    str_copy(k->his_hash, sizeof(k->his_hash), line->his_hash);
     json_object_object_add(f->known, line->his_line_id,
                            json_object_new_int64((int64_t)f->n_kept++));
     return 0;
@@ -552,7 +553,7 @@ static void on_loaded(struct db_job *job, int status)
     f->infno = visit_kind_of(f) == VISIT_INPATIENT ? "2301" : "2204";
     if (split_all(call) < 0)
         return;
-    snprintf(f->visit->state, sizeof f->visit->state, "%s", visit_state_name(next));
+    str_copy(f->visit->state, sizeof(f->visit->state), visit_state_name(next));
     upload(call);
 }
 
@@ -646,7 +647,7 @@ static int run_mark(struct db *db, struct db_job *job)
     for (size_t i = 0; i < c->n && !err; i++)
         err = records_line_set_state(db, c->visit->visit_id, c->ids[i], "cancelled");
     if (!err && (size_t)json_object_object_length(c->active) == c->n) {
-        snprintf(c->visit->state, sizeof c->visit->state, "%s", visit_state_name(VISIT_OPEN));
+        str_copy(c->visit->state, sizeof(c->visit->state), visit_state_name(VISIT_OPEN));
         err = records_visit_put(db, c->visit, upstream_now_ms());
     }
     return err;

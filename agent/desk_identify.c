@@ -11,6 +11,7 @@
 #include "core/datetime.h"
 #include "core/err.h"
 #include "core/mask.h"
+#include "core/str.h"
 #include "drivers/qr.h"
 #include "interface/his/requests.h"
 #include "interface/his/responses.h"
@@ -201,7 +202,7 @@ static int identity_build(struct identify_flow *f, const struct envelope_respons
     int err;
 
     if ((err = desk_1101_decode(output, &p, &jerr)) < 0) {
-        snprintf(f->decode_field, sizeof f->decode_field, "%s", jerr.field);
+        str_copy(f->decode_field, sizeof(f->decode_field), jerr.field);
         return err;
     }
     cross = flags_is_cross_province(p.insurance[0].insuplc_admdvs, f->hospital_admdvs);
@@ -305,7 +306,7 @@ static void ask_platform(struct his_call *call)
     struct desk_hooks hooks = {.apply_also = identity_apply, .rerunnable = true};
     int err;
 
-    snprintf(f->hospital_admdvs, sizeof f->hospital_admdvs, "%s", call->pd->cfg.mdtrtarea_admvs);
+    str_copy(f->hospital_admdvs, sizeof(f->hospital_admdvs), call->pd->cfg.mdtrtarea_admvs);
     err = desk_send_hooked(call->pd, "1101", NULL, NULL, NULL,
                            desk_1101_input(&cert, f->req.psn_name), on_1101, call, &hooks);
 
@@ -331,7 +332,7 @@ static int ec_token_of(const char *body, size_t len, char *token, size_t cap, ch
     json_object_object_get_ex(root, "code", &code);
     json_object_object_get_ex(root, "data", &data);
     if (json_object_get_int(code) != 0 || !code) {
-        snprintf(msg, msg_cap, "%s", desk_str(root, "message"));
+        str_copy(msg, msg_cap, desk_str(root, "message"));
         goto out;
     }
     if (json_object_is_type(data, json_type_string))
@@ -341,7 +342,7 @@ static int ec_token_of(const char *body, size_t len, char *token, size_t cap, ch
         err = POSA_EUPSTREAM_REFUSED;
         goto out;
     }
-    snprintf(token, cap, "%s", t);
+    str_copy(token, cap, t);
     err = 0;
 out:
     json_object_put(parsed);
@@ -379,7 +380,7 @@ static void ec_url(const struct posad_config *cfg, char *buf, size_t cap)
     const char *host_end = strstr(cfg->url, "://");
 
     if (cfg->ec_url[0] || !host_end) {
-        snprintf(buf, cap, "%s", cfg->ec_url);
+        str_copy(buf, cap, cfg->ec_url);
         return;
     }
     host_end = strchr(host_end + 3, '/');
@@ -444,8 +445,8 @@ static void on_card(struct desk_waiter *w, const struct desk_card *card)
         return;
     }
     snprintf(f->cert_type, sizeof f->cert_type, "03");
-    snprintf(f->cert_no, sizeof f->cert_no, "%s", card->id.card_no);
-    snprintf(f->card_sn, sizeof f->card_sn, "%s", card->id.card_sn);
+    str_copy(f->cert_no, sizeof(f->cert_no), card->id.card_no);
+    str_copy(f->card_sn, sizeof(f->card_sn), card->id.card_sn);
     f->card_expired = card->id.expired;
     ask_platform(call);
 }
@@ -480,7 +481,7 @@ void desk_identify(struct his_call *call)
     switch (f->req.source) {
     case IDENTIFY_ID:
         snprintf(f->cert_type, sizeof f->cert_type, "02");
-        snprintf(f->cert_no, sizeof f->cert_no, "%s", f->req.certno);
+        str_copy(f->cert_no, sizeof(f->cert_no), f->req.certno);
         ask_platform(call);
         return;
     case IDENTIFY_QR: decode_qr(call); return;

@@ -14,6 +14,7 @@
 #include "core/datetime.h"
 #include "core/decimal.h"
 #include "core/err.h"
+#include "core/str.h"
 #include "interface/his/metrics.h"
 #include "interface/json/jsonmap.h"
 #include "interface/his/requests.h"
@@ -168,9 +169,9 @@ static struct recon_group *group_of(struct recon_flow *f, const char *insutype,
     if (f->n_groups == RECONCILE_GROUPS_MAX)
         return NULL;
     g = &f->groups[f->n_groups++];
-    snprintf(g->insutype, sizeof g->insutype, "%s", insutype);
-    snprintf(g->clr_type, sizeof g->clr_type, "%s", clr_type);
-    snprintf(g->setl_optins, sizeof g->setl_optins, "%s", optins);
+    str_copy(g->insutype, sizeof(g->insutype), insutype);
+    str_copy(g->clr_type, sizeof(g->clr_type), clr_type);
+    str_copy(g->setl_optins, sizeof(g->setl_optins), optins);
     g->totals = (struct desk_day_totals){.insutype = g->insutype, .clr_type = g->clr_type,
                                          .setl_optins = g->setl_optins, .date = f->date};
     return g;
@@ -401,7 +402,7 @@ static void on_upstream_answer(struct upmsg *m)
     if (detail)
         err = desk_3202_decode(env.output, on_mismatch, f, &jerr);
     else if ((err = desk_3201_decode(env.output, &g->matched, &text, &jerr)) == 0)
-        snprintf(g->text, sizeof g->text, "%s", text);
+        str_copy(g->text, sizeof(g->text), text);
     envelope_response_done(&env);
     if (err) {
         his_fail(call, POSA_EUPSTREAM_REFUSED, "the platform's reconciliation could not be read", NULL);
@@ -546,7 +547,7 @@ static int add_state(const char *state, int64_t count, void *data)
 
     if (m->n_states == METRICS_STATES_MAX)
         return 0;
-    snprintf(m->names[m->n_states], sizeof m->names[0], "%s", state ? state : "");
+    str_copy(m->names[m->n_states], sizeof m->names[0], state ? state : "");
     m->states[m->n_states] = (struct metrics_state_count){m->names[m->n_states], (uint64_t)count};
     m->n_states++;
     return 0;

@@ -17,6 +17,7 @@
 #include "core/datetime.h"
 #include "core/err.h"
 #include "core/visit_fsm.h"
+#include "core/str.h"
 #include "interface/his/requests.h"
 #include "interface/his/responses.h"
 #include "interface/platform/desk_msgs.h"
@@ -160,7 +161,7 @@ int desk_settlement_refresh(struct db *db, struct settlement_record *s, bool *re
         envelope_response_parse(row->response, row->response_len, &env, &jerr) == 0) {
         if (env.infcode == 0 && desk_settlement_decode(env.output, &found, &jerr) == 0) {
             snprintf(s->state, sizeof s->state, "settled");
-            snprintf(s->setl_id, sizeof s->setl_id, "%s", found.setl_id);
+            str_copy(s->setl_id, sizeof(s->setl_id), found.setl_id);
             next = VISIT_SETTLED;
             answer =
                 answer_json(s->settlement_id, s->visit_id,
@@ -192,7 +193,7 @@ int desk_settlement_refresh(struct db *db, struct settlement_record *s, bool *re
         return err;
     if ((err = records_settlement_put(db, s, upstream_now_ms())) == 0 &&
         (err = records_visit_get(db, s->visit_id, &v)) == 0) {
-        snprintf(v->state, sizeof v->state, "%s", visit_state_name(next));
+        str_copy(v->state, sizeof(v->state), visit_state_name(next));
         err = records_visit_put(db, v, upstream_now_ms());
     }
     records_visit_free(v);
@@ -352,8 +353,8 @@ static void decide(struct settle_flow *f, struct upmsg *m)
     }
     if (!err) {
         snprintf(f->rec.state, sizeof f->rec.state, "settled");
-        snprintf(f->rec.setl_id, sizeof f->rec.setl_id, "%s", f->result.setl_id);
-        snprintf(f->visit->state, sizeof f->visit->state, "%s", visit_state_name(VISIT_SETTLED));
+        str_copy(f->rec.setl_id, sizeof(f->rec.setl_id), f->result.setl_id);
+        str_copy(f->visit->state, sizeof(f->visit->state), visit_state_name(VISIT_SETTLED));
         f->answer = settlement_json(f, "settled");
         json_object_object_add(f->body, "answer", json_object_get(f->answer));
     } else if (err == POSA_EOUTCOME_UNKNOWN) {
@@ -367,7 +368,7 @@ static void decide(struct settle_flow *f, struct upmsg *m)
     } else {
         snprintf(f->rec.state, sizeof f->rec.state, "%s",
                  err == POSA_EUPSTREAM_REFUSED ? "refused" : "failed");
-        snprintf(f->visit->state, sizeof f->visit->state, "%s", visit_state_name(VISIT_BILLED));
+        str_copy(f->visit->state, sizeof(f->visit->state), visit_state_name(VISIT_BILLED));
         keep_failure(f, err, msg);
     }
 }
@@ -389,7 +390,7 @@ static int settle_admit(struct db *db, struct upmsg *m)
     struct his_call *call = m->data;
     struct settle_flow *f = call->flow;
 
-    snprintf(f->rec.msgid, sizeof f->rec.msgid, "%s", m->msgid);
+    str_copy(f->rec.msgid, sizeof(f->rec.msgid), m->msgid);
     if (!m->send_now) {
         snprintf(f->rec.state, sizeof f->rec.state, "queued");
         history_add(f->body, "queued", m->msgid);
@@ -609,7 +610,7 @@ static int run_load(struct db *db, struct db_job *job)
     if (strcmp(f->visit->state, visit_state_name(VISIT_SETTLING)) == 0 &&
         records_settlement_by_visit_open(db, f->visit->visit_id, &pending) == 0) {
         err = desk_settlement_refresh(db, pending, &changed);
-        snprintf(f->blocked_id, sizeof f->blocked_id, "%s", pending->settlement_id);
+        str_copy(f->blocked_id, sizeof(f->blocked_id), pending->settlement_id);
         records_settlement_free(pending);
         records_visit_free(f->visit);
         f->visit = NULL;
@@ -675,7 +676,7 @@ static void on_loaded(struct db_job *job, int status)
         return;
     }
     his_new_id("S", f->rec.settlement_id);
-    snprintf(f->rec.visit_id, sizeof f->rec.visit_id, "%s", f->visit->visit_id);
+    str_copy(f->rec.visit_id, sizeof(f->rec.visit_id), f->visit->visit_id);
     snprintf(f->rec.state, sizeof f->rec.state, "pending");
     f->rec.settle_date = datetime_date(upstream_now_local());
     f->body = settlement_body(f);
@@ -684,7 +685,7 @@ static void on_loaded(struct db_job *job, int status)
         his_fail(call, -12, NULL, NULL);
         return;
     }
-    snprintf(f->visit->state, sizeof f->visit->state, "%s", visit_state_name(next));
+    str_copy(f->visit->state, sizeof(f->visit->state), visit_state_name(next));
     if (inpatient(f) && f->req.has_discharge)
         discharge(call);
     else
@@ -701,8 +702,8 @@ static void start(struct his_call *call, bool estimate)
         return;
     f->estimate = estimate;
     if (!estimate) {
-        snprintf(f->his_key, sizeof f->his_key, "%s", call->idem_key);
-        snprintf(f->his_hash, sizeof f->his_hash, "%s", call->body_hash);
+        str_copy(f->his_key, sizeof(f->his_key), call->idem_key);
+        str_copy(f->his_hash, sizeof(f->his_hash), call->body_hash);
     }
     if (settle_request_parse(call->req->body, call->req->body_len, &f->req, &jerr) < 0) {
         his_fail_field(call, &jerr);
@@ -860,7 +861,7 @@ static int run_cancelled(struct db *db, struct db_job *job)
     /* A refund of the visit's standing settlement lets the visit be settled again; an older
      * one (§42) leaves the visit as it is. */
     if (strcmp(s->visit->state, visit_state_name(VISIT_SETTLED)) == 0) {
-        snprintf(s->visit->state, sizeof s->visit->state, "%s", visit_state_name(VISIT_BILLED));
+        str_copy(s->visit->state, sizeof(s->visit->state), visit_state_name(VISIT_BILLED));
         err = records_visit_put(db, s->visit, now);
     }
     return err;
@@ -893,7 +894,7 @@ static void on_cancel_answer(struct upmsg *m)
     char msg[256];
     int err = desk_outcome(m, &s->env, msg, sizeof msg);
 
-    snprintf(s->cancel_msgid, sizeof s->cancel_msgid, "%s", m->msgid);
+    str_copy(s->cancel_msgid, sizeof(s->cancel_msgid), m->msgid);
     upmsg_free(m);
     s->have_env = err == 0;
     if (!err)

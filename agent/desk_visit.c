@@ -12,6 +12,7 @@
 #include "core/datetime.h"
 #include "core/err.h"
 #include "core/visit_fsm.h"
+#include "core/str.h"
 #include "interface/his/requests.h"
 #include "interface/his/responses.h"
 #include "interface/platform/desk_msgs.h"
@@ -183,7 +184,7 @@ static const char *registered_id(struct json_object *output)
 /* Keeps the visit, registered as f->rec.mdtrt_id. */
 static int visit_put(struct db *db, struct visit_flow *f)
 {
-    snprintf(f->rec.state, sizeof f->rec.state, "%s", visit_state_name(VISIT_OPEN));
+    str_copy(f->rec.state, sizeof(f->rec.state), visit_state_name(VISIT_OPEN));
     f->rec.body = f->doc;
     return records_visit_put(db, &f->rec, upstream_now_ms());
 }
@@ -200,7 +201,7 @@ static int visit_apply(struct db *db, struct upmsg *m)
 
     if (!env || !(mdtrt_id = registered_id(env->output)))
         return 0;
-    snprintf(f->rec.mdtrt_id, sizeof f->rec.mdtrt_id, "%s", mdtrt_id);
+    str_copy(f->rec.mdtrt_id, sizeof(f->rec.mdtrt_id), mdtrt_id);
     err = visit_put(db, f);
     f->stored = err == 0;
     return err;
@@ -249,7 +250,7 @@ static void on_registered(struct upmsg *m)
     /* A registration journaled by an earlier request with this Idempotency-Key: the visit
      * is the one it registered (and may have kept already), not a second one. */
     if (!err && m->result == UPMSG_EXISTING && m->existing && m->existing->visit_key[0])
-        snprintf(f->rec.visit_id, sizeof f->rec.visit_id, "%s", m->existing->visit_key);
+        str_copy(f->rec.visit_id, sizeof(f->rec.visit_id), m->existing->visit_key);
     upmsg_free(m);
     if (err) {
         his_fail(call, err, msg[0] ? msg : NULL, NULL);
@@ -266,7 +267,7 @@ static void on_registered(struct upmsg *m)
         his_fail(call, POSA_EUPSTREAM_REFUSED, "the platform registered no mdtrt_id", NULL);
         return;
     }
-    snprintf(f->rec.mdtrt_id, sizeof f->rec.mdtrt_id, "%s", mdtrt_id);
+    str_copy(f->rec.mdtrt_id, sizeof(f->rec.mdtrt_id), mdtrt_id);
     envelope_response_done(&env);
     his_db(call, run_store_visit, on_visit_stored);
 }
@@ -377,8 +378,8 @@ static void tag(struct his_call *call, struct visit_flow *f)
         return;
     }
     his_new_id("V", f->rec.visit_id);
-    snprintf(f->rec.desk, sizeof f->rec.desk, "%s", f->identity_desk);
-    snprintf(f->rec.his_visit_id, sizeof f->rec.his_visit_id, "%s", f->req.his_visit_id);
+    str_copy(f->rec.desk, sizeof(f->rec.desk), f->identity_desk);
+    str_copy(f->rec.his_visit_id, sizeof(f->rec.his_visit_id), f->req.his_visit_id);
     snprintf(f->rec.kind, sizeof f->rec.kind, "%s",
              f->req.kind == VISIT_INPATIENT ? "inpatient" : "outpatient");
     if (!(f->doc = visit_doc(f))) {

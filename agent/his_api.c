@@ -14,6 +14,7 @@
 #include "cache/db.h"
 #include "core/container_of.h"
 #include "core/err.h"
+#include "core/str.h"
 #include "interface/his/metrics.h"
 #include "interface/his/responses.h"
 
@@ -72,7 +73,7 @@ int his_lock(struct his_call *call, const char *visit_id)
 {
     if (!hold("visit", visit_id))
         return POSA_EBUSY;
-    snprintf(call->lock, sizeof call->lock, "%s", visit_id);
+    str_copy(call->lock, sizeof(call->lock), visit_id);
     return 0;
 }
 

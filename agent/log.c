@@ -1,5 +1,6 @@
 /* One line per event, text or JSON, to stderr or a file reopened on SIGHUP. */
 #include "agent/log.h"
+#include "core/str.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,7 +34,7 @@ int log_open(const char *path, const char *level, const char *format)
 {
     int fd;
 
-    snprintf(log_state.path, sizeof log_state.path, "%s", path ? path : "");
+    str_copy(log_state.path, sizeof(log_state.path), path ? path : "");
     for (int i = 0; i < 4; i++)
         if (level && strcmp(level, level_names[i]) == 0)
             log_state.level = (enum log_level)i;

@@ -13,6 +13,7 @@
 #include "agent/posad.h"
 #include "core/bound.h"
 #include "core/err.h"
+#include "core/str.h"
 #include "interface/json/jsonmap.h"
 
 struct pt_head_field {
@@ -249,12 +250,12 @@ void passthrough_handle(struct posad *pd, struct http_request *req)
         goto out;
     }
     if (his_msgid && *his_msgid) {
-        snprintf(m->idem_key, sizeof m->idem_key, "%s", his_msgid);
+        str_copy(m->idem_key, sizeof(m->idem_key), his_msgid);
         pt_hash(infno, input, m->idem_hash);
     }
     visit = upstream_find_string(input, "mdtrt_id");
     if (visit && strlen(visit) < sizeof m->visit_key)
-        snprintf(m->visit_key, sizeof m->visit_key, "%s", visit);
+        str_copy(m->visit_key, sizeof(m->visit_key), visit);
     req->data = pd;
     err = upstream_submit(&pd->up, m, &head, input);
     if (err) {

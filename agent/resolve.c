@@ -13,6 +13,7 @@
 #include "cache/db.h"
 #include "cache/journal.h"
 #include "interface/platform/messages.h"
+#include "core/str.h"
 
 #define RESOLVE_RETRY_MS 2000
 
@@ -242,7 +243,7 @@ static void resolver_query(struct resolver *rs)
     json_object_object_add(data, "setl_id", json_object_new_string(""));
     json_object_object_add(input, "data", data);
     if (m)
-        snprintf(m->ref_msgid, sizeof m->ref_msgid, "%s", row->msgid);
+        str_copy(m->ref_msgid, sizeof(m->ref_msgid), row->msgid);
     /* No visit key: the question must not wait behind the very row it is about. */
     if (!m || upstream_submit(&rs->pd->up, m, &head, input) != 0) {
         upmsg_free(m);

@@ -16,6 +16,7 @@
 #include "core/container_of.h"
 #include "core/datetime.h"
 #include "core/err.h"
+#include "core/str.h"
 #include "interface/platform/messages.h"
 
 static void upstream_sign_in(struct upstream *up);
@@ -138,7 +139,7 @@ struct upmsg *upmsg_new(const char *infno, upmsg_cb done, void *data)
 
     if (!m)
         return NULL;
-    snprintf(m->infno, sizeof m->infno, "%s", infno);
+    str_copy(m->infno, sizeof(m->infno), infno);
     m->done = done;
     m->data = data;
     return m;
@@ -384,7 +385,7 @@ static void upmsg_classify(struct upmsg *m, const struct platform_result *res)
             snprintf(m->error, sizeof m->error, "platform answered HTTP %ld without an envelope",
                      res->http_status);
         else
-            snprintf(m->error, sizeof m->error, "%s", res->error ? res->error : "lost");
+            str_copy(m->error, sizeof(m->error), res->error ? res->error : "lost");
         lost_after = res->outcome != PLATFORM_LOST_BEFORE && m->kind != MSG_KIND_QUERY;
     }
     if (res->outcome == PLATFORM_ANSWERED && res->body) {
@@ -652,8 +653,8 @@ int upstream_send_row(struct upstream *up, struct upmsg *m, const struct journal
     m->kind = row->kind;
     m->attempts = row->attempts + 1;
     m->may_queue = true; /* a queued row waits again if it cannot leave */
-    snprintf(m->msgid, sizeof m->msgid, "%s", row->msgid);
-    snprintf(m->visit_key, sizeof m->visit_key, "%s", row->visit_key);
+    str_copy(m->msgid, sizeof(m->msgid), row->msgid);
+    str_copy(m->visit_key, sizeof(m->visit_key), row->visit_key);
     /* The sign_no of today's session, not the one of when it was queued. */
     err =
         upstream_restamp(row->request, row->request_len, NULL, up->sign_no, &m->body, &m->body_len);
@@ -685,7 +686,7 @@ static void on_signed_in(struct upmsg *m)
         if (env.infcode == 0)
             sign_no = upstream_find_string(env.output, "sign_no");
         if (sign_no && strlen(sign_no) < sizeof up->sign_no) {
-            snprintf(up->sign_no, sizeof up->sign_no, "%s", sign_no);
+            str_copy(up->sign_no, sizeof(up->sign_no), sign_no);
             log_event(LOGL_INFO, "signed_in", "sign_no", up->sign_no, NULL);
             upstream_health_ok(up, 0);
             if (up->on_queued)

@@ -15,6 +15,7 @@
 #include "drivers/card_profile.h"
 #include "core/datetime.h"
 #include "core/err.h"
+#include "core/str.h"
 #include "drivers/pcsc_card.h"
 #include "drivers/ssc.h"
 #include "drivers/vendor.h"
@@ -123,7 +124,7 @@ static void event_init(struct pcsc_watch *w, struct card_event *ev, enum card_ev
     memcpy(ev->reader, s->name, sizeof ev->reader);
     const char *desk = desk_table_find(&w->desks, DESK_READER, s->name);
     if (desk)
-        snprintf(ev->desk, sizeof ev->desk, "%s", desk);
+        str_copy(ev->desk, sizeof(ev->desk), desk);
 }
 
 static void post_simple(struct pcsc_watch *w, enum card_event_kind kind, const struct slot *s)

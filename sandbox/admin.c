@@ -7,6 +7,7 @@
 
 #include "core/datetime.h"
 #include "core/err.h"
+#include "core/str.h"
 #include "interface/json/jsonmap.h"
 #include "sandbox/txn.h"
 
@@ -76,8 +77,8 @@ static int fault_parse(struct json_object *o, struct fault *f, char *why, size_t
         snprintf(why, cap, "mode must be delay, http_500, reset, drop_after_commit or refuse");
         return -1;
     }
-    snprintf(f->infno, sizeof(f->infno), "%s", infno ? infno : "");
-    snprintf(f->message, sizeof(f->message), "%s", message ? message : "");
+    str_copy(f->infno, sizeof(f->infno), infno ? infno : "");
+    str_copy(f->message, sizeof(f->message), message ? message : "");
     v = 0;
     if (jsonmap_get_decimal(o, "delay_ms", 0, false, &v, NULL) < 0 || v < 0 || v > 600000) {
         snprintf(why, cap, "delay_ms must be 0..600000");
@@ -232,9 +233,9 @@ static int filing_op_parse(struct json_object *o, struct ledger_filing_op *op, c
         snprintf(why, cap, "an added filing needs valid_from, and valid_to not before it");
         return -1;
     }
-    snprintf(op->psn_no, sizeof(op->psn_no), "%s", psn);
-    snprintf(op->action, sizeof(op->action), "%s", action);
-    snprintf(op->kind, sizeof(op->kind), "%s", kind);
+    str_copy(op->psn_no, sizeof(op->psn_no), psn);
+    str_copy(op->action, sizeof(op->action), action);
+    str_copy(op->kind, sizeof(op->kind), kind);
     return 0;
 }
 

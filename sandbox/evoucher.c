@@ -1,5 +1,6 @@
 /* E-voucher codes and tokens: a fixed ring of entries, random opaque strings. */
 #include "sandbox/evoucher.h"
+#include "core/str.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -32,7 +33,7 @@ const char *evoucher_issue(struct evoucher *ev, const char *psn_no, const char *
     random_hex(hex, 36, ++ev->counter);
     /* Opaque to its readers; the shape only resembles a real code. */
     snprintf(e->code, sizeof(e->code), "SBQR%.6s%s", region, hex);
-    snprintf(e->psn_no, sizeof(e->psn_no), "%s", psn_no);
+    str_copy(e->psn_no, sizeof(e->psn_no), psn_no);
     snprintf(e->region, sizeof(e->region), "%.6s", region);
     e->code_expires = now_ms + EVOUCHER_CODE_TTL_MS;
     return e->code;

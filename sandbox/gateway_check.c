@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "core/bound.h"
+#include "core/str.h"
 #include "interface/json/jsonmap.h"
 #include "interface/platform/gateway.h"
 
@@ -21,7 +22,7 @@ static int get(struct json_object *o, const char *key, char *buf, size_t cap, ch
                  cap - 1);
         return -1;
     }
-    snprintf(buf, cap, "%s", s);
+    str_copy(buf, cap, s);
     return 0;
 }
 
@@ -75,7 +76,7 @@ int gateway_check_load(struct gateway_check *g, struct json_object *scenario, ch
                  kind);
         return -1;
     }
-    snprintf(g->kind, sizeof(g->kind), "%s", kind);
+    str_copy(g->kind, sizeof(g->kind), kind);
     return 0;
 }
 
@@ -128,7 +129,7 @@ static int check_tif(struct gateway_check *g, const struct http_request *req, in
     for (size_t i = 0; i < GATEWAY_CHECK_NONCES; i++)
         if (strcmp(g->nonces[i], nonce) == 0)
             return snprintf(why, cap, "x-tif-nonce %s was already used", nonce), -1;
-    snprintf(g->nonces[g->next_nonce], sizeof(g->nonces[0]), "%s", nonce);
+    str_copy(g->nonces[g->next_nonce], sizeof(g->nonces[0]), nonce);
     g->next_nonce = (g->next_nonce + 1) % GATEWAY_CHECK_NONCES;
     return 0;
 }

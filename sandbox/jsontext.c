@@ -8,26 +8,38 @@
 
 #include "core/decimal.h"
 
-static void append(struct jsontext *j, const char *s, size_t n)
+/* n more bytes at the end of the text, or NULL (out of memory: the text has failed). The text
+ * stays unterminated while it grows; jsontext_take ends it. */
+static char *reserve(struct jsontext *j, size_t n)
 {
+    char *at;
+
     if (j->failed)
-        return;
-    if (j->len + n + 1 > j->cap) {
+        return NULL;
+    if (j->len + n > j->cap) {
         size_t cap = j->cap ? j->cap : 4096;
         char *p;
 
-        while (cap < j->len + n + 1)
+        while (cap < j->len + n)
             cap *= 2;
         if (!(p = realloc(j->p, cap))) {
             j->failed = true;
-            return;
+            return NULL;
         }
         j->p = p;
         j->cap = cap;
     }
-    memcpy(j->p + j->len, s, n);
+    at = j->p + j->len;
     j->len += n;
-    j->p[j->len] = '\0';
+    return at;
+}
+
+static void append(struct jsontext *j, const char *s, size_t n)
+{
+    char *at = reserve(j, n);
+
+    if (at)
+        memcpy(at, s, n);
 }
 
 void jsontext_raw(struct jsontext *j, const char *text)
@@ -55,12 +67,21 @@ static void escaped(struct jsontext *j, const char *s)
     append(j, "\"", 1);
 }
 
+/* ,"key": — keys are the writer's own literals, plain ASCII, written as they are. */
 static void key(struct jsontext *j, const char *k)
 {
-    if (j->len && j->p[j->len - 1] != '{' && j->p[j->len - 1] != '[')
-        append(j, ",", 1);
-    escaped(j, k);
-    append(j, ":", 1);
+    size_t n = strlen(k);
+    bool comma = j->len && j->p[j->len - 1] != '{' && j->p[j->len - 1] != '[';
+    char *at = reserve(j, comma + n + 3);
+
+    if (!at)
+        return;
+    if (comma)
+        *at++ = ',';
+    *at++ = '"';
+    memcpy(at, k, n);
+    at[n] = '"';
+    at[n + 1] = ':';
 }
 
 void jsontext_str(struct jsontext *j, const char *k, const char *value)
@@ -102,7 +123,9 @@ struct json_object *jsontext_take(struct jsontext *j)
 {
     struct json_object *obj;
 
-    if (j->failed || !j->p) {
+    if (j->p)
+        append(j, "", 1); /* the terminating NUL */
+    if (j->failed || !j->p) { /* out of memory, or nothing written: no value */
         jsontext_done(j);
         return NULL;
     }

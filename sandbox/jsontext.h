@@ -1,7 +1,7 @@
 /* JSON written as text for large outputs (a fee upload's result[] of thousands of rows):
  * rows are appended to a buffer instead of built as json-c objects, and the finished text
- * becomes one json-c value that serialises as itself. Strings are escaped; amounts are exact
- * decimal text. */
+ * becomes one json-c value that serialises as itself. Values are escaped; keys are the
+ * caller's own ASCII literals, written as they are; amounts are exact decimal text. */
 #ifndef POSA_SANDBOX_JSONTEXT_H
 #define POSA_SANDBOX_JSONTEXT_H
 

@@ -12,6 +12,7 @@
 #include <sqlite3.h>
 
 #include "core/err.h"
+#include "core/str.h"
 
 static const char schema[] =
     /* The sandbox is the ledger's only user: one lock for the process's life instead of
@@ -244,7 +245,7 @@ static void ct(sqlite3_stmt *st, int col, char *buf, size_t cap)
 {
     const unsigned char *t = sqlite3_column_text(st, col);
 
-    snprintf(buf, cap, "%s", t ? (const char *)t : "");
+    str_copy(buf, cap, t ? (const char *)t : "");
 }
 
 static int64_t ci(sqlite3_stmt *st, int col)

@@ -16,6 +16,7 @@
 
 #include "core/datetime.h"
 #include "core/err.h"
+#include "core/str.h"
 #include "sandbox/txn.h"
 
 /* Request bodies from this size on are parsed, and their answers written, on the pool. */
@@ -147,8 +148,8 @@ static struct json_object *execute(struct sandbox *sb, const struct envelope_req
     int rc;
 
     memset(&msg, 0, sizeof(msg));
-    snprintf(msg.msgid, sizeof(msg.msgid), "%s", env->head.msgid);
-    snprintf(msg.infno, sizeof(msg.infno), "%s", env->head.infno);
+    str_copy(msg.msgid, sizeof(msg.msgid), env->head.msgid);
+    str_copy(msg.infno, sizeof(msg.infno), env->head.infno);
     if (group_join(sb) < 0 || ledger_msg_begin(sb->ledger) < 0)
         return response(sb, -1, "the platform's ledger is unavailable; try again", NULL);
     rc = ledger_msg_get(sb->ledger, msg.msgid, &old);
@@ -379,7 +380,7 @@ static void parse_work(uv_work_t *work)
     /* An SM gateway's input arrives encrypted: opened (and its signature checked) first. */
     if (gateway_check_open(&job->sb->gateway, req->body, req->body_len, &opened, &opened_len,
                            why, sizeof(why)) < 0) {
-        snprintf(job->refusal, sizeof(job->refusal), "%s", why);
+        str_copy(job->refusal, sizeof(job->refusal), why);
         return;
     }
     rc = envelope_request_parse(opened ? opened : req->body, opened ? opened_len : req->body_len,

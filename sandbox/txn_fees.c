@@ -7,6 +7,7 @@
 #include "core/bound.h"
 #include "core/decimal.h"
 #include "core/err.h"
+#include "core/str.h"
 #include "sandbox/jsontext.h"
 #include "sandbox/txn.h"
 
@@ -148,9 +149,9 @@ static int upload_line(struct upload *u, struct json_object *o, size_t i)
         return txn_refuse(t, "%s: an outside examination line needs etip_hosp_code", where);
     if (f.price_e6 < 0)
         return txn_refuse(t, "%s.pric must not be negative", where);
-    snprintf(f.mdtrt_id, sizeof(f.mdtrt_id), "%s", mdtrt_id);
-    snprintf(f.feedetl_sn, sizeof(f.feedetl_sn), "%s", sn);
-    snprintf(f.list_code, sizeof(f.list_code), "%s", code);
+    str_copy(f.mdtrt_id, sizeof(f.mdtrt_id), mdtrt_id);
+    str_copy(f.feedetl_sn, sizeof(f.feedetl_sn), sn);
+    str_copy(f.list_code, sizeof(f.list_code), code);
     if (f.qty_e4 < 0 && check_refund(u, where, init_sn, &f) < 0)
         return -1;
     if (f.qty_e4 == 0)
@@ -166,12 +167,12 @@ static int upload_line(struct upload *u, struct json_object *o, size_t i)
                           where);
     if (rc < 0)
         return txn_refuse(t, "%s: %s", where, posa_strerror(rc));
-    snprintf(f.msgid, sizeof(f.msgid), "%s", t->env->head.msgid);
-    snprintf(f.chrg_bchno, sizeof(f.chrg_bchno), "%s", bchno);
-    snprintf(f.init_sn, sizeof(f.init_sn), "%s", init_sn);
-    snprintf(f.psn_no, sizeof(f.psn_no), "%s", psn);
+    str_copy(f.msgid, sizeof(f.msgid), t->env->head.msgid);
+    str_copy(f.chrg_bchno, sizeof(f.chrg_bchno), bchno);
+    str_copy(f.init_sn, sizeof(f.init_sn), init_sn);
+    str_copy(f.psn_no, sizeof(f.psn_no), psn);
     snprintf(f.state, sizeof(f.state), "active");
-    snprintf(f.infno, sizeof(f.infno), "%s", t->env->head.infno);
+    str_copy(f.infno, sizeof(f.infno), t->env->head.infno);
     f.outside = strcmp(etip, "1") == 0;
     rc = ledger_fee_insert(t->sb->ledger, &f);
     if (rc == -EEXIST)

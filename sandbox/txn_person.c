@@ -6,6 +6,7 @@
 
 #include "core/bound.h"
 #include "core/datetime.h"
+#include "core/str.h"
 #include "sandbox/txn.h"
 
 /* The person the certificate names, or NULL after a refusal. */
@@ -103,7 +104,7 @@ int txn_1101_person(struct txn *t)
 
     if (!data || !(p = find_person(t, data)))
         return -1;
-    snprintf(t->msg->psn_no, sizeof(t->msg->psn_no), "%s", p->psn_no);
+    str_copy(t->msg->psn_no, sizeof(t->msg->psn_no), p->psn_no);
     if ((rc = ledger_balance_get(t->sb->ledger, p->psn_no, p->balance, &balance)) < 0)
         return txn_ledger_error(t, rc);
     t->output = json_object_new_object();

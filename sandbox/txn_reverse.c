@@ -5,6 +5,7 @@
 
 #include "core/bound.h"
 #include "core/msgid.h"
+#include "core/str.h"
 #include "sandbox/txn.h"
 
 static int undo(struct txn *t, const struct ledger_msg *m)
@@ -58,9 +59,9 @@ int txn_2601_reverse(struct txn *t)
         return txn_ledger_error(t, rc);
     if (rc == 0) {
         memset(&m, 0, sizeof(m));
-        snprintf(m.msgid, sizeof(m.msgid), "%s", omsgid);
-        snprintf(m.infno, sizeof(m.infno), "%s", oinfno);
-        snprintf(m.psn_no, sizeof(m.psn_no), "%s", psn);
+        str_copy(m.msgid, sizeof(m.msgid), omsgid);
+        str_copy(m.infno, sizeof(m.infno), oinfno);
+        str_copy(m.psn_no, sizeof(m.psn_no), psn);
         snprintf(m.state, sizeof(m.state), "never");
         if ((rc = ledger_msg_put(t->sb->ledger, &m, t->now)) < 0)
             return txn_ledger_error(t, rc);

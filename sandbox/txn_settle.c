@@ -10,6 +10,7 @@
 #include "core/datetime.h"
 #include "core/decimal.h"
 #include "core/err.h"
+#include "core/str.h"
 #include "interface/json/jsonmap.h"
 #include "sandbox/txn.h"
 
@@ -227,14 +228,14 @@ static int record(struct txn *t, struct settle_ctx *c, const char *setl_id, bool
     struct ledger *l = t->sb->ledger;
     int rc;
 
-    snprintf(s.setl_id, sizeof(s.setl_id), "%s", setl_id);
-    snprintf(s.msgid, sizeof(s.msgid), "%s", t->env->head.msgid);
-    snprintf(s.infno, sizeof(s.infno), "%s", t->env->head.infno);
-    snprintf(s.psn_no, sizeof(s.psn_no), "%s", c->p->psn_no);
-    snprintf(s.mdtrt_id, sizeof(s.mdtrt_id), "%s", c->v.mdtrt_id);
-    snprintf(s.insutype, sizeof(s.insutype), "%s", c->v.insutype);
-    snprintf(s.clr_type, sizeof(s.clr_type), "%s", inpatient ? "21" : "11");
-    snprintf(s.setl_optins, sizeof(s.setl_optins), "%s", c->p->insuplc_admdvs);
+    str_copy(s.setl_id, sizeof(s.setl_id), setl_id);
+    str_copy(s.msgid, sizeof(s.msgid), t->env->head.msgid);
+    str_copy(s.infno, sizeof(s.infno), t->env->head.infno);
+    str_copy(s.psn_no, sizeof(s.psn_no), c->p->psn_no);
+    str_copy(s.mdtrt_id, sizeof(s.mdtrt_id), c->v.mdtrt_id);
+    str_copy(s.insutype, sizeof(s.insutype), c->v.insutype);
+    str_copy(s.clr_type, sizeof(s.clr_type), inpatient ? "21" : "11");
+    str_copy(s.setl_optins, sizeof(s.setl_optins), c->p->insuplc_admdvs);
     snprintf(s.state, sizeof(s.state), "active");
     s.setl_time = t->now;
     s.year = c->year;
@@ -255,7 +256,7 @@ static int record(struct txn *t, struct settle_ctx *c, const char *setl_id, bool
         (c->r.acct_pay &&
          (rc = ledger_balance_set(l, c->p->psn_no, c->balance - c->r.acct_pay)) < 0))
         return txn_ledger_error(t, rc);
-    snprintf(t->msg->setl_id, sizeof(t->msg->setl_id), "%s", setl_id);
+    str_copy(t->msg->setl_id, sizeof(t->msg->setl_id), setl_id);
     snprintf(t->msg->effect, sizeof(t->msg->effect), "settle");
     return 0;
 }
@@ -349,7 +350,7 @@ int settle_cancel(struct txn *t, bool inpatient)
         ledger_settlement_free(&s);
         return rc < 0 ? txn_ledger_error(t, rc) : -1;
     }
-    snprintf(t->msg->setl_id, sizeof(t->msg->setl_id), "%s", setl_id);
+    str_copy(t->msg->setl_id, sizeof(t->msg->setl_id), setl_id);
     snprintf(t->msg->effect, sizeof(t->msg->effect), "cancel");
     t->output = negated_output(s.output);
     ledger_settlement_free(&s);

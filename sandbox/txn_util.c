@@ -7,6 +7,7 @@
 #include "core/datetime.h"
 #include "core/decimal.h"
 #include "core/err.h"
+#include "core/str.h"
 #include "interface/json/jsonmap.h"
 #include "sandbox/txn.h"
 
@@ -145,7 +146,7 @@ int txn_person(struct txn *t, const char *psn_no, struct sc_person **ret)
     if (strcmp(t->env->head.insuplc_admdvs, p->insuplc_admdvs) != 0)
         return txn_refuse(t, "insuplc_admdvs must be the person's insured region %s, not '%s'",
                           p->insuplc_admdvs, t->env->head.insuplc_admdvs);
-    snprintf(t->msg->psn_no, sizeof(t->msg->psn_no), "%s", p->psn_no);
+    str_copy(t->msg->psn_no, sizeof(t->msg->psn_no), p->psn_no);
     *ret = p;
     return 0;
 }
@@ -167,7 +168,7 @@ int txn_visit(struct txn *t, const char *mdtrt_id, const struct sc_person *p, bo
                           inpatient ? "a hospital stay" : "an outpatient visit");
     if (strcmp(ret->state, "cancelled") == 0)
         return txn_refuse(t, "visit %s was cancelled", mdtrt_id);
-    snprintf(t->msg->mdtrt_id, sizeof(t->msg->mdtrt_id), "%s", mdtrt_id);
+    str_copy(t->msg->mdtrt_id, sizeof(t->msg->mdtrt_id), mdtrt_id);
     return 0;
 }
 

@@ -7,6 +7,7 @@
 #include "core/bound.h"
 #include "core/datetime.h"
 #include "core/err.h"
+#include "core/str.h"
 #include "sandbox/txn.h"
 
 int visit_check_filing(struct txn *t, const struct sc_person *p, bool inpatient, bool emergency,
@@ -113,15 +114,15 @@ int txn_2201_register(struct txn *t)
         return -1;
     if (txn_new_id(t, "mdtrt_id", "", v.mdtrt_id, sizeof(v.mdtrt_id)) < 0)
         return -1;
-    snprintf(v.psn_no, sizeof(v.psn_no), "%s", p->psn_no);
-    snprintf(v.insutype, sizeof(v.insutype), "%s", insutype);
-    snprintf(v.med_type, sizeof(v.med_type), "%s", med_type[0] ? med_type : "11");
-    snprintf(v.ipt_otp_no, sizeof(v.ipt_otp_no), "%s", ipt_otp_no);
+    str_copy(v.psn_no, sizeof(v.psn_no), p->psn_no);
+    str_copy(v.insutype, sizeof(v.insutype), insutype);
+    str_copy(v.med_type, sizeof(v.med_type), med_type[0] ? med_type : "11");
+    str_copy(v.ipt_otp_no, sizeof(v.ipt_otp_no), ipt_otp_no);
     snprintf(v.state, sizeof(v.state), "open");
-    snprintf(v.msgid, sizeof(v.msgid), "%s", t->env->head.msgid);
+    str_copy(v.msgid, sizeof(v.msgid), t->env->head.msgid);
     if (put_visit(t, &v) < 0)
         return -1;
-    snprintf(t->msg->mdtrt_id, sizeof(t->msg->mdtrt_id), "%s", v.mdtrt_id);
+    str_copy(t->msg->mdtrt_id, sizeof(t->msg->mdtrt_id), v.mdtrt_id);
     snprintf(t->msg->effect, sizeof(t->msg->effect), "visit");
     t->output = json_object_new_object();
     out = json_object_new_object();
@@ -182,7 +183,7 @@ int txn_2203_visit_info(struct txn *t)
     if (refuse_if_settled(t, &v, "changing the visit") < 0)
         return -1;
     if (med_type[0]) {
-        snprintf(v.med_type, sizeof(v.med_type), "%s", med_type);
+        str_copy(v.med_type, sizeof(v.med_type), med_type);
         v.emergency = v.emergency || strcmp(med_type, "13") == 0;
     }
     if (put_visit(t, &v) < 0)
@@ -222,7 +223,7 @@ static int stay_flags(struct txn *t, struct json_object *d, const char *node, bo
         (ipt_type[0] && strcmp(ipt_type, "1") && strcmp(ipt_type, "2")))
         return txn_refuse(t, "%s: trum_flag and rel_ttp_flag are 0 or 1, ipt_type 1 or 2", node);
     if (med_type[0]) {
-        snprintf(v->med_type, sizeof(v->med_type), "%s", med_type);
+        str_copy(v->med_type, sizeof(v->med_type), med_type);
         v->emergency = strcmp(med_type, "24") == 0 || strcmp(med_type, "13") == 0 ||
                        strcmp(ipt_type, "2") == 0;
         v->trauma = strcmp(med_type, "22") == 0 || strcmp(trum, "1") == 0;
@@ -254,14 +255,14 @@ int txn_2401_admit(struct txn *t)
     if (txn_new_id(t, "mdtrt_id", "", v.mdtrt_id, sizeof(v.mdtrt_id)) < 0)
         return -1;
     v.inpatient = true;
-    snprintf(v.psn_no, sizeof(v.psn_no), "%s", p->psn_no);
-    snprintf(v.insutype, sizeof(v.insutype), "%s", insutype);
-    snprintf(v.ipt_otp_no, sizeof(v.ipt_otp_no), "%s", ipt_no);
+    str_copy(v.psn_no, sizeof(v.psn_no), p->psn_no);
+    str_copy(v.insutype, sizeof(v.insutype), insutype);
+    str_copy(v.ipt_otp_no, sizeof(v.ipt_otp_no), ipt_no);
     snprintf(v.state, sizeof(v.state), "open");
-    snprintf(v.msgid, sizeof(v.msgid), "%s", t->env->head.msgid);
+    str_copy(v.msgid, sizeof(v.msgid), t->env->head.msgid);
     if (put_visit(t, &v) < 0)
         return -1;
-    snprintf(t->msg->mdtrt_id, sizeof(t->msg->mdtrt_id), "%s", v.mdtrt_id);
+    str_copy(t->msg->mdtrt_id, sizeof(t->msg->mdtrt_id), v.mdtrt_id);
     snprintf(t->msg->effect, sizeof(t->msg->effect), "visit");
     t->output = json_object_new_object();
     out = json_object_new_object();
@@ -350,7 +351,7 @@ int visit_reverse(struct txn *t, const struct ledger_msg *m)
     if (strcmp(m->effect, "visit") == 0) {
         snprintf(v.state, sizeof(v.state), "cancelled");
     } else if (strncmp(m->effect, "state:", 6) == 0) {
-        snprintf(v.state, sizeof(v.state), "%s", m->effect + 6);
+        str_copy(v.state, sizeof(v.state), m->effect + 6);
     } else if (strcmp(m->effect, "discharge") == 0) {
         snprintf(v.state, sizeof(v.state), "open");
         v.endtime = 0;

@@ -19,6 +19,7 @@
 
 #include "core/bound.h"
 #include "core/datetime.h"
+#include "core/str.h"
 
 #define CTL_DEFAULT_SOCKET "/run/posa/posa.sock"
 #define CTL_TIMEOUT_S      60         /* a reconciliation asks the platform: allow it time */
@@ -445,10 +446,10 @@ static void flatten(struct json_object *obj, const char *prefix, struct flat *f)
                 f->arrays[f->n_arrays++] = (struct kv){.value = val};
             else
                 continue;
-            snprintf(f->arrays[f->n_arrays - 1].key, sizeof f->arrays[0].key, "%s", name);
+            str_copy(f->arrays[f->n_arrays - 1].key, sizeof f->arrays[0].key, name);
         } else if (f->n_scalars < sizeof f->scalars / sizeof f->scalars[0]) {
             f->scalars[f->n_scalars] = (struct kv){.value = val};
-            snprintf(f->scalars[f->n_scalars++].key, sizeof f->scalars[0].key, "%s", name);
+            str_copy(f->scalars[f->n_scalars++].key, sizeof f->scalars[0].key, name);
         }
     }
 }

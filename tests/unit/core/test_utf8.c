@@ -28,6 +28,12 @@ static const struct utf8_case cases[] = {
     C("\xF0\xA0\x80\x80", true, 0),          /* U+20000, 4 bytes */
     C("\xF4\x8F\xBF\xBF", true, 0),          /* U+10FFFF, the last */
     C("\xD5\xC5\xBD\xA8", false, 0),         /* "张建" in GBK */
+    /* Past the eight-bytes-at-a-time ASCII scan: a bad byte at, and after, a block edge. */
+    C("abcdefgh\xFFxyz", false, 8),
+    C("abcdefghijklm\xC3", false, 13),              /* truncated at the end */
+    C("0123456789abcdef张建国", true, 0),
+    C("0123456789abcdef张\xE5\xBB", false, 19),     /* 张 at 16..18, then cut short */
+    C("abcdefg张hijklmnopqrst\xED\xA0\x80", false, 23), /* a surrogate after ASCII blocks */
     C("ok\xC0\xAF", false, 2),               /* overlong "/" */
     C("\xE0\x80\xAF", false, 0),             /* overlong 3-byte */
     C("\xED\xA0\x80", false, 0),             /* a surrogate, U+D800 */

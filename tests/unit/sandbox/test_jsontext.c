@@ -14,7 +14,7 @@ static void test_rows_escape_and_parse_back(void **state)
 {
     struct jsontext j = {0};
     struct json_object *doc, *back, *rows, *row;
-    const char *text;
+    const char *text, *expected;
 
     (void)state;
     jsontext_raw(&j, "[");
@@ -26,8 +26,10 @@ static void test_rows_escape_and_parse_back(void **state)
     jsontext_raw(&j, j.len > 1 ? ",{" : "{");
     jsontext_dec(&j, "prop", 100000, 6);
     jsontext_raw(&j, "}]");
-    assert_string_equal(j.p, "[{\"sn\":\"a\\\"b\\\\c\\u000a\\u0001张\",\"amt\":-12.34,"
-                             "\"none\":null},{\"prop\":0.100000}]");
+    expected = "[{\"sn\":\"a\\\"b\\\\c\\u000a\\u0001张\",\"amt\":-12.34,"
+               "\"none\":null},{\"prop\":0.100000}]";
+    assert_int_equal(j.len, strlen(expected)); /* unterminated until taken */
+    assert_memory_equal(j.p, expected, j.len);
     doc = json_object_new_object();
     json_object_object_add(doc, "result", jsontext_take(&j));
     text = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN);

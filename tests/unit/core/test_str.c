@@ -1,0 +1,51 @@
+/* Unit tests of core/str: str_copy fits, cuts and terminates like snprintf("%s"). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/str.h"
+
+static void test_fits(void **state)
+{
+    char buf[8];
+
+    (void)state;
+    memset(buf, 'x', sizeof buf);
+    assert_true(str_copy(buf, sizeof buf, "abc"));
+    assert_string_equal(buf, "abc");
+    assert_true(str_copy(buf, sizeof buf, "1234567")); /* exactly full */
+    assert_string_equal(buf, "1234567");
+    assert_true(str_copy(buf, sizeof buf, ""));
+    assert_string_equal(buf, "");
+    assert_true(str_copy(buf, sizeof buf, NULL));
+    assert_string_equal(buf, "");
+}
+
+static void test_cut(void **state)
+{
+    char buf[8], one[1] = {'x'};
+
+    (void)state;
+    memset(buf, 'x', sizeof buf);
+    assert_false(str_copy(buf, sizeof buf, "12345678"));
+    assert_string_equal(buf, "1234567");
+    assert_false(str_copy(buf, sizeof buf, "张建国的住院号"));
+    assert_int_equal(strlen(buf), 7);
+    assert_false(str_copy(one, sizeof one, "a"));
+    assert_int_equal(one[0], '\0');
+    one[0] = 'x';
+    assert_false(str_copy(one, 0, "a")); /* no room at all: untouched */
+    assert_int_equal(one[0], 'x');
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_fits), cmocka_unit_test(test_cut)};
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
