@@ -38,7 +38,9 @@ static const char schema[] =
     " amount INTEGER, fulamt INTEGER, overlmt INTEGER, preselfpay INTEGER, inscp INTEGER,"
     " lv INTEGER, category INTEGER, selfpay_prop INTEGER, outside INTEGER, state TEXT,"
     " setl_id TEXT, cancel_msgid TEXT, infno TEXT, PRIMARY KEY(mdtrt_id, feedetl_sn));"
-    "CREATE INDEX IF NOT EXISTS fees_msgid ON fees(msgid);"
+    /* The visits of each upload: a reversal finds the upload's lines by the fees' key. */
+    "CREATE TABLE IF NOT EXISTS upload_visits(msgid TEXT, mdtrt_id TEXT,"
+    " PRIMARY KEY(msgid, mdtrt_id)) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS fees_cancel ON fees(cancel_msgid) WHERE cancel_msgid IS NOT NULL;"
     "CREATE TABLE IF NOT EXISTS settlements(setl_id TEXT PRIMARY KEY, msgid TEXT, infno TEXT,"
     " psn_no TEXT, mdtrt_id TEXT, insutype TEXT, clr_type TEXT, setl_optins TEXT,"
@@ -53,6 +55,15 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS balances(psn_no TEXT PRIMARY KEY, balance INTEGER);"
     "CREATE TABLE IF NOT EXISTS filing_ops(id INTEGER PRIMARY KEY, psn_no TEXT, action TEXT,"
     " kind TEXT, valid_from INTEGER, valid_to INTEGER);";
+
+/* Version 1: upload_visits replaces an index on every line's msgid, which was a seventh of
+ * what an upload cost; a ledger from before gets its uploads' visits from its lines. */
+static const char migrate_1[] =
+    "BEGIN;"
+    "INSERT OR IGNORE INTO upload_visits(msgid, mdtrt_id) SELECT DISTINCT msgid, mdtrt_id FROM fees;"
+    "DROP INDEX IF EXISTS fees_msgid;"
+    "PRAGMA user_version=1;"
+    "COMMIT;";
 
 #define FEE_COLS                                                                                   \
     "mdtrt_id, feedetl_sn, msgid, chrg_bchno, list_code, init_sn, psn_no, time, price, qty, "      \
@@ -92,6 +103,7 @@ enum stmt_id {
     S_FEES_CANCEL,
     S_FEES_UNSETTLED,
     S_FEES_SETTLE,
+    S_UPLOAD_VISIT,
     S_FEES_SETTLED_BY_MSG,
     S_FEES_REV_UPLOAD,
     S_FEES_REV_CANCEL,
@@ -165,10 +177,14 @@ static const char *const stmt_sql[S__MAX] = {
                          " AND (?2 IS NULL OR chrg_bchno=?2) AND" UNSETTLED,
     [S_FEES_SETTLE] = "UPDATE fees SET setl_id=?3 WHERE mdtrt_id=?1"
                       " AND (?2 IS NULL OR chrg_bchno=?2) AND" UNSETTLED,
-    [S_FEES_SETTLED_BY_MSG] = "SELECT count(*) FROM fees WHERE msgid=?1 AND state='active'"
+    [S_UPLOAD_VISIT] = "INSERT OR IGNORE INTO upload_visits(msgid, mdtrt_id) VALUES(?1,?2)",
+#define UPLOAD_LINES                                                                               \
+    "mdtrt_id IN (SELECT mdtrt_id FROM upload_visits WHERE msgid=?1) AND msgid=?1"
+    [S_FEES_SETTLED_BY_MSG] = "SELECT count(*) FROM fees WHERE " UPLOAD_LINES " AND state='active'"
                               " AND EXISTS (SELECT 1 FROM settlements s"
                               " WHERE s.setl_id = fees.setl_id AND s.state='active')",
-    [S_FEES_REV_UPLOAD] = "UPDATE fees SET state='reversed' WHERE msgid=?1 AND state='active'",
+    [S_FEES_REV_UPLOAD] = "UPDATE fees SET state='reversed' WHERE " UPLOAD_LINES
+                          " AND state='active'",
     [S_FEES_REV_CANCEL] = "UPDATE fees SET state='active', cancel_msgid=NULL"
                           " WHERE cancel_msgid=?1 AND cancel_msgid IS NOT NULL"
                           " AND state='cancelled'",
@@ -287,6 +303,22 @@ static int row(struct ledger *l, sqlite3_stmt *st)
     return -EIO;
 }
 
+static int migrate(struct ledger *l, char **err)
+{
+    sqlite3_stmt *st = NULL;
+    int version = -1;
+
+    if (sqlite3_prepare_v2(l->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (version < 0)
+        return -EIO;
+    if (version < 1 && sqlite3_exec(l->db, migrate_1, NULL, NULL, err) != SQLITE_OK)
+        return -EIO;
+    return 0;
+}
+
 int ledger_open(const char *dir, struct ledger **ret, char *msg, size_t cap)
 {
     char path[4096];
@@ -308,7 +340,7 @@ int ledger_open(const char *dir, struct ledger **ret, char *msg, size_t cap)
         return -ENOMEM;
     if (sqlite3_open_v2(path, &l->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
             SQLITE_OK ||
-        sqlite3_exec(l->db, schema, NULL, NULL, &err) != SQLITE_OK) {
+        sqlite3_exec(l->db, schema, NULL, NULL, &err) != SQLITE_OK || migrate(l, &err) < 0) {
         snprintf(msg, cap, "%s: %s", path, err ? err : sqlite3_errmsg(l->db));
         sqlite3_free(err);
         sqlite3_close(l->db);
@@ -676,6 +708,17 @@ int ledger_fees_settle(struct ledger *l, const char *mdtrt_id, const char *bchno
     bt(st, 1, mdtrt_id);
     bt(st, 2, bchno);
     bt(st, 3, setl_id);
+    return run(l, st);
+}
+
+int ledger_upload_visit(struct ledger *l, const char *msgid, const char *mdtrt_id)
+{
+    sqlite3_stmt *st = stmt(l, S_UPLOAD_VISIT);
+
+    if (!st)
+        return -EIO;
+    bt(st, 1, msgid);
+    bt(st, 2, mdtrt_id);
     return run(l, st);
 }
 

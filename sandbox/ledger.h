@@ -106,6 +106,9 @@ int ledger_fees_unsettled(struct ledger *l, const char *mdtrt_id, const char *bc
                           struct split_totals *ret, int *ret_count);
 int ledger_fees_settle(struct ledger *l, const char *mdtrt_id, const char *bchno,
                        const char *setl_id);
+/* Records that upload msgid carried lines of visit mdtrt_id (once per visit and upload):
+ * what ledger_fees_reverse_upload finds the upload's lines by. */
+int ledger_upload_visit(struct ledger *l, const char *msgid, const char *mdtrt_id);
 /* Reversal helpers: uploads of msgid become "reversed" (fails with POSA_ESTATE when one is
  * settled); cancellations made by msgid become active again. */
 int ledger_fees_reverse_upload(struct ledger *l, const char *msgid, int *ret_count);

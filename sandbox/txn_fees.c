@@ -20,7 +20,8 @@ struct upload {
     struct jsontext result; /* the result[] rows, as JSON text */
 };
 
-/* The line's person and visit, checked once per visit. */
+/* The line's person and visit, checked once per visit; the upload is recorded against each
+ * visit it carries lines of (a reversal finds its lines by visit). */
 static int line_visit(struct upload *u, const char *where, const char *psn, const char *mdtrt_id)
 {
     struct txn *t = u->t;
@@ -47,6 +48,8 @@ static int line_visit(struct upload *u, const char *where, const char *psn, cons
                               where, mdtrt_id, s.setl_id);
         }
     }
+    if ((rc = ledger_upload_visit(t->sb->ledger, t->env->head.msgid, mdtrt_id)) < 0)
+        return txn_ledger_error(t, rc);
     u->have_visit = true;
     return 0;
 }

@@ -108,6 +108,8 @@ static void test_lines_settlements_and_accumulations(void **state)
     assert_int_equal(ledger_fee_insert(l, &a), 0);
     assert_int_equal(ledger_fee_insert(l, &b), 0);
     assert_int_equal(ledger_fee_insert(l, &b), -EEXIST);
+    assert_int_equal(ledger_upload_visit(l, "M-UP", "V1"), 0); /* once per visit of the upload */
+    assert_int_equal(ledger_upload_visit(l, "M-UP", "V1"), 0); /* and again: no harm */
     assert_int_equal(ledger_fees_unsettled(l, "V1", NULL, &t, &n), 0);
     assert_int_equal(n, 2);
     assert_true(t.amount == 150000 && t.inscp == 130000 && t.fulamt_ownpay == 20000);
@@ -147,6 +149,11 @@ static void test_lines_settlements_and_accumulations(void **state)
     assert_int_equal(n, 1);
     assert_int_equal(ledger_fees_reverse_cancel(l, "M-CANCEL", &n), 0);
     assert_int_equal(n, 1);
+    /* Unsettled, the upload can be reversed: its lines are found through its visit. */
+    assert_int_equal(ledger_fees_reverse_upload(l, "M-UP", &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(ledger_fees_unsettled(l, "V1", NULL, &t, &n), 0);
+    assert_int_equal(n, 0);
     assert_int_equal(ledger_commit(l), 0);
     ledger_close(l);
 }

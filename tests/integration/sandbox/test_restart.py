@@ -3,17 +3,22 @@
 active with the same setl_id and amounts, 5203 finds it, its msgid is still refused, the
 uploaded lines of an open stay are still there, the year's accumulation still counts, visit ids
 are not reused, and a cancel after the restart works and itself survives a clean stop.
+A ledger of the version before upload_visits (lines found by an index on their msgid) is
+migrated when the sandbox starts on it: an upload carrying lines of two stays is reversed
+whole, before and after.
 
 Wire choices (see /work/notes/sandbox-wire-choices.md): the test signs in again and sets the
 clock again after each restart (neither sign_no nor the clock needs to survive); region
 420100 has an inpatient cap of 10,000.00.
 """
+import os
 import signal
+import sqlite3
 import unittest
 
 import harness
 from harness import (WUHAN, admit, cancel_stay, filing, full_stay, mdtrt_id_2401, person,
-                     settle_stay, upload_stay, worked_bill)
+                     reverse, settle_stay, upload_stay, worked_bill)
 
 P = person("42010000000000000000000601", "赵长存", WUHAN,
            [filing("long_term", "2024-01-01", None)], seq="011")
@@ -84,6 +89,50 @@ class Restart(unittest.TestCase):
         self.assertTrue(rd.ok, rd)
         self.assertEqual(harness.money(rd.output["setlinfo"]["fund_pay_sumamt"]),
                          harness.money("8280.00"))
+
+    def upload_two_stays(self, a_id, b_id, tag):
+        """One 2301 carrying the worked bill of each of two stays."""
+        feed = []
+        for mdtrt_id in (a_id, b_id):
+            for ln in worked_bill():
+                feed.append(dict(ln, feedetl_sn="%s-%s" % (tag, ln["feedetl_sn"]),
+                                 mdtrt_id=mdtrt_id, psn_no=P["psn_no"], med_type="21"))
+        return self.sb.call("2301", {"feedetail": feed}, WUHAN)
+
+    def active_lines(self, *stays):
+        return sum(len(self.sb.upload_rows(mdtrt_id=m, state="active")) for m in stays)
+
+    def test_older_ledger_is_migrated(self):
+        sb = self.sb
+        sb.set_clock("2025-03-01 09:00:00")
+        a_id = mdtrt_id_2401(admit(sb, P, "2025-03-01 09:00:00"))
+        b_id = mdtrt_id_2401(admit(sb, P, "2025-03-01 09:30:00"))
+        first = self.upload_two_stays(a_id, b_id, "U1")
+        self.assertTrue(first.ok, first)
+        self.assertEqual(self.active_lines(a_id, b_id), 8)
+        self.assertTrue(reverse(sb, P, first.msgid, "2301").ok, "2601 of a two-stay upload")
+        self.assertEqual(self.active_lines(a_id, b_id), 0)
+        second = self.upload_two_stays(a_id, b_id, "U2")
+        self.assertTrue(second.ok, second)
+        self.assertEqual(self.active_lines(a_id, b_id), 8)
+
+        # Back to the older version: no upload_visits, an index on every line's msgid.
+        sb.kill(signal.SIGTERM)
+        db = sqlite3.connect(os.path.join(sb.data_dir, "ledger.sqlite3"))
+        db.executescript("DROP TABLE upload_visits; CREATE INDEX fees_msgid ON fees(msgid);"
+                         "PRAGMA user_version=0;")
+        db.close()
+        sb.start()
+        sb.sign_in()
+        sb.set_clock("2025-03-01 12:00:00")
+        self.assertTrue(reverse(sb, P, second.msgid, "2301").ok, "2601 after the migration")
+        self.assertEqual(self.active_lines(a_id, b_id), 0)
+        sb.kill(signal.SIGTERM)
+        db = sqlite3.connect(os.path.join(sb.data_dir, "ledger.sqlite3"))
+        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 1)
+        self.assertIsNone(db.execute("SELECT name FROM sqlite_master WHERE name='fees_msgid'")
+                          .fetchone())
+        db.close()
 
 
 if __name__ == "__main__":
