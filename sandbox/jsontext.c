@@ -96,12 +96,13 @@ void jsontext_str(struct jsontext *j, const char *k, const char *value)
 void jsontext_dec(struct jsontext *j, const char *k, int64_t value, int scale)
 {
     char buf[DEC_FORMAT_MAX];
+    int len = dec_format(value, scale, buf, sizeof(buf));
 
     key(j, k);
-    if (dec_format(value, scale, buf, sizeof(buf)) < 0)
+    if (len < 0)
         j->failed = true;
     else
-        append(j, buf, strlen(buf));
+        append(j, buf, (size_t)len);
 }
 
 static int text_serialize(struct json_object *jso, struct printbuf *pb, int level, int flags)

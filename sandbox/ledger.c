@@ -335,6 +335,9 @@ int ledger_open(const char *dir, struct ledger **ret, char *msg, size_t cap)
     }
     fchmod(fd, 0600);
     close(fd);
+    /* No memory statistics: SQLite would take a global mutex on every allocation for them.
+     * Refused, harmlessly, once SQLite is initialized. */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     l = calloc(1, sizeof(*l));
     if (!l)
         return -ENOMEM;
