@@ -52,7 +52,8 @@ static const char sql_settlement_by_msgid[] =
     "SELECT " SETTLEMENT_COLS " FROM settlements WHERE msgid = ?1 ORDER BY created_at LIMIT 1";
 static const char sql_settlement_open[] =
     "SELECT " SETTLEMENT_COLS " FROM settlements WHERE visit_id = ?1 "
-    "AND state IN ('pending', 'unknown', 'queued') ORDER BY created_at DESC LIMIT 1";
+    "AND (state = 'pending' OR state = 'unknown' OR state = 'queued') "
+    "ORDER BY created_at DESC LIMIT 1";
 static const char sql_settlement_counts[] =
     "SELECT state, count(*) FROM settlements GROUP BY state ORDER BY state";
 static const char sql_report_put[] =

@@ -16,6 +16,7 @@
 #include <sqlite3.h>
 
 #include "cache/db.h"
+#include "cache/db_internal.h"
 #include "cache/records.h"
 #include "core/err.h"
 
@@ -240,6 +241,11 @@ static void test_lines_migrated_from_bodies(void **state)
                      "\"outside_kind\":2,\"parts\":[3750,0,0,375,3375,2,9,100000]}', 5);"
                      "INSERT INTO fee_lines VALUES ('V9', 'L2', 2, 'F000002', 'active', '',"
                      " '{\"list_code\":\"XB0', 5);"
+                     /* the journal's open-row index as schema 1 made it (0007 remakes it) */
+                     "CREATE TABLE journal (seq INTEGER PRIMARY KEY, visit_key TEXT, ord INTEGER,"
+                     " state TEXT);"
+                     "CREATE INDEX journal_open ON journal(visit_key, ord, seq)"
+                     " WHERE state IN ('queued', 'sent', 'unknown');"
                      "PRAGMA user_version = 4;",
                      NULL, NULL, &errmsg),
         SQLITE_OK);
@@ -266,6 +272,20 @@ static void test_lines_migrated_from_bodies(void **state)
     assert_string_equal(s.lines[0].outside_institution, "H4101");
     assert_string_equal(s.lines[0].outside_form, "WJ-7");
     assert_int_equal(s.lines[0].outside_kind, 2);
+    /* 0007: the open-row index says its states as OR terms, not as an IN list. */
+    {
+        sqlite3_stmt *st = NULL;
+
+        assert_int_equal(sqlite3_prepare_v2(db_sqlite(fx->db),
+                                            "SELECT sql FROM sqlite_master WHERE name = "
+                                            "'journal_open'",
+                                            -1, &st, NULL),
+                         SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        assert_non_null(strstr((const char *)sqlite3_column_text(st, 0), "OR state = 'unknown'"));
+        assert_null(strstr((const char *)sqlite3_column_text(st, 0), " IN ("));
+        sqlite3_finalize(st);
+    }
 }
 
 int main(void)
