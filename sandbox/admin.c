@@ -112,6 +112,12 @@ static void admin_faults(struct sandbox *sb, struct http_request *req)
         reply_ok(req, NULL);
         return;
     }
+    if (strcmp(req->method, "GET") == 0) { /* how many are still armed: 0 once all fired */
+        body = json_object_new_object();
+        json_object_object_add(body, "armed", json_object_new_int((int)sb->faults.n));
+        reply_ok(req, body);
+        return;
+    }
     if (!(o = body_object(req)))
         return;
     if (str_member(o, "mode", 32) && strcmp(str_member(o, "mode", 32), "clear") == 0) {
@@ -434,7 +440,7 @@ static void admin_offline(struct sandbox *sb, struct http_request *req)
 
 struct admin_route {
     const char *path;
-    const char *method; /* NULL = POST or DELETE as the handler decides */
+    const char *method; /* NULL = GET, POST or DELETE as the handler decides */
     void (*fn)(struct sandbox *sb, struct http_request *req);
 };
 
@@ -455,7 +461,8 @@ void admin_handle(struct sandbox *sb, struct http_request *req)
         if (strcmp(req->path, routes[i].path) != 0)
             continue;
         if (routes[i].method ? strcmp(req->method, routes[i].method) != 0
-                             : strcmp(req->method, "POST") && strcmp(req->method, "DELETE")) {
+                             : strcmp(req->method, "GET") && strcmp(req->method, "POST") &&
+                                   strcmp(req->method, "DELETE")) {
             reply_error(req, 405, "method %s not allowed here", req->method);
             return;
         }

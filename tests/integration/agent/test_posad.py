@@ -13,7 +13,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (PERSONS, World, admit, check_exactly_once, fee_input,  # noqa: E402
-                     settle_input, wait_until)
+                     request, settle_input, wait_until)
 
 PSN, CERTNO = PERSONS[0]
 
@@ -242,6 +242,10 @@ def scenario_restart_unknown(w):
     t.start()
     wait_until(lambda: any(r["infno"] == "2304" and r["state"] == "sent" for r in w.journal()),
                5, "the settlement to be sent")
+    # `sent` is written before the request leaves: wait until the platform has it (its delay
+    # fault fired), or a kill in between leaves the platform nothing to commit.
+    wait_until(lambda: request(w.sb_port, "GET", "/sandbox/faults", None)[1]["armed"] == 0, 5,
+               "the platform to receive the settlement")
     w.kill_posad()
     # The sandbox commits the delayed settlement (a fixed sleep lost that race on a loaded
     # machine: the query then found nothing and the row was reversed instead).
