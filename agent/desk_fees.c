@@ -16,6 +16,7 @@
 #include "interface/his/requests.h"
 #include "interface/his/responses.h"
 #include "interface/json/fee_lines.h"
+#include "interface/json/jsontext.h"
 #include "interface/platform/desk_msgs.h"
 
 #define DESK_BCHNO "B0001" /* one charge batch per outpatient visit */
@@ -123,35 +124,39 @@ static struct json_object *mismatch(const struct split *s, struct json_object *p
     return o;
 }
 
-static struct json_object *line_json(struct fee_flow *f, size_t i, size_t *mismatches)
+static void line_text(struct fee_flow *f, size_t i, struct jsontext *j, size_t *mismatches)
 {
     const struct his_fee_line *l = &f->lines.lines[i];
-    struct json_object *o = his_split_line(l->his_line_id, f->sns[i], &f->splits[i]);
-    struct json_object *flags = json_object_new_array(), *parts = NULL, *mm;
+    struct json_object *parts = NULL, *mm;
 
+    jsontext_open(j, NULL, '{');
+    his_split_line_text(j, l->his_line_id, f->sns[i], &f->splits[i]);
+    jsontext_open(j, "flags", '[');
     if (f->outside[i].id == FLAG_OUTSIDE)
-        json_object_array_add(flags, his_flag(&f->outside[i]));
-    json_object_object_add(o, "flags", flags);
+        jsontext_json(j, NULL, his_flag(&f->outside[i]));
+    jsontext_close(j, ']');
     if (json_object_object_get_ex(f->platform, f->sns[i], &parts) &&
         (mm = mismatch(&f->splits[i], parts))) {
-        json_object_object_add(o, "upstream_mismatch", mm);
+        jsontext_json(j, "upstream_mismatch", mm);
         (*mismatches)++;
         log_event(LOGL_WARN, "split_mismatch", "visit", f->visit->visit_id, "line", l->his_line_id,
                   "code", l->fee.list_code, NULL);
     }
-    return o;
+    jsontext_close(j, '}');
 }
 
 static void answer(struct his_call *call)
 {
     struct fee_flow *f = call->flow;
-    struct json_object *o = json_object_new_object(), *lines = json_object_new_array();
-    struct json_object *upload = json_object_new_object();
+    struct json_object *o = json_object_new_object(), *upload = json_object_new_object();
+    struct jsontext lines = {0};
     size_t mismatches = 0;
 
+    jsontext_open(&lines, NULL, '[');
     for (size_t i = 0; i < f->lines.n; i++)
-        json_object_array_add(lines, line_json(f, i, &mismatches));
-    json_object_object_add(o, "lines", lines);
+        line_text(f, i, &lines, &mismatches);
+    jsontext_close(&lines, ']');
+    json_object_object_add(o, "lines", jsontext_take(&lines));
     json_object_object_add(o, "totals", his_bill_totals(&f->bill));
     json_object_object_add(upload, "state",
                            json_object_new_string(f->queued ? "queued" : "uploaded"));

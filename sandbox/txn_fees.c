@@ -8,7 +8,7 @@
 #include "core/decimal.h"
 #include "core/err.h"
 #include "core/str.h"
-#include "sandbox/jsontext.h"
+#include "interface/json/jsontext.h"
 #include "sandbox/txn.h"
 
 struct upload {
@@ -93,7 +93,7 @@ static void add_result(struct upload *u, const struct ledger_fee *f,
     char cat[4];
 
     snprintf(cat, sizeof(cat), "%02u", f->split.category ? f->split.category : CATEGORY_OTHER);
-    jsontext_raw(j, j->len > 1 ? ",{" : "{");
+    jsontext_open(j, NULL, '{');
     jsontext_str(j, "feedetl_sn", f->feedetl_sn);
     jsontext_dec(j, "det_item_fee_sumamt", f->split.amount, DEC_MONEY);
     jsontext_dec(j, "cnt", f->qty_e4, DEC_QTY);
@@ -116,7 +116,7 @@ static void add_result(struct upload *u, const struct ledger_fee *f,
     jsontext_str(j, "lmt_used_flag", limited ? "1" : "0");
     jsontext_str(j, "drt_reim_flag", "0");
     jsontext_str(j, "memo", item ? "" : "not in the catalog: fully self-paid");
-    jsontext_raw(j, "}");
+    jsontext_close(j, '}');
 }
 
 static int upload_line(struct upload *u, struct json_object *o, size_t i)
@@ -195,14 +195,14 @@ int fees_upload(struct txn *t, bool inpatient)
 
     if (!list)
         return -1;
-    jsontext_raw(&u.result, "[");
+    jsontext_open(&u.result, NULL, '[');
     for (size_t i = 0; i < txn_list_len(list); i++) {
         if (upload_line(&u, txn_list_get(list, i), i) < 0) {
             jsontext_done(&u.result);
             return -1;
         }
     }
-    jsontext_raw(&u.result, "]");
+    jsontext_close(&u.result, ']');
     result = jsontext_take(&u.result);
     if (!result)
         return txn_refuse(t, "out of memory building the answer");

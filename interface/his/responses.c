@@ -15,15 +15,6 @@ struct json_object *his_money(int64_t fen)
     return json_object_new_string(text);
 }
 
-static struct json_object *ratio(int64_t e6)
-{
-    char text[DEC_FORMAT_MAX];
-
-    if (dec_format(e6, DEC_RATIO, text, sizeof text) < 0)
-        return NULL;
-    return json_object_new_string(text);
-}
-
 static void put(struct json_object *obj, const char *key, struct json_object *value)
 {
     json_object_object_add(obj, key, value);
@@ -83,33 +74,24 @@ struct json_object *his_split_totals(const struct split_totals *t)
     return o;
 }
 
-static struct json_object *two_digits(int v)
+void his_split_line_text(struct jsontext *j, const char *his_line_id, const char *feedetl_sn,
+                         const struct split *s)
 {
-    char text[4];
+    char digits[4];
 
-    snprintf(text, sizeof text, "%02d", v);
-    return json_object_new_string(text);
-}
-
-struct json_object *his_split_line(const char *his_line_id, const char *feedetl_sn,
-                                   const struct split *s)
-{
-    struct json_object *o = json_object_new_object();
-
-    if (!o)
-        return NULL;
-    put(o, "his_line_id", json_object_new_string(his_line_id));
-    put(o, "feedetl_sn", feedetl_sn ? json_object_new_string(feedetl_sn) : NULL);
+    jsontext_str(j, "his_line_id", his_line_id);
+    jsontext_str(j, "feedetl_sn", feedetl_sn);
     /* Not in the catalog: no class ("" rather than a made-up "03"). */
-    put(o, "chrgitm_lv", s->lv == LV_NONE ? json_object_new_string("") : two_digits(s->lv));
-    put(o, "med_chrgitm_type", two_digits(s->category));
-    put(o, "selfpay_prop", ratio(s->selfpay_prop_e6));
-    put(o, "amount", his_money(s->amount));
-    put(o, "fulamt_ownpay_amt", his_money(s->fulamt_ownpay));
-    put(o, "overlmt_amt", his_money(s->overlmt));
-    put(o, "preselfpay_amt", his_money(s->preselfpay));
-    put(o, "inscp_scp_amt", his_money(s->inscp));
-    return o;
+    snprintf(digits, sizeof digits, "%02d", (int)s->lv);
+    jsontext_str(j, "chrgitm_lv", s->lv == LV_NONE ? "" : digits);
+    snprintf(digits, sizeof digits, "%02d", (int)s->category);
+    jsontext_str(j, "med_chrgitm_type", digits);
+    jsontext_dec_str(j, "selfpay_prop", s->selfpay_prop_e6, DEC_RATIO);
+    jsontext_dec_str(j, "amount", s->amount, DEC_MONEY);
+    jsontext_dec_str(j, "fulamt_ownpay_amt", s->fulamt_ownpay, DEC_MONEY);
+    jsontext_dec_str(j, "overlmt_amt", s->overlmt, DEC_MONEY);
+    jsontext_dec_str(j, "preselfpay_amt", s->preselfpay, DEC_MONEY);
+    jsontext_dec_str(j, "inscp_scp_amt", s->inscp, DEC_MONEY);
 }
 
 struct json_object *his_bill_totals(const struct bill *bill)

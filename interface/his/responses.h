@@ -12,6 +12,7 @@
 #include "core/flags.h"
 #include "core/policy.h"
 #include "core/split.h"
+#include "interface/json/jsontext.h"
 
 /* "1234.50" */
 struct json_object *his_money(int64_t fen);
@@ -25,10 +26,12 @@ struct json_object *his_warnings(const struct visit_flags *flags);
 /* The five amounts: {amount, fulamt_ownpay_amt, overlmt_amt, preselfpay_amt, inscp_scp_amt} */
 struct json_object *his_split_totals(const struct split_totals *totals);
 
-/* One split line: {his_line_id, feedetl_sn, chrgitm_lv, med_chrgitm_type, selfpay_prop,
- * fulamt_ownpay_amt, overlmt_amt, preselfpay_amt, inscp_scp_amt, amount}. */
-struct json_object *his_split_line(const char *his_line_id, const char *feedetl_sn,
-                                   const struct split *split);
+/* One split line's members, written into an object the caller opened: his_line_id,
+ * feedetl_sn (NULL: null), chrgitm_lv, med_chrgitm_type, selfpay_prop, amount,
+ * fulamt_ownpay_amt, overlmt_amt, preselfpay_amt, inscp_scp_amt. As text: a bill's lines
+ * are the largest answer (jsontext.h). */
+void his_split_line_text(struct jsontext *j, const char *his_line_id, const char *feedetl_sn,
+                         const struct split *split);
 
 /* A bill's totals with by_category {"01": {...}, ...} for the categories it uses. */
 struct json_object *his_bill_totals(const struct bill *bill);

@@ -1,5 +1,5 @@
 /* JSON as text: append with escaping, then wrap the text as one json-c value. */
-#include "sandbox/jsontext.h"
+#include "interface/json/jsontext.h"
 
 #include <json-c/printbuf.h>
 #include <stdio.h>
@@ -42,11 +42,6 @@ static void append(struct jsontext *j, const char *s, size_t n)
         memcpy(at, s, n);
 }
 
-void jsontext_raw(struct jsontext *j, const char *text)
-{
-    append(j, text, strlen(text));
-}
-
 static void escaped(struct jsontext *j, const char *s)
 {
     const char *run = s;
@@ -67,21 +62,34 @@ static void escaped(struct jsontext *j, const char *s)
     append(j, "\"", 1);
 }
 
-/* ,"key": — keys are the writer's own literals, plain ASCII, written as they are. */
+/* [,]["key":] — keys are the writer's own literals, plain ASCII, written as they are. */
 static void key(struct jsontext *j, const char *k)
 {
-    size_t n = strlen(k);
+    size_t n = k ? strlen(k) : 0;
     bool comma = j->len && j->p[j->len - 1] != '{' && j->p[j->len - 1] != '[';
-    char *at = reserve(j, comma + n + 3);
+    char *at = reserve(j, comma + (k ? n + 3 : 0));
 
     if (!at)
         return;
     if (comma)
         *at++ = ',';
+    if (!k)
+        return;
     *at++ = '"';
     memcpy(at, k, n);
     at[n] = '"';
     at[n + 1] = ':';
+}
+
+void jsontext_open(struct jsontext *j, const char *k, char bracket)
+{
+    key(j, k);
+    append(j, &bracket, 1);
+}
+
+void jsontext_close(struct jsontext *j, char bracket)
+{
+    append(j, &bracket, 1);
 }
 
 void jsontext_str(struct jsontext *j, const char *k, const char *value)
@@ -93,16 +101,44 @@ void jsontext_str(struct jsontext *j, const char *k, const char *value)
         append(j, "null", 4);
 }
 
-void jsontext_dec(struct jsontext *j, const char *k, int64_t value, int scale)
+static void dec(struct jsontext *j, const char *k, int64_t value, int scale, bool quoted)
 {
-    char buf[DEC_FORMAT_MAX];
-    int len = dec_format(value, scale, buf, sizeof(buf));
+    char buf[DEC_FORMAT_MAX + 2];
+    int len = dec_format(value, scale, buf + 1, sizeof(buf) - 2);
 
     key(j, k);
-    if (len < 0)
+    if (len < 0) {
+        j->failed = true;
+        return;
+    }
+    buf[0] = buf[len + 1] = '"';
+    append(j, quoted ? buf : buf + 1, (size_t)len + (quoted ? 2 : 0));
+}
+
+void jsontext_dec(struct jsontext *j, const char *k, int64_t value, int scale)
+{
+    dec(j, k, value, scale, false);
+}
+
+void jsontext_dec_str(struct jsontext *j, const char *k, int64_t value, int scale)
+{
+    dec(j, k, value, scale, true);
+}
+
+void jsontext_json(struct jsontext *j, const char *k, struct json_object *value)
+{
+    size_t len = 0;
+    const char *text = value ? json_object_to_json_string_length(
+                                   value, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
+                                   &len)
+                             : "null";
+
+    key(j, k);
+    if (!text)
         j->failed = true;
     else
-        append(j, buf, (size_t)len);
+        append(j, text, value ? len : 4);
+    json_object_put(value);
 }
 
 static int text_serialize(struct json_object *jso, struct printbuf *pb, int level, int flags)

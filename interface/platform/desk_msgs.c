@@ -7,6 +7,7 @@
 #include "core/datetime.h"
 #include "core/decimal.h"
 #include "core/err.h"
+#include "interface/json/jsontext.h"
 
 static void put_str(struct json_object *o, const char *key, const char *value)
 {
@@ -292,39 +293,41 @@ json_object *desk_2402_input(const struct desk_visit *v, const char *endtime, co
     return input;
 }
 
+/* As text (jsontext): a chunk of up to a few hundred lines, each of sixteen fields, is the
+ * largest message posad builds. */
 json_object *desk_fees_input(const char *infno, const char *psn_no, const char *mdtrt_id,
                              const char *chrg_bchno, const struct desk_fee *fees, size_t n)
 {
     bool outpatient = strcmp(infno, "2204") == 0;
-    json_object *a = json_object_new_array();
+    struct jsontext j = {0};
 
-    for (size_t i = 0; a && i < n; i++) {
+    jsontext_open(&j, NULL, '[');
+    for (size_t i = 0; i < n; i++) {
         const struct desk_fee *f = &fees[i];
-        json_object *o = json_object_new_object();
 
-        if (!o)
-            break;
-        put_str(o, "feedetl_sn", f->feedetl_sn);
-        put_str(o, "mdtrt_id", mdtrt_id);
-        put_str(o, "psn_no", psn_no);
+        jsontext_open(&j, NULL, '{');
+        jsontext_str(&j, "feedetl_sn", f->feedetl_sn ? f->feedetl_sn : "");
+        jsontext_str(&j, "mdtrt_id", mdtrt_id ? mdtrt_id : "");
+        jsontext_str(&j, "psn_no", psn_no ? psn_no : "");
         if (outpatient)
-            put_str(o, "chrg_bchno", chrg_bchno);
-        put_str(o, "fee_ocur_time", f->time);
-        put_str(o, "med_list_codg", f->list_code);
-        put_str(o, "medins_list_codg", f->hosp_code);
-        put_str(o, "medins_list_name", f->name);
-        put_dec(o, "det_item_fee_sumamt", f->amount_fen, DEC_MONEY);
-        put_dec(o, "cnt", f->qty_e4, DEC_QTY);
-        put_dec(o, "pric", f->price_e6, DEC_PRICE);
-        put_str(o, "bilg_dept_codg", f->dept_code);
-        put_str(o, "bilg_dr_codg", f->doctor_code);
-        put_str(o, "etip_flag", flag01(f->etip_hosp_code != NULL));
-        put_str(o, "etip_hosp_code", f->etip_hosp_code);
+            jsontext_str(&j, "chrg_bchno", chrg_bchno ? chrg_bchno : "");
+        jsontext_str(&j, "fee_ocur_time", f->time ? f->time : "");
+        jsontext_str(&j, "med_list_codg", f->list_code ? f->list_code : "");
+        jsontext_str(&j, "medins_list_codg", f->hosp_code ? f->hosp_code : "");
+        jsontext_str(&j, "medins_list_name", f->name ? f->name : "");
+        jsontext_dec_str(&j, "det_item_fee_sumamt", f->amount_fen, DEC_MONEY);
+        jsontext_dec_str(&j, "cnt", f->qty_e4, DEC_QTY);
+        jsontext_dec_str(&j, "pric", f->price_e6, DEC_PRICE);
+        jsontext_str(&j, "bilg_dept_codg", f->dept_code ? f->dept_code : "");
+        jsontext_str(&j, "bilg_dr_codg", f->doctor_code ? f->doctor_code : "");
+        jsontext_str(&j, "etip_flag", flag01(f->etip_hosp_code != NULL));
+        jsontext_str(&j, "etip_hosp_code", f->etip_hosp_code ? f->etip_hosp_code : "");
         if (!outpatient)
-            put_str(o, "init_feedetl_sn", f->init_feedetl_sn);
-        json_object_array_add(a, o);
+            jsontext_str(&j, "init_feedetl_sn", f->init_feedetl_sn ? f->init_feedetl_sn : "");
+        jsontext_close(&j, '}');
     }
-    return wrap("feedetail", a);
+    jsontext_close(&j, ']');
+    return wrap("feedetail", jsontext_take(&j));
 }
 
 json_object *desk_fees_cancel_input(const char *infno, const char *psn_no, const char *mdtrt_id,

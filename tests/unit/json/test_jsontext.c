@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "sandbox/jsontext.h"
+#include "interface/json/jsontext.h"
 
 static void test_rows_escape_and_parse_back(void **state)
 {
@@ -17,17 +17,26 @@ static void test_rows_escape_and_parse_back(void **state)
     const char *text, *expected;
 
     (void)state;
-    jsontext_raw(&j, "[");
-    jsontext_raw(&j, j.len > 1 ? ",{" : "{");
+    jsontext_open(&j, NULL, '[');
+    jsontext_open(&j, NULL, '{');
     jsontext_str(&j, "sn", "a\"b\\c\n\x01张");
     jsontext_dec(&j, "amt", -1234, 2);
     jsontext_str(&j, "none", NULL);
-    jsontext_raw(&j, "}");
-    jsontext_raw(&j, j.len > 1 ? ",{" : "{");
+    jsontext_close(&j, '}');
+    jsontext_open(&j, NULL, '{');
     jsontext_dec(&j, "prop", 100000, 6);
-    jsontext_raw(&j, "}]");
+    jsontext_dec_str(&j, "money", 5, 2);
+    jsontext_open(&j, "flags", '[');
+    jsontext_close(&j, ']');
+    jsontext_open(&j, "nested", '{');
+    jsontext_json(&j, "built", json_tokener_parse("{\"k\":[1,\"/\"]}"));
+    jsontext_json(&j, "nothing", NULL);
+    jsontext_close(&j, '}');
+    jsontext_close(&j, '}');
+    jsontext_close(&j, ']');
     expected = "[{\"sn\":\"a\\\"b\\\\c\\u000a\\u0001张\",\"amt\":-12.34,"
-               "\"none\":null},{\"prop\":0.100000}]";
+               "\"none\":null},{\"prop\":0.100000,\"money\":\"0.05\",\"flags\":[],"
+               "\"nested\":{\"built\":{\"k\":[1,\"/\"]},\"nothing\":null}}]";
     assert_int_equal(j.len, strlen(expected)); /* unterminated until taken */
     assert_memory_equal(j.p, expected, j.len);
     doc = json_object_new_object();
@@ -50,7 +59,7 @@ static void test_done_without_take(void **state)
     struct jsontext j = {0};
 
     (void)state;
-    jsontext_raw(&j, "[");
+    jsontext_open(&j, NULL, '[');
     jsontext_done(&j);
     assert_null(j.p);
     assert_null(jsontext_take(&j)); /* nothing written: no value */
