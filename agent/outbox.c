@@ -101,14 +101,18 @@ static int collect(const struct journal_row *row, void *data)
 static int run_due(struct db *db, struct db_job *job)
 {
     struct outbox *ob = container_of(job, struct outbox, job);
+    int64_t now = upstream_now_ms();
     int err;
 
     ob->rows = calloc((size_t)ob->batch_size, sizeof *ob->rows);
     if (!ob->rows)
         return -12;
-    err = journal_due(db, upstream_now_ms(), ob->batch_size, collect, ob);
-    if (!err)
-        err = journal_next_due(db, &ob->next_due);
+    err = journal_next_due(db, &ob->next_due);
+    /* Nothing queued, or nothing due yet: the visit-ordered scan (a recursive query over
+     * the open rows, the outbox's costliest statement, run after every message of a visit
+     * ends) would find nothing. */
+    if (!err && ob->next_due > 0 && ob->next_due <= now)
+        err = journal_due(db, now, ob->batch_size, collect, ob);
     return err;
 }
 
