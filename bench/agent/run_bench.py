@@ -110,6 +110,7 @@ class World:
         self.nginx_workers = []
         self.plan = None
         self.signed_in_at = 0.0
+        self.posad_prefix = []  # e.g. valgrind's command (bench/instructions.py)
 
     def start_sandbox(self, lines=50):
         os.makedirs(self.sb.tmp, exist_ok=True)
@@ -156,8 +157,8 @@ class World:
                     "[upstream]\nurl = http://127.0.0.1:%d/fsi/api/rsfComIfsService/callService\n"
                     "timeout_ms = 10000\n%s\n" % (d, port, os.environ.get("BENCH_POSAD_LOG", "warn"), d, INSTITUTION, self.sb.port, extra))
         t0 = time.monotonic()
-        p = self.spawn([os.path.join(self.build, "agent", "posad"), "--config", conf],
-                       name + ".out")
+        p = self.spawn(self.posad_prefix + [os.path.join(self.build, "agent", "posad"),
+                                            "--config", conf], name + ".out")
         ready = online = None
         while time.monotonic() - t0 < 20 and p.poll() is None:
             try:
