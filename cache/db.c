@@ -1,5 +1,6 @@
 /* Opening the database, migrating it, transactions and the statement cache. */
 #include "cache/db_internal.h"
+#include "cache/wal_gather.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -207,11 +208,14 @@ int db_open(const char *path, struct db **ret)
     /* No memory statistics: SQLite would take a global mutex on every allocation for them
      * (5% of the database thread). Refused, harmlessly, once SQLite is initialized. */
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    if ((err = db_map(wal_gather_register())) < 0)
+        return err;
     db = calloc(1, sizeof *db);
     if (!db)
         return -ENOMEM;
-    err = db_map(sqlite3_open_v2(
-        path, &db->sq, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL));
+    err = db_map(sqlite3_open_v2(path, &db->sq,
+                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                                 WAL_GATHER_VFS));
     if (!err)
         err = db_configure(db);
     if (!err)
