@@ -17,6 +17,7 @@
 #include "cache/db.h"
 #include "cache/journal.h"
 #include "core/err.h"
+#include "tests/component/tmpdb.h"
 
 #define BURSTS    5
 #define PER_BURST 200
@@ -35,8 +36,7 @@ struct write_job {
 };
 
 struct fx {
-    char dir[64];
-    char path[128];
+    struct tmpdb tmp;
     uv_loop_t loop;
     struct db_worker worker;
     uv_timer_t timer;
@@ -97,9 +97,7 @@ static int fx_setup(void **state)
     struct fx *fx = calloc(1, sizeof *fx);
 
     assert_non_null(fx);
-    strcpy(fx->dir, "/tmp/posa-dbw-XXXXXX");
-    assert_non_null(mkdtemp(fx->dir));
-    snprintf(fx->path, sizeof fx->path, "%s/posa.db", fx->dir);
+    tmpdb_make(&fx->tmp, "dbw");
     assert_int_equal(uv_loop_init(&fx->loop), 0);
     g_fx = fx;
     *state = fx;
@@ -109,14 +107,8 @@ static int fx_setup(void **state)
 static int fx_teardown(void **state)
 {
     struct fx *fx = *state;
-    char p[160];
-    const char *suffix[] = {"", "-wal", "-shm"};
 
-    for (size_t i = 0; i < 3; i++) {
-        snprintf(p, sizeof p, "%s%s", fx->path, suffix[i]);
-        unlink(p);
-    }
-    rmdir(fx->dir);
+    tmpdb_remove(&fx->tmp);
     free(fx);
     return 0;
 }
@@ -129,7 +121,7 @@ static void group_commit(struct fx *fx, enum rerun_mode mode)
     uv_thread_t loop_thread = uv_thread_self();
     int ran_twice = 0;
 
-    assert_int_equal(db_open(fx->path, &db), 0);
+    assert_int_equal(db_open(fx->tmp.path, &db), 0);
     assert_int_equal(db_worker_start(&fx->worker, &fx->loop, db), 0);
     for (int i = 0; i < N_JOBS; i++) {
         struct write_job *wj = &fx->jobs[i];
@@ -184,7 +176,7 @@ static void group_commit(struct fx *fx, enum rerun_mode mode)
     printf("# %d jobs in %llu commits\n", N_JOBS, (unsigned long long)fx->worker.commits);
 
     /* What the done callbacks said is what the file holds. */
-    assert_int_equal(db_open(fx->path, &db), 0);
+    assert_int_equal(db_open(fx->tmp.path, &db), 0);
     struct journal_stats stats;
     assert_int_equal(journal_stats(db, &stats), 0);
     assert_int_equal(stats.depth, N_JOBS - failed);
@@ -271,7 +263,7 @@ static void test_lazy_groups(void **state)
     struct db *db = NULL;
 
     fx->jobs[0].job.data = &lf; /* where on_lazy_done finds it */
-    assert_int_equal(db_open(fx->path, &db), 0);
+    assert_int_equal(db_open(fx->tmp.path, &db), 0);
     assert_int_equal(db_synchronous(db), 2); /* FULL unless a group says otherwise */
     assert_int_equal(db_worker_start(&fx->worker, &fx->loop, db), 0);
     submit_lazy_burst(&lf);
@@ -293,7 +285,7 @@ static void transaction_lost(struct fx *fx, bool rerunnable)
     struct db *db = NULL;
     struct journal_stats stats;
 
-    assert_int_equal(db_open(fx->path, &db), 0);
+    assert_int_equal(db_open(fx->tmp.path, &db), 0);
     assert_int_equal(db_worker_start(&fx->worker, &fx->loop, db), 0);
     for (int i = 0; i < 4; i++) {
         struct write_job *wj = &fx->jobs[i];
@@ -312,7 +304,7 @@ static void transaction_lost(struct fx *fx, bool rerunnable)
     db_worker_stop(&fx->worker, on_worker_closed);
     assert_int_equal(uv_run(&fx->loop, UV_RUN_DEFAULT), 0);
     assert_int_equal(uv_loop_close(&fx->loop), 0);
-    assert_int_equal(db_open(fx->path, &db), 0);
+    assert_int_equal(db_open(fx->tmp.path, &db), 0);
     assert_int_equal(journal_stats(db, &stats), 0);
     assert_int_equal(stats.depth, 0);
     db_close(db);
@@ -334,7 +326,7 @@ static void test_stop_runs_everything(void **state)
     struct fx *fx = *state;
     struct db *db = NULL;
 
-    assert_int_equal(db_open(fx->path, &db), 0);
+    assert_int_equal(db_open(fx->tmp.path, &db), 0);
     assert_int_equal(db_worker_start(&fx->worker, &fx->loop, db), 0);
     for (int i = 0; i < 10; i++) {
         fx->jobs[i].job =

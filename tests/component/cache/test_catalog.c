@@ -14,10 +14,10 @@
 
 #include "cache/catalog.h"
 #include "cache/db.h"
+#include "tests/component/tmpdb.h"
 
 struct fx {
-    char dir[64];
-    char path[96];
+    struct tmpdb tmp;
     struct db *db;
 };
 
@@ -25,10 +25,8 @@ static int fx_setup(void **state)
 {
     struct fx *fx = calloc(1, sizeof *fx);
 
-    snprintf(fx->dir, sizeof fx->dir, "/tmp/posa-catalog-XXXXXX");
-    assert_non_null(mkdtemp(fx->dir));
-    snprintf(fx->path, sizeof fx->path, "%s/posad.db", fx->dir);
-    assert_int_equal(db_open(fx->path, &fx->db), 0);
+    tmpdb_make(&fx->tmp, "catalog");
+    assert_int_equal(db_open(fx->tmp.path, &fx->db), 0);
     *state = fx;
     return 0;
 }
@@ -36,11 +34,9 @@ static int fx_setup(void **state)
 static int fx_teardown(void **state)
 {
     struct fx *fx = *state;
-    char cmd[128];
 
     db_close(fx->db);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", fx->dir);
-    assert_int_equal(system(cmd), 0);
+    tmpdb_remove(&fx->tmp);
     free(fx);
     return 0;
 }
@@ -70,7 +66,7 @@ static void test_empty_then_round_trip(void **state)
 
     store(fx->db, first, 3, 1764000000000);
     db_close(fx->db); /* a restart */
-    assert_int_equal(db_open(fx->path, &fx->db), 0);
+    assert_int_equal(db_open(fx->tmp.path, &fx->db), 0);
     assert_int_equal(catalog_load(fx->db, &c), 0);
     assert_int_equal(c.n, 3);
     assert_int_equal(c.loaded_at, 1764000000000);

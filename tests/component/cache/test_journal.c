@@ -17,10 +17,10 @@
 #include "cache/db.h"
 #include "cache/journal.h"
 #include "core/err.h"
+#include "tests/component/tmpdb.h"
 
 struct fx {
-    char dir[64];
-    char path[128];
+    struct tmpdb tmp;
     struct db *db;
 };
 
@@ -29,10 +29,8 @@ static int fx_setup(void **state)
     struct fx *fx = calloc(1, sizeof *fx);
 
     assert_non_null(fx);
-    strcpy(fx->dir, "/tmp/posa-journal-XXXXXX");
-    assert_non_null(mkdtemp(fx->dir));
-    snprintf(fx->path, sizeof fx->path, "%s/posa.db", fx->dir);
-    assert_int_equal(db_open(fx->path, &fx->db), 0);
+    tmpdb_make(&fx->tmp, "journal");
+    assert_int_equal(db_open(fx->tmp.path, &fx->db), 0);
     *state = fx;
     return 0;
 }
@@ -40,15 +38,9 @@ static int fx_setup(void **state)
 static int fx_teardown(void **state)
 {
     struct fx *fx = *state;
-    char p[160];
 
     db_close(fx->db);
-    const char *suffix[] = {"", "-wal", "-shm"};
-    for (size_t i = 0; i < 3; i++) {
-        snprintf(p, sizeof p, "%s%s", fx->path, suffix[i]);
-        unlink(p);
-    }
-    rmdir(fx->dir);
+    tmpdb_remove(&fx->tmp);
     free(fx);
     return 0;
 }
@@ -82,16 +74,16 @@ static void test_open_schema_mode(void **state)
 
     assert_int_equal(db_schema_version(fx->db), db_schema_latest());
     assert_true(db_schema_latest() >= 1);
-    assert_int_equal(stat(fx->path, &st), 0);
+    assert_int_equal(stat(fx->tmp.path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
     /* WAL is on: a write creates the -wal file, with the main file's mode. */
     assert_int_equal(insert(fx->db, "H31010100001202611251200000001", "2204", "v1", NULL, 1), 0);
-    snprintf(wal, sizeof wal, "%s-wal", fx->path);
+    snprintf(wal, sizeof wal, "%s-wal", fx->tmp.path);
     assert_int_equal(stat(wal, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
     /* Reopening an up-to-date file applies nothing and keeps the rows. */
     db_close(fx->db);
-    assert_int_equal(db_open(fx->path, &fx->db), 0);
+    assert_int_equal(db_open(fx->tmp.path, &fx->db), 0);
     struct journal_row *row = NULL;
     assert_int_equal(journal_get(fx->db, "H31010100001202611251200000001", &row), 0);
     assert_string_equal(row->infno, "2204");
@@ -113,13 +105,13 @@ static void test_newer_schema_refused(void **state)
 
     db_close(fx->db);
     fx->db = NULL;
-    assert_int_equal(sqlite3_open(fx->path, &sq), SQLITE_OK);
+    assert_int_equal(sqlite3_open(fx->tmp.path, &sq), SQLITE_OK);
     snprintf(sql, sizeof sql, "PRAGMA user_version = %d", db_schema_latest() + 1);
     assert_int_equal(sqlite3_exec(sq, sql, NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(sq);
-    assert_int_equal(db_open(fx->path, &db2), POSA_ESCHEMA);
+    assert_int_equal(db_open(fx->tmp.path, &db2), POSA_ESCHEMA);
     /* Put it back so teardown's close has nothing to do. */
-    assert_int_equal(sqlite3_open(fx->path, &sq), SQLITE_OK);
+    assert_int_equal(sqlite3_open(fx->tmp.path, &sq), SQLITE_OK);
     snprintf(sql, sizeof sql, "PRAGMA user_version = %d", db_schema_latest());
     sqlite3_exec(sq, sql, NULL, NULL, NULL);
     sqlite3_close(sq);
@@ -132,7 +124,7 @@ static void test_not_a_database(void **state)
     struct db *db2 = NULL;
     FILE *f;
 
-    snprintf(p, sizeof p, "%s/garbage.db", fx->dir);
+    snprintf(p, sizeof p, "%s/garbage.db", fx->tmp.dir);
     f = fopen(p, "w");
     assert_non_null(f);
     for (int i = 0; i < 200; i++)
@@ -244,7 +236,7 @@ static void test_send_now_and_restart(void **state)
 
     /* The crash: reopen the file, as posad does at start. */
     db_close(fx->db);
-    assert_int_equal(db_open(fx->path, &fx->db), 0);
+    assert_int_equal(db_open(fx->tmp.path, &fx->db), 0);
     assert_int_equal(journal_visit_blocked(fx->db, "v7", &blocked), 0);
     assert_true(blocked);
     assert_int_equal(journal_restart(fx->db, 20, &moved), 0);

@@ -19,10 +19,10 @@
 #include "cache/db_internal.h"
 #include "cache/records.h"
 #include "core/err.h"
+#include "tests/component/tmpdb.h"
 
 struct fx {
-    char dir[64];
-    char path[128];
+    struct tmpdb tmp;
     struct db *db;
 };
 
@@ -31,10 +31,8 @@ static int fx_setup(void **state)
     struct fx *fx = calloc(1, sizeof *fx);
 
     assert_non_null(fx);
-    strcpy(fx->dir, "/tmp/posa-records-XXXXXX");
-    assert_non_null(mkdtemp(fx->dir));
-    snprintf(fx->path, sizeof fx->path, "%s/posa.db", fx->dir);
-    assert_int_equal(db_open(fx->path, &fx->db), 0);
+    tmpdb_make(&fx->tmp, "records");
+    assert_int_equal(db_open(fx->tmp.path, &fx->db), 0);
     *state = fx;
     return 0;
 }
@@ -42,15 +40,9 @@ static int fx_setup(void **state)
 static int fx_teardown(void **state)
 {
     struct fx *fx = *state;
-    const char *suffix[] = {"", "-wal", "-shm"};
-    char p[160];
 
     db_close(fx->db);
-    for (size_t i = 0; i < 3; i++) {
-        snprintf(p, sizeof p, "%s%s", fx->path, suffix[i]);
-        unlink(p);
-    }
-    rmdir(fx->dir);
+    tmpdb_remove(&fx->tmp);
     free(fx);
     return 0;
 }
@@ -226,8 +218,8 @@ static void test_lines_migrated_from_bodies(void **state)
 
     db_close(fx->db);
     fx->db = NULL;
-    unlink(fx->path);
-    assert_int_equal(sqlite3_open(fx->path, &sq), SQLITE_OK);
+    unlink(fx->tmp.path);
+    assert_int_equal(sqlite3_open(fx->tmp.path, &sq), SQLITE_OK);
     assert_int_equal(
         sqlite3_exec(sq,
                      "CREATE TABLE fee_lines (visit_id TEXT NOT NULL, his_line_id TEXT NOT NULL,"
@@ -250,7 +242,7 @@ static void test_lines_migrated_from_bodies(void **state)
                      NULL, NULL, &errmsg),
         SQLITE_OK);
     sqlite3_close(sq);
-    assert_int_equal(db_open(fx->path, &fx->db), 0);
+    assert_int_equal(db_open(fx->tmp.path, &fx->db), 0);
     assert_int_equal(db_schema_version(fx->db), db_schema_latest());
     assert_int_equal(records_lines_list(fx->db, "V9", collect, &s), 0);
     assert_int_equal(s.n, 2);

@@ -17,10 +17,10 @@
 
 #include "cache/db.h"
 #include "cache/db_internal.h"
+#include "tests/component/tmpdb.h"
 
 struct fx {
-    char dir[64];
-    char path[128];
+    struct tmpdb tmp;
 };
 
 static int fx_setup(void **state)
@@ -28,9 +28,7 @@ static int fx_setup(void **state)
     struct fx *fx = calloc(1, sizeof *fx);
 
     assert_non_null(fx);
-    strcpy(fx->dir, "/tmp/posa-wal-XXXXXX");
-    assert_non_null(mkdtemp(fx->dir));
-    snprintf(fx->path, sizeof fx->path, "%s/posa.db", fx->dir);
+    tmpdb_make(&fx->tmp, "wal");
     *state = fx;
     return 0;
 }
@@ -38,14 +36,8 @@ static int fx_setup(void **state)
 static int fx_teardown(void **state)
 {
     struct fx *fx = *state;
-    const char *suffix[] = {"", "-wal", "-shm"};
-    char p[160];
 
-    for (size_t i = 0; i < 3; i++) {
-        snprintf(p, sizeof p, "%s%s", fx->path, suffix[i]);
-        unlink(p);
-    }
-    rmdir(fx->dir);
+    tmpdb_remove(&fx->tmp);
     free(fx);
     return 0;
 }
@@ -93,11 +85,11 @@ static void test_reader_sees_every_commit(void **state)
     sqlite3 *sq, *reader = NULL;
     int64_t rows = 0, bytes = 0, want_rows = 0, want_bytes = 0;
 
-    assert_int_equal(db_open(fx->path, &db), 0);
+    assert_int_equal(db_open(fx->tmp.path, &db), 0);
     sq = db_sqlite(db);
     exec(sq, "PRAGMA wal_autocheckpoint = 0"); /* every frame stays in the WAL to be read */
     exec(sq, "CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB)");
-    assert_int_equal(sqlite3_open_v2(fx->path, &reader, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_open_v2(fx->tmp.path, &reader, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
     /* Transactions of 1 to 40 pages and more: the commit frame lands at every place in a
      * 64 KiB piece, its header at the end of one piece and its page in the next among them.
      * Synced commits, then lazy ones (no sync to write out what was gathered). */
@@ -130,7 +122,7 @@ static void test_reader_sees_every_commit(void **state)
     db_close(db);
 
     /* Reopened (its WAL replayed): the same, and sound. */
-    assert_int_equal(sqlite3_open_v2(fx->path, &reader, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_open_v2(fx->tmp.path, &reader, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
     seen(reader, &rows, &bytes);
     assert_int_equal(rows, want_rows);
     assert_int_equal(bytes, want_bytes);
