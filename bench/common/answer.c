@@ -66,13 +66,48 @@ static int member(const struct answer *a, int obj, const char *key)
     return -1;
 }
 
-static const char *find(const struct answer *a, size_t *len, va_list ap)
+static int walk(const struct answer *a, int at, va_list ap)
 {
     const char *key;
-    int at = a->n ? 0 : -1;
 
+    if (at < 0 || at >= a->n)
+        return -1;
     while (at >= 0 && (key = va_arg(ap, const char *)))
         at = member(a, at, key);
+    return at;
+}
+
+int answer_at(const struct answer *a, int at, ...)
+{
+    va_list ap;
+
+    va_start(ap, at);
+    at = walk(a, at, ap);
+    va_end(ap);
+    return at;
+}
+
+int answer_first(const struct answer *a, int at)
+{
+    return at >= 0 && at + 1 < a->n && a->tok[at].type == JSMN_ARRAY && a->tok[at].size > 0
+               ? at + 1
+               : -1;
+}
+
+int answer_next(const struct answer *a, int at)
+{
+    int next = at >= 0 ? skip(a, at) : -1;
+
+    return next < a->n ? next : -1;
+}
+
+int answer_count(const struct answer *a, int at)
+{
+    return at >= 0 && a->tok[at].type == JSMN_ARRAY ? a->tok[at].size : 0;
+}
+
+const char *answer_text(const struct answer *a, int at, size_t *len)
+{
     if (at < 0)
         return NULL;
     *len = (size_t)(a->tok[at].end - a->tok[at].start);
@@ -82,12 +117,12 @@ static const char *find(const struct answer *a, size_t *len, va_list ap)
 const char *answer_find(const struct answer *a, size_t *len, ...)
 {
     va_list ap;
-    const char *v;
+    int at;
 
     va_start(ap, len);
-    v = find(a, len, ap);
+    at = walk(a, 0, ap);
     va_end(ap);
-    return v;
+    return answer_text(a, at, len);
 }
 
 int answer_equals(const struct answer *a, const char *text, ...)
@@ -95,10 +130,12 @@ int answer_equals(const struct answer *a, const char *text, ...)
     va_list ap;
     const char *v;
     size_t len = 0;
+    int at;
 
     va_start(ap, text);
-    v = find(a, &len, ap);
+    at = walk(a, 0, ap);
     va_end(ap);
+    v = answer_text(a, at, &len);
     return v && len == strlen(text) && !memcmp(v, text, len);
 }
 

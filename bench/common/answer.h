@@ -24,6 +24,15 @@ int answer_parse(struct answer *a, const char *text, size_t len);
 /* The value at a path of object keys ending in NULL ("output", "result", "mdtrt_id", NULL):
  * its text (a string's without quotes or unescaping) and length; NULL when there is none. */
 const char *answer_find(const struct answer *a, size_t *len, ...);
+
+/* The same by token index, for walking arrays: the value at a path of keys below token `at`
+ * (0 is the whole answer), -1 when there is none; an array's first element (-1 if empty),
+ * the value after token `at` in its array, the number of elements; a token's text. */
+int answer_at(const struct answer *a, int at, ...);
+int answer_first(const struct answer *a, int at);
+int answer_next(const struct answer *a, int at);
+int answer_count(const struct answer *a, int at);
+const char *answer_text(const struct answer *a, int at, size_t *len);
 /* Whether the value at the path is exactly the text (a string, or a number like infcode 0). */
 #define answer_is(a, text, ...) answer_equals((a), (text), __VA_ARGS__, (const char *)NULL)
 int answer_equals(const struct answer *a, const char *text, ...);

@@ -17,8 +17,7 @@
 #include <string.h>
 #include <time.h>
 
-#include <json-c/json.h>
-
+#include "answer.h"
 #include "core/decimal.h"
 #include "loadclient.h"
 #include "plan.h"
@@ -29,6 +28,7 @@ struct bench {
     struct plan_msgids ids;
     const char *sign_no, *clock;
     unsigned run_id; /* one per level: visit numbers stay unique across levels */
+    struct answer answer; /* the answer being checked (one loop thread) */
 };
 
 struct client {
@@ -59,10 +59,10 @@ static const struct plan_person *person_of(const struct loadclient *lc)
 
 /* Adds an amount's text ("12.34", core's exact money) to *sum: 0, or negative when it is no
  * amount. */
-static int money_add(const char *text, int64_t *sum)
+static int money_add(const char *text, size_t len, int64_t *sum)
 {
     int64_t fen;
-    int err = money_parse(text, strlen(text), &fen);
+    int err = money_parse(text, len, &fen);
 
     if (!err)
         *sum += fen;
@@ -165,7 +165,7 @@ static int build_national_input(struct loadclient *lc)
         return rc ? rc : loadclient_printf(lc, "]}");
     case 4:
         for (size_t i = 0; i < pl->n_fees; i++)
-            if (money_add(pl->fees[i].amount, &total) < 0)
+            if (money_add(pl->fees[i].amount, strlen(pl->fees[i].amount), &total) < 0)
                 return -EINVAL;
         money_format(total, t, sizeof t);
         for (int i = 0; i < 4; i++)
@@ -207,70 +207,69 @@ static int build_national(struct loadclient *lc, char *path, size_t cap)
 
 /* ---- answers ------------------------------------------------------------------------------ */
 
-static bool copy_str(struct json_object *o, const char *key, char *out, size_t cap)
+/* The string at token `at` into out; false when there is none or it does not fit. */
+static bool copy_str(const struct answer *a, int at, char *out, size_t cap)
 {
-    struct json_object *v;
+    size_t len = 0;
+    const char *v = answer_text(a, at, &len);
 
-    if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+    if (!v || a->tok[at].type != JSMN_STRING || len >= cap)
         return false;
-    snprintf(out, cap, "%s", json_object_get_string(v));
+    memcpy(out, v, len);
+    out[len] = '\0';
     return true;
 }
 
-static struct json_object *get(struct json_object *o, const char *key)
-{
-    struct json_object *v = NULL;
-
-    return o && json_object_object_get_ex(o, key, &v) ? v : NULL;
-}
-
-static bool his_answer(struct loadclient *lc, struct json_object *root)
+static bool his_answer(struct loadclient *lc, const struct answer *a)
 {
     struct client *c = client_of(lc);
 
     switch (lc->step) {
-    case 0: return lc->status == 200 && copy_str(root, "identity_token", c->token, sizeof c->token);
-    case 1: return lc->status == 201 && copy_str(root, "visit_id", c->visit_id, sizeof c->visit_id);
+    case 0:
+        return lc->status == 200 &&
+               copy_str(a, answer_at(a, 0, "identity_token", NULL), c->token, sizeof c->token);
+    case 1:
+        return lc->status == 201 &&
+               copy_str(a, answer_at(a, 0, "visit_id", NULL), c->visit_id, sizeof c->visit_id);
     case 2: return lc->status == 200;
-    default: {
-        char state[16];
-        return lc->status == 200 && copy_str(root, "state", state, sizeof state) &&
-               strcmp(state, "settled") == 0;
-    }
+    default: return lc->status == 200 && answer_is(a, "settled", "state");
     }
 }
 
-static bool national_answer(struct loadclient *lc, struct json_object *root)
+static bool national_answer(struct loadclient *lc, const struct answer *a)
 {
     struct client *c = client_of(lc);
-    struct json_object *code = get(root, "infcode"), *out = get(root, "output"), *res;
+    int res, row, v;
+    size_t len = 0;
+    const char *text;
 
-    if (lc->status != 200 || !code || strcmp(json_object_get_string(code), "0") != 0)
+    if (lc->status != 200 || !answer_is(a, "0", "infcode"))
         return false;
     if (lc->step == 1)
-        return copy_str(get(out, "data"), "mdtrt_id", c->visit_id, sizeof c->visit_id);
+        return copy_str(a, answer_at(a, 0, "output", "data", "mdtrt_id", NULL), c->visit_id,
+                        sizeof c->visit_id);
     if (lc->step == 3) {
-        res = get(out, "result");
+        res = answer_at(a, 0, "output", "result", NULL);
         memset(c->parts, 0, sizeof c->parts);
-        for (size_t i = 0; res && i < json_object_array_length(res); i++)
+        row = answer_first(a, res);
+        for (int i = 0; i < answer_count(a, res); i++, row = answer_next(a, row))
             for (int k = 0; k < 4; k++) {
-                struct json_object *v = get(json_object_array_get_idx(res, i), part_names[k]);
-                if (v && money_add(json_object_get_string(v), &c->parts[k]) < 0)
+                v = answer_at(a, row, part_names[k], NULL);
+                text = answer_text(a, v, &len);
+                if (text && money_add(text, len, &c->parts[k]) < 0)
                     return false; /* not an amount: a bad answer */
             }
     }
     return true;
 }
 
-/* Hands the answer's JSON to read_answer(); false if it is not JSON. */
+/* Hands the answer to read_answer(); false if it is not JSON. */
 static bool check_json(struct loadclient *lc,
-                       bool (*read_answer)(struct loadclient *lc, struct json_object *root))
+                       bool (*read_answer)(struct loadclient *lc, const struct answer *a))
 {
-    struct json_object *root = json_tokener_parse(lc->body);
-    bool ok = root && read_answer(lc, root);
+    struct answer *a = &bench_of(lc)->answer;
 
-    json_object_put(root);
-    return ok;
+    return answer_parse(a, lc->body, lc->body_len) == 0 && read_answer(lc, a);
 }
 
 static bool check_his(struct loadclient *lc)
@@ -365,5 +364,6 @@ int main(int argc, char **argv)
         return 1;
     loadclient_bench_levels(&b.super, levels, seconds, print_level);
     loadclient_bench_done(&b.super);
+    answer_done(&b.answer);
     return 0;
 }
