@@ -38,7 +38,8 @@ struct job {
     struct job *next; /* in the commit group */
 };
 
-static const struct http_header json_header[] = {{"Content-Type", "application/json;charset=utf-8"}};
+static const struct http_header json_header[] = {
+    {"Content-Type", "application/json;charset=utf-8"}};
 
 static const char *json_text(struct json_object *body, size_t *len)
 {

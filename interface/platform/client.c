@@ -402,7 +402,7 @@ static int request_seal(struct platform_client *c, struct platform_request *req)
     req->send_len = req->body_len;
     if (!c->gateway)
         return 0;
-    if (RAND_bytes((unsigned char *)&msg.random, sizeof msg.random) != 1)
+    if (c->gateway->ops->nonce && RAND_bytes((unsigned char *)&msg.random, sizeof msg.random) != 1)
         return POSA_ECRYPTO;
     err = gateway_seal(c->gateway, &msg, &req->sealed);
     if (err)

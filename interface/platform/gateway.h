@@ -56,6 +56,7 @@ struct gateway;
 
 struct gateway_ops {
     const char *name;
+    bool nonce; /* seal uses msg->random: drawn (from OpenSSL) only for those that do */
     int (*init)(struct gateway *gw, const struct gateway_config *cfg);
     void (*done)(struct gateway *gw);
     int (*seal)(struct gateway *gw, const struct gateway_msg *msg, struct gateway_sealed *ret);

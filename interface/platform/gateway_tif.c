@@ -66,6 +66,7 @@ static int tif_seal(struct gateway *gw, const struct gateway_msg *msg, struct ga
 
 const struct gateway_ops gateway_tif_ops = {
     .name = "tif",
+    .nonce = true,
     .init = tif_init,
     .seal = tif_seal,
 };
