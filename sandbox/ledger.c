@@ -61,7 +61,8 @@ static const char schema[] =
  * what an upload cost; a ledger from before gets its uploads' visits from its lines. */
 static const char migrate_1[] =
     "BEGIN;"
-    "INSERT OR IGNORE INTO upload_visits(msgid, mdtrt_id) SELECT DISTINCT msgid, mdtrt_id FROM fees;"
+    "INSERT OR IGNORE INTO upload_visits(msgid, mdtrt_id)"
+    " SELECT DISTINCT msgid, mdtrt_id FROM fees;"
     "DROP INDEX IF EXISTS fees_msgid;"
     "PRAGMA user_version=1;"
     "COMMIT;";
