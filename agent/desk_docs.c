@@ -98,7 +98,7 @@ static void visit_view(struct his_call *call, struct json_object *vdoc, const ch
         .hospital_name = call->pd->cfg.fixmedins_name,
         .hospital_code = call->pd->cfg.fixmedins_code,
         .treating_region = call->pd->cfg.mdtrtarea_admvs,
-        .inpatient = strcmp(kind, "inpatient") == 0,
+        .inpatient = visit_kind_named(kind) == VISIT_INPATIENT,
         .his_visit_id = desk_str(req, "his_visit_id"), .mdtrt_id = mdtrt_id,
         .dept_name = desk_str(req, "dept_name"), .begin_time = desk_str(req, "begin_time"),
         .end_time = end_time && end_time[0] ? end_time : NULL, .diagnoses = diag};

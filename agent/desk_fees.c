@@ -65,7 +65,7 @@ struct fee_flow {
 
 static enum visit_kind visit_kind_of(const struct fee_flow *f)
 {
-    return strcmp(f->visit->kind, "inpatient") == 0 ? VISIT_INPATIENT : VISIT_OUTPATIENT;
+    return visit_kind_named(f->visit->kind);
 }
 
 static void flow_free(void *p)
@@ -759,7 +759,7 @@ static void on_cancel_loaded(struct db_job *job, int status)
                      err == POSA_ENOSUCH ? "there are no uploaded lines to cancel" : NULL, NULL);
         return;
     }
-    inpatient = strcmp(c->visit->kind, "inpatient") == 0;
+    inpatient = visit_kind_named(c->visit->kind) == VISIT_INPATIENT;
     if (!inpatient && c->n != (size_t)json_object_object_length(c->active)) {
         his_fail(call, POSA_EFIELD,
                  "an outpatient visit's lines are cancelled together: send {\"all\":true}", NULL);

@@ -67,7 +67,7 @@ static void flow_free(void *p)
 
 static bool inpatient(const struct settle_flow *f)
 {
-    return strcmp(f->visit->kind, "inpatient") == 0;
+    return visit_kind_named(f->visit->kind) == VISIT_INPATIENT;
 }
 
 /* --- reading back ---------------------------------------------------------------------- */
@@ -165,7 +165,8 @@ int desk_settlement_refresh(struct db *db, struct settlement_record *s, bool *re
             next = VISIT_SETTLED;
             answer =
                 answer_json(s->settlement_id, s->visit_id,
-                            strcmp(desk_str(body, "kind"), "inpatient") == 0, &found, "settled");
+                            visit_kind_named(desk_str(body, "kind")) == VISIT_INPATIENT, &found,
+                            "settled");
         }
         envelope_response_done(&env);
     } else if (row->state == MSG_UNKNOWN && strcmp(s->state, "unknown") != 0) {
@@ -930,7 +931,7 @@ static void on_cancel_loaded(struct db_job *job, int status)
                  NULL);
         return;
     }
-    stay = strcmp(s->visit->kind, "inpatient") == 0;
+    stay = visit_kind_named(s->visit->kind) == VISIT_INPATIENT;
     doc = desk_doc(s->visit->body);
     json_object_object_get_ex(doc, "identity", &id);
     snprintf(idem, sizeof idem, "cancel:%s", s->rec->settlement_id);

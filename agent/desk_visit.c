@@ -55,8 +55,7 @@ static struct json_object *request_json(const struct visit_request *r)
 {
     struct json_object *o = json_object_new_object(), *diag = json_object_new_array();
 
-    json_object_object_add(
-        o, "kind", json_object_new_string(r->kind == VISIT_INPATIENT ? "inpatient" : "outpatient"));
+    json_object_object_add(o, "kind", json_object_new_string(visit_kind_name(r->kind)));
     json_object_object_add(o, "insutype", json_object_new_string(r->insutype));
     json_object_object_add(o, "med_type", json_object_new_string(r->med_type));
     json_object_object_add(o, "his_visit_id", json_object_new_string(r->his_visit_id));
@@ -380,8 +379,7 @@ static void tag(struct his_call *call, struct visit_flow *f)
     his_new_id("V", f->rec.visit_id);
     str_copy(f->rec.desk, sizeof(f->rec.desk), f->identity_desk);
     str_copy(f->rec.his_visit_id, sizeof(f->rec.his_visit_id), f->req.his_visit_id);
-    snprintf(f->rec.kind, sizeof f->rec.kind, "%s",
-             f->req.kind == VISIT_INPATIENT ? "inpatient" : "outpatient");
+    str_copy(f->rec.kind, sizeof f->rec.kind, visit_kind_name(f->req.kind));
     if (!(f->doc = visit_doc(f))) {
         his_fail(call, -12, NULL, NULL);
         return;

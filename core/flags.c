@@ -20,6 +20,16 @@ const char *flag_name(enum flag_id id)
     return (unsigned)id < FLAG__MAX ? flag_names[id] : "unknown";
 }
 
+const char *visit_kind_name(enum visit_kind kind)
+{
+    return kind == VISIT_INPATIENT ? "inpatient" : "outpatient";
+}
+
+enum visit_kind visit_kind_named(const char *name)
+{
+    return name && strcmp(name, "inpatient") == 0 ? VISIT_INPATIENT : VISIT_OUTPATIENT;
+}
+
 static bool is_region_code(const char *code)
 {
     if (!code || strlen(code) != 6)

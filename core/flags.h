@@ -100,5 +100,9 @@ bool flags_is_audit_30k(enum visit_kind kind, int64_t total_fen, struct flag *re
 
 /* Stable names for the API: "emergency", "trauma", ... */
 const char *flag_name(enum flag_id id);
+/* A visit's kind as posad stores and shows it: "inpatient" or "outpatient"; and back (a stored
+ * name other than "inpatient" is outpatient). */
+const char *visit_kind_name(enum visit_kind kind);
+enum visit_kind visit_kind_named(const char *name);
 
 #endif

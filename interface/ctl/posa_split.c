@@ -143,7 +143,7 @@ int main(int argc, char **argv)
         goto out;
     }
     printf("posa-split: %zu lines against %zu catalog items (%s visit)\n\n", bill.n, index.n,
-           kind == VISIT_INPATIENT ? "inpatient" : "outpatient");
+           visit_kind_name(kind));
     rc = split_bill(&index, &bill, kind);
 out:
     fee_lines_done(&bill);

@@ -377,9 +377,23 @@ static void test_flag_names(void **state)
     }
 }
 
+/* The stored names of a visit's kind, both ways; anything else read back is outpatient. */
+static void test_visit_kind_names(void **state)
+{
+    (void)state;
+    assert_string_equal(visit_kind_name(VISIT_INPATIENT), "inpatient");
+    assert_string_equal(visit_kind_name(VISIT_OUTPATIENT), "outpatient");
+    assert_int_equal(visit_kind_named("inpatient"), VISIT_INPATIENT);
+    assert_int_equal(visit_kind_named("outpatient"), VISIT_OUTPATIENT);
+    assert_int_equal(visit_kind_named("Inpatient"), VISIT_OUTPATIENT);
+    assert_int_equal(visit_kind_named(""), VISIT_OUTPATIENT);
+    assert_int_equal(visit_kind_named(NULL), VISIT_OUTPATIENT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_visit_kind_names),
         cmocka_unit_test(test_plain_visit_has_no_flags),
         cmocka_unit_test(test_emergency),
         cmocka_unit_test(test_trauma),
