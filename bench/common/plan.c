@@ -1,6 +1,8 @@
 /* The benchmarks' plan file and synthetic msgids (plan.h). */
 #include "plan.h"
 
+#include "loadclient.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -44,4 +46,25 @@ void plan_next_msgid(struct plan_msgids *ids, char out[31])
     gmtime_r(&ids->time, &tm);
     strftime(when, sizeof(when), "%Y%m%d%H%M%S", &tm);
     snprintf(out, 31, "%.12s%.14s%04u", PLAN_INSTITUTION, when, ids->seq++ % 10000u);
+}
+
+int plan_feedetail(struct loadclient *lc, const struct plan *pl, const char *mdtrt_id,
+                   const char *psn_no, const char *fee_time, const char *med_type)
+{
+    int rc = loadclient_printf(lc, "{\"feedetail\":[");
+
+    for (size_t i = 0; rc == 0 && i < pl->n_fees; i++) {
+        const struct plan_fee *f = &pl->fees[i];
+
+        rc = loadclient_printf(lc, "%s{\"feedetl_sn\":\"%zu\",\"mdtrt_id\":\"%s\","
+                               "\"psn_no\":\"%s\",\"chrg_bchno\":\"B0001\","
+                               "\"fee_ocur_time\":\"%s\",\"med_list_codg\":\"%s\","
+                               "\"medins_list_codg\":\"H%zu\",\"det_item_fee_sumamt\":\"%s\","
+                               "\"cnt\":\"%s\",\"pric\":\"%s\",\"etip_flag\":\"0\","
+                               "\"init_feedetl_sn\":\"\"%s%s%s}",
+                               i ? "," : "", i + 1, mdtrt_id, psn_no, fee_time, f->code, i + 1,
+                               f->amount, f->cnt, f->pric, med_type ? ",\"med_type\":\"" : "",
+                               med_type ? med_type : "", med_type ? "\"" : "");
+    }
+    return rc ? rc : loadclient_printf(lc, "]}");
 }

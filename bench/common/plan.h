@@ -30,6 +30,12 @@ struct plan {
 /* Reads path into pl: 0, -errno, or -EINVAL without persons or fee lines. */
 int plan_load(const char *path, struct plan *pl);
 
+struct loadclient;
+/* Appends {"feedetail":[...]}, the plan's fee lines of one visit as 2204/2301 carry them, to
+ * the request being built; med_type NULL leaves it out. 0, or loadclient_printf's error. */
+int plan_feedetail(struct loadclient *lc, const struct plan *pl, const char *mdtrt_id,
+                   const char *psn_no, const char *fee_time, const char *med_type);
+
 /* msgid = institution + yyyyMMddHHmmss + 4 digits. The time part is synthetic (one second
  * per 10,000 ids from a start the caller picks), so more than 10,000 messages a second stay
  * unique; the sandbox checks only the shape. */

@@ -125,7 +125,6 @@ static int build_national_input(struct loadclient *lc)
     const char *now = b->clock;
     int64_t total = 0;
     char t[DEC_FORMAT_MAX], parts[4][DEC_FORMAT_MAX];
-    int rc = 0;
 
     switch (lc->step) {
     case 0:
@@ -151,18 +150,7 @@ static int build_national_input(struct loadclient *lc)
                                  "\"dise_dor_name\":\"王医生\",\"diag_time\":\"%s\","
                                  "\"vali_flag\":\"1\"}]}", c->visit_id, p->psn_no, now, now);
     case 3:
-        rc = loadclient_printf(lc, "{\"feedetail\":[");
-        for (size_t i = 0; rc == 0 && i < pl->n_fees; i++) {
-            const struct plan_fee *f = &pl->fees[i];
-            rc = loadclient_printf(lc, "%s{\"feedetl_sn\":\"%zu\",\"mdtrt_id\":\"%s\","
-                                   "\"psn_no\":\"%s\",\"chrg_bchno\":\"B0001\","
-                                   "\"fee_ocur_time\":\"%s\",\"med_list_codg\":\"%s\","
-                                   "\"medins_list_codg\":\"H%zu\",\"det_item_fee_sumamt\":\"%s\","
-                                   "\"cnt\":\"%s\",\"pric\":\"%s\",\"etip_flag\":\"0\","
-                                   "\"init_feedetl_sn\":\"\"}", i ? "," : "", i + 1, c->visit_id,
-                                   p->psn_no, now, f->code, i + 1, f->amount, f->cnt, f->pric);
-        }
-        return rc ? rc : loadclient_printf(lc, "]}");
+        return plan_feedetail(lc, pl, c->visit_id, p->psn_no, now, NULL);
     case 4:
         for (size_t i = 0; i < pl->n_fees; i++)
             if (money_add(pl->fees[i].amount, strlen(pl->fees[i].amount), &total) < 0)

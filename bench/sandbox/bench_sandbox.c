@@ -81,21 +81,8 @@ static int build_input(struct loadclient *lc, const char *now)
                                  "\"adm_dept_codg\":\"A03\",\"adm_dept_name\":\"普外科\"},"
                                  "\"diseinfo\":[]}", p->psn_no, p->insutype, now, p->certno,
                                  lc->flows, p->region);
-    case STEP_2301: {
-        int rc = loadclient_printf(lc, "{\"feedetail\":[");
-        for (size_t i = 0; rc == 0 && i < pl->n_fees; i++) {
-            const struct plan_fee *f = &pl->fees[i];
-            rc = loadclient_printf(lc, "%s{\"feedetl_sn\":\"%zu\",\"mdtrt_id\":\"%s\","
-                                   "\"psn_no\":\"%s\",\"chrg_bchno\":\"B1\","
-                                   "\"fee_ocur_time\":\"%s\",\"med_list_codg\":\"%s\","
-                                   "\"medins_list_codg\":\"H%zu\",\"det_item_fee_sumamt\":\"%s\","
-                                   "\"cnt\":\"%s\",\"pric\":\"%s\",\"etip_flag\":\"0\","
-                                   "\"init_feedetl_sn\":\"\",\"med_type\":\"21\"}",
-                                   i ? "," : "", i + 1, c->mdtrt_id, p->psn_no, now, f->code, i,
-                                   f->amount, f->cnt, f->pric);
-        }
-        return rc ? rc : loadclient_printf(lc, "]}");
-    }
+    case STEP_2301:
+        return plan_feedetail(lc, pl, c->mdtrt_id, p->psn_no, now, "21");
     case STEP_2304:
         return loadclient_printf(lc, "{\"data\":{\"psn_no\":\"%s\",\"mdtrt_cert_type\":\"02\","
                                  "\"mdtrt_cert_no\":\"%s\",\"medfee_sumamt\":\"%s\","
