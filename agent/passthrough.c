@@ -15,6 +15,7 @@
 #include "core/err.h"
 #include "core/str.h"
 #include "interface/json/jsonmap.h"
+#include "interface/json/jsontext.h"
 
 struct pt_head_field {
     const char *name;
@@ -144,13 +145,11 @@ static void on_pt_done(struct upmsg *m)
 
 /* SHA-256 (hex) of infno and input as json-c prints them: the same message resent with a
  * new inf_time or sign_no hashes the same; another message under the same msgid does not. */
-static void pt_hash(const char *infno, struct json_object *input, char ret[65])
+static void pt_hash(const char *infno, const char *text, size_t len, char ret[65])
 {
     static const char hex[] = "0123456789abcdef";
     unsigned char md[EVP_MAX_MD_SIZE];
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    size_t len;
-    const char *text = json_object_to_json_string_length(input, JSON_C_TO_STRING_PLAIN, &len);
 
     memset(md, 0, sizeof md);
     if (ctx) {
@@ -225,10 +224,11 @@ static int pt_parse(struct posad *pd, struct json_object *root, struct envelope_
 
 void passthrough_handle(struct posad *pd, struct http_request *req)
 {
-    struct json_object *root = NULL, *input = NULL;
+    struct json_object *root = NULL, *input = NULL, *printed;
     struct jsonmap_error jerr = {0};
     struct envelope_head head = {0};
-    const char *infno = NULL, *his_msgid = NULL, *visit;
+    const char *infno = NULL, *his_msgid = NULL, *visit, *text = "{}";
+    size_t text_len = 2;
     struct upmsg *m = NULL;
     char why[160];
     int err;
@@ -242,22 +242,27 @@ void passthrough_handle(struct posad *pd, struct http_request *req)
         pt_answer(pd, req, 400, -1, "", why, NULL);
         goto out;
     }
-    input = input ? json_object_get(input) : json_object_new_object();
+    /* The input is printed once: hashed for the idempotency key, and forwarded as that text
+     * (jsontext_value) instead of printed again inside the envelope. */
+    if (input)
+        text = json_object_to_json_string_length(input, JSON_C_TO_STRING_PLAIN, &text_len);
+    printed = text ? jsontext_value(text, text_len) : NULL;
     m = upmsg_new(infno, on_pt_done, req);
-    if (!m || !input) {
-        json_object_put(input);
+    if (!m || !printed) {
+        json_object_put(printed);
+        upmsg_free(m);
         pt_answer(pd, req, 503, -1, "", "out of memory", NULL);
         goto out;
     }
     if (his_msgid && *his_msgid) {
         str_copy(m->idem_key, sizeof(m->idem_key), his_msgid);
-        pt_hash(infno, input, m->idem_hash);
+        pt_hash(infno, text, text_len, m->idem_hash);
     }
-    visit = upstream_find_string(input, "mdtrt_id");
+    visit = input ? upstream_find_string(input, "mdtrt_id") : NULL;
     if (visit && strlen(visit) < sizeof m->visit_key)
         str_copy(m->visit_key, sizeof(m->visit_key), visit);
     req->data = pd;
-    err = upstream_submit(&pd->up, m, &head, input);
+    err = upstream_submit(&pd->up, m, &head, printed);
     if (err) {
         pt_answer(pd, req, 400, -1, "", posa_strerror(err), NULL);
         upmsg_free(m);

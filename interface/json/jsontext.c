@@ -177,6 +177,14 @@ struct json_object *jsontext_take(struct jsontext *j)
     return obj;
 }
 
+struct json_object *jsontext_value(const char *text, size_t len)
+{
+    struct jsontext j = {0};
+
+    append(&j, text, len);
+    return jsontext_take(&j);
+}
+
 void jsontext_done(struct jsontext *j)
 {
     free(j->p);

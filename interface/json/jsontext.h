@@ -34,6 +34,10 @@ void jsontext_dec_str(struct jsontext *j, const char *key, int64_t value, int sc
 /* "key":<value as json-c prints it>; takes value (NULL: null). For the rare nested part
  * that has a json-c builder already. */
 void jsontext_json(struct jsontext *j, const char *key, struct json_object *value);
+/* A json-c value that serialises as a copy of text, JSON the caller already printed (posad's
+ * passthrough prints the HIS's input once, to hash it, and forwards that text); NULL when out
+ * of memory. */
+struct json_object *jsontext_value(const char *text, size_t len);
 /* A json-c value whose serialisation is the text (which it takes); NULL on failure. */
 struct json_object *jsontext_take(struct jsontext *j);
 void jsontext_done(struct jsontext *j);
