@@ -4,18 +4,21 @@ host's load, for telling a 3% change from noise (the timed benchmarks move by a 
 through the day on a shared machine). User space only: the kernel's share (sockets,
 fdatasync) is not in it, so it is for comparing builds, not a target.
 
-    bench/instructions.py BUILD [--flow sandbox|his] [--measure posad|sandbox] [--seconds 10]
+    bench/instructions.py BUILD [--flow sandbox|forward|his] [--measure posad|sandbox]
+                                [--seconds 10]
 
 --flow sandbox: inpatient settlements (1101 -> 2401 -> 2301 with 50 lines -> 2304) straight to
-posa-sandbox, which is measured. --flow his (default): outpatient settlements through posad's
-HIS API (identify -> visit -> 20 lines -> settle), measuring posad, or with --measure sandbox
-the sandbox behind it. One client, after a warm-up; needs valgrind (Debian: valgrind).
+posa-sandbox, which is measured. --flow forward: the same through posad's passthrough,
+measuring posad. --flow his (default): outpatient settlements through posad's HIS API
+(identify -> visit -> 20 lines -> settle), measuring posad, or with --measure sandbox the
+sandbox behind it. One client, after a warm-up; needs valgrind (Debian: valgrind).
 """
 import argparse
 import glob
 import importlib.util
 import os
 import re
+import shutil
 import signal
 import stat
 import subprocess
@@ -73,6 +76,18 @@ def flow_sandbox(w, out, seconds):
     return int(re.search(r"settlements=(\d+)", run).group(1)), "posa-sandbox", "inpatient"
 
 
+def flow_forward(w, out, seconds):
+    w.posad_prefix = callgrind(out)
+    w.start_sandbox(lines=50)
+    pd, port, _, _ = w.start_posad("posad-forward")
+    agent_bench.settle_load(w, port, "1", 1, [])  # warm: connections, first statements
+    count_on(pd.pid)
+    levels, _ = agent_bench.settle_load(w, port, "1", seconds, [])
+    pd.send_signal(signal.SIGTERM)
+    pd.wait(timeout=120)
+    return levels[1]["n"], "posad", "forwarded inpatient"
+
+
 def flow_his(w, out, seconds, measure):
     if measure == "sandbox":
         agent_bench.harness.SANDBOX_BIN = sandbox_wrapper(w, out)
@@ -95,21 +110,27 @@ def flow_his(w, out, seconds, measure):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("build")
-    ap.add_argument("--flow", choices=("sandbox", "his"), default="his")
+    ap.add_argument("--flow", choices=("sandbox", "forward", "his"), default="his")
     ap.add_argument("--measure", choices=("posad", "sandbox"), default="posad")
     ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--keep", metavar="FILE",
+                    help="also copy callgrind's output here (callgrind_annotate FILE)")
     a = ap.parse_args()
     w = agent_bench.World(os.path.abspath(a.build))
     out = os.path.join(w.tmp, "callgrind.out")
     try:
         if a.flow == "sandbox":
             n, who, kind = flow_sandbox(w, out, a.seconds)
+        elif a.flow == "forward":
+            n, who, kind = flow_forward(w, out, a.seconds)
         else:
             n, who, kind = flow_his(w, out, a.seconds, a.measure)
         if not n:
             raise RuntimeError("no settlement completed")
         print("%s: %.2f M instructions per %s settlement (user space, callgrind; 1 client, "
               "%d settlements)" % (who, total_ir(out) / n / 1e6, kind, n))
+        if a.keep:
+            shutil.copy(max(glob.glob(out + "*"), key=os.path.getsize), a.keep)
     finally:
         w.stop()
     return 0
