@@ -220,6 +220,8 @@ void desk_metrics(struct his_call *call);
  * answer with infcode 0: release with envelope_response_done), or the posa error to answer
  * with and, for a refusal, the platform's words in ret_message. */
 int desk_outcome(struct upmsg *m, struct envelope_response *ret_env, char *ret_message, size_t cap);
+/* A refusal's words for the cashier: the platform's err_msg, or "refused" when it gave none. */
+const char *desk_refusal_words(const struct envelope_response *env);
 
 /* Sends infno with input (taken) for psn in insuplc (may be NULL), in the order of visit_key
  * (may be NULL), keyed by idem (may be NULL). done runs when the outcome is durable; its

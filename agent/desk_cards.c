@@ -102,7 +102,7 @@ static void follow_reader(struct desk *d, const struct card_event *ev)
         return;
     case CARD_EV_READ:
         r->present = true;
-        snprintf(r->card_type, sizeof r->card_type, "%s",
+        str_copy(r->card_type, sizeof(r->card_type),
                  ev->status == 0 ? "social_security"
                  : ev->status == DRV_ENOT_SSC ? "other" : "unreadable");
         o = json_object_new_object();

@@ -317,6 +317,11 @@ int desk_send(struct posad *pd, const char *infno, const char *insuplc, const ch
     return desk_send_hooked(pd, infno, insuplc, visit_key, idem, input, done, data, NULL);
 }
 
+const char *desk_refusal_words(const struct envelope_response *env)
+{
+    return env->err_msg && env->err_msg[0] ? env->err_msg : "refused";
+}
+
 /* An answer journaled earlier under the same key counts as this message's answer. */
 static int answered(const char *body, size_t len, struct envelope_response *env, char *msg,
                     size_t cap)
@@ -329,7 +334,7 @@ static int answered(const char *body, size_t len, struct envelope_response *env,
     }
     if (env->infcode == 0)
         return 0;
-    str_copy(msg, cap, env->err_msg && env->err_msg[0] ? env->err_msg : "refused");
+    str_copy(msg, cap, desk_refusal_words(env));
     envelope_response_done(env);
     return POSA_EUPSTREAM_REFUSED;
 }
@@ -343,8 +348,7 @@ int desk_outcome(struct upmsg *m, struct envelope_response *ret_env, char *msg, 
             return answered(m->response, m->response_len, ret_env, msg, cap);
         /* Parsed once by upstream.c: taken over rather than parsed again. */
         if (m->env.infcode != 0) {
-            snprintf(msg, cap, "%s",
-                     m->env.err_msg && m->env.err_msg[0] ? m->env.err_msg : "refused");
+            str_copy(msg, cap, desk_refusal_words(&m->env));
             return POSA_EUPSTREAM_REFUSED;
         }
         *ret_env = m->env;

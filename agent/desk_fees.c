@@ -480,8 +480,7 @@ static int run_replay(struct db *db, struct db_job *job)
             if (row->state == MSG_DONE)
                 desk_fees_decode(env.output, on_platform_row, f, &jerr);
             else if (row->state == MSG_REFUSED && !f->refused)
-                snprintf(f->refusal, sizeof f->refusal, "%s",
-                         env.err_msg && env.err_msg[0] ? env.err_msg : "refused");
+                str_copy(f->refusal, sizeof(f->refusal), desk_refusal_words(&env));
             f->refused = f->refused || row->state == MSG_REFUSED;
             envelope_response_done(&env);
         } else if (row->state != MSG_DONE) {

@@ -177,8 +177,7 @@ int desk_settlement_refresh(struct db *db, struct settlement_record *s, bool *re
         json_object_put(body);
         return records_settlement_put(db, s, upstream_now_ms());
     } else if (row->state == MSG_REVERSED || row->state == MSG_REFUSED) {
-        snprintf(s->state, sizeof s->state, "%s",
-                 row->state == MSG_REVERSED ? "reversed" : "refused");
+        str_copy(s->state, sizeof(s->state), row->state == MSG_REVERSED ? "reversed" : "refused");
         next = VISIT_BILLED;
     }
     journal_row_free(row);
@@ -367,7 +366,7 @@ static void decide(struct settle_flow *f, struct upmsg *m)
         json_object_object_add(f->answer, "state", json_object_new_string("unknown"));
         json_object_object_add(f->answer, "message", json_object_new_string(posa_strerror(err)));
     } else {
-        snprintf(f->rec.state, sizeof f->rec.state, "%s",
+        str_copy(f->rec.state, sizeof(f->rec.state),
                  err == POSA_EUPSTREAM_REFUSED ? "refused" : "failed");
         str_copy(f->visit->state, sizeof(f->visit->state), visit_state_name(VISIT_BILLED));
         keep_failure(f, err, msg);
