@@ -30,7 +30,7 @@ static int flush(struct gather_file *g)
 
     if (!g->len)
         return SQLITE_OK;
-    rc = g->real->pMethods->xWrite(g->real, g->buf, (int)g->len, g->off);
+    rc = CALL(g, xWrite, g->buf, (int)g->len, g->off);
     g->len = 0;
     return rc;
 }

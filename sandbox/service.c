@@ -26,14 +26,13 @@ struct job {
     struct sandbox *sb;
     struct http_request *req;
     uv_work_t work; /* a big message's parsing, then its answer, on the thread pool */
-    bool pooled;
     struct envelope_request env;
     char refusal[320]; /* why the request could not be read ("" when it could) */
     const struct txn_def *def;
     bool drop_after_commit;
     uv_timer_t timer;
     struct json_object *resp; /* the answer, sent once the group commits */
-    char *text;               /* resp written out (off the loop) */
+    const char *text;         /* resp written out (off the loop); resp's own */
     size_t text_len;
     struct job *next; /* in the commit group */
 };
@@ -196,20 +195,21 @@ static void job_free(struct job *job)
     free(job);
 }
 
-/* On the thread pool: seals the answer for an SM gateway, writes it out, frees both trees.
- * The loop has let go of the job; only the gateway's fixed keys are shared. */
+static bool pooled(const struct job *job)
+{
+    return job->req->body_len >= POOL_BYTES;
+}
+
+/* On the thread pool: seals the answer for an SM gateway, writes it out, frees the request's
+ * tree. The loop has let go of the job; only the gateway's fixed keys are shared. */
 static void answer_work(uv_work_t *work)
 {
     struct job *job = work->data;
-    const char *text;
 
     if (gateway_check_seal(&job->sb->gateway, job->resp) < 0)
         fprintf(stderr, "gateway: could not encrypt the output of msgid=%s\n",
                 job->env.head.msgid);
-    text = json_text(job->resp, &job->text_len);
-    job->text = text ? strdup(text) : NULL;
-    json_object_put(job->resp);
-    job->resp = NULL;
+    job->text = json_text(job->resp, &job->text_len);
     envelope_request_done(&job->env);
 }
 
@@ -222,7 +222,7 @@ static void answer_done(uv_work_t *work, int status)
         http_respond(job->req, 200, json_header, 1, job->text, job->text_len);
     else
         http_respond(job->req, 503, NULL, 0, "", 0);
-    free(job->text);
+    json_object_put(job->resp); /* a big answer's rows are one text value: cheap to free */
     free(job);
 }
 
@@ -239,7 +239,7 @@ static void job_answer(struct job *job)
         return;
     }
     job->work.data = job;
-    if (!job->pooled || uv_queue_work(job->sb->loop, &job->work, answer_work, answer_done) < 0) {
+    if (!pooled(job) || uv_queue_work(job->sb->loop, &job->work, answer_work, answer_done) < 0) {
         answer_work(&job->work);
         answer_done(&job->work, 0);
     }
@@ -447,8 +447,7 @@ void service_handle(struct sandbox *sb, struct http_request *req)
     job->sb = sb;
     job->req = req;
     job->work.data = job;
-    job->pooled = req->body_len >= POOL_BYTES;
-    if (!job->pooled || uv_queue_work(sb->loop, &job->work, parse_work, parse_done) < 0) {
+    if (!pooled(job) || uv_queue_work(sb->loop, &job->work, parse_work, parse_done) < 0) {
         parse_work(&job->work);
         parse_done(&job->work, 0);
     }
