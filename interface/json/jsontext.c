@@ -177,12 +177,27 @@ struct json_object *jsontext_take(struct jsontext *j)
     return obj;
 }
 
+int jsontext_print_as(struct json_object *obj, const char *text, size_t len)
+{
+    char *copy = malloc(len + 1);
+
+    if (!copy)
+        return -12; /* -ENOMEM */
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    json_object_set_serializer(obj, text_serialize, copy, text_free);
+    return 0;
+}
+
 struct json_object *jsontext_value(const char *text, size_t len)
 {
-    struct jsontext j = {0};
+    struct json_object *obj = json_object_new_array(); /* its serialisation is the text */
 
-    append(&j, text, len);
-    return jsontext_take(&j);
+    if (obj && jsontext_print_as(obj, text, len) < 0) {
+        json_object_put(obj);
+        obj = NULL;
+    }
+    return obj;
 }
 
 void jsontext_done(struct jsontext *j)

@@ -38,6 +38,8 @@ void jsontext_json(struct jsontext *j, const char *key, struct json_object *valu
  * passthrough prints the HIS's input once, to hash it, and forwards that text); NULL when out
  * of memory. */
 struct json_object *jsontext_value(const char *text, size_t len);
+/* Makes obj (of any type) print as a copy of text: 0, or -ENOMEM with obj untouched. */
+int jsontext_print_as(struct json_object *obj, const char *text, size_t len);
 /* A json-c value whose serialisation is the text (which it takes); NULL on failure. */
 struct json_object *jsontext_take(struct jsontext *j);
 void jsontext_done(struct jsontext *j);

@@ -1,7 +1,6 @@
 /* The national request and response envelopes: parse with validation, and build. */
 #include "interface/platform/envelope.h"
 
-#include <json-c/printbuf.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +9,7 @@
 #include "core/decimal.h"
 #include "core/err.h"
 #include "core/msgid.h"
+#include "interface/json/jsontext.h"
 
 /* Field name, its offset in struct envelope_head, and its bound in bytes. */
 struct head_field {
@@ -276,38 +276,20 @@ struct json_object *envelope_response_build(const struct envelope_response *resp
     return root;
 }
 
-/* Serialises the number from the text kept as the object's user data. */
-static int decimal_serialize(struct json_object *jso, struct printbuf *pb, int level, int flags)
-{
-    const char *text = json_object_get_userdata(jso);
-
-    (void)level;
-    (void)flags;
-    return printbuf_memappend(pb, text, (int)strlen(text));
-}
-
-static void decimal_free(struct json_object *jso, void *userdata)
-{
-    (void)jso;
-    free(userdata);
-}
-
 struct json_object *envelope_json_decimal(int64_t value, int scale)
 {
     char buf[DEC_FORMAT_MAX];
+    int len = dec_format(value, scale, buf, sizeof(buf));
     struct json_object *obj;
-    char *text;
 
-    if (dec_format(value, scale, buf, sizeof(buf)) < 0)
+    if (len < 0)
         return NULL;
-    text = strdup(buf);
     /* An int object whose text is the exact decimal: json_object_get_string() (and so
      * jsonmap_decimal) reads back the very text; nothing here is ever a double. */
-    obj = text ? json_object_new_int64(0) : NULL;
-    if (!obj) {
-        free(text);
-        return NULL;
+    obj = json_object_new_int64(0);
+    if (obj && jsontext_print_as(obj, buf, (size_t)len) < 0) {
+        json_object_put(obj);
+        obj = NULL;
     }
-    json_object_set_serializer(obj, decimal_serialize, text, decimal_free);
     return obj;
 }
