@@ -12,7 +12,7 @@
 
 #include "core/err.h"
 
-#define DB_STMT_MAX 48
+#define DB_STMT_MAX 64
 
 struct db_stmt_slot {
     const char *sql; /* the key: one of cache/'s static SQL texts */
@@ -263,22 +263,10 @@ int db_synchronous(struct db *db)
     return level;
 }
 
-int db_begin(struct db *db)
-{
-    return db_exec(db, "BEGIN IMMEDIATE");
-}
-
-int db_commit(struct db *db)
-{
-    return db_exec(db, "COMMIT");
-}
-
-int db_rollback(struct db *db)
-{
-    return db_exec(db, "ROLLBACK");
-}
-
-/* Savepoints run once per job of a group: prepared once, not parsed each time. */
+/* A group's transaction and its jobs' savepoints run for every group and job: prepared once,
+ * not parsed each time. */
+static const char sql_begin[] = "BEGIN IMMEDIATE";
+static const char sql_commit[] = "COMMIT";
 static const char sql_savepoint[] = "SAVEPOINT job";
 static const char sql_release[] = "RELEASE job";
 static const char sql_rollback_to[] = "ROLLBACK TO job";
@@ -288,6 +276,21 @@ static int db_run_cached(struct db *db, const char *sql)
     sqlite3_stmt *st = db_stmt(db, sql);
 
     return st ? db_step_done(db, st) : POSA_EDB;
+}
+
+int db_begin(struct db *db)
+{
+    return db_run_cached(db, sql_begin);
+}
+
+int db_commit(struct db *db)
+{
+    return db_run_cached(db, sql_commit);
+}
+
+int db_rollback(struct db *db)
+{
+    return db_exec(db, "ROLLBACK");
 }
 
 int db_savepoint(struct db *db)
