@@ -4,9 +4,10 @@
  *
  * The loop thread owns the ledger, the scenario and every handler, so the transactions stay
  * as simple as one thread makes them. For a big message (a fee upload of many lines) what
- * needs none of that runs on libuv's thread pool: parsing the request's JSON, and writing the
- * answer's JSON and freeing both trees. That was a third of the loop's work on a 50-line
- * upload, and with the loop saturated the second core sat mostly idle (bench/sandbox). A
+ * needs none of that runs on libuv's thread pool: parsing the request's JSON, the
+ * transaction's reader (a fee upload's lines read and split, their answer rows written), and
+ * writing the answer's JSON and freeing both trees. That was half of the loop's work on a
+ * 50-line upload, and with the loop saturated the second core sat mostly idle (bench/sandbox). A
  * small message stays on the loop: two trips to the pool and back cost more than it does. */
 #include <stdarg.h>
 #include <stdio.h>
@@ -29,6 +30,7 @@ struct job {
     struct envelope_request env;
     char refusal[320]; /* why the request could not be read ("" when it could) */
     const struct txn_def *def;
+    void *read; /* what def's reader read of the message, off the loop */
     bool drop_after_commit;
     uv_timer_t timer;
     struct json_object *resp; /* the answer, sent once the group commits */
@@ -140,11 +142,11 @@ static int group_join(struct sandbox *sb)
  * outcome (a refused message's msgid cannot be used again either), while a refusal undoes
  * everything the handler wrote. */
 static struct json_object *execute(struct sandbox *sb, const struct envelope_request *env,
-                                   const struct txn_def *def)
+                                   const struct txn_def *def, void *read)
 {
     struct ledger_msg msg;
     struct ledger_msg old;
-    struct txn t = {.sb = sb, .env = env, .now = sandbox_now(sb), .msg = &msg};
+    struct txn t = {.sb = sb, .env = env, .now = sandbox_now(sb), .msg = &msg, .read = read};
     int rc;
 
     memset(&msg, 0, sizeof(msg));
@@ -189,8 +191,16 @@ static struct json_object *execute(struct sandbox *sb, const struct envelope_req
     return response(sb, 0, NULL, t.output ? t.output : json_object_new_object());
 }
 
+static void job_read_free(struct job *job)
+{
+    if (job->read)
+        job->def->read_free(job->read);
+    job->read = NULL;
+}
+
 static void job_free(struct job *job)
 {
+    job_read_free(job);
     envelope_request_done(&job->env);
     free(job);
 }
@@ -297,7 +307,8 @@ static void job_run(struct job *job)
 {
     struct commit_group *g = &job->sb->group;
 
-    job->resp = execute(job->sb, &job->env, job->def);
+    job->resp = execute(job->sb, &job->env, job->def, job->read);
+    job_read_free(job);
     if (!g->open) { /* nothing was written (the ledger could not begin): answer now */
         job_answer(job);
         return;
@@ -368,7 +379,8 @@ static int64_t real_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* On the thread pool: opens an SM gateway's input and parses the envelope. */
+/* On the thread pool: opens an SM gateway's input, parses the envelope, and has the
+ * transaction's reader read the message. */
 static void parse_work(uv_work_t *work)
 {
     struct job *job = work->data;
@@ -387,9 +399,14 @@ static void parse_work(uv_work_t *work)
     rc = envelope_request_parse(opened ? opened : req->body, opened ? opened_len : req->body_len,
                                 &job->env, &err);
     free(opened);
-    if (rc < 0)
+    if (rc < 0) {
         snprintf(job->refusal, sizeof(job->refusal), "the envelope is not valid: %s: %s",
                  err.field[0] ? err.field : "the document", posa_strerror(err.err));
+        return;
+    }
+    job->def = txn_find(job->env.head.infno);
+    if (job->def && job->def->read)
+        job->read = job->def->read(&job->env, &job->sb->scenario.catalog);
 }
 
 /* Back on the loop with the envelope read: the checks that keep state, then the message. */
@@ -416,7 +433,6 @@ static void parse_done(uv_work_t *work, int status)
         job_free(job);
         return;
     }
-    job->def = txn_find(job->env.head.infno);
     if (!job->def) {
         respond_refusal(sb, job->req, -1, "unknown infno %s: this platform does not offer it",
                         job->env.head.infno);

@@ -3,7 +3,12 @@
  *
  * A handler runs inside the ledger transaction that service.c opened (and under a savepoint:
  * when the handler refuses, everything it wrote is undone). It returns 0 with t->output set,
- * or txn_refuse()'s -1 with a plain message for the cashier in t->err. */
+ * or txn_refuse()'s -1 with a plain message for the cashier in t->err.
+ *
+ * A handler of big messages may have a reader: it reads the message before the handler runs,
+ * on the thread pool (service.c), seeing only the message and the scenario's catalog (fixed
+ * once loaded), never the ledger or the rest of the sandbox; the handler finds what it read in
+ * t->read. */
 #ifndef POSA_SANDBOX_TXN_H
 #define POSA_SANDBOX_TXN_H
 
@@ -17,16 +22,22 @@
 #include "sandbox/ledger.h"
 #include "sandbox/sandbox.h"
 
+#define TXN_ERR 512
+
 struct txn {
     struct sandbox *sb;
     const struct envelope_request *env;
     int64_t now;                /* the sandbox clock, yyyymmddHHMMSS */
     struct json_object *output; /* set by the handler on success */
     struct ledger_msg *msg;     /* the msgid row: the handler records ids and effects */
-    char err[512];
+    void *read;                 /* what the def's reader read, or NULL */
+    char err[TXN_ERR];
 };
 
 typedef int (*txn_fn)(struct txn *t);
+/* NULL only when out of memory; the handler then refuses. */
+typedef void *(*txn_read_fn)(const struct envelope_request *env,
+                             const struct catalog_index *catalog);
 
 enum txn_flags {
     TXN_NO_SIGN = 1, /* needs no sign_no (9001 itself) */
@@ -36,6 +47,8 @@ struct txn_def {
     const char *infno;
     txn_fn fn;
     unsigned flags;
+    txn_read_fn read;               /* optional */
+    void (*read_free)(void *read); /* with read */
 };
 
 /* The transaction of infno, or NULL. */
@@ -115,8 +128,12 @@ int txn_5203_settlement(struct txn *t);
 int txn_5205_drug_record(struct txn *t);
 int txn_1312_catalog(struct txn *t);
 
-/* Shared by outpatient and inpatient (txn_fees.c, txn_settle.c). */
-int fees_upload(struct txn *t, bool inpatient);
+/* Readers of the fee uploads (txn_fees.c). */
+void *txn_2204_read(const struct envelope_request *env, const struct catalog_index *catalog);
+void *txn_2301_read(const struct envelope_request *env, const struct catalog_index *catalog);
+void fees_read_free(void *read);
+
+/* Shared by outpatient and inpatient (txn_settle.c). */
 int settle_run(struct txn *t, bool inpatient, bool commit);
 int settle_cancel(struct txn *t, bool inpatient);
 /* Undo or redo of a settlement by a reversal (txn_settle.c). */

@@ -2,6 +2,7 @@
  * 2301 inpatient with refund lines), and their cancellation (2205, 2302). */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/bound.h"
@@ -11,13 +12,30 @@
 #include "interface/json/jsontext.h"
 #include "sandbox/txn.h"
 
+/* A fee line as read from the message and split by the catalog, before the ledger sees it. */
+struct read_line {
+    struct ledger_fee f; /* f.time < 0: not given (the message's time, known on the loop) */
+    const struct catalog_item *item;
+    int split_rc; /* split_line's answer: f.split is the line's split when 0 */
+    bool etip, etip_hosp;
+};
+
+/* An upload read off the loop (fees_read): its lines up to the first one that could not be
+ * read, why that one could not, and the answer's result[] rows for them. */
+struct fees_read {
+    size_t n;
+    bool bad; /* lines[n] (or the list itself) could not be read: err says why */
+    char err[TXN_ERR];
+    struct json_object *result;
+    struct read_line lines[];
+};
+
 struct upload {
     struct txn *t;
     bool inpatient;
     struct sc_person *p;
     struct ledger_visit v; /* the visit of the previous line (lines usually share one) */
     bool have_visit;
-    struct jsontext result; /* the result[] rows, as JSON text */
 };
 
 /* The line's person and visit, checked once per visit; the upload is recorded against each
@@ -84,12 +102,11 @@ static int check_refund(struct upload *u, const char *where, const char *init_sn
     return 0;
 }
 
-static void add_result(struct upload *u, const struct ledger_fee *f,
+static void add_result(struct jsontext *j, const struct ledger_fee *f,
                        const struct catalog_item *item)
 {
     static const char *const lv[] = {"03", "01", "02", "03"};
     bool limited = item && item->price_limit_e6 != PRICE_NO_LIMIT;
-    struct jsontext *j = &u->result;
     char cat[4];
 
     snprintf(cat, sizeof(cat), "%02u", f->split.category ? f->split.category : CATEGORY_OTHER);
@@ -119,15 +136,15 @@ static void add_result(struct upload *u, const struct ledger_fee *f,
     jsontext_close(j, '}');
 }
 
-static int upload_line(struct upload *u, struct json_object *o, size_t i)
+/* Reads line i (pure: the message and the catalog only), splits it, and writes its result
+ * row; -1 with t->err when a field cannot be read. */
+static int read_line(struct txn *t, const struct catalog_index *catalog, bool inpatient,
+                     struct json_object *o, size_t i, struct read_line *r, struct jsontext *rows)
 {
-    struct txn *t = u->t;
     const char *sn, *mdtrt_id, *psn, *bchno, *code, *etip, *etip_hosp, *init_sn = "";
-    struct ledger_fee f = {0};
-    const struct catalog_item *item;
+    struct ledger_fee *f = &r->f;
     struct fee_line line;
     char where[32];
-    int rc;
 
     snprintf(where, sizeof(where), "feedetail[%zu]", i);
     if (txn_str(t, o, where, "feedetl_sn", BOUND_CODE, true, &sn) < 0 ||
@@ -137,78 +154,138 @@ static int upload_line(struct upload *u, struct json_object *o, size_t i)
         txn_str(t, o, where, "med_list_codg", BOUND_CODE, true, &code) < 0 ||
         txn_str(t, o, where, "etip_flag", 1, false, &etip) < 0 ||
         txn_str(t, o, where, "etip_hosp_code", BOUND_CODE, false, &etip_hosp) < 0 ||
-        (u->inpatient &&
-         txn_str(t, o, where, "init_feedetl_sn", BOUND_CODE, false, &init_sn) < 0) ||
-        txn_dec(t, o, where, "det_item_fee_sumamt", DEC_MONEY, true, &f.split.amount) < 0 ||
-        txn_dec(t, o, where, "cnt", DEC_QTY, true, &f.qty_e4) < 0 ||
-        txn_dec(t, o, where, "pric", DEC_PRICE, true, &f.price_e6) < 0 ||
-        txn_time(t, o, where, "fee_ocur_time", t->now, &f.time) < 0 ||
-        line_visit(u, where, psn, mdtrt_id) < 0)
+        (inpatient && txn_str(t, o, where, "init_feedetl_sn", BOUND_CODE, false, &init_sn) < 0) ||
+        txn_dec(t, o, where, "det_item_fee_sumamt", DEC_MONEY, true, &f->split.amount) < 0 ||
+        txn_dec(t, o, where, "cnt", DEC_QTY, true, &f->qty_e4) < 0 ||
+        txn_dec(t, o, where, "pric", DEC_PRICE, true, &f->price_e6) < 0 ||
+        txn_time(t, o, where, "fee_ocur_time", -1, &f->time) < 0)
         return -1;
-    if (strcmp(etip, "1") == 0 && !u->inpatient)
-        return txn_refuse(t, "%s: outside examination lines (etip_flag 1) are only for stays",
-                          where);
-    if (strcmp(etip, "1") == 0 && !etip_hosp[0])
-        return txn_refuse(t, "%s: an outside examination line needs etip_hosp_code", where);
-    if (f.price_e6 < 0)
-        return txn_refuse(t, "%s.pric must not be negative", where);
-    str_copy(f.mdtrt_id, sizeof(f.mdtrt_id), mdtrt_id);
-    str_copy(f.feedetl_sn, sizeof(f.feedetl_sn), sn);
-    str_copy(f.list_code, sizeof(f.list_code), code);
-    if (f.qty_e4 < 0 && check_refund(u, where, init_sn, &f) < 0)
-        return -1;
-    if (f.qty_e4 == 0)
-        return txn_refuse(t, "%s.cnt must not be 0", where);
-    item = catalog_index_find(&t->sb->scenario.catalog, code);
+    str_copy(f->mdtrt_id, sizeof(f->mdtrt_id), mdtrt_id);
+    str_copy(f->feedetl_sn, sizeof(f->feedetl_sn), sn);
+    str_copy(f->list_code, sizeof(f->list_code), code);
+    str_copy(f->msgid, sizeof(f->msgid), t->env->head.msgid);
+    str_copy(f->chrg_bchno, sizeof(f->chrg_bchno), bchno);
+    str_copy(f->init_sn, sizeof(f->init_sn), init_sn);
+    str_copy(f->psn_no, sizeof(f->psn_no), psn);
+    str_copy(f->state, sizeof(f->state), "active");
+    str_copy(f->infno, sizeof(f->infno), t->env->head.infno);
+    r->etip = strcmp(etip, "1") == 0;
+    r->etip_hosp = etip_hosp[0] != '\0';
+    f->outside = r->etip;
+    r->item = catalog_index_find(catalog, code);
     line = (struct fee_line){.list_code = code,
-                             .price_e6 = f.price_e6,
-                             .qty_e4 = f.qty_e4,
-                             .amount_fen = f.split.amount};
-    rc = split_line(&line, item, &f.split);
-    if (rc == POSA_EAMOUNT)
-        return txn_refuse(t, "%s: det_item_fee_sumamt is not pric x cnt (rounded to the fen)",
-                          where);
-    if (rc < 0)
-        return txn_refuse(t, "%s: %s", where, posa_strerror(rc));
-    str_copy(f.msgid, sizeof(f.msgid), t->env->head.msgid);
-    str_copy(f.chrg_bchno, sizeof(f.chrg_bchno), bchno);
-    str_copy(f.init_sn, sizeof(f.init_sn), init_sn);
-    str_copy(f.psn_no, sizeof(f.psn_no), psn);
-    snprintf(f.state, sizeof(f.state), "active");
-    str_copy(f.infno, sizeof(f.infno), t->env->head.infno);
-    f.outside = strcmp(etip, "1") == 0;
-    rc = ledger_fee_insert(t->sb->ledger, &f);
-    if (rc == -EEXIST)
-        return txn_refuse(t, "%s: feedetl_sn %s was already uploaded for visit %s", where, sn,
-                          mdtrt_id);
-    if (rc < 0)
-        return txn_ledger_error(t, rc);
-    add_result(u, &f, item);
+                             .price_e6 = f->price_e6,
+                             .qty_e4 = f->qty_e4,
+                             .amount_fen = f->split.amount};
+    r->split_rc = split_line(&line, r->item, &f->split);
+    if (r->split_rc == 0)
+        add_result(rows, f, r->item);
     return 0;
 }
 
-int fees_upload(struct txn *t, bool inpatient)
+static void *fees_read(const struct envelope_request *env, const struct catalog_index *catalog,
+                       bool inpatient)
 {
-    struct json_object *list = txn_array(t, "feedetail", BOUND_LINES);
-    struct upload u = {.t = t, .inpatient = inpatient};
-    struct json_object *result;
+    struct txn t = {.env = env};
+    struct json_object *list = txn_array(&t, "feedetail", BOUND_LINES);
+    size_t n = list ? txn_list_len(list) : 0;
+    struct fees_read *rd = calloc(1, sizeof(*rd) + n * sizeof(rd->lines[0]));
+    struct jsontext rows = {0};
 
-    if (!list)
-        return -1;
-    jsontext_open(&u.result, NULL, '[');
-    for (size_t i = 0; i < txn_list_len(list); i++) {
-        if (upload_line(&u, txn_list_get(list, i), i) < 0) {
-            jsontext_done(&u.result);
-            return -1;
-        }
+    if (!rd)
+        return NULL;
+    jsontext_open(&rows, NULL, '[');
+    rd->bad = !list;
+    while (!rd->bad && rd->n < n) {
+        if (read_line(&t, catalog, inpatient, txn_list_get(list, rd->n), rd->n,
+                      &rd->lines[rd->n], &rows) < 0)
+            rd->bad = true;
+        else
+            rd->n++;
     }
-    jsontext_close(&u.result, ']');
-    result = jsontext_take(&u.result);
-    if (!result)
+    jsontext_close(&rows, ']');
+    rd->result = jsontext_take(&rows);
+    memcpy(rd->err, t.err, sizeof(rd->err));
+    return rd;
+}
+
+void *txn_2204_read(const struct envelope_request *env, const struct catalog_index *catalog)
+{
+    return fees_read(env, catalog, false);
+}
+
+void *txn_2301_read(const struct envelope_request *env, const struct catalog_index *catalog)
+{
+    return fees_read(env, catalog, true);
+}
+
+void fees_read_free(void *read)
+{
+    struct fees_read *rd = read;
+
+    if (rd)
+        json_object_put(rd->result);
+    free(rd);
+}
+
+/* Checks line i against the ledger, in the order a cashier's errors are best told, and
+ * records it. */
+static int upload_line(struct upload *u, struct read_line *r, size_t i)
+{
+    struct txn *t = u->t;
+    struct ledger_fee *f = &r->f;
+    char where[32];
+    int rc;
+
+    snprintf(where, sizeof(where), "feedetail[%zu]", i);
+    if (line_visit(u, where, f->psn_no, f->mdtrt_id) < 0)
+        return -1;
+    if (r->etip && !u->inpatient)
+        return txn_refuse(t, "%s: outside examination lines (etip_flag 1) are only for stays",
+                          where);
+    if (r->etip && !r->etip_hosp)
+        return txn_refuse(t, "%s: an outside examination line needs etip_hosp_code", where);
+    if (f->price_e6 < 0)
+        return txn_refuse(t, "%s.pric must not be negative", where);
+    if (f->qty_e4 < 0 && check_refund(u, where, f->init_sn, f) < 0)
+        return -1;
+    if (f->qty_e4 == 0)
+        return txn_refuse(t, "%s.cnt must not be 0", where);
+    if (r->split_rc == POSA_EAMOUNT)
+        return txn_refuse(t, "%s: det_item_fee_sumamt is not pric x cnt (rounded to the fen)",
+                          where);
+    if (r->split_rc < 0)
+        return txn_refuse(t, "%s: %s", where, posa_strerror(r->split_rc));
+    if (f->time < 0)
+        f->time = t->now;
+    rc = ledger_fee_insert(t->sb->ledger, f);
+    if (rc == -EEXIST)
+        return txn_refuse(t, "%s: feedetl_sn %s was already uploaded for visit %s", where,
+                          f->feedetl_sn, f->mdtrt_id);
+    if (rc < 0)
+        return txn_ledger_error(t, rc);
+    return 0;
+}
+
+/* The lines were read off the loop (t->read, from fees_read); here they meet the ledger. */
+static int fees_upload(struct txn *t, bool inpatient)
+{
+    struct fees_read *rd = t->read;
+    struct upload u = {.t = t, .inpatient = inpatient};
+
+    if (!rd)
+        return txn_refuse(t, "out of memory reading the fee lines");
+    for (size_t i = 0; i < rd->n; i++)
+        if (upload_line(&u, &rd->lines[i], i) < 0)
+            return -1;
+    if (rd->bad)
+        return txn_refuse(t, "%s", rd->err);
+    if (!rd->result)
         return txn_refuse(t, "out of memory building the answer");
     snprintf(t->msg->effect, sizeof(t->msg->effect), "uploads");
     t->output = json_object_new_object();
-    json_object_object_add(t->output, "result", result);
+    json_object_object_add(t->output, "result", rd->result);
+    rd->result = NULL;
     return 0;
 }
 
