@@ -16,16 +16,14 @@
 #include "core/str.h"
 
 static const char schema[] =
-    /* The sandbox is the ledger's only user: one lock for the process's life instead of
-     * file locks on every transaction, and the WAL index in memory. */
-    "PRAGMA locking_mode=EXCLUSIVE;"
+    /* Not locking_mode=EXCLUSIVE, though the sandbox is the only user: the checkpointer's
+     * connection shares the WAL (ledger_checkpoint). */
     "PRAGMA journal_mode=WAL;"
     "PRAGMA synchronous=NORMAL;"
     "PRAGMA foreign_keys=OFF;"
     /* Savepoints keep their undo in memory, not in a temp file per transaction. */
     "PRAGMA temp_store=MEMORY;"
     "PRAGMA cache_size=-16384;"
-    "PRAGMA wal_autocheckpoint=4000;"
     "CREATE TABLE IF NOT EXISTS seq(name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS msgs(msgid TEXT PRIMARY KEY, infno TEXT, state TEXT,"
     " psn_no TEXT, mdtrt_id TEXT, setl_id TEXT, effect TEXT, time INTEGER);"
@@ -226,6 +224,8 @@ static const char *const stmt_sql[S__MAX] = {
 
 struct ledger {
     sqlite3 *db;
+    sqlite3 *checkpointer; /* a second connection: ledger_checkpoint, on another thread */
+    int wal_frames;        /* in the WAL after db's last commit */
     sqlite3_stmt *stmts[S__MAX];
 };
 
@@ -321,6 +321,14 @@ static int migrate(struct ledger *l, char **err)
     return 0;
 }
 
+static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    (void)db;
+    (void)name;
+    ((struct ledger *)arg)->wal_frames = frames;
+    return SQLITE_OK;
+}
+
 int ledger_open(const char *dir, struct ledger **ret, char *msg, size_t cap)
 {
     char path[4096];
@@ -358,6 +366,17 @@ int ledger_open(const char *dir, struct ledger **ret, char *msg, size_t cap)
         return -EIO;
     }
     sqlite3_busy_timeout(l->db, 2000);
+    /* The hook replaces SQLite's automatic checkpoint, which ran on the loop. */
+    sqlite3_wal_hook(l->db, on_wal_commit, l);
+    /* It reads once, to find the WAL: a connection that has not would checkpoint nothing. */
+    if (sqlite3_open_v2(path, &l->checkpointer, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                        WAL_GATHER_VFS) != SQLITE_OK ||
+        sqlite3_exec(l->checkpointer, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL) !=
+            SQLITE_OK) {
+        snprintf(msg, cap, "%s: the checkpointer: %s", path, sqlite3_errmsg(l->checkpointer));
+        ledger_close(l);
+        return -EIO;
+    }
     *ret = l;
     return 0;
 }
@@ -366,10 +385,45 @@ void ledger_close(struct ledger *l)
 {
     if (!l)
         return;
+    /* First: the main connection, closing last, checkpoints all and removes the WAL. */
+    sqlite3_close(l->checkpointer);
     for (int i = 0; i < S__MAX; i++)
         sqlite3_finalize(l->stmts[i]);
     sqlite3_close(l->db);
     free(l);
+}
+
+int ledger_wal_frames(const struct ledger *l)
+{
+    return l->wal_frames;
+}
+
+/* The number of the WAL's frames now in the database, or -EIO. Busy (the WAL index was
+ * being written as the checkpoint read it) is no failure: nothing copied, try later. */
+static int checkpoint(sqlite3 *db)
+{
+    int copied = 0;
+    int rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, &copied);
+
+    if (rc == SQLITE_BUSY)
+        return 0;
+    if (rc != SQLITE_OK) {
+        fprintf(stderr, "ledger: checkpoint: %s\n", sqlite3_errmsg(db));
+        return -EIO;
+    }
+    return copied;
+}
+
+int ledger_checkpoint(struct ledger *l)
+{
+    return checkpoint(l->checkpointer);
+}
+
+int ledger_checkpoint_rest(struct ledger *l)
+{
+    int rc = checkpoint(l->db);
+
+    return rc < 0 ? rc : 0;
 }
 
 int ledger_begin(struct ledger *l)

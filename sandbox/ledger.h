@@ -25,6 +25,18 @@ struct ledger;
 int ledger_open(const char *dir, struct ledger **ret, char *msg, size_t cap);
 void ledger_close(struct ledger *l);
 
+/* Copying the WAL back into the database, and its fsyncs, happen off the loop: SQLite's own
+ * checkpoint after a commit stalled the loop for milliseconds at a time (a tenth of the
+ * throughput, and most of p99). ledger_wal_frames says how long the WAL has grown;
+ * ledger_checkpoint copies it back on a second connection, from one thread at a time, while
+ * the loop goes on committing, and returns how many of its frames are in the database now.
+ * The WAL starts over only when a transaction begins with all of it copied, which under load
+ * never happens by itself: once what is left is small, ledger_checkpoint_rest copies it on
+ * the loop, between transactions. */
+int ledger_wal_frames(const struct ledger *l);
+int ledger_checkpoint(struct ledger *l);
+int ledger_checkpoint_rest(struct ledger *l);
+
 int ledger_begin(struct ledger *l);
 int ledger_commit(struct ledger *l);
 void ledger_rollback(struct ledger *l);

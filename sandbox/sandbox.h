@@ -40,6 +40,11 @@ struct sandbox {
     uv_timer_t offline_timer;
     uint32_t refmsg_seq; /* the serial part of inf_refmsgid */
     struct commit_group group;
+    struct {
+        uv_work_t work;
+        bool running;
+        int copied; /* frames in the database after the last ledger_checkpoint */
+    } checkpoint;   /* ledger_checkpoint on the thread pool (service.c) */
 };
 
 /* The sandbox's notion of now (yyyymmddHHMMSS, local time): the clock set by the admin

@@ -255,6 +255,45 @@ static void job_answer(struct job *job)
     }
 }
 
+/* Once the WAL holds this many pages, they are copied back into the database on the pool,
+ * and again while more than CHECKPOINT_REST were committed meanwhile; the loop copies those
+ * few itself, so that the WAL starts over (ledger.h). */
+#define CHECKPOINT_FRAMES 4000
+#define CHECKPOINT_REST   256
+
+static void checkpoint_work(uv_work_t *work)
+{
+    struct sandbox *sb = work->data;
+
+    sb->checkpoint.copied = ledger_checkpoint(sb->ledger);
+}
+
+static void checkpoint_done(uv_work_t *work, int status)
+{
+    struct sandbox *sb = work->data;
+
+    (void)status; /* never cancelled */
+    sb->checkpoint.running = false;
+}
+
+/* After a commit, with no transaction open. */
+static void checkpoint_if_due(struct sandbox *sb)
+{
+    int frames = ledger_wal_frames(sb->ledger);
+    bool catching_up = sb->checkpoint.copied > 0;
+
+    if (sb->checkpoint.running || frames < (catching_up ? 1 : CHECKPOINT_FRAMES))
+        return;
+    if (catching_up && frames - sb->checkpoint.copied <= CHECKPOINT_REST) {
+        sb->checkpoint.copied = 0;
+        ledger_checkpoint_rest(sb->ledger);
+        return;
+    }
+    sb->checkpoint.work.data = sb;
+    sb->checkpoint.running =
+        uv_queue_work(sb->loop, &sb->checkpoint.work, checkpoint_work, checkpoint_done) == 0;
+}
+
 /* Commits the open group, then answers its jobs. An answer can start the connection's next
  * pipelined request at once, and that one joins a new group: the list is taken before the
  * answers go out, and the loop commits the new group too before returning (a check handle
@@ -271,7 +310,9 @@ void service_flush(struct sandbox *sb)
         g->tail = &g->head;
         g->n = 0;
         committed = ledger_commit(sb->ledger) == 0;
-        if (!committed)
+        if (committed)
+            checkpoint_if_due(sb);
+        else
             ledger_rollback(sb->ledger);
         g->open = false;
         uv_check_stop(&g->turn_end);

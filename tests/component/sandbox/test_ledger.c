@@ -1,8 +1,11 @@
 /* The sandbox ledger on a real SQLite file: mode 0600, a refusal's savepoint undone while
  * the msgid row stays, survival across close and reopen, unsettled lines and settlement
- * states, year accumulations moving both ways, duplicate lines refused. */
+ * states, year accumulations moving both ways, duplicate lines refused, checkpoints on
+ * another thread while commits go on. */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -172,12 +175,80 @@ static void test_sequences_survive(void **state)
     ledger_close(l);
 }
 
+struct checkpointer {
+    struct ledger *l;
+    atomic_bool stop;
+    int rounds; /* checkpoints that copied something */
+    int failures;
+};
+
+static void *checkpoint_loop(void *arg)
+{
+    struct checkpointer *c = arg;
+
+    while (!atomic_load(&c->stop)) {
+        int copied = ledger_checkpoint(c->l);
+
+        c->rounds += copied > 0;
+        c->failures += copied < 0;
+        usleep(1000);
+    }
+    return NULL;
+}
+
+/* Commits go on while another thread checkpoints (as the thread pool does); then the rest is
+ * copied between transactions and the WAL starts over; every line survives a reopen. */
+static void test_checkpoint_off_the_loop(void **state)
+{
+    enum { COMMITS = 200, LINES = 20 };
+    struct checkpointer c = {.l = open_ledger()};
+    struct split_totals t;
+    pthread_t thread;
+    int most = 0, n = 0;
+    char sn[16];
+
+    (void)state;
+    assert_int_equal(pthread_create(&thread, NULL, checkpoint_loop, &c), 0);
+    for (int i = 0; i < COMMITS; i++) {
+        assert_int_equal(ledger_begin(c.l), 0);
+        for (int j = 0; j < LINES; j++) {
+            snprintf(sn, sizeof(sn), "%d-%d", i, j);
+            struct ledger_fee f = fee(sn, 1000, 800);
+            assert_int_equal(ledger_fee_insert(c.l, &f), 0);
+        }
+        assert_int_equal(ledger_commit(c.l), 0);
+        if (ledger_wal_frames(c.l) > most)
+            most = ledger_wal_frames(c.l);
+    }
+    atomic_store(&c.stop, true);
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    assert_int_equal(c.failures, 0);
+    assert_true(c.rounds > 0);
+
+    /* What the last checkpoint left, then a transaction that finds the WAL all copied. */
+    assert_true(ledger_checkpoint(c.l) > 0);
+    assert_int_equal(ledger_checkpoint_rest(c.l), 0);
+    assert_int_equal(ledger_begin(c.l), 0);
+    assert_int_equal(ledger_next_seq(c.l, "after", &(int64_t){0}), 0);
+    assert_int_equal(ledger_commit(c.l), 0);
+    assert_true(ledger_wal_frames(c.l) < most);
+    assert_true(ledger_wal_frames(c.l) <= 4);
+    ledger_close(c.l);
+
+    c.l = open_ledger();
+    assert_int_equal(ledger_fees_unsettled(c.l, "V1", NULL, &t, &n), 0);
+    assert_int_equal(n, COMMITS * LINES);
+    assert_true(t.amount == (int64_t)COMMITS * LINES * 1000);
+    ledger_close(c.l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_file_mode_and_survival),
         cmocka_unit_test(test_lines_settlements_and_accumulations),
         cmocka_unit_test(test_sequences_survive),
+        cmocka_unit_test(test_checkpoint_off_the_loop),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
