@@ -47,7 +47,7 @@ struct txn_def {
     const char *infno;
     txn_fn fn;
     unsigned flags;
-    txn_read_fn read;               /* optional */
+    txn_read_fn read;              /* optional */
     void (*read_free)(void *read); /* with read */
 };
 

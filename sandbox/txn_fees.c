@@ -197,8 +197,8 @@ static void *fees_read(const struct envelope_request *env, const struct catalog_
     jsontext_open(&rows, NULL, '[');
     rd->bad = !list;
     while (!rd->bad && rd->n < n) {
-        if (read_line(&t, catalog, inpatient, txn_list_get(list, rd->n), rd->n,
-                      &rd->lines[rd->n], &rows) < 0)
+        if (read_line(&t, catalog, inpatient, txn_list_get(list, rd->n), rd->n, &rd->lines[rd->n],
+                      &rows) < 0)
             rd->bad = true;
         else
             rd->n++;

@@ -61,6 +61,27 @@ int loadclient_printf(struct loadclient *c, const char *fmt, ...)
     }
 }
 
+int loadclient_append(struct loadclient *c, ...)
+{
+    const char *part;
+    va_list ap;
+    int rc = 0;
+
+    va_start(ap, c);
+    while (rc == 0 && (part = va_arg(ap, const char *))) {
+        size_t n = strlen(part);
+
+        rc = buf_reserve(&c->req, &c->req_cap, c->req_len + n + 1);
+        if (rc == 0) {
+            memcpy(c->req + c->req_len, part, n);
+            c->req_len += n;
+            c->req[c->req_len] = '\0';
+        }
+    }
+    va_end(ap);
+    return rc;
+}
+
 /* ---- samples ------------------------------------------------------------------------------ */
 
 static void samples_add(struct loadclient_samples *s, uint64_t ns)

@@ -18,13 +18,12 @@ int plan_load(const char *path, struct plan *pl)
     while (fgets(line, sizeof(line), f)) {
         if (line[0] == 'P' && pl->n_persons < PLAN_PERSONS_MAX) {
             struct plan_person *p = &pl->persons[pl->n_persons];
-            if (sscanf(line, "P %39s %23s %7s %7s", p->psn_no, p->certno, p->region,
-                       p->insutype) == 4)
+            if (sscanf(line, "P %39s %23s %7s %7s", p->psn_no, p->certno, p->region, p->insutype) ==
+                4)
                 pl->n_persons++;
         } else if (line[0] == 'L' && pl->n_fees < PLAN_LINES_MAX) {
             struct plan_fee *fe = &pl->fees[pl->n_fees];
-            if (sscanf(line, "L %47s %23s %23s %23s", fe->code, fe->pric, fe->cnt,
-                       fe->amount) == 4)
+            if (sscanf(line, "L %47s %23s %23s %23s", fe->code, fe->pric, fe->cnt, fe->amount) == 4)
                 pl->n_fees++;
         } else if (line[0] == 'T') {
             sscanf(line, "T %23s", pl->medfee);
@@ -48,23 +47,35 @@ void plan_next_msgid(struct plan_msgids *ids, char out[31])
     snprintf(out, 31, "%.12s%.14s%04u", PLAN_INSTITUTION, when, ids->seq++ % 10000u);
 }
 
+const char *plan_decimal(char *buf, size_t cap, size_t n)
+{
+    char *p = buf + cap;
+
+    *--p = '\0';
+    do
+        *--p = (char)('0' + n % 10);
+    while ((n /= 10) && p > buf);
+    return p;
+}
+
 int plan_feedetail(struct loadclient *lc, const struct plan *pl, const char *mdtrt_id,
                    const char *psn_no, const char *fee_time, const char *med_type)
 {
-    int rc = loadclient_printf(lc, "{\"feedetail\":[");
+    int rc = loadclient_append(lc, "{\"feedetail\":[", NULL);
+    char buf[24];
 
     for (size_t i = 0; rc == 0 && i < pl->n_fees; i++) {
         const struct plan_fee *f = &pl->fees[i];
+        const char *sn = plan_decimal(buf, sizeof(buf), i + 1);
 
-        rc = loadclient_printf(lc, "%s{\"feedetl_sn\":\"%zu\",\"mdtrt_id\":\"%s\","
-                               "\"psn_no\":\"%s\",\"chrg_bchno\":\"B0001\","
-                               "\"fee_ocur_time\":\"%s\",\"med_list_codg\":\"%s\","
-                               "\"medins_list_codg\":\"H%zu\",\"det_item_fee_sumamt\":\"%s\","
-                               "\"cnt\":\"%s\",\"pric\":\"%s\",\"etip_flag\":\"0\","
-                               "\"init_feedetl_sn\":\"\"%s%s%s}",
-                               i ? "," : "", i + 1, mdtrt_id, psn_no, fee_time, f->code, i + 1,
-                               f->amount, f->cnt, f->pric, med_type ? ",\"med_type\":\"" : "",
-                               med_type ? med_type : "", med_type ? "\"" : "");
+        rc = loadclient_append(
+            lc, i ? "," : "", "{\"feedetl_sn\":\"", sn, "\",\"mdtrt_id\":\"", mdtrt_id,
+            "\",\"psn_no\":\"", psn_no, "\",\"chrg_bchno\":\"B0001\",\"fee_ocur_time\":\"",
+            fee_time, "\",\"med_list_codg\":\"", f->code, "\",\"medins_list_codg\":\"H", sn,
+            "\",\"det_item_fee_sumamt\":\"", f->amount, "\",\"cnt\":\"", f->cnt, "\",\"pric\":\"",
+            f->pric, "\",\"etip_flag\":\"0\",\"init_feedetl_sn\":\"\"",
+            med_type ? ",\"med_type\":\"" : "", med_type ? med_type : "", med_type ? "\"" : "", "}",
+            NULL);
     }
-    return rc ? rc : loadclient_printf(lc, "]}");
+    return rc ? rc : loadclient_append(lc, "]}", NULL);
 }

@@ -96,16 +96,19 @@ static int build_his(struct loadclient *lc, char *path, size_t cap)
                                  lc->flows, b->clock);
     case 2:
         snprintf(path, cap, "/v1/visits/%s/fees", c->visit_id);
-        rc = loadclient_printf(lc, "{\"lines\":[");
+        rc = loadclient_append(lc, "{\"lines\":[", NULL);
         for (size_t i = 0; rc == 0 && i < pl->n_fees; i++) {
             const struct plan_fee *f = &pl->fees[i];
-            rc = loadclient_printf(lc, "%s{\"his_line_id\":\"L%zu\",\"list_code\":\"%s\","
-                                   "\"hosp_code\":\"H%zu\",\"name\":\"项目%zu\",\"qty\":\"%s\","
-                                   "\"price\":\"%s\",\"amount\":\"%s\",\"time\":\"%s\"}",
-                                   i ? "," : "", i + 1, f->code, i + 1, i + 1, f->cnt, f->pric,
-                                   f->amount, b->clock);
+            char buf[24];
+            const char *n = plan_decimal(buf, sizeof(buf), i + 1);
+
+            rc = loadclient_append(lc, i ? "," : "", "{\"his_line_id\":\"L", n,
+                                   "\",\"list_code\":\"", f->code, "\",\"hosp_code\":\"H", n,
+                                   "\",\"name\":\"项目", n, "\",\"qty\":\"", f->cnt,
+                                   "\",\"price\":\"", f->pric, "\",\"amount\":\"", f->amount,
+                                   "\",\"time\":\"", b->clock, "\"}", NULL);
         }
-        return rc ? rc : loadclient_printf(lc, "]}");
+        return rc ? rc : loadclient_append(lc, "]}", NULL);
     case 3:
         snprintf(path, cap, "/v1/visits/%s/settle", c->visit_id);
         return loadclient_printf(lc, "{}");
