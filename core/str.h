@@ -1,4 +1,4 @@
-/* Copying a C string into a fixed buffer. */
+/* Copying a C string into a fixed buffer, and naming an element of a list. */
 #ifndef POSA_CORE_STR_H
 #define POSA_CORE_STR_H
 
@@ -9,5 +9,10 @@
  * written); true when all of it fit. What snprintf(dst, cap, "%s", src) does, without parsing a
  * format: the sandbox copies a dozen fields of every fee line this way. */
 bool str_copy(char *dst, size_t cap, const char *src);
+
+/* Writes "name[i]" into dst like str_copy (cut to fit, terminated); true when all of it fit.
+ * What snprintf(dst, cap, "%s[%zu]", name, i) does: the name of a line in a refusal, built
+ * for every line of every upload, where the format parsing was 3% of the sandbox's work. */
+bool str_index(char *dst, size_t cap, const char *name, size_t i);
 
 #endif

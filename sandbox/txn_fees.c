@@ -107,9 +107,9 @@ static void add_result(struct jsontext *j, const struct ledger_fee *f,
 {
     static const char *const lv[] = {"03", "01", "02", "03"};
     bool limited = item && item->price_limit_e6 != PRICE_NO_LIMIT;
-    char cat[4];
+    unsigned category = f->split.category ? f->split.category : CATEGORY_OTHER;
+    char cat[3] = {(char)('0' + category / 10 % 10), (char)('0' + category % 10), '\0'};
 
-    snprintf(cat, sizeof(cat), "%02u", f->split.category ? f->split.category : CATEGORY_OTHER);
     jsontext_open(j, NULL, '{');
     jsontext_str(j, "feedetl_sn", f->feedetl_sn);
     jsontext_dec(j, "det_item_fee_sumamt", f->split.amount, DEC_MONEY);
@@ -146,7 +146,7 @@ static int read_line(struct txn *t, const struct catalog_index *catalog, bool in
     struct fee_line line;
     char where[32];
 
-    snprintf(where, sizeof(where), "feedetail[%zu]", i);
+    str_index(where, sizeof(where), "feedetail", i);
     if (txn_str(t, o, where, "feedetl_sn", BOUND_CODE, true, &sn) < 0 ||
         txn_str(t, o, where, "mdtrt_id", BOUND_CODE, true, &mdtrt_id) < 0 ||
         txn_str(t, o, where, "psn_no", BOUND_CODE, true, &psn) < 0 ||
@@ -237,7 +237,7 @@ static int upload_line(struct upload *u, struct read_line *r, size_t i)
     char where[32];
     int rc;
 
-    snprintf(where, sizeof(where), "feedetail[%zu]", i);
+    str_index(where, sizeof(where), "feedetail", i);
     if (line_visit(u, where, f->psn_no, f->mdtrt_id) < 0)
         return -1;
     if (r->etip && !u->inpatient)
@@ -358,7 +358,7 @@ int txn_2302_fees_cancel(struct txn *t)
     if (!list)
         return -1;
     for (size_t i = 0; i < txn_list_len(list); i++) {
-        snprintf(where, sizeof(where), "data[%zu]", i);
+        str_index(where, sizeof(where), "data", i);
         if (cancel_lines(t, txn_list_get(list, i), where, true, &count) < 0)
             return -1;
     }

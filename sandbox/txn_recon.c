@@ -10,6 +10,7 @@
 
 #include "core/bound.h"
 #include "core/decimal.h"
+#include "core/str.h"
 #include "sandbox/txn.h"
 
 #define RECON_ROWS_MAX 20000
@@ -77,7 +78,7 @@ static int detail_row(struct txn *t, struct json_object *row, size_t i, struct j
     char where[32], memo[200] = "";
     int rc;
 
-    snprintf(where, sizeof(where), "data.detail[%zu]", i);
+    str_index(where, sizeof(where), "data.detail", i);
     if (txn_str(t, row, where, "psn_no", BOUND_CODE, false, &psn) < 0 ||
         txn_str(t, row, where, "mdtrt_id", BOUND_CODE, false, &mdtrt_id) < 0 ||
         txn_str(t, row, where, "setl_id", BOUND_CODE, true, &setl_id) < 0 ||

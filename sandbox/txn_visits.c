@@ -53,7 +53,7 @@ static int check_diseinfo(struct txn *t)
     for (size_t i = 0; i < json_object_array_length(list); i++) {
         struct json_object *d = json_object_array_get_idx(list, i);
 
-        snprintf(where, sizeof(where), "diseinfo[%zu]", i);
+        str_index(where, sizeof(where), "diseinfo", i);
         if (!json_object_is_type(d, json_type_object))
             return txn_refuse(t, "input.%s is not an object", where);
         if (txn_str(t, d, where, "diag_code", BOUND_CODE, true, &code) < 0)

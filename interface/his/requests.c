@@ -6,6 +6,7 @@
 
 #include "core/datetime.h"
 #include "core/err.h"
+#include "core/str.h"
 
 /* Parses body as a JSON object with only the allowed keys. An empty body is {} when
  * empty_ok. */
@@ -130,7 +131,7 @@ static int diagnoses_parse(struct json_object *root, struct visit_request *r,
         struct json_object *d = json_object_array_get_idx(array, i);
         struct diagnosis *out = &r->diagnoses[i];
 
-        snprintf(prefix, sizeof prefix, "diagnoses[%zu]", i);
+        str_index(prefix, sizeof prefix, "diagnoses", i);
         if (!json_object_is_type(d, json_type_object))
             return jsonmap_fail(err, POSA_EFIELD, prefix, "");
         if ((rc = jsonmap_only_keys(d, keys, err)) < 0 ||
@@ -236,7 +237,7 @@ static int line_ids_check(struct json_object *ids, struct jsonmap_error *err)
 
         if (!json_object_is_type(id, json_type_string) || json_object_get_string_len(id) == 0 ||
             json_object_get_string_len(id) > BOUND_CODE) {
-            snprintf(prefix, sizeof prefix, "his_line_ids[%zu]", i);
+            str_index(prefix, sizeof prefix, "his_line_ids", i);
             return jsonmap_fail(err, POSA_EFIELD, prefix, "");
         }
     }

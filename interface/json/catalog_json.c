@@ -7,6 +7,7 @@
 #include "core/bound.h"
 #include "core/decimal.h"
 #include "core/err.h"
+#include "core/str.h"
 
 #define CATALOG_MAX 1000000
 
@@ -52,7 +53,7 @@ static int fail_at(struct jsonmap_error *err, size_t i)
 {
     char prefix[32];
 
-    snprintf(prefix, sizeof prefix, "catalog[%zu]", i);
+    str_index(prefix, sizeof prefix, "catalog", i);
     return jsonmap_nest(err, prefix);
 }
 

@@ -9,6 +9,7 @@
 #include "core/datetime.h"
 #include "core/decimal.h"
 #include "core/err.h"
+#include "core/str.h"
 
 static int outside_kind_parse(const char *text, enum outside_kind *ret)
 {
@@ -119,7 +120,7 @@ static int lines_parse(struct json_object *array, size_t max_lines, struct fee_l
             json_object_object_get_ex(seen, out->lines[i].his_line_id, NULL))
             rc = jsonmap_fail(err, POSA_EDUPLICATE, NULL, "his_line_id");
         if (rc < 0) {
-            snprintf(prefix, sizeof prefix, "lines[%zu]", i);
+            str_index(prefix, sizeof prefix, "lines", i);
             rc = jsonmap_nest(err, prefix);
         } else {
             json_object_object_add(seen, out->lines[i].his_line_id, NULL);

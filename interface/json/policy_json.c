@@ -7,6 +7,7 @@
 #include "core/bound.h"
 #include "core/decimal.h"
 #include "core/err.h"
+#include "core/str.h"
 
 static struct json_object *member(struct json_object *obj, const char *key)
 {
@@ -119,7 +120,7 @@ int policy_json_region(struct json_object *obj, struct region_rate *rates, size_
         return jsonmap_fail(err, POSA_ETOOLONG, NULL, "rates");
     for (size_t i = 0; i < n; i++) {
         if ((rc = rate_map(json_object_array_get_idx(list, i), &rates[i], err)) < 0) {
-            snprintf(prefix, sizeof prefix, "rates[%zu]", i);
+            str_index(prefix, sizeof prefix, "rates", i);
             return jsonmap_nest(err, prefix);
         }
     }

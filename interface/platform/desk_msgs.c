@@ -7,6 +7,7 @@
 #include "core/datetime.h"
 #include "core/decimal.h"
 #include "core/err.h"
+#include "core/str.h"
 #include "interface/json/jsontext.h"
 
 static void put_str(struct json_object *o, const char *key, const char *value)
@@ -78,7 +79,7 @@ static int insurance_decode(json_object *array, struct desk_person *p, struct js
         json_object *row = json_object_array_get_idx(array, i);
         struct desk_insurance *ins = &p->insurance[p->n_insurance];
 
-        snprintf(prefix, sizeof prefix, "insuinfo[%zu]", i);
+        str_index(prefix, sizeof prefix, "insuinfo", i);
         ins->psn_type = "";
         if ((rc = jsonmap_get_string(row, "insutype", 3, true, &ins->insutype, err)) < 0 ||
             (rc = jsonmap_get_string(row, "insuplc_admdvs", 6, true, &ins->insuplc_admdvs, err)) < 0 ||
@@ -115,7 +116,7 @@ static int filings_decode(json_object *array, struct desk_person *p, struct json
         struct filing *f = &p->filings[p->n_filings];
         const char *kind = NULL;
 
-        snprintf(prefix, sizeof prefix, "filinginfo[%zu]", i);
+        str_index(prefix, sizeof prefix, "filinginfo", i);
         if ((rc = jsonmap_get_string(row, "kind", BOUND_CODE, true, &kind, err)) < 0 ||
             (rc = date_or_open(row, "valid_from", &f->valid_from, err)) < 0 ||
             (rc = date_or_open(row, "valid_to", &f->valid_to, err)) < 0)
@@ -395,7 +396,7 @@ int desk_fees_decode(struct json_object *output, desk_fee_split_cb cb, void *dat
         struct desk_fee_split row = {0};
 
         if ((rc = fee_split_decode(json_object_array_get_idx(rows, i), &row, err)) < 0) {
-            snprintf(prefix, sizeof prefix, "result[%zu]", i);
+            str_index(prefix, sizeof prefix, "result", i);
             return jsonmap_nest(err, prefix);
         }
         if ((rc = cb(&row, data)) != 0)
@@ -471,7 +472,7 @@ static int funds_decode(json_object *output, struct desk_settlement *s, struct j
         if ((rc = jsonmap_get_string(row, "fund_pay_type", BOUND_CODE, true, &f->fund_pay_type, err)) < 0 ||
             (rc = jsonmap_get_string(row, "fund_pay_type_name", BOUND_NAME, false, &f->name, err)) < 0 ||
             (rc = jsonmap_get_decimal(row, "fund_payamt", DEC_MONEY, true, &f->amount, err)) < 0) {
-            snprintf(prefix, sizeof prefix, "setldetail[%zu]", i);
+            str_index(prefix, sizeof prefix, "setldetail", i);
             return jsonmap_nest(err, prefix);
         }
         s->n_funds++;

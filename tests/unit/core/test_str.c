@@ -1,9 +1,11 @@
-/* Unit tests of core/str: str_copy fits, cuts and terminates like snprintf("%s"). */
+/* Unit tests of core/str: str_copy fits, cuts and terminates like snprintf("%s"), and
+ * str_index like snprintf("%s[%zu]"). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -43,9 +45,32 @@ static void test_cut(void **state)
     assert_int_equal(one[0], 'x');
 }
 
+/* Every cut and every index against what snprintf writes. */
+static void test_index_is_snprintf(void **state)
+{
+    static const size_t idx[] = {0, 7, 10, 99, 12345, SIZE_MAX};
+    char want[64], got[64];
+
+    (void)state;
+    for (size_t k = 0; k < sizeof(idx) / sizeof(idx[0]); k++)
+        for (size_t cap = 1; cap <= sizeof(got); cap++) {
+            int n = snprintf(want, cap, "%s[%zu]", "feedetail", idx[k]);
+
+            memset(got, 'x', sizeof got);
+            assert_int_equal(str_index(got, cap, "feedetail", idx[k]), (size_t)n < cap);
+            assert_string_equal(got, want);
+        }
+    assert_true(str_index(got, sizeof got, NULL, 3));
+    assert_string_equal(got, "[3]");
+    got[0] = 'x';
+    assert_false(str_index(got, 0, "a", 1)); /* no room at all: untouched */
+    assert_int_equal(got[0], 'x');
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_fits), cmocka_unit_test(test_cut)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_fits), cmocka_unit_test(test_cut),
+                                       cmocka_unit_test(test_index_is_snprintf)};
 
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
