@@ -276,13 +276,16 @@ static void checkpoint_done(uv_work_t *work, int status)
     sb->checkpoint.running = false;
 }
 
-/* After a commit, with no transaction open. */
+/* After a commit, with no transaction open. copied is the pool's until checkpoint_done. */
 static void checkpoint_if_due(struct sandbox *sb)
 {
     int frames = ledger_wal_frames(sb->ledger);
-    bool catching_up = sb->checkpoint.copied > 0;
+    bool catching_up;
 
-    if (sb->checkpoint.running || frames < (catching_up ? 1 : CHECKPOINT_FRAMES))
+    if (sb->checkpoint.running)
+        return;
+    catching_up = sb->checkpoint.copied > 0;
+    if (frames < (catching_up ? 1 : CHECKPOINT_FRAMES))
         return;
     if (catching_up && frames - sb->checkpoint.copied <= CHECKPOINT_REST) {
         sb->checkpoint.copied = 0;
