@@ -259,6 +259,43 @@ class BadInput(harness.SandboxCase):
                            "feedetl_sn reused across batches")
         self.assertEqual(len(sb.upload_rows(mdtrt_id=mdtrt_id)), 2)
 
+    def test_first_bad_line_is_named(self):
+        """Lines are read on the thread pool for a big upload, and checked against the ledger
+        on the loop: whichever finds the first bad line, the refusal names that line."""
+        sb = self.sb
+        mdtrt_id = self.open_stay()
+        self.ledger_before = sb.ledger()
+
+        def feed(lines, other_visit_at=None):
+            out = []
+            for i, ln in enumerate(lines):
+                ln = dict(ln, mdtrt_id=mdtrt_id, psn_no=P["psn_no"], med_type="21")
+                if i == other_visit_at:
+                    ln["mdtrt_id"] = "NO-SUCH-VISIT"
+                out.append(ln)
+            return {"feedetail": out}
+
+        for n in (3, 60):  # a small message stays on the loop; 60 lines go to the pool
+            good = [line(str(i + 1), BED, "100.00", "1", "100.00") for i in range(n)]
+            unreadable = line(str(n + 1), AMOXI, "50.00", "abc", "50.00")
+            with self.subTest(lines=n, first="unknown visit"):
+                lines = good[:1] + [good[1], unreadable] + good[2:]
+                r = sb.call("2301", feed(lines, other_visit_at=1), ZHENGZHOU)
+                self.assertRefused(r)
+                self.assertIn("feedetail[1]", r.err_msg)
+                self.assertIn("NO-SUCH-VISIT", r.err_msg)
+            with self.subTest(lines=n, first="unreadable cnt"):
+                lines = good[:1] + [unreadable, good[1]] + good[2:]
+                r = sb.call("2301", feed(lines, other_visit_at=2), ZHENGZHOU)
+                self.assertRefused(r)
+                self.assertIn("feedetail[1]", r.err_msg)
+                self.assertIn("cnt", r.err_msg)
+            with self.subTest(lines=n, first="last line unreadable"):
+                r = sb.call("2301", feed(good + [unreadable]), ZHENGZHOU)
+                self.assertRefused(r)
+                self.assertIn("feedetail[%d]" % n, r.err_msg)
+        self.assertLedgerUnchanged()
+
     def test_settlement_refusals(self):
         sb = self.sb
         empty = self.open_stay()
