@@ -4,7 +4,6 @@
 #include "answer.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,25 +65,18 @@ static int member(const struct answer *a, int obj, const char *key)
     return -1;
 }
 
-static int walk(const struct answer *a, int at, va_list ap)
+static int walk(const struct answer *a, int at, const char *const *path)
 {
-    const char *key;
-
     if (at < 0 || at >= a->n)
         return -1;
-    while (at >= 0 && (key = va_arg(ap, const char *)))
-        at = member(a, at, key);
+    for (; at >= 0 && *path; path++)
+        at = member(a, at, *path);
     return at;
 }
 
-int answer_at(const struct answer *a, int at, ...)
+int answer_at_path(const struct answer *a, int at, const char *const *path)
 {
-    va_list ap;
-
-    va_start(ap, at);
-    at = walk(a, at, ap);
-    va_end(ap);
-    return at;
+    return walk(a, at, path);
 }
 
 int answer_first(const struct answer *a, int at)
@@ -114,28 +106,16 @@ const char *answer_text(const struct answer *a, int at, size_t *len)
     return a->text + a->tok[at].start;
 }
 
-const char *answer_find(const struct answer *a, size_t *len, ...)
+const char *answer_find_path(const struct answer *a, size_t *len, const char *const *path)
 {
-    va_list ap;
-    int at;
-
-    va_start(ap, len);
-    at = walk(a, 0, ap);
-    va_end(ap);
-    return answer_text(a, at, len);
+    return answer_text(a, walk(a, 0, path), len);
 }
 
-int answer_equals(const struct answer *a, const char *text, ...)
+int answer_equals(const struct answer *a, const char *text, const char *const *path)
 {
-    va_list ap;
-    const char *v;
     size_t len = 0;
-    int at;
+    const char *v = answer_text(a, walk(a, 0, path), &len);
 
-    va_start(ap, text);
-    at = walk(a, 0, ap);
-    va_end(ap);
-    v = answer_text(a, at, &len);
     return v && len == strlen(text) && !memcmp(v, text, len);
 }
 

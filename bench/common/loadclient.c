@@ -61,25 +61,19 @@ int loadclient_printf(struct loadclient *c, const char *fmt, ...)
     }
 }
 
-int loadclient_append(struct loadclient *c, ...)
+int loadclient_append_parts(struct loadclient *c, const char *const *parts)
 {
-    const char *part;
-    va_list ap;
-    int rc = 0;
+    for (; *parts; parts++) {
+        size_t n = strlen(*parts);
+        int rc = buf_reserve(&c->req, &c->req_cap, c->req_len + n + 1);
 
-    va_start(ap, c);
-    while (rc == 0 && (part = va_arg(ap, const char *))) {
-        size_t n = strlen(part);
-
-        rc = buf_reserve(&c->req, &c->req_cap, c->req_len + n + 1);
-        if (rc == 0) {
-            memcpy(c->req + c->req_len, part, n);
-            c->req_len += n;
-            c->req[c->req_len] = '\0';
-        }
+        if (rc < 0)
+            return rc;
+        memcpy(c->req + c->req_len, *parts, n);
+        c->req_len += n;
+        c->req[c->req_len] = '\0';
     }
-    va_end(ap);
-    return rc;
+    return 0;
 }
 
 /* ---- samples ------------------------------------------------------------------------------ */

@@ -105,9 +105,12 @@ double loadclient_samples_ms(const struct loadclient_samples *samples, unsigned 
 /* Appends to the body of the request being built. 0, -EINVAL or -ENOMEM. */
 int loadclient_printf(struct loadclient *client, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* Appends the strings given, up to a NULL, to the body: for a long body of many short parts
- * (a bill's lines), where vsnprintf reading its format again for every line was a fifth of
- * the client's CPU. */
-int loadclient_append(struct loadclient *client, ...) __attribute__((sentinel));
+/* Appends the strings given to the body: for a long body of many short parts (a bill's
+ * lines), where vsnprintf reading its format again for every line was a fifth of the
+ * client's CPU. The parts are an array ending in NULL, built by the macro, so each is
+ * type-checked as a string and there is no variadic sentinel. 0 or -ENOMEM. */
+int loadclient_append_parts(struct loadclient *client, const char *const *parts);
+#define loadclient_append(client, ...)                                                            \
+    loadclient_append_parts((client), (const char *const[]){__VA_ARGS__, NULL})
 
 #endif

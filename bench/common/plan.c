@@ -61,7 +61,7 @@ const char *plan_decimal(char *buf, size_t cap, size_t n)
 int plan_feedetail(struct loadclient *lc, const struct plan *pl, const char *mdtrt_id,
                    const char *psn_no, const char *fee_time, const char *med_type)
 {
-    int rc = loadclient_append(lc, "{\"feedetail\":[", NULL);
+    int rc = loadclient_append(lc, "{\"feedetail\":[");
     char buf[24];
 
     for (size_t i = 0; rc == 0 && i < pl->n_fees; i++) {
@@ -74,8 +74,8 @@ int plan_feedetail(struct loadclient *lc, const struct plan *pl, const char *mdt
             fee_time, "\",\"med_list_codg\":\"", f->code, "\",\"medins_list_codg\":\"H", sn,
             "\",\"det_item_fee_sumamt\":\"", f->amount, "\",\"cnt\":\"", f->cnt, "\",\"pric\":\"",
             f->pric, "\",\"etip_flag\":\"0\",\"init_feedetl_sn\":\"\"",
-            med_type ? ",\"med_type\":\"" : "", med_type ? med_type : "", med_type ? "\"" : "", "}",
-            NULL);
+            med_type ? ",\"med_type\":\"" : "", med_type ? med_type : "", med_type ? "\"" : "",
+            "}");
     }
-    return rc ? rc : loadclient_append(lc, "]}", NULL);
+    return rc ? rc : loadclient_append(lc, "]}");
 }

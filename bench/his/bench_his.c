@@ -96,7 +96,7 @@ static int build_his(struct loadclient *lc, char *path, size_t cap)
                                  lc->flows, b->clock);
     case 2:
         snprintf(path, cap, "/v1/visits/%s/fees", c->visit_id);
-        rc = loadclient_append(lc, "{\"lines\":[", NULL);
+        rc = loadclient_append(lc, "{\"lines\":[");
         for (size_t i = 0; rc == 0 && i < pl->n_fees; i++) {
             const struct plan_fee *f = &pl->fees[i];
             char buf[24];
@@ -106,9 +106,9 @@ static int build_his(struct loadclient *lc, char *path, size_t cap)
                                    "\",\"list_code\":\"", f->code, "\",\"hosp_code\":\"H", n,
                                    "\",\"name\":\"项目", n, "\",\"qty\":\"", f->cnt,
                                    "\",\"price\":\"", f->pric, "\",\"amount\":\"", f->amount,
-                                   "\",\"time\":\"", b->clock, "\"}", NULL);
+                                   "\",\"time\":\"", b->clock, "\"}");
         }
-        return rc ? rc : loadclient_append(lc, "]}", NULL);
+        return rc ? rc : loadclient_append(lc, "]}");
     case 3:
         snprintf(path, cap, "/v1/visits/%s/settle", c->visit_id);
         return loadclient_printf(lc, "{}");
@@ -218,10 +218,10 @@ static bool his_answer(struct loadclient *lc, const struct answer *a)
     switch (lc->step) {
     case 0:
         return lc->status == 200 &&
-               copy_str(a, answer_at(a, 0, "identity_token", NULL), c->token, sizeof c->token);
+               copy_str(a, answer_at(a, 0, "identity_token"), c->token, sizeof c->token);
     case 1:
         return lc->status == 201 &&
-               copy_str(a, answer_at(a, 0, "visit_id", NULL), c->visit_id, sizeof c->visit_id);
+               copy_str(a, answer_at(a, 0, "visit_id"), c->visit_id, sizeof c->visit_id);
     case 2: return lc->status == 200;
     default: return lc->status == 200 && answer_is(a, "settled", "state");
     }
@@ -237,15 +237,15 @@ static bool national_answer(struct loadclient *lc, const struct answer *a)
     if (lc->status != 200 || !answer_is(a, "0", "infcode"))
         return false;
     if (lc->step == 1)
-        return copy_str(a, answer_at(a, 0, "output", "data", "mdtrt_id", NULL), c->visit_id,
+        return copy_str(a, answer_at(a, 0, "output", "data", "mdtrt_id"), c->visit_id,
                         sizeof c->visit_id);
     if (lc->step == 3) {
-        res = answer_at(a, 0, "output", "result", NULL);
+        res = answer_at(a, 0, "output", "result");
         memset(c->parts, 0, sizeof c->parts);
         row = answer_first(a, res);
         for (int i = 0; i < answer_count(a, res); i++, row = answer_next(a, row))
             for (int k = 0; k < 4; k++) {
-                v = answer_at(a, row, part_names[k], NULL);
+                v = answer_at(a, row, part_names[k]);
                 text = answer_text(a, v, &len);
                 if (text && money_add(text, len, &c->parts[k]) < 0)
                     return false; /* not an amount: a bad answer */

@@ -131,7 +131,7 @@ static bool check_answer(struct loadclient *lc)
         return false;
     if (lc->step != STEP_2401)
         return true;
-    id = answer_find(a, &len, "output", "result", "mdtrt_id", NULL);
+    id = answer_find(a, &len, "output", "result", "mdtrt_id");
     if (!id || len >= sizeof(c->mdtrt_id))
         return false;
     memcpy(c->mdtrt_id, id, len);
