@@ -385,7 +385,8 @@ void ledger_close(struct ledger *l)
 {
     if (!l)
         return;
-    /* First: the main connection, closing last, checkpoints all and removes the WAL. */
+    /* The checkpointer first, so that the main connection closes last: that one copies all
+     * of the WAL back and removes it. */
     sqlite3_close(l->checkpointer);
     for (int i = 0; i < S__MAX; i++)
         sqlite3_finalize(l->stmts[i]);
