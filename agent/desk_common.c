@@ -2,6 +2,7 @@
  * reading its outcome, and the treating region's catalog downloaded page by page (1312). */
 #include "agent/desk.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,7 +115,7 @@ static int config_clients(struct desk *d, const char *list, char *why, size_t ca
             if ((fields[i] = strchr(fields[i - 1], ':')))
                 *fields[i]++ = '\0';
         if (!d->auth && !(d->auth = calloc(1, sizeof *d->auth)))
-            return -12;
+            return -ENOMEM;
         if (too_long || !fields[3] ||
             auth_table_add(d->auth, fields[0], fields[1], fields[2], fields[3]) != 0) {
             snprintf(why, cap, "\"%s\" is not NAME:SHA256-HEX:ROLE:DESKS "
@@ -156,7 +157,7 @@ static int check_with(int (*parse)(struct desk *, const char *, char *, size_t),
     int err;
 
     if (!scratch)
-        return -12;
+        return -ENOMEM;
     err = parse(scratch, value, why, cap);
     free(scratch->auth);
     free(scratch);
@@ -221,7 +222,7 @@ int desk_reload(struct desk *d, const struct posad_config *cfg, char *msg, size_
         free(next);
         free(old);
         snprintf(msg, cap, "out of memory");
-        return -12;
+        return -ENOMEM;
     }
     if (clients_changed && (err = config_clients(next, cfg->clients, why, sizeof why)) < 0)
         snprintf(msg, cap, "[his] clients: %s", why);
@@ -288,10 +289,10 @@ int desk_send_hooked(struct posad *pd, const char *infno, const char *insuplc,
     int err;
 
     if (!input)
-        return -12; /* -ENOMEM */
+        return -ENOMEM; /* -ENOMEM */
     if (!(m = upmsg_new(infno, done, data))) {
         json_object_put(input);
-        return -12;
+        return -ENOMEM;
     }
     if (visit_key)
         str_copy(m->visit_key, sizeof(m->visit_key), visit_key);
@@ -463,7 +464,7 @@ static int catalog_page_add(struct catalog_load *cl, struct envelope_response *e
     json_object_object_get_ex(env->output, "pages", &pages);
     *ret_pages = pages ? json_object_get_int64(pages) : 1;
     if (!(grown = realloc(cl->pages, (cl->n_pages + 1) * sizeof grown[0])))
-        return -12;
+        return -ENOMEM;
     cl->pages = grown;
     cl->pages[cl->n_pages++] = json_object_get(env->root);
     return 0;
@@ -505,7 +506,7 @@ static int catalog_request(struct catalog_load *cl)
     if (!input || !data) {
         json_object_put(input);
         json_object_put(data);
-        return -12;
+        return -ENOMEM;
     }
     json_object_object_add(data, "updt_time", json_object_new_string("2000-01-01 00:00:00"));
     json_object_object_add(data, "page_num", json_object_new_int64(cl->page));

@@ -1,6 +1,7 @@
 /* Printable documents (his-api.md): GET /v1/documents/settlement/{id} (the statement of
  * annex 13) and GET /v1/documents/forms/{trauma-commitment|outside-purchase}?visit_id=
  * (annexes 11 and 12), filled from the records and formatted by interface/his. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,7 +215,7 @@ static int add_outside(const struct line_record *line, void *data)
         json_object_array_length(f->lines) >= DOC_LINES_MAX)
         return 0;
     if (!(o = json_object_new_object()))
-        return -12;
+        return -ENOMEM;
     json_object_object_add(o, "institution", json_object_new_string(line->outside_institution));
     json_object_object_add(o, "form", json_object_new_string(line->outside_form));
     json_object_object_add(o, "kind", json_object_new_int(line->outside_kind));
@@ -231,7 +232,7 @@ static int run_visit(struct db *db, struct db_job *job)
     int err = records_visit_get(db, f->visit_id, &f->visit);
 
     if (!err && !(f->lines = json_object_new_array()))
-        err = -12;
+        err = -ENOMEM;
     return err ? err : records_lines_list(db, f->visit_id, add_outside, f);
 }
 
@@ -245,7 +246,7 @@ static void outside_form(struct his_call *call, struct outside_form_view *view)
     int err;
 
     if (!lines) {
-        his_fail(call, -12, NULL, NULL);
+        his_fail(call, -ENOMEM, NULL, NULL);
         return;
     }
     for (size_t i = 0; i < n; i++) {

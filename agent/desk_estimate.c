@@ -4,6 +4,7 @@
  * the filing from the identify answer, the split from the visit's lines. Year accumulations
  * are the insured region's and unknown here: the estimate assumes none used this year and
  * says so. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +47,7 @@ static int regions_map(struct desk_policy *p, struct json_object *regions, char 
 
     p->n = (size_t)json_object_object_length(regions);
     if (!(p->regions = calloc(p->n ? p->n : 1, sizeof p->regions[0])))
-        return -12;
+        return -ENOMEM;
     json_object_object_foreach(regions, code, value)
     {
         struct desk_policy_region *r = &p->regions[i++];

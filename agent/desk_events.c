@@ -1,6 +1,7 @@
 /* GET /v1/events?desk=D03: server-sent events per desk (his-api.md): card_inserted,
  * card_removed, qr_scanned, upstream_online, upstream_offline, settlement_resolved. Each
  * subscriber is an open streaming answer; one that goes away or falls behind is dropped. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,7 +108,7 @@ void desk_events(struct his_call *call)
         return;
     }
     if (!(sub = calloc(1, sizeof *sub))) {
-        his_fail(call, -12, NULL, NULL);
+        his_fail(call, -ENOMEM, NULL, NULL);
         return;
     }
     memcpy(sub->desk, desk, len);

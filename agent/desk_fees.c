@@ -2,6 +2,7 @@
  * lines, uploads them in chunks (2301 for a stay, 2204 outpatient), and checks the
  * platform's split of each line against the local one. POST .../fees/cancel takes lines
  * back (2302 by line, 2205 the outpatient batch). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -305,7 +306,7 @@ static void upload(struct his_call *call)
     f->chunks = (f->lines.n + per - 1) / per;
     f->chunks_left = f->chunks;
     if (!(f->chunk = calloc(f->chunks, sizeof f->chunk[0]))) {
-        his_fail(call, -12, NULL, NULL);
+        his_fail(call, -ENOMEM, NULL, NULL);
         return;
     }
     for (size_t c = 0; c < f->chunks; c++) {
@@ -398,7 +399,7 @@ static int collect_known(const struct line_record *line, void *data)
         struct kept_line *more = realloc(f->kept, cap * sizeof *more);
 
         if (!more)
-            return -12;
+            return -ENOMEM;
         f->kept = more;
         f->cap_kept = cap;
     }
@@ -455,7 +456,7 @@ static int run_replay(struct db *db, struct db_job *job)
     struct his_call *call = his_call_of_job(job);
     struct fee_flow *f = call->flow;
     struct json_object *seen = json_object_new_object();
-    int err = seen ? 0 : -12;
+    int err = seen ? 0 : -ENOMEM;
 
     for (size_t i = 0; i < f->lines.n && !err; i++) {
         const char *msgid = kept_same(call, f, i)->upload_msgid;
@@ -589,7 +590,7 @@ void desk_fees_upload(struct his_call *call)
     f->fees = calloc(f->lines.n, sizeof f->fees[0]);
     f->platform = json_object_new_object();
     if (!f->splits || !f->outside || !f->sns || !f->fees || !f->platform) {
-        his_fail(call, -12, NULL, NULL);
+        his_fail(call, -ENOMEM, NULL, NULL);
         return;
     }
     his_db(call, run_load, on_loaded);
@@ -636,7 +637,7 @@ static int run_cancel_load(struct db *db, struct db_job *job)
     int err = records_visit_get(db, his_param(call, 0), &c->visit);
 
     if (!err && !(c->active = json_object_new_object()))
-        err = -12;
+        err = -ENOMEM;
     if (!err)
         err = records_lines_list(db, c->visit->visit_id, collect_active, c);
     return err;
@@ -711,7 +712,7 @@ static int cancel_pick(struct his_call *call, struct cancel_flow *c)
     c->sns = calloc(want ? want : 1, sizeof c->sns[0]);
     c->ids = calloc(want ? want : 1, sizeof c->ids[0]);
     if (!c->sns || !c->ids)
-        return -12;
+        return -ENOMEM;
     if (c->req.all) {
         json_object_object_foreach(c->active, id, sn)
         {

@@ -2,6 +2,7 @@
  * wait_ms), or takes the resident ID number, asks the platform (1101) and answers with the
  * person, the insurance, whether the visit is cross-province and the filing status; the
  * answer is kept behind an identity_token that opening a visit needs. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,7 +212,7 @@ static int identity_build(struct identify_flow *f, const struct envelope_respons
     his_new_token(f->token);
     f->doc = identity_doc(f, &p, cross);
     f->answer = answer_json(f, &p, cross, platform_today(env));
-    return f->doc && f->answer ? 0 : -12;
+    return f->doc && f->answer ? 0 : -ENOMEM;
 }
 
 static int identity_put(struct db *db, struct identify_flow *f)
@@ -286,8 +287,8 @@ static void on_1101(struct upmsg *m)
     if (!f->built && !f->stored)
         f->built = identity_build(f, &env);
     envelope_response_done(&env);
-    if (f->built == -12) {
-        his_fail(call, -12, NULL, NULL);
+    if (f->built == -ENOMEM) {
+        his_fail(call, -ENOMEM, NULL, NULL);
     } else if (f->built < 0) {
         snprintf(msg, sizeof msg, "the platform's person record is incomplete (%s)",
                  f->decode_field);
@@ -423,7 +424,7 @@ static void decode_qr(struct his_call *call)
                                       .done = on_ec,
                                       .data = call};
     if (!f->ec_body || (err = platform_client_send(call->pd->client, &f->ec)) < 0)
-        his_fail(call, f->ec_body ? err : -12, NULL, NULL);
+        his_fail(call, f->ec_body ? err : -ENOMEM, NULL, NULL);
 }
 
 /* The desk's card is known (or is not coming): go on or say why not. */

@@ -1,6 +1,7 @@
 /* The operators' endpoints (his-api.md): GET /v1/readers, POST /v1/queue/{msgid}/retry,
  * POST /v1/reconcile {date} (3201 per insurance type, clearing type and insured region;
  * 3202 where the totals differ) with GET /v1/reconcile/{date}, and GET /metrics. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -234,7 +235,7 @@ static int collect(const struct journal_row *row, void *data)
         return 0;
     }
     if (!(grown = realloc(f->rows, (f->n_rows + 1) * sizeof *grown)))
-        return -12;
+        return -ENOMEM;
     f->rows = grown;
     r = &f->rows[f->n_rows++];
     r->row = (struct desk_day_row){s.psn_no, s.mdtrt_id, s.setl_id, keep_string(f, row->msgid),
@@ -261,7 +262,7 @@ static int group_rows(struct recon_flow *f)
             continue;
         }
         if (!(grown = realloc(g->rows, (g->n_rows + 1) * sizeof *grown)))
-            return -12;
+            return -ENOMEM;
         g->rows = grown;
         g->rows[g->n_rows++] = r->row;
         g->totals.medfee_sumamt += r->row.medfee_sumamt;
@@ -280,7 +281,7 @@ static int run_day(struct db *db, struct db_job *job)
 
     if (!(f->docs = json_object_new_array()) || !(f->mismatched = json_object_new_array()) ||
         !(f->cancelled = json_object_new_object()))
-        return -12;
+        return -ENOMEM;
     if ((err = journal_settlements_since(db, f->day_start, collect, f)) < 0)
         return err;
     return group_rows(f);
@@ -427,7 +428,7 @@ static void recon_next(struct his_call *call)
 
     if (f->next == f->n_groups) {
         if (!(f->report = report_text(f))) {
-            his_fail(call, -12, NULL, NULL);
+            his_fail(call, -ENOMEM, NULL, NULL);
             return;
         }
         his_db(call, run_store_report, on_report_stored);

@@ -5,6 +5,7 @@
  * an answer that is lost leaves it `unknown` until the resolver's query (5203) or reversal
  * (2601) decides, which desk_settlement_refresh() then reads from the journal. It is never sent
  * twice. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,7 +131,7 @@ static int body_resolved(struct settlement_record *s, struct json_object *answer
     text = strdup(json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN));
     json_object_put(body);
     if (!text)
-        return -12;
+        return -ENOMEM;
     free(s->body);
     s->body = text;
     return 0;
@@ -278,7 +279,7 @@ static int body_keep(struct settle_flow *f)
     free(f->rec_body);
     f->rec_body = strdup(json_object_to_json_string_ext(f->body, JSON_C_TO_STRING_PLAIN));
     f->rec.body = f->rec_body;
-    return f->rec_body ? 0 : -12;
+    return f->rec_body ? 0 : -ENOMEM;
 }
 
 /* The settlement's document: the bill's categories for printing; the answer and the history
@@ -682,7 +683,7 @@ static void on_loaded(struct db_job *job, int status)
     f->body = settlement_body(f);
     history_add(f->body, "pending", NULL);
     if (body_keep(f) < 0) {
-        his_fail(call, -12, NULL, NULL);
+        his_fail(call, -ENOMEM, NULL, NULL);
         return;
     }
     str_copy(f->visit->state, sizeof(f->visit->state), visit_state_name(next));
@@ -852,7 +853,7 @@ static int run_cancelled(struct db *db, struct db_job *job)
     history_add(s->body, "cancelled", s->cancel_msgid);
     text = strdup(json_object_to_json_string_ext(s->body, JSON_C_TO_STRING_PLAIN));
     if (!text)
-        return -12;
+        return -ENOMEM;
     free(s->rec->body);
     s->rec->body = text;
     snprintf(s->rec->state, sizeof s->rec->state, "cancelled");

@@ -2,6 +2,7 @@
  * their reasons), posad checks what it can know before asking (cross-province, filing),
  * registers the visit with the platform (2401 for a stay; 2201 and the visit detail 2203
  * for an outpatient visit) and keeps it. GET /v1/visits/{id} reads it back. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -381,7 +382,7 @@ static void tag(struct his_call *call, struct visit_flow *f)
     str_copy(f->rec.his_visit_id, sizeof(f->rec.his_visit_id), f->req.his_visit_id);
     str_copy(f->rec.kind, sizeof f->rec.kind, visit_kind_name(f->req.kind));
     if (!(f->doc = visit_doc(f))) {
-        his_fail(call, -12, NULL, NULL);
+        his_fail(call, -ENOMEM, NULL, NULL);
         return;
     }
     register_visit(call);

@@ -2,6 +2,7 @@
  * each call (his-api.md "Conventions"). */
 #include "agent/his.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -523,7 +524,7 @@ void his_handle(struct posad *pd, struct http_request *req)
         }
         call->flow = calloc(1, sizeof(struct replay));
         if (!call->flow) {
-            his_fail(call, -12, NULL, NULL);
+            his_fail(call, -ENOMEM, NULL, NULL);
             return;
         }
         his_db(call, run_find_answer, on_answer_found);

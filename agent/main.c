@@ -207,7 +207,7 @@ static void reload_config(struct posad *pd)
     struct posad_config *next = malloc(sizeof *next), *merged = malloc(sizeof *merged);
     struct config_changes ch;
     char msg[512];
-    int err = -12;
+    int err = -ENOMEM;
 
     snprintf(msg, sizeof msg, "out of memory");
     if (next && merged && !(err = load_config(next, pd->config_path, pd->overrides, msg,

@@ -3,6 +3,7 @@
  * row back with capped exponential backoff and jitter (core's msg_backoff_ms, applied by
  * upstream.c). Nothing drains while the platform is offline: the probe's success kicks the
  * outbox again. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,14 +85,14 @@ static int collect(const struct journal_row *row, void *data)
 
     /* journal_due's rows are freed after the callback: keep a deep copy of what we need. */
     if (!copy)
-        return -12;
+        return -ENOMEM;
     *copy = *row;
     copy->idem_key = copy->idem_hash = copy->ref_msgid = copy->response = copy->last_error = NULL;
     copy->visit_key = strdup(row->visit_key);
     copy->request = malloc(row->request_len + 1);
     if (!copy->visit_key || !copy->request) {
         journal_row_free(copy);
-        return -12;
+        return -ENOMEM;
     }
     memcpy(copy->request, row->request, row->request_len + 1);
     ob->rows[ob->n_rows++] = copy;
@@ -106,7 +107,7 @@ static int run_due(struct db *db, struct db_job *job)
 
     ob->rows = calloc((size_t)ob->batch_size, sizeof *ob->rows);
     if (!ob->rows)
-        return -12;
+        return -ENOMEM;
     err = journal_next_due(db, &ob->next_due);
     /* Nothing queued, or nothing due yet: the visit-ordered scan (a recursive query over
      * the open rows, the outbox's costliest statement, run after every message of a visit

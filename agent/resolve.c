@@ -4,6 +4,7 @@
  * same transaction, a 2601 naming the original msgid and, for an upload (which must not be
  * lost), the same upload again under a new msgid; both take the original's place in its
  * visit's order, so the visit's later messages still wait behind them. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -260,14 +261,14 @@ static int keep_first(const struct journal_row *row, void *data)
     struct journal_row *copy = calloc(1, sizeof *copy);
 
     if (!copy)
-        return -12;
+        return -ENOMEM;
     *copy = *row;
     copy->idem_key = copy->idem_hash = copy->ref_msgid = copy->response = copy->last_error = NULL;
     copy->visit_key = strdup(row->visit_key);
     copy->request = malloc(row->request_len + 1);
     if (!copy->visit_key || !copy->request) {
         journal_row_free(copy);
-        return -12;
+        return -ENOMEM;
     }
     memcpy(copy->request, row->request, row->request_len + 1);
     rs->row = copy;

@@ -1,5 +1,6 @@
 /* GET /v1/health and GET /v1/queue (his-api.md): the platform's health and the outbox,
  * read on the database thread like everything on disk. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,7 +92,7 @@ void status_health(struct his_call *call)
     struct status_job *sj = calloc(1, sizeof *sj);
 
     if (!sj) {
-        his_fail(call, -12, NULL, NULL);
+        his_fail(call, -ENOMEM, NULL, NULL);
         return;
     }
     sj->pd = call->pd;
@@ -127,7 +128,7 @@ static int run_queue(struct db *db, struct db_job *job)
 
     sj->rows = json_object_new_array();
     if (!sj->rows)
-        return -12;
+        return -ENOMEM;
     err = journal_list(db, MSG__MAX, 0, QUEUE_LIST_MAX + 1, add_row, sj);
     if (!err && json_object_array_length(sj->rows) > QUEUE_LIST_MAX) {
         json_object_array_del_idx(sj->rows, QUEUE_LIST_MAX, 1);
@@ -158,7 +159,7 @@ void status_queue(struct his_call *call)
     struct status_job *sj = calloc(1, sizeof *sj);
 
     if (!sj) {
-        his_fail(call, -12, NULL, NULL);
+        his_fail(call, -ENOMEM, NULL, NULL);
         return;
     }
     sj->pd = call->pd;

@@ -506,7 +506,7 @@ int records_report_get(struct db *db, int32_t date, char **ret)
     body = dup_col(st, 0);
     sqlite3_reset(st);
     if (!body)
-        return -12;
+        return -ENOMEM;
     *ret = body;
     return 0;
 }

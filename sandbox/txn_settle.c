@@ -2,6 +2,7 @@
  * core's policy engine over the visit's unsettled lines, with the person's year
  * accumulations and account moved on settle and moved back on cancel (2208/2305) or
  * reversal. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -248,7 +249,7 @@ static int record(struct txn *t, struct settle_ctx *c, const char *setl_id, bool
     s.moved = c->r.moved;
     s.output = strdup(json_object_to_json_string_ext(
         t->output, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-    rc = s.output ? ledger_settlement_insert(l, &s) : -12;
+    rc = s.output ? ledger_settlement_insert(l, &s) : -ENOMEM;
     ledger_settlement_free(&s);
     if (rc < 0 ||
         (rc = ledger_fees_settle(l, c->v.mdtrt_id, c->bchno[0] ? c->bchno : NULL, setl_id)) < 0 ||

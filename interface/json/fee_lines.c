@@ -1,6 +1,7 @@
 /* Parsing of the HIS's fee lines into core's fee_line, bounded and exact. */
 #include "interface/json/fee_lines.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,9 +113,9 @@ static int lines_parse(struct json_object *array, size_t max_lines, struct fee_l
         return jsonmap_fail(err, POSA_ETOOLONG, NULL, "lines");
     out->lines = calloc(n, sizeof out->lines[0]);
     if (!out->lines)
-        return -12; /* -ENOMEM */
+        return -ENOMEM; /* -ENOMEM */
     if (!(seen = json_object_new_object()))
-        return -12;
+        return -ENOMEM;
     for (size_t i = 0; i < n && rc == 0; i++) {
         if ((rc = line_parse(json_object_array_get_idx(array, i), &out->lines[i], err)) == 0 &&
             json_object_object_get_ex(seen, out->lines[i].his_line_id, NULL))

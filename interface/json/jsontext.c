@@ -1,6 +1,7 @@
 /* JSON as text: append with escaping, then wrap the text as one json-c value. */
 #include "interface/json/jsontext.h"
 
+#include <errno.h>
 #include <json-c/printbuf.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,7 +183,7 @@ int jsontext_print_as(struct json_object *obj, const char *text, size_t len)
     char *copy = malloc(len + 1);
 
     if (!copy)
-        return -12; /* -ENOMEM */
+        return -ENOMEM; /* -ENOMEM */
     memcpy(copy, text, len);
     copy[len] = '\0';
     json_object_set_serializer(obj, text_serialize, copy, text_free);
