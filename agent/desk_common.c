@@ -373,7 +373,7 @@ int desk_outcome(struct upmsg *m, struct envelope_response *ret_env, char *msg, 
         return POSA_EBUSY;
     case UPMSG_CONFLICT: return POSA_ECONFLICT;
     case UPMSG_FAILED:
-    default: return m->err ? m->err : -5; /* -EIO */
+    default: return m->err ? m->err : -EIO;
     }
 }
 
