@@ -289,7 +289,7 @@ int desk_send_hooked(struct posad *pd, const char *infno, const char *insuplc,
     int err;
 
     if (!input)
-        return -ENOMEM; /* -ENOMEM */
+        return -ENOMEM;
     if (!(m = upmsg_new(infno, done, data))) {
         json_object_put(input);
         return -ENOMEM;

@@ -22,7 +22,7 @@ static int object_parse(const char *body, size_t len, bool empty_ok, const char 
     else if ((rc = jsonmap_parse(body, len, &root, err)) < 0)
         return rc;
     if (!root)
-        return -ENOMEM; /* -ENOMEM */
+        return -ENOMEM;
     if (!json_object_is_type(root, json_type_object)) {
         json_object_put(root);
         return jsonmap_fail(err, POSA_EFIELD, NULL, "");

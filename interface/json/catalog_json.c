@@ -71,7 +71,7 @@ int catalog_json_append(struct json_object *array, const struct catalog_json_key
     if (rows > CATALOG_MAX || *n > CATALOG_MAX - rows)
         return jsonmap_fail(err, POSA_ETOOLONG, NULL, "catalog");
     if (!(grown = realloc(*items, (*n + rows + 1) * sizeof grown[0])))
-        return -ENOMEM; /* -ENOMEM */
+        return -ENOMEM;
     *items = grown;
     for (size_t i = 0; i < rows; i++) {
         struct json_object *obj = json_object_array_get_idx(array, i);

@@ -113,7 +113,7 @@ static int lines_parse(struct json_object *array, size_t max_lines, struct fee_l
         return jsonmap_fail(err, POSA_ETOOLONG, NULL, "lines");
     out->lines = calloc(n, sizeof out->lines[0]);
     if (!out->lines)
-        return -ENOMEM; /* -ENOMEM */
+        return -ENOMEM;
     if (!(seen = json_object_new_object()))
         return -ENOMEM;
     for (size_t i = 0; i < n && rc == 0; i++) {

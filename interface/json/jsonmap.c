@@ -99,7 +99,7 @@ int jsonmap_parse(const char *text, size_t len, struct json_object **ret,
         return jsonmap_fail(err, POSA_EUTF8, "", "");
     tok = json_tokener_new_ex(JSON_DEPTH_MAX);
     if (!tok)
-        return -ENOMEM; /* -ENOMEM */
+        return -ENOMEM;
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
     root = json_tokener_parse_ex(tok, text, (int)len);
     /* Anything after the value, or an unfinished value, is not one JSON document. */

@@ -183,7 +183,7 @@ int jsontext_print_as(struct json_object *obj, const char *text, size_t len)
     char *copy = malloc(len + 1);
 
     if (!copy)
-        return -ENOMEM; /* -ENOMEM */
+        return -ENOMEM;
     memcpy(copy, text, len);
     copy[len] = '\0';
     json_object_set_serializer(obj, text_serialize, copy, text_free);
