@@ -20,6 +20,7 @@ struct options {
     const char *scenario;
     const char *listen;
     const char *data_dir;
+    const char *checkpoint_pages;
 };
 
 static struct sandbox sb;
@@ -70,7 +71,8 @@ static size_t error_body(int status, char *buf, size_t cap, const char **ret_typ
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: posa-sandbox --scenario FILE --listen HOST:PORT --data-dir DIR\n");
+    fprintf(stderr, "usage: posa-sandbox --scenario FILE --listen HOST:PORT --data-dir DIR"
+                    " [--checkpoint-pages N]\n");
 }
 
 static int parse_options(int argc, char **argv, struct options *o)
@@ -84,11 +86,27 @@ static int parse_options(int argc, char **argv, struct options *o)
             slot = &o->listen;
         else if (strcmp(argv[i], "--data-dir") == 0)
             slot = &o->data_dir;
+        else if (strcmp(argv[i], "--checkpoint-pages") == 0)
+            slot = &o->checkpoint_pages;
         if (!slot || i + 1 == argc)
             return -1;
         *slot = argv[++i];
     }
     return o->scenario && o->listen && o->data_dir ? 0 : -1;
+}
+
+/* A page count of 1 to 1000000. */
+static int parse_pages(const char *text, int *ret)
+{
+    char *end;
+    long n;
+
+    errno = 0;
+    n = strtol(text, &end, 10);
+    if (errno || end == text || *end || n < 1 || n > 1000000)
+        return -1;
+    *ret = (int)n;
+    return 0;
 }
 
 /* "127.0.0.1:8080" or "[::1]:8080" into host and port. */
@@ -153,6 +171,12 @@ static int start(const struct options *o, uv_loop_t *loop)
 
     if (parse_listen(o->listen, host, sizeof(host), &port) < 0) {
         fprintf(stderr, "posa-sandbox: --listen %s: expected HOST:PORT\n", o->listen);
+        return -1;
+    }
+    sb.checkpoint.pages = SANDBOX_CHECKPOINT_PAGES;
+    if (o->checkpoint_pages && parse_pages(o->checkpoint_pages, &sb.checkpoint.pages) < 0) {
+        fprintf(stderr, "posa-sandbox: --checkpoint-pages %s: expected 1 to 1000000\n",
+                o->checkpoint_pages);
         return -1;
     }
     if (scenario_load(o->scenario, &sb.scenario, msg, sizeof(msg)) < 0) {

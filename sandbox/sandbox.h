@@ -28,6 +28,8 @@ struct commit_group {
     bool closing; /* service_close ran: no new message starts */
 };
 
+#define SANDBOX_CHECKPOINT_PAGES 4000 /* --checkpoint-pages by default: 16 MiB of WAL */
+
 struct sandbox {
     uv_loop_t *loop;
     struct http_server *http;
@@ -41,6 +43,7 @@ struct sandbox {
     uint32_t refmsg_seq; /* the serial part of inf_refmsgid */
     struct commit_group group;
     struct {
+        int pages; /* the WAL is copied back once it holds this many (--checkpoint-pages) */
         uv_work_t work;
         bool running;
         int copied; /* frames in the database after the last ledger_checkpoint */

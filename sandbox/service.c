@@ -255,11 +255,10 @@ static void job_answer(struct job *job)
     }
 }
 
-/* Once the WAL holds this many pages, they are copied back into the database on the pool,
- * and again while more than CHECKPOINT_REST were committed meanwhile; the loop copies those
- * few itself, so that the WAL starts over (ledger.h). */
-#define CHECKPOINT_FRAMES 4000
-#define CHECKPOINT_REST   256
+/* Once the WAL holds sb->checkpoint.pages, they are copied back into the database on the
+ * pool, and again while more than CHECKPOINT_REST were committed meanwhile; the loop copies
+ * those few itself, so that the WAL starts over (ledger.h). */
+#define CHECKPOINT_REST 256
 
 static void checkpoint_work(uv_work_t *work)
 {
@@ -285,7 +284,7 @@ static void checkpoint_if_due(struct sandbox *sb)
     if (sb->checkpoint.running)
         return;
     catching_up = sb->checkpoint.copied > 0;
-    if (frames < (catching_up ? 1 : CHECKPOINT_FRAMES))
+    if (frames < (catching_up ? 1 : sb->checkpoint.pages))
         return;
     if (catching_up && frames - sb->checkpoint.copied <= CHECKPOINT_REST) {
         sb->checkpoint.copied = 0;

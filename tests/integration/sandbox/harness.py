@@ -239,8 +239,9 @@ class Response:
 class Sandbox:
     """One posa-sandbox process. data_dir survives stop()/start() for restart tests."""
 
-    def __init__(self, scenario, tmp=None, host="127.0.0.1"):
+    def __init__(self, scenario, tmp=None, host="127.0.0.1", args=()):
         self.host = host
+        self.args = list(args)  # more command-line options
         self.tmp = tmp or tempfile.mkdtemp(prefix="posa-sandbox-test-")
         self.scenario_path = os.path.join(self.tmp, "scenario.json")
         self.data_dir = os.path.join(self.tmp, "data")
@@ -260,7 +261,8 @@ class Sandbox:
             self.log = open(os.path.join(self.tmp, "sandbox.log"), "ab")
             self.proc = subprocess.Popen(
                 [SANDBOX_BIN, "--scenario", self.scenario_path,
-                 "--listen", "%s:%d" % (self.host, self.port), "--data-dir", self.data_dir],
+                 "--listen", "%s:%d" % (self.host, self.port), "--data-dir", self.data_dir]
+                + self.args,
                 stdout=self.log, stderr=self.log)
             if self._wait_ready(timeout):
                 return self
@@ -553,6 +555,7 @@ class SandboxCase(unittest.TestCase):
     """One sandbox per test class (setUpClass), signed in; SCENARIO is built by the class."""
 
     persons = []
+    sandbox_args = ()  # more posa-sandbox options for the class
 
     @classmethod
     def scenario(cls):
@@ -560,7 +563,7 @@ class SandboxCase(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.sb = Sandbox(cls.scenario()).start()
+        cls.sb = Sandbox(cls.scenario(), args=cls.sandbox_args).start()
         cls.sb.sign_in()
 
     @classmethod

@@ -6,6 +6,9 @@ are not reused, and a cancel after the restart works and itself survives a clean
 A ledger of the version before upload_visits (lines found by an index on their msgid) is
 migrated when the sandbox starts on it: an upload carrying lines of two stays is reversed
 whole, before and after.
+Checkpoints: with --checkpoint-pages 64, uploads from 8 threads pass the threshold many times
+over; the WAL is copied back on the thread pool and starts over (its file stays small while
+the database grows), no checkpoint fails, and every line is there after kill -9.
 
 Wire choices (see /work/notes/sandbox-wire-choices.md): the test signs in again and sets the
 clock again after each restart (neither sign_no nor the clock needs to survive); region
@@ -14,6 +17,8 @@ clock again after each restart (neither sign_no nor the clock needs to survive);
 import os
 import signal
 import sqlite3
+import subprocess
+import threading
 import unittest
 
 import harness
@@ -133,6 +138,71 @@ class Restart(unittest.TestCase):
         self.assertIsNone(db.execute("SELECT name FROM sqlite_master WHERE name='fees_msgid'")
                           .fetchone())
         db.close()
+
+
+CHECKPOINT_PERSONS = [person("420100000000000000000007%02d" % i, "检查点%02d" % i, WUHAN,
+                             [filing("long_term", "2024-01-01", None)], seq="%03d" % (200 + i))
+                      for i in range(8)]
+
+
+class Checkpoints(harness.SandboxCase):
+    persons = CHECKPOINT_PERSONS
+    sandbox_args = ("--checkpoint-pages", "64")
+    UPLOADS = 40  # per person, 10 lines each
+
+    def test_wal_copied_back_and_started_over(self):
+        sb = self.sb
+        sb.set_clock("2025-03-10 10:00:00")
+        wal = os.path.join(sb.data_dir, "ledger.sqlite3-wal")
+        db = os.path.join(sb.data_dir, "ledger.sqlite3")
+        db_before = os.path.getsize(db)
+        stays, errors = {}, []
+
+        def uploader(p):
+            try:
+                mdtrt_id = mdtrt_id_2401(admit(sb, p, "2025-03-01 09:00:00"))
+                stays[p["psn_no"]] = mdtrt_id
+                for u in range(self.UPLOADS):
+                    lines = [dict(ln, feedetl_sn="%d-%s" % (u, ln["feedetl_sn"]))
+                             for ln in worked_bill()]
+                    r = upload_stay(sb, p, mdtrt_id, lines)
+                    assert r.ok, r
+            except Exception as e:  # reported below with the thread's person
+                errors.append("%s: %r" % (p["psn_no"], e))
+
+        threads = [threading.Thread(target=uploader, args=(p,)) for p in self.persons]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        self.assertEqual(errors, [])
+        wal_bytes = os.path.getsize(wal)
+        db_bytes = os.path.getsize(db)
+        log = sb.log_tail()
+        self.assertNotIn("checkpoint", log)
+        # Copied back: the database holds the lines (without checkpoints it does not grow).
+        lines = len(self.persons) * self.UPLOADS * len(worked_bill())
+        self.assertGreater(db_bytes - db_before, lines * 100)
+        # Started over: this workload writes about 1,900 pages (7.7 MB) through the WAL, all
+        # of which a WAL that never starts over keeps; started over, it held a few hundred.
+        self.assertLess(wal_bytes, 600 * (4096 + 24), "WAL of %d bytes" % wal_bytes)
+
+        sb.kill(signal.SIGKILL)
+        sb.start()
+        for p in self.persons:
+            rows = sb.upload_rows(mdtrt_id=stays[p["psn_no"]])
+            self.assertEqual(len(rows), self.UPLOADS * len(worked_bill()), p["psn_no"])
+
+    def test_bad_checkpoint_pages_refused(self):
+        for bad in ("0", "-5", "abc", "12x", "", "1000001", "99999999999999999999"):
+            with self.subTest(pages=bad):
+                r = subprocess.run([harness.SANDBOX_BIN, "--scenario", self.sb.scenario_path,
+                                    "--listen", "127.0.0.1:%d" % harness.free_port(),
+                                    "--data-dir", self.sb.data_dir + "-bad",
+                                    "--checkpoint-pages", bad],
+                                   capture_output=True, text=True, timeout=10)
+                self.assertNotEqual(r.returncode, 0)
+                self.assertIn("--checkpoint-pages", r.stderr)
 
 
 if __name__ == "__main__":
