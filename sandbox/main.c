@@ -179,6 +179,7 @@ static int start(const struct options *o, uv_loop_t *loop)
                 o->checkpoint_pages);
         return -1;
     }
+    sb.checkpoint.due = sb.checkpoint.pages;
     if (scenario_load(o->scenario, &sb.scenario, msg, sizeof(msg)) < 0) {
         fprintf(stderr, "posa-sandbox: scenario %s\n", msg);
         return -1;

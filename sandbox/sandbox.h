@@ -44,6 +44,7 @@ struct sandbox {
     struct commit_group group;
     struct {
         int pages; /* the WAL is copied back once it holds this many (--checkpoint-pages) */
+        int due;   /* ... or this many after a failed checkpoint */
         uv_work_t work;
         bool running;
         int copied; /* frames in the database after the last ledger_checkpoint */

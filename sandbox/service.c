@@ -273,6 +273,11 @@ static void checkpoint_done(uv_work_t *work, int status)
 
     (void)status; /* never cancelled */
     sb->checkpoint.running = false;
+    /* A failed checkpoint (logged by the ledger) is tried again once the WAL has grown by
+     * as much again, not after every commit. */
+    sb->checkpoint.due = sb->checkpoint.copied < 0
+                             ? ledger_wal_frames(sb->ledger) + sb->checkpoint.pages
+                             : sb->checkpoint.pages;
 }
 
 /* After a commit, with no transaction open. copied is the pool's until checkpoint_done. */
@@ -284,7 +289,7 @@ static void checkpoint_if_due(struct sandbox *sb)
     if (sb->checkpoint.running)
         return;
     catching_up = sb->checkpoint.copied > 0;
-    if (frames < (catching_up ? 1 : sb->checkpoint.pages))
+    if (frames < (catching_up ? 1 : sb->checkpoint.due))
         return;
     if (catching_up && frames - sb->checkpoint.copied <= CHECKPOINT_REST) {
         sb->checkpoint.copied = 0;

@@ -8,13 +8,17 @@ migrated when the sandbox starts on it: an upload carrying lines of two stays is
 whole, before and after.
 Checkpoints: with --checkpoint-pages 64, uploads from 8 threads pass the threshold many times
 over; the WAL is copied back on the thread pool and starts over (its file stays small while
-the database grows), no checkpoint fails, and every line is there after kill -9.
+the database grows), no checkpoint fails, and every line is there after kill -9. On a full
+disk (a small tmpfs) uploads are refused in plain words, what was answered ok is kept, a
+failed checkpoint is not retried after every commit, and once there is room again the
+uploads and checkpoints go on.
 
 Wire choices (see /work/notes/sandbox-wire-choices.md): the test signs in again and sets the
 clock again after each restart (neither sign_no nor the clock needs to survive); region
 420100 has an inpatient cap of 10,000.00.
 """
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -203,6 +207,67 @@ class Checkpoints(harness.SandboxCase):
                                    capture_output=True, text=True, timeout=10)
                 self.assertNotEqual(r.returncode, 0)
                 self.assertIn("--checkpoint-pages", r.stderr)
+
+
+class DiskFull(unittest.TestCase):
+    """The data directory on a small tmpfs (skipped without the right to mount one)."""
+
+    def setUp(self):
+        self.sb = harness.Sandbox(harness.base_scenario([P]), args=("--checkpoint-pages", "16"))
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m,mode=0700", "tmpfs",
+                           self.sb.data_dir], capture_output=True).returncode != 0:
+            shutil.rmtree(self.sb.tmp, ignore_errors=True)
+            raise unittest.SkipTest("cannot mount a tmpfs here (not root?)")
+        self.sb.start()
+        self.sb.sign_in()
+        self.sb.set_clock("2025-03-10 10:00:00")
+
+    def tearDown(self):
+        self.sb.kill()
+        subprocess.run(["umount", "-l", self.sb.data_dir])
+        self.sb.cleanup()
+
+    def upload(self, mdtrt_id, n):
+        lines = [dict(ln, feedetl_sn="%d-%s" % (n, ln["feedetl_sn"])) for ln in worked_bill()]
+        return upload_stay(self.sb, P, mdtrt_id, lines)
+
+    def test_full_disk_refuses_cleanly_and_recovers(self):
+        sb = self.sb
+        mdtrt_id = mdtrt_id_2401(admit(sb, P, "2025-03-01 09:00:00"))
+        for n in range(40):  # the WAL file grows to its working size, and starts over
+            self.assertTrue(self.upload(mdtrt_id, n).ok)
+        filler = os.path.join(sb.data_dir, "filler")
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:  # every free byte
+            while os.write(fd, b"\0" * 4096) > 0:
+                pass
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        ok = refused = 0
+        for n in range(40, 200):
+            r = self.upload(mdtrt_id, n)
+            self.assertTrue(sb.alive(), sb.log_tail())
+            if r.ok:
+                ok += 1
+            else:
+                refused += 1
+                self.assertIn("ledger", r.err_msg)  # the platform's ledger failed: say so
+        failures = sb.log_tail(200000).count("ledger: checkpoint:")
+        self.assertGreater(refused, 0, "the disk never filled")
+        self.assertGreater(failures, 0, "no checkpoint failed")
+        # A failed checkpoint is tried again once the WAL has grown by 16 pages more, not
+        # after each of the commits that still fitted in it.
+        self.assertLessEqual(failures, 1 + ok, "%d failures, %d uploads kept, %d refused"
+                             % (failures, ok, refused))
+        for row in sb.upload_rows(mdtrt_id=mdtrt_id):  # what was answered ok is there
+            self.assertEqual(row["mdtrt_id"], mdtrt_id)
+        self.assertEqual(len(sb.upload_rows(mdtrt_id=mdtrt_id)), (40 + ok) * len(worked_bill()))
+        os.unlink(filler)
+        for n in range(200, 240):
+            self.assertTrue(self.upload(mdtrt_id, n).ok, "room again")
+        self.assertEqual(sb.log_tail(200000).count("ledger: checkpoint:"), failures)
 
 
 if __name__ == "__main__":
