@@ -548,7 +548,7 @@ static int add_state(const char *state, int64_t count, void *data)
 
     if (m->n_states == METRICS_STATES_MAX)
         return 0;
-    str_copy(m->names[m->n_states], sizeof m->names[0], state ? state : "");
+    str_copy(m->names[m->n_states], sizeof m->names[0], state);
     m->states[m->n_states] = (struct metrics_state_count){m->names[m->n_states], (uint64_t)count};
     m->n_states++;
     return 0;

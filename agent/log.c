@@ -34,7 +34,7 @@ int log_open(const char *path, const char *level, const char *format)
 {
     int fd;
 
-    str_copy(log_state.path, sizeof(log_state.path), path ? path : "");
+    str_copy(log_state.path, sizeof(log_state.path), path);
     for (int i = 0; i < 4; i++)
         if (level && strcmp(level, level_names[i]) == 0)
             log_state.level = (enum log_level)i;

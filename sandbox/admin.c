@@ -77,8 +77,8 @@ static int fault_parse(struct json_object *o, struct fault *f, char *why, size_t
         snprintf(why, cap, "mode must be delay, http_500, reset, drop_after_commit or refuse");
         return -1;
     }
-    str_copy(f->infno, sizeof(f->infno), infno ? infno : "");
-    str_copy(f->message, sizeof(f->message), message ? message : "");
+    str_copy(f->infno, sizeof(f->infno), infno);
+    str_copy(f->message, sizeof(f->message), message);
     v = 0;
     if (jsonmap_get_decimal(o, "delay_ms", 0, false, &v, NULL) < 0 || v < 0 || v > 600000) {
         snprintf(why, cap, "delay_ms must be 0..600000");

@@ -263,7 +263,7 @@ static void ct(sqlite3_stmt *st, int col, char *buf, size_t cap)
 {
     const unsigned char *t = sqlite3_column_text(st, col);
 
-    str_copy(buf, cap, t ? (const char *)t : "");
+    str_copy(buf, cap, (const char *)t);
 }
 
 static int64_t ci(sqlite3_stmt *st, int col)
