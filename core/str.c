@@ -16,17 +16,23 @@ bool str_copy(char *dst, size_t cap, const char *src)
     return fits;
 }
 
-bool str_index(char *dst, size_t cap, const char *name, size_t i)
+const char *str_decimal(char buf[STR_DECIMAL_MAX], uint64_t n)
 {
-    char num[24], *p = num + sizeof(num);
-    size_t n = name ? strlen(name) : 0;
+    char *p = buf + STR_DECIMAL_MAX;
 
     *--p = '\0';
-    *--p = ']';
     do
-        *--p = (char)('0' + i % 10);
-    while (i /= 10);
-    *--p = '[';
+        *--p = (char)('0' + n % 10);
+    while (n /= 10);
+    return p;
+}
+
+bool str_index(char *dst, size_t cap, const char *name, size_t i)
+{
+    char num[STR_DECIMAL_MAX], part[STR_DECIMAL_MAX + 2] = "[";
+    size_t n = name ? strlen(name) : 0;
+
+    strcat(strcat(part, str_decimal(num, i)), "]");
     if (cap == 0)
         return false;
     if (n >= cap) {
@@ -34,5 +40,5 @@ bool str_index(char *dst, size_t cap, const char *name, size_t i)
         return false;
     }
     memcpy(dst, name ? name : "", n);
-    return str_copy(dst + n, cap - n, p);
+    return str_copy(dst + n, cap - n, part);
 }

@@ -1,14 +1,20 @@
-/* Copying a C string into a fixed buffer, and naming an element of a list. */
+/* Copying a C string into a fixed buffer, writing a number, and naming an element of a
+ * list. */
 #ifndef POSA_CORE_STR_H
 #define POSA_CORE_STR_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Copies src (NULL: "") into dst of cap bytes, cut to fit and terminated (cap 0: nothing is
  * written); true when all of it fit. What snprintf(dst, cap, "%s", src) does, without parsing a
  * format: the sandbox copies a dozen fields of every fee line this way. */
 bool str_copy(char *dst, size_t cap, const char *src);
+
+/* n in decimal, written at the end of buf; returns where it starts. */
+#define STR_DECIMAL_MAX 21 /* the digits of any uint64_t and the NUL */
+const char *str_decimal(char buf[STR_DECIMAL_MAX], uint64_t n);
 
 /* Writes "name[i]" into dst like str_copy (cut to fit, terminated); true when all of it fit.
  * What snprintf(dst, cap, "%s[%zu]", name, i) does: the name of a line in a refusal, built

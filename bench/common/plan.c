@@ -1,11 +1,12 @@
 /* The benchmarks' plan file and synthetic msgids (plan.h). */
 #include "plan.h"
 
-#include "loadclient.h"
-
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "core/str.h"
+#include "loadclient.h"
 
 int plan_load(const char *path, struct plan *pl)
 {
@@ -18,12 +19,13 @@ int plan_load(const char *path, struct plan *pl)
     while (fgets(line, sizeof(line), f)) {
         if (line[0] == 'P' && pl->n_persons < PLAN_PERSONS_MAX) {
             struct plan_person *p = &pl->persons[pl->n_persons];
-            if (sscanf(line, "P %39s %23s %7s %7s", p->psn_no, p->certno, p->region, p->insutype) ==
-                4)
+            if (sscanf(line, "P %39s %23s %7s %7s", p->psn_no, p->certno, p->region,
+                       p->insutype) == 4)
                 pl->n_persons++;
         } else if (line[0] == 'L' && pl->n_fees < PLAN_LINES_MAX) {
             struct plan_fee *fe = &pl->fees[pl->n_fees];
-            if (sscanf(line, "L %47s %23s %23s %23s", fe->code, fe->pric, fe->cnt, fe->amount) == 4)
+            if (sscanf(line, "L %47s %23s %23s %23s", fe->code, fe->pric, fe->cnt,
+                       fe->amount) == 4)
                 pl->n_fees++;
         } else if (line[0] == 'T') {
             sscanf(line, "T %23s", pl->medfee);
@@ -47,26 +49,15 @@ void plan_next_msgid(struct plan_msgids *ids, char out[31])
     snprintf(out, 31, "%.12s%.14s%04u", PLAN_INSTITUTION, when, ids->seq++ % 10000u);
 }
 
-const char *plan_decimal(char *buf, size_t cap, size_t n)
-{
-    char *p = buf + cap;
-
-    *--p = '\0';
-    do
-        *--p = (char)('0' + n % 10);
-    while ((n /= 10) && p > buf);
-    return p;
-}
-
 int plan_feedetail(struct loadclient *lc, const struct plan *pl, const char *mdtrt_id,
                    const char *psn_no, const char *fee_time, const char *med_type)
 {
     int rc = loadclient_append(lc, "{\"feedetail\":[");
-    char buf[24];
+    char buf[STR_DECIMAL_MAX];
 
     for (size_t i = 0; rc == 0 && i < pl->n_fees; i++) {
         const struct plan_fee *f = &pl->fees[i];
-        const char *sn = plan_decimal(buf, sizeof(buf), i + 1);
+        const char *sn = str_decimal(buf, i + 1);
 
         rc = loadclient_append(
             lc, i ? "," : "", "{\"feedetl_sn\":\"", sn, "\",\"mdtrt_id\":\"", mdtrt_id,

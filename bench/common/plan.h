@@ -31,10 +31,8 @@ struct plan {
 int plan_load(const char *path, struct plan *pl);
 
 struct loadclient;
-/* n in decimal, written at the end of buf (cap > 20); returns where it starts. */
-const char *plan_decimal(char *buf, size_t cap, size_t n);
 /* Appends {"feedetail":[...]}, the plan's fee lines of one visit as 2204/2301 carry them, to
- * the request being built; med_type NULL leaves it out. 0, or loadclient_printf's error. */
+ * the request being built; med_type NULL leaves it out. 0, or -ENOMEM. */
 int plan_feedetail(struct loadclient *lc, const struct plan *pl, const char *mdtrt_id,
                    const char *psn_no, const char *fee_time, const char *med_type);
 

@@ -19,6 +19,7 @@
 
 #include "answer.h"
 #include "core/decimal.h"
+#include "core/str.h"
 #include "loadclient.h"
 #include "plan.h"
 
@@ -99,8 +100,8 @@ static int build_his(struct loadclient *lc, char *path, size_t cap)
         rc = loadclient_append(lc, "{\"lines\":[");
         for (size_t i = 0; rc == 0 && i < pl->n_fees; i++) {
             const struct plan_fee *f = &pl->fees[i];
-            char buf[24];
-            const char *n = plan_decimal(buf, sizeof(buf), i + 1);
+            char buf[STR_DECIMAL_MAX];
+            const char *n = str_decimal(buf, i + 1);
 
             rc = loadclient_append(lc, i ? "," : "", "{\"his_line_id\":\"L", n,
                                    "\",\"list_code\":\"", f->code, "\",\"hosp_code\":\"H", n,

@@ -1,9 +1,10 @@
-/* Unit tests of core/str: str_copy fits, cuts and terminates like snprintf("%s"), and
- * str_index like snprintf("%s[%zu]"). */
+/* Unit tests of core/str: str_copy fits, cuts and terminates like snprintf("%s"),
+ * str_decimal writes what "%" PRIu64 does, and str_index what "%s[%zu]" does. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -45,6 +46,18 @@ static void test_cut(void **state)
     assert_int_equal(one[0], 'x');
 }
 
+static void test_decimal_is_snprintf(void **state)
+{
+    static const uint64_t nums[] = {0, 7, 10, 99, 100, 12345, UINT64_MAX};
+    char buf[STR_DECIMAL_MAX], want[32];
+
+    (void)state;
+    for (size_t k = 0; k < sizeof(nums) / sizeof(nums[0]); k++) {
+        snprintf(want, sizeof want, "%" PRIu64, nums[k]);
+        assert_string_equal(str_decimal(buf, nums[k]), want);
+    }
+}
+
 /* Every cut and every index against what snprintf writes. */
 static void test_index_is_snprintf(void **state)
 {
@@ -70,6 +83,7 @@ static void test_index_is_snprintf(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_fits), cmocka_unit_test(test_cut),
+                                       cmocka_unit_test(test_decimal_is_snprintf),
                                        cmocka_unit_test(test_index_is_snprintf)};
 
     return cmocka_run_group_tests(tests, NULL, NULL);
