@@ -1,7 +1,8 @@
 /* posa-sandbox's state, owned by main.c and shared by its parts: the loop, the HTTP server,
  * the scenario, the ledger, the clock, the armed faults and the e-voucher codes. Everything
- * here is the loop thread's; only service.c hands JSON parsing and writing to libuv's thread
- * pool, with nothing of this but the gateway's fixed keys. */
+ * here is the loop thread's. service.c hands work to libuv's thread pool with nothing of this
+ * but what stays fixed once loaded (the gateway's keys, the scenario's catalog), and the
+ * ledger's checkpoints run there on a connection of their own (ledger.h). */
 #ifndef POSA_SANDBOX_SANDBOX_H
 #define POSA_SANDBOX_SANDBOX_H
 

@@ -20,7 +20,8 @@
 #include "core/str.h"
 #include "sandbox/txn.h"
 
-/* Request bodies from this size on are parsed, and their answers written, on the pool. */
+/* Request bodies from this size on are parsed and read, and their answers written, on the
+ * pool. */
 #define POOL_BYTES 8192
 
 struct job {
