@@ -10,9 +10,15 @@
 #include "core/str.h"
 #include "interface/json/jsontext.h"
 
+/* A message's strings: an absent one goes as "", in a tree and in text alike. */
 static void put_str(struct json_object *o, const char *key, const char *value)
 {
     json_object_object_add(o, key, json_object_new_string(value ? value : ""));
+}
+
+static void text_str(struct jsontext *j, const char *key, const char *value)
+{
+    jsontext_str(j, key, value ? value : "");
 }
 
 static void put_dec(struct json_object *o, const char *key, int64_t value, int scale)
@@ -307,24 +313,24 @@ json_object *desk_fees_input(const char *infno, const char *psn_no, const char *
         const struct desk_fee *f = &fees[i];
 
         jsontext_open(&j, NULL, '{');
-        jsontext_str(&j, "feedetl_sn", f->feedetl_sn ? f->feedetl_sn : "");
-        jsontext_str(&j, "mdtrt_id", mdtrt_id ? mdtrt_id : "");
-        jsontext_str(&j, "psn_no", psn_no ? psn_no : "");
+        text_str(&j, "feedetl_sn", f->feedetl_sn);
+        text_str(&j, "mdtrt_id", mdtrt_id);
+        text_str(&j, "psn_no", psn_no);
         if (outpatient)
-            jsontext_str(&j, "chrg_bchno", chrg_bchno ? chrg_bchno : "");
-        jsontext_str(&j, "fee_ocur_time", f->time ? f->time : "");
-        jsontext_str(&j, "med_list_codg", f->list_code ? f->list_code : "");
-        jsontext_str(&j, "medins_list_codg", f->hosp_code ? f->hosp_code : "");
-        jsontext_str(&j, "medins_list_name", f->name ? f->name : "");
+            text_str(&j, "chrg_bchno", chrg_bchno);
+        text_str(&j, "fee_ocur_time", f->time);
+        text_str(&j, "med_list_codg", f->list_code);
+        text_str(&j, "medins_list_codg", f->hosp_code);
+        text_str(&j, "medins_list_name", f->name);
         jsontext_dec_str(&j, "det_item_fee_sumamt", f->amount_fen, DEC_MONEY);
         jsontext_dec_str(&j, "cnt", f->qty_e4, DEC_QTY);
         jsontext_dec_str(&j, "pric", f->price_e6, DEC_PRICE);
-        jsontext_str(&j, "bilg_dept_codg", f->dept_code ? f->dept_code : "");
-        jsontext_str(&j, "bilg_dr_codg", f->doctor_code ? f->doctor_code : "");
+        text_str(&j, "bilg_dept_codg", f->dept_code);
+        text_str(&j, "bilg_dr_codg", f->doctor_code);
         jsontext_str(&j, "etip_flag", flag01(f->etip_hosp_code != NULL));
-        jsontext_str(&j, "etip_hosp_code", f->etip_hosp_code ? f->etip_hosp_code : "");
+        text_str(&j, "etip_hosp_code", f->etip_hosp_code);
         if (!outpatient)
-            jsontext_str(&j, "init_feedetl_sn", f->init_feedetl_sn ? f->init_feedetl_sn : "");
+            text_str(&j, "init_feedetl_sn", f->init_feedetl_sn);
         jsontext_close(&j, '}');
     }
     jsontext_close(&j, ']');
