@@ -105,7 +105,9 @@ def main():
     a = ap.parse_args()
     api = Posad(a.url, a.socket, a.token)
     now = datetime.datetime.now()
-    run = now.strftime("%Y%m%d%H%M%S")
+    # Names this session's idempotency keys and HIS visit number: two sessions started in
+    # the same second must not be taken for one (the second would replay the first's visit).
+    run = now.strftime("%Y%m%d%H%M%S") + "%06d" % now.microsecond
 
     step("posad")
     h = wait_ready(api)
