@@ -7,6 +7,8 @@
  *        bench_journal raw DIR [SECONDS] [BATCH]    raw SQLite, BATCH rows per commit
  *        bench_journal posad DIR [SECONDS] [BATCH]  db_worker: BATCH jobs per loop turn,
  *                                                   next burst once the last one committed
+ *        bench_journal floor DIR REQ RESP BATCH N   what journaling a forwarded message
+ *                                                   costs at the least (below)
  * Prints one "key=value" line; run_bench.py computes the ratios. DIR must exist; the
  * files made in it are removed. */
 #include <errno.h>
@@ -16,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <sys/resource.h>
 
 #include <sqlite3.h>
 #include <uv.h>
@@ -154,6 +158,108 @@ out:
     return rc;
 }
 
+/* ---- the floor of a journaled forward ------------------------------------------------- */
+
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* What journaling a forwarded message costs with no HTTP, JSON or upstream at all: plain
+ * SQLite on posad's schema and settings, BATCH messages per group as posad's database thread
+ * runs them: the requests (req bytes each) inserted and committed with an fsync before they
+ * may leave, then the answers (resp bytes) written with a commit that waits for the next
+ * fsync. Prints CPU per message (user + system) and the p50 wall time of one group: with
+ * BATCH 1, the least a message's journaling adds to its latency. */
+static int floor_group(sqlite3 *sq, sqlite3_stmt *ins, sqlite3_stmt *upd, uint64_t first,
+                       int batch, const char *req, int req_len, const char *resp, int resp_len)
+{
+    char msgid[MSGID_LEN + 1];
+
+    if (raw_exec(sq, "PRAGMA synchronous = FULL") || raw_exec(sq, "BEGIN"))
+        return -1;
+    for (int i = 0; i < batch; i++) {
+        msgid_of(first + (uint64_t)i, msgid);
+        sqlite3_bind_text(ins, 1, msgid, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_blob(ins, 2, req, req_len, SQLITE_STATIC);
+        sqlite3_bind_int64(ins, 3, (int64_t)(first + (uint64_t)i));
+        if (sqlite3_step(ins) != SQLITE_DONE || sqlite3_reset(ins) != SQLITE_OK)
+            return -1;
+    }
+    if (raw_exec(sq, "COMMIT") || raw_exec(sq, "PRAGMA synchronous = NORMAL") ||
+        raw_exec(sq, "BEGIN"))
+        return -1;
+    for (int i = 0; i < batch; i++) {
+        msgid_of(first + (uint64_t)i, msgid);
+        sqlite3_bind_text(upd, 1, msgid, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_blob(upd, 2, resp, resp_len, SQLITE_STATIC);
+        if (sqlite3_step(upd) != SQLITE_DONE || sqlite3_reset(upd) != SQLITE_OK)
+            return -1;
+    }
+    return raw_exec(sq, "COMMIT");
+}
+
+static int run_floor(const char *dir, int req_len, int resp_len, int batch, int n)
+{
+    char path[4200];
+    char *req = malloc((size_t)req_len), *resp = malloc((size_t)resp_len);
+    int groups = (n + batch - 1) / batch;
+    uint64_t *ns = calloc((size_t)groups, sizeof *ns), id = 0;
+    struct db *db = NULL;
+    sqlite3 *sq = NULL;
+    sqlite3_stmt *ins = NULL, *upd = NULL;
+    double cpu0;
+    int rc = 1;
+
+    snprintf(path, sizeof path, "%s/floor.db", dir);
+    remove_db(path);
+    if (!req || !resp || !ns || db_open(path, &db) != 0)
+        goto out;
+    db_close(db); /* the schema is posad's; so are the settings below (cache/db.c) */
+    memset(req, 'x', (size_t)req_len);
+    memset(resp, 'y', (size_t)resp_len);
+    if (sqlite3_open(path, &sq) != SQLITE_OK || raw_exec(sq, "PRAGMA journal_mode = WAL") ||
+        raw_exec(sq, "PRAGMA secure_delete = ON") || raw_exec(sq, "PRAGMA temp_store = MEMORY") ||
+        sqlite3_prepare_v2(sq,
+                           "INSERT INTO journal (msgid, infno, kind, visit_key, request, state, "
+                           "attempts, next_attempt, created_at, updated_at, ord) "
+                           "VALUES (?1, '2301', 1, 'v', ?2, 'sent', 1, 0, ?3, ?3, ?3)",
+                           -1, &ins, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(sq,
+                           "UPDATE journal SET state = 'done', updated_at = updated_at + 1, "
+                           "response = ?2 WHERE msgid = ?1",
+                           -1, &upd, NULL) != SQLITE_OK)
+        goto out;
+    cpu0 = cpu_seconds();
+    for (int g = 0; g < groups; g++, id += (uint64_t)batch) {
+        uint64_t t0 = uv_hrtime();
+
+        if (floor_group(sq, ins, upd, id + 1, batch, req, req_len, resp, resp_len)) {
+            fprintf(stderr, "bench_journal: floor: %s\n", sqlite3_errmsg(sq));
+            goto out;
+        }
+        ns[g] = uv_hrtime() - t0;
+    }
+    double cpu_us = (cpu_seconds() - cpu0) / (double)id * 1e6;
+    qsort(ns, (size_t)groups, sizeof *ns, cmp_u64);
+    printf("floor messages=%" PRIu64 " batch=%d cpu_us_per_msg=%.1f group_p50_us=%.1f\n", id,
+           batch, cpu_us, ns[groups / 2] / 1e3);
+    rc = 0;
+out:
+    sqlite3_finalize(ins);
+    sqlite3_finalize(upd);
+    sqlite3_close(sq);
+    remove_db(path);
+    free(req);
+    free(resp);
+    free(ns);
+    return rc;
+}
+
 /* ---- posad's database thread ------------------------------------------------------------ */
 
 struct pjob {
@@ -252,8 +358,21 @@ int main(int argc, char **argv)
     int batch = argc > 4 ? atoi(argv[4]) : 100;
 
     memset(body, 'x', sizeof body);
+    if (argc == 7 && !strcmp(argv[1], "floor")) {
+        int req = atoi(argv[3]), resp = atoi(argv[4]), n = atoi(argv[6]);
+
+        batch = atoi(argv[5]);
+        if (req < 1 || resp < 1 || req > (1 << 22) || resp > (1 << 22) || batch < 1 ||
+            batch > MAX_BATCH || n < batch) {
+            fprintf(stderr, "usage: %s floor DIR REQ_BYTES RESP_BYTES BATCH N\n", argv[0]);
+            return 2;
+        }
+        return run_floor(argv[2], req, resp, batch, n);
+    }
     if (argc < 3 || seconds <= 0 || batch < 1 || batch > MAX_BATCH) {
-        fprintf(stderr, "usage: %s fdatasync|raw|posad DIR [SECONDS|N] [BATCH]\n", argv[0]);
+        fprintf(stderr, "usage: %s fdatasync|raw|posad DIR [SECONDS|N] [BATCH]\n"
+                        "       %s floor DIR REQ_BYTES RESP_BYTES BATCH N\n",
+                argv[0], argv[0]);
         return 2;
     }
     if (!strcmp(argv[1], "fdatasync"))

@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -324,6 +325,43 @@ def fdatasync_p50(w):
 NGINX_REFERENCE_US = 11.6  # issue 4: "about 11.6 us per request proxied by nginx"
 
 
+def journaled_sizes(w, name):
+    """Mean request and answer bytes of the messages posad journaled in the run."""
+    db = sqlite3.connect("file:%s?mode=ro" % os.path.join(w.tmp, name, "data", "posad.db"),
+                         uri=True)
+    try:
+        return db.execute("SELECT avg(length(request)), avg(length(response)) FROM journal "
+                          "WHERE infno IN ('1101', '2401', '2301', '2304')").fetchone()
+    finally:
+        db.close()
+
+
+def journal_floor(w, req, resp, batch, n):
+    """bench_journal floor: (CPU us per message, p50 us of one group)."""
+    out = subprocess.run([os.path.join(w.build, "bench", "agent", "bench_journal"), "floor",
+                          w.tmp, str(int(req)), str(int(resp)), str(batch), str(n)],
+                         stdout=subprocess.PIPE, text=True).stdout
+    m = re.search(r"cpu_us_per_msg=([\d.]+) group_p50_us=([\d.]+)", out)
+    return (float(m.group(1)), float(m.group(2))) if m else (None, None)
+
+
+def print_floor(w, res, req, resp):
+    """What the journal alone costs, beside the two targets: both sit below it."""
+    cpu64, _ = journal_floor(w, req, resp, 64, 4096)
+    _, p50_1 = journal_floor(w, req, resp, 1, 500)
+    print("   journal alone (plain SQLite on posad's schema and settings; the run's mean "
+          "message: %.1f KB out, %.1f KB back; inserted with an fsync'd commit before it "
+          "leaves, its answer committed after):" % (req / 1024, resp / 1024))
+    if cpu64 and res.get("nginx_cpu_us"):
+        print("     64 per commit: %.1f us of CPU per message = %s nginx's whole request "
+              "(target for all of posad <= 1.2x)" % (cpu64, ratio(cpu64, res["nginx_cpu_us"])))
+    if p50_1 and res.get("fsync50") is not None:
+        budget = res["fsync50"] + max(res["added_ng"], 0.0)
+        print("     1 per commit: %.0f us p50 = %s (fdatasync + nginx added) "
+              "(target for all of posad <= 1.2x)" % (p50_1, ratio(p50_1, budget)))
+    res.update(floor_cpu_us=cpu64, floor_p50_us=p50_1)
+
+
 def bench_forward(w, clients, seconds):
     print("\n== forwarding: settlements (1101, 2401, 2301 x50 lines, 2304) straight to "
           "posa-sandbox, through nginx, through posad's passthrough")
@@ -376,6 +414,9 @@ def bench_forward(w, clients, seconds):
         print("   posad added / (fdatasync + nginx added) = %.0f / %.0f = %s (target <= 1.2x)"
               % (added_pd, budget, ratio(added_pd, budget)))
         res.update(added_pd=added_pd, added_ng=added_ng, fsync50=fsync50)
+    req, resp = journaled_sizes(w, "posad-forward")
+    if req and resp:
+        print_floor(w, res, req, resp)
     res["runs"] = runs
     return res
 

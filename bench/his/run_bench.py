@@ -70,7 +70,7 @@ def main():
     try:
         w.start_sandbox(lines=a.lines)
         w.sb.set_clock(clock)
-        pd, port, _, _ = w.start_posad("posad-his")
+        pd, port, _, _ = w.start_posad("posad-his", os.environ.get("BENCH_POSAD_EXTRA", ""))
         warm_up(w, port, clock)
         sb = w.sb.proc.pid
         runs = {"direct": load(w, "national", w.sb.port, a.clients, a.seconds, clock, [sb]),
