@@ -11,6 +11,7 @@
 #include "cache/db.h"
 #include "core/datetime.h"
 #include "core/decimal.h"
+#include "core/split.h"
 #include "core/err.h"
 #include "interface/his/documents.h"
 #include "interface/platform/desk_msgs.h"
@@ -67,12 +68,11 @@ static void bill_from_json(struct json_object *o, struct bill *bill)
     bill_init(bill);
     json_object_object_get_ex(o, "by_category", &by);
     for (int k = CATEGORY_MIN; k <= CATEGORY_MAX; k++) {
-        char key[4];
+        char key[3];
         struct json_object *c = NULL;
         struct split_totals *t = &bill->by_category[k];
 
-        snprintf(key, sizeof key, "%02d", k);
-        if (!json_object_object_get_ex(by, key, &c))
+        if (!json_object_object_get_ex(by, two_digit_code((unsigned)k, key), &c))
             continue;
         *t = (struct split_totals){money_of(c, "amount"), money_of(c, "fulamt_ownpay_amt"),
                                    money_of(c, "overlmt_amt"), money_of(c, "preselfpay_amt"),

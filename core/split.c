@@ -107,6 +107,14 @@ int category_parse(const char *text, uint8_t *ret)
     return 0;
 }
 
+const char *two_digit_code(unsigned value, char out[3])
+{
+    out[0] = (char)('0' + value / 10 % 10);
+    out[1] = (char)('0' + value % 10);
+    out[2] = '\0';
+    return out;
+}
+
 static int64_t abs64(int64_t v)
 {
     return v < 0 ? -v : v;

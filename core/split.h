@@ -47,6 +47,9 @@ const struct catalog_item *catalog_index_find(const struct catalog_index *index,
 /* Parses "01".."03" into a class and "01".."14" into a category. */
 int chrgitm_lv_parse(const char *text, enum chrgitm_lv *ret);
 int category_parse(const char *text, uint8_t *ret);
+/* The other way: a class or category (0..99) as its national two-digit code, 1 -> "01";
+ * returns out. */
+const char *two_digit_code(unsigned value, char out[3]);
 
 struct fee_line {
     const char *list_code; /* storage is the caller's */

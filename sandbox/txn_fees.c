@@ -7,6 +7,7 @@
 
 #include "core/bound.h"
 #include "core/decimal.h"
+#include "core/split.h"
 #include "core/err.h"
 #include "core/str.h"
 #include "interface/json/jsontext.h"
@@ -105,10 +106,11 @@ static int check_refund(struct upload *u, const char *where, const char *init_sn
 static void add_result(struct jsontext *j, const struct ledger_fee *f,
                        const struct catalog_item *item)
 {
-    static const char *const lv[] = {"03", "01", "02", "03"};
     bool limited = item && item->price_limit_e6 != PRICE_NO_LIMIT;
+    /* Not in the catalog: fully self-paid, as a 丙 item of "other" fees. */
+    unsigned lv = f->split.lv == LV_NONE ? LV_C : f->split.lv;
     unsigned category = f->split.category ? f->split.category : CATEGORY_OTHER;
-    char cat[3] = {(char)('0' + category / 10 % 10), (char)('0' + category % 10), '\0'};
+    char lv_code[3], cat[3];
 
     jsontext_open(j, NULL, '{');
     jsontext_str(j, "feedetl_sn", f->feedetl_sn);
@@ -124,8 +126,8 @@ static void add_result(struct jsontext *j, const struct ledger_fee *f,
     jsontext_dec(j, "overlmt_amt", f->split.overlmt, DEC_MONEY);
     jsontext_dec(j, "preselfpay_amt", f->split.preselfpay, DEC_MONEY);
     jsontext_dec(j, "inscp_scp_amt", f->split.inscp, DEC_MONEY);
-    jsontext_str(j, "chrgitm_lv", lv[f->split.lv & 3]);
-    jsontext_str(j, "med_chrgitm_type", cat);
+    jsontext_str(j, "chrgitm_lv", two_digit_code(lv, lv_code));
+    jsontext_str(j, "med_chrgitm_type", two_digit_code(category, cat));
     jsontext_str(j, "bas_medn_flag", "0");
     jsontext_str(j, "hi_nego_drug_flag", "0");
     jsontext_str(j, "chld_medc_flag", "0");

@@ -5,6 +5,7 @@
 
 #include "core/bound.h"
 #include "core/decimal.h"
+#include "core/split.h"
 #include "sandbox/txn.h"
 
 #define PAGE_SIZE_MAX 1000
@@ -116,13 +117,11 @@ struct catalog_filter {
 
 static bool item_matches(const struct catalog_item *it, const struct catalog_filter *f)
 {
-    char cat[4], lv[4];
+    char cat[3], lv[3];
 
-    snprintf(cat, sizeof(cat), "%02u", it->category);
-    snprintf(lv, sizeof(lv), "%02d", (int)it->lv);
     return (!f->code[0] || strcmp(f->code, it->list_code) == 0) &&
-           (!f->category[0] || strcmp(f->category, cat) == 0) &&
-           (!f->lv[0] || strcmp(f->lv, lv) == 0) &&
+           (!f->category[0] || strcmp(f->category, two_digit_code(it->category, cat)) == 0) &&
+           (!f->lv[0] || strcmp(f->lv, two_digit_code(it->lv, lv)) == 0) &&
            (!f->list_type[0] || strcmp(f->list_type, list_type_of(it->category)) == 0);
 }
 
@@ -130,18 +129,16 @@ static struct json_object *catalog_row(const struct txn *t, const struct catalog
                                        size_t rid)
 {
     struct json_object *r = json_object_new_object();
-    char cat[4], lv[4], id[24];
+    char cat[3], lv[3], id[24];
 
-    snprintf(cat, sizeof(cat), "%02u", it->category);
-    snprintf(lv, sizeof(lv), "%02d", (int)it->lv);
     snprintf(id, sizeof(id), "%zu", rid);
     out_str(r, "hilist_code", it->list_code);
     out_str(r, "hilist_name", it->name);
     out_str(r, "insu_admdvs", t->sb->scenario.treating_region);
     out_str(r, "begndate", "2020-01-01");
     out_str(r, "enddate", NULL);
-    out_str(r, "med_chrgitm_type", cat);
-    out_str(r, "chrgitm_lv", lv);
+    out_str(r, "med_chrgitm_type", two_digit_code(it->category, cat));
+    out_str(r, "chrgitm_lv", two_digit_code(it->lv, lv));
     out_str(r, "lmt_used_flag", it->price_limit_e6 != PRICE_NO_LIMIT ? "1" : "0");
     out_str(r, "list_type", list_type_of(it->category));
     out_str(r, "vali_flag", "1");

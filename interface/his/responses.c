@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "core/decimal.h"
+#include "core/split.h"
 #include "core/err.h"
 
 struct json_object *his_money(int64_t fen)
@@ -77,15 +78,13 @@ struct json_object *his_split_totals(const struct split_totals *t)
 void his_split_line_text(struct jsontext *j, const char *his_line_id, const char *feedetl_sn,
                          const struct split *s)
 {
-    char digits[4];
+    char lv[3], category[3];
 
     jsontext_str(j, "his_line_id", his_line_id);
     jsontext_str(j, "feedetl_sn", feedetl_sn);
     /* Not in the catalog: no class ("" rather than a made-up "03"). */
-    snprintf(digits, sizeof digits, "%02d", (int)s->lv);
-    jsontext_str(j, "chrgitm_lv", s->lv == LV_NONE ? "" : digits);
-    snprintf(digits, sizeof digits, "%02d", (int)s->category);
-    jsontext_str(j, "med_chrgitm_type", digits);
+    jsontext_str(j, "chrgitm_lv", s->lv == LV_NONE ? "" : two_digit_code(s->lv, lv));
+    jsontext_str(j, "med_chrgitm_type", two_digit_code(s->category, category));
     jsontext_dec_str(j, "selfpay_prop", s->selfpay_prop_e6, DEC_RATIO);
     jsontext_dec_str(j, "amount", s->amount, DEC_MONEY);
     jsontext_dec_str(j, "fulamt_ownpay_amt", s->fulamt_ownpay, DEC_MONEY);
@@ -97,7 +96,7 @@ void his_split_line_text(struct jsontext *j, const char *his_line_id, const char
 struct json_object *his_bill_totals(const struct bill *bill)
 {
     struct json_object *o = his_split_totals(&bill->total), *by = json_object_new_object();
-    char key[4];
+    char key[3];
 
     if (!o || !by) {
         json_object_put(o);
@@ -109,8 +108,7 @@ struct json_object *his_bill_totals(const struct bill *bill)
 
         if (t->amount == 0 && t->fulamt_ownpay == 0 && t->inscp == 0)
             continue; /* a category the bill does not use */
-        snprintf(key, sizeof key, "%02d", k);
-        put(by, key, his_split_totals(t));
+        put(by, two_digit_code((unsigned)k, key), his_split_totals(t));
     }
     put(o, "by_category", by);
     return o;

@@ -513,6 +513,28 @@ static void test_lv_category_parse(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* Writing a code is parsing's inverse for every class and category, and keeps two digits. */
+static void test_two_digit_code(void **state)
+{
+    char out[3];
+    enum chrgitm_lv lv = LV_NONE;
+    uint8_t cat = 0;
+
+    (void)state;
+    assert_string_equal(two_digit_code(LV_A, out), "01");
+    assert_string_equal(two_digit_code(14, out), "14");
+    assert_string_equal(two_digit_code(0, out), "00");
+    assert_string_equal(two_digit_code(99, out), "99");
+    for (unsigned v = LV_A; v <= LV_C; v++) {
+        assert_int_equal(chrgitm_lv_parse(two_digit_code(v, out), &lv), 0);
+        assert_int_equal(lv, v);
+    }
+    for (unsigned v = CATEGORY_MIN; v <= CATEGORY_MAX; v++) {
+        assert_int_equal(category_parse(two_digit_code(v, out), &cat), 0);
+        assert_int_equal(cat, v);
+    }
+}
+
 /* The 14 national fee categories have names; anything else has "". */
 static void test_category_name(void **state)
 {
@@ -542,6 +564,7 @@ int main(void)
         cmocka_unit_test(test_catalog_find),
         cmocka_unit_test(test_catalog_rejects),
         cmocka_unit_test(test_lv_category_parse),
+        cmocka_unit_test(test_two_digit_code),
         cmocka_unit_test(test_category_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
