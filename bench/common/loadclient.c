@@ -15,8 +15,8 @@
 
 /* Room left before the body for the headers: they are written once the body's length is
  * known, right before it, so that one buffer goes out in one write. Holds the request line
- * with a path of up to PATH_CAP bytes and the three headers. */
-enum { HEAD_ROOM = 320, PATH_CAP = 160 };
+ * with a path of up to PATH_CAP bytes, the three headers and the build's own one. */
+enum { HEAD_ROOM = 420, PATH_CAP = 160 };
 
 static void client_send(struct loadclient *c);
 
@@ -114,14 +114,15 @@ static int request_build(struct loadclient *c)
     int rc, n;
 
     c->req_len = HEAD_ROOM; /* req_cap >= REQ_START > HEAD_ROOM since the client started */
+    c->header[0] = '\0';
     rc = ops->build(c, path, sizeof path);
     if (rc < 0)
         return rc;
     body_len = c->req_len - HEAD_ROOM;
     n = snprintf(head, sizeof head,
                  "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: %s\r\n"
-                 "Content-Length: %zu\r\n\r\n",
-                 path, ops->content_type, body_len);
+                 "Content-Length: %zu\r\n%s%s\r\n",
+                 path, ops->content_type, body_len, c->header, c->header[0] ? "\r\n" : "");
     if (n < 0 || (size_t)n >= sizeof head)
         return -EINVAL;
     start = c->req + HEAD_ROOM - (size_t)n;

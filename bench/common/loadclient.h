@@ -57,6 +57,7 @@ struct loadclient {
     unsigned flows;             /* flows started, 1 during the first: unique visit numbers */
     uint64_t t_flow, t_request; /* uv_hrtime() at the start of the flow, of the request */
     char *req;                  /* the request being built: free room for the headers, body */
+    char header[96];            /* build may set one more header line ("Name: value"), or "" */
     size_t req_len, req_cap;
     char *body; /* the answer's body, always NUL-terminated ("" if none) */
     size_t body_len, body_cap;

@@ -7,6 +7,7 @@
  *
  * usage: bench_his --mode his|national --port P --plan FILE [--sign-no S]
  *                  [--clients 1,8,64] [--seconds 3] [--clock "YYYY-MM-DD HH:MM:SS"]
+ *                  [--idempotency-keys 1]  (every HIS call with its own Idempotency-Key)
  * Plan lines: "P psn_no certno insuplc_admdvs insutype", "L list_code pric cnt amount".
  * One loop thread; one request in flight per connection. */
 #include <errno.h>
@@ -29,6 +30,7 @@ struct bench {
     struct plan_msgids ids;
     const char *sign_no, *clock;
     unsigned run_id; /* one per level: visit numbers stay unique across levels */
+    bool idempotency_keys; /* every HIS call carries an Idempotency-Key, as a careful HIS's */
     struct answer answer; /* the answer being checked (one loop thread) */
 };
 
@@ -81,6 +83,9 @@ static int build_his(struct loadclient *lc, char *path, size_t cap)
     const struct plan *pl = b->plan;
     int rc = 0;
 
+    if (b->idempotency_keys)
+        snprintf(lc->header, sizeof lc->header, "Idempotency-Key: k%u-%u-%u-%d", b->run_id,
+                 lc->index, lc->flows, lc->step);
     switch (lc->step) {
     case 0:
         snprintf(path, cap, "/v1/identify");
@@ -338,10 +343,12 @@ int main(int argc, char **argv)
             b.sign_no = argv[i + 1];
         else if (!strcmp(argv[i], "--clock"))
             b.clock = argv[i + 1];
+        else if (!strcmp(argv[i], "--idempotency-keys"))
+            b.idempotency_keys = atoi(argv[i + 1]) != 0;
     }
     if (port <= 0 || !plan_path || seconds <= 0 || (strcmp(mode, "his") && strcmp(mode, "national"))) {
         fprintf(stderr, "usage: %s --mode his|national --port P --plan FILE [--sign-no S] "
-                "[--clients 1,8,64] [--seconds 3] [--clock TIME]\n", argv[0]);
+                "[--clients 1,8,64] [--seconds 3] [--clock TIME] [--idempotency-keys 0|1]\n", argv[0]);
         return 2;
     }
     if ((rc = plan_load(plan_path, &plan)) < 0) {

@@ -24,14 +24,15 @@ LEVEL = re.compile(r"clients=(\d+)\s+settlements=(\d+)\s+errors=(\d+)\s+settleme
                    r"p50=([\d.]+)ms p99=([\d.]+)ms")
 
 
-def load(w, mode, port, clients, seconds, clock, pids, quiet=False):
+def load(w, mode, port, clients, seconds, clock, pids, quiet=False, keys=False):
     """Runs bench_his; returns the levels and the CPU seconds of each of pids and of the
     load client ("client")."""
     before = [agent_bench.cpu_ticks(p) for p in pids]
     child = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run([os.path.join(w.build, "bench", "his", "bench_his"), "--mode", mode,
                           "--port", str(port), "--plan", w.plan, "--sign-no", w.sb.sign_no or "",
-                          "--clients", clients, "--seconds", str(seconds), "--clock", clock],
+                          "--clients", clients, "--seconds", str(seconds), "--clock", clock,
+                          "--idempotency-keys", "1" if keys else "0"],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True).stdout
     cpu = {p: (agent_bench.cpu_ticks(p) - b) / agent_bench.TICK for p, b in zip(pids, before)}
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -62,6 +63,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--clients", default="1,8,64")
     ap.add_argument("--lines", type=int, default=20)
+    ap.add_argument("--idempotency-keys", action="store_true",
+                    help="every HIS call carries an Idempotency-Key (posad keeps each answer)")
     a = ap.parse_args()
     w = agent_bench.World(os.path.abspath(a.build))
     clock = time.strftime("%Y-%m-%d %H:%M:%S")
@@ -74,7 +77,8 @@ def main():
         warm_up(w, port, clock)
         sb = w.sb.proc.pid
         runs = {"direct": load(w, "national", w.sb.port, a.clients, a.seconds, clock, [sb]),
-                "posad": load(w, "his", port, a.clients, a.seconds, clock, [pd.pid, sb])}
+                "posad": load(w, "his", port, a.clients, a.seconds, clock, [pd.pid, sb],
+                              keys=a.idempotency_keys)}
         w.check_alive(pd, "posad-his")
         w.kill(pd)
     except (RuntimeError, OSError, AssertionError) as e:
