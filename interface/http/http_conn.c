@@ -287,11 +287,19 @@ static int head_terminate(struct http_conn *c)
     return head_append(c, "", 1);
 }
 
+/* last_cb: 0 in the url, 1 in a header's name, 2 in its value, 3 once the headers are
+ * complete. http_parser reports a chunked body's trailer through the same two callbacks after
+ * that: it is ignored (the parser bounds its size), for appending it would move the buffer
+ * the request's strings already point into, and leave names without values. */
+#define IN_TRAILER 3
+
 static int on_header_field(http_parser *p, const char *at, size_t len)
 {
     struct http_conn *c = p->data;
     struct http_req_impl *r = &c->req;
 
+    if (r->last_cb == IN_TRAILER)
+        return 0;
     if (r->last_cb != 1) {
         if (head_terminate(c) < 0)
             return -1;
@@ -310,6 +318,8 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
     struct http_conn *c = p->data;
     struct http_req_impl *r = &c->req;
 
+    if (r->last_cb == IN_TRAILER)
+        return 0;
     if (r->last_cb != 2) {
         if (head_terminate(c) < 0)
             return -1;
@@ -342,6 +352,7 @@ static int on_headers_complete(http_parser *p)
         r->pub.query = "";
     }
     r->pub.method = http_method_str((enum http_method)p->method);
+    r->last_cb = IN_TRAILER;
     if (p->upgrade) {
         c->err_status = 400; /* no upgrades or CONNECT here */
         return -1;
