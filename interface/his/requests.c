@@ -224,25 +224,40 @@ out:
     return 0;
 }
 
+/* Each id a string of 1 to BOUND_CODE bytes without NUL, and each once: a repeated id would
+ * count twice against "all of the upload's lines" and cancel an upload half locally. */
 static int line_ids_check(struct json_object *ids, struct jsonmap_error *err)
 {
     size_t n = json_object_array_length(ids);
+    struct json_object *seen;
     char prefix[32];
+    int rc = 0;
 
     if (n == 0)
         return jsonmap_fail(err, POSA_EFIELD, NULL, "his_line_ids");
     if (n > BOUND_LINES)
         return jsonmap_fail(err, POSA_ETOOLONG, NULL, "his_line_ids");
-    for (size_t i = 0; i < n; i++) {
+    if (!(seen = json_object_new_object()))
+        return -ENOMEM;
+    for (size_t i = 0; i < n && rc == 0; i++) {
         struct json_object *id = json_object_array_get_idx(ids, i);
+        const char *s = json_object_get_string(id);
+        size_t len = (size_t)json_object_get_string_len(id);
 
-        if (!json_object_is_type(id, json_type_string) || json_object_get_string_len(id) == 0 ||
-            json_object_get_string_len(id) > BOUND_CODE) {
+        if (!json_object_is_type(id, json_type_string) || len == 0 || len > BOUND_CODE ||
+            strlen(s) != len)
+            rc = POSA_EFIELD;
+        else if (json_object_object_get_ex(seen, s, NULL))
+            rc = POSA_EDUPLICATE;
+        else
+            json_object_object_add(seen, s, NULL);
+        if (rc < 0) {
             str_index(prefix, sizeof prefix, "his_line_ids", i);
-            return jsonmap_fail(err, POSA_EFIELD, prefix, "");
+            rc = jsonmap_fail(err, rc, prefix, "");
         }
     }
-    return 0;
+    json_object_put(seen);
+    return rc;
 }
 
 int fees_cancel_request_parse(const char *body, size_t len, struct fees_cancel_request *ret,
