@@ -322,8 +322,10 @@ static void upload(struct his_call *call)
             /* Not even journaled, so not kept: the cashier sends them again. */
             f->chunk[c].lost = true;
             f->local_err = f->local_err ? f->local_err : err;
-            if (--f->chunks_left == 0)
-                fail_not_kept(call);
+            if (--f->chunks_left == 0) {
+                fail_not_kept(call); /* answers, and so frees call and f */
+                return;
+            }
         }
     }
 }
