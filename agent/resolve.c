@@ -1,6 +1,7 @@
 /* Resolution of unknown outcomes (architecture.md, "Durability and exactly-once"): one row
  * at a time, oldest first. A settlement is looked for with 5203: found -> done; absent ->
- * reversed. Anything else unknown is reversed straight away. "Reversed" journals, in the
+ * reversed; the question refused for another reason (a lost session, a busy platform) ->
+ * asked again later, as that says nothing about the settlement. Anything else unknown is reversed straight away. "Reversed" journals, in the
  * same transaction, a 2601 naming the original msgid and, for an upload (which must not be
  * lost), the same upload again under a new msgid; both take the original's place in its
  * visit's order, so the visit's later messages still wait behind them. */
@@ -17,6 +18,7 @@
 #include "core/str.h"
 
 #define RESOLVE_RETRY_MS 2000
+#define RESOLVE_REFUSED_RETRY_MS 10000 /* after a refused question: the platform's reason */
 
 struct resolve_job {
     struct db_job job;
@@ -197,11 +199,24 @@ static bool json_mentions(struct json_object *o, const char *text, int depth)
     return false;
 }
 
+/* Does a refused 5203 say there is no such settlement? The sandbox says "not found"; the
+ * provincial platforms say it in Chinese. */
+static bool says_not_found(const char *err_msg)
+{
+    static const char *const markers[] = {"not found", "未找到", "不存在", "未查询到", "无结算"};
+
+    for (size_t i = 0; err_msg && i < sizeof markers / sizeof markers[0]; i++)
+        if (strstr(err_msg, markers[i]))
+            return true;
+    return false;
+}
+
 static void on_query(struct upmsg *m)
 {
     struct resolver *rs = m->data;
     struct envelope_response env;
     struct jsonmap_error jerr;
+    bool found, absent;
 
     if (rs->stopping || m->result != UPMSG_ANSWERED || !m->response ||
         envelope_response_parse(m->response, m->response_len, &env, &jerr) != 0) {
@@ -210,7 +225,17 @@ static void on_query(struct upmsg *m)
         resolver_idle(rs, RESOLVE_RETRY_MS);
         return;
     }
-    bool found = env.infcode == 0 && json_mentions(env.output, rs->row->msgid, 0);
+    found = env.infcode == 0 && json_mentions(env.output, rs->row->msgid, 0);
+    absent = env.infcode == 0 ? !found : says_not_found(env.err_msg);
+    if (!found && !absent) {
+        /* Reversing now could undo a settlement that stands: the row stays unknown. */
+        log_event(LOGL_WARN, "outcome_query_refused", "msgid", rs->row->msgid, "err_msg",
+                  env.err_msg, NULL);
+        envelope_response_done(&env);
+        upmsg_free(m);
+        resolver_idle(rs, RESOLVE_REFUSED_RETRY_MS);
+        return;
+    }
     envelope_response_done(&env);
     if (found) {
         char *resp = m->response;

@@ -93,6 +93,26 @@ def scenario_settle_faults(w):
     assert r["infcode"] != 0 and "different" in r["err_msg"]  # body differs: CONFLICT
 
 
+def scenario_query_refused(w):
+    """A settlement whose answer was lost, and whose 5203 is then refused for a reason that is
+    not "not found" (here: busy): the refusal says nothing about the settlement, so posad
+    asks again rather than reversing one that stands. It lands once, and stays."""
+    mdtrt, total = visit_with_fees(w, "QR")
+    w.fault(infno="5203", count=2, mode="refuse", message="system busy, try again later")
+    w.fault(infno="2304", count=1, mode="drop_after_commit")
+    r = w.call("2304", settle_input(PSN, CERTNO, mdtrt, total), msgid="S-QR")
+    assert r["infcode"] != 0 and "unknown" in r["err_msg"], r
+    w.wait_settled(timeout=60)
+    rows, led = check_exactly_once(w)
+    active = [s for s in led["settlements"] if s["mdtrt_id"] == mdtrt and s["state"] == "active"]
+    assert len(active) == 1, led["settlements"]
+    assert [r["infno"] for r in rows if r["infno"] == "2601"] == [], rows
+    settle = [r for r in rows if r["infno"] == "2304"]
+    assert [r["state"] for r in settle] == ["done"], settle
+    queries = [r for r in rows if r["infno"] == "5203"]
+    assert len(queries) >= 3, queries  # two refused, then the one that found it
+
+
 def scenario_upload_faults(w):
     """Every fault mode on a fee upload: nothing lost, nothing uploaded twice."""
     mdtrt = admit(w, PSN, CERTNO, "IPT-UP")
@@ -554,6 +574,7 @@ SCENARIOS = {
     "visit": (scenario_visit, {}),
     "settle_faults": (scenario_settle_faults, {}),
     "upload_faults": (scenario_upload_faults, {}),
+    "query_refused": (scenario_query_refused, {}),
     "outage": (scenario_outage, {}),
     "restart_unknown": (scenario_restart_unknown, {}),
     "crash_loop": (scenario_crash_loop, {}),
