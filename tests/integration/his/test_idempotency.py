@@ -3,6 +3,7 @@ Idempotency-Key and body give the first answer byte for byte and do nothing twic
 body gets CONFLICT; a second settle without a key is refused; a cancelled settlement gives
 the year's accumulations back and the visit settles again under a new settlement_id."""
 import os
+import re
 import sqlite3
 import sys
 import threading
@@ -274,6 +275,35 @@ class IdemBase(h.HisTestCase):
         self.assertEqual(r.json["state"], "settled", r)
         # 4,500.00 + 900.00 = 5,400.00: (5,400.00 - 800.00) x 0.90 = 4,140.00.
         self.assertEqual(r.json["amounts"]["fund_pay_sumamt"], "4140.00", r)
+        self.assertEqual(len(self.ledger_settlements(v["mdtrt_id"])), 1)
+
+    def test_pipelined_same_key_both_answered(self):
+        # The HIS pipelines the same settle twice on one connection: the second arrives while
+        # the first is answered, and gets the same answer (it once became a waiter of the
+        # first, which had already taken its waiters: never answered). One settlement.
+        v = self.open_visit(self.c, self.stay_psn)
+        self.upload(self.c, v["visit_id"], h.stay_lines("Q")[:2])
+        req = ("POST /v1/visits/%s/settle HTTP/1.1\r\nHost: posad\r\nIdempotency-Key: %s\r\n"
+               "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+               % (v["visit_id"], self.key("pipe"))).encode()
+        conn = self.c._conn(15)
+        conn.connect()
+        conn.sock.sendall(req + req)
+        answers, data = [], b""
+        while len(answers) < 2:
+            chunk = conn.sock.recv(65536)
+            self.assertTrue(chunk, "connection closed after %d answers" % len(answers))
+            data += chunk
+            while b"\r\n\r\n" in data:
+                head, rest = data.split(b"\r\n\r\n", 1)
+                length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+                if len(rest) < length:
+                    break
+                answers.append((head.split(b" ")[1], rest[:length]))
+                data = rest[length:]
+        conn.close()
+        self.assertEqual(answers[0][0], b"200", answers)
+        self.assertEqual(answers[0], answers[1])
         self.assertEqual(len(self.ledger_settlements(v["mdtrt_id"])), 1)
 
     def test_identify_on_one_transport_visit_on_the_other(self):
