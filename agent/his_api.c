@@ -100,12 +100,20 @@ static void key_release(struct his_call *call)
     }
 }
 
-static void call_free(struct his_call *call)
+/* What the call holds that another request may wait for: its key in flight, its visit. */
+static void call_let_go(struct his_call *call)
 {
     if (call->holds_key)
         key_release(call);
+    call->holds_key = false;
     if (call->lock[0])
         release("visit", call->lock);
+    call->lock[0] = '\0';
+}
+
+static void call_free(struct his_call *call)
+{
+    call_let_go(call);
     if (call->flow_free)
         call->flow_free(call->flow);
     free(call->answer);
@@ -168,9 +176,12 @@ static void respond(struct his_call *call, int status, const char *type, const c
     struct his_call *w = call->waiters;
 
     count(call, status);
+    call->waiters = NULL;
+    /* http_respond may start this connection's next pipelined request at once: it must find
+     * the key and the visit free (the key's answer is stored by now, so it is replayed). */
+    call_let_go(call);
     http_respond(call->req, status, h, 2, body, len);
     call->pd->requests--;
-    call->waiters = NULL;
     while (w) {
         struct his_call *next = w->waiters;
 

@@ -113,27 +113,6 @@ static void idle_restart(struct http_conn *c)
         uv_timer_start(&c->idle, on_idle, ms, 0);
 }
 
-static void on_resume(uv_timer_t *timer)
-{
-    struct http_conn *c = timer->data;
-
-    idle_restart(c);
-    conn_process(c);
-}
-
-/* After an answer, what the peer sent meanwhile is taken up. Inside the request callback,
- * conn_process's loop goes on once it returns. An answer given later is followed by the next
- * request on the next loop turn, not inside http_respond: its caller may still be letting go
- * of what the answered request held (a visit's lock, an idempotency key), and the next
- * request would find them taken. The idle timer carries the turn (on_resume re-arms it). */
-static void resume_after_answer(struct http_conn *c)
-{
-    if (c->in_dispatch)
-        idle_restart(c);
-    else
-        uv_timer_start(&c->idle, on_resume, 0, 0);
-}
-
 /* The free end of rbuf (the parsed bytes dropped first), or an empty buffer. */
 static uv_buf_t rbuf_room(struct http_conn *c)
 {
@@ -647,7 +626,9 @@ int http_respond(struct http_request *req, int status, const struct http_header 
             http_conn_close(c);
         return 0;
     }
-    resume_after_answer(c);
+    idle_restart(c);
+    if (!c->in_dispatch)
+        conn_process(c); /* answered later: go on with what the peer sent meanwhile */
     return 0;
 }
 
@@ -760,7 +741,9 @@ int http_stream_end(struct http_request *req)
         c->close_after = true;
         return 0;
     }
-    resume_after_answer(c);
+    idle_restart(c);
+    if (!c->in_dispatch)
+        conn_process(c);
     return 0;
 }
 

@@ -11,6 +11,9 @@
  *   and its body stay valid until it is answered or dropped, even if the peer went away
  *   meanwhile (answering a dead connection then just frees the request). Every request must
  *   be answered or dropped exactly once.
+ * - An answer given later may hand the connection's next pipelined request to the callback
+ *   before http_respond returns: let go of what the answered request held (a lock, a key)
+ *   before answering it.
  * - Header bytes (request line + headers) beyond max_header_bytes get 431, a body beyond
  *   max_body_bytes gets 413, a malformed request 400; each then closes the connection.
  * - Errors are 0 or negative (libuv codes, or POSA_EFIELD for a bad address). */
