@@ -180,6 +180,9 @@ void desk_events_end_tcp_streams(struct desk *d);
  * outcome) whose journal row was decided since follows the row (database thread);
  * *ret_changed tells whether it did. */
 int desk_settlement_refresh(struct db *db, struct settlement_record *s, bool *ret_changed);
+/* upstream's applied_also: an upload the platform refused keeps none of the lines it carried
+ * (they are `refused`, and a later upload may carry them again). */
+int desk_fees_applied(struct db *db, const struct upmsg *m);
 
 /* The readers as GET /v1/readers and /v1/health list them. */
 struct json_object *desk_readers_json(const struct desk *d);

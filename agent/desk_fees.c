@@ -39,6 +39,7 @@ struct kept_line {
     char list_code[BOUND_CODE + 1];
     int64_t qty_e4, price_e6;
     struct split split;
+    bool refused; /* its upload was refused: the visit's no more, and it may be sent again */
 };
 
 struct fee_flow {
@@ -255,6 +256,15 @@ static void finish(struct his_call *call)
 
 /* --- keeping the lines -------------------------------------------------------------------- */
 
+int desk_fees_applied(struct db *db, const struct upmsg *m)
+{
+    /* A lost session is not the platform's verdict on the lines: the upload goes again. */
+    if (!m->have_env || m->env.infcode == 0 || m->session_refused ||
+        (strcmp(m->infno, "2204") != 0 && strcmp(m->infno, "2301") != 0))
+        return 0;
+    return records_lines_refused(db, m->visit_key, m->msgid);
+}
+
 /* A chunk's admit_also: its lines are kept, and the visit marked billed, in the commit that
  * journals the message carrying them, so a line is kept exactly when its upload is
  * journaled. */
@@ -348,6 +358,15 @@ static void fail_line(struct his_call *call, size_t i, int err)
     his_fail(call, err, message, d);
 }
 
+/* Is the line kept and the visit's (not carried by an upload the platform refused)? */
+static bool kept_active(const struct fee_flow *f, const char *his_line_id)
+{
+    struct json_object *at = NULL;
+
+    return json_object_object_get_ex(f->known, his_line_id, &at) &&
+           !f->kept[json_object_get_int64(at)].refused;
+}
+
 static int split_all(struct his_call *call)
 {
     struct fee_flow *f = call->flow;
@@ -361,7 +380,7 @@ static int split_all(struct his_call *call)
 
         f->outside[i].id = FLAG__MAX;
         /* (Twice in one request is refused by the parser.) */
-        if (json_object_object_get_ex(f->known, l->his_line_id, NULL))
+        if (kept_active(f, l->his_line_id))
             err = POSA_ECONFLICT; /* a line is uploaded once; cancel it to change it */
         else if ((err = split_line(&l->fee, catalog_index_find(&d->catalog, l->fee.list_code),
                                    &f->splits[i])) == 0 &&
@@ -394,7 +413,9 @@ static int collect_known(const struct line_record *line, void *data)
     struct fee_flow *f = data;
     struct kept_line *k;
 
-    if (strcmp(line->state, "active") != 0)
+    bool refused = strcmp(line->state, "refused") == 0;
+
+    if (strcmp(line->state, "active") != 0 && !refused)
         return 0;
     if (f->n_kept == f->cap_kept) {
         size_t cap = f->cap_kept ? 2 * f->cap_kept : 32;
@@ -406,8 +427,10 @@ static int collect_known(const struct line_record *line, void *data)
         f->cap_kept = cap;
     }
     k = &f->kept[f->n_kept];
-    *k = (struct kept_line){
-        .qty_e4 = line->qty_e4, .price_e6 = line->price_e6, .split = line->split};
+    *k = (struct kept_line){.qty_e4 = line->qty_e4,
+                            .price_e6 = line->price_e6,
+                            .split = line->split,
+                            .refused = refused};
     str_copy(k->feedetl_sn, sizeof(k->feedetl_sn), line->feedetl_sn);
     str_copy(k->upload_msgid, sizeof(k->upload_msgid), line->upload_msgid);
     str_copy(k->list_code, sizeof(k->list_code), line->list_code);

@@ -334,6 +334,8 @@ static int run_apply(struct db *db, struct db_job *job)
     } else if (!err && m->session_refused && m->idem_key[0]) {
         err = journal_release_idem(db, m->msgid);
     }
+    if (!err && m->up->applied_also)
+        err = m->up->applied_also(db, m);
     if (!err && m->apply_also)
         err = m->apply_also(db, m);
     return err;

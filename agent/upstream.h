@@ -121,6 +121,10 @@ struct upstream {
     void (*on_queued)(struct upstream *up);
     void (*on_unknown)(struct upstream *up);
     void (*on_health)(struct upstream *up, enum upstream_health old);
+    /* Runs on the database thread in the transaction that records every answer, whoever sent
+     * the message (a desk flow, the outbox, the resolver): what an answer means for the
+     * desk's own records. 0 or an error (the answer is then not recorded either). */
+    int (*applied_also)(struct db *db, const struct upmsg *m);
     void *data;
 };
 

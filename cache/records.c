@@ -31,6 +31,9 @@ static const char sql_line_put[] =
     "?19, ?20, ?21, ?22, ?23, ?24, ?25)";
 static const char sql_line_state[] =
     "UPDATE fee_lines SET state = ?3 WHERE visit_id = ?1 AND his_line_id = ?2";
+static const char sql_lines_refused[] =
+    "UPDATE fee_lines SET state = 'refused' "
+    "WHERE visit_id = ?1 AND upload_msgid = ?2 AND state = 'active'";
 static const char sql_lines_list[] =
     "SELECT visit_id, his_line_id, seq, feedetl_sn, state, upload_msgid, list_code, name, "
     "qty_e4, price_e6, time, amount, fulamt_ownpay, overlmt, preselfpay, inscp, lv, category, "
@@ -245,6 +248,17 @@ int records_line_put(struct db *db, const struct line_record *l, int64_t now)
     sqlite3_bind_int(st, 23, l->outside_kind);
     db_bind_text(st, 24, l->his_key ? l->his_key : "");
     db_bind_text(st, 25, l->his_hash ? l->his_hash : "");
+    return db_step_done(db, st);
+}
+
+int records_lines_refused(struct db *db, const char *visit_id, const char *upload_msgid)
+{
+    sqlite3_stmt *st = db_stmt(db, sql_lines_refused);
+
+    if (!st)
+        return POSA_EDB;
+    db_bind_text(st, 1, visit_id);
+    db_bind_text(st, 2, upload_msgid);
     return db_step_done(db, st);
 }
 

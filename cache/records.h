@@ -68,6 +68,8 @@ struct line_record {
 /* Inserts or replaces by (visit_id, his_line_id). */
 int records_line_put(struct db *db, const struct line_record *line, int64_t now);
 /* Sets one line's state ("cancelled"); POSA_ENOTFOUND when the visit has no such line. */
+/* The active lines of visit_id that upload_msgid carried become `refused`. */
+int records_lines_refused(struct db *db, const char *visit_id, const char *upload_msgid);
 int records_line_set_state(struct db *db, const char *visit_id, const char *his_line_id,
                            const char *state);
 /* Lines of a visit in seq order; cb's non-zero return stops and is returned. */

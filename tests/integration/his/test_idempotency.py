@@ -158,6 +158,23 @@ class IdemBase(h.HisTestCase):
                             key=self.key("fees-refused"))
         self.assertEqual((again.status, again.raw), (first.status, first.raw))
 
+    def test_fees_refused_are_not_kept(self):
+        # The platform refuses an upload: its lines are not the visit's. The corrected upload
+        # (a new request) carries them again, and they count once.
+        v = self.open_visit(self.c, self.stay_psn)
+        path = "/v1/visits/%s/fees" % v["visit_id"]
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults",
+                                             {"infno": "2301", "mode": "refuse", "count": 1,
+                                              "message": "项目编码有误 (injected)"})
+        self.assertEqual(status, 200, raw)
+        lines = {"lines": h.stay_lines("RK")}
+        self.assertError(self.c.post(path, lines, key=self.key("rk-1")), 422,
+                         "UPSTREAM_REFUSED")
+        again = self.c.post(path, lines, key=self.key("rk-2"))
+        self.assertEqual(again.status, 200, again)
+        pre = self.c.post("/v1/visits/%s/presettle" % v["visit_id"], {})
+        self.assertEqual(pre.json["amounts"]["medfee_sumamt"], "10000.00", pre)
+
     def test_fees_and_settle_retried_with_key(self):
         v = self.open_visit(self.c, self.stay_psn)
         vid = v["visit_id"]
