@@ -133,11 +133,17 @@ static void on_pt_done(struct upmsg *m)
         break;
     case UPMSG_FAILED:
     default:
+        if (m->journaled) {
+            /* Sent, and only its answer could not be recorded: the row is resolved by query
+             * after the next start. Sending it again under a new msgid could do it twice. */
+            pt_answer(pd, req, 200, -1, m->msgid,
+                      "outcome unknown: posad could not record the platform's answer; send the "
+                      "same msgid again later for the result",
+                      NULL);
+            break;
+        }
         pt_answer(pd, req, 503, -1, m->msgid,
-                  m->error[0] ? m->error
-                              : "posad could not "
-                                "journal the message",
-                  NULL);
+                  m->error[0] ? m->error : "posad could not journal the message", NULL);
         break;
     }
     upmsg_free(m);
