@@ -13,11 +13,15 @@
 
 #define JSON_DEPTH_MAX 32
 
-/* Appends text to buf at *len, truncating at the buffer's end. */
+/* Appends text to buf at *len, truncating at the buffer's end, and never inside a character:
+ * the field goes back to the HIS in a UTF-8 answer (it may be the HIS's own unknown key). */
 static void append(char *buf, size_t cap, size_t *len, const char *text)
 {
     while (*text && *len + 1 < cap)
         buf[(*len)++] = *text++;
+    if (((unsigned char)*text & 0xC0) == 0x80) /* cut inside one: its first bytes go too */
+        while (*len > 0 && ((unsigned char)buf[--*len] & 0xC0) == 0x80)
+            ;
     buf[*len] = '\0';
 }
 

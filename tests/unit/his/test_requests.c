@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "core/err.h"
+#include "core/utf8.h"
 #include "interface/his/requests.h"
 
 #define VISIT_HEAD                                                                            \
@@ -116,6 +117,8 @@ static const struct bad bad_cases[] = {
     {P_CANCEL, "{\"his_line_ids\":[]}", POSA_EFIELD, "his_line_ids"},
     {P_CANCEL, "{\"his_line_ids\":[\"L1\",2]}", POSA_EFIELD, "his_line_ids[1]"},
     {P_CANCEL, "{\"his_line_ids\":[\"\"]}", POSA_EFIELD, "his_line_ids[0]"},
+    {P_CANCEL, "{\"his_line_ids\":[\"L1\",\"L2\",\"L1\"]}", POSA_EDUPLICATE, "his_line_ids[2]"},
+    {P_CANCEL, "{\"his_line_ids\":[\"L\\u0000\"]}", POSA_EFIELD, "his_line_ids[0]"},
     /* settle */
     {P_SETTLE, "{\"use_account\":\"true\"}", POSA_EFIELD, "use_account"},
     {P_SETTLE, "{\"discharge\":{}}", POSA_EFIELD, "discharge.time"},
@@ -166,6 +169,21 @@ static void test_bad_battery(void **state)
     assert_int_equal(failures, 0);
 }
 
+/* An unknown key longer than the error's field is cut between characters, not inside one. */
+static void test_long_unknown_key_stays_utf8(void **state)
+{
+    char body[512] = "{\"";
+    struct jsonmap_error err = {0};
+
+    (void)state;
+    for (int i = 0; i < 60; i++)
+        strcat(body, "é");
+    strcat(body, "\":1}");
+    assert_int_equal(run(P_SETTLE, body, &err), POSA_EFIELD);
+    assert_true(strlen(err.field) > 80);
+    assert_true(utf8_is_valid(err.field, strlen(err.field), NULL));
+}
+
 static void test_others_good(void **state)
 {
     struct jsonmap_error err = {0};
@@ -206,6 +224,7 @@ int main(void)
         cmocka_unit_test(test_visit_good),
         cmocka_unit_test(test_visit_defaults),
         cmocka_unit_test(test_bad_battery),
+        cmocka_unit_test(test_long_unknown_key_stays_utf8),
         cmocka_unit_test(test_others_good),
     };
 
