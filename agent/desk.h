@@ -238,6 +238,7 @@ struct desk_hooks {
     int (*apply_also)(struct db *db, struct upmsg *m);
     bool rerunnable; /* both may run twice (struct db_job's rerunnable) */
     bool may_queue;
+    bool again_after_refusal; /* struct upmsg's */
 };
 int desk_send_hooked(struct posad *pd, const char *infno, const char *insuplc,
                      const char *visit_key, const char *idem, struct json_object *input,

@@ -306,6 +306,7 @@ int desk_send_hooked(struct posad *pd, const char *infno, const char *insuplc,
         m->admit_also = hooks->admit_also;
         m->apply_also = hooks->apply_also;
         m->hooks_rerunnable = hooks->rerunnable;
+        m->again_after_refusal = hooks->again_after_refusal;
     }
     if ((err = upstream_submit(&pd->up, m, &head, input)) < 0)
         upmsg_free(m);

@@ -895,7 +895,9 @@ static void on_cancel_answer(struct upmsg *m)
     char msg[256];
     int err = desk_outcome(m, &s->env, msg, sizeof msg);
 
-    str_copy(s->cancel_msgid, sizeof(s->cancel_msgid), m->msgid);
+    /* A cancel journaled before (posad stopped before recording its outcome) is that row's. */
+    str_copy(s->cancel_msgid, sizeof(s->cancel_msgid),
+             m->result == UPMSG_EXISTING && m->existing ? m->existing->msgid : m->msgid);
     upmsg_free(m);
     s->have_env = err == 0;
     if (!err)
@@ -934,11 +936,13 @@ static void on_cancel_loaded(struct db_job *job, int status)
     stay = visit_kind_named(s->visit->kind) == VISIT_INPATIENT;
     doc = desk_doc(s->visit->body);
     json_object_object_get_ex(doc, "identity", &id);
+    /* One cancel of a settlement at a time, and never two that stand: the key is the
+     * settlement's. A cancel the platform refused leaves it to be cancelled again. */
     snprintf(idem, sizeof idem, "cancel:%s", s->rec->settlement_id);
-    err = desk_send(call->pd, stay ? "2305" : "2208", desk_str(id, "insuplc_admdvs"),
-                    s->visit->visit_id, idem,
-                    desk_cancel_input(desk_str(id, "psn_no"), s->visit->mdtrt_id, s->rec->setl_id),
-                    on_cancel_answer, call);
+    err = desk_send_hooked(
+        call->pd, stay ? "2305" : "2208", desk_str(id, "insuplc_admdvs"), s->visit->visit_id,
+        idem, desk_cancel_input(desk_str(id, "psn_no"), s->visit->mdtrt_id, s->rec->setl_id),
+        on_cancel_answer, call, &(struct desk_hooks){.again_after_refusal = true});
     json_object_put(doc);
     if (err)
         his_fail(call, err, NULL, NULL);

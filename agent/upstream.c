@@ -484,16 +484,16 @@ enum again { AGAIN_NO, AGAIN_GO, AGAIN_WAIT };
 /* Whether the HIS may send a message again under the same key: yes when it never reached
  * the platform (refused with no answer), or, when m allows it, when the platform confirmed
  * its reversal (a row is `reversed` as soon as its 2601 is journaled: the 2601 done is what
- * undid it) and it was not sent again under another msgid; wait while that 2601 is on its
- * way; otherwise the key keeps the outcome it has (a 2601 refused leaves the original
- * standing). */
+ * undid it) and it was not sent again under another msgid, or when it allows it, once the
+ * platform refused it; wait while that 2601 is on its way; otherwise the key keeps the
+ * outcome it has (a 2601 refused leaves the original standing). */
 static enum again may_go_again(struct db *db, const struct upmsg *m, const struct journal_row *row)
 {
     struct journal_row *next = NULL;
     enum again verdict = AGAIN_NO;
 
     if (row->state == MSG_REFUSED)
-        return row->response ? AGAIN_NO : AGAIN_GO;
+        return !row->response || m->again_after_refusal ? AGAIN_GO : AGAIN_NO;
     if (row->state != MSG_REVERSED || !m->again_after_reversal ||
         journal_get_standin(db, row->msgid, row->infno, &next) != POSA_ENOTFOUND) {
         journal_row_free(next);

@@ -65,6 +65,9 @@ struct upmsg {
      * flows: the HIS asks again for what was undone). Not the passthrough: there the HIS's
      * msgid is the key, and a resend gets the journaled answer, never a second send. */
     bool again_after_reversal;
+    /* And once the platform refused it: the key is posad's own, one per thing done (a
+     * settlement's cancel), not a request's, so a refusal leaves the thing to do again. */
+    bool again_after_refusal;
     upmsg_cb done;
     void *data;
     /* out */

@@ -353,6 +353,23 @@ class IdemBase(h.HisTestCase):
         a = s["amounts"]
         return (a["medfee_sumamt"], a["act_pay_dedc"], a["fund_pay_sumamt"], a["psn_part_amt"])
 
+    def test_cancel_refused_then_again(self):
+        # The platform refuses a cancel: nothing was cancelled, so a later cancel of the same
+        # settlement goes to the platform again (it was answered 409 for good before).
+        a = self.outpatient()
+        s_a = self.settle(a["visit_id"])
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults",
+                                             {"infno": "2208", "mode": "refuse", "count": 1,
+                                              "message": "结算撤销暂不可用 (injected)"})
+        self.assertEqual(status, 200, raw)
+        path = "/v1/settlements/%s/cancel" % s_a["settlement_id"]
+        self.assertError(self.c.post(path, {}), 422, "UPSTREAM_REFUSED")
+        g = self.c.get("/v1/settlements/%s" % s_a["settlement_id"])
+        self.assertEqual(g.json["state"], "settled", g)
+        r = self.c.post(path, {})
+        self.assertEqual((r.status, r.json["state"]), (200, "cancelled"), r)
+        self.assertError(self.c.post(path, {}), 409, "CONFLICT")
+
     def test_refund_gives_the_year_back_and_settles_again(self):
         a = self.outpatient()
         s_a = self.settle(a["visit_id"])
