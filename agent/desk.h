@@ -239,6 +239,9 @@ struct desk_hooks {
     bool rerunnable; /* both may run twice (struct db_job's rerunnable) */
     bool may_queue;
     bool again_after_refusal; /* struct upmsg's */
+    /* What the key's message must match to be the same message (the caller's request body
+     * hash); NULL: the key itself, for keys that name one thing to do. */
+    const char *idem_hash;
 };
 int desk_send_hooked(struct posad *pd, const char *infno, const char *insuplc,
                      const char *visit_key, const char *idem, struct json_object *input,

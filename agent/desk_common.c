@@ -307,6 +307,8 @@ int desk_send_hooked(struct posad *pd, const char *infno, const char *insuplc,
         m->apply_also = hooks->apply_also;
         m->hooks_rerunnable = hooks->rerunnable;
         m->again_after_refusal = hooks->again_after_refusal;
+        if (idem && hooks->idem_hash)
+            str_copy(m->idem_hash, sizeof(m->idem_hash), hooks->idem_hash);
     }
     if ((err = upstream_submit(&pd->up, m, &head, input)) < 0)
         upmsg_free(m);

@@ -337,13 +337,16 @@ static void register_visit(struct his_call *call)
                                 .diagnoses = f->diagnoses,
                                 .n_diagnoses = f->req.n_diagnoses};
     /* The HIS's key makes a retry after a crash find the journaled registration instead of
-     * registering twice. */
+     * registering twice; the same key with another body is another request (CONFLICT), not
+     * that registration, however long after (its stored answer is pruned, the row is not). */
     snprintf(idem, sizeof idem, "visit:%s", call->idem_key);
     err = desk_send_hooked(call->pd, inpatient ? "2401" : "2201", f->dv.insuplc_admdvs,
                            f->rec.visit_id, call->idem_key[0] ? idem : NULL,
                            inpatient ? desk_2401_input(&f->dv) : desk_2201_input(&f->dv),
                            on_registered, call,
-                           &(struct desk_hooks){.apply_also = visit_apply, .rerunnable = true});
+                           &(struct desk_hooks){.apply_also = visit_apply,
+                                                .rerunnable = true,
+                                                .idem_hash = call->body_hash});
     if (err)
         his_fail(call, err, NULL, NULL);
 }

@@ -87,6 +87,22 @@ class IdemBase(h.HisTestCase):
                           (first.json["mdtrt_id"],))[0][0]
         self.assertEqual(n, 1)
 
+    def test_visit_key_reused_answer_gone(self):
+        # The key's stored answer is gone (pruned after idempotency_days, or never kept) and
+        # the HIS reuses the key for another visit: CONFLICT, and the first visit stays as
+        # it was (it was taken for the same registration and kept over again, reopened).
+        token = self.identify(self.c, self.stay_psn)
+        body = h.visit_body(token)
+        first = self.c.post("/v1/visits", body, key=self.key("reuse"))
+        self.assertEqual(first.status, 201, first)
+        self.lose_answer("reuse")
+        other = dict(body, dept_name="骨科二病区")
+        r = self.c.post("/v1/visits", other, key=self.key("reuse"))
+        self.assertError(r, 409, "CONFLICT")
+        body_now = self.posad_db("SELECT body FROM visits WHERE visit_id = ?",
+                                 (first.json["visit_id"],))[0][0]
+        self.assertNotIn("骨科二病区", body_now)
+
     def test_fees_retried_after_their_answer_was_lost(self):
         # posad kept and uploaded the lines and died before it kept the HIS's answer: the
         # retry under the same key gets the same answer, rebuilt from the kept lines and the
