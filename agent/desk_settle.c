@@ -137,6 +137,19 @@ static int body_resolved(struct settlement_record *s, struct json_object *answer
     return 0;
 }
 
+/* A settlement whose outcome was unknown is reversed once its 2601 is done, not when the
+ * 2601 is journaled: until then, and for good when the platform refuses the reversal (the
+ * settlement then stands, and an operator must look), the visit is not to be settled again. */
+static bool reversal_done(struct db *db, const struct settlement_record *s)
+{
+    enum msg_state rev = MSG_QUEUED;
+
+    if (journal_reversal_state(db, s->msgid, &rev) == 0 && rev == MSG_REFUSED)
+        log_event(LOGL_ERROR, "reversal_refused", "settlement_id", s->settlement_id, "msgid",
+                  s->msgid, NULL);
+    return rev == MSG_DONE;
+}
+
 int desk_settlement_refresh(struct db *db, struct settlement_record *s, bool *ret_changed)
 {
     struct journal_row *row = NULL;
@@ -177,7 +190,7 @@ int desk_settlement_refresh(struct db *db, struct settlement_record *s, bool *re
         journal_row_free(row);
         json_object_put(body);
         return records_settlement_put(db, s, upstream_now_ms());
-    } else if (row->state == MSG_REVERSED || row->state == MSG_REFUSED) {
+    } else if (row->state == MSG_REFUSED || (row->state == MSG_REVERSED && reversal_done(db, s))) {
         str_copy(s->state, sizeof(s->state), row->state == MSG_REVERSED ? "reversed" : "refused");
         next = VISIT_BILLED;
     }

@@ -491,6 +491,7 @@ static enum again may_go_again(struct db *db, const struct upmsg *m, const struc
 {
     struct journal_row *next = NULL;
     enum again verdict = AGAIN_NO;
+    enum msg_state rev;
 
     if (row->state == MSG_REFUSED)
         return !row->response || m->again_after_refusal ? AGAIN_GO : AGAIN_NO;
@@ -499,11 +500,9 @@ static enum again may_go_again(struct db *db, const struct upmsg *m, const struc
         journal_row_free(next);
         return AGAIN_NO;
     }
-    if (journal_get_standin(db, row->msgid, "2601", &next) == 0)
-        verdict = next->state == MSG_DONE                                     ? AGAIN_GO
-                  : next->state == MSG_REFUSED || next->state == MSG_REVERSED ? AGAIN_NO
-                                                                              : AGAIN_WAIT;
     journal_row_free(next);
+    if (journal_reversal_state(db, row->msgid, &rev) == 0)
+        verdict = rev == MSG_DONE ? AGAIN_GO : rev == MSG_REFUSED ? AGAIN_NO : AGAIN_WAIT;
     return verdict;
 }
 

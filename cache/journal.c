@@ -385,6 +385,27 @@ int journal_get_standin(struct db *db, const char *msgid, const char *infno,
     return err;
 }
 
+int journal_reversal_state(struct db *db, const char *msgid, enum msg_state *ret)
+{
+    struct journal_row *rev = NULL, *next = NULL;
+    int err = journal_get_standin(db, msgid, "2601", &rev);
+
+    /* Bounded: each 2601 sent again stands in for the one before it. */
+    for (int hops = 0; !err && rev->state == MSG_REVERSED && hops < 16; hops++) {
+        if ((err = journal_get_standin(db, rev->msgid, "2601", &next)) == POSA_ENOTFOUND) {
+            err = 0;
+            break;
+        }
+        journal_row_free(rev);
+        rev = next;
+        next = NULL;
+    }
+    if (!err)
+        *ret = rev->state;
+    journal_row_free(rev);
+    return err;
+}
+
 /* Steps st, handing each row to cb; stops at cb's first non-zero answer. */
 static int journal_each(sqlite3_stmt *st, journal_row_cb cb, void *data)
 {

@@ -98,6 +98,11 @@ int journal_get_by_idem(struct db *db, const char *idem_key, struct journal_row 
 int journal_get_standin(struct db *db, const char *msgid, const char *infno,
                         struct journal_row **ret);
 
+/* The state of the reversal that decides msgid's fate: its 2601, or, when that 2601 was
+ * itself reversed and sent again, the one sent in its place (followed to the last).
+ * POSA_ENOTFOUND when msgid has none. */
+int journal_reversal_state(struct db *db, const char *msgid, enum msg_state *ret);
+
 typedef int (*journal_row_cb)(const struct journal_row *row, void *data);
 
 /* The outbox: queued rows due at now, oldest first, at most limit, skipping any row whose

@@ -386,6 +386,31 @@ class IdemBase(h.HisTestCase):
         self.assertEqual((r.status, r.json["state"]), (200, "cancelled"), r)
         self.assertError(self.c.post(path, {}), 409, "CONFLICT")
 
+    def test_reversal_refused_keeps_the_visit_settling(self):
+        # A settlement whose answer was lost, found absent, is reversed (2601); the platform
+        # refuses the reversal. It may stand: it is not reported reversed, and the visit is
+        # not settled a second time (it was as soon as the 2601 was journaled).
+        a = self.outpatient()
+        for fault in ({"infno": "2207", "mode": "http_500", "count": 1},
+                      {"infno": "2601", "mode": "refuse", "count": 1,
+                       "message": "冲正失败 (injected)"}):
+            status, raw = self.w.sandbox_request("POST", "/sandbox/faults", fault)
+            self.assertEqual(status, 200, raw)
+        r = self.c.post("/v1/visits/%s/settle" % a["visit_id"], {})
+        self.assertEqual((r.status, r.json["state"]), (202, "unknown"), r)
+        sid = r.json["settlement_id"]
+        deadline = time.monotonic() + 30
+        while not self.posad_db("SELECT 1 FROM journal WHERE infno = '2601' AND "
+                                "state = 'refused' AND ref_msgid = (SELECT msgid FROM "
+                                "settlements WHERE settlement_id = ?)", (sid,)):
+            self.assertLess(time.monotonic(), deadline, "the 2601 was never refused")
+            time.sleep(0.1)
+        g = self.c.get("/v1/settlements/%s" % sid)
+        self.assertEqual((g.status, g.json["state"]), (200, "unknown"), g)
+        again = self.c.post("/v1/visits/%s/settle" % a["visit_id"], {})
+        self.assertError(again, 504, "OUTCOME_UNKNOWN")  # "being resolved: do not settle again"
+        self.assertEqual(self.ledger_settlements(a["mdtrt_id"]), [])
+
     def test_refund_gives_the_year_back_and_settles_again(self):
         a = self.outpatient()
         s_a = self.settle(a["visit_id"])
