@@ -701,6 +701,9 @@ static int stream_chunk(struct http_conn *c, const char *data, size_t len)
     memcpy(job->data + n, data, len);
     memcpy(job->data + n + len, "\r\n", 2);
     if (conn_send(c, job, (size_t)n + len + 2) < 0) {
+        /* The caller hears of it from what this returns, and lets go of the request then:
+         * the close callback would have it do so twice. */
+        c->req.close_cb = NULL;
         http_conn_close(c);
         return UV_ECONNRESET;
     }

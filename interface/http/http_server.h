@@ -114,7 +114,8 @@ int http_stream_end(struct http_request *req);
 
 typedef void (*http_close_cb)(struct http_request *req, void *data);
 /* cb(req, data) runs once if req's connection closes before req is answered, ended or
- * dropped (the peer went away during a stream, or the server is closing). req stays valid
+ * dropped (the peer went away during a stream, or the server is closing), but not for a
+ * write that fails: the caller learns that from what the write returns. req stays valid
  * until the application answers, ends or drops it. */
 void http_request_on_close(struct http_request *req, http_close_cb cb, void *data);
 
