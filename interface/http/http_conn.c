@@ -537,7 +537,11 @@ static int tls_pull(struct http_conn *c)
         c->rlen += (size_t)n;
         added += n;
     }
-    if (n <= 0 && room.len > 0 && SSL_get_error(c->ssl, n) != SSL_ERROR_WANT_READ) {
+    /* The peer's close_notify: what it sent before stands, and is answered (it may come in
+     * one read with the request), then the connection closes. */
+    if (n <= 0 && room.len > 0 && SSL_get_error(c->ssl, n) == SSL_ERROR_ZERO_RETURN)
+        c->tls_eof = true;
+    else if (n <= 0 && room.len > 0 && SSL_get_error(c->ssl, n) != SSL_ERROR_WANT_READ) {
         tls_flush(c); /* the alert, if any */
         return UV_EPROTO;
     }
@@ -799,7 +803,7 @@ static void conn_process(struct http_conn *c)
     }
     if (c->rpos == c->rlen)
         c->rpos = c->rlen = 0;
-    if (pulled < 0)
+    if (pulled < 0 || (c->tls_eof && !c->pending)) /* all it sent before is answered */
         http_conn_close_when_idle(c);
     else if (!c->closing && !c->pending && !c->close_after)
         uv_read_start(&c->h.stream, on_alloc, on_read);

@@ -81,6 +81,7 @@ struct http_conn {
     int err_status; /* set by a parser callback that rejects: 413, 431 */
     int writes;     /* writes in flight */
     SSL *ssl;       /* a TLS connection: bytes read go through it into rbuf */
+    bool tls_eof;   /* the peer sent close_notify: nothing more comes */
     char *cbuf;     /* a TLS connection's ciphertext as read */
 };
 

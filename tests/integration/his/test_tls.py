@@ -41,6 +41,47 @@ class Tls(h.HisTestCase):
         self.assertEqual(r.status, 200, r)
         self.assertEqual(self.tcp.transport, "tls")
 
+    def test_request_and_close_notify_in_one_write(self):
+        # A client that sends its request and its close_notify at once (openssl s_client
+        # without -ign_eof) is answered before the connection closes.
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = ctx.wrap_bio(inc, out, server_hostname="posad")
+        with self.raw_tcp() as s:
+            def pump():
+                data = s.recv(65536)
+                if not data:
+                    raise ConnectionError("closed")
+                inc.write(data)
+            while True:
+                try:
+                    tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    s.sendall(out.read())
+                    pump()
+            s.sendall(out.read())
+            tls.write(b"GET /v1/health HTTP/1.1\r\nHost: posad\r\n\r\n")
+            try:
+                tls.unwrap()  # writes close_notify after the request, then wants the peer's
+            except ssl.SSLWantReadError:
+                pass
+            s.sendall(out.read())  # the request and the close_notify, in one write
+            answer = b""
+            try:
+                while b"\r\n\r\n" not in answer:
+                    pump()
+                    try:
+                        answer += tls.read(65536)
+                    except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
+                        pass
+            except (ConnectionError, socket.timeout):
+                pass
+        self.assertTrue(answer.startswith(b"HTTP/1.1 200"), answer[:200])
+        self.assertStillServes()
+
     def test_plain_http_gets_no_http_answer(self):
         with self.raw_tcp() as s:
             s.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
