@@ -181,7 +181,8 @@ void desk_events_end_tcp_streams(struct desk *d);
  * *ret_changed tells whether it did. */
 int desk_settlement_refresh(struct db *db, struct settlement_record *s, bool *ret_changed);
 /* upstream's applied_also: an upload the platform refused keeps none of the lines it carried
- * (they are `refused`, and a later upload may carry them again). */
+ * (they are `refused`, and a later upload may carry them again); a fee cancel it refused
+ * gives its lines back. */
 int desk_fees_applied(struct db *db, const struct upmsg *m);
 
 /* The readers as GET /v1/readers and /v1/health list them. */

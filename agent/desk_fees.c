@@ -256,13 +256,33 @@ static void finish(struct his_call *call)
 
 /* --- keeping the lines -------------------------------------------------------------------- */
 
+/* A cancel refused: its lines are active again, and the visit billed if it was left open. */
+static int cancel_refused(struct db *db, const struct upmsg *m)
+{
+    struct visit_record *v = NULL;
+    int64_t n = 0;
+    int err = records_lines_uncancel(db, m->visit_key, m->msgid, &n);
+
+    if (err || n == 0 || (err = records_visit_get(db, m->visit_key, &v)) != 0)
+        return err == POSA_ENOTFOUND ? 0 : err;
+    if (strcmp(v->state, visit_state_name(VISIT_OPEN)) == 0) {
+        str_copy(v->state, sizeof(v->state), visit_state_name(VISIT_BILLED));
+        err = records_visit_put(db, v, upstream_now_ms());
+    }
+    records_visit_free(v);
+    return err;
+}
+
 int desk_fees_applied(struct db *db, const struct upmsg *m)
 {
-    /* A lost session is not the platform's verdict on the lines: the upload goes again. */
-    if (!m->have_env || m->env.infcode == 0 || m->session_refused ||
-        (strcmp(m->infno, "2204") != 0 && strcmp(m->infno, "2301") != 0))
+    /* A lost session is not the platform's verdict on the lines: the message goes again. */
+    if (!m->have_env || m->env.infcode == 0 || m->session_refused)
         return 0;
-    return records_lines_refused(db, m->visit_key, m->msgid);
+    if (strcmp(m->infno, "2204") == 0 || strcmp(m->infno, "2301") == 0)
+        return records_lines_refused(db, m->visit_key, m->msgid);
+    if (strcmp(m->infno, "2205") == 0 || strcmp(m->infno, "2302") == 0)
+        return cancel_refused(db, m);
+    return 0;
 }
 
 /* A chunk's admit_also: its lines are kept, and the visit marked billed, in the commit that
@@ -668,14 +688,18 @@ static int run_cancel_load(struct db *db, struct db_job *job)
     return err;
 }
 
-static int run_mark(struct db *db, struct db_job *job)
+/* The cancel's admit_also: its lines are cancelled (and the visit open again when none is
+ * left) in the commit that journals the message carrying it, so that no crash leaves a
+ * cancel on its way with its lines still counted, or the reverse. A refusal gives them back
+ * (desk_fees_applied). */
+static int cancel_keep(struct db *db, struct upmsg *m)
 {
-    struct his_call *call = his_call_of_job(job);
+    struct his_call *call = m->data;
     struct cancel_flow *c = call->flow;
     int err = 0;
 
     for (size_t i = 0; i < c->n && !err; i++)
-        err = records_line_set_state(db, c->visit->visit_id, c->ids[i], "cancelled");
+        err = records_line_cancel(db, c->visit->visit_id, c->ids[i], m->msgid);
     if (!err && (size_t)json_object_object_length(c->active) == c->n) {
         str_copy(c->visit->state, sizeof(c->visit->state), visit_state_name(VISIT_OPEN));
         err = records_visit_put(db, c->visit, upstream_now_ms());
@@ -683,16 +707,11 @@ static int run_mark(struct db *db, struct db_job *job)
     return err;
 }
 
-static void on_marked(struct db_job *job, int status)
+static void cancel_answer(struct his_call *call)
 {
-    struct his_call *call = his_call_of_job(job);
     struct cancel_flow *c = call->flow;
     struct json_object *o, *ids;
 
-    if (status) {
-        his_fail(call, status, NULL, NULL);
-        return;
-    }
     o = json_object_new_object();
     ids = json_object_new_array();
     for (size_t i = 0; i < c->n; i++)
@@ -726,7 +745,7 @@ static void on_cancel_sent(struct upmsg *m)
         his_fail(call, err, NULL, d);
         return;
     }
-    his_db(call, run_mark, on_marked);
+    cancel_answer(call);
 }
 
 /* The lines the request names, all active ones of this visit. */
@@ -792,11 +811,13 @@ static void on_cancel_loaded(struct db_job *job, int status)
     }
     doc = desk_doc(c->visit->body);
     json_object_object_get_ex(doc, "identity", &id);
-    err = desk_send(call->pd, inpatient ? "2302" : "2205", desk_str(id, "insuplc_admdvs"),
-                    c->visit->visit_id, NULL,
-                    desk_fees_cancel_input(inpatient ? "2302" : "2205", desk_str(id, "psn_no"),
-                                           c->visit->mdtrt_id, DESK_BCHNO, c->sns, c->n),
-                    on_cancel_sent, call);
+    err = desk_send_hooked(call->pd, inpatient ? "2302" : "2205", desk_str(id, "insuplc_admdvs"),
+                           c->visit->visit_id, NULL,
+                           desk_fees_cancel_input(inpatient ? "2302" : "2205",
+                                                  desk_str(id, "psn_no"), c->visit->mdtrt_id,
+                                                  DESK_BCHNO, c->sns, c->n),
+                           on_cancel_sent, call,
+                           &(struct desk_hooks){.admit_also = cancel_keep, .rerunnable = true});
     json_object_put(doc);
     if (err)
         his_fail(call, err, NULL, NULL);

@@ -29,11 +29,15 @@ static const char sql_line_put[] =
     "outside_form, outside_kind, his_key, his_hash) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
     "?19, ?20, ?21, ?22, ?23, ?24, ?25)";
-static const char sql_line_state[] =
-    "UPDATE fee_lines SET state = ?3 WHERE visit_id = ?1 AND his_line_id = ?2";
 static const char sql_lines_refused[] =
     "UPDATE fee_lines SET state = 'refused' "
     "WHERE visit_id = ?1 AND upload_msgid = ?2 AND state = 'active'";
+static const char sql_line_cancel[] =
+    "UPDATE fee_lines SET state = 'cancelled', cancel_msgid = ?3 "
+    "WHERE visit_id = ?1 AND his_line_id = ?2 AND state = 'active'";
+static const char sql_lines_uncancel[] =
+    "UPDATE fee_lines SET state = 'active', cancel_msgid = '' "
+    "WHERE visit_id = ?1 AND cancel_msgid = ?2 AND state = 'cancelled'";
 static const char sql_lines_list[] =
     "SELECT visit_id, his_line_id, seq, feedetl_sn, state, upload_msgid, list_code, name, "
     "qty_e4, price_e6, time, amount, fulamt_ownpay, overlmt, preselfpay, inscp, lv, category, "
@@ -262,20 +266,37 @@ int records_lines_refused(struct db *db, const char *visit_id, const char *uploa
     return db_step_done(db, st);
 }
 
-int records_line_set_state(struct db *db, const char *visit_id, const char *his_line_id,
-                           const char *state)
+int records_line_cancel(struct db *db, const char *visit_id, const char *his_line_id,
+                        const char *cancel_msgid)
 {
-    sqlite3_stmt *st = db_stmt(db, sql_line_state);
+    sqlite3_stmt *st = db_stmt(db, sql_line_cancel);
     int err;
 
     if (!st)
         return POSA_EDB;
     db_bind_text(st, 1, visit_id);
     db_bind_text(st, 2, his_line_id);
-    db_bind_text(st, 3, state);
+    db_bind_text(st, 3, cancel_msgid);
     if ((err = db_step_done(db, st)) < 0)
         return err;
     return sqlite3_changes(db_sqlite(db)) ? 0 : POSA_ENOTFOUND;
+}
+
+int records_lines_uncancel(struct db *db, const char *visit_id, const char *cancel_msgid,
+                           int64_t *ret_n)
+{
+    sqlite3_stmt *st = db_stmt(db, sql_lines_uncancel);
+    int err;
+
+    if (!st)
+        return POSA_EDB;
+    db_bind_text(st, 1, visit_id);
+    db_bind_text(st, 2, cancel_msgid);
+    if ((err = db_step_done(db, st)) < 0)
+        return err;
+    if (ret_n)
+        *ret_n = sqlite3_changes(db_sqlite(db));
+    return 0;
 }
 
 /* A NOT NULL text column of the current row, or NULL when SQLite ran out of memory. */

@@ -67,11 +67,16 @@ struct line_record {
 
 /* Inserts or replaces by (visit_id, his_line_id). */
 int records_line_put(struct db *db, const struct line_record *line, int64_t now);
-/* Sets one line's state ("cancelled"); POSA_ENOTFOUND when the visit has no such line. */
 /* The active lines of visit_id that upload_msgid carried become `refused`. */
 int records_lines_refused(struct db *db, const char *visit_id, const char *upload_msgid);
-int records_line_set_state(struct db *db, const char *visit_id, const char *his_line_id,
-                           const char *state);
+/* An active line of visit_id becomes `cancelled` by cancel_msgid: POSA_ENOTFOUND when there
+ * is no such active line. */
+int records_line_cancel(struct db *db, const char *visit_id, const char *his_line_id,
+                        const char *cancel_msgid);
+/* The lines cancel_msgid cancelled are active again (the platform refused it); *ret_n (may
+ * be NULL) gets how many. */
+int records_lines_uncancel(struct db *db, const char *visit_id, const char *cancel_msgid,
+                           int64_t *ret_n);
 /* Lines of a visit in seq order; cb's non-zero return stops and is returned. */
 typedef int (*records_line_cb)(const struct line_record *line, void *data);
 int records_lines_list(struct db *db, const char *visit_id, records_line_cb cb, void *data);

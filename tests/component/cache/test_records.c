@@ -183,7 +183,8 @@ static void test_lines_round_trip(void **state)
 
     assert_int_equal(records_line_put(fx->db, &a, 5), 0);
     assert_int_equal(records_line_put(fx->db, &b, 5), 0);
-    assert_int_equal(records_line_set_state(fx->db, "V1", "L1", "cancelled"), 0);
+    assert_int_equal(records_line_cancel(fx->db, "V1", "L1", "C-1"), 0);
+    assert_int_equal(records_line_cancel(fx->db, "V1", "L1", "C-2"), POSA_ENOTFOUND);
     assert_int_equal(records_lines_list(fx->db, "V1", collect, &s), 0);
     assert_int_equal(s.n, 2);
     assert_string_equal(s.lines[0].his_line_id, "L1");
@@ -205,6 +206,36 @@ static void test_lines_round_trip(void **state)
     assert_string_equal(s.lines[1].his_hash, "ab12");
     assert_int_equal(records_lines_next_seq(fx->db, "V1", &next), 0);
     assert_int_equal(next, 3);
+}
+
+/* A refused cancel gives back exactly the lines it cancelled; a refused upload takes back
+ * exactly the lines it carried. */
+static void test_lines_uncancel_and_refused(void **state)
+{
+    struct fx *fx = *state;
+    struct line_record l = {.visit_id = "V1", .seq = 1, .state = "active", .list_code = "X"};
+    const char *ids[] = {"L1", "L2", "L3"}, *uploads[] = {"U-1", "U-1", "U-2"};
+    struct seen s = {0};
+    int64_t n = -1;
+
+    for (int i = 0; i < 3; i++) {
+        snprintf(l.his_line_id, sizeof l.his_line_id, "%s", ids[i]);
+        snprintf(l.feedetl_sn, sizeof l.feedetl_sn, "F%d", i);
+        snprintf(l.upload_msgid, sizeof l.upload_msgid, "%s", uploads[i]);
+        assert_int_equal(records_line_put(fx->db, &l, 5), 0);
+    }
+    assert_int_equal(records_line_cancel(fx->db, "V1", "L1", "C-1"), 0);
+    assert_int_equal(records_line_cancel(fx->db, "V1", "L2", "C-2"), 0);
+    assert_int_equal(records_lines_uncancel(fx->db, "V1", "C-1", &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(records_lines_uncancel(fx->db, "V2", "C-2", &n), 0);
+    assert_int_equal(n, 0); /* another visit's cancel */
+    assert_int_equal(records_lines_refused(fx->db, "V1", "U-2"), 0);
+    assert_int_equal(records_lines_list(fx->db, "V1", collect, &s), 0);
+    assert_int_equal(s.n, 3);
+    assert_string_equal(s.lines[0].state, "active");
+    assert_string_equal(s.lines[1].state, "cancelled");
+    assert_string_equal(s.lines[2].state, "refused");
 }
 
 /* A database an older posad (schema 4) wrote, its lines as JSON bodies: opening it moves
@@ -284,6 +315,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_lines_round_trip, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_lines_uncancel_and_refused, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_lines_migrated_from_bodies, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_prune_by_time, fx_setup, fx_teardown),
     };

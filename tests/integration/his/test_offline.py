@@ -66,6 +66,31 @@ class Offline(h.HisTestCase):
         self.assertEqual(sorted(u["feedetl_sn"] for u in uploads),
                          ["F000001", "F000002", "F000003", "F000004"], uploads)
 
+    def test_cancel_queued_then_refused_gives_the_lines_back(self):
+        # A fee cancel made while the platform is away is queued, its lines cancelled with it;
+        # when it drains and the platform refuses it, the lines are the visit's again.
+        psn = "32020000000000000000000112"  # 王䶮, long-term, Wuxi
+        v = self.open_visit(self.unix, psn)
+        vid = v["visit_id"]
+        self.upload(self.tcp, vid, h.stay_lines("Q")[:2])  # 4,500.00 + 900.00
+        self.w.kill_sandbox()
+        r = self.unix.post("/v1/identify", {"source": "id", "certno": h.PERSONS[psn]})
+        self.assertError(r, 503, "UPSTREAM_OFFLINE")
+        self.wait_health(self.tcp, "offline")
+        r = self.tcp.post("/v1/visits/%s/fees/cancel" % vid, {"his_line_ids": ["Q02"]})
+        self.assertEqual((r.status, r.json["state"]), (200, "queued"), r)
+        self.assertTrue(self.w.start_sandbox(), self.w.log_tail("sandbox.log"))
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults",
+                                             {"infno": "2302", "mode": "refuse", "count": 1,
+                                              "message": "明细已结算 (injected)"})
+        self.assertEqual(status, 200, raw)
+        self.wait_health(self.unix, "online")
+        h.wait_until(lambda: self.tcp.get("/v1/queue").json["rows"] == [], 15, "queue drained",
+                     step=0.1)
+        # Q02 is an uploaded line again: it can be cancelled (it was "not an uploaded line").
+        r = self.tcp.post("/v1/visits/%s/fees/cancel" % vid, {"his_line_ids": ["Q02"]})
+        self.assertEqual((r.status, r.json["cancelled"]), (200, ["Q02"]), r)
+
 
 if __name__ == "__main__":
     h.main()
