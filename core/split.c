@@ -115,9 +115,16 @@ const char *two_digit_code(unsigned value, char out[3])
     return out;
 }
 
+/* For amounts already within their bounds (never INT64_MIN). */
 static int64_t abs64(int64_t v)
 {
     return v < 0 ? -v : v;
+}
+
+/* -bound <= v <= bound, without negating v (INT64_MIN has no positive). */
+static bool within(int64_t v, int64_t bound)
+{
+    return v >= -bound && v <= bound;
 }
 
 /* Checks bounds and that the amount is round(price x qty) within one fen, in the qty's sign. */
@@ -129,14 +136,15 @@ static int fee_line_check(const struct fee_line *line)
     if (line->price_e6 < 0)
         return POSA_ENEGATIVE;
     if (line->price_e6 > BOUND_PRICE_E6 || line->qty_e4 == 0 ||
-        abs64(line->qty_e4) > BOUND_QTY_E4 || abs64(line->amount_fen) > BOUND_MONEY_FEN)
+        !within(line->qty_e4, BOUND_QTY_E4) || !within(line->amount_fen, BOUND_MONEY_FEN))
         return POSA_ERANGE;
-    /* price (scale 6) x qty (scale 4) is at scale 10; fen are scale 2. */
+    if ((line->qty_e4 < 0 && line->amount_fen > 0) || (line->qty_e4 > 0 && line->amount_fen < 0))
+        return POSA_EAMOUNT;
+    /* price (scale 6) x qty (scale 4) is at scale 10; fen are scale 2. Both amounts are
+     * within the bound here, so their difference cannot overflow. */
     if ((err = dec_mul_round(line->price_e6, line->qty_e4, 8, &expected)) < 0)
         return err;
-    if (abs64(line->amount_fen - expected) > 1)
-        return POSA_EAMOUNT;
-    if ((line->qty_e4 < 0 && line->amount_fen > 0) || (line->qty_e4 > 0 && line->amount_fen < 0))
+    if (!within(expected, BOUND_MONEY_FEN + 1) || !within(line->amount_fen - expected, 1))
         return POSA_EAMOUNT;
     return 0;
 }

@@ -100,6 +100,8 @@ static const struct split_case split_cases[] = {
     {"price over bound", &A_PLAIN, BOUND_PRICE_E6 + 1, 10000, 0, POSA_ERANGE, 0, 0, 0, 0, 0},
     {"qty over bound", &A_PLAIN, 1000000, BOUND_QTY_E4 + 1, 0, POSA_ERANGE, 0, 0, 0, 0, 0},
     {"qty under -bound", &A_PLAIN, 1000000, -BOUND_QTY_E4 - 1, 0, POSA_ERANGE, 0, 0, 0, 0, 0},
+    {"qty INT64_MIN", &A_PLAIN, 0, INT64_MIN, 0, POSA_ERANGE, 0, 0, 0, 0, 0},
+    {"amount INT64_MIN", &A_PLAIN, 0, -1, INT64_MIN, POSA_ERANGE, 0, 0, 0, 0, 0},
 };
 /* clang-format on */
 
