@@ -301,7 +301,8 @@ int txn_2301_fees(struct txn *t)
     return fees_upload(t, true);
 }
 
-/* Cancels the unsettled lines named by {mdtrt_id, psn_no, feedetl_sn | chrg_bchno}. */
+/* Cancels the unsettled lines named by {mdtrt_id, psn_no, feedetl_sn | chrg_bchno}; "0000"
+ * names them all. */
 static int cancel_lines(struct txn *t, struct json_object *o, const char *where, bool inpatient,
                         int *ret_count)
 {
@@ -312,8 +313,9 @@ static int cancel_lines(struct txn *t, struct json_object *o, const char *where,
 
     if (txn_str(t, o, where, "psn_no", BOUND_CODE, true, &psn) < 0 ||
         txn_str(t, o, where, "mdtrt_id", BOUND_CODE, true, &mdtrt_id) < 0 ||
-        (inpatient && txn_str(t, o, where, "feedetl_sn", BOUND_CODE, false, &sn) < 0) ||
-        (!inpatient && txn_str(t, o, where, "chrg_bchno", BOUND_CODE, false, &bchno) < 0) ||
+        /* Required: only "0000" means every line (a missing one must not). */
+        (inpatient && txn_str(t, o, where, "feedetl_sn", BOUND_CODE, true, &sn) < 0) ||
+        (!inpatient && txn_str(t, o, where, "chrg_bchno", BOUND_CODE, true, &bchno) < 0) ||
         txn_person(t, psn, &p) < 0 || txn_visit(t, mdtrt_id, p, inpatient, &v) < 0)
         return -1;
     if (strcmp(sn, "0000") == 0)

@@ -133,6 +133,11 @@ class Inpatient(harness.SandboxCase):
         sb.set_clock("2025-03-01 09:00:00")
         mdtrt_id = mdtrt_id_2401(admit(sb, p, "2025-03-01 09:00:00"))
         self.assertOk(upload_stay(sb, p, mdtrt_id, worked_bill()))
+        # No feedetl_sn is no line: refused, and nothing cancelled ("0000" means all).
+        r = sb.call("2302", {"data": [{"mdtrt_id": mdtrt_id, "psn_no": p["psn_no"]}]},
+                    p["insuplc_admdvs"])
+        self.assertRefused(r, "2302 without feedetl_sn")
+        self.assertIn("feedetl_sn", r.err_msg)
         r = sb.call("2302", {"data": [{"feedetl_sn": "3", "mdtrt_id": mdtrt_id,
                                        "psn_no": p["psn_no"]}]}, p["insuplc_admdvs"])
         self.assertOk(r, "2302 one line")
