@@ -54,6 +54,9 @@ struct desk_scanner {
  * passed without one. The waiter is the caller's memory and is off the list before cb. */
 struct desk_waiter {
     void (*cb)(struct desk_waiter *w, const struct desk_card *card);
+    /* identify {source:"auto"}: a code scanned at the desk while it waits ends the wait too,
+     * handed here (valid until the next scan). NULL: cards only. */
+    void (*on_qr)(struct desk_waiter *w, const char *code);
     void *data;
     /* private */
     char desk[CARD_DESK_MAX + 1];

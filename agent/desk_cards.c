@@ -42,6 +42,23 @@ static void wake(struct desk *d, const char *desk, const struct desk_card *card,
         uv_timer_stop(&d->wait_timer);
 }
 
+/* A code was scanned at desk: the first of its waiters that takes codes has it. */
+static void wake_for_qr(struct desk *d, const char *desk)
+{
+    for (struct desk_waiter **p = &d->waiters; *p; p = &(*p)->next) {
+        struct desk_waiter *w = *p;
+        const char *code;
+
+        if (!w->on_qr || strcmp(w->desk, desk) != 0 || !(code = desk_qr_take(d, desk)))
+            continue;
+        *p = w->next;
+        if (!d->waiters)
+            uv_timer_stop(&d->wait_timer);
+        w->on_qr(w, code);
+        return;
+    }
+}
+
 static void on_wait_tick(uv_timer_t *t)
 {
     struct desk *d = t->data;
@@ -182,6 +199,8 @@ static void on_scan(struct qr_source *src, const struct qr_scan *scan, void *dat
     log_event(scan->status ? LOGL_WARN : LOGL_INFO, "qr_scanned", "desk", scan->desk, "valid",
               scan->status ? "false" : "true", NULL);
     desk_event(d, scan->desk, "qr_scanned", o);
+    if (scan->status == 0 && desk)
+        wake_for_qr(d, scan->desk);
 }
 
 const char *desk_qr_take(struct desk *d, const char *desk)

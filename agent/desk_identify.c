@@ -427,6 +427,16 @@ static void decode_qr(struct his_call *call)
         his_fail(call, f->ec_body ? err : -ENOMEM, NULL, NULL);
 }
 
+/* auto: the patient showed the e-voucher while the desk waited. */
+static void on_waited_qr(struct desk_waiter *w, const char *code)
+{
+    struct his_call *call = w->data;
+    struct identify_flow *f = call->flow;
+
+    f->req.qr = code;
+    decode_qr(call);
+}
+
 /* The desk's card is known (or is not coming): go on or say why not. */
 static void on_card(struct desk_waiter *w, const struct desk_card *card)
 {
@@ -494,7 +504,9 @@ void desk_identify(struct his_call *call)
             decode_qr(call);
             return;
         }
-        f->waiter = (struct desk_waiter){.cb = on_card, .data = call};
+        f->waiter = (struct desk_waiter){
+            .cb = on_card, .on_qr = f->req.source == IDENTIFY_AUTO ? on_waited_qr : NULL,
+            .data = call};
         desk_card_wait(&call->pd->desk, f->req.desk, f->req.wait_ms, &f->waiter);
         return;
     }

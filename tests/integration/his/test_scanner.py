@@ -6,6 +6,7 @@ import json
 import os
 import socket
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -61,6 +62,25 @@ class Scanner(h.HisTestCase):
             self.assertError(r, 409, "CARD_NOT_PRESENT")
         finally:
             sse.close()
+
+    def test_auto_waiting_takes_a_scan(self):
+        # auto with wait_ms: the patient shows the e-voucher while the desk waits (no card
+        # comes): the scan ends the wait, at once (it waited out wait_ms and said
+        # CARD_NOT_PRESENT before).
+        code = self.fresh_code(ZHAO)
+        answer = []
+        t = threading.Thread(target=lambda: answer.append(self.unix.post(
+            "/v1/identify", {"desk": "D01", "source": "auto", "wait_ms": 20000})))
+        started = time.monotonic()
+        t.start()
+        time.sleep(0.3)
+        self.scanner.sendall((code + "\r\n").encode())
+        t.join(15)
+        self.assertTrue(answer, "no answer")
+        r = answer[0]
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual((r.json["person"]["psn_no"], r.json["cert"]["type"]), (ZHAO, "01"))
+        self.assertLess(time.monotonic() - started, 10)
 
     def test_readers_lists_the_scanner(self):
         deadline = time.time() + 5
