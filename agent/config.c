@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <uv.h>
 
@@ -417,6 +418,11 @@ int config_check(const struct posad_config *cfg, const char *path, char *msg, si
         if (!err)
             err = config_require(cfg->sm_key_file, path, "gateway", "sm_key_file",
                                  "required by gateway = sm", msg, cap);
+        if (!err && access(cfg->sm_key_file, R_OK) != 0) {
+            snprintf(msg, cap, "%s: [gateway] sm_key_file: cannot read %s: %s", path,
+                     cfg->sm_key_file, strerror(errno));
+            err = POSA_EFIELD;
+        }
     }
     return err;
 }

@@ -93,9 +93,16 @@ static int config_scanners(struct desk *d, const char *list, char *why, size_t c
             snprintf(why, cap, "\"%s\": the kind is serial, evdev or tcp, then a path", eq + 1);
             return POSA_EFIELD;
         }
-        *colon = ':';
         memcpy(s->desk, item, (size_t)(eq - item));
         s->desk[eq - item] = '\0';
+        if (qr_source_check(&(struct qr_source_cfg){.kind = kind, .path = colon + 1,
+                                                    .desk = s->desk}) != 0) {
+            snprintf(why, cap, "\"%s\": %s", colon + 1,
+                     kind == QR_SRC_TCP ? "not IP:PORT (an address: names are not resolved)"
+                                        : "not an absolute device path (/dev/...)");
+            return POSA_EFIELD;
+        }
+        *colon = ':';
         str_copy(s->spec, sizeof(s->spec), eq + 1);
         d->n_scanners++;
     }

@@ -146,11 +146,28 @@ static int copy_bounded(char *dst, size_t cap, const char *src)
     return 0;
 }
 
+int qr_source_check(const struct qr_source_cfg *cfg)
+{
+    struct qr_source s; /* a kind's check reads the path and may set the address */
+    int rc;
+
+    if ((unsigned)cfg->kind >= sizeof kinds / sizeof kinds[0])
+        return DRV_ECONFIG;
+    memset(&s, 0, sizeof s);
+    s.kind = kinds[cfg->kind];
+    rc = copy_bounded(s.desk, sizeof s.desk, cfg->desk);
+    if (rc == 0)
+        rc = copy_bounded(s.path, sizeof s.path, cfg->path);
+    return rc == 0 ? s.kind->check(&s) : rc;
+}
+
 int qr_source_start(struct qr_source **ret, uv_loop_t *loop, const struct qr_source_cfg *cfg,
                     qr_scan_cb cb, void *data)
 {
-    if ((unsigned)cfg->kind >= sizeof kinds / sizeof kinds[0])
-        return DRV_ECONFIG;
+    int rc = qr_source_check(cfg);
+
+    if (rc < 0)
+        return rc;
     struct qr_source *s = calloc(1, sizeof *s);
     if (!s)
         return -ENOMEM;
@@ -163,7 +180,7 @@ int qr_source_start(struct qr_source **ret, uv_loop_t *loop, const struct qr_sou
     s->dedup_on = cfg->dedup_ms >= 0;
     qr_dedup_init(&s->dedup, cfg->dedup_ms > 0 ? cfg->dedup_ms : QR_DEDUP_WINDOW_MS);
     qr_line_init(&s->line);
-    int rc = copy_bounded(s->desk, sizeof s->desk, cfg->desk);
+    rc = copy_bounded(s->desk, sizeof s->desk, cfg->desk);
     if (rc == 0)
         rc = copy_bounded(s->path, sizeof s->path, cfg->path);
     if (rc == 0)

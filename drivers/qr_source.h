@@ -29,6 +29,10 @@ typedef void (*qr_scan_cb)(struct qr_source *src, const struct qr_scan *scan, vo
 /* Parses a kind name of the configuration ("serial", "evdev", "tcp"). 0 or DRV_ECONFIG. */
 int qr_source_kind_parse(const char *name, enum qr_source_kind *ret);
 
+/* Whether cfg could start (kind, desk, path: serial and evdev an absolute path, tcp an
+ * IP:PORT, names not being resolved), for checking a configuration. 0 or DRV_ECONFIG. */
+int qr_source_check(const struct qr_source_cfg *cfg);
+
 /* Starts the source; the device need not exist yet. 0, DRV_ECONFIG (bad path or desk)
  * or -ENOMEM. */
 int qr_source_start(struct qr_source **ret, uv_loop_t *loop, const struct qr_source_cfg *cfg,

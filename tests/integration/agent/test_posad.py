@@ -419,6 +419,22 @@ def scenario_ops(w):
     r = subprocess.run([posad, "--check-config", bad], capture_output=True, text=True)
     assert r.returncode == 2, r
     assert "%s:4: [upstream] connect_timeout_ms" % bad in r.stderr, r.stderr
+    # What would stop posad at start is refused by the check too (it said ok before): a
+    # scanner's address that is a name, a device path that is not absolute, an SM key file
+    # that cannot be read.
+    with open(good) as f:
+        text = f.read()
+    for extra, want in (("[desks]\nscanners = D01=tcp:scanner.local:9100\n",
+                         "[desks] scanners: \"scanner.local:9100\": not IP:PORT"),
+                        ("[desks]\nscanners = D01=serial:ttyACM0\n",
+                         "[desks] scanners: \"ttyACM0\": not an absolute device path"),
+                        ("[gateway]\ngateway = sm\nsm_client_id = 0123456789abcdef\n"
+                         "sm_key_file = /nonexistent/sm.pem\n",
+                         "[gateway] sm_key_file: cannot read /nonexistent/sm.pem")):
+        with open(bad, "w") as f:
+            f.write(text + "\n" + extra)
+        r = subprocess.run([posad, "--check-config", bad], capture_output=True, text=True)
+        assert r.returncode == 2 and want in r.stderr, (extra, r)
 
 
 def big_upload(psn, mdtrt, first_sn, n):
