@@ -448,11 +448,22 @@ static void on_card(struct desk_waiter *w, const struct desk_card *card)
         return;
     }
     if (card->status != 0) {
-        his_fail(call, POSA_ECARD_UNREADABLE,
+        int cause = card->status == DRV_ENOT_SSC ? DRV_ENOT_SSC : card->cause;
+        struct json_object *d = json_object_new_object();
+
+        /* A cause that inserting the card again cannot help (a 3.0 card that wants a PSAM):
+         * said as such, not retryable; any other failed read: insert it again. */
+        if (cause)
+            json_object_object_add(d, "cause", json_object_new_string(posa_strerror(cause)));
+        his_fail(call,
+                 cause && strcmp(posa_err_code(cause), "CARD_UNREADABLE") == 0 &&
+                         !posa_err_retryable(cause)
+                     ? cause
+                     : POSA_ECARD_UNREADABLE,
                  card->status == DRV_ENOT_SSC
                      ? "this card is not a social-security card: use the patient's insurance card"
                      : NULL,
-                 NULL);
+                 d);
         return;
     }
     snprintf(f->cert_type, sizeof f->cert_type, "03");

@@ -220,12 +220,12 @@ class CardEvents(h.HisTestCase):
                 return rd
         return None
 
-    def insert_card(self):
+    def insert_card(self, card=None):
         log = open(os.path.join(self.w.dir, "card.log"), "ab")
         self.w.logs.append(log)
         CardEvents.card = subprocess.Popen(
             ["/usr/bin/python3", os.path.join(h.SOURCE, "tests", "fixtures", "cards", "ssc_card.py"),
-             os.path.join(h.SOURCE, "docs", "examples", "card_zhang_jianguo.json"),
+             card or os.path.join(h.SOURCE, "docs", "examples", "card_zhang_jianguo.json"),
              "--port", str(CARD_PORT)], stdout=log, stderr=log)
 
     def remove_card(self):
@@ -279,6 +279,18 @@ class CardEvents(h.HisTestCase):
         # D02's subscriber saw none of D01's card.
         with self.assertRaises(AssertionError):
             d02.next_event(0.5)
+
+    def test_card_that_needs_a_psam(self):
+        # A 3.0 card that refuses its records without PSAM authentication (6982): reinserting
+        # cannot help, so the answer says why and is not retryable (it said "insert it again").
+        d01 = self.sub("D01")
+        self.insert_card(os.path.join(h.SOURCE, "tests", "fixtures", "cards", "locked_3_0.json"))
+        name, _ = d01.next_event(10)
+        self.assertIn(name, ("card_inserted", "card_error"))
+        r = self.identify_card(5000)
+        self.assertError(r, 422, "CARD_UNREADABLE")
+        self.assertIs(r.json["error"]["retryable"], False, r)
+        self.assertIn("6982", r.json["error"]["details"]["cause"], r)
 
     def test_identify_waits_for_the_card(self):
         r = self.identify_card(0)
