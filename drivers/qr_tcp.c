@@ -7,6 +7,9 @@
 #include "core/err.h"
 #include "drivers/qr_source_impl.h"
 
+/* Idle seconds before the first probe; Linux then probes 9 times, 75 s apart, by default. */
+#define QR_TCP_KEEPALIVE_S 15
+
 /* "1.2.3.4:9100" or "[::1]:9100". Names are not resolved: a scanner's address is fixed
  * in the configuration, and a DNS lookup would block the loop. */
 static int tcp_check(struct qr_source *s)
@@ -61,7 +64,10 @@ static void on_connect(uv_connect_t *req, int status)
 
     if (s->stopping || !s->open)
         return;
-    if (status < 0 || uv_read_start((uv_stream_t *)&s->io.tcp, on_alloc, on_read) < 0)
+    /* posad never writes to a scanner: without keepalive probes, a device server that lost
+     * power or a pulled cable would look connected forever, and no scan would come. */
+    if (status < 0 || uv_tcp_keepalive(&s->io.tcp, 1, QR_TCP_KEEPALIVE_S) < 0 ||
+        uv_read_start((uv_stream_t *)&s->io.tcp, on_alloc, on_read) < 0)
         qr_source_lost(s);
 }
 

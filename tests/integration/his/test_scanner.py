@@ -5,6 +5,7 @@ waiting for a card. A line that is no code is an event with valid:false, and not
 import json
 import os
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -81,6 +82,14 @@ class Scanner(h.HisTestCase):
         self.assertEqual(r.status, 200, r)
         self.assertEqual((r.json["person"]["psn_no"], r.json["cert"]["type"]), (ZHAO, "01"))
         self.assertLess(time.monotonic() - started, 10)
+
+    def test_connection_has_keepalive(self):
+        # posad never writes to a scanner: keepalive probes are how it notices a scanner gone
+        # without a word (power lost, cable pulled), and reconnects.
+        port = self.listener.getsockname()[1]
+        out = subprocess.run(["ss", "-tnoH", "state", "established", "dport", "= :%d" % port],
+                             capture_output=True, text=True).stdout
+        self.assertIn("keepalive", out, out)
 
     def test_readers_lists_the_scanner(self):
         deadline = time.time() + 5
