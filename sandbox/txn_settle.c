@@ -104,7 +104,9 @@ static int gather_policy(struct txn *t, bool inpatient, struct settle_ctx *c)
                           "%s has no valid cross-province filing for this %s and it is not an "
                           "emergency: no direct settlement",
                           c->p->psn_no, inpatient ? "stay" : "visit");
-    c->year = today / 10000;
+    /* §41: a stay across the new year is one sum in the year of its discharge, however late
+     * it is settled. */
+    c->year = inpatient && c->v.endtime ? (int32_t)(c->v.endtime / 10000000000) : today / 10000;
     if ((rc = ledger_accum_get(t->sb->ledger, c->p->psn_no, c->year, &c->accum)) < 0 ||
         (rc = ledger_balance_get(t->sb->ledger, c->p->psn_no, c->p->balance, &c->balance)) < 0 ||
         (inpatient && (rc = ledger_visit_deductible(t->sb->ledger, c->v.mdtrt_id,

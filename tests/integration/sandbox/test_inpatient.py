@@ -192,6 +192,17 @@ class Inpatient(harness.SandboxCase):
         # §41: one sum at the discharge date (2026): the full 8,280.00, not the 1,720.00
         # left in 2025
         self.assertSetl(rb, "10000.00", "8280.00", "1720.00", "across the new year")
+        # Discharged on 2026-12-31, settled on 2027-01-05: the year is the discharge's, 2026,
+        # whose cap has 10,000.00 - 8,280.00 = 1,720.00 left: fund 1,720.00, person 8,280.00
+        # (in 2027's it would be the full 8,280.00).
+        sb.set_clock("2026-12-20 09:00:00")
+        mdtrt_id = mdtrt_id_2401(admit(sb, p, "2026-12-20 09:00:00"))
+        self.assertTrue(upload_stay(sb, p, mdtrt_id, worked_bill()).ok)
+        sb.set_clock("2026-12-31 10:00:00")
+        self.assertTrue(discharge(sb, p, mdtrt_id, "2026-12-31 10:00:00").ok)
+        sb.set_clock("2027-01-05 10:00:00")
+        rc = settle_stay(sb, p, mdtrt_id, "10000.00")
+        self.assertSetl(rc, "10000.00", "1720.00", "8280.00", "discharged 12-31, settled 01-05")
 
     def test_e_voucher_token_as_admission_certificate(self):
         sb, p = self.sb, P_EC
