@@ -167,7 +167,7 @@ static const char *const stmt_sql[S__MAX] = {
         " state=?20, setl_id=NULLIF(?21,''), infno=?22 WHERE fees.state='reversed'",
     [S_FEE_GET] = "SELECT " FEE_COLS " FROM fees WHERE mdtrt_id=?1 AND feedetl_sn=?2",
     [S_FEE_REFUNDED] = "SELECT ifnull(sum(qty),0) FROM fees WHERE mdtrt_id=?1 AND init_sn=?2"
-                       " AND state='active'",
+                       " AND state='active' AND qty<0",
     [S_FEES_CANCEL] = "UPDATE fees SET state='cancelled', cancel_msgid=?4 WHERE mdtrt_id=?1"
                       " AND (?2 IS NULL OR feedetl_sn=?2) AND (?3 IS NULL OR chrg_bchno=?3)"
                       " AND" UNSETTLED,

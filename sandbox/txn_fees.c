@@ -251,6 +251,9 @@ static int upload_line(struct upload *u, struct read_line *r, size_t i)
         return txn_refuse(t, "%s.pric must not be negative", where);
     if (f->qty_e4 < 0 && check_refund(u, where, f->init_sn, f) < 0)
         return -1;
+    if (f->qty_e4 > 0 && f->init_sn[0])
+        return txn_refuse(t, "%s: init_feedetl_sn is only for a refund line (negative cnt)",
+                          where);
     if (f->qty_e4 == 0)
         return txn_refuse(t, "%s.cnt must not be 0", where);
     if (r->split_rc == POSA_EAMOUNT)

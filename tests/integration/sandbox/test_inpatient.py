@@ -121,6 +121,10 @@ class Inpatient(harness.SandboxCase):
             line("6", AMOXI, "50.00", "-31", "-1550.00", init_sn="3")]), "over-refund")
         self.assertRefused(upload_stay(sb, p, mdtrt_id, [
             line("7", AMOXI, "50.00", "-1", "-50.00", init_sn="99")]), "refund of nothing")
+        # a charge naming a line as if it refunded it is refused: it once counted as a
+        # negative refund and made room for refunding more than was charged
+        self.assertRefused(upload_stay(sb, p, mdtrt_id, [
+            line("8", AMOXI, "50.00", "5", "250.00", init_sn="3")]), "charge with init_sn")
         sb.set_clock("2025-03-06 10:00:00")
         # the bill is now 10,000.00 - 500.00 = 9,500.00; declaring 10,000.00 is refused
         self.assertRefused(settle_stay(sb, p, mdtrt_id, "10000.00"), "stale medfee")
