@@ -8,20 +8,24 @@
 #include "core/str.h"
 #include "sandbox/txn.h"
 
+/* 1 when m's effect was undone, 0 when it had none this can undo, or -1 (refused). */
 static int undo(struct txn *t, const struct ledger_msg *m)
 {
     const char *e = m->effect;
+    int rc = 0;
 
     if (strcmp(e, "visit") == 0 || strncmp(e, "state:", 6) == 0 || strcmp(e, "discharge") == 0 ||
         strncmp(e, "endtime:", 8) == 0)
-        return visit_reverse(t, m);
-    if (strcmp(e, "uploads") == 0 || strcmp(e, "cancels") == 0)
-        return fees_reverse(t, m);
-    if (strcmp(e, "settle") == 0)
-        return settle_reverse(t, m->msgid);
-    if (strcmp(e, "cancel") == 0)
-        return settle_unreverse_cancel(t, m->msgid);
-    return 0; /* a query or a detail change: nothing to undo */
+        rc = visit_reverse(t, m);
+    else if (strcmp(e, "uploads") == 0 || strcmp(e, "cancels") == 0)
+        rc = fees_reverse(t, m);
+    else if (strcmp(e, "settle") == 0)
+        rc = settle_reverse(t, m->msgid);
+    else if (strcmp(e, "cancel") == 0)
+        rc = settle_unreverse_cancel(t, m->msgid);
+    else
+        return 0; /* a query, or a change of a visit's details (2203, 2403): not undone */
+    return rc < 0 ? -1 : 1;
 }
 
 static void answer(struct txn *t, const char *omsgid, const char *oinfno, bool undone,
@@ -77,13 +81,18 @@ int txn_2601_reverse(struct txn *t)
         answer(t, omsgid, oinfno, false, "already reversed");
         return 0;
     }
-    if (strcmp(m.state, "done") == 0 && undo(t, &m) < 0)
-        return -1;
-    bool undone = strcmp(m.state, "done") == 0;
+    bool done = strcmp(m.state, "done") == 0;
+    int undone = done ? undo(t, &m) : 0;
 
+    if (undone < 0)
+        return -1;
     snprintf(m.state, sizeof(m.state), "reversed");
     if ((rc = ledger_msg_put(t->sb->ledger, &m, t->now)) < 0)
         return txn_ledger_error(t, rc);
-    answer(t, omsgid, oinfno, undone, undone ? "reversed" : "it was refused: nothing to undo");
+    answer(t, omsgid, oinfno, undone == 1,
+           undone                                    ? "reversed"
+           : done                                    ? "nothing this undoes: a query, or a change of "
+                                                       "the visit's details (send the correction)"
+                                                     : "it was refused: nothing to undo");
     return 0;
 }

@@ -57,6 +57,11 @@ class Inpatient(harness.SandboxCase):
             "dise_codg": "K80.100", "dise_name": "胆囊结石伴慢性胆囊炎"},
             "diseinfo": []}, p["insuplc_admdvs"])
         self.assertOk(r, "2403")
+        # Its reversal says it undid nothing (a detail change is corrected by another 2403),
+        # not "reversed" with the change left standing.
+        rv = reverse(sb, p, r.msgid, "2403")
+        self.assertOk(rv, "2601 of the 2403")
+        self.assertEqual(rv.output["data"]["rvs_rslt"], "0", rv)
         self.assertOk(upload_stay(sb, p, mdtrt_id, worked_bill()), "2301")
         sb.set_clock("2025-03-10 10:00:00")
         self.assertOk(discharge(sb, p, mdtrt_id, "2025-03-10 10:00:00"), "2402")
