@@ -100,6 +100,7 @@ enum stmt_id {
     S_FEE_INSERT,
     S_FEE_GET,
     S_FEE_REFUNDED,
+    S_FEES_NOT_OF,
     S_FEES_CANCEL,
     S_FEES_UNSETTLED,
     S_FEES_SETTLE,
@@ -168,6 +169,8 @@ static const char *const stmt_sql[S__MAX] = {
     [S_FEE_GET] = "SELECT " FEE_COLS " FROM fees WHERE mdtrt_id=?1 AND feedetl_sn=?2",
     [S_FEE_REFUNDED] = "SELECT ifnull(sum(qty),0) FROM fees WHERE mdtrt_id=?1 AND init_sn=?2"
                        " AND state='active' AND qty<0",
+    [S_FEES_NOT_OF] = "SELECT count(*) FROM fees WHERE mdtrt_id=?1 AND state='active'"
+                      " AND ifnull(setl_id,'')<>?2",
     [S_FEES_CANCEL] = "UPDATE fees SET state='cancelled', cancel_msgid=?4 WHERE mdtrt_id=?1"
                       " AND (?2 IS NULL OR feedetl_sn=?2) AND (?3 IS NULL OR chrg_bchno=?3)"
                       " AND" UNSETTLED,
@@ -720,6 +723,18 @@ int ledger_fee_refunded(struct ledger *l, const char *mdtrt_id, const char *init
     bt(st, 1, mdtrt_id);
     bt(st, 2, init_sn);
     return one_int(l, st, ret_qty_e4);
+}
+
+int ledger_fees_not_of(struct ledger *l, const char *mdtrt_id, const char *setl_id,
+                       int64_t *ret_count)
+{
+    sqlite3_stmt *st = stmt(l, S_FEES_NOT_OF);
+
+    if (!st)
+        return -EIO;
+    bt(st, 1, mdtrt_id);
+    bt(st, 2, setl_id);
+    return one_int(l, st, ret_count);
 }
 
 int ledger_fees_cancel(struct ledger *l, const char *mdtrt_id, const char *sn, const char *bchno,

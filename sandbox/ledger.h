@@ -107,6 +107,9 @@ struct ledger_fee {
 int ledger_fee_insert(struct ledger *l, const struct ledger_fee *f);
 int ledger_fee_get(struct ledger *l, const char *mdtrt_id, const char *sn, struct ledger_fee *ret);
 /* The quantity already refunded (a negative sum) of an original line. */
+/* How many active lines of the visit another settlement than setl_id (or none) holds. */
+int ledger_fees_not_of(struct ledger *l, const char *mdtrt_id, const char *setl_id,
+                       int64_t *ret_count);
 int ledger_fee_refunded(struct ledger *l, const char *mdtrt_id, const char *init_sn,
                         int64_t *ret_qty_e4);
 /* Cancels the visit's unsettled active lines: one (sn), one batch (bchno), or all (both

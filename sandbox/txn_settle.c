@@ -379,6 +379,7 @@ int settle_reverse(struct txn *t, const char *msgid)
 int settle_unreverse_cancel(struct txn *t, const char *cancel_msgid)
 {
     struct ledger_settlement s = {0}, other = {0};
+    int64_t changed = 0;
     int rc = ledger_settlement_by_cancel(t->sb->ledger, cancel_msgid, &s);
 
     if (rc <= 0)
@@ -390,6 +391,18 @@ int settle_unreverse_cancel(struct txn *t, const char *cancel_msgid)
         rc = txn_refuse(t, "visit %s was settled again (%s): the cancel cannot be reversed",
                         s.mdtrt_id, other.setl_id);
         ledger_settlement_free(&other);
+        goto out;
+    }
+    /* Its lines must still be its own: settled again meanwhile (and cancelled again), or
+     * joined by new ones, the visit is not what this settlement settled. */
+    if ((rc = ledger_fees_not_of(t->sb->ledger, s.mdtrt_id, s.setl_id, &changed)) < 0) {
+        rc = txn_ledger_error(t, rc);
+        goto out;
+    }
+    if (changed > 0) {
+        rc = txn_refuse(t, "the lines of visit %s changed since settlement %s was cancelled (%lld "
+                        "not its own): the cancel cannot be reversed",
+                        s.mdtrt_id, s.setl_id, (long long)changed);
         goto out;
     }
     rc = ledger_settlement_set_state(t->sb->ledger, s.setl_id, "active", NULL);

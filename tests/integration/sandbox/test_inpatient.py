@@ -30,11 +30,12 @@ P_REV_CANCEL = person("42010000000000000000000209", "郑回滚", WUHAN, LT, seq=
 P_NEW_YEAR = person("42010000000000000000000211", "岁末", WUHAN, LT, seq="111")
 P_EC = person("41010000000000000000000212", "凭证住院", ZHENGZHOU, LT, seq="121")
 P_REV_ADMIT = person("41010000000000000000000210", "冯撤回", ZHENGZHOU, LT, seq="101")
+P_RESETTLED = person("41010000000000000000000213", "陈再结", ZHENGZHOU, LT, seq="131")
 
 
 class Inpatient(harness.SandboxCase):
     persons = [P_FLOW, P_REFUND, P_CANCEL_LINES, P_CAP, P_CAP_REV, P_REV_UPLOAD, P_STATES,
-               P_OUTSIDE, P_REV_CANCEL, P_REV_ADMIT, P_NEW_YEAR, P_EC]
+               P_OUTSIDE, P_REV_CANCEL, P_REV_ADMIT, P_NEW_YEAR, P_EC, P_RESETTLED]
 
     def setl_id(self, r):
         self.assertOk(r)
@@ -297,6 +298,21 @@ class Inpatient(harness.SandboxCase):
                           settle_time="2025-04-08 10:00:00")
         # 10,000.00 - 8,280.00 = 1,720.00 left; person 8,280.00
         self.assertSetl(rb, "10000.00", "1720.00", "8280.00", "B after the cancel's reversal")
+
+    def test_reversal_of_an_old_cancel_is_refused(self):
+        # S1, its cancel C1, S2 over the same lines, its cancel C2: reversing C1 now would
+        # bring S1 back over lines S2 took, and a third settlement could take them again
+        # (two active settlements for one bill). Refused; nothing stands.
+        sb, p = self.sb, P_RESETTLED
+        mdtrt_id, r1 = full_stay(sb, p, admit_time="2025-03-01 09:00:00",
+                                 settle_time="2025-03-08 10:00:00")
+        c1 = cancel_stay(sb, p, mdtrt_id, self.setl_id(r1))
+        self.assertOk(c1, "C1")
+        r2 = settle_stay(sb, p, mdtrt_id, "10000.00")
+        self.assertOk(cancel_stay(sb, p, mdtrt_id, self.setl_id(r2)), "C2")
+        self.assertRefused(reverse(sb, p, c1.msgid, "2305"), "2601 of the old cancel")
+        self.assertEqual([x for x in sb.settlement_rows(mdtrt_id=mdtrt_id)
+                          if x["state"] == "active"], [])
 
     def test_reversal_of_admission(self):
         sb, p = self.sb, P_REV_ADMIT
