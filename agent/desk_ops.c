@@ -27,6 +27,17 @@
 
 /* --- GET /v1/readers ---------------------------------------------------------------------- */
 
+static bool desk_has_reader(const struct desk *d, const char *desk)
+{
+    for (size_t i = 0; i < d->n_seen; i++)
+        if (strcmp(d->seen[i].desk, desk) == 0)
+            return true;
+    return false;
+}
+
+/* A card reader, as the reader thread last told; then each configured binding no reader
+ * answers (unplugged, or the pattern matches none): named by its pattern, state error, so
+ * that a desk without its reader shows, rather than a row gone. */
 struct json_object *desk_readers_json(const struct desk *d)
 {
     struct json_object *a = json_object_new_array();
@@ -41,6 +52,20 @@ struct json_object *desk_readers_json(const struct desk *d)
         json_object_object_add(o, "state", json_object_new_string(
                                                !d->pcsc_up ? "error" : r->present ? "present" : "empty"));
         json_object_object_add(o, "card_type", json_object_new_string(r->card_type));
+        json_object_array_add(a, o);
+    }
+    for (size_t i = 0; i < d->readers.n; i++) {
+        const struct desk_row *row = &d->readers.rows[i];
+        struct json_object *o;
+
+        if (row->kind != DESK_READER || desk_has_reader(d, row->desk))
+            continue;
+        o = json_object_new_object();
+        json_object_object_add(o, "name", json_object_new_string(row->pattern));
+        json_object_object_add(o, "kind", json_object_new_string("pcsc"));
+        json_object_object_add(o, "desk", json_object_new_string(row->desk));
+        json_object_object_add(o, "state", json_object_new_string("error"));
+        json_object_object_add(o, "card_type", json_object_new_string(""));
         json_object_array_add(a, o);
     }
     for (size_t i = 0; i < d->n_scanners; i++) {

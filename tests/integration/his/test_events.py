@@ -189,7 +189,8 @@ CARD_PORT = 35963  # vpcd's first slot: reader "Virtual PCD 00 00"
 
 
 class CardEvents(h.HisTestCase):
-    posad_conf = ("[desks]\nreaders = D01=Virtual PCD 00 00*;D02=Virtual PCD 00 01*\n")
+    posad_conf = ("[desks]\nreaders = D01=Virtual PCD 00 00*;D02=Virtual PCD 00 01*;"
+                  "D03=Unplugged Reader*\n")
     card = None
 
     @classmethod
@@ -279,6 +280,13 @@ class CardEvents(h.HisTestCase):
         # D02's subscriber saw none of D01's card.
         with self.assertRaises(AssertionError):
             d02.next_event(0.5)
+
+    def test_desk_without_its_reader(self):
+        # D03's reader is not there (unplugged, or a pattern that matches none): the desk is
+        # listed, by its pattern, in error (it was left out, as if all were well).
+        rd = self.reader("Unplugged Reader*")
+        self.assertIsNotNone(rd, self.tcp.get("/v1/readers").json)
+        self.assertEqual((rd["kind"], rd["desk"], rd["state"]), ("pcsc", "D03", "error"), rd)
 
     def test_card_that_needs_a_psam(self):
         # A 3.0 card that refuses its records without PSAM authentication (6982): reinserting
