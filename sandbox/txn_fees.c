@@ -325,6 +325,15 @@ static int cancel_lines(struct txn *t, struct json_object *o, const char *where,
         sn = "";
     if (strcmp(bchno, "0000") == 0)
         bchno = "";
+    if (sn[0]) {
+        /* An original whose refunds stand would leave them set against other lines. */
+        int64_t refunded = 0;
+
+        if ((rc = ledger_fee_refunded(t->sb->ledger, mdtrt_id, sn, &refunded)) < 0)
+            return txn_ledger_error(t, rc);
+        if (refunded != 0)
+            return txn_refuse(t, "%s: line %s has refund lines: cancel them first", where, sn);
+    }
     rc = ledger_fees_cancel(t->sb->ledger, mdtrt_id, sn[0] ? sn : NULL, bchno[0] ? bchno : NULL,
                             t->env->head.msgid, &n);
     if (rc < 0)

@@ -127,6 +127,11 @@ class Inpatient(harness.SandboxCase):
             line("6", AMOXI, "50.00", "-31", "-1550.00", init_sn="3")]), "over-refund")
         self.assertRefused(upload_stay(sb, p, mdtrt_id, [
             line("7", AMOXI, "50.00", "-1", "-50.00", init_sn="99")]), "refund of nothing")
+        # line 3 cannot be cancelled while its refund stands (the refund would be set
+        # against other lines)
+        r = sb.call("2302", {"data": [{"feedetl_sn": "3", "mdtrt_id": mdtrt_id,
+                                       "psn_no": p["psn_no"]}]}, p["insuplc_admdvs"])
+        self.assertRefused(r, "2302 of a refunded line")
         # a charge naming a line as if it refunded it is refused: it once counted as a
         # negative refund and made room for refunding more than was charged
         self.assertRefused(upload_stay(sb, p, mdtrt_id, [
