@@ -181,6 +181,9 @@ int policy_compute(const struct policy_input *in, const struct policy_accum *acc
     int64_t used, eligible, cap_left;
     int err;
 
+    /* Year totals below zero (a cancel applied twice) would leave more than the cap. */
+    if (accum->deductible_used < 0 || accum->fund_paid < 0 || in->visit_deductible_used < 0)
+        return POSA_ERANGE;
     if (in->filing == FILING_NONE)
         return POSA_EFILING;
     if ((err = totals_check(t)) < 0)

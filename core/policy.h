@@ -112,7 +112,7 @@ struct policy_result {
 /* Settles totals under the region's policy. accum is the year so far; on success *ret holds
  * the amounts and ret->moved what to add to accum (see policy_accum_apply). POSA_ENORATE when
  * the region has no matching rate; POSA_EFILING for FILING_NONE; POSA_ERANGE/POSA_EOVERFLOW
- * on absurd input. */
+ * on absurd input (year totals below zero among it). */
 int policy_compute(const struct policy_input *in, const struct policy_accum *accum,
                    struct policy_result *ret);
 

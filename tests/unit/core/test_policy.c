@@ -183,11 +183,13 @@ static void test_outpatient_year_and_cancel(void **state)
 {
     (void)state;
     const struct policy_accum start = {40000, 100000};
-    struct policy_accum year = start;
+    struct policy_accum year = start, negative = {0, -1};
     struct policy_input in = example(&NATIONAL, FILING_LONG_TERM);
     struct policy_result r1, r2;
 
     bad = 0;
+    /* A year below zero (a cancel applied twice) is refused, not paid past the cap. */
+    assert_int_equal(policy_compute(&in, &negative, &r1), POSA_ERANGE);
     in.inpatient = false;
     in.totals.amount = in.totals.inscp = 30000;
     assert_int_equal(policy_compute(&in, &year, &r1), 0);
