@@ -28,22 +28,21 @@ struct config_key {
     bool reloads; /* SIGHUP applies it (desk_reload); the others need a restart */
 };
 
-#define TEXT_KEY(sec, field, check, reloads)                                                   \
-    {                                                                                          \
-        sec, #field, CT_TEXT, offsetof(struct posad_config, field),                            \
-            sizeof(((struct posad_config *)0)->field), 0, 0, NULL, check, reloads              \
+#define TEXT_KEY(sec, field, check, reloads)                                                       \
+    {                                                                                              \
+        sec, #field, CT_TEXT, offsetof(struct posad_config, field),                                \
+            sizeof(((struct posad_config *)0)->field), 0, 0, NULL, check, reloads                  \
     }
 #define TEXT_CHECKED(sec, field, check) TEXT_KEY(sec, field, check, false)
-#define TEXT(sec, field) TEXT_CHECKED(sec, field, NULL)
-#define UINT(sec, field, lo, hi)                                                               \
-    {                                                                                          \
-        sec, #field, CT_UINT, offsetof(struct posad_config, field), 0, lo, hi, NULL, NULL,     \
-            false                                                                              \
+#define TEXT(sec, field)                TEXT_CHECKED(sec, field, NULL)
+#define UINT(sec, field, lo, hi)                                                                   \
+    {                                                                                              \
+        sec, #field, CT_UINT, offsetof(struct posad_config, field), 0, lo, hi, NULL, NULL, false   \
     }
-#define CHOICE(sec, field, list)                                                               \
-    {                                                                                          \
-        sec, #field, CT_CHOICE, offsetof(struct posad_config, field),                          \
-            sizeof(((struct posad_config *)0)->field), 0, 0, list, NULL, false                 \
+#define CHOICE(sec, field, list)                                                                   \
+    {                                                                                              \
+        sec, #field, CT_CHOICE, offsetof(struct posad_config, field),                              \
+            sizeof(((struct posad_config *)0)->field), 0, 0, list, NULL, false                     \
     }
 
 static int config_listen_check(const char *listen, char *why, size_t cap);
@@ -96,6 +95,9 @@ static const struct config_key config_keys[] = {
     {"policy", "file", CT_TEXT, offsetof(struct posad_config, policy_file),
      sizeof(((struct posad_config *)0)->policy_file), 0, 0, NULL, NULL, true},
 };
+_Static_assert(sizeof config_keys / sizeof config_keys[0] <= CONFIG_KEYS_MAX,
+               "CONFIG_KEYS_MAX (config.h) is below the number of keys");
+
 
 static bool key_differs(const struct config_key *k, const struct posad_config *a,
                         const struct posad_config *b)
@@ -227,8 +229,10 @@ int config_set(struct posad_config *cfg, const char *section, const char *key, c
     const struct config_key *k = config_find(section, key);
     const char *why = "unknown key";
 
-    if (k && config_store(cfg, k, value, &why) == 0)
+    if (k && config_store(cfg, k, value, &why) == 0) {
+        cfg->key_line[k - config_keys] = 0; /* config_load sets it when it is the file's */
         return 0;
+    }
     snprintf(msg, cap, "%s: [%s] %s: %s%s", origin, section, key,
              k && k->type == CT_CHOICE ? "must be one of " : "", why);
     return POSA_EFIELD;
@@ -288,14 +292,17 @@ int config_load(struct posad_config *cfg, const char *path, char *msg, size_t ca
             break;
         }
         *eq = '\0';
-        err = config_set(cfg, section, config_trim(s), config_trim(eq + 1), origin, msg, cap);
+        s = config_trim(s);
+        err = config_set(cfg, section, s, config_trim(eq + 1), origin, msg, cap);
+        if (!err && config_find(section, s))
+            cfg->key_line[config_find(section, s) - config_keys] =
+                (uint16_t)(lineno < 65535 ? lineno : 0);
     }
     fclose(f);
     return err;
 }
 
-int config_listen_split(const char *listen, char host[CONFIG_HOST_MAX], int *port,
-                        bool *loopback)
+int config_listen_split(const char *listen, char host[CONFIG_HOST_MAX], int *port, bool *loopback)
 {
     const char *colon = strrchr(listen, ':');
     const char *h = listen, *h_end = colon;
@@ -333,55 +340,79 @@ static int config_listen_check(const char *listen, char *why, size_t cap)
     int port;
 
     if (listen[0] && config_listen_split(listen, host, &port, &loopback) < 0) {
-        snprintf(why, cap, "must be HOST:PORT, HOST an IPv4 address or an [IPv6] one, PORT 0-65535");
+        snprintf(why, cap,
+                 "must be HOST:PORT, HOST an IPv4 address or an [IPv6] one, PORT 0-65535");
         return POSA_EFIELD;
     }
     return 0;
 }
 
-static int config_require(const char *value, const char *path, const char *section, const char *key,
-                          const char *why, char *msg, size_t cap)
+/* "FILE:LINE" of the key when the file set it, else "FILE", into buf. */
+static const char *config_at(const struct posad_config *cfg, const char *path, const char *section,
+                             const char *key, char *buf, size_t cap)
 {
+    const struct config_key *k = config_find(section, key);
+    unsigned line = k ? cfg->key_line[k - config_keys] : 0;
+
+    if (line)
+        snprintf(buf, cap, "%s:%u", path, line);
+    else
+        snprintf(buf, cap, "%s", path);
+    return buf;
+}
+
+static int config_require(const struct posad_config *cfg, const char *value, const char *path,
+                          const char *section, const char *key, const char *why, char *msg,
+                          size_t cap)
+{
+    char at[CONFIG_PATH_MAX + 16];
+
     if (value && *value)
         return 0;
-    snprintf(msg, cap, "%s: [%s] %s: %s", path, section, key, why);
+    snprintf(msg, cap, "%s: [%s] %s: %s", config_at(cfg, path, section, key, at, sizeof at),
+             section, key, why);
     return POSA_EFIELD;
 }
 
 int config_check(const struct posad_config *cfg, const char *path, char *msg, size_t cap)
 {
-    char host[CONFIG_HOST_MAX];
+    char host[CONFIG_HOST_MAX], at[CONFIG_PATH_MAX + 16];
     bool loopback = false;
     int err = 0, port;
     size_t n = strlen(cfg->fixmedins_code);
 
-    err = config_require(cfg->data_dir, path, "posad", "data_dir", "required", msg, cap);
+    err = config_require(cfg, cfg->data_dir, path, "posad", "data_dir", "required", msg, cap);
     if (!err && (n != 12 ||
                  strspn(cfg->fixmedins_code,
                         "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") != 12)) {
-        snprintf(msg, cap, "%s: [institution] fixmedins_code: must be 12 letters or digits", path);
+        snprintf(msg, cap, "%s: [institution] fixmedins_code: must be 12 letters or digits",
+                 config_at(cfg, path, "institution", "fixmedins_code", at, sizeof at));
         err = POSA_EFIELD;
     }
     if (!err &&
         (strlen(cfg->mdtrtarea_admvs) != 6 || strspn(cfg->mdtrtarea_admvs, "0123456789") != 6)) {
-        snprintf(msg, cap, "%s: [institution] mdtrtarea_admvs: must be 6 digits", path);
+        snprintf(msg, cap, "%s: [institution] mdtrtarea_admvs: must be 6 digits",
+                 config_at(cfg, path, "institution", "mdtrtarea_admvs", at, sizeof at));
         err = POSA_EFIELD;
     }
     if (!err)
-        err = config_require(cfg->fixmedins_name, path, "institution", "fixmedins_name", "required",
-                             msg, cap);
+        err = config_require(cfg, cfg->fixmedins_name, path, "institution", "fixmedins_name",
+                             "required", msg, cap);
     if (!err)
-        err = config_require(cfg->url, path, "upstream", "url", "required", msg, cap);
+        err = config_require(cfg, cfg->url, path, "upstream", "url", "required", msg, cap);
     if (!err && strncmp(cfg->url, "http://", 7) != 0 && strncmp(cfg->url, "https://", 8) != 0) {
-        snprintf(msg, cap, "%s: [upstream] url: must start with http:// or https://", path);
+        snprintf(msg, cap, "%s: [upstream] url: must start with http:// or https://",
+                 config_at(cfg, path, "upstream", "url", at, sizeof at));
         err = POSA_EFIELD;
     }
     if (!err && !*cfg->listen && !*cfg->socket) {
-        snprintf(msg, cap, "%s: [posad] listen: listen or socket must be set", path);
+        snprintf(msg, cap, "%s: [posad] listen: listen or socket must be set",
+                 config_at(cfg, path, "posad", "listen", at, sizeof at));
         err = POSA_EFIELD;
     }
     if (!err && (!*cfg->tls_cert != !*cfg->tls_key)) {
-        snprintf(msg, cap, "%s: [his] tls_cert, tls_key: set both or neither", path);
+        snprintf(msg, cap, "%s: [his] tls_cert, tls_key: set both or neither",
+                 config_at(cfg, path, "his", "tls_cert", at, sizeof at));
         err = POSA_EFIELD;
     }
     if (!err && cfg->listen[0] &&
@@ -394,17 +425,17 @@ int config_check(const struct posad_config *cfg, const char *path, char *msg, si
         err = POSA_EFIELD;
     }
     if (!err && strcmp(cfg->gateway, "tif") == 0) {
-        err = config_require(cfg->tif_paasid, path, "gateway", "tif_paasid",
+        err = config_require(cfg, cfg->tif_paasid, path, "gateway", "tif_paasid",
                              "required by gateway = tif", msg, cap);
         if (!err)
-            err = config_require(cfg->tif_token, path, "gateway", "tif_token",
+            err = config_require(cfg, cfg->tif_token, path, "gateway", "tif_token",
                                  "required by gateway = tif", msg, cap);
     }
     if (!err && strcmp(cfg->gateway, "csb") == 0) {
-        err = config_require(cfg->csb_access_key, path, "gateway", "csb_access_key",
+        err = config_require(cfg, cfg->csb_access_key, path, "gateway", "csb_access_key",
                              "required by gateway = csb", msg, cap);
         if (!err)
-            err = config_require(cfg->csb_secret_key, path, "gateway", "csb_secret_key",
+            err = config_require(cfg, cfg->csb_secret_key, path, "gateway", "csb_secret_key",
                                  "required by gateway = csb", msg, cap);
     }
     if (!err && strcmp(cfg->gateway, "sm") == 0) {
@@ -412,14 +443,15 @@ int config_check(const struct posad_config *cfg, const char *path, char *msg, si
             snprintf(msg, cap,
                      "%s: [gateway] sm_client_id: at least 16 characters (the SM4 "
                      "key) required by gateway = sm",
-                     path);
+                     config_at(cfg, path, "gateway", "sm_client_id", at, sizeof at));
             err = POSA_EFIELD;
         }
         if (!err)
-            err = config_require(cfg->sm_key_file, path, "gateway", "sm_key_file",
+            err = config_require(cfg, cfg->sm_key_file, path, "gateway", "sm_key_file",
                                  "required by gateway = sm", msg, cap);
         if (!err && access(cfg->sm_key_file, R_OK) != 0) {
-            snprintf(msg, cap, "%s: [gateway] sm_key_file: cannot read %s: %s", path,
+            snprintf(msg, cap, "%s: [gateway] sm_key_file: cannot read %s: %s",
+                     config_at(cfg, path, "gateway", "sm_key_file", at, sizeof at),
                      cfg->sm_key_file, strerror(errno));
             err = POSA_EFIELD;
         }

@@ -10,6 +10,8 @@
 #define CONFIG_PATH_MAX 256
 #define CONFIG_TEXT_MAX 256
 
+#define CONFIG_KEYS_MAX 96
+
 struct posad_config {
     /* [posad] */
     char data_dir[CONFIG_PATH_MAX];
@@ -30,7 +32,7 @@ struct posad_config {
     char opter_name[CONFIG_TEXT_MAX];
     /* [upstream] */
     char url[512];
-    char ec_url[512];           /* the e-voucher decode service; "" = beside url */
+    char ec_url[512]; /* the e-voucher decode service; "" = beside url */
     char ca_file[CONFIG_PATH_MAX];
     char cert_file[CONFIG_PATH_MAX];
     char key_file[CONFIG_PATH_MAX];
@@ -51,17 +53,20 @@ struct posad_config {
     char sm_client_id[CONFIG_TEXT_MAX];
     char sm_key_file[CONFIG_PATH_MAX];
     /* [desks] */
-    char readers[1024];         /* "D01=ACS ACR39U * 00;D02=..." reader globs -> desks */
-    char scanners[1024];        /* "D01=tcp:127.0.0.1:9100;D02=serial:/dev/ttyACM0" */
+    char readers[1024];  /* "D01=ACS ACR39U * 00;D02=..." reader globs -> desks */
+    char scanners[1024]; /* "D01=tcp:127.0.0.1:9100;D02=serial:/dev/ttyACM0" */
     /* [his] */
-    uint32_t chunk_lines;       /* fee lines per 2204/2301 upload */
-    uint32_t idempotency_days;  /* an Idempotency-Key's first answer is kept this long */
+    uint32_t chunk_lines;                  /* fee lines per 2204/2301 upload */
+    uint32_t idempotency_days;             /* an Idempotency-Key's first answer is kept this long */
     char emergency_depts[CONFIG_TEXT_MAX]; /* "JZ01,JZ02" */
-    char clients[4096];         /* "name:sha256hex:role:D01,D02;..." bearer tokens on TCP */
+    char clients[4096];             /* "name:sha256hex:role:D01,D02;..." bearer tokens on TCP */
     char tls_cert[CONFIG_PATH_MAX]; /* PEM chain; with tls_key, TCP speaks TLS */
     char tls_key[CONFIG_PATH_MAX];
     /* [policy] */
     char policy_file[CONFIG_PATH_MAX]; /* insured regions' rules for offline estimates */
+    /* The file's line of each key config_load set, by the key's place in config.c's table
+     * (0: a default, or from the command line), so config_check can point at it. */
+    uint16_t key_line[CONFIG_KEYS_MAX];
 };
 
 /* Defaults for every key. */
@@ -96,7 +101,6 @@ void config_reload(struct posad_config *cfg, const struct posad_config *next,
 /* A [posad] listen value, "127.0.0.1:8470" or "[::1]:8470": its host (without brackets),
  * port, and whether it stays on this machine. POSA_EFIELD when it is not one of those. */
 #define CONFIG_HOST_MAX 64
-int config_listen_split(const char *listen, char host[CONFIG_HOST_MAX], int *port,
-                        bool *loopback);
+int config_listen_split(const char *listen, char host[CONFIG_HOST_MAX], int *port, bool *loopback);
 
 #endif

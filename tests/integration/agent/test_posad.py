@@ -435,6 +435,14 @@ def scenario_ops(w):
             f.write(text + "\n" + extra)
         r = subprocess.run([posad, "--check-config", bad], capture_output=True, text=True)
         assert r.returncode == 2 and want in r.stderr, (extra, r)
+    # A key whose value only the whole file can judge is named with its line too.
+    with open(bad, "w") as f:
+        f.write("[posad]\ndata_dir = /tmp/x\nsocket = /tmp/x.sock\n[institution]\n"
+                "fixmedins_code = H123\nfixmedins_name = t\nmdtrtarea_admvs = 310000\n"
+                "[upstream]\nurl = http://127.0.0.1:1/x\n")
+    r = subprocess.run([posad, "--check-config", bad], capture_output=True, text=True)
+    assert r.returncode == 2, r
+    assert "%s:5: [institution] fixmedins_code" % bad in r.stderr, r.stderr
 
 
 def big_upload(psn, mdtrt, first_sn, n):
