@@ -101,6 +101,7 @@ enum stmt_id {
     S_FEE_GET,
     S_FEE_REFUNDED,
     S_FEES_NOT_OF,
+    S_FEES_CANCELLED_SETTLED,
     S_FEES_CANCEL,
     S_FEES_UNSETTLED,
     S_FEES_SETTLE,
@@ -188,6 +189,10 @@ static const char *const stmt_sql[S__MAX] = {
                               " WHERE s.setl_id = fees.setl_id AND s.state='active')",
     [S_FEES_REV_UPLOAD] = "UPDATE fees SET state='reversed' WHERE " UPLOAD_LINES
                           " AND state='active'",
+    [S_FEES_CANCELLED_SETTLED] = "SELECT count(*) FROM fees f WHERE f.cancel_msgid=?1"
+                                 " AND f.cancel_msgid IS NOT NULL AND f.state='cancelled'"
+                                 " AND EXISTS (SELECT 1 FROM settlements s"
+                                 " WHERE s.mdtrt_id=f.mdtrt_id AND s.state='active')",
     [S_FEES_REV_CANCEL] = "UPDATE fees SET state='active', cancel_msgid=NULL"
                           " WHERE cancel_msgid=?1 AND cancel_msgid IS NOT NULL"
                           " AND state='cancelled'",
@@ -825,10 +830,18 @@ int ledger_fees_reverse_upload(struct ledger *l, const char *msgid, int *ret_cou
 
 int ledger_fees_reverse_cancel(struct ledger *l, const char *msgid, int *ret_count)
 {
-    sqlite3_stmt *st = stmt(l, S_FEES_REV_CANCEL);
+    sqlite3_stmt *st = stmt(l, S_FEES_CANCELLED_SETTLED);
+    int64_t settled = 0;
     int rc;
 
     if (!st)
+        return -EIO;
+    bt(st, 1, msgid);
+    if ((rc = one_int(l, st, &settled)) < 0)
+        return rc;
+    if (settled > 0)
+        return POSA_ESTATE; /* its visit was settled since: the lines would be a second bill */
+    if (!(st = stmt(l, S_FEES_REV_CANCEL)))
         return -EIO;
     bt(st, 1, msgid);
     rc = run(l, st);

@@ -127,6 +127,8 @@ int ledger_upload_visit(struct ledger *l, const char *msgid, const char *mdtrt_i
 /* Reversal helpers: uploads of msgid become "reversed" (fails with POSA_ESTATE when one is
  * settled); cancellations made by msgid become active again. */
 int ledger_fees_reverse_upload(struct ledger *l, const char *msgid, int *ret_count);
+/* The lines msgid cancelled are active again; POSA_ESTATE (nothing done) when a visit of
+ * theirs has an active settlement since. */
 int ledger_fees_reverse_cancel(struct ledger *l, const char *msgid, int *ret_count);
 int ledger_visit_has_lines(struct ledger *l, const char *mdtrt_id); /* 1 yes, 0 no */
 

@@ -392,6 +392,9 @@ int fees_reverse(struct txn *t, const struct ledger_msg *m)
                               m->msgid);
     } else {
         rc = ledger_fees_reverse_cancel(t->sb->ledger, m->msgid, &n);
+        if (rc == POSA_ESTATE)
+            return txn_refuse(t, "the visit of msgid %s was settled since its lines were "
+                              "cancelled: cancel the settlement first", m->msgid);
     }
     return rc < 0 ? txn_ledger_error(t, rc) : 0;
 }

@@ -31,11 +31,13 @@ P_NEW_YEAR = person("42010000000000000000000211", "岁末", WUHAN, LT, seq="111"
 P_EC = person("41010000000000000000000212", "凭证住院", ZHENGZHOU, LT, seq="121")
 P_REV_ADMIT = person("41010000000000000000000210", "冯撤回", ZHENGZHOU, LT, seq="101")
 P_RESETTLED = person("41010000000000000000000213", "陈再结", ZHENGZHOU, LT, seq="131")
+P_CANCEL_SETTLED = person("41010000000000000000000214", "林撤结", ZHENGZHOU, LT, seq="141")
 
 
 class Inpatient(harness.SandboxCase):
     persons = [P_FLOW, P_REFUND, P_CANCEL_LINES, P_CAP, P_CAP_REV, P_REV_UPLOAD, P_STATES,
-               P_OUTSIDE, P_REV_CANCEL, P_REV_ADMIT, P_NEW_YEAR, P_EC, P_RESETTLED]
+               P_OUTSIDE, P_REV_CANCEL, P_REV_ADMIT, P_NEW_YEAR, P_EC, P_RESETTLED,
+               P_CANCEL_SETTLED]
 
     def setl_id(self, r):
         self.assertOk(r)
@@ -318,6 +320,23 @@ class Inpatient(harness.SandboxCase):
         self.assertRefused(reverse(sb, p, c1.msgid, "2305"), "2601 of the old cancel")
         self.assertEqual([x for x in sb.settlement_rows(mdtrt_id=mdtrt_id)
                           if x["state"] == "active"], [])
+
+    def test_reversal_of_a_line_cancel_after_settlement_is_refused(self):
+        # Line 4 cancelled, the stay settled without it: reversing the cancel would bring it
+        # back unsettled beside an active settlement, and a second 2304 could bill it.
+        sb, p = self.sb, P_CANCEL_SETTLED
+        sb.set_clock("2025-03-01 09:00:00")
+        mdtrt_id = mdtrt_id_2401(admit(sb, p, "2025-03-01 09:00:00"))
+        self.assertOk(upload_stay(sb, p, mdtrt_id, worked_bill()))
+        c = sb.call("2302", {"data": [{"feedetl_sn": "4", "mdtrt_id": mdtrt_id,
+                                       "psn_no": p["psn_no"]}]}, p["insuplc_admdvs"])
+        self.assertOk(c, "2302 line 4")
+        sb.set_clock("2025-03-05 10:00:00")
+        self.assertOk(discharge(sb, p, mdtrt_id, "2025-03-05 10:00:00"), "2402")
+        # the worked bill less line 4 (1,000.00)
+        self.assertOk(settle_stay(sb, p, mdtrt_id, "9000.00"), "2304 without line 4")
+        self.assertRefused(reverse(sb, p, c.msgid, "2302"), "2601 of the line cancel")
+        self.assertEqual(len(sb.upload_rows(mdtrt_id=mdtrt_id, state="active")), 3)
 
     def test_reversal_of_admission(self):
         sb, p = self.sb, P_REV_ADMIT
