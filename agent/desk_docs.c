@@ -168,6 +168,7 @@ static void on_setl(struct db_job *job, int status)
     filing_kind_parse(desk_str(answer, "filing_kind"), &kind);
     print_time(now);
     view.filing = kind;
+    view.cancelled = strcmp(f->setl->state, "cancelled") == 0;
     view.setl_id = f->setl->setl_id;
     view.settle_time = desk_str(body, "settle_time")[0] ? desk_str(body, "settle_time") : now;
     view.outside = json_object_object_get_ex(body, "outside", &b) && json_object_get_boolean(b);
@@ -290,7 +291,17 @@ static void on_visit(struct db_job *job, int status)
     if (strcmp(his_param(call, 0), "trauma-commitment") == 0) {
         struct trauma_form_view view = {.patient = patient, .visit = visit, .printed_at = now};
         struct html_buf page;
+        struct json_object *b = NULL;
 
+        /* The patient signs that no third party is liable: not for a visit that says one is. */
+        if (json_object_object_get_ex(vdoc, "third_party", &b) && json_object_get_boolean(b)) {
+            his_fail(call, POSA_ESTATE,
+                     "this visit has a liable third party: the no-third-party commitment does "
+                     "not apply",
+                     NULL);
+            json_object_put(vdoc);
+            return;
+        }
         html_buf_init(&page, HTML_BUF_CEILING);
         err = documents_trauma_format(&view, &page);
         send_page(call, &page, err);

@@ -187,7 +187,9 @@ static const char *filing_label(enum filing_kind kind)
     case FILING_COMMITMENT: return "承诺制备案（按长期）";
     case FILING_NONE: break;
     }
-    return "未备案";
+    /* The platform's answer did not say (filing_kind is a provincial extension): a direct
+     * settlement had a filing or an emergency, so not "未备案". */
+    return "—";
 }
 
 /* ---- page pieces --------------------------------------------------------------------- */
@@ -490,6 +492,9 @@ int documents_statement_format(const struct statement_view *v, struct html_buf *
     if (v->estimated)
         html_buf_put(out, "<p class=\"notice\">预结算估算：医保平台暂不可用，以下金额由本院按参保地"
                           "政策估算，仅供参考，不作结算凭证</p>\n");
+    if (v->cancelled)
+        html_buf_put(out, "<p class=\"notice\">本结算已退费（冲销），以下为原结算金额，"
+                          "不作结算凭证</p>\n");
     html_buf_put(out, "<table class=\"kv\">\n<tr>");
     field(out, "结算ID", v->setl_id);
     field(out, "结算时间", v->settle_time);

@@ -83,6 +83,7 @@ struct statement_view {
     bool outside;           /* the stay has outside exam/treatment/purchase lines */
     bool audit_30k;         /* inpatient total >= 30,000.00: may be investigated (§58) */
     bool estimated;         /* computed locally while the platform was offline */
+    bool cancelled;         /* refunded (2208/2305) since: printed, but marked void */
     const char *printed_at; /* the caller's clock; core and documents read none */
 };
 

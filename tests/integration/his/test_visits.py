@@ -168,6 +168,14 @@ class VisitsBase(h.HisTestCase):
         self.assertIn("320211********0157", text)
         self.assertNotIn(h.PERSONS[ZHANG], text)
 
+    def test_no_commitment_form_with_a_third_party(self):
+        # The patient would sign that no third party is liable, on a visit that says one is.
+        v = self.open_visit(self.c, ZHANG, diagnoses=[
+            {"code": "S82.200", "name": "胫骨干骨折", "main": True}],
+            trauma={"present": True, "third_party": True})
+        d = self.c.get("/v1/documents/forms/trauma-commitment?visit_id=" + v["visit_id"])
+        self.assertError(d, 409, "CONFLICT")
+
     # --- outside lines -------------------------------------------------------------------------
 
     def test_outside_line_refused_on_outpatient(self):
@@ -308,6 +316,13 @@ class VisitsBase(h.HisTestCase):
         # 4,500.00 + 900.00 + 20.00 + 450.00 + 300.00 = 6,170.00.
         self.assertIn("6170.00", text.replace(",", ""))
         self.assertIn(s.json["setl_id"], text)
+        self.assertNotIn("已退费", text)
+        # Refunded: the statement still prints, and says so at the top.
+        c = self.c.post("/v1/settlements/%s/cancel" % s.json["settlement_id"], {})
+        self.assertEqual(c.status, 200, c)
+        d = self.c.get("/v1/documents/settlement/" + s.json["settlement_id"])
+        self.assertEqual(d.status, 200, d)
+        self.assertIn("本结算已退费（冲销）", d.raw.decode("utf-8"))
 
     def test_unknown_documents(self):
         self.assertError(self.c.get("/v1/documents/settlement/Snosuch0000000000"), 404, "NOT_FOUND")

@@ -271,11 +271,29 @@ static void test_statement_estimate_outpatient(void **state)
     html_buf_init(&out, HTML_BUF_CEILING);
     assert_int_equal(documents_statement_format(&v, &out), 0);
     assert_has(out.data, "预结算估算");
+    assert_lacks(out.data, "已退费");
     assert_has(out.data, "___省（区、市）跨省异地就医门诊结算单");
     assert_has(out.data, "门诊号");
     assert_has(out.data, "负壹拾元零伍分");
     assert_has(out.data, "¥-10.05");
     assert_lacks(out.data, "床位费");
+    html_buf_done(&out);
+}
+
+/* A refunded settlement's statement says so at the top; an unknown filing kind is a dash,
+ * not "未备案" (a direct settlement had one). */
+static void test_statement_cancelled_and_unknown_filing(void **state)
+{
+    struct statement_view v = sample_statement();
+    struct html_buf out;
+
+    (void)state;
+    v.cancelled = true;
+    v.filing = FILING_NONE;
+    html_buf_init(&out, HTML_BUF_CEILING);
+    assert_int_equal(documents_statement_format(&v, &out), 0);
+    assert_has(out.data, "本结算已退费（冲销）");
+    assert_lacks(out.data, "未备案");
     html_buf_done(&out);
 }
 
@@ -556,6 +574,7 @@ int main(void)
         cmocka_unit_test(test_amount_upper_limits),
         cmocka_unit_test(test_statement),
         cmocka_unit_test(test_statement_estimate_outpatient),
+        cmocka_unit_test(test_statement_cancelled_and_unknown_filing),
         cmocka_unit_test(test_statement_ceiling),
         cmocka_unit_test(test_escaped_everywhere),
         cmocka_unit_test(test_trauma_form),
