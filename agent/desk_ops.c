@@ -139,9 +139,9 @@ struct recon_row {
     const char *insutype, *clr_type, *optins;
 };
 
-struct recon_group {
+struct recon_group { /* as wide as desk_settlement_decode allows */
     char insutype[4];
-    char clr_type[3];
+    char clr_type[5];
     char setl_optins[7];
     struct desk_day_totals totals;
     struct desk_day_row *rows;
@@ -163,6 +163,7 @@ struct recon_flow {
     int64_t day_start, day_end;    /* Unix ms of the local day */
     char *report;
     bool too_many;
+    size_t unreadable; /* done settlements (of any day scanned) whose answer could not be read */
 };
 
 static void recon_free(void *p)
@@ -241,15 +242,23 @@ static int collect(const struct journal_row *row, void *data)
     struct jsonmap_error jerr;
     struct recon_row *grown, *r;
 
-    if (strcmp(row->infno, "2208") == 0 || strcmp(row->infno, "2305") == 0) {
+    if (strncmp(row->infno, "2208", 4) == 0 || strncmp(row->infno, "2305", 4) == 0) {
         note_cancel(f, row); /* a cancel of any later day takes the settlement out too */
         return 0;
     }
+    /* A done settlement whose answer cannot be read is counted as not reconciled: left out
+     * silently, its day could report matched without the platform being asked about it. */
     if (!row->response ||
-        envelope_response_parse(row->response, row->response_len, &env, &jerr) < 0)
+        envelope_response_parse(row->response, row->response_len, &env, &jerr) < 0) {
+        f->unreadable++;
         return 0;
-    if (env.infcode != 0 || desk_settlement_decode(env.output, &s, &jerr) < 0 ||
-        !on_the_day(f, row, s.setl_time)) {
+    }
+    if (env.infcode != 0 || desk_settlement_decode(env.output, &s, &jerr) < 0) {
+        f->unreadable += env.infcode == 0;
+        envelope_response_done(&env);
+        return 0;
+    }
+    if (!on_the_day(f, row, s.setl_time)) {
         envelope_response_done(&env);
         return 0;
     }
@@ -267,7 +276,7 @@ static int collect(const struct journal_row *row, void *data)
                                    s.amounts.medfee_sumamt, s.amounts.fund_pay_sumamt,
                                    s.amounts.acct_pay};
     r->insutype = s.insutype;
-    r->clr_type = s.clr_type[0] ? s.clr_type : strcmp(row->infno, "2304") == 0 ? "21" : "11";
+    r->clr_type = s.clr_type[0] ? s.clr_type : strncmp(row->infno, "2304", 4) == 0 ? "21" : "11";
     r->optins = s.clr_optins;
     return 0;
 }
@@ -307,7 +316,9 @@ static int run_day(struct db *db, struct db_job *job)
     if (!(f->docs = json_object_new_array()) || !(f->mismatched = json_object_new_array()) ||
         !(f->cancelled = json_object_new_object()))
         return -ENOMEM;
-    if ((err = journal_settlements_since(db, f->day_start, collect, f)) < 0)
+    /* From a day earlier: the platform's setl_time decides the day, and its clock may run
+     * ahead of posad's (an answer journaled at 23:59:59 for a settlement of 00:00:01). */
+    if ((err = journal_settlements_since(db, f->day_start - 24 * 3600 * 1000, collect, f)) < 0)
         return err;
     return group_rows(f);
 }
@@ -327,7 +338,7 @@ static char *report_text(struct recon_flow *f)
 {
     struct json_object *o = json_object_new_object(), *groups = json_object_new_array();
     struct desk_day_totals all = {0};
-    bool matched = !f->too_many;
+    bool matched = !f->too_many && f->unreadable == 0;
     char *text;
 
     for (size_t i = 0; i < f->n_groups; i++) {
@@ -357,6 +368,8 @@ static char *report_text(struct recon_flow *f)
     json_object_object_add(o, "groups", groups);
     if (f->too_many)
         json_object_object_add(o, "truncated", json_object_new_boolean(true));
+    if (f->unreadable)
+        json_object_object_add(o, "unreadable", json_object_new_int64((int64_t)f->unreadable));
     text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
     json_object_put(o);
     return text;

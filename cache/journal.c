@@ -76,7 +76,7 @@ static const char sql_stats[] =
     "FROM " OPEN_ROWS;
 static const char sql_settlements_since[] =
     "SELECT " JOURNAL_COLS " FROM journal WHERE state = 'done' "
-    "AND (infno = '2207' OR infno = '2304' OR infno = '2208' OR infno = '2305') "
+    "AND substr(infno, 1, 4) IN ('2207', '2304', '2208', '2305') " /* 2207A too */
     "AND updated_at >= ?1 ORDER BY seq";
 static const char sql_retry_now[] =
     "UPDATE journal SET next_attempt = ?2, updated_at = ?2 WHERE msgid = ?1 AND state = 'queued'";

@@ -8,6 +8,7 @@ own); unittest runs the methods alphabetically, and test_settlement_history runs
 import os
 import re
 import shutil
+import sqlite3
 import sys
 import time
 
@@ -292,6 +293,27 @@ class Ops(h.HisTestCase):
             self.wait_health("offline")
             self.assertTrue(self.w.start_sandbox(), self.w.log_tail("sandbox.log"))
             self.wait_health("online")
+
+    def test_reconcile_counts_an_unreadable_settlement(self):
+        # A done settlement whose answer cannot be read (here: not JSON) makes the day
+        # unreconciled, said as such; it was left out, and the day could read matched.
+        db = sqlite3.connect(os.path.join(self.w.data_dir, "posad.db"), timeout=10)
+        now = int(time.time() * 1000)
+        msgid = "H31010100001" + time.strftime("%Y%m%d%H%M%S") + "9999"
+        try:
+            with db:
+                db.execute("INSERT INTO journal (msgid, infno, kind, request, state, created_at, "
+                           "updated_at) VALUES (?, '2207A', 1, '{}', 'done', ?, ?)",
+                           (msgid, now, now))
+                db.execute("UPDATE journal SET response = 'not json' WHERE msgid = ?", (msgid,))
+            r = self.tcp.post("/v1/reconcile", {"date": "2020-01-01"})
+            self.assertEqual(r.status, 200, r)
+            self.assertIs(r.json["matched"], False, r.json)
+            self.assertEqual(r.json.get("unreadable"), 1, r.json)
+        finally:
+            with db:
+                db.execute("DELETE FROM journal WHERE msgid = ?", (msgid,))
+            db.close()
 
     def passthrough(self, infno, inp):
         env = {"infno": infno, "insuplc_admdvs": "320200", "input": inp}
