@@ -1,7 +1,7 @@
 /* posactl: the operators' CLI over posad's Unix socket (his-api.md "Running"). One blocking
  * HTTP/1.1 request per run, the answer parsed by http-parser and json-c and shown as aligned
  * tables, or as posad's JSON with --json. Exit 0 ok, 1 runtime failure or an error answer,
- * 2 bad usage. */
+ * 2 bad usage, 3 a reconciliation that does not match (for the scripts that run it daily). */
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -28,7 +28,7 @@
 #define CTL_CELL_MAX       40         /* display columns of one table cell (not the last) */
 #define CTL_COLUMNS_MAX    32
 
-enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_MISMATCH = 3 };
 
 struct options {
     const char *socket;
@@ -69,7 +69,7 @@ static void usage(FILE *out)
                  "  --json                     print posad's JSON answer as is\n"
                  "  -h, --help                 this text\n\n"
                  "exit status: 0 ok, 1 posad unreachable or answered an error (its code and "
-                 "message are printed), 2 bad usage\n");
+                 "message are printed), 2 bad usage, 3 the day does not reconcile\n");
 }
 
 /* --- HTTP over the Unix socket ---------------------------------------------------------- */
@@ -551,7 +551,7 @@ static void print_error(const struct response *r, struct json_object *doc)
 /* Shows an answer; returns the exit status. */
 static int show(const struct options *o, const struct response *r)
 {
-    struct json_object *doc = r->body ? json_tokener_parse(r->body) : NULL;
+    struct json_object *doc = r->body ? json_tokener_parse(r->body) : NULL, *matched = NULL;
     bool ok = r->status >= 200 && r->status < 300;
     int rc = ok ? EXIT_OK : EXIT_RUNTIME;
 
@@ -559,6 +559,12 @@ static int show(const struct options *o, const struct response *r)
         fputs(r->body, stdout);
         if (r->len == 0 || r->body[r->len - 1] != '\n')
             putchar('\n');
+    }
+    if (ok && json_object_object_get_ex(doc, "matched", &matched) &&
+        json_object_is_type(matched, json_type_boolean) && !json_object_get_boolean(matched)) {
+        /* A reconciliation report that says the day does not match. */
+        fprintf(stderr, "posactl: the day does not reconcile with the platform: see mismatched\n");
+        rc = EXIT_MISMATCH;
     }
     if (!ok) {
         print_error(r, doc);

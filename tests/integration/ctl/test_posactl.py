@@ -156,6 +156,18 @@ class WithoutPosad(unittest.TestCase):
         self.assertIn(b"Content-Length: %d" % len(body), head)
         self.assertEqual(json.loads(body), {"date": "2024-02-29"})
 
+    def test_reconcile_mismatch_exits_3(self):
+        # A report that says the day does not match: the table, and exit 3 for the script
+        # that runs it each night (it exited 0).
+        body = b'{"date":"2024-02-29","matched":false,"mismatched":[],"groups":[]}'
+        t, _ = self.serve_once(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body)
+                               + body)
+        rc, out, err = posactl("reconcile", "2024-02-29", sock=self.nowhere)
+        t.join(10)
+        self.assertEqual(rc, 3, (out, err))
+        self.assertIn("does not reconcile", err)
+        self.assertEqual(field(out, "matched"), "false", out)
+
     def test_peer_that_is_not_http(self):
         t, _ = self.serve_once(b"SSH-2.0-OpenSSH_9.2\r\n")
         rc, out, err = posactl("status", sock=self.nowhere)
