@@ -546,19 +546,36 @@ json_object *desk_3201_input(const struct desk_day_totals *t)
     return wrap("data", d);
 }
 
+/* stmt_rslt says "matched" as zeros: "0" in some provinces, "000000" in others, or the
+ * number 0 (national-interface.md, 3201). */
+static bool stmt_matched(json_object *v)
+{
+    const char *t = v && (json_object_is_type(v, json_type_string) ||
+                          json_object_is_type(v, json_type_int))
+                        ? json_object_get_string(v)
+                        : "";
+    size_t n = strlen(t);
+
+    return n > 0 && n <= 8 && strspn(t, "0") == n;
+}
+
 int desk_3201_decode(struct json_object *output, bool *ret_match, const char **ret_text,
                      struct jsonmap_error *err)
 {
-    json_object *s = child(output, "stmtinfo", json_type_object);
-    const char *result = NULL, *text = "";
+    json_object *s = child(output, "stmtinfo", json_type_object), *result = NULL;
+    const char *text = "";
     int rc;
 
     if (!s)
         return jsonmap_fail(err, POSA_EFIELD, NULL, "stmtinfo");
-    if ((rc = jsonmap_get_string(s, "stmt_rslt", 4, true, &result, err)) < 0 ||
-        (rc = jsonmap_get_string(s, "stmt_rslt_dscr", BOUND_STRING, false, &text, err)) < 0)
+    if (!json_object_object_get_ex(s, "stmt_rslt", &result) || !result ||
+        !(json_object_is_type(result, json_type_string) ||
+          json_object_is_type(result, json_type_int)) ||
+        strlen(json_object_get_string(result)) > 8)
+        return jsonmap_fail(err, POSA_EFIELD, "stmtinfo", "stmt_rslt");
+    if ((rc = jsonmap_get_string(s, "stmt_rslt_dscr", BOUND_STRING, false, &text, err)) < 0)
         return jsonmap_nest(err, "stmtinfo");
-    *ret_match = strcmp(result, "0") == 0;
+    *ret_match = stmt_matched(result);
     *ret_text = text;
     return 0;
 }
@@ -605,8 +622,7 @@ int desk_3202_decode(struct json_object *output, desk_mismatch_cb cb, void *data
     for (size_t i = 0; i < json_object_array_length(detail); i++) {
         json_object *row = json_object_array_get_idx(detail, i), *r = NULL;
 
-        if (json_object_object_get_ex(row, "stmt_rslt", &r) &&
-            strcmp(json_object_get_string(r), "0") == 0)
+        if (json_object_object_get_ex(row, "stmt_rslt", &r) && stmt_matched(r))
             continue;
         if ((rc = cb(row, false, data)) != 0)
             return rc;

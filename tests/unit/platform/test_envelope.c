@@ -11,6 +11,7 @@
 
 #include "core/decimal.h"
 #include "core/err.h"
+#include "interface/platform/desk_msgs.h"
 #include "interface/platform/envelope.h"
 
 #define GOOD_HEAD                                                                                  \
@@ -231,6 +232,41 @@ static void test_response_build_and_exact_decimals(void **state)
     json_object_put(root);
 }
 
+/* 3201's stmt_rslt: "0" in one province, "000000" in another, or the number 0, all mean
+ * matched; anything else is a mismatch; absent or absurd is refused ("000000" was). */
+static void test_3201_result_as_zeros(void **state)
+{
+    static const struct {
+        const char *output;
+        int rc;
+        bool match;
+    } cases[] = {
+        {"{\"stmtinfo\":{\"stmt_rslt\":\"0\"}}", 0, true},
+        {"{\"stmtinfo\":{\"stmt_rslt\":\"000000\",\"stmt_rslt_dscr\":\"平\"}}", 0, true},
+        {"{\"stmtinfo\":{\"stmt_rslt\":0}}", 0, true},
+        {"{\"stmtinfo\":{\"stmt_rslt\":\"1\"}}", 0, false},
+        {"{\"stmtinfo\":{\"stmt_rslt\":\"000001\"}}", 0, false},
+        {"{\"stmtinfo\":{\"stmt_rslt\":\"\"}}", 0, false},
+        {"{\"stmtinfo\":{}}", POSA_EFIELD, false},
+        {"{\"stmtinfo\":{\"stmt_rslt\":\"000000000\"}}", POSA_EFIELD, false},
+        {"{\"stmtinfo\":{\"stmt_rslt\":[0]}}", POSA_EFIELD, false},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct json_object *o = json_tokener_parse(cases[i].output);
+        struct jsonmap_error err = {0};
+        const char *text = NULL;
+        bool match = !cases[i].match;
+
+        assert_non_null(o);
+        assert_int_equal(desk_3201_decode(o, &match, &text, &err), cases[i].rc);
+        if (cases[i].rc == 0)
+            assert_int_equal(match, cases[i].match);
+        json_object_put(o);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -241,6 +277,7 @@ int main(void)
         cmocka_unit_test(test_response_infcode_number_or_string),
         cmocka_unit_test(test_response_bad),
         cmocka_unit_test(test_response_build_and_exact_decimals),
+        cmocka_unit_test(test_3201_result_as_zeros),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
