@@ -170,7 +170,11 @@ static void on_setl(struct db_job *job, int status)
     view.filing = kind;
     view.cancelled = strcmp(f->setl->state, "cancelled") == 0;
     view.setl_id = f->setl->setl_id;
-    view.settle_time = desk_str(body, "settle_time")[0] ? desk_str(body, "settle_time") : now;
+    /* When the platform settled it (a settle queued offline is settled when it drains), else
+     * when posad was asked to. */
+    view.settle_time = desk_str(answer, "setl_time")[0]    ? desk_str(answer, "setl_time")
+                       : desk_str(body, "settle_time")[0] ? desk_str(body, "settle_time")
+                                                          : now;
     view.outside = json_object_object_get_ex(body, "outside", &b) && json_object_get_boolean(b);
     view.bill = &bill;
     view.amounts = (struct doc_amounts){

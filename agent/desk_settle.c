@@ -260,6 +260,8 @@ static struct json_object *answer_json(const char *settlement_id, const char *vi
     json_object_object_add(o, "audit_flags", audit_flags(inpatient, r->amounts.medfee_sumamt));
     if (r->filing_kind[0])
         json_object_object_add(o, "filing_kind", json_object_new_string(r->filing_kind));
+    if (r->setl_time && r->setl_time[0]) /* the platform's clock: the statement prints it */
+        json_object_object_add(o, "setl_time", json_object_new_string(r->setl_time));
     return o;
 }
 

@@ -317,6 +317,8 @@ class VisitsBase(h.HisTestCase):
         self.assertIn("6170.00", text.replace(",", ""))
         self.assertIn(s.json["setl_id"], text)
         self.assertNotIn("已退费", text)
+        # The settlement time is the platform's (its clock is the harness's), not posad's.
+        self.assertIn(s.json["setl_time"], text)
         # Refunded: the statement still prints, and says so at the top.
         c = self.c.post("/v1/settlements/%s/cancel" % s.json["settlement_id"], {})
         self.assertEqual(c.status, 200, c)
