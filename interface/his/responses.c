@@ -106,8 +106,11 @@ struct json_object *his_bill_totals(const struct bill *bill)
     for (int k = CATEGORY_MIN; k <= CATEGORY_MAX; k++) {
         const struct split_totals *t = &bill->by_category[k];
 
-        if (t->amount == 0 && t->fulamt_ownpay == 0 && t->inscp == 0)
-            continue; /* a category the bill does not use */
+        /* A category the bill does not use. All five parts: charges and returns may net a
+         * category's amount to zero with its over-limit and first self-pay parts not. */
+        if (t->amount == 0 && t->fulamt_ownpay == 0 && t->overlmt == 0 && t->preselfpay == 0 &&
+            t->inscp == 0)
+            continue;
         put(by, two_digit_code((unsigned)k, key), his_split_totals(t));
     }
     put(o, "by_category", by);

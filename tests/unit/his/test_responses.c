@@ -84,6 +84,27 @@ static void test_bill_totals_only_used_categories(void **state)
                 "\"0.00\",\"preselfpay_amt\":\"21.00\",\"inscp_scp_amt\":\"189.00\"}}}");
 }
 
+/* A category whose charges and returns net its amount to zero keeps its row while its parts
+ * do not (the 14 rows must add up to the total's parts). */
+static void test_bill_totals_category_netting_to_zero(void **state)
+{
+    struct bill bill;
+    struct split charge = {.amount = 1000, .overlmt = 100, .preselfpay = 90, .inscp = 810,
+                           .lv = LV_B, .category = 9};
+    struct split ret = {.amount = -1000, .preselfpay = -190, .inscp = -810, .lv = LV_B,
+                        .category = 9};
+
+    (void)state;
+    bill_init(&bill);
+    assert_int_equal(bill_add(&bill, &charge), 0);
+    assert_int_equal(bill_add(&bill, &ret), 0);
+    expect_json(his_bill_totals(&bill),
+                "{\"amount\":\"0.00\",\"fulamt_ownpay_amt\":\"0.00\",\"overlmt_amt\":\"1.00\","
+                "\"preselfpay_amt\":\"-1.00\",\"inscp_scp_amt\":\"0.00\",\"by_category\":{"
+                "\"09\":{\"amount\":\"0.00\",\"fulamt_ownpay_amt\":\"0.00\",\"overlmt_amt\":"
+                "\"1.00\",\"preselfpay_amt\":\"-1.00\",\"inscp_scp_amt\":\"0.00\"}}}");
+}
+
 static void test_settlement_and_flags(void **state)
 {
     /* policy.md, long-term: S 10,000.00, D 800.00, r 90% -> fund 8,280.00, person 1,720.00 */
@@ -127,6 +148,7 @@ int main(void)
         cmocka_unit_test(test_money),
         cmocka_unit_test(test_split_line),
         cmocka_unit_test(test_bill_totals_only_used_categories),
+        cmocka_unit_test(test_bill_totals_category_netting_to_zero),
         cmocka_unit_test(test_settlement_and_flags),
         cmocka_unit_test(test_error),
     };
