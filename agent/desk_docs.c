@@ -16,8 +16,6 @@
 #include "interface/his/documents.h"
 #include "interface/platform/desk_msgs.h"
 
-#define DOC_LINES_MAX 200 /* outside lines printed on one form */
-
 struct doc_flow {
     struct settlement_record *setl;
     struct visit_record *visit;
@@ -216,8 +214,8 @@ static int add_outside(const struct line_record *line, void *data)
     struct doc_flow *f = data;
     struct json_object *o;
 
-    if (strcmp(line->state, "active") != 0 || !line->outside_institution[0] ||
-        json_object_array_length(f->lines) >= DOC_LINES_MAX)
+    /* Every one: the form's total is theirs (the page's ceiling bounds its size). */
+    if (strcmp(line->state, "active") != 0 || !line->outside_institution[0])
         return 0;
     if (!(o = json_object_new_object()))
         return -ENOMEM;

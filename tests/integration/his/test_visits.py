@@ -215,6 +215,22 @@ class VisitsBase(h.HisTestCase):
         self.assertIn("X线计算机体层(CT)平扫(胸部)", text)
         self.assertNotIn(h.PERSONS[ZHANG], text)
 
+    def test_outside_form_lists_every_line(self):
+        # 205 outside lines of 100.00: all on the form and in its 合计, 20,500.00 (it stopped
+        # at 200 and totalled 20,000.00).
+        v = self.open_visit(self.c, ZHANG)
+        base = h.stay_lines("Y")[8]  # 100.00, 甲
+        lines = []
+        for i in range(205):
+            ln = dict(base, his_line_id="Y%03d" % i, outside=dict(OUTSIDE))
+            lines.append(ln)
+        self.upload(self.c, v["visit_id"], lines)
+        d = self.c.get("/v1/documents/forms/outside-purchase?visit_id=" + v["visit_id"])
+        self.assertEqual(d.status, 200, d)
+        text = d.raw.decode("utf-8").replace(",", "")
+        self.assertIn(">205</td>", text)
+        self.assertRegex(text, r"合计</th><td class=\"num\">[^<]*20500\.00")
+
     # --- fee cancel ----------------------------------------------------------------------------
 
     def test_fee_cancel_inpatient_by_line(self):
