@@ -164,6 +164,9 @@ void desk_cards_stop(struct desk *d);
 /* The desk's last scanned e-voucher code if it is fresh, taken (each scan is used once);
  * NULL otherwise. Valid until the next event of the loop. */
 const char *desk_qr_take(struct desk *d, const char *desk);
+/* A code taken that could not be used for want of the platform goes back to its desk (unless
+ * the desk has scanned another since), fresh again: the patient need not scan it twice. */
+void desk_qr_give_back(struct desk *d, const char *desk, const char *code);
 /* The desk's card now, or when it is read within wait_ms (0: only now). */
 void desk_card_wait(struct desk *d, const char *desk, uint32_t wait_ms, struct desk_waiter *w);
 

@@ -215,6 +215,16 @@ const char *desk_qr_take(struct desk *d, const char *desk)
     return code;
 }
 
+void desk_qr_give_back(struct desk *d, const char *desk, const char *code)
+{
+    struct desk_card *c = card_of(d, desk, false);
+
+    if (!c || c->qr[0])
+        return;
+    str_copy(c->qr, sizeof(c->qr), code);
+    c->qr_at = uv_now(d->pd->loop);
+}
+
 static int scanners_start(struct desk *d)
 {
     for (size_t i = 0; i < d->n_scanners; i++) {

@@ -35,12 +35,19 @@ struct identify_flow {
     struct platform_request ec; /* the e-voucher decode request */
     char *ec_body;
     char ec_url[600];
+    /* auto: the code taken from the desk, given back if the platform could not be reached */
+    struct desk *d;
+    char taken_desk[CARD_DESK_MAX + 1];
+    char taken_qr[BOUND_QR_LINE + 1];
+    bool offline;
 };
 
 static void flow_free(void *p)
 {
     struct identify_flow *f = p;
 
+    if (f->offline && f->taken_qr[0])
+        desk_qr_give_back(f->d, f->taken_desk, f->taken_qr);
     his_request_done(&f->req.root);
     free(f->ec_body);
     free(f->doc);
@@ -280,6 +287,7 @@ static void on_1101(struct upmsg *m)
         return;
     }
     if (err) {
+        f->offline = err == POSA_EUPSTREAM_OFFLINE;
         his_fail(call, err, msg[0] ? msg : NULL, NULL);
         return;
     }
@@ -359,6 +367,7 @@ static void on_ec(struct platform_request *req, const struct platform_result *re
     int err;
 
     if (result->outcome != PLATFORM_ANSWERED || result->http_status != 200) {
+        f->offline = true;
         his_fail(call, POSA_EUPSTREAM_OFFLINE, "the e-voucher service cannot be reached", NULL);
         return;
     }
@@ -427,13 +436,23 @@ static void decode_qr(struct his_call *call)
         his_fail(call, f->ec_body ? err : -ENOMEM, NULL, NULL);
 }
 
+/* auto: a code taken from the desk, kept to give back (flow_free) if the platform is away. */
+static void keep_taken(struct his_call *call, const char *code)
+{
+    struct identify_flow *f = call->flow;
+
+    f->d = &call->pd->desk;
+    str_copy(f->taken_desk, sizeof(f->taken_desk), f->req.desk);
+    str_copy(f->taken_qr, sizeof(f->taken_qr), code);
+    f->req.qr = f->taken_qr;
+}
+
 /* auto: the patient showed the e-voucher while the desk waited. */
 static void on_waited_qr(struct desk_waiter *w, const char *code)
 {
     struct his_call *call = w->data;
-    struct identify_flow *f = call->flow;
 
-    f->req.qr = code;
+    keep_taken(call, code);
     decode_qr(call);
 }
 
@@ -511,7 +530,7 @@ void desk_identify(struct his_call *call)
     case IDENTIFY_CARD:
         /* auto: a fresh scan at the desk wins (the patient just showed the code). */
         if (f->req.source == IDENTIFY_AUTO && (qr = desk_qr_take(&call->pd->desk, f->req.desk))) {
-            f->req.qr = qr;
+            keep_taken(call, qr);
             decode_qr(call);
             return;
         }

@@ -91,6 +91,26 @@ class Scanner(h.HisTestCase):
                              capture_output=True, text=True).stdout
         self.assertIn("keepalive", out, out)
 
+    def test_code_given_back_when_the_platform_is_away(self):
+        # auto takes the desk's scan, and the platform cannot be reached (two seconds away):
+        # the code goes back to the desk, so the cashier's retry uses it without a second
+        # scan (it was used up, and the retry waited for a card).
+        code = self.fresh_code(ZHAO)
+        self.scanner.sendall((code + "\r\n").encode())
+        time.sleep(0.5)
+        status, raw = self.w.sandbox_request("POST", "/sandbox/offline", {"seconds": 2})
+        self.assertEqual(status, 200, raw)
+        r = self.unix.post("/v1/identify", {"desk": "D01", "source": "auto", "wait_ms": 0})
+        self.assertError(r, 503, "UPSTREAM_OFFLINE")
+        deadline = time.monotonic() + 20
+        while True:
+            r = self.unix.post("/v1/identify", {"desk": "D01", "source": "auto", "wait_ms": 0})
+            if r.status != 503 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual((r.json["person"]["psn_no"], r.json["cert"]["type"]), (ZHAO, "01"))
+
     def test_readers_lists_the_scanner(self):
         deadline = time.time() + 5
         while True:
