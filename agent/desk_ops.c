@@ -127,6 +127,8 @@ static void on_retry(struct db_job *job, int status)
 
 void desk_queue_retry(struct his_call *call)
 {
+    if (his_every_desk(call) < 0)
+        return;
     his_db(call, run_retry, on_retry);
 }
 

@@ -84,6 +84,10 @@ int his_check_desk(const struct his_call *call, const char *desk);
  * it is not scoped to desks (the socket, or "*"); POSA_EFORBIDDEN for a client of several
  * desks, which must name one. */
 int his_client_desk(const struct his_call *call, const char **ret);
+/* For what spans every desk (the queue): 0 when the caller may see all desks (the Unix
+ * socket, no tokens, or a client of "*"), else answers 403 itself and returns
+ * POSA_EFORBIDDEN. */
+int his_every_desk(struct his_call *call);
 
 /* A handler's state: size zeroed bytes, made the call's flow (flow_free frees it with the
  * call). NULL after answering the call with the out-of-memory error. */

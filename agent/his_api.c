@@ -283,6 +283,16 @@ int his_check_desk(const struct his_call *call, const char *desk)
     return call->client ? auth_allow(call->client, ROLE_READONLY, desk) : 0;
 }
 
+int his_every_desk(struct his_call *call)
+{
+    if (!call->client || call->client->all_desks)
+        return 0;
+    his_fail(call, POSA_EFORBIDDEN,
+             "the queue holds every desk's messages: a client of some desks cannot use it",
+             NULL);
+    return POSA_EFORBIDDEN;
+}
+
 int his_client_desk(const struct his_call *call, const char **ret)
 {
     const struct auth_client *c = call->client;

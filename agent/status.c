@@ -156,8 +156,11 @@ static void on_queue(struct db_job *job, int status)
 
 void status_queue(struct his_call *call)
 {
-    struct status_job *sj = calloc(1, sizeof *sj);
+    struct status_job *sj;
 
+    if (his_every_desk(call) < 0)
+        return;
+    sj = calloc(1, sizeof *sj);
     if (!sj) {
         his_fail(call, -ENOMEM, NULL, NULL);
         return;

@@ -24,6 +24,7 @@ TOKENS = {  # name -> (token, role, desks)
     "viewer": ("tok-viewer-77e0c1d4", "readonly", "*"),
     "ops": ("tok-ops-2b9a64f0", "ops", "*"),
     "desk12": ("tok-desk12-c3e85f19", "cashier", "D01,D02"),
+    "ops1": ("tok-ops1-5e2d90b7", "ops", "D01"),
 }
 
 
@@ -260,6 +261,18 @@ class Auth(h.HisTestCase):
                 self.assertError(r, 403, "FORBIDDEN")
         r = self.tcp.post(path, {})
         self.assertError(r, 401, "UNAUTHORIZED")
+
+    def test_queue_is_for_clients_of_every_desk(self):
+        # The queue holds every desk's messages (msgids, visits, errors): a client scoped to
+        # some desks may neither list it nor retry in it (both were open to it).
+        for who in ("desk1", "desk12"):
+            with self.subTest(client=who):
+                self.assertError(self.tcp.get("/v1/queue", headers=auth(who)), 403, "FORBIDDEN")
+        r = self.tcp.get("/v1/queue", headers=auth("viewer"))
+        self.assertEqual(r.status, 200, r)
+        r = self.tcp.post("/v1/queue/NOSUCHMSGID000000000000000000/retry", {},
+                          headers=auth("ops1"))
+        self.assertError(r, 403, "FORBIDDEN")
 
     def test_ops_is_not_a_cashier(self):
         r = self.tcp.post("/v1/identify", {"source": "id", "certno": h.PERSONS[ZHANG]},
