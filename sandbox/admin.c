@@ -61,9 +61,59 @@ static const char *str_member(struct json_object *o, const char *key, size_t max
     return s;
 }
 
+/* A member an admin body may have: a string up to max bytes (null too when nullable), or
+ * (max 0) a number, which its reader checks. */
+struct admin_key {
+    const char *name;
+    size_t max;
+    bool nullable;
+};
+
+/* Every member of o is one of keys, and each string one a string within its bound: else -1
+ * with why. A misspelt or mistyped field must not read as absent: an infno of 2207 given as
+ * a number armed a fault for every transaction, a valid_to in the wrong form left a filing
+ * open-ended. */
+static int admin_members(struct json_object *o, const struct admin_key *keys, size_t n,
+                         char *why, size_t cap)
+{
+    json_object_object_foreach(o, name, value)
+    {
+        size_t i = 0;
+
+        while (i < n && strcmp(keys[i].name, name) != 0)
+            i++;
+        if (i == n) {
+            snprintf(why, cap, "unknown field %.64s", name);
+            return -1;
+        }
+        if (keys[i].max == 0 || (keys[i].nullable && !value))
+            continue;
+        if (!json_object_is_type(value, json_type_string) ||
+            (size_t)json_object_get_string_len(value) > keys[i].max) {
+            snprintf(why, cap, "%s must be a string of at most %zu bytes", name, keys[i].max);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* --- faults ---------------------------------------------------------------------------- */
 
+static int fault_read(struct json_object *o, struct fault *f, char *why, size_t cap);
+
 static int fault_parse(struct json_object *o, struct fault *f, char *why, size_t cap)
+{
+    static const struct admin_key keys[] = {
+        {"infno", sizeof(((struct fault *)0)->infno) - 1, false}, {"mode", 32, false},
+        {"message", sizeof(((struct fault *)0)->message) - 1, false}, {"delay_ms", 0, false},
+        {"count", 0, false}, {"code", 0, false}};
+
+    if (admin_members(o, keys, sizeof keys / sizeof keys[0], why, cap) < 0)
+        return -1;
+    return fault_read(o, f, why, cap);
+}
+
+static int fault_read(struct json_object *o, struct fault *f, char *why, size_t cap)
 {
     const char *infno = str_member(o, "infno", sizeof(f->infno) - 1);
     const char *mode = str_member(o, "mode", 32);
@@ -212,8 +262,23 @@ int sandbox_apply_filing_ops(struct sandbox *sb)
     return ledger_filing_ops_each(sb->ledger, replay_op, sb);
 }
 
+static int filing_op_read(struct json_object *o, struct ledger_filing_op *op, char *why,
+                          size_t cap);
+
 static int filing_op_parse(struct json_object *o, struct ledger_filing_op *op, char *why,
                            size_t cap)
+{
+    static const struct admin_key keys[] = {{"psn_no", 64, false},    {"action", 8, false},
+                                            {"kind", 20, false},      {"valid_from", 10, false},
+                                            {"valid_to", 10, true}};
+
+    if (admin_members(o, keys, sizeof keys / sizeof keys[0], why, cap) < 0)
+        return -1;
+    return filing_op_read(o, op, why, cap);
+}
+
+static int filing_op_read(struct json_object *o, struct ledger_filing_op *op, char *why,
+                          size_t cap)
 {
     const char *psn = str_member(o, "psn_no", 64), *action = str_member(o, "action", 8);
     const char *kind = str_member(o, "kind", 20), *from = str_member(o, "valid_from", 10);

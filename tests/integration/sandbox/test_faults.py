@@ -10,6 +10,7 @@ infcode = code with err_msg = message and commits nothing. offline refuses or dr
 connections for `seconds` and then everything works again.
 """
 import http.client
+import json
 import time
 
 import harness
@@ -43,6 +44,23 @@ class Faults(harness.SandboxCase):
     def fault(self, **body):
         body.setdefault("count", 1)
         self.sb.admin("faults", body)
+
+    def test_bad_fault_bodies_are_refused(self):
+        # A misspelt or mistyped field is refused, not read as absent: an infno given as a
+        # number armed a fault for every transaction (the next 9001 got the HTTP 500).
+        sb = self.sb
+        for body in ({"infno": 2207, "mode": "http_500"}, {"infNo": "2207", "mode": "http_500"},
+                     {"infno": "2207" * 5, "mode": "http_500"},
+                     {"infno": "2207", "mode": "refuse", "message": "x" * 300}):
+            with self.subTest(body=body):
+                r = sb.post("/sandbox/faults", body)
+                self.assertEqual(r.status, 400, r)
+                status, raw = sb.request("GET", "/sandbox/faults", None)
+                self.assertEqual(json.loads(raw)["armed"], 0, raw)
+        r = sb.post("/sandbox/filings", {"psn_no": P_DELAY["psn_no"], "action": "add",
+                                         "kind": "long_term", "valid_from": "2025-01-01",
+                                         "valid_to": "2025-03-10 23:59:59"})
+        self.assertEqual(r.status, 400, r)
 
     def test_delay(self):
         self.fault(infno="1101", mode="delay", delay_ms=800)
