@@ -407,6 +407,14 @@ int scenario_load(const char *path, struct scenario *ret, char *ret_msg, size_t 
             json_object_put(sc.root);
             sc.root = NULL;
             rc = POSA_EFIELD;
+        } else if (strspn(text + json_tokener_get_parse_end(tok), " \t\r\n") !=
+                   len - json_tokener_get_parse_end(tok)) {
+            /* Two documents, or text after one: not one scenario. */
+            snprintf(ret_msg, cap, "%s: text after the scenario's JSON object (at byte %zu)",
+                     path, json_tokener_get_parse_end(tok));
+            json_object_put(sc.root);
+            sc.root = NULL;
+            rc = POSA_EFIELD;
         }
         json_tokener_free(tok);
     }

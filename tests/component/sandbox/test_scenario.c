@@ -184,6 +184,20 @@ static void test_not_json_and_missing_file(void **state)
     assert_true(load_text("{\"treating_region\":", &sc, msg, sizeof(msg)) < 0);
     assert_non_null(strstr(msg, "not valid JSON"));
     assert_true(load_text("[]", &sc, msg, sizeof(msg)) < 0);
+    /* A scenario followed by anything but white space is refused: two documents, or text
+     * after one, are not one scenario (the first was used). */
+    {
+        char text[8300];
+
+        snprintf(text, sizeof text, "%s\n  this is not json {{{",
+                 doc("\"310000\"", INST, GOOD_CATALOG, GOOD_REGIONS, "[" GOOD_PERSON "]"));
+        assert_true(load_text(text, &sc, msg, sizeof(msg)) < 0);
+        assert_non_null(strstr(msg, "text after the scenario"));
+        snprintf(text, sizeof text, "%s \n\t\n",
+                 doc("\"310000\"", INST, GOOD_CATALOG, GOOD_REGIONS, "[" GOOD_PERSON "]"));
+        assert_int_equal(load_text(text, &sc, msg, sizeof(msg)), 0);
+        scenario_done(&sc);
+    }
     assert_true(scenario_load("/nonexistent/scenario.json", &sc, msg, sizeof(msg)) < 0);
     assert_non_null(strstr(msg, "/nonexistent/scenario.json"));
 }
