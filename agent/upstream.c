@@ -277,6 +277,9 @@ static void upstream_session_lost(struct upstream *up, struct upmsg *m)
 {
     log_event(LOGL_WARN, "session_lost", "msgid", m->msgid, "sign_no", up->sign_no, NULL);
     up->sign_no[0] = '\0';
+    /* Nothing leaves without a session: not online until the new sign-in is answered. */
+    if (up->health == UPSTREAM_ONLINE)
+        upstream_set_health(up, UPSTREAM_DEGRADED);
     if (!up->signing_in && !up->stopping)
         upstream_sign_in(up);
     m->session_refused = true;
@@ -372,7 +375,9 @@ static void upmsg_classify(struct upmsg *m, const struct platform_result *res)
         m->events[m->n_events++] = env.infcode == 0 ? MSG_EV_ANSWER_OK : MSG_EV_ANSWER_REFUSED;
         m->result = UPMSG_ANSWERED;
         answered = true;
-        upstream_health_ok(up, res->elapsed_ms);
+        /* A refused sign-in is no session: the platform answers, but nothing can be sent. */
+        if (env.infcode == 0 || strcmp(m->infno, "9001") != 0)
+            upstream_health_ok(up, res->elapsed_ms);
         if (env.infcode != 0 && upstream_is_session_refusal(env.err_msg) &&
             strcmp(m->infno, "9001") != 0)
             upstream_session_lost(up, m);
@@ -689,7 +694,7 @@ static void on_signed_in(struct upmsg *m)
         if (sign_no && strlen(sign_no) < sizeof up->sign_no) {
             str_copy(up->sign_no, sizeof(up->sign_no), sign_no);
             log_event(LOGL_INFO, "signed_in", "sign_no", up->sign_no, NULL);
-            upstream_health_ok(up, 0);
+            upstream_health_ok(up, up->rtt_ms);
             if (up->on_queued)
                 up->on_queued(up); /* what waited for a session may go */
         } else {

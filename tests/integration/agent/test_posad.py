@@ -366,6 +366,24 @@ def scenario_session(w):
     ups = [u for u in led["uploads"] if u["mdtrt_id"] == mdtrt and u["state"] == "active"]
     assert len(ups) == 1, ups
     assert len([x for x in led["settlements"] if x["mdtrt_id"] == mdtrt]) == 1
+    # The session lost and the new sign-in refused: health is not "online" while nothing can
+    # be sent (it said online, from the refused 9001's answer); once a sign-in is answered,
+    # it is again.
+    w.fault(infno="9001", mode="refuse", count=2, message="system busy (injected)")
+    old = sign_out(w)
+    r = w.call("1101", {"data": {"mdtrt_cert_type": "02", "mdtrt_cert_no": CERTNO,
+                                 "psn_cert_type": "01", "certno": CERTNO}})
+    assert r["infcode"] != 0, r
+    states = set()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        state = w.health()["upstream"]["state"]
+        states.add((state, bool(current_sign_no(w) != old)))
+        if state == "online" and current_sign_no(w) != old:
+            break
+        assert state != "online", (state, "online with the session lost")
+        time.sleep(0.05)
+    assert w.health()["upstream"]["state"] == "online", states
 
 
 def scenario_ops(w):
