@@ -192,6 +192,7 @@ int upstream_envelope(struct upstream *up, struct upmsg *m, const struct envelop
     head.msgid = m->msgid;
     head.inf_time = inf_time;
     head.sign_no = up->sign_no;
+    str_copy(m->sent_sign_no, sizeof(m->sent_sign_no), up->sign_no);
     head.fixmedins_code = cfg->fixmedins_code;
     head.fixmedins_name = cfg->fixmedins_name;
     head.mdtrtarea_admvs = cfg->mdtrtarea_admvs;
@@ -275,13 +276,17 @@ static bool upstream_is_session_refusal(const char *err_msg)
  * idempotency key is freed so the HIS may send the same message again. */
 static void upstream_session_lost(struct upstream *up, struct upmsg *m)
 {
-    log_event(LOGL_WARN, "session_lost", "msgid", m->msgid, "sign_no", up->sign_no, NULL);
-    up->sign_no[0] = '\0';
-    /* Nothing leaves without a session: not online until the new sign-in is answered. */
-    if (up->health == UPSTREAM_ONLINE)
-        upstream_set_health(up, UPSTREAM_DEGRADED);
-    if (!up->signing_in && !up->stopping)
-        upstream_sign_in(up);
+    /* Only the session the message went with is lost: a refusal that comes back after a
+     * newer sign-in must not end that one too (and start another). */
+    if (strcmp(m->sent_sign_no, up->sign_no) == 0) {
+        log_event(LOGL_WARN, "session_lost", "msgid", m->msgid, "sign_no", up->sign_no, NULL);
+        up->sign_no[0] = '\0';
+        /* Nothing leaves without a session: not online until the new sign-in is answered. */
+        if (up->health == UPSTREAM_ONLINE)
+            upstream_set_health(up, UPSTREAM_DEGRADED);
+        if (!up->signing_in && !up->stopping)
+            upstream_sign_in(up);
+    }
     m->session_refused = true;
     if (m->kind != MSG_KIND_DEFERRABLE)
         return;
@@ -664,6 +669,7 @@ int upstream_send_row(struct upstream *up, struct upmsg *m, const struct journal
     /* The sign_no of today's session, not the one of when it was queued. */
     err =
         upstream_restamp(row->request, row->request_len, NULL, up->sign_no, &m->body, &m->body_len);
+    str_copy(m->sent_sign_no, sizeof(m->sent_sign_no), up->sign_no);
     if (err)
         return err;
     up->in_flight++;

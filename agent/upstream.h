@@ -47,6 +47,7 @@ struct upmsg {
     char visit_key[65];
     char idem_key[65];
     char idem_hash[65];
+    char sent_sign_no[64]; /* the session it was stamped with ("" before 9001) */
     char ref_msgid[MSGID_LEN + 1];
     char ord_of[MSGID_LEN + 1];
     /* An interactive message that may wait (a settlement with wait_if_offline): it leaves
