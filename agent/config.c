@@ -223,19 +223,26 @@ static int config_store(struct posad_config *cfg, const struct config_key *k, co
     return 0;
 }
 
-int config_set(struct posad_config *cfg, const char *section, const char *key, const char *value,
-               const char *origin, char *msg, size_t cap)
+/* Sets a key and remembers where: line of the file, or 0 (a default, the command line). */
+static int config_set_at(struct posad_config *cfg, const char *section, const char *key,
+                         const char *value, const char *origin, int line, char *msg, size_t cap)
 {
     const struct config_key *k = config_find(section, key);
     const char *why = "unknown key";
 
     if (k && config_store(cfg, k, value, &why) == 0) {
-        cfg->key_line[k - config_keys] = 0; /* config_load sets it when it is the file's */
+        cfg->key_line[k - config_keys] = (uint16_t)(line > 0 && line < 65535 ? line : 0);
         return 0;
     }
     snprintf(msg, cap, "%s: [%s] %s: %s%s", origin, section, key,
              k && k->type == CT_CHOICE ? "must be one of " : "", why);
     return POSA_EFIELD;
+}
+
+int config_set(struct posad_config *cfg, const char *section, const char *key, const char *value,
+               const char *origin, char *msg, size_t cap)
+{
+    return config_set_at(cfg, section, key, value, origin, 0, msg, cap);
 }
 
 static char *config_trim(char *s)
@@ -292,11 +299,8 @@ int config_load(struct posad_config *cfg, const char *path, char *msg, size_t ca
             break;
         }
         *eq = '\0';
-        s = config_trim(s);
-        err = config_set(cfg, section, s, config_trim(eq + 1), origin, msg, cap);
-        if (!err && config_find(section, s))
-            cfg->key_line[config_find(section, s) - config_keys] =
-                (uint16_t)(lineno < 65535 ? lineno : 0);
+        err = config_set_at(cfg, section, config_trim(s), config_trim(eq + 1), origin, lineno, msg,
+                            cap);
     }
     fclose(f);
     return err;
