@@ -35,50 +35,44 @@ static bool desk_has_reader(const struct desk *d, const char *desk)
     return false;
 }
 
+/* One row of GET /v1/readers. */
+static void reader_row(struct json_object *a, const char *name, const char *kind,
+                       const char *desk, const char *state, const char *card_type)
+{
+    struct json_object *o = json_object_new_object();
+
+    json_object_object_add(o, "name", json_object_new_string(name));
+    json_object_object_add(o, "kind", json_object_new_string(kind));
+    json_object_object_add(o, "desk", json_object_new_string(desk));
+    json_object_object_add(o, "state", json_object_new_string(state));
+    json_object_object_add(o, "card_type", json_object_new_string(card_type));
+    json_object_array_add(a, o);
+}
+
 /* A card reader, as the reader thread last told; then each configured binding no reader
  * answers (unplugged, or the pattern matches none): named by its pattern, state error, so
- * that a desk without its reader shows, rather than a row gone. */
+ * that a desk without its reader shows, rather than a row gone; then the QR scanners. */
 struct json_object *desk_readers_json(const struct desk *d)
 {
     struct json_object *a = json_object_new_array();
 
     for (size_t i = 0; i < d->n_seen; i++) {
         const struct desk_reader *r = &d->seen[i];
-        struct json_object *o = json_object_new_object();
 
-        json_object_object_add(o, "name", json_object_new_string(r->name));
-        json_object_object_add(o, "kind", json_object_new_string("pcsc"));
-        json_object_object_add(o, "desk", json_object_new_string(r->desk));
-        json_object_object_add(o, "state", json_object_new_string(
-                                               !d->pcsc_up ? "error" : r->present ? "present" : "empty"));
-        json_object_object_add(o, "card_type", json_object_new_string(r->card_type));
-        json_object_array_add(a, o);
+        reader_row(a, r->name, "pcsc", r->desk,
+                   !d->pcsc_up ? "error" : r->present ? "present" : "empty", r->card_type);
     }
     for (size_t i = 0; i < d->readers.n; i++) {
         const struct desk_row *row = &d->readers.rows[i];
-        struct json_object *o;
 
-        if (row->kind != DESK_READER || desk_has_reader(d, row->desk))
-            continue;
-        o = json_object_new_object();
-        json_object_object_add(o, "name", json_object_new_string(row->pattern));
-        json_object_object_add(o, "kind", json_object_new_string("pcsc"));
-        json_object_object_add(o, "desk", json_object_new_string(row->desk));
-        json_object_object_add(o, "state", json_object_new_string("error"));
-        json_object_object_add(o, "card_type", json_object_new_string(""));
-        json_object_array_add(a, o);
+        if (row->kind == DESK_READER && !desk_has_reader(d, row->desk))
+            reader_row(a, row->pattern, "pcsc", row->desk, "error", "");
     }
     for (size_t i = 0; i < d->n_scanners; i++) {
         const struct desk_scanner *s = &d->scanners[i];
-        struct json_object *o = json_object_new_object();
 
-        json_object_object_add(o, "name", json_object_new_string(s->spec));
-        json_object_object_add(o, "kind", json_object_new_string("qr"));
-        json_object_object_add(o, "desk", json_object_new_string(s->desk));
-        json_object_object_add(o, "state", json_object_new_string(
-                                               s->src && qr_source_is_open(s->src) ? "present" : "error"));
-        json_object_object_add(o, "card_type", json_object_new_string(""));
-        json_object_array_add(a, o);
+        reader_row(a, s->spec, "qr", s->desk,
+                   s->src && qr_source_is_open(s->src) ? "present" : "error", "");
     }
     return a;
 }
