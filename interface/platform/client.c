@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <openssl/rand.h>
@@ -15,9 +17,17 @@
 #include "core/container_of.h"
 #include "core/err.h"
 
+/* A socket curl watches. A connection's socket (opened by on_open_socket) keeps its poll
+ * from open to close: curl's REMOVE at the end of each transfer only marks it unwanted, and the
+ * next transfer on the kept-alive connection finds it again, so that a message costs no
+ * epoll_ctl at all (a poll stopped and started again costs three, and a new poll handle three
+ * more). Any other socket curl hands us (the resolver's) lives from its first watch to REMOVE. */
 struct client_socket {
     uv_poll_t poll;
     curl_socket_t fd;
+    int events;     /* what the poll watches now (0: stopped) */
+    bool wanted;    /* curl watches it (between a watch and its REMOVE) */
+    bool connection; /* opened by on_open_socket: closed by on_close_socket */
     struct platform_client *client;
     struct client_socket *prev, *next;
 };
@@ -75,6 +85,36 @@ static void on_handle_closed(uv_handle_t *handle)
         free(container_of((uv_poll_t *)handle, struct client_socket, poll));
     c->open_handles--;
     client_maybe_done(c);
+}
+
+static struct client_socket *socket_find(struct platform_client *c, curl_socket_t fd)
+{
+    struct client_socket *s = c->sockets;
+
+    while (s && s->fd != fd)
+        s = s->next;
+    return s;
+}
+
+static struct client_socket *socket_new(struct platform_client *c, curl_socket_t fd)
+{
+    struct client_socket *s = calloc(1, sizeof *s);
+
+    if (!s)
+        return NULL;
+    s->fd = fd;
+    s->client = c;
+    if (uv_poll_init_socket(c->loop, &s->poll, fd) != 0) {
+        free(s);
+        return NULL;
+    }
+    s->poll.data = c;
+    c->open_handles++;
+    s->next = c->sockets;
+    if (s->next)
+        s->next->prev = s;
+    c->sockets = s;
+    return s;
 }
 
 static void socket_close(struct client_socket *s)
@@ -193,6 +233,11 @@ static void on_poll(uv_poll_t *handle, int status, int events)
     struct platform_client *c = s->client;
     int flags = 0, running;
 
+    if (!s->wanted) { /* an idle kept-alive connection stirred (the peer closed it) */
+        uv_poll_stop(&s->poll);
+        s->events = 0;
+        return; /* curl finds it dead when it next takes it from its cache */
+    }
     if (status < 0)
         flags = CURL_CSELECT_ERR;
     if (events & UV_READABLE)
@@ -227,41 +272,58 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 static int on_curl_socket(CURL *easy, curl_socket_t fd, int action, void *userp, void *socketp)
 {
     struct platform_client *c = userp;
-    struct client_socket *s = socketp;
+    /* Found by its descriptor, never by curl's socketp: a connection closed in on_close_socket
+     * may still be curl's socketp for a moment, and its descriptor a new connection's. */
+    struct client_socket *s = socket_find(c, fd);
     int events = 0;
 
     (void)easy;
+    (void)socketp;
     if (action == CURL_POLL_REMOVE) {
-        if (s) {
+        if (s && s->connection)
+            s->wanted = false; /* still polled: the next transfer may want the same */
+        else if (s)
             socket_close(s);
-            curl_multi_assign(c->multi, fd, NULL);
-        }
         return 0;
     }
-    if (!s) {
-        s = calloc(1, sizeof *s);
-        if (!s)
-            return -1;
-        s->fd = fd;
-        s->client = c;
-        if (uv_poll_init_socket(c->loop, &s->poll, fd) != 0) {
-            free(s);
-            return -1;
-        }
-        s->poll.data = c;
-        c->open_handles++;
-        s->next = c->sockets;
-        if (s->next)
-            s->next->prev = s;
-        c->sockets = s;
-        curl_multi_assign(c->multi, fd, s);
-    }
+    if (!s && !(s = socket_new(c, fd)))
+        return -1;
+    s->wanted = true;
     if (action != CURL_POLL_OUT)
         events |= UV_READABLE;
     if (action != CURL_POLL_IN)
         events |= UV_WRITABLE;
-    uv_poll_start(&s->poll, events, on_poll);
+    if (events != s->events && uv_poll_start(&s->poll, events, on_poll) == 0)
+        s->events = events;
     return 0;
+}
+
+/* curl's connections: their sockets are opened and closed here, so that a poll can outlive
+ * the transfers on one connection and still end before its descriptor is closed. */
+static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose,
+                                    struct curl_sockaddr *addr)
+{
+    struct platform_client *c = clientp;
+    curl_socket_t fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+    struct client_socket *s;
+
+    if (fd == CURL_SOCKET_BAD || purpose != CURLSOCKTYPE_IPCXN)
+        return fd;
+    if (!(s = socket_new(c, fd))) {
+        close(fd);
+        return CURL_SOCKET_BAD;
+    }
+    s->connection = true;
+    return fd;
+}
+
+static int on_close_socket(void *clientp, curl_socket_t fd)
+{
+    struct client_socket *s = socket_find(clientp, fd);
+
+    if (s)
+        socket_close(s); /* the poll ends before the descriptor does */
+    return close(fd);
 }
 
 static size_t on_read(char *buf, size_t size, size_t nitems, void *userp)
@@ -418,6 +480,10 @@ static void request_setopt(struct platform_client *c, struct platform_request *r
 {
     curl_easy_setopt(e, CURLOPT_URL, req->url ? req->url : c->url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, req);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, c);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, c);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);

@@ -388,6 +388,34 @@ static void test_pipelined_answers_stay_in_order(void **state)
     close(fd);
 }
 
+/* Reading goes on while a request waits for its answer, until the connection's buffer is
+ * full: 500 requests pipelined behind a slow one overflow it, and reading must resume once
+ * the buffered ones are answered, every answer in order. */
+static void test_pipelined_past_the_read_buffer(void **state)
+{
+    struct reader *r = calloc(1, sizeof(*r));
+    char *burst = malloc(32768), body[512], want[64];
+    size_t len = 0;
+    int fd = connect_tcp();
+
+    (void)state;
+    len += (size_t)sprintf(burst, "GET /later?n=0 HTTP/1.1\r\nHost: h\r\n\r\n");
+    for (int i = 1; i <= 500; i++)
+        len += (size_t)sprintf(burst + len, "GET /now?n=%d HTTP/1.1\r\nHost: h\r\n\r\n", i);
+    assert_true(len > 16384); /* more than HTTP_READ_CHUNK */
+    assert_int_equal(send_all(fd, burst, len), 0);
+    assert_int_equal(read_response(fd, r, body, sizeof(body)), 200);
+    assert_string_equal(body, "GET /later ?n=0 x=- local=1 len=0 body=");
+    for (int i = 1; i <= 500; i++) {
+        snprintf(want, sizeof want, "GET /now ?n=%d x=- local=1 len=0 body=", i);
+        assert_int_equal(read_response(fd, r, body, sizeof(body)), 200);
+        assert_string_equal(body, want);
+    }
+    free(burst);
+    free(r);
+    close(fd);
+}
+
 static void test_body_too_large_is_413(void **state)
 {
     int fd = connect_tcp();
@@ -598,6 +626,7 @@ int main(void)
         cmocka_unit_test(test_keep_alive_post),
         cmocka_unit_test(test_chunked_trailer_ignored),
         cmocka_unit_test(test_pipelined_answers_stay_in_order),
+        cmocka_unit_test(test_pipelined_past_the_read_buffer),
         cmocka_unit_test(test_body_too_large_is_413),
         cmocka_unit_test(test_body_too_large_sent_anyway_still_reads_413),
         cmocka_unit_test(test_header_too_large_is_431),

@@ -265,6 +265,51 @@ static void test_timeout_is_lost_after(void **state)
     assert_int_equal(fx->received, 1);
 }
 
+static void count_turn(uv_check_t *check)
+{
+    (*(int *)check->data)++;
+}
+
+static void stop_loop(uv_timer_t *timer)
+{
+    uv_stop(timer->loop);
+}
+
+/* A kept-alive connection stays polled between transfers (client.c): when the platform
+ * closes it while idle, the client must stop polling it, not spin on its end of file, and
+ * the next message goes out on a new connection. */
+static void test_idle_connection_closed_by_the_server(void **state)
+{
+    struct fx *fx = *state;
+    struct http_server_config scfg = {.idle_timeout_ms = 30};
+    uv_check_t check;
+    uv_timer_t timer;
+    int turns = 0;
+
+    http_server_close(fx->server, NULL, NULL);
+    assert_int_equal(http_server_new(&fx->loop, &scfg, on_request, fx, &fx->server), 0);
+    assert_int_equal(http_server_listen_tcp(fx->server, "127.0.0.1", 0), 0);
+    assert_int_equal(start_client(fx, http_server_tcp_port(fx->server), NULL), 0);
+    send_one(fx, "{\"n\":1}", 0);
+    assert_int_equal(fx->res.outcome, PLATFORM_ANSWERED);
+    /* 300 ms, in which the server drops the idle connection after 30. */
+    uv_check_init(&fx->loop, &check);
+    check.data = &turns;
+    uv_check_start(&check, count_turn);
+    uv_timer_init(&fx->loop, &timer);
+    uv_timer_start(&timer, stop_loop, 300, 0);
+    uv_run(&fx->loop, UV_RUN_DEFAULT);
+    uv_close((uv_handle_t *)&check, NULL);
+    uv_close((uv_handle_t *)&timer, NULL);
+    uv_run(&fx->loop, UV_RUN_NOWAIT); /* closed before a failed assert leaves this frame */
+    printf("# loop turns in 300 ms with the idle connection closed: %d\n", turns);
+    assert_true(turns < 50); /* spinning on the end of file makes thousands */
+    send_one(fx, "{\"n\":2}", 0);
+    assert_int_equal(fx->res.outcome, PLATFORM_ANSWERED);
+    assert_false(fx->res.reused);
+    assert_int_equal(fx->received, 2);
+}
+
 static void test_close_with_request_in_flight(void **state)
 {
     struct fx *fx = *state;
@@ -297,6 +342,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reused_connection_never_resends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout_is_lost_after, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_with_request_in_flight, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_connection_closed_by_the_server, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
