@@ -769,20 +769,32 @@ static void setl_free(void *p)
     free(s);
 }
 
-static int run_setl_load(struct db *db, struct db_job *job)
+/* The settlement, brought up to date from the journal when the call holds it (refresh may
+ * write the record), as stored when another call does. */
+static int setl_load(struct db *db, struct db_job *job, bool held)
 {
     struct his_call *call = his_call_of_job(job);
     struct setl_flow *s = call->flow;
     bool changed;
     int err = records_settlement_get(db, his_param(call, 0), &s->rec);
 
-    if (!err)
+    if (!err && held)
         err = desk_settlement_refresh(db, s->rec, &changed);
     if (!err)
         err = records_visit_get(db, s->rec->visit_id, &s->visit);
     if (!err && s->rec->msgid[0] && journal_get(db, s->rec->msgid, &s->row) == POSA_ENOTFOUND)
         s->row = NULL;
     return err;
+}
+
+static int run_setl_load(struct db *db, struct db_job *job)
+{
+    return setl_load(db, job, true);
+}
+
+static int run_setl_read(struct db *db, struct db_job *job)
+{
+    return setl_load(db, job, false);
 }
 
 static struct setl_flow *setl_start(struct his_call *call, db_job_done_cb done)
@@ -851,9 +863,16 @@ static void on_setl_get(struct db_job *job, int status)
     his_reply(call, 200, o);
 }
 
+/* A status query never conflicts: while a cancel holds the settlement, it answers what is
+ * stored (the cancel brings it up to date), with the journal's word on the message. */
 void desk_settlement_get(struct his_call *call)
 {
-    setl_start(call, on_setl_get);
+    if (!his_flow_new(call, sizeof(struct setl_flow), setl_free))
+        return;
+    if (his_lock(call, his_param(call, 0)) < 0)
+        his_db(call, run_setl_read, on_setl_get);
+    else
+        his_db(call, run_setl_load, on_setl_get);
 }
 
 static int run_cancelled(struct db *db, struct db_job *job)

@@ -386,6 +386,33 @@ class IdemBase(h.HisTestCase):
         self.assertEqual((r.status, r.json["state"]), (200, "cancelled"), r)
         self.assertError(self.c.post(path, {}), 409, "CONFLICT")
 
+    def test_status_while_a_cancel_is_in_flight(self):
+        # A status query never conflicts: while a cancel holds the settlement (its 2208 held
+        # 1.5 s by the platform), GET answers what is stored, not 409.
+        a = self.outpatient()
+        s_a = self.settle(a["visit_id"])
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults",
+                                             {"infno": "2208", "mode": "delay",
+                                              "delay_ms": 1500, "count": 1})
+        self.assertEqual(status, 200, raw)
+        result = {}
+
+        def cancel():
+            result["r"] = self.c.post("/v1/settlements/%s/cancel" % s_a["settlement_id"], {})
+
+        t = threading.Thread(target=cancel)
+        t.start()
+        time.sleep(0.5)
+        self.assertTrue(t.is_alive(), "the cancel was not held: %r" % result)
+        g = self.c.get("/v1/settlements/%s" % s_a["settlement_id"])
+        self.assertEqual((g.status, g.json.get("state")), (200, "settled"), g)
+        self.assertEqual(g.json["setl_id"], s_a["setl_id"], g)
+        t.join(20)
+        self.assertEqual((result["r"].status, result["r"].json["state"]), (200, "cancelled"),
+                         result["r"])
+        g = self.c.get("/v1/settlements/%s" % s_a["settlement_id"])
+        self.assertEqual((g.status, g.json["state"]), (200, "cancelled"), g)
+
     def test_reversal_refused_keeps_the_visit_settling(self):
         # A settlement whose answer was lost, found absent, is reversed (2601); the platform
         # refuses the reversal. It may stand: it is not reported reversed, and the visit is
