@@ -115,7 +115,8 @@ static void on_stop_tick(uv_timer_t *t)
 {
     struct posad *pd = t->data;
 
-    if (pd->requests > 0 || pd->up.in_flight > 0 || pd->outbox.draining || pd->resolver.busy)
+    if (pd->requests > 0 || pd->up.in_flight > 0 || pd->up.recording || pd->outbox.draining ||
+        pd->resolver.busy)
         return;
     uv_timer_stop(t);
     uv_close((uv_handle_t *)t, NULL);

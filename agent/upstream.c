@@ -349,17 +349,123 @@ static int run_apply(struct db *db, struct db_job *job)
     return err;
 }
 
+/* --- answers that could not be journaled ---------------------------------------------- */
+
+#define UNRECORDED_RETRY_MS 2000
+
+struct recording {
+    struct db_job job;
+    struct upstream *up;
+    struct unrecorded *list; /* taken from up->unrecorded; what fails again goes back */
+    int moved;
+};
+
+static void unrecorded_free(struct unrecorded *u)
+{
+    while (u) {
+        struct unrecorded *next = u->next;
+
+        free(u);
+        u = next;
+    }
+}
+
+/* On the database thread: each row still `sent` becomes `unknown`, as a restart would make
+ * it; a row that is no longer `sent` has been settled otherwise and leaves the list. */
+static int run_record(struct db *db, struct db_job *job)
+{
+    struct recording *r = container_of(job, struct recording, job);
+    struct journal_outcome out = {.last_error = "its answer came but could not be journaled"};
+
+    r->moved = 0;
+    for (struct unrecorded *u = r->list; u; u = u->next) {
+        int err = journal_apply(db, u->msgid, MSG_EV_LOST_AFTER, &out, upstream_now_ms(), NULL);
+
+        /* Still no room: the next try. Not `sent` any more: nothing left to do. */
+        u->settled = err == 0 || err == POSA_ESTATE || err == POSA_ENOTFOUND;
+        r->moved += err == 0;
+    }
+    return 0;
+}
+
+static void on_record_tick(uv_timer_t *t);
+
+static void on_recorded(struct db_job *job, int status)
+{
+    struct recording *r = container_of(job, struct recording, job);
+    struct upstream *up = r->up;
+    struct unrecorded *u, *next;
+
+    up->recording = false;
+    for (u = r->list; u; u = next) { /* back to the list unless its row left `sent` */
+        next = u->next;
+        if (status == 0 && u->settled) {
+            free(u);
+        } else {
+            u->next = up->unrecorded;
+            up->unrecorded = u;
+        }
+    }
+    if (status == 0 && r->moved) {
+        char count[STR_DECIMAL_MAX];
+
+        log_event(LOGL_INFO, "unrecorded_to_resolve", "count",
+                  str_decimal(count, (uint64_t)r->moved), NULL);
+        if (up->on_unknown)
+            up->on_unknown(up);
+    }
+    free(r);
+    if (up->unrecorded && !up->stopping)
+        uv_timer_start(&up->unrecorded_timer, on_record_tick, UNRECORDED_RETRY_MS, 0);
+}
+
+static void on_record_tick(uv_timer_t *t)
+{
+    struct upstream *up = t->data;
+    struct recording *r;
+
+    if (up->recording || !up->unrecorded || up->stopping)
+        return;
+    if (!(r = calloc(1, sizeof *r))) {
+        uv_timer_start(&up->unrecorded_timer, on_record_tick, UNRECORDED_RETRY_MS, 0);
+        return;
+    }
+    r->up = up;
+    r->list = up->unrecorded;
+    up->unrecorded = NULL;
+    up->recording = true;
+    r->job = (struct db_job){.run = run_record, .done = on_recorded};
+    db_worker_submit(up->db, &r->job);
+}
+
+/* The answer to m could not be journaled (a full disk...): its row stays `sent`; it is made
+ * `unknown` as soon as the journal takes it, for the resolver to ask the platform. */
+static void unrecorded_add(struct upstream *up, const char *msgid)
+{
+    struct unrecorded *u = calloc(1, sizeof *u);
+
+    if (!u) {
+        log_event(LOGL_ERROR, "unrecorded_lost", "msgid", msgid, NULL); /* a restart does it */
+        return;
+    }
+    str_copy(u->msgid, sizeof u->msgid, msgid);
+    u->next = up->unrecorded;
+    up->unrecorded = u;
+    if (!up->recording && !up->stopping)
+        uv_timer_start(&up->unrecorded_timer, on_record_tick, UNRECORDED_RETRY_MS, 0);
+}
+
 static void on_applied(struct db_job *job, int status)
 {
     struct upmsg *m = container_of(job, struct upmsg, job);
 
     if (status) {
-        /* The answer could not be journaled (disk full...): the row stays `sent` and
-         * becomes unknown at the next start; tell the caller the truth now. */
+        /* Tell the caller the truth now; the row is resolved once the journal takes it. */
         m->result = UPMSG_FAILED;
         m->err = status;
         log_event(LOGL_ERROR, "journal_failed", "msgid", m->msgid, "infno", m->infno, "error",
                   posa_strerror(status), NULL);
+        unrecorded_add(m->up, m->msgid);
     }
     upmsg_finish(m);
 }
@@ -750,6 +856,8 @@ int upstream_init(struct upstream *up, uv_loop_t *loop, const struct posad_confi
         return err;
     uv_timer_init(loop, &up->probe);
     up->probe.data = up;
+    uv_timer_init(loop, &up->unrecorded_timer);
+    up->unrecorded_timer.data = up;
     return 0;
 }
 
@@ -764,4 +872,7 @@ void upstream_stop(struct upstream *up)
     up->stopping = true;
     uv_timer_stop(&up->probe);
     uv_close((uv_handle_t *)&up->probe, NULL);
+    uv_close((uv_handle_t *)&up->unrecorded_timer, NULL);
+    unrecorded_free(up->unrecorded); /* still `sent`: unknown at the next start */
+    up->unrecorded = NULL;
 }

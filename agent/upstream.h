@@ -105,6 +105,12 @@ struct upmsg {
 struct upmsg *upmsg_new(const char *infno, upmsg_cb done, void *data);
 void upmsg_free(struct upmsg *m);
 
+struct unrecorded {
+    char msgid[MSGID_LEN + 1];
+    bool settled; /* its row left `sent` (set on the database thread) */
+    struct unrecorded *next;
+};
+
 struct upstream {
     uv_loop_t *loop;
     const struct posad_config *cfg;
@@ -120,6 +126,12 @@ struct upstream {
     bool signing_in;
     bool stopping;
     uv_timer_t probe;
+    /* Answers that came but could not be journaled (a full disk): their rows stay `sent`
+     * until they can be made `unknown`, for the resolver to ask the platform. Tried again
+     * every UNRECORDED_RETRY_MS; moved in a job of their own while recording. */
+    struct unrecorded *unrecorded;
+    uv_timer_t unrecorded_timer;
+    bool recording; /* that job is on the database thread */
     /* Told when a message was queued or the platform came back (the outbox), and when a
      * message became unknown (the resolver). */
     void (*on_queued)(struct upstream *up);

@@ -6,6 +6,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -97,6 +98,68 @@ class DiskFull(h.HisTestCase):
             self.assertTrue(set(not_kept) <= set(carried), carried)
         finally:
             db.close()
+
+    def test_answer_not_journaled_is_resolved_once_there_is_room(self):
+        # The settlement is journaled and sent; while the platform holds it (2207 delayed),
+        # the disk fills, so its answer cannot be journaled. The cashier is told, and once
+        # there is room again the row is resolved by query, without a restart: the visit is
+        # settled once, and the settlement's status says so.
+        lines = [h.line("Q%d" % i, "002501010150000", "血细胞分析(血常规)", "1", "20.00", "20.00")
+                 for i in range(1, 4)]
+        visits = []
+        for _ in range(4):  # SQLite may still have room in its log for one answer or two
+            v = self.open_visit(self.tcp, ZHANG, kind="outpatient", med_type="11")
+            self.upload(self.tcp, v["visit_id"], lines)
+            visits.append(v)
+        failed = None
+        filler = None
+        try:
+            for v in visits:
+                status, raw = self.w.sandbox_request("POST", "/sandbox/faults",
+                                                     {"infno": "2207", "mode": "delay",
+                                                      "delay_ms": 1200, "count": 1})
+                self.assertEqual(status, 200, raw)
+                result = {}
+                t = threading.Thread(target=lambda: result.update(
+                    r=self.tcp.post("/v1/visits/%s/settle" % v["visit_id"], {})))
+                t.start()
+                h.wait_until(lambda: self.sent_2207(v["visit_id"]), 10, "the 2207 sent")
+                if filler is None:
+                    filler = self.fill()
+                t.join(20)
+                if result["r"].status != 200:
+                    failed, r = v, result["r"]
+                    break
+            self.assertIsNotNone(failed, "every answer was journaled: the disk never filled")
+            self.assertGreaterEqual(r.status, 500, r)
+            self.assertIs(r.json["error"]["retryable"], True, r)
+        finally:
+            if filler:
+                os.unlink(filler)
+        mdtrt = failed["mdtrt_id"]
+        h.wait_until(lambda: self.settlement_state(failed["visit_id"]) == "settled", 30,
+                     "the settlement resolved without a restart")
+        settled = [s for s in self.w.ledger()["settlements"] if s["mdtrt_id"] == mdtrt]
+        self.assertEqual(len(settled), 1, settled)
+        again = self.tcp.post("/v1/visits/%s/settle" % failed["visit_id"], {})
+        self.assertError(again, 409, "CONFLICT")  # settled: not a second time
+
+    def posad_row(self, sql, args):
+        db = sqlite3.connect(os.path.join(self.w.data_dir, "posad.db"))
+        try:
+            return db.execute(sql, args).fetchone()
+        finally:
+            db.close()
+
+    def sent_2207(self, visit_id):
+        return self.posad_row("SELECT 1 FROM journal WHERE visit_key = ? AND infno = '2207'"
+                              " AND state = 'sent'", (visit_id,)) is not None
+
+    def settlement_state(self, visit_id):
+        row = self.posad_row("SELECT settlement_id FROM settlements WHERE visit_id = ?",
+                             (visit_id,))
+        g = self.tcp.get("/v1/settlements/%s" % row[0]) if row else None
+        return g.json.get("state") if g and g.status == 200 else None
 
 
 if __name__ == "__main__":
