@@ -371,7 +371,9 @@ static void unrecorded_free(struct unrecorded *u)
 }
 
 /* On the database thread: each row still `sent` becomes `unknown`, as a restart would make
- * it; a row that is no longer `sent` has been settled otherwise and leaves the list. */
+ * it; a row that is no longer `sent` has been settled otherwise and leaves the list. The
+ * first failure ends the job (and takes its writes back): SQLite may have rolled the whole
+ * transaction back by itself, and what ran after would write outside one. */
 static int run_record(struct db *db, struct db_job *job)
 {
     struct recording *r = container_of(job, struct recording, job);
@@ -381,14 +383,24 @@ static int run_record(struct db *db, struct db_job *job)
     for (struct unrecorded *u = r->list; u; u = u->next) {
         int err = journal_apply(db, u->msgid, MSG_EV_LOST_AFTER, &out, upstream_now_ms(), NULL);
 
-        /* Still no room: the next try. Not `sent` any more: nothing left to do. */
-        u->settled = err == 0 || err == POSA_ESTATE || err == POSA_ENOTFOUND;
+        if (err != 0 && err != POSA_ESTATE && err != POSA_ENOTFOUND)
+            return err; /* still no room: all of them at the next try */
+        u->settled = true;
         r->moved += err == 0;
     }
     return 0;
 }
 
 static void on_record_tick(uv_timer_t *t);
+
+/* Due in UNRECORDED_RETRY_MS unless already due: failures that keep coming must not keep
+ * putting the next try off. */
+static void unrecorded_arm(struct upstream *up)
+{
+    if (up->unrecorded && !up->recording && !up->stopping &&
+        !uv_is_active((uv_handle_t *)&up->unrecorded_timer))
+        uv_timer_start(&up->unrecorded_timer, on_record_tick, UNRECORDED_RETRY_MS, 0);
+}
 
 static void on_recorded(struct db_job *job, int status)
 {
@@ -406,17 +418,16 @@ static void on_recorded(struct db_job *job, int status)
             up->unrecorded = u;
         }
     }
-    if (status == 0 && r->moved) {
+    if (status == 0) {
         char count[STR_DECIMAL_MAX];
 
         log_event(LOGL_INFO, "unrecorded_to_resolve", "count",
                   str_decimal(count, (uint64_t)r->moved), NULL);
-        if (up->on_unknown)
+        if (up->on_unknown) /* also when another hand moved them: the resolver looks */
             up->on_unknown(up);
     }
     free(r);
-    if (up->unrecorded && !up->stopping)
-        uv_timer_start(&up->unrecorded_timer, on_record_tick, UNRECORDED_RETRY_MS, 0);
+    unrecorded_arm(up);
 }
 
 static void on_record_tick(uv_timer_t *t)
@@ -427,7 +438,7 @@ static void on_record_tick(uv_timer_t *t)
     if (up->recording || !up->unrecorded || up->stopping)
         return;
     if (!(r = calloc(1, sizeof *r))) {
-        uv_timer_start(&up->unrecorded_timer, on_record_tick, UNRECORDED_RETRY_MS, 0);
+        unrecorded_arm(up);
         return;
     }
     r->up = up;
@@ -451,8 +462,7 @@ static void unrecorded_add(struct upstream *up, const char *msgid)
     str_copy(u->msgid, sizeof u->msgid, msgid);
     u->next = up->unrecorded;
     up->unrecorded = u;
-    if (!up->recording && !up->stopping)
-        uv_timer_start(&up->unrecorded_timer, on_record_tick, UNRECORDED_RETRY_MS, 0);
+    unrecorded_arm(up);
 }
 
 static void on_applied(struct db_job *job, int status)
