@@ -1,9 +1,11 @@
 /* posa_http: one connection. Parses one request at a time (the parser is paused at the end
  * of each message and nothing more is parsed until it is answered, which is what keeps
  * pipelined requests in order), bounds header and body sizes, writes answers, closes.
- * Reading goes on meanwhile, into the bounded rbuf, and stops only when that is full: a read
- * stopped and started again per request cost two epoll_ctl calls, and most clients send
- * nothing while they wait.
+ * On a plain connection reading goes on meanwhile, into the bounded rbuf, and stops only
+ * when that is full: a read stopped and started again per request cost two epoll_ctl calls,
+ * and most clients send nothing while they wait. A TLS connection stops reading, as its
+ * ciphertext would pile up in the SSL object unbounded. The end of the peer's stream, seen
+ * while a request is pending, is kept until every request it sent before is answered.
  *
  * TLS runs over memory BIOs: ciphertext read goes into the SSL object and plaintext comes
  * out into rbuf, where the parser takes it as on a plain connection; everything written goes
@@ -166,6 +168,10 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     }
     if (nread < 0) {
         uv_read_stop(stream);
+        if (c->pending && !c->streaming) {
+            c->read_ended = true; /* conn_process closes once what it sent is answered */
+            return;
+        }
         if (c->streaming)
             http_conn_close(c); /* the peer left a stream: nothing more to send it */
         else
@@ -776,6 +782,8 @@ static void conn_dispatch(struct http_conn *c)
     c->req.pub.via_unix = !c->is_tcp;
     c->req.pub.data = NULL;
     c->req.close_cb = NULL;
+    if (c->ssl)
+        uv_read_stop(&c->h.stream); /* ciphertext is not bounded by rbuf */
     uv_timer_stop(&c->idle); /* the application's time is not idle time */
     c->in_dispatch = true;
     s->cb(s, &c->req.pub, s->data);
@@ -806,7 +814,7 @@ static void conn_process(struct http_conn *c)
     }
     if (c->rpos == c->rlen)
         c->rpos = c->rlen = 0;
-    if (pulled < 0 || (c->tls_eof && !c->pending)) /* all it sent before is answered */
+    if (pulled < 0 || ((c->tls_eof || c->read_ended) && !c->pending)) /* all before answered */
         http_conn_close_when_idle(c);
     else if (!c->closing && !c->pending && !c->close_after)
         uv_read_start(&c->h.stream, on_alloc, on_read);

@@ -82,6 +82,7 @@ struct http_conn {
     int writes;     /* writes in flight */
     SSL *ssl;       /* a TLS connection: bytes read go through it into rbuf */
     bool tls_eof;   /* the peer sent close_notify: nothing more comes */
+    bool read_ended; /* EOF or an error while a request was pending: what came before stands */
     char *cbuf;     /* a TLS connection's ciphertext as read */
 };
 

@@ -238,8 +238,10 @@ static void on_poll(uv_poll_t *handle, int status, int events)
         s->events = 0;
         return; /* curl finds it dead when it next takes it from its cache */
     }
-    if (status < 0)
+    if (status < 0) {
         flags = CURL_CSELECT_ERR;
+        s->events = 0; /* libuv stopped the poll: a later watch must start it again */
+    }
     if (events & UV_READABLE)
         flags |= CURL_CSELECT_IN;
     if (events & UV_WRITABLE)

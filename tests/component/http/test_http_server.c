@@ -416,6 +416,28 @@ static void test_pipelined_past_the_read_buffer(void **state)
     close(fd);
 }
 
+/* The peer's end of stream, seen while its first request waits for an answer, must not
+ * cost the requests it sent before it: all are answered, then the connection closes. */
+static void test_requests_before_eof_are_answered(void **state)
+{
+    struct reader *r = calloc(1, sizeof(*r));
+    char body[512];
+    const char *two = "GET /later?n=1 HTTP/1.1\r\nHost: h\r\n\r\n"
+                      "GET /now?n=2 HTTP/1.1\r\nHost: h\r\n\r\n";
+    int fd = connect_tcp();
+
+    (void)state;
+    assert_int_equal(send_all(fd, two, strlen(two)), 0);
+    assert_int_equal(shutdown(fd, SHUT_WR), 0);
+    assert_int_equal(read_response(fd, r, body, sizeof(body)), 200);
+    assert_string_equal(body, "GET /later ?n=1 x=- local=1 len=0 body=");
+    assert_int_equal(read_response(fd, r, body, sizeof(body)), 200);
+    assert_string_equal(body, "GET /now ?n=2 x=- local=1 len=0 body=");
+    assert_int_equal(read_response(fd, r, body, sizeof(body)), 0); /* then closed */
+    free(r);
+    close(fd);
+}
+
 static void test_body_too_large_is_413(void **state)
 {
     int fd = connect_tcp();
@@ -627,6 +649,7 @@ int main(void)
         cmocka_unit_test(test_chunked_trailer_ignored),
         cmocka_unit_test(test_pipelined_answers_stay_in_order),
         cmocka_unit_test(test_pipelined_past_the_read_buffer),
+        cmocka_unit_test(test_requests_before_eof_are_answered),
         cmocka_unit_test(test_body_too_large_is_413),
         cmocka_unit_test(test_body_too_large_sent_anyway_still_reads_413),
         cmocka_unit_test(test_header_too_large_is_431),

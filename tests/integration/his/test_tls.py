@@ -144,6 +144,41 @@ class Tls(h.HisTestCase):
         self.assertEqual(statuses, [b"400", b"200", b"404"], answer[:600])
         self.assertIn(b'"BAD_REQUEST"', answer)
 
+    def test_client_writing_while_its_request_waits_is_held_back(self):
+        # While a request waits (its 1101 held 3 s by the platform), the client goes on
+        # writing. On TLS posad stops reading until it answers: the bytes wait in the
+        # kernel, the client's writes block, and posad does not buffer them (it did: 300 MB
+        # of RSS for 300 MB sent). Then it answers the request.
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults",
+                                             {"infno": "1101", "mode": "delay",
+                                              "delay_ms": 3000, "count": 1})
+        self.assertEqual(status, 200, raw)
+        body = ('{"source":"id","certno":"%s"}' % h.PERSONS[ZHANG]).encode()
+        req = (b"POST /v1/identify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        rss_before = self.posad_rss_kb()
+        ctx = self.tcp.tls_context()
+        with ctx.wrap_socket(self.raw_tcp(), server_hostname="127.0.0.1") as s:
+            s.sendall(req)
+            s.settimeout(1.5)
+            sent, junk = 0, b"x" * 65536
+            try:
+                while sent < 64 * 1024 * 1024:
+                    s.sendall(junk)
+                    sent += len(junk)
+            except (socket.timeout, ssl.SSLError, OSError):
+                pass
+            grown = self.posad_rss_kb() - rss_before
+            self.assertLess(sent, 32 * 1024 * 1024, "posad read everything the client sent")
+            self.assertLess(grown, 16 * 1024, "posad's RSS grew by %d KiB" % grown)
+            s.settimeout(10)
+            answer = s.recv(65536)
+        self.assertIn(b"HTTP/1.1 200 ", answer[:40], answer[:300])
+
+    def posad_rss_kb(self):
+        with open("/proc/%d/status" % self.w.posad.pid) as f:
+            return int(next(ln for ln in f if ln.startswith("VmRSS:")).split()[1])
+
     def test_visit_billed_over_tls(self):
         # The settlements of policy.md run over TLS in test_policy under POSA_TEST_TLS=1;
         # here: a stay identified, opened and billed over TLS while an SSE stream is open on
