@@ -442,7 +442,7 @@ static void on_settled(struct upmsg *m)
 
     if (m->result == UPMSG_FAILED && f->decided) {
         /* The outcome could not be journaled (disk full): the row stays `sent` and is
-         * resolved by query after the next start; say so, never settle again. */
+         * resolved by query once the journal takes it; say so, never settle again. */
         upmsg_free(m);
         his_fail(call, POSA_EOUTCOME_UNKNOWN, NULL, NULL);
         return;
@@ -753,6 +753,7 @@ struct setl_flow {
     struct desk_settlement result;
     struct envelope_response env;
     bool have_env;
+    bool recorded; /* the cancel's record was written in its answer's transaction */
     char cancel_msgid[MSGID_LEN + 1];
 };
 
@@ -875,10 +876,8 @@ void desk_settlement_get(struct his_call *call)
         his_db(call, run_setl_load, on_setl_get);
 }
 
-static int run_cancelled(struct db *db, struct db_job *job)
+static int record_cancelled(struct db *db, struct setl_flow *s)
 {
-    struct his_call *call = his_call_of_job(job);
-    struct setl_flow *s = call->flow;
     int64_t now = upstream_now_ms();
     char *text;
     int err;
@@ -902,23 +901,50 @@ static int run_cancelled(struct db *db, struct db_job *job)
     return err;
 }
 
-static void on_cancel_stored(struct db_job *job, int status)
+/* In the transaction that journals the cancel's answer (upmsg apply_also): the platform's
+ * "cancelled" and the record's are written together, or neither is. */
+static int cancel_apply(struct db *db, struct upmsg *m)
 {
-    struct his_call *call = his_call_of_job(job);
+    struct his_call *call = m->data;
     struct setl_flow *s = call->flow;
-    struct json_object *o;
+    int err;
 
-    if (status) {
-        his_fail(call, status, NULL, NULL);
-        return;
-    }
-    o = json_object_new_object();
+    if (m->state != MSG_DONE)
+        return 0; /* refused or lost: nothing was cancelled */
+    str_copy(s->cancel_msgid, sizeof(s->cancel_msgid), m->msgid);
+    if ((err = record_cancelled(db, s)) == 0)
+        s->recorded = true;
+    return err;
+}
+
+/* A cancel journaled and answered before (posad stopped before its record was written):
+ * the record, on its own. */
+static int run_cancelled(struct db *db, struct db_job *job)
+{
+    return record_cancelled(db, his_call_of_job(job)->flow);
+}
+
+static void cancel_reply(struct his_call *call)
+{
+    struct setl_flow *s = call->flow;
+    struct json_object *o = json_object_new_object();
+
     json_object_object_add(o, "settlement_id", json_object_new_string(s->rec->settlement_id));
     json_object_object_add(o, "state", json_object_new_string("cancelled"));
     json_object_object_add(o, "setl_id", json_object_new_string(s->rec->setl_id));
     json_object_object_add(o, "cancel_msgid", json_object_new_string(s->cancel_msgid));
     json_object_object_add(o, "amounts", his_settlement_amounts(&s->result.amounts));
     his_reply(call, 200, o);
+}
+
+static void on_cancel_stored(struct db_job *job, int status)
+{
+    struct his_call *call = his_call_of_job(job);
+
+    if (status)
+        his_fail(call, status, NULL, NULL);
+    else
+        cancel_reply(call);
 }
 
 static void on_cancel_answer(struct upmsg *m)
@@ -945,7 +971,10 @@ static void on_cancel_answer(struct upmsg *m)
         his_fail(call, err, err == POSA_EUPSTREAM_REFUSED ? msg : NULL, d);
         return;
     }
-    his_db(call, run_cancelled, on_cancel_stored);
+    if (s->recorded)
+        cancel_reply(call);
+    else
+        his_db(call, run_cancelled, on_cancel_stored);
 }
 
 static void on_cancel_loaded(struct db_job *job, int status)
@@ -976,7 +1005,8 @@ static void on_cancel_loaded(struct db_job *job, int status)
     err = desk_send_hooked(
         call->pd, stay ? "2305" : "2208", desk_str(id, "insuplc_admdvs"), s->visit->visit_id,
         idem, desk_cancel_input(desk_str(id, "psn_no"), s->visit->mdtrt_id, s->rec->setl_id),
-        on_cancel_answer, call, &(struct desk_hooks){.again_after_refusal = true});
+        on_cancel_answer, call,
+        &(struct desk_hooks){.apply_also = cancel_apply, .again_after_refusal = true});
     json_object_put(doc);
     if (err)
         his_fail(call, err, NULL, NULL);

@@ -144,6 +144,57 @@ class DiskFull(h.HisTestCase):
         again = self.tcp.post("/v1/visits/%s/settle" % failed["visit_id"], {})
         self.assertError(again, 409, "CONFLICT")  # settled: not a second time
 
+    def test_cancel_answer_not_journaled_leaves_the_settlement_standing(self):
+        # A cancel (2208) is sent; while the platform holds it the disk fills, so its answer
+        # cannot be journaled. Once there is room the resolver reverses the cancel (2601):
+        # the platform's settlement and posad's record both stand, and it can be cancelled.
+        lines = [h.line("C%d" % i, "002501010150000", "血细胞分析(血常规)", "1", "20.00", "20.00")
+                 for i in range(1, 3)]
+        settled = []
+        for _ in range(4):
+            v = self.open_visit(self.tcp, ZHANG, kind="outpatient", med_type="11")
+            self.upload(self.tcp, v["visit_id"], lines)
+            r = self.tcp.post("/v1/visits/%s/settle" % v["visit_id"], {})
+            self.assertEqual((r.status, r.json["state"]), (200, "settled"), r)
+            settled.append((v, r.json))
+        failed = None
+        filler = None
+        try:
+            for v, setl in settled:
+                status, raw = self.w.sandbox_request("POST", "/sandbox/faults",
+                                                     {"infno": "2208", "mode": "delay",
+                                                      "delay_ms": 1200, "count": 1})
+                self.assertEqual(status, 200, raw)
+                result = {}
+                path = "/v1/settlements/%s/cancel" % setl["settlement_id"]
+                t = threading.Thread(target=lambda: result.update(r=self.tcp.post(path, {})))
+                t.start()
+                h.wait_until(lambda: self.posad_row(
+                    "SELECT 1 FROM journal WHERE visit_key = ? AND infno = '2208'"
+                    " AND state = 'sent'", (v["visit_id"],)) is not None, 10, "the 2208 sent")
+                if filler is None:
+                    filler = self.fill()
+                t.join(20)
+                if result["r"].status != 200:
+                    failed, r = (v, setl), result["r"]
+                    break
+            self.assertIsNotNone(failed, "every answer was journaled: the disk never filled")
+            self.assertGreaterEqual(r.status, 500, r)
+        finally:
+            if filler:
+                os.unlink(filler)
+        v, setl = failed
+        h.wait_until(lambda: self.posad_row(
+            "SELECT 1 FROM journal WHERE infno = '2601' AND state = 'done' AND ref_msgid ="
+            " (SELECT msgid FROM journal WHERE visit_key = ? AND infno = '2208')",
+            (v["visit_id"],)) is not None, 30, "the cancel reversed")
+        g = self.tcp.get("/v1/settlements/%s" % setl["settlement_id"])
+        self.assertEqual((g.status, g.json["state"]), (200, "settled"), g)
+        stands = [x for x in self.w.ledger()["settlements"] if x["setl_id"] == setl["setl_id"]]
+        self.assertEqual([x["state"] for x in stands], ["active"], stands)
+        r = self.tcp.post("/v1/settlements/%s/cancel" % setl["settlement_id"], {})
+        self.assertEqual((r.status, r.json["state"]), (200, "cancelled"), r)
+
     def posad_row(self, sql, args):
         db = sqlite3.connect(os.path.join(self.w.data_dir, "posad.db"))
         try:
