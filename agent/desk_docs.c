@@ -13,6 +13,7 @@
 #include "core/decimal.h"
 #include "core/split.h"
 #include "core/err.h"
+#include "core/str.h"
 #include "interface/his/documents.h"
 #include "interface/platform/desk_msgs.h"
 
@@ -318,25 +319,25 @@ static void on_visit(struct db_job *job, int status)
 void desk_document_form(struct his_call *call)
 {
     struct doc_flow *f;
-    const char *form = his_param(call, 0), *q = strstr(call->req->query, "visit_id=");
-    size_t len;
+    const char *form = his_param(call, 0);
+    char visit_id[RECORD_ID_MAX + 1];
+    int found;
 
     if (strcmp(form, "trauma-commitment") != 0 && strcmp(form, "outside-purchase") != 0) {
         his_fail(call, POSA_ENOSUCH, "forms are trauma-commitment and outside-purchase", NULL);
         return;
     }
-    if (!q || (q != call->req->query && q[-1] != '&')) {
+    found = his_query(call, "visit_id", visit_id, sizeof visit_id);
+    if (found == 0) {
         his_fail(call, POSA_EFIELD, "visit_id is required: ?visit_id=...", NULL);
         return;
     }
-    q += strlen("visit_id=");
-    len = strcspn(q, "&");
-    if (len == 0 || len > RECORD_ID_MAX) {
+    if (found < 0 || !visit_id[0]) {
         his_fail(call, POSA_EFIELD, "visit_id must be 1 to 64 characters", NULL);
         return;
     }
     if (!(f = his_flow_new(call, sizeof *f, flow_free)))
         return;
-    memcpy(f->visit_id, q, len);
+    str_copy(f->visit_id, sizeof f->visit_id, visit_id);
     his_db(call, run_visit, on_visit);
 }

@@ -95,18 +95,16 @@ void desk_events(struct his_call *call)
                                                   {"Cache-Control", "no-store"}};
     struct desk *d = &call->pd->desk;
     struct desk_subscriber *sub;
-    const char *q = strstr(call->req->query, "desk="), *desk = "", *own = NULL;
-    size_t len = 0;
+    const char *own = NULL;
+    char desk[CARD_DESK_MAX + 1];
+    size_t len;
     int err = 0;
 
-    if (q && (q == call->req->query || q[-1] == '&')) {
-        desk = q + 5;
-        len = strcspn(desk, "&");
-    }
-    if (len >= CARD_DESK_MAX) {
+    if (his_query(call, "desk", desk, sizeof desk) < 0) {
         his_fail(call, POSA_EFIELD, "desk is at most 32 characters", NULL);
         return;
     }
+    len = strlen(desk);
     if (!(sub = calloc(1, sizeof *sub))) {
         his_fail(call, -ENOMEM, NULL, NULL);
         return;

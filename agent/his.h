@@ -108,6 +108,10 @@ int his_lock(struct his_call *call, const char *visit_id);
 
 /* The captured {id} of the route. */
 const char *his_param(const struct his_call *call, size_t i);
+/* The first ?name=value of the query string, copied into buf (not percent-decoded: the
+ * values asked for are ids and numbers): 1 when present, 0 when absent (buf ""), or
+ * POSA_ETOOLONG when the value does not fit in cap - 1 bytes. */
+int his_query(const struct his_call *call, const char *name, char *buf, size_t cap);
 
 /* Fresh ids that sort by time: prefix + 11 hex digits of Unix ms + 12 random ones. Tokens
  * (identity_token): 11 of time + 32 random, unguessable. */

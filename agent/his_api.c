@@ -335,6 +335,26 @@ const char *his_param(const struct his_call *call, size_t i)
     return i < call->match.n_params ? call->match.params[i] : "";
 }
 
+int his_query(const struct his_call *call, const char *name, char *buf, size_t cap)
+{
+    size_t n = strlen(name);
+
+    buf[0] = '\0';
+    for (const char *p = call->req->query; p && *p;) {
+        size_t len = strcspn(p, "&");
+
+        if (len > n && strncmp(p, name, n) == 0 && p[n] == '=') {
+            if (len - n - 1 >= cap)
+                return POSA_ETOOLONG;
+            memcpy(buf, p + n + 1, len - n - 1);
+            buf[len - n - 1] = '\0';
+            return 1;
+        }
+        p += len + (p[len] == '&');
+    }
+    return 0;
+}
+
 static void hex(const unsigned char *bytes, size_t n, char *out)
 {
     static const char digits[] = "0123456789abcdef";

@@ -9,6 +9,7 @@
 #include "agent/posad.h"
 #include "cache/db.h"
 #include "cache/journal.h"
+#include "core/decimal.h"
 #include "core/err.h"
 
 #define QUEUE_LIST_MAX 1000
@@ -19,6 +20,8 @@ struct status_job {
     struct his_call *call;
     struct journal_stats stats;
     struct json_object *rows; /* built on the database thread, handed over whole */
+    int64_t after, limit;     /* GET /v1/queue's page: rows after seq `after`, at most limit */
+    int64_t last_seq;
     bool truncated;
 };
 
@@ -117,7 +120,14 @@ static int add_row(const struct journal_row *row, void *data)
                            row->next_attempt ? json_object_new_string(when) : NULL);
     json_object_object_add(o, "last_error",
                            row->last_error ? json_object_new_string(row->last_error) : NULL);
-    json_object_array_add(sj->rows, o);
+    json_object_object_add(o, "seq", json_object_new_int64(row->seq)); /* for ?after= */
+    if (json_object_array_length(sj->rows) < (size_t)sj->limit) {
+        json_object_array_add(sj->rows, o);
+        sj->last_seq = row->seq;
+    } else {
+        json_object_put(o);
+        sj->truncated = true; /* the row past the page: there is more */
+    }
     return 0;
 }
 
@@ -129,11 +139,7 @@ static int run_queue(struct db *db, struct db_job *job)
     sj->rows = json_object_new_array();
     if (!sj->rows)
         return -ENOMEM;
-    err = journal_list(db, MSG__MAX, 0, QUEUE_LIST_MAX + 1, add_row, sj);
-    if (!err && json_object_array_length(sj->rows) > QUEUE_LIST_MAX) {
-        json_object_array_del_idx(sj->rows, QUEUE_LIST_MAX, 1);
-        sj->truncated = true;
-    }
+    err = journal_list(db, MSG__MAX, sj->after, (int)sj->limit + 1, add_row, sj);
     return err;
 }
 
@@ -149,22 +155,48 @@ static void on_queue(struct db_job *job, int status)
     } else {
         json_object_object_add(body, "rows", sj->rows);
         json_object_object_add(body, "truncated", json_object_new_boolean(sj->truncated));
+        if (sj->truncated) /* the next page: ?after= this */
+            json_object_object_add(body, "next_after", json_object_new_int64(sj->last_seq));
         his_reply(sj->call, 200, body);
     }
     free(sj);
 }
 
+/* ?name= as a whole number in [min, max], dflt when absent; -1 after answering 400. */
+static int query_number(struct his_call *call, const char *name, int64_t min, int64_t max,
+                        int64_t dflt, int64_t *ret)
+{
+    char text[24], msg[96];
+    int found = his_query(call, name, text, sizeof text);
+
+    *ret = dflt;
+    if (found == 0)
+        return 0;
+    if (found > 0 && text[0] != '-' && text[0] != '+' &&
+        dec_parse(text, strlen(text), 0, ret) == 0 && *ret >= min && *ret <= max)
+        return 0;
+    snprintf(msg, sizeof msg, "%s must be a whole number from %lld to %lld", name,
+             (long long)min, (long long)max);
+    his_fail(call, POSA_EFIELD, msg, NULL);
+    return -1;
+}
+
 void status_queue(struct his_call *call)
 {
     struct status_job *sj;
+    int64_t after, limit;
 
-    if (his_every_desk(call) < 0)
+    if (his_every_desk(call) < 0 ||
+        query_number(call, "after", 0, INT64_MAX, 0, &after) < 0 ||
+        query_number(call, "limit", 1, QUEUE_LIST_MAX, QUEUE_LIST_MAX, &limit) < 0)
         return;
     sj = calloc(1, sizeof *sj);
     if (!sj) {
         his_fail(call, -ENOMEM, NULL, NULL);
         return;
     }
+    sj->after = after;
+    sj->limit = limit;
     sj->pd = call->pd;
     sj->call = call;
     sj->job = (struct db_job){.run = run_queue, .done = on_queue};

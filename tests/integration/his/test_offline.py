@@ -91,6 +91,40 @@ class Offline(h.HisTestCase):
         r = self.tcp.post("/v1/visits/%s/fees/cancel" % vid, {"his_line_ids": ["Q02"]})
         self.assertEqual((r.status, r.json["cancelled"]), (200, ["Q02"]), r)
 
+    def test_queue_pages(self):
+        # Three uploads queued while the platform is away, read a page at a time:
+        # ?limit= cuts the page, next_after names where the next one starts (?after=).
+        psn = "32020000000000000000000106"  # 赵敏
+        v = self.open_visit(self.unix, psn)
+        vid = v["visit_id"]
+        self.w.kill_sandbox()
+        r = self.unix.post("/v1/identify", {"source": "id", "certno": h.PERSONS[psn]})
+        self.assertError(r, 503, "UPSTREAM_OFFLINE")
+        self.wait_health(self.tcp, "offline")
+        for i in range(3):
+            fees = self.upload(self.unix, vid, h.stay_lines("P%d" % i)[:1])
+            self.assertEqual(fees["upload"]["state"], "queued", fees)
+        whole = self.tcp.get("/v1/queue").json
+        rows = [(row["seq"], row["msgid"]) for row in whole["rows"] if row["visit_id"] == vid]
+        self.assertEqual(len(rows), 3, whole)
+        self.assertEqual(rows, sorted(rows), whole)
+        self.assertIs(whole["truncated"], False, whole)
+        self.assertNotIn("next_after", whole)
+        first = self.tcp.get("/v1/queue?after=%d&limit=2" % (rows[0][0] - 1)).json
+        self.assertEqual([(row["seq"], row["msgid"]) for row in first["rows"]], rows[:2], first)
+        self.assertEqual((first["truncated"], first["next_after"]), (True, rows[1][0]), first)
+        rest = self.tcp.get("/v1/queue?limit=2&after=%d" % first["next_after"]).json
+        self.assertEqual([(row["seq"], row["msgid"]) for row in rest["rows"]], rows[2:], rest)
+        self.assertIs(rest["truncated"], False, rest)
+        for bad in ("limit=0", "limit=1001", "limit=", "after=-1", "after=x", "after=1.5",
+                    "limit=" + "9" * 30):
+            r = self.tcp.get("/v1/queue?" + bad)
+            self.assertError(r, 400, "BAD_REQUEST")
+        self.assertTrue(self.w.start_sandbox(), self.w.log_tail("sandbox.log"))
+        self.wait_health(self.unix, "online")
+        h.wait_until(lambda: not [row for row in self.tcp.get("/v1/queue").json["rows"]
+                                  if row["visit_id"] == vid], 15, "queue drained", step=0.1)
+
 
 if __name__ == "__main__":
     h.main()
