@@ -952,8 +952,12 @@ static void on_cancel_answer(struct upmsg *m)
     struct his_call *call = m->data;
     struct setl_flow *s = call->flow;
     struct jsonmap_error jerr = {0};
-    char msg[256];
-    int err = desk_outcome(m, &s->env, msg, sizeof msg);
+    char msg[256] = "";
+    /* Sent, and its answer could not be journaled (a full disk): the resolver settles it
+     * once the journal takes it (a 2601 undoes the cancel), so its outcome is unknown now. */
+    int err = m->result == UPMSG_FAILED && m->journaled
+                  ? POSA_EOUTCOME_UNKNOWN
+                  : desk_outcome(m, &s->env, msg, sizeof msg);
 
     /* A cancel journaled before (posad stopped before recording its outcome) is that row's. */
     str_copy(s->cancel_msgid, sizeof(s->cancel_msgid),

@@ -172,7 +172,7 @@ static int query_number(struct his_call *call, const char *name, int64_t min, in
     *ret = dflt;
     if (found == 0)
         return 0;
-    if (found > 0 && text[0] != '-' && text[0] != '+' &&
+    if (found > 0 && text[0] && strspn(text, "0123456789") == strlen(text) &&
         dec_parse(text, strlen(text), 0, ret) == 0 && *ret >= min && *ret <= max)
         return 0;
     snprintf(msg, sizeof msg, "%s must be a whole number from %lld to %lld", name,

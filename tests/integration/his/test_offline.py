@@ -117,7 +117,7 @@ class Offline(h.HisTestCase):
         self.assertEqual([(row["seq"], row["msgid"]) for row in rest["rows"]], rows[2:], rest)
         self.assertIs(rest["truncated"], False, rest)
         for bad in ("limit=0", "limit=1001", "limit=", "after=-1", "after=x", "after=1.5",
-                    "limit=" + "9" * 30):
+                    "limit=1.0", "after=+1", "limit=" + "9" * 30):
             r = self.tcp.get("/v1/queue?" + bad)
             self.assertError(r, 400, "BAD_REQUEST")
         self.assertTrue(self.w.start_sandbox(), self.w.log_tail("sandbox.log"))
