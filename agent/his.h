@@ -51,10 +51,6 @@ struct his_call {
     void (*flow_free)(void *flow);
 };
 
-/* On TCP with [his] clients configured, the bearer token must name a client with role:
- * 0, POSA_EUNAUTHORIZED or POSA_EFORBIDDEN; *ret the client (NULL: no token needed). */
-int his_authorize(struct posad *pd, struct http_request *req, enum auth_role role,
-                  const struct auth_client **ret);
 
 /* Entry point from the server for every /v1/ request and the documents. */
 void his_handle(struct posad *pd, struct http_request *req);

@@ -41,6 +41,9 @@ static const struct his_route routes[] = {
     {"POST", "/v1/reconcile", ROLE_OPS, true, desk_reconcile},
     {"GET", "/v1/reconcile/{date}", ROLE_READONLY, false, desk_reconcile_get},
     {"GET", "/metrics", ROLE_READONLY, false, desk_metrics},
+    /* The national interface for an HIS that speaks it: it moves money, so a cashier's; its
+     * own msgid, not an Idempotency-Key, makes a repeat the same message. */
+    {"POST", "/fsi/api/rsfComIfsService/callService", ROLE_CASHIER, false, passthrough_handle},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
@@ -391,10 +394,12 @@ void his_new_token(char ret[HIS_TOKEN_LEN + 1])
 
 /* --- auth ------------------------------------------------------------------------------ */
 
-/* On TCP with tokens configured, the bearer token decides; the Unix socket's permissions are
- * its auth, and a loopback listener without tokens is the single-machine default. */
-int his_authorize(struct posad *pd, struct http_request *req, enum auth_role role,
-                  const struct auth_client **ret)
+/* On TCP with tokens configured, the bearer token must name a client with role: 0,
+ * POSA_EUNAUTHORIZED or POSA_EFORBIDDEN; *ret the client (NULL: no token needed). The Unix
+ * socket's permissions are its auth, and a loopback listener without tokens is the
+ * single-machine default. */
+static int his_authorize(struct posad *pd, struct http_request *req, enum auth_role role,
+                         const struct auth_client **ret)
 {
     const struct auth_table *table = pd->desk.auth;
     const struct auth_client *client = NULL;

@@ -23,40 +23,14 @@
 #include "core/container_of.h"
 #include "core/err.h"
 
-struct route {
-    const char *method;
-    const char *path;
-    void (*handle)(struct posad *pd, struct http_request *req);
-};
-
-/* THE route table of what posad serves so far (the rest of the HIS API joins it). */
-static const struct route routes[] = {
-    {"POST", "/fsi/api/rsfComIfsService/callService", passthrough_handle},
-};
-
 static void on_request(struct http_server *server, struct http_request *req, void *data)
 {
     struct posad *pd = data;
-    const struct auth_client *client;
-    int err;
 
     (void)server;
     pd->requests++;
     req->data = pd;
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-        if (strcmp(req->path, routes[i].path) != 0)
-            continue;
-        if (strcmp(req->method, routes[i].method) != 0)
-            break;
-        /* The passthrough moves money too: on TCP it needs a cashier's token. */
-        if ((err = his_authorize(pd, req, ROLE_CASHIER, &client)) < 0) {
-            posad_respond_json(pd, req, posa_err_http_status(err), his_error(err, NULL, NULL));
-            return;
-        }
-        routes[i].handle(pd, req);
-        return;
-    }
-    his_handle(pd, req); /* the HIS API: agent/his_api.c routes the rest, unknown paths too */
+    his_handle(pd, req); /* agent/his_api.c routes every request, unknown paths too */
 }
 
 /* --- wiring callbacks ------------------------------------------------------------------ */

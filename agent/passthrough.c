@@ -9,6 +9,7 @@
 
 #include <openssl/evp.h>
 
+#include "agent/his.h"
 #include "agent/log.h"
 #include "agent/posad.h"
 #include "core/bound.h"
@@ -36,27 +37,23 @@ static const struct pt_head_field pt_head_fields[] = {
     HF(opter, BOUND_CODE),    HF(opter_name, BOUND_NAME),
 };
 
-static void pt_answer(struct posad *pd, struct http_request *req, int status, int infcode,
-                      const char *msgid, const char *err_msg, const char *warn_msg)
+static void pt_answer(struct his_call *call, int status, int infcode, const char *msgid,
+                      const char *err_msg, const char *warn_msg)
 {
     struct envelope_response resp = {
         .infcode = infcode, .inf_refmsgid = msgid, .err_msg = err_msg, .warn_msg = warn_msg};
     struct json_object *out = json_object_new_object();
 
-    posad_respond_json(pd, req, status, envelope_response_build(&resp, out));
+    his_reply(call, status, envelope_response_build(&resp, out));
 }
 
-static void pt_relay(struct posad *pd, struct http_request *req, const char *body, size_t len)
+static void pt_relay(struct his_call *call, const char *body, size_t len)
 {
-    static const struct http_header json = {"Content-Type", "application/json;charset=utf-8"};
-
-    http_respond(req, 200, &json, 1, body, len);
-    pd->requests--;
+    his_reply_text(call, 200, "application/json;charset=utf-8", body, len);
 }
 
 /* The answer for a message journaled earlier under the same HIS msgid. */
-static void pt_answer_existing(struct posad *pd, struct http_request *req,
-                               const struct journal_row *row)
+static void pt_answer_existing(struct his_call *call, const struct journal_row *row)
 {
     char warn[160];
 
@@ -64,10 +61,10 @@ static void pt_answer_existing(struct posad *pd, struct http_request *req,
     case MSG_DONE:
     case MSG_REFUSED:
         if (row->response) {
-            pt_relay(pd, req, row->response, row->response_len);
+            pt_relay(call, row->response, row->response_len);
             return;
         }
-        pt_answer(pd, req, 200, -1, row->msgid,
+        pt_answer(call, 200, -1, row->msgid,
                   row->last_error ? row->last_error : "not sent: the platform was unreachable",
                   NULL);
         return;
@@ -76,18 +73,18 @@ static void pt_answer_existing(struct posad *pd, struct http_request *req,
                  "queued: posad sends it when the platform is reachable "
                  "(msgid %s)",
                  row->msgid);
-        pt_answer(pd, req, 200, 0, row->msgid, NULL, warn);
+        pt_answer(call, 200, 0, row->msgid, NULL, warn);
         return;
     case MSG_SENT:
     case MSG_UNKNOWN:
-        pt_answer(pd, req, 200, -1, row->msgid,
+        pt_answer(call, 200, -1, row->msgid,
                   "outcome unknown: posad is resolving it with the platform; send the same "
                   "msgid again later for the result",
                   NULL);
         return;
     case MSG_REVERSED:
     default:
-        pt_answer(pd, req, 200, -1, row->msgid,
+        pt_answer(call, 200, -1, row->msgid,
                   "the outcome was unknown and has been reversed: nothing stands; send it "
                   "again under a new msgid",
                   NULL);
@@ -97,52 +94,51 @@ static void pt_answer_existing(struct posad *pd, struct http_request *req,
 
 static void on_pt_done(struct upmsg *m)
 {
-    struct http_request *req = m->data;
-    struct posad *pd = req->data;
+    struct his_call *call = m->data;
     char warn[160];
 
     switch (m->result) {
     case UPMSG_ANSWERED:
-        pt_relay(pd, req, m->response ? m->response : "{}", m->response ? m->response_len : 2);
+        pt_relay(call, m->response ? m->response : "{}", m->response ? m->response_len : 2);
         break;
     case UPMSG_QUEUED:
         snprintf(warn, sizeof warn,
                  "queued: posad sends it when the platform is reachable "
                  "(msgid %s)",
                  m->msgid);
-        pt_answer(pd, req, 200, 0, m->msgid, NULL, warn);
+        pt_answer(call, 200, 0, m->msgid, NULL, warn);
         break;
     case UPMSG_UNKNOWN:
-        pt_answer(pd, req, 200, -1, m->msgid,
+        pt_answer(call, 200, -1, m->msgid,
                   "outcome unknown: posad is resolving it with the platform; send the same "
                   "msgid again later for the result",
                   NULL);
         break;
     case UPMSG_OFFLINE:
-        pt_answer(pd, req, 200, -1, m->msgid,
+        pt_answer(call, 200, -1, m->msgid,
                   m->error[0] ? m->error : "the platform is unreachable; nothing was sent", NULL);
         break;
     case UPMSG_BUSY:
-        pt_answer(pd, req, 200, -1, m->msgid,
+        pt_answer(call, 200, -1, m->msgid,
                   "an earlier message of this visit is not final yet; try again shortly", NULL);
         break;
-    case UPMSG_EXISTING: pt_answer_existing(pd, req, m->existing); break;
+    case UPMSG_EXISTING: pt_answer_existing(call, m->existing); break;
     case UPMSG_CONFLICT:
-        pt_answer(pd, req, 200, -1, m->existing ? m->existing->msgid : "",
+        pt_answer(call, 200, -1, m->existing ? m->existing->msgid : "",
                   "this msgid was already used for a different message", NULL);
         break;
     case UPMSG_FAILED:
     default:
         if (m->journaled) {
             /* Sent, and only its answer could not be recorded: the row is resolved by query
-             * after the next start. Sending it again under a new msgid could do it twice. */
-            pt_answer(pd, req, 200, -1, m->msgid,
+             * once the journal takes it. Sending it again under a new msgid could do it twice. */
+            pt_answer(call, 200, -1, m->msgid,
                       "outcome unknown: posad could not record the platform's answer; send the "
                       "same msgid again later for the result",
                       NULL);
             break;
         }
-        pt_answer(pd, req, 503, -1, m->msgid,
+        pt_answer(call, 503, -1, m->msgid,
                   m->error[0] ? m->error : "posad could not journal the message", NULL);
         break;
     }
@@ -228,8 +224,10 @@ static int pt_parse(struct posad *pd, struct json_object *root, struct envelope_
     return 0;
 }
 
-void passthrough_handle(struct posad *pd, struct http_request *req)
+void passthrough_handle(struct his_call *call)
 {
+    struct posad *pd = call->pd;
+    struct http_request *req = call->req;
     struct json_object *root = NULL, *input = NULL, *printed;
     struct jsonmap_error jerr = {0};
     struct envelope_head head = {0};
@@ -241,11 +239,11 @@ void passthrough_handle(struct posad *pd, struct http_request *req)
 
     if (jsonmap_parse(req->body, req->body_len, &root, &jerr) ||
         !json_object_is_type(root, json_type_object)) {
-        pt_answer(pd, req, 400, -1, "", "the body is not a JSON envelope", NULL);
+        pt_answer(call, 400, -1, "", "the body is not a JSON envelope", NULL);
         goto out;
     }
     if (pt_parse(pd, root, &head, &infno, &his_msgid, &input, why, sizeof why)) {
-        pt_answer(pd, req, 400, -1, "", why, NULL);
+        pt_answer(call, 400, -1, "", why, NULL);
         goto out;
     }
     /* The input is printed once: hashed for the idempotency key, and forwarded as that text
@@ -253,11 +251,11 @@ void passthrough_handle(struct posad *pd, struct http_request *req)
     if (input)
         text = json_object_to_json_string_length(input, JSON_C_TO_STRING_PLAIN, &text_len);
     printed = text ? jsontext_value(text, text_len) : NULL;
-    m = upmsg_new(infno, on_pt_done, req);
+    m = upmsg_new(infno, on_pt_done, call);
     if (!m || !printed) {
         json_object_put(printed);
         upmsg_free(m);
-        pt_answer(pd, req, 503, -1, "", "out of memory", NULL);
+        pt_answer(call, 503, -1, "", "out of memory", NULL);
         goto out;
     }
     if (his_msgid && *his_msgid) {
@@ -267,10 +265,9 @@ void passthrough_handle(struct posad *pd, struct http_request *req)
     visit = input ? upstream_find_string(input, "mdtrt_id") : NULL;
     if (visit && strlen(visit) < sizeof m->visit_key)
         str_copy(m->visit_key, sizeof(m->visit_key), visit);
-    req->data = pd;
     err = upstream_submit(&pd->up, m, &head, printed);
     if (err) {
-        pt_answer(pd, req, 400, -1, "", posa_strerror(err), NULL);
+        pt_answer(call, 400, -1, "", posa_strerror(err), NULL);
         upmsg_free(m);
     }
 out:

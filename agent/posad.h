@@ -63,13 +63,10 @@ struct posad {
     int requests; /* HIS requests not answered yet */
 };
 
-/* HTTP handlers (passthrough.c, status.c). */
-void passthrough_handle(struct posad *pd, struct http_request *req);
+/* HTTP handlers (passthrough.c, status.c), in his_api.c's route table. */
+void passthrough_handle(struct his_call *call);
 void status_health(struct his_call *call);
 void status_queue(struct his_call *call);
-/* Answers with a JSON body (status 200 unless given) and counts the request done. */
-void posad_respond_json(struct posad *pd, struct http_request *req, int status,
-                        struct json_object *body);
 
 /* outbox.c */
 void outbox_init(struct outbox *ob, struct posad *pd);

@@ -25,22 +25,6 @@ struct status_job {
     bool truncated;
 };
 
-void posad_respond_json(struct posad *pd, struct http_request *req, int status,
-                        struct json_object *body)
-{
-    static const struct http_header json = {"Content-Type", "application/json;charset=utf-8"};
-    size_t len = 0;
-    const char *text =
-        body ? json_object_to_json_string_length(body, JSON_C_TO_STRING_PLAIN, &len) : NULL;
-
-    if (text)
-        http_respond(req, status, &json, 1, text, len);
-    else
-        http_respond(req, 503, NULL, 0, NULL, 0);
-    json_object_put(body);
-    pd->requests--;
-}
-
 static void status_time(int64_t ms, char buf[32])
 {
     time_t t = (time_t)(ms / 1000);

@@ -118,6 +118,10 @@ class Ops(h.HisTestCase):
                          404, "NOT_FOUND")
         self.assertEqual(self.tcp.get("/v1/health").status, 200)
         self.assertEqual(self.unix.get("/v1/queue").status, 200)
+        self.assertEqual(self.unix.post("/fsi/api/rsfComIfsService/callService", {}).status, 400)
+        self.passthrough("1101", {"data": {"mdtrt_cert_type": "02",
+                                           "mdtrt_cert_no": h.PERSONS[ZHANG],
+                                           "psn_cert_type": "01", "certno": h.PERSONS[ZHANG]}})
         after, types = self.metrics(self.unix)
 
         def delta(route, status):
@@ -145,9 +149,11 @@ class Ops(h.HisTestCase):
         count = after[("posa_his_request_duration_seconds_count", frozenset({("route", route)}))]
         self.assertEqual(buckets[-1][1], count)
         self.assertGreaterEqual(count, 3)
-        # Every route of the API is counted, health and queue too.
+        # Every route of the API is counted, health and queue too, and the passthrough.
         self.assertEqual(delta("GET /v1/health", 200), 1)
         self.assertEqual(delta("GET /v1/queue", 200), 1)
+        self.assertEqual(delta("POST /fsi/api/rsfComIfsService/callService", 200), 1)
+        self.assertEqual(delta("POST /fsi/api/rsfComIfsService/callService", 400), 1)
         # The database's group commit: two identify flows journal and store in between.
         self.assertEqual(types.get("posa_db_commits_total"), "counter")
         commits = [m[("posa_db_commits_total", frozenset())] for m in (before, after)]
