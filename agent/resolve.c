@@ -227,7 +227,10 @@ static void on_query(struct upmsg *m)
         return;
     }
     found = env.infcode == 0 && json_mentions(env.output, rs->row->msgid, 0);
-    absent = env.infcode == 0 ? !found : says_not_found(env.err_msg);
+    /* A lost session may be worded "签到信息不存在": it says nothing about the settlement. */
+    absent = env.infcode == 0 ? !found
+                              : says_not_found(env.err_msg) &&
+                                    !upstream_is_session_refusal(env.err_msg);
     if (!found && !absent) {
         /* Reversing now could undo a settlement that stands: the row stays unknown. */
         log_event(LOGL_WARN, "outcome_query_refused", "msgid", rs->row->msgid, "err_msg",

@@ -263,7 +263,7 @@ static void upstream_health_fail(struct upstream *up)
 
 /* Does a refusal say the sign-in session is gone? The national interface has no code for
  * it; platforms word it around sign_no / 签到 (sign-in) / 9001. */
-static bool upstream_is_session_refusal(const char *err_msg)
+bool upstream_is_session_refusal(const char *err_msg)
 {
     /* A refused msgid ("msgid ... was already used (infno 9001 ...)") is about the message,
      * not the session: signing in again would not help. */

@@ -144,6 +144,9 @@ struct upstream {
     void *data;
 };
 
+/* Does a refusal say the platform no longer knows our session (sign_no, 签到, 9001)? */
+bool upstream_is_session_refusal(const char *err_msg);
+
 /* last_msgid: the journal's last (seeds the msgid generator), may be "". */
 int upstream_init(struct upstream *up, uv_loop_t *loop, const struct posad_config *cfg,
                   struct db_worker *db, struct platform_client *client, const char *last_msgid);

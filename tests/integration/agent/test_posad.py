@@ -95,10 +95,12 @@ def scenario_settle_faults(w):
 
 def scenario_query_refused(w):
     """A settlement whose answer was lost, and whose 5203 is then refused for a reason that is
-    not "not found" (here: busy): the refusal says nothing about the settlement, so posad
-    asks again rather than reversing one that stands. It lands once, and stays."""
+    not "not found" (here: a lost session, worded with 不存在 as a platform may, then busy):
+    the refusal says nothing about the settlement, so posad asks again rather than reversing
+    one that stands. It lands once, and stays."""
     mdtrt, total = visit_with_fees(w, "QR")
-    w.fault(infno="5203", count=2, mode="refuse", message="system busy, try again later")
+    w.fault(infno="5203", count=1, mode="refuse", message="签到信息不存在, 请重新签到(9001)")
+    w.fault(infno="5203", count=1, mode="refuse", message="system busy, try again later")
     w.fault(infno="2304", count=1, mode="drop_after_commit")
     r = w.call("2304", settle_input(PSN, CERTNO, mdtrt, total), msgid="S-QR")
     assert r["infcode"] != 0 and "unknown" in r["err_msg"], r
