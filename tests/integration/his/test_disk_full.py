@@ -99,46 +99,57 @@ class DiskFull(h.HisTestCase):
         finally:
             db.close()
 
+    def answer_lost_to_a_full_disk(self, infno, items, call):
+        """For each item until one fails: the platform holds its infno message 1.2 s, and
+        the disk fills while it does, so its answer cannot be journaled (SQLite may still
+        have room in its log for an answer or two). Returns (item, that call's response)."""
+        filler = None
+        try:
+            for visit_id, item in items:
+                status, raw = self.w.sandbox_request("POST", "/sandbox/faults",
+                                                     {"infno": infno, "mode": "delay",
+                                                      "delay_ms": 1200, "count": 1})
+                self.assertEqual(status, 200, raw)
+                result = {}
+                t = threading.Thread(target=lambda: result.update(r=call(item)))
+                t.start()
+                h.wait_until(lambda: self.posad_row(
+                    "SELECT 1 FROM journal WHERE visit_key = ? AND infno = ? AND state = 'sent'",
+                    (visit_id, infno)) is not None, 10, "the %s sent" % infno)
+                if filler is None:
+                    filler = self.fill()
+                t.join(20)
+                if result["r"].status != 200:
+                    return item, result["r"]
+            self.fail("every answer was journaled: the disk never filled")
+        finally:
+            if filler:
+                os.unlink(filler)
+
+    def outpatient_visits(self, prefix, n_lines):
+        lines = [h.line("%s%d" % (prefix, i), "002501010150000", "血细胞分析(血常规)", "1",
+                        "20.00", "20.00") for i in range(1, n_lines + 1)]
+        visits = []
+        for _ in range(4):
+            v = self.open_visit(self.tcp, ZHANG, kind="outpatient", med_type="11")
+            self.upload(self.tcp, v["visit_id"], lines)
+            visits.append(v)
+        return visits
+
     def test_answer_not_journaled_is_resolved_once_there_is_room(self):
         # The settlement is journaled and sent; while the platform holds it (2207 delayed),
         # the disk fills, so its answer cannot be journaled. The cashier is told, and once
         # there is room again the row is resolved by query, without a restart: the visit is
         # settled once, and the settlement's status says so.
-        lines = [h.line("Q%d" % i, "002501010150000", "血细胞分析(血常规)", "1", "20.00", "20.00")
-                 for i in range(1, 4)]
-        visits = []
-        for _ in range(4):  # SQLite may still have room in its log for one answer or two
-            v = self.open_visit(self.tcp, ZHANG, kind="outpatient", med_type="11")
-            self.upload(self.tcp, v["visit_id"], lines)
-            visits.append(v)
-        failed = None
-        filler = None
-        try:
-            for v in visits:
-                status, raw = self.w.sandbox_request("POST", "/sandbox/faults",
-                                                     {"infno": "2207", "mode": "delay",
-                                                      "delay_ms": 1200, "count": 1})
-                self.assertEqual(status, 200, raw)
-                result = {}
-                t = threading.Thread(target=lambda: result.update(
-                    r=self.tcp.post("/v1/visits/%s/settle" % v["visit_id"], {})))
-                t.start()
-                h.wait_until(lambda: self.sent_2207(v["visit_id"]), 10, "the 2207 sent")
-                if filler is None:
-                    filler = self.fill()
-                t.join(20)
-                if result["r"].status != 200:
-                    failed, r = v, result["r"]
-                    break
-            self.assertIsNotNone(failed, "every answer was journaled: the disk never filled")
-            self.assertError(r, 504, "OUTCOME_UNKNOWN")
-        finally:
-            if filler:
-                os.unlink(filler)
-        mdtrt = failed["mdtrt_id"]
+        visits = self.outpatient_visits("Q", 3)
+        failed, r = self.answer_lost_to_a_full_disk(
+            "2207", [(v["visit_id"], v) for v in visits],
+            lambda v: self.tcp.post("/v1/visits/%s/settle" % v["visit_id"], {}))
+        self.assertError(r, 504, "OUTCOME_UNKNOWN")
         h.wait_until(lambda: self.settlement_state(failed["visit_id"]) == "settled", 30,
                      "the settlement resolved without a restart")
-        settled = [s for s in self.w.ledger()["settlements"] if s["mdtrt_id"] == mdtrt]
+        settled = [s for s in self.w.ledger()["settlements"]
+                   if s["mdtrt_id"] == failed["mdtrt_id"]]
         self.assertEqual(len(settled), 1, settled)
         again = self.tcp.post("/v1/visits/%s/settle" % failed["visit_id"], {})
         self.assertError(again, 409, "CONFLICT")  # settled: not a second time
@@ -147,43 +158,16 @@ class DiskFull(h.HisTestCase):
         # A cancel (2208) is sent; while the platform holds it the disk fills, so its answer
         # cannot be journaled. Once there is room the resolver reverses the cancel (2601):
         # the platform's settlement and posad's record both stand, and it can be cancelled.
-        lines = [h.line("C%d" % i, "002501010150000", "血细胞分析(血常规)", "1", "20.00", "20.00")
-                 for i in range(1, 3)]
         settled = []
-        for _ in range(4):
-            v = self.open_visit(self.tcp, ZHANG, kind="outpatient", med_type="11")
-            self.upload(self.tcp, v["visit_id"], lines)
+        for v in self.outpatient_visits("C", 2):
             r = self.tcp.post("/v1/visits/%s/settle" % v["visit_id"], {})
             self.assertEqual((r.status, r.json["state"]), (200, "settled"), r)
-            settled.append((v, r.json))
-        failed = None
-        filler = None
-        try:
-            for v, setl in settled:
-                status, raw = self.w.sandbox_request("POST", "/sandbox/faults",
-                                                     {"infno": "2208", "mode": "delay",
-                                                      "delay_ms": 1200, "count": 1})
-                self.assertEqual(status, 200, raw)
-                result = {}
-                path = "/v1/settlements/%s/cancel" % setl["settlement_id"]
-                t = threading.Thread(target=lambda: result.update(r=self.tcp.post(path, {})))
-                t.start()
-                h.wait_until(lambda: self.posad_row(
-                    "SELECT 1 FROM journal WHERE visit_key = ? AND infno = '2208'"
-                    " AND state = 'sent'", (v["visit_id"],)) is not None, 10, "the 2208 sent")
-                if filler is None:
-                    filler = self.fill()
-                t.join(20)
-                if result["r"].status != 200:
-                    failed, r = (v, setl), result["r"]
-                    break
-            self.assertIsNotNone(failed, "every answer was journaled: the disk never filled")
-            # It reached the platform: not "nothing was recorded", but being resolved.
-            self.assertError(r, 504, "OUTCOME_UNKNOWN")
-        finally:
-            if filler:
-                os.unlink(filler)
-        v, setl = failed
+            settled.append((v["visit_id"], (v, r.json)))
+        (v, setl), r = self.answer_lost_to_a_full_disk(
+            "2208", settled,
+            lambda vs: self.tcp.post("/v1/settlements/%s/cancel" % vs[1]["settlement_id"], {}))
+        # It reached the platform: not "nothing was recorded", but being resolved.
+        self.assertError(r, 504, "OUTCOME_UNKNOWN")
         h.wait_until(lambda: self.posad_row(
             "SELECT 1 FROM journal WHERE infno = '2601' AND state = 'done' AND ref_msgid ="
             " (SELECT msgid FROM journal WHERE visit_key = ? AND infno = '2208')",
@@ -201,10 +185,6 @@ class DiskFull(h.HisTestCase):
             return db.execute(sql, args).fetchone()
         finally:
             db.close()
-
-    def sent_2207(self, visit_id):
-        return self.posad_row("SELECT 1 FROM journal WHERE visit_key = ? AND infno = '2207'"
-                              " AND state = 'sent'", (visit_id,)) is not None
 
     def settlement_state(self, visit_id):
         row = self.posad_row("SELECT settlement_id FROM settlements WHERE visit_id = ?",
