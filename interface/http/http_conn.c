@@ -169,7 +169,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     if (nread < 0) {
         uv_read_stop(stream);
         if (c->pending && !c->streaming) {
-            c->read_ended = true; /* conn_process closes once what it sent is answered */
+            c->peer_done = true; /* conn_process closes once what it sent is answered */
             return;
         }
         if (c->streaming)
@@ -550,7 +550,7 @@ static int tls_pull(struct http_conn *c)
     /* The peer's close_notify: what it sent before stands, and is answered (it may come in
      * one read with the request), then the connection closes. */
     if (n <= 0 && room.len > 0 && SSL_get_error(c->ssl, n) == SSL_ERROR_ZERO_RETURN)
-        c->tls_eof = true;
+        c->peer_done = true;
     else if (n <= 0 && room.len > 0 && SSL_get_error(c->ssl, n) != SSL_ERROR_WANT_READ) {
         tls_flush(c); /* the alert, if any */
         return UV_EPROTO;
@@ -814,7 +814,7 @@ static void conn_process(struct http_conn *c)
     }
     if (c->rpos == c->rlen)
         c->rpos = c->rlen = 0;
-    if (pulled < 0 || ((c->tls_eof || c->read_ended) && !c->pending)) /* all before answered */
+    if (pulled < 0 || (c->peer_done && !c->pending)) /* all it sent before is answered */
         http_conn_close_when_idle(c);
     else if (!c->closing && !c->pending && !c->close_after)
         uv_read_start(&c->h.stream, on_alloc, on_read);

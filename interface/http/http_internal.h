@@ -81,8 +81,9 @@ struct http_conn {
     int err_status; /* set by a parser callback that rejects: 413, 431 */
     int writes;     /* writes in flight */
     SSL *ssl;       /* a TLS connection: bytes read go through it into rbuf */
-    bool tls_eof;   /* the peer sent close_notify: nothing more comes */
-    bool read_ended; /* EOF or an error while a request was pending: what came before stands */
+    /* The peer sent all it will (TLS close_notify, or EOF or an error while a request was
+     * pending): what came before stands and is answered, then the connection closes. */
+    bool peer_done;
     char *cbuf;     /* a TLS connection's ciphertext as read */
 };
 
