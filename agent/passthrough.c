@@ -52,11 +52,27 @@ static void pt_relay(struct his_call *call, const char *body, size_t len)
     his_reply_text(call, 200, "application/json;charset=utf-8", body, len);
 }
 
-/* The answer for a message journaled earlier under the same HIS msgid. */
-static void pt_answer_existing(struct his_call *call, const struct journal_row *row)
+/* A message queued for the outbox: accepted, not yet sent. */
+static void pt_queued(struct his_call *call, const char *msgid)
 {
     char warn[160];
 
+    snprintf(warn, sizeof warn, "queued: posad sends it when the platform is reachable (msgid %s)",
+             msgid);
+    pt_answer(call, 200, 0, msgid, NULL, warn);
+}
+
+static void pt_unknown(struct his_call *call, const char *msgid)
+{
+    pt_answer(call, 200, -1, msgid,
+              "outcome unknown: posad is resolving it with the platform; send the same msgid "
+              "again later for the result",
+              NULL);
+}
+
+/* The answer for a message journaled earlier under the same HIS msgid. */
+static void pt_answer_existing(struct his_call *call, const struct journal_row *row)
+{
     switch (row->state) {
     case MSG_DONE:
     case MSG_REFUSED:
@@ -68,20 +84,9 @@ static void pt_answer_existing(struct his_call *call, const struct journal_row *
                   row->last_error ? row->last_error : "not sent: the platform was unreachable",
                   NULL);
         return;
-    case MSG_QUEUED:
-        snprintf(warn, sizeof warn,
-                 "queued: posad sends it when the platform is reachable "
-                 "(msgid %s)",
-                 row->msgid);
-        pt_answer(call, 200, 0, row->msgid, NULL, warn);
-        return;
+    case MSG_QUEUED: pt_queued(call, row->msgid); return;
     case MSG_SENT:
-    case MSG_UNKNOWN:
-        pt_answer(call, 200, -1, row->msgid,
-                  "outcome unknown: posad is resolving it with the platform; send the same "
-                  "msgid again later for the result",
-                  NULL);
-        return;
+    case MSG_UNKNOWN: pt_unknown(call, row->msgid); return;
     case MSG_REVERSED:
     default:
         pt_answer(call, 200, -1, row->msgid,
@@ -95,25 +100,13 @@ static void pt_answer_existing(struct his_call *call, const struct journal_row *
 static void on_pt_done(struct upmsg *m)
 {
     struct his_call *call = m->data;
-    char warn[160];
 
     switch (m->result) {
     case UPMSG_ANSWERED:
         pt_relay(call, m->response ? m->response : "{}", m->response ? m->response_len : 2);
         break;
-    case UPMSG_QUEUED:
-        snprintf(warn, sizeof warn,
-                 "queued: posad sends it when the platform is reachable "
-                 "(msgid %s)",
-                 m->msgid);
-        pt_answer(call, 200, 0, m->msgid, NULL, warn);
-        break;
-    case UPMSG_UNKNOWN:
-        pt_answer(call, 200, -1, m->msgid,
-                  "outcome unknown: posad is resolving it with the platform; send the same "
-                  "msgid again later for the result",
-                  NULL);
-        break;
+    case UPMSG_QUEUED: pt_queued(call, m->msgid); break;
+    case UPMSG_UNKNOWN: pt_unknown(call, m->msgid); break;
     case UPMSG_OFFLINE:
         pt_answer(call, 200, -1, m->msgid,
                   m->error[0] ? m->error : "the platform is unreachable; nothing was sent", NULL);
