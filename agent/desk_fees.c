@@ -215,7 +215,7 @@ static void on_chunk(struct upmsg *m)
         chunk->lost = true;
         f->local_err = f->local_err ? f->local_err : err;
     } else if (m->result == UPMSG_FAILED) {
-        f->unrecorded = err; /* kept and sent; a restart resolves the row by query */
+        f->unrecorded = err; /* kept and sent; resolved by query once the journal takes it */
     } else if (!f->refused) {
         f->refused = true;
         str_copy(f->refusal, sizeof(f->refusal), msg[0] ? msg : posa_strerror(err));
@@ -239,7 +239,7 @@ static void finish(struct his_call *call)
 
         snprintf(message, sizeof message,
                  "the lines are kept and went to the platform, but its answer could not be "
-                 "recorded (%s): it is checked at the next start; do not send them again",
+                 "recorded (%s): posad checks it once there is room; do not send them again",
                  posa_strerror(f->unrecorded));
         his_fail(call, POSA_EOUTCOME_UNKNOWN, message, NULL);
         return;

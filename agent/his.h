@@ -51,7 +51,6 @@ struct his_call {
     void (*flow_free)(void *flow);
 };
 
-
 /* Entry point from the server for every /v1/ request and the documents. */
 void his_handle(struct posad *pd, struct http_request *req);
 
