@@ -14,6 +14,7 @@
 #include "cache/wal_gather.h"
 #include "core/err.h"
 #include "core/str.h"
+#include "sandbox/fee_blob.h"
 
 static const char schema[] =
     /* Not locking_mode=EXCLUSIVE, though the sandbox is the only user: the checkpointer's
@@ -32,15 +33,15 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS visits(mdtrt_id TEXT PRIMARY KEY, psn_no TEXT, inpatient INTEGER,"
     " insutype TEXT, med_type TEXT, begntime INTEGER, endtime INTEGER, emergency INTEGER,"
     " trauma INTEGER, third_party INTEGER, ipt_otp_no TEXT, state TEXT, msgid TEXT);"
-    "CREATE TABLE IF NOT EXISTS fees(mdtrt_id TEXT, feedetl_sn TEXT, msgid TEXT, chrg_bchno TEXT,"
-    " list_code TEXT, init_sn TEXT, psn_no TEXT, time INTEGER, price INTEGER, qty INTEGER,"
-    " amount INTEGER, fulamt INTEGER, overlmt INTEGER, preselfpay INTEGER, inscp INTEGER,"
-    " lv INTEGER, category INTEGER, selfpay_prop INTEGER, outside INTEGER, state TEXT,"
-    " setl_id TEXT, cancel_msgid TEXT, infno TEXT, PRIMARY KEY(mdtrt_id, feedetl_sn));"
-    /* The visits of each upload: a reversal finds the upload's lines by the fees' key. */
+    /* A visit's fee lines as each message left them: one row per visit and uploading message,
+     * the lines packed in a blob (fee_blob.h). A line's state, settlement and cancelling
+     * message live in the blob, so a settlement rewrites a row per upload, not per line. */
+    "CREATE TABLE IF NOT EXISTS fee_sets(mdtrt_id TEXT, msgid TEXT, psn_no TEXT, infno TEXT,"
+    " lines BLOB, PRIMARY KEY(mdtrt_id, msgid));"
+    /* The visits whose lines a message wrote (an upload, or a cancellation): what a reversal
+     * finds them by. */
     "CREATE TABLE IF NOT EXISTS upload_visits(msgid TEXT, mdtrt_id TEXT,"
     " PRIMARY KEY(msgid, mdtrt_id)) WITHOUT ROWID;"
-    "CREATE INDEX IF NOT EXISTS fees_cancel ON fees(cancel_msgid) WHERE cancel_msgid IS NOT NULL;"
     "CREATE TABLE IF NOT EXISTS settlements(setl_id TEXT PRIMARY KEY, msgid TEXT, infno TEXT,"
     " psn_no TEXT, mdtrt_id TEXT, insutype TEXT, clr_type TEXT, setl_optins TEXT,"
     " setl_time INTEGER, year INTEGER, medfee INTEGER, fund INTEGER, psn_part INTEGER,"
@@ -55,29 +56,10 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS filing_ops(id INTEGER PRIMARY KEY, psn_no TEXT, action TEXT,"
     " kind TEXT, valid_from INTEGER, valid_to INTEGER);";
 
-/* Version 1: upload_visits replaces an index on every line's msgid, which was a seventh of
- * what an upload cost; a ledger from before gets its uploads' visits from its lines. */
-static const char migrate_1[] =
-    "BEGIN;"
-    "INSERT OR IGNORE INTO upload_visits(msgid, mdtrt_id)"
-    " SELECT DISTINCT msgid, mdtrt_id FROM fees;"
-    "DROP INDEX IF EXISTS fees_msgid;"
-    "PRAGMA user_version=1;"
-    "COMMIT;";
-
-#define FEE_COLS                                                                                   \
-    "mdtrt_id, feedetl_sn, msgid, chrg_bchno, list_code, init_sn, psn_no, time, price, qty, "      \
-    "amount, fulamt, overlmt, preselfpay, inscp, lv, category, selfpay_prop, outside, state, "     \
-    "ifnull(setl_id,''), infno"
 #define SETL_COLS                                                                                  \
     "setl_id, msgid, infno, psn_no, mdtrt_id, insutype, clr_type, setl_optins, setl_time, "        \
     "year, medfee, fund, psn_part, acct_pay, cash, act_pay_dedc, moved_deductible, "               \
     "moved_fund, state, ifnull(cancel_msgid,''), output"
-/* A line counts as settled when its settlement is active. */
-#define UNSETTLED                                                                                  \
-    " state='active' AND (setl_id IS NULL OR NOT EXISTS (SELECT 1 FROM settlements s"              \
-    " WHERE s.setl_id = fees.setl_id AND s.state='active'))"
-
 enum stmt_id {
     S_BEGIN,
     S_COMMIT,
@@ -97,24 +79,19 @@ enum stmt_id {
     S_SIGNIN_CLOSE,
     S_VISIT_PUT,
     S_VISIT_GET,
-    S_FEE_INSERT,
-    S_FEE_GET,
-    S_FEE_REFUNDED,
-    S_FEES_NOT_OF,
-    S_FEES_CANCELLED_SETTLED,
-    S_FEES_CANCEL,
-    S_FEES_UNSETTLED,
-    S_FEES_SETTLE,
+    S_SETS_LOAD,
+    S_SET_PUT,
+    S_SET_DELETE,
     S_UPLOAD_VISIT,
-    S_FEES_SETTLED_BY_MSG,
-    S_FEES_REV_UPLOAD,
-    S_FEES_REV_CANCEL,
-    S_VISIT_HAS_LINES,
+    S_MSG_VISITS,
+    S_SETS_EACH,
+    S_SETS_EACH_PSN,
     S_SETL_INSERT,
     S_SETL_GET,
     S_SETL_BY_MSG,
     S_SETL_BY_CANCEL,
     S_SETL_ACTIVE,
+    S_SETL_IS_ACTIVE,
     S_SETL_STATE,
     S_VISIT_DEDUCTIBLE,
     S_RECON,
@@ -125,8 +102,6 @@ enum stmt_id {
     S_FILING_ADD,
     S_FILING_EACH,
     S_SETL_EACH,
-    S_FEES_EACH,
-    S_FEES_EACH_PSN,
     S__MAX
 };
 
@@ -156,47 +131,16 @@ static const char *const stmt_sql[S__MAX] = {
     [S_VISIT_GET] = "SELECT mdtrt_id, psn_no, inpatient, insutype, med_type, begntime, endtime,"
                     " emergency, trauma, third_party, ipt_otp_no, state, msgid FROM visits"
                     " WHERE mdtrt_id=?1",
-    [S_FEE_INSERT] =
-        "INSERT INTO fees(mdtrt_id, feedetl_sn, msgid, chrg_bchno, list_code, init_sn, psn_no,"
-        " time, price, qty, amount, fulamt, overlmt, preselfpay, inscp, lv, category,"
-        " selfpay_prop, outside, state, setl_id, infno) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,"
-        "?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,NULLIF(?21,''),?22)"
-        /* A reversed upload (2601) never happened: its line may come again, under a new
-         * msgid, as a client resends an upload whose outcome it did not know. */
-        " ON CONFLICT(mdtrt_id, feedetl_sn) DO UPDATE SET msgid=?3, chrg_bchno=?4, list_code=?5,"
-        " init_sn=?6, psn_no=?7, time=?8, price=?9, qty=?10, amount=?11, fulamt=?12, overlmt=?13,"
-        " preselfpay=?14, inscp=?15, lv=?16, category=?17, selfpay_prop=?18, outside=?19,"
-        " state=?20, setl_id=NULLIF(?21,''), infno=?22 WHERE fees.state='reversed'",
-    [S_FEE_GET] = "SELECT " FEE_COLS " FROM fees WHERE mdtrt_id=?1 AND feedetl_sn=?2",
-    [S_FEE_REFUNDED] = "SELECT ifnull(sum(qty),0) FROM fees WHERE mdtrt_id=?1 AND init_sn=?2"
-                       " AND state='active' AND qty<0",
-    [S_FEES_NOT_OF] = "SELECT count(*) FROM fees WHERE mdtrt_id=?1 AND state='active'"
-                      " AND ifnull(setl_id,'')<>?2",
-    [S_FEES_CANCEL] = "UPDATE fees SET state='cancelled', cancel_msgid=?4 WHERE mdtrt_id=?1"
-                      " AND (?2 IS NULL OR feedetl_sn=?2) AND (?3 IS NULL OR chrg_bchno=?3)"
-                      " AND" UNSETTLED,
-    [S_FEES_UNSETTLED] = "SELECT count(*), ifnull(sum(amount),0), ifnull(sum(fulamt),0),"
-                         " ifnull(sum(overlmt),0), ifnull(sum(preselfpay),0),"
-                         " ifnull(sum(inscp),0) FROM fees WHERE mdtrt_id=?1"
-                         " AND (?2 IS NULL OR chrg_bchno=?2) AND" UNSETTLED,
-    [S_FEES_SETTLE] = "UPDATE fees SET setl_id=?3 WHERE mdtrt_id=?1"
-                      " AND (?2 IS NULL OR chrg_bchno=?2) AND" UNSETTLED,
+    [S_SETS_LOAD] = "SELECT msgid, psn_no, infno, lines FROM fee_sets WHERE mdtrt_id=?1"
+                    " ORDER BY rowid",
+    [S_SET_PUT] = "INSERT INTO fee_sets(mdtrt_id, msgid, psn_no, infno, lines)"
+                  " VALUES(?1,?2,?3,?4,?5) ON CONFLICT(mdtrt_id, msgid) DO UPDATE SET lines=?5",
+    [S_SET_DELETE] = "DELETE FROM fee_sets WHERE mdtrt_id=?1 AND msgid=?2",
     [S_UPLOAD_VISIT] = "INSERT OR IGNORE INTO upload_visits(msgid, mdtrt_id) VALUES(?1,?2)",
-#define UPLOAD_LINES                                                                               \
-    "mdtrt_id IN (SELECT mdtrt_id FROM upload_visits WHERE msgid=?1) AND msgid=?1"
-    [S_FEES_SETTLED_BY_MSG] = "SELECT count(*) FROM fees WHERE " UPLOAD_LINES " AND state='active'"
-                              " AND EXISTS (SELECT 1 FROM settlements s"
-                              " WHERE s.setl_id = fees.setl_id AND s.state='active')",
-    [S_FEES_REV_UPLOAD] = "UPDATE fees SET state='reversed' WHERE " UPLOAD_LINES
-                          " AND state='active'",
-    [S_FEES_CANCELLED_SETTLED] = "SELECT count(*) FROM fees f WHERE f.cancel_msgid=?1"
-                                 " AND f.cancel_msgid IS NOT NULL AND f.state='cancelled'"
-                                 " AND EXISTS (SELECT 1 FROM settlements s"
-                                 " WHERE s.mdtrt_id=f.mdtrt_id AND s.state='active')",
-    [S_FEES_REV_CANCEL] = "UPDATE fees SET state='active', cancel_msgid=NULL"
-                          " WHERE cancel_msgid=?1 AND cancel_msgid IS NOT NULL"
-                          " AND state='cancelled'",
-    [S_VISIT_HAS_LINES] = "SELECT count(*) FROM fees WHERE mdtrt_id=?1 AND state='active'",
+    [S_MSG_VISITS] = "SELECT mdtrt_id FROM upload_visits WHERE msgid=?1",
+    [S_SETS_EACH] = "SELECT mdtrt_id, msgid, psn_no, infno, lines FROM fee_sets ORDER BY rowid",
+    [S_SETS_EACH_PSN] = "SELECT mdtrt_id, msgid, psn_no, infno, lines FROM fee_sets"
+                        " WHERE psn_no=?1 ORDER BY rowid",
     [S_SETL_INSERT] = "INSERT INTO settlements(setl_id, msgid, infno, psn_no, mdtrt_id, insutype,"
                       " clr_type, setl_optins, setl_time, year, medfee, fund, psn_part, acct_pay,"
                       " cash, act_pay_dedc, moved_deductible, moved_fund, state, cancel_msgid,"
@@ -207,6 +151,7 @@ static const char *const stmt_sql[S__MAX] = {
     [S_SETL_BY_CANCEL] = "SELECT " SETL_COLS " FROM settlements WHERE cancel_msgid=?1",
     [S_SETL_ACTIVE] = "SELECT " SETL_COLS " FROM settlements WHERE mdtrt_id=?1"
                       " AND state='active' ORDER BY rowid DESC LIMIT 1",
+    [S_SETL_IS_ACTIVE] = "SELECT state='active' FROM settlements WHERE setl_id=?1",
     [S_SETL_STATE] = "UPDATE settlements SET state=?2, cancel_msgid=NULLIF(?3,'')"
                      " WHERE setl_id=?1",
     [S_VISIT_DEDUCTIBLE] = "SELECT ifnull(sum(act_pay_dedc),0) FROM settlements"
@@ -226,8 +171,6 @@ static const char *const stmt_sql[S__MAX] = {
     [S_FILING_EACH] = "SELECT psn_no, action, kind, valid_from, valid_to FROM filing_ops"
                       " ORDER BY id",
     [S_SETL_EACH] = "SELECT " SETL_COLS " FROM settlements ORDER BY rowid",
-    [S_FEES_EACH] = "SELECT " FEE_COLS " FROM fees ORDER BY rowid",
-    [S_FEES_EACH_PSN] = "SELECT " FEE_COLS " FROM fees WHERE psn_no=?1 ORDER BY rowid",
 };
 
 struct ledger {
@@ -235,6 +178,19 @@ struct ledger {
     sqlite3 *checkpointer; /* a second connection: ledger_checkpoint, on another thread */
     int wal_frames;        /* in the WAL after db's last commit */
     sqlite3_stmt *stmts[S__MAX];
+};
+
+/* Flags of a loaded line. */
+enum {
+    LINE_DIRTY = 1, /* its set is to be written back */
+    LINE_GONE = 2,  /* a reversed line a new upload replaced: left out of its set */
+};
+
+struct ledger_lines {
+    char mdtrt_id[LEDGER_ID];
+    size_t n, cap;
+    struct ledger_fee *f;
+    uint8_t *flags;
 };
 
 static sqlite3_stmt *stmt(struct ledger *l, enum stmt_id id)
@@ -313,10 +269,71 @@ static int row(struct ledger *l, sqlite3_stmt *st)
     return -EIO;
 }
 
+/* Version 2 moved fee lines from a row each (table fees) to a blob per visit and message
+ * (fee_sets): the rows of a ledger from before, visit by visit. */
+static int migrate_fees(struct ledger *l)
+{
+    static const char sql[] =
+        "SELECT mdtrt_id, feedetl_sn, msgid, chrg_bchno, list_code, init_sn, psn_no, time,"
+        " price, qty, amount, fulamt, overlmt, preselfpay, inscp, lv, category, selfpay_prop,"
+        " outside, state, ifnull(setl_id,''), ifnull(cancel_msgid,''), infno FROM fees"
+        " ORDER BY mdtrt_id, rowid";
+    struct ledger_lines *v = NULL;
+    sqlite3_stmt *st;
+    int rc = 0;
+
+    if (sqlite3_prepare_v2(l->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return -EIO;
+    while (rc == 0 && (rc = row(l, st)) == 1) {
+        struct ledger_fee f = {0};
+        int c = 0;
+
+        ct(st, c++, f.mdtrt_id, sizeof(f.mdtrt_id));
+        ct(st, c++, f.feedetl_sn, sizeof(f.feedetl_sn));
+        ct(st, c++, f.msgid, sizeof(f.msgid));
+        ct(st, c++, f.chrg_bchno, sizeof(f.chrg_bchno));
+        ct(st, c++, f.list_code, sizeof(f.list_code));
+        ct(st, c++, f.init_sn, sizeof(f.init_sn));
+        ct(st, c++, f.psn_no, sizeof(f.psn_no));
+        f.time = ci(st, c++);
+        f.price_e6 = ci(st, c++);
+        f.qty_e4 = ci(st, c++);
+        f.split.amount = ci(st, c++);
+        f.split.fulamt_ownpay = ci(st, c++);
+        f.split.overlmt = ci(st, c++);
+        f.split.preselfpay = ci(st, c++);
+        f.split.inscp = ci(st, c++);
+        f.split.lv = (enum chrgitm_lv)ci(st, c++);
+        f.split.category = (uint8_t)ci(st, c++);
+        f.split.selfpay_prop_e6 = ci(st, c++);
+        f.outside = ci(st, c++) != 0;
+        ct(st, c++, f.state, sizeof(f.state));
+        ct(st, c++, f.setl_id, sizeof(f.setl_id));
+        ct(st, c++, f.cancel_msgid, sizeof(f.cancel_msgid));
+        ct(st, c, f.infno, sizeof(f.infno));
+        rc = 0;
+        if (v && strcmp(v->mdtrt_id, f.mdtrt_id) != 0) {
+            rc = ledger_lines_save(l, v);
+            ledger_lines_close(v);
+            v = NULL;
+        }
+        if (rc == 0 && !v)
+            rc = ledger_lines_open(l, f.mdtrt_id, &v);
+        if (rc == 0)
+            rc = ledger_lines_add(v, &f);
+    }
+    sqlite3_finalize(st);
+    if (rc == 0 && v)
+        rc = ledger_lines_save(l, v);
+    ledger_lines_close(v);
+    return rc;
+}
+
 static int migrate(struct ledger *l, char **err)
 {
     sqlite3_stmt *st = NULL;
-    int version = -1;
+    int version = -1, rc;
+    bool old_fees;
 
     if (sqlite3_prepare_v2(l->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
         sqlite3_step(st) == SQLITE_ROW)
@@ -324,8 +341,34 @@ static int migrate(struct ledger *l, char **err)
     sqlite3_finalize(st);
     if (version < 0)
         return -EIO;
-    if (version < 1 && sqlite3_exec(l->db, migrate_1, NULL, NULL, err) != SQLITE_OK)
+    if (version >= 2)
+        return 0;
+    old_fees = sqlite3_prepare_v2(l->db, "SELECT 1 FROM sqlite_master WHERE name='fees'", -1,
+                                  &st, NULL) == SQLITE_OK &&
+               sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    if (!old_fees)
+        return sqlite3_exec(l->db, "PRAGMA user_version=2", NULL, NULL, err) == SQLITE_OK ? 0
+                                                                                         : -EIO;
+    /* Version 1 found an upload's visits in upload_visits, not by an index on every line's
+     * msgid; version 2 also finds a cancellation's there. */
+    if (sqlite3_exec(l->db,
+                     "BEGIN;"
+                     "INSERT OR IGNORE INTO upload_visits(msgid, mdtrt_id)"
+                     " SELECT DISTINCT msgid, mdtrt_id FROM fees;"
+                     "INSERT OR IGNORE INTO upload_visits(msgid, mdtrt_id)"
+                     " SELECT DISTINCT cancel_msgid, mdtrt_id FROM fees"
+                     " WHERE cancel_msgid IS NOT NULL;",
+                     NULL, NULL, err) != SQLITE_OK) {
+        sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
         return -EIO;
+    }
+    rc = migrate_fees(l);
+    if (rc < 0 || sqlite3_exec(l->db, "DROP TABLE fees; PRAGMA user_version=2; COMMIT;", NULL,
+                               NULL, err) != SQLITE_OK) {
+        sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+        return -EIO;
+    }
     return 0;
 }
 
@@ -369,8 +412,7 @@ int ledger_open(const char *dir, struct ledger **ret, char *msg, size_t cap)
         sqlite3_exec(l->db, schema, NULL, NULL, &err) != SQLITE_OK || migrate(l, &err) < 0) {
         snprintf(msg, cap, "%s: %s", path, err ? err : sqlite3_errmsg(l->db));
         sqlite3_free(err);
-        sqlite3_close(l->db);
-        free(l);
+        ledger_close(l); /* the statements a migration prepared, and the connection */
         return -EIO;
     }
     sqlite3_busy_timeout(l->db, 2000);
@@ -632,168 +674,342 @@ int ledger_visit_get(struct ledger *l, const char *mdtrt_id, struct ledger_visit
 
 /* --- fees ----------------------------------------------------------------------------- */
 
-int ledger_fee_insert(struct ledger *l, const struct ledger_fee *f)
+static int lines_reserve(struct ledger_lines *v, size_t more)
 {
-    sqlite3_stmt *st = stmt(l, S_FEE_INSERT);
-    int rc;
+    size_t cap = v->cap ? v->cap : 64;
+    struct ledger_fee *f;
+    uint8_t *flags;
 
-    if (!st)
-        return -EIO;
-    bt(st, 1, f->mdtrt_id);
-    bt(st, 2, f->feedetl_sn);
-    bt(st, 3, f->msgid);
-    bt(st, 4, f->chrg_bchno);
-    bt(st, 5, f->list_code);
-    bt(st, 6, f->init_sn);
-    bt(st, 7, f->psn_no);
-    bi(st, 8, f->time);
-    bi(st, 9, f->price_e6);
-    bi(st, 10, f->qty_e4);
-    bi(st, 11, f->split.amount);
-    bi(st, 12, f->split.fulamt_ownpay);
-    bi(st, 13, f->split.overlmt);
-    bi(st, 14, f->split.preselfpay);
-    bi(st, 15, f->split.inscp);
-    bi(st, 16, f->split.lv);
-    bi(st, 17, f->split.category);
-    bi(st, 18, f->split.selfpay_prop_e6);
-    bi(st, 19, f->outside);
-    bt(st, 20, f->state);
-    bt(st, 21, f->setl_id);
-    bt(st, 22, f->infno);
-    if ((rc = run(l, st)) < 0)
+    if (v->n + more <= v->cap)
+        return 0;
+    while (cap < v->n + more)
+        cap *= 2;
+    if (!(f = realloc(v->f, cap * sizeof(*f))))
+        return -ENOMEM;
+    v->f = f;
+    if (!(flags = realloc(v->flags, cap)))
+        return -ENOMEM;
+    v->flags = flags;
+    v->cap = cap;
+    return 0;
+}
+
+/* Appends the lines of the set in st's current row (columns: msgid, psn_no, infno, lines
+ * from col on, mdtrt_id given). */
+static int lines_append_set(struct ledger_lines *v, sqlite3_stmt *st, int col,
+                            const char *mdtrt_id)
+{
+    const uint8_t *blob = sqlite3_column_blob(st, col + 3);
+    size_t len = (size_t)sqlite3_column_bytes(st, col + 3);
+    int n = fee_blob_count(blob, len), rc;
+
+    if (n < 0)
+        return n;
+    if ((rc = lines_reserve(v, (size_t)n)) < 0)
         return rc;
-    return sqlite3_changes(l->db) ? 0 : -EEXIST; /* there, and not reversed */
+    memset(&v->f[v->n], 0, (size_t)n * sizeof(v->f[0]));
+    memset(&v->flags[v->n], 0, (size_t)n);
+    if ((rc = fee_blob_decode(blob, len, &v->f[v->n])) < 0)
+        return rc;
+    for (int i = 0; i < n; i++) {
+        struct ledger_fee *f = &v->f[v->n + (size_t)i];
+
+        str_copy(f->mdtrt_id, sizeof(f->mdtrt_id), mdtrt_id);
+        ct(st, col, f->msgid, sizeof(f->msgid));
+        ct(st, col + 1, f->psn_no, sizeof(f->psn_no));
+        ct(st, col + 2, f->infno, sizeof(f->infno));
+    }
+    v->n += (size_t)n;
+    return 0;
 }
 
-static void fee_read(sqlite3_stmt *st, struct ledger_fee *f)
+void ledger_lines_close(struct ledger_lines *v)
 {
-    ct(st, 0, f->mdtrt_id, sizeof(f->mdtrt_id));
-    ct(st, 1, f->feedetl_sn, sizeof(f->feedetl_sn));
-    ct(st, 2, f->msgid, sizeof(f->msgid));
-    ct(st, 3, f->chrg_bchno, sizeof(f->chrg_bchno));
-    ct(st, 4, f->list_code, sizeof(f->list_code));
-    ct(st, 5, f->init_sn, sizeof(f->init_sn));
-    ct(st, 6, f->psn_no, sizeof(f->psn_no));
-    f->time = ci(st, 7);
-    f->price_e6 = ci(st, 8);
-    f->qty_e4 = ci(st, 9);
-    f->split.amount = ci(st, 10);
-    f->split.fulamt_ownpay = ci(st, 11);
-    f->split.overlmt = ci(st, 12);
-    f->split.preselfpay = ci(st, 13);
-    f->split.inscp = ci(st, 14);
-    f->split.lv = (enum chrgitm_lv)ci(st, 15);
-    f->split.category = (uint8_t)ci(st, 16);
-    f->split.selfpay_prop_e6 = ci(st, 17);
-    f->outside = ci(st, 18) != 0;
-    ct(st, 19, f->state, sizeof(f->state));
-    ct(st, 20, f->setl_id, sizeof(f->setl_id));
-    ct(st, 21, f->infno, sizeof(f->infno));
+    if (!v)
+        return;
+    free(v->f);
+    free(v->flags);
+    free(v);
 }
 
-int ledger_fee_get(struct ledger *l, const char *mdtrt_id, const char *sn, struct ledger_fee *ret)
+int ledger_lines_open(struct ledger *l, const char *mdtrt_id, struct ledger_lines **ret)
 {
-    sqlite3_stmt *st = stmt(l, S_FEE_GET);
+    struct ledger_lines *v = calloc(1, sizeof(*v));
+    sqlite3_stmt *st = stmt(l, S_SETS_LOAD);
     int rc;
 
-    if (!st)
+    if (!v)
+        return -ENOMEM;
+    if (!st) {
+        free(v);
         return -EIO;
+    }
+    str_copy(v->mdtrt_id, sizeof(v->mdtrt_id), mdtrt_id);
     bt(st, 1, mdtrt_id);
-    bt(st, 2, sn);
-    rc = row(l, st);
-    if (rc == 1)
-        fee_read(st, ret);
+    while ((rc = row(l, st)) == 1 && (rc = lines_append_set(v, st, 0, mdtrt_id)) == 0)
+        ;
     sqlite3_reset(st);
+    if (rc < 0) {
+        if (rc == -EIO)
+            fprintf(stderr, "ledger: the fee lines of visit %s cannot be read\n", mdtrt_id);
+        ledger_lines_close(v);
+        return rc;
+    }
+    *ret = v;
+    return 0;
+}
+
+/* Writes back the set msgid: its lines, or no row when none is left. */
+static int set_save(struct ledger *l, struct ledger_lines *v, const char *msgid)
+{
+    const struct ledger_fee **set = malloc(v->n * sizeof(*set) + 1);
+    sqlite3_stmt *st;
+    uint8_t *blob = NULL;
+    size_t n = 0, len = 0;
+    int rc;
+
+    if (!set)
+        return -ENOMEM;
+    for (size_t i = 0; i < v->n; i++)
+        if (!(v->flags[i] & LINE_GONE) && strcmp(v->f[i].msgid, msgid) == 0)
+            set[n++] = &v->f[i];
+    if (n == 0) {
+        st = stmt(l, S_SET_DELETE);
+        if (st) {
+            bt(st, 1, v->mdtrt_id);
+            bt(st, 2, msgid);
+        }
+        rc = run(l, st);
+    } else if ((rc = fee_blob_encode(set, n, &blob, &len)) == 0) {
+        if ((st = stmt(l, S_SET_PUT))) {
+            bt(st, 1, v->mdtrt_id);
+            bt(st, 2, msgid);
+            bt(st, 3, set[0]->psn_no);
+            bt(st, 4, set[0]->infno);
+            sqlite3_bind_blob(st, 5, blob, (int)len, SQLITE_STATIC);
+        }
+        rc = run(l, st);
+        free(blob);
+    }
+    free(set);
     return rc;
 }
 
-static int one_int(struct ledger *l, sqlite3_stmt *st, int64_t *ret)
+int ledger_lines_save(struct ledger *l, struct ledger_lines *v)
 {
-    int rc = row(l, st);
+    for (size_t i = 0; i < v->n; i++) {
+        char msgid[LEDGER_ID];
+        int rc;
 
-    if (rc == 1)
-        *ret = ci(st, 0);
+        if (!(v->flags[i] & LINE_DIRTY))
+            continue;
+        str_copy(msgid, sizeof(msgid), v->f[i].msgid);
+        if ((rc = set_save(l, v, msgid)) < 0)
+            return rc;
+        for (size_t j = i; j < v->n; j++)
+            if (strcmp(v->f[j].msgid, msgid) == 0)
+                v->flags[j] &= (uint8_t)~LINE_DIRTY;
+    }
+    return 0;
+}
+
+/* Line i is one of the visit's (not one a new upload replaced). */
+static bool line_here(const struct ledger_lines *v, size_t i)
+{
+    return !(v->flags[i] & LINE_GONE);
+}
+
+/* The index of the visit's line sn, or v->n. */
+static size_t line_index(const struct ledger_lines *v, const char *sn)
+{
+    size_t i = 0;
+
+    while (i < v->n && !(line_here(v, i) && strcmp(v->f[i].feedetl_sn, sn) == 0))
+        i++;
+    return i;
+}
+
+const struct ledger_fee *ledger_lines_find(const struct ledger_lines *v, const char *sn)
+{
+    size_t i = line_index(v, sn);
+
+    return i < v->n ? &v->f[i] : NULL;
+}
+
+int64_t ledger_lines_refunded(const struct ledger_lines *v, const char *init_sn)
+{
+    int64_t qty = 0;
+
+    for (size_t i = 0; i < v->n; i++)
+        if (line_here(v, i) && v->f[i].qty_e4 < 0 && strcmp(v->f[i].state, "active") == 0 &&
+            strcmp(v->f[i].init_sn, init_sn) == 0)
+            qty += v->f[i].qty_e4;
+    return qty;
+}
+
+int ledger_lines_add(struct ledger_lines *v, const struct ledger_fee *f)
+{
+    size_t old = line_index(v, f->feedetl_sn);
+    int rc;
+
+    /* A reversed upload (2601) never happened: its line may come again, under a new msgid,
+     * as a client resends an upload whose outcome it did not know. */
+    if (old < v->n && strcmp(v->f[old].state, "reversed") != 0)
+        return -EEXIST;
+    if ((rc = lines_reserve(v, 1)) < 0)
+        return rc;
+    if (old < v->n)
+        v->flags[old] = LINE_GONE | LINE_DIRTY;
+    v->f[v->n] = *f;
+    str_copy(v->f[v->n].mdtrt_id, sizeof(v->f[v->n].mdtrt_id), v->mdtrt_id);
+    v->flags[v->n++] = LINE_DIRTY;
+    return 0;
+}
+
+/* Whether line f is settled: its settlement is active. One lookup per run of lines of the
+ * same settlement (memo). 1, 0, or -EIO. */
+struct settled_memo {
+    char setl_id[LEDGER_ID];
+    int active;
+};
+
+static int line_settled(struct ledger *l, const struct ledger_fee *f, struct settled_memo *m)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (!f->setl_id[0])
+        return 0;
+    if (m->setl_id[0] && strcmp(m->setl_id, f->setl_id) == 0)
+        return m->active;
+    if (!(st = stmt(l, S_SETL_IS_ACTIVE)))
+        return -EIO;
+    bt(st, 1, f->setl_id);
+    rc = row(l, st);
+    m->active = rc == 1 && sqlite3_column_int(st, 0) == 1;
     sqlite3_reset(st);
-    return rc == 1 ? 0 : -EIO;
+    if (rc < 0)
+        return rc;
+    str_copy(m->setl_id, sizeof(m->setl_id), f->setl_id);
+    return m->active;
+}
+
+/* Active, not settled, and of bchno (NULL: any) and sn (NULL: any): 1, 0 or -EIO. */
+static int line_open(struct ledger *l, const struct ledger_lines *v, size_t i, const char *sn,
+                     const char *bchno, struct settled_memo *m)
+{
+    const struct ledger_fee *f = &v->f[i];
+    int settled;
+
+    if (!line_here(v, i) || strcmp(f->state, "active") != 0 ||
+        (sn && strcmp(f->feedetl_sn, sn) != 0) || (bchno && strcmp(f->chrg_bchno, bchno) != 0))
+        return 0;
+    settled = line_settled(l, f, m);
+    return settled < 0 ? settled : !settled;
 }
 
 int ledger_fee_refunded(struct ledger *l, const char *mdtrt_id, const char *init_sn,
                         int64_t *ret_qty_e4)
 {
-    sqlite3_stmt *st = stmt(l, S_FEE_REFUNDED);
+    struct ledger_lines *v;
+    int rc = ledger_lines_open(l, mdtrt_id, &v);
 
-    if (!st)
-        return -EIO;
-    bt(st, 1, mdtrt_id);
-    bt(st, 2, init_sn);
-    return one_int(l, st, ret_qty_e4);
+    if (rc < 0)
+        return rc;
+    *ret_qty_e4 = ledger_lines_refunded(v, init_sn);
+    ledger_lines_close(v);
+    return 0;
 }
 
 int ledger_fees_not_of(struct ledger *l, const char *mdtrt_id, const char *setl_id,
                        int64_t *ret_count)
 {
-    sqlite3_stmt *st = stmt(l, S_FEES_NOT_OF);
+    struct ledger_lines *v;
+    int rc = ledger_lines_open(l, mdtrt_id, &v);
 
-    if (!st)
-        return -EIO;
-    bt(st, 1, mdtrt_id);
-    bt(st, 2, setl_id);
-    return one_int(l, st, ret_count);
+    if (rc < 0)
+        return rc;
+    *ret_count = 0;
+    for (size_t i = 0; i < v->n; i++)
+        if (line_here(v, i) && strcmp(v->f[i].state, "active") == 0 &&
+            strcmp(v->f[i].setl_id, setl_id) != 0)
+            ++*ret_count;
+    ledger_lines_close(v);
+    return 0;
 }
 
 int ledger_fees_cancel(struct ledger *l, const char *mdtrt_id, const char *sn, const char *bchno,
                        const char *msgid, int *ret_count)
 {
-    sqlite3_stmt *st = stmt(l, S_FEES_CANCEL);
-    int rc;
+    struct settled_memo m = {0};
+    struct ledger_lines *v;
+    int rc = ledger_lines_open(l, mdtrt_id, &v), n = 0;
 
-    if (!st)
-        return -EIO;
-    bt(st, 1, mdtrt_id);
-    bt(st, 2, sn);
-    bt(st, 3, bchno);
-    bt(st, 4, msgid);
-    rc = run(l, st);
+    for (size_t i = 0; rc == 0 && i < v->n; i++) {
+        if ((rc = line_open(l, v, i, sn, bchno, &m)) != 1)
+            continue;
+        rc = 0;
+        str_copy(v->f[i].state, sizeof(v->f[i].state), "cancelled");
+        str_copy(v->f[i].cancel_msgid, sizeof(v->f[i].cancel_msgid), msgid);
+        v->flags[i] |= LINE_DIRTY;
+        n++;
+    }
+    if (rc == 0 && n > 0 && (rc = ledger_lines_save(l, v)) == 0)
+        rc = ledger_upload_visit(l, msgid, mdtrt_id); /* what its reversal finds them by */
     if (rc == 0)
-        *ret_count = sqlite3_changes(l->db);
+        *ret_count = n;
+    ledger_lines_close(v);
     return rc;
 }
 
 int ledger_fees_unsettled(struct ledger *l, const char *mdtrt_id, const char *bchno,
                           struct split_totals *ret, int *ret_count)
 {
-    sqlite3_stmt *st = stmt(l, S_FEES_UNSETTLED);
-    int rc;
+    struct settled_memo m = {0};
+    struct ledger_lines *v;
+    int rc = ledger_lines_open(l, mdtrt_id, &v);
 
-    if (!st)
-        return -EIO;
-    bt(st, 1, mdtrt_id);
-    bt(st, 2, bchno);
-    rc = row(l, st);
-    if (rc == 1) {
-        *ret_count = (int)ci(st, 0);
-        ret->amount = ci(st, 1);
-        ret->fulamt_ownpay = ci(st, 2);
-        ret->overlmt = ci(st, 3);
-        ret->preselfpay = ci(st, 4);
-        ret->inscp = ci(st, 5);
+    if (rc < 0)
+        return rc;
+    *ret = (struct split_totals){0};
+    *ret_count = 0;
+    for (size_t i = 0; i < v->n; i++) {
+        const struct split *s = &v->f[i].split;
+
+        if ((rc = line_open(l, v, i, NULL, bchno, &m)) < 0)
+            break;
+        if (rc == 0)
+            continue;
+        rc = 0;
+        ret->amount += s->amount;
+        ret->fulamt_ownpay += s->fulamt_ownpay;
+        ret->overlmt += s->overlmt;
+        ret->preselfpay += s->preselfpay;
+        ret->inscp += s->inscp;
+        ++*ret_count;
     }
-    sqlite3_reset(st);
-    return rc == 1 ? 0 : -EIO;
+    ledger_lines_close(v);
+    return rc;
 }
 
 int ledger_fees_settle(struct ledger *l, const char *mdtrt_id, const char *bchno,
                        const char *setl_id)
 {
-    sqlite3_stmt *st = stmt(l, S_FEES_SETTLE);
+    struct settled_memo m = {0};
+    struct ledger_lines *v;
+    int rc = ledger_lines_open(l, mdtrt_id, &v);
 
-    if (!st)
-        return -EIO;
-    bt(st, 1, mdtrt_id);
-    bt(st, 2, bchno);
-    bt(st, 3, setl_id);
-    return run(l, st);
+    for (size_t i = 0; rc == 0 && i < v->n; i++) {
+        if ((rc = line_open(l, v, i, NULL, bchno, &m)) != 1)
+            continue;
+        rc = 0;
+        str_copy(v->f[i].setl_id, sizeof(v->f[i].setl_id), setl_id);
+        v->flags[i] |= LINE_DIRTY;
+    }
+    if (rc == 0)
+        rc = ledger_lines_save(l, v);
+    ledger_lines_close(v);
+    return rc;
 }
 
 int ledger_upload_visit(struct ledger *l, const char *msgid, const char *mdtrt_id)
@@ -807,60 +1023,146 @@ int ledger_upload_visit(struct ledger *l, const char *msgid, const char *mdtrt_i
     return run(l, st);
 }
 
-int ledger_fees_reverse_upload(struct ledger *l, const char *msgid, int *ret_count)
+/* The visits whose lines msgid wrote, loaded (*ret_n of them in *ret). */
+static int msg_lines(struct ledger *l, const char *msgid, struct ledger_lines ***ret,
+                     size_t *ret_n)
 {
-    sqlite3_stmt *st = stmt(l, S_FEES_SETTLED_BY_MSG);
-    int64_t settled = 0;
+    sqlite3_stmt *st = stmt(l, S_MSG_VISITS);
+    struct ledger_lines **all = NULL;
+    char (*ids)[LEDGER_ID] = NULL, (*more)[LEDGER_ID];
+    size_t n = 0;
     int rc;
 
     if (!st)
         return -EIO;
     bt(st, 1, msgid);
-    if ((rc = one_int(l, st, &settled)) < 0)
+    while ((rc = row(l, st)) == 1) {
+        if (!(more = realloc(ids, (n + 1) * sizeof(*ids)))) {
+            rc = -ENOMEM;
+            break;
+        }
+        ids = more;
+        ct(st, 0, ids[n++], sizeof(ids[0]));
+    }
+    sqlite3_reset(st);
+    if (rc == 0 && n && !(all = calloc(n, sizeof(*all))))
+        rc = -ENOMEM;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = ledger_lines_open(l, ids[i], &all[i]);
+    free(ids);
+    if (rc < 0) {
+        for (size_t i = 0; all && i < n; i++)
+            ledger_lines_close(all[i]);
+        free(all);
         return rc;
-    if (settled)
-        return POSA_ESTATE;
-    st = stmt(l, S_FEES_REV_UPLOAD);
-    bt(st, 1, msgid);
-    rc = run(l, st);
-    if (rc == 0)
-        *ret_count = sqlite3_changes(l->db);
+    }
+    *ret = all;
+    *ret_n = n;
+    return 0;
+}
+
+static void msg_lines_close(struct ledger_lines **all, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        ledger_lines_close(all[i]);
+    free(all);
+}
+
+/* Saves every visit's lines; 0 or the first failure. */
+static int msg_lines_save(struct ledger *l, struct ledger_lines **all, size_t n)
+{
+    int rc = 0;
+
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = ledger_lines_save(l, all[i]);
+    return rc;
+}
+
+int ledger_fees_reverse_upload(struct ledger *l, const char *msgid, int *ret_count)
+{
+    struct settled_memo m = {0};
+    struct ledger_lines **all;
+    size_t n;
+    int rc = msg_lines(l, msgid, &all, &n), count = 0;
+
+    if (rc < 0)
+        return rc;
+    for (size_t k = 0; rc == 0 && k < n; k++) {
+        struct ledger_lines *v = all[k];
+
+        for (size_t i = 0; rc == 0 && i < v->n; i++)
+            if (line_here(v, i) && strcmp(v->f[i].msgid, msgid) == 0 &&
+                strcmp(v->f[i].state, "active") == 0 &&
+                (rc = line_settled(l, &v->f[i], &m)) == 1)
+                rc = POSA_ESTATE;
+    }
+    for (size_t k = 0; rc == 0 && k < n; k++) {
+        struct ledger_lines *v = all[k];
+
+        for (size_t i = 0; i < v->n; i++)
+            if (line_here(v, i) && strcmp(v->f[i].msgid, msgid) == 0 &&
+                strcmp(v->f[i].state, "active") == 0) {
+                str_copy(v->f[i].state, sizeof(v->f[i].state), "reversed");
+                v->flags[i] |= LINE_DIRTY;
+                count++;
+            }
+    }
+    if (rc == 0 && (rc = msg_lines_save(l, all, n)) == 0)
+        *ret_count = count;
+    msg_lines_close(all, n);
     return rc;
 }
 
 int ledger_fees_reverse_cancel(struct ledger *l, const char *msgid, int *ret_count)
 {
-    sqlite3_stmt *st = stmt(l, S_FEES_CANCELLED_SETTLED);
-    int64_t settled = 0;
-    int rc;
+    struct ledger_lines **all;
+    size_t n;
+    int rc = msg_lines(l, msgid, &all, &n), count = 0;
 
-    if (!st)
-        return -EIO;
-    bt(st, 1, msgid);
-    if ((rc = one_int(l, st, &settled)) < 0)
+    if (rc < 0)
         return rc;
-    if (settled > 0)
-        return POSA_ESTATE; /* its visit was settled since: the lines would be a second bill */
-    if (!(st = stmt(l, S_FEES_REV_CANCEL)))
-        return -EIO;
-    bt(st, 1, msgid);
-    rc = run(l, st);
-    if (rc == 0)
-        *ret_count = sqlite3_changes(l->db);
+    for (size_t k = 0; rc == 0 && k < n; k++) {
+        struct ledger_lines *v = all[k];
+        struct ledger_settlement s;
+
+        for (size_t i = 0; i < v->n; i++) {
+            if (!line_here(v, i) || strcmp(v->f[i].cancel_msgid, msgid) != 0 ||
+                strcmp(v->f[i].state, "cancelled") != 0)
+                continue;
+            /* its visit was settled since: the lines would be a second bill */
+            if ((rc = ledger_settlement_active(l, v->mdtrt_id, &s)) == 1) {
+                ledger_settlement_free(&s);
+                rc = POSA_ESTATE;
+            }
+            break;
+        }
+    }
+    for (size_t k = 0; rc == 0 && k < n; k++) {
+        struct ledger_lines *v = all[k];
+
+        for (size_t i = 0; i < v->n; i++)
+            if (line_here(v, i) && strcmp(v->f[i].cancel_msgid, msgid) == 0 &&
+                strcmp(v->f[i].state, "cancelled") == 0) {
+                str_copy(v->f[i].state, sizeof(v->f[i].state), "active");
+                v->f[i].cancel_msgid[0] = '\0';
+                v->flags[i] |= LINE_DIRTY;
+                count++;
+            }
+    }
+    if (rc == 0 && (rc = msg_lines_save(l, all, n)) == 0)
+        *ret_count = count;
+    msg_lines_close(all, n);
     return rc;
 }
 
-int ledger_visit_has_lines(struct ledger *l, const char *mdtrt_id)
+static int one_int(struct ledger *l, sqlite3_stmt *st, int64_t *ret)
 {
-    sqlite3_stmt *st = stmt(l, S_VISIT_HAS_LINES);
-    int64_t n = 0;
-    int rc;
+    int rc = row(l, st);
 
-    if (!st)
-        return -EIO;
-    bt(st, 1, mdtrt_id);
-    rc = one_int(l, st, &n);
-    return rc < 0 ? rc : n > 0;
+    if (rc == 1)
+        *ret = ci(st, 0);
+    sqlite3_reset(st);
+    return rc == 1 ? 0 : -EIO;
 }
 
 /* --- settlements ---------------------------------------------------------------------- */
@@ -1130,7 +1432,8 @@ int ledger_settlements_each(struct ledger *l,
 int ledger_fees_each(struct ledger *l, const char *psn_no,
                      void (*cb)(const struct ledger_fee *f, void *data), void *data)
 {
-    sqlite3_stmt *st = stmt(l, psn_no ? S_FEES_EACH_PSN : S_FEES_EACH);
+    sqlite3_stmt *st = stmt(l, psn_no ? S_SETS_EACH_PSN : S_SETS_EACH);
+    struct ledger_lines v = {0};
     int rc;
 
     if (!st)
@@ -1138,11 +1441,17 @@ int ledger_fees_each(struct ledger *l, const char *psn_no,
     if (psn_no)
         bt(st, 1, psn_no);
     while ((rc = row(l, st)) == 1) {
-        struct ledger_fee f;
+        char mdtrt_id[LEDGER_ID];
 
-        fee_read(st, &f);
-        cb(&f, data);
+        ct(st, 0, mdtrt_id, sizeof(mdtrt_id));
+        v.n = 0;
+        if ((rc = lines_append_set(&v, st, 1, mdtrt_id)) < 0)
+            break;
+        for (size_t i = 0; i < v.n; i++)
+            cb(&v.f[i], data);
     }
     sqlite3_reset(st);
+    free(v.f);
+    free(v.flags);
     return rc;
 }

@@ -90,7 +90,7 @@ int ledger_visit_get(struct ledger *l, const char *mdtrt_id, struct ledger_visit
 struct ledger_fee {
     char mdtrt_id[LEDGER_ID];
     char feedetl_sn[LEDGER_ID];
-    char msgid[LEDGER_ID];
+    char msgid[LEDGER_ID]; /* the upload's */
     char chrg_bchno[LEDGER_ID];
     char list_code[LEDGER_ID];
     char init_sn[LEDGER_ID];
@@ -101,28 +101,42 @@ struct ledger_fee {
     bool outside;
     char state[16]; /* "active", "cancelled", "reversed" */
     char setl_id[LEDGER_ID];
+    char cancel_msgid[LEDGER_ID]; /* of the message that cancelled it, while it is cancelled */
     char infno[16]; /* 2204 or 2301 */
 };
-/* -EEXIST when the visit already has a line with that feedetl_sn. */
-int ledger_fee_insert(struct ledger *l, const struct ledger_fee *f);
-int ledger_fee_get(struct ledger *l, const char *mdtrt_id, const char *sn, struct ledger_fee *ret);
+
+/* The fee lines of one visit, loaded: an upload checks its lines against them (and against
+ * its own earlier lines) and adds them, then saves. Stored per visit and message (fee_blob.h). */
+struct ledger_lines;
+int ledger_lines_open(struct ledger *l, const char *mdtrt_id, struct ledger_lines **ret);
+void ledger_lines_close(struct ledger_lines *lines);
+/* The visit's line sn (not one a new upload replaced), or NULL. */
+const struct ledger_fee *ledger_lines_find(const struct ledger_lines *lines, const char *sn);
+/* The quantity already refunded (a negative sum) of the visit's line init_sn. */
+int64_t ledger_lines_refunded(const struct ledger_lines *lines, const char *init_sn);
+/* Adds f, of the visit, under f->msgid: -EEXIST when the visit has a line of that feedetl_sn
+ * that was not reversed; -ENOMEM. Nothing is written before ledger_lines_save. */
+int ledger_lines_add(struct ledger_lines *lines, const struct ledger_fee *f);
+int ledger_lines_save(struct ledger *l, struct ledger_lines *lines);
+
 /* The quantity already refunded (a negative sum) of an original line. */
+int ledger_fee_refunded(struct ledger *l, const char *mdtrt_id, const char *init_sn,
+                        int64_t *ret_qty_e4);
 /* How many active lines of the visit another settlement than setl_id (or none) holds. */
 int ledger_fees_not_of(struct ledger *l, const char *mdtrt_id, const char *setl_id,
                        int64_t *ret_count);
-int ledger_fee_refunded(struct ledger *l, const char *mdtrt_id, const char *init_sn,
-                        int64_t *ret_qty_e4);
 /* Cancels the visit's unsettled active lines: one (sn), one batch (bchno), or all (both
  * NULL). *ret_count is how many. */
 int ledger_fees_cancel(struct ledger *l, const char *mdtrt_id, const char *sn, const char *bchno,
                        const char *msgid, int *ret_count);
-/* The unsettled active lines of a visit (or of one batch): their totals and count. */
+/* The unsettled active lines of a visit (or of one batch): their totals and count. A line is
+ * settled while its settlement is active. */
 int ledger_fees_unsettled(struct ledger *l, const char *mdtrt_id, const char *bchno,
                           struct split_totals *ret, int *ret_count);
 int ledger_fees_settle(struct ledger *l, const char *mdtrt_id, const char *bchno,
                        const char *setl_id);
-/* Records that upload msgid carried lines of visit mdtrt_id (once per visit and upload):
- * what ledger_fees_reverse_upload finds the upload's lines by. */
+/* Records that message msgid wrote lines of visit mdtrt_id (once per visit and message):
+ * what a reversal finds them by. */
 int ledger_upload_visit(struct ledger *l, const char *msgid, const char *mdtrt_id);
 /* Reversal helpers: uploads of msgid become "reversed" (fails with POSA_ESTATE when one is
  * settled); cancellations made by msgid become active again. */
@@ -130,7 +144,6 @@ int ledger_fees_reverse_upload(struct ledger *l, const char *msgid, int *ret_cou
 /* The lines msgid cancelled are active again; POSA_ESTATE (nothing done) when a visit of
  * theirs has an active settlement since. */
 int ledger_fees_reverse_cancel(struct ledger *l, const char *msgid, int *ret_count);
-int ledger_visit_has_lines(struct ledger *l, const char *mdtrt_id); /* 1 yes, 0 no */
 
 /* --- settlements ---------------------------------------------------------------------- */
 struct ledger_settlement {

@@ -36,8 +36,18 @@ struct upload {
     bool inpatient;
     struct sc_person *p;
     struct ledger_visit v; /* the visit of the previous line (lines usually share one) */
-    bool have_visit;
+    struct ledger_lines *lines; /* v's, with this upload's lines so far */
 };
+
+/* Writes the current visit's new lines and lets it go: 0, or -1 with t's refusal. */
+static int visit_done(struct upload *u)
+{
+    int rc = u->lines ? ledger_lines_save(u->t->sb->ledger, u->lines) : 0;
+
+    ledger_lines_close(u->lines);
+    u->lines = NULL;
+    return rc < 0 ? txn_ledger_error(u->t, rc) : 0;
+}
 
 /* The line's person and visit, checked once per visit; the upload is recorded against each
  * visit it carries lines of (a reversal finds its lines by visit). */
@@ -47,8 +57,10 @@ static int line_visit(struct upload *u, const char *where, const char *psn, cons
     struct ledger_settlement s;
     int rc;
 
-    if (u->have_visit && strcmp(u->v.mdtrt_id, mdtrt_id) == 0 && strcmp(u->p->psn_no, psn) == 0)
+    if (u->lines && strcmp(u->v.mdtrt_id, mdtrt_id) == 0 && strcmp(u->p->psn_no, psn) == 0)
         return 0;
+    if (visit_done(u) < 0)
+        return -1;
     if (txn_person(t, psn, &u->p) < 0 || txn_visit(t, mdtrt_id, u->p, u->inpatient, &u->v) < 0) {
         char why[sizeof(t->err)];
 
@@ -67,9 +79,9 @@ static int line_visit(struct upload *u, const char *where, const char *psn, cons
                               where, mdtrt_id, s.setl_id);
         }
     }
-    if ((rc = ledger_upload_visit(t->sb->ledger, t->env->head.msgid, mdtrt_id)) < 0)
+    if ((rc = ledger_upload_visit(t->sb->ledger, t->env->head.msgid, mdtrt_id)) < 0 ||
+        (rc = ledger_lines_open(t->sb->ledger, mdtrt_id, &u->lines)) < 0)
         return txn_ledger_error(t, rc);
-    u->have_visit = true;
     return 0;
 }
 
@@ -79,26 +91,20 @@ static int check_refund(struct upload *u, const char *where, const char *init_sn
                         const struct ledger_fee *f)
 {
     struct txn *t = u->t;
-    struct ledger_fee orig;
-    int64_t refunded = 0;
-    int rc;
+    const struct ledger_fee *orig;
 
     if (!u->inpatient)
         return txn_refuse(t, "%s: a negative cnt (refund) is only for stays (2301)", where);
     if (!init_sn[0])
         return txn_refuse(t, "%s: a refund line (negative cnt) needs init_feedetl_sn", where);
-    rc = ledger_fee_get(t->sb->ledger, f->mdtrt_id, init_sn, &orig);
-    if (rc < 0)
-        return txn_ledger_error(t, rc);
-    if (rc == 0 || strcmp(orig.state, "active") != 0 || orig.qty_e4 <= 0)
+    orig = ledger_lines_find(u->lines, init_sn);
+    if (!orig || strcmp(orig->state, "active") != 0 || orig->qty_e4 <= 0)
         return txn_refuse(t, "%s: init_feedetl_sn %s is not an uploaded charge of this stay", where,
                           init_sn);
-    if (strcmp(orig.list_code, f->list_code) != 0 || orig.price_e6 != f->price_e6)
+    if (strcmp(orig->list_code, f->list_code) != 0 || orig->price_e6 != f->price_e6)
         return txn_refuse(t, "%s: a refund must have the item and price of line %s", where,
                           init_sn);
-    if ((rc = ledger_fee_refunded(t->sb->ledger, f->mdtrt_id, init_sn, &refunded)) < 0)
-        return txn_ledger_error(t, rc);
-    if (orig.qty_e4 + refunded + f->qty_e4 < 0)
+    if (orig->qty_e4 + ledger_lines_refunded(u->lines, init_sn) + f->qty_e4 < 0)
         return txn_refuse(t, "%s: refunds more than line %s charged", where, init_sn);
     return 0;
 }
@@ -263,7 +269,7 @@ static int upload_line(struct upload *u, struct read_line *r, size_t i)
         return txn_refuse(t, "%s: %s", where, posa_strerror(r->split_rc));
     if (f->time < 0)
         f->time = t->now;
-    rc = ledger_fee_insert(t->sb->ledger, f);
+    rc = ledger_lines_add(u->lines, f);
     if (rc == -EEXIST)
         return txn_refuse(t, "%s: feedetl_sn %s was already uploaded for visit %s", where,
                           f->feedetl_sn, f->mdtrt_id);
@@ -278,11 +284,18 @@ static int fees_upload(struct txn *t, bool inpatient)
     struct fees_read *rd = t->read;
     struct upload u = {.t = t, .inpatient = inpatient};
 
+    size_t i = 0;
+
     if (!rd)
         return txn_refuse(t, "out of memory reading the fee lines");
-    for (size_t i = 0; i < rd->n; i++)
-        if (upload_line(&u, &rd->lines[i], i) < 0)
-            return -1;
+    while (i < rd->n && upload_line(&u, &rd->lines[i], i) == 0)
+        i++;
+    if (i < rd->n) {
+        ledger_lines_close(u.lines); /* refused: the message's savepoint undoes the rest */
+        return -1;
+    }
+    if (visit_done(&u) < 0)
+        return -1;
     if (rd->bad)
         return txn_refuse(t, "%s", rd->err);
     if (!rd->result)

@@ -17,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include <sqlite3.h>
+
 #include "core/err.h"
 #include "sandbox/ledger.h"
 
@@ -64,6 +66,21 @@ static struct ledger_fee fee(const char *sn, int64_t amount, int64_t inscp)
     return f;
 }
 
+/* One line added and saved on its own, as an upload of one line does. */
+static int add_line(struct ledger *l, const struct ledger_fee *f)
+{
+    struct ledger_lines *lines;
+    int rc = ledger_lines_open(l, f->mdtrt_id, &lines);
+
+    if (rc < 0)
+        return rc;
+    rc = ledger_lines_add(lines, f);
+    if (rc == 0)
+        rc = ledger_lines_save(l, lines);
+    ledger_lines_close(lines);
+    return rc;
+}
+
 static void test_file_mode_and_survival(void **state)
 {
     struct ledger *l = open_ledger();
@@ -108,9 +125,9 @@ static void test_lines_settlements_and_accumulations(void **state)
 
     (void)state;
     assert_int_equal(ledger_begin(l), 0);
-    assert_int_equal(ledger_fee_insert(l, &a), 0);
-    assert_int_equal(ledger_fee_insert(l, &b), 0);
-    assert_int_equal(ledger_fee_insert(l, &b), -EEXIST);
+    assert_int_equal(add_line(l, &a), 0);
+    assert_int_equal(add_line(l, &b), 0);
+    assert_int_equal(add_line(l, &b), -EEXIST);
     assert_int_equal(ledger_upload_visit(l, "M-UP", "V1"), 0); /* once per visit of the upload */
     assert_int_equal(ledger_upload_visit(l, "M-UP", "V1"), 0); /* and again: no harm */
     assert_int_equal(ledger_fees_unsettled(l, "V1", NULL, &t, &n), 0);
@@ -158,6 +175,114 @@ static void test_lines_settlements_and_accumulations(void **state)
     assert_int_equal(ledger_fees_unsettled(l, "V1", NULL, &t, &n), 0);
     assert_int_equal(n, 0);
     assert_int_equal(ledger_commit(l), 0);
+    ledger_close(l);
+}
+
+static void collect(const struct ledger_fee *f, void *data)
+{
+    struct ledger_fee *got = data;
+
+    while (got->feedetl_sn[0])
+        got++;
+    *got = *f;
+}
+
+/* Every field of a line comes back as written after a reopen, in upload order; a reversed
+ * line may come again under a new msgid, and replaces the old one. */
+static void test_lines_round_trip(void **state)
+{
+    struct ledger *l = open_ledger();
+    struct ledger_fee a = fee("A", 123456789012LL, 1), r = fee("R", -5000, -4000), a2;
+    struct ledger_fee got[4] = {0};
+    struct ledger_lines *lines;
+    const struct ledger_fee *found;
+    int n = 0;
+
+    (void)state;
+    for (struct ledger_fee *f = &a; f; f = f == &a ? &r : NULL) { /* apart from other tests' */
+        snprintf(f->mdtrt_id, sizeof(f->mdtrt_id), "V9");
+        snprintf(f->psn_no, sizeof(f->psn_no), "P9");
+        snprintf(f->msgid, sizeof(f->msgid), "M-UP9");
+    }
+    memset(a.list_code, 'x', sizeof(a.list_code) - 1); /* the longest a code can be */
+    snprintf(a.chrg_bchno, sizeof(a.chrg_bchno), "B7");
+    a.time = 20251231235959LL;
+    a.price_e6 = 617283945060000LL;
+    a.qty_e4 = 20000;
+    a.split.overlmt = -3;
+    a.split.preselfpay = INT64_MAX;
+    a.split.lv = LV_B;
+    a.split.category = 14;
+    a.split.selfpay_prop_e6 = 100000;
+    a.outside = true;
+    r.qty_e4 = -10000;
+    snprintf(r.init_sn, sizeof(r.init_sn), "A");
+    snprintf(r.msgid, sizeof(r.msgid), "M-REFUND");
+    assert_int_equal(ledger_begin(l), 0);
+    assert_int_equal(add_line(l, &a), 0);
+    assert_int_equal(add_line(l, &r), 0);
+    assert_int_equal(ledger_fees_cancel(l, "V9", "R", NULL, "M-CANCEL9", &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(ledger_commit(l), 0);
+    ledger_close(l);
+
+    l = open_ledger();
+    assert_int_equal(ledger_fees_each(l, "P9", collect, got), 0);
+    assert_memory_equal(&got[0], &a, sizeof(a));
+    snprintf(r.state, sizeof(r.state), "cancelled");
+    snprintf(r.cancel_msgid, sizeof(r.cancel_msgid), "M-CANCEL9");
+    assert_memory_equal(&got[1], &r, sizeof(r));
+    assert_string_equal(got[2].feedetl_sn, "");
+
+    /* Reversed, A may be uploaded again; not before. */
+    assert_int_equal(ledger_begin(l), 0);
+    a2 = a;
+    snprintf(a2.msgid, sizeof(a2.msgid), "M-AGAIN");
+    a2.split.category = 1;
+    assert_int_equal(add_line(l, &a2), -EEXIST);
+    assert_int_equal(ledger_upload_visit(l, "M-UP9", "V9"), 0);
+    assert_int_equal(ledger_fees_reverse_upload(l, "M-UP9", &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(add_line(l, &a2), 0);
+    assert_int_equal(ledger_commit(l), 0);
+    assert_int_equal(ledger_lines_open(l, "V9", &lines), 0);
+    found = ledger_lines_find(lines, "A");
+    assert_non_null(found);
+    assert_string_equal(found->msgid, "M-AGAIN");
+    assert_string_equal(found->state, "active");
+    ledger_lines_close(lines);
+    memset(got, 0, sizeof(got));
+    assert_int_equal(ledger_fees_each(l, "P9", collect, got), 0);
+    assert_string_equal(got[0].feedetl_sn, "R");
+    assert_string_equal(got[1].msgid, "M-AGAIN");
+    assert_string_equal(got[2].feedetl_sn, ""); /* the reversed A is gone */
+    ledger_close(l);
+}
+
+/* A blob that is not one (a damaged file) is an error, not a crash or a guess. */
+static void test_damaged_lines_refused(void **state)
+{
+    struct ledger *l = open_ledger();
+    struct ledger_fee a = fee("A", 100, 100);
+    struct ledger_lines *lines = NULL;
+    char path[128];
+    sqlite3 *db;
+
+    (void)state;
+    snprintf(a.mdtrt_id, sizeof(a.mdtrt_id), "V8");
+    assert_int_equal(ledger_begin(l), 0);
+    assert_int_equal(add_line(l, &a), 0);
+    assert_int_equal(ledger_commit(l), 0);
+    ledger_close(l);
+    snprintf(path, sizeof(path), "%s/ledger.sqlite3", dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "UPDATE fee_sets SET lines=substr(lines, 1, 20) WHERE mdtrt_id='V8'", NULL, NULL,
+                                  NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    l = open_ledger();
+    assert_int_equal(ledger_lines_open(l, "V8", &lines), -EIO);
+    assert_null(lines);
     ledger_close(l);
 }
 
@@ -214,7 +339,7 @@ static void test_checkpoint_off_the_loop(void **state)
         for (int j = 0; j < LINES; j++) {
             snprintf(sn, sizeof(sn), "%d-%d", i, j);
             struct ledger_fee f = fee(sn, 1000, 800);
-            assert_int_equal(ledger_fee_insert(c.l, &f), 0);
+            assert_int_equal(add_line(c.l, &f), 0);
         }
         assert_int_equal(ledger_commit(c.l), 0);
         if (ledger_wal_frames(c.l) > most)
@@ -252,8 +377,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_file_mode_and_survival),
         cmocka_unit_test(test_lines_settlements_and_accumulations),
+        cmocka_unit_test(test_lines_round_trip),
         cmocka_unit_test(test_sequences_survive),
         cmocka_unit_test(test_checkpoint_off_the_loop),
+        cmocka_unit_test(test_damaged_lines_refused),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

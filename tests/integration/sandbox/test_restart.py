@@ -3,9 +3,9 @@
 active with the same setl_id and amounts, 5203 finds it, its msgid is still refused, the
 uploaded lines of an open stay are still there, the year's accumulation still counts, visit ids
 are not reused, and a cancel after the restart works and itself survives a clean stop.
-A ledger of the version before upload_visits (lines found by an index on their msgid) is
-migrated when the sandbox starts on it: an upload carrying lines of two stays is reversed
-whole, before and after.
+A ledger of version 0 (a row per fee line, found by an index on its msgid) is migrated when
+the sandbox starts on it: its lines are listed, a cancellation of one is reversed, a stay
+settles on the split as migrated, and an upload carrying lines of two stays is found whole.
 Checkpoints: with --checkpoint-pages 64, uploads from 8 threads pass the threshold many times
 over; the WAL is copied back on the thread pool and starts over (its file stays small while
 the database grows), no checkpoint fails, and every line is there after kill -9. On a full
@@ -26,8 +26,8 @@ import threading
 import unittest
 
 import harness
-from harness import (WUHAN, admit, cancel_stay, filing, full_stay, mdtrt_id_2401, person,
-                     reverse, settle_stay, upload_stay, worked_bill)
+from harness import (WUHAN, admit, cancel_stay, discharge, filing, full_stay, mdtrt_id_2401,
+                     person, reverse, settle_stay, upload_stay, worked_bill)
 
 P = person("42010000000000000000000601", "赵长存", WUHAN,
            [filing("long_term", "2024-01-01", None)], seq="011")
@@ -111,37 +111,79 @@ class Restart(unittest.TestCase):
     def active_lines(self, *stays):
         return sum(len(self.sb.upload_rows(mdtrt_id=m, state="active")) for m in stays)
 
+    def old_ledger(self, feed, up, cancel_msgid, cancelled):
+        """Turns the ledger back into version 0: a row per fee line (table fees, found by an
+        index on its msgid), no upload_visits; the lines of upload up as the sandbox split
+        them (its answer), line cancelled (mdtrt_id, feedetl_sn) cancelled by cancel_msgid."""
+        self.sb.kill(signal.SIGTERM)
+        db = sqlite3.connect(os.path.join(self.sb.data_dir, "ledger.sqlite3"))
+        db.executescript(OLD_FEES + "DELETE FROM fee_sets; DELETE FROM upload_visits;"
+                         "PRAGMA user_version=0;")
+        scaled = lambda v, n: int(harness.money(v) * n)  # noqa: E731
+        for ln, res in zip(feed, up.output["result"]):
+            self.assertEqual(ln["feedetl_sn"], res["feedetl_sn"])
+            is_cancelled = (ln["mdtrt_id"], ln["feedetl_sn"]) == cancelled
+            db.execute("INSERT INTO fees VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", (
+                ln["mdtrt_id"], ln["feedetl_sn"], up.msgid, ln["chrg_bchno"],
+                ln["med_list_codg"], "", P["psn_no"], 20250302100000,
+                scaled(res["pric"], 10**6), scaled(res["cnt"], 10**4),
+                scaled(res["det_item_fee_sumamt"], 100), scaled(res["fulamt_ownpay_amt"], 100),
+                scaled(res["overlmt_amt"], 100), scaled(res["preselfpay_amt"], 100),
+                scaled(res["inscp_scp_amt"], 100), int(res["chrgitm_lv"]),
+                int(res["med_chrgitm_type"]), scaled(res["selfpay_prop"], 10**6), 0,
+                "cancelled" if is_cancelled else "active", None,
+                cancel_msgid if is_cancelled else None, "2301"))
+        db.commit()
+        db.close()
+        self.sb.start()
+        self.sb.sign_in()
+
     def test_older_ledger_is_migrated(self):
         sb = self.sb
         sb.set_clock("2025-03-01 09:00:00")
         a_id = mdtrt_id_2401(admit(sb, P, "2025-03-01 09:00:00"))
         b_id = mdtrt_id_2401(admit(sb, P, "2025-03-01 09:30:00"))
-        first = self.upload_two_stays(a_id, b_id, "U1")
-        self.assertTrue(first.ok, first)
-        self.assertEqual(self.active_lines(a_id, b_id), 8)
-        self.assertTrue(reverse(sb, P, first.msgid, "2301").ok, "2601 of a two-stay upload")
-        self.assertEqual(self.active_lines(a_id, b_id), 0)
-        second = self.upload_two_stays(a_id, b_id, "U2")
-        self.assertTrue(second.ok, second)
-        self.assertEqual(self.active_lines(a_id, b_id), 8)
+        feed = [dict(ln, feedetl_sn="U1-" + ln["feedetl_sn"], mdtrt_id=m, psn_no=P["psn_no"],
+                     med_type="21") for m in (a_id, b_id) for ln in worked_bill()]
+        up = sb.call("2301", {"feedetail": feed}, WUHAN)
+        self.assertTrue(up.ok, up)
+        cancel = sb.call("2302", {"data": [{"psn_no": P["psn_no"], "mdtrt_id": b_id,
+                                            "feedetl_sn": "U1-1"}]}, WUHAN)
+        self.assertTrue(cancel.ok, cancel)
 
-        # Back to the older version: no upload_visits, an index on every line's msgid.
+        self.old_ledger(feed, up, cancel.msgid, (b_id, "U1-1"))
+        # every line is there after the migration, one of stay B's cancelled
+        self.assertEqual(self.active_lines(a_id), 4)
+        self.assertEqual(self.active_lines(b_id), 3)
+        # the cancellation is found by its msgid and reversed: stay B whole again
+        self.assertTrue(reverse(sb, P, cancel.msgid, "2302").ok, "2601 of the 2302")
+        self.assertEqual(self.active_lines(b_id), 4)
+        # stay A settles on the split as migrated: (10,000.00 - 800.00) x 0.90 = 8,280.00
+        sb.set_clock("2025-03-08 10:00:00")
+        self.assertTrue(discharge(sb, P, a_id, "2025-03-08 10:00:00").ok)
+        ra = settle_stay(sb, P, a_id, "10000.00")
+        self.assertTrue(ra.ok, ra)
+        self.assertEqual(harness.money(ra.output["setlinfo"]["fund_pay_sumamt"]),
+                         harness.money("8280.00"))
+        # the upload is found across both stays: refused whole, as stay A's lines are settled
+        self.assertFalse(reverse(sb, P, up.msgid, "2301").ok)
+        self.assertEqual(self.active_lines(a_id, b_id), 8)
         sb.kill(signal.SIGTERM)
         db = sqlite3.connect(os.path.join(sb.data_dir, "ledger.sqlite3"))
-        db.executescript("DROP TABLE upload_visits; CREATE INDEX fees_msgid ON fees(msgid);"
-                         "PRAGMA user_version=0;")
-        db.close()
-        sb.start()
-        sb.sign_in()
-        sb.set_clock("2025-03-01 12:00:00")
-        self.assertTrue(reverse(sb, P, second.msgid, "2301").ok, "2601 after the migration")
-        self.assertEqual(self.active_lines(a_id, b_id), 0)
-        sb.kill(signal.SIGTERM)
-        db = sqlite3.connect(os.path.join(sb.data_dir, "ledger.sqlite3"))
-        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 1)
-        self.assertIsNone(db.execute("SELECT name FROM sqlite_master WHERE name='fees_msgid'")
+        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 2)
+        self.assertIsNone(db.execute("SELECT name FROM sqlite_master WHERE name='fees'")
                           .fetchone())
         db.close()
+
+
+OLD_FEES = ("CREATE TABLE fees(mdtrt_id TEXT, feedetl_sn TEXT, msgid TEXT, chrg_bchno TEXT,"
+            " list_code TEXT, init_sn TEXT, psn_no TEXT, time INTEGER, price INTEGER,"
+            " qty INTEGER, amount INTEGER, fulamt INTEGER, overlmt INTEGER, preselfpay INTEGER,"
+            " inscp INTEGER, lv INTEGER, category INTEGER, selfpay_prop INTEGER,"
+            " outside INTEGER, state TEXT, setl_id TEXT, cancel_msgid TEXT, infno TEXT,"
+            " PRIMARY KEY(mdtrt_id, feedetl_sn));"
+            "CREATE INDEX fees_msgid ON fees(msgid);"
+            "CREATE INDEX fees_cancel ON fees(cancel_msgid) WHERE cancel_msgid IS NOT NULL;")
 
 
 CHECKPOINT_PERSONS = [person("420100000000000000000007%02d" % i, "检查点%02d" % i, WUHAN,

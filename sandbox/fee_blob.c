@@ -1,0 +1,169 @@
+/* Fee lines packed into one blob, and back (fee_blob.h has the layout). */
+#include "sandbox/fee_blob.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define VERSION 1
+#define STRINGS 7
+#define NUMBERS 12
+#define VARINT_MAX 10
+/* The fewest bytes a line takes: an empty string's length byte, a one-byte number. */
+#define LINE_MIN (STRINGS + NUMBERS)
+
+struct cursor {
+    const uint8_t *p, *end;
+    bool bad;
+};
+
+static uint8_t *put_varint(uint8_t *at, int64_t v)
+{
+    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); /* zigzag: small negatives stay small */
+
+    while (z >= 0x80) {
+        *at++ = (uint8_t)(z | 0x80);
+        z >>= 7;
+    }
+    *at++ = (uint8_t)z;
+    return at;
+}
+
+static int64_t get_varint(struct cursor *c)
+{
+    uint64_t z = 0;
+
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (c->p == c->end)
+            break;
+        uint8_t b = *c->p++;
+
+        z |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
+    }
+    c->bad = true;
+    return 0;
+}
+
+static uint8_t *put_str(uint8_t *at, const char *s)
+{
+    size_t n = strnlen(s, LEDGER_ID - 1);
+
+    *at++ = (uint8_t)n;
+    memcpy(at, s, n);
+    return at + n;
+}
+
+/* A string into buf[cap]; one that does not fit, or holds a NUL, is damage (none was
+ * written so). */
+static void get_str(struct cursor *c, char *buf, size_t cap)
+{
+    size_t n;
+
+    if (c->p == c->end || (n = *c->p) >= cap || (size_t)(c->end - c->p) < n + 1 ||
+        memchr(c->p + 1, '\0', n)) {
+        c->bad = true;
+        buf[0] = '\0';
+        return;
+    }
+    memcpy(buf, c->p + 1, n);
+    buf[n] = '\0';
+    c->p += n + 1;
+}
+
+/* The strings of a line, in the blob's order. */
+static void strings_of(const struct ledger_fee *f, const char *s[STRINGS])
+{
+    s[0] = f->feedetl_sn;
+    s[1] = f->chrg_bchno;
+    s[2] = f->list_code;
+    s[3] = f->init_sn;
+    s[4] = f->state;
+    s[5] = f->setl_id;
+    s[6] = f->cancel_msgid;
+}
+
+int fee_blob_encode(const struct ledger_fee *const *lines, size_t n, uint8_t **ret,
+                    size_t *ret_len)
+{
+    size_t cap = 1 + VARINT_MAX + n * (STRINGS * LEDGER_ID + NUMBERS * VARINT_MAX);
+    uint8_t *blob = malloc(cap), *at = blob;
+
+    if (!blob)
+        return -ENOMEM;
+    *at++ = VERSION;
+    at = put_varint(at, (int64_t)n);
+    for (size_t i = 0; i < n; i++) {
+        const struct ledger_fee *f = lines[i];
+        const char *s[STRINGS];
+
+        strings_of(f, s);
+        for (int k = 0; k < STRINGS; k++)
+            at = put_str(at, s[k]);
+        at = put_varint(at, f->time);
+        at = put_varint(at, f->price_e6);
+        at = put_varint(at, f->qty_e4);
+        at = put_varint(at, f->split.amount);
+        at = put_varint(at, f->split.fulamt_ownpay);
+        at = put_varint(at, f->split.overlmt);
+        at = put_varint(at, f->split.preselfpay);
+        at = put_varint(at, f->split.inscp);
+        at = put_varint(at, f->split.selfpay_prop_e6);
+        at = put_varint(at, f->split.lv);
+        at = put_varint(at, f->split.category);
+        at = put_varint(at, f->outside);
+    }
+    *ret = blob;
+    *ret_len = (size_t)(at - blob);
+    return 0;
+}
+
+int fee_blob_count(const uint8_t *blob, size_t len)
+{
+    struct cursor c = {.p = blob, .end = blob + len};
+    int64_t n;
+
+    if (len < 2 || *c.p++ != VERSION)
+        return -EIO;
+    n = get_varint(&c);
+    if (c.bad || n < 0 || (uint64_t)n > (size_t)(c.end - c.p) / LINE_MIN)
+        return -EIO;
+    return (int)n;
+}
+
+int fee_blob_decode(const uint8_t *blob, size_t len, struct ledger_fee *out)
+{
+    struct cursor c = {.p = blob, .end = blob + len};
+    int n = fee_blob_count(blob, len);
+
+    if (n < 0)
+        return n;
+    c.p++;
+    get_varint(&c);
+    for (int i = 0; i < n && !c.bad; i++) {
+        struct ledger_fee *f = &out[i];
+
+        get_str(&c, f->feedetl_sn, sizeof(f->feedetl_sn));
+        get_str(&c, f->chrg_bchno, sizeof(f->chrg_bchno));
+        get_str(&c, f->list_code, sizeof(f->list_code));
+        get_str(&c, f->init_sn, sizeof(f->init_sn));
+        get_str(&c, f->state, sizeof(f->state));
+        get_str(&c, f->setl_id, sizeof(f->setl_id));
+        get_str(&c, f->cancel_msgid, sizeof(f->cancel_msgid));
+        f->time = get_varint(&c);
+        f->price_e6 = get_varint(&c);
+        f->qty_e4 = get_varint(&c);
+        f->split.amount = get_varint(&c);
+        f->split.fulamt_ownpay = get_varint(&c);
+        f->split.overlmt = get_varint(&c);
+        f->split.preselfpay = get_varint(&c);
+        f->split.inscp = get_varint(&c);
+        f->split.selfpay_prop_e6 = get_varint(&c);
+        f->split.lv = (enum chrgitm_lv)get_varint(&c);
+        f->split.category = (uint8_t)get_varint(&c);
+        f->outside = get_varint(&c) != 0;
+    }
+    return c.bad || c.p != c.end ? -EIO : 0;
+}
