@@ -695,30 +695,35 @@ static int lines_reserve(struct ledger_lines *v, size_t more)
 }
 
 /* Appends the lines of the set in st's current row (columns: msgid, psn_no, infno, lines
- * from col on, mdtrt_id given). */
+ * from col on, mdtrt_id given). The decoder writes every field of a line but these four,
+ * copied from the set: no memset of the lines first (they are large). */
 static int lines_append_set(struct ledger_lines *v, sqlite3_stmt *st, int col,
                             const char *mdtrt_id)
 {
     const uint8_t *blob = sqlite3_column_blob(st, col + 3);
     size_t len = (size_t)sqlite3_column_bytes(st, col + 3);
     int n = fee_blob_count(blob, len), rc;
+    struct ledger_fee set = {0};
 
     if (n < 0)
         return n;
     if ((rc = lines_reserve(v, (size_t)n)) < 0)
         return rc;
-    memset(&v->f[v->n], 0, (size_t)n * sizeof(v->f[0]));
-    memset(&v->flags[v->n], 0, (size_t)n);
     if ((rc = fee_blob_decode(blob, len, &v->f[v->n])) < 0)
         return rc;
+    str_copy(set.mdtrt_id, sizeof(set.mdtrt_id), mdtrt_id);
+    ct(st, col, set.msgid, sizeof(set.msgid));
+    ct(st, col + 1, set.psn_no, sizeof(set.psn_no));
+    ct(st, col + 2, set.infno, sizeof(set.infno));
     for (int i = 0; i < n; i++) {
         struct ledger_fee *f = &v->f[v->n + (size_t)i];
 
-        str_copy(f->mdtrt_id, sizeof(f->mdtrt_id), mdtrt_id);
-        ct(st, col, f->msgid, sizeof(f->msgid));
-        ct(st, col + 1, f->psn_no, sizeof(f->psn_no));
-        ct(st, col + 2, f->infno, sizeof(f->infno));
+        memcpy(f->mdtrt_id, set.mdtrt_id, sizeof(f->mdtrt_id));
+        memcpy(f->msgid, set.msgid, sizeof(f->msgid));
+        memcpy(f->psn_no, set.psn_no, sizeof(f->psn_no));
+        memcpy(f->infno, set.infno, sizeof(f->infno));
     }
+    memset(&v->flags[v->n], 0, (size_t)n);
     v->n += (size_t)n;
     return 0;
 }

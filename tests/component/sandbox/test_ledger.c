@@ -187,6 +187,32 @@ static void collect(const struct ledger_fee *f, void *data)
     *got = *f;
 }
 
+/* Field by field: the bytes after a string's end are not part of it. */
+static void assert_same_line(const struct ledger_fee *got, const struct ledger_fee *want)
+{
+    assert_string_equal(got->mdtrt_id, want->mdtrt_id);
+    assert_string_equal(got->feedetl_sn, want->feedetl_sn);
+    assert_string_equal(got->msgid, want->msgid);
+    assert_string_equal(got->chrg_bchno, want->chrg_bchno);
+    assert_string_equal(got->list_code, want->list_code);
+    assert_string_equal(got->init_sn, want->init_sn);
+    assert_string_equal(got->psn_no, want->psn_no);
+    assert_true(got->time == want->time && got->price_e6 == want->price_e6 &&
+                got->qty_e4 == want->qty_e4);
+    assert_true(got->split.amount == want->split.amount &&
+                got->split.fulamt_ownpay == want->split.fulamt_ownpay &&
+                got->split.overlmt == want->split.overlmt &&
+                got->split.preselfpay == want->split.preselfpay &&
+                got->split.inscp == want->split.inscp && got->split.lv == want->split.lv &&
+                got->split.category == want->split.category &&
+                got->split.selfpay_prop_e6 == want->split.selfpay_prop_e6);
+    assert_true(got->outside == want->outside);
+    assert_string_equal(got->state, want->state);
+    assert_string_equal(got->setl_id, want->setl_id);
+    assert_string_equal(got->cancel_msgid, want->cancel_msgid);
+    assert_string_equal(got->infno, want->infno);
+}
+
 /* Every field of a line comes back as written after a reopen, in upload order; a reversed
  * line may come again under a new msgid, and replaces the old one. */
 static void test_lines_round_trip(void **state)
@@ -228,10 +254,10 @@ static void test_lines_round_trip(void **state)
 
     l = open_ledger();
     assert_int_equal(ledger_fees_each(l, "P9", collect, got), 0);
-    assert_memory_equal(&got[0], &a, sizeof(a));
+    assert_same_line(&got[0], &a);
     snprintf(r.state, sizeof(r.state), "cancelled");
     snprintf(r.cancel_msgid, sizeof(r.cancel_msgid), "M-CANCEL9");
-    assert_memory_equal(&got[1], &r, sizeof(r));
+    assert_same_line(&got[1], &r);
     assert_string_equal(got[2].feedetl_sn, "");
 
     /* Reversed, A may be uploaded again; not before. */
