@@ -276,8 +276,10 @@ static int migrate_fees(struct ledger *l)
     static const char sql[] =
         "SELECT mdtrt_id, feedetl_sn, msgid, chrg_bchno, list_code, init_sn, psn_no, time,"
         " price, qty, amount, fulamt, overlmt, preselfpay, inscp, lv, category, selfpay_prop,"
-        " outside, state, ifnull(setl_id,''), ifnull(cancel_msgid,''), infno FROM fees"
-        " ORDER BY mdtrt_id, rowid";
+        " outside, state, ifnull(setl_id,''), ifnull(cancel_msgid,''), infno FROM fees f"
+        /* visit by visit, in the order their first lines came; each visit's lines as they
+         * came, so its sets are written in the order of their uploads */
+        " ORDER BY (SELECT min(rowid) FROM fees g WHERE g.mdtrt_id = f.mdtrt_id), rowid";
     struct ledger_lines *v = NULL;
     sqlite3_stmt *st;
     int rc = 0;
@@ -705,8 +707,8 @@ static int lines_append_set(struct ledger_lines *v, sqlite3_stmt *st, int col,
     int n = fee_blob_count(blob, len), rc;
     struct ledger_fee set = {0};
 
-    if (n < 0)
-        return n;
+    if (n <= 0)
+        return n; /* a set of no lines is never written, but would be harmless */
     if ((rc = lines_reserve(v, (size_t)n)) < 0)
         return rc;
     if ((rc = fee_blob_decode(blob, len, &v->f[v->n])) < 0)
@@ -947,7 +949,7 @@ int ledger_fees_cancel(struct ledger *l, const char *mdtrt_id, const char *sn, c
                        const char *msgid, int *ret_count)
 {
     struct settled_memo m = {0};
-    struct ledger_lines *v;
+    struct ledger_lines *v = NULL;
     int rc = ledger_lines_open(l, mdtrt_id, &v), n = 0;
 
     for (size_t i = 0; rc == 0 && i < v->n; i++) {
@@ -1001,7 +1003,7 @@ int ledger_fees_settle(struct ledger *l, const char *mdtrt_id, const char *bchno
                        const char *setl_id)
 {
     struct settled_memo m = {0};
-    struct ledger_lines *v;
+    struct ledger_lines *v = NULL;
     int rc = ledger_lines_open(l, mdtrt_id, &v);
 
     for (size_t i = 0; rc == 0 && i < v->n; i++) {
@@ -1450,7 +1452,14 @@ int ledger_fees_each(struct ledger *l, const char *psn_no,
 
         ct(st, 0, mdtrt_id, sizeof(mdtrt_id));
         v.n = 0;
-        if ((rc = lines_append_set(&v, st, 1, mdtrt_id)) < 0)
+        if ((rc = lines_append_set(&v, st, 1, mdtrt_id)) == -EIO) {
+            /* One damaged set must not hide the rest of a listing; its visit's own
+             * operations still refuse (ledger_lines_open). */
+            fprintf(stderr, "ledger: the fee lines of visit %s cannot be read: not listed\n",
+                    mdtrt_id);
+            continue;
+        }
+        if (rc < 0)
             break;
         for (size_t i = 0; i < v.n; i++)
             cb(&v.f[i], data);

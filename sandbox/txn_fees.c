@@ -31,26 +31,65 @@ struct fees_read {
     struct read_line lines[];
 };
 
+/* A visit the upload carries lines of, with its lines as loaded plus the upload's so far. */
+struct upload_visit {
+    char mdtrt_id[LEDGER_ID];
+    struct ledger_lines *lines;
+};
+
 struct upload {
     struct txn *t;
     bool inpatient;
     struct sc_person *p;
-    struct ledger_visit v; /* the visit of the previous line (lines usually share one) */
-    struct ledger_lines *lines; /* v's, with this upload's lines so far */
+    struct ledger_visit v;      /* the visit of the previous line (lines usually share one) */
+    struct ledger_lines *lines; /* v's */
+    /* Every visit met so far, each loaded once and saved at the end (an upload alternating
+     * between stays must not save and load one at every switch). */
+    struct upload_visit *visits;
+    size_t n_visits;
 };
 
-/* Writes the current visit's new lines and lets it go: 0, or -1 with t's refusal. */
-static int visit_done(struct upload *u)
+/* The upload's visit mdtrt_id, loaded (and recorded against the upload) when first met. */
+static int upload_lines(struct upload *u, const char *mdtrt_id, struct ledger_lines **ret)
 {
-    int rc = u->lines ? ledger_lines_save(u->t->sb->ledger, u->lines) : 0;
+    struct ledger *l = u->t->sb->ledger;
+    struct upload_visit *grown;
+    int rc;
 
-    ledger_lines_close(u->lines);
-    u->lines = NULL;
+    for (size_t i = 0; i < u->n_visits; i++)
+        if (strcmp(u->visits[i].mdtrt_id, mdtrt_id) == 0) {
+            *ret = u->visits[i].lines;
+            return 0;
+        }
+    if (!(grown = realloc(u->visits, (u->n_visits + 1) * sizeof(*grown))))
+        return -ENOMEM;
+    u->visits = grown;
+    if ((rc = ledger_upload_visit(l, u->t->env->head.msgid, mdtrt_id)) < 0 ||
+        (rc = ledger_lines_open(l, mdtrt_id, ret)) < 0)
+        return rc;
+    str_copy(grown[u->n_visits].mdtrt_id, sizeof(grown[0].mdtrt_id), mdtrt_id);
+    grown[u->n_visits++].lines = *ret;
+    return 0;
+}
+
+/* Saves every visit's new lines (save) and lets them go: 0, or -1 with t's refusal. */
+static int upload_end(struct upload *u, bool save)
+{
+    int rc = 0;
+
+    for (size_t i = 0; i < u->n_visits; i++) {
+        if (save && rc == 0)
+            rc = ledger_lines_save(u->t->sb->ledger, u->visits[i].lines);
+        ledger_lines_close(u->visits[i].lines);
+    }
+    free(u->visits);
+    u->visits = NULL;
+    u->n_visits = 0;
     return rc < 0 ? txn_ledger_error(u->t, rc) : 0;
 }
 
-/* The line's person and visit, checked once per visit; the upload is recorded against each
- * visit it carries lines of (a reversal finds its lines by visit). */
+/* The line's person and visit, checked at every change of visit; the upload is recorded
+ * against each visit it carries lines of (a reversal finds its lines by visit). */
 static int line_visit(struct upload *u, const char *where, const char *psn, const char *mdtrt_id)
 {
     struct txn *t = u->t;
@@ -59,8 +98,7 @@ static int line_visit(struct upload *u, const char *where, const char *psn, cons
 
     if (u->lines && strcmp(u->v.mdtrt_id, mdtrt_id) == 0 && strcmp(u->p->psn_no, psn) == 0)
         return 0;
-    if (visit_done(u) < 0)
-        return -1;
+    u->lines = NULL;
     if (txn_person(t, psn, &u->p) < 0 || txn_visit(t, mdtrt_id, u->p, u->inpatient, &u->v) < 0) {
         char why[sizeof(t->err)];
 
@@ -79,8 +117,7 @@ static int line_visit(struct upload *u, const char *where, const char *psn, cons
                               where, mdtrt_id, s.setl_id);
         }
     }
-    if ((rc = ledger_upload_visit(t->sb->ledger, t->env->head.msgid, mdtrt_id)) < 0 ||
-        (rc = ledger_lines_open(t->sb->ledger, mdtrt_id, &u->lines)) < 0)
+    if ((rc = upload_lines(u, mdtrt_id, &u->lines)) < 0)
         return txn_ledger_error(t, rc);
     return 0;
 }
@@ -291,10 +328,10 @@ static int fees_upload(struct txn *t, bool inpatient)
     while (i < rd->n && upload_line(&u, &rd->lines[i], i) == 0)
         i++;
     if (i < rd->n) {
-        ledger_lines_close(u.lines); /* refused: the message's savepoint undoes the rest */
+        upload_end(&u, false); /* refused: the message's savepoint undoes the rest */
         return -1;
     }
-    if (visit_done(&u) < 0)
+    if (upload_end(&u, true) < 0)
         return -1;
     if (rd->bad)
         return txn_refuse(t, "%s", rd->err);

@@ -43,13 +43,32 @@ static void append(struct jsontext *j, const char *s, size_t n)
         memcpy(at, s, n);
 }
 
+/* The bytes of s before its first that JSON must escape (or its end). */
+static size_t plain_prefix(const char *s)
+{
+    size_t n = 0;
+
+    for (unsigned char c; (c = (unsigned char)s[n]) >= 0x20 && c != '"' && c != '\\'; n++)
+        ;
+    return n;
+}
+
 static void escaped(struct jsontext *j, const char *s)
 {
+    size_t plain = plain_prefix(s);
     const char *run = s;
-    char esc[8];
+    char esc[8], *at;
 
+    if (!s[plain]) { /* nothing to escape, as almost always: one reserve, one copy */
+        if ((at = reserve(j, plain + 2))) {
+            at[0] = '"';
+            memcpy(at + 1, s, plain);
+            at[plain + 1] = '"';
+        }
+        return;
+    }
     append(j, "\"", 1);
-    for (; *s; s++) {
+    for (s += plain; *s; s++) {
         unsigned char c = (unsigned char)*s;
 
         if (c >= 0x20 && c != '"' && c != '\\')

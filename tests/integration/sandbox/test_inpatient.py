@@ -31,13 +31,14 @@ P_NEW_YEAR = person("42010000000000000000000211", "岁末", WUHAN, LT, seq="111"
 P_EC = person("41010000000000000000000212", "凭证住院", ZHENGZHOU, LT, seq="121")
 P_REV_ADMIT = person("41010000000000000000000210", "冯撤回", ZHENGZHOU, LT, seq="101")
 P_RESETTLED = person("41010000000000000000000213", "陈再结", ZHENGZHOU, LT, seq="131")
+P_ALTERNATE = person("41010000000000000000000215", "齐交替", ZHENGZHOU, LT, seq="151")
 P_CANCEL_SETTLED = person("41010000000000000000000214", "林撤结", ZHENGZHOU, LT, seq="141")
 
 
 class Inpatient(harness.SandboxCase):
     persons = [P_FLOW, P_REFUND, P_CANCEL_LINES, P_CAP, P_CAP_REV, P_REV_UPLOAD, P_STATES,
                P_OUTSIDE, P_REV_CANCEL, P_REV_ADMIT, P_NEW_YEAR, P_EC, P_RESETTLED,
-               P_CANCEL_SETTLED]
+               P_CANCEL_SETTLED, P_ALTERNATE]
 
     def setl_id(self, r):
         self.assertOk(r)
@@ -144,6 +145,34 @@ class Inpatient(harness.SandboxCase):
         r = settle_stay(sb, p, mdtrt_id, "9500.00")
         # (9,500.00 - 800.00) x 0.90 = 7,830.00; person 9,500.00 - 7,830.00 = 1,670.00
         self.assertSetl(r, "9500.00", "7830.00", "1670.00", "after refund")
+
+    def test_one_upload_alternating_two_stays(self):
+        """The lines of one 2301 alternate between two stays; a refund of stay A names a line
+        of A uploaded earlier in the same message, with a line of B between them."""
+        sb, p = self.sb, P_ALTERNATE
+        sb.set_clock("2025-03-01 09:00:00")
+        a_id = mdtrt_id_2401(admit(sb, p, "2025-03-01 09:00:00"))
+        b_id = mdtrt_id_2401(admit(sb, p, "2025-03-01 09:30:00"))
+
+        def on(mdtrt_id, ln):
+            return dict(ln, mdtrt_id=mdtrt_id, psn_no=p["psn_no"], med_type="21")
+        alternating = [on(m, ln) for ln in worked_bill() for m in (a_id, b_id)]
+        refund = on(a_id, line("5", AMOXI, "50.00", "-10", "-500.00", init_sn="3"))
+        # B's line 1 twice, with a line of A between: refused whole, nothing kept
+        dup = alternating[:3] + [alternating[1]]
+        self.assertRefused(sb.call("2301", {"feedetail": dup}, p["insuplc_admdvs"]),
+                           "a line of B twice")
+        self.assertEqual(sb.upload_rows(psn_no=p["psn_no"]), [])
+        up = sb.call("2301", {"feedetail": alternating + [on(b_id, line(
+            "9", AMOXI, "50.00", "1", "50.00")), refund]}, p["insuplc_admdvs"])
+        self.assertOk(up, "alternating upload with a refund")
+        self.assertEqual(len(sb.upload_rows(mdtrt_id=a_id, state="active")), 5)
+        self.assertEqual(len(sb.upload_rows(mdtrt_id=b_id, state="active")), 5)
+        # A: 10,000.00 - 500.00 = 9,500.00; (9,500.00 - 800.00) x 0.90 = 7,830.00
+        sb.set_clock("2025-03-06 10:00:00")
+        self.assertOk(discharge(sb, p, a_id, "2025-03-06 10:00:00"))
+        self.assertSetl(settle_stay(sb, p, a_id, "9500.00"), "9500.00", "7830.00", "1670.00",
+                        "stay A of the alternating upload")
 
     def test_cancel_lines_2302(self):
         sb, p = self.sb, P_CANCEL_LINES
