@@ -182,6 +182,7 @@ static int db_configure(struct db *db)
 
     sqlite3_extended_result_codes(db->sq, 1);
     sqlite3_busy_timeout(db->sq, 5000);
+    sqlite3_db_config(db->sq, SQLITE_DBCONFIG_LOOKASIDE, NULL, 1200, 500);
     err = db_exec(db, "PRAGMA journal_mode = WAL");
     if (!err)
         err = db_exec(db, "PRAGMA synchronous = FULL");
