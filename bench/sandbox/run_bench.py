@@ -4,6 +4,7 @@
 plan (persons and a 50-line inpatient bill) and runs bench_sandbox at 1, 8 and 64 clients.
 
 usage: run_bench.py POSA_SANDBOX BENCH_SANDBOX [--clients 1,8,64] [--seconds 3] [--lines 50]
+(BENCH_SANDBOX_ARGS in the environment: more posa-sandbox options)
 Example (from the repository root, after building both targets in build/):
   /usr/bin/python3 bench/sandbox/run_bench.py build/sandbox/posa-sandbox \
       build/bench/sandbox/bench_sandbox
@@ -78,7 +79,7 @@ def main():
     args = ap.parse_args()
     harness.SANDBOX_BIN = os.path.abspath(args.sandbox)
     s = scenario(args.persons)
-    sb = harness.Sandbox(s).start()
+    sb = harness.Sandbox(s, args=os.environ.get("BENCH_SANDBOX_ARGS", "").split()).start()
     try:
         sb.sign_in()
         lines, total = bill(s["catalog"], args.lines)
