@@ -42,3 +42,12 @@ bool str_index(char *dst, size_t cap, const char *name, size_t i)
     memcpy(dst, name ? name : "", n);
     return str_copy(dst + n, cap - n, part);
 }
+
+uint32_t str_hash(const char *s)
+{
+    uint32_t h = 2166136261u;
+
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}

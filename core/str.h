@@ -21,4 +21,9 @@ const char *str_decimal(char buf[STR_DECIMAL_MAX], uint64_t n);
  * for every line of every upload, where the format parsing was 3% of the sandbox's work. */
 bool str_index(char *dst, size_t cap, const char *name, size_t i);
 
+/* The 32-bit FNV-1a hash of s: for tables keyed by an id (the sandbox's fee lines by
+ * feedetl_sn, an upload's visits by mdtrt_id). Not for anything an attacker chooses keys of
+ * to slow down more than the input's own size allows. */
+uint32_t str_hash(const char *s);
+
 #endif

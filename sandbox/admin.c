@@ -460,7 +460,7 @@ static void admin_ledger(struct sandbox *sb, struct http_request *req)
     json_object_object_add(body, "settlements", setl.rows);
     json_object_object_add(body, "uploads", up.rows);
     if (ledger_settlements_each(sb->ledger, add_settlement, &setl) < 0 ||
-        ledger_fees_each(sb->ledger, NULL, add_upload, &up) < 0) {
+        ledger_fees_each(sb->ledger, NULL, true, add_upload, &up) < 0) {
         json_object_put(body);
         reply_error(req, 500, "the ledger failed");
         return;

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define VERSION 1
-#define STRINGS 7
-#define NUMBERS 12
+#define VERSION    1
+#define STRINGS    7
+#define NUMBERS    12
 #define VARINT_MAX 10
 /* The fewest bytes a line takes: an empty string's length byte, a one-byte number. */
 #define LINE_MIN (STRINGS + NUMBERS)
@@ -85,8 +85,7 @@ static void strings_of(const struct ledger_fee *f, const char *s[STRINGS])
     s[6] = f->cancel_msgid;
 }
 
-int fee_blob_encode(const struct ledger_fee *const *lines, size_t n, uint8_t **ret,
-                    size_t *ret_len)
+int fee_blob_encode(const struct ledger_fee *const *lines, size_t n, uint8_t **ret, size_t *ret_len)
 {
     size_t cap = 1 + VARINT_MAX + n * (STRINGS * LEDGER_ID + NUMBERS * VARINT_MAX);
     uint8_t *blob = malloc(cap), *at = blob;

@@ -15,6 +15,7 @@
 #include "core/err.h"
 #include "core/str.h"
 #include "sandbox/fee_blob.h"
+#include "sandbox/idmap.h"
 
 static const char schema[] =
     /* Not locking_mode=EXCLUSIVE, though the sandbox is the only user: the checkpointer's
@@ -191,11 +192,9 @@ struct ledger_lines {
     size_t n, cap;
     struct ledger_fee *f;
     uint8_t *flags;
-    /* feedetl_sn -> line + 1 (0: empty), open addressing, nslots a power of two at least
-     * twice n: without it each added line's duplicate check scanned the visit's lines, and an
-     * upload of 50,000 lines took 1.25 billion comparisons on the loop. */
-    uint32_t *slots;
-    size_t nslots;
+    /* The lines by feedetl_sn: without it each added line's duplicate check scanned the
+     * visit's lines, and an upload of 50,000 lines took 1.25 billion comparisons. */
+    struct idmap sns;
 };
 
 static sqlite3_stmt *stmt(struct ledger *l, enum stmt_id id)
@@ -283,8 +282,10 @@ static int migrate_fees(struct ledger *l)
         " price, qty, amount, fulamt, overlmt, preselfpay, inscp, lv, category, selfpay_prop,"
         " outside, state, ifnull(setl_id,''), ifnull(cancel_msgid,''), infno FROM fees f"
         /* visit by visit, in the order their first lines came; each visit's lines as they
-         * came, so its sets are written in the order of their uploads */
-        " ORDER BY (SELECT min(rowid) FROM fees g WHERE g.mdtrt_id = f.mdtrt_id), rowid";
+         * came, so its sets are written in the order of their uploads (a join: a subquery
+         * per row walked the visit's lines each time, 4 s for 8,000 lines of one stay) */
+        " JOIN (SELECT mdtrt_id, min(rowid) AS first FROM fees GROUP BY mdtrt_id) o"
+        " USING (mdtrt_id) ORDER BY o.first, f.rowid";
     struct ledger_lines *v = NULL;
     sqlite3_stmt *st;
     int rc = 0;
@@ -350,13 +351,13 @@ static int migrate(struct ledger *l, char **err)
         return -EIO;
     if (version >= 2)
         return 0;
-    old_fees = sqlite3_prepare_v2(l->db, "SELECT 1 FROM sqlite_master WHERE name='fees'", -1,
-                                  &st, NULL) == SQLITE_OK &&
+    old_fees = sqlite3_prepare_v2(l->db, "SELECT 1 FROM sqlite_master WHERE name='fees'", -1, &st,
+                                  NULL) == SQLITE_OK &&
                sqlite3_step(st) == SQLITE_ROW;
     sqlite3_finalize(st);
     if (!old_fees)
         return sqlite3_exec(l->db, "PRAGMA user_version=2", NULL, NULL, err) == SQLITE_OK ? 0
-                                                                                         : -EIO;
+                                                                                          : -EIO;
     /* Version 1 found an upload's visits in upload_visits, not by an index on every line's
      * msgid; version 2 also finds a cancellation's there. */
     if (sqlite3_exec(l->db,
@@ -371,8 +372,8 @@ static int migrate(struct ledger *l, char **err)
         return -EIO;
     }
     rc = migrate_fees(l);
-    if (rc < 0 || sqlite3_exec(l->db, "DROP TABLE fees; PRAGMA user_version=2; COMMIT;", NULL,
-                               NULL, err) != SQLITE_OK) {
+    if (rc < 0 || sqlite3_exec(l->db, "DROP TABLE fees; PRAGMA user_version=2; COMMIT;", NULL, NULL,
+                               err) != SQLITE_OK) {
         sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
         return -EIO;
     }
@@ -683,7 +684,7 @@ int ledger_visit_get(struct ledger *l, const char *mdtrt_id, struct ledger_visit
 
 static int lines_reserve(struct ledger_lines *v, size_t more)
 {
-    size_t cap = v->cap ? v->cap : 64;
+    size_t cap = v->cap ? v->cap : 4; /* an upload may load thousands of one-line visits */
     struct ledger_fee *f;
     uint8_t *flags;
 
@@ -704,8 +705,7 @@ static int lines_reserve(struct ledger_lines *v, size_t more)
 /* Appends the lines of the set in st's current row (columns: msgid, psn_no, infno, lines
  * from col on, mdtrt_id given). The decoder writes every field of a line but these four,
  * copied from the set: no memset of the lines first (they are large). */
-static int lines_append_set(struct ledger_lines *v, sqlite3_stmt *st, int col,
-                            const char *mdtrt_id)
+static int lines_append_set(struct ledger_lines *v, sqlite3_stmt *st, int col, const char *mdtrt_id)
 {
     const uint8_t *blob = sqlite3_column_blob(st, col + 3);
     size_t len = (size_t)sqlite3_column_bytes(st, col + 3);
@@ -741,46 +741,24 @@ void ledger_lines_close(struct ledger_lines *v)
         return;
     free(v->f);
     free(v->flags);
-    free(v->slots);
+    idmap_free(&v->sns);
     free(v);
 }
 
-static size_t sn_slot(const struct ledger_lines *v, const char *sn)
+static const char *line_sn(size_t i, const void *data)
 {
-    uint32_t h = 2166136261u; /* FNV-1a */
-
-    for (; *sn; sn++)
-        h = (h ^ (unsigned char)*sn) * 16777619u;
-    return h & (v->nslots - 1);
+    return ((const struct ledger_lines *)data)->f[i].feedetl_sn;
 }
 
-static void index_put(struct ledger_lines *v, size_t i)
+/* Adds the lines from v->sns.n on to the index: 0 or -ENOMEM. */
+static int index_lines(struct ledger_lines *v)
 {
-    size_t k = sn_slot(v, v->f[i].feedetl_sn);
+    int rc = 0;
 
-    while (v->slots[k])
-        k = (k + 1) & (v->nslots - 1);
-    v->slots[k] = (uint32_t)i + 1;
-}
-
-/* Room in the index for one more line, every line in it: 0 or -ENOMEM. */
-static int index_reserve(struct ledger_lines *v)
-{
-    size_t nslots = 64;
-    uint32_t *slots;
-
-    if (v->slots && 2 * (v->n + 1) <= v->nslots)
-        return 0;
-    while (nslots < 4 * (v->n + 1))
-        nslots *= 2;
-    if (nslots > UINT32_MAX || !(slots = calloc(nslots, sizeof(*slots))))
-        return -ENOMEM;
-    free(v->slots);
-    v->slots = slots;
-    v->nslots = nslots;
-    for (size_t i = 0; i < v->n; i++)
-        index_put(v, i);
-    return 0;
+    while (rc == 0 && v->sns.n < v->n)
+        if ((rc = idmap_reserve(&v->sns, line_sn, v)) == 0)
+            idmap_put(&v->sns, v->f[v->sns.n].feedetl_sn, v->sns.n);
+    return rc;
 }
 
 int ledger_lines_open(struct ledger *l, const char *mdtrt_id, struct ledger_lines **ret)
@@ -801,7 +779,7 @@ int ledger_lines_open(struct ledger *l, const char *mdtrt_id, struct ledger_line
         ;
     sqlite3_reset(st);
     if (rc == 0)
-        rc = index_reserve(v);
+        rc = index_lines(v);
     if (rc < 0) {
         if (rc == -EIO)
             fprintf(stderr, "ledger: the fee lines of visit %s cannot be read\n", mdtrt_id);
@@ -872,18 +850,20 @@ static bool line_here(const struct ledger_lines *v, size_t i)
     return !(v->flags[i] & LINE_GONE);
 }
 
+/* Line i is the visit's line sn. */
+static bool line_is(size_t i, const char *sn, const void *data)
+{
+    const struct ledger_lines *v = data;
+
+    return line_here(v, i) && strcmp(v->f[i].feedetl_sn, sn) == 0;
+}
+
 /* The index of the visit's line sn, or v->n. */
 static size_t line_index(const struct ledger_lines *v, const char *sn)
 {
-    if (!v->slots) /* not opened by ledger_lines_open (a listing's): no lookups there */
-        return v->n;
-    for (size_t k = sn_slot(v, sn); v->slots[k]; k = (k + 1) & (v->nslots - 1)) {
-        size_t i = v->slots[k] - 1;
+    size_t i = idmap_find(&v->sns, sn, line_is, v);
 
-        if (line_here(v, i) && strcmp(v->f[i].feedetl_sn, sn) == 0)
-            return i;
-    }
-    return v->n;
+    return i == SIZE_MAX ? v->n : i;
 }
 
 const struct ledger_fee *ledger_lines_find(const struct ledger_lines *v, const char *sn)
@@ -913,14 +893,15 @@ int ledger_lines_add(struct ledger_lines *v, const struct ledger_fee *f)
      * as a client resends an upload whose outcome it did not know. */
     if (old < v->n && strcmp(v->f[old].state, "reversed") != 0)
         return -EEXIST;
-    if ((rc = lines_reserve(v, 1)) < 0 || (rc = index_reserve(v)) < 0)
+    if ((rc = lines_reserve(v, 1)) < 0 || (rc = idmap_reserve(&v->sns, line_sn, v)) < 0)
         return rc;
     if (old < v->n)
         v->flags[old] = LINE_GONE | LINE_DIRTY;
     v->f[v->n] = *f;
     str_copy(v->f[v->n].mdtrt_id, sizeof(v->f[v->n].mdtrt_id), v->mdtrt_id);
     v->flags[v->n] = LINE_DIRTY;
-    index_put(v, v->n++);
+    idmap_put(&v->sns, v->f[v->n].feedetl_sn, v->n);
+    v->n++;
     return 0;
 }
 
@@ -1082,12 +1063,11 @@ int ledger_upload_visit(struct ledger *l, const char *msgid, const char *mdtrt_i
 }
 
 /* The visits whose lines msgid wrote, loaded (*ret_n of them in *ret). */
-static int msg_lines(struct ledger *l, const char *msgid, struct ledger_lines ***ret,
-                     size_t *ret_n)
+static int msg_lines(struct ledger *l, const char *msgid, struct ledger_lines ***ret, size_t *ret_n)
 {
     sqlite3_stmt *st = stmt(l, S_MSG_VISITS);
     struct ledger_lines **all = NULL;
-    char (*ids)[LEDGER_ID] = NULL, (*more)[LEDGER_ID];
+    char(*ids)[LEDGER_ID] = NULL, (*more)[LEDGER_ID];
     size_t n = 0;
     int rc;
 
@@ -1136,12 +1116,47 @@ static int msg_lines_save(struct ledger *l, struct ledger_lines **all, size_t n)
     return rc;
 }
 
+/* The lines msgid uploaded, still active; the lines it cancelled, still cancelled. */
+static bool uploaded_by(const struct ledger_fee *f, const char *msgid)
+{
+    return strcmp(f->msgid, msgid) == 0 && strcmp(f->state, "active") == 0;
+}
+
+static bool cancelled_by(const struct ledger_fee *f, const char *msgid)
+{
+    return strcmp(f->cancel_msgid, msgid) == 0 && strcmp(f->state, "cancelled") == 0;
+}
+
+/* Undoes what msgid did to the lines of its visits that `did` picks: they take state, lose
+ * their cancelling message, and are saved. *ret_count is how many. */
+static int msg_lines_undo(struct ledger *l, struct ledger_lines **all, size_t n,
+                          bool (*did)(const struct ledger_fee *f, const char *msgid),
+                          const char *msgid, const char *state, int *ret_count)
+{
+    int rc, count = 0;
+
+    for (size_t k = 0; k < n; k++) {
+        struct ledger_lines *v = all[k];
+
+        for (size_t i = 0; i < v->n; i++)
+            if (line_here(v, i) && did(&v->f[i], msgid)) {
+                str_copy(v->f[i].state, sizeof(v->f[i].state), state);
+                v->f[i].cancel_msgid[0] = '\0';
+                v->flags[i] |= LINE_DIRTY;
+                count++;
+            }
+    }
+    if ((rc = msg_lines_save(l, all, n)) == 0)
+        *ret_count = count;
+    return rc;
+}
+
 int ledger_fees_reverse_upload(struct ledger *l, const char *msgid, int *ret_count)
 {
     struct settled_memo m = {0};
     struct ledger_lines **all;
     size_t n;
-    int rc = msg_lines(l, msgid, &all, &n), count = 0;
+    int rc = msg_lines(l, msgid, &all, &n);
 
     if (rc < 0)
         return rc;
@@ -1149,24 +1164,12 @@ int ledger_fees_reverse_upload(struct ledger *l, const char *msgid, int *ret_cou
         struct ledger_lines *v = all[k];
 
         for (size_t i = 0; rc == 0 && i < v->n; i++)
-            if (line_here(v, i) && strcmp(v->f[i].msgid, msgid) == 0 &&
-                strcmp(v->f[i].state, "active") == 0 &&
+            if (line_here(v, i) && uploaded_by(&v->f[i], msgid) &&
                 (rc = line_settled(l, &v->f[i], &m)) == 1)
                 rc = POSA_ESTATE;
     }
-    for (size_t k = 0; rc == 0 && k < n; k++) {
-        struct ledger_lines *v = all[k];
-
-        for (size_t i = 0; i < v->n; i++)
-            if (line_here(v, i) && strcmp(v->f[i].msgid, msgid) == 0 &&
-                strcmp(v->f[i].state, "active") == 0) {
-                str_copy(v->f[i].state, sizeof(v->f[i].state), "reversed");
-                v->flags[i] |= LINE_DIRTY;
-                count++;
-            }
-    }
-    if (rc == 0 && (rc = msg_lines_save(l, all, n)) == 0)
-        *ret_count = count;
+    if (rc == 0)
+        rc = msg_lines_undo(l, all, n, uploaded_by, msgid, "reversed", ret_count);
     msg_lines_close(all, n);
     return rc;
 }
@@ -1175,7 +1178,7 @@ int ledger_fees_reverse_cancel(struct ledger *l, const char *msgid, int *ret_cou
 {
     struct ledger_lines **all;
     size_t n;
-    int rc = msg_lines(l, msgid, &all, &n), count = 0;
+    int rc = msg_lines(l, msgid, &all, &n);
 
     if (rc < 0)
         return rc;
@@ -1184,8 +1187,7 @@ int ledger_fees_reverse_cancel(struct ledger *l, const char *msgid, int *ret_cou
         struct ledger_settlement s;
 
         for (size_t i = 0; i < v->n; i++) {
-            if (!line_here(v, i) || strcmp(v->f[i].cancel_msgid, msgid) != 0 ||
-                strcmp(v->f[i].state, "cancelled") != 0)
+            if (!line_here(v, i) || !cancelled_by(&v->f[i], msgid))
                 continue;
             /* its visit was settled since: the lines would be a second bill */
             if ((rc = ledger_settlement_active(l, v->mdtrt_id, &s)) == 1) {
@@ -1195,20 +1197,8 @@ int ledger_fees_reverse_cancel(struct ledger *l, const char *msgid, int *ret_cou
             break;
         }
     }
-    for (size_t k = 0; rc == 0 && k < n; k++) {
-        struct ledger_lines *v = all[k];
-
-        for (size_t i = 0; i < v->n; i++)
-            if (line_here(v, i) && strcmp(v->f[i].cancel_msgid, msgid) == 0 &&
-                strcmp(v->f[i].state, "cancelled") == 0) {
-                str_copy(v->f[i].state, sizeof(v->f[i].state), "active");
-                v->f[i].cancel_msgid[0] = '\0';
-                v->flags[i] |= LINE_DIRTY;
-                count++;
-            }
-    }
-    if (rc == 0 && (rc = msg_lines_save(l, all, n)) == 0)
-        *ret_count = count;
+    if (rc == 0)
+        rc = msg_lines_undo(l, all, n, cancelled_by, msgid, "active", ret_count);
     msg_lines_close(all, n);
     return rc;
 }
@@ -1487,7 +1477,7 @@ int ledger_settlements_each(struct ledger *l,
     return rc;
 }
 
-int ledger_fees_each(struct ledger *l, const char *psn_no,
+int ledger_fees_each(struct ledger *l, const char *psn_no, bool skip_damaged,
                      void (*cb)(const struct ledger_fee *f, void *data), void *data)
 {
     sqlite3_stmt *st = stmt(l, psn_no ? S_SETS_EACH_PSN : S_SETS_EACH);
@@ -1503,8 +1493,8 @@ int ledger_fees_each(struct ledger *l, const char *psn_no,
 
         ct(st, 0, mdtrt_id, sizeof(mdtrt_id));
         v.n = 0;
-        if ((rc = lines_append_set(&v, st, 1, mdtrt_id)) == -EIO) {
-            /* One damaged set must not hide the rest of a listing; its visit's own
+        if ((rc = lines_append_set(&v, st, 1, mdtrt_id)) == -EIO && skip_damaged) {
+            /* One damaged set must not hide the rest of the admin listing; its visit's own
              * operations still refuse (ledger_lines_open). */
             fprintf(stderr, "ledger: the fee lines of visit %s cannot be read: not listed\n",
                     mdtrt_id);

@@ -209,7 +209,9 @@ int ledger_filing_ops_each(struct ledger *l,
 /* --- listing (GET /sandbox/ledger, 5205) ------------------------------------------------ */
 int ledger_settlements_each(struct ledger *l,
                             void (*cb)(const struct ledger_settlement *s, void *data), void *data);
-int ledger_fees_each(struct ledger *l, const char *psn_no,
+/* Lines by visit and uploading message, then as the message carried them. A damaged set
+ * fails the listing (-EIO), or with skip_damaged is logged and left out. */
+int ledger_fees_each(struct ledger *l, const char *psn_no, bool skip_damaged,
                      void (*cb)(const struct ledger_fee *f, void *data), void *data);
 
 #endif

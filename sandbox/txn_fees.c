@@ -11,6 +11,7 @@
 #include "core/err.h"
 #include "core/str.h"
 #include "interface/json/jsontext.h"
+#include "sandbox/idmap.h"
 #include "sandbox/txn.h"
 
 /* A fee line as read from the message and split by the catalog, before the ledger sees it. */
@@ -44,31 +45,44 @@ struct upload {
     struct ledger_visit v;      /* the visit of the previous line (lines usually share one) */
     struct ledger_lines *lines; /* v's */
     /* Every visit met so far, each loaded once and saved at the end (an upload alternating
-     * between stays must not save and load one at every switch). */
+     * between stays must not save and load one at every switch), found by mdtrt_id. */
     struct upload_visit *visits;
     size_t n_visits;
+    struct idmap ids;
 };
+
+static const char *visit_id(size_t i, const void *data)
+{
+    return ((const struct upload *)data)->visits[i].mdtrt_id;
+}
+
+static bool visit_is(size_t i, const char *mdtrt_id, const void *data)
+{
+    return strcmp(visit_id(i, data), mdtrt_id) == 0;
+}
 
 /* The upload's visit mdtrt_id, loaded (and recorded against the upload) when first met. */
 static int upload_lines(struct upload *u, const char *mdtrt_id, struct ledger_lines **ret)
 {
     struct ledger *l = u->t->sb->ledger;
+    size_t i = idmap_find(&u->ids, mdtrt_id, visit_is, u);
     struct upload_visit *grown;
     int rc;
 
-    for (size_t i = 0; i < u->n_visits; i++)
-        if (strcmp(u->visits[i].mdtrt_id, mdtrt_id) == 0) {
-            *ret = u->visits[i].lines;
-            return 0;
-        }
+    if (i != SIZE_MAX) {
+        *ret = u->visits[i].lines;
+        return 0;
+    }
     if (!(grown = realloc(u->visits, (u->n_visits + 1) * sizeof(*grown))))
         return -ENOMEM;
     u->visits = grown;
-    if ((rc = ledger_upload_visit(l, u->t->env->head.msgid, mdtrt_id)) < 0 ||
+    if ((rc = idmap_reserve(&u->ids, visit_id, u)) < 0 ||
+        (rc = ledger_upload_visit(l, u->t->env->head.msgid, mdtrt_id)) < 0 ||
         (rc = ledger_lines_open(l, mdtrt_id, ret)) < 0)
         return rc;
     str_copy(grown[u->n_visits].mdtrt_id, sizeof(grown[0].mdtrt_id), mdtrt_id);
-    grown[u->n_visits++].lines = *ret;
+    grown[u->n_visits].lines = *ret;
+    idmap_put(&u->ids, mdtrt_id, u->n_visits++);
     return 0;
 }
 
@@ -85,6 +99,7 @@ static int upload_end(struct upload *u, bool save)
     free(u->visits);
     u->visits = NULL;
     u->n_visits = 0;
+    idmap_free(&u->ids);
     return rc < 0 ? txn_ledger_error(u->t, rc) : 0;
 }
 

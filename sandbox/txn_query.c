@@ -91,7 +91,7 @@ int txn_5205_drug_record(struct txn *t)
     if (dr.to < 99991231235959LL && dr.to % 1000000 == 0)
         dr.to += 235959; /* a date alone means the whole day */
     dr.out = json_object_new_array();
-    if (ledger_fees_each(t->sb->ledger, p->psn_no, add_drug, &dr) < 0) {
+    if (ledger_fees_each(t->sb->ledger, p->psn_no, false, add_drug, &dr) < 0) {
         json_object_put(dr.out);
         return txn_ledger_error(t, -5);
     }

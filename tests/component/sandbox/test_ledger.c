@@ -253,7 +253,7 @@ static void test_lines_round_trip(void **state)
     ledger_close(l);
 
     l = open_ledger();
-    assert_int_equal(ledger_fees_each(l, "P9", collect, got), 0);
+    assert_int_equal(ledger_fees_each(l, "P9", false, collect, got), 0);
     assert_same_line(&got[0], &a);
     snprintf(r.state, sizeof(r.state), "cancelled");
     snprintf(r.cancel_msgid, sizeof(r.cancel_msgid), "M-CANCEL9");
@@ -278,10 +278,62 @@ static void test_lines_round_trip(void **state)
     assert_string_equal(found->state, "active");
     ledger_lines_close(lines);
     memset(got, 0, sizeof(got));
-    assert_int_equal(ledger_fees_each(l, "P9", collect, got), 0);
+    assert_int_equal(ledger_fees_each(l, "P9", false, collect, got), 0);
     assert_string_equal(got[0].feedetl_sn, "R");
     assert_string_equal(got[1].msgid, "M-AGAIN");
     assert_string_equal(got[2].feedetl_sn, ""); /* the reversed A is gone */
+    ledger_close(l);
+}
+
+/* A hundred lines of one visit (the index grows several times), a duplicate refused among
+ * them, and after a reversal one line uploaded again: found under its new upload, the
+ * reversed one passed over, a third copy refused. */
+static void test_many_lines_indexed(void **state)
+{
+    struct ledger *l = open_ledger();
+    struct ledger_lines *lines;
+    const struct ledger_fee *got;
+    struct ledger_fee f = fee("", 100, 100);
+    int n = 0;
+
+    (void)state;
+    snprintf(f.mdtrt_id, sizeof(f.mdtrt_id), "V7");
+    snprintf(f.msgid, sizeof(f.msgid), "M-A");
+    assert_int_equal(ledger_begin(l), 0);
+    assert_int_equal(ledger_lines_open(l, "V7", &lines), 0);
+    for (int i = 0; i < 100; i++) {
+        snprintf(f.feedetl_sn, sizeof(f.feedetl_sn), "s%d", i);
+        assert_int_equal(ledger_lines_add(lines, &f), 0);
+    }
+    snprintf(f.feedetl_sn, sizeof(f.feedetl_sn), "s50");
+    assert_int_equal(ledger_lines_add(lines, &f), -EEXIST);
+    assert_int_equal(ledger_lines_save(l, lines), 0);
+    ledger_lines_close(lines);
+    assert_int_equal(ledger_upload_visit(l, "M-A", "V7"), 0);
+    assert_int_equal(ledger_fees_reverse_upload(l, "M-A", &n), 0);
+    assert_int_equal(n, 100);
+
+    snprintf(f.msgid, sizeof(f.msgid), "M-B");
+    assert_int_equal(ledger_lines_open(l, "V7", &lines), 0);
+    assert_int_equal(ledger_lines_add(lines, &f), 0);
+    assert_int_equal(ledger_lines_add(lines, &f), -EEXIST);
+    got = ledger_lines_find(lines, "s50");
+    assert_non_null(got);
+    assert_string_equal(got->msgid, "M-B");
+    got = ledger_lines_find(lines, "s99");
+    assert_non_null(got);
+    assert_string_equal(got->state, "reversed");
+    assert_null(ledger_lines_find(lines, "s100"));
+    assert_int_equal(ledger_lines_save(l, lines), 0);
+    ledger_lines_close(lines);
+    assert_int_equal(ledger_commit(l), 0);
+
+    assert_int_equal(ledger_lines_open(l, "V7", &lines), 0);
+    got = ledger_lines_find(lines, "s50");
+    assert_non_null(got);
+    assert_string_equal(got->msgid, "M-B");
+    assert_string_equal(got->state, "active");
+    ledger_lines_close(lines);
     ledger_close(l);
 }
 
@@ -404,6 +456,7 @@ int main(void)
         cmocka_unit_test(test_file_mode_and_survival),
         cmocka_unit_test(test_lines_settlements_and_accumulations),
         cmocka_unit_test(test_lines_round_trip),
+        cmocka_unit_test(test_many_lines_indexed),
         cmocka_unit_test(test_sequences_survive),
         cmocka_unit_test(test_checkpoint_off_the_loop),
         cmocka_unit_test(test_damaged_lines_refused),

@@ -80,11 +80,21 @@ static void test_index_is_snprintf(void **state)
     assert_int_equal(got[0], 'x');
 }
 
+/* FNV-1a's published 32-bit test vectors. */
+static void test_hash_is_fnv1a(void **state)
+{
+    (void)state;
+    assert_int_equal(str_hash(""), 0x811c9dc5u);
+    assert_int_equal(str_hash("a"), 0xe40c292cu);
+    assert_int_equal(str_hash("foobar"), 0xbf9cf968u);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_fits), cmocka_unit_test(test_cut),
                                        cmocka_unit_test(test_decimal_is_snprintf),
-                                       cmocka_unit_test(test_index_is_snprintf)};
+                                       cmocka_unit_test(test_index_is_snprintf),
+                                       cmocka_unit_test(test_hash_is_fnv1a)};
 
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
