@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define VERSION    1
-#define STRINGS    7
+#define VERSION    2
+#define STRINGS    6
 #define NUMBERS    12
 #define VARINT_MAX 10
 /* The fewest bytes a line takes: an empty string's length byte, a one-byte number. */
@@ -81,8 +81,7 @@ static void strings_of(const struct ledger_fee *f, const char *s[STRINGS])
     s[2] = f->list_code;
     s[3] = f->init_sn;
     s[4] = f->state;
-    s[5] = f->setl_id;
-    s[6] = f->cancel_msgid;
+    s[5] = f->cancel_msgid;
 }
 
 int fee_blob_encode(const struct ledger_fee *const *lines, size_t n, uint8_t **ret, size_t *ret_len)
@@ -124,8 +123,9 @@ int fee_blob_count(const uint8_t *blob, size_t len)
     struct cursor c = {.p = blob, .end = blob + len};
     int64_t n;
 
-    if (len < 2 || *c.p++ != VERSION)
+    if (len < 2 || (*c.p != 1 && *c.p != VERSION))
         return -EIO;
+    c.p++;
     n = get_varint(&c);
     if (c.bad || n < 0 || (uint64_t)n > (size_t)(c.end - c.p) / LINE_MIN)
         return -EIO;
@@ -136,6 +136,8 @@ int fee_blob_decode(const uint8_t *blob, size_t len, struct ledger_fee *out)
 {
     struct cursor c = {.p = blob, .end = blob + len};
     int n = fee_blob_count(blob, len);
+
+    bool v1 = len > 0 && blob[0] == 1;
 
     if (n < 0)
         return n;
@@ -149,7 +151,9 @@ int fee_blob_decode(const uint8_t *blob, size_t len, struct ledger_fee *out)
         get_str(&c, f->list_code, sizeof(f->list_code));
         get_str(&c, f->init_sn, sizeof(f->init_sn));
         get_str(&c, f->state, sizeof(f->state));
-        get_str(&c, f->setl_id, sizeof(f->setl_id));
+        f->setl_id[0] = '\0';
+        if (v1)
+            get_str(&c, f->setl_id, sizeof(f->setl_id));
         get_str(&c, f->cancel_msgid, sizeof(f->cancel_msgid));
         f->time = get_varint(&c);
         f->price_e6 = get_varint(&c);
@@ -165,4 +169,55 @@ int fee_blob_decode(const uint8_t *blob, size_t len, struct ledger_fee *out)
         f->outside = get_varint(&c) != 0;
     }
     return c.bad || c.p != c.end ? -EIO : 0;
+}
+
+int fee_cover_encode(const struct ledger_fee *const *lines, size_t n, uint8_t **ret,
+                     size_t *ret_len)
+{
+    size_t runs = 0, cap = 1 + VARINT_MAX + n * (2 * LEDGER_ID + VARINT_MAX);
+    uint8_t *blob = malloc(cap), *at = blob;
+
+    if (!blob)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        runs += i == 0 || strcmp(lines[i]->msgid, lines[i - 1]->msgid) != 0;
+    *at++ = 1;
+    at = put_varint(at, (int64_t)runs);
+    for (size_t i = 0, end; i < n; i = end) {
+        for (end = i + 1; end < n && strcmp(lines[end]->msgid, lines[i]->msgid) == 0; end++)
+            ;
+        at = put_str(at, lines[i]->msgid);
+        at = put_varint(at, (int64_t)(end - i));
+        for (size_t k = i; k < end; k++)
+            at = put_str(at, lines[k]->feedetl_sn);
+    }
+    *ret = blob;
+    *ret_len = (size_t)(at - blob);
+    return 0;
+}
+
+int fee_cover_each(const uint8_t *blob, size_t len,
+                   int (*cb)(const char *msgid, const char *sn, void *data), void *data)
+{
+    struct cursor c = {.p = blob, .end = blob + len};
+    char msgid[LEDGER_ID], sn[LEDGER_ID];
+    int64_t runs, n;
+    int rc;
+
+    if (len < 2 || *c.p++ != 1)
+        return -EIO;
+    runs = get_varint(&c);
+    for (int64_t r = 0; r < runs && !c.bad; r++) {
+        get_str(&c, msgid, sizeof(msgid));
+        n = get_varint(&c);
+        /* each sn takes a byte at least: a count beyond what is left is damage */
+        if (c.bad || n < 0 || n > c.end - c.p)
+            return -EIO;
+        for (int64_t k = 0; k < n && !c.bad; k++) {
+            get_str(&c, sn, sizeof(sn));
+            if (!c.bad && (rc = cb(msgid, sn, data)) != 0)
+                return rc;
+        }
+    }
+    return c.bad || runs < 0 || c.p != c.end ? -EIO : 0;
 }

@@ -47,7 +47,10 @@ static const char schema[] =
     " psn_no TEXT, mdtrt_id TEXT, insutype TEXT, clr_type TEXT, setl_optins TEXT,"
     " setl_time INTEGER, year INTEGER, medfee INTEGER, fund INTEGER, psn_part INTEGER,"
     " acct_pay INTEGER, cash INTEGER, act_pay_dedc INTEGER, moved_deductible INTEGER,"
-    " moved_fund INTEGER, state TEXT, cancel_msgid TEXT, output TEXT);"
+    " moved_fund INTEGER, state TEXT, cancel_msgid TEXT, output TEXT,"
+    /* the lines it settled (fee_cover_encode): a line is settled while the last
+     * settlement to name it is active */
+    " lines BLOB);"
     "CREATE INDEX IF NOT EXISTS setl_msgid ON settlements(msgid);"
     "CREATE INDEX IF NOT EXISTS setl_cancel ON settlements(cancel_msgid);"
     "CREATE INDEX IF NOT EXISTS setl_visit ON settlements(mdtrt_id);"
@@ -85,14 +88,15 @@ enum stmt_id {
     S_SET_DELETE,
     S_UPLOAD_VISIT,
     S_MSG_VISITS,
-    S_SETS_EACH,
-    S_SETS_EACH_PSN,
+    S_SETS_VISITS,
+    S_SETS_VISITS_PSN,
     S_SETL_INSERT,
     S_SETL_GET,
     S_SETL_BY_MSG,
     S_SETL_BY_CANCEL,
     S_SETL_ACTIVE,
-    S_SETL_IS_ACTIVE,
+    S_SETL_COVER,
+    S_SETL_LINES_SET,
     S_SETL_STATE,
     S_VISIT_DEDUCTIBLE,
     S_RECON,
@@ -139,20 +143,22 @@ static const char *const stmt_sql[S__MAX] = {
     [S_SET_DELETE] = "DELETE FROM fee_sets WHERE mdtrt_id=?1 AND msgid=?2",
     [S_UPLOAD_VISIT] = "INSERT OR IGNORE INTO upload_visits(msgid, mdtrt_id) VALUES(?1,?2)",
     [S_MSG_VISITS] = "SELECT mdtrt_id FROM upload_visits WHERE msgid=?1",
-    [S_SETS_EACH] = "SELECT mdtrt_id, msgid, psn_no, infno, lines FROM fee_sets ORDER BY rowid",
-    [S_SETS_EACH_PSN] = "SELECT mdtrt_id, msgid, psn_no, infno, lines FROM fee_sets"
-                        " WHERE psn_no=?1 ORDER BY rowid",
+    [S_SETS_VISITS] = "SELECT mdtrt_id FROM fee_sets GROUP BY mdtrt_id ORDER BY min(rowid)",
+    [S_SETS_VISITS_PSN] = "SELECT mdtrt_id FROM fee_sets WHERE psn_no=?1 GROUP BY mdtrt_id"
+                          " ORDER BY min(rowid)",
     [S_SETL_INSERT] = "INSERT INTO settlements(setl_id, msgid, infno, psn_no, mdtrt_id, insutype,"
                       " clr_type, setl_optins, setl_time, year, medfee, fund, psn_part, acct_pay,"
                       " cash, act_pay_dedc, moved_deductible, moved_fund, state, cancel_msgid,"
-                      " output) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,"
-                      "?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,NULLIF(?20,''),?21)",
+                      " output, lines) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,"
+                      "?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,NULLIF(?20,''),?21,?22)",
     [S_SETL_GET] = "SELECT " SETL_COLS " FROM settlements WHERE setl_id=?1",
     [S_SETL_BY_MSG] = "SELECT " SETL_COLS " FROM settlements WHERE msgid=?1",
     [S_SETL_BY_CANCEL] = "SELECT " SETL_COLS " FROM settlements WHERE cancel_msgid=?1",
     [S_SETL_ACTIVE] = "SELECT " SETL_COLS " FROM settlements WHERE mdtrt_id=?1"
                       " AND state='active' ORDER BY rowid DESC LIMIT 1",
-    [S_SETL_IS_ACTIVE] = "SELECT state='active' FROM settlements WHERE setl_id=?1",
+    [S_SETL_COVER] = "SELECT setl_id, state='active', lines FROM settlements WHERE mdtrt_id=?1"
+                     " AND lines IS NOT NULL ORDER BY rowid",
+    [S_SETL_LINES_SET] = "UPDATE settlements SET lines=?2 WHERE setl_id=?1",
     [S_SETL_STATE] = "UPDATE settlements SET state=?2, cancel_msgid=NULLIF(?3,'')"
                      " WHERE setl_id=?1",
     [S_VISIT_DEDUCTIBLE] = "SELECT ifnull(sum(act_pay_dedc),0) FROM settlements"
@@ -183,8 +189,9 @@ struct ledger {
 
 /* Flags of a loaded line. */
 enum {
-    LINE_DIRTY = 1, /* its set is to be written back */
-    LINE_GONE = 2,  /* a reversed line a new upload replaced: left out of its set */
+    LINE_DIRTY = 1,   /* its set is to be written back */
+    LINE_GONE = 2,    /* a reversed line a new upload replaced: left out of its set */
+    LINE_SETTLED = 4, /* the last settlement to name it (its setl_id) is active */
 };
 
 struct ledger_lines {
@@ -275,6 +282,68 @@ static int row(struct ledger *l, sqlite3_stmt *st)
 
 /* Version 2 moved fee lines from a row each (table fees) to a blob per visit and message
  * (fee_sets): the rows of a ledger from before, visit by visit. */
+/* The visit ids of st's rows (its first column), bound and run by the caller's stmt(): all
+ * read before any is opened, as opening a visit runs statements of its own. */
+typedef char visit_id_t[LEDGER_ID];
+
+static int visit_ids(struct ledger *l, sqlite3_stmt *st, visit_id_t **ret, size_t *ret_n)
+{
+    visit_id_t *ids = NULL, *more;
+    size_t n = 0;
+    int rc;
+
+    while ((rc = row(l, st)) == 1) {
+        if (!(more = realloc(ids, (n + 1) * sizeof(*ids)))) {
+            rc = -ENOMEM;
+            break;
+        }
+        ids = more;
+        ct(st, 0, ids[n++], sizeof(ids[0]));
+    }
+    sqlite3_reset(st);
+    if (rc < 0) {
+        free(ids);
+        return rc;
+    }
+    *ret = ids;
+    *ret_n = n;
+    return 0;
+}
+
+/* Version 3 records a line's settlement with the settlement (settlements.lines), not in the
+ * line: the settlements named by v's lines (their setl_id, as an older version stored it)
+ * record them, and v is saved in the current layout. */
+static int migrate_visit(struct ledger *l, struct ledger_lines *v)
+{
+    const struct ledger_fee **named = malloc((v->n + 1) * sizeof(*named));
+    uint8_t *blob = NULL;
+    size_t n, len;
+    int rc = named ? 0 : -ENOMEM;
+
+    for (size_t i = 0; rc == 0 && i < v->n; i++) {
+        const char *setl_id = v->f[i].setl_id;
+        sqlite3_stmt *st;
+
+        v->flags[i] |= LINE_DIRTY;
+        if (!setl_id[0] || (i > 0 && strcmp(v->f[i - 1].setl_id, setl_id) == 0))
+            continue; /* one settlement's lines come together: its first line gathers them */
+        n = 0;
+        for (size_t k = i; k < v->n; k++)
+            if (strcmp(v->f[k].setl_id, setl_id) == 0)
+                named[n++] = &v->f[k];
+        if ((rc = fee_cover_encode(named, n, &blob, &len)) < 0)
+            break;
+        if ((st = stmt(l, S_SETL_LINES_SET))) {
+            bt(st, 1, setl_id);
+            sqlite3_bind_blob(st, 2, blob, (int)len, SQLITE_STATIC);
+        }
+        rc = run(l, st);
+        free(blob);
+    }
+    free(named);
+    return rc < 0 ? rc : ledger_lines_save(l, v);
+}
+
 static int migrate_fees(struct ledger *l)
 {
     static const char sql[] =
@@ -321,7 +390,7 @@ static int migrate_fees(struct ledger *l)
         ct(st, c, f.infno, sizeof(f.infno));
         rc = 0;
         if (v && strcmp(v->mdtrt_id, f.mdtrt_id) != 0) {
-            rc = ledger_lines_save(l, v);
+            rc = migrate_visit(l, v);
             ledger_lines_close(v);
             v = NULL;
         }
@@ -332,16 +401,49 @@ static int migrate_fees(struct ledger *l)
     }
     sqlite3_finalize(st);
     if (rc == 0 && v)
-        rc = ledger_lines_save(l, v);
+        rc = migrate_visit(l, v);
     ledger_lines_close(v);
     return rc;
 }
 
+/* Version 2's sets (layout 1, a line's setl_id in it), visit by visit. */
+static int migrate_sets(struct ledger *l)
+{
+    sqlite3_stmt *st = stmt(l, S_SETS_VISITS);
+    visit_id_t *ids = NULL;
+    size_t n = 0;
+    int rc = st ? visit_ids(l, st, &ids, &n) : -EIO;
+
+    for (size_t k = 0; rc == 0 && k < n; k++) {
+        struct ledger_lines *v;
+
+        if ((rc = ledger_lines_open(l, ids[k], &v)) == 0) {
+            rc = migrate_visit(l, v);
+            ledger_lines_close(v);
+        }
+    }
+    free(ids);
+    return rc;
+}
+
+static bool has(struct ledger *l, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    bool yes = sqlite3_prepare_v2(l->db, sql, -1, &st, NULL) == SQLITE_OK &&
+               sqlite3_step(st) == SQLITE_ROW;
+
+    sqlite3_finalize(st);
+    return yes;
+}
+
+/* Brings a ledger of an older version to version 3, in one transaction. Version 1 found an
+ * upload's visits in upload_visits, not by an index on every line's msgid; version 2 also
+ * finds a cancellation's there, and keeps lines in sets (migrate_fees); version 3 keeps a
+ * line's settlement with the settlement (migrate_visit). */
 static int migrate(struct ledger *l, char **err)
 {
     sqlite3_stmt *st = NULL;
-    int version = -1, rc;
-    bool old_fees;
+    int version = -1, rc = 0;
 
     if (sqlite3_prepare_v2(l->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
         sqlite3_step(st) == SQLITE_ROW)
@@ -349,31 +451,30 @@ static int migrate(struct ledger *l, char **err)
     sqlite3_finalize(st);
     if (version < 0)
         return -EIO;
-    if (version >= 2)
+    if (version >= 3)
         return 0;
-    old_fees = sqlite3_prepare_v2(l->db, "SELECT 1 FROM sqlite_master WHERE name='fees'", -1, &st,
-                                  NULL) == SQLITE_OK &&
-               sqlite3_step(st) == SQLITE_ROW;
-    sqlite3_finalize(st);
-    if (!old_fees)
-        return sqlite3_exec(l->db, "PRAGMA user_version=2", NULL, NULL, err) == SQLITE_OK ? 0
-                                                                                          : -EIO;
-    /* Version 1 found an upload's visits in upload_visits, not by an index on every line's
-     * msgid; version 2 also finds a cancellation's there. */
-    if (sqlite3_exec(l->db,
-                     "BEGIN;"
-                     "INSERT OR IGNORE INTO upload_visits(msgid, mdtrt_id)"
-                     " SELECT DISTINCT msgid, mdtrt_id FROM fees;"
-                     "INSERT OR IGNORE INTO upload_visits(msgid, mdtrt_id)"
-                     " SELECT DISTINCT cancel_msgid, mdtrt_id FROM fees"
-                     " WHERE cancel_msgid IS NOT NULL;",
-                     NULL, NULL, err) != SQLITE_OK) {
-        sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+    if (sqlite3_exec(l->db, "BEGIN", NULL, NULL, err) != SQLITE_OK)
         return -EIO;
+    if (!has(l, "SELECT 1 FROM pragma_table_info('settlements') WHERE name='lines'") &&
+        sqlite3_exec(l->db, "ALTER TABLE settlements ADD COLUMN lines BLOB", NULL, NULL, err) !=
+            SQLITE_OK)
+        rc = -EIO;
+    if (rc == 0 && has(l, "SELECT 1 FROM sqlite_master WHERE name='fees'")) {
+        if (sqlite3_exec(l->db,
+                         "INSERT OR IGNORE INTO upload_visits(msgid, mdtrt_id)"
+                         " SELECT DISTINCT msgid, mdtrt_id FROM fees;"
+                         "INSERT OR IGNORE INTO upload_visits(msgid, mdtrt_id)"
+                         " SELECT DISTINCT cancel_msgid, mdtrt_id FROM fees"
+                         " WHERE cancel_msgid IS NOT NULL;",
+                         NULL, NULL, err) != SQLITE_OK ||
+            (rc = migrate_fees(l)) < 0 ||
+            sqlite3_exec(l->db, "DROP TABLE fees", NULL, NULL, err) != SQLITE_OK)
+            rc = rc < 0 ? rc : -EIO;
+    } else if (rc == 0 && version == 2) {
+        rc = migrate_sets(l);
     }
-    rc = migrate_fees(l);
-    if (rc < 0 || sqlite3_exec(l->db, "DROP TABLE fees; PRAGMA user_version=2; COMMIT;", NULL, NULL,
-                               err) != SQLITE_OK) {
+    if (rc < 0 ||
+        sqlite3_exec(l->db, "PRAGMA user_version=3; COMMIT;", NULL, NULL, err) != SQLITE_OK) {
         sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
         return -EIO;
     }
@@ -761,6 +862,50 @@ static int index_lines(struct ledger_lines *v)
     return rc;
 }
 
+static size_t line_index(const struct ledger_lines *v, const char *sn);
+
+struct cover {
+    struct ledger_lines *v;
+    char setl_id[LEDGER_ID];
+    bool active;
+};
+
+static int cover_line(const char *msgid, const char *sn, void *data)
+{
+    struct cover *c = data;
+    struct ledger_lines *v = c->v;
+    size_t i = line_index(v, sn);
+
+    if (i < v->n && strcmp(v->f[i].msgid, msgid) == 0) {
+        str_copy(v->f[i].setl_id, sizeof(v->f[i].setl_id), c->setl_id);
+        v->flags[i] = (uint8_t)((v->flags[i] & ~LINE_SETTLED) | (c->active ? LINE_SETTLED : 0));
+    }
+    return 0;
+}
+
+/* Each line's settlement: the last of the visit's settlements to name it, in the order they
+ * were made; the line is settled while that one is active. 0 or -EIO. */
+static int lines_cover(struct ledger *l, struct ledger_lines *v)
+{
+    sqlite3_stmt *st = stmt(l, S_SETL_COVER);
+    struct cover c = {.v = v};
+    int rc;
+
+    if (!st)
+        return -EIO;
+    bt(st, 1, v->mdtrt_id);
+    while ((rc = row(l, st)) == 1) {
+        ct(st, 0, c.setl_id, sizeof(c.setl_id));
+        c.active = sqlite3_column_int(st, 1) == 1;
+        rc = fee_cover_each(sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2),
+                            cover_line, &c);
+        if (rc < 0)
+            break;
+    }
+    sqlite3_reset(st);
+    return rc < 0 ? -EIO : 0;
+}
+
 int ledger_lines_open(struct ledger *l, const char *mdtrt_id, struct ledger_lines **ret)
 {
     struct ledger_lines *v = calloc(1, sizeof(*v));
@@ -780,6 +925,8 @@ int ledger_lines_open(struct ledger *l, const char *mdtrt_id, struct ledger_line
     sqlite3_reset(st);
     if (rc == 0)
         rc = index_lines(v);
+    if (rc == 0)
+        rc = lines_cover(l, v);
     if (rc < 0) {
         if (rc == -EIO)
             fprintf(stderr, "ledger: the fee lines of visit %s cannot be read\n", mdtrt_id);
@@ -905,46 +1052,13 @@ int ledger_lines_add(struct ledger_lines *v, const struct ledger_fee *f)
     return 0;
 }
 
-/* Whether line f is settled: its settlement is active. One lookup per run of lines of the
- * same settlement (memo). 1, 0, or -EIO. */
-struct settled_memo {
-    char setl_id[LEDGER_ID];
-    int active;
-};
-
-static int line_settled(struct ledger *l, const struct ledger_fee *f, struct settled_memo *m)
-{
-    sqlite3_stmt *st;
-    int rc;
-
-    if (!f->setl_id[0])
-        return 0;
-    if (m->setl_id[0] && strcmp(m->setl_id, f->setl_id) == 0)
-        return m->active;
-    if (!(st = stmt(l, S_SETL_IS_ACTIVE)))
-        return -EIO;
-    bt(st, 1, f->setl_id);
-    rc = row(l, st);
-    m->active = rc == 1 && sqlite3_column_int(st, 0) == 1;
-    sqlite3_reset(st);
-    if (rc < 0)
-        return rc;
-    str_copy(m->setl_id, sizeof(m->setl_id), f->setl_id);
-    return m->active;
-}
-
-/* Active, not settled, and of bchno (NULL: any) and sn (NULL: any): 1, 0 or -EIO. */
-static int line_open(struct ledger *l, const struct ledger_lines *v, size_t i, const char *sn,
-                     const char *bchno, struct settled_memo *m)
+/* Active, not settled, and of bchno (NULL: any) and sn (NULL: any). */
+static bool line_open(const struct ledger_lines *v, size_t i, const char *sn, const char *bchno)
 {
     const struct ledger_fee *f = &v->f[i];
-    int settled;
 
-    if (!line_here(v, i) || strcmp(f->state, "active") != 0 ||
-        (sn && strcmp(f->feedetl_sn, sn) != 0) || (bchno && strcmp(f->chrg_bchno, bchno) != 0))
-        return 0;
-    settled = line_settled(l, f, m);
-    return settled < 0 ? settled : !settled;
+    return line_here(v, i) && !(v->flags[i] & LINE_SETTLED) && strcmp(f->state, "active") == 0 &&
+           (!sn || strcmp(f->feedetl_sn, sn) == 0) && (!bchno || strcmp(f->chrg_bchno, bchno) == 0);
 }
 
 int ledger_fee_refunded(struct ledger *l, const char *mdtrt_id, const char *init_sn,
@@ -980,20 +1094,20 @@ int ledger_fees_not_of(struct ledger *l, const char *mdtrt_id, const char *setl_
 int ledger_fees_cancel(struct ledger *l, const char *mdtrt_id, const char *sn, const char *bchno,
                        const char *msgid, int *ret_count)
 {
-    struct settled_memo m = {0};
     struct ledger_lines *v = NULL;
     int rc = ledger_lines_open(l, mdtrt_id, &v), n = 0;
 
-    for (size_t i = 0; rc == 0 && i < v->n; i++) {
-        if ((rc = line_open(l, v, i, sn, bchno, &m)) != 1)
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < v->n; i++) {
+        if (!line_open(v, i, sn, bchno))
             continue;
-        rc = 0;
         str_copy(v->f[i].state, sizeof(v->f[i].state), "cancelled");
         str_copy(v->f[i].cancel_msgid, sizeof(v->f[i].cancel_msgid), msgid);
         v->flags[i] |= LINE_DIRTY;
         n++;
     }
-    if (rc == 0 && n > 0 && (rc = ledger_lines_save(l, v)) == 0)
+    if (n > 0 && (rc = ledger_lines_save(l, v)) == 0)
         rc = ledger_upload_visit(l, msgid, mdtrt_id); /* what its reversal finds them by */
     if (rc == 0)
         *ret_count = n;
@@ -1004,7 +1118,6 @@ int ledger_fees_cancel(struct ledger *l, const char *mdtrt_id, const char *sn, c
 int ledger_fees_unsettled(struct ledger *l, const char *mdtrt_id, const char *bchno,
                           struct split_totals *ret, int *ret_count)
 {
-    struct settled_memo m = {0};
     struct ledger_lines *v;
     int rc = ledger_lines_open(l, mdtrt_id, &v);
 
@@ -1015,11 +1128,8 @@ int ledger_fees_unsettled(struct ledger *l, const char *mdtrt_id, const char *bc
     for (size_t i = 0; i < v->n; i++) {
         const struct split *s = &v->f[i].split;
 
-        if ((rc = line_open(l, v, i, NULL, bchno, &m)) < 0)
-            break;
-        if (rc == 0)
+        if (!line_open(v, i, NULL, bchno))
             continue;
-        rc = 0;
         ret->amount += s->amount;
         ret->fulamt_ownpay += s->fulamt_ownpay;
         ret->overlmt += s->overlmt;
@@ -1028,25 +1138,28 @@ int ledger_fees_unsettled(struct ledger *l, const char *mdtrt_id, const char *bc
         ++*ret_count;
     }
     ledger_lines_close(v);
-    return rc;
+    return 0;
 }
 
-int ledger_fees_settle(struct ledger *l, const char *mdtrt_id, const char *bchno,
-                       const char *setl_id)
+int ledger_fees_cover(struct ledger *l, const char *mdtrt_id, const char *bchno, uint8_t **ret,
+                      size_t *ret_len)
 {
-    struct settled_memo m = {0};
-    struct ledger_lines *v = NULL;
+    struct ledger_lines *v;
+    const struct ledger_fee **open;
+    size_t n = 0;
     int rc = ledger_lines_open(l, mdtrt_id, &v);
 
-    for (size_t i = 0; rc == 0 && i < v->n; i++) {
-        if ((rc = line_open(l, v, i, NULL, bchno, &m)) != 1)
-            continue;
-        rc = 0;
-        str_copy(v->f[i].setl_id, sizeof(v->f[i].setl_id), setl_id);
-        v->flags[i] |= LINE_DIRTY;
+    if (rc < 0)
+        return rc;
+    if (!(open = malloc((v->n + 1) * sizeof(*open)))) {
+        ledger_lines_close(v);
+        return -ENOMEM;
     }
-    if (rc == 0)
-        rc = ledger_lines_save(l, v);
+    for (size_t i = 0; i < v->n; i++)
+        if (line_open(v, i, NULL, bchno))
+            open[n++] = &v->f[i];
+    rc = fee_cover_encode(open, n, ret, ret_len);
+    free(open);
     ledger_lines_close(v);
     return rc;
 }
@@ -1067,22 +1180,14 @@ static int msg_lines(struct ledger *l, const char *msgid, struct ledger_lines **
 {
     sqlite3_stmt *st = stmt(l, S_MSG_VISITS);
     struct ledger_lines **all = NULL;
-    char(*ids)[LEDGER_ID] = NULL, (*more)[LEDGER_ID];
+    visit_id_t *ids = NULL;
     size_t n = 0;
     int rc;
 
     if (!st)
         return -EIO;
     bt(st, 1, msgid);
-    while ((rc = row(l, st)) == 1) {
-        if (!(more = realloc(ids, (n + 1) * sizeof(*ids)))) {
-            rc = -ENOMEM;
-            break;
-        }
-        ids = more;
-        ct(st, 0, ids[n++], sizeof(ids[0]));
-    }
-    sqlite3_reset(st);
+    rc = visit_ids(l, st, &ids, &n);
     if (rc == 0 && n && !(all = calloc(n, sizeof(*all))))
         rc = -ENOMEM;
     for (size_t i = 0; rc == 0 && i < n; i++)
@@ -1153,7 +1258,6 @@ static int msg_lines_undo(struct ledger *l, struct ledger_lines **all, size_t n,
 
 int ledger_fees_reverse_upload(struct ledger *l, const char *msgid, int *ret_count)
 {
-    struct settled_memo m = {0};
     struct ledger_lines **all;
     size_t n;
     int rc = msg_lines(l, msgid, &all, &n);
@@ -1164,8 +1268,7 @@ int ledger_fees_reverse_upload(struct ledger *l, const char *msgid, int *ret_cou
         struct ledger_lines *v = all[k];
 
         for (size_t i = 0; rc == 0 && i < v->n; i++)
-            if (line_here(v, i) && uploaded_by(&v->f[i], msgid) &&
-                (rc = line_settled(l, &v->f[i], &m)) == 1)
+            if (line_here(v, i) && uploaded_by(&v->f[i], msgid) && (v->flags[i] & LINE_SETTLED))
                 rc = POSA_ESTATE;
     }
     if (rc == 0)
@@ -1242,6 +1345,8 @@ int ledger_settlement_insert(struct ledger *l, const struct ledger_settlement *s
     bt(st, 19, s->state);
     bt(st, 20, s->cancel_msgid);
     bt(st, 21, s->output);
+    if (s->lines)
+        sqlite3_bind_blob(st, 22, s->lines, (int)s->lines_len, SQLITE_STATIC);
     return run(l, st);
 }
 
@@ -1480,33 +1585,31 @@ int ledger_settlements_each(struct ledger *l,
 int ledger_fees_each(struct ledger *l, const char *psn_no, bool skip_damaged,
                      void (*cb)(const struct ledger_fee *f, void *data), void *data)
 {
-    sqlite3_stmt *st = stmt(l, psn_no ? S_SETS_EACH_PSN : S_SETS_EACH);
-    struct ledger_lines v = {0};
+    sqlite3_stmt *st = stmt(l, psn_no ? S_SETS_VISITS_PSN : S_SETS_VISITS);
+    visit_id_t *ids = NULL;
+    size_t n = 0;
     int rc;
 
     if (!st)
         return -EIO;
     if (psn_no)
         bt(st, 1, psn_no);
-    while ((rc = row(l, st)) == 1) {
-        char mdtrt_id[LEDGER_ID];
+    rc = visit_ids(l, st, &ids, &n);
+    for (size_t k = 0; rc == 0 && k < n; k++) {
+        struct ledger_lines *v;
 
-        ct(st, 0, mdtrt_id, sizeof(mdtrt_id));
-        v.n = 0;
-        if ((rc = lines_append_set(&v, st, 1, mdtrt_id)) == -EIO && skip_damaged) {
-            /* One damaged set must not hide the rest of the admin listing; its visit's own
-             * operations still refuse (ledger_lines_open). */
-            fprintf(stderr, "ledger: the fee lines of visit %s cannot be read: not listed\n",
-                    mdtrt_id);
+        rc = ledger_lines_open(l, ids[k], &v);
+        if (rc == -EIO && skip_damaged) {
+            /* One damaged visit must not hide the rest of the admin listing; its own
+             * operations still refuse (ledger_lines_open logged it). */
+            rc = 0;
             continue;
         }
-        if (rc < 0)
-            break;
-        for (size_t i = 0; i < v.n; i++)
-            cb(&v.f[i], data);
+        for (size_t i = 0; rc == 0 && i < v->n; i++)
+            cb(&v->f[i], data);
+        if (rc == 0)
+            ledger_lines_close(v);
     }
-    sqlite3_reset(st);
-    free(v.f);
-    free(v.flags);
+    free(ids);
     return rc;
 }

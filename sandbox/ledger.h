@@ -100,7 +100,7 @@ struct ledger_fee {
     struct split split;
     bool outside;
     char state[16]; /* "active", "cancelled", "reversed" */
-    char setl_id[LEDGER_ID];
+    char setl_id[LEDGER_ID];      /* the last settlement that settled it (or "") */
     char cancel_msgid[LEDGER_ID]; /* of the message that cancelled it, while it is cancelled */
     char infno[16]; /* 2204 or 2301 */
 };
@@ -133,8 +133,11 @@ int ledger_fees_cancel(struct ledger *l, const char *mdtrt_id, const char *sn, c
  * settled while its settlement is active. */
 int ledger_fees_unsettled(struct ledger *l, const char *mdtrt_id, const char *bchno,
                           struct split_totals *ret, int *ret_count);
-int ledger_fees_settle(struct ledger *l, const char *mdtrt_id, const char *bchno,
-                       const char *setl_id);
+/* The unsettled active lines of a visit (or of one batch), as a settlement records them
+ * (fee_cover_encode, malloc'd into *ret): settling them is inserting a settlement with these
+ * lines, so no line is rewritten. */
+int ledger_fees_cover(struct ledger *l, const char *mdtrt_id, const char *bchno, uint8_t **ret,
+                      size_t *ret_len);
 /* Records that message msgid wrote lines of visit mdtrt_id (once per visit and message):
  * what a reversal finds them by. */
 int ledger_upload_visit(struct ledger *l, const char *msgid, const char *mdtrt_id);
@@ -162,6 +165,9 @@ struct ledger_settlement {
     char state[16]; /* "active", "cancelled", "reversed" */
     char cancel_msgid[LEDGER_ID];
     char *output; /* the setlinfo+setldetail JSON text; malloc'd by _get */
+    /* ledger_settlement_insert only: the lines it settles (ledger_fees_cover), borrowed */
+    const uint8_t *lines;
+    size_t lines_len;
 };
 int ledger_settlement_insert(struct ledger *l, const struct ledger_settlement *s);
 int ledger_settlement_get(struct ledger *l, const char *setl_id, struct ledger_settlement *ret);
@@ -209,8 +215,9 @@ int ledger_filing_ops_each(struct ledger *l,
 /* --- listing (GET /sandbox/ledger, 5205) ------------------------------------------------ */
 int ledger_settlements_each(struct ledger *l,
                             void (*cb)(const struct ledger_settlement *s, void *data), void *data);
-/* Lines by visit and uploading message, then as the message carried them. A damaged set
- * fails the listing (-EIO), or with skip_damaged is logged and left out. */
+/* Lines by visit (in the order of their first uploads), then uploading message, then as the
+ * message carried them. A damaged visit fails the listing (-EIO), or with skip_damaged is
+ * logged and left out. */
 int ledger_fees_each(struct ledger *l, const char *psn_no, bool skip_damaged,
                      void (*cb)(const struct ledger_fee *f, void *data), void *data);
 

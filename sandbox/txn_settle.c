@@ -229,6 +229,7 @@ static int record(struct txn *t, struct settle_ctx *c, const char *setl_id, bool
 {
     struct ledger_settlement s = {0};
     struct ledger *l = t->sb->ledger;
+    uint8_t *lines = NULL;
     int rc;
 
     str_copy(s.setl_id, sizeof(s.setl_id), setl_id);
@@ -251,11 +252,16 @@ static int record(struct txn *t, struct settle_ctx *c, const char *setl_id, bool
     s.moved = c->r.moved;
     s.output = strdup(json_object_to_json_string_ext(
         t->output, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-    rc = s.output ? ledger_settlement_insert(l, &s) : -ENOMEM;
+    /* The lines it settles are recorded with it: the lines themselves are not rewritten. */
+    rc = s.output ? ledger_fees_cover(l, c->v.mdtrt_id, c->bchno[0] ? c->bchno : NULL, &lines,
+                                      &s.lines_len)
+                  : -ENOMEM;
+    s.lines = lines;
+    if (rc == 0)
+        rc = ledger_settlement_insert(l, &s);
+    free(lines);
     ledger_settlement_free(&s);
-    if (rc < 0 ||
-        (rc = ledger_fees_settle(l, c->v.mdtrt_id, c->bchno[0] ? c->bchno : NULL, setl_id)) < 0 ||
-        (rc = ledger_accum_move(l, c->p->psn_no, c->year, &c->r.moved, 1)) < 0 ||
+    if (rc < 0 || (rc = ledger_accum_move(l, c->p->psn_no, c->year, &c->r.moved, 1)) < 0 ||
         (c->r.acct_pay &&
          (rc = ledger_balance_set(l, c->p->psn_no, c->balance - c->r.acct_pay)) < 0))
         return txn_ledger_error(t, rc);

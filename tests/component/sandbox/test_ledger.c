@@ -117,6 +117,7 @@ static void test_file_mode_and_survival(void **state)
 static void test_lines_settlements_and_accumulations(void **state)
 {
     struct ledger *l = open_ledger();
+    uint8_t *lines = NULL;
     struct ledger_fee a = fee("1", 100000, 80000), b = fee("2", 50000, 50000);
     struct split_totals t;
     struct policy_accum acc, moved = {.deductible_used = 20000, .fund_paid = 70000};
@@ -142,8 +143,10 @@ static void test_lines_settlements_and_accumulations(void **state)
     s.year = 2025;
     s.medfee = 150000;
     s.moved = moved;
+    assert_int_equal(ledger_fees_cover(l, "V1", NULL, &lines, &s.lines_len), 0);
+    s.lines = lines;
     assert_int_equal(ledger_settlement_insert(l, &s), 0);
-    assert_int_equal(ledger_fees_settle(l, "V1", NULL, "S1"), 0);
+    free(lines);
     assert_int_equal(ledger_accum_move(l, "P1", 2025, &moved, 1), 0);
     assert_int_equal(ledger_fees_unsettled(l, "V1", NULL, &t, &n), 0);
     assert_int_equal(n, 0);
@@ -337,6 +340,67 @@ static void test_many_lines_indexed(void **state)
     ledger_close(l);
 }
 
+/* A ledger of version 2 kept a line's settlement in the line (blob layout 1): opening it
+ * moves that to the settlement, which then records its lines, and writes the set again in
+ * the current layout. Line 1 was settled by S5, line 2 not. */
+static void test_version_2_settled_lines_migrated(void **state)
+{
+    static const char v1_blob[] =
+        "X'01040131024231024131000661637469766502533500C0C881C1DC9A098084AF5FA09C01A09C01000000"
+        "A09C0100020200013202423102413100066163746976650000C0C881C1DC9A098084AF5FA09C01904E0000"
+        "00904E00020200'";
+    struct ledger *l = open_ledger();
+    struct ledger_settlement s = {0};
+    struct split_totals t;
+    char path[128], sql[512];
+    sqlite3_stmt *st;
+    sqlite3 *db;
+    int n = 0;
+
+    (void)state;
+    snprintf(s.setl_id, sizeof(s.setl_id), "S5");
+    snprintf(s.mdtrt_id, sizeof(s.mdtrt_id), "V5");
+    snprintf(s.state, sizeof(s.state), "active");
+    assert_int_equal(ledger_begin(l), 0);
+    assert_int_equal(ledger_settlement_insert(l, &s), 0);
+    assert_int_equal(ledger_commit(l), 0);
+    ledger_close(l);
+    snprintf(path, sizeof(path), "%s/ledger.sqlite3", dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO fee_sets(mdtrt_id, msgid, psn_no, infno, lines)"
+             " VALUES('V5', 'M5', 'P5', '2301', %s); PRAGMA user_version=2;",
+             v1_blob);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    l = open_ledger();
+    assert_int_equal(ledger_fees_unsettled(l, "V5", NULL, &t, &n), 0);
+    assert_int_equal(n, 1); /* line 2 alone */
+    assert_int_equal(t.amount, 5000);
+    /* S5 cancelled: both lines are open again */
+    assert_int_equal(ledger_begin(l), 0);
+    assert_int_equal(ledger_settlement_set_state(l, "S5", "cancelled", "M-C5"), 0);
+    assert_int_equal(ledger_fees_unsettled(l, "V5", NULL, &t, &n), 0);
+    assert_int_equal(n, 2);
+    ledger_rollback(l);
+    ledger_close(l);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT (SELECT hex(substr(lines, 1, 1)) FROM fee_sets"
+                                        " WHERE mdtrt_id='V5'), (SELECT lines IS NOT NULL FROM"
+                                        " settlements WHERE setl_id='S5'),"
+                                        " (SELECT user_version FROM pragma_user_version)",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "02");
+    assert_int_equal(sqlite3_column_int(st, 1), 1);
+    assert_int_equal(sqlite3_column_int(st, 2), 3);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
 /* A blob that is not one (a damaged file) is an error, not a crash or a guess. */
 static void test_damaged_lines_refused(void **state)
 {
@@ -457,6 +521,7 @@ int main(void)
         cmocka_unit_test(test_lines_settlements_and_accumulations),
         cmocka_unit_test(test_lines_round_trip),
         cmocka_unit_test(test_many_lines_indexed),
+        cmocka_unit_test(test_version_2_settled_lines_migrated),
         cmocka_unit_test(test_sequences_survive),
         cmocka_unit_test(test_checkpoint_off_the_loop),
         cmocka_unit_test(test_damaged_lines_refused),

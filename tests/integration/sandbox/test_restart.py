@@ -3,9 +3,11 @@
 active with the same setl_id and amounts, 5203 finds it, its msgid is still refused, the
 uploaded lines of an open stay are still there, the year's accumulation still counts, visit ids
 are not reused, and a cancel after the restart works and itself survives a clean stop.
-A ledger of version 0 (a row per fee line, found by an index on its msgid) is migrated when
-the sandbox starts on it: its lines are listed, a cancellation of one is reversed, a stay
-settles on the split as migrated, and an upload carrying lines of two stays is found whole.
+A ledger of version 0 (a row per fee line, found by an index on its msgid, its settlement in
+the row) is migrated when the sandbox starts on it: its lines are listed with their
+settlement, a cancellation of one is reversed, an upload carrying lines of two stays is found
+whole (and refused, one stay being settled), and once that settlement is cancelled the stay
+settles again on the split as migrated.
 Checkpoints: with --checkpoint-pages 64, uploads from 8 threads pass the threshold many times
 over; the WAL is copied back on the thread pool and starts over (its file stays small while
 the database grows), no checkpoint fails, and every line is there after kill -9. On a full
@@ -111,14 +113,16 @@ class Restart(unittest.TestCase):
     def active_lines(self, *stays):
         return sum(len(self.sb.upload_rows(mdtrt_id=m, state="active")) for m in stays)
 
-    def old_ledger(self, feed, up, cancel_msgid, cancelled):
+    def old_ledger(self, feed, up, cancel_msgid, cancelled, settled):
         """Turns the ledger back into version 0: a row per fee line (table fees, found by an
-        index on its msgid), no upload_visits; the lines of upload up as the sandbox split
-        them (its answer), line cancelled (mdtrt_id, feedetl_sn) cancelled by cancel_msgid."""
+        index on its msgid, its settlement in the row), no upload_visits, settlements without
+        the lines they settled; the lines of upload up as the sandbox split them (its
+        answer), line cancelled (mdtrt_id, feedetl_sn) cancelled by cancel_msgid, the lines
+        of stay settled[0] settled by settled[1]."""
         self.sb.kill(signal.SIGTERM)
         db = sqlite3.connect(os.path.join(self.sb.data_dir, "ledger.sqlite3"))
         db.executescript(OLD_FEES + "DELETE FROM fee_sets; DELETE FROM upload_visits;"
-                         "PRAGMA user_version=0;")
+                         "UPDATE settlements SET lines = NULL; PRAGMA user_version=0;")
         scaled = lambda v, n: int(harness.money(v) * n)  # noqa: E731
         for ln, res in zip(feed, up.output["result"]):
             self.assertEqual(ln["feedetl_sn"], res["feedetl_sn"])
@@ -131,7 +135,8 @@ class Restart(unittest.TestCase):
                 scaled(res["overlmt_amt"], 100), scaled(res["preselfpay_amt"], 100),
                 scaled(res["inscp_scp_amt"], 100), int(res["chrgitm_lv"]),
                 int(res["med_chrgitm_type"]), scaled(res["selfpay_prop"], 10**6), 0,
-                "cancelled" if is_cancelled else "active", None,
+                "cancelled" if is_cancelled else "active",
+                settled[1] if ln["mdtrt_id"] == settled[0] else None,
                 cancel_msgid if is_cancelled else None, "2301"))
         db.commit()
         db.close()
@@ -150,27 +155,34 @@ class Restart(unittest.TestCase):
         cancel = sb.call("2302", {"data": [{"psn_no": P["psn_no"], "mdtrt_id": b_id,
                                             "feedetl_sn": "U1-1"}]}, WUHAN)
         self.assertTrue(cancel.ok, cancel)
-
-        self.old_ledger(feed, up, cancel.msgid, (b_id, "U1-1"))
-        # every line is there after the migration, one of stay B's cancelled
-        self.assertEqual(self.active_lines(a_id), 4)
-        self.assertEqual(self.active_lines(b_id), 3)
-        # the cancellation is found by its msgid and reversed: stay B whole again
-        self.assertTrue(reverse(sb, P, cancel.msgid, "2302").ok, "2601 of the 2302")
-        self.assertEqual(self.active_lines(b_id), 4)
-        # stay A settles on the split as migrated: (10,000.00 - 800.00) x 0.90 = 8,280.00
+        # stay A settled: (10,000.00 - 800.00) x 0.90 = 8,280.00
         sb.set_clock("2025-03-08 10:00:00")
         self.assertTrue(discharge(sb, P, a_id, "2025-03-08 10:00:00").ok)
         ra = settle_stay(sb, P, a_id, "10000.00")
         self.assertTrue(ra.ok, ra)
-        self.assertEqual(harness.money(ra.output["setlinfo"]["fund_pay_sumamt"]),
-                         harness.money("8280.00"))
+        setl_a = ra.output["setlinfo"]["setl_id"]
+
+        self.old_ledger(feed, up, cancel.msgid, (b_id, "U1-1"), (a_id, setl_a))
+        # every line is there after the migration, one of stay B's cancelled, A's settled
+        rows_a = sb.upload_rows(mdtrt_id=a_id, state="active")
+        self.assertEqual(len(rows_a), 4)
+        self.assertEqual({r["setl_id"] for r in rows_a}, {setl_a})
+        self.assertEqual(self.active_lines(b_id), 3)
+        # the cancellation is found by its msgid and reversed: stay B whole again
+        self.assertTrue(reverse(sb, P, cancel.msgid, "2302").ok, "2601 of the 2302")
+        self.assertEqual(self.active_lines(b_id), 4)
         # the upload is found across both stays: refused whole, as stay A's lines are settled
         self.assertFalse(reverse(sb, P, up.msgid, "2301").ok)
         self.assertEqual(self.active_lines(a_id, b_id), 8)
+        # A's settlement cancelled, its lines are open again and settle to the same figures
+        self.assertTrue(cancel_stay(sb, P, a_id, setl_a).ok)
+        again = settle_stay(sb, P, a_id, "10000.00")
+        self.assertTrue(again.ok, again)
+        self.assertEqual(harness.money(again.output["setlinfo"]["fund_pay_sumamt"]),
+                         harness.money("8280.00"))
         sb.kill(signal.SIGTERM)
         db = sqlite3.connect(os.path.join(sb.data_dir, "ledger.sqlite3"))
-        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 2)
+        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 3)
         self.assertIsNone(db.execute("SELECT name FROM sqlite_master WHERE name='fees'")
                           .fetchone())
         db.close()
