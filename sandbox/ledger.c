@@ -316,21 +316,29 @@ static int visit_ids(struct ledger *l, sqlite3_stmt *st, visit_id_t **ret, size_
 static int migrate_visit(struct ledger *l, struct ledger_lines *v)
 {
     const struct ledger_fee **named = malloc((v->n + 1) * sizeof(*named));
-    uint8_t *blob = NULL;
-    size_t n, len;
-    int rc = named ? 0 : -ENOMEM;
+    size_t *first = malloc((v->n + 1) * sizeof(*first)), settlements = 0;
+    int rc = named && first ? 0 : -ENOMEM;
 
+    /* The settlements the lines name, each once: its lines need not come together (a line
+     * cancelled before the settlement, or of another batch, may sit between them). */
     for (size_t i = 0; rc == 0 && i < v->n; i++) {
-        const char *setl_id = v->f[i].setl_id;
-        sqlite3_stmt *st;
+        size_t k = 0;
 
         v->flags[i] |= LINE_DIRTY;
-        if (!setl_id[0] || (i > 0 && strcmp(v->f[i - 1].setl_id, setl_id) == 0))
-            continue; /* one settlement's lines come together: its first line gathers them */
-        n = 0;
-        for (size_t k = i; k < v->n; k++)
-            if (strcmp(v->f[k].setl_id, setl_id) == 0)
-                named[n++] = &v->f[k];
+        while (k < settlements && strcmp(v->f[first[k]].setl_id, v->f[i].setl_id) != 0)
+            k++;
+        if (v->f[i].setl_id[0] && k == settlements)
+            first[settlements++] = i;
+    }
+    for (size_t k = 0; rc == 0 && k < settlements; k++) {
+        const char *setl_id = v->f[first[k]].setl_id;
+        sqlite3_stmt *st;
+        uint8_t *blob = NULL;
+        size_t n = 0, len;
+
+        for (size_t i = first[k]; i < v->n; i++)
+            if (strcmp(v->f[i].setl_id, setl_id) == 0)
+                named[n++] = &v->f[i];
         if ((rc = fee_cover_encode(named, n, &blob, &len)) < 0)
             break;
         if ((st = stmt(l, S_SETL_LINES_SET))) {
@@ -341,6 +349,7 @@ static int migrate_visit(struct ledger *l, struct ledger_lines *v)
         free(blob);
     }
     free(named);
+    free(first);
     return rc < 0 ? rc : ledger_lines_save(l, v);
 }
 
@@ -420,6 +429,10 @@ static int migrate_sets(struct ledger *l)
         if ((rc = ledger_lines_open(l, ids[k], &v)) == 0) {
             rc = migrate_visit(l, v);
             ledger_lines_close(v);
+        } else if (rc == -EIO) {
+            /* Left as it is: it was refused before and still is (ledger_lines_open logged
+             * it); one damaged visit must not keep the sandbox from starting. */
+            rc = 0;
         }
     }
     free(ids);
@@ -473,6 +486,9 @@ static int migrate(struct ledger *l, char **err)
     } else if (rc == 0 && version == 2) {
         rc = migrate_sets(l);
     }
+    if (rc < 0 && !*err)
+        *err = sqlite3_mprintf("the fee lines could not be moved to version 3 (%s)",
+                               rc == -ENOMEM ? "out of memory" : "unreadable");
     if (rc < 0 ||
         sqlite3_exec(l->db, "PRAGMA user_version=3; COMMIT;", NULL, NULL, err) != SQLITE_OK) {
         sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);

@@ -341,27 +341,32 @@ static void test_many_lines_indexed(void **state)
 }
 
 /* A ledger of version 2 kept a line's settlement in the line (blob layout 1): opening it
- * moves that to the settlement, which then records its lines, and writes the set again in
- * the current layout. Line 1 was settled by S5, line 2 not. */
+ * moves that to the settlements, which then record their lines, and writes the set again in
+ * the current layout. Lines 1 and 3 (100.00, 20.00) were settled by S5, line 4 (3.00) by S6,
+ * line 2 (50.00) not: S5's lines do not come together. Another visit's set is damaged. */
 static void test_version_2_settled_lines_migrated(void **state)
 {
     static const char v1_blob[] =
-        "X'01040131024231024131000661637469766502533500C0C881C1DC9A098084AF5FA09C01A09C01000000"
-        "A09C0100020200013202423102413100066163746976650000C0C881C1DC9A098084AF5FA09C01904E0000"
-        "00904E00020200'";
+        "X'01080131024231024131000661637469766502533500C0C881C1DC9A098084AF5FA09C01A09C01000000"
+        "A09C0100020200013202423102413100066163746976650000C0C881C1DC9A098084AF5FA09C01904E00"
+        "0000904E000202000133024231024131000661637469766502533500C0C881C1DC9A098084AF5FA09C01"
+        "A01F000000A01F000202000134024231024131000661637469766502533600C0C881C1DC9A098084AF5F"
+        "A09C01D804000000D80400020200'";
     struct ledger *l = open_ledger();
     struct ledger_settlement s = {0};
     struct split_totals t;
-    char path[128], sql[512];
+    char path[128], sql[1024];
     sqlite3_stmt *st;
     sqlite3 *db;
     int n = 0;
 
     (void)state;
-    snprintf(s.setl_id, sizeof(s.setl_id), "S5");
     snprintf(s.mdtrt_id, sizeof(s.mdtrt_id), "V5");
     snprintf(s.state, sizeof(s.state), "active");
     assert_int_equal(ledger_begin(l), 0);
+    snprintf(s.setl_id, sizeof(s.setl_id), "S5");
+    assert_int_equal(ledger_settlement_insert(l, &s), 0);
+    snprintf(s.setl_id, sizeof(s.setl_id), "S6");
     assert_int_equal(ledger_settlement_insert(l, &s), 0);
     assert_int_equal(ledger_commit(l), 0);
     ledger_close(l);
@@ -369,20 +374,23 @@ static void test_version_2_settled_lines_migrated(void **state)
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     snprintf(sql, sizeof(sql),
              "INSERT INTO fee_sets(mdtrt_id, msgid, psn_no, infno, lines)"
-             " VALUES('V5', 'M5', 'P5', '2301', %s); PRAGMA user_version=2;",
+             " VALUES('V5', 'M5', 'P5', '2301', %s), ('V4', 'M4', 'P5', '2301', X'01FF');"
+             " PRAGMA user_version=2;",
              v1_blob);
     assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
 
-    l = open_ledger();
+    l = open_ledger(); /* V4's set is damaged: left as it is, and refused as before */
+    assert_int_equal(ledger_fees_unsettled(l, "V4", NULL, &t, &n), -EIO);
     assert_int_equal(ledger_fees_unsettled(l, "V5", NULL, &t, &n), 0);
     assert_int_equal(n, 1); /* line 2 alone */
     assert_int_equal(t.amount, 5000);
-    /* S5 cancelled: both lines are open again */
+    /* S5 cancelled: its lines 1 and 3 are open again beside line 2; S6's line 4 is not */
     assert_int_equal(ledger_begin(l), 0);
     assert_int_equal(ledger_settlement_set_state(l, "S5", "cancelled", "M-C5"), 0);
     assert_int_equal(ledger_fees_unsettled(l, "V5", NULL, &t, &n), 0);
-    assert_int_equal(n, 2);
+    assert_int_equal(n, 3);
+    assert_int_equal(t.amount, 17000);
     ledger_rollback(l);
     ledger_close(l);
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
