@@ -1272,7 +1272,41 @@ static int msg_lines_undo(struct ledger *l, struct ledger_lines **all, size_t n,
     return rc;
 }
 
-int ledger_fees_reverse_upload(struct ledger *l, const char *msgid, int *ret_count)
+/* A line of v that msgid uploaded is settled: POSA_ESTATE. */
+static int upload_settled(struct ledger *l, struct ledger_lines *v, const char *msgid)
+{
+    (void)l;
+    for (size_t i = 0; i < v->n; i++)
+        if (line_here(v, i) && uploaded_by(&v->f[i], msgid) && (v->flags[i] & LINE_SETTLED))
+            return POSA_ESTATE;
+    return 0;
+}
+
+/* v has lines msgid cancelled and was settled since (they would be a second bill):
+ * POSA_ESTATE. */
+static int settled_since_cancel(struct ledger *l, struct ledger_lines *v, const char *msgid)
+{
+    struct ledger_settlement s;
+    size_t i = 0;
+    int rc;
+
+    while (i < v->n && !(line_here(v, i) && cancelled_by(&v->f[i], msgid)))
+        i++;
+    if (i == v->n)
+        return 0;
+    if ((rc = ledger_settlement_active(l, v->mdtrt_id, &s)) == 1) {
+        ledger_settlement_free(&s);
+        return POSA_ESTATE;
+    }
+    return rc;
+}
+
+/* A reversal of msgid's effect on fee lines: refused as a whole when `refuse` says so for a
+ * visit of it, else the lines `did` picks take state. */
+static int msg_reverse(struct ledger *l, const char *msgid,
+                       int (*refuse)(struct ledger *l, struct ledger_lines *v, const char *msgid),
+                       bool (*did)(const struct ledger_fee *f, const char *msgid),
+                       const char *state, int *ret_count)
 {
     struct ledger_lines **all;
     size_t n;
@@ -1280,46 +1314,22 @@ int ledger_fees_reverse_upload(struct ledger *l, const char *msgid, int *ret_cou
 
     if (rc < 0)
         return rc;
-    for (size_t k = 0; rc == 0 && k < n; k++) {
-        struct ledger_lines *v = all[k];
-
-        for (size_t i = 0; rc == 0 && i < v->n; i++)
-            if (line_here(v, i) && uploaded_by(&v->f[i], msgid) && (v->flags[i] & LINE_SETTLED))
-                rc = POSA_ESTATE;
-    }
+    for (size_t k = 0; rc == 0 && k < n; k++)
+        rc = refuse(l, all[k], msgid);
     if (rc == 0)
-        rc = msg_lines_undo(l, all, n, uploaded_by, msgid, "reversed", ret_count);
+        rc = msg_lines_undo(l, all, n, did, msgid, state, ret_count);
     msg_lines_close(all, n);
     return rc;
 }
 
+int ledger_fees_reverse_upload(struct ledger *l, const char *msgid, int *ret_count)
+{
+    return msg_reverse(l, msgid, upload_settled, uploaded_by, "reversed", ret_count);
+}
+
 int ledger_fees_reverse_cancel(struct ledger *l, const char *msgid, int *ret_count)
 {
-    struct ledger_lines **all;
-    size_t n;
-    int rc = msg_lines(l, msgid, &all, &n);
-
-    if (rc < 0)
-        return rc;
-    for (size_t k = 0; rc == 0 && k < n; k++) {
-        struct ledger_lines *v = all[k];
-        struct ledger_settlement s;
-
-        for (size_t i = 0; i < v->n; i++) {
-            if (!line_here(v, i) || !cancelled_by(&v->f[i], msgid))
-                continue;
-            /* its visit was settled since: the lines would be a second bill */
-            if ((rc = ledger_settlement_active(l, v->mdtrt_id, &s)) == 1) {
-                ledger_settlement_free(&s);
-                rc = POSA_ESTATE;
-            }
-            break;
-        }
-    }
-    if (rc == 0)
-        rc = msg_lines_undo(l, all, n, cancelled_by, msgid, "active", ret_count);
-    msg_lines_close(all, n);
-    return rc;
+    return msg_reverse(l, msgid, settled_since_cancel, cancelled_by, "active", ret_count);
 }
 
 static int one_int(struct ledger *l, sqlite3_stmt *st, int64_t *ret)
