@@ -819,13 +819,13 @@ static int lines_reserve(struct ledger_lines *v, size_t more)
     return 0;
 }
 
-/* Appends the lines of the set in st's current row (columns: msgid, psn_no, infno, lines
- * from col on, mdtrt_id given). The decoder writes every field of a line but these four,
- * copied from the set: no memset of the lines first (they are large). */
-static int lines_append_set(struct ledger_lines *v, sqlite3_stmt *st, int col, const char *mdtrt_id)
+/* Appends the lines of the set in st's current row (S_SETS_LOAD: msgid, psn_no, infno,
+ * lines). The decoder writes every field of a line but these four and the visit's, copied
+ * from the set: no memset of the lines first (they are large). */
+static int lines_append_set(struct ledger_lines *v, sqlite3_stmt *st, const char *mdtrt_id)
 {
-    const uint8_t *blob = sqlite3_column_blob(st, col + 3);
-    size_t len = (size_t)sqlite3_column_bytes(st, col + 3);
+    const uint8_t *blob = sqlite3_column_blob(st, 3);
+    size_t len = (size_t)sqlite3_column_bytes(st, 3);
     int n = fee_blob_count(blob, len), rc;
     struct ledger_fee set = {0};
 
@@ -836,9 +836,9 @@ static int lines_append_set(struct ledger_lines *v, sqlite3_stmt *st, int col, c
     if ((rc = fee_blob_decode(blob, len, &v->f[v->n])) < 0)
         return rc;
     str_copy(set.mdtrt_id, sizeof(set.mdtrt_id), mdtrt_id);
-    ct(st, col, set.msgid, sizeof(set.msgid));
-    ct(st, col + 1, set.psn_no, sizeof(set.psn_no));
-    ct(st, col + 2, set.infno, sizeof(set.infno));
+    ct(st, 0, set.msgid, sizeof(set.msgid));
+    ct(st, 1, set.psn_no, sizeof(set.psn_no));
+    ct(st, 2, set.infno, sizeof(set.infno));
     for (int i = 0; i < n; i++) {
         struct ledger_fee *f = &v->f[v->n + (size_t)i];
 
@@ -936,7 +936,7 @@ int ledger_lines_open(struct ledger *l, const char *mdtrt_id, struct ledger_line
     }
     str_copy(v->mdtrt_id, sizeof(v->mdtrt_id), mdtrt_id);
     bt(st, 1, mdtrt_id);
-    while ((rc = row(l, st)) == 1 && (rc = lines_append_set(v, st, 0, mdtrt_id)) == 0)
+    while ((rc = row(l, st)) == 1 && (rc = lines_append_set(v, st, mdtrt_id)) == 0)
         ;
     sqlite3_reset(st);
     if (rc == 0)
