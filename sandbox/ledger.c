@@ -27,8 +27,9 @@ static const char schema[] =
     "PRAGMA temp_store=MEMORY;"
     "PRAGMA cache_size=-16384;"
     "CREATE TABLE IF NOT EXISTS seq(name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+    /* Keyed by msgid alone (one B-tree, not a table and an index of its msgids). */
     "CREATE TABLE IF NOT EXISTS msgs(msgid TEXT PRIMARY KEY, infno TEXT, state TEXT,"
-    " psn_no TEXT, mdtrt_id TEXT, setl_id TEXT, effect TEXT, time INTEGER);"
+    " psn_no TEXT, mdtrt_id TEXT, setl_id TEXT, effect TEXT, time INTEGER) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS signins(sign_no TEXT PRIMARY KEY, opter TEXT, time INTEGER,"
     " open INTEGER);"
     "CREATE TABLE IF NOT EXISTS visits(mdtrt_id TEXT PRIMARY KEY, psn_no TEXT, inpatient INTEGER,"
@@ -52,7 +53,9 @@ static const char schema[] =
      * settlement to name it is active */
     " lines BLOB);"
     "CREATE INDEX IF NOT EXISTS setl_msgid ON settlements(msgid);"
-    "CREATE INDEX IF NOT EXISTS setl_cancel ON settlements(cancel_msgid);"
+    /* Only cancelled settlements have a cancel_msgid: the others stay out of the index. */
+    "CREATE INDEX IF NOT EXISTS setl_cancel ON settlements(cancel_msgid)"
+    " WHERE cancel_msgid IS NOT NULL;"
     "CREATE INDEX IF NOT EXISTS setl_visit ON settlements(mdtrt_id);"
     "CREATE TABLE IF NOT EXISTS accums(psn_no TEXT, year INTEGER, deductible_used INTEGER,"
     " fund_paid INTEGER, PRIMARY KEY(psn_no, year));"
@@ -449,10 +452,23 @@ static bool has(struct ledger *l, const char *sql)
     return yes;
 }
 
-/* Brings a ledger of an older version to version 3, in one transaction. Version 1 found an
+/* Version 4: msgs keyed by msgid alone, setl_cancel holding cancelled settlements only
+ * (8% of the WAL per settlement, 1% of the instructions). */
+static const char migrate_4[] =
+    "CREATE TABLE msgs_v4(msgid TEXT PRIMARY KEY, infno TEXT, state TEXT, psn_no TEXT,"
+    " mdtrt_id TEXT, setl_id TEXT, effect TEXT, time INTEGER) WITHOUT ROWID;"
+    "INSERT INTO msgs_v4 SELECT msgid, infno, state, psn_no, mdtrt_id, setl_id, effect, time"
+    " FROM msgs;"
+    "DROP TABLE msgs;"
+    "ALTER TABLE msgs_v4 RENAME TO msgs;"
+    "DROP INDEX setl_cancel;"
+    "CREATE INDEX setl_cancel ON settlements(cancel_msgid) WHERE cancel_msgid IS NOT NULL;";
+
+/* Brings a ledger of an older version to version 4, in one transaction. Version 1 found an
  * upload's visits in upload_visits, not by an index on every line's msgid; version 2 also
  * finds a cancellation's there, and keeps lines in sets (migrate_fees); version 3 keeps a
- * line's settlement with the settlement (migrate_visit). */
+ * line's settlement with the settlement (migrate_visit); version 4 is migrate_4. A ledger
+ * created by this version has its tables as version 4 wants them from the schema. */
 static int migrate(struct ledger *l, char **err)
 {
     sqlite3_stmt *st = NULL;
@@ -464,11 +480,15 @@ static int migrate(struct ledger *l, char **err)
     sqlite3_finalize(st);
     if (version < 0)
         return -EIO;
-    if (version >= 3)
+    if (version >= 4)
         return 0;
     if (sqlite3_exec(l->db, "BEGIN", NULL, NULL, err) != SQLITE_OK)
         return -EIO;
-    if (!has(l, "SELECT 1 FROM pragma_table_info('settlements') WHERE name='lines'") &&
+    if (has(l, "SELECT 1 FROM sqlite_master"
+               " WHERE name='msgs' AND sql NOT LIKE '%WITHOUT ROWID%'") &&
+        sqlite3_exec(l->db, migrate_4, NULL, NULL, err) != SQLITE_OK)
+        rc = -EIO;
+    if (rc == 0 && !has(l, "SELECT 1 FROM pragma_table_info('settlements') WHERE name='lines'") &&
         sqlite3_exec(l->db, "ALTER TABLE settlements ADD COLUMN lines BLOB", NULL, NULL, err) !=
             SQLITE_OK)
         rc = -EIO;
@@ -487,10 +507,10 @@ static int migrate(struct ledger *l, char **err)
         rc = migrate_sets(l);
     }
     if (rc < 0 && !*err)
-        *err = sqlite3_mprintf("the fee lines could not be moved to version 3 (%s)",
+        *err = sqlite3_mprintf("the fee lines could not be moved to version 4 (%s)",
                                rc == -ENOMEM ? "out of memory" : "unreadable");
     if (rc < 0 ||
-        sqlite3_exec(l->db, "PRAGMA user_version=3; COMMIT;", NULL, NULL, err) != SQLITE_OK) {
+        sqlite3_exec(l->db, "PRAGMA user_version=4; COMMIT;", NULL, NULL, err) != SQLITE_OK) {
         sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
         return -EIO;
     }

@@ -404,7 +404,7 @@ static void test_version_2_settled_lines_migrated(void **state)
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_string_equal((const char *)sqlite3_column_text(st, 0), "02");
     assert_int_equal(sqlite3_column_int(st, 1), 1);
-    assert_int_equal(sqlite3_column_int(st, 2), 3);
+    assert_int_equal(sqlite3_column_int(st, 2), 4);
     sqlite3_finalize(st);
     sqlite3_close(db);
 }

@@ -4,10 +4,10 @@ active with the same setl_id and amounts, 5203 finds it, its msgid is still refu
 uploaded lines of an open stay are still there, the year's accumulation still counts, visit ids
 are not reused, and a cancel after the restart works and itself survives a clean stop.
 A ledger of version 0 (a row per fee line, found by an index on its msgid, its settlement in
-the row) is migrated when the sandbox starts on it: its lines are listed with their
-settlement, a cancellation of one is reversed, an upload carrying lines of two stays is found
-whole (and refused, one stay being settled), and once that settlement is cancelled the stay
-settles again on the split as migrated.
+the row; msgs a rowid table) is migrated when the sandbox starts on it: its lines are listed
+with their settlement, a cancellation of one is reversed, an upload carrying lines of two
+stays is found whole (and refused, one stay being settled), and once that settlement is
+cancelled the stay settles again on the split as migrated.
 Checkpoints: with --checkpoint-pages 64, uploads from 8 threads pass the threshold many times
 over; the WAL is copied back on the thread pool and starts over (its file stays small while
 the database grows), no checkpoint fails, and every line is there after kill -9. On a full
@@ -121,8 +121,9 @@ class Restart(unittest.TestCase):
         of stay settled[0] settled by settled[1]."""
         self.sb.kill(signal.SIGTERM)
         db = sqlite3.connect(os.path.join(self.sb.data_dir, "ledger.sqlite3"))
-        db.executescript(OLD_FEES + "DELETE FROM fee_sets; DELETE FROM upload_visits;"
-                         "UPDATE settlements SET lines = NULL; PRAGMA user_version=0;")
+        db.executescript(OLD_FEES + OLD_MSGS + "DELETE FROM fee_sets;"
+                         "DELETE FROM upload_visits; UPDATE settlements SET lines = NULL;"
+                         "PRAGMA user_version=0;")
         scaled = lambda v, n: int(harness.money(v) * n)  # noqa: E731
         for ln, res in zip(feed, up.output["result"]):
             self.assertEqual(ln["feedetl_sn"], res["feedetl_sn"])
@@ -182,11 +183,20 @@ class Restart(unittest.TestCase):
                          harness.money("8280.00"))
         sb.kill(signal.SIGTERM)
         db = sqlite3.connect(os.path.join(sb.data_dir, "ledger.sqlite3"))
-        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 3)
+        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 4)
         self.assertIsNone(db.execute("SELECT name FROM sqlite_master WHERE name='fees'")
                           .fetchone())
+        self.assertIn("WITHOUT ROWID", db.execute(
+            "SELECT sql FROM sqlite_master WHERE name='msgs'").fetchone()[0])
         db.close()
 
+
+# msgs as a rowid table with its msgid index, setl_cancel over every settlement (before 4).
+OLD_MSGS = ("CREATE TABLE msgs_old(msgid TEXT PRIMARY KEY, infno TEXT, state TEXT, psn_no TEXT,"
+            " mdtrt_id TEXT, setl_id TEXT, effect TEXT, time INTEGER);"
+            "INSERT INTO msgs_old SELECT * FROM msgs; DROP TABLE msgs;"
+            "ALTER TABLE msgs_old RENAME TO msgs;"
+            "DROP INDEX setl_cancel; CREATE INDEX setl_cancel ON settlements(cancel_msgid);")
 
 OLD_FEES = ("CREATE TABLE fees(mdtrt_id TEXT, feedetl_sn TEXT, msgid TEXT, chrg_bchno TEXT,"
             " list_code TEXT, init_sn TEXT, psn_no TEXT, time INTEGER, price INTEGER,"
