@@ -53,22 +53,14 @@ static size_t plain_prefix(const char *s)
     return n;
 }
 
+/* A string value with its escapes (the caller wrote its key). */
 static void escaped(struct jsontext *j, const char *s)
 {
-    size_t plain = plain_prefix(s);
     const char *run = s;
-    char esc[8], *at;
+    char esc[8];
 
-    if (!s[plain]) { /* nothing to escape, as almost always: one reserve, one copy */
-        if ((at = reserve(j, plain + 2))) {
-            at[0] = '"';
-            memcpy(at + 1, s, plain);
-            at[plain + 1] = '"';
-        }
-        return;
-    }
     append(j, "\"", 1);
-    for (s += plain; *s; s++) {
+    for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
 
         if (c >= 0x20 && c != '"' && c != '\\')
@@ -82,23 +74,32 @@ static void escaped(struct jsontext *j, const char *s)
     append(j, "\"", 1);
 }
 
-/* [,]["key":] — keys are the writer's own literals, plain ASCII, written as they are. */
-static void key(struct jsontext *j, const char *k)
+/* [,]["key":] and room for n bytes of value after it, all in one reserve: where the value
+ * goes, or NULL (out of memory). Keys are the writer's own literals, plain ASCII, written as
+ * they are. */
+static char *field(struct jsontext *j, const char *k, size_t n)
 {
-    size_t n = k ? strlen(k) : 0;
+    size_t kn = k ? strlen(k) : 0;
     bool comma = j->len && j->p[j->len - 1] != '{' && j->p[j->len - 1] != '[';
-    char *at = reserve(j, comma + (k ? n + 3 : 0));
+    char *at = reserve(j, comma + (k ? kn + 3 : 0) + n);
 
     if (!at)
-        return;
+        return NULL;
     if (comma)
         *at++ = ',';
-    if (!k)
-        return;
-    *at++ = '"';
-    memcpy(at, k, n);
-    at[n] = '"';
-    at[n + 1] = ':';
+    if (k) {
+        *at++ = '"';
+        memcpy(at, k, kn);
+        at += kn;
+        *at++ = '"';
+        *at++ = ':';
+    }
+    return at;
+}
+
+static void key(struct jsontext *j, const char *k)
+{
+    field(j, k, 0);
 }
 
 void jsontext_open(struct jsontext *j, const char *k, char bracket)
@@ -114,6 +115,17 @@ void jsontext_close(struct jsontext *j, char bracket)
 
 void jsontext_str(struct jsontext *j, const char *k, const char *value)
 {
+    size_t plain = value ? plain_prefix(value) : 0;
+    char *at;
+
+    if (value && !value[plain]) { /* nothing to escape, as almost always: one copy */
+        if ((at = field(j, k, plain + 2))) {
+            at[0] = '"';
+            memcpy(at + 1, value, plain);
+            at[plain + 1] = '"';
+        }
+        return;
+    }
     key(j, k);
     if (value)
         escaped(j, value);
@@ -123,16 +135,17 @@ void jsontext_str(struct jsontext *j, const char *k, const char *value)
 
 static void dec(struct jsontext *j, const char *k, int64_t value, int scale, bool quoted)
 {
-    char buf[DEC_FORMAT_MAX + 2];
+    char buf[DEC_FORMAT_MAX + 2], *at;
     int len = dec_format(value, scale, buf + 1, sizeof(buf) - 2);
+    size_t n = (size_t)(len < 0 ? 0 : len) + (quoted ? 2 : 0);
 
-    key(j, k);
     if (len < 0) {
         j->failed = true;
         return;
     }
     buf[0] = buf[len + 1] = '"';
-    append(j, quoted ? buf : buf + 1, (size_t)len + (quoted ? 2 : 0));
+    if ((at = field(j, k, n)))
+        memcpy(at, quoted ? buf : buf + 1, n);
 }
 
 void jsontext_dec(struct jsontext *j, const char *k, int64_t value, int scale)
