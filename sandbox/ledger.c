@@ -1152,15 +1152,20 @@ int ledger_fees_cancel(struct ledger *l, const char *mdtrt_id, const char *sn, c
 }
 
 int ledger_fees_unsettled(struct ledger *l, const char *mdtrt_id, const char *bchno,
-                          struct split_totals *ret, int *ret_count)
+                          struct split_totals *ret, int *ret_count, uint8_t **cover,
+                          size_t *cover_len)
 {
+    const struct ledger_fee **open = NULL;
     struct ledger_lines *v;
-    int rc = ledger_lines_open(l, mdtrt_id, &v);
+    int rc = ledger_lines_open(l, mdtrt_id, &v), n = 0;
 
     if (rc < 0)
         return rc;
+    if (cover && !(open = malloc((v->n + 1) * sizeof(*open)))) {
+        ledger_lines_close(v);
+        return -ENOMEM;
+    }
     *ret = (struct split_totals){0};
-    *ret_count = 0;
     for (size_t i = 0; i < v->n; i++) {
         const struct split *s = &v->f[i].split;
 
@@ -1171,30 +1176,13 @@ int ledger_fees_unsettled(struct ledger *l, const char *mdtrt_id, const char *bc
         ret->overlmt += s->overlmt;
         ret->preselfpay += s->preselfpay;
         ret->inscp += s->inscp;
-        ++*ret_count;
+        if (open)
+            open[n] = &v->f[i];
+        n++;
     }
-    ledger_lines_close(v);
-    return 0;
-}
-
-int ledger_fees_cover(struct ledger *l, const char *mdtrt_id, const char *bchno, uint8_t **ret,
-                      size_t *ret_len)
-{
-    struct ledger_lines *v;
-    const struct ledger_fee **open;
-    size_t n = 0;
-    int rc = ledger_lines_open(l, mdtrt_id, &v);
-
-    if (rc < 0)
-        return rc;
-    if (!(open = malloc((v->n + 1) * sizeof(*open)))) {
-        ledger_lines_close(v);
-        return -ENOMEM;
-    }
-    for (size_t i = 0; i < v->n; i++)
-        if (line_open(v, i, NULL, bchno))
-            open[n++] = &v->f[i];
-    rc = fee_cover_encode(open, n, ret, ret_len);
+    *ret_count = n;
+    if (cover)
+        rc = fee_cover_encode(open, (size_t)n, cover, cover_len);
     free(open);
     ledger_lines_close(v);
     return rc;

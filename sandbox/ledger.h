@@ -129,15 +129,13 @@ int ledger_fees_not_of(struct ledger *l, const char *mdtrt_id, const char *setl_
  * NULL). *ret_count is how many. */
 int ledger_fees_cancel(struct ledger *l, const char *mdtrt_id, const char *sn, const char *bchno,
                        const char *msgid, int *ret_count);
-/* The unsettled active lines of a visit (or of one batch): their totals and count. A line is
- * settled while its settlement is active. */
+/* The unsettled active lines of a visit (or of one batch): their totals and count, and with
+ * cover the same lines as a settlement records them (fee_cover_encode, malloc'd into
+ * *cover): settling them is inserting a settlement with these lines, so no line is
+ * rewritten. A line is settled while the last settlement to name it is active. */
 int ledger_fees_unsettled(struct ledger *l, const char *mdtrt_id, const char *bchno,
-                          struct split_totals *ret, int *ret_count);
-/* The unsettled active lines of a visit (or of one batch), as a settlement records them
- * (fee_cover_encode, malloc'd into *ret): settling them is inserting a settlement with these
- * lines, so no line is rewritten. */
-int ledger_fees_cover(struct ledger *l, const char *mdtrt_id, const char *bchno, uint8_t **ret,
-                      size_t *ret_len);
+                          struct split_totals *ret, int *ret_count, uint8_t **cover,
+                          size_t *cover_len);
 /* Records that message msgid wrote lines of visit mdtrt_id (once per visit and message):
  * what a reversal finds them by. */
 int ledger_upload_visit(struct ledger *l, const char *msgid, const char *mdtrt_id);
@@ -165,7 +163,7 @@ struct ledger_settlement {
     char state[16]; /* "active", "cancelled", "reversed" */
     char cancel_msgid[LEDGER_ID];
     char *output; /* the setlinfo+setldetail JSON text; malloc'd by _get */
-    /* ledger_settlement_insert only: the lines it settles (ledger_fees_cover), borrowed */
+    /* ledger_settlement_insert only: the lines it settles (ledger_fees_unsettled), borrowed */
     const uint8_t *lines;
     size_t lines_len;
 };

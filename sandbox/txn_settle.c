@@ -28,6 +28,8 @@ struct settle_ctx {
     struct policy_input in;
     struct policy_accum accum;
     struct policy_result r;
+    uint8_t *cover; /* a settlement's: the lines it settles (ledger_fees_unsettled) */
+    size_t cover_len;
 };
 
 static const char *const money_keys[] = {
@@ -59,12 +61,13 @@ static int gather_input(struct txn *t, bool inpatient, struct settle_ctx *c)
     return 0;
 }
 
-static int gather_totals(struct txn *t, struct settle_ctx *c)
+/* The lines to settle, their totals and (commit) their record for the settlement. */
+static int gather_totals(struct txn *t, struct settle_ctx *c, bool commit)
 {
     char want[DEC_FORMAT_MAX], have[DEC_FORMAT_MAX];
     int count = 0;
     int rc = ledger_fees_unsettled(t->sb->ledger, c->v.mdtrt_id, c->bchno[0] ? c->bchno : NULL,
-                                   &c->in.totals, &count);
+                                   &c->in.totals, &count, commit ? &c->cover : NULL, &c->cover_len);
 
     if (rc < 0)
         return txn_ledger_error(t, rc);
@@ -227,9 +230,8 @@ static struct json_object *setlinfo(const struct txn *t, const struct settle_ctx
 
 static int record(struct txn *t, struct settle_ctx *c, const char *setl_id, bool inpatient)
 {
-    struct ledger_settlement s = {0};
+    struct ledger_settlement s = {.lines = c->cover, .lines_len = c->cover_len};
     struct ledger *l = t->sb->ledger;
-    uint8_t *lines = NULL;
     int rc;
 
     str_copy(s.setl_id, sizeof(s.setl_id), setl_id);
@@ -253,13 +255,7 @@ static int record(struct txn *t, struct settle_ctx *c, const char *setl_id, bool
     s.output = strdup(json_object_to_json_string_ext(
         t->output, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
     /* The lines it settles are recorded with it: the lines themselves are not rewritten. */
-    rc = s.output ? ledger_fees_cover(l, c->v.mdtrt_id, c->bchno[0] ? c->bchno : NULL, &lines,
-                                      &s.lines_len)
-                  : -ENOMEM;
-    s.lines = lines;
-    if (rc == 0)
-        rc = ledger_settlement_insert(l, &s);
-    free(lines);
+    rc = s.output ? ledger_settlement_insert(l, &s) : -ENOMEM;
     ledger_settlement_free(&s);
     if (rc < 0 || (rc = ledger_accum_move(l, c->p->psn_no, c->year, &c->r.moved, 1)) < 0 ||
         (c->r.acct_pay &&
@@ -270,21 +266,30 @@ static int record(struct txn *t, struct settle_ctx *c, const char *setl_id, bool
     return 0;
 }
 
-int settle_run(struct txn *t, bool inpatient, bool commit)
+static int settle(struct txn *t, struct settle_ctx *c, bool inpatient, bool commit)
 {
-    struct settle_ctx c;
     char setl_id[LEDGER_ID] = "";
 
-    memset(&c, 0, sizeof(c));
-    if (gather_input(t, inpatient, &c) < 0 || gather_totals(t, &c) < 0 ||
-        gather_policy(t, inpatient, &c) < 0)
+    if (gather_input(t, inpatient, c) < 0 || gather_totals(t, c, commit) < 0 ||
+        gather_policy(t, inpatient, c) < 0)
         return -1;
     if (commit && txn_new_id(t, "setl_id", "S", setl_id, sizeof(setl_id)) < 0)
         return -1;
     t->output = json_object_new_object();
-    json_object_object_add(t->output, "setlinfo", setlinfo(t, &c, setl_id, inpatient));
-    json_object_object_add(t->output, "setldetail", setldetail(&c));
-    return commit ? record(t, &c, setl_id, inpatient) : 0;
+    json_object_object_add(t->output, "setlinfo", setlinfo(t, c, setl_id, inpatient));
+    json_object_object_add(t->output, "setldetail", setldetail(c));
+    return commit ? record(t, c, setl_id, inpatient) : 0;
+}
+
+int settle_run(struct txn *t, bool inpatient, bool commit)
+{
+    struct settle_ctx c;
+    int rc;
+
+    memset(&c, 0, sizeof(c));
+    rc = settle(t, &c, inpatient, commit);
+    free(c.cover);
+    return rc;
 }
 
 /* The stored answer of a settlement with every amount negated (the cancel's answer). */
