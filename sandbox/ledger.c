@@ -283,8 +283,6 @@ static int row(struct ledger *l, sqlite3_stmt *st)
     return -EIO;
 }
 
-/* Version 2 moved fee lines from a row each (table fees) to a blob per visit and message
- * (fee_sets): the rows of a ledger from before, visit by visit. */
 /* The visit ids of st's rows (its first column), bound and run by the caller's stmt(): all
  * read before any is opened, as opening a visit runs statements of its own. */
 typedef char visit_id_t[LEDGER_ID];
@@ -356,6 +354,8 @@ static int migrate_visit(struct ledger *l, struct ledger_lines *v)
     return rc < 0 ? rc : ledger_lines_save(l, v);
 }
 
+/* Version 2 moved fee lines from a row each (table fees) to a blob per visit and message
+ * (fee_sets): the rows of a ledger from before, visit by visit. */
 static int migrate_fees(struct ledger *l)
 {
     static const char sql[] =

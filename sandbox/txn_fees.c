@@ -335,7 +335,6 @@ static int fees_upload(struct txn *t, bool inpatient)
 {
     struct fees_read *rd = t->read;
     struct upload u = {.t = t, .inpatient = inpatient};
-
     size_t i = 0;
 
     if (!rd)

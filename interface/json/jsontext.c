@@ -43,13 +43,19 @@ static void append(struct jsontext *j, const char *s, size_t n)
         memcpy(at, s, n);
 }
 
+/* c goes into a JSON string as it is (UTF-8 passes through). */
+static bool plain(unsigned char c)
+{
+    return c >= 0x20 && c != '"' && c != '\\';
+}
+
 /* The bytes of s before its first that JSON must escape (or its end). */
 static size_t plain_prefix(const char *s)
 {
     size_t n = 0;
 
-    for (unsigned char c; (c = (unsigned char)s[n]) >= 0x20 && c != '"' && c != '\\'; n++)
-        ;
+    while (plain((unsigned char)s[n]))
+        n++;
     return n;
 }
 
@@ -63,8 +69,8 @@ static void escaped(struct jsontext *j, const char *s)
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
 
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue; /* UTF-8 passes through */
+        if (plain(c))
+            continue;
         append(j, run, (size_t)(s - run));
         snprintf(esc, sizeof(esc), c == '"' ? "\\\"" : c == '\\' ? "\\\\" : "\\u%04x", c);
         append(j, esc, strlen(esc));
@@ -137,13 +143,14 @@ static void dec(struct jsontext *j, const char *k, int64_t value, int scale, boo
 {
     char buf[DEC_FORMAT_MAX + 2], *at;
     int len = dec_format(value, scale, buf + 1, sizeof(buf) - 2);
-    size_t n = (size_t)(len < 0 ? 0 : len) + (quoted ? 2 : 0);
+    size_t n;
 
     if (len < 0) {
         j->failed = true;
         return;
     }
     buf[0] = buf[len + 1] = '"';
+    n = (size_t)len + (quoted ? 2 : 0);
     if ((at = field(j, k, n)))
         memcpy(at, quoted ? buf : buf + 1, n);
 }
