@@ -839,6 +839,11 @@ static int lines_reserve(struct ledger_lines *v, size_t more)
     return 0;
 }
 
+int ledger_lines_reserve(struct ledger_lines *v, size_t more)
+{
+    return lines_reserve(v, more);
+}
+
 /* Appends the lines of the set in st's current row (S_SETS_LOAD: msgid, psn_no, infno,
  * lines). The decoder writes every field of a line but these four and the visit's, copied
  * from the set: no memset of the lines first (they are large). */

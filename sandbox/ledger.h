@@ -117,6 +117,8 @@ int64_t ledger_lines_refunded(const struct ledger_lines *lines, const char *init
 /* Adds f, of the visit, under f->msgid: -EEXIST when the visit has a line of that feedetl_sn
  * that was not reversed; -ENOMEM. Nothing is written before ledger_lines_save. */
 int ledger_lines_add(struct ledger_lines *lines, const struct ledger_fee *f);
+/* Room for more lines, so that adding them one by one does not move the ones before. */
+int ledger_lines_reserve(struct ledger_lines *lines, size_t more);
 int ledger_lines_save(struct ledger *l, struct ledger_lines *lines);
 
 /* The quantity already refunded (a negative sum) of an original line. */

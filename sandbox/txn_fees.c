@@ -40,6 +40,8 @@ struct upload_visit {
 
 struct upload {
     struct txn *t;
+    const struct fees_read *rd;
+    size_t at; /* the line being checked */
     bool inpatient;
     struct sc_person *p;
     struct ledger_visit v;      /* the visit of the previous line (lines usually share one) */
@@ -61,6 +63,18 @@ static bool visit_is(size_t i, const char *mdtrt_id, const void *data)
     return strcmp(visit_id(i, data), mdtrt_id) == 0;
 }
 
+/* How many lines from the one being checked are of visit mdtrt_id: the room its lines are
+ * given when it is loaded (an upload is usually one visit's; a run of one when they alternate
+ * between visits, so that thousands of visits do not each take room for the whole upload). */
+static size_t run_of(const struct upload *u, const char *mdtrt_id)
+{
+    size_t i = u->at;
+
+    while (i < u->rd->n && strcmp(u->rd->lines[i].f.mdtrt_id, mdtrt_id) == 0)
+        i++;
+    return i - u->at;
+}
+
 /* The upload's visit mdtrt_id, loaded (and recorded against the upload) when first met. */
 static int upload_lines(struct upload *u, const char *mdtrt_id, struct ledger_lines **ret)
 {
@@ -80,6 +94,10 @@ static int upload_lines(struct upload *u, const char *mdtrt_id, struct ledger_li
         (rc = ledger_upload_visit(l, u->t->env->head.msgid, mdtrt_id)) < 0 ||
         (rc = ledger_lines_open(l, mdtrt_id, ret)) < 0)
         return rc;
+    if ((rc = ledger_lines_reserve(*ret, run_of(u, mdtrt_id))) < 0) {
+        ledger_lines_close(*ret);
+        return rc;
+    }
     str_copy(grown[u->n_visits].mdtrt_id, sizeof(grown[0].mdtrt_id), mdtrt_id);
     grown[u->n_visits].lines = *ret;
     idmap_put(&u->ids, mdtrt_id, u->n_visits++);
@@ -266,6 +284,10 @@ static void *fees_read(const struct envelope_request *env, const struct catalog_
     jsontext_close(&rows, ']');
     rd->result = jsontext_take(&rows);
     memcpy(rd->err, t.err, sizeof(rd->err));
+    /* The lines are read: their objects, most of the message, are freed now, on the thread
+     * that parsed them and while they are in its cache, not cold at the end of the message. */
+    if (list)
+        json_object_object_del(env->input, "feedetail");
     return rd;
 }
 
@@ -297,6 +319,7 @@ static int upload_line(struct upload *u, struct read_line *r, size_t i)
     char where[32];
     int rc;
 
+    u->at = i;
     str_index(where, sizeof(where), "feedetail", i);
     if (line_visit(u, where, f->psn_no, f->mdtrt_id) < 0)
         return -1;
@@ -334,7 +357,7 @@ static int upload_line(struct upload *u, struct read_line *r, size_t i)
 static int fees_upload(struct txn *t, bool inpatient)
 {
     struct fees_read *rd = t->read;
-    struct upload u = {.t = t, .inpatient = inpatient};
+    struct upload u = {.t = t, .rd = rd, .inpatient = inpatient};
     size_t i = 0;
 
     if (!rd)
