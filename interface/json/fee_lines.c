@@ -134,22 +134,60 @@ static int lines_parse(struct json_object *array, size_t max_lines, struct fee_l
     return 0;
 }
 
+/* The string fields of a line, each a pointer into the document until own_strings. */
+static const char **line_strings(struct his_fee_line *l, size_t i)
+{
+    const char **fields[] = {&l->his_line_id,    &l->hosp_code,   &l->name,
+                             &l->time,           &l->dept_code,   &l->doctor_code,
+                             &l->fee.list_code,  &l->outside.institution_code,
+                             &l->outside.form_ref};
+
+    return i < sizeof fields / sizeof fields[0] ? fields[i] : NULL;
+}
+
+/* Copies the lines' strings into one block of their own, so that the document can go at
+ * once: freed on the thread that built it, while it is still in that CPU's cache, instead of
+ * cold when the upload ends, several round trips later. */
+static int own_strings(struct fee_lines *out)
+{
+    const char **f;
+    size_t total = 0;
+    char *at;
+
+    for (size_t i = 0; i < out->n; i++)
+        for (size_t k = 0; (f = line_strings(&out->lines[i], k)); k++)
+            total += *f ? strlen(*f) + 1 : 0;
+    if (!(out->strings = at = malloc(total ? total : 1)))
+        return -ENOMEM;
+    for (size_t i = 0; i < out->n; i++) {
+        for (size_t k = 0; (f = line_strings(&out->lines[i], k)); k++) {
+            if (*f) {
+                size_t n = strlen(*f) + 1;
+
+                memcpy(at, *f, n);
+                *f = at;
+                at += n;
+            }
+        }
+    }
+    return 0;
+}
+
 int fee_lines_parse(const char *text, size_t len, size_t max_lines, struct fee_lines *ret,
                     struct jsonmap_error *err)
 {
     struct fee_lines out = {0};
-    struct json_object *array = NULL;
+    struct json_object *root = NULL, *array = NULL;
     int rc;
 
-    if ((rc = jsonmap_parse(text, len, &out.root, err)) < 0)
+    if ((rc = jsonmap_parse(text, len, &root, err)) < 0)
         return rc;
-    if (!json_object_object_get_ex(out.root, "lines", &array) ||
-        !json_object_is_type(array, json_type_array)) {
+    if (!json_object_object_get_ex(root, "lines", &array) ||
+        !json_object_is_type(array, json_type_array))
         rc = jsonmap_fail(err, POSA_EFIELD, NULL, "lines");
-        goto out;
-    }
-    rc = lines_parse(array, max_lines, &out, err);
-out:
+    else if ((rc = lines_parse(array, max_lines, &out, err)) == 0)
+        rc = own_strings(&out);
+    json_object_put(root);
     if (rc < 0) {
         fee_lines_done(&out);
         return rc;
@@ -163,6 +201,6 @@ void fee_lines_done(struct fee_lines *lines)
     if (!lines)
         return;
     free(lines->lines);
-    json_object_put(lines->root);
+    free(lines->strings);
     *lines = (struct fee_lines){0};
 }

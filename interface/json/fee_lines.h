@@ -1,5 +1,6 @@
 /* The HIS's fee lines (POST /v1/visits/{id}/fees body, his-api.md) mapped to core structs.
- * Strings are borrowed from the parsed document, which the result owns. */
+ * The lines' strings are the result's own (one block); the parsed document is freed before
+ * fee_lines_parse returns. */
 #ifndef POSA_JSON_FEE_LINES_H
 #define POSA_JSON_FEE_LINES_H
 
@@ -24,7 +25,7 @@ struct his_fee_line {
 };
 
 struct fee_lines {
-    struct json_object *root;
+    char *strings; /* every string of lines[], one after another */
     struct his_fee_line *lines;
     size_t n;
 };
