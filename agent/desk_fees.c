@@ -3,6 +3,7 @@
  * platform's split of each line against the local one. POST .../fees/cancel takes lines
  * back (2302 by line, 2205 the outpatient batch). */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +56,9 @@ struct fee_flow {
     char (*sns)[SN_MAX];
     struct desk_fee *fees;
     struct bill bill;
-    struct json_object *platform; /* feedetl_sn -> the platform's split */
+    struct split *platform; /* per line: the platform's split of it, when has_platform */
+    bool *has_platform;
+    size_t platform_next; /* where the next row's line most likely is (rows come in order) */
     struct fee_chunk *chunk;      /* per upload message */
     size_t chunks, chunks_left;
     int local_err;  /* a chunk posad could not journal (disk full...) */
@@ -79,7 +82,8 @@ static void flow_free(void *p)
     json_object_put(f->doc);
     json_object_put(f->known);
     free(f->kept);
-    json_object_put(f->platform);
+    free(f->platform);
+    free(f->has_platform);
     free(f->splits);
     free(f->outside);
     free(f->sns);
@@ -90,29 +94,46 @@ static void flow_free(void *p)
 
 /* --- comparing the platform's split with ours ------------------------------------------ */
 
+/* The line sn names: looked for where the previous row's line ended, then everywhere (a
+ * platform that answers in another order costs a scan per row, nothing more). */
+static size_t line_of_sn(const struct fee_flow *f, const char *sn)
+{
+    size_t n = f->lines.n;
+
+    for (size_t k = 0; k < n; k++) {
+        size_t i = (f->platform_next + k) % n;
+
+        if (strcmp(f->sns[i], sn) == 0)
+            return i;
+    }
+    return SIZE_MAX;
+}
+
 static int on_platform_row(const struct desk_fee_split *row, void *data)
 {
     struct fee_flow *f = data;
-    struct json_object *parts = json_object_new_array();
-    const int64_t v[] = {row->split.amount, row->split.fulamt_ownpay, row->split.overlmt,
-                         row->split.preselfpay, row->split.inscp};
+    size_t i = line_of_sn(f, row->feedetl_sn);
 
-    for (size_t i = 0; i < 5; i++)
-        json_object_array_add(parts, json_object_new_int64(v[i]));
-    json_object_object_add(f->platform, row->feedetl_sn, parts);
+    if (i == SIZE_MAX)
+        return 0; /* not a line of this upload: nothing to compare it with */
+    f->platform[i] = row->split;
+    f->has_platform[i] = true;
+    f->platform_next = i + 1 < f->lines.n ? i + 1 : 0;
     return 0;
 }
 
 /* {"overlmt_amt":{"local":"..","upstream":".."}, ...} or NULL when they agree. */
-static struct json_object *mismatch(const struct split *s, struct json_object *parts)
+static struct json_object *mismatch(const struct split *s, const struct split *platform)
 {
     static const char *const names[] = {"amount", "fulamt_ownpay_amt", "overlmt_amt",
                                         "preselfpay_amt", "inscp_scp_amt"};
     const int64_t local[] = {s->amount, s->fulamt_ownpay, s->overlmt, s->preselfpay, s->inscp};
+    const int64_t upstream[] = {platform->amount, platform->fulamt_ownpay, platform->overlmt,
+                                platform->preselfpay, platform->inscp};
     struct json_object *o = NULL;
 
     for (size_t i = 0; i < 5; i++) {
-        int64_t up = json_object_get_int64(json_object_array_get_idx(parts, i));
+        int64_t up = upstream[i];
 
         if (up == local[i])
             continue;
@@ -129,7 +150,7 @@ static struct json_object *mismatch(const struct split *s, struct json_object *p
 static void line_text(struct fee_flow *f, size_t i, struct jsontext *j, size_t *mismatches)
 {
     const struct his_fee_line *l = &f->lines.lines[i];
-    struct json_object *parts = NULL, *mm;
+    struct json_object *mm;
 
     jsontext_open(j, NULL, '{');
     his_split_line_text(j, l->his_line_id, f->sns[i], &f->splits[i]);
@@ -137,8 +158,7 @@ static void line_text(struct fee_flow *f, size_t i, struct jsontext *j, size_t *
     if (f->outside[i].id == FLAG_OUTSIDE)
         jsontext_json(j, NULL, his_flag(&f->outside[i]));
     jsontext_close(j, ']');
-    if (json_object_object_get_ex(f->platform, f->sns[i], &parts) &&
-        (mm = mismatch(&f->splits[i], parts))) {
+    if (f->has_platform[i] && (mm = mismatch(&f->splits[i], &f->platform[i]))) {
         jsontext_json(j, "upstream_mismatch", mm);
         (*mismatches)++;
         log_event(LOGL_WARN, "split_mismatch", "visit", f->visit->visit_id, "line", l->his_line_id,
@@ -633,8 +653,9 @@ void desk_fees_upload(struct his_call *call)
     f->outside = calloc(f->lines.n, sizeof f->outside[0]);
     f->sns = calloc(f->lines.n, sizeof f->sns[0]);
     f->fees = calloc(f->lines.n, sizeof f->fees[0]);
-    f->platform = json_object_new_object();
-    if (!f->splits || !f->outside || !f->sns || !f->fees || !f->platform) {
+    f->platform = calloc(f->lines.n, sizeof f->platform[0]);
+    f->has_platform = calloc(f->lines.n, sizeof f->has_platform[0]);
+    if (!f->splits || !f->outside || !f->sns || !f->fees || !f->platform || !f->has_platform) {
         his_fail(call, -ENOMEM, NULL, NULL);
         return;
     }

@@ -173,6 +173,7 @@ class World:
         if TLS:
             self.cert, self.key = make_certificate(self.dir)
         self.sandbox = None
+        self.scenario = None  # the sandbox's scenario file; None: the default one
         self.posad = None
         self.logs = []
 
@@ -209,7 +210,8 @@ class World:
         """(Re)starts the sandbox on self.sb_port with its data dir; sets the clock."""
         os.makedirs(os.path.join(self.dir, "sandbox"), exist_ok=True)
         self.sandbox = self._spawn(
-            [SANDBOX, "--scenario", os.path.join(SOURCE, "sandbox", "scenarios", "default.json"),
+            [SANDBOX, "--scenario",
+             self.scenario or os.path.join(SOURCE, "sandbox", "scenarios", "default.json"),
              "--listen", "127.0.0.1:%d" % self.sb_port, "--data-dir",
              os.path.join(self.dir, "sandbox")], "sandbox.log")
         try:

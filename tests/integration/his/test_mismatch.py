@@ -1,0 +1,74 @@
+"""POST /v1/visits/{id}/fees when the platform splits a line differently from posad's catalog
+(issue 6): the line carries upstream_mismatch with both figures, the difference is logged, and
+posad fetches the catalog again, after which its split agrees with the platform's.
+
+The platform's catalog is changed under posad by restarting posa-sandbox (same port, same
+ledger) with a scenario in which the ward bed 001109000010000 is class 丙 instead of 甲."""
+import json
+import os
+
+import hisharness as h
+
+BED = "001109000010000"  # 普通病房床位费(三人间及以上): 甲, limit 45.00 in the default scenario
+LONG_TERM = "32020000000000000000000101"  # 张建国, long_term filing, Wuxi
+
+
+class MismatchTest(h.HisTestCase):
+    def bed_line(self, lid):
+        # 10 days at 45.00 = 450.00, within the limit: 甲 puts it all in scope, 丙 none of it.
+        return h.line(lid, BED, "普通病房床位费(三人间及以上)", "10", "45.00", "450.00")
+
+    def upload_bed(self, lid):
+        v = self.open_visit(self.tcp, LONG_TERM)
+        fees = self.upload(self.tcp, v["visit_id"], [self.bed_line(lid)])
+        self.assertEqual(len(fees["lines"]), 1, fees)
+        return fees["lines"][0]
+
+    def catalog_loads(self):
+        return self.w.log_tail(n=10 ** 7).count("catalog_loaded")
+
+    def restart_sandbox_with_bed_as_class_3(self):
+        with open(os.path.join(h.SOURCE, "sandbox", "scenarios", "default.json"),
+                  encoding="utf-8") as f:
+            scenario = json.load(f)
+        items = [i for i in scenario["catalog"] if i["list_code"] == BED]
+        self.assertEqual(len(items), 1)
+        items[0].update({"chrgitm_lv": "03", "selfpay_prop": "1.00"})
+        self.w.scenario = os.path.join(self.w.dir, "bed_class_3.json")
+        with open(self.w.scenario, "w", encoding="utf-8") as f:
+            json.dump(scenario, f, ensure_ascii=False)
+        self.w.kill_sandbox()
+        self.assertTrue(self.w.start_sandbox(), self.w.log_tail("sandbox.log"))
+        h.wait_until(self.w._online, 20, "posad upstream online again", step=0.1)
+
+    def test_mismatch_reported_logged_and_catalog_refreshed(self):
+        # Same catalogs: no mismatch (the control).
+        line = self.upload_bed("B01")
+        self.assertNotIn("upstream_mismatch", line, line)
+        self.assertEqual((line["chrgitm_lv"], line["inscp_scp_amt"]), ("01", "450.00"), line)
+
+        self.restart_sandbox_with_bed_as_class_3()
+        loads = self.catalog_loads()
+        line = self.upload_bed("B02")
+        # posad's (old) split: all 450.00 in scope; the platform's: all fully self-paid. The
+        # amount, over-limit and first self-pay parts agree and are not listed.
+        self.assertEqual(line.get("upstream_mismatch"), {
+            "fulamt_ownpay_amt": {"local": "0.00", "upstream": "450.00"},
+            "inscp_scp_amt": {"local": "450.00", "upstream": "0.00"},
+        }, line)
+        self.assertEqual((line["fulamt_ownpay_amt"], line["inscp_scp_amt"]), ("0.00", "450.00"),
+                         "the answer keeps posad's own split beside the platform's")
+        log = self.w.log_tail(n=10 ** 7)
+        self.assertIn("split_mismatch", log)
+        self.assertIn("B02", log[log.rfind("split_mismatch"):][:400])
+
+        # The mismatch made posad fetch the catalog again; then the two agree.
+        h.wait_until(lambda: self.catalog_loads() > loads, 20, "the catalog fetched again")
+        line = self.upload_bed("B03")
+        self.assertNotIn("upstream_mismatch", line, line)
+        self.assertEqual((line["chrgitm_lv"], line["fulamt_ownpay_amt"], line["inscp_scp_amt"]),
+                         ("03", "450.00", "0.00"), line)
+
+
+if __name__ == "__main__":
+    h.main()
