@@ -13,6 +13,7 @@
 #include "core/err.h"
 #include "core/str.h"
 #include "interface/json/jsonmap.h"
+#include "interface/json/jsontext.h"
 #include "sandbox/txn.h"
 
 /* Everything one settlement needs, gathered from the input, the scenario and the ledger. */
@@ -254,6 +255,9 @@ static int record(struct txn *t, struct settle_ctx *c, const char *setl_id, bool
     s.moved = c->r.moved;
     s.output = strdup(json_object_to_json_string_ext(
         t->output, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    /* The answer prints as the text just recorded rather than being printed again. */
+    if (s.output)
+        jsontext_print_as(t->output, s.output, strlen(s.output));
     /* The lines it settles are recorded with it: the lines themselves are not rewritten. */
     rc = s.output ? ledger_settlement_insert(l, &s) : -ENOMEM;
     ledger_settlement_free(&s);
