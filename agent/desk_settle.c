@@ -103,11 +103,14 @@ static struct json_object *answer_json(const char *settlement_id, const char *vi
 static bool keep_his_answer(struct db *db, const char *key, const char *hash, int status,
                             struct json_object *answer)
 {
-    const char *text = json_object_to_json_string_ext(answer, JSON_C_TO_STRING_PLAIN |
-                                                                  JSON_C_TO_STRING_NOSLASHESCAPE);
+    const char *text;
     int err;
 
-    if (!key || !key[0] || !text || db_savepoint(db) < 0)
+    if (!key || !key[0]) /* nothing to keep it under: not printed for nothing */
+        return false;
+    text = json_object_to_json_string_ext(answer,
+                                          JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    if (!text || db_savepoint(db) < 0)
         return false;
     err = records_answer_put(db, key, hash, status, text, upstream_now_ms());
     if (err && err != POSA_EEXISTS) {
