@@ -197,6 +197,16 @@ enum {
     LINE_SETTLED = 4, /* the last settlement to name it (its setl_id) is active */
 };
 
+/* What the active refund lines of a visit take back from each original, found by the
+ * original's feedetl_sn (ledger_lines_refunded). Built when first asked for. */
+struct refunds {
+    bool built;
+    size_t n, cap;
+    size_t *line;     /* per original: one of its refund lines, whose init_sn is the key */
+    int64_t *qty_e4;  /* per original: the sum of its refunds' (negative) quantities */
+    struct idmap map; /* init_sn -> original */
+};
+
 struct ledger_lines {
     char mdtrt_id[LEDGER_ID];
     size_t n, cap;
@@ -205,6 +215,7 @@ struct ledger_lines {
     /* The lines by feedetl_sn: without it each added line's duplicate check scanned the
      * visit's lines, and an upload of 50,000 lines took 1.25 billion comparisons. */
     struct idmap sns;
+    struct refunds refunds;
 };
 
 static sqlite3_stmt *stmt(struct ledger *l, enum stmt_id id)
@@ -884,6 +895,9 @@ void ledger_lines_close(struct ledger_lines *v)
     free(v->f);
     free(v->flags);
     idmap_free(&v->sns);
+    free(v->refunds.line);
+    free(v->refunds.qty_e4);
+    idmap_free(&v->refunds.map);
     free(v);
 }
 
@@ -1061,13 +1075,99 @@ const struct ledger_fee *ledger_lines_find(const struct ledger_lines *v, const c
     return i < v->n ? &v->f[i] : NULL;
 }
 
-int64_t ledger_lines_refunded(const struct ledger_lines *v, const char *init_sn)
+/* Line i takes back part of another: an active refund line. */
+static bool is_refund(const struct ledger_lines *v, size_t i)
+{
+    return line_here(v, i) && v->f[i].qty_e4 < 0 && v->f[i].init_sn[0] &&
+           strcmp(v->f[i].state, "active") == 0;
+}
+
+static const char *refund_key(size_t k, const void *data)
+{
+    const struct ledger_lines *v = data;
+
+    return v->f[v->refunds.line[k]].init_sn;
+}
+
+static bool refund_of(size_t k, const char *init_sn, const void *data)
+{
+    return strcmp(refund_key(k, data), init_sn) == 0;
+}
+
+/* Adds qty_e4 (negative, or positive to take a cancelled refund back) to the original of
+ * refund line i: 0 or -ENOMEM. */
+static int refunds_add(struct ledger_lines *v, size_t i, int64_t qty_e4)
+{
+    struct refunds *r = &v->refunds;
+    size_t k = idmap_find(&r->map, v->f[i].init_sn, refund_of, v);
+    size_t *line;
+    int64_t *qty;
+    int rc;
+
+    if (k == SIZE_MAX) {
+        if (r->n == r->cap) {
+            size_t cap = r->cap ? r->cap * 2 : 16;
+
+            if (!(line = realloc(r->line, cap * sizeof(*line))))
+                return -ENOMEM;
+            r->line = line;
+            if (!(qty = realloc(r->qty_e4, cap * sizeof(*qty))))
+                return -ENOMEM;
+            r->qty_e4 = qty;
+            r->cap = cap;
+        }
+        if ((rc = idmap_reserve(&r->map, refund_key, v)) < 0)
+            return rc;
+        k = r->n++;
+        r->line[k] = i;
+        r->qty_e4[k] = 0;
+        idmap_put(&r->map, v->f[i].init_sn, k);
+    }
+    r->qty_e4[k] += qty_e4;
+    return 0;
+}
+
+/* Forgets the sums (out of memory while keeping them): the next question builds them again. */
+static void refunds_forget(struct refunds *r)
+{
+    free(r->line);
+    free(r->qty_e4);
+    idmap_free(&r->map);
+    *r = (struct refunds){0};
+}
+
+static int refunds_build(struct ledger_lines *v)
+{
+    int rc = 0;
+
+    for (size_t i = 0; i < v->n && rc == 0; i++)
+        if (is_refund(v, i))
+            rc = refunds_add(v, i, v->f[i].qty_e4);
+    if (rc < 0)
+        refunds_forget(&v->refunds);
+    else
+        v->refunds.built = true;
+    return rc;
+}
+
+/* Refund line i came or went: its original's sum follows, when the sums are kept. */
+static void refunds_track(struct ledger_lines *v, size_t i, int64_t qty_e4)
+{
+    if (v->refunds.built && refunds_add(v, i, qty_e4) < 0)
+        refunds_forget(&v->refunds);
+}
+
+int64_t ledger_lines_refunded(struct ledger_lines *v, const char *init_sn)
 {
     int64_t qty = 0;
+    size_t k;
 
-    for (size_t i = 0; i < v->n; i++)
-        if (line_here(v, i) && v->f[i].qty_e4 < 0 && strcmp(v->f[i].state, "active") == 0 &&
-            strcmp(v->f[i].init_sn, init_sn) == 0)
+    if (v->refunds.built || refunds_build(v) == 0) {
+        k = idmap_find(&v->refunds.map, init_sn, refund_of, v);
+        return k == SIZE_MAX ? 0 : v->refunds.qty_e4[k];
+    }
+    for (size_t i = 0; i < v->n; i++) /* out of memory for the sums: the scan */
+        if (is_refund(v, i) && strcmp(v->f[i].init_sn, init_sn) == 0)
             qty += v->f[i].qty_e4;
     return qty;
 }
@@ -1090,6 +1190,8 @@ int ledger_lines_add(struct ledger_lines *v, const struct ledger_fee *f)
     v->flags[v->n] = LINE_DIRTY;
     idmap_put(&v->sns, v->f[v->n].feedetl_sn, v->n);
     v->n++;
+    if (is_refund(v, v->n - 1))
+        refunds_track(v, v->n - 1, v->f[v->n - 1].qty_e4);
     return 0;
 }
 
@@ -1100,19 +1202,6 @@ static bool line_open(const struct ledger_lines *v, size_t i, const char *sn, co
 
     return line_here(v, i) && !(v->flags[i] & LINE_SETTLED) && strcmp(f->state, "active") == 0 &&
            (!sn || strcmp(f->feedetl_sn, sn) == 0) && (!bchno || strcmp(f->chrg_bchno, bchno) == 0);
-}
-
-int ledger_fee_refunded(struct ledger *l, const char *mdtrt_id, const char *init_sn,
-                        int64_t *ret_qty_e4)
-{
-    struct ledger_lines *v;
-    int rc = ledger_lines_open(l, mdtrt_id, &v);
-
-    if (rc < 0)
-        return rc;
-    *ret_qty_e4 = ledger_lines_refunded(v, init_sn);
-    ledger_lines_close(v);
-    return 0;
 }
 
 int ledger_fees_not_of(struct ledger *l, const char *mdtrt_id, const char *setl_id,
@@ -1132,22 +1221,47 @@ int ledger_fees_not_of(struct ledger *l, const char *mdtrt_id, const char *setl_
     return 0;
 }
 
+static void line_cancel(struct ledger_lines *v, size_t i, const char *msgid)
+{
+    if (is_refund(v, i))
+        refunds_track(v, i, -v->f[i].qty_e4);
+    str_copy(v->f[i].state, sizeof(v->f[i].state), "cancelled");
+    str_copy(v->f[i].cancel_msgid, sizeof(v->f[i].cancel_msgid), msgid);
+    v->flags[i] |= LINE_DIRTY;
+}
+
+int ledger_lines_cancel(struct ledger_lines *v, const char *sn, const char *bchno,
+                        const char *msgid)
+{
+    size_t i;
+    int n = 0;
+
+    if (sn) { /* found by its sn, not by a scan: a 2302 names thousands of lines one by one */
+        i = line_index(v, sn);
+        if (i < v->n && line_open(v, i, sn, bchno)) {
+            line_cancel(v, i, msgid);
+            n++;
+        }
+        return n;
+    }
+    for (i = 0; i < v->n; i++) {
+        if (line_open(v, i, NULL, bchno)) {
+            line_cancel(v, i, msgid);
+            n++;
+        }
+    }
+    return n;
+}
+
 int ledger_fees_cancel(struct ledger *l, const char *mdtrt_id, const char *sn, const char *bchno,
                        const char *msgid, int *ret_count)
 {
     struct ledger_lines *v = NULL;
-    int rc = ledger_lines_open(l, mdtrt_id, &v), n = 0;
+    int rc = ledger_lines_open(l, mdtrt_id, &v), n;
 
     if (rc < 0)
         return rc;
-    for (size_t i = 0; i < v->n; i++) {
-        if (!line_open(v, i, sn, bchno))
-            continue;
-        str_copy(v->f[i].state, sizeof(v->f[i].state), "cancelled");
-        str_copy(v->f[i].cancel_msgid, sizeof(v->f[i].cancel_msgid), msgid);
-        v->flags[i] |= LINE_DIRTY;
-        n++;
-    }
+    n = ledger_lines_cancel(v, sn, bchno, msgid);
     if (n > 0 && (rc = ledger_lines_save(l, v)) == 0)
         rc = ledger_upload_visit(l, msgid, mdtrt_id); /* what its reversal finds them by */
     if (rc == 0)
@@ -1272,6 +1386,7 @@ static int msg_lines_undo(struct ledger *l, struct ledger_lines **all, size_t n,
     for (size_t k = 0; k < n; k++) {
         struct ledger_lines *v = all[k];
 
+        refunds_forget(&v->refunds); /* states change here without it */
         for (size_t i = 0; i < v->n; i++)
             if (line_here(v, i) && did(&v->f[i], msgid)) {
                 str_copy(v->f[i].state, sizeof(v->f[i].state), state);

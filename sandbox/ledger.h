@@ -112,23 +112,26 @@ int ledger_lines_open(struct ledger *l, const char *mdtrt_id, struct ledger_line
 void ledger_lines_close(struct ledger_lines *lines);
 /* The visit's line sn (not one a new upload replaced), or NULL. */
 const struct ledger_fee *ledger_lines_find(const struct ledger_lines *lines, const char *sn);
-/* The quantity already refunded (a negative sum) of the visit's line init_sn. */
-int64_t ledger_lines_refunded(const struct ledger_lines *lines, const char *init_sn);
+/* The quantity already refunded (a negative sum) of the visit's line init_sn: the sums of
+ * every original are taken once, at the first call, and kept up to date by ledger_lines_add
+ * and ledger_lines_cancel (a scan per call made many refunds in one message quadratic). */
+int64_t ledger_lines_refunded(struct ledger_lines *lines, const char *init_sn);
 /* Adds f, of the visit, under f->msgid: -EEXIST when the visit has a line of that feedetl_sn
  * that was not reversed; -ENOMEM. Nothing is written before ledger_lines_save. */
 int ledger_lines_add(struct ledger_lines *lines, const struct ledger_fee *f);
 /* Room for more lines, so that adding them one by one does not move the ones before. */
 int ledger_lines_reserve(struct ledger_lines *lines, size_t more);
+/* Cancels, under msgid, the visit's unsettled active lines: one (sn), one batch (bchno), or
+ * all (both NULL); how many. Nothing is written before ledger_lines_save. */
+int ledger_lines_cancel(struct ledger_lines *lines, const char *sn, const char *bchno,
+                        const char *msgid);
 int ledger_lines_save(struct ledger *l, struct ledger_lines *lines);
 
-/* The quantity already refunded (a negative sum) of an original line. */
-int ledger_fee_refunded(struct ledger *l, const char *mdtrt_id, const char *init_sn,
-                        int64_t *ret_qty_e4);
 /* How many active lines of the visit another settlement than setl_id (or none) holds. */
 int ledger_fees_not_of(struct ledger *l, const char *mdtrt_id, const char *setl_id,
                        int64_t *ret_count);
-/* Cancels the visit's unsettled active lines: one (sn), one batch (bchno), or all (both
- * NULL). *ret_count is how many. */
+/* ledger_lines_cancel on the visit's lines, saved, and the visit recorded against msgid (what
+ * its reversal finds them by). *ret_count is how many. */
 int ledger_fees_cancel(struct ledger *l, const char *mdtrt_id, const char *sn, const char *bchno,
                        const char *msgid, int *ret_count);
 /* The unsettled active lines of a visit (or of one batch): their totals and count, and with

@@ -38,6 +38,8 @@ struct upload_visit {
     struct ledger_lines *lines;
 };
 
+/* The visits a message's lines belong to, each loaded once and saved at the end: an upload's
+ * (2204/2301, which reads rd) or a cancel's (2205/2302, rd NULL). */
 struct upload {
     struct txn *t;
     const struct fees_read *rd;
@@ -70,6 +72,8 @@ static size_t run_of(const struct upload *u, const char *mdtrt_id)
 {
     size_t i = u->at;
 
+    if (!u->rd)
+        return 0; /* a cancel's: it adds no lines */
     while (i < u->rd->n && strcmp(u->rd->lines[i].f.mdtrt_id, mdtrt_id) == 0)
         i++;
     return i - u->at;
@@ -393,38 +397,32 @@ int txn_2301_fees(struct txn *t)
 
 /* Cancels the unsettled lines named by {mdtrt_id, psn_no, feedetl_sn | chrg_bchno}; "0000"
  * names them all. */
-static int cancel_lines(struct txn *t, struct json_object *o, const char *where, bool inpatient,
-                        int *ret_count)
+static int cancel_lines(struct upload *u, struct json_object *o, const char *where, int *ret_count)
 {
+    struct txn *t = u->t;
     const char *psn, *mdtrt_id, *sn = "", *bchno = "";
+    struct ledger_lines *lines;
     struct ledger_visit v;
     struct sc_person *p = NULL;
-    int rc, n = 0;
+    int rc, n;
 
     if (txn_str(t, o, where, "psn_no", BOUND_CODE, true, &psn) < 0 ||
         txn_str(t, o, where, "mdtrt_id", BOUND_CODE, true, &mdtrt_id) < 0 ||
         /* Required: only "0000" means every line (a missing one must not). */
-        (inpatient && txn_str(t, o, where, "feedetl_sn", BOUND_CODE, true, &sn) < 0) ||
-        (!inpatient && txn_str(t, o, where, "chrg_bchno", BOUND_CODE, true, &bchno) < 0) ||
-        txn_person(t, psn, &p) < 0 || txn_visit(t, mdtrt_id, p, inpatient, &v) < 0)
+        (u->inpatient && txn_str(t, o, where, "feedetl_sn", BOUND_CODE, true, &sn) < 0) ||
+        (!u->inpatient && txn_str(t, o, where, "chrg_bchno", BOUND_CODE, true, &bchno) < 0) ||
+        txn_person(t, psn, &p) < 0 || txn_visit(t, mdtrt_id, p, u->inpatient, &v) < 0)
         return -1;
     if (strcmp(sn, "0000") == 0)
         sn = "";
     if (strcmp(bchno, "0000") == 0)
         bchno = "";
-    if (sn[0]) {
-        /* An original whose refunds stand would leave them set against other lines. */
-        int64_t refunded = 0;
-
-        if ((rc = ledger_fee_refunded(t->sb->ledger, mdtrt_id, sn, &refunded)) < 0)
-            return txn_ledger_error(t, rc);
-        if (refunded != 0)
-            return txn_refuse(t, "%s: line %s has refund lines: cancel them first", where, sn);
-    }
-    rc = ledger_fees_cancel(t->sb->ledger, mdtrt_id, sn[0] ? sn : NULL, bchno[0] ? bchno : NULL,
-                            t->env->head.msgid, &n);
-    if (rc < 0)
+    if ((rc = upload_lines(u, mdtrt_id, &lines)) < 0)
         return txn_ledger_error(t, rc);
+    /* An original whose refunds stand would leave them set against other lines. */
+    if (sn[0] && ledger_lines_refunded(lines, sn) != 0)
+        return txn_refuse(t, "%s: line %s has refund lines: cancel them first", where, sn);
+    n = ledger_lines_cancel(lines, sn[0] ? sn : NULL, bchno[0] ? bchno : NULL, t->env->head.msgid);
     if (n == 0 && sn[0])
         return txn_refuse(t, "%s: line %s is not an unsettled line of visit %s", where, sn,
                           mdtrt_id);
@@ -432,10 +430,30 @@ static int cancel_lines(struct txn *t, struct json_object *o, const char *where,
     return 0;
 }
 
-static int cancel_done(struct txn *t, int count)
+/* The entries of a 2205 (one) or 2302 (a list): each visit they name is loaded once, its lines
+ * cancelled in memory, and saved at the end (loading a stay per entry made a 2302 of
+ * thousands of lines quadratic); the visits are recorded against the message, which is what
+ * its reversal finds them by. */
+static int fees_cancel(struct txn *t, bool inpatient, struct json_object *list)
 {
-    if (count == 0)
+    struct upload u = {.t = t, .inpatient = inpatient};
+    char where[32] = "data";
+    int count = 0;
+
+    for (size_t i = 0; i < txn_list_len(list); i++) {
+        if (inpatient) /* a 2302's entries are a list */
+            str_index(where, sizeof(where), "data", i);
+        if (cancel_lines(&u, txn_list_get(list, i), where, &count) < 0) {
+            upload_end(&u, false); /* refused: the message's savepoint undoes the rest */
+            return -1;
+        }
+    }
+    if (count == 0) {
+        upload_end(&u, false);
         return txn_refuse(t, "there were no unsettled fee lines to cancel");
+    }
+    if (upload_end(&u, true) < 0)
+        return -1;
     snprintf(t->msg->effect, sizeof(t->msg->effect), "cancels");
     t->output = json_object_new_object();
     json_object_object_add(t->output, "cancelled", json_object_new_int(count));
@@ -445,27 +463,15 @@ static int cancel_done(struct txn *t, int count)
 int txn_2205_fees_cancel(struct txn *t)
 {
     struct json_object *d = txn_node(t, "data");
-    int count = 0;
 
-    if (!d || cancel_lines(t, d, "data", false, &count) < 0)
-        return -1;
-    return cancel_done(t, count);
+    return d ? fees_cancel(t, false, d) : -1;
 }
 
 int txn_2302_fees_cancel(struct txn *t)
 {
     struct json_object *list = txn_array(t, "data", BOUND_LINES);
-    char where[32];
-    int count = 0;
 
-    if (!list)
-        return -1;
-    for (size_t i = 0; i < txn_list_len(list); i++) {
-        str_index(where, sizeof(where), "data", i);
-        if (cancel_lines(t, txn_list_get(list, i), where, true, &count) < 0)
-            return -1;
-    }
-    return cancel_done(t, count);
+    return list ? fees_cancel(t, true, list) : -1;
 }
 
 int fees_reverse(struct txn *t, const struct ledger_msg *m)

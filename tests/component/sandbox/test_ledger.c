@@ -289,6 +289,62 @@ static void test_lines_round_trip(void **state)
     ledger_close(l);
 }
 
+/* What an original's refunds take back, while lines are added and cancelled on one open
+ * visit: asked for before any refund (the sums built), then kept as refunds come, as one is
+ * cancelled, and for many originals at once; after saving, a new load says the same. */
+static void test_refund_sums_follow_the_lines(void **state)
+{
+    struct ledger *l = open_ledger();
+    struct ledger_lines *lines;
+    struct ledger_fee f;
+    char sn[16];
+
+    (void)state;
+    assert_int_equal(ledger_begin(l), 0);
+    assert_int_equal(ledger_lines_open(l, "V21", &lines), 0);
+    for (int i = 0; i < 40; i++) { /* originals O0..O39 of 10 each */
+        snprintf(sn, sizeof(sn), "O%d", i);
+        f = fee(sn, 1000, 1000);
+        snprintf(f.mdtrt_id, sizeof(f.mdtrt_id), "V21");
+        f.qty_e4 = 100000;
+        assert_int_equal(ledger_lines_add(lines, &f), 0);
+    }
+    assert_int_equal(ledger_lines_refunded(lines, "O7"), 0);
+    for (int i = 0; i < 40; i++) { /* refunds: 1 of each original, 2 more of O7 */
+        snprintf(sn, sizeof(sn), "R%d", i);
+        f = fee(sn, -100, -100);
+        snprintf(f.mdtrt_id, sizeof(f.mdtrt_id), "V21");
+        snprintf(f.init_sn, sizeof(f.init_sn), "O%d", i);
+        f.qty_e4 = -10000;
+        assert_int_equal(ledger_lines_add(lines, &f), 0);
+    }
+    f = fee("R7b", -200, -200);
+    snprintf(f.mdtrt_id, sizeof(f.mdtrt_id), "V21");
+    snprintf(f.init_sn, sizeof(f.init_sn), "O7");
+    f.qty_e4 = -20000;
+    assert_int_equal(ledger_lines_add(lines, &f), 0);
+    assert_int_equal(ledger_lines_refunded(lines, "O7"), -30000);
+    assert_int_equal(ledger_lines_refunded(lines, "O39"), -10000);
+    assert_int_equal(ledger_lines_refunded(lines, "R7b"), 0); /* not an original */
+    /* Cancelling a refund gives its quantity back; an original is not a refund. */
+    assert_int_equal(ledger_lines_cancel(lines, "R7b", NULL, "M-C21"), 1);
+    assert_int_equal(ledger_lines_refunded(lines, "O7"), -10000);
+    assert_int_equal(ledger_lines_cancel(lines, "R7b", NULL, "M-C21"), 0); /* not open now */
+    assert_int_equal(ledger_lines_cancel(lines, "O3", NULL, "M-C21"), 1);
+    assert_int_equal(ledger_lines_refunded(lines, "O3"), -10000);
+    assert_int_equal(ledger_lines_save(l, lines), 0);
+    ledger_lines_close(lines);
+    assert_int_equal(ledger_commit(l), 0);
+
+    assert_int_equal(ledger_lines_open(l, "V21", &lines), 0);
+    assert_int_equal(ledger_lines_refunded(lines, "O7"), -10000);
+    assert_int_equal(ledger_lines_refunded(lines, "O3"), -10000);
+    assert_int_equal(ledger_lines_refunded(lines, "O0"), -10000);
+    assert_int_equal(ledger_lines_refunded(lines, "O40"), 0);
+    ledger_lines_close(lines);
+    ledger_close(l);
+}
+
 /* A hundred lines of one visit (the index grows several times), a duplicate refused among
  * them, and after a reversal one line uploaded again: found under its new upload, the
  * reversed one passed over, a third copy refused. */
@@ -530,6 +586,7 @@ int main(void)
         cmocka_unit_test(test_lines_settlements_and_accumulations),
         cmocka_unit_test(test_lines_round_trip),
         cmocka_unit_test(test_many_lines_indexed),
+        cmocka_unit_test(test_refund_sums_follow_the_lines),
         cmocka_unit_test(test_version_2_settled_lines_migrated),
         cmocka_unit_test(test_sequences_survive),
         cmocka_unit_test(test_checkpoint_off_the_loop),

@@ -33,12 +33,13 @@ P_REV_ADMIT = person("41010000000000000000000210", "冯撤回", ZHENGZHOU, LT, s
 P_RESETTLED = person("41010000000000000000000213", "陈再结", ZHENGZHOU, LT, seq="131")
 P_ALTERNATE = person("41010000000000000000000215", "齐交替", ZHENGZHOU, LT, seq="151")
 P_CANCEL_SETTLED = person("41010000000000000000000214", "林撤结", ZHENGZHOU, LT, seq="141")
+P_CANCEL_ORDER = person("41010000000000000000000216", "秦先后", ZHENGZHOU, LT, seq="161")
 
 
 class Inpatient(harness.SandboxCase):
     persons = [P_FLOW, P_REFUND, P_CANCEL_LINES, P_CAP, P_CAP_REV, P_REV_UPLOAD, P_STATES,
                P_OUTSIDE, P_REV_CANCEL, P_REV_ADMIT, P_NEW_YEAR, P_EC, P_RESETTLED,
-               P_CANCEL_SETTLED, P_ALTERNATE]
+               P_CANCEL_SETTLED, P_ALTERNATE, P_CANCEL_ORDER]
 
     def setl_id(self, r):
         self.assertOk(r)
@@ -198,6 +199,39 @@ class Inpatient(harness.SandboxCase):
         self.assertOk(r, "2302 all")
         self.assertRefused(settle_stay(sb, p, mdtrt_id, "0.00"), "2304 with no lines")
         self.assertEqual(sb.settlement_rows(mdtrt_id=mdtrt_id), [])
+
+    def test_2302_refund_and_its_original_in_one_message(self):
+        """The entries of one 2302 are taken in order against the lines as the earlier
+        entries left them: an original before its refund is refused (whole), the refund
+        first and then the original is allowed."""
+        sb, p = self.sb, P_CANCEL_ORDER
+        sb.set_clock("2025-03-01 09:00:00")
+        mdtrt_id = mdtrt_id_2401(admit(sb, p, "2025-03-01 09:00:00"))
+        self.assertOk(upload_stay(sb, p, mdtrt_id, worked_bill()))
+        self.assertOk(upload_stay(sb, p, mdtrt_id, [line("5", AMOXI, "50.00", "-10", "-500.00",
+                                                         init_sn="3")]), "refund of line 3")
+
+        def cancel(*sns):
+            return sb.call("2302", {"data": [{"feedetl_sn": sn, "mdtrt_id": mdtrt_id,
+                                              "psn_no": p["psn_no"]} for sn in sns]},
+                           p["insuplc_admdvs"])
+
+        r = cancel("1", "3", "5")
+        self.assertRefused(r, "line 3 before its refund")
+        self.assertIn("data[1]", r.err_msg)
+        self.assertEqual(len(sb.upload_rows(mdtrt_id=mdtrt_id, state="active")), 5,
+                         "a refused 2302 cancels nothing, not even the entry before")
+        self.assertRefused(cancel("5", "5"), "one line named twice")
+        r = cancel("5", "3")
+        self.assertOk(r, "the refund, then its original")
+        self.assertEqual(r.output["cancelled"], 2)
+        cancelled = sorted(x["feedetl_sn"] for x in
+                           sb.upload_rows(mdtrt_id=mdtrt_id, state="cancelled"))
+        self.assertEqual(cancelled, ["3", "5"])
+        # Left: lines 1, 2 and 4, 1,000.00 + 6,000.00 + 1,000.00 = 8,000.00
+        sb.set_clock("2025-03-05 10:00:00")
+        pre = settle_stay(sb, p, mdtrt_id, "8000.00", infno="2303")
+        self.assertSetl(pre, "8000.00", "6480.00", "1520.00", "2303 after the 2302")
 
     def test_year_accumulation_cap_cancel_and_new_year(self):
         sb, p = self.sb, P_CAP
