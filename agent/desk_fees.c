@@ -58,7 +58,6 @@ struct fee_flow {
     struct bill bill;
     struct split *platform; /* per line: the platform's split of it, when has_platform */
     bool *has_platform;
-    size_t platform_next; /* where the next row's line most likely is (rows come in order) */
     struct fee_chunk *chunk;      /* per upload message */
     size_t chunks, chunks_left;
     int local_err;  /* a chunk posad could not journal (disk full...) */
@@ -94,18 +93,32 @@ static void flow_free(void *p)
 
 /* --- comparing the platform's split with ours ------------------------------------------ */
 
-/* The line sn names: looked for where the previous row's line ended, then everywhere (a
- * platform that answers in another order costs a scan per row, nothing more). */
+/* The number of a feedetl_sn posad gave ("F000042" is 42), or -1. */
+static long long sn_number(const char *sn)
+{
+    char *end;
+    long long n;
+
+    if (sn[0] != 'F' || sn[1] < '0' || sn[1] > '9')
+        return -1;
+    n = strtoll(sn + 1, &end, 10);
+    return *end ? -1 : n;
+}
+
+/* The line sn names. posad numbers an upload's lines itself, F<seq> with seqs that follow one
+ * another (a replay finds the lines of the same request, in the same order), so the number
+ * gives the line whatever order the platform answers in; a platform's sn that is not one of
+ * them costs a scan. */
 static size_t line_of_sn(const struct fee_flow *f, const char *sn)
 {
-    size_t n = f->lines.n;
+    long long first = f->lines.n ? sn_number(f->sns[0]) : -1, n = sn_number(sn);
 
-    for (size_t k = 0; k < n; k++) {
-        size_t i = (f->platform_next + k) % n;
-
+    if (first >= 0 && n >= first && (unsigned long long)(n - first) < f->lines.n &&
+        strcmp(f->sns[n - first], sn) == 0)
+        return (size_t)(n - first);
+    for (size_t i = 0; i < f->lines.n; i++)
         if (strcmp(f->sns[i], sn) == 0)
             return i;
-    }
     return SIZE_MAX;
 }
 
@@ -118,7 +131,6 @@ static int on_platform_row(const struct desk_fee_split *row, void *data)
         return 0; /* not a line of this upload: nothing to compare it with */
     f->platform[i] = row->split;
     f->has_platform[i] = true;
-    f->platform_next = i + 1 < f->lines.n ? i + 1 : 0;
     return 0;
 }
 

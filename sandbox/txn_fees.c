@@ -43,6 +43,8 @@ struct upload_visit {
 struct upload {
     struct txn *t;
     const struct fees_read *rd;
+    bool cancels; /* a visit is recorded against the message when lines of it are cancelled,
+                     not when it is loaded as for an upload */
     size_t at; /* the line being checked */
     bool inpatient;
     struct sc_person *p;
@@ -79,7 +81,7 @@ static size_t run_of(const struct upload *u, const char *mdtrt_id)
     return i - u->at;
 }
 
-/* The upload's visit mdtrt_id, loaded (and recorded against the upload) when first met. */
+/* The message's visit mdtrt_id, loaded (and recorded against an upload) when first met. */
 static int upload_lines(struct upload *u, const char *mdtrt_id, struct ledger_lines **ret)
 {
     struct ledger *l = u->t->sb->ledger;
@@ -95,11 +97,12 @@ static int upload_lines(struct upload *u, const char *mdtrt_id, struct ledger_li
         return -ENOMEM;
     u->visits = grown;
     if ((rc = idmap_reserve(&u->ids, visit_id, u)) < 0 ||
-        (rc = ledger_upload_visit(l, u->t->env->head.msgid, mdtrt_id)) < 0 ||
+        (!u->cancels && (rc = ledger_upload_visit(l, u->t->env->head.msgid, mdtrt_id)) < 0) ||
         (rc = ledger_lines_open(l, mdtrt_id, ret)) < 0)
         return rc;
     if ((rc = ledger_lines_reserve(*ret, run_of(u, mdtrt_id))) < 0) {
         ledger_lines_close(*ret);
+        *ret = NULL;
         return rc;
     }
     str_copy(grown[u->n_visits].mdtrt_id, sizeof(grown[0].mdtrt_id), mdtrt_id);
@@ -426,6 +429,9 @@ static int cancel_lines(struct upload *u, struct json_object *o, const char *whe
     if (n == 0 && sn[0])
         return txn_refuse(t, "%s: line %s is not an unsettled line of visit %s", where, sn,
                           mdtrt_id);
+    /* What its reversal finds the lines by. */
+    if (n > 0 && (rc = ledger_upload_visit(t->sb->ledger, t->env->head.msgid, mdtrt_id)) < 0)
+        return txn_ledger_error(t, rc);
     *ret_count += n;
     return 0;
 }
@@ -436,7 +442,7 @@ static int cancel_lines(struct upload *u, struct json_object *o, const char *whe
  * its reversal finds them by. */
 static int fees_cancel(struct txn *t, bool inpatient, struct json_object *list)
 {
-    struct upload u = {.t = t, .inpatient = inpatient};
+    struct upload u = {.t = t, .cancels = true, .inpatient = inpatient};
     char where[32] = "data";
     int count = 0;
 
