@@ -58,7 +58,7 @@ struct fee_flow {
     struct bill bill;
     struct split *platform; /* per line: the platform's split of it, when has_platform */
     bool *has_platform;
-    struct fee_chunk *chunk;      /* per upload message */
+    struct fee_chunk *chunk; /* per upload message */
     size_t chunks, chunks_left;
     int local_err;  /* a chunk posad could not journal (disk full...) */
     int unrecorded; /* a chunk left, and its answer could not be journaled: why */
