@@ -262,6 +262,16 @@ static int lines_append_set(struct ledger_lines *v, sqlite3_stmt *st, const char
     return 0;
 }
 
+/* Lets the sums go: when the lines are closed, or (out of memory while keeping them, or a
+ * change they do not follow) to be built again at the next question. */
+static void refunds_forget(struct refunds *r)
+{
+    free(r->line);
+    free(r->qty_e4);
+    idmap_free(&r->map);
+    *r = (struct refunds){0};
+}
+
 void ledger_lines_close(struct ledger_lines *v)
 {
     if (!v)
@@ -269,9 +279,7 @@ void ledger_lines_close(struct ledger_lines *v)
     free(v->f);
     free(v->flags);
     idmap_free(&v->sns);
-    free(v->refunds.line);
-    free(v->refunds.qty_e4);
-    idmap_free(&v->refunds.map);
+    refunds_forget(&v->refunds);
     free(v);
 }
 
@@ -499,15 +507,6 @@ static int refunds_add(struct ledger_lines *v, size_t i, int64_t qty_e4)
     }
     r->qty_e4[k] += qty_e4;
     return 0;
-}
-
-/* Forgets the sums (out of memory while keeping them): the next question builds them again. */
-static void refunds_forget(struct refunds *r)
-{
-    free(r->line);
-    free(r->qty_e4);
-    idmap_free(&r->map);
-    *r = (struct refunds){0};
 }
 
 static int refunds_build(struct ledger_lines *v)
