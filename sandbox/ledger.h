@@ -130,10 +130,6 @@ int ledger_lines_save(struct ledger *l, struct ledger_lines *lines);
 /* How many active lines of the visit another settlement than setl_id (or none) holds. */
 int ledger_fees_not_of(struct ledger *l, const char *mdtrt_id, const char *setl_id,
                        int64_t *ret_count);
-/* ledger_lines_cancel on the visit's lines, saved, and the visit recorded against msgid (what
- * its reversal finds them by). *ret_count is how many. */
-int ledger_fees_cancel(struct ledger *l, const char *mdtrt_id, const char *sn, const char *bchno,
-                       const char *msgid, int *ret_count);
 /* The unsettled active lines of a visit (or of one batch): their totals and count, and with
  * cover the same lines as a settlement records them (fee_cover_encode, malloc'd into
  * *cover): settling them is inserting a settlement with these lines, so no line is

@@ -178,23 +178,23 @@ int ledger_migrate_fees(struct ledger *l)
     return rc;
 }
 
-/* Version 2's sets (layout 1, a line's setl_id in it), visit by visit. */
-int ledger_migrate_sets(struct ledger *l)
+/* Each visit st names (bound by the caller), its lines loaded and handed to fn; a visit that
+ * cannot be read is passed over when skip_damaged (ledger_lines_open logged it; its own
+ * operations still refuse). */
+static int visits_each(struct ledger *l, sqlite3_stmt *st, bool skip_damaged,
+                       int (*fn)(struct ledger *l, struct ledger_lines *v, void *data), void *data)
 {
-    sqlite3_stmt *st = stmt(l, S_SETS_VISITS);
     visit_id_t *ids = NULL;
     size_t n = 0;
-    int rc = st ? visit_ids(l, st, &ids, &n) : -EIO;
+    int rc = visit_ids(l, st, &ids, &n);
 
     for (size_t k = 0; rc == 0 && k < n; k++) {
         struct ledger_lines *v;
 
         if ((rc = ledger_lines_open(l, ids[k], &v)) == 0) {
-            rc = migrate_visit(l, v);
+            rc = fn(l, v, data);
             ledger_lines_close(v);
-        } else if (rc == -EIO) {
-            /* Left as it is: it was refused before and still is (ledger_lines_open logged
-             * it); one damaged visit must not keep the sandbox from starting. */
+        } else if (rc == -EIO && skip_damaged) {
             rc = 0;
         }
     }
@@ -202,9 +202,25 @@ int ledger_migrate_sets(struct ledger *l)
     return rc;
 }
 
+static int migrate_set_visit(struct ledger *l, struct ledger_lines *v, void *data)
+{
+    (void)data;
+    return migrate_visit(l, v);
+}
+
+/* Version 2's sets (layout 1, a line's setl_id in it), visit by visit. A damaged visit is
+ * left as it is: it was refused before and still is, and must not keep the sandbox from
+ * starting. */
+int ledger_migrate_sets(struct ledger *l)
+{
+    sqlite3_stmt *st = stmt(l, S_SETS_VISITS);
+
+    return st ? visits_each(l, st, true, migrate_set_visit, NULL) : -EIO;
+}
+
 /* --- fees ----------------------------------------------------------------------------- */
 
-static int lines_reserve(struct ledger_lines *v, size_t more)
+int ledger_lines_reserve(struct ledger_lines *v, size_t more)
 {
     size_t cap = v->cap ? v->cap : 4; /* an upload may load thousands of one-line visits */
     struct ledger_fee *f;
@@ -224,11 +240,6 @@ static int lines_reserve(struct ledger_lines *v, size_t more)
     return 0;
 }
 
-int ledger_lines_reserve(struct ledger_lines *v, size_t more)
-{
-    return lines_reserve(v, more);
-}
-
 /* Appends the lines of the set in st's current row (S_SETS_LOAD: msgid, psn_no, infno,
  * lines). The decoder writes every field of a line but these four and the visit's, copied
  * from the set: no memset of the lines first (they are large). */
@@ -241,7 +252,7 @@ static int lines_append_set(struct ledger_lines *v, sqlite3_stmt *st, const char
 
     if (n <= 0)
         return n; /* a set of no lines is never written, but would be harmless */
-    if ((rc = lines_reserve(v, (size_t)n)) < 0)
+    if ((rc = ledger_lines_reserve(v, (size_t)n)) < 0)
         return rc;
     if ((rc = fee_blob_decode(blob, len, &v->f[v->n])) < 0)
         return rc;
@@ -554,7 +565,7 @@ int ledger_lines_add(struct ledger_lines *v, const struct ledger_fee *f)
      * as a client resends an upload whose outcome it did not know. */
     if (old < v->n && strcmp(v->f[old].state, "reversed") != 0)
         return -EEXIST;
-    if ((rc = lines_reserve(v, 1)) < 0 || (rc = idmap_reserve(&v->sns, line_sn, v)) < 0)
+    if ((rc = ledger_lines_reserve(v, 1)) < 0 || (rc = idmap_reserve(&v->sns, line_sn, v)) < 0)
         return rc;
     if (old < v->n)
         v->flags[old] = LINE_GONE | LINE_DIRTY;
@@ -626,23 +637,6 @@ int ledger_lines_cancel(struct ledger_lines *v, const char *sn, const char *bchn
     return n;
 }
 
-int ledger_fees_cancel(struct ledger *l, const char *mdtrt_id, const char *sn, const char *bchno,
-                       const char *msgid, int *ret_count)
-{
-    struct ledger_lines *v = NULL;
-    int rc = ledger_lines_open(l, mdtrt_id, &v), n;
-
-    if (rc < 0)
-        return rc;
-    n = ledger_lines_cancel(v, sn, bchno, msgid);
-    if (n > 0 && (rc = ledger_lines_save(l, v)) == 0)
-        rc = ledger_upload_visit(l, msgid, mdtrt_id); /* what its reversal finds them by */
-    if (rc == 0)
-        *ret_count = n;
-    ledger_lines_close(v);
-    return rc;
-}
-
 int ledger_fees_unsettled(struct ledger *l, const char *mdtrt_id, const char *bchno,
                           struct split_totals *ret, int *ret_count, uint8_t **cover,
                           size_t *cover_len)
@@ -691,6 +685,13 @@ int ledger_upload_visit(struct ledger *l, const char *msgid, const char *mdtrt_i
     return run(l, st);
 }
 
+static void msg_lines_close(struct ledger_lines **all, size_t n)
+{
+    for (size_t i = 0; all && i < n; i++)
+        ledger_lines_close(all[i]);
+    free(all);
+}
+
 /* The visits whose lines msgid wrote, loaded (*ret_n of them in *ret). */
 static int msg_lines(struct ledger *l, const char *msgid, struct ledger_lines ***ret, size_t *ret_n)
 {
@@ -710,21 +711,12 @@ static int msg_lines(struct ledger *l, const char *msgid, struct ledger_lines **
         rc = ledger_lines_open(l, ids[i], &all[i]);
     free(ids);
     if (rc < 0) {
-        for (size_t i = 0; all && i < n; i++)
-            ledger_lines_close(all[i]);
-        free(all);
+        msg_lines_close(all, n);
         return rc;
     }
     *ret = all;
     *ret_n = n;
     return 0;
-}
-
-static void msg_lines_close(struct ledger_lines **all, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        ledger_lines_close(all[i]);
-    free(all);
 }
 
 /* Saves every visit's lines; 0 or the first failure. */
@@ -833,34 +825,30 @@ int ledger_fees_reverse_cancel(struct ledger *l, const char *msgid, int *ret_cou
     return msg_reverse(l, msgid, settled_since_cancel, cancelled_by, "active", ret_count);
 }
 
+struct each_line {
+    void (*cb)(const struct ledger_fee *f, void *data);
+    void *data;
+};
+
+static int each_line(struct ledger *l, struct ledger_lines *v, void *data)
+{
+    struct each_line *e = data;
+
+    (void)l;
+    for (size_t i = 0; i < v->n; i++)
+        e->cb(&v->f[i], e->data);
+    return 0;
+}
+
 int ledger_fees_each(struct ledger *l, const char *psn_no, bool skip_damaged,
                      void (*cb)(const struct ledger_fee *f, void *data), void *data)
 {
     sqlite3_stmt *st = stmt(l, psn_no ? S_SETS_VISITS_PSN : S_SETS_VISITS);
-    visit_id_t *ids = NULL;
-    size_t n = 0;
-    int rc;
+    struct each_line e = {.cb = cb, .data = data};
 
     if (!st)
         return -EIO;
     if (psn_no)
         bt(st, 1, psn_no);
-    rc = visit_ids(l, st, &ids, &n);
-    for (size_t k = 0; rc == 0 && k < n; k++) {
-        struct ledger_lines *v;
-
-        rc = ledger_lines_open(l, ids[k], &v);
-        if (rc == -EIO && skip_damaged) {
-            /* One damaged visit must not hide the rest of the admin listing; its own
-             * operations still refuse (ledger_lines_open logged it). */
-            rc = 0;
-            continue;
-        }
-        for (size_t i = 0; rc == 0 && i < v->n; i++)
-            cb(&v->f[i], data);
-        if (rc == 0)
-            ledger_lines_close(v);
-    }
-    free(ids);
-    return rc;
+    return visits_each(l, st, skip_damaged, each_line, &e);
 }
