@@ -43,8 +43,6 @@ struct upload_visit {
 struct upload {
     struct txn *t;
     const struct fees_read *rd;
-    bool cancels; /* a visit is recorded against the message when lines of it are cancelled,
-                     not when it is loaded as for an upload */
     size_t at; /* the line being checked */
     bool inpatient;
     struct sc_person *p;
@@ -81,7 +79,8 @@ static size_t run_of(const struct upload *u, const char *mdtrt_id)
     return i - u->at;
 }
 
-/* The message's visit mdtrt_id, loaded (and recorded against an upload) when first met. */
+/* The message's visit mdtrt_id, loaded when first met. An upload's visit is recorded against it
+ * then; a cancel records a visit when it cancels lines of it (cancel_lines). */
 static int upload_lines(struct upload *u, const char *mdtrt_id, struct ledger_lines **ret)
 {
     struct ledger *l = u->t->sb->ledger;
@@ -97,7 +96,7 @@ static int upload_lines(struct upload *u, const char *mdtrt_id, struct ledger_li
         return -ENOMEM;
     u->visits = grown;
     if ((rc = idmap_reserve(&u->ids, visit_id, u)) < 0 ||
-        (!u->cancels && (rc = ledger_upload_visit(l, u->t->env->head.msgid, mdtrt_id)) < 0) ||
+        (u->rd && (rc = ledger_upload_visit(l, u->t->env->head.msgid, mdtrt_id)) < 0) ||
         (rc = ledger_lines_open(l, mdtrt_id, ret)) < 0)
         return rc;
     if ((rc = ledger_lines_reserve(*ret, run_of(u, mdtrt_id))) < 0) {
@@ -442,7 +441,7 @@ static int cancel_lines(struct upload *u, struct json_object *o, const char *whe
  * its reversal finds them by. */
 static int fees_cancel(struct txn *t, bool inpatient, struct json_object *list)
 {
-    struct upload u = {.t = t, .cancels = true, .inpatient = inpatient};
+    struct upload u = {.t = t, .inpatient = inpatient};
     char where[32] = "data";
     int count = 0;
 
