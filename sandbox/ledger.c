@@ -161,8 +161,9 @@ static const char migrate_4[] =
 
 /* Brings a ledger of an older version to version 4, in one transaction. Version 1 found an
  * upload's visits in upload_visits, not by an index on every line's msgid; version 2 also
- * finds a cancellation's there, and keeps lines in sets (migrate_fees); version 3 keeps a
- * line's settlement with the settlement (migrate_visit); version 4 is migrate_4. A ledger
+ * finds a cancellation's there, and keeps lines in sets (ledger_migrate_fees); version 3 keeps
+ * a line's settlement with the settlement (ledger_migrate_sets; both in ledger_fees.c);
+ * version 4 is migrate_4. A ledger
  * created by this version has its tables as version 4 wants them from the schema. */
 static int migrate(struct ledger *l, char **err)
 {
