@@ -183,14 +183,7 @@ static int db_configure(struct db *db)
     sqlite3_extended_result_codes(db->sq, 1);
     sqlite3_busy_timeout(db->sq, 5000);
     sqlite3_db_config(db->sq, SQLITE_DBCONFIG_LOOKASIDE, NULL, 1200, 500);
-    /* Small pages: a commit writes every page it touched, whole, to the WAL and again at the
-     * checkpoint, and most of a settlement's commits touch a few bytes of many pages (the
-     * right edge of each table and index). With 1 KiB pages a settlement's WAL is a quarter
-     * smaller and posad spends 5% fewer instructions on it than with SQLite's default 4 KiB.
-     * It takes effect when the file is created; an existing database keeps its pages. */
-    err = db_exec(db, "PRAGMA page_size = 1024");
-    if (!err)
-        err = db_exec(db, "PRAGMA journal_mode = WAL");
+    err = db_exec(db, "PRAGMA journal_mode = WAL");
     if (!err)
         err = db_exec(db, "PRAGMA synchronous = FULL");
     if (!err)

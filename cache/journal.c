@@ -13,9 +13,7 @@
 
 #define JOURNAL_COLS                                                                               \
     "seq, msgid, infno, kind, idem_key, idem_hash, visit_key, ref_msgid, request, state, "         \
-    "attempts, next_attempt, "                                                                     \
-    "(SELECT response FROM journal_responses r WHERE r.seq = journal.seq), "                       \
-    "last_error, created_at, updated_at, ord"
+    "attempts, next_attempt, response, last_error, created_at, updated_at, ord"
 
 /* ord is the place in the visit's order: the row this one stands in for, or its own seq,
  * which AUTOINCREMENT makes sqlite_sequence's value + 1 (seq is never given explicitly). */
@@ -34,13 +32,9 @@ static const char sql_get_standin[] = "SELECT " JOURNAL_COLS " FROM journal "
 static const char sql_state[] = "SELECT state, attempts FROM journal WHERE msgid = ?1";
 static const char sql_update[] =
     "UPDATE journal SET state = ?2, attempts = ?3, updated_at = ?4, "
-    "last_error = coalesce(?5, last_error), next_attempt = coalesce(?6, next_attempt), "
-    "request = coalesce(?7, request) "
+    "response = coalesce(?5, response), last_error = coalesce(?6, last_error), "
+    "next_attempt = coalesce(?7, next_attempt), request = coalesce(?8, request) "
     "WHERE msgid = ?1";
-/* An answer replaces an earlier one (a row resolved again after it was unknown). */
-static const char sql_put_response[] =
-    "INSERT OR REPLACE INTO journal_responses (seq, response) "
-    "SELECT seq, ?2 FROM journal WHERE msgid = ?1";
 /* The due rows: the head of each visit (its first open row in (ord, seq) order) when it is
  * queued and due, and the first due visitless rows. The visits are walked by skip-scan on
  * journal_open, one seek per visit: scanning the queued rows themselves costs the whole
@@ -238,18 +232,6 @@ static int journal_read_state(struct db *db, const char *msgid, enum msg_state *
     return err;
 }
 
-static int journal_put_response(struct db *db, const char *msgid, const char *response,
-                                size_t len)
-{
-    sqlite3_stmt *st = db_stmt(db, sql_put_response);
-
-    if (!st)
-        return POSA_EDB;
-    sqlite3_bind_text(st, 1, msgid, -1, SQLITE_STATIC);
-    sqlite3_bind_blob64(st, 2, response, len, SQLITE_STATIC);
-    return db_step_done(db, st);
-}
-
 int journal_apply(struct db *db, const char *msgid, enum msg_event ev,
                   const struct journal_outcome *out, int64_t now, enum msg_state *ret_state)
 {
@@ -272,15 +254,15 @@ int journal_apply(struct db *db, const char *msgid, enum msg_event ev,
     sqlite3_bind_text(st, 2, msg_state_name(next), -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, attempts);
     sqlite3_bind_int64(st, 4, now);
+    if (out && out->response)
+        sqlite3_bind_blob64(st, 5, out->response, out->response_len, SQLITE_STATIC);
     if (out)
-        db_bind_text(st, 5, out->last_error);
+        db_bind_text(st, 6, out->last_error);
     if (out && out->next_attempt > 0)
-        sqlite3_bind_int64(st, 6, out->next_attempt);
+        sqlite3_bind_int64(st, 7, out->next_attempt);
     if (out && out->request)
-        sqlite3_bind_blob64(st, 7, out->request, out->request_len, SQLITE_STATIC);
+        sqlite3_bind_blob64(st, 8, out->request, out->request_len, SQLITE_STATIC);
     err = db_step_done(db, st);
-    if (!err && out && out->response)
-        err = journal_put_response(db, msgid, out->response, out->response_len);
     if (!err && ret_state)
         *ret_state = next;
     return err;

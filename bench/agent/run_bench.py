@@ -331,7 +331,7 @@ def journaled_sizes(w, name):
                          uri=True)
     try:
         return db.execute("SELECT avg(length(request)), avg(length(response)) FROM journal "
-                          "LEFT JOIN journal_responses USING (seq) WHERE infno IN ('1101', '2401', '2301', '2304')").fetchone()
+                          "WHERE infno IN ('1101', '2401', '2301', '2304')").fetchone()
     finally:
         db.close()
 

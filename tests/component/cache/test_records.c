@@ -266,7 +266,7 @@ static void test_lines_migrated_from_bodies(void **state)
                      " '{\"list_code\":\"XB0', 5);"
                      /* the journal's open-row index as schema 1 made it (0007 remakes it) */
                      "CREATE TABLE journal (seq INTEGER PRIMARY KEY, visit_key TEXT, ord INTEGER,"
-                     " state TEXT, request BLOB, response BLOB);"
+                     " state TEXT);"
                      "CREATE INDEX journal_open ON journal(visit_key, ord, seq)"
                      " WHERE state IN ('queued', 'sent', 'unknown');"
                      "PRAGMA user_version = 4;",

@@ -155,12 +155,7 @@ class World:
     def journal(self):
         data_dir = self.posad_conf.get("posad", {}).get("data_dir",
                                                          os.path.join(self.dir, "posad"))
-        return read_posad_db(data_dir, JOURNAL_ROWS)
-
-
-# posad's journal rows with their answers (kept beside them, schema 0009), oldest first.
-JOURNAL_ROWS = ("SELECT journal.*, journal_responses.response FROM journal "
-                "LEFT JOIN journal_responses USING (seq) ORDER BY seq")
+        return read_posad_db(data_dir, "SELECT * FROM journal ORDER BY seq")
 
 
 def read_posad_db(data_dir, sql):

@@ -30,7 +30,7 @@ class Gone(Exception):
 class Crash(h.HisTestCase):
     # What tests/integration/agent/harness.py's check_exactly_once reads.
     def journal(self):
-        return agent_harness.read_posad_db(self.w.data_dir, agent_harness.JOURNAL_ROWS)
+        return agent_harness.read_posad_db(self.w.data_dir, "SELECT * FROM journal ORDER BY seq")
 
     def ledger(self):
         return self.w.ledger()

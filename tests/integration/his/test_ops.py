@@ -311,16 +311,13 @@ class Ops(h.HisTestCase):
                 db.execute("INSERT INTO journal (msgid, infno, kind, request, state, created_at, "
                            "updated_at) VALUES (?, '2207A', 1, '{}', 'done', ?, ?)",
                            (msgid, now, now))
-                db.execute("INSERT INTO journal_responses (seq, response) SELECT seq, 'not json' "
-                           "FROM journal WHERE msgid = ?", (msgid,))
+                db.execute("UPDATE journal SET response = 'not json' WHERE msgid = ?", (msgid,))
             r = self.tcp.post("/v1/reconcile", {"date": "2020-01-01"})
             self.assertEqual(r.status, 200, r)
             self.assertIs(r.json["matched"], False, r.json)
             self.assertEqual(r.json.get("unreadable"), 1, r.json)
         finally:
             with db:
-                db.execute("DELETE FROM journal_responses WHERE seq = "
-                           "(SELECT seq FROM journal WHERE msgid = ?)", (msgid,))
                 db.execute("DELETE FROM journal WHERE msgid = ?", (msgid,))
             db.close()
 
