@@ -33,6 +33,7 @@ struct fee_chunk {
 
 /* A line of the visit kept already, as a repeated request is checked against it. */
 struct kept_line {
+    char his_line_id[RECORD_ID_MAX + 1];
     char feedetl_sn[RECORD_ID_MAX + 1];
     char upload_msgid[RECORD_ID_MAX + 1];
     char his_key[RECORD_ID_MAX + 1]; /* the request that kept it */
@@ -47,8 +48,7 @@ struct fee_flow {
     struct fee_lines lines;
     struct visit_record *visit;
     struct json_object *doc;   /* the visit's */
-    struct json_object *known; /* his_line_ids already kept: {id: index in kept} */
-    struct kept_line *kept;
+    struct kept_line *kept; /* the visit's lines already kept, by his_line_id (kept_find) */
     size_t n_kept, cap_kept;
     int64_t next_seq;
     struct split *splits;
@@ -79,7 +79,6 @@ static void flow_free(void *p)
     fee_lines_done(&f->lines);
     records_visit_free(f->visit);
     json_object_put(f->doc);
-    json_object_put(f->known);
     free(f->kept);
     free(f->platform);
     free(f->has_platform);
@@ -410,13 +409,27 @@ static void fail_line(struct his_call *call, size_t i, int err)
     his_fail(call, err, message, d);
 }
 
+static int kept_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct kept_line *)a)->his_line_id,
+                  ((const struct kept_line *)b)->his_line_id);
+}
+
+static const struct kept_line *kept_find(const struct fee_flow *f, const char *his_line_id)
+{
+    struct kept_line key;
+
+    if (!str_copy(key.his_line_id, sizeof(key.his_line_id), his_line_id))
+        return NULL; /* longer than any kept id */
+    return f->n_kept ? bsearch(&key, f->kept, f->n_kept, sizeof key, kept_cmp) : NULL;
+}
+
 /* Is the line kept and the visit's (not carried by an upload the platform refused)? */
 static bool kept_active(const struct fee_flow *f, const char *his_line_id)
 {
-    struct json_object *at = NULL;
+    const struct kept_line *k = kept_find(f, his_line_id);
 
-    return json_object_object_get_ex(f->known, his_line_id, &at) &&
-           !f->kept[json_object_get_int64(at)].refused;
+    return k && !k->refused;
 }
 
 static int split_all(struct his_call *call)
@@ -478,18 +491,17 @@ static int collect_known(const struct line_record *line, void *data)
         f->kept = more;
         f->cap_kept = cap;
     }
-    k = &f->kept[f->n_kept];
+    k = &f->kept[f->n_kept++];
     *k = (struct kept_line){.qty_e4 = line->qty_e4,
                             .price_e6 = line->price_e6,
                             .split = line->split,
                             .refused = refused};
+    str_copy(k->his_line_id, sizeof(k->his_line_id), line->his_line_id);
     str_copy(k->feedetl_sn, sizeof(k->feedetl_sn), line->feedetl_sn);
     str_copy(k->upload_msgid, sizeof(k->upload_msgid), line->upload_msgid);
     str_copy(k->list_code, sizeof(k->list_code), line->list_code);
     str_copy(k->his_key, sizeof(k->his_key), line->his_key);
     str_copy(k->his_hash, sizeof(k->his_hash), line->his_hash);
-    json_object_object_add(f->known, line->his_line_id,
-                           json_object_new_int64((int64_t)f->n_kept++));
     return 0;
 }
 
@@ -501,12 +513,10 @@ static const struct kept_line *kept_same(const struct his_call *call, const stru
                                          size_t i)
 {
     const struct his_fee_line *l = &f->lines.lines[i];
-    struct json_object *at = NULL;
-    const struct kept_line *k;
+    const struct kept_line *k = kept_find(f, l->his_line_id);
 
-    if (!json_object_object_get_ex(f->known, l->his_line_id, &at))
+    if (!k)
         return NULL;
-    k = &f->kept[json_object_get_int64(at)];
     return k->upload_msgid[0] && strcmp(k->his_key, call->idem_key) == 0 &&
                    strcmp(k->his_hash, call->body_hash) == 0 &&
                    strcmp(k->list_code, l->fee.list_code) == 0 && k->qty_e4 == l->fee.qty_e4 &&
@@ -528,45 +538,58 @@ static bool is_repeat(const struct his_call *call, const struct fee_flow *f)
     return true;
 }
 
+static int msgid_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* One journaled upload: how it went, into f (its platform rows, refused, queued). */
+static int replay_upload(struct db *db, struct fee_flow *f, const char *msgid)
+{
+    struct journal_row *row = NULL;
+    struct envelope_response env;
+    struct jsonmap_error jerr;
+    int err;
+
+    f->chunks++;
+    if ((err = journal_get(db, msgid, &row)) == POSA_ENOTFOUND) {
+        f->queued = true; /* cannot be: a line is kept in its carrier's transaction */
+        return 0;
+    }
+    if (err)
+        return err;
+    row = upstream_last_standin(db, row); /* resent after a reversal or a lost session */
+    if (row->response &&
+        envelope_response_parse(row->response, row->response_len, &env, &jerr) == 0) {
+        if (row->state == MSG_DONE)
+            desk_fees_decode(env.output, on_platform_row, f, &jerr);
+        else if (row->state == MSG_REFUSED && !f->refused)
+            str_copy(f->refusal, sizeof(f->refusal), desk_refusal_words(&env));
+        f->refused = f->refused || row->state == MSG_REFUSED;
+        envelope_response_done(&env);
+    } else if (row->state != MSG_DONE) {
+        f->queued = true; /* queued, or its outcome is being resolved */
+    }
+    journal_row_free(row);
+    return 0;
+}
+
+/* Each upload that carried the request's lines, once. */
 static int run_replay(struct db *db, struct db_job *job)
 {
     struct his_call *call = his_call_of_job(job);
     struct fee_flow *f = call->flow;
-    struct json_object *seen = json_object_new_object();
-    int err = seen ? 0 : -ENOMEM;
+    const char **msgids = malloc(f->lines.n * sizeof *msgids);
+    int err = msgids ? 0 : -ENOMEM;
 
-    for (size_t i = 0; i < f->lines.n && !err; i++) {
-        const char *msgid = kept_same(call, f, i)->upload_msgid;
-        struct journal_row *row = NULL;
-        struct envelope_response env;
-        struct jsonmap_error jerr;
-
-        if (json_object_object_get_ex(seen, msgid, NULL))
-            continue;
-        json_object_object_add(seen, msgid, NULL);
-        f->chunks++;
-        if ((err = journal_get(db, msgid, &row)) == POSA_ENOTFOUND) {
-            err = 0;
-            f->queued = true; /* cannot be: a line is kept in its carrier's transaction */
-            continue;
-        }
-        if (err)
-            break;
-        row = upstream_last_standin(db, row); /* resent after a reversal or a lost session */
-        if (row->response &&
-            envelope_response_parse(row->response, row->response_len, &env, &jerr) == 0) {
-            if (row->state == MSG_DONE)
-                desk_fees_decode(env.output, on_platform_row, f, &jerr);
-            else if (row->state == MSG_REFUSED && !f->refused)
-                str_copy(f->refusal, sizeof(f->refusal), desk_refusal_words(&env));
-            f->refused = f->refused || row->state == MSG_REFUSED;
-            envelope_response_done(&env);
-        } else if (row->state != MSG_DONE) {
-            f->queued = true; /* queued, or its outcome is being resolved */
-        }
-        journal_row_free(row);
-    }
-    json_object_put(seen);
+    for (size_t i = 0; i < f->lines.n && !err; i++)
+        msgids[i] = kept_same(call, f, i)->upload_msgid;
+    if (!err)
+        qsort(msgids, f->lines.n, sizeof *msgids, msgid_cmp);
+    for (size_t i = 0; i < f->lines.n && !err; i++)
+        if (i == 0 || strcmp(msgids[i], msgids[i - 1]) != 0)
+            err = replay_upload(db, f, msgids[i]);
+    free(msgids);
     return err;
 }
 
@@ -608,8 +631,10 @@ static int run_load(struct db *db, struct db_job *job)
 
     if (!err)
         err = records_lines_next_seq(db, f->visit->visit_id, &f->next_seq);
-    if (!err && (f->known = json_object_new_object()))
+    if (!err)
         err = records_lines_list(db, f->visit->visit_id, collect_known, f);
+    if (!err && f->n_kept)
+        qsort(f->kept, f->n_kept, sizeof f->kept[0], kept_cmp);
     return err;
 }
 

@@ -1,7 +1,8 @@
 """Fee lines while posad's disk is full: a line is kept exactly when its upload is journaled,
 so the cashier hears which lines were not kept and why, nothing of them reaches the platform,
-and once there is space again the same request goes through (no "already uploaded").
-The data directory is a small tmpfs; without the right to mount one the test is skipped."""
+and once there is space again the same request goes through (no "already uploaded"). Also,
+with the lines in several uploads: a request repeated under its key after posad lost its
+answer is answered from the uploads that carried it, each once. The data directory is a small tmpfs; without the right to mount one the test is skipped."""
 import os
 import sqlite3
 import subprocess
@@ -102,6 +103,32 @@ class DiskFull(h.HisTestCase):
             self.assertTrue(set(not_kept) <= set(carried), carried)
         finally:
             db.close()
+
+    def test_repeat_after_a_lost_answer_reads_each_upload_once(self):
+        v = self.open_visit(self.tcp, ZHANG)
+        lines = h.stay_lines("R")[:5]  # 3 upload messages
+        first = self.tcp.post("/v1/visits/%s/fees" % v["visit_id"], {"lines": lines},
+                              key="repeat-chunks")
+        self.assertEqual(first.status, 200, first)
+        # The first goes at once; the others wait behind it in the visit's order.
+        self.assertEqual(first.json["upload"], {"state": "queued", "chunks": 3}, first)
+        h.wait_until(lambda: self.posad_row(
+            "SELECT 1 FROM journal WHERE visit_key = ? AND state IN ('queued', 'sent', 'unknown')",
+            (v["visit_id"],)) is None, 15, "the uploads sent")
+        uploads = len(self.w.ledger()["uploads"])
+        db = sqlite3.connect(os.path.join(self.w.data_dir, "posad.db"), timeout=10)
+        try:
+            with db:  # as if posad died before it kept the answer
+                db.execute("DELETE FROM his_answers WHERE idem_key = 'repeat-chunks'")
+        finally:
+            db.close()
+        again = self.tcp.post("/v1/visits/%s/fees" % v["visit_id"], {"lines": lines},
+                              key="repeat-chunks")
+        self.assertEqual(again.status, 200, again)
+        self.assertEqual(again.json["upload"], {"state": "uploaded", "chunks": 3}, again)
+        self.assertEqual([ln["feedetl_sn"] for ln in again.json["lines"]],
+                         [ln["feedetl_sn"] for ln in first.json["lines"]])
+        self.assertEqual(len(self.w.ledger()["uploads"]), uploads)
 
     def answer_lost_to_a_full_disk(self, infno, items, call):
         """For each item until one fails: the platform holds its infno message 1.2 s, and
