@@ -32,6 +32,9 @@ struct fee_chunk {
 };
 
 /* A line of the visit kept already, as a repeated request is checked against it. */
+/* A HIS line id (fee_lines.c bounds it) fits a record's id whole, so lookups are exact. */
+_Static_assert(BOUND_CODE <= RECORD_ID_MAX, "his_line_id must fit a record id");
+
 struct kept_line {
     char his_line_id[RECORD_ID_MAX + 1];
     char feedetl_sn[RECORD_ID_MAX + 1];
@@ -579,7 +582,7 @@ static int run_replay(struct db *db, struct db_job *job)
 {
     struct his_call *call = his_call_of_job(job);
     struct fee_flow *f = call->flow;
-    const char **msgids = malloc(f->lines.n * sizeof *msgids);
+    const char **msgids = malloc((f->lines.n ? f->lines.n : 1) * sizeof *msgids);
     int err = msgids ? 0 : -ENOMEM;
 
     for (size_t i = 0; i < f->lines.n && !err; i++)

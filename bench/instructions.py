@@ -5,13 +5,14 @@ through the day on a shared machine). User space only: the kernel's share (socke
 fdatasync) is not in it, so it is for comparing builds, not a target.
 
     bench/instructions.py BUILD [--flow sandbox|forward|his] [--measure posad|sandbox]
-                                [--seconds 10]
+                                [--seconds 10] [--clients 1]
 
 --flow sandbox: inpatient settlements (1101 -> 2401 -> 2301 with 50 lines -> 2304) straight to
 posa-sandbox, which is measured. --flow forward: the same through posad's passthrough,
 measuring posad. --flow his (default): outpatient settlements through posad's HIS API
 (identify -> visit -> 20 lines -> settle), measuring posad, or with --measure sandbox the
-sandbox behind it. One client, after a warm-up; needs valgrind (Debian: valgrind).
+sandbox behind it. One client, after a warm-up (--clients N: N at once, his flow only); needs
+valgrind (Debian: valgrind).
 """
 import argparse
 import glob
@@ -104,7 +105,10 @@ def flow_his(w, out, seconds, measure, clients):
     pd.wait(timeout=120)
     if measure == "sandbox":
         w.sb.stop()
-    return levels[clients]["n"], "posad" if measure == "posad" else "posa-sandbox", "outpatient"
+    level = levels.get(clients)
+    if not level or level["errors"]:  # failed flows count instructions, not settlements
+        raise RuntimeError("the load failed: %r" % (level,))
+    return level["n"], "posad" if measure == "posad" else "posa-sandbox", "outpatient"
 
 
 def main():
@@ -120,6 +124,8 @@ def main():
     ap.add_argument("--keep", metavar="FILE",
                     help="also copy callgrind's output here (callgrind_annotate FILE)")
     a = ap.parse_args()
+    if a.clients < 1 or (a.clients != 1 and a.flow != "his"):
+        ap.error("--clients is 1 or more, and only the his flow takes more than 1")
     w = agent_bench.World(os.path.abspath(a.build))
     out = os.path.join(w.tmp, "callgrind.out")
     try:
