@@ -307,13 +307,40 @@ static int cancel_refused(struct db *db, const struct upmsg *m)
     return err;
 }
 
+/* An upload refused: its lines are refused. They name the message that first carried them,
+ * and a refused message may be a resend of it (after its reversal, or a lost session) under
+ * another msgid: its journal row names the one it stands in for, which the platform does not
+ * have either. */
+static int upload_refused(struct db *db, const struct upmsg *m)
+{
+    char msgid[MSGID_LEN + 1];
+    int err = 0;
+
+    str_copy(msgid, sizeof msgid, m->msgid);
+    for (int hops = 0; hops < 16 && !err; hops++) {
+        struct journal_row *row = NULL;
+        bool resend;
+
+        if ((err = records_lines_refused(db, m->visit_key, msgid)) != 0 ||
+            (err = journal_get(db, msgid, &row)) != 0)
+            break;
+        resend = row->ref_msgid && strcmp(row->infno, m->infno) == 0;
+        if (resend)
+            str_copy(msgid, sizeof msgid, row->ref_msgid);
+        journal_row_free(row);
+        if (!resend)
+            break;
+    }
+    return err;
+}
+
 int desk_fees_applied(struct db *db, const struct upmsg *m)
 {
     /* A lost session is not the platform's verdict on the lines: the message goes again. */
     if (!m->have_env || m->env.infcode == 0 || m->session_refused)
         return 0;
     if (strcmp(m->infno, "2204") == 0 || strcmp(m->infno, "2301") == 0)
-        return records_lines_refused(db, m->visit_key, m->msgid);
+        return upload_refused(db, m);
     if (strcmp(m->infno, "2205") == 0 || strcmp(m->infno, "2302") == 0)
         return cancel_refused(db, m);
     return 0;

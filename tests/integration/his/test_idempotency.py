@@ -156,6 +156,35 @@ class IdemBase(h.HisTestCase):
         self.assertEqual(again.json["lines"], first.json["lines"])
         self.assertEqual(active(), sns)
 
+    def test_fees_resend_refused_can_be_sent_again(self):
+        # The platform keeps the upload and drops the connection; posad reverses it and sends
+        # it again under a new msgid, which the platform refuses. The lines are then on the
+        # platform under no message: they are refused, and the cashier can send them again
+        # (they were left active, and the HIS heard "already uploaded", for good).
+        v = self.open_visit(self.c, self.stay_psn)
+        lines = h.stay_lines("LZ")[:2]
+        for fault in ({"infno": "2301", "mode": "drop_after_commit", "count": 1},
+                      {"infno": "2301", "mode": "refuse", "count": 1,
+                       "message": "明细数据有误 (injected)"}):
+            status, raw = self.w.sandbox_request("POST", "/sandbox/faults", fault)
+            self.assertEqual(status, 200, raw)
+        first = self.c.post("/v1/visits/%s/fees" % v["visit_id"], {"lines": lines})
+        self.assertEqual(first.status, 200, first)
+        self.assertEqual(first.json["upload"]["state"], "queued", first)
+        h.wait_until(lambda: self.posad_db(
+            "SELECT count(*) FROM journal WHERE visit_key = ? AND infno = '2301' "
+            "AND state = 'refused'", (v["visit_id"],))[0][0] == 1, 20, "the resend refused")
+        states = self.posad_db("SELECT DISTINCT state FROM fee_lines WHERE visit_id = ?",
+                               (v["visit_id"],))
+        self.assertEqual(states, [("refused",)])
+        again = self.c.post("/v1/visits/%s/fees" % v["visit_id"], {"lines": lines})
+        self.assertEqual(again.status, 200, again)
+        self.assertEqual(again.json["upload"]["state"], "uploaded", again)
+        active = [u for u in self.w.ledger()["uploads"]
+                  if u["mdtrt_id"] == v["mdtrt_id"] and u["state"] == "active"]
+        self.assertEqual(sorted(u["feedetl_sn"] for u in active),
+                         sorted(ln["feedetl_sn"] for ln in again.json["lines"]))
+
     def test_fees_refused_then_answer_lost(self):
         # The platform refuses the upload; posad dies before keeping the HIS's answer: the
         # repeat under the key gets the same refusal, in the platform's words, again.
