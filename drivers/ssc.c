@@ -48,6 +48,16 @@ int ssc_record_parse(const uint8_t *rec, size_t len, uint8_t tag, const uint8_t 
     return 0;
 }
 
+/* Only padding (00, 20 or FF), as an issuer leaves a record it did not write: many cards
+ * leave optional ones so (民族 FF, 出生地 FFFFFF, 发卡日期 00000000). */
+static bool is_blank(const uint8_t *val, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (val[i] != 0x00 && val[i] != 0x20 && val[i] != 0xFF)
+            return false;
+    return true;
+}
+
 /* Copies printable ASCII up to the first padding byte (00, 20 or FF); the rest must be
  * padding. Fails on an empty result or one longer than max. */
 static int ascii_field(const uint8_t *val, size_t len, size_t max, char *out)
@@ -61,9 +71,8 @@ static int ascii_field(const uint8_t *val, size_t len, size_t max, char *out)
     for (size_t i = 0; i < n; i++)
         if (val[i] < 0x21 || val[i] > 0x7E)
             return DRV_EFIELD;
-    for (size_t i = n; i < len; i++)
-        if (val[i] != 0x00 && val[i] != 0x20 && val[i] != 0xFF)
-            return DRV_EFIELD;
+    if (!is_blank(val + n, len - n))
+        return DRV_EFIELD;
     memcpy(out, val, n);
     out[n] = '\0';
     return 0;
@@ -237,6 +246,8 @@ static int read_field(const struct apdu_io *io, const struct ssc_rec *r, struct 
     rc = ssc_record_parse(rec, n, r->tag, &val, &vlen);
     if (rc < 0)
         return rc;
+    if (!r->required && is_blank(val, vlen))
+        return 0; /* never written: the field stays unknown */
     return ssc_field_decode(id, r->tag, val, vlen);
 }
 

@@ -184,6 +184,43 @@ static void test_read_required_record_absent(void **state)
     assert_int_equal(id.card_type, 0);
 }
 
+/* Optional records present but never written (all 00, 20 or FF, as issuers leave them):
+ * read as absent, the card still readable. A written but malformed one is still refused. */
+static void test_read_blank_optional_records(void **state)
+{
+    static const uint8_t ff[4] = {0xFF, 0xFF, 0xFF, 0xFF}, zero[20] = {0}, spaces[1] = {0x20};
+    struct fake_rec recs[16];
+    memcpy(recs, fake_recs_default, fake_recs_default_n * sizeof recs[0]);
+    recs[1].val = ff;    /* 卡的类别 */
+    recs[4].val = zero;  /* 发卡日期 */
+    recs[5].val = ff;    /* 卡有效期 */
+    recs[10].val = ff;   /* 民族 */
+    recs[11].val = ff;   /* 出生地 */
+    recs[12].val = zero; /* 出生日期 */
+    struct fake_card c = card_default();
+    c.recs = recs;
+    struct apdu_io io = {fake_card_transmit, &c};
+    struct card_identity id;
+
+    (void)state;
+    assert_int_equal(ssc_read_identity(&io, &id), 0);
+    assert_string_equal(id.certno, "33010219900307123X");
+    assert_int_equal(id.card_type, 0);
+    assert_int_equal(id.issue_date, 0);
+    assert_int_equal(id.expiry_date, 0);
+    assert_int_equal(id.nation, 0);
+    assert_string_equal(id.birthplace, "");
+    assert_int_equal(id.birth_date, 0);
+    assert_int_equal(id.sex, '1');
+    recs[9].val = spaces; /* 性别 blank too */
+    c.apdus = 0;
+    assert_int_equal(ssc_read_identity(&io, &id), 0);
+    assert_int_equal(id.sex, 0);
+    recs[10].val = (const uint8_t *)"\xA1"; /* 民族 written, not BCD: damage */
+    c.apdus = 0;
+    assert_int_equal(ssc_read_identity(&io, &id), DRV_EFIELD);
+}
+
 static void test_read_card_leaves_midway(void **state)
 {
     struct fake_card c = card_default();
@@ -249,6 +286,7 @@ int main(void)
         cmocka_unit_test(test_read_t0_and_strict_le),
         cmocka_unit_test(test_read_strict_le_shorter_record),
         cmocka_unit_test(test_read_ef06_missing),
+        cmocka_unit_test(test_read_blank_optional_records),
         cmocka_unit_test(test_read_required_record_absent),
         cmocka_unit_test(test_read_card_leaves_midway),
         cmocka_unit_test(test_profiles),
