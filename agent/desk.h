@@ -186,10 +186,16 @@ void desk_events_end_tcp_streams(struct desk *d);
  * outcome) whose journal row was decided since follows the row (database thread);
  * *ret_changed tells whether it did. */
 int desk_settlement_refresh(struct db *db, struct settlement_record *s, bool *ret_changed);
-/* upstream's applied_also: an upload the platform refused keeps none of the lines it carried
- * (they are `refused`, and a later upload may carry them again); a fee cancel it refused
- * gives its lines back. */
+/* upstream's applied_also, for every answer whoever sent the message: the desk's records
+ * follow what the platform did (desk_fees_applied, desk_settle_applied). */
+int desk_applied(struct db *db, const struct upmsg *m);
+/* An upload the platform refused keeps none of the lines it carried (they are `refused`, and
+ * a later upload may carry them again); a fee cancel it refused gives its lines back. */
 int desk_fees_applied(struct db *db, const struct upmsg *m);
+/* A settlement cancel (2208/2305) done that no desk flow records itself (sent through the
+ * passthrough, or drained by the outbox): the desk's settlement of that setl_id, if there is
+ * one, is cancelled, and its visit billed again. */
+int desk_settle_applied(struct db *db, const struct upmsg *m);
 
 /* The readers as GET /v1/readers and /v1/health list them. */
 struct json_object *desk_readers_json(const struct desk *d);

@@ -273,6 +273,13 @@ void desk_done(struct desk *d)
     }
 }
 
+int desk_applied(struct db *db, const struct upmsg *m)
+{
+    int err = desk_fees_applied(db, m);
+
+    return err ? err : desk_settle_applied(db, m);
+}
+
 struct json_object *desk_doc(const char *body)
 {
     return body ? json_tokener_parse(body) : NULL;

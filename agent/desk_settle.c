@@ -879,29 +879,65 @@ void desk_settlement_get(struct his_call *call)
         his_db(call, run_setl_load, on_setl_get);
 }
 
-static int record_cancelled(struct db *db, struct setl_flow *s)
+/* The settlement rec, whose stored body is body, cancelled by cancel_msgid: recorded so, and
+ * the visit billed again if rec was what settled it. */
+static int settlement_cancelled(struct db *db, struct settlement_record *rec,
+                                struct json_object *body, struct visit_record *visit,
+                                const char *cancel_msgid)
 {
     int64_t now = upstream_now_ms();
     char *text;
     int err;
 
-    json_object_object_add(s->body, "cancel_msgid", json_object_new_string(s->cancel_msgid));
-    history_add(s->body, "cancelled", s->cancel_msgid);
-    text = strdup(json_object_to_json_string_ext(s->body, JSON_C_TO_STRING_PLAIN));
+    json_object_object_add(body, "cancel_msgid", json_object_new_string(cancel_msgid));
+    history_add(body, "cancelled", cancel_msgid);
+    text = strdup(json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN));
     if (!text)
         return -ENOMEM;
-    free(s->rec->body);
-    s->rec->body = text;
-    snprintf(s->rec->state, sizeof s->rec->state, "cancelled");
-    if ((err = records_settlement_put(db, s->rec, now)) < 0)
+    free(rec->body);
+    rec->body = text;
+    snprintf(rec->state, sizeof rec->state, "cancelled");
+    if ((err = records_settlement_put(db, rec, now)) < 0)
         return err;
     /* A refund of the visit's standing settlement lets the visit be settled again; an older
      * one (§42) leaves the visit as it is. */
-    if (strcmp(s->visit->state, visit_state_name(VISIT_SETTLED)) == 0) {
-        str_copy(s->visit->state, sizeof(s->visit->state), visit_state_name(VISIT_BILLED));
-        err = records_visit_put(db, s->visit, now);
+    if (strcmp(visit->state, visit_state_name(VISIT_SETTLED)) == 0) {
+        str_copy(visit->state, sizeof(visit->state), visit_state_name(VISIT_BILLED));
+        err = records_visit_put(db, visit, now);
     }
     return err;
+}
+
+static int record_cancelled(struct db *db, struct setl_flow *s)
+{
+    return settlement_cancelled(db, s->rec, s->body, s->visit, s->cancel_msgid);
+}
+
+int desk_settle_applied(struct db *db, const struct upmsg *m)
+{
+    struct json_object *req = NULL, *input = NULL, *body = NULL;
+    struct settlement_record *rec = NULL;
+    struct visit_record *visit = NULL;
+    const char *setl_id;
+    int err = 0;
+
+    if (m->apply_also || m->state != MSG_DONE ||
+        (strcmp(m->infno, "2208") != 0 && strcmp(m->infno, "2305") != 0))
+        return 0; /* a desk flow's cancel records itself (cancel_apply) */
+    req = m->body ? json_tokener_parse(m->body) : NULL;
+    if (req && json_object_object_get_ex(req, "input", &input) &&
+        (setl_id = upstream_find_string(input, "setl_id")) != NULL &&
+        (err = records_settlement_by_setl_id(db, setl_id, &rec)) == 0 &&
+        strcmp(rec->state, "settled") == 0 &&
+        (err = records_visit_get(db, rec->visit_id, &visit)) == 0) {
+        body = desk_doc(rec->body);
+        err = body ? settlement_cancelled(db, rec, body, visit, m->msgid) : POSA_ECORRUPT;
+    }
+    json_object_put(body);
+    json_object_put(req);
+    records_settlement_free(rec);
+    records_visit_free(visit);
+    return err == POSA_ENOTFOUND ? 0 : err; /* not a settlement posad's desk made */
 }
 
 /* In the transaction that journals the cancel's answer (upmsg apply_also): the platform's

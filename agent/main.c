@@ -330,7 +330,7 @@ static int start_upstream(struct posad *pd, const char *last_msgid)
     pd->up.on_queued = on_up_queued;
     pd->up.on_unknown = on_up_unknown;
     pd->up.on_health = on_up_health;
-    pd->up.applied_also = desk_fees_applied;
+    pd->up.applied_also = desk_applied;
     return 0;
 }
 

@@ -57,6 +57,9 @@ static const char sql_settlement_get[] =
     "SELECT " SETTLEMENT_COLS " FROM settlements WHERE settlement_id = ?1";
 static const char sql_settlement_by_msgid[] =
     "SELECT " SETTLEMENT_COLS " FROM settlements WHERE msgid = ?1 ORDER BY created_at LIMIT 1";
+static const char sql_settlement_by_setl_id[] =
+    "SELECT " SETTLEMENT_COLS " FROM settlements WHERE setl_id = ?1 AND setl_id != '' "
+    "ORDER BY created_at LIMIT 1";
 static const char sql_settlement_open[] =
     "SELECT " SETTLEMENT_COLS " FROM settlements WHERE visit_id = ?1 "
     "AND (state = 'pending' OR state = 'unknown' OR state = 'queued') "
@@ -450,6 +453,12 @@ int records_settlement_get(struct db *db, const char *settlement_id, struct sett
 int records_settlement_by_msgid(struct db *db, const char *msgid, struct settlement_record **ret)
 {
     return settlement_get(db, sql_settlement_by_msgid, msgid, ret);
+}
+
+int records_settlement_by_setl_id(struct db *db, const char *setl_id,
+                                  struct settlement_record **ret)
+{
+    return settlement_get(db, sql_settlement_by_setl_id, setl_id, ret);
 }
 
 int records_settlement_by_visit_open(struct db *db, const char *visit_id,

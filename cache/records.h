@@ -100,6 +100,9 @@ int records_settlement_get(struct db *db, const char *settlement_id,
                            struct settlement_record **ret);
 /* By the msgid that carried it (the resolver knows msgids). */
 int records_settlement_by_msgid(struct db *db, const char *msgid, struct settlement_record **ret);
+/* By the platform's setl_id (a cancel sent through the passthrough names it so). */
+int records_settlement_by_setl_id(struct db *db, const char *setl_id,
+                                  struct settlement_record **ret);
 /* The visit's latest settlement still "pending", "queued" or "unknown": POSA_ENOTFOUND. */
 int records_settlement_by_visit_open(struct db *db, const char *visit_id,
                                      struct settlement_record **ret);

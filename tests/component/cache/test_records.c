@@ -267,6 +267,8 @@ static void test_lines_migrated_from_bodies(void **state)
                      /* the journal's open-row index as schema 1 made it (0007 remakes it) */
                      "CREATE TABLE journal (seq INTEGER PRIMARY KEY, visit_key TEXT, ord INTEGER,"
                      " state TEXT);"
+                     "CREATE TABLE settlements (settlement_id TEXT PRIMARY KEY,"
+                     " setl_id TEXT NOT NULL DEFAULT '');"
                      "CREATE INDEX journal_open ON journal(visit_key, ord, seq)"
                      " WHERE state IN ('queued', 'sent', 'unknown');"
                      "PRAGMA user_version = 4;",

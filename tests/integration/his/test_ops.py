@@ -412,6 +412,31 @@ class Ops(h.HisTestCase):
 
     # --- a settlement's history --------------------------------------------------------------
 
+    def test_cancel_through_the_passthrough_is_recorded(self):
+        # A settlement made at the desk and cancelled by the HIS through the passthrough
+        # (2305 with its setl_id): posad's record follows the platform, cancelled, with the
+        # cancel's msgid, and the visit can be settled again. It stayed "settled" before.
+        v = self.open_visit(self.tcp, ZHANG)
+        self.upload(self.tcp, v["visit_id"], h.stay_lines("PC")[:3])
+        s = self.settle(v["visit_id"], discharge={"time": "2026-11-25 09:30:00"})
+        self.passthrough("2305", {"data": {"psn_no": ZHANG, "mdtrt_id": v["mdtrt_id"],
+                                           "setl_id": s["setl_id"]}})
+        g = self.tcp.get("/v1/settlements/%s" % s["settlement_id"])
+        self.assertEqual(g.status, 200, g)
+        self.assertEqual(g.json["state"], "cancelled", g)
+        self.assertEqual([e["state"] for e in g.json["history"]],
+                         ["pending", "settled", "cancelled"], g)
+        self.assertRegex(g.json.get("cancel_msgid", ""), r"^H\d+", g)
+        self.assertEqual(self.tcp.get("/v1/visits/%s" % v["visit_id"]).json["state"], "billed")
+        r = self.unix.post("/v1/settlements/%s/cancel" % s["settlement_id"], {})
+        self.assertError(r, 409, "CONFLICT")
+        self.assertIn("already cancelled", r.json["error"]["message"], r)
+        again = self.settle(v["visit_id"], discharge={"time": "2026-11-25 10:30:00"})
+        self.assertNotEqual(again["setl_id"], s["setl_id"])
+        # Cancelled too, so the day's totals that the reconcile tests expect stay as they were.
+        r = self.unix.post("/v1/settlements/%s/cancel" % again["settlement_id"], {})
+        self.assertEqual(r.status, 200, r)
+
     def settlement_gauge(self, state):
         m, _ = self.metrics()
         return m.get(("posa_settlements", frozenset({("state", state)})), 0.0)
