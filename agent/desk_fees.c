@@ -307,10 +307,27 @@ static int cancel_refused(struct db *db, const struct upmsg *m)
     return err;
 }
 
+/* Whether the platform has nothing of the upload msgid: refused (for a lost session), or
+ * reversed by a 2601 it accepted. A refused reversal leaves the upload standing. */
+static bool upload_undone(struct db *db, const char *msgid)
+{
+    struct journal_row *row = NULL;
+    enum msg_state rev;
+    bool undone;
+
+    if (journal_get(db, msgid, &row) != 0)
+        return false;
+    undone = row->state == MSG_REFUSED ||
+             (row->state == MSG_REVERSED && journal_reversal_state(db, msgid, &rev) == 0 &&
+              rev == MSG_DONE);
+    journal_row_free(row);
+    return undone;
+}
+
 /* An upload refused: its lines are refused. They name the message that first carried them,
  * and a refused message may be a resend of it (after its reversal, or a lost session) under
- * another msgid: its journal row names the one it stands in for, which the platform does not
- * have either. */
+ * another msgid, whose journal row names the one it stands in for: the lines are refused
+ * there too when that one is undone as well. */
 static int upload_refused(struct db *db, const struct upmsg *m)
 {
     char msgid[MSGID_LEN + 1];
@@ -319,16 +336,17 @@ static int upload_refused(struct db *db, const struct upmsg *m)
     str_copy(msgid, sizeof msgid, m->msgid);
     for (int hops = 0; hops < 16 && !err; hops++) {
         struct journal_row *row = NULL;
-        bool resend;
+        bool back;
 
         if ((err = records_lines_refused(db, m->visit_key, msgid)) != 0 ||
             (err = journal_get(db, msgid, &row)) != 0)
             break;
-        resend = row->ref_msgid && strcmp(row->infno, m->infno) == 0;
-        if (resend)
+        back = row->ref_msgid && strcmp(row->infno, m->infno) == 0 &&
+               upload_undone(db, row->ref_msgid);
+        if (back)
             str_copy(msgid, sizeof msgid, row->ref_msgid);
         journal_row_free(row);
-        if (!resend)
+        if (!back)
             break;
     }
     return err;

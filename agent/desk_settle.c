@@ -931,7 +931,12 @@ int desk_settle_applied(struct db *db, const struct upmsg *m)
         strcmp(rec->state, "settled") == 0 &&
         (err = records_visit_get(db, rec->visit_id, &visit)) == 0) {
         body = desk_doc(rec->body);
-        err = body ? settlement_cancelled(db, rec, body, visit, m->msgid) : POSA_ECORRUPT;
+        if (body)
+            err = settlement_cancelled(db, rec, body, visit, m->msgid);
+        else /* the platform's cancel stands all the same: never undo it for this */
+            log_event(LOGL_ERROR, "settlement_cancel_unrecorded", "settlement_id",
+                      rec->settlement_id, "msgid", m->msgid, "error",
+                      "its stored body is unreadable", NULL);
     }
     json_object_put(body);
     json_object_put(req);

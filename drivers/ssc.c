@@ -246,9 +246,16 @@ static int read_field(const struct apdu_io *io, const struct ssc_rec *r, struct 
     rc = ssc_record_parse(rec, n, r->tag, &val, &vlen);
     if (rc < 0)
         return rc;
-    if (!r->required && is_blank(val, vlen))
-        return 0; /* never written: the field stays unknown */
-    return ssc_field_decode(id, r->tag, val, vlen);
+    /* Decoded into a copy: a field that fails leaves nothing half-written. Padding can be a
+     * value (民族 20 is BCD 0x20), so it counts as "never written" only when it does not
+     * decode. */
+    struct card_identity tmp = *id;
+    rc = ssc_field_decode(&tmp, r->tag, val, vlen);
+    if (rc == 0)
+        *id = tmp;
+    else if (!r->required && is_blank(val, vlen))
+        rc = 0; /* never written: the field stays unknown */
+    return rc;
 }
 
 int ssc_read_identity(const struct apdu_io *io, struct card_identity *ret)

@@ -185,6 +185,32 @@ class IdemBase(h.HisTestCase):
         self.assertEqual(sorted(u["feedetl_sn"] for u in active),
                          sorted(ln["feedetl_sn"] for ln in again.json["lines"]))
 
+    def test_fees_resend_refused_after_a_refused_reversal_stay(self):
+        # As above, but the platform refuses the reversal: the first upload stands, so its
+        # lines are the platform's and stay active when the resend is refused.
+        v = self.open_visit(self.c, self.stay_psn)
+        lines = h.stay_lines("LY")[:2]
+        for fault in ({"infno": "2301", "mode": "drop_after_commit", "count": 1},
+                      {"infno": "2601", "mode": "refuse", "count": 1,
+                       "message": "原交易不允许冲正 (injected)"},
+                      {"infno": "2301", "mode": "refuse", "count": 1,
+                       "message": "明细重复上传 (injected)"}):
+            status, raw = self.w.sandbox_request("POST", "/sandbox/faults", fault)
+            self.assertEqual(status, 200, raw)
+        first = self.c.post("/v1/visits/%s/fees" % v["visit_id"], {"lines": lines})
+        self.assertEqual(first.status, 200, first)
+        h.wait_until(lambda: self.posad_db(
+            "SELECT count(*) FROM journal WHERE visit_key = ? AND infno = '2301' "
+            "AND state = 'refused'", (v["visit_id"],))[0][0] == 1, 20, "the resend refused")
+        self.assertEqual(self.posad_db(
+            "SELECT state FROM journal WHERE visit_key = ? AND infno = '2601'",
+            (v["visit_id"],)), [("refused",)])
+        states = self.posad_db("SELECT DISTINCT state FROM fee_lines WHERE visit_id = ?",
+                               (v["visit_id"],))
+        self.assertEqual(states, [("active",)])
+        again = self.c.post("/v1/visits/%s/fees" % v["visit_id"], {"lines": lines})
+        self.assertError(again, 409, "CONFLICT")
+
     def test_fees_refused_then_answer_lost(self):
         # The platform refuses the upload; posad dies before keeping the HIS's answer: the
         # repeat under the key gets the same refusal, in the platform's words, again.

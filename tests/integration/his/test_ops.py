@@ -436,6 +436,10 @@ class Ops(h.HisTestCase):
         # Cancelled too, so the day's totals that the reconcile tests expect stay as they were.
         r = self.unix.post("/v1/settlements/%s/cancel" % again["settlement_id"], {})
         self.assertEqual(r.status, 200, r)
+        # The desk's own cancel is recorded once, by its flow, not again by the hook.
+        g = self.unix.get("/v1/settlements/%s" % again["settlement_id"])
+        self.assertEqual([e["state"] for e in g.json["history"]],
+                         ["pending", "settled", "cancelled"], g)
 
     def settlement_gauge(self, state):
         m, _ = self.metrics()

@@ -216,6 +216,10 @@ static void test_read_blank_optional_records(void **state)
     c.apdus = 0;
     assert_int_equal(ssc_read_identity(&io, &id), 0);
     assert_int_equal(id.sex, 0);
+    recs[10].val = spaces; /* 民族 0x20 is a value: code 20 (傈僳族), not padding */
+    c.apdus = 0;
+    assert_int_equal(ssc_read_identity(&io, &id), 0);
+    assert_int_equal(id.nation, 20);
     recs[10].val = (const uint8_t *)"\xA1"; /* 民族 written, not BCD: damage */
     c.apdus = 0;
     assert_int_equal(ssc_read_identity(&io, &id), DRV_EFIELD);
