@@ -7,12 +7,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/bound.h"
+
 #define CARD_NO_LEN     9   /* 卡号: mdtrt_cert_no for 1101 with mdtrt_cert_type 03 */
 #define CARD_SN_LEN     32  /* 卡识别码 as upper-case hex: card_sn for 1101 */
 #define CARD_CERTNO_MAX 20  /* 社会保障号码: 18 chars (15 on old numbers), may end in X */
 #define CARD_NAME_MAX   160 /* 姓名 + 姓名扩展: 50 GB18030 bytes are at most 75 UTF-8 bytes */
 #define CARD_READER_MAX 128 /* PC/SC reader name */
-#define CARD_DESK_MAX   32  /* desk id from the binding table */
+#define CARD_DESK_MAX   BOUND_DESK /* desk id from the binding table */
 #define CARD_ATR_MAX    33
 
 /* One person's card. Filled only by a read that succeeded as a whole: a failed read never

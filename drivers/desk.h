@@ -5,9 +5,11 @@
 
 #include <stddef.h>
 
+#include "core/bound.h"
+
 #define DESK_ROWS_MAX    64
 #define DESK_PATTERN_MAX 128
-#define DESK_ID_MAX      32
+#define DESK_ID_MAX      BOUND_DESK
 
 enum desk_kind { DESK_READER, DESK_SCANNER };
 

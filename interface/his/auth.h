@@ -8,8 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/bound.h"
+
 #define AUTH_NAME_MAX 64
-#define AUTH_DESK_MAX 16     /* bytes of a desk id */
+#define AUTH_DESK_MAX (BOUND_DESK + 1) /* a desk id and its NUL */
 #define AUTH_DESKS_MAX 32    /* desks of one client */
 #define AUTH_CLIENTS_MAX 256
 #define AUTH_HASH_LEN 32

@@ -83,7 +83,7 @@ int identify_request_parse(const char *body, size_t len, struct identify_request
 
     if ((rc = object_parse(body, len, false, keys, &r.root, err)) < 0)
         return rc;
-    if ((rc = jsonmap_get_string(r.root, "desk", BOUND_CODE, false, &r.desk, err)) < 0 ||
+    if ((rc = jsonmap_get_string(r.root, "desk", BOUND_DESK, false, &r.desk, err)) < 0 ||
         (rc = jsonmap_get_string(r.root, "source", BOUND_CODE, true, &source, err)) < 0 ||
         (rc = enum_parse(source, sources, "source", &src, err)) < 0 ||
         (rc = jsonmap_get_string(r.root, "qr", BOUND_QR_LINE, false, &r.qr, err)) < 0 ||

@@ -82,6 +82,9 @@ CASES = [
     ("identify_negative_wait", "POST", "/v1/identify",
      {"source": "id", "certno": h.PERSONS[ZHANG], "wait_ms": -1}, None, BAD),
     ("identify_source_null", "POST", "/v1/identify", {"source": None}, None, BAD),
+    # a desk id is at most 32 bytes everywhere (core/bound.h BOUND_DESK); 64 were taken here
+    ("identify_desk_too_long", "POST", "/v1/identify",
+     {"desk": "D" * 33, "source": "id", "certno": h.PERSONS[ZHANG]}, None, BAD),
     # --- visits
     ("visit_unknown_token", "POST", "/v1/visits",
      lambda fx: visit(fx, identity_token="0123456789abcdef0123456789abcdef"), None, BAD),
