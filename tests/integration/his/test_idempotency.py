@@ -156,16 +156,13 @@ class IdemBase(h.HisTestCase):
         self.assertEqual(again.json["lines"], first.json["lines"])
         self.assertEqual(active(), sns)
 
-    def test_fees_resend_refused_can_be_sent_again(self):
-        # The platform keeps the upload and drops the connection; posad reverses it and sends
-        # it again under a new msgid, which the platform refuses. The lines are then on the
-        # platform under no message: they are refused, and the cashier can send them again
-        # (they were left active, and the HIS heard "already uploaded", for good).
+    def resend_refused(self, prefix, *faults):
+        """Two stay lines uploaded while the platform keeps the upload and drops the connection,
+        then suffers faults (in order, after that drop); returns (visit, lines) once posad's
+        resend of the upload is refused."""
         v = self.open_visit(self.c, self.stay_psn)
-        lines = h.stay_lines("LZ")[:2]
-        for fault in ({"infno": "2301", "mode": "drop_after_commit", "count": 1},
-                      {"infno": "2301", "mode": "refuse", "count": 1,
-                       "message": "明细数据有误 (injected)"}):
+        lines = h.stay_lines(prefix)[:2]
+        for fault in ({"infno": "2301", "mode": "drop_after_commit", "count": 1},) + faults:
             status, raw = self.w.sandbox_request("POST", "/sandbox/faults", fault)
             self.assertEqual(status, 200, raw)
         first = self.c.post("/v1/visits/%s/fees" % v["visit_id"], {"lines": lines})
@@ -174,6 +171,15 @@ class IdemBase(h.HisTestCase):
         h.wait_until(lambda: self.posad_db(
             "SELECT count(*) FROM journal WHERE visit_key = ? AND infno = '2301' "
             "AND state = 'refused'", (v["visit_id"],))[0][0] == 1, 20, "the resend refused")
+        return v, lines
+
+    def test_fees_resend_refused_can_be_sent_again(self):
+        # The platform keeps the upload and drops the connection; posad reverses it and sends
+        # it again under a new msgid, which the platform refuses. The lines are then on the
+        # platform under no message: they are refused, and the cashier can send them again
+        # (they were left active, and the HIS heard "already uploaded", for good).
+        v, lines = self.resend_refused("LZ", {"infno": "2301", "mode": "refuse", "count": 1,
+                                              "message": "明细数据有误 (injected)"})
         states = self.posad_db("SELECT DISTINCT state FROM fee_lines WHERE visit_id = ?",
                                (v["visit_id"],))
         self.assertEqual(states, [("refused",)])
@@ -188,20 +194,10 @@ class IdemBase(h.HisTestCase):
     def test_fees_resend_refused_after_a_refused_reversal_stay(self):
         # As above, but the platform refuses the reversal: the first upload stands, so its
         # lines are the platform's and stay active when the resend is refused.
-        v = self.open_visit(self.c, self.stay_psn)
-        lines = h.stay_lines("LY")[:2]
-        for fault in ({"infno": "2301", "mode": "drop_after_commit", "count": 1},
-                      {"infno": "2601", "mode": "refuse", "count": 1,
-                       "message": "原交易不允许冲正 (injected)"},
-                      {"infno": "2301", "mode": "refuse", "count": 1,
-                       "message": "明细重复上传 (injected)"}):
-            status, raw = self.w.sandbox_request("POST", "/sandbox/faults", fault)
-            self.assertEqual(status, 200, raw)
-        first = self.c.post("/v1/visits/%s/fees" % v["visit_id"], {"lines": lines})
-        self.assertEqual(first.status, 200, first)
-        h.wait_until(lambda: self.posad_db(
-            "SELECT count(*) FROM journal WHERE visit_key = ? AND infno = '2301' "
-            "AND state = 'refused'", (v["visit_id"],))[0][0] == 1, 20, "the resend refused")
+        v, lines = self.resend_refused("LY", {"infno": "2601", "mode": "refuse", "count": 1,
+                                              "message": "原交易不允许冲正 (injected)"},
+                                       {"infno": "2301", "mode": "refuse", "count": 1,
+                                        "message": "明细重复上传 (injected)"})
         self.assertEqual(self.posad_db(
             "SELECT state FROM journal WHERE visit_key = ? AND infno = '2601'",
             (v["visit_id"],)), [("refused",)])
