@@ -289,18 +289,6 @@ static void test_vendor_library(void **state)
     assert_string_equal(ev.id.card_no, "A00000003");
     remove_card(pid);
     /* A plain ISO card is still only an ISO card. */
-    /* Optional records present but never written (FF / 00 padding): unknown, still read. */
-    ev = insert_and_read("blank_optional_3_0.json", &pid);
-    assert_int_equal(ev.status, 0);
-    assert_string_equal(ev.id.name, "钱七");
-    assert_string_equal(ev.id.certno, "320211195001010006");
-    assert_int_equal(ev.id.expiry_date, 0);
-    assert_int_equal(ev.id.birth_date, 0);
-    assert_int_equal(ev.id.nation, 0);
-    assert_string_equal(ev.id.birthplace, "");
-    assert_false(ev.id.expired);
-    remove_card(pid);
-
     ev = insert_and_read("iso_plain.json", &pid);
     assert_int_equal(ev.status, DRV_ENOT_SSC);
     remove_card(pid);
