@@ -441,6 +441,18 @@ class Ops(h.HisTestCase):
         self.assertEqual([e["state"] for e in g.json["history"]],
                          ["pending", "settled", "cancelled"], g)
 
+    def test_outpatient_cancel_through_the_passthrough_is_recorded(self):
+        # The same for an outpatient settlement and its cancel, 2208.
+        v = self.open_visit(self.tcp, ZHANG, kind="outpatient")
+        self.upload(self.tcp, v["visit_id"], [h.line("PO1", "002501010150000",
+                                                     "血细胞分析(血常规)", "1", "20.00", "20.00")])
+        s = self.settle(v["visit_id"])
+        self.passthrough("2208", {"data": {"psn_no": ZHANG, "mdtrt_id": v["mdtrt_id"],
+                                           "setl_id": s["setl_id"]}})
+        g = self.tcp.get("/v1/settlements/%s" % s["settlement_id"])
+        self.assertEqual(g.json["state"], "cancelled", g)
+        self.assertEqual(self.tcp.get("/v1/visits/%s" % v["visit_id"]).json["state"], "billed")
+
     def settlement_gauge(self, state):
         m, _ = self.metrics()
         return m.get(("posa_settlements", frozenset({("state", state)})), 0.0)
