@@ -150,13 +150,17 @@ static int outbox_budget(struct outbox *ob)
 {
     uint32_t rate = ob->pd->cfg.rate_limit;
     uint64_t now = uv_now(ob->pd->loop);
+    double burst = rate >= 10 ? rate / 10.0 : 1.0;
 
     if (rate == 0)
         return (int)ob->pd->cfg.drain_batch;
     ob->tokens += (double)(now - ob->tokens_at) * rate / 1000.0;
     ob->tokens_at = now;
-    if (ob->tokens > rate)
-        ob->tokens = rate; /* at most a second's worth in a burst */
+    /* At most a tenth of a second's worth in a burst (at least one message): with a second's,
+     * the first second after an idle spell carried twice the limit (the burst, then the
+     * refill), and any second at most 1.1 times the limit now. */
+    if (ob->tokens > burst)
+        ob->tokens = burst;
     return ob->tokens >= 1 ? (int)ob->tokens : 0;
 }
 
