@@ -31,10 +31,10 @@ struct fee_chunk {
     bool lost; /* not journaled, so its lines were not kept */
 };
 
-/* A line of the visit kept already, as a repeated request is checked against it. */
 /* A HIS line id (fee_lines.c bounds it) fits a record's id whole, so lookups are exact. */
 _Static_assert(BOUND_CODE <= RECORD_ID_MAX, "his_line_id must fit a record id");
 
+/* A line of the visit kept already, as a repeated request is checked against it. */
 struct kept_line {
     char his_line_id[RECORD_ID_MAX + 1];
     char feedetl_sn[RECORD_ID_MAX + 1];
@@ -147,15 +147,13 @@ static struct json_object *mismatch(const struct split *s, const struct split *p
     struct json_object *o = NULL;
 
     for (size_t i = 0; i < 5; i++) {
-        int64_t up = upstream[i];
-
-        if (up == local[i])
+        if (upstream[i] == local[i])
             continue;
         if (!o)
             o = json_object_new_object();
         struct json_object *d = json_object_new_object();
         json_object_object_add(d, "local", his_money(local[i]));
-        json_object_object_add(d, "upstream", his_money(up));
+        json_object_object_add(d, "upstream", his_money(upstream[i]));
         json_object_object_add(o, names[i], d);
     }
     return o;
@@ -307,21 +305,15 @@ static int cancel_refused(struct db *db, const struct upmsg *m)
     return err;
 }
 
-/* Whether the platform has nothing of the upload msgid: refused (for a lost session), or
+/* Whether the platform has nothing of the upload row: refused (for a lost session), or
  * reversed by a 2601 it accepted. A refused reversal leaves the upload standing. */
-static bool upload_undone(struct db *db, const char *msgid)
+static bool upload_undone(struct db *db, const struct journal_row *row)
 {
-    struct journal_row *row = NULL;
     enum msg_state rev;
-    bool undone;
 
-    if (journal_get(db, msgid, &row) != 0)
-        return false;
-    undone = row->state == MSG_REFUSED ||
-             (row->state == MSG_REVERSED && journal_reversal_state(db, msgid, &rev) == 0 &&
-              rev == MSG_DONE);
-    journal_row_free(row);
-    return undone;
+    return row->state == MSG_REFUSED ||
+           (row->state == MSG_REVERSED && journal_reversal_state(db, row->msgid, &rev) == 0 &&
+            rev == MSG_DONE);
 }
 
 /* An upload refused: its lines are refused. They name the message that first carried them,
@@ -330,25 +322,20 @@ static bool upload_undone(struct db *db, const char *msgid)
  * there too when that one is undone as well. */
 static int upload_refused(struct db *db, const struct upmsg *m)
 {
-    char msgid[MSGID_LEN + 1];
-    int err = 0;
+    struct journal_row *row = NULL, *prev = NULL;
+    int err = journal_get(db, m->msgid, &row);
 
-    str_copy(msgid, sizeof msgid, m->msgid);
     for (int hops = 0; hops < 16 && !err; hops++) {
-        struct journal_row *row = NULL;
-        bool back;
-
-        if ((err = records_lines_refused(db, m->visit_key, msgid)) != 0 ||
-            (err = journal_get(db, msgid, &row)) != 0)
+        if ((err = records_lines_refused(db, m->visit_key, row->msgid)) != 0 || !row->ref_msgid ||
+            strcmp(row->infno, m->infno) != 0 || journal_get(db, row->ref_msgid, &prev) != 0 ||
+            !upload_undone(db, prev))
             break;
-        back = row->ref_msgid && strcmp(row->infno, m->infno) == 0 &&
-               upload_undone(db, row->ref_msgid);
-        if (back)
-            str_copy(msgid, sizeof msgid, row->ref_msgid);
         journal_row_free(row);
-        if (!back)
-            break;
+        row = prev;
+        prev = NULL;
     }
+    journal_row_free(prev);
+    journal_row_free(row);
     return err;
 }
 
