@@ -155,10 +155,7 @@ static int decode_byte_digit(char *out, const uint8_t *val, size_t len)
 {
     if (len != 1)
         return DRV_EFIELD;
-    if (val[0] == 0x00 || val[0] == 0x20) { /* blank: unknown */
-        *out = 0;
-        return 0;
-    }
+    /* A blank one (00, 20) fails here; read_field leaves it unknown, as any blank field. */
     if (val[0] < '0' || val[0] > '9')
         return DRV_EFIELD;
     *out = (char)val[0];
