@@ -45,6 +45,10 @@ static const char sql_update[] =
  * OR terms, as an IN list would build a temporary b-tree on every evaluation. */
 #define OPEN_STATE "(state = 'queued' OR state = 'sent' OR state = 'unknown')"
 #define OPEN_ROWS  "journal INDEXED BY journal_open WHERE " OPEN_STATE " "
+/* The queue as HIS and operators see it (listing, depth) leaves out posad's own 9001
+ * sign-ins: one is never queued or retried (lost, it is abandoned), and while offline the
+ * probe in flight would make the depth blink between n and n + 1. The journal keeps them. */
+#define NOT_SIGN_IN "AND infno <> '9001' "
 static const char sql_due[] =
     "WITH RECURSIVE visit(k) AS ("
     "  SELECT (SELECT visit_key FROM " OPEN_ROWS "AND visit_key > '' ORDER BY visit_key LIMIT 1)"
@@ -63,8 +67,8 @@ static const char sql_next_due[] = "SELECT min(next_attempt) FROM journal WHERE 
 static const char sql_list_state[] =
     "SELECT " JOURNAL_COLS " FROM journal WHERE state = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3";
 static const char sql_list_open[] =
-    "SELECT " JOURNAL_COLS " FROM journal WHERE " OPEN_STATE " "
-    "AND seq > ?2 ORDER BY seq LIMIT ?3";
+    "SELECT " JOURNAL_COLS " FROM journal WHERE " OPEN_STATE " " NOT_SIGN_IN "AND seq > ?2 "
+    "ORDER BY seq LIMIT ?3";
 static const char sql_blocked[] =
     "SELECT 1 FROM journal WHERE visit_key = ?1 AND " OPEN_STATE " AND state != 'queued' "
     "LIMIT 1";
@@ -73,7 +77,7 @@ static const char sql_visit_open[] =
     "LIMIT 1";
 static const char sql_stats[] =
     "SELECT count(*), coalesce(sum(state = 'unknown'), 0), coalesce(min(created_at), 0) "
-    "FROM " OPEN_ROWS;
+    "FROM " OPEN_ROWS NOT_SIGN_IN;
 static const char sql_settlements_since[] =
     "SELECT " JOURNAL_COLS " FROM journal WHERE state = 'done' "
     "AND substr(infno, 1, 4) IN ('2207', '2304', '2208', '2305') " /* 2207A too */

@@ -199,9 +199,9 @@ class Ops(h.HisTestCase):
             q = self.unix.get("/v1/queue")
             self.assertEqual([(x["msgid"], x["state"]) for x in q.json["rows"]],
                              [(msgid, "queued")], q)
-        finally:
+        finally:  # back online even when an assertion failed, so the next test finds it so
             self.assertTrue(self.w.start_sandbox(), self.w.log_tail("sandbox.log"))
-        self.wait_health("online")
+            self.wait_health("online")
         h.wait_until(lambda: self.tcp.get("/v1/queue").json["rows"] == [], 15, "queue drained",
                      step=0.1)
         uploads = [u for u in self.w.ledger()["uploads"] if u["mdtrt_id"] == v["mdtrt_id"]]
