@@ -73,16 +73,12 @@ static bool inpatient(const struct settle_flow *f)
 
 /* --- reading back ---------------------------------------------------------------------- */
 
-static int add_line(const struct line_record *line, void *data)
+static int add_line(const struct split *split, bool outside, void *data)
 {
     struct settle_flow *f = data;
 
-    if (strcmp(line->state, "damaged") == 0)
-        return POSA_ECORRUPT; /* its stored form could not be read: never settle without it */
-    if (strcmp(line->state, "active") != 0)
-        return 0;
-    f->outside |= line->outside_institution[0] != '\0';
-    return bill_add(&f->bill, &line->split);
+    f->outside |= outside;
+    return bill_add(&f->bill, split);
 }
 
 /* An unknown settlement whose journal row was decided since: the record follows the row
@@ -623,7 +619,7 @@ static int run_load(struct db *db, struct db_job *job)
     if (err)
         return err;
     bill_init(&f->bill);
-    if ((err = records_lines_list(db, f->visit->visit_id, add_line, f)) < 0)
+    if ((err = records_lines_active_splits(db, f->visit->visit_id, add_line, f)) < 0)
         return err;
     /* A settlement left unknown: the journal may have decided it meanwhile. */
     if (strcmp(f->visit->state, visit_state_name(VISIT_SETTLING)) == 0 &&

@@ -44,6 +44,10 @@ static const char sql_lines_list[] =
     "selfpay_prop_e6, outside_institution, outside_form, outside_kind, his_key, his_hash "
     "FROM fee_lines "
     "WHERE visit_id = ?1 ORDER BY seq";
+static const char sql_lines_active_splits[] =
+    "SELECT state, amount, fulamt_ownpay, overlmt, preselfpay, inscp, lv, category, "
+    "selfpay_prop_e6, outside_institution != '' FROM fee_lines "
+    "WHERE visit_id = ?1 AND (state = 'active' OR state = 'damaged')";
 static const char sql_lines_next_seq[] =
     "SELECT coalesce(max(seq), 0) + 1 FROM fee_lines WHERE visit_id = ?1";
 static const char sql_settlement_put[] =
@@ -357,6 +361,39 @@ int records_lines_list(struct db *db, const char *visit_id, records_line_cb cb, 
     while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         if ((err = line_read(st, &l)) == 0)
             err = cb(&l, data);
+    }
+    if (!err && rc != SQLITE_DONE)
+        err = db_map(rc);
+    sqlite3_reset(st);
+    return err;
+}
+
+int records_lines_active_splits(struct db *db, const char *visit_id, records_split_cb cb,
+                                void *data)
+{
+    sqlite3_stmt *st = db_stmt(db, sql_lines_active_splits);
+    int rc = SQLITE_DONE, err = 0;
+
+    if (!st)
+        return POSA_EDB;
+    db_bind_text(st, 1, visit_id);
+    while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct split split = {.amount = sqlite3_column_int64(st, 1),
+                              .fulamt_ownpay = sqlite3_column_int64(st, 2),
+                              .overlmt = sqlite3_column_int64(st, 3),
+                              .preselfpay = sqlite3_column_int64(st, 4),
+                              .inscp = sqlite3_column_int64(st, 5),
+                              .lv = (enum chrgitm_lv)sqlite3_column_int(st, 6),
+                              .category = (uint8_t)sqlite3_column_int(st, 7),
+                              .selfpay_prop_e6 = sqlite3_column_int64(st, 8)};
+        const char *state = (const char *)sqlite3_column_text(st, 0);
+
+        if (!state)
+            err = -ENOMEM;
+        else if (strcmp(state, "active") != 0)
+            err = POSA_ECORRUPT;
+        else
+            err = cb(&split, sqlite3_column_int(st, 9) != 0, data);
     }
     if (!err && rc != SQLITE_DONE)
         err = db_map(rc);

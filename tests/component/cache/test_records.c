@@ -238,6 +238,64 @@ static void test_lines_uncancel_and_refused(void **state)
     assert_string_equal(s.lines[2].state, "refused");
 }
 
+struct summed {
+    int64_t amount, inscp;
+    int lines, outside;
+};
+
+static int sum_split(const struct split *split, bool outside, void *data)
+{
+    struct summed *sum = data;
+
+    sum->amount += split->amount;
+    sum->inscp += split->inscp;
+    sum->lines++;
+    sum->outside += outside;
+    return 0;
+}
+
+/* What settling sums: the active lines only, outside ones marked; a damaged one refuses. */
+static void test_lines_active_splits(void **state)
+{
+    struct fx *fx = *state;
+    /* L1 37.50 (33.75 in scope), L2 an outside 260.00 (all in scope), L3 cancelled 9.00,
+     * L4 refused 7.00; another visit's 100.00. Active: 297.50, in scope 293.75. */
+    struct line_record l[] = {
+        {.visit_id = "V1", .his_line_id = "L1", .state = "active",
+         .split = {.amount = 3750, .preselfpay = 375, .inscp = 3375, .category = 9}},
+        {.visit_id = "V1", .his_line_id = "L2", .state = "active", .outside_institution = "H41",
+         .split = {.amount = 26000, .inscp = 26000, .category = 2}},
+        {.visit_id = "V1", .his_line_id = "L3", .state = "active", .upload_msgid = "U-1",
+         .split = {.amount = 900, .inscp = 900, .category = 9}},
+        {.visit_id = "V1", .his_line_id = "L4", .state = "active", .upload_msgid = "U-2",
+         .split = {.amount = 700, .inscp = 700, .category = 9}},
+        {.visit_id = "V2", .his_line_id = "L1", .state = "active",
+         .split = {.amount = 10000, .inscp = 10000, .category = 9}},
+    };
+    struct summed sum = {0};
+
+    for (size_t i = 0; i < sizeof l / sizeof l[0]; i++) {
+        l[i].seq = (int64_t)i + 1;
+        assert_int_equal(records_line_put(fx->db, &l[i], 5), 0);
+    }
+    assert_int_equal(records_line_cancel(fx->db, "V1", "L3", "C-1"), 0);
+    assert_int_equal(records_lines_refused(fx->db, "V1", "U-2"), 0);
+    assert_int_equal(records_lines_active_splits(fx->db, "V1", sum_split, &sum), 0);
+    assert_int_equal(sum.lines, 2);
+    assert_int_equal(sum.amount, 29750);
+    assert_int_equal(sum.inscp, 29375);
+    assert_int_equal(sum.outside, 1);
+    memset(&sum, 0, sizeof sum);
+    assert_int_equal(records_lines_active_splits(fx->db, "V3", sum_split, &sum), 0);
+    assert_int_equal(sum.lines, 0);
+    /* A damaged line (a body the 0005 migration could not read) stops it. */
+    assert_int_equal(sqlite3_exec(db_sqlite(fx->db),
+                                  "UPDATE fee_lines SET state = 'damaged' WHERE visit_id = 'V2'",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(records_lines_active_splits(fx->db, "V2", sum_split, &sum), POSA_ECORRUPT);
+}
+
 /* A database an older posad (schema 4) wrote, its lines as JSON bodies: opening it moves
  * each body into the columns. */
 static void test_lines_migrated_from_bodies(void **state)
@@ -318,6 +376,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_lines_round_trip, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_lines_uncancel_and_refused, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_lines_active_splits, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_lines_migrated_from_bodies, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_prune_by_time, fx_setup, fx_teardown),
     };
