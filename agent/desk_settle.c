@@ -137,8 +137,9 @@ static int body_resolved(struct settlement_record *s, struct json_object *answer
 }
 
 /* A settlement whose outcome was unknown is reversed once its 2601 is done, not when the
- * 2601 is journaled: until then, and for good when the platform refuses the reversal (the
- * settlement then stands, and an operator must look), the visit is not to be settled again. */
+ * 2601 is journaled: until then the visit is not to be settled again. When the platform
+ * refuses the reversal, the settlement is asked about once more (resolve.c): found, it is
+ * settled; absent again, it stays unknown for good, and an operator must look. */
 static bool reversal_done(struct db *db, const struct settlement_record *s)
 {
     enum msg_state rev = MSG_QUEUED;

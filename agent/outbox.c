@@ -73,6 +73,9 @@ static void on_row_done(struct upmsg *m)
     /* A settlement that waited for the platform (wait_if_offline) now has its outcome. */
     if (messages_kind(m->infno) == MSG_KIND_INTERACTIVE)
         desk_outcome_resolved(&ob->pd->desk, m->msgid);
+    /* A refused reversal may have made its settlement unknown again (resolve.c). */
+    if (m->state == MSG_REFUSED && strcmp(m->infno, "2601") == 0)
+        resolver_kick(&ob->pd->resolver);
     upmsg_free(m);
     if (--ob->batch_left == 0)
         outbox_batch_done(ob);
@@ -134,6 +137,10 @@ static void on_due(struct db_job *job, int status)
     for (int i = 0; i < ob->n_rows; i++) {
         struct upmsg *m = upmsg_new(ob->rows[i]->infno, on_row_done, ob);
 
+        if (m && strcmp(m->infno, "2601") == 0) {
+            m->apply_also = resolve_reversal_applied;
+            m->hooks_rerunnable = true; /* it looks at the row's state first */
+        }
         if (!m || upstream_send_row(up, m, ob->rows[i]) != 0) {
             upmsg_free(m);
             ob->batch_left--;

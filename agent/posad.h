@@ -40,6 +40,7 @@ struct resolver {
     bool stopping;
     struct db_job job;
     struct journal_row *row; /* the one being resolved */
+    bool reversal_refused;   /* row's 2601 was refused: absent again, it is not reversed twice */
 };
 
 struct posad {
@@ -77,5 +78,8 @@ void outbox_stop(struct outbox *ob);
 void resolver_init(struct resolver *rs, struct posad *pd);
 void resolver_kick(struct resolver *rs);
 void resolver_stop(struct resolver *rs);
+/* A 2601's apply_also (the outbox sends them): a settlement whose reversal the platform
+ * refused is unknown again, for the resolver to ask about once more. */
+int resolve_reversal_applied(struct db *db, struct upmsg *m);
 
 #endif

@@ -5,7 +5,10 @@
  * reversed straight away. "Reversed" journals, in the same transaction, a 2601 naming the
  * original msgid and, for an upload (which must not be lost), the same upload again under a
  * new msgid; both take the original's place in its visit's order, so the visit's later
- * messages still wait behind them. */
+ * messages still wait behind them. A settlement whose 2601 the platform refuses (a reversal
+ * the day after, or of a settlement that landed after the question) may stand after all: it
+ * is unknown again and asked about once more; found, it is done; absent again, it stays
+ * reversed without a second 2601, and an operator must look (reversal_refused). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,6 +92,9 @@ static void on_verdict(struct db_job *job, int status)
     struct resolve_job *rj = (struct resolve_job *)job;
     struct resolver *rs = rj->rs;
 
+    if (!status && rj->ev == MSG_EV_QUERY_ABSENT && rs->reversal_refused)
+        log_event(LOGL_ERROR, "reversal_refused_absent", "msgid", rj->row->msgid, "infno",
+                  rj->row->infno, NULL); /* neither found nor reversible: an operator looks */
     log_event(status ? LOGL_ERROR : LOGL_INFO, "outcome_resolved", "msgid", rj->row->msgid, "infno",
               rj->row->infno, "verdict", rj->ev == MSG_EV_QUERY_FOUND ? "done" : "reversed",
               "reversal", rj->reversal ? rj->reversal->msgid : NULL, "resent_as",
@@ -134,8 +140,10 @@ static void resolver_verdict(struct resolver *rs, enum msg_event ev, char *respo
         if (orig)
             head.insuplc_admdvs = upstream_find_string(orig, "insuplc_admdvs");
         /* A reversal is never itself reversed: it is sent again. A query changed nothing
-         * upstream: nothing to reverse. */
-        if (strcmp(row->infno, "2601") != 0 && row->kind != MSG_KIND_QUERY) {
+         * upstream: nothing to reverse. A settlement whose reversal was refused is not
+         * reversed a second time. */
+        if (strcmp(row->infno, "2601") != 0 && row->kind != MSG_KIND_QUERY &&
+            !rs->reversal_refused) {
             rj->reversal = upmsg_new("2601", NULL, NULL);
             input = json_object_new_object();
             data = json_object_new_object();
@@ -160,7 +168,8 @@ static void resolver_verdict(struct resolver *rs, enum msg_event ev, char *respo
             }
         }
         json_object_put(orig);
-        if ((strcmp(row->infno, "2601") != 0 && row->kind != MSG_KIND_QUERY && !rj->reversal) ||
+        if ((strcmp(row->infno, "2601") != 0 && row->kind != MSG_KIND_QUERY &&
+             !rs->reversal_refused && !rj->reversal) ||
             (row->kind == MSG_KIND_DEFERRABLE && !rj->again)) {
             upmsg_free(rj->reversal);
             upmsg_free(rj->again);
@@ -307,9 +316,37 @@ static int keep_first(const struct journal_row *row, void *data)
 static int run_pick(struct db *db, struct db_job *job)
 {
     struct resolver *rs = (struct resolver *)((char *)job - offsetof(struct resolver, job));
+    enum msg_state rev = MSG_QUEUED;
     int err = journal_list(db, MSG_UNKNOWN, 0, 1, keep_first, rs);
 
+    if (err == 1 && journal_reversal_state(db, rs->row->msgid, &rev) == 0)
+        rs->reversal_refused = rev == MSG_REFUSED;
     return err == 1 ? 0 : err;
+}
+
+int resolve_reversal_applied(struct db *db, struct upmsg *m)
+{
+    struct journal_row *row = NULL, *prev = NULL;
+    const struct message_info *info;
+    int err;
+
+    if (m->state != MSG_REFUSED || m->session_refused)
+        return 0; /* a lost session says nothing of the reversal: it goes again */
+    /* Back through the 2601s sent again (each stands in for the one before) to the original. */
+    err = journal_get(db, m->msgid, &row);
+    for (int hops = 0; !err && strcmp(row->infno, "2601") == 0 && hops < 16; hops++) {
+        if (!row->ref_msgid || (err = journal_get(db, row->ref_msgid, &prev)) < 0)
+            break;
+        journal_row_free(row);
+        row = prev;
+        prev = NULL;
+    }
+    if (!err && row->state == MSG_REVERSED && (info = messages_find(row->infno)) &&
+        info->settlement)
+        err = journal_apply(db, row->msgid, MSG_EV_REVERSAL_REFUSED, NULL, upstream_now_ms(),
+                            NULL);
+    journal_row_free(row);
+    return err == POSA_ENOTFOUND ? 0 : err;
 }
 
 static void on_pick(struct db_job *job, int status)
@@ -340,6 +377,7 @@ static void resolver_next(struct resolver *rs)
         return;
     }
     rs->row = NULL;
+    rs->reversal_refused = false;
     rs->job = (struct db_job){.run = run_pick, .done = on_pick};
     db_worker_submit(&rs->pd->db, &rs->job);
 }

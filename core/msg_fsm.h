@@ -8,6 +8,8 @@
  *                      `--lost before it left--> queued (safe to send again)
  *   queued --abandon--> refused   (an interactive message the HIS would not wait for)
  *   unknown --query found--> done;  unknown --query absent--> reversed (2601 journaled)
+ *   reversed --reversal refused--> unknown   (a settlement whose 2601 the platform refused:
+ *                                              asked about once more, never reversed twice)
  */
 #ifndef POSA_CORE_MSG_FSM_H
 #define POSA_CORE_MSG_FSM_H
@@ -27,6 +29,7 @@ enum msg_event {
     MSG_EV_QUERY_FOUND,
     MSG_EV_QUERY_ABSENT,
     MSG_EV_RESTART, /* posad started and found the row in this state */
+    MSG_EV_REVERSAL_REFUSED,
     MSG_EV__MAX
 };
 
@@ -39,6 +42,8 @@ enum msg_kind {
 /* The state after ev, or POSA_ESTATE when ev is not allowed in state. */
 int msg_next(enum msg_state state, enum msg_event ev, enum msg_state *ret);
 
+/* done, refused, reversed: posad sends nothing more for the row by itself (a reversed
+ * settlement reopens only when the platform refuses its reversal). */
 bool msg_state_is_final(enum msg_state state);
 const char *msg_state_name(enum msg_state state); /* "queued", ... */
 int msg_state_parse(const char *name, enum msg_state *ret);

@@ -488,6 +488,54 @@ class IdemBase(h.HisTestCase):
         again = self.c.post("/v1/visits/%s/settle" % a["visit_id"], {})
         self.assertError(again, 504, "OUTCOME_UNKNOWN")  # "being resolved: do not settle again"
         self.assertEqual(self.ledger_settlements(a["mdtrt_id"]), [])
+        # Asked about once more after the refusal, found absent again: it stays reversed,
+        # with no second 2601, and the settlement stays unknown for an operator.
+        msgid = self.posad_db("SELECT msgid FROM settlements WHERE settlement_id = ?",
+                              (sid,))[0][0]
+        while len(self.posad_db("SELECT 1 FROM journal WHERE infno = '5203' AND "
+                                "ref_msgid = ? AND state IN ('done', 'refused')",
+                                (msgid,))) < 2:
+            self.assertLess(time.monotonic(), deadline, "not asked about again")
+            time.sleep(0.1)
+        h.wait_until(lambda: self.posad_db("SELECT state FROM journal WHERE msgid = ?",
+                                           (msgid,)) == [("reversed",)], 10, "reversed again")
+        self.assertEqual(self.posad_db("SELECT state FROM journal WHERE infno = '2601' AND "
+                                       "ref_msgid = ?", (msgid,)), [("refused",)])
+        g = self.c.get("/v1/settlements/%s" % sid)
+        self.assertEqual((g.status, g.json["state"]), (200, "unknown"), g)
+
+    def test_reversal_refused_then_found_is_settled(self):
+        # The platform settled, the answer was lost, and the question first found nothing
+        # (the platform not yet showing it); the 2601 is refused, since the settlement is
+        # there. Asked once more, the platform finds it: settled, with its setl_id, once.
+        a = self.outpatient()
+        for fault in ({"infno": "2207", "mode": "drop_after_commit", "count": 1},
+                      {"infno": "5203", "mode": "refuse", "count": 1,
+                       "message": "未找到结算信息 (injected)"},
+                      {"infno": "2601", "mode": "refuse", "count": 1,
+                       "message": "冲正失败: 原交易已结算 (injected)"}):
+            status, raw = self.w.sandbox_request("POST", "/sandbox/faults", fault)
+            self.assertEqual(status, 200, raw)
+        r = self.c.post("/v1/visits/%s/settle" % a["visit_id"], {})
+        self.assertEqual((r.status, r.json["state"]), (202, "unknown"), r)
+        sid = r.json["settlement_id"]
+        h.wait_until(lambda: self.c.get("/v1/settlements/%s" % sid).json["state"] == "settled",
+                     30, "settled after the refused reversal", step=0.1)
+        g = self.c.get("/v1/settlements/%s" % sid)
+        ledger = self.ledger_settlements(a["mdtrt_id"])
+        self.assertEqual(len(ledger), 1, ledger)
+        self.assertEqual(g.json["setl_id"], ledger[0]["setl_id"], (g, ledger))
+        self.assertEqual(g.json["amounts"]["medfee_sumamt"], "1000.00", g)
+        msgid = self.posad_db("SELECT msgid FROM settlements WHERE settlement_id = ?",
+                              (sid,))[0][0]
+        self.assertEqual(self.posad_db("SELECT state FROM journal WHERE msgid = ?", (msgid,)),
+                         [("done",)])
+        self.assertEqual(self.posad_db("SELECT state FROM journal WHERE infno = '2601' AND "
+                                       "ref_msgid = ?", (msgid,)), [("refused",)])
+        # The visit is settled: settling it again is refused, nothing is sent.
+        again = self.c.post("/v1/visits/%s/settle" % a["visit_id"], {})
+        self.assertError(again, 409, "CONFLICT")
+        self.assertEqual(len(self.ledger_settlements(a["mdtrt_id"])), 1)
 
     def test_refund_gives_the_year_back_and_settles_again(self):
         a = self.outpatient()

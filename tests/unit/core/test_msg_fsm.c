@@ -23,6 +23,7 @@ static const int allowed[MSG__MAX][MSG_EV__MAX] = {
                   [MSG_EV_RESTART] = MSG_UNKNOWN + 1}, /* a crash left it sent */
     [MSG_UNKNOWN] = {[MSG_EV_QUERY_FOUND] = MSG_DONE + 1,
                      [MSG_EV_QUERY_ABSENT] = MSG_REVERSED + 1},
+    [MSG_REVERSED] = {[MSG_EV_REVERSAL_REFUSED] = MSG_UNKNOWN + 1},
 };
 /* clang-format on */
 
@@ -72,6 +73,11 @@ static void test_paths(void **state)
         {{MSG_EV_SEND, MSG_EV_LOST_AFTER, MSG_EV_QUERY_ABSENT}, 3, MSG_REVERSED},
         {{MSG_EV_SEND, MSG_EV_RESTART, MSG_EV_QUERY_ABSENT}, 3, MSG_REVERSED},
         {{MSG_EV_ABANDON}, 1, MSG_REFUSED},
+        /* its reversal refused, the settlement is found after all, or found absent again */
+        {{MSG_EV_SEND, MSG_EV_LOST_AFTER, MSG_EV_QUERY_ABSENT, MSG_EV_REVERSAL_REFUSED,
+          MSG_EV_QUERY_FOUND}, 5, MSG_DONE},
+        {{MSG_EV_SEND, MSG_EV_LOST_AFTER, MSG_EV_QUERY_ABSENT, MSG_EV_REVERSAL_REFUSED,
+          MSG_EV_QUERY_ABSENT}, 5, MSG_REVERSED},
     };
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
         enum msg_state s = MSG_QUEUED;
