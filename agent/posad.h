@@ -40,7 +40,7 @@ struct resolver {
     bool stopping;
     struct db_job job;
     struct journal_row *row; /* the one being resolved */
-    bool reversal_refused;   /* row's 2601 was refused: absent again, it is not reversed twice */
+    bool reopened; /* row has a 2601 already (the platform refused it): asked once, no other */
 };
 
 struct posad {

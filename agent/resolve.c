@@ -7,8 +7,9 @@
  * new msgid; both take the original's place in its visit's order, so the visit's later
  * messages still wait behind them. A settlement whose 2601 the platform refuses (a reversal
  * the day after, or of a settlement that landed after the question) may stand after all: it
- * is unknown again and asked about once more; found, it is done; absent again, it stays
- * reversed without a second 2601, and an operator must look (reversal_refused). */
+ * is unknown again and asked about once more; found, it is done; absent again, or the
+ * question refused, it stays reversed without a second 2601, and an operator must look
+ * (reversal_refused). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,7 +93,7 @@ static void on_verdict(struct db_job *job, int status)
     struct resolve_job *rj = (struct resolve_job *)job;
     struct resolver *rs = rj->rs;
 
-    if (!status && rj->ev == MSG_EV_QUERY_ABSENT && rs->reversal_refused)
+    if (!status && rj->ev == MSG_EV_QUERY_ABSENT && rs->reopened)
         log_event(LOGL_ERROR, "reversal_refused_absent", "msgid", rj->row->msgid, "infno",
                   rj->row->infno, NULL); /* neither found nor reversible: an operator looks */
     log_event(status ? LOGL_ERROR : LOGL_INFO, "outcome_resolved", "msgid", rj->row->msgid, "infno",
@@ -143,7 +144,7 @@ static void resolver_verdict(struct resolver *rs, enum msg_event ev, char *respo
          * upstream: nothing to reverse. A settlement whose reversal was refused is not
          * reversed a second time. */
         if (strcmp(row->infno, "2601") != 0 && row->kind != MSG_KIND_QUERY &&
-            !rs->reversal_refused) {
+            !rs->reopened) {
             rj->reversal = upmsg_new("2601", NULL, NULL);
             input = json_object_new_object();
             data = json_object_new_object();
@@ -169,7 +170,7 @@ static void resolver_verdict(struct resolver *rs, enum msg_event ev, char *respo
         }
         json_object_put(orig);
         if ((strcmp(row->infno, "2601") != 0 && row->kind != MSG_KIND_QUERY &&
-             !rs->reversal_refused && !rj->reversal) ||
+             !rs->reopened && !rj->reversal) ||
             (row->kind == MSG_KIND_DEFERRABLE && !rj->again)) {
             upmsg_free(rj->reversal);
             upmsg_free(rj->again);
@@ -240,6 +241,11 @@ static void on_query(struct upmsg *m)
     absent = env.infcode == 0 ? !found
                               : says_not_found(env.err_msg) &&
                                     !upstream_is_session_refusal(env.err_msg);
+    /* A reopened settlement is asked once: a question refused for another reason than a lost
+     * session ends it as absent would (reversed, and no second 2601), rather than holding
+     * the resolver's other rows behind it. */
+    if (!found && !absent && rs->reopened && !upstream_is_session_refusal(env.err_msg))
+        absent = true;
     if (!found && !absent) {
         /* Reversing now could undo a settlement that stands: the row stays unknown. */
         log_event(LOGL_WARN, "outcome_query_refused", "msgid", rs->row->msgid, "err_msg",
@@ -316,12 +322,17 @@ static int keep_first(const struct journal_row *row, void *data)
 static int run_pick(struct db *db, struct db_job *job)
 {
     struct resolver *rs = (struct resolver *)((char *)job - offsetof(struct resolver, job));
-    enum msg_state rev = MSG_QUEUED;
+    struct journal_row *rev = NULL;
     int err = journal_list(db, MSG_UNKNOWN, 0, 1, keep_first, rs);
 
-    if (err == 1 && journal_reversal_state(db, rs->row->msgid, &rev) == 0)
-        rs->reversal_refused = rev == MSG_REFUSED;
-    return err == 1 ? 0 : err;
+    if (err != 1)
+        return err;
+    /* An unknown row with a 2601 already is a settlement reopened by its reversal's refusal
+     * (resolve_reversal_applied): it is never reversed a second time. */
+    err = journal_get_standin(db, rs->row->msgid, "2601", &rev);
+    rs->reopened = err == 0;
+    journal_row_free(rev);
+    return err == POSA_ENOTFOUND ? 0 : err;
 }
 
 int resolve_reversal_applied(struct db *db, struct upmsg *m)
@@ -332,6 +343,11 @@ int resolve_reversal_applied(struct db *db, struct upmsg *m)
 
     if (m->state != MSG_REFUSED || m->session_refused)
         return 0; /* a lost session says nothing of the reversal: it goes again */
+    /* Best effort, in a savepoint: failing to reopen leaves the settlement unknown for an
+     * operator, as before; it must never cost the refusal its record (the 2601 would be
+     * unknown, and sent again). */
+    if (db_savepoint(db) < 0)
+        return 0;
     /* Back through the 2601s sent again (each stands in for the one before) to the original. */
     err = journal_get(db, m->msgid, &row);
     for (int hops = 0; !err && strcmp(row->infno, "2601") == 0 && hops < 16; hops++) {
@@ -345,8 +361,15 @@ int resolve_reversal_applied(struct db *db, struct upmsg *m)
         info->settlement)
         err = journal_apply(db, row->msgid, MSG_EV_REVERSAL_REFUSED, NULL, upstream_now_ms(),
                             NULL);
+    if (err && err != POSA_ENOTFOUND)
+        log_event(LOGL_ERROR, "reversal_refused_unrecorded", "msgid", m->msgid, "error",
+                  posa_strerror(err), NULL);
     journal_row_free(row);
-    return err == POSA_ENOTFOUND ? 0 : err;
+    if (err)
+        db_savepoint_rollback(db);
+    else
+        db_savepoint_release(db);
+    return 0;
 }
 
 static void on_pick(struct db_job *job, int status)
@@ -377,7 +400,7 @@ static void resolver_next(struct resolver *rs)
         return;
     }
     rs->row = NULL;
-    rs->reversal_refused = false;
+    rs->reopened = false;
     rs->job = (struct db_job){.run = run_pick, .done = on_pick};
     db_worker_submit(&rs->pd->db, &rs->job);
 }

@@ -394,8 +394,9 @@ int journal_reversal_state(struct db *db, const char *msgid, enum msg_state *ret
     struct journal_row *rev = NULL, *next = NULL;
     int err = journal_get_standin(db, msgid, "2601", &rev);
 
-    /* Bounded: each 2601 sent again stands in for the one before it. */
-    for (int hops = 0; !err && rev->state == MSG_REVERSED && hops < 16; hops++) {
+    /* Bounded: each 2601 sent again stands in for the one before it, whether that one was
+     * reversed or refused for a lost session (a refusal by the platform has no stand-in). */
+    for (int hops = 0; !err && hops < 16; hops++) {
         if ((err = journal_get_standin(db, rev->msgid, "2601", &next)) == POSA_ENOTFOUND) {
             err = 0;
             break;

@@ -99,7 +99,8 @@ int journal_get_standin(struct db *db, const char *msgid, const char *infno,
                         struct journal_row **ret);
 
 /* The state of the reversal that decides msgid's fate: its 2601, or, when that 2601 was
- * itself reversed and sent again, the one sent in its place (followed to the last).
+ * sent again (reversed, or refused for a lost session), the one sent in its place (followed
+ * to the last).
  * POSA_ENOTFOUND when msgid has none. */
 int journal_reversal_state(struct db *db, const char *msgid, enum msg_state *ret);
 

@@ -490,6 +490,53 @@ static void test_stand_in_keeps_visit_order(void **state)
     assert_false(open);
 }
 
+/* A 2601 naming ref (or standing in for the 2601 ref), journaled and taken to end by evs. */
+static void reversal(struct db *db, const char *msgid, const char *ref, const enum msg_event *evs,
+                     int n)
+{
+    struct journal_new r = {
+        .msgid = msgid, .infno = "2601", .ref_msgid = ref, .request = "{}", .request_len = 2};
+
+    assert_int_equal(journal_insert(db, &r, 5), 0);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(journal_apply(db, msgid, evs[i], NULL, 6, NULL), 0);
+}
+
+/* The reversal that decides a settlement's fate is the last of its 2601s, whatever ended
+ * the one before: reversed and sent again, or refused for a lost session and sent again. */
+static void test_reversal_state_follows_stand_ins(void **state)
+{
+    struct fx *fx = *state;
+    static const enum msg_event refused[] = {MSG_EV_SEND, MSG_EV_ANSWER_REFUSED},
+                                done[] = {MSG_EV_SEND, MSG_EV_ANSWER_OK},
+                                reversed[] = {MSG_EV_SEND, MSG_EV_LOST_AFTER, MSG_EV_QUERY_ABSENT};
+    char s[4][MSGID_LEN + 1], r[7][MSGID_LEN + 1];
+    enum msg_state st = MSG__MAX;
+
+    for (int i = 0; i < 4; i++) {
+        mid(s[i], 8, i);
+        assert_int_equal(insert(fx->db, s[i], "2207", NULL, NULL, 1), 0);
+    }
+    for (int i = 0; i < 7; i++)
+        mid(r[i], 9, i);
+    assert_int_equal(journal_reversal_state(fx->db, s[0], &st), POSA_ENOTFOUND);
+    /* s[1]: its 2601 refused by the platform, for good. */
+    reversal(fx->db, r[0], s[1], refused, 2);
+    assert_int_equal(journal_reversal_state(fx->db, s[1], &st), 0);
+    assert_int_equal(st, MSG_REFUSED);
+    /* s[2]: its 2601 refused for a lost session, then its stand-in done. */
+    reversal(fx->db, r[1], s[2], refused, 2);
+    reversal(fx->db, r[2], r[1], done, 2);
+    assert_int_equal(journal_reversal_state(fx->db, s[2], &st), 0);
+    assert_int_equal(st, MSG_DONE);
+    /* s[3]: its 2601 lost and sent again, that one refused for a session, the third queued. */
+    reversal(fx->db, r[3], s[3], reversed, 3);
+    reversal(fx->db, r[4], r[3], refused, 2);
+    reversal(fx->db, r[5], r[4], NULL, 0);
+    assert_int_equal(journal_reversal_state(fx->db, s[3], &st), 0);
+    assert_int_equal(st, MSG_QUEUED);
+}
+
 /* A re-stamped request replaces the stored one when it leaves. */
 static void test_request_restamped(void **state)
 {
@@ -576,6 +623,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_callback_stops, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_stand_in_keeps_visit_order, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_request_restamped, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_reversal_state_follows_stand_ins, fx_setup,
+                                        fx_teardown),
         cmocka_unit_test_setup_teardown(test_transactions, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

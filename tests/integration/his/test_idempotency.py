@@ -504,6 +504,34 @@ class IdemBase(h.HisTestCase):
         g = self.c.get("/v1/settlements/%s" % sid)
         self.assertEqual((g.status, g.json["state"]), (200, "unknown"), g)
 
+    def test_reversal_refused_then_question_refused_stays_unknown(self):
+        # Reopened by its refused reversal, a settlement is asked about once: the question
+        # refused (a busy platform), it ends reversed at once, with no second 2601, instead
+        # of being asked every 10 s ahead of every other unknown row.
+        a = self.outpatient()
+        for fault in ({"infno": "2207", "mode": "http_500", "count": 1},
+                      {"infno": "5203", "mode": "refuse", "count": 1,
+                       "message": "未找到结算信息 (injected)"},
+                      {"infno": "2601", "mode": "refuse", "count": 1,
+                       "message": "非当日交易不能冲正 (injected)"},
+                      {"infno": "5203", "mode": "refuse", "count": 1,
+                       "message": "系统繁忙 (injected)"}):
+            status, raw = self.w.sandbox_request("POST", "/sandbox/faults", fault)
+            self.assertEqual(status, 200, raw)
+        r = self.c.post("/v1/visits/%s/settle" % a["visit_id"], {})
+        self.assertEqual((r.status, r.json["state"]), (202, "unknown"), r)
+        msgid = self.posad_db("SELECT msgid FROM settlements WHERE settlement_id = ?",
+                              (r.json["settlement_id"],))[0][0]
+        h.wait_until(lambda: len(self.posad_db(
+            "SELECT 1 FROM journal WHERE infno = '5203' AND ref_msgid = ? AND state = 'refused'",
+            (msgid,))) == 2, 20, "asked twice")
+        h.wait_until(lambda: self.posad_db("SELECT state FROM journal WHERE msgid = ?",
+                                           (msgid,)) == [("reversed",)], 5, "reversed again")
+        self.assertEqual(self.posad_db("SELECT state FROM journal WHERE infno = '2601' AND "
+                                       "ref_msgid = ?", (msgid,)), [("refused",)])
+        g = self.c.get("/v1/settlements/%s" % r.json["settlement_id"])
+        self.assertEqual((g.status, g.json["state"]), (200, "unknown"), g)
+
     def test_reversal_refused_then_found_is_settled(self):
         # The platform settled, the answer was lost, and the question first found nothing
         # (the platform not yet showing it); the 2601 is refused, since the settlement is
