@@ -359,11 +359,16 @@ static int chunk_keep(struct db *db, struct upmsg *m)
     const struct fee_chunk *c = m->data;
     struct fee_flow *f = c->call->flow;
     int64_t now = upstream_now_ms();
-    int err = 0;
+    struct line_record *kept = calloc(c->n ? c->n : 1, sizeof *kept);
+    int err;
 
-    for (size_t i = c->first; i < c->first + c->n && !err; i++) {
+    if (!kept)
+        return -ENOMEM;
+    for (size_t i = c->first; i < c->first + c->n; i++) {
         const struct his_fee_line *l = &f->lines.lines[i];
-        struct line_record r = {.seq = f->next_seq + (int64_t)i,
+        struct line_record *r = &kept[i - c->first];
+
+        *r = (struct line_record){.seq = f->next_seq + (int64_t)i,
                                 .list_code = l->fee.list_code,
                                 .name = l->name,
                                 .time = l->time,
@@ -372,19 +377,20 @@ static int chunk_keep(struct db *db, struct upmsg *m)
                                 .split = f->splits[i]};
 
         if (l->has_outside) {
-            r.outside_institution = l->outside.institution_code;
-            r.outside_form = l->outside.form_ref;
-            r.outside_kind = (int)l->outside.kind;
+            r->outside_institution = l->outside.institution_code;
+            r->outside_form = l->outside.form_ref;
+            r->outside_kind = (int)l->outside.kind;
         }
-        str_copy(r.visit_id, sizeof(r.visit_id), f->visit->visit_id);
-        str_copy(r.his_line_id, sizeof(r.his_line_id), l->his_line_id);
-        str_copy(r.feedetl_sn, sizeof(r.feedetl_sn), f->sns[i]);
-        snprintf(r.state, sizeof r.state, "active");
-        str_copy(r.upload_msgid, sizeof(r.upload_msgid), m->msgid); /* what carried it */
-        r.his_key = c->call->idem_key;
-        r.his_hash = c->call->body_hash;
-        err = records_line_put(db, &r, now);
+        str_copy(r->visit_id, sizeof(r->visit_id), f->visit->visit_id);
+        str_copy(r->his_line_id, sizeof(r->his_line_id), l->his_line_id);
+        str_copy(r->feedetl_sn, sizeof(r->feedetl_sn), f->sns[i]);
+        snprintf(r->state, sizeof r->state, "active");
+        str_copy(r->upload_msgid, sizeof(r->upload_msgid), m->msgid); /* what carried it */
+        r->his_key = c->call->idem_key;
+        r->his_hash = c->call->body_hash;
     }
+    err = records_lines_put(db, kept, c->n, now);
+    free(kept);
     return err ? err : records_visit_put(db, f->visit, now);
 }
 

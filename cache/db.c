@@ -126,6 +126,21 @@ int db_schema_version(struct db *db)
     return version;
 }
 
+static const struct {
+    const char *name;
+    int (*run)(struct db *db);
+} migration_steps_in_c[] = {
+    {"0010_fee_sets", records_migrate_fee_sets},
+};
+
+static int migration_step_in_c(struct db *db, const char *name)
+{
+    for (size_t i = 0; i < sizeof migration_steps_in_c / sizeof migration_steps_in_c[0]; i++)
+        if (strcmp(name, migration_steps_in_c[i].name) == 0)
+            return migration_steps_in_c[i].run(db);
+    return 0;
+}
+
 /* Each migration and its version bump commit together, so a crash mid-migration leaves
  * the file at the previous version and the next start applies it again. */
 static int db_migrate(struct db *db)
@@ -144,6 +159,8 @@ static int db_migrate(struct db *db)
             return err;
         snprintf(bump, sizeof bump, "PRAGMA user_version = %d", i + 1);
         err = db_exec(db, db_migrations[i].sql);
+        if (!err)
+            err = migration_step_in_c(db, db_migrations[i].name);
         if (!err)
             err = db_exec(db, bump);
         if (!err)

@@ -29,4 +29,8 @@ struct db_migration {
 extern const struct db_migration db_migrations[];
 extern const int db_migrations_count;
 
+/* Migration steps SQL cannot take, run after their migration's SQL in its transaction:
+ * 0010 packs the rows of fee_lines (renamed fee_lines_v9) into fee_sets (records_fees.c). */
+int records_migrate_fee_sets(struct db *db);
+
 #endif

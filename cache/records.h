@@ -63,10 +63,14 @@ struct line_record {
     /* The HIS request that kept it: Idempotency-Key and request hash ("" without a key). */
     const char *his_key;
     const char *his_hash;
+    const char *cancel_msgid; /* the 2205/2302 that cancelled it ("" while active) */
 };
 
-/* Inserts or replaces by (visit_id, his_line_id). */
-int records_line_put(struct db *db, const struct line_record *line, int64_t now);
+/* Keeps lines[0..n), what one upload carried, as one set (records_fees.c): their visit_id,
+ * upload_msgid, his_key and his_hash are lines[0]'s, their seqs ascend and come after the
+ * visit's earlier lines'. A line of the visit kept before under the same his_line_id
+ * (cancelled or refused, and sent again) is replaced: it leaves its earlier set. */
+int records_lines_put(struct db *db, const struct line_record *lines, size_t n, int64_t now);
 /* The active lines of visit_id that upload_msgid carried become `refused`. */
 int records_lines_refused(struct db *db, const char *visit_id, const char *upload_msgid);
 /* An active line of visit_id becomes `cancelled` by cancel_msgid: POSA_ENOTFOUND when there
@@ -81,8 +85,7 @@ int records_lines_uncancel(struct db *db, const char *visit_id, const char *canc
 typedef int (*records_line_cb)(const struct line_record *line, void *data);
 int records_lines_list(struct db *db, const char *visit_id, records_line_cb cb, void *data);
 /* What settling sums: the split of each active line of visit_id and whether it is an outside
- * line, in no particular order (no sort, and 10 columns of 24: a third of records_lines_list's
- * cost). A damaged line (its stored form was unreadable, schema 0005) stops it with
+ * line. A damaged line (its stored form was unreadable, schema 0005) stops it with
  * POSA_ECORRUPT: a visit is never settled without one of its lines. cb's non-zero return
  * stops and is returned. */
 typedef int (*records_split_cb)(const struct split *split, bool outside, void *data);

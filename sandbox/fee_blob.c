@@ -6,46 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/pack.h"
+
 #define VERSION    2
 #define STRINGS    6
 #define NUMBERS    12
-#define VARINT_MAX 10
+#define VARINT_MAX PACK_VARINT_MAX
 /* The fewest bytes a line takes: an empty string's length byte, a one-byte number. */
 #define LINE_MIN (STRINGS + NUMBERS)
-
-struct cursor {
-    const uint8_t *p, *end;
-    bool bad;
-};
-
-static uint8_t *put_varint(uint8_t *at, int64_t v)
-{
-    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); /* zigzag: small negatives stay small */
-
-    while (z >= 0x80) {
-        *at++ = (uint8_t)(z | 0x80);
-        z >>= 7;
-    }
-    *at++ = (uint8_t)z;
-    return at;
-}
-
-static int64_t get_varint(struct cursor *c)
-{
-    uint64_t z = 0;
-
-    for (int shift = 0; shift < 64; shift += 7) {
-        if (c->p == c->end)
-            break;
-        uint8_t b = *c->p++;
-
-        z |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80))
-            return (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
-    }
-    c->bad = true;
-    return 0;
-}
 
 static uint8_t *put_str(uint8_t *at, const char *s)
 {
@@ -58,7 +26,7 @@ static uint8_t *put_str(uint8_t *at, const char *s)
 
 /* A string into buf[cap]; one that does not fit, or holds a NUL, is damage (none was
  * written so). */
-static void get_str(struct cursor *c, char *buf, size_t cap)
+static void get_str(struct pack_cursor *c, char *buf, size_t cap)
 {
     size_t n;
 
@@ -92,7 +60,7 @@ int fee_blob_encode(const struct ledger_fee *const *lines, size_t n, uint8_t **r
     if (!blob)
         return -ENOMEM;
     *at++ = VERSION;
-    at = put_varint(at, (int64_t)n);
+    at = pack_put_varint(at, (int64_t)n);
     for (size_t i = 0; i < n; i++) {
         const struct ledger_fee *f = lines[i];
         const char *s[STRINGS];
@@ -100,18 +68,18 @@ int fee_blob_encode(const struct ledger_fee *const *lines, size_t n, uint8_t **r
         strings_of(f, s);
         for (int k = 0; k < STRINGS; k++)
             at = put_str(at, s[k]);
-        at = put_varint(at, f->time);
-        at = put_varint(at, f->price_e6);
-        at = put_varint(at, f->qty_e4);
-        at = put_varint(at, f->split.amount);
-        at = put_varint(at, f->split.fulamt_ownpay);
-        at = put_varint(at, f->split.overlmt);
-        at = put_varint(at, f->split.preselfpay);
-        at = put_varint(at, f->split.inscp);
-        at = put_varint(at, f->split.selfpay_prop_e6);
-        at = put_varint(at, f->split.lv);
-        at = put_varint(at, f->split.category);
-        at = put_varint(at, f->outside);
+        at = pack_put_varint(at, f->time);
+        at = pack_put_varint(at, f->price_e6);
+        at = pack_put_varint(at, f->qty_e4);
+        at = pack_put_varint(at, f->split.amount);
+        at = pack_put_varint(at, f->split.fulamt_ownpay);
+        at = pack_put_varint(at, f->split.overlmt);
+        at = pack_put_varint(at, f->split.preselfpay);
+        at = pack_put_varint(at, f->split.inscp);
+        at = pack_put_varint(at, f->split.selfpay_prop_e6);
+        at = pack_put_varint(at, f->split.lv);
+        at = pack_put_varint(at, f->split.category);
+        at = pack_put_varint(at, f->outside);
     }
     *ret = blob;
     *ret_len = (size_t)(at - blob);
@@ -120,13 +88,13 @@ int fee_blob_encode(const struct ledger_fee *const *lines, size_t n, uint8_t **r
 
 int fee_blob_count(const uint8_t *blob, size_t len)
 {
-    struct cursor c = {.p = blob, .end = blob + len};
+    struct pack_cursor c = {.p = blob, .end = blob + len};
     int64_t n;
 
     if (len < 2 || (*c.p != 1 && *c.p != VERSION))
         return -EIO;
     c.p++;
-    n = get_varint(&c);
+    n = pack_get_varint(&c);
     if (c.bad || n < 0 || (uint64_t)n > (size_t)(c.end - c.p) / LINE_MIN)
         return -EIO;
     return (int)n;
@@ -134,7 +102,7 @@ int fee_blob_count(const uint8_t *blob, size_t len)
 
 int fee_blob_decode(const uint8_t *blob, size_t len, struct ledger_fee *out)
 {
-    struct cursor c = {.p = blob, .end = blob + len};
+    struct pack_cursor c = {.p = blob, .end = blob + len};
     int n = fee_blob_count(blob, len);
 
     bool v1 = len > 0 && blob[0] == 1;
@@ -142,7 +110,7 @@ int fee_blob_decode(const uint8_t *blob, size_t len, struct ledger_fee *out)
     if (n < 0)
         return n;
     c.p++;
-    get_varint(&c);
+    pack_get_varint(&c);
     for (int i = 0; i < n && !c.bad; i++) {
         struct ledger_fee *f = &out[i];
 
@@ -155,18 +123,18 @@ int fee_blob_decode(const uint8_t *blob, size_t len, struct ledger_fee *out)
         if (v1)
             get_str(&c, f->setl_id, sizeof(f->setl_id));
         get_str(&c, f->cancel_msgid, sizeof(f->cancel_msgid));
-        f->time = get_varint(&c);
-        f->price_e6 = get_varint(&c);
-        f->qty_e4 = get_varint(&c);
-        f->split.amount = get_varint(&c);
-        f->split.fulamt_ownpay = get_varint(&c);
-        f->split.overlmt = get_varint(&c);
-        f->split.preselfpay = get_varint(&c);
-        f->split.inscp = get_varint(&c);
-        f->split.selfpay_prop_e6 = get_varint(&c);
-        f->split.lv = (enum chrgitm_lv)get_varint(&c);
-        f->split.category = (uint8_t)get_varint(&c);
-        f->outside = get_varint(&c) != 0;
+        f->time = pack_get_varint(&c);
+        f->price_e6 = pack_get_varint(&c);
+        f->qty_e4 = pack_get_varint(&c);
+        f->split.amount = pack_get_varint(&c);
+        f->split.fulamt_ownpay = pack_get_varint(&c);
+        f->split.overlmt = pack_get_varint(&c);
+        f->split.preselfpay = pack_get_varint(&c);
+        f->split.inscp = pack_get_varint(&c);
+        f->split.selfpay_prop_e6 = pack_get_varint(&c);
+        f->split.lv = (enum chrgitm_lv)pack_get_varint(&c);
+        f->split.category = (uint8_t)pack_get_varint(&c);
+        f->outside = pack_get_varint(&c) != 0;
     }
     return c.bad || c.p != c.end ? -EIO : 0;
 }
@@ -182,12 +150,12 @@ int fee_cover_encode(const struct ledger_fee *const *lines, size_t n, uint8_t **
     for (size_t i = 0; i < n; i++)
         runs += i == 0 || strcmp(lines[i]->msgid, lines[i - 1]->msgid) != 0;
     *at++ = 1;
-    at = put_varint(at, (int64_t)runs);
+    at = pack_put_varint(at, (int64_t)runs);
     for (size_t i = 0, end; i < n; i = end) {
         for (end = i + 1; end < n && strcmp(lines[end]->msgid, lines[i]->msgid) == 0; end++)
             ;
         at = put_str(at, lines[i]->msgid);
-        at = put_varint(at, (int64_t)(end - i));
+        at = pack_put_varint(at, (int64_t)(end - i));
         for (size_t k = i; k < end; k++)
             at = put_str(at, lines[k]->feedetl_sn);
     }
@@ -199,17 +167,17 @@ int fee_cover_encode(const struct ledger_fee *const *lines, size_t n, uint8_t **
 int fee_cover_each(const uint8_t *blob, size_t len,
                    int (*cb)(const char *msgid, const char *sn, void *data), void *data)
 {
-    struct cursor c = {.p = blob, .end = blob + len};
+    struct pack_cursor c = {.p = blob, .end = blob + len};
     char msgid[LEDGER_ID], sn[LEDGER_ID];
     int64_t runs, n;
     int rc;
 
     if (len < 2 || *c.p++ != 1)
         return -EIO;
-    runs = get_varint(&c);
+    runs = pack_get_varint(&c);
     for (int64_t r = 0; r < runs && !c.bad; r++) {
         get_str(&c, msgid, sizeof(msgid));
-        n = get_varint(&c);
+        n = pack_get_varint(&c);
         /* each sn takes a byte at least: a count beyond what is left is damage */
         if (c.bad || n < 0 || n > c.end - c.p)
             return -EIO;

@@ -181,8 +181,8 @@ static void test_lines_round_trip(void **state)
     struct seen s = {0};
     int64_t next = 0;
 
-    assert_int_equal(records_line_put(fx->db, &a, 5), 0);
-    assert_int_equal(records_line_put(fx->db, &b, 5), 0);
+    assert_int_equal(records_lines_put(fx->db, &a, 1, 5), 0);
+    assert_int_equal(records_lines_put(fx->db, &b, 1, 5), 0);
     assert_int_equal(records_line_cancel(fx->db, "V1", "L1", "C-1"), 0);
     assert_int_equal(records_line_cancel(fx->db, "V1", "L1", "C-2"), POSA_ENOTFOUND);
     assert_int_equal(records_lines_list(fx->db, "V1", collect, &s), 0);
@@ -222,7 +222,8 @@ static void test_lines_uncancel_and_refused(void **state)
         snprintf(l.his_line_id, sizeof l.his_line_id, "%s", ids[i]);
         snprintf(l.feedetl_sn, sizeof l.feedetl_sn, "F%d", i);
         snprintf(l.upload_msgid, sizeof l.upload_msgid, "%s", uploads[i]);
-        assert_int_equal(records_line_put(fx->db, &l, 5), 0);
+        l.seq = i + 1;
+        assert_int_equal(records_lines_put(fx->db, &l, 1, 5), 0);
     }
     assert_int_equal(records_line_cancel(fx->db, "V1", "L1", "C-1"), 0);
     assert_int_equal(records_line_cancel(fx->db, "V1", "L2", "C-2"), 0);
@@ -236,6 +237,150 @@ static void test_lines_uncancel_and_refused(void **state)
     assert_string_equal(s.lines[0].state, "active");
     assert_string_equal(s.lines[1].state, "cancelled");
     assert_string_equal(s.lines[2].state, "refused");
+}
+
+static int64_t count_rows(struct fx *fx, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t n;
+
+    assert_int_equal(sqlite3_prepare_v2(db_sqlite(fx->db), sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+/* A line kept again under its his_line_id (cancelled or refused, then sent again) replaces
+ * the old one: it leaves its set, and a set left empty goes. Lines come back in seq order. */
+static void test_lines_kept_again_replace(void **state)
+{
+    struct fx *fx = *state;
+    struct line_record two[2] = {
+        {.visit_id = "V1", .his_line_id = "L1", .seq = 1, .feedetl_sn = "F1", .state = "active",
+         .upload_msgid = "U-1", .name = "甲"},
+        {.visit_id = "V1", .his_line_id = "L2", .seq = 2, .feedetl_sn = "F2", .state = "active",
+         .upload_msgid = "U-1", .name = "乙"}};
+    struct line_record again = {.visit_id = "V1", .his_line_id = "L1", .seq = 3,
+                                .feedetl_sn = "F3", .state = "active", .upload_msgid = "U-2",
+                                .name = "甲", .his_key = "K-2"};
+    struct seen s = {0};
+    int64_t next = 0;
+
+    assert_int_equal(records_lines_put(fx->db, two, 2, 5), 0);
+    assert_int_equal(records_line_cancel(fx->db, "V1", "L1", "C-1"), 0);
+    assert_int_equal(records_lines_put(fx->db, &again, 1, 6), 0);
+    assert_int_equal(records_lines_list(fx->db, "V1", collect, &s), 0);
+    assert_int_equal(s.n, 2);
+    assert_string_equal(s.lines[0].his_line_id, "L2");
+    assert_int_equal(s.lines[0].seq, 2);
+    assert_string_equal(s.lines[1].his_line_id, "L1");
+    assert_int_equal(s.lines[1].seq, 3);
+    assert_string_equal(s.lines[1].state, "active");
+    assert_string_equal(s.lines[1].his_key, "K-2");
+    assert_int_equal(count_rows(fx, "SELECT count(*) FROM fee_sets"), 2);
+    /* L2 refused, then kept again: the first set is empty, and goes. */
+    assert_int_equal(records_lines_refused(fx->db, "V1", "U-1"), 0);
+    again = (struct line_record){.visit_id = "V1", .his_line_id = "L2", .seq = 4,
+                                 .feedetl_sn = "F4", .state = "active", .upload_msgid = "U-3"};
+    assert_int_equal(records_lines_put(fx->db, &again, 1, 7), 0);
+    assert_int_equal(count_rows(fx, "SELECT count(*) FROM fee_sets"), 2);
+    assert_int_equal(count_rows(fx, "SELECT count(*) FROM fee_sets WHERE upload_msgid = 'U-1'"),
+                     0);
+    memset(&s, 0, sizeof s);
+    assert_int_equal(records_lines_list(fx->db, "V1", collect, &s), 0);
+    assert_int_equal(s.n, 2);
+    assert_string_equal(s.lines[0].his_line_id, "L1");
+    assert_string_equal(s.lines[1].his_line_id, "L2");
+    assert_int_equal(s.lines[1].seq, 4);
+    assert_int_equal(records_lines_next_seq(fx->db, "V1", &next), 0);
+    assert_int_equal(next, 5);
+}
+
+/* A database posad wrote at schema 9, a row per line: opening it packs each visit's runs of
+ * lines (one upload, one HIS request, in seq order) into sets, every column kept. */
+static void test_lines_migrated_into_sets(void **state)
+{
+    struct fx *fx = *state;
+    struct seen s = {0};
+    sqlite3 *sq = NULL;
+    int64_t n = 0;
+
+    db_close(fx->db);
+    fx->db = NULL;
+    unlink(fx->tmp.path);
+    assert_int_equal(sqlite3_open(fx->tmp.path, &sq), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(
+            sq,
+            "CREATE TABLE fee_lines (visit_id TEXT NOT NULL, his_line_id TEXT NOT NULL,"
+            " seq INTEGER NOT NULL, feedetl_sn TEXT NOT NULL, state TEXT NOT NULL,"
+            " upload_msgid TEXT NOT NULL DEFAULT '', created_at INTEGER NOT NULL,"
+            " list_code TEXT NOT NULL DEFAULT '', name TEXT NOT NULL DEFAULT '',"
+            " qty_e4 INTEGER NOT NULL DEFAULT 0, price_e6 INTEGER NOT NULL DEFAULT 0,"
+            " time TEXT NOT NULL DEFAULT '', amount INTEGER NOT NULL DEFAULT 0,"
+            " fulamt_ownpay INTEGER NOT NULL DEFAULT 0, overlmt INTEGER NOT NULL DEFAULT 0,"
+            " preselfpay INTEGER NOT NULL DEFAULT 0, inscp INTEGER NOT NULL DEFAULT 0,"
+            " lv INTEGER NOT NULL DEFAULT 0, category INTEGER NOT NULL DEFAULT 0,"
+            " selfpay_prop_e6 INTEGER NOT NULL DEFAULT 0,"
+            " outside_institution TEXT NOT NULL DEFAULT '', outside_form TEXT NOT NULL DEFAULT '',"
+            " outside_kind INTEGER NOT NULL DEFAULT 0, his_key TEXT NOT NULL DEFAULT '',"
+            " his_hash TEXT NOT NULL DEFAULT '', cancel_msgid TEXT NOT NULL DEFAULT '',"
+            " PRIMARY KEY (visit_id, his_line_id));"
+            /* V1: L1, L2 by U-1; L3 by U-2 (cancelled by C-9); L4 by U-1 again; V2: one */
+            "INSERT INTO fee_lines (visit_id, his_line_id, seq, feedetl_sn, state, upload_msgid,"
+            " created_at, list_code, name, qty_e4, price_e6, amount, inscp, lv, category,"
+            " outside_institution, outside_form, outside_kind, his_key, his_hash, cancel_msgid)"
+            " VALUES"
+            " ('V1', 'L2', 2, 'F2', 'active', 'U-1', 5, 'XB05', '氯化钠', 30000, 12500000, 3750,"
+            "  3375, 2, 9, '', '', 0, 'K-1', 'h1', ''),"
+            " ('V1', 'L1', 1, 'F1', 'active', 'U-1', 5, 'CT', 'CT平扫', 10000, 260000000, 26000,"
+            "  26000, 1, 2, 'H41', 'WJ-7', 1, 'K-1', 'h1', ''),"
+            " ('V1', 'L3', 3, 'F3', 'cancelled', 'U-2', 6, 'X', '', 10000, 900000, 90, 90, 1, 9,"
+            "  '', '', 0, '', '', 'C-9'),"
+            " ('V1', 'L4', 4, 'F4', 'damaged', 'U-1', 7, '', '', 0, 0, 0, 0, 0, 0, '', '', 0, "
+            "  'K-1', 'h1', ''),"
+            " ('V2', 'L1', 1, 'F1', 'refused', 'U-7', 8, 'X', '', 10000, 100, 1, 1, 1, 9, '', '',"
+            "  0, '', '', '');"
+            "PRAGMA user_version = 9;",
+            NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(sq);
+    assert_int_equal(db_open(fx->tmp.path, &fx->db), 0);
+    assert_int_equal(db_schema_version(fx->db), db_schema_latest());
+    assert_int_equal(count_rows(fx, "SELECT count(*) FROM sqlite_master WHERE name = 'fee_lines_v9'"),
+                     0);
+    /* V1: [L1 L2] (U-1, K-1), [L3] (U-2), [L4] (U-1 again, after L3); V2: [L1]. */
+    assert_int_equal(count_rows(fx, "SELECT count(*) FROM fee_sets"), 4);
+    assert_int_equal(records_lines_list(fx->db, "V1", collect, &s), 0);
+    assert_int_equal(s.n, 4);
+    assert_string_equal(s.lines[0].his_line_id, "L1");
+    assert_string_equal(s.lines[0].name, "CT平扫");
+    assert_int_equal(s.lines[0].price_e6, 260000000);
+    assert_int_equal(s.lines[0].split.amount, 26000);
+    assert_int_equal(s.lines[0].split.lv, 1);
+    assert_int_equal(s.lines[0].split.category, 2);
+    assert_string_equal(s.lines[0].outside_institution, "H41");
+    assert_string_equal(s.lines[0].outside_form, "WJ-7");
+    assert_int_equal(s.lines[0].outside_kind, 1);
+    assert_string_equal(s.lines[0].his_key, "K-1");
+    assert_string_equal(s.lines[0].his_hash, "h1");
+    assert_string_equal(s.lines[1].his_line_id, "L2");
+    assert_int_equal(s.lines[1].qty_e4, 30000);
+    assert_int_equal(s.lines[1].split.inscp, 3375);
+    assert_string_equal(s.lines[2].his_line_id, "L3");
+    assert_string_equal(s.lines[2].state, "cancelled");
+    assert_string_equal(s.lines[2].his_key, "");
+    assert_string_equal(s.lines[3].state, "damaged");
+    /* The cancel that cancelled L3 is still known: refused, it gives L3 back. */
+    assert_int_equal(records_lines_uncancel(fx->db, "V1", "C-9", &n), 0);
+    assert_int_equal(n, 1);
+    memset(&s, 0, sizeof s);
+    assert_int_equal(records_lines_list(fx->db, "V2", collect, &s), 0);
+    assert_int_equal(s.n, 1);
+    assert_string_equal(s.lines[0].state, "refused");
+    assert_int_equal(records_lines_next_seq(fx->db, "V1", &n), 0);
+    assert_int_equal(n, 5);
 }
 
 struct summed {
@@ -276,7 +421,7 @@ static void test_lines_active_splits(void **state)
 
     for (size_t i = 0; i < sizeof l / sizeof l[0]; i++) {
         l[i].seq = (int64_t)i + 1;
-        assert_int_equal(records_line_put(fx->db, &l[i], 5), 0);
+        assert_int_equal(records_lines_put(fx->db, &l[i], 1, 5), 0);
     }
     assert_int_equal(records_line_cancel(fx->db, "V1", "L3", "C-1"), 0);
     assert_int_equal(records_lines_refused(fx->db, "V1", "U-2"), 0);
@@ -289,10 +434,9 @@ static void test_lines_active_splits(void **state)
     assert_int_equal(records_lines_active_splits(fx->db, "V3", sum_split, &sum), 0);
     assert_int_equal(sum.lines, 0);
     /* A damaged line (a body the 0005 migration could not read) stops it. */
-    assert_int_equal(sqlite3_exec(db_sqlite(fx->db),
-                                  "UPDATE fee_lines SET state = 'damaged' WHERE visit_id = 'V2'",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
+    struct line_record damaged = {.visit_id = "V2", .his_line_id = "L2", .seq = 9,
+                                  .state = "damaged"};
+    assert_int_equal(records_lines_put(fx->db, &damaged, 1, 5), 0);
     assert_int_equal(records_lines_active_splits(fx->db, "V2", sum_split, &sum), POSA_ECORRUPT);
 }
 
@@ -377,6 +521,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lines_round_trip, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_lines_uncancel_and_refused, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_lines_active_splits, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_lines_kept_again_replace, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_lines_migrated_into_sets, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_lines_migrated_from_bodies, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_prune_by_time, fx_setup, fx_teardown),
     };

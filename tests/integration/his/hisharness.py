@@ -324,6 +324,43 @@ PERSONS = {  # psn_no -> certno, from sandbox/scenarios/README.md
 _visit_seq = [0]
 
 
+def _varint(blob, at):
+    z, shift = 0, 0
+    while True:
+        b = blob[at]
+        at += 1
+        z |= (b & 0x7f) << shift
+        shift += 7
+        if not b & 0x80:
+            return (z >> 1) ^ -(z & 1), at
+
+
+def fee_lines(db, visit_id):
+    """The fee lines posad keeps for a visit, read from its database (an open sqlite3
+    connection): the sets of cache/fee_set.h unpacked, each line a dict of its strings and
+    the set's upload_msgid, in seq order. Tests look at lines' states through this."""
+    names = ("his_line_id", "feedetl_sn", "state", "list_code", "name", "time",
+             "outside_institution", "outside_form", "cancel_msgid")
+    out = []
+    for upload_msgid, blob in db.execute(
+            "SELECT upload_msgid, lines FROM fee_sets WHERE visit_id = ? ORDER BY first_seq",
+            (visit_id,)).fetchall():
+        assert blob[0] == 1, blob[:1]
+        n, at = _varint(blob, 1)
+        for _ in range(n):
+            line = {"upload_msgid": upload_msgid}
+            for name in names:
+                size, at = _varint(blob, at)
+                line[name] = blob[at:at + size].decode("utf-8")
+                at += size + 1
+            line["seq"], at = _varint(blob, at)
+            for _ in range(11):  # qty, price, the split, outside_kind
+                _, at = _varint(blob, at)
+            out.append(line)
+        assert at == len(blob), (at, len(blob))
+    return out
+
+
 def visit_body(token, kind="inpatient", med_type=None, insutype="310", diagnoses=None,
                **extra):
     _visit_seq[0] += 1

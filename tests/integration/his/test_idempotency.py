@@ -52,6 +52,13 @@ class IdemBase(h.HisTestCase):
         """As if posad died before it kept the first answer under key name."""
         self.posad_db("DELETE FROM his_answers WHERE idem_key = ?", (self.key(name),))
 
+    def fee_lines(self, visit_id):
+        db = sqlite3.connect(os.path.join(self.w.data_dir, "posad.db"), timeout=10)
+        try:
+            return h.fee_lines(db, visit_id)
+        finally:
+            db.close()
+
     def ledger_settlements(self, mdtrt_id):
         return [s for s in self.w.ledger().get("settlements", []) if s.get("mdtrt_id") == mdtrt_id]
 
@@ -180,9 +187,7 @@ class IdemBase(h.HisTestCase):
         # (they were left active, and the HIS heard "already uploaded", for good).
         v, lines = self.resend_refused("LZ", {"infno": "2301", "mode": "refuse", "count": 1,
                                               "message": "明细数据有误 (injected)"})
-        states = self.posad_db("SELECT DISTINCT state FROM fee_lines WHERE visit_id = ?",
-                               (v["visit_id"],))
-        self.assertEqual(states, [("refused",)])
+        self.assertEqual({ln["state"] for ln in self.fee_lines(v["visit_id"])}, {"refused"})
         again = self.c.post("/v1/visits/%s/fees" % v["visit_id"], {"lines": lines})
         self.assertEqual(again.status, 200, again)
         self.assertEqual(again.json["upload"]["state"], "uploaded", again)
@@ -201,9 +206,7 @@ class IdemBase(h.HisTestCase):
         self.assertEqual(self.posad_db(
             "SELECT state FROM journal WHERE visit_key = ? AND infno = '2601'",
             (v["visit_id"],)), [("refused",)])
-        states = self.posad_db("SELECT DISTINCT state FROM fee_lines WHERE visit_id = ?",
-                               (v["visit_id"],))
-        self.assertEqual(states, [("active",)])
+        self.assertEqual({ln["state"] for ln in self.fee_lines(v["visit_id"])}, {"active"})
         again = self.c.post("/v1/visits/%s/fees" % v["visit_id"], {"lines": lines})
         self.assertError(again, 409, "CONFLICT")
 
