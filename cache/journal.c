@@ -49,6 +49,13 @@ static const char sql_update[] =
  * sign-ins: one is never queued or retried (lost, it is abandoned), and while offline the
  * probe in flight would make the depth blink between n and n + 1. The journal keeps them. */
 #define NOT_SIGN_IN "AND infno <> '9001' "
+/* Within one place in a visit's order (a row and the rows standing in for it), an open
+ * reversal goes before a resend: a reversal whose outcome was unknown is sent again under a
+ * new seq, after the upload's resend, which then met the original still standing ("already
+ * uploaded") and was refused, and the second reversal then undid the original: the lines
+ * were on the platform under no message. An open 2601 only ever undoes a message already
+ * sent, so it never has to wait for a queued row of its place. */
+#define REVERSALS_FIRST "infno <> '2601', "
 static const char sql_due[] =
     "WITH RECURSIVE visit(k) AS ("
     "  SELECT (SELECT visit_key FROM " OPEN_ROWS "AND visit_key > '' ORDER BY visit_key LIMIT 1)"
@@ -56,7 +63,8 @@ static const char sql_due[] =
     "  SELECT (SELECT visit_key FROM " OPEN_ROWS "AND visit_key > visit.k"
     "          ORDER BY visit_key LIMIT 1) FROM visit WHERE visit.k IS NOT NULL),"
     " head(h) AS ("
-    "  SELECT (SELECT seq FROM " OPEN_ROWS "AND visit_key = visit.k ORDER BY ord, seq LIMIT 1)"
+    "  SELECT (SELECT seq FROM " OPEN_ROWS "AND visit_key = visit.k ORDER BY ord, " REVERSALS_FIRST
+    "seq LIMIT 1)"
     "  FROM visit WHERE visit.k IS NOT NULL"
     "  UNION ALL"
     "  SELECT seq FROM (SELECT seq FROM " OPEN_ROWS "AND visit_key = '' AND state = 'queued'"

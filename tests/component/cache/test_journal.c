@@ -537,6 +537,49 @@ static void test_reversal_state_follows_stand_ins(void **state)
     assert_int_equal(st, MSG_QUEUED);
 }
 
+/* The reversal of an unknown upload is itself lost after leaving: the resolver sends it again
+ * (a new 2601 in its place). That one goes before the upload's resend, which was queued before
+ * it: the resend sent first meets the original still standing and is refused, and the line
+ * ends on the platform under no message once the second reversal lands. */
+static void test_reversal_sent_again_before_the_resend(void **state)
+{
+    struct fx *fx = *state;
+    char up1[MSGID_LEN + 1], rev[MSGID_LEN + 1], again[MSGID_LEN + 1], rev2[MSGID_LEN + 1];
+    struct collect got = {0};
+
+    mid(up1, 9, 1);
+    mid(rev, 9, 2);
+    mid(again, 9, 3);
+    mid(rev2, 9, 4);
+    assert_int_equal(insert(fx->db, up1, "2301", "V", NULL, 1), 0);
+    assert_int_equal(journal_apply(fx->db, up1, MSG_EV_SEND, NULL, 2, NULL), 0);
+    assert_int_equal(journal_apply(fx->db, up1, MSG_EV_LOST_AFTER, NULL, 3, NULL), 0);
+    assert_int_equal(journal_apply(fx->db, up1, MSG_EV_QUERY_ABSENT, NULL, 4, NULL), 0);
+    struct journal_new r = {.msgid = rev, .infno = "2601", .visit_key = "V", .ref_msgid = up1,
+                            .ord_of = up1, .request = "{}", .request_len = 2};
+    struct journal_new a = {.msgid = again, .infno = "2301", .visit_key = "V", .ref_msgid = up1,
+                            .ord_of = up1, .request = "{}", .request_len = 2};
+    assert_int_equal(journal_insert(fx->db, &r, 4), 0);
+    assert_int_equal(journal_insert(fx->db, &a, 4), 0);
+    assert_int_equal(journal_apply(fx->db, rev, MSG_EV_SEND, NULL, 5, NULL), 0);
+    assert_int_equal(journal_apply(fx->db, rev, MSG_EV_LOST_AFTER, NULL, 6, NULL), 0);
+    /* The resolver: the 2601 absent upstream, sent again in its place. */
+    assert_int_equal(journal_apply(fx->db, rev, MSG_EV_QUERY_ABSENT, NULL, 7, NULL), 0);
+    struct journal_new r2 = {.msgid = rev2, .infno = "2601", .visit_key = "V", .ref_msgid = rev,
+                             .ord_of = rev, .request = "{}", .request_len = 2};
+    assert_int_equal(journal_insert(fx->db, &r2, 7), 0);
+
+    const char *expect[] = {rev2, again};
+    for (int i = 0; i < 2; i++) {
+        memset(&got, 0, sizeof got);
+        assert_int_equal(journal_due(fx->db, 10, 10, on_row, &got), 0);
+        assert_int_equal(got.n, 1);
+        assert_string_equal(got.msgids[0], expect[i]);
+        assert_int_equal(journal_apply(fx->db, expect[i], MSG_EV_SEND, NULL, 10, NULL), 0);
+        assert_int_equal(journal_apply(fx->db, expect[i], MSG_EV_ANSWER_OK, NULL, 10, NULL), 0);
+    }
+}
+
 /* A re-stamped request replaces the stored one when it leaves. */
 static void test_request_restamped(void **state)
 {
@@ -622,6 +665,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_due_heads_of_many_visits, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_callback_stops, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_stand_in_keeps_visit_order, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_reversal_sent_again_before_the_resend, fx_setup,
+                                        fx_teardown),
         cmocka_unit_test_setup_teardown(test_request_restamped, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_reversal_state_follows_stand_ins, fx_setup,
                                         fx_teardown),

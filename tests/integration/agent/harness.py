@@ -120,6 +120,14 @@ class World:
                 p.wait(timeout=10)
         if keep or os.environ.get("POSA_KEEP"):
             print("# kept", self.dir)
+            # CI keeps only ctest's output: what posad and the sandbox said last, with it.
+            for name in ("posad.log", "sandbox.log"):
+                try:
+                    with open(os.path.join(self.dir, name), "rb") as f:
+                        print("# --- end of %s ---\n%s" % (
+                            name, f.read()[-6000:].decode("utf-8", "replace")))
+                except OSError:
+                    pass
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
 

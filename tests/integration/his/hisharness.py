@@ -206,22 +206,34 @@ class World:
         self.unix = Client("unix", path=self.sock_path)
         return self
 
-    def start_sandbox(self):
-        """(Re)starts the sandbox on self.sb_port with its data dir; sets the clock."""
-        os.makedirs(os.path.join(self.dir, "sandbox"), exist_ok=True)
-        self.sandbox = self._spawn(
-            [SANDBOX, "--scenario",
-             self.scenario or os.path.join(SOURCE, "sandbox", "scenarios", "default.json"),
-             "--listen", "127.0.0.1:%d" % self.sb_port, "--data-dir",
-             os.path.join(self.dir, "sandbox")], "sandbox.log")
+    def start_sandbox(self, faults=()):
+        """(Re)starts the sandbox on self.sb_port with its data dir; sets the clock and arms
+        faults. A running posad is held (SIGSTOP) until then: its probe would otherwise sign
+        in and drain its queue into a platform whose clock and faults are not set yet."""
+        held = self.posad_alive()
+        if held:
+            os.kill(self.posad.pid, signal.SIGSTOP)
         try:
-            wait_until(lambda: self.sandbox_request("GET", "/sandbox/ledger")[0] == 200, 10,
-                       "posa-sandbox")
-        except AssertionError:
-            self._kill(self.sandbox)
-            return False
-        self.set_clock(CLOCK)
-        return True
+            os.makedirs(os.path.join(self.dir, "sandbox"), exist_ok=True)
+            self.sandbox = self._spawn(
+                [SANDBOX, "--scenario",
+                 self.scenario or os.path.join(SOURCE, "sandbox", "scenarios", "default.json"),
+                 "--listen", "127.0.0.1:%d" % self.sb_port, "--data-dir",
+                 os.path.join(self.dir, "sandbox")], "sandbox.log")
+            try:
+                wait_until(lambda: self.sandbox_request("GET", "/sandbox/ledger")[0] == 200, 10,
+                           "posa-sandbox")
+            except AssertionError:
+                self._kill(self.sandbox)
+                return False
+            self.set_clock(CLOCK)
+            for fault in faults:
+                status, raw = self.sandbox_request("POST", "/sandbox/faults", fault)
+                assert status == 200, raw
+            return True
+        finally:
+            if held:
+                os.kill(self.posad.pid, signal.SIGCONT)
 
     def kill_sandbox(self):
         self._kill(self.sandbox)
