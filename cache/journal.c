@@ -45,10 +45,13 @@ static const char sql_update[] =
  * OR terms, as an IN list would build a temporary b-tree on every evaluation. */
 #define OPEN_STATE "(state = 'queued' OR state = 'sent' OR state = 'unknown')"
 #define OPEN_ROWS  "journal INDEXED BY journal_open WHERE " OPEN_STATE " "
-/* The queue as HIS and operators see it (listing, depth) leaves out posad's own 9001
- * sign-ins: one is never queued or retried (lost, it is abandoned), and while offline the
- * probe in flight would make the depth blink between n and n + 1. The journal keeps them. */
-#define NOT_SIGN_IN "AND infno <> '9001' "
+/* The queue as HIS and operators see it (listing, depth) leaves out queries (1101, 5203,
+ * posad's own 9001 sign-ins and 1312 catalog downloads, ...): a query is never queued or
+ * retried (lost, it is abandoned), so it is only ever on its way, and listed it made the
+ * depth blink (the sign-in probing while offline, the catalog download after start). The
+ * journal keeps them. */
+_Static_assert(MSG_KIND_QUERY == 2, "NOT_QUERY names MSG_KIND_QUERY by its value");
+#define NOT_QUERY "AND kind <> 2 "
 /* Within one place in a visit's order (a row and the rows standing in for it), an open
  * reversal goes before a resend: a reversal whose outcome was unknown is sent again under a
  * new seq, after the upload's resend, which then met the original still standing ("already
@@ -75,7 +78,7 @@ static const char sql_next_due[] = "SELECT min(next_attempt) FROM journal WHERE 
 static const char sql_list_state[] =
     "SELECT " JOURNAL_COLS " FROM journal WHERE state = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3";
 static const char sql_list_open[] =
-    "SELECT " JOURNAL_COLS " FROM journal WHERE " OPEN_STATE " " NOT_SIGN_IN "AND seq > ?2 "
+    "SELECT " JOURNAL_COLS " FROM journal WHERE " OPEN_STATE " " NOT_QUERY "AND seq > ?2 "
     "ORDER BY seq LIMIT ?3";
 static const char sql_blocked[] =
     "SELECT 1 FROM journal WHERE visit_key = ?1 AND " OPEN_STATE " AND state != 'queued' "
@@ -85,7 +88,7 @@ static const char sql_visit_open[] =
     "LIMIT 1";
 static const char sql_stats[] =
     "SELECT count(*), coalesce(sum(state = 'unknown'), 0), coalesce(min(created_at), 0) "
-    "FROM " OPEN_ROWS NOT_SIGN_IN;
+    "FROM " OPEN_ROWS NOT_QUERY;
 static const char sql_settlements_since[] =
     "SELECT " JOURNAL_COLS " FROM journal WHERE state = 'done' "
     "AND substr(infno, 1, 4) IN ('2207', '2304', '2208', '2305') " /* 2207A too */

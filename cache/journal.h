@@ -115,7 +115,7 @@ int journal_due(struct db *db, int64_t now, int limit, journal_row_cb cb, void *
  * outbox timer should fire next. */
 int journal_next_due(struct db *db, int64_t *ret);
 
-/* Rows in state (any non-final state but posad's 9001 sign-ins when state is MSG__MAX), in
+/* Rows in state (any non-final state but queries' when state is MSG__MAX), in
  * journal order, starting after seq after_seq, at most limit: GET /v1/queue and the resolver. */
 int journal_list(struct db *db, enum msg_state state, int64_t after_seq, int limit,
                  journal_row_cb cb, void *data);
@@ -127,7 +127,7 @@ int journal_visit_blocked(struct db *db, const char *visit_key, bool *ret);
 int journal_visit_open(struct db *db, const char *visit_key, bool *ret);
 
 struct journal_stats {
-    int64_t depth;     /* rows not final, 9001 sign-ins left out as in journal_list */
+    int64_t depth;     /* rows not final, queries left out as in journal_list */
     int64_t unknown;   /* rows unknown */
     int64_t oldest_at; /* created_at of the oldest non-final row, 0 when none */
 };

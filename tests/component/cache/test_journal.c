@@ -345,7 +345,8 @@ static void test_due_order_per_visit(void **state)
     assert_int_equal(stats.unknown, 0);
     assert_int_equal(stats.oldest_at, 100);
 
-    /* posad's own sign-in, on its way: journaled, but not in the queue's listing or depth. */
+    /* posad's own sign-in (a query), on its way: journaled, but not in the queue's listing or
+     * depth. */
     char sign_in[MSGID_LEN + 1];
     mid(sign_in, 4, 6);
     assert_int_equal(insert(fx->db, sign_in, "9001", NULL, NULL, 50), 0);

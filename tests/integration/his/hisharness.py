@@ -195,6 +195,8 @@ class World:
             self.posad = self._spawn([POSAD, "--config", self.conf_path], "posad.log")
             try:
                 wait_until(self._online, 20, "posad upstream online", step=0.1)
+                # The catalog (1312) comes once online; a fee upload before it is NOT_READY.
+                wait_until(self._catalog_loaded, 20, "posad's catalog loaded", step=0.05)
                 break
             except AssertionError:
                 if self.posad.poll() is None:
@@ -258,6 +260,10 @@ class World:
         if self.cert:
             return Client("tls", port=self.pd_port, cafile=self.cert)
         return Client("tcp", port=self.pd_port)
+
+    def _catalog_loaded(self):
+        with open(os.path.join(self.dir, "posad.log"), "rb") as f:
+            return b"event=catalog_loaded" in f.read()
 
     def _online(self):
         if self.posad.poll() is not None:
