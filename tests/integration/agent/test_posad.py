@@ -195,7 +195,9 @@ def scenario_no_spin(w):
     t = threading.Thread(target=lambda: w.call("2301", fee_input(PSN, mdtrt, "1"),
                                                msgid="SP-1"), daemon=True)
     t.start()
-    time.sleep(0.2)
+    # SP-1 out (held by the platform) before SP-2 comes: a sleep was the only guarantee.
+    wait_until(lambda: [r for r in w.journal() if r["infno"] == "2301" and r["state"] == "sent"],
+               5, "SP-1 sent", step=0.02)
     r = w.call("2301", fee_input(PSN, mdtrt, "2"), msgid="SP-2")
     assert r["infcode"] == 0 and "queued" in (r["warn_msg"] or ""), r
 

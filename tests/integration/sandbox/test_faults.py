@@ -92,7 +92,8 @@ class Faults(harness.SandboxCase):
         fast = time.monotonic() - t0
         th.join(10)
         self.assertOk(r, "1312 during the delay")
-        self.assertLess(fast, 0.5, "a delayed request blocked another connection")
+        # Well under the 1.5 s the delayed one is held, with room for a loaded CI machine.
+        self.assertLess(fast, 1.0, "a delayed request blocked another connection")
         self.assertOk(slow["r"], "the delayed 1101")
         self.assertGreaterEqual(slow["took"], 1.45)
 
