@@ -53,6 +53,9 @@ struct fee_flow {
     struct json_object *doc;   /* the visit's */
     struct kept_line *kept; /* the visit's lines already kept, by his_line_id (kept_find) */
     size_t n_kept, cap_kept;
+    /* ids of the visit's cancelled or damaged lines, sorted: one sent again replaces it */
+    char (*gone)[RECORD_ID_MAX + 1];
+    size_t n_gone, cap_gone;
     int64_t next_seq;
     struct split *splits;
     struct flag *outside; /* per line; id FLAG__MAX when not outside */
@@ -83,6 +86,7 @@ static void flow_free(void *p)
     records_visit_free(f->visit);
     json_object_put(f->doc);
     free(f->kept);
+    free(f->gone);
     free(f->platform);
     free(f->has_platform);
     free(f->splits);
@@ -351,6 +355,8 @@ int desk_fees_applied(struct db *db, const struct upmsg *m)
     return 0;
 }
 
+static bool replaces(const struct fee_flow *f, const char *his_line_id);
+
 /* A chunk's admit_also: its lines are kept, and the visit marked billed, in the commit that
  * journals the message carrying them, so a line is kept exactly when its upload is
  * journaled. */
@@ -360,6 +366,7 @@ static int chunk_keep(struct db *db, struct upmsg *m)
     struct fee_flow *f = c->call->flow;
     int64_t now = upstream_now_ms();
     struct line_record *kept = calloc(c->n ? c->n : 1, sizeof *kept);
+    bool replacing = false;
     int err;
 
     if (!kept)
@@ -388,8 +395,9 @@ static int chunk_keep(struct db *db, struct upmsg *m)
         str_copy(r->upload_msgid, sizeof(r->upload_msgid), m->msgid); /* what carried it */
         r->his_key = c->call->idem_key;
         r->his_hash = c->call->body_hash;
+        replacing |= replaces(f, l->his_line_id);
     }
-    err = records_lines_put(db, kept, c->n, now);
+    err = records_lines_put(db, kept, c->n, replacing, now);
     free(kept);
     return err ? err : records_visit_put(db, f->visit, now);
 }
@@ -465,6 +473,24 @@ static const struct kept_line *kept_find(const struct fee_flow *f, const char *h
     return f->n_kept ? bsearch(&key, f->kept, f->n_kept, sizeof key, kept_cmp) : NULL;
 }
 
+static int gone_cmp(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* Does the line replace one kept before under its id (refused, cancelled or damaged)? The
+ * store then takes that one out of its set; most uploads replace nothing and skip that. */
+static bool replaces(const struct fee_flow *f, const char *his_line_id)
+{
+    const struct kept_line *k = kept_find(f, his_line_id);
+    char key[RECORD_ID_MAX + 1];
+
+    if (k)
+        return k->refused;
+    return f->n_gone && str_copy(key, sizeof key, his_line_id) &&
+           bsearch(key, f->gone, f->n_gone, sizeof f->gone[0], gone_cmp);
+}
+
 /* Is the line kept and the visit's (not carried by an upload the platform refused)? */
 static bool kept_active(const struct fee_flow *f, const char *his_line_id)
 {
@@ -521,8 +547,19 @@ static int collect_known(const struct line_record *line, void *data)
 
     bool refused = strcmp(line->state, "refused") == 0;
 
-    if (strcmp(line->state, "active") != 0 && !refused)
+    if (strcmp(line->state, "active") != 0 && !refused) {
+        if (f->n_gone == f->cap_gone) {
+            size_t cap = f->cap_gone ? 2 * f->cap_gone : 16;
+            char(*more)[RECORD_ID_MAX + 1] = realloc(f->gone, cap * sizeof *more);
+
+            if (!more)
+                return -ENOMEM;
+            f->gone = more;
+            f->cap_gone = cap;
+        }
+        str_copy(f->gone[f->n_gone++], sizeof f->gone[0], line->his_line_id);
         return 0;
+    }
     if (f->n_kept == f->cap_kept) {
         size_t cap = f->cap_kept ? 2 * f->cap_kept : 32;
         struct kept_line *more = realloc(f->kept, cap * sizeof *more);
@@ -676,6 +713,8 @@ static int run_load(struct db *db, struct db_job *job)
         err = records_lines_list(db, f->visit->visit_id, collect_known, f);
     if (!err && f->n_kept)
         qsort(f->kept, f->n_kept, sizeof f->kept[0], kept_cmp);
+    if (!err && f->n_gone)
+        qsort(f->gone, f->n_gone, sizeof f->gone[0], gone_cmp);
     return err;
 }
 
@@ -797,8 +836,8 @@ static int cancel_keep(struct db *db, struct upmsg *m)
     struct cancel_flow *c = call->flow;
     int err = 0;
 
-    for (size_t i = 0; i < c->n && !err; i++)
-        err = records_line_cancel(db, c->visit->visit_id, c->ids[i], m->msgid);
+    err = records_lines_cancel(db, c->visit->visit_id, (const char *const *)c->ids, c->n,
+                               m->msgid);
     if (!err && (size_t)json_object_object_length(c->active) == c->n) {
         str_copy(c->visit->state, sizeof(c->visit->state), visit_state_name(VISIT_OPEN));
         err = records_visit_put(db, c->visit, upstream_now_ms());

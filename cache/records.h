@@ -68,15 +68,18 @@ struct line_record {
 
 /* Keeps lines[0..n), what one upload carried, as one set (records_fees.c): their visit_id,
  * upload_msgid, his_key and his_hash are lines[0]'s, their seqs ascend and come after the
- * visit's earlier lines'. A line of the visit kept before under the same his_line_id
- * (cancelled or refused, and sent again) is replaced: it leaves its earlier set. */
-int records_lines_put(struct db *db, const struct line_record *lines, size_t n, int64_t now);
+ * visit's earlier lines'. With replacing (some line was kept before under its his_line_id:
+ * refused, cancelled or damaged, and is sent again), such earlier lines leave their sets
+ * first, as one replaced; without, the visit's sets are not read at all. */
+int records_lines_put(struct db *db, const struct line_record *lines, size_t n, bool replacing,
+                      int64_t now);
 /* The active lines of visit_id that upload_msgid carried become `refused`. */
 int records_lines_refused(struct db *db, const char *visit_id, const char *upload_msgid);
-/* An active line of visit_id becomes `cancelled` by cancel_msgid: POSA_ENOTFOUND when there
- * is no such active line. */
-int records_line_cancel(struct db *db, const char *visit_id, const char *his_line_id,
-                        const char *cancel_msgid);
+/* The active lines ids[0..n) of visit_id become `cancelled` by cancel_msgid, in one pass over
+ * the visit: POSA_ENOTFOUND (and nothing changed, in the caller's transaction) unless every
+ * one of them was an active line. */
+int records_lines_cancel(struct db *db, const char *visit_id, const char *const *ids, size_t n,
+                         const char *cancel_msgid);
 /* The lines cancel_msgid cancelled are active again (the platform refused it); *ret_n (may
  * be NULL) gets how many. */
 int records_lines_uncancel(struct db *db, const char *visit_id, const char *cancel_msgid,

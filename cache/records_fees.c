@@ -21,6 +21,9 @@ static const char sql_set_put[] =
 static const char sql_sets_of_visit[] =
     "SELECT rowid, upload_msgid, his_key, his_hash, lines FROM fee_sets WHERE visit_id = ?1 "
     "ORDER BY first_seq";
+static const char sql_sets_of_upload[] =
+    "SELECT rowid, upload_msgid, his_key, his_hash, lines FROM fee_sets WHERE visit_id = ?1 "
+    "AND upload_msgid = ?2 ORDER BY first_seq";
 static const char sql_set_update[] = "UPDATE fee_sets SET lines = ?2 WHERE rowid = ?1";
 static const char sql_set_delete[] = "DELETE FROM fee_sets WHERE rowid = ?1";
 static const char sql_lines_next_seq[] =
@@ -63,6 +66,8 @@ static int set_read(sqlite3_stmt *st, const char *visit_id, struct set *s)
     size_t len = (size_t)sqlite3_column_bytes(st, 4);
     int err;
 
+    if (!blob && sqlite3_errcode(sqlite3_db_handle(st)) == SQLITE_NOMEM)
+        return -ENOMEM;
     s->rowid = sqlite3_column_int64(st, 0);
     s->upload_msgid = dup_text(st, 1);
     s->his_key = dup_text(st, 2);
@@ -84,10 +89,12 @@ static int set_read(sqlite3_stmt *st, const char *visit_id, struct set *s)
     return 0;
 }
 
-/* The visit's sets in seq order, read whole before anyone edits the table. */
-static int sets_load(struct db *db, const char *visit_id, struct set **ret, size_t *ret_n)
+/* The visit's sets in seq order (only those upload_msgid carried, when not NULL), read whole
+ * before anyone edits the table. */
+static int sets_load(struct db *db, const char *visit_id, const char *upload_msgid,
+                     struct set **ret, size_t *ret_n)
 {
-    sqlite3_stmt *st = db_stmt(db, sql_sets_of_visit);
+    sqlite3_stmt *st = db_stmt(db, upload_msgid ? sql_sets_of_upload : sql_sets_of_visit);
     struct set *sets = NULL;
     size_t n = 0, cap = 0;
     int rc = SQLITE_DONE, err = 0;
@@ -95,6 +102,8 @@ static int sets_load(struct db *db, const char *visit_id, struct set **ret, size
     if (!st)
         return POSA_EDB;
     db_bind_text(st, 1, visit_id);
+    if (upload_msgid)
+        db_bind_text(st, 2, upload_msgid);
     while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (n == cap) {
             struct set *more = realloc(sets, (cap = cap ? 2 * cap : 4) * sizeof *more);
@@ -154,16 +163,18 @@ static int sets_store(struct db *db, struct set *sets, size_t n)
     return err;
 }
 
-/* An edit of every line of a visit: edit(line, data) returns 1 when it changed the line,
- * 2 when the line is to go, 0 for neither, or an error; *ret_n (may be NULL) counts the
- * lines changed or gone. */
-static int lines_edit(struct db *db, const char *visit_id,
-                      int (*edit)(struct line_record *l, void *data), void *data, int64_t *ret_n)
+/* An edit of every line of a visit (of the sets upload_msgid carried, when not NULL):
+ * edit(line, data) returns 1 when it changed the line, 2 when the line is to go, 0 for
+ * neither, or an error. *ret_n (may be NULL) counts the lines changed or gone; with must
+ * >= 0, any other count is POSA_ENOTFOUND, and nothing is written. */
+static int lines_edit(struct db *db, const char *visit_id, const char *upload_msgid,
+                      int (*edit)(struct line_record *l, void *data), void *data, int64_t must,
+                      int64_t *ret_n)
 {
     struct set *sets = NULL;
     size_t n_sets = 0;
     int64_t count = 0;
-    int err = sets_load(db, visit_id, &sets, &n_sets);
+    int err = sets_load(db, visit_id, upload_msgid, &sets, &n_sets);
 
     for (size_t i = 0; i < n_sets && !err; i++) {
         struct set *s = &sets[i];
@@ -183,6 +194,8 @@ static int lines_edit(struct db *db, const char *visit_id,
         }
         s->n = kept;
     }
+    if (!err && must >= 0 && count != must)
+        err = POSA_ENOTFOUND;
     if (!err)
         err = sets_store(db, sets, n_sets);
     sets_free(sets, n_sets);
@@ -234,20 +247,34 @@ static int set_insert(struct db *db, const struct line_record *lines, size_t n, 
     return err;
 }
 
-int records_lines_put(struct db *db, const struct line_record *lines, size_t n, int64_t now)
+/* ids[0..n) sorted for bsearch (by_id), into ret->sorted (malloc'd; NULL on -ENOMEM). */
+static int ids_sorted(const char *const *ids, size_t n, struct ids *ret)
+{
+    ret->n = n;
+    if (!(ret->sorted = malloc((n ? n : 1) * sizeof *ret->sorted)))
+        return -ENOMEM;
+    memcpy(ret->sorted, ids, n * sizeof *ids);
+    qsort(ret->sorted, n, sizeof *ret->sorted, by_id);
+    return 0;
+}
+
+int records_lines_put(struct db *db, const struct line_record *lines, size_t n, bool replacing,
+                      int64_t now)
 {
     struct ids ids = {.n = n};
-    int err;
+    int err = 0;
 
     if (n == 0)
         return 0;
-    if (!(ids.sorted = malloc(n * sizeof *ids.sorted)))
-        return -ENOMEM;
-    for (size_t i = 0; i < n; i++)
-        ids.sorted[i] = lines[i].his_line_id;
-    qsort(ids.sorted, n, sizeof *ids.sorted, by_id);
-    err = lines_edit(db, lines[0].visit_id, drop_kept_again, &ids, NULL);
-    free(ids.sorted);
+    if (replacing) {
+        if (!(ids.sorted = malloc(n * sizeof *ids.sorted)))
+            return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+            ids.sorted[i] = lines[i].his_line_id;
+        qsort(ids.sorted, n, sizeof *ids.sorted, by_id);
+        err = lines_edit(db, lines[0].visit_id, NULL, drop_kept_again, &ids, -1, NULL);
+        free(ids.sorted);
+    }
     return err ? err : set_insert(db, lines, n, now);
 }
 
@@ -267,31 +294,38 @@ static int refuse(struct line_record *l, void *data)
 
 int records_lines_refused(struct db *db, const char *visit_id, const char *upload_msgid)
 {
-    return lines_edit(db, visit_id, refuse, &(struct refusal){upload_msgid}, NULL);
+    return lines_edit(db, visit_id, upload_msgid, refuse, &(struct refusal){upload_msgid}, -1,
+                      NULL);
 }
 
 struct cancel {
-    const char *his_line_id, *cancel_msgid;
+    struct ids ids;
+    const char *cancel_msgid;
 };
 
 static int cancel(struct line_record *l, void *data)
 {
     const struct cancel *c = data;
+    const char *id = l->his_line_id;
 
-    if (strcmp(l->state, "active") != 0 || strcmp(l->his_line_id, c->his_line_id) != 0)
+    if (strcmp(l->state, "active") != 0 ||
+        !bsearch(&id, c->ids.sorted, c->ids.n, sizeof *c->ids.sorted, by_id))
         return 0;
     snprintf(l->state, sizeof l->state, "cancelled");
     l->cancel_msgid = c->cancel_msgid;
     return 1;
 }
 
-int records_line_cancel(struct db *db, const char *visit_id, const char *his_line_id,
-                        const char *cancel_msgid)
+int records_lines_cancel(struct db *db, const char *visit_id, const char *const *ids, size_t n,
+                         const char *cancel_msgid)
 {
-    int64_t n = 0;
-    int err = lines_edit(db, visit_id, cancel, &(struct cancel){his_line_id, cancel_msgid}, &n);
+    struct cancel c = {.cancel_msgid = cancel_msgid};
+    int err = ids_sorted(ids, n, &c.ids);
 
-    return err ? err : n ? 0 : POSA_ENOTFOUND;
+    if (!err)
+        err = lines_edit(db, visit_id, NULL, cancel, &c, (int64_t)n, NULL);
+    free(c.ids.sorted);
+    return err;
 }
 
 static int uncancel(struct line_record *l, void *data)
@@ -308,14 +342,15 @@ static int uncancel(struct line_record *l, void *data)
 int records_lines_uncancel(struct db *db, const char *visit_id, const char *cancel_msgid,
                            int64_t *ret_n)
 {
-    return lines_edit(db, visit_id, uncancel, &(struct cancel){NULL, cancel_msgid}, ret_n);
+    return lines_edit(db, visit_id, NULL, uncancel, &(struct cancel){.cancel_msgid = cancel_msgid},
+                      -1, ret_n);
 }
 
 int records_lines_list(struct db *db, const char *visit_id, records_line_cb cb, void *data)
 {
     struct set *sets = NULL;
     size_t n_sets = 0;
-    int err = sets_load(db, visit_id, &sets, &n_sets);
+    int err = sets_load(db, visit_id, NULL, &sets, &n_sets);
 
     for (size_t i = 0; i < n_sets && !err; i++)
         for (size_t k = 0; k < sets[i].n && !err; k++)
@@ -394,10 +429,17 @@ static int old_line_read(sqlite3_stmt *st, struct line_record *l, char *owned[OW
                            (const char *)sqlite3_column_text(st, 4),
                            (const char *)sqlite3_column_text(st, 5)};
 
+    bool damaged = false;
+
     memset(l, 0, sizeof *l);
-    for (size_t k = 0; k < sizeof fixed / sizeof fixed[0]; k++)
+    /* A value no writer could have written (NULL, too long) keeps the line, as damaged:
+     * settling its visit is refused, and posad still starts (as 0005 did with bodies). */
+    for (size_t k = 0; k < sizeof fixed / sizeof fixed[0]; k++) {
         if (!fixed[k] || strlen(fixed[k]) >= (k == 3 ? sizeof l->state : sizeof l->visit_id))
-            return POSA_ECORRUPT;
+            damaged = true;
+        if (!fixed[k])
+            fixed[k] = "";
+    }
     for (int k = 0; k < OWNED_STRINGS; k++)
         if (!(owned[k] = dup_text(st, cols[k])))
             return -ENOMEM;
@@ -406,7 +448,7 @@ static int old_line_read(sqlite3_stmt *st, struct line_record *l, char *owned[OW
     snprintf(l->visit_id, sizeof l->visit_id, "%s", fixed[0]);
     snprintf(l->his_line_id, sizeof l->his_line_id, "%s", fixed[1]);
     snprintf(l->feedetl_sn, sizeof l->feedetl_sn, "%s", fixed[2]);
-    snprintf(l->state, sizeof l->state, "%s", fixed[3]);
+    snprintf(l->state, sizeof l->state, "%s", damaged ? "damaged" : fixed[3]);
     snprintf(l->upload_msgid, sizeof l->upload_msgid, "%s", fixed[4]);
     l->seq = sqlite3_column_int64(st, 2);
     *ret_created = sqlite3_column_int64(st, 6);

@@ -110,6 +110,11 @@ static void test_prune_by_time(void **state)
     assert_int_equal(deleted, 0);
 }
 
+static int cancel1(struct db *db, const char *visit_id, const char *id, const char *msgid)
+{
+    return records_lines_cancel(db, visit_id, &id, 1, msgid);
+}
+
 /* What records_lines_list gives back, copied out of the callback. */
 struct seen_line {
     char his_line_id[RECORD_ID_MAX + 1], list_code[64], name[64], time[32], state[16];
@@ -181,10 +186,10 @@ static void test_lines_round_trip(void **state)
     struct seen s = {0};
     int64_t next = 0;
 
-    assert_int_equal(records_lines_put(fx->db, &a, 1, 5), 0);
-    assert_int_equal(records_lines_put(fx->db, &b, 1, 5), 0);
-    assert_int_equal(records_line_cancel(fx->db, "V1", "L1", "C-1"), 0);
-    assert_int_equal(records_line_cancel(fx->db, "V1", "L1", "C-2"), POSA_ENOTFOUND);
+    assert_int_equal(records_lines_put(fx->db, &a, 1, false, 5), 0);
+    assert_int_equal(records_lines_put(fx->db, &b, 1, false, 5), 0);
+    assert_int_equal(cancel1(fx->db, "V1", "L1", "C-1"), 0);
+    assert_int_equal(cancel1(fx->db, "V1", "L1", "C-2"), POSA_ENOTFOUND);
     assert_int_equal(records_lines_list(fx->db, "V1", collect, &s), 0);
     assert_int_equal(s.n, 2);
     assert_string_equal(s.lines[0].his_line_id, "L1");
@@ -223,10 +228,10 @@ static void test_lines_uncancel_and_refused(void **state)
         snprintf(l.feedetl_sn, sizeof l.feedetl_sn, "F%d", i);
         snprintf(l.upload_msgid, sizeof l.upload_msgid, "%s", uploads[i]);
         l.seq = i + 1;
-        assert_int_equal(records_lines_put(fx->db, &l, 1, 5), 0);
+        assert_int_equal(records_lines_put(fx->db, &l, 1, false, 5), 0);
     }
-    assert_int_equal(records_line_cancel(fx->db, "V1", "L1", "C-1"), 0);
-    assert_int_equal(records_line_cancel(fx->db, "V1", "L2", "C-2"), 0);
+    assert_int_equal(cancel1(fx->db, "V1", "L1", "C-1"), 0);
+    assert_int_equal(cancel1(fx->db, "V1", "L2", "C-2"), 0);
     assert_int_equal(records_lines_uncancel(fx->db, "V1", "C-1", &n), 0);
     assert_int_equal(n, 1);
     assert_int_equal(records_lines_uncancel(fx->db, "V2", "C-2", &n), 0);
@@ -267,9 +272,9 @@ static void test_lines_kept_again_replace(void **state)
     struct seen s = {0};
     int64_t next = 0;
 
-    assert_int_equal(records_lines_put(fx->db, two, 2, 5), 0);
-    assert_int_equal(records_line_cancel(fx->db, "V1", "L1", "C-1"), 0);
-    assert_int_equal(records_lines_put(fx->db, &again, 1, 6), 0);
+    assert_int_equal(records_lines_put(fx->db, two, 2, false, 5), 0);
+    assert_int_equal(cancel1(fx->db, "V1", "L1", "C-1"), 0);
+    assert_int_equal(records_lines_put(fx->db, &again, 1, true, 6), 0);
     assert_int_equal(records_lines_list(fx->db, "V1", collect, &s), 0);
     assert_int_equal(s.n, 2);
     assert_string_equal(s.lines[0].his_line_id, "L2");
@@ -283,7 +288,7 @@ static void test_lines_kept_again_replace(void **state)
     assert_int_equal(records_lines_refused(fx->db, "V1", "U-1"), 0);
     again = (struct line_record){.visit_id = "V1", .his_line_id = "L2", .seq = 4,
                                  .feedetl_sn = "F4", .state = "active", .upload_msgid = "U-3"};
-    assert_int_equal(records_lines_put(fx->db, &again, 1, 7), 0);
+    assert_int_equal(records_lines_put(fx->db, &again, 1, true, 7), 0);
     assert_int_equal(count_rows(fx, "SELECT count(*) FROM fee_sets"), 2);
     assert_int_equal(count_rows(fx, "SELECT count(*) FROM fee_sets WHERE upload_msgid = 'U-1'"),
                      0);
@@ -295,6 +300,28 @@ static void test_lines_kept_again_replace(void **state)
     assert_int_equal(s.lines[1].seq, 4);
     assert_int_equal(records_lines_next_seq(fx->db, "V1", &next), 0);
     assert_int_equal(next, 5);
+}
+
+/* A cancel of many lines is one pass; one of them not active, none is cancelled. */
+static void test_lines_cancelled_together(void **state)
+{
+    struct fx *fx = *state;
+    struct line_record three[3] = {
+        {.visit_id = "V1", .his_line_id = "L1", .seq = 1, .state = "active", .upload_msgid = "U"},
+        {.visit_id = "V1", .his_line_id = "L2", .seq = 2, .state = "active", .upload_msgid = "U"},
+        {.visit_id = "V1", .his_line_id = "L3", .seq = 3, .state = "active", .upload_msgid = "U"}};
+    const char *both[] = {"L3", "L1"}, *again[] = {"L2", "L1"}, *unknown[] = {"L2", "L9"};
+    struct seen s = {0};
+
+    assert_int_equal(records_lines_put(fx->db, three, 3, false, 5), 0);
+    assert_int_equal(records_lines_cancel(fx->db, "V1", both, 2, "C-1"), 0);
+    assert_int_equal(records_lines_cancel(fx->db, "V1", again, 2, "C-2"), POSA_ENOTFOUND);
+    assert_int_equal(records_lines_cancel(fx->db, "V1", unknown, 2, "C-3"), POSA_ENOTFOUND);
+    assert_int_equal(records_lines_list(fx->db, "V1", collect, &s), 0);
+    assert_int_equal(s.n, 3);
+    assert_string_equal(s.lines[0].state, "cancelled");
+    assert_string_equal(s.lines[1].state, "active"); /* neither refused cancel touched it */
+    assert_string_equal(s.lines[2].state, "cancelled");
 }
 
 /* A database posad wrote at schema 9, a row per line: opening it packs each visit's runs of
@@ -341,7 +368,10 @@ static void test_lines_migrated_into_sets(void **state)
             " ('V1', 'L4', 4, 'F4', 'damaged', 'U-1', 7, '', '', 0, 0, 0, 0, 0, 0, '', '', 0, "
             "  'K-1', 'h1', ''),"
             " ('V2', 'L1', 1, 'F1', 'refused', 'U-7', 8, 'X', '', 10000, 100, 1, 1, 1, 9, '', '',"
-            "  0, '', '', '');"
+            "  0, '', '', ''),"
+            /* V3: an id no writer could have written (80 bytes): kept, as damaged */
+            " ('V3', printf('%080d', 7), 1, 'F1', 'active', 'U-8', 9, 'X', '', 10000, 100, 1, 1,"
+            "  1, 9, '', '', 0, '', '', '');"
             "PRAGMA user_version = 9;",
             NULL, NULL, NULL),
         SQLITE_OK);
@@ -350,8 +380,8 @@ static void test_lines_migrated_into_sets(void **state)
     assert_int_equal(db_schema_version(fx->db), db_schema_latest());
     assert_int_equal(count_rows(fx, "SELECT count(*) FROM sqlite_master WHERE name = 'fee_lines_v9'"),
                      0);
-    /* V1: [L1 L2] (U-1, K-1), [L3] (U-2), [L4] (U-1 again, after L3); V2: [L1]. */
-    assert_int_equal(count_rows(fx, "SELECT count(*) FROM fee_sets"), 4);
+    /* V1: [L1 L2] (U-1, K-1), [L3] (U-2), [L4] (U-1 again, after L3); V2: [L1]; V3: [...]. */
+    assert_int_equal(count_rows(fx, "SELECT count(*) FROM fee_sets"), 5);
     assert_int_equal(records_lines_list(fx->db, "V1", collect, &s), 0);
     assert_int_equal(s.n, 4);
     assert_string_equal(s.lines[0].his_line_id, "L1");
@@ -381,6 +411,10 @@ static void test_lines_migrated_into_sets(void **state)
     assert_string_equal(s.lines[0].state, "refused");
     assert_int_equal(records_lines_next_seq(fx->db, "V1", &n), 0);
     assert_int_equal(n, 5);
+    memset(&s, 0, sizeof s);
+    assert_int_equal(records_lines_list(fx->db, "V3", collect, &s), 0);
+    assert_int_equal(s.n, 1);
+    assert_string_equal(s.lines[0].state, "damaged");
 }
 
 struct summed {
@@ -421,9 +455,9 @@ static void test_lines_active_splits(void **state)
 
     for (size_t i = 0; i < sizeof l / sizeof l[0]; i++) {
         l[i].seq = (int64_t)i + 1;
-        assert_int_equal(records_lines_put(fx->db, &l[i], 1, 5), 0);
+        assert_int_equal(records_lines_put(fx->db, &l[i], 1, false, 5), 0);
     }
-    assert_int_equal(records_line_cancel(fx->db, "V1", "L3", "C-1"), 0);
+    assert_int_equal(cancel1(fx->db, "V1", "L3", "C-1"), 0);
     assert_int_equal(records_lines_refused(fx->db, "V1", "U-2"), 0);
     assert_int_equal(records_lines_active_splits(fx->db, "V1", sum_split, &sum), 0);
     assert_int_equal(sum.lines, 2);
@@ -436,7 +470,7 @@ static void test_lines_active_splits(void **state)
     /* A damaged line (a body the 0005 migration could not read) stops it. */
     struct line_record damaged = {.visit_id = "V2", .his_line_id = "L2", .seq = 9,
                                   .state = "damaged"};
-    assert_int_equal(records_lines_put(fx->db, &damaged, 1, 5), 0);
+    assert_int_equal(records_lines_put(fx->db, &damaged, 1, false, 5), 0);
     assert_int_equal(records_lines_active_splits(fx->db, "V2", sum_split, &sum), POSA_ECORRUPT);
 }
 
@@ -522,6 +556,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lines_uncancel_and_refused, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_lines_active_splits, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_lines_kept_again_replace, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_lines_cancelled_together, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_lines_migrated_into_sets, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_lines_migrated_from_bodies, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_prune_by_time, fx_setup, fx_teardown),

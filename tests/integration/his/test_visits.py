@@ -3,6 +3,7 @@ NOT_CROSS_PROVINCE refusals that create nothing, the trauma suggestion from an S
 diagnosis, outside lines (refused on outpatient visits, flagged on stays), fee cancel, and
 the printable documents (masked ID number). Each case over the Unix socket and over TCP."""
 import os
+import sqlite3
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -250,6 +251,20 @@ class VisitsBase(h.HisTestCase):
         self.assertIn(again.status, (404, 409), again)
         unknown = self.c.post("/v1/visits/%s/fees/cancel" % vid, {"his_line_ids": ["NOPE"]})
         self.assertError(unknown, 404, "NOT_FOUND")
+        # C02 sent again replaces the cancelled one: counted once, kept once.
+        self.upload(self.c, vid, h.stay_lines("C")[1:2])
+        pre = self.c.post("/v1/visits/%s/presettle" % vid, {})
+        # 5,420.00 in scope again: (5,420.00 - 800.00) x 0.90 = 4,158.00; person 1,262.00.
+        a = pre.json["amounts"]
+        self.assertEqual((a["medfee_sumamt"], a["fund_pay_sumamt"], a["psn_part_amt"]),
+                         ("5420.00", "4158.00", "1262.00"), pre)
+        db = sqlite3.connect(os.path.join(self.w.data_dir, "posad.db"), timeout=10)
+        try:
+            kept = [(ln["his_line_id"], ln["state"]) for ln in h.fee_lines(db, vid)]
+        finally:
+            db.close()
+        self.assertEqual(sorted(kept), [("C01", "active"), ("C02", "active"), ("C03", "active")],
+                         kept)
 
     def test_fee_cancel_outpatient_all(self):
         v = self.open_visit(self.c, WANG, kind="outpatient", med_type="11")
