@@ -214,7 +214,8 @@ struct ids {
     size_t n;
 };
 
-/* A line kept again under its his_line_id (cancelled or refused before) leaves its old set. */
+/* A line kept again under its his_line_id (refused, cancelled or damaged before) leaves its
+ * old set. */
 static int drop_kept_again(struct line_record *l, void *data)
 {
     const struct ids *ids = data;
