@@ -616,11 +616,6 @@ static bool is_repeat(const struct his_call *call, const struct fee_flow *f)
     return true;
 }
 
-static int msgid_cmp(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* One journaled upload: how it went, into f (its platform rows, refused, queued). */
 static int replay_upload(struct db *db, struct fee_flow *f, const char *msgid)
 {
@@ -663,7 +658,7 @@ static int run_replay(struct db *db, struct db_job *job)
     for (size_t i = 0; i < f->lines.n && !err; i++)
         msgids[i] = kept_same(call, f, i)->upload_msgid;
     if (!err)
-        qsort(msgids, f->lines.n, sizeof *msgids, msgid_cmp);
+        qsort(msgids, f->lines.n, sizeof *msgids, str_ptr_cmp);
     for (size_t i = 0; i < f->lines.n && !err; i++)
         if (i == 0 || strcmp(msgids[i], msgids[i - 1]) != 0)
             err = replay_upload(db, f, msgids[i]);

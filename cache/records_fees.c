@@ -11,6 +11,7 @@
 #include "cache/db_internal.h"
 #include "cache/fee_set.h"
 #include "core/err.h"
+#include "core/str.h"
 
 /* At most this many lines in a set the migration writes (an upload's chunk is bounded too). */
 #define MIGRATED_SET_MAX 500
@@ -204,11 +205,6 @@ static int lines_edit(struct db *db, const char *visit_id, const char *upload_ms
     return err;
 }
 
-static int by_id(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 struct ids {
     const char **sorted;
     size_t n;
@@ -221,7 +217,7 @@ static int drop_kept_again(struct line_record *l, void *data)
     const struct ids *ids = data;
     const char *id = l->his_line_id;
 
-    return bsearch(&id, ids->sorted, ids->n, sizeof *ids->sorted, by_id) ? 2 : 0;
+    return bsearch(&id, ids->sorted, ids->n, sizeof *ids->sorted, str_ptr_cmp) ? 2 : 0;
 }
 
 static int set_insert(struct db *db, const struct line_record *lines, size_t n, int64_t now)
@@ -248,14 +244,15 @@ static int set_insert(struct db *db, const struct line_record *lines, size_t n, 
     return err;
 }
 
-/* ids[0..n) sorted for bsearch (by_id), into ret->sorted (malloc'd; NULL on -ENOMEM). */
+/* ids[0..n) sorted for bsearch (str_ptr_cmp), into ret->sorted (malloc'd; NULL on
+ * -ENOMEM). */
 static int ids_sorted(const char *const *ids, size_t n, struct ids *ret)
 {
     ret->n = n;
     if (!(ret->sorted = malloc((n ? n : 1) * sizeof *ret->sorted)))
         return -ENOMEM;
     memcpy(ret->sorted, ids, n * sizeof *ids);
-    qsort(ret->sorted, n, sizeof *ret->sorted, by_id);
+    qsort(ret->sorted, n, sizeof *ret->sorted, str_ptr_cmp);
     return 0;
 }
 
@@ -272,7 +269,7 @@ int records_lines_put(struct db *db, const struct line_record *lines, size_t n, 
             return -ENOMEM;
         for (size_t i = 0; i < n; i++)
             ids.sorted[i] = lines[i].his_line_id;
-        qsort(ids.sorted, n, sizeof *ids.sorted, by_id);
+        qsort(ids.sorted, n, sizeof *ids.sorted, str_ptr_cmp);
         err = lines_edit(db, lines[0].visit_id, NULL, drop_kept_again, &ids, -1, NULL);
         free(ids.sorted);
     }
@@ -310,7 +307,7 @@ static int cancel(struct line_record *l, void *data)
     const char *id = l->his_line_id;
 
     if (strcmp(l->state, "active") != 0 ||
-        !bsearch(&id, c->ids.sorted, c->ids.n, sizeof *c->ids.sorted, by_id))
+        !bsearch(&id, c->ids.sorted, c->ids.n, sizeof *c->ids.sorted, str_ptr_cmp))
         return 0;
     snprintf(l->state, sizeof l->state, "cancelled");
     l->cancel_msgid = c->cancel_msgid;

@@ -51,3 +51,8 @@ uint32_t str_hash(const char *s)
         h = (h ^ (unsigned char)*s) * 16777619u;
     return h;
 }
+
+int str_ptr_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}

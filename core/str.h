@@ -1,5 +1,5 @@
-/* Copying a C string into a fixed buffer, writing a number, and naming an element of a
- * list. */
+/* Copying a C string into a fixed buffer, writing a number, naming an element of a list,
+ * and ordering arrays of strings. */
 #ifndef POSA_CORE_STR_H
 #define POSA_CORE_STR_H
 
@@ -25,5 +25,8 @@ bool str_index(char *dst, size_t cap, const char *name, size_t i);
  * feedetl_sn, an upload's visits by mdtrt_id). Not for anything an attacker chooses keys of
  * to slow down more than the input's own size allows. */
 uint32_t str_hash(const char *s);
+
+/* qsort/bsearch order of an array of `const char *` (strcmp of the pointed-to strings). */
+int str_ptr_cmp(const void *a, const void *b);
 
 #endif

@@ -1,5 +1,6 @@
 /* Unit tests of core/str: str_copy fits, cuts and terminates like snprintf("%s"),
- * str_decimal writes what "%" PRIu64 does, and str_index what "%s[%zu]" does. */
+ * str_decimal writes what "%" PRIu64 does, str_index what "%s[%zu]" does, and str_ptr_cmp
+ * orders arrays of strings. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -7,6 +8,7 @@
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -89,12 +91,30 @@ static void test_hash_is_fnv1a(void **state)
     assert_int_equal(str_hash("foobar"), 0xbf9cf968u);
 }
 
+/* str_ptr_cmp orders pointers by what they point at, for qsort and bsearch alike. */
+static void test_ptr_cmp_orders_strings(void **state)
+{
+    (void)state;
+    const char *ids[] = {"L10", "L02", "氯化钠", "L1", ""};
+    const char *key = "L10", *absent = "L3";
+
+    qsort(ids, 5, sizeof ids[0], str_ptr_cmp);
+    assert_string_equal(ids[0], "");
+    assert_string_equal(ids[1], "L02");
+    assert_string_equal(ids[2], "L1");
+    assert_string_equal(ids[3], "L10");
+    assert_string_equal(ids[4], "氯化钠"); /* UTF-8 bytes sort after ASCII */
+    assert_ptr_equal(bsearch(&key, ids, 5, sizeof ids[0], str_ptr_cmp), &ids[3]);
+    assert_null(bsearch(&absent, ids, 5, sizeof ids[0], str_ptr_cmp));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_fits), cmocka_unit_test(test_cut),
                                        cmocka_unit_test(test_decimal_is_snprintf),
                                        cmocka_unit_test(test_index_is_snprintf),
-                                       cmocka_unit_test(test_hash_is_fnv1a)};
+                                       cmocka_unit_test(test_hash_is_fnv1a),
+                                       cmocka_unit_test(test_ptr_cmp_orders_strings)};
 
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
