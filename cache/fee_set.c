@@ -52,8 +52,10 @@ int fee_set_encode(const struct line_record *lines, size_t n, uint8_t **ret, siz
         const char *s[STRINGS];
 
         strings_of(&lines[i], s);
-        if (strlen(s[0]) >= sizeof lines[i].his_line_id ||
-            strlen(s[1]) >= sizeof lines[i].feedetl_sn || strlen(s[2]) >= sizeof lines[i].state)
+        /* Fixed arrays: bounded reads, as one may hold no NUL at all. */
+        if (strnlen(s[0], sizeof lines[i].his_line_id) == sizeof lines[i].his_line_id ||
+            strnlen(s[1], sizeof lines[i].feedetl_sn) == sizeof lines[i].feedetl_sn ||
+            strnlen(s[2], sizeof lines[i].state) == sizeof lines[i].state)
             return -EINVAL;
         cap += NUMBERS * PACK_VARINT_MAX;
         for (int k = 0; k < STRINGS; k++)
