@@ -829,10 +829,9 @@ static int cancel_keep(struct db *db, struct upmsg *m)
 {
     struct his_call *call = m->data;
     struct cancel_flow *c = call->flow;
-    int err = 0;
+    int err = records_lines_cancel(db, c->visit->visit_id, (const char *const *)c->ids, c->n,
+                                   m->msgid);
 
-    err = records_lines_cancel(db, c->visit->visit_id, (const char *const *)c->ids, c->n,
-                               m->msgid);
     if (!err && (size_t)json_object_object_length(c->active) == c->n) {
         str_copy(c->visit->state, sizeof(c->visit->state), visit_state_name(VISIT_OPEN));
         err = records_visit_put(db, c->visit, upstream_now_ms());

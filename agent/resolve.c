@@ -135,16 +135,17 @@ static void resolver_verdict(struct resolver *rs, enum msg_event ev, char *respo
         struct json_object *input = NULL, *data;
         struct envelope_head head = {0};
         const char *psn_no = NULL;
+        /* A reversal is never itself reversed: it is sent again. A query changed nothing
+         * upstream: nothing to reverse. A settlement whose reversal was refused is not
+         * reversed a second time. */
+        bool reverse =
+            strcmp(row->infno, "2601") != 0 && row->kind != MSG_KIND_QUERY && !rs->reopened;
 
         if (orig && json_object_object_get_ex(orig, "input", &input))
             psn_no = upstream_find_string(input, "psn_no");
         if (orig)
             head.insuplc_admdvs = upstream_find_string(orig, "insuplc_admdvs");
-        /* A reversal is never itself reversed: it is sent again. A query changed nothing
-         * upstream: nothing to reverse. A settlement whose reversal was refused is not
-         * reversed a second time. */
-        if (strcmp(row->infno, "2601") != 0 && row->kind != MSG_KIND_QUERY &&
-            !rs->reopened) {
+        if (reverse) {
             rj->reversal = upmsg_new("2601", NULL, NULL);
             input = json_object_new_object();
             data = json_object_new_object();
@@ -169,9 +170,7 @@ static void resolver_verdict(struct resolver *rs, enum msg_event ev, char *respo
             }
         }
         json_object_put(orig);
-        if ((strcmp(row->infno, "2601") != 0 && row->kind != MSG_KIND_QUERY &&
-             !rs->reopened && !rj->reversal) ||
-            (row->kind == MSG_KIND_DEFERRABLE && !rj->again)) {
+        if ((reverse && !rj->reversal) || (row->kind == MSG_KIND_DEFERRABLE && !rj->again)) {
             upmsg_free(rj->reversal);
             upmsg_free(rj->again);
             free(rj);
@@ -359,8 +358,7 @@ int resolve_reversal_applied(struct db *db, struct upmsg *m)
     }
     if (!err && row->state == MSG_REVERSED && (info = messages_find(row->infno)) &&
         info->settlement)
-        err = journal_apply(db, row->msgid, MSG_EV_REVERSAL_REFUSED, NULL, upstream_now_ms(),
-                            NULL);
+        err = journal_apply(db, row->msgid, MSG_EV_REVERSAL_REFUSED, NULL, upstream_now_ms(), NULL);
     if (err && err != POSA_ENOTFOUND)
         log_event(LOGL_ERROR, "reversal_refused_unrecorded", "msgid", m->msgid, "error",
                   posa_strerror(err), NULL);
