@@ -431,11 +431,25 @@ static void test_due_heads_of_many_visits(void **state)
 
 /* An unknown upload is replaced by a reversal and a resend that take its place in the
  * visit's order: they drain before the visit's later rows, reversal first. */
+/* The visit's rows come due one at a time in the order expect[0..n) says, each sent and
+ * answered before the next. */
+static void due_one_by_one(struct db *db, const char *const *expect, int n)
+{
+    for (int i = 0; i < n; i++) {
+        struct collect got = {0};
+
+        assert_int_equal(journal_due(db, 10, 10, on_row, &got), 0);
+        assert_int_equal(got.n, 1);
+        assert_string_equal(got.msgids[0], expect[i]);
+        assert_int_equal(journal_apply(db, expect[i], MSG_EV_SEND, NULL, 10, NULL), 0);
+        assert_int_equal(journal_apply(db, expect[i], MSG_EV_ANSWER_OK, NULL, 10, NULL), 0);
+    }
+}
+
 static void test_stand_in_keeps_visit_order(void **state)
 {
     struct fx *fx = *state;
     char up1[MSGID_LEN + 1], up2[MSGID_LEN + 1], rev[MSGID_LEN + 1], again[MSGID_LEN + 1];
-    struct collect got = {0};
     bool open = false;
 
     mid(up1, 7, 1);
@@ -470,14 +484,7 @@ static void test_stand_in_keeps_visit_order(void **state)
     assert_int_equal(journal_insert(fx->db, &a, 4), 0);
 
     const char *expect[] = {rev, again, up2};
-    for (int i = 0; i < 3; i++) {
-        memset(&got, 0, sizeof got);
-        assert_int_equal(journal_due(fx->db, 10, 10, on_row, &got), 0);
-        assert_int_equal(got.n, 1);
-        assert_string_equal(got.msgids[0], expect[i]);
-        assert_int_equal(journal_apply(fx->db, expect[i], MSG_EV_SEND, NULL, 10, NULL), 0);
-        assert_int_equal(journal_apply(fx->db, expect[i], MSG_EV_ANSWER_OK, NULL, 10, NULL), 0);
-    }
+    due_one_by_one(fx->db, expect, 3);
     struct journal_row *row = NULL;
     assert_int_equal(journal_get(fx->db, again, &row), 0);
     assert_string_equal(row->ref_msgid, up1);
@@ -546,7 +553,6 @@ static void test_reversal_sent_again_before_the_resend(void **state)
 {
     struct fx *fx = *state;
     char up1[MSGID_LEN + 1], rev[MSGID_LEN + 1], again[MSGID_LEN + 1], rev2[MSGID_LEN + 1];
-    struct collect got = {0};
 
     mid(up1, 9, 1);
     mid(rev, 9, 2);
@@ -571,14 +577,7 @@ static void test_reversal_sent_again_before_the_resend(void **state)
     assert_int_equal(journal_insert(fx->db, &r2, 7), 0);
 
     const char *expect[] = {rev2, again};
-    for (int i = 0; i < 2; i++) {
-        memset(&got, 0, sizeof got);
-        assert_int_equal(journal_due(fx->db, 10, 10, on_row, &got), 0);
-        assert_int_equal(got.n, 1);
-        assert_string_equal(got.msgids[0], expect[i]);
-        assert_int_equal(journal_apply(fx->db, expect[i], MSG_EV_SEND, NULL, 10, NULL), 0);
-        assert_int_equal(journal_apply(fx->db, expect[i], MSG_EV_ANSWER_OK, NULL, 10, NULL), 0);
-    }
+    due_one_by_one(fx->db, expect, 2);
 }
 
 /* A re-stamped request replaces the stored one when it leaves. */

@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import ssl
 import subprocess
 import sys
@@ -451,6 +452,14 @@ class HisTestCase(unittest.TestCase):
         cls.w = HisTestCase.world
         cls.tcp = cls.w.tcp
         cls.unix = cls.w.unix
+
+    def fee_lines(self, visit_id):
+        """fee_lines() of the visit, read from posad's database while it runs."""
+        db = sqlite3.connect(os.path.join(self.w.data_dir, "posad.db"), timeout=10)
+        try:
+            return fee_lines(db, visit_id)
+        finally:
+            db.close()
 
     def tearDown(self):
         self.assertTrue(self.w.posad_alive(),

@@ -52,13 +52,6 @@ class IdemBase(h.HisTestCase):
         """As if posad died before it kept the first answer under key name."""
         self.posad_db("DELETE FROM his_answers WHERE idem_key = ?", (self.key(name),))
 
-    def fee_lines(self, visit_id):
-        db = sqlite3.connect(os.path.join(self.w.data_dir, "posad.db"), timeout=10)
-        try:
-            return h.fee_lines(db, visit_id)
-        finally:
-            db.close()
-
     def ledger_settlements(self, mdtrt_id):
         return [s for s in self.w.ledger().get("settlements", []) if s.get("mdtrt_id") == mdtrt_id]
 

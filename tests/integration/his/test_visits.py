@@ -3,7 +3,6 @@ NOT_CROSS_PROVINCE refusals that create nothing, the trauma suggestion from an S
 diagnosis, outside lines (refused on outpatient visits, flagged on stays), fee cancel, and
 the printable documents (masked ID number). Each case over the Unix socket and over TCP."""
 import os
-import sqlite3
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -258,11 +257,7 @@ class VisitsBase(h.HisTestCase):
         a = pre.json["amounts"]
         self.assertEqual((a["medfee_sumamt"], a["fund_pay_sumamt"], a["psn_part_amt"]),
                          ("5420.00", "4158.00", "1262.00"), pre)
-        db = sqlite3.connect(os.path.join(self.w.data_dir, "posad.db"), timeout=10)
-        try:
-            kept = [(ln["his_line_id"], ln["state"]) for ln in h.fee_lines(db, vid)]
-        finally:
-            db.close()
+        kept = [(ln["his_line_id"], ln["state"]) for ln in self.fee_lines(vid)]
         self.assertEqual(sorted(kept), [("C01", "active"), ("C02", "active"), ("C03", "active")],
                          kept)
 
