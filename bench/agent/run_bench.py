@@ -140,8 +140,9 @@ class World:
             os.kill(p.pid, signal.SIGKILL)
             p.wait(timeout=10)
 
-    def start_posad(self, name, extra=""):
-        """Starts posad; returns (proc, port, seconds to /v1/health 200, to upstream online)."""
+    def start_posad(self, name, extra="", socket=""):
+        """Starts posad, on TCP and on the Unix socket `socket` if given; returns (proc, port,
+        seconds to /v1/health 200, to upstream online)."""
         # The harness's 9001 and posad's first msgids share the institution code; in the same
         # second both would be ...0001 and the sandbox refuses a msgid used twice.
         while int(time.time()) == int(self.signed_in_at):
@@ -151,12 +152,12 @@ class World:
         os.makedirs(d, exist_ok=True)
         conf = os.path.join(d, "posad.conf")
         with open(conf, "w", encoding="utf-8") as f:
-            f.write("[posad]\ndata_dir = %s/data\nlisten = 127.0.0.1:%d\nsocket =\n"
+            f.write("[posad]\ndata_dir = %s/data\nlisten = 127.0.0.1:%d\nsocket = %s\n"
                     "log_level = %s\nlog_file = %s/posad.log\n"
                     "[institution]\nfixmedins_code = %s\nfixmedins_name = bench\n"
                     "mdtrtarea_admvs = 310000\n"
                     "[upstream]\nurl = http://127.0.0.1:%d/fsi/api/rsfComIfsService/callService\n"
-                    "timeout_ms = 10000\n%s\n" % (d, port, os.environ.get("BENCH_POSAD_LOG", "warn"), d, INSTITUTION, self.sb.port, extra))
+                    "timeout_ms = 10000\n%s\n" % (d, port, socket, os.environ.get("BENCH_POSAD_LOG", "warn"), d, INSTITUTION, self.sb.port, extra))
         t0 = time.monotonic()
         p = self.spawn(self.posad_prefix + [os.path.join(self.build, "agent", "posad"),
                                             "--config", conf], name + ".out")

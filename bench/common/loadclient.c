@@ -191,13 +191,13 @@ static void client_free(struct loadclient *c)
 
 static void on_closed(uv_handle_t *handle)
 {
-    client_free(container_of((uv_tcp_t *)handle, struct loadclient, tcp));
+    client_free(container_of(handle, struct loadclient, conn.handle));
 }
 
 static void client_close(struct loadclient *c)
 {
-    if (!uv_is_closing((uv_handle_t *)&c->tcp))
-        uv_close((uv_handle_t *)&c->tcp, on_closed);
+    if (!uv_is_closing(&c->conn.handle))
+        uv_close(&c->conn.handle, on_closed);
 }
 
 /* Counts an error that ends the client for this level. */
@@ -236,7 +236,7 @@ static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 
 static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
 {
-    struct loadclient *c = container_of((uv_tcp_t *)stream, struct loadclient, tcp);
+    struct loadclient *c = container_of(stream, struct loadclient, conn.stream);
     size_t used =
         n > 0 ? http_parser_execute(&c->parser, &parser_settings, buf->base, (size_t)n) : 0;
 
@@ -279,7 +279,7 @@ static void client_send(struct loadclient *c)
     c->parser.data = c;
     rc = request_build(c);
     if (rc == 0)
-        rc = uv_write(&c->write, (uv_stream_t *)&c->tcp, &c->wbuf, 1, on_write);
+        rc = uv_write(&c->write, &c->conn.stream, &c->wbuf, 1, on_write);
     if (rc < 0) {
         client_fail(c, "cannot send", rc);
         return;
@@ -292,7 +292,7 @@ static void on_connect(uv_connect_t *req, int status)
     struct loadclient *c = container_of(req, struct loadclient, connect);
 
     if (status == 0)
-        status = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+        status = uv_read_start(&c->conn.stream, on_alloc, on_read);
     if (status < 0) {
         client_fail(c, "connect failed", status);
         return;
@@ -305,13 +305,19 @@ static void client_start(struct loadclient_bench *b, unsigned index)
 {
     struct loadclient *c = client_new(b, index);
 
-    if (!c || uv_tcp_init(b->loop, &c->tcp) < 0) {
+    if (!c || (b->socket_path ? uv_pipe_init(b->loop, &c->conn.pipe, 0)
+                              : uv_tcp_init(b->loop, &c->conn.tcp)) < 0) {
         client_free(c);
         b->errors++;
         return;
     }
-    uv_tcp_nodelay(&c->tcp, 1);
-    if (uv_tcp_connect(&c->connect, &c->tcp, (const struct sockaddr *)&b->addr, on_connect) < 0) {
+    if (b->socket_path) {
+        uv_pipe_connect(&c->connect, &c->conn.pipe, b->socket_path, on_connect);
+        return;
+    }
+    uv_tcp_nodelay(&c->conn.tcp, 1);
+    if (uv_tcp_connect(&c->connect, &c->conn.tcp, (const struct sockaddr *)&b->addr,
+                       on_connect) < 0) {
         b->errors++;
         client_close(c);
     }
@@ -320,13 +326,15 @@ static void client_start(struct loadclient_bench *b, unsigned index)
 /* ---- levels ------------------------------------------------------------------------------- */
 
 int loadclient_bench_init(struct loadclient_bench *b, const char *name,
-                          const struct loadclient_ops *ops, int port)
+                          const struct loadclient_ops *ops, int port,
+                          const char *socket_path)
 {
     int rc;
 
     memset(b, 0, sizeof *b);
     b->name = name;
     b->ops = ops;
+    b->socket_path = socket_path;
     b->loop = uv_default_loop();
     b->flow.us = malloc(MAX_SAMPLES * sizeof *b->flow.us);
     b->last.us = malloc(MAX_SAMPLES * sizeof *b->last.us);

@@ -46,7 +46,12 @@ struct loadclient_ops {
 };
 
 struct loadclient {
-    uv_tcp_t tcp;
+    union {
+        uv_handle_t handle;
+        uv_stream_t stream;
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+    } conn; /* TCP, or the Unix socket of bench->socket_path */
     uv_connect_t connect;
     uv_write_t write;
     uv_buf_t wbuf;
@@ -75,6 +80,7 @@ struct loadclient_bench {
     const struct loadclient_ops *ops;
     uv_loop_t *loop;
     struct sockaddr_in addr;
+    const char *socket_path; /* set: clients connect here instead of addr */
     uint64_t deadline; /* uv_hrtime() after which no flow starts */
     /* The figures of the last level run: */
     uint64_t completed, errors;
@@ -85,10 +91,11 @@ struct loadclient_bench {
 /* Prints one level's figures from bench; nonzero stops the levels that follow. */
 typedef int (*loadclient_report_cb)(struct loadclient_bench *bench, int n_clients);
 
-/* Prepares bench for a server on 127.0.0.1:port; ops must outlive it. 0, or negative with
- * nothing held. */
+/* Prepares bench for a server on 127.0.0.1:port, or on the Unix socket socket_path when
+ * that is not NULL; ops and socket_path must outlive it. 0, or negative with nothing held. */
 int loadclient_bench_init(struct loadclient_bench *bench, const char *name,
-                          const struct loadclient_ops *ops, int port);
+                          const struct loadclient_ops *ops, int port,
+                          const char *socket_path);
 /* Frees what init took and closes the loop. */
 void loadclient_bench_done(struct loadclient_bench *bench);
 

@@ -5,7 +5,7 @@
  * 2207, the ones posad sends for that flow). Prints settlements/s and p50/p99.
  * bench/his/run_bench.py writes the plan and starts the processes.
  *
- * usage: bench_his --mode his|national --port P --plan FILE [--sign-no S]
+ * usage: bench_his --mode his|national --port P|--socket PATH --plan FILE [--sign-no S]
  *                  [--clients 1,8,64] [--seconds 3] [--clock "YYYY-MM-DD HH:MM:SS"]
  *                  [--idempotency-keys 1]  (every HIS call with its own Idempotency-Key)
  * Plan lines: "P psn_no certno insuplc_admdvs insutype", "L list_code pric cnt amount".
@@ -322,7 +322,7 @@ int main(int argc, char **argv)
 {
     static struct plan plan;
     static struct bench b;
-    const char *plan_path = NULL, *levels = "1,8,64", *mode = "his";
+    const char *plan_path = NULL, *levels = "1,8,64", *mode = "his", *socket_path = NULL;
     double seconds = 3.0;
     int port = 0, rc;
 
@@ -331,6 +331,8 @@ int main(int argc, char **argv)
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--port"))
             port = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--socket"))
+            socket_path = argv[i + 1];
         else if (!strcmp(argv[i], "--plan"))
             plan_path = argv[i + 1];
         else if (!strcmp(argv[i], "--clients"))
@@ -346,8 +348,8 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--idempotency-keys"))
             b.idempotency_keys = atoi(argv[i + 1]) != 0;
     }
-    if (port <= 0 || !plan_path || seconds <= 0 || (strcmp(mode, "his") && strcmp(mode, "national"))) {
-        fprintf(stderr, "usage: %s --mode his|national --port P --plan FILE [--sign-no S] "
+    if ((port <= 0 && !socket_path) || !plan_path || seconds <= 0 || (strcmp(mode, "his") && strcmp(mode, "national"))) {
+        fprintf(stderr, "usage: %s --mode his|national --port P|--socket PATH --plan FILE [--sign-no S] "
                 "[--clients 1,8,64] [--seconds 3] [--clock TIME] [--idempotency-keys 0|1]\n", argv[0]);
         return 2;
     }
@@ -359,7 +361,8 @@ int main(int argc, char **argv)
     b.ids.time = time(NULL) - 2 * 86400; /* apart from bench_sandbox's ids */
     b.run_id = (unsigned)time(NULL) % 100000u;
     if (loadclient_bench_init(&b.super, "bench_his",
-                              strcmp(mode, "his") ? &national_flow : &his_flow, port) < 0)
+                              strcmp(mode, "his") ? &national_flow : &his_flow, port,
+                              socket_path) < 0)
         return 1;
     loadclient_bench_levels(&b.super, levels, seconds, print_level);
     loadclient_bench_done(&b.super);

@@ -7,7 +7,8 @@ sends for it). Target (issue 6): >= 1,000 settlements/s at 64 clients, durabilit
 The processes come from bench/agent/run_bench.py's World (sandbox with bench/sandbox's
 256-person scenario, posad on loopback); the client is bench_his.
 
-usage: run_bench.py BUILD_DIR [--seconds 2] [--clients 1,8,64] [--lines 20]"""
+usage: run_bench.py BUILD_DIR [--seconds 2] [--clients 1,8,64] [--lines 20]
+                    [--transport unix|tcp]"""
 import argparse
 import os
 import re
@@ -24,13 +25,13 @@ LEVEL = re.compile(r"clients=(\d+)\s+settlements=(\d+)\s+errors=(\d+)\s+settleme
                    r"p50=([\d.]+)ms p99=([\d.]+)ms")
 
 
-def load(w, mode, port, clients, seconds, clock, pids, quiet=False, keys=False):
-    """Runs bench_his; returns the levels and the CPU seconds of each of pids and of the
-    load client ("client")."""
+def load(w, mode, at, clients, seconds, clock, pids, quiet=False, keys=False):
+    """Runs bench_his against at (a TCP port on 127.0.0.1, or a Unix socket's path); returns
+    the levels and the CPU seconds of each of pids and of the load client ("client")."""
     before = [agent_bench.cpu_ticks(p) for p in pids]
     child = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run([os.path.join(w.build, "bench", "his", "bench_his"), "--mode", mode,
-                          "--port", str(port), "--plan", w.plan, "--sign-no", w.sb.sign_no or "",
+                          "--socket" if isinstance(at, str) else "--port", str(at), "--plan", w.plan, "--sign-no", w.sb.sign_no or "",
                           "--clients", clients, "--seconds", str(seconds), "--clock", clock,
                           "--idempotency-keys", "1" if keys else "0"],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True).stdout
@@ -46,12 +47,12 @@ def load(w, mode, port, clients, seconds, clock, pids, quiet=False, keys=False):
     return levels, cpu
 
 
-def warm_up(w, port, clock, seconds=15):
+def warm_up(w, his, clock, seconds=15):
     """posad loads the treating region's catalog after sign-in; fees are refused (503) until
     then. Short error-free runs tell it is there."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        levels, _ = load(w, "his", port, "1", 0.2, clock, [], quiet=True)
+        levels, _ = load(w, "his", his, "1", 0.2, clock, [], quiet=True)
         if levels.get(1) and levels[1]["n"] and not levels[1]["errors"]:
             return
         time.sleep(0.2)
@@ -63,21 +64,28 @@ def main():
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--clients", default="1,8,64")
     ap.add_argument("--lines", type=int, default=20)
+    ap.add_argument("--transport", choices=("unix", "tcp"), default="unix",
+                    help="how the HIS reaches posad: its Unix socket (his-api.md's default) "
+                    "or loopback TCP")
     ap.add_argument("--idempotency-keys", action="store_true",
                     help="every HIS call carries an Idempotency-Key (posad keeps each answer)")
     a = ap.parse_args()
     w = agent_bench.World(os.path.abspath(a.build))
     clock = time.strftime("%Y-%m-%d %H:%M:%S")
     print("\n== HIS API: outpatient settlements (identify by ID -> visit -> %d lines -> settle) "
-          "through posad vs the same national messages straight to posa-sandbox" % a.lines)
+          "through posad (HIS over %s) vs the same national messages straight to posa-sandbox"
+          % (a.lines, "its Unix socket" if a.transport == "unix" else "TCP"))
     try:
         w.start_sandbox(lines=a.lines)
         w.sb.set_clock(clock)
-        pd, port, _, _ = w.start_posad("posad-his", os.environ.get("BENCH_POSAD_EXTRA", ""))
-        warm_up(w, port, clock)
+        sock = os.path.join(w.tmp, "posad-his.sock") if a.transport == "unix" else ""
+        pd, port, _, _ = w.start_posad("posad-his", os.environ.get("BENCH_POSAD_EXTRA", ""),
+                                       socket=sock)
+        his = sock or port
+        warm_up(w, his, clock)
         sb = w.sb.proc.pid
         runs = {"direct": load(w, "national", w.sb.port, a.clients, a.seconds, clock, [sb]),
-                "posad": load(w, "his", port, a.clients, a.seconds, clock, [pd.pid, sb],
+                "posad": load(w, "his", his, a.clients, a.seconds, clock, [pd.pid, sb],
                               keys=a.idempotency_keys)}
         w.check_alive(pd, "posad-his")
         w.kill(pd)

@@ -199,7 +199,7 @@ int main(int argc, char **argv)
     b.plan = &plan;
     b.sign_no = sign_no;
     b.ids.time = time(NULL) - 86400; /* yesterday: a real time, never colliding with now */
-    if (loadclient_bench_init(&b.super, "bench", &settlement_flow, port) < 0)
+    if (loadclient_bench_init(&b.super, "bench", &settlement_flow, port, NULL) < 0)
         return 1;
     rc = loadclient_bench_levels(&b.super, levels, seconds, print_level);
     loadclient_bench_done(&b.super);
