@@ -97,7 +97,7 @@ def flow_his(w, out, seconds, measure, clients):
     clock = time.strftime("%Y-%m-%d %H:%M:%S")
     w.start_sandbox(lines=20)
     w.sb.set_clock(clock)
-    pd, port, _, _ = w.start_posad("posad-his")
+    pd, port, _, _ = w.start_posad("posad-his", os.environ.get("BENCH_POSAD_EXTRA", ""))
     his_bench.warm_up(w, port, clock)
     count_on(w.sb.proc.pid if measure == "sandbox" else pd.pid)
     levels, _ = his_bench.load(w, "his", port, str(clients), seconds, clock, [])

@@ -79,6 +79,8 @@ struct platform_request {
     size_t resp_cap;
     uint64_t started;
     struct platform_request *prev, *next; /* in flight */
+    struct platform_request *wait_next;   /* waiting for a connection (client.c) */
+    bool waiting;
     char errbuf[256];
 };
 
@@ -88,7 +90,7 @@ int platform_client_new(uv_loop_t *loop, const struct platform_client_config *co
 /* Starts req. On error (nothing started) done will not run. */
 int platform_client_send(struct platform_client *client, struct platform_request *req);
 
-/* Number of requests in flight. */
+/* Number of requests in flight, counting those waiting for a connection. */
 int platform_client_in_flight(const struct platform_client *client);
 
 /* Aborts what is in flight (each done runs with a LOST_* outcome), closes every handle and

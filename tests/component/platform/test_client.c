@@ -19,7 +19,9 @@
 #include "interface/platform/client.h"
 #include "interface/platform/gateway.h"
 
-enum mode { MODE_OK, MODE_DROP, MODE_RESET, MODE_HOLD, MODE_500 };
+enum mode { MODE_OK, MODE_DROP, MODE_RESET, MODE_HOLD, MODE_HOLD_ALL, MODE_500 };
+
+#define MANY 4
 
 struct fx {
     uv_loop_t loop;
@@ -36,6 +38,9 @@ struct fx {
     bool saw_expect;
     bool saw_json_type;
     struct http_request *held;
+    struct http_request *held_all[MANY]; /* MODE_HOLD_ALL, in arrival order */
+    char held_body[MANY][32];
+    int n_held;
     /* the client side */
     struct platform_request req;
     struct platform_result res;
@@ -68,6 +73,11 @@ static void on_request(struct http_server *server, struct http_request *req, voi
     case MODE_DROP: http_request_drop(req, false); break;
     case MODE_RESET: http_request_drop(req, true); break;
     case MODE_HOLD: fx->held = req; break;
+    case MODE_HOLD_ALL:
+        assert_true(fx->n_held < MANY);
+        snprintf(fx->held_body[fx->n_held], sizeof fx->held_body[0], "%.31s", fx->last_body);
+        fx->held_all[fx->n_held++] = req;
+        break;
     }
 }
 
@@ -83,13 +93,19 @@ static void on_done(struct platform_request *req, const struct platform_result *
     uv_stop(&fx->loop);
 }
 
-static int start_client(struct fx *fx, int port, struct gateway *gw)
+static int start_client_max(struct fx *fx, int port, struct gateway *gw, long max_connections)
 {
     char url[128];
-    struct platform_client_config cfg = {.url = url, .timeout_ms = 5000, .gateway = gw};
+    struct platform_client_config cfg = {
+        .url = url, .timeout_ms = 5000, .gateway = gw, .max_connections = max_connections};
 
     snprintf(url, sizeof url, "http://127.0.0.1:%d/fsi/api/rsfComIfsService/callService", port);
     return platform_client_new(&fx->loop, &cfg, &fx->client);
+}
+
+static int start_client(struct fx *fx, int port, struct gateway *gw)
+{
+    return start_client_max(fx, port, gw, 0);
 }
 
 static int setup(void **state)
@@ -118,6 +134,9 @@ static int teardown(void **state)
 
     if (fx->held)
         http_request_drop(fx->held, false);
+    for (int i = 0; i < fx->n_held; i++)
+        if (fx->held_all[i])
+            http_request_drop(fx->held_all[i], false);
     if (fx->client)
         platform_client_close(fx->client, on_client_closed, fx);
     else
@@ -332,6 +351,141 @@ static void test_close_with_request_in_flight(void **state)
     assert_int_equal(fx->res.outcome, PLATFORM_LOST_AFTER);
 }
 
+/* ---- more messages than connections ------------------------------------------------------ */
+
+struct many {
+    struct fx *fx;
+    struct platform_request req[MANY];
+    char body[MANY][32];
+    struct platform_result res[MANY];
+    char error[MANY][96];
+    int order[MANY]; /* which request finished n-th */
+    int done;
+};
+
+static void on_done_many(struct platform_request *req, const struct platform_result *res)
+{
+    struct many *m = req->data;
+    int i = (int)(req - m->req);
+
+    m->res[i] = *res;
+    snprintf(m->error[i], sizeof m->error[i], "%s", res->error ? res->error : "");
+    m->res[i].body = NULL;
+    m->res[i].error = m->error[i];
+    m->order[m->done++] = i;
+}
+
+static void send_many(struct many *m, int n, uint32_t timeout_ms)
+{
+    for (int i = 0; i < n; i++) {
+        snprintf(m->body[i], sizeof m->body[i], "{\"n\":%d}", i);
+        m->req[i] = (struct platform_request){.infno = "2207",
+                                              .body = m->body[i],
+                                              .body_len = strlen(m->body[i]),
+                                              .timeout_ms = timeout_ms,
+                                              .done = on_done_many,
+                                              .data = m};
+        assert_int_equal(platform_client_send(m->fx->client, &m->req[i]), 0);
+    }
+}
+
+static void run_until_held(struct fx *fx, int n)
+{
+    for (int i = 0; i < 2000 && fx->n_held < n; i++)
+        uv_run(&fx->loop, UV_RUN_ONCE);
+    assert_int_equal(fx->n_held, n);
+}
+
+static void answer_held(struct fx *fx, int i)
+{
+    static const char ok[] = "{\"infcode\":0,\"output\":{}}";
+
+    http_respond(fx->held_all[i], 200, NULL, 0, ok, strlen(ok));
+    fx->held_all[i] = NULL;
+}
+
+/* With max_connections 2, four messages: two go out, two wait in posad (not in curl), and
+ * each goes out, in the order sent, as an answer frees a connection. */
+static void test_beyond_max_connections_messages_wait_in_order(void **state)
+{
+    struct fx *fx = *state;
+    struct many m = {.fx = fx};
+
+    assert_int_equal(start_client_max(fx, fx->port, NULL, 2), 0);
+    fx->mode = MODE_HOLD_ALL;
+    send_many(&m, MANY, 0);
+    assert_int_equal(platform_client_in_flight(fx->client), MANY);
+    run_until_held(fx, 2);
+    for (int i = 0; i < 20; i++) /* a third would have arrived by now */
+        uv_run(&fx->loop, UV_RUN_NOWAIT);
+    assert_int_equal(fx->received, 2);
+    assert_string_equal(fx->held_body[0], "{\"n\":0}");
+    assert_string_equal(fx->held_body[1], "{\"n\":1}");
+    answer_held(fx, 1);
+    run_until_held(fx, 3);
+    assert_string_equal(fx->held_body[2], "{\"n\":2}");
+    answer_held(fx, 0);
+    run_until_held(fx, 4);
+    assert_string_equal(fx->held_body[3], "{\"n\":3}");
+    answer_held(fx, 2);
+    answer_held(fx, 3);
+    for (int i = 0; i < 2000 && m.done < MANY; i++)
+        uv_run(&fx->loop, UV_RUN_ONCE);
+    assert_int_equal(m.done, MANY);
+    assert_int_equal(m.order[0], 1);
+    assert_int_equal(m.order[1], 0);
+    for (int i = 0; i < MANY; i++) {
+        assert_int_equal(m.res[i].outcome, PLATFORM_ANSWERED);
+        assert_int_equal(m.res[i].http_status, 200);
+    }
+    assert_int_equal(platform_client_in_flight(fx->client), 0);
+    assert_int_equal(fx->received, MANY);
+}
+
+/* A message's time runs from when it was sent to the client, waiting included: one that
+ * waited past its timeout never leaves (lost before, so never in doubt). */
+static void test_waiting_counts_against_the_timeout(void **state)
+{
+    struct fx *fx = *state;
+    struct many m = {.fx = fx};
+
+    assert_int_equal(start_client_max(fx, fx->port, NULL, 1), 0);
+    fx->mode = MODE_HOLD_ALL;
+    send_many(&m, 2, 100);
+    run_until_held(fx, 1);
+    uv_sleep(150); /* the second has waited past its 100 ms; the first is timing out too */
+    for (int i = 0; i < 2000 && m.done < 2; i++)
+        uv_run(&fx->loop, UV_RUN_ONCE);
+    assert_int_equal(m.done, 2);
+    assert_int_equal(m.res[0].outcome, PLATFORM_LOST_AFTER);
+    assert_int_equal(m.res[1].outcome, PLATFORM_LOST_BEFORE);
+    assert_int_equal(m.res[1].err, -ETIMEDOUT);
+    assert_non_null(strstr(m.error[1], "for a connection"));
+    assert_int_equal(fx->received, 1); /* the second never went out */
+}
+
+/* Closing ends what waits as never sent, and what is out as in doubt. */
+static void test_close_with_messages_waiting(void **state)
+{
+    struct fx *fx = *state;
+    struct many m = {.fx = fx};
+
+    assert_int_equal(start_client_max(fx, fx->port, NULL, 1), 0);
+    fx->mode = MODE_HOLD_ALL;
+    send_many(&m, 3, 0);
+    run_until_held(fx, 1);
+    platform_client_close(fx->client, on_client_closed, fx);
+    fx->client = NULL;
+    assert_int_equal(m.done, 3);
+    assert_int_equal(m.res[0].outcome, PLATFORM_LOST_AFTER);
+    assert_int_equal(m.res[1].outcome, PLATFORM_LOST_BEFORE);
+    assert_int_equal(m.res[2].outcome, PLATFORM_LOST_BEFORE);
+    for (int i = 0; i < 100 && !fx->closed; i++)
+        uv_run(&fx->loop, UV_RUN_ONCE);
+    assert_true(fx->closed);
+    assert_int_equal(fx->received, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -342,6 +496,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reused_connection_never_resends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout_is_lost_after, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_with_request_in_flight, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_beyond_max_connections_messages_wait_in_order, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_waiting_counts_against_the_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_with_messages_waiting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_connection_closed_by_the_server, setup,
                                         teardown),
     };
