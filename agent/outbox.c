@@ -125,7 +125,9 @@ static void on_due(struct db_job *job, int status)
     struct outbox *ob = container_of(job, struct outbox, job);
     struct upstream *up = &ob->pd->up;
 
-    if (status || ob->stopping) {
+    /* The session may have been lost while the batch was read: its rows would go with no
+     * sign_no, be refused and come back. The sign-in kicks the outbox once it is back. */
+    if (status || ob->stopping || !up->sign_no[0]) {
         outbox_free_rows(ob);
         ob->draining = false;
         outbox_arm(ob, 1000);
