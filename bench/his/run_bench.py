@@ -8,7 +8,7 @@ The processes come from bench/agent/run_bench.py's World (sandbox with bench/san
 256-person scenario, posad on loopback); the client is bench_his.
 
 usage: run_bench.py BUILD_DIR [--seconds 2] [--clients 1,8,64] [--lines 20]
-                    [--transport unix|tcp]"""
+                    [--transport unix|tcp] [--upstream-connections N]"""
 import argparse
 import os
 import re
@@ -67,20 +67,26 @@ def main():
     ap.add_argument("--transport", choices=("unix", "tcp"), default="unix",
                     help="how the HIS reaches posad: its Unix socket (his-api.md's default) "
                     "or loopback TCP")
+    ap.add_argument("--upstream-connections", type=int, default=0, metavar="N",
+                    help="posad's max_connections to the sandbox; default: as many as the "
+                    "largest level's clients, the connections the direct run has")
     ap.add_argument("--idempotency-keys", action="store_true",
                     help="every HIS call carries an Idempotency-Key (posad keeps each answer)")
     a = ap.parse_args()
+    conns = a.upstream_connections or max(int(c) for c in a.clients.split(","))
     w = agent_bench.World(os.path.abspath(a.build))
     clock = time.strftime("%Y-%m-%d %H:%M:%S")
     print("\n== HIS API: outpatient settlements (identify by ID -> visit -> %d lines -> settle) "
           "through posad (HIS over %s) vs the same national messages straight to posa-sandbox"
           % (a.lines, "its Unix socket" if a.transport == "unix" else "TCP"))
+    print("   posad keeps up to %d connections to the sandbox (max_connections; its default is "
+          "16)" % conns)
     try:
         w.start_sandbox(lines=a.lines)
         w.sb.set_clock(clock)
         sock = os.path.join(w.tmp, "posad-his.sock") if a.transport == "unix" else ""
-        pd, port, _, _ = w.start_posad("posad-his", os.environ.get("BENCH_POSAD_EXTRA", ""),
-                                       socket=sock)
+        extra = "max_connections = %d\n%s" % (conns, os.environ.get("BENCH_POSAD_EXTRA", ""))
+        pd, port, _, _ = w.start_posad("posad-his", extra, socket=sock)
         his = sock or port
         warm_up(w, his, clock)
         sb = w.sb.proc.pid
