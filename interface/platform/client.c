@@ -48,8 +48,8 @@ struct platform_client {
     int n_in_flight;
     /* At most max_active requests are in curl's multi; the rest wait here, in order. curl
      * would keep them pending itself, but each time a connection came free it ran every
-     * pending one's connect phase again (its URL parsed anew): a sixth of posad's
-     * instructions at 64 HIS clients with 16 connections. */
+     * pending one's connect phase again (its URL parsed anew): at 64 HIS clients on 16
+     * connections, curl's share of a settlement went from 608 K instructions to 369 K. */
     long max_active;
     int n_active;
     struct platform_request *wait_head, *wait_tail;
