@@ -304,6 +304,7 @@ static void on_connect(uv_connect_t *req, int status)
 static void client_start(struct loadclient_bench *b, unsigned index)
 {
     struct loadclient *c = client_new(b, index);
+    const struct sockaddr *addr = (const struct sockaddr *)&b->addr;
 
     if (!c || (b->socket_path ? uv_pipe_init(b->loop, &c->conn.pipe, 0)
                               : uv_tcp_init(b->loop, &c->conn.tcp)) < 0) {
@@ -316,8 +317,7 @@ static void client_start(struct loadclient_bench *b, unsigned index)
         return;
     }
     uv_tcp_nodelay(&c->conn.tcp, 1);
-    if (uv_tcp_connect(&c->connect, &c->conn.tcp, (const struct sockaddr *)&b->addr,
-                       on_connect) < 0) {
+    if (uv_tcp_connect(&c->connect, &c->conn.tcp, addr, on_connect) < 0) {
         b->errors++;
         client_close(c);
     }
@@ -326,8 +326,7 @@ static void client_start(struct loadclient_bench *b, unsigned index)
 /* ---- levels ------------------------------------------------------------------------------- */
 
 int loadclient_bench_init(struct loadclient_bench *b, const char *name,
-                          const struct loadclient_ops *ops, int port,
-                          const char *socket_path)
+                          const struct loadclient_ops *ops, int port, const char *socket_path)
 {
     int rc;
 

@@ -94,8 +94,7 @@ typedef int (*loadclient_report_cb)(struct loadclient_bench *bench, int n_client
 /* Prepares bench for a server on 127.0.0.1:port, or on the Unix socket socket_path when
  * that is not NULL; ops and socket_path must outlive it. 0, or negative with nothing held. */
 int loadclient_bench_init(struct loadclient_bench *bench, const char *name,
-                          const struct loadclient_ops *ops, int port,
-                          const char *socket_path);
+                          const struct loadclient_ops *ops, int port, const char *socket_path);
 /* Frees what init took and closes the loop. */
 void loadclient_bench_done(struct loadclient_bench *bench);
 

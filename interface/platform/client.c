@@ -233,8 +233,7 @@ static CURLcode request_start(struct platform_client *c, struct platform_request
     uint64_t limit = req->timeout_ms ? req->timeout_ms : c->timeout_ms;
 
     if (waited >= limit) {
-        snprintf(req->errbuf, sizeof req->errbuf, "waited %" PRIu64 " ms for a connection",
-                 waited);
+        snprintf(req->errbuf, sizeof req->errbuf, "waited %" PRIu64 " ms for a connection", waited);
         return CURLE_OPERATION_TIMEDOUT;
     }
     curl_easy_setopt(req->easy, CURLOPT_TIMEOUT_MS, (long)(limit - waited));

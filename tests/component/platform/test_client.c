@@ -442,6 +442,15 @@ static void test_beyond_max_connections_messages_wait_in_order(void **state)
     assert_int_equal(fx->received, MANY);
 }
 
+/* On one connection, n messages the server holds: the first out, the others waiting. */
+static void one_connection_held(struct fx *fx, struct many *m, int n, uint32_t timeout_ms)
+{
+    assert_int_equal(start_client_max(fx, fx->port, NULL, 1), 0);
+    fx->mode = MODE_HOLD_ALL;
+    send_many(m, n, timeout_ms);
+    run_until_held(fx, 1);
+}
+
 /* A message's time runs from when it was sent to the client, waiting included: one that
  * waited past its timeout never leaves (lost before, so never in doubt). */
 static void test_waiting_counts_against_the_timeout(void **state)
@@ -449,10 +458,7 @@ static void test_waiting_counts_against_the_timeout(void **state)
     struct fx *fx = *state;
     struct many m = {.fx = fx};
 
-    assert_int_equal(start_client_max(fx, fx->port, NULL, 1), 0);
-    fx->mode = MODE_HOLD_ALL;
-    send_many(&m, 2, 100);
-    run_until_held(fx, 1);
+    one_connection_held(fx, &m, 2, 100);
     uv_sleep(150); /* the second has waited past its 100 ms; the first is timing out too */
     for (int i = 0; i < 2000 && m.done < 2; i++)
         uv_run(&fx->loop, UV_RUN_ONCE);
@@ -470,10 +476,7 @@ static void test_close_with_messages_waiting(void **state)
     struct fx *fx = *state;
     struct many m = {.fx = fx};
 
-    assert_int_equal(start_client_max(fx, fx->port, NULL, 1), 0);
-    fx->mode = MODE_HOLD_ALL;
-    send_many(&m, 3, 0);
-    run_until_held(fx, 1);
+    one_connection_held(fx, &m, 3, 0);
     platform_client_close(fx->client, on_client_closed, fx);
     fx->client = NULL;
     assert_int_equal(m.done, 3);
@@ -500,8 +503,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_waiting_counts_against_the_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_with_messages_waiting, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_idle_connection_closed_by_the_server, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_idle_connection_closed_by_the_server, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
