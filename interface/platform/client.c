@@ -36,7 +36,8 @@ struct client_socket {
 struct platform_client {
     uv_loop_t *loop;
     CURLM *multi;
-    uv_timer_t timer;
+    uv_timer_t timer;      /* curl's */
+    uv_timer_t wait_timer; /* the earliest deadline of a waiting request */
     char *url;
     char *ca_file;
     char *cert_file;
@@ -46,15 +47,17 @@ struct platform_client {
     struct gateway *gateway;
     struct platform_request *in_flight; /* list head: every request not yet done */
     int n_in_flight;
-    /* At most max_active requests are in curl's multi; the rest wait here, in order. curl
-     * would keep them pending itself, but each time a connection came free it ran every
-     * pending one's connect phase again (its URL parsed anew): at 64 HIS clients on 16
-     * connections, curl's share of a settlement went from 608 K instructions to 369 K. */
+    /* At most max_active requests to the service URL are in curl's multi; the rest wait
+     * here, in order. curl would keep them pending itself, but each time a connection came
+     * free it ran every pending one's connect phase again (its URL parsed anew): at 64 HIS
+     * clients on 16 connections, curl's share of a settlement went from 608 K instructions to
+     * 369 K. A request to a URL of its own (the e-voucher service: another host) neither
+     * counts nor waits; curl's per-host limit keeps it. */
     long max_active;
     int n_active;
     struct platform_request *wait_head, *wait_tail;
     struct client_socket *sockets; /* list head */
-    int open_handles;              /* timer + sockets not yet closed */
+    int open_handles;              /* timers + sockets not yet closed */
     bool closing;
     void (*closed)(void *data);
     void *closed_data;
@@ -89,7 +92,7 @@ static void on_handle_closed(uv_handle_t *handle)
 {
     struct platform_client *c = handle->data;
 
-    if (handle != (uv_handle_t *)&c->timer)
+    if (handle != (uv_handle_t *)&c->timer && handle != (uv_handle_t *)&c->wait_timer)
         free(container_of((uv_poll_t *)handle, struct client_socket, poll));
     c->open_handles--;
     client_maybe_done(c);
@@ -217,7 +220,7 @@ static void request_end(struct platform_request *req, CURLcode rc, bool in_multi
 
     if (in_multi) {
         curl_multi_remove_handle(c->multi, req->easy);
-        c->n_active--;
+        c->n_active -= !req->url;
     }
     curl_slist_free_all(req->headers);
     req->headers = NULL;
@@ -226,33 +229,76 @@ static void request_end(struct platform_request *req, CURLcode rc, bool in_multi
     free(resp);
 }
 
+static uint64_t request_limit_ms(const struct platform_client *c,
+                                 const struct platform_request *req)
+{
+    return req->timeout_ms ? req->timeout_ms : c->timeout_ms;
+}
+
+/* Whether req's time ran out before it could start (then says so in its errbuf). */
+static bool wait_expired(struct platform_client *c, struct platform_request *req)
+{
+    uint64_t waited = uv_now(c->loop) - req->started;
+
+    if (waited < request_limit_ms(c, req))
+        return false;
+    snprintf(req->errbuf, sizeof req->errbuf, "waited %" PRIu64 " ms for a connection", waited);
+    return true;
+}
+
 /* Hands req to curl with what is left of its time (waiting counts), or says why not. */
 static CURLcode request_start(struct platform_client *c, struct platform_request *req)
 {
-    uint64_t waited = uv_now(c->loop) - req->started;
-    uint64_t limit = req->timeout_ms ? req->timeout_ms : c->timeout_ms;
-
-    if (waited >= limit) {
-        snprintf(req->errbuf, sizeof req->errbuf, "waited %" PRIu64 " ms for a connection", waited);
+    if (wait_expired(c, req))
         return CURLE_OPERATION_TIMEDOUT;
-    }
-    curl_easy_setopt(req->easy, CURLOPT_TIMEOUT_MS, (long)(limit - waited));
+    curl_easy_setopt(req->easy, CURLOPT_TIMEOUT_MS,
+                     (long)(request_limit_ms(c, req) - (uv_now(c->loop) - req->started)));
     if (curl_multi_add_handle(c->multi, req->easy) != CURLM_OK)
         return CURLE_OUT_OF_MEMORY;
-    c->n_active++;
+    c->n_active += !req->url;
     return CURLE_OK;
+}
+
+/* Takes req out of the waiting list; prev is the one before it (NULL: it is the head). */
+static void wait_unlink(struct platform_client *c, struct platform_request *prev,
+                        struct platform_request *req)
+{
+    if (prev)
+        prev->wait_next = req->wait_next;
+    else
+        c->wait_head = req->wait_next;
+    if (c->wait_tail == req)
+        c->wait_tail = prev;
+    req->wait_next = NULL;
 }
 
 static struct platform_request *wait_pop(struct platform_client *c)
 {
     struct platform_request *req = c->wait_head;
 
-    c->wait_head = req->wait_next;
-    if (!c->wait_head)
-        c->wait_tail = NULL;
-    req->wait_next = NULL;
-    req->waiting = false;
+    wait_unlink(c, NULL, req);
     return req;
+}
+
+static void on_wait_timeout(uv_timer_t *handle);
+
+/* The wait timer fires at the earliest deadline among the waiting requests. Armed from
+ * on_wait_timeout, every deadline left is ahead (that one ended the others): a zero timeout
+ * started inside a timer's callback would have libuv run it again and again in one turn. */
+static void wait_timer_arm(struct platform_client *c)
+{
+    uint64_t now = uv_now(c->loop), first = UINT64_MAX;
+
+    for (struct platform_request *r = c->wait_head; r; r = r->wait_next) {
+        uint64_t deadline = r->started + request_limit_ms(c, r);
+
+        if (deadline < first)
+            first = deadline;
+    }
+    if (first == UINT64_MAX)
+        uv_timer_stop(&c->wait_timer);
+    else
+        uv_timer_start(&c->wait_timer, on_wait_timeout, first > now ? first - now : 0, 0);
 }
 
 /* Moves waiting requests into curl while connections are free. A request ended here never
@@ -266,6 +312,32 @@ static void start_waiting(struct platform_client *c)
         if (rc != CURLE_OK)
             request_end(req, rc, false);
     }
+    if (!c->closing)
+        wait_timer_arm(c);
+}
+
+/* Ends the waiting requests whose time is up, wherever they are in the list: each ending
+ * may send or close (its owner's done runs), so the list is searched again after each. */
+static void on_wait_timeout(uv_timer_t *handle)
+{
+    struct platform_client *c = handle->data;
+    bool again = true;
+
+    while (again && !c->closing) {
+        struct platform_request *prev = NULL, *r = c->wait_head;
+
+        while (r && !wait_expired(c, r)) {
+            prev = r;
+            r = r->wait_next;
+        }
+        again = r != NULL;
+        if (r) {
+            wait_unlink(c, prev, r);
+            request_end(r, CURLE_OPERATION_TIMEDOUT, false);
+        }
+    }
+    if (!c->closing)
+        wait_timer_arm(c);
 }
 
 static void client_check_done(struct platform_client *c)
@@ -480,7 +552,9 @@ int platform_client_new(uv_loop_t *loop, const struct platform_client_config *co
     curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, c->max_active);
     uv_timer_init(loop, &c->timer);
     c->timer.data = c;
-    c->open_handles = 1;
+    uv_timer_init(loop, &c->wait_timer);
+    c->wait_timer.data = c;
+    c->open_handles = 2;
     *ret = c;
     return 0;
 }
@@ -602,14 +676,14 @@ int platform_client_send(struct platform_client *c, struct platform_request *req
         req->next->prev = req;
     c->in_flight = req;
     c->n_in_flight++;
-    req->waiting = c->wait_head || c->n_active >= c->max_active; /* behind those waiting */
     req->wait_next = NULL;
-    if (req->waiting) {
+    if (!req->url && (c->wait_head || c->n_active >= c->max_active)) { /* behind the others */
         if (c->wait_tail)
             c->wait_tail->wait_next = req;
         else
             c->wait_head = req;
         c->wait_tail = req;
+        wait_timer_arm(c);
         return 0;
     }
     if (request_start(c, req) != CURLE_OK) {
@@ -648,4 +722,6 @@ void platform_client_close(struct platform_client *c, void (*closed)(void *data)
         socket_close(c->sockets);
     uv_timer_stop(&c->timer);
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+    uv_timer_stop(&c->wait_timer);
+    uv_close((uv_handle_t *)&c->wait_timer, on_handle_closed);
 }

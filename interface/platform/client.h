@@ -80,7 +80,6 @@ struct platform_request {
     uint64_t started;
     struct platform_request *prev, *next; /* in flight */
     struct platform_request *wait_next;   /* waiting for a connection (client.c) */
-    bool waiting;
     char errbuf[256];
 };
 

@@ -23,10 +23,20 @@ enum mode { MODE_OK, MODE_DROP, MODE_RESET, MODE_HOLD, MODE_HOLD_ALL, MODE_500 }
 
 #define MANY 4
 
+struct many {
+    struct platform_request req[MANY];
+    char body[MANY][32];
+    struct platform_result res[MANY];
+    char error[MANY][96];
+    int order[MANY]; /* which request finished n-th */
+    int done;
+};
+
 struct fx {
     uv_loop_t loop;
     struct http_server *server;
     int port;
+    struct http_server *other_host; /* the same handler on 127.0.0.2, when a test starts it */
     struct platform_client *client;
     struct gateway gw;
     enum mode mode;
@@ -41,6 +51,7 @@ struct fx {
     struct http_request *held_all[MANY]; /* MODE_HOLD_ALL, in arrival order */
     char held_body[MANY][32];
     int n_held;
+    struct many *many; /* the requests of the tests that send several at once */
     /* the client side */
     struct platform_request req;
     struct platform_result res;
@@ -114,6 +125,8 @@ static int setup(void **state)
     struct http_server_config scfg = {0};
 
     assert_non_null(fx);
+    fx->many = calloc(1, sizeof *fx->many);
+    assert_non_null(fx->many);
     assert_int_equal(uv_loop_init(&fx->loop), 0);
     assert_int_equal(http_server_new(&fx->loop, &scfg, on_request, fx, &fx->server), 0);
     assert_int_equal(http_server_listen_tcp(fx->server, "127.0.0.1", 0), 0);
@@ -142,6 +155,8 @@ static int teardown(void **state)
     else
         fx->closed = true; /* no client started, or closed by the test (checked there) */
     http_server_close(fx->server, NULL, NULL);
+    if (fx->other_host)
+        http_server_close(fx->other_host, NULL, NULL);
     /* on_done's uv_stop may still be pending from the last callback: run to the end. */
     int alive = 1;
     for (int i = 0; i < 10 && alive; i++)
@@ -151,6 +166,7 @@ static int teardown(void **state)
     assert_int_equal(uv_loop_close(&fx->loop), 0);
     if (fx->gw.ops)
         gateway_done(&fx->gw);
+    free(fx->many);
     free(fx);
     return 0;
 }
@@ -353,16 +369,6 @@ static void test_close_with_request_in_flight(void **state)
 
 /* ---- more messages than connections ------------------------------------------------------ */
 
-struct many {
-    struct fx *fx;
-    struct platform_request req[MANY];
-    char body[MANY][32];
-    struct platform_result res[MANY];
-    char error[MANY][96];
-    int order[MANY]; /* which request finished n-th */
-    int done;
-};
-
 static void on_done_many(struct platform_request *req, const struct platform_result *res)
 {
     struct many *m = req->data;
@@ -375,25 +381,44 @@ static void on_done_many(struct platform_request *req, const struct platform_res
     m->order[m->done++] = i;
 }
 
-static void send_many(struct many *m, int n, uint32_t timeout_ms)
+/* Sends request i of m (kept in fx, on the heap: teardown may end it after a failed assert),
+ * with timeout_ms, to url (NULL: the client's). */
+static void send_nth(struct fx *fx, int i, uint32_t timeout_ms, const char *url)
 {
-    for (int i = 0; i < n; i++) {
-        snprintf(m->body[i], sizeof m->body[i], "{\"n\":%d}", i);
-        m->req[i] = (struct platform_request){.infno = "2207",
-                                              .body = m->body[i],
-                                              .body_len = strlen(m->body[i]),
-                                              .timeout_ms = timeout_ms,
-                                              .done = on_done_many,
-                                              .data = m};
-        assert_int_equal(platform_client_send(m->fx->client, &m->req[i]), 0);
-    }
+    struct many *m = fx->many;
+
+    snprintf(m->body[i], sizeof m->body[i], "{\"n\":%d}", i);
+    m->req[i] = (struct platform_request){.infno = "2207",
+                                          .body = m->body[i],
+                                          .body_len = strlen(m->body[i]),
+                                          .timeout_ms = timeout_ms,
+                                          .url = url,
+                                          .done = on_done_many,
+                                          .data = m};
+    assert_int_equal(platform_client_send(fx->client, &m->req[i]), 0);
 }
 
-static void run_until_held(struct fx *fx, int n)
+static void on_deadline(uv_timer_t *timer)
 {
-    for (int i = 0; i < 2000 && fx->n_held < n; i++)
+    *(bool *)timer->data = true;
+    uv_stop(timer->loop);
+}
+
+/* Runs the loop until *count reaches n or 5 s pass; a test that waits for what never comes
+ * fails here instead of hanging. */
+static void run_until(struct fx *fx, const int *count, int n)
+{
+    uv_timer_t deadline;
+    bool late = false;
+
+    uv_timer_init(&fx->loop, &deadline);
+    deadline.data = &late;
+    uv_timer_start(&deadline, on_deadline, 5000, 0);
+    while (*count < n && !late)
         uv_run(&fx->loop, UV_RUN_ONCE);
-    assert_int_equal(fx->n_held, n);
+    uv_close((uv_handle_t *)&deadline, NULL);
+    uv_run(&fx->loop, UV_RUN_NOWAIT);
+    assert_int_equal(*count, n);
 }
 
 static void answer_held(struct fx *fx, int i)
@@ -404,85 +429,113 @@ static void answer_held(struct fx *fx, int i)
     fx->held_all[i] = NULL;
 }
 
-/* With max_connections 2, four messages: two go out, two wait in posad (not in curl), and
- * each goes out, in the order sent, as an answer frees a connection. */
+/* With max_connections 2, four messages: two go out, two wait in the client, and each goes
+ * out, in the order sent, as an answer frees a connection. */
 static void test_beyond_max_connections_messages_wait_in_order(void **state)
 {
     struct fx *fx = *state;
-    struct many m = {.fx = fx};
+    struct many *m = fx->many;
 
     assert_int_equal(start_client_max(fx, fx->port, NULL, 2), 0);
     fx->mode = MODE_HOLD_ALL;
-    send_many(&m, MANY, 0);
+    for (int i = 0; i < MANY; i++)
+        send_nth(fx, i, 0, NULL);
     assert_int_equal(platform_client_in_flight(fx->client), MANY);
-    run_until_held(fx, 2);
+    run_until(fx, &fx->n_held, 2);
     for (int i = 0; i < 20; i++) /* a third would have arrived by now */
         uv_run(&fx->loop, UV_RUN_NOWAIT);
     assert_int_equal(fx->received, 2);
     assert_string_equal(fx->held_body[0], "{\"n\":0}");
     assert_string_equal(fx->held_body[1], "{\"n\":1}");
     answer_held(fx, 1);
-    run_until_held(fx, 3);
+    run_until(fx, &fx->n_held, 3);
     assert_string_equal(fx->held_body[2], "{\"n\":2}");
     answer_held(fx, 0);
-    run_until_held(fx, 4);
+    run_until(fx, &fx->n_held, 4);
     assert_string_equal(fx->held_body[3], "{\"n\":3}");
     answer_held(fx, 2);
     answer_held(fx, 3);
-    for (int i = 0; i < 2000 && m.done < MANY; i++)
-        uv_run(&fx->loop, UV_RUN_ONCE);
-    assert_int_equal(m.done, MANY);
-    assert_int_equal(m.order[0], 1);
-    assert_int_equal(m.order[1], 0);
+    run_until(fx, &m->done, MANY);
+    assert_int_equal(m->order[0], 1);
+    assert_int_equal(m->order[1], 0);
     for (int i = 0; i < MANY; i++) {
-        assert_int_equal(m.res[i].outcome, PLATFORM_ANSWERED);
-        assert_int_equal(m.res[i].http_status, 200);
+        assert_int_equal(m->res[i].outcome, PLATFORM_ANSWERED);
+        assert_int_equal(m->res[i].http_status, 200);
     }
     assert_int_equal(platform_client_in_flight(fx->client), 0);
     assert_int_equal(fx->received, MANY);
 }
 
-/* On one connection, n messages the server holds: the first out, the others waiting. */
-static void one_connection_held(struct fx *fx, struct many *m, int n, uint32_t timeout_ms)
-{
-    assert_int_equal(start_client_max(fx, fx->port, NULL, 1), 0);
-    fx->mode = MODE_HOLD_ALL;
-    send_many(m, n, timeout_ms);
-    run_until_held(fx, 1);
-}
-
 /* A message's time runs from when it was sent to the client, waiting included: one that
- * waited past its timeout never leaves (lost before, so never in doubt). */
+ * waits past its timeout ends then, as never sent (lost before, so never in doubt), without
+ * waiting for a connection to come free. */
 static void test_waiting_counts_against_the_timeout(void **state)
 {
     struct fx *fx = *state;
-    struct many m = {.fx = fx};
+    struct many *m = fx->many;
+    uint64_t t0;
 
-    one_connection_held(fx, &m, 2, 100);
-    uv_sleep(150); /* the second has waited past its 100 ms; the first is timing out too */
-    for (int i = 0; i < 2000 && m.done < 2; i++)
-        uv_run(&fx->loop, UV_RUN_ONCE);
-    assert_int_equal(m.done, 2);
-    assert_int_equal(m.res[0].outcome, PLATFORM_LOST_AFTER);
-    assert_int_equal(m.res[1].outcome, PLATFORM_LOST_BEFORE);
-    assert_int_equal(m.res[1].err, -ETIMEDOUT);
-    assert_non_null(strstr(m.error[1], "for a connection"));
+    assert_int_equal(start_client_max(fx, fx->port, NULL, 1), 0);
+    fx->mode = MODE_HOLD_ALL;
+    send_nth(fx, 0, 5000, NULL);
+    t0 = uv_hrtime();
+    send_nth(fx, 1, 100, NULL);
+    run_until(fx, &fx->n_held, 1);
+    run_until(fx, &m->done, 1);
+    assert_int_equal(m->order[0], 1);
+    assert_int_equal(m->res[1].outcome, PLATFORM_LOST_BEFORE);
+    assert_int_equal(m->res[1].err, -ETIMEDOUT);
+    assert_non_null(strstr(m->error[1], "for a connection"));
+    assert_true((uv_hrtime() - t0) / 1000000 >= 99);
+    answer_held(fx, 0); /* the first was not held up by the second's end */
+    run_until(fx, &m->done, 2);
+    assert_int_equal(m->res[0].outcome, PLATFORM_ANSWERED);
     assert_int_equal(fx->received, 1); /* the second never went out */
+}
+
+/* A message to a URL of its own (the e-voucher service, on another host) neither waits behind
+ * the service's messages nor takes one of their connections. */
+static void test_message_to_another_url_does_not_wait(void **state)
+{
+    struct fx *fx = *state;
+    struct http_server_config scfg = {0};
+    char url[128];
+
+    assert_int_equal(http_server_new(&fx->loop, &scfg, on_request, fx, &fx->other_host), 0);
+    assert_int_equal(http_server_listen_tcp(fx->other_host, "127.0.0.2", 0), 0);
+    snprintf(url, sizeof url, "http://127.0.0.2:%d/ec/query", http_server_tcp_port(fx->other_host));
+    assert_int_equal(start_client_max(fx, fx->port, NULL, 1), 0);
+    fx->mode = MODE_HOLD_ALL;
+    send_nth(fx, 0, 0, NULL);
+    send_nth(fx, 1, 0, NULL); /* waits */
+    send_nth(fx, 2, 0, url);  /* does not */
+    run_until(fx, &fx->n_held, 2);
+    assert_string_equal(fx->held_body[1], "{\"n\":2}");
+    answer_held(fx, 1);
+    run_until(fx, &fx->many->done, 1);
+    assert_int_equal(fx->received, 2); /* its end freed nothing for the waiting one */
+    answer_held(fx, 0);
+    run_until(fx, &fx->n_held, 3);
+    assert_string_equal(fx->held_body[2], "{\"n\":1}");
 }
 
 /* Closing ends what waits as never sent, and what is out as in doubt. */
 static void test_close_with_messages_waiting(void **state)
 {
     struct fx *fx = *state;
-    struct many m = {.fx = fx};
+    struct many *m = fx->many;
 
-    one_connection_held(fx, &m, 3, 0);
+    assert_int_equal(start_client_max(fx, fx->port, NULL, 1), 0);
+    fx->mode = MODE_HOLD_ALL;
+    for (int i = 0; i < 3; i++)
+        send_nth(fx, i, 0, NULL);
+    run_until(fx, &fx->n_held, 1);
     platform_client_close(fx->client, on_client_closed, fx);
     fx->client = NULL;
-    assert_int_equal(m.done, 3);
-    assert_int_equal(m.res[0].outcome, PLATFORM_LOST_AFTER);
-    assert_int_equal(m.res[1].outcome, PLATFORM_LOST_BEFORE);
-    assert_int_equal(m.res[2].outcome, PLATFORM_LOST_BEFORE);
+    assert_int_equal(m->done, 3);
+    assert_int_equal(m->res[0].outcome, PLATFORM_LOST_AFTER);
+    assert_int_equal(m->res[1].outcome, PLATFORM_LOST_BEFORE);
+    assert_int_equal(m->res[2].outcome, PLATFORM_LOST_BEFORE);
     for (int i = 0; i < 100 && !fx->closed; i++)
         uv_run(&fx->loop, UV_RUN_ONCE);
     assert_true(fx->closed);
@@ -502,6 +555,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_beyond_max_connections_messages_wait_in_order, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_waiting_counts_against_the_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_message_to_another_url_does_not_wait, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_close_with_messages_waiting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_connection_closed_by_the_server, setup, teardown),
     };
