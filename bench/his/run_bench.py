@@ -8,7 +8,7 @@ The processes come from bench/agent/run_bench.py's World (sandbox with bench/san
 256-person scenario, posad on loopback); the client is bench_his.
 
 usage: run_bench.py BUILD_DIR [--seconds 2] [--clients 1,8,64] [--lines 20]
-                    [--transport unix|tcp] [--upstream-connections N]"""
+                    [--transport unix|tcp] [--upstream-connections N] [--repeat N]"""
 import argparse
 import os
 import re
@@ -58,6 +58,20 @@ def warm_up(w, his, clock, seconds=15):
         time.sleep(0.2)
 
 
+def merged(tries):
+    """One load() result from several: each level's median run (by settlements/s) with every
+    run's rate in "all", the errors and settlements of all runs, the CPU seconds summed."""
+    levels, cpu = {}, {}
+    for lv, c in tries:
+        for who, sec in c.items():
+            cpu[who] = cpu.get(who, 0.0) + sec
+    for c in {c for lv, _ in tries for c in lv}:
+        got = sorted((lv[c] for lv, _ in tries if c in lv), key=lambda v: v["per_s"])
+        levels[c] = dict(got[len(got) // 2], all=[v["per_s"] for v in got],
+                         n=sum(v["n"] for v in got), errors=sum(v["errors"] for v in got))
+    return levels, cpu
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("build")
@@ -70,6 +84,10 @@ def main():
     ap.add_argument("--upstream-connections", type=int, default=0, metavar="N",
                     help="posad's max_connections to the sandbox; default: as many as the "
                     "largest level's clients, the connections the direct run has")
+    ap.add_argument("--repeat", type=int, default=1, metavar="N",
+                    help="run the direct and the posad levels N times, alternately, and print "
+                    "each level's median run with the range: this host's speed moves by a "
+                    "quarter within minutes")
     ap.add_argument("--idempotency-keys", action="store_true",
                     help="every HIS call carries an Idempotency-Key (posad keeps each answer)")
     a = ap.parse_args()
@@ -90,9 +108,13 @@ def main():
         his = sock or port
         warm_up(w, his, clock)
         sb = w.sb.proc.pid
-        runs = {"direct": load(w, "national", w.sb.port, a.clients, a.seconds, clock, [sb]),
-                "posad": load(w, "his", his, a.clients, a.seconds, clock, [pd.pid, sb],
-                              keys=a.idempotency_keys)}
+        tries = {"direct": [], "posad": []}
+        for _ in range(max(1, a.repeat)):
+            tries["direct"].append(load(w, "national", w.sb.port, a.clients, a.seconds, clock,
+                                        [sb]))
+            tries["posad"].append(load(w, "his", his, a.clients, a.seconds, clock, [pd.pid, sb],
+                                       keys=a.idempotency_keys))
+        runs = {k: merged(v) for k, v in tries.items()}
         w.check_alive(pd, "posad-his")
         w.kill(pd)
     except (RuntimeError, OSError, AssertionError) as e:
@@ -103,9 +125,11 @@ def main():
     print("   %-7s %7s %10s %9s %9s" % ("path", "clients", "settl./s", "p50 ms", "p99 ms"))
     for name in ("direct", "posad"):
         for c, v in sorted(runs[name][0].items()):
-            print("   %-7s %7d %10d %9.2f %9.2f%s" % (name, c, v["per_s"], v["p50"], v["p99"],
-                                                    "   errors=%d" % v["errors"]
-                                                    if v["errors"] else ""))
+            print("   %-7s %7d %10d %9.2f %9.2f%s%s" % (
+                name, c, v["per_s"], v["p50"], v["p99"],
+                "   (%d runs: %d-%d/s)" % (len(v["all"]), min(v["all"]), max(v["all"]))
+                if len(v["all"]) > 1 else "",
+                "   errors=%d" % v["errors"] if v["errors"] else ""))
     for c in sorted(runs["direct"][0]):
         d, p = runs["direct"][0].get(c), runs["posad"][0].get(c)
         if d and p:
@@ -129,8 +153,9 @@ def main():
                                        cores - per["posad"][sb] - per["posad"]["client"]))
     p64 = runs["posad"][0].get(64)
     if p64:
-        print("   64 clients through posad: %d/s vs target 1000/s = %s"
-              % (p64["per_s"], agent_bench.ratio(p64["per_s"], 1000)))
+        print("   64 clients through posad: %d/s%s vs target 1000/s = %s"
+              % (p64["per_s"], " (median of %d runs)" % len(p64["all"]) if len(p64["all"]) > 1
+                 else "", agent_bench.ratio(p64["per_s"], 1000)))
     return 0
 
 
