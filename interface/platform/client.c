@@ -211,6 +211,12 @@ static void request_finish(struct platform_request *req, CURLcode rc)
     /* req may be gone (or reused) now: only our own copies are freed above and below. */
 }
 
+/* Whether req counts against max_active and waits its turn: a message to the service URL. */
+static bool shares_limit(const struct platform_request *req)
+{
+    return req->url == NULL;
+}
+
 /* Ends req with rc, taking it out of curl's multi when it is in there. */
 static void request_end(struct platform_request *req, CURLcode rc, bool in_multi)
 {
@@ -220,7 +226,7 @@ static void request_end(struct platform_request *req, CURLcode rc, bool in_multi
 
     if (in_multi) {
         curl_multi_remove_handle(c->multi, req->easy);
-        c->n_active -= !req->url;
+        c->n_active -= shares_limit(req);
     }
     curl_slist_free_all(req->headers);
     req->headers = NULL;
@@ -255,7 +261,7 @@ static CURLcode request_start(struct platform_client *c, struct platform_request
                      (long)(request_limit_ms(c, req) - (uv_now(c->loop) - req->started)));
     if (curl_multi_add_handle(c->multi, req->easy) != CURLM_OK)
         return CURLE_OUT_OF_MEMORY;
-    c->n_active += !req->url;
+    c->n_active += shares_limit(req);
     return CURLE_OK;
 }
 
@@ -305,14 +311,17 @@ static void wait_timer_arm(struct platform_client *c)
  * left: its owner hears LOST_BEFORE. */
 static void start_waiting(struct platform_client *c)
 {
+    bool moved = false; /* the deadlines changed only if a request left the list */
+
     while (c->wait_head && c->n_active < c->max_active && !c->closing) {
         struct platform_request *req = wait_pop(c);
         CURLcode rc = request_start(c, req);
 
+        moved = true;
         if (rc != CURLE_OK)
             request_end(req, rc, false);
     }
-    if (!c->closing)
+    if (moved && !c->closing)
         wait_timer_arm(c);
 }
 
@@ -677,7 +686,7 @@ int platform_client_send(struct platform_client *c, struct platform_request *req
     c->in_flight = req;
     c->n_in_flight++;
     req->wait_next = NULL;
-    if (!req->url && (c->wait_head || c->n_active >= c->max_active)) { /* behind the others */
+    if (shares_limit(req) && (c->wait_head || c->n_active >= c->max_active)) { /* in turn */
         if (c->wait_tail)
             c->wait_tail->wait_next = req;
         else
