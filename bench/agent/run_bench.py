@@ -111,7 +111,8 @@ class World:
         self.nginx_workers = []
         self.plan = None
         self.signed_in_at = 0.0
-        self.posad_prefix = []  # e.g. valgrind's command (bench/instructions.py)
+        # A command posad runs under: valgrind's (bench/instructions.py), or BENCH_POSAD_PREFIX.
+        self.posad_prefix = os.environ.get("BENCH_POSAD_PREFIX", "").split()
 
     def start_sandbox(self, lines=50):
         os.makedirs(self.sb.tmp, exist_ok=True)
