@@ -50,7 +50,6 @@ struct kept_line {
 struct fee_flow {
     struct fee_lines lines;
     struct visit_record *visit;
-    struct json_object *doc;   /* the visit's */
     struct kept_line *kept; /* the visit's lines already kept, by his_line_id (kept_find) */
     size_t n_kept, cap_kept;
     /* ids of the visit's cancelled or damaged lines, sorted: one sent again replaces it */
@@ -84,7 +83,6 @@ static void flow_free(void *p)
 
     fee_lines_done(&f->lines);
     records_visit_free(f->visit);
-    json_object_put(f->doc);
     free(f->kept);
     free(f->gone);
     free(f->platform);
@@ -407,12 +405,7 @@ static void upload(struct his_call *call)
     struct fee_flow *f = call->flow;
     size_t per = call->pd->desk.chunk_lines ? call->pd->desk.chunk_lines : 500;
     struct desk_hooks hooks = {.admit_also = chunk_keep, .rerunnable = true};
-    struct json_object *id = NULL;
-    const char *psn, *insuplc;
-
-    json_object_object_get_ex(f->doc, "identity", &id);
-    psn = desk_str(id, "psn_no");
-    insuplc = desk_str(id, "insuplc_admdvs");
+    const struct visit_identity *who = &f->visit->who;
     f->chunks = (f->lines.n + per - 1) / per;
     f->chunks_left = f->chunks;
     if (!(f->chunk = calloc(f->chunks, sizeof f->chunk[0]))) {
@@ -424,10 +417,10 @@ static void upload(struct his_call *call)
         int err;
 
         f->chunk[c] = (struct fee_chunk){.call = call, .first = first, .n = n};
-        err = desk_send_hooked(
-            call->pd, f->infno, insuplc, f->visit->visit_id, NULL,
-            desk_fees_input(f->infno, psn, f->visit->mdtrt_id, DESK_BCHNO, &f->fees[first], n),
-            on_chunk, &f->chunk[c], &hooks);
+        err = desk_send_hooked(call->pd, f->infno, who->insuplc_admdvs, f->visit->visit_id, NULL,
+                               desk_fees_input(f->infno, who->psn_no, f->visit->mdtrt_id,
+                                               DESK_BCHNO, &f->fees[first], n),
+                               on_chunk, &f->chunk[c], &hooks);
         if (err) {
             /* Not even journaled, so not kept: the cashier sends them again. */
             f->chunk[c].lost = true;
@@ -721,7 +714,6 @@ static void on_loaded(struct db_job *job, int status)
 
     if (!his_loaded(call, status, f->visit ? f->visit->desk : NULL))
         return;
-    f->doc = desk_doc(f->visit->body);
     if (is_repeat(call, f)) { /* writes nothing: whatever the visit's state now */
         replay(call);
         return;
@@ -918,7 +910,7 @@ static void on_cancel_loaded(struct db_job *job, int status)
 {
     struct his_call *call = his_call_of_job(job);
     struct cancel_flow *c = call->flow;
-    struct json_object *doc, *id = NULL;
+    const struct visit_identity *who;
     bool inpatient;
     int err;
 
@@ -941,16 +933,12 @@ static void on_cancel_loaded(struct db_job *job, int status)
                  "an outpatient visit's lines are cancelled together: send {\"all\":true}", NULL);
         return;
     }
-    doc = desk_doc(c->visit->body);
-    json_object_object_get_ex(doc, "identity", &id);
-    err = desk_send_hooked(call->pd, inpatient ? "2302" : "2205", desk_str(id, "insuplc_admdvs"),
-                           c->visit->visit_id, NULL,
-                           desk_fees_cancel_input(inpatient ? "2302" : "2205",
-                                                  desk_str(id, "psn_no"), c->visit->mdtrt_id,
-                                                  DESK_BCHNO, c->sns, c->n),
-                           on_cancel_sent, call,
-                           &(struct desk_hooks){.admit_also = cancel_keep, .rerunnable = true});
-    json_object_put(doc);
+    who = &c->visit->who;
+    err = desk_send_hooked(
+        call->pd, inpatient ? "2302" : "2205", who->insuplc_admdvs, c->visit->visit_id, NULL,
+        desk_fees_cancel_input(inpatient ? "2302" : "2205", who->psn_no, c->visit->mdtrt_id,
+                               DESK_BCHNO, c->sns, c->n),
+        on_cancel_sent, call, &(struct desk_hooks){.admit_also = cancel_keep, .rerunnable = true});
     if (err)
         his_fail(call, err, NULL, NULL);
 }

@@ -29,7 +29,7 @@ struct settle_flow {
     struct settle_request req;
     bool estimate; /* presettle */
     struct visit_record *visit;
-    struct json_object *doc; /* the visit's */
+    struct json_object *doc; /* the visit's: visit_doc() */
     struct bill bill;        /* its active lines */
     struct settlement_record rec;
     char *rec_body;
@@ -464,22 +464,29 @@ static void on_settled(struct upmsg *m)
              json_object_get(json_object_object_get(e, "details")));
 }
 
+/* The visit's document, parsed when first needed: an inpatient discharge and a local
+ * estimate read it; the settlement's messages take the identity from the visit's columns. */
+static struct json_object *visit_doc(struct settle_flow *f)
+{
+    if (!f->doc)
+        f->doc = desk_doc(f->visit->body);
+    return f->doc;
+}
+
 /* The settlement message (2206/2207, 2303/2304) of the visit's identity and bill. */
 static struct desk_settle settle_message(struct settle_flow *f)
 {
-    struct json_object *id = NULL;
+    const struct visit_identity *who = &f->visit->who;
 
-    json_object_object_get_ex(f->doc, "identity", &id);
-    return (struct desk_settle){
-        .psn_no = desk_str(id, "psn_no"),
-        .mdtrt_id = f->visit->mdtrt_id,
-        .insutype = desk_str(id, "insutype"),
-        .insuplc_admdvs = desk_str(id, "insuplc_admdvs"),
-        .cert = {desk_str(id, "cert_type"), desk_str(id, "cert_no"), desk_str(id, "card_sn")},
-        .medfee_sumamt = f->bill.total.amount,
-        .use_account = f->req.use_account,
-        .chrg_bchno = DESK_BCHNO,
-        .dscg_time = f->req.discharge_time};
+    return (struct desk_settle){.psn_no = who->psn_no,
+                                .mdtrt_id = f->visit->mdtrt_id,
+                                .insutype = who->insutype,
+                                .insuplc_admdvs = who->insuplc_admdvs,
+                                .cert = {who->cert_type, who->cert_no, who->card_sn},
+                                .medfee_sumamt = f->bill.total.amount,
+                                .use_account = f->req.use_account,
+                                .chrg_bchno = DESK_BCHNO,
+                                .dscg_time = f->req.discharge_time};
 }
 
 static void send_settlement(struct his_call *call)
@@ -527,7 +534,7 @@ static void discharge(struct his_call *call)
     struct desk_visit v;
     int err;
 
-    desk_visit_from_doc(f->doc, f->visit->visit_id, f->visit->mdtrt_id, &v, diagnoses);
+    desk_visit_from_doc(visit_doc(f), f->visit->visit_id, f->visit->mdtrt_id, &v, diagnoses);
     err = desk_send(call->pd, "2402", v.insuplc_admdvs, f->visit->visit_id, NULL,
                     desk_2402_input(&v, f->req.discharge_time, f->req.discharge_reason),
                     on_discharged, call);
@@ -543,16 +550,15 @@ static void estimate_locally(struct his_call *call)
     struct settle_flow *f = call->flow;
     enum filing_kind kind = FILING_NONE;
     struct json_object *o;
-    int err = desk_estimate(&call->pd->desk, f->doc, &f->bill, inpatient(f), f->req.use_account,
-                            &f->result.amounts, &kind);
+    int err = desk_estimate(&call->pd->desk, visit_doc(f), &f->bill, inpatient(f),
+                            f->req.use_account, &f->result.amounts, &kind);
 
     if (err) {
         his_fail(call, err, NULL, NULL);
         return;
     }
     f->result.filing_kind = filing_kind_name(kind);
-    snprintf(f->fund_type, sizeof f->fund_type, "%s100",
-             desk_str(json_object_object_get(f->doc, "identity"), "insutype"));
+    snprintf(f->fund_type, sizeof f->fund_type, "%.4s100", f->visit->who.insutype);
     f->result.funds[0] =
         (struct desk_fund){f->fund_type, "统筹基金 (estimate)", f->result.amounts.fund_pay_sumamt};
     f->result.n_funds = 1;
@@ -668,7 +674,6 @@ static void on_loaded(struct db_job *job, int status)
                        strlen(f->replay));
         return;
     }
-    f->doc = desk_doc(f->visit->body);
     if (f->bill.lines == 0) {
         his_fail(call, POSA_ENOLINES, NULL, NULL);
         return;
@@ -1026,7 +1031,7 @@ static void on_cancel_loaded(struct db_job *job, int status)
 {
     struct his_call *call = his_call_of_job(job);
     struct setl_flow *s = call->flow;
-    struct json_object *doc, *id = NULL;
+    const struct visit_identity *who;
     bool stay;
     char idem[RECORD_ID_MAX + 8];
     int err;
@@ -1042,17 +1047,14 @@ static void on_cancel_loaded(struct db_job *job, int status)
         return;
     }
     stay = visit_kind_named(s->visit->kind) == VISIT_INPATIENT;
-    doc = desk_doc(s->visit->body);
-    json_object_object_get_ex(doc, "identity", &id);
+    who = &s->visit->who;
     /* One cancel of a settlement at a time, and never two that stand: the key is the
      * settlement's. A cancel the platform refused leaves it to be cancelled again. */
     snprintf(idem, sizeof idem, "cancel:%s", s->rec->settlement_id);
     err = desk_send_hooked(
-        call->pd, stay ? "2305" : "2208", desk_str(id, "insuplc_admdvs"), s->visit->visit_id,
-        idem, desk_cancel_input(desk_str(id, "psn_no"), s->visit->mdtrt_id, s->rec->setl_id),
-        on_cancel_answer, call,
+        call->pd, stay ? "2305" : "2208", who->insuplc_admdvs, s->visit->visit_id, idem,
+        desk_cancel_input(who->psn_no, s->visit->mdtrt_id, s->rec->setl_id), on_cancel_answer, call,
         &(struct desk_hooks){.apply_also = cancel_apply, .again_after_refusal = true});
-    json_object_put(doc);
     if (err)
         his_fail(call, err, NULL, NULL);
 }

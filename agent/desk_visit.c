@@ -97,6 +97,21 @@ static char *visit_doc(struct visit_flow *f)
     return text;
 }
 
+/* The identity's fields the visit's messages carry, kept beside its body: 0, or
+ * POSA_ECORRUPT when one does not fit (identify bounds them, so the token was damaged). */
+static int identity_columns(struct json_object *id, struct visit_identity *who)
+{
+    bool fit = str_copy(who->psn_no, sizeof who->psn_no, desk_str(id, "psn_no"));
+
+    fit &= str_copy(who->insutype, sizeof who->insutype, desk_str(id, "insutype"));
+    fit &=
+        str_copy(who->insuplc_admdvs, sizeof who->insuplc_admdvs, desk_str(id, "insuplc_admdvs"));
+    fit &= str_copy(who->cert_type, sizeof who->cert_type, desk_str(id, "cert_type"));
+    fit &= str_copy(who->cert_no, sizeof who->cert_no, desk_str(id, "cert_no"));
+    fit &= str_copy(who->card_sn, sizeof who->card_sn, desk_str(id, "card_sn"));
+    return fit ? 0 : POSA_ECORRUPT;
+}
+
 void desk_visit_from_doc(struct json_object *doc, const char *visit_id, const char *mdtrt_id,
                          struct desk_visit *v, struct desk_diagnosis *diagnoses)
 {
@@ -421,7 +436,8 @@ static void on_identity(struct db_job *job, int status)
         his_fail(call, err, "this patient was identified at another desk", NULL);
         return;
     }
-    if (!(f->identity = desk_doc(f->identity_body))) {
+    if (!(f->identity = desk_doc(f->identity_body)) ||
+        identity_columns(f->identity, &f->rec.who) < 0) {
         his_fail(call, POSA_ECORRUPT, NULL, NULL);
         return;
     }

@@ -16,12 +16,15 @@ static const char sql_identity_get[] =
     "SELECT body, desk, expires_at FROM identities WHERE token = ?1";
 static const char sql_visit_put[] =
     "INSERT INTO visits (visit_id, desk, his_visit_id, kind, state, mdtrt_id, body, created_at, "
-    "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) "
+    "updated_at, psn_no, insutype, insuplc_admdvs, cert_type, cert_no, card_sn) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12, ?13, ?14) "
     "ON CONFLICT(visit_id) DO UPDATE SET desk = ?2, his_visit_id = ?3, kind = ?4, state = ?5, "
-    "mdtrt_id = ?6, body = ?7, updated_at = ?8";
+    "mdtrt_id = ?6, body = ?7, updated_at = ?8, psn_no = ?9, insutype = ?10, "
+    "insuplc_admdvs = ?11, cert_type = ?12, cert_no = ?13, card_sn = ?14";
 static const char sql_visit_get[] =
-    "SELECT visit_id, desk, his_visit_id, kind, state, mdtrt_id, body, created_at, updated_at "
-    "FROM visits WHERE visit_id = ?1";
+    "SELECT visit_id, desk, his_visit_id, kind, state, mdtrt_id, body, created_at, updated_at, "
+    "psn_no, insutype, insuplc_admdvs, cert_type, cert_no, card_sn FROM visits "
+    "WHERE visit_id = ?1";
 static const char sql_settlement_put[] =
     "INSERT INTO settlements (settlement_id, visit_id, state, msgid, setl_id, settle_date, body, "
     "created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) "
@@ -149,6 +152,12 @@ int records_visit_put(struct db *db, const struct visit_record *v, int64_t now)
     db_bind_text(st, 6, v->mdtrt_id);
     db_bind_text(st, 7, v->body ? v->body : "{}");
     sqlite3_bind_int64(st, 8, now);
+    db_bind_text(st, 9, v->who.psn_no);
+    db_bind_text(st, 10, v->who.insutype);
+    db_bind_text(st, 11, v->who.insuplc_admdvs);
+    db_bind_text(st, 12, v->who.cert_type);
+    db_bind_text(st, 13, v->who.cert_no);
+    db_bind_text(st, 14, v->who.card_sn);
     return db_step_done(db, st);
 }
 
@@ -169,7 +178,13 @@ static int visit_read(sqlite3_stmt *st, struct visit_record *v)
         (err = copy_col(v->his_visit_id, sizeof v->his_visit_id, st, 2)) < 0 ||
         (err = copy_col(v->kind, sizeof v->kind, st, 3)) < 0 ||
         (err = copy_col(v->state, sizeof v->state, st, 4)) < 0 ||
-        (err = copy_col(v->mdtrt_id, sizeof v->mdtrt_id, st, 5)) < 0)
+        (err = copy_col(v->mdtrt_id, sizeof v->mdtrt_id, st, 5)) < 0 ||
+        (err = copy_col(v->who.psn_no, sizeof v->who.psn_no, st, 9)) < 0 ||
+        (err = copy_col(v->who.insutype, sizeof v->who.insutype, st, 10)) < 0 ||
+        (err = copy_col(v->who.insuplc_admdvs, sizeof v->who.insuplc_admdvs, st, 11)) < 0 ||
+        (err = copy_col(v->who.cert_type, sizeof v->who.cert_type, st, 12)) < 0 ||
+        (err = copy_col(v->who.cert_no, sizeof v->who.cert_no, st, 13)) < 0 ||
+        (err = copy_col(v->who.card_sn, sizeof v->who.card_sn, st, 14)) < 0)
         return err;
     if (!(v->body = dup_col(st, 6)))
         return -ENOMEM;

@@ -23,6 +23,17 @@ int records_identity_put(struct db *db, const char *token, const char *desk, con
 int records_identity_get(struct db *db, const char *token, int64_t now, char **ret_body,
                          char ret_desk[RECORD_ID_MAX + 1]);
 
+/* The insured person's fields every message of a visit carries (the body's "identity"),
+ * kept beside the body so uploading fees and settling need not parse it. */
+struct visit_identity {
+    char psn_no[RECORD_ID_MAX + 1];
+    char insutype[16];
+    char insuplc_admdvs[16];
+    char cert_type[16];
+    char cert_no[2 * RECORD_ID_MAX + 1]; /* an ID number, a card number or an ecToken */
+    char card_sn[RECORD_ID_MAX + 1];
+};
+
 struct visit_record {
     char visit_id[RECORD_ID_MAX + 1];
     char desk[RECORD_ID_MAX + 1];
@@ -30,6 +41,7 @@ struct visit_record {
     char kind[16];
     char state[16];
     char mdtrt_id[RECORD_ID_MAX + 1];
+    struct visit_identity who;
     char *body;
     int64_t created_at;
     int64_t updated_at;

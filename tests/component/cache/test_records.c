@@ -65,6 +65,105 @@ static int answer(struct db *db, const char *key)
     return err;
 }
 
+static void test_visit_round_trip(void **state)
+{
+    struct fx *fx = *state;
+    char body[] = "{}";
+    struct visit_record v = {.visit_id = "V1",
+                             .his_visit_id = "H1",
+                             .kind = "outpatient",
+                             .state = "open",
+                             .mdtrt_id = "M1",
+                             .body = body,
+                             .who = {"P0001", "310", "320200", "02", "320211195001010006", "SN-1"}};
+    struct visit_record *got = NULL;
+
+    assert_int_equal(records_visit_put(fx->db, &v, 10), 0);
+    assert_int_equal(records_visit_get(fx->db, "V1", &got), 0);
+    assert_string_equal(got->mdtrt_id, "M1");
+    assert_string_equal(got->who.psn_no, "P0001");
+    assert_string_equal(got->who.insutype, "310");
+    assert_string_equal(got->who.insuplc_admdvs, "320200");
+    assert_string_equal(got->who.cert_type, "02");
+    assert_string_equal(got->who.cert_no, "320211195001010006");
+    assert_string_equal(got->who.card_sn, "SN-1");
+    assert_int_equal(got->created_at, 10);
+    records_visit_free(got);
+
+    /* Written again: the identity replaced with the rest, created_at kept. */
+    strcpy(v.who.cert_type, "03");
+    strcpy(v.who.card_sn, "");
+    assert_int_equal(records_visit_put(fx->db, &v, 20), 0);
+    assert_int_equal(records_visit_get(fx->db, "V1", &got), 0);
+    assert_string_equal(got->who.cert_type, "03");
+    assert_string_equal(got->who.card_sn, "");
+    assert_string_equal(got->who.psn_no, "P0001");
+    assert_int_equal(got->created_at, 10);
+    assert_int_equal(got->updated_at, 20);
+    records_visit_free(got);
+
+    /* A column longer than any writer writes is damage, not a cut value. */
+    assert_int_equal(sqlite3_exec(db_sqlite(fx->db),
+                                  "UPDATE visits SET psn_no = printf('%080d', 7)", NULL, NULL,
+                                  NULL),
+                     SQLITE_OK);
+    got = NULL;
+    assert_int_equal(records_visit_get(fx->db, "V1", &got), POSA_ECORRUPT);
+    assert_null(got);
+}
+
+/* 0011 fills the identity columns of the visits before it from their bodies. */
+static void test_visit_identity_migrated(void **state)
+{
+    struct fx *fx = *state;
+    struct visit_record *got = NULL;
+    sqlite3 *sq = NULL;
+
+    db_close(fx->db);
+    fx->db = NULL;
+    unlink(fx->tmp.path);
+    assert_int_equal(sqlite3_open(fx->tmp.path, &sq), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(sq,
+                     "CREATE TABLE visits (visit_id TEXT PRIMARY KEY, desk TEXT NOT NULL"
+                     " DEFAULT '', his_visit_id TEXT NOT NULL, kind TEXT NOT NULL, state TEXT"
+                     " NOT NULL, mdtrt_id TEXT NOT NULL DEFAULT '', body TEXT NOT NULL,"
+                     " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+                     "INSERT INTO visits VALUES ('V1', 'D01', 'H1', 'outpatient', 'billed',"
+                     " 'M1', '{\"identity\":{\"psn_no\":\"P0001\",\"insutype\":\"310\","
+                     "\"insuplc_admdvs\":\"320200\",\"cert_type\":\"02\","
+                     "\"cert_no\":\"320211195001010006\",\"card_sn\":\"\"},"
+                     "\"request\":{}}', 1, 2);"
+                     "INSERT INTO visits VALUES ('V2', 'D01', 'H2', 'outpatient', 'open', 'M2',"
+                     " '{\"identity\":{\"psn_no\":\"P0', 1, 2);"
+                     "INSERT INTO visits VALUES ('V3', 'D01', 'H3', 'inpatient', 'open', 'M3',"
+                     " '{\"request\":{}}', 1, 2);"
+                     "PRAGMA user_version = 10;",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(sq);
+    assert_int_equal(db_open(fx->tmp.path, &fx->db), 0);
+    assert_int_equal(db_schema_version(fx->db), db_schema_latest());
+    assert_int_equal(records_visit_get(fx->db, "V1", &got), 0);
+    assert_string_equal(got->who.psn_no, "P0001");
+    assert_string_equal(got->who.insutype, "310");
+    assert_string_equal(got->who.insuplc_admdvs, "320200");
+    assert_string_equal(got->who.cert_type, "02");
+    assert_string_equal(got->who.cert_no, "320211195001010006");
+    assert_string_equal(got->who.card_sn, "");
+    assert_string_equal(got->state, "billed");
+    records_visit_free(got);
+    /* A body cut short, or one without an identity: the columns stay empty, as reading
+     * such a body gave. */
+    assert_int_equal(records_visit_get(fx->db, "V2", &got), 0);
+    assert_string_equal(got->who.psn_no, "");
+    records_visit_free(got);
+    assert_int_equal(records_visit_get(fx->db, "V3", &got), 0);
+    assert_string_equal(got->who.psn_no, "");
+    assert_string_equal(got->who.insuplc_admdvs, "");
+    records_visit_free(got);
+}
+
 static void test_prune_by_time(void **state)
 {
     struct fx *fx = *state;
@@ -372,6 +471,7 @@ static void test_lines_migrated_into_sets(void **state)
             /* V3: an id no writer could have written (80 bytes): kept, as damaged */
             " ('V3', printf('%080d', 7), 1, 'F1', 'active', 'U-8', 9, 'X', '', 10000, 100, 1, 1,"
             "  1, 9, '', '', 0, '', '', '');"
+            "CREATE TABLE visits (visit_id TEXT PRIMARY KEY, body TEXT NOT NULL);"
             "PRAGMA user_version = 9;",
             NULL, NULL, NULL),
         SQLITE_OK);
@@ -507,6 +607,7 @@ static void test_lines_migrated_from_bodies(void **state)
                      " setl_id TEXT NOT NULL DEFAULT '');"
                      "CREATE INDEX journal_open ON journal(visit_key, ord, seq)"
                      " WHERE state IN ('queued', 'sent', 'unknown');"
+                     "CREATE TABLE visits (visit_id TEXT PRIMARY KEY, body TEXT NOT NULL);"
                      "PRAGMA user_version = 4;",
                      NULL, NULL, &errmsg),
         SQLITE_OK);
@@ -559,6 +660,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lines_cancelled_together, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_lines_migrated_into_sets, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_lines_migrated_from_bodies, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_visit_round_trip, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_visit_identity_migrated, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_prune_by_time, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
