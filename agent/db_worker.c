@@ -133,12 +133,76 @@ static bool db_worker_run_group(struct db_worker *w, struct db_job *head)
     return false;
 }
 
+/* --- checkpoints ------------------------------------------------------------------------ */
+
+static void checkpointer_thread(void *arg)
+{
+    struct db_worker *w = arg;
+    int copied;
+
+    uv_mutex_lock(&w->lock);
+    for (;;) {
+        while (!w->checkpoint_wanted && !w->stopping)
+            uv_cond_wait(&w->checkpoint_wake, &w->lock);
+        if (!w->checkpoint_wanted)
+            break; /* stopping */
+        w->checkpoint_wanted = false;
+        uv_mutex_unlock(&w->lock);
+        copied = db_checkpoint_aside(w->db);
+        uv_mutex_lock(&w->lock);
+        w->checkpoint_copied = copied;
+        w->checkpoint_running = false;
+        w->checkpoints++;
+    }
+    uv_mutex_unlock(&w->lock);
+}
+
+/* After a commit, under lock: hands the checkpointer the WAL once it has grown to
+ * checkpoint_due, and again while it is behind by more than the rest. True when the database
+ * thread is to copy the rest itself (db_checkpoint, outside the lock). */
+static bool checkpoint_if_due(struct db_worker *w)
+{
+    int frames = db_wal_frames(w->db);
+
+    if (w->checkpoint_running)
+        return false;
+    if (w->checkpoint_copied < 0) { /* it failed: again once the WAL has grown as much again */
+        w->checkpoint_due = frames + DB_WORKER_CHECKPOINT_FRAMES;
+        w->checkpoint_copied = 0;
+    }
+    if (w->checkpoint_copied > 0) {
+        if (frames - w->checkpoint_copied <= DB_WORKER_CHECKPOINT_REST) {
+            w->checkpoint_copied = 0;
+            w->checkpoint_due = DB_WORKER_CHECKPOINT_FRAMES;
+            return true;
+        }
+    } else if (frames < w->checkpoint_due) {
+        return false;
+    }
+    w->checkpoint_running = w->checkpoint_wanted = true;
+    uv_cond_signal(&w->checkpoint_wake);
+    return false;
+}
+
+/* Joins the checkpointer (after its checkpoint, when one is running). */
+static void checkpointer_stop(struct db_worker *w)
+{
+    uv_mutex_lock(&w->lock);
+    w->stopping = true;
+    w->checkpoint_wanted = false;
+    uv_cond_signal(&w->checkpoint_wake);
+    uv_mutex_unlock(&w->lock);
+    uv_thread_join(&w->checkpointer);
+}
+
+/* --- the database thread ------------------------------------------------------------------ */
+
 static void db_worker_thread(void *arg)
 {
     struct db_worker *w = arg;
     struct db_job_list group = {0};
     uint64_t n;
-    bool committed;
+    bool committed, copy_rest = false;
 
     uv_mutex_lock(&w->lock);
     for (;;) {
@@ -158,9 +222,17 @@ static void db_worker_thread(void *arg)
         if (committed) {
             w->commits++;
             w->jobs += n;
+            copy_rest = checkpoint_if_due(w);
         }
         list_move(&w->finished, &group);
         uv_async_send(&w->finished_async);
+        if (copy_rest) {
+            uv_mutex_unlock(&w->lock);
+            /* A failure leaves the WAL longer; the checkpointer goes on as it grows. */
+            db_checkpoint(w->db);
+            copy_rest = false;
+            uv_mutex_lock(&w->lock);
+        }
     }
     uv_mutex_unlock(&w->lock);
 }
@@ -201,16 +273,25 @@ int db_worker_start(struct db_worker *w, uv_loop_t *loop, struct db *db)
 {
     int err;
 
-    *w = (struct db_worker){.loop = loop, .db = db};
+    *w = (struct db_worker){.loop = loop, .db = db, .checkpoint_due = DB_WORKER_CHECKPOINT_FRAMES};
+    err = db_checkpointer_open(db);
+    if (err)
+        return err;
     err = uv_mutex_init(&w->lock);
     if (err)
         return err;
     err = uv_cond_init(&w->wake);
     if (err)
         goto out_mutex;
-    err = uv_async_init(loop, &w->finished_async, on_finished);
+    err = uv_cond_init(&w->checkpoint_wake);
     if (err)
         goto out_cond;
+    err = uv_thread_create(&w->checkpointer, checkpointer_thread, w);
+    if (err)
+        goto out_checkpoint_cond;
+    err = uv_async_init(loop, &w->finished_async, on_finished);
+    if (err)
+        goto out_checkpointer;
     uv_unref((uv_handle_t *)&w->finished_async); /* referenced only while jobs are out */
     uv_prepare_init(loop, &w->turn_end);
     uv_prepare_start(&w->turn_end, on_turn_end);
@@ -223,10 +304,10 @@ out_handles:
     /* Closing needs loop turns; the caller's loop runs them. The db stays the caller's. */
     uv_close((uv_handle_t *)&w->finished_async, NULL);
     uv_close((uv_handle_t *)&w->turn_end, NULL);
-    w->db = NULL;
-    uv_cond_destroy(&w->wake);
-    uv_mutex_destroy(&w->lock);
-    return err;
+out_checkpointer:
+    checkpointer_stop(w);
+out_checkpoint_cond:
+    uv_cond_destroy(&w->checkpoint_wake);
 out_cond:
     uv_cond_destroy(&w->wake);
 out_mutex:
@@ -260,9 +341,11 @@ void db_worker_stop(struct db_worker *w, void (*on_closed)(struct db_worker *w))
     uv_mutex_unlock(&w->lock);
     uv_thread_join(&w->thread);
     on_finished(&w->finished_async);
+    checkpointer_stop(w);
 
     db_close(w->db);
     w->db = NULL;
+    uv_cond_destroy(&w->checkpoint_wake);
     uv_cond_destroy(&w->wake);
     uv_mutex_destroy(&w->lock);
     w->on_closed = on_closed;

@@ -10,6 +10,10 @@
  * fails after writing, the run is rolled back, the jobs before it that wrote run again
  * (each in its own savepoint then), and so do those after it.
  *
+ * Checkpoints run on a thread of their own (db_checkpointer_open, cache/db.h): once a commit
+ * leaves DB_WORKER_CHECKPOINT_FRAMES in the WAL, that thread copies them back into the
+ * database while the database thread goes on committing.
+ *
  * Jobs move, never shared: the owner fills one, submits it, and must not touch it until
  * its done callback runs. Jobs submitted in one loop turn are handed over together right
  * before the loop polls (a uv_prepare), so a burst of requests shares one fsync. */
@@ -56,12 +60,24 @@ struct db_job_list {
     struct db_job *tail;
 };
 
+/* SQLite's automatic checkpoint's size; DB_WORKER_CHECKPOINT_REST: what the database thread
+ * copies itself after the checkpointer, so that the WAL starts over. */
+#define DB_WORKER_CHECKPOINT_FRAMES 1000
+#define DB_WORKER_CHECKPOINT_REST   256
+
 struct db_worker {
     uv_loop_t *loop;
     struct db *db; /* owned; used only on the database thread once started */
     uv_thread_t thread;
     uv_mutex_t lock;
     uv_cond_t wake;
+    /* The checkpointer thread; its fields are under lock. */
+    uv_thread_t checkpointer;
+    uv_cond_t checkpoint_wake;
+    bool checkpoint_wanted, checkpoint_running;
+    int checkpoint_copied; /* frames the last one copied (< 0: it failed) */
+    int checkpoint_due;    /* WAL frames at which the next one starts */
+    uint64_t checkpoints;  /* run by the checkpointer; read like commits */
     uv_async_t finished_async;
     uv_prepare_t turn_end;
     struct db_job_list open;     /* loop only: submitted this turn */

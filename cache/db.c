@@ -23,7 +23,9 @@ struct db {
     sqlite3 *sq;
     struct db_stmt_slot stmts[DB_STMT_MAX];
     int n_stmts;
-    bool lazy; /* synchronous=NORMAL now, not FULL */
+    bool lazy;      /* synchronous=NORMAL now, not FULL */
+    sqlite3 *aside; /* the checkpointer's connection (db_checkpointer_open), or NULL */
+    int wal_frames; /* in the WAL after sq's last commit, while aside is open */
 };
 
 sqlite3 *db_sqlite(struct db *db)
@@ -251,10 +253,77 @@ void db_close(struct db *db)
 {
     if (!db)
         return;
+    /* The checkpointer's first, so that the main connection closes last: that one copies
+     * all of the WAL back and removes it. */
+    sqlite3_close(db->aside);
     for (int i = 0; i < db->n_stmts; i++)
         sqlite3_finalize(db->stmts[i].st);
     sqlite3_close(db->sq);
     free(db);
+}
+
+/* Replaces SQLite's automatic checkpoint, which ran inside the commit. */
+static int on_wal_commit(void *arg, sqlite3 *sq, const char *name, int frames)
+{
+    struct db *db = arg;
+
+    (void)sq;
+    (void)name;
+    db->wal_frames = frames;
+    return SQLITE_OK;
+}
+
+int db_checkpointer_open(struct db *db)
+{
+    const char *path = sqlite3_db_filename(db->sq, "main");
+    int rc;
+
+    if (!path || !path[0])
+        return 0; /* in memory: no WAL */
+    rc = sqlite3_open_v2(path, &db->aside, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                         WAL_GATHER_VFS);
+    /* It reads once, to find the WAL: a connection that has not would checkpoint nothing. */
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db->aside, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        sqlite3_close(db->aside);
+        db->aside = NULL;
+        return db_map(rc);
+    }
+    sqlite3_busy_timeout(db->aside, 5000);
+    sqlite3_wal_hook(db->sq, on_wal_commit, db);
+    return 0;
+}
+
+int db_wal_frames(const struct db *db)
+{
+    return db->wal_frames;
+}
+
+/* A PASSIVE checkpoint on sq: the WAL's frames now in the database, or POSA_EDB. Busy (the
+ * WAL index was being written as the checkpoint read it) is no failure: nothing copied. */
+static int checkpoint(sqlite3 *sq)
+{
+    int copied = 0;
+    int rc = sqlite3_wal_checkpoint_v2(sq, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, &copied);
+
+    if (rc == SQLITE_BUSY)
+        return 0;
+    return rc == SQLITE_OK ? copied : db_map(rc);
+}
+
+int db_checkpoint_aside(struct db *db)
+{
+    return db->aside ? checkpoint(db->aside) : 0;
+}
+
+int db_checkpoint(struct db *db)
+{
+    int copied = checkpoint(db->sq);
+
+    if (copied >= 0)
+        db->wal_frames = 0; /* the next commit starts the WAL over */
+    return copied;
 }
 
 int db_set_lazy(struct db *db, bool lazy)

@@ -45,6 +45,24 @@ int db_set_lazy(struct db *db, bool lazy);
 /* PRAGMA synchronous as SQLite reports it: 1 NORMAL, 2 FULL (-1 on failure). */
 int db_synchronous(struct db *db);
 
+/* Checkpoints off the committing thread. SQLite's automatic checkpoint copies the WAL back
+ * into the database inside a commit every 1000 pages, syncing the file, and the database
+ * thread's commits waited behind it. db_checkpointer_open() opens a second connection for
+ * db_checkpoint_aside() and turns the automatic checkpoint off; the committing thread then
+ * reads db_wal_frames() after each commit and asks another thread for a checkpoint when the
+ * WAL has grown. That one can never catch up with a WAL being written: once few frames are
+ * left, the committing thread copies them itself with db_checkpoint(), between
+ * transactions, and the next commit starts the WAL over.
+ *
+ * db_checkpoint_aside() runs on one other thread, while the committing thread goes on; each
+ * returns the WAL's frames now in the database (0 when busy) or an error. In memory, or
+ * without db_checkpointer_open(), there is nothing to do: 0. */
+int db_checkpointer_open(struct db *db);
+/* Frames in the WAL after this connection's last commit (0 once it was checkpointed). */
+int db_wal_frames(const struct db *db);
+int db_checkpoint_aside(struct db *db);
+int db_checkpoint(struct db *db);
+
 /* SQLite's message for the last failure on this connection; never NULL. */
 const char *db_errmsg(struct db *db);
 

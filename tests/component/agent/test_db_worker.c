@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -320,6 +321,91 @@ static void test_transaction_lost_rerunnable(void **state)
     transaction_lost(*state, true);
 }
 
+/* --- checkpoints off the database thread ---------------------------------------------- */
+
+#define CKPT_BURSTS 100
+#define CKPT_PER    10 /* jobs per burst; each writes a 14 KB request, four pages */
+#define PAGE_FRAME  (4096 + 24)
+
+static char big_request[14000];
+
+static int run_insert_big(struct db *db, struct db_job *job)
+{
+    struct write_job *wj = job->data;
+    struct journal_new in = {.msgid = wj->msgid,
+                             .infno = "2204",
+                             .visit_key = "v",
+                             .request = big_request,
+                             .request_len = sizeof big_request - 1};
+
+    wj->runs++;
+    return journal_insert(db, &in, 1);
+}
+
+static void on_ckpt_burst(uv_timer_t *timer)
+{
+    struct fx *fx = timer->data;
+    int b = fx->next_burst++;
+
+    for (int i = b * CKPT_PER; i < (b + 1) * CKPT_PER; i++)
+        db_worker_submit(&fx->worker, &fx->jobs[i].job);
+    if (fx->next_burst == CKPT_BURSTS)
+        uv_timer_stop(timer);
+}
+
+/* A WAL written a few pages at a time, past DB_WORKER_CHECKPOINT_FRAMES four times:
+ * the checkpointer thread copies it back and the WAL starts over, so it stays near that
+ * size instead of holding every page written (SQLite's own checkpoint is off), and nothing
+ * written is lost. */
+static void test_checkpoints(void **state)
+{
+    struct fx *fx = *state;
+    struct db *db = NULL;
+    char wal[160];
+    struct stat st;
+
+    memset(big_request, 'x', sizeof big_request - 1);
+    assert_int_equal(db_open(fx->tmp.path, &db), 0);
+    assert_int_equal(db_worker_start(&fx->worker, &fx->loop, db), 0);
+    for (int i = 0; i < CKPT_BURSTS * CKPT_PER; i++) {
+        struct write_job *wj = &fx->jobs[i];
+
+        snprintf(wj->msgid, sizeof wj->msgid, "H310101000012026112612000%05d", i);
+        wj->job = (struct db_job){
+            .run = run_insert_big, .done = on_job_done, .data = wj, .rerunnable = true};
+    }
+    fx->timer.data = fx;
+    uv_timer_init(&fx->loop, &fx->timer);
+    uv_timer_start(&fx->timer, on_ckpt_burst, 0, 2);
+    assert_int_equal(uv_run(&fx->loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(fx->done_count, CKPT_BURSTS * CKPT_PER);
+
+    /* Every page written went through the WAL: 4,500 frames (without the checkpointer,
+     * the WAL holds them all). */
+    snprintf(wal, sizeof wal, "%s-wal", fx->tmp.path);
+    assert_int_equal(stat(wal, &st), 0);
+    printf("# WAL %lld frames at most\n", (long long)st.st_size / PAGE_FRAME);
+    assert_true(st.st_size < 2200 * PAGE_FRAME);
+
+    uv_close((uv_handle_t *)&fx->timer, NULL);
+    db_worker_stop(&fx->worker, on_worker_closed);
+    assert_int_equal(uv_run(&fx->loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&fx->loop), 0);
+    printf("# %llu checkpoints by the checkpointer\n", (unsigned long long)fx->worker.checkpoints);
+    assert_true(fx->worker.checkpoints >= 2);
+
+    assert_int_equal(db_open(fx->tmp.path, &db), 0);
+    for (int i = 0; i < CKPT_BURSTS * CKPT_PER; i++) {
+        struct journal_row *row = NULL;
+
+        assert_int_equal(fx->jobs[i].status, 0);
+        assert_int_equal(journal_get(db, fx->jobs[i].msgid, &row), 0);
+        assert_int_equal(row->request_len, sizeof big_request - 1);
+        journal_row_free(row);
+    }
+    db_close(db);
+}
+
 /* Jobs submitted and not yet handed over when stop is called still run and complete. */
 static void test_stop_runs_everything(void **state)
 {
@@ -350,6 +436,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_transaction_lost_rerunnable, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_stop_runs_everything, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_lazy_groups, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoints, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
