@@ -197,12 +197,55 @@ static void checkpointer_stop(struct db_worker *w)
 
 /* --- the database thread ------------------------------------------------------------------ */
 
+/* Moves the lazy jobs of from to to, each list in its order. */
+static void list_take_lazy(struct db_job_list *to, struct db_job_list *from)
+{
+    struct db_job_list rest = {0};
+    struct db_job *job, *next;
+
+    for (job = from->head; job; job = next) {
+        next = job->next;
+        list_push(job->lazy ? to : &rest, job);
+    }
+    *from = rest;
+}
+
+/* Commits group and hands its jobs to the loop. Called and returns under lock. */
+static void run_and_hand_over(struct db_worker *w, struct db_job_list *group)
+{
+    uint64_t n = 0;
+    bool committed, copy_rest = false;
+
+    uv_mutex_unlock(&w->lock);
+    for (struct db_job *job = group->head; job; job = job->next)
+        n++;
+    committed = db_worker_run_group(w, group->head);
+
+    uv_mutex_lock(&w->lock);
+    if (committed) {
+        w->commits++;
+        w->jobs += n;
+        copy_rest = checkpoint_if_due(w);
+    }
+    list_move(&w->finished, group);
+    uv_async_send(&w->finished_async);
+    if (copy_rest) {
+        uv_mutex_unlock(&w->lock);
+        /* A failure leaves the WAL longer; the checkpointer goes on as it grows. */
+        db_checkpoint(w->db);
+        uv_mutex_lock(&w->lock);
+    }
+}
+
+/* The lazy jobs of what is waiting commit first, as a group of their own, without an fsync:
+ * a platform's answer goes back to its cashier without waiting behind the fsync of the
+ * journal rows about to leave. The others' FULL commit then syncs both. The jobs waiting
+ * together were handed over independently (each owner has one out at a time), so any order
+ * of them is one they could have come in. */
 static void db_worker_thread(void *arg)
 {
     struct db_worker *w = arg;
-    struct db_job_list group = {0};
-    uint64_t n;
-    bool committed, copy_rest = false;
+    struct db_job_list group = {0}, lazy = {0};
 
     uv_mutex_lock(&w->lock);
     for (;;) {
@@ -211,28 +254,11 @@ static void db_worker_thread(void *arg)
         if (!w->pending.head)
             break; /* stopping, and nothing left */
         list_move(&group, &w->pending);
-        uv_mutex_unlock(&w->lock);
-
-        n = 0;
-        for (struct db_job *job = group.head; job; job = job->next)
-            n++;
-        committed = db_worker_run_group(w, group.head);
-
-        uv_mutex_lock(&w->lock);
-        if (committed) {
-            w->commits++;
-            w->jobs += n;
-            copy_rest = checkpoint_if_due(w);
-        }
-        list_move(&w->finished, &group);
-        uv_async_send(&w->finished_async);
-        if (copy_rest) {
-            uv_mutex_unlock(&w->lock);
-            /* A failure leaves the WAL longer; the checkpointer goes on as it grows. */
-            db_checkpoint(w->db);
-            copy_rest = false;
-            uv_mutex_lock(&w->lock);
-        }
+        list_take_lazy(&lazy, &group);
+        if (lazy.head)
+            run_and_hand_over(w, &lazy);
+        if (group.head)
+            run_and_hand_over(w, &group);
     }
     uv_mutex_unlock(&w->lock);
 }

@@ -43,7 +43,9 @@ struct db_job {
     /* The job's writes may wait for the next synced commit (db_set_lazy): a group whose
      * jobs are all lazy commits without an fsync. For writes a crash may lose because a
      * restart recovers them (a platform's answer: the row stays `sent`, becomes `unknown`,
-     * and is resolved by query). Never for what must be on disk before something leaves. */
+     * and is resolved by query), and for a job that only reads. Never for what must be on
+     * disk before something leaves. Lazy jobs commit ahead of the others handed over with
+     * them, as a group of their own, and their done callbacks do not wait for an fsync. */
     bool lazy;
     /* run may be called twice: when it wrote, and a later job of its run failed after
      * writing, its writes are rolled back and it runs again. A rerunnable run sets its

@@ -763,7 +763,7 @@ void desk_fees_upload(struct his_call *call)
         his_fail(call, -ENOMEM, NULL, NULL);
         return;
     }
-    his_db(call, run_load, on_loaded);
+    his_db_read(call, run_load, on_loaded);
 }
 
 /* --- POST /v1/visits/{id}/fees/cancel ---------------------------------------------------- */

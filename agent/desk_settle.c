@@ -735,7 +735,8 @@ static void start(struct his_call *call, bool estimate)
         his_fail(call, err, NULL, NULL);
         return;
     }
-    his_db(call, run_load, on_loaded);
+    /* Its writes, when a settlement left unknown is refreshed, follow the journal. */
+    his_db_read(call, run_load, on_loaded);
 }
 
 void desk_presettle(struct his_call *call)

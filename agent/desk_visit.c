@@ -459,7 +459,7 @@ void desk_visit_open(struct his_call *call)
         his_fail_field(call, &jerr);
         return;
     }
-    his_db(call, run_identity, on_identity);
+    his_db_read(call, run_identity, on_identity);
 }
 
 /* --- GET /v1/visits/{visit_id} --------------------------------------------------------- */

@@ -88,8 +88,12 @@ int his_every_desk(struct his_call *call);
  * call). NULL after answering the call with the out-of-memory error. */
 void *his_flow_new(struct his_call *call, size_t size, void (*flow_free)(void *flow));
 
-/* Runs run on the database thread, then done on the loop (call->job). */
+/* Runs run on the database thread, then done on the loop (call->job). his_db_read is for a
+ * run that only reads, or whose writes a restart derives again from the journal (a
+ * settlement's refresh): it commits with the lazy jobs (db_worker.h), and done does not
+ * wait for an fsync. */
 void his_db(struct his_call *call, db_job_run_fn run, db_job_done_cb done);
+void his_db_read(struct his_call *call, db_job_run_fn run, db_job_done_cb done);
 struct his_call *his_call_of_job(struct db_job *job);
 
 /* The request counters of each route, for /metrics: fills out (at most cap) and returns

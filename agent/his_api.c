@@ -333,6 +333,12 @@ void his_db(struct his_call *call, db_job_run_fn run, db_job_done_cb done)
     db_worker_submit(&call->pd->db, &call->job);
 }
 
+void his_db_read(struct his_call *call, db_job_run_fn run, db_job_done_cb done)
+{
+    call->job = (struct db_job){.run = run, .done = done, .lazy = true};
+    db_worker_submit(&call->pd->db, &call->job);
+}
+
 const char *his_param(const struct his_call *call, size_t i)
 {
     return i < call->match.n_params ? call->match.params[i] : "";
@@ -573,7 +579,7 @@ void his_handle(struct posad *pd, struct http_request *req)
             his_fail(call, -ENOMEM, NULL, NULL);
             return;
         }
-        his_db(call, run_find_answer, on_answer_found);
+        his_db_read(call, run_find_answer, on_answer_found);
         return;
     }
     call->route->handle(call);
