@@ -743,8 +743,12 @@ int upstream_submit(struct upstream *up, struct upmsg *m, const struct envelope_
     if (strcmp(m->infno, "9001") == 0)
         m->offline_at_admit = up->stopping;
     up->in_flight++;
-    m->job = (struct db_job){
-        .run = run_admit, .done = on_admitted, .rerunnable = !m->admit_also || m->hooks_rerunnable};
+    /* A read (1101, 2206, ...) changes nothing upstream: its row need not be on disk before
+     * it leaves, and a crash that loses the row loses nothing to resolve. */
+    m->job = (struct db_job){.run = run_admit,
+                             .done = on_admitted,
+                             .lazy = m->kind == MSG_KIND_QUERY && !m->admit_also,
+                             .rerunnable = !m->admit_also || m->hooks_rerunnable};
     db_worker_submit(up->db, &m->job);
     return 0;
 }
