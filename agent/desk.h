@@ -250,6 +250,7 @@ struct desk_hooks {
     int (*admit_also)(struct db *db, struct upmsg *m);
     int (*apply_also)(struct db *db, struct upmsg *m);
     bool rerunnable; /* both may run twice (struct db_job's rerunnable) */
+    bool apply_lazy; /* struct upmsg's */
     bool may_queue;
     bool again_after_refusal; /* struct upmsg's */
     /* What the key's message must match to be the same message (the caller's request body

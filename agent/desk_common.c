@@ -320,6 +320,7 @@ int desk_send_hooked(struct posad *pd, const char *infno, const char *insuplc,
         m->admit_also = hooks->admit_also;
         m->apply_also = hooks->apply_also;
         m->hooks_rerunnable = hooks->rerunnable;
+        m->apply_lazy = hooks->apply_lazy;
         m->again_after_refusal = hooks->again_after_refusal;
         if (idem && hooks->idem_hash)
             str_copy(m->idem_hash, sizeof(m->idem_hash), hooks->idem_hash);

@@ -312,7 +312,11 @@ static void ask_platform(struct his_call *call)
 {
     struct identify_flow *f = call->flow;
     struct desk_cert cert = {f->cert_type, f->cert_no, f->card_sn};
-    struct desk_hooks hooks = {.apply_also = identity_apply, .rerunnable = true};
+    /* The identity token is kept without an fsync of its own: a power cut that loses it
+     * before the next synced commit (the visit's registration) makes the HIS identify the
+     * patient again, with "unknown identity_token". */
+    struct desk_hooks hooks = {
+        .apply_also = identity_apply, .rerunnable = true, .apply_lazy = true};
     int err;
 
     str_copy(f->hospital_admdvs, sizeof(f->hospital_admdvs), call->pd->cfg.mdtrtarea_admvs);

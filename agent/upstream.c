@@ -558,10 +558,12 @@ static void on_platform_done(struct platform_request *req, const struct platform
      * fsync on a message's critical path (the journal row before it leaves). A power cut
      * that loses it leaves the row `sent`, resolved by query after the restart. A stand-in
      * row is a message about to leave, and the owner's writes (apply_also) are what it
-     * answers the HIS from, so those commits sync. */
+     * answers the HIS from, so those commits sync, unless the owner says a loss of them is
+     * recovered too (apply_lazy). */
     m->job = (struct db_job){.run = run_apply,
                              .done = on_applied,
-                             .lazy = !(m->session_refused && m->standin_body) && !m->apply_also,
+                             .lazy = !(m->session_refused && m->standin_body) &&
+                                     (!m->apply_also || m->apply_lazy),
                              .rerunnable = !m->apply_also || m->hooks_rerunnable};
     db_worker_submit(m->up->db, &m->job);
 }

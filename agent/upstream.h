@@ -62,6 +62,9 @@ struct upmsg {
     int (*admit_also)(struct db *db, struct upmsg *m);
     int (*apply_also)(struct db *db, struct upmsg *m);
     bool hooks_rerunnable; /* both may run twice (struct db_job's rerunnable) */
+    /* apply_also's writes may wait for the next synced commit, as the answer's do (struct
+     * db_job's lazy): what they keep, a restart or the HIS gets again. */
+    bool apply_lazy;
     /* The key's message may go again once the platform confirmed its reversal (the desk
      * flows: the HIS asks again for what was undone). Not the passthrough: there the HIS's
      * msgid is the key, and a resend gets the journaled answer, never a second send. */
