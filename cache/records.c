@@ -118,7 +118,7 @@ int records_identity_get(struct db *db, const char *token, int64_t now, char **r
 {
     sqlite3_stmt *st = db_stmt(db, sql_identity_get);
     char desk[RECORD_ID_MAX + 1];
-    char *body;
+    char *body = NULL;
     int err;
 
     if (!st)
