@@ -280,16 +280,8 @@ int db_checkpointer_open(struct db *db)
 
     if (!path || !path[0])
         return 0; /* in memory: no WAL */
-    rc = sqlite3_open_v2(path, &db->aside, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                         WAL_GATHER_VFS);
-    /* It reads once, to find the WAL: a connection that has not would checkpoint nothing. */
-    if (rc == SQLITE_OK)
-        rc = sqlite3_exec(db->aside, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        sqlite3_close(db->aside);
-        db->aside = NULL;
+    if ((rc = wal_gather_open_checkpointer(path, &db->aside)) != SQLITE_OK)
         return db_map(rc);
-    }
     sqlite3_busy_timeout(db->aside, 5000);
     sqlite3_wal_hook(db->sq, on_wal_commit, db);
     return 0;
@@ -300,15 +292,12 @@ int db_wal_frames(const struct db *db)
     return db->wal_frames;
 }
 
-/* A PASSIVE checkpoint on sq: the WAL's frames now in the database, or POSA_EDB. Busy (the
- * WAL index was being written as the checkpoint read it) is no failure: nothing copied. */
+/* The WAL's frames now in the database, or an error. */
 static int checkpoint(sqlite3 *sq)
 {
     int copied = 0;
-    int rc = sqlite3_wal_checkpoint_v2(sq, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, &copied);
+    int rc = wal_gather_checkpoint(sq, &copied);
 
-    if (rc == SQLITE_BUSY)
-        return 0;
     return rc == SQLITE_OK ? copied : db_map(rc);
 }
 

@@ -246,3 +246,28 @@ int wal_gather_register(void)
     sqlite3_mutex_leave(m);
     return rc;
 }
+
+int wal_gather_open_checkpointer(const char *path, sqlite3 **ret)
+{
+    int rc =
+        sqlite3_open_v2(path, ret, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, WAL_GATHER_VFS);
+
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(*ret, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        sqlite3_close(*ret);
+        *ret = NULL;
+    }
+    return rc;
+}
+
+int wal_gather_checkpoint(sqlite3 *db, int *copied)
+{
+    int rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, copied);
+
+    if (rc == SQLITE_BUSY) {
+        *copied = 0;
+        return SQLITE_OK;
+    }
+    return rc;
+}

@@ -18,4 +18,14 @@
 /* Registers the VFS (not as the default) once per process; SQLITE_OK or SQLite's error. */
 int wal_gather_register(void);
 
+/* Checkpoints off the committing thread (posad's database thread, the sandbox's loop): a
+ * second connection to the database at path, through this VFS, that has read it once (a
+ * connection that has not would checkpoint nothing); SQLITE_OK or SQLite's error, *ret
+ * closed and NULL then. */
+int wal_gather_open_checkpointer(const char *path, sqlite3 **ret);
+/* A PASSIVE checkpoint on db: SQLITE_OK with *copied the WAL's frames now in the database
+ * (0 when busy: the WAL index was being written as the checkpoint read it; try later), or
+ * SQLite's error. */
+int wal_gather_checkpoint(sqlite3 *db, int *copied);
+
 #endif

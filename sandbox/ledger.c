@@ -226,7 +226,7 @@ int ledger_open(const char *dir, struct ledger **ret, char *msg, size_t cap)
     char path[4096];
     struct ledger *l;
     char *err = NULL;
-    int fd;
+    int fd, rc;
 
     snprintf(path, sizeof(path), "%s/ledger.sqlite3", dir);
     /* Created 0600 before SQLite opens it; the -wal and -shm files take the same mode. */
@@ -259,12 +259,8 @@ int ledger_open(const char *dir, struct ledger **ret, char *msg, size_t cap)
     sqlite3_busy_timeout(l->db, 2000);
     /* The hook replaces SQLite's automatic checkpoint, which ran on the loop. */
     sqlite3_wal_hook(l->db, on_wal_commit, l);
-    /* It reads once, to find the WAL: a connection that has not would checkpoint nothing. */
-    if (sqlite3_open_v2(path, &l->checkpointer, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                        WAL_GATHER_VFS) != SQLITE_OK ||
-        sqlite3_exec(l->checkpointer, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL) !=
-            SQLITE_OK) {
-        snprintf(msg, cap, "%s: the checkpointer: %s", path, sqlite3_errmsg(l->checkpointer));
+    if ((rc = wal_gather_open_checkpointer(path, &l->checkpointer)) != SQLITE_OK) {
+        snprintf(msg, cap, "%s: the checkpointer: %s", path, sqlite3_errstr(rc));
         ledger_close(l);
         return -EIO;
     }
@@ -290,15 +286,12 @@ int ledger_wal_frames(const struct ledger *l)
     return l->wal_frames;
 }
 
-/* The number of the WAL's frames now in the database, or -EIO. Busy (the WAL index was
- * being written as the checkpoint read it) is no failure: nothing copied, try later. */
+/* The number of the WAL's frames now in the database (0 when busy), or -EIO. */
 static int checkpoint(sqlite3 *db)
 {
     int copied = 0;
-    int rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, &copied);
+    int rc = wal_gather_checkpoint(db, &copied);
 
-    if (rc == SQLITE_BUSY)
-        return 0;
     if (rc != SQLITE_OK) {
         fprintf(stderr, "ledger: checkpoint: %s\n", sqlite3_errmsg(db));
         return -EIO;

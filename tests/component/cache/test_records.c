@@ -47,6 +47,24 @@ static int fx_teardown(void **state)
     return 0;
 }
 
+/* A database as an older posad left it: sql run on a fresh file, which db_open then
+ * migrates to the latest schema. */
+static void open_old(struct fx *fx, const char *sql)
+{
+    sqlite3 *sq = NULL;
+    char *errmsg = NULL;
+
+    db_close(fx->db);
+    fx->db = NULL;
+    unlink(fx->tmp.path);
+    assert_int_equal(sqlite3_open(fx->tmp.path, &sq), SQLITE_OK);
+    if (sqlite3_exec(sq, sql, NULL, NULL, &errmsg) != SQLITE_OK)
+        fail_msg("%s", errmsg);
+    sqlite3_close(sq);
+    assert_int_equal(db_open(fx->tmp.path, &fx->db), 0);
+    assert_int_equal(db_schema_version(fx->db), db_schema_latest());
+}
+
 static int identity(struct db *db, const char *token, int64_t now)
 {
     char desk[RECORD_ID_MAX + 1], *body = NULL;
@@ -117,33 +135,21 @@ static void test_visit_identity_migrated(void **state)
 {
     struct fx *fx = *state;
     struct visit_record *got = NULL;
-    sqlite3 *sq = NULL;
 
-    db_close(fx->db);
-    fx->db = NULL;
-    unlink(fx->tmp.path);
-    assert_int_equal(sqlite3_open(fx->tmp.path, &sq), SQLITE_OK);
-    assert_int_equal(
-        sqlite3_exec(sq,
-                     "CREATE TABLE visits (visit_id TEXT PRIMARY KEY, desk TEXT NOT NULL"
-                     " DEFAULT '', his_visit_id TEXT NOT NULL, kind TEXT NOT NULL, state TEXT"
-                     " NOT NULL, mdtrt_id TEXT NOT NULL DEFAULT '', body TEXT NOT NULL,"
-                     " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
-                     "INSERT INTO visits VALUES ('V1', 'D01', 'H1', 'outpatient', 'billed',"
-                     " 'M1', '{\"identity\":{\"psn_no\":\"P0001\",\"insutype\":\"310\","
-                     "\"insuplc_admdvs\":\"320200\",\"cert_type\":\"02\","
-                     "\"cert_no\":\"320211195001010006\",\"card_sn\":\"\"},"
-                     "\"request\":{}}', 1, 2);"
-                     "INSERT INTO visits VALUES ('V2', 'D01', 'H2', 'outpatient', 'open', 'M2',"
-                     " '{\"identity\":{\"psn_no\":\"P0', 1, 2);"
-                     "INSERT INTO visits VALUES ('V3', 'D01', 'H3', 'inpatient', 'open', 'M3',"
-                     " '{\"request\":{}}', 1, 2);"
-                     "PRAGMA user_version = 10;",
-                     NULL, NULL, NULL),
-        SQLITE_OK);
-    sqlite3_close(sq);
-    assert_int_equal(db_open(fx->tmp.path, &fx->db), 0);
-    assert_int_equal(db_schema_version(fx->db), db_schema_latest());
+    open_old(fx, "CREATE TABLE visits (visit_id TEXT PRIMARY KEY, desk TEXT NOT NULL"
+                 " DEFAULT '', his_visit_id TEXT NOT NULL, kind TEXT NOT NULL, state TEXT"
+                 " NOT NULL, mdtrt_id TEXT NOT NULL DEFAULT '', body TEXT NOT NULL,"
+                 " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+                 "INSERT INTO visits VALUES ('V1', 'D01', 'H1', 'outpatient', 'billed',"
+                 " 'M1', '{\"identity\":{\"psn_no\":\"P0001\",\"insutype\":\"310\","
+                 "\"insuplc_admdvs\":\"320200\",\"cert_type\":\"02\","
+                 "\"cert_no\":\"320211195001010006\",\"card_sn\":\"\"},"
+                 "\"request\":{}}', 1, 2);"
+                 "INSERT INTO visits VALUES ('V2', 'D01', 'H2', 'outpatient', 'open', 'M2',"
+                 " '{\"identity\":{\"psn_no\":\"P0', 1, 2);"
+                 "INSERT INTO visits VALUES ('V3', 'D01', 'H3', 'inpatient', 'open', 'M3',"
+                 " '{\"request\":{}}', 1, 2);"
+                 "PRAGMA user_version = 10;");
     assert_int_equal(records_visit_get(fx->db, "V1", &got), 0);
     assert_string_equal(got->who.psn_no, "P0001");
     assert_string_equal(got->who.insutype, "310");
@@ -429,55 +435,43 @@ static void test_lines_migrated_into_sets(void **state)
 {
     struct fx *fx = *state;
     struct seen s = {0};
-    sqlite3 *sq = NULL;
     int64_t n = 0;
 
-    db_close(fx->db);
-    fx->db = NULL;
-    unlink(fx->tmp.path);
-    assert_int_equal(sqlite3_open(fx->tmp.path, &sq), SQLITE_OK);
-    assert_int_equal(
-        sqlite3_exec(
-            sq,
-            "CREATE TABLE fee_lines (visit_id TEXT NOT NULL, his_line_id TEXT NOT NULL,"
-            " seq INTEGER NOT NULL, feedetl_sn TEXT NOT NULL, state TEXT NOT NULL,"
-            " upload_msgid TEXT NOT NULL DEFAULT '', created_at INTEGER NOT NULL,"
-            " list_code TEXT NOT NULL DEFAULT '', name TEXT NOT NULL DEFAULT '',"
-            " qty_e4 INTEGER NOT NULL DEFAULT 0, price_e6 INTEGER NOT NULL DEFAULT 0,"
-            " time TEXT NOT NULL DEFAULT '', amount INTEGER NOT NULL DEFAULT 0,"
-            " fulamt_ownpay INTEGER NOT NULL DEFAULT 0, overlmt INTEGER NOT NULL DEFAULT 0,"
-            " preselfpay INTEGER NOT NULL DEFAULT 0, inscp INTEGER NOT NULL DEFAULT 0,"
-            " lv INTEGER NOT NULL DEFAULT 0, category INTEGER NOT NULL DEFAULT 0,"
-            " selfpay_prop_e6 INTEGER NOT NULL DEFAULT 0,"
-            " outside_institution TEXT NOT NULL DEFAULT '', outside_form TEXT NOT NULL DEFAULT '',"
-            " outside_kind INTEGER NOT NULL DEFAULT 0, his_key TEXT NOT NULL DEFAULT '',"
-            " his_hash TEXT NOT NULL DEFAULT '', cancel_msgid TEXT NOT NULL DEFAULT '',"
-            " PRIMARY KEY (visit_id, his_line_id));"
-            /* V1: L1, L2 by U-1; L3 by U-2 (cancelled by C-9); L4 by U-1 again; V2: one */
-            "INSERT INTO fee_lines (visit_id, his_line_id, seq, feedetl_sn, state, upload_msgid,"
-            " created_at, list_code, name, qty_e4, price_e6, amount, inscp, lv, category,"
-            " outside_institution, outside_form, outside_kind, his_key, his_hash, cancel_msgid)"
-            " VALUES"
-            " ('V1', 'L2', 2, 'F2', 'active', 'U-1', 5, 'XB05', '氯化钠', 30000, 12500000, 3750,"
-            "  3375, 2, 9, '', '', 0, 'K-1', 'h1', ''),"
-            " ('V1', 'L1', 1, 'F1', 'active', 'U-1', 5, 'CT', 'CT平扫', 10000, 260000000, 26000,"
-            "  26000, 1, 2, 'H41', 'WJ-7', 1, 'K-1', 'h1', ''),"
-            " ('V1', 'L3', 3, 'F3', 'cancelled', 'U-2', 6, 'X', '', 10000, 900000, 90, 90, 1, 9,"
-            "  '', '', 0, '', '', 'C-9'),"
-            " ('V1', 'L4', 4, 'F4', 'damaged', 'U-1', 7, '', '', 0, 0, 0, 0, 0, 0, '', '', 0, "
-            "  'K-1', 'h1', ''),"
-            " ('V2', 'L1', 1, 'F1', 'refused', 'U-7', 8, 'X', '', 10000, 100, 1, 1, 1, 9, '', '',"
-            "  0, '', '', ''),"
-            /* V3: an id no writer could have written (80 bytes): kept, as damaged */
-            " ('V3', printf('%080d', 7), 1, 'F1', 'active', 'U-8', 9, 'X', '', 10000, 100, 1, 1,"
-            "  1, 9, '', '', 0, '', '', '');"
-            "CREATE TABLE visits (visit_id TEXT PRIMARY KEY, body TEXT NOT NULL);"
-            "PRAGMA user_version = 9;",
-            NULL, NULL, NULL),
-        SQLITE_OK);
-    sqlite3_close(sq);
-    assert_int_equal(db_open(fx->tmp.path, &fx->db), 0);
-    assert_int_equal(db_schema_version(fx->db), db_schema_latest());
+    open_old(fx,
+             "CREATE TABLE fee_lines (visit_id TEXT NOT NULL, his_line_id TEXT NOT NULL,"
+             " seq INTEGER NOT NULL, feedetl_sn TEXT NOT NULL, state TEXT NOT NULL,"
+             " upload_msgid TEXT NOT NULL DEFAULT '', created_at INTEGER NOT NULL,"
+             " list_code TEXT NOT NULL DEFAULT '', name TEXT NOT NULL DEFAULT '',"
+             " qty_e4 INTEGER NOT NULL DEFAULT 0, price_e6 INTEGER NOT NULL DEFAULT 0,"
+             " time TEXT NOT NULL DEFAULT '', amount INTEGER NOT NULL DEFAULT 0,"
+             " fulamt_ownpay INTEGER NOT NULL DEFAULT 0, overlmt INTEGER NOT NULL DEFAULT 0,"
+             " preselfpay INTEGER NOT NULL DEFAULT 0, inscp INTEGER NOT NULL DEFAULT 0,"
+             " lv INTEGER NOT NULL DEFAULT 0, category INTEGER NOT NULL DEFAULT 0,"
+             " selfpay_prop_e6 INTEGER NOT NULL DEFAULT 0,"
+             " outside_institution TEXT NOT NULL DEFAULT '', outside_form TEXT NOT NULL DEFAULT '',"
+             " outside_kind INTEGER NOT NULL DEFAULT 0, his_key TEXT NOT NULL DEFAULT '',"
+             " his_hash TEXT NOT NULL DEFAULT '', cancel_msgid TEXT NOT NULL DEFAULT '',"
+             " PRIMARY KEY (visit_id, his_line_id));"
+             /* V1: L1, L2 by U-1; L3 by U-2 (cancelled by C-9); L4 by U-1 again; V2: one */
+             "INSERT INTO fee_lines (visit_id, his_line_id, seq, feedetl_sn, state, upload_msgid,"
+             " created_at, list_code, name, qty_e4, price_e6, amount, inscp, lv, category,"
+             " outside_institution, outside_form, outside_kind, his_key, his_hash, cancel_msgid)"
+             " VALUES"
+             " ('V1', 'L2', 2, 'F2', 'active', 'U-1', 5, 'XB05', '氯化钠', 30000, 12500000, 3750,"
+             "  3375, 2, 9, '', '', 0, 'K-1', 'h1', ''),"
+             " ('V1', 'L1', 1, 'F1', 'active', 'U-1', 5, 'CT', 'CT平扫', 10000, 260000000, 26000,"
+             "  26000, 1, 2, 'H41', 'WJ-7', 1, 'K-1', 'h1', ''),"
+             " ('V1', 'L3', 3, 'F3', 'cancelled', 'U-2', 6, 'X', '', 10000, 900000, 90, 90, 1, 9,"
+             "  '', '', 0, '', '', 'C-9'),"
+             " ('V1', 'L4', 4, 'F4', 'damaged', 'U-1', 7, '', '', 0, 0, 0, 0, 0, 0, '', '', 0, "
+             "  'K-1', 'h1', ''),"
+             " ('V2', 'L1', 1, 'F1', 'refused', 'U-7', 8, 'X', '', 10000, 100, 1, 1, 1, 9, '', '',"
+             "  0, '', '', ''),"
+             /* V3: an id no writer could have written (80 bytes): kept, as damaged */
+             " ('V3', printf('%080d', 7), 1, 'F1', 'active', 'U-8', 9, 'X', '', 10000, 100, 1, 1,"
+             "  1, 9, '', '', 0, '', '', '');"
+             "CREATE TABLE visits (visit_id TEXT PRIMARY KEY, body TEXT NOT NULL);"
+             "PRAGMA user_version = 9;");
     assert_int_equal(count_rows(fx, "SELECT count(*) FROM sqlite_master WHERE name = 'fee_lines_v9'"),
                      0);
     /* V1: [L1 L2] (U-1, K-1), [L3] (U-2), [L4] (U-1 again, after L3); V2: [L1]; V3: [...]. */
@@ -580,40 +574,27 @@ static void test_lines_migrated_from_bodies(void **state)
 {
     struct fx *fx = *state;
     struct seen s = {0};
-    sqlite3 *sq = NULL;
-    char *errmsg = NULL;
 
-    db_close(fx->db);
-    fx->db = NULL;
-    unlink(fx->tmp.path);
-    assert_int_equal(sqlite3_open(fx->tmp.path, &sq), SQLITE_OK);
-    assert_int_equal(
-        sqlite3_exec(sq,
-                     "CREATE TABLE fee_lines (visit_id TEXT NOT NULL, his_line_id TEXT NOT NULL,"
-                     " seq INTEGER NOT NULL, feedetl_sn TEXT NOT NULL, state TEXT NOT NULL,"
-                     " upload_msgid TEXT NOT NULL DEFAULT '', body TEXT NOT NULL,"
-                     " created_at INTEGER NOT NULL, PRIMARY KEY (visit_id, his_line_id));"
-                     "INSERT INTO fee_lines VALUES ('V9', 'L1', 1, 'F000001', 'active', '',"
-                     " '{\"list_code\":\"XB05\",\"name\":\"氯化钠\",\"qty_e4\":30000,"
-                     "\"price_e6\":12500000,\"time\":\"2026-11-21 09:30:00\","
-                     "\"outside_institution\":\"H4101\",\"outside_form\":\"WJ-7\","
-                     "\"outside_kind\":2,\"parts\":[3750,0,0,375,3375,2,9,100000]}', 5);"
-                     "INSERT INTO fee_lines VALUES ('V9', 'L2', 2, 'F000002', 'active', '',"
-                     " '{\"list_code\":\"XB0', 5);"
-                     /* the journal's open-row index as schema 1 made it (0007 remakes it) */
-                     "CREATE TABLE journal (seq INTEGER PRIMARY KEY, visit_key TEXT, ord INTEGER,"
-                     " state TEXT);"
-                     "CREATE TABLE settlements (settlement_id TEXT PRIMARY KEY,"
-                     " setl_id TEXT NOT NULL DEFAULT '');"
-                     "CREATE INDEX journal_open ON journal(visit_key, ord, seq)"
-                     " WHERE state IN ('queued', 'sent', 'unknown');"
-                     "CREATE TABLE visits (visit_id TEXT PRIMARY KEY, body TEXT NOT NULL);"
-                     "PRAGMA user_version = 4;",
-                     NULL, NULL, &errmsg),
-        SQLITE_OK);
-    sqlite3_close(sq);
-    assert_int_equal(db_open(fx->tmp.path, &fx->db), 0);
-    assert_int_equal(db_schema_version(fx->db), db_schema_latest());
+    open_old(fx, "CREATE TABLE fee_lines (visit_id TEXT NOT NULL, his_line_id TEXT NOT NULL,"
+                 " seq INTEGER NOT NULL, feedetl_sn TEXT NOT NULL, state TEXT NOT NULL,"
+                 " upload_msgid TEXT NOT NULL DEFAULT '', body TEXT NOT NULL,"
+                 " created_at INTEGER NOT NULL, PRIMARY KEY (visit_id, his_line_id));"
+                 "INSERT INTO fee_lines VALUES ('V9', 'L1', 1, 'F000001', 'active', '',"
+                 " '{\"list_code\":\"XB05\",\"name\":\"氯化钠\",\"qty_e4\":30000,"
+                 "\"price_e6\":12500000,\"time\":\"2026-11-21 09:30:00\","
+                 "\"outside_institution\":\"H4101\",\"outside_form\":\"WJ-7\","
+                 "\"outside_kind\":2,\"parts\":[3750,0,0,375,3375,2,9,100000]}', 5);"
+                 "INSERT INTO fee_lines VALUES ('V9', 'L2', 2, 'F000002', 'active', '',"
+                 " '{\"list_code\":\"XB0', 5);"
+                 /* the journal's open-row index as schema 1 made it (0007 remakes it) */
+                 "CREATE TABLE journal (seq INTEGER PRIMARY KEY, visit_key TEXT, ord INTEGER,"
+                 " state TEXT);"
+                 "CREATE TABLE settlements (settlement_id TEXT PRIMARY KEY,"
+                 " setl_id TEXT NOT NULL DEFAULT '');"
+                 "CREATE INDEX journal_open ON journal(visit_key, ord, seq)"
+                 " WHERE state IN ('queued', 'sent', 'unknown');"
+                 "CREATE TABLE visits (visit_id TEXT PRIMARY KEY, body TEXT NOT NULL);"
+                 "PRAGMA user_version = 4;");
     assert_int_equal(records_lines_list(fx->db, "V9", collect, &s), 0);
     assert_int_equal(s.n, 2);
     /* A body cut short is damage: kept, marked, and settling its visit refuses it. */
