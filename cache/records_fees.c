@@ -82,8 +82,8 @@ static int set_read(sqlite3_stmt *st, const char *visit_id, struct set *s)
     for (size_t i = 0; i < s->n; i++) {
         struct line_record *l = &s->lines[i];
 
-        snprintf(l->visit_id, sizeof l->visit_id, "%s", visit_id);
-        snprintf(l->upload_msgid, sizeof l->upload_msgid, "%s", s->upload_msgid);
+        str_copy(l->visit_id, sizeof l->visit_id, visit_id);
+        str_copy(l->upload_msgid, sizeof l->upload_msgid, s->upload_msgid);
         l->his_key = s->his_key;
         l->his_hash = s->his_hash;
     }
