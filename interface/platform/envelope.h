@@ -57,7 +57,8 @@ int envelope_request_parse(const char *text, size_t len, struct envelope_request
 void envelope_request_done(struct envelope_request *req);
 
 /* Builds a request envelope from head (NULL fields become "") and input, whose reference
- * is taken (NULL becomes {}). Returns the new object (json_object_put it) or NULL. */
+ * is taken (NULL becomes {}). Returns a value that prints as the envelope (jsontext: for
+ * printing or placing in a document, not for reading back; json_object_put it), or NULL. */
 struct json_object *envelope_request_build(const struct envelope_head *head,
                                            struct json_object *input);
 
