@@ -4,9 +4,11 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <unistd.h>
 
 #include "cache/db.h"
 #include "core/container_of.h"
+#include "core/err.h"
 
 static void list_push(struct db_job_list *l, struct db_job *job)
 {
@@ -103,14 +105,8 @@ static struct db_job *run_rerunnable(struct db *db, struct db_job *first)
 /* One group: BEGIN, every job, COMMIT. True when it committed. */
 static bool db_worker_run_group(struct db_worker *w, struct db_job *head)
 {
-    bool lazy = true;
-    int err;
+    int err = db_begin(w->db);
 
-    for (struct db_job *job = head; job; job = job->next)
-        lazy = lazy && job->lazy;
-    err = db_set_lazy(w->db, lazy);
-    if (!err)
-        err = db_begin(w->db);
     for (struct db_job *job = head; job && err; job = job->next)
         job->status = err;
     if (err)
@@ -195,9 +191,52 @@ static void checkpointer_stop(struct db_worker *w)
     uv_thread_join(&w->checkpointer);
 }
 
+/* --- the syncer ---------------------------------------------------------------------------- */
+
+/* Syncs the WAL behind the database thread: one fdatasync for every group that committed
+ * since the last, whose jobs then go to the loop. The descriptor is the WAL's own (it stays
+ * open while the database thread's connection is), so the sync touches no SQLite state. */
+static void syncer_thread(void *arg)
+{
+    struct db_worker *w = arg;
+    struct db_job_list batch = {0};
+    int err;
+
+    uv_mutex_lock(&w->lock);
+    for (;;) {
+        while (!w->syncing.head && !w->syncer_stopping)
+            uv_cond_wait(&w->sync_wake, &w->lock);
+        if (!w->syncing.head)
+            break; /* stopping, and nothing left */
+        list_move(&batch, &w->syncing);
+        uv_mutex_unlock(&w->lock);
+        /* Failed, the commits may or may not be on disk: their jobs fail, as a FULL
+         * commit's would, and what they wrote is resolved as after a crash. */
+        err = fdatasync(w->wal_fd) == 0 ? 0 : POSA_EDB;
+        uv_mutex_lock(&w->lock);
+        w->syncs++;
+        for (struct db_job *job = batch.head; job; job = job->next)
+            if (!job->status)
+                job->status = err;
+        list_move(&w->finished, &batch);
+        uv_async_send(&w->finished_async);
+    }
+    uv_mutex_unlock(&w->lock);
+}
+
+/* Joins the syncer, once the database thread has ended: it syncs what is left first. */
+static void syncer_stop(struct db_worker *w)
+{
+    uv_mutex_lock(&w->lock);
+    w->syncer_stopping = true;
+    uv_cond_signal(&w->sync_wake);
+    uv_mutex_unlock(&w->lock);
+    uv_thread_join(&w->syncer);
+}
+
 /* --- the database thread ------------------------------------------------------------------ */
 
-/* Moves the lazy jobs of from to to, each list in its order. */
+/* Appends the lazy jobs of from to to, each list in its order. */
 static void list_take_lazy(struct db_job_list *to, struct db_job_list *from)
 {
     struct db_job_list rest = {0};
@@ -210,7 +249,8 @@ static void list_take_lazy(struct db_job_list *to, struct db_job_list *from)
     *from = rest;
 }
 
-/* Commits group and hands its jobs to the loop. Called and returns under lock. */
+/* Commits group and hands its jobs on: the lazy ones to the loop, the others to the syncer
+ * (all to the loop when the commit failed, or in memory). Called and returns under lock. */
 static void run_and_hand_over(struct db_worker *w, struct db_job_list *group)
 {
     uint64_t n = 0;
@@ -227,8 +267,17 @@ static void run_and_hand_over(struct db_worker *w, struct db_job_list *group)
         w->jobs += n;
         copy_rest = checkpoint_if_due(w);
     }
-    list_move(&w->finished, group);
-    uv_async_send(&w->finished_async);
+    if (committed && w->wal_fd >= 0) {
+        list_take_lazy(&w->finished, group);
+        if (group->head) {
+            list_move(&w->syncing, group);
+            uv_cond_signal(&w->sync_wake);
+        }
+    } else {
+        list_move(&w->finished, group);
+    }
+    if (w->finished.head)
+        uv_async_send(&w->finished_async);
     if (copy_rest) {
         uv_mutex_unlock(&w->lock);
         /* A failure leaves the WAL longer; the checkpointer goes on as it grows. */
@@ -237,15 +286,12 @@ static void run_and_hand_over(struct db_worker *w, struct db_job_list *group)
     }
 }
 
-/* The lazy jobs of what is waiting commit first, as a group of their own, without an fsync:
- * a platform's answer goes back to its cashier without waiting behind the fsync of the
- * journal rows about to leave. The others' FULL commit then syncs both. The jobs waiting
- * together were handed over independently (each owner has one out at a time), so any order
- * of them is one they could have come in. */
+/* Everything waiting is one group; the thread goes on to the next while the syncer syncs
+ * the last behind it. */
 static void db_worker_thread(void *arg)
 {
     struct db_worker *w = arg;
-    struct db_job_list group = {0}, lazy = {0};
+    struct db_job_list group = {0};
 
     uv_mutex_lock(&w->lock);
     for (;;) {
@@ -254,11 +300,7 @@ static void db_worker_thread(void *arg)
         if (!w->pending.head)
             break; /* stopping, and nothing left */
         list_move(&group, &w->pending);
-        list_take_lazy(&lazy, &group);
-        if (lazy.head)
-            run_and_hand_over(w, &lazy);
-        if (group.head)
-            run_and_hand_over(w, &group);
+        run_and_hand_over(w, &group);
     }
     uv_mutex_unlock(&w->lock);
 }
@@ -301,6 +343,10 @@ int db_worker_start(struct db_worker *w, uv_loop_t *loop, struct db *db)
 
     *w = (struct db_worker){.loop = loop, .db = db, .checkpoint_due = DB_WORKER_CHECKPOINT_FRAMES};
     err = db_checkpointer_open(db);
+    if (!err)
+        err = db_wal_fd(db, &w->wal_fd);
+    if (!err) /* the syncer syncs; a commit does not */
+        err = db_set_lazy(db, true);
     if (err)
         return err;
     err = uv_mutex_init(&w->lock);
@@ -312,12 +358,18 @@ int db_worker_start(struct db_worker *w, uv_loop_t *loop, struct db *db)
     err = uv_cond_init(&w->checkpoint_wake);
     if (err)
         goto out_cond;
-    err = uv_thread_create(&w->checkpointer, checkpointer_thread, w);
+    err = uv_cond_init(&w->sync_wake);
     if (err)
         goto out_checkpoint_cond;
-    err = uv_async_init(loop, &w->finished_async, on_finished);
+    err = uv_thread_create(&w->checkpointer, checkpointer_thread, w);
+    if (err)
+        goto out_sync_cond;
+    err = uv_thread_create(&w->syncer, syncer_thread, w);
     if (err)
         goto out_checkpointer;
+    err = uv_async_init(loop, &w->finished_async, on_finished);
+    if (err)
+        goto out_syncer;
     uv_unref((uv_handle_t *)&w->finished_async); /* referenced only while jobs are out */
     uv_prepare_init(loop, &w->turn_end);
     uv_prepare_start(&w->turn_end, on_turn_end);
@@ -330,8 +382,12 @@ out_handles:
     /* Closing needs loop turns; the caller's loop runs them. The db stays the caller's. */
     uv_close((uv_handle_t *)&w->finished_async, NULL);
     uv_close((uv_handle_t *)&w->turn_end, NULL);
+out_syncer:
+    syncer_stop(w);
 out_checkpointer:
     checkpointer_stop(w);
+out_sync_cond:
+    uv_cond_destroy(&w->sync_wake);
 out_checkpoint_cond:
     uv_cond_destroy(&w->checkpoint_wake);
 out_cond:
@@ -366,11 +422,13 @@ void db_worker_stop(struct db_worker *w, void (*on_closed)(struct db_worker *w))
     uv_cond_signal(&w->wake);
     uv_mutex_unlock(&w->lock);
     uv_thread_join(&w->thread);
+    syncer_stop(w);
     on_finished(&w->finished_async);
     checkpointer_stop(w);
 
     db_close(w->db);
     w->db = NULL;
+    uv_cond_destroy(&w->sync_wake);
     uv_cond_destroy(&w->checkpoint_wake);
     uv_cond_destroy(&w->wake);
     uv_mutex_destroy(&w->lock);

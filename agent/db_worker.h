@@ -1,8 +1,14 @@
 /* The database thread with group commit (architecture.md, "Concurrency"): the loop hands
- * it jobs; every job waiting when the thread wakes runs in one transaction, one commit
- * with synchronous=FULL covers them all (NORMAL, no fsync, when every job is lazy), and
- * each job's done callback then runs on the loop thread (uv_async). The loop never touches
- * the disk.
+ * it jobs; every job waiting when the thread wakes runs in one transaction and one commit
+ * covers them all, and each job's done callback then runs on the loop thread (uv_async).
+ * The loop never touches the disk.
+ *
+ * The fsync is pipelined: the database thread commits without one (synchronous=NORMAL; the
+ * frames are in the WAL file when the commit returns) and goes on with the next group, while
+ * a syncer thread fdatasyncs the WAL behind it, once for every group committed meanwhile.
+ * A job's done callback runs only after the sync that followed its commit, unless the job
+ * is lazy: then right after the commit. Before, the thread waited for a FULL commit's fsync
+ * with the next group's jobs waiting behind it.
  *
  * A failing job rolls back alone. Each job runs in its own savepoint, except a run of
  * rerunnable jobs in a row, which shares one: a savepoint copies every page a job touches
@@ -40,12 +46,11 @@ struct db_job {
     db_job_run_fn run;
     db_job_done_cb done;
     void *data;
-    /* The job's writes may wait for the next synced commit (db_set_lazy): a group whose
-     * jobs are all lazy commits without an fsync. For writes a crash may lose because a
-     * restart recovers them (a platform's answer: the row stays `sent`, becomes `unknown`,
-     * and is resolved by query), and for a job that only reads. Never for what must be on
-     * disk before something leaves. Lazy jobs commit ahead of the others handed over with
-     * them, as a group of their own, and their done callbacks do not wait for an fsync. */
+    /* The job's done callback does not wait for the fsync behind its commit: its writes
+     * survive a crash of the process at once, and a power cut from the next sync on. For
+     * writes a power cut may lose because a restart recovers them (a platform's answer:
+     * the row stays `sent`, becomes `unknown`, and is resolved by query), and for a job
+     * that only reads. Never for what must be on disk before something leaves. */
     bool lazy;
     /* run may be called twice: when it wrote, and a later job of its run failed after
      * writing, its writes are rolled back and it runs again. A rerunnable run sets its
@@ -80,6 +85,13 @@ struct db_worker {
     int checkpoint_copied; /* frames the last one copied (< 0: it failed) */
     int checkpoint_due;    /* WAL frames at which the next one starts */
     uint64_t checkpoints;  /* run by the checkpointer; read like commits */
+    /* The syncer thread; its fields are under lock. */
+    uv_thread_t syncer;
+    uv_cond_t sync_wake;
+    struct db_job_list syncing; /* committed, waiting for the WAL's fsync */
+    bool syncer_stopping;
+    int wal_fd;     /* the WAL's (db_wal_fd); -1 in memory: nothing to sync */
+    uint64_t syncs; /* read like commits */
     uv_async_t finished_async;
     uv_prepare_t turn_end;
     struct db_job_list open;     /* loop only: submitted this turn */

@@ -327,6 +327,17 @@ int db_set_lazy(struct db *db, bool lazy)
     return err;
 }
 
+int db_wal_fd(struct db *db, int *ret_fd)
+{
+    const char *path = sqlite3_db_filename(db->sq, "main");
+
+    *ret_fd = -1;
+    if (!path || !path[0])
+        return 0;
+    *ret_fd = wal_gather_sync_fd(db->sq);
+    return *ret_fd >= 0 ? 0 : POSA_EDB;
+}
+
 int db_synchronous(struct db *db)
 {
     sqlite3_stmt *st = NULL;

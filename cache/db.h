@@ -39,11 +39,16 @@ int64_t db_changes(struct db *db);
 bool db_in_transaction(struct db *db);
 
 /* Lazy commits (synchronous=NORMAL in WAL mode) skip the fsync: what they wrote survives a
- * crash of the process at once, and a power cut from the next FULL commit on, which syncs
- * the whole log before it. Set between transactions; FULL is the default. */
+ * crash of the process at once, and a power cut from the next FULL commit or sync of the WAL
+ * (db_wal_fd) on, which syncs the whole log before it. Set between transactions; FULL is
+ * the default. */
 int db_set_lazy(struct db *db, bool lazy);
 /* PRAGMA synchronous as SQLite reports it: 1 NORMAL, 2 FULL (-1 on failure). */
 int db_synchronous(struct db *db);
+/* The WAL's own descriptor (wal_gather_sync_fd), for another thread to fdatasync() lazy
+ * commits with while this connection goes on: 0 with *ret_fd -1 in memory (nothing to
+ * sync), POSA_EDB when the file's WAL has none. */
+int db_wal_fd(struct db *db, int *ret_fd);
 
 /* Checkpoints off the committing thread. SQLite's automatic checkpoint copies the WAL back
  * into the database inside a commit every 1000 pages, syncing the file, and the database

@@ -2,8 +2,10 @@
  * gathered and written once per transaction (wal_gather.h). */
 #include "cache/wal_gather.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define FRAME_HEADER 24 /* a WAL frame's header: page number, then the commit size */
 /* At most this much goes out in one write: the default VFS's write takes less than 128 KiB
@@ -18,6 +20,7 @@ struct gather_file {
     char *buf; /* GATHER_MAX bytes, allocated by the first append */
     size_t len;
     sqlite3_int64 off; /* where buf[0] goes in the file */
+    int sync_fd;       /* a WAL file's own descriptor for wal_gather_sync_fd (-1: none) */
 };
 
 /* The real file's methods stay the default VFS's; sqlite3_file is their first member. */
@@ -103,6 +106,9 @@ static int gather_close(sqlite3_file *f)
 
     free(g->buf);
     g->buf = NULL;
+    if (g->sync_fd >= 0)
+        close(g->sync_fd);
+    g->sync_fd = -1;
     return rc != SQLITE_OK ? rc : closed;
 }
 
@@ -202,6 +208,7 @@ static int gather_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int 
 
     memset(g, 0, sizeof *g);
     g->real = (sqlite3_file *)(g + 1);
+    g->sync_fd = -1;
     rc = real_vfs->xOpen(real_vfs, name, g->real, flags, out_flags);
     if (rc != SQLITE_OK)
         return rc; /* pMethods stays NULL: SQLite does not close what did not open */
@@ -211,8 +218,21 @@ static int gather_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int 
         return SQLITE_CANTOPEN;
     }
     g->wal = (flags & SQLITE_OPEN_WAL) != 0;
+    /* Opened after SQLite's, so the same file; it lives as long as SQLite's does. */
+    if (g->wal)
+        g->sync_fd = open(name, O_RDONLY | O_CLOEXEC);
     g->base.pMethods = &gather_methods;
     return SQLITE_OK;
+}
+
+int wal_gather_sync_fd(sqlite3 *db)
+{
+    sqlite3_file *f = NULL;
+
+    if (sqlite3_file_control(db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &f) != SQLITE_OK || !f ||
+        f->pMethods != &gather_methods)
+        return -1;
+    return ((struct gather_file *)f)->sync_fd;
 }
 
 int wal_gather_register(void)

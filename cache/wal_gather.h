@@ -18,6 +18,13 @@
 /* Registers the VFS (not as the default) once per process; SQLITE_OK or SQLite's error. */
 int wal_gather_register(void);
 
+/* The WAL of db's main database: a descriptor of its own, open as long as SQLite has the WAL
+ * open, for another thread to fdatasync() while db goes on committing (posad's database
+ * thread commits without a sync and a syncer thread syncs behind it: db_worker.h). After a
+ * commit has returned, every frame of it is in the file: nothing is left gathered. -1 when
+ * db has no WAL open through this VFS. */
+int wal_gather_sync_fd(sqlite3 *db);
+
 /* Checkpoints off the committing thread (posad's database thread, the sandbox's loop): a
  * second connection to the database at path, through this VFS, that has read it once (a
  * connection that has not would checkpoint nothing); SQLITE_OK or SQLite's error, *ret

@@ -222,25 +222,44 @@ static int run_noop(struct db *db, struct db_job *job)
     return 0;
 }
 
-/* Lazy jobs (a platform's answer) commit without an fsync: handed over with jobs that must
- * be on disk, they commit first as a group of their own, and their done callbacks run
- * before the others' FULL commit. Each burst waits for the one before, so every burst is
- * handed over alone. */
+/* No commit waits for an fsync (synchronous=NORMAL); the syncer thread syncs the WAL behind
+ * the database thread. A job's done callback runs only after a sync that followed its run,
+ * unless it is lazy (a platform's answer): then right after the commit, before the others of
+ * its group. Each burst waits for the one before, so every burst is handed over alone. */
 #define LAZY_BURSTS 4
 #define LAZY_PER    5
+
+struct lazy_seen {
+    int level;             /* PRAGMA synchronous inside the job's run */
+    uint64_t syncs_at_run; /* the syncer's syncs then, and when done ran */
+    uint64_t syncs_at_done;
+    int done_at; /* the order of the done callbacks */
+    int status;  /* checked after the loop: see fx_teardown */
+};
 
 struct lazy_fx {
     struct db_worker *worker;
     struct db_job jobs[LAZY_BURSTS][LAZY_PER];
-    int seen[LAZY_BURSTS][LAZY_PER]; /* PRAGMA synchronous inside each job's run */
-    int done_at[LAZY_BURSTS][LAZY_PER]; /* the order of the done callbacks */
-    int status[LAZY_BURSTS][LAZY_PER];  /* checked after the loop: see fx_teardown */
+    struct lazy_seen seen[LAZY_BURSTS][LAZY_PER];
     int burst, done;
 };
 
+static uint64_t syncs_now(struct db_worker *w)
+{
+    uint64_t n;
+
+    uv_mutex_lock(&w->lock);
+    n = w->syncs;
+    uv_mutex_unlock(&w->lock);
+    return n;
+}
+
 static int run_note_sync(struct db *db, struct db_job *job)
 {
-    *(int *)job->data = db_synchronous(db);
+    struct lazy_seen *seen = job->data;
+
+    seen->level = db_synchronous(db);
+    seen->syncs_at_run = syncs_now(&g_fx->worker);
     return 0;
 }
 
@@ -249,9 +268,11 @@ static void submit_lazy_burst(struct lazy_fx *lf);
 static void on_lazy_done(struct db_job *job, int status)
 {
     struct lazy_fx *lf = g_fx->jobs[0].job.data;
+    struct lazy_seen *seen = job->data;
 
-    lf->status[lf->burst][job - lf->jobs[lf->burst]] = status;
-    lf->done_at[lf->burst][job - lf->jobs[lf->burst]] = lf->done;
+    seen->status = status;
+    seen->done_at = lf->done;
+    seen->syncs_at_done = syncs_now(lf->worker);
     if (++lf->done % LAZY_PER == 0 && ++lf->burst < LAZY_BURSTS)
         submit_lazy_burst(lf);
 }
@@ -274,27 +295,78 @@ static void test_lazy_groups(void **state)
     struct fx *fx = *state;
     struct lazy_fx lf = {.worker = &fx->worker};
     struct db *db = NULL;
+    struct stat wal_st, fd_st;
+    char wal[160];
 
     fx->jobs[0].job.data = &lf; /* where on_lazy_done finds it */
     assert_int_equal(db_open(fx->tmp.path, &db), 0);
-    assert_int_equal(db_synchronous(db), 2); /* FULL unless a group says otherwise */
+    assert_int_equal(db_synchronous(db), 2); /* FULL, until the worker takes it */
     assert_int_equal(db_worker_start(&fx->worker, &fx->loop, db), 0);
+    /* The syncer's descriptor is the WAL's: the same file SQLite writes. */
+    snprintf(wal, sizeof wal, "%s-wal", fx->tmp.path);
+    assert_int_equal(stat(wal, &wal_st), 0);
+    assert_int_equal(fstat(fx->worker.wal_fd, &fd_st), 0);
+    assert_true(fd_st.st_ino == wal_st.st_ino && fd_st.st_dev == wal_st.st_dev);
     submit_lazy_burst(&lf);
     assert_int_equal(uv_run(&fx->loop, UV_RUN_DEFAULT), 0);
     assert_int_equal(lf.done, LAZY_BURSTS * LAZY_PER);
     for (int b = 0; b < LAZY_BURSTS; b++) {
         for (int i = 0; i < LAZY_PER; i++) {
-            assert_int_equal(lf.status[b][i], 0);
-            assert_int_equal(lf.seen[b][i], lf.jobs[b][i].lazy ? 1 : 2); /* NORMAL : FULL */
+            struct lazy_seen *seen = &lf.seen[b][i];
+
+            assert_int_equal(seen->status, 0);
+            assert_int_equal(seen->level, 1); /* NORMAL: the commit does not sync */
+            if (!lf.jobs[b][i].lazy)
+                assert_true(seen->syncs_at_done > seen->syncs_at_run);
         }
     }
-    /* Burst 1: the lazy four were answered before the one that synced, though it came
-     * before the last of them. */
+    /* Burst 1: the lazy four were answered before the one that waited for the sync, though
+     * it came before the last of them. */
     for (int i = 0; i < LAZY_PER; i++)
         if (i != 3)
-            assert_true(lf.done_at[1][i] < lf.done_at[1][3]);
+            assert_true(lf.seen[1][i].done_at < lf.seen[1][3].done_at);
     db_worker_stop(&fx->worker, on_worker_closed);
     assert_int_equal(uv_run(&fx->loop, UV_RUN_DEFAULT), 0);
+    printf("# %llu commits, %llu syncs\n", (unsigned long long)fx->worker.commits,
+           (unsigned long long)fx->worker.syncs);
+}
+
+/* A sync that fails fails the jobs that waited for it, as a FULL commit whose fsync failed
+ * would: their writes may or may not be on disk, and their owners treat them as after a
+ * crash. A lazy job of the same group did not wait, and succeeded. (The WAL's descriptor is
+ * swapped for a pipe's, which fdatasync refuses.) */
+static void test_failed_sync(void **state)
+{
+    struct fx *fx = *state;
+    struct lazy_fx lf = {.worker = &fx->worker, .burst = LAZY_BURSTS - 1};
+    struct db *db = NULL;
+    int pipe_fds[2], wal_fd;
+
+    fx->jobs[0].job.data = &lf;
+    assert_int_equal(pipe(pipe_fds), 0);
+    assert_int_equal(db_open(fx->tmp.path, &db), 0);
+    assert_int_equal(db_worker_start(&fx->worker, &fx->loop, db), 0);
+    uv_mutex_lock(&fx->worker.lock);
+    wal_fd = fx->worker.wal_fd;
+    fx->worker.wal_fd = pipe_fds[0];
+    uv_mutex_unlock(&fx->worker.lock);
+    for (int i = 0; i < 2; i++) {
+        lf.jobs[lf.burst][i] = (struct db_job){.run = run_note_sync,
+                                               .done = on_lazy_done,
+                                               .data = &lf.seen[lf.burst][i],
+                                               .lazy = i == 0};
+        db_worker_submit(&fx->worker, &lf.jobs[lf.burst][i]);
+    }
+    assert_int_equal(uv_run(&fx->loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(lf.seen[lf.burst][0].status, 0);
+    assert_int_equal(lf.seen[lf.burst][1].status, POSA_EDB);
+    uv_mutex_lock(&fx->worker.lock);
+    fx->worker.wal_fd = wal_fd;
+    uv_mutex_unlock(&fx->worker.lock);
+    db_worker_stop(&fx->worker, on_worker_closed);
+    assert_int_equal(uv_run(&fx->loop, UV_RUN_DEFAULT), 0);
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
 }
 
 /* SQLite rolls a transaction back by itself on disk full or an I/O error, and a job may not
@@ -452,6 +524,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_transaction_lost_rerunnable, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_stop_runs_everything, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_lazy_groups, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_failed_sync, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_checkpoints, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
