@@ -397,6 +397,16 @@ out_mutex:
     return err;
 }
 
+uint64_t db_worker_syncs(struct db_worker *w)
+{
+    uint64_t n;
+
+    uv_mutex_lock(&w->lock);
+    n = w->syncs;
+    uv_mutex_unlock(&w->lock);
+    return n;
+}
+
 void db_worker_submit(struct db_worker *w, struct db_job *job)
 {
     job->status = 0;

@@ -109,6 +109,9 @@ struct db_worker {
 /* Takes ownership of db and starts the thread. */
 int db_worker_start(struct db_worker *w, uv_loop_t *loop, struct db *db);
 
+/* The syncer's fsyncs so far; any thread. */
+uint64_t db_worker_syncs(struct db_worker *w);
+
 /* Loop thread only. The job runs in this turn's group. */
 void db_worker_submit(struct db_worker *w, struct db_job *job);
 

@@ -574,6 +574,7 @@ struct metrics_flow {
     char names[METRICS_STATES_MAX][16];
     size_t n_states;
     uint64_t db_commits, db_jobs; /* read on the database thread, which writes them */
+    uint64_t db_syncs;
 };
 
 static int add_state(const char *state, int64_t count, void *data)
@@ -596,6 +597,7 @@ static int run_metrics(struct db *db, struct db_job *job)
 
     m->db_commits = call->pd->db.commits;
     m->db_jobs = call->pd->db.jobs;
+    m->db_syncs = db_worker_syncs(&call->pd->db);
     return err ? err : records_settlement_counts(db, add_state, m);
 }
 
@@ -627,6 +629,7 @@ static void on_metrics(struct db_job *job, int status)
     view.n_settlements = m->n_states;
     view.db_commits = m->db_commits;
     view.db_jobs = m->db_jobs;
+    view.db_syncs = m->db_syncs;
     html_buf_init(&page, HTML_BUF_CEILING);
     err = metrics_format(&view, &page);
     if (err || page.err) {

@@ -161,5 +161,9 @@ int metrics_format(const struct metrics_view *v, struct html_buf *out)
     family(out, "posa_db_jobs_total", "counter",
            "Database jobs run since start; jobs per commit is the group commit's grouping.");
     html_buf_printf(out, "posa_db_jobs_total %" PRIu64 "\n", v->db_jobs);
+    family(out, "posa_db_syncs_total", "counter",
+           "Fsyncs of the database's WAL since start; commits per sync is how many groups one "
+           "covered.");
+    html_buf_printf(out, "posa_db_syncs_total %" PRIu64 "\n", v->db_syncs);
     return out->err;
 }

@@ -69,6 +69,7 @@ struct metrics_view {
     size_t n_settlements;
     uint64_t db_commits; /* database transactions committed since start */
     uint64_t db_jobs;    /* database jobs they carried (group commit: jobs / commits) */
+    uint64_t db_syncs;   /* fsyncs of the WAL (commits / syncs: groups one fsync covered) */
 };
 
 /* Appends the whole page to out. Label values are escaped (\\, \", \n) and invalid UTF-8

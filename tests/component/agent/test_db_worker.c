@@ -244,22 +244,12 @@ struct lazy_fx {
     int burst, done;
 };
 
-static uint64_t syncs_now(struct db_worker *w)
-{
-    uint64_t n;
-
-    uv_mutex_lock(&w->lock);
-    n = w->syncs;
-    uv_mutex_unlock(&w->lock);
-    return n;
-}
-
 static int run_note_sync(struct db *db, struct db_job *job)
 {
     struct lazy_seen *seen = job->data;
 
     seen->level = db_synchronous(db);
-    seen->syncs_at_run = syncs_now(&g_fx->worker);
+    seen->syncs_at_run = db_worker_syncs(&g_fx->worker);
     return 0;
 }
 
@@ -272,7 +262,7 @@ static void on_lazy_done(struct db_job *job, int status)
 
     seen->status = status;
     seen->done_at = lf->done;
-    seen->syncs_at_done = syncs_now(lf->worker);
+    seen->syncs_at_done = db_worker_syncs(lf->worker);
     if (++lf->done % LAZY_PER == 0 && ++lf->burst < LAZY_BURSTS)
         submit_lazy_burst(lf);
 }

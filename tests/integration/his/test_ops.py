@@ -160,6 +160,14 @@ class Ops(h.HisTestCase):
         jobs = [m[("posa_db_jobs_total", frozenset())] for m in (before, after)]
         self.assertGreater(commits[1], commits[0])
         self.assertGreaterEqual(jobs[1] - jobs[0], commits[1] - commits[0])
+        # A visit's 2201 row is synced before it leaves (an identify's 1101 is a read and
+        # need not be); one fsync covers one commit or more.
+        self.assertEqual(types.get("posa_db_syncs_total"), "counter")
+        self.open_visit(self.unix, ZHANG)
+        visited, _ = self.metrics(self.unix)
+        syncs = [m[("posa_db_syncs_total", frozenset())] for m in (after, visited)]
+        self.assertGreater(syncs[1], syncs[0])
+        self.assertLessEqual(syncs[1], visited[("posa_db_commits_total", frozenset())])
 
     # --- queue and retry -------------------------------------------------------------------
 

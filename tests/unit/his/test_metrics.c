@@ -132,7 +132,11 @@ static const char expected_page[] =
     "# HELP posa_db_jobs_total Database jobs run since start; jobs per commit is the group "
     "commit's grouping.\n"
     "# TYPE posa_db_jobs_total counter\n"
-    "posa_db_jobs_total 250\n";
+    "posa_db_jobs_total 250\n"
+    "# HELP posa_db_syncs_total Fsyncs of the database's WAL since start; commits per sync is "
+    "how many groups one covered.\n"
+    "# TYPE posa_db_syncs_total counter\n"
+    "posa_db_syncs_total 31\n";
 /* clang-format on */
 
 static void test_page(void **state)
@@ -157,6 +161,7 @@ static void test_page(void **state)
         .n_settlements = 3,
         .db_commits = 40,
         .db_jobs = 250,
+        .db_syncs = 31,
     };
     struct html_buf buf;
 
