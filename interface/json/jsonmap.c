@@ -2,7 +2,6 @@
 #include "interface/json/jsonmap.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,27 +118,20 @@ int jsonmap_parse(const char *text, size_t len, struct json_object **ret,
     return 0;
 }
 
-/* A number's text without printing it. json-c keeps a parsed double's source text as its
- * userdata (json_object_new_double_s), and jsontext_print_as keeps the text it prints as
- * there too; json_object_get_string would print either into a buffer of its own, two
- * allocations per amount of an answer. Other ints print exactly, and out-of-range ones
- * saturate to values dec_parse refuses as overflow. */
-static const char *number_text(struct json_object *value, char *buf, size_t cap)
+/* A number's text. json-c keeps a parsed double's source text as its userdata
+ * (json_object_new_double_s), and jsontext_print_as keeps the text it prints as there too:
+ * read there, not printed by json_object_get_string into a buffer of its own (two
+ * allocations per amount of an answer). Other ints (rare) print exactly, and out-of-range
+ * ones print saturated, as values dec_parse refuses as overflow. */
+static const char *number_text(struct json_object *value)
 {
     const char *text = json_object_get_userdata(value);
 
-    if (text)
-        return text;
-    if (json_object_is_type(value, json_type_int)) {
-        snprintf(buf, cap, "%" PRId64, json_object_get_int64(value));
-        return buf;
-    }
-    return json_object_get_string(value);
+    return text ? text : json_object_get_string(value);
 }
 
 int jsonmap_decimal(struct json_object *value, int scale, int64_t *ret)
 {
-    char buf[24];
     const char *text;
 
     switch (json_object_get_type(value)) {
@@ -148,7 +140,7 @@ int jsonmap_decimal(struct json_object *value, int scale, int64_t *ret)
                          (size_t)json_object_get_string_len(value), scale, ret);
     case json_type_int:
     case json_type_double:
-        text = number_text(value, buf, sizeof buf);
+        text = number_text(value);
         return dec_parse(text, strlen(text), scale, ret);
     default:
         return POSA_EINVAL_DECIMAL;
