@@ -38,6 +38,9 @@ static const struct decimal_case decimal_cases[] = {
     {"\"\"", 2, POSA_EINVAL_DECIMAL, 0},
     {"99999999999999999999", 2, POSA_EOVERFLOW, 0},  /* json-c saturates; still refused */
     {"-99999999999999999999", 2, POSA_EOVERFLOW, 0},
+    /* Above INT64_MAX but a uint64 to json-c: refused at scale 0 too (wait_ms), not clamped. */
+    {"10000000000000000000", 0, POSA_EOVERFLOW, 0},
+    {"9223372036854775807", 0, 0, INT64_MAX},
     {"true", 2, POSA_EINVAL_DECIMAL, 0},
     {"null", 2, POSA_EINVAL_DECIMAL, 0},
     {"[1]", 2, POSA_EINVAL_DECIMAL, 0},
