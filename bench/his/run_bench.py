@@ -10,6 +10,7 @@ The processes come from bench/agent/run_bench.py's World (sandbox with bench/san
 usage: run_bench.py BUILD_DIR [--seconds 2] [--clients 1,8,64] [--lines 20]
                     [--transport unix|tcp] [--upstream-connections N] [--repeat N]"""
 import argparse
+import http.client
 import os
 import re
 import resource
@@ -45,6 +46,23 @@ def load(w, mode, at, clients, seconds, clock, pids, quiet=False, keys=False):
         print("   %s client output:\n%s" % (mode, "\n".join(
             "     " + x[:300] for x in out.splitlines()[-6:])))
     return levels, cpu
+
+
+DB_COUNTERS = ("posa_db_jobs_total", "posa_db_commits_total", "posa_db_syncs_total")
+
+
+def db_counters(port):
+    """posad's database counters from GET /metrics (jobs, commits, WAL fsyncs), or None."""
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+        conn.close()
+    except (OSError, http.client.HTTPException):
+        return None
+    got = dict(line.split()[:2] for line in text.splitlines()
+               if line.split()[:1] and line.split()[0] in DB_COUNTERS)
+    return [float(got[k]) for k in DB_COUNTERS] if len(got) == len(DB_COUNTERS) else None
 
 
 def warm_up(w, his, clock, seconds=15):
@@ -109,12 +127,14 @@ def main():
         warm_up(w, his, clock)
         sb = w.sb.proc.pid
         tries = {"direct": [], "posad": []}
+        db_before = db_counters(port)
         for _ in range(max(1, a.repeat)):
             tries["direct"].append(load(w, "national", w.sb.port, a.clients, a.seconds, clock,
                                         [sb]))
             tries["posad"].append(load(w, "his", his, a.clients, a.seconds, clock, [pd.pid, sb],
                                        keys=a.idempotency_keys))
         runs = {k: merged(v) for k, v in tries.items()}
+        db_after = db_counters(port)
         w.check_alive(pd, "posad-his")
         w.kill(pd)
     except (RuntimeError, OSError, AssertionError) as e:
@@ -151,6 +171,10 @@ def main():
                                        per["posad"]["client"], total, cores,
                                        cores * 1000 / total,
                                        cores - per["posad"][sb] - per["posad"]["client"]))
+    if db_before and db_after and n["posad"]:
+        jobs, commits, syncs = ((b - a) / n["posad"] for a, b in zip(db_before, db_after))
+        print("   posad's database per settlement: %.1f jobs, %.2f commits, %.2f WAL fsyncs "
+              "(GET /metrics)" % (jobs, commits, syncs))
     p64 = runs["posad"][0].get(64)
     if p64:
         print("   64 clients through posad: %d/s%s vs target 1000/s = %s"
