@@ -200,7 +200,7 @@ static void syncer_thread(void *arg)
 {
     struct db_worker *w = arg;
     struct db_job_list batch = {0};
-    int err;
+    int err, fd;
 
     uv_mutex_lock(&w->lock);
     for (;;) {
@@ -209,10 +209,11 @@ static void syncer_thread(void *arg)
         if (!w->syncing.head)
             break; /* stopping, and nothing left */
         list_move(&batch, &w->syncing);
+        fd = w->wal_fd;
         uv_mutex_unlock(&w->lock);
         /* Failed, the commits may or may not be on disk: their jobs fail, as a FULL
          * commit's would, and what they wrote is resolved as after a crash. */
-        err = fdatasync(w->wal_fd) == 0 ? 0 : POSA_EDB;
+        err = fdatasync(fd) == 0 ? 0 : POSA_EDB;
         uv_mutex_lock(&w->lock);
         w->syncs++;
         for (struct db_job *job = batch.head; job; job = job->next)
