@@ -42,7 +42,7 @@ struct fx {
     struct db_worker worker;
     uv_timer_t timer;
     struct write_job jobs[N_JOBS];
-    int next_burst;
+    int next_burst, per_burst, bursts; /* start_bursts */
     int done_count;
     bool closed;
 };
@@ -81,10 +81,21 @@ static void on_burst(uv_timer_t *timer)
     struct fx *fx = timer->data;
     int b = fx->next_burst++;
 
-    for (int i = b * PER_BURST; i < (b + 1) * PER_BURST; i++)
+    for (int i = b * fx->per_burst; i < (b + 1) * fx->per_burst; i++)
         db_worker_submit(&fx->worker, &fx->jobs[i].job);
-    if (fx->next_burst == BURSTS)
+    if (fx->next_burst == fx->bursts)
         uv_timer_stop(timer);
+}
+
+/* Submits fx->jobs in bursts of per, each from one timer callback (one loop turn), every
+ * interval_ms. */
+static void start_bursts(struct fx *fx, int per, int bursts, uint64_t interval_ms)
+{
+    fx->per_burst = per;
+    fx->bursts = bursts;
+    fx->timer.data = fx;
+    uv_timer_init(&fx->loop, &fx->timer);
+    uv_timer_start(&fx->timer, on_burst, 0, interval_ms);
 }
 
 static void on_worker_closed(struct db_worker *w)
@@ -147,10 +158,7 @@ static void group_commit(struct fx *fx, enum rerun_mode mode)
                                   .rerunnable = mode == ALL_RERUNNABLE ||
                                                 (mode == SOME_RERUNNABLE && i % 3 != 0)};
     }
-    /* Bursts of PER_BURST writes, each from one timer callback (one loop turn). */
-    fx->timer.data = fx;
-    uv_timer_init(&fx->loop, &fx->timer);
-    uv_timer_start(&fx->timer, on_burst, 0, 1);
+    start_bursts(fx, PER_BURST, BURSTS, 1);
     assert_int_equal(uv_run(&fx->loop, UV_RUN_DEFAULT), 0);
     assert_int_equal(fx->done_count, N_JOBS);
 
@@ -422,17 +430,6 @@ static int run_insert_big(struct db *db, struct db_job *job)
     return journal_insert(db, &in, 1);
 }
 
-static void on_ckpt_burst(uv_timer_t *timer)
-{
-    struct fx *fx = timer->data;
-    int b = fx->next_burst++;
-
-    for (int i = b * CKPT_PER; i < (b + 1) * CKPT_PER; i++)
-        db_worker_submit(&fx->worker, &fx->jobs[i].job);
-    if (fx->next_burst == CKPT_BURSTS)
-        uv_timer_stop(timer);
-}
-
 /* A WAL written a few pages at a time, past DB_WORKER_CHECKPOINT_FRAMES four times:
  * the checkpointer thread copies it back and the WAL starts over, so it stays near that
  * size instead of holding every page written (SQLite's own checkpoint is off), and nothing
@@ -454,9 +451,7 @@ static void test_checkpoints(void **state)
         wj->job = (struct db_job){
             .run = run_insert_big, .done = on_job_done, .data = wj, .rerunnable = true};
     }
-    fx->timer.data = fx;
-    uv_timer_init(&fx->loop, &fx->timer);
-    uv_timer_start(&fx->timer, on_ckpt_burst, 0, 2);
+    start_bursts(fx, CKPT_PER, CKPT_BURSTS, 2);
     assert_int_equal(uv_run(&fx->loop, UV_RUN_DEFAULT), 0);
     assert_int_equal(fx->done_count, CKPT_BURSTS * CKPT_PER);
 
