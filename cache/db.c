@@ -273,13 +273,21 @@ static int on_wal_commit(void *arg, sqlite3 *sq, const char *name, int frames)
     return SQLITE_OK;
 }
 
-int db_checkpointer_open(struct db *db)
+/* The database's file, or NULL in memory (no WAL: nothing to checkpoint or sync). */
+static const char *db_file(struct db *db)
 {
     const char *path = sqlite3_db_filename(db->sq, "main");
+
+    return path && path[0] ? path : NULL;
+}
+
+int db_checkpointer_open(struct db *db)
+{
+    const char *path = db_file(db);
     int rc;
 
-    if (!path || !path[0])
-        return 0; /* in memory: no WAL */
+    if (!path)
+        return 0;
     if ((rc = wal_gather_open_checkpointer(path, &db->aside)) != SQLITE_OK)
         return db_map(rc);
     sqlite3_busy_timeout(db->aside, 5000);
@@ -329,10 +337,8 @@ int db_set_lazy(struct db *db, bool lazy)
 
 int db_wal_fd(struct db *db, int *ret_fd)
 {
-    const char *path = sqlite3_db_filename(db->sq, "main");
-
     *ret_fd = -1;
-    if (!path || !path[0])
+    if (!db_file(db))
         return 0;
     *ret_fd = wal_gather_sync_fd(db->sq);
     return *ret_fd >= 0 ? 0 : POSA_EDB;
