@@ -1,8 +1,10 @@
 /* The database thread: group commit of the jobs the loop hands over, results back through
  * uv_async. */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include "agent/db_worker.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <unistd.h>
 
@@ -338,6 +340,16 @@ static void on_turn_end(uv_prepare_t *handle)
     uv_mutex_unlock(&w->lock);
 }
 
+/* A thread named as top -H and ps -L show it (at most 15 characters). */
+static int start_thread(uv_thread_t *t, void (*run)(void *), void *arg, const char *name)
+{
+    int err = uv_thread_create(t, run, arg);
+
+    if (!err)
+        pthread_setname_np(*t, name);
+    return err;
+}
+
 int db_worker_start(struct db_worker *w, uv_loop_t *loop, struct db *db)
 {
     int err;
@@ -362,10 +374,10 @@ int db_worker_start(struct db_worker *w, uv_loop_t *loop, struct db *db)
     err = uv_cond_init(&w->sync_wake);
     if (err)
         goto out_checkpoint_cond;
-    err = uv_thread_create(&w->checkpointer, checkpointer_thread, w);
+    err = start_thread(&w->checkpointer, checkpointer_thread, w, "posad-ckpt");
     if (err)
         goto out_sync_cond;
-    err = uv_thread_create(&w->syncer, syncer_thread, w);
+    err = start_thread(&w->syncer, syncer_thread, w, "posad-sync");
     if (err)
         goto out_checkpointer;
     err = uv_async_init(loop, &w->finished_async, on_finished);
@@ -375,7 +387,7 @@ int db_worker_start(struct db_worker *w, uv_loop_t *loop, struct db *db)
     uv_prepare_init(loop, &w->turn_end);
     uv_prepare_start(&w->turn_end, on_turn_end);
     uv_unref((uv_handle_t *)&w->turn_end);
-    err = uv_thread_create(&w->thread, db_worker_thread, w);
+    err = start_thread(&w->thread, db_worker_thread, w, "posad-db");
     if (err)
         goto out_handles;
     return 0;

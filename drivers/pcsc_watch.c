@@ -1,5 +1,6 @@
 /* PC/SC reader thread: SCardGetStatusChange over all readers + PnP, card reads through
  * the profile table, events to the loop through a bounded queue and uv_async. */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include "drivers/pcsc_watch.h"
 
 #include <errno.h>
@@ -421,6 +422,8 @@ int pcsc_watch_start(struct pcsc_watch **ret, uv_loop_t *loop, const struct pcsc
     if (rc == 0) {
         w->async.data = w;
         rc = -pthread_create(&w->thread, NULL, run, w);
+        if (rc == 0)
+            pthread_setname_np(w->thread, "posad-pcsc"); /* as top -H and ps -L show it */
         if (rc < 0) {
             w->cb = NULL;
             uv_close((uv_handle_t *)&w->async, on_closed);

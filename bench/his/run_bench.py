@@ -26,10 +26,28 @@ LEVEL = re.compile(r"clients=(\d+)\s+settlements=(\d+)\s+errors=(\d+)\s+settleme
                    r"p50=([\d.]+)ms p99=([\d.]+)ms")
 
 
+def thread_ticks(pid):
+    """utime + stime of each of a process's threads by name, in clock ticks: its main thread
+    (posad's loop) as "loop", the others by the names they set (posad-db, posad-sync, ...)."""
+    ticks = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                name = "loop" if int(tid) == pid else f.read().strip()
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        ticks[name] = ticks.get(name, 0) + int(fields[11]) + int(fields[12])
+    return ticks
+
+
 def load(w, mode, at, clients, seconds, clock, pids, quiet=False, keys=False):
     """Runs bench_his against at (a TCP port on 127.0.0.1, or a Unix socket's path); returns
-    the levels and the CPU seconds of each of pids and of the load client ("client")."""
+    the levels and the CPU seconds of each of pids and of the load client ("client"), and
+    under "threads" those of each thread of pids[0]."""
     before = [agent_bench.cpu_ticks(p) for p in pids]
+    threads_before = thread_ticks(pids[0]) if pids else {}
     child = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run([os.path.join(w.build, "bench", "his", "bench_his"), "--mode", mode,
                           "--socket" if isinstance(at, str) else "--port", str(at), "--plan", w.plan, "--sign-no", w.sb.sign_no or "",
@@ -37,6 +55,9 @@ def load(w, mode, at, clients, seconds, clock, pids, quiet=False, keys=False):
                           "--idempotency-keys", "1" if keys else "0"],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True).stdout
     cpu = {p: (agent_bench.cpu_ticks(p) - b) / agent_bench.TICK for p, b in zip(pids, before)}
+    if pids:
+        cpu["threads"] = {t: (n - threads_before.get(t, 0)) / agent_bench.TICK
+                          for t, n in thread_ticks(pids[0]).items()}
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu["client"] = (after.ru_utime + after.ru_stime) - (child.ru_utime + child.ru_stime)
     levels = {int(m.group(1)): {"n": int(m.group(2)), "errors": int(m.group(3)),
@@ -82,7 +103,11 @@ def merged(tries):
     levels, cpu = {}, {}
     for lv, c in tries:
         for who, sec in c.items():
-            cpu[who] = cpu.get(who, 0.0) + sec
+            if who == "threads":
+                for t, ts in sec.items():
+                    cpu.setdefault(who, {})[t] = cpu.get(who, {}).get(t, 0.0) + ts
+            else:
+                cpu[who] = cpu.get(who, 0.0) + sec
     for c in {c for lv, _ in tries for c in lv}:
         got = sorted((lv[c] for lv, _ in tries if c in lv), key=lambda v: v["per_s"])
         levels[c] = dict(got[len(got) // 2], all=[v["per_s"] for v in got],
@@ -156,10 +181,18 @@ def main():
             print("   %2d clients: posad/direct throughput %s, p50 %s" % (
                 c, agent_bench.ratio(p["per_s"], d["per_s"]), agent_bench.ratio(p["p50"], d["p50"])))
     n = {k: sum(v["n"] for v in runs[k][0].values()) for k in runs}
-    per = {k: {who: sec / n[k] * 1e3 for who, sec in runs[k][1].items()} if n[k] else {}
-           for k in runs}
+    per = {k: {who: sec / n[k] * 1e3 for who, sec in runs[k][1].items() if who != "threads"}
+              if n[k] else {} for k in runs}
     print("   CPU per settlement: posad %s ms; posa-sandbox (direct run) %s ms"
           % (agent_bench.fmt(per["posad"].get(pd.pid)), agent_bench.fmt(per["direct"].get(sb))))
+    threads = runs["posad"][1].get("threads", {})
+    if threads and n["posad"]:
+        # One thread cannot run on more than one core: the busiest bounds the rate alone.
+        busiest = max(threads.values()) / n["posad"] * 1e3
+        print("   posad's threads, ms of CPU per settlement: %s; the busiest alone allows at "
+              "most %d/s" % (", ".join("%s %.2f" % (t, sec / n["posad"] * 1e3) for t, sec in
+                                       sorted(threads.items(), key=lambda x: -x[1])),
+                             1000 / busiest if busiest else 0))
     if per["posad"]:
         # Everything runs on this machine: the processes' CPU per settlement bounds what its
         # cores can do at all, whatever the latency.

@@ -2,6 +2,7 @@
  * loop land in few transactions, done callbacks run on the loop thread after the commit,
  * one failing job rolls back alone (in its own savepoint, or among rerunnable jobs by
  * running the others again), and the loop closes empty. */
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -329,6 +330,41 @@ static void test_lazy_groups(void **state)
            (unsigned long long)fx->worker.syncs);
 }
 
+/* The worker's threads carry names, which top -H and ps -L show: the database thread, the
+ * syncer and the checkpointer. */
+static void test_thread_names(void **state)
+{
+    struct fx *fx = *state;
+    const char *want[] = {"posad-db", "posad-sync", "posad-ckpt"};
+    bool seen[3] = {false};
+    struct db *db = NULL;
+    struct dirent *task;
+    char path[300], name[32];
+    DIR *tasks;
+
+    assert_int_equal(db_open(fx->tmp.path, &db), 0);
+    assert_int_equal(db_worker_start(&fx->worker, &fx->loop, db), 0);
+    assert_non_null(tasks = opendir("/proc/self/task"));
+    while ((task = readdir(tasks))) {
+        FILE *f;
+
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", task->d_name);
+        if (task->d_name[0] == '.' || !(f = fopen(path, "r")))
+            continue;
+        if (fgets(name, sizeof name, f)) {
+            name[strcspn(name, "\n")] = 0;
+            for (int i = 0; i < 3; i++)
+                seen[i] |= strcmp(name, want[i]) == 0;
+        }
+        fclose(f);
+    }
+    closedir(tasks);
+    db_worker_stop(&fx->worker, on_worker_closed);
+    assert_int_equal(uv_run(&fx->loop, UV_RUN_DEFAULT), 0);
+    for (int i = 0; i < 3; i++)
+        assert_true(seen[i]);
+}
+
 /* A sync that fails fails the jobs that waited for it, as a FULL commit whose fsync failed
  * would: their writes may or may not be on disk, and their owners treat them as after a
  * crash. A lazy job of the same group did not wait, and succeeded. (The WAL's descriptor is
@@ -510,6 +546,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stop_runs_everything, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_lazy_groups, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_failed_sync, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_thread_names, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_checkpoints, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
