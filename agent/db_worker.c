@@ -197,11 +197,19 @@ static void checkpointer_stop(struct db_worker *w)
 
 /* Syncs the WAL behind the database thread: one fdatasync for every group that committed
  * since the last, whose jobs then go to the loop. The descriptor is the WAL's own (it stays
- * open while the database thread's connection is), so the sync touches no SQLite state. */
+ * open while the database thread's connection is), so the sync touches no SQLite state.
+ *
+ * A failed sync stops the worker for good (sync_failed). Linux may drop the dirty pages a
+ * failed fdatasync could not write and call them clean, so frames of commits already
+ * published may be missing on disk, and WAL recovery stops at the first frame missing:
+ * every later commit would go with them on a power cut, though its own sync succeeded. So
+ * the jobs of that sync, of every sync after, and every job the database thread gets after
+ * it fail with POSA_EDB until posad restarts and recovers what the disk holds. */
 static void syncer_thread(void *arg)
 {
     struct db_worker *w = arg;
     struct db_job_list batch = {0};
+    bool failed;
     int err, fd;
 
     uv_mutex_lock(&w->lock);
@@ -212,12 +220,14 @@ static void syncer_thread(void *arg)
             break; /* stopping, and nothing left */
         list_move(&batch, &w->syncing);
         fd = w->wal_fd;
+        failed = w->sync_failed;
         uv_mutex_unlock(&w->lock);
         /* Failed, the commits may or may not be on disk: their jobs fail, as a FULL
          * commit's would, and what they wrote is resolved as after a crash. */
-        err = fdatasync(fd) == 0 ? 0 : POSA_EDB;
+        err = !failed && fdatasync(fd) == 0 ? 0 : POSA_EDB;
         uv_mutex_lock(&w->lock);
-        w->syncs++;
+        w->syncs += !failed;
+        w->sync_failed = err != 0;
         for (struct db_job *job = batch.head; job; job = job->next)
             if (!job->status)
                 job->status = err;
@@ -259,6 +269,13 @@ static void run_and_hand_over(struct db_worker *w, struct db_job_list *group)
     uint64_t n = 0;
     bool committed, copy_rest = false;
 
+    if (w->sync_failed) { /* nothing commits after a failed sync (syncer_thread) */
+        for (struct db_job *job = group->head; job; job = job->next)
+            job->status = POSA_EDB;
+        list_move(&w->finished, group);
+        uv_async_send(&w->finished_async);
+        return;
+    }
     uv_mutex_unlock(&w->lock);
     for (struct db_job *job = group->head; job; job = job->next)
         n++;
@@ -418,6 +435,16 @@ uint64_t db_worker_syncs(struct db_worker *w)
     n = w->syncs;
     uv_mutex_unlock(&w->lock);
     return n;
+}
+
+bool db_worker_failed(struct db_worker *w)
+{
+    bool failed;
+
+    uv_mutex_lock(&w->lock);
+    failed = w->sync_failed;
+    uv_mutex_unlock(&w->lock);
+    return failed;
 }
 
 void db_worker_submit(struct db_worker *w, struct db_job *job)

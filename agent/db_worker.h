@@ -9,6 +9,8 @@
  * A job's done callback runs only after the sync that followed its commit, unless the job
  * is lazy: then right after the commit. Before, the thread waited for a FULL commit's fsync
  * with the next group's jobs waiting behind it.
+ * A failed sync stops the worker: its jobs and every job after fail with POSA_EDB until
+ * posad restarts, since a WAL with frames missing loses every commit after them.
  *
  * A failing job rolls back alone. Each job runs in its own savepoint, except a run of
  * rerunnable jobs in a row, which shares one: a savepoint copies every page a job touches
@@ -90,6 +92,7 @@ struct db_worker {
     uv_cond_t sync_wake;
     struct db_job_list syncing; /* committed, waiting for the WAL's fsync */
     bool syncer_stopping;
+    bool sync_failed; /* a sync failed: every job fails from then on (syncer_thread) */
     int wal_fd;     /* the WAL's (db_wal_fd); -1 in memory: nothing to sync */
     uint64_t syncs; /* read like commits */
     uv_async_t finished_async;
@@ -111,6 +114,9 @@ int db_worker_start(struct db_worker *w, uv_loop_t *loop, struct db *db);
 
 /* The syncer's fsyncs so far; any thread. */
 uint64_t db_worker_syncs(struct db_worker *w);
+/* True once a sync of the WAL failed: every job fails with POSA_EDB from then on, until
+ * posad restarts (see syncer_thread); any thread. */
+bool db_worker_failed(struct db_worker *w);
 
 /* Loop thread only. The job runs in this turn's group. */
 void db_worker_submit(struct db_worker *w, struct db_job *job);

@@ -51,6 +51,8 @@ static void on_stats(struct db_job *job, int status)
 
     json_object_object_add(body, "status", json_object_new_string(status ? "degraded" : "ok"));
     json_object_object_add(body, "version", json_object_new_string("0.1.0"));
+    json_object_object_add(body, "database",
+                           json_object_new_string(db_worker_failed(&sj->pd->db) ? "failed" : "ok"));
     json_object_object_add(u, "state", json_object_new_string(upstream_health_name(up->health)));
     if (up->last_ok_ms) {
         status_time(up->last_ok_ms, when);

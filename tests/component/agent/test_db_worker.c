@@ -367,8 +367,9 @@ static void test_thread_names(void **state)
 
 /* A sync that fails fails the jobs that waited for it, as a FULL commit whose fsync failed
  * would: their writes may or may not be on disk, and their owners treat them as after a
- * crash. A lazy job of the same group did not wait, and succeeded. (The WAL's descriptor is
- * swapped for a pipe's, which fdatasync refuses.) */
+ * crash. A lazy job of the same group did not wait, and succeeded. Every job after fails
+ * without running: the WAL may have lost frames that later commits build on. (The WAL's descriptor
+ * is swapped for a pipe's, which fdatasync refuses.) */
 static void test_failed_sync(void **state)
 {
     struct fx *fx = *state;
@@ -394,9 +395,25 @@ static void test_failed_sync(void **state)
     assert_int_equal(uv_run(&fx->loop, UV_RUN_DEFAULT), 0);
     assert_int_equal(lf.seen[lf.burst][0].status, 0);
     assert_int_equal(lf.seen[lf.burst][1].status, POSA_EDB);
+    assert_true(db_worker_failed(&fx->worker));
+    /* With the WAL's own descriptor back, a sync would succeed; still nothing runs after a
+     * failed one, lazy or not, until a restart. */
     uv_mutex_lock(&fx->worker.lock);
     fx->worker.wal_fd = wal_fd;
     uv_mutex_unlock(&fx->worker.lock);
+    for (int i = 0; i < 2; i++) {
+        struct write_job *wj = &fx->jobs[1 + i];
+
+        snprintf(wj->msgid, sizeof wj->msgid, "H310101000012026112512000%05d", i);
+        wj->job = (struct db_job){.run = run_insert, .done = on_job_done, .data = wj, .lazy = i};
+        db_worker_submit(&fx->worker, &wj->job);
+    }
+    assert_int_equal(uv_run(&fx->loop, UV_RUN_DEFAULT), 0);
+    for (int i = 1; i <= 2; i++) {
+        assert_true(fx->jobs[i].done);
+        assert_int_equal(fx->jobs[i].status, POSA_EDB);
+        assert_int_equal(fx->jobs[i].runs, 0);
+    }
     db_worker_stop(&fx->worker, on_worker_closed);
     assert_int_equal(uv_run(&fx->loop, UV_RUN_DEFAULT), 0);
     close(pipe_fds[0]);

@@ -41,6 +41,7 @@ class VisitsBase(h.HisTestCase):
         j = r.json
         self.assertEqual(j["upstream"]["state"], "online", j)
         self.assertIsInstance(j["version"], str, j)
+        self.assertEqual(j["database"], "ok", j)
         for k in ("depth", "oldest_age_s", "unknown"):
             self.assertIsInstance(j["queue"][k], int, j)
         self.assertIsInstance(j["readers"], list, j)
