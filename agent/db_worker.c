@@ -227,6 +227,8 @@ static void syncer_thread(void *arg)
         err = !failed && fdatasync(fd) == 0 ? 0 : POSA_EDB;
         uv_mutex_lock(&w->lock);
         w->syncs += !failed;
+        if (err && !failed)
+            w->sync_errno = errno;
         w->sync_failed = err != 0;
         for (struct db_job *job = batch.head; job; job = job->next)
             if (!job->status)
@@ -331,10 +333,19 @@ static void on_finished(uv_async_t *handle)
     struct db_worker *w = container_of(handle, struct db_worker, finished_async);
     struct db_job_list done = {0};
     struct db_job *job, *next;
+    bool failed;
+    int sync_errno;
 
     uv_mutex_lock(&w->lock);
     list_move(&done, &w->finished);
+    failed = w->sync_failed;
+    sync_errno = w->sync_errno;
     uv_mutex_unlock(&w->lock);
+    if (failed && !w->failure_told) {
+        w->failure_told = true;
+        if (w->on_failed)
+            w->on_failed(w, sync_errno);
+    }
     for (job = done.head; job; job = next) {
         next = job->next; /* done may free or resubmit the job */
         if (--w->in_flight == 0)

@@ -93,6 +93,7 @@ struct db_worker {
     struct db_job_list syncing; /* committed, waiting for the WAL's fsync */
     bool syncer_stopping;
     bool sync_failed; /* a sync failed: every job fails from then on (syncer_thread) */
+    int sync_errno;   /* why it failed */
     int wal_fd;     /* the WAL's (db_wal_fd); -1 in memory: nothing to sync */
     uint64_t syncs; /* read like commits */
     uv_async_t finished_async;
@@ -107,6 +108,10 @@ struct db_worker {
     uint64_t commits;
     uint64_t jobs;
     void (*on_closed)(struct db_worker *w);
+    /* Set by the owner (may be NULL): runs on the loop once, when it first learns that a sync
+     * failed, before the done callbacks that carry it; err is the sync's errno. */
+    void (*on_failed)(struct db_worker *w, int err);
+    bool failure_told; /* loop only */
 };
 
 /* Takes ownership of db and starts the thread. */

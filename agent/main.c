@@ -239,6 +239,16 @@ static int make_data_dir(const char *dir)
     return 0;
 }
 
+/* Said once: from now on every request that needs the database fails (db_worker.h). */
+static void on_db_failed(struct db_worker *w, int err)
+{
+    (void)w;
+    log_event(LOGL_ERROR, "database_failed", "error", strerror(err), "action",
+              "an fsync of the journal's WAL failed: every request that needs the database "
+              "fails until posad is restarted; check the disk",
+              NULL);
+}
+
 static int open_journal(struct posad *pd, char last_msgid[MSGID_LEN + 1])
 {
     char path[CONFIG_PATH_MAX + 16];
@@ -268,7 +278,9 @@ static int open_journal(struct posad *pd, char last_msgid[MSGID_LEN + 1])
         snprintf(n, sizeof n, "%d", moved);
         log_event(LOGL_WARN, "restart_unknown", "rows", n, NULL);
     }
-    return db_worker_start(&pd->db, pd->loop, db);
+    err = db_worker_start(&pd->db, pd->loop, db);
+    pd->db.on_failed = on_db_failed; /* the loop reads it; it has not run yet */
+    return err;
 }
 
 static int start_server(struct posad *pd)

@@ -3,6 +3,7 @@
  * one failing job rolls back alone (in its own savepoint, or among rerunnable jobs by
  * running the others again), and the loop closes empty. */
 #include <dirent.h>
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -370,6 +371,15 @@ static void test_thread_names(void **state)
  * crash. A lazy job of the same group did not wait, and succeeded. Every job after fails
  * without running: the WAL may have lost frames that later commits build on. (The WAL's descriptor
  * is swapped for a pipe's, which fdatasync refuses.) */
+static int failures_told, failure_errno;
+
+static void on_failed(struct db_worker *w, int err)
+{
+    (void)w;
+    failures_told++;
+    failure_errno = err;
+}
+
 static void test_failed_sync(void **state)
 {
     struct fx *fx = *state;
@@ -381,6 +391,7 @@ static void test_failed_sync(void **state)
     assert_int_equal(pipe(pipe_fds), 0);
     assert_int_equal(db_open(fx->tmp.path, &db), 0);
     assert_int_equal(db_worker_start(&fx->worker, &fx->loop, db), 0);
+    fx->worker.on_failed = on_failed;
     uv_mutex_lock(&fx->worker.lock);
     wal_fd = fx->worker.wal_fd;
     fx->worker.wal_fd = pipe_fds[0];
@@ -396,6 +407,8 @@ static void test_failed_sync(void **state)
     assert_int_equal(lf.seen[lf.burst][0].status, 0);
     assert_int_equal(lf.seen[lf.burst][1].status, POSA_EDB);
     assert_true(db_worker_failed(&fx->worker));
+    assert_int_equal(failures_told, 1);
+    assert_int_equal(failure_errno, EINVAL); /* fdatasync on a pipe */
     /* With the WAL's own descriptor back, a sync would succeed; still nothing runs after a
      * failed one, lazy or not, until a restart. */
     uv_mutex_lock(&fx->worker.lock);
@@ -414,6 +427,7 @@ static void test_failed_sync(void **state)
         assert_int_equal(fx->jobs[i].status, POSA_EDB);
         assert_int_equal(fx->jobs[i].runs, 0);
     }
+    assert_int_equal(failures_told, 1); /* told once */
     db_worker_stop(&fx->worker, on_worker_closed);
     assert_int_equal(uv_run(&fx->loop, UV_RUN_DEFAULT), 0);
     close(pipe_fds[0]);
