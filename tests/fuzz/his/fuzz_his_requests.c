@@ -8,16 +8,9 @@
 
 #include "core/datetime.h"
 #include "interface/his/requests.h"
+#include "tests/fuzz/read_str.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static size_t sink; /* keeps the reads below from being optimized away */
-
-static void read_str(const char *s)
-{
-    if (s)
-        sink += strlen(s);
-}
 
 static void identify(const char *body, size_t len)
 {

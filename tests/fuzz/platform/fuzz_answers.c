@@ -9,16 +9,9 @@
 
 #include "interface/json/jsonmap.h"
 #include "interface/platform/desk_msgs.h"
+#include "tests/fuzz/read_str.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static size_t sink; /* keeps the reads below from being optimized away */
-
-static void read_str(const char *s)
-{
-    if (s)
-        sink += strlen(s);
-}
 
 static int on_split(const struct desk_fee_split *row, void *data)
 {
@@ -30,7 +23,7 @@ static int on_split(const struct desk_fee_split *row, void *data)
 static int on_mismatch(struct json_object *row, bool platform_only, void *data)
 {
     (void)data;
-    sink += (size_t)platform_only + (row != NULL);
+    fuzz_sink += (size_t)platform_only + (row != NULL);
     return 0;
 }
 
