@@ -210,7 +210,7 @@ static void syncer_thread(void *arg)
     struct db_worker *w = arg;
     struct db_job_list batch = {0};
     bool failed;
-    int err, fd;
+    int err, fd, sync_errno;
 
     uv_mutex_lock(&w->lock);
     for (;;) {
@@ -224,11 +224,12 @@ static void syncer_thread(void *arg)
         uv_mutex_unlock(&w->lock);
         /* Failed, the commits may or may not be on disk: their jobs fail, as a FULL
          * commit's would, and what they wrote is resolved as after a crash. */
-        err = !failed && fdatasync(fd) == 0 ? 0 : POSA_EDB;
+        sync_errno = failed || fdatasync(fd) == 0 ? 0 : errno;
+        err = failed || sync_errno ? POSA_EDB : 0;
         uv_mutex_lock(&w->lock);
         w->syncs += !failed;
-        if (err && !failed)
-            w->sync_errno = errno;
+        if (sync_errno)
+            w->sync_errno = sync_errno;
         w->sync_failed = err != 0;
         for (struct db_job *job = batch.head; job; job = job->next)
             if (!job->status)
