@@ -196,6 +196,10 @@ int desk_fees_applied(struct db *db, const struct upmsg *m);
  * passthrough, or drained by the outbox): the desk's settlement of that setl_id, if there is
  * one, is cancelled, and its visit billed again. */
 int desk_settle_applied(struct db *db, const struct upmsg *m);
+/* upstream's answer_readable: a settlement's accepted answer (2207, 2304) must say what it
+ * settled; one that cannot be read leaves the settlement unknown for the resolver's query,
+ * not settled with amounts nobody can show or undo. */
+bool desk_answer_readable(const char *infno, const struct envelope_response *env);
 
 /* The readers as GET /v1/readers and /v1/health list them. */
 struct json_object *desk_readers_json(const struct desk *d);

@@ -440,9 +440,10 @@ static void on_settled(struct upmsg *m)
     struct settle_flow *f = call->flow;
     struct json_object *answer, *e = NULL;
 
-    if (m->result == UPMSG_FAILED && f->decided) {
-        /* The outcome could not be journaled (disk full): the row stays `sent` and is
-         * resolved by query once the journal takes it; say so, never settle again. */
+    if (m->result == UPMSG_FAILED && m->journaled) {
+        /* Journaled, so it may have left, and its outcome could not be journaled (a full
+         * disk, a failed sync): the row stays `sent` and is resolved by query once the
+         * journal takes it; say so, never settle again. */
         upmsg_free(m);
         his_fail(call, POSA_EOUTCOME_UNKNOWN, NULL, NULL);
         return;
@@ -914,6 +915,16 @@ static int settlement_cancelled(struct db *db, struct settlement_record *rec,
 static int record_cancelled(struct db *db, struct setl_flow *s)
 {
     return settlement_cancelled(db, s->rec, s->body, s->visit, s->cancel_msgid);
+}
+
+bool desk_answer_readable(const char *infno, const struct envelope_response *env)
+{
+    struct desk_settlement s;
+    struct jsonmap_error jerr;
+
+    if (strcmp(infno, "2207") != 0 && strcmp(infno, "2304") != 0)
+        return true;
+    return desk_settlement_decode(env->output, &s, &jerr) == 0;
 }
 
 int desk_settle_applied(struct db *db, const struct upmsg *m)

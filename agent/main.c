@@ -343,6 +343,7 @@ static int start_upstream(struct posad *pd, const char *last_msgid)
     pd->up.on_unknown = on_up_unknown;
     pd->up.on_health = on_up_health;
     pd->up.applied_also = desk_applied;
+    pd->up.answer_readable = desk_answer_readable;
     return 0;
 }
 

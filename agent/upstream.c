@@ -488,11 +488,19 @@ static void upmsg_classify(struct upmsg *m, const struct platform_result *res)
     struct upstream *up = m->up;
     struct envelope_response env;
     struct jsonmap_error jerr;
-    bool lost_after = false, answered = false;
+    bool parsed, lost_after = false, answered = false, unreadable = false;
 
     m->n_events = 0;
-    if (res->outcome == PLATFORM_ANSWERED && res->http_status == 200 &&
-        envelope_response_parse(res->body, res->body_len, &env, &jerr) == 0) {
+    parsed = res->outcome == PLATFORM_ANSWERED && res->http_status == 200 &&
+             envelope_response_parse(res->body, res->body_len, &env, &jerr) == 0;
+    /* Accepted, but what it did cannot be read (a settlement's amounts): as if its answer
+     * were lost, for the resolver to ask about. */
+    if (parsed && env.infcode == 0 && up->answer_readable && !up->answer_readable(m->infno, &env)) {
+        envelope_response_done(&env);
+        parsed = false;
+        unreadable = true;
+    }
+    if (parsed) {
         m->events[m->n_events++] = env.infcode == 0 ? MSG_EV_ANSWER_OK : MSG_EV_ANSWER_REFUSED;
         m->result = UPMSG_ANSWERED;
         answered = true;
@@ -507,6 +515,11 @@ static void upmsg_classify(struct upmsg *m, const struct platform_result *res)
             envelope_response_done(&m->env);
         m->env = env;
         m->have_env = true;
+    } else if (unreadable) {
+        upstream_health_ok(up, res->elapsed_ms);
+        snprintf(m->error, sizeof m->error,
+                 "the platform accepted it, but its answer could not be read");
+        lost_after = m->kind != MSG_KIND_QUERY;
     } else {
         upstream_health_fail(up);
         if (res->outcome == PLATFORM_ANSWERED)
@@ -712,7 +725,7 @@ static void on_admitted(struct db_job *job, int status)
 
     if (status) {
         m->result = UPMSG_FAILED;
-        m->journaled = false; /* its group did not commit */
+        m->journaled = false; /* its group did not commit, or its sync failed: it never left */
         m->err = status;
         snprintf(m->error, sizeof m->error, "could not journal: %s", posa_strerror(status));
         log_event(LOGL_ERROR, "journal_failed", "msgid", m->msgid, "infno", m->infno, "error",

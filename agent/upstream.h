@@ -144,6 +144,11 @@ struct upstream {
      * the message (a desk flow, the outbox, the resolver): what an answer means for the
      * desk's own records. 0 or an error (the answer is then not recorded either). */
     int (*applied_also)(struct db *db, const struct upmsg *m);
+    /* On the loop, for every accepted answer (infcode 0): can the message's owner read what
+     * it says (a settlement's amounts)? When it cannot, nobody can tell what the message did
+     * upstream: it is treated as an answer without an envelope is, unknown for the resolver
+     * to ask about (a query: not answered). NULL: every answer is readable. */
+    bool (*answer_readable)(const char *infno, const struct envelope_response *env);
     void *data;
 };
 

@@ -124,7 +124,9 @@ static int fault_read(struct json_object *o, struct fault *f, char *why, size_t 
     f->count = 1;
     f->code = -1;
     if (!mode || fault_mode_parse(mode, &f->mode) < 0) {
-        snprintf(why, cap, "mode must be delay, http_500, reset, drop_after_commit or refuse");
+        snprintf(why, cap,
+                 "mode must be delay, http_500, reset, drop_after_commit, "
+                 "garble_after_commit or refuse");
         return -1;
     }
     str_copy(f->infno, sizeof(f->infno), infno);

@@ -10,11 +10,13 @@
 #define FAULTS_MAX 32
 
 enum fault_mode {
-    FAULT_DELAY,             /* answer after delay_ms; processed normally */
-    FAULT_HTTP_500,          /* HTTP 500 instead of the answer; nothing committed */
-    FAULT_RESET,             /* the connection is reset before processing */
-    FAULT_DROP_AFTER_COMMIT, /* committed, then the connection closes without an answer */
-    FAULT_REFUSE,            /* a platform refusal (code, message); nothing committed */
+    FAULT_DELAY,               /* answer after delay_ms; processed normally */
+    FAULT_HTTP_500,            /* HTTP 500 instead of the answer; nothing committed */
+    FAULT_RESET,               /* the connection is reset before processing */
+    FAULT_DROP_AFTER_COMMIT,   /* committed, then the connection closes without an answer */
+    FAULT_REFUSE,              /* a platform refusal (code, message); nothing committed */
+    FAULT_GARBLE_AFTER_COMMIT, /* committed, then answered infcode 0 in a well-formed envelope
+                                  whose output has none of the answer's fields */
 };
 
 struct fault {

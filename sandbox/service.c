@@ -33,6 +33,7 @@ struct job {
     const struct txn_def *def;
     void *read; /* what def's reader read of the message, off the loop */
     bool drop_after_commit;
+    bool garble_after_commit;
     uv_timer_t timer;
     struct json_object *resp; /* the answer, sent once the group commits */
     const char *text;         /* resp written out (off the loop); resp's own */
@@ -249,6 +250,16 @@ static void job_answer(struct job *job)
         job_free(job);
         return;
     }
+    if (job->garble_after_commit) {
+        /* Committed, and the client is told so in words it cannot read: a well-formed
+         * envelope whose output holds none of the fields the message's answer has. */
+        struct json_object *output = json_object_new_object();
+
+        json_object_object_add(output, "garbled", json_object_new_string("injected fault"));
+        json_object_object_add(job->resp, "output", output);
+        fprintf(stderr, "fault garble_after_commit infno=%s msgid=%s\n", job->env.head.infno,
+                job->env.head.msgid);
+    }
     job->work.data = job;
     if (!pooled(job) || uv_queue_work(job->sb->loop, &job->work, answer_work, answer_done) < 0) {
         answer_work(&job->work);
@@ -330,7 +341,7 @@ void service_flush(struct sandbox *sb)
                 json_object_put(job->resp);
                 job->resp = response(sb, -1,
                                      "the platform's ledger failed; nothing was recorded", NULL);
-                job->drop_after_commit = false;
+                job->drop_after_commit = job->garble_after_commit = false;
             }
             job_answer(job);
         }
@@ -416,6 +427,7 @@ static bool apply_fault(struct job *job)
         uv_timer_start(&job->timer, on_delay, f.delay_ms, 0);
         return true;
     case FAULT_DROP_AFTER_COMMIT: job->drop_after_commit = true; return false;
+    case FAULT_GARBLE_AFTER_COMMIT: job->garble_after_commit = true; return false;
     }
     return false;
 }

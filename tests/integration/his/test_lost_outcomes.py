@@ -1,0 +1,130 @@
+"""Settlements whose outcome posad cannot read or cannot record. Either way the settlement may
+stand upstream: the cashier hears that its outcome is unknown (never an ordinary error that
+invites a second try), and the resolver's query (5203) finds it settled, once.
+
+- The platform commits a 2207 and answers infcode 0 with an output nobody can read (the
+  sandbox's garble_after_commit fault).
+- A sync of posad's WAL fails while the platform holds a 2207 (an LD_PRELOAD shim fails
+  fdatasync while a flag file exists): posad refuses all database work until it is
+  restarted, says so in GET /v1/health and its log, and after the restart resolves it."""
+import os
+import sqlite3
+import sys
+import threading
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hisharness as h  # noqa: E402
+
+ZHANG = "32020000000000000000000101"
+SHIM = os.environ.get("POSA_FAILSYNC_LIB", "")
+
+
+class ShimWorld(h.World):
+    """posad runs with the fdatasync shim; the flag file makes its syncs fail."""
+
+    def __init__(self):
+        super().__init__()
+        self.flag = os.path.join(self.dir, "failsync.flag")
+
+    def _spawn(self, argv, logname):
+        if argv[0] != h.POSAD or not SHIM:
+            return super()._spawn(argv, logname)
+        log = open(os.path.join(self.dir, logname), "ab")
+        self.logs.append(log)
+        asan = os.environ.get("ASAN_OPTIONS", "")
+        env = dict(os.environ, LD_PRELOAD=SHIM, POSA_FAILSYNC_FLAG=self.flag,
+                   ASAN_OPTIONS=(asan + ":" if asan else "") + "verify_asan_link_order=0")
+        return h.subprocess.Popen(argv, stdout=log, stderr=log, env=env)
+
+
+class LostOutcomes(h.HisTestCase):
+    @classmethod
+    def setUpClass(cls):
+        h.HisTestCase.world = ShimWorld()  # main() stops it
+        h.HisTestCase.world.start()
+        super().setUpClass()
+
+    def outpatient_visit(self, prefix):
+        v = self.open_visit(self.tcp, ZHANG, kind="outpatient", med_type="11")
+        self.upload(self.tcp, v["visit_id"], [
+            h.line("%s%d" % (prefix, i), "002501010150000", "血细胞分析(血常规)", "1", "20.00",
+                   "20.00") for i in (1, 2)])
+        return v
+
+    def fault(self, body):
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults", body)
+        self.assertEqual(status, 200, raw)
+
+    def posad_row(self, sql, args):
+        db = sqlite3.connect(os.path.join(self.w.data_dir, "posad.db"), timeout=10)
+        try:
+            return db.execute(sql, args).fetchone()
+        finally:
+            db.close()
+
+    def settlement(self, visit_id):
+        row = self.posad_row("SELECT settlement_id FROM settlements WHERE visit_id = ?",
+                             (visit_id,))
+        g = self.tcp.get("/v1/settlements/%s" % row[0]) if row else None
+        return g.json if g is not None and g.status == 200 else {}
+
+    def assertSettledOnce(self, v, history):
+        h.wait_until(lambda: self.settlement(v["visit_id"]).get("state") == "settled", 30,
+                     "the resolver found the settlement")
+        s = self.settlement(v["visit_id"])
+        self.assertEqual(s["amounts"]["medfee_sumamt"], "40.00", s)  # 2 x 20.00
+        self.assertEqual([e["state"] for e in s["history"]], history, s)
+        upstream = [x for x in self.w.ledger()["settlements"] if x["mdtrt_id"] == v["mdtrt_id"]]
+        self.assertEqual([x["state"] for x in upstream], ["active"], upstream)
+        again = self.tcp.post("/v1/visits/%s/settle" % v["visit_id"], {})
+        self.assertError(again, 409, "CONFLICT")  # settled: not a second time
+
+    def test_unreadable_answer_is_resolved_by_query(self):
+        v = self.outpatient_visit("G")
+        self.fault({"infno": "2207", "mode": "garble_after_commit", "count": 1})
+        r = self.tcp.post("/v1/visits/%s/settle" % v["visit_id"], {})
+        self.assertEqual((r.status, r.json.get("state")), (202, "unknown"), r)
+        self.assertSettledOnce(v, ["pending", "unknown", "settled"])
+
+    @unittest.skipUnless(SHIM, "POSA_FAILSYNC_LIB (the fdatasync shim) is not set")
+    def test_failed_sync_stops_posad_until_restart(self):
+        a, b = self.outpatient_visit("A"), self.outpatient_visit("B")
+        self.fault({"infno": "2207", "mode": "delay", "delay_ms": 1500, "count": 1})
+        result = {}
+        t = threading.Thread(target=lambda: result.update(
+            r=self.tcp.post("/v1/visits/%s/settle" % a["visit_id"], {})))
+        t.start()
+        h.wait_until(lambda: self.posad_row(
+            "SELECT 1 FROM journal WHERE visit_key = ? AND infno = '2207' AND state = 'sent'",
+            (a["visit_id"],)) is not None, 10, "the 2207 sent")
+        open(self.w.flag, "w").close()
+        try:
+            # A write while syncs fail: its sync fails, and so does everything after.
+            u = self.tcp.post("/v1/visits/%s/fees" % b["visit_id"],
+                              {"lines": [h.line("B9", "002501010150000", "血细胞分析(血常规)",
+                                                "1", "20.00", "20.00")]})
+            self.assertNotEqual(u.status, 200, u)
+            t.join(20)
+        finally:
+            os.unlink(self.w.flag)
+        # The 2207 left before the failure: its outcome is unknown, not a retryable error.
+        self.assertError(result["r"], 504, "OUTCOME_UNKNOWN")
+        health = self.tcp.get("/v1/health")
+        self.assertEqual((health.status, health.json["database"], health.json["status"]),
+                         (200, "failed", "degraded"), health)
+        self.assertIn("database_failed", self.w.log_tail())
+        # With syncs working again, still nothing until a restart.
+        r = self.tcp.post("/v1/identify", {"source": "id", "certno": h.PERSONS[ZHANG]})
+        self.assertError(r, 503, "INTERNAL")
+        self.w._kill(self.w.posad)
+        self.w.posad = self.w._spawn([h.POSAD, "--config", self.w.conf_path], "posad.log")
+        h.wait_until(self.w._online, 20, "posad back online", step=0.05)
+        self.assertEqual(self.tcp.get("/v1/health").json["database"], "ok")
+        # Its record stayed pending (nothing could be written): the restart finds the row
+        # sent, makes it unknown, and the resolver's 5203 finds it.
+        self.assertSettledOnce(a, ["pending", "settled"])
+
+
+if __name__ == "__main__":
+    h.main()
