@@ -467,11 +467,17 @@ static void on_answer_found(struct db_job *job, int status)
     }
 }
 
-static int request_digest(const struct http_request *req, unsigned char *digest,
-                          unsigned int *len)
+/* What a key names: the client (its token's name; "" on the Unix socket), method, path and
+ * body. The client is in it because a kept answer is replayed before the handler checks the
+ * caller's desk: another desk's token must get a CONFLICT, never the first caller's answer
+ * (a patient's identity, an identity_token). */
+static int request_digest(const struct his_call *call, unsigned char *digest, unsigned int *len)
 {
+    const struct http_request *req = call->req;
+    const char *client = call->client ? call->client->name : "";
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
+             EVP_DigestUpdate(ctx, client, strlen(client) + 1) &&
              EVP_DigestUpdate(ctx, req->method, strlen(req->method) + 1) &&
              EVP_DigestUpdate(ctx, req->path, strlen(req->path) + 1) &&
              EVP_DigestUpdate(ctx, req->body, req->body_len) &&
@@ -497,9 +503,9 @@ static int idempotency_start(struct his_call *call)
     for (size_t i = 0; i < n; i++)
         if (key[i] < 0x21 || key[i] > 0x7e)
             return POSA_EFIELD;
-    /* A key names one request: method, path and body. The same key on another visit's
-     * cancel is a CONFLICT, never the other visit's answer. */
-    if (request_digest(call->req, digest, &len) < 0)
+    /* A key names one client's request: the same key on another visit's cancel, or from
+     * another client, is a CONFLICT, never the other's answer. */
+    if (request_digest(call, digest, &len) < 0)
         return POSA_EFIELD;
     memcpy(call->idem_key, key, n + 1);
     hex(digest, 16, call->body_hash);

@@ -222,6 +222,19 @@ class Auth(h.HisTestCase):
         self.assertEqual(self.tcp.get(path, headers=auth("desk1")).status, 200)
         self.assertError(self.tcp.get(path, headers=auth("desk2")), 403, "FORBIDDEN")
 
+    def test_a_key_does_not_replay_another_clients_answer(self):
+        # D01's answer is kept under its key; D02's cashier sending the same request with the
+        # same key must not get it (a patient's identity, a token the desk check refuses it):
+        # a key names one client's request.
+        body = {"source": "id", "certno": h.PERSONS[ZHANG], "desk": "D01"}
+        first = self.tcp.post("/v1/identify", body, key="auth-replay-1", headers=auth("desk1"))
+        self.assertEqual(first.status, 200, first)
+        other = self.tcp.post("/v1/identify", body, key="auth-replay-1", headers=auth("desk2"))
+        self.assertError(other, 409, "CONFLICT")
+        self.assertNotIn(first.json["identity_token"], other.raw.decode("utf-8"))
+        again = self.tcp.post("/v1/identify", body, key="auth-replay-1", headers=auth("desk1"))
+        self.assertEqual((again.status, again.raw), (200, first.raw), again)
+
     def test_identity_of_one_desk_cannot_open_a_visit_at_another(self):
         token = self.identify_at("desk1", "D01")
         r = self.tcp.post("/v1/visits", h.visit_body(token), headers=auth("desk2"))
