@@ -23,12 +23,13 @@ enum posa_err {
     POSA_EDATE = -1011,          /* not a valid date or time */
     POSA_EDUPLICATE = -1012,     /* the same id twice in one request */
     POSA_EUTF8 = -1013,          /* text that is not UTF-8 (an HIS sending GBK) */
+    POSA_EUNKNOWN_FIELD = -1014, /* a field the request does not have (misspelt?) */
     /* core: policy and state (-1100..-1199) */
-    POSA_EFILING = -1100,        /* not filed, not emergency: direct settlement refused */
-    POSA_ENORATE = -1101,        /* the insured region has no rate for this visit */
-    POSA_ESTATE = -1102,         /* transition not allowed from this state */
-    POSA_EAGAIN_MSGID = -1103,   /* msgid sequence exhausted for this second */
-    POSA_ENOLINES = -1104,       /* settlement of a bill with no lines */
+    POSA_EFILING = -1100,      /* not filed, not emergency: direct settlement refused */
+    POSA_ENORATE = -1101,      /* the insured region has no rate for this visit */
+    POSA_ESTATE = -1102,       /* transition not allowed from this state */
+    POSA_EAGAIN_MSGID = -1103, /* msgid sequence exhausted for this second */
+    POSA_ENOLINES = -1104,     /* settlement of a bill with no lines */
     /* drivers (-1200..-1299): what the engine acts on first, then the causes of a failed
      * read, carried beside CARD_UNREADABLE for the log */
     DRV_ECARD_UNREADABLE = -1200, /* card removed mid-read, mute, or refused the plain reads */
@@ -53,35 +54,35 @@ enum posa_err {
     DRV_ECONFIG = -1232,          /* desk binding or source configuration invalid */
     /* cache (-1300..-1399): SQLite's codes become these or -errno at cache/'s edge
      * (SQLITE_FULL -> -ENOSPC, SQLITE_IOERR -> -EIO, SQLITE_BUSY -> -EBUSY) */
-    POSA_EDB = -1300,             /* any other database failure; see db_errmsg() */
-    POSA_EEXISTS = -1301,         /* a row with this key (msgid, idempotency key) exists */
-    POSA_ENOTFOUND = -1302,       /* no such row */
-    POSA_ESCHEMA = -1303,         /* the file's schema is newer than this program */
-    POSA_ECORRUPT = -1304,        /* not a database, or a damaged one */
+    POSA_EDB = -1300,       /* any other database failure; see db_errmsg() */
+    POSA_EEXISTS = -1301,   /* a row with this key (msgid, idempotency key) exists */
+    POSA_ENOTFOUND = -1302, /* no such row */
+    POSA_ESCHEMA = -1303,   /* the file's schema is newer than this program */
+    POSA_ECORRUPT = -1304,  /* not a database, or a damaged one */
     /* interface/platform (-1500..-1599) */
-    POSA_ECRYPTO = -1500,         /* a cryptographic operation failed (bad key, bad input) */
-    POSA_EGATEWAY = -1501,        /* unknown gateway kind or a key it needs is missing */
-    POSA_ESIGNATURE = -1502,      /* a signature does not verify */
+    POSA_ECRYPTO = -1500,    /* a cryptographic operation failed (bad key, bad input) */
+    POSA_EGATEWAY = -1501,   /* unknown gateway kind or a key it needs is missing */
+    POSA_ESIGNATURE = -1502, /* a signature does not verify */
     /* the engine and the HIS API (-1600..-1699): what a cashier is told */
-    POSA_EUNAUTHORIZED = -1600,  /* no or an unknown bearer token */
-    POSA_EFORBIDDEN = -1601,     /* the token's role or desks do not allow this */
-    POSA_ENOSUCH = -1602,        /* no such visit, settlement, message or route */
+    POSA_EUNAUTHORIZED = -1600, /* no or an unknown bearer token */
+    POSA_EFORBIDDEN = -1601,    /* the token's role or desks do not allow this */
+    POSA_ENOSUCH = -1602,       /* no such visit, settlement, message or route */
     POSA_ECARD_NOT_PRESENT = -1603,
-    POSA_EQR_EXPIRED = -1604,    /* the e-voucher code is no longer valid: scan again */
+    POSA_EQR_EXPIRED = -1604, /* the e-voucher code is no longer valid: scan again */
     POSA_ENOT_CROSS_PROVINCE = -1605,
     POSA_EUPSTREAM_OFFLINE = -1606,
     POSA_EUPSTREAM_REFUSED = -1607, /* the platform said no; its words go with it */
     POSA_EOUTCOME_UNKNOWN = -1608,  /* sent, answer lost: being resolved, never resent */
-    POSA_ECONFLICT = -1609,      /* idempotency key reused with another body */
-    POSA_ETOOLARGE = -1610,      /* body or list over its limit */
-    POSA_ECATALOG_MISS = -1611,  /* a code the treating region's catalog does not know */
-    POSA_ETOKEN_EXPIRED = -1612, /* identity_token too old: identify the patient again */
-    POSA_EMETHOD = -1613,        /* the path exists, the method does not */
-    POSA_ECARD_UNREADABLE = -1614, /* the card could not be read whole: insert it again */
-    POSA_EQR_INVALID = -1615,    /* the scanned code is not an e-voucher */
-    POSA_ENOT_READY = -1616,     /* posad is starting: the catalog is not loaded yet */
-    POSA_EBUSY = -1617,          /* the same request, or an earlier step of the visit, is
-                                    still on its way: retry shortly */
+    POSA_ECONFLICT = -1609,         /* idempotency key reused with another body */
+    POSA_ETOOLARGE = -1610,         /* body or list over its limit */
+    POSA_ECATALOG_MISS = -1611,     /* a code the treating region's catalog does not know */
+    POSA_ETOKEN_EXPIRED = -1612,    /* identity_token too old: identify the patient again */
+    POSA_EMETHOD = -1613,           /* the path exists, the method does not */
+    POSA_ECARD_UNREADABLE = -1614,  /* the card could not be read whole: insert it again */
+    POSA_EQR_INVALID = -1615,       /* the scanned code is not an e-voucher */
+    POSA_ENOT_READY = -1616,        /* posad is starting: the catalog is not loaded yet */
+    POSA_EBUSY = -1617,             /* the same request, or an earlier step of the visit, is
+                                       still on its way: retry shortly */
 };
 
 /* A short, plain description of err, for logs and cashiers; never NULL. Also names

@@ -176,6 +176,7 @@ static int own_strings(struct fee_lines *out)
 int fee_lines_parse(const char *text, size_t len, size_t max_lines, struct fee_lines *ret,
                     struct jsonmap_error *err)
 {
+    static const char *const keys[] = {"lines", NULL};
     struct fee_lines out = {0};
     struct json_object *root = NULL, *array = NULL;
     int rc;
@@ -185,7 +186,8 @@ int fee_lines_parse(const char *text, size_t len, size_t max_lines, struct fee_l
     if (!json_object_object_get_ex(root, "lines", &array) ||
         !json_object_is_type(array, json_type_array))
         rc = jsonmap_fail(err, POSA_EFIELD, NULL, "lines");
-    else if ((rc = lines_parse(array, max_lines, &out, err)) == 0)
+    else if ((rc = jsonmap_only_keys(root, keys, err)) == 0 && /* as every other body */
+             (rc = lines_parse(array, max_lines, &out, err)) == 0)
         rc = own_strings(&out);
     json_object_put(root);
     if (rc < 0) {

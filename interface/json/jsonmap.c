@@ -203,7 +203,7 @@ int jsonmap_only_keys(struct json_object *obj, const char *const *allowed,
         while (*a && strcmp(*a, key) != 0)
             a++;
         if (!*a)
-            return jsonmap_fail(err, POSA_EFIELD, NULL, key);
+            return jsonmap_fail(err, POSA_EUNKNOWN_FIELD, NULL, key);
     }
     return 0;
 }

@@ -120,6 +120,8 @@ CASES = [
      NOT_FOUND),
     ("fees_lines_not_array", "POST", "/v1/visits/{open}/fees", {"lines": {"0": bed()}}, None, BAD),
     ("fees_no_lines", "POST", "/v1/visits/{open}/fees", {"lines": []}, None, BAD),
+    ("fees_unknown_field", "POST", "/v1/visits/{open}/fees", dict(fees(bed()), chunk_lines=1),
+     None, BAD),
     ("fees_qty_exponent", "POST", "/v1/visits/{open}/fees", fees(bed(qty="2e0")), None, BAD),
     ("fees_amount_1e3", "POST", "/v1/visits/{open}/fees",
      fees(bed(qty="1", price="1000.00", amount="1e3", list_code="XB05BBA089B001010833335")),

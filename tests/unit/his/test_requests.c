@@ -75,26 +75,31 @@ static const struct bad bad_cases[] = {
     {P_IDENTIFY, "{\"source\":\"id\",\"certno\":\"12345\"}", POSA_EFIELD, "certno"},
     {P_IDENTIFY, "{\"source\":\"id\",\"certno\":\"11010519491231002Y\"}", POSA_EFIELD, "certno"},
     {P_IDENTIFY, "{\"source\":\"card\",\"desk\":\"D1\",\"wait_ms\":-1}", POSA_ERANGE, "wait_ms"},
-    {P_IDENTIFY, "{\"source\":\"card\",\"desk\":\"D1\",\"wait_ms\":999999}", POSA_ERANGE, "wait_ms"},
-    {P_IDENTIFY, "{\"source\":\"card\",\"desk\":\"D1\",\"wait_ms\":\"1.5\"}", POSA_ESCALE, "wait_ms"},
-    {P_IDENTIFY, "{\"source\":\"card\",\"desk\":\"D1\",\"colour\":1}", POSA_EFIELD, "colour"},
+    {P_IDENTIFY, "{\"source\":\"card\",\"desk\":\"D1\",\"wait_ms\":999999}", POSA_ERANGE,
+     "wait_ms"},
+    {P_IDENTIFY, "{\"source\":\"card\",\"desk\":\"D1\",\"wait_ms\":\"1.5\"}", POSA_ESCALE,
+     "wait_ms"},
+    {P_IDENTIFY, "{\"source\":\"card\",\"desk\":\"D1\",\"colour\":1}", POSA_EUNKNOWN_FIELD,
+     "colour"},
     {P_IDENTIFY, "{\"source\":1}", POSA_EFIELD, "source"},
     /* visits */
     {P_VISIT, "{" DIAG "}", POSA_EFIELD, "identity_token"},
     {P_VISIT, "{" VISIT_HEAD "}", POSA_EFIELD, "diagnoses"},
     {P_VISIT, "{" VISIT_HEAD ",\"diagnoses\":[]}", POSA_EFIELD, "diagnoses"},
     {P_VISIT, "{" VISIT_HEAD ",\"diagnoses\":[1]}", POSA_EFIELD, "diagnoses[0]"},
-    {P_VISIT, "{" VISIT_HEAD ",\"diagnoses\":[{\"code\":\"A01\"}]}", POSA_EFIELD, "diagnoses[0].name"},
+    {P_VISIT, "{" VISIT_HEAD ",\"diagnoses\":[{\"code\":\"A01\"}]}", POSA_EFIELD,
+     "diagnoses[0].name"},
     {P_VISIT, "{" VISIT_HEAD ",\"diagnoses\":[{\"code\":\"\",\"name\":\"x\"}]}", POSA_EFIELD,
      "diagnoses[0].code"},
     {P_VISIT, "{" VISIT_HEAD ",\"diagnoses\":[{\"code\":\"A\",\"name\":\"x\",\"mian\":true}]}",
-     POSA_EFIELD, "diagnoses[0].mian"},
-    {P_VISIT, "{" VISIT_HEAD "," DIAG ",\"emergncy\":true}", POSA_EFIELD, "emergncy"},
+     POSA_EUNKNOWN_FIELD, "diagnoses[0].mian"},
+    {P_VISIT, "{" VISIT_HEAD "," DIAG ",\"emergncy\":true}", POSA_EUNKNOWN_FIELD, "emergncy"},
     {P_VISIT, "{" VISIT_HEAD "," DIAG ",\"emergency\":\"yes\"}", POSA_EFIELD, "emergency"},
     {P_VISIT, "{" VISIT_HEAD "," DIAG ",\"trauma\":true}", POSA_EFIELD, "trauma"},
     {P_VISIT, "{" VISIT_HEAD "," DIAG ",\"trauma\":{\"third_party\":true}}", POSA_EFIELD,
      "trauma.present"},
-    {P_VISIT, "{" VISIT_HEAD "," DIAG ",\"trauma\":{\"present\":1}}", POSA_EFIELD, "trauma.present"},
+    {P_VISIT, "{" VISIT_HEAD "," DIAG ",\"trauma\":{\"present\":1}}", POSA_EFIELD,
+     "trauma.present"},
     {P_VISIT, "{\"identity_token\":\"t1\",\"kind\":\"day_care\"}", POSA_EFIELD, "kind"},
     {P_VISIT,
      "{\"identity_token\":\"t1\",\"kind\":\"inpatient\",\"insutype\":\"3100\",\"med_type\":\"21\"}",
@@ -124,7 +129,7 @@ static const struct bad bad_cases[] = {
     {P_SETTLE, "{\"discharge\":{}}", POSA_EFIELD, "discharge.time"},
     {P_SETTLE, "{\"discharge\":{\"time\":\"2026-02-29 10:00:00\"}}", POSA_EDATE, "discharge.time"},
     {P_SETTLE, "{\"discharge\":\"today\"}", POSA_EFIELD, "discharge"},
-    {P_SETTLE, "{\"wait\":true}", POSA_EFIELD, "wait"},
+    {P_SETTLE, "{\"wait\":true}", POSA_EUNKNOWN_FIELD, "wait"},
     {P_SETTLE, "{\"use_account\":true", POSA_EFIELD, ""},
     /* reconcile */
     {P_RECONCILE, "{}", POSA_EFIELD, "date"},
@@ -179,7 +184,7 @@ static void test_long_unknown_key_stays_utf8(void **state)
     for (int i = 0; i < 60; i++)
         strcat(body, "é");
     strcat(body, "\":1}");
-    assert_int_equal(run(P_SETTLE, body, &err), POSA_EFIELD);
+    assert_int_equal(run(P_SETTLE, body, &err), POSA_EUNKNOWN_FIELD);
     assert_true(strlen(err.field) > 80);
     assert_true(utf8_is_valid(err.field, strlen(err.field), NULL));
 }
