@@ -6,6 +6,8 @@
  * and most clients send nothing while they wait. A TLS connection stops reading, as its
  * ciphertext would pile up in the SSL object unbounded. The end of the peer's stream, seen
  * while a request is pending, is kept until every request it sent before is answered.
+ * A peer that pipelines requests without reading the answers is read no further once
+ * max_stream_backlog bytes of answers wait for it, until they drain (write_backlogged).
  *
  * TLS runs over memory BIOs: ciphertext read goes into the SSL object and plaintext comes
  * out into rbuf, where the parser takes it as on a plain connection; everything written goes
@@ -457,6 +459,12 @@ static void conn_linger(struct http_conn *c)
     uv_timer_start(&c->idle, on_idle, HTTP_LINGER_MS, 0);
 }
 
+/* Answers waiting for a peer that does not read them: no more of its requests meanwhile. */
+static bool write_backlogged(struct http_conn *c)
+{
+    return c->h.stream.write_queue_size > c->server->config.max_stream_backlog;
+}
+
 static void on_write(uv_write_t *wr, int status)
 {
     struct write_job *job = http_container_of(wr, struct write_job, req);
@@ -470,6 +478,10 @@ static void on_write(uv_write_t *wr, int status)
         conn_linger(c);
     else if (c->close_after && !c->pending && c->writes == 0)
         http_conn_close(c);
+    else if (c->read_held && !write_backlogged(c)) {
+        c->read_held = false;
+        conn_process(c); /* the requests it sent meanwhile, and reading again */
+    }
 }
 
 /* Writes job->data[0..len) as it is; job is freed on failure. */
@@ -795,7 +807,7 @@ static void conn_process(struct http_conn *c)
     int pulled = 0;
 
     /* On TLS, plaintext that did not fit in rbuf waits in the SSL object: pulled here. */
-    while (!c->closing && !c->pending && !c->close_after &&
+    while (!c->closing && !c->pending && !c->close_after && !write_backlogged(c) &&
            (c->rpos < c->rlen || (pulled = tls_pull(c)) > 0)) {
         size_t n =
             http_parser_execute(&c->parser, &parser_settings, c->rbuf + c->rpos, c->rlen - c->rpos);
@@ -814,8 +826,11 @@ static void conn_process(struct http_conn *c)
     }
     if (c->rpos == c->rlen)
         c->rpos = c->rlen = 0;
-    if (pulled < 0 || (c->peer_done && !c->pending)) /* all it sent before is answered */
-        http_conn_close_when_idle(c);
-    else if (!c->closing && !c->pending && !c->close_after)
+    if (pulled < 0 || (c->peer_done && !c->pending && c->rpos == c->rlen))
+        http_conn_close_when_idle(c); /* all it sent before is answered */
+    else if (!c->closing && !c->pending && !c->close_after && write_backlogged(c)) {
+        c->read_held = true; /* on_write goes on once the answers drain */
+        uv_read_stop(&c->h.stream);
+    } else if (!c->closing && !c->pending && !c->close_after)
         uv_read_start(&c->h.stream, on_alloc, on_read);
 }

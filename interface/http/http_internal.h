@@ -74,6 +74,7 @@ struct http_conn {
     bool close_after; /* close once the current answer is written */
     bool is_tcp, local;
     bool streaming; /* a chunked answer is open */
+    bool read_held; /* not read while its answers are backlogged (write_backlogged) */
     char peer[64];
     bool lingering; /* after a rejection: reading and discarding until EOF */
     size_t discarded;

@@ -53,7 +53,10 @@ struct http_server_config {
     size_t max_body_bytes;     /* 0 = 1 MiB */
     size_t max_connections;    /* beyond: accepted and closed at once; 0 = 4096 */
     uint64_t idle_timeout_ms;  /* idle keep-alive / slow-header limit; 0 = none */
-    size_t max_stream_backlog; /* bytes queued to a slow streaming peer; 0 = 1 MiB */
+    /* Bytes of answers queued to a peer that does not read them; 0 = 1 MiB. Beyond it a
+     * stream's writes fail, and a connection reads no further requests until they drain:
+     * a client that pipelines requests and never reads costs a bounded amount. */
+    size_t max_stream_backlog;
     /* Optional: the body of the library's own refusals (400, 413, 431) in the
      * application's error shape. Writes at most cap bytes into buf, sets *ret_type (a
      * static string) and returns the length. NULL: text/plain with the reason phrase. */

@@ -4,6 +4,8 @@
  * offline mode, and a loop that closes empty. */
 #define _GNU_SOURCE /* memmem, strcasestr */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -122,6 +124,14 @@ static void on_request(struct http_server *server, struct http_request *req, voi
         http_stream_start(req, 200, NULL, 0);
         http_stream_write(req, "hello", 5);
         http_request_on_close(req, on_stream_peer_gone, NULL);
+        return;
+    }
+    if (strcmp(req->path, "/kb2") == 0) { /* 2 KiB: its query, then spaces */
+        char b[2048];
+
+        memset(b, ' ', sizeof b);
+        memcpy(b, req->query, strnlen(req->query, 64));
+        http_respond(req, 200, NULL, 0, b, sizeof b);
         return;
     }
     if (strcmp(req->path, "/peer") == 0) {
@@ -594,6 +604,51 @@ static void test_unix_socket_mode_and_request(void **state)
     close(fd);
 }
 
+/* A peer that pipelines requests and never reads the answers is read no further once they
+ * back up (max_stream_backlog, 1 MiB by default): what it can send stops at what the socket
+ * and that backlog hold, where before the server read on and kept every answer. All it sent
+ * is then answered, in order. */
+#define FLOOD_MAX 40000
+#define FLOOD_REQ "GET /kb2?n=%05d HTTP/1.1\r\nHost: h\r\n\r\n"
+
+static void test_pipelined_without_reading_is_held(void **state)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    struct timeval tv = {.tv_sec = 5};
+    struct reader *r = calloc(1, sizeof(*r));
+    size_t req_len = (size_t)snprintf(NULL, 0, FLOOD_REQ, 0), len = 0, sent = 0;
+    char *flood = malloc(req_len * FLOOD_MAX + 1), body[64], want[32];
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+    (void)state;
+    for (int i = 0; i < FLOOD_MAX; i++)
+        len += (size_t)sprintf(flood + len, FLOOD_REQ, i);
+    snprintf(a.sun_path, sizeof(a.sun_path), "%s", fx.sock_path);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    while (sent < len) { /* until the server stops taking them for half a second */
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        ssize_t n = send(fd, flood + sent, len - sent, MSG_NOSIGNAL);
+
+        if (n > 0)
+            sent += (size_t)n;
+        else if (poll(&p, 1, 500) == 0)
+            break;
+    }
+    printf("# %zu of %d requests taken\n", sent / req_len, FLOOD_MAX);
+    assert_true(sent / req_len < FLOOD_MAX / 2);
+    fcntl(fd, F_SETFL, 0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    for (size_t i = 0; i < sent / req_len; i++) {
+        snprintf(want, sizeof want, "n=%05zu ", i);
+        assert_int_equal(read_response(fd, r, body, sizeof(body)), 200);
+        assert_memory_equal(body, want, strlen(want));
+    }
+    free(flood);
+    free(r);
+    close(fd);
+}
+
 #define MANY 200
 
 static void test_many_concurrent_connections(void **state)
@@ -659,6 +714,7 @@ int main(void)
         cmocka_unit_test(test_stream_then_keep_alive),
         cmocka_unit_test(test_stream_notices_peer_leaving),
         cmocka_unit_test(test_unix_socket_mode_and_request),
+        cmocka_unit_test(test_pipelined_without_reading_is_held),
         cmocka_unit_test(test_many_concurrent_connections),
         cmocka_unit_test(test_offline_refuses_then_recovers),
     };
