@@ -187,7 +187,9 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
             uv_read_stop(stream); /* kept for after the stream; a full buffer waits */
         return;
     }
-    if (!c->pending) /* the application's time is not idle time */
+    /* The application's time is not idle time; and a request, once begun, must be whole
+     * within the timeout: a byte now and then must not hold the connection for ever. */
+    if (!c->pending && !c->in_message)
         idle_restart(c);
     conn_process(c);
 }
@@ -215,11 +217,16 @@ int http_conn_accept(struct http_server *server, uv_stream_t *listener, bool is_
         c->next->prev = c;
     server->conns = c;
     server->n_conns++;
+    server->n_tcp_conns += is_tcp;
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
 
     rc = uv_accept(listener, &c->h.stream);
-    if (rc == 0 && (server->n_conns > server->config.max_connections || server->offline))
+    /* Each transport has its own cap: clients on TCP, who may hold a connection without a
+     * token, must not lock the Unix socket (posactl, the local HIS) out. */
+    if (rc == 0 && ((is_tcp ? server->n_tcp_conns : server->n_conns - server->n_tcp_conns) >
+                        server->config.max_connections ||
+                    server->offline))
         rc = UV_EMFILE;
     if (rc == 0)
         rc = uv_read_start(&c->h.stream, on_alloc, on_read);
@@ -278,6 +285,7 @@ static int on_message_begin(http_parser *p)
     struct http_conn *c = p->data;
     struct http_req_impl *r = &c->req;
 
+    c->in_message = true;
     r->head_len = 0;
     r->url_end = 0;
     r->n_headers = 0;
@@ -415,6 +423,7 @@ static int on_message_complete(http_parser *p)
     r->pub.body = r->body;
     r->pub.body_len = r->body_len;
     r->keep_alive = http_should_keep_alive(p) != 0;
+    c->in_message = false;
     http_parser_pause(p, 1); /* one request at a time: resumed once answered */
     return 0;
 }

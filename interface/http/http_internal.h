@@ -74,6 +74,7 @@ struct http_conn {
     bool close_after; /* close once the current answer is written */
     bool is_tcp, local;
     bool streaming; /* a chunked answer is open */
+    bool in_message; /* a request has begun and is not complete: its bytes keep no timer */
     bool read_held; /* not read while its answers are backlogged (write_backlogged) */
     char peer[64];
     bool lingering; /* after a rejection: reading and discarding until EOF */
@@ -97,6 +98,7 @@ struct http_server {
     size_t n_listeners;
     struct http_conn *conns;
     size_t n_conns;
+    size_t n_tcp_conns; /* of n_conns: max_connections bounds each transport on its own */
     int handles_open; /* listeners open */
     SSL_CTX *tls; /* TCP connections speak TLS when set */
     bool offline;

@@ -270,6 +270,7 @@ void http_server_conn_gone(struct http_server *server, struct http_conn *conn)
     if (conn->next)
         conn->next->prev = conn->prev;
     server->n_conns--;
+    server->n_tcp_conns -= conn->is_tcp;
     server_maybe_done(server);
 }
 

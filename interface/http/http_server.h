@@ -51,8 +51,11 @@ typedef void (*http_request_cb)(struct http_server *server, struct http_request 
 struct http_server_config {
     size_t max_header_bytes;   /* request line + headers; 0 = 16 KiB */
     size_t max_body_bytes;     /* 0 = 1 MiB */
-    size_t max_connections;    /* beyond: accepted and closed at once; 0 = 4096 */
-    uint64_t idle_timeout_ms;  /* idle keep-alive / slow-header limit; 0 = none */
+    size_t max_connections;    /* per transport (TCP, Unix socket); beyond: accepted and closed
+                                  at once; 0 = 4096 */
+    /* An idle keep-alive connection is closed after it; and a request, from its first byte,
+     * must be whole within it (a slow sender is not idle); 0 = none. */
+    uint64_t idle_timeout_ms;
     /* Bytes of answers queued to a peer that does not read them; 0 = 1 MiB. Beyond it a
      * stream's writes fail, and a connection reads no further requests until they drain:
      * a client that pipelines requests and never reads costs a bounded amount. */

@@ -20,6 +20,7 @@
 #include <sys/un.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -649,6 +650,33 @@ static void test_pipelined_without_reading_is_held(void **state)
     close(fd);
 }
 
+/* A request must be whole within the idle timeout (5 s here) from its first byte: a peer
+ * that sends a header line a second never finishing its head is closed, where each byte
+ * used to start the timer again. */
+static void test_slow_head_is_closed(void **state)
+{
+    struct timespec t0, t1;
+    int fd = connect_tcp(), sent = 0;
+    char c;
+
+    (void)state;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(send_all(fd, "GET /slow HTTP/1.1\r\n", 20), 0);
+    for (; sent < 10; sent++) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+
+        if (poll(&p, 1, 1000) == 1) /* closed: recv sees the end */
+            break;
+        if (send(fd, "X-A: b\r\n", 8, MSG_NOSIGNAL) != 8)
+            break;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_true(sent < 10);
+    assert_true(recv(fd, &c, 1, 0) <= 0);
+    assert_true(t1.tv_sec - t0.tv_sec < 8);
+    close(fd);
+}
+
 #define MANY 200
 
 static void test_many_concurrent_connections(void **state)
@@ -715,6 +743,7 @@ int main(void)
         cmocka_unit_test(test_stream_notices_peer_leaving),
         cmocka_unit_test(test_unix_socket_mode_and_request),
         cmocka_unit_test(test_pipelined_without_reading_is_held),
+        cmocka_unit_test(test_slow_head_is_closed),
         cmocka_unit_test(test_many_concurrent_connections),
         cmocka_unit_test(test_offline_refuses_then_recovers),
     };
