@@ -75,21 +75,31 @@ static int line_parse(struct json_object *obj, struct his_fee_line *line,
     if (!json_object_is_type(obj, json_type_object))
         return jsonmap_fail(err, POSA_EFIELD, NULL, "");
     if ((rc = jsonmap_only_keys(obj, keys, err)) < 0 ||
-        (rc = jsonmap_get_string(obj, "his_line_id", BOUND_CODE, true, &line->his_line_id, err)) < 0 ||
-        (rc = jsonmap_get_string(obj, "list_code", BOUND_CODE, true, &line->fee.list_code, err)) < 0 ||
-        (rc = jsonmap_get_string(obj, "hosp_code", BOUND_CODE, false, &line->hosp_code, err)) < 0 ||
-        (rc = jsonmap_get_string(obj, "name", BOUND_NAME, false, &line->name, err)) < 0 ||
-        (rc = jsonmap_get_string(obj, "time", BOUND_CODE, false, &line->time, err)) < 0 ||
+        (rc = jsonmap_get_string(obj, "his_line_id", BOUND_CODE, true, &line->his_line_id, err)) <
+            0 ||
+        (rc = jsonmap_get_string(obj, "list_code", BOUND_CODE, true, &line->fee.list_code, err)) <
+            0 ||
+        (rc = jsonmap_get_string(obj, "hosp_code", BOUND_CODE, true, &line->hosp_code, err)) < 0 ||
+        (rc = jsonmap_get_string(obj, "name", BOUND_NAME, true, &line->name, err)) < 0 ||
+        (rc = jsonmap_get_string(obj, "time", BOUND_CODE, true, &line->time, err)) < 0 ||
         (rc = jsonmap_get_string(obj, "dept_code", BOUND_CODE, false, &line->dept_code, err)) < 0 ||
-        (rc = jsonmap_get_string(obj, "doctor_code", BOUND_CODE, false, &line->doctor_code, err)) < 0 ||
+        (rc = jsonmap_get_string(obj, "doctor_code", BOUND_CODE, false, &line->doctor_code, err)) <
+            0 ||
         (rc = jsonmap_get_decimal_string(obj, "qty", DEC_QTY, false, &line->fee.qty_e4, err)) < 0 ||
-        (rc = jsonmap_get_decimal_string(obj, "price", DEC_PRICE, false, &line->fee.price_e6, err)) < 0 ||
-        (rc = jsonmap_get_decimal_string(obj, "amount", DEC_MONEY, true, &line->fee.amount_fen, err)) < 0 ||
+        (rc = jsonmap_get_decimal_string(obj, "price", DEC_PRICE, false, &line->fee.price_e6,
+                                         err)) < 0 ||
+        (rc = jsonmap_get_decimal_string(obj, "amount", DEC_MONEY, true, &line->fee.amount_fen,
+                                         err)) < 0 ||
         (rc = jsonmap_get_bool(obj, "discharge_med", false, &line->discharge_med, err)) < 0 ||
         (rc = time_check(line->time, err)) < 0 || (rc = outside_parse(obj, line, err)) < 0)
         return rc;
-    if (!line->his_line_id[0] || !line->fee.list_code[0])
-        return jsonmap_fail(err, POSA_EFIELD, NULL, line->his_line_id[0] ? "list_code" : "his_line_id");
+    /* Required and not empty: the national upload (2204/2301) needs each of them. */
+    if (!line->his_line_id[0] || !line->fee.list_code[0] || !line->hosp_code[0] || !line->name[0])
+        return jsonmap_fail(err, POSA_EFIELD, NULL,
+                            !line->his_line_id[0]     ? "his_line_id"
+                            : !line->fee.list_code[0] ? "list_code"
+                            : !line->hosp_code[0]     ? "hosp_code"
+                                                      : "name");
     /* The HIS takes lines back with fees/cancel: a line here is never a refund. */
     if (line->fee.qty_e4 == 0)
         return jsonmap_fail(err, POSA_ERANGE, NULL, "qty");

@@ -81,9 +81,11 @@ static void test_parse_refuses_trailing_and_garbage(void **state)
 }
 
 static const char good_bill[] =
-    "{\"lines\":[{\"his_line_id\":\"L1\",\"list_code\":\"B1\",\"name\":\"药\",\"qty\":\"2\","
+    "{\"lines\":[{\"his_line_id\":\"L1\",\"list_code\":\"B1\",\"hosp_code\":\"H\",\"name\":\"药\","
+    "\"qty\":\"2\","
     "\"price\":\"15.000000\",\"amount\":\"30.00\",\"time\":\"2026-11-20 09:30:00\"},"
-    "{\"his_line_id\":\"L2\",\"list_code\":\"A1\",\"qty\":\"2\",\"price\":\"4.52\",\"amount\":\"9.04\","
+    "{\"his_line_id\":\"L2\",\"list_code\":\"A1\",\"hosp_code\":\"H\",\"name\":\"n\",\"time\":"
+    "\"2026-11-21 09:30:00\",\"qty\":\"2\",\"price\":\"4.52\",\"amount\":\"9.04\","
     "\"outside\":{\"institution_code\":\"H31\",\"kind\":\"exam\",\"form_ref\":\"F-1\"}}]}";
 
 static void test_fee_lines_good(void **state)
@@ -115,82 +117,115 @@ struct bad_case {
     const char *field;
 };
 
-#define LINE(extra) "{\"lines\":[{\"his_line_id\":\"L1\",\"list_code\":\"A\",\"qty\":\"1\"," \
-                    "\"price\":\"1.00\",\"amount\":\"1.00\"}," extra "]}"
+#define LINE(extra)                                                                                \
+    "{\"lines\":[{\"his_line_id\":\"L1\",\"list_code\":\"A\",\"hosp_code\":\"H\",\"name\":\"n\","  \
+    "\"time\":\"2026-11-21 09:30:00\",\"qty\":\"1\","                                              \
+    "\"price\":\"1.00\",\"amount\":\"1.00\"}," extra "]}"
 
 static const struct bad_case bad_cases[] = {
     {"{\"lines\":[]}", POSA_EFIELD, "lines"},
     {"{\"lines\":{}}", POSA_EFIELD, "lines"},
     {"{}", POSA_EFIELD, "lines"},
+    /* what the national upload needs of a line: its hospital code, name and time */
+    {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"name\":\"n\",\"time\":\"2026-11-21 "
+          "09:30:00\","
+          "\"qty\":\"1\",\"price\":\"1\",\"amount\":\"1.00\"}"),
+     POSA_EFIELD, "lines[1].hosp_code"},
+    {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"hosp_code\":\"H\",\"name\":\"\","
+          "\"time\":\"2026-11-21 09:30:00\",\"qty\":\"1\",\"price\":\"1\",\"amount\":\"1.00\"}"),
+     POSA_EFIELD, "lines[1].name"},
+    {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"hosp_code\":\"H\",\"name\":\"n\","
+          "\"qty\":\"1\",\"price\":\"1\",\"amount\":\"1.00\"}"),
+     POSA_EFIELD, "lines[1].time"},
     /* a misspelt field beside the lines is refused, not ignored */
-    {"{\"lines\":[{\"his_line_id\":\"L1\",\"list_code\":\"A\",\"qty\":\"1\",\"price\":\"1.00\","
+    {"{\"lines\":[{\"his_line_id\":\"L1\",\"list_code\":\"A\",\"hosp_code\":\"H\",\"name\":\"n\","
+     "\"time\":\"2026-11-21 09:30:00\",\"qty\":\"1\",\"price\":\"1.00\","
      "\"amount\":\"1.00\"}],\"chunk\":1}",
      POSA_EUNKNOWN_FIELD, "chunk"},
     {"[]", POSA_EFIELD, "lines"},
     {LINE("1"), POSA_EFIELD, "lines[1]"},
-    {LINE("{\"list_code\":\"A\",\"qty\":\"1\",\"price\":\"1\",\"amount\":\"1.00\"}"), POSA_EFIELD,
-     "lines[1].his_line_id"},
-    {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"qty\":\"1\",\"price\":\"1\",\"amount\":"
+    {LINE("{\"list_code\":\"A\",\"hosp_code\":\"H\",\"name\":\"n\",\"time\":\"2026-11-21 "
+          "09:30:00\",\"qty\":\"1\",\"price\":\"1\",\"amount\":\"1.00\"}"),
+     POSA_EFIELD, "lines[1].his_line_id"},
+    {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"hosp_code\":\"H\",\"name\":\"n\",\"time\":"
+          "\"2026-11-21 09:30:00\",\"qty\":\"1\",\"price\":\"1\",\"amount\":"
           "\"1.001\"}"),
      POSA_ESCALE, "lines[1].amount"},
-    {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"qty\":\"1\",\"price\":\"abc\",\"amount\":"
+    {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"hosp_code\":\"H\",\"name\":\"n\",\"time\":"
+          "\"2026-11-21 09:30:00\",\"qty\":\"1\",\"price\":\"abc\",\"amount\":"
           "\"1.00\"}"),
      POSA_EINVAL_DECIMAL, "lines[1].price"},
-    {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"qty\":\"1.00001\",\"price\":\"1\","
+    {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"hosp_code\":\"H\",\"name\":\"n\",\"time\":"
+          "\"2026-11-21 09:30:00\",\"qty\":\"1.00001\",\"price\":\"1\","
           "\"amount\":\"1.00\"}"),
      POSA_ESCALE, "lines[1].qty"},
     /* the HIS API takes money, quantities and prices as strings only (his-api.md) */
-    {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"qty\":1,\"price\":\"1\",\"amount\":\"1."
+    {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"hosp_code\":\"H\",\"name\":\"n\",\"time\":"
+          "\"2026-11-21 09:30:00\",\"qty\":1,\"price\":\"1\",\"amount\":\"1."
           "00\"}"),
      POSA_EINVAL_DECIMAL, "lines[1].qty"},
-    {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"qty\":\"1\",\"price\":\"1\",\"amount\":1."
+    {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"hosp_code\":\"H\",\"name\":\"n\",\"time\":"
+          "\"2026-11-21 09:30:00\",\"qty\":\"1\",\"price\":\"1\",\"amount\":1."
           "00}"),
      POSA_EINVAL_DECIMAL, "lines[1].amount"},
     /* money with exactly two decimals */
-    {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"qty\":\"1\",\"price\":\"1\",\"amount\":"
+    {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"hosp_code\":\"H\",\"name\":\"n\",\"time\":"
+          "\"2026-11-21 09:30:00\",\"qty\":\"1\",\"price\":\"1\",\"amount\":"
           "\"1\"}"),
      POSA_ESCALE, "lines[1].amount"},
-    {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"qty\":\"1\",\"price\":\"1\",\"amount\":"
+    {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"hosp_code\":\"H\",\"name\":\"n\",\"time\":"
+          "\"2026-11-21 09:30:00\",\"qty\":\"1\",\"price\":\"1\",\"amount\":"
           "\"1.0\"}"),
      POSA_ESCALE, "lines[1].amount"},
     /* a line is a charge: refunds go through fees/cancel */
-    {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"qty\":\"-1\",\"price\":\"1\",\"amount\":"
+    {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"hosp_code\":\"H\",\"name\":\"n\",\"time\":"
+          "\"2026-11-21 09:30:00\",\"qty\":\"-1\",\"price\":\"1\",\"amount\":"
           "\"-1.00\"}"),
      POSA_ENEGATIVE, "lines[1].qty"},
-    {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"qty\":\"0\",\"price\":\"1\",\"amount\":"
+    {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"hosp_code\":\"H\",\"name\":\"n\",\"time\":"
+          "\"2026-11-21 09:30:00\",\"qty\":\"0\",\"price\":\"1\",\"amount\":"
           "\"0.00\"}"),
      POSA_ERANGE, "lines[1].qty"},
     /* unknown keys are refused, on the line and in outside */
-    {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"qty\":\"1\",\"price\":\"1\",\"amount\":"
+    {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"hosp_code\":\"H\",\"name\":\"n\",\"time\":"
+          "\"2026-11-21 09:30:00\",\"qty\":\"1\",\"price\":\"1\",\"amount\":"
           "\"1.00\",\"outsde\":{}}"),
      POSA_EUNKNOWN_FIELD, "lines[1].outsde"},
-    {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"qty\":\"1\",\"price\":\"1\",\"amount\":"
+    {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"hosp_code\":\"H\",\"name\":\"n\",\"time\":"
+          "\"2026-11-21 09:30:00\",\"qty\":\"1\",\"price\":\"1\",\"amount\":"
           "\"1.00\","
           "\"outside\":{\"institution_code\":\"H\",\"kind\":\"exam\",\"form_ref\":\"F\",\"x\":1}}"),
      POSA_EUNKNOWN_FIELD, "lines[1].outside.x"},
     /* the same line twice */
-    {LINE("{\"his_line_id\":\"L1\",\"list_code\":\"A\",\"qty\":\"1\",\"price\":\"1\",\"amount\":"
+    {LINE("{\"his_line_id\":\"L1\",\"list_code\":\"A\",\"hosp_code\":\"H\",\"name\":\"n\",\"time\":"
+          "\"2026-11-21 09:30:00\",\"qty\":\"1\",\"price\":\"1\",\"amount\":"
           "\"1.00\"}"),
      POSA_EDUPLICATE, "lines[1].his_line_id"},
-    {LINE("{\"his_line_id\":\"L2\",\"list_code\":7,\"qty\":\"1\",\"price\":\"1\",\"amount\":\"1."
+    {LINE("{\"his_line_id\":\"L2\",\"list_code\":7,\"hosp_code\":\"H\",\"name\":\"n\",\"time\":"
+          "\"2026-11-21 09:30:00\",\"qty\":\"1\",\"price\":\"1\",\"amount\":\"1."
           "00\"}"),
      POSA_EFIELD, "lines[1].list_code"},
-    {LINE("{\"his_line_id\":\"\",\"list_code\":\"A\",\"qty\":\"1\",\"price\":\"1\",\"amount\":\"1."
+    {LINE("{\"his_line_id\":\"\",\"list_code\":\"A\",\"hosp_code\":\"H\",\"name\":\"n\",\"time\":"
+          "\"2026-11-21 09:30:00\",\"qty\":\"1\",\"price\":\"1\",\"amount\":\"1."
           "00\"}"),
      POSA_EFIELD, "lines[1].his_line_id"},
-    {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"qty\":\"1\",\"price\":\"1\",\"amount\":"
+    {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"hosp_code\":\"H\",\"name\":\"n\",\"qty\":"
+          "\"1\",\"price\":\"1\",\"amount\":"
           "\"1.00\","
           "\"time\":\"2026-02-30 10:00:00\"}"),
      POSA_EDATE, "lines[1].time"},
-    {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"qty\":\"1\",\"price\":\"1\",\"amount\":"
+    {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"hosp_code\":\"H\",\"name\":\"n\",\"time\":"
+          "\"2026-11-21 09:30:00\",\"qty\":\"1\",\"price\":\"1\",\"amount\":"
           "\"1.00\","
           "\"outside\":{\"institution_code\":\"H\",\"kind\":\"spa\",\"form_ref\":\"F\"}}"),
      POSA_EFIELD, "lines[1].outside.kind"},
-    {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"qty\":\"1\",\"price\":\"1\",\"amount\":"
+    {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"hosp_code\":\"H\",\"name\":\"n\",\"time\":"
+          "\"2026-11-21 09:30:00\",\"qty\":\"1\",\"price\":\"1\",\"amount\":"
           "\"1.00\","
           "\"outside\":{\"institution_code\":\"H\",\"kind\":\"exam\"}}"),
      POSA_EFIELD, "lines[1].outside.form_ref"},
-    {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"qty\":\"1\",\"price\":\"1\",\"amount\":"
+    {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"hosp_code\":\"H\",\"name\":\"n\",\"time\":"
+          "\"2026-11-21 09:30:00\",\"qty\":\"1\",\"price\":\"1\",\"amount\":"
           "\"1.00\","
           "\"discharge_med\":\"yes\"}"),
      POSA_EFIELD, "lines[1].discharge_med"},
@@ -226,8 +261,10 @@ static void test_fee_lines_bounds(void **state)
     memset(name, 'x', sizeof name - 1);
     name[sizeof name - 1] = '\0';
     snprintf(body, sizeof body,
-             "{\"lines\":[{\"his_line_id\":\"L1\",\"list_code\":\"A\",\"name\":\"%s\","
-             "\"qty\":\"1\",\"price\":\"1\",\"amount\":\"1.00\"}]}", name);
+             "{\"lines\":[{\"his_line_id\":\"L1\",\"list_code\":\"A\",\"hosp_code\":\"H\",\"time\":"
+             "\"2026-11-21 09:30:00\",\"name\":\"%s\","
+             "\"qty\":\"1\",\"price\":\"1\",\"amount\":\"1.00\"}]}",
+             name);
     assert_int_equal(fee_lines_parse(body, strlen(body), 10, &lines, &err), POSA_ETOOLONG);
     assert_string_equal(err.field, "lines[0].name");
 }
