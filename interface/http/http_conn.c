@@ -614,13 +614,13 @@ static int conn_write(struct http_conn *c, int status, const struct http_header 
 
 static void conn_reject(struct http_conn *c, int status)
 {
-    struct http_header type = {"Content-Type", "text/plain"};
+    struct http_header h[] = {{"Content-Type", "text/plain"}, {"Cache-Control", "no-store"}};
     const char *body = http_status_text(status);
     char buf[512];
     size_t len = strlen(body);
 
     if (c->server->config.error_body) {
-        len = c->server->config.error_body(status, buf, sizeof(buf), &type.value);
+        len = c->server->config.error_body(status, buf, sizeof(buf), &h[0].value);
         body = buf;
         if (len > sizeof(buf))
             len = sizeof(buf);
@@ -628,7 +628,7 @@ static void conn_reject(struct http_conn *c, int status)
     c->close_after = true;
     c->lingering = true;
     uv_read_stop(&c->h.stream);
-    if (conn_write(c, status, &type, 1, body, len, false, false) < 0)
+    if (conn_write(c, status, h, 2, body, len, false, false) < 0)
         http_conn_close(c);
 }
 
