@@ -373,8 +373,10 @@ static int on_headers_complete(http_parser *p)
     }
     r->pub.method = http_method_str((enum http_method)p->method);
     r->last_cb = IN_TRAILER;
-    if (p->upgrade) {
-        c->err_status = 400; /* no upgrades or CONNECT here */
+    /* HTTP/1.0 and 1.1 only: http_parser also takes a line without a version (0.9) and any
+     * other number, which this server would then answer as 1.x. */
+    if (p->upgrade || p->http_major != 1 || p->http_minor > 1) {
+        c->err_status = 400; /* no upgrades or CONNECT here either */
         return -1;
     }
     if (p->content_length != ULLONG_MAX && p->content_length > c->server->config.max_body_bytes) {

@@ -523,6 +523,13 @@ static void test_malformed_is_400(void **state)
     (void)state;
     assert_int_equal(request(fd, "HELLO WORLD\r\n\r\n", NULL, 0), 400);
     close(fd);
+    /* HTTP/1.0 and 1.1 only: no version (0.9), or another one, is refused, not answered. */
+    fd = connect_tcp();
+    assert_int_equal(request(fd, "GET /x\r\n\r\n", NULL, 0), 400);
+    close(fd);
+    fd = connect_tcp();
+    assert_int_equal(request(fd, "GET /x HTTP/2.0\r\nHost: h\r\n\r\n", NULL, 0), 400);
+    close(fd);
 }
 
 static void test_drop_closes_without_answer(void **state)
