@@ -516,6 +516,29 @@ static void test_header_too_large_is_431(void **state)
     close(fd);
 }
 
+/* A client that asks to be told before it sends its body is told at once (100 Continue),
+ * and its request is then answered as any other. */
+static void test_expect_continue(void **state)
+{
+    static const char head[] = "POST /now HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n"
+                               "Expect: 100-continue\r\n\r\n";
+    struct reader *r = calloc(1, sizeof(*r));
+    struct pollfd p;
+    char body[512];
+    int fd = connect_tcp();
+
+    (void)state;
+    assert_int_equal(send_all(fd, head, strlen(head)), 0);
+    p = (struct pollfd){.fd = fd, .events = POLLIN};
+    assert_int_equal(poll(&p, 1, 500), 1); /* not after the client's own second */
+    assert_int_equal(read_response(fd, r, NULL, 0), 100);
+    assert_int_equal(send_all(fd, "ok", 2), 0);
+    assert_int_equal(read_response(fd, r, body, sizeof body), 200);
+    assert_string_equal(body, "POST /now ? x=- local=1 len=2 body=ok");
+    free(r);
+    close(fd);
+}
+
 static void test_malformed_is_400(void **state)
 {
     int fd = connect_tcp();
@@ -754,6 +777,7 @@ int main(void)
         cmocka_unit_test(test_body_too_large_is_413),
         cmocka_unit_test(test_body_too_large_sent_anyway_still_reads_413),
         cmocka_unit_test(test_header_too_large_is_431),
+        cmocka_unit_test(test_expect_continue),
         cmocka_unit_test(test_malformed_is_400),
         cmocka_unit_test(test_drop_closes_without_answer),
         cmocka_unit_test(test_http10_closes_after_answer),
