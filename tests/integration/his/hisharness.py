@@ -453,6 +453,21 @@ class HisTestCase(unittest.TestCase):
         cls.tcp = cls.w.tcp
         cls.unix = cls.w.unix
 
+    def posad_row(self, sql, args=()):
+        """One row of posad's database, read while it runs (None: no such row)."""
+        db = sqlite3.connect(os.path.join(self.w.data_dir, "posad.db"), timeout=10)
+        try:
+            return db.execute(sql, args).fetchone()
+        finally:
+            db.close()
+
+    def settlement_of(self, visit_id):
+        """GET /v1/settlements/{id} of the visit's settlement, its JSON ({} when none)."""
+        row = self.posad_row("SELECT settlement_id FROM settlements WHERE visit_id = ?",
+                             (visit_id,))
+        g = self.tcp.get("/v1/settlements/%s" % row[0]) if row else None
+        return g.json if g is not None and g.status == 200 else {}
+
     def fee_lines(self, visit_id):
         """fee_lines() of the visit, read from posad's database while it runs."""
         db = sqlite3.connect(os.path.join(self.w.data_dir, "posad.db"), timeout=10)

@@ -181,7 +181,7 @@ class DiskFull(h.HisTestCase):
             "2207", [(v["visit_id"], v) for v in visits],
             lambda v: self.tcp.post("/v1/visits/%s/settle" % v["visit_id"], {}))
         self.assertError(r, 504, "OUTCOME_UNKNOWN")
-        h.wait_until(lambda: self.settlement_state(failed["visit_id"]) == "settled", 30,
+        h.wait_until(lambda: self.settlement_of(failed["visit_id"]).get("state") == "settled", 30,
                      "the settlement resolved without a restart")
         settled = [s for s in self.w.ledger()["settlements"]
                    if s["mdtrt_id"] == failed["mdtrt_id"]]
@@ -214,18 +214,6 @@ class DiskFull(h.HisTestCase):
         r = self.tcp.post("/v1/settlements/%s/cancel" % setl["settlement_id"], {})
         self.assertEqual((r.status, r.json["state"]), (200, "cancelled"), r)
 
-    def posad_row(self, sql, args):
-        db = sqlite3.connect(os.path.join(self.w.data_dir, "posad.db"))
-        try:
-            return db.execute(sql, args).fetchone()
-        finally:
-            db.close()
-
-    def settlement_state(self, visit_id):
-        row = self.posad_row("SELECT settlement_id FROM settlements WHERE visit_id = ?",
-                             (visit_id,))
-        g = self.tcp.get("/v1/settlements/%s" % row[0]) if row else None
-        return g.json.get("state") if g and g.status == 200 else None
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ invites a second try), and the resolver's query (5203) finds it settled, once.
   fdatasync while a flag file exists): posad refuses all database work until it is
   restarted, says so in GET /v1/health and its log, and after the restart resolves it."""
 import os
-import sqlite3
 import sys
 import threading
 import unittest
@@ -56,23 +55,10 @@ class LostOutcomes(h.HisTestCase):
         status, raw = self.w.sandbox_request("POST", "/sandbox/faults", body)
         self.assertEqual(status, 200, raw)
 
-    def posad_row(self, sql, args):
-        db = sqlite3.connect(os.path.join(self.w.data_dir, "posad.db"), timeout=10)
-        try:
-            return db.execute(sql, args).fetchone()
-        finally:
-            db.close()
-
-    def settlement(self, visit_id):
-        row = self.posad_row("SELECT settlement_id FROM settlements WHERE visit_id = ?",
-                             (visit_id,))
-        g = self.tcp.get("/v1/settlements/%s" % row[0]) if row else None
-        return g.json if g is not None and g.status == 200 else {}
-
     def assertSettledOnce(self, v, history):
-        h.wait_until(lambda: self.settlement(v["visit_id"]).get("state") == "settled", 30,
+        h.wait_until(lambda: self.settlement_of(v["visit_id"]).get("state") == "settled", 30,
                      "the resolver found the settlement")
-        s = self.settlement(v["visit_id"])
+        s = self.settlement_of(v["visit_id"])
         self.assertEqual(s["amounts"]["medfee_sumamt"], "40.00", s)  # 2 x 20.00
         self.assertEqual([e["state"] for e in s["history"]], history, s)
         upstream = [x for x in self.w.ledger()["settlements"] if x["mdtrt_id"] == v["mdtrt_id"]]
