@@ -1,8 +1,9 @@
 /* Resolution of unknown outcomes (architecture.md, "Durability and exactly-once"): one row
- * at a time, oldest first. A settlement is looked for with 5203: found -> done; absent ->
- * reversed; the question refused for another reason (a lost session, a busy platform) ->
- * asked again later, as that says nothing about the settlement. Anything else unknown is
- * reversed straight away. "Reversed" journals, in the same transaction, a 2601 naming the
+ * at a time, oldest first, except that a row whose question the platform refused goes
+ * behind the others until they are done (after_seq). A settlement is looked for with 5203: found ->
+ * done; absent -> reversed; the question refused for another reason (a lost session, a busy
+ * platform) -> asked again later, as that says nothing about the settlement. Anything else unknown
+ * is reversed straight away. "Reversed" journals, in the same transaction, a 2601 naming the
  * original msgid and, for an upload (which must not be lost), the same upload again under a
  * new msgid; both take the original's place in its visit's order, so the visit's later
  * messages still wait behind them. A settlement whose 2601 the platform refuses (a reversal
@@ -249,6 +250,8 @@ static void on_query(struct upmsg *m)
         /* Reversing now could undo a settlement that stands: the row stays unknown. */
         log_event(LOGL_WARN, "outcome_query_refused", "msgid", rs->row->msgid, "err_msg",
                   env.err_msg, NULL);
+        rs->after_seq = rs->row->seq;
+        rs->refused_until = upstream_now_ms() + RESOLVE_REFUSED_RETRY_MS;
         envelope_response_done(&env);
         upmsg_free(m);
         resolver_idle(rs, RESOLVE_REFUSED_RETRY_MS);
@@ -322,8 +325,13 @@ static int run_pick(struct db *db, struct db_job *job)
 {
     struct resolver *rs = (struct resolver *)((char *)job - offsetof(struct resolver, job));
     struct journal_row *rev = NULL;
-    int err = journal_list(db, MSG_UNKNOWN, 0, 1, keep_first, rs);
+    int err = journal_list(db, MSG_UNKNOWN, rs->after_seq, 1, keep_first, rs);
 
+    /* None after the refused row: from the oldest again, once its wait is over. */
+    if (err == 0 && rs->after_seq && upstream_now_ms() >= rs->refused_until) {
+        rs->after_seq = 0;
+        err = journal_list(db, MSG_UNKNOWN, 0, 1, keep_first, rs);
+    }
     if (err != 1)
         return err;
     /* An unknown row with a 2601 already is a settlement reopened by its reversal's refusal
@@ -376,7 +384,9 @@ static void on_pick(struct db_job *job, int status)
     const struct message_info *info;
 
     if (status || !rs->row || rs->stopping) {
-        resolver_idle(rs, status ? RESOLVE_RETRY_MS : 0);
+        int64_t wait = rs->after_seq ? rs->refused_until - upstream_now_ms() : 0;
+
+        resolver_idle(rs, status ? RESOLVE_RETRY_MS : wait > 0 ? (uint64_t)wait : 0);
         return;
     }
     log_event(LOGL_INFO, "outcome_resolving", "msgid", rs->row->msgid, "infno", rs->row->infno,

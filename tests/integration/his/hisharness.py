@@ -461,6 +461,14 @@ class HisTestCase(unittest.TestCase):
         finally:
             db.close()
 
+    def posad_rows(self, sql, args=()):
+        """Every row of a query on posad's database, read while it runs."""
+        db = sqlite3.connect(os.path.join(self.w.data_dir, "posad.db"), timeout=10)
+        try:
+            return db.execute(sql, args).fetchall()
+        finally:
+            db.close()
+
     def settlement_of(self, visit_id):
         """GET /v1/settlements/{id} of the visit's settlement, its JSON ({} when none)."""
         row = self.posad_row("SELECT settlement_id FROM settlements WHERE visit_id = ?",

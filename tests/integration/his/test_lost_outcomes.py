@@ -66,6 +66,23 @@ class LostOutcomes(h.HisTestCase):
         again = self.tcp.post("/v1/visits/%s/settle" % v["visit_id"], {})
         self.assertError(again, 409, "CONFLICT")  # settled: not a second time
 
+    def test_a_refused_question_does_not_hold_the_others(self):
+        # Two settlements' answers are lost; the platform refuses the first question about
+        # the first (not "not found": it says nothing of the settlement). The resolver asks
+        # about the second before the first again, and both end settled once.
+        v1, v2 = self.outpatient_visit("R"), self.outpatient_visit("S")
+        self.fault({"infno": "2207", "mode": "drop_after_commit", "count": 2})
+        self.fault({"infno": "5203", "mode": "refuse", "count": 1, "message": "system busy"})
+        for v in (v1, v2):
+            r = self.tcp.post("/v1/visits/%s/settle" % v["visit_id"], {})
+            self.assertEqual((r.status, r.json.get("state")), (202, "unknown"), r)
+        for v in (v1, v2):
+            self.assertSettledOnce(v, ["pending", "unknown", "settled"])
+        asked = [self.posad_row("SELECT visit_key FROM journal WHERE msgid = ?", (ref,))[0]
+                 for (ref,) in self.posad_rows(
+                     "SELECT ref_msgid FROM journal WHERE infno = '5203' ORDER BY seq")]
+        self.assertEqual(asked, [v1["visit_id"], v2["visit_id"], v1["visit_id"]], asked)
+
     def test_unreadable_answer_is_resolved_by_query(self):
         v = self.outpatient_visit("G")
         self.fault({"infno": "2207", "mode": "garble_after_commit", "count": 1})
