@@ -384,9 +384,12 @@ static void on_pick(struct db_job *job, int status)
     const struct message_info *info;
 
     if (status || !rs->row || rs->stopping) {
+        /* Only a refused row left, still waiting: it is asked once the wait is over. */
         int64_t wait = rs->after_seq ? rs->refused_until - upstream_now_ms() : 0;
 
-        resolver_idle(rs, status ? RESOLVE_RETRY_MS : wait > 0 ? (uint64_t)wait : 0);
+        resolver_idle(rs, status          ? RESOLVE_RETRY_MS
+                          : rs->after_seq ? (uint64_t)(wait > 1 ? wait : 1)
+                                          : 0);
         return;
     }
     log_event(LOGL_INFO, "outcome_resolving", "msgid", rs->row->msgid, "infno", rs->row->infno,
