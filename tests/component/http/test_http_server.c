@@ -27,6 +27,8 @@
 
 #include "interface/http/http_server.h"
 
+#define CAP 300 /* connections per transport */
+
 struct fixture {
     uv_loop_t loop;
     uv_async_t stop;
@@ -193,6 +195,7 @@ static int setup(void **state)
 {
     const struct http_server_config config = {.max_header_bytes = 2048,
                                               .max_body_bytes = 4096,
+                                              .max_connections = CAP,
                                               .idle_timeout_ms = 5000,
                                               .error_body = error_body};
 
@@ -718,6 +721,33 @@ static void test_slow_head_is_closed(void **state)
     close(fd);
 }
 
+/* max_connections bounds each transport on its own: with TCP full (clients that hold a
+ * connection without a request, as ones without a token may), the Unix socket still
+ * answers, where one cap for both locked it out. */
+static void test_tcp_full_leaves_the_unix_socket(void **state)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    int fds[CAP + 10], ufd = socket(AF_UNIX, SOCK_STREAM, 0), refused = 0;
+    char body[512];
+
+    (void)state;
+    for (int i = 0; i < CAP + 10; i++)
+        fds[i] = connect_tcp(); /* accepted by the kernel; the server closes those beyond */
+    for (int i = 0; i < CAP + 10; i++) {
+        struct pollfd p = {.fd = fds[i], .events = POLLIN};
+        char c;
+
+        refused += poll(&p, 1, i < CAP - 20 ? 0 : 200) == 1 && recv(fds[i], &c, 1, 0) <= 0;
+    }
+    assert_true(refused >= 10); /* those past CAP at least */
+    snprintf(a.sun_path, sizeof(a.sun_path), "%s", fx.sock_path);
+    assert_int_equal(connect(ufd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(request(ufd, "GET /u HTTP/1.1\r\nHost: h\r\n\r\n", body, sizeof(body)), 200);
+    close(ufd);
+    for (int i = 0; i < CAP + 10; i++)
+        close(fds[i]);
+}
+
 #define MANY 200
 
 static void test_many_concurrent_connections(void **state)
@@ -787,6 +817,7 @@ int main(void)
         cmocka_unit_test(test_pipelined_without_reading_is_held),
         cmocka_unit_test(test_slow_head_is_closed),
         cmocka_unit_test(test_many_concurrent_connections),
+        cmocka_unit_test(test_tcp_full_leaves_the_unix_socket),
         cmocka_unit_test(test_offline_refuses_then_recovers),
     };
 
