@@ -290,26 +290,10 @@ static void finish(struct his_call *call)
 
 /* --- keeping the lines -------------------------------------------------------------------- */
 
-/* A cancel refused: its lines are active again, and the visit billed if it was left open. */
-static int cancel_refused(struct db *db, const struct upmsg *m)
-{
-    struct visit_record *v = NULL;
-    int64_t n = 0;
-    int err = records_lines_uncancel(db, m->visit_key, m->msgid, &n);
-
-    if (err || n == 0 || (err = records_visit_get(db, m->visit_key, &v)) != 0)
-        return err == POSA_ENOTFOUND ? 0 : err;
-    if (strcmp(v->state, visit_state_name(VISIT_OPEN)) == 0) {
-        str_copy(v->state, sizeof(v->state), visit_state_name(VISIT_BILLED));
-        err = records_visit_put(db, v, upstream_now_ms());
-    }
-    records_visit_free(v);
-    return err;
-}
-
-/* Whether the platform has nothing of the upload row: refused (for a lost session), or
- * reversed by a 2601 it accepted. A refused reversal leaves the upload standing. */
-static bool upload_undone(struct db *db, const struct journal_row *row)
+/* Whether the platform has nothing of the row's message (an upload, a fee cancel): refused
+ * (for a lost session), or reversed by a 2601 it accepted. A refused reversal leaves the
+ * message standing. */
+static bool row_undone(struct db *db, const struct journal_row *row)
 {
     enum msg_state rev;
 
@@ -318,19 +302,23 @@ static bool upload_undone(struct db *db, const struct journal_row *row)
             rev == MSG_DONE);
 }
 
-/* An upload refused: its lines are refused. They name the message that first carried them,
- * and a refused message may be a resend of it (after its reversal, or a lost session) under
- * another msgid, whose journal row names the one it stands in for: the lines are refused
- * there too when that one is undone as well. */
-static int upload_refused(struct db *db, const struct upmsg *m)
+/* A refused upload's lines are refused, a refused cancel's lines active again. The lines
+ * name the message that first carried them (upload_msgid, cancel_msgid), and a refused
+ * message may be a resend of it (after its reversal, or a lost session) under another
+ * msgid, whose journal row names the one it stands in for: undo runs for m's row and back
+ * along that chain while the earlier one is undone as well. */
+static int undo_chain(struct db *db, const struct upmsg *m,
+                      int (*undo)(struct db *db, const char *visit_id, const char *msgid,
+                                  int64_t *n),
+                      int64_t *n)
 {
     struct journal_row *row = NULL, *prev = NULL;
     int err = journal_get(db, m->msgid, &row);
 
     for (int hops = 0; hops < 16 && !err; hops++) {
-        if ((err = records_lines_refused(db, m->visit_key, row->msgid)) != 0 || !row->ref_msgid ||
+        if ((err = undo(db, m->visit_key, row->msgid, n)) != 0 || !row->ref_msgid ||
             strcmp(row->infno, m->infno) != 0 || journal_get(db, row->ref_msgid, &prev) != 0 ||
-            !upload_undone(db, prev))
+            !row_undone(db, prev))
             break;
         journal_row_free(row);
         row = prev;
@@ -338,6 +326,43 @@ static int upload_refused(struct db *db, const struct upmsg *m)
     }
     journal_row_free(prev);
     journal_row_free(row);
+    return err;
+}
+
+static int lines_refused(struct db *db, const char *visit_id, const char *msgid, int64_t *n)
+{
+    (void)n;
+    return records_lines_refused(db, visit_id, msgid);
+}
+
+static int upload_refused(struct db *db, const struct upmsg *m)
+{
+    return undo_chain(db, m, lines_refused, NULL);
+}
+
+static int lines_uncancel(struct db *db, const char *visit_id, const char *msgid, int64_t *n)
+{
+    int64_t k = 0;
+    int err = records_lines_uncancel(db, visit_id, msgid, &k);
+
+    *n += k;
+    return err;
+}
+
+/* A cancel refused: its lines are active again, and the visit billed if it was left open. */
+static int cancel_refused(struct db *db, const struct upmsg *m)
+{
+    struct visit_record *v = NULL;
+    int64_t n = 0;
+    int err = undo_chain(db, m, lines_uncancel, &n);
+
+    if (err || n == 0 || (err = records_visit_get(db, m->visit_key, &v)) != 0)
+        return err == POSA_ENOTFOUND ? 0 : err;
+    if (strcmp(v->state, visit_state_name(VISIT_OPEN)) == 0) {
+        str_copy(v->state, sizeof(v->state), visit_state_name(VISIT_BILLED));
+        err = records_visit_put(db, v, upstream_now_ms());
+    }
+    records_visit_free(v);
     return err;
 }
 

@@ -280,13 +280,17 @@ struct refusal {
     const char *upload_msgid;
 };
 
+/* A line cancelled while its upload was on its way is refused with it: the platform never
+ * had it, and the cancel's refusal that follows must not make it active (uncancel). */
 static int refuse(struct line_record *l, void *data)
 {
     const struct refusal *r = data;
 
-    if (strcmp(l->state, "active") != 0 || strcmp(l->upload_msgid, r->upload_msgid) != 0)
+    if ((strcmp(l->state, "active") != 0 && strcmp(l->state, "cancelled") != 0) ||
+        strcmp(l->upload_msgid, r->upload_msgid) != 0)
         return 0;
     snprintf(l->state, sizeof l->state, "refused");
+    l->cancel_msgid = "";
     return 1;
 }
 

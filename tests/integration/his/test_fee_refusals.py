@@ -1,0 +1,81 @@
+"""Fee lines the platform refuses after the HIS was answered: posad's lines must stay what the
+platform holds, so the bill can still be settled.
+
+- A fee cancel refused for a lost session is sent again under a new msgid, and that resend
+  is refused too: the line it cancelled is active again (it names the first cancel's msgid).
+- A line cancelled while its upload waited in the outbox, whose upload is then refused: it
+  is refused with the upload (the platform never had it), not made active by the cancel's
+  refusal, and the HIS may upload it again."""
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hisharness as h  # noqa: E402
+
+ZHANG = "32020000000000000000000101"
+
+
+class FeeRefusals(h.HisTestCase):
+    posad_conf = "offline_after = 1\nprobe_interval_ms = 200\n"
+
+    def fault(self, body):
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults", body)
+        self.assertEqual(status, 200, raw)
+
+    def drained(self, visit_id):
+        h.wait_until(lambda: self.posad_row(
+            "SELECT 1 FROM journal WHERE visit_key = ? AND state IN ('queued', 'sent', 'unknown')",
+            (visit_id,)) is None, 30, "the visit's messages answered")
+
+    def line_states(self, visit_id):
+        return {line["his_line_id"]: line["state"] for line in self.fee_lines(visit_id)}
+
+    def platform_active(self, mdtrt_id):
+        return sorted(u["feedetl_sn"] for u in self.w.ledger()["uploads"]
+                      if u["mdtrt_id"] == mdtrt_id and u["state"] == "active")
+
+    def test_refused_resend_of_a_cancel_gives_the_line_back(self):
+        v = self.open_visit(self.tcp, ZHANG)
+        vid = v["visit_id"]
+        self.upload(self.tcp, vid, h.stay_lines("A"))  # 10,000.00
+        self.drained(vid)
+        self.fault({"infno": "2302", "mode": "refuse", "count": 1,
+                    "message": "sign_no is not signed in"})
+        self.fault({"infno": "2302", "mode": "refuse", "count": 1, "message": "refused by review"})
+        r = self.tcp.post("/v1/visits/%s/fees/cancel" % vid, {"his_line_ids": ["A01"]})
+        self.assertEqual(r.status, 200, r)
+        self.drained(vid)
+        self.assertEqual(self.line_states(vid)["A01"], "active")
+        self.assertIn("F000001", self.platform_active(v["mdtrt_id"]))
+        p = self.tcp.post("/v1/visits/%s/presettle" % vid, {})
+        self.assertEqual((p.status, p.json["amounts"]["medfee_sumamt"]), (200, "10000.00"), p)
+        again = self.tcp.post("/v1/visits/%s/fees/cancel" % vid, {"his_line_ids": ["A01"]})
+        self.assertEqual(again.status, 200, again)
+
+    def test_line_cancelled_behind_a_refused_upload_is_refused(self):
+        v = self.open_visit(self.tcp, ZHANG)
+        vid, lines = v["visit_id"], h.stay_lines("B")[:3]
+        self.w.kill_sandbox()
+        self.tcp.post("/v1/identify", {"source": "id", "certno": h.PERSONS[ZHANG]})
+        h.wait_until(lambda: self.tcp.get("/v1/health").json["upstream"]["state"] == "offline",
+                     20, "posad offline")
+        r = self.tcp.post("/v1/visits/%s/fees" % vid, {"lines": lines})
+        self.assertEqual((r.status, r.json["upload"]["state"]), (200, "queued"), r)
+        r = self.tcp.post("/v1/visits/%s/fees/cancel" % vid, {"his_line_ids": ["B01"]})
+        self.assertEqual(r.status, 200, r)
+        self.assertTrue(self.w.start_sandbox(faults=[{"infno": "2301", "mode": "refuse",
+                                                      "count": 1,
+                                                      "message": "refused by review"}]))
+        h.wait_until(self.w._online, 20, "posad online again", step=0.1)
+        self.drained(vid)
+        self.assertEqual(self.line_states(vid), {"B01": "refused", "B02": "refused",
+                                                 "B03": "refused"})
+        self.assertEqual(self.platform_active(v["mdtrt_id"]), [])
+        self.upload(self.tcp, vid, lines)  # refused lines may be sent again
+        self.drained(vid)
+        self.assertEqual(len(self.platform_active(v["mdtrt_id"])), 3)
+
+
+if __name__ == "__main__":
+    h.main()
