@@ -453,14 +453,6 @@ class HisTestCase(unittest.TestCase):
         cls.tcp = cls.w.tcp
         cls.unix = cls.w.unix
 
-    def posad_row(self, sql, args=()):
-        """One row of posad's database, read while it runs (None: no such row)."""
-        db = sqlite3.connect(os.path.join(self.w.data_dir, "posad.db"), timeout=10)
-        try:
-            return db.execute(sql, args).fetchone()
-        finally:
-            db.close()
-
     def posad_rows(self, sql, args=()):
         """Every row of a query on posad's database, read while it runs."""
         db = sqlite3.connect(os.path.join(self.w.data_dir, "posad.db"), timeout=10)
@@ -468,6 +460,11 @@ class HisTestCase(unittest.TestCase):
             return db.execute(sql, args).fetchall()
         finally:
             db.close()
+
+    def posad_row(self, sql, args=()):
+        """The first row of a query on posad's database (None: no such row)."""
+        rows = self.posad_rows(sql, args)
+        return rows[0] if rows else None
 
     def settlement_of(self, visit_id):
         """GET /v1/settlements/{id} of the visit's settlement, its JSON ({} when none)."""
