@@ -176,6 +176,9 @@ void desk_event(struct desk *d, const char *desk, const char *name, struct json_
 /* The resolver decided msgid: a settlement waiting on it follows, and its desk hears
  * settlement_resolved. */
 void desk_outcome_resolved(struct desk *d, const char *msgid);
+/* An upload the outbox sent (msgid) was refused: the visit's desk hears `fees_refused` with
+ * the lines refused, which the HIS may send again. */
+void desk_fees_refused(struct desk *d, const char *msgid, const char *visit_id);
 /* Ends every event stream (shutdown). */
 void desk_events_close(struct desk *d);
 /* Ends the event streams opened over TCP (a reload changed the tokens: they reconnect and

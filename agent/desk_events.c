@@ -10,6 +10,8 @@
 #include "agent/log.h"
 #include "agent/posad.h"
 #include "cache/db.h"
+#include "cache/journal.h"
+#include "cache/records.h"
 #include "core/err.h"
 #include "core/str.h"
 
@@ -189,5 +191,87 @@ void desk_outcome_resolved(struct desk *d, const char *msgid)
     r->d = d;
     str_copy(r->msgid, sizeof(r->msgid), msgid);
     r->job = (struct db_job){.run = run_resolved, .done = on_resolved};
+    db_worker_submit(&d->pd->db, &r->job);
+}
+
+/* --- fees_refused ----------------------------------------------------------------------- */
+
+/* An upload the outbox sent, after the HIS had heard "queued", that the platform refused:
+ * the visit's desk hears which lines were refused (desk_fees_applied marked them), so the
+ * HIS can send them again. Lines name the message that first carried them: the refused
+ * row, or the one it stood in for (ref_msgid). */
+struct refused_job {
+    struct db_job job;
+    struct desk *d;
+    char msgids[4][MSGID_LEN + 1];
+    int n_msgids;
+    char visit_id[RECORD_ID_MAX + 1];
+    struct visit_record *visit;
+    struct json_object *ids;
+};
+
+static int add_refused(const struct line_record *l, void *data)
+{
+    struct refused_job *r = data;
+
+    for (int i = 0; i < r->n_msgids; i++)
+        if (strcmp(l->state, "refused") == 0 && strcmp(l->upload_msgid, r->msgids[i]) == 0) {
+            json_object_array_add(r->ids, json_object_new_string(l->his_line_id));
+            break;
+        }
+    return 0;
+}
+
+static int run_refused(struct db *db, struct db_job *job)
+{
+    struct refused_job *r = (struct refused_job *)job;
+    struct journal_row *row = NULL;
+    int err;
+
+    /* The refused row, and the rows it stood in for, a few hops back. */
+    while (r->n_msgids < 4 && journal_get(db, r->msgids[r->n_msgids - 1], &row) == 0) {
+        bool more = row->ref_msgid && row->ref_msgid[0];
+
+        if (more)
+            str_copy(r->msgids[r->n_msgids++], sizeof r->msgids[0], row->ref_msgid);
+        journal_row_free(row);
+        row = NULL;
+        if (!more)
+            break;
+    }
+    if ((err = records_visit_get(db, r->visit_id, &r->visit)) != 0)
+        return err == POSA_ENOTFOUND ? 0 : err;
+    return records_lines_list(db, r->visit_id, add_refused, r);
+}
+
+static void on_refused(struct db_job *job, int status)
+{
+    struct refused_job *r = (struct refused_job *)job;
+
+    if (!status && r->visit && json_object_array_length(r->ids) > 0) {
+        struct json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "visit_id", json_object_new_string(r->visit_id));
+        json_object_object_add(o, "his_line_ids", json_object_get(r->ids));
+        desk_event(r->d, r->visit->desk, "fees_refused", o);
+    }
+    json_object_put(r->ids);
+    records_visit_free(r->visit);
+    free(r);
+}
+
+void desk_fees_refused(struct desk *d, const char *msgid, const char *visit_id)
+{
+    struct refused_job *r = calloc(1, sizeof *r);
+
+    if (!r || !(r->ids = json_object_new_array())) {
+        free(r);
+        return; /* the lines are refused all the same; GET and a new upload say so */
+    }
+    r->d = d;
+    str_copy(r->msgids[0], sizeof r->msgids[0], msgid);
+    r->n_msgids = 1;
+    str_copy(r->visit_id, sizeof r->visit_id, visit_id);
+    r->job = (struct db_job){.run = run_refused, .done = on_refused};
     db_worker_submit(&d->pd->db, &r->job);
 }

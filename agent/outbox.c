@@ -70,6 +70,10 @@ static void on_row_done(struct upmsg *m)
 
     if (m->result == UPMSG_ANSWERED && m->state == MSG_REFUSED)
         log_event(LOGL_WARN, "outbox_refused", "msgid", m->msgid, "infno", m->infno, NULL);
+    /* The HIS heard "queued": now it hears which lines the platform refused. */
+    if (m->result == UPMSG_ANSWERED && m->state == MSG_REFUSED && !m->session_refused &&
+        (strcmp(m->infno, "2204") == 0 || strcmp(m->infno, "2301") == 0))
+        desk_fees_refused(&ob->pd->desk, m->msgid, m->visit_key);
     /* A settlement that waited for the platform (wait_if_offline) now has its outcome. */
     if (messages_kind(m->infno) == MSG_KIND_INTERACTIVE)
         desk_outcome_resolved(&ob->pd->desk, m->msgid);

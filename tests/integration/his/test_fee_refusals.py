@@ -5,7 +5,8 @@ platform holds, so the bill can still be settled.
   is refused too: the line it cancelled is active again (it names the first cancel's msgid).
 - A line cancelled while its upload waited in the outbox, whose upload is then refused: it
   is refused with the upload (the platform never had it), not made active by the cancel's
-  refusal, and the HIS may upload it again."""
+  refusal, and the HIS may upload it again. The HIS, told "queued", hears `fees_refused`
+  with the lines refused."""
 import os
 import sys
 import unittest
@@ -64,6 +65,8 @@ class FeeRefusals(h.HisTestCase):
         self.assertEqual((r.status, r.json["upload"]["state"]), (200, "queued"), r)
         r = self.tcp.post("/v1/visits/%s/fees/cancel" % vid, {"his_line_ids": ["B01"]})
         self.assertEqual(r.status, 200, r)
+        events = h.SseStream(self.unix, "/v1/events")  # the socket: every desk's
+        self.addCleanup(events.close)
         self.assertTrue(self.w.start_sandbox(faults=[{"infno": "2301", "mode": "refuse",
                                                       "count": 1,
                                                       "message": "refused by review"}]))
@@ -72,6 +75,8 @@ class FeeRefusals(h.HisTestCase):
         self.assertEqual(self.line_states(vid), {"B01": "refused", "B02": "refused",
                                                  "B03": "refused"})
         self.assertEqual(self.platform_active(v["mdtrt_id"]), [])
+        seen = events.events_until("fees_refused", 10)
+        self.assertEqual(seen[-1][1], {"visit_id": vid, "his_line_ids": ["B01", "B02", "B03"]})
         self.upload(self.tcp, vid, lines)  # refused lines may be sent again
         self.drained(vid)
         self.assertEqual(len(self.platform_active(v["mdtrt_id"])), 3)
