@@ -525,11 +525,11 @@ static void test_checkpoints(void **state)
     /* Every page written went through the WAL: 4,500 frames (without the checkpointer,
      * the WAL holds them all). It stays near 1,300 in a release build; a checkpointer
      * starved of a core (ASan or TSan beside other tests, on 2 cores) lets it grow to
-     * 2,800-3,700 before it starts over, which still shows it did. */
+     * 2,800-3,700 before it starts over. Under 4,300 it started over at least once. */
     snprintf(wal, sizeof wal, "%s-wal", fx->tmp.path);
     assert_int_equal(stat(wal, &st), 0);
     printf("# WAL %lld frames at most\n", (long long)st.st_size / PAGE_FRAME);
-    assert_true(st.st_size < 4000 * PAGE_FRAME);
+    assert_true(st.st_size < 4300 * PAGE_FRAME);
 
     uv_close((uv_handle_t *)&fx->timer, NULL);
     db_worker_stop(&fx->worker, on_worker_closed);
