@@ -45,6 +45,8 @@ struct fx {
     uv_timer_t timer;
     struct write_job jobs[N_JOBS];
     int next_burst, per_burst, bursts; /* start_bursts */
+    bool wait_for_checkpoints; /* no burst while one is in flight or the checkpointer copies */
+    uint64_t last_burst_ms;
     int done_count;
     bool closed;
 };
@@ -78,11 +80,27 @@ static void on_job_done(struct db_job *job, int status)
     g_fx->done_count++;
 }
 
+static bool checkpoint_running(struct db_worker *w)
+{
+    bool running;
+
+    uv_mutex_lock(&w->lock);
+    running = w->checkpoint_running;
+    uv_mutex_unlock(&w->lock);
+    return running;
+}
+
 static void on_burst(uv_timer_t *timer)
 {
     struct fx *fx = timer->data;
-    int b = fx->next_burst++;
+    int b;
 
+    /* Waits 10 s at most: a checkpointer that never finishes then fails the WAL's bound. */
+    if (fx->wait_for_checkpoints && uv_now(&fx->loop) - fx->last_burst_ms < 10000 &&
+        (fx->done_count < fx->next_burst * fx->per_burst || checkpoint_running(&fx->worker)))
+        return;
+    fx->last_burst_ms = uv_now(&fx->loop);
+    b = fx->next_burst++;
     for (int i = b * fx->per_burst; i < (b + 1) * fx->per_burst; i++)
         db_worker_submit(&fx->worker, &fx->jobs[i].job);
     if (fx->next_burst == fx->bursts)
@@ -500,7 +518,10 @@ static int run_insert_big(struct db *db, struct db_job *job)
 /* A WAL written a few pages at a time, past DB_WORKER_CHECKPOINT_FRAMES four times:
  * the checkpointer thread copies it back and the WAL starts over, so it stays near that
  * size instead of holding every page written (SQLite's own checkpoint is off), and nothing
- * written is lost. */
+ * written is lost. A burst waits for the one before and for the checkpointer's copy, so
+ * that what is measured is the hand-over between the threads, not how soon a loaded host
+ * lets them run (ASan beside other tests on 2 cores let the WAL reach 3,733 frames when
+ * the bursts did not wait). */
 static void test_checkpoints(void **state)
 {
     struct fx *fx = *state;
@@ -518,24 +539,25 @@ static void test_checkpoints(void **state)
         wj->job = (struct db_job){
             .run = run_insert_big, .done = on_job_done, .data = wj, .rerunnable = true};
     }
+    fx->wait_for_checkpoints = true;
     start_bursts(fx, CKPT_PER, CKPT_BURSTS, 2);
     assert_int_equal(uv_run(&fx->loop, UV_RUN_DEFAULT), 0);
     assert_int_equal(fx->done_count, CKPT_BURSTS * CKPT_PER);
 
     /* Every page written went through the WAL: 4,500 frames (without the checkpointer,
-     * the WAL holds them all). It stays near 1,300 in a release build; a checkpointer
-     * starved of a core (ASan or TSan beside other tests, on 2 cores) lets it grow to
-     * 2,800-3,700 before it starts over. Under 4,300 it started over at least once. */
+     * the WAL holds them all). It starts over once the checkpointer has copied the first
+     * 1,000 (DB_WORKER_CHECKPOINT_FRAMES) and the database thread the burst written
+     * since, 40-odd frames. */
     snprintf(wal, sizeof wal, "%s-wal", fx->tmp.path);
     assert_int_equal(stat(wal, &st), 0);
     printf("# WAL %lld frames at most\n", (long long)st.st_size / PAGE_FRAME);
-    assert_true(st.st_size < 4300 * PAGE_FRAME);
+    assert_true(st.st_size < 1200 * PAGE_FRAME);
 
     uv_close((uv_handle_t *)&fx->timer, NULL);
     db_worker_stop(&fx->worker, on_worker_closed);
     assert_int_equal(uv_run(&fx->loop, UV_RUN_DEFAULT), 0);
     printf("# %llu checkpoints by the checkpointer\n", (unsigned long long)fx->worker.checkpoints);
-    assert_true(fx->worker.checkpoints >= 2);
+    assert_true(fx->worker.checkpoints >= 4);
 
     assert_int_equal(db_open(fx->tmp.path, &db), 0);
     for (int i = 0; i < CKPT_BURSTS * CKPT_PER; i++) {
