@@ -110,6 +110,30 @@ static int date_or_open(json_object *row, const char *key, int32_t *ret, struct 
     return 0;
 }
 
+/* Does a end later than b? 0 is open-ended, the latest of all. */
+static bool ends_later(const struct filing *a, const struct filing *b)
+{
+    return b->valid_to != 0 && (a->valid_to == 0 || a->valid_to > b->valid_to);
+}
+
+/* Keeps f among the person's filings. Beyond BOUND_FILINGS, the ones that ended first make
+ * room: a person's list also holds filings long expired, and which come first is the
+ * platform's order, so keeping the first ones could drop the one in force. */
+static void filing_keep(struct desk_person *p, const struct filing *f)
+{
+    struct filing *first_ended = &p->filings[0];
+
+    if (p->n_filings < BOUND_FILINGS) {
+        p->filings[p->n_filings++] = *f;
+        return;
+    }
+    for (size_t i = 1; i < p->n_filings; i++)
+        if (ends_later(first_ended, &p->filings[i]))
+            first_ended = &p->filings[i];
+    if (ends_later(f, first_ended))
+        *first_ended = *f;
+}
+
 static int filings_decode(json_object *array, struct desk_person *p, struct jsonmap_error *err)
 {
     size_t n = json_object_array_length(array);
@@ -117,19 +141,21 @@ static int filings_decode(json_object *array, struct desk_person *p, struct json
     int rc;
 
     p->has_filinginfo = true;
-    for (size_t i = 0; i < n && p->n_filings < BOUND_FILINGS; i++) {
+    if (n > DESK_FILINGS_READ_MAX)
+        return jsonmap_fail(err, POSA_ETOOLONG, NULL, "filinginfo");
+    for (size_t i = 0; i < n; i++) {
         json_object *row = json_object_array_get_idx(array, i);
-        struct filing *f = &p->filings[p->n_filings];
+        struct filing f;
         const char *kind = NULL;
 
         str_index(prefix, sizeof prefix, "filinginfo", i);
         if ((rc = jsonmap_get_string(row, "kind", BOUND_CODE, true, &kind, err)) < 0 ||
-            (rc = date_or_open(row, "valid_from", &f->valid_from, err)) < 0 ||
-            (rc = date_or_open(row, "valid_to", &f->valid_to, err)) < 0)
+            (rc = date_or_open(row, "valid_from", &f.valid_from, err)) < 0 ||
+            (rc = date_or_open(row, "valid_to", &f.valid_to, err)) < 0)
             return jsonmap_nest(err, prefix);
-        if (filing_kind_parse(kind, &f->kind) < 0 || f->valid_from == 0)
-            return jsonmap_fail(err, POSA_EFIELD, prefix, f->valid_from ? "kind" : "valid_from");
-        p->n_filings++;
+        if (filing_kind_parse(kind, &f.kind) < 0 || f.valid_from == 0)
+            return jsonmap_fail(err, POSA_EFIELD, prefix, f.valid_from ? "kind" : "valid_from");
+        filing_keep(p, &f);
     }
     return 0;
 }

@@ -20,6 +20,8 @@
 #include "interface/json/jsonmap.h"
 
 #define DESK_INSURANCE_MAX 8
+/* A 1101's filings read at most; of them, the BOUND_FILINGS that end last are kept. */
+#define DESK_FILINGS_READ_MAX 256
 #define DESK_FUNDS_MAX 8
 
 /* How the patient was identified (mdtrt_cert_type): 01 e-voucher, 02 ID number, 03 card. */

@@ -1,0 +1,204 @@
+/* interface/platform/desk_msgs.c: the 1101 answer's filings (a provincial extension). A
+ * person's list holds filings long expired beside the one in force, in the platform's order;
+ * past BOUND_FILINGS the ones that ended first make room. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/err.h"
+#include "interface/platform/desk_msgs.h"
+
+/* A 1101 output with n filings: the first `expired` ended in 2010 + i (1 January), then
+ * an open-ended long_term from 2024-03-01, then temporary_other ones ending in 2030. */
+static char *output_with_filings(int n, int expired)
+{
+    size_t cap = 512 + (size_t)n * 96;
+    char *s = malloc(cap);
+    size_t at;
+
+    assert_non_null(s);
+    at = (size_t)snprintf(s, cap,
+                          "{\"baseinfo\":{\"psn_no\":\"P1\",\"psn_name\":\"张三\"},"
+                          "\"insuinfo\":[{\"insutype\":\"310\",\"insuplc_admdvs\":\"320200\","
+                          "\"balc\":12.30}],\"filinginfo\":[");
+    for (int i = 0; i < n; i++) {
+        const char *sep = i ? "," : "";
+
+        if (i < expired)
+            at += (size_t)snprintf(s + at, cap - at,
+                                   "%s{\"kind\":\"referral\",\"valid_from\":\"%04d-01-01\","
+                                   "\"valid_to\":\"%04d-12-31\"}",
+                                   sep, 2000 + i, 2000 + i);
+        else if (i == expired)
+            at += (size_t)snprintf(s + at, cap - at,
+                                   "%s{\"kind\":\"long_term\",\"valid_from\":\"2024-03-01\","
+                                   "\"valid_to\":null}",
+                                   sep);
+        else
+            at += (size_t)snprintf(s + at, cap - at,
+                                   "%s{\"kind\":\"temporary_other\",\"valid_from\":"
+                                   "\"2025-01-01\",\"valid_to\":\"2030-06-30\"}",
+                                   sep);
+    }
+    snprintf(s + at, cap - at, "]}");
+    return s;
+}
+
+static int decode(const char *text, struct json_object **tree, struct desk_person *p,
+                  struct jsonmap_error *err)
+{
+    assert_int_equal(jsonmap_parse(text, strlen(text), tree, err), 0);
+    return desk_1101_decode(*tree, p, err);
+}
+
+static int count_ending(const struct desk_person *p, int32_t valid_to)
+{
+    int n = 0;
+
+    for (size_t i = 0; i < p->n_filings; i++)
+        n += p->filings[i].valid_to == valid_to;
+    return n;
+}
+
+static void test_a_few_filings_kept_in_order(void **state)
+{
+    char *text = output_with_filings(3, 1);
+    struct json_object *tree = NULL;
+    struct desk_person p;
+    struct jsonmap_error err = {0};
+
+    (void)state;
+    assert_int_equal(decode(text, &tree, &p, &err), 0);
+    assert_string_equal(p.psn_no, "P1");
+    assert_string_equal(p.psn_name, "张三");
+    assert_int_equal(p.n_insurance, 1);
+    assert_true(p.has_filinginfo);
+    assert_int_equal(p.n_filings, 3);
+    assert_int_equal(p.filings[0].kind, FILING_REFERRAL);
+    assert_int_equal(p.filings[0].valid_from, 20000101);
+    assert_int_equal(p.filings[0].valid_to, 20001231);
+    assert_int_equal(p.filings[1].kind, FILING_LONG_TERM);
+    assert_int_equal(p.filings[1].valid_from, 20240301);
+    assert_int_equal(p.filings[1].valid_to, 0);
+    assert_int_equal(p.filings[2].kind, FILING_TEMPORARY_OTHER);
+    assert_int_equal(p.filings[2].valid_to, 20300630);
+    json_object_put(tree);
+    free(text);
+}
+
+/* 18 expired filings come first, the one in force 19th, a later-ending one 20th: the 16 kept
+ * are those two and the 14 that ended last (2004-2017); 2000-2003 made room. */
+static void test_past_the_bound_the_first_ended_make_room(void **state)
+{
+    char *text = output_with_filings(20, 18);
+    struct json_object *tree = NULL;
+    struct desk_person p;
+    struct jsonmap_error err = {0};
+
+    (void)state;
+    assert_int_equal(decode(text, &tree, &p, &err), 0);
+    assert_int_equal(p.n_filings, BOUND_FILINGS);
+    assert_int_equal(count_ending(&p, 0), 1);        /* long_term, open-ended */
+    assert_int_equal(count_ending(&p, 20300630), 1); /* temporary_other */
+    for (int year = 2000; year < 2018; year++)
+        assert_int_equal(count_ending(&p, year * 10000 + 1231), year >= 2004);
+    json_object_put(tree);
+    free(text);
+}
+
+/* The one in force survives whatever its place: first, among 30 that all ended. */
+static void test_the_filing_in_force_first_of_many(void **state)
+{
+    char *text = output_with_filings(1, 0);
+    struct json_object *tree = NULL;
+    struct desk_person p;
+    struct jsonmap_error err = {0};
+    char *big = malloc(8192);
+    size_t at;
+
+    (void)state;
+    assert_non_null(big);
+    /* open-ended first, then 29 ending on 31 January of 2001..2029 */
+    at = (size_t)snprintf(big, 8192, "%.*s", (int)(strlen(text) - 2), text);
+    for (int i = 0; i < 29; i++)
+        at += (size_t)snprintf(big + at, 8192 - at,
+                               ",{\"kind\":\"referral\",\"valid_from\":\"2001-01-01\","
+                               "\"valid_to\":\"%04d-01-31\"}",
+                               2001 + i);
+    snprintf(big + at, 8192 - at, "]}");
+    assert_int_equal(decode(big, &tree, &p, &err), 0);
+    assert_int_equal(p.n_filings, BOUND_FILINGS);
+    assert_int_equal(count_ending(&p, 0), 1);
+    assert_int_equal(count_ending(&p, 20130131), 0); /* 2001..2014 made room */
+    assert_int_equal(count_ending(&p, 20140131), 0);
+    assert_int_equal(count_ending(&p, 20150131), 1);
+    assert_int_equal(count_ending(&p, 20290131), 1);
+    json_object_put(tree);
+    free(big);
+    free(text);
+}
+
+static void test_too_many_filings_refused(void **state)
+{
+    char *text = output_with_filings(DESK_FILINGS_READ_MAX + 1, DESK_FILINGS_READ_MAX);
+    struct json_object *tree = NULL;
+    struct desk_person p;
+    struct jsonmap_error err = {0};
+
+    (void)state;
+    assert_int_equal(decode(text, &tree, &p, &err), POSA_ETOOLONG);
+    json_object_put(tree);
+    free(text);
+    text = output_with_filings(DESK_FILINGS_READ_MAX, DESK_FILINGS_READ_MAX - 1);
+    assert_int_equal(decode(text, &tree, &p, &err), 0);
+    assert_int_equal(p.n_filings, BOUND_FILINGS);
+    assert_int_equal(count_ending(&p, 0), 1);
+    json_object_put(tree);
+    free(text);
+}
+
+static void test_bad_filing_refused(void **state)
+{
+#define HEAD                                                                                       \
+    "{\"baseinfo\":{\"psn_no\":\"P1\",\"psn_name\":\"a\"},\"insuinfo\":[{\"insutype\":\"310\","    \
+    "\"insuplc_admdvs\":\"320200\"}],\"filinginfo\":["
+    static const char *const bad[] = {
+        HEAD "{\"kind\":\"forever\",\"valid_from\":\"2024-01-01\"}]}",
+        HEAD "{\"kind\":\"long_term\",\"valid_from\":null}]}",
+        HEAD "{\"kind\":\"long_term\",\"valid_from\":\"2024-02-30\"}]}",
+        HEAD "{\"kind\":\"long_term\",\"valid_from\":\"2024-01-01\"}, 7]}",
+    };
+    struct json_object *tree = NULL;
+    struct desk_person p;
+    struct jsonmap_error err = {0};
+
+    (void)state;
+    assert_int_equal(
+        decode(HEAD "{\"kind\":\"long_term\",\"valid_from\":\"2024-01-01\"}]}", &tree, &p, &err),
+        0); /* the head alone is good */
+    json_object_put(tree);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_true(decode(bad[i], &tree, &p, &err) < 0);
+        assert_non_null(strstr(err.field, "filinginfo"));
+        json_object_put(tree);
+    }
+#undef HEAD
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_a_few_filings_kept_in_order),
+        cmocka_unit_test(test_past_the_bound_the_first_ended_make_room),
+        cmocka_unit_test(test_the_filing_in_force_first_of_many),
+        cmocka_unit_test(test_too_many_filings_refused),
+        cmocka_unit_test(test_bad_filing_refused),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
