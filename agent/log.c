@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,7 +27,16 @@ static int log_open_file(void)
 
     if (!log_state.path[0])
         return 2;
-    fd = open(log_state.path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    /* A file posad creates is 0640 whatever its umask (077 once started: a log reopened
+     * after rotation would be 0600, and the log readers' group would lose it); one that
+     * exists keeps its mode. */
+    fd = open(log_state.path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    if (fd >= 0) {
+        (void)fchmod(fd, 0640); /* best effort: the file is posad's either way */
+        return fd;
+    }
+    if (errno == EEXIST)
+        fd = open(log_state.path, O_WRONLY | O_APPEND | O_CLOEXEC);
     return fd < 0 ? -errno : fd;
 }
 

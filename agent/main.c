@@ -5,12 +5,14 @@
  * reloadable keys (reload_config). Exit codes: 0
  * ok, 1 runtime failure, 2 bad usage or config. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -249,6 +251,41 @@ static void on_db_failed(struct db_worker *w, int err)
               NULL);
 }
 
+/* One posad per data directory: a second one would sign in again, and its restart would turn
+ * the first one's messages in flight `unknown` under it. The lock (posad.lock, holding the
+ * pid) lasts as long as the process; the kernel lets it go however posad ends. */
+static int lock_data_dir(const char *dir)
+{
+    char path[CONFIG_PATH_MAX + 16], pid[24] = "";
+    int fd, n;
+
+    snprintf(path, sizeof path, "%s/posad.lock", dir);
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        fprintf(stderr, "posad: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+
+        n = (int)read(fd, pid, sizeof pid - 1);
+        pid[n > 0 ? strcspn(pid, "\n") : 0] = '\0';
+        if (e == EWOULDBLOCK)
+            fprintf(stderr,
+                    "posad: data_dir %s is in use by another posad%s%s%s: one posad per "
+                    "data directory\n",
+                    dir, pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "");
+        else
+            fprintf(stderr, "posad: %s: %s\n", path, strerror(e));
+        close(fd);
+        return -1;
+    }
+    n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+        fprintf(stderr, "posad: %s: %s (the lock holds all the same)\n", path, strerror(errno));
+    return 0; /* fd stays open: the lock is the process's */
+}
+
 static int open_journal(struct posad *pd, char last_msgid[MSGID_LEN + 1])
 {
     char path[CONFIG_PATH_MAX + 16];
@@ -260,6 +297,8 @@ static int open_journal(struct posad *pd, char last_msgid[MSGID_LEN + 1])
         fprintf(stderr, "posad: data_dir %s: %s\n", pd->cfg.data_dir, strerror(-err));
         return err;
     }
+    if (lock_data_dir(pd->cfg.data_dir) != 0)
+        return -EBUSY;
     snprintf(path, sizeof path, "%s/posad.db", pd->cfg.data_dir);
     err = db_open(path, &db);
     /* Before anything is served: rows a crash left `sent` become `unknown`. */
@@ -283,6 +322,23 @@ static int open_journal(struct posad *pd, char last_msgid[MSGID_LEN + 1])
     return err;
 }
 
+/* Why the socket could not be made, in words: libuv reports a missing directory as EACCES. */
+static const char *socket_error(const char *path, int err)
+{
+    char dir[CONFIG_PATH_MAX];
+    struct stat st;
+
+    if (err == UV_EADDRINUSE)
+        return "another process is listening on it";
+    if (err == UV_EEXIST)
+        return "a file that is not a socket is in the way";
+    snprintf(dir, sizeof dir, "%s", path);
+    *(strrchr(dir, '/') ? strrchr(dir, '/') : dir) = '\0';
+    if (err == UV_EACCES && dir[0] && stat(dir, &st) != 0)
+        return "its directory does not exist";
+    return uv_strerror(err);
+}
+
 static int start_server(struct posad *pd)
 {
     struct http_server_config scfg = {.max_body_bytes = BOUND_BODY, .idle_timeout_ms = 60000,
@@ -290,6 +346,8 @@ static int start_server(struct posad *pd)
     char host[CONFIG_HOST_MAX];
     int err = http_server_new(pd->loop, &scfg, on_request, pd, &pd->server);
 
+    if (err)
+        fprintf(stderr, "posad: HTTP server: %s\n", uv_strerror(err));
     if (!err && pd->tls) {
         http_server_use_tls(pd->server, pd->tls);
         pd->tls = NULL;
@@ -301,6 +359,8 @@ static int start_server(struct posad *pd)
         if (config_listen_split(pd->cfg.listen, host, &port, &loopback) < 0)
             return POSA_EFIELD; /* config_check said so already */
         err = http_server_listen_tcp(pd->server, host, port);
+        if (err)
+            fprintf(stderr, "posad: listen %s: %s\n", pd->cfg.listen, uv_strerror(err));
         if (!err) {
             char p[16];
             snprintf(p, sizeof p, "%d", http_server_tcp_port(pd->server));
@@ -308,8 +368,12 @@ static int start_server(struct posad *pd)
                       pd->cfg.tls_cert[0] ? "yes" : "no", NULL);
         }
     }
-    if (!err && pd->cfg.socket[0])
+    if (!err && pd->cfg.socket[0]) {
         err = http_server_listen_unix(pd->server, pd->cfg.socket, (int)pd->cfg.socket_mode);
+        if (err)
+            fprintf(stderr, "posad: socket %s: %s\n", pd->cfg.socket,
+                    socket_error(pd->cfg.socket, err));
+    }
     return err;
 }
 
@@ -417,8 +481,8 @@ int main(int argc, char **argv)
             printf("posad: %s: ok\n", config);
         return rc;
     }
-    if (log_open(pd.cfg.log_file, pd.cfg.log_level, pd.cfg.log_format) != 0) {
-        fprintf(stderr, "posad: cannot open log file %s\n", pd.cfg.log_file);
+    if ((rc = log_open(pd.cfg.log_file, pd.cfg.log_level, pd.cfg.log_format)) != 0) {
+        fprintf(stderr, "posad: cannot open log file %s: %s\n", pd.cfg.log_file, strerror(-rc));
         return 1;
     }
     umask(077);
@@ -443,12 +507,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "posad: card readers: %s\n", posa_strerror(rc));
         return 1;
     }
-    rc = start_server(&pd);
-    if (rc) {
-        fprintf(stderr, "posad: listen: %s\n",
-                rc < 0 && rc > -1000 ? uv_strerror(rc) : posa_strerror(rc));
-        return 1;
-    }
+    if (start_server(&pd) != 0)
+        return 1; /* it said why */
     start_signals(&pd);
     upstream_start(&pd.up);
     outbox_kick(&pd.outbox);

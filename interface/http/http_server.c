@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -131,6 +133,22 @@ static int listener_start_tcp(struct http_server *s, struct http_listener *l)
     return rc;
 }
 
+/* Is a process listening on the socket at path? A connection says so (or a full backlog);
+ * a refusal says the socket is a stale one, left by a process that died. */
+static bool socket_in_use(const char *path)
+{
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    bool in_use;
+
+    if (fd < 0)
+        return false;
+    snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path);
+    in_use = connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0 || errno == EAGAIN;
+    close(fd);
+    return in_use;
+}
+
 static int unlink_stale_socket(const char *path)
 {
     struct stat st;
@@ -139,6 +157,8 @@ static int unlink_stale_socket(const char *path)
         return errno == ENOENT ? 0 : -errno;
     if (!S_ISSOCK(st.st_mode))
         return UV_EEXIST;
+    if (socket_in_use(path))
+        return UV_EADDRINUSE; /* never take another process's socket away */
     return unlink(path) < 0 ? -errno : 0;
 }
 

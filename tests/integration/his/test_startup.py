@@ -1,0 +1,99 @@
+"""What an operator meets starting posad beside one that runs: a second posad on the same data
+directory is refused before it touches the journal (it would sign in again and turn the first
+one's messages in flight `unknown`), a socket another process listens on is not taken away,
+a socket in a missing directory is named as such, and a log file posad makes again after
+rotation keeps its 0640."""
+import os
+import signal
+import stat
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hisharness as h  # noqa: E402
+
+
+def read(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return b""
+
+
+class Startup(h.HisTestCase):
+    def conf(self, name, data_dir, socket, listen="", extra=""):
+        """A posad.conf beside the running one's, with the same upstream."""
+        path = os.path.join(self.w.dir, name)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("[posad]\ndata_dir = %s\nlisten = %s\nsocket = %s\n%s"
+                    "[institution]\nfixmedins_code = %s\nfixmedins_name = 瑞金医院\n"
+                    "mdtrtarea_admvs = 310000\n"
+                    "[upstream]\nurl = http://127.0.0.1:%d/fsi/api/rsfComIfsService/callService\n"
+                    % (data_dir, listen, socket, extra, h.INSTITUTION, self.w.sb_port))
+        return path
+
+    def refused(self, conf):
+        """posad with conf: it must exit 1 at once; its standard error."""
+        p = subprocess.run([h.POSAD, "--config", conf], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=20)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        return p.stderr.decode("utf-8", "replace")
+
+    def assertFirstServes(self):
+        self.assertEqual(self.unix.get("/v1/health").status, 200)
+        self.assertEqual(self.tcp.get("/v1/health").status, 200)
+
+    def test_a_second_posad_on_the_same_data_dir_is_refused(self):
+        before = self.posad_rows("SELECT msgid, state FROM journal ORDER BY seq")
+        err = self.refused(self.w.conf_path)
+        self.assertIn("data_dir %s is in use by another posad (pid %d)"
+                      % (self.w.data_dir, self.w.posad.pid), err)
+        self.assertFirstServes()
+        self.assertEqual(self.posad_rows("SELECT msgid, state FROM journal ORDER BY seq"), before)
+        # Its lock file names the posad that holds it.
+        with open(os.path.join(self.w.data_dir, "posad.lock")) as f:
+            self.assertEqual(f.read().strip(), str(self.w.posad.pid))
+
+    def test_a_socket_in_use_is_not_taken_away(self):
+        err = self.refused(self.conf("other.conf", os.path.join(self.w.dir, "other"),
+                                     self.w.sock_path))
+        self.assertIn("socket %s: another process is listening on it" % self.w.sock_path, err)
+        self.assertTrue(stat.S_ISSOCK(os.lstat(self.w.sock_path).st_mode))
+        self.assertFirstServes()
+
+    def test_a_socket_in_a_missing_directory_is_named(self):
+        sock = os.path.join(self.w.dir, "no-such-dir", "posa.sock")
+        err = self.refused(self.conf("missing.conf", os.path.join(self.w.dir, "missing"), sock))
+        self.assertIn("socket %s: its directory does not exist" % sock, err)
+
+    def test_a_listen_address_in_use_is_named(self):
+        listen = "127.0.0.1:%d" % self.w.pd_port
+        err = self.refused(self.conf("busy.conf", os.path.join(self.w.dir, "busy"),
+                                     os.path.join(self.w.dir, "busy.sock"), listen=listen))
+        self.assertIn("listen %s: address already in use" % listen, err)
+
+    def test_a_log_made_again_after_rotation_keeps_0640(self):
+        log = os.path.join(self.w.dir, "rotating.log")
+        conf = self.conf("rotating.conf", os.path.join(self.w.dir, "rotating"),
+                         os.path.join(self.w.dir, "rotating.sock"),
+                         extra="log_file = %s\n" % log)
+        p = subprocess.Popen([h.POSAD, "--config", conf], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        try:
+            h.wait_until(lambda: b"event=started" in read(log), 20, "the second posad started")
+            self.assertEqual(stat.S_IMODE(os.stat(log).st_mode), 0o640)
+            os.rename(log, log + ".1")
+            os.kill(p.pid, signal.SIGHUP)
+            h.wait_until(lambda: os.path.exists(log), 10, "the log made again")
+            self.assertEqual(stat.S_IMODE(os.stat(log).st_mode), 0o640)
+            # The data stays private all the same.
+            db = os.path.join(self.w.dir, "rotating", "posad.db")
+            self.assertEqual(stat.S_IMODE(os.stat(db).st_mode) & 0o077, 0)
+        finally:
+            p.kill()
+            p.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    h.main()
