@@ -610,8 +610,11 @@ static void presettle(struct his_call *call)
     int err;
 
     s = settle_message(f);
-    err = desk_send(call->pd, infno, s.insuplc_admdvs, NULL, NULL, desk_settle_input(infno, &s),
-                    on_estimate, call);
+    /* In the visit's order, as a settlement is: with an upload still on its way, the platform
+     * would compare the bill with the lines it has so far and refuse (BUSY instead, which is
+     * retryable; offline, the local estimate all the same). */
+    err = desk_send(call->pd, infno, s.insuplc_admdvs, f->visit->visit_id, NULL,
+                    desk_settle_input(infno, &s), on_estimate, call);
     if (err)
         his_fail(call, err, NULL, NULL);
 }
