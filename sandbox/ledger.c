@@ -56,8 +56,10 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS setl_cancel ON settlements(cancel_msgid)"
     " WHERE cancel_msgid IS NOT NULL;"
     "CREATE INDEX IF NOT EXISTS setl_visit ON settlements(mdtrt_id);"
-    "CREATE TABLE IF NOT EXISTS accums(psn_no TEXT, year INTEGER, deductible_used INTEGER,"
-    " fund_paid INTEGER, PRIMARY KEY(psn_no, year));"
+    /* inpatient 0/1: a stay's and a visit's each have their own cap (and the outpatient
+     * deductible is a year's, the inpatient one an admission's) */
+    "CREATE TABLE IF NOT EXISTS year_accums(psn_no TEXT, year INTEGER, inpatient INTEGER,"
+    " deductible_used INTEGER, fund_paid INTEGER, PRIMARY KEY(psn_no, year, inpatient));"
     "CREATE TABLE IF NOT EXISTS balances(psn_no TEXT PRIMARY KEY, balance INTEGER);"
     "CREATE TABLE IF NOT EXISTS filing_ops(id INTEGER PRIMARY KEY, psn_no TEXT, action TEXT,"
     " kind TEXT, valid_from INTEGER, valid_to INTEGER);";
@@ -124,10 +126,11 @@ const char *const ledger_stmt_sql[S__MAX] = {
                 " ifnull(sum(acct_pay),0), ifnull(sum(cash),0) FROM settlements"
                 " WHERE state='active' AND (?1='' OR insutype=?1) AND (?2='' OR clr_type=?2)"
                 " AND (?3='' OR setl_optins=?3) AND setl_time/1000000 BETWEEN ?4 AND ?5",
-    [S_ACCUM_GET] = "SELECT deductible_used, fund_paid FROM accums WHERE psn_no=?1 AND year=?2",
-    [S_ACCUM_MOVE] = "INSERT INTO accums(psn_no, year, deductible_used, fund_paid)"
-                     " VALUES(?1,?2,?3,?4) ON CONFLICT(psn_no, year) DO UPDATE SET"
-                     " deductible_used = deductible_used + ?3, fund_paid = fund_paid + ?4",
+    [S_ACCUM_GET] = "SELECT deductible_used, fund_paid FROM year_accums"
+                    " WHERE psn_no=?1 AND year=?2 AND inpatient=?3",
+    [S_ACCUM_MOVE] = "INSERT INTO year_accums(psn_no, year, inpatient, deductible_used, fund_paid)"
+                     " VALUES(?1,?2,?3,?4,?5) ON CONFLICT(psn_no, year, inpatient) DO UPDATE SET"
+                     " deductible_used = deductible_used + ?4, fund_paid = fund_paid + ?5",
     [S_BAL_GET] = "SELECT balance FROM balances WHERE psn_no=?1",
     [S_BAL_SET] = "INSERT OR REPLACE INTO balances(psn_no, balance) VALUES(?1,?2)",
     [S_FILING_ADD] = "INSERT INTO filing_ops(psn_no, action, kind, valid_from, valid_to)"
@@ -159,12 +162,20 @@ static const char migrate_4[] =
     "DROP INDEX setl_cancel;"
     "CREATE INDEX setl_cancel ON settlements(cancel_msgid) WHERE cancel_msgid IS NOT NULL;";
 
-/* Brings a ledger of an older version to version 4, in one transaction. Version 1 found an
- * upload's visits in upload_visits, not by an index on every line's msgid; version 2 also
- * finds a cancellation's there, and keeps lines in sets (ledger_migrate_fees); version 3 keeps
- * a line's settlement with the settlement (ledger_migrate_sets; both in ledger_fees.c);
- * version 4 is migrate_4. A ledger
- * created by this version has its tables as version 4 wants them from the schema. */
+/* Version 5: a person's year accumulations kept apart for stays and visits, each kind with
+ * its own cap (one sum for both let a stay's fund use up the outpatient cap, and its
+ * deductible count as the outpatient year's). Taken again from the active settlements, the
+ * sum the old table held. */
+static const char migrate_5[] =
+    "INSERT OR REPLACE INTO year_accums(psn_no, year, inpatient, deductible_used, fund_paid)"
+    " SELECT psn_no, year, infno LIKE '2304%', sum(moved_deductible), sum(moved_fund)"
+    " FROM settlements WHERE state='active' GROUP BY psn_no, year, infno LIKE '2304%';"
+    "DROP TABLE accums;";
+
+static int migrate_to_4(struct ledger *l, int version, char **err);
+
+/* Brings a ledger of an older version to version 5, in one transaction. A ledger created by
+ * this version has its tables as version 5 wants them from the schema. */
 static int migrate(struct ledger *l, char **err)
 {
     sqlite3_stmt *st = NULL;
@@ -176,10 +187,32 @@ static int migrate(struct ledger *l, char **err)
     sqlite3_finalize(st);
     if (version < 0)
         return -EIO;
-    if (version >= 4)
+    if (version >= 5)
         return 0;
     if (sqlite3_exec(l->db, "BEGIN", NULL, NULL, err) != SQLITE_OK)
         return -EIO;
+    if (version < 4)
+        rc = migrate_to_4(l, version, err);
+    if (rc == 0 && has(l, "SELECT 1 FROM sqlite_master WHERE name='accums'") &&
+        sqlite3_exec(l->db, migrate_5, NULL, NULL, err) != SQLITE_OK)
+        rc = -EIO;
+    if (rc < 0 ||
+        sqlite3_exec(l->db, "PRAGMA user_version=5; COMMIT;", NULL, NULL, err) != SQLITE_OK) {
+        sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+        return -EIO;
+    }
+    return 0;
+}
+
+/* Version 1 found an upload's visits in upload_visits, not by an index on every line's
+ * msgid; version 2 also finds a cancellation's there, and keeps lines in sets
+ * (ledger_migrate_fees); version 3 keeps a line's settlement with the settlement
+ * (ledger_migrate_sets; both in ledger_fees.c); version 4 is migrate_4. Inside migrate's
+ * transaction. */
+static int migrate_to_4(struct ledger *l, int version, char **err)
+{
+    int rc = 0;
+
     if (has(l, "SELECT 1 FROM sqlite_master"
                " WHERE name='msgs' AND sql NOT LIKE '%WITHOUT ROWID%'") &&
         sqlite3_exec(l->db, migrate_4, NULL, NULL, err) != SQLITE_OK)
@@ -205,12 +238,7 @@ static int migrate(struct ledger *l, char **err)
     if (rc < 0 && !*err)
         *err = sqlite3_mprintf("the fee lines could not be moved to version 4 (%s)",
                                rc == -ENOMEM ? "out of memory" : "unreadable");
-    if (rc < 0 ||
-        sqlite3_exec(l->db, "PRAGMA user_version=4; COMMIT;", NULL, NULL, err) != SQLITE_OK) {
-        sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
-        return -EIO;
-    }
-    return 0;
+    return rc;
 }
 
 static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int frames)
@@ -662,7 +690,8 @@ int ledger_recon_totals(struct ledger *l, const struct ledger_recon_query *q,
 
 /* --- per person ----------------------------------------------------------------------- */
 
-int ledger_accum_get(struct ledger *l, const char *psn_no, int32_t year, struct policy_accum *ret)
+int ledger_accum_get(struct ledger *l, const char *psn_no, int32_t year, bool inpatient,
+                     struct policy_accum *ret)
 {
     sqlite3_stmt *st = stmt(l, S_ACCUM_GET);
     int rc;
@@ -671,6 +700,7 @@ int ledger_accum_get(struct ledger *l, const char *psn_no, int32_t year, struct 
         return -EIO;
     bt(st, 1, psn_no);
     bi(st, 2, year);
+    bi(st, 3, inpatient);
     rc = row(l, st);
     ret->deductible_used = rc == 1 ? ci(st, 0) : 0;
     ret->fund_paid = rc == 1 ? ci(st, 1) : 0;
@@ -678,7 +708,7 @@ int ledger_accum_get(struct ledger *l, const char *psn_no, int32_t year, struct 
     return rc < 0 ? rc : 0;
 }
 
-int ledger_accum_move(struct ledger *l, const char *psn_no, int32_t year,
+int ledger_accum_move(struct ledger *l, const char *psn_no, int32_t year, bool inpatient,
                       const struct policy_accum *moved, int sign)
 {
     sqlite3_stmt *st = stmt(l, S_ACCUM_MOVE);
@@ -687,8 +717,9 @@ int ledger_accum_move(struct ledger *l, const char *psn_no, int32_t year,
         return -EIO;
     bt(st, 1, psn_no);
     bi(st, 2, year);
-    bi(st, 3, sign * moved->deductible_used);
-    bi(st, 4, sign * moved->fund_paid);
+    bi(st, 3, inpatient);
+    bi(st, 4, sign * moved->deductible_used);
+    bi(st, 5, sign * moved->fund_paid);
     return run(l, st);
 }
 

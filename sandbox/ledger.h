@@ -194,8 +194,10 @@ int ledger_recon_totals(struct ledger *l, const struct ledger_recon_query *q,
                         struct ledger_recon_totals *ret);
 
 /* --- per person ------------------------------------------------------------------------ */
-int ledger_accum_get(struct ledger *l, const char *psn_no, int32_t year, struct policy_accum *ret);
-int ledger_accum_move(struct ledger *l, const char *psn_no, int32_t year,
+/* A person's year accumulations of stays (inpatient) or of visits: each has its own cap. */
+int ledger_accum_get(struct ledger *l, const char *psn_no, int32_t year, bool inpatient,
+                     struct policy_accum *ret);
+int ledger_accum_move(struct ledger *l, const char *psn_no, int32_t year, bool inpatient,
                       const struct policy_accum *moved, int sign);
 /* The account balance: the ledger's, or opening when it never moved. */
 int ledger_balance_get(struct ledger *l, const char *psn_no, int64_t opening, int64_t *ret);

@@ -182,26 +182,29 @@ static void test_lines_settlements_and_accumulations(void **state)
     s.lines = lines;
     assert_int_equal(ledger_settlement_insert(l, &s), 0);
     free(lines);
-    assert_int_equal(ledger_accum_move(l, "P1", 2025, &moved, 1), 0);
+    assert_int_equal(ledger_accum_move(l, "P1", 2025, true, &moved, 1), 0);
     assert_int_equal(ledger_fees_unsettled(l, "V1", NULL, &t, &n, NULL, NULL), 0);
     assert_int_equal(n, 0);
     /* Settled lines can be neither cancelled nor reversed. */
     assert_int_equal(cancel_lines(l, "V1", NULL, "M-CANCEL", &n), 0);
     assert_int_equal(n, 0);
     assert_int_equal(ledger_fees_reverse_upload(l, "M-UP", &n), POSA_ESTATE);
-    assert_int_equal(ledger_accum_get(l, "P1", 2025, &acc), 0);
+    assert_int_equal(ledger_accum_get(l, "P1", 2025, true, &acc), 0);
     assert_true(acc.fund_paid == 70000 && acc.deductible_used == 20000);
+    /* A stay's year is not a visit's: each kind has its own cap. */
+    assert_int_equal(ledger_accum_get(l, "P1", 2025, false, &acc), 0);
+    assert_true(acc.fund_paid == 0 && acc.deductible_used == 0);
 
     /* Cancel: the lines are unsettled again and the year moves back. */
     assert_int_equal(ledger_settlement_set_state(l, "S1", "cancelled", "M-C"), 0);
-    assert_int_equal(ledger_accum_move(l, "P1", 2025, &moved, -1), 0);
+    assert_int_equal(ledger_accum_move(l, "P1", 2025, true, &moved, -1), 0);
     assert_int_equal(ledger_fees_unsettled(l, "V1", NULL, &t, &n, NULL, NULL), 0);
     assert_int_equal(n, 2);
     assert_int_equal(ledger_settlement_active(l, "V1", &got), 0);
     assert_int_equal(ledger_settlement_by_cancel(l, "M-C", &got), 1);
     assert_string_equal(got.setl_id, "S1");
     ledger_settlement_free(&got);
-    assert_int_equal(ledger_accum_get(l, "P1", 2025, &acc), 0);
+    assert_int_equal(ledger_accum_get(l, "P1", 2025, true, &acc), 0);
     assert_true(acc.fund_paid == 0 && acc.deductible_used == 0);
     assert_int_equal(cancel_lines(l, "V1", "2", "M-CANCEL", &n), 0);
     assert_int_equal(n, 1);
@@ -483,7 +486,75 @@ static void test_version_2_settled_lines_migrated(void **state)
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_string_equal((const char *)sqlite3_column_text(st, 0), "02");
     assert_int_equal(sqlite3_column_int(st, 1), 1);
-    assert_int_equal(sqlite3_column_int(st, 2), 4);
+    assert_int_equal(sqlite3_column_int(st, 2), 5);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+/* A ledger of version 4 kept one year accumulation per person for stays and visits alike:
+ * opening it takes each kind's from the active settlements (a cancelled one moved back). */
+static void test_version_4_accumulations_split_by_kind(void **state)
+{
+    static const struct {
+        const char *setl_id, *infno, *state;
+        int64_t deductible, fund;
+    } setls[] = {
+        {"ACC1", "2304", "active", 80000, 828000}, /* a stay: 800.00, 8,280.00 */
+        {"ACC2", "2207", "active", 80000, 17173},  /* a visit: 800.00, 171.73 */
+        {"ACC3", "2207", "cancelled", 0, 5000},    /* moved back */
+        {"ACC4", "2304A", "active", 0, 100000},    /* a provincial suffix: still a stay */
+    };
+    struct ledger *l = open_ledger();
+    struct policy_accum acc;
+    char path[128];
+    sqlite3 *db;
+
+    (void)state;
+    assert_int_equal(ledger_begin(l), 0);
+    for (size_t i = 0; i < sizeof setls / sizeof setls[0]; i++) {
+        struct ledger_settlement s = {0};
+
+        snprintf(s.setl_id, sizeof(s.setl_id), "%s", setls[i].setl_id);
+        snprintf(s.infno, sizeof(s.infno), "%s", setls[i].infno);
+        snprintf(s.psn_no, sizeof(s.psn_no), "P9");
+        snprintf(s.mdtrt_id, sizeof(s.mdtrt_id), "VACC%zu", i);
+        snprintf(s.state, sizeof(s.state), "%s", setls[i].state);
+        s.year = 2026;
+        s.moved = (struct policy_accum){setls[i].deductible, setls[i].fund};
+        assert_int_equal(ledger_settlement_insert(l, &s), 0);
+    }
+    assert_int_equal(ledger_commit(l), 0);
+    ledger_close(l);
+    snprintf(path, sizeof(path), "%s/ledger.sqlite3", dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "DROP TABLE year_accums;"
+                                  "CREATE TABLE accums(psn_no TEXT, year INTEGER,"
+                                  " deductible_used INTEGER, fund_paid INTEGER,"
+                                  " PRIMARY KEY(psn_no, year));"
+                                  "INSERT INTO accums VALUES('P9', 2026, 160000, 945173);"
+                                  "PRAGMA user_version=4;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+
+    l = open_ledger();
+    assert_int_equal(ledger_accum_get(l, "P9", 2026, true, &acc), 0);
+    assert_true(acc.deductible_used == 80000 && acc.fund_paid == 928000);
+    assert_int_equal(ledger_accum_get(l, "P9", 2026, false, &acc), 0);
+    assert_true(acc.deductible_used == 80000 && acc.fund_paid == 17173);
+    ledger_close(l);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT (SELECT count(*) FROM sqlite_master"
+                                        " WHERE name='accums'),"
+                                        " (SELECT user_version FROM pragma_user_version)",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 0);
+    assert_int_equal(sqlite3_column_int(st, 1), 5);
     sqlite3_finalize(st);
     sqlite3_close(db);
 }
@@ -611,6 +682,7 @@ int main(void)
         cmocka_unit_test(test_many_lines_indexed),
         cmocka_unit_test(test_refund_sums_follow_the_lines),
         cmocka_unit_test(test_version_2_settled_lines_migrated),
+        cmocka_unit_test(test_version_4_accumulations_split_by_kind),
         cmocka_unit_test(test_sequences_survive),
         cmocka_unit_test(test_checkpoint_off_the_loop),
         cmocka_unit_test(test_damaged_lines_refused),

@@ -324,5 +324,30 @@ class PolicyOverTcp(PolicyBase):
 
 del PolicyBase  # only its two transports run
 
+
+class YearAccumulations(h.HisTestCase):
+    """A stay's year and a visit's are kept apart (sandbox/README.md): each kind has its own
+    cap, and the outpatient deductible is the year's visits', not an admission's."""
+
+    def test_a_stay_leaves_the_outpatient_year_alone(self):
+        wang = "32020000000000000000000112"  # 王䶮, long-term, Wuxi employee (310)
+        stay = self.open_visit(self.tcp, wang)
+        self.upload(self.tcp, stay["visit_id"], h.stay_lines("Y"))
+        r = self.tcp.post("/v1/visits/%s/settle" % stay["visit_id"], {"discharge": DISCHARGE})
+        # (10,000.00 - 800.00) x 0.90 = 8,280.00: over the outpatient cap of 8,000.00
+        self.assertEqual((r.status, r.json["amounts"]["fund_pay_sumamt"]), (200, "8280.00"), r)
+        visit = self.open_visit(self.tcp, wang, kind="outpatient", med_type="11")
+        self.upload(self.tcp, visit["visit_id"], [
+            # 全身麻醉 甲 at its limit 900.00, 血细胞分析 甲 20.00: 920.00 in scope
+            h.line("Y1", "003301000050000", "全身麻醉", "1", "900.00", "900.00"),
+            h.line("Y2", "002501010150000", "血细胞分析(血常规)", "1", "20.00", "20.00")])
+        r = self.tcp.post("/v1/visits/%s/settle" % visit["visit_id"], {})
+        a = r.json["amounts"]
+        # Outpatient, Wuxi employees at level 3: deductible 800.00 a year (none met yet by
+        # visits), ratio 0.75: (920.00 - 800.00) x 0.75 = 90.00; person 830.00. With one year
+        # for both kinds the stay had met the deductible and passed the cap: fund 0.00.
+        self.assertEqual((r.status, a["act_pay_dedc"], a["fund_pay_sumamt"], a["psn_part_amt"]),
+                         (200, "800.00", "90.00", "830.00"), r)
+
 if __name__ == "__main__":
     h.main()

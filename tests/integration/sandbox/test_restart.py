@@ -121,7 +121,7 @@ class Restart(unittest.TestCase):
         of stay settled[0] settled by settled[1]."""
         self.sb.kill(signal.SIGTERM)
         db = sqlite3.connect(os.path.join(self.sb.data_dir, "ledger.sqlite3"))
-        db.executescript(OLD_FEES + OLD_MSGS + "DELETE FROM fee_sets;"
+        db.executescript(OLD_FEES + OLD_MSGS + OLD_ACCUMS + "DELETE FROM fee_sets;"
                          "DELETE FROM upload_visits; UPDATE settlements SET lines = NULL;"
                          "PRAGMA user_version=0;")
         scaled = lambda v, n: int(harness.money(v) * n)  # noqa: E731
@@ -183,13 +183,26 @@ class Restart(unittest.TestCase):
                          harness.money("8280.00"))
         sb.kill(signal.SIGTERM)
         db = sqlite3.connect(os.path.join(sb.data_dir, "ledger.sqlite3"))
-        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 4)
+        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 5)
+        # one year for stays and visits alike before 5: the stay's, taken from its settlement
+        self.assertEqual(db.execute(
+            "SELECT inpatient, fund_paid FROM year_accums WHERE psn_no = ? AND year = 2025",
+            (P["psn_no"],)).fetchall(), [(1, 828000)])
+        self.assertIsNone(db.execute("SELECT name FROM sqlite_master WHERE name='accums'")
+                          .fetchone())
         self.assertIsNone(db.execute("SELECT name FROM sqlite_master WHERE name='fees'")
                           .fetchone())
         self.assertIn("WITHOUT ROWID", db.execute(
             "SELECT sql FROM sqlite_master WHERE name='msgs'").fetchone()[0])
         db.close()
 
+
+# One year accumulation per person for stays and visits alike (before 5).
+OLD_ACCUMS = ("CREATE TABLE accums(psn_no TEXT, year INTEGER, deductible_used INTEGER,"
+              " fund_paid INTEGER, PRIMARY KEY(psn_no, year));"
+              "INSERT INTO accums SELECT psn_no, year, sum(deductible_used), sum(fund_paid)"
+              " FROM year_accums GROUP BY psn_no, year;"
+              "DROP TABLE year_accums;")
 
 # msgs as a rowid table with its msgid index, setl_cancel over every settlement (before 4).
 OLD_MSGS = ("CREATE TABLE msgs_old(msgid TEXT PRIMARY KEY, infno TEXT, state TEXT, psn_no TEXT,"
