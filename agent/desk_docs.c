@@ -9,6 +9,7 @@
 #include "agent/desk.h"
 #include "agent/posad.h"
 #include "cache/db.h"
+#include "core/admdvs.h"
 #include "core/datetime.h"
 #include "core/decimal.h"
 #include "core/split.h"
@@ -94,14 +95,17 @@ static void visit_view(struct his_call *call, struct json_object *vdoc, const ch
     *p = (struct doc_patient){desk_str(id, "name"), desk_str(id, "gender"), desk_str(id, "certno"),
                               desk_str(id, "psn_no"), desk_str(id, "insutype"),
                               desk_str(id, "insuplc_admdvs")};
-    *v = (struct doc_visit){
-        .hospital_name = call->pd->cfg.fixmedins_name,
-        .hospital_code = call->pd->cfg.fixmedins_code,
-        .treating_region = call->pd->cfg.mdtrtarea_admvs,
-        .inpatient = visit_kind_named(kind) == VISIT_INPATIENT,
-        .his_visit_id = desk_str(req, "his_visit_id"), .mdtrt_id = mdtrt_id,
-        .dept_name = desk_str(req, "dept_name"), .begin_time = desk_str(req, "begin_time"),
-        .end_time = end_time && end_time[0] ? end_time : NULL, .diagnoses = diag};
+    *v = (struct doc_visit){.hospital_name = call->pd->cfg.fixmedins_name,
+                            .hospital_code = call->pd->cfg.fixmedins_code,
+                            .treating_region = call->pd->cfg.mdtrtarea_admvs,
+                            .province = admdvs_province(call->pd->cfg.mdtrtarea_admvs),
+                            .inpatient = visit_kind_named(kind) == VISIT_INPATIENT,
+                            .his_visit_id = desk_str(req, "his_visit_id"),
+                            .mdtrt_id = mdtrt_id,
+                            .dept_name = desk_str(req, "dept_name"),
+                            .begin_time = desk_str(req, "begin_time"),
+                            .end_time = end_time && end_time[0] ? end_time : NULL,
+                            .diagnoses = diag};
     for (size_t i = 0; list && i < json_object_array_length(list) && i < BOUND_DIAGNOSES; i++) {
         struct json_object *d = json_object_array_get_idx(list, i), *m = NULL;
 
@@ -296,7 +300,16 @@ static void on_visit(struct db_job *job, int status)
         struct html_buf page;
         struct json_object *b = NULL;
 
-        /* The patient signs that no third party is liable: not for a visit that says one is. */
+        /* The patient signs that an injury of this visit has no liable third party: not for
+         * a visit without a trauma, nor one that says a third party is liable. */
+        if (!json_object_object_get_ex(vdoc, "trauma", &b) || !json_object_get_boolean(b)) {
+            his_fail(call, POSA_ESTATE,
+                     "this visit is not marked as a trauma: the no-third-party commitment does "
+                     "not apply",
+                     NULL);
+            json_object_put(vdoc);
+            return;
+        }
         if (json_object_object_get_ex(vdoc, "third_party", &b) && json_object_get_boolean(b)) {
             his_fail(call, POSA_ESTATE,
                      "this visit has a liable third party: the no-third-party commitment does "
@@ -308,6 +321,10 @@ static void on_visit(struct db_job *job, int status)
         html_buf_init(&page, HTML_BUF_CEILING);
         err = documents_trauma_format(&view, &page);
         send_page(call, &page, err);
+    } else if (json_object_array_length(f->lines) == 0) {
+        his_fail(call, POSA_ESTATE,
+                 "this visit has no active outside-purchase lines: there is nothing to attest",
+                 NULL);
     } else {
         struct outside_form_view view = {.patient = patient, .visit = visit, .printed_at = now};
 

@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "core/admdvs.h"
 #include "core/bound.h"
 #include "core/decimal.h"
 #include "core/err.h"
@@ -209,6 +210,7 @@ static const char page_css[] =
     "th,td{border:.6pt solid #000;padding:.5mm 1.5mm;vertical-align:top;text-align:left}"
     "th{font-weight:bold;white-space:nowrap}"
     ".kv{table-layout:fixed}.kv th{width:19%}.kv td{width:31%;overflow-wrap:anywhere}"
+    ".fixed{table-layout:fixed}.fixed td{overflow-wrap:anywhere}"
     "thead th{text-align:center}"
     "thead{display:table-header-group}"
     "tr{page-break-inside:avoid;break-inside:avoid}"
@@ -350,8 +352,8 @@ static void person_rows(struct html_buf *out, const struct doc_patient *p,
     field(out, "定点医疗机构", v->hospital_name);
     field(out, "机构编码", v->hospital_code);
     html_buf_put(out, "</tr>\n<tr>");
-    field(out, "就医地", v->treating_region);
-    field(out, "参保地", p->insured_region);
+    coded_field(out, "就医地", v->treating_region, admdvs_province(v->treating_region));
+    coded_field(out, "参保地", p->insured_region, admdvs_province(p->insured_region));
     html_buf_put(out, "</tr>\n<tr>");
     field(out, "姓名", p->name);
     field(out, "性别", LOOKUP(gend_names, p->gend) ? LOOKUP(gend_names, p->gend) : p->gend);
@@ -566,7 +568,13 @@ static void outside_lines(struct html_buf *out, const struct doc_outside_line *l
 {
     int64_t total = 0;
 
-    html_buf_put(out, "<table>\n<thead><tr><th>序号</th><th>外院或定点药店</th><th>类别</th>"
+    /* Fixed columns: a long reference or institution code wraps in its cell instead of
+     * pushing the amounts off the A5 page. */
+    html_buf_put(out, "<table class=\"fixed\">\n<colgroup><col style=\"width:7%\">"
+                      "<col style=\"width:24%\"><col style=\"width:10%\">"
+                      "<col style=\"width:20%\"><col style=\"width:23%\">"
+                      "<col style=\"width:16%\"></colgroup>\n"
+                      "<thead><tr><th>序号</th><th>外院或定点药店</th><th>类别</th>"
                       "<th>单号</th><th>项目</th><th>金额</th></tr></thead>\n<tbody>\n");
     for (size_t i = 0; i < n; i++) {
         const struct doc_outside_line *l = &lines[i];

@@ -177,6 +177,14 @@ class VisitsBase(h.HisTestCase):
         d = self.c.get("/v1/documents/forms/trauma-commitment?visit_id=" + v["visit_id"])
         self.assertError(d, 409, "CONFLICT")
 
+    def test_forms_only_where_they_apply(self):
+        # No trauma: nothing for the patient to commit to. No outside line: nothing to attest.
+        v = self.open_visit(self.c, ZHANG)
+        self.upload(self.c, v["visit_id"], h.stay_lines("N")[:2])
+        for form in ("trauma-commitment", "outside-purchase"):
+            d = self.c.get("/v1/documents/forms/%s?visit_id=%s" % (form, v["visit_id"]))
+            self.assertError(d, 409, "CONFLICT")
+
     # --- outside lines -------------------------------------------------------------------------
 
     def test_outside_line_refused_on_outpatient(self):
@@ -338,6 +346,10 @@ class VisitsBase(h.HisTestCase):
         self.assertTrue(d.headers.get("Content-Type", "").startswith("text/html"), d.headers)
         text = d.raw.decode("utf-8")
         self.assertIn("王䶮", text)  # the rare character survives
+        # The treating province in the title (annex 13), regions with their province.
+        self.assertIn("<h1>上海市跨省异地就医住院结算单</h1>", text)
+        self.assertIn("<th>就医地</th><td>310000 上海市</td>", text)
+        self.assertIn("<th>参保地</th><td>320200 江苏省</td>", text)
         self.assertIn("320206********1252", text)
         self.assertNotIn(h.PERSONS[WANG], text)
         # 4,500.00 + 900.00 + 20.00 + 450.00 + 300.00 = 6,170.00.

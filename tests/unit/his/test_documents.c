@@ -474,6 +474,11 @@ static void test_outside_form(void **state)
         "<th colspan=\"5\">合计</th><td class=\"num\">13025.67</td>",
         "定点医疗机构医疗保险办公室（盖章）",
         "经治医师",
+        /* fixed columns, so a long reference wraps in its cell and the amounts stay on the
+         * page (a 36-character one pushed them off) */
+        ".fixed{table-layout:fixed}.fixed td{overflow-wrap:anywhere}",
+        "<table class=\"fixed\">\n<colgroup>",
+        "<col style=\"width:16%\"></colgroup>",
     };
 
     (void)state;
