@@ -243,6 +243,9 @@ void desk_metrics(struct his_call *call);
  * answer with infcode 0: release with envelope_response_done), or the posa error to answer
  * with and, for a refusal, the platform's words in ret_message. */
 int desk_outcome(struct upmsg *m, struct envelope_response *ret_env, char *ret_message, size_t cap);
+/* Answers the HIS with desk_outcome's error and message; a refusal carries the platform's
+ * words in details.upstream_message too (his-api.md). */
+void desk_fail_outcome(struct his_call *call, int err, const char *message);
 /* A refusal's words for the cashier: the platform's err_msg, or "refused" when it gave none. */
 const char *desk_refusal_words(const struct envelope_response *env);
 

@@ -395,6 +395,16 @@ int desk_outcome(struct upmsg *m, struct envelope_response *ret_env, char *msg, 
     }
 }
 
+void desk_fail_outcome(struct his_call *call, int err, const char *message)
+{
+    struct json_object *d = NULL;
+
+    if (err == POSA_EUPSTREAM_REFUSED && message && message[0]) {
+        d = json_object_new_object();
+        json_object_object_add(d, "upstream_message", json_object_new_string(message));
+    }
+    his_fail(call, err, message && message[0] ? message : NULL, d);
+}
 
 /* --- the catalog: stored in SQLite, downloaded page by page (1312) ------------------------ */
 

@@ -288,7 +288,7 @@ static void on_1101(struct upmsg *m)
     }
     if (err) {
         f->offline = err == POSA_EUPSTREAM_OFFLINE;
-        his_fail(call, err, msg[0] ? msg : NULL, NULL);
+        desk_fail_outcome(call, err, msg);
         return;
     }
     /* Read and stored with the outcome already, unless the outcome was not written here. */
@@ -527,6 +527,8 @@ void desk_identify(struct his_call *call)
     case IDENTIFY_ID:
         snprintf(f->cert_type, sizeof f->cert_type, "02");
         str_copy(f->cert_no, sizeof(f->cert_no), f->req.certno);
+        if (f->cert_no[17] == 'x') /* the platform knows the check character as X */
+            f->cert_no[17] = 'X';
         ask_platform(call);
         return;
     case IDENTIFY_QR: decode_qr(call); return;

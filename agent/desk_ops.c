@@ -431,7 +431,7 @@ static void on_upstream_answer(struct upmsg *m)
 
     upmsg_free(m);
     if (err) {
-        his_fail(call, err, msg[0] ? msg : NULL, NULL);
+        desk_fail_outcome(call, err, msg);
         return;
     }
     if (detail)

@@ -268,7 +268,7 @@ static void on_registered(struct upmsg *m)
         str_copy(f->rec.visit_id, sizeof(f->rec.visit_id), m->existing->visit_key);
     upmsg_free(m);
     if (err) {
-        his_fail(call, err, msg[0] ? msg : NULL, NULL);
+        desk_fail_outcome(call, err, msg);
         return;
     }
     if (f->stored) { /* with the outcome */

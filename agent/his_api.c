@@ -261,8 +261,8 @@ void his_fail_field(struct his_call *call, const struct jsonmap_error *err)
     if (code == POSA_ETOOLONG && strcmp(err->field, "lines") == 0)
         code = POSA_ETOOLARGE;
     json_object_object_add(details, "field", json_object_new_string(err->field));
-    snprintf(message, sizeof message, "%s%s%s", err->field[0] ? err->field : "the body",
-             err->field[0] ? ": " : " is not valid JSON: ", posa_strerror(code));
+    snprintf(message, sizeof message, "%s: %s", err->field[0] ? err->field : "the body",
+             posa_strerror(code));
     his_fail(call, code, message, details);
 }
 

@@ -25,7 +25,7 @@ static int object_parse(const char *body, size_t len, bool empty_ok, const char 
         return -ENOMEM;
     if (!json_object_is_type(root, json_type_object)) {
         json_object_put(root);
-        return jsonmap_fail(err, POSA_EFIELD, NULL, "");
+        return jsonmap_fail(err, POSA_EJSON, NULL, "");
     }
     if ((rc = jsonmap_only_keys(root, allowed, err)) < 0) {
         json_object_put(root);
@@ -60,15 +60,23 @@ static int time_field(struct json_object *obj, const char *key, bool required, c
     return 0;
 }
 
-/* An 18-character resident ID number: 17 digits and a digit or X. */
+/* An 18-character resident ID number (GB 11643): 17 digits, then the check character of
+ * their weighted sum (ISO 7064 MOD 11-2), a digit or X (x taken as X). A typo in any one
+ * character changes the check, so it is caught here, not as "no such person" upstream. */
 static bool is_certno(const char *s)
 {
+    static const int weights[17] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
+    static const char checks[] = "10X98765432";
+    int sum = 0;
+
     if (strlen(s) != 18)
         return false;
-    for (int i = 0; i < 17; i++)
+    for (int i = 0; i < 17; i++) {
         if (s[i] < '0' || s[i] > '9')
             return false;
-    return (s[17] >= '0' && s[17] <= '9') || s[17] == 'X' || s[17] == 'x';
+        sum += (s[i] - '0') * weights[i];
+    }
+    return (s[17] == 'x' ? 'X' : s[17]) == checks[sum % 11];
 }
 
 int identify_request_parse(const char *body, size_t len, struct identify_request *ret,
@@ -99,8 +107,10 @@ int identify_request_parse(const char *body, size_t len, struct identify_request
     r.wait_ms = (uint32_t)wait;
     if (r.source == IDENTIFY_QR && (!r.qr || !r.qr[0]))
         rc = jsonmap_fail(err, POSA_EFIELD, NULL, "qr");
-    else if (r.source == IDENTIFY_ID && (!r.certno || !is_certno(r.certno)))
+    else if (r.source == IDENTIFY_ID && !r.certno)
         rc = jsonmap_fail(err, POSA_EFIELD, NULL, "certno");
+    else if (r.source == IDENTIFY_ID && !is_certno(r.certno))
+        rc = jsonmap_fail(err, POSA_ECERTNO, NULL, "certno");
     /* card and auto need a desk (whose reader?): the caller knows, it may be the client's */
 out:
     if (rc < 0) {

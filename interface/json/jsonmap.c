@@ -111,7 +111,7 @@ int jsonmap_parse(const char *text, size_t len, struct json_object **ret,
         json_tokener_get_parse_end(tok) != len) {
         json_object_put(root);
         json_tokener_free(tok);
-        return jsonmap_fail(err, POSA_EFIELD, "", "");
+        return jsonmap_fail(err, POSA_EJSON, "", "");
     }
     json_tokener_free(tok);
     *ret = root;

@@ -88,6 +88,31 @@ class VisitsBase(h.HisTestCase):
         self.assertEqual(times, sorted(times))
         self.assertEqual(len(set(t[11:] for t in tokens)), len(tokens))
 
+    def test_id_number_typos_and_lowercase_x(self):
+        chen = h.PERSONS["32020000000000000000000104"]  # ends in X
+        r = self.c.post("/v1/identify", {"source": "id", "certno": chen[:17] + "x"})
+        self.assertEqual((r.status, r.json.get("person", {}).get("psn_no")),
+                         (200, "32020000000000000000000104"), r)
+        # One digit off: the check character says so before the platform is asked.
+        typo = chen[:5] + str((int(chen[5]) + 1) % 10) + chen[6:]
+        r = self.c.post("/v1/identify", {"source": "id", "certno": typo})
+        self.assertError(r, 400, "BAD_REQUEST")
+        self.assertIn("check for a typo", r.json["error"]["message"])
+        self.assertEqual(r.json["error"]["details"]["field"], "certno", r)
+
+    def test_platform_refusals_carry_its_words(self):
+        # A valid ID number the platform does not know, then a stay it refuses.
+        r = self.c.post("/v1/identify", {"source": "id", "certno": "11010519491231002X"})
+        self.assertError(r, 422, "UPSTREAM_REFUSED")
+        self.assertTrue(r.json["error"]["details"]["upstream_message"], r)
+        token = self.identify(self.c, ZHANG)
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
+            "infno": "2401", "mode": "refuse", "count": 1, "message": "该人员已在院"})
+        self.assertEqual(status, 200, raw)
+        r = self.c.post("/v1/visits", h.visit_body(token))
+        self.assertError(r, 422, "UPSTREAM_REFUSED")
+        self.assertEqual(r.json["error"]["details"]["upstream_message"], "该人员已在院", r)
+
     def test_filing_status_by_the_platforms_date(self):
         # 孙志强's commitment filing runs 2026-11-20 to 2026-12-04. The platform's calendar
         # decides (it refuses or settles by it), so identify reads the filing on the day the

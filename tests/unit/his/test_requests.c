@@ -67,13 +67,20 @@ struct bad {
 
 static const struct bad bad_cases[] = {
     /* identify */
-    {P_IDENTIFY, "", POSA_EFIELD, ""},
-    {P_IDENTIFY, "[]", POSA_EFIELD, ""},
+    {P_IDENTIFY, "", POSA_EJSON, ""},
+    {P_IDENTIFY, "[]", POSA_EJSON, ""},
     {P_IDENTIFY, "{\"source\":\"nfc\",\"desk\":\"D1\"}", POSA_EFIELD, "source"},
     {P_IDENTIFY, "{\"source\":\"qr\"}", POSA_EFIELD, "qr"},
     {P_IDENTIFY, "{\"source\":\"qr\",\"qr\":\"\"}", POSA_EFIELD, "qr"},
-    {P_IDENTIFY, "{\"source\":\"id\",\"certno\":\"12345\"}", POSA_EFIELD, "certno"},
-    {P_IDENTIFY, "{\"source\":\"id\",\"certno\":\"11010519491231002Y\"}", POSA_EFIELD, "certno"},
+    {P_IDENTIFY, "{\"source\":\"id\",\"certno\":\"12345\"}", POSA_ECERTNO, "certno"},
+    {P_IDENTIFY, "{\"source\":\"id\",\"certno\":\"11010519491231002Y\"}", POSA_ECERTNO, "certno"},
+    /* GB 11643's check character: 11010519491231002X is valid, a typo in any place is not */
+    {P_IDENTIFY, "{\"source\":\"id\",\"certno\":\"110105194912310021\"}", POSA_ECERTNO, "certno"},
+    {P_IDENTIFY, "{\"source\":\"id\",\"certno\":\"11010519491231003X\"}", POSA_ECERTNO, "certno"},
+    {P_IDENTIFY, "{\"source\":\"id\",\"certno\":\"21010519491231002X\"}", POSA_ECERTNO, "certno"},
+    {P_IDENTIFY, "{\"source\":\"id\",\"certno\":\"1101051949123100X2\"}", POSA_ECERTNO, "certno"},
+    {P_IDENTIFY, "{\"source\":\"id\",\"certno\":\"11010519491231002\"}", POSA_ECERTNO, "certno"},
+    {P_IDENTIFY, "{\"source\":\"id\"}", POSA_EFIELD, "certno"},
     {P_IDENTIFY, "{\"source\":\"card\",\"desk\":\"D1\",\"wait_ms\":-1}", POSA_ERANGE, "wait_ms"},
     {P_IDENTIFY, "{\"source\":\"card\",\"desk\":\"D1\",\"wait_ms\":999999}", POSA_ERANGE,
      "wait_ms"},
@@ -130,7 +137,7 @@ static const struct bad bad_cases[] = {
     {P_SETTLE, "{\"discharge\":{\"time\":\"2026-02-29 10:00:00\"}}", POSA_EDATE, "discharge.time"},
     {P_SETTLE, "{\"discharge\":\"today\"}", POSA_EFIELD, "discharge"},
     {P_SETTLE, "{\"wait\":true}", POSA_EUNKNOWN_FIELD, "wait"},
-    {P_SETTLE, "{\"use_account\":true", POSA_EFIELD, ""},
+    {P_SETTLE, "{\"use_account\":true", POSA_EJSON, ""},
     /* reconcile */
     {P_RECONCILE, "{}", POSA_EFIELD, "date"},
     {P_RECONCILE, "{\"date\":\"2026-11-31\"}", POSA_EDATE, "date"},
@@ -205,6 +212,9 @@ static void test_others_good(void **state)
     assert_int_equal(identify_request_parse(id, strlen(id), &i, &err), 0);
     assert_int_equal(i.source, IDENTIFY_ID);
     assert_string_equal(i.certno, "11010519491231002X");
+    his_request_done(&i.root);
+    id = "{\"source\":\"id\",\"certno\":\"11010519491231002x\"}"; /* x is X */
+    assert_int_equal(identify_request_parse(id, strlen(id), &i, &err), 0);
     his_request_done(&i.root);
     assert_int_equal(fees_cancel_request_parse(cancel, strlen(cancel), &c, &err), 0);
     assert_int_equal(c.n, 2);
