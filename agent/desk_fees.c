@@ -941,8 +941,15 @@ static void on_cancel_loaded(struct db_job *job, int status)
 
     if (!his_loaded(call, status, c->visit ? c->visit->desk : NULL))
         return;
+    if (strcmp(c->visit->state, visit_state_name(VISIT_OPEN)) == 0) {
+        his_fail(call, POSA_ENOSUCH, "there are no uploaded lines to cancel", NULL);
+        return;
+    }
     if (strcmp(c->visit->state, visit_state_name(VISIT_BILLED)) != 0) {
-        his_fail(call, POSA_ESTATE, "only lines of a visit that is not settled can be cancelled",
+        his_fail(call, POSA_ESTATE,
+                 strcmp(c->visit->state, visit_state_name(VISIT_CLOSED)) == 0
+                     ? "the visit is closed: its lines can no longer be cancelled"
+                     : "the visit is settled or being settled: cancel the settlement first",
                  NULL);
         return;
     }

@@ -474,6 +474,19 @@ static struct json_object *visit_doc(struct settle_flow *f)
     return f->doc;
 }
 
+static bool discharged_before_admission(struct settle_flow *f)
+{
+    struct json_object *req = NULL;
+    const char *begin;
+    int64_t admitted;
+
+    if (!f->req.has_discharge)
+        return false;
+    json_object_object_get_ex(visit_doc(f), "request", &req);
+    begin = desk_str(req, "begin_time");
+    return datetime_parse(begin, strlen(begin), &admitted) == 0 && f->req.discharge < admitted;
+}
+
 /* The settlement message (2206/2207, 2303/2304) of the visit's identity and bill. */
 static struct desk_settle settle_message(struct settle_flow *f)
 {
@@ -680,6 +693,11 @@ static void on_loaded(struct db_job *job, int status)
     }
     if (f->bill.lines == 0) {
         his_fail(call, POSA_ENOLINES, NULL, NULL);
+        return;
+    }
+    if (discharged_before_admission(f)) {
+        his_fail_at(call, POSA_EDATE, "discharge.time",
+                    "the discharge time is before the admission (begin_time): check the date");
         return;
     }
     if (visit_state_parse(f->visit->state, &state) < 0 ||

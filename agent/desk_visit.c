@@ -459,6 +459,11 @@ void desk_visit_open(struct his_call *call)
         his_fail_field(call, &jerr);
         return;
     }
+    /* A day of leeway for the HIS's clock and time zone; beyond it, a typo in the year. */
+    if (datetime_date(f->req.begin) > date_add_days(datetime_date(upstream_now_local()), 1)) {
+        his_fail_at(call, POSA_EDATE, "begin_time", "begin_time is in the future: check the date");
+        return;
+    }
     his_db_read(call, run_identity, on_identity);
 }
 

@@ -64,6 +64,9 @@ void his_reply(struct his_call *call, int status, struct json_object *body);
 void his_fail(struct his_call *call, int err, const char *message, struct json_object *details);
 /* BAD_REQUEST (or the mapped code) naming the field of a JSON mapping failure. */
 void his_fail_field(struct his_call *call, const struct jsonmap_error *err);
+/* A field that is well formed but wrong against something else (a date before another):
+ * err with message, and the field in details.field as his_fail_field gives it. */
+void his_fail_at(struct his_call *call, int err, const char *field, const char *message);
 /* Answers with a non-JSON body (documents, metrics). */
 void his_reply_text(struct his_call *call, int status, const char *content_type, const char *body,
                     size_t len);

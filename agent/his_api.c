@@ -266,6 +266,14 @@ void his_fail_field(struct his_call *call, const struct jsonmap_error *err)
     his_fail(call, code, message, details);
 }
 
+void his_fail_at(struct his_call *call, int err, const char *field, const char *message)
+{
+    struct json_object *details = json_object_new_object();
+
+    json_object_object_add(details, "field", json_object_new_string(field));
+    his_fail(call, err, message, details);
+}
+
 bool his_loaded(struct his_call *call, int status, const char *desk)
 {
     int err;
