@@ -518,7 +518,8 @@ static void on_catalog_page(struct upmsg *m)
     }
     if (err) {
         /* The stored catalog (if any) stays in use; the next refresh tries again. */
-        log_event(LOGL_WARN, "catalog_failed", "error", msg[0] ? msg : posa_strerror(err), NULL);
+        log_event(LOGL_WARN, "catalog_failed", "error", posa_strerror(err), "err_msg",
+                  msg[0] ? msg : NULL, NULL);
         cl->d->catalog_loading = false;
         catalog_load_free(cl);
         return;

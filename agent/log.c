@@ -1,5 +1,6 @@
 /* One line per event, text or JSON, to stderr or a file reopened on SIGHUP. */
 #include "agent/log.h"
+#include "core/mask.h"
 #include "core/str.h"
 
 #include <errno.h>
@@ -126,9 +127,17 @@ void log_event(enum log_level level, const char *event, ...)
                              event);
     va_start(ap, event);
     while ((k = va_arg(ap, const char *)) && n + 16 < sizeof buf) {
+        char masked[512];
+
         v = va_arg(ap, const char *);
         if (!v)
             continue;
+        /* The platform's own words (err_msg) may name the patient's numbers: masked here,
+         * once, for every event that carries them. */
+        if (strcmp(k, "err_msg") == 0) {
+            mask_numbers_in(v, masked, sizeof masked);
+            v = masked;
+        }
         if (log_state.json) {
             buf[n++] = ',';
             log_put(buf, sizeof buf, &n, k, true);

@@ -62,3 +62,35 @@ void mask_name(const char *name, char *buf, size_t cap)
         buf[out++] = '*';
     buf[out] = '\0';
 }
+
+static size_t digit_run(const char *s, size_t len)
+{
+    size_t n = 0;
+
+    while (n < len && s[n] >= '0' && s[n] <= '9')
+        n++;
+    if (n && n < len && (s[n] == 'X' || s[n] == 'x'))
+        n++;
+    return n;
+}
+
+void mask_numbers_in(const char *text, char *buf, size_t cap)
+{
+    size_t len = text ? strlen(text) : 0, out = 0, i = 0;
+
+    if (cap == 0)
+        return;
+    while (i < len) {
+        size_t run = digit_run(text + i, len - i), n = run ? run : utf8_len((unsigned char)text[i]);
+        size_t head = run >= 15 ? 6 : 0, tail = run >= 8 ? 4 : 2;
+
+        if (n > len - i)
+            n = len - i;
+        if (out + n >= cap)
+            break; /* whole characters and whole numbers only */
+        for (size_t k = 0; k < n; k++)
+            buf[out++] = run < 6 || k < head || k >= run - tail ? text[i + k] : '*';
+        i += n;
+    }
+    buf[out] = '\0';
+}

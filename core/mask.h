@@ -9,5 +9,10 @@
 void mask_certno(const char *certno, char *buf, size_t cap);
 void mask_name(const char *name, char *buf, size_t cap);
 void mask_card(const char *card_no, char *buf, size_t cap);
+/* Free text from outside (the platform's err_msg) for a log: every run of 6 or more digits
+ * (an X after them is an ID number's check character) masked, keeping 6 and 4 of a run of 15
+ * or more as mask_certno does, the last 4 of 8-14 (card, phone), the last 2 of 6-7. Names in
+ * free text cannot be told from other words and stay. Truncated whole characters. */
+void mask_numbers_in(const char *text, char *buf, size_t cap);
 
 #endif

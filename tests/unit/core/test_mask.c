@@ -192,6 +192,48 @@ static void test_card(void **state)
     assert_string_equal(out, "");
 }
 
+static void test_numbers_in_text(void **state)
+{
+    static const struct {
+        const char *in, *want;
+    } cases[] = {
+        {"参保人王䶮 身份证320206198805051252 查询失败",
+         "参保人王䶮 身份证320206********1252 查询失败"},
+        {"certno 32021319850214042x refused", "certno 320213********042x refused"},
+        {"卡号W32010101无效", "卡号W****0101无效"}, /* 8 digits: the last 4 */
+        {"电话13812345678", "电话*******5678"},     /* 11: the last 4 */
+        {"psn_no 32020000000000000000000101", "psn_no 320200****************0101"},
+        {"code 123456 and 1234567", "code ****56 and *****67"},       /* 6-7: the last 2 */
+        {"infcode -1, 12345 is short", "infcode -1, 12345 is short"}, /* under 6: kept */
+        {"签到信息不存在, 请重新签到(9001)", "签到信息不存在, 请重新签到(9001)"},
+        {"X123456X", "X*****6X"}, /* an X before is a letter, after a check character */
+        {"", ""},
+    };
+    char buf[128];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mask_numbers_in(cases[i].in, buf, sizeof buf);
+        assert_string_equal(buf, cases[i].want);
+    }
+    mask_numbers_in(NULL, buf, sizeof buf);
+    assert_string_equal(buf, "");
+}
+
+/* Truncated, never a half character or half a number's digits shown. */
+static void test_numbers_in_text_truncated(void **state)
+{
+    char buf[16];
+
+    (void)state;
+    mask_numbers_in("身份证320206198805051252", buf, sizeof buf); /* 9 bytes, then 18 */
+    assert_string_equal(buf, "身份证");
+    mask_numbers_in("王䶮王", buf, 6); /* 3 + 3 bytes and the NUL: the second does not fit */
+    assert_string_equal(buf, "王");
+    mask_numbers_in("abc", buf, 1);
+    assert_string_equal(buf, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -201,6 +243,8 @@ int main(void)
         cmocka_unit_test(test_name_truncation),
         cmocka_unit_test(test_name_broken_utf8),
         cmocka_unit_test(test_card),
+        cmocka_unit_test(test_numbers_in_text),
+        cmocka_unit_test(test_numbers_in_text_truncated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
