@@ -216,7 +216,15 @@ static int config_store(struct posad_config *cfg, const struct config_key *k, co
     errno = 0;
     v = strtoul(value, &end, k->type == CT_MODE ? 8 : 10);
     if (!*value || *end || errno || value[0] == '-' || v < k->min || v > k->max) {
-        *why = k->type == CT_MODE ? "not an octal file mode" : "not a number in range";
+        static char range[64];
+
+        snprintf(range, sizeof range, "must be a whole number from %u to %u", k->min, k->max);
+        *why = k->type == CT_MODE ? "must be an octal file mode (0600, 0660)" : range;
+        return POSA_EFIELD;
+    }
+    /* The socket's permissions are the API's only auth on it (his-api.md). */
+    if (k->type == CT_MODE && (v & 0002)) {
+        *why = "must not let every local user write (o+w): the socket's mode is its auth";
         return POSA_EFIELD;
     }
     *(uint32_t *)(void *)field = (uint32_t)v;
@@ -229,7 +237,16 @@ static int config_set_at(struct posad_config *cfg, const char *section, const ch
 {
     const struct config_key *k = config_find(section, key);
     const char *why = "unknown key";
+    char twice[64];
 
+    /* A second line for a key (a cashier's token appended as another `clients =`) would
+     * silently replace the first. */
+    if (k && line > 0 && cfg->key_line[k - config_keys]) {
+        snprintf(twice, sizeof twice, "set twice (first on line %u): one line per key",
+                 (unsigned)cfg->key_line[k - config_keys]);
+        why = twice;
+        k = NULL;
+    }
     if (k && config_store(cfg, k, value, &why) == 0) {
         cfg->key_line[k - config_keys] = (uint16_t)(line > 0 && line < 65535 ? line : 0);
         return 0;
@@ -279,6 +296,8 @@ int config_load(struct posad_config *cfg, const char *path, char *msg, size_t ca
             break;
         }
         s = config_trim(line);
+        if (lineno == 1 && strncmp(s, "\xEF\xBB\xBF", 3) == 0) /* a BOM (Notepad) */
+            s = config_trim(s + 3);
         if (!*s || *s == '#' || *s == ';')
             continue;
         if (*s == '[') {
@@ -378,6 +397,44 @@ static int config_require(const struct posad_config *cfg, const char *value, con
     return POSA_EFIELD;
 }
 
+/* An upstream address: http(s)://, a host, and nothing curl would refuse later as "bad
+ * format" while posad called the platform unreachable (a space: a comment on the line). */
+static int config_url(const struct posad_config *cfg, const char *path, const char *key,
+                      const char *url, char *msg, size_t cap)
+{
+    size_t scheme = strncmp(url, "https://", 8) == 0 ? 8 : strncmp(url, "http://", 7) == 0 ? 7 : 0;
+    char at[CONFIG_PATH_MAX + 16];
+    const char *why = NULL;
+
+    if (!scheme)
+        why = "must start with http:// or https://";
+    else if (!url[scheme] || url[scheme] == '/' || url[scheme] == ':')
+        why = "must name a host after the scheme";
+    for (const char *c = url; !why && *c; c++)
+        if ((unsigned char)*c <= ' ' || *c == '"' || *c == '\\' || *c == 0x7f)
+            why = "must not hold spaces, quotes or control characters (a comment goes on a "
+                  "line of its own)";
+    if (!why)
+        return 0;
+    snprintf(msg, cap, "%s: [upstream] %s: %s",
+             config_at(cfg, path, "upstream", key, at, sizeof at), key, why);
+    return POSA_EFIELD;
+}
+
+/* A file the key names must be readable now, not when the first message needs it. */
+static int config_readable(const struct posad_config *cfg, const char *path, const char *section,
+                           const char *key, const char *file, char *msg, size_t cap)
+{
+    char at[CONFIG_PATH_MAX + 16];
+
+    if (!file[0] || access(file, R_OK) == 0)
+        return 0;
+    snprintf(msg, cap, "%s: [%s] %s: cannot read %s: %s",
+             config_at(cfg, path, section, key, at, sizeof at), section, key, file,
+             strerror(errno));
+    return POSA_EFIELD;
+}
+
 int config_check(const struct posad_config *cfg, const char *path, char *msg, size_t cap)
 {
     char host[CONFIG_HOST_MAX], at[CONFIG_PATH_MAX + 16];
@@ -386,6 +443,9 @@ int config_check(const struct posad_config *cfg, const char *path, char *msg, si
     size_t n = strlen(cfg->fixmedins_code);
 
     err = config_require(cfg, cfg->data_dir, path, "posad", "data_dir", "required", msg, cap);
+    if (!err)
+        err = config_require(cfg, cfg->fixmedins_code, path, "institution", "fixmedins_code",
+                             "required", msg, cap);
     if (!err && (n != 12 ||
                  strspn(cfg->fixmedins_code,
                         "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") != 12)) {
@@ -404,11 +464,16 @@ int config_check(const struct posad_config *cfg, const char *path, char *msg, si
                              "required", msg, cap);
     if (!err)
         err = config_require(cfg, cfg->url, path, "upstream", "url", "required", msg, cap);
-    if (!err && strncmp(cfg->url, "http://", 7) != 0 && strncmp(cfg->url, "https://", 8) != 0) {
-        snprintf(msg, cap, "%s: [upstream] url: must start with http:// or https://",
-                 config_at(cfg, path, "upstream", "url", at, sizeof at));
-        err = POSA_EFIELD;
-    }
+    if (!err)
+        err = config_url(cfg, path, "url", cfg->url, msg, cap);
+    if (!err && cfg->ec_url[0])
+        err = config_url(cfg, path, "ec_url", cfg->ec_url, msg, cap);
+    if (!err)
+        err = config_readable(cfg, path, "upstream", "ca_file", cfg->ca_file, msg, cap);
+    if (!err)
+        err = config_readable(cfg, path, "upstream", "cert_file", cfg->cert_file, msg, cap);
+    if (!err)
+        err = config_readable(cfg, path, "upstream", "key_file", cfg->key_file, msg, cap);
     if (!err && !*cfg->listen && !*cfg->socket) {
         snprintf(msg, cap, "%s: [posad] listen: listen or socket must be set",
                  config_at(cfg, path, "posad", "listen", at, sizeof at));
@@ -453,12 +518,8 @@ int config_check(const struct posad_config *cfg, const char *path, char *msg, si
         if (!err)
             err = config_require(cfg, cfg->sm_key_file, path, "gateway", "sm_key_file",
                                  "required by gateway = sm", msg, cap);
-        if (!err && access(cfg->sm_key_file, R_OK) != 0) {
-            snprintf(msg, cap, "%s: [gateway] sm_key_file: cannot read %s: %s",
-                     config_at(cfg, path, "gateway", "sm_key_file", at, sizeof at),
-                     cfg->sm_key_file, strerror(errno));
-            err = POSA_EFIELD;
-        }
+        if (!err)
+            err = config_readable(cfg, path, "gateway", "sm_key_file", cfg->sm_key_file, msg, cap);
     }
     return err;
 }

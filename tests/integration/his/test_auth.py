@@ -389,11 +389,11 @@ def stream_ends(stream, timeout):
 class CheckConfig(unittest.TestCase):
     """posad --check-config FILE: exit 2 with the file and the key named; nothing started."""
 
-    def check(self, extra):
+    def check(self, extra, head=""):
         d = tempfile.mkdtemp(prefix="posa-his-conf-")
         path = os.path.join(d, "posad.conf")
         with open(path, "w", encoding="utf-8") as f:
-            f.write("[posad]\ndata_dir = %s\nsocket = %s\n"
+            f.write(head + "[posad]\ndata_dir = %s\nsocket = %s\n"
                     "[institution]\nfixmedins_code = %s\nfixmedins_name = 医院\n"
                     "mdtrtarea_admvs = 310000\n"
                     "[upstream]\nurl = http://127.0.0.1:9/fsi/api/rsfComIfsService/callService\n"
@@ -489,6 +489,29 @@ class CheckConfig(unittest.TestCase):
         self.assertIn(other_key, out)
         self.assertIn("mismatch", out)
         rc, out, _, _ = self.check("[his]\n" + good)
+        self.assertEqual(rc, 0, out)
+
+    def test_operator_mistakes_named(self):
+        # What an operator editing the file by hand gets wrong, each named at its line
+        # (the base file is 9 lines) instead of surfacing later as "platform unreachable".
+        for extra, words in (
+                ("[his]\nclients = %s\nclients = %s\n" % (clients_line(), clients_line()),
+                 ":12: [his] clients: set twice (first on line 11)"),
+                ("[upstream]\nec_url = http://127.0.0.1:9/ec  # test\n",
+                 ":11: [upstream] ec_url: must not hold spaces"),
+                ("[upstream]\nec_url = zzz\n", ":11: [upstream] ec_url: must start with http"),
+                ("[upstream]\nca_file = /nonexistent/ca.pem\n",
+                 ":11: [upstream] ca_file: cannot read /nonexistent/ca.pem"),
+                ("[upstream]\ntimeout_ms = 0\n",
+                 ":11: [upstream] timeout_ms: must be a whole number from 10 to 600000"),
+                ("[posad]\nsocket_mode = 0666\n", ":11: [posad] socket_mode: must not let")):
+            with self.subTest(words=words):
+                rc, out, path, started = self.check(extra)
+                self.assertEqual(rc, 2, out)
+                self.assertIn(path + words, out)
+                self.assertFalse(started)
+        # A file saved by Notepad starts with a BOM: read as the text it is.
+        rc, out, _, _ = self.check("", head="\ufeff")
         self.assertEqual(rc, 0, out)
 
     def test_refusal_names_the_line(self):
