@@ -576,8 +576,12 @@ static void on_platform_done(struct platform_request *req, const struct platform
     struct upmsg *m = container_of(req, struct upmsg, preq);
 
     upmsg_classify(m, res);
-    log_event(m->result == UPMSG_ANSWERED ? LOGL_INFO : LOGL_WARN, "upstream_result", "msgid",
-              m->msgid, "infno", m->infno, "outcome",
+    /* A sign-in failing again while offline is the probe's every few seconds: on_signed_in
+     * says the first one. */
+    log_event(m->result == UPMSG_ANSWERED                               ? LOGL_INFO
+              : strcmp(m->infno, "9001") == 0 && m->up->sign_in_failing ? LOGL_DEBUG
+                                                                        : LOGL_WARN,
+              "upstream_result", "msgid", m->msgid, "infno", m->infno, "outcome",
               m->result == UPMSG_ANSWERED  ? "answered"
               : m->result == UPMSG_UNKNOWN ? "unknown"
               : m->result == UPMSG_QUEUED  ? "queued"
@@ -851,13 +855,22 @@ static void on_signed_in(struct upmsg *m)
         if (sign_no && strlen(sign_no) < sizeof up->sign_no) {
             str_copy(up->sign_no, sizeof(up->sign_no), sign_no);
             log_event(LOGL_INFO, "signed_in", "sign_no", up->sign_no, NULL);
+            up->sign_in_failing = false;
             upstream_health_ok(up, up->rtt_ms);
             if (up->on_queued)
                 up->on_queued(up); /* what waited for a session may go */
         } else {
-            log_event(LOGL_WARN, "sign_in_refused", "err_msg", env.err_msg, NULL);
+            log_event(up->sign_in_failing ? LOGL_DEBUG : LOGL_WARN, "sign_in_refused", "err_msg",
+                      env.err_msg, "next", "tried again every probe_interval_ms", NULL);
+            up->sign_in_failing = true;
         }
         envelope_response_done(&env);
+    } else {
+        /* Unreachable, from the start or since it went offline: said once, not every probe. */
+        log_event(up->sign_in_failing ? LOGL_DEBUG : LOGL_WARN, "sign_in_failed", "error",
+                  m->error[0] ? m->error : NULL, "next", "tried again every probe_interval_ms",
+                  NULL);
+        up->sign_in_failing = true;
     }
     upmsg_free(m);
 }

@@ -127,6 +127,7 @@ struct upstream {
     uint32_t rtt_ms;
     int in_flight; /* upmsgs between submit and done */
     bool signing_in;
+    bool sign_in_failing; /* its failure was logged: the probe's next ones go at debug */
     bool stopping;
     uv_timer_t probe;
     /* Answers that came but could not be journaled (a full disk): their rows stay `sent`

@@ -73,6 +73,33 @@ class Startup(h.HisTestCase):
                                      os.path.join(self.w.dir, "busy.sock"), listen=listen))
         self.assertIn("listen %s: address already in use" % listen, err)
 
+    def test_an_unreachable_platform_is_said_once(self):
+        # Probed every 100 ms while offline: the first failure is a warning, the next ones
+        # debug lines, not a warning every probe (17,000 a day at the default 5 s).
+        log = os.path.join(self.w.dir, "unreachable.log")
+        conf = self.conf("unreachable.conf", os.path.join(self.w.dir, "unreachable"),
+                         os.path.join(self.w.dir, "unreachable.sock"),
+                         extra="log_file = %s\nlog_level = debug\n" % log)
+        with open(conf, "a", encoding="utf-8") as f:
+            f.write("probe_interval_ms = 100\n")
+        with open(conf, encoding="utf-8") as f:
+            text = f.read().replace("127.0.0.1:%d/" % self.w.sb_port, "127.0.0.1:%d/" % h.free_port())
+        with open(conf, "w", encoding="utf-8") as f:
+            f.write(text)
+        p = subprocess.Popen([h.POSAD, "--config", conf], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        try:
+            h.wait_until(lambda: read(log).count(b"event=sign_in_failed") >= 5, 20,
+                         "five failed sign-ins")
+            lines = [x for x in read(log).splitlines() if b"event=sign_in_failed" in x or
+                     (b"event=upstream_result" in x and b"level=warn" in x)]
+            warned = [x for x in lines if b"level=warn" in x]
+            self.assertEqual(len(warned), 2, lines)  # the first result, and its sign-in
+            self.assertIn(b"event=sign_in_failed", warned[1])
+        finally:
+            p.kill()
+            p.wait(timeout=10)
+
     def test_a_log_made_again_after_rotation_keeps_0640(self):
         log = os.path.join(self.w.dir, "rotating.log")
         conf = self.conf("rotating.conf", os.path.join(self.w.dir, "rotating"),
