@@ -169,6 +169,9 @@ const char *desk_qr_take(struct desk *d, const char *desk);
 void desk_qr_give_back(struct desk *d, const char *desk, const char *code);
 /* The desk's card now, or when it is read within wait_ms (0: only now). */
 void desk_card_wait(struct desk *d, const char *desk, uint32_t wait_ms, struct desk_waiter *w);
+/* Whether [desks] readers / scanners bind a reader / a scanner to desk. */
+bool desk_reader_configured(const struct desk *d, const char *desk);
+bool desk_scanner_configured(const struct desk *d, const char *desk);
 
 /* Sends event name with data (taken) to the subscribers of desk, or to all when desk is
  * NULL (upstream_online, ...). */

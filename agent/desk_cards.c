@@ -82,6 +82,22 @@ void desk_card_wait(struct desk *d, const char *desk, uint32_t wait_ms, struct d
         uv_timer_start(&d->wait_timer, on_wait_tick, WAIT_TICK_MS, WAIT_TICK_MS);
 }
 
+bool desk_reader_configured(const struct desk *d, const char *desk)
+{
+    for (size_t i = 0; i < d->readers.n; i++)
+        if (d->readers.rows[i].kind == DESK_READER && strcmp(d->readers.rows[i].desk, desk) == 0)
+            return true;
+    return false;
+}
+
+bool desk_scanner_configured(const struct desk *d, const char *desk)
+{
+    for (size_t i = 0; i < d->n_scanners; i++)
+        if (strcmp(d->scanners[i].desk, desk) == 0)
+            return true;
+    return false;
+}
+
 static void log_card(const struct card_event *ev)
 {
     char masked[CARD_NO_LEN + 1];

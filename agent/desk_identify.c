@@ -534,6 +534,21 @@ void desk_identify(struct his_call *call)
     case IDENTIFY_QR: decode_qr(call); return;
     case IDENTIFY_AUTO:
     case IDENTIFY_CARD:
+        /* A desk with nothing to read from would only wait out wait_ms, then say "no card":
+         * the cashier would insert it again and again. */
+        if (!desk_reader_configured(&call->pd->desk, f->req.desk) &&
+            (f->req.source == IDENTIFY_CARD ||
+             !desk_scanner_configured(&call->pd->desk, f->req.desk))) {
+            char msg[160];
+
+            snprintf(msg, sizeof msg,
+                     "desk %s has no %s ([desks] in posad.conf; GET /v1/readers lists them): "
+                     "identify by ID number",
+                     f->req.desk,
+                     f->req.source == IDENTIFY_CARD ? "card reader" : "card reader or scanner");
+            his_fail(call, POSA_ENOSUCH, msg, NULL);
+            return;
+        }
         /* auto: a fresh scan at the desk wins (the patient just showed the code). */
         if (f->req.source == IDENTIFY_AUTO && (qr = desk_qr_take(&call->pd->desk, f->req.desk))) {
             keep_taken(call, qr);
