@@ -358,9 +358,14 @@ static char *report_text(struct recon_flow *f)
     json_object_object_add(o, "matched", json_object_new_boolean(matched));
     json_object_object_add(o, "mismatched", json_object_get(f->mismatched));
     json_object_object_add(o, "local_totals", totals_json(&all));
-    json_object_object_add(o, "upstream_totals", json_object_new_string(
-                                                     matched ? "equal to local_totals"
-                                                             : "differ: see groups and mismatched"));
+    /* 3201 asks by (insutype, clr_type, setl_optins) group: with no local settlement there
+     * is no group to ask about, and what the platform holds of the day is not seen. */
+    json_object_object_add(o, "upstream_asked", json_object_new_boolean(f->n_groups > 0));
+    json_object_object_add(o, "upstream_totals",
+                           json_object_new_string(f->n_groups == 0
+                                                      ? "not asked: no local settlement that day"
+                                                  : matched ? "equal to local_totals"
+                                                            : "differ: see groups and mismatched"));
     json_object_object_add(o, "groups", groups);
     if (f->too_many)
         json_object_object_add(o, "truncated", json_object_new_boolean(true));

@@ -566,6 +566,10 @@ static int show(const struct options *o, const struct response *r)
         fprintf(stderr, "posactl: the day does not reconcile with the platform: see mismatched\n");
         rc = EXIT_MISMATCH;
     }
+    if (ok && json_object_object_get_ex(doc, "upstream_asked", &matched) &&
+        json_object_is_type(matched, json_type_boolean) && !json_object_get_boolean(matched))
+        fprintf(stderr, "posactl: no local settlement that day: nothing was compared with the "
+                        "platform\n");
     if (!ok) {
         print_error(r, doc);
     } else if (!o->json && doc) {

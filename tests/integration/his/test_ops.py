@@ -258,6 +258,7 @@ class Ops(h.HisTestCase):
         self.assertIs(rep["matched"], True, rep)
         self.assertEqual(rep["mismatched"], [], rep)
         self.assertIn("upstream_totals", rep)
+        self.assertIs(rep["upstream_asked"], True, rep)
         # 10,000.00 + 5,400.00 = 15,400.00; 8,280.00 + 2,520.00 = 10,800.00; no account used.
         lt = rep["local_totals"]
         self.assertEqual((lt["medfee_sumamt"], lt["fund_pay_sumamt"]), ("15400.00", "10800.00"),
@@ -417,6 +418,12 @@ class Ops(h.HisTestCase):
         self.assertError(self.tcp.post("/v1/reconcile", {}), 400, "BAD_REQUEST")
         self.assertError(self.tcp.get("/v1/reconcile/2001-01-01"), 404, "NOT_FOUND")
         self.assertError(self.tcp.get("/v1/reconcile/yesterday"), 400, "BAD_REQUEST")
+        # A day without a local settlement: nothing to ask the platform about, and it says so.
+        r = self.tcp.post("/v1/reconcile", {"date": "2026-01-02"})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual((r.json["matched"], r.json["upstream_asked"], r.json["groups"]),
+                         (True, False, []), r)
+        self.assertIn("not asked", r.json["upstream_totals"])
 
     # --- a settlement's history --------------------------------------------------------------
 
