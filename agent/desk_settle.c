@@ -882,8 +882,20 @@ static void on_setl_get(struct db_job *job, int status)
         json_object_object_add(msg, "attempts", json_object_new_int64(s->row->attempts));
         json_object_object_add(o, "message", msg);
     }
-    if (json_object_object_get_ex(s->body, "error", &error))
-        json_object_object_add(o, "error", json_object_get(error));
+    if (json_object_object_get_ex(s->body, "error", &error)) {
+        /* Kept with posa's own number: shown as the error envelope says it (code, message). */
+        int err = json_object_get_int(json_object_object_get(error, "err"));
+        struct json_object *e = json_object_new_object();
+
+        json_object_object_add(e, "code", json_object_new_string(posa_err_code(err)));
+        json_object_object_add(e, "message",
+                               json_object_new_string(desk_str(error, "message")[0]
+                                                          ? desk_str(error, "message")
+                                                          : posa_strerror(err)));
+        json_object_object_add(e, "details",
+                               json_object_get(json_object_object_get(error, "details")));
+        json_object_object_add(o, "error", e);
+    }
     if (json_object_object_get_ex(s->body, "history", &error))
         json_object_object_add(o, "history", json_object_get(error));
     json_object_object_add(

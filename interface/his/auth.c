@@ -2,6 +2,7 @@
 #include "interface/his/auth.h"
 
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -106,7 +107,8 @@ int auth_identify(const struct auth_table *table, const char *authorization,
     const char *token;
     size_t len;
 
-    if (!authorization || strncmp(authorization, prefix, sizeof prefix - 1) != 0)
+    /* The scheme's name is case-insensitive (RFC 7235 §2.1): "bearer" is "Bearer". */
+    if (!authorization || strncasecmp(authorization, prefix, sizeof prefix - 1) != 0)
         return POSA_EUNAUTHORIZED;
     token = authorization + sizeof prefix - 1;
     len = strlen(token);

@@ -113,6 +113,22 @@ class VisitsBase(h.HisTestCase):
         self.assertError(r, 422, "UPSTREAM_REFUSED")
         self.assertEqual(r.json["error"]["details"]["upstream_message"], "该人员已在院", r)
 
+    def test_a_refused_settlement_reads_back_its_error(self):
+        v = self.open_visit(self.c, ZHANG)
+        self.upload(self.c, v["visit_id"], h.stay_lines("RF")[:2])
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
+            "infno": "2304", "mode": "refuse", "count": 1, "message": "结算审核未通过"})
+        self.assertEqual(status, 200, raw)
+        r = self.c.post("/v1/visits/%s/settle" % v["visit_id"],
+                        {"discharge": {"time": "2026-11-25 09:30:00"}})
+        self.assertError(r, 422, "UPSTREAM_REFUSED")
+        sid = r.json["error"]["details"]["settlement_id"]
+        g = self.c.get("/v1/settlements/" + sid)
+        self.assertEqual((g.status, g.json["state"]), (200, "refused"), g)
+        self.assertEqual((g.json["error"]["code"], g.json["error"]["message"],
+                          g.json["error"]["details"]["upstream_message"]),
+                         ("UPSTREAM_REFUSED", "结算审核未通过", "结算审核未通过"), g)
+
     def test_filing_status_by_the_platforms_date(self):
         # 孙志强's commitment filing runs 2026-11-20 to 2026-12-04. The platform's calendar
         # decides (it refuses or settles by it), so identify reads the filing on the day the

@@ -49,12 +49,17 @@ static void test_identify(void **state)
     assert_string_equal(c->name, "desk3");
     assert_int_equal(auth_identify(t, "Bearer ops-token", &c), 0);
     assert_string_equal(c->name, "ops");
+    /* The scheme is case-insensitive (RFC 7235); the token is not. */
+    assert_int_equal(auth_identify(t, "bearer secret-desk3", &c), 0);
+    assert_string_equal(c->name, "desk3");
+    assert_int_equal(auth_identify(t, "BEARER ops-token", &c), 0);
+    assert_string_equal(c->name, "ops");
     c = NULL;
+    assert_int_equal(auth_identify(t, "Bearer SECRET-DESK3", &c), POSA_EUNAUTHORIZED);
     assert_int_equal(auth_identify(t, NULL, &c), POSA_EUNAUTHORIZED);
     assert_int_equal(auth_identify(t, "", &c), POSA_EUNAUTHORIZED);
     assert_int_equal(auth_identify(t, "Bearer ", &c), POSA_EUNAUTHORIZED);
     assert_int_equal(auth_identify(t, "Basic c2VjcmV0", &c), POSA_EUNAUTHORIZED);
-    assert_int_equal(auth_identify(t, "bearer secret-desk3", &c), POSA_EUNAUTHORIZED);
     assert_int_equal(auth_identify(t, "Bearer secret-desk", &c), POSA_EUNAUTHORIZED);
     assert_int_equal(auth_identify(t, "Bearer secret-desk3 ", &c), POSA_EUNAUTHORIZED);
     assert_null(c); /* untouched on failure */
