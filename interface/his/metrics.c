@@ -114,16 +114,40 @@ static void latency_series(struct html_buf *out, const struct metrics_route *rou
     html_buf_printf(out, "\"} %" PRIu64 "\n", h->count);
 }
 
-static const char *const upstream_names[] = {
-    [METRICS_UPSTREAM_OFFLINE] = "offline",
-    [METRICS_UPSTREAM_DEGRADED] = "degraded",
-    [METRICS_UPSTREAM_ONLINE] = "online",
-};
-
 static void gauge(struct html_buf *out, const char *name, const char *help, uint64_t value)
 {
     family(out, name, "gauge", help);
     html_buf_printf(out, "%s %" PRIu64 "\n", name, value);
+}
+
+/* Every state a settlement has, 0 when none is in it: a series that vanished when its count
+ * went to 0 would read as "no data", not as none. Another state the records hold follows. */
+static void settlements(struct html_buf *out, const struct metrics_view *v)
+{
+    static const char *const states[] = {"pending", "queued",   "unknown",  "settled",
+                                         "refused", "reversed", "cancelled"};
+    size_t n_states = sizeof states / sizeof states[0];
+
+    family(out, "posa_settlements", "gauge", "Settlements by state.");
+    for (size_t k = 0; k < n_states; k++) {
+        uint64_t count = 0;
+
+        for (size_t i = 0; i < v->n_settlements; i++)
+            if (strcmp(v->settlements[i].state, states[k]) == 0)
+                count = v->settlements[i].count;
+        html_buf_printf(out, "posa_settlements{state=\"%s\"} %" PRIu64 "\n", states[k], count);
+    }
+    for (size_t i = 0; i < v->n_settlements; i++) {
+        size_t k = 0;
+
+        while (k < n_states && strcmp(v->settlements[i].state, states[k]) != 0)
+            k++;
+        if (k < n_states)
+            continue;
+        html_buf_put(out, "posa_settlements{state=\"");
+        metrics_label_escape(out, v->settlements[i].state);
+        html_buf_printf(out, "\"} %" PRIu64 "\n", v->settlements[i].count);
+    }
 }
 
 int metrics_format(const struct metrics_view *v, struct html_buf *out)
@@ -141,20 +165,15 @@ int metrics_format(const struct metrics_view *v, struct html_buf *out)
            "HIS API request latency by route.");
     for (size_t r = 0; r < v->n_routes; r++)
         latency_series(out, &v->routes[r]);
-    family(out, "posa_upstream_state", "gauge",
-           "Provincial platform link: 0 offline, 1 degraded, 2 online.");
-    html_buf_printf(out, "posa_upstream_state{state=\"%s\"} %d\n", upstream_names[v->upstream],
-                    (int)v->upstream);
+    /* One series whatever the state: a label that followed the value would leave the old
+     * series to go stale instead of changing. */
+    gauge(out, "posa_upstream_state", "Provincial platform link: 0 offline, 1 degraded, 2 online.",
+          (uint64_t)v->upstream);
     gauge(out, "posa_queue_depth", "Upstream messages waiting in the outbox.", v->queue_depth);
     gauge(out, "posa_queue_oldest_age_seconds", "Age of the oldest waiting message.",
           v->queue_oldest_age_s);
     gauge(out, "posa_queue_unknown", "Messages whose outcome is being resolved.", v->queue_unknown);
-    family(out, "posa_settlements", "gauge", "Settlements by state.");
-    for (size_t i = 0; i < v->n_settlements; i++) {
-        html_buf_put(out, "posa_settlements{state=\"");
-        metrics_label_escape(out, v->settlements[i].state);
-        html_buf_printf(out, "\"} %" PRIu64 "\n", v->settlements[i].count);
-    }
+    settlements(out, v);
     family(out, "posa_db_commits_total", "counter",
            "Database transactions committed since start.");
     html_buf_printf(out, "posa_db_commits_total %" PRIu64 "\n", v->db_commits);
