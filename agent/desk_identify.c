@@ -57,6 +57,29 @@ static void flow_free(void *p)
 
 /* --- the answer ------------------------------------------------------------------------ */
 
+/* The contract's fields of a filing, null when there is none in force. */
+static struct json_object *filing_none(struct json_object *o)
+{
+    json_object_object_add(o, "kind", NULL);
+    json_object_object_add(o, "valid_from", NULL);
+    json_object_object_add(o, "valid_to", NULL);
+    return o;
+}
+
+/* Of the person's filings that ended before today, the one that ended last; NULL if none. */
+static const struct filing *filing_last_ended(const struct desk_person *p, int32_t today)
+{
+    const struct filing *last = NULL;
+
+    for (size_t i = 0; i < p->n_filings; i++) {
+        const struct filing *f = &p->filings[i];
+
+        if (f->valid_to && f->valid_to < today && (!last || f->valid_to > last->valid_to))
+            last = f;
+    }
+    return last;
+}
+
 static struct json_object *filing_json(const struct desk_person *p, int32_t today)
 {
     struct json_object *o = json_object_new_object();
@@ -68,11 +91,22 @@ static struct json_object *filing_json(const struct desk_person *p, int32_t toda
     if (!p->has_filinginfo) {
         /* The national interface has no filing query: only the platform's refusal tells. */
         json_object_object_add(o, "status", json_object_new_string("unknown"));
-        return o;
+        return filing_none(o);
     }
     if (filing_resolve(p->filings, p->n_filings, &q, &kind, &used) < 0 || !used) {
+        const struct filing *ended = filing_last_ended(p, today);
+
         json_object_object_add(o, "status", json_object_new_string("not_filed"));
-        return o;
+        if (ended) { /* "expired on ...: renew it" is what the cashier can tell the patient */
+            struct json_object *e = json_object_new_object();
+
+            date_format(ended->valid_to, to);
+            json_object_object_add(e, "kind",
+                                   json_object_new_string(filing_kind_name(ended->kind)));
+            json_object_object_add(e, "valid_to", json_object_new_string(to));
+            json_object_object_add(o, "expired", e);
+        }
+        return filing_none(o);
     }
     date_format(used->valid_from, from);
     json_object_object_add(o, "status", json_object_new_string("filed"));

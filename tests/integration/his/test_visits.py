@@ -84,6 +84,13 @@ class VisitsBase(h.HisTestCase):
             self.assertEqual((f["status"], f.get("kind"), f.get("valid_from"), f.get("valid_to")),
                              (status, kind, valid_from, valid_to), r)
             self.assertEqual(j["insurance"][0]["insutype"], "310", r)
+            self.assertLessEqual({"status", "kind", "valid_from", "valid_to"}, set(f), r)
+        # An expired filing is not one, and the answer says which ended when (renew it).
+        r = self.c.post("/v1/identify", {"source": "id",
+                                         "certno": h.PERSONS["41010000000000000000000110"]})
+        self.assertEqual((r.status, r.json["filing"]["status"], r.json["filing"].get("expired")),
+                         (200, "not_filed", {"kind": "temporary_other", "valid_to": "2025-08-31"}),
+                         r)
         times = [t[:11] for t in tokens]  # two in one millisecond keep their random order
         self.assertEqual(times, sorted(times))
         self.assertEqual(len(set(t[11:] for t in tokens)), len(tokens))
