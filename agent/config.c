@@ -47,6 +47,14 @@ struct config_key {
 
 static int config_listen_check(const char *listen, char *why, size_t cap);
 
+static int config_digit_check(const char *value, char *why, size_t cap)
+{
+    if (!value[0] || (value[0] >= '0' && value[0] <= '9' && !value[1]))
+        return 0;
+    snprintf(why, cap, "must be empty or one digit 0-9");
+    return POSA_EFIELD;
+}
+
 static const struct config_key config_keys[] = {
     TEXT("posad", data_dir),
     TEXT_CHECKED("posad", listen, config_listen_check),
@@ -61,6 +69,7 @@ static const struct config_key config_keys[] = {
     TEXT("institution", mdtrtarea_admvs),
     TEXT("institution", recer_sys_code),
     TEXT("institution", infver),
+    TEXT_CHECKED("institution", msgid_terminal, config_digit_check),
     CHOICE("institution", opter_type, "1|2|3"),
     TEXT("institution", opter),
     TEXT("institution", opter_name),

@@ -27,6 +27,7 @@ struct posad_config {
     char mdtrtarea_admvs[7];
     char recer_sys_code[16];
     char infver[16];
+    char msgid_terminal[4]; /* "" or a digit: this posad's msgids (core/msgid.h) */
     char opter_type[4];
     char opter[64];
     char opter_name[CONFIG_TEXT_MAX];

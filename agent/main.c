@@ -71,6 +71,8 @@ static void on_up_health(struct upstream *up, enum upstream_health old)
 
 /* --- shutdown ------------------------------------------------------------------------ */
 
+#define STOP_WRITES_MS 5000
+
 static void on_client_closed(void *data)
 {
     (void)data;
@@ -94,8 +96,13 @@ static void on_stop_tick(uv_timer_t *t)
     if (pd->requests > 0 || pd->up.in_flight > 0 || pd->up.recording || pd->outbox.draining ||
         pd->resolver.busy)
         return;
+    /* The answers written, unless a client does not read them for STOP_WRITES_MS. */
+    if (http_server_connections(pd->server) > 0 &&
+        uv_now(pd->loop) - pd->stop_started_ms < STOP_WRITES_MS)
+        return;
     uv_timer_stop(t);
     uv_close((uv_handle_t *)t, NULL);
+    http_server_close(pd->server, NULL, NULL);
     upstream_stop(&pd->up);
     platform_client_close(pd->client, on_client_closed, pd);
     db_worker_stop(&pd->db, on_worker_closed);
@@ -114,7 +121,10 @@ static void posad_stop(struct posad *pd)
     desk_events_close(&pd->desk);
     desk_catalog_stop(&pd->desk);
     desk_retention_stop(&pd->desk);
-    http_server_close(pd->server, NULL, NULL);
+    /* Requests in hand are answered before their connections close (a settle waiting for
+     * the platform gets its answer, not a closed connection). */
+    http_server_drain(pd->server);
+    pd->stop_started_ms = uv_now(pd->loop);
     desk_cards_stop(&pd->desk);
     outbox_stop(&pd->outbox);
     resolver_stop(&pd->resolver);

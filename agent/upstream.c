@@ -909,6 +909,7 @@ int upstream_init(struct upstream *up, uv_loop_t *loop, const struct posad_confi
     up->client = client;
     up->health = UPSTREAM_OFFLINE; /* until the first sign-in */
     err = msgid_gen_init(&up->gen, cfg->fixmedins_code,
+                         cfg->msgid_terminal[0] ? cfg->msgid_terminal[0] - '0' : MSGID_NO_TERMINAL,
                          last_msgid && *last_msgid ? last_msgid : NULL);
     if (err)
         return err;

@@ -55,11 +55,12 @@ bool msgid_is_valid(const char *msgid, size_t len, const char *expect_code)
     return msgid_split(msgid, &t, &seq);
 }
 
-int msgid_gen_init(struct msgid_gen *gen, const char *code, const char *last_issued)
+int msgid_gen_init(struct msgid_gen *gen, const char *code, int terminal, const char *last_issued)
 {
-    struct msgid_gen g = {0};
+    struct msgid_gen g = {.terminal = terminal};
 
-    if (!code || strlen(code) != MSGID_CODE_LEN)
+    if (!code || strlen(code) != MSGID_CODE_LEN ||
+        (terminal != MSGID_NO_TERMINAL && (terminal < 0 || terminal > 9)))
         return POSA_EFIELD;
     for (int i = 0; i < MSGID_CODE_LEN; i++)
         if (!is_code_char(code[i]))
@@ -76,17 +77,20 @@ int msgid_gen_init(struct msgid_gen *gen, const char *code, const char *last_iss
 
 int msgid_next(struct msgid_gen *gen, int64_t now, char ret[MSGID_LEN + 1])
 {
+    uint32_t first = gen->terminal == MSGID_NO_TERMINAL ? 0 : (uint32_t)gen->terminal * 1000;
+    uint32_t last = gen->terminal == MSGID_NO_TERMINAL ? MSGID_SEQ_MAX : first + 999;
     int64_t t = now;
-    uint32_t seq = 0;
+    uint32_t seq = first;
 
     if (!is_time_valid(now))
         return POSA_EDATE;
     if (t <= gen->last_time) {
-        /* Same second, or the clock went back: continue after the last id. */
+        /* Same second, or the clock went back: continue after the last id (one issued
+         * before the terminal was set, or changed, may lie outside its range). */
         t = gen->last_time;
-        if (gen->last_seq >= MSGID_SEQ_MAX)
+        seq = gen->last_seq < first ? first : gen->last_seq + 1;
+        if (seq > last)
             return POSA_EAGAIN_MSGID;
-        seq = gen->last_seq + 1;
     }
     memcpy(ret, gen->code, MSGID_CODE_LEN);
     for (int i = MSGID_CODE_LEN + 13; i >= MSGID_CODE_LEN; i--, t /= 10)

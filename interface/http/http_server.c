@@ -294,6 +294,20 @@ void http_server_conn_gone(struct http_server *server, struct http_conn *conn)
     server_maybe_done(server);
 }
 
+void http_server_drain(struct http_server *server)
+{
+    listeners_stop(server);
+    for (struct http_conn *c = server->conns, *next; c; c = next) {
+        next = c->next;
+        http_conn_close_when_idle(c);
+    }
+}
+
+size_t http_server_connections(const struct http_server *server)
+{
+    return server->n_conns;
+}
+
 void http_server_close(struct http_server *server, void (*done)(void *data), void *data)
 {
     if (server->closing)

@@ -94,6 +94,11 @@ int http_server_set_offline(struct http_server *server, bool offline);
 /* Closes the listeners and every connection; done(data) runs once all handles are closed
  * and the server is freed. Requests still unanswered are freed when answered or dropped. */
 void http_server_close(struct http_server *server, void (*done)(void *data), void *data);
+/* The first step of a graceful stop: no new connection, idle ones closed, and each one with
+ * a request in hand closed once its answer is written (no further request read from it).
+ * http_server_connections() tells when none is left; http_server_close() still frees. */
+void http_server_drain(struct http_server *server);
+size_t http_server_connections(const struct http_server *server);
 
 /* A request header's value (name case-insensitive), or NULL. Repeated headers: the first. */
 const char *http_request_header(const struct http_request *req, const char *name);

@@ -5,12 +5,16 @@ a socket in a missing directory is named as such, and a log file posad makes aga
 rotation keeps its 0640."""
 import os
 import signal
+import sqlite3
 import stat
 import subprocess
 import sys
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hisharness as h  # noqa: E402
+
+ZHANG = "32020000000000000000000101"
 
 
 def read(path):
@@ -29,6 +33,8 @@ class Startup(h.HisTestCase):
             f.write("[posad]\ndata_dir = %s\nlisten = %s\nsocket = %s\n%s"
                     "[institution]\nfixmedins_code = %s\nfixmedins_name = 瑞金医院\n"
                     "mdtrtarea_admvs = 310000\n"
+                    # a second posad of the institution: message ids of its own
+                    "msgid_terminal = 9\n"
                     "[upstream]\nurl = http://127.0.0.1:%d/fsi/api/rsfComIfsService/callService\n"
                     % (data_dir, listen, socket, extra, h.INSTITUTION, self.w.sb_port))
         return path
@@ -100,6 +106,33 @@ class Startup(h.HisTestCase):
             p.kill()
             p.wait(timeout=10)
 
+    def test_sigterm_answers_the_settle_in_hand(self):
+        # SIGTERM while a settlement waits for the platform: posad waits for the answer,
+        # records it, gives it to the HIS, and only then closes the connection and exits.
+        v = self.open_visit(self.tcp, ZHANG, kind="outpatient", med_type="11")
+        self.upload(self.tcp, v["visit_id"], [h.line("T1", "002501010150000", "血细胞分析(血常规)",
+                                                     "1", "20.00", "20.00")])
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
+            "infno": "2207", "mode": "delay", "delay_ms": 1500, "count": 1})
+        self.assertEqual(status, 200, raw)
+        result = {}
+        t = threading.Thread(target=lambda: result.update(
+            r=self.tcp.post("/v1/visits/%s/settle" % v["visit_id"], {})))
+        t.start()
+        h.wait_until(lambda: self.posad_row(
+            "SELECT 1 FROM journal WHERE visit_key = ? AND infno = '2207' AND state = 'sent'",
+            (v["visit_id"],)) is not None, 10, "the 2207 sent")
+        os.kill(self.w.posad.pid, signal.SIGTERM)
+        t.join(20)
+        self.assertEqual(self.w.posad.wait(timeout=20), 0)
+        r = result["r"]
+        self.assertEqual((r.status, r.json["state"], r.json["amounts"]["medfee_sumamt"]),
+                         (200, "settled", "20.00"), r)
+        self.assertIn("event=stopped", self.w.log_tail())
+        # Back for the other tests.
+        self.w.posad = self.w._spawn([h.POSAD, "--config", self.w.conf_path], "posad.log")
+        h.wait_until(self.w._online, 20, "posad back online", step=0.05)
+
     def test_a_log_made_again_after_rotation_keeps_0640(self):
         log = os.path.join(self.w.dir, "rotating.log")
         conf = self.conf("rotating.conf", os.path.join(self.w.dir, "rotating"),
@@ -117,6 +150,10 @@ class Startup(h.HisTestCase):
             # The data stays private all the same.
             db = os.path.join(self.w.dir, "rotating", "posad.db")
             self.assertEqual(stat.S_IMODE(os.stat(db).st_mode) & 0o077, 0)
+            # Its message ids are its terminal's (msgid_terminal = 9): never the first posad's.
+            ids = [m for (m,) in sqlite3.connect(db).execute("SELECT msgid FROM journal")]
+            self.assertTrue(ids)
+            self.assertEqual({m[26] for m in ids}, {"9"}, ids)
         finally:
             p.kill()
             p.wait(timeout=10)

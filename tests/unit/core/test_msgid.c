@@ -3,6 +3,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <cmocka.h>
 
@@ -30,7 +31,7 @@ static void test_format_and_sequence(void **state)
     (void)state;
     struct msgid_gen g;
 
-    assert_int_equal(msgid_gen_init(&g, CODE, NULL), 0);
+    assert_int_equal(msgid_gen_init(&g, CODE, MSGID_NO_TERMINAL, NULL), 0);
     /* code (12) + yyyyMMddHHmmss (14) + sequence (4) = 30 */
     next_ok(&g, T0, CODE "20250105103000" "0000");
     next_ok(&g, T0, CODE "20250105103000" "0001");
@@ -53,7 +54,7 @@ static void test_ten_thousand_per_second(void **state)
     char prev[MSGID_LEN + 1] = "";
     char id[MSGID_LEN + 1];
 
-    assert_int_equal(msgid_gen_init(&g, CODE, NULL), 0);
+    assert_int_equal(msgid_gen_init(&g, CODE, MSGID_NO_TERMINAL, NULL), 0);
     for (int i = 0; i <= MSGID_SEQ_MAX; i++) {
         assert_int_equal(msgid_next(&g, T0, id), 0);
         assert_true(strcmp(id, prev) > 0);
@@ -73,7 +74,7 @@ static void test_clock_going_back(void **state)
     (void)state;
     struct msgid_gen g;
 
-    assert_int_equal(msgid_gen_init(&g, CODE, NULL), 0);
+    assert_int_equal(msgid_gen_init(&g, CODE, MSGID_NO_TERMINAL, NULL), 0);
     next_ok(&g, T0, CODE "20250105103000" "0000");
     next_ok(&g, 20250105102959LL, CODE "20250105103000" "0001"); /* 10:29:59 */
     next_ok(&g, 20250104235959LL, CODE "20250105103000" "0002"); /* the day before */
@@ -89,19 +90,19 @@ static void test_seeded_from_last_issued(void **state)
     char id[MSGID_LEN + 1];
 
     /* same second: the sequence continues */
-    assert_int_equal(msgid_gen_init(&g, CODE, CODE "20250105103000" "0042"), 0);
+    assert_int_equal(msgid_gen_init(&g, CODE, MSGID_NO_TERMINAL, CODE "20250105103000" "0042"), 0);
     next_ok(&g, T0, CODE "20250105103000" "0043");
 
     /* the clock is behind the last id (e.g. reset on restart): still larger */
-    assert_int_equal(msgid_gen_init(&g, CODE, CODE "20250105103000" "0042"), 0);
+    assert_int_equal(msgid_gen_init(&g, CODE, MSGID_NO_TERMINAL, CODE "20250105103000" "0042"), 0);
     next_ok(&g, 20250105102000LL, CODE "20250105103000" "0043");
 
     /* a later second: 0000 of that second */
-    assert_int_equal(msgid_gen_init(&g, CODE, CODE "20250105103000" "0042"), 0);
+    assert_int_equal(msgid_gen_init(&g, CODE, MSGID_NO_TERMINAL, CODE "20250105103000" "0042"), 0);
     next_ok(&g, T0 + 5, CODE "20250105103005" "0000");
 
     /* the last id used the second up */
-    assert_int_equal(msgid_gen_init(&g, CODE, CODE "20250105103000" "9999"), 0);
+    assert_int_equal(msgid_gen_init(&g, CODE, MSGID_NO_TERMINAL, CODE "20250105103000" "9999"), 0);
     assert_int_equal(msgid_next(&g, T0, id), POSA_EAGAIN_MSGID);
     next_ok(&g, T0 + 1, CODE "20250105103001" "0000");
 }
@@ -122,10 +123,10 @@ static void test_init_refuses(void **state)
     };
 
     for (size_t i = 0; i < sizeof bad_codes / sizeof bad_codes[0]; i++)
-        assert_int_equal(msgid_gen_init(&g, bad_codes[i], NULL), POSA_EFIELD);
+        assert_int_equal(msgid_gen_init(&g, bad_codes[i], MSGID_NO_TERMINAL, NULL), POSA_EFIELD);
     for (size_t i = 0; i < sizeof bad_last / sizeof bad_last[0]; i++)
-        assert_int_equal(msgid_gen_init(&g, CODE, bad_last[i]), POSA_EFIELD);
-    assert_int_equal(msgid_gen_init(&g, "abcXYZ012345", NULL), 0); /* letters of any case */
+        assert_int_equal(msgid_gen_init(&g, CODE, MSGID_NO_TERMINAL, bad_last[i]), POSA_EFIELD);
+    assert_int_equal(msgid_gen_init(&g, "abcXYZ012345", MSGID_NO_TERMINAL, NULL), 0); /* letters of any case */
 }
 
 struct valid_case {
@@ -170,12 +171,46 @@ static void test_is_valid(void **state)
 }
 /* clang-format on */
 
+/* Two posads of one institution, terminals 3 and 4, sending in the same seconds: 1,000 ids
+ * a second each, none the same; a terminal refuses the 1,001st until the next second. An id
+ * issued before the terminal was set (the journal's last) is not counted against it. */
+static void test_terminals_never_meet(void **state)
+{
+    struct msgid_gen a, b;
+    char ida[MSGID_LEN + 1], idb[MSGID_LEN + 1];
+    const int64_t t = 20261127090000;
+
+    (void)state;
+    assert_int_equal(msgid_gen_init(&a, CODE, 3, NULL), 0);
+    assert_int_equal(msgid_gen_init(&b, CODE, 4,
+                                    CODE "20261127090000"
+                                         "0007"),
+                     0);
+    for (int i = 0; i < 1000; i++) {
+        char want[5];
+
+        assert_int_equal(msgid_next(&a, t, ida), 0);
+        assert_int_equal(msgid_next(&b, t, idb), 0);
+        snprintf(want, sizeof want, "3%03d", i);
+        assert_string_equal(ida + MSGID_CODE_LEN + 14, want);
+        want[0] = '4';
+        assert_string_equal(idb + MSGID_CODE_LEN + 14, want);
+    }
+    assert_int_equal(msgid_next(&a, t, ida), POSA_EAGAIN_MSGID);
+    assert_int_equal(msgid_next(&a, t + 1, ida), 0);
+    assert_string_equal(ida, CODE "20261127090001"
+                                  "3000");
+    assert_int_equal(msgid_gen_init(&a, CODE, 10, NULL), POSA_EFIELD);
+    assert_int_equal(msgid_gen_init(&a, CODE, -2, NULL), POSA_EFIELD);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_format_and_sequence), cmocka_unit_test(test_ten_thousand_per_second),
-        cmocka_unit_test(test_clock_going_back),    cmocka_unit_test(test_seeded_from_last_issued),
-        cmocka_unit_test(test_init_refuses),        cmocka_unit_test(test_is_valid),
+        cmocka_unit_test(test_format_and_sequence),  cmocka_unit_test(test_ten_thousand_per_second),
+        cmocka_unit_test(test_clock_going_back),     cmocka_unit_test(test_seeded_from_last_issued),
+        cmocka_unit_test(test_init_refuses),         cmocka_unit_test(test_is_valid),
+        cmocka_unit_test(test_terminals_never_meet),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
