@@ -64,9 +64,16 @@ static void server_maybe_done(struct http_server *s)
 
 SSL_CTX *http_tls_context(const char *cert_file, const char *key_file, char *why, size_t cap)
 {
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    SSL_CTX *ctx = NULL;
     const char *step = "cannot create a TLS context";
 
+    /* OpenSSL says a missing file as "system lib": the file's own error is clearer. */
+    for (const char *const *f = (const char *const[]){cert_file, key_file, NULL}; *f; f++)
+        if (access(*f, R_OK) != 0) {
+            snprintf(why, cap, "%s: %s", *f, strerror(errno));
+            return NULL;
+        }
+    ctx = SSL_CTX_new(TLS_server_method());
     ERR_clear_error();
     if (ctx && SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) == 1 &&
         (step = cert_file, SSL_CTX_use_certificate_chain_file(ctx, cert_file) == 1) &&

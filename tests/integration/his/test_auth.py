@@ -475,7 +475,7 @@ class CheckConfig(unittest.TestCase):
         for his, words in (("tls_cert = %s\n" % cert, "set both"),
                            ("tls_key = %s\n" % key, "set both"),
                            ("tls_cert = /nonexistent/cert.pem\ntls_key = %s\n" % key,
-                            "/nonexistent/cert.pem"),
+                            "/nonexistent/cert.pem: No such file or directory"),
                            ("tls_cert = %s\ntls_key = %s\n" % (key, key), key),  # not a cert
                            ("tls_cert = %s\ntls_key = %s\n" % (cert, cert), cert)):  # no key
             with self.subTest(his=his):
