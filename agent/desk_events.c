@@ -126,6 +126,7 @@ void desk_events(struct his_call *call)
                  NULL);
         return;
     }
+    his_count_stream(call);
     sub->call = call;
     sub->next = d->subscribers;
     d->subscribers = sub;

@@ -103,6 +103,8 @@ struct his_call *his_call_of_job(struct db_job *job);
  * how many. The pointers stay valid until the next request is answered. */
 struct metrics_route;
 size_t his_metrics_routes(struct metrics_route *out, size_t cap);
+/* An event stream that began: counted as an answered request (it is never "answered"). */
+void his_count_stream(const struct his_call *call);
 
 /* One flow at a time per visit: 0, or POSA_EBUSY when another call holds it. Released
  * when the call is answered. */

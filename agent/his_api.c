@@ -133,12 +133,14 @@ struct route_counters {
     struct metrics_histogram latency;
 };
 
-static struct route_counters counters[N_ROUTES + 1]; /* [N_ROUTES]: no route matched */
-static const char *route_labels[N_ROUTES + 1];
+#define UNMATCHED N_ROUTES       /* no route matched */
+#define REJECTED  (N_ROUTES + 1) /* refused by the HTTP layer before any route */
 
-static void count(const struct his_call *call, int status)
+static struct route_counters counters[REJECTED + 1];
+static const char *route_labels[REJECTED + 1];
+
+static void count_at(size_t r, int status, uint64_t micros)
 {
-    size_t r = call->route ? (size_t)(call->route - routes) : N_ROUTES;
     struct route_counters *c = &counters[r];
     size_t i = 0;
 
@@ -148,22 +150,33 @@ static void count(const struct his_call *call, int status)
         c->statuses[c->n_statuses++].status = status;
     if (i < c->n_statuses)
         c->statuses[i].count++;
-    metrics_histogram_observe(&c->latency, (uv_hrtime() - call->started) / 1000);
+    metrics_histogram_observe(&c->latency, micros);
+}
+
+static void count(const struct his_call *call, int status)
+{
+    count_at(call->route ? (size_t)(call->route - routes) : UNMATCHED, status,
+             (uv_hrtime() - call->started) / 1000);
+}
+
+void his_count_stream(const struct his_call *call)
+{
+    count(call, 200); /* its latency: until the stream began */
 }
 
 size_t his_metrics_routes(struct metrics_route *out, size_t cap)
 {
-    static char labels[N_ROUTES + 1][96];
+    static char labels[REJECTED + 1][96];
     size_t n = 0;
 
-    for (size_t r = 0; r <= N_ROUTES && n < cap; r++) {
+    for (size_t r = 0; r <= REJECTED && n < cap; r++) {
         if (!counters[r].n_statuses)
             continue;
         if (!route_labels[r]) {
             if (r < N_ROUTES)
                 snprintf(labels[r], sizeof labels[r], "%s %s", routes[r].method, routes[r].pattern);
             else
-                snprintf(labels[r], sizeof labels[r], "unmatched");
+                snprintf(labels[r], sizeof labels[r], r == UNMATCHED ? "unmatched" : "rejected");
             route_labels[r] = labels[r];
         }
         out[n++] = (struct metrics_route){route_labels[r], counters[r].statuses,
@@ -535,6 +548,7 @@ static int idempotency_start(struct his_call *call)
 
 size_t his_error_body(int status, char *buf, size_t cap, const char **ret_type)
 {
+    count_at(REJECTED, status, 0); /* not valid HTTP, too large: answered as it is read */
     int err = status == 413 ? POSA_ETOOLARGE : status == 431 ? POSA_ETOOLONG : POSA_EFIELD;
     struct json_object *body = his_error(err, status == 400 ? "the request is not valid HTTP" : NULL, NULL);
     const char *text = body ? json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN) : "";

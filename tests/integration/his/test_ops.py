@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import sqlite3
+import socket
 import sys
 import time
 
@@ -122,6 +123,16 @@ class Ops(h.HisTestCase):
         self.passthrough("1101", {"data": {"mdtrt_cert_type": "02",
                                            "mdtrt_cert_no": h.PERSONS[ZHANG],
                                            "psn_cert_type": "01", "certno": h.PERSONS[ZHANG]}})
+        # An event stream (counted when it begins), and a request the HTTP layer refuses
+        # before any route (not valid HTTP).
+        stream = h.SseStream(self.unix, "/v1/events")
+        try:
+            stream.wait_comment("desk *", 5)
+        finally:
+            stream.close()
+        with socket.create_connection(("127.0.0.1", self.w.pd_port), timeout=5) as raw:
+            raw.sendall(b"GET /v1/health HTTP/1.1\r\nHost x\r\n\r\n")
+            self.assertIn(b" 400 ", raw.recv(4096))
         after, types = self.metrics(self.unix)
 
         def delta(route, status):
@@ -154,6 +165,8 @@ class Ops(h.HisTestCase):
         self.assertEqual(delta("GET /v1/queue", 200), 1)
         self.assertEqual(delta("POST /fsi/api/rsfComIfsService/callService", 200), 1)
         self.assertEqual(delta("POST /fsi/api/rsfComIfsService/callService", 400), 1)
+        self.assertEqual(delta("GET /v1/events", 200), 1)
+        self.assertEqual(delta("rejected", 400), 1)
         # The database's group commit: two identify flows journal and store in between.
         self.assertEqual(types.get("posa_db_commits_total"), "counter")
         commits = [m[("posa_db_commits_total", frozenset())] for m in (before, after)]
