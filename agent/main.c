@@ -335,7 +335,7 @@ static int open_journal(struct posad *pd, char last_msgid[MSGID_LEN + 1])
 /* Why the socket could not be made, in words: libuv reports a missing directory as EACCES. */
 static const char *socket_error(const char *path, int err)
 {
-    char dir[CONFIG_PATH_MAX];
+    char dir[CONFIG_PATH_MAX], *slash;
     struct stat st;
 
     if (err == UV_EADDRINUSE)
@@ -343,8 +343,10 @@ static const char *socket_error(const char *path, int err)
     if (err == UV_EEXIST)
         return "a file that is not a socket is in the way";
     snprintf(dir, sizeof dir, "%s", path);
-    *(strrchr(dir, '/') ? strrchr(dir, '/') : dir) = '\0';
-    if (err == UV_EACCES && dir[0] && stat(dir, &st) != 0)
+    slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    if (err == UV_EACCES && slash && dir[0] && stat(dir, &st) != 0)
         return "its directory does not exist";
     return uv_strerror(err);
 }
