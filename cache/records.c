@@ -8,6 +8,7 @@
 
 #include "cache/db_internal.h"
 #include "core/err.h"
+#include "core/msg_fsm.h"
 
 static const char sql_identity_put[] =
     "INSERT OR REPLACE INTO identities (token, desk, body, created_at, expires_at) "
@@ -60,6 +61,12 @@ static const char sql_prune_identities[] =
 static const char sql_prune_answers[] =
     "DELETE FROM his_answers WHERE rowid IN "
     "(SELECT rowid FROM his_answers WHERE created_at < ?1 LIMIT ?2)";
+/* Reads the platform answered (a final state): nothing refers to them once past the
+ * idempotency window. "kind = 2" as the partial index journal_queries says it (0012). */
+_Static_assert(MSG_KIND_QUERY == 2, "journal_queries (schema 0012) indexes kind = 2");
+static const char sql_prune_queries[] =
+    "DELETE FROM journal WHERE seq IN (SELECT seq FROM journal WHERE kind = 2 AND "
+    "updated_at < ?1 AND (state = 'done' OR state = 'refused' OR state = 'reversed') LIMIT ?2)";
 
 /* Copies column col into a fixed buffer; a longer value is a row cache/ did not write. */
 static int copy_col(char *dst, size_t cap, sqlite3_stmt *st, int col)
@@ -416,6 +423,8 @@ int records_prune(struct db *db, int64_t expired_before, int64_t answered_before
 
     if (!err)
         err = prune_before(db, sql_prune_answers, answered_before, limit, &deleted);
+    if (!err)
+        err = prune_before(db, sql_prune_queries, answered_before, limit, &deleted);
     if (ret_deleted)
         *ret_deleted = deleted;
     return err;

@@ -17,6 +17,7 @@
 
 #include "cache/db.h"
 #include "cache/db_internal.h"
+#include "cache/journal.h"
 #include "cache/records.h"
 #include "core/err.h"
 #include "tests/component/tmpdb.h"
@@ -155,6 +156,8 @@ static void test_visit_identity_migrated(void **state)
                  " '{\"identity\":{\"psn_no\":\"P0', 1, 2);"
                  "INSERT INTO visits VALUES ('V3', 'D01', 'H3', 'inpatient', 'open', 'M3',"
                  " '{\"request\":{}}', 1, 2);"
+                 /* the journal's columns the later migrations index */
+                 "CREATE TABLE journal (seq INTEGER PRIMARY KEY, kind INTEGER, updated_at INTEGER);"
                  "PRAGMA user_version = 10;");
     assert_int_equal(records_visit_get(fx->db, "V1", &got), 0);
     assert_who(&got->who,
@@ -214,6 +217,52 @@ static void test_prune_by_time(void **state)
     assert_int_equal(answer(fx->db, "K3"), POSA_ENOTFOUND);
     assert_int_equal(records_prune(fx->db, 9999, 9999, 1, &deleted), 0);
     assert_int_equal(deleted, 0);
+}
+
+/* A journal row of infno, journaled at `at` and, when answered, moved by ev then. */
+static void journal_row_at(struct db *db, const char *msgid, const char *infno, bool answered,
+                           int64_t at)
+{
+    struct journal_new in = {
+        .msgid = msgid, .infno = infno, .request = "{}", .request_len = 2, .send_now = true};
+    struct journal_outcome out = {.response = "{}", .response_len = 2};
+
+    assert_int_equal(journal_insert(db, &in, at), 0);
+    if (answered)
+        assert_int_equal(journal_apply(db, msgid, MSG_EV_ANSWER_OK, &out, at, NULL), 0);
+}
+
+static bool journal_has(struct db *db, const char *msgid)
+{
+    struct journal_row *row = NULL;
+    int err = journal_get(db, msgid, &row);
+
+    journal_row_free(row);
+    return err == 0;
+}
+
+/* The journal's reads answered past the window go (1101 carries the patient's identity, the
+ * probe's 9001s pile up while offline); uploads and settlements stay, and so does a read
+ * still waiting for its answer. */
+static void test_prune_journal_reads(void **state)
+{
+    struct fx *fx = *state;
+    int64_t deleted = -1;
+
+    journal_row_at(fx->db, "M1101A", "1101", true, 100);
+    journal_row_at(fx->db, "M9001A", "9001", true, 150);
+    journal_row_at(fx->db, "M5203A", "5203", true, 400);  /* inside the window */
+    journal_row_at(fx->db, "M1101B", "1101", false, 100); /* sent, not answered yet */
+    journal_row_at(fx->db, "M2207A", "2207", true, 100);  /* a settlement */
+    journal_row_at(fx->db, "M2301A", "2301", true, 100);  /* an upload */
+    assert_int_equal(records_prune(fx->db, 0, 300, 100, &deleted), 0);
+    assert_int_equal(deleted, 2);
+    assert_false(journal_has(fx->db, "M1101A"));
+    assert_false(journal_has(fx->db, "M9001A"));
+    assert_true(journal_has(fx->db, "M5203A"));
+    assert_true(journal_has(fx->db, "M1101B"));
+    assert_true(journal_has(fx->db, "M2207A"));
+    assert_true(journal_has(fx->db, "M2301A"));
 }
 
 static int cancel1(struct db *db, const char *visit_id, const char *id, const char *msgid)
@@ -472,6 +521,7 @@ static void test_lines_migrated_into_sets(void **state)
              " ('V3', printf('%080d', 7), 1, 'F1', 'active', 'U-8', 9, 'X', '', 10000, 100, 1, 1,"
              "  1, 9, '', '', 0, '', '', '');"
              "CREATE TABLE visits (visit_id TEXT PRIMARY KEY, body TEXT NOT NULL);"
+             "CREATE TABLE journal (seq INTEGER PRIMARY KEY, kind INTEGER, updated_at INTEGER);"
              "PRAGMA user_version = 9;");
     assert_int_equal(count_rows(fx, "SELECT count(*) FROM sqlite_master WHERE name = 'fee_lines_v9'"),
                      0);
@@ -589,7 +639,7 @@ static void test_lines_migrated_from_bodies(void **state)
                  " '{\"list_code\":\"XB0', 5);"
                  /* the journal's open-row index as schema 1 made it (0007 remakes it) */
                  "CREATE TABLE journal (seq INTEGER PRIMARY KEY, visit_key TEXT, ord INTEGER,"
-                 " state TEXT);"
+                 " state TEXT, kind INTEGER, updated_at INTEGER);"
                  "CREATE TABLE settlements (settlement_id TEXT PRIMARY KEY,"
                  " setl_id TEXT NOT NULL DEFAULT '');"
                  "CREATE INDEX journal_open ON journal(visit_key, ord, seq)"
@@ -645,6 +695,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_visit_round_trip, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_visit_identity_migrated, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_prune_by_time, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_prune_journal_reads, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
