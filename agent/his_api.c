@@ -287,12 +287,32 @@ void his_fail_at(struct his_call *call, int err, const char *field, const char *
     his_fail(call, err, message, details);
 }
 
+/* "no visit V123 here": which record the route's first parameter names, in words. */
+static void not_found_words(const struct his_call *call, char *buf, size_t cap)
+{
+    const char *pattern = call->route ? call->route->pattern : "";
+    const char *kind = strstr(pattern, "settlement") ? "settlement"
+                       : strstr(pattern, "/visits/") ? "visit"
+                                                     : NULL;
+
+    if (kind && his_param(call, 0)[0])
+        snprintf(buf, cap, "no %s %.64s on this posad: check the id", kind, his_param(call, 0));
+    else
+        snprintf(buf, cap, "no visit with this visit_id on this posad: check the id");
+}
+
 bool his_loaded(struct his_call *call, int status, const char *desk)
 {
+    char words[128];
     int err;
 
+    if (status == POSA_ENOTFOUND || status == POSA_ENOSUCH) {
+        not_found_words(call, words, sizeof words);
+        his_fail(call, POSA_ENOSUCH, words, NULL);
+        return false;
+    }
     if (status) {
-        his_fail(call, status == POSA_ENOTFOUND ? POSA_ENOSUCH : status, NULL, NULL);
+        his_fail(call, status, NULL, NULL);
         return false;
     }
     if ((err = his_check_desk(call, desk && desk[0] ? desk : NULL)) < 0) {

@@ -414,7 +414,12 @@ class VisitsBase(h.HisTestCase):
         self.assertIn("本结算已退费（冲销）", d.raw.decode("utf-8"))
 
     def test_unknown_documents(self):
-        self.assertError(self.c.get("/v1/documents/settlement/Snosuch0000000000"), 404, "NOT_FOUND")
+        r = self.c.get("/v1/documents/settlement/Snosuch0000000000")
+        self.assertError(r, 404, "NOT_FOUND")
+        self.assertIn("no settlement Snosuch0000000000", r.json["error"]["message"])
+        r = self.c.get("/v1/visits/Vnosuch")
+        self.assertError(r, 404, "NOT_FOUND")
+        self.assertIn("no visit Vnosuch", r.json["error"]["message"])
         self.assertError(self.c.get("/v1/documents/forms/trauma-commitment?visit_id=Vnosuch"),
                          404, "NOT_FOUND")
         r = self.c.get("/v1/documents/forms/no-such-form?visit_id=Vnosuch")
