@@ -538,6 +538,8 @@ static int idempotency_start(struct his_call *call)
 
     if (!key)
         return 0;
+    if (http_request_header_count(call->req, "Idempotency-Key") > 1)
+        return POSA_EDUPLICATE; /* which one would the answer be kept under? */
     n = strlen(key);
     if (n == 0 || n > RECORD_ID_MAX)
         return POSA_EFIELD;
@@ -616,9 +618,10 @@ void his_handle(struct posad *pd, struct http_request *req)
             return; /* waits for the same request in flight */
         if (err < 0) {
             his_fail(call, err,
-                     err == POSA_ECONFLICT
-                         ? NULL
-                         : "Idempotency-Key must be 1 to 64 visible ASCII characters",
+                     err == POSA_ECONFLICT    ? NULL
+                     : err == POSA_EDUPLICATE ? "Idempotency-Key is given twice: send one"
+                                              : "Idempotency-Key must be 1 to 64 visible ASCII "
+                                                "characters",
                      NULL);
             return;
         }

@@ -359,6 +359,16 @@ const char *http_status_text(int status)
     }
 }
 
+size_t http_request_header_count(const struct http_request *req, const char *name)
+{
+    const struct http_req_impl *r = (const struct http_req_impl *)req;
+    size_t n = 0;
+
+    for (size_t i = 0; i < r->n_headers; i++)
+        n += strcasecmp(r->names[i], name) == 0;
+    return n;
+}
+
 const char *http_request_header(const struct http_request *req, const char *name)
 {
     const struct http_req_impl *r = (const struct http_req_impl *)req;

@@ -102,6 +102,8 @@ size_t http_server_connections(const struct http_server *server);
 
 /* A request header's value (name case-insensitive), or NULL. Repeated headers: the first. */
 const char *http_request_header(const struct http_request *req, const char *name);
+/* How many times the request carries the header (a key that must not be ambiguous). */
+size_t http_request_header_count(const struct http_request *req, const char *name);
 
 /* Answers req with status, extra headers (Content-Length and Connection are added) and a
  * body (copied). After this call req is gone. Returns 0, or UV_ENOMEM (req is dropped). */

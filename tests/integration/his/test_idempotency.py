@@ -3,7 +3,9 @@ Idempotency-Key and body give the first answer byte for byte and do nothing twic
 body gets CONFLICT; a second settle without a key is refused; a cancelled settlement gives
 the year's accumulations back and the visit settles again under a new settlement_id."""
 import os
+import json
 import re
+import socket
 import sqlite3
 import sys
 import threading
@@ -398,6 +400,18 @@ class IdemBase(h.HisTestCase):
             r = self.c.request("POST", "/v1/visits", h.visit_body(token),
                                headers={"Idempotency-Key": key.encode("utf-8").decode("latin-1")})
             self.assertError(r, 400, "BAD_REQUEST")
+        # Two keys: which would the answer be kept under? Refused, nothing opened.
+        body = json.dumps(h.visit_body(token)).encode("utf-8")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as raw:
+            raw.settimeout(10)
+            raw.connect(self.w.sock_path)
+            raw.sendall(b"POST /v1/visits HTTP/1.1\r\nHost: posad\r\n"
+                        b"Content-Type: application/json\r\nIdempotency-Key: two-1\r\n"
+                        b"Idempotency-Key: two-2\r\nContent-Length: %d\r\n\r\n" % len(body)
+                        + body)
+            answer = raw.recv(65536)
+        self.assertIn(b" 400 ", answer.split(b"\r\n")[0])
+        self.assertIn(b"Idempotency-Key is given twice", answer)
 
     # --- refunds -----------------------------------------------------------------------------
 
