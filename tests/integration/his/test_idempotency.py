@@ -2,8 +2,8 @@
 Idempotency-Key and body give the first answer byte for byte and do nothing twice; another
 body gets CONFLICT; a second settle without a key is refused; a cancelled settlement gives
 the year's accumulations back and the visit settles again under a new settlement_id."""
-import os
 import json
+import os
 import re
 import socket
 import sqlite3
