@@ -96,9 +96,12 @@ static void on_stop_tick(uv_timer_t *t)
     if (pd->requests > 0 || pd->up.in_flight > 0 || pd->up.recording || pd->outbox.draining ||
         pd->resolver.busy)
         return;
-    /* The answers written, unless a client does not read them for STOP_WRITES_MS. */
+    /* The answers written, unless a client does not read them for STOP_WRITES_MS after the
+     * last one was given (a settle may be answered long after SIGTERM). */
+    if (!pd->stop_answered_ms)
+        pd->stop_answered_ms = uv_now(pd->loop);
     if (http_server_connections(pd->server) > 0 &&
-        uv_now(pd->loop) - pd->stop_started_ms < STOP_WRITES_MS)
+        uv_now(pd->loop) - pd->stop_answered_ms < STOP_WRITES_MS)
         return;
     uv_timer_stop(t);
     uv_close((uv_handle_t *)t, NULL);
@@ -124,7 +127,6 @@ static void posad_stop(struct posad *pd)
     /* Requests in hand are answered before their connections close (a settle waiting for
      * the platform gets its answer, not a closed connection). */
     http_server_drain(pd->server);
-    pd->stop_started_ms = uv_now(pd->loop);
     desk_cards_stop(&pd->desk);
     outbox_stop(&pd->outbox);
     resolver_stop(&pd->resolver);

@@ -63,7 +63,7 @@ struct posad {
     struct desk desk; /* the HIS API's engine state */
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t stop_timer;
-    uint64_t stop_started_ms; /* loop time of SIGTERM */
+    uint64_t stop_answered_ms; /* loop time the last request in hand was answered */
     bool stopping;
     int exit_code;
     int requests; /* HIS requests not answered yet */

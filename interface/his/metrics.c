@@ -124,8 +124,8 @@ static void gauge(struct html_buf *out, const char *name, const char *help, uint
  * went to 0 would read as "no data", not as none. Another state the records hold follows. */
 static void settlements(struct html_buf *out, const struct metrics_view *v)
 {
-    static const char *const states[] = {"pending", "queued",   "unknown",  "settled",
-                                         "refused", "reversed", "cancelled"};
+    static const char *const states[] = {"pending", "queued",   "unknown",   "settled",
+                                         "refused", "reversed", "cancelled", "failed"};
     size_t n_states = sizeof states / sizeof states[0];
 
     family(out, "posa_settlements", "gauge", "Settlements by state.");

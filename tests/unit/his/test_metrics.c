@@ -131,6 +131,7 @@ static const char expected_page[] =
     "posa_settlements{state=\"refused\"} 0\n"
     "posa_settlements{state=\"reversed\"} 0\n"
     "posa_settlements{state=\"cancelled\"} 0\n"
+    "posa_settlements{state=\"failed\"} 0\n"
     "posa_settlements{state=\"a\\\"b\\\\c\\nd\xEF\xBF\xBD\"} 7\n"
     "# HELP posa_db_commits_total Database transactions committed since start.\n"
     "# TYPE posa_db_commits_total counter\n"
