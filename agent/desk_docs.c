@@ -21,7 +21,8 @@
 struct doc_flow {
     struct settlement_record *setl;
     struct visit_record *visit;
-    struct json_object *lines; /* outside lines of the visit */
+    struct json_object *lines;     /* outside lines of the visit */
+    struct json_object *setl_body; /* the forms: the visit's settlement, for its discharge */
     char visit_id[RECORD_ID_MAX + 1];
 };
 
@@ -32,6 +33,7 @@ static void flow_free(void *p)
     records_settlement_free(f->setl);
     records_visit_free(f->visit);
     json_object_put(f->lines);
+    json_object_put(f->setl_body);
     free(f);
 }
 
@@ -241,7 +243,13 @@ static int run_visit(struct db *db, struct db_job *job)
 
     if (!err && !(f->lines = json_object_new_array()))
         err = -ENOMEM;
-    return err ? err : records_lines_list(db, f->visit_id, add_outside, f);
+    if (!err)
+        err = records_lines_list(db, f->visit_id, add_outside, f);
+    /* A settled stay's discharge time, for the forms' 出院时间 (none before it). */
+    if (!err &&
+        (err = records_settlement_by_visit_settled(db, f->visit_id, &f->setl)) == POSA_ENOTFOUND)
+        err = 0;
+    return err;
 }
 
 static void outside_form(struct his_call *call, struct outside_form_view *view)
@@ -293,7 +301,10 @@ static void on_visit(struct db_job *job, int status)
     if (!his_loaded(call, status, f->visit ? f->visit->desk : NULL))
         return;
     vdoc = desk_doc(f->visit->body);
-    visit_view(call, vdoc, f->visit->kind, f->visit->mdtrt_id, NULL, &patient, &visit, diag);
+    f->setl_body = f->setl ? desk_doc(f->setl->body) : NULL;
+    visit_view(call, vdoc, f->visit->kind, f->visit->mdtrt_id,
+               f->setl_body ? desk_str(f->setl_body, "discharge_time") : NULL, &patient, &visit,
+               diag);
     print_time(now);
     if (strcmp(his_param(call, 0), "trauma-commitment") == 0) {
         struct trauma_form_view view = {.patient = patient, .visit = visit, .printed_at = now};

@@ -44,6 +44,9 @@ static const char sql_settlement_open[] =
     "SELECT " SETTLEMENT_COLS " FROM settlements WHERE visit_id = ?1 "
     "AND (state = 'pending' OR state = 'unknown' OR state = 'queued') "
     "ORDER BY created_at DESC LIMIT 1";
+static const char sql_settlement_settled[] =
+    "SELECT " SETTLEMENT_COLS " FROM settlements WHERE visit_id = ?1 AND state = 'settled' "
+    "ORDER BY created_at DESC LIMIT 1";
 static const char sql_settlement_counts[] =
     "SELECT state, count(*) FROM settlements GROUP BY state ORDER BY state";
 static const char sql_report_put[] =
@@ -310,6 +313,11 @@ int records_settlement_by_visit_open(struct db *db, const char *visit_id,
     return settlement_get(db, sql_settlement_open, visit_id, ret);
 }
 
+int records_settlement_by_visit_settled(struct db *db, const char *visit_id,
+                                        struct settlement_record **ret)
+{
+    return settlement_get(db, sql_settlement_settled, visit_id, ret);
+}
 
 int records_answer_get(struct db *db, const char *idem_key, char ret_hash[RECORD_ID_MAX + 1],
                        int *ret_status, char **ret_answer)

@@ -132,6 +132,9 @@ int records_settlement_by_setl_id(struct db *db, const char *setl_id,
 /* The visit's latest settlement still "pending", "queued" or "unknown": POSA_ENOTFOUND. */
 int records_settlement_by_visit_open(struct db *db, const char *visit_id,
                                      struct settlement_record **ret);
+/* The visit's latest settlement that stands ("settled"): POSA_ENOTFOUND. */
+int records_settlement_by_visit_settled(struct db *db, const char *visit_id,
+                                        struct settlement_record **ret);
 void records_settlement_free(struct settlement_record *s);
 
 /* Settlements counted by state, for /metrics: cb(state, count). */

@@ -288,6 +288,19 @@ class VisitsBase(h.HisTestCase):
         self.assertIn(">205</td>", text)
         self.assertRegex(text, r"合计</th><td class=\"num\">[^<]*20500\.00")
 
+    def test_outside_form_of_a_settled_stay_has_its_discharge(self):
+        v = self.open_visit(self.c, ZHANG)
+        line = dict(h.stay_lines("OD")[8], outside=dict(OUTSIDE))
+        self.upload(self.c, v["visit_id"], [line])
+        path = "/v1/documents/forms/outside-purchase?visit_id=" + v["visit_id"]
+        self.assertIn("<th>出院时间</th><td></td>", self.c.get(path).raw.decode("utf-8"))
+        s = self.c.post("/v1/visits/%s/settle" % v["visit_id"],
+                        {"discharge": {"time": "2026-11-25 09:30:00"}})
+        self.assertEqual(s.status, 200, s)
+        d = self.c.get(path)
+        self.assertEqual(d.status, 200, d)
+        self.assertIn("<th>出院时间</th><td>2026-11-25 09:30:00</td>", d.raw.decode("utf-8"))
+
     # --- fee cancel ----------------------------------------------------------------------------
 
     def test_fee_cancel_inpatient_by_line(self):
