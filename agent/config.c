@@ -98,6 +98,7 @@ static const struct config_key config_keys[] = {
     UINT("his", chunk_lines, 1, 5000),
     UINT("his", idempotency_days, 1, 3650),
     TEXT_KEY("his", emergency_depts, desk_check_depts, true),
+    CHOICE("his", forms_certno, "masked|full"),
     TEXT_KEY("his", clients, desk_check_clients, true),
     TEXT("his", tls_cert),
     TEXT("his", tls_key),
@@ -171,6 +172,7 @@ void config_defaults(struct posad_config *cfg)
     strcpy(cfg->csb_version, "1.0.0");
     cfg->chunk_lines = 500;
     cfg->idempotency_days = 7;
+    strcpy(cfg->forms_certno, "masked");
 }
 
 static const struct config_key *config_find(const char *section, const char *name)

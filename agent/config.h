@@ -60,6 +60,7 @@ struct posad_config {
     uint32_t chunk_lines;                  /* fee lines per 2204/2301 upload */
     uint32_t idempotency_days;             /* an Idempotency-Key's first answer is kept this long */
     char emergency_depts[CONFIG_TEXT_MAX]; /* "JZ01,JZ02" */
+    char forms_certno[8];                  /* masked full: the ID number on the two forms */
     char clients[4096];             /* "name:sha256hex:role:D01,D02;..." bearer tokens on TCP */
     char tls_cert[CONFIG_PATH_MAX]; /* PEM chain; with tls_key, TCP speaks TLS */
     char tls_key[CONFIG_PATH_MAX];

@@ -287,6 +287,13 @@ static void outside_form(struct his_call *call, struct outside_form_view *view)
     send_page(call, &page, err);
 }
 
+/* The forms are signed and kept by the hospital: [his] forms_certno decides whether they
+ * carry the whole ID number (the statement, handed to the patient, never does). */
+static bool forms_certno_full(const struct his_call *call)
+{
+    return strcmp(call->pd->cfg.forms_certno, "full") == 0;
+}
+
 static void on_visit(struct db_job *job, int status)
 {
     struct his_call *call = his_call_of_job(job);
@@ -307,7 +314,10 @@ static void on_visit(struct db_job *job, int status)
                diag);
     print_time(now);
     if (strcmp(his_param(call, 0), "trauma-commitment") == 0) {
-        struct trauma_form_view view = {.patient = patient, .visit = visit, .printed_at = now};
+        struct trauma_form_view view = {.patient = patient,
+                                        .visit = visit,
+                                        .printed_at = now,
+                                        .certno_unmasked = forms_certno_full(call)};
         struct html_buf page;
         struct json_object *b = NULL;
 
@@ -337,7 +347,10 @@ static void on_visit(struct db_job *job, int status)
                  "this visit has no active outside-purchase lines: there is nothing to attest",
                  NULL);
     } else {
-        struct outside_form_view view = {.patient = patient, .visit = visit, .printed_at = now};
+        struct outside_form_view view = {.patient = patient,
+                                         .visit = visit,
+                                         .printed_at = now,
+                                         .certno_unmasked = forms_certno_full(call)};
 
         outside_form(call, &view);
     }

@@ -133,6 +133,33 @@ class Startup(h.HisTestCase):
         self.w.posad = self.w._spawn([h.POSAD, "--config", self.w.conf_path], "posad.log")
         h.wait_until(self.w._online, 20, "posad back online", step=0.05)
 
+    def test_forms_may_carry_the_whole_id_number(self):
+        # [his] forms_certno = full: the forms the hospital keeps carry the whole number (the
+        # first posad, with the default, masks it: test_visits).
+        sock = os.path.join(self.w.dir, "forms.sock")
+        conf = self.conf("forms.conf", os.path.join(self.w.dir, "forms"), sock)
+        with open(conf, "a", encoding="utf-8") as f:
+            f.write("[his]\nforms_certno = full\n")
+        p = subprocess.Popen([h.POSAD, "--config", conf], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        try:
+            c = h.Client("unix", path=sock)
+            h.wait_until(lambda: os.path.exists(sock) and c.get("/v1/health").json[
+                "upstream"]["state"] == "online", 20, "the second posad online")
+            r = c.post("/v1/identify", {"source": "id", "certno": h.PERSONS[ZHANG]})
+            self.assertEqual(r.status, 200, r)
+            v = c.post("/v1/visits", h.visit_body(
+                r.json["identity_token"], diagnoses=[{"code": "S72.000", "name": "股骨颈骨折",
+                                                      "main": True}],
+                trauma={"present": True, "third_party": False, "commitment_signed": True}))
+            self.assertEqual(v.status, 201, v)
+            d = c.get("/v1/documents/forms/trauma-commitment?visit_id=" + v.json["visit_id"])
+            self.assertEqual(d.status, 200, d)
+            self.assertIn(h.PERSONS[ZHANG], d.raw.decode("utf-8"))
+        finally:
+            p.kill()
+            p.wait(timeout=10)
+
     def test_a_log_made_again_after_rotation_keeps_0640(self):
         log = os.path.join(self.w.dir, "rotating.log")
         conf = self.conf("rotating.conf", os.path.join(self.w.dir, "rotating"),
