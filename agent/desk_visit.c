@@ -30,6 +30,7 @@ struct visit_flow {
     char *doc;
     bool emergency, trauma, third_party;
     bool stored; /* the visit committed with 2201/2401's outcome */
+    char open_visit_id[RECORD_ID_MAX + 1]; /* a visit of this his_visit_id still open */
 };
 
 static void flow_free(void *p)
@@ -411,8 +412,14 @@ static int run_identity(struct db *db, struct db_job *job)
     struct his_call *call = his_call_of_job(job);
     struct visit_flow *f = call->flow;
 
-    return records_identity_get(db, f->req.identity_token, upstream_now_ms(), &f->identity_body,
-                                f->identity_desk);
+    int err = records_identity_get(db, f->req.identity_token, upstream_now_ms(), &f->identity_body,
+                                   f->identity_desk);
+
+    if (!err &&
+        (err = records_visit_open_by_his_id(db, f->req.his_visit_id, visit_kind_name(f->req.kind),
+                                            f->open_visit_id)) == POSA_ENOTFOUND)
+        err = 0;
+    return err;
 }
 
 static void on_identity(struct db_job *job, int status)
@@ -436,6 +443,18 @@ static void on_identity(struct db_job *job, int status)
         his_fail(call, err, "this patient was identified at another desk", NULL);
         return;
     }
+    /* A retry without an Idempotency-Key would register the same visit with the platform a
+     * second time (a second admission, a second registration). */
+    if (f->open_visit_id[0]) {
+        struct json_object *d = json_object_new_object();
+
+        json_object_object_add(d, "visit_id", json_object_new_string(f->open_visit_id));
+        his_fail(call, POSA_ESTATE,
+                 "this his_visit_id is already open here (details.visit_id): use that visit, or "
+                 "cancel it first",
+                 d);
+        return;
+    }
     if (!(f->identity = desk_doc(f->identity_body)) ||
         identity_columns(f->identity, &f->rec.who) < 0) {
         his_fail(call, POSA_ECORRUPT, NULL, NULL);
@@ -457,6 +476,10 @@ void desk_visit_open(struct his_call *call)
         return;
     if (visit_request_parse(call->req->body, call->req->body_len, &f->req, &jerr) < 0) {
         his_fail_field(call, &jerr);
+        return;
+    }
+    if (his_lock_his_visit(call, f->req.his_visit_id) < 0) {
+        his_fail(call, POSA_EBUSY, "this his_visit_id is being opened by another request", NULL);
         return;
     }
     /* A day of leeway for the HIS's clock and time zone; beyond it, a typo in the year. */

@@ -47,6 +47,7 @@ struct his_call {
     struct his_call *next_key;    /* calls holding a key in flight (his_api.c) */
     struct his_call *waiters;     /* same key, same body, arrived meanwhile: same answer */
     char lock[RECORD_ID_MAX + 1]; /* a visit this call holds (his_lock), or "" */
+    char his_lock[BOUND_CODE + 1]; /* a his_visit_id this call opens (his_lock_his_visit) */
     void *flow; /* the handler's state, freed with flow_free */
     void (*flow_free)(void *flow);
 };
@@ -109,6 +110,9 @@ void his_count_stream(const struct his_call *call);
 /* One flow at a time per visit: 0, or POSA_EBUSY when another call holds it. Released
  * when the call is answered. */
 int his_lock(struct his_call *call, const char *visit_id);
+/* The same for a visit being opened, by the HIS's his_visit_id (a retry without a key while
+ * the first is still with the platform must not register it twice). */
+int his_lock_his_visit(struct his_call *call, const char *his_visit_id);
 
 /* The captured {id} of the route. */
 const char *his_param(const struct his_call *call, size_t i);

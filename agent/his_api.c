@@ -81,6 +81,14 @@ int his_lock(struct his_call *call, const char *visit_id)
     return 0;
 }
 
+int his_lock_his_visit(struct his_call *call, const char *his_visit_id)
+{
+    if (strlen(his_visit_id) >= sizeof call->his_lock || !hold("his_visit", his_visit_id))
+        return POSA_EBUSY;
+    str_copy(call->his_lock, sizeof(call->his_lock), his_visit_id);
+    return 0;
+}
+
 /* Calls holding an Idempotency-Key in flight; a repeat that arrives meanwhile waits on the
  * first and gets its answer, so one key makes one flow, however the HIS retries. */
 static struct his_call *key_holders;
@@ -112,6 +120,9 @@ static void call_let_go(struct his_call *call)
     if (call->lock[0])
         release("visit", call->lock);
     call->lock[0] = '\0';
+    if (call->his_lock[0])
+        release("his_visit", call->his_lock);
+    call->his_lock[0] = '\0';
 }
 
 static void call_free(struct his_call *call)

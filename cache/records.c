@@ -26,6 +26,9 @@ static const char sql_visit_get[] =
     "SELECT visit_id, desk, his_visit_id, kind, state, mdtrt_id, body, created_at, updated_at, "
     "psn_no, insutype, insuplc_admdvs, cert_type, cert_no, card_sn FROM visits "
     "WHERE visit_id = ?1";
+static const char sql_visit_open_by_his_id[] =
+    "SELECT visit_id FROM visits WHERE his_visit_id = ?1 AND kind = ?2 AND "
+    "(state = 'open' OR state = 'billed' OR state = 'settling') ORDER BY created_at DESC LIMIT 1";
 static const char sql_settlement_put[] =
     "INSERT INTO settlements (settlement_id, visit_id, state, msgid, setl_id, settle_date, body, "
     "created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) "
@@ -223,6 +226,23 @@ int records_visit_get(struct db *db, const char *visit_id, struct visit_record *
     }
     *ret = v;
     return 0;
+}
+
+int records_visit_open_by_his_id(struct db *db, const char *his_visit_id, const char *kind,
+                                 char ret_visit_id[RECORD_ID_MAX + 1])
+{
+    sqlite3_stmt *st = db_stmt(db, sql_visit_open_by_his_id);
+    int err;
+
+    if (!st)
+        return POSA_EDB;
+    db_bind_text(st, 1, his_visit_id);
+    db_bind_text(st, 2, kind);
+    if ((err = step_row(st)) < 0)
+        return err;
+    err = copy_col(ret_visit_id, RECORD_ID_MAX + 1, st, 0);
+    sqlite3_reset(st);
+    return err;
 }
 
 int records_settlement_put(struct db *db, const struct settlement_record *s, int64_t now)

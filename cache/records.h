@@ -51,6 +51,10 @@ struct visit_record {
 int records_visit_put(struct db *db, const struct visit_record *v, int64_t now);
 /* POSA_ENOTFOUND. *ret is malloc'd: free with records_visit_free(). */
 int records_visit_get(struct db *db, const char *visit_id, struct visit_record **ret);
+/* The latest visit of kind ("outpatient", "inpatient") with the HIS's his_visit_id still
+ * open, billed or settling: its visit_id, or POSA_ENOTFOUND. */
+int records_visit_open_by_his_id(struct db *db, const char *his_visit_id, const char *kind,
+                                 char ret_visit_id[RECORD_ID_MAX + 1]);
 void records_visit_free(struct visit_record *v);
 
 struct line_record {

@@ -2,8 +2,10 @@
 NOT_CROSS_PROVINCE refusals that create nothing, the trauma suggestion from an S/T
 diagnosis, outside lines (refused on outpatient visits, flagged on stays), fee cancel, and
 the printable documents (masked ID number). Each case over the Unix socket and over TCP."""
+import json
 import os
 import sys
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hisharness as h  # noqa: E402
@@ -135,6 +137,35 @@ class VisitsBase(h.HisTestCase):
         self.assertEqual((g.json["error"]["code"], g.json["error"]["message"],
                           g.json["error"]["details"]["upstream_message"]),
                          ("UPSTREAM_REFUSED", "结算审核未通过", "结算审核未通过"), g)
+
+    def test_a_visit_is_not_opened_twice_without_a_key(self):
+        # The HIS retries POST /v1/visits without an Idempotency-Key: while the first is
+        # with the platform, and after it opened the visit. Neither registers it again.
+        token = self.identify(self.c, ZHANG)
+        body = h.visit_body(token)
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
+            "infno": "2401", "mode": "delay", "delay_ms": 1000, "count": 1})
+        self.assertEqual(status, 200, raw)
+        first = {}
+        t = threading.Thread(target=lambda: first.update(r=self.c.post("/v1/visits", body)))
+        t.start()
+        h.wait_until(lambda: self.armed() == 0, 10, "the 2401 at the platform")
+        during = self.c.post("/v1/visits", body)
+        self.assertError(during, 409, "CONFLICT")
+        self.assertTrue(during.json["error"]["retryable"], during)
+        t.join(20)
+        self.assertEqual(first["r"].status, 201, first["r"])
+        after = self.c.post("/v1/visits", body)
+        self.assertError(after, 409, "CONFLICT")
+        self.assertEqual(after.json["error"]["details"]["visit_id"], first["r"].json["visit_id"])
+        sent = self.posad_rows("SELECT msgid FROM journal WHERE infno = '2401' AND "
+                               "CAST(request AS TEXT) LIKE ?", ("%" + body["his_visit_id"] + "%",))
+        self.assertEqual(len(sent), 1, sent)  # one admission sent to the platform
+
+    def armed(self):
+        status, raw = self.w.sandbox_request("GET", "/sandbox/faults")
+        self.assertEqual(status, 200, raw)
+        return json.loads(raw)["armed"]
 
     def test_filing_status_by_the_platforms_date(self):
         # 孙志强's commitment filing runs 2026-11-20 to 2026-12-04. The platform's calendar
