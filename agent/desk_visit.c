@@ -444,8 +444,9 @@ static void on_identity(struct db_job *job, int status)
         return;
     }
     /* A retry without an Idempotency-Key would register the same visit with the platform a
-     * second time (a second admission, a second registration). */
-    if (f->open_visit_id[0]) {
+     * second time (a second admission, a second registration). With a key, the journal's
+     * registration under it answers a retry with that visit (upstream.c, UPMSG_EXISTING). */
+    if (f->open_visit_id[0] && !call->idem_key[0]) {
         struct json_object *d = json_object_new_object();
 
         json_object_object_add(d, "visit_id", json_object_new_string(f->open_visit_id));
