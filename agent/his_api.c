@@ -276,26 +276,24 @@ void his_fail(struct his_call *call, int err, const char *message, struct json_o
     his_reply(call, posa_err_http_status(err), his_error(err, message, details));
 }
 
-void his_fail_field(struct his_call *call, const struct jsonmap_error *err)
-{
-    struct json_object *details = json_object_new_object();
-    char message[200];
-    int code = err->err ? err->err : POSA_EFIELD;
-
-    if (code == POSA_ETOOLONG && strcmp(err->field, "lines") == 0)
-        code = POSA_ETOOLARGE;
-    json_object_object_add(details, "field", json_object_new_string(err->field));
-    snprintf(message, sizeof message, "%s: %s", err->field[0] ? err->field : "the body",
-             posa_strerror(code));
-    his_fail(call, code, message, details);
-}
-
 void his_fail_at(struct his_call *call, int err, const char *field, const char *message)
 {
     struct json_object *details = json_object_new_object();
 
     json_object_object_add(details, "field", json_object_new_string(field));
     his_fail(call, err, message, details);
+}
+
+void his_fail_field(struct his_call *call, const struct jsonmap_error *err)
+{
+    char message[200];
+    int code = err->err ? err->err : POSA_EFIELD;
+
+    if (code == POSA_ETOOLONG && strcmp(err->field, "lines") == 0)
+        code = POSA_ETOOLARGE;
+    snprintf(message, sizeof message, "%s: %s", err->field[0] ? err->field : "the body",
+             posa_strerror(code));
+    his_fail_at(call, code, err->field, message);
 }
 
 /* "no visit V123 here": which record the route's first parameter names, in words. */

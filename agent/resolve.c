@@ -3,14 +3,14 @@
  * behind the others until they are done (after_seq). A settlement is looked for with 5203:
  * found -> done; absent -> reversed; the question refused for another reason (a lost
  * session, a busy platform) -> asked again later, as that says nothing about the
- * settlement. Anything else unknown is reversed straight away. "Reversed" journals, in the same transaction, a 2601 naming the
- * original msgid and, for an upload (which must not be lost), the same upload again under a
- * new msgid; both take the original's place in its visit's order, so the visit's later
- * messages still wait behind them. A settlement whose 2601 the platform refuses (a reversal
- * the day after, or of a settlement that landed after the question) may stand after all: it
- * is unknown again and asked about once more; found, it is done; absent again, or the
- * question refused, it stays reversed without a second 2601, and an operator must look
- * (reversal_refused). */
+ * settlement. Anything else unknown is reversed straight away. "Reversed" journals, in the
+ * same transaction, a 2601 naming the original msgid and, for an upload (which must not be
+ * lost), the same upload again under a new msgid; both take the original's place in its
+ * visit's order, so the visit's later messages still wait behind them. A settlement whose
+ * 2601 the platform refuses (a reversal the day after, or of a settlement that landed after
+ * the question) may stand after all: it is unknown again and asked about once more; found,
+ * it is done; absent again, or the question refused, it stays reversed without a second
+ * 2601, and an operator must look (reversal_refused). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -262,8 +262,6 @@ static void upstream_health_fail(struct upstream *up)
 
 /* --- the sign-in session ------------------------------------------------------------- */
 
-/* Does a refusal say the sign-in session is gone? The national interface has no code for
- * it; platforms word it around sign_no / 签到 (sign-in) / 9001. */
 /* Whether text has "9001" as a number of its own, not inside another (an amount of
  * 19001.50, a code 90010): the sign-in's infno. */
 static bool mentions_9001(const char *text)
@@ -279,6 +277,8 @@ static bool mentions_9001(const char *text)
     return false;
 }
 
+/* Does a refusal say the sign-in session is gone? The national interface has no code for
+ * it; platforms word it around sign_no / 签到 (sign-in) / 9001. */
 bool upstream_is_session_refusal(const char *err_msg)
 {
     /* A refused msgid ("msgid ... was already used (infno 9001 ...)") is about the message,
