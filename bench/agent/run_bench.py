@@ -131,14 +131,18 @@ class World:
         return self
 
     def spawn(self, argv, log):
+        # Its own process group, so that kill() also takes what a prefix (a profiler) started.
         p = subprocess.Popen(argv, stdout=open(os.path.join(self.tmp, log), "ab"),
-                             stderr=subprocess.STDOUT)
+                             stderr=subprocess.STDOUT, start_new_session=True)
         self.procs.append(p)
         return p
 
     def kill(self, p):
         if p.poll() is None:
-            os.kill(p.pid, signal.SIGKILL)
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
             p.wait(timeout=10)
 
     def start_posad(self, name, extra="", socket=""):
