@@ -103,14 +103,21 @@ static int64_t max64(int64_t a, int64_t b)
     return a > b ? a : b;
 }
 
+const struct temp_rules *policy_temp_rules(const struct region_policy *region, const char *insutype)
+{
+    for (size_t i = 0; i < region->n_temporary_for; i++)
+        if (strcmp(region->temporary_for[i].insutype, insutype) == 0)
+            return &region->temporary_for[i].rules;
+    return &region->temporary;
+}
+
 /* The temporary-traveller rule of the filing kind, or NULL when the local ratio applies. */
-static const struct temp_rule *temp_rule_for(const struct region_policy *region,
-                                             enum filing_kind kind)
+static const struct temp_rule *temp_rule_for(const struct temp_rules *rules, enum filing_kind kind)
 {
     switch (kind) {
-    case FILING_REFERRAL: return &region->referral;
-    case FILING_EMERGENCY: return &region->emergency;
-    case FILING_TEMPORARY_OTHER: return &region->other;
+    case FILING_REFERRAL: return &rules->referral;
+    case FILING_EMERGENCY: return &rules->emergency;
+    case FILING_TEMPORARY_OTHER: return &rules->other;
     default: return NULL; /* long-term and commitment settle at local rates */
     }
 }
@@ -120,10 +127,10 @@ static bool ratio_ok(int64_t v)
     return v >= 0 && v <= DEC_E6;
 }
 
-/* Ratios, shares and amounts of the region's rules are within sense. */
-static int policy_check(const struct region_policy *region, const struct region_rate *rate)
+/* Ratios, shares and amounts of the rules that apply are within sense. */
+static int policy_check(const struct temp_rules *temp, const struct region_rate *rate)
 {
-    const struct temp_rule *rules[] = {&region->referral, &region->emergency, &region->other};
+    const struct temp_rule *rules[] = {&temp->referral, &temp->emergency, &temp->other};
 
     if (!ratio_ok(rate->ratio_e6) || rate->deductible_fen < 0 || rate->cap_fen < 0)
         return POSA_ERANGE;
@@ -149,7 +156,8 @@ static int totals_check(const struct split_totals *t)
 static int fund_before_cap(const struct policy_input *in, const struct region_rate *rate,
                            int64_t eligible, struct policy_result *r)
 {
-    const struct temp_rule *rule = temp_rule_for(in->region, in->filing);
+    const struct temp_rule *rule =
+        temp_rule_for(policy_temp_rules(in->region, in->insutype), in->filing);
     int64_t fund;
     int err;
 
@@ -191,7 +199,7 @@ int policy_compute(const struct policy_input *in, const struct policy_accum *acc
     rate = policy_find_rate(in->region, in->insutype, in->inpatient, in->hospital_level);
     if (!rate)
         return POSA_ENORATE;
-    if ((err = policy_check(in->region, rate)) < 0)
+    if ((err = policy_check(policy_temp_rules(in->region, in->insutype), rate)) < 0)
         return err;
     r.medfee_sumamt = t->amount;
     r.fulamt_ownpay_amt = t->fulamt_ownpay;

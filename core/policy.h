@@ -64,12 +64,28 @@ struct region_rate {
     int64_t cap_fen;        /* annual cap of the fund */
 };
 
+/* How each filing kind changes the local ratio. */
+struct temp_rules {
+    struct temp_rule referral, emergency, other;
+};
+
+#define POLICY_INSUTYPE_RULES_MAX 8
+
+/* An insurance type's own rules: Wuxi 2025 states its rules for employees (310) only, and
+ * its residents keep the province's. */
+struct insutype_rules {
+    char insutype[4];
+    struct temp_rules rules;
+};
+
 struct region_policy {
     const struct region_rate *rates;
     size_t n_rates;
     bool inpatient_deductible_per_year;  /* default: per admission */
     bool outpatient_deductible_per_year; /* default (policy.md): per year */
-    struct temp_rule referral, emergency, other;
+    struct temp_rules temporary;         /* every insurance type without its own below */
+    struct insutype_rules temporary_for[POLICY_INSUTYPE_RULES_MAX];
+    size_t n_temporary_for;
 };
 
 /* Per person and calendar year; moved by a settlement and moved back by its cancel. */
@@ -118,6 +134,10 @@ int policy_compute(const struct policy_input *in, const struct policy_accum *acc
 
 /* Moves the year by a settlement (sign +1) or back by its cancel (sign -1). */
 void policy_accum_apply(struct policy_accum *accum, const struct policy_accum *moved, int sign);
+
+/* The filing kinds' rules for an insurance type: its own, or the region's. */
+const struct temp_rules *policy_temp_rules(const struct region_policy *region,
+                                           const char *insutype);
 
 /* The rate row for (insutype, in/outpatient, level): an exact level beats '*'. */
 const struct region_rate *policy_find_rate(const struct region_policy *region,

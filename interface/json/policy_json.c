@@ -18,6 +18,11 @@ static struct json_object *member(struct json_object *obj, const char *key)
     return v;
 }
 
+static bool is_insutype(const char *s)
+{
+    return strlen(s) == 3 && strspn(s, "0123456789") == 3;
+}
+
 static int rate_map(struct json_object *o, struct region_rate *r, struct jsonmap_error *err)
 {
     const char *kind = NULL, *level = NULL;
@@ -32,7 +37,7 @@ static int rate_map(struct json_object *o, struct region_rate *r, struct jsonmap
         (rc = jsonmap_get_decimal(o, "ratio", DEC_RATIO, true, &r->ratio_e6, err)) < 0 ||
         (rc = jsonmap_get_decimal(o, "cap", DEC_MONEY, true, &r->cap_fen, err)) < 0)
         return rc;
-    if (strlen(r->insutype) != 3 || strspn(r->insutype, "0123456789") != 3)
+    if (!is_insutype(r->insutype))
         return jsonmap_fail(err, POSA_EFIELD, NULL, "insutype");
     if (strcmp(kind, "inpatient") != 0 && strcmp(kind, "outpatient") != 0)
         return jsonmap_fail(err, POSA_EFIELD, NULL, "kind");
@@ -75,6 +80,46 @@ static int temp_rule_map(struct json_object *temp, const char *key, struct temp_
     return rc < 0 ? jsonmap_nest(err, key) : 0;
 }
 
+/* {"referral": rule, "emergency": rule, "other": rule}; a kind absent: no reduction. */
+static int temp_rules_map(struct json_object *o, struct temp_rules *rules,
+                          struct jsonmap_error *err)
+{
+    static const char *const keys[] = {"referral", "emergency", "other", NULL};
+    int rc;
+
+    if (!json_object_is_type(o, json_type_object))
+        return jsonmap_fail(err, POSA_EFIELD, NULL, "");
+    if ((rc = jsonmap_only_keys(o, keys, err)) < 0 ||
+        (rc = temp_rule_map(o, "referral", &rules->referral, err)) < 0 ||
+        (rc = temp_rule_map(o, "emergency", &rules->emergency, err)) < 0 ||
+        (rc = temp_rule_map(o, "other", &rules->other, err)) < 0)
+        return rc;
+    return 0;
+}
+
+/* {"310": rules, ...}: the insurance types with rules of their own, each whole (a kind it
+ * leaves out has no reduction, as in "temporary"). */
+static int temporary_for_map(struct json_object *o, struct region_policy *p,
+                             struct jsonmap_error *err)
+{
+    if (!json_object_is_type(o, json_type_object))
+        return jsonmap_fail(err, POSA_EFIELD, NULL, "");
+    json_object_object_foreach(o, insutype, rules)
+    {
+        struct insutype_rules *r = &p->temporary_for[p->n_temporary_for];
+
+        if (p->n_temporary_for == POLICY_INSUTYPE_RULES_MAX)
+            return jsonmap_fail(err, POSA_ETOOLONG, NULL, "");
+        if (!is_insutype(insutype))
+            return jsonmap_fail(err, POSA_EFIELD, NULL, insutype);
+        memcpy(r->insutype, insutype, sizeof r->insutype);
+        if (temp_rules_map(rules, &r->rules, err) < 0)
+            return jsonmap_nest(err, insutype);
+        p->n_temporary_for++;
+    }
+    return 0;
+}
+
 static int deductible_per_map(struct json_object *o, struct region_policy *p,
                               struct jsonmap_error *err)
 {
@@ -104,6 +149,8 @@ int policy_json_region(struct json_object *obj, struct region_rate *rates, size_
                        struct region_policy *ret, const char **ret_name,
                        struct jsonmap_error *err)
 {
+    static const char *const keys[] = {
+        "name", "rates", "deductible_per", "temporary", "temporary_by_insutype", NULL};
     struct json_object *list, *temp;
     char prefix[32];
     size_t n;
@@ -112,7 +159,8 @@ int policy_json_region(struct json_object *obj, struct region_rate *rates, size_
     *ret_name = "";
     if (!json_object_is_type(obj, json_type_object))
         return jsonmap_fail(err, POSA_EFIELD, NULL, "");
-    if ((rc = jsonmap_get_string(obj, "name", BOUND_NAME, false, ret_name, err)) < 0)
+    if ((rc = jsonmap_only_keys(obj, keys, err)) < 0 ||
+        (rc = jsonmap_get_string(obj, "name", BOUND_NAME, false, ret_name, err)) < 0)
         return rc;
     if (!(list = member(obj, "rates")) || !json_object_is_type(list, json_type_array))
         return jsonmap_fail(err, POSA_EFIELD, NULL, "rates");
@@ -128,17 +176,11 @@ int policy_json_region(struct json_object *obj, struct region_rate *rates, size_
     ret->n_rates = n;
     if ((rc = deductible_per_map(obj, ret, err)) < 0)
         return jsonmap_nest(err, "deductible_per");
-    temp = member(obj, "temporary");
-    ret->referral = ret->emergency = ret->other = (struct temp_rule){TEMP_REDUCE_POINTS, 0};
-    if (temp && !json_object_is_type(temp, json_type_object))
-        return jsonmap_fail(err, POSA_EFIELD, NULL, "temporary");
-    if (temp && ((rc = temp_rule_map(temp, "referral", &ret->referral, err)) < 0 ||
-                 (rc = temp_rule_map(temp, "emergency", &ret->emergency, err)) < 0 ||
-                 (rc = temp_rule_map(temp, "other", &ret->other, err)) < 0)) {
-        char field[sizeof err->field + 16];
-
-        snprintf(field, sizeof field, "temporary.%s", err->field);
-        return jsonmap_fail(err, rc, NULL, field);
-    }
+    memset(&ret->temporary, 0, sizeof ret->temporary); /* no reduction */
+    ret->n_temporary_for = 0;
+    if ((temp = member(obj, "temporary")) && temp_rules_map(temp, &ret->temporary, err) < 0)
+        return jsonmap_nest(err, "temporary");
+    if ((temp = member(obj, "temporary_by_insutype")) && temporary_for_map(temp, ret, err) < 0)
+        return jsonmap_nest(err, "temporary_by_insutype");
     return 0;
 }

@@ -389,7 +389,9 @@ REGIONS = {
         "temporary": {"referral": {"reduce_points": 10}, "emergency": {"reduce_points": 10},
                       "other": {"reduce_points": 20}},
     },
-    # Wuxi, 2025 style for employees: referral/emergency no reduction, other share 20% first.
+    # Wuxi. The 2025 notice's rules are for employees (its part 二 is 职工医保 only):
+    # referral/emergency no reduction, other share 20% first. Residents keep Jiangsu's 2024
+    # rules ("about 10" / "about 20" points).
     "320200": {
         "name": "无锡市",
         "rates": [
@@ -402,8 +404,12 @@ REGIONS = {
             rate("390", "outpatient", "*", "200.00", "0.55", "1000.00"),
         ],
         "deductible_per": {"inpatient": "admission", "outpatient": "year"},
-        "temporary": {"referral": {"reduce_points": 0}, "emergency": {"reduce_points": 0},
-                      "other": {"share_first": "0.20"}},
+        "temporary": {"referral": {"reduce_points": 10}, "emergency": {"reduce_points": 10},
+                      "other": {"reduce_points": 20}},
+        "temporary_by_insutype": {
+            "310": {"referral": {"reduce_points": 0}, "emergency": {"reduce_points": 0},
+                    "other": {"share_first": "0.20"}},
+        },
     },
     # Chengdu, national 2024 style ("about 10" / "about 20" points).
     "510100": {

@@ -24,7 +24,8 @@
     "\"level\":\"3\",\"deductible\":\"800.00\",\"ratio\":\"0.90\",\"cap\":\"400000.00\"}],"        \
     "\"deductible_per\":{\"inpatient\":\"admission\",\"outpatient\":\"year\"},"                    \
     "\"temporary\":{\"referral\":{\"reduce_points\":0},\"emergency\":{\"reduce_points\":10},"      \
-    "\"other\":{\"share_first\":\"0.20\"}}}}"
+    "\"other\":{\"share_first\":\"0.20\"}},"                                                       \
+    "\"temporary_by_insutype\":{\"310\":{\"other\":{\"share_first\":\"0.30\"}}}}}"
 #define GOOD_PERSON                                                                                 \
     "{\"psn_no\":\"P1\",\"certno\":\"320211195603120157\",\"name\":\"张建国\",\"gender\":\"1\"," \
     "\"birthday\":\"1956-03-12\",\"insutype\":\"310\",\"insuplc_admdvs\":\"320200\","               \
@@ -83,9 +84,14 @@ static void test_good_scenario(void **state)
     assert_null(scenario_person_by_card(&sc, "W2"));
     const struct sc_region *r = scenario_region(&sc, "320200");
     assert_non_null(r);
-    assert_true(r->policy.emergency.value_e6 == 100000); /* 10 points = 0.10 */
-    assert_int_equal(r->policy.other.mode, TEMP_SHARE_FIRST);
-    assert_true(r->policy.other.value_e6 == 200000);
+    assert_true(r->policy.temporary.emergency.value_e6 == 100000); /* 10 points = 0.10 */
+    assert_int_equal(r->policy.temporary.other.mode, TEMP_SHARE_FIRST);
+    assert_true(r->policy.temporary.other.value_e6 == 200000);
+    /* Employees' own rules replace the region's whole: referral and emergency unreduced. */
+    const struct temp_rules *employees = policy_temp_rules(&r->policy, "310");
+    assert_true(employees->other.value_e6 == 300000);
+    assert_true(employees->emergency.value_e6 == 0);
+    assert_ptr_equal(policy_temp_rules(&r->policy, "390"), &r->policy.temporary);
     assert_true(r->policy.outpatient_deductible_per_year);
     assert_false(r->policy.inpatient_deductible_per_year);
     /* A commitment filing counts 15 days: 2025-01-01 .. 2025-01-15. */
@@ -133,6 +139,18 @@ static const struct bad bad_cases[] = {
      "{\"320200\":{\"rates\":[],\"temporary\":{\"other\":{\"reduce_points\":20,"
      "\"share_first\":\"0.2\"}}}}",
      "[]", "regions.320200.temporary.other:"},
+    {"rules of an insutype", "\"310000\"", INST, GOOD_CATALOG,
+     "{\"320200\":{\"rates\":[],\"temporary_by_insutype\":{\"310\":{\"referral\":"
+     "{\"reduce_points\":120}}}}}",
+     "[]", "regions.320200.temporary_by_insutype.310.referral.reduce_points:"},
+    {"insutype of rules", "\"310000\"", INST, GOOD_CATALOG,
+     "{\"320200\":{\"rates\":[],\"temporary_by_insutype\":{\"31\":{}}}}", "[]",
+     "regions.320200.temporary_by_insutype.31:"},
+    {"kind of rules", "\"310000\"", INST, GOOD_CATALOG,
+     "{\"320200\":{\"rates\":[],\"temporary\":{\"emergancy\":{\"reduce_points\":0}}}}", "[]",
+     "regions.320200.temporary.emergancy:"},
+    {"region key", "\"310000\"", INST, GOOD_CATALOG,
+     "{\"320200\":{\"rates\":[],\"temporary_for\":{}}}", "[]", "regions.320200.temporary_for:"},
     {"filing date", "\"310000\"", INST, GOOD_CATALOG, GOOD_REGIONS,
      "[{\"psn_no\":\"P1\",\"certno\":\"1\",\"name\":\"n\",\"birthday\":\"1956-03-12\","
      "\"insutype\":\"310\",\"insuplc_admdvs\":\"320200\",\"filings\":[{\"kind\":\"referral\","

@@ -54,8 +54,9 @@ TABLE = [
     ("51010000000000000000000113", "390", {}, "3080.00", "6920.00"),
     # 马晓燕 expired long-term next to a valid temporary one: 9,200 x 0.70 = 6,440.00
     ("41010000000000000000000115", "310", {}, "6440.00", "3560.00"),
-    # 钱宇航 unfiled Wuxi resident, as an emergency: (10,000 - 1,000) x 0.65 = 5,850.00
-    ("32020000000000000000000116", "390", {"emergency": True}, "5850.00", "4150.00"),
+    # 钱宇航 unfiled Wuxi resident, as an emergency: Wuxi 2025's "no reduction" is for
+    # employees; residents keep Jiangsu's 10 points: (10,000 - 1,000) x (0.65 - 0.10) = 4,950.00
+    ("32020000000000000000000116", "390", {"emergency": True}, "4950.00", "5050.00"),
 ]
 
 

@@ -88,10 +88,11 @@ class DefaultScenarioFile(unittest.TestCase):
         modes = set()
         for code, r in regions.items():
             self.assertRegex(code, r"^[0-9]{6}$")
-            for kind in ("referral", "emergency", "other"):
-                rule = r["temporary"][kind]
-                self.assertEqual(len(rule), 1, rule)
-                modes.update(rule)
+            for rules in [r["temporary"]] + list(r.get("temporary_by_insutype", {}).values()):
+                for kind in ("referral", "emergency", "other"):
+                    rule = rules[kind]
+                    self.assertEqual(len(rule), 1, rule)
+                    modes.update(rule)
             for rate in r["rates"]:
                 self.assertIn(rate["insutype"], ("310", "390"))
                 self.assertIn(rate["kind"], ("inpatient", "outpatient"))
@@ -104,9 +105,12 @@ class DefaultScenarioFile(unittest.TestCase):
         self.assertEqual(zz["temporary"], {"referral": {"reduce_points": 10},
                                            "emergency": {"reduce_points": 10},
                                            "other": {"reduce_points": 20}})
-        self.assertEqual(wx["temporary"], {"referral": {"reduce_points": 0},
-                                           "emergency": {"reduce_points": 0},
-                                           "other": {"share_first": "0.20"}})
+        # Wuxi 2025's rules are its employees'; its residents keep Jiangsu's 2024 ones.
+        self.assertEqual(wx["temporary"], zz["temporary"])
+        self.assertEqual(wx["temporary_by_insutype"],
+                         {"310": {"referral": {"reduce_points": 0},
+                                  "emergency": {"reduce_points": 0},
+                                  "other": {"share_first": "0.20"}}})
         # policy.md's worked-example rate
         self.assertIn({"insutype": "310", "kind": "inpatient", "level": "3",
                        "deductible": "800.00", "ratio": "0.90", "cap": "400000.00"},

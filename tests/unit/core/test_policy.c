@@ -33,14 +33,15 @@ static const struct region_rate RATES[] = {
 
 /* National 2022: referral and emergency minus 10 points, other temporary minus 20. */
 static const struct region_policy NATIONAL = {
-    RATES, 3, false, true,
-    {TEMP_REDUCE_POINTS, 100000}, {TEMP_REDUCE_POINTS, 100000}, {TEMP_REDUCE_POINTS, 200000}};
+    .rates = RATES, .n_rates = 3, .outpatient_deductible_per_year = true,
+    .temporary = {{TEMP_REDUCE_POINTS, 100000}, {TEMP_REDUCE_POINTS, 100000},
+                  {TEMP_REDUCE_POINTS, 200000}}};
 
 /* Wuxi 2025 employees: no reduction for referral and emergency; other temporary bears 20%
  * of the eligible amount first. */
 static const struct region_policy WUXI = {
-    RATES, 3, false, true,
-    {TEMP_REDUCE_POINTS, 0}, {TEMP_REDUCE_POINTS, 0}, {TEMP_SHARE_FIRST, 200000}};
+    .rates = RATES, .n_rates = 3, .outpatient_deductible_per_year = true,
+    .temporary = {{TEMP_REDUCE_POINTS, 0}, {TEMP_REDUCE_POINTS, 0}, {TEMP_SHARE_FIRST, 200000}}};
 /* clang-format on */
 
 /* policy.md's worked examples: inpatient employee, in scope S = 10,000.00, nothing else. */
@@ -217,6 +218,52 @@ static void test_outpatient_year_and_cancel(void **state)
     policy_accum_apply(&year, &r1.moved, -1);
     eq64(year.deductible_used, start.deductible_used, "after cancels", "deductible_used");
     eq64(year.fund_paid, start.fund_paid, "after cancels", "fund_paid");
+    assert_int_equal(bad, 0);
+}
+
+/* Wuxi 2025 states its rules for employees only (seeds, 2025 notice part 二): a region with
+ * Jiangsu's rules for all (-10/-10/-20 points) and Wuxi's for 310. In scope 10,000.00;
+ * employees 800.00 / 90%, residents (390) 1,000.00 / 65%:
+ *   employee emergency: no reduction, (10,000 - 800) x 0.90 = 8,280.00
+ *   employee other temporary: 9,200 x 0.80 x 0.90 = 6,624.00
+ *   resident emergency: (10,000 - 1,000) x (0.65 - 0.10) = 4,950.00
+ *   resident referral: 4,950.00
+ *   resident other temporary: 9,000 x (0.65 - 0.20) = 4,050.00 */
+static void test_rules_by_insutype(void **state)
+{
+    static const struct region_rate rates[] = {
+        {"310", true, '*', 80000, 900000, 50000000},
+        {"390", true, '*', 100000, 650000, 30000000},
+    };
+    struct region_policy region = {.rates = rates,
+                                   .n_rates = 2,
+                                   .outpatient_deductible_per_year = true,
+                                   .temporary = NATIONAL.temporary,
+                                   .n_temporary_for = 1};
+    static const struct {
+        const char *insutype;
+        enum filing_kind kind;
+        int64_t ratio_e6, fund;
+    } cases[] = {
+        {"310", FILING_EMERGENCY, 900000, 828000}, {"310", FILING_TEMPORARY_OTHER, 900000, 662400},
+        {"310", FILING_REFERRAL, 900000, 828000},  {"390", FILING_EMERGENCY, 550000, 495000},
+        {"390", FILING_REFERRAL, 550000, 495000},  {"390", FILING_TEMPORARY_OTHER, 450000, 405000},
+    };
+    const struct policy_accum year = {0, 0};
+
+    (void)state;
+    bad = 0;
+    region.temporary_for[0] = (struct insutype_rules){.insutype = "310", .rules = WUXI.temporary};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct policy_input in = example(&region, cases[i].kind);
+        struct policy_result r;
+
+        in.insutype = cases[i].insutype;
+        eq64(policy_compute(&in, &year, &r), 0, cases[i].insutype, "rc");
+        eq64(r.ratio_e6, cases[i].ratio_e6, cases[i].insutype, "ratio_e6");
+        eq64(r.fund_pay_sumamt, cases[i].fund, cases[i].insutype, "fund");
+        eq64(r.psn_part_amt, 1000000 - cases[i].fund, cases[i].insutype, "psn_part_amt");
+    }
     assert_int_equal(bad, 0);
 }
 
@@ -409,7 +456,8 @@ static void test_find_rate(void **state)
         {"310", true, '3', 120000, 850000, 50000000},
         {"310", true, '*', 80000, 900000, 50000000},
     };
-    const struct region_policy rev = {exact_first, 2, false, true, {0, 0}, {0, 0}, {0, 0}};
+    const struct region_policy rev = {
+        .rates = exact_first, .n_rates = 2, .outpatient_deductible_per_year = true};
 
     assert_ptr_equal(policy_find_rate(&NATIONAL, "310", true, '3'), &RATES[1]);
     assert_ptr_equal(policy_find_rate(&NATIONAL, "310", true, '2'), &RATES[0]);
@@ -430,7 +478,8 @@ static void test_refusals(void **state)
     struct policy_input in;
     static const struct region_rate inpatient_only[] = {
         {"310", true, '*', 80000, 900000, 50000000}};
-    const struct region_policy partial = {inpatient_only, 1, false, true, {0, 0}, {0, 0}, {0, 0}};
+    const struct region_policy partial = {
+        .rates = inpatient_only, .n_rates = 1, .outpatient_deductible_per_year = true};
 
     memset(&r, 0x5a, sizeof r);
     untouched = r;
@@ -657,6 +706,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_worked_examples),
+        cmocka_unit_test(test_rules_by_insutype),
         cmocka_unit_test(test_deductible),
         cmocka_unit_test(test_outpatient_year_and_cancel),
         cmocka_unit_test(test_inpatient_year_accumulates),

@@ -202,11 +202,12 @@ static const struct region_rate RATES[] = {
     {"310", false, '*', 50000, 800000, 50000000},
 };
 static const struct region_policy NATIONAL = {
-    RATES, 3, false, true,
-    {TEMP_REDUCE_POINTS, 100000}, {TEMP_REDUCE_POINTS, 100000}, {TEMP_REDUCE_POINTS, 200000}};
+    .rates = RATES, .n_rates = 3, .outpatient_deductible_per_year = true,
+    .temporary = {{TEMP_REDUCE_POINTS, 100000}, {TEMP_REDUCE_POINTS, 100000},
+                  {TEMP_REDUCE_POINTS, 200000}}};
 static const struct region_policy WUXI = {
-    RATES, 3, false, true,
-    {TEMP_REDUCE_POINTS, 0}, {TEMP_REDUCE_POINTS, 0}, {TEMP_SHARE_FIRST, 200000}};
+    .rates = RATES, .n_rates = 3, .outpatient_deductible_per_year = true,
+    .temporary = {{TEMP_REDUCE_POINTS, 0}, {TEMP_REDUCE_POINTS, 0}, {TEMP_SHARE_FIRST, 200000}}};
 /* clang-format on */
 
 /* fund by policy.md's steps 1-4, for the rates above (inpatient deductible per admission,
@@ -226,11 +227,11 @@ static int64_t expected_fund(const struct policy_input *in, const struct policy_
     if (in->fund_excluded)
         return 0;
     if (in->filing == FILING_REFERRAL)
-        rule = &in->region->referral;
+        rule = &in->region->temporary.referral;
     else if (in->filing == FILING_EMERGENCY)
-        rule = &in->region->emergency;
+        rule = &in->region->temporary.emergency;
     else if (in->filing == FILING_TEMPORARY_OTHER)
-        rule = &in->region->other;
+        rule = &in->region->temporary.other;
     if (rule && rule->mode == TEMP_SHARE_FIRST)
         assert_int_equal(dec_mul3_round(e, DEC_E6 - rule->value_e6, r, 12, &fund), 0);
     else
