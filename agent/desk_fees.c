@@ -801,6 +801,11 @@ struct cancel_flow {
     const char **ids;
     size_t n;
     bool queued;
+    /* A repeat under its Idempotency-Key: the journaled cancel that carried the key. */
+    bool repeat, repeat_other; /* found; found but for another request */
+    char repeat_msgid[MSGID_LEN + 1];
+    enum msg_state repeat_state; /* of its last stand-in */
+    char refusal[256];
 };
 
 static void cancel_free(void *p)
@@ -825,16 +830,63 @@ static int collect_active(const struct line_record *line, void *data)
     return 0;
 }
 
+static int collect_repeated(const struct line_record *line, void *data)
+{
+    struct cancel_flow *c = data;
+
+    if (strcmp(line->cancel_msgid, c->repeat_msgid) == 0)
+        json_object_object_add(c->active, line->his_line_id,
+                               json_object_new_string(line->feedetl_sn));
+    return 0;
+}
+
+/* The cancel journaled under the request's key (the key rides on its 2205/2302), when posad
+ * stopped before it kept the answer: which lines it cancelled, and how it went (its last
+ * stand-in: it is resent after a reversal). */
+static int find_repeat(struct db *db, struct his_call *call, struct cancel_flow *c, char *key)
+{
+    struct journal_row *row = NULL;
+    struct envelope_response env;
+    struct jsonmap_error jerr;
+    int err = journal_get_by_idem(db, key, &row);
+
+    if (err)
+        return err == POSA_ENOTFOUND ? 0 : err;
+    c->repeat = true;
+    c->repeat_other = !row->idem_hash || strcmp(row->idem_hash, call->body_hash) != 0 ||
+                      strcmp(row->visit_key, c->visit->visit_id) != 0;
+    str_copy(c->repeat_msgid, sizeof(c->repeat_msgid), row->msgid);
+    row = upstream_last_standin(db, row);
+    c->repeat_state = row->state;
+    if (row->state == MSG_REFUSED && row->response &&
+        envelope_response_parse(row->response, row->response_len, &env, &jerr) == 0) {
+        str_copy(c->refusal, sizeof(c->refusal), desk_refusal_words(&env));
+        envelope_response_done(&env);
+    }
+    journal_row_free(row);
+    return 0;
+}
+
+static void cancel_key(const struct his_call *call, char *key, size_t cap)
+{
+    snprintf(key, cap, "fees-cancel:%s", call->idem_key);
+}
+
 static int run_cancel_load(struct db *db, struct db_job *job)
 {
     struct his_call *call = his_call_of_job(job);
     struct cancel_flow *c = call->flow;
+    char key[UPMSG_IDEM_MAX + 1];
     int err = records_visit_get(db, his_param(call, 0), &c->visit);
 
     if (!err && !(c->active = json_object_new_object()))
         err = -ENOMEM;
+    cancel_key(call, key, sizeof key);
+    if (!err && call->idem_key[0])
+        err = find_repeat(db, call, c, key);
     if (!err)
-        err = records_lines_list(db, c->visit->visit_id, collect_active, c);
+        err = records_lines_list(db, c->visit->visit_id,
+                                 c->repeat ? collect_repeated : collect_active, c);
     return err;
 }
 
@@ -882,7 +934,9 @@ static void on_cancel_sent(struct upmsg *m)
         c->queued = true;
     else if ((err = desk_outcome(m, &env, msg, sizeof msg)) == 0)
         envelope_response_done(&env);
-    else if (err == POSA_EUPSTREAM_OFFLINE) {
+    else if (err == POSA_EUPSTREAM_OFFLINE || err == POSA_EOUTCOME_UNKNOWN) {
+        /* Deferrable, as an upload: the outbox has it, or its answer was lost and the
+         * journal resolves it (its reversal and a resend): on its way, not refused. */
         c->queued = true;
         err = 0;
     }
@@ -931,16 +985,46 @@ static int cancel_pick(struct his_call *call, struct cancel_flow *c)
     return 0;
 }
 
+/* A repeat answers as the first request would have, from the journal; nothing is sent. */
+static void cancel_repeat(struct his_call *call, struct cancel_flow *c)
+{
+    int err;
+
+    if (c->repeat_other) {
+        his_fail(call, POSA_ECONFLICT, NULL, NULL);
+        return;
+    }
+    if (c->repeat_state == MSG_REFUSED) {
+        struct json_object *d = json_object_new_object();
+
+        json_object_object_add(d, "upstream_message", json_object_new_string(c->refusal));
+        his_fail(call, POSA_EUPSTREAM_REFUSED, NULL, d);
+        return;
+    }
+    c->req.all = true; /* every line it cancelled */
+    if ((err = cancel_pick(call, c)) < 0 && err != POSA_ENOSUCH) {
+        his_fail(call, err, NULL, NULL);
+        return;
+    }
+    c->queued = c->repeat_state != MSG_DONE; /* on its way, or being resolved */
+    cancel_answer(call);
+}
+
 static void on_cancel_loaded(struct db_job *job, int status)
 {
     struct his_call *call = his_call_of_job(job);
     struct cancel_flow *c = call->flow;
     const struct visit_identity *who;
+    char key[UPMSG_IDEM_MAX + 1];
     bool inpatient;
     int err;
 
     if (!his_loaded(call, status, c->visit ? c->visit->desk : NULL))
         return;
+    if (c->repeat) {
+        cancel_repeat(call, c);
+        return;
+    }
     if (strcmp(c->visit->state, visit_state_name(VISIT_OPEN)) == 0) {
         his_fail(call, POSA_ENOSUCH, "there are no uploaded lines to cancel", NULL);
         return;
@@ -966,11 +1050,15 @@ static void on_cancel_loaded(struct db_job *job, int status)
         return;
     }
     who = &c->visit->who;
-    err = desk_send_hooked(
-        call->pd, inpatient ? "2302" : "2205", who->insuplc_admdvs, c->visit->visit_id, NULL,
-        desk_fees_cancel_input(inpatient ? "2302" : "2205", who->psn_no, c->visit->mdtrt_id,
-                               DESK_BCHNO, c->sns, c->n),
-        on_cancel_sent, call, &(struct desk_hooks){.admit_also = cancel_keep, .rerunnable = true});
+    cancel_key(call, key, sizeof key);
+    err = desk_send_hooked(call->pd, inpatient ? "2302" : "2205", who->insuplc_admdvs,
+                           c->visit->visit_id, call->idem_key[0] ? key : NULL,
+                           desk_fees_cancel_input(inpatient ? "2302" : "2205", who->psn_no,
+                                                  c->visit->mdtrt_id, DESK_BCHNO, c->sns, c->n),
+                           on_cancel_sent, call,
+                           &(struct desk_hooks){.admit_also = cancel_keep,
+                                                .rerunnable = true,
+                                                .idem_hash = call->body_hash});
     if (err)
         his_fail(call, err, NULL, NULL);
 }

@@ -41,11 +41,13 @@ struct upstream;
 struct upmsg;
 typedef void (*upmsg_cb)(struct upmsg *m);
 
+#define UPMSG_IDEM_MAX 128
+
 struct upmsg {
     /* in: set by the owner (strings are copied in by upmsg_new / the owner) */
     char infno[JOURNAL_INFNO_MAX + 1];
     char visit_key[65];
-    char idem_key[65];
+    char idem_key[UPMSG_IDEM_MAX + 1]; /* a HIS key (64) under its route's prefix */
     char idem_hash[65];
     char sent_sign_no[64]; /* the session it was stamped with ("" before 9001) */
     char ref_msgid[MSGID_LEN + 1];

@@ -197,7 +197,7 @@ int journal_insert(struct db *db, const struct journal_new *in, int64_t now)
 
     if (!journal_text_ok(in->msgid, MSGID_LEN, true) ||
         !journal_text_ok(in->infno, JOURNAL_INFNO_MAX, true) ||
-        !journal_text_ok(in->idem_key, BOUND_CODE, false) ||
+        !journal_text_ok(in->idem_key, BOUND_CODE * 2, false) || /* a route's prefix + key */
         !journal_text_ok(in->idem_hash, BOUND_CODE * 2, false) ||
         !journal_text_ok(in->visit_key, BOUND_CODE, false) ||
         !journal_text_ok(in->ref_msgid, MSGID_LEN, false) ||

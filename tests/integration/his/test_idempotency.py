@@ -89,6 +89,22 @@ class IdemBase(h.HisTestCase):
                           (first.json["mdtrt_id"],))[0][0]
         self.assertEqual(n, 1)
 
+    def test_visit_keys_of_64_characters(self):
+        # Two keys of the longest length that differ in their last character name two
+        # requests: each registers its own visit, and each retry finds its own (the key went
+        # to the journal cut to 64 bytes with its route's prefix, so the second was refused
+        # as the first key reused).
+        keys = [self.transport[0] + "k" * 62 + end for end in "12"]
+        bodies = [h.visit_body(self.identify(self.c, self.stay_psn)) for _ in keys]
+        first = [self.c.post("/v1/visits", b, key=k) for b, k in zip(bodies, keys)]
+        for r in first:
+            self.assertEqual(r.status, 201, r)
+        self.assertNotEqual(first[0].json["visit_id"], first[1].json["visit_id"])
+        for b, k, r in zip(bodies, keys, first):
+            self.posad_db("DELETE FROM his_answers WHERE idem_key = ?", (k,))  # answer lost
+            again = self.c.post("/v1/visits", b, key=k)
+            self.assertEqual((again.status, again.json["visit_id"]), (201, r.json["visit_id"]))
+
     def test_visit_key_reused_answer_gone(self):
         # The key's stored answer is gone (pruned after idempotency_days, or never kept) and
         # the HIS reuses the key for another visit: CONFLICT, and the first visit stays as
@@ -126,6 +142,58 @@ class IdemBase(h.HisTestCase):
         r = self.c.post("/v1/visits/%s/fees" % v["visit_id"], {"lines": lines},
                         key=self.key("fees-other"))
         self.assertError(r, 409, "CONFLICT")
+
+    def cancelled_upstream(self, mdtrt_id):
+        return sorted(u["feedetl_sn"] for u in self.w.ledger()["uploads"]
+                      if u["mdtrt_id"] == mdtrt_id and u["state"] == "cancelled")
+
+    def test_fees_cancel_answer_lost(self):
+        # posad cancelled the lines and died before it kept the HIS's answer: the retry under
+        # the same key gets the same answer from the journaled 2302 (the key rides on it), not
+        # "not an uploaded line", and nothing goes to the platform again.
+        v = self.open_visit(self.c, self.stay_psn)
+        self.upload(self.c, v["visit_id"], h.stay_lines("LC")[:3])
+        path = "/v1/visits/%s/fees/cancel" % v["visit_id"]
+        body = {"his_line_ids": ["LC01", "LC03"]}
+        first = self.c.post(path, body, key=self.key("cancel-lost"))
+        self.assertEqual((first.status, first.json["cancelled"]), (200, ["LC01", "LC03"]), first)
+        cancelled = self.cancelled_upstream(v["mdtrt_id"])
+        self.assertEqual(len(cancelled), 2, cancelled)
+        self.lose_answer("cancel-lost")
+        again = self.c.post(path, body, key=self.key("cancel-lost"))
+        self.assertEqual((again.status, again.raw), (first.status, first.raw))
+        self.assertEqual(self.cancelled_upstream(v["mdtrt_id"]), cancelled)
+        # The key with another body is another request; the lines without a key are gone.
+        other = self.c.post(path, {"his_line_ids": ["LC02"]}, key=self.key("cancel-lost"))
+        self.assertError(other, 409, "CONFLICT")
+        self.assertError(self.c.post(path, body), 404, "NOT_FOUND")
+        rest = self.c.post(path, {"his_line_ids": ["LC02"]})
+        self.assertEqual((rest.status, rest.json["cancelled"]), (200, ["LC02"]), rest)
+        self.assertEqual(len(self.cancelled_upstream(v["mdtrt_id"])), 3)
+
+    def test_fees_cancel_answer_dropped(self):
+        # The platform cancels the lines and its answer is lost: the HIS hears "queued" (on its
+        # way, as an upload's), not OUTCOME_UNKNOWN's "do not settle again"; posad reverses the
+        # 2205 and sends it again, and the platform has the lines cancelled once.
+        v = self.open_visit(self.c, self.psn_no, kind="outpatient", med_type="11")
+        self.upload(self.c, v["visit_id"], OUTPATIENT_1000[:2])
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults",
+                                             {"infno": "2205", "mode": "drop_after_commit",
+                                              "count": 1})
+        self.assertEqual(status, 200, raw)
+        path = "/v1/visits/%s/fees/cancel" % v["visit_id"]
+        first = self.c.post(path, {"all": True}, key=self.key("cancel-dropped"))
+        self.assertEqual((first.status, first.json["state"]), (200, "queued"), first)
+        h.wait_until(lambda: len(self.cancelled_upstream(v["mdtrt_id"])) == 2, 30,
+                     "the platform has both lines cancelled")
+        h.wait_until(lambda: self.c.get("/v1/health").json["queue"]["depth"] == 0, 30,
+                     "the reversal and the resend are done")
+        self.assertEqual(len(self.cancelled_upstream(v["mdtrt_id"])), 2)
+        self.lose_answer("cancel-dropped")
+        again = self.c.post(path, {"all": True}, key=self.key("cancel-dropped"))
+        self.assertEqual(again.status, 200, again)
+        self.assertEqual((again.json["cancelled"], again.json["state"]),
+                         (first.json["cancelled"], "uploaded"), again)
 
     def test_fees_whose_upload_answer_was_lost(self):
         # The platform keeps the upload and drops the connection: the lines are on their way
