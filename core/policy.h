@@ -101,7 +101,7 @@ struct policy_input {
     char hospital_level;
     enum filing_kind filing;
     struct split_totals totals;       /* the visit's split (what this settlement covers) */
-    int64_t visit_deductible_used;    /* per-admission deductible already met in this stay */
+    int64_t visit_deductible_used;    /* deductible this visit already met (when per visit) */
     bool fund_excluded;               /* trauma with a third party: the fund pays nothing */
     bool use_account;
     int64_t account_balance;

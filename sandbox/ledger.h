@@ -176,7 +176,7 @@ int ledger_settlement_by_cancel(struct ledger *l, const char *msgid, struct ledg
 int ledger_settlement_active(struct ledger *l, const char *mdtrt_id, struct ledger_settlement *ret);
 int ledger_settlement_set_state(struct ledger *l, const char *setl_id, const char *state,
                                 const char *cancel_msgid);
-/* The per-admission deductible already met by the visit's active settlements. */
+/* The deductible already met by the visit's active settlements (per admission or visit). */
 int ledger_visit_deductible(struct ledger *l, const char *mdtrt_id, int64_t *ret);
 void ledger_settlement_free(struct ledger_settlement *s);
 

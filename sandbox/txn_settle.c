@@ -113,8 +113,8 @@ static int gather_policy(struct txn *t, bool inpatient, struct settle_ctx *c)
     c->year = inpatient && c->v.endtime ? (int32_t)(c->v.endtime / 10000000000) : today / 10000;
     if ((rc = ledger_accum_get(t->sb->ledger, c->p->psn_no, c->year, inpatient, &c->accum)) < 0 ||
         (rc = ledger_balance_get(t->sb->ledger, c->p->psn_no, c->p->balance, &c->balance)) < 0 ||
-        (inpatient && (rc = ledger_visit_deductible(t->sb->ledger, c->v.mdtrt_id,
-                                                    &c->in.visit_deductible_used)) < 0))
+        (rc = ledger_visit_deductible(t->sb->ledger, c->v.mdtrt_id, &c->in.visit_deductible_used)) <
+            0)
         return txn_ledger_error(t, rc);
     c->in.region = &c->region->policy;
     c->in.insutype = c->v.insutype;

@@ -25,6 +25,7 @@ P_OP_EXPIRED = person("41010000000000000000000304", "郑强", ZHENGZHOU,
                       [filing("referral", "2024-09-01", "2025-02-28")], seq="041")
 P_OUTSIDE = person("41010000000000000000000305", "吴桐", ZHENGZHOU, LT, seq="051")
 P_OP_REV = person("41010000000000000000000306", "冲正门诊", ZHENGZHOU, LT, seq="061")
+P_OP_VISIT = person("41010000000000000000000307", "何平", ZHENGZHOU, LT, seq="071")
 
 _ipt_otp = [0]
 
@@ -215,6 +216,39 @@ class Outpatient(harness.SandboxCase):
         # the whole batch is refused: not even line 2 was stored
         self.assertEqual(len(sb.upload_rows(mdtrt_id=mdtrt_id)), before)
 
+
+class DeductiblePerVisit(harness.SandboxCase):
+    """A region whose outpatient deductible is met per visit (deductible_per.outpatient
+    "visit"): 200.00 each visit, then 0.70."""
+    persons = [P_OP_VISIT]
+    visit = Outpatient.visit
+
+    @classmethod
+    def scenario(cls):
+        s = super().scenario()
+        s["regions"][ZHENGZHOU]["deductible_per"]["outpatient"] = "visit"
+        return s
+
+    def test_a_visit_settled_in_two_batches_meets_it_once(self):
+        sb, p = self.sb, P_OP_VISIT
+        when = "2025-03-03 09:30:00"
+        m1, _ = self.visit(p, when, [ct_line(when)])
+        # batch 1, CT 300.00: D = 200.00, E = 100.00, fund 70.00, person 230.00
+        s1 = self.assertSetl(settle(sb, p, m1, "300.00", parts(inscp="300.00")), "300.00",
+                             "70.00", "230.00", "batch 1")
+        self.assertMoney(s1["act_pay_dedc"], "200.00")
+        # batch 2 of the same visit, CT 300.00 again: the visit met its deductible, D = 0;
+        # fund 300.00 x 0.70 = 210.00, person 90.00
+        self.assertOk(upload(sb, p, m1, [ct_line(when, sn="2")]), "2204 batch 2")
+        s2 = self.assertSetl(settle(sb, p, m1, "300.00", parts(inscp="300.00")), "300.00",
+                             "210.00", "90.00", "batch 2")
+        self.assertMoney(s2["act_pay_dedc"], "0.00")
+        # another visit meets its own: D = 200.00, fund 70.00
+        when2 = "2025-04-07 10:00:00"
+        m2, _ = self.visit(p, when2, [ct_line(when2)])
+        s3 = self.assertSetl(settle(sb, p, m2, "300.00", parts(inscp="300.00")), "300.00",
+                             "70.00", "230.00", "visit 2")
+        self.assertMoney(s3["act_pay_dedc"], "200.00")
 
 if __name__ == "__main__":
     harness.main()
