@@ -13,6 +13,7 @@
 #include "core/err.h"
 #include "core/str.h"
 #include "interface/json/catalog_json.h"
+#include "interface/platform/desk_msgs.h"
 
 int desk_init(struct desk *d, struct posad *pd)
 {
@@ -483,14 +484,18 @@ static void on_stored(struct db_job *job, int status)
 static int catalog_page_add(struct catalog_load *cl, struct envelope_response *env,
                             int64_t *ret_pages)
 {
-    struct json_object *rows = NULL, *pages = NULL, **grown;
+    struct json_object *rows = NULL, **grown;
     struct jsonmap_error jerr = {0};
+    int err;
 
-    if (!json_object_object_get_ex(env->output, "data", &rows) ||
-        catalog_json_append(rows, &catalog_keys_1312, &cl->items, &cl->n_items, &jerr) < 0)
-        return POSA_EFIELD;
-    json_object_object_get_ex(env->output, "pages", &pages);
-    *ret_pages = pages ? json_object_get_int64(pages) : 1;
+    if ((err = desk_1312_decode(env->output, cl->page, DESK_CATALOG_PAGES_MAX, &rows, ret_pages,
+                                &jerr)) < 0 ||
+        (err = catalog_json_append(rows, &catalog_keys_1312, &cl->items, &cl->n_items, &jerr)) <
+            0) {
+        log_event(LOGL_WARN, "catalog_answer_refused", "field", jerr.field, "error",
+                  posa_strerror(err), NULL);
+        return err;
+    }
     if (!(grown = realloc(cl->pages, (cl->n_pages + 1) * sizeof grown[0])))
         return -ENOMEM;
     cl->pages = grown;

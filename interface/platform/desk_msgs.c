@@ -437,6 +437,26 @@ int desk_fees_decode(struct json_object *output, desk_fee_split_cb cb, void *dat
     return 0;
 }
 
+int desk_1312_decode(struct json_object *output, int64_t page, int64_t max_pages,
+                     struct json_object **ret_rows, int64_t *ret_pages, struct jsonmap_error *err)
+{
+    json_object *rows = child(output, "data", json_type_array), *count = NULL;
+    int64_t pages = 1;
+
+    if (!rows)
+        return jsonmap_fail(err, POSA_EFIELD, NULL, "data");
+    if (json_object_object_get_ex(output, "pages", &count)) {
+        if (!json_object_is_type(count, json_type_int))
+            return jsonmap_fail(err, POSA_EFIELD, NULL, "pages");
+        pages = json_object_get_int64(count);
+    }
+    if (pages < 1 || pages > max_pages || (json_object_array_length(rows) == 0 && page < pages))
+        return jsonmap_fail(err, POSA_ERANGE, NULL, "pages");
+    *ret_rows = rows;
+    *ret_pages = pages;
+    return 0;
+}
+
 json_object *desk_settle_input(const char *infno, const struct desk_settle *s)
 {
     bool outpatient = infno[1] == '2'; /* 22xx */

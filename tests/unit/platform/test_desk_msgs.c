@@ -190,6 +190,48 @@ static void test_bad_filing_refused(void **state)
 #undef HEAD
 }
 
+/* 1312 pages: the platform's count is bounded and an empty page before the last ends the
+ * load (a count of 10^15 made posad ask for pages for ever). */
+static void test_catalog_pages(void **state)
+{
+    static const struct {
+        const char *output;
+        int64_t page;
+        int rc;
+        int64_t pages;
+    } cases[] = {
+        {"{\"data\":[{\"a\":1}],\"pages\":3}", 1, 0, 3},
+        {"{\"data\":[{\"a\":1}]}", 1, 0, 1},              /* no count: one page */
+        {"{\"data\":[],\"pages\":3}", 3, 0, 3},           /* the last may be empty */
+        {"{\"data\":[],\"pages\":1}", 1, 0, 1},           /* an empty catalog */
+        {"{\"data\":[],\"pages\":3}", 2, POSA_ERANGE, 0}, /* empty before the last */
+        {"{\"data\":[{\"a\":1}],\"pages\":1000000000000000}", 1, POSA_ERANGE, 0},
+        {"{\"data\":[{\"a\":1}],\"pages\":1001}", 1, POSA_ERANGE, 0},
+        {"{\"data\":[{\"a\":1}],\"pages\":1000}", 1, 0, 1000},
+        {"{\"data\":[{\"a\":1}],\"pages\":0}", 1, POSA_ERANGE, 0},
+        {"{\"data\":[{\"a\":1}],\"pages\":\"3\"}", 1, POSA_EFIELD, 0},
+        {"{\"data\":[{\"a\":1}],\"pages\":2.5}", 1, POSA_EFIELD, 0},
+        {"{\"data\":{},\"pages\":1}", 1, POSA_EFIELD, 0},
+        {"{\"pages\":1}", 1, POSA_EFIELD, 0},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct json_object *out = json_tokener_parse(cases[i].output), *rows = NULL;
+        struct jsonmap_error err = {0};
+        int64_t pages = 0;
+
+        assert_non_null(out);
+        assert_int_equal(desk_1312_decode(out, cases[i].page, 1000, &rows, &pages, &err),
+                         cases[i].rc);
+        if (cases[i].rc == 0) {
+            assert_int_equal(pages, cases[i].pages);
+            assert_non_null(rows);
+        }
+        json_object_put(out);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -198,6 +240,7 @@ int main(void)
         cmocka_unit_test(test_the_filing_in_force_first_of_many),
         cmocka_unit_test(test_too_many_filings_refused),
         cmocka_unit_test(test_bad_filing_refused),
+        cmocka_unit_test(test_catalog_pages),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
