@@ -27,6 +27,10 @@ static void end_line(struct qr_line *l, qr_line_cb cb, void *data)
     size_t full = l->len + l->dropped;
     int status = l->dropped ? DRV_EQR_INVALID : qr_line_check(l->buf, l->len);
 
+    /* A terminator with nothing before it is no scan: a suffix of LF CR, or CR CR, would
+     * otherwise tell the cashier "invalid code" after every good one. */
+    if (full == 0)
+        return;
     cb(data, status, l->buf, full);
     l->len = 0;
     l->dropped = 0;

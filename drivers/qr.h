@@ -14,7 +14,7 @@
 #define QR_DEDUP_WINDOW_MS 2000 /* scanners repeat a code held under them about every 0.5 s */
 
 /* One scan. status 0: code is a valid line; DRV_EQR_INVALID: garbage (code empty, len
- * the garbage length, so the engine can ask for a fresh scan). */
+ * the garbage length, so the engine can ask for a fresh scan). Empty lines are no scans. */
 struct qr_scan {
     int status;
     char desk[QR_DESK_MAX + 1];
@@ -36,8 +36,8 @@ struct qr_line {
     bool after_cr;
 };
 
-/* Called for each complete line: status 0 or DRV_EQR_INVALID, the line's bytes (the
- * first BOUND_QR_LINE of an overlong one) and its full length. */
+/* Called for each complete line that is not empty: status 0 or DRV_EQR_INVALID, the line's
+ * bytes (the first BOUND_QR_LINE of an overlong one) and its full length. */
 typedef void (*qr_line_cb)(void *data, int status, const uint8_t *line, size_t len);
 
 void qr_line_init(struct qr_line *l);

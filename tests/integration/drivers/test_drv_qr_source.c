@@ -202,11 +202,13 @@ static void test_tcp_source(void **state)
     assert_int_equal(qr_source_start(&src, &loop, &cfg, on_scan, &got), 0);
     assert_true(run_until(accepted_n, &sv));
     send_text(&sv, "NET-CODE-1\nNET-");
-    send_text(&sv, "CODE-2\n\n");
+    send_text(&sv, "CODE-2\n\n\x01\n");
     assert_true(wait_scans(3));
     assert_string_equal(got.scans[0].code, "NET-CODE-1");
     assert_string_equal(got.scans[1].code, "NET-CODE-2");
-    assert_int_equal(got.scans[2].status, DRV_EQR_INVALID); /* empty line */
+    /* the binary line; the empty one before it is no scan */
+    assert_int_equal(got.scans[2].status, DRV_EQR_INVALID);
+    assert_int_equal(got.scans[2].len, 1);
     assert_string_equal(got.scans[0].desk, "D07");
 
     /* The scanner drops the connection mid-line: that half line is not a scan, and the

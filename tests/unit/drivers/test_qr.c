@@ -63,9 +63,14 @@ static void test_split(void **state)
     for (int i = 0; i < 3; i++)
         assert_int_equal(got.status[i], 0);
     qr_line_feed(&ql, (const uint8_t *)"\n\n", 2, on_line, &got);
-    assert_int_equal(got.n, 5);
+    assert_int_equal(got.n, 4); /* the empty line after JK is no scan */
     assert_string_equal(got.text[3], "JK");
-    assert_int_equal(got.status[4], DRV_EQR_INVALID); /* empty line */
+    /* Suffixes of LF CR, CR CR, LF LF and bare terminators: one scan each, nothing more. */
+    qr_line_feed(&ql, (const uint8_t *)"L1\n\rL2\r\rL3\n\n\r\r\r\n", 16, on_line, &got);
+    assert_int_equal(got.n, 7);
+    assert_string_equal(got.text[4], "L1");
+    assert_string_equal(got.text[5], "L2");
+    assert_string_equal(got.text[6], "L3");
 }
 
 static void test_split_overlong_and_binary(void **state)
