@@ -124,8 +124,15 @@ static int config_clients(struct desk *d, const char *list, char *why, size_t ca
                 *fields[i]++ = '\0';
         if (!d->auth && !(d->auth = calloc(1, sizeof *d->auth)))
             return -ENOMEM;
-        if (too_long || !fields[3] ||
-            auth_table_add(d->auth, fields[0], fields[1], fields[2], fields[3]) != 0) {
+        int err = too_long || !fields[3]
+                      ? POSA_EFIELD
+                      : auth_table_add(d->auth, fields[0], fields[1], fields[2], fields[3]);
+
+        if (err == POSA_EDUPLICATE) {
+            snprintf(why, cap, "\"%s\": its name or its token is listed twice", fields[0]);
+            return POSA_EFIELD;
+        }
+        if (err) {
             snprintf(why, cap, "\"%s\" is not NAME:SHA256-HEX:ROLE:DESKS "
                                "(role readonly|cashier|ops, desks * or D01,D02)", fields[0]);
             return POSA_EFIELD;

@@ -85,6 +85,12 @@ int auth_table_add(struct auth_table *table, const char *name, const char *hash_
     if ((err = hash_parse(hash_hex, c.token_hash)) < 0 || (err = role_parse(role, &c.role)) < 0 ||
         (err = desks_parse(desks, &c)) < 0)
         return err;
+    /* A token listed twice would take the last entry's role and desks; a name twice would
+     * share one Idempotency-Key namespace between two clients. */
+    for (size_t i = 0; i < table->n; i++)
+        if (strcmp(table->clients[i].name, c.name) == 0 ||
+            memcmp(table->clients[i].token_hash, c.token_hash, AUTH_HASH_LEN) == 0)
+            return POSA_EDUPLICATE;
     table->clients[table->n++] = c;
     return 0;
 }

@@ -431,6 +431,18 @@ class CheckConfig(unittest.TestCase):
                 self.assertIn(path, out)
                 self.assertFalse(started)
 
+    def test_clients_listed_twice_refused(self):
+        # The same token twice took the last entry's role and desks (ops on every desk); the
+        # same name twice shared one Idempotency-Key namespace.
+        a, b = h.sha256_hex("x"), h.sha256_hex("y")
+        for entry in ("desk1:%s:cashier:D01;desk2:%s:ops:*" % (a, a),
+                      "desk1:%s:cashier:D01;desk1:%s:cashier:D02" % (a, b)):
+            with self.subTest(entry=entry[-20:]):
+                rc, out, path, started = self.check("[his]\nclients = %s\n" % entry)
+                self.assertEqual(rc, 2, out)
+                self.assertIn("listed twice", out)
+                self.assertFalse(started)
+
     def tls_lines(self):
         if not hasattr(self, "cert"):
             d = tempfile.mkdtemp(prefix="posa-his-cert-")

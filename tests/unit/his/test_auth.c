@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -98,13 +99,29 @@ static void test_add_refuses_bad_config(void **state)
     assert_int_equal(auth_table_add(t, "x", HASH_DESK3, "cashier", ""), POSA_EFIELD);
     assert_int_equal(auth_table_add(t, "x", HASH_DESK3, "cashier", "D01,,D02"), POSA_EFIELD);
     assert_int_equal(auth_table_add(t, "", HASH_DESK3, "cashier", "D01"), POSA_EFIELD);
+    /* A token or a name listed twice (the last entry's role would have won). */
+    struct auth_table *full = table_new();
+
+    assert_int_equal(auth_table_add(full, "other", HASH_DESK3, "ops", "*"), POSA_EDUPLICATE);
+    assert_int_equal(auth_table_add(full, "viewer",
+                                    "1111111111111111111111111111111111111111111"
+                                    "111111111111111111111",
+                                    "readonly", "D01"),
+                     POSA_EDUPLICATE);
+    assert_int_equal(full->n, 3);
+    free(full);
     memset(longdesk, 'D', sizeof longdesk - 1);
     longdesk[sizeof longdesk - 1] = '\0';
     assert_int_equal(auth_table_add(t, "x", HASH_DESK3, "cashier", longdesk), POSA_EFIELD);
     assert_int_equal(t->n, 0); /* nothing half-added */
-    for (int i = 0; i < AUTH_CLIENTS_MAX; i++)
-        assert_int_equal(auth_table_add(t, "c", HASH_DESK3, "readonly", "*"), 0);
-    assert_int_equal(auth_table_add(t, "c", HASH_DESK3, "readonly", "*"), POSA_ETOOLONG);
+    for (int i = 0; i <= AUTH_CLIENTS_MAX; i++) { /* each its own name and token */
+        char name[16], hash[65];
+
+        snprintf(name, sizeof name, "c%d", i);
+        snprintf(hash, sizeof hash, "%064x", i + 1);
+        assert_int_equal(auth_table_add(t, name, hash, "readonly", "*"),
+                         i < AUTH_CLIENTS_MAX ? 0 : POSA_ETOOLONG);
+    }
     free(t);
 }
 
