@@ -253,6 +253,11 @@ void desk_fail_outcome(struct his_call *call, int err, const char *message);
 /* A refusal's words for the cashier: the platform's err_msg, or "refused" when it gave none. */
 const char *desk_refusal_words(const struct envelope_response *env);
 
+/* Whether a time the HIS gave (YYYYMMDDhhmmss) is more than a day past today: posad's date,
+ * or the platform's when its last answer was dated later (its calendar settles). The day
+ * allows for the HIS's clock and time zone; beyond it, a typo in the year. */
+bool desk_is_future(const struct posad *pd, int64_t datetime);
+
 /* Sends infno with input (taken) for psn in insuplc (may be NULL), in the order of visit_key
  * (may be NULL), keyed by idem (may be NULL). done runs when the outcome is durable; its
  * upmsg's data is data. Returns an error (done will not run) when it could not be sent. */

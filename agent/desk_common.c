@@ -10,6 +10,7 @@
 #include "agent/log.h"
 #include "agent/posad.h"
 #include "core/bound.h"
+#include "core/datetime.h"
 #include "core/err.h"
 #include "core/str.h"
 #include "interface/json/catalog_json.h"
@@ -342,6 +343,15 @@ int desk_send(struct posad *pd, const char *infno, const char *insuplc, const ch
               const char *idem, struct json_object *input, upmsg_cb done, void *data)
 {
     return desk_send_hooked(pd, infno, insuplc, visit_key, idem, input, done, data, NULL);
+}
+
+bool desk_is_future(const struct posad *pd, int64_t datetime)
+{
+    int32_t today = datetime_date(upstream_now_local());
+
+    if (pd->up.platform_date > today)
+        today = pd->up.platform_date;
+    return datetime_date(datetime) > date_add_days(today, 1);
 }
 
 const char *desk_refusal_words(const struct envelope_response *env)

@@ -13,6 +13,7 @@
 #include "agent/posad.h"
 #include "cache/db.h"
 #include "core/err.h"
+#include "core/datetime.h"
 #include "core/visit_fsm.h"
 #include "core/str.h"
 #include "interface/his/requests.h"
@@ -172,6 +173,18 @@ static void line_text(struct fee_flow *f, size_t i, struct jsontext *j, size_t *
     if (f->outside[i].id == FLAG_OUTSIDE)
         jsontext_json(j, NULL, his_flag(&f->outside[i]));
     jsontext_close(j, ']');
+    /* policy.md: a code not in the catalog is self-paid in full. Said, because a typo in
+     * list_code reads the same and would bill the patient in full without a word. */
+    if (f->splits[i].lv == LV_NONE) {
+        jsontext_open(j, "warnings", '[');
+        jsontext_open(j, NULL, '{');
+        jsontext_str(j, "code", "NOT_IN_CATALOG");
+        jsontext_str(j, "message",
+                     "not in the treating region's catalog: the patient pays it in "
+                     "full; check list_code");
+        jsontext_close(j, '}');
+        jsontext_close(j, ']');
+    }
     if (f->has_platform[i] && (mm = mismatch(&f->splits[i], &f->platform[i]))) {
         jsontext_json(j, "upstream_mismatch", mm);
         (*mismatches)++;
@@ -756,6 +769,23 @@ static void on_loaded(struct db_job *job, int status)
     upload(call);
 }
 
+/* A line dated more than a day ahead is a typo in the year: refused, naming the line. */
+static bool future_line(struct his_call *call, const struct fee_flow *f)
+{
+    for (size_t i = 0; i < f->lines.n; i++) {
+        const char *t = f->lines.lines[i].time;
+        int64_t when;
+        char field[48];
+
+        if (t && datetime_parse(t, strlen(t), &when) == 0 && desk_is_future(call->pd, when)) {
+            snprintf(field, sizeof field, "lines[%zu].time", i);
+            his_fail_at(call, POSA_EDATE, field, "a line's time is in the future: check the date");
+            return true;
+        }
+    }
+    return false;
+}
+
 void desk_fees_upload(struct his_call *call)
 {
     struct fee_flow *f = his_flow_new(call, sizeof *f, flow_free);
@@ -774,6 +804,8 @@ void desk_fees_upload(struct his_call *call)
         his_fail_field(call, &jerr);
         return;
     }
+    if (future_line(call, f))
+        return;
     if ((err = his_lock(call, his_param(call, 0))) < 0) {
         his_fail(call, err, NULL, NULL);
         return;

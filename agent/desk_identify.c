@@ -224,13 +224,9 @@ static struct json_object *answer_json(struct identify_flow *f, const struct des
  * the answer has none. */
 static int32_t platform_today(const struct envelope_response *env)
 {
-    const char *t = env->respond_time;
-    int32_t date = 0;
+    int32_t date = envelope_respond_date(env);
 
-    for (int i = 0; t && i < 8 && t[i] >= '0' && t[i] <= '9'; i++)
-        date = date * 10 + (t[i] - '0');
-    return t && strlen(t) >= 8 && date_is_valid(date) ? date
-                                                       : datetime_date(upstream_now_local());
+    return date ? date : datetime_date(upstream_now_local());
 }
 
 /* 1101's answer read into the identity kept and the HIS's answer, on whichever thread has

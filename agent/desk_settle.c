@@ -700,6 +700,11 @@ static void on_loaded(struct db_job *job, int status)
                     "the discharge time is before the admission (begin_time): check the date");
         return;
     }
+    if (f->req.has_discharge && desk_is_future(call->pd, f->req.discharge)) {
+        his_fail_at(call, POSA_EDATE, "discharge.time",
+                    "the discharge time is in the future: check the date");
+        return;
+    }
     if (visit_state_parse(f->visit->state, &state) < 0 ||
         visit_next(state, VISIT_EV_SETTLE, &next) < 0) {
         struct json_object *d = json_object_new_object();

@@ -483,8 +483,7 @@ void desk_visit_open(struct his_call *call)
         his_fail(call, POSA_EBUSY, "this his_visit_id is being opened by another request", NULL);
         return;
     }
-    /* A day of leeway for the HIS's clock and time zone; beyond it, a typo in the year. */
-    if (datetime_date(f->req.begin) > date_add_days(datetime_date(upstream_now_local()), 1)) {
+    if (desk_is_future(call->pd, f->req.begin)) {
         his_fail_at(call, POSA_EDATE, "begin_time", "begin_time is in the future: check the date");
         return;
     }

@@ -127,6 +127,7 @@ struct upstream {
     uint32_t failures;  /* consecutive */
     int64_t last_ok_ms; /* wall clock */
     uint32_t rtt_ms;
+    int32_t platform_date; /* yyyymmdd of the platform's last answer (respond_time), or 0 */
     int in_flight; /* upmsgs between submit and done */
     bool signing_in;
     bool sign_in_failing; /* its failure was logged: the probe's next ones go at debug */

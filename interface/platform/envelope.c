@@ -237,6 +237,16 @@ out:
     return rc;
 }
 
+int32_t envelope_respond_date(const struct envelope_response *resp)
+{
+    const char *t = resp->respond_time;
+    int32_t date = 0;
+
+    for (int i = 0; t && i < 8 && t[i] >= '0' && t[i] <= '9'; i++)
+        date = date * 10 + (t[i] - '0');
+    return t && strlen(t) >= 8 && date_is_valid(date) ? date : 0;
+}
+
 void envelope_response_done(struct envelope_response *resp)
 {
     if (!resp)

@@ -80,6 +80,10 @@ int envelope_response_parse(const char *text, size_t len, struct envelope_respon
                             struct jsonmap_error *err);
 void envelope_response_done(struct envelope_response *resp);
 
+/* The platform's date when it answered (respond_time, yyyyMMddHHmmssSSS) as yyyymmdd, or 0
+ * when the answer has none or it is not a date. */
+int32_t envelope_respond_date(const struct envelope_response *resp);
+
 /* Builds a response envelope from resp's fields (root ignored; NULL strings become "",
  * except err_msg and warn_msg which become null) and output, whose reference is taken
  * (NULL becomes null). infcode is written as a number. */

@@ -199,6 +199,9 @@ class PolicyBase(h.HisTestCase):
                 ln["time"] = "2026-11-29 09:30:00"
             self.upload(self.c, v["visit_id"], lines)
             self.w.set_clock("2026-12-03 09:00:00")
+            # The card read again at discharge: posad learns the platform's date (a discharge
+            # more than a day past the later of its own and the platform's is refused).
+            self.identify(self.c, "41010000000000000000000111")
             r = self.c.post("/v1/visits/%s/settle" % v["visit_id"],
                             {"discharge": {"time": "2026-12-03 09:00:00"}})
             self.assertEqual(r.status, 200, r)
@@ -290,6 +293,10 @@ class PolicyBase(h.HisTestCase):
         fees = self.upload(self.c, v["visit_id"], lines)
         got = {ln["his_line_id"]: tuple(ln[k] for k in keys) for ln in fees["lines"]}
         self.assertEqual(got, want, fees)
+        # S8 alone says it: self-paid in full because its code is not in the catalog.
+        warned = {ln["his_line_id"]: [w["code"] for w in ln.get("warnings", [])]
+                  for ln in fees["lines"]}
+        self.assertEqual({k: v for k, v in warned.items() if v}, {"S8": ["NOT_IN_CATALOG"]})
         self.assertNotIn("upstream_mismatch", json.dumps(fees), "the platform split differently")
         # Totals: 9,979.66 = 610.00 + 400.00 + 1,600.69 + 7,368.97.
         self.assertEqual(tuple(fees["totals"][k] for k in keys),
