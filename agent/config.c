@@ -12,6 +12,7 @@
 
 #include "agent/desk.h"
 #include "core/err.h"
+#include "core/utf8.h"
 
 enum config_type { CT_TEXT, CT_UINT, CT_MODE, CT_CHOICE };
 
@@ -217,6 +218,17 @@ static int config_store(struct posad_config *cfg, const struct config_key *k, co
             *why = "too long";
             return POSA_EFIELD;
         }
+        /* Names and codes go into every envelope: text in GBK would make the platform
+         * refuse each of them, sign-in first, long after the check said ok. */
+        if (!utf8_is_valid(value, strlen(value), NULL)) {
+            *why = "is not UTF-8 (save the file as UTF-8, not GBK)";
+            return POSA_EFIELD;
+        }
+        for (const char *c = value; *c; c++)
+            if ((unsigned char)*c < 0x20 || *c == 0x7F) {
+                *why = "contains a control character";
+                return POSA_EFIELD;
+            }
         if (k->check && k->check(value, reason, sizeof reason) < 0) {
             *why = reason;
             return POSA_EFIELD;

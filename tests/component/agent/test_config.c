@@ -108,6 +108,11 @@ static void test_errors_name_file_line_key(void **state)
         {"timeout_ms = 1\n", ":1: expected key = value inside a [section]"},
         {"[posad\n", ":1: bad section header"},
         {"[gateway]\ngateway = oauth\n", ":2: [gateway] gateway: must be one of none|tif|csb|sm"},
+        /* 瑞金医院 saved in GBK: every envelope would carry it, every sign-in refused. */
+        {"[institution]\nfixmedins_name = \xC8\xF0\xBD\xF0\xD2\xBD\xD4\xBA\n",
+         ":2: [institution] fixmedins_name: is not UTF-8 (save the file as UTF-8, not GBK)"},
+        {"[institution]\nfixmedins_name = a\x01b\n",
+         ":2: [institution] fixmedins_name: contains a control character"},
     };
     char msg[512], want[512];
 
