@@ -122,6 +122,15 @@ static void idle_restart(struct http_conn *c)
         uv_timer_start(&c->idle, on_idle, ms, 0);
 }
 
+/* Whether what is read and not yet parsed holds more than line ends. */
+static bool begins_a_request(const struct http_conn *c)
+{
+    for (size_t i = c->rpos; i < c->rlen; i++)
+        if (c->rbuf[i] != '\r' && c->rbuf[i] != '\n')
+            return true;
+    return false;
+}
+
 /* The free end of rbuf (the parsed bytes dropped first), or an empty buffer. */
 static uv_buf_t rbuf_room(struct http_conn *c)
 {
@@ -190,8 +199,9 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     /* The application's time is not idle time; and a request, once begun, must be whole
-     * within the timeout: a byte now and then must not hold the connection for ever. */
-    if (!c->pending && !c->in_message)
+     * within the timeout: a byte now and then must not hold the connection for ever, nor
+     * must empty lines between requests (the parser skips them). */
+    if (!c->pending && !c->in_message && begins_a_request(c))
         idle_restart(c);
     conn_process(c);
 }

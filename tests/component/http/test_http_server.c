@@ -721,6 +721,31 @@ static void test_slow_head_is_closed(void **state)
     close(fd);
 }
 
+/* Empty lines between requests (skipped by the parser) are no request: a CRLF now and then
+ * kept a connection open for ever, past the idle timeout. */
+static void test_blank_lines_do_not_hold_the_connection(void **state)
+{
+    struct timespec t0, t1;
+    int fd = connect_tcp(), sent = 0;
+    char c;
+
+    (void)state;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (; sent < 12; sent++) { /* every second, for twelve: past the 5 s idle timeout */
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+
+        if (poll(&p, 1, 1000) == 1) /* closed: recv sees the end */
+            break;
+        if (send(fd, "\r\n", 2, MSG_NOSIGNAL) != 2)
+            break;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_true(sent < 12);
+    assert_true(recv(fd, &c, 1, 0) <= 0);
+    assert_true(t1.tv_sec - t0.tv_sec < 9);
+    close(fd);
+}
+
 /* max_connections bounds each transport on its own: with TCP full (clients that hold a
  * connection without a request, as ones without a token may), the Unix socket still
  * answers, where one cap for both locked it out. */
@@ -827,6 +852,7 @@ int main(void)
         cmocka_unit_test(test_unix_socket_mode_and_request),
         cmocka_unit_test(test_pipelined_without_reading_is_held),
         cmocka_unit_test(test_slow_head_is_closed),
+        cmocka_unit_test(test_blank_lines_do_not_hold_the_connection),
         cmocka_unit_test(test_many_concurrent_connections),
         cmocka_unit_test(test_tcp_full_leaves_the_unix_socket),
         cmocka_unit_test(test_offline_refuses_then_recovers),
