@@ -190,6 +190,19 @@ static int trauma_parse(struct json_object *root, struct visit_request *r,
     return 0;
 }
 
+/* med_type: digits, the national two (national-interface.md §3: 1x outpatient, 2x inpatient
+ * types, which must match the visit's kind) or a province's longer code, taken as it is. */
+static bool med_type_fits(const char *t, bool inpatient)
+{
+    size_t n = strlen(t);
+
+    if (n < 2 || strspn(t, "0123456789") != n)
+        return false;
+    if (n == 2 && (t[0] == '1' || t[0] == '2'))
+        return (t[0] == '2') == inpatient;
+    return true;
+}
+
 int visit_request_parse(const char *body, size_t len, struct visit_request *ret,
                         struct jsonmap_error *err)
 {
@@ -225,6 +238,8 @@ int visit_request_parse(const char *body, size_t len, struct visit_request *ret,
         rc = jsonmap_fail(err, POSA_EFIELD, NULL,
                           strlen(r.insutype) != 3 ? "insutype"
                           : !r.identity_token[0] ? "identity_token" : "his_visit_id");
+    else if (!med_type_fits(r.med_type, r.kind == VISIT_INPATIENT))
+        rc = jsonmap_fail(err, POSA_EFIELD, NULL, "med_type");
 out:
     if (rc < 0) {
         his_request_done(&r.root);
