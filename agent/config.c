@@ -344,6 +344,11 @@ int config_load(struct posad_config *cfg, const char *path, char *msg, size_t ca
         err = config_set_at(cfg, section, config_trim(s), config_trim(eq + 1), origin, lineno, msg,
                             cap);
     }
+    /* A read that failed (a directory: EISDIR) is not an empty file. */
+    if (!err && ferror(f)) {
+        err = errno ? -errno : -EIO;
+        snprintf(msg, cap, "%s: cannot read: %s", path, strerror(-err));
+    }
     fclose(f);
     return err;
 }

@@ -1,6 +1,7 @@
 /* agent/config.c on real files: every error names the file, the line and the key; the
  * shipped packaging/posad.conf parses (only the required institution keys are left to
  * fill); command-line overrides go through the same checks. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -129,6 +130,19 @@ static void test_errors_name_file_line_key(void **state)
     }
 }
 
+/* A directory given as the file said "fixmedins_code: required", as if it were empty. */
+static void test_a_directory_is_not_a_file(void **state)
+{
+    struct posad_config cfg;
+    char msg[512], want[512];
+
+    (void)state;
+    config_defaults(&cfg);
+    assert_true(config_load(&cfg, "/tmp", msg, sizeof msg) < 0);
+    snprintf(want, sizeof want, "/tmp: cannot read: %s", strerror(EISDIR));
+    assert_string_equal(msg, want);
+}
+
 static void test_check_names_missing_keys(void **state)
 {
     struct posad_config cfg;
@@ -247,6 +261,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good_file),
         cmocka_unit_test(test_errors_name_file_line_key),
+        cmocka_unit_test(test_a_directory_is_not_a_file),
         cmocka_unit_test(test_check_names_missing_keys),
         cmocka_unit_test(test_overrides),
         cmocka_unit_test(test_reload_applies_and_names),
