@@ -359,6 +359,20 @@ static void ask_platform(struct his_call *call)
 
 /* --- the e-voucher: a scanned code becomes an ecToken (national-interface.md §5) ------------- */
 
+/* Whether the decode service's code is a number (an integer, or one written in digits):
+ * json-c reads "abc" and 0.5 as 0, which is success. */
+static bool ec_code_is_number(struct json_object *code)
+{
+    const char *s = json_object_get_string(code), *digits;
+
+    if (json_object_is_type(code, json_type_int))
+        return true;
+    if (!json_object_is_type(code, json_type_string))
+        return false;
+    digits = s + (s[0] == '-');
+    return digits[0] && strspn(digits, "0123456789") == strlen(digits);
+}
+
 /* The decode service's answer: {code:0, data:{ecToken, ...}} where data may be an object or
  * a JSON string. 0 and the token, or the service's message in msg. */
 static int ec_token_of(const char *body, size_t len, char *token, size_t cap, char *msg,
@@ -374,7 +388,11 @@ static int ec_token_of(const char *body, size_t len, char *token, size_t cap, ch
         return POSA_EUPSTREAM_REFUSED;
     json_object_object_get_ex(root, "code", &code);
     json_object_object_get_ex(root, "data", &data);
-    if (json_object_get_int(code) != 0 || !code) {
+    if (!ec_code_is_number(code)) {
+        err = POSA_EUPSTREAM_REFUSED;
+        goto out;
+    }
+    if (json_object_get_int64(code) != 0) {
         str_copy(msg, msg_cap, desk_str(root, "message"));
         goto out;
     }

@@ -7,12 +7,14 @@
 #include "interface/json/jsonmap.h"
 #include "sandbox/txn.h"
 
+/* garbled: the code is no number ("abc"), which a client must not read as 0, success. */
 static void ec_reply(struct http_request *req, int code, const char *message,
-                     struct json_object *data)
+                     struct json_object *data, bool garbled)
 {
     struct json_object *body = json_object_new_object();
 
-    json_object_object_add(body, "code", json_object_new_int(code));
+    json_object_object_add(body, "code",
+                           garbled ? json_object_new_string("abc") : json_object_new_int(code));
     out_str(body, "message", message);
     json_object_object_add(body, "data", data);
     sandbox_respond_json(req, 200, body);
@@ -49,21 +51,24 @@ void evoucher_handle(struct sandbox *sb, struct http_request *req)
     const struct evoucher_entry *e;
     struct sc_person *p = NULL;
     struct fault f;
+    bool faulted, garbled;
 
     if (strcmp(req->method, "POST") != 0 ||
         jsonmap_parse(req->body, req->body_len, &root, NULL) < 0 ||
         !json_object_is_type(root, json_type_object)) {
         json_object_put(root);
-        ec_reply(req, 400, "the request must be a JSON object sent with POST", NULL);
+        ec_reply(req, 400, "the request must be a JSON object sent with POST", NULL, false);
         return;
     }
     if (jsonmap_get_string(root, "transType", 64, true, &trans, NULL) < 0 ||
         strcmp(trans, "ec.query") != 0) {
         json_object_put(root);
-        ec_reply(req, 1, "transType must be ec.query", NULL);
+        ec_reply(req, 1, "transType must be ec.query", NULL, false);
         return;
     }
-    if (faults_take(&sb->faults, "ec.query", &f)) { /* only refusal-like faults apply here */
+    faulted = faults_take(&sb->faults, "ec.query", &f);
+    garbled = faulted && f.mode == FAULT_GARBLE_AFTER_COMMIT; /* decoded, its code no number */
+    if (faulted && !garbled) {                                /* the others are refusal-like here */
         json_object_put(root);
         if (f.mode == FAULT_RESET || f.mode == FAULT_DROP_AFTER_COMMIT)
             http_request_drop(req, f.mode == FAULT_RESET);
@@ -71,22 +76,23 @@ void evoucher_handle(struct sandbox *sb, struct http_request *req)
             http_respond(req, 500, NULL, 0, "", 0);
         else
             ec_reply(req, f.code ? f.code : 1, f.message[0] ? f.message : "refused (injected)",
-                     NULL);
+                     NULL, false);
         return;
     }
     json_object_object_get_ex(root, "data", &data);
     if (jsonmap_get_string(data, "ecQrCode", 256, true, &code, NULL) < 0) {
         json_object_put(root);
-        ec_reply(req, 1, "data.ecQrCode is required: the scanned code", NULL);
+        ec_reply(req, 1, "data.ecQrCode is required: the scanned code", NULL, false);
         return;
     }
     e = evoucher_decode(&sb->evoucher, code, uv_now(sb->loop));
     p = e ? scenario_person(&sb->scenario, e->psn_no) : NULL;
     if (!p) {
         json_object_put(root);
-        ec_reply(req, 1, "the code is unknown or expired: ask the patient to refresh it", NULL);
+        ec_reply(req, 1, "the code is unknown or expired: ask the patient to refresh it", NULL,
+                 false);
         return;
     }
     json_object_put(root);
-    ec_reply(req, 0, "success", person_data(sb, p, e));
+    ec_reply(req, 0, "success", person_data(sb, p, e), garbled);
 }

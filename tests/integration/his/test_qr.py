@@ -44,6 +44,18 @@ class Qr(h.HisTestCase):
         self.assertIn("upstream_message", r.json["error"]["details"], r)
         self.assertEqual(self.tcp.get("/v1/queue").json["rows"], depth)
 
+    def test_a_decode_answer_whose_code_is_no_number(self):
+        # The service decodes the code but its "code" is "abc": json-c reads that as 0, and
+        # posad took it for success and sent its ecToken on. Not in the service's format.
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults",
+                                             {"infno": "ec.query", "mode": "garble_after_commit",
+                                              "count": 1})
+        self.assertEqual(status, 200, raw)
+        r = self.tcp.post("/v1/identify", {"source": "qr", "qr": self.fresh_code(ZHAO),
+                                           "desk": "D01"})
+        self.assertError(r, 422, "UPSTREAM_REFUSED")
+        self.assertIn("format", r.json["error"]["details"]["upstream_message"], r)
+
     def test_garbage_is_invalid(self):
         for bad in ("code\u0007bell", "x" * 513, "tab\tinside"):
             r = self.tcp.post("/v1/identify", {"source": "qr", "qr": bad, "desk": "D01"})
