@@ -59,6 +59,11 @@ void his_handle(struct posad *pd, struct http_request *req);
  * http_server_config.error_body hook. */
 size_t his_error_body(int status, char *buf, size_t cap, const char **ret_type);
 
+/* The http_server_config.admit hook: on TCP with tokens configured, a request without a
+ * token that names a client is answered 401 before its body is read (the route's role and
+ * desks are checked once it is whole). */
+int his_admit(const struct http_request *req, void *data);
+
 /* Answers with body (taken; NULL = out of memory -> 503). */
 void his_reply(struct his_call *call, int status, struct json_object *body);
 /* Answers with the error envelope; message NULL = the table's words; details taken. */

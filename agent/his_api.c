@@ -470,6 +470,18 @@ static int his_authorize(struct posad *pd, struct http_request *req, enum auth_r
     return auth_allow(client, role, NULL) < 0 ? POSA_EFORBIDDEN : 0;
 }
 
+int his_admit(const struct http_request *req, void *data)
+{
+    struct posad *pd = data;
+    const struct auth_table *table = pd->desk.auth;
+    const struct auth_client *client;
+
+    if (!table || table->n == 0 || req->via_unix ||
+        auth_identify(table, http_request_header(req, "Authorization"), &client) == 0)
+        return 0;
+    return 401;
+}
+
 static int authorize(struct his_call *call)
 {
     return his_authorize(call->pd, call->req, call->route->role, &call->client);
@@ -580,7 +592,10 @@ static int idempotency_start(struct his_call *call)
 size_t his_error_body(int status, char *buf, size_t cap, const char **ret_type)
 {
     count_at(REJECTED, status, 0); /* not valid HTTP, too large: answered as it is read */
-    int err = status == 413 ? POSA_ETOOLARGE : status == 431 ? POSA_ETOOLONG : POSA_EFIELD;
+    int err = status == 413   ? POSA_ETOOLARGE
+              : status == 431 ? POSA_ETOOLONG
+              : status == 401 ? POSA_EUNAUTHORIZED
+                              : POSA_EFIELD;
     struct json_object *body = his_error(err, status == 400 ? "the request is not valid HTTP" : NULL, NULL);
     const char *text = body ? json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN) : "";
     size_t len = strlen(text);

@@ -355,8 +355,10 @@ static const char *socket_error(const char *path, int err)
 
 static int start_server(struct posad *pd)
 {
-    struct http_server_config scfg = {.max_body_bytes = BOUND_BODY, .idle_timeout_ms = 60000,
-                                      .error_body = his_error_body};
+    struct http_server_config scfg = {.max_body_bytes = BOUND_BODY,
+                                      .idle_timeout_ms = 60000,
+                                      .error_body = his_error_body,
+                                      .admit = his_admit};
     char host[CONFIG_HOST_MAX];
     int err = http_server_new(pd->loop, &scfg, on_request, pd, &pd->server);
 

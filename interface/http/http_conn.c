@@ -396,6 +396,10 @@ static int on_headers_complete(http_parser *p)
         c->err_status = 413;
         return -1;
     }
+    r->pub.via_unix = !c->is_tcp;
+    if (c->server->config.admit &&
+        (c->err_status = c->server->config.admit(&r->pub, c->server->data)) != 0)
+        return -1;
     expect = http_request_header(&r->pub, "Expect");
     if (expect && strcasecmp(expect, "100-continue") == 0 && p->http_minor == 1 &&
         send_continue(c) < 0)

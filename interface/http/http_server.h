@@ -64,6 +64,11 @@ struct http_server_config {
      * application's error shape. Writes at most cap bytes into buf, sets *ret_type (a
      * static string) and returns the length. NULL: text/plain with the reason phrase. */
     size_t (*error_body)(int status, char *buf, size_t cap, const char **ret_type);
+    /* Optional: asked once a request's head is read, before its body (data: the server's
+     * cb data). 0 reads on; an HTTP status (401) answers at once, as the library's own
+     * refusals, and closes the connection: a body up to max_body_bytes is never buffered
+     * for a client that may not send one. */
+    int (*admit)(const struct http_request *req, void *data);
 };
 
 /* Creates a server on loop; cb runs for every complete request. Returns 0 or UV_ENOMEM. */
