@@ -513,6 +513,11 @@ void desk_reconcile(struct his_call *call)
         his_fail_field(call, &jerr);
         return;
     }
+    /* A day to come has nothing to reconcile: a typo in the year read as "matched". */
+    if (desk_is_future(call->pd, (int64_t)f->req.date * 1000000)) {
+        his_fail_at(call, POSA_EDATE, "date", "the day has not come yet: check the date");
+        return;
+    }
     date_format(f->req.date, f->date);
     day_bounds(f->req.date, &f->day_start, &f->day_end);
     his_db(call, run_day, on_day);

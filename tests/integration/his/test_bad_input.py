@@ -213,6 +213,7 @@ CASES = [
     ("settle_unknown_visit", "POST", "/v1/visits/Vdeadbeefdeadbeef/settle", {}, None, NOT_FOUND),
     ("settle_bad_discharge_time", "POST", "/v1/visits/{open}/settle",
      {"discharge": {"time": "2026-11-31 09:30:00"}}, None, BAD),
+    ("reconcile_a_day_to_come", "POST", "/v1/reconcile", {"date": "9999-12-31"}, None, BAD),
     ("settle_discharge_years_ahead", "POST", "/v1/visits/{open}/settle",
      {"discharge": {"time": "2099-01-01 00:00:00"}}, None, BAD),
     ("settle_discharged_before_admission", "POST", "/v1/visits/{open}/settle",
