@@ -152,6 +152,15 @@ static int diagnoses_parse(struct json_object *root, struct visit_request *r,
             return jsonmap_nest(err, prefix);
         if (!out->code[0])
             return jsonmap_fail(err, POSA_EFIELD, prefix, "code");
+        if (!out->name[0]) /* the platform's diag_name */
+            return jsonmap_fail(err, POSA_EFIELD, prefix, "name");
+        /* One main diagnosis at most (none: the first is), and each code once. */
+        for (size_t j = 0; j < i; j++) {
+            if (out->main && r->diagnoses[j].main)
+                return jsonmap_fail(err, POSA_EFIELD, prefix, "main");
+            if (strcmp(out->code, r->diagnoses[j].code) == 0)
+                return jsonmap_fail(err, POSA_EFIELD, prefix, "code");
+        }
     }
     r->n_diagnoses = n;
     return 0;
