@@ -105,7 +105,9 @@ int identify_request_parse(const char *body, size_t len, struct identify_request
         goto out;
     }
     r.wait_ms = (uint32_t)wait;
-    if (r.source == IDENTIFY_QR && (!r.qr || !r.qr[0]))
+    if (r.desk && !r.desk[0]) /* absent is the caller's to fill; empty names no desk */
+        rc = jsonmap_fail(err, POSA_EFIELD, NULL, "desk");
+    else if (r.source == IDENTIFY_QR && (!r.qr || !r.qr[0]))
         rc = jsonmap_fail(err, POSA_EFIELD, NULL, "qr");
     else if (r.source == IDENTIFY_ID && !r.certno)
         rc = jsonmap_fail(err, POSA_EFIELD, NULL, "certno");

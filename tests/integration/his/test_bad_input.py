@@ -100,6 +100,7 @@ CASES = [
     ("visit_iso_time", "POST", "/v1/visits",
      lambda fx: visit(fx, begin_time="2026-11-20T10:00:00"), None, BAD),
     ("visit_no_diagnoses", "POST", "/v1/visits", lambda fx: visit(fx, diagnoses=[]), None, BAD),
+    ("identify_empty_desk", "POST", "/v1/identify", {"source": "card", "desk": ""}, None, BAD),
     ("visit_two_main_diagnoses", "POST", "/v1/visits",
      lambda fx: visit(fx, diagnoses=[{"code": "M16.900", "name": "髋关节病", "main": True},
                                      {"code": "I10.x00", "name": "高血压", "main": True}]),
