@@ -12,8 +12,8 @@
 #include "agent/log.h"
 #include "agent/posad.h"
 #include "cache/db.h"
-#include "core/err.h"
 #include "core/datetime.h"
+#include "core/err.h"
 #include "core/visit_fsm.h"
 #include "core/str.h"
 #include "interface/his/requests.h"
@@ -875,7 +875,7 @@ static int collect_repeated(const struct line_record *line, void *data)
 /* The cancel journaled under the request's key (the key rides on its 2205/2302), when posad
  * stopped before it kept the answer: which lines it cancelled, and how it went (its last
  * stand-in: it is resent after a reversal). */
-static int find_repeat(struct db *db, struct his_call *call, struct cancel_flow *c, char *key)
+static int find_repeat(struct db *db, struct his_call *call, struct cancel_flow *c, const char *key)
 {
     struct journal_row *row = NULL;
     struct envelope_response env;
@@ -913,9 +913,10 @@ static int run_cancel_load(struct db *db, struct db_job *job)
 
     if (!err && !(c->active = json_object_new_object()))
         err = -ENOMEM;
-    cancel_key(call, key, sizeof key);
-    if (!err && call->idem_key[0])
+    if (!err && call->idem_key[0]) {
+        cancel_key(call, key, sizeof key);
         err = find_repeat(db, call, c, key);
+    }
     if (!err)
         err = records_lines_list(db, c->visit->visit_id,
                                  c->repeat ? collect_repeated : collect_active, c);

@@ -106,10 +106,11 @@ static int temporary_for_map(struct json_object *o, struct region_policy *p,
         return jsonmap_fail(err, POSA_EFIELD, NULL, "");
     json_object_object_foreach(o, insutype, rules)
     {
-        struct insutype_rules *r = &p->temporary_for[p->n_temporary_for];
+        struct insutype_rules *r;
 
         if (p->n_temporary_for == POLICY_INSUTYPE_RULES_MAX)
             return jsonmap_fail(err, POSA_ETOOLONG, NULL, "");
+        r = &p->temporary_for[p->n_temporary_for];
         if (!is_insutype(insutype))
             return jsonmap_fail(err, POSA_EFIELD, NULL, insutype);
         memcpy(r->insutype, insutype, sizeof r->insutype);
