@@ -13,6 +13,7 @@
 #include "agent/log.h"
 #include "agent/posad.h"
 #include "core/bound.h"
+#include "core/datetime.h"
 #include "core/err.h"
 #include "core/str.h"
 #include "interface/json/jsonmap.h"
@@ -68,6 +69,38 @@ static void pt_unknown(struct his_call *call, const char *msgid)
               "outcome unknown: posad is resolving it with the platform; send the same msgid "
               "again later for the result",
               NULL);
+}
+
+/* posad keeps the one platform session every desk's messages go under (its 9001 at start and
+ * whenever the platform says it is gone), and stamps its sign_no on what the HIS sends. An
+ * HIS's own sign-in or sign-out is answered here from that session, never forwarded: its
+ * 9002 ended the session under every desk, and its 9001 may replace posad's. */
+static bool pt_session(struct his_call *call, const char *infno)
+{
+    const struct upstream *up = &call->pd->up;
+    struct json_object *out, *o;
+    char now[DATETIME_TIME_LEN + 1];
+    bool sign_in = strcmp(infno, "9001") == 0;
+
+    if (!sign_in && strcmp(infno, "9002") != 0)
+        return false;
+    if (!up->sign_no[0]) {
+        pt_answer(call, 200, -1, "",
+                  "posad is not signed in to the platform yet (it is unreachable): try again "
+                  "shortly",
+                  NULL);
+        return true;
+    }
+    datetime_format(upstream_now_local(), now);
+    out = json_object_new_object();
+    o = json_object_new_object();
+    json_object_object_add(o, "sign_time", json_object_new_string(now));
+    json_object_object_add(o, "sign_no", json_object_new_string(up->sign_no));
+    json_object_object_add(out, sign_in ? "signinoutb" : "signoutoutb", o);
+    his_reply(call, 200,
+              envelope_response_build(&(struct envelope_response){.infcode = 0, .inf_refmsgid = ""},
+                                      out));
+    return true;
 }
 
 /* The answer for a message journaled earlier under the same HIS msgid. */
@@ -239,6 +272,8 @@ void passthrough_handle(struct his_call *call)
         pt_answer(call, 400, -1, "", why, NULL);
         goto out;
     }
+    if (pt_session(call, infno))
+        goto out;
     /* The input is printed once: hashed for the idempotency key, and forwarded as that text
      * (jsontext_value) instead of printed again inside the envelope. */
     if (input)

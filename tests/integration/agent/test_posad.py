@@ -12,8 +12,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (PERSONS, World, admit, check_exactly_once, fee_input,  # noqa: E402
-                     request, settle_input, wait_until)
+from harness import (INSTITUTION, PASSTHROUGH, PERSONS, World, admit,  # noqa: E402
+                     check_exactly_once, fee_input, request, settle_input, wait_until)
 
 PSN, CERTNO = PERSONS[0]
 
@@ -344,12 +344,42 @@ def current_sign_no(w):
     return json.loads(rows[-1]["response"])["output"]["signinoutb"]["sign_no"]
 
 
+_SIGN_OUTS = [10000]
+
+
 def sign_out(w):
-    """The session ends under posad (as when the platform expires it)."""
+    """The session ends under posad (as when the platform expires it): a 9002 straight to the
+    platform, as posad answers an HIS's own 9002 itself. Sequences from 9999 down keep its
+    msgids apart from posad's, which count up from 0000 each second."""
     sign_no = current_sign_no(w)
-    r = w.call("9002", {"signOut": {"sign_no": sign_no, "opter_no": "posad"}})
-    assert r["infcode"] == 0, r
+    _SIGN_OUTS[0] -= 1
+    env = {"infno": "9002",
+           "msgid": "%s%s%04d" % (INSTITUTION, time.strftime("%Y%m%d%H%M%S"), _SIGN_OUTS[0]),
+           "mdtrtarea_admvs": "310000", "insuplc_admdvs": "", "recer_sys_code": "YBXT",
+           "infver": "V1.0", "opter_type": "1", "opter": "0001", "opter_name": "test",
+           "inf_time": time.strftime("%Y-%m-%d %H:%M:%S"), "fixmedins_code": INSTITUTION,
+           "fixmedins_name": "Test Hospital", "sign_no": sign_no,
+           "input": {"signOut": {"sign_no": sign_no, "opter_no": "posad"}}}
+    status, r = request(w.sb_port, "POST", PASSTHROUGH, env)
+    assert status == 200 and r["infcode"] == 0, (status, r)
     return sign_no
+
+
+def scenario_his_session(w):
+    """An HIS's own 9001 / 9002 through the passthrough are answered by posad from its session
+    and not forwarded: a 9002 ended the session under every desk."""
+    before = current_sign_no(w)
+    signins = len([r for r in w.journal() if r["infno"] == "9001"])
+    r = w.call("9002", {"signOut": {"sign_no": before, "opter_no": "his"}})
+    assert r["infcode"] == 0 and r["output"]["signoutoutb"]["sign_no"] == before, r
+    r = w.call("9001", {"signIn": {"opter_no": "his", "mac": "", "ip": "127.0.0.1"}})
+    assert r["infcode"] == 0 and r["output"]["signinoutb"]["sign_no"] == before, r
+    r = w.call("1101", {"data": {"mdtrt_cert_type": "02", "mdtrt_cert_no": CERTNO,
+                                 "psn_cert_type": "01", "certno": CERTNO}})
+    assert r["infcode"] == 0, r  # the session still stands at the platform
+    assert current_sign_no(w) == before
+    assert len([r for r in w.journal() if r["infno"] == "9001"]) == signins
+    assert not [r for r in w.journal() if r["infno"] == "9002"]
 
 
 def scenario_session(w):
@@ -632,6 +662,7 @@ SCENARIOS = {
     "crash_loop": (scenario_crash_loop, {}),
     "disk_full": (scenario_disk_full, {}),
     "session": (scenario_session, {}),
+    "his_session": (scenario_his_session, {}),
     "ops": (scenario_ops, {}),
     "other_faults": (scenario_other_faults, {}),
     "no_spin": (scenario_no_spin, {}),
