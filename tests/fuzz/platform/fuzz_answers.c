@@ -1,12 +1,14 @@
-/* libFuzzer target: the desk flow's answer decoders (1101; 2204/2301; 2206/2207, 2303/2304
- * and the cancels; 3201; 3202) on any bytes that parse as JSON. Each decoder reads the
- * document's `output`, as posad does after the envelope, or the document itself when it has
- * none. What a decoder hands back is borrowed from the tree: every string is read through
- * here, so ASan sees one that points outside it, and every count must stay in its bound. */
+/* libFuzzer target: the desk flow's answer decoders (1101; 1312, the catalog by pages;
+ * 2204/2301; 2206/2207, 2303/2304 and the cancels; 3201; 3202) on any bytes that parse as JSON.
+ * Each decoder reads the document's `output`, as posad does after the envelope, or the document
+ * itself when it has none. What a decoder hands back is borrowed from the tree: every string is
+ * read through here, so ASan sees one that points outside it, and every count must stay in its
+ * bound. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "interface/json/catalog_json.h"
 #include "interface/json/jsonmap.h"
 #include "interface/platform/desk_msgs.h"
 #include "tests/fuzz/read_str.h"
@@ -59,6 +61,27 @@ static void decode_settlement(struct json_object *output)
         read_str(s.funds[i].fund_pay_type);
 }
 
+/* A page of the catalog as posad reads it: its count within the bound, its rows mapped. */
+static void decode_catalog(struct json_object *output)
+{
+    struct catalog_item *items = NULL;
+    struct json_object *rows;
+    struct jsonmap_error err;
+    int64_t pages;
+    size_t n = 0;
+
+    if (desk_1312_decode(output, 1, 1000, &rows, &pages, &err) < 0)
+        return;
+    if (pages < 1 || pages > 1000)
+        abort();
+    if (catalog_json_append(rows, &catalog_keys_1312, &items, &n, &err) == 0)
+        for (size_t i = 0; i < n; i++) {
+            read_str(items[i].list_code);
+            read_str(items[i].name);
+        }
+    free(items);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct json_object *root, *output = NULL;
@@ -71,6 +94,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!json_object_object_get_ex(root, "output", &output) || !output)
         output = root;
     decode_person(output);
+    decode_catalog(output);
     desk_fees_decode(output, on_split, NULL, &err);
     decode_settlement(output);
     if (desk_3201_decode(output, &match, &text, &err) == 0)
