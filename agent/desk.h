@@ -25,7 +25,6 @@
 
 #define DESK_TOKEN_TTL_MS        (30 * 60 * 1000) /* an identification is good for half an hour */
 #define DESK_CATALOG_PAGE        1000
-#define DESK_CATALOG_PAGES_MAX   1000 /* x DESK_CATALOG_PAGE: catalog_json.c's CATALOG_MAX */
 #define DESK_CATALOG_REFRESH_MS (24 * 3600 * 1000) /* the catalog changes monthly at most */
 #define DESK_EMERGENCY_DEPTS_MAX 64
 

@@ -505,7 +505,7 @@ static int catalog_page_add(struct catalog_load *cl, struct envelope_response *e
     struct jsonmap_error jerr = {0};
     int err;
 
-    if ((err = desk_1312_decode(env->output, cl->page, DESK_CATALOG_PAGES_MAX, &rows, ret_pages,
+    if ((err = desk_1312_decode(env->output, cl->page, BOUND_CATALOG_ITEMS, &rows, ret_pages,
                                 &jerr)) < 0 ||
         (err = catalog_json_append(rows, &catalog_keys_1312, &cl->items, &cl->n_items, &jerr)) <
             0) {

@@ -1030,12 +1030,17 @@ static void cancel_repeat(struct his_call *call, struct cancel_flow *c)
     if (c->repeat_state == MSG_REFUSED) {
         struct json_object *d = json_object_new_object();
 
-        json_object_object_add(d, "upstream_message", json_object_new_string(c->refusal));
+        json_object_object_add(d, "upstream_message",
+                               json_object_new_string(c->refusal[0] ? c->refusal : "refused"));
         his_fail(call, POSA_EUPSTREAM_REFUSED, NULL, d);
         return;
     }
-    c->req.all = true; /* every line it cancelled */
-    if ((err = cancel_pick(call, c)) < 0 && err != POSA_ENOSUCH) {
+    /* c->active holds the lines it cancelled: picked as the request named them (the same
+     * body), so the answer lists them in the first answer's order. */
+    err = cancel_pick(call, c);
+    if (err > 0)
+        return; /* answered: it names a line the cancel did not carry */
+    if (err < 0 && err != POSA_ENOSUCH) {
         his_fail(call, err, NULL, NULL);
         return;
     }

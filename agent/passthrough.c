@@ -75,7 +75,7 @@ static void pt_unknown(struct his_call *call, const char *msgid)
  * whenever the platform says it is gone), and stamps its sign_no on what the HIS sends. An
  * HIS's own sign-in or sign-out is answered here from that session, never forwarded: its
  * 9002 ended the session under every desk, and its 9001 may replace posad's. */
-static bool pt_session(struct his_call *call, const char *infno)
+static bool pt_session(struct his_call *call, const char *infno, const char *his_msgid)
 {
     const struct upstream *up = &call->pd->up;
     struct json_object *out, *o;
@@ -85,7 +85,7 @@ static bool pt_session(struct his_call *call, const char *infno)
     if (!sign_in && strcmp(infno, "9002") != 0)
         return false;
     if (!up->sign_no[0]) {
-        pt_answer(call, 200, -1, "",
+        pt_answer(call, 200, -1, his_msgid,
                   "posad is not signed in to the platform yet (it is unreachable): try again "
                   "shortly",
                   NULL);
@@ -98,8 +98,8 @@ static bool pt_session(struct his_call *call, const char *infno)
     json_object_object_add(o, "sign_no", json_object_new_string(up->sign_no));
     json_object_object_add(out, sign_in ? "signinoutb" : "signoutoutb", o);
     his_reply(call, 200,
-              envelope_response_build(&(struct envelope_response){.infcode = 0, .inf_refmsgid = ""},
-                                      out));
+              envelope_response_build(
+                  &(struct envelope_response){.infcode = 0, .inf_refmsgid = his_msgid}, out));
     return true;
 }
 
@@ -216,8 +216,12 @@ static int pt_parse(struct posad *pd, struct json_object *root, struct envelope_
         return POSA_EFIELD;
     }
     *his_msgid = NULL;
-    if (jsonmap_get_string(root, "msgid", BOUND_CODE, false, his_msgid, &jerr)) {
-        snprintf(why, cap, "msgid: at most %d characters", BOUND_CODE);
+    /* Letters, digits, '-' and '_': the HIS's msgid is its message's journal key, and posad's
+     * own keys carry a route's prefix with ':' ("visit:", "fees-cancel:"), never taken. */
+    if (jsonmap_get_string(root, "msgid", BOUND_CODE, false, his_msgid, &jerr) ||
+        (*his_msgid && strspn(*his_msgid, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmno"
+                                          "pqrstuvwxyz-_") != strlen(*his_msgid))) {
+        snprintf(why, cap, "msgid: at most %d letters, digits, '-' or '_'", BOUND_CODE);
         return POSA_EFIELD;
     }
     if (jsonmap_get_string(root, "fixmedins_code", BOUND_CODE, false, &code, &jerr) == 0 && code &&
@@ -272,7 +276,7 @@ void passthrough_handle(struct his_call *call)
         pt_answer(call, 400, -1, "", why, NULL);
         goto out;
     }
-    if (pt_session(call, infno))
+    if (pt_session(call, infno, his_msgid ? his_msgid : ""))
         goto out;
     /* The input is printed once: hashed for the idempotency key, and forwarded as that text
      * (jsontext_value) instead of printed again inside the envelope. */

@@ -18,6 +18,8 @@
 #define BOUND_EMERGENCY_DEPTS 64        /* configured emergency departments */
 #define BOUND_FILINGS 16                /* filings of one person */
 #define BOUND_RATES 64                  /* rate rows of one insured region */
+#define BOUND_INSUTYPE_RULES  8       /* insurance types with filing rules of their own */
+#define BOUND_CATALOG_ITEMS   1000000 /* items of the treating region's catalog */
 #define BOUND_BODY (16u << 20)          /* bytes of one HTTP body */
 #define BOUND_QR_LINE 512               /* bytes of one scanned code */
 

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bound.h"
 #include "split.h"
 
 enum filing_kind {
@@ -69,8 +70,6 @@ struct temp_rules {
     struct temp_rule referral, emergency, other;
 };
 
-#define POLICY_INSUTYPE_RULES_MAX 8
-
 /* An insurance type's own rules: Wuxi 2025 states its rules for employees (310) only, and
  * its residents keep the province's. */
 struct insutype_rules {
@@ -84,7 +83,7 @@ struct region_policy {
     bool inpatient_deductible_per_year;  /* default: per admission */
     bool outpatient_deductible_per_year; /* default (policy.md): per year */
     struct temp_rules temporary;         /* every insurance type without its own below */
-    struct insutype_rules temporary_for[POLICY_INSUTYPE_RULES_MAX];
+    struct insutype_rules temporary_for[BOUND_INSUTYPE_RULES];
     size_t n_temporary_for;
 };
 

@@ -10,8 +10,6 @@
 #include "core/err.h"
 #include "core/str.h"
 
-#define CATALOG_MAX 1000000
-
 const struct catalog_json_keys catalog_keys_scenario = {
     "list_code", "name", "chrgitm_lv", "med_chrgitm_type", "selfpay_prop", "price_limit"};
 const struct catalog_json_keys catalog_keys_1312 = {
@@ -68,7 +66,7 @@ int catalog_json_append(struct json_object *array, const struct catalog_json_key
     if (!json_object_is_type(array, json_type_array))
         return jsonmap_fail(err, POSA_EFIELD, NULL, "catalog");
     rows = json_object_array_length(array);
-    if (rows > CATALOG_MAX || *n > CATALOG_MAX - rows)
+    if (rows > BOUND_CATALOG_ITEMS || *n > BOUND_CATALOG_ITEMS - rows)
         return jsonmap_fail(err, POSA_ETOOLONG, NULL, "catalog");
     if (!(grown = realloc(*items, (*n + rows + 1) * sizeof grown[0])))
         return -ENOMEM;

@@ -108,7 +108,7 @@ static int temporary_for_map(struct json_object *o, struct region_policy *p,
     {
         struct insutype_rules *r;
 
-        if (p->n_temporary_for == POLICY_INSUTYPE_RULES_MAX)
+        if (p->n_temporary_for == BOUND_INSUTYPE_RULES)
             return jsonmap_fail(err, POSA_ETOOLONG, NULL, "");
         r = &p->temporary_for[p->n_temporary_for];
         if (!is_insutype(insutype))

@@ -445,11 +445,12 @@ int desk_1312_decode(struct json_object *output, int64_t page, int64_t max_pages
 
     if (!rows)
         return jsonmap_fail(err, POSA_EFIELD, NULL, "data");
-    if (json_object_object_get_ex(output, "pages", &count)) {
-        if (!json_object_is_type(count, json_type_int))
-            return jsonmap_fail(err, POSA_EFIELD, NULL, "pages");
-        pages = json_object_get_int64(count);
-    }
+    /* A whole number, or its digits in a string, as the platform's numbers come. */
+    if (json_object_object_get_ex(output, "pages", &count) && count &&
+        jsonmap_get_decimal(output, "pages", 0, true, &pages, err) < 0)
+        return jsonmap_fail(err, POSA_EFIELD, NULL, "pages");
+    if (pages == 0) /* nothing matched: one empty page */
+        pages = 1;
     if (pages < 1 || pages > max_pages || (json_object_array_length(rows) == 0 && page < pages))
         return jsonmap_fail(err, POSA_ERANGE, NULL, "pages");
     *ret_rows = rows;

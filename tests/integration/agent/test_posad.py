@@ -370,8 +370,9 @@ def scenario_his_session(w):
     and not forwarded: a 9002 ended the session under every desk."""
     before = current_sign_no(w)
     signins = len([r for r in w.journal() if r["infno"] == "9001"])
-    r = w.call("9002", {"signOut": {"sign_no": before, "opter_no": "his"}})
+    r = w.call("9002", {"signOut": {"sign_no": before, "opter_no": "his"}}, msgid="HIS-OUT-1")
     assert r["infcode"] == 0 and r["output"]["signoutoutb"]["sign_no"] == before, r
+    assert r["inf_refmsgid"] == "HIS-OUT-1", r
     r = w.call("9001", {"signIn": {"opter_no": "his", "mac": "", "ip": "127.0.0.1"}})
     assert r["infcode"] == 0 and r["output"]["signinoutb"]["sign_no"] == before, r
     r = w.call("1101", {"data": {"mdtrt_cert_type": "02", "mdtrt_cert_no": CERTNO,
@@ -380,6 +381,10 @@ def scenario_his_session(w):
     assert current_sign_no(w) == before
     assert len([r for r in w.journal() if r["infno"] == "9001"]) == signins
     assert not [r for r in w.journal() if r["infno"] == "9002"]
+    # An HIS msgid is its message's journal key: none may look like posad's own ("visit:K").
+    r = w.call("1101", {"data": {"mdtrt_cert_type": "02", "mdtrt_cert_no": CERTNO,
+                                 "psn_cert_type": "01", "certno": CERTNO}}, msgid="visit:K1")
+    assert r["infcode"] != 0 and "msgid" in r["err_msg"], r
 
 
 def scenario_session(w):

@@ -154,9 +154,9 @@ class IdemBase(h.HisTestCase):
         v = self.open_visit(self.c, self.stay_psn)
         self.upload(self.c, v["visit_id"], h.stay_lines("LC")[:3])
         path = "/v1/visits/%s/fees/cancel" % v["visit_id"]
-        body = {"his_line_ids": ["LC01", "LC03"]}
+        body = {"his_line_ids": ["LC03", "LC01"]}  # not in upload order: the answer keeps it
         first = self.c.post(path, body, key=self.key("cancel-lost"))
-        self.assertEqual((first.status, first.json["cancelled"]), (200, ["LC01", "LC03"]), first)
+        self.assertEqual((first.status, first.json["cancelled"]), (200, ["LC03", "LC01"]), first)
         cancelled = self.cancelled_upstream(v["mdtrt_id"])
         self.assertEqual(len(cancelled), 2, cancelled)
         self.lose_answer("cancel-lost")

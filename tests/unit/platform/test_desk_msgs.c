@@ -208,8 +208,10 @@ static void test_catalog_pages(void **state)
         {"{\"data\":[{\"a\":1}],\"pages\":1000000000000000}", 1, POSA_ERANGE, 0},
         {"{\"data\":[{\"a\":1}],\"pages\":1001}", 1, POSA_ERANGE, 0},
         {"{\"data\":[{\"a\":1}],\"pages\":1000}", 1, 0, 1000},
-        {"{\"data\":[{\"a\":1}],\"pages\":0}", 1, POSA_ERANGE, 0},
-        {"{\"data\":[{\"a\":1}],\"pages\":\"3\"}", 1, POSA_EFIELD, 0},
+        {"{\"data\":[],\"pages\":0}", 1, 0, 1}, /* nothing matched */
+        {"{\"data\":[{\"a\":1}],\"pages\":-1}", 1, POSA_ERANGE, 0},
+        {"{\"data\":[{\"a\":1}],\"pages\":\"3\"}", 1, 0, 3}, /* digits, as numbers come */
+        {"{\"data\":[{\"a\":1}],\"pages\":\"three\"}", 1, POSA_EFIELD, 0},
         {"{\"data\":[{\"a\":1}],\"pages\":2.5}", 1, POSA_EFIELD, 0},
         {"{\"data\":{},\"pages\":1}", 1, POSA_EFIELD, 0},
         {"{\"pages\":1}", 1, POSA_EFIELD, 0},
