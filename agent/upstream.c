@@ -679,6 +679,14 @@ static int run_admit(struct db *db, struct db_job *job)
     m->journaled = false;
     if (m->idem_key[0]) {
         err = journal_get_by_idem(db, m->idem_key, &row);
+        /* Journals before keys of 128 bytes kept a longer one cut to 64 ("visit:" and a key
+         * of 59 or more): a retry across the upgrade finds its row under that. */
+        if (err == POSA_ENOTFOUND && strlen(m->idem_key) > BOUND_CODE) {
+            char cut[BOUND_CODE + 1];
+
+            str_copy(cut, sizeof cut, m->idem_key);
+            err = journal_get_by_idem(db, cut, &row);
+        }
         if (!err) {
             bool same = row->idem_hash && strcmp(row->idem_hash, m->idem_hash) == 0;
             enum again again = same ? may_go_again(db, m, row) : AGAIN_NO;

@@ -105,6 +105,19 @@ class IdemBase(h.HisTestCase):
             again = self.c.post("/v1/visits", b, key=k)
             self.assertEqual((again.status, again.json["visit_id"]), (201, r.json["visit_id"]))
 
+    def test_visit_key_cut_by_an_older_posad(self):
+        # Before journal keys of 128 bytes, "visit:" and a 64-character key was kept cut to
+        # 64: a retry after the upgrade, its answer lost, finds that row, not a second visit.
+        key = self.transport[0] + "c" * 63
+        body = h.visit_body(self.identify(self.c, self.stay_psn))
+        first = self.c.post("/v1/visits", body, key=key)
+        self.assertEqual(first.status, 201, first)
+        self.posad_db("UPDATE journal SET idem_key = substr(idem_key, 1, 64) WHERE idem_key = ?",
+                      ("visit:" + key,))
+        self.posad_db("DELETE FROM his_answers WHERE idem_key = ?", (key,))
+        again = self.c.post("/v1/visits", body, key=key)
+        self.assertEqual((again.status, again.json["visit_id"]), (201, first.json["visit_id"]))
+
     def test_visit_key_reused_answer_gone(self):
         # The key's stored answer is gone (pruned after idempotency_days, or never kept) and
         # the HIS reuses the key for another visit: CONFLICT, and the first visit stays as
