@@ -697,53 +697,46 @@ static void test_pipelined_without_reading_is_held(void **state)
 /* A request must be whole within the idle timeout (5 s here) from its first byte: a peer
  * that sends a header line a second never finishing its head is closed, where each byte
  * used to start the timer again. */
-static void test_slow_head_is_closed(void **state)
+/* Sends bytes on fd once a second, up to `most` times, until the server closes it; asserts
+ * it did, within `seconds`: a trickle must not hold a connection past the idle timeout. */
+static void trickle_until_closed(int fd, const char *bytes, int most, long seconds)
 {
     struct timespec t0, t1;
-    int fd = connect_tcp(), sent = 0;
+    size_t len = strlen(bytes);
+    int sent = 0;
     char c;
 
-    (void)state;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    assert_int_equal(send_all(fd, "GET /slow HTTP/1.1\r\n", 20), 0);
-    for (; sent < 10; sent++) {
+    for (; sent < most; sent++) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
 
         if (poll(&p, 1, 1000) == 1) /* closed: recv sees the end */
             break;
-        if (send(fd, "X-A: b\r\n", 8, MSG_NOSIGNAL) != 8)
+        if (send(fd, bytes, len, MSG_NOSIGNAL) != (ssize_t)len)
             break;
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    assert_true(sent < 10);
+    assert_true(sent < most);
     assert_true(recv(fd, &c, 1, 0) <= 0);
-    assert_true(t1.tv_sec - t0.tv_sec < 8);
+    assert_true(t1.tv_sec - t0.tv_sec < seconds);
     close(fd);
 }
 
-/* Empty lines between requests (skipped by the parser) are no request: a CRLF now and then
- * kept a connection open for ever, past the idle timeout. */
-static void test_blank_lines_do_not_hold_the_connection(void **state)
+static void test_slow_head_is_closed(void **state)
 {
-    struct timespec t0, t1;
-    int fd = connect_tcp(), sent = 0;
-    char c;
+    int fd = connect_tcp();
 
     (void)state;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (; sent < 12; sent++) { /* every second, for twelve: past the 5 s idle timeout */
-        struct pollfd p = {.fd = fd, .events = POLLIN};
+    assert_int_equal(send_all(fd, "GET /slow HTTP/1.1\r\n", 20), 0);
+    trickle_until_closed(fd, "X-A: b\r\n", 10, 8);
+}
 
-        if (poll(&p, 1, 1000) == 1) /* closed: recv sees the end */
-            break;
-        if (send(fd, "\r\n", 2, MSG_NOSIGNAL) != 2)
-            break;
-    }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    assert_true(sent < 12);
-    assert_true(recv(fd, &c, 1, 0) <= 0);
-    assert_true(t1.tv_sec - t0.tv_sec < 9);
-    close(fd);
+/* Empty lines between requests (skipped by the parser) are no request: a CRLF now and then
+ * kept a connection open for ever, past the idle timeout (5 s here). */
+static void test_blank_lines_do_not_hold_the_connection(void **state)
+{
+    (void)state;
+    trickle_until_closed(connect_tcp(), "\r\n", 12, 9);
 }
 
 /* max_connections bounds each transport on its own: with TCP full (clients that hold a
