@@ -263,6 +263,15 @@ static void listeners_stop(struct http_server *s)
     }
 }
 
+void http_server_drain(struct http_server *server)
+{
+    listeners_stop(server);
+    for (struct http_conn *c = server->conns, *next; c; c = next) {
+        next = c->next;
+        http_conn_close_when_idle(c);
+    }
+}
+
 int http_server_set_offline(struct http_server *server, bool offline)
 {
     int first = 0;
@@ -271,11 +280,7 @@ int http_server_set_offline(struct http_server *server, bool offline)
         return 0;
     server->offline = offline;
     if (offline) {
-        listeners_stop(server);
-        for (struct http_conn *c = server->conns, *next; c; c = next) {
-            next = c->next;
-            http_conn_close_when_idle(c);
-        }
+        http_server_drain(server);
         return 0;
     }
     /* Listen again on the very addresses (the port found for port 0 included). */
@@ -299,15 +304,6 @@ void http_server_conn_gone(struct http_server *server, struct http_conn *conn)
     server->n_conns--;
     server->n_tcp_conns -= conn->is_tcp;
     server_maybe_done(server);
-}
-
-void http_server_drain(struct http_server *server)
-{
-    listeners_stop(server);
-    for (struct http_conn *c = server->conns, *next; c; c = next) {
-        next = c->next;
-        http_conn_close_when_idle(c);
-    }
 }
 
 size_t http_server_connections(const struct http_server *server)
