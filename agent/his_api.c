@@ -450,36 +450,36 @@ void his_new_token(char ret[HIS_TOKEN_LEN + 1])
 
 /* --- auth ------------------------------------------------------------------------------ */
 
-/* On TCP with tokens configured, the bearer token must name a client with role: 0,
- * POSA_EUNAUTHORIZED or POSA_EFORBIDDEN; *ret the client (NULL: no token needed). The Unix
- * socket's permissions are its auth, and a loopback listener without tokens is the
- * single-machine default. */
-static int his_authorize(struct posad *pd, struct http_request *req, enum auth_role role,
-                         const struct auth_client **ret)
+/* On TCP with tokens configured, the bearer token must name a client: 0 or
+ * POSA_EUNAUTHORIZED; *ret the client (NULL: no token needed). The Unix socket's permissions
+ * are its auth, and a loopback listener without tokens is the single-machine default. */
+static int his_identify(const struct posad *pd, const struct http_request *req,
+                        const struct auth_client **ret)
 {
     const struct auth_table *table = pd->desk.auth;
-    const struct auth_client *client = NULL;
-    int err;
 
     *ret = NULL;
     if (!table || table->n == 0 || req->via_unix)
         return 0;
-    if ((err = auth_identify(table, http_request_header(req, "Authorization"), &client)) < 0)
+    return auth_identify(table, http_request_header(req, "Authorization"), ret);
+}
+
+/* ... and the client must have role: POSA_EFORBIDDEN otherwise. */
+static int his_authorize(struct posad *pd, struct http_request *req, enum auth_role role,
+                         const struct auth_client **ret)
+{
+    int err = his_identify(pd, req, ret);
+
+    if (err < 0 || !*ret)
         return err;
-    *ret = client;
-    return auth_allow(client, role, NULL) < 0 ? POSA_EFORBIDDEN : 0;
+    return auth_allow(*ret, role, NULL) < 0 ? POSA_EFORBIDDEN : 0;
 }
 
 int his_admit(const struct http_request *req, void *data)
 {
-    struct posad *pd = data;
-    const struct auth_table *table = pd->desk.auth;
     const struct auth_client *client;
 
-    if (!table || table->n == 0 || req->via_unix ||
-        auth_identify(table, http_request_header(req, "Authorization"), &client) == 0)
-        return 0;
-    return 401;
+    return his_identify(data, req, &client) < 0 ? 401 : 0;
 }
 
 static int authorize(struct his_call *call)
