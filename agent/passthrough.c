@@ -194,12 +194,14 @@ static void pt_hash(const char *infno, const char *text, size_t len, char ret[65
     ret[64] = '\0';
 }
 
-static bool pt_is_code(const char *s, size_t min, size_t max)
+#define PT_ALNUM "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+/* min to max characters, each one of chars. */
+static bool pt_is_code(const char *s, size_t min, size_t max, const char *chars)
 {
     size_t n = strlen(s);
 
-    return n >= min && n <= max &&
-           strspn(s, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") == n;
+    return n >= min && n <= max && strspn(s, chars) == n;
 }
 
 /* Reads and checks what the HIS sent; on failure why names the field. */
@@ -211,7 +213,7 @@ static int pt_parse(struct posad *pd, struct json_object *root, struct envelope_
     const char *code = NULL;
 
     if (jsonmap_get_string(root, "infno", ENVELOPE_INFNO_MAX, true, infno, &jerr) ||
-        !pt_is_code(*infno, 4, ENVELOPE_INFNO_MAX)) {
+        !pt_is_code(*infno, 4, ENVELOPE_INFNO_MAX, PT_ALNUM)) {
         snprintf(why, cap, "infno: required, 4 to 8 letters or digits");
         return POSA_EFIELD;
     }
@@ -219,8 +221,7 @@ static int pt_parse(struct posad *pd, struct json_object *root, struct envelope_
     /* Letters, digits, '-' and '_': the HIS's msgid is its message's journal key, and posad's
      * own keys carry a route's prefix with ':' ("visit:", "fees-cancel:"), never taken. */
     if (jsonmap_get_string(root, "msgid", BOUND_CODE, false, his_msgid, &jerr) ||
-        (*his_msgid && strspn(*his_msgid, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmno"
-                                          "pqrstuvwxyz-_") != strlen(*his_msgid))) {
+        (*his_msgid && !pt_is_code(*his_msgid, 0, BOUND_CODE, PT_ALNUM "-_"))) {
         snprintf(why, cap, "msgid: at most %d letters, digits, '-' or '_'", BOUND_CODE);
         return POSA_EFIELD;
     }

@@ -505,6 +505,7 @@ static void upmsg_classify(struct upmsg *m, const struct platform_result *res)
     struct envelope_response env;
     struct jsonmap_error jerr;
     bool parsed, lost_after = false, answered = false, unreadable = false;
+    int32_t date;
 
     m->n_events = 0;
     parsed = res->outcome == PLATFORM_ANSWERED && res->http_status == 200 &&
@@ -526,8 +527,8 @@ static void upmsg_classify(struct upmsg *m, const struct platform_result *res)
         if (env.infcode != 0 && upstream_is_session_refusal(env.err_msg) &&
             strcmp(m->infno, "9001") != 0)
             upstream_session_lost(up, m);
-        if (envelope_respond_date(&env))
-            up->platform_date = envelope_respond_date(&env);
+        if ((date = envelope_respond_date(&env)) != 0)
+            up->platform_date = date;
         /* Kept for the message's owner, so a 50-line answer is parsed once, not twice. */
         if (m->have_env)
             envelope_response_done(&m->env);
