@@ -239,6 +239,16 @@ static void fail_not_kept(struct his_call *call)
 
 static void finish(struct his_call *call);
 
+/* An upload's or a cancel's failure with the platform's words in details.upstream_message
+ * (posa's own message for err beside them). */
+static void fail_in_platform_words(struct his_call *call, int err, const char *words)
+{
+    struct json_object *d = json_object_new_object();
+
+    json_object_object_add(d, "upstream_message", json_object_new_string(words));
+    his_fail(call, err, NULL, d);
+}
+
 static void on_chunk(struct upmsg *m)
 {
     struct fee_chunk *chunk = m->data;
@@ -292,10 +302,7 @@ static void finish(struct his_call *call)
         return;
     }
     if (f->refused) {
-        struct json_object *d = json_object_new_object();
-
-        json_object_object_add(d, "upstream_message", json_object_new_string(f->refusal));
-        his_fail(call, POSA_EUPSTREAM_REFUSED, NULL, d);
+        fail_in_platform_words(call, POSA_EUPSTREAM_REFUSED, f->refusal);
         return;
     }
     answer(call);
@@ -975,10 +982,7 @@ static void on_cancel_sent(struct upmsg *m)
     }
     upmsg_free(m);
     if (err) {
-        struct json_object *d = json_object_new_object();
-
-        json_object_object_add(d, "upstream_message", json_object_new_string(msg));
-        his_fail(call, err, NULL, d);
+        fail_in_platform_words(call, err, msg);
         return;
     }
     cancel_answer(call);
@@ -1028,11 +1032,8 @@ static void cancel_repeat(struct his_call *call, struct cancel_flow *c)
         return;
     }
     if (c->repeat_state == MSG_REFUSED) {
-        struct json_object *d = json_object_new_object();
-
-        json_object_object_add(d, "upstream_message",
-                               json_object_new_string(c->refusal[0] ? c->refusal : "refused"));
-        his_fail(call, POSA_EUPSTREAM_REFUSED, NULL, d);
+        fail_in_platform_words(call, POSA_EUPSTREAM_REFUSED,
+                               c->refusal[0] ? c->refusal : "refused");
         return;
     }
     /* c->active holds the lines it cancelled: picked as the request named them (the same
