@@ -440,14 +440,14 @@ int desk_fees_decode(struct json_object *output, desk_fee_split_cb cb, void *dat
 int desk_1312_decode(struct json_object *output, int64_t page, int64_t max_pages,
                      struct json_object **ret_rows, int64_t *ret_pages, struct jsonmap_error *err)
 {
-    json_object *rows = child(output, "data", json_type_array), *count = NULL;
+    json_object *rows = child(output, "data", json_type_array);
     int64_t pages = 1;
 
     if (!rows)
         return jsonmap_fail(err, POSA_EFIELD, NULL, "data");
-    /* A whole number, or its digits in a string, as the platform's numbers come. */
-    if (json_object_object_get_ex(output, "pages", &count) && count &&
-        jsonmap_get_decimal(output, "pages", 0, true, &pages, err) < 0)
+    /* A whole number, or its digits in a string, as the platform's numbers come; absent or
+     * null leaves one page. */
+    if (jsonmap_get_decimal(output, "pages", 0, false, &pages, err) < 0)
         return jsonmap_fail(err, POSA_EFIELD, NULL, "pages");
     if (pages == 0) /* nothing matched: one empty page */
         pages = 1;
