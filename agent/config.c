@@ -84,6 +84,7 @@ static const struct config_key config_keys[] = {
     UINT("upstream", max_connections, 1, 1024),
     UINT("upstream", offline_after, 1, 1000),
     UINT("upstream", probe_interval_ms, 10, 3600000),
+    UINT("upstream", idle_check_ms, 0, 86400000),
     UINT("upstream", rate_limit, 0, 1000000),
     UINT("upstream", drain_batch, 1, 10000),
     CHOICE("gateway", gateway, "none|tif|csb|sm"),
@@ -167,6 +168,7 @@ void config_defaults(struct posad_config *cfg)
     cfg->max_connections = 16;
     cfg->offline_after = 3;
     cfg->probe_interval_ms = 5000;
+    cfg->idle_check_ms = 30000;
     cfg->rate_limit = 0;
     cfg->drain_batch = 64;
     strcpy(cfg->gateway, "none");

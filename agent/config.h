@@ -42,6 +42,7 @@ struct posad_config {
     uint32_t max_connections;
     uint32_t offline_after; /* consecutive failures that make the platform offline */
     uint32_t probe_interval_ms;
+    uint32_t idle_check_ms; /* connect-only check after this long without traffic, 0 = none */
     uint32_t rate_limit;  /* outbox messages per second, 0 = unlimited */
     uint32_t drain_batch; /* outbox rows taken per turn */
     /* [gateway] */

@@ -230,16 +230,9 @@ static void upstream_set_health(struct upstream *up, enum upstream_health h)
         up->on_health(up, old);
 }
 
-static void on_probe(uv_timer_t *t)
-{
-    struct upstream *up = t->data;
-
-    if (!up->stopping && !up->signing_in && (up->health == UPSTREAM_OFFLINE || !up->sign_no[0]))
-        upstream_sign_in(up);
-}
-
 static void upstream_health_ok(struct upstream *up, uint32_t rtt_ms)
 {
+    up->last_outcome = uv_now(up->loop);
     up->failures = 0;
     up->last_ok_ms = upstream_now_ms();
     up->rtt_ms = rtt_ms;
@@ -252,12 +245,55 @@ static void upstream_health_ok(struct upstream *up, uint32_t rtt_ms)
 
 static void upstream_health_fail(struct upstream *up)
 {
+    up->last_outcome = uv_now(up->loop);
     up->failures++;
     /* Only a success brings it back: failures never make offline look better. */
     if (up->failures >= up->cfg->offline_after || up->health == UPSTREAM_OFFLINE)
         upstream_set_health(up, UPSTREAM_OFFLINE);
     else
         upstream_set_health(up, UPSTREAM_DEGRADED);
+}
+
+/* A connection made counts as a message answered, one not made as a message lost: an
+ * idle posad learns that the platform went away before a cashier's settlement waits for
+ * it, and the health it shows is that of now, not of its last message. */
+static void on_checked(struct platform_request *req, const struct platform_result *res)
+{
+    struct upstream *up = container_of(req, struct upstream, check);
+
+    up->checking = false;
+    if (up->stopping)
+        return;
+    if (res->outcome == PLATFORM_ANSWERED) {
+        upstream_health_ok(up, up->rtt_ms);
+        return;
+    }
+    if (up->failures == 0)
+        log_event(LOGL_WARN, "upstream_check_failed", "error", res->error, "next",
+                  "checked again every probe_interval_ms", NULL);
+    upstream_health_fail(up);
+}
+
+/* Nothing in flight, and nothing heard for idle_check_ms (or the last outcome failed). */
+static bool upstream_check_due(const struct upstream *up)
+{
+    return up->cfg->idle_check_ms && !up->checking && up->in_flight == 0 &&
+           (up->failures > 0 || uv_now(up->loop) - up->last_outcome >= up->cfg->idle_check_ms);
+}
+
+static void on_probe(uv_timer_t *t)
+{
+    struct upstream *up = t->data;
+
+    if (up->stopping || up->signing_in)
+        return;
+    if (up->health == UPSTREAM_OFFLINE || !up->sign_no[0]) {
+        upstream_sign_in(up);
+    } else if (upstream_check_due(up)) {
+        up->check =
+            (struct platform_request){.infno = "check", .connect_only = true, .done = on_checked};
+        up->checking = platform_client_send(up->client, &up->check) == 0;
+    }
 }
 
 /* --- the sign-in session ------------------------------------------------------------- */

@@ -133,6 +133,11 @@ struct upstream {
     bool sign_in_failing; /* its failure was logged: the probe's next ones go at debug */
     bool stopping;
     uv_timer_t probe;
+    /* While nothing goes to the platform, a connect-only check every idle_check_ms tells
+     * whether it can still be reached (and, once one failed, every probe interval). */
+    struct platform_request check;
+    bool checking;
+    uint64_t last_outcome; /* loop time of the last message's or check's outcome */
     /* Answers that came but could not be journaled (a full disk): their rows stay `sent`
      * until they can be made `unknown`, for the resolver to ask the platform. Tried again
      * every UNRECORDED_RETRY_MS; moved in a job of their own while recording. */
@@ -162,7 +167,8 @@ bool upstream_is_session_refusal(const char *err_msg);
 /* last_msgid: the journal's last (seeds the msgid generator), may be "". */
 int upstream_init(struct upstream *up, uv_loop_t *loop, const struct posad_config *cfg,
                   struct db_worker *db, struct platform_client *client, const char *last_msgid);
-/* Signs in (9001) now; while offline the probe signs in again every probe interval. */
+/* Signs in (9001) now; while offline the probe signs in again every probe interval, and
+ * while idle it checks that the platform can be reached (idle_check_ms). */
 void upstream_start(struct upstream *up);
 void upstream_stop(struct upstream *up); /* closes the probe timer */
 

@@ -211,10 +211,11 @@ static void request_finish(struct platform_request *req, CURLcode rc)
     /* req may be gone (or reused) now: only our own copies are freed above and below. */
 }
 
-/* Whether req counts against max_active and waits its turn: a message to the service URL. */
+/* Whether req counts against max_active and waits its turn: a message to the service URL
+ * (a check takes no connection a message could reuse). */
 static bool shares_limit(const struct platform_request *req)
 {
-    return req->url == NULL;
+    return req->url == NULL && !req->connect_only;
 }
 
 /* Ends req with rc, taking it out of curl's multi when it is in there. */
@@ -606,7 +607,7 @@ static int request_seal(struct platform_client *c, struct platform_request *req)
     memset(&req->sealed, 0, sizeof req->sealed);
     req->send = req->body;
     req->send_len = req->body_len;
-    if (!c->gateway)
+    if (!c->gateway || req->connect_only)
         return 0;
     if (c->gateway->ops->nonce && RAND_bytes((unsigned char *)&msg.random, sizeof msg.random) != 1)
         return POSA_ECRYPTO;
@@ -633,6 +634,8 @@ static void request_setopt(struct platform_client *c, struct platform_request *r
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    /* curl neither reuses a connection for a connect-only transfer nor keeps its own. */
+    curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, req->connect_only ? 1L : 0L);
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->send_len);
     curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
@@ -660,6 +663,10 @@ int platform_client_send(struct platform_client *c, struct platform_request *req
 
     if (c->closing)
         return -ECANCELED;
+    if (req->connect_only) {
+        req->body = "";
+        req->body_len = 0;
+    }
     if (!req->body || req->body_len > BOUND_BODY || !req->done)
         return POSA_EFIELD;
     req->client = c;

@@ -12,6 +12,9 @@
  * no byte of the body ever was (the platform cannot have acted on a request it never got
  * whole); otherwise PLATFORM_LOST_AFTER.
  *
+ * A connect_only request checks that the platform can be reached without sending it
+ * anything (upstream's check while nothing else goes).
+ *
  * Loop thread only. Requests are embedded by their owner and borrowed until done runs. */
 #ifndef POSA_PLATFORM_CLIENT_H
 #define POSA_PLATFORM_CLIENT_H
@@ -64,6 +67,10 @@ struct platform_request {
     size_t body_len;
     uint32_t timeout_ms; /* 0 = the client's */
     const char *url;     /* NULL = the client's service URL (the e-voucher service has its own) */
+    /* A reachability check: a new connection (TCP, and TLS with the client certificate) that
+     * is closed once made; nothing is sent, so the platform cannot act on it. body may be
+     * NULL. ANSWERED (http_status 0) when the connection was made, LOST_BEFORE when not. */
+    bool connect_only;
     platform_request_cb done;
     void *data;
     /* private */

@@ -224,16 +224,15 @@ static void test_gateway_headers_on_the_wire(void **state)
     assert_int_equal(strlen(fx->last_nonce), 16);
 }
 
-static void test_refused_is_lost_before(void **state)
+/* A port that was free a moment ago and has no listener. */
+static int closed_port(struct fx *fx)
 {
-    struct fx *fx = *state;
     uv_tcp_t probe;
     struct sockaddr_in addr;
     struct sockaddr_storage bound;
     int len = sizeof bound;
     int port;
 
-    /* A port that was free a moment ago and has no listener. */
     uv_tcp_init(&fx->loop, &probe);
     uv_ip4_addr("127.0.0.1", 0, &addr);
     assert_int_equal(uv_tcp_bind(&probe, (const struct sockaddr *)&addr, 0), 0);
@@ -241,11 +240,56 @@ static void test_refused_is_lost_before(void **state)
     port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
     uv_close((uv_handle_t *)&probe, NULL);
     uv_run(&fx->loop, UV_RUN_NOWAIT);
-    assert_int_equal(start_client(fx, port, NULL), 0);
+    return port;
+}
+
+static void test_refused_is_lost_before(void **state)
+{
+    struct fx *fx = *state;
+
+    assert_int_equal(start_client(fx, closed_port(fx), NULL), 0);
     send_one(fx, "{\"infno\":\"2207\"}", 0);
     assert_int_equal(fx->res.outcome, PLATFORM_LOST_BEFORE);
     assert_int_equal(fx->res.err, -ECONNREFUSED);
     assert_non_null(fx->res.error);
+}
+
+/* A connect-only check and runs the loop until its outcome is known. */
+static void check_one(struct fx *fx)
+{
+    fx->req = (struct platform_request){
+        .infno = "check", .connect_only = true, .done = on_done, .data = fx};
+    int calls = fx->done_calls;
+    assert_int_equal(platform_client_send(fx->client, &fx->req), 0);
+    uv_run(&fx->loop, UV_RUN_DEFAULT);
+    assert_int_equal(fx->done_calls, calls + 1);
+}
+
+static void test_check_connects_and_sends_nothing(void **state)
+{
+    struct fx *fx = *state;
+
+    assert_int_equal(start_client(fx, fx->port, NULL), 0);
+    send_one(fx, "{\"infno\":\"2207\",\"n\":1}", 0);
+    check_one(fx);
+    assert_int_equal(fx->res.outcome, PLATFORM_ANSWERED);
+    assert_int_equal(fx->res.http_status, 0);
+    assert_false(fx->res.reused); /* its own connection, not the kept-alive one */
+    assert_int_equal(fx->received, 1);
+    /* The message's connection is still there for the next message. */
+    send_one(fx, "{\"infno\":\"2207\",\"n\":2}", 0);
+    assert_true(fx->res.reused);
+    assert_int_equal(fx->received, 2);
+}
+
+static void test_check_of_an_unreachable_platform_is_lost_before(void **state)
+{
+    struct fx *fx = *state;
+
+    assert_int_equal(start_client(fx, closed_port(fx), NULL), 0);
+    check_one(fx);
+    assert_int_equal(fx->res.outcome, PLATFORM_LOST_BEFORE);
+    assert_int_equal(fx->res.err, -ECONNREFUSED);
 }
 
 static void test_drop_and_reset_are_lost_after(void **state)
@@ -548,6 +592,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_answer_and_reuse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gateway_headers_on_the_wire, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_is_lost_before, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_check_connects_and_sends_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_check_of_an_unreachable_platform_is_lost_before, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_drop_and_reset_are_lost_after, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reused_connection_never_resends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout_is_lost_after, setup, teardown),
@@ -555,8 +602,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_beyond_max_connections_messages_wait_in_order, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_waiting_counts_against_the_timeout, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_message_to_another_url_does_not_wait, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_message_to_another_url_does_not_wait, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_with_messages_waiting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_connection_closed_by_the_server, setup, teardown),
     };

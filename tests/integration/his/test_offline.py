@@ -12,9 +12,9 @@ ZHANG = "32020000000000000000000101"
 
 
 class Offline(h.HisTestCase):
-    # Offline at the first failure, and probed often, so the test sees it go and come back
-    # within a second or two.
-    posad_conf = "offline_after = 1\nprobe_interval_ms = 200\n"
+    # Offline at the first failure, and probed (and checked while idle) often, so the test
+    # sees it go and come back within a second or two.
+    posad_conf = "offline_after = 1\nprobe_interval_ms = 200\nidle_check_ms = 300\n"
 
     def wait_health(self, client, state, timeout=15):
         h.wait_until(lambda: client.get("/v1/health").json["upstream"]["state"] == state,
@@ -90,6 +90,21 @@ class Offline(h.HisTestCase):
         # Q02 is an uploaded line again: it can be cancelled (it was "not an uploaded line").
         r = self.tcp.post("/v1/visits/%s/fees/cancel" % vid, {"his_line_ids": ["Q02"]})
         self.assertEqual((r.status, r.json["cancelled"]), (200, ["Q02"]), r)
+
+    def test_idle_platform_away_is_seen_without_a_message(self):
+        # No HIS call while the platform is away: posad's connect-only check (idle_check_ms)
+        # sees it go; the sign-in probe sees it back.
+        h.wait_until(lambda: self.unix.get("/v1/health").json["upstream"]["state"] == "online",
+                     15, "upstream online", step=0.1)
+        before = self.unix.get("/v1/health").json["upstream"]["last_ok"]
+        self.w.kill_sandbox()
+        self.wait_health(self.tcp, "offline", timeout=10)
+        self.assertIn("event=upstream_check_failed", self.w.log_tail(n=20000))
+        self.assertTrue(self.w.start_sandbox(), self.w.log_tail("sandbox.log"))
+        self.wait_health(self.unix, "online")
+        # While idle and reachable, each check that connects is an answer: last_ok moves on.
+        h.wait_until(lambda: self.unix.get("/v1/health").json["upstream"]["last_ok"] != before,
+                     10, "last_ok moved", step=0.2)
 
     def test_queue_pages(self):
         # Three uploads queued while the platform is away, read a page at a time:
