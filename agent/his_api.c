@@ -595,6 +595,7 @@ size_t his_error_body(int status, char *buf, size_t cap, const char **ret_type)
     int err = status == 413   ? POSA_ETOOLARGE
               : status == 431 ? POSA_ETOOLONG
               : status == 401 ? POSA_EUNAUTHORIZED
+              : status == 503 ? POSA_EOVERLOAD
                               : POSA_EFIELD;
     struct json_object *body = his_error(err, status == 400 ? "the request is not valid HTTP" : NULL, NULL);
     const char *text = body ? json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN) : "";

@@ -85,6 +85,7 @@ enum posa_err {
     POSA_ENOT_READY = -1616,        /* posad is starting: the catalog is not loaded yet */
     POSA_EBUSY = -1617,             /* the same request, or an earlier step of the visit, is
                                        still on its way: retry shortly */
+    POSA_EOVERLOAD = -1618,         /* posad holds as many request bodies as it may: retry */
 };
 
 /* A short, plain description of err, for logs and cashiers; never NULL. Also names

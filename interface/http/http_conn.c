@@ -57,6 +57,19 @@ static bool peer_is_loopback(uv_tcp_t *tcp, char *name, size_t cap)
     return false;
 }
 
+/* A request's body buffer is given back once it is answered: to the allocator, and to the
+ * server's count of what all connections hold (max_buffered_bytes), so that idle
+ * keep-alive connections hold none. */
+static void body_release(struct http_conn *c)
+{
+    struct http_req_impl *r = &c->req;
+
+    c->server->body_bytes -= r->body_cap;
+    free(r->body);
+    r->body = NULL;
+    r->body_len = r->body_cap = 0;
+}
+
 static void conn_maybe_free(struct http_conn *c)
 {
     if (c->handles_open || c->pending)
@@ -66,7 +79,7 @@ static void conn_maybe_free(struct http_conn *c)
     free(c->cbuf);
     free(c->rbuf);
     free(c->req.head);
-    free(c->req.body);
+    body_release(c);
     free(c);
 }
 
@@ -407,6 +420,26 @@ static int on_headers_complete(http_parser *p)
     return 0;
 }
 
+/* Grows the body buffer to cap bytes within the server's bound on the bodies all
+ * connections hold at once: 0, or the status to refuse the request with (503: retry later,
+ * when others are done). */
+static int body_grow(struct http_conn *c, size_t cap)
+{
+    struct http_server *s = c->server;
+    struct http_req_impl *r = &c->req;
+    size_t more = cap - r->body_cap;
+    char *b;
+
+    if (s->body_bytes + more > s->config.max_buffered_bytes)
+        return 503;
+    if (!(b = realloc(r->body, cap)))
+        return 500;
+    r->body = b;
+    r->body_cap = cap;
+    s->body_bytes += more;
+    return 0;
+}
+
 static int on_body(http_parser *p, const char *at, size_t len)
 {
     struct http_conn *c = p->data;
@@ -418,17 +451,13 @@ static int on_body(http_parser *p, const char *at, size_t len)
     }
     if (r->body_len + len + 1 > r->body_cap) {
         size_t cap = r->body_cap ? r->body_cap : 4096;
-        char *b;
 
         while (cap < r->body_len + len + 1)
             cap *= 2;
-        b = realloc(r->body, cap);
-        if (!b) {
-            c->err_status = 500;
+        if (cap > c->server->config.max_body_bytes + 1) /* the largest body and its NUL */
+            cap = c->server->config.max_body_bytes + 1;
+        if ((c->err_status = body_grow(c, cap)) != 0)
             return -1;
-        }
-        r->body = b;
-        r->body_cap = cap;
     }
     memcpy(r->body + r->body_len, at, len);
     r->body_len += len;
@@ -440,10 +469,9 @@ static int on_message_complete(http_parser *p)
     struct http_conn *c = p->data;
     struct http_req_impl *r = &c->req;
 
-    if (!r->body && on_body(p, "", 0) < 0) /* allocates the buffer for the NUL */
-        return -1;
-    r->body[r->body_len] = '\0';
-    r->pub.body = r->body;
+    if (r->body)
+        r->body[r->body_len] = '\0';
+    r->pub.body = r->body ? r->body : ""; /* no buffer for a request without a body */
     r->pub.body_len = r->body_len;
     r->keep_alive = http_should_keep_alive(p) != 0;
     c->in_message = false;
@@ -688,6 +716,7 @@ int http_respond(struct http_request *req, int status, const struct http_header 
         c->close_after = true;
     rc = conn_write(c, status, headers, n_headers, body, body_len, keep,
                     strcmp(req->method, "HEAD") == 0);
+    body_release(c);
     if (rc < 0) {
         http_conn_close(c);
         return rc;
@@ -711,6 +740,7 @@ void http_request_drop(struct http_request *req, bool reset)
     c->pending = false;
     c->streaming = false;
     c->req.close_cb = NULL;
+    body_release(c);
     if (c->closing)
         conn_maybe_free(c);
     else
@@ -798,6 +828,7 @@ int http_stream_end(struct http_request *req)
     assert(c->pending && c->streaming);
     c->pending = false;
     c->streaming = false;
+    body_release(c);
     if (c->closing) {
         conn_maybe_free(c);
         return 0;

@@ -99,6 +99,7 @@ struct http_server {
     struct http_conn *conns;
     size_t n_conns;
     size_t n_tcp_conns; /* of n_conns: max_connections bounds each transport on its own */
+    size_t body_bytes;  /* the body buffers of all connections (max_buffered_bytes) */
     int handles_open; /* listeners open */
     SSL_CTX *tls; /* TCP connections speak TLS when set */
     bool offline;

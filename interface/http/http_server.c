@@ -31,6 +31,8 @@ int http_server_new(uv_loop_t *loop, const struct http_server_config *config, ht
         s->config.max_header_bytes = DEFAULT_MAX_HEADER;
     if (!s->config.max_body_bytes)
         s->config.max_body_bytes = DEFAULT_MAX_BODY;
+    if (!s->config.max_buffered_bytes)
+        s->config.max_buffered_bytes = 8 * s->config.max_body_bytes;
     if (!s->config.max_connections)
         s->config.max_connections = DEFAULT_MAX_CONNS;
     if (!s->config.max_stream_backlog)

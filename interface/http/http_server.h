@@ -15,7 +15,8 @@
  *   before http_respond returns: let go of what the answered request held (a lock, a key)
  *   before answering it.
  * - Header bytes (request line + headers) beyond max_header_bytes get 431, a body beyond
- *   max_body_bytes gets 413, a malformed request 400; each then closes the connection.
+ *   max_body_bytes gets 413, a body beyond what max_buffered_bytes leaves free 503, a
+ *   malformed request 400; each then closes the connection.
  * - Errors are 0 or negative (libuv codes, or POSA_EFIELD for a bad address). */
 #ifndef POSA_HTTP_SERVER_H
 #define POSA_HTTP_SERVER_H
@@ -51,6 +52,10 @@ typedef void (*http_request_cb)(struct http_server *server, struct http_request 
 struct http_server_config {
     size_t max_header_bytes;   /* request line + headers; 0 = 16 KiB */
     size_t max_body_bytes;     /* 0 = 1 MiB */
+    /* The request bodies all connections hold at once; a body that would take more gets
+     * 503 (retry once others are answered) and its connection is closed. 0 = 8 bodies of
+     * max_body_bytes. */
+    size_t max_buffered_bytes;
     size_t max_connections;    /* per transport (TCP, Unix socket); beyond: accepted and closed
                                   at once; 0 = 4096 */
     /* An idle keep-alive connection is closed after it; and a request, from its first byte,

@@ -495,6 +495,50 @@ static void test_body_too_large_sent_anyway_still_reads_413(void **state)
     close(fd);
 }
 
+/* Sends a small POST on a new connection; its status (body: the answer's). */
+static int post_small(char *body, size_t cap)
+{
+    int fd = connect_tcp();
+    int status =
+        request(fd, "POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi", body, cap);
+
+    close(fd);
+    return status;
+}
+
+/* Bodies held at once are bounded across connections (8 x max_body_bytes by default): a
+ * body beyond gets 503 in the application's shape, and once a held one is let go, requests
+ * go through again. A request without a body takes no buffer at all. */
+static void test_bodies_held_at_once_are_bounded(void **state)
+{
+    const char *head = "POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 4000\r\n\r\n";
+    char part[3000], body[64];
+    int held[8], status = 0;
+
+    (void)state;
+    memset(part, 'x', sizeof part);
+    for (int i = 0; i < 8; i++) { /* each takes a 4 KiB buffer once the server reads it */
+        held[i] = connect_tcp();
+        assert_int_equal(send_all(held[i], head, strlen(head)), 0);
+        assert_int_equal(send_all(held[i], part, sizeof part), 0);
+    }
+    for (int tries = 0; tries < 100 && status != 503; tries++)
+        if ((status = post_small(body, sizeof body)) != 503)
+            usleep(20000); /* answered before the server had read all eight */
+    assert_int_equal(status, 503);
+    assert_string_equal(body, "{\"error\":503}");
+    int fd = connect_tcp();
+    assert_int_equal(request(fd, "GET /g HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0), 200);
+    close(fd);
+    close(held[0]);
+    for (int tries = 0; tries < 100 && status != 200; tries++)
+        if ((status = post_small(body, sizeof body)) != 200)
+            usleep(20000); /* until the server has seen the close */
+    assert_int_equal(status, 200);
+    for (int i = 1; i < 8; i++)
+        close(held[i]);
+}
+
 static void test_header_too_large_is_431(void **state)
 {
     char raw[4096];
@@ -847,6 +891,7 @@ int main(void)
         cmocka_unit_test(test_slow_head_is_closed),
         cmocka_unit_test(test_blank_lines_do_not_hold_the_connection),
         cmocka_unit_test(test_many_concurrent_connections),
+        cmocka_unit_test(test_bodies_held_at_once_are_bounded),
         cmocka_unit_test(test_tcp_full_leaves_the_unix_socket),
         cmocka_unit_test(test_offline_refuses_then_recovers),
     };

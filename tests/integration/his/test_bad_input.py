@@ -401,6 +401,34 @@ class RawHttpBase(h.HisTestCase):
         r = (self.unix if self.transport == "unix" else self.tcp).get("/v1/health")
         self.assertEqual(r.status, 200, r)
 
+    def test_bodies_held_at_once_are_bounded(self):
+        # Eight uploads of 16 MiB on their way hold the 128 MiB posad keeps for bodies: a
+        # ninth request with a body gets 503 INTERNAL (retryable), one without a body still
+        # goes, and once an upload is given up, bodies go through again.
+        c = self.unix if self.transport == "unix" else self.tcp
+        head = (b"POST /v1/identify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n" % (16 << 20))
+        held = []
+
+        def ninth():
+            return c.post("/v1/identify", {"source": "id", "certno": "1"})
+
+        try:
+            for _ in range(8):
+                conn = c._conn(30)
+                conn.connect()
+                conn.sock.sendall(head + b" " * (9 << 20))
+                held.append(conn)
+            h.wait_until(lambda: ninth().status == 503, 10, "a ninth body refused", step=0.1)
+            r = ninth()
+            self.assertError(r, 503, "INTERNAL")
+            self.assertIs(r.json["error"]["retryable"], True, r)
+            self.assertEqual(c.get("/v1/health").status, 200)
+        finally:
+            for conn in held:
+                conn.close()
+        h.wait_until(lambda: ninth().status == 400, 10, "bodies taken again", step=0.1)
+
     def test_bad_content_length(self):
         a = self.raw(b"POST /v1/identify HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n")
         self.assertEqual(self.status_of(a), 400)
