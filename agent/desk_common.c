@@ -498,21 +498,17 @@ static void on_stored(struct db_job *job, int status)
     catalog_load_free(cl);
 }
 
+/* jerr names the field of a page that cannot be taken. */
 static int catalog_page_add(struct catalog_load *cl, struct envelope_response *env,
-                            int64_t *ret_pages)
+                            int64_t *ret_pages, struct jsonmap_error *jerr)
 {
     struct json_object *rows = NULL, **grown;
-    struct jsonmap_error jerr = {0};
     int err;
 
     if ((err = desk_1312_decode(env->output, cl->page, BOUND_CATALOG_ITEMS, &rows, ret_pages,
-                                &jerr)) < 0 ||
-        (err = catalog_json_append(rows, &catalog_keys_1312, &cl->items, &cl->n_items, &jerr)) <
-            0) {
-        log_event(LOGL_WARN, "catalog_answer_refused", "field", jerr.field, "error",
-                  posa_strerror(err), NULL);
+                                jerr)) < 0 ||
+        (err = catalog_json_append(rows, &catalog_keys_1312, &cl->items, &cl->n_items, jerr)) < 0)
         return err;
-    }
     if (!(grown = realloc(cl->pages, (cl->n_pages + 1) * sizeof grown[0])))
         return -ENOMEM;
     cl->pages = grown;
@@ -524,12 +520,13 @@ static void on_catalog_page(struct upmsg *m)
 {
     struct catalog_load *cl = m->data;
     struct envelope_response env;
+    struct jsonmap_error jerr = {0};
     char msg[200];
     int64_t pages = 0;
     int err = desk_outcome(m, &env, msg, sizeof msg);
 
     if (!err) {
-        err = catalog_page_add(cl, &env, &pages);
+        err = catalog_page_add(cl, &env, &pages, &jerr);
         envelope_response_done(&env);
     }
     upmsg_free(m);
@@ -541,7 +538,7 @@ static void on_catalog_page(struct upmsg *m)
     if (err) {
         /* The stored catalog (if any) stays in use; the next refresh tries again. */
         log_event(LOGL_WARN, "catalog_failed", "error", posa_strerror(err), "err_msg",
-                  msg[0] ? msg : NULL, NULL);
+                  msg[0] ? msg : NULL, "field", jerr.field[0] ? jerr.field : NULL, NULL);
         cl->d->catalog_loading = false;
         catalog_load_free(cl);
         return;
