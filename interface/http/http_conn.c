@@ -74,12 +74,12 @@ static void conn_maybe_free(struct http_conn *c)
 {
     if (c->handles_open || c->pending)
         return;
+    body_release(c); /* before the server may go with its last connection */
     http_server_conn_gone(c->server, c);
     SSL_free(c->ssl);
     free(c->cbuf);
     free(c->rbuf);
     free(c->req.head);
-    body_release(c);
     free(c);
 }
 
