@@ -464,7 +464,7 @@ static void upload(struct his_call *call)
         f->chunk[c] = (struct fee_chunk){.call = call, .first = first, .n = n};
         err = desk_send_hooked(call->pd, f->infno, who->insuplc_admdvs, f->visit->visit_id, NULL,
                                desk_fees_input(f->infno, who->psn_no, f->visit->mdtrt_id,
-                                               DESK_BCHNO, &f->fees[first], n),
+                                               DESK_BCHNO, f->visit->emergency, &f->fees[first], n),
                                on_chunk, &f->chunk[c], &hooks);
         if (err) {
             /* Not even journaled, so not kept: the cashier sends them again. */
@@ -562,18 +562,19 @@ static int split_all(struct his_call *call)
             return err;
         }
         snprintf(f->sns[i], SN_MAX, "F%06lld", (long long)(f->next_seq + (int64_t)i));
-        f->fees[i] = (struct desk_fee){.feedetl_sn = f->sns[i],
-                                       .list_code = l->fee.list_code,
-                                       .hosp_code = l->hosp_code,
-                                       .name = l->name,
-                                       .qty_e4 = l->fee.qty_e4,
-                                       .price_e6 = l->fee.price_e6,
-                                       .amount_fen = l->fee.amount_fen,
-                                       .time = l->time,
-                                       .dept_code = l->dept_code,
-                                       .doctor_code = l->doctor_code,
-                                       .etip_hosp_code =
-                                           l->has_outside ? l->outside.institution_code : NULL};
+        f->fees[i] =
+            (struct desk_fee){.feedetl_sn = f->sns[i],
+                              .list_code = l->fee.list_code,
+                              .hosp_code = l->hosp_code,
+                              .name = l->name,
+                              .qty_e4 = l->fee.qty_e4,
+                              .price_e6 = l->fee.price_e6,
+                              .amount_fen = l->fee.amount_fen,
+                              .time = l->time,
+                              .dept_code = l->dept_code,
+                              .doctor_code = l->doctor_code,
+                              .etip_hosp_code = l->has_outside ? l->outside.institution_code : NULL,
+                              .discharge_med = l->discharge_med};
     }
     return 0;
 }

@@ -132,6 +132,7 @@ void desk_queue_retry(struct his_call *call)
  * alike): strings are borrowed from documents the flow keeps. */
 struct recon_row {
     struct desk_day_row row;
+    int64_t cash_pay;
     const char *insutype, *clr_type, *optins;
 };
 
@@ -271,6 +272,7 @@ static int collect(const struct journal_row *row, void *data)
     r->row = (struct desk_day_row){s.psn_no, s.mdtrt_id, s.setl_id, keep_string(f, row->msgid),
                                    s.amounts.medfee_sumamt, s.amounts.fund_pay_sumamt,
                                    s.amounts.acct_pay};
+    r->cash_pay = s.amounts.psn_cash_pay;
     r->insutype = s.insutype;
     r->clr_type = s.clr_type[0] ? s.clr_type : strncmp(row->infno, "2304", 4) == 0 ? "21" : "11";
     r->optins = s.clr_optins;
@@ -298,6 +300,7 @@ static int group_rows(struct recon_flow *f)
         g->totals.medfee_sumamt += r->row.medfee_sumamt;
         g->totals.fund_pay_sumamt += r->row.fund_pay_sumamt;
         g->totals.acct_pay += r->row.acct_pay;
+        g->totals.cash_pay += r->cash_pay;
         g->totals.count++;
     }
     return 0;
@@ -399,6 +402,24 @@ static void on_report_stored(struct db_job *job, int status)
 
 static void recon_next(struct his_call *call);
 
+/* Does the report already list setl_id, or (platform_only) does posad hold it standing
+ * that day? A 3202 may list as the platform's alone what posad counted in another group
+ * (the national 3202 names no insurance type), and two groups' 3202s the same row. */
+static bool recon_accounted(const struct recon_flow *f, const char *setl_id, bool platform_only)
+{
+    size_t n = json_object_array_length(f->mismatched);
+    struct json_object *v;
+
+    for (size_t i = 0; i < n; i++)
+        if (json_object_object_get_ex(json_object_array_get_idx(f->mismatched, i), "setl_id", &v) &&
+            strcmp(json_object_get_string(v), setl_id) == 0)
+            return true;
+    for (size_t i = 0; platform_only && i < f->n_rows; i++)
+        if (strcmp(f->rows[i].row.setl_id, setl_id) == 0)
+            return !json_object_object_get_ex(f->cancelled, setl_id, NULL);
+    return false;
+}
+
 /* One row of the platform's 3202 answer in the HIS API's shape (money as strings). */
 static int on_mismatch(struct json_object *row, bool platform_only, void *data)
 {
@@ -406,7 +427,13 @@ static int on_mismatch(struct json_object *row, bool platform_only, void *data)
                                       "memo"};
     static const char *const money[] = {"medfee_sumamt", "fund_pay_sumamt", "acct_pay"};
     struct recon_flow *f = data;
-    struct json_object *r = json_object_new_object(), *v;
+    struct json_object *r, *v;
+
+    if (json_object_object_get_ex(row, "setl_id", &v) && json_object_is_type(v, json_type_string) &&
+        json_object_get_string(v)[0] &&
+        recon_accounted(f, json_object_get_string(v), platform_only))
+        return 0;
+    r = json_object_new_object();
 
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
         if (json_object_object_get_ex(row, ids[i], &v) && json_object_is_type(v, json_type_string))

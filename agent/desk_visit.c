@@ -390,6 +390,7 @@ static void tag(struct his_call *call, struct visit_flow *f)
         return;
     }
     f->emergency = flag_value(&f->flags, FLAG_EMERGENCY);
+    f->rec.emergency = f->emergency;
     f->trauma = flag_value(&f->flags, FLAG_TRAUMA);
     f->third_party = flag_value(&f->flags, FLAG_THIRD_PARTY);
     if ((err = precheck(call, f)) < 0) {

@@ -17,14 +17,14 @@ static const char sql_identity_get[] =
     "SELECT body, desk, expires_at FROM identities WHERE token = ?1";
 static const char sql_visit_put[] =
     "INSERT INTO visits (visit_id, desk, his_visit_id, kind, state, mdtrt_id, body, created_at, "
-    "updated_at, psn_no, insutype, insuplc_admdvs, cert_type, cert_no, card_sn) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12, ?13, ?14) "
+    "updated_at, psn_no, insutype, insuplc_admdvs, cert_type, cert_no, card_sn, emergency) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) "
     "ON CONFLICT(visit_id) DO UPDATE SET desk = ?2, his_visit_id = ?3, kind = ?4, state = ?5, "
     "mdtrt_id = ?6, body = ?7, updated_at = ?8, psn_no = ?9, insutype = ?10, "
-    "insuplc_admdvs = ?11, cert_type = ?12, cert_no = ?13, card_sn = ?14";
+    "insuplc_admdvs = ?11, cert_type = ?12, cert_no = ?13, card_sn = ?14, emergency = ?15";
 static const char sql_visit_get[] =
     "SELECT visit_id, desk, his_visit_id, kind, state, mdtrt_id, body, created_at, updated_at, "
-    "psn_no, insutype, insuplc_admdvs, cert_type, cert_no, card_sn FROM visits "
+    "psn_no, insutype, insuplc_admdvs, cert_type, cert_no, card_sn, emergency FROM visits "
     "WHERE visit_id = ?1";
 static const char sql_visit_open_by_his_id[] =
     "SELECT visit_id FROM visits WHERE his_visit_id = ?1 AND kind = ?2 AND "
@@ -171,6 +171,7 @@ int records_visit_put(struct db *db, const struct visit_record *v, int64_t now)
     db_bind_text(st, 12, v->who.cert_type);
     db_bind_text(st, 13, v->who.cert_no);
     db_bind_text(st, 14, v->who.card_sn);
+    sqlite3_bind_int(st, 15, v->emergency);
     return db_step_done(db, st);
 }
 
@@ -203,6 +204,7 @@ static int visit_read(sqlite3_stmt *st, struct visit_record *v)
         return -ENOMEM;
     v->created_at = sqlite3_column_int64(st, 7);
     v->updated_at = sqlite3_column_int64(st, 8);
+    v->emergency = sqlite3_column_int(st, 15) != 0;
     return 0;
 }
 

@@ -42,6 +42,7 @@ struct visit_record {
     char state[16];
     char mdtrt_id[RECORD_ID_MAX + 1];
     struct visit_identity who;
+    bool emergency; /* tagged so when it opened (core/flags.h): er_flag on its fee lines */
     char *body;
     int64_t created_at;
     int64_t updated_at;

@@ -12,6 +12,7 @@
 #define BOUND_STRING 1024               /* bytes of one string field */
 #define BOUND_CODE 64                   /* bytes of a code (list_code, dept_code, ...) */
 #define BOUND_DESK 32                   /* bytes of a desk id, wherever it is named */
+#define BOUND_PATH_ID         63 /* bytes of an id in a URL path (visit, settlement) */
 #define BOUND_NAME 256                  /* bytes of a name */
 #define BOUND_LINES 50000               /* fee lines in one request */
 #define BOUND_DIAGNOSES 32              /* diagnoses on one visit */

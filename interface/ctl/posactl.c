@@ -24,7 +24,7 @@
 #define CTL_DEFAULT_SOCKET "/run/posa/posa.sock"
 #define CTL_TIMEOUT_S      60         /* a reconciliation asks the platform: allow it time */
 #define CTL_RESPONSE_MAX   BOUND_BODY /* no answer of posad's is larger than a request may be */
-#define CTL_ID_MAX         64         /* ids in paths: posad's router takes at most this */
+#define CTL_ID_MAX         BOUND_PATH_ID /* ids in paths: what posad's router takes */
 #define CTL_CELL_MAX       40         /* display columns of one table cell (not the last) */
 #define CTL_COLUMNS_MAX    32
 
@@ -633,7 +633,7 @@ static int dispatch(const struct options *o, const struct command *cmd, const ch
         return run(o, "POST", "/v1/reconcile", body);
     }
     if (!is_id(arg))
-        return bad_usage("'%s' is not an id (1 to 64 letters, digits, '_', '.' or '-')", arg);
+        return bad_usage("'%s' is not an id (1 to 63 letters, digits, '_', '.' or '-')", arg);
     if (strcmp(cmd->name, "retry") == 0) {
         snprintf(path, sizeof path, "/v1/queue/%s/retry", arg);
         return run(o, "POST", path, NULL);

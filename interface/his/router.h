@@ -6,8 +6,10 @@
 
 #include <stddef.h>
 
+#include "core/bound.h"
+
 #define ROUTE_PARAMS_MAX 2
-#define ROUTE_PARAM_MAX 64 /* bytes of one captured segment */
+#define ROUTE_PARAM_MAX  (BOUND_PATH_ID + 1) /* bytes of one captured segment, its NUL too */
 
 struct route_pattern {
     const char *method;

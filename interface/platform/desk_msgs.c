@@ -329,9 +329,12 @@ json_object *desk_2402_input(const struct desk_visit *v, const char *endtime, co
 /* As text (jsontext): a chunk of up to a few hundred lines, each of sixteen fields, is the
  * largest message posad builds. */
 json_object *desk_fees_input(const char *infno, const char *psn_no, const char *mdtrt_id,
-                             const char *chrg_bchno, const struct desk_fee *fees, size_t n)
+                             const char *chrg_bchno, bool emergency, const struct desk_fee *fees,
+                             size_t n)
 {
     bool outpatient = strcmp(infno, "2204") == 0;
+    /* A JSON text in a string (national-interface.md): er_flag 0 not / 1 an emergency. */
+    const char *exp_content = emergency ? "{\"er_flag\":\"1\"}" : "{\"er_flag\":\"0\"}";
     struct jsontext j = {0};
 
     jsontext_open(&j, NULL, '[');
@@ -355,6 +358,8 @@ json_object *desk_fees_input(const char *infno, const char *psn_no, const char *
         text_str(&j, "bilg_dr_codg", f->doctor_code);
         jsontext_str(&j, "etip_flag", flag01(f->etip_hosp_code != NULL));
         text_str(&j, "etip_hosp_code", f->etip_hosp_code);
+        jsontext_str(&j, "dscg_tkdrug_flag", flag01(f->discharge_med));
+        jsontext_str(&j, "exp_content", exp_content);
         if (!outpatient)
             text_str(&j, "init_feedetl_sn", f->init_feedetl_sn);
         jsontext_close(&j, '}');
@@ -637,7 +642,7 @@ json_object *desk_3202_input(const struct desk_day_totals *t, const struct desk_
         json_object_put(detail);
         return NULL;
     }
-    put_dec(data, "cash_payamt", 0, DEC_MONEY);
+    put_dec(data, "cash_payamt", t->cash_pay, DEC_MONEY);
     for (size_t i = 0; i < n; i++) {
         json_object *r = json_object_new_object();
 

@@ -106,11 +106,14 @@ struct desk_fee {
     const char *doctor_code;
     const char *etip_hosp_code; /* outside line: the institution; NULL otherwise */
     const char *init_feedetl_sn; /* refund line: the line it refunds */
+    bool discharge_med;          /* taken home at discharge (dscg_tkdrug_flag) */
 };
 
-/* infno is "2204" or "2301"; chrg_bchno is the outpatient batch (2204 only). */
+/* infno is "2204" or "2301"; chrg_bchno is the outpatient batch (2204 only); emergency
+ * makes each line's exp_content say er_flag 1. */
 json_object *desk_fees_input(const char *infno, const char *psn_no, const char *mdtrt_id,
-                             const char *chrg_bchno, const struct desk_fee *fees, size_t n);
+                             const char *chrg_bchno, bool emergency, const struct desk_fee *fees,
+                             size_t n);
 
 /* 2302 (inpatient: the lines by feedetl_sn) or 2205 (outpatient: the batch). */
 json_object *desk_fees_cancel_input(const char *infno, const char *psn_no, const char *mdtrt_id,
@@ -185,6 +188,7 @@ struct desk_day_totals {
     int64_t medfee_sumamt;
     int64_t fund_pay_sumamt;
     int64_t acct_pay;
+    int64_t cash_pay; /* the persons' cash (psn_cash_pay), for 3202's cash_payamt */
     int64_t count;
 };
 

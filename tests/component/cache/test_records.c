@@ -114,9 +114,11 @@ static void test_visit_round_trip(void **state)
     assert_who(&got->who, &(struct visit_identity){"P0001", "310", "320200", "02",
                                                    "320211195001010006", "SN-1"});
     assert_int_equal(got->created_at, 10);
+    assert_false(got->emergency);
     records_visit_free(got);
 
     /* Written again: the identity replaced with the rest, created_at kept. */
+    v.emergency = true;
     strcpy(v.who.cert_type, "03");
     strcpy(v.who.card_sn, "");
     assert_int_equal(records_visit_put(fx->db, &v, 20), 0);
@@ -125,6 +127,7 @@ static void test_visit_round_trip(void **state)
                &(struct visit_identity){"P0001", "310", "320200", "03", "320211195001010006", ""});
     assert_int_equal(got->created_at, 10);
     assert_int_equal(got->updated_at, 20);
+    assert_true(got->emergency);
     records_visit_free(got);
 
     /* A column longer than any writer writes is damage, not a cut value. */
@@ -137,7 +140,8 @@ static void test_visit_round_trip(void **state)
     assert_null(got);
 }
 
-/* 0011 fills the identity columns of the visits before it from their bodies. */
+/* 0011 fills the identity columns of the visits before it from their bodies, 0014 their
+ * emergency column. */
 static void test_visit_identity_migrated(void **state)
 {
     struct fx *fx = *state;
@@ -151,7 +155,7 @@ static void test_visit_identity_migrated(void **state)
                  " 'M1', '{\"identity\":{\"psn_no\":\"P0001\",\"insutype\":\"310\","
                  "\"insuplc_admdvs\":\"320200\",\"cert_type\":\"02\","
                  "\"cert_no\":\"320211195001010006\",\"card_sn\":\"\"},"
-                 "\"request\":{}}', 1, 2);"
+                 "\"request\":{},\"emergency\":true}', 1, 2);"
                  "INSERT INTO visits VALUES ('V2', 'D01', 'H2', 'outpatient', 'open', 'M2',"
                  " '{\"identity\":{\"psn_no\":\"P0', 1, 2);"
                  "INSERT INTO visits VALUES ('V3', 'D01', 'H3', 'inpatient', 'open', 'M3',"
@@ -163,14 +167,17 @@ static void test_visit_identity_migrated(void **state)
     assert_who(&got->who,
                &(struct visit_identity){"P0001", "310", "320200", "02", "320211195001010006", ""});
     assert_string_equal(got->state, "billed");
+    assert_true(got->emergency);
     records_visit_free(got);
     /* A body cut short, or one without an identity: the columns stay empty, as reading
      * such a body gave. */
     assert_int_equal(records_visit_get(fx->db, "V2", &got), 0);
     assert_who(&got->who, &(struct visit_identity){0});
+    assert_false(got->emergency);
     records_visit_free(got);
     assert_int_equal(records_visit_get(fx->db, "V3", &got), 0);
     assert_who(&got->who, &(struct visit_identity){0});
+    assert_false(got->emergency);
     records_visit_free(got);
 }
 

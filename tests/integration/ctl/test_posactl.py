@@ -79,7 +79,7 @@ class WithoutPosad(unittest.TestCase):
         cases = [[], ["bogus"], ["status", "extra"], ["retry"], ["settlement"],
                  ["reconcile"], ["reconcile", "2026-13-01"], ["reconcile", "2026-02-30"],
                  ["reconcile", "20261125"], ["settlement", "../health"], ["retry", "a/b"],
-                 ["settlement", "x" * 65], ["--nope", "status"], ["status", "--socket"],
+                 ["settlement", "x" * 64], ["--nope", "status"], ["status", "--socket"],
                  ["--report", "status"], ["queue", "-x"]]
         for args in cases:
             with self.subTest(args=args):

@@ -425,6 +425,41 @@ class Ops(h.HisTestCase):
         after = self.tcp.post("/v1/reconcile", {"date": today})
         self.assertEqual(after.json["local_totals"], before.json["local_totals"], after.json)
 
+    def test_reconcile_lists_only_what_does_not_reconcile(self):
+        # Three stays three days ago in two groups; posad then loses one of group 310 (its
+        # journal row deleted, as an answer never journaled would be). Group 310 differs, and
+        # its 3202 lists as the platform's alone every settlement of the clearing type (the
+        # national 3202 names no insurance type): the report must still name only the lost
+        # one, not 李秀兰's, which posad holds in group 390, which matched.
+        day = time.strftime("%Y-%m-%d", time.localtime(time.time() - 3 * 86400))
+        self.w.set_clock("%s 09:00:00" % day)
+        try:
+            # 张建国, one line each: (4,500.00 - 800.00) x 0.90 = 3,330.00; cash 1,170.00.
+            a1 = self.dated_stay(ZHANG, "310", h.stay_lines("RL")[:1], day)
+            a2 = self.dated_stay(ZHANG, "310", h.stay_lines("RM")[:1], day)
+            # 李秀兰: (5,400.00 - 1,200.00) x 0.60 = 2,520.00.
+            b = self.dated_stay(LI, "390", h.stay_lines("RN")[:2], day)
+        finally:
+            self.w.set_clock(h.CLOCK)
+        self.assertEqual((a1["amounts"]["fund_pay_sumamt"], a1["amounts"]["psn_cash_pay"],
+                          b["amounts"]["fund_pay_sumamt"]), ("3330.00", "1170.00", "2520.00"))
+        lost = [e["msgid"] for e in self.tcp.get("/v1/settlements/%s" % a2["settlement_id"])
+                .json["history"] if e["state"] == "settled"]
+        db = sqlite3.connect(os.path.join(self.w.data_dir, "posad.db"), timeout=10)
+        with db:
+            self.assertEqual(db.execute("DELETE FROM journal WHERE msgid = ?", lost).rowcount, 1)
+        db.close()
+
+        r = self.tcp.post("/v1/reconcile", {"date": day})
+        self.assertEqual(r.status, 200, r)
+        groups = {g["insutype"]: g["matched"] for g in r.json["groups"]}
+        self.assertEqual(groups, {"310": False, "390": True}, r.json)
+        self.assertEqual([(m["setl_id"], m["platform_only"]) for m in r.json["mismatched"]],
+                         [(a2["setl_id"], True)], r.json)
+        # The 3202 of group 310 carries its cash: a1's 1,170.00 (a2 is lost to posad).
+        sent = self.posad_rows("SELECT request FROM journal WHERE infno = '3202' ORDER BY seq")
+        self.assertIn('"cash_payamt":"1170.00"', bytes(sent[-1][0]).decode(), sent[-1])
+
     def test_reconcile_bad_date_and_unknown_day(self):
         self.assertError(self.tcp.post("/v1/reconcile", {"date": "2026-13-01"}), 400,
                          "BAD_REQUEST")

@@ -209,6 +209,30 @@ class VisitsBase(h.HisTestCase):
 
     # --- flags ---------------------------------------------------------------------------------
 
+    def uploaded_lines(self, visit_id, infno):
+        """The feedetail lines posad journaled for the visit's uploads of infno."""
+        rows = self.posad_rows("SELECT request FROM journal WHERE infno = ? AND visit_key = ?",
+                               (infno, visit_id))
+        return [line for (req,) in rows
+                for line in json.loads(bytes(req).decode())["input"]["feedetail"]]
+
+    def test_emergency_and_discharge_medicine_travel_on_the_fee_lines(self):
+        # national-interface.md, 2204: er_flag in each line's exp_content (a JSON text), and
+        # dscg_tkdrug_flag for medicine taken home at discharge.
+        for emergency, infno, kind in ((True, "2301", "inpatient"), (False, "2301", "inpatient"),
+                                       (True, "2204", "outpatient")):
+            extra = {"emergency": True} if emergency else {}
+            v = self.open_visit(self.c, ZHANG, kind=kind, **extra)
+            drug = ("XB05XAA103A003011042793", "氯化钾缓释片 0.5g")
+            lines = [h.line("E1", *drug, "20", "0.50", "10.00", discharge_med=True),
+                     h.line("E2", *drug, "10", "0.50", "5.00")]
+            self.upload(self.c, v["visit_id"], lines)
+            sent = self.uploaded_lines(v["visit_id"], infno)
+            self.assertEqual([(json.loads(ln["exp_content"]), ln["dscg_tkdrug_flag"])
+                              for ln in sent],
+                             [({"er_flag": "1" if emergency else "0"}, "1"),
+                              ({"er_flag": "1" if emergency else "0"}, "0")], sent)
+
     def test_trauma_suggested_from_s_diagnosis(self):
         v = self.open_visit(self.c, ZHANG, diagnoses=[
             {"code": "S72.000", "name": "股骨颈骨折", "main": True}])
