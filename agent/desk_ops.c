@@ -121,7 +121,7 @@ static void on_retry(struct db_job *job, int status)
 
 void desk_queue_retry(struct his_call *call)
 {
-    if (his_every_desk(call) < 0)
+    if (his_every_desk(call, QUEUE_EVERY_DESK) < 0)
         return;
     his_db(call, run_retry, on_retry);
 }
@@ -534,7 +534,7 @@ void desk_reconcile(struct his_call *call)
     struct recon_flow *f = his_flow_new(call, sizeof *f, recon_free);
     struct jsonmap_error jerr = {0};
 
-    if (!f)
+    if (!f || his_every_desk(call, RECONCILE_EVERY_DESK) < 0)
         return;
     if (reconcile_request_parse(call->req->body, call->req->body_len, &f->req, &jerr) < 0) {
         his_fail_field(call, &jerr);
@@ -592,7 +592,7 @@ void desk_reconcile_get(struct his_call *call)
     struct report_get *g = his_flow_new(call, sizeof *g, report_get_free);
     const char *date = his_param(call, 0);
 
-    if (!g)
+    if (!g || his_every_desk(call, RECONCILE_EVERY_DESK) < 0)
         return;
     if (date_parse(date, strlen(date), &g->date) < 0) {
         his_fail(call, POSA_EDATE, "the date is YYYY-MM-DD", NULL);

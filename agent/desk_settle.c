@@ -855,7 +855,7 @@ static int setl_loaded(struct his_call *call, int status)
         his_fail(call, status == POSA_ENOTFOUND ? POSA_ENOSUCH : status, NULL, NULL);
         return -1;
     }
-    if ((err = his_check_desk(call, s->visit->desk[0] ? s->visit->desk : NULL)) < 0) {
+    if ((err = his_check_owner(call, s->visit->desk)) < 0) {
         his_fail(call, err, "this settlement belongs to another desk", NULL);
         return -1;
     }

@@ -440,7 +440,7 @@ static void on_identity(struct db_job *job, int status)
         his_fail(call, status, NULL, NULL);
         return;
     }
-    if ((err = his_check_desk(call, f->identity_desk[0] ? f->identity_desk : NULL)) < 0) {
+    if ((err = his_check_owner(call, f->identity_desk)) < 0) {
         his_fail(call, err, "this patient was identified at another desk", NULL);
         return;
     }

@@ -78,20 +78,25 @@ void his_reply_text(struct his_call *call, int status, const char *content_type,
                     size_t len);
 
 /* After a flow's database read: true to go on; false once answered because the read failed
- * (a missing row is NOT_FOUND) or the record's desk ("" = any) is not the caller's. */
+ * (a missing row is NOT_FOUND) or the record's desk is not the caller's (his_check_owner). */
 bool his_loaded(struct his_call *call, int status, const char *desk);
 
 /* May this call act for desk (the client's desk scope)? 0 or POSA_EFORBIDDEN. */
 int his_check_desk(const struct his_call *call, const char *desk);
+/* May this call touch a record kept at desk? A record kept at none ("": through the Unix
+ * socket or by a client of every desk) is every desk's, so only such a caller's. */
+int his_check_owner(const struct his_call *call, const char *desk);
 
 /* The desk a request that names none is about: the client's only desk in *ret, or NULL when
  * it is not scoped to desks (the socket, or "*"); POSA_EFORBIDDEN for a client of several
  * desks, which must name one. */
 int his_client_desk(const struct his_call *call, const char **ret);
-/* For what spans every desk (the queue): 0 when the caller may see all desks (the Unix
- * socket, no tokens, or a client of "*"), else answers 403 itself and returns
- * POSA_EFORBIDDEN. */
-int his_every_desk(struct his_call *call);
+/* For what spans every desk (the queue, reconcile, the passthrough): 0 when the caller may
+ * see all desks (the Unix socket, no tokens, or a client of "*"), else answers 403 itself,
+ * saying why (one of the *_EVERY_DESK), and returns POSA_EFORBIDDEN. */
+int his_every_desk(struct his_call *call, const char *why);
+#define QUEUE_EVERY_DESK     "the queue holds every desk's messages"
+#define RECONCILE_EVERY_DESK "a reconciliation counts every desk's settlements"
 
 /* A handler's state: size zeroed bytes, made the call's flow (flow_free frees it with the
  * call). NULL after answering the call with the out-of-memory error. */

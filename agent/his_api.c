@@ -324,7 +324,7 @@ bool his_loaded(struct his_call *call, int status, const char *desk)
         his_fail(call, status, NULL, NULL);
         return false;
     }
-    if ((err = his_check_desk(call, desk && desk[0] ? desk : NULL)) < 0) {
+    if ((err = his_check_owner(call, desk ? desk : "")) < 0) {
         his_fail(call, err, "this belongs to another desk", NULL);
         return false;
     }
@@ -336,13 +336,21 @@ int his_check_desk(const struct his_call *call, const char *desk)
     return call->client ? auth_allow(call->client, ROLE_READONLY, desk) : 0;
 }
 
-int his_every_desk(struct his_call *call)
+int his_check_owner(const struct his_call *call, const char *desk)
 {
+    if (!desk[0])
+        return call->client && !call->client->all_desks ? POSA_EFORBIDDEN : 0;
+    return his_check_desk(call, desk);
+}
+
+int his_every_desk(struct his_call *call, const char *why)
+{
+    char msg[200];
+
     if (!call->client || call->client->all_desks)
         return 0;
-    his_fail(call, POSA_EFORBIDDEN,
-             "the queue holds every desk's messages: a client of some desks cannot use it",
-             NULL);
+    snprintf(msg, sizeof msg, "%s: a client of some desks cannot use it", why);
+    his_fail(call, POSA_EFORBIDDEN, msg, NULL);
     return POSA_EFORBIDDEN;
 }
 
@@ -475,10 +483,41 @@ static int his_authorize(struct posad *pd, struct http_request *req, enum auth_r
     return auth_allow(*ret, role, NULL) < 0 ? POSA_EFORBIDDEN : 0;
 }
 
+/* Can host (a Host header: a name or literal, maybe with a port) name this machine only?
+ * The loopback literals, and a name of one label ("localhost", "posad"): a name on the
+ * internet has dots, and that is what a page rebinding its name to 127.0.0.1 uses. */
+static bool host_is_local(const char *host)
+{
+    size_t n = strcspn(host, ":");
+
+    if (host[0] == '[')
+        return strncmp(host, "[::1]", 5) == 0 && (host[5] == '\0' || host[5] == ':');
+    if (n == 9 && strncmp(host, "127.0.0.1", 9) == 0)
+        return true;
+    return n > 0 && !memchr(host, '.', n);
+}
+
+/* Without tokens, a loopback listener trusts whoever reaches it. A web page open on the
+ * cashier's PC reaches it too: its requests carry an Origin (every browser's POST does),
+ * and one that rebinds its own name to 127.0.0.1 names itself in Host. Both are refused;
+ * an HIS or curl sends neither. With tokens a page cannot authenticate, and a LAN listener
+ * is reached under any name. */
+static bool from_a_web_page(const struct posad *pd, const struct http_request *req)
+{
+    const char *host = http_request_header(req, "Host");
+    const char *origin = http_request_header(req, "Origin");
+
+    if (req->via_unix || (pd->desk.auth && pd->desk.auth->n > 0))
+        return false;
+    return (host && !host_is_local(host)) || origin;
+}
+
 int his_admit(const struct http_request *req, void *data)
 {
     const struct auth_client *client;
 
+    if (from_a_web_page(data, req))
+        return 403;
     return his_identify(data, req, &client) < 0 ? 401 : 0;
 }
 
@@ -596,6 +635,7 @@ size_t his_error_body(int status, char *buf, size_t cap, const char **ret_type)
               : status == 431 ? POSA_ETOOLONG
               : status == 401 ? POSA_EUNAUTHORIZED
               : status == 503 ? POSA_EOVERLOAD
+              : status == 403 ? POSA_EFOREIGN
                               : POSA_EFIELD;
     struct json_object *body = his_error(err, status == 400 ? "the request is not valid HTTP" : NULL, NULL);
     const char *text = body ? json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN) : "";

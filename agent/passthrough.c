@@ -268,6 +268,10 @@ void passthrough_handle(struct his_call *call)
     char why[160];
     int err;
 
+    /* An envelope names no desk (a 2305 may refund any desk's settlement): it is for a client
+     * of every desk, as the queue is. */
+    if (his_every_desk(call, "the passthrough acts for every desk") < 0)
+        return;
     if (jsonmap_parse(req->body, req->body_len, &root, &jerr) ||
         !json_object_is_type(root, json_type_object)) {
         pt_answer(call, 400, -1, "", "the body is not a JSON envelope", NULL);

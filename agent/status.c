@@ -172,7 +172,7 @@ void status_queue(struct his_call *call)
     struct status_job *sj;
     int64_t after, limit;
 
-    if (his_every_desk(call) < 0 ||
+    if (his_every_desk(call, QUEUE_EVERY_DESK) < 0 ||
         query_number(call, "after", 0, INT64_MAX, 0, &after) < 0 ||
         query_number(call, "limit", 1, QUEUE_LIST_MAX, QUEUE_LIST_MAX, &limit) < 0)
         return;

@@ -86,6 +86,7 @@ enum posa_err {
     POSA_EBUSY = -1617,             /* the same request, or an earlier step of the visit, is
                                        still on its way: retry shortly */
     POSA_EOVERLOAD = -1618,         /* posad holds as many request bodies as it may: retry */
+    POSA_EFOREIGN = -1619,          /* from a web page, or for a host name that is not local */
 };
 
 /* A short, plain description of err, for logs and cashiers; never NULL. Also names

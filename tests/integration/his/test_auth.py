@@ -25,6 +25,7 @@ TOKENS = {  # name -> (token, role, desks)
     "ops": ("tok-ops-2b9a64f0", "ops", "*"),
     "desk12": ("tok-desk12-c3e85f19", "cashier", "D01,D02"),
     "ops1": ("tok-ops1-5e2d90b7", "ops", "D01"),
+    "front": ("tok-front-8a4d2c61", "cashier", "*"),
 }
 
 
@@ -125,6 +126,13 @@ class Auth(h.HisTestCase):
         r = self.tcp.post(path, env, headers={"Authorization": "Bearer nope"})
         self.assertEqual(r.status, 401, r)
         r = self.unix.post(path, env)  # the socket's permissions are its auth
+        self.assertEqual(r.status, 200, r)
+        # An envelope names no desk (a 2305 refunds any desk's settlement): a cashier of some
+        # desks may not use it, one of every desk may.
+        for who in ("desk1", "desk12"):
+            with self.subTest(client=who):
+                self.assertError(self.tcp.post(path, env, headers=auth(who)), 403, "FORBIDDEN")
+        r = self.tcp.post(path, env, headers=auth("front"))
         self.assertEqual(r.status, 200, r)
 
     def test_every_good_token_reads(self):
@@ -309,6 +317,34 @@ class Auth(h.HisTestCase):
         r = self.tcp.post("/v1/queue/NOSUCHMSGID000000000000000000/retry", {},
                           headers=auth("ops1"))
         self.assertError(r, 403, "FORBIDDEN")
+
+    def test_a_visit_of_no_desk_is_for_clients_of_every_desk(self):
+        # Opened through the Unix socket without a desk: it is every desk's, so not one of
+        # D01's or D02's. A client of some desks may neither read, bill nor open with it.
+        token = self.identify(self.unix, ZHANG)
+        r = self.tcp.post("/v1/visits", h.visit_body(token), headers=auth("desk1"))
+        self.assertError(r, 403, "FORBIDDEN")
+        v = self.open_visit(self.unix, ZHANG)
+        path = "/v1/visits/%s" % v["visit_id"]
+        for who in ("desk1", "desk2", "ops1"):
+            with self.subTest(client=who):
+                self.assertError(self.tcp.get(path, headers=auth(who)), 403, "FORBIDDEN")
+        r = self.tcp.post(path + "/fees", {"lines": h.stay_lines("N")[:1]}, headers=auth("desk2"))
+        self.assertError(r, 403, "FORBIDDEN")
+        for who in ("front", "viewer"):
+            with self.subTest(client=who):
+                self.assertEqual(self.tcp.get(path, headers=auth(who)).status, 200)
+
+    def test_reconcile_is_for_clients_of_every_desk(self):
+        # A reconciliation counts every desk's settlements (its report names their people).
+        r = self.tcp.post("/v1/reconcile", {"date": "2026-11-25"}, headers=auth("ops1"))
+        self.assertError(r, 403, "FORBIDDEN")
+        self.assertError(self.tcp.get("/v1/reconcile/2026-11-25", headers=auth("desk1")), 403,
+                         "FORBIDDEN")
+        r = self.tcp.post("/v1/reconcile", {"date": "2026-11-25"}, headers=auth("ops"))
+        self.assertEqual(r.status, 200, r)
+        r = self.tcp.get("/v1/reconcile/2026-11-25", headers=auth("viewer"))
+        self.assertEqual(r.status, 200, r)
 
     def test_ops_is_not_a_cashier(self):
         r = self.tcp.post("/v1/identify", {"source": "id", "certno": h.PERSONS[ZHANG]},

@@ -429,6 +429,31 @@ class RawHttpBase(h.HisTestCase):
                 conn.close()
         h.wait_until(lambda: ninth().status == 400, 10, "bodies taken again", step=0.1)
 
+    def test_requests_from_web_pages_are_refused(self):
+        # Without tokens, a loopback listener would serve any page open in the cashier's
+        # browser: a cross-site POST (text/plain needs no preflight) carries an Origin, and a
+        # page that rebinds its name to 127.0.0.1 names itself in Host. Refused on TCP, with
+        # nothing done; the Unix socket is out of a browser's reach.
+        def status(head):
+            return self.status_of(self.raw(head + b"\r\n\r\n"))
+
+        body = b'{"source":"id","certno":"320211195603120157"}'
+        post = (b"POST /v1/identify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n"
+                b"Origin: http://attacker.example\r\nContent-Length: %d\r\n\r\n" % len(body)
+                + body)
+        queue = b"GET /v1/queue HTTP/1.1\r\nHost: attacker.example:8470"
+        foreign = 200 if self.transport == "unix" else 403
+        self.assertEqual(self.status_of(self.raw(post)), foreign)
+        self.assertEqual(status(queue), foreign)
+        self.assertEqual(status(b"GET /v1/queue HTTP/1.1\r\nHost: 10.1.2.3"), foreign)
+        for host in (b"127.0.0.1:8470", b"localhost", b"LOCALHOST:1", b"[::1]:8470", b"posad"):
+            self.assertEqual(status(b"GET /v1/queue HTTP/1.1\r\nHost: " + host), 200, host)
+        if self.transport == "tcp":
+            r = self.tcp.post("/v1/identify", body.decode(),
+                              headers={"Origin": "http://attacker.example"})
+            self.assertError(r, 403, "FORBIDDEN")
+            self.assertIn("web page", r.json["error"]["message"])
+
     def test_bad_content_length(self):
         a = self.raw(b"POST /v1/identify HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n")
         self.assertEqual(self.status_of(a), 400)
