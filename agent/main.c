@@ -61,11 +61,14 @@ static void on_up_health(struct upstream *up, enum upstream_health old)
         if (!pd->desk.catalog_fresh)
             desk_catalog_refresh(&pd->desk); /* the split needs it; fetched once online */
     }
-    if ((up->health == UPSTREAM_ONLINE) != (old == UPSTREAM_ONLINE)) {
+    if (up->health != old) { /* upstream_online, upstream_degraded, upstream_offline */
         struct json_object *o = json_object_new_object();
+        const char *state = upstream_health_name(up->health);
+        char name[32];
 
-        json_object_object_add(o, "state", json_object_new_string(upstream_health_name(up->health)));
-        desk_event(&pd->desk, NULL, up->health == UPSTREAM_ONLINE ? "upstream_online" : "upstream_offline", o);
+        snprintf(name, sizeof name, "upstream_%s", state);
+        json_object_object_add(o, "state", json_object_new_string(state));
+        desk_event(&pd->desk, NULL, name, o);
     }
 }
 

@@ -37,7 +37,7 @@ def subscribe(client, desk, timeout=5.0):
 
 class Events(h.HisTestCase):
     # Offline at the first failure, probed every 200 ms: the test sees both edges quickly.
-    posad_conf = "offline_after = 1\nprobe_interval_ms = 200\n"
+    posad_conf = "offline_after = 2\nprobe_interval_ms = 200\n"
 
     def setUp(self):
         self.streams = []
@@ -60,9 +60,11 @@ class Events(h.HisTestCase):
         self.assertError(r, 503, "UPSTREAM_OFFLINE")
 
     def assertOfflineThenOnline(self, s, timeout=12):
+        # One failure makes it degraded, the second (offline_after) offline: an event each.
         seen = s.events_until("upstream_offline", 5)
-        self.assertEqual([e[0] for e in seen], ["upstream_offline"], seen)
-        self.assertEqual(seen[-1][1].get("state"), "offline", seen)
+        self.assertEqual([(e[0], e[1].get("state")) for e in seen],
+                         [("upstream_degraded", "degraded"), ("upstream_offline", "offline")],
+                         seen)
         seen = s.events_until("upstream_online", timeout)
         self.assertEqual([e[0] for e in seen], ["upstream_online"], seen)
         self.assertEqual(seen[-1][1].get("state"), "online", seen)
