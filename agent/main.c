@@ -276,8 +276,10 @@ static int lock_data_dir(const char *dir)
 
     snprintf(path, sizeof path, "%s/posad.lock", dir);
     fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) {
+    if (fd < 0 || fchmod(fd, 0600) < 0) { /* one an older run left may be wider */
         fprintf(stderr, "posad: %s: %s\n", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
         return -1;
     }
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {

@@ -175,10 +175,13 @@ static int db_migrate(struct db *db)
     return 0;
 }
 
-/* SQLite creates the file with the process umask; create it first with 0600 (the -wal
- * and -shm files copy the main file's mode), and narrow an existing one. */
+/* SQLite creates the file with the process umask; create it first with 0600 (new -wal
+ * and -shm files copy the main file's mode), and narrow an existing one, and the -wal and
+ * -shm an older run left (the WAL holds whole messages). */
 static int db_create_private(const char *path)
 {
+    static const char *const kept[] = {"-wal", "-shm"};
+    char side[4096];
     int fd;
 
     if (strcmp(path, ":memory:") == 0)
@@ -192,6 +195,12 @@ static int db_create_private(const char *path)
         return err;
     }
     close(fd);
+    for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++) {
+        if (snprintf(side, sizeof side, "%s%s", path, kept[i]) >= (int)sizeof side)
+            return -ENAMETOOLONG;
+        if (chmod(side, 0600) < 0 && errno != ENOENT)
+            return -errno;
+    }
     return 0;
 }
 

@@ -185,6 +185,31 @@ class Startup(h.HisTestCase):
             p.kill()
             p.wait(timeout=10)
 
+    def test_loose_modes_an_older_run_left_are_narrowed(self):
+        # The WAL holds whole messages: a data dir whose files were left readable by all
+        # (copied, restored from a backup) is private again once posad starts on it.
+        data = os.path.join(self.w.dir, "loose")
+        log = os.path.join(self.w.dir, "loose.log")
+        conf = self.conf("loose.conf", data, os.path.join(self.w.dir, "loose.sock"),
+                         extra="log_file = %s\n" % log)
+        names = ("posad.db", "posad.db-wal", "posad.db-shm", "posad.lock")
+        for run in range(2):
+            p = subprocess.Popen([h.POSAD, "--config", conf], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+            try:
+                h.wait_until(lambda: read(log).count(b"event=started") > run, 20, "started")
+                if run == 1:
+                    self.assertEqual(stat.S_IMODE(os.stat(data).st_mode), 0o700)
+                    for name in names:
+                        mode = stat.S_IMODE(os.stat(os.path.join(data, name)).st_mode)
+                        self.assertEqual(mode & 0o077, 0, (name, oct(mode)))
+            finally:
+                p.kill()  # SIGKILL: the WAL and its index stay behind
+                p.wait(timeout=10)
+            os.chmod(data, 0o777)
+            for name in names:
+                os.chmod(os.path.join(data, name), 0o666)
+
 
 if __name__ == "__main__":
     h.main()
