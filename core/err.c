@@ -16,6 +16,8 @@ struct err_entry {
 static const struct err_entry err_table[] = {
     {POSA_EINVAL_DECIMAL, "BAD_REQUEST", 400, false, "not a valid decimal number"},
     {POSA_ESCALE, "BAD_REQUEST", 400, false, "too many decimal places"},
+    {POSA_EDECIMALS, "BAD_REQUEST", 400, false,
+     "money is written with exactly two decimal places, as 12.30"},
     {POSA_ERANGE, "BAD_REQUEST", 400, false, "value out of range"},
     {POSA_EOVERFLOW, "BAD_REQUEST", 400, false, "amount too large to compute"},
     {POSA_ETOOLONG, "BAD_REQUEST", 400, false, "text or list too long"},

@@ -26,6 +26,7 @@ enum posa_err {
     POSA_EUNKNOWN_FIELD = -1014, /* a field the request does not have (misspelt?) */
     POSA_EJSON = -1015,          /* not one JSON document, or not the object expected */
     POSA_ECERTNO = -1016,        /* not a resident ID number (length, digits, check digit) */
+    POSA_EDECIMALS = -1017,      /* fewer decimals than a field written to the fen takes */
     /* core: policy and state (-1100..-1199) */
     POSA_EFILING = -1100,      /* not filed, not emergency: direct settlement refused */
     POSA_ENORATE = -1101,      /* the insured region has no rate for this visit */

@@ -187,7 +187,7 @@ int jsonmap_get_decimal_string(struct json_object *obj, const char *key, int sca
         return jsonmap_fail(err, rc, NULL, key);
     dot = strchr(text, '.');
     if (exact && (!dot || strlen(dot + 1) != (size_t)scale))
-        return jsonmap_fail(err, POSA_ESCALE, NULL, key);
+        return jsonmap_fail(err, POSA_EDECIMALS, NULL, key);
     *ret = value;
     return 0;
 }

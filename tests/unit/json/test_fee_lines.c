@@ -172,11 +172,11 @@ static const struct bad_case bad_cases[] = {
     {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"hosp_code\":\"H\",\"name\":\"n\",\"time\":"
           "\"2026-11-21 09:30:00\",\"qty\":\"1\",\"price\":\"1\",\"amount\":"
           "\"1\"}"),
-     POSA_ESCALE, "lines[1].amount"},
+     POSA_EDECIMALS, "lines[1].amount"},
     {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"hosp_code\":\"H\",\"name\":\"n\",\"time\":"
           "\"2026-11-21 09:30:00\",\"qty\":\"1\",\"price\":\"1\",\"amount\":"
           "\"1.0\"}"),
-     POSA_ESCALE, "lines[1].amount"},
+     POSA_EDECIMALS, "lines[1].amount"},
     /* a line is a charge: refunds go through fees/cancel */
     {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"hosp_code\":\"H\",\"name\":\"n\",\"time\":"
           "\"2026-11-21 09:30:00\",\"qty\":\"-1\",\"price\":\"1\",\"amount\":"
