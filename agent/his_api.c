@@ -41,9 +41,9 @@ static const struct his_route routes[] = {
     {"POST", "/v1/reconcile", ROLE_OPS, true, desk_reconcile},
     {"GET", "/v1/reconcile/{date}", ROLE_READONLY, false, desk_reconcile_get},
     {"GET", "/metrics", ROLE_READONLY, false, desk_metrics},
-    /* The national interface for an HIS that speaks it: it moves money, so a cashier's; its
-     * own msgid, not an Idempotency-Key, makes a repeat the same message. */
-    {"POST", "/fsi/api/rsfComIfsService/callService", ROLE_CASHIER, false, passthrough_handle},
+    /* The national interface for an HIS that speaks it: it moves money, so a cashier's. Its
+     * msgid, or an Idempotency-Key, makes a repeat the same message (passthrough.c). */
+    {"POST", "/fsi/api/rsfComIfsService/callService", ROLE_CASHIER, true, passthrough_handle},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 

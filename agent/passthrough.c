@@ -1,8 +1,8 @@
 /* POST /fsi/api/rsfComIfsService/callService: an HIS that speaks the national interface
  * points here. posad validates and completes the envelope (its own msgid, inf_time,
  * sign_no, institution), journals, forwards or queues, and answers with a national
- * response envelope. The HIS's msgid is its idempotency key: a resend gets the journaled
- * answer, never a second send. */
+ * response envelope. The HIS's Idempotency-Key, or else its msgid, is the message's journal
+ * key: a resend gets the journaled answer, never a second send. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,9 +171,11 @@ static void on_pt_done(struct upmsg *m)
     upmsg_free(m);
 }
 
-/* SHA-256 (hex) of infno and input as json-c prints them: the same message resent with a
- * new inf_time or sign_no hashes the same; another message under the same msgid does not. */
-static void pt_hash(const char *infno, const char *text, size_t len, char ret[65])
+/* SHA-256 (hex) of infno and input as json-c prints them (and of the client, when given):
+ * the same message resent with a new inf_time or sign_no hashes the same; another message
+ * under the same key does not, nor the same one from another client. */
+static void pt_hash(const char *client, const char *infno, const char *text, size_t len,
+                    char ret[65])
 {
     static const char hex[] = "0123456789abcdef";
     unsigned char md[EVP_MAX_MD_SIZE];
@@ -182,6 +184,8 @@ static void pt_hash(const char *infno, const char *text, size_t len, char ret[65
     memset(md, 0, sizeof md);
     if (ctx) {
         EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+        if (client)
+            EVP_DigestUpdate(ctx, client, strlen(client) + 1);
         EVP_DigestUpdate(ctx, infno, strlen(infno) + 1);
         EVP_DigestUpdate(ctx, text, len);
         EVP_DigestFinal_ex(ctx, md, NULL);
@@ -272,6 +276,9 @@ void passthrough_handle(struct his_call *call)
      * of every desk, as the queue is. */
     if (his_every_desk(call, "the passthrough acts for every desk") < 0)
         return;
+    /* Its answers are never kept as an Idempotency-Key's: the journal keeps the message
+     * under the key and answers a repeat as the message stands then (queued, then done). */
+    call->transient = true;
     if (jsonmap_parse(req->body, req->body_len, &root, &jerr) ||
         !json_object_is_type(root, json_type_object)) {
         pt_answer(call, 400, -1, "", "the body is not a JSON envelope", NULL);
@@ -295,9 +302,12 @@ void passthrough_handle(struct his_call *call)
         pt_answer(call, 503, -1, "", "out of memory", NULL);
         goto out;
     }
-    if (his_msgid && *his_msgid) {
+    if (call->idem_key[0]) { /* "pt:": never an HIS msgid, never another route's key */
+        snprintf(m->idem_key, sizeof m->idem_key, "pt:%s", call->idem_key);
+        pt_hash(call->client ? call->client->name : "", infno, text, text_len, m->idem_hash);
+    } else if (his_msgid && *his_msgid) {
         str_copy(m->idem_key, sizeof(m->idem_key), his_msgid);
-        pt_hash(infno, text, text_len, m->idem_hash);
+        pt_hash(NULL, infno, text, text_len, m->idem_hash);
     }
     visit = input ? upstream_find_string(input, "mdtrt_id") : NULL;
     if (visit && strlen(visit) < sizeof m->visit_key)

@@ -475,6 +475,31 @@ class IdemBase(h.HisTestCase):
         r = self.c.post("/v1/visits", h.visit_body(token))
         self.assertEqual(r.status, 201, r)
 
+    def test_passthrough_key_makes_a_repeat_the_same_message(self):
+        # An HIS that leaves the msgid to posad makes a repeat the same message with an
+        # Idempotency-Key: one admission, the same answer; another message under the key is
+        # refused, not sent.
+        def admit(ipt_no):
+            env = {"infno": "2401", "insuplc_admdvs": "320200", "input": {
+                "mdtrtinfo": {"psn_no": self.stay_psn, "insutype": "310", "ipt_no": ipt_no,
+                              "med_type": "21", "begntime": "2026-11-20 07:00:00",
+                              "mdtrt_cert_type": "02",
+                              "mdtrt_cert_no": h.PERSONS[self.stay_psn]},
+                "diseinfo": []}}
+            return self.c.post("/fsi/api/rsfComIfsService/callService", env,
+                               headers={"Idempotency-Key": self.key("pt")})
+
+        ipt_no = "PT-%s-%d" % (self.transport, os.getpid())
+        first, again = admit(ipt_no), admit(ipt_no)
+        self.assertEqual((first.status, first.json["infcode"]), (200, 0), first)
+        self.assertEqual(again.raw, first.raw)
+        other = admit(ipt_no + "-other")
+        self.assertEqual(other.json["infcode"], -1, other)
+        self.assertIn("different message", other.json["err_msg"])
+        sent = self.posad_db("SELECT count(*) FROM journal WHERE infno = '2401' AND "
+                             "instr(request, ?) > 0", (ipt_no,))
+        self.assertEqual(sent, [(1,)])
+
     def test_bad_idempotency_keys(self):
         token = self.identify(self.c, self.stay_psn)
         for key in ("", "k" * 65, "bad key", "键"):
