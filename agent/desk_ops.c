@@ -149,7 +149,9 @@ struct recon_group { /* as wide as desk_settlement_decode allows */
 
 struct recon_flow {
     struct reconcile_request req;
-    char date[DATETIME_DATE_LEN + 1];
+    char date[DATETIME_DATE_LEN + 1];  /* the period as asked: "YYYY-MM-DD" or "YYYY-MM" */
+    char begin[DATETIME_DATE_LEN + 1]; /* its first day and its last */
+    char end[DATETIME_DATE_LEN + 1];
     struct json_object *docs;   /* the day's settlement documents, kept for the strings */
     struct recon_group groups[RECONCILE_GROUPS_MAX];
     size_t n_groups, next;
@@ -196,8 +198,11 @@ static struct recon_group *group_of(struct recon_flow *f, const char *insutype,
     str_copy(g->insutype, sizeof(g->insutype), insutype);
     str_copy(g->clr_type, sizeof(g->clr_type), clr_type);
     str_copy(g->setl_optins, sizeof(g->setl_optins), optins);
-    g->totals = (struct desk_day_totals){.insutype = g->insutype, .clr_type = g->clr_type,
-                                         .setl_optins = g->setl_optins, .date = f->date};
+    g->totals = (struct desk_day_totals){.insutype = g->insutype,
+                                         .clr_type = g->clr_type,
+                                         .setl_optins = g->setl_optins,
+                                         .begin_date = f->begin,
+                                         .end_date = f->end};
     return g;
 }
 
@@ -222,12 +227,13 @@ static void note_cancel(struct recon_flow *f, const struct journal_row *row)
 
 /* A settlement belongs to the day the platform settled it (its setl_time), which for one
  * that waited in the outbox, or whose answer came by query, is not the day posad journaled
- * it; only without a setl_time does the journal's day count. */
+ * it; only without a setl_time does the journal's day count. f->date is the day, or the
+ * month ("YYYY-MM"): a prefix of the setl_time either way. */
 static bool on_the_day(const struct recon_flow *f, const struct journal_row *row,
                        const char *setl_time)
 {
     if (strlen(setl_time) >= DATETIME_DATE_LEN)
-        return strncmp(setl_time, f->date, DATETIME_DATE_LEN) == 0;
+        return strncmp(setl_time, f->date, strlen(f->date)) == 0;
     return row->created_at >= f->day_start && row->created_at < f->day_end;
 }
 
@@ -364,11 +370,11 @@ static char *report_text(struct recon_flow *f)
     /* 3201 asks by (insutype, clr_type, setl_optins) group: with no local settlement there
      * is no group to ask about, and what the platform holds of the day is not seen. */
     json_object_object_add(o, "upstream_asked", json_object_new_boolean(f->n_groups > 0));
-    json_object_object_add(o, "upstream_totals",
-                           json_object_new_string(f->n_groups == 0
-                                                      ? "not asked: no local settlement that day"
-                                                  : matched ? "equal to local_totals"
-                                                            : "differ: see groups and mismatched"));
+    json_object_object_add(
+        o, "upstream_totals",
+        json_object_new_string(f->n_groups == 0 ? "not asked: no local settlement in that period"
+                               : matched        ? "equal to local_totals"
+                                                : "differ: see groups and mismatched"));
     json_object_object_add(o, "groups", groups);
     if (f->too_many)
         json_object_object_add(o, "truncated", json_object_new_boolean(true));
@@ -517,15 +523,19 @@ static void on_day(struct db_job *job, int status)
     recon_next(call);
 }
 
-/* The local day yyyymmdd as Unix ms [start, end). */
-static void day_bounds(int32_t date, int64_t *start, int64_t *end)
+/* The local days first..last (yyyymmdd) as Unix ms [start, end). */
+static void period_bounds(int32_t first, int32_t last, int64_t *start, int64_t *end)
 {
-    struct tm tm = {.tm_year = date / 10000 - 1900, .tm_mon = date / 100 % 100 - 1,
-                    .tm_mday = date % 100, .tm_isdst = -1};
+    struct tm tm = {.tm_year = first / 10000 - 1900,
+                    .tm_mon = first / 100 % 100 - 1,
+                    .tm_mday = first % 100,
+                    .tm_isdst = -1};
 
     *start = (int64_t)mktime(&tm) * 1000;
-    tm = (struct tm){.tm_year = date / 10000 - 1900, .tm_mon = date / 100 % 100 - 1,
-                     .tm_mday = date % 100 + 1, .tm_isdst = -1};
+    tm = (struct tm){.tm_year = last / 10000 - 1900,
+                     .tm_mon = last / 100 % 100 - 1,
+                     .tm_mday = last % 100 + 1,
+                     .tm_isdst = -1};
     *end = (int64_t)mktime(&tm) * 1000;
 }
 
@@ -533,6 +543,7 @@ void desk_reconcile(struct his_call *call)
 {
     struct recon_flow *f = his_flow_new(call, sizeof *f, recon_free);
     struct jsonmap_error jerr = {0};
+    int32_t first, last;
 
     if (!f || his_every_desk(call, RECONCILE_EVERY_DESK) < 0)
         return;
@@ -540,13 +551,18 @@ void desk_reconcile(struct his_call *call)
         his_fail_field(call, &jerr);
         return;
     }
+    first = date_period_first(f->req.date);
+    last = date_period_last(f->req.date);
     /* A day to come has nothing to reconcile: a typo in the year read as "matched". */
-    if (desk_is_future(call->pd, (int64_t)f->req.date * 1000000)) {
-        his_fail_at(call, POSA_EDATE, "date", "the day has not come yet: check the date");
+    if (desk_is_future(call->pd, (int64_t)first * 1000000)) {
+        his_fail_at(call, POSA_EDATE, f->req.date % 100 ? "date" : "month",
+                    "that period has not begun yet: check the date");
         return;
     }
-    date_format(f->req.date, f->date);
-    day_bounds(f->req.date, &f->day_start, &f->day_end);
+    date_period_format(f->req.date, f->date);
+    date_format(first, f->begin);
+    date_format(last, f->end);
+    period_bounds(first, last, &f->day_start, &f->day_end);
     his_db(call, run_day, on_day);
 }
 
@@ -580,7 +596,9 @@ static void on_report(struct db_job *job, int status)
 
     if (status) {
         his_fail(call, status == POSA_ENOTFOUND ? POSA_ENOSUCH : status,
-                 status == POSA_ENOTFOUND ? "that day has not been reconciled: POST /v1/reconcile" : NULL,
+                 status == POSA_ENOTFOUND
+                     ? "that period has not been reconciled: POST /v1/reconcile"
+                     : NULL,
                  NULL);
         return;
     }
@@ -594,8 +612,8 @@ void desk_reconcile_get(struct his_call *call)
 
     if (!g || his_every_desk(call, RECONCILE_EVERY_DESK) < 0)
         return;
-    if (date_parse(date, strlen(date), &g->date) < 0) {
-        his_fail(call, POSA_EDATE, "the date is YYYY-MM-DD", NULL);
+    if (date_period_parse(date, strlen(date), &g->date) < 0) {
+        his_fail(call, POSA_EDATE, "the date is YYYY-MM-DD, or a month YYYY-MM", NULL);
         return;
     }
     his_db(call, run_report, on_report);

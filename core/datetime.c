@@ -74,6 +74,41 @@ static void put_digits(char *out, int64_t v, int n)
         out[i] = (char)('0' + v % 10);
 }
 
+int date_period_parse(const char *text, size_t len, int32_t *ret)
+{
+    int32_t y, m;
+
+    if (len != DATETIME_MONTH_LEN)
+        return date_parse(text, len, ret);
+    y = read_digits(text, 4);
+    m = read_digits(text + 5, 2);
+    if (text[4] != '-' || y < 0 || m < 0 || !date_is_valid(y * 10000 + m * 100 + 1))
+        return POSA_EDATE;
+    *ret = y * 10000 + m * 100;
+    return 0;
+}
+
+void date_period_format(int32_t period, char buf[DATETIME_DATE_LEN + 1])
+{
+    date_format(date_period_first(period), buf);
+    if (period % 100 == 0)
+        buf[DATETIME_MONTH_LEN] = '\0';
+}
+
+int32_t date_period_first(int32_t period)
+{
+    return period % 100 ? period : period + 1;
+}
+
+int32_t date_period_last(int32_t period)
+{
+    int32_t last = period % 100 ? period : period + 31;
+
+    while (!date_is_valid(last))
+        last--;
+    return last;
+}
+
 void date_format(int32_t date, char buf[DATETIME_DATE_LEN + 1])
 {
     put_digits(buf, date / 10000, 4);

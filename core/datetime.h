@@ -20,6 +20,14 @@ int datetime_parse(const char *text, size_t len, int64_t *ret);
 void date_format(int32_t date, char buf[DATETIME_DATE_LEN + 1]);
 void datetime_format(int64_t time, char buf[DATETIME_TIME_LEN + 1]);
 
+/* A reconciliation's period: a day "YYYY-MM-DD" (yyyymmdd) or a month "YYYY-MM" (yyyymm00,
+ * day 0). 0 or POSA_EDATE. Formatted back as it was written; its first and last days. */
+#define DATETIME_MONTH_LEN 7 /* "YYYY-MM" */
+int date_period_parse(const char *text, size_t len, int32_t *ret);
+void date_period_format(int32_t period, char buf[DATETIME_DATE_LEN + 1]);
+int32_t date_period_first(int32_t period);
+int32_t date_period_last(int32_t period);
+
 bool date_is_valid(int32_t yyyymmdd);
 int32_t datetime_date(int64_t time); /* yyyymmdd of a time */
 /* yyyymmddHHMMSS of a broken-down time the caller read (localtime_r of its clock). */

@@ -49,7 +49,8 @@ static const struct command commands[] = {
     {"queue", 0, "queue", "the outbox: messages waiting for, or being resolved with, the platform"},
     {"retry", 1, "retry MSGID", "send a queued message now instead of at its next attempt"},
     {"reconcile", 1, "reconcile [--report] DATE",
-     "reconcile DATE (YYYY-MM-DD) with the platform now and show the report\n"
+     "reconcile DATE (a day YYYY-MM-DD, or a month YYYY-MM) with the platform now\n"
+     "                             and show the report\n"
      "                             (--report: show the last report, ask nothing upstream)"},
     {"settlement", 1, "settlement ID", "a settlement's state, amounts and upstream message"},
 };
@@ -69,7 +70,7 @@ static void usage(FILE *out)
                  "  --json                     print posad's JSON answer as is\n"
                  "  -h, --help                 this text\n\n"
                  "exit status: 0 ok, 1 posad unreachable or answered an error (its code and "
-                 "message are printed), 2 bad usage, 3 the day does not reconcile\n");
+                 "message are printed), 2 bad usage, 3 the period does not reconcile\n");
 }
 
 /* --- HTTP over the Unix socket ---------------------------------------------------------- */
@@ -563,13 +564,14 @@ static int show(const struct options *o, const struct response *r)
     if (ok && json_object_object_get_ex(doc, "matched", &matched) &&
         json_object_is_type(matched, json_type_boolean) && !json_object_get_boolean(matched)) {
         /* A reconciliation report that says the day does not match. */
-        fprintf(stderr, "posactl: the day does not reconcile with the platform: see mismatched\n");
+        fprintf(stderr,
+                "posactl: the period does not reconcile with the platform: see mismatched\n");
         rc = EXIT_MISMATCH;
     }
     if (ok && json_object_object_get_ex(doc, "upstream_asked", &matched) &&
         json_object_is_type(matched, json_type_boolean) && !json_object_get_boolean(matched))
-        fprintf(stderr, "posactl: no local settlement that day: nothing was compared with the "
-                        "platform\n");
+        fprintf(stderr, "posactl: no local settlement in that period: nothing was compared with "
+                        "the platform\n");
     if (!ok) {
         print_error(r, doc);
     } else if (!o->json && doc) {
@@ -624,12 +626,12 @@ static int dispatch(const struct options *o, const struct command *cmd, const ch
     if (strcmp(cmd->name, "queue") == 0)
         return run(o, "GET", "/v1/queue", NULL);
     if (strcmp(cmd->name, "reconcile") == 0) {
-        if (date_parse(arg, strlen(arg), &date) < 0)
-            return bad_usage("'%s' is not a date: write YYYY-MM-DD", arg);
+        if (date_period_parse(arg, strlen(arg), &date) < 0)
+            return bad_usage("'%s' is not a date: write YYYY-MM-DD, or a month YYYY-MM", arg);
         snprintf(path, sizeof path, "/v1/reconcile/%s", arg);
         if (o->report)
             return run(o, "GET", path, NULL);
-        snprintf(body, sizeof body, "{\"date\":\"%s\"}", arg);
+        snprintf(body, sizeof body, "{\"%s\":\"%s\"}", date % 100 ? "date" : "month", arg);
         return run(o, "POST", "/v1/reconcile", body);
     }
     if (!is_id(arg))

@@ -369,21 +369,32 @@ int settle_request_parse(const char *body, size_t len, struct settle_request *re
 int reconcile_request_parse(const char *body, size_t len, struct reconcile_request *ret,
                             struct jsonmap_error *err)
 {
-    static const char *const keys[] = {"date", NULL};
+    static const char *const keys[] = {"date", "month", NULL};
     struct reconcile_request r = {0};
-    const char *date = NULL;
+    const char *date = NULL, *month = NULL;
     int rc;
 
     if ((rc = object_parse(body, len, false, keys, &r.root, err)) < 0)
         return rc;
-    if ((rc = jsonmap_get_string(r.root, "date", DATETIME_DATE_LEN, true, &date, err)) < 0 ||
-        (date_parse(date, strlen(date), &r.date) < 0 &&
-         (rc = jsonmap_fail(err, POSA_EDATE, NULL, "date")) < 0)) {
-        his_request_done(&r.root);
-        return rc;
+    if ((rc = jsonmap_get_string(r.root, "date", DATETIME_DATE_LEN, false, &date, err)) < 0 ||
+        (rc = jsonmap_get_string(r.root, "month", DATETIME_MONTH_LEN, false, &month, err)) < 0)
+        goto fail;
+    if (!date == !month) { /* one of them */
+        rc = jsonmap_fail(err, POSA_EFIELD, NULL, date ? "month" : "date");
+        goto fail;
+    }
+    if ((date && (strlen(date) != DATETIME_DATE_LEN ||
+                  date_period_parse(date, strlen(date), &r.date) < 0)) ||
+        (month && (strlen(month) != DATETIME_MONTH_LEN ||
+                   date_period_parse(month, strlen(month), &r.date) < 0))) {
+        rc = jsonmap_fail(err, POSA_EDATE, NULL, date ? "date" : "month");
+        goto fail;
     }
     *ret = r;
     return 0;
+fail:
+    his_request_done(&r.root);
+    return rc;
 }
 
 int cancel_request_parse(const char *body, size_t len, struct cancel_request *ret,

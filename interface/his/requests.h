@@ -76,9 +76,9 @@ struct settle_request {
     bool wait_if_offline;
 };
 
-struct reconcile_request {
+struct reconcile_request { /* {"date":"YYYY-MM-DD"} or {"month":"YYYY-MM"} */
     struct json_object *root;
-    int32_t date; /* yyyymmdd */
+    int32_t date; /* the period: yyyymmdd, or yyyymm00 for a month (core/datetime.h) */
 };
 
 int identify_request_parse(const char *body, size_t len, struct identify_request *ret,

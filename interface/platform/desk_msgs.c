@@ -588,8 +588,8 @@ json_object *desk_3201_input(const struct desk_day_totals *t)
     put_str(d, "insutype", t->insutype);
     put_str(d, "clr_type", t->clr_type);
     put_str(d, "setl_optins", t->setl_optins);
-    put_str(d, "stmt_begndate", t->date);
-    put_str(d, "stmt_enddate", t->date);
+    put_str(d, "stmt_begndate", t->begin_date);
+    put_str(d, "stmt_enddate", t->end_date);
     put_dec(d, "medfee_sumamt", t->medfee_sumamt, DEC_MONEY);
     put_dec(d, "fund_pay_sumamt", t->fund_pay_sumamt, DEC_MONEY);
     put_dec(d, "acct_pay", t->acct_pay, DEC_MONEY);

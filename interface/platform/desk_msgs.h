@@ -184,7 +184,8 @@ struct desk_day_totals {
     const char *insutype;
     const char *clr_type;
     const char *setl_optins; /* the insured region */
-    const char *date;        /* "YYYY-MM-DD" */
+    const char *begin_date;  /* "YYYY-MM-DD": the period's first day */
+    const char *end_date;    /* and its last (the same for a day) */
     int64_t medfee_sumamt;
     int64_t fund_pay_sumamt;
     int64_t acct_pay;

@@ -78,7 +78,8 @@ class WithoutPosad(unittest.TestCase):
         # The socket does not exist: reaching for it would exit 1, not 2.
         cases = [[], ["bogus"], ["status", "extra"], ["retry"], ["settlement"],
                  ["reconcile"], ["reconcile", "2026-13-01"], ["reconcile", "2026-02-30"],
-                 ["reconcile", "20261125"], ["settlement", "../health"], ["retry", "a/b"],
+                 ["reconcile", "20261125"], ["reconcile", "2026-13"], ["reconcile", "2026-1"],
+                 ["settlement", "../health"], ["retry", "a/b"],
                  ["settlement", "x" * 64], ["--nope", "status"], ["status", "--socket"],
                  ["--report", "status"], ["queue", "-x"]]
         for args in cases:
@@ -155,6 +156,11 @@ class WithoutPosad(unittest.TestCase):
         self.assertTrue(head.startswith(b"POST /v1/reconcile HTTP/1.1\r\n"), got)
         self.assertIn(b"Content-Length: %d" % len(body), head)
         self.assertEqual(json.loads(body), {"date": "2024-02-29"})
+        t, got = self.serve_once(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+        rc, out, err = posactl("reconcile", "2024-02", sock=self.nowhere)  # a month
+        t.join(10)
+        self.assertEqual((rc, err), (0, ""))
+        self.assertEqual(json.loads(got[0].partition(b"\r\n\r\n")[2]), {"month": "2024-02"})
 
     def test_reconcile_mismatch_exits_3(self):
         # A report that says the day does not match: the table, and exit 3 for the script

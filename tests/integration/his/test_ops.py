@@ -5,6 +5,8 @@ GET /v1/queue + POST /v1/queue/{msgid}/retry, and a settlement's history through
 Order matters in one place: test_reconcile_* expects the day's settled settlements to be its
 own two (the other tests settle nothing that stays settled: the history test refunds its
 own); unittest runs the methods alphabetically, and test_settlement_history runs after it."""
+import datetime
+import json
 import os
 import re
 import shutil
@@ -459,6 +461,40 @@ class Ops(h.HisTestCase):
         # The 3202 of group 310 carries its cash: a1's 1,170.00 (a2 is lost to posad).
         sent = self.posad_rows("SELECT request FROM journal WHERE infno = '3202' ORDER BY seq")
         self.assertIn('"cash_payamt":"1170.00"', bytes(sent[-1][0]).decode(), sent[-1])
+
+    def test_reconcile_a_month(self):
+        # policy.md: the month is reconciled by the 3rd of the next. Two months back: a stay
+        # mid-month and one on its last evening count; one on the next month's first day
+        # does not. 张建国, one line each: (4,500.00 - 800.00) x 0.90 = 3,330.00.
+        first = datetime.date.today().replace(day=1) - datetime.timedelta(days=40)
+        month = first.strftime("%Y-%m")
+        nxt = (first.replace(day=28) + datetime.timedelta(days=4)).replace(day=1)
+        last = nxt - datetime.timedelta(days=1)
+        days = [("%s-15" % month, "09:00"), (last.isoformat(), "23:00"), (nxt.isoformat(), "09:00")]
+        try:
+            for i, (day, at) in enumerate(days):
+                self.w.set_clock("%s %s:00" % (day, at))
+                st = self.dated_stay(ZHANG, "310", h.stay_lines("RT%d" % i)[:1], day)
+                self.assertEqual(st["amounts"]["fund_pay_sumamt"], "3330.00", st)
+        finally:
+            self.w.set_clock(h.CLOCK)
+        r = self.tcp.post("/v1/reconcile", {"month": month})
+        self.assertEqual(r.status, 200, r)
+        self.assertIs(r.json["matched"], True, r.json)  # the platform's 3201 over the month
+        self.assertEqual(r.json["date"], month, r.json)
+        lt = r.json["local_totals"]
+        self.assertEqual((lt["medfee_sumamt"], lt["fund_pay_sumamt"], lt["count"]),
+                         ("9000.00", "6660.00", 2), r.json)
+        sent = self.posad_rows("SELECT request FROM journal WHERE infno = '3201' ORDER BY seq "
+                               "DESC LIMIT 1")
+        data = json.loads(bytes(sent[0][0]).decode())["input"]["data"]
+        self.assertEqual((data["stmt_begndate"], data["stmt_enddate"]),
+                         ("%s-01" % month, last.isoformat()), data)
+        self.assertEqual(self.unix.get("/v1/reconcile/%s" % month).json, r.json)
+        for body in ({"month": "2026-13"}, {"month": "2026-1"}, {"month": month + "-01"},
+                     {"date": "2026-11-25", "month": month}):
+            self.assertError(self.tcp.post("/v1/reconcile", body), 400, "BAD_REQUEST")
+        self.assertError(self.tcp.get("/v1/reconcile/2001-01"), 404, "NOT_FOUND")
 
     def test_reconcile_bad_date_and_unknown_day(self):
         self.assertError(self.tcp.post("/v1/reconcile", {"date": "2026-13-01"}), 400,

@@ -146,6 +146,43 @@ static void test_of_tm(void **state)
     assert_int_equal(datetime_of_tm(&tm), 19700101000000LL);
 }
 
+/* A day or a month, as reconcile takes them: hand-checked calendars (2024 leap, 2026 not). */
+static void test_date_period(void **state)
+{
+    static const struct {
+        const char *text;
+        int rc;
+        int32_t period, first, last;
+    } cases[] = {
+        {"2026-11-25", 0, 20261125, 20261125, 20261125},
+        {"2026-11", 0, 20261100, 20261101, 20261130},
+        {"2026-12", 0, 20261200, 20261201, 20261231},
+        {"2026-02", 0, 20260200, 20260201, 20260228},
+        {"2024-02", 0, 20240200, 20240201, 20240229},
+        {"2026-13", POSA_EDATE, 0, 0, 0},
+        {"2026-00", POSA_EDATE, 0, 0, 0},
+        {"2026/11", POSA_EDATE, 0, 0, 0},
+        {"2026-1", POSA_EDATE, 0, 0, 0},
+        {"26-11-1", POSA_EDATE, 0, 0, 0},
+        {"2026-11-31", POSA_EDATE, 0, 0, 0},
+    };
+    char buf[DATETIME_DATE_LEN + 1];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int32_t p = 0;
+
+        assert_int_equal(date_period_parse(cases[i].text, strlen(cases[i].text), &p), cases[i].rc);
+        if (cases[i].rc)
+            continue;
+        assert_int_equal(p, cases[i].period);
+        assert_int_equal(date_period_first(p), cases[i].first);
+        assert_int_equal(date_period_last(p), cases[i].last);
+        date_period_format(p, buf);
+        assert_string_equal(buf, cases[i].text);
+    }
+}
+
 static void test_date_is_valid(void **state)
 {
     (void)state;
@@ -220,10 +257,15 @@ static void test_days_between(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_date_parse_table),     cmocka_unit_test(test_date_parse_respects_len),
-        cmocka_unit_test(test_datetime_parse_table), cmocka_unit_test(test_format), cmocka_unit_test(test_of_tm),
-        cmocka_unit_test(test_date_is_valid),        cmocka_unit_test(test_date_add_days),
+        cmocka_unit_test(test_date_parse_table),
+        cmocka_unit_test(test_date_parse_respects_len),
+        cmocka_unit_test(test_datetime_parse_table),
+        cmocka_unit_test(test_format),
+        cmocka_unit_test(test_of_tm),
+        cmocka_unit_test(test_date_is_valid),
+        cmocka_unit_test(test_date_add_days),
         cmocka_unit_test(test_days_between),
+        cmocka_unit_test(test_date_period),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
