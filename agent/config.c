@@ -99,6 +99,7 @@ static const struct config_key config_keys[] = {
     TEXT_CHECKED("desks", scanners, desk_check_scanners),
     UINT("his", chunk_lines, 1, 5000),
     UINT("his", idempotency_days, 1, 3650),
+    UINT("his", events_heartbeat_ms, 100, 3600000),
     TEXT_KEY("his", emergency_depts, desk_check_depts, true),
     CHOICE("his", forms_certno, "masked|full"),
     TEXT_KEY("his", clients, desk_check_clients, true),
@@ -175,6 +176,7 @@ void config_defaults(struct posad_config *cfg)
     strcpy(cfg->csb_version, "1.0.0");
     cfg->chunk_lines = 500;
     cfg->idempotency_days = 7;
+    cfg->events_heartbeat_ms = 15000;
     strcpy(cfg->forms_certno, "masked");
 }
 

@@ -60,6 +60,7 @@ struct posad_config {
     /* [his] */
     uint32_t chunk_lines;                  /* fee lines per 2204/2301 upload */
     uint32_t idempotency_days;             /* an Idempotency-Key's first answer is kept this long */
+    uint32_t events_heartbeat_ms;          /* a comment line to every event stream this often */
     char emergency_depts[CONFIG_TEXT_MAX]; /* "JZ01,JZ02" */
     char forms_certno[8];                  /* masked full: the ID number on the two forms */
     char clients[4096];             /* "name:sha256hex:role:D01,D02;..." bearer tokens on TCP */

@@ -119,6 +119,7 @@ struct desk {
     size_t n_scanners;
     /* server-sent events (desk_events.c) */
     struct desk_subscriber *subscribers;
+    uv_timer_t heartbeat;
     /* the insured regions' rules for the offline estimate (desk_estimate.c), or NULL */
     struct desk_policy *policy;
 };
@@ -182,7 +183,8 @@ void desk_outcome_resolved(struct desk *d, const char *msgid);
 /* An upload the outbox sent (msgid) was refused: the visit's desk hears `fees_refused` with
  * the lines refused, which the HIS may send again. */
 void desk_fees_refused(struct desk *d, const char *msgid, const char *visit_id);
-/* Ends every event stream (shutdown). */
+/* Starts the streams' heartbeat; desk_events_close ends every stream and it (shutdown). */
+void desk_events_start(struct desk *d);
 void desk_events_close(struct desk *d);
 /* Ends the event streams opened over TCP (a reload changed the tokens: they reconnect and
  * are checked again); those of the Unix socket stay. */

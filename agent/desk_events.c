@@ -74,10 +74,34 @@ void desk_event(struct desk *d, const char *desk, const char *name, struct json_
     json_object_put(data);
 }
 
+/* A comment line to every stream ([his] events_heartbeat_ms): a subscriber that went away is
+ * found by the write failing, even when the peer's close was not read (a stream reads no
+ * further once its buffer holds what the peer sent), and idle proxies keep it open. */
+static void on_heartbeat(uv_timer_t *t)
+{
+    struct desk *d = t->data;
+    struct desk_subscriber *sub = d->subscribers, *next;
+
+    for (; sub; sub = next) {
+        next = sub->next;
+        if (http_stream_write(sub->call->req, ": heartbeat\n\n", 13) < 0)
+            drop(d, sub);
+    }
+}
+
+void desk_events_start(struct desk *d)
+{
+    uv_timer_init(d->pd->loop, &d->heartbeat);
+    d->heartbeat.data = d;
+    uv_timer_start(&d->heartbeat, on_heartbeat, d->pd->cfg.events_heartbeat_ms,
+                   d->pd->cfg.events_heartbeat_ms);
+}
+
 void desk_events_close(struct desk *d)
 {
     while (d->subscribers)
         drop(d, d->subscribers);
+    uv_close((uv_handle_t *)&d->heartbeat, NULL);
 }
 
 void desk_events_end_tcp_streams(struct desk *d)

@@ -523,6 +523,7 @@ int main(int argc, char **argv)
     resolver_init(&pd.resolver, &pd);
     desk_catalog_start(&pd.desk);
     desk_retention_start(&pd.desk);
+    desk_events_start(&pd.desk);
     rc = desk_cards_start(&pd.desk);
     if (rc) {
         fprintf(stderr, "posad: card readers: %s\n", posa_strerror(rc));

@@ -37,7 +37,8 @@ def subscribe(client, desk, timeout=5.0):
 
 class Events(h.HisTestCase):
     # Offline at the first failure, probed every 200 ms: the test sees both edges quickly.
-    posad_conf = "offline_after = 2\nprobe_interval_ms = 200\n"
+    posad_conf = ("offline_after = 2\nprobe_interval_ms = 200\n"
+                  "[his]\nevents_heartbeat_ms = 300\n")
 
     def setUp(self):
         self.streams = []
@@ -111,6 +112,28 @@ class Events(h.HisTestCase):
         r = self.tcp.get("/v1/health")
         self.assertEqual(r.json["upstream"]["state"], "online", r)
         self.identify(self.tcp, ZHANG)
+
+    def test_heartbeat_lets_go_of_subscribers_gone_unread(self):
+        # A comment every events_heartbeat_ms (300 here). A subscriber that sent more than a
+        # stream reads and then went away leaves no close to be read: the next heartbeat's
+        # write finds it gone, and posad lets its connection go.
+        s = self.sub(self.tcp, "D01")
+        s.wait_comment("heartbeat", 5)
+
+        def fds():
+            return len(os.listdir("/proc/%d/fd" % self.w.posad.pid))
+
+        base = fds()
+        for _ in range(10):
+            gone = subscribe(self.unix, "D01")
+            gone.sock.setblocking(False)
+            try:
+                gone.sock.send(b"x" * 200000)
+            except BlockingIOError:
+                pass
+            gone.close()
+        h.wait_until(lambda: fds() <= base, 5, "the subscribers gone let go", step=0.1)
+        self.assertTrue(self.w.posad_alive())
 
     def test_subscribers_that_leave(self):
         # Some leave at once, one half-closes, one leaves mid-stream (after the first event):
