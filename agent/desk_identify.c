@@ -121,18 +121,24 @@ static struct json_object *filing_json(const struct desk_person *p, int32_t toda
     return o;
 }
 
-static struct json_object *insurance_json(const struct desk_person *p)
+/* The insurance rows, in the answer and in the identity kept: a visit is of one of them
+ * (its insutype; desk_visit.c), each cross-province or not by its own region. */
+static struct json_object *insurance_json(const struct identify_flow *f,
+                                          const struct desk_person *p)
 {
     struct json_object *a = json_object_new_array();
 
     for (size_t i = 0; i < p->n_insurance; i++) {
+        const struct desk_insurance *ins = &p->insurance[i];
         struct json_object *o = json_object_new_object();
 
-        json_object_object_add(o, "insutype", json_object_new_string(p->insurance[i].insutype));
-        json_object_object_add(o, "insuplc_admdvs",
-                               json_object_new_string(p->insurance[i].insuplc_admdvs));
-        json_object_object_add(o, "psn_type", json_object_new_string(p->insurance[i].psn_type));
-        json_object_object_add(o, "balance", his_money(p->insurance[i].balance));
+        json_object_object_add(o, "insutype", json_object_new_string(ins->insutype));
+        json_object_object_add(o, "insuplc_admdvs", json_object_new_string(ins->insuplc_admdvs));
+        json_object_object_add(o, "psn_type", json_object_new_string(ins->psn_type));
+        json_object_object_add(o, "balance", his_money(ins->balance));
+        json_object_object_add(o, "cross_province",
+                               json_object_new_boolean(flags_is_cross_province(
+                                   ins->insuplc_admdvs, f->hospital_admdvs)));
         json_object_array_add(a, o);
     }
     return a;
@@ -153,7 +159,8 @@ static struct json_object *person_json(const struct desk_person *p)
 }
 
 /* The identity kept behind the token: what opening a visit needs, unmasked (the database
- * is 0600; logs and answers only ever see masked numbers). */
+ * is 0600; logs and answers only ever see masked numbers). Its own insutype, region and
+ * balance are the first row's until a visit picks its row. */
 static char *identity_doc(const struct identify_flow *f, const struct desk_person *p, bool cross)
 {
     struct json_object *o = json_object_new_object(), *filings = json_object_new_array();
@@ -172,6 +179,7 @@ static char *identity_doc(const struct identify_flow *f, const struct desk_perso
     json_object_object_add(o, "cert_no", json_object_new_string(f->cert_no));
     json_object_object_add(o, "card_sn", json_object_new_string(f->card_sn));
     json_object_object_add(o, "cross_province", json_object_new_boolean(cross));
+    json_object_object_add(o, "insurance", insurance_json(f, p));
     json_object_object_add(o, "has_filinginfo", json_object_new_boolean(p->has_filinginfo));
     for (size_t i = 0; i < p->n_filings; i++) {
         struct json_object *r = json_object_new_object();
@@ -196,7 +204,7 @@ static struct json_object *answer_json(struct identify_flow *f, const struct des
 
     json_object_object_add(o, "identity_token", json_object_new_string(f->token));
     json_object_object_add(o, "person", person_json(p));
-    json_object_object_add(o, "insurance", insurance_json(p));
+    json_object_object_add(o, "insurance", insurance_json(f, p));
     json_object_object_add(cert, "type", json_object_new_string(f->cert_type));
     if (f->card_sn[0])
         json_object_object_add(cert, "card_sn", json_object_new_string(f->card_sn));

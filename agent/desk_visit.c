@@ -100,6 +100,35 @@ static char *visit_doc(struct visit_flow *f)
 
 /* The identity's fields the visit's messages carry, kept beside its body: 0, or
  * POSA_ECORRUPT when one does not fit (identify bounds them, so the token was damaged). */
+/* 1101 may answer several insurance rows; the visit is of the one of its insutype, whose
+ * type, region, balance and cross-province become the identity's own, which the visit
+ * keeps and every message of it reads. An identity kept before there were rows has one. */
+static int choose_insurance(struct json_object *id, const char *insutype, char *types, size_t cap)
+{
+    struct json_object *rows;
+    size_t n = 0;
+
+    snprintf(types, cap, "%s", desk_str(id, "insutype"));
+    if (!json_object_object_get_ex(id, "insurance", &rows) ||
+        !json_object_is_type(rows, json_type_array))
+        return strcmp(insutype, types) == 0 ? 0 : POSA_EFIELD;
+    for (size_t i = 0; i < json_object_array_length(rows); i++) {
+        struct json_object *row = json_object_array_get_idx(rows, i);
+
+        if (strcmp(desk_str(row, "insutype"), insutype) != 0) {
+            n += (size_t)snprintf(types + n, n < cap ? cap - n : 0, "%s%s", i ? ", " : "",
+                                  desk_str(row, "insutype"));
+            continue;
+        }
+        json_object_object_foreach(row, key, value)
+        {
+            json_object_object_add(id, key, json_object_get(value));
+        }
+        return 0;
+    }
+    return POSA_EFIELD;
+}
+
 static int identity_columns(struct json_object *id, struct visit_identity *who)
 {
     bool fit = str_copy(who->psn_no, sizeof who->psn_no, desk_str(id, "psn_no"));
@@ -427,6 +456,7 @@ static void on_identity(struct db_job *job, int status)
 {
     struct his_call *call = his_call_of_job(job);
     struct visit_flow *f = call->flow;
+    char types[64];
     int err;
 
     if (status == POSA_ENOTFOUND || status == POSA_ETOKEN_EXPIRED) {
@@ -457,13 +487,20 @@ static void on_identity(struct db_job *job, int status)
                  d);
         return;
     }
-    if (!(f->identity = desk_doc(f->identity_body)) ||
-        identity_columns(f->identity, &f->rec.who) < 0) {
+    if (!(f->identity = desk_doc(f->identity_body))) {
         his_fail(call, POSA_ECORRUPT, NULL, NULL);
         return;
     }
-    if (strcmp(f->req.insutype, desk_str(f->identity, "insutype")) != 0) {
-        his_fail(call, POSA_EFIELD, "insutype is not the patient's insurance type", NULL);
+    if (choose_insurance(f->identity, f->req.insutype, types, sizeof types) < 0) {
+        char msg[200];
+
+        snprintf(msg, sizeof msg, "insutype %s is not one of the patient's insurance types (%s)",
+                 f->req.insutype, types);
+        his_fail_at(call, POSA_EFIELD, "insutype", msg);
+        return;
+    }
+    if (identity_columns(f->identity, &f->rec.who) < 0) {
+        his_fail(call, POSA_ECORRUPT, NULL, NULL);
         return;
     }
     tag(call, f);

@@ -292,6 +292,38 @@ static int load_person_fields(struct loader *ld, struct json_object *o, struct s
     return load_card(ld, o, p);
 }
 
+/* "more_insurance": [{"insutype", "insuplc_admdvs"}]: rows after the person's own. */
+static int load_more_insurance(struct loader *ld, struct scenario *sc, struct json_object *o,
+                               struct sc_person *p)
+{
+    struct json_object *more = get_array(ld, o, "more_insurance", SC_INSURANCE_MAX - 1, false);
+    size_t mark;
+    int rc;
+
+    if (!more && ld->msg[0])
+        return POSA_EFIELD;
+    p->insurance[0] = (struct sc_insurance){p->insutype, p->insuplc_admdvs};
+    p->n_insurance = 1;
+    for (size_t i = 0; more && i < json_object_array_length(more); i++) {
+        struct json_object *row = json_object_array_get_idx(more, i);
+        struct sc_insurance *ins = &p->insurance[p->n_insurance];
+
+        path_push(ld, &mark, "more_insurance[%zu]", i);
+        if (!json_object_is_type(row, json_type_object))
+            return fail(ld, "", "must be an object");
+        if ((rc = get_str(ld, row, "insutype", 3, true, &ins->insutype)) < 0 ||
+            (rc = get_str(ld, row, "insuplc_admdvs", 6, true, &ins->insuplc_admdvs)) < 0)
+            return rc;
+        if (!all_digits(ins->insutype, 3) || scenario_person_region(p, ins->insutype))
+            return fail(ld, "insutype", "must be 3 digits, and not a type the person has");
+        if (!all_digits(ins->insuplc_admdvs, 6) || !scenario_region(sc, ins->insuplc_admdvs))
+            return fail(ld, "insuplc_admdvs", "must be a region in regions");
+        p->n_insurance++;
+        path_pop(ld, mark);
+    }
+    return 0;
+}
+
 static int load_person(struct loader *ld, struct scenario *sc, struct json_object *o,
                        struct sc_person *p)
 {
@@ -305,6 +337,8 @@ static int load_person(struct loader *ld, struct scenario *sc, struct json_objec
         return rc;
     if (!scenario_region(sc, p->insuplc_admdvs))
         return fail(ld, "insuplc_admdvs", "region %s is not in regions", p->insuplc_admdvs);
+    if ((rc = load_more_insurance(ld, sc, o, p)) < 0)
+        return rc;
     filings = get_array(ld, o, "filings", BOUND_FILINGS, false);
     if (!filings && ld->msg[0])
         return POSA_EFIELD;
@@ -493,7 +527,23 @@ size_t scenario_effective_filings(const struct sc_person *p, struct filing *out)
     return p->n_filings;
 }
 
-bool scenario_is_local(const struct scenario *sc, const struct sc_person *p)
+const char *scenario_person_region(const struct sc_person *p, const char *insutype)
 {
-    return strcmp(sc->treating_region, p->insuplc_admdvs) == 0;
+    for (size_t i = 0; i < p->n_insurance; i++)
+        if (strcmp(p->insurance[i].insutype, insutype) == 0)
+            return p->insurance[i].insuplc_admdvs;
+    return NULL;
+}
+
+bool scenario_person_in_region(const struct sc_person *p, const char *region)
+{
+    for (size_t i = 0; i < p->n_insurance; i++)
+        if (strcmp(p->insurance[i].insuplc_admdvs, region) == 0)
+            return true;
+    return false;
+}
+
+bool scenario_is_local(const struct scenario *sc, const char *region)
+{
+    return strcmp(sc->treating_region, region) == 0;
 }

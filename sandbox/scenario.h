@@ -25,6 +25,13 @@ struct sc_region {
     struct region_policy policy;
 };
 
+#define SC_INSURANCE_MAX 4 /* insurance rows of one person (1101 insuinfo[]) */
+
+struct sc_insurance {
+    const char *insutype;
+    const char *insuplc_admdvs;
+};
+
 struct sc_person {
     const char *psn_no;
     const char *certno;
@@ -32,8 +39,12 @@ struct sc_person {
     const char *gender;    /* "1" / "2" / "9" */
     const char *birthday;  /* "YYYY-MM-DD" */
     int32_t birthday_date; /* yyyymmdd */
-    const char *insutype;
+    const char *insutype;  /* the first insurance row's (the account's) */
     const char *insuplc_admdvs;
+    /* Every row: the first, then the scenario's "more_insurance" (one per insutype). A
+     * visit is of one of them, and settles by its region. */
+    struct sc_insurance insurance[SC_INSURANCE_MAX];
+    size_t n_insurance;
     const char *psn_type;
     int64_t balance;     /* the scenario's opening balance of the account */
     const char *card_no; /* "" when the person has no card */
@@ -72,7 +83,11 @@ struct sc_person *scenario_person_by_card(struct scenario *sc, const char *card_
  * Wuxi 2025). Writes at most BOUND_FILINGS into out; returns how many. */
 size_t scenario_effective_filings(const struct sc_person *p, struct filing *out);
 
-/* Local: insured in the treating region itself; no filing is needed. */
-bool scenario_is_local(const struct scenario *sc, const struct sc_person *p);
+/* The insured region of p's insurance of insutype, or NULL when p has none of that type. */
+const char *scenario_person_region(const struct sc_person *p, const char *insutype);
+/* Whether p is insured in region (one of p's rows). */
+bool scenario_person_in_region(const struct sc_person *p, const char *region);
+/* Local: insured (region) in the treating region itself; no filing is needed. */
+bool scenario_is_local(const struct scenario *sc, const char *region);
 
 #endif

@@ -78,20 +78,25 @@ static struct json_object *baseinfo(const struct txn *t, const struct sc_person 
     return b;
 }
 
+/* One row per insurance; the account (balance) is the first's. */
 static struct json_object *insuinfo(const struct sc_person *p, int64_t balance)
 {
-    struct json_object *arr = json_object_new_array(), *i = json_object_new_object();
+    struct json_object *arr = json_object_new_array();
 
-    out_money(i, "balc", balance);
-    out_str(i, "insutype", p->insutype);
-    out_str(i, "psn_type", p->psn_type[0] ? p->psn_type : "11");
-    out_str(i, "psn_insu_stas", "1");
-    out_str(i, "psn_insu_date", "2000-01-01");
-    out_str(i, "paus_insu_date", NULL);
-    out_str(i, "cvlserv_flag", "0");
-    out_str(i, "insuplc_admdvs", p->insuplc_admdvs);
-    out_str(i, "emp_name", "");
-    json_object_array_add(arr, i);
+    for (size_t n = 0; n < p->n_insurance; n++) {
+        struct json_object *i = json_object_new_object();
+
+        out_money(i, "balc", n == 0 ? balance : 0);
+        out_str(i, "insutype", p->insurance[n].insutype);
+        out_str(i, "psn_type", p->psn_type[0] ? p->psn_type : "11");
+        out_str(i, "psn_insu_stas", "1");
+        out_str(i, "psn_insu_date", "2000-01-01");
+        out_str(i, "paus_insu_date", NULL);
+        out_str(i, "cvlserv_flag", "0");
+        out_str(i, "insuplc_admdvs", p->insurance[n].insuplc_admdvs);
+        out_str(i, "emp_name", "");
+        json_object_array_add(arr, i);
+    }
     return arr;
 }
 

@@ -21,6 +21,7 @@ struct settle_ctx {
     struct sc_person *p;
     struct ledger_visit v;
     const struct sc_region *region;
+    const char *optins; /* the insured region of the visit's insurance type */
     const char *bchno;
     const char *cert_type;
     int64_t medfee;
@@ -95,14 +96,17 @@ static int gather_policy(struct txn *t, bool inpatient, struct settle_ctx *c)
                              .settle_date = today};
     int rc;
 
-    c->region = scenario_region(&t->sb->scenario, c->p->insuplc_admdvs);
+    c->optins = scenario_person_region(c->p, c->v.insutype);
+    c->region = c->optins ? scenario_region(&t->sb->scenario, c->optins) : NULL;
     if (!c->region)
-        return txn_refuse(t, "the insured region %s has no policy on this platform",
-                          c->p->insuplc_admdvs);
+        return txn_refuse(t,
+                          "the insured region of insurance type %s has no policy on this "
+                          "platform",
+                          c->v.insutype);
     c->in.filing = FILING_LONG_TERM;
     if (q.settle_date < q.begin_date)
         q.settle_date = q.begin_date;
-    if (!scenario_is_local(&t->sb->scenario, c->p) &&
+    if (!scenario_is_local(&t->sb->scenario, c->optins) &&
         filing_resolve(eff, scenario_effective_filings(c->p, eff), &q, &c->in.filing, &used) < 0)
         return txn_refuse(t,
                           "%s has no valid cross-province filing for this %s and it is not an "
@@ -127,8 +131,8 @@ static int gather_policy(struct txn *t, bool inpatient, struct settle_ctx *c)
         return txn_refuse(t,
                           "the insured region %s has no %s rate for insurance type %s at "
                           "hospital level %c",
-                          c->p->insuplc_admdvs, inpatient ? "inpatient" : "outpatient",
-                          c->v.insutype, c->in.hospital_level);
+                          c->optins, inpatient ? "inpatient" : "outpatient", c->v.insutype,
+                          c->in.hospital_level);
     if (rc < 0)
         return txn_refuse(t, "the settlement cannot be computed: %s", posa_strerror(rc));
     return 0;
@@ -222,7 +226,7 @@ static struct json_object *setlinfo(const struct txn *t, const struct settle_ctx
     out_dec(s, "pool_prop_selfpay", r->ratio_e6, DEC_RATIO);
     out_money(s, "balc", c->balance - r->acct_pay);
     out_str(s, "medins_setl_id", t->env->head.msgid);
-    out_str(s, "clr_optins", c->p->insuplc_admdvs);
+    out_str(s, "clr_optins", c->optins);
     out_str(s, "clr_way", "1");
     out_str(s, "clr_type", inpatient ? "21" : "11");
     out_str(s, "filing_kind", filing_kind_name(c->in.filing)); /* provincial extension */
@@ -242,7 +246,7 @@ static int record(struct txn *t, struct settle_ctx *c, const char *setl_id, bool
     str_copy(s.mdtrt_id, sizeof(s.mdtrt_id), c->v.mdtrt_id);
     str_copy(s.insutype, sizeof(s.insutype), c->v.insutype);
     str_copy(s.clr_type, sizeof(s.clr_type), inpatient ? "21" : "11");
-    str_copy(s.setl_optins, sizeof(s.setl_optins), c->p->insuplc_admdvs);
+    str_copy(s.setl_optins, sizeof(s.setl_optins), c->optins);
     snprintf(s.state, sizeof(s.state), "active");
     s.setl_time = t->now;
     s.year = c->year;

@@ -143,7 +143,7 @@ int txn_person(struct txn *t, const char *psn_no, struct sc_person **ret)
 
     if (!p)
         return txn_refuse(t, "no insured person with psn_no %s", psn_no);
-    if (strcmp(t->env->head.insuplc_admdvs, p->insuplc_admdvs) != 0)
+    if (!scenario_person_in_region(p, t->env->head.insuplc_admdvs))
         return txn_refuse(t, "insuplc_admdvs must be the person's insured region %s, not '%s'",
                           p->insuplc_admdvs, t->env->head.insuplc_admdvs);
     str_copy(t->msg->psn_no, sizeof(t->msg->psn_no), p->psn_no);

@@ -10,6 +10,22 @@
 #include "core/str.h"
 #include "sandbox/txn.h"
 
+/* A visit is of one of the person's insurance rows, and goes under its region (the
+ * envelope's insuplc_admdvs, which txn_person found to be one of the person's). */
+static int visit_check_insurance(struct txn *t, const struct sc_person *p, const char *where,
+                                 const char *insutype)
+{
+    const char *region = scenario_person_region(p, insutype);
+
+    if (!region)
+        return txn_refuse(t, "%s.insutype %s is not one of the person's insurance types (%s)",
+                          where, insutype, p->insutype);
+    if (strcmp(region, t->env->head.insuplc_admdvs) != 0)
+        return txn_refuse(t, "insuplc_admdvs %s is not the region of insurance type %s (%s)",
+                          t->env->head.insuplc_admdvs, insutype, region);
+    return 0;
+}
+
 int visit_check_filing(struct txn *t, const struct sc_person *p, bool inpatient, bool emergency,
                        int32_t begin_date, enum filing_kind *ret_kind)
 {
@@ -22,7 +38,7 @@ int visit_check_filing(struct txn *t, const struct sc_person *p, bool inpatient,
                              .settle_date = today > begin_date ? today : begin_date};
     size_t n;
 
-    if (scenario_is_local(&t->sb->scenario, p)) {
+    if (scenario_is_local(&t->sb->scenario, t->env->head.insuplc_admdvs)) {
         *ret_kind = FILING_LONG_TERM; /* insured here: local rates, no filing needed */
         return 0;
     }
@@ -106,9 +122,8 @@ int txn_2201_register(struct txn *t)
         txn_str(t, d, "data", "otp_er_refl_flag", 1, false, &er) < 0 ||
         txn_time(t, d, "data", "begntime", t->now, &v.begntime) < 0 || txn_person(t, psn, &p) < 0)
         return -1;
-    if (strcmp(insutype, p->insutype) != 0)
-        return txn_refuse(t, "data.insutype %s is not the person's insurance type %s", insutype,
-                          p->insutype);
+    if (visit_check_insurance(t, p, "data", insutype) < 0)
+        return -1;
     v.emergency = strcmp(med_type, "13") == 0 || strcmp(er, "1") == 0;
     if (visit_check_filing(t, p, false, v.emergency, (int32_t)(v.begntime / 1000000), &kind) < 0)
         return -1;
@@ -247,9 +262,8 @@ int txn_2401_admit(struct txn *t)
         txn_time(t, d, "mdtrtinfo", "begntime", t->now, &v.begntime) < 0 ||
         stay_flags(t, d, "mdtrtinfo", true, &v) < 0 || txn_person(t, psn, &p) < 0)
         return -1;
-    if (strcmp(insutype, p->insutype) != 0)
-        return txn_refuse(t, "mdtrtinfo.insutype %s is not the person's insurance type %s",
-                          insutype, p->insutype);
+    if (visit_check_insurance(t, p, "mdtrtinfo", insutype) < 0)
+        return -1;
     if (visit_check_filing(t, p, true, v.emergency, (int32_t)(v.begntime / 1000000), &kind) < 0)
         return -1;
     if (txn_new_id(t, "mdtrt_id", "", v.mdtrt_id, sizeof(v.mdtrt_id)) < 0)

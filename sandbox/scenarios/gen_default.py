@@ -497,16 +497,26 @@ PERSONS = [
 ]
 
 
+# Insured more than once: the rows after the person's own (1101 answers them all).
+MORE_INSURANCE = {
+    "51010000000000000000000113": [{"insutype": "310", "insuplc_admdvs": "320200"}],
+}
+
+
 def person(p, n):
     (psn_no, name, gender, birthday, area, seq, insutype, region, psn_type, balance, card_no,
      filings) = p
     # The sequence's last digit is odd for men and even for women (GB 11643).
     seq = seq[:2] + str((int(seq[2]) // 2) * 2 + (1 if gender == "1" else 0))
-    return {"psn_no": psn_no, "certno": id_number(area, birthday, seq), "name": name,
-            "gender": gender, "birthday": birthday, "insutype": insutype,
-            "insuplc_admdvs": region, "psn_type": psn_type, "balance": balance,
-            "card": {"card_no": card_no, "card_sn": card_sn(region, n)},
-            "filings": filings}
+    d = {"psn_no": psn_no, "certno": id_number(area, birthday, seq), "name": name,
+         "gender": gender, "birthday": birthday, "insutype": insutype,
+         "insuplc_admdvs": region}
+    if psn_no in MORE_INSURANCE:
+        d["more_insurance"] = MORE_INSURANCE[psn_no]
+    d.update({"psn_type": psn_type, "balance": balance,
+              "card": {"card_no": card_no, "card_sn": card_sn(region, n)},
+              "filings": filings})
+    return d
 
 
 def scenario():

@@ -30,7 +30,7 @@
     "{\"psn_no\":\"P1\",\"certno\":\"320211195603120157\",\"name\":\"张建国\",\"gender\":\"1\"," \
     "\"birthday\":\"1956-03-12\",\"insutype\":\"310\",\"insuplc_admdvs\":\"320200\","               \
     "\"psn_type\":\"11\",\"balance\":\"500.00\",\"card\":{\"card_no\":\"W1\",\"card_sn\":\"SN1\"}"  \
-    ","                                                                                             \
+    ",\"more_insurance\":[{\"insutype\":\"390\",\"insuplc_admdvs\":\"320200\"}],"                   \
     "\"filings\":[{\"kind\":\"commitment\",\"valid_from\":\"2025-01-01\",\"valid_to\":null}]}"
 
 static char path[64];
@@ -98,7 +98,15 @@ static void test_good_scenario(void **state)
     assert_int_equal(scenario_effective_filings(scenario_person(&sc, "P1"), eff), 1);
     assert_int_equal(eff[0].valid_to, 20250115);
     assert_true(scenario_person(&sc, "P1")->balance == 50000);
-    assert_false(scenario_is_local(&sc, scenario_person(&sc, "P1")));
+    assert_false(scenario_is_local(&sc, scenario_person(&sc, "P1")->insuplc_admdvs));
+    assert_true(scenario_is_local(&sc, "310000"));
+    /* Its rows: its own (the account's), then more_insurance. */
+    assert_int_equal(scenario_person(&sc, "P1")->n_insurance, 2);
+    assert_string_equal(scenario_person_region(scenario_person(&sc, "P1"), "390"), "320200");
+    assert_string_equal(scenario_person_region(scenario_person(&sc, "P1"), "310"), "320200");
+    assert_null(scenario_person_region(scenario_person(&sc, "P1"), "320"));
+    assert_true(scenario_person_in_region(scenario_person(&sc, "P1"), "320200"));
+    assert_false(scenario_person_in_region(scenario_person(&sc, "P1"), "410100"));
     scenario_done(&sc);
 }
 
@@ -165,6 +173,16 @@ static const struct bad bad_cases[] = {
      "[{\"psn_no\":\"P1\",\"certno\":\"1\",\"name\":\"n\",\"birthday\":\"1956-03-12\","
      "\"insutype\":\"310\",\"insuplc_admdvs\":\"410100\"}]",
      "persons[0].insuplc_admdvs:"},
+    {"insurance twice", "\"310000\"", INST, GOOD_CATALOG, GOOD_REGIONS,
+     "[{\"psn_no\":\"P1\",\"certno\":\"1\",\"name\":\"n\",\"birthday\":\"1956-03-12\","
+     "\"insutype\":\"310\",\"insuplc_admdvs\":\"320200\",\"more_insurance\":[{\"insutype\":"
+     "\"310\",\"insuplc_admdvs\":\"320200\"}]}]",
+     "persons[0].more_insurance[0].insutype:"},
+    {"insurance elsewhere", "\"310000\"", INST, GOOD_CATALOG, GOOD_REGIONS,
+     "[{\"psn_no\":\"P1\",\"certno\":\"1\",\"name\":\"n\",\"birthday\":\"1956-03-12\","
+     "\"insutype\":\"310\",\"insuplc_admdvs\":\"320200\",\"more_insurance\":[{\"insutype\":"
+     "\"390\",\"insuplc_admdvs\":\"410100\"}]}]",
+     "persons[0].more_insurance[0].insuplc_admdvs:"},
     {"duplicate person", "\"310000\"", INST, GOOD_CATALOG, GOOD_REGIONS,
      "[" GOOD_PERSON "," GOOD_PERSON "]", "persons[1].psn_no:"},
     {"balance", "\"310000\"", INST, GOOD_CATALOG, GOOD_REGIONS,

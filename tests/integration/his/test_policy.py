@@ -52,6 +52,9 @@ TABLE = [
     ("32020000000000000000000112", "310", {}, "8280.00", "1720.00"),
     # 李㛃 Chengdu resident, other temporary: (10,000 - 1,200) x (0.55 - 0.20) = 3,080.00
     ("51010000000000000000000113", "390", {}, "3080.00", "6920.00"),
+    # 李㛃 again, as the Wuxi employee she also is (1101's second insuinfo row; her filing is
+    # other temporary): (10,000 - 800) x (1 - 0.20) x 0.90 = 6,624.00
+    ("51010000000000000000000113", "310", {}, "6624.00", "3376.00"),
     # 马晓燕 expired long-term next to a valid temporary one: 9,200 x 0.70 = 6,440.00
     ("41010000000000000000000115", "310", {}, "6440.00", "3560.00"),
     # 钱宇航 unfiled Wuxi resident, as an emergency: Wuxi 2025's "no reduction" is for
@@ -178,6 +181,19 @@ class PolicyBase(h.HisTestCase):
                 a = r.json["amounts"]
                 self.assertEqual((a["medfee_sumamt"], a["fund_pay_sumamt"], a["psn_part_amt"]),
                                  ("10000.00", fund, person), r)
+
+    def test_insured_twice_picks_the_row_of_the_visit(self):
+        # national-interface.md: 1101 may answer several insuinfo rows and the operator picks
+        # one. 李㛃: Chengdu resident (390) and Wuxi employee (310), each cross-province here.
+        psn = "51010000000000000000000113"
+        r = self.c.post("/v1/identify", {"source": "id", "certno": h.PERSONS[psn]})
+        self.assertEqual([(i["insutype"], i["insuplc_admdvs"], i["cross_province"])
+                          for i in r.json["insurance"]],
+                         [("390", "510100", True), ("310", "320200", True)], r)
+        v = self.c.post("/v1/visits", h.visit_body(r.json["identity_token"], insutype="320"))
+        self.assertError(v, 400, "BAD_REQUEST")
+        self.assertIn("(390, 310)", v.json["error"]["message"])
+        self.assertEqual(v.json["error"]["details"]["field"], "insutype", v)
 
     def test_unfiled_or_expired_refused_unless_emergency(self):
         for psn_no, insutype in (("41010000000000000000000110", "390"),
