@@ -42,7 +42,7 @@ static const struct his_route routes[] = {
     {"GET", "/v1/reconcile/{date}", ROLE_READONLY, false, desk_reconcile_get},
     {"GET", "/metrics", ROLE_READONLY, false, desk_metrics},
     /* The national interface for an HIS that speaks it: it moves money, so a cashier's. Its
-     * msgid, or an Idempotency-Key, makes a repeat the same message (passthrough.c). */
+     * msgid, or else an Idempotency-Key, makes a repeat the same message (passthrough.c). */
     {"POST", "/fsi/api/rsfComIfsService/callService", ROLE_CASHIER, true, passthrough_handle},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
@@ -483,33 +483,14 @@ static int his_authorize(struct posad *pd, struct http_request *req, enum auth_r
     return auth_allow(*ret, role, NULL) < 0 ? POSA_EFORBIDDEN : 0;
 }
 
-/* Can host (a Host header: a name or literal, maybe with a port) name this machine only?
- * The loopback literals, and a name of one label ("localhost", "posad"): a name on the
- * internet has dots, and that is what a page rebinding its name to 127.0.0.1 uses. */
-static bool host_is_local(const char *host)
-{
-    size_t n = strcspn(host, ":");
-
-    if (host[0] == '[')
-        return strncmp(host, "[::1]", 5) == 0 && (host[5] == '\0' || host[5] == ':');
-    if (n == 9 && strncmp(host, "127.0.0.1", 9) == 0)
-        return true;
-    return n > 0 && !memchr(host, '.', n);
-}
-
-/* Without tokens, a loopback listener trusts whoever reaches it. A web page open on the
- * cashier's PC reaches it too: its requests carry an Origin (every browser's POST does),
- * and one that rebinds its own name to 127.0.0.1 names itself in Host. Both are refused;
- * an HIS or curl sends neither. With tokens a page cannot authenticate, and a LAN listener
- * is reached under any name. */
+/* Without tokens, a loopback listener trusts whoever reaches it, and a web page open on
+ * the cashier's PC reaches it too (auth_from_web_page). With tokens a page cannot
+ * authenticate, and a LAN listener is reached under any name. */
 static bool from_a_web_page(const struct posad *pd, const struct http_request *req)
 {
-    const char *host = http_request_header(req, "Host");
-    const char *origin = http_request_header(req, "Origin");
-
     if (req->via_unix || (pd->desk.auth && pd->desk.auth->n > 0))
         return false;
-    return (host && !host_is_local(host)) || origin;
+    return auth_from_web_page(http_request_header(req, "Host"), http_request_header(req, "Origin"));
 }
 
 int his_admit(const struct http_request *req, void *data)

@@ -1,7 +1,7 @@
 /* POST /fsi/api/rsfComIfsService/callService: an HIS that speaks the national interface
  * points here. posad validates and completes the envelope (its own msgid, inf_time,
  * sign_no, institution), journals, forwards or queues, and answers with a national
- * response envelope. The HIS's Idempotency-Key, or else its msgid, is the message's journal
+ * response envelope. The HIS's msgid, or else its Idempotency-Key, is the message's journal
  * key: a resend gets the journaled answer, never a second send. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -302,12 +302,14 @@ void passthrough_handle(struct his_call *call)
         pt_answer(call, 503, -1, "", "out of memory", NULL);
         goto out;
     }
-    if (call->idem_key[0]) { /* "pt:": never an HIS msgid, never another route's key */
-        snprintf(m->idem_key, sizeof m->idem_key, "pt:%s", call->idem_key);
-        pt_hash(call->client ? call->client->name : "", infno, text, text_len, m->idem_hash);
-    } else if (his_msgid && *his_msgid) {
+    /* The HIS's msgid names its message whatever key comes with it; without one, the key
+     * does ("pt:": never an HIS msgid, never another route's key). */
+    if (his_msgid && *his_msgid) {
         str_copy(m->idem_key, sizeof(m->idem_key), his_msgid);
         pt_hash(NULL, infno, text, text_len, m->idem_hash);
+    } else if (call->idem_key[0]) {
+        snprintf(m->idem_key, sizeof m->idem_key, "pt:%s", call->idem_key);
+        pt_hash(call->client ? call->client->name : "", infno, text, text_len, m->idem_hash);
     }
     visit = input ? upstream_find_string(input, "mdtrt_id") : NULL;
     if (visit && strlen(visit) < sizeof m->visit_key)

@@ -234,6 +234,7 @@ static void upstream_health_ok(struct upstream *up, uint32_t rtt_ms)
 {
     up->last_outcome = uv_now(up->loop);
     up->failures = 0;
+    up->check_failed = up->last_failed = false;
     up->last_ok_ms = upstream_now_ms();
     up->rtt_ms = rtt_ms;
     if (up->health != UPSTREAM_ONLINE && up->sign_no[0]) {
@@ -246,6 +247,7 @@ static void upstream_health_ok(struct upstream *up, uint32_t rtt_ms)
 static void upstream_health_fail(struct upstream *up)
 {
     up->last_outcome = uv_now(up->loop);
+    up->last_failed = true;
     up->failures++;
     /* Only a success brings it back: failures never make offline look better. */
     if (up->failures >= up->cfg->offline_after || up->health == UPSTREAM_OFFLINE)
@@ -254,9 +256,10 @@ static void upstream_health_fail(struct upstream *up)
         upstream_set_health(up, UPSTREAM_DEGRADED);
 }
 
-/* A connection made counts as a message answered, one not made as a message lost: an
- * idle posad learns that the platform went away before a cashier's settlement waits for
- * it, and the health it shows is that of now, not of its last message. */
+/* A connection not made counts as a message lost: an idle posad learns that the platform
+ * went away before a cashier's settlement waits for it. A connection made undoes only what
+ * checks did: a platform that takes connections and does not answer messages stays
+ * degraded, and goes offline, by its messages (it flapped back to online between them). */
 static void on_checked(struct platform_request *req, const struct platform_result *res)
 {
     struct upstream *up = container_of(req, struct upstream, check);
@@ -265,20 +268,26 @@ static void on_checked(struct platform_request *req, const struct platform_resul
     if (up->stopping)
         return;
     if (res->outcome == PLATFORM_ANSWERED) {
-        upstream_health_ok(up, up->rtt_ms);
+        if (up->check_failed || up->failures == 0) {
+            upstream_health_ok(up, up->rtt_ms);
+        } else { /* reachable; what its messages said stands */
+            up->last_outcome = uv_now(up->loop);
+            up->last_failed = false;
+        }
         return;
     }
-    if (up->failures == 0)
+    if (!up->check_failed)
         log_event(LOGL_WARN, "upstream_check_failed", "error", res->error, "next",
                   "checked again every probe_interval_ms", NULL);
     upstream_health_fail(up);
+    up->check_failed = true;
 }
 
-/* Nothing in flight, and nothing heard for idle_check_ms (or the last outcome failed). */
+/* Nothing in flight, and nothing heard for idle_check_ms, or the last outcome a failure. */
 static bool upstream_check_due(const struct upstream *up)
 {
     return up->cfg->idle_check_ms && !up->checking && up->in_flight == 0 &&
-           (up->failures > 0 || uv_now(up->loop) - up->last_outcome >= up->cfg->idle_check_ms);
+           (up->last_failed || uv_now(up->loop) - up->last_outcome >= up->cfg->idle_check_ms);
 }
 
 static void on_probe(uv_timer_t *t)

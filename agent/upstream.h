@@ -137,6 +137,8 @@ struct upstream {
      * whether it can still be reached (and, once one failed, every probe interval). */
     struct platform_request check;
     bool checking;
+    bool check_failed;     /* the failures since the last success include a check's */
+    bool last_failed;      /* the last outcome (a message's or a check's) was a failure */
     uint64_t last_outcome; /* loop time of the last message's or check's outcome */
     /* Answers that came but could not be journaled (a full disk): their rows stay `sent`
      * until they can be made `unknown`, for the resolver to ask the platform. Tried again

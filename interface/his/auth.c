@@ -1,6 +1,9 @@
 /* Bearer tokens, hashed, scoped to a role and desks. */
 #include "interface/his/auth.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -163,4 +166,70 @@ int auth_hash_token(const char *token, char ret_hex[2 * AUTH_HASH_LEN + 1])
     }
     ret_hex[2 * AUTH_HASH_LEN] = '\0';
     return 0;
+}
+
+/* The host part of a Host header (a bracketed IPv6 literal keeps its brackets off), without
+ * its port or a trailing dot; false when it does not fit. */
+static bool host_part(const char *host, char *buf, size_t cap, bool *ret_v6)
+{
+    const char *end;
+
+    *ret_v6 = host[0] == '[';
+    if (*ret_v6) {
+        if (!(end = strchr(host, ']')))
+            return false;
+        host++;
+    } else {
+        end = host + strcspn(host, ":");
+    }
+    if ((size_t)(end - host) >= cap)
+        return false;
+    memcpy(buf, host, (size_t)(end - host));
+    buf[end - host] = '\0';
+    if (!*ret_v6 && end > host && buf[end - host - 1] == '.')
+        buf[end - host - 1] = '\0';
+    return true;
+}
+
+static bool ends_with(const char *s, const char *tail)
+{
+    size_t n = strlen(s), t = strlen(tail);
+
+    return n >= t && strcasecmp(s + n - t, tail) == 0;
+}
+
+static bool host_is_local(const char *host)
+{
+    char name[256];
+    struct in_addr v4;
+    struct in6_addr v6;
+    bool bracketed;
+
+    if (!host_part(host, name, sizeof name, &bracketed))
+        return false;
+    if (bracketed)
+        return inet_pton(AF_INET6, name, &v6) == 1 &&
+               (IN6_IS_ADDR_LOOPBACK(&v6) || (IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127));
+    if (inet_pton(AF_INET, name, &v4) == 1)
+        return (ntohl(v4.s_addr) >> 24) == 127;
+    return !strchr(name, '.') || strcasecmp(name, "localhost.localdomain") == 0 ||
+           ends_with(name, ".localhost");
+}
+
+bool auth_from_web_page(const char *host, const char *origin)
+{
+    char same[300];
+
+    if (host && !host_is_local(host))
+        return true;
+    if (!origin)
+        return false;
+    /* The page posad itself would serve (its own origin) may; any other may not. */
+    if (!host)
+        return true;
+    snprintf(same, sizeof same, "http://%s", host);
+    if (strcasecmp(origin, same) == 0)
+        return false;
+    snprintf(same, sizeof same, "https://%s", host);
+    return strcasecmp(origin, same) != 0;
 }

@@ -113,6 +113,28 @@ class Events(h.HisTestCase):
         self.assertEqual(r.json["upstream"]["state"], "online", r)
         self.identify(self.tcp, ZHANG)
 
+    def test_a_platform_that_connects_but_does_not_answer_goes_offline(self):
+        # Its connect-only checks succeed between the messages that time out: those must
+        # not bring it back online (it flapped degraded/online, and every cashier waited
+        # the whole timeout, 5 s here, for ever). offline_after = 2.
+        s = self.sub(self.unix, "D01")
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
+            "infno": "1101", "mode": "delay", "delay_ms": 6500, "count": 2})
+        self.assertEqual(status, 200, raw)
+        body = {"source": "id", "certno": h.PERSONS[ZHANG]}
+        r = self.tcp.post("/v1/identify", body)
+        self.assertGreaterEqual(r.status, 500, r)
+        time.sleep(1)  # probes every 200 ms: its checks connect
+        self.assertEqual(self.tcp.get("/v1/health").json["upstream"]["state"], "degraded")
+        r = self.tcp.post("/v1/identify", body)
+        self.assertGreaterEqual(r.status, 500, r)
+        seen = s.events_until("upstream_offline", 5)
+        self.assertEqual([e[0] for e in seen], ["upstream_degraded", "upstream_offline"], seen)
+        # The sign-in answers at once: back online, and identify answers.
+        seen = s.events_until("upstream_online", 10)
+        self.assertEqual([e[0] for e in seen], ["upstream_online"], seen)
+        self.identify(self.tcp, ZHANG)
+
     def test_heartbeat_lets_go_of_subscribers_gone_unread(self):
         # A comment every events_heartbeat_ms (300 here). A subscriber that sent more than a
         # stream reads and then went away leaves no close to be read: the next heartbeat's

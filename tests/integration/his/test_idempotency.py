@@ -479,15 +479,17 @@ class IdemBase(h.HisTestCase):
         # An HIS that leaves the msgid to posad makes a repeat the same message with an
         # Idempotency-Key: one admission, the same answer; another message under the key is
         # refused, not sent.
-        def admit(ipt_no):
+        def admit(ipt_no, key="pt", msgid=None):
             env = {"infno": "2401", "insuplc_admdvs": "320200", "input": {
                 "mdtrtinfo": {"psn_no": self.stay_psn, "insutype": "310", "ipt_no": ipt_no,
                               "med_type": "21", "begntime": "2026-11-20 07:00:00",
                               "mdtrt_cert_type": "02",
                               "mdtrt_cert_no": h.PERSONS[self.stay_psn]},
                 "diseinfo": []}}
-            return self.c.post("/fsi/api/rsfComIfsService/callService", env,
-                               headers={"Idempotency-Key": self.key("pt")})
+            if msgid:
+                env["msgid"] = msgid
+            headers = {"Idempotency-Key": self.key(key)} if key else {}
+            return self.c.post("/fsi/api/rsfComIfsService/callService", env, headers=headers)
 
         ipt_no = "PT-%s-%d" % (self.transport, os.getpid())
         first, again = admit(ipt_no), admit(ipt_no)
@@ -498,6 +500,13 @@ class IdemBase(h.HisTestCase):
         self.assertIn("different message", other.json["err_msg"])
         sent = self.posad_db("SELECT count(*) FROM journal WHERE infno = '2401' AND "
                              "instr(request, ?) > 0", (ipt_no,))
+        self.assertEqual(sent, [(1,)])
+        # The HIS's own msgid names its message whatever key comes with it (or none).
+        msgid = "HISPT%s%d" % (self.transport, os.getpid())
+        answers = [admit(ipt_no + "-m", key, msgid) for key in ("k1", "k2", None)]
+        self.assertEqual({a.raw for a in answers}, {answers[0].raw}, answers)
+        sent = self.posad_db("SELECT count(*) FROM journal WHERE infno = '2401' AND "
+                             "instr(request, ?) > 0", (ipt_no + "-m",))
         self.assertEqual(sent, [(1,)])
 
     def test_bad_idempotency_keys(self):

@@ -87,6 +87,53 @@ static void test_allow(void **state)
     free(t);
 }
 
+/* A tokenless loopback listener serves this machine's clients, never a browser's page. */
+static void test_from_a_web_page(void **state)
+{
+    static const struct {
+        const char *host, *origin;
+        bool page;
+    } cases[] = {
+        /* this machine, under any of its loopback names, with or without a port */
+        {"127.0.0.1:8470", NULL, false},
+        {"127.0.0.2:8470", NULL, false}, /* a listener on 127.0.0.2 is loopback too */
+        {"127.0.0.1.", NULL, false},
+        {"localhost", NULL, false},
+        {"LOCALHOST:1", NULL, false},
+        {"localhost.:8470", NULL, false},
+        {"localhost.localdomain", NULL, false},
+        {"desk1.localhost", NULL, false},
+        {"[::1]:8470", NULL, false},
+        {"[0:0:0:0:0:0:0:1]", NULL, false},
+        {"[::ffff:127.0.0.1]", NULL, false},
+        {"posad", NULL, false},
+        {"", NULL, false},
+        {NULL, NULL, false}, /* HTTP/1.0 without Host */
+        /* a page that rebinds its own name to 127.0.0.1 keeps it in Host */
+        {"attacker.example:8470", NULL, true},
+        {"attacker.example.", NULL, true},
+        {"10.1.2.3:8470", NULL, true},
+        {"[2001:db8::1]", NULL, true},
+        {"[::1", NULL, true},
+        /* a cross-site request; posad's own page (its origin is its Host) may */
+        {"127.0.0.1:8470", "http://attacker.example", true},
+        {"127.0.0.1:8470", "null", true},
+        {"127.0.0.1:8470", "http://127.0.0.1:8470", false},
+        {"localhost:8470", "HTTPS://LOCALHOST:8470", false},
+        {"127.0.0.1:8470", "http://127.0.0.1:9999", true},
+        {"127.0.0.1:8470", "http://localhost:8470", true},
+        {NULL, "http://attacker.example", true},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (auth_from_web_page(cases[i].host, cases[i].origin) != cases[i].page)
+            fail_msg("host %s origin %s: want %s", cases[i].host ? cases[i].host : "(none)",
+                     cases[i].origin ? cases[i].origin : "(none)",
+                     cases[i].page ? "a web page" : "this machine");
+    }
+}
+
 static void test_add_refuses_bad_config(void **state)
 {
     struct auth_table *t = calloc(1, sizeof *t);
@@ -128,10 +175,9 @@ static void test_add_refuses_bad_config(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hash_is_sha256),
-        cmocka_unit_test(test_identify),
-        cmocka_unit_test(test_allow),
-        cmocka_unit_test(test_add_refuses_bad_config),
+        cmocka_unit_test(test_hash_is_sha256),  cmocka_unit_test(test_identify),
+        cmocka_unit_test(test_allow),           cmocka_unit_test(test_add_refuses_bad_config),
+        cmocka_unit_test(test_from_a_web_page),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
