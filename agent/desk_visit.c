@@ -98,8 +98,6 @@ static char *visit_doc(struct visit_flow *f)
     return text;
 }
 
-/* The identity's fields the visit's messages carry, kept beside its body: 0, or
- * POSA_ECORRUPT when one does not fit (identify bounds them, so the token was damaged). */
 /* 1101 may answer several insurance rows; the visit is of the one of its insutype, whose
  * type, region, balance and cross-province become the identity's own, which the visit
  * keeps and every message of it reads. An identity kept before there were rows has one. */
@@ -116,8 +114,9 @@ static int choose_insurance(struct json_object *id, const char *insutype, char *
         struct json_object *row = json_object_array_get_idx(rows, i);
 
         if (strcmp(desk_str(row, "insutype"), insutype) != 0) {
-            n += (size_t)snprintf(types + n, n < cap ? cap - n : 0, "%s%s", i ? ", " : "",
-                                  desk_str(row, "insutype"));
+            if (n < cap) /* the types for the cashier; a list cut short is cut */
+                n += (size_t)snprintf(types + n, cap - n, "%s%s", i ? ", " : "",
+                                      desk_str(row, "insutype"));
             continue;
         }
         json_object_object_foreach(row, key, value)
@@ -129,6 +128,8 @@ static int choose_insurance(struct json_object *id, const char *insutype, char *
     return POSA_EFIELD;
 }
 
+/* The identity's fields the visit's messages carry, kept beside its body: 0, or
+ * POSA_ECORRUPT when one does not fit (identify bounds them, so the token was damaged). */
 static int identity_columns(struct json_object *id, struct visit_identity *who)
 {
     bool fit = str_copy(who->psn_no, sizeof who->psn_no, desk_str(id, "psn_no"));
