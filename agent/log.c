@@ -132,10 +132,10 @@ void log_event(enum log_level level, const char *event, ...)
         v = va_arg(ap, const char *);
         if (!v)
             continue;
-        /* The platform's own words (err_msg) may name the patient's numbers: masked here,
+        /* The platform's own words (err_msg) may name the patient (numbers, a name): masked here,
          * once, for every event that carries them. */
         if (strcmp(k, "err_msg") == 0) {
-            mask_numbers_in(v, masked, sizeof masked);
+            mask_free_text(v, masked, sizeof masked);
             v = masked;
         }
         if (log_state.json) {

@@ -16,8 +16,8 @@ void log_close(void);
 bool log_enabled(enum log_level level);
 
 /* Writes one event: pairs of key, value strings, ended by NULL. A NULL value is skipped. A
- * value under the key "err_msg" is text from outside (the platform's words): its numbers
- * are masked (mask_numbers_in). */
+ * value under the key "err_msg" is text from outside (the platform's words): its numbers,
+ * and a name where a name is said, are masked (mask_free_text). */
 void log_event(enum log_level level, const char *event, ...) __attribute__((sentinel));
 
 #endif

@@ -1,6 +1,7 @@
 /* Masking of identity numbers, names and card numbers for logs and screens. */
 #include "core/mask.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 /* Copies text keeping the first `head` and last `tail` bytes, stars between; a text too
@@ -40,9 +41,10 @@ static size_t utf8_len(unsigned char c)
     return 1;
 }
 
-void mask_name(const char *name, char *buf, size_t cap)
+/* mask_name of the first len bytes of name. */
+static void mask_name_n(const char *name, size_t len, char *buf, size_t cap)
 {
-    size_t len = name ? strlen(name) : 0, first, out = 0, chars = 0;
+    size_t first, out = 0, chars = 0;
 
     if (cap == 0)
         return;
@@ -63,6 +65,11 @@ void mask_name(const char *name, char *buf, size_t cap)
     buf[out] = '\0';
 }
 
+void mask_name(const char *name, char *buf, size_t cap)
+{
+    mask_name_n(name, name ? strlen(name) : 0, buf, cap);
+}
+
 static size_t digit_run(const char *s, size_t len)
 {
     size_t n = 0;
@@ -74,9 +81,70 @@ static size_t digit_run(const char *s, size_t len)
     return n;
 }
 
-void mask_numbers_in(const char *text, char *buf, size_t cap)
+/* Is s (len bytes left) a Han character, and how long: 0 when not. */
+static size_t han_len(const char *s, size_t len)
 {
-    size_t len = text ? strlen(text) : 0, out = 0, i = 0;
+    const unsigned char *u = (const unsigned char *)s;
+    size_t n = utf8_len(u[0]);
+    unsigned long cp;
+
+    if (n < 3 || n > len)
+        return 0;
+    if (n == 3) {
+        cp = ((u[0] & 0x0FUL) << 12) | ((u[1] & 0x3FUL) << 6) | (u[2] & 0x3FUL);
+        return cp >= 0x3400 && cp <= 0x9FFF ? 3 : 0; /* Ext. A and the basic block */
+    }
+    cp = ((u[0] & 0x07UL) << 18) | ((u[1] & 0x3FUL) << 12) | ((u[2] & 0x3FUL) << 6) |
+         (u[3] & 0x3FUL);
+    return cp >= 0x20000 && cp <= 0x3FFFF ? 4 : 0; /* Ext. B and after */
+}
+
+static bool starts_with_any(const char *s, const char *const *words)
+{
+    for (; *words; words++)
+        if (strncmp(s, *words, strlen(*words)) == 0)
+            return true;
+    return false;
+}
+
+/* After a marker that says a name comes (and a colon or a space): the bytes of the name
+ * there, 2 to 4 Han characters up to a word that is not a name; 0 when none is. */
+static size_t name_after_marker(const char *s, size_t len, size_t *ret_skip)
+{
+    static const char *const markers[] = {"被保险人", "参保人", "就诊人", "患者",
+                                          "病人",     "姓名",   NULL};
+    static const char *const separators[] = {"：", ":", " ", NULL};
+    /* Words that follow the markers and are not names ("参保人信息不存在"), and those that
+     * end a name ("张建国身份证...", "李㛃已结算"). */
+    static const char *const not_names[] = {"信息", "身份", "编号", "类型", "状态", "账户", "医保",
+                                            "参保", "待遇", "费用", "基本", "姓名", NULL};
+    static const char *const after_name[] = {"身份", "证", "的",   "在",   "于",   "已",   "未",
+                                             "不",   "无", "结算", "就诊", "住院", "门诊", NULL};
+    size_t at = 0, name = 0, chars = 0, h;
+
+    for (const char *const *m = markers; *m; m++)
+        if (strncmp(s, *m, strlen(*m)) == 0) {
+            at = strlen(*m);
+            break;
+        }
+    if (!at)
+        return 0;
+    while (at < len && starts_with_any(s + at, separators))
+        at += s[at] == ':' || s[at] == ' ' ? 1 : 3;
+    if (starts_with_any(s + at, not_names) || starts_with_any(s + at, after_name))
+        return 0;
+    while (chars < 4 && (h = han_len(s + at + name, len - at - name)) &&
+           !(chars > 0 && starts_with_any(s + at + name, after_name))) {
+        name += h;
+        chars++;
+    }
+    *ret_skip = at;
+    return chars >= 2 ? name : 0;
+}
+
+void mask_free_text(const char *text, char *buf, size_t cap)
+{
+    size_t len = text ? strlen(text) : 0, out = 0, i = 0, skip = 0, name;
 
     if (cap == 0)
         return;
@@ -84,6 +152,20 @@ void mask_numbers_in(const char *text, char *buf, size_t cap)
         size_t run = digit_run(text + i, len - i), n = run ? run : utf8_len((unsigned char)text[i]);
         size_t head = run >= 15 ? 6 : 0, tail = run >= 8 ? 4 : 2;
 
+        if (!run && (name = name_after_marker(text + i, len - i, &skip))) {
+            char masked[64];
+            size_t m;
+
+            mask_name_n(text + i + skip, name, masked, sizeof masked);
+            m = strlen(masked);
+            if (out + skip + m >= cap)
+                break;
+            memcpy(buf + out, text + i, skip);
+            memcpy(buf + out + skip, masked, m);
+            out += skip + m;
+            i += skip + name;
+            continue;
+        }
         if (n > len - i)
             n = len - i;
         if (out + n >= cap)

@@ -89,19 +89,20 @@ class LostOutcomes(h.HisTestCase):
         self.assertEqual(asked, [v1["visit_id"], v2["visit_id"], v1["visit_id"]], asked)
 
     def test_platform_words_in_the_log_are_masked(self):
-        # The platform's refusal of the question names the patient's ID number: posad's log
-        # keeps the words, with the number masked.
+        # The platform's refusal of the question names the patient and the ID number:
+        # posad's log keeps the words, with the name and the number masked.
         v = self.outpatient_visit("M")
         certno = h.PERSONS[ZHANG]
         self.fault({"infno": "2207", "mode": "drop_after_commit", "count": 1})
         self.fault({"infno": "5203", "mode": "refuse", "count": 1,
-                    "message": "参保人身份证%s查询失败" % certno})
+                    "message": "参保人张建国身份证%s查询失败" % certno})
         r = self.tcp.post("/v1/visits/%s/settle" % v["visit_id"], {})
         self.assertEqual((r.status, r.json.get("state")), (202, "unknown"), r)
         self.assertSettledOnce(v, ["pending", "unknown", "settled"])
         log = self.w.log_tail(n=200000)
-        self.assertIn("参保人身份证%s********%s查询失败" % (certno[:6], certno[-4:]), log)
+        self.assertIn("参保人张**身份证%s********%s查询失败" % (certno[:6], certno[-4:]), log)
         self.assertNotIn(certno, log)
+        self.assertNotIn("张建国", log)
 
     def test_unreadable_answer_is_resolved_by_query(self):
         v = self.outpatient_visit("G")

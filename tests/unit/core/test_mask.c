@@ -198,7 +198,18 @@ static void test_numbers_in_text(void **state)
         const char *in, *want;
     } cases[] = {
         {"参保人王䶮 身份证320206198805051252 查询失败",
-         "参保人王䶮 身份证320206********1252 查询失败"},
+         "参保人王* 身份证320206********1252 查询失败"},
+        /* a name where a name is said: after 参保人, 患者, 姓名, ... */
+        {"参保人张建国身份证320211195603120157结算信息查询失败",
+         "参保人张**身份证320211********0157结算信息查询失败"},
+        {"患者：李㛃已结算", "患者：李*已结算"},
+        {"姓名: 王磊, 电话13912345678", "姓名: 王*, 电话*******5678"},
+        {"被保险人𠀀亅亅", "被保险人𠀀**"},       /* a 4-byte character (Ext. B) */
+        {"就诊人欧阳娜娜娜", "就诊人欧***娜"},    /* at most 4 */
+        {"参保人信息不存在", "参保人信息不存在"}, /* words that are no name */
+        {"患者未登记", "患者未登记"},
+        {"病人张 ok", "病人张 ok"},               /* one character: not a name */
+        {"参保人 Zhang San", "参保人 Zhang San"}, /* not Han: kept */
         {"certno 32021319850214042x refused", "certno 320213********042x refused"},
         {"卡号W32010101无效", "卡号W****0101无效"}, /* 8 digits: the last 4 */
         {"电话13812345678", "电话*******5678"},     /* 11: the last 4 */
@@ -213,10 +224,10 @@ static void test_numbers_in_text(void **state)
 
     (void)state;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        mask_numbers_in(cases[i].in, buf, sizeof buf);
+        mask_free_text(cases[i].in, buf, sizeof buf);
         assert_string_equal(buf, cases[i].want);
     }
-    mask_numbers_in(NULL, buf, sizeof buf);
+    mask_free_text(NULL, buf, sizeof buf);
     assert_string_equal(buf, "");
 }
 
@@ -226,11 +237,11 @@ static void test_numbers_in_text_truncated(void **state)
     char buf[16];
 
     (void)state;
-    mask_numbers_in("身份证320206198805051252", buf, sizeof buf); /* 9 bytes, then 18 */
+    mask_free_text("身份证320206198805051252", buf, sizeof buf); /* 9 bytes, then 18 */
     assert_string_equal(buf, "身份证");
-    mask_numbers_in("王䶮王", buf, 6); /* 3 + 3 bytes and the NUL: the second does not fit */
+    mask_free_text("王䶮王", buf, 6); /* 3 + 3 bytes and the NUL: the second does not fit */
     assert_string_equal(buf, "王");
-    mask_numbers_in("abc", buf, 1);
+    mask_free_text("abc", buf, 1);
     assert_string_equal(buf, "");
 }
 
