@@ -79,12 +79,13 @@ void desk_event(struct desk *d, const char *desk, const char *name, struct json_
  * further once its buffer holds what the peer sent), and idle proxies keep it open. */
 static void on_heartbeat(uv_timer_t *t)
 {
+    static const char beat[] = ": heartbeat\n\n";
     struct desk *d = t->data;
     struct desk_subscriber *sub = d->subscribers, *next;
 
     for (; sub; sub = next) {
         next = sub->next;
-        if (http_stream_write(sub->call->req, ": heartbeat\n\n", 13) < 0)
+        if (http_stream_write(sub->call->req, beat, sizeof beat - 1) < 0)
             drop(d, sub);
     }
 }

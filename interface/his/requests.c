@@ -383,8 +383,8 @@ int reconcile_request_parse(const char *body, size_t len, struct reconcile_reque
         rc = jsonmap_fail(err, POSA_EFIELD, NULL, date ? "month" : "date");
         goto fail;
     }
-    if ((date && (strlen(date) != DATETIME_DATE_LEN ||
-                  date_period_parse(date, strlen(date), &r.date) < 0)) ||
+    /* A day is a date; a month, only "YYYY-MM" (date_period_parse would take a day too). */
+    if ((date && date_parse(date, strlen(date), &r.date) < 0) ||
         (month && (strlen(month) != DATETIME_MONTH_LEN ||
                    date_period_parse(month, strlen(month), &r.date) < 0))) {
         rc = jsonmap_fail(err, POSA_EDATE, NULL, date ? "date" : "month");
