@@ -165,6 +165,9 @@ void desk_cards_stop(struct desk *d);
 /* The desk's last scanned e-voucher code if it is fresh, taken (each scan is used once);
  * NULL otherwise. Valid until the next event of the loop. */
 const char *desk_qr_take(struct desk *d, const char *desk);
+/* The HIS identified with code (identify {source:"qr"}): if it is the desk's last scan, that
+ * scan is used, and auto will not identify with it again. */
+void desk_qr_used(struct desk *d, const char *desk, const char *code);
 /* A code taken that could not be used for want of the platform goes back to its desk (unless
  * the desk has scanned another since), fresh again: the patient need not scan it twice. */
 void desk_qr_give_back(struct desk *d, const char *desk, const char *code);
@@ -204,6 +207,11 @@ int desk_fees_applied(struct db *db, const struct upmsg *m);
  * passthrough, or drained by the outbox): the desk's settlement of that setl_id, if there is
  * one, is cancelled, and its visit billed again. */
 int desk_settle_applied(struct db *db, const struct upmsg *m);
+/* The settlement cancel msgid (its journaled request) landed: the desk's settlement of the
+ * request's setl_id, if it is still settled, is cancelled and its visit billed again. */
+int desk_cancel_landed(struct db *db, const char *msgid, const char *request);
+/* The desk's settlement a cancel's journaled request names (by setl_id), or POSA_ENOTFOUND. */
+int desk_cancel_settlement(struct db *db, const char *request, struct settlement_record **ret);
 /* upstream's answer_readable: a settlement's accepted answer (2207, 2304) must say what it
  * settled; one that cannot be read leaves the settlement unknown for the resolver's query,
  * not settled with amounts nobody can show or undo. */

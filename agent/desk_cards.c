@@ -170,6 +170,8 @@ static void on_card_event(struct pcsc_watch *w, const struct card_event *ev, voi
         if (!ev->desk[0] || !(card = card_of(d, ev->desk, true)))
             return;
         card->present = true;
+        /* The card came after any code scanned before it: auto takes the newer. */
+        card->qr[0] = '\0';
         card->status = ev->status;
         card->cause = ev->cause;
         card->id = ev->id;
@@ -229,6 +231,14 @@ const char *desk_qr_take(struct desk *d, const char *desk)
     memcpy(code, c->qr, sizeof code);
     c->qr[0] = '\0'; /* one scan, one identification */
     return code;
+}
+
+void desk_qr_used(struct desk *d, const char *desk, const char *code)
+{
+    struct desk_card *c = card_of(d, desk, false);
+
+    if (c && strcmp(c->qr, code) == 0)
+        c->qr[0] = '\0';
 }
 
 void desk_qr_give_back(struct desk *d, const char *desk, const char *code)

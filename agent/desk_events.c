@@ -14,6 +14,7 @@
 #include "cache/records.h"
 #include "core/err.h"
 #include "core/str.h"
+#include "interface/platform/messages.h"
 
 struct desk_subscriber {
     struct his_call *call;
@@ -175,13 +176,32 @@ struct resolved_job {
     bool changed;
 };
 
+/* A settlement cancel decided (done: the settlement is cancelled; reversed: it stands): the
+ * settlement's desk hears it as well. */
+static int cancel_resolved(struct db *db, struct resolved_job *r)
+{
+    struct journal_row *row = NULL;
+    const struct message_info *info;
+    int err = journal_get(db, r->msgid, &row);
+
+    if (!err && (info = messages_find(row->infno)) && info->cancel &&
+        (row->state == MSG_DONE || row->state == MSG_REVERSED) &&
+        (err = desk_cancel_settlement(db, row->request, &r->rec)) == 0 &&
+        (err = records_visit_get(db, r->rec->visit_id, &r->visit)) == 0)
+        r->changed = true;
+    journal_row_free(row);
+    return err == POSA_ENOTFOUND ? 0 : err; /* not a settlement of the desk flow */
+}
+
 static int run_resolved(struct db *db, struct db_job *job)
 {
     struct resolved_job *r = (struct resolved_job *)job;
     int err = records_settlement_by_msgid(db, r->msgid, &r->rec);
 
+    if (err == POSA_ENOTFOUND)
+        return cancel_resolved(db, r);
     if (err)
-        return err == POSA_ENOTFOUND ? 0 : err; /* not a settlement of the desk flow */
+        return err;
     if ((err = desk_settlement_refresh(db, r->rec, &r->changed)) == 0)
         err = records_visit_get(db, r->rec->visit_id, &r->visit);
     return err;

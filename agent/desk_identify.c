@@ -587,7 +587,11 @@ void desk_identify(struct his_call *call)
             f->cert_no[17] = 'X';
         ask_platform(call);
         return;
-    case IDENTIFY_QR: decode_qr(call); return;
+    case IDENTIFY_QR:
+        if (f->req.desk)
+            desk_qr_used(&call->pd->desk, f->req.desk, f->req.qr);
+        decode_qr(call);
+        return;
     case IDENTIFY_AUTO:
     case IDENTIFY_CARD:
         /* A desk with nothing to read from would only wait out wait_ms, then say "no card":

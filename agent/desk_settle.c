@@ -965,36 +965,51 @@ bool desk_answer_readable(const char *infno, const struct envelope_response *env
     return desk_settlement_decode(env->output, &s, &jerr) == 0;
 }
 
-int desk_settle_applied(struct db *db, const struct upmsg *m)
+int desk_cancel_settlement(struct db *db, const char *request, struct settlement_record **ret)
 {
-    struct json_object *req = NULL, *input = NULL, *body = NULL;
+    struct json_object *req = request ? json_tokener_parse(request) : NULL;
+    struct json_object *input = NULL;
+    const char *setl_id;
+    int err = POSA_ENOTFOUND;
+
+    *ret = NULL;
+    if (req && json_object_object_get_ex(req, "input", &input) &&
+        (setl_id = upstream_find_string(input, "setl_id")) != NULL)
+        err = records_settlement_by_setl_id(db, setl_id, ret);
+    json_object_put(req);
+    return err;
+}
+
+int desk_cancel_landed(struct db *db, const char *msgid, const char *request)
+{
+    struct json_object *body = NULL;
     struct settlement_record *rec = NULL;
     struct visit_record *visit = NULL;
-    const char *setl_id;
-    int err = 0;
+    int err;
 
-    if (m->apply_also || m->state != MSG_DONE ||
-        (strcmp(m->infno, "2208") != 0 && strcmp(m->infno, "2305") != 0))
-        return 0; /* a desk flow's cancel records itself (cancel_apply) */
-    req = m->body ? json_tokener_parse(m->body) : NULL;
-    if (req && json_object_object_get_ex(req, "input", &input) &&
-        (setl_id = upstream_find_string(input, "setl_id")) != NULL &&
-        (err = records_settlement_by_setl_id(db, setl_id, &rec)) == 0 &&
+    if ((err = desk_cancel_settlement(db, request, &rec)) == 0 &&
         strcmp(rec->state, "settled") == 0 &&
         (err = records_visit_get(db, rec->visit_id, &visit)) == 0) {
         body = desk_doc(rec->body);
         if (body)
-            err = settlement_cancelled(db, rec, body, visit, m->msgid);
+            err = settlement_cancelled(db, rec, body, visit, msgid);
         else /* the platform's cancel stands all the same: never undo it for this */
             log_event(LOGL_ERROR, "settlement_cancel_unrecorded", "settlement_id",
-                      rec->settlement_id, "msgid", m->msgid, "error",
-                      "its stored body is unreadable", NULL);
+                      rec->settlement_id, "msgid", msgid, "error", "its stored body is unreadable",
+                      NULL);
     }
     json_object_put(body);
-    json_object_put(req);
     records_settlement_free(rec);
     records_visit_free(visit);
     return err == POSA_ENOTFOUND ? 0 : err; /* not a settlement posad's desk made */
+}
+
+int desk_settle_applied(struct db *db, const struct upmsg *m)
+{
+    if (m->apply_also || m->state != MSG_DONE ||
+        (strcmp(m->infno, "2208") != 0 && strcmp(m->infno, "2305") != 0))
+        return 0; /* a desk flow's cancel records itself (cancel_apply) */
+    return desk_cancel_landed(db, m->msgid, m->body);
 }
 
 /* In the transaction that journals the cancel's answer (upmsg apply_also): the platform's
@@ -1068,7 +1083,14 @@ static void on_cancel_answer(struct upmsg *m)
         if (msg[0])
             json_object_object_add(d, "upstream_message", json_object_new_string(msg));
         json_object_object_add(d, "cancel_msgid", json_object_new_string(s->cancel_msgid));
-        his_fail(call, err, err == POSA_EUPSTREAM_REFUSED ? msg : NULL, d);
+        his_fail(call, err,
+                 err == POSA_EUPSTREAM_REFUSED ? msg
+                 : err == POSA_EOUTCOME_UNKNOWN
+                     ? "the refund's answer was lost: posad is making sure (an uncertain "
+                       "refund is undone); the settlement's state says how it ended "
+                       "(settlement_resolved): if it is still settled, send the cancel again"
+                     : NULL,
+                 d);
         return;
     }
     if (s->recorded)

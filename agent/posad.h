@@ -41,6 +41,8 @@ struct resolver {
     struct db_job job;
     struct journal_row *row; /* the one being resolved */
     bool reopened; /* row has a 2601 already (the platform refused it): asked once, no other */
+    bool cancel;   /* row cancels setl_id: 5203 asks whether that settlement still stands */
+    char setl_id[64];
     /* Picks start after this row: one whose question the platform refused goes behind the
      * others, which are not held by it, and is asked again once refused_until (wall ms) has
      * passed and none is left after it (0: from the oldest). */

@@ -10,7 +10,10 @@
  * 2601 the platform refuses (a reversal the day after, or of a settlement that landed after
  * the question) may stand after all: it is unknown again and asked about once more; found,
  * it is done; absent again, or the question refused, it stays reversed without a second
- * 2601, and an operator must look (reversal_refused). */
+ * 2601, and an operator must look (reversal_refused). A settlement cancel (2208, 2305) is
+ * reversed when unknown; if that 2601 is refused too, the cancel may have landed, and 5203
+ * asks about the settlement it cancelled: no longer valid (vali_flag 0), the cancel is done
+ * and recorded; still valid, it stays reversed. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,6 +85,10 @@ static int run_verdict(struct db *db, struct db_job *job)
     int err;
 
     err = journal_apply(db, rj->row->msgid, rj->ev, &out, upstream_now_ms(), NULL);
+    /* A cancel found landed: no desk flow waits for it, so its settlement is recorded here,
+     * in the same transaction (the 5203 answer kept is the evidence, not a cancel's answer). */
+    if (!err && rj->ev == MSG_EV_QUERY_FOUND && rj->rs->cancel)
+        err = desk_cancel_landed(db, rj->row->msgid, rj->row->request);
     if (!err && rj->reversal)
         err = insert_msg(db, rj->reversal, rj->row);
     if (!err && rj->again)
@@ -222,6 +229,30 @@ static bool says_not_found(const char *err_msg)
     return false;
 }
 
+/* Does the settlement setl_id stand by a 5203 answer's setlinfo (an object, or a list of
+ * them)? 1 it does (vali_flag "1"), 0 it no longer does ("0"), -1 the answer does not say. */
+static int settlement_stands(struct json_object *output, const char *setl_id)
+{
+    struct json_object *setl = NULL, *one;
+    const char *id, *flag;
+    size_t n;
+
+    if (!output || !json_object_object_get_ex(output, "setlinfo", &setl))
+        return -1;
+    n = json_object_is_type(setl, json_type_array) ? json_object_array_length(setl) : 1;
+    for (size_t i = 0; i < n && i < 256; i++) {
+        one =
+            json_object_is_type(setl, json_type_array) ? json_object_array_get_idx(setl, i) : setl;
+        id = upstream_find_string(one, "setl_id");
+        flag = upstream_find_string(one, "vali_flag");
+        if (!id || strcmp(id, setl_id) != 0 || !flag)
+            continue;
+        if (strcmp(flag, "1") == 0 || strcmp(flag, "0") == 0)
+            return flag[0] == '1';
+    }
+    return -1;
+}
+
 static void on_query(struct upmsg *m)
 {
     struct resolver *rs = m->data;
@@ -236,11 +267,18 @@ static void on_query(struct upmsg *m)
         resolver_idle(rs, RESOLVE_RETRY_MS);
         return;
     }
-    found = env.infcode == 0 && json_mentions(env.output, rs->row->msgid, 0);
-    /* A lost session may be worded "签到信息不存在": it says nothing about the settlement. */
-    absent = env.infcode == 0 ? !found
-                              : says_not_found(env.err_msg) &&
-                                    !upstream_is_session_refusal(env.err_msg);
+    if (rs->cancel) {
+        int stands = env.infcode == 0 ? settlement_stands(env.output, rs->setl_id) : -1;
+
+        found = stands == 0; /* the cancel landed */
+        absent = stands == 1;
+    } else {
+        found = env.infcode == 0 && json_mentions(env.output, rs->row->msgid, 0);
+        /* A lost session may be worded "签到信息不存在": it says nothing about the settlement. */
+        absent = env.infcode == 0
+                     ? !found
+                     : says_not_found(env.err_msg) && !upstream_is_session_refusal(env.err_msg);
+    }
     /* A reopened settlement is asked once: a question refused for another reason than a lost
      * session ends it as absent would (reversed, and no second 2601), rather than holding
      * the resolver's other rows behind it. */
@@ -276,18 +314,20 @@ static void resolver_query(struct resolver *rs)
     struct json_object *orig = json_tokener_parse(row->request), *oin = NULL;
     struct json_object *input = json_object_new_object(), *data = json_object_new_object();
     struct envelope_head head = {0};
-    const char *psn_no = NULL, *mdtrt_id = NULL;
+    const char *psn_no = NULL, *mdtrt_id = NULL, *setl_id = NULL;
     struct upmsg *m = upmsg_new("5203", on_query, rs);
 
     if (orig && json_object_object_get_ex(orig, "input", &oin)) {
         psn_no = upstream_find_string(oin, "psn_no");
         mdtrt_id = upstream_find_string(oin, "mdtrt_id");
+        if (rs->cancel && (setl_id = upstream_find_string(oin, "setl_id")) != NULL)
+            str_copy(rs->setl_id, sizeof(rs->setl_id), setl_id);
     }
     if (orig)
         head.insuplc_admdvs = upstream_find_string(orig, "insuplc_admdvs");
     json_object_object_add(data, "psn_no", json_object_new_string(psn_no ? psn_no : ""));
     json_object_object_add(data, "mdtrt_id", json_object_new_string(mdtrt_id ? mdtrt_id : ""));
-    json_object_object_add(data, "setl_id", json_object_new_string(""));
+    json_object_object_add(data, "setl_id", json_object_new_string(rs->setl_id));
     json_object_object_add(input, "data", data);
     if (m)
         str_copy(m->ref_msgid, sizeof(m->ref_msgid), row->msgid);
@@ -365,7 +405,7 @@ int resolve_reversal_applied(struct db *db, struct upmsg *m)
         prev = NULL;
     }
     if (!err && row->state == MSG_REVERSED && (info = messages_find(row->infno)) &&
-        info->settlement)
+        (info->settlement || info->cancel))
         err = journal_apply(db, row->msgid, MSG_EV_REVERSAL_REFUSED, NULL, upstream_now_ms(), NULL);
     if (err && err != POSA_ENOTFOUND)
         log_event(LOGL_ERROR, "reversal_refused_unrecorded", "msgid", m->msgid, "error",
@@ -395,7 +435,8 @@ static void on_pick(struct db_job *job, int status)
     log_event(LOGL_INFO, "outcome_resolving", "msgid", rs->row->msgid, "infno", rs->row->infno,
               NULL);
     info = messages_find(rs->row->infno);
-    if (info && info->settlement)
+    rs->cancel = info && info->cancel;
+    if (info && (info->settlement || (info->cancel && rs->reopened)))
         resolver_query(rs);
     else
         resolver_verdict(rs, MSG_EV_QUERY_ABSENT, NULL, 0);
@@ -412,6 +453,8 @@ static void resolver_next(struct resolver *rs)
     }
     rs->row = NULL;
     rs->reopened = false;
+    rs->cancel = false;
+    rs->setl_id[0] = '\0';
     rs->job = (struct db_job){.run = run_pick, .done = on_pick};
     db_worker_submit(&rs->pd->db, &rs->job);
 }

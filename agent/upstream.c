@@ -695,12 +695,13 @@ enum again { AGAIN_NO, AGAIN_GO, AGAIN_WAIT };
  * its reversal (a row is `reversed` as soon as its 2601 is journaled: the 2601 done is what
  * undid it) and it was not sent again under another msgid, or when it allows it, once the
  * platform refused it; wait while that 2601 is on its way; otherwise the key keeps the
- * outcome it has (a 2601 refused leaves the original standing). */
+ * outcome it has (a 2601 refused leaves the original standing), but for a cancel. */
 static enum again may_go_again(struct db *db, const struct upmsg *m, const struct journal_row *row)
 {
     struct journal_row *next = NULL;
     enum again verdict = AGAIN_NO;
-    enum msg_state rev;
+    enum msg_state rev = MSG_UNKNOWN;
+    const struct message_info *info;
 
     if (row->state == MSG_REFUSED)
         return !row->response || m->again_after_refusal ? AGAIN_GO : AGAIN_NO;
@@ -712,6 +713,13 @@ static enum again may_go_again(struct db *db, const struct upmsg *m, const struc
     journal_row_free(next);
     if (journal_reversal_state(db, row->msgid, &rev) == 0)
         verdict = rev == MSG_DONE ? AGAIN_GO : rev == MSG_REFUSED ? AGAIN_NO : AGAIN_WAIT;
+    /* A settlement cancel whose 2601 was refused was asked about since (resolve.c) and left
+     * reversed: the settlement stood, or the platform would not say. Either way it may go
+     * again: a cancel cannot land twice, as the platform refuses to cancel a settlement
+     * that no longer stands. */
+    if (verdict == AGAIN_NO && rev == MSG_REFUSED && (info = messages_find(row->infno)) &&
+        info->cancel)
+        verdict = AGAIN_GO;
     return verdict;
 }
 

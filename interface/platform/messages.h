@@ -13,6 +13,8 @@ struct message_info {
     const char *name; /* for logs: "outpatient settlement" */
     bool reversible;  /* a 2601 reversal can undo it (state-changing transactions) */
     bool settlement;  /* an unknown outcome is looked for with 5203 */
+    bool cancel;      /* cancels a settlement: reversed when unknown, and if the platform
+                       * refuses that 2601, 5203 says whether the settlement still stands */
 };
 
 /* The entry for infno (a suffixed "2203A" matches "2203"), or NULL for one posad does not

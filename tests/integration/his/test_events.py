@@ -6,6 +6,7 @@ social-security card, in private mount + network namespaces as the demo runs the
 needs root and unshare and exits 77 (skipped) without them.
 
 Usage: test_events.py POSAD POSA_SANDBOX SOURCE_DIR [card]"""
+import json
 import os
 import shutil
 import signal
@@ -20,6 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hisharness as h  # noqa: E402
 
 ZHANG = "32020000000000000000000101"
+ZHAO = "32020000000000000000000106"
 
 
 def subscribe(client, desk, timeout=5.0):
@@ -218,6 +220,34 @@ class Events(h.HisTestCase):
         self.assertEqual([e["state"] for e in g.json["history"]],
                          ["pending", "unknown", "settled"], g)
 
+    def test_cancel_resolved(self):
+        # A stay's cancel (2305) lands and its answer is lost: the HIS hears 504, the resolver
+        # reverses the cancel (2601), and desk D01 hears settlement_resolved with the
+        # settlement standing (before, a cancel's resolution said nothing).
+        r = self.tcp.post("/v1/identify", {"source": "id", "certno": h.PERSONS[ZHANG],
+                                           "desk": "D01"})
+        v = self.tcp.post("/v1/visits", h.visit_body(r.json["identity_token"]))
+        self.assertEqual(v.status, 201, v)
+        vid = v.json["visit_id"]
+        self.upload(self.tcp, vid, h.stay_lines("C")[:1])
+        r = self.tcp.post("/v1/visits/%s/settle" % vid,
+                          {"discharge": {"time": "2026-11-25 09:30:00"}})
+        self.assertEqual((r.status, r.json.get("state")), (200, "settled"), r)
+        sid = r.json["settlement_id"]
+        d01 = self.sub(self.unix, "D01")
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults",
+                                             {"infno": "2305", "mode": "drop_after_commit",
+                                              "count": 1})
+        self.assertEqual(status, 200, raw)
+        c = self.tcp.post("/v1/settlements/%s/cancel" % sid, {})
+        self.assertEqual((c.status, c.json["error"]["code"]), (504, "OUTCOME_UNKNOWN"), c)
+        data = d01.events_until("settlement_resolved", 15)[-1][1]
+        self.assertEqual((data["settlement_id"], data["visit_id"], data["state"]),
+                         (sid, vid, "settled"), data)
+        self.assertEqual(self.tcp.get("/v1/settlements/%s" % sid).json["state"], "settled")
+        c = self.tcp.post("/v1/settlements/%s/cancel" % sid, {})
+        self.assertEqual((c.status, c.json.get("state")), (200, "cancelled"), c)
+
     def test_many_subscribers(self):
         n = 60
         subs = []
@@ -244,7 +274,20 @@ class CardEvents(h.HisTestCase):
     def setUpClass(cls):
         if os.environ.get("POSA_CARD_NS") != "1":
             raise unittest.SkipTest("card events run as `test_events.py ... card`")
+        # D01 has a networked scanner too, which posad dials.
+        cls.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        cls.listener.bind(("127.0.0.1", 0))
+        cls.listener.listen(1)
+        cls.posad_conf += "scanners = D01=tcp:127.0.0.1:%d\n" % cls.listener.getsockname()[1]
         super().setUpClass()
+        cls.listener.settimeout(10)
+        cls.scanner, _ = cls.listener.accept()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.scanner.close()
+        cls.listener.close()
+        super().tearDownClass()
 
     def setUp(self):
         self.streams = []
@@ -346,6 +389,21 @@ class CardEvents(h.HisTestCase):
         self.assertError(r, 422, "CARD_UNREADABLE")
         self.assertIs(r.json["error"]["retryable"], False, r)
         self.assertIn("6982", r.json["error"]["details"]["cause"], r)
+
+    def test_auto_takes_a_card_inserted_after_a_scan(self):
+        # Patient A's e-voucher is scanned (and A identified some other way); patient B then
+        # inserts a card: auto identifies B by the card, the newer of the two (it took A's
+        # scan, still under 60 s old).
+        d01 = self.sub("D01")
+        status, raw = self.w.sandbox_request("POST", "/sandbox/qr", {"psn_no": ZHAO})
+        self.assertEqual(status, 200, raw)
+        self.scanner.sendall((json.loads(raw)["qrcode"] + "\r\n").encode())
+        d01.events_until("qr_scanned", 5)
+        self.insert_card()
+        d01.events_until("card_inserted", 10)
+        r = self.tcp.post("/v1/identify", {"desk": "D01", "source": "auto", "wait_ms": 0})
+        self.assertEqual((r.status, r.json["person"]["psn_no"], r.json["cert"]["type"]),
+                         (200, ZHANG, "03"), r)
 
     def test_identify_waits_for_the_card(self):
         r = self.identify_card(0)

@@ -562,6 +562,68 @@ class IdemBase(h.HisTestCase):
         self.assertEqual((r.status, r.json["state"]), (200, "cancelled"), r)
         self.assertError(self.c.post(path, {}), 409, "CONFLICT")
 
+    def lost_cancel(self, lost_fault, reversal_refusal):
+        """A settled outpatient visit whose cancel's answer is lost (lost_fault on 2208) and
+        whose 2601 the platform refuses: (visit, settlement, the HIS's answer, 2208 msgid)."""
+        a = self.outpatient()
+        s_a = self.settle(a["visit_id"])
+        for fault in (dict(lost_fault, infno="2208", count=1),
+                      {"infno": "2601", "mode": "refuse", "count": 1,
+                       "message": reversal_refusal}):
+            status, raw = self.w.sandbox_request("POST", "/sandbox/faults", fault)
+            self.assertEqual(status, 200, raw)
+        r = self.c.post("/v1/settlements/%s/cancel" % s_a["settlement_id"], {})
+        self.assertError(r, 504, "OUTCOME_UNKNOWN")
+        self.assertIn("refund's answer was lost", r.json["error"]["message"], r)
+        msgid = r.json["error"]["details"]["cancel_msgid"]
+        h.wait_until(lambda: self.posad_db("SELECT state FROM journal WHERE infno = '2601' AND "
+                                           "ref_msgid = ?", (msgid,)) == [("refused",)],
+                     30, "the 2601 refused")
+        return a, s_a, msgid
+
+    def test_cancel_lost_and_reversal_refused_landed(self):
+        # The platform cancelled the settlement, the answer was lost, and it refuses the
+        # 2601 that would undo the cancel (the next day, say). posad asks (5203) whether the
+        # settlement still stands: it does not, so the cancel is done and the settlement
+        # cancelled, its visit billed again; before, posad said "settled" for good.
+        a, s_a, msgid = self.lost_cancel({"mode": "drop_after_commit"},
+                                         "非当日交易不能冲正 (injected)")
+        path = "/v1/settlements/%s" % s_a["settlement_id"]
+        h.wait_until(lambda: self.c.get(path).json["state"] == "cancelled", 30,
+                     "cancelled once asked", step=0.1)
+        self.assertEqual(self.posad_db("SELECT state FROM journal WHERE msgid = ?", (msgid,)),
+                         [("done",)])
+        self.assertEqual(self.posad_db("SELECT state FROM journal WHERE infno = '5203' AND "
+                                       "ref_msgid = ?", (msgid,)), [("done",)])
+        self.assertEqual([s["state"] for s in self.ledger_settlements(a["mdtrt_id"])],
+                         ["cancelled"])
+        self.assertError(self.c.post(path + "/cancel", {}), 409, "CONFLICT")
+        again = self.c.post("/v1/visits/%s/settle" % a["visit_id"], {})
+        self.assertEqual((again.status, again.json["state"]), (200, "settled"), again)
+        self.assertEqual(sorted(s["state"] for s in self.ledger_settlements(a["mdtrt_id"])),
+                         ["active", "cancelled"])
+        r = self.c.post("/v1/settlements/%s/cancel" % again.json["settlement_id"], {})
+        self.assertEqual((r.status, r.json.get("state")), (200, "cancelled"), r.raw)
+
+    def test_cancel_lost_and_reversal_refused_never_arrived(self):
+        # The cancel never reached the platform (a 500 before it did anything) and the 2601
+        # is refused (nothing to reverse): asked, the settlement still stands, so the cancel
+        # stays reversed, with no second 2601, and the settlement settled.
+        a, s_a, msgid = self.lost_cancel({"mode": "http_500"}, "原交易不存在 (injected)")
+        h.wait_until(lambda: self.posad_db(
+            "SELECT state FROM journal WHERE infno = '5203' AND ref_msgid = ?", (msgid,)) ==
+            [("done",)], 30, "asked about the settlement")
+        h.wait_until(lambda: self.posad_db("SELECT state FROM journal WHERE msgid = ?",
+                                           (msgid,)) == [("reversed",)], 10, "reversed again")
+        self.assertEqual(len(self.posad_db("SELECT 1 FROM journal WHERE infno = '2601' AND "
+                                           "ref_msgid = ?", (msgid,))), 1)
+        g = self.c.get("/v1/settlements/%s" % s_a["settlement_id"])
+        self.assertEqual((g.status, g.json["state"]), (200, "settled"), g)
+        self.assertEqual([s["state"] for s in self.ledger_settlements(a["mdtrt_id"])],
+                         ["active"])
+        r = self.c.post("/v1/settlements/%s/cancel" % s_a["settlement_id"], {})
+        self.assertEqual((r.status, r.json.get("state")), (200, "cancelled"), r.raw)
+
     def test_status_while_a_cancel_is_in_flight(self):
         # A status query never conflicts: while a cancel holds the settlement (its 2208 held
         # 1.5 s by the platform), GET answers what is stored, not 409.

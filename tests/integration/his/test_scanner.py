@@ -64,6 +64,23 @@ class Scanner(h.HisTestCase):
         finally:
             sse.close()
 
+    def test_a_scan_used_by_qr_is_not_used_again_by_auto(self):
+        # The HIS does what qr_scanned invites, identify {source:"qr", qr}: that uses the
+        # scan, so a later auto at the desk waits for the next patient's card instead of
+        # identifying the one before again (it did, within 60 s of the scan).
+        sse = h.SseStream(self.tcp, "/v1/events?desk=D01")
+        try:
+            sse.wait_comment("subscribed", 5)
+            code = self.fresh_code(ZHAO)
+            self.scanner.sendall((code + "\r\n").encode())
+            sse.events_until("qr_scanned", 5)
+            r = self.unix.post("/v1/identify", {"desk": "D01", "source": "qr", "qr": code})
+            self.assertEqual((r.status, r.json["person"]["psn_no"]), (200, ZHAO), r)
+            r = self.unix.post("/v1/identify", {"desk": "D01", "source": "auto", "wait_ms": 200})
+            self.assertError(r, 409, "CARD_NOT_PRESENT")
+        finally:
+            sse.close()
+
     def test_auto_waiting_takes_a_scan(self):
         # auto with wait_ms: the patient shows the e-voucher while the desk waits (no card
         # comes): the scan ends the wait, at once (it waited out wait_ms and said
