@@ -324,10 +324,12 @@ static int precheck(struct his_call *call, struct visit_flow *f)
 {
     struct json_object *filings = NULL, *b = NULL;
     struct filing list[BOUND_FILINGS];
+    int32_t begin = datetime_date(f->req.begin), today = datetime_date(upstream_now_local());
+    /* A stay may be registered after its admission: a filing made since counts (§16). */
     struct filing_query q = {.inpatient = f->req.kind == VISIT_INPATIENT,
                              .emergency = f->emergency,
-                             .begin_date = datetime_date(f->req.begin),
-                             .settle_date = datetime_date(f->req.begin)};
+                             .begin_date = begin,
+                             .settle_date = today > begin ? today : begin};
     const struct filing *used;
     enum filing_kind kind;
     size_t n = 0;

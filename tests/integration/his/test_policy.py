@@ -226,6 +226,28 @@ class PolicyBase(h.HisTestCase):
         finally:
             self.w.set_clock(h.CLOCK)
 
+    def test_filing_made_after_admission_counts(self):
+        # 周婷 is unfiled when admitted on 11-20; a referral filing valid from 11-24 is made
+        # before the stay is registered and settled: it counts (§16), so the stay opens (posad
+        # refused it before, checking the filing against the admission day alone) and settles
+        # as referred: (10,000.00 - 800.00) x 0.80 = 7,360.00, person 2,640.00.
+        filing = {"psn_no": "41010000000000000000000108", "kind": "referral",
+                  "valid_from": "2026-11-24", "valid_to": "2027-05-23"}
+        status, raw = self.w.sandbox_request("POST", "/sandbox/filings",
+                                             dict(filing, action="add"))
+        self.assertEqual(status, 200, raw)
+        try:
+            v = self.open_visit(self.c, filing["psn_no"], begin_time="2026-11-20 10:00:00")
+            self.upload(self.c, v["visit_id"], h.stay_lines("LF"))
+            r = self.c.post("/v1/visits/%s/settle" % v["visit_id"], {"discharge": DISCHARGE})
+            self.assertEqual(r.status, 200, r)
+            a = r.json["amounts"]
+            self.assertEqual((a["fund_pay_sumamt"], a["psn_part_amt"]), ("7360.00", "2640.00"), r)
+        finally:
+            status, raw = self.w.sandbox_request("POST", "/sandbox/filings",
+                                                 dict(filing, action="revoke"))
+            self.assertEqual(status, 200, raw)
+
     def settle_one_line(self, price, amount, **visit):
         v = self.open_visit(self.c, EXAMPLES["long_term"][0], **visit)
         # 紫杉醇注射液 30mg: 甲, no price limit; 100 vials.
