@@ -213,9 +213,10 @@ int desk_cancel_landed(struct db *db, const char *msgid, const char *request);
 /* The desk's settlement a cancel's journaled request names (by setl_id), or POSA_ENOTFOUND. */
 int desk_cancel_settlement(struct db *db, const char *request, struct settlement_record **ret);
 /* upstream's answer_readable: a settlement's accepted answer (2207, 2304) must say what it
- * settled; one that cannot be read leaves the settlement unknown for the resolver's query,
- * not settled with amounts nobody can show or undo. */
-bool desk_answer_readable(const char *infno, const struct envelope_response *env);
+ * settled, and what it says must be possible (desk_settlement_check against the request);
+ * one that is not leaves the settlement unknown for the resolver's query, not settled with
+ * amounts nobody can show or undo. */
+bool desk_answer_readable(const struct upmsg *m, const struct envelope_response *env);
 
 /* The readers as GET /v1/readers and /v1/health list them. */
 struct json_object *desk_readers_json(const struct desk *d);

@@ -150,6 +150,27 @@ static bool reversal_done(struct db *db, const struct settlement_record *s)
     return rev == MSG_DONE;
 }
 
+/* Whether output says a settlement that can be what the platform did for request (its
+ * journaled envelope); logged when it cannot. */
+static bool settlement_answer_possible(const char *msgid, const char *request,
+                                       struct json_object *output)
+{
+    struct desk_settlement s;
+    struct desk_settlement_sent sent;
+    struct jsonmap_error jerr;
+    struct json_object *doc;
+    const char *why;
+
+    if (desk_settlement_decode(output, &s, &jerr) < 0)
+        return false;
+    doc = desk_settlement_sent_read(request, &sent);
+    why = desk_settlement_check(&s, &sent);
+    if (why)
+        log_event(LOGL_ERROR, "settlement_answer_impossible", "msgid", msgid, "error", why, NULL);
+    json_object_put(doc);
+    return !why;
+}
+
 int desk_settlement_refresh(struct db *db, struct settlement_record *s, bool *ret_changed)
 {
     struct journal_row *row = NULL;
@@ -173,7 +194,8 @@ int desk_settlement_refresh(struct db *db, struct settlement_record *s, bool *re
     body = desk_doc(s->body);
     if (row->state == MSG_DONE && row->response &&
         envelope_response_parse(row->response, row->response_len, &env, &jerr) == 0) {
-        if (env.infcode == 0 && desk_settlement_decode(env.output, &found, &jerr) == 0) {
+        if (env.infcode == 0 && desk_settlement_decode(env.output, &found, &jerr) == 0 &&
+            settlement_answer_possible(row->msgid, row->request, env.output)) {
             snprintf(s->state, sizeof s->state, "settled");
             str_copy(s->setl_id, sizeof(s->setl_id), found.setl_id);
             next = VISIT_SETTLED;
@@ -955,14 +977,11 @@ static int record_cancelled(struct db *db, struct setl_flow *s)
     return settlement_cancelled(db, s->rec, s->body, s->visit, s->cancel_msgid);
 }
 
-bool desk_answer_readable(const char *infno, const struct envelope_response *env)
+bool desk_answer_readable(const struct upmsg *m, const struct envelope_response *env)
 {
-    struct desk_settlement s;
-    struct jsonmap_error jerr;
-
-    if (strcmp(infno, "2207") != 0 && strcmp(infno, "2304") != 0)
+    if (strcmp(m->infno, "2207") != 0 && strcmp(m->infno, "2304") != 0)
         return true;
-    return desk_settlement_decode(env->output, &s, &jerr) == 0;
+    return settlement_answer_possible(m->msgid, m->body, env->output);
 }
 
 int desk_cancel_settlement(struct db *db, const char *request, struct settlement_record **ret)

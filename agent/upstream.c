@@ -557,7 +557,7 @@ static void upmsg_classify(struct upmsg *m, const struct platform_result *res)
              envelope_response_parse(res->body, res->body_len, &env, &jerr) == 0;
     /* Accepted, but what it did cannot be read (a settlement's amounts): as if its answer
      * were lost, for the resolver to ask about. */
-    if (parsed && env.infcode == 0 && up->answer_readable && !up->answer_readable(m->infno, &env)) {
+    if (parsed && env.infcode == 0 && up->answer_readable && !up->answer_readable(m, &env)) {
         envelope_response_done(&env);
         parsed = false;
         unreadable = true;

@@ -159,7 +159,7 @@ struct upstream {
      * it says (a settlement's amounts)? When it cannot, nobody can tell what the message did
      * upstream: it is treated as an answer without an envelope is, unknown for the resolver
      * to ask about (a query: not answered). NULL: every answer is readable. */
-    bool (*answer_readable)(const char *infno, const struct envelope_response *env);
+    bool (*answer_readable)(const struct upmsg *m, const struct envelope_response *env);
     void *data;
 };
 

@@ -104,9 +104,14 @@ static int fault_read(struct json_object *o, struct fault *f, char *why, size_t 
 static int fault_parse(struct json_object *o, struct fault *f, char *why, size_t cap)
 {
     static const struct admin_key keys[] = {
-        {"infno", sizeof(((struct fault *)0)->infno) - 1, false}, {"mode", 32, false},
-        {"message", sizeof(((struct fault *)0)->message) - 1, false}, {"delay_ms", 0, false},
-        {"count", 0, false}, {"code", 0, false}};
+        {"infno", sizeof(((struct fault *)0)->infno) - 1, false},
+        {"mode", 32, false},
+        {"message", sizeof(((struct fault *)0)->message) - 1, false},
+        {"delay_ms", 0, false},
+        {"count", 0, false},
+        {"code", 0, false},
+        {"field", sizeof(((struct fault *)0)->field) - 1, false},
+        {"value", sizeof(((struct fault *)0)->value) - 1, false}};
 
     if (admin_members(o, keys, sizeof keys / sizeof keys[0], why, cap) < 0)
         return -1;
@@ -126,8 +131,19 @@ static int fault_read(struct json_object *o, struct fault *f, char *why, size_t 
     if (!mode || fault_mode_parse(mode, &f->mode) < 0) {
         snprintf(why, cap,
                  "mode must be delay, http_500, reset, drop_after_commit, "
-                 "garble_after_commit or refuse");
+                 "garble_after_commit, tamper_after_commit or refuse");
         return -1;
+    }
+    if (f->mode == FAULT_TAMPER_AFTER_COMMIT) {
+        const char *field = str_member(o, "field", sizeof(f->field) - 1);
+        const char *value = str_member(o, "value", sizeof(f->value) - 1);
+
+        if (!field || !field[0] || !value) {
+            snprintf(why, cap, "tamper_after_commit needs field and value (strings)");
+            return -1;
+        }
+        str_copy(f->field, sizeof(f->field), field);
+        str_copy(f->value, sizeof(f->value), value);
     }
     str_copy(f->infno, sizeof(f->infno), infno);
     str_copy(f->message, sizeof(f->message), message);

@@ -6,9 +6,13 @@
 #include "core/err.h"
 
 static const char *const mode_names[] = {
-    [FAULT_DELAY] = "delay",   [FAULT_HTTP_500] = "http_500",
-    [FAULT_RESET] = "reset",   [FAULT_DROP_AFTER_COMMIT] = "drop_after_commit",
-    [FAULT_REFUSE] = "refuse", [FAULT_GARBLE_AFTER_COMMIT] = "garble_after_commit",
+    [FAULT_DELAY] = "delay",
+    [FAULT_HTTP_500] = "http_500",
+    [FAULT_RESET] = "reset",
+    [FAULT_DROP_AFTER_COMMIT] = "drop_after_commit",
+    [FAULT_REFUSE] = "refuse",
+    [FAULT_GARBLE_AFTER_COMMIT] = "garble_after_commit",
+    [FAULT_TAMPER_AFTER_COMMIT] = "tamper_after_commit",
 };
 
 int fault_mode_parse(const char *name, enum fault_mode *ret)

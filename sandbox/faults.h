@@ -17,6 +17,8 @@ enum fault_mode {
     FAULT_REFUSE,              /* a platform refusal (code, message); nothing committed */
     FAULT_GARBLE_AFTER_COMMIT, /* committed, then answered infcode 0 in a well-formed envelope
                                   whose output has none of the answer's fields */
+    FAULT_TAMPER_AFTER_COMMIT, /* committed, then answered with output.setlinfo's `field` set
+                                  to the string `value`: an answer that cannot be true */
 };
 
 struct fault {
@@ -26,6 +28,8 @@ struct fault {
     int32_t count; /* requests left */
     int32_t code;  /* infcode of a refusal */
     char message[256];
+    char field[32]; /* tamper_after_commit */
+    char value[64];
 };
 
 struct faults {

@@ -34,6 +34,7 @@ struct job {
     void *read; /* what def's reader read of the message, off the loop */
     bool drop_after_commit;
     bool garble_after_commit;
+    struct fault *tamper; /* tamper_after_commit, or NULL */
     uv_timer_t timer;
     struct json_object *resp; /* the answer, sent once the group commits */
     const char *text;         /* resp written out (off the loop); resp's own */
@@ -204,6 +205,7 @@ static void job_free(struct job *job)
 {
     job_read_free(job);
     envelope_request_done(&job->env);
+    free(job->tamper);
     free(job);
 }
 
@@ -259,6 +261,20 @@ static void job_answer(struct job *job)
         json_object_object_add(job->resp, "output", output);
         fprintf(stderr, "fault garble_after_commit infno=%s msgid=%s\n", job->env.head.infno,
                 job->env.head.msgid);
+    }
+    if (job->tamper) {
+        /* Committed, and the client is told something else: one field of setlinfo. */
+        struct json_object *output = NULL, *copy = NULL, *setl = NULL;
+
+        /* The output may print as text it keeps (jsontext): changed in a copy read back. */
+        if (json_object_object_get_ex(job->resp, "output", &output) &&
+            (copy = json_tokener_parse(json_object_to_json_string(output))) &&
+            json_object_object_get_ex(copy, "setlinfo", &setl))
+            out_str(setl, job->tamper->field, job->tamper->value);
+        if (copy)
+            json_object_object_add(job->resp, "output", copy);
+        fprintf(stderr, "fault tamper_after_commit infno=%s msgid=%s %s=%s\n", job->env.head.infno,
+                job->env.head.msgid, job->tamper->field, job->tamper->value);
     }
     job->work.data = job;
     if (!pooled(job) || uv_queue_work(job->sb->loop, &job->work, answer_work, answer_done) < 0) {
@@ -342,6 +358,8 @@ void service_flush(struct sandbox *sb)
                 job->resp = response(sb, -1,
                                      "the platform's ledger failed; nothing was recorded", NULL);
                 job->drop_after_commit = job->garble_after_commit = false;
+                free(job->tamper);
+                job->tamper = NULL;
             }
             job_answer(job);
         }
@@ -428,6 +446,10 @@ static bool apply_fault(struct job *job)
         return true;
     case FAULT_DROP_AFTER_COMMIT: job->drop_after_commit = true; return false;
     case FAULT_GARBLE_AFTER_COMMIT: job->garble_after_commit = true; return false;
+    case FAULT_TAMPER_AFTER_COMMIT:
+        if ((job->tamper = malloc(sizeof *job->tamper)))
+            *job->tamper = f;
+        return false;
     }
     return false;
 }

@@ -552,17 +552,75 @@ int desk_settlement_decode(struct json_object *output, struct desk_settlement *r
     if ((rc = jsonmap_get_string(setl, "setl_id", BOUND_CODE, false, &s.setl_id, err)) < 0 ||
         (rc = jsonmap_get_string(setl, "mdtrt_id", BOUND_CODE, false, &s.mdtrt_id, err)) < 0 ||
         (rc = jsonmap_get_string(setl, "psn_no", BOUND_CODE, false, &s.psn_no, err)) < 0 ||
-        (rc = jsonmap_get_string(setl, "filing_kind", BOUND_CODE, false, &s.filing_kind, err)) < 0 ||
+        (rc = jsonmap_get_string(setl, "filing_kind", BOUND_CODE, false, &s.filing_kind, err)) <
+            0 ||
         (rc = jsonmap_get_string(setl, "insutype", 3, false, &s.insutype, err)) < 0 ||
         (rc = jsonmap_get_string(setl, "clr_type", 4, false, &s.clr_type, err)) < 0 ||
         (rc = jsonmap_get_string(setl, "clr_optins", 6, false, &s.clr_optins, err)) < 0 ||
         (rc = jsonmap_get_string(setl, "setl_time", 19, false, &s.setl_time, err)) < 0 ||
-        (rc = amounts_decode(setl, &s.amounts, err)) < 0)
+        (rc = amounts_decode(setl, &s.amounts, err)) < 0 ||
+        (rc = jsonmap_get_decimal(setl, "hosp_part_amt", DEC_MONEY, false, &s.hosp_part_amt, err)) <
+            0 ||
+        (rc = jsonmap_get_decimal(setl, "acct_mulaid_pay", DEC_MONEY, false, &s.acct_mulaid_pay,
+                                  err)) < 0)
         return jsonmap_nest(err, "setlinfo");
     if ((rc = funds_decode(output, &s, err)) < 0)
         return rc;
     *ret = s;
     return 0;
+}
+
+const char *desk_settlement_check(const struct desk_settlement *s,
+                                  const struct desk_settlement_sent *sent)
+{
+    const struct policy_result *a = &s->amounts;
+    const int64_t amounts[] = {a->medfee_sumamt,  a->fulamt_ownpay_amt, a->overlmt_selfpay,
+                               a->preselfpay_amt, a->inscp_scp_amt,     a->act_pay_dedc,
+                               a->hifp_pay,       a->fund_pay_sumamt,   a->psn_part_amt,
+                               a->acct_pay,       a->psn_cash_pay,      s->hosp_part_amt,
+                               s->acct_mulaid_pay};
+    int64_t t;
+
+    if (!s->setl_id[0])
+        return "no setl_id";
+    for (size_t i = 0; i < sizeof amounts / sizeof amounts[0]; i++)
+        if (amounts[i] < 0)
+            return "a negative amount";
+    /* Each at most DEC_MONEY's bound (about 1e13 fen): the sums cannot overflow. */
+    if (a->fund_pay_sumamt + a->psn_part_amt + s->hosp_part_amt != a->medfee_sumamt)
+        return "fund_pay_sumamt + psn_part_amt + hosp_part_amt is not medfee_sumamt";
+    if (a->acct_pay + s->acct_mulaid_pay + a->psn_cash_pay != a->psn_part_amt)
+        return "acct_pay + acct_mulaid_pay + psn_cash_pay is not psn_part_amt";
+    if (s->setl_time[0] && datetime_parse(s->setl_time, strlen(s->setl_time), &t) < 0)
+        return "setl_time is not a time";
+    if (!sent)
+        return NULL;
+    if (sent->medfee_sumamt >= 0 && sent->medfee_sumamt != a->medfee_sumamt)
+        return "medfee_sumamt is not the total sent";
+    if (sent->mdtrt_id && sent->mdtrt_id[0] && s->mdtrt_id[0] &&
+        strcmp(sent->mdtrt_id, s->mdtrt_id) != 0)
+        return "another visit's mdtrt_id";
+    if (sent->psn_no && sent->psn_no[0] && s->psn_no[0] && strcmp(sent->psn_no, s->psn_no) != 0)
+        return "another person's psn_no";
+    return NULL;
+}
+
+struct json_object *desk_settlement_sent_read(const char *request, struct desk_settlement_sent *ret)
+{
+    struct json_object *doc = request ? json_tokener_parse(request) : NULL;
+    struct json_object *data =
+        child(child(doc, "input", json_type_object), "data", json_type_object);
+
+    *ret = (struct desk_settlement_sent){.medfee_sumamt = -1};
+    if (!data)
+        return doc;
+    if (jsonmap_get_string(data, "mdtrt_id", BOUND_CODE, false, &ret->mdtrt_id, NULL) < 0)
+        ret->mdtrt_id = NULL;
+    if (jsonmap_get_string(data, "psn_no", BOUND_CODE, false, &ret->psn_no, NULL) < 0)
+        ret->psn_no = NULL;
+    if (jsonmap_get_decimal(data, "medfee_sumamt", DEC_MONEY, true, &ret->medfee_sumamt, NULL) < 0)
+        ret->medfee_sumamt = -1;
+    return doc;
 }
 
 json_object *desk_cancel_input(const char *psn_no, const char *mdtrt_id, const char *setl_id)

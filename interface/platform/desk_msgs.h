@@ -168,13 +168,34 @@ struct desk_settlement {
     const char *clr_optins;  /* clearing institution: the insured region */
     const char *setl_time;   /* "yyyy-MM-dd HH:mm:ss", the platform's clock */
     struct policy_result amounts;
+    int64_t hosp_part_amt;   /* borne by the hospital; 0 when absent */
+    int64_t acct_mulaid_pay; /* paid from a family member's account (共济); 0 when absent */
     struct desk_fund funds[DESK_FUNDS_MAX];
     size_t n_funds;
+};
+
+/* What a settlement's request said, for desk_settlement_check (NULL or "": not compared;
+ * medfee_sumamt < 0: not compared). */
+struct desk_settlement_sent {
+    const char *mdtrt_id;
+    const char *psn_no;
+    int64_t medfee_sumamt;
 };
 
 /* output.setlinfo (+ setldetail[]) of 2206/2207/2303/2304/2208/2305/5203. */
 int desk_settlement_decode(struct json_object *output, struct desk_settlement *ret,
                            struct jsonmap_error *err);
+
+/* Whether a settlement's answer (2207/2304, or 5203 about one) can be what the platform did:
+ * a setl_id, no negative amount, fund + person + hospital = total, account + family account
+ * + cash = the person's part, a setl_time that is a time, and the visit, person and total of
+ * the request (sent may be NULL). NULL when it can; else what is wrong, for the log. */
+const char *desk_settlement_check(const struct desk_settlement *s,
+                                  const struct desk_settlement_sent *sent);
+/* The request's visit, person and total (a 2207/2304 envelope as journaled); all unset when
+ * it cannot be read. Its strings are doc's, which the caller frees. */
+struct json_object *desk_settlement_sent_read(const char *request,
+                                              struct desk_settlement_sent *ret);
 
 /* 2208/2305 */
 json_object *desk_cancel_input(const char *psn_no, const char *mdtrt_id, const char *setl_id);

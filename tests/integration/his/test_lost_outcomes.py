@@ -111,6 +111,26 @@ class LostOutcomes(h.HisTestCase):
         self.assertEqual((r.status, r.json.get("state")), (202, "unknown"), r)
         self.assertSettledOnce(v, ["pending", "unknown", "settled"])
 
+    def test_impossible_answer_is_resolved_by_query(self):
+        # The platform settles, and its answer says what cannot be: cash paid back to the
+        # patient, a total that is not the bill's, no setl_id, another visit. posad settled
+        # with those figures before; now the outcome is unknown, the resolver asks (5203),
+        # and the settlement is the platform's, settled once, with the bill's 40.00.
+        for i, (field, value) in enumerate((("psn_cash_pay", "-50.00"),
+                                            ("medfee_sumamt", "9999.00"),
+                                            ("setl_id", ""), ("mdtrt_id", "M999"))):
+            with self.subTest(field=field):
+                v = self.outpatient_visit("T%d" % i)
+                self.fault({"infno": "2207", "mode": "tamper_after_commit", "field": field,
+                            "value": value})
+                r = self.tcp.post("/v1/visits/%s/settle" % v["visit_id"], {})
+                self.assertEqual((r.status, r.json.get("state")), (202, "unknown"), r)
+                self.assertSettledOnce(v, ["pending", "unknown", "settled"])
+                s = self.settlement_of(v["visit_id"])
+                self.assertTrue(s["setl_id"], s)
+                self.assertFalse(s["amounts"]["psn_cash_pay"].startswith("-"), s)
+        self.assertIn("settlement_answer_impossible", self.w.log_tail(n=200000))
+
     @unittest.skipUnless(SHIM, "POSA_FAILSYNC_LIB (the fdatasync shim) is not set")
     def test_failed_sync_stops_posad_until_restart(self):
         a, b = self.outpatient_visit("A"), self.outpatient_visit("B")

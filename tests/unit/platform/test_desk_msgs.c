@@ -234,6 +234,112 @@ static void test_catalog_pages(void **state)
     }
 }
 
+/* A settlement's answer is checked before it is believed. The figures are policy.md's
+ * outpatient example worked by hand in review: total 1,524.25, fund (1,122.89 - 800.00) x
+ * 0.75 = 242.17, person 1,524.25 - 242.17 = 1,282.08, of it 650.00 from the account and
+ * 632.08 in cash. */
+struct answer_case {
+    const char *setl_id, *medfee, *fund, *psn, *acct, *cash, *hosp, *mulaid, *setl_time;
+    const char *why; /* a word of desk_settlement_check's reason, or NULL: possible */
+};
+
+static void check_answer(const struct answer_case *c, const struct desk_settlement_sent *sent)
+{
+    char text[1024];
+    struct json_object *out;
+    struct desk_settlement s;
+    struct jsonmap_error err = {0};
+    const char *why;
+
+    snprintf(text, sizeof text,
+             "{\"setlinfo\":{\"setl_id\":\"%s\",\"mdtrt_id\":\"M1\",\"psn_no\":\"P1\","
+             "\"setl_time\":\"%s\",\"medfee_sumamt\":\"%s\",\"fund_pay_sumamt\":\"%s\","
+             "\"psn_part_amt\":\"%s\",\"acct_pay\":\"%s\",\"psn_cash_pay\":\"%s\","
+             "\"hosp_part_amt\":\"%s\",\"acct_mulaid_pay\":\"%s\"}}",
+             c->setl_id, c->setl_time, c->medfee, c->fund, c->psn, c->acct, c->cash, c->hosp,
+             c->mulaid);
+    out = json_tokener_parse(text);
+    assert_non_null(out);
+    assert_int_equal(desk_settlement_decode(out, &s, &err), 0);
+    why = desk_settlement_check(&s, sent);
+    if (!c->why)
+        assert_null(why);
+    else if (!why || !strstr(why, c->why))
+        fail_msg("case %s/%s: expected \"%s\", got \"%s\"", c->medfee, c->cash, c->why,
+                 why ? why : "(possible)");
+    json_object_put(out);
+}
+
+static void test_settlement_answer_checked(void **state)
+{
+    static const struct answer_case cases[] = {
+        {"S1", "1524.25", "242.17", "1282.08", "650.00", "632.08", "0.00", "0.00",
+         "2026-11-25 09:30:00", NULL},
+        /* the hospital's part and a family account's are parts of the sums */
+        {"S1", "1524.25", "232.17", "1282.08", "650.00", "632.08", "10.00", "0.00",
+         "2026-11-25 09:30:00", NULL},
+        {"S1", "1524.25", "242.17", "1282.08", "650.00", "532.08", "0.00", "100.00",
+         "2026-11-25 09:30:00", NULL},
+        {"S1", "1524.25", "242.17", "1282.08", "1332.08", "-50.00", "0.00", "0.00",
+         "2026-11-25 09:30:00", "negative"},
+        {"S1", "9999.00", "242.17", "1282.08", "650.00", "632.08", "0.00", "0.00",
+         "2026-11-25 09:30:00", "is not medfee_sumamt"},
+        {"S1", "1524.25", "242.17", "1282.08", "650.00", "632.09", "0.00", "0.00",
+         "2026-11-25 09:30:00", "is not psn_part_amt"},
+        {"", "1524.25", "242.17", "1282.08", "650.00", "632.08", "0.00", "0.00",
+         "2026-11-25 09:30:00", "setl_id"},
+        {"S1", "1524.25", "242.17", "1282.08", "650.00", "632.08", "0.00", "0.00", "yesterday",
+         "setl_time"},
+    };
+    const struct desk_settlement_sent sent = {"M1", "P1", 152425};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_answer(&cases[i], &sent);
+    check_answer(&cases[0], NULL);
+    check_answer(&(struct answer_case){"S1", "1524.25", "242.17", "1282.08", "650.00", "632.08",
+                                       "0.00", "0.00", "", NULL},
+                 &sent); /* no setl_time: the platform's clock is not required */
+    /* Not what was sent: another total, visit or person. */
+    check_answer(&(struct answer_case){.setl_id = "S1",
+                                       "1524.25",
+                                       "242.17",
+                                       "1282.08",
+                                       "650.00",
+                                       "632.08",
+                                       "0.00",
+                                       "0.00",
+                                       "",
+                                       "total sent"},
+                 &(struct desk_settlement_sent){"M1", "P1", 152424});
+    check_answer(&(struct answer_case){"S1", "1524.25", "242.17", "1282.08", "650.00", "632.08",
+                                       "0.00", "0.00", "", "visit"},
+                 &(struct desk_settlement_sent){"M2", "P1", 152425});
+    check_answer(&(struct answer_case){"S1", "1524.25", "242.17", "1282.08", "650.00", "632.08",
+                                       "0.00", "0.00", "", "person"},
+                 &(struct desk_settlement_sent){"M1", "P2", -1});
+}
+
+/* The request's visit, person and total, as journaled. */
+static void test_settlement_sent_read(void **state)
+{
+    struct desk_settlement_sent sent;
+    struct json_object *doc = desk_settlement_sent_read(
+        "{\"infno\":\"2207\",\"input\":{\"data\":{\"psn_no\":\"P1\",\"mdtrt_id\":\"M1\","
+        "\"medfee_sumamt\":\"1524.25\"}}}",
+        &sent);
+
+    (void)state;
+    assert_string_equal(sent.mdtrt_id, "M1");
+    assert_string_equal(sent.psn_no, "P1");
+    assert_int_equal(sent.medfee_sumamt, 152425);
+    json_object_put(doc);
+    doc = desk_settlement_sent_read("not json", &sent);
+    assert_null(sent.mdtrt_id);
+    assert_int_equal(sent.medfee_sumamt, -1);
+    json_object_put(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -243,6 +349,8 @@ int main(void)
         cmocka_unit_test(test_too_many_filings_refused),
         cmocka_unit_test(test_bad_filing_refused),
         cmocka_unit_test(test_catalog_pages),
+        cmocka_unit_test(test_settlement_answer_checked),
+        cmocka_unit_test(test_settlement_sent_read),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
