@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "agent/desk.h"
 #include "agent/posad.h"
@@ -251,6 +252,9 @@ static int identity_build(struct identify_flow *f, const struct envelope_respons
         str_copy(f->decode_field, sizeof(f->decode_field), jerr.field);
         return err;
     }
+    /* Asked by ID number, answered with another's record: never kept, never a visit. */
+    if (strcmp(f->cert_type, "02") == 0 && p.certno[0] && strcasecmp(p.certno, f->cert_no) != 0)
+        return POSA_ECONFLICT;
     cross = flags_is_cross_province(p.insurance[0].insuplc_admdvs, f->hospital_admdvs);
     free(f->doc); /* a second call (the database thread ran it again) starts afresh */
     json_object_put(f->answer);
@@ -335,8 +339,13 @@ static void on_1101(struct upmsg *m)
     envelope_response_done(&env);
     if (f->built == -ENOMEM) {
         his_fail(call, -ENOMEM, NULL, NULL);
+    } else if (f->built == POSA_ECONFLICT) {
+        his_fail(call, POSA_EUPSTREAM_REFUSED,
+                 "the platform answered with another person's record (its ID number differs): "
+                 "nothing was kept; try again",
+                 NULL);
     } else if (f->built < 0) {
-        snprintf(msg, sizeof msg, "the platform's person record is incomplete (%s)",
+        snprintf(msg, sizeof msg, "the platform's person record is incomplete or malformed (%s)",
                  f->decode_field);
         his_fail(call, POSA_EUPSTREAM_REFUSED, msg, NULL);
     } else if (f->stored) {

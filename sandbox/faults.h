@@ -17,8 +17,8 @@ enum fault_mode {
     FAULT_REFUSE,              /* a platform refusal (code, message); nothing committed */
     FAULT_GARBLE_AFTER_COMMIT, /* committed, then answered infcode 0 in a well-formed envelope
                                   whose output has none of the answer's fields */
-    FAULT_TAMPER_AFTER_COMMIT, /* committed, then answered with output.setlinfo's `field` set
-                                  to the string `value`: an answer that cannot be true */
+    FAULT_TAMPER_AFTER_COMMIT, /* committed, then answered with the output's member at `field`
+                                  (a path: "setlinfo.psn_cash_pay") set to the string `value` */
 };
 
 struct fault {
@@ -28,7 +28,7 @@ struct fault {
     int32_t count; /* requests left */
     int32_t code;  /* infcode of a refusal */
     char message[256];
-    char field[32]; /* tamper_after_commit */
+    char field[64]; /* tamper_after_commit */
     char value[64];
 };
 

@@ -240,6 +240,29 @@ static void answer_done(uv_work_t *work, int status)
     free(job);
 }
 
+/* Sets the member at path ("setlinfo.psn_cash_pay", "insuinfo.0.insuplc_admdvs": an object's
+ * keys and an array's indexes) of o to the string value, if the path leads to an object. */
+static void tamper(struct json_object *o, const char *path, const char *value)
+{
+    char key[sizeof(((struct fault *)0)->field)];
+    const char *dot;
+
+    for (; (dot = strchr(path, '.')); path = dot + 1) {
+        size_t n = (size_t)(dot - path);
+
+        if (n >= sizeof key)
+            return;
+        memcpy(key, path, n);
+        key[n] = '\0';
+        if (json_object_is_type(o, json_type_array))
+            o = json_object_array_get_idx(o, (size_t)strtoul(key, NULL, 10));
+        else if (!json_object_object_get_ex(o, key, &o))
+            return;
+    }
+    if (json_object_is_type(o, json_type_object))
+        out_str(o, path, value);
+}
+
 /* Sends a committed message's answer (or, for drop_after_commit, none) and frees the job. */
 static void job_answer(struct job *job)
 {
@@ -264,15 +287,14 @@ static void job_answer(struct job *job)
     }
     if (job->tamper) {
         /* Committed, and the client is told something else: one field of setlinfo. */
-        struct json_object *output = NULL, *copy = NULL, *setl = NULL;
+        struct json_object *output = NULL, *copy = NULL;
 
         /* The output may print as text it keeps (jsontext): changed in a copy read back. */
         if (json_object_object_get_ex(job->resp, "output", &output) &&
-            (copy = json_tokener_parse(json_object_to_json_string(output))) &&
-            json_object_object_get_ex(copy, "setlinfo", &setl))
-            out_str(setl, job->tamper->field, job->tamper->value);
-        if (copy)
+            (copy = json_tokener_parse(json_object_to_json_string(output)))) {
+            tamper(copy, job->tamper->field, job->tamper->value);
             json_object_object_add(job->resp, "output", copy);
+        }
         fprintf(stderr, "fault tamper_after_commit infno=%s msgid=%s %s=%s\n", job->env.head.infno,
                 job->env.head.msgid, job->tamper->field, job->tamper->value);
     }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/admdvs.h"
 #include "core/datetime.h"
 #include "core/decimal.h"
 #include "core/err.h"
@@ -92,6 +93,9 @@ static int insurance_decode(json_object *array, struct desk_person *p, struct js
             (rc = jsonmap_get_string(row, "psn_type", BOUND_CODE, false, &ins->psn_type, err)) < 0 ||
             (rc = jsonmap_get_decimal(row, "balc", DEC_MONEY, false, &ins->balance, err)) < 0)
             return jsonmap_nest(err, prefix);
+        /* A region no visit could be opened under: the platform's record, not the HIS's. */
+        if (!admdvs_province(ins->insuplc_admdvs))
+            return jsonmap_fail(err, POSA_EFIELD, prefix, "insuplc_admdvs");
         p->n_insurance++;
     }
     return 0;

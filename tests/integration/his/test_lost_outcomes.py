@@ -121,8 +121,8 @@ class LostOutcomes(h.HisTestCase):
                                             ("setl_id", ""), ("mdtrt_id", "M999"))):
             with self.subTest(field=field):
                 v = self.outpatient_visit("T%d" % i)
-                self.fault({"infno": "2207", "mode": "tamper_after_commit", "field": field,
-                            "value": value})
+                self.fault({"infno": "2207", "mode": "tamper_after_commit",
+                            "field": "setlinfo." + field, "value": value})
                 r = self.tcp.post("/v1/visits/%s/settle" % v["visit_id"], {})
                 self.assertEqual((r.status, r.json.get("state")), (202, "unknown"), r)
                 self.assertSettledOnce(v, ["pending", "unknown", "settled"])

@@ -122,6 +122,27 @@ class VisitsBase(h.HisTestCase):
         self.assertError(r, 422, "UPSTREAM_REFUSED")
         self.assertEqual(r.json["error"]["details"]["upstream_message"], "该人员已在院", r)
 
+    def test_an_answer_that_is_not_the_person_asked_for(self):
+        # The platform answers 1101 with another person's ID number, or with an insured
+        # region that is no region: refused as the platform's fault, nothing kept (before,
+        # the first opened a visit on another's record, the second failed later as the HIS's
+        # BAD_REQUEST).
+        identities = len(self.posad_rows("SELECT 1 FROM identities"))
+        for path, value, words in (("baseinfo.certno", "110101199001011234", "another person"),
+                                   ("insuinfo.0.insuplc_admdvs", "ABC",
+                                    "insuinfo[0].insuplc_admdvs")):
+            with self.subTest(path=path):
+                status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
+                    "infno": "1101", "mode": "tamper_after_commit", "field": path,
+                    "value": value})
+                self.assertEqual(status, 200, raw)
+                r = self.c.post("/v1/identify", {"source": "id", "certno": h.PERSONS[ZHANG]})
+                self.assertError(r, 422, "UPSTREAM_REFUSED")
+                self.assertIn(words, r.json["error"]["message"], r)
+        self.assertEqual(len(self.posad_rows("SELECT 1 FROM identities")), identities)
+        r = self.c.post("/v1/identify", {"source": "id", "certno": h.PERSONS[ZHANG]})
+        self.assertEqual((r.status, r.json["person"]["psn_no"]), (200, ZHANG), r)
+
     def test_a_refused_settlement_reads_back_its_error(self):
         v = self.open_visit(self.c, ZHANG)
         self.upload(self.c, v["visit_id"], h.stay_lines("RF")[:2])
