@@ -24,6 +24,10 @@ struct identify_flow {
     char cert_type[3];
     char cert_no[BOUND_CODE * 2 + 1]; /* an ID number, a card number or an ecToken */
     char card_sn[CARD_SN_LEN + 1];
+    /* The person as the card or the e-voucher service says, sent in 1101 beside the number */
+    char certno[BOUND_CODE + 1];
+    char psn_cert_type[4];
+    char psn_name[BOUND_NAME + 1];
     bool card_expired;
     char token[HIS_TOKEN_LEN + 1];
     char *doc; /* the identity kept behind the token */
@@ -358,7 +362,9 @@ static void on_1101(struct upmsg *m)
 static void ask_platform(struct his_call *call)
 {
     struct identify_flow *f = call->flow;
-    struct desk_cert cert = {f->cert_type, f->cert_no, f->card_sn};
+    struct desk_cert cert = {f->cert_type,     f->cert_no,
+                             f->card_sn,       f->certno,
+                             f->psn_cert_type, f->req.psn_name ? f->req.psn_name : f->psn_name};
     /* The identity token is kept without an fsync of its own: a power cut that loses it
      * before the next synced commit (the visit's registration) makes the HIS identify the
      * patient again, with "unknown identity_token". */
@@ -367,8 +373,8 @@ static void ask_platform(struct his_call *call)
     int err;
 
     str_copy(f->hospital_admdvs, sizeof(f->hospital_admdvs), call->pd->cfg.mdtrtarea_admvs);
-    err = desk_send_hooked(call->pd, "1101", NULL, NULL, NULL,
-                           desk_1101_input(&cert, f->req.psn_name), on_1101, call, &hooks);
+    err = desk_send_hooked(call->pd, "1101", NULL, NULL, NULL, desk_1101_input(&cert), on_1101,
+                           call, &hooks);
 
     if (err)
         his_fail(call, err, NULL, NULL);
@@ -392,7 +398,18 @@ static bool ec_code_is_number(struct json_object *code)
 
 /* The decode service's answer: {code:0, data:{ecToken, ...}} where data may be an object or
  * a JSON string. 0 and the token, or the service's message in msg. */
-static int ec_token_of(const char *body, size_t len, char *token, size_t cap, char *msg,
+/* Copies the service's field key into buf when it fits, else leaves buf "". */
+static void ec_copy(struct json_object *data, const char *key, char *buf, size_t cap)
+{
+    const char *v = desk_str(data, key);
+
+    if (strlen(v) < cap)
+        str_copy(buf, cap, v);
+}
+
+/* The decode service's answer: the ecToken into f->cert_no, the person's certificate and
+ * name beside it (national-interface.md §5); 0, or why not with msg. */
+static int ec_token_of(const char *body, size_t len, struct identify_flow *f, char *msg,
                        size_t msg_cap)
 {
     struct json_object *root = NULL, *code = NULL, *data = NULL, *parsed = NULL;
@@ -416,11 +433,14 @@ static int ec_token_of(const char *body, size_t len, char *token, size_t cap, ch
     if (json_object_is_type(data, json_type_string))
         data = parsed = json_tokener_parse(json_object_get_string(data));
     t = desk_str(data, "ecToken");
-    if (!t[0] || strlen(t) >= cap) {
+    if (!t[0] || strlen(t) >= sizeof f->cert_no) {
         err = POSA_EUPSTREAM_REFUSED;
         goto out;
     }
-    str_copy(token, cap, t);
+    str_copy(f->cert_no, sizeof(f->cert_no), t);
+    ec_copy(data, "idNo", f->certno, sizeof f->certno);
+    ec_copy(data, "idType", f->psn_cert_type, sizeof f->psn_cert_type);
+    ec_copy(data, "userName", f->psn_name, sizeof f->psn_name);
     err = 0;
 out:
     json_object_put(parsed);
@@ -440,8 +460,7 @@ static void on_ec(struct platform_request *req, const struct platform_result *re
         his_fail(call, POSA_EUPSTREAM_OFFLINE, "the e-voucher service cannot be reached", NULL);
         return;
     }
-    err =
-        ec_token_of(result->body, result->body_len, f->cert_no, sizeof f->cert_no, msg, sizeof msg);
+    err = ec_token_of(result->body, result->body_len, f, msg, sizeof msg);
     if (err) {
         struct json_object *d = json_object_new_object();
 
@@ -557,6 +576,11 @@ static void on_card(struct desk_waiter *w, const struct desk_card *card)
     snprintf(f->cert_type, sizeof f->cert_type, "03");
     str_copy(f->cert_no, sizeof(f->cert_no), card->id.card_no);
     str_copy(f->card_sn, sizeof(f->card_sn), card->id.card_sn);
+    if (card->id.certno[0]) { /* 社会保障号码: the ID number, as 01 */
+        str_copy(f->certno, sizeof(f->certno), card->id.certno);
+        snprintf(f->psn_cert_type, sizeof f->psn_cert_type, "01");
+    }
+    str_copy(f->psn_name, sizeof(f->psn_name), card->id.name);
     f->card_expired = card->id.expired;
     ask_platform(call);
 }

@@ -49,9 +49,10 @@ static json_object *wrap(const char *node, json_object *obj)
     return input;
 }
 
-json_object *desk_1101_input(const struct desk_cert *cert, const char *psn_name)
+json_object *desk_1101_input(const struct desk_cert *cert)
 {
     json_object *d = json_object_new_object();
+    bool id = strcmp(cert->type, "02") == 0;
 
     if (!d)
         return NULL;
@@ -59,9 +60,9 @@ json_object *desk_1101_input(const struct desk_cert *cert, const char *psn_name)
     put_str(d, "mdtrt_cert_no", cert->number);
     put_str(d, "card_sn", cert->card_sn);
     put_str(d, "begntime", "");
-    put_str(d, "psn_cert_type", strcmp(cert->type, "02") == 0 ? "01" : "");
-    put_str(d, "certno", strcmp(cert->type, "02") == 0 ? cert->number : "");
-    put_str(d, "psn_name", psn_name);
+    put_str(d, "psn_cert_type", id ? "01" : cert->psn_cert_type ? cert->psn_cert_type : "");
+    put_str(d, "certno", id ? cert->number : cert->certno ? cert->certno : "");
+    put_str(d, "psn_name", cert->psn_name ? cert->psn_name : "");
     return wrap("data", d);
 }
 

@@ -29,10 +29,15 @@ struct desk_cert {
     const char *type;   /* "01" | "02" | "03" */
     const char *number; /* ecToken, ID number or card number */
     const char *card_sn;
+    /* The person's certificate and name as the card or the e-voucher service gave them
+     * ("" when not known); for 02 the number itself, as 01 (居民身份证). */
+    const char *certno;
+    const char *psn_cert_type;
+    const char *psn_name;
 };
 
-/* 1101 */
-json_object *desk_1101_input(const struct desk_cert *cert, const char *psn_name);
+/* 1101 (national-interface.md §2.2, §5) */
+json_object *desk_1101_input(const struct desk_cert *cert);
 
 struct desk_insurance {
     const char *insutype;

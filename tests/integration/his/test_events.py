@@ -354,6 +354,12 @@ class CardEvents(h.HisTestCase):
                          (ZHANG, "张建国"), r)
         self.assertEqual(r.json["cert"]["type"], "03", r)
         self.assertTrue(r.json["identity_token"], r)
+        # 1101 carries the card's 社会保障号码 and name (national-interface.md §2.2).
+        data = json.loads(self.posad_rows(
+            "SELECT request FROM journal WHERE infno = '1101' ORDER BY seq DESC LIMIT 1")[0][0])
+        data = data["input"]["data"]
+        self.assertEqual((data["mdtrt_cert_type"], data["certno"], data["psn_cert_type"],
+                          data["psn_name"]), ("03", h.PERSONS[ZHANG], "01", "张建国"), data)
 
         self.remove_card()
         name, data = d01.next_event(10)

@@ -27,6 +27,12 @@ class Qr(h.HisTestCase):
             self.assertEqual(r.json["person"]["psn_no"], ZHAO, r)
             self.assertEqual(r.json["cert"]["type"], "01", r)
             self.assertEqual(r.json["filing"]["kind"], "temporary_other", r)
+        # 1101 carries the person as the service decoded it (national-interface.md §5).
+        data = json.loads(self.posad_rows(
+            "SELECT request FROM journal WHERE infno = '1101' ORDER BY seq DESC LIMIT 1")[0][0])
+        data = data["input"]["data"]
+        self.assertEqual((data["mdtrt_cert_type"], data["certno"], data["psn_cert_type"],
+                          data["psn_name"]), ("01", h.PERSONS[ZHAO], "01", "赵敏"), data)
         v = self.tcp.post("/v1/visits", h.visit_body(r.json["identity_token"]))
         self.assertEqual(v.status, 201, v)
         self.upload(self.tcp, v.json["visit_id"], h.stay_lines("Q"))
