@@ -105,6 +105,13 @@ static int config_scanners(struct desk *d, const char *list, char *why, size_t c
             return POSA_EFIELD;
         }
         *colon = ':';
+        /* One device, one desk: a second would take the other's scans. */
+        for (size_t i = 0; i < d->n_scanners; i++)
+            if (strcmp(d->scanners[i].spec, eq + 1) == 0) {
+                snprintf(why, cap, "\"%s\" is desk %s's scanner already", eq + 1,
+                         d->scanners[i].desk);
+                return POSA_EFIELD;
+            }
         str_copy(s->spec, sizeof(s->spec), eq + 1);
         d->n_scanners++;
     }

@@ -1,6 +1,7 @@
 /* USB CDC serial scanners (/dev/ttyACM*): termios raw mode, read through uv_poll. */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -37,6 +38,13 @@ static int serial_open(struct qr_source *s)
     int fd = open(s->path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return -errno;
+    /* One reader of a scanner: another posad (or another program) would take half its scans. */
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int err = errno == EWOULDBLOCK ? -EBUSY : -errno;
+
+        close(fd);
+        return err;
+    }
     int rc = make_raw(fd);
     if (rc < 0) {
         close(fd);

@@ -490,6 +490,9 @@ def scenario_ops(w):
                          "[desks] scanners: \"scanner.local:9100\": not IP:PORT"),
                         ("[desks]\nscanners = D01=serial:ttyACM0\n",
                          "[desks] scanners: \"ttyACM0\": not an absolute device path"),
+                        # one scanner bound to two desks: the second took the first's scans
+                        ("[desks]\nscanners = D01=serial:/dev/ttyACM0;D02=serial:/dev/ttyACM0\n",
+                         "[desks] scanners: \"serial:/dev/ttyACM0\" is desk D01's scanner"),
                         ("[gateway]\ngateway = sm\nsm_client_id = 0123456789abcdef\n"
                          "sm_key_file = /nonexistent/sm.pem\n",
                          "[gateway] sm_key_file: cannot read /nonexistent/sm.pem")):

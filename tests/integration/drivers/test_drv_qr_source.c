@@ -110,6 +110,13 @@ static void test_serial_pty(void **state)
     assert_int_equal(qr_source_start(&src, &loop, &cfg, on_scan, &got), 0);
     assert_true(qr_source_is_open(src));
 
+    /* One reader of a scanner: a second source of the same device does not open it (it
+     * took every other scan before). */
+    struct qr_source *other;
+    assert_int_equal(qr_source_start(&other, &loop, &cfg, on_scan, &got), 0);
+    assert_false(qr_source_is_open(other));
+    qr_source_stop(other);
+
     /* The slave is raw now: no canonical mode, no echo, CR not turned into NL. */
     int probe = open(cfg.path, O_RDWR | O_NOCTTY);
     struct termios t;
