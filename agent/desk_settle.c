@@ -344,13 +344,16 @@ static struct json_object *settlement_body(struct settle_flow *f)
 
 /* --- settle: after the platform ------------------------------------------------------------ */
 
-static void keep_failure(struct settle_flow *f, int err, const char *message)
+/* recorded: the settlement has a record the HIS can look up (its message was journaled). */
+static void keep_failure(struct settle_flow *f, int err, const char *message, bool recorded)
 {
     struct json_object *e = json_object_new_object(), *details = json_object_new_object();
 
     if (message && message[0])
         json_object_object_add(details, "upstream_message", json_object_new_string(message));
-    json_object_object_add(details, "settlement_id", json_object_new_string(f->rec.settlement_id));
+    if (recorded)
+        json_object_object_add(details, "settlement_id",
+                               json_object_new_string(f->rec.settlement_id));
     json_object_object_add(e, "err", json_object_new_int(err));
     json_object_object_add(
         e, "message",
@@ -407,7 +410,7 @@ static void decide(struct settle_flow *f, struct upmsg *m)
         str_copy(f->rec.state, sizeof(f->rec.state),
                  err == POSA_EUPSTREAM_REFUSED ? "refused" : "failed");
         str_copy(f->visit->state, sizeof(f->visit->state), visit_state_name(VISIT_BILLED));
-        keep_failure(f, err, msg);
+        keep_failure(f, err, msg, m->journaled);
     }
 }
 
@@ -568,12 +571,17 @@ static void discharge(struct his_call *call)
     struct settle_flow *f = call->flow;
     struct desk_diagnosis diagnoses[BOUND_DIAGNOSES];
     struct desk_visit v;
+    char idem[RECORD_ID_MAX + 16];
     int err;
 
     desk_visit_from_doc(visit_doc(f), f->visit->visit_id, f->visit->mdtrt_id, &v, diagnoses);
-    err = desk_send(call->pd, "2402", v.insuplc_admdvs, f->visit->visit_id, NULL,
-                    desk_2402_input(&v, f->req.discharge_time, f->req.discharge_reason),
-                    on_discharged, call);
+    /* One discharge a stay: a settle tried again finds the one journaled (queued, sent or
+     * done) instead of journaling another, which the platform would refuse; one the
+     * platform refused (a time before admission, say) may go again, corrected. */
+    snprintf(idem, sizeof idem, "discharge:%s", f->visit->visit_id);
+    err = desk_send_hooked(call->pd, "2402", v.insuplc_admdvs, f->visit->visit_id, idem,
+                           desk_2402_input(&v, f->req.discharge_time, f->req.discharge_reason),
+                           on_discharged, call, &(struct desk_hooks){.again_after_refusal = true});
     if (err)
         his_fail(call, err, NULL, NULL);
 }
@@ -756,6 +764,12 @@ static void on_loaded(struct db_job *job, int status)
         return;
     }
     str_copy(f->visit->state, sizeof(f->visit->state), visit_state_name(next));
+    /* The discharge would wait in the queue, the settlement be refused: neither goes. */
+    if (!f->req.wait_if_offline && !upstream_can_send(&call->pd->up)) {
+        his_fail(call, POSA_EUPSTREAM_OFFLINE,
+                 "the insurance platform cannot be reached; nothing was sent", NULL);
+        return;
+    }
     if (inpatient(f) && f->req.has_discharge)
         discharge(call);
     else

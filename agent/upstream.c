@@ -826,6 +826,11 @@ static void on_admitted(struct db_job *job, int status)
     upmsg_finish(m);
 }
 
+bool upstream_can_send(const struct upstream *up)
+{
+    return up->health != UPSTREAM_OFFLINE && up->sign_no[0] && !up->stopping;
+}
+
 int upstream_submit(struct upstream *up, struct upmsg *m, const struct envelope_head *head,
                     struct json_object *input)
 {
@@ -837,7 +842,7 @@ int upstream_submit(struct upstream *up, struct upmsg *m, const struct envelope_
     err = upstream_envelope(up, m, head, input);
     if (err)
         return err;
-    m->offline_at_admit = up->health == UPSTREAM_OFFLINE || !up->sign_no[0] || up->stopping;
+    m->offline_at_admit = !upstream_can_send(up);
     /* 9001 itself is how posad gets a sign_no: it may go while not signed in. */
     if (strcmp(m->infno, "9001") == 0)
         m->offline_at_admit = up->stopping;

@@ -174,6 +174,10 @@ int upstream_init(struct upstream *up, uv_loop_t *loop, const struct posad_confi
 void upstream_start(struct upstream *up);
 void upstream_stop(struct upstream *up); /* closes the probe timer */
 
+/* Whether a message admitted now would leave (online or degraded, signed in, not stopping);
+ * else an interactive one is refused with "nothing was sent" and a deferrable one queued. */
+bool upstream_can_send(const struct upstream *up);
+
 /* A new message: head holds what the caller brings (NULL fields: posad's); input's
  * reference is taken. Builds the envelope, journals it (deduplicated by idem_key) and
  * sends it now or queues it. Returns an error (and done will not run) only when the

@@ -48,6 +48,17 @@ class Offline(h.HisTestCase):
         r = self.tcp.post("/v1/visits/%s/settle" % vid, {})
         self.assertError(r, 503, "UPSTREAM_OFFLINE")
         self.assertIs(r.json["error"]["retryable"], True, r)
+        # With a discharge, twice: nothing was sent, so nothing waits either (each left a
+        # 2402 in the queue before, sent once the platform was back), and no settlement id
+        # is named that could not be looked up.
+        for _ in range(2):
+            r = self.tcp.post("/v1/visits/%s/settle" % vid,
+                              {"discharge": {"time": "2026-11-25 09:30:00"}})
+            self.assertError(r, 503, "UPSTREAM_OFFLINE")
+            self.assertIn("nothing was sent", r.json["error"]["message"], r)
+            self.assertNotIn("settlement_id", r.json["error"]["details"], r)
+        q = self.tcp.get("/v1/queue")
+        self.assertEqual([row["infno"] for row in q.json["rows"]], ["2301"], q)
 
         # The platform comes back (same port, same data): posad notices, drains the queue.
         self.assertTrue(self.w.start_sandbox(), self.w.log_tail("sandbox.log"))

@@ -158,6 +158,34 @@ class VisitsBase(h.HisTestCase):
         self.assertEqual((g.json["error"]["code"], g.json["error"]["message"],
                           g.json["error"]["details"]["upstream_message"]),
                          ("UPSTREAM_REFUSED", "结算审核未通过", "结算审核未通过"), g)
+        # Settled again, with the discharge again: the stay was discharged by the first
+        # try's 2402, which is found, not sent a second time (the platform refused that).
+        r = self.c.post("/v1/visits/%s/settle" % v["visit_id"],
+                        {"discharge": {"time": "2026-11-25 09:30:00"}})
+        self.assertEqual((r.status, r.json.get("state")), (200, "settled"), r)
+        self.assertEqual(self.posad_rows("SELECT state FROM journal WHERE infno = '2402' AND "
+                                         "visit_key = ?", (v["visit_id"],)), [("done",)])
+
+    def test_a_refused_discharge_may_go_again(self):
+        # The platform refuses the discharge (its reason, say a time it will not take) and
+        # settles the stay all the same; refunded and settled again, the discharge goes
+        # again (a refusal does not hold the stay's one discharge for good).
+        v = self.open_visit(self.c, ZHANG)
+        self.upload(self.c, v["visit_id"], h.stay_lines("RD")[:2])
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
+            "infno": "2402", "mode": "refuse", "count": 1, "message": "出院时间有误"})
+        self.assertEqual(status, 200, raw)
+        r = self.c.post("/v1/visits/%s/settle" % v["visit_id"],
+                        {"discharge": {"time": "2026-11-25 09:30:00"}})
+        self.assertEqual((r.status, r.json.get("state")), (200, "settled"), r)
+        c = self.c.post("/v1/settlements/%s/cancel" % r.json["settlement_id"], {})
+        self.assertEqual((c.status, c.json.get("state")), (200, "cancelled"), c)
+        r = self.c.post("/v1/visits/%s/settle" % v["visit_id"],
+                        {"discharge": {"time": "2026-11-25 09:31:00"}})
+        self.assertEqual((r.status, r.json.get("state")), (200, "settled"), r)
+        self.assertEqual(sorted(self.posad_rows("SELECT state FROM journal WHERE infno = '2402' "
+                                                "AND visit_key = ?", (v["visit_id"],))),
+                         [("done",), ("refused",)])
 
     def test_a_visit_is_not_opened_twice_without_a_key(self):
         # The HIS retries POST /v1/visits without an Idempotency-Key: while the first is
