@@ -425,6 +425,14 @@ static void tag(struct his_call *call, struct visit_flow *f)
     f->rec.emergency = f->emergency;
     f->trauma = flag_value(&f->flags, FLAG_TRAUMA);
     f->third_party = flag_value(&f->flags, FLAG_THIRD_PARTY);
+    /* The fund pays nothing for trauma a third party is liable for (policy.md §34-§36), and
+     * an outpatient visit's messages (2201, 2203) cannot tell the platform so: it would pay. */
+    if (f->third_party && f->req.kind == VISIT_OUTPATIENT) {
+        his_fail_at(call, POSA_ENORATE, "trauma.third_party",
+                    "trauma with a liable third party is not paid by the fund, and an outpatient "
+                    "visit cannot say so to the platform: settle this visit as self-pay");
+        return;
+    }
     if ((err = precheck(call, f)) < 0) {
         his_fail(call, err, NULL, NULL);
         return;

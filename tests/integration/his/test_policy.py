@@ -292,6 +292,19 @@ class PolicyBase(h.HisTestCase):
         self.assertEqual((a["fund_pay_sumamt"], a["hifp_pay"], a["psn_part_amt"]),
                          ("0.00", "0.00", "10000.00"), r)
 
+    def test_trauma_with_third_party_outpatient_is_refused(self):
+        # An outpatient visit's 2201/2203 carry no trauma flags: the platform would pay the
+        # fund's part (1,200.00 in scope: deductible 800.00, then fund 300.00) where the
+        # policy pays nothing, and the offline estimate said 0.00. Refused, self-pay.
+        token = self.identify(self.c, EXAMPLES["long_term"][0])
+        r = self.c.post("/v1/visits", h.visit_body(
+            token, kind="outpatient", med_type="11",
+            diagnoses=[{"code": "S62.300", "name": "掌骨骨折", "main": True}],
+            trauma={"present": True, "third_party": True, "commitment_signed": False}))
+        self.assertError(r, 422, "BAD_REQUEST")
+        self.assertEqual(r.json["error"]["details"]["field"], "trauma.third_party", r)
+        self.assertIn("self-pay", r.json["error"]["message"], r)
+
     def test_local_split_by_line_and_category_then_settle(self):
         # policy.md "Per-line split", each line by hand (code, class, ratio p, limit U):
         lines = [
