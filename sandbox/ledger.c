@@ -57,9 +57,11 @@ static const char schema[] =
     " WHERE cancel_msgid IS NOT NULL;"
     "CREATE INDEX IF NOT EXISTS setl_visit ON settlements(mdtrt_id);"
     /* inpatient 0/1: a stay's and a visit's each have their own cap (and the outpatient
-     * deductible is a year's, the inpatient one an admission's) */
-    "CREATE TABLE IF NOT EXISTS year_accums(psn_no TEXT, year INTEGER, inpatient INTEGER,"
-    " deductible_used INTEGER, fund_paid INTEGER, PRIMARY KEY(psn_no, year, inpatient));"
+     * deductible is a year's, the inpatient one an admission's); each insurance of a person
+     * (insutype: its own insured region and policy) its own sums */
+    "CREATE TABLE IF NOT EXISTS year_accums(psn_no TEXT, insutype TEXT, year INTEGER,"
+    " inpatient INTEGER, deductible_used INTEGER, fund_paid INTEGER,"
+    " PRIMARY KEY(psn_no, insutype, year, inpatient));"
     "CREATE TABLE IF NOT EXISTS balances(psn_no TEXT PRIMARY KEY, balance INTEGER);"
     "CREATE TABLE IF NOT EXISTS filing_ops(id INTEGER PRIMARY KEY, psn_no TEXT, action TEXT,"
     " kind TEXT, valid_from INTEGER, valid_to INTEGER);";
@@ -127,9 +129,10 @@ const char *const ledger_stmt_sql[S__MAX] = {
                 " WHERE state='active' AND (?1='' OR insutype=?1) AND (?2='' OR clr_type=?2)"
                 " AND (?3='' OR setl_optins=?3) AND setl_time/1000000 BETWEEN ?4 AND ?5",
     [S_ACCUM_GET] = "SELECT deductible_used, fund_paid FROM year_accums"
-                    " WHERE psn_no=?1 AND year=?2 AND inpatient=?3",
-    [S_ACCUM_MOVE] = "INSERT INTO year_accums(psn_no, year, inpatient, deductible_used, fund_paid)"
-                     " VALUES(?1,?2,?3,?4,?5) ON CONFLICT(psn_no, year, inpatient) DO UPDATE SET"
+                    " WHERE psn_no=?1 AND year=?2 AND inpatient=?3 AND insutype=?4",
+    [S_ACCUM_MOVE] = "INSERT INTO year_accums(psn_no, year, inpatient, deductible_used, fund_paid,"
+                     " insutype) VALUES(?1,?2,?3,?4,?5,?6)"
+                     " ON CONFLICT(psn_no, insutype, year, inpatient) DO UPDATE SET"
                      " deductible_used = deductible_used + ?4, fund_paid = fund_paid + ?5",
     [S_BAL_GET] = "SELECT balance FROM balances WHERE psn_no=?1",
     [S_BAL_SET] = "INSERT OR REPLACE INTO balances(psn_no, balance) VALUES(?1,?2)",
@@ -167,10 +170,24 @@ static const char migrate_4[] =
  * deductible count as the outpatient year's). Taken again from the active settlements, the
  * sum the old table held. */
 static const char migrate_5[] =
-    "INSERT OR REPLACE INTO year_accums(psn_no, year, inpatient, deductible_used, fund_paid)"
-    " SELECT psn_no, year, infno LIKE '2304%', sum(moved_deductible), sum(moved_fund)"
-    " FROM settlements WHERE state='active' GROUP BY psn_no, year, infno LIKE '2304%';"
+    "INSERT OR REPLACE INTO year_accums(psn_no, insutype, year, inpatient, deductible_used,"
+    " fund_paid)"
+    " SELECT psn_no, insutype, year, infno LIKE '2304%', sum(moved_deductible), sum(moved_fund)"
+    " FROM settlements WHERE state='active' GROUP BY psn_no, insutype, year, infno LIKE '2304%';"
     "DROP TABLE accums;";
+
+/* Version 6: the sums kept per insurance of a person (insutype), not one for all: a
+ * person insured twice had a Chengdu resident's deductible cut a Wuxi employee's. Taken
+ * again from the active settlements. */
+static const char migrate_6[] =
+    "CREATE TABLE year_accums_v6(psn_no TEXT, insutype TEXT, year INTEGER,"
+    " inpatient INTEGER, deductible_used INTEGER, fund_paid INTEGER,"
+    " PRIMARY KEY(psn_no, insutype, year, inpatient));"
+    "INSERT INTO year_accums_v6(psn_no, insutype, year, inpatient, deductible_used, fund_paid)"
+    " SELECT psn_no, insutype, year, infno LIKE '2304%', sum(moved_deductible), sum(moved_fund)"
+    " FROM settlements WHERE state='active' GROUP BY psn_no, insutype, year, infno LIKE '2304%';"
+    "DROP TABLE year_accums;"
+    "ALTER TABLE year_accums_v6 RENAME TO year_accums;";
 
 static int migrate_to_4(struct ledger *l, int version, char **err);
 
@@ -187,7 +204,7 @@ static int migrate(struct ledger *l, char **err)
     sqlite3_finalize(st);
     if (version < 0)
         return -EIO;
-    if (version >= 5)
+    if (version >= 6)
         return 0;
     if (sqlite3_exec(l->db, "BEGIN", NULL, NULL, err) != SQLITE_OK)
         return -EIO;
@@ -196,8 +213,12 @@ static int migrate(struct ledger *l, char **err)
     if (rc == 0 && has(l, "SELECT 1 FROM sqlite_master WHERE name='accums'") &&
         sqlite3_exec(l->db, migrate_5, NULL, NULL, err) != SQLITE_OK)
         rc = -EIO;
+    if (rc == 0 &&
+        !has(l, "SELECT 1 FROM pragma_table_info('year_accums') WHERE name='insutype'") &&
+        sqlite3_exec(l->db, migrate_6, NULL, NULL, err) != SQLITE_OK)
+        rc = -EIO;
     if (rc < 0 ||
-        sqlite3_exec(l->db, "PRAGMA user_version=5; COMMIT;", NULL, NULL, err) != SQLITE_OK) {
+        sqlite3_exec(l->db, "PRAGMA user_version=6; COMMIT;", NULL, NULL, err) != SQLITE_OK) {
         sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
         return -EIO;
     }
@@ -690,8 +711,8 @@ int ledger_recon_totals(struct ledger *l, const struct ledger_recon_query *q,
 
 /* --- per person ----------------------------------------------------------------------- */
 
-int ledger_accum_get(struct ledger *l, const char *psn_no, int32_t year, bool inpatient,
-                     struct policy_accum *ret)
+int ledger_accum_get(struct ledger *l, const char *psn_no, const char *insutype, int32_t year,
+                     bool inpatient, struct policy_accum *ret)
 {
     sqlite3_stmt *st = stmt(l, S_ACCUM_GET);
     int rc;
@@ -701,6 +722,7 @@ int ledger_accum_get(struct ledger *l, const char *psn_no, int32_t year, bool in
     bt(st, 1, psn_no);
     bi(st, 2, year);
     bi(st, 3, inpatient);
+    bt(st, 4, insutype);
     rc = row(l, st);
     ret->deductible_used = rc == 1 ? ci(st, 0) : 0;
     ret->fund_paid = rc == 1 ? ci(st, 1) : 0;
@@ -708,8 +730,8 @@ int ledger_accum_get(struct ledger *l, const char *psn_no, int32_t year, bool in
     return rc < 0 ? rc : 0;
 }
 
-int ledger_accum_move(struct ledger *l, const char *psn_no, int32_t year, bool inpatient,
-                      const struct policy_accum *moved, int sign)
+int ledger_accum_move(struct ledger *l, const char *psn_no, const char *insutype, int32_t year,
+                      bool inpatient, const struct policy_accum *moved, int sign)
 {
     sqlite3_stmt *st = stmt(l, S_ACCUM_MOVE);
 
@@ -720,6 +742,7 @@ int ledger_accum_move(struct ledger *l, const char *psn_no, int32_t year, bool i
     bi(st, 3, inpatient);
     bi(st, 4, sign * moved->deductible_used);
     bi(st, 5, sign * moved->fund_paid);
+    bt(st, 6, insutype);
     return run(l, st);
 }
 

@@ -194,11 +194,12 @@ int ledger_recon_totals(struct ledger *l, const struct ledger_recon_query *q,
                         struct ledger_recon_totals *ret);
 
 /* --- per person ------------------------------------------------------------------------ */
-/* A person's year accumulations of stays (inpatient) or of visits: each has its own cap. */
-int ledger_accum_get(struct ledger *l, const char *psn_no, int32_t year, bool inpatient,
-                     struct policy_accum *ret);
-int ledger_accum_move(struct ledger *l, const char *psn_no, int32_t year, bool inpatient,
-                      const struct policy_accum *moved, int sign);
+/* A person's year accumulations under one insurance (insutype) of stays (inpatient) or of
+ * visits: each has its own cap. */
+int ledger_accum_get(struct ledger *l, const char *psn_no, const char *insutype, int32_t year,
+                     bool inpatient, struct policy_accum *ret);
+int ledger_accum_move(struct ledger *l, const char *psn_no, const char *insutype, int32_t year,
+                      bool inpatient, const struct policy_accum *moved, int sign);
 /* The account balance: the ledger's, or opening when it never moved. */
 int ledger_balance_get(struct ledger *l, const char *psn_no, int64_t opening, int64_t *ret);
 int ledger_balance_set(struct ledger *l, const char *psn_no, int64_t balance);

@@ -115,7 +115,8 @@ static int gather_policy(struct txn *t, bool inpatient, struct settle_ctx *c)
     /* §41: a stay across the new year is one sum in the year of its discharge, however late
      * it is settled. */
     c->year = inpatient && c->v.endtime ? (int32_t)(c->v.endtime / 10000000000) : today / 10000;
-    if ((rc = ledger_accum_get(t->sb->ledger, c->p->psn_no, c->year, inpatient, &c->accum)) < 0 ||
+    if ((rc = ledger_accum_get(t->sb->ledger, c->p->psn_no, c->v.insutype, c->year, inpatient,
+                               &c->accum)) < 0 ||
         (rc = ledger_balance_get(t->sb->ledger, c->p->psn_no, c->p->balance, &c->balance)) < 0 ||
         (rc = ledger_visit_deductible(t->sb->ledger, c->v.mdtrt_id, &c->in.visit_deductible_used)) <
             0)
@@ -266,7 +267,8 @@ static int record(struct txn *t, struct settle_ctx *c, const char *setl_id, bool
     rc = s.output ? ledger_settlement_insert(l, &s) : -ENOMEM;
     ledger_settlement_free(&s);
     if (rc < 0 ||
-        (rc = ledger_accum_move(l, c->p->psn_no, c->year, c->in.inpatient, &c->r.moved, 1)) < 0 ||
+        (rc = ledger_accum_move(l, c->p->psn_no, c->v.insutype, c->year, c->in.inpatient,
+                                &c->r.moved, 1)) < 0 ||
         (c->r.acct_pay &&
          (rc = ledger_balance_set(l, c->p->psn_no, c->balance - c->r.acct_pay)) < 0))
         return txn_ledger_error(t, rc);
@@ -335,7 +337,8 @@ static int move_settlement(struct txn *t, const struct ledger_settlement *s, int
 
     bool inpatient = strncmp(s->infno, "2304", 4) == 0;
 
-    if ((rc = ledger_accum_move(t->sb->ledger, s->psn_no, s->year, inpatient, &s->moved, sign)) < 0)
+    if ((rc = ledger_accum_move(t->sb->ledger, s->psn_no, s->insutype, s->year, inpatient,
+                                &s->moved, sign)) < 0)
         return txn_ledger_error(t, rc);
     if (!s->acct_pay || !p)
         return 0;

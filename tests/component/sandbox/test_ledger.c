@@ -173,6 +173,7 @@ static void test_lines_settlements_and_accumulations(void **state)
     snprintf(s.msgid, sizeof(s.msgid), "M-SETL");
     snprintf(s.mdtrt_id, sizeof(s.mdtrt_id), "V1");
     snprintf(s.psn_no, sizeof(s.psn_no), "P1");
+    snprintf(s.insutype, sizeof(s.insutype), "310");
     snprintf(s.state, sizeof(s.state), "active");
     s.year = 2025;
     s.medfee = 150000;
@@ -182,29 +183,32 @@ static void test_lines_settlements_and_accumulations(void **state)
     s.lines = lines;
     assert_int_equal(ledger_settlement_insert(l, &s), 0);
     free(lines);
-    assert_int_equal(ledger_accum_move(l, "P1", 2025, true, &moved, 1), 0);
+    assert_int_equal(ledger_accum_move(l, "P1", "310", 2025, true, &moved, 1), 0);
     assert_int_equal(ledger_fees_unsettled(l, "V1", NULL, &t, &n, NULL, NULL), 0);
     assert_int_equal(n, 0);
     /* Settled lines can be neither cancelled nor reversed. */
     assert_int_equal(cancel_lines(l, "V1", NULL, "M-CANCEL", &n), 0);
     assert_int_equal(n, 0);
     assert_int_equal(ledger_fees_reverse_upload(l, "M-UP", &n), POSA_ESTATE);
-    assert_int_equal(ledger_accum_get(l, "P1", 2025, true, &acc), 0);
+    assert_int_equal(ledger_accum_get(l, "P1", "310", 2025, true, &acc), 0);
     assert_true(acc.fund_paid == 70000 && acc.deductible_used == 20000);
     /* A stay's year is not a visit's: each kind has its own cap. */
-    assert_int_equal(ledger_accum_get(l, "P1", 2025, false, &acc), 0);
+    assert_int_equal(ledger_accum_get(l, "P1", "310", 2025, false, &acc), 0);
+    assert_true(acc.fund_paid == 0 && acc.deductible_used == 0);
+    /* Nor is another insurance's of the person (its own region and policy). */
+    assert_int_equal(ledger_accum_get(l, "P1", "390", 2025, true, &acc), 0);
     assert_true(acc.fund_paid == 0 && acc.deductible_used == 0);
 
     /* Cancel: the lines are unsettled again and the year moves back. */
     assert_int_equal(ledger_settlement_set_state(l, "S1", "cancelled", "M-C"), 0);
-    assert_int_equal(ledger_accum_move(l, "P1", 2025, true, &moved, -1), 0);
+    assert_int_equal(ledger_accum_move(l, "P1", "310", 2025, true, &moved, -1), 0);
     assert_int_equal(ledger_fees_unsettled(l, "V1", NULL, &t, &n, NULL, NULL), 0);
     assert_int_equal(n, 2);
     assert_int_equal(ledger_settlement_active(l, "V1", &got), 0);
     assert_int_equal(ledger_settlement_by_cancel(l, "M-C", &got), 1);
     assert_string_equal(got.setl_id, "S1");
     ledger_settlement_free(&got);
-    assert_int_equal(ledger_accum_get(l, "P1", 2025, true, &acc), 0);
+    assert_int_equal(ledger_accum_get(l, "P1", "310", 2025, true, &acc), 0);
     assert_true(acc.fund_paid == 0 && acc.deductible_used == 0);
     assert_int_equal(cancel_lines(l, "V1", "2", "M-CANCEL", &n), 0);
     assert_int_equal(n, 1);
@@ -486,7 +490,7 @@ static void test_version_2_settled_lines_migrated(void **state)
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_string_equal((const char *)sqlite3_column_text(st, 0), "02");
     assert_int_equal(sqlite3_column_int(st, 1), 1);
-    assert_int_equal(sqlite3_column_int(st, 2), 5);
+    assert_int_equal(sqlite3_column_int(st, 2), 6);
     sqlite3_finalize(st);
     sqlite3_close(db);
 }
@@ -503,6 +507,7 @@ static void test_version_4_accumulations_split_by_kind(void **state)
         {"ACC2", "2207", "active", 80000, 17173},  /* a visit: 800.00, 171.73 */
         {"ACC3", "2207", "cancelled", 0, 5000},    /* moved back */
         {"ACC4", "2304A", "active", 0, 100000},    /* a provincial suffix: still a stay */
+        {"ACC5", "2207", "active", 10000, 42000},  /* another insurance (390): its own */
     };
     struct ledger *l = open_ledger();
     struct policy_accum acc;
@@ -518,6 +523,7 @@ static void test_version_4_accumulations_split_by_kind(void **state)
         snprintf(s.infno, sizeof(s.infno), "%s", setls[i].infno);
         snprintf(s.psn_no, sizeof(s.psn_no), "P9");
         snprintf(s.mdtrt_id, sizeof(s.mdtrt_id), "VACC%zu", i);
+        snprintf(s.insutype, sizeof(s.insutype), "%s", i == 4 ? "390" : "310");
         snprintf(s.state, sizeof(s.state), "%s", setls[i].state);
         s.year = 2026;
         s.moved = (struct policy_accum){setls[i].deductible, setls[i].fund};
@@ -539,10 +545,30 @@ static void test_version_4_accumulations_split_by_kind(void **state)
     sqlite3_close(db);
 
     l = open_ledger();
-    assert_int_equal(ledger_accum_get(l, "P9", 2026, true, &acc), 0);
+    assert_int_equal(ledger_accum_get(l, "P9", "310", 2026, true, &acc), 0);
     assert_true(acc.deductible_used == 80000 && acc.fund_paid == 928000);
-    assert_int_equal(ledger_accum_get(l, "P9", 2026, false, &acc), 0);
+    assert_int_equal(ledger_accum_get(l, "P9", "310", 2026, false, &acc), 0);
     assert_true(acc.deductible_used == 80000 && acc.fund_paid == 17173);
+    assert_int_equal(ledger_accum_get(l, "P9", "390", 2026, false, &acc), 0);
+    assert_true(acc.deductible_used == 10000 && acc.fund_paid == 42000);
+    ledger_close(l);
+    /* Version 5 kept one sum a person: taken again per insurance (version 6). */
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "DROP TABLE year_accums;"
+                                  "CREATE TABLE year_accums(psn_no TEXT, year INTEGER,"
+                                  " inpatient INTEGER, deductible_used INTEGER, fund_paid INTEGER,"
+                                  " PRIMARY KEY(psn_no, year, inpatient));"
+                                  "INSERT INTO year_accums VALUES('P9', 2026, 0, 90000, 59173);"
+                                  "PRAGMA user_version=5;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    l = open_ledger();
+    assert_int_equal(ledger_accum_get(l, "P9", "310", 2026, false, &acc), 0);
+    assert_true(acc.deductible_used == 80000 && acc.fund_paid == 17173);
+    assert_int_equal(ledger_accum_get(l, "P9", "390", 2026, false, &acc), 0);
+    assert_true(acc.deductible_used == 10000 && acc.fund_paid == 42000);
     ledger_close(l);
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     sqlite3_stmt *st;
@@ -554,7 +580,7 @@ static void test_version_4_accumulations_split_by_kind(void **state)
                      SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_int_equal(sqlite3_column_int(st, 0), 0);
-    assert_int_equal(sqlite3_column_int(st, 1), 5);
+    assert_int_equal(sqlite3_column_int(st, 1), 6);
     sqlite3_finalize(st);
     sqlite3_close(db);
 }

@@ -292,6 +292,35 @@ class PolicyBase(h.HisTestCase):
         self.assertEqual((a["fund_pay_sumamt"], a["hifp_pay"], a["psn_part_amt"]),
                          ("0.00", "0.00", "10000.00"), r)
 
+    def test_each_insurance_has_its_own_year(self):
+        # 李㛃 is a Chengdu resident (390) and a Wuxi employee (310): each insurance has its
+        # own deductible and cap. Two outpatient visits of 1,500.00, all in scope:
+        #   as 390: deductible 100.00, (1,500.00 - 100.00) x 0.30 = 420.00, person 1,080.00;
+        #   as 310: deductible 800.00, (1,500.00 - 800.00) x 0.80 x 0.75 = 420.00 (share
+        #   first 20%), person 1,080.00. The sandbox took the first's 100.00 off the second's
+        #   deductible (700.00, fund 480.00) when a person's year was one sum.
+        lines = [("003301000050000", "全身麻醉", "1", "900.00", "900.00"),
+                 ("002103000020000", "X线计算机体层(CT)平扫(胸部)", "1", "260.00", "260.00"),
+                 ("002101020160000", "数字化摄影(DR)腰椎正侧位", "2", "120.00", "240.00"),
+                 ("002501010150000", "血细胞分析(血常规)", "5", "20.00", "100.00")]
+        settled = []
+        try:
+            for insutype, want in (("390", ("100.00", "420.00", "1080.00")),
+                                   ("310", ("800.00", "420.00", "1080.00"))):
+                v = self.open_visit(self.c, "51010000000000000000000113", kind="outpatient",
+                                    med_type="11", insutype=insutype)
+                self.upload(self.c, v["visit_id"], [h.line("Y%s%d" % (insutype, i), *ln)
+                                                    for i, ln in enumerate(lines)])
+                r = self.c.post("/v1/visits/%s/settle" % v["visit_id"], {})
+                self.assertEqual(r.status, 200, r)
+                settled.append(r.json["settlement_id"])
+                a = r.json["amounts"]
+                self.assertEqual((a["medfee_sumamt"], a["act_pay_dedc"], a["fund_pay_sumamt"],
+                                  a["psn_part_amt"]), ("1500.00",) + want, (insutype, r))
+        finally:  # the year given back for the other tests
+            for sid in reversed(settled):
+                self.c.post("/v1/settlements/%s/cancel" % sid, {})
+
     def test_trauma_with_third_party_outpatient_is_refused(self):
         # An outpatient visit's 2201/2203 carry no trauma flags: the platform would pay the
         # fund's part (1,200.00 in scope: deductible 800.00, then fund 300.00) where the

@@ -183,7 +183,7 @@ class Restart(unittest.TestCase):
                          harness.money("8280.00"))
         sb.kill(signal.SIGTERM)
         db = sqlite3.connect(os.path.join(sb.data_dir, "ledger.sqlite3"))
-        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 5)
+        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 6)
         # one year for stays and visits alike before 5: the stay's, taken from its settlement
         self.assertEqual(db.execute(
             "SELECT inpatient, fund_paid FROM year_accums WHERE psn_no = ? AND year = 2025",
