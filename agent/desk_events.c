@@ -176,16 +176,19 @@ struct resolved_job {
     bool changed;
 };
 
-/* A settlement cancel decided (done: the settlement is cancelled; reversed: it stands): the
- * settlement's desk hears it as well. */
+/* A settlement cancel decided (done: the settlement is cancelled; reversed, once the
+ * platform took the reversal: it stands): the settlement's desk hears it as well. */
 static int cancel_resolved(struct db *db, struct resolved_job *r)
 {
     struct journal_row *row = NULL;
     const struct message_info *info;
+    enum msg_state rev = MSG_UNKNOWN;
     int err = journal_get(db, r->msgid, &row);
 
+    if (!err && row->state == MSG_REVERSED)
+        err = journal_reversal_state(db, row->msgid, &rev);
     if (!err && (info = messages_find(row->infno)) && info->cancel &&
-        (row->state == MSG_DONE || row->state == MSG_REVERSED) &&
+        (row->state == MSG_DONE || (row->state == MSG_REVERSED && rev == MSG_DONE)) &&
         (err = desk_cancel_settlement(db, row->request, &r->rec)) == 0 &&
         (err = records_visit_get(db, r->rec->visit_id, &r->visit)) == 0)
         r->changed = true;
@@ -193,11 +196,32 @@ static int cancel_resolved(struct db *db, struct resolved_job *r)
     return err == POSA_ENOTFOUND ? 0 : err; /* not a settlement of the desk flow */
 }
 
+/* A reversal (2601) done decides the message it reversed: r->msgid becomes that one's, back
+ * through the 2601s sent again. */
+static int reversed_original(struct db *db, struct resolved_job *r)
+{
+    struct journal_row *row = NULL;
+    int err = journal_get(db, r->msgid, &row);
+
+    for (int hops = 0; !err && strcmp(row->infno, "2601") == 0 && hops < 16; hops++) {
+        if (!row->ref_msgid || !row->ref_msgid[0])
+            break;
+        str_copy(r->msgid, sizeof(r->msgid), row->ref_msgid);
+        journal_row_free(row);
+        row = NULL;
+        err = journal_get(db, r->msgid, &row);
+    }
+    journal_row_free(row);
+    return err == POSA_ENOTFOUND ? 0 : err;
+}
+
 static int run_resolved(struct db *db, struct db_job *job)
 {
     struct resolved_job *r = (struct resolved_job *)job;
-    int err = records_settlement_by_msgid(db, r->msgid, &r->rec);
+    int err = reversed_original(db, r);
 
+    if (!err)
+        err = records_settlement_by_msgid(db, r->msgid, &r->rec);
     if (err == POSA_ENOTFOUND)
         return cancel_resolved(db, r);
     if (err)

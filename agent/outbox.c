@@ -75,7 +75,9 @@ static void on_row_done(struct upmsg *m)
         (strcmp(m->infno, "2204") == 0 || strcmp(m->infno, "2301") == 0))
         desk_fees_refused(&ob->pd->desk, m->msgid, m->visit_key);
     /* A settlement that waited for the platform (wait_if_offline) now has its outcome. */
-    if (messages_kind(m->infno) == MSG_KIND_INTERACTIVE)
+    /* ... and so has a message a reversal undid, once the platform took the reversal. */
+    if (messages_kind(m->infno) == MSG_KIND_INTERACTIVE ||
+        (m->state == MSG_DONE && strcmp(m->infno, "2601") == 0))
         desk_outcome_resolved(&ob->pd->desk, m->msgid);
     /* A refused reversal may have made its settlement unknown again (resolve.c). */
     if (m->state == MSG_REFUSED && strcmp(m->infno, "2601") == 0)
