@@ -29,7 +29,8 @@
 struct fee_chunk {
     struct his_call *call;
     size_t first, n;
-    bool lost; /* not journaled, so its lines were not kept */
+    bool lost;    /* not journaled, so its lines were not kept */
+    bool refused; /* the platform refused it: its lines are `refused`, the others stand */
 };
 
 /* A HIS line id (fee_lines.c bounds it) fits a record's id whole, so lookups are exact. */
@@ -249,6 +250,30 @@ static void fail_in_platform_words(struct his_call *call, int err, const char *w
     his_fail(call, err, NULL, d);
 }
 
+/* Some chunks refused: the platform's words, and which lines it refused (the others went,
+ * in other chunks, and are kept): the HIS sends those again, not the whole bill. */
+static void fail_refused(struct his_call *call)
+{
+    struct fee_flow *f = call->flow;
+    struct json_object *d = json_object_new_object(), *ids = json_object_new_array();
+    char message[360];
+    size_t n = 0;
+
+    for (size_t c = 0; c < f->chunks; c++)
+        for (size_t i = f->chunk[c].first;
+             f->chunk[c].refused && i < f->chunk[c].first + f->chunk[c].n; i++, n++)
+            json_object_array_add(ids, json_object_new_string(f->lines.lines[i].his_line_id));
+    json_object_object_add(d, "upstream_message", json_object_new_string(f->refusal));
+    json_object_object_add(d, "refused", ids);
+    snprintf(message, sizeof message,
+             n < f->lines.n ? "%zu of %zu lines were refused by the platform (%s): the others "
+                              "are kept and uploaded (or on their way); correct and send the "
+                              "refused ones again"
+                            : "%zu of %zu lines were refused by the platform (%s)",
+             n, f->lines.n, f->refusal);
+    his_fail(call, POSA_EUPSTREAM_REFUSED, message, d);
+}
+
 static void on_chunk(struct upmsg *m)
 {
     struct fee_chunk *chunk = m->data;
@@ -273,9 +298,11 @@ static void on_chunk(struct upmsg *m)
         f->local_err = f->local_err ? f->local_err : err;
     } else if (m->result == UPMSG_FAILED) {
         f->unrecorded = err; /* kept and sent; resolved by query once the journal takes it */
-    } else if (!f->refused) {
+    } else {
+        chunk->refused = true;
+        if (!f->refused)
+            str_copy(f->refusal, sizeof(f->refusal), msg[0] ? msg : posa_strerror(err));
         f->refused = true;
-        str_copy(f->refusal, sizeof(f->refusal), msg[0] ? msg : posa_strerror(err));
     }
     upmsg_free(m);
     if (--f->chunks_left == 0)
@@ -302,7 +329,7 @@ static void finish(struct his_call *call)
         return;
     }
     if (f->refused) {
-        fail_in_platform_words(call, POSA_EUPSTREAM_REFUSED, f->refusal);
+        fail_refused(call);
         return;
     }
     answer(call);

@@ -38,5 +38,28 @@ class Chunks(h.HisTestCase):
         self.assertFalse(p.json["estimated"], p)
 
 
+    def test_a_chunk_refused_names_its_lines(self):
+        # The first of two chunks is refused: 422 with the platform's words and the two lines
+        # it refused (details.refused); the second chunk's lines are kept and go. The HIS
+        # sends the refused ones again, not the whole bill (which it could not: the others
+        # are uploaded already).
+        v = self.open_visit(self.tcp, ZHANG)
+        vid = v["visit_id"]
+        lines = h.stay_lines("P")[:4]
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
+            "infno": "2301", "mode": "refuse", "count": 1, "message": "明细审核未通过"})
+        self.assertEqual(status, 200, raw)
+        r = self.tcp.post("/v1/visits/%s/fees" % vid, {"lines": lines})
+        self.assertError(r, 422, "UPSTREAM_REFUSED")
+        d = r.json["error"]["details"]
+        self.assertEqual((d["refused"], d["upstream_message"]), (["P01", "P02"], "明细审核未通过"), r)
+        self.assertIn("2 of 4 lines were refused", r.json["error"]["message"], r)
+        h.wait_until(lambda: {l["his_line_id"]: l["state"] for l in self.fee_lines(vid)} ==
+                     {"P01": "refused", "P02": "refused", "P03": "active", "P04": "active"},
+                     30, "the second chunk kept and gone")
+        again = self.tcp.post("/v1/visits/%s/fees" % vid, {"lines": lines[:2]})
+        self.assertEqual(again.status, 200, again)
+
+
 if __name__ == "__main__":
     h.main()
