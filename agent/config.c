@@ -3,9 +3,15 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <uv.h>
@@ -275,7 +281,9 @@ static int config_set_at(struct posad_config *cfg, const char *section, const ch
         k = NULL;
     }
     if (k && config_store(cfg, k, value, &why) == 0) {
-        cfg->key_line[k - config_keys] = (uint16_t)(line > 0 && line < 65535 ? line : 0);
+        cfg->key_line[k - config_keys] = line == CONFIG_LINE_COMMAND ? CONFIG_LINE_COMMAND
+                                         : line > 0 && line < CONFIG_LINE_COMMAND ? (uint16_t)line
+                                                                                  : 0;
         return 0;
     }
     snprintf(msg, cap, "%s: [%s] %s: %s%s", origin, section, key,
@@ -286,7 +294,7 @@ static int config_set_at(struct posad_config *cfg, const char *section, const ch
 int config_set(struct posad_config *cfg, const char *section, const char *key, const char *value,
                const char *origin, char *msg, size_t cap)
 {
-    return config_set_at(cfg, section, key, value, origin, 0, msg, cap);
+    return config_set_at(cfg, section, key, value, origin, CONFIG_LINE_COMMAND, msg, cap);
 }
 
 static char *config_trim(char *s)
@@ -402,14 +410,17 @@ static int config_listen_check(const char *listen, char *why, size_t cap)
     return 0;
 }
 
-/* "FILE:LINE" of the key when the file set it, else "FILE", into buf. */
+/* "FILE:LINE" of the key when the file set it, "command line" when an option did, else
+ * "FILE", into buf. */
 static const char *config_at(const struct posad_config *cfg, const char *path, const char *section,
                              const char *key, char *buf, size_t cap)
 {
     const struct config_key *k = config_find(section, key);
     unsigned line = k ? cfg->key_line[k - config_keys] : 0;
 
-    if (line)
+    if (line == CONFIG_LINE_COMMAND)
+        snprintf(buf, cap, "command line");
+    else if (line)
         snprintf(buf, cap, "%s:%u", path, line);
     else
         snprintf(buf, cap, "%s", path);
@@ -467,6 +478,94 @@ static int config_readable(const struct posad_config *cfg, const char *path, con
     return POSA_EFIELD;
 }
 
+static X509 *pem_cert(const char *file)
+{
+    FILE *f = fopen(file, "r");
+    X509 *cert = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+
+    if (f)
+        fclose(f);
+    return cert;
+}
+
+static EVP_PKEY *pem_key(const char *file)
+{
+    FILE *f = fopen(file, "r");
+    EVP_PKEY *key = f ? PEM_read_PrivateKey(f, NULL, NULL, NULL) : NULL;
+
+    if (f)
+        fclose(f);
+    return key;
+}
+
+/* What curl will load for the platform, loaded now: a file that is no certificate or key
+ * (or a key not the certificate's) would fail every message, with the platform fine. */
+static int config_client_tls(const struct posad_config *cfg, const char *path, char *msg,
+                             size_t cap)
+{
+    const char *key = NULL, *why = NULL;
+    X509_STORE *store = cfg->ca_file[0] ? X509_STORE_new() : NULL;
+    X509 *cert = cfg->cert_file[0] ? pem_cert(cfg->cert_file) : NULL;
+    EVP_PKEY *pkey = cfg->key_file[0] ? pem_key(cfg->key_file) : NULL;
+    char at[CONFIG_PATH_MAX + 16];
+
+    if (cfg->ca_file[0] && (!store || X509_STORE_load_file(store, cfg->ca_file) != 1)) {
+        key = "ca_file";
+        why = "no PEM certificate in it";
+    } else if (cfg->cert_file[0] && !cert) {
+        key = "cert_file";
+        why = "not a PEM certificate";
+    } else if (cfg->key_file[0] && !pkey) {
+        key = "key_file";
+        why = "not a PEM private key without a passphrase";
+    } else if (cert && pkey && X509_check_private_key(cert, pkey) != 1) {
+        key = "key_file";
+        why = "not the key of cert_file's certificate";
+    }
+    X509_STORE_free(store);
+    X509_free(cert);
+    EVP_PKEY_free(pkey);
+    ERR_clear_error();
+    if (!key)
+        return 0;
+    snprintf(msg, cap, "%s: [upstream] %s: %s",
+             config_at(cfg, path, "upstream", key, at, sizeof at), key, why);
+    return POSA_EFIELD;
+}
+
+/* The log's directory must be there, and the socket's path fit an address (108 bytes with
+ * its NUL) in a directory that is there: else posad would stop at start, past the check. */
+static int config_paths(const struct posad_config *cfg, const char *path, char *msg, size_t cap)
+{
+    const struct {
+        const char *section, *key, *file;
+    } files[] = {{"posad", "log_file", cfg->log_file}, {"posad", "socket", cfg->socket}};
+    char dir[CONFIG_PATH_MAX + 1], at[CONFIG_PATH_MAX + 16];
+    struct sockaddr_un un;
+    struct stat st;
+
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        const char *file = files[i].file, *slash = strrchr(file, '/'), *why = NULL;
+
+        if (!file[0] || (i == 0 && strcmp(file, "-") == 0))
+            continue;
+        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - file) : 1, slash ? file : ".");
+        if (!dir[0])
+            snprintf(dir, sizeof dir, "/");
+        if (i == 1 && strlen(file) >= sizeof un.sun_path)
+            why = "longer than a socket's path may be (107 bytes)";
+        else if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+            why = "its directory is not there";
+        if (!why)
+            continue;
+        snprintf(msg, cap, "%s: [%s] %s: %s: %s",
+                 config_at(cfg, path, files[i].section, files[i].key, at, sizeof at),
+                 files[i].section, files[i].key, file, why);
+        return POSA_EFIELD;
+    }
+    return 0;
+}
+
 int config_check(const struct posad_config *cfg, const char *path, char *msg, size_t cap)
 {
     char host[CONFIG_HOST_MAX], at[CONFIG_PATH_MAX + 16];
@@ -506,6 +605,10 @@ int config_check(const struct posad_config *cfg, const char *path, char *msg, si
         err = config_readable(cfg, path, "upstream", "cert_file", cfg->cert_file, msg, cap);
     if (!err)
         err = config_readable(cfg, path, "upstream", "key_file", cfg->key_file, msg, cap);
+    if (!err)
+        err = config_client_tls(cfg, path, msg, cap);
+    if (!err)
+        err = config_paths(cfg, path, msg, cap);
     if (!err && !*cfg->listen && !*cfg->socket) {
         snprintf(msg, cap, "%s: [posad] listen: listen or socket must be set",
                  config_at(cfg, path, "posad", "listen", at, sizeof at));

@@ -12,6 +12,9 @@
 
 #define CONFIG_KEYS_MAX 96
 
+/* key_line of a key set by a command-line option, not by the file. */
+#define CONFIG_LINE_COMMAND 65535
+
 struct posad_config {
     /* [posad] */
     char data_dir[CONFIG_PATH_MAX];

@@ -4,6 +4,7 @@ uncertain resolved by 5203 then 2601, never by sending again; the journal and th
 sandbox's ledger agree at the end."""
 import json
 import os
+import re
 import random
 import signal
 import subprocess
@@ -493,6 +494,11 @@ def scenario_ops(w):
                         # one scanner bound to two desks: the second took the first's scans
                         ("[desks]\nscanners = D01=serial:/dev/ttyACM0;D02=serial:/dev/ttyACM0\n",
                          "[desks] scanners: \"serial:/dev/ttyACM0\" is desk D01's scanner"),
+                        # files curl or posad would fail on at start, past the check
+                        ("[upstream]\nca_file = /etc/hostname\n",
+                         "[upstream] ca_file: no PEM certificate in it"),
+                        ("[upstream]\ncert_file = /etc/hostname\n",
+                         "[upstream] cert_file: not a PEM certificate"),
                         ("[gateway]\ngateway = sm\nsm_client_id = 0123456789abcdef\n"
                          "sm_key_file = /nonexistent/sm.pem\n",
                          "[gateway] sm_key_file: cannot read /nonexistent/sm.pem")):
@@ -500,6 +506,21 @@ def scenario_ops(w):
             f.write(text + "\n" + extra)
         r = subprocess.run([posad, "--check-config", bad], capture_output=True, text=True)
         assert r.returncode == 2 and want in r.stderr, (extra, r)
+    # The log's directory and the socket's path, set in the file's [posad]; and a bad value
+    # from the command line is the command line's, not the file's.
+    for key, value, want in (("log_file", "/nonexistent-posa/posad.log",
+                              "[posad] log_file: /nonexistent-posa/posad.log: its directory"),
+                             ("socket", "/tmp/%s.sock" % ("s" * 110),
+                              "longer than a socket's path may be")):
+        with open(bad, "w") as f:
+            f.write(re.sub(r"^%s = .*$" % key, "%s = %s" % (key, value), text, count=1,
+                           flags=re.M) if re.search(r"^%s = " % key, text, re.M)
+                    else text.replace("[posad]\n", "[posad]\n%s = %s\n" % (key, value), 1))
+        r = subprocess.run([posad, "--check-config", bad], capture_output=True, text=True)
+        assert r.returncode == 2 and want in r.stderr, (key, r)
+    r = subprocess.run([posad, "--check-config", good, "--upstream", "ftp://x"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "posad: command line: [upstream] url" in r.stderr, r
     # A key whose value only the whole file can judge is named with its line too.
     with open(bad, "w") as f:
         f.write("[posad]\ndata_dir = /tmp/x\nsocket = /tmp/x.sock\n[institution]\n"
