@@ -247,11 +247,27 @@ static void usage(FILE *f)
 }
 
 /* The data directory, created private (0700); an existing one is narrowed to 0700. */
-static int make_data_dir(const char *dir)
+/* The data directory, made 0700, or one of posad's own narrowed to 0700 (restored from a
+ * backup with loose modes): a file, a directory of another user's, or a shared one (sticky,
+ * as /tmp is) is refused, never chmodded. */
+static int make_data_dir(const char *dir, const char **why)
 {
+    struct stat st;
+
+    *why = NULL;
     if (mkdir(dir, 0700) != 0 && errno != EEXIST)
         return -errno;
-    if (chmod(dir, 0700) != 0)
+    if (lstat(dir, &st) != 0)
+        return -errno;
+    if (!S_ISDIR(st.st_mode))
+        *why = "not a directory";
+    else if (st.st_uid != geteuid())
+        *why = "a directory of another user's: give posad one of its own";
+    else if (st.st_mode & S_ISVTX)
+        *why = "a shared directory (sticky, as /tmp is): give posad one of its own";
+    if (*why)
+        return -EPERM;
+    if ((st.st_mode & 07777) != 0700 && chmod(dir, 0700) != 0)
         return -errno;
     return 0;
 }
@@ -307,11 +323,12 @@ static int open_journal(struct posad *pd, char last_msgid[MSGID_LEN + 1])
 {
     char path[CONFIG_PATH_MAX + 16];
     struct db *db = NULL;
+    const char *why;
     int moved = 0, err;
 
-    err = make_data_dir(pd->cfg.data_dir);
+    err = make_data_dir(pd->cfg.data_dir, &why);
     if (err) {
-        fprintf(stderr, "posad: data_dir %s: %s\n", pd->cfg.data_dir, strerror(-err));
+        fprintf(stderr, "posad: data_dir %s: %s\n", pd->cfg.data_dir, why ? why : strerror(-err));
         return err;
     }
     if (lock_data_dir(pd->cfg.data_dir) != 0)

@@ -69,9 +69,31 @@ class Startup(h.HisTestCase):
         self.assertFirstServes()
 
     def test_a_socket_in_a_missing_directory_is_named(self):
+        # Found by the config's check (exit 2, at its line), before anything starts.
         sock = os.path.join(self.w.dir, "no-such-dir", "posa.sock")
-        err = self.refused(self.conf("missing.conf", os.path.join(self.w.dir, "missing"), sock))
-        self.assertIn("socket %s: its directory does not exist" % sock, err)
+        conf = self.conf("missing.conf", os.path.join(self.w.dir, "missing"), sock)
+        p = subprocess.run([h.POSAD, "--config", conf], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=20)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("[posad] socket: %s: its directory is not there" % sock,
+                      p.stderr.decode("utf-8", "replace"))
+
+    def test_a_data_dir_that_is_not_posads_own_is_refused(self):
+        # A file, or a shared directory (sticky, as /tmp is): refused, and left as it was
+        # (posad narrowed either to 0700 before).
+        victim = os.path.join(self.w.dir, "victim.txt")
+        with open(victim, "w") as f:
+            f.write("not posad's\n")
+        os.chmod(victim, 0o644)
+        shared = os.path.join(self.w.dir, "shared")
+        os.mkdir(shared)
+        os.chmod(shared, 0o1777)
+        for path, mode, words in ((victim, 0o644, "not a directory"),
+                                  (shared, 0o1777, "a shared directory")):
+            err = self.refused(self.conf("dd.conf", path, os.path.join(self.w.dir, "dd.sock")))
+            self.assertIn("data_dir %s: %s" % (path, words), err)
+            self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), mode)
+        self.assertFirstServes()
 
     def test_a_listen_address_in_use_is_named(self):
         listen = "127.0.0.1:%d" % self.w.pd_port
