@@ -272,6 +272,32 @@ static int text_width(const char *text)
 
 /* Prints text in at most max columns, cut at a character boundary ("~" marks a cut), then
  * pads to cols; control characters are shown as '?', so an answer cannot drive the terminal. */
+/* C0, DEL and C1 controls: an answer never drives the terminal (ESC sequences, CSI as
+ * U+009B), it shows them as '?'. */
+static bool is_control(unsigned cp)
+{
+    return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp < 0xA0);
+}
+
+/* At most max bytes of text onto f, controls as '?'. */
+static void put_safe(FILE *f, const char *text, size_t max)
+{
+    const unsigned char *p = (const unsigned char *)text, *end = p + strnlen(text, max);
+
+    while (p < end) {
+        unsigned cp;
+        size_t len = utf8_next(p, &cp);
+
+        if (len > (size_t)(end - p))
+            break;
+        if (is_control(cp))
+            fputc('?', f);
+        else
+            fwrite(p, 1, len, f);
+        p += len;
+    }
+}
+
 static void print_cell(const char *text, int cols, int max, bool right)
 {
     int width = text_width(text), used = 0;
@@ -286,7 +312,7 @@ static void print_cell(const char *text, int cols, int max, bool right)
 
         if (cut && used + w > max - 1)
             break;
-        if (cp < 0x20 || cp == 0x7F)
+        if (is_control(cp))
             putchar('?');
         else
             fwrite(p, 1, len, stdout);
@@ -537,16 +563,24 @@ static void print_error(const struct response *r, struct json_object *doc)
         json_object_object_get_ex(e, "code", &code);
         json_object_object_get_ex(e, "message", &msg);
         json_object_object_get_ex(e, "details", &details);
-        fprintf(stderr, "posactl: %s (HTTP %d): %s\n",
-                code ? json_object_get_string(code) : "ERROR", r->status,
-                msg ? json_object_get_string(msg) : "");
-        if (details && json_object_object_length(details) > 0)
-            fprintf(stderr, "posactl: details: %s\n",
-                    json_object_to_json_string_ext(details, JSON_C_TO_STRING_PLAIN |
-                                                                JSON_C_TO_STRING_NOSLASHESCAPE));
+        fputs("posactl: ", stderr);
+        put_safe(stderr, code ? json_object_get_string(code) : "ERROR", 64);
+        fprintf(stderr, " (HTTP %d): ", r->status);
+        put_safe(stderr, msg ? json_object_get_string(msg) : "", 4096);
+        fputc('\n', stderr);
+        if (details && json_object_object_length(details) > 0) {
+            fputs("posactl: details: ", stderr);
+            put_safe(stderr,
+                     json_object_to_json_string_ext(details, JSON_C_TO_STRING_PLAIN |
+                                                                 JSON_C_TO_STRING_NOSLASHESCAPE),
+                     1 << 16);
+            fputc('\n', stderr);
+        }
         return;
     }
-    fprintf(stderr, "posactl: posad answered HTTP %d: %.200s\n", r->status, r->body ? r->body : "");
+    fprintf(stderr, "posactl: posad answered HTTP %d: ", r->status);
+    put_safe(stderr, r->body ? r->body : "", 200);
+    fputc('\n', stderr);
 }
 
 /* Shows an answer; returns the exit status. */

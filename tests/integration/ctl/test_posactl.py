@@ -190,6 +190,23 @@ class WithoutPosad(unittest.TestCase):
         self.assertIn("HTTP 503", err)
         self.assertIn("out of memory", err)
 
+    def test_error_words_do_not_drive_the_terminal(self):
+        # The platform's words pass through posad's errors: an ESC sequence, a bell, a
+        # carriage return or a C1 CSI (U+009B) is shown as '?', never written to the terminal.
+        body = json.dumps({"error": {"code": "UPSTREAM_REFUSED", "retryable": False,
+                                     "message": "\x1b[2J\x1b]0;pwned\x07FAKE\rover\u009b31m",
+                                     "details": {"upstream_message": "\u009b2J清屏"}}},
+                          ensure_ascii=False).encode()
+        t, _ = self.serve_once(b"HTTP/1.1 422 Unprocessable Entity\r\nContent-Length: %d\r\n\r\n"
+                               % len(body) + body)
+        rc, out, err = posactl("reconcile", "2024-02-29", sock=self.nowhere)
+        t.join(10)
+        self.assertEqual(rc, 1, err)
+        self.assertIn("?[2J?]0;pwned?FAKE?over?31m", err)
+        self.assertIn("?2J清屏", err)
+        for c in ("\x1b", "\x07", "\r", "\u009b"):
+            self.assertNotIn(c, err)
+
 
 class WithPosad(unittest.TestCase):
     """One posa-sandbox + posad for the class; one settled stay of 10,000.00 made through the
