@@ -517,15 +517,16 @@ static struct desk_settle settle_message(struct settle_flow *f)
 {
     const struct visit_identity *who = &f->visit->who;
 
-    return (struct desk_settle){.psn_no = who->psn_no,
-                                .mdtrt_id = f->visit->mdtrt_id,
-                                .insutype = who->insutype,
-                                .insuplc_admdvs = who->insuplc_admdvs,
-                                .cert = {who->cert_type, who->cert_no, who->card_sn},
-                                .medfee_sumamt = f->bill.total.amount,
-                                .use_account = f->req.use_account,
-                                .chrg_bchno = DESK_BCHNO,
-                                .dscg_time = f->req.discharge_time};
+    return (struct desk_settle){
+        .psn_no = who->psn_no,
+        .mdtrt_id = f->visit->mdtrt_id,
+        .insutype = who->insutype,
+        .insuplc_admdvs = who->insuplc_admdvs,
+        .cert = {.type = who->cert_type, .number = who->cert_no, .card_sn = who->card_sn},
+        .medfee_sumamt = f->bill.total.amount,
+        .use_account = f->req.use_account,
+        .chrg_bchno = DESK_BCHNO,
+        .dscg_time = f->req.discharge_time};
 }
 
 static void send_settlement(struct his_call *call)

@@ -70,14 +70,34 @@ void mask_name(const char *name, char *buf, size_t cap)
     mask_name_n(name, name ? strlen(name) : 0, buf, cap);
 }
 
-static size_t digit_run(const char *s, size_t len)
+static size_t digits_at(const char *s, size_t len)
 {
     size_t n = 0;
 
     while (n < len && s[n] >= '0' && s[n] <= '9')
         n++;
-    if (n && n < len && (s[n] == 'X' || s[n] == 'x'))
+    return n;
+}
+
+/* A number as people write one: digits, or groups of them joined by one space or hyphen
+ * where each group after the first has 3 or more ("139-1234-5678", "86 138 1234 5678", an
+ * ID number in fours), and an X after the last (an ID number's check character). Its bytes,
+ * and in *ret_digits how many of them count as digits. A date ("2026-11-25") is no one
+ * number: its later groups are of 2. */
+static size_t number_run(const char *s, size_t len, size_t *ret_digits)
+{
+    size_t n = digits_at(s, len), digits = n, g;
+
+    while (n && n + 1 < len && (s[n] == ' ' || s[n] == '-') &&
+           (g = digits_at(s + n + 1, len - n - 1)) >= 3) {
+        n += 1 + g;
+        digits += g;
+    }
+    if (n && n < len && (s[n] == 'X' || s[n] == 'x')) {
         n++;
+        digits++;
+    }
+    *ret_digits = digits;
     return n;
 }
 
@@ -149,8 +169,9 @@ void mask_free_text(const char *text, char *buf, size_t cap)
     if (cap == 0)
         return;
     while (i < len) {
-        size_t run = digit_run(text + i, len - i), n = run ? run : utf8_len((unsigned char)text[i]);
-        size_t head = run >= 15 ? 6 : 0, tail = run >= 8 ? 4 : 2;
+        size_t digits, run = number_run(text + i, len - i, &digits);
+        size_t n = run ? run : utf8_len((unsigned char)text[i]);
+        size_t head = digits >= 15 ? 6 : 0, tail = digits >= 8 ? 4 : 2, d = 0;
 
         if (!run && (name = name_after_marker(text + i, len - i, &skip))) {
             char masked[64];
@@ -170,8 +191,14 @@ void mask_free_text(const char *text, char *buf, size_t cap)
             n = len - i;
         if (out + n >= cap)
             break; /* whole characters and whole numbers only */
-        for (size_t k = 0; k < n; k++)
-            buf[out++] = run < 6 || k < head || k >= run - tail ? text[i + k] : '*';
+        for (size_t k = 0; k < n; k++) {
+            bool sep = run && (text[i + k] == ' ' || text[i + k] == '-');
+
+            /* by the digits' places: a separator stays where it was */
+            buf[out++] =
+                !run || digits < 6 || sep || d < head || d >= digits - tail ? text[i + k] : '*';
+            d += !sep;
+        }
         i += n;
     }
     buf[out] = '\0';

@@ -218,6 +218,12 @@ static void test_numbers_in_text(void **state)
         {"infcode -1, 12345 is short", "infcode -1, 12345 is short"}, /* under 6: kept */
         {"签到信息不存在, 请重新签到(9001)", "签到信息不存在, 请重新签到(9001)"},
         {"X123456X", "X*****6X"}, /* an X before is a letter, after a check character */
+        /* numbers as people write them: groups of 3 or more joined by a space or hyphen */
+        {"手机号 139-1234-5678", "手机号 ***-****-5678"},
+        {"tel=+86 138 1234 5678", "tel=+** *** **** 5678"},
+        {"证件号码 320205 1959 0823 024x", "证件号码 320205 **** **** 024x"},
+        {"结算日期2026-11-25 09:30", "结算日期2026-11-25 09:30"}, /* a date is no number */
+        {"卡 W3201-0101 ok", "卡 W****-0101 ok"},                 /* 4 + 4 digits: 8 */
         {"", ""},
     };
     char buf[128];
