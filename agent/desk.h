@@ -36,6 +36,7 @@
 struct desk_card {
     char desk[CARD_DESK_MAX + 1];
     bool present; /* inserted and read (status says how the read went) */
+    bool reading; /* inserted, its read not done yet */
     int status;   /* 0, DRV_ENOT_SSC or DRV_ECARD_UNREADABLE */
     int cause;
     struct card_identity id;
@@ -176,6 +177,8 @@ void desk_card_wait(struct desk *d, const char *desk, uint32_t wait_ms, struct d
 /* Whether [desks] readers / scanners bind a reader / a scanner to desk. */
 bool desk_reader_configured(const struct desk *d, const char *desk);
 bool desk_scanner_configured(const struct desk *d, const char *desk);
+/* Whether pcscd is up and a reader of desk is there (plugged in, seen by the reader thread). */
+bool desk_reader_available(const struct desk *d, const char *desk);
 
 /* Sends event name with data (taken) to the subscribers of desk, or to all when desk is
  * NULL (upstream_online, ...). */

@@ -10,6 +10,9 @@
 #include "core/str.h"
 
 #define WAIT_TICK_MS 100
+/* A card inserted and still being read is waited for this long even with wait_ms 0: the
+ * cashier inserted it, so "no card" would be wrong (a read takes a second or so). */
+#define CARD_READ_WAIT_MS 5000
 
 static struct desk_card *card_of(struct desk *d, const char *desk, bool create)
 {
@@ -70,6 +73,8 @@ void desk_card_wait(struct desk *d, const char *desk, uint32_t wait_ms, struct d
 {
     const struct desk_card *card = card_of(d, desk, false);
 
+    if (card && card->reading && wait_ms < CARD_READ_WAIT_MS)
+        wait_ms = CARD_READ_WAIT_MS;
     if ((card && card->present) || wait_ms == 0) {
         w->cb(w, card);
         return;
@@ -86,6 +91,14 @@ bool desk_reader_configured(const struct desk *d, const char *desk)
 {
     for (size_t i = 0; i < d->readers.n; i++)
         if (d->readers.rows[i].kind == DESK_READER && strcmp(d->readers.rows[i].desk, desk) == 0)
+            return true;
+    return false;
+}
+
+bool desk_reader_available(const struct desk *d, const char *desk)
+{
+    for (size_t i = 0; d->pcsc_up && i < d->n_seen; i++)
+        if (strcmp(d->seen[i].desk, desk) == 0)
             return true;
     return false;
 }
@@ -165,10 +178,15 @@ static void on_card_event(struct pcsc_watch *w, const struct card_event *ev, voi
     if (ev->reader[0])
         follow_reader(d, ev);
     switch (ev->kind) {
+    case CARD_EV_INSERTED:
+        if (ev->desk[0] && (card = card_of(d, ev->desk, true)))
+            card->reading = true;
+        return;
     case CARD_EV_READ:
         log_card(ev);
         if (!ev->desk[0] || !(card = card_of(d, ev->desk, true)))
             return;
+        card->reading = false;
         card->present = true;
         /* The card came after any code scanned before it: auto takes the newer. */
         card->qr[0] = '\0';
@@ -182,7 +200,7 @@ static void on_card_event(struct pcsc_watch *w, const struct card_event *ev, voi
     case CARD_EV_READER_REMOVED:
         if ((card = card_of(d, ev->desk, false))) {
             memset(&card->id, 0, sizeof card->id);
-            card->present = false;
+            card->present = card->reading = false;
         }
         return;
     case CARD_EV_SERVICE_UP:

@@ -551,7 +551,11 @@ static void on_card(struct desk_waiter *w, const struct desk_card *card)
     struct identify_flow *f = call->flow;
 
     if (!card || !card->present) {
-        his_fail(call, POSA_ECARD_NOT_PRESENT, NULL, NULL);
+        his_fail(call, POSA_ECARD_NOT_PRESENT,
+                 f->req.source == IDENTIFY_AUTO
+                     ? "no card in the desk's reader and no e-voucher scanned at the desk"
+                     : NULL,
+                 NULL);
         return;
     }
     if (card->status != 0) {
@@ -640,6 +644,18 @@ void desk_identify(struct his_call *call)
                      f->req.desk,
                      f->req.source == IDENTIFY_CARD ? "card reader" : "card reader or scanner");
             his_fail(call, POSA_ENOSUCH, msg, NULL);
+            return;
+        }
+        /* Waiting for a card no reader can read would end in "no card": say why now. */
+        if (f->req.source == IDENTIFY_CARD &&
+            !desk_reader_available(&call->pd->desk, f->req.desk)) {
+            his_fail(call, DRV_ECARD_UNREADABLE,
+                     call->pd->desk.pcsc_up
+                         ? "the desk's card reader is not there (unplugged?): check it, or "
+                           "identify by ID number or e-voucher"
+                         : "the card service (pcscd) is not running: check it, or identify by "
+                           "ID number or e-voucher",
+                     NULL);
             return;
         }
         /* auto: a fresh scan at the desk wins (the patient just showed the code). */

@@ -407,6 +407,12 @@ class CardEvents(h.HisTestCase):
         rd = self.reader("Unplugged Reader*")
         self.assertIsNotNone(rd, self.tcp.get("/v1/readers").json)
         self.assertEqual((rd["kind"], rd["desk"], rd["state"]), ("pcsc", "D03", "error"), rd)
+        # Identify by card there says so at once (it waited out wait_ms, then "no card").
+        t0 = time.monotonic()
+        r = self.tcp.post("/v1/identify", {"desk": "D03", "source": "card", "wait_ms": 5000})
+        self.assertError(r, 422, "CARD_UNREADABLE")
+        self.assertIn("reader is not there", r.json["error"]["message"], r)
+        self.assertLess(time.monotonic() - t0, 2, "waited for a card no reader can read")
 
     def test_card_that_needs_a_psam(self):
         # A 3.0 card that refuses its records without PSAM authentication (6982): reinserting
