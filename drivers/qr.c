@@ -55,6 +55,17 @@ void qr_line_feed(struct qr_line *l, const uint8_t *bytes, size_t n, qr_line_cb 
     }
 }
 
+void qr_line_flush(struct qr_line *l, qr_line_cb cb, void *data)
+{
+    end_line(l, cb, data);
+    l->after_cr = false;
+}
+
+bool qr_line_pending(const struct qr_line *l)
+{
+    return l->len + l->dropped > 0;
+}
+
 void qr_dedup_init(struct qr_dedup *d, int64_t window_ms)
 {
     d->last_len = 0;

@@ -42,6 +42,14 @@ typedef void (*qr_line_cb)(void *data, int status, const uint8_t *line, size_t l
 
 void qr_line_init(struct qr_line *l);
 void qr_line_feed(struct qr_line *l, const uint8_t *bytes, size_t n, qr_line_cb cb, void *data);
+/* Ends the line begun, if any, as a terminator would: a scanner that sends no suffix, or
+ * one cut off, after the source has been quiet a while (QR_LINE_GAP_MS). */
+void qr_line_flush(struct qr_line *l, qr_line_cb cb, void *data);
+/* Whether a line is begun and not ended. */
+bool qr_line_pending(const struct qr_line *l);
+
+/* A scanner sends a code in one burst: this long with nothing more ends the line. */
+#define QR_LINE_GAP_MS 300
 
 /* Remembers the last code of one source: the same code again within window_ms is a repeat. */
 struct qr_dedup {

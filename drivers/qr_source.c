@@ -53,9 +53,21 @@ static void on_line(void *data, int status, const uint8_t *line, size_t len)
     s->cb(s, &scan, s->data);
 }
 
+static void on_gap(uv_timer_t *t)
+{
+    struct qr_source *s = t->data;
+
+    qr_line_flush(&s->line, on_line, s);
+}
+
 void qr_source_text(struct qr_source *s, const uint8_t *b, size_t n)
 {
     qr_line_feed(&s->line, b, n, on_line, s);
+    /* A line left open (no suffix, or cut off) would be glued to the next patient's code. */
+    if (qr_line_pending(&s->line))
+        uv_timer_start(&s->gap, on_gap, QR_LINE_GAP_MS, 0);
+    else
+        uv_timer_stop(&s->gap);
 }
 
 static void on_closed(uv_handle_t *handle)
@@ -191,7 +203,9 @@ int qr_source_start(struct qr_source **ret, uv_loop_t *loop, const struct qr_sou
     }
     uv_timer_init(loop, &s->retry);
     s->retry.data = s;
-    s->handles = 1;
+    uv_timer_init(loop, &s->gap);
+    s->gap.data = s;
+    s->handles = 2;
     on_retry(&s->retry);
     *ret = s;
     return 0;
@@ -209,6 +223,7 @@ void qr_source_stop(struct qr_source *s)
         uv_close((uv_handle_t *)&s->io, on_closed);
     }
     uv_close((uv_handle_t *)&s->retry, on_closed);
+    uv_close((uv_handle_t *)&s->gap, on_closed);
 }
 
 bool qr_source_is_open(const struct qr_source *s)

@@ -26,6 +26,7 @@ struct qr_source {
     size_t npartial;
     struct sockaddr_storage addr; /* tcp */
     uv_timer_t retry;
+    uv_timer_t gap; /* a line begun ends after QR_LINE_GAP_MS of quiet */
     union {
         uv_poll_t poll; /* serial, evdev: fd below */
         uv_tcp_t tcp;

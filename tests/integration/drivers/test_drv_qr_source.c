@@ -143,6 +143,15 @@ static void test_serial_pty(void **state)
     assert_string_equal(got.scans[3].code, "SECOND-CODE");
     assert_int_equal(got.n, 4);
 
+    /* A scanner set to send no suffix (or one cut off): the quiet after it ends the line,
+     * which is not glued to the next patient's code. */
+    write_all(master, "NO-SUFFIX-CODE", 14);
+    assert_true(wait_scans(5));
+    assert_string_equal(got.scans[4].code, "NO-SUFFIX-CODE");
+    write_all(master, "NEXT-CODE\r\n", 11);
+    assert_true(wait_scans(6));
+    assert_string_equal(got.scans[5].code, "NEXT-CODE");
+
     close(master); /* unplugged: the source notices and retries */
     assert_true(run_until(is_closed, src));
     qr_source_stop(src);
