@@ -103,6 +103,8 @@ static const struct config_key config_keys[] = {
     TEXT("gateway", sm_key_file),
     TEXT_CHECKED("desks", readers, desk_check_readers),
     TEXT_CHECKED("desks", scanners, desk_check_scanners),
+    TEXT("desks", card_library),
+    TEXT("desks", card_library_init),
     UINT("his", chunk_lines, 1, 5000),
     UINT("his", idempotency_days, 1, 3650),
     UINT("his", events_heartbeat_ms, 100, 3600000),
@@ -605,6 +607,8 @@ int config_check(const struct posad_config *cfg, const char *path, char *msg, si
         err = config_readable(cfg, path, "upstream", "cert_file", cfg->cert_file, msg, cap);
     if (!err)
         err = config_readable(cfg, path, "upstream", "key_file", cfg->key_file, msg, cap);
+    if (!err)
+        err = config_readable(cfg, path, "desks", "card_library", cfg->card_library, msg, cap);
     if (!err)
         err = config_client_tls(cfg, path, msg, cap);
     if (!err)

@@ -60,6 +60,10 @@ struct posad_config {
     /* [desks] */
     char readers[1024];  /* "D01=ACS ACR39U * 00;D02=..." reader globs -> desks */
     char scanners[1024]; /* "D01=tcp:127.0.0.1:9100;D02=serial:/dev/ttyACM0" */
+    /* The card vendor's ReadCardBas library (a 3.0 card that needs PSAM authentication
+     * reads only through it), and the JSON its Init() takes; "" = plain PC/SC reads. */
+    char card_library[CONFIG_PATH_MAX];
+    char card_library_init[1024];
     /* [his] */
     uint32_t chunk_lines;                  /* fee lines per 2204/2301 upload */
     uint32_t idempotency_days;             /* an Idempotency-Key's first answer is kept this long */

@@ -291,7 +291,11 @@ static int scanners_start(struct desk *d)
 
 int desk_cards_start(struct desk *d)
 {
-    struct pcsc_watch_cfg cfg = {.desks = &d->readers};
+    const struct posad_config *pc = &d->pd->cfg;
+    struct pcsc_watch_cfg cfg = {.desks = &d->readers,
+                                 .vendor_lib = pc->card_library[0] ? pc->card_library : NULL,
+                                 .vendor_init =
+                                     pc->card_library_init[0] ? pc->card_library_init : NULL};
     int err;
 
     uv_timer_init(d->pd->loop, &d->wait_timer);

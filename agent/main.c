@@ -543,7 +543,9 @@ int main(int argc, char **argv)
     desk_events_start(&pd.desk);
     rc = desk_cards_start(&pd.desk);
     if (rc) {
-        fprintf(stderr, "posad: card readers: %s\n", posa_strerror(rc));
+        fprintf(stderr, "posad: card readers: %s%s%s\n", posa_strerror(rc),
+                rc == DRV_EVENDOR ? ": [desks] card_library " : "",
+                rc == DRV_EVENDOR ? pd.cfg.card_library : "");
         return 1;
     }
     if (start_server(&pd) != 0)

@@ -52,7 +52,9 @@ static const struct err_entry err_table[] = {
     {DRV_ESW_FILE, "CARD_UNREADABLE", 422, true, "card: file not found (6A82)"},
     {DRV_ESW_RECORD, "CARD_UNREADABLE", 422, true, "card: record not found (6A83)"},
     {DRV_ESW_SECURITY, "CARD_UNREADABLE", 422, false,
-     "card: security status not satisfied (6982), PSAM needed"},
+     "card: security status not satisfied (6982): a card that needs PSAM authentication reads "
+     "only through its vendor's library ([desks] card_library); identify by ID number or "
+     "e-voucher meanwhile"},
     {DRV_ESW_LENGTH, "CARD_UNREADABLE", 422, true, "card: wrong length (6700/6Cxx)"},
     {DRV_ESW_PARAM, "CARD_UNREADABLE", 422, true, "card: wrong parameters P1-P2 (6A86/6B00/6A81)"},
     {DRV_ESW_INS, "CARD_UNREADABLE", 422, true, "card: instruction not supported (6D00)"},

@@ -494,6 +494,8 @@ def scenario_ops(w):
                         # one scanner bound to two desks: the second took the first's scans
                         ("[desks]\nscanners = D01=serial:/dev/ttyACM0;D02=serial:/dev/ttyACM0\n",
                          "[desks] scanners: \"serial:/dev/ttyACM0\" is desk D01's scanner"),
+                        ("[desks]\ncard_library = /nonexistent/libcardbas.so\n",
+                         "[desks] card_library: cannot read /nonexistent/libcardbas.so"),
                         # files curl or posad would fail on at start, past the check
                         ("[upstream]\nca_file = /etc/hostname\n",
                          "[upstream] ca_file: no PEM certificate in it"),

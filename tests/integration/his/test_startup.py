@@ -95,6 +95,33 @@ class Startup(h.HisTestCase):
             self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), mode)
         self.assertFirstServes()
 
+    def test_the_card_vendors_library(self):
+        # [desks] card_library: one that does not load stops posad at start, naming it; the
+        # vendor's (here the tests' fake ReadCardBas) lets it start.
+        fake = os.path.join(os.path.dirname(os.path.dirname(h.POSAD)), "tests", "unit",
+                            "drivers", "libfakecardbas.so")
+        self.assertTrue(os.path.exists(fake), fake)
+        for lib, starts in (("/etc/hostname", False), (fake, True)):
+            name = "lib-%d" % starts
+            conf = self.conf(name + ".conf", os.path.join(self.w.dir, name),
+                             os.path.join(self.w.dir, name + ".sock"),
+                             extra="[desks]\nreaders = D01=No Such Reader*\ncard_library = %s\n"
+                                   % lib)
+            if not starts:
+                err = self.refused(conf)
+                self.assertIn("card readers: vendor card library failed", err)
+                self.assertIn("[desks] card_library /etc/hostname", err)
+                continue
+            p = subprocess.Popen([h.POSAD, "--config", conf], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE)
+            try:
+                h.wait_until(lambda: os.path.exists(os.path.join(self.w.dir, name + ".sock"))
+                             or p.poll() is not None, 20, "posad listening")
+                self.assertIsNone(p.poll(), p.stderr.read() if p.poll() is not None else "")
+            finally:
+                p.kill()
+                p.wait(timeout=10)
+
     def test_a_listen_address_in_use_is_named(self):
         listen = "127.0.0.1:%d" % self.w.pd_port
         err = self.refused(self.conf("busy.conf", os.path.join(self.w.dir, "busy"),

@@ -87,7 +87,9 @@ static void test_drivers_codes(void **state)
     assert_string_equal(posa_err_code(DRV_ECARD_UNREADABLE), "CARD_UNREADABLE");
     assert_string_equal(posa_err_code(DRV_EQR_INVALID), "QR_INVALID");
     assert_string_equal(posa_strerror(DRV_ESW_SECURITY),
-                        "card: security status not satisfied (6982), PSAM needed");
+                        "card: security status not satisfied (6982): a card that needs PSAM "
+                        "authentication reads only through its vendor's library ([desks] "
+                        "card_library); identify by ID number or e-voucher meanwhile");
     assert_string_equal(posa_err_code(POSA_ENOTFOUND), "NOT_FOUND");
 }
 
