@@ -513,13 +513,24 @@ static void fail_line(struct his_call *call, size_t i, int err)
     struct json_object *d = json_object_new_object();
     char message[256];
 
-    json_object_object_add(d, "field", json_object_new_string("lines"));
+    const char *range = err == POSA_ERANGE ? fee_line_out_of_range(&f->lines.lines[i].fee) : NULL;
+    char field[48];
+
+    snprintf(field, sizeof field, "lines[%zu]%s%s", i, range ? "." : "", range ? range : "");
+    json_object_object_add(d, "field", json_object_new_string(range ? field : "lines"));
     json_object_object_add(d, "index", json_object_new_int64((int64_t)i));
     json_object_object_add(d, "his_line_id", json_object_new_string(f->lines.lines[i].his_line_id));
-    snprintf(message, sizeof message, "line %s: %s", f->lines.lines[i].his_line_id,
-             err == POSA_ECONFLICT
-                 ? "already uploaded to this visit: cancel it before sending it again"
-                 : posa_strerror(err));
+    if (range)
+        snprintf(message, sizeof message, "line %s: %s out of range (%s)",
+                 f->lines.lines[i].his_line_id, range,
+                 strcmp(range, "price") == 0 ? "at most 100,000,000,000.00 a unit"
+                 : strcmp(range, "qty") == 0 ? "not 0, and at most 100,000,000 either way"
+                                             : "at most 1,000,000,000,000.00 either way");
+    else
+        snprintf(message, sizeof message, "line %s: %s", f->lines.lines[i].his_line_id,
+                 err == POSA_ECONFLICT
+                     ? "already uploaded to this visit: cancel it before sending it again"
+                     : posa_strerror(err));
     his_fail(call, err, message, d);
 }
 

@@ -127,6 +127,17 @@ static bool within(int64_t v, int64_t bound)
     return v >= -bound && v <= bound;
 }
 
+const char *fee_line_out_of_range(const struct fee_line *line)
+{
+    if (line->price_e6 > BOUND_PRICE_E6)
+        return "price";
+    if (line->qty_e4 == 0 || !within(line->qty_e4, BOUND_QTY_E4))
+        return "qty";
+    if (!within(line->amount_fen, BOUND_MONEY_FEN))
+        return "amount";
+    return NULL;
+}
+
 /* Checks bounds and that the amount is round(price x qty) within one fen, in the qty's sign. */
 static int fee_line_check(const struct fee_line *line)
 {
@@ -135,8 +146,7 @@ static int fee_line_check(const struct fee_line *line)
 
     if (line->price_e6 < 0)
         return POSA_ENEGATIVE;
-    if (line->price_e6 > BOUND_PRICE_E6 || line->qty_e4 == 0 ||
-        !within(line->qty_e4, BOUND_QTY_E4) || !within(line->amount_fen, BOUND_MONEY_FEN))
+    if (fee_line_out_of_range(line))
         return POSA_ERANGE;
     if ((line->qty_e4 < 0 && line->amount_fen > 0) || (line->qty_e4 > 0 && line->amount_fen < 0))
         return POSA_EAMOUNT;

@@ -101,4 +101,9 @@ void bill_init(struct bill *bill);
 /* Adds a split line to the bill and its category. 0 or POSA_EOVERFLOW (bill unchanged). */
 int bill_add(struct bill *bill, const struct split *line);
 
+/* Which of a line's numbers is beyond its bound (POSA_ERANGE): "price" (over 100,000,000,000
+ * a unit), "qty" (0, or over 100,000,000 either way), "amount" (over 1,000,000,000,000.00
+ * either way); NULL when none is. */
+const char *fee_line_out_of_range(const struct fee_line *line);
+
 #endif

@@ -166,6 +166,19 @@ class VisitsBase(h.HisTestCase):
         self.assertEqual(self.posad_rows("SELECT state FROM journal WHERE infno = '2402' AND "
                                          "visit_key = ?", (v["visit_id"],)), [("done",)])
 
+    def test_a_number_out_of_range_is_named(self):
+        # "line P13: value out of range" said neither which number nor its bound.
+        v = self.open_visit(self.c, ZHANG)
+        for field, line in (("price", h.line("OR1", "003301000050000", "全身麻醉", "1",
+                                             "999999999999.99", "999999999999.99")),
+                            ("qty", h.line("OR2", "003301000050000", "全身麻醉", "0", "900.00",
+                                           "0.00"))):
+            r = self.c.post("/v1/visits/%s/fees" % v["visit_id"], {"lines": [line]})
+            self.assertError(r, 400, "BAD_REQUEST")
+            self.assertEqual(r.json["error"]["details"]["field"], "lines[0].%s" % field, r)
+            self.assertIn(field, r.json["error"]["message"], r)
+            self.assertIn("out of range", r.json["error"]["message"], r)
+
     def test_a_refused_discharge_may_go_again(self):
         # The platform refuses the discharge (its reason, say a time it will not take) and
         # settles the stay all the same; refunded and settled again, the discharge goes
