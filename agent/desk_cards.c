@@ -206,7 +206,11 @@ static void on_card_event(struct pcsc_watch *w, const struct card_event *ev, voi
     case CARD_EV_SERVICE_UP:
     case CARD_EV_SERVICE_DOWN:
         d->pcsc_up = ev->kind == CARD_EV_SERVICE_UP;
-        log_event(d->pcsc_up ? LOGL_INFO : LOGL_WARN, card_event_kind_name(ev->kind), NULL);
+        log_event(d->pcsc_up ? LOGL_INFO : LOGL_WARN, card_event_kind_name(ev->kind), "action",
+                  d->pcsc_up ? NULL
+                             : "pcscd cannot be reached, so no card can be read: is it running? "
+                               "(systemctl status pcscd); posad keeps trying",
+                  NULL);
         return;
     default: return;
     }

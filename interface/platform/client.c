@@ -201,6 +201,9 @@ static void request_finish(struct platform_request *req, CURLcode rc)
         res.err = rc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT
                   : rc == CURLE_COULDNT_CONNECT  ? -ECONNREFUSED
                                                  : -EIO;
+        if (req->resp_too_big) /* curl says "Failure writing output to destination" */
+            snprintf(req->errbuf, sizeof req->errbuf,
+                     "the platform's answer is larger than %u MiB: not read", BOUND_BODY >> 20);
         res.error = req->errbuf[0] ? req->errbuf : curl_easy_strerror(rc);
     }
     curl_easy_cleanup(req->easy);
@@ -504,8 +507,10 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userp)
 
         while (cap < req->resp_len + n + 1)
             cap *= 2;
-        if (cap > BOUND_BODY + 1)
+        if (cap > BOUND_BODY + 1) {
+            req->resp_too_big = true;
             return 0; /* an answer beyond any bound: abort (CURLE_WRITE_ERROR) */
+        }
         p = realloc(req->resp, cap);
         if (!p)
             return 0;
@@ -673,6 +678,7 @@ int platform_client_send(struct platform_client *c, struct platform_request *req
     req->send_off = 0;
     req->resp = NULL;
     req->resp_len = req->resp_cap = 0;
+    req->resp_too_big = false;
     req->headers = NULL;
     req->errbuf[0] = '\0';
     err = request_seal(c, req);

@@ -84,6 +84,7 @@ struct platform_request {
     char *resp;
     size_t resp_len;
     size_t resp_cap;
+    bool resp_too_big; /* the answer went past BOUND_BODY: abandoned */
     uint64_t started;
     struct platform_request *prev, *next; /* in flight */
     struct platform_request *wait_next;   /* waiting for a connection (client.c) */

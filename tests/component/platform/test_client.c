@@ -17,9 +17,10 @@
 #include "core/err.h"
 #include "interface/http/http_server.h"
 #include "interface/platform/client.h"
+#include "core/bound.h"
 #include "interface/platform/gateway.h"
 
-enum mode { MODE_OK, MODE_DROP, MODE_RESET, MODE_HOLD, MODE_HOLD_ALL, MODE_500 };
+enum mode { MODE_OK, MODE_DROP, MODE_RESET, MODE_HOLD, MODE_HOLD_ALL, MODE_500, MODE_HUGE };
 
 #define MANY 4
 
@@ -81,6 +82,16 @@ static void on_request(struct http_server *server, struct http_request *req, voi
     switch (fx->mode) {
     case MODE_OK: http_respond(req, 200, NULL, 0, ok, strlen(ok)); break;
     case MODE_500: http_respond(req, 500, NULL, 0, "oops", 4); break;
+    case MODE_HUGE: { /* past the bound of a body the client reads */
+        size_t n = BOUND_BODY + 4096;
+        char *big = malloc(n);
+
+        assert_non_null(big);
+        memset(big, ' ', n);
+        http_respond(req, 200, NULL, 0, big, n);
+        free(big);
+        break;
+    }
     case MODE_DROP: http_request_drop(req, false); break;
     case MODE_RESET: http_request_drop(req, true); break;
     case MODE_HOLD: fx->held = req; break;
@@ -305,6 +316,19 @@ static void test_drop_and_reset_are_lost_after(void **state)
     send_one(fx, "{\"infno\":\"2207\",\"n\":2}", 0);
     assert_int_equal(fx->res.outcome, PLATFORM_LOST_AFTER);
     assert_int_equal(fx->received, 2);
+}
+
+/* An answer past any bound is not read, and the error says so in words (curl's were
+ * "Failure writing output to destination"). */
+static void test_an_answer_too_large_is_named(void **state)
+{
+    struct fx *fx = *state;
+
+    assert_int_equal(start_client(fx, fx->port, NULL), 0);
+    fx->mode = MODE_HUGE;
+    send_one(fx, "{\"infno\":\"2207\",\"n\":1}", 0);
+    assert_int_equal(fx->res.outcome, PLATFORM_LOST_AFTER);
+    assert_non_null(strstr(fx->res.error, "larger than 16 MiB"));
 }
 
 /* The case libcurl would get wrong by itself: a reused keep-alive connection dies after
@@ -596,6 +620,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_check_of_an_unreachable_platform_is_lost_before, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_drop_and_reset_are_lost_after, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_an_answer_too_large_is_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reused_connection_never_resends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout_is_lost_after, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_with_request_in_flight, setup, teardown),
