@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -535,37 +534,19 @@ static int config_client_tls(const struct posad_config *cfg, const char *path, c
     return POSA_EFIELD;
 }
 
-/* The log's directory must be there, and the socket's path fit an address (108 bytes with
- * its NUL) in a directory that is there: else posad would stop at start, past the check. */
+/* The socket's path must fit an address (108 bytes with its NUL): else posad would stop at
+ * start, past the check. Its directory, and the log's, may be made by the service manager
+ * when posad starts (systemd's RuntimeDirectory, LogsDirectory): not looked for here. */
 static int config_paths(const struct posad_config *cfg, const char *path, char *msg, size_t cap)
 {
-    const struct {
-        const char *section, *key, *file;
-    } files[] = {{"posad", "log_file", cfg->log_file}, {"posad", "socket", cfg->socket}};
-    char dir[CONFIG_PATH_MAX + 1], at[CONFIG_PATH_MAX + 16];
+    char at[CONFIG_PATH_MAX + 16];
     struct sockaddr_un un;
-    struct stat st;
 
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        const char *file = files[i].file, *slash = strrchr(file, '/'), *why = NULL;
-
-        if (!file[0] || (i == 0 && strcmp(file, "-") == 0))
-            continue;
-        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - file) : 1, slash ? file : ".");
-        if (!dir[0])
-            snprintf(dir, sizeof dir, "/");
-        if (i == 1 && strlen(file) >= sizeof un.sun_path)
-            why = "longer than a socket's path may be (107 bytes)";
-        else if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-            why = "its directory is not there";
-        if (!why)
-            continue;
-        snprintf(msg, cap, "%s: [%s] %s: %s: %s",
-                 config_at(cfg, path, files[i].section, files[i].key, at, sizeof at),
-                 files[i].section, files[i].key, file, why);
-        return POSA_EFIELD;
-    }
-    return 0;
+    if (strlen(cfg->socket) < sizeof un.sun_path)
+        return 0;
+    snprintf(msg, cap, "%s: [posad] socket: %s: longer than a socket's path may be (107 bytes)",
+             config_at(cfg, path, "posad", "socket", at, sizeof at), cfg->socket);
+    return POSA_EFIELD;
 }
 
 int config_check(const struct posad_config *cfg, const char *path, char *msg, size_t cap)

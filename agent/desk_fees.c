@@ -29,8 +29,7 @@
 struct fee_chunk {
     struct his_call *call;
     size_t first, n;
-    bool lost;    /* not journaled, so its lines were not kept */
-    bool refused; /* the platform refused it: its lines are `refused`, the others stand */
+    bool lost; /* not journaled, so its lines were not kept */
 };
 
 /* A HIS line id (fee_lines.c bounds it) fits a record's id whole, so lookups are exact. */
@@ -70,6 +69,7 @@ struct fee_flow {
     int local_err;  /* a chunk posad could not journal (disk full...) */
     int unrecorded; /* a chunk left, and its answer could not be journaled: why */
     bool queued, refused;
+    bool *line_refused; /* per line: its upload was refused (NULL until one is) */
     char refusal[256];
     const char *infno;
 };
@@ -94,6 +94,7 @@ static void flow_free(void *p)
     free(f->sns);
     free(f->fees);
     free(f->chunk);
+    free(f->line_refused);
     free(f);
 }
 
@@ -250,6 +251,16 @@ static void fail_in_platform_words(struct his_call *call, int err, const char *w
     his_fail(call, err, NULL, d);
 }
 
+/* Lines [first, first + n) were in an upload the platform refused. */
+static int mark_refused(struct fee_flow *f, size_t first, size_t n)
+{
+    if (!f->line_refused && !(f->line_refused = calloc(f->lines.n ? f->lines.n : 1, 1)))
+        return -ENOMEM;
+    for (size_t i = first; i < first + n && i < f->lines.n; i++)
+        f->line_refused[i] = true;
+    return 0;
+}
+
 /* Some chunks refused: the platform's words, and which lines it refused (the others went,
  * in other chunks, and are kept): the HIS sends those again, not the whole bill. */
 static void fail_refused(struct his_call *call)
@@ -259,10 +270,11 @@ static void fail_refused(struct his_call *call)
     char message[360];
     size_t n = 0;
 
-    for (size_t c = 0; c < f->chunks; c++)
-        for (size_t i = f->chunk[c].first;
-             f->chunk[c].refused && i < f->chunk[c].first + f->chunk[c].n; i++, n++)
+    for (size_t i = 0; f->line_refused && i < f->lines.n; i++)
+        if (f->line_refused[i]) {
             json_object_array_add(ids, json_object_new_string(f->lines.lines[i].his_line_id));
+            n++;
+        }
     json_object_object_add(d, "upstream_message", json_object_new_string(f->refusal));
     json_object_object_add(d, "refused", ids);
     snprintf(message, sizeof message,
@@ -299,7 +311,7 @@ static void on_chunk(struct upmsg *m)
     } else if (m->result == UPMSG_FAILED) {
         f->unrecorded = err; /* kept and sent; resolved by query once the journal takes it */
     } else {
-        chunk->refused = true;
+        mark_refused(f, chunk->first, chunk->n); /* out of memory: the list is shorter */
         if (!f->refused)
             str_copy(f->refusal, sizeof(f->refusal), msg[0] ? msg : posa_strerror(err));
         f->refused = true;
@@ -693,7 +705,8 @@ static bool is_repeat(const struct his_call *call, const struct fee_flow *f)
     return true;
 }
 
-/* One journaled upload: how it went, into f (its platform rows, refused, queued). */
+/* One journaled upload: how it went, into f (its platform rows, refused, queued); 1 when the
+ * platform refused it, 0, or an error. */
 static int replay_upload(struct db *db, struct fee_flow *f, const char *msgid)
 {
     struct journal_row *row = NULL;
@@ -716,12 +729,13 @@ static int replay_upload(struct db *db, struct fee_flow *f, const char *msgid)
         else if (row->state == MSG_REFUSED && !f->refused)
             str_copy(f->refusal, sizeof(f->refusal), desk_refusal_words(&env));
         f->refused = f->refused || row->state == MSG_REFUSED;
+        err = row->state == MSG_REFUSED; /* its lines are named in the answer */
         envelope_response_done(&env);
     } else if (row->state != MSG_DONE) {
         f->queued = true; /* queued, or its outcome is being resolved */
     }
     journal_row_free(row);
-    return 0;
+    return err;
 }
 
 /* Each upload that carried the request's lines, once. */
@@ -736,9 +750,16 @@ static int run_replay(struct db *db, struct db_job *job)
         msgids[i] = kept_same(call, f, i)->upload_msgid;
     if (!err)
         qsort(msgids, f->lines.n, sizeof *msgids, str_ptr_cmp);
-    for (size_t i = 0; i < f->lines.n && !err; i++)
-        if (i == 0 || strcmp(msgids[i], msgids[i - 1]) != 0)
-            err = replay_upload(db, f, msgids[i]);
+    for (size_t i = 0; i < f->lines.n && !err; i++) {
+        if (i > 0 && strcmp(msgids[i], msgids[i - 1]) == 0)
+            continue;
+        if ((err = replay_upload(db, f, msgids[i])) == 1)
+            for (size_t k = 0; k < f->lines.n && err == 1; k++)
+                if (strcmp(kept_same(call, f, k)->upload_msgid, msgids[i]) == 0 &&
+                    mark_refused(f, k, 1) < 0)
+                    err = -ENOMEM;
+        err = err == 1 ? 0 : err;
+    }
     free(msgids);
     return err;
 }

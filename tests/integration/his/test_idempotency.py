@@ -299,6 +299,7 @@ class IdemBase(h.HisTestCase):
                             key=self.key("fees-refused"))
         self.assertError(first, 422, "UPSTREAM_REFUSED")
         self.assertIn("明细重复上传", first.json["error"]["details"]["upstream_message"], first)
+        self.assertEqual(first.json["error"]["details"]["refused"], ["LR01", "LR02"], first)
         self.lose_answer("fees-refused")
         again = self.c.post("/v1/visits/%s/fees" % v["visit_id"], {"lines": lines},
                             key=self.key("fees-refused"))
