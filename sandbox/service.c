@@ -297,6 +297,8 @@ static void job_answer(struct job *job)
         }
         fprintf(stderr, "fault tamper_after_commit infno=%s msgid=%s %s=%s\n", job->env.head.infno,
                 job->env.head.msgid, job->tamper->field, job->tamper->value);
+        free(job->tamper); /* the answer may be freed by answer_done, which knows no faults */
+        job->tamper = NULL;
     }
     job->work.data = job;
     if (!pooled(job) || uv_queue_work(job->sb->loop, &job->work, answer_work, answer_done) < 0) {

@@ -173,8 +173,6 @@ struct desk_settlement {
     const char *clr_optins;  /* clearing institution: the insured region */
     const char *setl_time;   /* "yyyy-MM-dd HH:mm:ss", the platform's clock */
     struct policy_result amounts;
-    int64_t hosp_part_amt;   /* borne by the hospital; 0 when absent */
-    int64_t acct_mulaid_pay; /* paid from a family member's account (共济); 0 when absent */
     struct desk_fund funds[DESK_FUNDS_MAX];
     size_t n_funds;
 };
@@ -192,9 +190,10 @@ int desk_settlement_decode(struct json_object *output, struct desk_settlement *r
                            struct jsonmap_error *err);
 
 /* Whether a settlement's answer (2207/2304, or 5203 about one) can be what the platform did:
- * a setl_id, no negative amount, fund + person + hospital = total, account + family account
- * + cash = the person's part, a setl_time that is a time, and the visit, person and total of
- * the request (sent may be NULL). NULL when it can; else what is wrong, for the log. */
+ * a setl_id, no negative amount, no part (fund, person, account, cash) larger than the total,
+ * a setl_time that is a time, and the visit, person and total of the request (sent may be
+ * NULL). How the parts add up is the province's (national-interface.md §2.4), not checked.
+ * NULL when it can; else what is wrong, for the log. */
 const char *desk_settlement_check(const struct desk_settlement *s,
                                   const struct desk_settlement_sent *sent);
 /* The request's visit, person and total (a 2207/2304 envelope as journaled); all unset when

@@ -131,6 +131,18 @@ class LostOutcomes(h.HisTestCase):
                 self.assertFalse(s["amounts"]["psn_cash_pay"].startswith("-"), s)
         self.assertIn("settlement_answer_impossible", self.w.log_tail(n=200000))
 
+    def test_a_provinces_own_answer_is_believed(self):
+        # Fields a real platform answers blank, and parts that add up its own way (a fund
+        # that includes the account, as Guangdong's does): settled at once, not unknown.
+        for i, (field, value) in enumerate((("hosp_part_amt", ""), ("acct_mulaid_pay", ""),
+                                            ("fund_pay_sumamt", "40.00"))):
+            v = self.outpatient_visit("GD%d" % i)
+            self.fault({"infno": "2207", "mode": "tamper_after_commit",
+                        "field": "setlinfo." + field, "value": value})
+            r = self.tcp.post("/v1/visits/%s/settle" % v["visit_id"], {})
+            self.assertEqual((r.status, r.json.get("state")), (200, "settled"), (field, r))
+        self.assertEqual(self.armed_faults(), 0)
+
     @unittest.skipUnless(SHIM, "POSA_FAILSYNC_LIB (the fdatasync shim) is not set")
     def test_failed_sync_stops_posad_until_restart(self):
         a, b = self.outpatient_visit("A"), self.outpatient_visit("B")

@@ -239,7 +239,7 @@ static void test_catalog_pages(void **state)
  * 0.75 = 242.17, person 1,524.25 - 242.17 = 1,282.08, of it 650.00 from the account and
  * 632.08 in cash. */
 struct answer_case {
-    const char *setl_id, *medfee, *fund, *psn, *acct, *cash, *hosp, *mulaid, *setl_time;
+    const char *setl_id, *medfee, *fund, *psn, *acct, *cash, *extra, *setl_time;
     const char *why; /* a word of desk_settlement_check's reason, or NULL: possible */
 };
 
@@ -254,10 +254,8 @@ static void check_answer(const struct answer_case *c, const struct desk_settleme
     snprintf(text, sizeof text,
              "{\"setlinfo\":{\"setl_id\":\"%s\",\"mdtrt_id\":\"M1\",\"psn_no\":\"P1\","
              "\"setl_time\":\"%s\",\"medfee_sumamt\":\"%s\",\"fund_pay_sumamt\":\"%s\","
-             "\"psn_part_amt\":\"%s\",\"acct_pay\":\"%s\",\"psn_cash_pay\":\"%s\","
-             "\"hosp_part_amt\":\"%s\",\"acct_mulaid_pay\":\"%s\"}}",
-             c->setl_id, c->setl_time, c->medfee, c->fund, c->psn, c->acct, c->cash, c->hosp,
-             c->mulaid);
+             "\"psn_part_amt\":\"%s\",\"acct_pay\":\"%s\",\"psn_cash_pay\":\"%s\"%s}}",
+             c->setl_id, c->setl_time, c->medfee, c->fund, c->psn, c->acct, c->cash, c->extra);
     out = json_tokener_parse(text);
     assert_non_null(out);
     assert_int_equal(desk_settlement_decode(out, &s, &err), 0);
@@ -272,51 +270,38 @@ static void check_answer(const struct answer_case *c, const struct desk_settleme
 
 static void test_settlement_answer_checked(void **state)
 {
+    static const char t[] = "2026-11-25 09:30:00";
     static const struct answer_case cases[] = {
-        {"S1", "1524.25", "242.17", "1282.08", "650.00", "632.08", "0.00", "0.00",
-         "2026-11-25 09:30:00", NULL},
-        /* the hospital's part and a family account's are parts of the sums */
-        {"S1", "1524.25", "232.17", "1282.08", "650.00", "632.08", "10.00", "0.00",
-         "2026-11-25 09:30:00", NULL},
-        {"S1", "1524.25", "242.17", "1282.08", "650.00", "532.08", "0.00", "100.00",
-         "2026-11-25 09:30:00", NULL},
-        {"S1", "1524.25", "242.17", "1282.08", "1332.08", "-50.00", "0.00", "0.00",
-         "2026-11-25 09:30:00", "negative"},
-        {"S1", "9999.00", "242.17", "1282.08", "650.00", "632.08", "0.00", "0.00",
-         "2026-11-25 09:30:00", "is not medfee_sumamt"},
-        {"S1", "1524.25", "242.17", "1282.08", "650.00", "632.09", "0.00", "0.00",
-         "2026-11-25 09:30:00", "is not psn_part_amt"},
-        {"", "1524.25", "242.17", "1282.08", "650.00", "632.08", "0.00", "0.00",
-         "2026-11-25 09:30:00", "setl_id"},
-        {"S1", "1524.25", "242.17", "1282.08", "650.00", "632.08", "0.00", "0.00", "yesterday",
-         "setl_time"},
+        {"S1", "1524.25", "242.17", "1282.08", "650.00", "632.08", "", t, NULL},
+        /* how the parts add up is the province's: the fund including the account
+         * (Guangdong), blank fields the national answer has (hosp_part_amt, acct_mulaid_pay) */
+        {"S1", "1524.25", "892.17", "632.08", "650.00", "632.08", "", t, NULL},
+        {"S1", "1524.25", "242.17", "1282.08", "650.00", "632.08",
+         ",\"hosp_part_amt\":\"\",\"acct_mulaid_pay\":\"\"", t, NULL},
+        {"S1", "1524.25", "242.17", "1282.08", "1332.08", "-50.00", "", t, "negative"},
+        {"S1", "1524.25", "1524.26", "0.00", "0.00", "0.00", "", t, "larger than medfee"},
+        {"S1", "1524.25", "242.17", "1282.08", "650.00", "1600.00", "", t, "larger than medfee"},
+        {"", "1524.25", "242.17", "1282.08", "650.00", "632.08", "", t, "setl_id"},
+        {"S1", "1524.25", "242.17", "1282.08", "650.00", "632.08", "", "yesterday", "setl_time"},
+        {"S1", "1524.25", "242.17", "1282.08", "650.00", "632.08", "", "", NULL}, /* no time */
+        {"S1", "9999.00", "242.17", "1282.08", "650.00", "632.08", "", t, "total sent"},
     };
     const struct desk_settlement_sent sent = {"M1", "P1", 152425};
 
     (void)state;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         check_answer(&cases[i], &sent);
-    check_answer(&cases[0], NULL);
-    check_answer(&(struct answer_case){"S1", "1524.25", "242.17", "1282.08", "650.00", "632.08",
-                                       "0.00", "0.00", "", NULL},
-                 &sent); /* no setl_time: the platform's clock is not required */
-    /* Not what was sent: another total, visit or person. */
-    check_answer(&(struct answer_case){.setl_id = "S1",
-                                       "1524.25",
-                                       "242.17",
-                                       "1282.08",
-                                       "650.00",
-                                       "632.08",
-                                       "0.00",
-                                       "0.00",
-                                       "",
-                                       "total sent"},
-                 &(struct desk_settlement_sent){"M1", "P1", 152424});
-    check_answer(&(struct answer_case){"S1", "1524.25", "242.17", "1282.08", "650.00", "632.08",
-                                       "0.00", "0.00", "", "visit"},
+    check_answer(&(struct answer_case){"S1", "9999.00", "242.17", "1282.08", "650.00", "632.08", "",
+                                       t, NULL},
+                 NULL); /* no request to compare with */
+    check_answer(&(struct answer_case){"S1", "0.00", "0.00", "0.00", "0.00", "0.00", "", t, NULL},
+                 &(struct desk_settlement_sent){"M1", "P1", 0}); /* nothing to pay */
+    /* Not what was sent: another visit or person. */
+    check_answer(&(struct answer_case){"S1", "1524.25", "242.17", "1282.08", "650.00", "632.08", "",
+                                       t, "visit"},
                  &(struct desk_settlement_sent){"M2", "P1", 152425});
-    check_answer(&(struct answer_case){"S1", "1524.25", "242.17", "1282.08", "650.00", "632.08",
-                                       "0.00", "0.00", "", "person"},
+    check_answer(&(struct answer_case){"S1", "1524.25", "242.17", "1282.08", "650.00", "632.08", "",
+                                       t, "person"},
                  &(struct desk_settlement_sent){"M1", "P2", -1});
 }
 
