@@ -177,7 +177,8 @@ struct resolved_job {
 };
 
 /* A settlement cancel decided (done: the settlement is cancelled; reversed, once the
- * platform took the reversal: it stands): the settlement's desk hears it as well. */
+ * platform took the reversal, or refused it and said the settlement stands: it stands):
+ * the settlement's desk hears it as well. */
 static int cancel_resolved(struct db *db, struct resolved_job *r)
 {
     struct journal_row *row = NULL;
@@ -188,7 +189,8 @@ static int cancel_resolved(struct db *db, struct resolved_job *r)
     if (!err && row->state == MSG_REVERSED)
         err = journal_reversal_state(db, row->msgid, &rev);
     if (!err && (info = messages_find(row->infno)) && info->cancel &&
-        (row->state == MSG_DONE || (row->state == MSG_REVERSED && rev == MSG_DONE)) &&
+        (row->state == MSG_DONE ||
+         (row->state == MSG_REVERSED && (rev == MSG_DONE || rev == MSG_REFUSED))) &&
         (err = desk_cancel_settlement(db, row->request, &r->rec)) == 0 &&
         (err = records_visit_get(db, r->rec->visit_id, &r->visit)) == 0)
         r->changed = true;

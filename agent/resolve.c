@@ -268,10 +268,15 @@ static void on_query(struct upmsg *m)
         return;
     }
     if (rs->cancel) {
+        /* Landed when the settlement no longer stands; an answer that does not say ends it
+         * as it stands (for an operator, logged); a refusal is asked again later, as the
+         * platform's word is all that can tell. */
         int stands = env.infcode == 0 ? settlement_stands(env.output, rs->setl_id) : -1;
 
-        found = stands == 0; /* the cancel landed */
-        absent = stands == 1;
+        found = stands == 0;
+        absent = env.infcode == 0
+                     ? stands != 0
+                     : says_not_found(env.err_msg) && !upstream_is_session_refusal(env.err_msg);
     } else {
         found = env.infcode == 0 && json_mentions(env.output, rs->row->msgid, 0);
         /* A lost session may be worded "签到信息不存在": it says nothing about the settlement. */
@@ -281,8 +286,10 @@ static void on_query(struct upmsg *m)
     }
     /* A reopened settlement is asked once: a question refused for another reason than a lost
      * session ends it as absent would (reversed, and no second 2601), rather than holding
-     * the resolver's other rows behind it. */
-    if (!found && !absent && rs->reopened && !upstream_is_session_refusal(env.err_msg))
+     * the resolver's other rows behind it. Not a cancel: ending it so would say the
+     * settlement stands when the cancel may have landed, and nothing would ask again. */
+    if (!found && !absent && rs->reopened && !rs->cancel &&
+        !upstream_is_session_refusal(env.err_msg))
         absent = true;
     if (!found && !absent) {
         /* Reversing now could undo a settlement that stands: the row stays unknown. */

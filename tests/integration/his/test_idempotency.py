@@ -563,14 +563,14 @@ class IdemBase(h.HisTestCase):
         self.assertEqual((r.status, r.json["state"]), (200, "cancelled"), r)
         self.assertError(self.c.post(path, {}), 409, "CONFLICT")
 
-    def lost_cancel(self, lost_fault, reversal_refusal):
+    def lost_cancel(self, lost_fault, reversal_refusal, *more_faults):
         """A settled outpatient visit whose cancel's answer is lost (lost_fault on 2208) and
         whose 2601 the platform refuses: (visit, settlement, the HIS's answer, 2208 msgid)."""
         a = self.outpatient()
         s_a = self.settle(a["visit_id"])
         for fault in (dict(lost_fault, infno="2208", count=1),
                       {"infno": "2601", "mode": "refuse", "count": 1,
-                       "message": reversal_refusal}):
+                       "message": reversal_refusal}) + more_faults:
             status, raw = self.w.sandbox_request("POST", "/sandbox/faults", fault)
             self.assertEqual(status, 200, raw)
         r = self.c.post("/v1/settlements/%s/cancel" % s_a["settlement_id"], {})
@@ -606,10 +606,31 @@ class IdemBase(h.HisTestCase):
         r = self.c.post("/v1/settlements/%s/cancel" % again.json["settlement_id"], {})
         self.assertEqual((r.status, r.json.get("state")), (200, "cancelled"), r.raw)
 
+    def test_cancel_lost_reversal_refused_and_question_refused_asks_again(self):
+        # As above, and the first question is refused (a busy platform): a cancel is asked
+        # again (it ended "the settlement stands" at once, for good, while the platform had
+        # it cancelled).
+        a, s_a, msgid = self.lost_cancel({"mode": "drop_after_commit"},
+                                         "非当日交易不能冲正 (injected)",
+                                         {"infno": "5203", "mode": "refuse", "count": 1,
+                                          "message": "系统繁忙 (injected)"})
+        path = "/v1/settlements/%s" % s_a["settlement_id"]
+        h.wait_until(lambda: self.c.get(path).json["state"] == "cancelled", 40,
+                     "cancelled once asked again", step=0.2)
+        self.assertEqual(sorted(self.posad_db("SELECT state FROM journal WHERE infno = '5203' "
+                                              "AND ref_msgid = ?", (msgid,))),
+                         [("done",), ("refused",)])
+        again = self.c.post("/v1/visits/%s/settle" % a["visit_id"], {})
+        self.assertEqual((again.status, again.json["state"]), (200, "settled"), again)
+        r = self.c.post("/v1/settlements/%s/cancel" % again.json["settlement_id"], {})
+        self.assertEqual((r.status, r.json.get("state")), (200, "cancelled"), r.raw)
+
     def test_cancel_lost_and_reversal_refused_never_arrived(self):
         # The cancel never reached the platform (a 500 before it did anything) and the 2601
         # is refused (nothing to reverse): asked, the settlement still stands, so the cancel
-        # stays reversed, with no second 2601, and the settlement settled.
+        # stays reversed, with no second 2601, and the settlement settled; the desks hear so.
+        events = h.SseStream(self.c, "/v1/events")
+        events.wait_comment("subscribed", 5)
         a, s_a, msgid = self.lost_cancel({"mode": "http_500"}, "原交易不存在 (injected)")
         h.wait_until(lambda: self.posad_db(
             "SELECT state FROM journal WHERE infno = '5203' AND ref_msgid = ?", (msgid,)) ==
@@ -622,6 +643,12 @@ class IdemBase(h.HisTestCase):
         self.assertEqual((g.status, g.json["state"]), (200, "settled"), g)
         self.assertEqual([s["state"] for s in self.ledger_settlements(a["mdtrt_id"])],
                          ["active"])
+        try:
+            data = events.events_until("settlement_resolved", 10)[-1][1]
+            self.assertEqual((data["settlement_id"], data["state"]),
+                             (s_a["settlement_id"], "settled"), data)
+        finally:
+            events.close()
         r = self.c.post("/v1/settlements/%s/cancel" % s_a["settlement_id"], {})
         self.assertEqual((r.status, r.json.get("state")), (200, "cancelled"), r.raw)
 
