@@ -572,14 +572,15 @@ static void discharge(struct his_call *call)
     struct settle_flow *f = call->flow;
     struct desk_diagnosis diagnoses[BOUND_DIAGNOSES];
     struct desk_visit v;
-    char idem[RECORD_ID_MAX + 16];
+    char idem[RECORD_ID_MAX + DATETIME_TIME_LEN + 16];
     int err;
 
     desk_visit_from_doc(visit_doc(f), f->visit->visit_id, f->visit->mdtrt_id, &v, diagnoses);
-    /* One discharge a stay: a settle tried again finds the one journaled (queued, sent or
-     * done) instead of journaling another, which the platform would refuse; one the
-     * platform refused (a time before admission, say) may go again, corrected. */
-    snprintf(idem, sizeof idem, "discharge:%s", f->visit->visit_id);
+    /* One discharge a stay and time: a settle tried again finds the one journaled (queued,
+     * sent or done) instead of journaling another, which the platform would refuse; one the
+     * platform refused may go again, and another time (after a 2405 cancelled the first
+     * discharge) is another discharge. */
+    snprintf(idem, sizeof idem, "discharge:%s:%s", f->visit->visit_id, f->req.discharge_time);
     err = desk_send_hooked(call->pd, "2402", v.insuplc_admdvs, f->visit->visit_id, idem,
                            desk_2402_input(&v, f->req.discharge_time, f->req.discharge_reason),
                            on_discharged, call, &(struct desk_hooks){.again_after_refusal = true});

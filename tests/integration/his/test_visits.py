@@ -179,6 +179,28 @@ class VisitsBase(h.HisTestCase):
             self.assertIn(field, r.json["error"]["message"], r)
             self.assertIn("out of range", r.json["error"]["message"], r)
 
+    def test_a_discharge_cancelled_may_be_sent_again(self):
+        # A wrong discharge time: the settlement refunded, the discharge cancelled (2405,
+        # through the passthrough), settled again with the corrected time: that discharge is
+        # sent (the stay's one discharge key kept the first, and the stay stayed open).
+        v = self.open_visit(self.c, ZHANG)
+        self.upload(self.c, v["visit_id"], h.stay_lines("DC")[:2])
+        r = self.c.post("/v1/visits/%s/settle" % v["visit_id"],
+                        {"discharge": {"time": "2026-11-24 08:30:00"}})
+        self.assertEqual((r.status, r.json.get("state")), (200, "settled"), r)
+        c = self.c.post("/v1/settlements/%s/cancel" % r.json["settlement_id"], {})
+        self.assertEqual((c.status, c.json.get("state")), (200, "cancelled"), c)
+        p = self.c.post("/fsi/api/rsfComIfsService/callService",
+                        {"infno": "2405", "insuplc_admdvs": "320200",
+                         "input": {"data": {"mdtrt_id": v["mdtrt_id"], "psn_no": ZHANG}}})
+        self.assertEqual((p.status, p.json.get("infcode")), (200, 0), p)
+        r = self.c.post("/v1/visits/%s/settle" % v["visit_id"],
+                        {"discharge": {"time": "2026-11-25 08:30:00"}})
+        self.assertEqual((r.status, r.json.get("state")), (200, "settled"), r)
+        self.assertEqual(self.posad_rows("SELECT state FROM journal WHERE infno = '2402' AND "
+                                         "visit_key = ?", (v["visit_id"],)),
+                         [("done",), ("done",)])
+
     def test_a_refused_discharge_may_go_again(self):
         # The platform refuses the discharge (its reason, say a time it will not take) and
         # settles the stay all the same; refunded and settled again, the discharge goes
