@@ -142,6 +142,13 @@ class VisitsBase(h.HisTestCase):
         self.assertEqual(len(self.posad_rows("SELECT 1 FROM identities")), identities)
         r = self.c.post("/v1/identify", {"source": "id", "certno": h.PERSONS[ZHANG]})
         self.assertEqual((r.status, r.json["person"]["psn_no"]), (200, ZHANG), r)
+        # The Xinjiang Production and Construction Corps (66xxxx) is a region of its own.
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
+            "infno": "1101", "mode": "tamper_after_commit",
+            "field": "insuinfo.0.insuplc_admdvs", "value": "660100"})
+        self.assertEqual(status, 200, raw)
+        r = self.c.post("/v1/identify", {"source": "id", "certno": h.PERSONS[ZHANG]})
+        self.assertEqual(r.status, 200, r)
 
     def test_a_refused_settlement_reads_back_its_error(self):
         v = self.open_visit(self.c, ZHANG)

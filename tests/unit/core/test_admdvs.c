@@ -17,6 +17,7 @@ static void test_known_divisions(void **state)
     assert_string_equal(admdvs_province("510100"), "四川省"); /* 成都市 */
     assert_string_equal(admdvs_province("110000"), "北京市");
     assert_string_equal(admdvs_province("650100"), "新疆维吾尔自治区");
+    assert_string_equal(admdvs_province("660100"), "新疆生产建设兵团"); /* its own insurance */
     assert_string_equal(admdvs_province("450100"), "广西壮族自治区");
 }
 
