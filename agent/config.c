@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -549,6 +550,27 @@ static int config_paths(const struct posad_config *cfg, const char *path, char *
     return POSA_EFIELD;
 }
 
+/* A data_dir there already must be a directory and not a shared one (sticky, as /tmp is):
+ * posad refuses either at start (make_data_dir, which also wants it posad's own). */
+static int config_data_dir(const struct posad_config *cfg, const char *path, char *msg, size_t cap)
+{
+    char at[CONFIG_PATH_MAX + 16];
+    struct stat st;
+    const char *why;
+
+    if (stat(cfg->data_dir, &st) != 0)
+        return 0; /* made at start */
+    if (!S_ISDIR(st.st_mode))
+        why = "not a directory";
+    else if (st.st_mode & S_ISVTX)
+        why = "a shared directory (sticky, as /tmp is): give posad one of its own";
+    else
+        return 0;
+    snprintf(msg, cap, "%s: [posad] data_dir: %s: %s",
+             config_at(cfg, path, "posad", "data_dir", at, sizeof at), cfg->data_dir, why);
+    return POSA_EFIELD;
+}
+
 int config_check(const struct posad_config *cfg, const char *path, char *msg, size_t cap)
 {
     char host[CONFIG_HOST_MAX], at[CONFIG_PATH_MAX + 16];
@@ -592,6 +614,8 @@ int config_check(const struct posad_config *cfg, const char *path, char *msg, si
         err = config_readable(cfg, path, "desks", "card_library", cfg->card_library, msg, cap);
     if (!err)
         err = config_client_tls(cfg, path, msg, cap);
+    if (!err)
+        err = config_data_dir(cfg, path, msg, cap);
     if (!err)
         err = config_paths(cfg, path, msg, cap);
     if (!err && !*cfg->listen && !*cfg->socket) {

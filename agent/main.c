@@ -257,7 +257,7 @@ static int make_data_dir(const char *dir, const char **why)
     *why = NULL;
     if (mkdir(dir, 0700) != 0 && errno != EEXIST)
         return -errno;
-    if (lstat(dir, &st) != 0)
+    if (stat(dir, &st) != 0) /* a symlink to posad's own directory is that directory */
         return -errno;
     if (!S_ISDIR(st.st_mode))
         *why = "not a directory";

@@ -87,9 +87,27 @@ class Startup(h.HisTestCase):
         os.chmod(shared, 0o1777)
         for path, mode, words in ((victim, 0o644, "not a directory"),
                                   (shared, 0o1777, "a shared directory")):
-            err = self.refused(self.conf("dd.conf", path, os.path.join(self.w.dir, "dd.sock")))
-            self.assertIn("data_dir %s: %s" % (path, words), err)
+            conf = self.conf("dd.conf", path, os.path.join(self.w.dir, "dd.sock"))
+            for argv in ([h.POSAD, "--check-config", conf], [h.POSAD, "--config", conf]):
+                p = subprocess.run(argv, capture_output=True, timeout=20)
+                self.assertEqual(p.returncode, 2, p)
+                self.assertIn("[posad] data_dir: %s: %s" % (path, words),
+                              p.stderr.decode("utf-8", "replace"))
             self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), mode)
+        # A symlink to a directory of posad's own is that directory: posad starts on it.
+        os.mkdir(os.path.join(self.w.dir, "real"))
+        link = os.path.join(self.w.dir, "linked")
+        os.symlink(os.path.join(self.w.dir, "real"), link)
+        sock = os.path.join(self.w.dir, "linked.sock")
+        p = subprocess.Popen([h.POSAD, "--config", self.conf("ln.conf", link, sock)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            h.wait_until(lambda: os.path.exists(sock) or p.poll() is not None, 20,
+                         "posad listening")
+            self.assertIsNone(p.poll(), p.stderr.read() if p.poll() is not None else "")
+        finally:
+            p.kill()
+            p.wait(timeout=10)
         self.assertFirstServes()
 
     def test_the_card_vendors_library(self):
