@@ -103,6 +103,9 @@ static void on_retry(uv_timer_t *t)
 
 void qr_source_lost(struct qr_source *s)
 {
+    /* A line the loss cut is not half-kept: not ended by the gap as a scan either. */
+    uv_timer_stop(&s->gap);
+    qr_line_init(&s->line);
     if (s->open) {
         s->open = false;
         s->io_closing = true;

@@ -244,6 +244,40 @@ static void test_tcp_source(void **state)
     uv_run(&loop, UV_RUN_DEFAULT); /* sv lives on this stack: close it before returning */
 }
 
+/* A scanner that drops mid-line and is slow to come back (retry 5 s): the half line is not
+ * ended by the quiet after it as a scan (the gap timer outlived the loss). */
+static void test_tcp_line_cut_by_a_loss_is_no_scan(void **state)
+{
+    struct server sv = {0};
+    struct sockaddr_in addr;
+    struct sockaddr_storage bound;
+    int len = sizeof bound;
+    char path[64];
+    struct qr_source *src;
+
+    (void)state;
+    uv_tcp_init(&loop, &sv.listener);
+    sv.listener.data = &sv;
+    uv_ip4_addr("127.0.0.1", 0, &addr);
+    assert_int_equal(uv_tcp_bind(&sv.listener, (const struct sockaddr *)&addr, 0), 0);
+    assert_int_equal(uv_listen((uv_stream_t *)&sv.listener, 4, on_accept), 0);
+    uv_tcp_getsockname(&sv.listener, (struct sockaddr *)&bound, &len);
+    snprintf(path, sizeof path, "127.0.0.1:%d", ntohs(((struct sockaddr_in *)&bound)->sin_port));
+
+    struct qr_source_cfg cfg = {QR_SRC_TCP, path, "D07", 0, 5000};
+    assert_int_equal(qr_source_start(&src, &loop, &cfg, on_scan, &got), 0);
+    assert_true(run_until(accepted_n, &sv));
+    send_text(&sv, "SBQR320200");
+    uv_close((uv_handle_t *)sv.conn, on_conn_closed);
+    sv.conn = NULL;
+    assert_true(run_until(is_closed, src));
+    assert_false(wait_scans(1)); /* T_WAIT, well past the gap */
+
+    qr_source_stop(src);
+    uv_close((uv_handle_t *)&sv.listener, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+}
+
 static void key(int fd, uint16_t code, int32_t value)
 {
     struct input_event ev = {.type = EV_KEY, .code = code, .value = value};
@@ -330,6 +364,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_serial_pty, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tcp_line_cut_by_a_loss_is_no_scan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tcp_source, setup, teardown),
         cmocka_unit_test_setup_teardown(test_evdev_recorded_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_errors, setup, teardown),
