@@ -80,18 +80,24 @@ static size_t digits_at(const char *s, size_t len)
 }
 
 /* A number as people write one: digits, or groups of them joined by one space or hyphen
- * where each group after the first has 3 or more ("139-1234-5678", "86 138 1234 5678", an
- * ID number in fours), and an X after the last (an ID number's check character). Its bytes,
- * and in *ret_digits how many of them count as digits. A date ("2026-11-25") is no one
- * number: its later groups are of 2. */
+ * into 8 to 18 digits, the length of a card, phone or ID number ("139-1234-5678", "86 138
+ * 1234 5678", an ID number in fours), each group after the first of 3 or more (of 1 or 2
+ * when it ends 18), and an X after the last (an ID number's check character). Its bytes, and
+ * in *ret_digits how many of them count as digits. A date ("2026-11-25"), "100-200" or two
+ * phone numbers side by side are not one number. */
 static size_t number_run(const char *s, size_t len, size_t *ret_digits)
 {
-    size_t n = digits_at(s, len), digits = n, g;
+    size_t first = digits_at(s, len), n = first, digits = first, g;
 
     while (n && n + 1 < len && (s[n] == ' ' || s[n] == '-') &&
-           (g = digits_at(s + n + 1, len - n - 1)) >= 3) {
+           (g = digits_at(s + n + 1, len - n - 1)) > 0 &&
+           (g >= 3 ? digits + g <= 18 : digits + g == 18)) {
         n += 1 + g;
         digits += g;
+    }
+    if (digits != first && digits < 8) { /* groups too short for an identifier */
+        n = first;
+        digits = first;
     }
     if (n && n < len && (s[n] == 'X' || s[n] == 'x')) {
         n++;
