@@ -490,10 +490,17 @@ static X509 *pem_cert(const char *file)
     return cert;
 }
 
+/* No passphrase: OpenSSL would ask for one on the terminal, and curl has none to give. */
+static int no_passphrase(char *buf, int size, int rwflag, void *data)
+{
+    (void)buf, (void)size, (void)rwflag, (void)data;
+    return 0;
+}
+
 static EVP_PKEY *pem_key(const char *file)
 {
     FILE *f = fopen(file, "r");
-    EVP_PKEY *key = f ? PEM_read_PrivateKey(f, NULL, NULL, NULL) : NULL;
+    EVP_PKEY *key = f ? PEM_read_PrivateKey(f, NULL, no_passphrase, NULL) : NULL;
 
     if (f)
         fclose(f);

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -508,6 +509,26 @@ def scenario_ops(w):
             f.write(text + "\n" + extra)
         r = subprocess.run([posad, "--check-config", bad], capture_output=True, text=True)
         assert r.returncode == 2 and want in r.stderr, (extra, r)
+    # A client key with a passphrase: refused at its line, with no prompt on the terminal
+    # (OpenSSL asked for one, then posad said ok; curl has no passphrase to give). Run on a
+    # terminal (script(1)) when there is one to have.
+    key, cert = os.path.join(w.dir, "enc.key"), os.path.join(w.dir, "enc.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-passout", "pass:secret", "-keyout", key,
+                    "-out", cert, "-days", "2", "-subj", "/CN=posa"],
+                   check=True, capture_output=True)
+    with open(bad, "w") as f:
+        f.write(text + "\n[upstream]\ncert_file = %s\nkey_file = %s\n" % (cert, key)
+                if "[upstream]" not in text else
+                text.replace("[upstream]\n", "[upstream]\ncert_file = %s\nkey_file = %s\n"
+                             % (cert, key), 1))
+    argv = [posad, "--check-config", bad]
+    if shutil.which("script"):
+        argv = ["script", "-qec", " ".join(argv), "/dev/null"]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL)
+    out = r.stdout + r.stderr
+    assert r.returncode == 2 and "[upstream] key_file: not a PEM private key without a" in out, r
+    assert "pass phrase" not in out, r
     # A socket's path too long for an address, set in the file's [posad]; and a bad value
     # from the command line is the command line's, not the file's.
     for key, value, want in (("socket", "/tmp/%s.sock" % ("s" * 110),
