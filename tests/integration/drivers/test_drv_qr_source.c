@@ -196,23 +196,30 @@ static void send_text(struct server *sv, const char *text)
     assert_int_equal(uv_try_write((uv_stream_t *)sv->conn, &b, 1), (int)strlen(text));
 }
 
-static void test_tcp_source(void **state)
+/* A networked scanner's end: sv listens on a free loopback port, path is its "IP:PORT". */
+static void listen_scanner(struct server *sv, char *path, size_t cap)
 {
-    struct server sv = {0};
     struct sockaddr_in addr;
     struct sockaddr_storage bound;
     int len = sizeof bound;
+
+    uv_tcp_init(&loop, &sv->listener);
+    sv->listener.data = sv;
+    uv_ip4_addr("127.0.0.1", 0, &addr);
+    assert_int_equal(uv_tcp_bind(&sv->listener, (const struct sockaddr *)&addr, 0), 0);
+    assert_int_equal(uv_listen((uv_stream_t *)&sv->listener, 4, on_accept), 0);
+    uv_tcp_getsockname(&sv->listener, (struct sockaddr *)&bound, &len);
+    snprintf(path, cap, "127.0.0.1:%d", ntohs(((struct sockaddr_in *)&bound)->sin_port));
+}
+
+static void test_tcp_source(void **state)
+{
+    struct server sv = {0};
     char path[64];
     struct qr_source *src;
 
     (void)state;
-    uv_tcp_init(&loop, &sv.listener);
-    sv.listener.data = &sv;
-    uv_ip4_addr("127.0.0.1", 0, &addr);
-    assert_int_equal(uv_tcp_bind(&sv.listener, (const struct sockaddr *)&addr, 0), 0);
-    assert_int_equal(uv_listen((uv_stream_t *)&sv.listener, 4, on_accept), 0);
-    uv_tcp_getsockname(&sv.listener, (struct sockaddr *)&bound, &len);
-    snprintf(path, sizeof path, "127.0.0.1:%d", ntohs(((struct sockaddr_in *)&bound)->sin_port));
+    listen_scanner(&sv, path, sizeof path);
 
     struct qr_source_cfg cfg = {QR_SRC_TCP, path, "D07", 0, 50};
     assert_int_equal(qr_source_start(&src, &loop, &cfg, on_scan, &got), 0);
@@ -249,20 +256,11 @@ static void test_tcp_source(void **state)
 static void test_tcp_line_cut_by_a_loss_is_no_scan(void **state)
 {
     struct server sv = {0};
-    struct sockaddr_in addr;
-    struct sockaddr_storage bound;
-    int len = sizeof bound;
     char path[64];
     struct qr_source *src;
 
     (void)state;
-    uv_tcp_init(&loop, &sv.listener);
-    sv.listener.data = &sv;
-    uv_ip4_addr("127.0.0.1", 0, &addr);
-    assert_int_equal(uv_tcp_bind(&sv.listener, (const struct sockaddr *)&addr, 0), 0);
-    assert_int_equal(uv_listen((uv_stream_t *)&sv.listener, 4, on_accept), 0);
-    uv_tcp_getsockname(&sv.listener, (struct sockaddr *)&bound, &len);
-    snprintf(path, sizeof path, "127.0.0.1:%d", ntohs(((struct sockaddr_in *)&bound)->sin_port));
+    listen_scanner(&sv, path, sizeof path);
 
     struct qr_source_cfg cfg = {QR_SRC_TCP, path, "D07", 0, 5000};
     assert_int_equal(qr_source_start(&src, &loop, &cfg, on_scan, &got), 0);

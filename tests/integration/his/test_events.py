@@ -220,16 +220,20 @@ class Events(h.HisTestCase):
         self.assertEqual([e["state"] for e in g.json["history"]],
                          ["pending", "unknown", "settled"], g)
 
-    def test_settlement_reversed(self):
-        # A settlement's request fails with nothing done (a 500): unknown, asked about (not
-        # found), reversed; once the platform takes the reversal, desk D01 hears
-        # settlement_resolved "reversed" (it heard nothing before).
+    def stay_at_d01(self, prefix):
+        """A stay identified at desk D01, with one fee line: its visit_id."""
         r = self.tcp.post("/v1/identify", {"source": "id", "certno": h.PERSONS[ZHANG],
                                            "desk": "D01"})
         v = self.tcp.post("/v1/visits", h.visit_body(r.json["identity_token"]))
         self.assertEqual(v.status, 201, v)
-        vid = v.json["visit_id"]
-        self.upload(self.tcp, vid, h.stay_lines("R")[:1])
+        self.upload(self.tcp, v.json["visit_id"], h.stay_lines(prefix)[:1])
+        return v.json["visit_id"]
+
+    def test_settlement_reversed(self):
+        # A settlement's request fails with nothing done (a 500): unknown, asked about (not
+        # found), reversed; once the platform takes the reversal, desk D01 hears
+        # settlement_resolved "reversed" (it heard nothing before).
+        vid = self.stay_at_d01("R")
         d01 = self.sub(self.unix, "D01")
         status, raw = self.w.sandbox_request("POST", "/sandbox/faults",
                                              {"infno": "2304", "mode": "http_500", "count": 1})
@@ -248,12 +252,7 @@ class Events(h.HisTestCase):
         # A stay's cancel (2305) lands and its answer is lost: the HIS hears 504, the resolver
         # reverses the cancel (2601), and desk D01 hears settlement_resolved with the
         # settlement standing (before, a cancel's resolution said nothing).
-        r = self.tcp.post("/v1/identify", {"source": "id", "certno": h.PERSONS[ZHANG],
-                                           "desk": "D01"})
-        v = self.tcp.post("/v1/visits", h.visit_body(r.json["identity_token"]))
-        self.assertEqual(v.status, 201, v)
-        vid = v.json["visit_id"]
-        self.upload(self.tcp, vid, h.stay_lines("C")[:1])
+        vid = self.stay_at_d01("C")
         r = self.tcp.post("/v1/visits/%s/settle" % vid,
                           {"discharge": {"time": "2026-11-25 09:30:00"}})
         self.assertEqual((r.status, r.json.get("state")), (200, "settled"), r)
