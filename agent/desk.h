@@ -37,6 +37,7 @@ struct desk_card {
     char desk[CARD_DESK_MAX + 1];
     bool present; /* inserted and read (status says how the read went) */
     bool reading; /* inserted, its read not done yet */
+    char reader[CARD_READER_MAX + 1]; /* whose card it is (a desk may have two slots) */
     int status;   /* 0, DRV_ENOT_SSC or DRV_ECARD_UNREADABLE */
     int cause;
     struct card_identity id;

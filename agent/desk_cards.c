@@ -187,6 +187,12 @@ static void on_card_event(struct pcsc_watch *w, const struct card_event *ev, voi
         if (!ev->desk[0] || !(card = card_of(d, ev->desk, true)))
             return;
         card->reading = false;
+        /* A desk with two slots (a PSAM/SAM slot matched by its pattern): a card that is no
+         * social-security card in one never displaces the patient's in the other. */
+        if (card->present && card->status == 0 && ev->status != 0 &&
+            strcmp(card->reader, ev->reader) != 0)
+            return;
+        str_copy(card->reader, sizeof(card->reader), ev->reader);
         card->present = true;
         /* The card came after any code scanned before it: auto takes the newer. */
         card->qr[0] = '\0';
@@ -198,7 +204,9 @@ static void on_card_event(struct pcsc_watch *w, const struct card_event *ev, voi
         return;
     case CARD_EV_REMOVED:
     case CARD_EV_READER_REMOVED:
-        if ((card = card_of(d, ev->desk, false))) {
+        /* Only the reader whose card the desk holds empties it. */
+        if ((card = card_of(d, ev->desk, false)) &&
+            (!card->present || strcmp(card->reader, ev->reader) == 0)) {
             memset(&card->id, 0, sizeof card->id);
             card->present = card->reading = false;
         }

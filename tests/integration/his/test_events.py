@@ -440,6 +440,42 @@ class CardEvents(h.HisTestCase):
         self.assertEqual((r.status, r.json["person"]["psn_no"], r.json["cert"]["type"]),
                          (200, ZHANG, "03"), r)
 
+    def test_two_slots_of_one_desk(self):
+        # A desk whose pattern matches two slots (a reader's PSAM/SAM slot): a plain ISO card
+        # in the second slot neither displaces nor, removed, empties the patient's card in the
+        # first (the desk's one card state followed the last event of either slot).
+        w = h.World("[desks]\nreaders = D09=Virtual PCD 00 0*\n").start()
+        sam = None
+        try:
+            def identify():
+                return w.tcp.post("/v1/identify", {"desk": "D09", "source": "card",
+                                                   "wait_ms": 5000}, timeout=20)
+
+            self.insert_card()
+            r = identify()
+            self.assertEqual((r.status, r.json["person"]["psn_no"]), (200, ZHANG), r)
+            sam = subprocess.Popen(
+                ["/usr/bin/python3", os.path.join(h.SOURCE, "tests", "fixtures", "cards",
+                                                  "ssc_card.py"),
+                 os.path.join(h.SOURCE, "tests", "fixtures", "cards", "iso_plain.json"),
+                 "--port", str(CARD_PORT + 1)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            h.wait_until(lambda: (self.reader("Virtual PCD 00 01") or {}).get("state") ==
+                         "present", 10, "the second slot's card read")
+            r = identify()
+            self.assertEqual((r.status, r.json["person"]["psn_no"]), (200, ZHANG), r)
+            sam.kill()
+            sam.wait(timeout=10)
+            h.wait_until(lambda: (self.reader("Virtual PCD 00 01") or {}).get("state") ==
+                         "empty", 10, "the second slot emptied")
+            r = identify()
+            self.assertEqual((r.status, r.json["person"]["psn_no"]), (200, ZHANG), r)
+        finally:
+            if sam and sam.poll() is None:
+                sam.kill()
+                sam.wait(timeout=10)
+            w.stop()
+
     def test_identify_waits_for_the_card(self):
         r = self.identify_card(0)
         self.assertError(r, 409, "CARD_NOT_PRESENT")
