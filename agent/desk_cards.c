@@ -297,6 +297,9 @@ static int scanners_start(struct desk *d)
         cfg.path = colon + 1;
         if ((err = qr_source_start(&s->src, d->pd->loop, &cfg, on_scan, d)) < 0)
             return err;
+        if (qr_source_error(s->src)) /* it keeps trying; the operator hears why once */
+            log_event(LOGL_WARN, "scanner_unavailable", "desk", s->desk, "scanner", s->spec,
+                      "error", uv_strerror(qr_source_error(s->src)), NULL);
     }
     return 0;
 }

@@ -70,9 +70,13 @@ struct json_object *desk_readers_json(const struct desk *d)
     }
     for (size_t i = 0; i < d->n_scanners; i++) {
         const struct desk_scanner *s = &d->scanners[i];
+        bool open = s->src && qr_source_is_open(s->src);
+        int err = s->src && !open ? qr_source_error(s->src) : 0;
 
-        reader_row(a, s->spec, "qr", s->desk,
-                   s->src && qr_source_is_open(s->src) ? "present" : "error", "");
+        reader_row(a, s->spec, "qr", s->desk, open ? "present" : "error", "");
+        if (err) /* why: the device is not there, not ours to read, refuses the connection */
+            json_object_object_add(json_object_array_get_idx(a, json_object_array_length(a) - 1),
+                                   "error", json_object_new_string(uv_strerror(err)));
     }
     return a;
 }

@@ -97,7 +97,7 @@ static void on_retry(uv_timer_t *t)
     qr_line_init(&s->line); /* a line cut by the loss is not half-kept */
     s->keys = (struct keymap_state){false, false};
     s->npartial = 0;
-    if (s->kind->open(s) < 0)
+    if ((s->error = s->kind->open(s)) < 0)
         uv_timer_start(&s->retry, on_retry, s->retry_ms, 0);
 }
 
@@ -227,6 +227,11 @@ void qr_source_stop(struct qr_source *s)
     }
     uv_close((uv_handle_t *)&s->retry, on_closed);
     uv_close((uv_handle_t *)&s->gap, on_closed);
+}
+
+int qr_source_error(const struct qr_source *s)
+{
+    return s->error;
 }
 
 bool qr_source_is_open(const struct qr_source *s)

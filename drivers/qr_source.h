@@ -44,5 +44,7 @@ void qr_source_stop(struct qr_source *src);
 
 /* True while the device is open (for TCP: connecting or connected). */
 bool qr_source_is_open(const struct qr_source *src);
+/* Why it last failed to open its device or connect (-errno), or 0: for the operator. */
+int qr_source_error(const struct qr_source *src);
 
 #endif

@@ -34,6 +34,7 @@ struct qr_source {
     uv_connect_t connect;
     int fd;
     bool open;       /* io handle initialised and not closing */
+    int error;       /* why it last failed to open or connect (-errno), or 0 */
     bool io_closing; /* io handle closing: its memory is not free yet */
     bool stopping;
     int handles; /* initialised handles not yet closed */

@@ -64,6 +64,7 @@ static void on_connect(uv_connect_t *req, int status)
 
     if (s->stopping || !s->open)
         return;
+    s->error = status < 0 ? status : 0;
     /* posad never writes to a scanner: without keepalive probes, a device server that lost
      * power or a pulled cable would look connected forever, and no scan would come. */
     if (status < 0 || uv_tcp_keepalive(&s->io.tcp, 1, QR_TCP_KEEPALIVE_S) < 0 ||

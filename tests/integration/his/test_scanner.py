@@ -23,7 +23,8 @@ class Scanner(h.HisTestCase):
         cls.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         cls.listener.bind(("127.0.0.1", 0))
         cls.listener.listen(1)
-        cls.posad_conf = "[desks]\nscanners = D01=tcp:127.0.0.1:%d\n" % cls.listener.getsockname()[1]
+        cls.posad_conf = ("[desks]\nscanners = D01=tcp:127.0.0.1:%d;"
+                          "D02=serial:/dev/posa-no-such-scanner\n" % cls.listener.getsockname()[1])
         super().setUpClass()
         cls.listener.settimeout(10)
         cls.scanner, _ = cls.listener.accept()  # posad dials the scanner
@@ -81,6 +82,14 @@ class Scanner(h.HisTestCase):
         finally:
             sse.close()
 
+    def test_a_scanner_that_cannot_open_says_why(self):
+        # /v1/readers said "error" and nothing more, and the log nothing at all.
+        rows = {r["desk"]: r for r in self.unix.get("/v1/readers").json["readers"]}
+        self.assertEqual((rows["D01"]["state"], rows["D02"]["state"]), ("present", "error"), rows)
+        self.assertEqual(rows["D02"]["error"], "no such file or directory", rows)
+        self.assertNotIn("error", rows["D01"], rows)
+        self.assertIn("event=scanner_unavailable desk=D02", self.w.log_tail(n=200000))
+
     def test_auto_waiting_takes_a_scan(self):
         # auto with wait_ms: the patient shows the e-voucher while the desk waits (no card
         # comes): the scan ends the wait, at once (it waited out wait_ms and said
@@ -136,7 +145,8 @@ class Scanner(h.HisTestCase):
             if qr and qr[0]["state"] == "present" or time.time() > deadline:
                 break
             time.sleep(0.1)
-        self.assertEqual([(x["desk"], x["state"]) for x in qr], [("D01", "present")], readers)
+        self.assertEqual([(x["desk"], x["state"]) for x in qr],
+                         [("D01", "present"), ("D02", "error")], readers)
 
 
 if __name__ == "__main__":
