@@ -612,7 +612,10 @@ static int request_seal(struct platform_client *c, struct platform_request *req)
     memset(&req->sealed, 0, sizeof req->sealed);
     req->send = req->body;
     req->send_len = req->body_len;
-    if (!c->gateway || req->connect_only)
+    /* A gateway seals the platform's transactions (an infno, an SM envelope around input);
+     * a service of its own URL (the e-voucher decode, national-interface.md §5) has its own
+     * format, which the SM envelope refused and the CSB's api name misnamed. */
+    if (!c->gateway || req->connect_only || req->url)
         return 0;
     if (c->gateway->ops->nonce && RAND_bytes((unsigned char *)&msg.random, sizeof msg.random) != 1)
         return POSA_ECRYPTO;

@@ -686,6 +686,13 @@ def scenario_gateways(w):
             assert r["infcode"] == 0, (gateway["kind"], r)
             assert r["output"]["setlinfo"]["medfee_sumamt"] in ("90.00", 90, "90"), r
             check_exactly_once(g)
+            # The e-voucher decode service has its own format: no gateway seal on it (the SM
+            # envelope refused it, so identify by e-voucher failed under SM).
+            status, code = request(g.sb_port, "POST", "/sandbox/qr", {"psn_no": PSN})
+            assert status == 200, code
+            status, who = request(g.pd_port, "POST", "/v1/identify",
+                                  {"source": "qr", "qr": code["qrcode"]})
+            assert status == 200 and who["person"]["psn_no"] == PSN, (gateway["kind"], who)
             g.kill_posad(signal.SIGTERM)
             settled = len(g.ledger()["settlements"])
             g.posad_conf["gateway"].update(wrong)
