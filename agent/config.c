@@ -276,7 +276,7 @@ static int config_set_at(struct posad_config *cfg, const char *section, const ch
 
     /* A second line for a key (a cashier's token appended as another `clients =`) would
      * silently replace the first. */
-    if (k && line > 0 && cfg->key_line[k - config_keys]) {
+    if (k && line > 0 && line != CONFIG_LINE_COMMAND && cfg->key_line[k - config_keys]) {
         snprintf(twice, sizeof twice, "set twice (first on line %u): one line per key",
                  (unsigned)cfg->key_line[k - config_keys]);
         why = twice;

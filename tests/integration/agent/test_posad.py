@@ -541,7 +541,13 @@ def scenario_ops(w):
         assert r.returncode == 2 and want in r.stderr, (key, r)
     r = subprocess.run([posad, "--check-config", good, "--upstream", "ftp://x"],
                        capture_output=True, text=True)
-    assert r.returncode == 2 and "posad: command line: [upstream] url" in r.stderr, r
+    assert r.returncode == 2 and "posad: command line: [upstream] url: must" in r.stderr, r
+    # A good value from an option replaces the file's (the file sets all four here).
+    r = subprocess.run([posad, "--check-config", good, "--upstream", "http://127.0.0.1:1/x",
+                        "--listen", "127.0.0.1:18479", "--data-dir", os.path.join(w.dir, "o"),
+                        "--socket", os.path.join(w.dir, "o.sock")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and "ok" in r.stdout, r
     # A key whose value only the whole file can judge is named with its line too.
     with open(bad, "w") as f:
         f.write("[posad]\ndata_dir = /tmp/x\nsocket = /tmp/x.sock\n[institution]\n"
