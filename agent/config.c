@@ -417,6 +417,12 @@ static int config_listen_check(const char *listen, char *why, size_t cap)
 static const char *config_at(const struct posad_config *cfg, const char *path, const char *section,
                              const char *key, char *buf, size_t cap)
 {
+    return config_where(cfg, path, section, key, buf, cap);
+}
+
+const char *config_where(const struct posad_config *cfg, const char *path, const char *section,
+                         const char *key, char *buf, size_t cap)
+{
     const struct config_key *k = config_find(section, key);
     unsigned line = k ? cfg->key_line[k - config_keys] : 0;
 
@@ -641,7 +647,7 @@ int config_check(const struct posad_config *cfg, const char *path, char *msg, si
         snprintf(msg, cap,
                  "%s: [posad] listen: %s is not a loopback address; a network listener needs TLS "
                  "([his] tls_cert, tls_key) and tokens ([his] clients)",
-                 path, cfg->listen);
+                 config_at(cfg, path, "posad", "listen", at, sizeof at), cfg->listen);
         err = POSA_EFIELD;
     }
     if (!err && strcmp(cfg->gateway, "tif") == 0) {

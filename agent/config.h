@@ -92,6 +92,11 @@ int config_load(struct posad_config *cfg, const char *path, char *msg, size_t ca
 int config_set(struct posad_config *cfg, const char *section, const char *key, const char *value,
                const char *origin, char *msg, size_t cap);
 
+/* Where the key came from, for a message about it: "FILE:LINE" when the file set it,
+ * "command line" when an option did, else "FILE"; into buf, which it returns. */
+const char *config_where(const struct posad_config *cfg, const char *path, const char *section,
+                         const char *key, char *buf, size_t cap);
+
 /* Checks what no single key can: required keys present, the gateway's keys for its kind.
  * Same message format, naming the key. */
 int config_check(const struct posad_config *cfg, const char *path, char *msg, size_t cap);

@@ -77,8 +77,10 @@ int desk_policy_load(struct desk *d, const char *path, char *msg, size_t cap)
         free(p);
         return 0; /* no offline estimate */
     }
+    errno = 0;
     if (!p || jsonmap_read_file(path, BOUND_BODY, &text, &len) < 0) {
-        snprintf(msg, cap, "[policy] file: cannot read %s", path);
+        snprintf(msg, cap, "[policy] file: cannot read %s%s%s", path, errno ? ": " : "",
+                 errno ? strerror(errno) : "");
         goto out;
     }
     if (jsonmap_parse(text, len, &p->doc, &jerr) < 0 ||

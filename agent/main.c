@@ -505,11 +505,18 @@ int main(int argc, char **argv)
         rc = 2;
     }
     if (!rc) {
+        char at[CONFIG_PATH_MAX + 16];
+        const char *where = NULL;
+
         desk_init(&pd.desk, &pd);
-        if (desk_configure(&pd.desk, &pd.cfg, msg, sizeof msg) != 0 ||
-            desk_policy_load(&pd.desk, pd.cfg.policy_file, msg, sizeof msg) != 0 ||
-            load_tls(&pd, msg, sizeof msg) != 0) {
-            fprintf(stderr, "posad: %s: %s\n", config, msg);
+        if (desk_configure(&pd.desk, &pd.cfg, msg, sizeof msg) != 0)
+            where = config;
+        else if (desk_policy_load(&pd.desk, pd.cfg.policy_file, msg, sizeof msg) != 0)
+            where = config_where(&pd.cfg, config, "policy", "file", at, sizeof at);
+        else if (load_tls(&pd, msg, sizeof msg) != 0)
+            where = config_where(&pd.cfg, config, "his", "tls_cert", at, sizeof at);
+        if (where) {
+            fprintf(stderr, "posad: %s: %s\n", where, msg);
             rc = 2;
         }
     }

@@ -509,6 +509,12 @@ def scenario_ops(w):
             f.write(text + "\n" + extra)
         r = subprocess.run([posad, "--check-config", bad], capture_output=True, text=True)
         assert r.returncode == 2 and want in r.stderr, (extra, r)
+    # Keys judged after the file is read are named at their line too.
+    with open(bad, "w") as f:
+        f.write(text + "\n[policy]\nfile = /nonexistent/policy.json\n")
+    r = subprocess.run([posad, "--check-config", bad], capture_output=True, text=True)
+    assert r.returncode == 2 and re.search(r"bad\.conf:\d+: \[policy\] file: cannot read "
+                                           r"/nonexistent/policy\.json: No such file", r.stderr), r
     # A client key with a passphrase: refused at its line, with no prompt on the terminal
     # (OpenSSL asked for one, then posad said ok; curl has no passphrase to give). Run on a
     # terminal (script(1)) when there is one to have.
