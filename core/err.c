@@ -32,6 +32,9 @@ static const struct err_entry err_table[] = {
     {POSA_ENEGATIVE, "BAD_REQUEST", 400, false, "value must not be negative"},
     {POSA_EDATE, "BAD_REQUEST", 400, false, "not a valid date or time"},
     {POSA_EDUPLICATE, "BAD_REQUEST", 400, false, "appears twice in this request"},
+    {POSA_EMEDTYPE, "BAD_REQUEST", 400, false,
+     "not a med_type of this kind of visit: 1x for outpatient (11 普通门诊), 2x for inpatient "
+     "(21 普通住院)"},
     {POSA_EUTF8, "BAD_REQUEST", 400, false, "the text is not UTF-8 (is it GBK?)"},
     {POSA_EJSON, "BAD_REQUEST", 400, false, "not valid JSON: one {...} object is expected"},
     {POSA_ECERTNO, "BAD_REQUEST", 400, false,

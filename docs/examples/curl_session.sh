@@ -11,11 +11,13 @@
 # Environment: POSA_URL (default http://127.0.0.1:8470), or POSA_SOCKET=./var/posa.sock to
 # talk over the Unix socket instead (its file permissions are the auth there);
 # POSA_TOKEN, a bearer token, when [his] clients in posad.conf configures tokens for TCP;
+# POSA_DESK (default D01), the desk the patient is identified at;
 # BILL (default docs/examples/bill.json); STATEMENT (default var/statement-curl.html).
 # Needs curl and /usr/bin/python3 (only to pick fields out of the JSON answers).
 set -euo pipefail
 
 url=${POSA_URL:-http://127.0.0.1:8470}
+desk=${POSA_DESK:-D01} # the desk the patient stands at (a token for several desks must say)
 bill=${BILL:-docs/examples/bill.json}
 statement=${STATEMENT:-var/statement-curl.html}
 run=$(date +%Y%m%d%H%M%S)-$$   # makes this run's Idempotency-Keys and HIS visit id unique
@@ -79,7 +81,7 @@ echo
 
 echo "== 1. identify by resident ID number (mdtrt_cert_type 02): 张建国, insured in Wuxi"
 # source "card" reads the desk's reader instead: {"source":"card","desk":"D01","wait_ms":20000}
-call POST /v1/identify '{"source":"id","certno":"320211195603120157","psn_name":"张建国"}' \
+call POST /v1/identify "{\"source\":\"id\",\"certno\":\"320211195603120157\",\"psn_name\":\"张建国\",\"desk\":\"$desk\"}" \
     "id-$run"
 expect 200
 token=$(pick '["identity_token"]')   # good for 30 minutes, needed to open the visit

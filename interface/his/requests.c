@@ -158,10 +158,10 @@ static int diagnoses_parse(struct json_object *root, struct visit_request *r,
             return jsonmap_fail(err, POSA_EFIELD, prefix, "name");
         /* One main diagnosis at most (none: the first is), and each code once. */
         for (size_t j = 0; j < i; j++) {
-            if (out->main && r->diagnoses[j].main)
-                return jsonmap_fail(err, POSA_EFIELD, prefix, "main");
+            if (out->main && r->diagnoses[j].main) /* "main appears twice" */
+                return jsonmap_fail(err, POSA_EDUPLICATE, prefix, "main");
             if (strcmp(out->code, r->diagnoses[j].code) == 0)
-                return jsonmap_fail(err, POSA_EFIELD, prefix, "code");
+                return jsonmap_fail(err, POSA_EDUPLICATE, prefix, "code");
         }
     }
     r->n_diagnoses = n;
@@ -250,7 +250,11 @@ int visit_request_parse(const char *body, size_t len, struct visit_request *ret,
                           strlen(r.insutype) != 3 ? "insutype"
                           : !r.identity_token[0] ? "identity_token" : "his_visit_id");
     else if (!med_type_fits(r.med_type, r.kind == VISIT_INPATIENT))
-        rc = jsonmap_fail(err, POSA_EFIELD, NULL, "med_type");
+        rc = jsonmap_fail(err,
+                          strlen(r.med_type) == 2 && (r.med_type[0] == '1' || r.med_type[0] == '2')
+                              ? POSA_EMEDTYPE
+                              : POSA_EFIELD,
+                          NULL, "med_type");
 out:
     if (rc < 0) {
         his_request_done(&r.root);

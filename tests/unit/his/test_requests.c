@@ -101,6 +101,20 @@ static const struct bad bad_cases[] = {
     {P_VISIT, "{" VISIT_HEAD ",\"diagnoses\":[{\"code\":\"A\",\"name\":\"x\",\"mian\":true}]}",
      POSA_EUNKNOWN_FIELD, "diagnoses[0].mian"},
     {P_VISIT, "{" VISIT_HEAD "," DIAG ",\"emergncy\":true}", POSA_EUNKNOWN_FIELD, "emergncy"},
+    /* what a developer can act on: "appears twice", "not a med_type of this kind of visit" */
+    {P_VISIT,
+     "{" VISIT_HEAD ",\"diagnoses\":[{\"code\":\"A\",\"name\":\"x\",\"main\":true},"
+     "{\"code\":\"B\",\"name\":\"y\",\"main\":true}]}",
+     POSA_EDUPLICATE, "diagnoses[1].main"},
+    {P_VISIT,
+     "{" VISIT_HEAD ",\"diagnoses\":[{\"code\":\"A\",\"name\":\"x\"},"
+     "{\"code\":\"A\",\"name\":\"y\"}]}",
+     POSA_EDUPLICATE, "diagnoses[1].code"},
+    {P_VISIT,
+     "{\"identity_token\":\"t1\",\"kind\":\"inpatient\",\"insutype\":\"310\",\"med_type\":\"11\","
+     "\"his_visit_id\":\"Z\",\"dept_code\":\"G\",\"dept_name\":\"g\",\"doctor_code\":\"D\","
+     "\"doctor_name\":\"d\",\"begin_time\":\"2026-11-20 08:00:00\"," DIAG "}",
+     POSA_EMEDTYPE, "med_type"},
     {P_VISIT, "{" VISIT_HEAD "," DIAG ",\"emergency\":\"yes\"}", POSA_EFIELD, "emergency"},
     {P_VISIT, "{" VISIT_HEAD "," DIAG ",\"trauma\":true}", POSA_EFIELD, "trauma"},
     {P_VISIT, "{" VISIT_HEAD "," DIAG ",\"trauma\":{\"third_party\":true}}", POSA_EFIELD,
