@@ -388,6 +388,14 @@ int desk_outcome(struct upmsg *m, struct envelope_response *ret_env, char *msg, 
     msg[0] = '\0';
     switch (m->result) {
     case UPMSG_ANSWERED:
+        /* The platform had lost posad's session, not refused the request: posad signs in
+         * again, so the same request may go again (not kept under its key). */
+        if (m->session_refused) {
+            snprintf(msg, cap,
+                     "the platform's session had ended and posad is signing in again: "
+                     "send the request again");
+            return POSA_EUPSTREAM_OFFLINE;
+        }
         if (!m->have_env)
             return answered(m->response, m->response_len, ret_env, msg, cap);
         /* Parsed once by upstream.c: taken over rather than parsed again. */

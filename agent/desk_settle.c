@@ -357,7 +357,9 @@ static void keep_failure(struct settle_flow *f, int err, const char *message, bo
     json_object_object_add(e, "err", json_object_new_int(err));
     json_object_object_add(
         e, "message",
-        json_object_new_string(err == POSA_EUPSTREAM_REFUSED && message ? message : ""));
+        json_object_new_string(
+            (err == POSA_EUPSTREAM_REFUSED || err == POSA_EUPSTREAM_OFFLINE) && message ? message
+                                                                                        : ""));
     json_object_object_add(e, "details", details);
     json_object_object_add(f->body, "error", e);
 }

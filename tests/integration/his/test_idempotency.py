@@ -563,6 +563,39 @@ class IdemBase(h.HisTestCase):
         self.assertEqual((r.status, r.json["state"]), (200, "cancelled"), r)
         self.assertError(self.c.post(path, {}), 409, "CONFLICT")
 
+    def test_a_lost_session_is_no_refusal(self):
+        # The platform had ended posad's session (signed out, restarted): posad signs in
+        # again, and the HIS hears a retryable 503 that says so; the same request under the
+        # same key then goes (the 422 was kept under the key, so it never could).
+        words = "sign_no 20261125090000000001 is unknown or signed out: sign in with 9001"
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
+            "infno": "1101", "mode": "refuse", "count": 1, "message": words})
+        self.assertEqual(status, 200, raw)
+        body = {"source": "id", "certno": h.PERSONS[self.stay_psn]}
+        r = self.c.post("/v1/identify", body, key=self.key("session-1101"))
+        self.assertError(r, 503, "UPSTREAM_OFFLINE")
+        self.assertIs(r.json["error"]["retryable"], True, r)
+        self.assertIn("session had ended", r.json["error"]["message"], r)
+        h.wait_until(lambda: self.c.get("/v1/health").json["upstream"]["state"] == "online",
+                     10, "signed in again")
+        r = self.c.post("/v1/identify", body, key=self.key("session-1101"))
+        self.assertEqual(r.status, 200, r)
+        a = self.outpatient()
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
+            "infno": "2207", "mode": "refuse", "count": 1, "message": words})
+        self.assertEqual(status, 200, raw)
+        path = "/v1/visits/%s/settle" % a["visit_id"]
+        r = self.c.post(path, {}, key=self.key("session-2207"))
+        self.assertError(r, 503, "UPSTREAM_OFFLINE")
+        self.assertIn("session had ended", r.json["error"]["message"], r)
+        h.wait_until(lambda: self.c.get("/v1/health").json["upstream"]["state"] == "online",
+                     10, "signed in again")
+        r = self.c.post(path, {}, key=self.key("session-2207"))
+        self.assertEqual((r.status, r.json.get("state")), (200, "settled"), r)
+        self.assertEqual(len(self.ledger_settlements(a["mdtrt_id"])), 1)
+        c = self.c.post("/v1/settlements/%s/cancel" % r.json["settlement_id"], {})
+        self.assertEqual(c.status, 200, c)  # the year given back for the other tests
+
     def lost_cancel(self, lost_fault, reversal_refusal, *more_faults):
         """A settled outpatient visit whose cancel's answer is lost (lost_fault on 2208) and
         whose 2601 the platform refuses: (visit, settlement, the HIS's answer, 2208 msgid)."""
