@@ -518,7 +518,9 @@ static bool discharged_before_admission(struct settle_flow *f)
 static struct desk_settle settle_message(struct settle_flow *f)
 {
     const struct visit_identity *who = &f->visit->who;
+    struct json_object *req = NULL;
 
+    json_object_object_get_ex(visit_doc(f), "request", &req);
     return (struct desk_settle){
         .psn_no = who->psn_no,
         .mdtrt_id = f->visit->mdtrt_id,
@@ -526,6 +528,8 @@ static struct desk_settle settle_message(struct settle_flow *f)
         .insuplc_admdvs = who->insuplc_admdvs,
         .cert = {.type = who->cert_type, .number = who->cert_no, .card_sn = who->card_sn},
         .medfee_sumamt = f->bill.total.amount,
+        .totals = f->bill.total,
+        .med_type = desk_str(req, "med_type"),
         .use_account = f->req.use_account,
         .chrg_bchno = DESK_BCHNO,
         .dscg_time = f->req.discharge_time};

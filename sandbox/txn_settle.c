@@ -44,7 +44,7 @@ static const char *const money_keys[] = {
 static int gather_input(struct txn *t, bool inpatient, struct settle_ctx *c)
 {
     struct json_object *d = txn_node(t, "data");
-    const char *psn, *mdtrt_id, *insutype, *acct;
+    const char *psn, *mdtrt_id, *insutype, *acct, *med_type;
 
     if (!d || txn_str(t, d, "data", "psn_no", BOUND_CODE, true, &psn) < 0 ||
         txn_str(t, d, "data", "mdtrt_id", BOUND_CODE, true, &mdtrt_id) < 0 ||
@@ -52,11 +52,15 @@ static int gather_input(struct txn *t, bool inpatient, struct settle_ctx *c)
         txn_str(t, d, "data", "acct_used_flag", 1, false, &acct) < 0 ||
         txn_str(t, d, "data", "mdtrt_cert_type", 2, false, &c->cert_type) < 0 ||
         txn_str(t, d, "data", "chrg_bchno", BOUND_CODE, false, &c->bchno) < 0 ||
+        /* an outpatient settlement's med_type decides 普通门诊 from 慢特病: required */
+        txn_str(t, d, "data", "med_type", 6, !inpatient, &med_type) < 0 ||
         txn_dec(t, d, "data", "medfee_sumamt", DEC_MONEY, true, &c->medfee) < 0 ||
         txn_person(t, psn, &c->p) < 0 || txn_visit(t, mdtrt_id, c->p, inpatient, &c->v) < 0)
         return -1;
     if (insutype[0] && strcmp(insutype, c->v.insutype) != 0)
         return txn_refuse(t, "data.insutype %s is not the visit's %s", insutype, c->v.insutype);
+    if (!inpatient && c->v.med_type[0] && strcmp(med_type, c->v.med_type) != 0)
+        return txn_refuse(t, "data.med_type %s is not the visit's %s", med_type, c->v.med_type);
     if (inpatient || strcmp(c->bchno, "0000") == 0)
         c->bchno = "";
     c->in.use_account = strcmp(acct, "1") == 0;

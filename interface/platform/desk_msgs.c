@@ -250,6 +250,8 @@ json_object *desk_2401_input(const struct desk_visit *v)
     put_str(m, "adm_diag_dscr", main ? main->name : "");
     put_str(m, "dscg_maindiag_code", main ? main->code : "");
     put_str(m, "dscg_maindiag_name", main ? main->name : "");
+    put_str(m, "dise_codg", main ? main->code : "");
+    put_str(m, "dise_name", main ? main->name : "");
     put_str(m, "trum_flag", flag01(v->trauma));
     put_str(m, "rel_ttp_flag", flag01(v->third_party));
     put_str(m, "insuplc_admdvs", v->insuplc_admdvs);
@@ -320,8 +322,8 @@ json_object *desk_2402_input(const struct desk_visit *v, const char *endtime, co
     put_str(d, "psn_no", v->psn_no);
     put_str(d, "insutype", v->insutype);
     put_str(d, "endtime", endtime);
-    put_str(d, "dscg_maindiag_code", main ? main->code : "");
-    put_str(d, "dscg_maindiag_name", main ? main->name : "");
+    put_str(d, "dise_codg", main ? main->code : ""); /* national-interface.md §2.5 */
+    put_str(d, "dise_name", main ? main->name : "");
     put_str(d, "dscg_dept_codg", v->dept_code);
     put_str(d, "dscg_dept_name", v->dept_name);
     put_str(d, "dscg_way", reason && reason[0] ? reason : "1");
@@ -482,6 +484,18 @@ json_object *desk_settle_input(const char *infno, const struct desk_settle *s)
     put_str(d, "card_sn", s->cert.card_sn);
     put_dec(d, "medfee_sumamt", s->medfee_sumamt, DEC_MONEY);
     put_str(d, "psn_setlway", "01"); /* settle by items */
+    if (outpatient)
+        put_str(d, "med_type", s->med_type ? s->med_type : "");
+    if (strcmp(infno, "2207") == 0 || strcmp(infno, "2304") == 0) {
+        /* the bill's parts as split here, line by line checked against the platform's */
+        put_str(d, "invono", "");
+        put_dec(d, "fulamt_ownpay_amt", s->totals.fulamt_ownpay, DEC_MONEY);
+        put_dec(d, "overlmt_selfpay", s->totals.overlmt, DEC_MONEY);
+        put_dec(d, "preselfpay_amt", s->totals.preselfpay, DEC_MONEY);
+        put_dec(d, "inscp_scp_amt", s->totals.inscp, DEC_MONEY);
+    }
+    if (!outpatient)
+        put_str(d, "mid_setl_flag", "0"); /* settled at discharge, not midway */
     put_str(d, "acct_used_flag", flag01(s->use_account));
     put_str(d, "insutype", s->insutype);
     put_str(d, "insuplc_admdvs", s->insuplc_admdvs);

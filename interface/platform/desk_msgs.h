@@ -150,6 +150,8 @@ struct desk_settle {
     const char *insuplc_admdvs;
     struct desk_cert cert;
     int64_t medfee_sumamt;
+    struct split_totals totals; /* the bill's parts (2207, 2304) */
+    const char *med_type;       /* outpatient (2206, 2207) */
     bool use_account;
     const char *chrg_bchno; /* outpatient */
     const char *dscg_time;  /* inpatient, may be NULL */

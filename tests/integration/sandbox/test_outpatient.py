@@ -164,6 +164,11 @@ class Outpatient(harness.SandboxCase):
         self.assertRefused(settle(sb, p, mdtrt_id, "300.00", parts(inscp="300.00")),
                            "2207 after 2205")
         self.assertOk(upload(sb, p, mdtrt_id, [ct_line(when, sn="2")]), "2204 again")
+        # med_type decides 普通门诊 from 慢特病: required, and the visit's (posad sent none).
+        self.assertRefused(settle(sb, p, mdtrt_id, "300.00", parts(inscp="300.00"),
+                                  med_type=""), "2207 without med_type")
+        self.assertRefused(settle(sb, p, mdtrt_id, "300.00", parts(inscp="300.00"),
+                                  med_type="14"), "2207 of another med_type")
         r = settle(sb, p, mdtrt_id, "300.00", parts(inscp="300.00"))
         # D = 200.00 (first visit of the year), E = 100.00, fund 70.00, person 230.00
         self.assertSetl(r, "300.00", "70.00", "230.00", "after re-upload")
