@@ -121,10 +121,14 @@ int upstream_restamp(const char *body, size_t len, const char *msgid, const char
                      char **ret, size_t *ret_len)
 {
     struct json_object *root = parse_object(body, len);
+    char inf_time[DATETIME_TIME_LEN + 1];
     int err;
 
     if (!root)
         return POSA_EFIELD;
+    /* Sent now (again, or from the queue, or under a new msgid): the time it leaves. */
+    datetime_format(upstream_now_local(), inf_time);
+    json_object_object_add(root, "inf_time", json_object_new_string(inf_time));
     if (msgid)
         json_object_object_add(root, "msgid", json_object_new_string(msgid));
     if (sign_no)

@@ -207,8 +207,8 @@ int64_t upstream_now_ms(void);
 /* A fresh msgid. */
 int upstream_next_msgid(struct upstream *up, char ret[MSGID_LEN + 1]);
 
-/* Re-stamps an envelope's text with a new msgid and/or sign_no (NULL: keep); *ret is
- * malloc'd. */
+/* Re-stamps an envelope's text with a new msgid and/or sign_no (NULL: keep), and inf_time
+ * with now (it is sent now); *ret is malloc'd. */
 int upstream_restamp(const char *body, size_t len, const char *msgid, const char *sign_no,
                      char **ret, size_t *ret_len);
 
