@@ -12,6 +12,11 @@
 #include "core/utf8.h"
 
 #define JSON_DEPTH_MAX 32
+/* What json-c may build of one document: a tree costs some hundred bytes an object, so 16
+ * MiB of "{}," would be gigabytes. The largest document posa takes (50,000 fee lines of a
+ * dozen fields, an outside-purchase object beside some) stays well within. */
+#define JSON_CONTAINERS_MAX (2 * BOUND_LINES + 1024)
+#define JSON_VALUES_MAX     (20 * BOUND_LINES)
 
 /* Appends text to buf at *len, truncating at the buffer's end, and never inside a character:
  * the field goes back to the HIS in a UTF-8 answer (it may be the HIS's own unknown key). */
@@ -90,6 +95,33 @@ int jsonmap_read_file(const char *path, size_t max, char **ret, size_t *ret_len)
     return 0;
 }
 
+/* Whether text's objects and arrays, and its values (counted by their separators), stay
+ * within the bounds above: counted outside strings, before json-c builds anything. */
+static bool shape_bounded(const char *text, size_t len)
+{
+    size_t containers = 0, values = 0;
+    bool in_string = false;
+
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+
+        if (in_string) {
+            if (c == '\\')
+                i++; /* the escaped character, a quote among them */
+            else if (c == '"')
+                in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '{' || c == '[') {
+            if (++containers > JSON_CONTAINERS_MAX)
+                return false;
+        } else if (c == ',' && ++values > JSON_VALUES_MAX) {
+            return false;
+        }
+    }
+    return true;
+}
+
 int jsonmap_parse(const char *text, size_t len, struct json_object **ret,
                   struct jsonmap_error *err)
 {
@@ -101,6 +133,8 @@ int jsonmap_parse(const char *text, size_t len, struct json_object **ret,
     /* json-c passes any bytes through: UTF-8 is checked here, once, for every edge. */
     if (!utf8_is_valid(text, len, NULL))
         return jsonmap_fail(err, POSA_EUTF8, "", "");
+    if (!shape_bounded(text, len))
+        return jsonmap_fail(err, POSA_ETOOLARGE, "", "");
     tok = json_tokener_new_ex(JSON_DEPTH_MAX);
     if (!tok)
         return -ENOMEM;

@@ -21,7 +21,9 @@ struct jsonmap_error {
 int jsonmap_read_file(const char *path, size_t max, char **ret, size_t *ret_len);
 
 /* Parses text[0..len) as one JSON value, depth at most 32. POSA_EFIELD with field ""
- * when it is not JSON. *ret is owned by the caller (json_object_put). */
+ * when it is not JSON, POSA_ETOOLARGE when it holds more objects, arrays or values than
+ * any document posa takes (its tree would cost gigabytes). *ret is owned by the caller
+ * (json_object_put). */
 int jsonmap_parse(const char *text, size_t len, struct json_object **ret,
                   struct jsonmap_error *err);
 

@@ -199,6 +199,9 @@ CASES = [
      None, TOO_LARGE),
     ("fees_body_over_16mib", "POST", "/v1/visits/{open}/fees",
      lambda fx: b'{"lines":[' + b" " * (MIB16 - 9) + b"]}", None, TOO_LARGE),
+    # small, but a tree of gigabytes: refused before json-c builds it
+    ("identify_many_tiny_objects", "POST", "/v1/identify",
+     lambda fx: b'{"x":[' + b"{}," * 300000 + b"{}]}", None, TOO_LARGE),
     # --- fee cancel
     ("cancel_both_ids_and_all", "POST", "/v1/visits/{open}/fees/cancel",
      {"his_line_ids": ["L01"], "all": True}, None, BAD),
