@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -356,6 +357,27 @@ static int open_journal(struct posad *pd, char last_msgid[MSGID_LEN + 1])
     return err;
 }
 
+/* HIS connections per transport the open-file limit can hold: the soft limit raised to the
+ * hard one, and half of it less a reserve (the database, the platform's connections, the
+ * card reader) for each transport, at most 4,096. At the common 1,024, connections without
+ * a token took every descriptor and the Unix socket, the platform's connections with it. */
+static size_t connections_allowed(void)
+{
+    struct rlimit rl;
+    size_t n = 4096;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        if (rl.rlim_cur < rl.rlim_max) {
+            rl.rlim_cur = rl.rlim_max;
+            if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+                getrlimit(RLIMIT_NOFILE, &rl);
+        }
+        if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 2 * 4096 + 256)
+            n = rl.rlim_cur > 256 + 2 * 16 ? (size_t)(rl.rlim_cur - 256) / 2 : 16;
+    }
+    return n;
+}
+
 /* Why the socket could not be made, in words: libuv reports a missing directory as EACCES. */
 static const char *socket_error(const char *path, int err)
 {
@@ -378,6 +400,7 @@ static const char *socket_error(const char *path, int err)
 static int start_server(struct posad *pd)
 {
     struct http_server_config scfg = {.max_body_bytes = BOUND_BODY,
+                                      .max_connections = connections_allowed(),
                                       .idle_timeout_ms = 60000,
                                       .error_body = his_error_body,
                                       .admit = his_admit};

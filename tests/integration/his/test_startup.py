@@ -5,11 +5,13 @@ a socket in a missing directory is named as such, and a log file posad makes aga
 rotation keeps its 0640."""
 import os
 import signal
+import socket
 import sqlite3
 import stat
 import subprocess
 import sys
 import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hisharness as h  # noqa: E402
@@ -136,6 +138,34 @@ class Startup(h.HisTestCase):
             finally:
                 p.kill()
                 p.wait(timeout=10)
+
+    def test_connections_held_within_the_open_file_limit(self):
+        # Under an open-file limit of 400, 400 idle TCP connections (no token needed to open
+        # one) took every descriptor: the Unix socket, the cashiers' way in, went dead. posad
+        # now holds no more HIS connections than the limit leaves room for.
+        port = h.free_port()
+        sock = os.path.join(self.w.dir, "nofile.sock")
+        conf = self.conf("nofile.conf", os.path.join(self.w.dir, "nofile"), sock,
+                         listen="127.0.0.1:%d" % port)
+        p = subprocess.Popen(["prlimit", "--nofile=400:400", h.POSAD, "--config", conf],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        held = []
+        try:
+            h.wait_until(lambda: os.path.exists(sock), 20, "posad listening")
+            for _ in range(400):
+                try:
+                    held.append(socket.create_connection(("127.0.0.1", port), timeout=2))
+                except OSError:
+                    break
+            time.sleep(0.5)
+            r = h.Client("unix", path=sock).get("/v1/health")
+            self.assertEqual(r.status, 200, r)
+            self.assertIsNone(p.poll())
+        finally:
+            for s in held:
+                s.close()
+            p.kill()
+            p.wait(timeout=10)
 
     def test_a_listen_address_in_use_is_named(self):
         listen = "127.0.0.1:%d" % self.w.pd_port
