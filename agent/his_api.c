@@ -49,6 +49,16 @@ static const struct his_route routes[] = {
 
 static struct route_pattern patterns[N_ROUTES];
 
+/* The route of method and path (router_match's errors otherwise), from the table's
+ * patterns, made once. */
+static int route_match(const char *method, const char *path, struct route_match *ret)
+{
+    if (!patterns[0].method)
+        for (size_t i = 0; i < N_ROUTES; i++)
+            patterns[i] = (struct route_pattern){routes[i].method, routes[i].pattern};
+    return router_match(patterns, N_ROUTES, method, path, ret);
+}
+
 /* Keys and visits held by calls in flight (loop thread): a JSON object used as a set. */
 static struct json_object *in_flight;
 
@@ -495,11 +505,19 @@ static bool from_a_web_page(const struct posad *pd, const struct http_request *r
 
 int his_admit(const struct http_request *req, void *data)
 {
-    const struct auth_client *client;
+    const struct auth_client *client = NULL;
+    struct route_match m;
 
     if (from_a_web_page(data, req))
         return 403;
-    return his_identify(data, req, &client) < 0 ? 401 : 0;
+    if (his_identify(data, req, &client) < 0)
+        return 401;
+    /* A client whose role the route does not allow is refused before its body: a read-only
+     * token could otherwise hold the bodies every POST needs, of both transports. */
+    if (client && route_match(req->method, req->path, &m) == 0 &&
+        auth_allow(client, routes[m.index].role, NULL) < 0)
+        return 403;
+    return 0;
 }
 
 static int authorize(struct his_call *call)
@@ -645,10 +663,7 @@ void his_handle(struct posad *pd, struct http_request *req)
     call->pd = pd;
     call->req = req;
     call->started = uv_hrtime();
-    if (!patterns[0].method)
-        for (size_t i = 0; i < N_ROUTES; i++)
-            patterns[i] = (struct route_pattern){routes[i].method, routes[i].pattern};
-    err = router_match(patterns, N_ROUTES, req->method, req->path, &call->match);
+    err = route_match(req->method, req->path, &call->match);
     if (err) {
         call->route = NULL;
         his_fail(call, err, err == POSA_ENOSUCH ? "no such endpoint" : NULL, NULL);

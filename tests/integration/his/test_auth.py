@@ -89,24 +89,37 @@ class Auth(h.HisTestCase):
                     r = self.tcp.get(path, headers={"Authorization": header})
                     self.assertError(r, 401, "UNAUTHORIZED")
 
-    def test_no_body_is_read_for_a_request_without_a_token(self):
-        # Without a token naming a client, a request is answered 401 once its head is read:
-        # posad does not wait for (and keep) the 15 MB it announces; it kept up to 16 MiB on
-        # each of 4,096 connections for anyone who could reach the port.
+    def head_only(self, token, path="/v1/visits"):
+        """A POST's head announcing 15 MB, no body: what posad answers before the body."""
         sock = socket.create_connection(("127.0.0.1", self.tcp.port), timeout=5)
         if self.tcp.transport == "tls":
             sock = self.tcp.tls_context().wrap_socket(sock, server_hostname="127.0.0.1")
         with sock:
-            sock.sendall(b"POST /v1/visits HTTP/1.1\r\nHost: h\r\nContent-Type: application/json"
-                         b"\r\nAuthorization: Bearer nope\r\nContent-Length: 15000000\r\n\r\n")
+            sock.sendall(b"POST %s HTTP/1.1\r\nHost: h\r\nContent-Type: application/json"
+                         b"\r\nAuthorization: Bearer %s\r\nContent-Length: 15000000\r\n\r\n"
+                         % (path.encode(), token.encode()))
             answer = b""
             while True:  # until posad closes; a timeout (5 s) here: it waited for the body
                 chunk = sock.recv(4096)
                 if not chunk:
                     break
                 answer += chunk
+        return answer
+
+    def test_no_body_is_read_for_a_request_without_a_token(self):
+        # Without a token naming a client, a request is answered 401 once its head is read:
+        # posad does not wait for (and keep) the 15 MB it announces; it kept up to 16 MiB on
+        # each of 4,096 connections for anyone who could reach the port.
+        answer = self.head_only("nope")
         self.assertTrue(answer.startswith(b"HTTP/1.1 401"), answer[:80])
         self.assertIn(b'"code":"UNAUTHORIZED"', answer)
+
+    def test_no_body_is_read_for_a_role_the_route_refuses(self):
+        # A read-only token's POST is answered 403 once its head is read: its bodies, held
+        # unfinished, took the budget every POST needs, of both transports (503 for all).
+        answer = self.head_only(TOKENS["viewer"][0], "/v1/identify")
+        self.assertTrue(answer.startswith(b"HTTP/1.1 403"), answer[:80])
+        self.assertIn(b'"code":"FORBIDDEN"', answer)
 
     def test_passthrough_wants_a_token(self):
         # The national-interface passthrough settles money: on TCP it is no less guarded
