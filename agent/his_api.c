@@ -3,6 +3,7 @@
 #include "agent/his.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include <openssl/rand.h>
 
 #include "agent/desk.h"
+#include "agent/log.h"
 #include "agent/posad.h"
 #include "cache/db.h"
 #include "core/container_of.h"
@@ -503,6 +505,23 @@ static bool from_a_web_page(const struct posad *pd, const struct http_request *r
     return auth_from_web_page(http_request_header(req, "Host"), http_request_header(req, "Origin"));
 }
 
+/* A missing or wrong token, in the log with its peer: at most one line a second (with how
+ * many were refused since), so that guessing shows without filling the disk. */
+static void log_refused_token(struct posad *pd, const struct http_request *req)
+{
+    static uint64_t last_ms, refused;
+    uint64_t now = uv_now(pd->loop);
+    char n[24];
+
+    refused++;
+    if (last_ms && now - last_ms < 1000)
+        return;
+    snprintf(n, sizeof n, "%" PRIu64, refused);
+    log_event(LOGL_WARN, "token_refused", "peer", req->peer, "path", req->path, "refused", n, NULL);
+    last_ms = now;
+    refused = 0;
+}
+
 int his_admit(const struct http_request *req, void *data)
 {
     const struct auth_client *client = NULL;
@@ -510,8 +529,10 @@ int his_admit(const struct http_request *req, void *data)
 
     if (from_a_web_page(data, req))
         return 403;
-    if (his_identify(data, req, &client) < 0)
+    if (his_identify(data, req, &client) < 0) {
+        log_refused_token(data, req);
         return 401;
+    }
     /* A client whose role the route does not allow is refused before its body: a read-only
      * token could otherwise hold the bodies every POST needs, of both transports. */
     if (client && route_match(req->method, req->path, &m) == 0 &&

@@ -410,6 +410,8 @@ static int on_headers_complete(http_parser *p)
         return -1;
     }
     r->pub.via_unix = !c->is_tcp;
+    r->pub.peer_is_local = c->local; /* admit may log who it refused */
+    r->pub.peer = c->peer[0] ? c->peer : "?";
     if (c->server->config.admit &&
         (c->err_status = c->server->config.admit(&r->pub, c->server->data)) != 0)
         return -1;

@@ -88,6 +88,12 @@ class Auth(h.HisTestCase):
                 with self.subTest(header=header[:40], path=path):
                     r = self.tcp.get(path, headers={"Authorization": header})
                     self.assertError(r, 401, "UNAUTHORIZED")
+        # Guessing shows in the log, with the peer, at most a line a second.
+        log = self.w.log_tail(n=200000)
+        lines = [l for l in log.splitlines() if "event=token_refused" in l]
+        self.assertTrue(lines, log[-2000:])
+        self.assertIn("peer=127.0.0.1:", lines[0])
+        self.assertLess(len(lines), 10, lines)
 
     def head_only(self, token, path="/v1/visits"):
         """A POST's head announcing 15 MB, no body: what posad answers before the body."""
