@@ -102,6 +102,10 @@ static bool shape_bounded(const char *text, size_t len)
     size_t containers = 0, values = 0;
     bool in_string = false;
 
+    /* Each container takes two bytes and each value a separator: a short document cannot
+     * pass the bounds, and is not scanned (a settlement's documents are all short). */
+    if (len / 2 <= JSON_CONTAINERS_MAX)
+        return true;
     for (size_t i = 0; i < len; i++) {
         char c = text[i];
 
