@@ -402,6 +402,8 @@ static int start_server(struct posad *pd)
     struct http_server_config scfg = {.max_body_bytes = BOUND_BODY,
                                       .max_connections = connections_allowed(),
                                       .idle_timeout_ms = 60000,
+                                      .admit_timeout_ms = 10000,
+                                      .max_unadmitted_per_peer = 32,
                                       .error_body = his_error_body,
                                       .admit = his_admit};
     char host[CONFIG_HOST_MAX];

@@ -29,32 +29,53 @@ static int tls_start(struct http_conn *c, SSL_CTX *ctx);
 static int tls_pull(struct http_conn *c);
 static int send_continue(struct http_conn *c);
 
-/* Whether the TCP peer is on loopback; its address for logs goes into name. */
-static bool peer_is_loopback(uv_tcp_t *tcp, char *name, size_t cap)
+/* Whether the TCP peer is on loopback; its address goes into c->peer for logs, and into
+ * c->peer_addr when it is not loopback (max_unadmitted_per_peer). */
+static bool peer_is_loopback(struct http_conn *c)
 {
     struct sockaddr_storage addr;
     int len = sizeof(addr);
     char ip[48] = "?";
+    bool loopback = false;
+    const void *bytes = NULL;
+    size_t n = 0;
 
-    if (uv_tcp_getpeername(tcp, (struct sockaddr *)&addr, &len) < 0)
+    if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&addr, &len) < 0)
         return false;
     if (addr.ss_family == AF_INET) {
-        uv_ip4_name((struct sockaddr_in *)&addr, ip, sizeof(ip));
-        snprintf(name, cap, "%s:%u", ip, ntohs(((struct sockaddr_in *)&addr)->sin_port));
-    } else if (addr.ss_family == AF_INET6) {
-        uv_ip6_name((struct sockaddr_in6 *)&addr, ip, sizeof(ip));
-        snprintf(name, cap, "[%s]:%u", ip, ntohs(((struct sockaddr_in6 *)&addr)->sin6_port));
-    }
-    if (addr.ss_family == AF_INET)
-        return (ntohl(((struct sockaddr_in *)&addr)->sin_addr.s_addr) >> 24) == 127;
-    if (addr.ss_family == AF_INET6) {
-        const struct in6_addr *a = &((struct sockaddr_in6 *)&addr)->sin6_addr;
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&addr;
 
-        if (IN6_IS_ADDR_LOOPBACK(a))
-            return true;
-        return IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127;
+        uv_ip4_name(in, ip, sizeof(ip));
+        snprintf(c->peer, sizeof(c->peer), "%s:%u", ip, ntohs(in->sin_port));
+        loopback = (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+        bytes = &in->sin_addr, n = 4;
+    } else if (addr.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&addr;
+        const struct in6_addr *a = &in6->sin6_addr;
+
+        uv_ip6_name(in6, ip, sizeof(ip));
+        snprintf(c->peer, sizeof(c->peer), "[%s]:%u", ip, ntohs(in6->sin6_port));
+        loopback = IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+        bytes = a, n = 16;
     }
-    return false;
+    if (!loopback && bytes) {
+        c->peer_family = addr.ss_family;
+        memcpy(c->peer_addr, bytes, n);
+    }
+    return loopback;
+}
+
+/* Whether c's peer has more connections not yet admitted than the server allows one peer. */
+static bool peer_over_bound(const struct http_conn *c)
+{
+    size_t max = c->server->config.max_unadmitted_per_peer, n = 0;
+
+    if (!max || !c->peer_family)
+        return false;
+    for (const struct http_conn *o = c->server->conns; o; o = o->next)
+        n += !o->admitted && o->peer_family == c->peer_family &&
+             memcmp(o->peer_addr, c->peer_addr, sizeof(o->peer_addr)) == 0;
+    return n > max;
 }
 
 /* A request's body buffer is given back once it is answered: to the allocator, and to the
@@ -129,7 +150,9 @@ static void on_idle(uv_timer_t *timer)
 
 static void idle_restart(struct http_conn *c)
 {
-    uint64_t ms = c->server->config.idle_timeout_ms;
+    const struct http_server_config *cfg = &c->server->config;
+    uint64_t ms =
+        !c->admitted && cfg->admit_timeout_ms ? cfg->admit_timeout_ms : cfg->idle_timeout_ms;
 
     if (ms && !c->closing)
         uv_timer_start(&c->idle, on_idle, ms, 0);
@@ -214,8 +237,8 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     /* The application's time is not idle time; and a request, once begun, must be whole
      * within the timeout: a byte now and then must not hold the connection for ever, nor
      * must empty lines between requests (the parser skips them). */
-    if (!c->pending && !c->in_message && begins_a_request(c))
-        idle_restart(c);
+    if (c->admitted && !c->pending && !c->in_message && begins_a_request(c))
+        idle_restart(c); /* before admission, the time counts from the connection's start */
     conn_process(c);
 }
 
@@ -247,11 +270,18 @@ int http_conn_accept(struct http_server *server, uv_stream_t *listener, bool is_
     c->parser.data = c;
 
     rc = uv_accept(listener, &c->h.stream);
+    if (rc == 0 && is_tcp) {
+        uv_tcp_nodelay(&c->h.tcp, 1);
+        c->local = peer_is_loopback(c);
+    } else if (rc == 0) {
+        c->local = true;
+        snprintf(c->peer, sizeof(c->peer), "unix");
+    }
     /* Each transport has its own cap: clients on TCP, who may hold a connection without a
      * token, must not lock the Unix socket (posactl, the local HIS) out. */
     if (rc == 0 && ((is_tcp ? server->n_tcp_conns : server->n_conns - server->n_tcp_conns) >
                         server->config.max_connections ||
-                    server->offline))
+                    server->offline || peer_over_bound(c)))
         rc = UV_EMFILE;
     if (rc == 0)
         rc = uv_read_start(&c->h.stream, on_alloc, on_read);
@@ -264,13 +294,6 @@ int http_conn_accept(struct http_server *server, uv_stream_t *listener, bool is_
     if (rc < 0) {
         conn_close_stream(c, true);
         return rc;
-    }
-    if (is_tcp) {
-        uv_tcp_nodelay(&c->h.tcp, 1);
-        c->local = peer_is_loopback(&c->h.tcp, c->peer, sizeof(c->peer));
-    } else {
-        c->local = true;
-        snprintf(c->peer, sizeof(c->peer), "unix");
     }
     idle_restart(c);
     return 0;
@@ -415,6 +438,10 @@ static int on_headers_complete(http_parser *p)
     if (c->server->config.admit &&
         (c->err_status = c->server->config.admit(&r->pub, c->server->data)) != 0)
         return -1;
+    if (!c->admitted) {
+        c->admitted = true;
+        idle_restart(c); /* the rest of the request has the idle timeout */
+    }
     expect = http_request_header(&r->pub, "Expect");
     if (expect && strcasecmp(expect, "100-continue") == 0 && p->http_minor == 1 &&
         send_continue(c) < 0)

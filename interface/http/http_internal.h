@@ -77,6 +77,11 @@ struct http_conn {
     bool in_message; /* a request has begun and is not complete: its bytes keep no timer */
     bool read_held; /* not read while its answers are backlogged (write_backlogged) */
     char peer[64];
+    /* The TCP peer's address (family and bytes) for max_unadmitted_per_peer; family 0 for a
+     * Unix socket or a loopback peer, which are not counted. */
+    int peer_family;
+    unsigned char peer_addr[16];
+    bool admitted;  /* a request head passed admit: from now on the idle timeout applies */
     bool lingering; /* after a rejection: reading and discarding until EOF */
     size_t discarded;
     uv_shutdown_t shutdown;

@@ -61,6 +61,14 @@ struct http_server_config {
     /* An idle keep-alive connection is closed after it; and a request, from its first byte,
      * must be whole within it (a slow sender is not idle); 0 = none. */
     uint64_t idle_timeout_ms;
+    /* Until a connection is admitted (its first request head passed admit, or was read when
+     * there is no admit), it is closed this long after it was accepted: a client without
+     * a token holds a connection for seconds, not for the idle timeout. 0 = idle_timeout_ms. */
+    uint64_t admit_timeout_ms;
+    /* TCP connections from one address (loopback excepted) not yet admitted; beyond: accepted
+     * and closed at once, so that one machine cannot take the connections everyone shares.
+     * 0 = no bound. */
+    size_t max_unadmitted_per_peer;
     /* Bytes of answers queued to a peer that does not read them; 0 = 1 MiB. Beyond it a
      * stream's writes fail, and a connection reads no further requests until they drain:
      * a client that pipelines requests and never reads costs a bounded amount. */

@@ -1,10 +1,11 @@
 /* posa_http with a real loop and real sockets in one process: the server's loop runs on a
  * thread, the test speaks HTTP over blocking sockets. Keep-alive, pipelining with an answer
  * given later, size limits, dropping, a Unix socket with its mode, many connections,
- * offline mode, and a loop that closes empty. */
+ * the bounds on connections not yet admitted, offline mode, and a loop that closes empty. */
 #define _GNU_SOURCE /* memmem, strcasestr */
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -27,7 +28,8 @@
 
 #include "interface/http/http_server.h"
 
-#define CAP 300 /* connections per transport */
+#define CAP      300 /* connections per transport */
+#define PER_PEER 4   /* connections not yet admitted from one address, loopback excepted */
 
 struct fixture {
     uv_loop_t loop;
@@ -35,6 +37,7 @@ struct fixture {
     pthread_t thread;
     struct http_server *server;
     int port;
+    char host[INET_ADDRSTRLEN]; /* where the server listens and the client connects */
     char sock_path[108];
     char dir[64];
     bool closed;
@@ -191,16 +194,18 @@ static size_t error_body(int status, char *buf, size_t cap, const char **ret_typ
     return (size_t)snprintf(buf, cap, "{\"error\":%d}", status);
 }
 
-static int setup(void **state)
+static int start(const char *host)
 {
     const struct http_server_config config = {.max_header_bytes = 2048,
                                               .max_body_bytes = 4096,
                                               .max_connections = CAP,
                                               .idle_timeout_ms = 5000,
+                                              .admit_timeout_ms = 2000,
+                                              .max_unadmitted_per_peer = PER_PEER,
                                               .error_body = error_body};
 
-    (void)state;
     memset(&fx, 0, sizeof(fx));
+    snprintf(fx.host, sizeof(fx.host), "%s", host);
     snprintf(fx.dir, sizeof(fx.dir), "/tmp/posa-http-XXXXXX");
     if (!mkdtemp(fx.dir))
         return -1;
@@ -209,7 +214,7 @@ static int setup(void **state)
         return -1;
     if (http_server_new(&fx.loop, &config, on_request, NULL, &fx.server) < 0)
         return -1;
-    if (http_server_listen_tcp(fx.server, "127.0.0.1", 0) < 0)
+    if (http_server_listen_tcp(fx.server, fx.host, 0) < 0)
         return -1;
     if (http_server_listen_unix(fx.server, fx.sock_path, 0600) < 0)
         return -1;
@@ -217,9 +222,42 @@ static int setup(void **state)
     return pthread_create(&fx.thread, NULL, loop_main, NULL) == 0 ? 0 : -1;
 }
 
+static int setup(void **state)
+{
+    (void)state;
+    return start("127.0.0.1");
+}
+
+/* A server on one of this machine's own addresses that is not loopback: connections from
+ * here to it come from that address, a peer as one on the LAN. None: its tests skip. */
+static int setup_lan(void **state)
+{
+    struct ifaddrs *all, *i;
+    char host[INET_ADDRSTRLEN] = "";
+
+    (void)state;
+    if (getifaddrs(&all) < 0)
+        return -1;
+    for (i = all; i && !host[0]; i = i->ifa_next)
+        if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET) {
+            const struct in_addr *a = &((struct sockaddr_in *)i->ifa_addr)->sin_addr;
+
+            if ((ntohl(a->s_addr) >> 24) != 127)
+                inet_ntop(AF_INET, a, host, sizeof(host));
+        }
+    freeifaddrs(all);
+    if (!host[0]) {
+        memset(&fx, 0, sizeof(fx));
+        return 0;
+    }
+    return start(host);
+}
+
 static int teardown(void **state)
 {
     (void)state;
+    if (!fx.host[0])
+        return 0; /* setup_lan found no address: nothing started */
     uv_async_send(&fx.stop);
     pthread_join(fx.thread, NULL);
     unlink(fx.sock_path);
@@ -236,7 +274,7 @@ static int connect_tcp(void)
     struct timeval tv = {.tv_sec = 5};
     int fd = socket(AF_INET, SOCK_STREAM, 0);
 
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    inet_pton(AF_INET, fx.host, &a.sin_addr);
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
         close(fd);
@@ -821,6 +859,58 @@ static void test_tcp_full_leaves_the_unix_socket(void **state)
     }
 }
 
+/* Whether the server closed fd within ms (its end read). */
+static bool closed_within(int fd, int ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    char c;
+
+    return poll(&p, 1, ms) == 1 && recv(fd, &c, 1, MSG_DONTWAIT) <= 0;
+}
+
+/* A connection that sends no request is closed after admit_timeout_ms (2 s here), not the
+ * idle timeout (5 s): a client without a token held a connection for the idle timeout. One
+ * that was admitted keeps the idle timeout. */
+static void test_silent_connection_closed_before_idle_timeout(void **state)
+{
+    struct timespec t0, t1;
+    int silent = connect_tcp(), admitted = connect_tcp();
+
+    (void)state;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(request(admitted, "GET /a HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0), 200);
+    assert_true(closed_within(silent, 4500));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_true(t1.tv_sec - t0.tv_sec >= 1 && t1.tv_sec - t0.tv_sec < 5);
+    assert_false(closed_within(admitted, 0));
+    close(silent);
+    close(admitted);
+}
+
+/* From one address that is not loopback, at most PER_PEER connections wait unadmitted: one
+ * more is closed at once, and one admitted (a request read) makes room again. */
+static void test_unadmitted_bounded_per_peer(void **state)
+{
+    int fds[PER_PEER], extra;
+
+    (void)state;
+    if (!fx.host[0])
+        skip(); /* no address here but loopback */
+    for (int i = 0; i < PER_PEER; i++)
+        assert_true((fds[i] = connect_tcp()) >= 0);
+    extra = connect_tcp();
+    assert_true(closed_within(extra, 1000));
+    close(extra);
+    for (int i = 0; i < PER_PEER; i++)
+        assert_false(closed_within(fds[i], 0));
+    assert_int_equal(request(fds[0], "GET /a HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0), 200);
+    extra = connect_tcp();
+    assert_int_equal(request(extra, "GET /b HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0), 200);
+    close(extra);
+    for (int i = 0; i < PER_PEER; i++)
+        close(fds[i]);
+}
+
 #define MANY 200
 
 static void test_many_concurrent_connections(void **state)
@@ -894,7 +984,12 @@ int main(void)
         cmocka_unit_test(test_bodies_held_at_once_are_bounded),
         cmocka_unit_test(test_tcp_full_leaves_the_unix_socket),
         cmocka_unit_test(test_offline_refuses_then_recovers),
+        cmocka_unit_test(test_silent_connection_closed_before_idle_timeout),
     };
+    const struct CMUnitTest lan_tests[] = {
+        cmocka_unit_test(test_unadmitted_bounded_per_peer),
+    };
+    int failed = cmocka_run_group_tests_name("loopback", tests, setup, teardown);
 
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return failed + cmocka_run_group_tests_name("lan", lan_tests, setup_lan, teardown);
 }
