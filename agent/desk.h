@@ -50,6 +50,7 @@ struct desk_scanner {
     char desk[CARD_DESK_MAX + 1];
     char spec[160]; /* "tcp:127.0.0.1:9100" */
     struct qr_source *src;
+    struct desk *owner; /* the scanner's callbacks' data is the scanner */
 };
 
 /* Someone waiting for a desk's card: cb runs once, with the card, or NULL when wait_ms

@@ -228,7 +228,7 @@ static void on_card_event(struct pcsc_watch *w, const struct card_event *ev, voi
 
 static void on_scan(struct qr_source *src, const struct qr_scan *scan, void *data)
 {
-    struct desk *d = data;
+    struct desk *d = ((struct desk_scanner *)data)->owner;
     struct desk_card *desk = card_of(d, scan->desk, true);
     struct json_object *o = json_object_new_object();
 
@@ -281,13 +281,27 @@ void desk_qr_give_back(struct desk *d, const char *desk, const char *code)
     c->qr_at = uv_now(d->pd->loop);
 }
 
+/* A scanner that opens, or is lost or cannot open (it keeps trying): the operator hears
+ * each change once, as /v1/readers shows it. */
+static void on_scanner_state(struct qr_source *src, int err, void *data)
+{
+    struct desk_scanner *s = data;
+
+    (void)src;
+    if (err)
+        log_event(LOGL_WARN, "scanner_unavailable", "desk", s->desk, "scanner", s->spec, "error",
+                  uv_strerror(err), NULL);
+    else
+        log_event(LOGL_INFO, "scanner_ready", "desk", s->desk, "scanner", s->spec, NULL);
+}
+
 static int scanners_start(struct desk *d)
 {
     for (size_t i = 0; i < d->n_scanners; i++) {
         struct desk_scanner *s = &d->scanners[i];
         char spec[sizeof s->spec];
         char *colon;
-        struct qr_source_cfg cfg = {.desk = s->desk};
+        struct qr_source_cfg cfg = {.desk = s->desk, .on_state = on_scanner_state};
         int err;
 
         memcpy(spec, s->spec, sizeof spec);
@@ -295,11 +309,9 @@ static int scanners_start(struct desk *d)
         *colon = '\0';
         qr_source_kind_parse(spec, &cfg.kind);
         cfg.path = colon + 1;
-        if ((err = qr_source_start(&s->src, d->pd->loop, &cfg, on_scan, d)) < 0)
+        s->owner = d;
+        if ((err = qr_source_start(&s->src, d->pd->loop, &cfg, on_scan, s)) < 0)
             return err;
-        if (qr_source_error(s->src)) /* it keeps trying; the operator hears why once */
-            log_event(LOGL_WARN, "scanner_unavailable", "desk", s->desk, "scanner", s->spec,
-                      "error", uv_strerror(qr_source_error(s->src)), NULL);
     }
     return 0;
 }

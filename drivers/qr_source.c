@@ -97,15 +97,30 @@ static void on_retry(uv_timer_t *t)
     qr_line_init(&s->line); /* a line cut by the loss is not half-kept */
     s->keys = (struct keymap_state){false, false};
     s->npartial = 0;
-    if ((s->error = s->kind->open(s)) < 0)
+    if ((s->error = s->kind->open(s)) < 0) {
+        qr_source_tell(s, s->error);
         uv_timer_start(&s->retry, on_retry, s->retry_ms, 0);
+    }
 }
 
-void qr_source_lost(struct qr_source *s)
+void qr_source_tell(struct qr_source *s, int err)
+{
+    int state = err < 0 ? err : 1;
+
+    if (state == s->told || s->stopping)
+        return;
+    s->told = state;
+    if (s->on_state)
+        s->on_state(s, err, s->data);
+}
+
+void qr_source_lost(struct qr_source *s, int err)
 {
     /* A line the loss cut is not half-kept: not ended by the gap as a scan either. */
     uv_timer_stop(&s->gap);
     qr_line_init(&s->line);
+    s->error = err;
+    qr_source_tell(s, err);
     if (s->open) {
         s->open = false;
         s->io_closing = true;
@@ -122,7 +137,7 @@ static void on_readable(uv_poll_t *p, int status, int events)
 
     (void)events;
     if (status < 0) {
-        qr_source_lost(s);
+        qr_source_lost(s, status);
         return;
     }
     for (int i = 0; i < 16 && s->open; i++) { /* bounded: other handles get their turn */
@@ -133,7 +148,7 @@ static void on_readable(uv_poll_t *p, int status, int events)
         }
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
             return;
-        qr_source_lost(s); /* EOF or EIO: unplugged */
+        qr_source_lost(s, n == 0 ? UV_EOF : -errno); /* EOF or EIO: unplugged */
         return;
     }
 }
@@ -150,6 +165,7 @@ void qr_source_fd_start(struct qr_source *s, int fd)
     s->handles++;
     s->open = true;
     uv_poll_start(&s->io.poll, UV_READABLE, on_readable);
+    qr_source_tell(s, 0);
 }
 
 static int copy_bounded(char *dst, size_t cap, const char *src)
@@ -189,6 +205,7 @@ int qr_source_start(struct qr_source **ret, uv_loop_t *loop, const struct qr_sou
     s->kind = kinds[cfg->kind];
     s->loop = loop;
     s->cb = cb;
+    s->on_state = cfg->on_state;
     s->data = data;
     s->fd = -1;
     s->retry_ms = cfg->retry_ms ? cfg->retry_ms : 1000;

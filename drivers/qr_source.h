@@ -14,17 +14,22 @@ struct qr_source;
 
 enum qr_source_kind { QR_SRC_SERIAL, QR_SRC_EVDEV, QR_SRC_TCP };
 
+/* Runs on the loop thread. scan is valid during the call only. Repeats inside the dedup
+ * window are not reported; garbage lines are, with status DRV_EQR_INVALID. */
+typedef void (*qr_scan_cb)(struct qr_source *src, const struct qr_scan *scan, void *data);
+/* Runs on the loop thread when the device becomes ready (err 0: open, or connected), and
+ * when it is lost or cannot be opened (err: -errno or a libuv code), each time the state or
+ * the reason differs from the last one told: a device retried every second is told once. */
+typedef void (*qr_state_cb)(struct qr_source *src, int err, void *data);
+
 struct qr_source_cfg {
     enum qr_source_kind kind;
     const char *path;  /* /dev/ttyACM0, /dev/input/event3, or "host:port" for TCP */
     const char *desk;  /* desk id carried by every scan */
     int64_t dedup_ms;  /* 0 = QR_DEDUP_WINDOW_MS; < 0 = no de-duplication */
     unsigned retry_ms; /* reopen / reconnect interval; 0 = 1000 */
+    qr_state_cb on_state; /* optional; data is qr_source_start's */
 };
-
-/* Runs on the loop thread. scan is valid during the call only. Repeats inside the dedup
- * window are not reported; garbage lines are, with status DRV_EQR_INVALID. */
-typedef void (*qr_scan_cb)(struct qr_source *src, const struct qr_scan *scan, void *data);
 
 /* Parses a kind name of the configuration ("serial", "evdev", "tcp"). 0 or DRV_ECONFIG. */
 int qr_source_kind_parse(const char *name, enum qr_source_kind *ret);
@@ -44,7 +49,8 @@ void qr_source_stop(struct qr_source *src);
 
 /* True while the device is open (for TCP: connecting or connected). */
 bool qr_source_is_open(const struct qr_source *src);
-/* Why it last failed to open its device or connect (-errno), or 0: for the operator. */
+/* Why it last failed to open its device or connect, or was lost (-errno, a libuv code), or
+ * 0: for the operator. */
 int qr_source_error(const struct qr_source *src);
 
 #endif

@@ -14,6 +14,8 @@ struct qr_source {
     const struct qr_kind *kind;
     uv_loop_t *loop;
     qr_scan_cb cb;
+    qr_state_cb on_state;
+    int told; /* the state last given on_state: 1 ready, an error, 0 none yet */
     void *data;
     char desk[QR_DESK_MAX + 1];
     char path[QR_PATH_MAX + 1];
@@ -51,7 +53,8 @@ extern const struct qr_kind qr_kind_serial, qr_kind_evdev, qr_kind_tcp;
 
 /* Common paths, in qr_source.c. */
 void qr_source_text(struct qr_source *s, const uint8_t *b, size_t n); /* bytes -> lines */
-void qr_source_lost(struct qr_source *s);                             /* close io, retry later */
-void qr_source_fd_start(struct qr_source *s, int fd);                 /* uv_poll reading fd */
+void qr_source_lost(struct qr_source *s, int err);    /* why; close io, retry later */
+void qr_source_fd_start(struct qr_source *s, int fd); /* uv_poll reading fd */
+void qr_source_tell(struct qr_source *s, int err);    /* on_state, when it changed */
 
 #endif

@@ -55,7 +55,7 @@ static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
     if (n > 0)
         qr_source_text(s, (const uint8_t *)buf->base, (size_t)n);
     else if (n < 0)
-        qr_source_lost(s);
+        qr_source_lost(s, (int)n);
 }
 
 static void on_connect(uv_connect_t *req, int status)
@@ -64,12 +64,16 @@ static void on_connect(uv_connect_t *req, int status)
 
     if (s->stopping || !s->open)
         return;
-    s->error = status < 0 ? status : 0;
     /* posad never writes to a scanner: without keepalive probes, a device server that lost
      * power or a pulled cable would look connected forever, and no scan would come. */
-    if (status < 0 || uv_tcp_keepalive(&s->io.tcp, 1, QR_TCP_KEEPALIVE_S) < 0 ||
-        uv_read_start((uv_stream_t *)&s->io.tcp, on_alloc, on_read) < 0)
-        qr_source_lost(s);
+    if (status == 0 && (status = uv_tcp_keepalive(&s->io.tcp, 1, QR_TCP_KEEPALIVE_S)) == 0)
+        status = uv_read_start((uv_stream_t *)&s->io.tcp, on_alloc, on_read);
+    if (status < 0) {
+        qr_source_lost(s, status);
+        return;
+    }
+    s->error = 0;
+    qr_source_tell(s, 0);
 }
 
 static int tcp_open(struct qr_source *s)
@@ -83,7 +87,7 @@ static int tcp_open(struct qr_source *s)
     s->connect.data = s;
     rc = uv_tcp_connect(&s->connect, &s->io.tcp, (const struct sockaddr *)&s->addr, on_connect);
     if (rc < 0) {
-        qr_source_lost(s); /* closes the handle and schedules the retry itself */
+        qr_source_lost(s, rc); /* closes the handle and schedules the retry itself */
         return 0;
     }
     return 0;

@@ -28,6 +28,8 @@
 struct collect {
     struct qr_scan scans[SCANS_MAX];
     int n;
+    int states[SCANS_MAX]; /* what on_state was told, in order */
+    int n_states;
 };
 
 static uv_loop_t loop;
@@ -39,6 +41,14 @@ static void on_scan(struct qr_source *src, const struct qr_scan *scan, void *dat
     (void)src;
     if (c->n < SCANS_MAX)
         c->scans[c->n++] = *scan;
+}
+
+static void on_state(struct qr_source *src, int err, void *data)
+{
+    struct collect *c = data;
+    (void)src;
+    if (c->n_states < SCANS_MAX)
+        c->states[c->n_states++] = err;
 }
 
 static void on_deadline(uv_timer_t *t)
@@ -70,6 +80,16 @@ static bool have_n(void *arg)
 static bool wait_scans(int n)
 {
     return run_until(have_n, &n);
+}
+
+static bool have_states(void *arg)
+{
+    return got.n_states >= *(int *)arg;
+}
+
+static bool wait_states(int n)
+{
+    return run_until(have_states, &n);
 }
 
 static bool is_closed(void *arg)
@@ -106,7 +126,7 @@ static void test_serial_pty(void **state)
     assert_true(master >= 0);
     assert_int_equal(grantpt(master), 0);
     assert_int_equal(unlockpt(master), 0);
-    struct qr_source_cfg cfg = {QR_SRC_SERIAL, ptsname(master), "D01", 0, 50};
+    struct qr_source_cfg cfg = {QR_SRC_SERIAL, ptsname(master), "D01", 0, 50, NULL};
     assert_int_equal(qr_source_start(&src, &loop, &cfg, on_scan, &got), 0);
     assert_true(qr_source_is_open(src));
 
@@ -221,7 +241,7 @@ static void test_tcp_source(void **state)
     (void)state;
     listen_scanner(&sv, path, sizeof path);
 
-    struct qr_source_cfg cfg = {QR_SRC_TCP, path, "D07", 0, 50};
+    struct qr_source_cfg cfg = {QR_SRC_TCP, path, "D07", 0, 50, on_state};
     assert_int_equal(qr_source_start(&src, &loop, &cfg, on_scan, &got), 0);
     assert_true(run_until(accepted_n, &sv));
     send_text(&sv, "NET-CODE-1\nNET-");
@@ -233,9 +253,11 @@ static void test_tcp_source(void **state)
     assert_int_equal(got.scans[2].status, DRV_EQR_INVALID);
     assert_int_equal(got.scans[2].len, 1);
     assert_string_equal(got.scans[0].desk, "D07");
+    assert_int_equal(got.n_states, 1);
+    assert_int_equal(got.states[0], 0); /* connected */
 
     /* The scanner drops the connection mid-line: that half line is not a scan, and the
-     * source connects again. */
+     * source connects again; each change is told. */
     send_text(&sv, "HALF");
     uv_close((uv_handle_t *)sv.conn, on_conn_closed);
     sv.conn = NULL;
@@ -244,6 +266,9 @@ static void test_tcp_source(void **state)
     assert_true(wait_scans(4));
     assert_string_equal(got.scans[3].code, "AFTER-RECONNECT");
     assert_int_equal(got.n, 4);
+    assert_int_equal(got.n_states, 3);
+    assert_int_equal(got.states[1], UV_EOF);
+    assert_int_equal(got.states[2], 0);
 
     qr_source_stop(src);
     uv_close((uv_handle_t *)sv.conn, on_conn_closed);
@@ -262,7 +287,7 @@ static void test_tcp_line_cut_by_a_loss_is_no_scan(void **state)
     (void)state;
     listen_scanner(&sv, path, sizeof path);
 
-    struct qr_source_cfg cfg = {QR_SRC_TCP, path, "D07", 0, 5000};
+    struct qr_source_cfg cfg = {QR_SRC_TCP, path, "D07", 0, 5000, NULL};
     assert_int_equal(qr_source_start(&src, &loop, &cfg, on_scan, &got), 0);
     assert_true(run_until(accepted_n, &sv));
     send_text(&sv, "SBQR320200");
@@ -306,7 +331,7 @@ static void test_evdev_recorded_stream(void **state)
     assert_int_equal(mkfifo(path, 0600), 0);
     int w = open(path, O_RDWR | O_NONBLOCK); /* a writer, so the reader sees no EOF */
     assert_true(w >= 0);
-    struct qr_source_cfg cfg = {QR_SRC_EVDEV, path, "D03", -1, 50};
+    struct qr_source_cfg cfg = {QR_SRC_EVDEV, path, "D03", -1, 50, NULL};
     assert_int_equal(qr_source_start(&src, &loop, &cfg, on_scan, &got), 0);
 
     tap(w, KEY_A, true);
@@ -334,13 +359,13 @@ static void test_config_errors(void **state)
 {
     struct qr_source *src = NULL;
     static const struct qr_source_cfg bad[] = {
-        {QR_SRC_TCP, "nohost", "D01", 0, 0},
-        {QR_SRC_TCP, "scanner.local:9100", "D01", 0, 0},
-        {QR_SRC_TCP, "127.0.0.1:70000", "D01", 0, 0},
-        {QR_SRC_TCP, "127.0.0.1:", "D01", 0, 0},
-        {QR_SRC_SERIAL, "ttyACM0", "D01", 0, 0},
-        {QR_SRC_SERIAL, "/dev/ttyACM0", "", 0, 0},
-        {QR_SRC_SERIAL, "", "D01", 0, 0},
+        {QR_SRC_TCP, "nohost", "D01", 0, 0, NULL},
+        {QR_SRC_TCP, "scanner.local:9100", "D01", 0, 0, NULL},
+        {QR_SRC_TCP, "127.0.0.1:70000", "D01", 0, 0, NULL},
+        {QR_SRC_TCP, "127.0.0.1:", "D01", 0, 0, NULL},
+        {QR_SRC_SERIAL, "ttyACM0", "D01", 0, 0, NULL},
+        {QR_SRC_SERIAL, "/dev/ttyACM0", "", 0, 0, NULL},
+        {QR_SRC_SERIAL, "", "D01", 0, 0, NULL},
     };
     enum qr_source_kind k;
 
@@ -352,9 +377,14 @@ static void test_config_errors(void **state)
     assert_int_equal(k, QR_SRC_EVDEV);
     assert_int_equal(qr_source_kind_parse("hid", &k), DRV_ECONFIG);
     /* A device that is not there yet: started, retrying, not open. */
-    struct qr_source_cfg later = {QR_SRC_SERIAL, "/dev/posa-no-such-tty", "D01", 0, 50};
+    struct qr_source_cfg later = {QR_SRC_SERIAL, "/dev/posa-no-such-tty", "D01", 0, 50, on_state};
     assert_int_equal(qr_source_start(&src, &loop, &later, on_scan, &got), 0);
     assert_false(qr_source_is_open(src));
+    /* Tried every 50 ms, and told once why, not once a try. */
+    assert_false(wait_states(2));
+    assert_int_equal(got.n_states, 1);
+    assert_int_equal(got.states[0], -ENOENT);
+    assert_int_equal(qr_source_error(src), -ENOENT);
     qr_source_stop(src);
 }
 

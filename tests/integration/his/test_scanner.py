@@ -90,6 +90,23 @@ class Scanner(h.HisTestCase):
         self.assertNotIn("error", rows["D01"], rows)
         self.assertIn("event=scanner_unavailable desk=D02", self.w.log_tail(n=200000))
 
+    def test_a_scanner_lost_and_back_is_logged(self):
+        # A scanner lost after start was logged by nobody; /v1/readers alone said so.
+        def count(what):
+            return self.w.log_tail(n=200000).count("event=%s desk=D01" % what)
+
+        ready = count("scanner_ready")
+        self.assertGreaterEqual(ready, 1)
+        lost = count("scanner_unavailable")
+        self.scanner.close()
+        h.wait_until(lambda: count("scanner_unavailable") == lost + 1, 10, "scanner_unavailable logged")
+        row = {r["desk"]: r for r in self.unix.get("/v1/readers").json["readers"]}["D01"]
+        self.assertEqual((row["state"], row["error"]), ("error", "end of file"), row)
+        type(self).scanner, _ = self.listener.accept()  # posad dials again
+        h.wait_until(lambda: count("scanner_ready") == ready + 1, 10, "scanner_ready logged")
+        time.sleep(1.5)  # a retry or two later: nothing more is logged
+        self.assertEqual((count("scanner_ready"), count("scanner_unavailable")), (ready + 1, lost + 1))
+
     def test_auto_waiting_takes_a_scan(self):
         # auto with wait_ms: the patient shows the e-voucher while the desk waits (no card
         # comes): the scan ends the wait, at once (it waited out wait_ms and said
