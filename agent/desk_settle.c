@@ -48,6 +48,11 @@ struct settle_flow {
     char fund_type[8];
     bool blocked; /* an earlier settlement of the visit is unresolved */
     char blocked_id[RECORD_ID_MAX + 1];
+    /* A stay: the discharge time the platform holds (a 2402 of posad's done, no 2405 after
+     * it), or ""; and how many of the stay's discharges and their cancels are done, which
+     * numbers the next one's key (a time may be sent again after a cancel). */
+    char landed[DATETIME_TIME_LEN + 1];
+    int discharges;
 };
 
 static void flow_free(void *p)
@@ -556,21 +561,66 @@ static void send_settlement(struct his_call *call)
         his_fail(call, err, NULL, NULL);
 }
 
-static void on_discharged(struct upmsg *m)
+#define DISCHARGE_KEY   "discharge:"
+#define UNDISCHARGE_KEY "undischarge:"
+
+/* The discharge the platform holds for the stay, from the journal's keys (see discharge()). */
+static int load_discharge(struct db *db, struct settle_flow *f)
 {
-    struct his_call *call = m->data;
+    char mine[RECORD_ID_MAX + 16], undone[RECORD_ID_MAX + 16], key[UPMSG_IDEM_MAX + 1];
+    size_t n;
+    int err;
+
+    snprintf(mine, sizeof mine, DISCHARGE_KEY "%s:", f->visit->visit_id);
+    snprintf(undone, sizeof undone, UNDISCHARGE_KEY "%s:", f->visit->visit_id);
+    if ((err = journal_done_keyed(db, mine, undone, key, sizeof key, &f->discharges)) < 0)
+        return err;
+    n = strlen(mine);
+    if (strncmp(key, mine, n) == 0 && strlen(key) >= n + DATETIME_TIME_LEN)
+        str_copy(f->landed, DATETIME_TIME_LEN + 1, key + n);
+    return 0;
+}
+
+/* The outcome of a discharge or its cancel: 0 when it landed (or waits in the queue), else
+ * the error, with the platform's words in msg (cap bytes) for a refusal. */
+static int discharge_outcome(struct upmsg *m, char *msg, size_t cap)
+{
     struct envelope_response env;
-    char msg[256];
     bool queued = m->result == UPMSG_QUEUED;
-    int err = queued ? 0 : desk_outcome(m, &env, msg, sizeof msg);
+    int err = queued ? 0 : desk_outcome(m, &env, msg, cap);
 
     upmsg_free(m);
     if (!err && !queued)
         envelope_response_done(&env);
-    /* A discharge refused (already discharged) does not stop the settlement: the platform
-     * answers the settlement for itself. */
-    (void)err;
-    send_settlement(call);
+    return err;
+}
+
+/* A discharge that did not land stops the settlement: it would settle a stay the platform
+ * holds in hospital, or at another discharge time (another year). */
+static void fail_discharge(struct his_call *call, int err, const char *msg)
+{
+    struct json_object *d = NULL;
+    char words[320];
+
+    snprintf(words, sizeof words, "the discharge did not go through, nothing was settled: %s",
+             msg[0] ? msg : posa_strerror(err));
+    if (err == POSA_EUPSTREAM_REFUSED && msg[0]) {
+        d = json_object_new_object();
+        json_object_object_add(d, "upstream_message", json_object_new_string(msg));
+    }
+    his_fail(call, err, words, d);
+}
+
+static void on_discharged(struct upmsg *m)
+{
+    struct his_call *call = m->data;
+    char msg[256];
+    int err = discharge_outcome(m, msg, sizeof msg);
+
+    if (err)
+        fail_discharge(call, err, msg);
+    else
+        send_settlement(call);
 }
 
 static void discharge(struct his_call *call)
@@ -578,18 +628,58 @@ static void discharge(struct his_call *call)
     struct settle_flow *f = call->flow;
     struct desk_diagnosis diagnoses[BOUND_DIAGNOSES];
     struct desk_visit v;
-    char idem[RECORD_ID_MAX + DATETIME_TIME_LEN + 16];
+    char idem[RECORD_ID_MAX + DATETIME_TIME_LEN + 32];
     int err;
 
     desk_visit_from_doc(visit_doc(f), f->visit->visit_id, f->visit->mdtrt_id, &v, diagnoses);
-    /* One discharge a stay and time: a settle tried again finds the one journaled (queued,
-     * sent or done) instead of journaling another, which the platform would refuse; one the
-     * platform refused may go again, and another time (after a 2405 cancelled the first
-     * discharge) is another discharge. */
-    snprintf(idem, sizeof idem, "discharge:%s:%s", f->visit->visit_id, f->req.discharge_time);
+    /* One discharge a stay, time and turn: a settle tried again finds the one journaled
+     * (queued, sent or done) instead of journaling another, which the platform would refuse;
+     * one the platform refused may go again; after a 2405 the count moved on, so the same
+     * time may be sent again. load_discharge() reads these keys back. */
+    snprintf(idem, sizeof idem, DISCHARGE_KEY "%s:%s:%d", f->visit->visit_id, f->req.discharge_time,
+             f->discharges);
     err = desk_send_hooked(call->pd, "2402", v.insuplc_admdvs, f->visit->visit_id, idem,
                            desk_2402_input(&v, f->req.discharge_time, f->req.discharge_reason),
                            on_discharged, call, &(struct desk_hooks){.again_after_refusal = true});
+    if (err)
+        his_fail(call, err, NULL, NULL);
+}
+
+/* A cancel the platform refused goes on to the discharge all the same: the stay may have
+ * been put back in hospital another way (the passthrough); if not, the discharge is refused
+ * and says so. */
+static void on_undischarged(struct upmsg *m)
+{
+    struct his_call *call = m->data;
+    struct settle_flow *f = call->flow;
+    char msg[256];
+    int err = discharge_outcome(m, msg, sizeof msg);
+
+    if (err && err != POSA_EUPSTREAM_REFUSED) {
+        fail_discharge(call, err, msg);
+        return;
+    }
+    f->discharges += !err;
+    discharge(call);
+}
+
+/* The platform holds the stay discharged at another time (its settlement was cancelled, and
+ * the HIS corrects the time): that discharge is cancelled (2405) before the new one goes,
+ * or the platform would refuse it and settle at the old time. */
+static void undischarge(struct his_call *call)
+{
+    struct settle_flow *f = call->flow;
+    struct desk_diagnosis diagnoses[BOUND_DIAGNOSES];
+    struct desk_visit v;
+    char idem[RECORD_ID_MAX + DATETIME_TIME_LEN + 32];
+    int err;
+
+    desk_visit_from_doc(visit_doc(f), f->visit->visit_id, f->visit->mdtrt_id, &v, diagnoses);
+    snprintf(idem, sizeof idem, UNDISCHARGE_KEY "%s:%s:%d", f->visit->visit_id, f->landed,
+             f->discharges);
+    err = desk_send_hooked(call->pd, "2405", v.insuplc_admdvs, f->visit->visit_id, idem,
+                           desk_2405_input(&v), on_undischarged, call,
+                           &(struct desk_hooks){.again_after_refusal = true});
     if (err)
         his_fail(call, err, NULL, NULL);
 }
@@ -683,6 +773,8 @@ static int run_load(struct db *db, struct db_job *job)
     bill_init(&f->bill);
     if ((err = records_lines_active_splits(db, f->visit->visit_id, add_line, f)) < 0)
         return err;
+    if (inpatient(f) && (err = load_discharge(db, f)) < 0)
+        return err;
     /* A settlement left unknown: the journal may have decided it meanwhile. */
     if (strcmp(f->visit->state, visit_state_name(VISIT_SETTLING)) == 0 &&
         records_settlement_by_visit_open(db, f->visit->visit_id, &pending) == 0) {
@@ -743,6 +835,17 @@ static void on_loaded(struct db_job *job, int status)
                     "the discharge time is in the future: check the date");
         return;
     }
+    /* A stay settles at its discharge (policy.md §7): the one the platform holds, or the
+     * request's. Without either it would be settled as discharged while still in hospital,
+     * and at no date; a presettle estimates the stay as of now. */
+    if (inpatient(f) && !f->req.has_discharge && f->landed[0]) {
+        f->req.discharge_time = f->landed;
+        datetime_parse(f->landed, strlen(f->landed), &f->req.discharge);
+    } else if (inpatient(f) && !f->req.has_discharge && !f->estimate) {
+        his_fail_at(call, POSA_EFIELD, "discharge",
+                    "a stay is settled at its discharge: send discharge {time, reason}");
+        return;
+    }
     if (visit_state_parse(f->visit->state, &state) < 0 ||
         visit_next(state, VISIT_EV_SETTLE, &next) < 0) {
         struct json_object *d = json_object_new_object();
@@ -778,10 +881,12 @@ static void on_loaded(struct db_job *job, int status)
                  "the insurance platform cannot be reached; nothing was sent", NULL);
         return;
     }
-    if (inpatient(f) && f->req.has_discharge)
-        discharge(call);
-    else
+    if (!inpatient(f) || !f->req.has_discharge || strcmp(f->landed, f->req.discharge_time) == 0)
         send_settlement(call);
+    else if (f->landed[0])
+        undischarge(call); /* then discharge(), then the settlement */
+    else
+        discharge(call);
 }
 
 static void start(struct his_call *call, bool estimate)

@@ -29,6 +29,11 @@ static const char sql_get_idem[] = "SELECT " JOURNAL_COLS " FROM journal WHERE i
 static const char sql_get_standin[] = "SELECT " JOURNAL_COLS " FROM journal "
                                       "WHERE ref_msgid = ?1 AND infno = ?2 "
                                       "ORDER BY seq DESC LIMIT 1";
+/* Key ranges [?1, ?2) and [?3, ?4): the unique index on idem_key finds them. */
+static const char sql_done_keyed[] =
+    "SELECT idem_key, count(*) OVER () FROM journal "
+    "WHERE ((idem_key >= ?1 AND idem_key < ?2) OR (idem_key >= ?3 AND idem_key < ?4)) "
+    "AND state = 'done' ORDER BY seq DESC LIMIT 1";
 static const char sql_state[] = "SELECT state, attempts FROM journal WHERE msgid = ?1";
 static const char sql_update[] =
     "UPDATE journal SET state = ?2, attempts = ?3, updated_at = ?4, "
@@ -379,6 +384,47 @@ int journal_get(struct db *db, const char *msgid, struct journal_row **ret)
 int journal_get_by_idem(struct db *db, const char *idem_key, struct journal_row **ret)
 {
     return journal_get_one(db, sql_get_idem, idem_key, ret);
+}
+
+/* The first key past every key that begins with prefix: its last byte plus one. */
+static int prefix_end(const char *prefix, char *end, size_t cap)
+{
+    size_t n = strlen(prefix);
+
+    if (n == 0 || n >= cap || (unsigned char)prefix[n - 1] == 0xff)
+        return -EINVAL;
+    memcpy(end, prefix, n + 1);
+    end[n - 1]++;
+    return 0;
+}
+
+int journal_done_keyed(struct db *db, const char *prefix_a, const char *prefix_b, char *ret_key,
+                       size_t cap, int *ret_count)
+{
+    sqlite3_stmt *st = db_stmt(db, sql_done_keyed);
+    char end_a[256], end_b[256];
+    int rc;
+
+    if (!st)
+        return POSA_EDB;
+    if (prefix_end(prefix_a, end_a, sizeof end_a) < 0 ||
+        prefix_end(prefix_b, end_b, sizeof end_b) < 0)
+        return -EINVAL;
+    sqlite3_bind_text(st, 1, prefix_a, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, end_a, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, prefix_b, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, end_b, -1, SQLITE_STATIC);
+    ret_key[0] = '\0';
+    *ret_count = 0;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const char *key = (const char *)sqlite3_column_text(st, 0);
+
+        snprintf(ret_key, cap, "%s", key ? key : "");
+        *ret_count = sqlite3_column_int(st, 1);
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_map(rc);
 }
 
 int journal_get_standin(struct db *db, const char *msgid, const char *infno,

@@ -93,6 +93,10 @@ int journal_get(struct db *db, const char *msgid, struct journal_row **ret);
  * when the row is not queued (a sent or unknown one is the resolver's, a final one final). */
 int journal_retry_now(struct db *db, const char *msgid, int64_t now);
 int journal_get_by_idem(struct db *db, const char *idem_key, struct journal_row **ret);
+/* Of the rows done whose idem_key begins with prefix_a or prefix_b: how many there are, and
+ * the latest one's key (into ret_key, cap bytes; "" when there is none). */
+int journal_done_keyed(struct db *db, const char *prefix_a, const char *prefix_b, char *ret_key,
+                       size_t cap, int *ret_count);
 /* The row journaled to stand in for msgid (the same message again under a new msgid, after
  * msgid was reversed or refused for its session): the latest such row, or POSA_ENOTFOUND. */
 int journal_get_standin(struct db *db, const char *msgid, const char *infno,

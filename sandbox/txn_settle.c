@@ -25,6 +25,7 @@ struct settle_ctx {
     const char *bchno;
     const char *cert_type;
     int64_t medfee;
+    int64_t dscg_time; /* a stay's 2303/2304 data.dscg_time (yyyymmddHHMMSS), or 0 */
     int64_t balance;
     int32_t year;
     struct policy_input in;
@@ -44,7 +45,7 @@ static const char *const money_keys[] = {
 static int gather_input(struct txn *t, bool inpatient, struct settle_ctx *c)
 {
     struct json_object *d = txn_node(t, "data");
-    const char *psn, *mdtrt_id, *insutype, *acct, *med_type;
+    const char *psn, *mdtrt_id, *insutype, *acct, *med_type, *dscg = "";
 
     if (!d || txn_str(t, d, "data", "psn_no", BOUND_CODE, true, &psn) < 0 ||
         txn_str(t, d, "data", "mdtrt_id", BOUND_CODE, true, &mdtrt_id) < 0 ||
@@ -57,6 +58,10 @@ static int gather_input(struct txn *t, bool inpatient, struct settle_ctx *c)
         txn_dec(t, d, "data", "medfee_sumamt", DEC_MONEY, true, &c->medfee) < 0 ||
         txn_person(t, psn, &c->p) < 0 || txn_visit(t, mdtrt_id, c->p, inpatient, &c->v) < 0)
         return -1;
+    if (inpatient && txn_str(t, d, "data", "dscg_time", 19, false, &dscg) < 0)
+        return -1;
+    if (dscg[0] && datetime_parse(dscg, strlen(dscg), &c->dscg_time) < 0)
+        return txn_refuse(t, "data.dscg_time %s is not a time (YYYY-MM-DD HH:MM:SS)", dscg);
     if (insutype[0] && strcmp(insutype, c->v.insutype) != 0)
         return txn_refuse(t, "data.insutype %s is not the visit's %s", insutype, c->v.insutype);
     if (!inpatient && c->v.med_type[0] && strcmp(med_type, c->v.med_type) != 0)
@@ -117,8 +122,9 @@ static int gather_policy(struct txn *t, bool inpatient, struct settle_ctx *c)
                           "emergency: no direct settlement",
                           c->p->psn_no, inpatient ? "stay" : "visit");
     /* §41: a stay across the new year is one sum in the year of its discharge, however late
-     * it is settled. */
-    c->year = inpatient && c->v.endtime ? (int32_t)(c->v.endtime / 10000000000) : today / 10000;
+     * it is settled: the one recorded, or before it (a presettle) the one the message gives. */
+    int64_t discharge = c->v.endtime ? c->v.endtime : c->dscg_time;
+    c->year = inpatient && discharge ? (int32_t)(discharge / 10000000000) : today / 10000;
     if ((rc = ledger_accum_get(t->sb->ledger, c->p->psn_no, c->v.insutype, c->year, inpatient,
                                &c->accum)) < 0 ||
         (rc = ledger_balance_get(t->sb->ledger, c->p->psn_no, c->p->balance, &c->balance)) < 0 ||

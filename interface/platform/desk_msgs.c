@@ -333,6 +333,17 @@ json_object *desk_2402_input(const struct desk_visit *v, const char *endtime, co
     return input;
 }
 
+json_object *desk_2405_input(const struct desk_visit *v)
+{
+    json_object *d = json_object_new_object();
+
+    if (!d)
+        return NULL;
+    put_str(d, "mdtrt_id", v->mdtrt_id);
+    put_str(d, "psn_no", v->psn_no);
+    return wrap("data", d);
+}
+
 /* As text (jsontext): a chunk of up to a few hundred lines, each of sixteen fields, is the
  * largest message posad builds. */
 json_object *desk_fees_input(const char *infno, const char *psn_no, const char *mdtrt_id,

@@ -96,6 +96,8 @@ json_object *desk_2201_input(const struct desk_visit *v);
 json_object *desk_2203_input(const struct desk_visit *v);
 /* 2402 discharge: endtime "YYYY-MM-DD HH:MM:SS", reason may be NULL. */
 json_object *desk_2402_input(const struct desk_visit *v, const char *endtime, const char *reason);
+/* 2405 discharge cancel: the stay is in hospital again (national-interface.md §2.5). */
+json_object *desk_2405_input(const struct desk_visit *v);
 
 /* One fee line to upload (2204 outpatient, 2301 inpatient). */
 struct desk_fee {

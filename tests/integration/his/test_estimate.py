@@ -47,7 +47,8 @@ class Estimate(h.HisTestCase):
                               a["fund_pay_sumamt"], a["psn_part_amt"]),
                              ("10000.00", "10000.00", dedc, fund, person), r)
         # A settlement is never estimated: it waits for the platform.
-        r = self.unix.post("/v1/visits/%s/settle" % visits[ZHANG], {})
+        r = self.unix.post("/v1/visits/%s/settle" % visits[ZHANG],
+                           {"discharge": {"time": "2026-11-25 09:30:00"}})
         self.assertError(r, 503, "UPSTREAM_OFFLINE")
         self.assertTrue(self.w.start_sandbox(), self.w.log_tail("sandbox.log"))
 

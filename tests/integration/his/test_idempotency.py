@@ -425,13 +425,14 @@ class IdemBase(h.HisTestCase):
         path = "/v1/visits/%s/settle" % v["visit_id"]
         conn = self.c._conn(10)
         conn.connect()
+        body = json.dumps(DISCHARGE, ensure_ascii=False)
         conn.sock.sendall(("POST %s HTTP/1.1\r\nHost: posad\r\nIdempotency-Key: %s\r\n"
-                           "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
-                           % (path, self.key("gone"))).encode())
+                           "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                           % (path, self.key("gone"), len(body), body)).encode())
         conn.close()
         deadline = time.monotonic() + 10
         while True:
-            r = self.c.post(path, {}, key=self.key("gone"))
+            r = self.c.post(path, DISCHARGE, key=self.key("gone"))
             if r.status != 504 or time.monotonic() > deadline:
                 break
             time.sleep(0.05)
@@ -447,9 +448,10 @@ class IdemBase(h.HisTestCase):
         # first, which had already taken its waiters: never answered). One settlement.
         v = self.open_visit(self.c, self.stay_psn)
         self.upload(self.c, v["visit_id"], h.stay_lines("Q")[:2])
+        body = json.dumps(DISCHARGE, ensure_ascii=False)
         req = ("POST /v1/visits/%s/settle HTTP/1.1\r\nHost: posad\r\nIdempotency-Key: %s\r\n"
-               "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
-               % (v["visit_id"], self.key("pipe"))).encode()
+               "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+               % (v["visit_id"], self.key("pipe"), len(body), body)).encode()
         conn = self.c._conn(15)
         conn.connect()
         conn.sock.sendall(req + req)

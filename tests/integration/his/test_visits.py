@@ -209,9 +209,9 @@ class VisitsBase(h.HisTestCase):
                          [("done",), ("done",)])
 
     def test_a_refused_discharge_may_go_again(self):
-        # The platform refuses the discharge (its reason, say a time it will not take) and
-        # settles the stay all the same; refunded and settled again, the discharge goes
-        # again (a refusal does not hold the stay's one discharge for good).
+        # The platform refuses the discharge (its reason, say a time it will not take):
+        # nothing is settled (the stay was settled all the same, as discharged while the
+        # platform held it in hospital); settled again, the discharge goes again.
         v = self.open_visit(self.c, ZHANG)
         self.upload(self.c, v["visit_id"], h.stay_lines("RD")[:2])
         status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
@@ -219,15 +219,67 @@ class VisitsBase(h.HisTestCase):
         self.assertEqual(status, 200, raw)
         r = self.c.post("/v1/visits/%s/settle" % v["visit_id"],
                         {"discharge": {"time": "2026-11-25 09:30:00"}})
-        self.assertEqual((r.status, r.json.get("state")), (200, "settled"), r)
-        c = self.c.post("/v1/settlements/%s/cancel" % r.json["settlement_id"], {})
-        self.assertEqual((c.status, c.json.get("state")), (200, "cancelled"), c)
+        self.assertError(r, 422, "UPSTREAM_REFUSED")
+        self.assertEqual(r.json["error"]["details"]["upstream_message"], "出院时间有误", r)
+        self.assertIn("nothing was settled", r.json["error"]["message"], r)
+        self.assertEqual(self.posad_rows("SELECT infno FROM journal WHERE infno = '2304' AND "
+                                         "visit_key = ?", (v["visit_id"],)), [])
         r = self.c.post("/v1/visits/%s/settle" % v["visit_id"],
                         {"discharge": {"time": "2026-11-25 09:31:00"}})
         self.assertEqual((r.status, r.json.get("state")), (200, "settled"), r)
         self.assertEqual(sorted(self.posad_rows("SELECT state FROM journal WHERE infno = '2402' "
                                                 "AND visit_key = ?", (v["visit_id"],))),
                          [("done",), ("refused",)])
+
+    def test_a_stay_settles_at_its_discharge(self):
+        # Without a discharge the stay was settled as discharged (2304 mid_setl_flag 0, no
+        # dscg_time) while the platform held it in hospital, and could never be discharged.
+        v = self.open_visit(self.c, ZHANG)
+        self.upload(self.c, v["visit_id"], h.stay_lines("SD")[:2])
+        r = self.c.post("/v1/visits/%s/settle" % v["visit_id"], {})
+        self.assertError(r, 400, "BAD_REQUEST")
+        self.assertEqual(r.json["error"]["details"]["field"], "discharge", r)
+        self.assertEqual(self.posad_rows("SELECT infno FROM journal WHERE infno IN "
+                                         "('2402', '2304') AND visit_key = ?",
+                                         (v["visit_id"],)), [])
+        r = self.c.post("/v1/visits/%s/settle" % v["visit_id"],
+                        {"discharge": {"time": "2026-11-24 08:30:00"}})
+        self.assertEqual((r.status, r.json.get("state")), (200, "settled"), r)
+        # Refunded and settled again without one: at the discharge the platform holds,
+        # which is not sent again, and which the 2304 and the statement carry.
+        c = self.c.post("/v1/settlements/%s/cancel" % r.json["settlement_id"], {})
+        self.assertEqual((c.status, c.json.get("state")), (200, "cancelled"), c)
+        r = self.c.post("/v1/visits/%s/settle" % v["visit_id"], {})
+        self.assertEqual((r.status, r.json.get("state")), (200, "settled"), r)
+        rows = self.posad_rows("SELECT infno, request FROM journal WHERE infno IN ('2402', "
+                               "'2304') AND visit_key = ? ORDER BY seq", (v["visit_id"],))
+        self.assertEqual([row[0] for row in rows], ["2402", "2304", "2304"])
+        self.assertIn(b'"dscg_time":"2026-11-24 08:30:00"', bytes(rows[2][1]))
+
+    def test_a_corrected_discharge_time_cancels_the_first(self):
+        # Settled at a wrong discharge time, refunded, settled again at the right one: the
+        # platform refused the second discharge (the stay was discharged) and settled at the
+        # first time, in its year; posad now cancels the first discharge (2405) first.
+        v = self.open_visit(self.c, ZHANG)
+        self.upload(self.c, v["visit_id"], h.stay_lines("CT")[:2])
+        r = self.c.post("/v1/visits/%s/settle" % v["visit_id"],
+                        {"discharge": {"time": "2026-11-24 08:30:00"}})
+        self.assertEqual((r.status, r.json.get("state")), (200, "settled"), r)
+        c = self.c.post("/v1/settlements/%s/cancel" % r.json["settlement_id"], {})
+        self.assertEqual((c.status, c.json.get("state")), (200, "cancelled"), c)
+        for time_ in ("2026-11-25 08:30:00", "2026-11-24 08:30:00"):  # and back again
+            r = self.c.post("/v1/visits/%s/settle" % v["visit_id"], {"discharge": {"time": time_}})
+            self.assertEqual((r.status, r.json.get("state")), (200, "settled"), r)
+            last = self.posad_rows("SELECT request FROM journal WHERE infno = '2402' AND "
+                                   "visit_key = ? ORDER BY seq DESC LIMIT 1", (v["visit_id"],))
+            self.assertIn(('"endtime":"%s"' % time_).encode(), bytes(last[0][0]))
+            c = self.c.post("/v1/settlements/%s/cancel" % r.json["settlement_id"], {})
+            self.assertEqual((c.status, c.json.get("state")), (200, "cancelled"), c)
+        self.assertEqual(self.posad_rows("SELECT infno, state FROM journal WHERE infno IN "
+                                         "('2402', '2405') AND visit_key = ? ORDER BY seq",
+                                         (v["visit_id"],)),
+                         [("2402", "done"), ("2405", "done"), ("2402", "done"),
+                          ("2405", "done"), ("2402", "done")])
 
     def test_a_visit_is_not_opened_twice_without_a_key(self):
         # The HIS retries POST /v1/visits without an Idempotency-Key: while the first is

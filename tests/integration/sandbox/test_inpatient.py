@@ -278,7 +278,12 @@ class Inpatient(harness.SandboxCase):
         sb.set_clock("2026-12-20 09:00:00")
         mdtrt_id = mdtrt_id_2401(admit(sb, p, "2026-12-20 09:00:00"))
         self.assertTrue(upload_stay(sb, p, mdtrt_id, worked_bill()).ok)
-        sb.set_clock("2026-12-31 10:00:00")
+        # Presettled in 2027 before the discharge is recorded, with the discharge time the
+        # 2303 gives: 2026's figures too (it took 2027's full 8,280.00).
+        sb.set_clock("2027-01-02 10:00:00")
+        inp = harness.settle_input(p, mdtrt_id, "10000.00", dscg_time="2026-12-31 10:00:00")
+        pre = sb.call("2303", inp, p["insuplc_admdvs"])
+        self.assertSetl(pre, "10000.00", "1720.00", "8280.00", "presettled 01-02, discharge 12-31")
         self.assertTrue(discharge(sb, p, mdtrt_id, "2026-12-31 10:00:00").ok)
         sb.set_clock("2027-01-05 10:00:00")
         rc = settle_stay(sb, p, mdtrt_id, "10000.00")
