@@ -521,7 +521,10 @@ static int config_client_tls(const struct posad_config *cfg, const char *path, c
     const char *key = NULL, *why = NULL;
     X509_STORE *store = cfg->ca_file[0] ? X509_STORE_new() : NULL;
     X509 *cert = cfg->cert_file[0] ? pem_cert(cfg->cert_file) : NULL;
-    EVP_PKEY *pkey = cfg->key_file[0] ? pem_key(cfg->key_file) : NULL;
+    /* Without key_file curl takes the key from cert_file: it must be there. */
+    EVP_PKEY *pkey = cfg->key_file[0] ? pem_key(cfg->key_file)
+                     : cert           ? pem_key(cfg->cert_file)
+                                      : NULL;
     char at[CONFIG_PATH_MAX + 16];
 
     if (cfg->ca_file[0] && (!store || X509_STORE_load_file(store, cfg->ca_file) != 1)) {
@@ -530,9 +533,15 @@ static int config_client_tls(const struct posad_config *cfg, const char *path, c
     } else if (cfg->cert_file[0] && !cert) {
         key = "cert_file";
         why = "not a PEM certificate";
+    } else if (cfg->key_file[0] && !cfg->cert_file[0]) {
+        key = "key_file";
+        why = "set without cert_file (the client certificate it is the key of)";
     } else if (cfg->key_file[0] && !pkey) {
         key = "key_file";
         why = "not a PEM private key without a passphrase";
+    } else if (cert && !pkey) {
+        key = "cert_file";
+        why = "holds no private key (without a passphrase): set key_file";
     } else if (cert && pkey && X509_check_private_key(cert, pkey) != 1) {
         key = "key_file";
         why = "not the key of cert_file's certificate";

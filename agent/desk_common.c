@@ -2,6 +2,7 @@
  * reading its outcome, and the treating region's catalog downloaded page by page (1312). */
 #include "agent/desk.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,6 +150,18 @@ static int config_clients(struct desk *d, const char *list, char *why, size_t ca
     return 0;
 }
 
+/* A department code as HIS systems write them (A03.01, JZ-01): a quote or a comment copied
+ * into the value would never match a visit's department, and emergencies would be refused. */
+static bool dept_code_ok(const char *code)
+{
+    if (!code[0])
+        return false;
+    for (const char *c = code; *c; c++)
+        if (!isalnum((unsigned char)*c) && !strchr(".-_", *c))
+            return false;
+    return true;
+}
+
 static int config_depts(struct desk *d, const char *list, char *why, size_t cap)
 {
     const char *p = list;
@@ -162,6 +175,13 @@ static int config_depts(struct desk *d, const char *list, char *why, size_t cap)
         if (too_long || d->n_emergency_depts == DESK_EMERGENCY_DEPTS_MAX ||
             used + len > sizeof d->emergency_buf) {
             snprintf(why, cap, "too many or too long department codes");
+            return POSA_EFIELD;
+        }
+        if (!dept_code_ok(dept)) {
+            snprintf(why, cap,
+                     "\"%.64s\" is not a department code (letters, digits, '.', '-', '_'; "
+                     "codes separated by commas, no quotes or comments)",
+                     dept);
             return POSA_EFIELD;
         }
         memcpy(d->emergency_buf + used, dept, len);

@@ -648,14 +648,19 @@ static int idempotency_start(struct his_call *call)
     return 1;
 }
 
-size_t his_error_body(int status, char *buf, size_t cap, const char **ret_type)
+size_t his_error_body(int status, void *data, char *buf, size_t cap, const char **ret_type)
 {
+    const struct posad *pd = data;
+    /* his_admit's 403: with tokens, a role the route does not allow (pages are not checked
+     * then); without, a request from a web page. */
+    bool tokens = pd->desk.auth && pd->desk.auth->n > 0;
+
     count_at(REJECTED, status, 0); /* not valid HTTP, too large: answered as it is read */
     int err = status == 413   ? POSA_ETOOLARGE
               : status == 431 ? POSA_ETOOLONG
               : status == 401 ? POSA_EUNAUTHORIZED
               : status == 503 ? POSA_EOVERLOAD
-              : status == 403 ? POSA_EFOREIGN
+              : status == 403 ? (tokens ? POSA_EFORBIDDEN : POSA_EFOREIGN)
                               : POSA_EFIELD;
     struct json_object *body = his_error(err, status == 400 ? "the request is not valid HTTP" : NULL, NULL);
     const char *text = body ? json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN) : "";

@@ -713,7 +713,7 @@ static void conn_reject(struct http_conn *c, int status)
     size_t len = strlen(body);
 
     if (c->server->config.error_body) {
-        len = c->server->config.error_body(status, buf, sizeof(buf), &h[0].value);
+        len = c->server->config.error_body(status, c->server->data, buf, sizeof(buf), &h[0].value);
         body = buf;
         if (len > sizeof(buf))
             len = sizeof(buf);

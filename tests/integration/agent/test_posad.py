@@ -488,6 +488,10 @@ def scenario_ops(w):
     # that cannot be read.
     with open(good) as f:
         text = f.read()
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", os.path.join(w.dir, "c.key"),
+                    "-out", os.path.join(w.dir, "cert.pem"), "-days", "2", "-subj", "/CN=posa"],
+                   check=True, capture_output=True)
     for extra, want in (("[desks]\nscanners = D01=tcp:scanner.local:9100\n",
                          "[desks] scanners: \"scanner.local:9100\": not IP:PORT"),
                         ("[desks]\nscanners = D01=serial:ttyACM0\n",
@@ -502,6 +506,15 @@ def scenario_ops(w):
                          "[upstream] ca_file: no PEM certificate in it"),
                         ("[upstream]\ncert_file = /etc/hostname\n",
                          "[upstream] cert_file: not a PEM certificate"),
+                        # a certificate without its key: curl failed every message, as
+                        # "the platform is unreachable"
+                        ("[upstream]\ncert_file = %s\n" % os.path.join(w.dir, "cert.pem"),
+                         "[upstream] cert_file: holds no private key"),
+                        # copied with the example's quotes: no visit's department matched
+                        ("[his]\nemergency_depts = \"JZ01,JZ02\"\n",
+                         "[his] emergency_depts: \"\"JZ01\" is not a department code"),
+                        ("[his]\nemergency_depts = JZ01 # the ER\n",
+                         "is not a department code"),
                         ("[gateway]\ngateway = sm\nsm_client_id = 0123456789abcdef\n"
                          "sm_key_file = /nonexistent/sm.pem\n",
                          "[gateway] sm_key_file: cannot read /nonexistent/sm.pem")):

@@ -313,6 +313,10 @@ class Auth(h.HisTestCase):
         r = self.tcp.post("/v1/identify", {"source": "id", "certno": h.PERSONS[ZHANG]},
                           headers=auth("viewer"))
         self.assertError(r, 403, "FORBIDDEN")
+        # Said as a role's refusal: it said "a request from a web page", which it never is
+        # with tokens (the IT person looked for a browser, not at the token's role).
+        self.assertNotIn("web page", r.json["error"]["message"], r)
+        self.assertIn("role", r.json["error"]["message"], r)
 
     def test_retry_is_for_ops(self):
         path = "/v1/queue/NOSUCHMSGID000000000000000000/retry"
