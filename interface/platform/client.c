@@ -204,6 +204,10 @@ static void request_finish(struct platform_request *req, CURLcode rc)
         if (req->resp_too_big) /* curl says "Failure writing output to destination" */
             snprintf(req->errbuf, sizeof req->errbuf,
                      "the platform's answer is larger than %u MiB: not read", BOUND_BODY >> 20);
+        else if (rc == CURLE_SEND_FAIL_REWIND) /* curl: "seek callback returned error 2" */
+            snprintf(req->errbuf, sizeof req->errbuf,
+                     "the connection closed after the request was sent, with no answer: not "
+                     "sent again");
         res.error = req->errbuf[0] ? req->errbuf : curl_easy_strerror(rc);
     }
     curl_easy_cleanup(req->easy);
