@@ -835,17 +835,6 @@ static void on_loaded(struct db_job *job, int status)
                     "the discharge time is in the future: check the date");
         return;
     }
-    /* A stay settles at its discharge (policy.md §7): the one the platform holds, or the
-     * request's. Without either it would be settled as discharged while still in hospital,
-     * and at no date; a presettle estimates the stay as of now. */
-    if (inpatient(f) && !f->req.has_discharge && f->landed[0]) {
-        f->req.discharge_time = f->landed;
-        datetime_parse(f->landed, strlen(f->landed), &f->req.discharge);
-    } else if (inpatient(f) && !f->req.has_discharge && !f->estimate) {
-        his_fail_at(call, POSA_EFIELD, "discharge",
-                    "a stay is settled at its discharge: send discharge {time, reason}");
-        return;
-    }
     if (visit_state_parse(f->visit->state, &state) < 0 ||
         visit_next(state, VISIT_EV_SETTLE, &next) < 0) {
         struct json_object *d = json_object_new_object();
@@ -858,6 +847,17 @@ static void on_loaded(struct db_job *job, int status)
                                              "resolved: look it up, do not settle again"
                                            : NULL,
                  d);
+        return;
+    }
+    /* A stay settles at its discharge (policy.md §7): the one the platform holds, or the
+     * request's. Without either it would be settled as discharged while still in hospital,
+     * and at no date; a presettle estimates the stay as of now. */
+    if (inpatient(f) && !f->req.has_discharge && f->landed[0]) {
+        f->req.discharge_time = f->landed;
+        datetime_parse(f->landed, strlen(f->landed), &f->req.discharge);
+    } else if (inpatient(f) && !f->req.has_discharge && !f->estimate) {
+        his_fail_at(call, POSA_EFIELD, "discharge",
+                    "a stay is settled at its discharge: send discharge {time, reason}");
         return;
     }
     if (f->estimate) {

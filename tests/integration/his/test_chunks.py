@@ -26,8 +26,9 @@ class Chunks(h.HisTestCase):
         self.assertEqual(status, 200, raw)
         r = self.tcp.post("/v1/visits/%s/fees" % vid, {"lines": lines})
         self.assertEqual((r.status, r.json["upload"]), (200, {"state": "queued", "chunks": 3}), r)
-        for path in ("presettle", "settle"):
-            early = self.tcp.post("/v1/visits/%s/%s" % (vid, path), {})
+        for path, body in (("presettle", {}),
+                           ("settle", {"discharge": {"time": "2026-11-25 09:30:00"}})):
+            early = self.tcp.post("/v1/visits/%s/%s" % (vid, path), body)
             self.assertError(early, 409, "CONFLICT")
             self.assertTrue(early.json["error"]["retryable"], early)
         h.wait_until(lambda: self.posad_row(

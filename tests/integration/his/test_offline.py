@@ -45,7 +45,7 @@ class Offline(h.HisTestCase):
         health = self.unix.get("/v1/health").json
         self.assertEqual(health["queue"]["depth"], 1, health)
 
-        r = self.tcp.post("/v1/visits/%s/settle" % vid, {})
+        r = self.tcp.post("/v1/visits/%s/settle" % vid, {"discharge": {"time": "2026-11-25 09:30:00"}})
         self.assertError(r, 503, "UPSTREAM_OFFLINE")
         self.assertIs(r.json["error"]["retryable"], True, r)
         # With a discharge, twice: nothing was sent, so nothing waits either (each left a

@@ -18,8 +18,8 @@ class Wait(h.HisTestCase):
         v = self.open_visit(self.tcp, ZHANG)
         self.upload(self.tcp, v["visit_id"], h.stay_lines("W"))
         self.w.kill_sandbox()
-        r = self.unix.post("/v1/visits/%s/settle" % v["visit_id"], {"wait_if_offline": True},
-                           key="wait-1")
+        r = self.unix.post("/v1/visits/%s/settle" % v["visit_id"], {"wait_if_offline": True,
+                           "discharge": {"time": "2026-11-25 09:30:00"}}, key="wait-1")
         self.assertEqual(r.status, 202, r)
         self.assertEqual(r.json["state"], "queued", r)
         sid = r.json["settlement_id"]
@@ -42,8 +42,8 @@ class Wait(h.HisTestCase):
         # at once and answered like any settle.
         v = self.open_visit(self.tcp, ZHANG)
         self.upload(self.tcp, v["visit_id"], h.stay_lines("O"))
-        r = self.unix.post("/v1/visits/%s/settle" % v["visit_id"], {"wait_if_offline": True},
-                           key="wait-online-1")
+        r = self.unix.post("/v1/visits/%s/settle" % v["visit_id"], {"wait_if_offline": True,
+                           "discharge": {"time": "2026-11-25 09:30:00"}}, key="wait-online-1")
         self.assertEqual(r.status, 200, r)
         self.assertEqual(r.json["state"], "settled", r)
         self.assertEqual((r.json["amounts"]["fund_pay_sumamt"], r.json["amounts"]["psn_part_amt"]),
