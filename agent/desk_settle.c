@@ -1204,11 +1204,41 @@ static void on_cancel_stored(struct db_job *job, int status)
         cancel_reply(call);
 }
 
+/* The refund's amounts: the platform's answer (the settlement's, negated), or, when it
+ * carries none (some provinces answer 2208/2305 with an empty output), the settlement's
+ * own negated, since a cancel refunds all of it: the HIS was told 0.00 refunded. */
+static void cancel_amounts(struct setl_flow *s)
+{
+    struct jsonmap_error jerr = {0};
+    struct json_object *answer = NULL;
+    struct policy_result kept;
+
+    if (desk_settlement_decode(s->env.output, &s->result, &jerr) == 0 &&
+        s->result.amounts.medfee_sumamt != 0)
+        return;
+    memset(&s->result, 0, sizeof s->result);
+    if (!json_object_object_get_ex(s->body, "answer", &answer) ||
+        his_settlement_amounts_read(json_object_object_get(answer, "amounts"), &kept) < 0)
+        return;
+    s->result.amounts = (struct policy_result){.medfee_sumamt = -kept.medfee_sumamt,
+                                               .fulamt_ownpay_amt = -kept.fulamt_ownpay_amt,
+                                               .overlmt_selfpay = -kept.overlmt_selfpay,
+                                               .preselfpay_amt = -kept.preselfpay_amt,
+                                               .inscp_scp_amt = -kept.inscp_scp_amt,
+                                               .act_pay_dedc = -kept.act_pay_dedc,
+                                               .hifp_pay = -kept.hifp_pay,
+                                               .fund_pay_sumamt = -kept.fund_pay_sumamt,
+                                               .psn_part_amt = -kept.psn_part_amt,
+                                               .acct_pay = -kept.acct_pay,
+                                               .psn_cash_pay = -kept.psn_cash_pay};
+    log_event(LOGL_WARN, "cancel_answer_without_amounts", "settlement_id", s->rec->settlement_id,
+              NULL);
+}
+
 static void on_cancel_answer(struct upmsg *m)
 {
     struct his_call *call = m->data;
     struct setl_flow *s = call->flow;
-    struct jsonmap_error jerr = {0};
     char msg[256] = "";
     /* Sent, and its answer could not be journaled (a full disk): the resolver settles it
      * once the journal takes it (a 2601 undoes the cancel), so its outcome is unknown now. */
@@ -1222,7 +1252,7 @@ static void on_cancel_answer(struct upmsg *m)
     upmsg_free(m);
     s->have_env = err == 0;
     if (!err)
-        desk_settlement_decode(s->env.output, &s->result, &jerr); /* the negated amounts */
+        cancel_amounts(s);
     if (err) {
         struct json_object *d = json_object_new_object();
 

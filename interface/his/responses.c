@@ -1,11 +1,14 @@
 /* Core structs mapped to the HIS API's JSON shapes. */
 #include "interface/his/responses.h"
 
+#include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "core/decimal.h"
 #include "core/split.h"
 #include "core/err.h"
+#include "interface/json/jsonmap.h"
 
 struct json_object *his_money(int64_t fen)
 {
@@ -117,24 +120,47 @@ struct json_object *his_bill_totals(const struct bill *bill)
     return o;
 }
 
+/* The settlement's amounts as his-api.md names them, in its order. */
+static const struct {
+    const char *key;
+    size_t offset;
+} amount_keys[] = {
+    {"medfee_sumamt", offsetof(struct policy_result, medfee_sumamt)},
+    {"fulamt_ownpay_amt", offsetof(struct policy_result, fulamt_ownpay_amt)},
+    {"overlmt_selfpay", offsetof(struct policy_result, overlmt_selfpay)},
+    {"preselfpay_amt", offsetof(struct policy_result, preselfpay_amt)},
+    {"inscp_scp_amt", offsetof(struct policy_result, inscp_scp_amt)},
+    {"act_pay_dedc", offsetof(struct policy_result, act_pay_dedc)},
+    {"hifp_pay", offsetof(struct policy_result, hifp_pay)},
+    {"fund_pay_sumamt", offsetof(struct policy_result, fund_pay_sumamt)},
+    {"psn_part_amt", offsetof(struct policy_result, psn_part_amt)},
+    {"acct_pay", offsetof(struct policy_result, acct_pay)},
+    {"psn_cash_pay", offsetof(struct policy_result, psn_cash_pay)},
+};
+
+#define AMOUNT_AT(r, i) ((int64_t *)(void *)((char *)(r) + amount_keys[i].offset))
+#define AMOUNT_OF(r, i)                                                                            \
+    (*(const int64_t *)(const void *)((const char *)(r) + amount_keys[i].offset))
+
 struct json_object *his_settlement_amounts(const struct policy_result *r)
 {
     struct json_object *o = json_object_new_object();
 
     if (!o)
         return NULL;
-    put(o, "medfee_sumamt", his_money(r->medfee_sumamt));
-    put(o, "fulamt_ownpay_amt", his_money(r->fulamt_ownpay_amt));
-    put(o, "overlmt_selfpay", his_money(r->overlmt_selfpay));
-    put(o, "preselfpay_amt", his_money(r->preselfpay_amt));
-    put(o, "inscp_scp_amt", his_money(r->inscp_scp_amt));
-    put(o, "act_pay_dedc", his_money(r->act_pay_dedc));
-    put(o, "hifp_pay", his_money(r->hifp_pay));
-    put(o, "fund_pay_sumamt", his_money(r->fund_pay_sumamt));
-    put(o, "psn_part_amt", his_money(r->psn_part_amt));
-    put(o, "acct_pay", his_money(r->acct_pay));
-    put(o, "psn_cash_pay", his_money(r->psn_cash_pay));
+    for (size_t i = 0; i < sizeof amount_keys / sizeof amount_keys[0]; i++)
+        put(o, amount_keys[i].key, his_money(AMOUNT_OF(r, i)));
     return o;
+}
+
+int his_settlement_amounts_read(struct json_object *o, struct policy_result *ret)
+{
+    memset(ret, 0, sizeof *ret);
+    for (size_t i = 0; i < sizeof amount_keys / sizeof amount_keys[0]; i++)
+        if (jsonmap_get_decimal(o, amount_keys[i].key, DEC_MONEY, true, AMOUNT_AT(ret, i), NULL) <
+            0)
+            return POSA_EFIELD;
+    return 0;
 }
 
 struct json_object *his_error(int err, const char *message, struct json_object *details)

@@ -592,6 +592,25 @@ class VisitsBase(h.HisTestCase):
         finally:
             self.w.set_clock(h.CLOCK)
 
+    def test_refund_answered_without_amounts(self):
+        # Some provinces answer a cancel (2208/2305) with an empty output: the HIS was told
+        # 0.00 refunded; the refund is the whole settlement, negated.
+        v = self.open_visit(self.c, WANG)
+        self.upload(self.c, v["visit_id"], h.stay_lines("NA")[:2])
+        s = self.c.post("/v1/visits/%s/settle" % v["visit_id"],
+                        {"discharge": {"time": "2026-11-25 09:30:00"}})
+        self.assertEqual(s.status, 200, s)
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
+            "infno": "2305", "mode": "tamper_after_commit", "field": "setlinfo", "value": ""})
+        self.assertEqual(status, 200, raw)
+        c = self.c.post("/v1/settlements/%s/cancel" % s.json["settlement_id"], {})
+        self.assertEqual((c.status, c.json.get("state")), (200, "cancelled"), c)
+        for key, value in s.json["amounts"].items():
+            self.assertEqual(c.json["amounts"][key], "0.00" if value == "0.00" else "-" + value,
+                             (key, c.json["amounts"], s.json["amounts"]))
+        self.assertNotEqual(s.json["amounts"]["medfee_sumamt"], "0.00")
+        self.assertIn("event=cancel_answer_without_amounts", self.w.log_tail(n=200000))
+
     # --- documents -----------------------------------------------------------------------------
 
     def test_settlement_statement_masks_id_number(self):
