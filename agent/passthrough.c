@@ -259,18 +259,138 @@ static int pt_parse(struct posad *pd, struct json_object *root, struct envelope_
     return 0;
 }
 
+/* What a passthrough call carries from its parse to its submission, across the journal
+ * lookup a reversal (2601) needs. */
+struct pt_flow {
+    struct json_object *root; /* the envelope; infno, his_msgid, input and head point in it */
+    struct envelope_head head;
+    const char *infno, *his_msgid;
+    struct json_object *input;
+    struct journal_row *target; /* a 2601's omsgid's row, when it is in the journal */
+    bool by_his_msgid;          /* ... found as an HIS msgid, not as posad's */
+};
+
+static void pt_flow_free(void *p)
+{
+    struct pt_flow *f = p;
+
+    json_object_put(f->root);
+    journal_row_free(f->target);
+    free(f);
+}
+
+static void pt_submit(struct his_call *call)
+{
+    struct pt_flow *f = call->flow;
+    const char *text = "{}", *visit;
+    size_t text_len = 2;
+    struct json_object *printed;
+    struct upmsg *m;
+    int err;
+
+    /* The input is printed once: hashed for the idempotency key, and forwarded as that text
+     * (jsontext_value) instead of printed again inside the envelope. */
+    if (f->input)
+        text = json_object_to_json_string_length(f->input, JSON_C_TO_STRING_PLAIN, &text_len);
+    printed = text ? jsontext_value(text, text_len) : NULL;
+    m = upmsg_new(f->infno, on_pt_done, call);
+    if (!m || !printed) {
+        json_object_put(printed);
+        upmsg_free(m);
+        pt_answer(call, 503, -1, "", "out of memory", NULL);
+        return;
+    }
+    /* The HIS's msgid names its message whatever key comes with it; without one, the key
+     * does ("pt:": never an HIS msgid, never another route's key). */
+    if (f->his_msgid && *f->his_msgid) {
+        str_copy(m->idem_key, sizeof(m->idem_key), f->his_msgid);
+        pt_hash(NULL, f->infno, text, text_len, m->idem_hash);
+    } else if (call->idem_key[0]) {
+        snprintf(m->idem_key, sizeof m->idem_key, "pt:%s", call->idem_key);
+        pt_hash(call->client ? call->client->name : "", f->infno, text, text_len, m->idem_hash);
+    }
+    visit = f->input ? upstream_find_string(f->input, "mdtrt_id") : NULL;
+    if (visit && strlen(visit) < sizeof m->visit_key)
+        str_copy(m->visit_key, sizeof(m->visit_key), visit);
+    err = upstream_submit(&call->pd->up, m, &f->head, printed);
+    if (err) {
+        pt_answer(call, 400, -1, "", posa_strerror(err), NULL);
+        upmsg_free(m);
+    }
+}
+
+/* A 2601's input.data, and the msgid it would reverse (NULL when it names none). */
+static const char *pt_omsgid(struct pt_flow *f, struct json_object **ret_data)
+{
+    struct json_object *o;
+
+    *ret_data = NULL;
+    if (strcmp(f->infno, "2601") != 0 || !f->input ||
+        !json_object_object_get_ex(f->input, "data", ret_data) ||
+        !json_object_object_get_ex(*ret_data, "omsgid", &o) ||
+        !json_object_is_type(o, json_type_string))
+        return NULL;
+    return json_object_get_string(o);
+}
+
+static int run_reversal_target(struct db *db, struct db_job *job)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct pt_flow *f = call->flow;
+    struct json_object *data;
+    const char *omsgid = pt_omsgid(f, &data);
+    int err = journal_get_by_idem(db, omsgid, &f->target);
+
+    f->by_his_msgid = err == 0;
+    if (err == POSA_ENOTFOUND)
+        err = journal_get(db, omsgid, &f->target);
+    return err == POSA_ENOTFOUND ? 0 : err;
+}
+
+/* A desk flow's message (its key carries a route's prefix, "settle:..."): posad's records
+ * follow it, so the HIS undoes it through the HIS API, and posad reverses its own messages
+ * whose outcome is unknown. */
+static bool pt_desk_message(const struct journal_row *row)
+{
+    return row->idem_key && strchr(row->idem_key, ':') && strncmp(row->idem_key, "pt:", 3) != 0;
+}
+
+static void on_reversal_target(struct db_job *job, int status)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct pt_flow *f = call->flow;
+    struct json_object *data;
+    char why[320];
+
+    if (status) {
+        pt_answer(call, 503, -1, "", posa_strerror(status), NULL);
+        return;
+    }
+    if (f->target && !f->by_his_msgid && pt_desk_message(f->target)) {
+        snprintf(why, sizeof why,
+                 "msgid %s is posad's own %s (a desk's): undo a settlement with POST "
+                 "/v1/settlements/{id}/cancel, fee lines with POST /v1/visits/{id}/fees/cancel; "
+                 "posad reverses its own messages whose outcome is unknown",
+                 f->target->msgid, f->target->infno);
+        pt_answer(call, 200, -1, "", why, NULL);
+        return;
+    }
+    /* The HIS names its message by its own msgid; the platform knows it by posad's. */
+    if (f->target && f->by_his_msgid) {
+        pt_omsgid(f, &data);
+        json_object_object_add(data, "omsgid", json_object_new_string(f->target->msgid));
+    }
+    pt_submit(call);
+}
+
 void passthrough_handle(struct his_call *call)
 {
     struct posad *pd = call->pd;
     struct http_request *req = call->req;
-    struct json_object *root = NULL, *input = NULL, *printed;
     struct jsonmap_error jerr = {0};
-    struct envelope_head head = {0};
-    const char *infno = NULL, *his_msgid = NULL, *visit, *text = "{}";
-    size_t text_len = 2;
-    struct upmsg *m = NULL;
+    struct json_object *data;
+    struct pt_flow *f;
     char why[160];
-    int err;
 
     /* An envelope names no desk (a 2305 may refund any desk's settlement): it is for a client
      * of every desk, as the queue is. */
@@ -279,46 +399,21 @@ void passthrough_handle(struct his_call *call)
     /* Its answers are never kept as an Idempotency-Key's: the journal keeps the message
      * under the key and answers a repeat as the message stands then (queued, then done). */
     call->transient = true;
-    if (jsonmap_parse(req->body, req->body_len, &root, &jerr) ||
-        !json_object_is_type(root, json_type_object)) {
+    if (!(f = his_flow_new(call, sizeof *f, pt_flow_free)))
+        return;
+    if (jsonmap_parse(req->body, req->body_len, &f->root, &jerr) ||
+        !json_object_is_type(f->root, json_type_object)) {
         pt_answer(call, 400, -1, "", "the body is not a JSON envelope", NULL);
-        goto out;
+        return;
     }
-    if (pt_parse(pd, root, &head, &infno, &his_msgid, &input, why, sizeof why)) {
+    if (pt_parse(pd, f->root, &f->head, &f->infno, &f->his_msgid, &f->input, why, sizeof why)) {
         pt_answer(call, 400, -1, "", why, NULL);
-        goto out;
+        return;
     }
-    if (pt_session(call, infno, his_msgid ? his_msgid : ""))
-        goto out;
-    /* The input is printed once: hashed for the idempotency key, and forwarded as that text
-     * (jsontext_value) instead of printed again inside the envelope. */
-    if (input)
-        text = json_object_to_json_string_length(input, JSON_C_TO_STRING_PLAIN, &text_len);
-    printed = text ? jsontext_value(text, text_len) : NULL;
-    m = upmsg_new(infno, on_pt_done, call);
-    if (!m || !printed) {
-        json_object_put(printed);
-        upmsg_free(m);
-        pt_answer(call, 503, -1, "", "out of memory", NULL);
-        goto out;
-    }
-    /* The HIS's msgid names its message whatever key comes with it; without one, the key
-     * does ("pt:": never an HIS msgid, never another route's key). */
-    if (his_msgid && *his_msgid) {
-        str_copy(m->idem_key, sizeof(m->idem_key), his_msgid);
-        pt_hash(NULL, infno, text, text_len, m->idem_hash);
-    } else if (call->idem_key[0]) {
-        snprintf(m->idem_key, sizeof m->idem_key, "pt:%s", call->idem_key);
-        pt_hash(call->client ? call->client->name : "", infno, text, text_len, m->idem_hash);
-    }
-    visit = input ? upstream_find_string(input, "mdtrt_id") : NULL;
-    if (visit && strlen(visit) < sizeof m->visit_key)
-        str_copy(m->visit_key, sizeof(m->visit_key), visit);
-    err = upstream_submit(&pd->up, m, &head, printed);
-    if (err) {
-        pt_answer(call, 400, -1, "", posa_strerror(err), NULL);
-        upmsg_free(m);
-    }
-out:
-    json_object_put(root);
+    if (pt_session(call, f->infno, f->his_msgid ? f->his_msgid : ""))
+        return;
+    if (pt_omsgid(f, &data))
+        his_db_read(call, run_reversal_target, on_reversal_target);
+    else
+        pt_submit(call);
 }

@@ -511,6 +511,38 @@ class Ops(h.HisTestCase):
 
     # --- a settlement's history --------------------------------------------------------------
 
+    def test_reversal_through_the_passthrough(self):
+        # The HIS reverses (2601) what it sent through the passthrough under its own msgid:
+        # posad had sent it under posad's msgid, so the platform answered "never arrived"
+        # (rvs_rslt 0) and the admission stood. Now the HIS's msgid is translated.
+        env = {"infno": "2401", "insuplc_admdvs": "320200", "msgid": "HISADM%d" % os.getpid(),
+               "input": {"mdtrtinfo": {"psn_no": ZHANG, "insutype": "310",
+                                       "ipt_no": "PTR-%d" % os.getpid(), "med_type": "21",
+                                       "begntime": "2026-11-25 07:00:00",
+                                       "mdtrt_cert_type": "02",
+                                       "mdtrt_cert_no": h.PERSONS[ZHANG]},
+                         "diseinfo": []}}
+        r = self.unix.post("/fsi/api/rsfComIfsService/callService", env)
+        self.assertEqual((r.status, r.json.get("infcode")), (200, 0), r)
+        out = self.passthrough("2601", {"data": {"psn_no": ZHANG, "omsgid": env["msgid"],
+                                                 "oinfno": "2401"}})
+        self.assertEqual(out["data"]["rvs_rslt"], "1", out)
+        # A desk's own settlement is undone through the HIS API, not reversed from outside:
+        # posad's record stayed "settled" while the platform had reversed it.
+        v = self.open_visit(self.tcp, ZHANG)
+        self.upload(self.tcp, v["visit_id"], h.stay_lines("PR")[:2])
+        s = self.settle(v["visit_id"], discharge={"time": "2026-11-25 09:30:00"})
+        msgid = self.tcp.get("/v1/settlements/" + s["settlement_id"]).json["message"]["msgid"]
+        env = {"infno": "2601", "insuplc_admdvs": "320200",
+               "input": {"data": {"psn_no": ZHANG, "omsgid": msgid, "oinfno": "2304"}}}
+        r = self.unix.post("/fsi/api/rsfComIfsService/callService", env)
+        self.assertEqual((r.status, r.json.get("infcode")), (200, -1), r)
+        self.assertIn("/v1/settlements/{id}/cancel", r.json["err_msg"], r)
+        self.assertEqual(self.tcp.get("/v1/settlements/" + s["settlement_id"]).json["state"],
+                         "settled")
+        r = self.unix.post("/v1/settlements/%s/cancel" % s["settlement_id"], {})
+        self.assertEqual(r.status, 200, r)  # the day's totals stay as the reconcile tests expect
+
     def test_cancel_through_the_passthrough_is_recorded(self):
         # A settlement made at the desk and cancelled by the HIS through the passthrough
         # (2305 with its setl_id): posad's record follows the platform, cancelled, with the
