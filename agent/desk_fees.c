@@ -72,6 +72,10 @@ struct fee_flow {
     bool *line_refused; /* per line: its upload was refused (NULL until one is) */
     char refusal[256];
     const char *infno;
+    /* The lines the platform split otherwise (taken_platform_split), for the records. */
+    const char **taken_ids;
+    struct split *taken;
+    size_t n_taken;
 };
 
 static enum visit_kind visit_kind_of(const struct fee_flow *f)
@@ -89,6 +93,8 @@ static void flow_free(void *p)
     free(f->gone);
     free(f->platform);
     free(f->has_platform);
+    free(f->taken_ids);
+    free(f->taken);
     free(f->splits);
     free(f->outside);
     free(f->sns);
@@ -321,6 +327,64 @@ static void on_chunk(struct upmsg *m)
         finish(call);
 }
 
+/* Whether the platform's split of a line can stand for posad's: the line's amount, parts
+ * that add up to it, each of its sign and within it. */
+static bool platform_split_usable(const struct split *local, const struct split *p)
+{
+    const int64_t parts[] = {p->fulamt_ownpay, p->overlmt, p->preselfpay, p->inscp};
+    int64_t sum = 0;
+
+    if (p->amount != local->amount)
+        return false;
+    for (size_t i = 0; i < 4; i++) {
+        if (p->amount >= 0 ? parts[i] < 0 || parts[i] > p->amount
+                           : parts[i] > 0 || parts[i] < p->amount)
+            return false;
+        sum += parts[i];
+    }
+    return sum == p->amount;
+}
+
+/* The treating region's platform splits every line (policy.md §33): where it split a line
+ * otherwise than posad's copy of the catalog (upstream_mismatch), its split is kept, so that
+ * the settlement's parts (2207/2304) and the statement's categories are the platform's. */
+static bool take_platform_splits(struct fee_flow *f)
+{
+    for (size_t i = 0; i < f->lines.n; i++) {
+        const struct split *l = &f->splits[i], *p = &f->platform[i];
+
+        if (!f->has_platform[i] || !platform_split_usable(l, p) ||
+            (p->fulamt_ownpay == l->fulamt_ownpay && p->overlmt == l->overlmt &&
+             p->preselfpay == l->preselfpay && p->inscp == l->inscp))
+            continue;
+        if (!f->taken && (!(f->taken = calloc(f->lines.n, sizeof *f->taken)) ||
+                          !(f->taken_ids = calloc(f->lines.n, sizeof *f->taken_ids))))
+            return false;
+        f->taken_ids[f->n_taken] = f->lines.lines[i].his_line_id;
+        f->taken[f->n_taken++] = *p;
+    }
+    return f->n_taken > 0;
+}
+
+static int run_take_platform(struct db *db, struct db_job *job)
+{
+    struct fee_flow *f = his_call_of_job(job)->flow;
+
+    return records_lines_platform_split(db, f->visit->visit_id, f->taken_ids, f->taken, f->n_taken);
+}
+
+static void on_platform_taken(struct db_job *job, int status)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct fee_flow *f = call->flow;
+
+    /* The lines are uploaded all the same: the answer says so, the log why not kept. */
+    if (status)
+        log_event(LOGL_ERROR, "platform_split_not_kept", "visit", f->visit->visit_id, "error",
+                  posa_strerror(status), NULL);
+    answer(call);
+}
+
 /* Every chunk has its outcome: the answer, or why not. */
 static void finish(struct his_call *call)
 {
@@ -344,7 +408,10 @@ static void finish(struct his_call *call)
         fail_refused(call);
         return;
     }
-    answer(call);
+    if (take_platform_splits(f))
+        his_db(call, run_take_platform, on_platform_taken);
+    else
+        answer(call);
 }
 
 /* --- keeping the lines -------------------------------------------------------------------- */

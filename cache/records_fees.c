@@ -300,6 +300,56 @@ int records_lines_refused(struct db *db, const char *visit_id, const char *uploa
                       NULL);
 }
 
+struct platform_split {
+    const char *his_line_id;
+    const struct split *split;
+};
+
+static int platform_split_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct platform_split *)a)->his_line_id,
+                  ((const struct platform_split *)b)->his_line_id);
+}
+
+struct platform_splits {
+    struct platform_split *sorted;
+    size_t n;
+};
+
+static int take_platform_split(struct line_record *l, void *data)
+{
+    const struct platform_splits *p = data;
+    const struct platform_split key = {l->his_line_id, NULL}, *at;
+    const struct split *s;
+
+    if (strcmp(l->state, "active") != 0 ||
+        !(at = bsearch(&key, p->sorted, p->n, sizeof *p->sorted, platform_split_cmp)))
+        return 0;
+    s = at->split;
+    l->split.amount = s->amount;
+    l->split.fulamt_ownpay = s->fulamt_ownpay;
+    l->split.overlmt = s->overlmt;
+    l->split.preselfpay = s->preselfpay;
+    l->split.inscp = s->inscp;
+    return 1;
+}
+
+int records_lines_platform_split(struct db *db, const char *visit_id, const char *const *ids,
+                                 const struct split *splits, size_t n)
+{
+    struct platform_splits p = {calloc(n ? n : 1, sizeof *p.sorted), n};
+    int err;
+
+    if (!p.sorted)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        p.sorted[i] = (struct platform_split){ids[i], &splits[i]};
+    qsort(p.sorted, n, sizeof *p.sorted, platform_split_cmp);
+    err = lines_edit(db, visit_id, NULL, take_platform_split, &p, -1, NULL);
+    free(p.sorted);
+    return err;
+}
+
 struct cancel {
     struct ids ids;
     const char *cancel_msgid;

@@ -19,7 +19,7 @@ class MismatchTest(h.HisTestCase):
         return h.line(lid, BED, "普通病房床位费(三人间及以上)", "10", "45.00", "450.00")
 
     def upload_bed(self, lid):
-        v = self.open_visit(self.tcp, LONG_TERM)
+        v = self.last_visit = self.open_visit(self.tcp, LONG_TERM)
         fees = self.upload(self.tcp, v["visit_id"], [self.bed_line(lid)])
         self.assertEqual(len(fees["lines"]), 1, fees)
         return fees["lines"][0]
@@ -58,6 +58,21 @@ class MismatchTest(h.HisTestCase):
         }, line)
         self.assertEqual((line["fulamt_ownpay_amt"], line["inscp_scp_amt"]), ("0.00", "450.00"),
                          "the answer keeps posad's own split beside the platform's")
+        # Settled, the line is the platform's: the settlement's parts (2304) and the bill the
+        # statement prints follow the treating region's split (policy.md §33), where they
+        # said posad's 450.00 in scope beside the platform's 450.00 fully self-paid.
+        vid = self.last_visit["visit_id"]
+        r = self.tcp.post("/v1/visits/%s/settle" % vid,
+                          {"discharge": {"time": "2026-11-25 09:30:00"}})
+        self.assertEqual(r.status, 200, r)
+        sent = bytes(self.posad_rows("SELECT request FROM journal WHERE infno = '2304' AND "
+                                     "visit_key = ?", (vid,))[0][0])
+        self.assertIn(b'"fulamt_ownpay_amt":"450.00"', sent)
+        self.assertIn(b'"inscp_scp_amt":"0.00"', sent)
+        bill = self.tcp.get("/v1/settlements/" + r.json["settlement_id"]).json
+        doc = self.tcp.get("/v1/documents/settlement/" + r.json["settlement_id"]).raw.decode()
+        self.assertEqual(r.json["amounts"]["fulamt_ownpay_amt"], "450.00", bill)
+        self.assertIn("450.00", doc)
         log = self.w.log_tail(n=10 ** 7)
         self.assertIn("split_mismatch", log)
         self.assertIn("B02", log[log.rfind("split_mismatch"):][:400])
