@@ -18,6 +18,8 @@ static const struct err_entry err_table[] = {
     {POSA_ESCALE, "BAD_REQUEST", 400, false, "too many decimal places"},
     {POSA_EDECIMALS, "BAD_REQUEST", 400, false,
      "money is written with exactly two decimal places, as 12.30"},
+    {POSA_ENOTSTRING, "BAD_REQUEST", 400, false,
+     "must be a JSON string, as \"45.50\", not a number (a number's decimals are not exact)"},
     {POSA_ERANGE, "BAD_REQUEST", 400, false, "value out of range"},
     {POSA_EOVERFLOW, "BAD_REQUEST", 400, false, "amount too large to compute"},
     {POSA_ETOOLONG, "BAD_REQUEST", 400, false, "text or list too long"},

@@ -219,7 +219,13 @@ int jsonmap_get_decimal_string(struct json_object *obj, const char *key, int sca
     int rc;
 
     if (!v || !json_object_is_type(v, json_type_string))
-        return jsonmap_fail(err, v ? POSA_EINVAL_DECIMAL : POSA_EFIELD, NULL, key);
+        return jsonmap_fail(err,
+                            !v ? POSA_EFIELD
+                            : json_object_is_type(v, json_type_int) ||
+                                    json_object_is_type(v, json_type_double)
+                                ? POSA_ENOTSTRING
+                                : POSA_EINVAL_DECIMAL,
+                            NULL, key);
     text = json_object_get_string(v);
     if ((rc = dec_parse(text, (size_t)json_object_get_string_len(v), scale, &value)) < 0)
         return jsonmap_fail(err, rc, NULL, key);

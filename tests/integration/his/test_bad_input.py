@@ -347,6 +347,18 @@ class BadInputBase(h.HisTestCase):
         self.assertError(r, status, code)
 
 
+def test_money_as_a_json_number_says_so(self):
+    # 45.50 instead of "45.50": refused (its decimals would not be exact), and said so; it
+    # said "not a valid decimal number", and the HIS developer could not tell what was wrong.
+    r = self.c.post("/v1/visits/%s/fees" % self.fx["open"],
+                    fees(dict(bed(), price=45.00, amount="90.00")))
+    self.assertError(r, 400, "BAD_REQUEST")
+    self.assertIn("lines[0].price: must be a JSON string", r.json["error"]["message"], r)
+
+
+BadInputBase.test_money_as_a_json_number_says_so = test_money_as_a_json_number_says_so
+
+
 def _make(case):
     def test(self):
         self.run_case(case)
