@@ -11,6 +11,8 @@
 # Environment: POSA_URL (default http://127.0.0.1:8470), or POSA_SOCKET=./var/posa.sock to
 # talk over the Unix socket instead (its file permissions are the auth there);
 # POSA_TOKEN, a bearer token, when [his] clients in posad.conf configures tokens for TCP;
+# POSA_CACERT, the CA file that signed posad's certificate, for an https:// POSA_URL (a LAN
+# listener with TLS; a certificate of a public CA needs none);
 # POSA_DESK (default D01), the desk the patient is identified at;
 # BILL (default docs/examples/bill.json); STATEMENT (default var/statement-curl.html).
 # Needs curl and /usr/bin/python3 (only to pick fields out of the JSON answers).
@@ -29,6 +31,9 @@ if [ -n "${POSA_SOCKET:-}" ]; then
 fi
 if [ -n "${POSA_TOKEN:-}" ]; then
     curl_args+=(-H "Authorization: Bearer $POSA_TOKEN")
+fi
+if [ -n "${POSA_CACERT:-}" ]; then
+    curl_args+=(--cacert "$POSA_CACERT")
 fi
 
 # call METHOD PATH [BODY [IDEMPOTENCY-KEY]]: prints the exchange; the answer's body goes to

@@ -6,6 +6,10 @@ fetch the printable statement. Python standard library only.
 
     his_session.py [--url http://127.0.0.1:8470 | --socket ./var/posa.sock] [--desk D01]
                    [--bill docs/examples/bill.json] [--statement FILE] [--token TOKEN]
+                   [--cacert FILE]
+
+An https:// URL (a LAN listener with TLS) is checked against the system's CAs, or against
+--cacert, the CA file that signed posad's certificate.
 
 Exit status: 0 when the stay settled, 1 when a step failed (the step and posad's error are
 printed)."""
@@ -14,6 +18,7 @@ import datetime
 import http.client
 import json
 import socket
+import ssl
 import sys
 import time
 
@@ -32,14 +37,17 @@ class UnixHTTPConnection(http.client.HTTPConnection):
 
 
 class Posad:
-    def __init__(self, url=None, sock=None, token=None):
-        self.url, self.sock, self.token = url, sock, token
+    def __init__(self, url=None, sock=None, token=None, cacert=None):
+        self.url, self.sock, self.token, self.cacert = url, sock, token, cacert
 
     def _conn(self):
         if self.sock:
             return UnixHTTPConnection(self.sock)
-        u = self.url.split("://", 1)[-1]
+        scheme, _, u = self.url.rpartition("://")
         host, _, port = u.partition(":")
+        if scheme == "https":
+            ctx = ssl.create_default_context(cafile=self.cacert)
+            return http.client.HTTPSConnection(host, int(port or 443), timeout=30, context=ctx)
         return http.client.HTTPConnection(host, int(port or 80), timeout=30)
 
     def call(self, method, path, body=None, key=None, raw=False):
@@ -99,11 +107,12 @@ def main():
     ap.add_argument("--url", default="http://127.0.0.1:8470")
     ap.add_argument("--socket")
     ap.add_argument("--token")
+    ap.add_argument("--cacert", help="the CA file of posad's certificate (https:// URLs)")
     ap.add_argument("--desk", default="D01")
     ap.add_argument("--bill", default="docs/examples/bill.json")
     ap.add_argument("--statement", default="var/statement.html")
     a = ap.parse_args()
-    api = Posad(a.url, a.socket, a.token)
+    api = Posad(a.url, a.socket, a.token, a.cacert)
     now = datetime.datetime.now()
     # Names this session's idempotency keys and HIS visit number: two sessions started in
     # the same second must not be taken for one (the second would replay the first's visit).

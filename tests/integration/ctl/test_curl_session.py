@@ -31,7 +31,8 @@ class CurlSession(unittest.TestCase):
 
     def run_session(self, **env):
         statement = os.path.join(self.world.dir, "statement-%s.html" % "-".join(env))
-        e = {k: v for k, v in os.environ.items() if k not in ("POSA_URL", "POSA_SOCKET")}
+        e = {k: v for k, v in os.environ.items()
+             if k not in ("POSA_URL", "POSA_SOCKET", "POSA_CACERT")}
         e.update(env, STATEMENT=statement)
         p = subprocess.run([os.path.join(h.SOURCE, "docs", "examples", "curl_session.sh")],
                            cwd=h.SOURCE, env=e, capture_output=True, text=True, timeout=60)
@@ -52,7 +53,11 @@ class CurlSession(unittest.TestCase):
         return p.stdout
 
     def test_over_tcp(self):
-        out = self.run_session(POSA_URL="http://127.0.0.1:%d" % self.world.pd_port)
+        if h.TLS:  # a TLS listener: https, with the CA of the run's certificate
+            out = self.run_session(POSA_URL="https://127.0.0.1:%d" % self.world.pd_port,
+                                   POSA_CACERT=self.world.cert)
+        else:
+            out = self.run_session(POSA_URL="http://127.0.0.1:%d" % self.world.pd_port)
         self.assertIn("张建国, cross-province: True, filing: filed", out)
 
     def test_over_unix_socket(self):
