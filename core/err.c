@@ -20,6 +20,7 @@ static const struct err_entry err_table[] = {
      "money is written with exactly two decimal places, as 12.30"},
     {POSA_ENOTSTRING, "BAD_REQUEST", 400, false,
      "must be a JSON string, as \"45.50\", not a number (a number's decimals are not exact)"},
+    {POSA_EONEOF, "BAD_REQUEST", 400, false, "exactly one of these is wanted, not both"},
     {POSA_ERANGE, "BAD_REQUEST", 400, false, "value out of range"},
     {POSA_EOVERFLOW, "BAD_REQUEST", 400, false, "amount too large to compute"},
     {POSA_ETOOLONG, "BAD_REQUEST", 400, false, "text or list too long"},

@@ -29,6 +29,7 @@ enum posa_err {
     POSA_EDECIMALS = -1017,      /* fewer decimals than a field written to the fen takes */
     POSA_EMEDTYPE = -1018,       /* a med_type of the other kind of visit (1x / 2x) */
     POSA_ENOTSTRING = -1019,     /* a decimal sent as a JSON number, not as a string */
+    POSA_EONEOF = -1020,         /* both of two fields that exclude each other, or neither */
     /* core: policy and state (-1100..-1199) */
     POSA_EFILING = -1100,      /* not filed, not emergency: direct settlement refused */
     POSA_ENORATE = -1101,      /* the insured region has no rate for this visit */

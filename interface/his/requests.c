@@ -313,7 +313,7 @@ int fees_cancel_request_parse(const char *body, size_t len, struct fees_cancel_r
         goto out;
     json_object_object_get_ex(r.root, "his_line_ids", &r.his_line_ids);
     if (r.all == (r.his_line_ids != NULL)) /* exactly one of the two */
-        rc = jsonmap_fail(err, POSA_EFIELD, NULL, r.all ? "his_line_ids" : "all");
+        rc = jsonmap_fail(err, POSA_EONEOF, NULL, "his_line_ids, all");
     else if (r.his_line_ids && !json_object_is_type(r.his_line_ids, json_type_array))
         rc = jsonmap_fail(err, POSA_EFIELD, NULL, "his_line_ids");
     else if (r.his_line_ids && (rc = line_ids_check(r.his_line_ids, err)) == 0)
@@ -384,7 +384,7 @@ int reconcile_request_parse(const char *body, size_t len, struct reconcile_reque
         (rc = jsonmap_get_string(r.root, "month", DATETIME_MONTH_LEN, false, &month, err)) < 0)
         goto fail;
     if (!date == !month) { /* one of them */
-        rc = jsonmap_fail(err, POSA_EFIELD, NULL, date ? "month" : "date");
+        rc = jsonmap_fail(err, POSA_EONEOF, NULL, "date, month");
         goto fail;
     }
     /* A day is a date; a month, only "YYYY-MM" (date_period_parse would take a day too). */

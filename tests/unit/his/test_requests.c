@@ -136,9 +136,9 @@ static const struct bad bad_cases[] = {
      "\"doctor_name\":\"d\",\"begin_time\":\"2026-11-20T08:00:00\"," DIAG "}",
      POSA_EDATE, "begin_time"}, /* ISO 8601's T: not the national interface's time */
     /* fees/cancel */
-    {P_CANCEL, "{}", POSA_EFIELD, "all"},
-    {P_CANCEL, "{\"all\":false}", POSA_EFIELD, "all"},
-    {P_CANCEL, "{\"all\":true,\"his_line_ids\":[\"L1\"]}", POSA_EFIELD, "his_line_ids"},
+    {P_CANCEL, "{}", POSA_EONEOF, "his_line_ids, all"},
+    {P_CANCEL, "{\"all\":false}", POSA_EONEOF, "his_line_ids, all"},
+    {P_CANCEL, "{\"all\":true,\"his_line_ids\":[\"L1\"]}", POSA_EONEOF, "his_line_ids, all"},
     {P_CANCEL, "{\"his_line_ids\":\"L1\"}", POSA_EFIELD, "his_line_ids"},
     {P_CANCEL, "{\"his_line_ids\":[]}", POSA_EFIELD, "his_line_ids"},
     {P_CANCEL, "{\"his_line_ids\":[\"L1\",2]}", POSA_EFIELD, "his_line_ids[1]"},
@@ -153,14 +153,14 @@ static const struct bad bad_cases[] = {
     {P_SETTLE, "{\"wait\":true}", POSA_EUNKNOWN_FIELD, "wait"},
     {P_SETTLE, "{\"use_account\":true", POSA_EJSON, ""},
     /* reconcile */
-    {P_RECONCILE, "{}", POSA_EFIELD, "date"},
+    {P_RECONCILE, "{}", POSA_EONEOF, "date, month"},
     {P_RECONCILE, "{\"date\":\"2026-11-31\"}", POSA_EDATE, "date"},
     {P_RECONCILE, "{\"date\":20261125}", POSA_EFIELD, "date"},
     /* a day under date, a month under month: neither takes the other */
     {P_RECONCILE, "{\"date\":\"2026-11\"}", POSA_EDATE, "date"},
     {P_RECONCILE, "{\"month\":\"2026-11-25\"}", POSA_ETOOLONG, "month"},
     {P_RECONCILE, "{\"month\":\"2026-13\"}", POSA_EDATE, "month"},
-    {P_RECONCILE, "{\"date\":\"2026-11-25\",\"month\":\"2026-11\"}", POSA_EFIELD, "month"},
+    {P_RECONCILE, "{\"date\":\"2026-11-25\",\"month\":\"2026-11\"}", POSA_EONEOF, "date, month"},
 };
 
 static int run(enum parser p, const char *body, struct jsonmap_error *err)
