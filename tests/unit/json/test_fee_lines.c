@@ -203,10 +203,14 @@ static const struct bad_case bad_cases[] = {
     {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"hosp_code\":\"H\",\"name\":\"n\",\"time\":"
           "\"2026-11-21 09:30:00\",\"qty\":1,\"price\":\"1\",\"amount\":\"1."
           "00\"}"),
-     POSA_EINVAL_DECIMAL, "lines[1].qty"},
+     POSA_ENOTSTRING, "lines[1].qty"},
     {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"hosp_code\":\"H\",\"name\":\"n\",\"time\":"
           "\"2026-11-21 09:30:00\",\"qty\":\"1\",\"price\":\"1\",\"amount\":1."
           "00}"),
+     POSA_ENOTSTRING, "lines[1].amount"},
+    /* a string of another JSON type: not a decimal */
+    {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"hosp_code\":\"H\",\"name\":\"n\",\"time\":"
+          "\"2026-11-21 09:30:00\",\"qty\":\"1\",\"price\":\"1\",\"amount\":true}"),
      POSA_EINVAL_DECIMAL, "lines[1].amount"},
     /* money with exactly two decimals */
     {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"hosp_code\":\"H\",\"name\":\"n\",\"time\":"
