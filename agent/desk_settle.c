@@ -623,24 +623,27 @@ static void on_discharged(struct upmsg *m)
         send_settlement(call);
 }
 
-static void discharge(struct his_call *call)
+/* A discharge (2402), or the cancel (2405) of the one the platform holds, keyed PREFIX
+ * VISIT:TIME:TURN: one a stay, time and turn, so a settle tried again finds the one
+ * journaled (queued, sent or done) instead of journaling another, which the platform would
+ * refuse; one the platform refused may go again; after a 2405 the turn moved on, so the same
+ * time may be sent again. load_discharge() reads these keys back. */
+static void send_discharge_step(struct his_call *call, bool cancel, upmsg_cb done)
 {
     struct settle_flow *f = call->flow;
     struct desk_diagnosis diagnoses[BOUND_DIAGNOSES];
     struct desk_visit v;
+    const char *time = cancel ? f->landed : f->req.discharge_time;
     char idem[RECORD_ID_MAX + DATETIME_TIME_LEN + 32];
     int err;
 
     desk_visit_from_doc(visit_doc(f), f->visit->visit_id, f->visit->mdtrt_id, &v, diagnoses);
-    /* One discharge a stay, time and turn: a settle tried again finds the one journaled
-     * (queued, sent or done) instead of journaling another, which the platform would refuse;
-     * one the platform refused may go again; after a 2405 the count moved on, so the same
-     * time may be sent again. load_discharge() reads these keys back. */
-    snprintf(idem, sizeof idem, DISCHARGE_KEY "%s:%s:%d", f->visit->visit_id, f->req.discharge_time,
-             f->discharges);
-    err = desk_send_hooked(call->pd, "2402", v.insuplc_admdvs, f->visit->visit_id, idem,
-                           desk_2402_input(&v, f->req.discharge_time, f->req.discharge_reason),
-                           on_discharged, call, &(struct desk_hooks){.again_after_refusal = true});
+    snprintf(idem, sizeof idem, "%s%s:%s:%d", cancel ? UNDISCHARGE_KEY : DISCHARGE_KEY,
+             f->visit->visit_id, time, f->discharges);
+    err = desk_send_hooked(
+        call->pd, cancel ? "2405" : "2402", v.insuplc_admdvs, f->visit->visit_id, idem,
+        cancel ? desk_2405_input(&v) : desk_2402_input(&v, time, f->req.discharge_reason), done,
+        call, &(struct desk_hooks){.again_after_refusal = true});
     if (err)
         his_fail(call, err, NULL, NULL);
 }
@@ -660,28 +663,7 @@ static void on_undischarged(struct upmsg *m)
         return;
     }
     f->discharges += !err;
-    discharge(call);
-}
-
-/* The platform holds the stay discharged at another time (its settlement was cancelled, and
- * the HIS corrects the time): that discharge is cancelled (2405) before the new one goes,
- * or the platform would refuse it and settle at the old time. */
-static void undischarge(struct his_call *call)
-{
-    struct settle_flow *f = call->flow;
-    struct desk_diagnosis diagnoses[BOUND_DIAGNOSES];
-    struct desk_visit v;
-    char idem[RECORD_ID_MAX + DATETIME_TIME_LEN + 32];
-    int err;
-
-    desk_visit_from_doc(visit_doc(f), f->visit->visit_id, f->visit->mdtrt_id, &v, diagnoses);
-    snprintf(idem, sizeof idem, UNDISCHARGE_KEY "%s:%s:%d", f->visit->visit_id, f->landed,
-             f->discharges);
-    err = desk_send_hooked(call->pd, "2405", v.insuplc_admdvs, f->visit->visit_id, idem,
-                           desk_2405_input(&v), on_undischarged, call,
-                           &(struct desk_hooks){.again_after_refusal = true});
-    if (err)
-        his_fail(call, err, NULL, NULL);
+    send_discharge_step(call, false, on_discharged);
 }
 
 /* --- settle: before the platform ----------------------------------------------------------- */
@@ -881,12 +863,14 @@ static void on_loaded(struct db_job *job, int status)
                  "the insurance platform cannot be reached; nothing was sent", NULL);
         return;
     }
+    /* The platform holding the stay discharged at another time (its settlement was cancelled
+     * and the HIS corrects the time): that discharge is cancelled (2405) before the new one
+     * goes, or the platform would refuse it and settle at the old time. */
     if (!inpatient(f) || !f->req.has_discharge || strcmp(f->landed, f->req.discharge_time) == 0)
         send_settlement(call);
-    else if (f->landed[0])
-        undischarge(call); /* then discharge(), then the settlement */
     else
-        discharge(call);
+        send_discharge_step(call, f->landed[0] != '\0',
+                            f->landed[0] ? on_undischarged : on_discharged);
 }
 
 static void start(struct his_call *call, bool estimate)
