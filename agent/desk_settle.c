@@ -581,16 +581,20 @@ static int load_discharge(struct db *db, struct settle_flow *f)
     return 0;
 }
 
-/* The outcome of a discharge or its cancel: 0 when it landed (or waits in the queue), else
- * the error, with the platform's words in msg (cap bytes) for a refusal. */
+/* The outcome of a discharge or its cancel: 0 when it landed, else the error, with the
+ * platform's words in msg (cap bytes) for a refusal. One that waits in the queue (the
+ * platform away) or whose answer was lost has not landed: the settlement does not queue
+ * behind it, since the outbox would send it even were the discharge refused. */
 static int discharge_outcome(struct upmsg *m, char *msg, size_t cap)
 {
     struct envelope_response env;
-    bool queued = m->result == UPMSG_QUEUED;
-    int err = queued ? 0 : desk_outcome(m, &env, msg, cap);
+    enum msg_state was = m->result == UPMSG_EXISTING && m->existing ? m->existing->state : MSG_DONE;
+    int err = m->result == UPMSG_QUEUED || was == MSG_QUEUED ? POSA_EUPSTREAM_OFFLINE
+              : was == MSG_SENT                              ? POSA_EOUTCOME_UNKNOWN
+                                                             : desk_outcome(m, &env, msg, cap);
 
     upmsg_free(m);
-    if (!err && !queued)
+    if (!err)
         envelope_response_done(&env);
     return err;
 }
@@ -602,8 +606,17 @@ static void fail_discharge(struct his_call *call, int err, const char *msg)
     struct json_object *d = NULL;
     char words[320];
 
-    snprintf(words, sizeof words, "the discharge did not go through, nothing was settled: %s",
-             msg[0] ? msg : posa_strerror(err));
+    if (err == POSA_EUPSTREAM_OFFLINE)
+        snprintf(words, sizeof words,
+                 "nothing was settled: the discharge waits in posad's queue for the platform "
+                 "and goes once it is back; settle again then");
+    else if (err == POSA_EOUTCOME_UNKNOWN)
+        snprintf(words, sizeof words,
+                 "nothing was settled: the discharge's answer was lost and posad is making "
+                 "sure of it; send the same settle again shortly");
+    else
+        snprintf(words, sizeof words, "the discharge did not go through, nothing was settled: %s",
+                 msg[0] ? msg : posa_strerror(err));
     if (err == POSA_EUPSTREAM_REFUSED && msg[0]) {
         d = json_object_new_object();
         json_object_object_add(d, "upstream_message", json_object_new_string(msg));

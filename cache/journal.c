@@ -29,11 +29,18 @@ static const char sql_get_idem[] = "SELECT " JOURNAL_COLS " FROM journal WHERE i
 static const char sql_get_standin[] = "SELECT " JOURNAL_COLS " FROM journal "
                                       "WHERE ref_msgid = ?1 AND infno = ?2 "
                                       "ORDER BY seq DESC LIMIT 1";
-/* Key ranges [?1, ?2) and [?3, ?4): the unique index on idem_key finds them. */
+/* Key ranges [?1, ?2) and [?3, ?4): the unique index on idem_key finds them; and the rows
+ * that stand in for them (the same message sent again under another msgid after it was
+ * reversed: ref_msgid, same infno, no key of its own), found by the index on ref_msgid. */
 static const char sql_done_keyed[] =
-    "SELECT idem_key, count(*) OVER () FROM journal "
-    "WHERE ((idem_key >= ?1 AND idem_key < ?2) OR (idem_key >= ?3 AND idem_key < ?4)) "
-    "AND state = 'done' ORDER BY seq DESC LIMIT 1";
+    "WITH RECURSIVE keyed(msgid, infno, key) AS ("
+    " SELECT msgid, infno, idem_key FROM journal"
+    " WHERE (idem_key >= ?1 AND idem_key < ?2) OR (idem_key >= ?3 AND idem_key < ?4)"
+    " UNION ALL"
+    " SELECT j.msgid, j.infno, k.key FROM journal j JOIN keyed k"
+    " ON j.ref_msgid = k.msgid AND j.infno = k.infno)"
+    "SELECT k.key, count(*) OVER () FROM keyed k JOIN journal j ON j.msgid = k.msgid "
+    "WHERE j.state = 'done' ORDER BY j.seq DESC LIMIT 1";
 static const char sql_state[] = "SELECT state, attempts FROM journal WHERE msgid = ?1";
 static const char sql_update[] =
     "UPDATE journal SET state = ?2, attempts = ?3, updated_at = ?4, "

@@ -93,8 +93,10 @@ int journal_get(struct db *db, const char *msgid, struct journal_row **ret);
  * when the row is not queued (a sent or unknown one is the resolver's, a final one final). */
 int journal_retry_now(struct db *db, const char *msgid, int64_t now);
 int journal_get_by_idem(struct db *db, const char *idem_key, struct journal_row **ret);
-/* Of the rows done whose idem_key begins with prefix_a or prefix_b: how many there are, and
- * the latest one's key (into ret_key, cap bytes; "" when there is none). */
+/* Of the rows done whose idem_key begins with prefix_a or prefix_b, or that stand in for
+ * such a row (sent again under another msgid after it was reversed): how many there are, and
+ * the latest one's key, a stand-in's the row's it stands in for (into ret_key, cap bytes; ""
+ * when there is none). */
 int journal_done_keyed(struct db *db, const char *prefix_a, const char *prefix_b, char *ret_key,
                        size_t cap, int *ret_count);
 /* The row journaled to stand in for msgid (the same message again under a new msgid, after

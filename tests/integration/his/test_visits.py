@@ -231,6 +231,36 @@ class VisitsBase(h.HisTestCase):
                                                 "AND visit_key = ?", (v["visit_id"],))),
                          [("done",), ("refused",)])
 
+    def test_a_discharge_sent_again_by_the_resolver_is_known(self):
+        # The discharge's answer is lost: the resolver reverses it and sends it again under
+        # another msgid, without the key posad reads the stay's discharge back by. It was
+        # then "no discharge held": after a refund a corrected time went without cancelling
+        # the one held (refused, "already discharged"), and the stay could not be settled.
+        v = self.open_visit(self.c, ZHANG)
+        self.upload(self.c, v["visit_id"], h.stay_lines("RS")[:2])
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
+            "infno": "2402", "mode": "drop_after_commit", "count": 1})
+        self.assertEqual(status, 200, raw)
+        body = {"discharge": {"time": "2026-11-24 08:30:00"}}
+        r = self.c.post("/v1/visits/%s/settle" % v["visit_id"], body)
+        self.assertError(r, 504, "OUTCOME_UNKNOWN")
+        self.assertIn("nothing was settled", r.json["error"]["message"], r)
+        h.wait_until(lambda: self.posad_rows(
+            "SELECT 1 FROM journal WHERE visit_key = ? AND infno = '2402' AND state = 'done'",
+            (v["visit_id"],)), 20, "the discharge sent again")
+        r = self.c.post("/v1/visits/%s/settle" % v["visit_id"], body)
+        self.assertEqual((r.status, r.json.get("state")), (200, "settled"), r)
+        c = self.c.post("/v1/settlements/%s/cancel" % r.json["settlement_id"], {})
+        self.assertEqual((c.status, c.json.get("state")), (200, "cancelled"), c)
+        r = self.c.post("/v1/visits/%s/settle" % v["visit_id"],
+                        {"discharge": {"time": "2026-11-23 08:30:00"}})
+        self.assertEqual((r.status, r.json.get("state")), (200, "settled"), r)
+        self.assertEqual(self.posad_rows("SELECT infno, state FROM journal WHERE infno IN "
+                                         "('2402', '2405') AND visit_key = ? ORDER BY seq",
+                                         (v["visit_id"],)),
+                         [("2402", "reversed"), ("2402", "done"), ("2405", "done"),
+                          ("2402", "done")])
+
     def test_a_stay_settles_at_its_discharge(self):
         # Without a discharge the stay was settled as discharged (2304 mid_setl_flag 0, no
         # dscg_time) while the platform held it in hospital, and could never be discharged.
