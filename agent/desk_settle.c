@@ -608,8 +608,9 @@ static void fail_discharge(struct his_call *call, int err, const char *msg)
 
     if (err == POSA_EUPSTREAM_OFFLINE)
         snprintf(words, sizeof words,
-                 "nothing was settled: the discharge waits in posad's queue for the platform "
-                 "and goes once it is back; settle again then");
+                 "nothing was settled: the discharge waits in posad's queue (the platform "
+                 "away, or the visit's earlier messages still on their way); settle again "
+                 "once it went");
     else if (err == POSA_EOUTCOME_UNKNOWN)
         snprintf(words, sizeof words,
                  "nothing was settled: the discharge's answer was lost and posad is making "
