@@ -2,7 +2,6 @@
  * reading its outcome, and the treating region's catalog downloaded page by page (1312). */
 #include "agent/desk.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,16 +149,12 @@ static int config_clients(struct desk *d, const char *list, char *why, size_t ca
     return 0;
 }
 
-/* A department code as HIS systems write them (A03.01, JZ-01): a quote or a comment copied
- * into the value would never match a visit's department, and emergencies would be refused. */
+/* A department code as a visit may carry it (A03.01, 急诊科), but for what only a value
+ * copied with its quotes or a comment has: such a code would never match a visit's
+ * department, and emergencies would be refused. */
 static bool dept_code_ok(const char *code)
 {
-    if (!code[0])
-        return false;
-    for (const char *c = code; *c; c++)
-        if (!isalnum((unsigned char)*c) && !strchr(".-_", *c))
-            return false;
-    return true;
+    return code[0] && !strpbrk(code, "\"'#; \t");
 }
 
 static int config_depts(struct desk *d, const char *list, char *why, size_t cap)
@@ -179,8 +174,8 @@ static int config_depts(struct desk *d, const char *list, char *why, size_t cap)
         }
         if (!dept_code_ok(dept)) {
             snprintf(why, cap,
-                     "\"%.64s\" is not a department code (letters, digits, '.', '-', '_'; "
-                     "codes separated by commas, no quotes or comments)",
+                     "\"%.64s\" is not a department code (codes separated by commas, "
+                     "without quotes, blanks, ';' or a comment)",
                      dept);
             return POSA_EFIELD;
         }

@@ -585,13 +585,16 @@ static int load_discharge(struct db *db, struct settle_flow *f)
  * platform's words in msg (cap bytes) for a refusal. One that waits in the queue (the
  * platform away) or whose answer was lost has not landed: the settlement does not queue
  * behind it, since the outbox would send it even were the discharge refused. */
-static int discharge_outcome(struct upmsg *m, char *msg, size_t cap)
+static int discharge_outcome(struct his_call *call, struct upmsg *m, char *msg, size_t cap)
 {
     struct envelope_response env;
     enum msg_state was = m->result == UPMSG_EXISTING && m->existing ? m->existing->state : MSG_DONE;
-    int err = m->result == UPMSG_QUEUED || was == MSG_QUEUED ? POSA_EUPSTREAM_OFFLINE
-              : was == MSG_SENT                              ? POSA_EOUTCOME_UNKNOWN
-                                                             : desk_outcome(m, &env, msg, cap);
+    bool waits = m->result == UPMSG_QUEUED || was == MSG_QUEUED;
+    /* Queued behind the visit's earlier messages, the platform there: a retry shortly. */
+    int err = waits && upstream_can_send(&call->pd->up) ? POSA_EBUSY
+              : waits                                   ? POSA_EUPSTREAM_OFFLINE
+              : was == MSG_SENT                         ? POSA_EOUTCOME_UNKNOWN
+                                                        : desk_outcome(m, &env, msg, cap);
 
     upmsg_free(m);
     if (!err)
@@ -606,11 +609,12 @@ static void fail_discharge(struct his_call *call, int err, const char *msg)
     struct json_object *d = NULL;
     char words[320];
 
-    if (err == POSA_EUPSTREAM_OFFLINE)
+    if (err == POSA_EUPSTREAM_OFFLINE || err == POSA_EBUSY)
         snprintf(words, sizeof words,
-                 "nothing was settled: the discharge waits in posad's queue (the platform "
-                 "away, or the visit's earlier messages still on their way); settle again "
-                 "once it went");
+                 "nothing was settled: the discharge waits in posad's queue (%s); settle "
+                 "again once it went",
+                 err == POSA_EBUSY ? "behind the visit's earlier messages, still on their way"
+                                   : "the platform is away");
     else if (err == POSA_EOUTCOME_UNKNOWN)
         snprintf(words, sizeof words,
                  "nothing was settled: the discharge's answer was lost and posad is making "
@@ -629,7 +633,7 @@ static void on_discharged(struct upmsg *m)
 {
     struct his_call *call = m->data;
     char msg[256];
-    int err = discharge_outcome(m, msg, sizeof msg);
+    int err = discharge_outcome(call, m, msg, sizeof msg);
 
     if (err)
         fail_discharge(call, err, msg);
@@ -670,7 +674,7 @@ static void on_undischarged(struct upmsg *m)
     struct his_call *call = m->data;
     struct settle_flow *f = call->flow;
     char msg[256];
-    int err = discharge_outcome(m, msg, sizeof msg);
+    int err = discharge_outcome(call, m, msg, sizeof msg);
 
     if (err && err != POSA_EUPSTREAM_REFUSED) {
         fail_discharge(call, err, msg);

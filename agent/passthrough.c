@@ -268,6 +268,7 @@ struct pt_flow {
     struct json_object *input;
     struct journal_row *target; /* a 2601's omsgid's row, when it is in the journal */
     bool by_his_msgid;          /* ... found as an HIS msgid, not as posad's */
+    bool desk;                  /* ... a message of a visit a desk opened */
 };
 
 static void pt_flow_free(void *p)
@@ -339,20 +340,22 @@ static int run_reversal_target(struct db *db, struct db_job *job)
     struct pt_flow *f = call->flow;
     struct json_object *data;
     const char *omsgid = pt_omsgid(f, &data);
-    int err = journal_get_by_idem(db, omsgid, &f->target);
+    struct visit_record *visit = NULL;
+    /* An HIS msgid has no ':' (pt_parse); posad's own keys do ("settle:S..."). */
+    int err = strchr(omsgid, ':') ? POSA_ENOTFOUND : journal_get_by_idem(db, omsgid, &f->target);
 
     f->by_his_msgid = err == 0;
-    if (err == POSA_ENOTFOUND)
+    if (err == 0) /* sent again under another msgid: that one is what stands */
+        f->target = upstream_last_standin(db, f->target);
+    else if (err == POSA_ENOTFOUND)
         err = journal_get(db, omsgid, &f->target);
+    /* A message of a visit a desk opened: posad's records follow it, so the HIS undoes it
+     * through the HIS API, and posad reverses its own messages whose outcome is unknown. */
+    if (err == 0 && !f->by_his_msgid && f->target->visit_key[0] &&
+        (err = records_visit_get(db, f->target->visit_key, &visit)) == 0)
+        f->desk = true;
+    records_visit_free(visit);
     return err == POSA_ENOTFOUND ? 0 : err;
-}
-
-/* A desk flow's message (its key carries a route's prefix, "settle:..."): posad's records
- * follow it, so the HIS undoes it through the HIS API, and posad reverses its own messages
- * whose outcome is unknown. */
-static bool pt_desk_message(const struct journal_row *row)
-{
-    return row->idem_key && strchr(row->idem_key, ':') && strncmp(row->idem_key, "pt:", 3) != 0;
 }
 
 static void on_reversal_target(struct db_job *job, int status)
@@ -366,7 +369,7 @@ static void on_reversal_target(struct db_job *job, int status)
         pt_answer(call, 503, -1, "", posa_strerror(status), NULL);
         return;
     }
-    if (f->target && !f->by_his_msgid && pt_desk_message(f->target)) {
+    if (f->desk) {
         snprintf(why, sizeof why,
                  "msgid %s is posad's own %s (a desk's): undo a settlement with POST "
                  "/v1/settlements/{id}/cancel, fee lines with POST /v1/visits/{id}/fees/cancel; "

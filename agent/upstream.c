@@ -707,6 +707,13 @@ static enum again may_go_again(struct db *db, const struct upmsg *m, const struc
     enum msg_state rev = MSG_UNKNOWN;
     const struct message_info *info;
 
+    /* Refused for a lost session and sent again under another msgid: that one's outcome is
+     * the key's (upstream_last_standin), not a refusal to send again. */
+    if (row->state == MSG_REFUSED &&
+        journal_get_standin(db, row->msgid, row->infno, &next) != POSA_ENOTFOUND) {
+        journal_row_free(next);
+        return AGAIN_NO;
+    }
     if (row->state == MSG_REFUSED)
         return !row->response || m->again_after_refusal ? AGAIN_GO : AGAIN_NO;
     if (row->state != MSG_REVERSED || !m->again_after_reversal ||

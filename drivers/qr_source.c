@@ -62,6 +62,7 @@ static void on_gap(uv_timer_t *t)
 
 void qr_source_text(struct qr_source *s, const uint8_t *b, size_t n)
 {
+    qr_source_tell(s, 0); /* bytes came: it works */
     qr_line_feed(&s->line, b, n, on_line, s);
     /* A line left open (no suffix, or cut off) would be glued to the next patient's code. */
     if (qr_line_pending(&s->line))
@@ -101,6 +102,22 @@ static void on_retry(uv_timer_t *t)
         qr_source_tell(s, s->error);
         uv_timer_start(&s->retry, on_retry, s->retry_ms, 0);
     }
+}
+
+static void on_ready_held(uv_timer_t *t)
+{
+    struct qr_source *s = t->data;
+
+    if (s->open)
+        qr_source_tell(s, 0);
+}
+
+void qr_source_opened(struct qr_source *s)
+{
+    s->error = 0;
+    /* The retry timer is idle while the device is open; a loss restarts it for the retry. */
+    if (!s->stopping)
+        uv_timer_start(&s->retry, on_ready_held, QR_READY_HELD_MS, 0);
 }
 
 void qr_source_tell(struct qr_source *s, int err)
@@ -165,7 +182,7 @@ void qr_source_fd_start(struct qr_source *s, int fd)
     s->handles++;
     s->open = true;
     uv_poll_start(&s->io.poll, UV_READABLE, on_readable);
-    qr_source_tell(s, 0);
+    qr_source_opened(s);
 }
 
 static int copy_bounded(char *dst, size_t cap, const char *src)

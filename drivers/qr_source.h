@@ -17,9 +17,10 @@ enum qr_source_kind { QR_SRC_SERIAL, QR_SRC_EVDEV, QR_SRC_TCP };
 /* Runs on the loop thread. scan is valid during the call only. Repeats inside the dedup
  * window are not reported; garbage lines are, with status DRV_EQR_INVALID. */
 typedef void (*qr_scan_cb)(struct qr_source *src, const struct qr_scan *scan, void *data);
-/* Runs on the loop thread when the device becomes ready (err 0: open, or connected), and
- * when it is lost or cannot be opened (err: -errno or a libuv code), each time the state or
- * the reason differs from the last one told: a device retried every second is told once. */
+/* Runs on the loop thread when the device becomes ready (err 0: open or connected for
+ * QR_READY_HELD_MS, or bytes came), and when it is lost or cannot be opened (err: -errno or
+ * a libuv code), each time the state or the reason differs from the last one told: a device
+ * retried every second, or taken and dropped at once every second, is told once. */
 typedef void (*qr_state_cb)(struct qr_source *src, int err, void *data);
 
 struct qr_source_cfg {

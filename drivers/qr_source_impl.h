@@ -9,6 +9,9 @@
 #include "drivers/qr_source.h"
 
 #define QR_PATH_MAX 255
+/* A device open this long, or that sent bytes, is told ready: a device server that takes the
+ * connection and drops it at once is not "ready, lost" every second in the log. */
+#define QR_READY_HELD_MS 2000
 
 struct qr_source {
     const struct qr_kind *kind;
@@ -56,5 +59,6 @@ void qr_source_text(struct qr_source *s, const uint8_t *b, size_t n); /* bytes -
 void qr_source_lost(struct qr_source *s, int err);    /* why; close io, retry later */
 void qr_source_fd_start(struct qr_source *s, int fd); /* uv_poll reading fd */
 void qr_source_tell(struct qr_source *s, int err);    /* on_state, when it changed */
+void qr_source_opened(struct qr_source *s);           /* ready, told once it holds */
 
 #endif

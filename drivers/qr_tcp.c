@@ -72,8 +72,7 @@ static void on_connect(uv_connect_t *req, int status)
         qr_source_lost(s, status);
         return;
     }
-    s->error = 0;
-    qr_source_tell(s, 0);
+    qr_source_opened(s);
 }
 
 static int tcp_open(struct qr_source *s)

@@ -216,8 +216,9 @@ static void send_text(struct server *sv, const char *text)
     assert_int_equal(uv_try_write((uv_stream_t *)sv->conn, &b, 1), (int)strlen(text));
 }
 
-/* A networked scanner's end: sv listens on a free loopback port, path is its "IP:PORT". */
-static void listen_scanner(struct server *sv, char *path, size_t cap)
+/* A networked scanner's end: sv listens on a free loopback port, path is its "IP:PORT";
+ * accept takes each connection. */
+static void listen_scanner_with(struct server *sv, char *path, size_t cap, uv_connection_cb accept)
 {
     struct sockaddr_in addr;
     struct sockaddr_storage bound;
@@ -227,9 +228,14 @@ static void listen_scanner(struct server *sv, char *path, size_t cap)
     sv->listener.data = sv;
     uv_ip4_addr("127.0.0.1", 0, &addr);
     assert_int_equal(uv_tcp_bind(&sv->listener, (const struct sockaddr *)&addr, 0), 0);
-    assert_int_equal(uv_listen((uv_stream_t *)&sv->listener, 4, on_accept), 0);
+    assert_int_equal(uv_listen((uv_stream_t *)&sv->listener, 4, accept), 0);
     uv_tcp_getsockname(&sv->listener, (struct sockaddr *)&bound, &len);
     snprintf(path, cap, "127.0.0.1:%d", ntohs(((struct sockaddr_in *)&bound)->sin_port));
+}
+
+static void listen_scanner(struct server *sv, char *path, size_t cap)
+{
+    listen_scanner_with(sv, path, cap, on_accept);
 }
 
 static void test_tcp_source(void **state)
@@ -295,6 +301,44 @@ static void test_tcp_line_cut_by_a_loss_is_no_scan(void **state)
     sv.conn = NULL;
     assert_true(run_until(is_closed, src));
     assert_false(wait_scans(1)); /* T_WAIT, well past the gap */
+
+    qr_source_stop(src);
+    uv_close((uv_handle_t *)&sv.listener, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+}
+
+static void on_accept_and_drop(uv_stream_t *l, int status)
+{
+    struct server *sv = l->data;
+    uv_tcp_t *c = malloc(sizeof *c);
+
+    assert_int_equal(status, 0);
+    uv_tcp_init(&loop, c);
+    assert_int_equal(uv_accept(l, (uv_stream_t *)c), 0);
+    uv_close((uv_handle_t *)c, on_conn_closed);
+    sv->accepted++;
+}
+
+static bool accepted_10(void *arg)
+{
+    return ((struct server *)arg)->accepted >= 10;
+}
+
+/* A device server that takes the connection and drops it at once (one serving another
+ * client already), every retry: told lost once, not "ready, lost" each time. */
+static void test_tcp_taken_and_dropped_is_told_once(void **state)
+{
+    struct server sv = {0};
+    char path[64];
+    struct qr_source *src;
+
+    (void)state;
+    listen_scanner_with(&sv, path, sizeof path, on_accept_and_drop);
+    struct qr_source_cfg cfg = {QR_SRC_TCP, path, "D07", 0, 50, on_state};
+    assert_int_equal(qr_source_start(&src, &loop, &cfg, on_scan, &got), 0);
+    assert_true(run_until(accepted_10, &sv));
+    assert_int_equal(got.n_states, 1);
+    assert_int_equal(got.states[0], UV_EOF);
 
     qr_source_stop(src);
     uv_close((uv_handle_t *)&sv.listener, NULL);
@@ -394,6 +438,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_serial_pty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tcp_line_cut_by_a_loss_is_no_scan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tcp_source, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tcp_taken_and_dropped_is_told_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_evdev_recorded_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_errors, setup, teardown),
     };

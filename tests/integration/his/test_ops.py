@@ -538,8 +538,18 @@ class Ops(h.HisTestCase):
         r = self.unix.post("/fsi/api/rsfComIfsService/callService", env)
         self.assertEqual((r.status, r.json.get("infcode")), (200, -1), r)
         self.assertIn("/v1/settlements/{id}/cancel", r.json["err_msg"], r)
+        # Nor a fee upload of a desk's visit, nor the settlement by its key in posad's journal
+        # (translated to posad's msgid as if it were the HIS's: the platform reversed it).
+        upload = self.posad_rows("SELECT msgid FROM journal WHERE infno = '2301' AND "
+                                 "visit_key = ? LIMIT 1", (v["visit_id"],))[0][0]
+        for omsgid, oinfno in ((upload, "2301"), ("settle:" + s["settlement_id"], "2304")):
+            env["input"]["data"].update(omsgid=omsgid, oinfno=oinfno)
+            r = self.unix.post("/fsi/api/rsfComIfsService/callService", env)
+            self.assertEqual((r.status, r.json.get("infcode")), (200, -1), (omsgid, r))
         self.assertEqual(self.tcp.get("/v1/settlements/" + s["settlement_id"]).json["state"],
                          "settled")
+        self.assertEqual([x["state"] for x in self.w.ledger()["settlements"]
+                          if x.get("setl_id") == s["setl_id"]], ["active"])
         r = self.unix.post("/v1/settlements/%s/cancel" % s["settlement_id"], {})
         self.assertEqual(r.status, 200, r)  # the day's totals stay as the reconcile tests expect
 

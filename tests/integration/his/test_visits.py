@@ -261,6 +261,28 @@ class VisitsBase(h.HisTestCase):
                          [("2402", "reversed"), ("2402", "done"), ("2405", "done"),
                           ("2402", "done")])
 
+    def test_a_discharge_sent_again_after_a_lost_session_is_known(self):
+        # The platform had lost posad's session: the discharge, refused for it, goes again
+        # under another msgid once posad signed in again. The settle tried again sent it a
+        # third time under its key (refused, "already discharged"), for good.
+        v = self.open_visit(self.c, ZHANG)
+        self.upload(self.c, v["visit_id"], h.stay_lines("LS")[:2])
+        words = "sign_no 20261125090000000001 is unknown or signed out: sign in with 9001"
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
+            "infno": "2402", "mode": "refuse", "count": 1, "message": words})
+        self.assertEqual(status, 200, raw)
+        body = {"discharge": {"time": "2026-11-24 08:30:00"}}
+        r = self.c.post("/v1/visits/%s/settle" % v["visit_id"], body)
+        self.assertNotEqual(r.status, 200, r)
+        h.wait_until(lambda: self.posad_rows(
+            "SELECT 1 FROM journal WHERE visit_key = ? AND infno = '2402' AND state = 'done'",
+            (v["visit_id"],)), 20, "the discharge sent again")
+        r = self.c.post("/v1/visits/%s/settle" % v["visit_id"], body)
+        self.assertEqual((r.status, r.json.get("state")), (200, "settled"), r)
+        self.assertEqual(self.posad_rows("SELECT state FROM journal WHERE infno = '2402' AND "
+                                         "visit_key = ? ORDER BY seq", (v["visit_id"],)),
+                         [("refused",), ("done",)])
+
     def test_a_stay_settles_at_its_discharge(self):
         # Without a discharge the stay was settled as discharged (2304 mid_setl_flag 0, no
         # dscg_time) while the platform held it in hospital, and could never be discharged.
