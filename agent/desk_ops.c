@@ -23,7 +23,8 @@
 #include "interface/platform/desk_msgs.h"
 
 #define RECONCILE_GROUPS_MAX 64
-#define RECONCILE_ROWS_MAX 20000
+/* A month of a large hospital's cross-province settlements; a row is some 300 bytes. */
+#define RECONCILE_ROWS_MAX 200000
 
 /* --- GET /v1/readers ---------------------------------------------------------------------- */
 
@@ -134,10 +135,13 @@ void desk_queue_retry(struct his_call *call)
 
 /* A settlement of the day as the journal holds it (the HIS API's and the passthrough's
  * alike): strings are borrowed from documents the flow keeps. */
+/* A settlement of the period, its strings copied: the answers it came from are let go one
+ * by one (kept, they cost ten times the row, and bounded the period to 20,000). */
 struct recon_row {
-    struct desk_day_row row;
-    int64_t cash_pay;
-    const char *insutype, *clr_type, *optins;
+    char psn_no[BOUND_CODE + 1], mdtrt_id[BOUND_CODE + 1], setl_id[BOUND_CODE + 1];
+    char msgid[MSGID_LEN + 1];
+    char insutype[4], clr_type[5], optins[7]; /* as wide as recon_group's */
+    int64_t medfee_sumamt, fund_pay_sumamt, acct_pay, cash_pay;
 };
 
 struct recon_group { /* as wide as desk_settlement_decode allows */
@@ -156,13 +160,14 @@ struct recon_flow {
     char date[DATETIME_DATE_LEN + 1];  /* the period as asked: "YYYY-MM-DD" or "YYYY-MM" */
     char begin[DATETIME_DATE_LEN + 1]; /* its first day and its last */
     char end[DATETIME_DATE_LEN + 1];
-    struct json_object *docs;   /* the day's settlement documents, kept for the strings */
     struct recon_group groups[RECONCILE_GROUPS_MAX];
     size_t n_groups, next;
     struct json_object *mismatched;
+    struct json_object *listed;    /* setl_ids in mismatched (sets: json-c's hash tables) */
+    struct json_object *held;      /* setl_ids of rows */
     struct json_object *cancelled; /* setl_ids taken back by a done 2208/2305 */
     struct recon_row *rows;
-    size_t n_rows;
+    size_t n_rows, cap_rows;
     int64_t day_start, day_end;    /* Unix ms of the local day */
     char *report;
     bool too_many;
@@ -176,8 +181,9 @@ static void recon_free(void *p)
     his_request_done(&f->req.root);
     for (size_t i = 0; i < f->n_groups; i++)
         free(f->groups[i].rows);
-    json_object_put(f->docs);
     json_object_put(f->mismatched);
+    json_object_put(f->listed);
+    json_object_put(f->held);
     json_object_put(f->cancelled);
     free(f->rows);
     free(f->report);
@@ -208,14 +214,6 @@ static struct recon_group *group_of(struct recon_flow *f, const char *insutype,
                                          .begin_date = f->begin,
                                          .end_date = f->end};
     return g;
-}
-
-static const char *keep_string(struct recon_flow *f, const char *text)
-{
-    struct json_object *str = json_object_new_string(text);
-
-    json_object_array_add(f->docs, str);
-    return json_object_get_string(str);
 }
 
 /* The setl_id a done cancel (2208/2305) took back, from the request posad sent. */
@@ -269,23 +267,38 @@ static int collect(const struct journal_row *row, void *data)
         envelope_response_done(&env);
         return 0;
     }
-    json_object_array_add(f->docs, json_object_get(env.root)); /* s borrows from it */
-    envelope_response_done(&env);
     if (f->n_rows == RECONCILE_ROWS_MAX) {
         f->too_many = true;
+        envelope_response_done(&env);
         return 0;
     }
-    if (!(grown = realloc(f->rows, (f->n_rows + 1) * sizeof *grown)))
-        return -ENOMEM;
-    f->rows = grown;
+    if (f->n_rows == f->cap_rows) {
+        size_t cap = f->cap_rows ? 2 * f->cap_rows : 256;
+
+        if (!(grown = realloc(f->rows, cap * sizeof *grown))) {
+            envelope_response_done(&env);
+            return -ENOMEM;
+        }
+        f->rows = grown;
+        f->cap_rows = cap;
+    }
     r = &f->rows[f->n_rows++];
-    r->row = (struct desk_day_row){s.psn_no, s.mdtrt_id, s.setl_id, keep_string(f, row->msgid),
-                                   s.amounts.medfee_sumamt, s.amounts.fund_pay_sumamt,
-                                   s.amounts.acct_pay};
+    str_copy(r->psn_no, sizeof r->psn_no, s.psn_no);
+    str_copy(r->mdtrt_id, sizeof r->mdtrt_id, s.mdtrt_id);
+    str_copy(r->setl_id, sizeof r->setl_id, s.setl_id);
+    str_copy(r->msgid, sizeof r->msgid, row->msgid);
+    str_copy(r->insutype, sizeof r->insutype, s.insutype);
+    str_copy(r->clr_type, sizeof r->clr_type,
+             s.clr_type[0]                         ? s.clr_type
+             : strncmp(row->infno, "2304", 4) == 0 ? "21"
+                                                   : "11");
+    str_copy(r->optins, sizeof r->optins, s.clr_optins);
+    r->medfee_sumamt = s.amounts.medfee_sumamt;
+    r->fund_pay_sumamt = s.amounts.fund_pay_sumamt;
+    r->acct_pay = s.amounts.acct_pay;
     r->cash_pay = s.amounts.psn_cash_pay;
-    r->insutype = s.insutype;
-    r->clr_type = s.clr_type[0] ? s.clr_type : strncmp(row->infno, "2304", 4) == 0 ? "21" : "11";
-    r->optins = s.clr_optins;
+    json_object_object_add(f->held, r->setl_id, NULL);
+    envelope_response_done(&env);
     return 0;
 }
 
@@ -297,7 +310,7 @@ static int group_rows(struct recon_flow *f)
         struct recon_group *g;
         struct desk_day_row *grown;
 
-        if (json_object_object_get_ex(f->cancelled, r->row.setl_id, NULL))
+        if (json_object_object_get_ex(f->cancelled, r->setl_id, NULL))
             continue;
         if (!(g = group_of(f, r->insutype, r->clr_type, r->optins))) {
             f->too_many = true;
@@ -306,10 +319,13 @@ static int group_rows(struct recon_flow *f)
         if (!(grown = realloc(g->rows, (g->n_rows + 1) * sizeof *grown)))
             return -ENOMEM;
         g->rows = grown;
-        g->rows[g->n_rows++] = r->row;
-        g->totals.medfee_sumamt += r->row.medfee_sumamt;
-        g->totals.fund_pay_sumamt += r->row.fund_pay_sumamt;
-        g->totals.acct_pay += r->row.acct_pay;
+        /* f->rows is whole now: the pointers into it hold until the flow ends. */
+        g->rows[g->n_rows++] =
+            (struct desk_day_row){r->psn_no,        r->mdtrt_id,        r->setl_id, r->msgid,
+                                  r->medfee_sumamt, r->fund_pay_sumamt, r->acct_pay};
+        g->totals.medfee_sumamt += r->medfee_sumamt;
+        g->totals.fund_pay_sumamt += r->fund_pay_sumamt;
+        g->totals.acct_pay += r->acct_pay;
         g->totals.cash_pay += r->cash_pay;
         g->totals.count++;
     }
@@ -322,8 +338,8 @@ static int run_day(struct db *db, struct db_job *job)
     struct recon_flow *f = call->flow;
     int err;
 
-    if (!(f->docs = json_object_new_array()) || !(f->mismatched = json_object_new_array()) ||
-        !(f->cancelled = json_object_new_object()))
+    if (!(f->mismatched = json_object_new_array()) || !(f->listed = json_object_new_object()) ||
+        !(f->held = json_object_new_object()) || !(f->cancelled = json_object_new_object()))
         return -ENOMEM;
     /* From a day earlier: the platform's setl_time decides the day, and its clock may run
      * ahead of posad's (an answer journaled at 23:59:59 for a settlement of 00:00:01). */
@@ -417,17 +433,10 @@ static void recon_next(struct his_call *call);
  * (the national 3202 names no insurance type), and two groups' 3202s the same row. */
 static bool recon_accounted(const struct recon_flow *f, const char *setl_id, bool platform_only)
 {
-    size_t n = json_object_array_length(f->mismatched);
-    struct json_object *v;
-
-    for (size_t i = 0; i < n; i++)
-        if (json_object_object_get_ex(json_object_array_get_idx(f->mismatched, i), "setl_id", &v) &&
-            strcmp(json_object_get_string(v), setl_id) == 0)
-            return true;
-    for (size_t i = 0; platform_only && i < f->n_rows; i++)
-        if (strcmp(f->rows[i].row.setl_id, setl_id) == 0)
-            return !json_object_object_get_ex(f->cancelled, setl_id, NULL);
-    return false;
+    if (json_object_object_get_ex(f->listed, setl_id, NULL))
+        return true;
+    return platform_only && json_object_object_get_ex(f->held, setl_id, NULL) &&
+           !json_object_object_get_ex(f->cancelled, setl_id, NULL);
 }
 
 /* One row of the platform's 3202 answer in the HIS API's shape (money as strings). */
@@ -455,6 +464,8 @@ static int on_mismatch(struct json_object *row, bool platform_only, void *data)
             json_object_object_add(r, money[i], his_money(fen));
     }
     json_object_object_add(r, "platform_only", json_object_new_boolean(platform_only));
+    if (json_object_object_get_ex(r, "setl_id", &v))
+        json_object_object_add(f->listed, json_object_get_string(v), NULL);
     json_object_array_add(f->mismatched, r);
     return 0;
 }
