@@ -11,6 +11,8 @@ import hisharness as h  # noqa: E402
 ZHANG = "32020000000000000000000101"  # Wuxi, long-term filing
 ZHAO = "32020000000000000000000106"   # Wuxi, other temporary: share_first 0.20
 LIU = "41010000000000000000000105"    # Zhengzhou, other temporary: -20 points
+ZHOU = "41010000000000000000000108"   # Zhengzhou, not filed: an emergency, -10 points
+WU = "32020000000000000000000109"     # Wuxi, not filed: an emergency, no reduction
 
 
 class Estimate(h.HisTestCase):
@@ -30,10 +32,14 @@ class Estimate(h.HisTestCase):
             ZHAO: ("temporary_other", "800.00", "6624.00", "3376.00"),
             # national 2022, -20 points: 9,200 x 0.70 = 6,440.00; person 3,560.00
             LIU: ("temporary_other", "800.00", "6440.00", "3560.00"),
+            # the two emergencies of policy.md: national 2022, -10 points: 9,200 x 0.80 =
+            # 7,360.00, person 2,640.00; Wuxi 2025, no reduction: 8,280.00, person 1,720.00
+            ZHOU: ("emergency", "800.00", "7360.00", "2640.00"),
+            WU: ("emergency", "800.00", "8280.00", "1720.00"),
         }
         visits = {}
         for psn in expected:
-            v = self.open_visit(self.tcp, psn)
+            v = self.open_visit(self.tcp, psn, **({"emergency": True} if psn in (ZHOU, WU) else {}))
             self.upload(self.tcp, v["visit_id"], h.stay_lines("E" + psn[-2:]))
             visits[psn] = v["visit_id"]
         self.w.kill_sandbox()

@@ -12,8 +12,25 @@
 #include "core/decimal.h"
 #include "core/err.h"
 
-/* Table tests report every failing case, then fail once (bad counts them). */
+/* Tests report every failing case, then fail once: bad counts them, and each test's
+ * teardown fails it when bad is not 0 (a test that counted and never checked could not
+ * fail). */
 static int bad;
+
+static int bad_reset(void **state)
+{
+    (void)state;
+    bad = 0;
+    return 0;
+}
+
+static int bad_none(void **state)
+{
+    (void)state;
+    if (bad)
+        print_error("%d case(s) above were wrong\n", bad);
+    return bad ? -1 : 0;
+}
 
 /* Prints both numbers in decimal: cmocka's own message shows int64 as unsigned hex. */
 static void eq64(int64_t got, int64_t want, const char *what)
@@ -431,17 +448,17 @@ static void test_add_sub(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_table),
-        cmocka_unit_test(test_parse_very_long),
-        cmocka_unit_test(test_parse_respects_len),
-        cmocka_unit_test(test_money_parse),
-        cmocka_unit_test(test_format_table),
-        cmocka_unit_test(test_format_cap),
-        cmocka_unit_test(test_round_trip_many),
-        cmocka_unit_test(test_mul_round_table),
-        cmocka_unit_test(test_mul3_round_table),
-        cmocka_unit_test(test_mul3_differs_from_two_roundings),
-        cmocka_unit_test(test_add_sub),
+        cmocka_unit_test_setup_teardown(test_parse_table, bad_reset, bad_none),
+        cmocka_unit_test_setup_teardown(test_parse_very_long, bad_reset, bad_none),
+        cmocka_unit_test_setup_teardown(test_parse_respects_len, bad_reset, bad_none),
+        cmocka_unit_test_setup_teardown(test_money_parse, bad_reset, bad_none),
+        cmocka_unit_test_setup_teardown(test_format_table, bad_reset, bad_none),
+        cmocka_unit_test_setup_teardown(test_format_cap, bad_reset, bad_none),
+        cmocka_unit_test_setup_teardown(test_round_trip_many, bad_reset, bad_none),
+        cmocka_unit_test_setup_teardown(test_mul_round_table, bad_reset, bad_none),
+        cmocka_unit_test_setup_teardown(test_mul3_round_table, bad_reset, bad_none),
+        cmocka_unit_test_setup_teardown(test_mul3_differs_from_two_roundings, bad_reset, bad_none),
+        cmocka_unit_test_setup_teardown(test_add_sub, bad_reset, bad_none),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

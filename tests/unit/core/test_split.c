@@ -36,6 +36,7 @@ static const struct catalog_item B_LIM = {"XB11", "乙 0.10 limit 100.00", LV_B,
                                           100000000};
 static const struct catalog_item B15_LIM = {"XB15", "乙 0.15 limit 10.00", LV_B, 9, 150000,
                                             10000000};
+static const struct catalog_item A_ZERO = {"XA03", "甲 limit 0.00", LV_A, 9, 0, 0};
 static const struct catalog_item C_PLAIN = {"XC01", "丙", LV_C, 9, 0, PRICE_NO_LIMIT};
 static const struct catalog_item C_LIM = {"XC02", "丙 limit 50.00", LV_C, 8, 0, 50000000};
 /* clang-format on */
@@ -53,6 +54,10 @@ struct split_case {
 static const struct split_case split_cases[] = {
     /* 甲, no limit: 4.52 x 3 = 13.56, all in scope */
     {"甲", &A_PLAIN, 4520000, 30000, 1356, 0, 1356, 0, 0, 0, 1356},
+    /* 甲 limit 0.00, 0.015 x 1 = round(0.015) = 0.02, the HIS's amount a fen under, 0.01:
+     * over the limit (0.015 - 0) x 1 = 0.02, but no part is more than the line: over 0.01,
+     * in scope 0.00 (not -0.01) */
+    {"甲 limit 0, HIS a fen under", &A_ZERO, 15000, 10000, 1, 0, 1, 0, 1, 0, 0},
     /* 乙 0.10: 12.35 x 2 = 24.70; pre = 24.70 x 0.10 = 2.47; inscp = 22.23 */
     {"乙 0.10", &B10, 12350000, 20000, 2470, 0, 2470, 0, 0, 247, 2223},
     /* 乙 0.05: 0.33 x 1 = 0.33; pre = round(0.33 x 0.05 = 0.0165) = 0.02; inscp 0.31 */
