@@ -498,7 +498,8 @@ static void on_settled(struct upmsg *m)
 }
 
 /* The visit's document, parsed when first needed: an inpatient discharge and a local
- * estimate read it; the settlement's messages take the identity from the visit's columns. */
+ * estimate read it; the settlement's messages take the identity and med_type from the
+ * visit's columns. */
 static struct json_object *visit_doc(struct settle_flow *f)
 {
     if (!f->doc)
@@ -519,13 +520,12 @@ static bool discharged_before_admission(struct settle_flow *f)
     return datetime_parse(begin, strlen(begin), &admitted) == 0 && f->req.discharge < admitted;
 }
 
-/* The settlement message (2206/2207, 2303/2304) of the visit's identity and bill. */
+/* The settlement message (2206/2207, 2303/2304) of the visit's identity and bill: the
+ * visit's columns, its document not parsed. */
 static struct desk_settle settle_message(struct settle_flow *f)
 {
     const struct visit_identity *who = &f->visit->who;
-    struct json_object *req = NULL;
 
-    json_object_object_get_ex(visit_doc(f), "request", &req);
     return (struct desk_settle){
         .psn_no = who->psn_no,
         .mdtrt_id = f->visit->mdtrt_id,
@@ -534,7 +534,7 @@ static struct desk_settle settle_message(struct settle_flow *f)
         .cert = {.type = who->cert_type, .number = who->cert_no, .card_sn = who->card_sn},
         .medfee_sumamt = f->bill.total.amount,
         .totals = f->bill.total,
-        .med_type = desk_str(req, "med_type"),
+        .med_type = f->visit->med_type,
         .use_account = f->req.use_account,
         .chrg_bchno = DESK_BCHNO,
         .dscg_time = f->req.discharge_time};

@@ -425,6 +425,7 @@ static void tag(struct his_call *call, struct visit_flow *f)
     }
     f->emergency = flag_value(&f->flags, FLAG_EMERGENCY);
     f->rec.emergency = f->emergency;
+    str_copy(f->rec.med_type, sizeof f->rec.med_type, f->req.med_type);
     f->trauma = flag_value(&f->flags, FLAG_TRAUMA);
     f->third_party = flag_value(&f->flags, FLAG_THIRD_PARTY);
     /* The fund pays nothing for trauma a third party is liable for (policy.md §34-§36), and

@@ -17,15 +17,17 @@ static const char sql_identity_get[] =
     "SELECT body, desk, expires_at FROM identities WHERE token = ?1";
 static const char sql_visit_put[] =
     "INSERT INTO visits (visit_id, desk, his_visit_id, kind, state, mdtrt_id, body, created_at, "
-    "updated_at, psn_no, insutype, insuplc_admdvs, cert_type, cert_no, card_sn, emergency) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) "
+    "updated_at, psn_no, insutype, insuplc_admdvs, cert_type, cert_no, card_sn, emergency, "
+    "med_type) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) "
     "ON CONFLICT(visit_id) DO UPDATE SET desk = ?2, his_visit_id = ?3, kind = ?4, state = ?5, "
     "mdtrt_id = ?6, body = ?7, updated_at = ?8, psn_no = ?9, insutype = ?10, "
-    "insuplc_admdvs = ?11, cert_type = ?12, cert_no = ?13, card_sn = ?14, emergency = ?15";
+    "insuplc_admdvs = ?11, cert_type = ?12, cert_no = ?13, card_sn = ?14, emergency = ?15, "
+    "med_type = ?16";
 static const char sql_visit_get[] =
     "SELECT visit_id, desk, his_visit_id, kind, state, mdtrt_id, body, created_at, updated_at, "
-    "psn_no, insutype, insuplc_admdvs, cert_type, cert_no, card_sn, emergency FROM visits "
-    "WHERE visit_id = ?1";
+    "psn_no, insutype, insuplc_admdvs, cert_type, cert_no, card_sn, emergency, med_type "
+    "FROM visits WHERE visit_id = ?1";
 static const char sql_visit_open_by_his_id[] =
     "SELECT visit_id FROM visits WHERE his_visit_id = ?1 AND kind = ?2 AND "
     "(state = 'open' OR state = 'billed' OR state = 'settling') ORDER BY created_at DESC LIMIT 1";
@@ -172,6 +174,7 @@ int records_visit_put(struct db *db, const struct visit_record *v, int64_t now)
     db_bind_text(st, 13, v->who.cert_no);
     db_bind_text(st, 14, v->who.card_sn);
     sqlite3_bind_int(st, 15, v->emergency);
+    db_bind_text(st, 16, v->med_type);
     return db_step_done(db, st);
 }
 
@@ -198,7 +201,8 @@ static int visit_read(sqlite3_stmt *st, struct visit_record *v)
         (err = copy_col(v->who.insuplc_admdvs, sizeof v->who.insuplc_admdvs, st, 11)) < 0 ||
         (err = copy_col(v->who.cert_type, sizeof v->who.cert_type, st, 12)) < 0 ||
         (err = copy_col(v->who.cert_no, sizeof v->who.cert_no, st, 13)) < 0 ||
-        (err = copy_col(v->who.card_sn, sizeof v->who.card_sn, st, 14)) < 0)
+        (err = copy_col(v->who.card_sn, sizeof v->who.card_sn, st, 14)) < 0 ||
+        (err = copy_col(v->med_type, sizeof v->med_type, st, 16)) < 0)
         return err;
     if (!(v->body = dup_col(st, 6)))
         return -ENOMEM;

@@ -43,6 +43,7 @@ struct visit_record {
     char mdtrt_id[RECORD_ID_MAX + 1];
     struct visit_identity who;
     bool emergency; /* tagged so when it opened (core/flags.h): er_flag on its fee lines */
+    char med_type[8]; /* as the HIS opened it (up to 6 digits): 2206/2207 carry it */
     char *body;
     int64_t created_at;
     int64_t updated_at;

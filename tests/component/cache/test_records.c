@@ -105,6 +105,7 @@ static void test_visit_round_trip(void **state)
                              .state = "open",
                              .mdtrt_id = "M1",
                              .body = body,
+                             .med_type = "14",
                              .who = {"P0001", "310", "320200", "02", "320211195001010006", "SN-1"}};
     struct visit_record *got = NULL;
 
@@ -115,6 +116,7 @@ static void test_visit_round_trip(void **state)
                                                    "320211195001010006", "SN-1"});
     assert_int_equal(got->created_at, 10);
     assert_false(got->emergency);
+    assert_string_equal(got->med_type, "14");
     records_visit_free(got);
 
     /* Written again: the identity replaced with the rest, created_at kept. */
@@ -141,7 +143,7 @@ static void test_visit_round_trip(void **state)
 }
 
 /* 0011 fills the identity columns of the visits before it from their bodies, 0014 their
- * emergency column. */
+ * emergency column, 0015 their med_type. */
 static void test_visit_identity_migrated(void **state)
 {
     struct fx *fx = *state;
@@ -155,7 +157,7 @@ static void test_visit_identity_migrated(void **state)
                  " 'M1', '{\"identity\":{\"psn_no\":\"P0001\",\"insutype\":\"310\","
                  "\"insuplc_admdvs\":\"320200\",\"cert_type\":\"02\","
                  "\"cert_no\":\"320211195001010006\",\"card_sn\":\"\"},"
-                 "\"request\":{},\"emergency\":true}', 1, 2);"
+                 "\"request\":{\"med_type\":\"11\"},\"emergency\":true}', 1, 2);"
                  "INSERT INTO visits VALUES ('V2', 'D01', 'H2', 'outpatient', 'open', 'M2',"
                  " '{\"identity\":{\"psn_no\":\"P0', 1, 2);"
                  "INSERT INTO visits VALUES ('V3', 'D01', 'H3', 'inpatient', 'open', 'M3',"
@@ -168,6 +170,7 @@ static void test_visit_identity_migrated(void **state)
                &(struct visit_identity){"P0001", "310", "320200", "02", "320211195001010006", ""});
     assert_string_equal(got->state, "billed");
     assert_true(got->emergency);
+    assert_string_equal(got->med_type, "11");
     records_visit_free(got);
     /* A body cut short, or one without an identity: the columns stay empty, as reading
      * such a body gave. */
@@ -178,6 +181,7 @@ static void test_visit_identity_migrated(void **state)
     assert_int_equal(records_visit_get(fx->db, "V3", &got), 0);
     assert_who(&got->who, &(struct visit_identity){0});
     assert_false(got->emergency);
+    assert_string_equal(got->med_type, "");
     records_visit_free(got);
 }
 
