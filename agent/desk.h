@@ -222,6 +222,10 @@ int desk_cancel_settlement(struct db *db, const char *request, struct settlement
  * one that is not leaves the settlement unknown for the resolver's query, not settled with
  * amounts nobody can show or undo. */
 bool desk_answer_readable(const struct upmsg *m, const struct envelope_response *env);
+/* ... the same of output, an answer about the settlement msgid of infno sent as request
+ * (its own, or a 5203's about it). */
+bool desk_answer_possible(const char *infno, const char *msgid, const char *request,
+                          struct json_object *output);
 
 /* The readers as GET /v1/readers and /v1/health list them. */
 struct json_object *desk_readers_json(const struct desk *d);

@@ -1106,11 +1106,17 @@ static int record_cancelled(struct db *db, struct setl_flow *s)
     return settlement_cancelled(db, s->rec, s->body, s->visit, s->cancel_msgid);
 }
 
+bool desk_answer_possible(const char *infno, const char *msgid, const char *request,
+                          struct json_object *output)
+{
+    if (strcmp(infno, "2207") != 0 && strcmp(infno, "2304") != 0)
+        return true;
+    return settlement_answer_possible(msgid, request, output);
+}
+
 bool desk_answer_readable(const struct upmsg *m, const struct envelope_response *env)
 {
-    if (strcmp(m->infno, "2207") != 0 && strcmp(m->infno, "2304") != 0)
-        return true;
-    return settlement_answer_possible(m->msgid, m->body, env->output);
+    return desk_answer_possible(m->infno, m->msgid, m->body, env->output);
 }
 
 int desk_cancel_settlement(struct db *db, const char *request, struct settlement_record **ret)

@@ -258,7 +258,7 @@ static void on_query(struct upmsg *m)
     struct resolver *rs = m->data;
     struct envelope_response env;
     struct jsonmap_error jerr;
-    bool found, absent;
+    bool found, absent, impossible = false;
 
     if (rs->stopping || m->result != UPMSG_ANSWERED || !m->response ||
         envelope_response_parse(m->response, m->response_len, &env, &jerr) != 0) {
@@ -283,12 +283,20 @@ static void on_query(struct upmsg *m)
         absent = env.infcode == 0
                      ? !found
                      : says_not_found(env.err_msg) && !upstream_is_session_refusal(env.err_msg);
+        /* Found, with amounts that cannot be (desk_answer_possible logs which): not taken,
+         * or the row would be done and its settlement left unknown with nothing asking
+         * again; asked again later, as a refused question is. */
+        if (found &&
+            !desk_answer_possible(rs->row->infno, rs->row->msgid, rs->row->request, env.output)) {
+            found = false; /* and not absent either */
+            impossible = true;
+        }
     }
     /* A reopened settlement is asked once: a question refused for another reason than a lost
      * session ends it as absent would (reversed, and no second 2601), rather than holding
      * the resolver's other rows behind it. Not a cancel: ending it so would say the
      * settlement stands when the cancel may have landed, and nothing would ask again. */
-    if (!found && !absent && rs->reopened && !rs->cancel &&
+    if (!found && !absent && rs->reopened && !rs->cancel && !impossible &&
         !upstream_is_session_refusal(env.err_msg))
         absent = true;
     if (!found && !absent) {

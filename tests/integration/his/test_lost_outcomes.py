@@ -131,6 +131,21 @@ class LostOutcomes(h.HisTestCase):
                 self.assertFalse(s["amounts"]["psn_cash_pay"].startswith("-"), s)
         self.assertIn("settlement_answer_impossible", self.w.log_tail(n=200000))
 
+    def test_an_impossible_query_answer_is_asked_again(self):
+        # The settlement's answer cannot be read, and the platform's answer to the question
+        # about it cannot be either (cash paid back to the patient): the journal row was
+        # taken as done while the settlement stayed unknown, asked about never again (the
+        # HIS could neither settle again nor refund). Now the question is asked again.
+        v = self.outpatient_visit("Q")
+        self.fault({"infno": "2207", "mode": "tamper_after_commit", "field": "setlinfo.setl_id",
+                    "value": ""})
+        self.fault({"infno": "5203", "mode": "tamper_after_commit",
+                    "field": "setlinfo.psn_cash_pay", "value": "-50.00", "count": 1})
+        r = self.tcp.post("/v1/visits/%s/settle" % v["visit_id"], {})
+        self.assertEqual((r.status, r.json.get("state")), (202, "unknown"), r)
+        self.assertSettledOnce(v, ["pending", "unknown", "settled"])
+        self.assertIn("settlement_answer_impossible", self.w.log_tail(n=200000))
+
     def test_a_provinces_own_answer_is_believed(self):
         # Fields a real platform answers blank, and parts that add up its own way (a fund
         # that includes the account, as Guangdong's does): settled at once, not unknown.
