@@ -604,7 +604,6 @@ const char *desk_settlement_check(const struct desk_settlement *s,
                                a->preselfpay_amt, a->inscp_scp_amt,     a->act_pay_dedc,
                                a->hifp_pay,       a->fund_pay_sumamt,   a->psn_part_amt,
                                a->acct_pay,       a->psn_cash_pay};
-    const int64_t parts[] = {a->fund_pay_sumamt, a->psn_part_amt, a->acct_pay, a->psn_cash_pay};
     int64_t t;
 
     if (!s->setl_id[0])
@@ -613,10 +612,14 @@ const char *desk_settlement_check(const struct desk_settlement *s,
         if (amounts[i] < 0)
             return "a negative amount";
     /* How the parts add up differs by province (Guangdong's fund includes the account, a
-     * hospital's part may be apart): only that none is more than the whole holds in all. */
-    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
-        if (parts[i] > a->medfee_sumamt)
-            return "a part larger than medfee_sumamt";
+     * hospital's part may be apart): only that none is more than the whole holds in all,
+     * the bill's parts, the payers' and each fund's. */
+    for (size_t i = 1; i < sizeof amounts / sizeof amounts[0]; i++)
+        if (amounts[i] > a->medfee_sumamt)
+            return "an amount larger than medfee_sumamt";
+    for (size_t i = 0; i < s->n_funds; i++)
+        if (s->funds[i].amount < 0 || s->funds[i].amount > a->medfee_sumamt)
+            return "a fund's amount negative or larger than medfee_sumamt";
     if (s->setl_time[0] && datetime_parse(s->setl_time, strlen(s->setl_time), &t) < 0)
         return "setl_time is not a time";
     if (!sent)

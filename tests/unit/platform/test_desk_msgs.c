@@ -285,6 +285,13 @@ static void test_settlement_answer_checked(void **state)
         {"S1", "1524.25", "242.17", "1282.08", "650.00", "632.08", "", "yesterday", "setl_time"},
         {"S1", "1524.25", "242.17", "1282.08", "650.00", "632.08", "", "", NULL}, /* no time */
         {"S1", "9999.00", "242.17", "1282.08", "650.00", "632.08", "", t, "total sent"},
+        /* the bill's parts are within it too */
+        {"S1", "1524.25", "242.17", "1282.08", "650.00", "632.08",
+         ",\"inscp_scp_amt\":\"99999.00\"", t, "larger than medfee"},
+        {"S1", "1524.25", "242.17", "1282.08", "650.00", "632.08",
+         ",\"fulamt_ownpay_amt\":\"1524.26\"", t, "larger than medfee"},
+        {"S1", "1524.25", "242.17", "1282.08", "650.00", "632.08",
+         ",\"inscp_scp_amt\":\"1122.89\",\"act_pay_dedc\":\"800.00\"", t, NULL},
     };
     const struct desk_settlement_sent sent = {"M1", "P1", 152425};
 
@@ -303,6 +310,38 @@ static void test_settlement_answer_checked(void **state)
     check_answer(&(struct answer_case){"S1", "1524.25", "242.17", "1282.08", "650.00", "632.08", "",
                                        t, "person"},
                  &(struct desk_settlement_sent){"M1", "P2", -1});
+}
+
+/* Each fund's amount is within the total, as every other part (the answer's setldetail). */
+static void test_settlement_funds_checked(void **state)
+{
+    static const char *const funds[][2] = {
+        {"242.17", NULL}, {"-1000.00", "fund"}, {"99999999.00", "fund"}, {"1524.25", NULL}};
+    char text[512];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof funds / sizeof funds[0]; i++) {
+        struct json_object *out;
+        struct desk_settlement s;
+        struct jsonmap_error err = {0};
+        const char *why;
+
+        snprintf(text, sizeof text,
+                 "{\"setlinfo\":{\"setl_id\":\"S1\",\"medfee_sumamt\":\"1524.25\","
+                 "\"fund_pay_sumamt\":\"242.17\",\"psn_part_amt\":\"1282.08\","
+                 "\"acct_pay\":\"650.00\",\"psn_cash_pay\":\"632.08\"},"
+                 "\"setldetail\":[{\"fund_pay_type\":\"310100\",\"fund_payamt\":\"%s\"}]}",
+                 funds[i][0]);
+        assert_non_null(out = json_tokener_parse(text));
+        assert_int_equal(desk_settlement_decode(out, &s, &err), 0);
+        assert_int_equal(s.n_funds, 1);
+        why = desk_settlement_check(&s, NULL);
+        if (!funds[i][1])
+            assert_null(why);
+        else
+            assert_true(why && strstr(why, funds[i][1]));
+        json_object_put(out);
+    }
 }
 
 /* The request's visit, person and total, as journaled. */
@@ -335,6 +374,7 @@ int main(void)
         cmocka_unit_test(test_bad_filing_refused),
         cmocka_unit_test(test_catalog_pages),
         cmocka_unit_test(test_settlement_answer_checked),
+        cmocka_unit_test(test_settlement_funds_checked),
         cmocka_unit_test(test_settlement_sent_read),
     };
 
