@@ -249,6 +249,7 @@ static int identity_build(struct identify_flow *f, const struct envelope_respons
     struct json_object *output = env->output;
     struct jsonmap_error jerr = {0};
     struct desk_person p;
+    const char *sent;
     bool cross;
     int err;
 
@@ -256,8 +257,12 @@ static int identity_build(struct identify_flow *f, const struct envelope_respons
         str_copy(f->decode_field, sizeof(f->decode_field), jerr.field);
         return err;
     }
-    /* Asked by ID number, answered with another's record: never kept, never a visit. */
-    if (strcmp(f->cert_type, "02") == 0 && p.certno[0] && strcasecmp(p.certno, f->cert_no) != 0)
+    /* Asked for one person (by ID number, or with the certificate number the card or the
+     * e-voucher gave), answered with another's record: never kept, never a visit. Asked by
+     * ID number, an answer without one cannot be told from another's. */
+    sent = strcmp(f->cert_type, "02") == 0 ? f->cert_no : f->certno;
+    if ((sent[0] && p.certno[0] && strcasecmp(p.certno, sent) != 0) ||
+        (strcmp(f->cert_type, "02") == 0 && !p.certno[0]))
         return POSA_ECONFLICT;
     cross = flags_is_cross_province(p.insurance[0].insuplc_admdvs, f->hospital_admdvs);
     free(f->doc); /* a second call (the database thread ran it again) starts afresh */

@@ -43,6 +43,18 @@ class Qr(h.HisTestCase):
         self.assertEqual((s.json["amounts"]["fund_pay_sumamt"], s.json["amounts"]["psn_part_amt"]),
                          ("6624.00", "3376.00"), s)
 
+    def test_an_answer_of_another_person(self):
+        # The e-voucher names 赵敏; the platform's 1101 answer is another's record (its ID
+        # number differs): refused, nothing kept. It identified the other person.
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
+            "infno": "1101", "mode": "tamper_after_commit", "field": "baseinfo.certno",
+            "value": "410101198001010011"})
+        self.assertEqual(status, 200, raw)
+        r = self.tcp.post("/v1/identify", {"source": "qr", "qr": self.fresh_code(ZHAO),
+                                           "desk": "D01"})
+        self.assertError(r, 422, "UPSTREAM_REFUSED")
+        self.assertIn("another person", r.json["error"]["message"], r)
+
     def test_unknown_code_is_expired(self):
         depth = self.tcp.get("/v1/queue").json["rows"]
         r = self.unix.post("/v1/identify", {"source": "qr", "qr": "SBQR-not-a-code", "desk": "D01"})

@@ -129,6 +129,7 @@ class VisitsBase(h.HisTestCase):
         # BAD_REQUEST).
         identities = len(self.posad_rows("SELECT 1 FROM identities"))
         for path, value, words in (("baseinfo.certno", "110101199001011234", "another person"),
+                                   ("baseinfo.certno", "", "another person"),
                                    ("insuinfo.0.insuplc_admdvs", "ABC",
                                     "insuinfo[0].insuplc_admdvs")):
             with self.subTest(path=path):
