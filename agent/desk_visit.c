@@ -226,7 +226,7 @@ static const char *registered_id(struct json_object *output)
 {
     const char *mdtrt_id = upstream_find_string(output, "mdtrt_id");
 
-    return mdtrt_id && mdtrt_id[0] && strlen(mdtrt_id) <= RECORD_ID_MAX ? mdtrt_id : NULL;
+    return str_is_code(mdtrt_id) && strlen(mdtrt_id) <= RECORD_ID_MAX ? mdtrt_id : NULL;
 }
 
 /* Keeps the visit, registered as f->rec.mdtrt_id. */

@@ -26,6 +26,11 @@ bool str_index(char *dst, size_t cap, const char *name, size_t i);
  * to slow down more than the input's own size allows. */
 uint32_t str_hash(const char *s);
 
+/* Whether s is an identifier as a platform gives them (mdtrt_id, psn_no, setl_id): one or
+ * more visible ASCII characters, no blank, no control: one that is not would go into later
+ * messages, logs and printed documents as it came. */
+bool str_is_code(const char *s);
+
 /* qsort/bsearch order of an array of `const char *` (strcmp of the pointed-to strings). */
 int str_ptr_cmp(const void *a, const void *b);
 

@@ -183,8 +183,15 @@ int desk_1101_decode(struct json_object *output, struct desk_person *ret,
         (rc = jsonmap_get_string(base, "gend", 2, false, &p.gender, err)) < 0 ||
         (rc = jsonmap_get_string(base, "brdy", DATETIME_DATE_LEN, false, &p.birthday, err)) < 0)
         return jsonmap_nest(err, "baseinfo");
-    if (!p.psn_no[0])
+    if (!str_is_code(p.psn_no))
         return jsonmap_fail(err, POSA_EFIELD, "baseinfo", "psn_no");
+    if (p.certno[0] && !str_is_code(p.certno))
+        return jsonmap_fail(err, POSA_EFIELD, "baseinfo", "certno");
+    /* gend: GB/T 2261.1's one digit (1 male, 2 female, 0 and 9 unknown); brdy a date. */
+    if (p.gender[0] && (strlen(p.gender) != 1 || !strchr("0129", p.gender[0])))
+        return jsonmap_fail(err, POSA_EFIELD, "baseinfo", "gend");
+    if (p.birthday[0] && date_parse(p.birthday, strlen(p.birthday), &(int32_t){0}) < 0)
+        return jsonmap_fail(err, POSA_EDATE, "baseinfo", "brdy");
     if ((rc = insurance_decode(insu, &p, err)) < 0 ||
         (filings && (rc = filings_decode(filings, &p, err)) < 0))
         return rc;
@@ -606,8 +613,8 @@ const char *desk_settlement_check(const struct desk_settlement *s,
                                a->acct_pay,       a->psn_cash_pay};
     int64_t t;
 
-    if (!s->setl_id[0])
-        return "no setl_id";
+    if (!str_is_code(s->setl_id))
+        return "no setl_id, or one with blanks or control characters";
     for (size_t i = 0; i < sizeof amounts / sizeof amounts[0]; i++)
         if (amounts[i] < 0)
             return "a negative amount";

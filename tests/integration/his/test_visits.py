@@ -122,6 +122,21 @@ class VisitsBase(h.HisTestCase):
         self.assertError(r, 422, "UPSTREAM_REFUSED")
         self.assertEqual(r.json["error"]["details"]["upstream_message"], "该人员已在院", r)
 
+    def test_a_registration_id_that_is_no_id(self):
+        # An mdtrt_id with control characters or only a blank was kept and sent on in every
+        # later message of the visit.
+        token = self.identify(self.c, ZHANG)
+        for value in ("M1\x01\n\"x", " "):
+            status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
+                "infno": "2401", "mode": "tamper_after_commit", "field": "result.mdtrt_id",
+                "value": value})
+            self.assertEqual(status, 200, raw)
+            r = self.c.post("/v1/visits", h.visit_body(token))
+            self.assertError(r, 422, "UPSTREAM_REFUSED")
+            self.assertIn("mdtrt_id", r.json["error"]["message"], r)
+        self.assertEqual(self.posad_rows("SELECT 1 FROM visits WHERE mdtrt_id LIKE 'M1%' OR "
+                                         "mdtrt_id = ' '"), [])
+
     def test_an_answer_that_is_not_the_person_asked_for(self):
         # The platform answers 1101 with another person's ID number, or with an insured
         # region that is no region: refused as the platform's fault, nothing kept (before,
@@ -130,6 +145,8 @@ class VisitsBase(h.HisTestCase):
         identities = len(self.posad_rows("SELECT 1 FROM identities"))
         for path, value, words in (("baseinfo.certno", "110101199001011234", "another person"),
                                    ("baseinfo.certno", "", "another person"),
+                                   ("baseinfo.psn_no", "3202\x1b[31m\n", "baseinfo.psn_no"),
+                                   ("baseinfo.brdy", "2099-99-99", "baseinfo.brdy"),
                                    ("insuinfo.0.insuplc_admdvs", "ABC",
                                     "insuinfo[0].insuplc_admdvs")):
             with self.subTest(path=path):

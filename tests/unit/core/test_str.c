@@ -92,6 +92,24 @@ static void test_hash_is_fnv1a(void **state)
 }
 
 /* str_ptr_cmp orders pointers by what they point at, for qsort and bsearch alike. */
+/* An identifier from the platform: visible ASCII only, at least one. */
+static void test_is_code(void **state)
+{
+    (void)state;
+    assert_true(str_is_code("3100002026112500000001"));
+    assert_true(str_is_code("S-1_a.b"));
+    assert_true(str_is_code("~!"));
+    assert_false(str_is_code(NULL));
+    assert_false(str_is_code(""));
+    assert_false(str_is_code(" "));
+    assert_false(str_is_code("M1 2"));
+    assert_false(str_is_code("M1\x01"));
+    assert_false(str_is_code("M1\n\"x"));
+    assert_false(str_is_code("3202\x1b[31m"));
+    assert_false(str_is_code("M\x7f"));
+    assert_false(str_is_code("就诊"));
+}
+
 static void test_ptr_cmp_orders_strings(void **state)
 {
     (void)state;
@@ -110,10 +128,12 @@ static void test_ptr_cmp_orders_strings(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_fits), cmocka_unit_test(test_cut),
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_fits),
+                                       cmocka_unit_test(test_cut),
                                        cmocka_unit_test(test_decimal_is_snprintf),
                                        cmocka_unit_test(test_index_is_snprintf),
                                        cmocka_unit_test(test_hash_is_fnv1a),
+                                       cmocka_unit_test(test_is_code),
                                        cmocka_unit_test(test_ptr_cmp_orders_strings)};
 
     return cmocka_run_group_tests(tests, NULL, NULL);
