@@ -724,10 +724,21 @@ static void on_estimate(struct upmsg *m)
     char msg[256];
     int err = desk_outcome(m, &f->env, msg, sizeof msg);
 
+    const char *why;
+
     upmsg_free(m);
     f->have_env = err == 0;
     if (!err && (err = desk_settlement_decode(f->env.output, &f->result, &jerr)) < 0)
         snprintf(msg, sizeof msg, "the platform's estimate could not be read (%s)", jerr.field);
+    /* An estimate that cannot be (cash paid back, another bill's total) is not shown. */
+    if (!err && (why = desk_amounts_check(&f->result, &(struct desk_settlement_sent){
+                                                          f->visit->mdtrt_id, f->visit->who.psn_no,
+                                                          f->bill.total.amount}))) {
+        log_event(LOGL_ERROR, "estimate_answer_impossible", "visit", f->visit->visit_id, "error",
+                  why, NULL);
+        snprintf(msg, sizeof msg, "the platform's estimate cannot be right (%s)", why);
+        err = POSA_EUPSTREAM_REFUSED;
+    }
     if (err == POSA_EUPSTREAM_OFFLINE) {
         estimate_locally(call);
         return;

@@ -606,6 +606,14 @@ int desk_settlement_decode(struct json_object *output, struct desk_settlement *r
 const char *desk_settlement_check(const struct desk_settlement *s,
                                   const struct desk_settlement_sent *sent)
 {
+    if (!str_is_code(s->setl_id))
+        return "no setl_id, or one with blanks or control characters";
+    return desk_amounts_check(s, sent);
+}
+
+const char *desk_amounts_check(const struct desk_settlement *s,
+                               const struct desk_settlement_sent *sent)
+{
     const struct policy_result *a = &s->amounts;
     const int64_t amounts[] = {a->medfee_sumamt,  a->fulamt_ownpay_amt, a->overlmt_selfpay,
                                a->preselfpay_amt, a->inscp_scp_amt,     a->act_pay_dedc,
@@ -613,8 +621,6 @@ const char *desk_settlement_check(const struct desk_settlement *s,
                                a->acct_pay,       a->psn_cash_pay};
     int64_t t;
 
-    if (!str_is_code(s->setl_id))
-        return "no setl_id, or one with blanks or control characters";
     for (size_t i = 0; i < sizeof amounts / sizeof amounts[0]; i++)
         if (amounts[i] < 0)
             return "a negative amount";

@@ -200,6 +200,9 @@ int desk_settlement_decode(struct json_object *output, struct desk_settlement *r
  * NULL when it can; else what is wrong, for the log. */
 const char *desk_settlement_check(const struct desk_settlement *s,
                                   const struct desk_settlement_sent *sent);
+/* ... but for the setl_id: a presettle's answer (2206, 2303), which settles nothing. */
+const char *desk_amounts_check(const struct desk_settlement *s,
+                               const struct desk_settlement_sent *sent);
 /* The request's visit, person and total (a 2207/2304 envelope as journaled); all unset when
  * it cannot be read. Its strings are doc's, which the caller frees. */
 struct json_object *desk_settlement_sent_read(const char *request,

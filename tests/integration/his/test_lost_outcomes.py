@@ -146,6 +146,19 @@ class LostOutcomes(h.HisTestCase):
         self.assertSettledOnce(v, ["pending", "unknown", "settled"])
         self.assertIn("settlement_answer_impossible", self.w.log_tail(n=200000))
 
+    def test_an_impossible_estimate_is_not_shown(self):
+        # A presettle answer with cash paid back, or another bill's total, went to the HIS
+        # as the platform's estimate.
+        v = self.outpatient_visit("E")
+        for field, value in (("psn_cash_pay", "-50.00"), ("medfee_sumamt", "9999.00")):
+            self.fault({"infno": "2206", "mode": "tamper_after_commit",
+                        "field": "setlinfo." + field, "value": value})
+            r = self.tcp.post("/v1/visits/%s/presettle" % v["visit_id"], {})
+            self.assertError(r, 422, "UPSTREAM_REFUSED")
+            self.assertIn("cannot be right", r.json["error"]["message"], r)
+        r = self.tcp.post("/v1/visits/%s/presettle" % v["visit_id"], {})
+        self.assertEqual((r.status, r.json["amounts"]["medfee_sumamt"]), (200, "40.00"), r)
+
     def test_a_provinces_own_answer_is_believed(self):
         # Fields a real platform answers blank, and parts that add up its own way (a fund
         # that includes the account, as Guangdong's does): settled at once, not unknown.
