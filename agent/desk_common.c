@@ -430,7 +430,10 @@ int desk_outcome(struct upmsg *m, struct envelope_response *ret_env, char *msg, 
                                                                 : POSA_ESTATE;
     case UPMSG_UNKNOWN: return POSA_EOUTCOME_UNKNOWN;
     case UPMSG_OFFLINE:
-        snprintf(msg, cap, "the insurance platform cannot be reached (%s)", m->error);
+        snprintf(msg, cap,
+                 m->answer_unreadable ? "%s: ask again shortly"
+                                      : "the insurance platform cannot be reached (%s)",
+                 m->error);
         return POSA_EUPSTREAM_OFFLINE;
     case UPMSG_QUEUED:
         return POSA_EUPSTREAM_OFFLINE; /* callers that accept a queue look before calling */

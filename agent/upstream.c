@@ -615,7 +615,12 @@ static void upmsg_classify(struct upmsg *m, const struct platform_result *res)
         char why[200];
 
         snprintf(why, sizeof why, "%.199s", m->error);
-        snprintf(m->error, sizeof m->error, "the platform is unreachable; nothing was sent (%s)",
+        /* A question that reached the platform and whose answer could not be read changed
+         * nothing there either: asked again, it is the same question. */
+        m->answer_unreadable = res->outcome != PLATFORM_LOST_BEFORE;
+        snprintf(m->error, sizeof m->error,
+                 m->answer_unreadable ? "the platform's answer could not be read (%s)"
+                                      : "the platform is unreachable; nothing was sent (%s)",
                  why);
         m->events[m->n_events++] = MSG_EV_LOST_BEFORE;
         m->events[m->n_events++] = MSG_EV_ABANDON;
@@ -637,6 +642,7 @@ static void on_platform_done(struct platform_request *req, const struct platform
               m->result == UPMSG_ANSWERED  ? "answered"
               : m->result == UPMSG_UNKNOWN ? "unknown"
               : m->result == UPMSG_QUEUED  ? "queued"
+              : m->answer_unreadable       ? "unreadable"
                                            : "not_sent",
               "error", m->error[0] ? m->error : NULL, NULL);
     /* The answer is written before the HIS hears it, but without an fsync of its own: one

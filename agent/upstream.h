@@ -79,6 +79,9 @@ struct upmsg {
     /* out */
     enum upmsg_result result;
     bool journaled; /* its row is in the journal (UPMSG_FAILED: it may have left) */
+    /* UPMSG_OFFLINE for a question that reached the platform, whose answer posad could not
+     * read (not valid, an HTTP error): asking again is the same question. */
+    bool answer_unreadable;
     enum msg_state state;
     char msgid[MSGID_LEN + 1];
     char *response; /* the platform's answer (opened), NUL-terminated */

@@ -122,6 +122,18 @@ class VisitsBase(h.HisTestCase):
         self.assertError(r, 422, "UPSTREAM_REFUSED")
         self.assertEqual(r.json["error"]["details"]["upstream_message"], "该人员已在院", r)
 
+    def test_an_unreadable_answer_to_a_question(self):
+        # The platform answered 1101 with an HTTP error: the HIS heard "cannot be reached;
+        # nothing was sent", and the log said not_sent, though the platform had it.
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
+            "infno": "1101", "mode": "http_500", "count": 1})
+        self.assertEqual(status, 200, raw)
+        r = self.c.post("/v1/identify", {"source": "id", "certno": h.PERSONS[ZHANG]})
+        self.assertError(r, 503, "UPSTREAM_OFFLINE")
+        self.assertIn("answer could not be read", r.json["error"]["message"], r)
+        self.assertNotIn("nothing was sent", r.json["error"]["message"], r)
+        self.assertIn("outcome=unreadable", self.w.log_tail(n=200000))
+
     def test_a_registration_id_that_is_no_id(self):
         # An mdtrt_id with control characters or only a blank was kept and sent on in every
         # later message of the visit.
