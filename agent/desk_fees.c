@@ -62,8 +62,8 @@ struct fee_flow {
     char (*sns)[SN_MAX];
     struct desk_fee *fees;
     struct bill bill;
-    struct split *platform; /* per line: the platform's split of it, when has_platform */
-    bool *has_platform;
+    struct split *platform;  /* per line: the platform's split of it, when platform_rows 1 */
+    uint8_t *platform_rows;  /* per line: how many rows of the answer named it (2: 2 or more) */
     struct fee_chunk *chunk; /* per upload message */
     size_t chunks, chunks_left;
     int local_err;  /* a chunk posad could not journal (disk full...) */
@@ -92,7 +92,7 @@ static void flow_free(void *p)
     free(f->kept);
     free(f->gone);
     free(f->platform);
-    free(f->has_platform);
+    free(f->platform_rows);
     free(f->taken_ids);
     free(f->taken);
     free(f->splits);
@@ -135,6 +135,14 @@ static size_t line_of_sn(const struct fee_flow *f, const char *sn)
     return SIZE_MAX;
 }
 
+/* The platform took the lines, and its split of them cannot be read (from the row the
+ * error names on): what it read is compared, the rest is not; said in the log. */
+static void split_answer_unreadable(const struct fee_flow *f, const struct jsonmap_error *jerr)
+{
+    log_event(LOGL_WARN, "split_answer_unreadable", "visit", f->visit->visit_id, "field",
+              jerr->field, "error", posa_strerror(jerr->err), NULL);
+}
+
 static int on_platform_row(const struct desk_fee_split *row, void *data)
 {
     struct fee_flow *f = data;
@@ -143,7 +151,11 @@ static int on_platform_row(const struct desk_fee_split *row, void *data)
     if (i == SIZE_MAX)
         return 0; /* not a line of this upload: nothing to compare it with */
     f->platform[i] = row->split;
-    f->has_platform[i] = true;
+    /* Two rows for one line cannot both be the platform's split of it: neither is taken. */
+    if (f->platform_rows[i] == 1)
+        log_event(LOGL_WARN, "split_answer_twice", "visit", f->visit->visit_id, "feedetl_sn",
+                  row->feedetl_sn, NULL);
+    f->platform_rows[i] += f->platform_rows[i] < 2;
     return 0;
 }
 
@@ -193,7 +205,7 @@ static void line_text(struct fee_flow *f, size_t i, struct jsontext *j, size_t *
         jsontext_close(j, '}');
         jsontext_close(j, ']');
     }
-    if (f->has_platform[i] && (mm = mismatch(&f->splits[i], &f->platform[i]))) {
+    if (f->platform_rows[i] == 1 && (mm = mismatch(&f->splits[i], &f->platform[i]))) {
         jsontext_json(j, "upstream_mismatch", mm);
         (*mismatches)++;
         log_event(LOGL_WARN, "split_mismatch", "visit", f->visit->visit_id, "line", l->his_line_id,
@@ -305,7 +317,8 @@ static void on_chunk(struct upmsg *m)
     if (m->result == UPMSG_QUEUED) {
         f->queued = true;
     } else if ((err = desk_outcome(m, &env, msg, sizeof msg)) == 0) {
-        desk_fees_decode(env.output, on_platform_row, f, &jerr);
+        if (desk_fees_decode(env.output, on_platform_row, f, &jerr) < 0)
+            split_answer_unreadable(f, &jerr);
         envelope_response_done(&env);
     } else if (err == POSA_EUPSTREAM_OFFLINE || err == POSA_EOUTCOME_UNKNOWN) {
         /* Deferrable: the outbox has it, or its answer was lost and the journal resolves it
@@ -353,7 +366,7 @@ static bool take_platform_splits(struct fee_flow *f)
     for (size_t i = 0; i < f->lines.n; i++) {
         const struct split *l = &f->splits[i], *p = &f->platform[i];
 
-        if (!f->has_platform[i] || !platform_split_usable(l, p) ||
+        if (f->platform_rows[i] != 1 || !platform_split_usable(l, p) ||
             (p->fulamt_ownpay == l->fulamt_ownpay && p->overlmt == l->overlmt &&
              p->preselfpay == l->preselfpay && p->inscp == l->inscp))
             continue;
@@ -791,9 +804,10 @@ static int replay_upload(struct db *db, struct fee_flow *f, const char *msgid)
     row = upstream_last_standin(db, row); /* resent after a reversal or a lost session */
     if (row->response &&
         envelope_response_parse(row->response, row->response_len, &env, &jerr) == 0) {
-        if (row->state == MSG_DONE)
-            desk_fees_decode(env.output, on_platform_row, f, &jerr);
-        else if (row->state == MSG_REFUSED && !f->refused)
+        if (row->state == MSG_DONE) {
+            if (desk_fees_decode(env.output, on_platform_row, f, &jerr) < 0)
+                split_answer_unreadable(f, &jerr);
+        } else if (row->state == MSG_REFUSED && !f->refused)
             str_copy(f->refusal, sizeof(f->refusal), desk_refusal_words(&env));
         f->refused = f->refused || row->state == MSG_REFUSED;
         err = row->state == MSG_REFUSED; /* its lines are named in the answer */
@@ -949,8 +963,8 @@ void desk_fees_upload(struct his_call *call)
     f->sns = calloc(f->lines.n, sizeof f->sns[0]);
     f->fees = calloc(f->lines.n, sizeof f->fees[0]);
     f->platform = calloc(f->lines.n, sizeof f->platform[0]);
-    f->has_platform = calloc(f->lines.n, sizeof f->has_platform[0]);
-    if (!f->splits || !f->outside || !f->sns || !f->fees || !f->platform || !f->has_platform) {
+    f->platform_rows = calloc(f->lines.n, sizeof f->platform_rows[0]);
+    if (!f->splits || !f->outside || !f->sns || !f->fees || !f->platform || !f->platform_rows) {
         his_fail(call, -ENOMEM, NULL, NULL);
         return;
     }

@@ -41,6 +41,21 @@ class MismatchTest(h.HisTestCase):
         self.assertTrue(self.w.start_sandbox(), self.w.log_tail("sandbox.log"))
         h.wait_until(self.w._online, 20, "posad upstream online again", step=0.1)
 
+    def test_two_rows_for_one_line(self):
+        # The platform's answer names one line twice (the second row is the other line's):
+        # the last row was taken for the line, and its split compared, and kept.
+        v = self.open_visit(self.tcp, LONG_TERM)
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
+            "infno": "2301", "mode": "tamper_after_commit", "field": "result.1.feedetl_sn",
+            "value": "F000001"})
+        self.assertEqual(status, 200, raw)
+        fees = self.upload(self.tcp, v["visit_id"], [
+            h.line("D1", BED, "普通病房床位费(三人间及以上)", "1", "45.00", "45.00"),
+            h.line("D2", BED, "普通病房床位费(三人间及以上)", "2", "45.00", "90.00")])
+        self.assertEqual([line["feedetl_sn"] for line in fees["lines"]], ["F000001", "F000002"])
+        self.assertNotIn("upstream_mismatch", fees["lines"][0], fees)
+        self.assertIn("event=split_answer_twice", self.w.log_tail(n=10 ** 7))
+
     def test_mismatch_reported_logged_and_catalog_refreshed(self):
         # Same catalogs: no mismatch (the control).
         line = self.upload_bed("B01")
