@@ -938,7 +938,14 @@ static void on_signed_in(struct upmsg *m)
         envelope_response_parse(m->response, m->response_len, &env, &jerr) == 0) {
         if (env.infcode == 0)
             sign_no = upstream_find_string(env.output, "sign_no");
-        if (sign_no && strlen(sign_no) < sizeof up->sign_no) {
+        /* A sign_no goes into every message's envelope: one the platform could not have
+         * meant (empty, blank, control characters, too long) is no session. */
+        bool good =
+            env.infcode == 0 && str_is_code(sign_no) && strlen(sign_no) < sizeof up->sign_no;
+        const char *why =
+            env.infcode != 0 ? env.err_msg : "the sign-in answer's sign_no is missing or malformed";
+
+        if (good) {
             str_copy(up->sign_no, sizeof(up->sign_no), sign_no);
             log_event(LOGL_INFO, "signed_in", "sign_no", up->sign_no, NULL);
             up->sign_in_failing = false;
@@ -947,7 +954,7 @@ static void on_signed_in(struct upmsg *m)
                 up->on_queued(up); /* what waited for a session may go */
         } else {
             log_event(up->sign_in_failing ? LOGL_DEBUG : LOGL_WARN, "sign_in_refused", "err_msg",
-                      env.err_msg, "next", "tried again every probe_interval_ms", NULL);
+                      why, "next", "tried again every probe_interval_ms", NULL);
             up->sign_in_failing = true;
         }
         envelope_response_done(&env);

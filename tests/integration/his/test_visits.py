@@ -134,6 +134,25 @@ class VisitsBase(h.HisTestCase):
         self.assertNotIn("nothing was sent", r.json["error"]["message"], r)
         self.assertIn("outcome=unreadable", self.w.log_tail(n=200000))
 
+    def test_a_sign_in_answer_without_a_session(self):
+        # A sign-in answered with a blank sign_no was taken as a session ("signed_in
+        # sign_no= "), and every message went out under it, refused.
+        for fault in ({"infno": "9001", "mode": "tamper_after_commit",
+                       "field": "signinoutb.sign_no", "value": " ", "count": 1},
+                      {"infno": "1101", "mode": "refuse", "count": 1,
+                       "message": "sign_no 20261125090000000001 is unknown or signed out: "
+                                  "sign in with 9001"}):
+            status, raw = self.w.sandbox_request("POST", "/sandbox/faults", fault)
+            self.assertEqual(status, 200, raw)
+        r = self.c.post("/v1/identify", {"source": "id", "certno": h.PERSONS[ZHANG]})
+        self.assertError(r, 503, "UPSTREAM_OFFLINE")
+        h.wait_until(lambda: "sign_no is missing or malformed" in self.w.log_tail(n=200000), 10,
+                     "the blank sign_no refused")
+        h.wait_until(lambda: self.c.get("/v1/health").json["upstream"]["state"] == "online",
+                     20, "signed in again")
+        r = self.c.post("/v1/identify", {"source": "id", "certno": h.PERSONS[ZHANG]})
+        self.assertEqual(r.status, 200, r)
+
     def test_a_registration_id_that_is_no_id(self):
         # An mdtrt_id with control characters or only a blank was kept and sent on in every
         # later message of the visit.
