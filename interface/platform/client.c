@@ -18,17 +18,22 @@
 #include "core/container_of.h"
 #include "core/err.h"
 
-/* A socket curl watches. A connection's socket (opened by on_open_socket) keeps its poll
- * from open to close: curl's REMOVE at the end of each transfer only marks it unwanted, and the
- * next transfer on the kept-alive connection finds it again, so that a message costs no
- * epoll_ctl at all (a poll stopped and started again costs three, and a new poll handle three
- * more). Any other socket curl hands us (the resolver's) lives from its first watch to REMOVE. */
+/* A socket curl watches. A connection's socket (opened by on_open_socket) that carried a
+ * whole transfer keeps its poll from then to its close: curl's REMOVE at the end of each
+ * transfer only marks it unwanted, and the next transfer on the kept-alive connection finds it
+ * again, so that a message costs no epoll_ctl at all (a poll stopped and started again costs
+ * three, and a new poll handle three more). Until then REMOVE stops its poll: libcurl before
+ * 8.2 closes a socket whose connect it gave up (a timeout, the loser of happy eyeballs)
+ * without on_close_socket (curl PR #11439), and a poll left on the closed descriptor took the
+ * events of whatever got its number next (an HIS connection: posad answered no one). Any
+ * other socket curl hands us (the resolver's) lives from its first watch to REMOVE. */
 struct client_socket {
     uv_poll_t poll;
     curl_socket_t fd;
     int events;     /* what the poll watches now (0: stopped) */
     bool wanted;    /* curl watches it (between a watch and its REMOVE) */
     bool connection; /* opened by on_open_socket: closed by on_close_socket */
+    bool proven;     /* ... and carried a whole transfer: curl closes it through that */
     struct platform_client *client;
     struct client_socket *prev, *next;
 };
@@ -138,6 +143,11 @@ static void socket_close(struct client_socket *s)
         c->sockets = s->next;
     if (s->next)
         s->next->prev = s->prev;
+    /* Closing a poll takes its number out of the loop's epoll set. One curl closed behind
+     * our back (stopped at REMOVE while it was still ours) is closed when curl opens a socket
+     * on that number again (on_open_socket), or with the client, when posad stops, after the
+     * HIS connections and scanners (main.c): no descriptor of the loop's own can have its
+     * number then, and taking an unwatched number out of the set changes nothing. */
     uv_poll_stop(&s->poll);
     uv_close((uv_handle_t *)&s->poll, on_handle_closed);
 }
@@ -233,6 +243,15 @@ static void request_end(struct platform_request *req, CURLcode rc, bool in_multi
     char *resp = req->resp;
 
     if (in_multi) {
+        curl_socket_t fd = CURL_SOCKET_BAD;
+        struct client_socket *s;
+
+        /* A transfer done whole on a connection: curl holds that socket as the connection's,
+         * and closes it through on_close_socket. */
+        if (rc == CURLE_OK &&
+            curl_easy_getinfo(req->easy, CURLINFO_ACTIVESOCKET, &fd) == CURLE_OK &&
+            fd != CURL_SOCKET_BAD && (s = socket_find(c, fd)) && s->connection)
+            s->proven = true;
         curl_multi_remove_handle(c->multi, req->easy);
         c->n_active -= shares_limit(req);
     }
@@ -431,10 +450,15 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int action, void *userp,
     (void)easy;
     (void)socketp;
     if (action == CURL_POLL_REMOVE) {
-        if (s && s->connection)
+        if (s && s->connection && s->proven) {
             s->wanted = false; /* still polled: the next transfer may want the same */
-        else if (s)
+        } else if (s && s->connection) {
+            uv_poll_stop(&s->poll); /* while the descriptor is surely still its own */
+            s->events = 0;
+            s->wanted = false;
+        } else if (s) {
             socket_close(s);
+        }
         return 0;
     }
     if (!s && !(s = socket_new(c, fd)))
@@ -460,6 +484,10 @@ static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose,
 
     if (fd == CURL_SOCKET_BAD || purpose != CURLSOCKTYPE_IPCXN)
         return fd;
+    /* One left on this number was closed by curl without on_close_socket (its poll stopped
+     * at REMOVE): the number is this new socket's now. */
+    if ((s = socket_find(c, fd)))
+        socket_close(s);
     if (!(s = socket_new(c, fd))) {
         close(fd);
         return CURL_SOCKET_BAD;

@@ -10,6 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <uv.h>
@@ -301,6 +305,66 @@ static void test_check_of_an_unreachable_platform_is_lost_before(void **state)
     check_one(fx);
     assert_int_equal(fx->res.outcome, PLATFORM_LOST_BEFORE);
     assert_int_equal(fx->res.err, -ECONNREFUSED);
+}
+
+static void on_pair_readable(uv_poll_t *handle, int status, int events)
+{
+    (void)status;
+    (void)events;
+    *(bool *)handle->data = true;
+    uv_poll_stop(handle);
+}
+
+static void on_give_up(uv_timer_t *t)
+{
+    (void)t;
+}
+
+/* The client gives up a connect that never completes (a listener whose accept queue is full
+ * drops the SYN): libcurl before 8.2 closes that socket without on_close_socket, and the poll
+ * left on its descriptor took the events of whatever got the number next (posad's HIS
+ * connections: none was answered again). A descriptor made now gets its own events. */
+static void test_a_connect_given_up_leaves_no_poll(void **state)
+{
+    struct fx *fx = *state;
+    struct sockaddr_in addr = {.sin_family = AF_INET};
+    socklen_t len = sizeof addr;
+    int full = socket(AF_INET, SOCK_STREAM, 0), queued[2], pair[2];
+    bool readable = false;
+    uv_poll_t poll;
+    uv_timer_t deadline;
+
+    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+    assert_int_equal(bind(full, (struct sockaddr *)&addr, sizeof addr), 0);
+    assert_int_equal(listen(full, 0), 0);
+    assert_int_equal(getsockname(full, (struct sockaddr *)&addr, &len), 0);
+    for (int i = 0; i < 2; i++) { /* fills the queue (backlog 0 takes one, maybe two) */
+        queued[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        connect(queued[i], (struct sockaddr *)&addr, sizeof addr);
+    }
+    usleep(100 * 1000);
+    assert_int_equal(start_client(fx, ntohs(addr.sin_port), NULL), 0);
+    send_one(fx, "{\"infno\":\"2207\"}", 300);
+    assert_int_equal(fx->res.outcome, PLATFORM_LOST_BEFORE);
+
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, pair), 0);
+    assert_int_equal(uv_poll_init(&fx->loop, &poll, pair[0]), 0);
+    poll.data = &readable;
+    assert_int_equal(uv_poll_start(&poll, UV_READABLE, on_pair_readable), 0);
+    assert_int_equal(write(pair[1], "x", 1), 1);
+    uv_timer_init(&fx->loop, &deadline);
+    uv_timer_start(&deadline, on_give_up, 1000, 0);
+    while (!readable && uv_timer_get_due_in(&deadline) > 0)
+        uv_run(&fx->loop, UV_RUN_ONCE);
+    assert_true(readable);
+    uv_close((uv_handle_t *)&deadline, NULL);
+    uv_close((uv_handle_t *)&poll, NULL);
+    uv_run(&fx->loop, UV_RUN_NOWAIT);
+    close(pair[0]);
+    close(pair[1]);
+    close(queued[0]);
+    close(queued[1]);
+    close(full);
 }
 
 static void test_drop_and_reset_are_lost_after(void **state)
@@ -620,6 +684,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_check_of_an_unreachable_platform_is_lost_before, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_drop_and_reset_are_lost_after, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_connect_given_up_leaves_no_poll, setup, teardown),
         cmocka_unit_test_setup_teardown(test_an_answer_too_large_is_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reused_connection_never_resends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout_is_lost_after, setup, teardown),
