@@ -47,7 +47,7 @@ struct settle_flow {
     bool replay_conflict; /* ... kept for another request under the same key */
     char fund_type[8];
     bool blocked; /* an earlier settlement of the visit is unresolved */
-    char blocked_id[RECORD_ID_MAX + 1];
+    char blocked_id[RECORD_ID_MAX + 1]; /* ... or the settled visit's settlement */
     /* A stay: the discharge time the platform holds (a 2402 of posad's done, no 2405 after
      * it), or ""; and how many of the stay's discharges and their cancels are done, which
      * numbers the next one's key (a time may be sent again after a cancel). */
@@ -786,6 +786,14 @@ static int run_load(struct db *db, struct db_job *job)
         return err;
     if (inpatient(f) && (err = load_discharge(db, f)) < 0)
         return err;
+    /* A settled visit: its settlement named in the refusal (a settle whose answer the HIS
+     * lost, sent again without a key, finds which to look up, print or refund). */
+    if (strcmp(f->visit->state, visit_state_name(VISIT_SETTLED)) == 0 &&
+        records_settlement_by_visit_settled(db, f->visit->visit_id, &pending) == 0) {
+        str_copy(f->blocked_id, sizeof(f->blocked_id), pending->settlement_id);
+        records_settlement_free(pending);
+        pending = NULL;
+    }
     /* A settlement left unknown: the journal may have decided it meanwhile. */
     if (strcmp(f->visit->state, visit_state_name(VISIT_SETTLING)) == 0 &&
         records_settlement_by_visit_open(db, f->visit->visit_id, &pending) == 0) {

@@ -70,6 +70,9 @@ class LostOutcomes(h.HisTestCase):
         self.assertEqual([x["state"] for x in upstream], ["active"], upstream)
         again = self.tcp.post("/v1/visits/%s/settle" % v["visit_id"], {})
         self.assertError(again, 409, "CONFLICT")  # settled: not a second time
+        # ... and which settlement stands, for an HIS that lost the answer and has no key
+        self.assertEqual(again.json["error"]["details"].get("settlement_id"),
+                         s["settlement_id"], again)
 
     def test_a_refused_question_does_not_hold_the_others(self):
         # Two settlements' answers are lost; the platform refuses the first question about
