@@ -860,6 +860,12 @@ static void on_loaded(struct db_job *job, int status)
 
         if (f->blocked_id[0])
             json_object_object_add(d, "settlement_id", json_object_new_string(f->blocked_id));
+        /* Its refund on its way: the visit may be billed in a moment (retryable, not kept). */
+        if (state == VISIT_SETTLED && f->blocked_id[0] && his_locked(f->blocked_id)) {
+            his_fail(call, POSA_EBUSY,
+                     "the visit's settlement is being refunded: settle again once it is", d);
+            return;
+        }
         his_fail(call, state == VISIT_SETTLING ? POSA_EOUTCOME_UNKNOWN : POSA_ESTATE,
                  state == VISIT_SETTLED    ? "the visit is settled: cancel the settlement first"
                  : state == VISIT_SETTLING ? "an earlier settlement of this visit is being "

@@ -123,6 +123,8 @@ int his_lock(struct his_call *call, const char *visit_id);
 /* The same for a visit being opened, by the HIS's his_visit_id (a retry without a key while
  * the first is still with the platform must not register it twice). */
 int his_lock_his_visit(struct his_call *call, const char *his_visit_id);
+/* Whether a call holds id (his_lock): a visit, or a settlement a refund holds. */
+bool his_locked(const char *id);
 
 /* The captured {id} of the route. */
 const char *his_param(const struct his_call *call, size_t i);

@@ -93,6 +93,14 @@ int his_lock(struct his_call *call, const char *visit_id)
     return 0;
 }
 
+bool his_locked(const char *id)
+{
+    char key[RECORD_ID_MAX + 16];
+
+    snprintf(key, sizeof key, "visit:%s", id);
+    return in_flight && json_object_object_get_ex(in_flight, key, NULL);
+}
+
 int his_lock_his_visit(struct his_call *call, const char *his_visit_id)
 {
     if (strlen(his_visit_id) >= sizeof call->his_lock || !hold("his_visit", his_visit_id))

@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hisharness as h  # noqa: E402
@@ -331,6 +332,31 @@ class VisitsBase(h.HisTestCase):
         self.assertEqual(self.posad_rows("SELECT state FROM journal WHERE infno = '2402' AND "
                                          "visit_key = ? ORDER BY seq", (v["visit_id"],)),
                          [("refused",), ("done",)])
+
+    def test_a_settle_during_the_refund(self):
+        # The refund on its way, a settle of the visit heard "the visit is settled" (not
+        # retryable, and kept under its key: the same settle could never go).
+        v = self.open_visit(self.c, ZHANG)
+        self.upload(self.c, v["visit_id"], h.stay_lines("SR")[:2])
+        body = {"discharge": {"time": "2026-11-24 08:30:00"}}
+        s = self.c.post("/v1/visits/%s/settle" % v["visit_id"], body)
+        self.assertEqual(s.status, 200, s)
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
+            "infno": "2305", "mode": "delay", "delay_ms": 1500, "count": 1})
+        self.assertEqual(status, 200, raw)
+        refund = []
+        t = threading.Thread(target=lambda: refund.append(self.c.post(
+            "/v1/settlements/%s/cancel" % s.json["settlement_id"], {})))
+        t.start()
+        time.sleep(0.5)
+        key = "settle-during-refund-%s" % self.transport
+        r = self.c.post("/v1/visits/%s/settle" % v["visit_id"], body, key=key)
+        self.assertError(r, 409, "CONFLICT")
+        self.assertIs(r.json["error"]["retryable"], True, r)
+        t.join(15)
+        self.assertEqual((refund[0].status, refund[0].json.get("state")), (200, "cancelled"))
+        r = self.c.post("/v1/visits/%s/settle" % v["visit_id"], body, key=key)
+        self.assertEqual((r.status, r.json.get("state")), (200, "settled"), r)
 
     def test_a_stay_settles_at_its_discharge(self):
         # Without a discharge the stay was settled as discharged (2304 mid_setl_flag 0, no
