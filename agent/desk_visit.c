@@ -31,6 +31,7 @@ struct visit_flow {
     bool emergency, trauma, third_party;
     bool stored; /* the visit committed with 2201/2401's outcome */
     char open_visit_id[RECORD_ID_MAX + 1]; /* a visit of this his_visit_id still open */
+    bool open_by_another; /* ... that this request's Idempotency-Key did not register */
 };
 
 static void flow_free(void *p)
@@ -463,6 +464,22 @@ static int run_identity(struct db *db, struct db_job *job)
         (err = records_visit_open_by_his_id(db, f->req.his_visit_id, visit_kind_name(f->req.kind),
                                             f->open_visit_id)) == POSA_ENOTFOUND)
         err = 0;
+    /* With a key, the journal's registration under it is this request's visit; without one
+     * there, the open visit is another request's (another desk's, another key's). */
+    if (!err && f->open_visit_id[0] && call->idem_key[0]) {
+        char idem[RECORD_ID_MAX + 16];
+        struct journal_row *row = NULL;
+
+        snprintf(idem, sizeof idem, "visit:%s", call->idem_key);
+        err = journal_get_by_idem(db, idem, &row);
+        if (err == POSA_ENOTFOUND && strlen(idem) > BOUND_CODE) { /* an older posad's, cut */
+            idem[BOUND_CODE] = '\0';
+            err = journal_get_by_idem(db, idem, &row);
+        }
+        f->open_by_another = err == POSA_ENOTFOUND;
+        journal_row_free(row);
+        err = err == POSA_ENOTFOUND ? 0 : err;
+    }
     return err;
 }
 
@@ -489,9 +506,11 @@ static void on_identity(struct db_job *job, int status)
         return;
     }
     /* A retry without an Idempotency-Key would register the same visit with the platform a
-     * second time (a second admission, a second registration). With a key, the journal's
-     * registration under it answers a retry with that visit (upstream.c, UPMSG_EXISTING). */
-    if (f->open_visit_id[0] && !call->idem_key[0]) {
+     * second time (a second admission, a second registration), as would another request
+     * under its own key (another desk's, told "being opened" and retrying). With the key
+     * that registered it, the journal's registration answers with that visit (upstream.c,
+     * UPMSG_EXISTING). */
+    if (f->open_visit_id[0] && (!call->idem_key[0] || f->open_by_another)) {
         struct json_object *d = json_object_new_object();
 
         json_object_object_add(d, "visit_id", json_object_new_string(f->open_visit_id));

@@ -432,6 +432,24 @@ class VisitsBase(h.HisTestCase):
                                "CAST(request AS TEXT) LIKE ?", ("%" + body["his_visit_id"] + "%",))
         self.assertEqual(len(sent), 1, sent)  # one admission sent to the platform
 
+    def test_a_visit_is_not_opened_twice_under_two_keys(self):
+        # Another request (another desk's, its own Idempotency-Key) for the same his_visit_id
+        # after the first opened it: a second admission was sent. The first key's repeat
+        # still gets its visit.
+        token = self.identify(self.c, ZHANG)
+        body = h.visit_body(token)
+        first = self.c.post("/v1/visits", body, key="two-keys-a-%s" % self.transport)
+        self.assertEqual(first.status, 201, first)
+        other = self.c.post("/v1/visits", body, key="two-keys-b-%s" % self.transport)
+        self.assertError(other, 409, "CONFLICT")
+        self.assertEqual(other.json["error"]["details"]["visit_id"], first.json["visit_id"])
+        again = self.c.post("/v1/visits", body, key="two-keys-a-%s" % self.transport)
+        self.assertEqual((again.status, again.json.get("visit_id")),
+                         (201, first.json["visit_id"]), again)
+        sent = self.posad_rows("SELECT msgid FROM journal WHERE infno = '2401' AND "
+                               "CAST(request AS TEXT) LIKE ?", ("%" + body["his_visit_id"] + "%",))
+        self.assertEqual(len(sent), 1, sent)
+
     def armed(self):
         status, raw = self.w.sandbox_request("GET", "/sandbox/faults")
         self.assertEqual(status, 200, raw)
