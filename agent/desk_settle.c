@@ -564,7 +564,8 @@ static void send_settlement(struct his_call *call)
 #define DISCHARGE_KEY   "discharge:"
 #define UNDISCHARGE_KEY "undischarge:"
 
-/* The discharge the platform holds for the stay, from the journal's keys (see discharge()). */
+/* The discharge the platform holds for the stay, from the journal's keys (see
+ * send_discharge_step()) and the rows standing in for them. */
 static int load_discharge(struct db *db, struct settle_flow *f)
 {
     char mine[RECORD_ID_MAX + 16], undone[RECORD_ID_MAX + 16], key[UPMSG_IDEM_MAX + 1];
