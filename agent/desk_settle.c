@@ -1245,26 +1245,17 @@ static void cancel_amounts(struct setl_flow *s)
 {
     struct jsonmap_error jerr = {0};
     struct json_object *answer = NULL;
-    struct policy_result kept;
 
     if (desk_settlement_decode(s->env.output, &s->result, &jerr) == 0 &&
         s->result.amounts.medfee_sumamt != 0)
         return;
     memset(&s->result, 0, sizeof s->result);
     if (!json_object_object_get_ex(s->body, "answer", &answer) ||
-        his_settlement_amounts_read(json_object_object_get(answer, "amounts"), &kept) < 0)
+        his_settlement_amounts_read(json_object_object_get(answer, "amounts"), -1,
+                                    &s->result.amounts) < 0) {
+        memset(&s->result.amounts, 0, sizeof s->result.amounts); /* no half of one */
         return;
-    s->result.amounts = (struct policy_result){.medfee_sumamt = -kept.medfee_sumamt,
-                                               .fulamt_ownpay_amt = -kept.fulamt_ownpay_amt,
-                                               .overlmt_selfpay = -kept.overlmt_selfpay,
-                                               .preselfpay_amt = -kept.preselfpay_amt,
-                                               .inscp_scp_amt = -kept.inscp_scp_amt,
-                                               .act_pay_dedc = -kept.act_pay_dedc,
-                                               .hifp_pay = -kept.hifp_pay,
-                                               .fund_pay_sumamt = -kept.fund_pay_sumamt,
-                                               .psn_part_amt = -kept.psn_part_amt,
-                                               .acct_pay = -kept.acct_pay,
-                                               .psn_cash_pay = -kept.psn_cash_pay};
+    }
     log_event(LOGL_WARN, "cancel_answer_without_amounts", "settlement_id", s->rec->settlement_id,
               NULL);
 }

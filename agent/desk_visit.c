@@ -471,11 +471,7 @@ static int run_identity(struct db *db, struct db_job *job)
         struct journal_row *row = NULL;
 
         snprintf(idem, sizeof idem, "visit:%s", call->idem_key);
-        err = journal_get_by_idem(db, idem, &row);
-        if (err == POSA_ENOTFOUND && strlen(idem) > BOUND_CODE) { /* an older posad's, cut */
-            idem[BOUND_CODE] = '\0';
-            err = journal_get_by_idem(db, idem, &row);
-        }
+        err = upstream_journal_by_key(db, idem, &row);
         f->open_by_another = err == POSA_ENOTFOUND;
         journal_row_free(row);
         err = err == POSA_ENOTFOUND ? 0 : err;

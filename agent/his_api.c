@@ -64,11 +64,26 @@ static int route_match(const char *method, const char *path, struct route_match 
 /* Keys and visits held by calls in flight (loop thread): a JSON object used as a set. */
 static struct json_object *in_flight;
 
+#define LOCK_KEY_MAX (RECORD_ID_MAX + 16)
+
+static const char *lock_key(char key[LOCK_KEY_MAX], const char *kind, const char *id)
+{
+    snprintf(key, LOCK_KEY_MAX, "%s:%s", kind, id);
+    return key;
+}
+
+static bool held(const char *kind, const char *id)
+{
+    char key[LOCK_KEY_MAX];
+
+    return in_flight && json_object_object_get_ex(in_flight, lock_key(key, kind, id), NULL);
+}
+
 static bool hold(const char *kind, const char *id)
 {
-    char key[RECORD_ID_MAX + 16];
+    char key[LOCK_KEY_MAX];
 
-    snprintf(key, sizeof key, "%s:%s", kind, id);
+    lock_key(key, kind, id);
     if (!in_flight && !(in_flight = json_object_new_object()))
         return false;
     if (json_object_object_get_ex(in_flight, key, NULL))
@@ -79,10 +94,9 @@ static bool hold(const char *kind, const char *id)
 
 static void release(const char *kind, const char *id)
 {
-    char key[RECORD_ID_MAX + 16];
+    char key[LOCK_KEY_MAX];
 
-    snprintf(key, sizeof key, "%s:%s", kind, id);
-    json_object_object_del(in_flight, key);
+    json_object_object_del(in_flight, lock_key(key, kind, id));
 }
 
 int his_lock(struct his_call *call, const char *visit_id)
@@ -95,10 +109,7 @@ int his_lock(struct his_call *call, const char *visit_id)
 
 bool his_locked(const char *id)
 {
-    char key[RECORD_ID_MAX + 16];
-
-    snprintf(key, sizeof key, "visit:%s", id);
-    return in_flight && json_object_object_get_ex(in_flight, key, NULL);
+    return held("visit", id);
 }
 
 int his_lock_his_visit(struct his_call *call, const char *his_visit_id)

@@ -740,6 +740,21 @@ static enum again may_go_again(struct db *db, const struct upmsg *m, const struc
     return verdict;
 }
 
+int upstream_journal_by_key(struct db *db, const char *idem_key, struct journal_row **ret)
+{
+    int err = journal_get_by_idem(db, idem_key, ret);
+
+    /* Journals before keys of 128 bytes kept a longer one cut to 64 ("visit:" and a key of 59
+     * or more): a retry across the upgrade finds its row under that. */
+    if (err == POSA_ENOTFOUND && strlen(idem_key) > BOUND_CODE) {
+        char cut[BOUND_CODE + 1];
+
+        str_copy(cut, sizeof cut, idem_key);
+        err = journal_get_by_idem(db, cut, ret);
+    }
+    return err;
+}
+
 static int run_admit(struct db *db, struct db_job *job)
 {
     struct upmsg *m = container_of(job, struct upmsg, job);
@@ -749,15 +764,7 @@ static int run_admit(struct db *db, struct db_job *job)
 
     m->journaled = false;
     if (m->idem_key[0]) {
-        err = journal_get_by_idem(db, m->idem_key, &row);
-        /* Journals before keys of 128 bytes kept a longer one cut to 64 ("visit:" and a key
-         * of 59 or more): a retry across the upgrade finds its row under that. */
-        if (err == POSA_ENOTFOUND && strlen(m->idem_key) > BOUND_CODE) {
-            char cut[BOUND_CODE + 1];
-
-            str_copy(cut, sizeof cut, m->idem_key);
-            err = journal_get_by_idem(db, cut, &row);
-        }
+        err = upstream_journal_by_key(db, m->idem_key, &row);
         if (!err) {
             bool same = row->idem_hash && strcmp(row->idem_hash, m->idem_hash) == 0;
             enum again again = same ? may_go_again(db, m, row) : AGAIN_NO;

@@ -219,6 +219,9 @@ int upstream_restamp(const char *body, size_t len, const char *msgid, const char
  * owner's apply_also, which runs with every outcome. */
 const struct envelope_response *upmsg_accepted(const struct upmsg *m);
 
+/* The journal's row under idem_key, or under its first 64 bytes, as journals before keys of
+ * 128 bytes kept a longer one: 0 or POSA_ENOTFOUND (*ret the caller's to free). */
+int upstream_journal_by_key(struct db *db, const char *idem_key, struct journal_row **ret);
 /* Database thread: the row that speaks for row now, following the stand-ins journaled for it
  * (a resend after a reversal or a lost session); takes row. */
 struct journal_row *upstream_last_standin(struct db *db, struct journal_row *row);

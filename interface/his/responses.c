@@ -153,13 +153,15 @@ struct json_object *his_settlement_amounts(const struct policy_result *r)
     return o;
 }
 
-int his_settlement_amounts_read(struct json_object *o, struct policy_result *ret)
+int his_settlement_amounts_read(struct json_object *o, int sign, struct policy_result *ret)
 {
     memset(ret, 0, sizeof *ret);
-    for (size_t i = 0; i < sizeof amount_keys / sizeof amount_keys[0]; i++)
+    for (size_t i = 0; i < sizeof amount_keys / sizeof amount_keys[0]; i++) {
         if (jsonmap_get_decimal(o, amount_keys[i].key, DEC_MONEY, true, AMOUNT_AT(ret, i), NULL) <
             0)
             return POSA_EFIELD;
+        *AMOUNT_AT(ret, i) *= sign;
+    }
     return 0;
 }
 

@@ -40,8 +40,9 @@ struct json_object *his_bill_totals(const struct bill *bill);
  * inscp_scp_amt, act_pay_dedc, hifp_pay, fund_pay_sumamt, psn_part_amt, acct_pay,
  * psn_cash_pay}. */
 struct json_object *his_settlement_amounts(const struct policy_result *amounts);
-/* ... read back (from a kept answer): 0, or POSA_EFIELD when one is missing or bad. */
-int his_settlement_amounts_read(struct json_object *amounts, struct policy_result *ret);
+/* ... read back (from a kept answer), each times sign (-1: what its cancel takes back): 0,
+ * or POSA_EFIELD when one is missing or bad. */
+int his_settlement_amounts_read(struct json_object *amounts, int sign, struct policy_result *ret);
 
 /* {"error":{code, message, retryable, details}}. message NULL: posa_strerror(err). details
  * (may be NULL: {}) is taken. */
