@@ -42,11 +42,18 @@ def thread_ticks(pid):
     return ticks
 
 
+def kernel_ticks(pid):
+    """stime of a process (all its threads), in clock ticks: its time in system calls."""
+    with open("/proc/%d/stat" % pid) as f:
+        return int(f.read().rsplit(")", 1)[1].split()[12])
+
+
 def load(w, mode, at, clients, seconds, clock, pids, quiet=False, keys=False):
     """Runs bench_his against at (a TCP port on 127.0.0.1, or a Unix socket's path); returns
     the levels and the CPU seconds of each of pids and of the load client ("client"), and
     under "threads" those of each thread of pids[0]."""
     before = [agent_bench.cpu_ticks(p) for p in pids]
+    kernel_before = kernel_ticks(pids[0]) if pids else 0
     threads_before = thread_ticks(pids[0]) if pids else {}
     child = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run([os.path.join(w.build, "bench", "his", "bench_his"), "--mode", mode,
@@ -58,6 +65,7 @@ def load(w, mode, at, clients, seconds, clock, pids, quiet=False, keys=False):
     if pids:
         cpu["threads"] = {t: (n - threads_before.get(t, 0)) / agent_bench.TICK
                           for t, n in thread_ticks(pids[0]).items()}
+        cpu["kernel"] = (kernel_ticks(pids[0]) - kernel_before) / agent_bench.TICK
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu["client"] = (after.ru_utime + after.ru_stime) - (child.ru_utime + child.ru_stime)
     levels = {int(m.group(1)): {"n": int(m.group(2)), "errors": int(m.group(3)),
@@ -181,10 +189,12 @@ def main():
             print("   %2d clients: posad/direct throughput %s, p50 %s" % (
                 c, agent_bench.ratio(p["per_s"], d["per_s"]), agent_bench.ratio(p["p50"], d["p50"])))
     n = {k: sum(v["n"] for v in runs[k][0].values()) for k in runs}
-    per = {k: {who: sec / n[k] * 1e3 for who, sec in runs[k][1].items() if who != "threads"}
-              if n[k] else {} for k in runs}
-    print("   CPU per settlement: posad %s ms; posa-sandbox (direct run) %s ms"
-          % (agent_bench.fmt(per["posad"].get(pd.pid)), agent_bench.fmt(per["direct"].get(sb))))
+    per = {k: {who: sec / n[k] * 1e3 for who, sec in runs[k][1].items()
+               if who not in ("threads", "kernel")} if n[k] else {} for k in runs}
+    kernel = runs["posad"][1].get("kernel", 0.0) / n["posad"] * 1e3 if n["posad"] else 0.0
+    print("   CPU per settlement: posad %s ms (%.2f of it in the kernel); posa-sandbox (direct "
+          "run) %s ms" % (agent_bench.fmt(per["posad"].get(pd.pid)), kernel,
+                          agent_bench.fmt(per["direct"].get(sb))))
     threads = runs["posad"][1].get("threads", {})
     if threads and n["posad"]:
         # One thread cannot run on more than one core: the busiest bounds the rate alone.
