@@ -272,9 +272,12 @@ void desk_fail_outcome(struct his_call *call, int err, const char *message);
 /* A refusal's words for the cashier: the platform's err_msg, or "refused" when it gave none. */
 const char *desk_refusal_words(const struct envelope_response *env);
 
-/* Whether a time the HIS gave (YYYYMMDDhhmmss) is more than a day past today: posad's date,
- * or the platform's when its last answer was dated later (its calendar settles). The day
- * allows for the HIS's clock and time zone; beyond it, a typo in the year. */
+/* Today (yyyymmdd): Beijing's date, or the platform's when its last answer was dated later
+ * (its calendar settles; tests move the sandbox's clock ahead). */
+int32_t desk_today(const struct posad *pd);
+/* Whether a time the HIS gave (YYYYMMDDhhmmss) falls on a day after today, allowing the HIS's
+ * clock ten minutes ahead of posad's at midnight. A later day is a typo, or a discharge not
+ * yet made: one dated next year would settle by next year's policy (§41). */
 bool desk_is_future(const struct posad *pd, int64_t datetime);
 
 /* Sends infno with input (taken) for psn in insuplc (may be NULL), in the order of visit_key

@@ -199,7 +199,7 @@ static void on_card_event(struct pcsc_watch *w, const struct card_event *ev, voi
         card->status = ev->status;
         card->cause = ev->cause;
         card->id = ev->id;
-        card_identity_check_expiry(&card->id, datetime_date(upstream_now_local()));
+        card_identity_check_expiry(&card->id, datetime_date(upstream_now_beijing()));
         wake(d, ev->desk, card, 0);
         return;
     case CARD_EV_REMOVED:

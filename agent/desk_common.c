@@ -367,13 +367,22 @@ int desk_send(struct posad *pd, const char *infno, const char *insuplc, const ch
     return desk_send_hooked(pd, infno, insuplc, visit_key, idem, input, done, data, NULL);
 }
 
+int32_t desk_today(const struct posad *pd)
+{
+    int32_t today = datetime_date(upstream_now_beijing());
+
+    return pd->up.platform_date > today ? pd->up.platform_date : today;
+}
+
+#define HIS_CLOCK_AHEAD_S 600
+
 bool desk_is_future(const struct posad *pd, int64_t datetime)
 {
-    int32_t today = datetime_date(upstream_now_local());
+    int32_t last = datetime_date(datetime_add_seconds(upstream_now_beijing(), HIS_CLOCK_AHEAD_S));
 
-    if (pd->up.platform_date > today)
-        today = pd->up.platform_date;
-    return datetime_date(datetime) > date_add_days(today, 1);
+    if (pd->up.platform_date > last)
+        last = pd->up.platform_date;
+    return datetime_date(datetime) > last;
 }
 
 const char *desk_refusal_words(const struct envelope_response *env)

@@ -39,7 +39,7 @@ static void flow_free(void *p)
 
 static void print_time(char buf[DATETIME_TIME_LEN + 1])
 {
-    datetime_format(upstream_now_local(), buf);
+    datetime_format(upstream_now_beijing(), buf);
 }
 
 static void send_page(struct his_call *call, struct html_buf *page, int err)

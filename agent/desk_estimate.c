@@ -155,7 +155,7 @@ int desk_estimate(const struct desk *d, struct json_object *visit_doc, const str
         return POSA_EUPSTREAM_OFFLINE; /* neither the rules nor the filing are known here */
     datetime_parse(desk_str(req, "begin_time"), strlen(desk_str(req, "begin_time")), &begin);
     q.begin_date = datetime_date(begin);
-    q.settle_date = datetime_date(upstream_now_local());
+    q.settle_date = datetime_date(upstream_now_beijing());
     q.emergency = json_object_object_get_ex(visit_doc, "emergency", &b) && json_object_get_boolean(b);
     if ((err = filing_resolve(filings, filings_of(id, filings), &q, ret_kind, &used)) < 0)
         return err;

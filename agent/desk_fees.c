@@ -927,7 +927,8 @@ static bool future_line(struct his_call *call, const struct fee_flow *f)
 
         if (t && datetime_parse(t, strlen(t), &when) == 0 && desk_is_future(call->pd, when)) {
             snprintf(field, sizeof field, "lines[%zu].time", i);
-            his_fail_at(call, POSA_EDATE, field, "a line's time is in the future: check the date");
+            his_fail_at(call, POSA_EDATE, field,
+                        "a line's time is on a day after today: check the date");
             return true;
         }
     }

@@ -239,7 +239,7 @@ static int32_t platform_today(const struct envelope_response *env)
 {
     int32_t date = envelope_respond_date(env);
 
-    return date ? date : datetime_date(upstream_now_local());
+    return date ? date : datetime_date(upstream_now_beijing());
 }
 
 /* 1101's answer read into the identity kept and the HIS's answer, on whichever thread has

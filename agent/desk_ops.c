@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "agent/desk.h"
 #include "agent/log.h"
@@ -538,20 +537,11 @@ static void on_day(struct db_job *job, int status)
     recon_next(call);
 }
 
-/* The local days first..last (yyyymmdd) as Unix ms [start, end). */
+/* The Beijing days first..last (yyyymmdd) as Unix ms [start, end). */
 static void period_bounds(int32_t first, int32_t last, int64_t *start, int64_t *end)
 {
-    struct tm tm = {.tm_year = first / 10000 - 1900,
-                    .tm_mon = first / 100 % 100 - 1,
-                    .tm_mday = first % 100,
-                    .tm_isdst = -1};
-
-    *start = (int64_t)mktime(&tm) * 1000;
-    tm = (struct tm){.tm_year = last / 10000 - 1900,
-                     .tm_mon = last / 100 % 100 - 1,
-                     .tm_mday = last % 100 + 1,
-                     .tm_isdst = -1};
-    *end = (int64_t)mktime(&tm) * 1000;
+    *start = datetime_to_unix((int64_t)first * 1000000) * 1000;
+    *end = datetime_to_unix((int64_t)date_add_days(last, 1) * 1000000) * 1000;
 }
 
 void desk_reconcile(struct his_call *call)

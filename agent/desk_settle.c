@@ -307,7 +307,7 @@ static void history_add(struct json_object *body, const char *state, const char 
         h = json_object_new_array();
         json_object_object_add(body, "history", h);
     }
-    datetime_format(upstream_now_local(), now);
+    datetime_format(upstream_now_beijing(), now);
     json_object_object_add(e, "state", json_object_new_string(state));
     json_object_object_add(e, "at", json_object_new_string(now));
     if (msgid && msgid[0])
@@ -331,7 +331,7 @@ static struct json_object *settlement_body(struct settle_flow *f)
     struct json_object *o = json_object_new_object();
     char now[DATETIME_TIME_LEN + 1];
 
-    datetime_format(upstream_now_local(), now);
+    datetime_format(upstream_now_beijing(), now);
     json_object_object_add(o, "bill", his_bill_totals(&f->bill));
     json_object_object_add(o, "mdtrt_id", json_object_new_string(f->visit->mdtrt_id));
     json_object_object_add(o, "kind", json_object_new_string(f->visit->kind));
@@ -852,7 +852,7 @@ static void on_loaded(struct db_job *job, int status)
     }
     if (f->req.has_discharge && desk_is_future(call->pd, f->req.discharge)) {
         his_fail_at(call, POSA_EDATE, "discharge.time",
-                    "the discharge time is in the future: check the date");
+                    "the discharge is dated after today: check the date");
         return;
     }
     if (visit_state_parse(f->visit->state, &state) < 0 ||
@@ -893,7 +893,7 @@ static void on_loaded(struct db_job *job, int status)
     his_new_id("S", f->rec.settlement_id);
     str_copy(f->rec.visit_id, sizeof(f->rec.visit_id), f->visit->visit_id);
     snprintf(f->rec.state, sizeof f->rec.state, "pending");
-    f->rec.settle_date = datetime_date(upstream_now_local());
+    f->rec.settle_date = datetime_date(upstream_now_beijing());
     f->body = settlement_body(f);
     history_add(f->body, "pending", NULL);
     if (body_keep(f) < 0) {

@@ -327,7 +327,7 @@ static int precheck(struct his_call *call, struct visit_flow *f)
 {
     struct json_object *filings = NULL, *b = NULL;
     struct filing list[BOUND_FILINGS];
-    int32_t begin = datetime_date(f->req.begin), today = datetime_date(upstream_now_local());
+    int32_t begin = datetime_date(f->req.begin), today = desk_today(call->pd);
     /* A stay may be registered after its admission: a filing made since counts (§16). */
     struct filing_query q = {.inpatient = f->req.kind == VISIT_INPATIENT,
                              .emergency = f->emergency,
@@ -551,7 +551,8 @@ void desk_visit_open(struct his_call *call)
         return;
     }
     if (desk_is_future(call->pd, f->req.begin)) {
-        his_fail_at(call, POSA_EDATE, "begin_time", "begin_time is in the future: check the date");
+        his_fail_at(call, POSA_EDATE, "begin_time",
+                    "begin_time is on a day after today: check the date");
         return;
     }
     his_db_read(call, run_identity, on_identity);

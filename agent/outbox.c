@@ -118,6 +118,13 @@ static int run_due(struct db *db, struct db_job *job)
     if (!ob->rows)
         return -ENOMEM;
     err = journal_next_due(db, &ob->next_due);
+    /* Due beyond any backoff: retries scheduled before the wall clock was set back (a zone
+     * corrected, a step of NTP) would otherwise wait as long as it went back. */
+    if (!err && ob->next_due > now + MSG_BACKOFF_MAX_MS) {
+        log_event(LOGL_WARN, "outbox_clock_went_back", NULL);
+        err = journal_due_rebase(db, now, now + MSG_BACKOFF_MAX_MS);
+        ob->next_due = now;
+    }
     /* Nothing queued, or nothing due yet: the visit-ordered scan (a recursive query over
      * the open rows, the outbox's costliest statement, run after every message of a visit
      * ends) would find nothing. */

@@ -91,7 +91,7 @@ static bool pt_session(struct his_call *call, const char *infno, const char *his
                   NULL);
         return true;
     }
-    datetime_format(upstream_now_local(), now);
+    datetime_format(upstream_now_beijing(), now);
     out = json_object_new_object();
     o = json_object_new_object();
     json_object_object_add(o, "sign_time", json_object_new_string(now));

@@ -44,8 +44,8 @@ struct resolver {
     bool cancel;   /* row cancels setl_id: 5203 asks whether that settlement still stands */
     char setl_id[64];
     /* Picks start after this row: one whose question the platform refused goes behind the
-     * others, which are not held by it, and is asked again once refused_until (wall ms) has
-     * passed and none is left after it (0: from the oldest). */
+     * others, which are not held by it, and is asked again once refused_until (in
+     * upstream_monotonic_ms) has passed and none is left after it (0: from the oldest). */
     int64_t after_seq, refused_until;
 };
 

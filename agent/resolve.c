@@ -304,7 +304,7 @@ static void on_query(struct upmsg *m)
         log_event(LOGL_WARN, "outcome_query_refused", "msgid", rs->row->msgid, "err_msg",
                   env.err_msg, NULL);
         rs->after_seq = rs->row->seq;
-        rs->refused_until = upstream_now_ms() + RESOLVE_REFUSED_RETRY_MS;
+        rs->refused_until = upstream_monotonic_ms() + RESOLVE_REFUSED_RETRY_MS;
         envelope_response_done(&env);
         upmsg_free(m);
         resolver_idle(rs, RESOLVE_REFUSED_RETRY_MS);
@@ -383,7 +383,7 @@ static int run_pick(struct db *db, struct db_job *job)
     int err = journal_list(db, MSG_UNKNOWN, rs->after_seq, 1, keep_first, rs);
 
     /* None after the refused row: from the oldest again, once its wait is over. */
-    if (err == 0 && rs->after_seq && upstream_now_ms() >= rs->refused_until) {
+    if (err == 0 && rs->after_seq && upstream_monotonic_ms() >= rs->refused_until) {
         rs->after_seq = 0;
         err = journal_list(db, MSG_UNKNOWN, 0, 1, keep_first, rs);
     }
@@ -440,7 +440,7 @@ static void on_pick(struct db_job *job, int status)
 
     if (status || !rs->row || rs->stopping) {
         /* Only a refused row left, still waiting: it is asked once the wait is over. */
-        int64_t wait = rs->after_seq ? rs->refused_until - upstream_now_ms() : 0;
+        int64_t wait = rs->after_seq ? rs->refused_until - upstream_monotonic_ms() : 0;
 
         resolver_idle(rs, status          ? RESOLVE_RETRY_MS
                           : rs->after_seq ? (uint64_t)(wait > 1 ? wait : 1)

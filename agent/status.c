@@ -4,11 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "agent/posad.h"
 #include "cache/db.h"
 #include "cache/journal.h"
+#include "core/datetime.h"
 #include "core/decimal.h"
 #include "core/err.h"
 
@@ -27,11 +27,7 @@ struct status_job {
 
 static void status_time(int64_t ms, char buf[32])
 {
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-
-    localtime_r(&t, &tm);
-    strftime(buf, 32, "%Y-%m-%d %H:%M:%S", &tm);
+    datetime_format(datetime_of_unix(ms / 1000), buf);
 }
 
 static int run_stats(struct db *db, struct db_job *job)

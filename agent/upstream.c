@@ -32,13 +32,17 @@ int64_t upstream_now_ms(void)
     return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
-int64_t upstream_now_local(void)
+int64_t upstream_monotonic_ms(void)
 {
-    time_t t = time(NULL);
-    struct tm tm;
+    struct timespec ts;
 
-    localtime_r(&t, &tm);
-    return datetime_of_tm(&tm);
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t upstream_now_beijing(void)
+{
+    return datetime_of_unix((int64_t)time(NULL));
 }
 
 const char *upstream_health_name(enum upstream_health h)
@@ -127,7 +131,7 @@ int upstream_restamp(const char *body, size_t len, const char *msgid, const char
     if (!root)
         return POSA_EFIELD;
     /* Sent now (again, or from the queue, or under a new msgid): the time it leaves. */
-    datetime_format(upstream_now_local(), inf_time);
+    datetime_format(upstream_now_beijing(), inf_time);
     json_object_object_add(root, "inf_time", json_object_new_string(inf_time));
     if (msgid)
         json_object_object_add(root, "msgid", json_object_new_string(msgid));
@@ -165,7 +169,7 @@ void upmsg_free(struct upmsg *m)
 
 int upstream_next_msgid(struct upstream *up, char ret[MSGID_LEN + 1])
 {
-    return msgid_next(&up->gen, upstream_now_local(), ret);
+    return msgid_next(&up->gen, upstream_now_beijing(), ret);
 }
 
 /* --- the envelope ------------------------------------------------------------------- */
@@ -182,7 +186,7 @@ int upstream_envelope(struct upstream *up, struct upmsg *m, const struct envelop
     struct envelope_head head = {0};
     struct json_object *env;
     char inf_time[DATETIME_TIME_LEN + 1];
-    int64_t now = upstream_now_local();
+    int64_t now = upstream_now_beijing();
     int err;
 
     err = msgid_next(&up->gen, now, m->msgid);

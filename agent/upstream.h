@@ -203,9 +203,12 @@ void upstream_db(struct upstream *up, struct db_job *job);
 
 const char *upstream_health_name(enum upstream_health h);
 
-/* Local time now as yyyymmddHHMMSS, and Unix ms. */
-int64_t upstream_now_local(void);
+/* Beijing time now as yyyymmddHHMMSS (the national interface's time, whatever zone the
+ * machine is set to); the wall clock's Unix ms (kept in the journal); and a clock's ms for
+ * waits that a step of the wall clock must not stretch or cut. */
+int64_t upstream_now_beijing(void);
 int64_t upstream_now_ms(void);
+int64_t upstream_monotonic_ms(void);
 
 /* A fresh msgid. */
 int upstream_next_msgid(struct upstream *up, char ret[MSGID_LEN + 1]);

@@ -87,6 +87,8 @@ static const char sql_due[] =
     "SELECT " JOURNAL_COLS " FROM head CROSS JOIN journal ON journal.seq = head.h "
     "WHERE state = 'queued' AND next_attempt <= ?1 ORDER BY next_attempt, seq LIMIT ?2";
 static const char sql_next_due[] = "SELECT min(next_attempt) FROM journal WHERE state = 'queued'";
+static const char sql_due_rebase[] =
+    "UPDATE journal SET next_attempt = ?1 WHERE state = 'queued' AND next_attempt > ?2";
 static const char sql_list_state[] =
     "SELECT " JOURNAL_COLS " FROM journal WHERE state = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3";
 static const char sql_list_open[] =
@@ -504,6 +506,20 @@ int journal_due(struct db *db, int64_t now, int limit, journal_row_cb cb, void *
     sqlite3_bind_int64(st, 1, now);
     sqlite3_bind_int(st, 2, limit);
     return journal_each(st, cb, data);
+}
+
+int journal_due_rebase(struct db *db, int64_t now, int64_t horizon)
+{
+    sqlite3_stmt *st = db_stmt(db, sql_due_rebase);
+    int rc;
+
+    if (!st)
+        return POSA_EDB;
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_int64(st, 2, horizon);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : db_map(rc);
 }
 
 int journal_next_due(struct db *db, int64_t *ret)

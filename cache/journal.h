@@ -121,6 +121,10 @@ int journal_due(struct db *db, int64_t now, int limit, journal_row_cb cb, void *
  * outbox timer should fire next. */
 int journal_next_due(struct db *db, int64_t *ret);
 
+/* Makes every queued row due later than horizon due at now: a retry the wall clock put
+ * further ahead than any backoff was scheduled before the clock was set back. */
+int journal_due_rebase(struct db *db, int64_t now, int64_t horizon);
+
 /* Rows in state (any non-final state but queries' when state is MSG__MAX), in
  * journal order, starting after seq after_seq, at most limit: GET /v1/queue and the resolver. */
 int journal_list(struct db *db, enum msg_state state, int64_t after_seq, int limit,

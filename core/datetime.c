@@ -131,13 +131,6 @@ void datetime_format(int64_t time, char buf[DATETIME_TIME_LEN + 1])
     buf[19] = '\0';
 }
 
-int64_t datetime_of_tm(const struct tm *tm)
-{
-    return ((int64_t)(tm->tm_year + 1900) * 10000 + (tm->tm_mon + 1) * 100 + tm->tm_mday) *
-               1000000 +
-           tm->tm_hour * 10000 + tm->tm_min * 100 + tm->tm_sec;
-}
-
 int32_t datetime_date(int64_t time)
 {
     return (int32_t)(time / 1000000);
@@ -172,6 +165,32 @@ static int32_t civil_from_days(int32_t z)
     m = mp + (mp < 10 ? 3 : -9);
     y += m <= 2;
     return y * 10000 + m * 100 + d;
+}
+
+#define BEIJING_OFFSET_S (8 * 3600)
+#define DAY_S            86400
+
+int64_t datetime_of_unix(int64_t unix_s)
+{
+    int64_t local = unix_s + BEIJING_OFFSET_S;
+    int64_t days = (local >= 0 ? local : local - (DAY_S - 1)) / DAY_S; /* floor */
+    int64_t in_day = local - days * DAY_S;
+
+    return (int64_t)civil_from_days((int32_t)days) * 1000000 + in_day / 3600 * 10000 +
+           in_day / 60 % 60 * 100 + in_day % 60;
+}
+
+int64_t datetime_to_unix(int64_t time)
+{
+    int64_t hms = time % 1000000;
+
+    return (int64_t)days_from_civil(datetime_date(time)) * DAY_S + hms / 10000 * 3600 +
+           hms / 100 % 100 * 60 + hms % 100 - BEIJING_OFFSET_S;
+}
+
+int64_t datetime_add_seconds(int64_t time, int64_t seconds)
+{
+    return datetime_of_unix(datetime_to_unix(time) + seconds);
 }
 
 int32_t date_add_days(int32_t date, int32_t days)

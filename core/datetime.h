@@ -7,7 +7,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <time.h>
 
 #define DATETIME_DATE_LEN 10 /* "YYYY-MM-DD" */
 #define DATETIME_TIME_LEN 19 /* "YYYY-MM-DD HH:MM:SS" */
@@ -30,8 +29,11 @@ int32_t date_period_last(int32_t period);
 
 bool date_is_valid(int32_t yyyymmdd);
 int32_t datetime_date(int64_t time); /* yyyymmdd of a time */
-/* yyyymmddHHMMSS of a broken-down time the caller read (localtime_r of its clock). */
-int64_t datetime_of_tm(const struct tm *tm);
+/* The national interface's times are Beijing time (UTC+8, no daylight saving) whatever
+ * zone the machine is set to: yyyymmddHHMMSS of a Unix time, and the Unix time of one. */
+int64_t datetime_of_unix(int64_t unix_s);
+int64_t datetime_to_unix(int64_t time);
+int64_t datetime_add_seconds(int64_t time, int64_t seconds);
 int32_t date_add_days(int32_t date, int32_t days);
 int32_t date_days_between(int32_t from, int32_t to); /* to - from, in days */
 

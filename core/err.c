@@ -49,7 +49,6 @@ static const struct err_entry err_table[] = {
     {POSA_ENORATE, "BAD_REQUEST", 422, false,
      "the insured region has no rate for this kind of visit"},
     {POSA_ESTATE, "CONFLICT", 409, false, "not allowed in the current state"},
-    {POSA_EAGAIN_MSGID, "INTERNAL", 503, true, "message id sequence exhausted for this second"},
     {POSA_ENOLINES, "BAD_REQUEST", 422, false, "there are no fee lines to settle"},
     {DRV_ECARD_UNREADABLE, "CARD_UNREADABLE", 422, true,
      "card unreadable (removed during the read, mute, or refused)"},

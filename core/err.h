@@ -31,11 +31,10 @@ enum posa_err {
     POSA_ENOTSTRING = -1019,     /* a decimal sent as a JSON number, not as a string */
     POSA_EONEOF = -1020,         /* both of two fields that exclude each other, or neither */
     /* core: policy and state (-1100..-1199) */
-    POSA_EFILING = -1100,      /* not filed, not emergency: direct settlement refused */
-    POSA_ENORATE = -1101,      /* the insured region has no rate for this visit */
-    POSA_ESTATE = -1102,       /* transition not allowed from this state */
-    POSA_EAGAIN_MSGID = -1103, /* msgid sequence exhausted for this second */
-    POSA_ENOLINES = -1104,     /* settlement of a bill with no lines */
+    POSA_EFILING = -1100,  /* not filed, not emergency: direct settlement refused */
+    POSA_ENORATE = -1101,  /* the insured region has no rate for this visit */
+    POSA_ESTATE = -1102,   /* transition not allowed from this state */
+    POSA_ENOLINES = -1104, /* settlement of a bill with no lines */
     /* drivers (-1200..-1299): what the engine acts on first, then the causes of a failed
      * read, carried beside CARD_UNREADABLE for the log */
     DRV_ECARD_UNREADABLE = -1200, /* card removed mid-read, mute, or refused the plain reads */

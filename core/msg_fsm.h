@@ -55,6 +55,7 @@ enum msg_kind msg_kind_of(const char *infno);
 /* Retry delay after attempts failures (0 and 1 both give the first delay): 1 s doubling to
  * a 5 min cap, plus a jitter of up to 25% of that delay drawn from random (any uint32 the
  * caller supplies), so at most 375 s. Jitter spreads the retries of many desks. */
+#define MSG_BACKOFF_MAX_MS 375000
 uint32_t msg_backoff_ms(uint32_t attempts, uint32_t random);
 
 #endif

@@ -86,19 +86,23 @@ int msgid_next(struct msgid_gen *gen, int64_t now, char ret[MSGID_LEN + 1])
         return POSA_EDATE;
     if (t <= gen->last_time) {
         /* Same second, or the clock went back: continue after the last id (one issued
-         * before the terminal was set, or changed, may lie outside its range). */
+         * before the terminal was set, or changed, may lie outside its range). A second
+         * used up lends the next one: ids only need to be unique and ascending, and waiting
+         * for the clock would stop every message for as long as it was set back. */
         t = gen->last_time;
         seq = gen->last_seq < first ? first : gen->last_seq + 1;
-        if (seq > last)
-            return POSA_EAGAIN_MSGID;
+        if (seq > last) {
+            t = datetime_add_seconds(t, 1);
+            seq = first;
+        }
     }
     memcpy(ret, gen->code, MSGID_CODE_LEN);
-    for (int i = MSGID_CODE_LEN + 13; i >= MSGID_CODE_LEN; i--, t /= 10)
-        ret[i] = (char)('0' + t % 10);
+    for (int64_t i = MSGID_CODE_LEN + 13, v = t; i >= MSGID_CODE_LEN; i--, v /= 10)
+        ret[i] = (char)('0' + v % 10);
     for (int i = MSGID_LEN - 1, s = (int)seq; i >= MSGID_CODE_LEN + 14; i--, s /= 10)
         ret[i] = (char)('0' + s % 10);
     ret[MSGID_LEN] = '\0';
-    gen->last_time = now > gen->last_time ? now : gen->last_time;
+    gen->last_time = t;
     gen->last_seq = seq;
     return 0;
 }

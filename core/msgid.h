@@ -30,8 +30,7 @@ struct msgid_gen {
 int msgid_gen_init(struct msgid_gen *gen, const char *code, int terminal, const char *last_issued);
 
 /* Writes the next id (NUL-terminated) for the time now (yyyymmddHHMMSS). Within one second
- * up to 10,000 ids (1,000 with a terminal); then POSA_EAGAIN_MSGID until the clock moves
- * on. */
+ * up to 10,000 ids (1,000 with a terminal); then the next second's, ahead of the clock. */
 int msgid_next(struct msgid_gen *gen, int64_t now, char ret[MSGID_LEN + 1]);
 
 /* Checks an id's shape (what the sandbox validates): 30 chars, code chars, a real time,

@@ -77,10 +77,7 @@ static int64_t now_ms(void)
 
 static int32_t today(void)
 {
-    time_t t = time(NULL);
-    struct tm tm;
-    localtime_r(&t, &tm);
-    return datetime_date(datetime_of_tm(&tm));
+    return datetime_date(datetime_of_unix((int64_t)time(NULL)));
 }
 
 static bool stopping(struct pcsc_watch *w)

@@ -28,14 +28,7 @@ static uv_signal_t sig_term, sig_int;
 
 int64_t sandbox_now(const struct sandbox *s)
 {
-    struct tm tm;
-    time_t now;
-
-    if (s->clock)
-        return s->clock;
-    now = time(NULL);
-    localtime_r(&now, &tm);
-    return datetime_of_tm(&tm);
+    return s->clock ? s->clock : datetime_of_unix((int64_t)time(NULL));
 }
 
 static void on_request(struct http_server *server, struct http_request *req, void *data)

@@ -25,7 +25,7 @@ static void assert_sent_now(const char *t, const char *before)
 {
     char after[DATETIME_TIME_LEN + 1];
 
-    datetime_format(upstream_now_local(), after);
+    datetime_format(upstream_now_beijing(), after);
     assert_non_null(t);
     assert_true(strcmp(t, before) >= 0 && strcmp(t, after) <= 0);
 }
@@ -40,7 +40,7 @@ static void test_restamped_now(void **state)
     struct json_object *o;
 
     (void)state;
-    datetime_format(upstream_now_local(), now);
+    datetime_format(upstream_now_beijing(), now);
     assert_int_equal(upstream_restamp(body, strlen(body), NULL, "S2", &out, &len), 0);
     o = json_tokener_parse(out);
     assert_non_null(o);

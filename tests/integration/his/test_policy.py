@@ -217,11 +217,11 @@ class PolicyBase(h.HisTestCase):
                                 begin_time="2026-11-28 10:00:00")
             lines = h.stay_lines("M")
             for ln in lines:
-                ln["time"] = "2026-11-29 09:30:00"
+                ln["time"] = "2026-11-28 12:30:00"
             self.upload(self.c, v["visit_id"], lines)
             self.w.set_clock("2026-12-03 09:00:00")
             # The card read again at discharge: posad learns the platform's date (a discharge
-            # more than a day past the later of its own and the platform's is refused).
+            # on a day after the later of its own and the platform's is refused).
             self.identify(self.c, "41010000000000000000000111")
             r = self.c.post("/v1/visits/%s/settle" % v["visit_id"],
                             {"discharge": {"time": "2026-12-03 09:00:00"}})

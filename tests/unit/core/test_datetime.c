@@ -134,16 +134,28 @@ static void test_format(void **state)
     assert_string_equal(t, "2024-12-31 23:59:59");
 }
 
-/* A broken-down time as localtime_r fills it: years since 1900, months from 0. */
-static void test_of_tm(void **state)
+/* Beijing time of Unix times, checked against date(1) (TZ=Asia/Shanghai): the epoch is 08:00
+ * there, a UTC afternoon is the next day, and a second before Beijing's New Year. */
+static void test_of_unix(void **state)
 {
     (void)state;
-    struct tm tm = {.tm_year = 124, .tm_mon = 1, .tm_mday = 29, .tm_hour = 23, .tm_min = 5,
-                    .tm_sec = 9};
+    assert_int_equal(datetime_of_unix(0), 19700101080000LL);
+    assert_int_equal(datetime_of_unix(-1), 19700101075959LL);
+    assert_int_equal(datetime_of_unix(1700000000), 20231115061320LL); /* 22:13:20 UTC */
+    assert_int_equal(datetime_of_unix(1709251200 - 8 * 3600), 20240301000000LL);
+    assert_int_equal(datetime_of_unix(1709251200 - 8 * 3600 - 1), 20240229235959LL);
+    assert_int_equal(datetime_of_unix(1798732800), 20270101000000LL);
+    assert_int_equal(datetime_of_unix(1798732799), 20261231235959LL);
 
-    assert_int_equal(datetime_of_tm(&tm), 20240229230509LL);
-    tm = (struct tm){.tm_year = 70, .tm_mon = 0, .tm_mday = 1};
-    assert_int_equal(datetime_of_tm(&tm), 19700101000000LL);
+    assert_int_equal(datetime_to_unix(19700101080000LL), 0);
+    assert_int_equal(datetime_to_unix(20231115061320LL), 1700000000);
+    assert_int_equal(datetime_to_unix(20270101000000LL), 1798732800);
+
+    assert_int_equal(datetime_add_seconds(20261231235959LL, 1), 20270101000000LL);
+    assert_int_equal(datetime_add_seconds(20240228235959LL, 1), 20240229000000LL);
+    assert_int_equal(datetime_add_seconds(20250228235959LL, 1), 20250301000000LL);
+    assert_int_equal(datetime_add_seconds(20250301000000LL, -1), 20250228235959LL);
+    assert_int_equal(datetime_add_seconds(20250105103000LL, 600), 20250105104000LL);
 }
 
 /* A day or a month, as reconcile takes them: hand-checked calendars (2024 leap, 2026 not). */
@@ -261,7 +273,7 @@ int main(void)
         cmocka_unit_test(test_date_parse_respects_len),
         cmocka_unit_test(test_datetime_parse_table),
         cmocka_unit_test(test_format),
-        cmocka_unit_test(test_of_tm),
+        cmocka_unit_test(test_of_unix),
         cmocka_unit_test(test_date_is_valid),
         cmocka_unit_test(test_date_add_days),
         cmocka_unit_test(test_days_between),
