@@ -26,6 +26,7 @@
 #define DESK_TOKEN_TTL_MS        (30 * 60 * 1000) /* an identification is good for half an hour */
 #define DESK_CATALOG_PAGE        1000
 #define DESK_CATALOG_REFRESH_MS (24 * 3600 * 1000) /* the catalog changes monthly at most */
+#define DESK_CATALOG_MISMATCH_MS (10 * 60 * 1000)
 #define DESK_EMERGENCY_DEPTS_MAX 64
 
 #define DESK_CARDS_MAX 64
@@ -94,6 +95,7 @@ struct desk {
     bool catalog_ready;
     bool catalog_loading;
     bool catalog_fresh; /* downloaded since start (or the last timer) */
+    uint64_t catalog_mismatch_at; /* uv_now of the last refresh a mismatch asked for */
     uv_timer_t catalog_timer;
     /* retention (desk_retention.c) */
     uv_timer_t retention_timer;
@@ -151,6 +153,10 @@ void desk_catalog_start(struct desk *d);
 void desk_catalog_stop(struct desk *d);
 /* Downloads the catalog in the background; a download under way is not started twice. */
 void desk_catalog_refresh(struct desk *d);
+/* The same after a split the platform made otherwise, at most every
+ * DESK_CATALOG_MISMATCH_MS: a line the platform splits otherwise for a reason a download
+ * does not change (another period of its catalog) would download it at every upload. */
+void desk_catalog_refresh_after_mismatch(struct desk *d);
 
 /* Retention: a minute after start and every DESK_RETENTION_EVERY_MS, deletes identities a
  * day after they expired and idempotent answers older than [his] idempotency_days: both

@@ -471,24 +471,53 @@ void desk_fail_outcome(struct his_call *call, int err, const char *message)
 struct catalog_load {
     struct db_job job;
     struct desk *d;
+    bool downloaded; /* a download's, not the start's load of what the database holds */
     int64_t page;
-    struct json_object **pages; /* the items borrow their strings until stored */
-    size_t n_pages;
+    int64_t rows_seen; /* the rows of the pages so far, in force or not */
+    int64_t total;     /* the rows of all pages, as the first page counted them; -1: not */
     struct catalog_item *items;
     size_t n_items;
-    struct catalog_copy copy;   /* what the database holds afterwards */
+    char **blocks; /* the items' strings, copied out of each page's document */
+    size_t n_blocks, block_used;
+    struct catalog_copy copy; /* what the database holds afterwards */
 };
+
+#define CATALOG_BLOCK 65536
 
 static int catalog_request(struct catalog_load *cl);
 
 static void catalog_load_free(struct catalog_load *cl)
 {
-    for (size_t i = 0; i < cl->n_pages; i++)
-        json_object_put(cl->pages[i]);
-    free(cl->pages);
+    for (size_t i = 0; i < cl->n_blocks; i++)
+        free(cl->blocks[i]);
+    free(cl->blocks);
     free(cl->items);
     catalog_copy_free(&cl->copy);
     free(cl);
+}
+
+/* A copy of s kept with the load (a page's document is freed once read: a province's
+ * 100,000 items as json-c trees took some 300 MB). */
+static const char *catalog_keep(struct catalog_load *cl, const char *s)
+{
+    size_t len = strlen(s) + 1;
+    char **grown, *at;
+
+    if (len > CATALOG_BLOCK)
+        return NULL;
+    if (!cl->n_blocks || cl->block_used + len > CATALOG_BLOCK) {
+        if (!(grown = realloc(cl->blocks, (cl->n_blocks + 1) * sizeof grown[0])))
+            return NULL;
+        cl->blocks = grown;
+        if (!(cl->blocks[cl->n_blocks] = malloc(CATALOG_BLOCK)))
+            return NULL;
+        cl->n_blocks++;
+        cl->block_used = 0;
+    }
+    at = cl->blocks[cl->n_blocks - 1] + cl->block_used;
+    memcpy(at, s, len);
+    cl->block_used += len;
+    return at;
 }
 
 /* Swaps in what the database holds, once it indexes. */
@@ -519,7 +548,7 @@ static void catalog_install(struct desk *d, struct catalog_copy *copy)
 static int run_store(struct db *db, struct db_job *job)
 {
     struct catalog_load *cl = (struct catalog_load *)job;
-    int err = cl->n_items ? catalog_store(db, cl->items, cl->n_items, upstream_now_ms()) : 0;
+    int err = cl->downloaded ? catalog_store(db, cl->items, cl->n_items, upstream_now_ms()) : 0;
 
     return err ? err : catalog_load(db, &cl->copy);
 }
@@ -527,16 +556,17 @@ static int run_store(struct db *db, struct db_job *job)
 static void on_stored(struct db_job *job, int status)
 {
     struct catalog_load *cl = (struct catalog_load *)job;
+    struct desk *d = cl->d;
 
-    cl->d->catalog_loading = false;
+    d->catalog_loading = false;
     if (status)
         log_event(LOGL_ERROR, "catalog_not_stored", "error", posa_strerror(status), NULL);
     else
-        catalog_install(cl->d, &cl->copy);
-    if (cl->n_items)
-        cl->d->catalog_fresh = status == 0;
-    else if (cl->d->pd->up.health == UPSTREAM_ONLINE)
-        desk_catalog_refresh(cl->d); /* the start's load is done; online came meanwhile */
+        catalog_install(d, &cl->copy);
+    if (cl->downloaded)
+        d->catalog_fresh = status == 0;
+    else if (d->pd->up.health == UPSTREAM_ONLINE)
+        desk_catalog_refresh(d); /* the start's load is done; online came meanwhile */
     catalog_load_free(cl);
 }
 
@@ -544,17 +574,49 @@ static void on_stored(struct db_job *job, int status)
 static int catalog_page_add(struct catalog_load *cl, struct envelope_response *env,
                             int64_t *ret_pages, struct jsonmap_error *jerr)
 {
-    struct json_object *rows = NULL, **grown;
+    struct json_object *rows = NULL;
+    size_t from = cl->n_items;
+    int64_t total;
     int err;
 
     if ((err = desk_1312_decode(env->output, cl->page, BOUND_CATALOG_ITEMS, &rows, ret_pages,
-                                jerr)) < 0 ||
-        (err = catalog_json_append(rows, &catalog_keys_1312, &cl->items, &cl->n_items, jerr)) < 0)
+                                &total, jerr)) < 0 ||
+        (err = catalog_json_append(rows, &catalog_keys_1312, desk_today(cl->d->pd), &cl->items,
+                                   &cl->n_items, jerr)) < 0)
         return err;
-    if (!(grown = realloc(cl->pages, (cl->n_pages + 1) * sizeof grown[0])))
-        return -ENOMEM;
-    cl->pages = grown;
-    cl->pages[cl->n_pages++] = json_object_get(env->root);
+    if (cl->page == 1)
+        cl->total = total;
+    else if (total != cl->total) /* the catalog changed between pages: rows moved */
+        return jsonmap_fail(jerr, POSA_ERANGE, NULL, "recordCounts");
+    cl->rows_seen += (int64_t)json_object_array_length(rows);
+    for (size_t i = from; i < cl->n_items; i++) {
+        struct catalog_item *it = &cl->items[i];
+
+        if (!(it->list_code = catalog_keep(cl, it->list_code)) ||
+            !(it->name = catalog_keep(cl, it->name)))
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+/* The whole download, checked before it replaces the stored catalog: every row the platform
+ * counted came (a short page was stored as the catalog, its items then self-paid in full),
+ * some item is in force, and one period per code. */
+static int catalog_complete(struct catalog_load *cl, struct jsonmap_error *jerr)
+{
+    size_t kept;
+    char count[24];
+
+    if (cl->total >= 0 && cl->rows_seen != cl->total)
+        return jsonmap_fail(jerr, POSA_ERANGE, NULL, "recordCounts");
+    if (cl->n_items == 0)
+        return jsonmap_fail(jerr, POSA_EFIELD, NULL, "data");
+    kept = catalog_items_latest(cl->items, cl->n_items);
+    if (kept < cl->n_items) {
+        snprintf(count, sizeof count, "%zu", cl->n_items - kept);
+        log_event(LOGL_INFO, "catalog_earlier_periods", "rows", count, NULL);
+    }
+    cl->n_items = kept;
     return 0;
 }
 
@@ -577,6 +639,8 @@ static void on_catalog_page(struct upmsg *m)
         if ((err = catalog_request(cl)) == 0)
             return;
     }
+    if (!err)
+        err = catalog_complete(cl, &jerr);
     if (err) {
         /* The stored catalog (if any) stays in use; the next refresh tries again. */
         log_event(LOGL_WARN, "catalog_failed", "error", posa_strerror(err), "err_msg",
@@ -612,12 +676,23 @@ void desk_catalog_refresh(struct desk *d)
     if (d->catalog_loading || !(cl = calloc(1, sizeof *cl)))
         return;
     cl->d = d;
+    cl->downloaded = true;
     cl->page = 1;
     d->catalog_loading = true;
     if (catalog_request(cl) < 0) {
         d->catalog_loading = false;
         catalog_load_free(cl);
     }
+}
+
+void desk_catalog_refresh_after_mismatch(struct desk *d)
+{
+    uint64_t now = uv_now(d->pd->loop);
+
+    if (d->catalog_mismatch_at && now - d->catalog_mismatch_at < DESK_CATALOG_MISMATCH_MS)
+        return;
+    d->catalog_mismatch_at = now;
+    desk_catalog_refresh(d);
 }
 
 static void on_catalog_timer(uv_timer_t *t)

@@ -194,8 +194,9 @@ static void line_text(struct fee_flow *f, size_t i, struct jsontext *j, size_t *
         jsontext_json(j, NULL, his_flag(&f->outside[i]));
     jsontext_close(j, ']');
     /* policy.md: a code not in the catalog is self-paid in full. Said, because a typo in
-     * list_code reads the same and would bill the patient in full without a word. */
-    if (f->splits[i].lv == LV_NONE) {
+     * list_code reads the same and would bill the patient in full without a word; not when
+     * the platform, whose split is kept, has it (posad's catalog is older than the item). */
+    if (f->splits[i].lv == LV_NONE && !(f->platform_rows[i] == 1 && f->platform[i].lv != LV_NONE)) {
         jsontext_open(j, "warnings", '[');
         jsontext_open(j, NULL, '{');
         jsontext_str(j, "code", "NOT_IN_CATALOG");
@@ -233,7 +234,7 @@ static void answer(struct his_call *call)
     json_object_object_add(o, "upload", upload);
     /* A platform that splits differently has another catalog than ours: fetch it again. */
     if (mismatches)
-        desk_catalog_refresh(&call->pd->desk);
+        desk_catalog_refresh_after_mismatch(&call->pd->desk);
     his_reply(call, 200, o);
 }
 

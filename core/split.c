@@ -31,6 +31,27 @@ static int catalog_item_check(const struct catalog_item *item)
     return 0;
 }
 
+static int item_period_cmp(const void *a, const void *b)
+{
+    const struct catalog_item *x = a, *y = b;
+    int c = strcmp(x->list_code, y->list_code);
+
+    return c ? c : (x->valid_from > y->valid_from) - (x->valid_from < y->valid_from);
+}
+
+size_t catalog_items_latest(struct catalog_item *items, size_t n)
+{
+    size_t kept = 0;
+
+    qsort(items, n, sizeof items[0], item_period_cmp);
+    for (size_t i = 0; i < n; i++) {
+        if (kept > 0 && strcmp(items[kept - 1].list_code, items[i].list_code) == 0)
+            kept--; /* a later period of the same code takes its place */
+        items[kept++] = items[i];
+    }
+    return kept;
+}
+
 int catalog_index_init(struct catalog_index *index, struct catalog_item *items, size_t n,
                        size_t *ret_bad)
 {

@@ -27,6 +27,7 @@ struct catalog_item {
     uint8_t category;         /* med_chrgitm_type 1..14 */
     int64_t selfpay_prop_e6;  /* first self-pay ratio, scale 6 (0.10 = 100000) */
     int64_t price_limit_e6;   /* unit price limit at scale 6, or PRICE_NO_LIMIT */
+    int32_t valid_from;       /* yyyymmdd it is in force from (1312's begndate), 0: unknown */
 };
 
 /* A sorted view over the caller's items; core allocates nothing. */
@@ -40,6 +41,10 @@ struct catalog_index {
  * POSA_EFIELD, with *ret_bad set to the index of the first bad item (after sorting). */
 int catalog_index_init(struct catalog_index *index, struct catalog_item *items, size_t n,
                        size_t *ret_bad);
+/* Keeps one item per list_code, the one in force from the latest day: the platform lists a
+ * code once per validity period. Sorts items by list_code; returns how many are kept (the
+ * first ones). Among items of one code in force from the same day, one of them is kept. */
+size_t catalog_items_latest(struct catalog_item *items, size_t n);
 /* The item with list_code, or NULL when it is not in the catalog. */
 const struct catalog_item *catalog_index_find(const struct catalog_index *index,
                                               const char *list_code);

@@ -168,7 +168,8 @@ static int load_catalog(struct loader *ld, struct scenario *sc)
 
     if (!arr)
         return POSA_EFIELD;
-    if ((rc = catalog_json_append(arr, &catalog_keys_scenario, &sc->items, &sc->n_items, &err)) < 0)
+    if ((rc = catalog_json_append(arr, &catalog_keys_scenario, 0, &sc->items, &sc->n_items, &err)) <
+        0)
         return fail(ld, err.field, "%s", posa_strerror(err.err));
     rc = catalog_index_init(&sc->catalog, sc->items, sc->n_items, &bad);
     if (rc < 0)

@@ -4,17 +4,56 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/bound.h"
+#include "core/datetime.h"
 #include "core/decimal.h"
 #include "core/err.h"
 #include "core/str.h"
 
 const struct catalog_json_keys catalog_keys_scenario = {
-    "list_code", "name", "chrgitm_lv", "med_chrgitm_type", "selfpay_prop", "price_limit"};
+    "list_code", "name", "chrgitm_lv", "med_chrgitm_type", "selfpay_prop", "price_limit",
+    NULL,        NULL,   NULL};
 const struct catalog_json_keys catalog_keys_1312 = {
-    "hilist_code", "hilist_name", "chrgitm_lv", "med_chrgitm_type", "selfpay_prop",
-    "hilist_pric_uplmt_amt"};
+    "hilist_code",           "hilist_name", "chrgitm_lv", "med_chrgitm_type", "selfpay_prop",
+    "hilist_pric_uplmt_amt", "vali_flag",   "begndate",   "enddate"};
+
+/* A period's bound: "YYYY-MM-DD", or a time of that day; absent, null or "" is none (0). */
+static int bound_date(struct json_object *obj, const char *key, int32_t *ret,
+                      struct jsonmap_error *err)
+{
+    const char *text = NULL;
+    int rc;
+
+    *ret = 0;
+    if (!key || (rc = jsonmap_get_string(obj, key, DATETIME_TIME_LEN, false, &text, err)) < 0)
+        return key ? rc : 0;
+    if (!text || !text[0])
+        return 0;
+    if ((strlen(text) != DATETIME_DATE_LEN && strlen(text) != DATETIME_TIME_LEN) ||
+        date_parse(text, DATETIME_DATE_LEN, ret) < 0)
+        return jsonmap_fail(err, POSA_EDATE, NULL, key);
+    return 0;
+}
+
+/* Whether the row is in force on today; *valid_from is its first day (0: unknown). */
+static int in_force(struct json_object *obj, const struct catalog_json_keys *k, int32_t today,
+                    bool *ret, int32_t *valid_from, struct jsonmap_error *err)
+{
+    const char *flag = NULL;
+    int32_t to;
+    int rc;
+
+    if ((k->in_force && (rc = jsonmap_get_string(obj, k->in_force, 1, false, &flag, err)) < 0) ||
+        (rc = bound_date(obj, k->from, valid_from, err)) < 0 ||
+        (rc = bound_date(obj, k->to, &to, err)) < 0)
+        return rc;
+    if (flag && strcmp(flag, "0") != 0 && strcmp(flag, "1") != 0)
+        return jsonmap_fail(err, POSA_EFIELD, NULL, k->in_force);
+    *ret = !today || ((!flag || flag[0] == '1') && *valid_from <= today && (!to || today <= to));
+    return 0;
+}
 
 static int item_map(struct json_object *obj, const struct catalog_json_keys *k,
                     struct catalog_item *item, struct jsonmap_error *err)
@@ -57,10 +96,11 @@ static int fail_at(struct jsonmap_error *err, size_t i)
 }
 
 int catalog_json_append(struct json_object *array, const struct catalog_json_keys *keys,
-                        struct catalog_item **items, size_t *n, struct jsonmap_error *err)
+                        int32_t today, struct catalog_item **items, size_t *n,
+                        struct jsonmap_error *err)
 {
     struct catalog_item *grown;
-    size_t rows;
+    size_t rows, kept = 0;
     int rc;
 
     if (!json_object_is_type(array, json_type_array))
@@ -73,16 +113,19 @@ int catalog_json_append(struct json_object *array, const struct catalog_json_key
     *items = grown;
     for (size_t i = 0; i < rows; i++) {
         struct json_object *obj = json_object_array_get_idx(array, i);
+        struct catalog_item *item = &grown[*n + kept];
+        bool keep = false;
 
-        grown[*n + i] = (struct catalog_item){0};
+        *item = (struct catalog_item){0};
         if (!json_object_is_type(obj, json_type_object))
             rc = jsonmap_fail(err, POSA_EFIELD, NULL, "");
-        else
-            rc = item_map(obj, keys, &grown[*n + i], err);
+        else if ((rc = item_map(obj, keys, item, err)) == 0)
+            rc = in_force(obj, keys, today, &keep, &item->valid_from, err);
         if (rc < 0)
             return fail_at(err, i);
+        kept += keep;
     }
-    *n += rows;
+    *n += kept;
     return 0;
 }
 
@@ -93,7 +136,7 @@ int catalog_json_map(struct json_object *array, struct catalog_index *ret_index,
     size_t n = 0, bad;
     int rc;
 
-    if ((rc = catalog_json_append(array, &catalog_keys_scenario, &items, &n, err)) < 0) {
+    if ((rc = catalog_json_append(array, &catalog_keys_scenario, 0, &items, &n, err)) < 0) {
         free(items);
         return rc;
     }

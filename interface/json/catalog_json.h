@@ -9,18 +9,22 @@
 #include "core/split.h"
 #include "interface/json/jsonmap.h"
 
-/* The field names of one catalog row: the scenario's, or the national 1312 answer's. */
+/* The field names of one catalog row: the scenario's, or the national 1312 answer's, whose
+ * rows also say when they are in force (vali_flag, begndate, enddate; NULL: no such key). */
 struct catalog_json_keys {
     const char *list_code, *name, *lv, *category, *selfpay_prop, *price_limit;
+    const char *in_force, *from, *to;
 };
 extern const struct catalog_json_keys catalog_keys_scenario; /* list_code, ... */
 extern const struct catalog_json_keys catalog_keys_1312;     /* hilist_code, ... */
 
-/* Appends the array's rows to *items (grown with realloc; *n counts them). On failure err
- * names the field ("catalog[7].chrgitm_lv") and *n is as before. The document
- * must outlive the items. */
+/* Appends the array's rows in force on today (yyyymmdd; 0: every row) to *items (grown with
+ * realloc; *n counts them): a row marked not valid (vali_flag 0), or whose period does not
+ * hold today, is left out. On failure err names the field ("catalog[7].chrgitm_lv") and *n
+ * is as before. The document must outlive the items. */
 int catalog_json_append(struct json_object *array, const struct catalog_json_keys *keys,
-                        struct catalog_item **items, size_t *n, struct jsonmap_error *err);
+                        int32_t today, struct catalog_item **items, size_t *n,
+                        struct jsonmap_error *err);
 
 /* Maps a scenario catalog array into a new items array and indexes it. On failure err
  * names the field and nothing is allocated. Free *ret_items with free(). */

@@ -468,10 +468,11 @@ int desk_fees_decode(struct json_object *output, desk_fee_split_cb cb, void *dat
 }
 
 int desk_1312_decode(struct json_object *output, int64_t page, int64_t max_pages,
-                     struct json_object **ret_rows, int64_t *ret_pages, struct jsonmap_error *err)
+                     struct json_object **ret_rows, int64_t *ret_pages, int64_t *ret_total,
+                     struct jsonmap_error *err)
 {
     json_object *rows = child(output, "data", json_type_array);
-    int64_t pages = 1;
+    int64_t pages = 1, total = -1;
 
     if (!rows)
         return jsonmap_fail(err, POSA_EFIELD, NULL, "data");
@@ -483,8 +484,11 @@ int desk_1312_decode(struct json_object *output, int64_t page, int64_t max_pages
         pages = 1;
     if (pages < 1 || pages > max_pages || (json_object_array_length(rows) == 0 && page < pages))
         return jsonmap_fail(err, POSA_ERANGE, NULL, "pages");
+    if (jsonmap_get_decimal(output, "recordCounts", 0, false, &total, err) < 0 || total < -1)
+        return jsonmap_fail(err, POSA_EFIELD, NULL, "recordCounts");
     *ret_rows = rows;
     *ret_pages = pages;
+    *ret_total = total;
     return 0;
 }
 

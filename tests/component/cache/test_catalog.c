@@ -42,9 +42,9 @@ static int fx_teardown(void **state)
 }
 
 static const struct catalog_item first[] = {
-    {"XB05XAA103A003011042793", "氯化钾缓释片 0.5g", LV_A, 9, 0, PRICE_NO_LIMIT},
-    {"C09070001005900000000932286", "一次性使用腔镜切割吻合器钉仓", LV_B, 8, 300000, 1200000000},
-    {"ZA12BAK287A002010236950", "灵芝孢子粉胶囊", LV_C, 11, 1000000, PRICE_NO_LIMIT},
+    {"XB05XAA103A003011042793", "氯化钾缓释片 0.5g", LV_A, 9, 0, PRICE_NO_LIMIT, 0},
+    {"C09070001005900000000932286", "一次性使用腔镜切割吻合器钉仓", LV_B, 8, 300000, 1200000000, 0},
+    {"ZA12BAK287A002010236950", "灵芝孢子粉胶囊", LV_C, 11, 1000000, PRICE_NO_LIMIT, 0},
 };
 
 static void store(struct db *db, const struct catalog_item *items, size_t n, int64_t now)
@@ -90,7 +90,7 @@ static void test_replaced_whole(void **state)
     struct fx *fx = *state;
     struct catalog_copy c = {0};
     const struct catalog_item second[] = {
-        {"001109000010000", "普通病房床位费", LV_A, 1, 0, 45000000},
+        {"001109000010000", "普通病房床位费", LV_A, 1, 0, 45000000, 0},
     };
 
     store(fx->db, first, 3, 1);

@@ -11,9 +11,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct catalog_item items[] = {
-        {"A1", "a", LV_A, 1, 0, PRICE_NO_LIMIT},
-        {"B1", "b", LV_B, 9, 100000, 12500000},
-        {"C1", "c", LV_C, 14, 0, PRICE_NO_LIMIT},
+        {"A1", "a", LV_A, 1, 0, PRICE_NO_LIMIT, 0},
+        {"B1", "b", LV_B, 9, 100000, 12500000, 0},
+        {"C1", "c", LV_C, 14, 0, PRICE_NO_LIMIT, 0},
     };
     struct catalog_index index;
     struct fee_lines lines;

@@ -26,19 +26,19 @@ static void eq64(int64_t got, int64_t want, const char *what, const char *field)
 
 /* Catalog items (treating region). Prices at scale 6, ratios at scale 6. */
 /* clang-format off */
-static const struct catalog_item A_PLAIN = {"XA01", "甲 no limit", LV_A, 9, 0, PRICE_NO_LIMIT};
-static const struct catalog_item A_LIM = {"XA02", "甲 limit 100.00", LV_A, 8, 0, 100000000};
-static const struct catalog_item B10 = {"XB10", "乙 0.10", LV_B, 9, 100000, PRICE_NO_LIMIT};
-static const struct catalog_item B05 = {"XB05", "乙 0.05", LV_B, 11, 50000, PRICE_NO_LIMIT};
-static const struct catalog_item B00 = {"XB00", "乙 0", LV_B, 9, 0, PRICE_NO_LIMIT};
-static const struct catalog_item B100 = {"XB99", "乙 1.00", LV_B, 9, 1000000, PRICE_NO_LIMIT};
+static const struct catalog_item A_PLAIN = {"XA01", "甲 no limit", LV_A, 9, 0, PRICE_NO_LIMIT, 0};
+static const struct catalog_item A_LIM = {"XA02", "甲 limit 100.00", LV_A, 8, 0, 100000000, 0};
+static const struct catalog_item B10 = {"XB10", "乙 0.10", LV_B, 9, 100000, PRICE_NO_LIMIT, 0};
+static const struct catalog_item B05 = {"XB05", "乙 0.05", LV_B, 11, 50000, PRICE_NO_LIMIT, 0};
+static const struct catalog_item B00 = {"XB00", "乙 0", LV_B, 9, 0, PRICE_NO_LIMIT, 0};
+static const struct catalog_item B100 = {"XB99", "乙 1.00", LV_B, 9, 1000000, PRICE_NO_LIMIT, 0};
 static const struct catalog_item B_LIM = {"XB11", "乙 0.10 limit 100.00", LV_B, 8, 100000,
-                                          100000000};
+                                          100000000, 0};
 static const struct catalog_item B15_LIM = {"XB15", "乙 0.15 limit 10.00", LV_B, 9, 150000,
-                                            10000000};
-static const struct catalog_item A_ZERO = {"XA03", "甲 limit 0.00", LV_A, 9, 0, 0};
-static const struct catalog_item C_PLAIN = {"XC01", "丙", LV_C, 9, 0, PRICE_NO_LIMIT};
-static const struct catalog_item C_LIM = {"XC02", "丙 limit 50.00", LV_C, 8, 0, 50000000};
+                                            10000000, 0};
+static const struct catalog_item A_ZERO = {"XA03", "甲 limit 0.00", LV_A, 9, 0, 0, 0};
+static const struct catalog_item C_PLAIN = {"XC01", "丙", LV_C, 9, 0, PRICE_NO_LIMIT, 0};
+static const struct catalog_item C_LIM = {"XC02", "丙 limit 50.00", LV_C, 8, 0, 50000000, 0};
 /* clang-format on */
 
 struct split_case {
@@ -430,6 +430,38 @@ static void test_catalog_find(void **state)
     assert_null(catalog_index_find(&empty, "XA01"));
 }
 
+/* A code listed once per validity period keeps its latest: the bed fee at 45.00 until
+ * 2025 and 50.00 since (in any order of the rows), one at 12.00 listed once, and a third
+ * listed twice for one period (one of the two is kept). */
+static void test_catalog_latest_period(void **state)
+{
+    (void)state;
+    struct catalog_item items[6];
+    struct catalog_index index;
+    size_t badi = 99, n;
+
+    set_item(&items[0], "BED", LV_A, 1, 0, 50000000);
+    items[0].valid_from = 20260101;
+    set_item(&items[1], "LAB", LV_A, 5, 0, 12000000);
+    items[1].valid_from = 20200101;
+    set_item(&items[2], "BED", LV_A, 1, 0, 45000000);
+    items[2].valid_from = 20200101;
+    set_item(&items[3], "DUP", LV_B, 9, 100000, PRICE_NO_LIMIT);
+    items[3].valid_from = 20240101;
+    set_item(&items[4], "DUP", LV_B, 9, 100000, PRICE_NO_LIMIT);
+    items[4].valid_from = 20240101;
+    set_item(&items[5], "BED", LV_A, 1, 0, 40000000);
+    items[5].valid_from = 0; /* no begndate: the earliest */
+
+    n = catalog_items_latest(items, 6);
+    assert_int_equal(n, 3);
+    assert_int_equal(catalog_index_init(&index, items, n, &badi), 0);
+    assert_int_equal(catalog_index_find(&index, "BED")->price_limit_e6, 50000000);
+    assert_int_equal(catalog_index_find(&index, "LAB")->price_limit_e6, 12000000);
+    assert_int_equal(catalog_index_find(&index, "DUP")->valid_from, 20240101);
+    assert_int_equal(catalog_items_latest(items, 0), 0);
+}
+
 struct bad_item_case {
     const char *name;
     size_t which; /* which item of fill_good() is spoiled */
@@ -570,6 +602,7 @@ int main(void)
         cmocka_unit_test(test_bill_refuses_bad_category),
         cmocka_unit_test(test_catalog_find),
         cmocka_unit_test(test_catalog_rejects),
+        cmocka_unit_test(test_catalog_latest_period),
         cmocka_unit_test(test_lv_category_parse),
         cmocka_unit_test(test_two_digit_code),
         cmocka_unit_test(test_category_name),

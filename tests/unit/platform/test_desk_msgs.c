@@ -198,36 +198,41 @@ static void test_catalog_pages(void **state)
         const char *output;
         int64_t page;
         int rc;
-        int64_t pages;
+        int64_t pages, total;
     } cases[] = {
-        {"{\"data\":[{\"a\":1}],\"pages\":3}", 1, 0, 3},
-        {"{\"data\":[{\"a\":1}]}", 1, 0, 1},              /* no count: one page */
-        {"{\"data\":[],\"pages\":3}", 3, 0, 3},           /* the last may be empty */
-        {"{\"data\":[],\"pages\":1}", 1, 0, 1},           /* an empty catalog */
-        {"{\"data\":[],\"pages\":3}", 2, POSA_ERANGE, 0}, /* empty before the last */
-        {"{\"data\":[{\"a\":1}],\"pages\":1000000000000000}", 1, POSA_ERANGE, 0},
-        {"{\"data\":[{\"a\":1}],\"pages\":1001}", 1, POSA_ERANGE, 0},
-        {"{\"data\":[{\"a\":1}],\"pages\":1000}", 1, 0, 1000},
-        {"{\"data\":[],\"pages\":0}", 1, 0, 1}, /* nothing matched */
-        {"{\"data\":[{\"a\":1}],\"pages\":-1}", 1, POSA_ERANGE, 0},
-        {"{\"data\":[{\"a\":1}],\"pages\":\"3\"}", 1, 0, 3}, /* digits, as numbers come */
-        {"{\"data\":[{\"a\":1}],\"pages\":\"three\"}", 1, POSA_EFIELD, 0},
-        {"{\"data\":[{\"a\":1}],\"pages\":2.5}", 1, POSA_EFIELD, 0},
-        {"{\"data\":{},\"pages\":1}", 1, POSA_EFIELD, 0},
-        {"{\"pages\":1}", 1, POSA_EFIELD, 0},
+        {"{\"data\":[{\"a\":1}],\"pages\":3}", 1, 0, 3, -1},
+        {"{\"data\":[{\"a\":1}]}", 1, 0, 1, -1},              /* no count: one page */
+        {"{\"data\":[],\"pages\":3}", 3, 0, 3, -1},           /* the last may be empty */
+        {"{\"data\":[],\"pages\":1}", 1, 0, 1, -1},           /* an empty catalog */
+        {"{\"data\":[],\"pages\":3}", 2, POSA_ERANGE, 0, -1}, /* empty before the last */
+        {"{\"data\":[{\"a\":1}],\"pages\":1000000000000000}", 1, POSA_ERANGE, 0, -1},
+        {"{\"data\":[{\"a\":1}],\"pages\":1001}", 1, POSA_ERANGE, 0, -1},
+        {"{\"data\":[{\"a\":1}],\"pages\":1000}", 1, 0, 1000, -1},
+        {"{\"data\":[],\"pages\":0}", 1, 0, 1, -1}, /* nothing matched */
+        {"{\"data\":[{\"a\":1}],\"pages\":-1}", 1, POSA_ERANGE, 0, -1},
+        {"{\"data\":[{\"a\":1}],\"pages\":\"3\"}", 1, 0, 3, -1}, /* digits, as numbers come */
+        {"{\"data\":[{\"a\":1}],\"pages\":\"three\"}", 1, POSA_EFIELD, 0, -1},
+        {"{\"data\":[{\"a\":1}],\"pages\":2.5}", 1, POSA_EFIELD, 0, -1},
+        {"{\"data\":{},\"pages\":1}", 1, POSA_EFIELD, 0, -1},
+        {"{\"pages\":1}", 1, POSA_EFIELD, 0, -1},
+        {"{\"data\":[{\"a\":1}],\"pages\":2,\"recordCounts\":1001}", 1, 0, 2, 1001},
+        {"{\"data\":[{\"a\":1}],\"pages\":1,\"recordCounts\":\"1\"}", 1, 0, 1, 1},
+        {"{\"data\":[{\"a\":1}],\"pages\":1,\"recordCounts\":-5}", 1, POSA_EFIELD, 0, -1},
+        {"{\"data\":[{\"a\":1}],\"pages\":1,\"recordCounts\":\"x\"}", 1, POSA_EFIELD, 0, -1},
     };
 
     (void)state;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct json_object *out = json_tokener_parse(cases[i].output), *rows = NULL;
         struct jsonmap_error err = {0};
-        int64_t pages = 0;
+        int64_t pages = 0, total = 0;
 
         assert_non_null(out);
-        assert_int_equal(desk_1312_decode(out, cases[i].page, 1000, &rows, &pages, &err),
+        assert_int_equal(desk_1312_decode(out, cases[i].page, 1000, &rows, &pages, &total, &err),
                          cases[i].rc);
         if (cases[i].rc == 0) {
             assert_int_equal(pages, cases[i].pages);
+            assert_int_equal(total, cases[i].total);
             assert_non_null(rows);
         }
         json_object_put(out);
