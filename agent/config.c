@@ -17,6 +17,8 @@
 #include <uv.h>
 
 #include "agent/desk.h"
+#include "drivers/vendor.h"
+#include "interface/platform/gateway.h"
 #include "core/err.h"
 #include "core/utf8.h"
 
@@ -266,13 +268,38 @@ static int config_store(struct posad_config *cfg, const struct config_key *k, co
     return 0;
 }
 
+/* The section an unknown key of section belongs in, or NULL. */
+static const char *config_other_section(const char *section, const char *name)
+{
+    for (size_t i = 0; i < sizeof config_keys / sizeof config_keys[0]; i++)
+        if (strcmp(config_keys[i].section, section) != 0 && strcmp(config_keys[i].name, name) == 0)
+            return config_keys[i].section;
+    return NULL;
+}
+
+static bool config_quoted(const char *value)
+{
+    size_t n = strlen(value);
+
+    return n >= 2 && (value[0] == '"' || value[0] == '\'') && value[n - 1] == value[0];
+}
+
+/* What the reader of a refused value most likely wrote: a comment after the value, which
+ * the format does not have (the value was "info    # info for production"). */
+static const char *config_hint(const char *value)
+{
+    return strstr(value, " #") || strstr(value, "\t#") || strstr(value, " ;")
+               ? " (a comment goes on a line of its own)"
+               : "";
+}
+
 /* Sets a key and remembers where: line of the file, or 0 (a default, the command line). */
 static int config_set_at(struct posad_config *cfg, const char *section, const char *key,
                          const char *value, const char *origin, int line, char *msg, size_t cap)
 {
     const struct config_key *k = config_find(section, key);
-    const char *why = "unknown key";
-    char twice[64];
+    const char *why = "unknown key", *other = k ? NULL : config_other_section(section, key);
+    char twice[64], elsewhere[64];
 
     /* A second line for a key (a cashier's token appended as another `clients =`) would
      * silently replace the first. */
@@ -282,14 +309,23 @@ static int config_set_at(struct posad_config *cfg, const char *section, const ch
         why = twice;
         k = NULL;
     }
+    if (other) {
+        snprintf(elsewhere, sizeof elsewhere, "unknown key here: it goes under [%s]", other);
+        why = elsewhere;
+    }
+    /* A quoted value would be used with its quotes (in every message's fixmedins_name). */
+    if (k && config_quoted(value)) {
+        why = "write the value without quotes";
+        k = NULL;
+    }
     if (k && config_store(cfg, k, value, &why) == 0) {
         cfg->key_line[k - config_keys] = line == CONFIG_LINE_COMMAND ? CONFIG_LINE_COMMAND
                                          : line > 0 && line < CONFIG_LINE_COMMAND ? (uint16_t)line
                                                                                   : 0;
         return 0;
     }
-    snprintf(msg, cap, "%s: [%s] %s: %s%s", origin, section, key,
-             k && k->type == CT_CHOICE ? "must be one of " : "", why);
+    snprintf(msg, cap, "%s: [%s] %s: %s%s%s", origin, section, key,
+             k && k->type == CT_CHOICE ? "must be one of " : "", why, config_hint(value));
     return POSA_EFIELD;
 }
 
@@ -340,7 +376,8 @@ int config_load(struct posad_config *cfg, const char *path, char *msg, size_t ca
         if (*s == '[') {
             char *close = strchr(s, ']');
             if (!close || close[1] || close - s - 1 >= (long)sizeof section || close == s + 1) {
-                snprintf(msg, cap, "%s: bad section header", origin);
+                snprintf(msg, cap, "%s: bad section header: write [name] alone on its line%s",
+                         origin, close && close[1] ? config_hint(close + 1) : "");
                 err = POSA_EFIELD;
                 break;
             }
@@ -465,10 +502,53 @@ static int config_url(const struct posad_config *cfg, const char *path, const ch
         if ((unsigned char)*c <= ' ' || *c == '"' || *c == '\\' || *c == 0x7f)
             why = "must not hold spaces, quotes or control characters (a comment goes on a "
                   "line of its own)";
+    /* A password there would be written to the log with the URL, and to every desk's
+     * e-voucher URL made from it. */
+    if (!why && memchr(url + scheme, '@', strcspn(url + scheme, "/?#")))
+        why = "must not carry a user or password (user:password@host): the platform's "
+              "credentials go in [gateway]";
     if (!why)
         return 0;
     snprintf(msg, cap, "%s: [upstream] %s: %s",
              config_at(cfg, path, "upstream", key, at, sizeof at), key, why);
+    return POSA_EFIELD;
+}
+
+/* Loaded now as at start (its Init is not run): a file that is no library, or one without
+ * ReadCardBas, stopped posad at start with exit 1, past a check that said ok. */
+static int config_card_library(const struct posad_config *cfg, const char *path, char *msg,
+                               size_t cap)
+{
+    struct vendor_lib lib;
+    char at[CONFIG_PATH_MAX + 16];
+
+    if (!cfg->card_library[0] || vendor_lib_open(&lib, cfg->card_library, NULL) == 0) {
+        if (cfg->card_library[0])
+            vendor_lib_close(&lib);
+        return 0;
+    }
+    snprintf(msg, cap,
+             "%s: [desks] card_library: not a card vendor's library (a shared library "
+             "with ReadCardBas)",
+             config_at(cfg, path, "desks", "card_library", at, sizeof at));
+    return POSA_EFIELD;
+}
+
+/* The SM gateway signs every message with it: a file that holds no SM2 key (or one under a
+ * passphrase) failed every message at run time, said as "the platform is unreachable". */
+static int config_sm_key(const struct posad_config *cfg, const char *path, char *msg, size_t cap)
+{
+    EVP_PKEY *key = NULL;
+    char at[CONFIG_PATH_MAX + 16];
+
+    if (gateway_load_private_key(cfg->sm_key_file, "SM2", &key) == 0) {
+        EVP_PKEY_free(key);
+        return 0;
+    }
+    snprintf(msg, cap,
+             "%s: [gateway] sm_key_file: not an SM2 private key (PEM, without a "
+             "passphrase)",
+             config_at(cfg, path, "gateway", "sm_key_file", at, sizeof at));
     return POSA_EFIELD;
 }
 
@@ -635,6 +715,8 @@ int config_check(const struct posad_config *cfg, const char *path, char *msg, si
     if (!err)
         err = config_readable(cfg, path, "desks", "card_library", cfg->card_library, msg, cap);
     if (!err)
+        err = config_card_library(cfg, path, msg, cap);
+    if (!err)
         err = config_client_tls(cfg, path, msg, cap);
     if (!err)
         err = config_data_dir(cfg, path, msg, cap);
@@ -686,6 +768,8 @@ int config_check(const struct posad_config *cfg, const char *path, char *msg, si
                                  "required by gateway = sm", msg, cap);
         if (!err)
             err = config_readable(cfg, path, "gateway", "sm_key_file", cfg->sm_key_file, msg, cap);
+        if (!err)
+            err = config_sm_key(cfg, path, msg, cap);
     }
     return err;
 }

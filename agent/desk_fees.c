@@ -182,6 +182,11 @@ static struct json_object *mismatch(const struct split *s, const struct split *p
     return o;
 }
 
+static bool platform_covers(const struct fee_flow *f, size_t i)
+{
+    return f->platform_rows[i] == 1 && f->platform[i].fulamt_ownpay != f->platform[i].amount;
+}
+
 static void line_text(struct fee_flow *f, size_t i, struct jsontext *j, size_t *mismatches)
 {
     const struct his_fee_line *l = &f->lines.lines[i];
@@ -195,8 +200,8 @@ static void line_text(struct fee_flow *f, size_t i, struct jsontext *j, size_t *
     jsontext_close(j, ']');
     /* policy.md: a code not in the catalog is self-paid in full. Said, because a typo in
      * list_code reads the same and would bill the patient in full without a word; not when
-     * the platform, whose split is kept, has it (posad's catalog is older than the item). */
-    if (f->splits[i].lv == LV_NONE && !(f->platform_rows[i] == 1 && f->platform[i].lv != LV_NONE)) {
+     * the platform, whose split is kept, covers some of it (posad's catalog is older). */
+    if (f->splits[i].lv == LV_NONE && !platform_covers(f, i)) {
         jsontext_open(j, "warnings", '[');
         jsontext_open(j, NULL, '{');
         jsontext_str(j, "code", "NOT_IN_CATALOG");

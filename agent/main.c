@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -240,14 +241,21 @@ static void on_signal(uv_signal_t *s, int signum)
 
 /* --- start ------------------------------------------------------------------------------ */
 
+#ifdef POSA_JEMALLOC
+/* jemalloc gives freed pages back to the kernel only while the process allocates: an idle
+ * posad kept the 30 MB two 5,000-line bills took, where architecture.md wants it under 20
+ * MB. Its background thread gives them back after the decay time (10 s) instead. */
+const char *malloc_conf = "background_thread:true";
+#endif
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: posad --config FILE [--upstream URL] [--data-dir DIR] "
                "[--listen HOST:PORT] [--socket PATH]\n"
-               "       posad --check-config FILE\n");
+               "       posad --check-config FILE\n"
+               "       posad --version\n");
 }
 
-/* The data directory, created private (0700); an existing one is narrowed to 0700. */
 /* The data directory, made 0700, or one of posad's own narrowed to 0700 (restored from a
  * backup with loose modes): a file, a directory of another user's, or a shared one (sticky,
  * as /tmp is) is refused, never chmodded. */
@@ -320,6 +328,25 @@ static int lock_data_dir(const char *dir)
     return 0; /* fd stays open: the lock is the process's */
 }
 
+/* posad.db may be a link to a database on another disk: the directory it really is in is
+ * locked too, or a data directory copied with its link would run a second posad on the
+ * same journal (and resolve the first one's messages in flight under it). */
+static int lock_database_dir(const char *data_dir, const char *db_path)
+{
+    char *real_db = realpath(db_path, NULL), *real_dir = realpath(data_dir, NULL);
+    char *slash = real_db ? strrchr(real_db, '/') : NULL;
+    int err = 0;
+
+    if (slash && real_dir) {
+        *slash = '\0';
+        if (strcmp(real_db, real_dir) != 0)
+            err = lock_data_dir(real_db[0] ? real_db : "/");
+    }
+    free(real_db);
+    free(real_dir);
+    return err;
+}
+
 static int open_journal(struct posad *pd, char last_msgid[MSGID_LEN + 1])
 {
     char path[CONFIG_PATH_MAX + 16];
@@ -335,6 +362,8 @@ static int open_journal(struct posad *pd, char last_msgid[MSGID_LEN + 1])
     if (lock_data_dir(pd->cfg.data_dir) != 0)
         return -EBUSY;
     snprintf(path, sizeof path, "%s/posad.db", pd->cfg.data_dir);
+    if (lock_database_dir(pd->cfg.data_dir, path) != 0)
+        return -EBUSY;
     err = db_open(path, &db);
     /* Before anything is served: rows a crash left `sent` become `unknown`. */
     if (!err)
@@ -342,8 +371,10 @@ static int open_journal(struct posad *pd, char last_msgid[MSGID_LEN + 1])
     if (!err)
         err = journal_last_msgid(db, last_msgid);
     if (err) {
-        fprintf(stderr, "posad: journal %s: %s (%s)\n", path, posa_strerror(err),
-                db ? db_errmsg(db) : "");
+        const char *detail = db ? db_errmsg(db) : "";
+
+        fprintf(stderr, "posad: journal %s: %s%s%s%s\n", path, posa_strerror(err),
+                detail[0] ? " (" : "", detail, detail[0] ? ")" : "");
         db_close(db);
         return err;
     }
@@ -474,6 +505,17 @@ static int start_upstream(struct posad *pd, const char *last_msgid)
     return 0;
 }
 
+static void block_signals(bool block)
+{
+    sigset_t set;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(block ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
+}
+
 static void start_signals(struct posad *pd)
 {
     uv_signal_t *sigs[] = {&pd->sigterm, &pd->sigint, &pd->sighup};
@@ -485,15 +527,20 @@ static void start_signals(struct posad *pd)
         sigs[i]->data = pd;
         uv_signal_start(sigs[i], on_signal, nums[i]);
     }
+    block_signals(false);
 }
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},   {"check-config", optional_argument, NULL, 'k'},
-        {"upstream", required_argument, NULL, 'u'}, {"data-dir", required_argument, NULL, 'd'},
-        {"listen", required_argument, NULL, 'l'},   {"socket", required_argument, NULL, 's'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"check-config", optional_argument, NULL, 'k'},
+                                         {"upstream", required_argument, NULL, 'u'},
+                                         {"data-dir", required_argument, NULL, 'd'},
+                                         {"listen", required_argument, NULL, 'l'},
+                                         {"socket", required_argument, NULL, 's'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {"version", no_argument, NULL, 'V'},
+                                         {NULL, 0, NULL, 0}};
     static struct posad pd;
     char *overrides[4] = {NULL, NULL, NULL, NULL};
     const char *config = NULL;
@@ -516,6 +563,7 @@ int main(int argc, char **argv)
         case 'l': overrides[2] = optarg; break;
         case 's': overrides[3] = optarg; break;
         case 'h': usage(stdout); return 0;
+        case 'V': printf("posad %s\n", POSA_VERSION); return 0;
         default: usage(stderr); return 2;
         }
     }
@@ -523,6 +571,12 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    /* Until the loop's handlers are in (start_signals), a SIGHUP (logrotate's) would end
+     * posad by its default action and a SIGTERM would stop it mid-migration: held, and
+     * delivered to the handlers once they are in. The threads started meanwhile keep them
+     * blocked, so the loop's thread is the one that takes them. */
+    if (!check)
+        block_signals(true);
     pd.config_path = config;
     memcpy(pd.overrides, overrides, sizeof pd.overrides);
     if (load_config(&pd.cfg, config, overrides, msg, sizeof msg) != 0) {
@@ -556,9 +610,10 @@ int main(int argc, char **argv)
         return 1;
     }
     umask(077);
-    /* glibc gives a thread's freed heap back to the kernel (madvise) whenever its top grows
-     * past the trim threshold, and takes it again by page faults on the next message: 7% of
-     * posad's CPU under load. Keep up to 16 MiB of freed heap instead. */
+    /* Built with glibc's malloc (POSA_ALLOCATOR=libc): it gives a thread's freed heap back
+     * to the kernel (madvise) whenever its top grows past the trim threshold, and takes it
+     * again by page faults on the next message: 7% of posad's CPU under load. Keep up to
+     * 16 MiB of freed heap instead. (jemalloc's: malloc_conf above.) */
     mallopt(M_TRIM_THRESHOLD, 16 << 20);
     pd.loop = uv_default_loop();
     if (open_journal(&pd, last_msgid) != 0)

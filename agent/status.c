@@ -46,7 +46,7 @@ static void on_stats(struct db_job *job, int status)
     char when[32];
 
     json_object_object_add(body, "status", json_object_new_string(status ? "degraded" : "ok"));
-    json_object_object_add(body, "version", json_object_new_string("0.1.0"));
+    json_object_object_add(body, "version", json_object_new_string(POSA_VERSION));
     json_object_object_add(body, "database",
                            json_object_new_string(db_worker_failed(&sj->pd->db) ? "failed" : "ok"));
     json_object_object_add(u, "state", json_object_new_string(upstream_health_name(up->health)));
@@ -100,9 +100,11 @@ static int add_row(const struct journal_row *row, void *data)
     status_time(row->next_attempt, when);
     json_object_object_add(o, "next_attempt",
                            row->next_attempt ? json_object_new_string(when) : NULL);
+    json_object_object_add(o, "seq", json_object_new_int64(row->seq)); /* for ?after= */
+    /* Last: posactl's table cuts every column but the last, and the cause is the one a
+     * reader needs whole. */
     json_object_object_add(o, "last_error",
                            row->last_error ? json_object_new_string(row->last_error) : NULL);
-    json_object_object_add(o, "seq", json_object_new_int64(row->seq)); /* for ?after= */
     if (json_object_array_length(sj->rows) < (size_t)sj->limit) {
         json_object_array_add(sj->rows, o);
         sj->last_seq = row->seq;

@@ -82,7 +82,9 @@ static const struct err_entry err_table[] = {
      "posad's disk is full, so nothing was recorded: free space on it, then try again"},
     {POSA_EEXISTS, "CONFLICT", 409, false, "already journaled under this key"},
     {POSA_ENOTFOUND, "NOT_FOUND", 404, false, "no such record"},
-    {POSA_ESCHEMA, "INTERNAL", 500, false, "the database was written by a newer posa"},
+    {POSA_ESCHEMA, "INTERNAL", 500, false,
+     "the database was written by a newer posad: run that version, or restore a backup this "
+     "version made"},
     {POSA_ECORRUPT, "INTERNAL", 500, false, "the database file is damaged or not a database"},
     {POSA_ECRYPTO, "INTERNAL", 500, false,
      "a cryptographic operation failed (bad key or bad input)"},

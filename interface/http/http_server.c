@@ -64,6 +64,14 @@ static void server_maybe_done(struct http_server *s)
         done(done_data);
 }
 
+/* A key with a passphrase is refused, not asked for: OpenSSL would ask on posad's terminal,
+ * and a SIGHUP reload would then hold the loop, every desk with it, until someone typed. */
+static int no_passphrase(char *buf, int size, int rwflag, void *data)
+{
+    (void)buf, (void)size, (void)rwflag, (void)data;
+    return 0;
+}
+
 SSL_CTX *http_tls_context(const char *cert_file, const char *key_file, char *why, size_t cap)
 {
     SSL_CTX *ctx = NULL;
@@ -77,6 +85,8 @@ SSL_CTX *http_tls_context(const char *cert_file, const char *key_file, char *why
         }
     ctx = SSL_CTX_new(TLS_server_method());
     ERR_clear_error();
+    if (ctx)
+        SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
     if (ctx && SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) == 1 &&
         (step = cert_file, SSL_CTX_use_certificate_chain_file(ctx, cert_file) == 1) &&
         (step = key_file, SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) == 1) &&
@@ -86,7 +96,10 @@ SSL_CTX *http_tls_context(const char *cert_file, const char *key_file, char *why
     }
     char reason[160];
     ERR_error_string_n(ERR_peek_last_error(), reason, sizeof reason);
-    snprintf(why, cap, "%s: %s", step, reason);
+    if (step == key_file)
+        snprintf(why, cap, "%s: not a PEM private key without a passphrase (%s)", step, reason);
+    else
+        snprintf(why, cap, "%s: %s", step, reason);
     SSL_CTX_free(ctx);
     return NULL;
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/err.h>
 #include <openssl/pem.h>
 
 #include "core/err.h"
@@ -127,17 +128,27 @@ int gateway_base64_decode(const char *text, size_t len, unsigned char **ret, siz
     return 0;
 }
 
-int gateway_load_private_key(const char *path, EVP_PKEY **ret)
+/* A key under a passphrase is refused, not asked for on posad's terminal. */
+static int no_passphrase(char *buf, int size, int rwflag, void *data)
+{
+    (void)buf, (void)size, (void)rwflag, (void)data;
+    return 0;
+}
+
+int gateway_load_private_key(const char *path, const char *type, EVP_PKEY **ret)
 {
     FILE *f = fopen(path, "r");
     EVP_PKEY *key;
 
     if (!f)
         return -errno;
-    key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+    key = PEM_read_PrivateKey(f, NULL, no_passphrase, NULL);
     fclose(f);
-    if (!key)
+    ERR_clear_error();
+    if (!key || !EVP_PKEY_is_a(key, type)) {
+        EVP_PKEY_free(key);
         return POSA_ECRYPTO;
+    }
     *ret = key;
     return 0;
 }

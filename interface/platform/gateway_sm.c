@@ -185,7 +185,7 @@ static int sm_init(struct gateway *gw, const struct gateway_config *cfg)
         strlen(cfg->sm_client_id) > GATEWAY_SECRET_MAX || !cfg->sm_key_file || !*cfg->sm_key_file)
         return POSA_EGATEWAY;
     strcpy(gw->id, cfg->sm_client_id);
-    return gateway_load_private_key(cfg->sm_key_file, &gw->key);
+    return gateway_load_private_key(cfg->sm_key_file, "SM2", &gw->key);
 }
 
 static struct json_object *sm_parse(const char *body, size_t len)

@@ -107,7 +107,19 @@ static void test_errors_name_file_line_key(void **state)
         {"[institution]\nmsgid_terminal = 10\n",
          ":2: [institution] msgid_terminal: must be empty or one digit 0-9"},
         {"timeout_ms = 1\n", ":1: expected key = value inside a [section]"},
-        {"[posad\n", ":1: bad section header"},
+        {"[posad\n", ":1: bad section header: write [name] alone on its line"},
+        {"[posad]   # the daemon\n",
+         ":1: bad section header: write [name] alone on its line (a comment goes on a line of "
+         "its own)"},
+        {"[posad]\nlog_level = info    # info for production\n",
+         ":2: [posad] log_level: must be one of debug|info|warn|error (a comment goes on a line "
+         "of its own)"},
+        {"[posad]\ntimeout_ms = 5000\n",
+         ":2: [posad] timeout_ms: unknown key here: it goes under [upstream]"},
+        {"[institution]\nfixmedins_name = \"瑞金医院\"\n",
+         ":2: [institution] fixmedins_name: write the value without quotes"},
+        {"[posad]\ndata_dir = '/var/lib/posa'\n",
+         ":2: [posad] data_dir: write the value without quotes"},
         {"[gateway]\ngateway = oauth\n", ":2: [gateway] gateway: must be one of none|tif|csb|sm"},
         /* 瑞金医院 saved in GBK: every envelope would carry it, every sign-in refused. */
         {"[institution]\nfixmedins_name = \xC8\xF0\xBD\xF0\xD2\xBD\xD4\xBA\n",

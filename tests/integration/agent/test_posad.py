@@ -512,12 +512,22 @@ def scenario_ops(w):
                          "[upstream] cert_file: holds no private key"),
                         # copied with the example's quotes: no visit's department matched
                         ("[his]\nemergency_depts = \"JZ01,JZ02\"\n",
-                         "[his] emergency_depts: \"\"JZ01\" is not a department code"),
+                         "[his] emergency_depts: write the value without quotes"),
+                        ("[his]\nemergency_depts = \"JZ01\",JZ02\n",
+                         "[his] emergency_depts: \"\"JZ01\"\" is not a department code"),
                         ("[his]\nemergency_depts = JZ01 # the ER\n",
                          "is not a department code"),
                         ("[gateway]\ngateway = sm\nsm_client_id = 0123456789abcdef\n"
                          "sm_key_file = /nonexistent/sm.pem\n",
-                         "[gateway] sm_key_file: cannot read /nonexistent/sm.pem")):
+                         "[gateway] sm_key_file: cannot read /nonexistent/sm.pem"),
+                        # a file that is no key, and a P-256 key: every message failed, said
+                        # as "the platform is unreachable"
+                        ("[gateway]\ngateway = sm\nsm_client_id = 0123456789abcdef\n"
+                         "sm_key_file = /etc/hostname\n",
+                         "[gateway] sm_key_file: not an SM2 private key"),
+                        ("[gateway]\ngateway = sm\nsm_client_id = 0123456789abcdef\n"
+                         "sm_key_file = %s\n" % os.path.join(w.dir, "c.key"),
+                         "[gateway] sm_key_file: not an SM2 private key")):
         with open(bad, "w") as f:
             f.write(text + "\n" + extra)
         r = subprocess.run([posad, "--check-config", bad], capture_output=True, text=True)

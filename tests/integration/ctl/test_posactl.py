@@ -378,14 +378,14 @@ class WithPosad(unittest.TestCase):
         self.assertIn("rows: none", out)
         v = self.open_stay()
         self.world.kill_sandbox()
-        # The first failed call takes posad offline (offline_after = 1).
-        r = self.api.post("/v1/identify", {"source": "id", "certno": h.PERSONS[ZHANG]})
-        self.assertEqual((r.status, r.code), (503, "UPSTREAM_OFFLINE"), r)
-        self.wait_upstream("offline")
-        # Split locally, kept; the upload (2301) waits in the outbox.
+        # Split locally, kept; the upload (2301) fails to connect and waits in the outbox.
         r = self.api.post("/v1/visits/%s/fees" % v["visit_id"], {"lines": h.stay_lines()[:2]})
         self.assertEqual(r.status, 200, r)
         self.assertEqual(r.json["upload"]["state"], "queued", r)
+        # The first failed call took posad offline (offline_after = 1).
+        r = self.api.post("/v1/identify", {"source": "id", "certno": h.PERSONS[ZHANG]})
+        self.assertEqual((r.status, r.code), (503, "UPSTREAM_OFFLINE"), r)
+        self.wait_upstream("offline")
 
         # (posad's own probes of the platform, 9001 without a visit, may be listed too.)
         doc = self.ctl_json("queue")
@@ -398,9 +398,14 @@ class WithPosad(unittest.TestCase):
         lines = out.splitlines()
         i = [n for n, s in enumerate(lines) if s.startswith("rows (")][0]
         head = lines[i + 1].split()
-        row = [s.split() for s in lines[i + 2:] if s.split()[:1] == [msgid]]
+        row = [s for s in lines[i + 2:] if s.split()[:1] == [msgid]]
         self.assertEqual(head[:5], ["msgid", "infno", "visit_id", "state", "attempts"], out)
-        self.assertEqual(row[0][:4], [msgid, "2301", v["visit_id"], "queued"], out)
+        self.assertEqual(row[0].split()[:4], [msgid, "2301", v["visit_id"], "queued"], out)
+        # Its error is the table's last column, whole (it was cut at 40 columns, the port
+        # and the cause with it).
+        self.assertEqual(head[-1], "last_error", out)
+        self.assertGreater(len(mine[0]["last_error"]), 40, mine)
+        self.assertTrue(row[0].rstrip().endswith(mine[0]["last_error"]), out)
 
         rc, out, err = self.ctl("retry", msgid)
         self.assertEqual((rc, err), (0, ""), out)

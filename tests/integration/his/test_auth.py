@@ -594,6 +594,9 @@ class CheckConfig(unittest.TestCase):
                 ("[upstream]\nec_url = http://127.0.0.1:9/ec  # test\n",
                  ":11: [upstream] ec_url: must not hold spaces"),
                 ("[upstream]\nec_url = zzz\n", ":11: [upstream] ec_url: must start with http"),
+                # The password would be logged with the URL at every start.
+                ("[upstream]\nec_url = http://gw:S3cret@127.0.0.1:9/ec\n",
+                 ":11: [upstream] ec_url: must not carry a user or password"),
                 ("[upstream]\nca_file = /nonexistent/ca.pem\n",
                  ":11: [upstream] ca_file: cannot read /nonexistent/ca.pem"),
                 ("[upstream]\ntimeout_ms = 0\n",

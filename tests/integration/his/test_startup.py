@@ -63,6 +63,65 @@ class Startup(h.HisTestCase):
         with open(os.path.join(self.w.data_dir, "posad.lock")) as f:
             self.assertEqual(f.read().strip(), str(self.w.posad.pid))
 
+    def test_a_second_posad_on_a_link_to_the_same_database_is_refused(self):
+        # A data directory copied with its posad.db a link to the database (moved to a
+        # bigger disk): its own lock file, the same journal.
+        other = os.path.join(self.w.dir, "db-linked")
+        os.makedirs(other, mode=0o700)
+        os.symlink(os.path.join(self.w.data_dir, "posad.db"), os.path.join(other, "posad.db"))
+        before = self.posad_rows("SELECT msgid, state FROM journal ORDER BY seq")
+        err = self.refused(self.conf("db-linked.conf", other, os.path.join(self.w.dir, "db-linked.sock")))
+        self.assertIn("data_dir %s is in use by another posad (pid %d)"
+                      % (os.path.realpath(self.w.data_dir), self.w.posad.pid), err)
+        self.assertFirstServes()
+        self.assertEqual(self.posad_rows("SELECT msgid, state FROM journal ORDER BY seq"), before)
+
+    def test_signals_during_the_start_wait_for_it(self):
+        # logrotate's reload (SIGHUP) while posad opened and migrated its database ended it
+        # by the signal's default action, before its handlers were in: now the signals are
+        # held (blocked) from the start of main until they are, then taken.
+        other = os.path.join(self.w.dir, "early")
+        sock = os.path.join(self.w.dir, "early.sock")
+        p = subprocess.Popen([h.POSAD, "--config", self.conf("early.conf", other, sock)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+        def hup_blocked():
+            try:
+                with open("/proc/%d/status" % p.pid) as f:
+                    blk = [x for x in f if x.startswith("SigBlk:")][0].split()[1]
+                return int(blk, 16) & (1 << (signal.SIGHUP - 1)) != 0
+            except (OSError, IndexError):
+                return False
+
+        try:
+            deadline = time.monotonic() + 10
+            while not hup_blocked() and p.poll() is None and time.monotonic() < deadline:
+                pass
+            self.assertTrue(hup_blocked(), "SIGHUP was not held during the start")
+            p.send_signal(signal.SIGHUP)
+            h.wait_until(lambda: p.poll() is not None or (
+                os.path.exists(sock) and h.Client("unix", path=sock).get("/v1/health").status
+                == 200), 20, "the second posad serving")
+            self.assertIsNone(p.poll(), p.stderr.read() if p.poll() is not None else "")
+            self.assertFalse(hup_blocked(), "SIGHUP still held once serving")
+        finally:
+            p.terminate()
+            p.wait(timeout=20)
+        self.assertEqual(p.returncode, 0)
+
+    def test_a_database_of_a_newer_posad_is_refused(self):
+        other = os.path.join(self.w.dir, "newer")
+        os.makedirs(other, mode=0o700)
+        db = sqlite3.connect(os.path.join(other, "posad.db"))
+        db.execute("PRAGMA user_version = 999")
+        db.execute("CREATE TABLE t (a)")
+        db.close()
+        os.chmod(os.path.join(other, "posad.db"), 0o600)
+        err = self.refused(self.conf("newer.conf", other, os.path.join(self.w.dir, "n.sock")))
+        self.assertIn("the database was written by a newer posad: run that version, or restore "
+                      "a backup this version made\n", err)
+        self.assertNotIn("()", err)
+
     def test_a_socket_in_use_is_not_taken_away(self):
         err = self.refused(self.conf("other.conf", os.path.join(self.w.dir, "other"),
                                      self.w.sock_path))
@@ -113,8 +172,9 @@ class Startup(h.HisTestCase):
         self.assertFirstServes()
 
     def test_the_card_vendors_library(self):
-        # [desks] card_library: one that does not load stops posad at start, naming it; the
-        # vendor's (here the tests' fake ReadCardBas) lets it start.
+        # [desks] card_library: one that does not load is a bad config (exit 2), by the
+        # check too, naming its line (it passed the check and stopped posad at start with
+        # exit 1); the vendor's (here the tests' fake ReadCardBas) lets it start.
         fake = os.path.join(os.path.dirname(os.path.dirname(h.POSAD)), "tests", "unit",
                             "drivers", "libfakecardbas.so")
         self.assertTrue(os.path.exists(fake), fake)
@@ -125,9 +185,11 @@ class Startup(h.HisTestCase):
                              extra="[desks]\nreaders = D01=No Such Reader*\ncard_library = %s\n"
                                    % lib)
             if not starts:
-                err = self.refused(conf)
-                self.assertIn("card readers: vendor card library failed", err)
-                self.assertIn("[desks] card_library /etc/hostname", err)
+                for args in ([h.POSAD, "--config", conf], [h.POSAD, "--check-config", conf]):
+                    p = subprocess.run(args, capture_output=True, text=True, timeout=20)
+                    self.assertEqual(p.returncode, 2, p)
+                    self.assertIn("[desks] card_library: not a card vendor's library", p.stderr)
+                    self.assertRegex(p.stderr, r"\.conf:\d+: ")
                 continue
             p = subprocess.Popen([h.POSAD, "--config", conf], stdout=subprocess.DEVNULL,
                                  stderr=subprocess.PIPE)
