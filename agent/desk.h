@@ -303,6 +303,11 @@ struct desk_hooks {
     /* What the key's message must match to be the same message (the caller's request body
      * hash); NULL: the key itself, for keys that name one thing to do. */
     const char *idem_hash;
+    /* The audit log's action for the message, asked for by audit_by, on audit_target (the
+     * visit when NULL); NULL: none. */
+    const char *audit;
+    const struct his_call *audit_by;
+    const char *audit_target;
 };
 int desk_send_hooked(struct posad *pd, const char *infno, const char *insuplc,
                      const char *visit_key, const char *idem, struct json_object *input,

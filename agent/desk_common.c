@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/audit.h"
 #include "agent/log.h"
 #include "agent/posad.h"
 #include "core/bound.h"
@@ -355,6 +356,12 @@ int desk_send_hooked(struct posad *pd, const char *infno, const char *insuplc,
         m->again_after_refusal = hooks->again_after_refusal;
         if (idem && hooks->idem_hash)
             str_copy(m->idem_hash, sizeof(m->idem_hash), hooks->idem_hash);
+        if (hooks->audit) {
+            str_copy(m->audit_action, sizeof(m->audit_action), hooks->audit);
+            audit_who(hooks->audit_by, m->audit_who);
+            str_copy(m->audit_target, sizeof(m->audit_target),
+                     hooks->audit_target ? hooks->audit_target : "");
+        }
     }
     if ((err = upstream_submit(&pd->up, m, &head, input)) < 0)
         upmsg_free(m);

@@ -1245,7 +1245,9 @@ static void on_cancel_loaded(struct db_job *job, int status)
                            on_cancel_sent, call,
                            &(struct desk_hooks){.admit_also = cancel_keep,
                                                 .rerunnable = true,
-                                                .idem_hash = call->body_hash});
+                                                .idem_hash = call->body_hash,
+                                                .audit = "fees_cancel",
+                                                .audit_by = call});
     if (err)
         his_fail(call, err, NULL, NULL);
 }

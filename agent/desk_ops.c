@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "agent/desk.h"
+#include "agent/audit.h"
 #include "agent/log.h"
 #include "agent/posad.h"
 #include "cache/db.h"
@@ -97,8 +98,11 @@ void desk_readers(struct his_call *call)
 static int run_retry(struct db *db, struct db_job *job)
 {
     struct his_call *call = his_call_of_job(job);
+    char who[AUDIT_WHO_MAX + 1];
+    int err = journal_retry_now(db, his_param(call, 0), upstream_now_ms());
 
-    return journal_retry_now(db, his_param(call, 0), upstream_now_ms());
+    audit_who(call, who);
+    return err ? err : audit_append(db, who, "retry", his_param(call, 0), his_param(call, 0));
 }
 
 static void on_retry(struct db_job *job, int status)

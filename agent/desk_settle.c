@@ -544,7 +544,11 @@ static void send_settlement(struct his_call *call)
 {
     struct settle_flow *f = call->flow;
     const char *infno = inpatient(f) ? "2304" : "2207";
-    struct desk_hooks hooks = {.admit_also = settle_admit, .apply_also = settle_apply};
+    struct desk_hooks hooks = {.admit_also = settle_admit,
+                               .apply_also = settle_apply,
+                               .audit = "settle",
+                               .audit_by = call,
+                               .audit_target = f->rec.settlement_id};
     struct desk_settle s;
     char idem[RECORD_ID_MAX + 8];
     int err;
@@ -662,7 +666,10 @@ static void send_discharge_step(struct his_call *call, bool cancel, upmsg_cb don
     err = desk_send_hooked(
         call->pd, cancel ? "2405" : "2402", v.insuplc_admdvs, f->visit->visit_id, idem,
         cancel ? desk_2405_input(&v) : desk_2402_input(&v, time, f->req.discharge_reason), done,
-        call, &(struct desk_hooks){.again_after_refusal = true});
+        call,
+        &(struct desk_hooks){.again_after_refusal = true,
+                             .audit = cancel ? "undischarge" : "discharge",
+                             .audit_by = call});
     if (err)
         his_fail(call, err, NULL, NULL);
 }
@@ -1327,7 +1334,11 @@ static void on_cancel_loaded(struct db_job *job, int status)
     err = desk_send_hooked(
         call->pd, stay ? "2305" : "2208", who->insuplc_admdvs, s->visit->visit_id, idem,
         desk_cancel_input(who->psn_no, s->visit->mdtrt_id, s->rec->setl_id), on_cancel_answer, call,
-        &(struct desk_hooks){.apply_also = cancel_apply, .again_after_refusal = true});
+        &(struct desk_hooks){.apply_also = cancel_apply,
+                             .again_after_refusal = true,
+                             .audit = "cancel",
+                             .audit_by = call,
+                             .audit_target = s->rec->settlement_id});
     if (err)
         his_fail(call, err, NULL, NULL);
 }

@@ -132,6 +132,9 @@ const char *his_param(const struct his_call *call, size_t i);
  * values asked for are ids and numbers): 1 when present, 0 when absent (buf ""), or
  * POSA_ETOOLONG when the value does not fit in cap - 1 bytes. */
 int his_query(const struct his_call *call, const char *name, char *buf, size_t cap);
+/* ?name= as a whole number in [min, max], dflt when absent; -1 after answering 400. */
+int his_query_number(struct his_call *call, const char *name, int64_t min, int64_t max,
+                     int64_t dflt, int64_t *ret);
 
 /* Fresh ids that sort by time: prefix + 11 hex digits of Unix ms + 12 random ones. Tokens
  * (identity_token): 11 of time + 32 random, unguessable. */

@@ -12,10 +12,12 @@
 #include <openssl/rand.h>
 
 #include "agent/desk.h"
+#include "agent/audit.h"
 #include "agent/log.h"
 #include "agent/posad.h"
 #include "cache/db.h"
 #include "core/container_of.h"
+#include "core/decimal.h"
 #include "core/err.h"
 #include "core/str.h"
 #include "interface/his/metrics.h"
@@ -40,6 +42,7 @@ static const struct his_route routes[] = {
     {"GET", "/v1/events", ROLE_READONLY, false, desk_events},
     {"GET", "/v1/readers", ROLE_READONLY, false, desk_readers},
     {"POST", "/v1/queue/{msgid}/retry", ROLE_OPS, true, desk_queue_retry},
+    {"GET", "/v1/audit", ROLE_OPS, false, audit_get},
     {"POST", "/v1/reconcile", ROLE_OPS, true, desk_reconcile},
     {"GET", "/v1/reconcile/{date}", ROLE_READONLY, false, desk_reconcile_get},
     {"GET", "/metrics", ROLE_READONLY, false, desk_metrics},
@@ -451,6 +454,24 @@ int his_query(const struct his_call *call, const char *name, char *buf, size_t c
         p += len + (p[len] == '&');
     }
     return 0;
+}
+
+int his_query_number(struct his_call *call, const char *name, int64_t min, int64_t max,
+                     int64_t dflt, int64_t *ret)
+{
+    char text[24], msg[96];
+    int found = his_query(call, name, text, sizeof text);
+
+    *ret = dflt;
+    if (found == 0)
+        return 0;
+    if (found > 0 && text[0] && strspn(text, "0123456789") == strlen(text) &&
+        dec_parse(text, strlen(text), 0, ret) == 0 && *ret >= min && *ret <= max)
+        return 0;
+    snprintf(msg, sizeof msg, "%s must be a whole number from %lld to %lld", name, (long long)min,
+             (long long)max);
+    his_fail(call, POSA_EFIELD, msg, NULL);
+    return -1;
 }
 
 static void hex(const unsigned char *bytes, size_t n, char *out)

@@ -10,6 +10,8 @@
 #include <openssl/evp.h>
 
 #include "agent/his.h"
+#include "agent/audit.h"
+#include "interface/platform/messages.h"
 #include "agent/log.h"
 #include "agent/posad.h"
 #include "core/bound.h"
@@ -313,6 +315,11 @@ static void pt_submit(struct his_call *call)
     visit = f->input ? upstream_find_string(f->input, "mdtrt_id") : NULL;
     if (visit && strlen(visit) < sizeof m->visit_key)
         str_copy(m->visit_key, sizeof(m->visit_key), visit);
+    /* What moves money or records goes in the audit log; reads do not. */
+    if (messages_kind(f->infno) != MSG_KIND_QUERY) {
+        snprintf(m->audit_action, sizeof m->audit_action, "passthrough %s", f->infno);
+        audit_who(call, m->audit_who);
+    }
     err = upstream_submit(&call->pd->up, m, &f->head, printed);
     if (err) {
         pt_answer(call, 400, -1, "", posa_strerror(err), NULL);

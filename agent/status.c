@@ -9,7 +9,6 @@
 #include "cache/db.h"
 #include "cache/journal.h"
 #include "core/datetime.h"
-#include "core/decimal.h"
 #include "core/err.h"
 
 #define QUEUE_LIST_MAX 1000
@@ -146,33 +145,14 @@ static void on_queue(struct db_job *job, int status)
     free(sj);
 }
 
-/* ?name= as a whole number in [min, max], dflt when absent; -1 after answering 400. */
-static int query_number(struct his_call *call, const char *name, int64_t min, int64_t max,
-                        int64_t dflt, int64_t *ret)
-{
-    char text[24], msg[96];
-    int found = his_query(call, name, text, sizeof text);
-
-    *ret = dflt;
-    if (found == 0)
-        return 0;
-    if (found > 0 && text[0] && strspn(text, "0123456789") == strlen(text) &&
-        dec_parse(text, strlen(text), 0, ret) == 0 && *ret >= min && *ret <= max)
-        return 0;
-    snprintf(msg, sizeof msg, "%s must be a whole number from %lld to %lld", name,
-             (long long)min, (long long)max);
-    his_fail(call, POSA_EFIELD, msg, NULL);
-    return -1;
-}
-
 void status_queue(struct his_call *call)
 {
     struct status_job *sj;
     int64_t after, limit;
 
     if (his_every_desk(call, QUEUE_EVERY_DESK) < 0 ||
-        query_number(call, "after", 0, INT64_MAX, 0, &after) < 0 ||
-        query_number(call, "limit", 1, QUEUE_LIST_MAX, QUEUE_LIST_MAX, &limit) < 0)
+        his_query_number(call, "after", 0, INT64_MAX, 0, &after) < 0 ||
+        his_query_number(call, "limit", 1, QUEUE_LIST_MAX, QUEUE_LIST_MAX, &limit) < 0)
         return;
     sj = calloc(1, sizeof *sj);
     if (!sj) {

@@ -11,6 +11,7 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include "agent/audit.h"
 #include "agent/log.h"
 #include "cache/db.h"
 #include "core/bound.h"
@@ -823,6 +824,9 @@ static int run_admit(struct db *db, struct db_job *job)
     err = journal_insert(db, &in, upstream_now_ms());
     if (!err && m->admit_also)
         err = m->admit_also(db, m);
+    if (!err && m->audit_action[0])
+        err = audit_append(db, m->audit_who, m->audit_action,
+                           m->audit_target[0] ? m->audit_target : m->visit_key, m->msgid);
     if (err)
         return err;
     m->journaled = true;

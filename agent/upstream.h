@@ -19,6 +19,7 @@
 
 #include "agent/config.h"
 #include "agent/db_worker.h"
+#include "cache/audit.h"
 #include "cache/journal.h"
 #include "core/msgid.h"
 #include "interface/platform/client.h"
@@ -74,6 +75,11 @@ struct upmsg {
     /* And once the platform refused it: the key is posad's own, one per thing done (a
      * settlement's cancel), not a request's, so a refusal leaves the thing to do again. */
     bool again_after_refusal;
+    /* The audit log's row for the message (agent/audit.h), appended with its journal row:
+     * who asked for it, as what action ("": none), on what (its visit when ""). */
+    char audit_action[24];
+    char audit_who[AUDIT_WHO_MAX + 1];
+    char audit_target[65];
     upmsg_cb done;
     void *data;
     /* out */

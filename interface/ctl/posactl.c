@@ -53,6 +53,9 @@ static const struct command commands[] = {
      "                             and show the report\n"
      "                             (--report: show the last report, ask nothing upstream)"},
     {"settlement", 1, "settlement ID", "a settlement's state, amounts and upstream message"},
+    {"audit", 0, "audit",
+     "who settled, cancelled or retried what: the newest rows (up to 1,000), after\n"
+     "                             checking the whole log's hash chain"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -70,7 +73,8 @@ static void usage(FILE *out)
                  "  --json                     print posad's JSON answer as is\n"
                  "  -h, --help                 this text\n\n"
                  "exit status: 0 ok, 1 posad unreachable or answered an error (its code and "
-                 "message are printed), 2 bad usage, 3 the period does not reconcile\n");
+                 "message are printed), 2 bad usage, 3 the period does not reconcile, or the "
+                 "audit log's chain is broken\n");
 }
 
 /* --- HTTP over the Unix socket ---------------------------------------------------------- */
@@ -636,6 +640,53 @@ static int run(const struct options *o, const char *method, const char *path, co
     return rc;
 }
 
+#define CTL_AUDIT_PAGE 1000
+
+/* The audit log page by page, each checked by posad against the one before: the last page
+ * shown (its newest rows), and exit 3 when any page says the chain is broken. */
+static int audit(const struct options *o)
+{
+    char path[96];
+    int64_t after = 0, rows = 0, broken = 0;
+    struct response r = {0};
+    struct json_object *doc = NULL, *v;
+    int rc;
+
+    for (;;) {
+        free(r.body);
+        r = (struct response){0};
+        json_object_put(doc);
+        snprintf(path, sizeof path, "/v1/audit?after=%lld&limit=%d", (long long)after,
+                 CTL_AUDIT_PAGE);
+        if (ctl_call(o->socket, "GET", path, NULL, &r) < 0) {
+            free(r.body);
+            return EXIT_RUNTIME;
+        }
+        doc = r.body ? json_tokener_parse(r.body) : NULL;
+        if (r.status != 200 || !json_object_object_get_ex(doc, "rows", &v))
+            break;
+        rows += (int64_t)json_object_array_length(v);
+        if (!broken && json_object_object_get_ex(doc, "broken_at", &v) && v)
+            broken = json_object_get_int64(v);
+        if (!json_object_object_get_ex(doc, "next_after", &v) || !v)
+            break;
+        after = json_object_get_int64(v);
+    }
+    json_object_put(doc);
+    rc = show(o, &r);
+    free(r.body);
+    if (rc == EXIT_OK && broken) {
+        fprintf(stderr,
+                "posactl: the audit log's chain is broken at seq %lld: a row was changed or "
+                "taken out\n",
+                (long long)broken);
+        return EXIT_MISMATCH;
+    }
+    if (rc == EXIT_OK && !o->json)
+        printf("\nchain: intact over %lld rows\n", (long long)rows);
+    return rc;
+}
+
 __attribute__((format(printf, 1, 2))) static int bad_usage(const char *fmt, ...)
 {
     va_list ap;
@@ -659,6 +710,8 @@ static int dispatch(const struct options *o, const struct command *cmd, const ch
         return run(o, "GET", "/v1/readers", NULL);
     if (strcmp(cmd->name, "queue") == 0)
         return run(o, "GET", "/v1/queue", NULL);
+    if (strcmp(cmd->name, "audit") == 0)
+        return audit(o);
     if (strcmp(cmd->name, "reconcile") == 0) {
         if (date_period_parse(arg, strlen(arg), &date) < 0)
             return bad_usage("'%s' is not a date: write YYYY-MM-DD, or a month YYYY-MM", arg);

@@ -12,6 +12,7 @@
  * TLS runs over memory BIOs: ciphertext read goes into the SSL object and plaintext comes
  * out into rbuf, where the parser takes it as on a plain connection; everything written goes
  * through conn_send(), which encrypts on a TLS connection. */
+#define _GNU_SOURCE /* struct ucred */
 #include <assert.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "http_internal.h"
 
@@ -63,6 +65,20 @@ static bool peer_is_loopback(struct http_conn *c)
         memcpy(c->peer_addr, bytes, n);
     }
     return loopback;
+}
+
+/* A Unix socket's peer by its user (the audit log's "who" on a socket without tokens). */
+static void unix_peer(struct http_conn *c)
+{
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    uv_os_fd_t fd;
+
+    if (uv_fileno(&c->h.handle, &fd) == 0 &&
+        getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+        snprintf(c->peer, sizeof(c->peer), "unix uid %u", (unsigned)cred.uid);
+    else
+        snprintf(c->peer, sizeof(c->peer), "unix");
 }
 
 /* Whether c's peer has more connections not yet admitted than the server allows one peer. */
@@ -275,7 +291,7 @@ int http_conn_accept(struct http_server *server, uv_stream_t *listener, bool is_
         c->local = peer_is_loopback(c);
     } else if (rc == 0) {
         c->local = true;
-        snprintf(c->peer, sizeof(c->peer), "unix");
+        unix_peer(c);
     }
     /* Each transport has its own cap: clients on TCP, who may hold a connection without a
      * token, must not lock the Unix socket (posactl, the local HIS) out. */

@@ -259,6 +259,69 @@ class Auth(h.HisTestCase):
         r = self.tcp.get("/v1/settlements/%s" % sid, headers=auth("desk1"))
         self.assertEqual((r.status, r.json["state"]), (200, "settled"), r)
 
+    def test_zz_audit_log_says_who_did_what(self):
+        # Last of the file: it breaks the chain on purpose at the end.
+        token = self.identify_at("desk1", "D01")
+        v = self.tcp.post("/v1/visits", h.visit_body(token), headers=auth("desk1")).json
+        path = "/v1/visits/%s" % v["visit_id"]
+        r = self.tcp.post(path + "/fees", {"lines": h.stay_lines()[:2]}, headers=auth("desk1"))
+        self.assertEqual(r.status, 200, r)
+        r = self.tcp.post(path + "/settle", {"discharge": {"time": "2026-11-25 09:30:00"}},
+                          headers=auth("desk1"))
+        self.assertEqual(r.status, 200, r)
+        sid = r.json["settlement_id"]
+        r = self.unix.post("/v1/settlements/%s/cancel" % sid, {})  # the socket: its user
+        self.assertEqual(r.status, 200, r)
+        r = self.tcp.post(path + "/fees/cancel", {"all": True}, headers=auth("desk12"))
+        self.assertEqual(r.status, 200, r)
+
+        # Operators of every desk read it; a viewer or one desk's operator does not.
+        for who in ("viewer", "desk1", "ops1"):
+            self.assertError(self.tcp.get("/v1/audit", headers=auth(who)), 403, "FORBIDDEN")
+        rows = []
+        after = 0
+        while True:  # pages of 2: each checked against the one before
+            page = self.tcp.get("/v1/audit?after=%d&limit=2" % after, headers=auth("ops")).json
+            self.assertEqual((page["chain"], page["broken_at"]), ("intact", None), page)
+            rows += page["rows"]
+            if not page["truncated"]:
+                break
+            after = page["next_after"]
+        mine = [(r["who"], r["action"], r["target"]) for r in rows
+                if r["target"] in (v["visit_id"], sid)]
+        self.assertEqual(mine, [("desk1", "discharge", v["visit_id"]),
+                                ("desk1", "settle", sid),
+                                ("unix uid %d" % os.getuid(), "cancel", sid),
+                                ("desk12", "fees_cancel", v["visit_id"])])
+        # Each row's message is the journal's: written with it, in its transaction.
+        for row in rows:
+            self.assertIsNotNone(self.posad_row("SELECT 1 FROM journal WHERE msgid = ?",
+                                                (row["msgid"],)), row)
+        posactl = os.path.join(os.path.dirname(os.path.dirname(h.POSAD)), "interface", "ctl",
+                               "posactl")
+        p = subprocess.run([posactl, "--socket", self.w.sock_path, "audit"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p)
+        self.assertIn("chain: intact over %d rows" % len(rows), p.stdout)
+
+        # posad changes no row; one changed behind its back (its guard dropped) breaks the
+        # chain at that row, and posactl says so with exit 3.
+        db = h.sqlite3.connect(os.path.join(self.w.data_dir, "posad.db"), timeout=10)
+        with self.assertRaises(h.sqlite3.DatabaseError):
+            with db:
+                db.execute("DELETE FROM audit")
+        settle_seq = [r["seq"] for r in rows if r["action"] == "settle"][-1]
+        with db:
+            db.execute("DROP TRIGGER audit_no_update")
+            db.execute("UPDATE audit SET who = 'desk2' WHERE seq = ?", (settle_seq,))
+        db.close()
+        page = self.tcp.get("/v1/audit?limit=1000", headers=auth("ops")).json
+        self.assertEqual((page["chain"], page["broken_at"]), ("broken", settle_seq), page)
+        p = subprocess.run([posactl, "--socket", self.w.sock_path, "audit"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 3, p)
+        self.assertIn("broken at seq %d" % settle_seq, p.stderr)
+
     def test_desk_scope_is_not_escaped_by_leaving_desk_out(self):
         # A cashier scoped to D01 who leaves "desk" out still works at D01: the visit is
         # D01's, and D02's cashier may not read or bill it (else the scope means nothing).

@@ -218,6 +218,10 @@ class Ops(h.HisTestCase):
             r = self.tcp.post("/v1/queue/%s/retry" % msgid, {})
             self.assertEqual(r.status, 200, r)
             self.assertEqual(r.json["msgid"], msgid, r)
+            last = self.tcp.get("/v1/audit?limit=1000").json["rows"][-1]
+            self.assertEqual((last["action"], last["target"], last["msgid"]),
+                             ("retry", msgid, msgid), last)
+            self.assertTrue(last["who"].startswith("127.0.0.1:"), last)  # tokenless loopback
             # Still offline: still queued, not lost, not duplicated.
             q = self.unix.get("/v1/queue")
             self.assertEqual([(x["msgid"], x["state"]) for x in q.json["rows"]],
@@ -231,10 +235,12 @@ class Ops(h.HisTestCase):
         self.assertEqual(sorted(u["feedetl_sn"] for u in uploads),
                          ["F000001", "F000002", "F000003", "F000004"], uploads)
         # Sent and answered: final, so not retryable any more; an unknown one is not found.
+        audited = len(self.tcp.get("/v1/audit?limit=1000").json["rows"])
         r = self.tcp.post("/v1/queue/%s/retry" % msgid, {})
         self.assertError(r, 409, "CONFLICT")
         r = self.unix.post("/v1/queue/%s/retry" % ("X" * 30), {})
         self.assertError(r, 404, "NOT_FOUND")
+        self.assertEqual(len(self.tcp.get("/v1/audit?limit=1000").json["rows"]), audited)
 
     # --- reconcile -------------------------------------------------------------------------
 
@@ -527,6 +533,11 @@ class Ops(h.HisTestCase):
         out = self.passthrough("2601", {"data": {"psn_no": ZHANG, "omsgid": env["msgid"],
                                                  "oinfno": "2401"}})
         self.assertEqual(out["data"]["rvs_rslt"], "1", out)
+        # Both are in the audit log, by the socket's user.
+        rows = self.tcp.get("/v1/audit?limit=1000").json["rows"]
+        self.assertEqual([(r["who"], r["action"]) for r in rows[-2:]],
+                         [("unix uid %d" % os.getuid(), "passthrough 2401"),
+                          ("unix uid %d" % os.getuid(), "passthrough 2601")], rows)
         # A desk's own settlement is undone through the HIS API, not reversed from outside:
         # posad's record stayed "settled" while the platform had reversed it.
         v = self.open_visit(self.tcp, ZHANG)

@@ -86,10 +86,13 @@ class Startup(h.HisTestCase):
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
         def hup_blocked():
+            # posad's own mask: Python's child blocks every signal between fork and exec.
             try:
                 with open("/proc/%d/status" % p.pid) as f:
-                    blk = [x for x in f if x.startswith("SigBlk:")][0].split()[1]
-                return int(blk, 16) & (1 << (signal.SIGHUP - 1)) != 0
+                    status = f.read().splitlines()
+                name = [x for x in status if x.startswith("Name:")][0].split()[1]
+                blk = [x for x in status if x.startswith("SigBlk:")][0].split()[1]
+                return name == "posad" and int(blk, 16) & (1 << (signal.SIGHUP - 1)) != 0
             except (OSError, IndexError):
                 return False
 
