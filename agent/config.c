@@ -1,6 +1,7 @@
 /* The INI reader for posad: a table of keys (section, name, type, bounds, where it goes). */
 #include "agent/config.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
@@ -521,16 +522,19 @@ static int config_card_library(const struct posad_config *cfg, const char *path,
 {
     struct vendor_lib lib;
     char at[CONFIG_PATH_MAX + 16];
+    const char *why;
 
     if (!cfg->card_library[0] || vendor_lib_open(&lib, cfg->card_library, NULL) == 0) {
         if (cfg->card_library[0])
             vendor_lib_close(&lib);
         return 0;
     }
+    why = dlerror(); /* a library it needs is missing, a 32-bit one, no ReadCardBas */
     snprintf(msg, cap,
              "%s: [desks] card_library: not a card vendor's library (a shared library "
-             "with ReadCardBas)",
-             config_at(cfg, path, "desks", "card_library", at, sizeof at));
+             "with ReadCardBas): %s",
+             config_at(cfg, path, "desks", "card_library", at, sizeof at),
+             why ? why : "it does not load");
     return POSA_EFIELD;
 }
 

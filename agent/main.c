@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
@@ -291,15 +292,13 @@ static void on_db_failed(struct db_worker *w, int err)
               NULL);
 }
 
-/* One posad per data directory: a second one would sign in again, and its restart would turn
- * the first one's messages in flight `unknown` under it. The lock (posad.lock, holding the
- * pid) lasts as long as the process; the kernel lets it go however posad ends. */
-static int lock_data_dir(const char *dir)
+/* Takes the lock at path (a file holding the pid) for as long as the process lives; the
+ * kernel lets it go however posad ends. what names what it guards in the refusal. */
+static int lock_file(const char *path, const char *what)
 {
-    char path[CONFIG_PATH_MAX + 16], pid[24] = "";
+    char pid[24] = "";
     int fd, n;
 
-    snprintf(path, sizeof path, "%s/posad.lock", dir);
     fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0 || fchmod(fd, 0600) < 0) { /* one an older run left may be wider */
         fprintf(stderr, "posad: %s: %s\n", path, strerror(errno));
@@ -313,10 +312,9 @@ static int lock_data_dir(const char *dir)
         n = (int)read(fd, pid, sizeof pid - 1);
         pid[n > 0 ? strcspn(pid, "\n") : 0] = '\0';
         if (e == EWOULDBLOCK)
-            fprintf(stderr,
-                    "posad: data_dir %s is in use by another posad%s%s%s: one posad per "
-                    "data directory\n",
-                    dir, pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "");
+            fprintf(stderr, "posad: %s is in use by another posad%s%s%s: one posad per %s\n", what,
+                    pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "",
+                    strncmp(what, "data_dir", 8) == 0 ? "data directory" : "database");
         else
             fprintf(stderr, "posad: %s: %s\n", path, strerror(e));
         close(fd);
@@ -328,20 +326,24 @@ static int lock_data_dir(const char *dir)
     return 0; /* fd stays open: the lock is the process's */
 }
 
-/* posad.db may be a link to a database on another disk: the directory it really is in is
- * locked too, or a data directory copied with its link would run a second posad on the
- * same journal (and resolve the first one's messages in flight under it). */
-static int lock_database_dir(const char *data_dir, const char *db_path)
+/* One posad per database: a second one would sign in again, and its restart would turn the
+ * first one's messages in flight `unknown` under it. The lock is the database's path +
+ * ".lock", beside the database itself: posad.db may be a link to another disk, and a data
+ * directory copied with its link ran a second posad on the same journal (which resolved the
+ * first one's messages under it) while each held a lock in its own directory. */
+static int lock_database(const char *dir, const char *db_path)
 {
-    char *real_db = realpath(db_path, NULL), *real_dir = realpath(data_dir, NULL);
-    char *slash = real_db ? strrchr(real_db, '/') : NULL;
-    int err = 0;
+    char path[PATH_MAX + 8], what[PATH_MAX + 16], own[PATH_MAX + 16];
+    char *real_db = realpath(db_path, NULL), *real_dir = realpath(dir, NULL); /* NULL: new */
+    int err;
 
-    if (slash && real_dir) {
-        *slash = '\0';
-        if (strcmp(real_db, real_dir) != 0)
-            err = lock_data_dir(real_db[0] ? real_db : "/");
-    }
+    snprintf(own, sizeof own, "%s/posad.db", real_dir ? real_dir : dir);
+    snprintf(path, sizeof path, "%s.lock", real_db ? real_db : db_path);
+    if (real_db && strcmp(real_db, own) != 0)
+        snprintf(what, sizeof what, "database %s", real_db);
+    else
+        snprintf(what, sizeof what, "data_dir %s", dir);
+    err = lock_file(path, what);
     free(real_db);
     free(real_dir);
     return err;
@@ -359,10 +361,8 @@ static int open_journal(struct posad *pd, char last_msgid[MSGID_LEN + 1])
         fprintf(stderr, "posad: data_dir %s: %s\n", pd->cfg.data_dir, why ? why : strerror(-err));
         return err;
     }
-    if (lock_data_dir(pd->cfg.data_dir) != 0)
-        return -EBUSY;
     snprintf(path, sizeof path, "%s/posad.db", pd->cfg.data_dir);
-    if (lock_database_dir(pd->cfg.data_dir, path) != 0)
+    if (lock_database(pd->cfg.data_dir, path) != 0)
         return -EBUSY;
     err = db_open(path, &db);
     /* Before anything is served: rows a crash left `sent` become `unknown`. */

@@ -4,6 +4,7 @@
  * upstream.c). Nothing drains while the platform is offline: the probe's success kicks the
  * outbox again. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -112,19 +113,22 @@ static int run_due(struct db *db, struct db_job *job)
 {
     struct outbox *ob = container_of(job, struct outbox, job);
     int64_t now = upstream_now_ms();
-    int err;
+    char count[16];
+    int err, moved = 0;
 
     ob->rows = calloc((size_t)ob->batch_size, sizeof *ob->rows);
     if (!ob->rows)
         return -ENOMEM;
-    err = journal_next_due(db, &ob->next_due);
     /* Due beyond any backoff: retries scheduled before the wall clock was set back (a zone
-     * corrected, a step of NTP) would otherwise wait as long as it went back. */
-    if (!err && ob->next_due > now + MSG_BACKOFF_MAX_MS) {
-        log_event(LOGL_WARN, "outbox_clock_went_back", NULL);
-        err = journal_due_rebase(db, now, now + MSG_BACKOFF_MAX_MS);
-        ob->next_due = now;
+     * corrected, a step of NTP) would otherwise wait as long as it went back, and their
+     * visits' later messages behind them. */
+    err = journal_due_rebase(db, now, now + MSG_BACKOFF_MAX_MS, &moved);
+    if (!err && moved > 0) {
+        snprintf(count, sizeof count, "%d", moved);
+        log_event(LOGL_WARN, "outbox_clock_went_back", "rows", count, NULL);
     }
+    if (!err)
+        err = journal_next_due(db, &ob->next_due);
     /* Nothing queued, or nothing due yet: the visit-ordered scan (a recursive query over
      * the open rows, the outbox's costliest statement, run after every message of a visit
      * ends) would find nothing. */

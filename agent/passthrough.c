@@ -271,6 +271,7 @@ struct pt_flow {
     struct journal_row *target; /* a 2601's omsgid's row, when it is in the journal */
     bool by_his_msgid;          /* ... found as an HIS msgid, not as posad's */
     bool desk;                  /* ... a message of a visit a desk opened */
+    char desk_visit[RECORD_ID_MAX + 1]; /* the visit a desk opened that the message names */
 };
 
 static void pt_flow_free(void *p)
@@ -341,13 +342,20 @@ static const char *pt_omsgid(struct pt_flow *f, struct json_object **ret_data)
     return json_object_get_string(o);
 }
 
-static int run_reversal_target(struct db *db, struct db_job *job)
+static bool is_settlement_cancel(const char *infno)
 {
-    struct his_call *call = his_call_of_job(job);
-    struct pt_flow *f = call->flow;
-    struct json_object *data;
-    const char *omsgid = pt_omsgid(f, &data);
+    return strcmp(infno, "2208") == 0 || strcmp(infno, "2305") == 0;
+}
+
+/* A 2601's target. A message of a visit a desk opened, or a cancel posad recorded as one of
+ * a desk's settlements (desk_cancel_landed): posad's records follow them, so the HIS undoes
+ * them through the HIS API (reversed, the cancel left the settlement standing at the
+ * platform and cancelled in posad's records), and posad reverses its own messages whose
+ * outcome is unknown. */
+static int reversal_target(struct db *db, struct pt_flow *f, const char *omsgid)
+{
     struct visit_record *visit = NULL;
+    struct settlement_record *settled = NULL;
     /* An HIS msgid has no ':' (pt_parse); posad's own keys do ("settle:S..."). */
     int err = strchr(omsgid, ':') ? POSA_ENOTFOUND : journal_get_by_idem(db, omsgid, &f->target);
 
@@ -356,16 +364,51 @@ static int run_reversal_target(struct db *db, struct db_job *job)
         f->target = upstream_last_standin(db, f->target);
     else if (err == POSA_ENOTFOUND)
         err = journal_get(db, omsgid, &f->target);
-    /* A message of a visit a desk opened: posad's records follow it, so the HIS undoes it
-     * through the HIS API, and posad reverses its own messages whose outcome is unknown. */
     if (err == 0 && !f->by_his_msgid && f->target->visit_key[0] &&
         (err = records_visit_get(db, f->target->visit_key, &visit)) == 0)
         f->desk = true;
+    if (err == 0 && !f->desk && is_settlement_cancel(f->target->infno) &&
+        (err = desk_cancel_settlement(db, f->target->request, &settled)) == 0)
+        f->desk = true;
     records_visit_free(visit);
+    records_settlement_free(settled);
     return err == POSA_ENOTFOUND ? 0 : err;
 }
 
-static void on_reversal_target(struct db_job *job, int status)
+/* Whether the message would change what a desk's records hold without them following: a
+ * 2601 of a desk's message, or any other message (but a query, and a settlement's cancel,
+ * which posad follows) for a visit a desk opened, by its mdtrt_id: its fees, discharge or
+ * settlement sent from outside left the desk's visit unable to settle (the platform had
+ * settled it, posad's records said billed). */
+static int run_desk_check(struct db *db, struct db_job *job)
+{
+    struct pt_flow *f = his_call_of_job(job)->flow;
+    struct json_object *data;
+    const char *omsgid = pt_omsgid(f, &data), *mdtrt_id;
+    int err;
+
+    if (omsgid)
+        return reversal_target(db, f, omsgid);
+    mdtrt_id = upstream_find_string(f->input, "mdtrt_id");
+    err = records_visit_by_mdtrt(db, mdtrt_id, f->desk_visit);
+    f->desk = err == 0;
+    return err == POSA_ENOTFOUND ? 0 : err;
+}
+
+/* Whether run_desk_check must look: a 2601, or a message that changes a visit by mdtrt_id. */
+static bool may_touch_a_desk(struct pt_flow *f)
+{
+    struct json_object *data;
+    const char *mdtrt_id;
+
+    if (pt_omsgid(f, &data))
+        return true;
+    mdtrt_id = f->input ? upstream_find_string(f->input, "mdtrt_id") : NULL;
+    return mdtrt_id && mdtrt_id[0] && messages_kind(f->infno) != MSG_KIND_QUERY &&
+           !is_settlement_cancel(f->infno);
+}
+
+static void on_desk_check(struct db_job *job, int status)
 {
     struct his_call *call = his_call_of_job(job);
     struct pt_flow *f = call->flow;
@@ -374,6 +417,15 @@ static void on_reversal_target(struct db_job *job, int status)
 
     if (status) {
         pt_answer(call, 503, -1, "", posa_strerror(status), NULL);
+        return;
+    }
+    if (f->desk && !f->target) {
+        snprintf(why, sizeof why,
+                 "mdtrt_id %s is the platform's id of a visit a desk opened (%s): its fees, "
+                 "discharge and settlement go through the HIS API, which posad's records "
+                 "follow",
+                 upstream_find_string(f->input, "mdtrt_id"), f->desk_visit);
+        pt_answer(call, 200, -1, "", why, NULL);
         return;
     }
     if (f->desk) {
@@ -398,7 +450,6 @@ void passthrough_handle(struct his_call *call)
     struct posad *pd = call->pd;
     struct http_request *req = call->req;
     struct jsonmap_error jerr = {0};
-    struct json_object *data;
     struct pt_flow *f;
     char why[160];
 
@@ -422,8 +473,8 @@ void passthrough_handle(struct his_call *call)
     }
     if (pt_session(call, f->infno, f->his_msgid ? f->his_msgid : ""))
         return;
-    if (pt_omsgid(f, &data))
-        his_db_read(call, run_reversal_target, on_reversal_target);
+    if (may_touch_a_desk(f))
+        his_db_read(call, run_desk_check, on_desk_check);
     else
         pt_submit(call);
 }

@@ -602,9 +602,16 @@ static void upmsg_classify(struct upmsg *m, const struct platform_result *res)
             str_copy(m->error, sizeof(m->error), res->error ? res->error : "lost");
         lost_after = res->outcome != PLATFORM_LOST_BEFORE && m->kind != MSG_KIND_QUERY;
     }
-    if (res->outcome == PLATFORM_ANSWERED && res->body) {
-        m->response = strndup(res->body, res->body_len);
-        m->response_len = m->response ? res->body_len : 0;
+    /* The answer is kept (journaled, replayed to a passthrough's resend) when it is an
+     * envelope: an HTTP error page is no answer, and kept it was replayed as one and barred
+     * the question from being asked again. Bytes, copied whole: strndup stopped at a NUL
+     * while the length said more, and the journal stored (and a resend relayed) what lay
+     * past the copy in posad's heap. */
+    if (res->outcome == PLATFORM_ANSWERED && res->body && (answered || unreadable) &&
+        (m->response = malloc(res->body_len + 1))) {
+        memcpy(m->response, res->body, res->body_len);
+        m->response[res->body_len] = '\0';
+        m->response_len = res->body_len;
     }
     if (answered)
         return;

@@ -508,7 +508,7 @@ int journal_due(struct db *db, int64_t now, int limit, journal_row_cb cb, void *
     return journal_each(st, cb, data);
 }
 
-int journal_due_rebase(struct db *db, int64_t now, int64_t horizon)
+int journal_due_rebase(struct db *db, int64_t now, int64_t horizon, int *ret_moved)
 {
     sqlite3_stmt *st = db_stmt(db, sql_due_rebase);
     int rc;
@@ -519,6 +519,7 @@ int journal_due_rebase(struct db *db, int64_t now, int64_t horizon)
     sqlite3_bind_int64(st, 2, horizon);
     rc = sqlite3_step(st);
     sqlite3_reset(st);
+    *ret_moved = rc == SQLITE_DONE ? sqlite3_changes(db_sqlite(db)) : 0;
     return rc == SQLITE_DONE ? 0 : db_map(rc);
 }
 

@@ -122,8 +122,9 @@ int journal_due(struct db *db, int64_t now, int limit, journal_row_cb cb, void *
 int journal_next_due(struct db *db, int64_t *ret);
 
 /* Makes every queued row due later than horizon due at now: a retry the wall clock put
- * further ahead than any backoff was scheduled before the clock was set back. */
-int journal_due_rebase(struct db *db, int64_t now, int64_t horizon);
+ * further ahead than any backoff was scheduled before the clock was set back. *ret_moved
+ * counts them. One seek on journal_due when there is none. */
+int journal_due_rebase(struct db *db, int64_t now, int64_t horizon, int *ret_moved);
 
 /* Rows in state (any non-final state but queries' when state is MSG__MAX), in
  * journal order, starting after seq after_seq, at most limit: GET /v1/queue and the resolver. */

@@ -31,6 +31,8 @@ static const char sql_visit_get[] =
 static const char sql_visit_open_by_his_id[] =
     "SELECT visit_id FROM visits WHERE his_visit_id = ?1 AND kind = ?2 AND "
     "(state = 'open' OR state = 'billed' OR state = 'settling') ORDER BY created_at DESC LIMIT 1";
+static const char sql_visit_by_mdtrt[] =
+    "SELECT visit_id FROM visits WHERE mdtrt_id = ?1 AND mdtrt_id <> '' LIMIT 1";
 static const char sql_settlement_put[] =
     "INSERT INTO settlements (settlement_id, visit_id, state, msgid, setl_id, settle_date, body, "
     "created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) "
@@ -244,6 +246,22 @@ int records_visit_open_by_his_id(struct db *db, const char *his_visit_id, const 
         return POSA_EDB;
     db_bind_text(st, 1, his_visit_id);
     db_bind_text(st, 2, kind);
+    if ((err = step_row(st)) < 0)
+        return err;
+    err = copy_col(ret_visit_id, RECORD_ID_MAX + 1, st, 0);
+    sqlite3_reset(st);
+    return err;
+}
+
+int records_visit_by_mdtrt(struct db *db, const char *mdtrt_id,
+                           char ret_visit_id[RECORD_ID_MAX + 1])
+{
+    sqlite3_stmt *st = db_stmt(db, sql_visit_by_mdtrt);
+    int err;
+
+    if (!st)
+        return POSA_EDB;
+    db_bind_text(st, 1, mdtrt_id);
     if ((err = step_row(st)) < 0)
         return err;
     err = copy_col(ret_visit_id, RECORD_ID_MAX + 1, st, 0);

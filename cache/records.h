@@ -57,6 +57,9 @@ int records_visit_get(struct db *db, const char *visit_id, struct visit_record *
  * open, billed or settling: its visit_id, or POSA_ENOTFOUND. */
 int records_visit_open_by_his_id(struct db *db, const char *his_visit_id, const char *kind,
                                  char ret_visit_id[RECORD_ID_MAX + 1]);
+/* The visit a desk opened under the platform's mdtrt_id: its visit_id, or POSA_ENOTFOUND. */
+int records_visit_by_mdtrt(struct db *db, const char *mdtrt_id,
+                           char ret_visit_id[RECORD_ID_MAX + 1]);
 void records_visit_free(struct visit_record *v);
 
 struct line_record {

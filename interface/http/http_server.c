@@ -95,8 +95,13 @@ SSL_CTX *http_tls_context(const char *cert_file, const char *key_file, char *why
         return ctx;
     }
     char reason[160];
-    ERR_error_string_n(ERR_peek_last_error(), reason, sizeof reason);
-    if (step == key_file)
+    unsigned long e = ERR_peek_last_error();
+
+    ERR_error_string_n(e, reason, sizeof reason);
+    /* OpenSSL 3 finds a key of another certificate as it loads it. */
+    if (step == key_file && ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH)
+        snprintf(why, cap, "%s: the key does not match the certificate (%s)", step, reason);
+    else if (step == key_file)
         snprintf(why, cap, "%s: not a PEM private key without a passphrase (%s)", step, reason);
     else
         snprintf(why, cap, "%s: %s", step, reason);

@@ -19,40 +19,38 @@ const struct catalog_json_keys catalog_keys_1312 = {
     "hilist_code",           "hilist_name", "chrgitm_lv", "med_chrgitm_type", "selfpay_prop",
     "hilist_pric_uplmt_amt", "vali_flag",   "begndate",   "enddate"};
 
-/* A period's bound: "YYYY-MM-DD", or a time of that day; absent, null or "" is none (0). */
-static int bound_date(struct json_object *obj, const char *key, int32_t *ret,
-                      struct jsonmap_error *err)
+/* A period's bound: a text that starts "YYYY-MM-DD" (a time or a Java timestamp may follow);
+ * any other (absent, null, "", "20200101") is no bound (0): one row's odd date failed the
+ * whole download before, leaving a new install without a catalog. */
+static int32_t bound_date(struct json_object *obj, const char *key)
 {
-    const char *text = NULL;
-    int rc;
+    struct json_object *v;
+    int32_t date = 0;
 
-    *ret = 0;
-    if (!key || (rc = jsonmap_get_string(obj, key, DATETIME_TIME_LEN, false, &text, err)) < 0)
-        return key ? rc : 0;
-    if (!text || !text[0])
-        return 0;
-    if ((strlen(text) != DATETIME_DATE_LEN && strlen(text) != DATETIME_TIME_LEN) ||
-        date_parse(text, DATETIME_DATE_LEN, ret) < 0)
-        return jsonmap_fail(err, POSA_EDATE, NULL, key);
-    return 0;
+    if (key && json_object_object_get_ex(obj, key, &v) &&
+        json_object_is_type(v, json_type_string) &&
+        (size_t)json_object_get_string_len(v) >= DATETIME_DATE_LEN &&
+        date_parse(json_object_get_string(v), DATETIME_DATE_LEN, &date) < 0)
+        date = 0;
+    return date;
 }
 
-/* Whether the row is in force on today; *valid_from is its first day (0: unknown). */
-static int in_force(struct json_object *obj, const struct catalog_json_keys *k, int32_t today,
-                    bool *ret, int32_t *valid_from, struct jsonmap_error *err)
+/* Whether the row is in force on today (only vali_flag "0" says it is not); *valid_from is
+ * its first day (0: unknown). */
+static bool in_force(struct json_object *obj, const struct catalog_json_keys *k, int32_t today,
+                     int32_t *valid_from)
 {
-    const char *flag = NULL;
-    int32_t to;
-    int rc;
+    struct json_object *flag;
+    int32_t to = bound_date(obj, k->to);
 
-    if ((k->in_force && (rc = jsonmap_get_string(obj, k->in_force, 1, false, &flag, err)) < 0) ||
-        (rc = bound_date(obj, k->from, valid_from, err)) < 0 ||
-        (rc = bound_date(obj, k->to, &to, err)) < 0)
-        return rc;
-    if (flag && strcmp(flag, "0") != 0 && strcmp(flag, "1") != 0)
-        return jsonmap_fail(err, POSA_EFIELD, NULL, k->in_force);
-    *ret = !today || ((!flag || flag[0] == '1') && *valid_from <= today && (!to || today <= to));
-    return 0;
+    *valid_from = bound_date(obj, k->from);
+    if (!today)
+        return true;
+    if (k->in_force && json_object_object_get_ex(obj, k->in_force, &flag) &&
+        json_object_is_type(flag, json_type_string) &&
+        strcmp(json_object_get_string(flag), "0") == 0)
+        return false;
+    return *valid_from <= today && (!to || today <= to);
 }
 
 static int item_map(struct json_object *obj, const struct catalog_json_keys *k,
@@ -120,7 +118,7 @@ int catalog_json_append(struct json_object *array, const struct catalog_json_key
         if (!json_object_is_type(obj, json_type_object))
             rc = jsonmap_fail(err, POSA_EFIELD, NULL, "");
         else if ((rc = item_map(obj, keys, item, err)) == 0)
-            rc = in_force(obj, keys, today, &keep, &item->valid_from, err);
+            keep = in_force(obj, keys, today, &item->valid_from);
         if (rc < 0)
             return fail_at(err, i);
         kept += keep;

@@ -532,7 +532,7 @@ static void test_lines_migrated_into_sets(void **state)
              " ('V3', printf('%080d', 7), 1, 'F1', 'active', 'U-8', 9, 'X', '', 10000, 100, 1, 1,"
              "  1, 9, '', '', 0, '', '', '');"
              "CREATE TABLE visits (visit_id TEXT PRIMARY KEY, his_visit_id TEXT, kind TEXT,"
-             " body TEXT NOT NULL);"
+             " mdtrt_id TEXT NOT NULL DEFAULT '', body TEXT NOT NULL);"
              "CREATE TABLE journal (seq INTEGER PRIMARY KEY, kind INTEGER, updated_at INTEGER);"
              "PRAGMA user_version = 9;");
     assert_int_equal(count_rows(fx, "SELECT count(*) FROM sqlite_master WHERE name = 'fee_lines_v9'"),
@@ -657,7 +657,7 @@ static void test_lines_migrated_from_bodies(void **state)
                  "CREATE INDEX journal_open ON journal(visit_key, ord, seq)"
                  " WHERE state IN ('queued', 'sent', 'unknown');"
                  "CREATE TABLE visits (visit_id TEXT PRIMARY KEY, his_visit_id TEXT, kind TEXT,"
-                 " body TEXT NOT NULL);"
+                 " mdtrt_id TEXT NOT NULL DEFAULT '', body TEXT NOT NULL);"
                  "PRAGMA user_version = 4;");
     assert_int_equal(records_lines_list(fx->db, "V9", collect, &s), 0);
     assert_int_equal(s.n, 2);

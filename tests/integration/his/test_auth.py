@@ -644,7 +644,7 @@ class CheckConfig(unittest.TestCase):
         rc, out, _, _ = self.check("[his]\ntls_cert = %s\ntls_key = %s\n" % (cert, other_key))
         self.assertEqual(rc, 2, out)
         self.assertIn(other_key, out)
-        self.assertIn("mismatch", out)
+        self.assertIn("the key does not match the certificate", out)
         rc, out, _, _ = self.check("[his]\n" + good)
         self.assertEqual(rc, 0, out)
 

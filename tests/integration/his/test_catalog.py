@@ -59,6 +59,15 @@ class Catalog(h.HisTestCase):
                          ITEMS - 1)
         self.assertIn("event=catalog_earlier_periods rows=1", self.w.log_tail(n=10 ** 7))
 
+    def test_odd_dates_and_flags_keep_the_row(self):
+        # A Java timestamp, digits without dashes, an empty flag: the row stays in force (one
+        # such row failed the whole download, and a new install had no catalog).
+        for field, value in (("data.0.begndate", "2020-01-01 00:00:00.0"),
+                             ("data.0.begndate", "20200101"), ("data.0.enddate", "2099/12/31"),
+                             ("data.0.vali_flag", "")):
+            self.assertEqual(self.items_loaded(self.restart_with(field, value)), ITEMS,
+                             (field, value))
+
     def test_rows_out_of_force_are_left_out(self):
         for field, value in (("data.0.vali_flag", "0"), ("data.0.enddate", "2020-12-31"),
                              ("data.0.begndate", "2099-01-01")):

@@ -76,20 +76,26 @@ class Clock(h.HisTestCase):
 
     def test_retry_scheduled_before_the_clock_went_back(self):
         # An upload waits for the platform, retried with a backoff; posad stops; the clock is
-        # set back eight hours, so the retry stored lies eight hours ahead of the wall clock.
+        # set back eight hours, so the retry stored lies eight hours ahead of the wall clock,
+        # and the visit's next upload, queued since, waits behind it (due now, it kept the
+        # outbox from looking further ahead).
         vid = self.open_visit(self.unix, ZHANG)["visit_id"]
         self.w.kill_sandbox()
-        fees = self.upload(self.tcp, vid, h.stay_lines()[2:4])
-        self.assertEqual(fees["upload"]["state"], "queued", fees)
+        for lines in (h.stay_lines()[2:4], h.stay_lines()[4:5]):
+            fees = self.upload(self.tcp, vid, lines)
+            self.assertEqual(fees["upload"]["state"], "queued", fees)
         h.wait_until(lambda: self.posad_row(
-            "SELECT attempts FROM journal WHERE state = 'queued'")[0] > 0, 10, "a retry")
+            "SELECT attempts FROM journal WHERE state = 'queued' ORDER BY seq")[0] > 0, 10,
+            "a retry")
         os.kill(self.w.posad.pid, signal.SIGKILL)
         self.w.posad.wait()
         eight_hours_ahead = int(time.time() * 1000) + 8 * 3600 * 1000
         db = h.sqlite3.connect(os.path.join(self.w.data_dir, "posad.db"))
         with db:
-            db.execute("UPDATE journal SET next_attempt = ? WHERE state = 'queued'",
-                       (eight_hours_ahead,))
+            db.execute("UPDATE journal SET next_attempt = ? WHERE seq = (SELECT min(seq) FROM "
+                       "journal WHERE state = 'queued')", (eight_hours_ahead,))
+            db.execute("UPDATE journal SET next_attempt = 1 WHERE state = 'queued' AND "
+                       "next_attempt < ?", (eight_hours_ahead,))
         db.close()
 
         self.assertTrue(self.w.start_sandbox(), self.w.log_tail("sandbox.log"))

@@ -593,6 +593,41 @@ class Ops(h.HisTestCase):
         self.assertEqual([e["state"] for e in g.json["history"]],
                          ["pending", "settled", "cancelled"], g)
 
+    def test_a_desks_visit_is_not_changed_through_the_passthrough(self):
+        # Fees, a discharge or a settlement of a visit a desk opened, sent through the
+        # passthrough, landed at the platform while posad's records said billed: the desk
+        # could settle it no more. Refused, nothing sent; a settlement's cancel (followed by
+        # posad) stays allowed, but not the reversal of that cancel (posad's record said
+        # cancelled while the platform's settlement stood again).
+        v = self.open_visit(self.tcp, ZHANG)
+        self.upload(self.tcp, v["visit_id"], h.stay_lines("PD")[:2])
+        sent = self.posad_row("SELECT count(*) FROM journal")[0]
+        for infno, data in (("2301", {"feedetail": [{"feedetl_sn": "X1"}],
+                                      "mdtrt_id": v["mdtrt_id"], "psn_no": ZHANG}),
+                            ("2402", {"dscginfo": {"mdtrt_id": v["mdtrt_id"], "psn_no": ZHANG}}),
+                            ("2304", {"mdtrt_id": v["mdtrt_id"], "psn_no": ZHANG})):
+            env = {"infno": infno, "insuplc_admdvs": "320200", "input": data}
+            r = self.unix.post("/fsi/api/rsfComIfsService/callService", env)
+            self.assertEqual((r.status, r.json["infcode"]), (200, -1), r)
+            self.assertIn("a visit a desk opened (%s)" % v["visit_id"], r.json["err_msg"])
+        self.assertEqual(self.posad_row("SELECT count(*) FROM journal")[0], sent)
+
+        s = self.settle(v["visit_id"], discharge={"time": "2026-11-25 09:30:00"})
+        his_msgid = "HISCANCEL%d" % os.getpid()
+        env = {"infno": "2305", "insuplc_admdvs": "320200", "msgid": his_msgid,
+               "input": {"data": {"psn_no": ZHANG, "mdtrt_id": v["mdtrt_id"],
+                                  "setl_id": s["setl_id"]}}}
+        r = self.unix.post("/fsi/api/rsfComIfsService/callService", env)
+        self.assertEqual((r.status, r.json["infcode"]), (200, 0), r)
+        self.assertEqual(self.tcp.get("/v1/settlements/" + s["settlement_id"]).json["state"],
+                         "cancelled")
+        env = {"infno": "2601", "insuplc_admdvs": "320200",
+               "input": {"data": {"psn_no": ZHANG, "omsgid": his_msgid, "oinfno": "2305"}}}
+        r = self.unix.post("/fsi/api/rsfComIfsService/callService", env)
+        self.assertEqual((r.status, r.json["infcode"]), (200, -1), r)
+        self.assertEqual([x["state"] for x in self.w.ledger()["settlements"]
+                          if x.get("setl_id") == s["setl_id"]], ["cancelled"])
+
     def test_outpatient_cancel_through_the_passthrough_is_recorded(self):
         # The same for an outpatient settlement and its cancel, 2208.
         v = self.open_visit(self.tcp, ZHANG, kind="outpatient")

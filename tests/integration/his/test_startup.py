@@ -60,7 +60,7 @@ class Startup(h.HisTestCase):
         self.assertFirstServes()
         self.assertEqual(self.posad_rows("SELECT msgid, state FROM journal ORDER BY seq"), before)
         # Its lock file names the posad that holds it.
-        with open(os.path.join(self.w.data_dir, "posad.lock")) as f:
+        with open(os.path.join(self.w.data_dir, "posad.db.lock")) as f:
             self.assertEqual(f.read().strip(), str(self.w.posad.pid))
 
     def test_a_second_posad_on_a_link_to_the_same_database_is_refused(self):
@@ -71,8 +71,9 @@ class Startup(h.HisTestCase):
         os.symlink(os.path.join(self.w.data_dir, "posad.db"), os.path.join(other, "posad.db"))
         before = self.posad_rows("SELECT msgid, state FROM journal ORDER BY seq")
         err = self.refused(self.conf("db-linked.conf", other, os.path.join(self.w.dir, "db-linked.sock")))
-        self.assertIn("data_dir %s is in use by another posad (pid %d)"
-                      % (os.path.realpath(self.w.data_dir), self.w.posad.pid), err)
+        self.assertIn("database %s is in use by another posad (pid %d): one posad per database"
+                      % (os.path.realpath(os.path.join(self.w.data_dir, "posad.db")),
+                         self.w.posad.pid), err)
         self.assertFirstServes()
         self.assertEqual(self.posad_rows("SELECT msgid, state FROM journal ORDER BY seq"), before)
 
@@ -192,6 +193,8 @@ class Startup(h.HisTestCase):
                     p = subprocess.run(args, capture_output=True, text=True, timeout=20)
                     self.assertEqual(p.returncode, 2, p)
                     self.assertIn("[desks] card_library: not a card vendor's library", p.stderr)
+                    # dlopen's own words ("file too short", "invalid ELF header")
+                    self.assertRegex(p.stderr, r"with ReadCardBas\): /etc/hostname: \S")
                     self.assertRegex(p.stderr, r"\.conf:\d+: ")
                 continue
             p = subprocess.Popen([h.POSAD, "--config", conf], stdout=subprocess.DEVNULL,
@@ -351,7 +354,7 @@ class Startup(h.HisTestCase):
         log = os.path.join(self.w.dir, "loose.log")
         conf = self.conf("loose.conf", data, os.path.join(self.w.dir, "loose.sock"),
                          extra="log_file = %s\n" % log)
-        names = ("posad.db", "posad.db-wal", "posad.db-shm", "posad.lock")
+        names = ("posad.db", "posad.db-wal", "posad.db-shm", "posad.db.lock")
         for run in range(2):
             p = subprocess.Popen([h.POSAD, "--config", conf], stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL)

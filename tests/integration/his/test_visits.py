@@ -237,9 +237,10 @@ class VisitsBase(h.HisTestCase):
             self.assertIn("out of range", r.json["error"]["message"], r)
 
     def test_a_discharge_cancelled_may_be_sent_again(self):
-        # A wrong discharge time: the settlement refunded, the discharge cancelled (2405,
-        # through the passthrough), settled again with the corrected time: that discharge is
-        # sent (the stay's one discharge key kept the first, and the stay stayed open).
+        # A wrong discharge time: the settlement refunded, settled again with the corrected
+        # time: posad cancels the discharge the platform holds (2405) and sends the new one.
+        # The HIS cancelling it itself through the passthrough is refused: the visit is a
+        # desk's, whose records would not follow.
         v = self.open_visit(self.c, ZHANG)
         self.upload(self.c, v["visit_id"], h.stay_lines("DC")[:2])
         r = self.c.post("/v1/visits/%s/settle" % v["visit_id"],
@@ -250,13 +251,15 @@ class VisitsBase(h.HisTestCase):
         p = self.c.post("/fsi/api/rsfComIfsService/callService",
                         {"infno": "2405", "insuplc_admdvs": "320200",
                          "input": {"data": {"mdtrt_id": v["mdtrt_id"], "psn_no": ZHANG}}})
-        self.assertEqual((p.status, p.json.get("infcode")), (200, 0), p)
+        self.assertEqual((p.status, p.json.get("infcode")), (200, -1), p)
+        self.assertIn("a visit a desk opened", p.json["err_msg"], p)
         r = self.c.post("/v1/visits/%s/settle" % v["visit_id"],
                         {"discharge": {"time": "2026-11-25 08:30:00"}})
         self.assertEqual((r.status, r.json.get("state")), (200, "settled"), r)
-        self.assertEqual(self.posad_rows("SELECT state FROM journal WHERE infno = '2402' AND "
-                                         "visit_key = ?", (v["visit_id"],)),
-                         [("done",), ("done",)])
+        self.assertEqual(self.posad_rows("SELECT infno, state FROM journal WHERE infno IN "
+                                         "('2402', '2405') AND visit_key = ? ORDER BY seq",
+                                         (v["visit_id"],)),
+                         [("2402", "done"), ("2405", "done"), ("2402", "done")])
 
     def test_a_refused_discharge_may_go_again(self):
         # The platform refuses the discharge (its reason, say a time it will not take):
