@@ -22,7 +22,6 @@
 #include "interface/his/responses.h"
 #include "interface/platform/desk_msgs.h"
 
-#define RECONCILE_GROUPS_MAX 64
 /* A month of a large hospital's cross-province settlements; a row is some 300 bytes. */
 #define RECONCILE_ROWS_MAX 200000
 
@@ -163,12 +162,17 @@ struct recon_flow {
     char date[DATETIME_DATE_LEN + 1];  /* the period as asked: "YYYY-MM-DD" or "YYYY-MM" */
     char begin[DATETIME_DATE_LEN + 1]; /* its first day and its last */
     char end[DATETIME_DATE_LEN + 1];
-    struct recon_group groups[RECONCILE_GROUPS_MAX];
-    size_t n_groups, next;
+    /* One per (insutype, clr_type, setl_optins): a cross-province hospital's month holds
+     * hundreds of insured regions (64 at most cut the totals, and never matched). */
+    struct recon_group *groups;
+    size_t n_groups, cap_groups, next;
     struct json_object *mismatched;
     struct json_object *listed;    /* setl_ids in mismatched (sets: json-c's hash tables) */
     struct json_object *held;      /* setl_ids of rows */
     struct json_object *cancelled; /* setl_ids taken back by a done 2208/2305 */
+    struct json_object *cancel_of; /* a done cancel's msgid -> the setl_id it took back */
+    struct json_object *reversed;  /* msgids of settlements a done 2601 undid */
+    int64_t unresolved;            /* the period's settlements and cancels of unknown outcome */
     struct recon_row *rows;
     size_t n_rows, cap_rows;
     int64_t day_start, day_end;    /* Unix ms of the local day */
@@ -184,16 +188,21 @@ static void recon_free(void *p)
     his_request_done(&f->req.root);
     for (size_t i = 0; i < f->n_groups; i++)
         free(f->groups[i].rows);
+    free(f->groups);
     json_object_put(f->mismatched);
     json_object_put(f->listed);
     json_object_put(f->held);
     json_object_put(f->cancelled);
+    json_object_put(f->cancel_of);
+    json_object_put(f->reversed);
     free(f->rows);
     free(f->report);
     free(f);
 }
 
-
+/* The group of (insutype, clr_type, optins), made when new; NULL when out of memory. Its
+ * totals' strings are pointed at its own once every group is made (group_rows): the array
+ * moves as it grows. */
 static struct recon_group *group_of(struct recon_flow *f, const char *insutype,
                                     const char *clr_type, const char *optins)
 {
@@ -205,29 +214,56 @@ static struct recon_group *group_of(struct recon_flow *f, const char *insutype,
             !strcmp(g->setl_optins, optins))
             return g;
     }
-    if (f->n_groups == RECONCILE_GROUPS_MAX)
-        return NULL;
+    if (f->n_groups == f->cap_groups) {
+        size_t cap = f->cap_groups ? 2 * f->cap_groups : 16;
+
+        if (!(g = realloc(f->groups, cap * sizeof *g)))
+            return NULL;
+        f->groups = g;
+        f->cap_groups = cap;
+    }
     g = &f->groups[f->n_groups++];
+    *g = (struct recon_group){0};
     str_copy(g->insutype, sizeof(g->insutype), insutype);
     str_copy(g->clr_type, sizeof(g->clr_type), clr_type);
     str_copy(g->setl_optins, sizeof(g->setl_optins), optins);
-    g->totals = (struct desk_day_totals){.insutype = g->insutype,
-                                         .clr_type = g->clr_type,
-                                         .setl_optins = g->setl_optins,
-                                         .begin_date = f->begin,
-                                         .end_date = f->end};
+    g->totals = (struct desk_day_totals){.begin_date = f->begin, .end_date = f->end};
     return g;
 }
 
-/* The setl_id a done cancel (2208/2305) took back, from the request posad sent. */
+/* A done cancel (2208/2305): the setl_id it took back, from the request posad sent. */
 static void note_cancel(struct recon_flow *f, const struct journal_row *row)
 {
     struct json_object *req = json_tokener_parse(row->request);
     const char *setl_id = upstream_find_string(req, "setl_id");
 
-    if (setl_id && setl_id[0])
+    if (setl_id && setl_id[0]) {
         json_object_object_add(f->cancelled, setl_id, NULL);
+        json_object_object_add(f->cancel_of, row->msgid, json_object_new_string(setl_id));
+    }
     json_object_put(req);
+}
+
+/* A done 2601 the platform carried out (rvs_rslt "1"): the settlement it undid no longer
+ * stands, and a cancel it undid no longer took its settlement back (the HIS reverses what it
+ * sent through the passthrough; posad's own reversals undo only messages of unknown outcome,
+ * never done ones). */
+static void note_reversal(struct recon_flow *f, const struct journal_row *row)
+{
+    struct json_object *req = json_tokener_parse(row->request);
+    struct json_object *ans = row->response ? json_tokener_parse(row->response) : NULL;
+    const char *omsgid = upstream_find_string(req, "omsgid");
+    const char *done = upstream_find_string(ans, "rvs_rslt");
+    struct json_object *setl_id;
+
+    if (omsgid && done && strcmp(done, "1") == 0) {
+        if (json_object_object_get_ex(f->cancel_of, omsgid, &setl_id))
+            json_object_object_del(f->cancelled, json_object_get_string(setl_id));
+        else
+            json_object_object_add(f->reversed, omsgid, NULL);
+    }
+    json_object_put(req);
+    json_object_put(ans);
 }
 
 /* A settlement belongs to the day the platform settled it (its setl_time), which for one
@@ -242,6 +278,26 @@ static bool on_the_day(const struct recon_flow *f, const struct journal_row *row
     return row->created_at >= f->day_start && row->created_at < f->day_end;
 }
 
+/* The clearing region: the answer's clr_optins, else the insured region the message named
+ * (its envelope's insuplc_admdvs): an answer without one made a group of region "", sent so
+ * in a 3201 the platform cannot match. The same for the insurance type. */
+static void optins_of(struct recon_row *r, const struct journal_row *row,
+                      const struct desk_settlement *s)
+{
+    struct json_object *req = NULL;
+    const char *v;
+
+    str_copy(r->optins, sizeof r->optins, s->clr_optins);
+    if (r->optins[0] && r->insutype[0])
+        return;
+    req = json_tokener_parse(row->request);
+    if (!r->optins[0] && (v = upstream_find_string(req, "insuplc_admdvs")))
+        str_copy(r->optins, sizeof r->optins, v);
+    if (!r->insutype[0] && (v = upstream_find_string(req, "insutype")))
+        str_copy(r->insutype, sizeof r->insutype, v);
+    json_object_put(req);
+}
+
 static int collect(const struct journal_row *row, void *data)
 {
     struct recon_flow *f = data;
@@ -252,6 +308,10 @@ static int collect(const struct journal_row *row, void *data)
 
     if (strncmp(row->infno, "2208", 4) == 0 || strncmp(row->infno, "2305", 4) == 0) {
         note_cancel(f, row); /* a cancel of any later day takes the settlement out too */
+        return 0;
+    }
+    if (strcmp(row->infno, "2601") == 0) {
+        note_reversal(f, row);
         return 0;
     }
     /* A done settlement whose answer cannot be read is counted as not reconciled: left out
@@ -295,7 +355,7 @@ static int collect(const struct journal_row *row, void *data)
              s.clr_type[0]                         ? s.clr_type
              : strncmp(row->infno, "2304", 4) == 0 ? "21"
                                                    : "11");
-    str_copy(r->optins, sizeof r->optins, s.clr_optins);
+    optins_of(r, row, &s);
     r->medfee_sumamt = s.amounts.medfee_sumamt;
     r->fund_pay_sumamt = s.amounts.fund_pay_sumamt;
     r->acct_pay = s.amounts.acct_pay;
@@ -315,10 +375,12 @@ static int group_rows(struct recon_flow *f)
 
         if (json_object_object_get_ex(f->cancelled, r->setl_id, NULL))
             continue;
-        if (!(g = group_of(f, r->insutype, r->clr_type, r->optins))) {
-            f->too_many = true;
+        if (json_object_object_get_ex(f->reversed, r->msgid, NULL)) {
+            json_object_object_del(f->held, r->setl_id); /* nor is it the platform's */
             continue;
         }
+        if (!(g = group_of(f, r->insutype, r->clr_type, r->optins)))
+            return -ENOMEM;
         if (!(grown = realloc(g->rows, (g->n_rows + 1) * sizeof *grown)))
             return -ENOMEM;
         g->rows = grown;
@@ -332,6 +394,13 @@ static int group_rows(struct recon_flow *f)
         g->totals.cash_pay += r->cash_pay;
         g->totals.count++;
     }
+    for (size_t i = 0; i < f->n_groups; i++) {
+        struct recon_group *g = &f->groups[i];
+
+        g->totals.insutype = g->insutype;
+        g->totals.clr_type = g->clr_type;
+        g->totals.setl_optins = g->setl_optins;
+    }
     return 0;
 }
 
@@ -342,11 +411,13 @@ static int run_day(struct db *db, struct db_job *job)
     int err;
 
     if (!(f->mismatched = json_object_new_array()) || !(f->listed = json_object_new_object()) ||
-        !(f->held = json_object_new_object()) || !(f->cancelled = json_object_new_object()))
+        !(f->held = json_object_new_object()) || !(f->cancelled = json_object_new_object()) ||
+        !(f->cancel_of = json_object_new_object()) || !(f->reversed = json_object_new_object()))
         return -ENOMEM;
     /* From a day earlier: the platform's setl_time decides the day, and its clock may run
      * ahead of posad's (an answer journaled at 23:59:59 for a settlement of 00:00:01). */
-    if ((err = journal_settlements_since(db, f->day_start - 24 * 3600 * 1000, collect, f)) < 0)
+    if ((err = journal_settlements_since(db, f->day_start - 24 * 3600 * 1000, collect, f)) < 0 ||
+        (err = journal_settlements_open(db, f->day_start, f->day_end, &f->unresolved)) < 0)
         return err;
     return group_rows(f);
 }
@@ -366,7 +437,7 @@ static char *report_text(struct recon_flow *f)
 {
     struct json_object *o = json_object_new_object(), *groups = json_object_new_array();
     struct desk_day_totals all = {0};
-    bool matched = !f->too_many && f->unreadable == 0;
+    bool matched = !f->too_many && f->unreadable == 0 && f->unresolved == 0;
     char *text;
 
     for (size_t i = 0; i < f->n_groups; i++) {
@@ -395,14 +466,20 @@ static char *report_text(struct recon_flow *f)
     json_object_object_add(o, "upstream_asked", json_object_new_boolean(f->n_groups > 0));
     json_object_object_add(
         o, "upstream_totals",
-        json_object_new_string(f->n_groups == 0 ? "not asked: no local settlement in that period"
-                               : matched        ? "equal to local_totals"
-                                                : "differ: see groups and mismatched"));
+        json_object_new_string(
+            f->unresolved      ? "not comparable yet: settlements of the period are still being "
+                                 "resolved with the platform (see unresolved; reconcile again once "
+                                 "the queue's unknown is 0)"
+            : f->n_groups == 0 ? "not asked: no local settlement in that period"
+            : matched          ? "equal to local_totals"
+                               : "differ: see groups and mismatched"));
     json_object_object_add(o, "groups", groups);
     if (f->too_many)
         json_object_object_add(o, "truncated", json_object_new_boolean(true));
     if (f->unreadable)
         json_object_object_add(o, "unreadable", json_object_new_int64((int64_t)f->unreadable));
+    if (f->unresolved)
+        json_object_object_add(o, "unresolved", json_object_new_int64(f->unresolved));
     text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
     json_object_put(o);
     return text;

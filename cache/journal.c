@@ -105,8 +105,11 @@ static const char sql_stats[] =
     "FROM " OPEN_ROWS NOT_QUERY;
 static const char sql_settlements_since[] =
     "SELECT " JOURNAL_COLS " FROM journal WHERE state = 'done' "
-    "AND substr(infno, 1, 4) IN ('2207', '2304', '2208', '2305') " /* 2207A too */
+    "AND substr(infno, 1, 4) IN ('2207', '2304', '2208', '2305', '2601') " /* 2207A too */
     "AND updated_at >= ?1 ORDER BY seq";
+static const char sql_settlements_open[] =
+    "SELECT count(*) FROM " OPEN_ROWS "AND substr(infno, 1, 4) IN ('2207', '2304', '2208', "
+    "'2305') AND created_at >= ?1 AND created_at < ?2";
 static const char sql_retry_now[] =
     "UPDATE journal SET next_attempt = ?2, updated_at = ?2 WHERE msgid = ?1 AND state = 'queued'";
 static const char sql_last_msgid[] = "SELECT msgid FROM journal ORDER BY seq DESC LIMIT 1";
@@ -596,6 +599,22 @@ int journal_stats(struct db *db, struct journal_stats *ret)
         ret->unknown = sqlite3_column_int64(st, 1);
         ret->oldest_at = sqlite3_column_int64(st, 2);
     }
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 0 : db_map(rc);
+}
+
+int journal_settlements_open(struct db *db, int64_t from, int64_t to, int64_t *ret)
+{
+    sqlite3_stmt *st = db_stmt(db, sql_settlements_open);
+    int rc;
+
+    if (!st)
+        return POSA_EDB;
+    sqlite3_bind_int64(st, 1, from);
+    sqlite3_bind_int64(st, 2, to);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *ret = sqlite3_column_int64(st, 0);
     sqlite3_reset(st);
     return rc == SQLITE_ROW ? 0 : db_map(rc);
 }

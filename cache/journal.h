@@ -144,11 +144,15 @@ struct journal_stats {
 };
 int journal_stats(struct db *db, struct journal_stats *ret);
 
-/* Settlements and their cancels (2207, 2304, 2208, 2305) that are done and were last
- * updated (answered, or resolved) at or after since (Unix ms), in journal order: what a
- * day's reconciliation looks through (a settlement is done at or after the platform's
- * setl_time, so every settlement of the day is among them). */
+/* Settlements, their cancels and reversals (2207, 2304, 2208, 2305, 2601) that are done and
+ * were last updated (answered, or resolved) at or after since (Unix ms), in journal order:
+ * what a day's reconciliation looks through (a settlement is done at or after the
+ * platform's setl_time, so every settlement of the day is among them). */
 int journal_settlements_since(struct db *db, int64_t since, journal_row_cb cb, void *data);
+
+/* Settlements and their cancels journaled in [from, to) (Unix ms) whose outcome is not
+ * known yet (queued, sent, unknown): a period cannot be said to reconcile while any is. */
+int journal_settlements_open(struct db *db, int64_t from, int64_t to, int64_t *ret);
 
 /* The greatest msgid journaled (seeds core's msgid generator across restarts); "" when the
  * journal is empty. */
