@@ -65,6 +65,15 @@ static int config_digit_check(const char *value, char *why, size_t cap)
     return POSA_EFIELD;
 }
 
+static int config_hhmm_check(const char *value, char *why, size_t cap)
+{
+    if (!value[0] || (strlen(value) == 5 && value[2] == ':' && strspn(value, "0123456789:") == 5 &&
+                      strchr(value + 3, ':') == NULL && atoi(value) < 24 && atoi(value + 3) < 60))
+        return 0;
+    snprintf(why, cap, "must be empty or a time HH:MM (00:00 to 23:59)");
+    return POSA_EFIELD;
+}
+
 static const struct config_key config_keys[] = {
     TEXT("posad", data_dir),
     TEXT_CHECKED("posad", listen, config_listen_check),
@@ -113,6 +122,7 @@ static const struct config_key config_keys[] = {
     UINT("his", events_heartbeat_ms, 100, 3600000),
     TEXT_KEY("his", emergency_depts, desk_check_depts, true),
     CHOICE("his", forms_certno, "masked|full"),
+    TEXT_CHECKED("his", reconcile_at, config_hhmm_check),
     TEXT_KEY("his", clients, desk_check_clients, true),
     TEXT("his", tls_cert),
     TEXT("his", tls_key),
@@ -189,6 +199,7 @@ void config_defaults(struct posad_config *cfg)
     cfg->idempotency_days = 7;
     cfg->events_heartbeat_ms = 15000;
     strcpy(cfg->forms_certno, "masked");
+    strcpy(cfg->reconcile_at, "02:00");
 }
 
 static const struct config_key *config_find(const char *section, const char *name)

@@ -70,6 +70,7 @@ struct posad_config {
     uint32_t events_heartbeat_ms;          /* a comment line to every event stream this often */
     char emergency_depts[CONFIG_TEXT_MAX]; /* "JZ01,JZ02" */
     char forms_certno[8];                  /* masked full: the ID number on the two forms */
+    char reconcile_at[8];                  /* "HH:MM" Beijing time, or "": no daily run */
     char clients[4096];             /* "name:sha256hex:role:D01,D02;..." bearer tokens on TCP */
     char tls_cert[CONFIG_PATH_MAX]; /* PEM chain; with tls_key, TCP speaks TLS */
     char tls_key[CONFIG_PATH_MAX];

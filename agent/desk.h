@@ -27,6 +27,8 @@
 #define DESK_CATALOG_PAGE        1000
 #define DESK_CATALOG_REFRESH_MS (24 * 3600 * 1000) /* the catalog changes monthly at most */
 #define DESK_CATALOG_MISMATCH_MS (10 * 60 * 1000)
+#define DESK_RECONCILE_FIRST_MS  (10 * 1000) /* after start: signed in by then */
+#define DESK_RECONCILE_TICK_MS   (10 * 60 * 1000)
 #define DESK_EMERGENCY_DEPTS_MAX 64
 
 #define DESK_CARDS_MAX 64
@@ -99,6 +101,10 @@ struct desk {
     uv_timer_t catalog_timer;
     /* retention (desk_retention.c) */
     uv_timer_t retention_timer;
+    uv_timer_t reconcile_timer;
+    bool reconciling;         /* a scheduled reconciliation is under way */
+    int32_t reconciled_day;   /* yyyymmdd the schedule last reconciled, 0: none yet */
+    int32_t reconciled_month; /* yyyymm00 likewise */
     struct db_job retention_job;
     bool retention_busy;
     int64_t retention_batch;   /* rows the last job deleted */
@@ -150,6 +156,11 @@ void desk_done(struct desk *d);
 /* Loads the stored catalog, then keeps it fresh: a download (1312, page by page) when the
  * platform comes online without one, and every DESK_CATALOG_REFRESH_MS. */
 void desk_catalog_start(struct desk *d);
+/* policy.md §38: yesterday reconciled every day at [his] reconcile_at (Beijing time), and
+ * the month before on the 1st to the 3rd, as POST /v1/reconcile would; a period that fails
+ * is tried again every DESK_RECONCILE_TICK_MS. */
+void desk_reconcile_start(struct desk *d);
+void desk_reconcile_stop(struct desk *d);
 void desk_catalog_stop(struct desk *d);
 /* Downloads the catalog in the background; a download under way is not started twice. */
 void desk_catalog_refresh(struct desk *d);

@@ -12,6 +12,7 @@
 #include "agent/posad.h"
 #include "cache/db.h"
 #include "cache/journal.h"
+#include "core/container_of.h"
 #include "core/datetime.h"
 #include "core/decimal.h"
 #include "core/err.h"
@@ -158,6 +159,10 @@ struct recon_group { /* as wide as desk_settlement_decode allows */
 };
 
 struct recon_flow {
+    struct posad *pd;
+    struct db_job job;
+    /* Who asked: the HIS API's call, answered with the report; NULL: the daily schedule. */
+    struct his_call *call;
     struct reconcile_request req;
     char date[DATETIME_DATE_LEN + 1];  /* the period as asked: "YYYY-MM-DD" or "YYYY-MM" */
     char begin[DATETIME_DATE_LEN + 1]; /* its first day and its last */
@@ -406,8 +411,7 @@ static int group_rows(struct recon_flow *f)
 
 static int run_day(struct db *db, struct db_job *job)
 {
-    struct his_call *call = his_call_of_job(job);
-    struct recon_flow *f = call->flow;
+    struct recon_flow *f = container_of(job, struct recon_flow, job);
     int err;
 
     if (!(f->mismatched = json_object_new_array()) || !(f->listed = json_object_new_object()) ||
@@ -487,26 +491,29 @@ static char *report_text(struct recon_flow *f)
 
 static int run_store_report(struct db *db, struct db_job *job)
 {
-    struct his_call *call = his_call_of_job(job);
-    struct recon_flow *f = call->flow;
+    struct recon_flow *f = container_of(job, struct recon_flow, job);
 
     return records_report_put(db, f->req.date, f->report, upstream_now_ms());
 }
 
-static void on_report_stored(struct db_job *job, int status)
-{
-    struct his_call *call = his_call_of_job(job);
-    struct recon_flow *f = call->flow;
+static void recon_done(struct recon_flow *f, int err, const char *msg, bool refused);
 
-    if (status) {
-        his_fail(call, status, NULL, NULL);
-        return;
-    }
-    log_event(LOGL_INFO, "reconciled", "date", f->date, NULL);
-    his_reply(call, 200, json_tokener_parse(f->report));
+static void recon_db(struct recon_flow *f, db_job_run_fn run, db_job_done_cb done)
+{
+    f->job = (struct db_job){.run = run, .done = done};
+    db_worker_submit(&f->pd->db, &f->job);
 }
 
-static void recon_next(struct his_call *call);
+static void on_report_stored(struct db_job *job, int status)
+{
+    struct recon_flow *f = container_of(job, struct recon_flow, job);
+
+    if (!status)
+        log_event(LOGL_INFO, "reconciled", "date", f->date, NULL);
+    recon_done(f, status, NULL, false);
+}
+
+static void recon_next(struct recon_flow *f);
 
 /* Does the report already list setl_id, or (platform_only) does posad hold it standing
  * that day? A 3202 may list as the platform's alone what posad counted in another group
@@ -552,8 +559,7 @@ static int on_mismatch(struct json_object *row, bool platform_only, void *data)
 
 static void on_upstream_answer(struct upmsg *m)
 {
-    struct his_call *call = m->data;
-    struct recon_flow *f = call->flow;
+    struct recon_flow *f = m->data;
     struct recon_group *g = &f->groups[f->next];
     struct envelope_response env;
     struct jsonmap_error jerr = {0};
@@ -564,7 +570,7 @@ static void on_upstream_answer(struct upmsg *m)
 
     upmsg_free(m);
     if (err) {
-        desk_fail_outcome(call, err, msg);
+        recon_done(f, err, msg, true);
         return;
     }
     if (detail)
@@ -573,49 +579,49 @@ static void on_upstream_answer(struct upmsg *m)
         str_copy(g->text, sizeof(g->text), text);
     envelope_response_done(&env);
     if (err) {
-        his_fail(call, POSA_EUPSTREAM_REFUSED, "the platform's reconciliation could not be read", NULL);
+        recon_done(f, POSA_EUPSTREAM_REFUSED, "the platform's reconciliation could not be read",
+                   false);
         return;
     }
     if (!detail && !g->matched) {
         /* The totals differ: which settlements? */
-        err = desk_send(call->pd, "3202", NULL, NULL, NULL,
-                        desk_3202_input(&g->totals, g->rows, g->n_rows), on_upstream_answer, call);
+        err = desk_send(f->pd, "3202", NULL, NULL, NULL,
+                        desk_3202_input(&g->totals, g->rows, g->n_rows), on_upstream_answer, f);
         if (err)
-            his_fail(call, err, NULL, NULL);
+            recon_done(f, err, NULL, false);
         return;
     }
     f->next++;
-    recon_next(call);
+    recon_next(f);
 }
 
-static void recon_next(struct his_call *call)
+static void recon_next(struct recon_flow *f)
 {
-    struct recon_flow *f = call->flow;
     int err;
 
     if (f->next == f->n_groups) {
         if (!(f->report = report_text(f))) {
-            his_fail(call, -ENOMEM, NULL, NULL);
+            recon_done(f, -ENOMEM, NULL, false);
             return;
         }
-        his_db(call, run_store_report, on_report_stored);
+        recon_db(f, run_store_report, on_report_stored);
         return;
     }
-    err = desk_send(call->pd, "3201", NULL, NULL, NULL, desk_3201_input(&f->groups[f->next].totals),
-                    on_upstream_answer, call);
+    err = desk_send(f->pd, "3201", NULL, NULL, NULL, desk_3201_input(&f->groups[f->next].totals),
+                    on_upstream_answer, f);
     if (err)
-        his_fail(call, err, NULL, NULL);
+        recon_done(f, err, NULL, false);
 }
 
 static void on_day(struct db_job *job, int status)
 {
-    struct his_call *call = his_call_of_job(job);
+    struct recon_flow *f = container_of(job, struct recon_flow, job);
 
     if (status) {
-        his_fail(call, status, NULL, NULL);
+        recon_done(f, status, NULL, false);
         return;
     }
-    recon_next(call);
+    recon_next(f);
 }
 
 /* The Beijing days first..last (yyyymmdd) as Unix ms [start, end). */
@@ -625,31 +631,110 @@ static void period_bounds(int32_t first, int32_t last, int64_t *start, int64_t *
     *end = datetime_to_unix((int64_t)date_add_days(last, 1) * 1000000) * 1000;
 }
 
-void desk_reconcile(struct his_call *call)
+/* The period f->req.date reconciled: its settlements read, 3201 (and 3202) asked, the report
+ * stored, then recon_done. */
+static void recon_start(struct recon_flow *f)
 {
-    struct recon_flow *f = his_flow_new(call, sizeof *f, recon_free);
-    struct jsonmap_error jerr = {0};
-    int32_t first, last;
+    int32_t first = date_period_first(f->req.date), last = date_period_last(f->req.date);
 
-    if (!f || his_every_desk(call, RECONCILE_EVERY_DESK) < 0)
-        return;
-    if (reconcile_request_parse(call->req->body, call->req->body_len, &f->req, &jerr) < 0) {
-        his_fail_field(call, &jerr);
-        return;
-    }
-    first = date_period_first(f->req.date);
-    last = date_period_last(f->req.date);
-    /* A day to come has nothing to reconcile: a typo in the year read as "matched". */
-    if (desk_is_future(call->pd, (int64_t)first * 1000000)) {
-        his_fail_at(call, POSA_EDATE, f->req.date % 100 ? "date" : "month",
-                    "that period has not begun yet: check the date");
-        return;
-    }
     date_period_format(f->req.date, f->date);
     date_format(first, f->begin);
     date_format(last, f->end);
     period_bounds(first, last, &f->day_start, &f->day_end);
-    his_db(call, run_day, on_day);
+    recon_db(f, run_day, on_day);
+}
+
+void desk_reconcile(struct his_call *call)
+{
+    struct recon_flow *f = his_flow_new(call, sizeof *f, recon_free);
+    struct jsonmap_error jerr = {0};
+
+    if (!f || his_every_desk(call, RECONCILE_EVERY_DESK) < 0)
+        return;
+    f->pd = call->pd;
+    f->call = call;
+    if (reconcile_request_parse(call->req->body, call->req->body_len, &f->req, &jerr) < 0) {
+        his_fail_field(call, &jerr);
+        return;
+    }
+    /* A day to come has nothing to reconcile: a typo in the year read as "matched". */
+    if (desk_is_future(call->pd, (int64_t)date_period_first(f->req.date) * 1000000)) {
+        his_fail_at(call, POSA_EDATE, f->req.date % 100 ? "date" : "month",
+                    "that period has not begun yet: check the date");
+        return;
+    }
+    recon_start(f);
+}
+
+/* The end of a reconciliation: the HIS API's call answered (the report, or why not; the flow
+ * goes with the call), or the schedule's run logged and let go. */
+static void recon_done(struct recon_flow *f, int err, const char *msg, bool upstream)
+{
+    struct desk *d = &f->pd->desk;
+    struct json_object *report, *matched = NULL;
+
+    if (f->call) {
+        if (!err)
+            his_reply(f->call, 200, json_tokener_parse(f->report));
+        else if (upstream)
+            desk_fail_outcome(f->call, err, msg);
+        else
+            his_fail(f->call, err, msg, NULL);
+        return;
+    }
+    d->reconciling = false;
+    if (err) {
+        log_event(LOGL_WARN, "reconcile_failed", "period", f->date, "error", posa_strerror(err),
+                  "why", msg, "action", "tried again in ten minutes", NULL);
+    } else {
+        *(f->req.date % 100 ? &d->reconciled_day : &d->reconciled_month) = f->req.date;
+        report = json_tokener_parse(f->report);
+        json_object_object_get_ex(report, "matched", &matched);
+        if (json_object_get_boolean(matched))
+            log_event(LOGL_INFO, "reconcile_matched", "period", f->date, NULL);
+        else
+            log_event(LOGL_WARN, "reconcile_mismatch", "period", f->date, "action",
+                      "see GET /v1/reconcile/{period} (posactl reconcile --report)", NULL);
+        json_object_put(report);
+    }
+    recon_free(f);
+}
+
+/* Yesterday, or (on the 1st to the 3rd) the month before, if not reconciled yet. */
+static void on_reconcile_tick(uv_timer_t *t)
+{
+    struct desk *d = t->data;
+    const char *at = d->pd->cfg.reconcile_at;
+    int64_t now = upstream_now_beijing();
+    int32_t today = datetime_date(now), period = 0;
+    int32_t month = date_add_days(today - today % 100 + 1, -1) / 100 * 100; /* the last one */
+    struct recon_flow *f;
+
+    if (d->reconciling || !at[0] || now % 1000000 / 100 < atoi(at) * 100 + atoi(at + 3))
+        return;
+    if (d->reconciled_day != date_add_days(today, -1))
+        period = date_add_days(today, -1);
+    else if (today % 100 <= 3 && d->reconciled_month != month)
+        period = month;
+    if (!period || !(f = calloc(1, sizeof *f)))
+        return;
+    f->pd = d->pd;
+    f->req.date = period;
+    d->reconciling = true;
+    recon_start(f);
+}
+
+void desk_reconcile_start(struct desk *d)
+{
+    uv_timer_init(d->pd->loop, &d->reconcile_timer);
+    d->reconcile_timer.data = d;
+    uv_timer_start(&d->reconcile_timer, on_reconcile_tick, DESK_RECONCILE_FIRST_MS,
+                   DESK_RECONCILE_TICK_MS);
+}
+
+void desk_reconcile_stop(struct desk *d)
+{
+    uv_close((uv_handle_t *)&d->reconcile_timer, NULL);
 }
 
 /* --- GET /v1/reconcile/{date} --------------------------------------------------------------- */

@@ -130,6 +130,7 @@ static void posad_stop(struct posad *pd)
     desk_events_close(&pd->desk);
     desk_catalog_stop(&pd->desk);
     desk_retention_stop(&pd->desk);
+    desk_reconcile_stop(&pd->desk);
     /* Requests in hand are answered before their connections close (a settle waiting for
      * the platform gets its answer, not a closed connection). */
     http_server_drain(pd->server);
@@ -627,6 +628,7 @@ int main(int argc, char **argv)
     resolver_init(&pd.resolver, &pd);
     desk_catalog_start(&pd.desk);
     desk_retention_start(&pd.desk);
+    desk_reconcile_start(&pd.desk);
     desk_events_start(&pd.desk);
     rc = desk_cards_start(&pd.desk);
     if (rc) {

@@ -162,7 +162,9 @@ class World:
                     "[institution]\nfixmedins_code = %s\nfixmedins_name = bench\n"
                     "mdtrtarea_admvs = 310000\n"
                     "[upstream]\nurl = http://127.0.0.1:%d/fsi/api/rsfComIfsService/callService\n"
-                    "timeout_ms = 10000\n%s\n" % (d, port, socket, os.environ.get("BENCH_POSAD_LOG", "warn"), d, INSTITUTION, self.sb.port, extra))
+                    "timeout_ms = 10000\n%s\n"
+                    # no daily reconciliation in the middle of a measurement
+                    "[his]\nreconcile_at =\n" % (d, port, socket, os.environ.get("BENCH_POSAD_LOG", "warn"), d, INSTITUTION, self.sb.port, extra))
         t0 = time.monotonic()
         p = self.spawn(self.posad_prefix + [os.path.join(self.build, "agent", "posad"),
                                             "--config", conf], name + ".out")

@@ -83,6 +83,7 @@ class World:
             "upstream": {"url": "http://127.0.0.1:%d%s" % (self.sb_port, PASSTHROUGH),
                          "timeout_ms": "1500", "connect_timeout_ms": "500",
                          "offline_after": "2", "probe_interval_ms": "200"},
+            "his": {"reconcile_at": ""},  # no daily reconciliation in the tests' journals
         }
         for section, keys in self.posad_conf.items():
             conf.setdefault(section, {}).update(keys)

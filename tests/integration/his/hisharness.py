@@ -253,8 +253,11 @@ class World:
                     "timeout_ms = 5000\n%s\n"
                     % (data, self.listen_host, self.pd_port, self.sock_path, INSTITUTION,
                        self.sb_port, self.extra_conf))
+            # No daily reconciliation in the tests' journals, but where a test asks for one.
+            f.write("[his]\n%s" % ("" if "reconcile_at" in self.extra_conf
+                                    else "reconcile_at =\n"))
             if self.cert:
-                f.write("[his]\ntls_cert = %s\ntls_key = %s\n" % (self.cert, self.key))
+                f.write("tls_cert = %s\ntls_key = %s\n" % (self.cert, self.key))
 
     def tcp_client(self):
         """posad's TCP listener: plain, or HTTPS when the run is a TLS one."""

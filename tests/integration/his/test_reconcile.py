@@ -2,7 +2,7 @@
 unknown outcome keeps its day unreconciled until it is resolved; a passthrough settlement the
 HIS reversed (2601) is not counted; an answer without clr_optins is counted under the insured
 region it was sent for; and a month of more than 64 (insurance type, clearing type, region)
-groups is reconciled whole. The scenario is the default one with 70 more insured regions and
+groups is reconciled whole; and posad reconciles yesterday by itself. The scenario is the default one with 70 more insured regions and
 a person insured in each (generated into the test's directory). Each test has its own day."""
 import copy
 import datetime
@@ -179,6 +179,27 @@ class Reconcile(h.HisTestCase):
                           rep["local_totals"]["medfee_sumamt"]),
                          (True, REGIONS, REGIONS, "1400.00"), rep)
         self.assertNotIn("truncated", rep)
+
+    def test_z_yesterday_reconciled_by_the_schedule(self):
+        # posad reconciles yesterday by itself at [his] reconcile_at (here 00:00, so as soon
+        # as it has started): its report is stored, as POST /v1/reconcile stores it.
+        beijing = datetime.datetime.now(datetime.timezone(datetime.timedelta(hours=8)))
+        yesterday = (beijing - datetime.timedelta(days=1)).strftime("%Y-%m-%d")
+        _, r = self.stay(ZHANG, yesterday, "SY")
+        self.assertEqual(r.status, 200, r)
+        self.assertError(self.tcp.get("/v1/reconcile/%s" % yesterday), 404, "NOT_FOUND")
+        self.w.extra_conf += "[his]\nreconcile_at = 00:00\n"
+        self.w.write_conf()
+        self.w._kill(self.w.posad)
+        self.w.posad = self.w._spawn([h.POSAD, "--config", self.w.conf_path], "posad.log")
+        h.wait_until(self.w._online, 20, "posad back online", step=0.1)
+        h.wait_until(lambda: self.tcp.get("/v1/reconcile/%s" % yesterday).status == 200, 30,
+                     "yesterday reconciled", step=0.2)
+        rep = self.tcp.get("/v1/reconcile/%s" % yesterday).json
+        # 4,500.00 + 900.00; (5,400.00 - 800.00) x 0.90 = 4,140.00 from the fund.
+        self.assertEqual((rep["matched"], rep["local_totals"]["count"],
+                          rep["local_totals"]["fund_pay_sumamt"]), (True, 1, "4140.00"), rep)
+        self.assertIn("event=reconcile_matched period=%s" % yesterday, self.w.log_tail())
 
 
 if __name__ == "__main__":
