@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/bound.h"
 #include "core/datetime.h"
 #include "core/err.h"
 #include "core/str.h"
@@ -51,7 +52,9 @@ static int enum_parse(const char *text, const char *const *names, const char *ke
 static int time_field(struct json_object *obj, const char *key, bool required, const char **text,
                       int64_t *value, struct jsonmap_error *err)
 {
-    int rc = jsonmap_get_string(obj, key, DATETIME_TIME_LEN, required, text, err);
+    /* Read at any length (bounded as every string is): one with a zone or a blank too many
+     * is a time in the wrong form, not "too long". */
+    int rc = jsonmap_get_string(obj, key, BOUND_STRING, required, text, err);
 
     if (rc < 0)
         return rc;

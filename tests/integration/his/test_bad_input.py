@@ -359,6 +359,18 @@ def test_money_as_a_json_number_says_so(self):
 BadInputBase.test_money_as_a_json_number_says_so = test_money_as_a_json_number_says_so
 
 
+def test_a_time_in_another_form_says_the_form(self):
+    # A zone, or a blank too many: it said "text or list too long".
+    for t in ("2026-11-20 10:00:00+08:00", " 2026-11-20 10:00:00"):
+        r = self.c.post("/v1/visits", visit(self.fx, begin_time=t))
+        self.assertError(r, 400, "BAD_REQUEST")
+        self.assertEqual(r.json["error"]["details"]["field"], "begin_time", r)
+        self.assertIn("YYYY-MM-DD HH:MM:SS", r.json["error"]["message"], r)
+
+
+BadInputBase.test_a_time_in_another_form_says_the_form = test_a_time_in_another_form_says_the_form
+
+
 def _make(case):
     def test(self):
         self.run_case(case)
