@@ -271,6 +271,7 @@ struct pt_flow {
     struct journal_row *target; /* a 2601's omsgid's row, when it is in the journal */
     bool by_his_msgid;          /* ... found as an HIS msgid, not as posad's */
     bool desk;                  /* ... a message of a visit a desk opened */
+    bool desk_cancel;           /* ... the cancel of a desk's settlement, recorded so */
     char desk_visit[RECORD_ID_MAX + 1]; /* the visit a desk opened that the message names */
 };
 
@@ -369,7 +370,7 @@ static int reversal_target(struct db *db, struct pt_flow *f, const char *omsgid)
         f->desk = true;
     if (err == 0 && !f->desk && is_settlement_cancel(f->target->infno) &&
         (err = desk_cancel_settlement(db, f->target->request, &settled)) == 0)
-        f->desk = true;
+        f->desk = f->desk_cancel = true;
     records_visit_free(visit);
     records_settlement_free(settled);
     return err == POSA_ENOTFOUND ? 0 : err;
@@ -425,6 +426,14 @@ static void on_desk_check(struct db_job *job, int status)
                  "discharge and settlement go through the HIS API, which posad's records "
                  "follow",
                  upstream_find_string(f->input, "mdtrt_id"), f->desk_visit);
+        pt_answer(call, 200, -1, "", why, NULL);
+        return;
+    }
+    if (f->desk_cancel) {
+        snprintf(why, sizeof why,
+                 "msgid %s cancelled a settlement a desk made, and posad recorded it so: the "
+                 "visit is settled again through the HIS API (POST /v1/visits/{id}/settle)",
+                 f->target->msgid);
         pt_answer(call, 200, -1, "", why, NULL);
         return;
     }

@@ -625,6 +625,7 @@ class Ops(h.HisTestCase):
                "input": {"data": {"psn_no": ZHANG, "omsgid": his_msgid, "oinfno": "2305"}}}
         r = self.unix.post("/fsi/api/rsfComIfsService/callService", env)
         self.assertEqual((r.status, r.json["infcode"]), (200, -1), r)
+        self.assertIn("cancelled a settlement a desk made", r.json["err_msg"], r)
         self.assertEqual([x["state"] for x in self.w.ledger()["settlements"]
                           if x.get("setl_id") == s["setl_id"]], ["cancelled"])
 
