@@ -57,8 +57,9 @@ class Clock(h.HisTestCase):
         self.assertNearNow(printed, "%Y-%m-%d %H:%M:%S", "the statement's print time")
 
     def test_a_day_after_beijings_today_is_refused(self):
-        # The sandbox's clock (2026-11-25) is behind the real one: today is Beijing's.
-        tomorrow = (beijing_now() + datetime.timedelta(days=1)).strftime("%Y-%m-%d")
+        # The sandbox's clock (2026-11-25) is behind the real one: today is Beijing's. (In
+        # the ten minutes before midnight, tomorrow is still allowed: a HIS clock ahead.)
+        tomorrow = (beijing_now() + datetime.timedelta(days=1, minutes=11)).strftime("%Y-%m-%d")
         r = self.tcp.post("/v1/reconcile", {"date": tomorrow})
         self.assertError(r, 400, "BAD_REQUEST")
         self.assertEqual(r.json["error"]["details"]["field"], "date", r)
