@@ -87,13 +87,15 @@ class Startup(h.HisTestCase):
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
         def hup_blocked():
-            # posad's own mask: Python's child blocks every signal between fork and exec.
+            # posad's own mask (SIGHUP, not SIGUSR1), not a passing one: Python's child blocks
+            # every signal between fork and exec, and jemalloc while it starts its thread.
             try:
                 with open("/proc/%d/status" % p.pid) as f:
                     status = f.read().splitlines()
                 name = [x for x in status if x.startswith("Name:")][0].split()[1]
-                blk = [x for x in status if x.startswith("SigBlk:")][0].split()[1]
-                return name == "posad" and int(blk, 16) & (1 << (signal.SIGHUP - 1)) != 0
+                blk = int([x for x in status if x.startswith("SigBlk:")][0].split()[1], 16)
+                return (name == "posad" and blk & (1 << (signal.SIGHUP - 1)) != 0 and
+                        blk & (1 << (signal.SIGUSR1 - 1)) == 0)
             except (OSError, IndexError):
                 return False
 
