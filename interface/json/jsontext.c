@@ -17,7 +17,7 @@ static char *reserve(struct jsontext *j, size_t n)
 
     if (j->failed)
         return NULL;
-    if (j->len + n > j->cap) {
+    if (!j->p || j->len + n > j->cap) { /* the first, even of 0 bytes: NULL + 0 is undefined */
         size_t cap = j->cap ? j->cap : 4096;
         char *p;
 

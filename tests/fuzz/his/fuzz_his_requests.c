@@ -87,7 +87,9 @@ static void reconcile_and_cancel(const char *body, size_t len)
     struct jsonmap_error err;
 
     if (reconcile_request_parse(body, len, &rec, &err) == 0) {
-        if (!date_is_valid(rec.date))
+        /* A day, or a month (yyyymm00): its first and last days are days. */
+        if (!date_is_valid(date_period_first(rec.date)) ||
+            !date_is_valid(date_period_last(rec.date)))
             abort();
         his_request_done(&rec.root);
     }
