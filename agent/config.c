@@ -535,9 +535,10 @@ static int config_card_library(const struct posad_config *cfg, const char *path,
     char at[CONFIG_PATH_MAX + 16];
     const char *why;
 
-    if (!cfg->card_library[0] || vendor_lib_open(&lib, cfg->card_library, NULL) == 0) {
-        if (cfg->card_library[0])
-            vendor_lib_close(&lib);
+    if (!cfg->card_library[0])
+        return 0;
+    if (vendor_lib_open(&lib, cfg->card_library, NULL) == 0) {
+        vendor_lib_close(&lib);
         return 0;
     }
     why = dlerror(); /* a library it needs is missing, a 32-bit one, no ReadCardBas */
@@ -591,21 +592,12 @@ static X509 *pem_cert(const char *file)
     return cert;
 }
 
-/* No passphrase: OpenSSL would ask for one on the terminal, and curl has none to give. */
-static int no_passphrase(char *buf, int size, int rwflag, void *data)
-{
-    (void)buf, (void)size, (void)rwflag, (void)data;
-    return 0;
-}
-
+/* A private key without a passphrase (curl has none to give), or NULL. */
 static EVP_PKEY *pem_key(const char *file)
 {
-    FILE *f = fopen(file, "r");
-    EVP_PKEY *key = f ? PEM_read_PrivateKey(f, NULL, no_passphrase, NULL) : NULL;
+    EVP_PKEY *key = NULL;
 
-    if (f)
-        fclose(f);
-    return key;
+    return gateway_load_private_key(file, NULL, &key) == 0 ? key : NULL;
 }
 
 /* What curl will load for the platform, loaded now: a file that is no certificate or key

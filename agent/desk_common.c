@@ -385,11 +385,10 @@ int32_t desk_today(const struct posad *pd)
 
 bool desk_is_future(const struct posad *pd, int64_t datetime)
 {
-    int32_t last = datetime_date(datetime_add_seconds(upstream_now_beijing(), HIS_CLOCK_AHEAD_S));
+    int32_t ahead = datetime_date(datetime_add_seconds(upstream_now_beijing(), HIS_CLOCK_AHEAD_S));
+    int32_t today = desk_today(pd);
 
-    if (pd->up.platform_date > last)
-        last = pd->up.platform_date;
-    return datetime_date(datetime) > last;
+    return datetime_date(datetime) > (ahead > today ? ahead : today);
 }
 
 const char *desk_refusal_words(const struct envelope_response *env)

@@ -182,6 +182,7 @@ struct recon_flow {
     size_t n_rows, cap_rows;
     int64_t day_start, day_end;    /* Unix ms of the local day */
     char *report;
+    bool matched; /* what the report says */
     bool too_many;
     size_t unreadable; /* done settlements (of any day scanned) whose answer could not be read */
 };
@@ -484,6 +485,7 @@ static char *report_text(struct recon_flow *f)
         json_object_object_add(o, "unreadable", json_object_new_int64((int64_t)f->unreadable));
     if (f->unresolved)
         json_object_object_add(o, "unresolved", json_object_new_int64(f->unresolved));
+    f->matched = matched;
     text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
     json_object_put(o);
     return text;
@@ -496,7 +498,7 @@ static int run_store_report(struct db *db, struct db_job *job)
     return records_report_put(db, f->req.date, f->report, upstream_now_ms());
 }
 
-static void recon_done(struct recon_flow *f, int err, const char *msg, bool refused);
+static void recon_done(struct recon_flow *f, int err, const char *msg, bool upstream);
 
 static void recon_db(struct recon_flow *f, db_job_run_fn run, db_job_done_cb done)
 {
@@ -671,7 +673,6 @@ void desk_reconcile(struct his_call *call)
 static void recon_done(struct recon_flow *f, int err, const char *msg, bool upstream)
 {
     struct desk *d = &f->pd->desk;
-    struct json_object *report, *matched = NULL;
 
     if (f->call) {
         if (!err)
@@ -688,14 +689,11 @@ static void recon_done(struct recon_flow *f, int err, const char *msg, bool upst
                   "why", msg, "action", "tried again in ten minutes", NULL);
     } else {
         *(f->req.date % 100 ? &d->reconciled_day : &d->reconciled_month) = f->req.date;
-        report = json_tokener_parse(f->report);
-        json_object_object_get_ex(report, "matched", &matched);
-        if (json_object_get_boolean(matched))
+        if (f->matched)
             log_event(LOGL_INFO, "reconcile_matched", "period", f->date, NULL);
         else
             log_event(LOGL_WARN, "reconcile_mismatch", "period", f->date, "action",
                       "see GET /v1/reconcile/{period} (posactl reconcile --report)", NULL);
-        json_object_put(report);
     }
     recon_free(f);
 }

@@ -294,8 +294,9 @@ static void on_db_failed(struct db_worker *w, int err)
 }
 
 /* Takes the lock at path (a file holding the pid) for as long as the process lives; the
- * kernel lets it go however posad ends. what names what it guards in the refusal. */
-static int lock_file(const char *path, const char *what)
+ * kernel lets it go however posad ends. what names what it guards in the refusal, and
+ * each what there is one posad per. */
+static int lock_file(const char *path, const char *what, const char *each)
 {
     char pid[24] = "";
     int fd, n;
@@ -314,8 +315,7 @@ static int lock_file(const char *path, const char *what)
         pid[n > 0 ? strcspn(pid, "\n") : 0] = '\0';
         if (e == EWOULDBLOCK)
             fprintf(stderr, "posad: %s is in use by another posad%s%s%s: one posad per %s\n", what,
-                    pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "",
-                    strncmp(what, "data_dir", 8) == 0 ? "data directory" : "database");
+                    pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "", each);
         else
             fprintf(stderr, "posad: %s: %s\n", path, strerror(e));
         close(fd);
@@ -336,15 +336,14 @@ static int lock_database(const char *dir, const char *db_path)
 {
     char path[PATH_MAX + 8], what[PATH_MAX + 16], own[PATH_MAX + 16];
     char *real_db = realpath(db_path, NULL), *real_dir = realpath(dir, NULL); /* NULL: new */
+    bool linked;
     int err;
 
     snprintf(own, sizeof own, "%s/posad.db", real_dir ? real_dir : dir);
     snprintf(path, sizeof path, "%s.lock", real_db ? real_db : db_path);
-    if (real_db && strcmp(real_db, own) != 0)
-        snprintf(what, sizeof what, "database %s", real_db);
-    else
-        snprintf(what, sizeof what, "data_dir %s", dir);
-    err = lock_file(path, what);
+    linked = real_db && strcmp(real_db, own) != 0;
+    snprintf(what, sizeof what, "%s %s", linked ? "database" : "data_dir", linked ? real_db : dir);
+    err = lock_file(path, what, linked ? "database" : "data directory");
     free(real_db);
     free(real_dir);
     return err;

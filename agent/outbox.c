@@ -121,14 +121,20 @@ static int run_due(struct db *db, struct db_job *job)
         return -ENOMEM;
     /* Due beyond any backoff: retries scheduled before the wall clock was set back (a zone
      * corrected, a step of NTP) would otherwise wait as long as it went back, and their
-     * visits' later messages behind them. */
-    err = journal_due_rebase(db, now, now + MSG_BACKOFF_MAX_MS, &moved);
-    if (!err && moved > 0) {
-        snprintf(count, sizeof count, "%d", moved);
-        log_event(LOGL_WARN, "outbox_clock_went_back", "rows", count, NULL);
+     * visits' later messages behind them. Looked for at the first pass (set back while posad
+     * was stopped) and when the clock is seen to go back, not at every pass. */
+    err = 0;
+    if (now < ob->clock_seen || ob->clock_seen == 0) {
+        err = journal_due_rebase(db, now, now + MSG_BACKOFF_MAX_MS, &moved);
+        if (!err && moved > 0) {
+            snprintf(count, sizeof count, "%d", moved);
+            log_event(LOGL_WARN, "outbox_clock_went_back", "rows", count, NULL);
+        }
     }
-    if (!err)
+    if (!err) {
+        ob->clock_seen = now;
         err = journal_next_due(db, &ob->next_due);
+    }
     /* Nothing queued, or nothing due yet: the visit-ordered scan (a recursive query over
      * the open rows, the outbox's costliest statement, run after every message of a visit
      * ends) would find nothing. */

@@ -268,6 +268,7 @@ struct pt_flow {
     struct envelope_head head;
     const char *infno, *his_msgid;
     struct json_object *input;
+    const char *mdtrt_id;       /* the visit the input names, or NULL */
     struct journal_row *target; /* a 2601's omsgid's row, when it is in the journal */
     bool by_his_msgid;          /* ... found as an HIS msgid, not as posad's */
     bool desk;                  /* ... a message of a visit a desk opened */
@@ -287,7 +288,7 @@ static void pt_flow_free(void *p)
 static void pt_submit(struct his_call *call)
 {
     struct pt_flow *f = call->flow;
-    const char *text = "{}", *visit;
+    const char *text = "{}";
     size_t text_len = 2;
     struct json_object *printed;
     struct upmsg *m;
@@ -314,9 +315,8 @@ static void pt_submit(struct his_call *call)
         snprintf(m->idem_key, sizeof m->idem_key, "pt:%s", call->idem_key);
         pt_hash(call->client ? call->client->name : "", f->infno, text, text_len, m->idem_hash);
     }
-    visit = f->input ? upstream_find_string(f->input, "mdtrt_id") : NULL;
-    if (visit && strlen(visit) < sizeof m->visit_key)
-        str_copy(m->visit_key, sizeof(m->visit_key), visit);
+    if (f->mdtrt_id && strlen(f->mdtrt_id) < sizeof m->visit_key)
+        str_copy(m->visit_key, sizeof(m->visit_key), f->mdtrt_id);
     /* What moves money or records goes in the audit log; reads do not. */
     if (messages_kind(f->infno) != MSG_KIND_QUERY) {
         snprintf(m->audit_action, sizeof m->audit_action, "passthrough %s", f->infno);
@@ -385,13 +385,12 @@ static int run_desk_check(struct db *db, struct db_job *job)
 {
     struct pt_flow *f = his_call_of_job(job)->flow;
     struct json_object *data;
-    const char *omsgid = pt_omsgid(f, &data), *mdtrt_id;
+    const char *omsgid = pt_omsgid(f, &data);
     int err;
 
     if (omsgid)
         return reversal_target(db, f, omsgid);
-    mdtrt_id = upstream_find_string(f->input, "mdtrt_id");
-    err = records_visit_by_mdtrt(db, mdtrt_id, f->desk_visit);
+    err = records_visit_by_mdtrt(db, f->mdtrt_id, f->desk_visit);
     f->desk = err == 0;
     return err == POSA_ENOTFOUND ? 0 : err;
 }
@@ -400,12 +399,10 @@ static int run_desk_check(struct db *db, struct db_job *job)
 static bool may_touch_a_desk(struct pt_flow *f)
 {
     struct json_object *data;
-    const char *mdtrt_id;
 
     if (pt_omsgid(f, &data))
         return true;
-    mdtrt_id = f->input ? upstream_find_string(f->input, "mdtrt_id") : NULL;
-    return mdtrt_id && mdtrt_id[0] && messages_kind(f->infno) != MSG_KIND_QUERY &&
+    return f->mdtrt_id && f->mdtrt_id[0] && messages_kind(f->infno) != MSG_KIND_QUERY &&
            !is_settlement_cancel(f->infno);
 }
 
@@ -425,7 +422,7 @@ static void on_desk_check(struct db_job *job, int status)
                  "mdtrt_id %s is the platform's id of a visit a desk opened (%s): its fees, "
                  "discharge and settlement go through the HIS API, which posad's records "
                  "follow",
-                 upstream_find_string(f->input, "mdtrt_id"), f->desk_visit);
+                 f->mdtrt_id, f->desk_visit);
         pt_answer(call, 200, -1, "", why, NULL);
         return;
     }
@@ -480,6 +477,7 @@ void passthrough_handle(struct his_call *call)
         pt_answer(call, 400, -1, "", why, NULL);
         return;
     }
+    f->mdtrt_id = f->input ? upstream_find_string(f->input, "mdtrt_id") : NULL;
     if (pt_session(call, f->infno, f->his_msgid ? f->his_msgid : ""))
         return;
     if (may_touch_a_desk(f))

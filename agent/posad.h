@@ -28,6 +28,7 @@ struct outbox {
     struct journal_row **rows;
     int n_rows;
     int64_t next_due;
+    int64_t clock_seen; /* the wall clock at the last pass (database thread); 0: none yet */
     bool again; /* kicked while draining */
     bool stopping;
 };

@@ -145,7 +145,7 @@ int gateway_load_private_key(const char *path, const char *type, EVP_PKEY **ret)
     key = PEM_read_PrivateKey(f, NULL, no_passphrase, NULL);
     fclose(f);
     ERR_clear_error();
-    if (!key || !EVP_PKEY_is_a(key, type)) {
+    if (!key || (type && !EVP_PKEY_is_a(key, type))) {
         EVP_PKEY_free(key);
         return POSA_ECRYPTO;
     }

@@ -121,8 +121,8 @@ int gateway_sm2_sign(EVP_PKEY *key, const char *id, const void *data, size_t len
 int gateway_sm2_verify(EVP_PKEY *pub, const char *id, const void *data, size_t len,
                        const char *b64);
 
-/* Reads a PEM private key without a passphrase, of type (OpenSSL's name: "SM2"), or a PEM
- * public key. POSA_ECRYPTO when the file holds none (or one of another type). */
+/* Reads a PEM private key without a passphrase, of type (OpenSSL's name: "SM2"; NULL: any),
+ * or a PEM public key. POSA_ECRYPTO when the file holds none (or one of another type). */
 int gateway_load_private_key(const char *path, const char *type, EVP_PKEY **ret);
 int gateway_load_public_key(const char *path, EVP_PKEY **ret);
 
