@@ -25,6 +25,7 @@
 
 #define DESK_TOKEN_TTL_MS        (30 * 60 * 1000) /* an identification is good for half an hour */
 #define DESK_CATALOG_PAGE        1000
+#define DESK_CATALOG_LOG_PAGES   10 /* a download's progress logged every so many pages */
 #define DESK_CATALOG_REFRESH_MS (24 * 3600 * 1000) /* the catalog changes monthly at most */
 #define DESK_CATALOG_MISMATCH_MS (10 * 60 * 1000)
 #define DESK_RECONCILE_FIRST_MS  (10 * 1000) /* after start: signed in by then */
@@ -99,6 +100,11 @@ struct desk {
     bool catalog_fresh; /* downloaded since start (or the last timer) */
     uint64_t catalog_mismatch_at; /* uv_now of the last refresh a mismatch asked for */
     uv_timer_t catalog_timer;
+    /* For GET /v1/health: a download under way (rows so far, of total; -1: not counted) and
+     * why the last one failed ("" when it did not). */
+    bool catalog_downloading;
+    int64_t catalog_rows, catalog_total;
+    char catalog_failed[256];
     /* retention (desk_retention.c) */
     uv_timer_t retention_timer;
     uv_timer_t reconcile_timer;
@@ -168,6 +174,9 @@ void desk_catalog_refresh(struct desk *d);
  * DESK_CATALOG_MISMATCH_MS: a line the platform splits otherwise for a reason a download
  * does not change (another period of its catalog) would download it at every upload. */
 void desk_catalog_refresh_after_mismatch(struct desk *d);
+/* GET /v1/health's catalog: the items the split uses, when downloaded, a download's
+ * progress, the last download's failure. */
+struct json_object *desk_catalog_json(const struct desk *d);
 
 /* Retention: a minute after start and every DESK_RETENTION_EVERY_MS, deletes identities a
  * day after they expired and idempotent answers older than [his] idempotency_days: both

@@ -3,6 +3,7 @@
 #include "agent/desk.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -526,6 +527,14 @@ static const char *catalog_keep(struct catalog_load *cl, const char *s)
     return at;
 }
 
+/* Why the catalog's last download (or the start's load) failed, for GET /v1/health. */
+static void catalog_failed(struct desk *d, const char *what, int err, const char *detail)
+{
+    /* A long platform message is cut here (the log has it whole). */
+    snprintf(d->catalog_failed, sizeof d->catalog_failed, "%s: %s%s%.120s", what,
+             posa_strerror(err), detail && detail[0] ? ": " : "", detail ? detail : "");
+}
+
 /* Swaps in what the database holds, once it indexes. */
 static void catalog_install(struct desk *d, struct catalog_copy *copy)
 {
@@ -537,9 +546,10 @@ static void catalog_install(struct desk *d, struct catalog_copy *copy)
     if (copy->n == 0)
         return;
     if ((err = catalog_index_init(&index, copy->items, copy->n, &bad)) < 0) {
-        log_event(LOGL_ERROR, "catalog_refused", "item",
-                  bad < copy->n ? copy->items[bad].list_code : "", "error", posa_strerror(err),
-                  NULL);
+        const char *item = bad < copy->n ? copy->items[bad].list_code : "";
+
+        log_event(LOGL_ERROR, "catalog_refused", "item", item, "error", posa_strerror(err), NULL);
+        catalog_failed(d, "not taken", err, item);
         return;
     }
     catalog_copy_free(&d->catalog_copy);
@@ -565,10 +575,15 @@ static void on_stored(struct db_job *job, int status)
     struct desk *d = cl->d;
 
     d->catalog_loading = false;
-    if (status)
+    d->catalog_downloading = false;
+    if (status) {
         log_event(LOGL_ERROR, "catalog_not_stored", "error", posa_strerror(status), NULL);
-    else
+        catalog_failed(d, cl->downloaded ? "not stored" : "not loaded", status, NULL);
+    } else {
+        if (cl->downloaded)
+            d->catalog_failed[0] = '\0';
         catalog_install(d, &cl->copy);
+    }
     if (cl->downloaded)
         d->catalog_fresh = status == 0;
     else if (d->pd->up.health == UPSTREAM_ONLINE)
@@ -595,6 +610,8 @@ static int catalog_page_add(struct catalog_load *cl, struct envelope_response *e
     else if (total != cl->total) /* the catalog changed between pages: rows moved */
         return jsonmap_fail(jerr, POSA_ERANGE, NULL, "recordCounts");
     cl->rows_seen += (int64_t)json_object_array_length(rows);
+    cl->d->catalog_rows = cl->rows_seen;
+    cl->d->catalog_total = cl->total;
     for (size_t i = from; i < cl->n_items; i++) {
         struct catalog_item *it = &cl->items[i];
 
@@ -626,6 +643,17 @@ static int catalog_complete(struct catalog_load *cl, struct jsonmap_error *jerr)
     return 0;
 }
 
+/* A long download (a province's 100,000 items: 100 pages) says how far it is. */
+static void catalog_progress_log(const struct catalog_load *cl, int64_t pages)
+{
+    char page[24], of[24], rows[24];
+
+    snprintf(page, sizeof page, "%" PRId64, cl->page);
+    snprintf(of, sizeof of, "%" PRId64, pages);
+    snprintf(rows, sizeof rows, "%" PRId64, cl->rows_seen);
+    log_event(LOGL_INFO, "catalog_downloading", "page", page, "pages", of, "rows", rows, NULL);
+}
+
 static void on_catalog_page(struct upmsg *m)
 {
     struct catalog_load *cl = m->data;
@@ -641,6 +669,8 @@ static void on_catalog_page(struct upmsg *m)
     }
     upmsg_free(m);
     if (!err && cl->page < pages) {
+        if (cl->page % DESK_CATALOG_LOG_PAGES == 0)
+            catalog_progress_log(cl, pages);
         cl->page++;
         if ((err = catalog_request(cl)) == 0)
             return;
@@ -651,7 +681,9 @@ static void on_catalog_page(struct upmsg *m)
         /* The stored catalog (if any) stays in use; the next refresh tries again. */
         log_event(LOGL_WARN, "catalog_failed", "error", posa_strerror(err), "err_msg",
                   msg[0] ? msg : NULL, "field", jerr.field[0] ? jerr.field : NULL, NULL);
+        catalog_failed(cl->d, "download failed", err, msg[0] ? msg : jerr.field);
         cl->d->catalog_loading = false;
+        cl->d->catalog_downloading = false;
         catalog_load_free(cl);
         return;
     }
@@ -684,11 +716,41 @@ void desk_catalog_refresh(struct desk *d)
     cl->d = d;
     cl->downloaded = true;
     cl->page = 1;
+    cl->total = -1;
     d->catalog_loading = true;
+    d->catalog_downloading = true;
+    d->catalog_rows = 0;
+    d->catalog_total = -1;
     if (catalog_request(cl) < 0) {
         d->catalog_loading = false;
+        d->catalog_downloading = false;
         catalog_load_free(cl);
     }
+}
+
+struct json_object *desk_catalog_json(const struct desk *d)
+{
+    struct json_object *o = json_object_new_object(), *dl = NULL;
+    char when[DATETIME_TIME_LEN + 1];
+
+    json_object_object_add(
+        o, "items", json_object_new_int64(d->catalog_ready ? (int64_t)d->catalog_copy.n : 0));
+    if (d->catalog_ready && d->catalog_copy.loaded_at > 0) {
+        datetime_format(datetime_of_unix(d->catalog_copy.loaded_at / 1000), when);
+        json_object_object_add(o, "updated", json_object_new_string(when));
+    } else {
+        json_object_object_add(o, "updated", NULL);
+    }
+    if (d->catalog_downloading) {
+        dl = json_object_new_object();
+        json_object_object_add(dl, "rows", json_object_new_int64(d->catalog_rows));
+        json_object_object_add(
+            dl, "of", d->catalog_total >= 0 ? json_object_new_int64(d->catalog_total) : NULL);
+    }
+    json_object_object_add(o, "download", dl);
+    json_object_object_add(o, "last_error",
+                           d->catalog_failed[0] ? json_object_new_string(d->catalog_failed) : NULL);
+    return o;
 }
 
 void desk_catalog_refresh_after_mismatch(struct desk *d)

@@ -854,6 +854,10 @@ static void on_metrics(struct db_job *job, int status)
     view.db_commits = m->db_commits;
     view.db_jobs = m->db_jobs;
     view.db_syncs = m->db_syncs;
+    if (call->pd->desk.catalog_ready) {
+        view.catalog_items = call->pd->desk.catalog_copy.n;
+        view.catalog_loaded_at_s = call->pd->desk.catalog_copy.loaded_at / 1000;
+    }
     html_buf_init(&page, HTML_BUF_CEILING);
     err = metrics_format(&view, &page);
     if (err || page.err) {

@@ -44,7 +44,7 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {"status", 0, "status", "posad's health: upstream state, queue depth, readers"},
+    {"status", 0, "status", "posad's health: upstream state, queue depth, readers, catalog"},
     {"readers", 0, "readers", "card readers and QR scanners with their desks and state"},
     {"queue", 0, "queue", "the outbox: messages waiting for, or being resolved with, the platform"},
     {"retry", 1, "retry MSGID", "send a queued message now instead of at its next attempt"},

@@ -173,6 +173,11 @@ int metrics_format(const struct metrics_view *v, struct html_buf *out)
     gauge(out, "posa_queue_oldest_age_seconds", "Age of the oldest waiting message.",
           v->queue_oldest_age_s);
     gauge(out, "posa_queue_unknown", "Messages whose outcome is being resolved.", v->queue_unknown);
+    gauge(out, "posa_catalog_items", "Items of the treating region's catalog the split uses.",
+          v->catalog_items);
+    gauge(out, "posa_catalog_loaded_timestamp_seconds",
+          "When the catalog in use was downloaded (Unix time); 0: none.",
+          v->catalog_loaded_at_s > 0 ? (uint64_t)v->catalog_loaded_at_s : 0);
     settlements(out, v);
     family(out, "posa_db_commits_total", "counter",
            "Database transactions committed since start.");

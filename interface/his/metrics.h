@@ -70,6 +70,8 @@ struct metrics_view {
     uint64_t db_commits; /* database transactions committed since start */
     uint64_t db_jobs;    /* database jobs they carried (group commit: jobs / commits) */
     uint64_t db_syncs;   /* fsyncs of the WAL (commits / syncs: groups one fsync covered) */
+    uint64_t catalog_items;      /* the treating region's catalog the split uses; 0: none */
+    int64_t catalog_loaded_at_s; /* Unix time of its download; 0: none */
 };
 
 /* Appends the whole page to out. Label values are escaped (\\, \", \n) and invalid UTF-8

@@ -46,13 +46,47 @@ class Catalog(h.HisTestCase):
     def first_line(self, lid):
         return h.line(lid, FIRST, "普通门诊挂号费", "1", "2.00", "2.00")
 
+    def catalog_health(self):
+        r = self.tcp.get("/v1/health")
+        self.assertEqual(r.status, 200, r)
+        return r.json["catalog"]
+
     def test_a_download_short_of_its_count_keeps_the_catalog(self):
+        in_use = self.catalog_health()["items"]
         event = self.restart_with("recordCounts", str(ITEMS + 1))
         self.assertEqual(event[0], "catalog_failed", event)
         self.assertIn("field=recordCounts", event[1])
+        # IT staff see why in /v1/health, beside the catalog still in use.
+        c = self.catalog_health()
+        self.assertEqual(c["items"], in_use, c)
+        self.assertIsNone(c["download"], c)
+        self.assertRegex(c["last_error"] or "", r"^download failed: .*recordCounts$", c)
         v = self.open_visit(self.tcp, LONG_TERM)
         line = self.upload(self.tcp, v["visit_id"], [self.bed_line("S1")])["lines"][0]
         self.assertEqual((line["chrgitm_lv"], line["inscp_scp_amt"]), ("01", "450.00"), line)
+
+    def test_health_and_metrics_show_the_catalog_and_a_download_under_way(self):
+        # A start's download waits on the platform: health says it is under way, with the
+        # stored catalog in use meanwhile.
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
+            "infno": "1312", "mode": "delay", "delay_ms": 3000, "count": 1})
+        self.assertEqual(status, 200, raw)
+        before = len(self.events())
+        self.w._kill(self.w.posad)
+        self.w.posad = self.w._spawn([h.POSAD, "--config", self.w.conf_path], "posad.log")
+        h.wait_until(lambda: self.catalog_health()["download"] is not None, 20,
+                     "a download under way", step=0.1)
+        c = self.catalog_health()
+        self.assertEqual(c["download"], {"rows": 0, "of": None}, c)
+        self.assertGreater(c["items"], 0, c)
+        h.wait_until(lambda: len(self.events()) >= before + 2, 20, "the download", step=0.1)
+        c = self.catalog_health()
+        self.assertEqual((c["items"], c["download"], c["last_error"]), (ITEMS, None, None), c)
+        self.assertRegex(c["updated"], r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$", c)
+        page = self.tcp.get("/metrics").raw.decode()
+        self.assertIn("\nposa_catalog_items %d\n" % ITEMS, page)
+        loaded = int(re.search(r"\nposa_catalog_loaded_timestamp_seconds (\d+)\n", page).group(1))
+        self.assertLess(abs(loaded - time.time()), 120, page)
 
     def test_a_code_listed_twice_keeps_one(self):
         self.assertEqual(self.items_loaded(self.restart_with("data.1.hilist_code", FIRST)),

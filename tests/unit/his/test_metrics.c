@@ -121,6 +121,13 @@ static const char expected_page[] =
     "# HELP posa_queue_unknown Messages whose outcome is being resolved.\n"
     "# TYPE posa_queue_unknown gauge\n"
     "posa_queue_unknown 1\n"
+    "# HELP posa_catalog_items Items of the treating region's catalog the split uses.\n"
+    "# TYPE posa_catalog_items gauge\n"
+    "posa_catalog_items 100267\n"
+    "# HELP posa_catalog_loaded_timestamp_seconds When the catalog in use was downloaded (Unix "
+    "time); 0: none.\n"
+    "# TYPE posa_catalog_loaded_timestamp_seconds gauge\n"
+    "posa_catalog_loaded_timestamp_seconds 1795708800\n"
     "# HELP posa_settlements Settlements by state.\n"
     "# TYPE posa_settlements gauge\n"
     /* every known state, 0 when none is in it; an unknown one after them, escaped */
@@ -169,6 +176,8 @@ static void test_page(void **state)
         .db_commits = 40,
         .db_jobs = 250,
         .db_syncs = 31,
+        .catalog_items = 100267,
+        .catalog_loaded_at_s = 1795708800,
     };
     struct html_buf buf;
 
