@@ -83,8 +83,18 @@ int desk_policy_load(struct desk *d, const char *path, char *msg, size_t cap)
                  errno ? strerror(errno) : "");
         goto out;
     }
-    if (jsonmap_parse(text, len, &p->doc, &jerr) < 0 ||
-        !json_object_object_get_ex(p->doc, "regions", &regions) ||
+    if (jsonmap_parse(text, len, &p->doc, &jerr) < 0) {
+        if (jerr.line)
+            snprintf(msg, cap,
+                     "[policy] file: %s is not JSON: it stops being JSON at line %zu, "
+                     "column %zu",
+                     path, jerr.line, jerr.column);
+        else
+            snprintf(msg, cap, "[policy] file: %s cannot be read as JSON: %s", path,
+                     posa_strerror(jerr.err));
+        goto out;
+    }
+    if (!json_object_object_get_ex(p->doc, "regions", &regions) ||
         !json_object_is_type(regions, json_type_object)) {
         snprintf(msg, cap, "[policy] file: %s has no \"regions\" object (the scenario format)", path);
         goto out;

@@ -325,8 +325,14 @@ void his_fail_field(struct his_call *call, const struct jsonmap_error *err)
 
     if (code == POSA_ETOOLONG && strcmp(err->field, "lines") == 0)
         code = POSA_ETOOLARGE;
-    snprintf(message, sizeof message, "%s: %s", err->field[0] ? err->field : "the body",
-             posa_strerror(code));
+    if (err->line) /* where an HIS's developer looks */
+        snprintf(message, sizeof message,
+                 "the body: %s (it stops being JSON at line %zu, "
+                 "column %zu)",
+                 posa_strerror(code), err->line, err->column);
+    else
+        snprintf(message, sizeof message, "%s: %s", err->field[0] ? err->field : "the body",
+                 posa_strerror(code));
     his_fail_at(call, code, err->field, message);
 }
 

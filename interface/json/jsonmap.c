@@ -126,6 +126,19 @@ static bool shape_bounded(const char *text, size_t len)
     return true;
 }
 
+/* The line and column (from 1, in bytes) of text[at]: a file's author finds the fault. */
+static void locate(const char *text, size_t at, size_t *line, size_t *column)
+{
+    const char *nl;
+
+    *line = 1;
+    *column = at + 1;
+    for (const char *p = text; (nl = memchr(p, '\n', (size_t)(text + at - p))); p = nl + 1) {
+        (*line)++;
+        *column = (size_t)(text + at - nl);
+    }
+}
+
 int jsonmap_parse(const char *text, size_t len, struct json_object **ret,
                   struct jsonmap_error *err)
 {
@@ -147,9 +160,16 @@ int jsonmap_parse(const char *text, size_t len, struct json_object **ret,
     /* Anything after the value, or an unfinished value, is not one JSON document. */
     if (!root || json_tokener_get_error(tok) != json_tokener_success ||
         json_tokener_get_parse_end(tok) != len) {
+        size_t end = json_tokener_get_parse_end(tok);
+
+        while (root && end < len && memchr(" \t\r\n", text[end], 4)) /* to what follows it */
+            end++;
         json_object_put(root);
         json_tokener_free(tok);
-        return jsonmap_fail(err, POSA_EJSON, "", "");
+        jsonmap_fail(err, POSA_EJSON, "", "");
+        if (err)
+            locate(text, end < len ? end : len, &err->line, &err->column);
+        return POSA_EJSON;
     }
     json_tokener_free(tok);
     *ret = root;

@@ -14,6 +14,7 @@
 struct jsonmap_error {
     int err;
     char field[96];
+    size_t line, column; /* where text that is not JSON stops being JSON (from 1); else 0 */
 };
 
 /* A JSON file's whole text (a scenario, a policy file, a bill): *ret is malloc'd and

@@ -371,6 +371,19 @@ def test_a_time_in_another_form_says_the_form(self):
 BadInputBase.test_a_time_in_another_form_says_the_form = test_a_time_in_another_form_says_the_form
 
 
+def test_malformed_json_says_where(self):
+    # A pretty-printed body with a comma too many: where it stops being JSON, for the HIS's
+    # developer (it said only "not valid JSON").
+    body = b'{\n  "his_visit_id": "V1",\n  "insutype": "310",,\n}'
+    r = self.c.post("/v1/visits", body)
+    self.assertError(r, 400, "BAD_REQUEST")
+    self.assertIn("not valid JSON", r.json["error"]["message"], r)
+    self.assertIn("line 3, column 21", r.json["error"]["message"], r)
+
+
+BadInputBase.test_malformed_json_says_where = test_malformed_json_says_where
+
+
 def _make(case):
     def test(self):
         self.run_case(case)

@@ -209,6 +209,20 @@ class Startup(h.HisTestCase):
                 p.kill()
                 p.wait(timeout=10)
 
+    def test_a_policy_file_that_is_not_json_says_where(self):
+        # It said the file had no "regions" object, whatever was wrong in it.
+        bad = os.path.join(self.w.dir, "bad-policy.json")
+        with open(bad, "w", encoding="utf-8") as f:
+            f.write('{\n  "regions": {\n    "320200": {"name": "无锡"\n  }\n')
+        conf = self.conf("policy.conf", os.path.join(self.w.dir, "policy"),
+                         os.path.join(self.w.dir, "policy.sock"),
+                         extra="[policy]\nfile = %s\n" % bad)
+        p = subprocess.run([h.POSAD, "--config", conf], capture_output=True, text=True,
+                           timeout=20)
+        self.assertEqual(p.returncode, 2, p)
+        self.assertRegex(p.stderr, r"policy\.conf:\d+: \[policy\] file: .*bad-policy\.json is "
+                                   r"not JSON: it stops being JSON at line 5, column 1")
+
     def test_connections_held_within_the_open_file_limit(self):
         # Under an open-file limit of 400, 400 idle TCP connections (no token needed to open
         # one) took every descriptor: the Unix socket, the cashiers' way in, went dead. posad

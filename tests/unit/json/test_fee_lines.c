@@ -80,6 +80,31 @@ static void test_parse_refuses_trailing_and_garbage(void **state)
     assert_int_equal(jsonmap_parse("\xff\xfe", 2, &root, &err), POSA_EUTF8);
 }
 
+/* Where text stops being JSON, counted by hand: line and column from 1, in bytes. */
+static void test_parse_says_where_it_stops(void **state)
+{
+    static const struct {
+        const char *text;
+        size_t line, column;
+    } cases[] = {
+        {"{\"a\":1,}", 1, 8},                    /* the brace after a comma */
+        {"{\n  \"a\": 1,\n  \"b\": x\n}", 3, 8}, /* the x */
+        {"{\"a\":1}\n\nz", 3, 1},                /* a second value after the first */
+        {"{\"a\":", 1, 6},                       /* the end of an unfinished value */
+    };
+    struct json_object *root;
+    struct jsonmap_error err;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        memset(&err, 0, sizeof err);
+        assert_int_equal(jsonmap_parse(cases[i].text, strlen(cases[i].text), &root, &err),
+                         POSA_EJSON);
+        assert_int_equal(err.line, cases[i].line);
+        assert_int_equal(err.column, cases[i].column);
+    }
+}
+
 static const char good_bill[] =
     "{\"lines\":[{\"his_line_id\":\"L1\",\"list_code\":\"B1\",\"hosp_code\":\"H\",\"name\":\"药\","
     "\"qty\":\"2\","
@@ -382,6 +407,7 @@ int main(void)
         cmocka_unit_test(test_fee_lines_good),
         cmocka_unit_test(test_fee_lines_bad),
         cmocka_unit_test(test_fee_lines_bounds),
+        cmocka_unit_test(test_parse_says_where_it_stops),
         cmocka_unit_test(test_catalog_map),
         cmocka_unit_test(test_catalog_map_bad),
     };
