@@ -207,6 +207,8 @@ bool desk_reader_configured(const struct desk *d, const char *desk);
 bool desk_scanner_configured(const struct desk *d, const char *desk);
 /* Whether pcscd is up and a reader of desk is there (plugged in, seen by the reader thread). */
 bool desk_reader_available(const struct desk *d, const char *desk);
+/* Whether a card was inserted at desk and its read is not done yet. */
+bool desk_card_reading(struct desk *d, const char *desk);
 
 /* Sends event name with data (taken) to the subscribers of desk, or to all when desk is
  * NULL (upstream_online, ...). */

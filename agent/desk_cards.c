@@ -62,10 +62,51 @@ static void wake_for_qr(struct desk *d, const char *desk)
     }
 }
 
+/* A card just inserted at desk: its waiters wait for its read as a card inserted before
+ * they asked would be waited for, whatever time they had left. */
+static void extend_for_read(struct desk *d, const char *desk)
+{
+    uint64_t until = uv_now(d->pd->loop) + CARD_READ_WAIT_MS;
+
+    for (struct desk_waiter *w = d->waiters; w; w = w->next)
+        if (strcmp(w->desk, desk) == 0 && w->deadline < until)
+            w->deadline = until;
+}
+
+/* No card will come to the card-only waiters of a desk whose reader went away (pcscd
+ * stopped, the reader unplugged): they are answered now, not at their deadline. Looked at
+ * each tick, not at the event: the reader thread reports the readers gone before the
+ * service, and the answer names the right one. auto waiters wait on: a code may come. */
+static void wake_readerless(struct desk *d)
+{
+    struct desk_waiter **p = &d->waiters;
+
+    while (*p) {
+        struct desk_waiter *w = *p;
+
+        if (!w->on_qr && !desk_reader_available(d, w->desk)) {
+            *p = w->next;
+            w->cb(w, NULL);
+            continue;
+        }
+        p = &w->next;
+    }
+    if (!d->waiters)
+        uv_timer_stop(&d->wait_timer);
+}
+
+bool desk_card_reading(struct desk *d, const char *desk)
+{
+    const struct desk_card *card = card_of(d, desk, false);
+
+    return card && card->reading;
+}
+
 static void on_wait_tick(uv_timer_t *t)
 {
     struct desk *d = t->data;
 
+    wake_readerless(d);
     wake(d, NULL, NULL, uv_now(t->loop));
 }
 
@@ -179,8 +220,10 @@ static void on_card_event(struct pcsc_watch *w, const struct card_event *ev, voi
         follow_reader(d, ev);
     switch (ev->kind) {
     case CARD_EV_INSERTED:
-        if (ev->desk[0] && (card = card_of(d, ev->desk, true)))
+        if (ev->desk[0] && (card = card_of(d, ev->desk, true))) {
             card->reading = true;
+            extend_for_read(d, ev->desk);
+        }
         return;
     case CARD_EV_READ:
         log_card(ev);
@@ -337,7 +380,11 @@ int desk_cards_start(struct desk *d)
 void desk_cards_stop(struct desk *d)
 {
     wake(d, NULL, NULL, UINT64_MAX); /* nobody waits past shutdown */
-    pcsc_watch_stop(d->watch);
+    if (!pcsc_watch_stop(d->watch))
+        log_event(LOGL_WARN, "card_reader_thread_left", "action",
+                  "the card reader thread did not stop within 2 s (a card that answers slowly, "
+                  "or pcscd not answering): posad stops without it",
+                  NULL);
     d->watch = NULL;
     for (size_t i = 0; i < d->n_scanners; i++) {
         qr_source_stop(d->scanners[i].src);

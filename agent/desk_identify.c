@@ -549,6 +549,59 @@ static void on_waited_qr(struct desk_waiter *w, const char *code)
     decode_qr(call);
 }
 
+/* Why no card could be read at the desk: a read still under way (a slow card), no reader to
+ * read with (pcscd stopped, the reader unplugged), or no card. */
+static void fail_no_card(struct his_call *call)
+{
+    struct identify_flow *f = call->flow;
+    struct desk *d = &call->pd->desk;
+    bool any = f->req.source == IDENTIFY_AUTO;
+    char msg[256];
+
+    if (desk_card_reading(d, f->req.desk)) {
+        his_fail(call, POSA_ECARD_NOT_PRESENT,
+                 "the card in the desk's reader is still being read (a slow card): ask again in "
+                 "a moment",
+                 NULL);
+    } else if (desk_reader_configured(d, f->req.desk) && !desk_reader_available(d, f->req.desk)) {
+        snprintf(msg, sizeof msg, "%s%s", any ? "no e-voucher scanned at the desk, and " : "",
+                 d->pcsc_up ? "the desk's card reader is not there (unplugged?): check it, or "
+                              "identify by ID number or e-voucher"
+                            : "the card service (pcscd) is not running: check it, or identify "
+                              "by ID number or e-voucher");
+        his_fail(call, any ? POSA_ECARD_NOT_PRESENT : DRV_ECARD_UNREADABLE, msg, NULL);
+    } else {
+        his_fail(call, POSA_ECARD_NOT_PRESENT,
+                 any ? "no card in the desk's reader and no e-voucher scanned at the desk" : NULL,
+                 NULL);
+    }
+}
+
+/* The card was read and failed. A cause that inserting it again cannot help (its data, a 3.0
+ * card that wants a PSAM) is said as such, not retryable; any other: insert it again. */
+static void fail_unreadable(struct his_call *call, const struct desk_card *card)
+{
+    int cause = card->status == DRV_ENOT_SSC ? DRV_ENOT_SSC : card->cause;
+    bool final =
+        cause && strcmp(posa_err_code(cause), "CARD_UNREADABLE") == 0 && !posa_err_retryable(cause);
+    struct json_object *d = json_object_new_object();
+    char msg[200];
+    const char *words = NULL;
+
+    if (cause)
+        json_object_object_add(d, "cause", json_object_new_string(posa_strerror(cause)));
+    if (cause == DRV_ENOT_SSC) {
+        words = "this card is not a social-security card: use the patient's insurance card";
+    } else if (final && cause != DRV_ESW_SECURITY) { /* the PSAM's words say what to do */
+        snprintf(msg, sizeof msg,
+                 "this card's data cannot be read (%s): inserting it again will not help; "
+                 "identify by ID number or e-voucher",
+                 posa_strerror(cause));
+        words = msg;
+    }
+    his_fail(call, final ? cause : POSA_ECARD_UNREADABLE, words, d);
+}
+
 /* The desk's card is known (or is not coming): go on or say why not. */
 static void on_card(struct desk_waiter *w, const struct desk_card *card)
 {
@@ -556,30 +609,11 @@ static void on_card(struct desk_waiter *w, const struct desk_card *card)
     struct identify_flow *f = call->flow;
 
     if (!card || !card->present) {
-        his_fail(call, POSA_ECARD_NOT_PRESENT,
-                 f->req.source == IDENTIFY_AUTO
-                     ? "no card in the desk's reader and no e-voucher scanned at the desk"
-                     : NULL,
-                 NULL);
+        fail_no_card(call);
         return;
     }
     if (card->status != 0) {
-        int cause = card->status == DRV_ENOT_SSC ? DRV_ENOT_SSC : card->cause;
-        struct json_object *d = json_object_new_object();
-
-        /* A cause that inserting the card again cannot help (a 3.0 card that wants a PSAM):
-         * said as such, not retryable; any other failed read: insert it again. */
-        if (cause)
-            json_object_object_add(d, "cause", json_object_new_string(posa_strerror(cause)));
-        his_fail(call,
-                 cause && strcmp(posa_err_code(cause), "CARD_UNREADABLE") == 0 &&
-                         !posa_err_retryable(cause)
-                     ? cause
-                     : POSA_ECARD_UNREADABLE,
-                 card->status == DRV_ENOT_SSC
-                     ? "this card is not a social-security card: use the patient's insurance card"
-                     : NULL,
-                 d);
+        fail_unreadable(call, card);
         return;
     }
     snprintf(f->cert_type, sizeof f->cert_type, "03");
@@ -654,13 +688,7 @@ void desk_identify(struct his_call *call)
         /* Waiting for a card no reader can read would end in "no card": say why now. */
         if (f->req.source == IDENTIFY_CARD &&
             !desk_reader_available(&call->pd->desk, f->req.desk)) {
-            his_fail(call, DRV_ECARD_UNREADABLE,
-                     call->pd->desk.pcsc_up
-                         ? "the desk's card reader is not there (unplugged?): check it, or "
-                           "identify by ID number or e-voucher"
-                         : "the card service (pcscd) is not running: check it, or identify by "
-                           "ID number or e-voucher",
-                     NULL);
+            fail_no_card(call);
             return;
         }
         /* auto: a fresh scan at the desk wins (the patient just showed the code). */

@@ -56,8 +56,9 @@ static const struct err_entry err_table[] = {
     {DRV_ENOT_SSC, "CARD_UNREADABLE", 422, false, "not a social-security card"},
     {DRV_EQR_INVALID, "QR_INVALID", 422, false,
      "scanned code invalid (empty, too long or not printable)"},
-    {DRV_ESW_FILE, "CARD_UNREADABLE", 422, true, "card: file not found (6A82)"},
-    {DRV_ESW_RECORD, "CARD_UNREADABLE", 422, true, "card: record not found (6A83)"},
+    /* The card's data itself (the same at every read): inserting it again does not help. */
+    {DRV_ESW_FILE, "CARD_UNREADABLE", 422, false, "card: file not found (6A82)"},
+    {DRV_ESW_RECORD, "CARD_UNREADABLE", 422, false, "card: record not found (6A83)"},
     {DRV_ESW_SECURITY, "CARD_UNREADABLE", 422, false,
      "card: security status not satisfied (6982): a card that needs PSAM authentication reads "
      "only through its vendor's library ([desks] card_library); identify by ID number or "
@@ -69,10 +70,10 @@ static const struct err_entry err_table[] = {
     {DRV_ESW_OTHER, "CARD_UNREADABLE", 422, true, "card: unexpected status word"},
     {DRV_ESW_CHAIN, "CARD_UNREADABLE", 422, true,
      "card: response longer than allowed (61xx chain)"},
-    {DRV_ERECORD, "CARD_UNREADABLE", 422, true, "card: record is not the expected TLV"},
-    {DRV_EFIELD, "CARD_UNREADABLE", 422, true, "card: field value malformed"},
-    {DRV_EDATE, "CARD_UNREADABLE", 422, true, "card: date is not a valid BCD date"},
-    {DRV_EGBK, "CARD_UNREADABLE", 422, true, "card: text is not valid GBK/GB18030"},
+    {DRV_ERECORD, "CARD_UNREADABLE", 422, false, "card: record is not the expected TLV"},
+    {DRV_EFIELD, "CARD_UNREADABLE", 422, false, "card: field value malformed"},
+    {DRV_EDATE, "CARD_UNREADABLE", 422, false, "card: date is not a valid BCD date"},
+    {DRV_EGBK, "CARD_UNREADABLE", 422, false, "card: text is not valid GBK/GB18030"},
     {DRV_EVENDOR, "CARD_UNREADABLE", 422, true,
      "vendor card library failed or returned malformed output"},
     {DRV_EPCSC, "CARD_UNREADABLE", 422, true, "PC/SC call failed"},

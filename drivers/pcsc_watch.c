@@ -28,6 +28,10 @@
  * WATCH_CANCEL_MS until the thread has left. The wait's own timeout is a last resort. */
 #define WATCH_WAIT_MS   1000
 #define WATCH_CANCEL_MS 20
+/* How long a stop waits for the thread: a card that answers slowly, or a pcscd that answers
+ * nothing (stopped, hung; its client then waits in poll without a limit), would otherwise
+ * hold posad's exit for as long. Past it the thread is left behind. */
+#define WATCH_STOP_MS   2000
 #define PNP_READER      "\\\\?PnP?\\Notification"
 
 struct ev_node {
@@ -88,12 +92,19 @@ static bool stopping(struct pcsc_watch *w)
     return s;
 }
 
-/* Queues a copy of ev for the loop; drops it (counted) when the loop is far behind. */
+/* Queues a copy of ev for the loop; drops it (counted) when the loop is far behind, and
+ * once stopping (the async handle may be closed: the send is made under the lock that
+ * pcsc_watch_stop sets stop under). */
 static void post(struct pcsc_watch *w, struct card_event *ev)
 {
     ev->time_ms = now_ms();
     struct ev_node *n = malloc(sizeof *n);
     pthread_mutex_lock(&w->mu);
+    if (w->stop) {
+        pthread_mutex_unlock(&w->mu);
+        free(n);
+        return;
+    }
     if (!n || w->queued >= WATCH_QUEUE_MAX) {
         w->dropped++;
         pthread_mutex_unlock(&w->mu);
@@ -108,8 +119,8 @@ static void post(struct pcsc_watch *w, struct card_event *ev)
         w->head = n;
     w->tail = n;
     w->queued++;
-    pthread_mutex_unlock(&w->mu);
     uv_async_send(&w->async);
+    pthread_mutex_unlock(&w->mu);
 }
 
 static void event_init(struct pcsc_watch *w, struct card_event *ev, enum card_event_kind kind,
@@ -375,6 +386,12 @@ static void on_async(uv_async_t *handle)
     }
 }
 
+/* A thread left behind still uses w (and maybe the vendor's library): both stay. */
+static void on_closed_left_behind(uv_handle_t *handle)
+{
+    (void)handle;
+}
+
 static void on_closed(uv_handle_t *handle)
 {
     struct pcsc_watch *w = handle->data;
@@ -438,14 +455,16 @@ int pcsc_watch_start(struct pcsc_watch **ret, uv_loop_t *loop, const struct pcsc
     return rc;
 }
 
-void pcsc_watch_stop(struct pcsc_watch *w)
+bool pcsc_watch_stop(struct pcsc_watch *w)
 {
+    bool exited;
+
     if (!w)
-        return;
+        return true;
     pthread_mutex_lock(&w->mu);
     w->stop = true;
     pthread_cond_signal(&w->wake);
-    while (!w->exited) {
+    for (int waited = 0; !w->exited && waited < WATCH_STOP_MS; waited += WATCH_CANCEL_MS) {
         if (w->ctx_valid)
             SCardCancel(w->ctx);
         struct timespec ts;
@@ -457,15 +476,23 @@ void pcsc_watch_stop(struct pcsc_watch *w)
         }
         pthread_cond_timedwait(&w->done, &w->mu, &ts);
     }
-    pthread_mutex_unlock(&w->mu);
-    pthread_join(w->thread, NULL);
+    exited = w->exited;
     w->cb = NULL;
     for (struct ev_node *n = w->head, *next; n; n = next) {
         next = n->next;
         free(n);
     }
     w->head = w->tail = NULL;
-    uv_close((uv_handle_t *)&w->async, on_closed);
+    w->queued = 0;
+    pthread_mutex_unlock(&w->mu);
+    if (exited) {
+        pthread_join(w->thread, NULL);
+        uv_close((uv_handle_t *)&w->async, on_closed);
+    } else {
+        pthread_detach(w->thread);
+        uv_close((uv_handle_t *)&w->async, on_closed_left_behind);
+    }
+    return exited;
 }
 
 unsigned long pcsc_watch_dropped(const struct pcsc_watch *w)

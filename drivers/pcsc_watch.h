@@ -4,6 +4,8 @@
 #ifndef POSA_DRIVERS_PCSC_WATCH_H
 #define POSA_DRIVERS_PCSC_WATCH_H
 
+#include <stdbool.h>
+
 #include <uv.h>
 
 #include "drivers/card.h"
@@ -28,10 +30,12 @@ typedef void (*pcsc_watch_cb)(struct pcsc_watch *w, const struct card_event *ev,
 int pcsc_watch_start(struct pcsc_watch **ret, uv_loop_t *loop, const struct pcsc_watch_cfg *cfg,
                      pcsc_watch_cb cb, void *data);
 
-/* Loop thread only. Cancels the wait (SCardCancel), joins the thread (at most one card
- * read long), drops undelivered events; cb is not called again. Frees w once its handle
- * is closed, so the loop must run on. NULL is a no-op. */
-void pcsc_watch_stop(struct pcsc_watch *w);
+/* Loop thread only. Cancels the wait (SCardCancel), joins the thread, drops undelivered
+ * events; cb is not called again. Frees w once its handle is closed, so the loop must run
+ * on. A thread that has not left after 2 s (a card that answers slowly, a pcscd that
+ * answers nothing) is left behind with w, which is then never freed: false. NULL is a
+ * no-op (true). */
+bool pcsc_watch_stop(struct pcsc_watch *w);
 
 /* Events dropped because the loop did not keep up (queue bound reached). Loop thread. */
 unsigned long pcsc_watch_dropped(const struct pcsc_watch *w);

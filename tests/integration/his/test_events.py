@@ -334,13 +334,13 @@ class CardEvents(h.HisTestCase):
                 return rd
         return None
 
-    def insert_card(self, card=None):
+    def insert_card(self, card=None, latency_ms=0):
         log = open(os.path.join(self.w.dir, "card.log"), "ab")
         self.w.logs.append(log)
         CardEvents.card = subprocess.Popen(
             ["/usr/bin/python3", os.path.join(h.SOURCE, "tests", "fixtures", "cards", "ssc_card.py"),
              card or os.path.join(h.SOURCE, "docs", "examples", "card_zhang_jianguo.json"),
-             "--port", str(CARD_PORT)], stdout=log, stderr=log)
+             "--port", str(CARD_PORT), "--latency-ms", str(latency_ms)], stdout=log, stderr=log)
 
     def remove_card(self):
         if CardEvents.card is not None and CardEvents.card.poll() is None:
@@ -498,6 +498,101 @@ class CardEvents(h.HisTestCase):
         self.assertLess(time.monotonic() - t0, 14, "answered at the deadline, not at the card")
 
 
+    def identify_in_background(self, wait_ms):
+        """Starts identify {card, wait_ms} at D01 on a thread: (thread, result dict)."""
+        result = {}
+
+        def ask():
+            result["r"] = self.identify_card(wait_ms, timeout=30)
+            result["at"] = time.monotonic()
+
+        t = threading.Thread(target=ask)
+        t.start()
+        return t, result
+
+    def test_a_card_inserted_during_the_wait_is_read_past_its_end(self):
+        # The card comes 0.3 s into a 1.5 s wait and takes longer than what is left to read
+        # (100 ms an APDU): it is waited for as a card already in the reader would be (it
+        # said "no card in the desk's reader" with the card in).
+        t, result = self.identify_in_background(1500)
+        time.sleep(0.3)
+        self.insert_card(latency_ms=100)
+        t.join(25)
+        r = result["r"]
+        self.assertEqual((r.status, (r.json.get("person") or {}).get("psn_no")), (200, ZHANG), r)
+
+    def test_a_card_still_being_read_says_so(self):
+        # 600 ms an APDU: a read of more than the 5 s posad waits for one. The answer says the
+        # card is being read, not that there is none.
+        self.insert_card(latency_ms=600)
+        time.sleep(1)
+        r = self.identify_card(0)
+        self.assertError(r, 409, "CARD_NOT_PRESENT")
+        self.assertIn("still being read", r.json["error"]["message"], r)
+
+    def test_a_card_whose_data_cannot_be_read(self):
+        # A name that is not GB18030: every read is the same, so the cashier is not told to
+        # insert it again (it was "take it out and insert it again", retryable).
+        self.insert_card(os.path.join(h.SOURCE, "tests", "fixtures", "cards", "bad_gbk_name.json"))
+        r = self.identify_card(5000)
+        self.assertError(r, 422, "CARD_UNREADABLE")
+        self.assertIs(r.json["error"]["retryable"], False, r)
+        self.assertIn("cannot be read", r.json["error"]["message"], r)
+        self.assertIn("ID number or e-voucher", r.json["error"]["message"], r)
+        self.assertIn("GBK", r.json["error"]["details"]["cause"], r)
+
+    def test_pcscd_stopping_during_a_wait_is_said_at_once(self):
+        # The wait ends when pcscd goes, with why (it waited out wait_ms, then "no card").
+        t, result = self.identify_in_background(8000)
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        stop_pcscd()
+        try:
+            t.join(25)
+            r = result["r"]
+            self.assertError(r, 422, "CARD_UNREADABLE")
+            self.assertIn("pcscd", r.json["error"]["message"], r)
+            self.assertLess(result["at"] - t0, 3, "waited out wait_ms")
+        finally:
+            start_pcscd()
+
+    def test_sigterm_with_a_card_that_does_not_answer(self):
+        # A card that takes a minute an APDU holds the reader thread in its read: posad stops
+        # without it after 2 s (it waited for the card to be pulled out).
+        w = h.World("[desks]\nreaders = D09=Virtual PCD 00 00*\n").start()
+        try:
+            self.insert_card(latency_ms=60000)
+            time.sleep(2)  # inserted, and its first APDU sent
+            t0 = time.monotonic()
+            w.posad.send_signal(signal.SIGTERM)
+            w.posad.wait(timeout=15)
+            self.assertLess(time.monotonic() - t0, 5, "posad waited for the card")
+            self.assertIn("event=card_reader_thread_left", w.log_tail())
+        finally:
+            self.remove_card()
+            w.stop()
+
+
+PCSCD = None  # pcscd in the card tests' namespaces
+
+
+def start_pcscd():
+    global PCSCD
+    with open(os.path.join("/run/pcscd", "pcscd.log"), "ab") as log:
+        PCSCD = subprocess.Popen(["pcscd", "-f"], stdout=log, stderr=log)
+    h.wait_until(lambda: os.path.exists("/run/pcscd/pcscd.comm"), 10, "pcscd")
+
+
+def stop_pcscd():
+    if PCSCD.poll() is None:
+        os.kill(PCSCD.pid, signal.SIGTERM)
+        try:
+            PCSCD.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.kill(PCSCD.pid, signal.SIGKILL)
+            PCSCD.wait()
+
+
 def card_main():
     """Re-runs this file inside fresh mount + network namespaces with a tmpfs on /run/pcscd
     and pcscd started there (as tests/integration/demo/run_demo.sh does), then runs CardEvents."""
@@ -512,20 +607,13 @@ def card_main():
                   'ip link set lo up; POSA_CARD_NS=1 exec "$@"')
         os.execvp("unshare", ["unshare", "--mount", "--net", "sh", "-c", script, "sh",
                               "/usr/bin/python3", os.path.abspath(__file__)] + sys.argv[1:])
-    log = open(os.path.join("/run/pcscd", "pcscd.log"), "wb")
-    pcscd = subprocess.Popen(["pcscd", "-f"], stdout=log, stderr=log)
     try:
-        h.wait_until(lambda: os.path.exists("/run/pcscd/pcscd.comm"), 10, "pcscd")
+        start_pcscd()
         sys.argv = sys.argv[:4] + ["CardEvents"]
         h.main()
     finally:
-        if pcscd.poll() is None:
-            os.kill(pcscd.pid, signal.SIGTERM)
-            try:
-                pcscd.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.kill(pcscd.pid, signal.SIGKILL)
-                pcscd.wait()
+        if PCSCD is not None:
+            stop_pcscd()
         if CardEvents.card is not None and CardEvents.card.poll() is None:
             os.kill(CardEvents.card.pid, signal.SIGKILL)
 

@@ -38,6 +38,18 @@ static const struct expect expected[] = {
     {POSA_ETOOLARGE, "PAYLOAD_TOO_LARGE", 413, false},
     {POSA_ECATALOG_MISS, "CATALOG_MISS", 422, false},
     {-ENOSPC, "STORAGE_FULL", 507, true}, /* posad's own disk: retry once there is room */
+    /* A card read: pulled out, or pcscd's hiccup: insert it again; its data at fault (the
+     * same at every read) or a card that wants a PSAM: not. */
+    {DRV_ECARD_UNREADABLE, "CARD_UNREADABLE", 422, true},
+    {DRV_EGONE, "CARD_UNREADABLE", 422, true},
+    {DRV_EPCSC, "CARD_UNREADABLE", 422, true},
+    {DRV_ESW_FILE, "CARD_UNREADABLE", 422, false},
+    {DRV_ESW_RECORD, "CARD_UNREADABLE", 422, false},
+    {DRV_ERECORD, "CARD_UNREADABLE", 422, false},
+    {DRV_EFIELD, "CARD_UNREADABLE", 422, false},
+    {DRV_EDATE, "CARD_UNREADABLE", 422, false},
+    {DRV_EGBK, "CARD_UNREADABLE", 422, false},
+    {DRV_ESW_SECURITY, "CARD_UNREADABLE", 422, false},
 };
 
 static void test_mapping(void **state)
