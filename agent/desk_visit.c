@@ -301,6 +301,11 @@ static void on_registered(struct upmsg *m)
     if (!err && m->result == UPMSG_EXISTING && m->existing && m->existing->visit_key[0])
         str_copy(f->rec.visit_id, sizeof(f->rec.visit_id), m->existing->visit_key);
     upmsg_free(m);
+    if (err == POSA_EOUTCOME_UNKNOWN) /* there is no settlement to look up */
+        snprintf(msg, sizeof msg,
+                 "the platform's answer to the registration was lost; posad undoes a "
+                 "registration it has no answer to: send the same request again, with the same "
+                 "Idempotency-Key, in a moment");
     if (err) {
         desk_fail_outcome(call, err, msg);
         return;
@@ -464,15 +469,19 @@ static int run_identity(struct db *db, struct db_job *job)
         (err = records_visit_open_by_his_id(db, f->req.his_visit_id, visit_kind_name(f->req.kind),
                                             f->open_visit_id)) == POSA_ENOTFOUND)
         err = 0;
-    /* With a key, the journal's registration under it is this request's visit; without one
-     * there, the open visit is another request's (another desk's, another key's). */
+    /* With a key, the open visit is this request's if the journal's registration under the
+     * key registered it; else it is another request's (another desk's, another key's), also
+     * when the key's own registration is lost or reversed: sending that again would make a
+     * second registration of the stay beside the open one. */
     if (!err && f->open_visit_id[0] && call->idem_key[0]) {
         char idem[RECORD_ID_MAX + 16];
         struct journal_row *row = NULL;
 
         snprintf(idem, sizeof idem, "visit:%s", call->idem_key);
         err = upstream_journal_by_key(db, idem, &row);
-        f->open_by_another = err == POSA_ENOTFOUND;
+        f->open_by_another =
+            err == POSA_ENOTFOUND ||
+            (!err && (row->state != MSG_DONE || strcmp(row->visit_key, f->open_visit_id) != 0));
         journal_row_free(row);
         err = err == POSA_ENOTFOUND ? 0 : err;
     }
@@ -511,8 +520,8 @@ static void on_identity(struct db_job *job, int status)
 
         json_object_object_add(d, "visit_id", json_object_new_string(f->open_visit_id));
         his_fail(call, POSA_ESTATE,
-                 "this his_visit_id is already open here (details.visit_id): use that visit, or "
-                 "cancel it first",
+                 "this his_visit_id is already open here, opened by another request "
+                 "(details.visit_id): use that visit",
                  d);
         return;
     }

@@ -89,6 +89,37 @@ class IdemBase(h.HisTestCase):
                           (first.json["mdtrt_id"],))[0][0]
         self.assertEqual(n, 1)
 
+    def test_visit_lost_then_opened_by_another(self):
+        # Desk A's 2401 answer is lost (504); desk B opens the same stay under its own key;
+        # A repeats under its key, as the 504 says: it is told of B's visit, and no second
+        # registration goes (one went beside B's, and both stays settled).
+        body_a = h.visit_body(self.identify(self.c, self.stay_psn))
+        body_b = dict(h.visit_body(self.identify(self.c, self.stay_psn)),
+                      his_visit_id=body_a["his_visit_id"])
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
+            "infno": "2401", "mode": "drop_after_commit", "count": 1})
+        self.assertEqual(status, 200, raw)
+        r = self.c.post("/v1/visits", body_a, key=self.key("a"))
+        self.assertError(r, 504, "OUTCOME_UNKNOWN")
+        self.assertIn("registration", r.json["error"]["message"], r)
+        self.assertNotIn("settle", r.json["error"]["message"], r)
+        b = self.c.post("/v1/visits", body_b, key=self.key("b"))
+        self.assertEqual(b.status, 201, b)
+        deadline = time.monotonic() + 20
+        while True:
+            r = self.c.post("/v1/visits", body_a, key=self.key("a"))
+            if r.status not in (409, 504) or not r.json["error"]["retryable"] or \
+                    time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        self.assertError(r, 409, "CONFLICT")
+        self.assertEqual(r.json["error"]["details"]["visit_id"], b.json["visit_id"], r)
+        self.assertEqual(self.posad_db("SELECT mdtrt_id FROM visits WHERE his_visit_id = ?",
+                                       (body_a["his_visit_id"],)), [(b.json["mdtrt_id"],)])
+        sent = self.posad_db("SELECT state FROM journal WHERE infno = '2401' AND "
+                             "CAST(request AS TEXT) LIKE ?", ("%" + body_a["his_visit_id"] + "%",))
+        self.assertEqual(sorted(s for (s,) in sent), ["done", "reversed"], sent)
+
     def test_visit_keys_of_64_characters(self):
         # Two keys of the longest length that differ in their last character name two
         # requests: each registers its own visit, and each retry finds its own (the key went
