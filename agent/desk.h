@@ -216,9 +216,10 @@ void desk_event(struct desk *d, const char *desk, const char *name, struct json_
 /* The resolver decided msgid: a settlement waiting on it follows, and its desk hears
  * settlement_resolved. */
 void desk_outcome_resolved(struct desk *d, const char *msgid);
-/* An upload the outbox sent (msgid) was refused: the visit's desk hears `fees_refused` with
- * the lines refused, which the HIS may send again. */
-void desk_fees_refused(struct desk *d, const char *msgid, const char *visit_id);
+/* An upload (cancel false) or a fee cancel (true) the outbox sent (msgid) was refused: the
+ * visit's desk hears `fees_refused` / `fees_cancel_refused` with the his_line_ids of its
+ * lines (refused; active again), the HIS having heard "queued". */
+void desk_fees_refused(struct desk *d, const char *msgid, const char *visit_id, bool cancel);
 /* Starts the streams' heartbeat; desk_events_close ends every stream and it (shutdown). */
 void desk_events_start(struct desk *d);
 void desk_events_close(struct desk *d);

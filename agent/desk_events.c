@@ -266,15 +266,16 @@ void desk_outcome_resolved(struct desk *d, const char *msgid)
     db_worker_submit(&d->pd->db, &r->job);
 }
 
-/* --- fees_refused ----------------------------------------------------------------------- */
+/* --- fees_refused, fees_cancel_refused --------------------------------------------------- */
 
-/* An upload the outbox sent, after the HIS had heard "queued", that the platform refused:
- * the visit's desk hears which lines were refused (desk_fees_applied marked them), so the
- * HIS can send them again. Lines name the message that first carried them: the refused
- * row, or the one it stood in for (ref_msgid). */
+/* An upload or a fee cancel the outbox sent, after the HIS had heard "queued", that the
+ * platform refused: the visit's desk hears which lines (desk_fees_applied marked them), so
+ * the HIS can send them again, or cancel them again. Lines name the message that first
+ * carried them: the refused row, or the one it stood in for (ref_msgid). */
 struct refused_job {
     struct db_job job;
     struct desk *d;
+    bool cancel;
     char msgids[4][MSGID_LEN + 1];
     int n_msgids;
     char visit_id[RECORD_ID_MAX + 1];
@@ -286,8 +287,11 @@ static int add_refused(const struct line_record *l, void *data)
 {
     struct refused_job *r = data;
 
+    const char *state = r->cancel ? "active" : "refused";
+    const char *msgid = r->cancel ? l->cancel_msgid : l->upload_msgid;
+
     for (int i = 0; i < r->n_msgids; i++)
-        if (strcmp(l->state, "refused") == 0 && strcmp(l->upload_msgid, r->msgids[i]) == 0) {
+        if (strcmp(l->state, state) == 0 && strcmp(msgid, r->msgids[i]) == 0) {
             json_object_array_add(r->ids, json_object_new_string(l->his_line_id));
             break;
         }
@@ -325,14 +329,14 @@ static void on_refused(struct db_job *job, int status)
 
         json_object_object_add(o, "visit_id", json_object_new_string(r->visit_id));
         json_object_object_add(o, "his_line_ids", json_object_get(r->ids));
-        desk_event(r->d, r->visit->desk, "fees_refused", o);
+        desk_event(r->d, r->visit->desk, r->cancel ? "fees_cancel_refused" : "fees_refused", o);
     }
     json_object_put(r->ids);
     records_visit_free(r->visit);
     free(r);
 }
 
-void desk_fees_refused(struct desk *d, const char *msgid, const char *visit_id)
+void desk_fees_refused(struct desk *d, const char *msgid, const char *visit_id, bool cancel)
 {
     struct refused_job *r = calloc(1, sizeof *r);
 
@@ -341,6 +345,7 @@ void desk_fees_refused(struct desk *d, const char *msgid, const char *visit_id)
         return; /* the lines are refused all the same; GET and a new upload say so */
     }
     r->d = d;
+    r->cancel = cancel;
     str_copy(r->msgids[0], sizeof r->msgids[0], msgid);
     r->n_msgids = 1;
     str_copy(r->visit_id, sizeof r->visit_id, visit_id);

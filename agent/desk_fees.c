@@ -488,18 +488,30 @@ static int upload_refused(struct db *db, const struct upmsg *m)
 static int lines_uncancel(struct db *db, const char *visit_id, const char *msgid, int64_t *n)
 {
     int64_t k = 0;
-    int err = records_lines_uncancel(db, visit_id, msgid, &k);
+    int err = records_lines_uncancel(db, visit_id, msgid, false, &k);
 
     *n += k;
     return err;
 }
 
-/* A cancel refused: its lines are active again, and the visit billed if it was left open. */
+static int lines_uncancel_unheard(struct db *db, const char *visit_id, const char *msgid,
+                                  int64_t *n)
+{
+    int64_t k = 0;
+    int err = records_lines_uncancel(db, visit_id, msgid, true, &k);
+
+    *n += k;
+    return err;
+}
+
+/* A cancel refused: its lines are active again, and the visit billed if it was left open.
+ * Refused from the queue, after the HIS heard "queued", they keep the cancel's msgid: the
+ * HIS believes them cancelled, and a settlement waits until it has cancelled them again. */
 static int cancel_refused(struct db *db, const struct upmsg *m)
 {
     struct visit_record *v = NULL;
     int64_t n = 0;
-    int err = undo_chain(db, m, lines_uncancel, &n);
+    int err = undo_chain(db, m, m->from_queue ? lines_uncancel_unheard : lines_uncancel, &n);
 
     if (err || n == 0 || (err = records_visit_get(db, m->visit_key, &v)) != 0)
         return err == POSA_ENOTFOUND ? 0 : err;

@@ -39,6 +39,9 @@ struct settle_flow {
     struct envelope_response env;
     bool have_env;
     bool outside;                    /* a line is an outside exam/treatment/purchase */
+    /* his_line_ids of lines whose cancel, answered "queued", the platform refused later:
+     * on the bill while the HIS believes them cancelled (NULL: none). */
+    struct json_object *cancel_refused;
     bool decided;                    /* the outcome is journaled (settle_apply ran) */
     char his_key[RECORD_ID_MAX + 1]; /* the HIS's Idempotency-Key and request hash, or "" */
     char his_hash[65];
@@ -65,6 +68,7 @@ static void flow_free(void *p)
     free(f->rec_body);
     json_object_put(f->body);
     json_object_put(f->answer);
+    json_object_put(f->cancel_refused);
     free(f->replay);
     if (f->have_env)
         envelope_response_done(&f->env);
@@ -78,12 +82,17 @@ static bool inpatient(const struct settle_flow *f)
 
 /* --- reading back ---------------------------------------------------------------------- */
 
-static int add_line(const struct split *split, bool outside, void *data)
+static int add_line(const struct line_record *l, void *data)
 {
     struct settle_flow *f = data;
 
-    f->outside |= outside;
-    return bill_add(&f->bill, split);
+    if (l->cancel_msgid[0]) {
+        if (!f->cancel_refused && !(f->cancel_refused = json_object_new_array()))
+            return -ENOMEM;
+        json_object_array_add(f->cancel_refused, json_object_new_string(l->his_line_id));
+    }
+    f->outside |= l->outside_institution[0] != '\0';
+    return bill_add(&f->bill, &l->split);
 }
 
 /* An unknown settlement whose journal row was decided since: the record follows the row
@@ -790,7 +799,7 @@ static int run_load(struct db *db, struct db_job *job)
     if (err)
         return err;
     bill_init(&f->bill);
-    if ((err = records_lines_active_splits(db, f->visit->visit_id, add_line, f)) < 0)
+    if ((err = records_lines_active(db, f->visit->visit_id, add_line, f)) < 0)
         return err;
     if (inpatient(f) && (err = load_discharge(db, f)) < 0)
         return err;
@@ -829,6 +838,22 @@ static int run_load(struct db *db, struct db_job *job)
     return err;
 }
 
+/* The HIS was told "queued" for a cancel the platform then refused: the lines are on the
+ * platform's bill, not on the one the HIS believes in. Settling them unheard would charge
+ * the patient for what the cashier cancelled. */
+static void fail_cancel_refused(struct his_call *call)
+{
+    struct settle_flow *f = call->flow;
+    struct json_object *d = json_object_new_object();
+
+    json_object_object_add(d, "his_line_ids", json_object_get(f->cancel_refused));
+    his_fail(call, POSA_ESTATE,
+             "the platform refused a cancel of lines of this visit that was sent from the queue "
+             "(details.his_line_ids): they are still on the bill. Cancel them again: if the "
+             "platform refuses again, you are told, and they stay on the bill",
+             d);
+}
+
 static void on_loaded(struct db_job *job, int status)
 {
     struct his_call *call = his_call_of_job(job);
@@ -850,6 +875,10 @@ static void on_loaded(struct db_job *job, int status)
     }
     if (f->bill.lines == 0) {
         his_fail(call, POSA_ENOLINES, NULL, NULL);
+        return;
+    }
+    if (f->cancel_refused) {
+        fail_cancel_refused(call);
         return;
     }
     if (discharged_before_admission(f)) {

@@ -71,10 +71,14 @@ static void on_row_done(struct upmsg *m)
 
     if (m->result == UPMSG_ANSWERED && m->state == MSG_REFUSED)
         log_event(LOGL_WARN, "outbox_refused", "msgid", m->msgid, "infno", m->infno, NULL);
-    /* The HIS heard "queued": now it hears which lines the platform refused. */
+    /* The HIS heard "queued": now it hears which lines the platform refused to take, or to
+     * cancel. */
     if (m->result == UPMSG_ANSWERED && m->state == MSG_REFUSED && !m->session_refused &&
         (strcmp(m->infno, "2204") == 0 || strcmp(m->infno, "2301") == 0))
-        desk_fees_refused(&ob->pd->desk, m->msgid, m->visit_key);
+        desk_fees_refused(&ob->pd->desk, m->msgid, m->visit_key, false);
+    if (m->result == UPMSG_ANSWERED && m->state == MSG_REFUSED && !m->session_refused &&
+        (strcmp(m->infno, "2205") == 0 || strcmp(m->infno, "2302") == 0))
+        desk_fees_refused(&ob->pd->desk, m->msgid, m->visit_key, true);
     /* A settlement that waited for the platform (wait_if_offline) now has its outcome. */
     /* ... and so has a message a reversal undid, once the platform took the reversal. */
     if (messages_kind(m->infno) == MSG_KIND_INTERACTIVE ||
@@ -162,6 +166,8 @@ static void on_due(struct db_job *job, int status)
     for (int i = 0; i < ob->n_rows; i++) {
         struct upmsg *m = upmsg_new(ob->rows[i]->infno, on_row_done, ob);
 
+        if (m)
+            m->from_queue = true;
         if (m && strcmp(m->infno, "2601") == 0) {
             m->apply_also = resolve_reversal_applied;
             m->hooks_rerunnable = true; /* it looks at the row's state first */

@@ -75,6 +75,9 @@ struct upmsg {
     /* And once the platform refused it: the key is posad's own, one per thing done (a
      * settlement's cancel), not a request's, so a refusal leaves the thing to do again. */
     bool again_after_refusal;
+    /* Sent by the outbox: the owner (the HIS) was answered "queued" and does not wait for
+     * this outcome, so a refusal is heard only if posad tells it (desk_fees_applied). */
+    bool from_queue;
     /* The audit log's row for the message (agent/audit.h), appended with its journal row:
      * who asked for it, as what action ("": none), on what (its visit when ""). */
     char audit_action[24];

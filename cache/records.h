@@ -107,19 +107,17 @@ int records_lines_refused(struct db *db, const char *visit_id, const char *uploa
 int records_lines_cancel(struct db *db, const char *visit_id, const char *const *ids, size_t n,
                          const char *cancel_msgid);
 /* The lines cancel_msgid cancelled are active again (the platform refused it); *ret_n (may
- * be NULL) gets how many. */
+ * be NULL) gets how many. unheard (refused after the HIS heard "queued"): they keep
+ * cancel_msgid, the mark of a cancel the HIS believes done, until cancelled again. */
 int records_lines_uncancel(struct db *db, const char *visit_id, const char *cancel_msgid,
-                           int64_t *ret_n);
+                           bool unheard, int64_t *ret_n);
 /* Lines of a visit in seq order; cb's non-zero return stops and is returned. */
 typedef int (*records_line_cb)(const struct line_record *line, void *data);
 int records_lines_list(struct db *db, const char *visit_id, records_line_cb cb, void *data);
-/* What settling sums: the split of each active line of visit_id and whether it is an outside
- * line. A damaged line (its stored form was unreadable, schema 0005) stops it with
- * POSA_ECORRUPT: a visit is never settled without one of its lines. cb's non-zero return
- * stops and is returned. */
-typedef int (*records_split_cb)(const struct split *split, bool outside, void *data);
-int records_lines_active_splits(struct db *db, const char *visit_id, records_split_cb cb,
-                                void *data);
+/* What settling sums: each active line of visit_id. A damaged line (its stored form was
+ * unreadable, schema 0005) stops it with POSA_ECORRUPT: a visit is never settled without
+ * one of its lines. cb's non-zero return stops and is returned. */
+int records_lines_active(struct db *db, const char *visit_id, records_line_cb cb, void *data);
 /* The next seq for a visit's lines (1 for the first). */
 int records_lines_next_seq(struct db *db, const char *visit_id, int64_t *ret);
 

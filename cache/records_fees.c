@@ -353,6 +353,7 @@ int records_lines_platform_split(struct db *db, const char *visit_id, const char
 struct cancel {
     struct ids ids;
     const char *cancel_msgid;
+    bool unheard; /* uncancel: the refusal came after the HIS heard "queued" */
 };
 
 static int cancel(struct line_record *l, void *data)
@@ -387,15 +388,17 @@ static int uncancel(struct line_record *l, void *data)
     if (strcmp(l->state, "cancelled") != 0 || strcmp(l->cancel_msgid, c->cancel_msgid) != 0)
         return 0;
     snprintf(l->state, sizeof l->state, "active");
-    l->cancel_msgid = "";
+    if (!c->unheard)
+        l->cancel_msgid = "";
     return 1;
 }
 
 int records_lines_uncancel(struct db *db, const char *visit_id, const char *cancel_msgid,
-                           int64_t *ret_n)
+                           bool unheard, int64_t *ret_n)
 {
-    return lines_edit(db, visit_id, NULL, uncancel, &(struct cancel){.cancel_msgid = cancel_msgid},
-                      -1, ret_n);
+    return lines_edit(db, visit_id, NULL, uncancel,
+                      &(struct cancel){.cancel_msgid = cancel_msgid, .unheard = unheard}, -1,
+                      ret_n);
 }
 
 int records_lines_list(struct db *db, const char *visit_id, records_line_cb cb, void *data)
@@ -411,26 +414,25 @@ int records_lines_list(struct db *db, const char *visit_id, records_line_cb cb, 
     return err;
 }
 
-struct splits {
-    records_split_cb cb;
+struct active {
+    records_line_cb cb;
     void *data;
 };
 
-static int active_split(const struct line_record *l, void *data)
+static int only_active(const struct line_record *l, void *data)
 {
-    const struct splits *s = data;
+    const struct active *a = data;
 
     if (strcmp(l->state, "damaged") == 0)
         return POSA_ECORRUPT;
     if (strcmp(l->state, "active") != 0)
         return 0;
-    return s->cb(&l->split, l->outside_institution[0] != '\0', s->data);
+    return a->cb(l, a->data);
 }
 
-int records_lines_active_splits(struct db *db, const char *visit_id, records_split_cb cb,
-                                void *data)
+int records_lines_active(struct db *db, const char *visit_id, records_line_cb cb, void *data)
 {
-    return records_lines_list(db, visit_id, active_split, &(struct splits){cb, data});
+    return records_lines_list(db, visit_id, only_active, &(struct active){cb, data});
 }
 
 int records_lines_next_seq(struct db *db, const char *visit_id, int64_t *ret)

@@ -398,9 +398,9 @@ static void test_lines_uncancel_and_refused(void **state)
     }
     assert_int_equal(cancel1(fx->db, "V1", "L1", "C-1"), 0);
     assert_int_equal(cancel1(fx->db, "V1", "L2", "C-2"), 0);
-    assert_int_equal(records_lines_uncancel(fx->db, "V1", "C-1", &n), 0);
+    assert_int_equal(records_lines_uncancel(fx->db, "V1", "C-1", false, &n), 0);
     assert_int_equal(n, 1);
-    assert_int_equal(records_lines_uncancel(fx->db, "V2", "C-2", &n), 0);
+    assert_int_equal(records_lines_uncancel(fx->db, "V2", "C-2", false, &n), 0);
     assert_int_equal(n, 0); /* another visit's cancel */
     assert_int_equal(records_lines_refused(fx->db, "V1", "U-2"), 0);
     assert_int_equal(records_lines_list(fx->db, "V1", collect, &s), 0);
@@ -560,7 +560,7 @@ static void test_lines_migrated_into_sets(void **state)
     assert_string_equal(s.lines[2].his_key, "");
     assert_string_equal(s.lines[3].state, "damaged");
     /* The cancel that cancelled L3 is still known: refused, it gives L3 back. */
-    assert_int_equal(records_lines_uncancel(fx->db, "V1", "C-9", &n), 0);
+    assert_int_equal(records_lines_uncancel(fx->db, "V1", "C-9", false, &n), 0);
     assert_int_equal(n, 1);
     memset(&s, 0, sizeof s);
     assert_int_equal(records_lines_list(fx->db, "V2", collect, &s), 0);
@@ -576,21 +576,23 @@ static void test_lines_migrated_into_sets(void **state)
 
 struct summed {
     int64_t amount, inscp;
-    int lines, outside;
+    int lines, outside, unheard_cancels;
 };
 
-static int sum_split(const struct split *split, bool outside, void *data)
+static int sum_split(const struct line_record *l, void *data)
 {
     struct summed *sum = data;
 
-    sum->amount += split->amount;
-    sum->inscp += split->inscp;
+    sum->amount += l->split.amount;
+    sum->inscp += l->split.inscp;
     sum->lines++;
-    sum->outside += outside;
+    sum->outside += l->outside_institution[0] != '\0';
+    sum->unheard_cancels += l->cancel_msgid[0] != '\0';
     return 0;
 }
 
-/* What settling sums: the active lines only, outside ones marked; a damaged one refuses. */
+/* What settling sums: the active lines only, outside ones marked; a damaged one refuses. A
+ * line whose cancel was refused after the HIS heard "queued" is active, and marked. */
 static void test_lines_active_splits(void **state)
 {
     struct fx *fx = *state;
@@ -616,19 +618,36 @@ static void test_lines_active_splits(void **state)
     }
     assert_int_equal(cancel1(fx->db, "V1", "L3", "C-1"), 0);
     assert_int_equal(records_lines_refused(fx->db, "V1", "U-2"), 0);
-    assert_int_equal(records_lines_active_splits(fx->db, "V1", sum_split, &sum), 0);
+    assert_int_equal(records_lines_active(fx->db, "V1", sum_split, &sum), 0);
     assert_int_equal(sum.lines, 2);
     assert_int_equal(sum.amount, 29750);
     assert_int_equal(sum.inscp, 29375);
     assert_int_equal(sum.outside, 1);
+    assert_int_equal(sum.unheard_cancels, 0);
+    /* L1's cancel refused, heard (the HIS waited for it): active, unmarked; L3's refused
+     * from the queue: active and marked. 37.50 + 260.00 + 9.00 = 306.50. */
+    assert_int_equal(cancel1(fx->db, "V1", "L1", "C-2"), 0);
+    assert_int_equal(records_lines_uncancel(fx->db, "V1", "C-2", false, NULL), 0);
+    assert_int_equal(records_lines_uncancel(fx->db, "V1", "C-1", true, NULL), 0);
     memset(&sum, 0, sizeof sum);
-    assert_int_equal(records_lines_active_splits(fx->db, "V3", sum_split, &sum), 0);
+    assert_int_equal(records_lines_active(fx->db, "V1", sum_split, &sum), 0);
+    assert_int_equal(sum.lines, 3);
+    assert_int_equal(sum.amount, 30650);
+    assert_int_equal(sum.unheard_cancels, 1);
+    /* Cancelled again: the mark goes with it. */
+    assert_int_equal(cancel1(fx->db, "V1", "L3", "C-3"), 0);
+    memset(&sum, 0, sizeof sum);
+    assert_int_equal(records_lines_active(fx->db, "V1", sum_split, &sum), 0);
+    assert_int_equal(sum.lines, 2);
+    assert_int_equal(sum.unheard_cancels, 0);
+    memset(&sum, 0, sizeof sum);
+    assert_int_equal(records_lines_active(fx->db, "V3", sum_split, &sum), 0);
     assert_int_equal(sum.lines, 0);
     /* A damaged line (a body the 0005 migration could not read) stops it. */
     struct line_record damaged = {.visit_id = "V2", .his_line_id = "L2", .seq = 9,
                                   .state = "damaged"};
     assert_int_equal(records_lines_put(fx->db, &damaged, 1, false, 5), 0);
-    assert_int_equal(records_lines_active_splits(fx->db, "V2", sum_split, &sum), POSA_ECORRUPT);
+    assert_int_equal(records_lines_active(fx->db, "V2", sum_split, &sum), POSA_ECORRUPT);
 }
 
 /* A database an older posad (schema 4) wrote, its lines as JSON bodies: opening it moves

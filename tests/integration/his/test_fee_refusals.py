@@ -49,10 +49,16 @@ class FeeRefusals(h.HisTestCase):
         self.drained(vid)
         self.assertEqual(self.line_states(vid)["A01"], "active")
         self.assertIn("F000001", self.platform_active(v["mdtrt_id"]))
+        # The refusal came from the queue, after the HIS had its answer: the visit does not
+        # settle A01 unheard (offline's test_cancel_queued_then_refused...).
         p = self.tcp.post("/v1/visits/%s/presettle" % vid, {})
-        self.assertEqual((p.status, p.json["amounts"]["medfee_sumamt"]), (200, "10000.00"), p)
+        self.assertError(p, 409, "CONFLICT")
+        self.assertEqual(p.json["error"]["details"]["his_line_ids"], ["A01"], p)
         again = self.tcp.post("/v1/visits/%s/fees/cancel" % vid, {"his_line_ids": ["A01"]})
         self.assertEqual(again.status, 200, again)
+        # 10,000.00 less A01's 4,500.00.
+        p = self.tcp.post("/v1/visits/%s/presettle" % vid, {})
+        self.assertEqual((p.status, p.json["amounts"]["medfee_sumamt"]), (200, "5500.00"), p)
 
     def test_line_cancelled_behind_a_refused_upload_is_refused(self):
         v = self.open_visit(self.tcp, ZHANG)

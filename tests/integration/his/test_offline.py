@@ -79,11 +79,14 @@ class Offline(h.HisTestCase):
 
     def test_cancel_queued_then_refused_gives_the_lines_back(self):
         # A fee cancel made while the platform is away is queued, its lines cancelled with it;
-        # when it drains and the platform refuses it, the lines are the visit's again.
+        # when it drains and the platform refuses it, the lines are the visit's again, the
+        # desk hears which, and the visit does not settle them until the HIS has cancelled
+        # them again (it settled them: the patient paid for what the cashier cancelled).
         psn = "32020000000000000000000112"  # 王䶮, long-term, Wuxi
         v = self.open_visit(self.unix, psn)
         vid = v["visit_id"]
         self.upload(self.tcp, vid, h.stay_lines("Q")[:2])  # 4,500.00 + 900.00
+        events = h.SseStream(self.tcp, "/v1/events")
         self.w.kill_sandbox()
         r = self.unix.post("/v1/identify", {"source": "id", "certno": h.PERSONS[psn]})
         self.assertError(r, 503, "UPSTREAM_OFFLINE")
@@ -98,9 +101,20 @@ class Offline(h.HisTestCase):
         self.wait_health(self.unix, "online")
         h.wait_until(lambda: self.tcp.get("/v1/queue").json["rows"] == [], 15, "queue drained",
                      step=0.1)
+        name, data = events.events_until("fees_cancel_refused", 10)[-1]
+        events.close()
+        self.assertEqual((data["visit_id"], data["his_line_ids"]), (vid, ["Q02"]), data)
+        discharge = {"discharge": {"time": "2026-11-25 09:30:00"}}
+        for path in ("presettle", "settle"):
+            r = self.tcp.post("/v1/visits/%s/%s" % (vid, path), discharge)
+            self.assertError(r, 409, "CONFLICT")
+            self.assertEqual(r.json["error"]["details"]["his_line_ids"], ["Q02"], r)
+            self.assertIn("Cancel them again", r.json["error"]["message"], r)
         # Q02 is an uploaded line again: it can be cancelled (it was "not an uploaded line").
         r = self.tcp.post("/v1/visits/%s/fees/cancel" % vid, {"his_line_ids": ["Q02"]})
         self.assertEqual((r.status, r.json["cancelled"]), (200, ["Q02"]), r)
+        r = self.tcp.post("/v1/visits/%s/settle" % vid, discharge)
+        self.assertEqual((r.status, r.json["amounts"]["medfee_sumamt"]), (200, "4500.00"), r)
 
     def test_idle_platform_away_is_seen_without_a_message(self):
         # No HIS call while the platform is away: posad's connect-only check (idle_check_ms)
