@@ -73,8 +73,8 @@ struct admin_key {
  * with why. A misspelt or mistyped field must not read as absent: an infno of 2207 given as
  * a number armed a fault for every transaction, a valid_to in the wrong form left a filing
  * open-ended. */
-static int admin_members(struct json_object *o, const struct admin_key *keys, size_t n,
-                         char *why, size_t cap)
+static int admin_members(struct json_object *o, const struct admin_key *keys, size_t n, char *why,
+                         size_t cap)
 {
     json_object_object_foreach(o, name, value)
     {
@@ -166,6 +166,10 @@ static int fault_read(struct json_object *o, struct fault *f, char *why, size_t 
         return -1;
     }
     f->code = (int32_t)v;
+    if (strcmp(f->infno, "ec.query") == 0 && f->mode == FAULT_TAMPER_AFTER_COMMIT) {
+        snprintf(why, cap, "ec.query takes the modes " FAULT_EC_MODES);
+        return -1;
+    }
     return 0;
 }
 
@@ -213,12 +217,26 @@ static void admin_faults(struct sandbox *sb, struct http_request *req)
 
 static void admin_clock(struct sandbox *sb, struct http_request *req)
 {
+    static const struct admin_key keys[] = {{"now", DATETIME_TIME_LEN, true}};
     struct json_object *o = body_object(req), *now = NULL, *body;
+    char why[128];
     int64_t t;
+    int rc;
 
     if (!o)
         return;
-    if (!json_object_object_get_ex(o, "now", &now) || json_object_is_type(now, json_type_null)) {
+    /* A misspelt key must not silently mean "back to the real clock": now is required. */
+    rc = admin_members(o, keys, 1, why, sizeof(why));
+    if (rc == 0 && !json_object_object_get_ex(o, "now", &now)) {
+        snprintf(why, sizeof(why), "now is required");
+        rc = -1;
+    }
+    if (rc < 0) {
+        json_object_put(o);
+        reply_error(req, 400, "%s (the body is {\"now\": \"YYYY-MM-DD HH:MM:SS\" or null})", why);
+        return;
+    }
+    if (json_object_is_type(now, json_type_null)) {
         sb->clock = 0;
     } else if (!json_object_is_type(now, json_type_string) ||
                datetime_parse(json_object_get_string(now), (size_t)json_object_get_string_len(now),
@@ -286,8 +304,10 @@ static int filing_op_read(struct json_object *o, struct ledger_filing_op *op, ch
 static int filing_op_parse(struct json_object *o, struct ledger_filing_op *op, char *why,
                            size_t cap)
 {
-    static const struct admin_key keys[] = {{"psn_no", 64, false},    {"action", 8, false},
-                                            {"kind", 20, false},      {"valid_from", 10, false},
+    static const struct admin_key keys[] = {{"psn_no", 64, false},
+                                            {"action", 8, false},
+                                            {"kind", 20, false},
+                                            {"valid_from", 10, false},
                                             {"valid_to", 10, true}};
 
     if (admin_members(o, keys, sizeof keys / sizeof keys[0], why, cap) < 0)
@@ -295,8 +315,7 @@ static int filing_op_parse(struct json_object *o, struct ledger_filing_op *op, c
     return filing_op_read(o, op, why, cap);
 }
 
-static int filing_op_read(struct json_object *o, struct ledger_filing_op *op, char *why,
-                          size_t cap)
+static int filing_op_read(struct json_object *o, struct ledger_filing_op *op, char *why, size_t cap)
 {
     const char *psn = str_member(o, "psn_no", 64), *action = str_member(o, "action", 8);
     const char *kind = str_member(o, "kind", 20), *from = str_member(o, "valid_from", 10);

@@ -1,6 +1,7 @@
 /* POST /localcfc/api/hsecfc/localQrCodeQuery, transType ec.query (national-interface.md §5):
  * a scanned e-voucher code (data.ecQrCode) becomes the person's data and an ecToken. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/datetime.h"
@@ -44,14 +45,101 @@ static struct json_object *person_data(const struct sandbox *sb, const struct sc
     return d;
 }
 
-void evoucher_handle(struct sandbox *sb, struct http_request *req)
+/* The decode itself: root (owned, put here) names the scanned code. */
+static void ec_answer(struct sandbox *sb, struct http_request *req, struct json_object *root,
+                      bool garbled)
 {
-    struct json_object *root = NULL, *data = NULL;
-    const char *trans = NULL, *code = NULL;
+    struct json_object *data = NULL;
     const struct evoucher_entry *e;
     struct sc_person *p = NULL;
+    const char *code = NULL;
+
+    json_object_object_get_ex(root, "data", &data);
+    if (jsonmap_get_string(data, "ecQrCode", 256, true, &code, NULL) < 0) {
+        json_object_put(root);
+        ec_reply(req, 1, "data.ecQrCode is required: the scanned code", NULL, false);
+        return;
+    }
+    e = evoucher_decode(&sb->evoucher, code, uv_now(sb->loop));
+    p = e ? scenario_person(&sb->scenario, e->psn_no) : NULL;
+    json_object_put(root);
+    if (!p) {
+        ec_reply(req, 1, "the code is unknown or expired: ask the patient to refresh it", NULL,
+                 false);
+        return;
+    }
+    ec_reply(req, 0, "success", person_data(sb, p, e), garbled);
+}
+
+/* A decode held by a delay fault; it owns its timer. */
+struct ec_delayed {
+    uv_timer_t timer;
+    struct sandbox *sb;
+    struct http_request *req;
+    struct json_object *root;
+};
+
+static void on_ec_delay_closed(uv_handle_t *handle)
+{
+    struct ec_delayed *d = handle->data;
+
+    if (d->sb->group.closing) { /* stopping: no answer starts now */
+        json_object_put(d->root);
+        http_request_drop(d->req, false);
+    } else {
+        ec_answer(d->sb, d->req, d->root, false);
+    }
+    free(d);
+}
+
+static void on_ec_delay(uv_timer_t *timer)
+{
+    uv_close((uv_handle_t *)timer, on_ec_delay_closed);
+}
+
+/* Holds the decode for delay_ms, then answers it as usual. */
+static void ec_delay(struct sandbox *sb, struct http_request *req, struct json_object *root,
+                     uint32_t delay_ms)
+{
+    struct ec_delayed *d = calloc(1, sizeof(*d));
+
+    if (!d) {
+        json_object_put(root);
+        http_respond(req, 500, NULL, 0, "", 0);
+        return;
+    }
+    *d = (struct ec_delayed){.sb = sb, .req = req, .root = root};
+    uv_timer_init(sb->loop, &d->timer);
+    d->timer.data = d;
+    uv_timer_start(&d->timer, on_ec_delay, delay_ms, 0);
+}
+
+/* Applies a fault armed for ec.query; true when it answered (or holds) the request. */
+static bool ec_fault(struct sandbox *sb, struct http_request *req, struct json_object *root,
+                     const struct fault *f)
+{
+    switch (f->mode) {
+    case FAULT_GARBLE_AFTER_COMMIT: return false; /* decoded, its code no number */
+    case FAULT_DELAY: ec_delay(sb, req, root, f->delay_ms); return true;
+    case FAULT_RESET:
+    case FAULT_DROP_AFTER_COMMIT: http_request_drop(req, f->mode == FAULT_RESET); break;
+    case FAULT_HTTP_500: http_respond(req, 500, NULL, 0, "", 0); break;
+    case FAULT_REFUSE:
+    case FAULT_TAMPER_AFTER_COMMIT: /* not armed for ec.query (admin.c refuses it) */
+        ec_reply(req, f->code ? f->code : 1, f->message[0] ? f->message : "refused (injected)",
+                 NULL, false);
+        break;
+    }
+    json_object_put(root);
+    return true;
+}
+
+void evoucher_handle(struct sandbox *sb, struct http_request *req)
+{
+    struct json_object *root = NULL;
+    const char *trans = NULL;
     struct fault f;
-    bool faulted, garbled;
+    bool faulted;
 
     if (strcmp(req->method, "POST") != 0 ||
         jsonmap_parse(req->body, req->body_len, &root, NULL) < 0 ||
@@ -66,33 +154,10 @@ void evoucher_handle(struct sandbox *sb, struct http_request *req)
         ec_reply(req, 1, "transType must be ec.query", NULL, false);
         return;
     }
-    faulted = faults_take(&sb->faults, "ec.query", &f);
-    garbled = faulted && f.mode == FAULT_GARBLE_AFTER_COMMIT; /* decoded, its code no number */
-    if (faulted && !garbled) {                                /* the others are refusal-like here */
-        json_object_put(root);
-        if (f.mode == FAULT_RESET || f.mode == FAULT_DROP_AFTER_COMMIT)
-            http_request_drop(req, f.mode == FAULT_RESET);
-        else if (f.mode == FAULT_HTTP_500)
-            http_respond(req, 500, NULL, 0, "", 0);
-        else
-            ec_reply(req, f.code ? f.code : 1, f.message[0] ? f.message : "refused (injected)",
-                     NULL, false);
+    faulted = faults_take_named(&sb->faults, "ec.query", &f);
+    if (faulted)
+        fprintf(stderr, "fault %s infno=ec.query\n", fault_mode_name(f.mode));
+    if (faulted && ec_fault(sb, req, root, &f))
         return;
-    }
-    json_object_object_get_ex(root, "data", &data);
-    if (jsonmap_get_string(data, "ecQrCode", 256, true, &code, NULL) < 0) {
-        json_object_put(root);
-        ec_reply(req, 1, "data.ecQrCode is required: the scanned code", NULL, false);
-        return;
-    }
-    e = evoucher_decode(&sb->evoucher, code, uv_now(sb->loop));
-    p = e ? scenario_person(&sb->scenario, e->psn_no) : NULL;
-    if (!p) {
-        json_object_put(root);
-        ec_reply(req, 1, "the code is unknown or expired: ask the patient to refresh it", NULL,
-                 false);
-        return;
-    }
-    json_object_put(root);
-    ec_reply(req, 0, "success", person_data(sb, p, e), garbled);
+    ec_answer(sb, req, root, faulted && f.mode == FAULT_GARBLE_AFTER_COMMIT);
 }

@@ -44,12 +44,12 @@ void faults_clear(struct faults *faults)
     faults->n = 0;
 }
 
-bool faults_take(struct faults *faults, const char *infno, struct fault *ret)
+static bool take(struct faults *faults, const char *infno, bool any_too, struct fault *ret)
 {
     for (size_t i = 0; i < faults->n; i++) {
         struct fault *f = &faults->list[i];
 
-        if (f->infno[0] && strcmp(f->infno, infno) != 0)
+        if ((f->infno[0] || !any_too) && strcmp(f->infno, infno) != 0)
             continue;
         *ret = *f;
         if (--f->count <= 0) {
@@ -59,4 +59,14 @@ bool faults_take(struct faults *faults, const char *infno, struct fault *ret)
         return true;
     }
     return false;
+}
+
+bool faults_take(struct faults *faults, const char *infno, struct fault *ret)
+{
+    return take(faults, infno, true, ret);
+}
+
+bool faults_take_named(struct faults *faults, const char *infno, struct fault *ret)
+{
+    return take(faults, infno, false, ret);
 }

@@ -21,6 +21,9 @@ enum fault_mode {
                                   (a path: "setlinfo.psn_cash_pay") set to the string `value` */
 };
 
+/* The modes the e-voucher service (ec.query) takes: it has no envelope output to tamper. */
+#define FAULT_EC_MODES "delay, http_500, reset, drop_after_commit, garble_after_commit or refuse"
+
 struct fault {
     char infno[16]; /* "" = any transaction */
     enum fault_mode mode;
@@ -45,5 +48,8 @@ int faults_add(struct faults *faults, const struct fault *f);
 void faults_clear(struct faults *faults);
 /* Takes one use of the first fault matching infno; false when none matches. */
 bool faults_take(struct faults *faults, const char *infno, struct fault *ret);
+/* The same, of a fault armed for infno by name only: the e-voucher service (ec.query) is not
+ * one of the national transactions a fault without an infno is meant for. */
+bool faults_take_named(struct faults *faults, const char *infno, struct fault *ret);
 
 #endif

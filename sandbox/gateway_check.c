@@ -28,7 +28,11 @@ static int get(struct json_object *o, const char *key, char *buf, size_t cap, ch
 
 int gateway_check_load(struct gateway_check *g, struct json_object *scenario, char *msg, size_t cap)
 {
+    static const char *const keys[] = {"kind",           "tif_paasid",         "tif_token",
+                                       "csb_access_key", "csb_secret_key",     "csb_version",
+                                       "sm_client_id",   "sm_public_key_file", NULL};
     struct json_object *o = NULL;
+    struct jsonmap_error err = {0};
     const char *kind = NULL;
 
     memset(g->kind, 0, sizeof(g->kind));
@@ -38,6 +42,10 @@ int gateway_check_load(struct gateway_check *g, struct json_object *scenario, ch
     if (!json_object_is_type(o, json_type_object) ||
         jsonmap_get_string(o, "kind", 8, true, &kind, NULL) < 0) {
         snprintf(msg, cap, "gateway: an object with kind none, tif, csb or sm is required");
+        return -1;
+    }
+    if (jsonmap_only_keys(o, keys, &err) < 0) { /* a misspelt key must not mean "absent" */
+        snprintf(msg, cap, "gateway.%s: unknown field", err.field);
         return -1;
     }
     if (strcmp(kind, "none") == 0)
@@ -180,8 +188,9 @@ static struct json_object *sm_input(struct gateway_check *g, struct json_object 
         jsonmap_get_string(root, "cainfo", BOUND_STRING, true, &sig, &jerr) < 0 ||
         jsonmap_get_string(root, "signtype", BOUND_CODE, true, &type, &jerr) < 0 ||
         strcmp(type, "SM2") != 0)
-        snprintf(why, cap, "the SM gateway wants input encrypted (a string), cainfo and "
-                           "signtype SM2");
+        snprintf(why, cap,
+                 "the SM gateway wants input encrypted (a string), cainfo and "
+                 "signtype SM2");
     else if (gateway_sm4_decrypt(g->id, ct, strlen(ct), &plain, &plain_len) < 0)
         snprintf(why, cap, "input does not decrypt with this client's SM4 key");
     else if (gateway_sm2_verify(g->sm_public_key, g->id, plain, plain_len, sig) < 0)

@@ -99,10 +99,10 @@ struct ledger_fee {
     int64_t price_e6, qty_e4;
     struct split split;
     bool outside;
-    char state[16]; /* "active", "cancelled", "reversed" */
+    char state[16];               /* "active", "cancelled", "reversed" */
     char setl_id[LEDGER_ID];      /* the last settlement that settled it (or "") */
     char cancel_msgid[LEDGER_ID]; /* of the message that cancelled it, while it is cancelled */
-    char infno[16]; /* 2204 or 2301 */
+    char infno[16];               /* 2204 or 2301 */
 };
 
 /* The fee lines of one visit, loaded: an upload checks its lines against them (and against
@@ -141,7 +141,10 @@ int ledger_fees_unsettled(struct ledger *l, const char *mdtrt_id, const char *bc
  * what a reversal finds them by. */
 int ledger_upload_visit(struct ledger *l, const char *msgid, const char *mdtrt_id);
 /* Reversal helpers: uploads of msgid become "reversed" (fails with POSA_ESTATE when one is
- * settled); cancellations made by msgid become active again. */
+ * settled); cancellations made by msgid become active again. Either fails with
+ * POSA_ECONFLICT (nothing done) when the refund rules would break: refund lines standing
+ * against a line that goes, or a refund that comes back taking more than its line charged
+ * (or against a line no longer active). */
 int ledger_fees_reverse_upload(struct ledger *l, const char *msgid, int *ret_count);
 /* The lines msgid cancelled are active again; POSA_ESTATE (nothing done) when a visit of
  * theirs has an active settlement since. */

@@ -20,6 +20,7 @@ enum {
     LINE_DIRTY = 1,   /* its set is to be written back */
     LINE_GONE = 2,    /* a reversed line a new upload replaced: left out of its set */
     LINE_SETTLED = 4, /* the last settlement to name it (its setl_id) is active */
+    LINE_UNDONE = 8,  /* changed by the reversal being made: checked before it is saved */
 };
 
 /* What the active refund lines of a visit take back from each original, found by the
@@ -729,10 +730,13 @@ static int msg_lines_save(struct ledger *l, struct ledger_lines **all, size_t n)
     return rc;
 }
 
-/* The lines msgid uploaded, still active; the lines it cancelled, still cancelled. */
+/* The lines msgid uploaded, active or cancelled since (the upload never happened, so neither
+ * did their cancel: its reversal must not bring them back); the lines it cancelled, still
+ * cancelled. */
 static bool uploaded_by(const struct ledger_fee *f, const char *msgid)
 {
-    return strcmp(f->msgid, msgid) == 0 && strcmp(f->state, "active") == 0;
+    return strcmp(f->msgid, msgid) == 0 &&
+           (strcmp(f->state, "active") == 0 || strcmp(f->state, "cancelled") == 0);
 }
 
 static bool cancelled_by(const struct ledger_fee *f, const char *msgid)
@@ -740,13 +744,43 @@ static bool cancelled_by(const struct ledger_fee *f, const char *msgid)
     return strcmp(f->cancel_msgid, msgid) == 0 && strcmp(f->state, "cancelled") == 0;
 }
 
+/* Refund line i takes back no more than its original, still active, charged. */
+static bool refund_holds(struct ledger_lines *v, size_t i)
+{
+    size_t o = line_index(v, v->f[i].init_sn);
+
+    return o < v->n && strcmp(v->f[o].state, "active") == 0 &&
+           v->f[o].qty_e4 + ledger_lines_refunded(v, v->f[i].init_sn) >= 0;
+}
+
+/* The refund rules after a reversal changed the lines marked LINE_UNDONE (the marks are
+ * cleared): a refund that came back must hold, and a line that went must have no refunds
+ * standing against it. POSA_ECONFLICT when one does not. */
+static int refunds_still_hold(struct ledger_lines *v)
+{
+    int rc = 0;
+
+    for (size_t i = 0; i < v->n; i++) {
+        if (!(v->flags[i] & LINE_UNDONE))
+            continue;
+        v->flags[i] &= (uint8_t)~LINE_UNDONE;
+        if (is_refund(v, i) && !refund_holds(v, i))
+            rc = POSA_ECONFLICT;
+        else if (strcmp(v->f[i].state, "active") != 0 &&
+                 ledger_lines_refunded(v, v->f[i].feedetl_sn) != 0)
+            rc = POSA_ECONFLICT;
+    }
+    return rc;
+}
+
 /* Undoes what msgid did to the lines of its visits that `did` picks: they take state, lose
- * their cancelling message, and are saved. *ret_count is how many. */
+ * their cancelling message, and are saved, unless the refund rules would break then
+ * (POSA_ECONFLICT, nothing saved). *ret_count is how many. */
 static int msg_lines_undo(struct ledger *l, struct ledger_lines **all, size_t n,
                           bool (*did)(const struct ledger_fee *f, const char *msgid),
                           const char *msgid, const char *state, int *ret_count)
 {
-    int rc, count = 0;
+    int rc = 0, count = 0;
 
     for (size_t k = 0; k < n; k++) {
         struct ledger_lines *v = all[k];
@@ -756,11 +790,13 @@ static int msg_lines_undo(struct ledger *l, struct ledger_lines **all, size_t n,
             if (line_here(v, i) && did(&v->f[i], msgid)) {
                 str_copy(v->f[i].state, sizeof(v->f[i].state), state);
                 v->f[i].cancel_msgid[0] = '\0';
-                v->flags[i] |= LINE_DIRTY;
+                v->flags[i] |= LINE_DIRTY | LINE_UNDONE;
                 count++;
             }
+        if (rc == 0)
+            rc = refunds_still_hold(v);
     }
-    if ((rc = msg_lines_save(l, all, n)) == 0)
+    if (rc == 0 && (rc = msg_lines_save(l, all, n)) == 0)
         *ret_count = count;
     return rc;
 }

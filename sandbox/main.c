@@ -10,6 +10,7 @@
 
 #include "core/bound.h"
 #include "core/datetime.h"
+#include "core/err.h"
 #include "sandbox/sandbox.h"
 
 #define SERVICE_PATH  "/fsi/api/rsfComIfsService/callService"
@@ -174,8 +175,12 @@ static int start(const struct options *o, uv_loop_t *loop)
         return -1;
     }
     sb.checkpoint.due = sb.checkpoint.pages;
-    if (scenario_load(o->scenario, &sb.scenario, msg, sizeof(msg)) < 0) {
-        fprintf(stderr, "posa-sandbox: scenario %s\n", msg);
+    if ((rc = scenario_load(o->scenario, &sb.scenario, msg, sizeof(msg))) < 0) {
+        /* A field's message starts with its JSON path, the others with the file's. */
+        if (rc == POSA_EFIELD)
+            fprintf(stderr, "posa-sandbox: scenario %s: %s\n", o->scenario, msg);
+        else
+            fprintf(stderr, "posa-sandbox: scenario %s\n", msg);
         return -1;
     }
     if (gateway_check_load(&sb.gateway, sb.scenario.root, msg, sizeof(msg)) < 0) {

@@ -10,12 +10,31 @@
 #include "core/datetime.h"
 #include "core/decimal.h"
 #include "core/err.h"
+#include "core/utf8.h"
 #include "interface/json/catalog_json.h"
 #include "interface/json/jsonmap.h"
 #include "interface/json/policy_json.h"
 
 #define SCENARIO_FILE_MAX (64u << 20)
 #define COMMITMENT_DAYS   15
+#define SCENARIO_DEPTH    64
+
+/* Every object's fields (sandbox.md, "Scenario file", and sandbox/scenarios/README.md). */
+static const char *const TOP_KEYS[] = {"treating_region", "institution", "catalog", "regions",
+                                       "persons",         "gateway",     NULL};
+static const char *const INSTITUTION_KEYS[] = {"code", "name", "level", NULL};
+static const char *const CATALOG_KEYS[] = {
+    "list_code", "name", "chrgitm_lv", "med_chrgitm_type", "selfpay_prop", "price_limit", NULL};
+static const char *const RATE_KEYS[] = {"insutype", "kind", "level", "deductible",
+                                        "ratio",    "cap",  NULL};
+static const char *const DEDUCTIBLE_PER_KEYS[] = {"inpatient", "outpatient", NULL};
+static const char *const RULE_KEYS[] = {"reduce_points", "share_first", NULL};
+static const char *const PERSON_KEYS[] = {
+    "psn_no",   "certno",  "name", "gender",  "birthday",       "insutype", "insuplc_admdvs",
+    "psn_type", "balance", "card", "filings", "more_insurance", NULL};
+static const char *const CARD_KEYS[] = {"card_no", "card_sn", NULL};
+static const char *const FILING_KEYS[] = {"kind", "valid_from", "valid_to", NULL};
+static const char *const INSURANCE_KEYS[] = {"insutype", "insuplc_admdvs", NULL};
 
 /* The parse state: where we are (the JSON path) and the first error. */
 struct loader {
@@ -29,7 +48,7 @@ static int fail(struct loader *ld, const char *field, const char *fmt, ...)
 
 static int fail(struct loader *ld, const char *field, const char *fmt, ...)
 {
-    char what[200];
+    char what[256];
     va_list ap;
 
     va_start(ap, fmt);
@@ -47,6 +66,21 @@ static struct json_object *member(struct json_object *obj, const char *key)
     if (!json_object_object_get_ex(obj, key, &v) || json_object_is_type(v, json_type_null))
         return NULL;
     return v;
+}
+
+/* Refuses a key not in allowed, naming the keys the object takes: a misspelt field must not
+ * silently mean "absent" and start the sandbox on defaults its author did not mean. */
+static int only_keys(struct loader *ld, struct json_object *obj, const char *const *allowed)
+{
+    struct jsonmap_error err = {0};
+    char list[200] = "";
+    size_t len = 0;
+
+    if (jsonmap_only_keys(obj, allowed, &err) == 0)
+        return 0;
+    for (const char *const *a = allowed; *a && len < sizeof(list); a++)
+        len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s", len ? ", " : "", *a);
+    return fail(ld, err.field, "unknown field (the object takes %s)", list);
 }
 
 /* A required (or optional, then "" / def) string of at most max bytes. */
@@ -158,6 +192,26 @@ static struct json_object *get_array(struct loader *ld, struct json_object *obj,
 
 /* --- catalog ------------------------------------------------------------------------- */
 
+/* The items' keys, checked here: catalog_json also reads the platform's 1312 rows, which
+ * carry fields of their own. */
+static int check_catalog_keys(struct loader *ld, struct json_object *arr)
+{
+    size_t mark;
+    int rc;
+
+    for (size_t i = 0; i < json_object_array_length(arr); i++) {
+        struct json_object *item = json_object_array_get_idx(arr, i);
+
+        if (!json_object_is_type(item, json_type_object))
+            continue; /* catalog_json names it */
+        path_push(ld, &mark, "catalog[%zu]", i);
+        if ((rc = only_keys(ld, item, CATALOG_KEYS)) < 0)
+            return rc;
+        path_pop(ld, mark);
+    }
+    return 0;
+}
+
 /* The catalog is read by interface/json (the same mapping posa-split uses). */
 static int load_catalog(struct loader *ld, struct scenario *sc)
 {
@@ -168,10 +222,15 @@ static int load_catalog(struct loader *ld, struct scenario *sc)
 
     if (!arr)
         return POSA_EFIELD;
+    if ((rc = check_catalog_keys(ld, arr)) < 0)
+        return rc;
     if ((rc = catalog_json_append(arr, &catalog_keys_scenario, 0, &sc->items, &sc->n_items, &err)) <
         0)
         return fail(ld, err.field, "%s", posa_strerror(err.err));
     rc = catalog_index_init(&sc->catalog, sc->items, sc->n_items, &bad);
+    /* The index sorts the items, then stops at the second of two equal codes. */
+    if (rc < 0 && bad > 0 && strcmp(sc->items[bad - 1].list_code, sc->items[bad].list_code) == 0)
+        return fail(ld, "catalog", "duplicate list_code %s", sc->items[bad].list_code);
     if (rc < 0)
         return fail(ld, "catalog", "item %s: %s", sc->items[bad].list_code, posa_strerror(rc));
     return 0;
@@ -179,19 +238,126 @@ static int load_catalog(struct loader *ld, struct scenario *sc)
 
 /* --- regions ------------------------------------------------------------------------- */
 
+/* One temporary rule, {"reduce_points": N} or {"share_first": "0.20"}: exactly one of the
+ * two ({} would silently mean no reduction). Other shapes are policy_json's to name. */
+static int check_temp_rule(struct loader *ld, struct json_object *rules, const char *kind)
+{
+    struct json_object *rule = member(rules, kind);
+    size_t mark;
+    int rc;
+
+    if (!rule || !json_object_is_type(rule, json_type_object))
+        return 0;
+    path_push(ld, &mark, "%s", kind);
+    if ((rc = only_keys(ld, rule, RULE_KEYS)) < 0)
+        return rc;
+    if (!member(rule, "reduce_points") == !member(rule, "share_first"))
+        return fail(ld, "", "exactly one of reduce_points and share_first is required");
+    path_pop(ld, mark);
+    return 0;
+}
+
+/* {"referral": rule, "emergency": rule, "other": rule}; other kinds policy_json refuses. */
+static int check_temp_rules(struct loader *ld, struct json_object *rules)
+{
+    static const char *const kinds[] = {"referral", "emergency", "other"};
+    int rc;
+
+    if (!rules || !json_object_is_type(rules, json_type_object))
+        return 0;
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if ((rc = check_temp_rule(ld, rules, kinds[i])) < 0)
+            return rc;
+    return 0;
+}
+
+static int check_rate_keys(struct loader *ld, struct json_object *rates)
+{
+    size_t mark;
+    int rc;
+
+    for (size_t i = 0; rates && json_object_is_type(rates, json_type_array) &&
+                       i < json_object_array_length(rates);
+         i++) {
+        struct json_object *row = json_object_array_get_idx(rates, i);
+
+        if (!json_object_is_type(row, json_type_object))
+            continue;
+        path_push(ld, &mark, "rates[%zu]", i);
+        if ((rc = only_keys(ld, row, RATE_KEYS)) < 0)
+            return rc;
+        path_pop(ld, mark);
+    }
+    return 0;
+}
+
+/* The keys inside a region, checked here: policy_json is also posad's reader of its [policy]
+ * file, and checks only the region's own keys and the kinds of a temporary. */
+static int check_region_keys(struct loader *ld, struct json_object *o)
+{
+    struct json_object *deductible_per = member(o, "deductible_per");
+    struct json_object *by_insutype = member(o, "temporary_by_insutype");
+    size_t mark;
+    int rc;
+
+    if ((rc = check_rate_keys(ld, member(o, "rates"))) < 0)
+        return rc;
+    if (deductible_per && json_object_is_type(deductible_per, json_type_object)) {
+        path_push(ld, &mark, "deductible_per");
+        if ((rc = only_keys(ld, deductible_per, DEDUCTIBLE_PER_KEYS)) < 0)
+            return rc;
+        path_pop(ld, mark);
+    }
+    path_push(ld, &mark, "temporary");
+    if ((rc = check_temp_rules(ld, member(o, "temporary"))) < 0)
+        return rc;
+    path_pop(ld, mark);
+    if (!by_insutype || !json_object_is_type(by_insutype, json_type_object))
+        return 0;
+    json_object_object_foreach(by_insutype, insutype, rules)
+    {
+        path_push(ld, &mark, "temporary_by_insutype.%s", insutype);
+        if ((rc = check_temp_rules(ld, rules)) < 0)
+            return rc;
+        path_pop(ld, mark);
+    }
+    return 0;
+}
+
+/* Two rows for one insurance type, kind and level: which applies would be a guess. */
+static int check_rates_unique(struct loader *ld, const struct sc_region *r)
+{
+    const struct region_rate *rates = r->policy.rates;
+    char field[32];
+
+    for (size_t i = 0; i < r->policy.n_rates; i++) {
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(rates[i].insutype, rates[j].insutype) == 0 &&
+                rates[i].inpatient == rates[j].inpatient && rates[i].level == rates[j].level) {
+                snprintf(field, sizeof(field), "rates[%zu]", i);
+                return fail(ld, field, "the same insutype, kind and level as rates[%zu]", j);
+            }
+        }
+    }
+    return 0;
+}
+
 /* The region's policy is read by interface/json (the format posad's offline estimate reads
  * too); errors keep the sandbox's path form "regions.320200.rates[0].ratio: ...". */
 static int load_region(struct loader *ld, const char *code, struct json_object *o,
                        struct sc_region *r)
 {
     struct jsonmap_error err = {0};
+    int rc;
 
     if (!all_digits(code, 6))
         return fail(ld, "", "the region code must be 6 digits");
     r->code = code;
+    if (json_object_is_type(o, json_type_object) && (rc = check_region_keys(ld, o)) < 0)
+        return rc;
     if (policy_json_region(o, r->rates, BOUND_RATES, &r->policy, &r->name, &err) < 0)
         return fail(ld, err.field, "%s", posa_strerror(err.err));
-    return 0;
+    return check_rates_unique(ld, r);
 }
 
 static int load_regions(struct loader *ld, struct scenario *sc)
@@ -227,7 +393,8 @@ static int load_filing(struct loader *ld, struct json_object *o, struct filing *
 
     if (!json_object_is_type(o, json_type_object))
         return fail(ld, "", "must be an object");
-    if ((rc = get_str(ld, o, "kind", 32, true, &kind)) < 0)
+    if ((rc = only_keys(ld, o, FILING_KEYS)) < 0 ||
+        (rc = get_str(ld, o, "kind", 32, true, &kind)) < 0)
         return rc;
     if (filing_kind_parse(kind, &f->kind) < 0 || f->kind == FILING_NONE ||
         f->kind == FILING_EMERGENCY)
@@ -253,7 +420,8 @@ static int load_card(struct loader *ld, struct json_object *o, struct sc_person 
     path_push(ld, &mark, "card");
     if (!json_object_is_type(card, json_type_object))
         return fail(ld, "", "must be an object");
-    if ((rc = get_str(ld, card, "card_no", BOUND_CODE, true, &p->card_no)) < 0 ||
+    if ((rc = only_keys(ld, card, CARD_KEYS)) < 0 ||
+        (rc = get_str(ld, card, "card_no", BOUND_CODE, true, &p->card_no)) < 0 ||
         (rc = get_str(ld, card, "card_sn", BOUND_CODE, true, &p->card_sn)) < 0)
         return rc;
     path_pop(ld, mark);
@@ -312,7 +480,8 @@ static int load_more_insurance(struct loader *ld, struct scenario *sc, struct js
         path_push(ld, &mark, "more_insurance[%zu]", i);
         if (!json_object_is_type(row, json_type_object))
             return fail(ld, "", "must be an object");
-        if ((rc = get_str(ld, row, "insutype", 3, true, &ins->insutype)) < 0 ||
+        if ((rc = only_keys(ld, row, INSURANCE_KEYS)) < 0 ||
+            (rc = get_str(ld, row, "insutype", 3, true, &ins->insutype)) < 0 ||
             (rc = get_str(ld, row, "insuplc_admdvs", 6, true, &ins->insuplc_admdvs)) < 0)
             return rc;
         if (!all_digits(ins->insutype, 3) || scenario_person_region(p, ins->insutype))
@@ -334,7 +503,7 @@ static int load_person(struct loader *ld, struct scenario *sc, struct json_objec
 
     if (!json_object_is_type(o, json_type_object))
         return fail(ld, "", "must be an object");
-    if ((rc = load_person_fields(ld, o, p)) < 0)
+    if ((rc = only_keys(ld, o, PERSON_KEYS)) < 0 || (rc = load_person_fields(ld, o, p)) < 0)
         return rc;
     if (!scenario_region(sc, p->insuplc_admdvs))
         return fail(ld, "insuplc_admdvs", "region %s is not in regions", p->insuplc_admdvs);
@@ -391,14 +560,16 @@ static int load_head(struct loader *ld, struct scenario *sc)
     size_t mark;
     int rc;
 
-    if ((rc = get_str(ld, sc->root, "treating_region", 6, true, &sc->treating_region)) < 0)
+    if ((rc = only_keys(ld, sc->root, TOP_KEYS)) < 0 ||
+        (rc = get_str(ld, sc->root, "treating_region", 6, true, &sc->treating_region)) < 0)
         return rc;
     if (!all_digits(sc->treating_region, 6))
         return fail(ld, "treating_region", "must be 6 digits");
     if (!inst || !json_object_is_type(inst, json_type_object))
         return fail(ld, "institution", "missing or not an object");
     path_push(ld, &mark, "institution");
-    if ((rc = get_str(ld, inst, "code", 12, true, &sc->inst_code)) < 0 ||
+    if ((rc = only_keys(ld, inst, INSTITUTION_KEYS)) < 0 ||
+        (rc = get_str(ld, inst, "code", 12, true, &sc->inst_code)) < 0 ||
         (rc = get_str(ld, inst, "name", BOUND_NAME, true, &sc->inst_name)) < 0 ||
         (rc = get_str(ld, inst, "level", 1, true, &level)) < 0)
         return rc;
@@ -411,6 +582,79 @@ static int load_head(struct loader *ld, struct scenario *sc)
         return fail(ld, "level", "must be 1, 2 or 3");
     sc->inst_level = level[0];
     path_pop(ld, mark);
+    return 0;
+}
+
+static int text_fail(const char *path, const char *text, size_t at, int code, char *msg, size_t cap,
+                     const char *what)
+{
+    size_t line, column;
+
+    jsonmap_locate(text, at, &line, &column);
+    snprintf(msg, cap, "%s:%zu:%zu: %s", path, line, column, what);
+    return code;
+}
+
+/* Whether text[0..len) is one whole JSON value: a strict parse stops at the text after one,
+ * and it is that text, not the value, that is wrong. */
+static bool whole_value(const char *text, size_t len)
+{
+    struct json_tokener *tok = json_tokener_new_ex(SCENARIO_DEPTH);
+    struct json_object *root;
+    bool whole;
+
+    if (!tok)
+        return false;
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+    root = json_tokener_parse_ex(tok, text, (int)len);
+    whole = root && json_tokener_get_error(tok) == json_tokener_success;
+    json_object_put(root);
+    json_tokener_free(tok);
+    return whole;
+}
+
+/* text[0..len) as one JSON object, read as jsonmap_parse reads a request (strict JSON: no
+ * comments, trailing commas or single quotes; UTF-8, which json-c passes through unchecked
+ * and 1101 would answer) but without its body bound: a scenario may be larger. */
+static int parse_text(const char *path, const char *text, size_t len, struct json_object **ret,
+                      char *msg, size_t cap)
+{
+    struct json_tokener *tok;
+    struct json_object *root;
+    enum json_tokener_error jerr;
+    size_t bad, end;
+
+    if (strspn(text, " \t\r\n") == len) {
+        snprintf(msg, cap, "%s: empty file (a scenario is one JSON object)", path);
+        return POSA_EJSON;
+    }
+    if (!utf8_is_valid(text, len, &bad))
+        return text_fail(path, text, bad, POSA_EUTF8, msg, cap, "not UTF-8");
+    if (!(tok = json_tokener_new_ex(SCENARIO_DEPTH)))
+        return -ENOMEM;
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+    root = json_tokener_parse_ex(tok, text, (int)len);
+    jerr = json_tokener_get_error(tok);
+    end = json_tokener_get_parse_end(tok);
+    json_tokener_free(tok);
+    if (!root || jerr != json_tokener_success || end != len) {
+        char what[128];
+
+        json_object_put(root);
+        if (jerr == json_tokener_continue)
+            snprintf(what, sizeof(what), "not valid JSON (the text ends inside it)");
+        else if (whole_value(text, end)) /* two documents, or text after one */
+            snprintf(what, sizeof(what), "text after the scenario's JSON object");
+        else
+            snprintf(what, sizeof(what), "not valid JSON (%s)", json_tokener_error_desc(jerr));
+        return text_fail(path, text, end, POSA_EJSON, msg, cap, what);
+    }
+    if (!json_object_is_type(root, json_type_object)) {
+        json_object_put(root);
+        snprintf(msg, cap, "%s: the scenario must be a JSON object", path);
+        return POSA_EJSON;
+    }
+    *ret = root;
     return 0;
 }
 
@@ -431,36 +675,11 @@ int scenario_load(const char *path, struct scenario *ret, char *ret_msg, size_t 
             snprintf(ret_msg, cap, "%s: %s", path, strerror(-rc));
         return rc;
     }
-    /* A scenario may be larger than an HTTP body; json-c directly with the same depth. */
-    {
-        struct json_tokener *tok = json_tokener_new_ex(64);
-
-        sc.root = tok ? json_tokener_parse_ex(tok, text, (int)len) : NULL;
-        if (!sc.root || json_tokener_get_error(tok) != json_tokener_success) {
-            snprintf(ret_msg, cap, "%s: not valid JSON (%s)", path,
-                     tok ? json_tokener_error_desc(json_tokener_get_error(tok)) : "no memory");
-            json_object_put(sc.root);
-            sc.root = NULL;
-            rc = POSA_EFIELD;
-        } else if (strspn(text + json_tokener_get_parse_end(tok), " \t\r\n") !=
-                   len - json_tokener_get_parse_end(tok)) {
-            /* Two documents, or text after one: not one scenario. */
-            snprintf(ret_msg, cap, "%s: text after the scenario's JSON object (at byte %zu)",
-                     path, json_tokener_get_parse_end(tok));
-            json_object_put(sc.root);
-            sc.root = NULL;
-            rc = POSA_EFIELD;
-        }
-        json_tokener_free(tok);
-    }
+    rc = parse_text(path, text, len, &sc.root, ret_msg, cap);
     free(text);
     if (rc < 0)
         return rc;
-    if (!json_object_is_type(sc.root, json_type_object)) {
-        snprintf(ret_msg, cap, "%s: the scenario must be a JSON object", path);
-        rc = POSA_EFIELD;
-    }
-    if (rc == 0 && (rc = load_head(&ld, &sc)) == 0 && (rc = load_catalog(&ld, &sc)) == 0 &&
+    if ((rc = load_head(&ld, &sc)) == 0 && (rc = load_catalog(&ld, &sc)) == 0 &&
         (rc = load_regions(&ld, &sc)) == 0)
         rc = load_persons(&ld, &sc);
     if (rc < 0) {

@@ -69,8 +69,10 @@ struct scenario {
     size_t n_persons;
 };
 
-/* Loads and validates path. On failure ret_msg (cap bytes) says what is wrong and where, by
- * the JSON path of the bad field ("persons[2].filings[0].valid_from: not a date"). */
+/* Loads and validates path. On failure ret_msg (cap bytes) says what is wrong and where: on
+ * POSA_EFIELD by the JSON path of the bad field ("persons[2].filings[0].valid_from: not a
+ * date"; the caller names the file), otherwise it starts with the file's path, and a line
+ * and column where the text stops being JSON or UTF-8 ("s.json:41:7: not valid JSON ..."). */
 int scenario_load(const char *path, struct scenario *ret, char *ret_msg, size_t cap);
 void scenario_done(struct scenario *sc);
 

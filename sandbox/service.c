@@ -221,8 +221,7 @@ static void answer_work(uv_work_t *work)
     struct job *job = work->data;
 
     if (gateway_check_seal(&job->sb->gateway, job->resp) < 0)
-        fprintf(stderr, "gateway: could not encrypt the output of msgid=%s\n",
-                job->env.head.msgid);
+        fprintf(stderr, "gateway: could not encrypt the output of msgid=%s\n", job->env.head.msgid);
     job->text = json_text(job->resp, &job->text_len);
     envelope_request_done(&job->env);
 }
@@ -379,8 +378,8 @@ void service_flush(struct sandbox *sb)
             next = job->next;
             if (!committed) {
                 json_object_put(job->resp);
-                job->resp = response(sb, -1,
-                                     "the platform's ledger failed; nothing was recorded", NULL);
+                job->resp =
+                    response(sb, -1, "the platform's ledger failed; nothing was recorded", NULL);
                 job->drop_after_commit = job->garble_after_commit = false;
                 free(job->tamper);
                 job->tamper = NULL;
@@ -421,12 +420,18 @@ static void job_run(struct job *job)
         service_flush(job->sb);
 }
 
-/* A delayed message runs once its timer is closed (the job owns the timer). */
+/* A delayed message runs once its timer is closed (the job owns the timer); not when the
+ * sandbox is stopping: its client gets no answer, so nothing may be committed for it. */
 static void on_delay_closed(uv_handle_t *handle)
 {
     struct job *job = handle->data;
     struct sandbox *sb = job->sb;
 
+    if (sb->group.closing) {
+        http_request_drop(job->req, false);
+        job_free(job);
+        return;
+    }
     job_run(job);
     service_flush(sb);
 }
@@ -498,8 +503,8 @@ static void parse_work(uv_work_t *work)
     int rc;
 
     /* An SM gateway's input arrives encrypted: opened (and its signature checked) first. */
-    if (gateway_check_open(&job->sb->gateway, req->body, req->body_len, &opened, &opened_len,
-                           why, sizeof(why)) < 0) {
+    if (gateway_check_open(&job->sb->gateway, req->body, req->body_len, &opened, &opened_len, why,
+                           sizeof(why)) < 0) {
         str_copy(job->refusal, sizeof(job->refusal), why);
         return;
     }

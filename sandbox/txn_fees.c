@@ -10,6 +10,7 @@
 #include "core/split.h"
 #include "core/err.h"
 #include "core/str.h"
+#include "interface/json/jsonmap.h"
 #include "interface/json/jsontext.h"
 #include "sandbox/idmap.h"
 #include "sandbox/txn.h"
@@ -222,10 +223,36 @@ static void add_result(struct jsontext *j, const struct ledger_fee *f,
 
 /* Reads line i (pure: the message and the catalog only), splits it, and writes its result
  * row; -1 with t->err when a field cannot be read. */
+/* etip_flag "0"/"1" and exp_content, a JSON object in a string whose er_flag is 0 not
+ * emergency, 1 emergency, 2 pre-operative outpatient exam, 3 elective surgery (sandbox.md's
+ * value sets; "" is absent). */
+static int check_line_flags(struct txn *t, const char *where, const char *etip, const char *exp)
+{
+    struct json_object *doc = NULL, *er = NULL;
+    const char *er_text;
+    bool ok;
+
+    if (etip[0] && strcmp(etip, "0") != 0 && strcmp(etip, "1") != 0)
+        return txn_refuse(t, "%s.etip_flag is 0 or 1: %s", where, etip);
+    if (!exp[0])
+        return 0;
+    if (jsonmap_parse(exp, strlen(exp), &doc, NULL) < 0 ||
+        !json_object_is_type(doc, json_type_object)) {
+        json_object_put(doc);
+        return txn_refuse(t, "%s.exp_content is not a JSON object in a string", where);
+    }
+    ok = !json_object_object_get_ex(doc, "er_flag", &er) ||
+         json_object_is_type(er, json_type_string) || json_object_is_type(er, json_type_int);
+    er_text = ok && er ? json_object_get_string(er) : "0";
+    ok = ok && strlen(er_text) == 1 && er_text[0] >= '0' && er_text[0] <= '3';
+    json_object_put(doc);
+    return ok ? 0 : txn_refuse(t, "%s.exp_content: er_flag is 0, 1, 2 or 3", where);
+}
+
 static int read_line(struct txn *t, const struct catalog_index *catalog, bool inpatient,
                      struct json_object *o, size_t i, struct read_line *r, struct jsontext *rows)
 {
-    const char *sn, *mdtrt_id, *psn, *bchno, *code, *etip, *etip_hosp, *init_sn = "";
+    const char *sn, *mdtrt_id, *psn, *bchno, *code, *etip, *etip_hosp, *exp, *init_sn = "";
     struct ledger_fee *f = &r->f;
     struct fee_line line;
     char where[32];
@@ -238,6 +265,8 @@ static int read_line(struct txn *t, const struct catalog_index *catalog, bool in
         txn_str(t, o, where, "med_list_codg", BOUND_CODE, true, &code) < 0 ||
         txn_str(t, o, where, "etip_flag", 1, false, &etip) < 0 ||
         txn_str(t, o, where, "etip_hosp_code", BOUND_CODE, false, &etip_hosp) < 0 ||
+        txn_str(t, o, where, "exp_content", BOUND_STRING, false, &exp) < 0 ||
+        check_line_flags(t, where, etip, exp) < 0 ||
         (inpatient && txn_str(t, o, where, "init_feedetl_sn", BOUND_CODE, false, &init_sn) < 0) ||
         txn_dec(t, o, where, "det_item_fee_sumamt", DEC_MONEY, true, &f->split.amount) < 0 ||
         txn_dec(t, o, where, "cnt", DEC_QTY, true, &f->qty_e4) < 0 ||
@@ -339,8 +368,7 @@ static int upload_line(struct upload *u, struct read_line *r, size_t i)
     if (f->qty_e4 < 0 && check_refund(u, where, f->init_sn, f) < 0)
         return -1;
     if (f->qty_e4 > 0 && f->init_sn[0])
-        return txn_refuse(t, "%s: init_feedetl_sn is only for a refund line (negative cnt)",
-                          where);
+        return txn_refuse(t, "%s: init_feedetl_sn is only for a refund line (negative cnt)", where);
     if (f->qty_e4 == 0)
         return txn_refuse(t, "%s.cnt must not be 0", where);
     if (r->split_rc == POSA_EAMOUNT)
@@ -488,11 +516,24 @@ int fees_reverse(struct txn *t, const struct ledger_msg *m)
         if (rc == POSA_ESTATE)
             return txn_refuse(t, "lines of msgid %s are settled: cancel the settlement first",
                               m->msgid);
+        if (rc == POSA_ECONFLICT)
+            return txn_refuse(t,
+                              "lines of msgid %s have refund lines uploaded since: cancel "
+                              "them first",
+                              m->msgid);
     } else {
         rc = ledger_fees_reverse_cancel(t->sb->ledger, m->msgid, &n);
         if (rc == POSA_ESTATE)
-            return txn_refuse(t, "the visit of msgid %s was settled since its lines were "
-                              "cancelled: cancel the settlement first", m->msgid);
+            return txn_refuse(t,
+                              "the visit of msgid %s was settled since its lines were "
+                              "cancelled: cancel the settlement first",
+                              m->msgid);
+        if (rc == POSA_ECONFLICT)
+            return txn_refuse(t,
+                              "a refund line msgid %s cancelled cannot stand again: its "
+                              "line is no longer active, or other refunds of it since "
+                              "would take back more than it charged",
+                              m->msgid);
     }
     return rc < 0 ? txn_ledger_error(t, rc) : 0;
 }

@@ -169,6 +169,10 @@ int txn_1312_catalog(struct txn *t)
         return -1;
     if (page < 1 || size < 1 || size > PAGE_SIZE_MAX)
         return txn_refuse(t, "data.page_num must be >= 1 and data.page_size 1..%d", PAGE_SIZE_MAX);
+    /* The page's first and last rows must be numbers: a page far past them wrapped round. */
+    if (page - 1 > (INT64_MAX - size) / size)
+        return txn_refuse(t, "data.page_num %lld is past the last page any catalog can have",
+                          (long long)page);
     rows = json_object_new_array();
     first = (size_t)((page - 1) * size);
     for (size_t i = 0; i < cat->n; i++) {

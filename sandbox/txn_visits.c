@@ -122,6 +122,8 @@ int txn_2201_register(struct txn *t)
         txn_str(t, d, "data", "otp_er_refl_flag", 1, false, &er) < 0 ||
         txn_time(t, d, "data", "begntime", t->now, &v.begntime) < 0 || txn_person(t, psn, &p) < 0)
         return -1;
+    if (er[0] && strcmp(er, "0") != 0 && strcmp(er, "1") != 0 && strcmp(er, "2") != 0)
+        return txn_refuse(t, "data.otp_er_refl_flag is 0, 1 (emergency) or 2 (referral): %s", er);
     if (visit_check_insurance(t, p, "data", insutype) < 0)
         return -1;
     v.emergency = strcmp(med_type, "13") == 0 || strcmp(er, "1") == 0;
@@ -220,6 +222,31 @@ static bool is_inpatient_med_type(const char *m)
     return false;
 }
 
+static bool is_emergency_med_type(const char *m)
+{
+    return strcmp(m, "24") == 0 || strcmp(m, "13") == 0;
+}
+
+/* Each field present ("" is absent) changes the visit, alone: a 2403 may change one flag.
+ * The visit keeps outcomes, not flags: what a flag gave is what its med_type does not. */
+static void apply_stay_flags(struct ledger_visit *v, const char *med_type, const char *ipt_type,
+                             const char *trum, const char *ttp)
+{
+    bool emergency_by_ipt_type = v->emergency && !is_emergency_med_type(v->med_type);
+    bool trauma_by_flag = v->trauma && strcmp(v->med_type, "22") != 0;
+
+    if (med_type[0])
+        str_copy(v->med_type, sizeof(v->med_type), med_type);
+    if (ipt_type[0])
+        emergency_by_ipt_type = strcmp(ipt_type, "2") == 0;
+    if (trum[0])
+        trauma_by_flag = strcmp(trum, "1") == 0;
+    if (ttp[0])
+        v->third_party = strcmp(ttp, "1") == 0;
+    v->emergency = is_emergency_med_type(v->med_type) || emergency_by_ipt_type;
+    v->trauma = strcmp(v->med_type, "22") == 0 || trauma_by_flag;
+}
+
 /* med_type, ipt_type, trum_flag, rel_ttp_flag of mdtrtinfo/adminfo into the visit. */
 static int stay_flags(struct txn *t, struct json_object *d, const char *node, bool required,
                       struct ledger_visit *v)
@@ -237,13 +264,7 @@ static int stay_flags(struct txn *t, struct json_object *d, const char *node, bo
     if (!flag_ok(trum) || !flag_ok(ttp) ||
         (ipt_type[0] && strcmp(ipt_type, "1") && strcmp(ipt_type, "2")))
         return txn_refuse(t, "%s: trum_flag and rel_ttp_flag are 0 or 1, ipt_type 1 or 2", node);
-    if (med_type[0]) {
-        str_copy(v->med_type, sizeof(v->med_type), med_type);
-        v->emergency = strcmp(med_type, "24") == 0 || strcmp(med_type, "13") == 0 ||
-                       strcmp(ipt_type, "2") == 0;
-        v->trauma = strcmp(med_type, "22") == 0 || strcmp(trum, "1") == 0;
-        v->third_party = strcmp(ttp, "1") == 0;
-    }
+    apply_stay_flags(v, med_type, ipt_type, trum, ttp);
     return 0;
 }
 

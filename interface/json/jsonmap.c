@@ -126,8 +126,7 @@ static bool shape_bounded(const char *text, size_t len)
     return true;
 }
 
-/* The line and column (from 1, in bytes) of text[at]: a file's author finds the fault. */
-static void locate(const char *text, size_t at, size_t *line, size_t *column)
+void jsonmap_locate(const char *text, size_t at, size_t *line, size_t *column)
 {
     const char *nl;
 
@@ -168,7 +167,7 @@ int jsonmap_parse(const char *text, size_t len, struct json_object **ret,
         json_tokener_free(tok);
         jsonmap_fail(err, POSA_EJSON, "", "");
         if (err)
-            locate(text, end < len ? end : len, &err->line, &err->column);
+            jsonmap_locate(text, end < len ? end : len, &err->line, &err->column);
         return POSA_EJSON;
     }
     json_tokener_free(tok);

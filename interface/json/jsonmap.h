@@ -17,6 +17,9 @@ struct jsonmap_error {
     size_t line, column; /* where text that is not JSON stops being JSON (from 1); else 0 */
 };
 
+/* The line and column (from 1, in bytes) of text[at]: where a file's author finds a fault. */
+void jsonmap_locate(const char *text, size_t at, size_t *line, size_t *column);
+
 /* A JSON file's whole text (a scenario, a policy file, a bill): *ret is malloc'd and
  * NUL-terminated, *ret_len excludes the NUL. 0, -errno, or POSA_ETOOLONG beyond max bytes. */
 int jsonmap_read_file(const char *path, size_t max, char **ret, size_t *ret_len);

@@ -410,5 +410,43 @@ class AdminLoopbackOnly(unittest.TestCase):
             sb.cleanup()
 
 
+P_FLAGS = person("41010000000000000000000711", "赵取值", ZHENGZHOU, LT, seq="111")
+
+
+class ValueSets(harness.SandboxCase):
+    """sandbox.md's value sets: otp_er_refl_flag 0/1/2, etip_flag 0/1, er_flag 0..3 inside a
+    fee line's exp_content (a JSON object in a string)."""
+    persons = [P_FLAGS]
+
+    def register(self, er):
+        return self.sb.call("2201", {"data": {
+            "psn_no": P_FLAGS["psn_no"], "insutype": "310", "begntime": "2025-03-01 09:00:00",
+            "mdtrt_cert_type": "02", "mdtrt_cert_no": P_FLAGS["certno"],
+            "ipt_otp_no": "MZ" + harness.MSGIDS.next()[-10:], "med_type": "11",
+            "otp_er_refl_flag": er}}, ZHENGZHOU)
+
+    def upload(self, mdtrt_id, **fields):
+        ln = line("x" + harness.MSGIDS.next()[-6:], LAB, "25.00", "1", "25.00",
+                  "2025-03-01 09:30:00")
+        ln.update(fields, mdtrt_id=mdtrt_id, psn_no=P_FLAGS["psn_no"])
+        return self.sb.call("2204", {"feedetail": [ln]}, ZHENGZHOU)
+
+    def test_values_outside_the_sets_are_refused(self):
+        self.sb.set_clock("2025-03-01 09:00:00")
+        self.assertRefused(self.register("Y"))
+        r = self.register("2")
+        self.assertOk(r)
+        mid = r.output["data"]["mdtrt_id"]
+        for fields in ({"etip_flag": "Y"}, {"etip_flag": "2"},
+                       {"exp_content": json.dumps({"er_flag": "9"})},
+                       {"exp_content": "{not json"}):
+            with self.subTest(fields=fields):
+                self.assertRefused(self.upload(mid, **fields))
+        for fields in ({"etip_flag": "0"}, {"exp_content": json.dumps({"er_flag": "3"})},
+                       {"exp_content": json.dumps({"er_flag": 1})}, {"exp_content": ""}):
+            with self.subTest(fields=fields):
+                self.assertOk(self.upload(mid, **fields))
+
+
 if __name__ == "__main__":
     harness.main()

@@ -11,7 +11,9 @@ connections for `seconds` and then everything works again.
 """
 import http.client
 import json
+import socket
 import time
+import unittest
 
 import harness
 from harness import (ZHENGZHOU, admit, discharge, filing, full_stay, mdtrt_id_2401, person,
@@ -208,6 +210,98 @@ class Faults(harness.SandboxCase):
         self.assertIsNotNone(back, "still offline 6 s after {seconds: 2}")
         self.assertGreaterEqual(back, 1.8)
         self.assertEqual(sb.ledger()["settlements"], before["settlements"])
+
+
+P_EC = person("41010000000000000000000511", "周凭证", ZHENGZHOU, LT, seq="111")
+P_TERM = person("41010000000000000000000512", "吴停止", ZHENGZHOU, LT, seq="121")
+
+
+class AdminBodies(harness.SandboxCase):
+    """An admin body with a misspelt key is refused, never read as its default."""
+    persons = [P_EC]
+
+    def clock(self):
+        status, raw = self.sb.request("POST", "/sandbox/clock", {"now": "2025-03-01 09:00:00"})
+        self.assertEqual(status, 200, raw)
+
+    def test_the_clock_needs_now(self):
+        self.clock()
+        for body in ({"nwo": "2025-04-01 09:00:00"}, {}):
+            status, raw = self.sb.request("POST", "/sandbox/clock", body)
+            self.assertEqual(status, 400, raw)
+        # Still the instant set, not the real clock: born 1960-05-01, 64 on 2025-03-01.
+        r = query_person(self.sb, P_EC)
+        self.assertOk(r)
+        self.assertEqual(r.output["baseinfo"]["age"], 64)
+        status, raw = self.sb.request("POST", "/sandbox/clock", {"now": None})
+        self.assertEqual(status, 200, raw)
+        self.assertFalse(json.loads(raw)["fixed"])
+
+
+class EvoucherFaults(harness.SandboxCase):
+    persons = [P_EC]
+
+    def decode(self):
+        code = self.sb.admin("qr", {"psn_no": P_EC["psn_no"]}).json["qrcode"]
+        t0 = time.monotonic()
+        r = self.sb.post(harness.QR_DECODE_PATH, {"orgId": harness.FIXMEDINS_CODE,
+                                                  "transType": "ec.query",
+                                                  "data": {"ecQrCode": code}})
+        return time.monotonic() - t0, r
+
+    def armed(self):
+        status, raw = self.sb.request("GET", "/sandbox/faults", None)
+        return json.loads(raw)["armed"]
+
+    def test_delay_holds_the_decode_then_answers_it(self):
+        self.sb.admin("faults", {"infno": "ec.query", "mode": "delay", "delay_ms": 600})
+        took, r = self.decode()
+        self.assertGreaterEqual(took, 0.55)
+        self.assertEqual(r.json["code"], 0, r)
+        self.assertEqual(r.json["data"]["idNo"], P_EC["certno"])
+
+    def test_a_fault_for_any_transaction_is_not_the_decode_s(self):
+        self.sb.admin("faults", {"mode": "refuse", "message": "for a national message"})
+        try:
+            _, r = self.decode()
+            self.assertEqual(r.json["code"], 0, r)
+            self.assertEqual(self.armed(), 1)
+        finally:
+            self.sb.request("DELETE", "/sandbox/faults", None)
+
+    def test_modes_the_decode_cannot_take_are_refused_when_armed(self):
+        status, raw = self.sb.request("POST", "/sandbox/faults", {
+            "infno": "ec.query", "mode": "tamper_after_commit", "field": "x", "value": "y"})
+        self.assertEqual(status, 400, raw)
+        self.assertIn(b"delay", raw)
+        self.assertEqual(self.armed(), 0)
+
+
+class StopWhileDelayed(unittest.TestCase):
+    def test_a_delayed_message_is_not_committed_after_sigterm(self):
+        sb = harness.Sandbox(harness.base_scenario([P_TERM])).start()
+        try:
+            sb.sign_in()
+            sb.set_clock("2025-03-01 09:00:00")
+            sb.admin("faults", {"infno": "2401", "mode": "delay", "delay_ms": 1500})
+            env = sb.envelope("2401", harness.admit_input(P_TERM, "2025-03-01 09:00:00"),
+                              P_TERM["insuplc_admdvs"])
+            body = json.dumps(env, ensure_ascii=False).encode()
+            with socket.create_connection(("127.0.0.1", sb.port)) as s:
+                s.sendall(b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                          % (harness.SERVICE_PATH.encode(), len(body)) + body)
+                time.sleep(0.2)
+                sign_no = sb.sign_no
+                sb.stop()
+                s.settimeout(3)
+                self.assertEqual(s.recv(100), b"")  # no answer came
+            sb.start()
+            sb.sign_no = sign_no
+            # Nothing was committed for it: its msgid is new to the platform.
+            r = sb.send_envelope(env)
+            self.assertTrue(r.ok, r)
+        finally:
+            sb.cleanup()
 
 
 if __name__ == "__main__":

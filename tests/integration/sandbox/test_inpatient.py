@@ -11,7 +11,7 @@ one active settlement; 5203 data{psn_no, setl_id, mdtrt_id} -> output.setlinfo.
 Region 420100 (Wuhan) is the worked-example rate with an inpatient cap of 10,000.00.
 """
 import harness
-from harness import (AMOXI, CT, WUHAN, ZHENGZHOU, admit, cancel_stay, discharge, filing,
+from harness import (AMOXI, CT, LAB, WUHAN, ZHENGZHOU, admit, cancel_stay, discharge, filing,
                      full_stay, line, mdtrt_id_2401, person, reverse, settle_stay,
                      upload_stay, worked_bill)
 
@@ -448,6 +448,96 @@ class Inpatient(harness.SandboxCase):
         _, r = full_stay(sb, p, lines=bill)
         # an outside CT (甲) during the stay settles with it: same 10,000.00 in scope
         self.assertSetl(r, "10000.00", "8280.00", "1720.00", "outside exam on stay")
+
+
+P_RV_REFUND = person("41010000000000000000000221", "韩退款", ZHENGZHOU, LT, seq="211")
+P_RV_ORDER = person("41010000000000000000000222", "曹先传", ZHENGZHOU, LT, seq="221")
+P_RV_TWICE = person("41010000000000000000000223", "彭两退", ZHENGZHOU, LT, seq="231")
+P_CHANGE = person("41010000000000000000000224", "蒋变更", ZHENGZHOU, LT, seq="241")
+
+
+class ReversalsKeepRefundRules(harness.SandboxCase):
+    """2601 of a 2301 or a 2302 keeps the refund rules: a refund never takes back more than
+    its line charged, and stands only against an active line."""
+    persons = [P_RV_REFUND, P_RV_ORDER, P_RV_TWICE]
+
+    def cancel_line(self, p, mdtrt_id, sn):
+        return self.sb.call("2302", {"data": [{"feedetl_sn": sn, "mdtrt_id": mdtrt_id,
+                                               "psn_no": p["psn_no"]}]}, p["insuplc_admdvs"])
+
+    def states(self, mdtrt_id):
+        return {u["feedetl_sn"]: u["state"] for u in self.sb.upload_rows(mdtrt_id=mdtrt_id)}
+
+    def discharge_and_settle(self, p, mdtrt_id, medfee):
+        self.sb.set_clock("2025-03-05 09:00:00")
+        self.assertOk(discharge(self.sb, p, mdtrt_id, "2025-03-05 09:00:00"))
+        return settle_stay(self.sb, p, mdtrt_id, medfee)
+
+    def test_an_upload_with_refunds_standing_is_not_reversed(self):
+        p = P_RV_REFUND
+        self.sb.set_clock("2025-03-01 09:00:00")
+        mid = mdtrt_id_2401(admit(self.sb, p, "2025-03-01 09:00:00"))
+        a = upload_stay(self.sb, p, mid, [line("1", AMOXI, "10.00", "2", "20.00")])
+        self.assertOk(a)
+        self.assertOk(upload_stay(self.sb, p, mid, [line("2", AMOXI, "10.00", "-1", "-10.00",
+                                                         init_sn="1")]))
+        r = reverse(self.sb, p, a.msgid, "2301")
+        self.assertRefused(r)
+        self.assertIn("refund", r.err_msg)
+        self.assertEqual(self.states(mid), {"1": "active", "2": "active"})
+        # 20.00 charged, 10.00 of it refunded: 10.00.
+        self.assertSetl(self.discharge_and_settle(p, mid, "10.00"), "10.00", "0.00", "10.00")
+
+    def test_a_cancel_of_a_reversed_upload_brings_nothing_back(self):
+        p = P_RV_ORDER
+        self.sb.set_clock("2025-03-01 09:00:00")
+        mid = mdtrt_id_2401(admit(self.sb, p, "2025-03-01 09:00:00"))
+        a = upload_stay(self.sb, p, mid, [line("1", AMOXI, "10.00", "2", "20.00")])
+        b = self.cancel_line(p, mid, "1")
+        self.assertOk(a)
+        self.assertOk(b)
+        self.assertOk(reverse(self.sb, p, a.msgid, "2301"))
+        reverse(self.sb, p, b.msgid, "2302")  # undoing the cancel of a line that never was
+        self.assertEqual(self.states(mid), {"1": "reversed"})
+        self.assertRefused(self.discharge_and_settle(p, mid, "20.00"))
+
+    def test_a_cancelled_refund_does_not_come_back_past_the_charge(self):
+        p = P_RV_TWICE
+        self.sb.set_clock("2025-03-01 09:00:00")
+        mid = mdtrt_id_2401(admit(self.sb, p, "2025-03-01 09:00:00"))
+        self.assertOk(upload_stay(self.sb, p, mid, [line("1", AMOXI, "10.00", "2", "20.00"),
+                                                    line("9", LAB, "100.00", "1", "100.00")]))
+        self.assertOk(upload_stay(self.sb, p, mid, [line("2", AMOXI, "10.00", "-2", "-20.00",
+                                                         init_sn="1")]))
+        b = self.cancel_line(p, mid, "2")
+        self.assertOk(b)
+        self.assertOk(upload_stay(self.sb, p, mid, [line("3", AMOXI, "10.00", "-2", "-20.00",
+                                                         init_sn="1")]))
+        # Line 2 back beside line 3 would take back 4 of line 1's 2.
+        r = reverse(self.sb, p, b.msgid, "2302")
+        self.assertRefused(r)
+        self.assertEqual(self.states(mid),
+                         {"1": "active", "9": "active", "2": "cancelled", "3": "active"})
+        # 20.00 + 100.00 - 20.00 (line 3): 100.00, all in scope, under the 800.00 deductible.
+        self.assertSetl(self.discharge_and_settle(p, mid, "100.00"), "100.00", "0.00", "100.00")
+
+
+class AdmissionChange(harness.SandboxCase):
+    persons = [P_CHANGE]
+
+    def test_flags_without_med_type_change_the_stay(self):
+        """2403 with trum_flag 1 and rel_ttp_flag 1 alone: a trauma with a third party, which
+        the fund does not pay (policy.md): the worked bill's 10,000.00 is all the person's."""
+        p = P_CHANGE
+        self.sb.set_clock(harness.ADMIT_TIME)
+        mid = mdtrt_id_2401(admit(self.sb, p, harness.ADMIT_TIME))
+        self.assertOk(self.sb.call("2403", {"adminfo": {"mdtrt_id": mid, "psn_no": p["psn_no"],
+                                                        "trum_flag": "1", "rel_ttp_flag": "1"}},
+                                   p["insuplc_admdvs"]))
+        self.assertOk(upload_stay(self.sb, p, mid, worked_bill()))
+        self.sb.set_clock(harness.SETTLE_TIME)
+        self.assertOk(discharge(self.sb, p, mid, harness.SETTLE_TIME))
+        self.assertSetl(settle_stay(self.sb, p, mid, "10000.00"), "10000.00", "0.00", "10000.00")
 
 
 if __name__ == "__main__":

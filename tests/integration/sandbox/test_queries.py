@@ -219,5 +219,23 @@ def decode_request(code):
             "extra": {}}
 
 
+class CatalogPageBounds(harness.SandboxCase):
+    persons = []
+
+    def page(self, num, size):
+        return self.sb.call("1312", {"data": {"page_num": str(num), "page_size": str(size),
+                                              "updt_time": "2020-01-01"}})
+
+    def test_a_page_past_any_catalog_is_refused_not_wrapped(self):
+        # (2^62 + 1 - 1) x 4 = 2^64 wrapped to row 0: the first page came back.
+        for num, size in ((2 ** 62 + 1, 4), (2 ** 63 - 1, 1000)):
+            with self.subTest(num=num, size=size):
+                self.assertRefused(self.page(num, size))
+        # A page past this catalog's 16 items, but one that can exist: empty.
+        r = self.page(5, 4)
+        self.assertOk(r)
+        self.assertEqual(r.output["data"], [])
+
+
 if __name__ == "__main__":
     harness.main()
