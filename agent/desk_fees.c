@@ -56,6 +56,7 @@ struct fee_flow {
     /* ids of the visit's cancelled or damaged lines, sorted: one sent again replaces it */
     char (*gone)[RECORD_ID_MAX + 1];
     size_t n_gone, cap_gone;
+    bool cancel_open; /* a fee cancel of the visit is not final yet */
     int64_t next_seq;
     struct split *splits;
     struct flag *outside; /* per line; id FLAG__MAX when not outside */
@@ -907,7 +908,35 @@ static int run_load(struct db *db, struct db_job *job)
         qsort(f->kept, f->n_kept, sizeof f->kept[0], kept_cmp);
     if (!err && f->n_gone)
         qsort(f->gone, f->n_gone, sizeof f->gone[0], gone_cmp);
+    if (!err && f->n_gone)
+        err = journal_visit_cancel_open(db, f->visit->visit_id, &f->cancel_open);
     return err;
+}
+
+/* A line sent again while the cancel of the line it replaces is still on its way (queued,
+ * its answer lost): should the platform refuse that cancel, the old line is on its bill
+ * still, and replaced here it could never be cancelled or settled. Asked again once the
+ * cancel is answered. */
+static bool replaces_while_cancelling(struct his_call *call)
+{
+    struct fee_flow *f = call->flow;
+    char message[200];
+
+    if (!f->cancel_open)
+        return false;
+    for (size_t i = 0; i < f->lines.n; i++) {
+        const char *id = f->lines.lines[i].his_line_id;
+
+        if (!kept_find(f, id) && replaces(f, id)) {
+            snprintf(message, sizeof message,
+                     "line %s: the cancel of the line it replaces is still on its way to the "
+                     "platform: send it again once that cancel is answered (GET /v1/queue)",
+                     id);
+            his_fail(call, POSA_EBUSY, message, NULL);
+            return true;
+        }
+    }
+    return false;
 }
 
 static void on_loaded(struct db_job *job, int status)
@@ -922,6 +951,8 @@ static void on_loaded(struct db_job *job, int status)
         replay(call);
         return;
     }
+    if (replaces_while_cancelling(call))
+        return;
     if (visit_state_parse(f->visit->state, &state) < 0 ||
         visit_next(state, VISIT_EV_FEES, &next) < 0) {
         his_fail(call, POSA_ESTATE,

@@ -100,6 +100,9 @@ static const char sql_blocked[] =
 static const char sql_visit_open[] =
     "SELECT 1 FROM journal WHERE visit_key = ?1 AND " OPEN_STATE " "
     "LIMIT 1";
+static const char sql_visit_cancel_open[] =
+    "SELECT 1 FROM journal WHERE visit_key = ?1 AND " OPEN_STATE " "
+    "AND infno IN ('2205', '2302') LIMIT 1";
 static const char sql_stats[] =
     "SELECT count(*), coalesce(sum(state = 'unknown'), 0), coalesce(min(created_at), 0) "
     "FROM " OPEN_ROWS NOT_QUERY;
@@ -570,9 +573,9 @@ int journal_visit_blocked(struct db *db, const char *visit_key, bool *ret)
     return 0;
 }
 
-int journal_visit_open(struct db *db, const char *visit_key, bool *ret)
+static int visit_has(struct db *db, const char *sql, const char *visit_key, bool *ret)
 {
-    sqlite3_stmt *st = db_stmt(db, sql_visit_open);
+    sqlite3_stmt *st = db_stmt(db, sql);
     int rc;
 
     if (!st)
@@ -584,6 +587,16 @@ int journal_visit_open(struct db *db, const char *visit_key, bool *ret)
         return db_map(rc);
     *ret = rc == SQLITE_ROW;
     return 0;
+}
+
+int journal_visit_open(struct db *db, const char *visit_key, bool *ret)
+{
+    return visit_has(db, sql_visit_open, visit_key, ret);
+}
+
+int journal_visit_cancel_open(struct db *db, const char *visit_key, bool *ret)
+{
+    return visit_has(db, sql_visit_cancel_open, visit_key, ret);
 }
 
 int journal_stats(struct db *db, struct journal_stats *ret)

@@ -136,6 +136,9 @@ int journal_visit_blocked(struct db *db, const char *visit_key, bool *ret);
 /* Is there any row of this visit not yet final (queued, sent or unknown)? A new message of
  * the visit then waits behind it. */
 int journal_visit_open(struct db *db, const char *visit_key, bool *ret);
+/* Is a fee cancel (2205, 2302) of this visit not yet final? Its lines are not yet known to be
+ * off the platform's bill. */
+int journal_visit_cancel_open(struct db *db, const char *visit_key, bool *ret);
 
 struct journal_stats {
     int64_t depth;     /* rows not final, queries left out as in journal_list */

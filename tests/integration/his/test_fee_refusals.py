@@ -60,6 +60,39 @@ class FeeRefusals(h.HisTestCase):
         p = self.tcp.post("/v1/visits/%s/presettle" % vid, {})
         self.assertEqual((p.status, p.json["amounts"]["medfee_sumamt"]), (200, "5500.00"), p)
 
+    def test_a_line_sent_again_while_its_cancel_is_on_its_way(self):
+        # K01's cancel: its answer lost, its resend refused. K01 sent again (corrected) while
+        # that is unsettled is asked for again later (it replaced the old line, which the
+        # platform then still had: the visit could never settle, 5420.00 against 9920.00).
+        v = self.open_visit(self.tcp, ZHANG)
+        vid = v["visit_id"]
+        lines = h.stay_lines("K")[:3]  # 4,500.00 + 900.00 + 20.00
+        self.upload(self.tcp, vid, lines)
+        self.drained(vid)
+        self.fault({"infno": "2302", "mode": "drop_after_commit", "count": 1})
+        self.fault({"infno": "2302", "mode": "refuse", "count": 1, "message": "refused by review"})
+        r = self.tcp.post("/v1/visits/%s/fees/cancel" % vid, {"his_line_ids": ["K01"]})
+        self.assertEqual((r.status, r.json["state"]), (200, "queued"), r)
+        fixed = dict(lines[0], qty="1", price="4000.00", amount="4000.00")
+        r = self.tcp.post("/v1/visits/%s/fees" % vid, {"lines": [fixed]})
+        self.assertError(r, 409, "CONFLICT")
+        self.assertIs(r.json["error"]["retryable"], True, r)
+        self.assertIn("still on its way", r.json["error"]["message"], r)
+        self.drained(vid)
+        # The cancel was refused: K01 is on the bill as it was, and cannot be sent again.
+        self.assertEqual(self.line_states(vid)["K01"], "active")
+        r = self.tcp.post("/v1/visits/%s/fees" % vid, {"lines": [fixed]})
+        self.assertError(r, 409, "CONFLICT")
+        self.assertIs(r.json["error"]["retryable"], False, r)
+        self.assertEqual(self.platform_active(v["mdtrt_id"]), ["F000001", "F000002", "F000003"])
+        # Cancelled again (the platform takes it now) and sent again: 4,000.00 + 920.00.
+        r = self.tcp.post("/v1/visits/%s/fees/cancel" % vid, {"his_line_ids": ["K01"]})
+        self.assertEqual((r.status, r.json["cancelled"]), (200, ["K01"]), r)
+        r = self.tcp.post("/v1/visits/%s/fees" % vid, {"lines": [fixed]})
+        self.assertEqual(r.status, 200, r)
+        p = self.tcp.post("/v1/visits/%s/presettle" % vid, {})
+        self.assertEqual((p.status, p.json["amounts"]["medfee_sumamt"]), (200, "4920.00"), p)
+
     def test_line_cancelled_behind_a_refused_upload_is_refused(self):
         v = self.open_visit(self.tcp, ZHANG)
         vid, lines = v["visit_id"], h.stay_lines("B")[:3]
