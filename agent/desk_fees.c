@@ -77,6 +77,7 @@ struct fee_flow {
     const char **taken_ids;
     struct split *taken;
     size_t n_taken;
+    char settled_id[RECORD_ID_MAX + 1]; /* a settled visit's settlement */
 };
 
 static enum visit_kind visit_kind_of(const struct fee_flow *f)
@@ -894,6 +895,33 @@ static void replay(struct his_call *call)
     his_db(call, run_replay, on_replayed);
 }
 
+/* The settlement of a settled visit, whose refund may be on its way (ret "" otherwise). */
+static int settled_of(struct db *db, const struct visit_record *v, char ret[RECORD_ID_MAX + 1])
+{
+    struct settlement_record *rec = NULL;
+    int err;
+
+    ret[0] = '\0';
+    if (strcmp(v->state, visit_state_name(VISIT_SETTLED)) != 0)
+        return 0;
+    if ((err = records_settlement_by_visit_settled(db, v->visit_id, &rec)) != 0)
+        return err == POSA_ENOTFOUND ? 0 : err;
+    str_copy(ret, RECORD_ID_MAX + 1, rec->settlement_id);
+    records_settlement_free(rec);
+    return 0;
+}
+
+/* The visit's settlement is being refunded: in a moment the visit takes fees again. Said as
+ * retryable, and not kept under the request's key as its answer. */
+static bool refund_on_its_way(struct his_call *call, const char *settled_id)
+{
+    if (!settled_id[0] || !his_locked(settled_id))
+        return false;
+    his_fail(call, POSA_EBUSY,
+             "the visit's settlement is being refunded: send this again once it is", NULL);
+    return true;
+}
+
 static int run_load(struct db *db, struct db_job *job)
 {
     struct his_call *call = his_call_of_job(job);
@@ -910,6 +938,8 @@ static int run_load(struct db *db, struct db_job *job)
         qsort(f->gone, f->n_gone, sizeof f->gone[0], gone_cmp);
     if (!err && f->n_gone)
         err = journal_visit_cancel_open(db, f->visit->visit_id, &f->cancel_open);
+    if (!err)
+        err = settled_of(db, f->visit, f->settled_id);
     return err;
 }
 
@@ -951,7 +981,7 @@ static void on_loaded(struct db_job *job, int status)
         replay(call);
         return;
     }
-    if (replaces_while_cancelling(call))
+    if (replaces_while_cancelling(call) || refund_on_its_way(call, f->settled_id))
         return;
     if (visit_state_parse(f->visit->state, &state) < 0 ||
         visit_next(state, VISIT_EV_FEES, &next) < 0) {
@@ -1036,6 +1066,7 @@ struct cancel_flow {
     char repeat_msgid[MSGID_LEN + 1];
     enum msg_state repeat_state; /* of its last stand-in */
     char refusal[256];
+    char settled_id[RECORD_ID_MAX + 1]; /* a settled visit's settlement */
 };
 
 static void cancel_free(void *p)
@@ -1118,6 +1149,8 @@ static int run_cancel_load(struct db *db, struct db_job *job)
     if (!err)
         err = records_lines_list(db, c->visit->visit_id,
                                  c->repeat ? collect_repeated : collect_active, c);
+    if (!err)
+        err = settled_of(db, c->visit, c->settled_id);
     return err;
 }
 
@@ -1259,6 +1292,8 @@ static void on_cancel_loaded(struct db_job *job, int status)
         his_fail(call, POSA_ENOSUCH, "there are no uploaded lines to cancel", NULL);
         return;
     }
+    if (refund_on_its_way(call, c->settled_id))
+        return;
     if (strcmp(c->visit->state, visit_state_name(VISIT_BILLED)) != 0) {
         his_fail(call, POSA_ESTATE,
                  strcmp(c->visit->state, visit_state_name(VISIT_CLOSED)) == 0

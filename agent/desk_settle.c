@@ -1347,6 +1347,16 @@ static void on_cancel_loaded(struct db_job *job, int status)
 
     if (setl_loaded(call, status) < 0)
         return;
+    /* A settlement whose outcome is being found out may turn out settled: retryable (and not
+     * kept under the request's key as its final answer). */
+    if (strcmp(s->rec->state, "unknown") == 0 || strcmp(s->rec->state, "pending") == 0 ||
+        strcmp(s->rec->state, "queued") == 0) {
+        his_fail(call, POSA_EBUSY,
+                 "this settlement's outcome is not known yet (it is being checked with the "
+                 "platform): ask again in a moment",
+                 NULL);
+        return;
+    }
     if (strcmp(s->rec->state, "settled") != 0) {
         his_fail(call, POSA_ESTATE,
                  strcmp(s->rec->state, "cancelled") == 0

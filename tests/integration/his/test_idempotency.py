@@ -745,6 +745,50 @@ class IdemBase(h.HisTestCase):
         g = self.c.get("/v1/settlements/%s" % s_a["settlement_id"])
         self.assertEqual((g.status, g.json["state"]), (200, "cancelled"), g)
 
+    def test_refund_while_the_outcome_is_checked(self):
+        # A refund asked while the settlement's outcome is being found out is retryable, and
+        # not kept under its key: once the settlement is found settled, the same request
+        # refunds it (it was 409 "only a settled settlement", kept, and never went).
+        v = self.outpatient()
+        for body in ({"infno": "2207", "mode": "drop_after_commit", "count": 1},
+                     {"infno": "5203", "mode": "delay", "delay_ms": 3000, "count": 1}):
+            status, raw = self.w.sandbox_request("POST", "/sandbox/faults", body)
+            self.assertEqual(status, 200, raw)
+        r = self.c.post("/v1/visits/%s/settle" % v["visit_id"], {})
+        self.assertEqual((r.status, r.json.get("state")), (202, "unknown"), r)
+        sid = r.json["settlement_id"]
+        path = "/v1/settlements/%s/cancel" % sid
+        r = self.c.post(path, {}, key=self.key("rf"))
+        self.assertError(r, 409, "CONFLICT")
+        self.assertIs(r.json["error"]["retryable"], True, r)
+        h.wait_until(lambda: self.c.get("/v1/settlements/" + sid).json["state"] == "settled", 30,
+                     "the settlement found")
+        r = self.c.post(path, {}, key=self.key("rf"))
+        self.assertEqual((r.status, r.json.get("state")), (200, "cancelled"), r)
+
+    def test_fees_while_the_refund_is_on_its_way(self):
+        # Fees sent while the visit's refund is held by the platform: retryable, not kept
+        # under the key; once refunded, the same request adds them.
+        v = self.outpatient()
+        s = self.settle(v["visit_id"])
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
+            "infno": "2208", "mode": "delay", "delay_ms": 1500, "count": 1})
+        self.assertEqual(status, 200, raw)
+        t = threading.Thread(target=lambda: self.c.post(
+            "/v1/settlements/%s/cancel" % s["settlement_id"], {}))
+        t.start()
+        time.sleep(0.4)
+        extra = {"lines": [h.line("BX1", "002501010150000", "血细胞分析(血常规)", "1", "20.00",
+                                  "20.00")]}
+        fees = "/v1/visits/%s/fees" % v["visit_id"]
+        r = self.c.post(fees, extra, key=self.key("fx"))
+        self.assertError(r, 409, "CONFLICT")
+        self.assertIs(r.json["error"]["retryable"], True, r)
+        self.assertIn("being refunded", r.json["error"]["message"], r)
+        t.join(20)
+        r = self.c.post(fees, extra, key=self.key("fx"))
+        self.assertEqual(r.status, 200, r)
+
     def test_reversal_refused_keeps_the_visit_settling(self):
         # A settlement whose answer was lost, found absent, is reversed (2601); the platform
         # refuses the reversal. It may stand: it is not reported reversed, and the visit is
