@@ -86,7 +86,7 @@ struct db_worker {
     bool checkpoint_wanted, checkpoint_running;
     int checkpoint_copied; /* frames the last one copied (< 0: it failed) */
     int checkpoint_due;    /* WAL frames at which the next one starts */
-    uint64_t checkpoints;  /* run by the checkpointer; read like commits */
+    uint64_t checkpoints;  /* run by the checkpointer (its test counts them) */
     /* The syncer thread; its fields are under lock. */
     uv_thread_t syncer;
     uv_cond_t sync_wake;

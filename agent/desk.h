@@ -179,9 +179,10 @@ void desk_catalog_refresh_after_mismatch(struct desk *d);
 struct json_object *desk_catalog_json(const struct desk *d);
 
 /* Retention: a minute after start and every DESK_RETENTION_EVERY_MS, deletes identities a
- * day after they expired and idempotent answers older than [his] idempotency_days: both
- * hold personal data with no use after their window. The journal, visits, fee lines and
- * settlements are the hospital's record and stay. */
+ * day after they expired, idempotent answers older than [his] idempotency_days, and the
+ * journal's reads (queries: 1101, sign-ins, 5203, ...) answered before then: they hold
+ * personal data with no use after their window (records_prune). The journal's other
+ * messages, visits, fee lines and settlements are the hospital's record and stay. */
 #define DESK_RETENTION_FIRST_MS  (60 * 1000)
 #define DESK_RETENTION_EVERY_MS  (6 * 3600 * 1000)
 #define DESK_IDENTITY_KEEP_MS    (24 * 3600 * 1000) /* "expired" for a day, then "unknown" */

@@ -348,9 +348,12 @@ static int scanners_start(struct desk *d)
         int err;
 
         memcpy(spec, s->spec, sizeof spec);
-        colon = strchr(spec, ':');
+        /* desk_check_scanners took the spec at config load: KIND:PATH. */
+        if (!(colon = strchr(spec, ':')))
+            return DRV_ECONFIG;
         *colon = '\0';
-        qr_source_kind_parse(spec, &cfg.kind);
+        if (qr_source_kind_parse(spec, &cfg.kind) < 0)
+            return DRV_ECONFIG;
         cfg.path = colon + 1;
         s->owner = d;
         if ((err = qr_source_start(&s->src, d->pd->loop, &cfg, on_scan, s)) < 0)

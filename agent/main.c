@@ -2,8 +2,9 @@
  * `sent` by a crash become `unknown`), starts the database thread, the platform client,
  * the outbox, the resolver and the local HTTP server, and runs one libuv loop. SIGTERM
  * drains and exits; SIGHUP reopens the log, reloads the TLS certificate and the config's
- * reloadable keys (reload_config). Exit codes: 0
- * ok, 1 runtime failure, 2 bad usage or config. */
+ * reloadable keys (reload_config). Exit codes: 0 stopped, 1 a failure at start (the
+ * database, the socket, the lock, the card library) or the database failed while it ran,
+ * 2 bad usage or config. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -283,10 +284,11 @@ static int make_data_dir(const char *dir, const char **why)
     return 0;
 }
 
-/* Said once: from now on every request that needs the database fails (db_worker.h). */
+/* Said once: from now on every request that needs the database fails (db_worker.h), and
+ * posad's exit, when it is stopped, says it failed. */
 static void on_db_failed(struct db_worker *w, int err)
 {
-    (void)w;
+    container_of(w, struct posad, db)->exit_code = 1;
     log_event(LOGL_ERROR, "database_failed", "error", strerror(err), "action",
               "an fsync of the journal's WAL failed: every request that needs the database "
               "fails until posad is restarted; check the disk",

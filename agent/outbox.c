@@ -81,7 +81,7 @@ static void on_row_done(struct upmsg *m)
         desk_fees_refused(&ob->pd->desk, m->msgid, m->visit_key, true);
     /* A settlement that waited for the platform (wait_if_offline) now has its outcome. */
     /* ... and so has a message a reversal undid, once the platform took the reversal. */
-    if (messages_kind(m->infno) == MSG_KIND_INTERACTIVE ||
+    if (msg_kind_of(m->infno) == MSG_KIND_INTERACTIVE ||
         (m->state == MSG_DONE && strcmp(m->infno, "2601") == 0))
         desk_outcome_resolved(&ob->pd->desk, m->msgid);
     /* A refused reversal may have made its settlement unknown again (resolve.c). */

@@ -318,7 +318,7 @@ static void pt_submit(struct his_call *call)
     if (f->mdtrt_id && strlen(f->mdtrt_id) < sizeof m->visit_key)
         str_copy(m->visit_key, sizeof(m->visit_key), f->mdtrt_id);
     /* What moves money or records goes in the audit log; reads do not. */
-    if (messages_kind(f->infno) != MSG_KIND_QUERY) {
+    if (msg_kind_of(f->infno) != MSG_KIND_QUERY) {
         snprintf(m->audit_action, sizeof m->audit_action, "passthrough %s", f->infno);
         audit_who(call, m->audit_who);
     }
@@ -345,7 +345,9 @@ static const char *pt_omsgid(struct pt_flow *f, struct json_object **ret_data)
 
 static bool is_settlement_cancel(const char *infno)
 {
-    return strcmp(infno, "2208") == 0 || strcmp(infno, "2305") == 0;
+    const struct message_info *mi = messages_find(infno);
+
+    return mi && mi->cancel;
 }
 
 /* A 2601's target. A message of a visit a desk opened, or a cancel posad recorded as one of
@@ -402,7 +404,7 @@ static bool may_touch_a_desk(struct pt_flow *f)
 
     if (pt_omsgid(f, &data))
         return true;
-    return f->mdtrt_id && f->mdtrt_id[0] && messages_kind(f->infno) != MSG_KIND_QUERY &&
+    return f->mdtrt_id && f->mdtrt_id[0] && msg_kind_of(f->infno) != MSG_KIND_QUERY &&
            !is_settlement_cancel(f->infno);
 }
 

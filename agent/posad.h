@@ -68,7 +68,7 @@ struct posad {
     uv_timer_t stop_timer;
     uint64_t stop_answered_ms; /* loop time the last request in hand was answered */
     bool stopping;
-    int exit_code;
+    int exit_code; /* main's return once the loop ends: 1 when the database failed */
     int requests; /* HIS requests not answered yet */
 };
 

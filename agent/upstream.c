@@ -876,7 +876,7 @@ int upstream_submit(struct upstream *up, struct upmsg *m, const struct envelope_
     int err;
 
     m->up = up;
-    m->kind = messages_kind(m->infno);
+    m->kind = msg_kind_of(m->infno);
     m->attempts = 1;
     err = upstream_envelope(up, m, head, input);
     if (err)
@@ -939,11 +939,6 @@ int upstream_send_row(struct upstream *up, struct upmsg *m, const struct journal
     m->job = (struct db_job){.run = run_mark_sent, .done = on_marked_sent, .rerunnable = true};
     db_worker_submit(up->db, &m->job);
     return 0;
-}
-
-void upstream_db(struct upstream *up, struct db_job *job)
-{
-    db_worker_submit(up->db, job);
 }
 
 /* --- sign-in ---------------------------------------------------------------------------- */

@@ -206,10 +206,6 @@ int upstream_envelope(struct upstream *up, struct upmsg *m, const struct envelop
  * infno, visit_key and the body come from row. */
 int upstream_send_row(struct upstream *up, struct upmsg *m, const struct journal_row *row);
 
-/* Hands job to the database thread this link journals through (for code that holds the
- * link but not the worker). */
-void upstream_db(struct upstream *up, struct db_job *job);
-
 const char *upstream_health_name(enum upstream_health h);
 
 /* Beijing time now as yyyymmddHHMMSS (the national interface's time, whatever zone the

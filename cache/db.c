@@ -98,7 +98,6 @@ int db_step_done(struct db *db, sqlite3_stmt *st)
 {
     int rc = sqlite3_step(st);
 
-    (void)db;
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? 0 : db_map(sqlite3_extended_errcode(db->sq));
 }

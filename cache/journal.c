@@ -94,9 +94,6 @@ static const char sql_list_state[] =
 static const char sql_list_open[] =
     "SELECT " JOURNAL_COLS " FROM journal WHERE " OPEN_STATE " " NOT_QUERY "AND seq > ?2 "
     "ORDER BY seq LIMIT ?3";
-static const char sql_blocked[] =
-    "SELECT 1 FROM journal WHERE visit_key = ?1 AND " OPEN_STATE " AND state != 'queued' "
-    "LIMIT 1";
 static const char sql_visit_open[] =
     "SELECT 1 FROM journal WHERE visit_key = ?1 AND " OPEN_STATE " "
     "LIMIT 1";
@@ -555,22 +552,6 @@ int journal_list(struct db *db, enum msg_state state, int64_t after_seq, int lim
     sqlite3_bind_int64(st, 2, after_seq);
     sqlite3_bind_int(st, 3, limit);
     return journal_each(st, cb, data);
-}
-
-int journal_visit_blocked(struct db *db, const char *visit_key, bool *ret)
-{
-    sqlite3_stmt *st = db_stmt(db, sql_blocked);
-    int rc;
-
-    if (!st)
-        return POSA_EDB;
-    sqlite3_bind_text(st, 1, visit_key, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return db_map(rc);
-    *ret = rc == SQLITE_ROW;
-    return 0;
 }
 
 static int visit_has(struct db *db, const char *sql, const char *visit_key, bool *ret)

@@ -131,8 +131,6 @@ int journal_due_rebase(struct db *db, int64_t now, int64_t horizon, int *ret_mov
 int journal_list(struct db *db, enum msg_state state, int64_t after_seq, int limit,
                  journal_row_cb cb, void *data);
 
-/* Is there an unknown or sent row for this visit (new settlements must wait)? */
-int journal_visit_blocked(struct db *db, const char *visit_key, bool *ret);
 /* Is there any row of this visit not yet final (queued, sent or unknown)? A new message of
  * the visit then waits behind it. */
 int journal_visit_open(struct db *db, const char *visit_key, bool *ret);

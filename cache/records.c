@@ -1,5 +1,6 @@
-/* The desk flow's records: rows with a JSON body and a few query columns; fee lines all in
- * columns. */
+/* The desk flow's records: identities, visits, settlements and kept answers, rows with a
+ * JSON body and a few query columns; retention (records_prune). Fee lines are sets of
+ * packed lines, in records_fees.c. */
 #include "cache/records.h"
 
 #include <errno.h>

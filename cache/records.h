@@ -159,8 +159,9 @@ int records_report_get(struct db *db, int32_t date, char **ret);
 
 /* Deletes what carries personal data past its use: identities that expired before
  * expired_before, first answers of idempotent requests stored before answered_before, and
- * the journal's reads answered before answered_before (1101 with the patient's identity,
- * the sign-ins, 5203; uploads and settlements stay), all Unix ms, at most limit rows of each
+ * the journal's reads answered before answered_before (every query row: 1101 with the
+ * patient's identity, 1312, the sign-ins, presettlements, 3201/3202, 5203, 5205; uploads and
+ * settlements stay), all Unix ms, at most limit rows of each
  * (a backlog goes in several transactions).
  * *ret_deleted (may be NULL) gets the rows deleted. */
 int records_prune(struct db *db, int64_t expired_before, int64_t answered_before, int limit,

@@ -71,10 +71,18 @@ static const char *const query_infnos[] = {
     "1101", "1312", "2206", "2303", "3201", "3202", "5203", "5205", "9001", "9002",
 };
 
+bool msg_infno_is(const char *infno, const char *code)
+{
+    size_t len = strlen(infno);
+
+    return strncmp(infno, code, 4) == 0 && len >= 4 &&
+           (len == 4 || (len == 5 && infno[4] >= 'A' && infno[4] <= 'Z'));
+}
+
 static bool in_list(const char *infno, const char *const *list, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (strcmp(infno, list[i]) == 0)
+        if (msg_infno_is(infno, list[i]))
             return true;
     return false;
 }

@@ -1,6 +1,7 @@
 /* The journal's message state machine (architecture.md, "Durability and exactly-once") as
  * a transition table, and the kinds of messages: deferrable ones are retried until done;
- * interactive ones (settlements and their cancels) leave at most once per idempotency key.
+ * interactive ones (registrations, settlements and their cancels) leave at most once per
+ * idempotency key.
  *
  *   queued --send--> sent --answer ok--> done
  *                      |--answer refused--> refused
@@ -48,8 +49,11 @@ bool msg_state_is_final(enum msg_state state);
 const char *msg_state_name(enum msg_state state); /* "queued", ... */
 int msg_state_parse(const char *name, enum msg_state *ret);
 
-/* The kind of a national transaction by infno ("2207"); unknown infnos are interactive,
- * the safe default (never resent). */
+/* Whether infno is the transaction code (four digits), or a province's suffixed form of it
+ * ("2203A": one capital letter). */
+bool msg_infno_is(const char *infno, const char *code);
+/* The kind of a national transaction by infno ("2207", "2204A"); unknown infnos are
+ * interactive, the safe default (never resent). */
 enum msg_kind msg_kind_of(const char *infno);
 
 /* Retry delay after attempts failures (0 and 1 both give the first delay): 1 s doubling to

@@ -53,12 +53,10 @@ const struct card_profile card_profiles[] = {
 };
 const size_t card_profiles_n = sizeof card_profiles / sizeof card_profiles[0];
 
-const struct card_profile *card_profile_find(const struct card_probe *probe, const char *force)
+const struct card_profile *card_profile_find(const struct card_probe *probe)
 {
-    for (size_t i = 0; i < card_profiles_n; i++) {
-        const struct card_profile *p = &card_profiles[i];
-        if (force ? strcmp(force, p->name) == 0 : p->match(probe))
-            return p;
-    }
+    for (size_t i = 0; i < card_profiles_n; i++)
+        if (card_profiles[i].match(probe))
+            return &card_profiles[i];
     return NULL;
 }

@@ -27,7 +27,7 @@ struct card_io {
 };
 
 struct card_profile {
-    const char *name;                              /* config may force one */
+    const char *name;                              /* for tests and logs */
     bool (*match)(const struct card_probe *probe); /* pure */
     int (*read_identity)(struct card_io *io, struct card_identity *ret);
     bool frees_reader; /* drives the reader itself: call with no PC/SC handle held */
@@ -38,8 +38,8 @@ struct card_profile {
 extern const struct card_profile card_profiles[];
 extern const size_t card_profiles_n;
 
-/* The profile for probe: the one named force if given (NULL if unknown), else the first
- * match. NULL when nothing matches (the SELECT failed on the transport: card gone). */
-const struct card_profile *card_profile_find(const struct card_probe *probe, const char *force);
+/* The first profile that matches probe; NULL when none does (the SELECT failed on the
+ * transport: card gone). */
+const struct card_profile *card_profile_find(const struct card_probe *probe);
 
 #endif

@@ -59,10 +59,8 @@ struct pcsc_watch {
     SCARDCONTEXT ctx;
     struct ev_node *head, *tail;
     unsigned queued;
-    unsigned long dropped;
     /* Read-only after start, or reader thread only. */
     struct desk_table desks;
-    char *profile;
     unsigned retry_ms;
     struct vendor_lib vendor;
     struct slot slots[WATCH_READERS_MAX];
@@ -92,7 +90,7 @@ static bool stopping(struct pcsc_watch *w)
     return s;
 }
 
-/* Queues a copy of ev for the loop; drops it (counted) when the loop is far behind, and
+/* Queues a copy of ev for the loop; drops it when the loop is far behind (256 events), and
  * once stopping (the async handle may be closed: the send is made under the lock that
  * pcsc_watch_stop sets stop under). */
 static void post(struct pcsc_watch *w, struct card_event *ev)
@@ -106,7 +104,6 @@ static void post(struct pcsc_watch *w, struct card_event *ev)
         return;
     }
     if (!n || w->queued >= WATCH_QUEUE_MAX) {
-        w->dropped++;
         pthread_mutex_unlock(&w->mu);
         free(n);
         return;
@@ -170,8 +167,7 @@ static void read_card(struct pcsc_watch *w, const struct slot *s, struct card_ev
     rv = SCardBeginTransaction(conn.h);
     if (rv == SCARD_S_SUCCESS)
         probe.ssse = ssc_select(&io.apdu);
-    const struct card_profile *p =
-        rv == SCARD_S_SUCCESS ? card_profile_find(&probe, w->profile) : NULL;
+    const struct card_profile *p = rv == SCARD_S_SUCCESS ? card_profile_find(&probe) : NULL;
     if (!p) {
         rc = rv == SCARD_S_SUCCESS ? probe.ssse : pcsc_card_err(rv);
     } else if (p->frees_reader) {
@@ -399,7 +395,6 @@ static void on_closed(uv_handle_t *handle)
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->wake);
     pthread_cond_destroy(&w->done);
-    free(w->profile);
     free(w);
 }
 
@@ -417,14 +412,9 @@ int pcsc_watch_start(struct pcsc_watch **ret, uv_loop_t *loop, const struct pcsc
     w->retry_ms = cfg->retry_ms ? cfg->retry_ms : 500;
     if (cfg->desks)
         w->desks = *cfg->desks;
-    if (cfg->profile && !(w->profile = strdup(cfg->profile))) {
-        free(w);
-        return -ENOMEM;
-    }
     if (cfg->vendor_lib) {
         rc = vendor_lib_open(&w->vendor, cfg->vendor_lib, cfg->vendor_init);
         if (rc < 0) {
-            free(w->profile);
             free(w);
             return rc;
         }
@@ -447,7 +437,6 @@ int pcsc_watch_start(struct pcsc_watch **ret, uv_loop_t *loop, const struct pcsc
         pthread_mutex_destroy(&w->mu);
         pthread_cond_destroy(&w->wake);
         pthread_cond_destroy(&w->done);
-        free(w->profile);
         free(w);
     }
     if (rc == 0)
@@ -493,9 +482,4 @@ bool pcsc_watch_stop(struct pcsc_watch *w)
         uv_close((uv_handle_t *)&w->async, on_closed_left_behind);
     }
     return exited;
-}
-
-unsigned long pcsc_watch_dropped(const struct pcsc_watch *w)
-{
-    return w->dropped;
 }

@@ -17,7 +17,6 @@ struct pcsc_watch_cfg {
     const struct desk_table *desks; /* copied; NULL = no binding (desk "") */
     const char *vendor_lib;         /* path of a ReadCardBas library; NULL = plain reads */
     const char *vendor_init;        /* JSON for the library's Init(); NULL = not called */
-    const char *profile;            /* force a profile by name; NULL = match */
     unsigned retry_ms;              /* pcscd reconnect interval; 0 = 500 */
 };
 
@@ -36,8 +35,5 @@ int pcsc_watch_start(struct pcsc_watch **ret, uv_loop_t *loop, const struct pcsc
  * answers nothing) is left behind with w, which is then never freed: false. NULL is a
  * no-op (true). */
 bool pcsc_watch_stop(struct pcsc_watch *w);
-
-/* Events dropped because the loop did not keep up (queue bound reached). Loop thread. */
-unsigned long pcsc_watch_dropped(const struct pcsc_watch *w);
 
 #endif

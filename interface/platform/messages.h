@@ -11,16 +11,13 @@
 struct message_info {
     const char *infno;
     const char *name; /* for logs: "outpatient settlement" */
-    bool reversible;  /* a 2601 reversal can undo it (state-changing transactions) */
     bool settlement;  /* an unknown outcome is looked for with 5203 */
     bool cancel;      /* cancels a settlement: reversed when unknown, and if the platform
                        * refuses that 2601, 5203 says whether the settlement still stands */
 };
 
-/* The entry for infno (a suffixed "2203A" matches "2203"), or NULL for one posad does not
- * know (which the passthrough still forwards, as interactive). */
+/* The entry for infno (a suffixed "2203A" matches "2203": msg_infno_is), or NULL for one
+ * posad does not know (which the passthrough still forwards, as interactive). */
 const struct message_info *messages_find(const char *infno);
-
-enum msg_kind messages_kind(const char *infno);
 
 #endif

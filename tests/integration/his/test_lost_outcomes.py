@@ -8,6 +8,7 @@ invites a second try), and the resolver's query (5203) finds it settled, once.
   fdatasync while a flag file exists): posad refuses all database work until it is
   restarted, says so in GET /v1/health and its log, and after the restart resolves it."""
 import os
+import signal
 import sys
 import threading
 import unittest
@@ -204,7 +205,9 @@ class LostOutcomes(h.HisTestCase):
         # With syncs working again, still nothing until a restart.
         r = self.tcp.post("/v1/identify", {"source": "id", "certno": h.PERSONS[ZHANG]})
         self.assertError(r, 503, "INTERNAL")
-        self.w._kill(self.w.posad)
+        # Stopped, it says it failed (it exited 0).
+        self.w.posad.send_signal(signal.SIGTERM)
+        self.assertEqual(self.w.posad.wait(timeout=20), 1)
         self.w.posad = self.w._spawn([h.POSAD, "--config", self.w.conf_path], "posad.log")
         h.wait_until(self.w._online, 20, "posad back online", step=0.05)
         self.assertEqual(self.tcp.get("/v1/health").json["database"], "ok")

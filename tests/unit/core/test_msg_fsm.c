@@ -114,12 +114,12 @@ static void test_kinds(void **state)
 {
     (void)state;
     /* settlements and their cancels: interactive */
-    static const char *const interactive[] = {"2207", "2304", "2208",  "2305",
-                                              "9999", "",     "22070", "220"};
-    /* uploads and reversals: deferrable */
-    static const char *const deferrable[] = {"2204", "2301", "2601", "2203"};
+    static const char *const interactive[] = {"2207",  "2304", "2208",  "2305",  "9999",  "",
+                                              "22070", "220",  "2207A", "2204a", "2204AB"};
+    /* uploads and reversals: deferrable, a province's suffixed code as its four digits */
+    static const char *const deferrable[] = {"2204", "2301", "2601", "2203", "2204A"};
     /* reads */
-    static const char *const query[] = {"1101", "5203"};
+    static const char *const query[] = {"1101", "5203", "5203Z"};
 
     for (size_t i = 0; i < sizeof interactive / sizeof interactive[0]; i++)
         assert_int_equal(msg_kind_of(interactive[i]), MSG_KIND_INTERACTIVE);

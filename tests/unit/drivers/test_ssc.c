@@ -244,24 +244,22 @@ static void test_profiles(void **state)
     struct card_probe p = {NULL, 0, 0, false};
 
     (void)state;
-    assert_string_equal(card_profile_find(&p, NULL)->name, "ssc");
+    assert_string_equal(card_profile_find(&p)->name, "ssc");
     p.vendor_loaded = true;
-    assert_string_equal(card_profile_find(&p, NULL)->name, "vendor");
+    assert_string_equal(card_profile_find(&p)->name, "vendor");
     p.ssse = DRV_ESW_FILE;
-    assert_string_equal(card_profile_find(&p, NULL)->name, "iso");
+    assert_string_equal(card_profile_find(&p)->name, "iso");
     p.ssse = DRV_ESW_INS;
-    assert_string_equal(card_profile_find(&p, NULL)->name, "iso");
+    assert_string_equal(card_profile_find(&p)->name, "iso");
     p.ssse = DRV_EGONE;
-    assert_null(card_profile_find(&p, NULL));
-    assert_string_equal(card_profile_find(&p, "ssc")->name, "ssc");
-    assert_null(card_profile_find(&p, "nope"));
+    assert_null(card_profile_find(&p));
 
     struct fake_card c = card_default();
     struct card_io io = {{fake_card_transmit, &c}, NULL};
     struct card_identity id;
     c.has_ssse = false;
     p = (struct card_probe){NULL, 0, ssc_select(&io.apdu), false};
-    const struct card_profile *prof = card_profile_find(&p, NULL);
+    const struct card_profile *prof = card_profile_find(&p);
     assert_string_equal(prof->name, "iso");
     assert_int_equal(prof->read_identity(&io, &id), DRV_ENOT_SSC);
 }
