@@ -287,7 +287,7 @@ static int add_refused(const struct line_record *l, void *data)
 {
     struct refused_job *r = data;
 
-    const char *state = r->cancel ? "active" : "refused";
+    const char *state = r->cancel ? "active" : "refused_queued";
     const char *msgid = r->cancel ? l->cancel_msgid : l->upload_msgid;
 
     for (int i = 0; i < r->n_msgids; i++)

@@ -479,12 +479,20 @@ static int undo_chain(struct db *db, const struct upmsg *m,
 static int lines_refused(struct db *db, const char *visit_id, const char *msgid, int64_t *n)
 {
     (void)n;
-    return records_lines_refused(db, visit_id, msgid);
+    return records_lines_refused(db, visit_id, msgid, false);
 }
 
+static int lines_refused_unheard(struct db *db, const char *visit_id, const char *msgid, int64_t *n)
+{
+    (void)n;
+    return records_lines_refused(db, visit_id, msgid, true);
+}
+
+/* Refused from the queue, after the HIS heard "queued": the lines are marked, and the
+ * visit's next presettle or settle says so before it settles a bill without them. */
 static int upload_refused(struct db *db, const struct upmsg *m)
 {
-    return undo_chain(db, m, lines_refused, NULL);
+    return undo_chain(db, m, m->from_queue ? lines_refused_unheard : lines_refused, NULL);
 }
 
 static int lines_uncancel(struct db *db, const char *visit_id, const char *msgid, int64_t *n)
@@ -734,7 +742,8 @@ static int collect_known(const struct line_record *line, void *data)
     struct fee_flow *f = data;
     struct kept_line *k;
 
-    bool refused = strcmp(line->state, "refused") == 0;
+    bool refused =
+        strcmp(line->state, "refused") == 0 || strcmp(line->state, "refused_queued") == 0;
 
     if (strcmp(line->state, "active") != 0 && !refused) {
         if (f->n_gone == f->cap_gone) {

@@ -42,6 +42,9 @@ struct settle_flow {
     /* his_line_ids of lines whose cancel, answered "queued", the platform refused later:
      * on the bill while the HIS believes them cancelled (NULL: none). */
     struct json_object *cancel_refused;
+    /* ... and of lines whose upload, answered "queued", the platform refused: not on the
+     * bill, which the HIS is told once (then they are plain `refused`). */
+    struct json_object *upload_refused;
     bool decided;                    /* the outcome is journaled (settle_apply ran) */
     char his_key[RECORD_ID_MAX + 1]; /* the HIS's Idempotency-Key and request hash, or "" */
     char his_hash[65];
@@ -69,6 +72,7 @@ static void flow_free(void *p)
     json_object_put(f->body);
     json_object_put(f->answer);
     json_object_put(f->cancel_refused);
+    json_object_put(f->upload_refused);
     free(f->replay);
     if (f->have_env)
         envelope_response_done(&f->env);
@@ -82,15 +86,22 @@ static bool inpatient(const struct settle_flow *f)
 
 /* --- reading back ---------------------------------------------------------------------- */
 
+/* Adds the line's his_line_id to *list (made on first use). */
+static int name_line(struct json_object **list, const struct line_record *l)
+{
+    if (!*list && !(*list = json_object_new_array()))
+        return -ENOMEM;
+    return json_object_array_add(*list, json_object_new_string(l->his_line_id));
+}
+
 static int add_line(const struct line_record *l, void *data)
 {
     struct settle_flow *f = data;
 
-    if (l->cancel_msgid[0]) {
-        if (!f->cancel_refused && !(f->cancel_refused = json_object_new_array()))
-            return -ENOMEM;
-        json_object_array_add(f->cancel_refused, json_object_new_string(l->his_line_id));
-    }
+    if (strcmp(l->state, "refused_queued") == 0)
+        return name_line(&f->upload_refused, l);
+    if (l->cancel_msgid[0] && name_line(&f->cancel_refused, l) < 0)
+        return -ENOMEM;
     f->outside |= l->outside_institution[0] != '\0';
     return bill_add(&f->bill, &l->split);
 }
@@ -801,6 +812,11 @@ static int run_load(struct db *db, struct db_job *job)
     bill_init(&f->bill);
     if ((err = records_lines_active(db, f->visit->visit_id, add_line, f)) < 0)
         return err;
+    /* This call's 409 tells the HIS of them (unless it tells of refused cancels first): the
+     * next settles without them. */
+    if (f->upload_refused && !f->cancel_refused &&
+        (err = records_lines_heard(db, f->visit->visit_id)) < 0)
+        return err;
     if (inpatient(f) && (err = load_discharge(db, f)) < 0)
         return err;
     /* A settled visit: its settlement named in the refusal (a settle whose answer the HIS
@@ -838,19 +854,28 @@ static int run_load(struct db *db, struct db_job *job)
     return err;
 }
 
-/* The HIS was told "queued" for a cancel the platform then refused: the lines are on the
- * platform's bill, not on the one the HIS believes in. Settling them unheard would charge
- * the patient for what the cashier cancelled. */
-static void fail_cancel_refused(struct his_call *call)
+/* The HIS was told "queued" for a cancel or an upload the platform then refused: the bill
+ * is not the one the HIS believes in. Settling unheard would charge the patient for what the
+ * cashier cancelled, or not for what was billed. */
+static void fail_refused_lines(struct his_call *call)
 {
     struct settle_flow *f = call->flow;
     struct json_object *d = json_object_new_object();
 
-    json_object_object_add(d, "his_line_ids", json_object_get(f->cancel_refused));
+    if (f->cancel_refused) {
+        json_object_object_add(d, "his_line_ids", json_object_get(f->cancel_refused));
+        his_fail(call, POSA_ESTATE,
+                 "the platform refused a cancel of lines of this visit that was sent from the "
+                 "queue (details.his_line_ids): they are still on the bill. Cancel them again: "
+                 "if the platform refuses again, you are told, and they stay on the bill",
+                 d);
+        return;
+    }
+    json_object_object_add(d, "his_line_ids", json_object_get(f->upload_refused));
     his_fail(call, POSA_ESTATE,
-             "the platform refused a cancel of lines of this visit that was sent from the queue "
-             "(details.his_line_ids): they are still on the bill. Cancel them again: if the "
-             "platform refuses again, you are told, and they stay on the bill",
+             "the platform refused lines of this visit that were sent from the queue "
+             "(details.his_line_ids): they are not on the bill. Send them again (corrected) to "
+             "bill them, or settle again to settle without them",
              d);
 }
 
@@ -873,12 +898,12 @@ static void on_loaded(struct db_job *job, int status)
                        strlen(f->replay));
         return;
     }
-    if (f->bill.lines == 0) {
-        his_fail(call, POSA_ENOLINES, NULL, NULL);
+    if (f->cancel_refused || f->upload_refused) {
+        fail_refused_lines(call);
         return;
     }
-    if (f->cancel_refused) {
-        fail_cancel_refused(call);
+    if (f->bill.lines == 0) {
+        his_fail(call, POSA_ENOLINES, NULL, NULL);
         return;
     }
     if (discharged_before_admission(f)) {

@@ -99,8 +99,12 @@ int records_lines_put(struct db *db, const struct line_record *lines, size_t n, 
  * category stay posad's). */
 int records_lines_platform_split(struct db *db, const char *visit_id, const char *const *ids,
                                  const struct split *splits, size_t n);
-/* The active lines of visit_id that upload_msgid carried become `refused`. */
-int records_lines_refused(struct db *db, const char *visit_id, const char *upload_msgid);
+/* The active lines of visit_id that upload_msgid carried become `refused`; unheard (the
+ * refusal came after the HIS heard "queued"): `refused_queued`, until records_lines_heard. */
+int records_lines_refused(struct db *db, const char *visit_id, const char *upload_msgid,
+                          bool unheard);
+/* The visit's `refused_queued` lines become `refused`: the HIS has been told of them. */
+int records_lines_heard(struct db *db, const char *visit_id);
 /* The active lines ids[0..n) of visit_id become `cancelled` by cancel_msgid, in one pass over
  * the visit: POSA_ENOTFOUND (and nothing changed, in the caller's transaction) unless every
  * one of them was an active line. */
@@ -114,9 +118,10 @@ int records_lines_uncancel(struct db *db, const char *visit_id, const char *canc
 /* Lines of a visit in seq order; cb's non-zero return stops and is returned. */
 typedef int (*records_line_cb)(const struct line_record *line, void *data);
 int records_lines_list(struct db *db, const char *visit_id, records_line_cb cb, void *data);
-/* What settling sums: each active line of visit_id. A damaged line (its stored form was
- * unreadable, schema 0005) stops it with POSA_ECORRUPT: a visit is never settled without
- * one of its lines. cb's non-zero return stops and is returned. */
+/* What settling sums: each active line of visit_id, and each `refused_queued` one (not on
+ * the bill; the HIS is to be told). A damaged line (its stored form was unreadable, schema
+ * 0005) stops it with POSA_ECORRUPT: a visit is never settled without one of its lines.
+ * cb's non-zero return stops and is returned. */
 int records_lines_active(struct db *db, const char *visit_id, records_line_cb cb, void *data);
 /* The next seq for a visit's lines (1 for the first). */
 int records_lines_next_seq(struct db *db, const char *visit_id, int64_t *ret);

@@ -278,6 +278,7 @@ int records_lines_put(struct db *db, const struct line_record *lines, size_t n, 
 
 struct refusal {
     const char *upload_msgid;
+    bool unheard;
 };
 
 /* A line cancelled while its upload was on its way is refused with it: the platform never
@@ -289,15 +290,30 @@ static int refuse(struct line_record *l, void *data)
     if ((strcmp(l->state, "active") != 0 && strcmp(l->state, "cancelled") != 0) ||
         strcmp(l->upload_msgid, r->upload_msgid) != 0)
         return 0;
-    snprintf(l->state, sizeof l->state, "refused");
+    snprintf(l->state, sizeof l->state, "%s", r->unheard ? "refused_queued" : "refused");
     l->cancel_msgid = "";
     return 1;
 }
 
-int records_lines_refused(struct db *db, const char *visit_id, const char *upload_msgid)
+int records_lines_refused(struct db *db, const char *visit_id, const char *upload_msgid,
+                          bool unheard)
 {
-    return lines_edit(db, visit_id, upload_msgid, refuse, &(struct refusal){upload_msgid}, -1,
-                      NULL);
+    return lines_edit(db, visit_id, upload_msgid, refuse, &(struct refusal){upload_msgid, unheard},
+                      -1, NULL);
+}
+
+static int hear(struct line_record *l, void *data)
+{
+    (void)data;
+    if (strcmp(l->state, "refused_queued") != 0)
+        return 0;
+    snprintf(l->state, sizeof l->state, "refused");
+    return 1;
+}
+
+int records_lines_heard(struct db *db, const char *visit_id)
+{
+    return lines_edit(db, visit_id, NULL, hear, NULL, -1, NULL);
 }
 
 struct platform_split {
@@ -425,7 +441,7 @@ static int only_active(const struct line_record *l, void *data)
 
     if (strcmp(l->state, "damaged") == 0)
         return POSA_ECORRUPT;
-    if (strcmp(l->state, "active") != 0)
+    if (strcmp(l->state, "active") != 0 && strcmp(l->state, "refused_queued") != 0)
         return 0;
     return a->cb(l, a->data);
 }

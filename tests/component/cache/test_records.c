@@ -402,7 +402,7 @@ static void test_lines_uncancel_and_refused(void **state)
     assert_int_equal(n, 1);
     assert_int_equal(records_lines_uncancel(fx->db, "V2", "C-2", false, &n), 0);
     assert_int_equal(n, 0); /* another visit's cancel */
-    assert_int_equal(records_lines_refused(fx->db, "V1", "U-2"), 0);
+    assert_int_equal(records_lines_refused(fx->db, "V1", "U-2", false), 0);
     assert_int_equal(records_lines_list(fx->db, "V1", collect, &s), 0);
     assert_int_equal(s.n, 3);
     assert_string_equal(s.lines[0].state, "active");
@@ -451,7 +451,7 @@ static void test_lines_kept_again_replace(void **state)
     assert_string_equal(s.lines[1].his_key, "K-2");
     assert_int_equal(count_rows(fx, "SELECT count(*) FROM fee_sets"), 2);
     /* L2 refused, then kept again: the first set is empty, and goes. */
-    assert_int_equal(records_lines_refused(fx->db, "V1", "U-1"), 0);
+    assert_int_equal(records_lines_refused(fx->db, "V1", "U-1", false), 0);
     again = (struct line_record){.visit_id = "V1", .his_line_id = "L2", .seq = 4,
                                  .feedetl_sn = "F4", .state = "active", .upload_msgid = "U-3"};
     assert_int_equal(records_lines_put(fx->db, &again, 1, true, 7), 0);
@@ -576,13 +576,17 @@ static void test_lines_migrated_into_sets(void **state)
 
 struct summed {
     int64_t amount, inscp;
-    int lines, outside, unheard_cancels;
+    int lines, outside, unheard_cancels, unheard_refusals;
 };
 
 static int sum_split(const struct line_record *l, void *data)
 {
     struct summed *sum = data;
 
+    if (strcmp(l->state, "refused_queued") == 0) { /* not on the bill; to be told */
+        sum->unheard_refusals++;
+        return 0;
+    }
     sum->amount += l->split.amount;
     sum->inscp += l->split.inscp;
     sum->lines++;
@@ -617,7 +621,7 @@ static void test_lines_active_splits(void **state)
         assert_int_equal(records_lines_put(fx->db, &l[i], 1, false, 5), 0);
     }
     assert_int_equal(cancel1(fx->db, "V1", "L3", "C-1"), 0);
-    assert_int_equal(records_lines_refused(fx->db, "V1", "U-2"), 0);
+    assert_int_equal(records_lines_refused(fx->db, "V1", "U-2", false), 0);
     assert_int_equal(records_lines_active(fx->db, "V1", sum_split, &sum), 0);
     assert_int_equal(sum.lines, 2);
     assert_int_equal(sum.amount, 29750);
@@ -640,6 +644,16 @@ static void test_lines_active_splits(void **state)
     assert_int_equal(records_lines_active(fx->db, "V1", sum_split, &sum), 0);
     assert_int_equal(sum.lines, 2);
     assert_int_equal(sum.unheard_cancels, 0);
+    /* L1 and L2's upload (msgid "") refused from the queue: passed on, marked; heard, not. */
+    assert_int_equal(records_lines_refused(fx->db, "V1", "", true), 0);
+    memset(&sum, 0, sizeof sum);
+    assert_int_equal(records_lines_active(fx->db, "V1", sum_split, &sum), 0);
+    assert_int_equal(sum.lines, 0);
+    assert_int_equal(sum.unheard_refusals, 2);
+    assert_int_equal(records_lines_heard(fx->db, "V1"), 0);
+    memset(&sum, 0, sizeof sum);
+    assert_int_equal(records_lines_active(fx->db, "V1", sum_split, &sum), 0);
+    assert_int_equal(sum.lines + sum.unheard_refusals, 0);
     memset(&sum, 0, sizeof sum);
     assert_int_equal(records_lines_active(fx->db, "V3", sum_split, &sum), 0);
     assert_int_equal(sum.lines, 0);

@@ -111,11 +111,20 @@ class FeeRefusals(h.HisTestCase):
                                                       "message": "refused by review"}]))
         h.wait_until(self.w._online, 20, "posad online again", step=0.1)
         self.drained(vid)
-        self.assertEqual(self.line_states(vid), {"B01": "refused", "B02": "refused",
-                                                 "B03": "refused"})
+        self.assertEqual(self.line_states(vid), {"B01": "refused_queued",
+                                                 "B02": "refused_queued",
+                                                 "B03": "refused_queued"})
         self.assertEqual(self.platform_active(v["mdtrt_id"]), [])
         seen = events.events_until("fees_refused", 10)
         self.assertEqual(seen[-1][1], {"visit_id": vid, "his_line_ids": ["B01", "B02", "B03"]})
+        # An HIS that missed the event hears it from presettle (or settle), once: it settled
+        # the bill without them and nobody knew.
+        p = self.tcp.post("/v1/visits/%s/presettle" % vid, {})
+        self.assertError(p, 409, "CONFLICT")
+        self.assertEqual(p.json["error"]["details"]["his_line_ids"], ["B01", "B02", "B03"], p)
+        self.assertIn("not on the bill", p.json["error"]["message"], p)
+        p = self.tcp.post("/v1/visits/%s/presettle" % vid, {})
+        self.assertError(p, 422, "BAD_REQUEST")  # told: now a visit with no lines
         self.upload(self.tcp, vid, lines)  # refused lines may be sent again
         self.drained(vid)
         self.assertEqual(len(self.platform_active(v["mdtrt_id"])), 3)
