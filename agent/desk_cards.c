@@ -257,6 +257,12 @@ static void on_card_event(struct pcsc_watch *w, const struct card_event *ev, voi
     case CARD_EV_SERVICE_UP:
     case CARD_EV_SERVICE_DOWN:
         d->pcsc_up = ev->kind == CARD_EV_SERVICE_UP;
+        /* Without pcscd no card is known to be in (a pcscd that stopped answering says no
+         * removal): the cards read before are not the desks' now. */
+        for (size_t i = 0; !d->pcsc_up && i < d->n_cards; i++) {
+            memset(&d->cards[i].id, 0, sizeof d->cards[i].id);
+            d->cards[i].present = d->cards[i].reading = false;
+        }
         log_event(d->pcsc_up ? LOGL_INFO : LOGL_WARN, card_event_kind_name(ev->kind), "action",
                   d->pcsc_up ? NULL
                              : "pcscd cannot be reached, so no card can be read: is it running? "

@@ -31,7 +31,12 @@
 /* How long a stop waits for the thread: a card that answers slowly, or a pcscd that answers
  * nothing (stopped, hung; its client then waits in poll without a limit), would otherwise
  * hold posad's exit for as long. Past it the thread is left behind. */
-#define WATCH_STOP_MS   2000
+#define WATCH_STOP_MS 2000
+/* A wait of 1 s that has not come back in this long: pcscd answers nothing (stopped, hung),
+ * and its client waits in poll without a limit. The loop then says the service is down (its
+ * cards are no longer known to be in), and the thread starts over once pcscd answers. */
+#define WATCH_HUNG_MS   5000
+#define WATCH_CHECK_MS  1000
 #define PNP_READER      "\\\\?PnP?\\Notification"
 
 struct ev_node {
@@ -47,6 +52,7 @@ struct slot { /* one reader as the thread knows it */
 
 struct pcsc_watch {
     uv_async_t async;
+    uv_timer_t hung_check; /* loop side: is the thread stuck in a wait? */
     pcsc_watch_cb cb;
     void *data;
     pthread_t thread;
@@ -59,6 +65,8 @@ struct pcsc_watch {
     SCARDCONTEXT ctx;
     struct ev_node *head, *tail;
     unsigned queued;
+    uint64_t waiting_since; /* uv_hrtime ms the thread entered its wait; 0: not in one */
+    bool hung;              /* the loop said the service down for a wait that never ended */
     /* Read-only after start, or reader thread only. */
     struct desk_table desks;
     unsigned retry_ms;
@@ -284,7 +292,19 @@ static LONG watch_once(struct pcsc_watch *w)
     }
     rs[n].szReader = PNP_READER;
     rs[n].dwCurrentState = w->pnp_state;
+    pthread_mutex_lock(&w->mu);
+    w->waiting_since = uv_hrtime() / 1000000;
+    pthread_mutex_unlock(&w->mu);
     LONG rv = SCardGetStatusChange(w->ctx, WATCH_WAIT_MS, rs, (DWORD)(n + 1));
+    pthread_mutex_lock(&w->mu);
+    bool was_hung = w->hung;
+    w->waiting_since = 0;
+    w->hung = false;
+    pthread_mutex_unlock(&w->mu);
+    if (was_hung) { /* the loop said the service down: start over, as after a lost one */
+        w->service = 0;
+        return SCARD_E_NO_SERVICE;
+    }
     if (rv == SCARD_E_TIMEOUT || rv == SCARD_E_CANCELLED)
         return SCARD_S_SUCCESS;
     if (rv == SCARD_E_UNKNOWN_READER)
@@ -388,6 +408,28 @@ static void on_closed_left_behind(uv_handle_t *handle)
     (void)handle;
 }
 
+/* Loop side: a wait that never came back is a pcscd that answers nothing. Said once, as
+ * the thread says a service gone; the thread says it up again. */
+static void on_hung_check(uv_timer_t *t)
+{
+    struct pcsc_watch *w = t->data;
+    uint64_t now = uv_hrtime() / 1000000;
+    bool hung;
+
+    pthread_mutex_lock(&w->mu);
+    hung = !w->hung && w->waiting_since && now - w->waiting_since > WATCH_HUNG_MS;
+    if (hung)
+        w->hung = true;
+    pthread_mutex_unlock(&w->mu);
+    if (hung && w->cb) {
+        struct card_event ev;
+
+        event_init(w, &ev, CARD_EV_SERVICE_DOWN, NULL);
+        ev.time_ms = now_ms();
+        w->cb(w, &ev, w->data);
+    }
+}
+
 static void on_closed(uv_handle_t *handle)
 {
     struct pcsc_watch *w = handle->data;
@@ -425,11 +467,15 @@ int pcsc_watch_start(struct pcsc_watch **ret, uv_loop_t *loop, const struct pcsc
     rc = uv_async_init(loop, &w->async, on_async);
     if (rc == 0) {
         w->async.data = w;
+        uv_timer_init(loop, &w->hung_check);
+        w->hung_check.data = w;
+        uv_timer_start(&w->hung_check, on_hung_check, WATCH_CHECK_MS, WATCH_CHECK_MS);
         rc = -pthread_create(&w->thread, NULL, run, w);
         if (rc == 0)
             pthread_setname_np(w->thread, "posad-pcsc"); /* as top -H and ps -L show it */
         if (rc < 0) {
             w->cb = NULL;
+            uv_close((uv_handle_t *)&w->hung_check, NULL);
             uv_close((uv_handle_t *)&w->async, on_closed);
         }
     } else {
@@ -474,6 +520,7 @@ bool pcsc_watch_stop(struct pcsc_watch *w)
     w->head = w->tail = NULL;
     w->queued = 0;
     pthread_mutex_unlock(&w->mu);
+    uv_close((uv_handle_t *)&w->hung_check, NULL); /* closed before w (async's close) goes */
     if (exited) {
         pthread_join(w->thread, NULL);
         uv_close((uv_handle_t *)&w->async, on_closed);

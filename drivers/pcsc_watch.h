@@ -25,7 +25,10 @@ typedef void (*pcsc_watch_cb)(struct pcsc_watch *w, const struct card_event *ev,
 
 /* Starts the thread. The first events are SERVICE_UP (or SERVICE_DOWN if pcscd is not
  * there yet; it is retried) and READER_ADDED per reader, then INSERTED + READ for cards
- * already present. 0, DRV_EVENDOR (vendor library not loadable), DRV_ECONFIG, or -errno. */
+ * already present. SERVICE_DOWN also comes, with no READER_REMOVED before it, when a wait
+ * on pcscd has not come back in 5 s (pcscd stopped or hung); once it answers, the thread
+ * starts over (READER_REMOVED, SERVICE_UP, READER_ADDED, ...). 0, DRV_EVENDOR (vendor
+ * library not loadable), or -errno. */
 int pcsc_watch_start(struct pcsc_watch **ret, uv_loop_t *loop, const struct pcsc_watch_cfg *cfg,
                      pcsc_watch_cb cb, void *data);
 

@@ -556,6 +556,27 @@ class CardEvents(h.HisTestCase):
         finally:
             start_pcscd()
 
+    def test_a_pcscd_that_stops_answering(self):
+        # pcscd stopped (SIGSTOP): its clients wait without a limit. posad says pcscd is down
+        # after 5 s and no longer takes the card read before (it served that card, pulled
+        # out meanwhile, for as long as pcscd was stopped); answering again, pcscd is back.
+        self.insert_card()
+        h.wait_until(lambda: (self.reader("Virtual PCD 00 00") or {}).get("state") ==
+                     "present", 10, "the card read")
+        os.kill(PCSCD.pid, signal.SIGSTOP)
+        try:
+            h.wait_until(lambda: self.tcp.get("/v1/readers").json["pcscd"] == "down", 15,
+                         "pcscd seen down", step=0.2)
+            r = self.identify_card(0)
+            self.assertError(r, 422, "CARD_UNREADABLE")
+            self.assertIn("pcscd", r.json["error"]["message"], r)
+        finally:
+            os.kill(PCSCD.pid, signal.SIGCONT)
+        h.wait_until(lambda: (self.reader("Virtual PCD 00 00") or {}).get("state") ==
+                     "present", 20, "the card read again", step=0.2)
+        r = self.identify_card(5000)
+        self.assertEqual((r.status, (r.json.get("person") or {}).get("psn_no")), (200, ZHANG), r)
+
     def test_sigterm_with_a_card_that_does_not_answer(self):
         # A card that takes a minute an APDU holds the reader thread in its read: posad stops
         # without it after 2 s (it waited for the card to be pulled out).
