@@ -275,6 +275,11 @@ int desk_estimate(const struct desk *d, struct json_object *visit_doc, const str
 void desk_identify(struct his_call *call);
 void desk_visit_open(struct his_call *call);
 void desk_visit_get(struct his_call *call);
+/* POST /v1/visits/{visit_id}/cancel: a visit without fee lines undone (2202 / 2404). */
+void desk_visit_cancel(struct his_call *call);
+/* The platform refused a visit's cancel (2202, 2404): the visit is open again. Database
+ * thread, in the answer's transaction. */
+int desk_visit_cancel_refused(struct db *db, const struct upmsg *m);
 void desk_fees_upload(struct his_call *call);
 void desk_fees_cancel(struct his_call *call);
 void desk_presettle(struct his_call *call);

@@ -310,6 +310,9 @@ int desk_applied(struct db *db, const struct upmsg *m)
 {
     int err = desk_fees_applied(db, m);
 
+    if (!err && m->have_env && m->env.infcode != 0 && !m->session_refused &&
+        (strcmp(m->infno, "2202") == 0 || strcmp(m->infno, "2404") == 0))
+        err = desk_visit_cancel_refused(db, m);
     return err ? err : desk_settle_applied(db, m);
 }
 

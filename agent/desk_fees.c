@@ -627,6 +627,17 @@ static void upload(struct his_call *call)
 
 /* --- splitting ------------------------------------------------------------------------------ */
 
+/* Which of a line's fields err is about ("" when the line as a whole). */
+static const char *line_field_of(int err, const char *range)
+{
+    return range                   ? range
+           : err == POSA_EAMOUNT   ? "amount"
+           : err == POSA_ENEGATIVE ? "price"
+           : err == POSA_ECONFLICT ? "his_line_id"
+           : err == POSA_EOUTSIDE  ? "outside"
+                                   : "";
+}
+
 static void fail_line(struct his_call *call, size_t i, int err)
 {
     struct fee_flow *f = call->flow;
@@ -634,10 +645,11 @@ static void fail_line(struct his_call *call, size_t i, int err)
     char message[256];
 
     const char *range = err == POSA_ERANGE ? fee_line_out_of_range(&f->lines.lines[i].fee) : NULL;
+    const char *sub = line_field_of(err, range);
     char field[48];
 
-    snprintf(field, sizeof field, "lines[%zu]%s%s", i, range ? "." : "", range ? range : "");
-    json_object_object_add(d, "field", json_object_new_string(range ? field : "lines"));
+    snprintf(field, sizeof field, "lines[%zu]%s%s", i, sub[0] ? "." : "", sub);
+    json_object_object_add(d, "field", json_object_new_string(field));
     json_object_object_add(d, "index", json_object_new_int64((int64_t)i));
     json_object_object_add(d, "his_line_id", json_object_new_string(f->lines.lines[i].his_line_id));
     if (range)

@@ -567,6 +567,142 @@ void desk_visit_open(struct his_call *call)
     his_db_read(call, run_identity, on_identity);
 }
 
+/* --- POST /v1/visits/{visit_id}/cancel: 2202 / 2404 -------------------------------------- */
+
+/* A registration made in error (the wrong patient, department or day) is undone while it has
+ * no fee lines: the visit is closed in the commit that journals the cancel, and opened again
+ * if the platform refuses it (desk_visit_cancel_refused). */
+struct unreg_flow {
+    struct visit_record *visit;
+    bool queued;
+};
+
+static void unreg_free(void *p)
+{
+    struct unreg_flow *u = p;
+
+    records_visit_free(u->visit);
+    free(u);
+}
+
+static int run_unreg_load(struct db *db, struct db_job *job)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct unreg_flow *u = call->flow;
+
+    return records_visit_get(db, his_param(call, 0), &u->visit);
+}
+
+static int unreg_keep(struct db *db, struct upmsg *m)
+{
+    struct his_call *call = m->data;
+    struct unreg_flow *u = call->flow;
+
+    str_copy(u->visit->state, sizeof(u->visit->state), visit_state_name(VISIT_CLOSED));
+    return records_visit_put(db, u->visit, upstream_now_ms());
+}
+
+static void unreg_answer(struct his_call *call)
+{
+    struct unreg_flow *u = call->flow;
+    struct json_object *o = json_object_new_object();
+
+    json_object_object_add(o, "visit_id", json_object_new_string(u->visit->visit_id));
+    json_object_object_add(o, "state", json_object_new_string(visit_state_name(VISIT_CLOSED)));
+    json_object_object_add(o, "cancel", json_object_new_string(u->queued ? "queued" : "uploaded"));
+    his_reply(call, 200, o);
+}
+
+static void on_unreg_sent(struct upmsg *m)
+{
+    struct his_call *call = m->data;
+    struct unreg_flow *u = call->flow;
+    struct envelope_response env;
+    char msg[256];
+    int err = 0;
+
+    if (m->result == UPMSG_QUEUED)
+        u->queued = true;
+    else if ((err = desk_outcome(m, &env, msg, sizeof msg)) == 0)
+        envelope_response_done(&env);
+    else if (err == POSA_EUPSTREAM_OFFLINE || err == POSA_EOUTCOME_UNKNOWN) {
+        u->queued = true; /* deferrable: the outbox has it, or the journal resolves it */
+        err = 0;
+    }
+    upmsg_free(m);
+    if (err)
+        desk_fail_outcome(call, err, msg);
+    else
+        unreg_answer(call);
+}
+
+static void on_unreg_loaded(struct db_job *job, int status)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct unreg_flow *u = call->flow;
+    bool inpatient;
+    const char *infno;
+    enum visit_state state;
+    int err;
+
+    if (!his_loaded(call, status, u->visit ? u->visit->desk : NULL))
+        return;
+    if (visit_state_parse(u->visit->state, &state) < 0 || state == VISIT_CLOSED) {
+        u->queued = false; /* a repeat: it is closed (its cancel sent, or on its way) */
+        unreg_answer(call);
+        return;
+    }
+    if (state != VISIT_OPEN) {
+        his_fail(call, POSA_ESTATE,
+                 state == VISIT_BILLED ? "the visit has fee lines: cancel them first "
+                                         "(POST .../fees/cancel {\"all\":true})"
+                                       : "the visit is settled or being settled: it cannot be "
+                                         "cancelled",
+                 NULL);
+        return;
+    }
+    inpatient = visit_kind_named(u->visit->kind) == VISIT_INPATIENT;
+    infno = inpatient ? "2404" : "2202";
+    err = desk_send_hooked(call->pd, infno, u->visit->who.insuplc_admdvs, u->visit->visit_id, NULL,
+                           desk_visit_cancel_input(infno, u->visit->who.psn_no, u->visit->mdtrt_id,
+                                                   u->visit->his_visit_id),
+                           on_unreg_sent, call,
+                           &(struct desk_hooks){.admit_also = unreg_keep,
+                                                .rerunnable = true,
+                                                .audit = "visit_cancel",
+                                                .audit_by = call});
+    if (err)
+        his_fail(call, err, NULL, NULL);
+}
+
+void desk_visit_cancel(struct his_call *call)
+{
+    struct unreg_flow *u = his_flow_new(call, sizeof *u, unreg_free);
+
+    if (!u)
+        return;
+    if (his_lock(call, his_param(call, 0)) < 0) {
+        his_fail(call, POSA_EBUSY, "another step of this visit is on its way: ask again", NULL);
+        return;
+    }
+    his_db_read(call, run_unreg_load, on_unreg_loaded);
+}
+
+int desk_visit_cancel_refused(struct db *db, const struct upmsg *m)
+{
+    struct visit_record *v = NULL;
+    int err;
+
+    if ((err = records_visit_get(db, m->visit_key, &v)) != 0)
+        return err == POSA_ENOTFOUND ? 0 : err;
+    if (strcmp(v->state, visit_state_name(VISIT_CLOSED)) == 0) {
+        str_copy(v->state, sizeof(v->state), visit_state_name(VISIT_OPEN));
+        err = records_visit_put(db, v, upstream_now_ms());
+    }
+    records_visit_free(v);
+    return err;
+}
+
 /* --- GET /v1/visits/{visit_id} --------------------------------------------------------- */
 
 struct visit_get {

@@ -30,6 +30,7 @@ static const struct his_route routes[] = {
     {"POST", "/v1/identify", ROLE_CASHIER, true, desk_identify},
     {"POST", "/v1/visits", ROLE_CASHIER, true, desk_visit_open},
     {"GET", "/v1/visits/{visit_id}", ROLE_READONLY, false, desk_visit_get},
+    {"POST", "/v1/visits/{visit_id}/cancel", ROLE_CASHIER, true, desk_visit_cancel},
     {"POST", "/v1/visits/{visit_id}/fees", ROLE_CASHIER, true, desk_fees_upload},
     {"POST", "/v1/visits/{visit_id}/fees/cancel", ROLE_CASHIER, true, desk_fees_cancel},
     {"POST", "/v1/visits/{visit_id}/presettle", ROLE_CASHIER, false, desk_presettle},

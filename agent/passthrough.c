@@ -422,7 +422,7 @@ static void on_desk_check(struct db_job *job, int status)
     if (f->desk && !f->target) {
         snprintf(why, sizeof why,
                  "mdtrt_id %s is the platform's id of a visit a desk opened (%s): its fees, "
-                 "discharge and settlement go through the HIS API, which posad's records "
+                 "discharge, settlement and cancel go through the HIS API, which posad's records "
                  "follow",
                  f->mdtrt_id, f->desk_visit);
         pt_answer(call, 200, -1, "", why, NULL);

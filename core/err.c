@@ -35,7 +35,7 @@ static const struct err_entry err_table[] = {
     {POSA_ECLASS, "BAD_REQUEST", 400, false, "catalog class must be 01, 02 or 03"},
     {POSA_ENEGATIVE, "BAD_REQUEST", 400, false, "value must not be negative"},
     {POSA_EDATE, "BAD_REQUEST", 400, false,
-     "not a valid date or time: write YYYY-MM-DD, or YYYY-MM-DD HH:MM:SS"},
+     "not a valid date or time: a time is YYYY-MM-DD HH:MM:SS, a date YYYY-MM-DD"},
     {POSA_EDUPLICATE, "BAD_REQUEST", 400, false, "appears twice in this request"},
     {POSA_EMEDTYPE, "BAD_REQUEST", 400, false,
      "not a med_type of this kind of visit: 1x for outpatient (11 普通门诊), 2x for inpatient "

@@ -97,7 +97,8 @@ echo
 echo "== 2. open the inpatient stay: a femoral neck fracture, trauma without a third party"
 # An S/T diagnosis makes posad suggest the trauma flag; the HIS confirms it here and says
 # the commitment (annex 11) is signed. The answer lists each flag with its reason.
-begin=$(date -d '-5 days' '+%Y-%m-%d 08:30:00')
+# Beijing time (posad's and the platform's), whatever this machine's zone: POSIX "UTC-8".
+begin=$(TZ=UTC-8 date -d '-5 days' '+%Y-%m-%d 08:30:00')
 call POST /v1/visits "{
   \"identity_token\": \"$token\", \"kind\": \"inpatient\", \"insutype\": \"$insutype\",
   \"med_type\": \"22\", \"his_visit_id\": \"ZY$run\",
@@ -116,7 +117,8 @@ echo "== 3. upload the bill ($bill): split locally by the treating region's cata
 # posad starts, its catalog may still be loading: 503 UPSTREAM_OFFLINE (retryable), so the
 # same call is sent again, with the same key, until it is ready.
 for _ in $(seq 1 25); do
-    call POST "/v1/visits/$visit/fees" "$(cat "$bill")" "fees-$run"
+    # the bill's lines charged on the admission day, not before it
+    call POST "/v1/visits/$visit/fees" "$(sed "s/\"time\": \"[0-9-]*/\"time\": \"${begin%% *}/" "$bill")" "fees-$run"
     [ "$status" != 503 ] && break
     sleep 0.4
 done
@@ -133,7 +135,7 @@ echo
 echo "== 5. settle at discharge"
 # 200 settled; 202 when the platform's answer was lost (state "unknown"): never settle
 # again, look the settlement up until posad has resolved it.
-settle_body="{\"discharge\": {\"time\": \"$(date '+%Y-%m-%d %H:%M:%S')\", \"reason\": \"1\"}}"
+settle_body="{\"discharge\": {\"time\": \"$(TZ=UTC-8 date '+%Y-%m-%d %H:%M:%S')\", \"reason\": \"1\"}}"
 call POST "/v1/visits/$visit/settle" "$settle_body" "settle-$run"
 expect 200 202
 settlement=$(pick '["settlement_id"]')

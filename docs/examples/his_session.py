@@ -113,7 +113,8 @@ def main():
     ap.add_argument("--statement", default="var/statement.html")
     a = ap.parse_args()
     api = Posad(a.url, a.socket, a.token, a.cacert)
-    now = datetime.datetime.now()
+    # posad and the platform keep Beijing time, whatever this machine's zone.
+    now = datetime.datetime.now(datetime.timezone(datetime.timedelta(hours=8)))
     # Names this session's idempotency keys and HIS visit number: two sessions started in
     # the same second must not be taken for one (the second would replay the first's visit).
     run = now.strftime("%Y%m%d%H%M%S") + "%06d" % now.microsecond
@@ -150,6 +151,8 @@ def main():
 
     step("3. upload the bill (split locally by the treating region's catalog)")
     bill = json.load(open(a.bill, encoding="utf-8"))
+    for line in bill["lines"]:  # charged on the admission day, not before it
+        line["time"] = begin[:10] + line["time"][10:]
     for attempt in range(50):
         status, fees = api.call("POST", f"/v1/visits/{v['visit_id']}/fees", bill,
                                 key=f"fees-{run}")

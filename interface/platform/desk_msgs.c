@@ -351,6 +351,20 @@ json_object *desk_2405_input(const struct desk_visit *v)
     return wrap("data", d);
 }
 
+json_object *desk_visit_cancel_input(const char *infno, const char *psn_no, const char *mdtrt_id,
+                                     const char *ipt_otp_no)
+{
+    json_object *d = json_object_new_object();
+
+    if (!d)
+        return NULL;
+    put_str(d, "psn_no", psn_no);
+    put_str(d, "mdtrt_id", mdtrt_id);
+    if (strcmp(infno, "2202") == 0)
+        put_str(d, "ipt_otp_no", ipt_otp_no);
+    return wrap("data", d);
+}
+
 /* As text (jsontext): a chunk of up to a few hundred lines, each of sixteen fields, is the
  * largest message posad builds. */
 json_object *desk_fees_input(const char *infno, const char *psn_no, const char *mdtrt_id,

@@ -98,6 +98,10 @@ json_object *desk_2203_input(const struct desk_visit *v);
 json_object *desk_2402_input(const struct desk_visit *v, const char *endtime, const char *reason);
 /* 2405 discharge cancel: the stay is in hospital again (national-interface.md §2.5). */
 json_object *desk_2405_input(const struct desk_visit *v);
+/* 2202 registration cancel (data{psn_no, mdtrt_id, ipt_otp_no}) or 2404 admission cancel
+ * (data{mdtrt_id, psn_no}), by infno. */
+json_object *desk_visit_cancel_input(const char *infno, const char *psn_no, const char *mdtrt_id,
+                                     const char *ipt_otp_no);
 
 /* One fee line to upload (2204 outpatient, 2301 inpatient). */
 struct desk_fee {

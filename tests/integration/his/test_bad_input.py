@@ -384,6 +384,18 @@ def test_malformed_json_says_where(self):
 BadInputBase.test_malformed_json_says_where = test_malformed_json_says_where
 
 
+def test_an_amount_off_names_its_field(self):
+    # 2 x 45.00 sent as 90.02: details.field is the line's amount, as documented (it was
+    # "lines").
+    r = self.c.post("/v1/visits/%s/fees" % self.fx["open"],
+                    fees(dict(bed(), qty="2", price="45.00", amount="90.02")))
+    self.assertError(r, 400, "BAD_REQUEST")
+    self.assertEqual(r.json["error"]["details"]["field"], "lines[0].amount", r)
+
+
+BadInputBase.test_an_amount_off_names_its_field = test_an_amount_off_names_its_field
+
+
 def _make(case):
     def test(self):
         self.run_case(case)

@@ -411,6 +411,52 @@ class VisitsBase(h.HisTestCase):
                          [("2402", "done"), ("2405", "done"), ("2402", "done"),
                           ("2405", "done"), ("2402", "done")])
 
+    def test_a_visit_opened_in_error_is_cancelled(self):
+        # The wrong patient registered: the visit is undone (2202 / 2404) while it has no
+        # fee lines, closed, and its his_visit_id may be opened again (it stayed open for
+        # good: nothing could undo it).
+        for kind in ("outpatient", "inpatient"):
+            with self.subTest(kind=kind):
+                token = self.identify(self.c, ZHANG)
+                body = h.visit_body(token, kind=kind)
+                v = self.c.post("/v1/visits", body)
+                self.assertEqual(v.status, 201, v)
+                vid = v.json["visit_id"]
+                path = "/v1/visits/%s/cancel" % vid
+                if kind == "inpatient":  # with lines: cancel them first
+                    self.upload(self.c, vid, h.stay_lines("U")[:2])
+                    r = self.c.post(path, {})
+                    self.assertError(r, 409, "CONFLICT")
+                    self.assertIn("fee lines", r.json["error"]["message"], r)
+                    r = self.c.post("/v1/visits/%s/fees/cancel" % vid, {"all": True})
+                    self.assertEqual(r.status, 200, r)
+                r = self.c.post(path, {})
+                self.assertEqual((r.status, r.json), (200, {"visit_id": vid, "state": "closed",
+                                                            "cancel": "uploaded"}), r)
+                infno = "2404" if kind == "inpatient" else "2202"
+                sent = self.posad_rows("SELECT state FROM journal WHERE infno = ? AND "
+                                       "visit_key = ?", (infno, vid))
+                self.assertEqual(sent, [("done",)])
+                self.assertEqual(self.c.get("/v1/visits/" + vid).json["state"], "closed")
+                again = self.c.post(path, {})  # a repeat: closed, nothing sent again
+                self.assertEqual((again.status, again.json["state"]), (200, "closed"), again)
+                self.assertEqual(len(self.posad_rows("SELECT 1 FROM journal WHERE infno = ? AND "
+                                                     "visit_key = ?", (infno, vid))), 1)
+                r = self.c.post("/v1/visits", dict(body, identity_token=self.identify(self.c,
+                                                                                      ZHANG)))
+                self.assertEqual(r.status, 201, r)
+                self.assertNotEqual(r.json["visit_id"], vid)
+
+    def test_a_visit_cancel_the_platform_refuses(self):
+        v = self.open_visit(self.c, ZHANG, kind="outpatient", med_type="11")
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
+            "infno": "2202", "mode": "refuse", "count": 1, "message": "已有费用明细 (injected)"})
+        self.assertEqual(status, 200, raw)
+        r = self.c.post("/v1/visits/%s/cancel" % v["visit_id"], {})
+        self.assertError(r, 422, "UPSTREAM_REFUSED")
+        self.assertIn("已有费用明细", r.json["error"]["details"]["upstream_message"], r)
+        self.assertEqual(self.c.get("/v1/visits/" + v["visit_id"]).json["state"], "open")
+
     def test_a_visit_is_not_opened_twice_without_a_key(self):
         # The HIS retries POST /v1/visits without an Idempotency-Key: while the first is
         # with the platform, and after it opened the visit. Neither registers it again.
