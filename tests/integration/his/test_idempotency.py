@@ -294,7 +294,9 @@ class IdemBase(h.HisTestCase):
         # (they were left active, and the HIS heard "already uploaded", for good).
         v, lines = self.resend_refused("LZ", {"infno": "2301", "mode": "refuse", "count": 1,
                                               "message": "明细数据有误 (injected)"})
-        self.assertEqual({ln["state"] for ln in self.fee_lines(v["visit_id"])}, {"refused"})
+        # Refused from the queue (the resend): marked for presettle and settle to say so.
+        self.assertEqual({ln["state"] for ln in self.fee_lines(v["visit_id"])},
+                         {"refused_queued"})
         again = self.c.post("/v1/visits/%s/fees" % v["visit_id"], {"lines": lines})
         self.assertEqual(again.status, 200, again)
         self.assertEqual(again.json["upload"]["state"], "uploaded", again)
