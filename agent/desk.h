@@ -301,6 +301,10 @@ void desk_metrics(struct his_call *call);
  * answer with infcode 0: release with envelope_response_done), or the posa error to answer
  * with and, for a refusal, the platform's words in ret_message. */
 int desk_outcome(struct upmsg *m, struct envelope_response *ret_env, char *ret_message, size_t cap);
+/* The same for a deferrable message (a fee cancel, a visit cancel): 0 with *ret_queued when
+ * it is on its way (the outbox has it, or the journal resolves its lost answer: not refused),
+ * else as desk_outcome, the answer released. */
+int desk_deferrable_outcome(struct upmsg *m, bool *ret_queued, char *ret_message, size_t cap);
 /* Answers the HIS with desk_outcome's error and message; a refusal carries the platform's
  * words in details.upstream_message too (his-api.md). */
 void desk_fail_outcome(struct his_call *call, int err, const char *message);

@@ -465,6 +465,21 @@ int desk_outcome(struct upmsg *m, struct envelope_response *ret_env, char *msg, 
     }
 }
 
+int desk_deferrable_outcome(struct upmsg *m, bool *ret_queued, char *ret_message, size_t cap)
+{
+    struct envelope_response env;
+    int err;
+
+    *ret_queued = m->result == UPMSG_QUEUED;
+    if (*ret_queued)
+        return 0;
+    if ((err = desk_outcome(m, &env, ret_message, cap)) == 0)
+        envelope_response_done(&env);
+    else if (err == POSA_EUPSTREAM_OFFLINE || err == POSA_EOUTCOME_UNKNOWN)
+        *ret_queued = true;
+    return *ret_queued ? 0 : err;
+}
+
 void desk_fail_outcome(struct his_call *call, int err, const char *message)
 {
     struct json_object *d = NULL;

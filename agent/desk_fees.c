@@ -1211,20 +1211,9 @@ static void on_cancel_sent(struct upmsg *m)
 {
     struct his_call *call = m->data;
     struct cancel_flow *c = call->flow;
-    struct envelope_response env;
     char msg[256];
-    int err = 0;
+    int err = desk_deferrable_outcome(m, &c->queued, msg, sizeof msg);
 
-    if (m->result == UPMSG_QUEUED)
-        c->queued = true;
-    else if ((err = desk_outcome(m, &env, msg, sizeof msg)) == 0)
-        envelope_response_done(&env);
-    else if (err == POSA_EUPSTREAM_OFFLINE || err == POSA_EOUTCOME_UNKNOWN) {
-        /* Deferrable, as an upload: the outbox has it, or its answer was lost and the
-         * journal resolves it (its reversal and a resend): on its way, not refused. */
-        c->queued = true;
-        err = 0;
-    }
     upmsg_free(m);
     if (err) {
         fail_in_platform_words(call, err, msg);

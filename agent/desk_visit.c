@@ -617,18 +617,9 @@ static void on_unreg_sent(struct upmsg *m)
 {
     struct his_call *call = m->data;
     struct unreg_flow *u = call->flow;
-    struct envelope_response env;
     char msg[256];
-    int err = 0;
+    int err = desk_deferrable_outcome(m, &u->queued, msg, sizeof msg);
 
-    if (m->result == UPMSG_QUEUED)
-        u->queued = true;
-    else if ((err = desk_outcome(m, &env, msg, sizeof msg)) == 0)
-        envelope_response_done(&env);
-    else if (err == POSA_EUPSTREAM_OFFLINE || err == POSA_EOUTCOME_UNKNOWN) {
-        u->queued = true; /* deferrable: the outbox has it, or the journal resolves it */
-        err = 0;
-    }
     upmsg_free(m);
     if (err)
         desk_fail_outcome(call, err, msg);
