@@ -221,6 +221,9 @@ void desk_outcome_resolved(struct desk *d, const char *msgid);
  * visit's desk hears `fees_refused` / `fees_cancel_refused` with the his_line_ids of its
  * lines (refused; active again), the HIS having heard "queued". */
 void desk_fees_refused(struct desk *d, const char *msgid, const char *visit_id, bool cancel);
+/* A visit cancel the outbox sent was refused: the visit's desk hears `visit_cancel_refused`
+ * (the visit is open again). */
+void desk_visit_cancel_refused_event(struct desk *d, const char *visit_id);
 /* Starts the streams' heartbeat; desk_events_close ends every stream and it (shutdown). */
 void desk_events_start(struct desk *d);
 void desk_events_close(struct desk *d);

@@ -352,3 +352,49 @@ void desk_fees_refused(struct desk *d, const char *msgid, const char *visit_id, 
     r->job = (struct db_job){.run = run_refused, .done = on_refused};
     db_worker_submit(&d->pd->db, &r->job);
 }
+
+/* --- visit_cancel_refused ------------------------------------------------------------------ */
+
+/* A visit cancel the outbox sent, after the HIS heard "closed" and "queued", that the platform
+ * refused: the visit is open again (desk_visit_cancel_refused), and its desk hears so. */
+struct visit_event_job {
+    struct db_job job;
+    struct desk *d;
+    char visit_id[RECORD_ID_MAX + 1];
+    struct visit_record *visit;
+};
+
+static int run_visit_event(struct db *db, struct db_job *job)
+{
+    struct visit_event_job *v = (struct visit_event_job *)job;
+    int err = records_visit_get(db, v->visit_id, &v->visit);
+
+    return err == POSA_ENOTFOUND ? 0 : err;
+}
+
+static void on_visit_event(struct db_job *job, int status)
+{
+    struct visit_event_job *v = (struct visit_event_job *)job;
+
+    if (!status && v->visit) {
+        struct json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "visit_id", json_object_new_string(v->visit_id));
+        json_object_object_add(o, "state", json_object_new_string(v->visit->state));
+        desk_event(v->d, v->visit->desk, "visit_cancel_refused", o);
+    }
+    records_visit_free(v->visit);
+    free(v);
+}
+
+void desk_visit_cancel_refused_event(struct desk *d, const char *visit_id)
+{
+    struct visit_event_job *v = calloc(1, sizeof *v);
+
+    if (!v)
+        return; /* the visit is open again all the same: GET /v1/visits says so */
+    v->d = d;
+    str_copy(v->visit_id, sizeof v->visit_id, visit_id);
+    v->job = (struct db_job){.run = run_visit_event, .done = on_visit_event};
+    db_worker_submit(&d->pd->db, &v->job);
+}

@@ -812,11 +812,6 @@ static int run_load(struct db *db, struct db_job *job)
     bill_init(&f->bill);
     if ((err = records_lines_active(db, f->visit->visit_id, add_line, f)) < 0)
         return err;
-    /* This call's 409 tells the HIS of them (unless it tells of refused cancels first): the
-     * next settles without them. */
-    if (f->upload_refused && !f->cancel_refused &&
-        (err = records_lines_heard(db, f->visit->visit_id)) < 0)
-        return err;
     if (inpatient(f) && (err = load_discharge(db, f)) < 0)
         return err;
     /* A settled visit: its settlement named in the refusal (a settle whose answer the HIS
@@ -879,6 +874,26 @@ static void fail_refused_lines(struct his_call *call)
              d);
 }
 
+/* The refused lines' 409 is this call's answer: written as told first, so the next settles
+ * without them (marked here, once the call passed its desk and replay checks). */
+static int run_heard(struct db *db, struct db_job *job)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct settle_flow *f = call->flow;
+
+    return records_lines_heard(db, f->visit->visit_id);
+}
+
+static void on_heard(struct db_job *job, int status)
+{
+    struct his_call *call = his_call_of_job(job);
+
+    if (status)
+        his_fail(call, status, NULL, NULL);
+    else
+        fail_refused_lines(call);
+}
+
 static void on_loaded(struct db_job *job, int status)
 {
     struct his_call *call = his_call_of_job(job);
@@ -898,8 +913,12 @@ static void on_loaded(struct db_job *job, int status)
                        strlen(f->replay));
         return;
     }
-    if (f->cancel_refused || f->upload_refused) {
+    if (f->cancel_refused) {
         fail_refused_lines(call);
+        return;
+    }
+    if (f->upload_refused) {
+        his_db(call, run_heard, on_heard);
         return;
     }
     if (f->bill.lines == 0) {

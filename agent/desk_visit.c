@@ -575,6 +575,8 @@ void desk_visit_open(struct his_call *call)
 struct unreg_flow {
     struct visit_record *visit;
     bool queued;
+    int64_t lines;    /* on the platform's bill (active) */
+    bool cancel_open; /* a fee cancel of the visit is still on its way */
 };
 
 static void unreg_free(void *p)
@@ -585,12 +587,24 @@ static void unreg_free(void *p)
     free(u);
 }
 
+static int count_line(const struct line_record *l, void *data)
+{
+    if (strcmp(l->state, "active") == 0)
+        ++*(int64_t *)data;
+    return 0;
+}
+
 static int run_unreg_load(struct db *db, struct db_job *job)
 {
     struct his_call *call = his_call_of_job(job);
     struct unreg_flow *u = call->flow;
+    int err = records_visit_get(db, his_param(call, 0), &u->visit);
 
-    return records_visit_get(db, his_param(call, 0), &u->visit);
+    if (!err)
+        err = records_lines_active(db, u->visit->visit_id, count_line, &u->lines);
+    if (!err)
+        err = journal_visit_cancel_open(db, u->visit->visit_id, &u->cancel_open);
+    return err;
 }
 
 static int unreg_keep(struct db *db, struct upmsg *m)
@@ -643,12 +657,21 @@ static void on_unreg_loaded(struct db_job *job, int status)
         unreg_answer(call);
         return;
     }
-    if (state != VISIT_OPEN) {
+    /* Its fee cancel still on its way may yet be refused, the lines then on the bill. */
+    if (u->cancel_open) {
+        his_fail(call, POSA_EBUSY,
+                 "a fee cancel of this visit is still on its way to the platform: ask again "
+                 "once it is answered",
+                 NULL);
+        return;
+    }
+    /* Billed and every line refused is a visit with nothing on the bill. */
+    if ((state != VISIT_OPEN && state != VISIT_BILLED) || u->lines > 0) {
         his_fail(call, POSA_ESTATE,
-                 state == VISIT_BILLED ? "the visit has fee lines: cancel them first "
-                                         "(POST .../fees/cancel {\"all\":true})"
-                                       : "the visit is settled or being settled: it cannot be "
-                                         "cancelled",
+                 state == VISIT_OPEN || state == VISIT_BILLED
+                     ? "the visit has fee lines: cancel them first (POST .../fees/cancel "
+                       "{\"all\":true})"
+                     : "the visit is settled or being settled: it cannot be cancelled",
                  NULL);
         return;
     }

@@ -79,6 +79,9 @@ static void on_row_done(struct upmsg *m)
     if (m->result == UPMSG_ANSWERED && m->state == MSG_REFUSED && !m->session_refused &&
         (strcmp(m->infno, "2205") == 0 || strcmp(m->infno, "2302") == 0))
         desk_fees_refused(&ob->pd->desk, m->msgid, m->visit_key, true);
+    if (m->result == UPMSG_ANSWERED && m->state == MSG_REFUSED && !m->session_refused &&
+        (strcmp(m->infno, "2202") == 0 || strcmp(m->infno, "2404") == 0))
+        desk_visit_cancel_refused_event(&ob->pd->desk, m->visit_key);
     /* A settlement that waited for the platform (wait_if_offline) now has its outcome. */
     /* ... and so has a message a reversal undid, once the platform took the reversal. */
     if (msg_kind_of(m->infno) == MSG_KIND_INTERACTIVE ||

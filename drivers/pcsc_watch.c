@@ -277,6 +277,29 @@ static LONG refresh_readers(struct pcsc_watch *w)
     return SCARD_S_SUCCESS;
 }
 
+/* Around a call that waits on pcscd's answer (a wait, a new context; not a card's read,
+ * which a slow card may make long): the loop's timer sees one that never comes back. */
+static void wait_begin(struct pcsc_watch *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->waiting_since = uv_hrtime() / 1000000;
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Whether the loop said the service down meanwhile (the thread then starts over, and says
+ * it up once pcscd answers). */
+static bool wait_end(struct pcsc_watch *w)
+{
+    pthread_mutex_lock(&w->mu);
+    bool was_hung = w->hung;
+    w->waiting_since = 0;
+    w->hung = false;
+    pthread_mutex_unlock(&w->mu);
+    if (was_hung)
+        w->service = 0;
+    return was_hung;
+}
+
 /* One wait over all readers + PnP; handles what changed. Returns a PC/SC error when the
  * service is gone, SCARD_S_SUCCESS otherwise. */
 static LONG watch_once(struct pcsc_watch *w)
@@ -292,19 +315,10 @@ static LONG watch_once(struct pcsc_watch *w)
     }
     rs[n].szReader = PNP_READER;
     rs[n].dwCurrentState = w->pnp_state;
-    pthread_mutex_lock(&w->mu);
-    w->waiting_since = uv_hrtime() / 1000000;
-    pthread_mutex_unlock(&w->mu);
+    wait_begin(w);
     LONG rv = SCardGetStatusChange(w->ctx, WATCH_WAIT_MS, rs, (DWORD)(n + 1));
-    pthread_mutex_lock(&w->mu);
-    bool was_hung = w->hung;
-    w->waiting_since = 0;
-    w->hung = false;
-    pthread_mutex_unlock(&w->mu);
-    if (was_hung) { /* the loop said the service down: start over, as after a lost one */
-        w->service = 0;
+    if (wait_end(w)) /* the loop said the service down: start over, as after a lost one */
         return SCARD_E_NO_SERVICE;
-    }
     if (rv == SCARD_E_TIMEOUT || rv == SCARD_E_CANCELLED)
         return SCARD_S_SUCCESS;
     if (rv == SCARD_E_UNKNOWN_READER)
@@ -355,7 +369,13 @@ static void *run(void *arg)
 
     while (!stopping(w)) {
         SCARDCONTEXT ctx;
-        if (SCardEstablishContext(SCARD_SCOPE_SYSTEM, NULL, NULL, &ctx) != SCARD_S_SUCCESS) {
+        wait_begin(w);
+        LONG made = SCardEstablishContext(SCARD_SCOPE_SYSTEM, NULL, NULL, &ctx);
+        if (wait_end(w) && made == SCARD_S_SUCCESS) {
+            SCardReleaseContext(ctx);
+            made = SCARD_E_NO_SERVICE;
+        }
+        if (made != SCARD_S_SUCCESS) {
             set_service(w, 0);
             wait_retry(w);
             continue;

@@ -259,6 +259,27 @@ class Auth(h.HisTestCase):
         r = self.tcp.get("/v1/settlements/%s" % sid, headers=auth("desk1"))
         self.assertEqual((r.status, r.json["state"]), (200, "settled"), r)
 
+    def test_another_desks_presettle_leaves_the_refusal_to_tell(self):
+        # An upload refused from the queue is told once, by the visit's next presettle or
+        # settle: another desk's, refused 403, is not that (it used the telling up, and the
+        # visit's own desk then settled without the lines, told nothing).
+        token = self.identify_at("desk1", "D01")
+        v = self.tcp.post("/v1/visits", h.visit_body(token), headers=auth("desk1")).json
+        vid = v["visit_id"]
+        self.w.kill_sandbox()
+        r = self.tcp.post("/v1/visits/%s/fees" % vid, {"lines": h.stay_lines("Q")[:2]},
+                          headers=auth("desk1"))
+        self.assertEqual((r.status, r.json["upload"]["state"]), (200, "queued"), r)
+        self.assertTrue(self.w.start_sandbox(faults=[
+            {"infno": "2301", "mode": "refuse", "count": 1, "message": "明细有误 (injected)"}]))
+        h.wait_until(lambda: {ln["state"] for ln in self.fee_lines(vid)} == {"refused_queued"},
+                     30, "the upload refused from the queue", step=0.2)
+        r = self.tcp.post("/v1/visits/%s/presettle" % vid, {}, headers=auth("desk2"))
+        self.assertError(r, 403, "FORBIDDEN")
+        r = self.tcp.post("/v1/visits/%s/presettle" % vid, {}, headers=auth("desk1"))
+        self.assertError(r, 409, "CONFLICT")
+        self.assertEqual(r.json["error"]["details"]["his_line_ids"], ["Q01", "Q02"], r)
+
     def test_zz_audit_log_says_who_did_what(self):
         # Last of the file: it breaks the chain on purpose at the end.
         token = self.identify_at("desk1", "D01")

@@ -116,6 +116,28 @@ class Offline(h.HisTestCase):
         r = self.tcp.post("/v1/visits/%s/settle" % vid, discharge)
         self.assertEqual((r.status, r.json["amounts"]["medfee_sumamt"]), (200, "4500.00"), r)
 
+    def test_a_visit_cancel_queued_then_refused(self):
+        # A visit cancelled while the platform is away is closed and its 2202 queued; refused
+        # when it goes, the visit is open again and its desk hears so (it heard nothing, and
+        # the registration it believed undone stayed at the platform).
+        v = self.open_visit(self.unix, ZHANG, kind="outpatient", med_type="11")
+        vid = v["visit_id"]
+        events = h.SseStream(self.tcp, "/v1/events")
+        self.w.kill_sandbox()
+        self.unix.post("/v1/identify", {"source": "id", "certno": h.PERSONS[ZHANG]})
+        self.wait_health(self.tcp, "offline")
+        r = self.tcp.post("/v1/visits/%s/cancel" % vid, {})
+        self.assertEqual((r.status, r.json["state"], r.json["cancel"]), (200, "closed", "queued"),
+                         r)
+        self.assertTrue(self.w.start_sandbox(faults=[
+            {"infno": "2202", "mode": "refuse", "count": 1, "message": "已有费用 (injected)"}]),
+            self.w.log_tail("sandbox.log"))
+        self.wait_health(self.unix, "online")
+        name, data = events.events_until("visit_cancel_refused", 15)[-1]
+        events.close()
+        self.assertEqual(data, {"visit_id": vid, "state": "open"}, data)
+        self.assertEqual(self.tcp.get("/v1/visits/" + vid).json["state"], "open")
+
     def test_idle_platform_away_is_seen_without_a_message(self):
         # No HIS call while the platform is away: posad's connect-only check (idle_check_ms)
         # sees it go; the sign-in probe sees it back.

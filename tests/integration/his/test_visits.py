@@ -447,6 +447,43 @@ class VisitsBase(h.HisTestCase):
                 self.assertEqual(r.status, 201, r)
                 self.assertNotEqual(r.json["visit_id"], vid)
 
+    def test_a_visit_whose_lines_were_all_refused_is_cancelled(self):
+        # Nothing on the platform's bill (its upload refused): the visit is cancelled (it was
+        # "has fee lines", while fees/cancel said there were none to cancel).
+        v = self.open_visit(self.c, ZHANG)
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
+            "infno": "2301", "mode": "refuse", "count": 1, "message": "明细有误 (injected)"})
+        self.assertEqual(status, 200, raw)
+        r = self.c.post("/v1/visits/%s/fees" % v["visit_id"], {"lines": h.stay_lines("R")[:2]})
+        self.assertError(r, 422, "UPSTREAM_REFUSED")
+        r = self.c.post("/v1/visits/%s/cancel" % v["visit_id"], {})
+        self.assertEqual((r.status, r.json.get("state")), (200, "closed"), r)
+
+    def test_a_visit_cancel_waits_for_its_fee_cancel(self):
+        # The visit's fee cancel is on its way (its answer lost) and is then refused: the visit
+        # cancel waits for it, and after it the lines are on the bill (a closed visit kept them,
+        # and neither its fees nor itself could be cancelled any more).
+        v = self.open_visit(self.c, ZHANG, kind="outpatient", med_type="11")
+        vid = v["visit_id"]
+        self.upload(self.c, vid, [h.line("O01", "002501010150000", "血细胞分析(血常规)", "1",
+                                         "20.00", "20.00")])
+        for body in ({"infno": "2205", "mode": "drop_after_commit", "count": 1},
+                     {"infno": "2205", "mode": "refuse", "count": 1, "message": "已结算 (injected)"}):
+            status, raw = self.w.sandbox_request("POST", "/sandbox/faults", body)
+            self.assertEqual(status, 200, raw)
+        r = self.c.post("/v1/visits/%s/fees/cancel" % vid, {"all": True})
+        self.assertEqual((r.status, r.json["state"]), (200, "queued"), r)
+        r = self.c.post("/v1/visits/%s/cancel" % vid, {})
+        self.assertError(r, 409, "CONFLICT")
+        self.assertIs(r.json["error"]["retryable"], True, r)
+        h.wait_until(lambda: self.posad_row(
+            "SELECT 1 FROM journal WHERE visit_key = ? AND state IN ('queued', 'sent', 'unknown')",
+            (vid,)) is None, 30, "the fee cancel answered")
+        r = self.c.post("/v1/visits/%s/cancel" % vid, {})
+        self.assertError(r, 409, "CONFLICT")
+        self.assertIn("fee lines", r.json["error"]["message"], r)
+        self.assertNotEqual(self.c.get("/v1/visits/" + vid).json["state"], "closed")
+
     def test_a_visit_cancel_the_platform_refuses(self):
         v = self.open_visit(self.c, ZHANG, kind="outpatient", med_type="11")
         status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
