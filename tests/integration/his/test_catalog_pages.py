@@ -62,7 +62,8 @@ class CatalogPages(h.HisTestCase):
         # Rows grow a page at a time, of the platform's count once its first page came.
         self.assertEqual(seen[0], {"rows": 0, "of": None}, seen)
         self.assertIn({"rows": 5000, "of": ITEMS}, seen)
-        self.assertTrue(all(d["rows"] % 1000 == 0 and d["rows"] < ITEMS for d in seen), seen)
+        # (all of them while the whole is stored, which a slow build can catch)
+        self.assertTrue(all(d["rows"] % 1000 == 0 or d["rows"] == ITEMS for d in seen), seen)
         self.assertEqual([d["rows"] for d in seen], sorted(d["rows"] for d in seen), seen)
         c = self.catalog_health()
         self.assertEqual((c["items"], c["last_error"]), (ITEMS, None), c)
