@@ -422,6 +422,17 @@ static void on_async(uv_async_t *handle)
     }
 }
 
+static void on_closed(uv_handle_t *handle);
+
+/* The timer's close done, the async handle's (w goes with it): libuv finishes the closes of
+ * one turn last-closed first, so closing both at once would free w under the timer. */
+static void on_timer_closed(uv_handle_t *handle)
+{
+    struct pcsc_watch *w = handle->data;
+
+    uv_close((uv_handle_t *)&w->async, on_closed);
+}
+
 /* A thread left behind still uses w (and maybe the vendor's library): both stay. */
 static void on_closed_left_behind(uv_handle_t *handle)
 {
@@ -495,8 +506,7 @@ int pcsc_watch_start(struct pcsc_watch **ret, uv_loop_t *loop, const struct pcsc
             pthread_setname_np(w->thread, "posad-pcsc"); /* as top -H and ps -L show it */
         if (rc < 0) {
             w->cb = NULL;
-            uv_close((uv_handle_t *)&w->hung_check, NULL);
-            uv_close((uv_handle_t *)&w->async, on_closed);
+            uv_close((uv_handle_t *)&w->hung_check, on_timer_closed);
         }
     } else {
         vendor_lib_close(&w->vendor);
@@ -540,12 +550,12 @@ bool pcsc_watch_stop(struct pcsc_watch *w)
     w->head = w->tail = NULL;
     w->queued = 0;
     pthread_mutex_unlock(&w->mu);
-    uv_close((uv_handle_t *)&w->hung_check, NULL); /* closed before w (async's close) goes */
     if (exited) {
         pthread_join(w->thread, NULL);
-        uv_close((uv_handle_t *)&w->async, on_closed);
+        uv_close((uv_handle_t *)&w->hung_check, on_timer_closed); /* then async, then w */
     } else {
         pthread_detach(w->thread);
+        uv_close((uv_handle_t *)&w->hung_check, NULL);
         uv_close((uv_handle_t *)&w->async, on_closed_left_behind);
     }
     return exited;
