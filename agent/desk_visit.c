@@ -604,6 +604,9 @@ static int run_unreg_load(struct db *db, struct db_job *job)
         err = records_lines_active(db, u->visit->visit_id, count_line, &u->lines);
     if (!err)
         err = journal_visit_cancel_open(db, u->visit->visit_id, &u->cancel_open);
+    /* A closed visit's repeat: its cancel (the last of its messages) still on its way? */
+    if (!err && strcmp(u->visit->state, visit_state_name(VISIT_CLOSED)) == 0)
+        err = journal_visit_open(db, u->visit->visit_id, &u->queued);
     return err;
 }
 
@@ -652,8 +655,11 @@ static void on_unreg_loaded(struct db_job *job, int status)
 
     if (!his_loaded(call, status, u->visit ? u->visit->desk : NULL))
         return;
-    if (visit_state_parse(u->visit->state, &state) < 0 || state == VISIT_CLOSED) {
-        u->queued = false; /* a repeat: it is closed (its cancel sent, or on its way) */
+    if (visit_state_parse(u->visit->state, &state) < 0) {
+        his_fail(call, POSA_ECORRUPT, NULL, NULL);
+        return;
+    }
+    if (state == VISIT_CLOSED) { /* a repeat: its cancel sent, or on its way; none again */
         unreg_answer(call);
         return;
     }

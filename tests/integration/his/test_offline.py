@@ -129,6 +129,8 @@ class Offline(h.HisTestCase):
         r = self.tcp.post("/v1/visits/%s/cancel" % vid, {})
         self.assertEqual((r.status, r.json["state"], r.json["cancel"]), (200, "closed", "queued"),
                          r)
+        again = self.tcp.post("/v1/visits/%s/cancel" % vid, {})  # a repeat: the same answer
+        self.assertEqual((again.status, again.json), (200, r.json), again)
         self.assertTrue(self.w.start_sandbox(faults=[
             {"infno": "2202", "mode": "refuse", "count": 1, "message": "已有费用 (injected)"}]),
             self.w.log_tail("sandbox.log"))
