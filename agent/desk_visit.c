@@ -727,6 +727,7 @@ int desk_visit_cancel_refused(struct db *db, const struct upmsg *m)
 
 struct visit_get {
     struct visit_record *rec;
+    struct json_object *lines; /* built on the database thread, handed over whole */
 };
 
 static void visit_get_free(void *p)
@@ -734,15 +735,34 @@ static void visit_get_free(void *p)
     struct visit_get *g = p;
 
     records_visit_free(g->rec);
+    json_object_put(g->lines);
     free(g);
+}
+
+/* A line as the HIS may look it up: what is on the platform's bill, and what is not. A line
+ * whose cancel the platform refused after the HIS heard "queued" says so. */
+static int line_json(const struct line_record *l, void *data)
+{
+    struct json_object *o = json_object_new_object();
+
+    json_object_object_add(o, "his_line_id", json_object_new_string(l->his_line_id));
+    json_object_object_add(o, "feedetl_sn", json_object_new_string(l->feedetl_sn));
+    json_object_object_add(o, "state", json_object_new_string(l->state));
+    json_object_object_add(o, "amount", his_money(l->split.amount));
+    if (strcmp(l->state, "active") == 0 && l->cancel_msgid[0])
+        json_object_object_add(o, "cancel_refused", json_object_new_boolean(true));
+    return json_object_array_add(data, o);
 }
 
 static int run_visit_get(struct db *db, struct db_job *job)
 {
     struct his_call *call = his_call_of_job(job);
     struct visit_get *g = call->flow;
+    int err = records_visit_get(db, his_param(call, 0), &g->rec);
 
-    return records_visit_get(db, his_param(call, 0), &g->rec);
+    if (!err && !(g->lines = json_object_new_array()))
+        err = -ENOMEM;
+    return err ? err : records_lines_list(db, g->rec->visit_id, line_json, g->lines);
 }
 
 static void on_visit_get(struct db_job *job, int status)
@@ -764,6 +784,7 @@ static void on_visit_get(struct db_job *job, int status)
         json_object_object_add(o, "flags", json_object_get(v));
     if (json_object_object_get_ex(doc, "warnings", &v))
         json_object_object_add(o, "warnings", json_object_get(v));
+    json_object_object_add(o, "lines", json_object_get(g->lines));
     json_object_put(doc);
     his_reply(call, 200, o);
 }

@@ -117,6 +117,10 @@ class FeeRefusals(h.HisTestCase):
         self.assertEqual(self.platform_active(v["mdtrt_id"]), [])
         seen = events.events_until("fees_refused", 10)
         self.assertEqual(seen[-1][1], {"visit_id": vid, "his_line_ids": ["B01", "B02", "B03"]})
+        kept = self.tcp.get("/v1/visits/" + vid).json["lines"]  # what the HIS may look up
+        self.assertEqual({ln["his_line_id"]: ln["state"] for ln in kept},
+                         {"B01": "refused_queued", "B02": "refused_queued",
+                          "B03": "refused_queued"})
         # An HIS that missed the event hears it from presettle (or settle), once: it settled
         # the bill without them and nobody knew.
         p = self.tcp.post("/v1/visits/%s/presettle" % vid, {})

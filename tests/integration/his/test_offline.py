@@ -104,6 +104,11 @@ class Offline(h.HisTestCase):
         name, data = events.events_until("fees_cancel_refused", 10)[-1]
         events.close()
         self.assertEqual((data["visit_id"], data["his_line_ids"]), (vid, ["Q02"]), data)
+        # GET /v1/visits/{id} lists the lines: both on the bill, Q02's cancel refused.
+        lines = self.tcp.get("/v1/visits/" + vid).json["lines"]
+        self.assertEqual([(ln["his_line_id"], ln["state"], ln["amount"], ln.get("cancel_refused"))
+                          for ln in lines],
+                         [("Q01", "active", "4500.00", None), ("Q02", "active", "900.00", True)])
         discharge = {"discharge": {"time": "2026-11-25 09:30:00"}}
         for path in ("presettle", "settle"):
             r = self.tcp.post("/v1/visits/%s/%s" % (vid, path), discharge)
