@@ -698,9 +698,15 @@ static void on_unreg_loaded(struct db_job *job, int status)
 void desk_visit_cancel(struct his_call *call)
 {
     struct unreg_flow *u = his_flow_new(call, sizeof *u, unreg_free);
+    struct jsonmap_error jerr = {0};
 
     if (!u)
         return;
+    /* A body meant for another route ({"all":true} of fees/cancel) must not undo the visit. */
+    if (empty_request_parse(call->req->body, call->req->body_len, &jerr) < 0) {
+        his_fail_field(call, &jerr);
+        return;
+    }
     if (his_lock(call, his_param(call, 0)) < 0) {
         his_fail(call, POSA_EBUSY, "another step of this visit is on its way: ask again", NULL);
         return;

@@ -421,6 +421,16 @@ int cancel_request_parse(const char *body, size_t len, struct cancel_request *re
     return 0;
 }
 
+int empty_request_parse(const char *body, size_t len, struct jsonmap_error *err)
+{
+    static const char *const keys[] = {NULL};
+    struct json_object *root = NULL;
+    int rc = object_parse(body, len, true, keys, &root, err);
+
+    json_object_put(root);
+    return rc;
+}
+
 void his_request_done(struct json_object **root)
 {
     json_object_put(*root);

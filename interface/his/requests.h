@@ -101,6 +101,9 @@ struct cancel_request {
 int cancel_request_parse(const char *body, size_t len, struct cancel_request *ret,
                          struct jsonmap_error *err);
 
+/* A body that must say nothing: empty, or {} (a visit cancel). */
+int empty_request_parse(const char *body, size_t len, struct jsonmap_error *err);
+
 /* Releases the parsed document of any of the above (pass its root). */
 void his_request_done(struct json_object **root);
 

@@ -236,6 +236,11 @@ CASES = [
     ("settle_unknown_field", "POST", "/v1/visits/{open}/settle", {"tip": "5.00"}, None, BAD),
     ("settle_malformed_json", "POST", "/v1/visits/{open}/settle", b"{discharge:}", None, BAD),
     ("settle_already_settled", "POST", "/v1/visits/{settled}/settle", {}, None, CONFLICT),
+    # A visit cancel takes no body: one meant for fees/cancel must not undo the registration.
+    ("visit_cancel_fees_cancel_body", "POST", "/v1/visits/{open}/cancel", {"all": True}, None,
+     BAD),
+    ("visit_cancel_not_json", "POST", "/v1/visits/{open}/cancel", b"cancel please", None, BAD),
+    ("visit_cancel_array", "POST", "/v1/visits/{open}/cancel", [], None, BAD),
     ("settlement_unknown", "GET", "/v1/settlements/Sdeadbeefdeadbeef", None, None, NOT_FOUND),
     ("settlement_cancel_unknown", "POST", "/v1/settlements/Sdeadbeefdeadbeef/cancel", {}, None,
      NOT_FOUND),
