@@ -26,7 +26,16 @@ static struct desk_card *card_of(struct desk *d, const char *desk, bool create)
     return &d->cards[d->n_cards++];
 }
 
-/* Hands the card (or NULL: time is up) to the waiters of desk that are due. */
+/* No card will come to w: its time is up, or it waits for a card only and its desk's reader
+ * went away (pcscd stopped, the reader unplugged). Looked at each tick, not at the event:
+ * the reader thread reports the readers gone before the service, and the answer names the
+ * right one. auto waiters wait on: a code may come. */
+static bool no_card_to_come(const struct desk *d, const struct desk_waiter *w, uint64_t now)
+{
+    return w->deadline <= now || (!w->on_qr && !desk_reader_available(d, w->desk));
+}
+
+/* Hands the card to the waiters of desk, or (desk NULL) NULL to those no card will come to. */
 static void wake(struct desk *d, const char *desk, const struct desk_card *card, uint64_t now)
 {
     struct desk_waiter **p = &d->waiters;
@@ -34,7 +43,7 @@ static void wake(struct desk *d, const char *desk, const struct desk_card *card,
     while (*p) {
         struct desk_waiter *w = *p;
 
-        if ((desk && strcmp(w->desk, desk) == 0) || (!desk && w->deadline <= now)) {
+        if ((desk && strcmp(w->desk, desk) == 0) || (!desk && no_card_to_come(d, w, now))) {
             *p = w->next;
             w->cb(w, desk ? card : NULL);
             continue;
@@ -73,28 +82,6 @@ static void extend_for_read(struct desk *d, const char *desk)
             w->deadline = until;
 }
 
-/* No card will come to the card-only waiters of a desk whose reader went away (pcscd
- * stopped, the reader unplugged): they are answered now, not at their deadline. Looked at
- * each tick, not at the event: the reader thread reports the readers gone before the
- * service, and the answer names the right one. auto waiters wait on: a code may come. */
-static void wake_readerless(struct desk *d)
-{
-    struct desk_waiter **p = &d->waiters;
-
-    while (*p) {
-        struct desk_waiter *w = *p;
-
-        if (!w->on_qr && !desk_reader_available(d, w->desk)) {
-            *p = w->next;
-            w->cb(w, NULL);
-            continue;
-        }
-        p = &w->next;
-    }
-    if (!d->waiters)
-        uv_timer_stop(&d->wait_timer);
-}
-
 bool desk_card_reading(struct desk *d, const char *desk)
 {
     const struct desk_card *card = card_of(d, desk, false);
@@ -106,7 +93,6 @@ static void on_wait_tick(uv_timer_t *t)
 {
     struct desk *d = t->data;
 
-    wake_readerless(d);
     wake(d, NULL, NULL, uv_now(t->loop));
 }
 
