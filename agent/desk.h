@@ -217,13 +217,11 @@ void desk_event(struct desk *d, const char *desk, const char *name, struct json_
 /* The resolver decided msgid: a settlement waiting on it follows, and its desk hears
  * settlement_resolved. */
 void desk_outcome_resolved(struct desk *d, const char *msgid);
-/* An upload (cancel false) or a fee cancel (true) the outbox sent (msgid) was refused: the
- * visit's desk hears `fees_refused` / `fees_cancel_refused` with the his_line_ids of its
- * lines (refused; active again), the HIS having heard "queued". */
-void desk_fees_refused(struct desk *d, const char *msgid, const char *visit_id, bool cancel);
-/* A visit cancel the outbox sent was refused: the visit's desk hears `visit_cancel_refused`
- * (the visit is open again). */
-void desk_visit_cancel_refused_event(struct desk *d, const char *visit_id);
+/* A message the outbox sent, after the HIS heard "queued", was refused: the visit's desk
+ * hears what that undid. An upload or a fee cancel: `fees_refused` / `fees_cancel_refused`
+ * with the his_line_ids of its lines (refused; active again); a visit cancel:
+ * `visit_cancel_refused` (the visit is open again). Other messages: nothing. */
+void desk_refused_from_queue(struct desk *d, const struct upmsg *m);
 /* Starts the streams' heartbeat; desk_events_close ends every stream and it (shutdown). */
 void desk_events_start(struct desk *d);
 void desk_events_close(struct desk *d);
@@ -308,6 +306,9 @@ int desk_outcome(struct upmsg *m, struct envelope_response *ret_env, char *ret_m
  * it is on its way (the outbox has it, or the journal resolves its lost answer: not refused),
  * else as desk_outcome, the answer released. */
 int desk_deferrable_outcome(struct upmsg *m, bool *ret_queued, char *ret_message, size_t cap);
+/* A settled visit's settlement (whose refund may be on its way, which his_locked tells);
+ * ret "" when the visit is not settled. Database thread. */
+int desk_settled_of(struct db *db, const struct visit_record *v, char ret[RECORD_ID_MAX + 1]);
 /* Answers the HIS with desk_outcome's error and message; a refusal carries the platform's
  * words in details.upstream_message too (his-api.md). */
 void desk_fail_outcome(struct his_call *call, int err, const char *message);

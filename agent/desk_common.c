@@ -15,6 +15,7 @@
 #include "core/datetime.h"
 #include "core/err.h"
 #include "core/str.h"
+#include "core/visit_fsm.h"
 #include "interface/json/catalog_json.h"
 #include "interface/platform/desk_msgs.h"
 
@@ -463,6 +464,21 @@ int desk_outcome(struct upmsg *m, struct envelope_response *ret_env, char *msg, 
     case UPMSG_FAILED:
     default: return m->err ? m->err : -EIO;
     }
+}
+
+int desk_settled_of(struct db *db, const struct visit_record *v, char ret[RECORD_ID_MAX + 1])
+{
+    struct settlement_record *rec = NULL;
+    int err;
+
+    ret[0] = '\0';
+    if (strcmp(v->state, visit_state_name(VISIT_SETTLED)) != 0)
+        return 0;
+    if ((err = records_settlement_by_visit_settled(db, v->visit_id, &rec)) != 0)
+        return err == POSA_ENOTFOUND ? 0 : err;
+    str_copy(ret, RECORD_ID_MAX + 1, rec->settlement_id);
+    records_settlement_free(rec);
+    return 0;
 }
 
 int desk_deferrable_outcome(struct upmsg *m, bool *ret_queued, char *ret_message, size_t cap)

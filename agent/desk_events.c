@@ -336,7 +336,7 @@ static void on_refused(struct db_job *job, int status)
     free(r);
 }
 
-void desk_fees_refused(struct desk *d, const char *msgid, const char *visit_id, bool cancel)
+static void fees_refused(struct desk *d, const char *msgid, const char *visit_id, bool cancel)
 {
     struct refused_job *r = calloc(1, sizeof *r);
 
@@ -387,7 +387,7 @@ static void on_visit_event(struct db_job *job, int status)
     free(v);
 }
 
-void desk_visit_cancel_refused_event(struct desk *d, const char *visit_id)
+static void visit_cancel_refused(struct desk *d, const char *visit_id)
 {
     struct visit_event_job *v = calloc(1, sizeof *v);
 
@@ -397,4 +397,14 @@ void desk_visit_cancel_refused_event(struct desk *d, const char *visit_id)
     str_copy(v->visit_id, sizeof v->visit_id, visit_id);
     v->job = (struct db_job){.run = run_visit_event, .done = on_visit_event};
     db_worker_submit(&d->pd->db, &v->job);
+}
+
+void desk_refused_from_queue(struct desk *d, const struct upmsg *m)
+{
+    if (strcmp(m->infno, "2204") == 0 || strcmp(m->infno, "2301") == 0)
+        fees_refused(d, m->msgid, m->visit_key, false);
+    else if (strcmp(m->infno, "2205") == 0 || strcmp(m->infno, "2302") == 0)
+        fees_refused(d, m->msgid, m->visit_key, true);
+    else if (strcmp(m->infno, "2202") == 0 || strcmp(m->infno, "2404") == 0)
+        visit_cancel_refused(d, m->visit_key);
 }

@@ -916,22 +916,6 @@ static void replay(struct his_call *call)
     his_db(call, run_replay, on_replayed);
 }
 
-/* The settlement of a settled visit, whose refund may be on its way (ret "" otherwise). */
-static int settled_of(struct db *db, const struct visit_record *v, char ret[RECORD_ID_MAX + 1])
-{
-    struct settlement_record *rec = NULL;
-    int err;
-
-    ret[0] = '\0';
-    if (strcmp(v->state, visit_state_name(VISIT_SETTLED)) != 0)
-        return 0;
-    if ((err = records_settlement_by_visit_settled(db, v->visit_id, &rec)) != 0)
-        return err == POSA_ENOTFOUND ? 0 : err;
-    str_copy(ret, RECORD_ID_MAX + 1, rec->settlement_id);
-    records_settlement_free(rec);
-    return 0;
-}
-
 /* The visit's settlement is being refunded: in a moment the visit takes fees again. Said as
  * retryable, and not kept under the request's key as its answer. */
 static bool refund_on_its_way(struct his_call *call, const char *settled_id)
@@ -960,7 +944,7 @@ static int run_load(struct db *db, struct db_job *job)
     if (!err && f->n_gone)
         err = journal_visit_cancel_open(db, f->visit->visit_id, &f->cancel_open);
     if (!err)
-        err = settled_of(db, f->visit, f->settled_id);
+        err = desk_settled_of(db, f->visit, f->settled_id);
     return err;
 }
 
@@ -1171,7 +1155,7 @@ static int run_cancel_load(struct db *db, struct db_job *job)
         err = records_lines_list(db, c->visit->visit_id,
                                  c->repeat ? collect_repeated : collect_active, c);
     if (!err)
-        err = settled_of(db, c->visit, c->settled_id);
+        err = desk_settled_of(db, c->visit, c->settled_id);
     return err;
 }
 

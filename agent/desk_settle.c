@@ -816,12 +816,8 @@ static int run_load(struct db *db, struct db_job *job)
         return err;
     /* A settled visit: its settlement named in the refusal (a settle whose answer the HIS
      * lost, sent again without a key, finds which to look up, print or refund). */
-    if (strcmp(f->visit->state, visit_state_name(VISIT_SETTLED)) == 0 &&
-        records_settlement_by_visit_settled(db, f->visit->visit_id, &pending) == 0) {
-        str_copy(f->blocked_id, sizeof(f->blocked_id), pending->settlement_id);
-        records_settlement_free(pending);
-        pending = NULL;
-    }
+    if ((err = desk_settled_of(db, f->visit, f->blocked_id)) < 0)
+        return err;
     /* A settlement left unknown: the journal may have decided it meanwhile. */
     if (strcmp(f->visit->state, visit_state_name(VISIT_SETTLING)) == 0 &&
         records_settlement_by_visit_open(db, f->visit->visit_id, &pending) == 0) {

@@ -71,17 +71,10 @@ static void on_row_done(struct upmsg *m)
 
     if (m->result == UPMSG_ANSWERED && m->state == MSG_REFUSED)
         log_event(LOGL_WARN, "outbox_refused", "msgid", m->msgid, "infno", m->infno, NULL);
-    /* The HIS heard "queued": now it hears which lines the platform refused to take, or to
-     * cancel. */
-    if (m->result == UPMSG_ANSWERED && m->state == MSG_REFUSED && !m->session_refused &&
-        (strcmp(m->infno, "2204") == 0 || strcmp(m->infno, "2301") == 0))
-        desk_fees_refused(&ob->pd->desk, m->msgid, m->visit_key, false);
-    if (m->result == UPMSG_ANSWERED && m->state == MSG_REFUSED && !m->session_refused &&
-        (strcmp(m->infno, "2205") == 0 || strcmp(m->infno, "2302") == 0))
-        desk_fees_refused(&ob->pd->desk, m->msgid, m->visit_key, true);
-    if (m->result == UPMSG_ANSWERED && m->state == MSG_REFUSED && !m->session_refused &&
-        (strcmp(m->infno, "2202") == 0 || strcmp(m->infno, "2404") == 0))
-        desk_visit_cancel_refused_event(&ob->pd->desk, m->visit_key);
+    /* The HIS heard "queued": now it hears what the platform refused (a lost session is no
+     * refusal: the message goes again). */
+    if (m->result == UPMSG_ANSWERED && m->state == MSG_REFUSED && !m->session_refused)
+        desk_refused_from_queue(&ob->pd->desk, m);
     /* A settlement that waited for the platform (wait_if_offline) now has its outcome. */
     /* ... and so has a message a reversal undid, once the platform took the reversal. */
     if (msg_kind_of(m->infno) == MSG_KIND_INTERACTIVE ||
