@@ -453,17 +453,18 @@ static bool row_undone(struct db *db, const struct journal_row *row)
  * name the message that first carried them (upload_msgid, cancel_msgid), and a refused
  * message may be a resend of it (after its reversal, or a lost session) under another
  * msgid, whose journal row names the one it stands in for: undo runs for m's row and back
- * along that chain while the earlier one is undone as well. */
+ * along that chain while the earlier one is undone as well. undo is told whether the
+ * refusal came after the HIS heard "queued" (m sent from the queue). */
 static int undo_chain(struct db *db, const struct upmsg *m,
                       int (*undo)(struct db *db, const char *visit_id, const char *msgid,
-                                  int64_t *n),
+                                  bool unheard, int64_t *n),
                       int64_t *n)
 {
     struct journal_row *row = NULL, *prev = NULL;
     int err = journal_get(db, m->msgid, &row);
 
     for (int hops = 0; hops < 16 && !err; hops++) {
-        if ((err = undo(db, m->visit_key, row->msgid, n)) != 0 || !row->ref_msgid ||
+        if ((err = undo(db, m->visit_key, row->msgid, m->from_queue, n)) != 0 || !row->ref_msgid ||
             strcmp(row->infno, m->infno) != 0 || journal_get(db, row->ref_msgid, &prev) != 0 ||
             !row_undone(db, prev))
             break;
@@ -476,39 +477,25 @@ static int undo_chain(struct db *db, const struct upmsg *m,
     return err;
 }
 
-static int lines_refused(struct db *db, const char *visit_id, const char *msgid, int64_t *n)
+static int lines_refused(struct db *db, const char *visit_id, const char *msgid, bool unheard,
+                         int64_t *n)
 {
     (void)n;
-    return records_lines_refused(db, visit_id, msgid, false);
-}
-
-static int lines_refused_unheard(struct db *db, const char *visit_id, const char *msgid, int64_t *n)
-{
-    (void)n;
-    return records_lines_refused(db, visit_id, msgid, true);
+    return records_lines_refused(db, visit_id, msgid, unheard);
 }
 
 /* Refused from the queue, after the HIS heard "queued": the lines are marked, and the
  * visit's next presettle or settle says so before it settles a bill without them. */
 static int upload_refused(struct db *db, const struct upmsg *m)
 {
-    return undo_chain(db, m, m->from_queue ? lines_refused_unheard : lines_refused, NULL);
+    return undo_chain(db, m, lines_refused, NULL);
 }
 
-static int lines_uncancel(struct db *db, const char *visit_id, const char *msgid, int64_t *n)
+static int lines_uncancel(struct db *db, const char *visit_id, const char *msgid, bool unheard,
+                          int64_t *n)
 {
     int64_t k = 0;
-    int err = records_lines_uncancel(db, visit_id, msgid, false, &k);
-
-    *n += k;
-    return err;
-}
-
-static int lines_uncancel_unheard(struct db *db, const char *visit_id, const char *msgid,
-                                  int64_t *n)
-{
-    int64_t k = 0;
-    int err = records_lines_uncancel(db, visit_id, msgid, true, &k);
+    int err = records_lines_uncancel(db, visit_id, msgid, unheard, &k);
 
     *n += k;
     return err;
@@ -521,7 +508,7 @@ static int cancel_refused(struct db *db, const struct upmsg *m)
 {
     struct visit_record *v = NULL;
     int64_t n = 0;
-    int err = undo_chain(db, m, m->from_queue ? lines_uncancel_unheard : lines_uncancel, &n);
+    int err = undo_chain(db, m, lines_uncancel, &n);
 
     if (err || n == 0 || (err = records_visit_get(db, m->visit_key, &v)) != 0)
         return err == POSA_ENOTFOUND ? 0 : err;
