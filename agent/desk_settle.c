@@ -848,26 +848,21 @@ static int run_load(struct db *db, struct db_job *job)
 /* The HIS was told "queued" for a cancel or an upload the platform then refused: the bill
  * is not the one the HIS believes in. Settling unheard would charge the patient for what the
  * cashier cancelled, or not for what was billed. */
-static void fail_refused_lines(struct his_call *call)
+#define CANCEL_REFUSED_WORDS                                                                       \
+    "the platform refused a cancel of lines of this visit that was sent from the queue "           \
+    "(details.his_line_ids): they are still on the bill. Cancel them again: if the platform "      \
+    "refuses again, you are told, and they stay on the bill"
+#define UPLOAD_REFUSED_WORDS                                                                       \
+    "the platform refused lines of this visit that were sent from the queue "                      \
+    "(details.his_line_ids): they are not on the bill. Send them again (corrected) to bill "       \
+    "them, or settle again to settle without them"
+
+static void fail_refused_lines(struct his_call *call, struct json_object *ids, const char *words)
 {
-    struct settle_flow *f = call->flow;
     struct json_object *d = json_object_new_object();
 
-    if (f->cancel_refused) {
-        json_object_object_add(d, "his_line_ids", json_object_get(f->cancel_refused));
-        his_fail(call, POSA_ESTATE,
-                 "the platform refused a cancel of lines of this visit that was sent from the "
-                 "queue (details.his_line_ids): they are still on the bill. Cancel them again: "
-                 "if the platform refuses again, you are told, and they stay on the bill",
-                 d);
-        return;
-    }
-    json_object_object_add(d, "his_line_ids", json_object_get(f->upload_refused));
-    his_fail(call, POSA_ESTATE,
-             "the platform refused lines of this visit that were sent from the queue "
-             "(details.his_line_ids): they are not on the bill. Send them again (corrected) to "
-             "bill them, or settle again to settle without them",
-             d);
+    json_object_object_add(d, "his_line_ids", json_object_get(ids));
+    his_fail(call, POSA_ESTATE, words, d);
 }
 
 /* The refused lines' 409 is this call's answer: written as told first, so the next settles
@@ -883,11 +878,12 @@ static int run_heard(struct db *db, struct db_job *job)
 static void on_heard(struct db_job *job, int status)
 {
     struct his_call *call = his_call_of_job(job);
+    struct settle_flow *f = call->flow;
 
     if (status)
         his_fail(call, status, NULL, NULL);
     else
-        fail_refused_lines(call);
+        fail_refused_lines(call, f->upload_refused, UPLOAD_REFUSED_WORDS);
 }
 
 static void on_loaded(struct db_job *job, int status)
@@ -910,7 +906,7 @@ static void on_loaded(struct db_job *job, int status)
         return;
     }
     if (f->cancel_refused) {
-        fail_refused_lines(call);
+        fail_refused_lines(call, f->cancel_refused, CANCEL_REFUSED_WORDS);
         return;
     }
     if (f->upload_refused) {
