@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include "agent/desk.h"
+#include "agent/seal.h"
 #include "drivers/vendor.h"
 #include "interface/platform/gateway.h"
 #include "core/err.h"
@@ -83,6 +84,8 @@ static const struct config_key config_keys[] = {
     CHOICE("posad", log_level, "debug|info|warn|error"),
     CHOICE("posad", log_format, "text|json"),
     TEXT("posad", log_file),
+    TEXT("posad", seal_key_file),
+    CHOICE("posad", seal_cipher, SEAL_CIPHERS),
     TEXT("institution", fixmedins_code),
     TEXT("institution", fixmedins_name),
     TEXT("institution", mdtrtarea_admvs),
@@ -180,6 +183,7 @@ void config_defaults(struct posad_config *cfg)
     cfg->socket_mode = 0660;
     strcpy(cfg->log_level, "info");
     strcpy(cfg->log_format, "text");
+    strcpy(cfg->seal_cipher, "aes-256-gcm");
     strcpy(cfg->recer_sys_code, "YBXT");
     strcpy(cfg->infver, "V1.0");
     strcpy(cfg->opter_type, "1");
@@ -659,6 +663,25 @@ static int config_paths(const struct posad_config *cfg, const char *path, char *
     return POSA_EFIELD;
 }
 
+/* The key the database's personal data is sealed under, read now as posad will at start. */
+static int config_seal_key(const struct posad_config *cfg, const char *path, char *msg, size_t cap)
+{
+    char at[CONFIG_PATH_MAX + 16], why[256];
+    struct seal_key *k = NULL;
+    int err;
+
+    if (!cfg->seal_key_file[0])
+        return 0;
+    err = seal_key_load(cfg->seal_key_file, cfg->seal_cipher, &k, why, sizeof why);
+    seal_key_free(k);
+    if (!err)
+        return 0;
+    snprintf(msg, cap, "%s: [posad] seal_key_file: %s: %s",
+             config_at(cfg, path, "posad", "seal_key_file", at, sizeof at), cfg->seal_key_file,
+             why);
+    return POSA_EFIELD;
+}
+
 /* A data_dir there already must be a directory and not a shared one (sticky, as /tmp is):
  * posad refuses either at start (make_data_dir, which also wants it posad's own). */
 static int config_data_dir(const struct posad_config *cfg, const char *path, char *msg, size_t cap)
@@ -727,6 +750,8 @@ int config_check(const struct posad_config *cfg, const char *path, char *msg, si
         err = config_client_tls(cfg, path, msg, cap);
     if (!err)
         err = config_data_dir(cfg, path, msg, cap);
+    if (!err)
+        err = config_seal_key(cfg, path, msg, cap);
     if (!err)
         err = config_paths(cfg, path, msg, cap);
     if (!err && !*cfg->listen && !*cfg->socket) {

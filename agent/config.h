@@ -24,6 +24,8 @@ struct posad_config {
     char log_level[8];              /* debug info warn error */
     char log_format[8];             /* text json */
     char log_file[CONFIG_PATH_MAX]; /* "" = stderr */
+    char seal_key_file[CONFIG_PATH_MAX]; /* "" = personal data stored plain (seal.h) */
+    char seal_cipher[16];                /* aes-256-gcm sm4 */
     /* [institution] */
     char fixmedins_code[13];
     char fixmedins_name[CONFIG_TEXT_MAX];

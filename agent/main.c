@@ -22,6 +22,7 @@
 
 #include "agent/log.h"
 #include "agent/posad.h"
+#include "agent/seal.h"
 #include "interface/his/responses.h"
 #include "cache/db.h"
 #include "cache/journal.h"
@@ -366,7 +367,20 @@ static int open_journal(struct posad *pd, char last_msgid[MSGID_LEN + 1])
     snprintf(path, sizeof path, "%s/posad.db", pd->cfg.data_dir);
     if (lock_database(pd->cfg.data_dir, path) != 0)
         return -EBUSY;
+    if (pd->cfg.seal_key_file[0]) {
+        char what[256];
+
+        err = seal_key_load(pd->cfg.seal_key_file, pd->cfg.seal_cipher, &pd->seal_key, what,
+                            sizeof what);
+        if (err) {
+            fprintf(stderr, "posad: [posad] seal_key_file %s: %s\n", pd->cfg.seal_key_file, what);
+            return err;
+        }
+        seal_sealer(pd->seal_key, &pd->sealer);
+    }
     err = db_open(path, &db);
+    if (!err)
+        err = db_seal_begin(db, pd->seal_key ? &pd->sealer : NULL);
     /* Before anything is served: rows a crash left `sent` become `unknown`. */
     if (!err)
         err = journal_restart(db, upstream_now_ms(), &moved);
@@ -649,5 +663,6 @@ int main(int argc, char **argv)
     gateway_done(&pd.gateway);
     desk_done(&pd.desk);
     log_close();
+    seal_key_free(pd.seal_key);
     return pd.exit_code;
 }

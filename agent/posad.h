@@ -9,6 +9,7 @@
 
 #include "agent/config.h"
 #include "agent/db_worker.h"
+#include "agent/seal.h"
 #include "agent/desk.h"
 #include "agent/upstream.h"
 #include "interface/http/http_server.h"
@@ -56,6 +57,8 @@ struct posad {
     const char *config_path; /* read again on SIGHUP, with the same overrides */
     char *overrides[4];      /* --upstream, --data-dir, --listen, --socket, or NULL */
     struct db_worker db;
+    struct seal_key *seal_key; /* [posad] seal_key_file's, or NULL: the database is plain */
+    struct db_sealer sealer;   /* db's, over seal_key */
     struct gateway gateway;
     struct platform_client *client;
     struct upstream up;

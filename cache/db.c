@@ -26,6 +26,7 @@ struct db {
     bool lazy;      /* synchronous=NORMAL now, not FULL */
     sqlite3 *aside; /* the checkpointer's connection (db_checkpointer_open), or NULL */
     int wal_frames; /* in the WAL after sq's last commit, while aside is open */
+    const struct db_sealer *sealer; /* db_seal_begin's, or NULL: values written plain */
 };
 
 sqlite3 *db_sqlite(struct db *db)
@@ -107,6 +108,105 @@ int db_bind_text(sqlite3_stmt *st, int col, const char *text)
     if (!text)
         return sqlite3_bind_null(st, col);
     return sqlite3_bind_text(st, col, text, -1, SQLITE_STATIC);
+}
+
+static bool is_sealed(const unsigned char *p, size_t len)
+{
+    return len >= DB_SEAL_MAGIC_LEN && memcmp(p, DB_SEAL_MAGIC, DB_SEAL_MAGIC_LEN) == 0;
+}
+
+int db_bind_sealable(struct db *db, sqlite3_stmt *st, int col, const void *p, size_t len, bool blob)
+{
+    unsigned char *out;
+    size_t n = 0;
+    int err;
+
+    if (!p)
+        return db_map(sqlite3_bind_null(st, col));
+    if (!db->sealer)
+        return db_map(blob ? sqlite3_bind_blob64(st, col, p, len, SQLITE_STATIC)
+                           : sqlite3_bind_text64(st, col, p, len, SQLITE_STATIC, SQLITE_UTF8));
+    out = malloc(DB_SEAL_MAGIC_LEN + len + DB_SEAL_OVERHEAD_MAX);
+    if (!out)
+        return -ENOMEM;
+    memcpy(out, DB_SEAL_MAGIC, DB_SEAL_MAGIC_LEN);
+    err = db->sealer->seal(db->sealer->ctx, p, len, out + DB_SEAL_MAGIC_LEN, &n);
+    if (err) {
+        free(out);
+        return err;
+    }
+    /* SQLite frees out once the statement is done with it (reset, rebind or finalize). */
+    return db_map(sqlite3_bind_blob64(st, col, out, DB_SEAL_MAGIC_LEN + n, free));
+}
+
+int db_column_opened(struct db *db, sqlite3_stmt *st, int col, char **ret, size_t *ret_len)
+{
+    int type = sqlite3_column_type(st, col); /* before a conversion makes it undefined */
+    const unsigned char *p = sqlite3_column_blob(st, col);
+    size_t len = (size_t)sqlite3_column_bytes(st, col), n = len;
+    char *out;
+    int err = 0;
+
+    *ret = NULL;
+    if (ret_len)
+        *ret_len = 0;
+    if (type == SQLITE_NULL)
+        return 0;
+    out = malloc(len + 1);
+    if (!out)
+        return -ENOMEM;
+    if (!is_sealed(p, len))
+        memcpy(out, p ? (const char *)p : "", len);
+    else if (!db->sealer)
+        err = POSA_ESEALED;
+    else
+        err = db->sealer->open(db->sealer->ctx, p + DB_SEAL_MAGIC_LEN, len - DB_SEAL_MAGIC_LEN,
+                               (unsigned char *)out, &n);
+    if (err) {
+        free(out);
+        return err;
+    }
+    out[n] = '\0';
+    *ret = out;
+    if (ret_len)
+        *ret_len = n;
+    return 0;
+}
+
+/* What db_seal_begin seals under a new key and opens under the next start's. */
+static const char seal_check_text[] = "posa: this database is sealed under this key";
+static const char sql_seal_check_get[] = "SELECT sealed FROM seal_check WHERE id = 1";
+static const char sql_seal_check_put[] = "INSERT INTO seal_check (id, sealed) VALUES (1, ?1)";
+
+int db_seal_begin(struct db *db, const struct db_sealer *sealer)
+{
+    sqlite3_stmt *st = db_stmt(db, sql_seal_check_get);
+    char *opened = NULL;
+    int rc, err;
+
+    if (!st)
+        return POSA_EDB;
+    db->sealer = sealer;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        /* Opened without a sealer, a sealed value is POSA_ESEALED too. */
+        err = db_column_opened(db, st, 0, &opened, NULL);
+        if (!err && strcmp(opened, seal_check_text) != 0)
+            err = POSA_ESEALED;
+        free(opened);
+        sqlite3_reset(st);
+        return err;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return db_map(sqlite3_extended_errcode(db->sq));
+    if (!sealer)
+        return 0;
+    st = db_stmt(db, sql_seal_check_put);
+    if (!st)
+        return POSA_EDB;
+    err = db_bind_sealable(db, st, 1, seal_check_text, strlen(seal_check_text), true);
+    return err ? err : db_step_done(db, st);
 }
 
 int db_schema_latest(void)

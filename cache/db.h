@@ -6,6 +6,7 @@
 #define POSA_CACHE_DB_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/err.h" /* cache/'s codes: POSA_EDB .. POSA_ECORRUPT */
@@ -67,6 +68,33 @@ int db_checkpointer_open(struct db *db);
 int db_wal_frames(const struct db *db);
 int db_checkpoint_aside(struct db *db);
 int db_checkpoint(struct db *db);
+
+/* At-rest sealing (architecture.md, "Security"). The columns that carry personal data, the
+ * journal's request and response, the bodies of identities, visits and settlements, the first
+ * answers of idempotent requests, and a visit's psn_no, cert_no and card_sn, are written
+ * sealed once a sealer is set. cache/ links no cryptography: agent/seal.c gives the two
+ * functions. A sealed value is DB_SEAL_MAGIC and what seal() wrote; any other value is plain,
+ * so the rows of a database from before sealing was turned on stay readable. */
+#define DB_SEAL_MAGIC        "\0PSL"
+#define DB_SEAL_MAGIC_LEN    4
+#define DB_SEAL_OVERHEAD_MAX 64 /* what seal() may add to a value */
+
+struct db_sealer {
+    /* plain (len bytes) into out, which has room for len + DB_SEAL_OVERHEAD_MAX: 0 with
+     * *out_len set, or an error */
+    int (*seal)(void *ctx, const void *plain, size_t len, unsigned char *out, size_t *out_len);
+    /* sealed (len bytes, without the magic) into out, which has room for len: 0 with *out_len
+     * set; POSA_ESEALED when it does not open (another key, a damaged value) */
+    int (*open)(void *ctx, const unsigned char *sealed, size_t len, unsigned char *out,
+                size_t *out_len);
+    void *ctx;
+};
+
+/* Sets the connection's sealer (NULL: none; the caller keeps it alive) and checks the
+ * database against it, once, before anything is read or written: POSA_ESEALED when the
+ * database has sealed values and sealer is NULL or does not open them. The first sealer a
+ * database is given leaves its mark (schema 0018) for the next start's check. */
+int db_seal_begin(struct db *db, const struct db_sealer *sealer);
 
 /* SQLite's message for the last failure on this connection; never NULL. */
 const char *db_errmsg(struct db *db);

@@ -21,6 +21,16 @@ int db_step_done(struct db *db, sqlite3_stmt *st);
 /* Binds text that may be NULL (bound as NULL). */
 int db_bind_text(sqlite3_stmt *st, int col, const char *text);
 
+/* A value of a sealed column (db.h, db_seal_begin): bound sealed when the connection has a
+ * sealer, else as it is (text, or a blob when blob); NULL binds NULL. The caller must check
+ * the result: a value that failed to seal is not bound. */
+int db_bind_sealable(struct db *db, sqlite3_stmt *st, int col, const void *p, size_t len,
+                     bool blob);
+/* Column col of the current row, opened when sealed: malloc'd and NUL-terminated in *ret
+ * (NULL for SQL NULL), its length in *ret_len when not NULL. POSA_ESEALED when it does not
+ * open, -ENOMEM. */
+int db_column_opened(struct db *db, sqlite3_stmt *st, int col, char **ret, size_t *ret_len);
+
 /* The migrations in order: migrations[i] brings the schema from version i to i + 1. */
 struct db_migration {
     const char *name;

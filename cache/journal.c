@@ -160,11 +160,11 @@ void journal_row_free(struct journal_row *row)
 }
 
 /* Reads the current row of st (selected with JOURNAL_COLS) into a new journal_row. */
-static int journal_row_read(sqlite3_stmt *st, struct journal_row **ret)
+static int journal_row_read(struct db *db, sqlite3_stmt *st, struct journal_row **ret)
 {
     struct journal_row *row = calloc(1, sizeof *row);
     const char *state;
-    int err = 0;
+    int err;
 
     if (!row)
         return -ENOMEM;
@@ -176,20 +176,21 @@ static int journal_row_read(sqlite3_stmt *st, struct journal_row **ret)
     row->idem_hash = journal_dup_col(st, 5, NULL);
     row->visit_key = journal_dup_col(st, 6, NULL);
     row->ref_msgid = journal_dup_col(st, 7, NULL);
-    row->request = journal_dup_col(st, 8, &row->request_len);
+    err = db_column_opened(db, st, 8, &row->request, &row->request_len);
     state = (const char *)sqlite3_column_text(st, 9);
     row->attempts = (uint32_t)sqlite3_column_int64(st, 10);
     row->next_attempt = sqlite3_column_int64(st, 11);
-    row->response = journal_dup_col(st, 12, &row->response_len);
+    if (!err)
+        err = db_column_opened(db, st, 12, &row->response, &row->response_len);
     row->last_error = journal_dup_col(st, 13, NULL);
     row->created_at = sqlite3_column_int64(st, 14);
     row->updated_at = sqlite3_column_int64(st, 15);
     row->ord = sqlite3_column_int64(st, 16);
     /* visit_key and request are NOT NULL columns, so NULL here is a failed allocation; a
      * state name core does not know means a file written by someone else. */
-    if (!state || msg_state_parse(state, &row->state) != 0)
+    if (!err && (!state || msg_state_parse(state, &row->state) != 0))
         err = POSA_ECORRUPT;
-    else if (!row->visit_key || !row->request)
+    else if (!err && (!row->visit_key || !row->request))
         err = -ENOMEM;
     if (err) {
         journal_row_free(row);
@@ -211,6 +212,7 @@ int journal_insert(struct db *db, const struct journal_new *in, int64_t now)
 {
     enum msg_state state = MSG_QUEUED;
     sqlite3_stmt *st;
+    int err;
 
     if (!journal_text_ok(in->msgid, MSGID_LEN, true) ||
         !journal_text_ok(in->infno, JOURNAL_INFNO_MAX, true) ||
@@ -233,13 +235,13 @@ int journal_insert(struct db *db, const struct journal_new *in, int64_t now)
     db_bind_text(st, 5, in->idem_hash);
     sqlite3_bind_text(st, 6, in->visit_key ? in->visit_key : "", -1, SQLITE_STATIC);
     db_bind_text(st, 7, in->ref_msgid);
-    sqlite3_bind_blob64(st, 8, in->request, in->request_len, SQLITE_STATIC);
     sqlite3_bind_text(st, 9, msg_state_name(state), -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 10, in->send_now ? 1 : 0);
     sqlite3_bind_int64(st, 11, in->next_attempt);
     sqlite3_bind_int64(st, 12, now);
     db_bind_text(st, 13, in->ord_of);
-    return db_step_done(db, st);
+    err = db_bind_sealable(db, st, 8, in->request, in->request_len, true);
+    return err ? err : db_step_done(db, st);
 }
 
 static int journal_read_state(struct db *db, const char *msgid, enum msg_state *ret_state,
@@ -286,15 +288,15 @@ int journal_apply(struct db *db, const char *msgid, enum msg_event ev,
     sqlite3_bind_text(st, 2, msg_state_name(next), -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, attempts);
     sqlite3_bind_int64(st, 4, now);
-    if (out && out->response)
-        sqlite3_bind_blob64(st, 5, out->response, out->response_len, SQLITE_STATIC);
     if (out)
         db_bind_text(st, 6, out->last_error);
     if (out && out->next_attempt > 0)
         sqlite3_bind_int64(st, 7, out->next_attempt);
-    if (out && out->request)
-        sqlite3_bind_blob64(st, 8, out->request, out->request_len, SQLITE_STATIC);
-    err = db_step_done(db, st);
+    err = out ? db_bind_sealable(db, st, 5, out->response, out->response_len, true) : 0;
+    if (!err && out)
+        err = db_bind_sealable(db, st, 8, out->request, out->request_len, true);
+    if (!err)
+        err = db_step_done(db, st);
     if (!err && ret_state)
         *ret_state = next;
     return err;
@@ -348,7 +350,7 @@ static int journal_get_one(struct db *db, const char *sql, const char *key,
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
-        err = journal_row_read(st, ret);
+        err = journal_row_read(db, st, ret);
     else
         err = rc == SQLITE_DONE ? POSA_ENOTFOUND : db_map(rc);
     sqlite3_reset(st);
@@ -451,7 +453,7 @@ int journal_get_standin(struct db *db, const char *msgid, const char *infno,
     sqlite3_bind_text(st, 2, infno, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
-        err = journal_row_read(st, ret);
+        err = journal_row_read(db, st, ret);
     else
         err = rc == SQLITE_DONE ? POSA_ENOTFOUND : db_map(rc);
     sqlite3_reset(st);
@@ -481,14 +483,14 @@ int journal_reversal_state(struct db *db, const char *msgid, enum msg_state *ret
 }
 
 /* Steps st, handing each row to cb; stops at cb's first non-zero answer. */
-static int journal_each(sqlite3_stmt *st, journal_row_cb cb, void *data)
+static int journal_each(struct db *db, sqlite3_stmt *st, journal_row_cb cb, void *data)
 {
     int rc, err = 0;
 
     while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         struct journal_row *row = NULL;
 
-        err = journal_row_read(st, &row);
+        err = journal_row_read(db, st, &row);
         if (err)
             break;
         err = cb(row, data);
@@ -508,7 +510,7 @@ int journal_due(struct db *db, int64_t now, int limit, journal_row_cb cb, void *
         return POSA_EDB;
     sqlite3_bind_int64(st, 1, now);
     sqlite3_bind_int(st, 2, limit);
-    return journal_each(st, cb, data);
+    return journal_each(db, st, cb, data);
 }
 
 int journal_due_rebase(struct db *db, int64_t now, int64_t horizon, int *ret_moved)
@@ -551,7 +553,7 @@ int journal_list(struct db *db, enum msg_state state, int64_t after_seq, int lim
         sqlite3_bind_text(st, 1, msg_state_name(state), -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, after_seq);
     sqlite3_bind_int(st, 3, limit);
-    return journal_each(st, cb, data);
+    return journal_each(db, st, cb, data);
 }
 
 static int visit_has(struct db *db, const char *sql, const char *visit_key, bool *ret)
@@ -636,5 +638,5 @@ int journal_settlements_since(struct db *db, int64_t since, journal_row_cb cb, v
     if (!st)
         return POSA_EDB;
     sqlite3_bind_int64(st, 1, since);
-    return journal_each(st, cb, data);
+    return journal_each(db, st, cb, data);
 }

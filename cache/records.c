@@ -105,6 +105,29 @@ static char *dup_col(sqlite3_stmt *st, int col)
     return out;
 }
 
+/* The columns that carry personal data are sealable (db.h, db_seal_begin). */
+static int bind_sealable(struct db *db, sqlite3_stmt *st, int col, const char *text)
+{
+    return db_bind_sealable(db, st, col, text, text ? strlen(text) : 0, false);
+}
+
+/* copy_col of a sealable column. */
+static int copy_opened(struct db *db, char *dst, size_t cap, sqlite3_stmt *st, int col)
+{
+    size_t n;
+    char *s;
+    int err = db_column_opened(db, st, col, &s, &n);
+
+    if (err)
+        return err;
+    if (n >= cap)
+        err = POSA_ECORRUPT;
+    else
+        memcpy(dst, s ? s : "", n + 1);
+    free(s);
+    return err;
+}
+
 /* Steps a one-row query: 0 with the row ready, POSA_ENOTFOUND, or an error. */
 static int step_row(sqlite3_stmt *st)
 {
@@ -120,15 +143,16 @@ int records_identity_put(struct db *db, const char *token, const char *desk, con
                          int64_t now, int64_t expires_at)
 {
     sqlite3_stmt *st = db_stmt(db, sql_identity_put);
+    int err;
 
     if (!st)
         return POSA_EDB;
     db_bind_text(st, 1, token);
     db_bind_text(st, 2, desk ? desk : "");
-    db_bind_text(st, 3, body);
     sqlite3_bind_int64(st, 4, now);
     sqlite3_bind_int64(st, 5, expires_at);
-    return db_step_done(db, st);
+    err = bind_sealable(db, st, 3, body);
+    return err ? err : db_step_done(db, st);
 }
 
 int records_identity_get(struct db *db, const char *token, int64_t now, char **ret_body,
@@ -146,8 +170,8 @@ int records_identity_get(struct db *db, const char *token, int64_t now, char **r
         return err;
     if (sqlite3_column_int64(st, 2) <= now)
         err = POSA_ETOKEN_EXPIRED;
-    else if ((err = copy_col(desk, sizeof desk, st, 1)) == 0 && !(body = dup_col(st, 0)))
-        err = -ENOMEM;
+    else if ((err = copy_col(desk, sizeof desk, st, 1)) == 0)
+        err = db_column_opened(db, st, 0, &body, NULL);
     sqlite3_reset(st);
     if (err < 0)
         return err;
@@ -159,6 +183,7 @@ int records_identity_get(struct db *db, const char *token, int64_t now, char **r
 int records_visit_put(struct db *db, const struct visit_record *v, int64_t now)
 {
     sqlite3_stmt *st = db_stmt(db, sql_visit_put);
+    int err;
 
     if (!st)
         return POSA_EDB;
@@ -168,16 +193,17 @@ int records_visit_put(struct db *db, const struct visit_record *v, int64_t now)
     db_bind_text(st, 4, v->kind);
     db_bind_text(st, 5, v->state);
     db_bind_text(st, 6, v->mdtrt_id);
-    db_bind_text(st, 7, v->body ? v->body : "{}");
     sqlite3_bind_int64(st, 8, now);
-    db_bind_text(st, 9, v->who.psn_no);
     db_bind_text(st, 10, v->who.insutype);
     db_bind_text(st, 11, v->who.insuplc_admdvs);
     db_bind_text(st, 12, v->who.cert_type);
-    db_bind_text(st, 13, v->who.cert_no);
-    db_bind_text(st, 14, v->who.card_sn);
     sqlite3_bind_int(st, 15, v->emergency);
     db_bind_text(st, 16, v->med_type);
+    if ((err = bind_sealable(db, st, 7, v->body ? v->body : "{}")) < 0 ||
+        (err = bind_sealable(db, st, 9, v->who.psn_no)) < 0 ||
+        (err = bind_sealable(db, st, 13, v->who.cert_no)) < 0 ||
+        (err = bind_sealable(db, st, 14, v->who.card_sn)) < 0)
+        return err;
     return db_step_done(db, st);
 }
 
@@ -189,7 +215,7 @@ void records_visit_free(struct visit_record *v)
     free(v);
 }
 
-static int visit_read(sqlite3_stmt *st, struct visit_record *v)
+static int visit_read(struct db *db, sqlite3_stmt *st, struct visit_record *v)
 {
     int err;
 
@@ -199,16 +225,15 @@ static int visit_read(sqlite3_stmt *st, struct visit_record *v)
         (err = copy_col(v->kind, sizeof v->kind, st, 3)) < 0 ||
         (err = copy_col(v->state, sizeof v->state, st, 4)) < 0 ||
         (err = copy_col(v->mdtrt_id, sizeof v->mdtrt_id, st, 5)) < 0 ||
-        (err = copy_col(v->who.psn_no, sizeof v->who.psn_no, st, 9)) < 0 ||
+        (err = copy_opened(db, v->who.psn_no, sizeof v->who.psn_no, st, 9)) < 0 ||
         (err = copy_col(v->who.insutype, sizeof v->who.insutype, st, 10)) < 0 ||
         (err = copy_col(v->who.insuplc_admdvs, sizeof v->who.insuplc_admdvs, st, 11)) < 0 ||
         (err = copy_col(v->who.cert_type, sizeof v->who.cert_type, st, 12)) < 0 ||
-        (err = copy_col(v->who.cert_no, sizeof v->who.cert_no, st, 13)) < 0 ||
-        (err = copy_col(v->who.card_sn, sizeof v->who.card_sn, st, 14)) < 0 ||
-        (err = copy_col(v->med_type, sizeof v->med_type, st, 16)) < 0)
+        (err = copy_opened(db, v->who.cert_no, sizeof v->who.cert_no, st, 13)) < 0 ||
+        (err = copy_opened(db, v->who.card_sn, sizeof v->who.card_sn, st, 14)) < 0 ||
+        (err = copy_col(v->med_type, sizeof v->med_type, st, 16)) < 0 ||
+        (err = db_column_opened(db, st, 6, &v->body, NULL)) < 0)
         return err;
-    if (!(v->body = dup_col(st, 6)))
-        return -ENOMEM;
     v->created_at = sqlite3_column_int64(st, 7);
     v->updated_at = sqlite3_column_int64(st, 8);
     v->emergency = sqlite3_column_int(st, 15) != 0;
@@ -227,7 +252,7 @@ int records_visit_get(struct db *db, const char *visit_id, struct visit_record *
     if ((err = step_row(st)) < 0)
         return err;
     v = calloc(1, sizeof *v);
-    err = v ? visit_read(st, v) : -ENOMEM;
+    err = v ? visit_read(db, st, v) : -ENOMEM;
     sqlite3_reset(st);
     if (err < 0) {
         records_visit_free(v);
@@ -273,6 +298,7 @@ int records_visit_by_mdtrt(struct db *db, const char *mdtrt_id,
 int records_settlement_put(struct db *db, const struct settlement_record *s, int64_t now)
 {
     sqlite3_stmt *st = db_stmt(db, sql_settlement_put);
+    int err;
 
     if (!st)
         return POSA_EDB;
@@ -282,9 +308,9 @@ int records_settlement_put(struct db *db, const struct settlement_record *s, int
     db_bind_text(st, 4, s->msgid);
     db_bind_text(st, 5, s->setl_id);
     sqlite3_bind_int(st, 6, s->settle_date);
-    db_bind_text(st, 7, s->body ? s->body : "{}");
     sqlite3_bind_int64(st, 8, now);
-    return db_step_done(db, st);
+    err = bind_sealable(db, st, 7, s->body ? s->body : "{}");
+    return err ? err : db_step_done(db, st);
 }
 
 void records_settlement_free(struct settlement_record *s)
@@ -325,8 +351,8 @@ static int settlement_get(struct db *db, const char *sql, const char *key,
         return err;
     if (!(s = calloc(1, sizeof *s)))
         err = -ENOMEM;
-    if (!err && (err = settlement_read(st, s)) == 0 && !(s->body = dup_col(st, 6)))
-        err = -ENOMEM;
+    if (!err && (err = settlement_read(st, s)) == 0)
+        err = db_column_opened(db, st, 6, &s->body, NULL);
     sqlite3_reset(st);
     if (err < 0) {
         records_settlement_free(s);
@@ -377,8 +403,8 @@ int records_answer_get(struct db *db, const char *idem_key, char ret_hash[RECORD
     db_bind_text(st, 1, idem_key);
     if ((err = step_row(st)) < 0)
         return err;
-    if ((err = copy_col(hash, sizeof hash, st, 0)) == 0 && !(answer = dup_col(st, 2)))
-        err = -ENOMEM;
+    if ((err = copy_col(hash, sizeof hash, st, 0)) == 0)
+        err = db_column_opened(db, st, 2, &answer, NULL);
     if (!err)
         *ret_status = sqlite3_column_int(st, 1);
     sqlite3_reset(st);
@@ -393,15 +419,16 @@ int records_answer_put(struct db *db, const char *idem_key, const char *body_has
                        const char *answer, int64_t now)
 {
     sqlite3_stmt *st = db_stmt(db, sql_answer_put);
+    int err;
 
     if (!st)
         return POSA_EDB;
     db_bind_text(st, 1, idem_key);
     db_bind_text(st, 2, body_hash);
     sqlite3_bind_int(st, 3, status);
-    db_bind_text(st, 4, answer);
     sqlite3_bind_int64(st, 5, now);
-    return db_step_done(db, st);
+    err = bind_sealable(db, st, 4, answer);
+    return err ? err : db_step_done(db, st);
 }
 
 int records_settlement_counts(struct db *db, int (*cb)(const char *state, int64_t count, void *data),

@@ -88,6 +88,9 @@ static const struct err_entry err_table[] = {
      "the database was written by a newer posad: run that version, or restore a backup this "
      "version made"},
     {POSA_ECORRUPT, "INTERNAL", 500, false, "the database file is damaged or not a database"},
+    {POSA_ESEALED, "INTERNAL", 500, false,
+     "the database's sealed rows do not open: [posad] seal_key_file must name the key that "
+     "sealed them"},
     {POSA_ECRYPTO, "INTERNAL", 500, false,
      "a cryptographic operation failed (bad key or bad input)"},
     {POSA_EGATEWAY, "INTERNAL", 500, false, "unknown gateway kind, or a key it needs is missing"},

@@ -64,6 +64,7 @@ enum posa_err {
     POSA_ENOTFOUND = -1302, /* no such row */
     POSA_ESCHEMA = -1303,   /* the file's schema is newer than this program */
     POSA_ECORRUPT = -1304,  /* not a database, or a damaged one */
+    POSA_ESEALED = -1305,   /* sealed rows: no key given, or not the key that sealed them */
     /* interface/platform (-1500..-1599) */
     POSA_ECRYPTO = -1500,    /* a cryptographic operation failed (bad key, bad input) */
     POSA_EGATEWAY = -1501,   /* unknown gateway kind or a key it needs is missing */

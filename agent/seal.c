@@ -1,0 +1,239 @@
+/* At-rest sealing with OpenSSL (seal.h). */
+#include "agent/seal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/err.h"
+
+#define SEAL_KEY_LEN 32
+#define GCM_IV_LEN   12
+#define GCM_TAG_LEN  16
+#define SM4_IV_LEN   16
+#define SM3_LEN      32
+
+enum seal_cipher { SEAL_AES_GCM = 'A', SEAL_SM4 = 'S' };
+
+_Static_assert(1 + GCM_IV_LEN + GCM_TAG_LEN <= DB_SEAL_OVERHEAD_MAX, "AES overhead");
+_Static_assert(1 + SM4_IV_LEN + SM3_LEN <= DB_SEAL_OVERHEAD_MAX, "SM4 overhead");
+
+struct seal_key {
+    enum seal_cipher cipher; /* the one new values are sealed with */
+    unsigned char aes[SEAL_KEY_LEN];
+    unsigned char sm4[16];
+    unsigned char sm4_mac[SM3_LEN];
+    EVP_CIPHER *aes_gcm; /* NULL when this OpenSSL lacks it (then its values do not open) */
+    EVP_CIPHER *sm4_ctr;
+    EVP_MAC *hmac;
+};
+
+/* The file: 64 hex digits, a line end after them allowed, only its owner may read it. */
+static int read_key_file(const char *path, unsigned char key[SEAL_KEY_LEN], char *why, size_t cap)
+{
+    char text[256];
+    struct stat st;
+    ssize_t n = 0;
+    size_t len;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY), err = 0;
+
+    if (fd < 0) {
+        err = -errno;
+        snprintf(why, cap, "%s", strerror(errno));
+        return err;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(why, cap, "not a file");
+        err = POSA_EFIELD;
+    } else if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+        snprintf(why, cap, "others than its owner may read or change it (mode %04o): chmod 0400",
+                 (unsigned)(st.st_mode & 07777));
+        err = POSA_EFIELD;
+    } else if ((n = read(fd, text, sizeof text - 1)) < 0) {
+        err = -errno;
+        snprintf(why, cap, "%s", strerror(errno));
+    }
+    close(fd);
+    if (err)
+        return err;
+    text[n] = '\0';
+    len = strspn(text, "0123456789abcdefABCDEF");
+    if (len != 2 * SEAL_KEY_LEN || strspn(text + len, "\r\n") != (size_t)n - len ||
+        (size_t)n == sizeof text - 1) {
+        snprintf(why, cap,
+                 "must hold 64 hex digits (32 bytes); make one with "
+                 "(umask 077; openssl rand -hex 32 > FILE)");
+        OPENSSL_cleanse(text, sizeof text);
+        return POSA_EFIELD;
+    }
+    for (size_t i = 0; i < SEAL_KEY_LEN; i++) {
+        unsigned v;
+        sscanf(text + 2 * i, "%2x", &v);
+        key[i] = (unsigned char)v;
+    }
+    OPENSSL_cleanse(text, sizeof text);
+    return 0;
+}
+
+/* HMAC-<digest>(key, label) into out (len bytes at most the digest's). */
+static int derive(const unsigned char key[SEAL_KEY_LEN], const char *digest, const char *label,
+                  unsigned char *out, size_t len)
+{
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    size_t n = 0;
+
+    if (!EVP_Q_mac(NULL, "HMAC", NULL, digest, NULL, key, SEAL_KEY_LEN,
+                   (const unsigned char *)label, strlen(label), mac, sizeof mac, &n) ||
+        n < len)
+        return POSA_ECRYPTO;
+    memcpy(out, mac, len);
+    OPENSSL_cleanse(mac, sizeof mac);
+    return 0;
+}
+
+void seal_key_free(struct seal_key *k)
+{
+    if (!k)
+        return;
+    EVP_CIPHER_free(k->aes_gcm);
+    EVP_CIPHER_free(k->sm4_ctr);
+    EVP_MAC_free(k->hmac);
+    OPENSSL_clear_free(k, sizeof *k);
+}
+
+int seal_key_load(const char *path, const char *cipher, struct seal_key **ret, char *why,
+                  size_t cap)
+{
+    unsigned char master[SEAL_KEY_LEN];
+    struct seal_key *k;
+    int err;
+
+    *ret = NULL;
+    err = read_key_file(path, master, why, cap);
+    if (err)
+        return err;
+    k = OPENSSL_zalloc(sizeof *k);
+    if (!k) {
+        OPENSSL_cleanse(master, sizeof master);
+        return -ENOMEM;
+    }
+    k->cipher = strcmp(cipher, "sm4") == 0 ? SEAL_SM4 : SEAL_AES_GCM;
+    k->aes_gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+    k->sm4_ctr = EVP_CIPHER_fetch(NULL, "SM4-CTR", NULL);
+    k->hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    err = derive(master, "SHA256", "posa seal aes-256-gcm", k->aes, sizeof k->aes);
+    if (!err && k->sm4_ctr)
+        err = derive(master, "SM3", "posa seal sm4", k->sm4, sizeof k->sm4);
+    if (!err && k->sm4_ctr)
+        err = derive(master, "SM3", "posa seal hmac-sm3", k->sm4_mac, sizeof k->sm4_mac);
+    OPENSSL_cleanse(master, sizeof master);
+    if (!err && (!k->hmac || (k->cipher == SEAL_AES_GCM ? !k->aes_gcm : !k->sm4_ctr)))
+        err = POSA_ECRYPTO;
+    if (err) {
+        snprintf(why, cap, "this OpenSSL cannot use the %s cipher", cipher);
+        seal_key_free(k);
+        return err;
+    }
+    *ret = k;
+    return 0;
+}
+
+/* HMAC-SM3 of data under k's SM4 MAC key. */
+static int sm3_tag(struct seal_key *k, const unsigned char *data, size_t len,
+                   unsigned char tag[SM3_LEN])
+{
+    char digest[] = "SM3";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                           OSSL_PARAM_construct_end()};
+    EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(k->hmac);
+    size_t n = 0;
+    bool ok = ctx && EVP_MAC_init(ctx, k->sm4_mac, sizeof k->sm4_mac, params) &&
+              EVP_MAC_update(ctx, data, len) && EVP_MAC_final(ctx, tag, &n, SM3_LEN) &&
+              n == SM3_LEN;
+
+    EVP_MAC_CTX_free(ctx);
+    return ok ? 0 : POSA_ECRYPTO;
+}
+
+/* One pass of cipher over in (len bytes) into out; with GCM, tag is set (decrypting) or
+ * got (encrypting) and aad authenticated. */
+static bool run_cipher(const EVP_CIPHER *cipher, const unsigned char *key, const unsigned char *iv,
+                       bool enc, const unsigned char *aad, const unsigned char *in, size_t len,
+                       unsigned char *out, unsigned char *gcm_tag)
+{
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    int n = 0, fin = 0;
+    bool ok =
+        ctx && len <= INT32_MAX && EVP_CipherInit_ex2(ctx, cipher, key, iv, enc, NULL) &&
+        (!aad || EVP_CipherUpdate(ctx, NULL, &n, aad, 1)) &&
+        (!gcm_tag || enc || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, GCM_TAG_LEN, gcm_tag)) &&
+        EVP_CipherUpdate(ctx, out, &n, in, (int)len) && EVP_CipherFinal_ex(ctx, out + n, &fin) &&
+        (size_t)(n + fin) == len &&
+        (!gcm_tag || !enc || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, GCM_TAG_LEN, gcm_tag));
+
+    EVP_CIPHER_CTX_free(ctx);
+    return ok;
+}
+
+static int seal(void *ctx, const void *plain, size_t len, unsigned char *out, size_t *out_len)
+{
+    struct seal_key *k = ctx;
+    size_t iv_len = k->cipher == SEAL_SM4 ? SM4_IV_LEN : GCM_IV_LEN;
+    unsigned char *iv = out + 1, *body = iv + iv_len, *tag = body + len;
+
+    out[0] = (unsigned char)k->cipher;
+    if (RAND_bytes(iv, (int)iv_len) != 1)
+        return POSA_ECRYPTO;
+    if (k->cipher == SEAL_AES_GCM) {
+        if (!run_cipher(k->aes_gcm, k->aes, iv, true, out, plain, len, body, tag))
+            return POSA_ECRYPTO;
+        *out_len = 1 + iv_len + len + GCM_TAG_LEN;
+        return 0;
+    }
+    if (!run_cipher(k->sm4_ctr, k->sm4, iv, true, NULL, plain, len, body, NULL) ||
+        sm3_tag(k, out, 1 + iv_len + len, tag) != 0)
+        return POSA_ECRYPTO;
+    *out_len = 1 + iv_len + len + SM3_LEN;
+    return 0;
+}
+
+static int open_sealed(void *ctx, const unsigned char *sealed, size_t len, unsigned char *out,
+                       size_t *out_len)
+{
+    struct seal_key *k = ctx;
+    unsigned char tag[SM3_LEN];
+    size_t n;
+
+    if (len >= 1 + GCM_IV_LEN + GCM_TAG_LEN && sealed[0] == SEAL_AES_GCM && k->aes_gcm) {
+        n = len - 1 - GCM_IV_LEN - GCM_TAG_LEN;
+        memcpy(tag, sealed + 1 + GCM_IV_LEN + n, GCM_TAG_LEN);
+        if (!run_cipher(k->aes_gcm, k->aes, sealed + 1, false, sealed, sealed + 1 + GCM_IV_LEN, n,
+                        out, tag))
+            return POSA_ESEALED;
+    } else if (len >= 1 + SM4_IV_LEN + SM3_LEN && sealed[0] == SEAL_SM4 && k->sm4_ctr) {
+        n = len - 1 - SM4_IV_LEN - SM3_LEN;
+        if (sm3_tag(k, sealed, 1 + SM4_IV_LEN + n, tag) != 0 ||
+            CRYPTO_memcmp(tag, sealed + 1 + SM4_IV_LEN + n, SM3_LEN) != 0 ||
+            !run_cipher(k->sm4_ctr, k->sm4, sealed + 1, false, NULL, sealed + 1 + SM4_IV_LEN, n,
+                        out, NULL))
+            return POSA_ESEALED;
+    } else {
+        return POSA_ESEALED;
+    }
+    *out_len = n;
+    return 0;
+}
+
+void seal_sealer(struct seal_key *k, struct db_sealer *out)
+{
+    *out = (struct db_sealer){.seal = seal, .open = open_sealed, .ctx = k};
+}

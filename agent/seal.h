@@ -1,0 +1,34 @@
+/* At-rest sealing of the database's personal data (cache/db.h, db_seal_begin) under a key of
+ * posad's own: [posad] seal_key_file, 64 hex digits (32 bytes) in a file only its owner may
+ * read. Two ciphers, told apart by a sealed value's first byte, so a database may hold both
+ * and seal_cipher may change between starts (the key may not):
+ *   aes-256-gcm  the default; AES-NI makes it some twenty times cheaper than SM4 here;
+ *   sm4          SM4-CTR with an HMAC-SM3 tag (encrypt-then-MAC), for an institution whose
+ *                cryptography assessment asks for the SM algorithms (OpenSSL 3.0 has no
+ *                SM4-GCM).
+ * Each cipher's keys are derived from the file's (HMAC over a label), never used as they are.
+ * A sealed value is 'A' | IV (12) | ciphertext | GCM tag (16), or 'S' | IV (16) | ciphertext |
+ * HMAC-SM3 (32) over what precedes it. The IVs are random. */
+#ifndef POSA_AGENT_SEAL_H
+#define POSA_AGENT_SEAL_H
+
+#include <stddef.h>
+
+#include "cache/db.h"
+
+#define SEAL_CIPHERS "aes-256-gcm|sm4"
+
+struct seal_key;
+
+/* Reads and checks the key file, derives the keys and fetches the ciphers. On error *why
+ * says what is wrong with the file in words (without its path), and the code is
+ * POSA_EFIELD (the file), -errno (it cannot be read) or POSA_ECRYPTO (OpenSSL). */
+int seal_key_load(const char *path, const char *cipher, struct seal_key **ret, char *why,
+                  size_t cap);
+void seal_key_free(struct seal_key *k); /* wipes the keys; NULL is a no-op */
+
+/* The sealer for db_seal_begin: it seals with k's cipher and opens either. k must outlive
+ * the connection it is given to. */
+void seal_sealer(struct seal_key *k, struct db_sealer *out);
+
+#endif
