@@ -12,6 +12,7 @@
 #include "agent/his.h"
 #include "agent/upstream.h"
 #include "cache/catalog.h"
+#include "cache/db.h"
 #include "core/bound.h"
 #include "core/flags.h"
 #include "drivers/card.h"
@@ -115,6 +116,13 @@ struct desk {
     bool retention_busy;
     int64_t retention_batch;   /* rows the last job deleted */
     int64_t retention_deleted; /* rows this run deleted so far */
+    /* sealing the rows from before [posad] seal_key_file (desk_retention.c) */
+    struct db_job seal_job;
+    struct db_seal_cursor seal_cursor;
+    int seal_batch;          /* rows with plain values the last job sealed */
+    bool seal_finished;      /* the last job looked at the last row */
+    int64_t seal_rows;       /* rows sealed since the start */
+    int64_t seal_logged;     /* seal_rows when progress was last logged */
     uint32_t chunk_lines;    /* fee lines per 2204/2301 upload */
     struct auth_table *auth; /* NULL or empty: no tokens configured */
     struct desk_retired *retired;
@@ -186,6 +194,8 @@ struct json_object *desk_catalog_json(const struct desk *d);
 #define DESK_RETENTION_FIRST_MS  (60 * 1000)
 #define DESK_RETENTION_EVERY_MS  (6 * 3600 * 1000)
 #define DESK_IDENTITY_KEEP_MS    (24 * 3600 * 1000) /* "expired" for a day, then "unknown" */
+/* Also seals, in the background from the start, the rows written plain before the database
+ * had its key (cache/db.h, db_seal_plain_rows), logging its progress. */
 void desk_retention_start(struct desk *d);
 void desk_retention_stop(struct desk *d);
 

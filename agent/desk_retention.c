@@ -1,9 +1,11 @@
 /* Retention: what posad deletes, and when (desk.h). One database job at a time, each
  * deleting at most RETENTION_BATCH rows of a table, again until a job finds less: a backlog
- * (the first run after an upgrade) never holds the database thread for long. */
+ * (the first run after an upgrade) never holds the database thread for long. And the sealing
+ * of the personal data written before [posad] seal_key_file was set, in batches likewise. */
 #include "agent/desk.h"
 #include "agent/log.h"
 #include "agent/posad.h"
+#include "cache/db.h"
 #include "cache/records.h"
 #include "core/container_of.h"
 #include "core/err.h"
@@ -12,6 +14,8 @@
 
 #define DAY_MS          ((int64_t)24 * 3600 * 1000)
 #define RETENTION_BATCH 1000
+#define SEAL_BATCH      200
+#define SEAL_LOG_EVERY  10000 /* rows sealed between two progress lines */
 
 static int run_prune(struct db *db, struct db_job *job)
 {
@@ -65,8 +69,49 @@ static void on_retention_timer(uv_timer_t *t)
     prune_next(d);
 }
 
+static int run_seal(struct db *db, struct db_job *job)
+{
+    struct desk *d = container_of(job, struct desk, seal_job);
+
+    return db_seal_plain_rows(db, &d->seal_cursor, SEAL_BATCH, &d->seal_batch, &d->seal_finished);
+}
+
+static void seal_next(struct desk *d);
+
+static void on_sealed(struct db_job *job, int status)
+{
+    struct desk *d = container_of(job, struct desk, seal_job);
+    char n[24];
+
+    if (status) {
+        log_event(LOGL_ERROR, "plain_rows_seal_failed", "error", posa_strerror(status), NULL);
+        return; /* the next start takes it up again */
+    }
+    d->seal_rows += d->seal_batch;
+    snprintf(n, sizeof n, "%lld", (long long)d->seal_rows);
+    if (d->seal_finished) {
+        if (d->seal_rows > 0)
+            log_event(LOGL_INFO, "plain_rows_sealed", "rows", n, NULL);
+        return;
+    }
+    if (d->seal_rows - d->seal_logged >= SEAL_LOG_EVERY) {
+        d->seal_logged = d->seal_rows;
+        log_event(LOGL_INFO, "plain_rows_sealing", "rows", n, NULL);
+    }
+    if (!d->pd->stopping)
+        seal_next(d);
+}
+
+static void seal_next(struct desk *d)
+{
+    d->seal_job = (struct db_job){.run = run_seal, .done = on_sealed};
+    db_worker_submit(&d->pd->db, &d->seal_job);
+}
+
 void desk_retention_start(struct desk *d)
 {
+    if (d->pd->seal_key)
+        seal_next(d);
     uv_timer_init(d->pd->loop, &d->retention_timer);
     d->retention_timer.data = d;
     uv_timer_start(&d->retention_timer, on_retention_timer, DESK_RETENTION_FIRST_MS,

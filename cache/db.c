@@ -110,9 +110,14 @@ int db_bind_text(sqlite3_stmt *st, int col, const char *text)
     return sqlite3_bind_text(st, col, text, -1, SQLITE_STATIC);
 }
 
-static bool is_sealed(const unsigned char *p, size_t len)
+bool db_value_sealed(const void *p, size_t len)
 {
     return len >= DB_SEAL_MAGIC_LEN && memcmp(p, DB_SEAL_MAGIC, DB_SEAL_MAGIC_LEN) == 0;
+}
+
+const struct db_sealer *db_sealer(struct db *db)
+{
+    return db->sealer;
 }
 
 int db_bind_sealable(struct db *db, sqlite3_stmt *st, int col, const void *p, size_t len, bool blob)
@@ -155,7 +160,7 @@ int db_column_opened(struct db *db, sqlite3_stmt *st, int col, char **ret, size_
     out = malloc(len + 1);
     if (!out)
         return -ENOMEM;
-    if (!is_sealed(p, len))
+    if (!db_value_sealed(p, len))
         memcpy(out, p ? (const char *)p : "", len);
     else if (!db->sealer)
         err = POSA_ESEALED;

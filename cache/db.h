@@ -74,7 +74,8 @@ int db_checkpoint(struct db *db);
  * answers of idempotent requests, and a visit's psn_no, cert_no and card_sn, are written
  * sealed once a sealer is set. cache/ links no cryptography: agent/seal.c gives the two
  * functions. A sealed value is DB_SEAL_MAGIC and what seal() wrote; any other value is plain,
- * so the rows of a database from before sealing was turned on stay readable. */
+ * so the rows of a database from before sealing was turned on stay readable until
+ * db_seal_plain_rows seals them. */
 #define DB_SEAL_MAGIC        "\0PSL"
 #define DB_SEAL_MAGIC_LEN    4
 #define DB_SEAL_OVERHEAD_MAX 64 /* what seal() may add to a value */
@@ -95,6 +96,17 @@ struct db_sealer {
  * database has sealed values and sealer is NULL or does not open them. The first sealer a
  * database is given leaves its mark (schema 0018) for the next start's check. */
 int db_seal_begin(struct db *db, const struct db_sealer *sealer);
+
+/* Seals what was written plain before the database had a sealer: up to limit rows (at most
+ * 256) from *cur on (zeroed to begin), moving it on; *ret_sealed rows had a plain value.
+ * *ret_done once every row was looked at, which is kept: later calls, and those of later
+ * starts, are done at once (and so is every call without a sealer). */
+struct db_seal_cursor {
+    int table;
+    int64_t rowid;
+};
+int db_seal_plain_rows(struct db *db, struct db_seal_cursor *cur, int limit, int *ret_sealed,
+                       bool *ret_done);
 
 /* SQLite's message for the last failure on this connection; never NULL. */
 const char *db_errmsg(struct db *db);

@@ -21,6 +21,10 @@ int db_step_done(struct db *db, sqlite3_stmt *st);
 /* Binds text that may be NULL (bound as NULL). */
 int db_bind_text(sqlite3_stmt *st, int col, const char *text);
 
+/* The connection's sealer (NULL: none), and whether a value is sealed (DB_SEAL_MAGIC). */
+const struct db_sealer *db_sealer(struct db *db);
+bool db_value_sealed(const void *p, size_t len);
+
 /* A value of a sealed column (db.h, db_seal_begin): bound sealed when the connection has a
  * sealer, else as it is (text, or a blob when blob); NULL binds NULL. The caller must check
  * the result: a value that failed to seal is not bound. */

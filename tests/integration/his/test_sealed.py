@@ -115,6 +115,71 @@ class Sealed(h.HisTestCase):
         kinds = {r[0] for r in self.posad_rows("SELECT hex(substr(request, 5, 1)) FROM journal")}
         self.assertEqual(kinds, {"53", "41"})  # 'S' (SM4) before, 'A' (AES-GCM) after
 
+    def test_d_rows_from_before_the_key_are_sealed_in_the_background(self):
+        """A posad of its own (data dir, socket, message ids) settles plain, then starts with
+        the key: it seals those rows itself, and they read back the same."""
+        data_dir = os.path.join(self.w.dir, "plain-first")
+        sock = os.path.join(self.w.dir, "plain-first.sock")
+        conf = os.path.join(self.w.dir, "plain-first.conf")
+        log_path = os.path.join(self.w.dir, "plain-first.log")
+
+        def run(seal_line):
+            with open(conf, "w", encoding="utf-8") as f:
+                f.write("[posad]\ndata_dir = %s\nlisten =\nsocket = %s\n%s"
+                        "[institution]\nfixmedins_code = %s\nfixmedins_name = 瑞金医院\n"
+                        "mdtrtarea_admvs = 310000\nmsgid_terminal = 8\n"
+                        "[upstream]\nurl = http://127.0.0.1:%d/fsi/api/rsfComIfsService/"
+                        "callService\n[his]\nreconcile_at =\n"
+                        % (data_dir, sock, seal_line, h.INSTITUTION, self.w.sb_port))
+            log = open(log_path, "ab")
+            p = subprocess.Popen([h.POSAD, "--config", conf], stdout=log, stderr=log)
+            log.close()
+            client = h.Client("unix", path=sock)
+
+            def ready():
+                r = client.get("/v1/health") if os.path.exists(sock) else None
+                return r is not None and r.status == 200 and r.json["catalog"]["items"] > 0
+            h.wait_until(ready, 20, "the second posad ready")
+            return p, client
+
+        def stop(p):
+            p.send_signal(signal.SIGTERM)
+            self.assertEqual(p.wait(timeout=20), 0)
+
+        def logged(event):
+            with open(log_path, "rb") as f:
+                return ("event=%s" % event).encode() in f.read()
+
+        p, client = run("")
+        try:
+            v = client.post("/v1/visits", h.visit_body(self.identify(client, PSN)))
+            self.assertEqual(v.status, 201, v)
+            vid = v.json["visit_id"]
+            self.upload(client, vid, h.stay_lines("P")[:6])
+            r = client.post("/v1/visits/%s/settle" % vid, DISCHARGE)
+            self.assertEqual(r.status, 200, r)
+            sid = r.json["settlement_id"]
+        finally:
+            stop(p)
+        self.assertTrue(h.PERSONS[PSN].encode() in database_bytes(data_dir))  # plain so far
+        p, client = run("seal_key_file = %s\n" % KEY)
+        try:
+            h.wait_until(lambda: logged("plain_rows_sealed"), 20, "plain_rows_sealed")
+            got = client.get("/v1/documents/settlement/%s" % sid)
+            self.assertEqual(got.status, 200, got)
+            self.assertIn(NAME, got.raw)
+            self.assertEqual(client.get("/v1/visits/%s" % vid).status, 200)
+        finally:
+            stop(p)
+        raw = database_bytes(data_dir)
+        for what in (h.PERSONS[PSN].encode(), NAME, PSN.encode()):
+            self.assertFalse(what in raw, "%r is in the database file plain" % what)
+        # Done once: the next start has nothing to seal, and says nothing.
+        p, client = run("seal_key_file = %s\n" % KEY)
+        stop(p)
+        with open(log_path, "rb") as f:
+            self.assertEqual(f.read().count(b"event=plain_rows_sealed"), 1)
+
     def test_c_check_config_reads_the_key_file(self):
         os.chmod(OTHER_KEY, 0o644)
         try:
