@@ -123,6 +123,7 @@ struct desk {
     bool seal_finished;      /* the last job looked at the last row */
     int64_t seal_rows;       /* rows sealed since the start */
     int64_t seal_logged;     /* seal_rows when progress was last logged */
+    char seal_failed[128];   /* why the pass stopped ("" while it has not failed) */
     uint32_t chunk_lines;    /* fee lines per 2204/2301 upload */
     struct auth_table *auth; /* NULL or empty: no tokens configured */
     struct desk_retired *retired;
@@ -185,6 +186,8 @@ void desk_catalog_refresh_after_mismatch(struct desk *d);
 /* GET /v1/health's catalog: the items the split uses, when downloaded, a download's
  * progress, the last download's failure. */
 struct json_object *desk_catalog_json(const struct desk *d);
+/* GET /v1/health's "sealing": NULL without [posad] seal_key_file (desk_retention.c). */
+struct json_object *desk_sealing_json(const struct desk *d);
 
 /* Retention: a minute after start and every DESK_RETENTION_EVERY_MS, deletes identities a
  * day after they expired, idempotent answers older than [his] idempotency_days, and the

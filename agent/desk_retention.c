@@ -84,7 +84,8 @@ static void on_sealed(struct db_job *job, int status)
     char n[24];
 
     if (status) {
-        log_event(LOGL_ERROR, "plain_rows_seal_failed", "error", posa_strerror(status), NULL);
+        snprintf(d->seal_failed, sizeof d->seal_failed, "%s", posa_strerror(status));
+        log_event(LOGL_ERROR, "plain_rows_seal_failed", "error", d->seal_failed, NULL);
         return; /* the next start takes it up again */
     }
     d->seal_rows += d->seal_batch;
@@ -106,6 +107,24 @@ static void seal_next(struct desk *d)
 {
     d->seal_job = (struct db_job){.run = run_seal, .done = on_sealed};
     db_worker_submit(&d->pd->db, &d->seal_job);
+}
+
+struct json_object *desk_sealing_json(const struct desk *d)
+{
+    struct json_object *o;
+
+    if (!d->pd->seal_key)
+        return NULL;
+    o = json_object_new_object();
+    json_object_object_add(o, "cipher", json_object_new_string(d->pd->cfg.seal_cipher));
+    json_object_object_add(o, "plain_rows",
+                           json_object_new_string(d->seal_failed[0]  ? "failed"
+                                                  : d->seal_finished ? "none"
+                                                                     : "sealing"));
+    json_object_object_add(o, "rows_sealed", json_object_new_int64(d->seal_rows));
+    json_object_object_add(o, "last_error",
+                           d->seal_failed[0] ? json_object_new_string(d->seal_failed) : NULL);
+    return o;
 }
 
 void desk_retention_start(struct desk *d)

@@ -68,6 +68,7 @@ static void on_stats(struct db_job *job, int status)
     json_object_object_add(body, "queue", q);
     json_object_object_add(body, "readers", desk_readers_json(&sj->pd->desk));
     json_object_object_add(body, "catalog", desk_catalog_json(&sj->pd->desk));
+    json_object_object_add(body, "sealing", desk_sealing_json(&sj->pd->desk));
     his_reply(sj->call, 200, body);
     free(sj);
 }

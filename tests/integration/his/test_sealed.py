@@ -62,6 +62,9 @@ class Sealed(h.HisTestCase):
         self.assertIn(NAME, self.statement(sid))  # read back through the seal
         got = self.tcp.get("/v1/settlements/%s" % sid)
         self.assertEqual(got.status, 200, got)
+        self.assertEqual(self.tcp.get("/v1/health").json["sealing"],
+                         {"cipher": "sm4", "plain_rows": "none", "rows_sealed": 0,
+                          "last_error": None})
         raw = database_bytes(self.w.data_dir)
         self.assertGreater(len(raw), 100000)
         for what in (h.PERSONS[PSN].encode(), NAME, PSN.encode()):
@@ -152,6 +155,7 @@ class Sealed(h.HisTestCase):
 
         p, client = run("")
         try:
+            self.assertIsNone(client.get("/v1/health").json["sealing"])
             v = client.post("/v1/visits", h.visit_body(self.identify(client, PSN)))
             self.assertEqual(v.status, 201, v)
             vid = v.json["visit_id"]
@@ -165,6 +169,11 @@ class Sealed(h.HisTestCase):
         p, client = run("seal_key_file = %s\n" % KEY)
         try:
             h.wait_until(lambda: logged("plain_rows_sealed"), 20, "plain_rows_sealed")
+            sealing = client.get("/v1/health").json["sealing"]
+            self.assertEqual((sealing["cipher"], sealing["plain_rows"]), ("aes-256-gcm", "none"))
+            # The stay's messages (1101, 2401, 2301, 2402, 2304), its identity, visit and
+            # settlement at least had plain values.
+            self.assertGreaterEqual(sealing["rows_sealed"], 9, sealing)
             got = client.get("/v1/documents/settlement/%s" % sid)
             self.assertEqual(got.status, 200, got)
             self.assertIn(NAME, got.raw)
