@@ -2,14 +2,17 @@
  * posad's own: [posad] seal_key_file, 64 hex digits (32 bytes) in a file only its owner may
  * read. Two ciphers, told apart by a sealed value's first byte, so a database may hold both
  * and seal_cipher may change between starts (the key may not):
- *   aes-256-gcm  the default: 4.61 M -> 5.09 M instructions per outpatient settlement
- *                (callgrind, bench/instructions.py), where SM4 takes it to 9.70 M;
+ *   aes-256-gcm  the default: 4.61 M -> 4.80 M instructions per outpatient settlement
+ *                (callgrind, bench/instructions.py), where SM4 takes it to 8.83 M;
  *   sm4          SM4-CTR with an HMAC-SM3 tag (encrypt-then-MAC), for an institution whose
  *                cryptography assessment asks for the SM algorithms (OpenSSL 3.0 has no
  *                SM4-GCM).
  * Each cipher's keys are derived from the file's (HMAC over a label), never used as they are.
  * A sealed value is 'A' | IV (12) | ciphertext | GCM tag (16), or 'S' | IV (16) | ciphertext |
- * HMAC-SM3 (32) over what precedes it. The IVs are random. */
+ * HMAC-SM3 (32) over what precedes it. An IV is 8 random bytes drawn when the key is loaded
+ * (again after 2^32 values), a 4-byte count, and for SM4-CTR 4 zero bytes (its block
+ * counter): no IV twice under the key, across values and starts. A loaded key keeps its
+ * cipher contexts and count, so it serves one thread at a time (posad's database thread). */
 #ifndef POSA_AGENT_SEAL_H
 #define POSA_AGENT_SEAL_H
 

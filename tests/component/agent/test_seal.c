@@ -243,7 +243,7 @@ static void test_tampered_and_other_keys(void **state)
         }
         assert_int_equal(open_with(k, v, len - 1, out), POSA_ESEALED);
         assert_int_equal(open_with(k, v, 10, out), POSA_ESEALED);
-        /* Two seals of one value differ (random IVs). */
+        /* Two seals of one value differ (new IVs). */
         size_t len2;
         unsigned char *v2 = seal_plain(k, &len2);
         assert_true(len2 == len && memcmp(v, v2, len) != 0);
@@ -257,6 +257,34 @@ static void test_tampered_and_other_keys(void **state)
         seal_key_free(k);
         seal_key_free(other);
         seal_key_free(switched);
+    }
+}
+
+/* No IV twice: many values under one load, and another load (another start) of the key. */
+static void test_ivs_never_repeat(void **state)
+{
+    struct fx *fx = *state;
+    const char *ciphers[] = {"aes-256-gcm", "sm4"};
+    enum { VALUES = 2000 };
+    static unsigned char ivs[2 * VALUES][16];
+
+    for (int c = 0; c < 2; c++) {
+        size_t iv_len = c == 0 ? 12 : 16;
+        int n = 0;
+
+        for (int round = 0; round < 2; round++) {
+            struct seal_key *k = load(fx->key_a, ciphers[c]);
+            for (int i = 0; i < VALUES; i++) {
+                size_t len;
+                unsigned char *v = seal_plain(k, &len);
+                memcpy(ivs[n++], v + 1, iv_len);
+                free(v);
+            }
+            seal_key_free(k);
+        }
+        for (int i = 0; i < n; i++)
+            for (int j = i + 1; j < n; j++)
+                assert_false(memcmp(ivs[i], ivs[j], iv_len) == 0);
     }
 }
 
@@ -456,6 +484,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_aes_format, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_sm4_format, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_tampered_and_other_keys, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_ivs_never_repeat, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_database, fx_setup, fx_teardown),
     };
 
