@@ -161,6 +161,13 @@ static int on_platform_row(const struct desk_fee_split *row, void *data)
     return 0;
 }
 
+/* Whether the platform put the line in another fee category (policy.md §32) than posad's
+ * catalog: the statement prints the line under its category. */
+static bool other_category(const struct split *s, const struct split *platform)
+{
+    return platform->category != 0 && platform->category != s->category;
+}
+
 /* {"overlmt_amt":{"local":"..","upstream":".."}, ...} or NULL when they agree. */
 static struct json_object *mismatch(const struct split *s, const struct split *platform)
 {
@@ -180,6 +187,18 @@ static struct json_object *mismatch(const struct split *s, const struct split *p
         json_object_object_add(d, "local", his_money(local[i]));
         json_object_object_add(d, "upstream", his_money(upstream[i]));
         json_object_object_add(o, names[i], d);
+    }
+    if (other_category(s, platform)) {
+        char ours[3], theirs[3];
+        struct json_object *d = json_object_new_object();
+
+        if (!o)
+            o = json_object_new_object();
+        json_object_object_add(d, "local",
+                               json_object_new_string(two_digit_code(s->category, ours)));
+        json_object_object_add(d, "upstream",
+                               json_object_new_string(two_digit_code(platform->category, theirs)));
+        json_object_object_add(o, "med_chrgitm_type", d);
     }
     return o;
 }
@@ -376,7 +395,7 @@ static bool take_platform_splits(struct fee_flow *f)
 
         if (f->platform_rows[i] != 1 || !platform_split_usable(l, p) ||
             (p->fulamt_ownpay == l->fulamt_ownpay && p->overlmt == l->overlmt &&
-             p->preselfpay == l->preselfpay && p->inscp == l->inscp))
+             p->preselfpay == l->preselfpay && p->inscp == l->inscp && !other_category(l, p)))
             continue;
         if (!f->taken && (!(f->taken = calloc(f->lines.n, sizeof *f->taken)) ||
                           !(f->taken_ids = calloc(f->lines.n, sizeof *f->taken_ids))))

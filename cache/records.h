@@ -95,8 +95,8 @@ struct line_record {
 int records_lines_put(struct db *db, const struct line_record *lines, size_t n, bool replacing,
                       int64_t now);
 /* The platform's split of some of the visit's active lines (ids[0..n), splits[0..n) the
- * same order) replaces posad's money parts of them (amount and its four parts; the level and
- * category stay posad's). */
+ * same order) replaces posad's money parts of them (amount and its four parts) and their fee
+ * category when the platform said one (split.category not 0); the level stays posad's. */
 int records_lines_platform_split(struct db *db, const char *visit_id, const char *const *ids,
                                  const struct split *splits, size_t n);
 /* The active lines of visit_id that upload_msgid carried become `refused`; unheard (the

@@ -347,6 +347,8 @@ static int take_platform_split(struct line_record *l, void *data)
     l->split.overlmt = s->overlmt;
     l->split.preselfpay = s->preselfpay;
     l->split.inscp = s->inscp;
+    if (s->category) /* the platform's, when it said one: the statement prints it */
+        l->split.category = s->category;
     return 1;
 }
 

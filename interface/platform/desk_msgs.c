@@ -451,7 +451,7 @@ static int fee_split_decode(json_object *row, struct desk_fee_split *out,
         (rc = jsonmap_get_string(row, "med_chrgitm_type", 2, false, &category, err)) < 0)
         return rc;
     s->lv = LV_NONE;
-    s->category = CATEGORY_OTHER;
+    s->category = 0; /* not said: nothing to compare the local one with */
     if (lv[0] && chrgitm_lv_parse(lv, &s->lv) < 0)
         return jsonmap_fail(err, POSA_ECLASS, NULL, "chrgitm_lv");
     if (category[0] && category_parse(category, &s->category) < 0)

@@ -134,7 +134,7 @@ json_object *desk_fees_cancel_input(const char *infno, const char *psn_no, const
 /* The platform's split of one uploaded line (2204/2301 output result[]). */
 struct desk_fee_split {
     const char *feedetl_sn;
-    struct split split;
+    struct split split; /* split.category 0 when the row has no med_chrgitm_type */
 };
 
 /* Calls cb for each row of output.result[]; a non-zero return stops and is returned. */

@@ -99,6 +99,36 @@ class MismatchTest(h.HisTestCase):
         self.assertEqual((line["chrgitm_lv"], line["fulamt_ownpay_amt"], line["inscp_scp_amt"]),
                          ("03", "450.00", "0.00"), line)
 
+    def test_z_another_category_alone(self):
+        # The platform files the bed under 14 其他费 (its class and limit as posad has them,
+        # whichever scenario runs now): the amounts agree, the category does not. Reported,
+        # and the platform's category is the one the bill and the statement print.
+        with open(self.w.scenario or os.path.join(h.SOURCE, "sandbox", "scenarios",
+                                                  "default.json"), encoding="utf-8") as f:
+            scenario = json.load(f)
+        bed = [i for i in scenario["catalog"] if i["list_code"] == BED][0]
+        self.assertEqual(bed["med_chrgitm_type"], "01")
+        bed["med_chrgitm_type"] = "14"
+        self.w.scenario = os.path.join(self.w.dir, "bed_category_14.json")
+        with open(self.w.scenario, "w", encoding="utf-8") as f:
+            json.dump(scenario, f, ensure_ascii=False)
+        self.w.kill_sandbox()
+        self.assertTrue(self.w.start_sandbox(), self.w.log_tail("sandbox.log"))
+        h.wait_until(self.w._online, 20, "posad upstream online again", step=0.1)
+        line = self.upload_bed("C01")
+        self.assertEqual(line.get("upstream_mismatch"),
+                         {"med_chrgitm_type": {"local": "01", "upstream": "14"}}, line)
+        vid = self.last_visit["visit_id"]
+        r = self.tcp.post("/v1/visits/%s/settle" % vid,
+                          {"discharge": {"time": "2026-11-25 09:30:00"}})
+        self.assertEqual(r.status, 200, r)
+        doc = self.tcp.get("/v1/documents/settlement/" + r.json["settlement_id"]).raw.decode()
+        self.assertIn('<th>其他费</th><td class="num">450.00</td>', doc)
+        self.assertIn('<th>床位费</th><td class="num">0.00</td>', doc)
+        log = self.w.log_tail(n=10 ** 7)
+        self.assertIn("C01", log[log.rfind("split_mismatch"):][:400])
+        # (The catalog is fetched again at most every ten minutes: the test above did.)
+
 
 if __name__ == "__main__":
     h.main()
