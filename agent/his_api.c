@@ -679,6 +679,9 @@ static int idempotency_start(struct his_call *call)
         return POSA_EFIELD;
     memcpy(call->idem_key, key, n + 1);
     hex(digest, 16, call->body_hash);
+    /* Kept beside sealed rows, keyed: the digest of an identify by ID number is the number. */
+    if (call->pd->seal_key && seal_digest(call->pd->seal_key, call->body_hash, call->body_hash))
+        return POSA_ECRYPTO;
     /* The same key in flight: the same body waits for the first's answer; another body is a
      * conflict at once. */
     if ((first = key_holder(call->idem_key))) {

@@ -387,7 +387,8 @@ static int open_journal(struct posad *pd, char last_msgid[MSGID_LEN + 1])
     if (!err)
         err = journal_last_msgid(db, last_msgid);
     if (err) {
-        const char *detail = db ? db_errmsg(db) : "";
+        /* SQLite's words, when SQLite failed (a sealed row is posad's own finding). */
+        const char *detail = db && err != POSA_ESEALED ? db_errmsg(db) : "";
 
         fprintf(stderr, "posad: journal %s: %s%s%s%s\n", path, posa_strerror(err),
                 detail[0] ? " (" : "", detail, detail[0] ? ")" : "");

@@ -93,6 +93,12 @@ static int collect(const struct journal_row *row, void *data)
     struct outbox *ob = data;
     struct journal_row *copy = calloc(1, sizeof *copy);
 
+    if (row->damaged) { /* never sent: parked by run_due, logged by on_due */
+        free(copy);
+        if (ob->n_damaged < (int)(sizeof ob->damaged / sizeof ob->damaged[0]))
+            memcpy(ob->damaged[ob->n_damaged++], row->msgid, sizeof row->msgid);
+        return 0;
+    }
     /* journal_due's rows are freed after the callback: keep a deep copy of what we need. */
     if (!copy)
         return -ENOMEM;
@@ -138,8 +144,11 @@ static int run_due(struct db *db, struct db_job *job)
     /* Nothing queued, or nothing due yet: the visit-ordered scan (a recursive query over
      * the open rows, the outbox's costliest statement, run after every message of a visit
      * ends) would find nothing. */
+    ob->n_damaged = 0;
     if (!err && ob->next_due > 0 && ob->next_due <= now)
         err = journal_due(db, now, ob->batch_size, collect, ob);
+    for (int i = 0; !err && i < ob->n_damaged; i++)
+        err = journal_park_damaged(db, ob->damaged[i], now);
     return err;
 }
 
@@ -148,6 +157,10 @@ static void on_due(struct db_job *job, int status)
     struct outbox *ob = container_of(job, struct outbox, job);
     struct upstream *up = &ob->pd->up;
 
+    for (int i = 0; !status && i < ob->n_damaged; i++)
+        log_event(LOGL_ERROR, "journal_row_damaged", "msgid", ob->damaged[i], "error",
+                  JOURNAL_DAMAGED "; it waits in the queue, its visit's later messages behind it",
+                  NULL);
     /* The session may have been lost while the batch was read: its rows would go with no
      * sign_no, be refused and come back. The sign-in kicks the outbox once it is back. */
     if (status || ob->stopping || !up->sign_no[0]) {

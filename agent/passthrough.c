@@ -315,6 +315,14 @@ static void pt_submit(struct his_call *call)
         snprintf(m->idem_key, sizeof m->idem_key, "pt:%s", call->idem_key);
         pt_hash(call->client ? call->client->name : "", f->infno, text, text_len, m->idem_hash);
     }
+    /* Kept beside sealed rows, keyed: a 1101's digest is the ID number it asks about. */
+    if (m->idem_hash[0] && call->pd->seal_key &&
+        seal_digest(call->pd->seal_key, m->idem_hash, m->idem_hash) != 0) {
+        json_object_put(printed);
+        upmsg_free(m);
+        pt_answer(call, 503, -1, "", "the request's digest could not be made", NULL);
+        return;
+    }
     if (f->mdtrt_id && strlen(f->mdtrt_id) < sizeof m->visit_key)
         str_copy(m->visit_key, sizeof(m->visit_key), f->mdtrt_id);
     /* What moves money or records goes in the audit log; reads do not. */

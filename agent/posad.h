@@ -28,6 +28,8 @@ struct outbox {
     struct db_job job;
     struct journal_row **rows;
     int n_rows;
+    char damaged[4][MSGID_LEN + 1]; /* due rows that could not be read, this pass */
+    int n_damaged;
     int64_t next_due;
     int64_t clock_seen; /* the wall clock at the last pass (database thread); 0: none yet */
     bool again; /* kicked while draining */

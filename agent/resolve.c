@@ -359,9 +359,13 @@ static void resolver_query(struct resolver *rs)
 static int keep_first(const struct journal_row *row, void *data)
 {
     struct resolver *rs = data;
-    struct journal_row *copy = calloc(1, sizeof *copy);
+    struct journal_row *copy;
 
-    if (!copy)
+    if (row->damaged) { /* cannot be asked about: passed over, the next one is picked */
+        rs->after_seq = row->seq;
+        return 0;
+    }
+    if (!(copy = calloc(1, sizeof *copy)))
         return -ENOMEM;
     *copy = *row;
     copy->idem_key = copy->idem_hash = copy->ref_msgid = copy->response = copy->last_error = NULL;

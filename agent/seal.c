@@ -43,6 +43,7 @@ struct seal_key {
      * for every value (half of sealing's cost). */
     unsigned char iv_prefix[8];
     uint32_t iv_count;
+    unsigned char digest[32]; /* seal_digest's HMAC-SHA256 key */
 };
 
 /* The file: 64 hex digits, a line end after them allowed, only its owner may read it. */
@@ -61,6 +62,12 @@ static int read_key_file(const char *path, unsigned char key[SEAL_KEY_LEN], char
     }
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         snprintf(why, cap, "not a file");
+        err = POSA_EFIELD;
+    } else if (st.st_uid != geteuid() && st.st_uid != 0) {
+        snprintf(why, cap,
+                 "owned by uid %u, who could read or replace it: chown it to posad's "
+                 "user (or root)",
+                 (unsigned)st.st_uid);
         err = POSA_EFIELD;
     } else if (st.st_mode & (S_IRWXG | S_IRWXO)) {
         snprintf(why, cap, "others than its owner may read or change it (mode %04o): chmod 0400",
@@ -183,6 +190,8 @@ int seal_key_load(const char *path, const char *cipher, struct seal_key **ret, c
     err = keyed_init(&k->aes, "AES-256-GCM", master, "SHA256", "posa seal aes-256-gcm", 32);
     if (!err)
         err = keyed_init(&k->sm4, "SM4-CTR", master, "SM3", "posa seal sm4", 16);
+    if (!err)
+        err = derive(master, "SHA256", "posa seal digest", k->digest, sizeof k->digest);
     if (!err && k->sm4.enc)
         err = sm3_init(k, master);
     OPENSSL_cleanse(master, sizeof master);
@@ -289,7 +298,29 @@ static int open_sealed(void *ctx, const unsigned char *sealed, size_t len, unsig
     return 0;
 }
 
+int seal_digest(const struct seal_key *k, const char *hex, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    unsigned char mac[32];
+    size_t n = 0, len = strlen(hex);
+
+    if (len < 2 || len > 2 * sizeof mac + 1 ||
+        !EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, k->digest, sizeof k->digest,
+                   (const unsigned char *)hex, len, mac, sizeof mac, &n))
+        return POSA_ECRYPTO;
+    out[0] = DB_DIGEST_KEYED;
+    for (size_t i = 1; i < len; i++)
+        out[i] = digits[(mac[(i - 1) / 2] >> ((i - 1) % 2 ? 0 : 4)) & 15];
+    out[len] = '\0';
+    return 0;
+}
+
+static int digest(void *ctx, const char *hex, char *out)
+{
+    return seal_digest(ctx, hex, out);
+}
+
 void seal_sealer(struct seal_key *k, struct db_sealer *out)
 {
-    *out = (struct db_sealer){.seal = seal, .open = open_sealed, .ctx = k};
+    *out = (struct db_sealer){.seal = seal, .open = open_sealed, .digest = digest, .ctx = k};
 }

@@ -35,4 +35,10 @@ void seal_key_free(struct seal_key *k); /* wipes the keys; NULL is a no-op */
  * the connection it is given to. */
 void seal_sealer(struct seal_key *k, struct db_sealer *out);
 
+/* The digest of a request kept with its Idempotency-Key (hex: an unkeyed SHA-256 of a body
+ * naming an ID number gives the number away to anyone trying them all) as posad keeps it
+ * beside sealed rows: "k" and the hex of HMAC-SHA256 of hex under a key of its own, as long
+ * as hex. out may be hex. Any thread (it keeps no state). */
+int seal_digest(const struct seal_key *k, const char *hex, char *out);
+
 #endif

@@ -105,7 +105,9 @@ static int add_row(const struct journal_row *row, void *data)
     /* Last: posactl's table cuts every column but the last, and the cause is the one a
      * reader needs whole. */
     json_object_object_add(o, "last_error",
-                           row->last_error ? json_object_new_string(row->last_error) : NULL);
+                           row->damaged      ? json_object_new_string(JOURNAL_DAMAGED)
+                           : row->last_error ? json_object_new_string(row->last_error)
+                                             : NULL);
     if (json_object_array_length(sj->rows) < (size_t)sj->limit) {
         json_object_array_add(sj->rows, o);
         sj->last_seq = row->seq;

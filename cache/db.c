@@ -164,9 +164,9 @@ int db_column_opened(struct db *db, sqlite3_stmt *st, int col, char **ret, size_
         memcpy(out, p ? (const char *)p : "", len);
     else if (!db->sealer)
         err = POSA_ESEALED;
-    else
-        err = db->sealer->open(db->sealer->ctx, p + DB_SEAL_MAGIC_LEN, len - DB_SEAL_MAGIC_LEN,
-                               (unsigned char *)out, &n);
+    else if (db->sealer->open(db->sealer->ctx, p + DB_SEAL_MAGIC_LEN, len - DB_SEAL_MAGIC_LEN,
+                              (unsigned char *)out, &n) != 0)
+        err = POSA_ECORRUPT; /* the key opens the others (db_seal_begin): this one is damaged */
     if (err) {
         free(out);
         return err;
@@ -194,9 +194,9 @@ int db_seal_begin(struct db *db, const struct db_sealer *sealer)
     db->sealer = sealer;
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        /* Opened without a sealer, a sealed value is POSA_ESEALED too. */
+        /* Opened without a sealer, or not opened by this one, it is POSA_ESEALED. */
         err = db_column_opened(db, st, 0, &opened, NULL);
-        if (!err && strcmp(opened, seal_check_text) != 0)
+        if (err == POSA_ECORRUPT || (!err && strcmp(opened, seal_check_text) != 0))
             err = POSA_ESEALED;
         free(opened);
         sqlite3_reset(st);

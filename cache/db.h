@@ -70,8 +70,9 @@ int db_checkpoint_aside(struct db *db);
 int db_checkpoint(struct db *db);
 
 /* At-rest sealing (architecture.md, "Security"). The columns that carry personal data, the
- * journal's request and response, the bodies of identities, visits and settlements, the first
- * answers of idempotent requests, and a visit's psn_no, cert_no and card_sn, are written
+ * journal's request and response, the bodies of identities, visits, settlements and
+ * reconciliation reports, the first answers of idempotent requests, and a visit's psn_no,
+ * cert_no and card_sn, are written
  * sealed once a sealer is set. cache/ links no cryptography: agent/seal.c gives the two
  * functions. A sealed value is DB_SEAL_MAGIC and what seal() wrote; any other value is plain,
  * so the rows of a database from before sealing was turned on stay readable until
@@ -88,8 +89,13 @@ struct db_sealer {
      * set; POSA_ESEALED when it does not open (another key, a damaged value) */
     int (*open)(void *ctx, const unsigned char *sealed, size_t len, unsigned char *out,
                 size_t *out_len);
+    /* A digest kept beside the sealed rows (an idempotent request's, in lowercase hex), keyed:
+     * into out, as long as hex and starting DB_DIGEST_KEYED. db_seal_plain_rows keys those of
+     * rows from before the sealer; the callers key their own. */
+    int (*digest)(void *ctx, const char *hex, char *out);
     void *ctx;
 };
+#define DB_DIGEST_KEYED 'k' /* never a hex digit */
 
 /* Sets the connection's sealer (NULL: none; the caller keeps it alive) and checks the
  * database against it, once, before anything is read or written: POSA_ESEALED when the

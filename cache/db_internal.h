@@ -31,8 +31,9 @@ bool db_value_sealed(const void *p, size_t len);
 int db_bind_sealable(struct db *db, sqlite3_stmt *st, int col, const void *p, size_t len,
                      bool blob);
 /* Column col of the current row, opened when sealed: malloc'd and NUL-terminated in *ret
- * (NULL for SQL NULL), its length in *ret_len when not NULL. POSA_ESEALED when it does not
- * open, -ENOMEM. */
+ * (NULL for SQL NULL), its length in *ret_len when not NULL. POSA_ECORRUPT when it does not
+ * open (a damaged value: the key opened seal_check), POSA_ESEALED when sealed and the
+ * connection has no sealer, -ENOMEM. */
 int db_column_opened(struct db *db, sqlite3_stmt *st, int col, char **ret, size_t *ret_len);
 
 /* The migrations in order: migrations[i] brings the schema from version i to i + 1. */

@@ -113,6 +113,9 @@ static const char sql_settlements_open[] =
 static const char sql_retry_now[] =
     "UPDATE journal SET next_attempt = ?2, updated_at = ?2 WHERE msgid = ?1 AND state = 'queued'";
 static const char sql_last_msgid[] = "SELECT msgid FROM journal ORDER BY seq DESC LIMIT 1";
+static const char sql_park_damaged[] =
+    "UPDATE journal SET next_attempt = 9223372036854775807, updated_at = ?2, last_error = "
+    "'" JOURNAL_DAMAGED "' WHERE msgid = ?1 AND state = 'queued'";
 
 static char *journal_dup_col(sqlite3_stmt *st, int col, size_t *ret_len)
 {
@@ -160,7 +163,7 @@ void journal_row_free(struct journal_row *row)
 }
 
 /* Reads the current row of st (selected with JOURNAL_COLS) into a new journal_row. */
-static int journal_row_read(struct db *db, sqlite3_stmt *st, struct journal_row **ret)
+static int journal_row_read(struct db *db, sqlite3_stmt *st, bool list, struct journal_row **ret)
 {
     struct journal_row *row = calloc(1, sizeof *row);
     const char *state;
@@ -182,6 +185,15 @@ static int journal_row_read(struct db *db, sqlite3_stmt *st, struct journal_row 
     row->next_attempt = sqlite3_column_int64(st, 11);
     if (!err)
         err = db_column_opened(db, st, 12, &row->response, &row->response_len);
+    if (err == POSA_ECORRUPT && list) { /* journal.h, damaged */
+        free(row->request);
+        free(row->response);
+        row->response = NULL;
+        row->response_len = row->request_len = 0;
+        row->request = strdup("");
+        row->damaged = true;
+        err = 0;
+    }
     row->last_error = journal_dup_col(st, 13, NULL);
     row->created_at = sqlite3_column_int64(st, 14);
     row->updated_at = sqlite3_column_int64(st, 15);
@@ -350,7 +362,7 @@ static int journal_get_one(struct db *db, const char *sql, const char *key,
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
-        err = journal_row_read(db, st, ret);
+        err = journal_row_read(db, st, false, ret);
     else
         err = rc == SQLITE_DONE ? POSA_ENOTFOUND : db_map(rc);
     sqlite3_reset(st);
@@ -453,7 +465,7 @@ int journal_get_standin(struct db *db, const char *msgid, const char *infno,
     sqlite3_bind_text(st, 2, infno, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
-        err = journal_row_read(db, st, ret);
+        err = journal_row_read(db, st, false, ret);
     else
         err = rc == SQLITE_DONE ? POSA_ENOTFOUND : db_map(rc);
     sqlite3_reset(st);
@@ -490,7 +502,7 @@ static int journal_each(struct db *db, sqlite3_stmt *st, journal_row_cb cb, void
     while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         struct journal_row *row = NULL;
 
-        err = journal_row_read(db, st, &row);
+        err = journal_row_read(db, st, true, &row);
         if (err)
             break;
         err = cb(row, data);
@@ -639,4 +651,15 @@ int journal_settlements_since(struct db *db, int64_t since, journal_row_cb cb, v
         return POSA_EDB;
     sqlite3_bind_int64(st, 1, since);
     return journal_each(db, st, cb, data);
+}
+
+int journal_park_damaged(struct db *db, const char *msgid, int64_t now)
+{
+    sqlite3_stmt *st = db_stmt(db, sql_park_damaged);
+
+    if (!st)
+        return POSA_EDB;
+    sqlite3_bind_text(st, 1, msgid, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now);
+    return db_step_done(db, st);
 }

@@ -50,6 +50,11 @@ struct journal_row {
     size_t request_len;
     char *response;
     size_t response_len;
+    /* Its sealed request or response does not open (the file is damaged): request "",
+     * response NULL. Only lists (journal_due, journal_list, journal_settlements_since) give
+     * such a row, so that one damaged row stops no other; journal_get is POSA_ECORRUPT. */
+    bool damaged;
+#define JOURNAL_DAMAGED "its sealed request or answer does not open: the database file is damaged"
     char *last_error;
     uint32_t attempts;
     int64_t next_attempt;
@@ -116,6 +121,10 @@ typedef int (*journal_row_cb)(const struct journal_row *row, void *data);
  * visit has an earlier (by ord, then seq) row not yet final (messages of one visit go in order, one
  * at a time). cb returns non-zero to stop (that value is returned). */
 int journal_due(struct db *db, int64_t now, int limit, journal_row_cb cb, void *data);
+
+/* Takes a damaged queued row out of the outbox's way (due never, until journal_due_rebase
+ * makes it due again at the next start), its last_error saying why. */
+int journal_park_damaged(struct db *db, const char *msgid, int64_t now);
 
 /* The earliest next_attempt of a queued row (ms), or 0 when none is queued: when the
  * outbox timer should fire next. */

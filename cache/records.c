@@ -92,19 +92,6 @@ static int copy_col(char *dst, size_t cap, sqlite3_stmt *st, int col)
     return 0;
 }
 
-static char *dup_col(sqlite3_stmt *st, int col)
-{
-    const unsigned char *s = sqlite3_column_text(st, col);
-    size_t n = (size_t)sqlite3_column_bytes(st, col);
-    char *out = malloc(n + 1);
-
-    if (!out)
-        return NULL;
-    memcpy(out, s ? (const char *)s : "", n);
-    out[n] = '\0';
-    return out;
-}
-
 /* The columns that carry personal data are sealable (db.h, db_seal_begin). */
 static int bind_sealable(struct db *db, sqlite3_stmt *st, int col, const char *text)
 {
@@ -450,19 +437,20 @@ int records_settlement_counts(struct db *db, int (*cb)(const char *state, int64_
 int records_report_put(struct db *db, int32_t date, const char *body, int64_t now)
 {
     sqlite3_stmt *st = db_stmt(db, sql_report_put);
+    int err;
 
     if (!st)
         return POSA_EDB;
     sqlite3_bind_int(st, 1, date);
-    db_bind_text(st, 2, body);
     sqlite3_bind_int64(st, 3, now);
-    return db_step_done(db, st);
+    err = bind_sealable(db, st, 2, body); /* a mismatch names the patient's psn_no */
+    return err ? err : db_step_done(db, st);
 }
 
 int records_report_get(struct db *db, int32_t date, char **ret)
 {
     sqlite3_stmt *st = db_stmt(db, sql_report_get);
-    char *body;
+    char *body = NULL;
     int err;
 
     if (!st)
@@ -470,10 +458,10 @@ int records_report_get(struct db *db, int32_t date, char **ret)
     sqlite3_bind_int(st, 1, date);
     if ((err = step_row(st)) < 0)
         return err;
-    body = dup_col(st, 0);
+    err = db_column_opened(db, st, 0, &body, NULL);
     sqlite3_reset(st);
-    if (!body)
-        return -ENOMEM;
+    if (err)
+        return err;
     *ret = body;
     return 0;
 }

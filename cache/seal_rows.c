@@ -12,32 +12,38 @@
 
 struct sealable_table {
     const char *rowids; /* ?2 rowids after ?1, in order */
-    const char *get;    /* the sealable columns of rowid ?1 */
+    const char *get;    /* the sealable columns of rowid ?1, then its digest if it has one */
     const char *put;    /* sets each column ?2.. given (coalesce keeps the others) */
-    int cols;
+    int cols;           /* sealable columns */
+    bool digest;        /* and an idempotent request's digest after them, to key */
 };
 
 /* Every sealable column (db.h, "At-rest sealing"), table by table. */
 static const struct sealable_table sealable[] = {
     {"SELECT seq FROM journal WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-     "SELECT request, response FROM journal WHERE seq = ?1",
-     "UPDATE journal SET request = coalesce(?2, request), response = coalesce(?3, response) "
-     "WHERE seq = ?1",
-     2},
+     "SELECT request, response, idem_hash FROM journal WHERE seq = ?1",
+     "UPDATE journal SET request = coalesce(?2, request), response = coalesce(?3, response), "
+     "idem_hash = coalesce(?4, idem_hash) WHERE seq = ?1",
+     2, true},
     {"SELECT rowid FROM identities WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
      "SELECT body FROM identities WHERE rowid = ?1",
-     "UPDATE identities SET body = coalesce(?2, body) WHERE rowid = ?1", 1},
+     "UPDATE identities SET body = coalesce(?2, body) WHERE rowid = ?1", 1, false},
     {"SELECT rowid FROM visits WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
      "SELECT body, psn_no, cert_no, card_sn FROM visits WHERE rowid = ?1",
      "UPDATE visits SET body = coalesce(?2, body), psn_no = coalesce(?3, psn_no), "
      "cert_no = coalesce(?4, cert_no), card_sn = coalesce(?5, card_sn) WHERE rowid = ?1",
-     4},
+     4, false},
     {"SELECT rowid FROM settlements WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
      "SELECT body FROM settlements WHERE rowid = ?1",
-     "UPDATE settlements SET body = coalesce(?2, body) WHERE rowid = ?1", 1},
+     "UPDATE settlements SET body = coalesce(?2, body) WHERE rowid = ?1", 1, false},
     {"SELECT rowid FROM his_answers WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
-     "SELECT answer FROM his_answers WHERE rowid = ?1",
-     "UPDATE his_answers SET answer = coalesce(?2, answer) WHERE rowid = ?1", 1},
+     "SELECT answer, body_hash FROM his_answers WHERE rowid = ?1",
+     "UPDATE his_answers SET answer = coalesce(?2, answer), body_hash = coalesce(?3, body_hash) "
+     "WHERE rowid = ?1",
+     1, true},
+    {"SELECT date FROM reconcile_reports WHERE date > ?1 ORDER BY date LIMIT ?2",
+     "SELECT body FROM reconcile_reports WHERE date = ?1",
+     "UPDATE reconcile_reports SET body = coalesce(?2, body) WHERE date = ?1", 1, false},
 };
 
 #define SEALABLE_TABLES ((int)(sizeof sealable / sizeof sealable[0]))
@@ -60,6 +66,33 @@ static int next_rowids(struct db *db, const struct sealable_table *t, int64_t af
         ids[n++] = sqlite3_column_int64(st, 0);
     sqlite3_reset(st);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? n : db_map(rc);
+}
+
+/* An unkeyed digest: lowercase hex (a route's own key, "settle:S...", is no digest). */
+static bool unkeyed_digest(const unsigned char *s, size_t len)
+{
+    size_t i = 0;
+
+    while (i < len && ((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+        i++;
+    return len >= 2 && i == len && len <= 65;
+}
+
+/* Binds the keyed form of column c of get's row at col of put when it is an unkeyed digest:
+ * 1 when bound, 0 when it needs none, or an error. */
+static int bind_keyed_digest(struct db *db, sqlite3_stmt *get, int c, sqlite3_stmt *put, int col)
+{
+    const unsigned char *s = sqlite3_column_text(get, c);
+    size_t len = (size_t)sqlite3_column_bytes(get, c);
+    char keyed[66];
+    int err;
+
+    if (!s || !unkeyed_digest(s, len))
+        return 0;
+    err = db_sealer(db)->digest(db_sealer(db)->ctx, (const char *)s, keyed);
+    if (err)
+        return err;
+    return sqlite3_bind_text(put, col, keyed, -1, SQLITE_TRANSIENT) == SQLITE_OK ? 1 : POSA_EDB;
 }
 
 /* Seals the plain values of one row: 1 when it wrote, 0 when there were none, or an error. */
@@ -88,6 +121,10 @@ static int seal_row(struct db *db, const struct sealable_table *t, int64_t rowid
         /* Bound sealed, a copy: get's row may go before put runs. */
         err = db_bind_sealable(db, put, 2 + c, p ? p : "", len, true);
         plain = true;
+    }
+    if (!err && t->digest && (err = bind_keyed_digest(db, get, t->cols, put, 2 + t->cols)) > 0) {
+        plain = true;
+        err = 0;
     }
     sqlite3_reset(get);
     if (!err && plain)

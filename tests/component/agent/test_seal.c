@@ -31,6 +31,7 @@
 #define CERTNO "320211195001010006"
 #define NAME   "张三"
 #define PLAIN  "{\"certno\":\"" CERTNO "\",\"psn_name\":\"" NAME "\"}"
+#define DIGEST "0123456789abcdef0123456789abcdef" /* an idempotent request's, unkeyed */
 
 struct fx {
     struct tmpdb tmp;
@@ -120,6 +121,15 @@ static void test_key_file_rules(void **state)
     assert_null(k);
     assert_int_equal(seal_key_load(fx->tmp.dir, "sm4", &k, why, sizeof why), POSA_EFIELD);
     assert_string_equal(why, "not a file");
+    /* Another account's key could be read or replaced by it (root may own it). */
+    if (geteuid() == 0) {
+        assert_int_equal(chown(fx->key_b, 65534, 65534), 0);
+        assert_int_equal(seal_key_load(fx->key_b, "sm4", &k, why, sizeof why), POSA_EFIELD);
+        assert_non_null(strstr(why, "owned by uid 65534"));
+        assert_int_equal(chown(fx->key_b, 0, 0), 0);
+        assert_int_equal(seal_key_load(fx->key_b, "sm4", &k, why, sizeof why), 0);
+        seal_key_free(k);
+    }
 }
 
 /* HMAC-<digest>(KEY_A's bytes, label): the derivation seal.h documents. */
@@ -288,6 +298,36 @@ static void test_ivs_never_repeat(void **state)
     }
 }
 
+static void test_digest(void **state)
+{
+    struct fx *fx = *state;
+    struct seal_key *a = load(fx->key_a, "aes-256-gcm"), *a_sm4 = load(fx->key_a, "sm4");
+    struct seal_key *b = load(fx->key_b, "aes-256-gcm");
+    char one[sizeof DIGEST], two[sizeof DIGEST], other[sizeof DIGEST], in_place[] = DIGEST;
+    unsigned char mac[32], key[32];
+    size_t n = 0;
+
+    assert_int_equal(seal_digest(a, DIGEST, one), 0);
+    assert_int_equal(seal_digest(a_sm4, DIGEST, two), 0); /* the key's, whatever the cipher */
+    assert_int_equal(seal_digest(b, DIGEST, other), 0);
+    assert_int_equal(seal_digest(a, in_place, in_place), 0);
+    assert_string_equal(one, two);
+    assert_string_equal(one, in_place);
+    assert_string_not_equal(one, other);
+    assert_int_equal(strlen(one), strlen(DIGEST));
+    /* "k" and HMAC-SHA256 under HMAC-SHA256(key, "posa seal digest"), as seal.h says. */
+    derive_a("SHA256", "posa seal digest", key, sizeof key);
+    assert_non_null(EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, key, sizeof key,
+                              (const unsigned char *)DIGEST, strlen(DIGEST), mac, sizeof mac, &n));
+    char want[sizeof DIGEST] = "k";
+    for (size_t i = 1; i < strlen(DIGEST); i++)
+        want[i] = "0123456789abcdef"[(mac[(i - 1) / 2] >> ((i - 1) % 2 ? 0 : 4)) & 15];
+    assert_string_equal(one, want);
+    seal_key_free(a);
+    seal_key_free(a_sm4);
+    seal_key_free(b);
+}
+
 static bool file_has(const char *path, const char *text)
 {
     FILE *f = fopen(path, "rb");
@@ -315,7 +355,15 @@ static void put_journal(struct db *db, const char *msgid, const char *body)
     assert_int_equal(journal_apply(db, msgid, MSG_EV_ANSWER_OK, &out, 2, NULL), 0);
 }
 
-static void put_records(struct db *db, const char *id, const char *certno, const char *body)
+static int32_t report_date(const char *id)
+{
+    return strcmp(id, "OLD") == 0 ? 20261101 : 20261102;
+}
+
+/* hash: the request digest kept with the answer (as posad's caller makes it: keyed when
+ * sealing). */
+static void put_records(struct db *db, const char *id, const char *certno, const char *body,
+                        const char *hash)
 {
     struct visit_record v = {.kind = "outpatient", .state = "open", .med_type = "11"};
     struct settlement_record s = {.state = "settled", .settle_date = 20261125};
@@ -331,7 +379,8 @@ static void put_records(struct db *db, const char *id, const char *certno, const
     assert_int_equal(records_visit_put(db, &v, 1), 0);
     assert_int_equal(records_settlement_put(db, &s, 1), 0);
     assert_int_equal(records_identity_put(db, id, "D01", body, 1, 1000), 0);
-    assert_int_equal(records_answer_put(db, id, "h", 200, body, 1), 0);
+    assert_int_equal(records_answer_put(db, id, hash, 200, body, 1), 0);
+    assert_int_equal(records_report_put(db, report_date(id), body, 1), 0);
     free(copy);
 }
 
@@ -361,11 +410,33 @@ static void assert_reads(struct db *db, const char *id, const char *msgid, const
     assert_int_equal(records_answer_get(db, id, hash, &status, &text), 0);
     assert_string_equal(text, body);
     free(text);
+    assert_int_equal(records_report_get(db, report_date(id), &text), 0);
+    assert_string_equal(text, body);
+    free(text);
     assert_int_equal(journal_get(db, msgid, &row), 0);
     assert_int_equal(row->request_len, strlen(body));
     assert_string_equal(row->request, body);
     assert_string_equal(row->response, body);
     journal_row_free(row);
+}
+
+struct listed {
+    int rows, damaged;
+    char damaged_msgid[MSGID_LEN + 1];
+};
+
+static int list_row(const struct journal_row *row, void *data)
+{
+    struct listed *l = data;
+
+    l->rows++;
+    if (row->damaged) {
+        l->damaged++;
+        strcpy(l->damaged_msgid, row->msgid);
+        assert_string_equal(row->request, "");
+        assert_null(row->response);
+    }
+    return 0;
 }
 
 static int reopen(struct fx *fx, struct db **db, struct seal_key *k, struct db_sealer *s)
@@ -392,12 +463,14 @@ static void test_database(void **state)
     assert_int_equal(db_open(fx->tmp.path, &db), 0);
     assert_int_equal(db_seal_begin(db, NULL), 0);
     put_journal(db, "M1", old);
-    put_records(db, "OLD", "110101199001010011", old);
+    put_records(db, "OLD", "110101199001010011", old, DIGEST);
 
     assert_int_equal(reopen(fx, &db, a, &s), 0);
     assert_reads(db, "OLD", "M1", "110101199001010011", old);
     put_journal(db, "M2", PLAIN);
-    put_records(db, "NEW", CERTNO, PLAIN);
+    char new_hash[sizeof DIGEST];
+    assert_int_equal(seal_digest(a, DIGEST, new_hash), 0);
+    put_records(db, "NEW", CERTNO, PLAIN, new_hash);
     assert_reads(db, "NEW", "M2", CERTNO, PLAIN);
 
     /* In the file (checkpointed when closed): every new sealable value is sealed. */
@@ -446,9 +519,17 @@ static void test_database(void **state)
         total += sealed;
         assert_true(++calls < 20);
     }
-    /* The old journal row, identity, visit, settlement and answer; the rest were sealed. */
-    assert_int_equal(total, 5);
+    /* The old journal row, identity, visit, settlement, answer and report; the rest were
+     * sealed. */
+    assert_int_equal(total, 6);
     assert_reads(db, "OLD", "M1", "110101199001010011", old);
+    /* The old answer's digest is keyed as a new request's is (so a retry still matches). */
+    char hash[RECORD_ID_MAX + 1], keyed[sizeof DIGEST], *text = NULL;
+    int status;
+    assert_int_equal(records_answer_get(db, "OLD", hash, &status, &text), 0);
+    free(text);
+    assert_int_equal(seal_digest(a, DIGEST, keyed), 0);
+    assert_string_equal(hash, keyed);
     assert_int_equal(db_seal_plain_rows(db, &cur, 1, &sealed, &done), 0);
     assert_true(done && sealed == 0);
     assert_int_equal(reopen(fx, &db, a, &s), 0);
@@ -462,15 +543,21 @@ static void test_database(void **state)
     assert_int_equal(reopen(fx, &db, a, &s), 0);
     assert_reads(db, "OLD", "M1", "110101199001010011", old);
 
-    /* A damaged sealed value is an error, never text. */
+    /* A damaged sealed value is damage, never text: journal_get fails; a list gives the row
+     * marked damaged (request "", no response), so one row stops no other. */
     assert_int_equal(sqlite3_exec(db_sqlite(db),
                                   "UPDATE journal SET response = substr(response, 1, "
                                   "length(response) - 1) WHERE msgid = 'M2'",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     row = NULL;
-    assert_int_equal(journal_get(db, "M2", &row), POSA_ESEALED);
+    assert_int_equal(journal_get(db, "M2", &row), POSA_ECORRUPT);
     assert_null(row);
+    struct listed listed = {0};
+    assert_int_equal(journal_settlements_since(db, 0, list_row, &listed), 0);
+    assert_int_equal(listed.rows, 3); /* M1, M2, M3: done 2207s */
+    assert_int_equal(listed.damaged, 1);
+    assert_string_equal(listed.damaged_msgid, "M2");
     db_close(db);
     seal_key_free(a);
     seal_key_free(b);
@@ -485,6 +572,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sm4_format, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_tampered_and_other_keys, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_ivs_never_repeat, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_digest, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_database, fx_setup, fx_teardown),
     };
 

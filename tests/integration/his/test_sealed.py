@@ -5,6 +5,7 @@ or with another key, is refused before anything is read or written, and the righ
 the same settlement again."""
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -80,6 +81,69 @@ class Sealed(h.HisTestCase):
                 self.assertGreater(total, 0, table)
                 self.assertEqual(plain, 0, "%s.%s" % (table, col))
 
+    def test_e_request_digests_are_keyed(self):
+        # An unkeyed SHA-256 of {"source":"id","certno":...} gives the number away to anyone
+        # trying them all: kept beside sealed rows, the digests are keyed ("k" + HMAC).
+        body = {"source": "id", "certno": h.PERSONS[PSN]}
+        first = self.tcp.post("/v1/identify", body, key="seal-e-1")
+        self.assertEqual(first.status, 200, first)
+        again = self.tcp.post("/v1/identify", body, key="seal-e-1")
+        self.assertEqual((again.status, again.raw), (first.status, first.raw))
+        other = self.tcp.post("/v1/identify", {"source": "id", "certno": h.PERSONS[
+            "32020000000000000000000106"]}, key="seal-e-1")
+        self.assertEqual(other.status, 409, other)
+        digest = self.posad_row("SELECT body_hash FROM his_answers WHERE idem_key LIKE "
+                                "'%seal-e-1'")[0]
+        self.assertRegex(digest, "^k[0-9a-f]{31}$")
+        # The passthrough's: a 1101 asked under a key.
+        env = {"infno": "1101", "insuplc_admdvs": "320200",
+               "input": {"data": {"mdtrt_cert_type": "02", "mdtrt_cert_no": h.PERSONS[PSN],
+                                  "psn_cert_type": "01", "certno": h.PERSONS[PSN]}}}
+        r = self.unix.post("/fsi/api/rsfComIfsService/callService", env, key="seal-e-2")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json.get("infcode"), 0, r)
+        again = self.unix.post("/fsi/api/rsfComIfsService/callService", env, key="seal-e-2")
+        self.assertEqual(again.json.get("infcode"), 0, again)
+        digest = self.posad_row("SELECT idem_hash FROM journal WHERE idem_key = 'pt:seal-e-2'")
+        self.assertRegex(digest[0], "^k[0-9a-f]{63}$")
+
+    def test_f_a_damaged_row_stops_no_other(self):
+        # Two stays' uploads wait in the queue (the platform away); one row's sealed request
+        # is damaged on disk. The other still goes when the platform is back; the damaged one
+        # is logged, listed with why, and waits (its visit's later messages behind it).
+        a = self.open_visit(self.tcp, PSN)
+        b = self.open_visit(self.tcp, "32020000000000000000000106")
+        self.w.kill_sandbox()
+        for v, prefix in ((a, "FA"), (b, "FB")):
+            r = self.tcp.post("/v1/visits/%s/fees" % v["visit_id"],
+                              {"lines": h.stay_lines(prefix)[:2]})
+            self.assertEqual((r.status, r.json["upload"]["state"]), (200, "queued"), r)
+        msgid_a, request = self.posad_row(
+            "SELECT msgid, request FROM journal WHERE visit_key = ? AND infno = '2301'",
+            (a["visit_id"],))
+        msgid_b = self.posad_row("SELECT msgid FROM journal WHERE visit_key = ? AND "
+                                 "infno = '2301'", (b["visit_id"],))[0]
+        damaged = bytearray(request)
+        damaged[40] ^= 0x01  # inside the ciphertext
+        db = sqlite3.connect(os.path.join(self.w.data_dir, "posad.db"), timeout=10)
+        with db:
+            db.execute("UPDATE journal SET request = ? WHERE msgid = ?", (bytes(damaged), msgid_a))
+        db.close()
+        self.assertTrue(self.w.start_sandbox(), self.w.log_tail("sandbox.log"))
+        state = lambda m: self.posad_row("SELECT state FROM journal WHERE msgid = ?", (m,))[0]
+        h.wait_until(lambda: state(msgid_b) == "done", 20, "the other stay's upload sent")
+        logged = "event=journal_row_damaged msgid=%s" % msgid_a
+        h.wait_until(lambda: logged in self.w.log_tail(n=10 ** 6), 20, "journal_row_damaged")
+        self.assertEqual(state(msgid_a), "queued")
+        queue = self.tcp.get("/v1/queue")
+        self.assertEqual(queue.status, 200, queue)
+        rows = [r for r in queue.json["rows"] if r["msgid"] == msgid_a]
+        self.assertEqual(len(rows), 1, queue.json)
+        self.assertIn("the database file is damaged", rows[0]["last_error"])
+        self.assertEqual(self.tcp.get("/v1/health").json["queue"]["depth"], 1)
+        got = self.tcp.get("/v1/visits/%s" % b["visit_id"])
+        self.assertEqual(got.status, 200, got)
+
     def conf_with(self, key_line):
         """The running posad's config with its seal_key_file line replaced by key_line."""
         with open(self.w.conf_path, encoding="utf-8") as f:
@@ -102,6 +166,7 @@ class Sealed(h.HisTestCase):
                 self.assertEqual(p.returncode, 1, p.stderr)
                 self.assertIn(b"sealed rows do not open: [posad] seal_key_file must name the "
                               b"key that sealed them", p.stderr)
+                self.assertNotIn(b"(not an error)", p.stderr)
                 self.assertEqual(self.posad_rows("SELECT msgid, state, request, response "
                                                  "FROM journal"), before)
                 self.assertEqual(self.posad_rows("SELECT * FROM seal_check"), seal_before)
@@ -156,6 +221,9 @@ class Sealed(h.HisTestCase):
         p, client = run("")
         try:
             self.assertIsNone(client.get("/v1/health").json["sealing"])
+            asked = client.post("/v1/identify", {"source": "id", "certno": h.PERSONS[PSN]},
+                                key="plain-d")
+            self.assertEqual(asked.status, 200, asked)
             v = client.post("/v1/visits", h.visit_body(self.identify(client, PSN)))
             self.assertEqual(v.status, 201, v)
             vid = v.json["visit_id"]
@@ -178,6 +246,11 @@ class Sealed(h.HisTestCase):
             self.assertEqual(got.status, 200, got)
             self.assertIn(NAME, got.raw)
             self.assertEqual(client.get("/v1/visits/%s" % vid).status, 200)
+            # The kept answer's digest was keyed by the pass as a new one is: the retry
+            # still matches it.
+            again = client.post("/v1/identify", {"source": "id", "certno": h.PERSONS[PSN]},
+                                key="plain-d")
+            self.assertEqual((again.status, again.raw), (asked.status, asked.raw))
         finally:
             stop(p)
         raw = database_bytes(data_dir)
