@@ -574,21 +574,32 @@ static int amounts_decode(json_object *setl, struct policy_result *r, struct jso
 static int funds_decode(json_object *output, struct desk_settlement *s, struct jsonmap_error *err)
 {
     json_object *rows = child(output, "setldetail", json_type_array);
+    size_t n = rows ? json_object_array_length(rows) : 0;
     char prefix[48];
     int rc;
 
-    for (size_t i = 0; rows && i < json_object_array_length(rows) && s->n_funds < DESK_FUNDS_MAX; i++) {
+    for (size_t i = 0; i < n; i++) {
         json_object *row = json_object_array_get_idx(rows, i);
-        struct desk_fund *f = &s->funds[s->n_funds];
+        struct desk_fund f = {.name = ""}, *last = &s->funds[DESK_FUNDS_MAX - 1];
 
-        f->name = "";
-        if ((rc = jsonmap_get_string(row, "fund_pay_type", BOUND_CODE, true, &f->fund_pay_type, err)) < 0 ||
-            (rc = jsonmap_get_string(row, "fund_pay_type_name", BOUND_NAME, false, &f->name, err)) < 0 ||
-            (rc = jsonmap_get_decimal(row, "fund_payamt", DEC_MONEY, true, &f->amount, err)) < 0) {
+        if ((rc = jsonmap_get_string(row, "fund_pay_type", BOUND_CODE, true, &f.fund_pay_type,
+                                     err)) < 0 ||
+            (rc = jsonmap_get_string(row, "fund_pay_type_name", BOUND_NAME, false, &f.name, err)) <
+                0 ||
+            (rc = jsonmap_get_decimal(row, "fund_payamt", DEC_MONEY, true, &f.amount, err)) < 0) {
             str_index(prefix, sizeof prefix, "setldetail", i);
             return jsonmap_nest(err, prefix);
         }
-        s->n_funds++;
+        if (s->n_funds < DESK_FUNDS_MAX) {
+            s->funds[s->n_funds++] = f;
+            continue;
+        }
+        /* More funds than kept: the last row sums the rest, so the rows still add up to the
+         * fund's total (a row dropped left the statement 100.00 short of it). */
+        last->fund_pay_type = "";
+        last->name = DESK_FUNDS_REST;
+        if (__builtin_add_overflow(last->amount, f.amount, &last->amount))
+            return jsonmap_fail(err, POSA_EOVERFLOW, NULL, "setldetail");
     }
     return 0;
 }

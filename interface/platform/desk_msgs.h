@@ -22,7 +22,8 @@
 #define DESK_INSURANCE_MAX 8
 /* A 1101's filings read at most; of them, the BOUND_FILINGS that end last are kept. */
 #define DESK_FILINGS_READ_MAX 256
-#define DESK_FUNDS_MAX 8
+#define DESK_FUNDS_MAX        16 /* kept; the last sums the rest when there are more */
+#define DESK_FUNDS_REST       "其余基金"
 
 /* How the patient was identified (mdtrt_cert_type): 01 e-voucher, 02 ID number, 03 card. */
 struct desk_cert {

@@ -349,6 +349,45 @@ static void test_settlement_funds_checked(void **state)
     }
 }
 
+/* More fund rows than kept (20 of 0.01 to 0.20, 2.10 in all): the first 15 as they are, the
+ * last kept row sums the other five (0.16 + ... + 0.20 = 0.90), so the rows add up to 2.10. */
+static void test_settlement_funds_beyond_kept(void **state)
+{
+    char text[4096];
+    size_t at;
+    struct json_object *out;
+    struct desk_settlement s;
+    struct jsonmap_error err = {0};
+    int64_t sum = 0;
+
+    (void)state;
+    at = (size_t)snprintf(text, sizeof text,
+                          "{\"setlinfo\":{\"setl_id\":\"S1\",\"medfee_sumamt\":\"2.10\","
+                          "\"fund_pay_sumamt\":\"2.10\",\"psn_part_amt\":\"0.00\","
+                          "\"acct_pay\":\"0.00\",\"psn_cash_pay\":\"0.00\"},\"setldetail\":[");
+    for (int i = 1; i <= 20; i++)
+        at += (size_t)snprintf(text + at, sizeof text - at,
+                               "%s{\"fund_pay_type\":\"F%02d\",\"fund_pay_type_name\":\"基金%d\","
+                               "\"fund_payamt\":\"0.%02d\"}",
+                               i > 1 ? "," : "", i, i, i);
+    snprintf(text + at, sizeof text - at, "]}");
+    assert_non_null(out = json_tokener_parse(text));
+    assert_int_equal(desk_settlement_decode(out, &s, &err), 0);
+    assert_int_equal(s.n_funds, DESK_FUNDS_MAX);
+    assert_int_equal(DESK_FUNDS_MAX, 16);
+    for (size_t i = 0; i < 15; i++) {
+        assert_int_equal(s.funds[i].amount, (int64_t)i + 1);
+        sum += s.funds[i].amount;
+    }
+    assert_string_equal(s.funds[14].fund_pay_type, "F15");
+    assert_string_equal(s.funds[15].fund_pay_type, "");
+    assert_string_equal(s.funds[15].name, DESK_FUNDS_REST);
+    assert_int_equal(s.funds[15].amount, 90);
+    assert_int_equal(sum + s.funds[15].amount, 210);
+    assert_null(desk_settlement_check(&s, NULL));
+    json_object_put(out);
+}
+
 /* The request's visit, person and total, as journaled. */
 static void test_settlement_sent_read(void **state)
 {
@@ -380,6 +419,7 @@ int main(void)
         cmocka_unit_test(test_catalog_pages),
         cmocka_unit_test(test_settlement_answer_checked),
         cmocka_unit_test(test_settlement_funds_checked),
+        cmocka_unit_test(test_settlement_funds_beyond_kept),
         cmocka_unit_test(test_settlement_sent_read),
     };
 
