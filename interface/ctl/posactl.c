@@ -644,12 +644,36 @@ static int run(const struct options *o, const char *method, const char *path, co
 
 /* The audit log page by page, each checked by posad against the one before: the last page
  * shown (its newest rows), and exit 3 when any page says the chain is broken. */
+/* What posactl audit shows: the newest CTL_AUDIT_PAGE rows of the last two pages, and the
+ * verdict over every page (a page's own says only its rows). */
+static struct json_object *audit_view(struct json_object *before, struct json_object *last,
+                                      int64_t checked, int64_t broken)
+{
+    struct json_object *view = json_object_new_object(), *rows = json_object_new_array();
+    size_t n_last = last ? json_object_array_length(last) : 0;
+    size_t n_before = before ? json_object_array_length(before) : 0;
+    size_t skip = n_before + n_last > CTL_AUDIT_PAGE ? n_before + n_last - CTL_AUDIT_PAGE : 0;
+
+    for (size_t i = skip; i < n_before; i++)
+        json_object_array_add(rows, json_object_get(json_object_array_get_idx(before, i)));
+    for (size_t i = skip > n_before ? skip - n_before : 0; i < n_last; i++)
+        json_object_array_add(rows, json_object_get(json_object_array_get_idx(last, i)));
+    json_object_object_add(view, "rows", rows);
+    json_object_object_add(view, "chain", json_object_new_string(broken ? "broken" : "intact"));
+    json_object_object_add(view, "broken_at", broken ? json_object_new_int64(broken) : NULL);
+    json_object_object_add(view, "checked", json_object_new_int64(checked));
+    json_object_object_add(
+        view, "truncated",
+        json_object_new_boolean(checked > (int64_t)json_object_array_length(rows)));
+    return view;
+}
+
 static int audit(const struct options *o)
 {
     char path[96];
-    int64_t after = 0, rows = 0, broken = 0;
+    int64_t after = 0, checked = 0, broken = 0;
     struct response r = {0};
-    struct json_object *doc = NULL, *v;
+    struct json_object *doc = NULL, *before = NULL, *last = NULL, *v, *view;
     int rc;
 
     for (;;) {
@@ -660,17 +684,28 @@ static int audit(const struct options *o)
                  CTL_AUDIT_PAGE);
         if (ctl_call(o->socket, "GET", path, NULL, &r) < 0) {
             free(r.body);
-            return EXIT_RUNTIME;
+            rc = EXIT_RUNTIME;
+            goto done;
         }
         doc = r.body ? json_tokener_parse(r.body) : NULL;
         if (r.status != 200 || !json_object_object_get_ex(doc, "rows", &v))
             break;
-        rows += (int64_t)json_object_array_length(v);
+        checked += (int64_t)json_object_array_length(v);
+        json_object_put(before);
+        before = last;
+        last = json_object_get(v);
         if (!broken && json_object_object_get_ex(doc, "broken_at", &v) && v)
             broken = json_object_get_int64(v);
         if (!json_object_object_get_ex(doc, "next_after", &v) || !v)
             break;
         after = json_object_get_int64(v);
+    }
+    if (r.status == 200 && last) { /* the whole log's answer in place of the last page's */
+        view = audit_view(before, last, checked, broken);
+        free(r.body);
+        r.body = strdup(json_object_to_json_string_ext(view, JSON_C_TO_STRING_PLAIN));
+        r.len = r.body ? strlen(r.body) : 0;
+        json_object_put(view);
     }
     json_object_put(doc);
     rc = show(o, &r);
@@ -680,10 +715,11 @@ static int audit(const struct options *o)
                 "posactl: the audit log's chain is broken at seq %lld: a row was changed or "
                 "taken out\n",
                 (long long)broken);
-        return EXIT_MISMATCH;
+        rc = EXIT_MISMATCH;
     }
-    if (rc == EXIT_OK && !o->json)
-        printf("\nchain: intact over %lld rows\n", (long long)rows);
+done:
+    json_object_put(before);
+    json_object_put(last);
     return rc;
 }
 

@@ -3,6 +3,7 @@
 file permissions are the auth; `posad --check-config` refusing malformed clients, and a
 non-loopback listen address unless TLS and tokens are configured. (Run with POSA_TEST_TLS=1,
 all of it goes over TLS.)"""
+import json
 import os
 import shutil
 import signal
@@ -323,7 +324,8 @@ class Auth(h.HisTestCase):
         p = subprocess.run([posactl, "--socket", self.w.sock_path, "audit"],
                            capture_output=True, text=True, timeout=30)
         self.assertEqual(p.returncode, 0, p)
-        self.assertIn("chain: intact over %d rows" % len(rows), p.stdout)
+        self.assertRegex(p.stdout, r"(?m)^chain +intact$")
+        self.assertRegex(p.stdout, r"(?m)^checked +%d$" % len(rows))
 
         # posad changes no row; one changed behind its back (its guard dropped) breaks the
         # chain at that row, and posactl says so with exit 3.
@@ -342,6 +344,16 @@ class Auth(h.HisTestCase):
                            capture_output=True, text=True, timeout=30)
         self.assertEqual(p.returncode, 3, p)
         self.assertIn("broken at seq %d" % settle_seq, p.stderr)
+        # The whole log's verdict on stdout too, the table's and --json's (a page's own
+        # verdict is about its rows: the last page's said intact).
+        self.assertRegex(p.stdout, r"(?m)^chain +broken$")
+        p = subprocess.run([posactl, "--socket", self.w.sock_path, "--json", "audit"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 3, p)
+        got = json.loads(p.stdout)
+        self.assertEqual((got["chain"], got["broken_at"], got["checked"], got["truncated"]),
+                         ("broken", settle_seq, len(rows), False), got)
+        self.assertEqual([r["seq"] for r in got["rows"]], [r["seq"] for r in rows])
 
     def test_desk_scope_is_not_escaped_by_leaving_desk_out(self):
         # A cashier scoped to D01 who leaves "desk" out still works at D01: the visit is
