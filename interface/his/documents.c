@@ -437,7 +437,9 @@ static void statement_amounts(struct html_buf *out, const struct doc_amounts *a)
     html_buf_put(out, "</tr>\n<tr class=\"total\"><th>个人现金支付</th>"
                       "<td colspan=\"3\" class=\"upper\">人民币（大写）");
     rc = documents_amount_upper(a->psn_cash_pay, upper, sizeof upper);
-    if (rc < 0)
+    if (rc == POSA_ERANGE && a->psn_cash_pay != INT64_MIN) /* a bill past 1e12 yuan: digits */
+        html_buf_put(out, "（逾万亿元，大写从略）");
+    else if (rc < 0)
         html_buf_fail(out, rc);
     else
         html_buf_put(out, upper);

@@ -117,9 +117,9 @@ struct outside_form_view {
 
 /* Each appends one complete HTML page to out (which the caller initialised with its
  * ceiling, e.g. HTML_BUF_CEILING). 0, POSA_ETOOLONG past the ceiling, POSA_EOVERFLOW when a
- * total overflows, POSA_ERANGE for an amount that cannot be printed (INT64_MIN, or an
- * uppercase amount beyond documents_amount_upper()'s range), or -ENOMEM; on error out holds
- * an incomplete page that must not be sent. */
+ * total overflows, POSA_ERANGE for an amount that cannot be printed (INT64_MIN; a cash part
+ * beyond documents_amount_upper()'s range is printed in digits only), or -ENOMEM; on error out
+ * holds an incomplete page that must not be sent. */
 int documents_statement_format(const struct statement_view *view, struct html_buf *out);
 int documents_trauma_format(const struct trauma_form_view *view, struct html_buf *out);
 int documents_outside_format(const struct outside_form_view *view, struct html_buf *out);
