@@ -34,7 +34,11 @@ class MismatchTest(h.HisTestCase):
         items = [i for i in scenario["catalog"] if i["list_code"] == BED]
         self.assertEqual(len(items), 1)
         items[0].update({"chrgitm_lv": "03", "selfpay_prop": "1.00"})
-        self.w.scenario = os.path.join(self.w.dir, "bed_class_3.json")
+        self.restart_sandbox_with(scenario, "bed_class_3.json")
+
+    def restart_sandbox_with(self, scenario, name):
+        """posa-sandbox again, same port and ledger, with scenario (saved as name)."""
+        self.w.scenario = os.path.join(self.w.dir, name)
         with open(self.w.scenario, "w", encoding="utf-8") as f:
             json.dump(scenario, f, ensure_ascii=False)
         self.w.kill_sandbox()
@@ -109,12 +113,7 @@ class MismatchTest(h.HisTestCase):
         bed = [i for i in scenario["catalog"] if i["list_code"] == BED][0]
         self.assertEqual(bed["med_chrgitm_type"], "01")
         bed["med_chrgitm_type"] = "14"
-        self.w.scenario = os.path.join(self.w.dir, "bed_category_14.json")
-        with open(self.w.scenario, "w", encoding="utf-8") as f:
-            json.dump(scenario, f, ensure_ascii=False)
-        self.w.kill_sandbox()
-        self.assertTrue(self.w.start_sandbox(), self.w.log_tail("sandbox.log"))
-        h.wait_until(self.w._online, 20, "posad upstream online again", step=0.1)
+        self.restart_sandbox_with(scenario, "bed_category_14.json")
         line = self.upload_bed("C01")
         self.assertEqual(line.get("upstream_mismatch"),
                          {"med_chrgitm_type": {"local": "01", "upstream": "14"}}, line)
