@@ -104,7 +104,8 @@ struct db_sealer {
 int db_seal_begin(struct db *db, const struct db_sealer *sealer);
 
 /* Seals what was written plain before the database had a sealer: up to limit rows (at most
- * 256) from *cur on (zeroed to begin), moving it on; *ret_sealed rows had a plain value.
+ * 256) from *cur on (zeroed to begin; each table newest first), moving it on; *ret_sealed
+ * rows had a plain value (or an unkeyed digest, which it keys).
  * *ret_done once every row was looked at, which is kept: later calls, and those of later
  * starts, are done at once (and so is every call without a sealer). */
 struct db_seal_cursor {

@@ -1,9 +1,10 @@
 /* Sealing the values written plain before a database had its sealer (db.h). A table at a
- * time in rowid order, a batch of rows a call, so a large journal never holds the database
+ * time, newest rows first, a batch of rows a call, so a large journal never holds the database
  * thread for long; seal_check.plain_done (schema 0018) records that the pass finished. */
 #include "cache/db_internal.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "core/err.h"
@@ -18,30 +19,32 @@ struct sealable_table {
     bool digest;        /* and an idempotent request's digest after them, to key */
 };
 
-/* Every sealable column (db.h, "At-rest sealing"), table by table. */
+/* Every sealable column (db.h, "At-rest sealing"), table by table, each newest first: the
+ * digests of the requests just before the start, which a retry after it compares its own
+ * (keyed) with, are keyed in the first jobs (until then such a retry is a CONFLICT). */
 static const struct sealable_table sealable[] = {
-    {"SELECT seq FROM journal WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-     "SELECT request, response, idem_hash FROM journal WHERE seq = ?1",
-     "UPDATE journal SET request = coalesce(?2, request), response = coalesce(?3, response), "
-     "idem_hash = coalesce(?4, idem_hash) WHERE seq = ?1",
-     2, true},
-    {"SELECT rowid FROM identities WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
-     "SELECT body FROM identities WHERE rowid = ?1",
-     "UPDATE identities SET body = coalesce(?2, body) WHERE rowid = ?1", 1, false},
-    {"SELECT rowid FROM visits WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
-     "SELECT body, psn_no, cert_no, card_sn FROM visits WHERE rowid = ?1",
-     "UPDATE visits SET body = coalesce(?2, body), psn_no = coalesce(?3, psn_no), "
-     "cert_no = coalesce(?4, cert_no), card_sn = coalesce(?5, card_sn) WHERE rowid = ?1",
-     4, false},
-    {"SELECT rowid FROM settlements WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
-     "SELECT body FROM settlements WHERE rowid = ?1",
-     "UPDATE settlements SET body = coalesce(?2, body) WHERE rowid = ?1", 1, false},
-    {"SELECT rowid FROM his_answers WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
+    {"SELECT rowid FROM his_answers WHERE rowid < ?1 ORDER BY rowid DESC LIMIT ?2",
      "SELECT answer, body_hash FROM his_answers WHERE rowid = ?1",
      "UPDATE his_answers SET answer = coalesce(?2, answer), body_hash = coalesce(?3, body_hash) "
      "WHERE rowid = ?1",
      1, true},
-    {"SELECT date FROM reconcile_reports WHERE date > ?1 ORDER BY date LIMIT ?2",
+    {"SELECT seq FROM journal WHERE seq < ?1 ORDER BY seq DESC LIMIT ?2",
+     "SELECT request, response, idem_hash FROM journal WHERE seq = ?1",
+     "UPDATE journal SET request = coalesce(?2, request), response = coalesce(?3, response), "
+     "idem_hash = coalesce(?4, idem_hash) WHERE seq = ?1",
+     2, true},
+    {"SELECT rowid FROM identities WHERE rowid < ?1 ORDER BY rowid DESC LIMIT ?2",
+     "SELECT body FROM identities WHERE rowid = ?1",
+     "UPDATE identities SET body = coalesce(?2, body) WHERE rowid = ?1", 1, false},
+    {"SELECT rowid FROM visits WHERE rowid < ?1 ORDER BY rowid DESC LIMIT ?2",
+     "SELECT body, psn_no, cert_no, card_sn FROM visits WHERE rowid = ?1",
+     "UPDATE visits SET body = coalesce(?2, body), psn_no = coalesce(?3, psn_no), "
+     "cert_no = coalesce(?4, cert_no), card_sn = coalesce(?5, card_sn) WHERE rowid = ?1",
+     4, false},
+    {"SELECT rowid FROM settlements WHERE rowid < ?1 ORDER BY rowid DESC LIMIT ?2",
+     "SELECT body FROM settlements WHERE rowid = ?1",
+     "UPDATE settlements SET body = coalesce(?2, body) WHERE rowid = ?1", 1, false},
+    {"SELECT date FROM reconcile_reports WHERE date < ?1 ORDER BY date DESC LIMIT ?2",
      "SELECT body FROM reconcile_reports WHERE date = ?1",
      "UPDATE reconcile_reports SET body = coalesce(?2, body) WHERE date = ?1", 1, false},
 };
@@ -51,8 +54,9 @@ static const struct sealable_table sealable[] = {
 static const char sql_plain_done_get[] = "SELECT plain_done FROM seal_check WHERE id = 1";
 static const char sql_plain_done_set[] = "UPDATE seal_check SET plain_done = 1 WHERE id = 1";
 
-/* Up to max rowids of t after `after` into ids: how many, or an error. */
-static int next_rowids(struct db *db, const struct sealable_table *t, int64_t after, int64_t *ids,
+/* Up to max rowids of t below `below` (0: from the newest) into ids, newest first: how many,
+ * or an error. */
+static int next_rowids(struct db *db, const struct sealable_table *t, int64_t below, int64_t *ids,
                        int max)
 {
     sqlite3_stmt *st = db_stmt(db, t->rowids);
@@ -60,7 +64,7 @@ static int next_rowids(struct db *db, const struct sealable_table *t, int64_t af
 
     if (!st)
         return POSA_EDB;
-    sqlite3_bind_int64(st, 1, after);
+    sqlite3_bind_int64(st, 1, below ? below : INT64_MAX);
     sqlite3_bind_int(st, 2, max);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < max)
         ids[n++] = sqlite3_column_int64(st, 0);
