@@ -99,8 +99,9 @@ static int add_row(const struct journal_row *row, void *data)
     json_object_object_add(o, "state", json_object_new_string(msg_state_name(row->state)));
     json_object_object_add(o, "attempts", json_object_new_int64(row->attempts));
     status_time(row->next_attempt, when);
-    json_object_object_add(o, "next_attempt",
-                           row->next_attempt ? json_object_new_string(when) : NULL);
+    json_object_object_add(o, "next_attempt", row->next_attempt && !row->damaged
+                                                  ? json_object_new_string(when)
+                                                  : NULL);
     json_object_object_add(o, "seq", json_object_new_int64(row->seq)); /* for ?after= */
     /* Last: posactl's table cuts every column but the last, and the cause is the one a
      * reader needs whole. */

@@ -114,7 +114,7 @@ static const char sql_retry_now[] =
     "UPDATE journal SET next_attempt = ?2, updated_at = ?2 WHERE msgid = ?1 AND state = 'queued'";
 static const char sql_last_msgid[] = "SELECT msgid FROM journal ORDER BY seq DESC LIMIT 1";
 static const char sql_park_damaged[] =
-    "UPDATE journal SET next_attempt = 9223372036854775807, updated_at = ?2, last_error = "
+    "UPDATE journal SET next_attempt = 253402271999000, updated_at = ?2, last_error = "
     "'" JOURNAL_DAMAGED "' WHERE msgid = ?1 AND state = 'queued'";
 
 static char *journal_dup_col(sqlite3_stmt *st, int col, size_t *ret_len)

@@ -172,7 +172,14 @@ static int32_t civil_from_days(int32_t z)
 
 int64_t datetime_of_unix(int64_t unix_s)
 {
-    int64_t local = unix_s + BEIJING_OFFSET_S;
+    int64_t local;
+
+    /* Outside years 0000-9999 the days leave int32 (a time read from a file is any int64). */
+    if (unix_s < DATETIME_UNIX_MIN)
+        unix_s = DATETIME_UNIX_MIN;
+    if (unix_s > DATETIME_UNIX_MAX)
+        unix_s = DATETIME_UNIX_MAX;
+    local = unix_s + BEIJING_OFFSET_S;
     int64_t days = (local >= 0 ? local : local - (DAY_S - 1)) / DAY_S; /* floor */
     int64_t in_day = local - days * DAY_S;
 

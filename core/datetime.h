@@ -31,7 +31,9 @@ bool date_is_valid(int32_t yyyymmdd);
 int32_t datetime_date(int64_t time); /* yyyymmdd of a time */
 /* The national interface's times are Beijing time (UTC+8, no daylight saving) whatever
  * zone the machine is set to: yyyymmddHHMMSS of a Unix time, and the Unix time of one. */
-int64_t datetime_of_unix(int64_t unix_s);
+int64_t datetime_of_unix(int64_t unix_s); /* clamped to 0000-01-01 .. 9999-12-31 23:59:59 */
+#define DATETIME_UNIX_MIN INT64_C(-62167248000) /* 0000-01-01 00:00:00 Beijing time */
+#define DATETIME_UNIX_MAX INT64_C(253402271999) /* 9999-12-31 23:59:59 Beijing time */
 int64_t datetime_to_unix(int64_t time);
 int64_t datetime_add_seconds(int64_t time, int64_t seconds);
 int32_t date_add_days(int32_t date, int32_t days);

@@ -146,6 +146,12 @@ static void test_of_unix(void **state)
     assert_int_equal(datetime_of_unix(1709251200 - 8 * 3600 - 1), 20240229235959LL);
     assert_int_equal(datetime_of_unix(1798732800), 20270101000000LL);
     assert_int_equal(datetime_of_unix(1798732799), 20261231235959LL);
+    /* A time from a file may be any int64: clamped to the years a datetime holds. */
+    assert_int_equal(datetime_of_unix(DATETIME_UNIX_MAX), 99991231235959LL);
+    assert_int_equal(datetime_of_unix(INT64_MAX), 99991231235959LL);
+    assert_int_equal(datetime_of_unix(INT64_MAX / 1000), 99991231235959LL);
+    assert_int_equal(datetime_of_unix(DATETIME_UNIX_MIN), 101000000LL); /* 0000-01-01 */
+    assert_int_equal(datetime_of_unix(INT64_MIN), 101000000LL);
 
     assert_int_equal(datetime_to_unix(19700101080000LL), 0);
     assert_int_equal(datetime_to_unix(20231115061320LL), 1700000000);
