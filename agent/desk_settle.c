@@ -1264,20 +1264,60 @@ int desk_settle_applied(struct db *db, const struct upmsg *m)
     return desk_cancel_landed(db, m->msgid, m->body);
 }
 
+static bool cancel_amounts(struct setl_flow *s, struct json_object *output);
+static struct json_object *cancel_answer(const struct setl_flow *s);
+
+/* With the cancel's journal row: the HIS's key and request digest on the settlement, so that
+ * the same request again finds it cancelled and hears its 200 (cancel_repeated) even when
+ * posad stopped before keeping that answer (the resolver then found the cancel done). */
+static int cancel_admit(struct db *db, struct upmsg *m)
+{
+    struct his_call *call = m->data;
+    struct setl_flow *s = call->flow;
+    char *text;
+
+    if (!call->idem_key[0] || !s->body)
+        return 0;
+    json_object_object_add(s->body, "cancel_his_key", json_object_new_string(call->idem_key));
+    json_object_object_add(s->body, "cancel_his_hash", json_object_new_string(call->body_hash));
+    text = strdup(json_object_to_json_string_ext(s->body, JSON_C_TO_STRING_PLAIN));
+    if (!text)
+        return -ENOMEM;
+    free(s->rec->body);
+    s->rec->body = text;
+    return records_settlement_put(db, s->rec, upstream_now_ms());
+}
+
+static bool cancel_repeated(const struct his_call *call, const struct setl_flow *s)
+{
+    return call->idem_key[0] && strcmp(desk_str(s->body, "cancel_his_key"), call->idem_key) == 0 &&
+           strcmp(desk_str(s->body, "cancel_his_hash"), call->body_hash) == 0;
+}
+
 /* In the transaction that journals the cancel's answer (upmsg apply_also): the platform's
- * "cancelled" and the record's are written together, or neither is. */
+ * "cancelled" and the record's are written together, or neither is; and the HIS's answer
+ * under its key with them, as a settle's (posad stopped before keeping it, the same request
+ * again heard only "already cancelled"). */
 static int cancel_apply(struct db *db, struct upmsg *m)
 {
     struct his_call *call = m->data;
     struct setl_flow *s = call->flow;
+    struct json_object *answer;
     int err;
 
     if (m->state != MSG_DONE)
         return 0; /* refused or lost: nothing was cancelled */
     str_copy(s->cancel_msgid, sizeof(s->cancel_msgid), m->msgid);
-    if ((err = record_cancelled(db, s)) == 0)
-        s->recorded = true;
-    return err;
+    if ((err = record_cancelled(db, s)) < 0)
+        return err;
+    s->recorded = true;
+    if (call->idem_key[0] && m->have_env) {
+        cancel_amounts(s, m->env.output);
+        answer = cancel_answer(s);
+        call->answer_kept = keep_his_answer(db, call->idem_key, call->body_hash, 200, answer);
+        json_object_put(answer);
+    }
+    return 0;
 }
 
 /* A cancel journaled and answered before (posad stopped before its record was written):
@@ -1287,9 +1327,9 @@ static int run_cancelled(struct db *db, struct db_job *job)
     return record_cancelled(db, his_call_of_job(job)->flow);
 }
 
-static void cancel_reply(struct his_call *call)
+/* The refund's 200: what the HIS hears, and what its key keeps. */
+static struct json_object *cancel_answer(const struct setl_flow *s)
 {
-    struct setl_flow *s = call->flow;
     struct json_object *o = json_object_new_object();
 
     json_object_object_add(o, "settlement_id", json_object_new_string(s->rec->settlement_id));
@@ -1297,7 +1337,12 @@ static void cancel_reply(struct his_call *call)
     json_object_object_add(o, "setl_id", json_object_new_string(s->rec->setl_id));
     json_object_object_add(o, "cancel_msgid", json_object_new_string(s->cancel_msgid));
     json_object_object_add(o, "amounts", his_settlement_amounts(&s->result.amounts));
-    his_reply(call, 200, o);
+    return o;
+}
+
+static void cancel_reply(struct his_call *call)
+{
+    his_reply(call, 200, cancel_answer(call->flow));
 }
 
 static void on_cancel_stored(struct db_job *job, int status)
@@ -1312,24 +1357,22 @@ static void on_cancel_stored(struct db_job *job, int status)
 
 /* The refund's amounts: the platform's answer (the settlement's, negated), or, when it
  * carries none (some provinces answer 2208/2305 with an empty output), the settlement's
- * own negated, since a cancel refunds all of it: the HIS was told 0.00 refunded. */
-static void cancel_amounts(struct setl_flow *s)
+ * own negated, since a cancel refunds all of it: the HIS was told 0.00 refunded. True when
+ * the answer had none (the caller logs it: this runs on the database thread too). */
+static bool cancel_amounts(struct setl_flow *s, struct json_object *output)
 {
     struct jsonmap_error jerr = {0};
     struct json_object *answer = NULL;
 
-    if (desk_settlement_decode(s->env.output, &s->result, &jerr) == 0 &&
+    if (desk_settlement_decode(output, &s->result, &jerr) == 0 &&
         s->result.amounts.medfee_sumamt != 0)
-        return;
+        return false;
     memset(&s->result, 0, sizeof s->result);
     if (!json_object_object_get_ex(s->body, "answer", &answer) ||
         his_settlement_amounts_read(json_object_object_get(answer, "amounts"), -1,
-                                    &s->result.amounts) < 0) {
+                                    &s->result.amounts) < 0)
         memset(&s->result.amounts, 0, sizeof s->result.amounts); /* no half of one */
-        return;
-    }
-    log_event(LOGL_WARN, "cancel_answer_without_amounts", "settlement_id", s->rec->settlement_id,
-              NULL);
+    return true;
 }
 
 static void on_cancel_answer(struct upmsg *m)
@@ -1348,8 +1391,9 @@ static void on_cancel_answer(struct upmsg *m)
              m->result == UPMSG_EXISTING && m->existing ? m->existing->msgid : m->msgid);
     upmsg_free(m);
     s->have_env = err == 0;
-    if (!err)
-        cancel_amounts(s);
+    if (!err && cancel_amounts(s, s->env.output))
+        log_event(LOGL_WARN, "cancel_answer_without_amounts", "settlement_id",
+                  s->rec->settlement_id, NULL);
     if (err) {
         struct json_object *d = json_object_new_object();
 
@@ -1393,6 +1437,12 @@ static void on_cancel_loaded(struct db_job *job, int status)
                  NULL);
         return;
     }
+    if (strcmp(s->rec->state, "cancelled") == 0 && cancel_repeated(call, s)) {
+        str_copy(s->cancel_msgid, sizeof(s->cancel_msgid), desk_str(s->body, "cancel_msgid"));
+        cancel_amounts(s, NULL); /* all of it, as the platform's answer said */
+        cancel_reply(call);
+        return;
+    }
     if (strcmp(s->rec->state, "settled") != 0) {
         his_fail(call, POSA_ESTATE,
                  strcmp(s->rec->state, "cancelled") == 0
@@ -1409,7 +1459,8 @@ static void on_cancel_loaded(struct db_job *job, int status)
     err = desk_send_hooked(
         call->pd, stay ? "2305" : "2208", who->insuplc_admdvs, s->visit->visit_id, idem,
         desk_cancel_input(who->psn_no, s->visit->mdtrt_id, s->rec->setl_id), on_cancel_answer, call,
-        &(struct desk_hooks){.apply_also = cancel_apply,
+        &(struct desk_hooks){.admit_also = cancel_admit,
+                             .apply_also = cancel_apply,
                              .again_after_refusal = true,
                              .audit = "cancel",
                              .audit_by = call,

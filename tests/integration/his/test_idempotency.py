@@ -239,6 +239,45 @@ class IdemBase(h.HisTestCase):
         self.assertEqual((again.json["cancelled"], again.json["state"]),
                          (first.json["cancelled"], "uploaded"), again)
 
+    def settled_outpatient(self, name):
+        v = self.open_visit(self.c, self.psn_no, kind="outpatient", med_type="11")
+        self.upload(self.c, v["visit_id"], OUTPATIENT_1000[:2])
+        r = self.c.post("/v1/visits/%s/settle" % v["visit_id"], {}, key=self.key(name))
+        self.assertEqual(r.status, 200, r)
+        return r.json["settlement_id"]
+
+    def test_refund_kept_answer_lost(self):
+        # posad refunded and died before it kept the HIS's answer: the same request again
+        # hears the refund's 200, not "already cancelled" (a 409 the HIS reads as failed,
+        # and kept under the key for good). Another request (another key) is a CONFLICT.
+        sid = self.settled_outpatient("rls")
+        path = "/v1/settlements/%s/cancel" % sid
+        first = self.c.post(path, {}, key=self.key("rl"))
+        self.assertEqual((first.status, first.json["state"]), (200, "cancelled"), first)
+        self.lose_answer("rl")
+        again = self.c.post(path, {}, key=self.key("rl"))
+        self.assertEqual((again.status, again.json), (200, first.json), again)
+        self.assertError(self.c.post(path, {}, key=self.key("ro")), 409, "CONFLICT")
+
+    def test_refund_answer_dropped(self):
+        # The platform refunds and its answer is lost: the HIS hears OUTCOME_UNKNOWN (not kept),
+        # posad undoes the uncertain refund (2601), and the same request again refunds once.
+        sid = self.settled_outpatient("rds")
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults",
+                                             {"infno": "2208", "mode": "drop_after_commit",
+                                              "count": 1})
+        self.assertEqual(status, 200, raw)
+        path = "/v1/settlements/%s/cancel" % sid
+        first = self.c.post(path, {}, key=self.key("rd"))
+        self.assertEqual(first.status, 504, first)
+        h.wait_until(lambda: self.c.get("/v1/health").json["queue"]["depth"] == 0, 30,
+                     "the uncertain refund undone")
+        self.assertEqual(self.c.get("/v1/settlements/" + sid).json["state"], "settled")
+        again = self.c.post(path, {}, key=self.key("rd"))
+        self.assertEqual((again.status, again.json["state"]), (200, "cancelled"), again)
+        self.assertEqual(again.json["amounts"]["medfee_sumamt"], "-500.00", again)
+        self.assertEqual(self.c.post(path, {}, key=self.key("rd")).json, again.json)
+
     def test_fees_whose_upload_answer_was_lost(self):
         # The platform keeps the upload and drops the connection: the lines are on their way
         # (queued), not refused; the journal resolves the upload (reversed and sent again),
