@@ -264,6 +264,7 @@ static int run_store_visit(struct db *db, struct db_job *job)
 static void detail(struct his_call *call)
 {
     struct visit_flow *f = call->flow;
+    char idem[RECORD_ID_MAX + 8];
     int err;
 
     if (f->req.kind == VISIT_INPATIENT) {
@@ -271,7 +272,10 @@ static void detail(struct his_call *call)
         return;
     }
     f->dv.mdtrt_id = f->rec.mdtrt_id;
-    err = desk_send(call->pd, "2203", f->dv.insuplc_admdvs, f->rec.visit_id, NULL,
+    /* One detail a visit: a retry of the request (its 2201 found under its key) finds this
+     * one, or the one the resolver sent in its place, instead of sending a second. */
+    snprintf(idem, sizeof idem, "detail:%s", f->rec.visit_id);
+    err = desk_send(call->pd, "2203", f->dv.insuplc_admdvs, f->rec.visit_id, idem,
                     desk_2203_input(&f->dv), on_2203, call);
     if (err)
         answer(call); /* the visit stands; the detail can be sent again */

@@ -89,6 +89,21 @@ class IdemBase(h.HisTestCase):
                           (first.json["mdtrt_id"],))[0][0]
         self.assertEqual(n, 1)
 
+    def test_visit_detail_sent_once(self):
+        # An outpatient visit's retry (its answer lost) finds the registration and its detail
+        # (2203): the platform is sent the detail once, not once a request.
+        token = self.identify(self.c, self.psn_no)
+        body = h.visit_body(token, kind="outpatient", med_type="11")
+        first = self.c.post("/v1/visits", body, key=self.key("detail"))
+        self.assertEqual(first.status, 201, first)
+        self.lose_answer("detail")
+        again = self.c.post("/v1/visits", body, key=self.key("detail"))
+        self.assertEqual((again.status, again.json["visit_id"]), (201, first.json["visit_id"]))
+        self.assertNotIn("VISIT_DETAIL_NOT_UPLOADED", again.raw.decode(), again)
+        n = self.posad_db("SELECT count(*) FROM journal WHERE infno = '2203' AND visit_key = ?",
+                          (first.json["visit_id"],))[0][0]
+        self.assertEqual(n, 1)
+
     def test_visit_lost_then_opened_by_another(self):
         # Desk A's 2401 answer is lost (504); desk B opens the same stay under its own key;
         # A repeats under its key, as the 504 says: it is told of B's visit, and no second
