@@ -50,11 +50,13 @@ static int savepoint_end(struct db *db, bool ok)
 /* job in its own savepoint: a failure rolls back its writes alone. */
 static void run_alone(struct db *db, struct db_job *job)
 {
+    int64_t before = db_changes(db);
     int err;
 
     if ((job->status = db_savepoint(db)) != 0)
         return;
     job->status = job->run(db, job);
+    job->wrote = db_changes(db) != before;
     err = savepoint_end(db, job->status == 0);
     if (!job->status)
         job->status = err;
@@ -285,6 +287,14 @@ static void run_and_hand_over(struct db_worker *w, struct db_job_list *group)
     committed = db_worker_run_group(w, group->head);
 
     uv_mutex_lock(&w->lock);
+    /* Full from a write that failed for space until one that wrote commits (reads go on
+     * succeeding on a full disk). */
+    for (struct db_job *job = group->head; job; job = job->next) {
+        if (job->status == -ENOSPC)
+            w->full = true;
+        else if (committed && job->wrote && !job->status)
+            w->full = false;
+    }
     if (committed) {
         w->commits++;
         w->jobs += n;
@@ -447,6 +457,24 @@ uint64_t db_worker_syncs(struct db_worker *w)
     n = w->syncs;
     uv_mutex_unlock(&w->lock);
     return n;
+}
+
+bool db_worker_full(struct db_worker *w)
+{
+    bool full;
+
+    uv_mutex_lock(&w->lock);
+    full = w->full;
+    uv_mutex_unlock(&w->lock);
+    return full;
+}
+
+void db_worker_checkpoint_soon(struct db_worker *w)
+{
+    uv_mutex_lock(&w->lock);
+    if (!w->checkpoint_running && w->checkpoint_copied == 0)
+        w->checkpoint_due = 1;
+    uv_mutex_unlock(&w->lock);
 }
 
 bool db_worker_failed(struct db_worker *w)

@@ -93,6 +93,7 @@ struct db_worker {
     struct db_job_list syncing; /* committed, waiting for the WAL's fsync */
     bool syncer_stopping;
     bool sync_failed; /* a sync failed: every job fails from then on (syncer_thread) */
+    bool full;        /* the last group failed for a full disk (-ENOSPC); under lock */
     int sync_errno;   /* why it failed */
     int wal_fd;     /* the WAL's (db_wal_fd); -1 in memory: nothing to sync */
     uint64_t syncs; /* read like commits */
@@ -122,6 +123,13 @@ uint64_t db_worker_syncs(struct db_worker *w);
 /* True once a sync of the WAL failed: every job fails with POSA_EDB from then on, until
  * posad restarts (see syncer_thread); any thread. */
 bool db_worker_failed(struct db_worker *w);
+/* True while the disk is full: from a job (or its group's commit) failing with -ENOSPC until
+ * a job that wrote commits; any thread. */
+bool db_worker_full(struct db_worker *w);
+/* The next commit hands the WAL to the checkpointer whatever its size, so that what was just
+ * written replaces in the database file the pages it overwrote (sealing's pass: the plain
+ * ones); any thread. */
+void db_worker_checkpoint_soon(struct db_worker *w);
 
 /* Loop thread only. The job runs in this turn's group. */
 void db_worker_submit(struct db_worker *w, struct db_job *job);

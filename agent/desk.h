@@ -197,6 +197,10 @@ struct json_object *desk_sealing_json(const struct desk *d);
 #define DESK_RETENTION_FIRST_MS  (60 * 1000)
 #define DESK_RETENTION_EVERY_MS  (6 * 3600 * 1000)
 #define DESK_IDENTITY_KEEP_MS    (24 * 3600 * 1000) /* "expired" for a day, then "unknown" */
+/* The key file still holds the key the database is sealed under (an install step run again
+ * may have made another over it, and posad would not start again): seal_key_changed in the
+ * log when not; at SIGHUP and with retention's timer. */
+void desk_seal_key_check(struct desk *d);
 /* Also seals, in the background from the start, the rows written plain before the database
  * had its key (cache/db.h, db_seal_plain_rows), logging its progress. */
 void desk_retention_start(struct desk *d);

@@ -5,6 +5,7 @@
 #include "agent/desk.h"
 #include "agent/log.h"
 #include "agent/posad.h"
+#include "agent/seal.h"
 #include "cache/db.h"
 #include "cache/records.h"
 #include "core/container_of.h"
@@ -58,10 +59,32 @@ static void prune_next(struct desk *d)
     db_worker_submit(&d->pd->db, &d->retention_job);
 }
 
+void desk_seal_key_check(struct desk *d)
+{
+    const struct posad_config *cfg = &d->pd->cfg;
+    struct seal_key *k = NULL;
+    char why[256];
+
+    if (!d->pd->seal_key)
+        return;
+    if (seal_key_load(cfg->seal_key_file, cfg->seal_cipher, &k, why, sizeof why) == 0 &&
+        !seal_key_same(k, d->pd->seal_key))
+        snprintf(why, sizeof why,
+                 "it holds another key than the one the database is sealed "
+                 "under: put that one back before posad stops, or the sealed "
+                 "rows cannot be read at the next start");
+    else if (k)
+        why[0] = '\0';
+    seal_key_free(k);
+    if (why[0])
+        log_event(LOGL_ERROR, "seal_key_changed", "file", cfg->seal_key_file, "error", why, NULL);
+}
+
 static void on_retention_timer(uv_timer_t *t)
 {
     struct desk *d = t->data;
 
+    desk_seal_key_check(d);
     if (d->retention_busy)
         return;
     d->retention_busy = true;
@@ -73,7 +96,15 @@ static int run_seal(struct db *db, struct db_job *job)
 {
     struct desk *d = container_of(job, struct desk, seal_job);
 
-    return db_seal_plain_rows(db, &d->seal_cursor, SEAL_BATCH, &d->seal_batch, &d->seal_finished);
+    int err =
+        db_seal_plain_rows(db, &d->seal_cursor, SEAL_BATCH, &d->seal_batch, &d->seal_finished);
+
+    /* The plain pages the pass overwrote leave the database file at the next checkpoint: at
+     * once, not when the WAL has grown (hours on a quiet desk). The cursor moved: this start's
+     * pass went through the tables, not found them done. */
+    if (!err && d->seal_finished && d->seal_cursor.table > 0)
+        db_worker_checkpoint_soon(&d->pd->db);
+    return err;
 }
 
 static void seal_next(struct desk *d);

@@ -18,6 +18,7 @@
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "agent/log.h"
@@ -226,6 +227,7 @@ static void reload_config(struct posad *pd)
     }
     free(next);
     free(merged);
+    desk_seal_key_check(&pd->desk);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -352,6 +354,15 @@ static int lock_database(const char *dir, const char *db_path)
     return err;
 }
 
+/* Whether dir's file system has less than a WAL's worth left: SQLite says a failed write
+ * at open as "disk I/O error", which sent IT staff to the hardware. */
+static bool disk_nearly_full(const char *dir)
+{
+    struct statvfs fs;
+
+    return statvfs(dir, &fs) == 0 && (uint64_t)fs.f_bavail * fs.f_frsize < (4u << 20);
+}
+
 static int open_journal(struct posad *pd, char last_msgid[MSGID_LEN + 1])
 {
     char path[CONFIG_PATH_MAX + 16];
@@ -390,8 +401,11 @@ static int open_journal(struct posad *pd, char last_msgid[MSGID_LEN + 1])
         /* SQLite's words, when SQLite failed (a sealed row is posad's own finding). */
         const char *detail = db && err != POSA_ESEALED ? db_errmsg(db) : "";
 
-        fprintf(stderr, "posad: journal %s: %s%s%s%s\n", path, posa_strerror(err),
-                detail[0] ? " (" : "", detail, detail[0] ? ")" : "");
+        fprintf(stderr, "posad: journal %s: %s%s%s%s%s\n", path, posa_strerror(err),
+                detail[0] ? " (" : "", detail, detail[0] ? ")" : "",
+                disk_nearly_full(pd->cfg.data_dir) ? "; its disk is full: free space on it, "
+                                                     "then start posad again"
+                                                   : "");
         db_close(db);
         return err;
     }

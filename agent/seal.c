@@ -86,7 +86,7 @@ static int read_key_file(const char *path, unsigned char key[SEAL_KEY_LEN], char
         (size_t)n == sizeof text - 1) {
         snprintf(why, cap,
                  "must hold 64 hex digits (32 bytes); make one with "
-                 "(umask 077; openssl rand -hex 32 > FILE)");
+                 "(set -C; umask 077; openssl rand -hex 32 > FILE)");
         OPENSSL_cleanse(text, sizeof text);
         return POSA_EFIELD;
     }
@@ -313,6 +313,11 @@ int seal_digest(const struct seal_key *k, const char *hex, char *out)
         out[i] = digits[(mac[(i - 1) / 2] >> ((i - 1) % 2 ? 0 : 4)) & 15];
     out[len] = '\0';
     return 0;
+}
+
+bool seal_key_same(const struct seal_key *a, const struct seal_key *b)
+{
+    return CRYPTO_memcmp(a->digest, b->digest, sizeof a->digest) == 0;
 }
 
 static int digest(void *ctx, const char *hex, char *out)

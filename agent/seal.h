@@ -16,6 +16,7 @@
 #ifndef POSA_AGENT_SEAL_H
 #define POSA_AGENT_SEAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "cache/db.h"
@@ -40,5 +41,8 @@ void seal_sealer(struct seal_key *k, struct db_sealer *out);
  * beside sealed rows: "k" and the hex of HMAC-SHA256 of hex under a key of its own, as long
  * as hex. out may be hex. Any thread (it keeps no state). */
 int seal_digest(const struct seal_key *k, const char *hex, char *out);
+
+/* Whether two loaded keys are the same key (whatever their ciphers). */
+bool seal_key_same(const struct seal_key *a, const struct seal_key *b);
 
 #endif

@@ -44,10 +44,15 @@ static void on_stats(struct db_job *job, int status)
                        *q = json_object_new_object();
     char when[32];
 
-    json_object_object_add(body, "status", json_object_new_string(status ? "degraded" : "ok"));
+    bool full = db_worker_full(&sj->pd->db), failed = db_worker_failed(&sj->pd->db);
+
+    json_object_object_add(body, "status",
+                           json_object_new_string(status || full ? "degraded" : "ok"));
     json_object_object_add(body, "version", json_object_new_string(POSA_VERSION));
     json_object_object_add(body, "database",
-                           json_object_new_string(db_worker_failed(&sj->pd->db) ? "failed" : "ok"));
+                           json_object_new_string(failed ? "failed"
+                                                  : full ? "full"
+                                                         : "ok"));
     json_object_object_add(u, "state", json_object_new_string(upstream_health_name(up->health)));
     if (up->last_ok_ms) {
         status_time(up->last_ok_ms, when);

@@ -78,6 +78,11 @@ class DiskFull(h.HisTestCase):
             uploaded = {u["feedetl_sn"] for u in self.w.ledger()["uploads"]
                         if u["mdtrt_id"] == mdtrt}
             self.assertLessEqual(len(uploaded), 20 * 5)
+            # IT staff see it where they look: health says the disk is full (reads still
+            # work, so it said "ok" while every write was refused).
+            health = self.tcp.get("/v1/health").json
+            self.assertEqual((health["status"], health["database"]), ("degraded", "full"),
+                             health)
         finally:
             os.unlink(filler)
         # The uploads kept before the disk filled may still be queued behind one another.
@@ -87,6 +92,8 @@ class DiskFull(h.HisTestCase):
         before = len([u for u in self.w.ledger()["uploads"] if u["mdtrt_id"] == mdtrt])
         again = [ln for ln in lines if ln["his_line_id"] in not_kept]
         fees = self.upload(self.tcp, vid, again)
+        health = self.tcp.get("/v1/health").json
+        self.assertEqual((health["status"], health["database"]), ("ok", "ok"), health)
         # The first chunk goes at once, the others wait behind it in the visit's order.
         self.assertIn(fees["upload"]["state"], ("uploaded", "queued"), fees)
         self.assertEqual(sorted(ln["his_line_id"] for ln in fees["lines"]), sorted(not_kept))
@@ -104,6 +111,27 @@ class DiskFull(h.HisTestCase):
             self.assertTrue(set(not_kept) <= set(carried), carried)
         finally:
             db.close()
+
+    def test_a_start_on_a_full_disk_says_so(self):
+        # SQLite's "disk I/O error" at open sent IT staff to the hardware.
+        data_dir = os.path.join(self.mnt, "second")
+        os.makedirs(data_dir, mode=0o700)
+        conf = os.path.join(self.w.dir, "second.conf")
+        with open(conf, "w", encoding="utf-8") as f:
+            f.write("[posad]\ndata_dir = %s\nlisten =\nsocket = %s\n"
+                    "[institution]\nfixmedins_code = %s\nfixmedins_name = 瑞金医院\n"
+                    "mdtrtarea_admvs = 310000\nmsgid_terminal = 7\n"
+                    "[upstream]\nurl = http://127.0.0.1:%d/fsi/api/rsfComIfsService/callService\n"
+                    % (data_dir, os.path.join(self.w.dir, "second.sock"), h.INSTITUTION,
+                       self.w.sb_port))
+        filler = self.fill()
+        try:
+            p = subprocess.run([h.POSAD, "--config", conf], capture_output=True, text=True,
+                               timeout=20)
+        finally:
+            os.unlink(filler)
+        self.assertEqual(p.returncode, 1, p)
+        self.assertIn("its disk is full: free space on it, then start posad again", p.stderr)
 
     def test_repeat_after_a_lost_answer_reads_each_upload_once(self):
         v = self.open_visit(self.tcp, ZHANG)
