@@ -165,8 +165,10 @@ int desk_configure(struct desk *d, const struct posad_config *cfg, char *msg, si
  * use when all three read well; otherwise nothing changes and msg says why. When the clients
  * changed, the old table is kept until exit (calls in flight point into it) and the TCP
  * event streams end (they reconnect and are checked against the new list, so a revoked
- * token stops hearing events). d->pd->cfg is still the running config here. */
-int desk_reload(struct desk *d, const struct posad_config *cfg, char *msg, size_t cap);
+ * token stops hearing events). d->pd->cfg is still the running config here. *policy_changed
+ * says whether the rules in use changed (the file's contents, edited in place, or another). */
+int desk_reload(struct desk *d, const struct posad_config *cfg, bool *policy_changed, char *msg,
+                size_t cap);
 void desk_done(struct desk *d);
 /* Loads the stored catalog, then keeps it fresh: a download (1312, page by page) when the
  * platform comes online without one, and every DESK_CATALOG_REFRESH_MS. */
@@ -282,6 +284,8 @@ struct json_object *desk_readers_json(const struct desk *d);
  * msg naming the file and field. */
 int desk_policy_load(struct desk *d, const char *path, char *msg, size_t cap);
 void desk_policy_free(struct desk_policy *p);
+/* Whether two loaded policies read the same file contents (NULL: none loaded). */
+bool desk_policy_same(const struct desk_policy *a, const struct desk_policy *b);
 /* The insured region's settlement of the visit's bill, computed here while the platform is
  * away: POSA_EUPSTREAM_OFFLINE when the region's rules or the filing are not known,
  * POSA_EFILING when the patient is not filed. Year accumulations are assumed zero. */

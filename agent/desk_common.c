@@ -251,7 +251,8 @@ static void depts_move(struct desk *d, const struct desk *src)
     d->flag_config = (struct flag_config){d->emergency_depts, d->n_emergency_depts};
 }
 
-int desk_reload(struct desk *d, const struct posad_config *cfg, char *msg, size_t cap)
+int desk_reload(struct desk *d, const struct posad_config *cfg, bool *policy_changed, char *msg,
+                size_t cap)
 {
     bool clients_changed = strcmp(cfg->clients, d->pd->cfg.clients) != 0;
     struct desk *next = calloc(1, sizeof *next);
@@ -287,6 +288,7 @@ int desk_reload(struct desk *d, const struct posad_config *cfg, char *msg, size_
         desk_events_end_tcp_streams(d);
     }
     depts_move(d, next);
+    *policy_changed = !desk_policy_same(d->policy, next->policy);
     desk_policy_free(d->policy);
     d->policy = next->policy;
     free(next);

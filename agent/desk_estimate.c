@@ -5,6 +5,7 @@
  * are the insured region's and unknown here: the estimate assumes none used this year and
  * says so. */
 #include <errno.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,8 @@ struct desk_policy_region {
 };
 
 struct desk_policy {
-    struct json_object *doc; /* the rates' strings live here */
+    unsigned char digest[32]; /* SHA-256 of the file: a reload tells whether it changed */
+    struct json_object *doc;  /* the rates' strings live here */
     char level;              /* the hospital's level, "institution.level" */
     struct desk_policy_region *regions;
     size_t n;
@@ -83,6 +85,10 @@ int desk_policy_load(struct desk *d, const char *path, char *msg, size_t cap)
                  errno ? strerror(errno) : "");
         goto out;
     }
+    if (!EVP_Digest(text, len, p->digest, NULL, EVP_sha256(), NULL)) {
+        snprintf(msg, cap, "[policy] file: %s: its digest could not be made", path);
+        goto out;
+    }
     if (jsonmap_parse(text, len, &p->doc, &jerr) < 0) {
         if (jerr.line)
             snprintf(msg, cap,
@@ -111,6 +117,11 @@ out:
     free(text);
     desk_policy_free(p);
     return err < 0 ? err : 0;
+}
+
+bool desk_policy_same(const struct desk_policy *a, const struct desk_policy *b)
+{
+    return a == b || (a && b && memcmp(a->digest, b->digest, sizeof a->digest) == 0);
 }
 
 static const struct desk_policy_region *region_of(const struct desk_policy *p, const char *code)

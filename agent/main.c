@@ -205,6 +205,7 @@ static void reload_config(struct posad *pd)
 {
     struct posad_config *next = malloc(sizeof *next), *merged = malloc(sizeof *merged);
     struct config_changes ch;
+    bool policy_changed = false;
     char msg[512];
     int err = -ENOMEM;
 
@@ -214,13 +215,18 @@ static void reload_config(struct posad *pd)
         *merged = pd->cfg;
         config_reload(merged, next, &ch);
         if (!(err = config_check(merged, pd->config_path, msg, sizeof msg)))
-            err = desk_reload(&pd->desk, merged, msg, sizeof msg);
+            err = desk_reload(&pd->desk, merged, &policy_changed, msg, sizeof msg);
     }
     if (err) {
         log_event(LOGL_ERROR, "config_reload_failed", "error", msg, "kept", "the running config",
                   NULL);
     } else {
         pd->cfg = *merged;
+        /* The file's path is a key; its rules changed in place are not (an edited deductible
+         * took effect while the log said nothing changed). */
+        if (policy_changed && !strstr(ch.applied, "[policy] file"))
+            snprintf(ch.applied + strlen(ch.applied), sizeof ch.applied - strlen(ch.applied),
+                     "%s[policy] file (its contents)", ch.applied[0] ? ", " : "");
         log_event(ch.ignored[0] ? LOGL_WARN : LOGL_INFO, "config_reloaded", "applied",
                   ch.applied[0] ? ch.applied : "nothing changed", "restart_needed",
                   ch.ignored[0] ? ch.ignored : NULL, NULL);

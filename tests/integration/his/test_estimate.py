@@ -3,6 +3,9 @@ estimated:true when the platform is offline"): posad reads the insured regions' 
 [policy] file (the default scenario here), the filing from the identify answer, and settles
 policy.md's worked examples itself while posa-sandbox is down."""
 import os
+import re
+import shutil
+import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -21,6 +24,39 @@ class Estimate(h.HisTestCase):
         cls.posad_conf = ("offline_after = 1\nprobe_interval_ms = 200\n[policy]\nfile = %s\n"
                           % os.path.join(h.SOURCE, "sandbox/scenarios/default.json"))
         super().setUpClass()
+
+    def reloaded(self):
+        """SIGHUP; the applied= of the config_reloaded it logs."""
+        log = lambda: self.w.log_tail(n=10 ** 7)
+        before = log().count("event=config_reloaded")
+        self.w.posad.send_signal(signal.SIGHUP)
+        h.wait_until(lambda: log().count("event=config_reloaded") > before, 10, "the reload")
+        line = log()[log().rfind("event=config_reloaded"):].split("\n")[0]
+        return re.search(r'applied="([^"]*)"', line).group(1)
+
+    def test_z_policy_edited_in_place_is_said(self):
+        # New rules from a file edited in place took effect while the log said "nothing
+        # changed": the IT person could not tell they were in use.
+        source = os.path.join(h.SOURCE, "sandbox/scenarios/default.json")
+        copy = os.path.join(self.w.dir, "policy.json")
+        shutil.copy(source, copy)
+        with open(self.w.conf_path, encoding="utf-8") as f:
+            conf = f.read()
+        try:
+            with open(self.w.conf_path, "w", encoding="utf-8") as f:
+                f.write(conf.replace("file = %s" % source, "file = %s" % copy))
+            self.assertEqual(self.reloaded(), "[policy] file")
+            self.assertEqual(self.reloaded(), "nothing changed")
+            with open(copy, encoding="utf-8") as f:
+                text = f.read()
+            self.assertIn('"800.00"', text)
+            with open(copy, "w", encoding="utf-8") as f:
+                f.write(text.replace('"800.00"', '"1.00"', 1))
+            self.assertEqual(self.reloaded(), "[policy] file (its contents)")
+        finally:
+            with open(self.w.conf_path, "w", encoding="utf-8") as f:
+                f.write(conf)
+            self.reloaded()
 
     def test_worked_examples_offline(self):
         # In scope 10,000.00 (h.STAY_10000, every line 甲 within its limit), deductible 800.00,
