@@ -551,7 +551,9 @@ class CardEvents(h.HisTestCase):
             t.join(25)
             r = result["r"]
             self.assertError(r, 422, "CARD_UNREADABLE")
-            self.assertIn("pcscd", r.json["error"]["message"], r)
+            # pcscd takes its readers away as it stops: posad may hear that first (seen once
+            # in CI under ASan), and says the reader is gone; either way at once, with why.
+            self.assertRegex(r.json["error"]["message"], "pcscd|reader is not there", r)
             self.assertLess(result["at"] - t0, 3, "waited out wait_ms")
         finally:
             start_pcscd()
