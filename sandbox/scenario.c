@@ -169,6 +169,31 @@ static void path_pop(struct loader *ld, size_t mark)
     ld->path[mark] = '\0';
 }
 
+/* only_keys for each object of arr (a JSON array named name; anything else is let through:
+ * the reader of its contents names what is wrong). The catalog's items and the rates are
+ * checked here because their readers (interface/json) also read rows of other origins, the
+ * platform's 1312 or posad's [policy] file, which carry fields of their own. */
+static int only_keys_each(struct loader *ld, struct json_object *arr, const char *name,
+                          const char *const *allowed)
+{
+    size_t mark;
+    int rc;
+
+    for (size_t i = 0; json_object_is_type(arr, json_type_array) &&
+                       i < json_object_array_length(arr);
+         i++) {
+        struct json_object *item = json_object_array_get_idx(arr, i);
+
+        if (!json_object_is_type(item, json_type_object))
+            continue;
+        path_push(ld, &mark, "%s[%zu]", name, i);
+        if ((rc = only_keys(ld, item, allowed)) < 0)
+            return rc;
+        path_pop(ld, mark);
+    }
+    return 0;
+}
+
 static struct json_object *get_array(struct loader *ld, struct json_object *obj, const char *key,
                                      size_t max, bool required)
 {
@@ -192,26 +217,6 @@ static struct json_object *get_array(struct loader *ld, struct json_object *obj,
 
 /* --- catalog ------------------------------------------------------------------------- */
 
-/* The items' keys, checked here: catalog_json also reads the platform's 1312 rows, which
- * carry fields of their own. */
-static int check_catalog_keys(struct loader *ld, struct json_object *arr)
-{
-    size_t mark;
-    int rc;
-
-    for (size_t i = 0; i < json_object_array_length(arr); i++) {
-        struct json_object *item = json_object_array_get_idx(arr, i);
-
-        if (!json_object_is_type(item, json_type_object))
-            continue; /* catalog_json names it */
-        path_push(ld, &mark, "catalog[%zu]", i);
-        if ((rc = only_keys(ld, item, CATALOG_KEYS)) < 0)
-            return rc;
-        path_pop(ld, mark);
-    }
-    return 0;
-}
-
 /* The catalog is read by interface/json (the same mapping posa-split uses). */
 static int load_catalog(struct loader *ld, struct scenario *sc)
 {
@@ -222,7 +227,7 @@ static int load_catalog(struct loader *ld, struct scenario *sc)
 
     if (!arr)
         return POSA_EFIELD;
-    if ((rc = check_catalog_keys(ld, arr)) < 0)
+    if ((rc = only_keys_each(ld, arr, "catalog", CATALOG_KEYS)) < 0)
         return rc;
     if ((rc = catalog_json_append(arr, &catalog_keys_scenario, 0, &sc->items, &sc->n_items, &err)) <
         0)
@@ -271,26 +276,6 @@ static int check_temp_rules(struct loader *ld, struct json_object *rules)
     return 0;
 }
 
-static int check_rate_keys(struct loader *ld, struct json_object *rates)
-{
-    size_t mark;
-    int rc;
-
-    for (size_t i = 0; rates && json_object_is_type(rates, json_type_array) &&
-                       i < json_object_array_length(rates);
-         i++) {
-        struct json_object *row = json_object_array_get_idx(rates, i);
-
-        if (!json_object_is_type(row, json_type_object))
-            continue;
-        path_push(ld, &mark, "rates[%zu]", i);
-        if ((rc = only_keys(ld, row, RATE_KEYS)) < 0)
-            return rc;
-        path_pop(ld, mark);
-    }
-    return 0;
-}
-
 /* The keys inside a region, checked here: policy_json is also posad's reader of its [policy]
  * file, and checks only the region's own keys and the kinds of a temporary. */
 static int check_region_keys(struct loader *ld, struct json_object *o)
@@ -300,7 +285,7 @@ static int check_region_keys(struct loader *ld, struct json_object *o)
     size_t mark;
     int rc;
 
-    if ((rc = check_rate_keys(ld, member(o, "rates"))) < 0)
+    if ((rc = only_keys_each(ld, member(o, "rates"), "rates", RATE_KEYS)) < 0)
         return rc;
     if (deductible_per && json_object_is_type(deductible_per, json_type_object)) {
         path_push(ld, &mark, "deductible_per");
