@@ -101,9 +101,16 @@ static int bind_sealable(struct db *db, sqlite3_stmt *st, int col, const char *t
 /* copy_col of a sealable column. */
 static int copy_opened(struct db *db, char *dst, size_t cap, sqlite3_stmt *st, int col)
 {
+    const void *p = sqlite3_column_blob(st, col); /* a TEXT value's bytes, unconverted */
     size_t n;
     char *s;
-    int err = db_column_opened(db, st, col, &s, &n);
+    int err;
+
+    /* Plain (no sealer, or a row from before one): copied as it is, without the allocation
+     * opening makes (a visit's three identity columns, read on every fee upload and settle). */
+    if (!db_value_sealed(p, (size_t)sqlite3_column_bytes(st, col)))
+        return copy_col(dst, cap, st, col);
+    err = db_column_opened(db, st, col, &s, &n);
 
     if (err)
         return err;
