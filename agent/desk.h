@@ -77,7 +77,7 @@ struct desk_reader {
     char name[CARD_READER_MAX + 1];
     char desk[CARD_DESK_MAX + 1];
     bool present;
-    char card_type[16]; /* "social_security", "other", "unreadable", "" */
+    char card_type[16]; /* "social_security", "other", "unreadable", "reading", "" */
 };
 
 struct desk_subscriber;

@@ -173,6 +173,10 @@ static void follow_reader(struct desk *d, const struct card_event *ev)
     case CARD_EV_READER_REMOVED:
         *r = d->seen[--d->n_seen];
         return;
+    case CARD_EV_INSERTED: /* a card is in from now, not from the end of its read */
+        r->present = true;
+        str_copy(r->card_type, sizeof(r->card_type), "reading");
+        return;
     case CARD_EV_READ:
         r->present = true;
         str_copy(r->card_type, sizeof(r->card_type),

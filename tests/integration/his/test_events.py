@@ -529,6 +529,11 @@ class CardEvents(h.HisTestCase):
         r = self.identify_card(0)
         self.assertError(r, 409, "CARD_NOT_PRESENT")
         self.assertIn("still being read", r.json["error"]["message"], r)
+        # The reader shows the card in from its insertion (it showed "empty" until the read
+        # ended, and the next test's setUp, waiting for "empty", inserted its card before
+        # pcscd had seen this one go: that card's read failed, "removed or reset").
+        rd = self.reader("Virtual PCD 00 00")
+        self.assertEqual((rd["state"], rd["card_type"]), ("present", "reading"), rd)
 
     def test_a_card_whose_data_cannot_be_read(self):
         # A name that is not GB18030: every read is the same, so the cashier is not told to
