@@ -338,6 +338,34 @@ static int lock_file(const char *path, const char *what, const char *each)
     return 0; /* fd stays open: the lock is the process's */
 }
 
+/* ... and the database file itself, which a hard link names by another path (and another
+ * ".lock") that the path's lock cannot see. flock is the file's own, whatever its name, and
+ * apart from the fcntl locks SQLite takes on it; the fd stays open for the process's life
+ * (SQLite's locks would go with any fd of the file closed). Creates the file, as
+ * db_create_private would, so that the first start is locked too. */
+static int lock_database_file(const char *db_path)
+{
+    int fd = open(db_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+
+    if (fd < 0) {
+        fprintf(stderr, "posad: %s: %s\n", db_path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        if (e == EWOULDBLOCK)
+            fprintf(stderr,
+                    "posad: database %s is in use by another posad, under another name (a hard "
+                    "link): one posad per database\n",
+                    db_path);
+        else
+            fprintf(stderr, "posad: %s: %s\n", db_path, strerror(e));
+        close(fd);
+        return -1;
+    }
+    return 0;
+}
+
 /* One posad per database: a second one would sign in again, and its restart would turn the
  * first one's messages in flight `unknown` under it. The lock is the database's path +
  * ".lock", beside the database itself: posad.db may be a link to another disk, and a data
@@ -355,6 +383,8 @@ static int lock_database(const char *dir, const char *db_path)
     linked = real_db && strcmp(real_db, own) != 0;
     snprintf(what, sizeof what, "%s %s", linked ? "database" : "data_dir", linked ? real_db : dir);
     err = lock_file(path, what, linked ? "database" : "data directory");
+    if (!err)
+        err = lock_database_file(db_path);
     free(real_db);
     free(real_dir);
     return err;

@@ -77,6 +77,20 @@ class Startup(h.HisTestCase):
         self.assertFirstServes()
         self.assertEqual(self.posad_rows("SELECT msgid, state FROM journal ORDER BY seq"), before)
 
+    def test_a_second_posad_on_a_hard_link_to_the_database_is_refused(self):
+        # A hard link has no path to resolve: its own ".lock", the same file, so the file's
+        # own lock is what refuses it.
+        other = os.path.join(self.w.dir, "db-hardlinked")
+        os.makedirs(other, mode=0o700)
+        os.link(os.path.join(self.w.data_dir, "posad.db"), os.path.join(other, "posad.db"))
+        before = self.posad_rows("SELECT msgid, state FROM journal ORDER BY seq")
+        err = self.refused(self.conf("db-hardlinked.conf", other,
+                                     os.path.join(self.w.dir, "db-hardlinked.sock")))
+        self.assertIn("database %s/posad.db is in use by another posad, under another name "
+                      "(a hard link): one posad per database" % other, err)
+        self.assertFirstServes()
+        self.assertEqual(self.posad_rows("SELECT msgid, state FROM journal ORDER BY seq"), before)
+
     def test_signals_during_the_start_wait_for_it(self):
         # logrotate's reload (SIGHUP) while posad opened and migrated its database ended it
         # by the signal's default action, before its handlers were in: now the signals are
