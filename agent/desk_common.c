@@ -54,6 +54,12 @@ static bool next_item(const char **p, char sep, char *buf, size_t cap, bool *ret
     return true;
 }
 
+static int bad_desk(const char *desk, char *why, size_t cap)
+{
+    snprintf(why, cap, "\"%s\" is not a desk id (" STR_DESK_RULE ")", desk);
+    return POSA_EFIELD;
+}
+
 /* Each key's grammar, read into d: 0, or POSA_EFIELD and why (without the key's name). */
 static int config_readers(struct desk *d, const char *list, char *why, size_t cap)
 {
@@ -66,6 +72,8 @@ static int config_readers(struct desk *d, const char *list, char *why, size_t ca
 
         if (eq)
             *eq = '\0'; /* item is the desk, eq + 1 the reader pattern */
+        if (!too_long && eq && !str_is_desk(item))
+            return bad_desk(item, why, cap);
         if (too_long || !eq || desk_table_add(&d->readers, DESK_READER, eq + 1, item) != 0) {
             if (eq)
                 *eq = '=';
@@ -93,6 +101,10 @@ static int config_scanners(struct desk *d, const char *list, char *why, size_t c
             snprintf(why, cap, "\"%s\" is not DESK=KIND:PATH (kind serial, evdev or tcp)", item);
             return POSA_EFIELD;
         }
+        *eq = '\0';
+        if (!str_is_desk(item))
+            return bad_desk(item, why, cap);
+        *eq = '=';
         *colon = '\0';
         if (qr_source_kind_parse(eq + 1, &kind) != 0 || !colon[1]) {
             snprintf(why, cap, "\"%s\": the kind is serial, evdev or tcp, then a path", eq + 1);
@@ -144,8 +156,11 @@ static int config_clients(struct desk *d, const char *list, char *why, size_t ca
             return POSA_EFIELD;
         }
         if (err) {
-            snprintf(why, cap, "\"%s\" is not NAME:SHA256-HEX:ROLE:DESKS "
-                               "(role readonly|cashier|ops, desks * or D01,D02)", fields[0]);
+            snprintf(why, cap,
+                     "\"%s\" is not NAME:SHA256-HEX:ROLE:DESKS "
+                     "(role readonly|cashier|ops, desks * or D01,D02: "
+                     "desk ids of " STR_DESK_RULE ")",
+                     fields[0]);
             return POSA_EFIELD;
         }
     }

@@ -132,7 +132,14 @@ void desk_events(struct his_call *call)
         his_fail(call, POSA_EFIELD, "desk is at most 32 characters", NULL);
         return;
     }
+    bool every = strcmp(desk, "*") == 0; /* what the first frame calls a stream of all */
+    if (every)
+        desk[0] = '\0';
     len = strlen(desk);
+    if (len && !str_is_desk(desk)) {
+        his_fail(call, POSA_EFIELD, "desk is not a desk id (" STR_DESK_RULE ") or *", NULL);
+        return;
+    }
     if (!(sub = calloc(1, sizeof *sub))) {
         his_fail(call, -ENOMEM, NULL, NULL);
         return;
@@ -140,7 +147,7 @@ void desk_events(struct his_call *call)
     memcpy(sub->desk, desk, len);
     /* Without ?desk= a stream carries every desk's events: a client of one desk gets its
      * own, a client of several must name one. */
-    if (!len && (err = his_client_desk(call, &own)) == 0 && own)
+    if (!len && !every && (err = his_client_desk(call, &own)) == 0 && own)
         str_copy(sub->desk, sizeof(sub->desk), own);
     if (err < 0 || (err = his_check_desk(call, sub->desk[0] ? sub->desk : NULL)) < 0 ||
         (err = http_stream_start(call->req, 200, headers, 2)) < 0) {

@@ -2,6 +2,9 @@
 
 #include <string.h>
 
+#include "core/bound.h"
+#include "core/utf8.h"
+
 bool str_copy(char *dst, size_t cap, const char *src)
 {
     size_t n = src ? strlen(src) : 0;
@@ -55,6 +58,21 @@ uint32_t str_hash(const char *s)
 int str_ptr_cmp(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+bool str_is_desk(const char *s)
+{
+    size_t len = s ? strlen(s) : 0;
+
+    if (len == 0 || len > BOUND_DESK || !utf8_is_valid(s, len, NULL))
+        return false;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        bool alnum = (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+        if (c < 0x80 && !alnum && c != '-' && c != '_' && c != '.')
+            return false;
+    }
+    return true;
 }
 
 bool str_is_code(const char *s)

@@ -5,28 +5,13 @@
 #include <string.h>
 
 #include "core/err.h"
-#include "core/err.h"
-
-static int check_desk_id(const char *desk)
-{
-    size_t n = strlen(desk);
-
-    if (n == 0 || n > DESK_ID_MAX)
-        return DRV_ECONFIG;
-    for (size_t i = 0; i < n; i++) {
-        char c = desk[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-'))
-            return DRV_ECONFIG;
-    }
-    return 0;
-}
+#include "core/str.h"
 
 int desk_table_add(struct desk_table *t, enum desk_kind kind, const char *pattern, const char *desk)
 {
     size_t plen = strlen(pattern);
 
-    if (plen == 0 || plen > DESK_PATTERN_MAX || check_desk_id(desk) < 0)
+    if (plen == 0 || plen > DESK_PATTERN_MAX || !str_is_desk(desk))
         return DRV_ECONFIG;
     if (t->n == DESK_ROWS_MAX)
         return POSA_ETOOLONG;

@@ -26,7 +26,7 @@ struct desk_table {
     size_t n;
 };
 
-/* Appends a row after checking it: pattern 1..128 bytes, desk 1..32 of [A-Za-z0-9_-].
+/* Appends a row after checking it: pattern 1..128 bytes, desk a desk id (str_is_desk).
  * 0, DRV_ECONFIG (bad value) or POSA_ETOOLONG (table full). */
 int desk_table_add(struct desk_table *t, enum desk_kind kind, const char *pattern,
                    const char *desk);

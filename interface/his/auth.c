@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 
 #include "core/err.h"
+#include "core/str.h"
 
 static int hex_value(char c)
 {
@@ -68,7 +69,9 @@ static int desks_parse(const char *text, struct auth_client *c)
         if (c->n_desks == AUTH_DESKS_MAX)
             return POSA_ETOOLONG;
         memcpy(c->desks[c->n_desks], p, len);
-        c->desks[c->n_desks++][len] = '\0';
+        c->desks[c->n_desks][len] = '\0';
+        if (!str_is_desk(c->desks[c->n_desks++]))
+            return POSA_EFIELD; /* "D01,*" is no desk "*"; ':' or a blank a copying slip */
         p += len + (p[len] == ',');
     }
     return 0;

@@ -108,7 +108,7 @@ int identify_request_parse(const char *body, size_t len, struct identify_request
         goto out;
     }
     r.wait_ms = (uint32_t)wait;
-    if (r.desk && !r.desk[0]) /* absent is the caller's to fill; empty names no desk */
+    if (r.desk && !str_is_desk(r.desk)) /* absent is the caller's to fill; "*" is every desk */
         rc = jsonmap_fail(err, POSA_EFIELD, NULL, "desk");
     else if (r.source == IDENTIFY_QR && (!r.qr || !r.qr[0]))
         rc = jsonmap_fail(err, POSA_EFIELD, NULL, "qr");

@@ -597,13 +597,29 @@ class CheckConfig(unittest.TestCase):
                       "desk1:%s:cashier:D01" % good[:-2],        # hash too short
                       "desk1:%s:cashier:D01" % ("z" * 64),       # not hex
                       ":%s:cashier:D01" % good,                  # no name
-                      "desk1:%s:cashier:D01;junk" % good):       # a bad second entry
-            with self.subTest(entry=entry[:30]):
+                      "desk1:%s:cashier:D01;junk" % good,        # a bad second entry
+                      # desks that are no desk ids (each loaded as a desk no one names)
+                      "desk1:%s:cashier:D01,*" % good,
+                      "desk1:%s:cashier:D 01" % good,
+                      "desk1:%s:cashier:D01:extra" % good,
+                      "desk1:%s:cashier:D01,,D02" % good):
+            with self.subTest(entry=entry[-16:]):
                 rc, out, path, started = self.check("[his]\nclients = %s\n" % entry)
                 self.assertEqual(rc, 2, out)
                 self.assertIn("[his] clients", out)
                 self.assertIn(path, out)
                 self.assertFalse(started)
+
+    def test_desks_in_readers_and_scanners_are_desk_ids(self):
+        for line, bad in (("readers = D01,*=Virtual PCD*", "D01,*"),
+                          ("scanners = D 1=tcp:127.0.0.1:9100", "D 1"),
+                          ("scanners = *=tcp:127.0.0.1:9100", "*")):
+            with self.subTest(line=line):
+                rc, out, path, _ = self.check("[desks]\n%s\n" % line)
+                self.assertEqual(rc, 2, out)
+                self.assertIn('"%s" is not a desk id (letters, digits' % bad, out)
+        rc, out, _, _ = self.check("[desks]\nscanners = 门诊收费1=tcp:127.0.0.1:9100\n")
+        self.assertEqual(rc, 0, out)
 
     def test_clients_listed_twice_refused(self):
         # The same token twice took the last entry's role and desks (ops on every desk); the

@@ -101,6 +101,11 @@ CASES = [
      lambda fx: visit(fx, begin_time="2026-11-20T10:00:00"), None, BAD),
     ("visit_no_diagnoses", "POST", "/v1/visits", lambda fx: visit(fx, diagnoses=[]), None, BAD),
     ("identify_empty_desk", "POST", "/v1/identify", {"source": "card", "desk": ""}, None, BAD),
+    # "*" is every desk where desks are listed, never one desk (it was taken as a desk's name)
+    ("identify_desk_star", "POST", "/v1/identify",
+     {"desk": "*", "source": "id", "certno": h.PERSONS[ZHANG]}, None, BAD),
+    ("identify_desk_blank", "POST", "/v1/identify",
+     {"desk": "D 01", "source": "id", "certno": h.PERSONS[ZHANG]}, None, BAD),
     ("visit_two_main_diagnoses", "POST", "/v1/visits",
      lambda fx: visit(fx, diagnoses=[{"code": "M16.900", "name": "髋关节病", "main": True},
                                      {"code": "I10.x00", "name": "高血压", "main": True}]),

@@ -96,12 +96,15 @@ class Events(h.HisTestCase):
         self.assertNotIn(b"\x00", s.text + s.raw)
 
     def test_bad_desk_parameter(self):
-        s = h.SseStream(self.tcp, "/v1/events?desk=" + "D" * 40, timeout=5)
-        try:
-            self.assertEqual(s.status, 400, s.body)
-            self.assertIn(b'"BAD_REQUEST"', s.body)
-        finally:
-            s.close()
+        # Too long, or no desk id: "D01,*" was taken as a desk of that name, heard nothing.
+        for desk in ("D" * 40, "D01,*", "D%2001", "D01:x", "**"):
+            with self.subTest(desk=desk):
+                s = h.SseStream(self.tcp, "/v1/events?desk=" + desk, timeout=5)
+                try:
+                    self.assertEqual(s.status, 400, s.body)
+                    self.assertIn(b'"BAD_REQUEST"', s.body)
+                finally:
+                    s.close()
 
     def test_offline_and_back(self):
         tcp = self.sub(self.tcp, "D01")
@@ -192,6 +195,10 @@ class Events(h.HisTestCase):
         vid = v.json["visit_id"]
         self.upload(self.tcp, vid, h.stay_lines("E")[:2])  # 4,500.00 + 900.00
         d01, d02 = self.sub(self.unix, "D01"), self.sub(self.tcp, "D02")
+        # ?desk=* is every desk's stream, as its first frame says (it heard no desk's events:
+        # "*" was taken as a desk of that name).
+        every = self.sub(self.tcp, "*")
+        every.wait_comment("desk *", 5)
         status, raw = self.w.sandbox_request("POST", "/sandbox/faults",
                                              {"infno": "2304", "mode": "drop_after_commit",
                                               "count": 1})
@@ -205,6 +212,7 @@ class Events(h.HisTestCase):
         self.assertEqual((data["settlement_id"], data["visit_id"], data["state"]),
                          (sid, vid, "settled"), data)
         self.assertTrue(data.get("setl_id"), data)
+        self.assertEqual(every.events_until("settlement_resolved", 5)[-1][1], data)
         # D02 hears the platform's state (every desk's) but not D01's settlement.
         names = []
         try:

@@ -110,6 +110,31 @@ static void test_is_code(void **state)
     assert_false(str_is_code("就诊"));
 }
 
+/* A desk's id: letters, digits, - _ . and other UTF-8 characters, 1 to 32 bytes; none of the
+ * config's separators, '*' (every desk), blanks or controls. */
+static void test_is_desk(void **state)
+{
+    (void)state;
+    assert_true(str_is_desk("D01"));
+    assert_true(str_is_desk("er-1_b.2"));
+    assert_true(str_is_desk("门诊收费1"));
+    assert_true(str_is_desk("D0123456789012345678901234567890")); /* 32 bytes */
+    assert_false(str_is_desk("D01234567890123456789012345678901"));
+    assert_false(str_is_desk("门诊门诊门诊门诊门诊门")); /* 33 bytes */
+    assert_false(str_is_desk(NULL));
+    assert_false(str_is_desk(""));
+    assert_false(str_is_desk("*"));
+    assert_false(str_is_desk("D01,*"));
+    assert_false(str_is_desk("D 01"));
+    assert_false(str_is_desk("D01:extra"));
+    assert_false(str_is_desk("D01;D02"));
+    assert_false(str_is_desk("D01=x"));
+    assert_false(str_is_desk("D01\t"));
+    assert_false(str_is_desk("D01\x7f"));
+    assert_false(str_is_desk("D\xe9")); /* Latin-1, not UTF-8 */
+    assert_false(str_is_desk("D/01"));
+}
+
 static void test_ptr_cmp_orders_strings(void **state)
 {
     (void)state;
@@ -134,6 +159,7 @@ int main(void)
                                        cmocka_unit_test(test_index_is_snprintf),
                                        cmocka_unit_test(test_hash_is_fnv1a),
                                        cmocka_unit_test(test_is_code),
+                                       cmocka_unit_test(test_is_desk),
                                        cmocka_unit_test(test_ptr_cmp_orders_strings)};
 
     return cmocka_run_group_tests(tests, NULL, NULL);
