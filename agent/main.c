@@ -495,6 +495,35 @@ static const char *socket_error(const char *path, int err)
     return uv_strerror(err);
 }
 
+/* Why others than posad (and root) could replace a socket at path, or NULL: its directory
+ * is theirs, or they may write it without the sticky bit (as /tmp has). Whoever put a socket
+ * of theirs in its place would hear the cashiers' requests and answer them. */
+static const char *socket_dir_unsafe(const char *path, char *why, size_t cap)
+{
+    char dir[CONFIG_PATH_MAX], *slash;
+    struct stat st;
+
+    snprintf(dir, sizeof dir, "%s", path);
+    slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else
+        slash[slash == dir] = '\0'; /* "/posa.sock" is in "/" */
+    if (stat(dir, &st) != 0)
+        return NULL; /* the bind says what is wrong */
+    if (st.st_uid != geteuid() && st.st_uid != 0)
+        snprintf(why, cap, "its directory %s belongs to uid %u, who could replace the socket", dir,
+                 (unsigned)st.st_uid);
+    else if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
+        snprintf(why, cap,
+                 "others may write its directory %s (mode %04o) and replace the socket: use a "
+                 "directory only posad's user may write, such as /run/posa",
+                 dir, (unsigned)(st.st_mode & 07777));
+    else
+        return NULL;
+    return why;
+}
+
 static int start_server(struct posad *pd)
 {
     struct http_server_config scfg = {.max_body_bytes = BOUND_BODY,
@@ -530,6 +559,12 @@ static int start_server(struct posad *pd)
         }
     }
     if (!err && pd->cfg.socket[0]) {
+        char why[CONFIG_PATH_MAX + 160];
+
+        if (socket_dir_unsafe(pd->cfg.socket, why, sizeof why)) {
+            fprintf(stderr, "posad: socket %s: %s\n", pd->cfg.socket, why);
+            return POSA_EFIELD;
+        }
         err = http_server_listen_unix(pd->server, pd->cfg.socket, (int)pd->cfg.socket_mode);
         if (err)
             fprintf(stderr, "posad: socket %s: %s\n", pd->cfg.socket,

@@ -156,6 +156,30 @@ class Startup(h.HisTestCase):
         err = self.refused(self.conf("missing.conf", os.path.join(self.w.dir, "missing"), sock))
         self.assertIn("socket %s: its directory does not exist" % sock, err)
 
+    def test_a_socket_others_could_replace_is_refused(self):
+        # In a directory every user may write, another could rename posad's socket and put
+        # theirs in its place (then posactl and the HIS talk to it). A sticky one (/tmp) is
+        # safe: only the owner may rename or remove a file there.
+        shared = os.path.join(self.w.dir, "socket-dir")
+        os.makedirs(shared)
+        os.chmod(shared, 0o777)
+        sock = os.path.join(shared, "posa.sock")
+        err = self.refused(self.conf("shared.conf", os.path.join(self.w.dir, "shared-data"), sock))
+        self.assertIn("socket %s: others may write its directory %s (mode 0777)" % (sock, shared),
+                      err)
+        self.assertFalse(os.path.exists(sock))
+        os.chmod(shared, 0o1777)
+        conf = self.conf("sticky.conf", os.path.join(self.w.dir, "sticky-data"), sock)
+        p = subprocess.Popen([h.POSAD, "--config", conf], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
+        try:
+            h.wait_until(lambda: p.poll() is not None or os.path.exists(sock), 20,
+                         "posad on the sticky directory's socket")
+            self.assertIsNone(p.poll(), p.stderr.read() if p.poll() is not None else "")
+        finally:
+            p.terminate()
+            p.wait(timeout=20)
+
     def test_a_data_dir_that_is_not_posads_own_is_refused(self):
         # A file, or a shared directory (sticky, as /tmp is): refused, and left as it was
         # (posad narrowed either to 0700 before).
