@@ -10,6 +10,7 @@
 #include <json-c/json.h>
 
 #include "agent/his.h"
+#include "agent/log.h"
 #include "agent/upstream.h"
 #include "cache/catalog.h"
 #include "cache/db.h"
@@ -48,6 +49,11 @@ struct desk_card {
     struct card_identity id;
     char qr[BOUND_QR_LINE + 1]; /* the desk's last scanned code, "" once used */
     uint64_t qr_at;             /* uv_now() of that scan */
+    /* uv_now() of a scan that could not be read, the desk's newest (qr is then ""); 0 none or
+     * answered: auto says so, rather than take a code scanned before it (the last patient's) */
+    uint64_t qr_bad_at;
+    uint64_t input_at;          /* uv_now() of the desk's newest scan or card read */
+    struct log_every bad_scans; /* at most a line a second of a scanner's line noise */
 };
 
 /* A configured QR scanner (GET /v1/readers, kind "qr"). */
@@ -63,7 +69,8 @@ struct desk_scanner {
 struct desk_waiter {
     void (*cb)(struct desk_waiter *w, const struct desk_card *card);
     /* identify {source:"auto"}: a code scanned at the desk while it waits ends the wait too,
-     * handed here (valid until the next scan). NULL: cards only. */
+     * handed here (valid until the next scan), or NULL for a scan that could not be read.
+     * NULL: cards only. */
     void (*on_qr)(struct desk_waiter *w, const char *code);
     void *data;
     /* private */
@@ -212,19 +219,23 @@ void desk_retention_stop(struct desk *d);
 int desk_cards_start(struct desk *d);
 void desk_cards_stop(struct desk *d);
 /* The desk's last scanned e-voucher code if it is fresh, taken (each scan is used once);
- * NULL otherwise. Valid until the next event of the loop. */
-const char *desk_qr_take(struct desk *d, const char *desk);
+ * NULL otherwise, with *ret_unreadable true when the desk's newest fresh scan could not be
+ * read (said once). Valid until the next event of the loop. */
+const char *desk_qr_take(struct desk *d, const char *desk, bool *ret_unreadable);
 /* The HIS identified with code (identify {source:"qr"}): if it is the desk's last scan, that
- * scan is used, and auto will not identify with it again. */
-void desk_qr_used(struct desk *d, const char *desk, const char *code);
-/* A code taken that could not be used for want of the platform goes back to its desk (unless
- * the desk has scanned another since), fresh again: the patient need not scan it twice. */
-void desk_qr_give_back(struct desk *d, const char *desk, const char *code);
+ * scan is used, and auto will not identify with it again; true then. */
+bool desk_qr_used(struct desk *d, const char *desk, const char *code);
+/* A code taken (at uv_now() taken_at) that could not be used for want of the platform goes
+ * back to its desk, fresh again, so the patient need not scan it twice; unless the desk has
+ * read a card or a scan since, which is the newer patient's. */
+void desk_qr_give_back(struct desk *d, const char *desk, const char *code, uint64_t taken_at);
 /* The desk's card now, or when it is read within wait_ms (0: only now). */
 void desk_card_wait(struct desk *d, const char *desk, uint32_t wait_ms, struct desk_waiter *w);
 /* Whether [desks] readers / scanners bind a reader / a scanner to desk. */
 bool desk_reader_configured(const struct desk *d, const char *desk);
 bool desk_scanner_configured(const struct desk *d, const char *desk);
+/* Whether a scanner of desk is open (its device, or its connection made). */
+bool desk_scanner_available(const struct desk *d, const char *desk);
 /* Whether pcscd is up and a reader of desk is there (plugged in, seen by the reader thread). */
 bool desk_reader_available(const struct desk *d, const char *desk);
 /* Whether a card was inserted at desk and its read is not done yet. */

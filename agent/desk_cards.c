@@ -32,7 +32,8 @@ static struct desk_card *card_of(struct desk *d, const char *desk, bool create)
  * right one. auto waiters wait on: a code may come. */
 static bool no_card_to_come(const struct desk *d, const struct desk_waiter *w, uint64_t now)
 {
-    return w->deadline <= now || (!w->on_qr && !desk_reader_available(d, w->desk));
+    return w->deadline <= now || (!desk_reader_available(d, w->desk) &&
+                                  (!w->on_qr || !desk_scanner_available(d, w->desk)));
 }
 
 /* Hands the card to the waiters of desk, or (desk NULL) NULL to those no card will come to. */
@@ -54,14 +55,17 @@ static void wake(struct desk *d, const char *desk, const struct desk_card *card,
         uv_timer_stop(&d->wait_timer);
 }
 
-/* A code was scanned at desk: the first of its waiters that takes codes has it. */
+/* A code was scanned at desk: the first of its waiters that takes codes has it, or hears
+ * that it could not be read. */
 static void wake_for_qr(struct desk *d, const char *desk)
 {
     for (struct desk_waiter **p = &d->waiters; *p; p = &(*p)->next) {
         struct desk_waiter *w = *p;
-        const char *code;
+        const char *code = NULL;
+        bool unreadable = false;
 
-        if (!w->on_qr || strcmp(w->desk, desk) != 0 || !(code = desk_qr_take(d, desk)))
+        if (!w->on_qr || strcmp(w->desk, desk) != 0 ||
+            (!(code = desk_qr_take(d, desk, &unreadable)) && !unreadable))
             continue;
         *p = w->next;
         if (!d->waiters)
@@ -134,6 +138,15 @@ bool desk_scanner_configured(const struct desk *d, const char *desk)
 {
     for (size_t i = 0; i < d->n_scanners; i++)
         if (strcmp(d->scanners[i].desk, desk) == 0)
+            return true;
+    return false;
+}
+
+bool desk_scanner_available(const struct desk *d, const char *desk)
+{
+    for (size_t i = 0; i < d->n_scanners; i++)
+        if (strcmp(d->scanners[i].desk, desk) == 0 && d->scanners[i].src &&
+            qr_source_is_open(d->scanners[i].src))
             return true;
     return false;
 }
@@ -229,6 +242,8 @@ static void on_card_event(struct pcsc_watch *w, const struct card_event *ev, voi
         card->present = true;
         /* The card came after any code scanned before it: auto takes the newer. */
         card->qr[0] = '\0';
+        card->qr_bad_at = 0;
+        card->input_at = uv_now(d->pd->loop);
         card->status = ev->status;
         card->cause = ev->cause;
         card->id = ev->id;
@@ -271,50 +286,68 @@ static void on_scan(struct qr_source *src, const struct qr_scan *scan, void *dat
     struct desk_card *desk = card_of(d, scan->desk, true);
     struct json_object *o = json_object_new_object();
 
+    uint64_t now = uv_now(d->pd->loop);
+    char n[24];
+
     (void)src;
+    if (desk)
+        desk->input_at = now;
     json_object_object_add(o, "valid", json_object_new_boolean(scan->status == 0));
     if (scan->status == 0) {
         /* The code itself goes to the desk's HIS: identify {source:"qr", qr} or "auto". */
         json_object_object_add(o, "qr", json_object_new_string(scan->code));
         if (desk) {
             str_copy(desk->qr, sizeof(desk->qr), scan->code);
-            desk->qr_at = uv_now(d->pd->loop);
+            desk->qr_at = now;
+            desk->qr_bad_at = 0;
         }
+        log_event(LOGL_INFO, "qr_scanned", "desk", scan->desk, "valid", "true", NULL);
     } else {
         json_object_object_add(o, "error", json_object_new_string("QR_INVALID"));
+        if (desk) { /* the newest scan: the one before is another patient's, or spoiled */
+            desk->qr[0] = '\0';
+            desk->qr_bad_at = now;
+        }
+        if (!desk || log_every_second(&desk->bad_scans, now, n))
+            log_event(LOGL_WARN, "qr_scanned", "desk", scan->desk, "valid", "false", "invalid",
+                      desk ? n : NULL, NULL);
     }
-    log_event(scan->status ? LOGL_WARN : LOGL_INFO, "qr_scanned", "desk", scan->desk, "valid",
-              scan->status ? "false" : "true", NULL);
     desk_event(d, scan->desk, "qr_scanned", o);
-    if (scan->status == 0 && desk)
+    if (desk)
         wake_for_qr(d, scan->desk);
 }
 
-const char *desk_qr_take(struct desk *d, const char *desk)
+const char *desk_qr_take(struct desk *d, const char *desk, bool *ret_unreadable)
 {
     static char code[BOUND_QR_LINE + 1];
     struct desk_card *c = card_of(d, desk, false);
+    uint64_t now = uv_now(d->pd->loop);
 
-    if (!c || !c->qr[0] || uv_now(d->pd->loop) - c->qr_at > DESK_QR_FRESH_MS)
+    *ret_unreadable = c && c->qr_bad_at && now - c->qr_bad_at <= DESK_QR_FRESH_MS;
+    if (c)
+        c->qr_bad_at = 0; /* said once */
+    if (!c || !c->qr[0] || now - c->qr_at > DESK_QR_FRESH_MS)
         return NULL;
     memcpy(code, c->qr, sizeof code);
     c->qr[0] = '\0'; /* one scan, one identification */
     return code;
 }
 
-void desk_qr_used(struct desk *d, const char *desk, const char *code)
+bool desk_qr_used(struct desk *d, const char *desk, const char *code)
 {
     struct desk_card *c = card_of(d, desk, false);
 
-    if (c && strcmp(c->qr, code) == 0)
-        c->qr[0] = '\0';
+    if (!c || strcmp(c->qr, code) != 0)
+        return false;
+    c->qr[0] = '\0';
+    return true;
 }
 
-void desk_qr_give_back(struct desk *d, const char *desk, const char *code)
+void desk_qr_give_back(struct desk *d, const char *desk, const char *code, uint64_t taken_at)
 {
     struct desk_card *c = card_of(d, desk, false);
 
-    if (!c || c->qr[0])
+    if (!c || c->input_at > taken_at)
         return;
     str_copy(c->qr, sizeof(c->qr), code);
     c->qr_at = uv_now(d->pd->loop);

@@ -44,6 +44,7 @@ struct identify_flow {
     struct desk *d;
     char taken_desk[CARD_DESK_MAX + 1];
     char taken_qr[BOUND_QR_LINE + 1];
+    uint64_t taken_at; /* uv_now() */
     bool offline;
 };
 
@@ -52,7 +53,7 @@ static void flow_free(void *p)
     struct identify_flow *f = p;
 
     if (f->offline && f->taken_qr[0])
-        desk_qr_give_back(f->d, f->taken_desk, f->taken_qr);
+        desk_qr_give_back(f->d, f->taken_desk, f->taken_qr, f->taken_at);
     his_request_done(&f->req.root);
     free(f->ec_body);
     free(f->doc);
@@ -537,38 +538,61 @@ static void keep_taken(struct his_call *call, const char *code)
     f->d = &call->pd->desk;
     str_copy(f->taken_desk, sizeof(f->taken_desk), f->req.desk);
     str_copy(f->taken_qr, sizeof(f->taken_qr), code);
+    f->taken_at = uv_now(call->pd->loop);
     f->req.qr = f->taken_qr;
 }
 
-/* auto: the patient showed the e-voucher while the desk waited. */
+/* auto: the desk's newest scan could not be read. Not a code scanned before it: that one may
+ * be the last patient's. */
+static void fail_unreadable_scan(struct his_call *call)
+{
+    his_fail(call, POSA_EQR_INVALID,
+             "the code scanned at the desk could not be read: ask the patient to show the "
+             "e-voucher again, or insert the card",
+             NULL);
+}
+
+/* auto: the patient showed the e-voucher while the desk waited (code NULL: unreadable). */
 static void on_waited_qr(struct desk_waiter *w, const char *code)
 {
     struct his_call *call = w->data;
 
+    if (!code) {
+        fail_unreadable_scan(call);
+        return;
+    }
     keep_taken(call, code);
     decode_qr(call);
 }
 
-/* Why no card could be read at the desk: a read still under way (a slow card), no reader to
- * read with (pcscd stopped, the reader unplugged), or no card. */
+/* Why nothing could be read at the desk: a card's read still under way (a slow card), no
+ * reader or (auto) no scanner to read with (pcscd stopped, unplugged, a connection lost), or
+ * nothing shown. */
 static void fail_no_card(struct his_call *call)
 {
     struct identify_flow *f = call->flow;
     struct desk *d = &call->pd->desk;
     bool any = f->req.source == IDENTIFY_AUTO;
-    char msg[256];
+    bool no_reader =
+        desk_reader_configured(d, f->req.desk) && !desk_reader_available(d, f->req.desk);
+    bool no_scanner =
+        any && desk_scanner_configured(d, f->req.desk) && !desk_scanner_available(d, f->req.desk);
+    const char *reader = !no_reader   ? "no card in the desk's reader"
+                         : d->pcsc_up ? "the desk's card reader is not there (unplugged?)"
+                                      : "the card service (pcscd) is not running";
+    const char *scanner = no_scanner ? "the desk's scanner is not there (unplugged, or its "
+                                       "connection lost: GET /v1/readers says why)"
+                                     : "no e-voucher scanned at the desk";
+    char msg[320];
 
     if (desk_card_reading(d, f->req.desk)) {
         his_fail(call, POSA_ECARD_NOT_PRESENT,
                  "the card in the desk's reader is still being read (a slow card): ask again in "
                  "a moment",
                  NULL);
-    } else if (desk_reader_configured(d, f->req.desk) && !desk_reader_available(d, f->req.desk)) {
-        snprintf(msg, sizeof msg, "%s%s", any ? "no e-voucher scanned at the desk, and " : "",
-                 d->pcsc_up ? "the desk's card reader is not there (unplugged?): check it, or "
-                              "identify by ID number or e-voucher"
-                            : "the card service (pcscd) is not running: check it, or identify "
-                              "by ID number or e-voucher");
+    } else if (no_reader || no_scanner) {
+        snprintf(msg, sizeof msg, "%s%s%s: check it, or identify by ID number%s", reader,
+                 any ? ", and " : "", any ? scanner : "", any ? "" : " or e-voucher");
         his_fail(call, any ? POSA_ECARD_NOT_PRESENT : DRV_ECARD_UNREADABLE, msg, NULL);
     } else {
         his_fail(call, POSA_ECARD_NOT_PRESENT,
@@ -633,6 +657,7 @@ void desk_identify(struct his_call *call)
     struct identify_flow *f = his_flow_new(call, sizeof *f, flow_free);
     struct jsonmap_error jerr = {0};
     const char *qr;
+    bool unreadable = false;
     int err;
 
     if (!f)
@@ -664,8 +689,10 @@ void desk_identify(struct his_call *call)
         ask_platform(call);
         return;
     case IDENTIFY_QR:
-        if (f->req.desk)
-            desk_qr_used(&call->pd->desk, f->req.desk, f->req.qr);
+        /* The desk's scan, if it is this code: used, and given back as auto's would be when
+         * the platform cannot be reached. */
+        if (f->req.desk && desk_qr_used(&call->pd->desk, f->req.desk, f->req.qr))
+            keep_taken(call, f->req.qr);
         decode_qr(call);
         return;
     case IDENTIFY_AUTO:
@@ -685,16 +712,22 @@ void desk_identify(struct his_call *call)
             his_fail(call, POSA_ENOSUCH, msg, NULL);
             return;
         }
-        /* Waiting for a card no reader can read would end in "no card": say why now. */
-        if (f->req.source == IDENTIFY_CARD &&
-            !desk_reader_available(&call->pd->desk, f->req.desk)) {
-            fail_no_card(call);
-            return;
-        }
         /* auto: a fresh scan at the desk wins (the patient just showed the code). */
-        if (f->req.source == IDENTIFY_AUTO && (qr = desk_qr_take(&call->pd->desk, f->req.desk))) {
+        if (f->req.source == IDENTIFY_AUTO &&
+            ((qr = desk_qr_take(&call->pd->desk, f->req.desk, &unreadable)) || unreadable)) {
+            if (!qr) {
+                fail_unreadable_scan(call);
+                return;
+            }
             keep_taken(call, qr);
             decode_qr(call);
+            return;
+        }
+        /* Waiting with nothing that can read would end in "no card": say why now. */
+        if (!desk_reader_available(&call->pd->desk, f->req.desk) &&
+            (f->req.source == IDENTIFY_CARD ||
+             !desk_scanner_available(&call->pd->desk, f->req.desk))) {
+            fail_no_card(call);
             return;
         }
         f->waiter = (struct desk_waiter){

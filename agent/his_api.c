@@ -3,7 +3,6 @@
 #include "agent/his.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -556,17 +555,12 @@ static bool from_a_web_page(const struct posad *pd, const struct http_request *r
  * many were refused since), so that guessing shows without filling the disk. */
 static void log_refused_token(struct posad *pd, const struct http_request *req)
 {
-    static uint64_t last_ms, refused;
-    uint64_t now = uv_now(pd->loop);
+    static struct log_every refused;
     char n[24];
 
-    refused++;
-    if (last_ms && now - last_ms < 1000)
-        return;
-    snprintf(n, sizeof n, "%" PRIu64, refused);
-    log_event(LOGL_WARN, "token_refused", "peer", req->peer, "path", req->path, "refused", n, NULL);
-    last_ms = now;
-    refused = 0;
+    if (log_every_second(&refused, uv_now(pd->loop), n))
+        log_event(LOGL_WARN, "token_refused", "peer", req->peer, "path", req->path, "refused", n,
+                  NULL);
 }
 
 int his_admit(const struct http_request *req, void *data)

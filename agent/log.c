@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -79,6 +80,17 @@ void log_close(void)
 bool log_enabled(enum log_level level)
 {
     return level >= log_state.level;
+}
+
+bool log_every_second(struct log_every *e, uint64_t now_ms, char n[24])
+{
+    e->count++;
+    if (e->last_ms && now_ms - e->last_ms < 1000)
+        return false;
+    snprintf(n, 24, "%" PRIu64, e->count);
+    e->last_ms = now_ms;
+    e->count = 0;
+    return true;
 }
 
 /* Appends s to buf at *n, escaped for JSON or for a text value (quoted when it has blanks

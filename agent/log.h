@@ -5,6 +5,7 @@
 #define POSA_AGENT_LOG_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 enum log_level { LOGL_DEBUG, LOGL_INFO, LOGL_WARN, LOGL_ERROR };
 
@@ -19,5 +20,13 @@ bool log_enabled(enum log_level level);
  * value under the key "err_msg" is text from outside (the platform's words): its numbers,
  * and a name where a name is said, are masked (mask_free_text). */
 void log_event(enum log_level level, const char *event, ...) __attribute__((sentinel));
+
+/* An event that outside hands can repeat fast (a wrong token guessed, a scanner's line noise)
+ * is logged at most once a second, with how many came since the last line: counts one at
+ * now_ms (uv_now) and, when a line is due, writes that count into n and returns true. */
+struct log_every {
+    uint64_t last_ms, count;
+};
+bool log_every_second(struct log_every *e, uint64_t now_ms, char n[24]);
 
 #endif

@@ -98,7 +98,9 @@ static void on_retry(uv_timer_t *t)
     qr_line_init(&s->line); /* a line cut by the loss is not half-kept */
     s->keys = (struct keymap_state){false, false};
     s->npartial = 0;
-    if ((s->error = s->kind->open(s)) < 0) {
+    int rc = s->kind->open(s); /* 0 for a connection begun: the last error stands till made */
+    if (rc < 0) {
+        s->error = rc;
         qr_source_tell(s, s->error);
         uv_timer_start(&s->retry, on_retry, s->retry_ms, 0);
     }
@@ -115,6 +117,7 @@ static void on_ready_held(uv_timer_t *t)
 void qr_source_opened(struct qr_source *s)
 {
     s->error = 0;
+    s->ready = true;
     /* The retry timer is idle while the device is open; a loss restarts it for the retry. */
     if (!s->stopping)
         uv_timer_start(&s->retry, on_ready_held, QR_READY_HELD_MS, 0);
@@ -137,6 +140,7 @@ void qr_source_lost(struct qr_source *s, int err)
     uv_timer_stop(&s->gap);
     qr_line_init(&s->line);
     s->error = err;
+    s->ready = false;
     qr_source_tell(s, err);
     if (s->open) {
         s->open = false;
@@ -153,8 +157,9 @@ static void on_readable(uv_poll_t *p, int status, int events)
     uint8_t buf[512];
 
     (void)events;
-    if (status < 0) {
-        qr_source_lost(s, status);
+    if (status < 0) { /* POLLERR, which libuv says as EBADF: read says what it was */
+        ssize_t n = read(s->fd, buf, sizeof buf);
+        qr_source_lost(s, n == 0 ? UV_EOF : n < 0 && errno != EAGAIN ? -errno : status);
         return;
     }
     for (int i = 0; i < 16 && s->open; i++) { /* bounded: other handles get their turn */
@@ -254,6 +259,7 @@ void qr_source_stop(struct qr_source *s)
         return;
     s->stopping = true;
     s->cb = NULL;
+    s->ready = false;
     if (s->open) {
         s->open = false;
         s->io_closing = true;
@@ -270,5 +276,5 @@ int qr_source_error(const struct qr_source *s)
 
 bool qr_source_is_open(const struct qr_source *s)
 {
-    return s->open;
+    return s->ready;
 }

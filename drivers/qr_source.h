@@ -48,7 +48,7 @@ int qr_source_start(struct qr_source **ret, uv_loop_t *loop, const struct qr_sou
  * the loop must run on. NULL is a no-op. */
 void qr_source_stop(struct qr_source *src);
 
-/* True while the device is open (for TCP: connecting or connected). */
+/* True while the device is open and read (for TCP: connected, not while connecting). */
 bool qr_source_is_open(const struct qr_source *src);
 /* Why it last failed to open its device or connect, or was lost (-errno, a libuv code), or
  * 0: for the operator. */

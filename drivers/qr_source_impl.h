@@ -39,6 +39,7 @@ struct qr_source {
     uv_connect_t connect;
     int fd;
     bool open;       /* io handle initialised and not closing */
+    bool ready;      /* open and reading (a connection made, not only begun) */
     int error;       /* why it last failed to open or connect (-errno), or 0 */
     bool io_closing; /* io handle closing: its memory is not free yet */
     bool stopping;

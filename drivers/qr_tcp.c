@@ -9,6 +9,9 @@
 
 /* Idle seconds before the first probe; Linux then probes 9 times, 75 s apart, by default. */
 #define QR_TCP_KEEPALIVE_S 15
+/* A connection not made in this long is given up and tried again: a device server whose
+ * SYNs go unanswered (switched off, a full backlog) would hold a connect some 127 s. */
+#define QR_TCP_CONNECT_MS 5000
 
 /* "1.2.3.4:9100" or "[::1]:9100". Names are not resolved: a scanner's address is fixed
  * in the configuration, and a DNS lookup would block the loop. */
@@ -75,6 +78,14 @@ static void on_connect(uv_connect_t *req, int status)
     qr_source_opened(s);
 }
 
+static void on_connect_timeout(uv_timer_t *t)
+{
+    struct qr_source *s = t->data;
+
+    if (s->open && !s->ready && !s->stopping)
+        qr_source_lost(s, UV_ETIMEDOUT); /* closing the handle cancels the connect */
+}
+
 static int tcp_open(struct qr_source *s)
 {
     int rc = uv_tcp_init(s->loop, &s->io.tcp);
@@ -89,6 +100,8 @@ static int tcp_open(struct qr_source *s)
         qr_source_lost(s, rc); /* closes the handle and schedules the retry itself */
         return 0;
     }
+    /* The retry timer is idle while open: opened() or lost() restart it for their own use. */
+    uv_timer_start(&s->retry, on_connect_timeout, QR_TCP_CONNECT_MS, 0);
     return 0;
 }
 

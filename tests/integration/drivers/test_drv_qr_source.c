@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
@@ -126,14 +128,16 @@ static void test_serial_pty(void **state)
     assert_true(master >= 0);
     assert_int_equal(grantpt(master), 0);
     assert_int_equal(unlockpt(master), 0);
-    struct qr_source_cfg cfg = {QR_SRC_SERIAL, ptsname(master), "D01", 0, 50, NULL};
+    struct qr_source_cfg cfg = {QR_SRC_SERIAL, ptsname(master), "D01", 0, 50, on_state};
     assert_int_equal(qr_source_start(&src, &loop, &cfg, on_scan, &got), 0);
     assert_true(qr_source_is_open(src));
 
     /* One reader of a scanner: a second source of the same device does not open it (it
      * took every other scan before). */
     struct qr_source *other;
-    assert_int_equal(qr_source_start(&other, &loop, &cfg, on_scan, &got), 0);
+    struct qr_source_cfg other_cfg = cfg;
+    other_cfg.on_state = NULL;
+    assert_int_equal(qr_source_start(&other, &loop, &other_cfg, on_scan, &got), 0);
     assert_false(qr_source_is_open(other));
     qr_source_stop(other);
 
@@ -174,7 +178,47 @@ static void test_serial_pty(void **state)
 
     close(master); /* unplugged: the source notices and retries */
     assert_true(run_until(is_closed, src));
+    /* Told as the end of the device (or its I/O error), not as libuv's EBADF for POLLERR,
+     * which read like a fault of posad's. */
+    assert_true(wait_states(2));
+    assert_int_equal(got.states[0], 0);
+    assert_true(got.states[1] == UV_EOF || got.states[1] == UV_EIO);
     qr_source_stop(src);
+}
+
+/* A scanner whose SYNs go unanswered (a listener whose backlog is full): not open while the
+ * connection is being made (it showed "present"), and given up after QR_TCP_CONNECT_MS
+ * (5 s) with ETIMEDOUT instead of the kernel's two minutes. */
+static void test_tcp_connect_unanswered(void **state)
+{
+    struct sockaddr_in addr;
+    socklen_t len = sizeof addr;
+    int lfd = socket(AF_INET, SOCK_STREAM, 0), fill[4];
+    char path[64];
+    struct qr_source *src;
+
+    (void)state;
+    uv_ip4_addr("127.0.0.1", 0, &addr);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&addr, sizeof addr), 0);
+    assert_int_equal(listen(lfd, 0), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&addr, &len), 0);
+    for (int i = 0; i < 4; i++) { /* fill the backlog; never accepted */
+        fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        connect(fill[i], (struct sockaddr *)&addr, sizeof addr);
+    }
+    snprintf(path, sizeof path, "127.0.0.1:%d", ntohs(addr.sin_port));
+    struct qr_source_cfg cfg = {QR_SRC_TCP, path, "D01", 0, 60000, on_state};
+    assert_int_equal(qr_source_start(&src, &loop, &cfg, on_scan, &got), 0);
+    assert_false(wait_states(1)); /* 3 s: still connecting, nothing told */
+    assert_false(qr_source_is_open(src));
+    assert_true(wait_states(1));
+    assert_int_equal(got.states[0], UV_ETIMEDOUT);
+    assert_int_equal(qr_source_error(src), UV_ETIMEDOUT);
+    assert_false(qr_source_is_open(src));
+    qr_source_stop(src);
+    for (int i = 0; i < 4; i++)
+        close(fill[i]);
+    close(lfd);
 }
 
 static void on_conn_closed(uv_handle_t *h)
@@ -438,6 +482,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_serial_pty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tcp_line_cut_by_a_loss_is_no_scan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tcp_source, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tcp_connect_unanswered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tcp_taken_and_dropped_is_told_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_evdev_recorded_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_errors, setup, teardown),

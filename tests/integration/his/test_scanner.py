@@ -55,15 +55,96 @@ class Scanner(h.HisTestCase):
             # The scan is used once: auto now waits for a card, and none comes.
             r = self.unix.post("/v1/identify", {"desk": "D01", "source": "auto", "wait_ms": 200})
             self.assertError(r, 409, "CARD_NOT_PRESENT")
-            # Garbage from the scanner: an event, and nothing to identify with.
+            # Garbage from the scanner: an event, and auto says the scan could not be read
+            # (once: then there is nothing to identify with).
             self.scanner.sendall(b"\x01\x02binary\r\n")
             name, data = sse.events_until("qr_scanned", 5)[-1][:2]
             self.assertEqual(json.loads(data) if isinstance(data, str) else data,
                              {"valid": False, "error": "QR_INVALID"})
             r = self.unix.post("/v1/identify", {"desk": "D01", "source": "auto", "wait_ms": 0})
+            self.assertError(r, 422, "QR_INVALID")
+            r = self.unix.post("/v1/identify", {"desk": "D01", "source": "auto", "wait_ms": 0})
             self.assertError(r, 409, "CARD_NOT_PRESENT")
         finally:
             sse.close()
+
+    def scan(self, line, sse):
+        self.scanner.sendall(line + b"\r\n")
+        return sse.events_until("qr_scanned", 5)[-1][1]
+
+    def test_a_bad_scan_is_newer_than_the_last_patients_code(self):
+        # Patient 1's e-voucher scanned, patient 1 identified by ID number instead; patient
+        # 2's scan arrives garbled: auto identified patient 1 (the older, valid scan).
+        sse = h.SseStream(self.tcp, "/v1/events?desk=D01")
+        try:
+            sse.wait_comment("subscribed", 5)
+            self.scan(self.fresh_code(ZHAO).encode(), sse)
+            self.assertEqual(self.scan(b"\xd5\xc5\xbd\xa8", sse)["valid"], False)
+            r = self.unix.post("/v1/identify", {"desk": "D01", "source": "auto", "wait_ms": 0})
+            self.assertError(r, 422, "QR_INVALID")
+            self.assertIn("could not be read", r.json["error"]["message"], r)
+            r = self.unix.post("/v1/identify", {"desk": "D01", "source": "auto", "wait_ms": 0})
+            self.assertError(r, 409, "CARD_NOT_PRESENT")
+        finally:
+            sse.close()
+
+    def test_a_bad_scan_ends_an_auto_wait(self):
+        # It waited out wait_ms and then said "no e-voucher scanned at the desk".
+        answer = []
+        t = threading.Thread(target=lambda: answer.append(self.unix.post(
+            "/v1/identify", {"desk": "D01", "source": "auto", "wait_ms": 20000})))
+        started = time.monotonic()
+        t.start()
+        time.sleep(0.3)
+        self.scanner.sendall(b"not an e-voucher\x01\r\n")
+        t.join(15)
+        self.assertTrue(answer, "no answer")
+        self.assertError(answer[0], 422, "QR_INVALID")
+        self.assertLess(time.monotonic() - started, 5)
+
+    def test_auto_at_a_desk_whose_scanner_is_gone_says_so_at_once(self):
+        # D02's only input is a scanner that is not there: it waited out wait_ms, then said
+        # "no card in the desk's reader" (D02 has none).
+        started = time.monotonic()
+        r = self.unix.post("/v1/identify", {"desk": "D02", "source": "auto", "wait_ms": 5000})
+        self.assertError(r, 409, "CARD_NOT_PRESENT")
+        self.assertIn("the desk's scanner is not there", r.json["error"]["message"], r)
+        self.assertLess(time.monotonic() - started, 2)
+
+    def test_line_noise_is_logged_at_most_once_a_second(self):
+        # A scanner (or device server) with line noise: a warn line per bad scan filled the
+        # disk (200,000 lines from 400 KB).
+        def lines():
+            return self.w.log_tail(n=2000000).count("event=qr_scanned desk=D01 valid=false")
+
+        before = lines()
+        self.scanner.sendall(b"\x01\n" * 2000)
+        time.sleep(1.5)
+        self.scanner.sendall(b"\x02\n")  # a second later: logged, with the count since
+        h.wait_until(lambda: lines() >= before + 2, 5, "the noise logged")
+        time.sleep(0.5)
+        self.assertLessEqual(lines() - before, 3)
+        self.assertRegex(self.w.log_tail(n=2000000), r"valid=false invalid=\d{2,}")
+        # Said once, so the next test's auto does not meet it.
+        self.unix.post("/v1/identify", {"desk": "D01", "source": "auto", "wait_ms": 0})
+
+    def test_a_code_identified_by_qr_is_given_back_when_the_platform_is_away(self):
+        # identify {source:"qr"} with the desk's scan used it up even when nothing was
+        # identified; auto gave its back. Both give it back now.
+        code = self.fresh_code(ZHAO)
+        self.scanner.sendall((code + "\r\n").encode())
+        time.sleep(0.5)
+        status, raw = self.w.sandbox_request("POST", "/sandbox/offline", {"seconds": 2})
+        self.assertEqual(status, 200, raw)
+        r = self.unix.post("/v1/identify", {"desk": "D01", "source": "qr", "qr": code})
+        self.assertError(r, 503, "UPSTREAM_OFFLINE")
+        deadline = time.monotonic() + 20
+        while True:
+            r = self.unix.post("/v1/identify", {"desk": "D01", "source": "auto", "wait_ms": 0})
+            if r.status != 503 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        self.assertEqual((r.status, r.json.get("person", {}).get("psn_no")), (200, ZHAO), r)
 
     def test_a_scan_used_by_qr_is_not_used_again_by_auto(self):
         # The HIS does what qr_scanned invites, identify {source:"qr", qr}: that uses the
