@@ -5,8 +5,9 @@
  * session, a busy platform) -> asked again later, as that says nothing about the
  * settlement. Anything else unknown is reversed straight away. "Reversed" journals, in the
  * same transaction, a 2601 naming the original msgid and, for an upload (which must not be
- * lost), the same upload again under a new msgid; both take the original's place in its
- * visit's order, so the visit's later messages still wait behind them. A settlement whose
+ * lost), the same upload again under a new msgid, after the backoff of the attempts before
+ * it; both take the original's place in its visit's order, so the visit's later messages
+ * still wait behind them. A settlement whose
  * 2601 the platform refuses (a reversal the day after, or of a settlement that landed after
  * the question) may stand after all: it is unknown again and asked about once more; found,
  * it is done; absent again, or the question refused, it stays reversed without a second
@@ -64,18 +65,26 @@ static void resolver_idle(struct resolver *rs, uint64_t retry_ms)
 
 /* --- applying the verdict ------------------------------------------------------------- */
 
-static int insert_msg(struct db *db, struct upmsg *m, const struct journal_row *row)
+/* m in row's place: a 2601 goes at once; a resend (resend true) goes on from the attempts
+ * and the first time of the message it stands in for, so it waits their backoff. A gateway
+ * that answers one upload with HTTP 500 every time had it reversed and sent again some
+ * 1,000 times a second, each a new message with no attempts behind it. */
+static int insert_msg(struct db *db, struct upmsg *m, const struct journal_row *row, bool resend)
 {
-    struct journal_new in = {.msgid = m->msgid,
-                             .infno = m->infno,
-                             .visit_key = row->visit_key,
-                             .ref_msgid = row->msgid,
-                             .ord_of = row->msgid,
-                             .request = m->body,
-                             .request_len = m->body_len,
-                             .next_attempt = upstream_now_ms()};
+    int64_t now = upstream_now_ms();
+    struct journal_new in = {
+        .msgid = m->msgid,
+        .infno = m->infno,
+        .visit_key = row->visit_key,
+        .ref_msgid = row->msgid,
+        .ord_of = row->msgid,
+        .request = m->body,
+        .request_len = m->body_len,
+        .next_attempt = resend ? now + msg_backoff_ms(row->attempts, (uint32_t)rand()) : now,
+        .attempts = resend ? row->attempts : 0,
+        .created_at = resend ? row->created_at : 0};
 
-    return journal_insert(db, &in, upstream_now_ms());
+    return journal_insert(db, &in, now);
 }
 
 static int run_verdict(struct db *db, struct db_job *job)
@@ -90,9 +99,9 @@ static int run_verdict(struct db *db, struct db_job *job)
     if (!err && rj->ev == MSG_EV_QUERY_FOUND && rj->rs->cancel)
         err = desk_cancel_landed(db, rj->row->msgid, rj->row->request);
     if (!err && rj->reversal)
-        err = insert_msg(db, rj->reversal, rj->row);
+        err = insert_msg(db, rj->reversal, rj->row, false);
     if (!err && rj->again)
-        err = insert_msg(db, rj->again, rj->row);
+        err = insert_msg(db, rj->again, rj->row, true);
     return err;
 }
 

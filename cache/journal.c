@@ -20,7 +20,7 @@
 static const char sql_insert[] =
     "INSERT INTO journal (msgid, infno, kind, idem_key, idem_hash, visit_key, ref_msgid, "
     "request, state, attempts, next_attempt, created_at, updated_at, ord) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?14, ?12, "
     "coalesce((SELECT ord FROM journal WHERE msgid = ?13), "
     "(SELECT seq FROM sqlite_sequence WHERE name = 'journal') + 1, 1))";
 static const char sql_release_idem[] = "UPDATE journal SET idem_key = NULL WHERE msgid = ?1";
@@ -248,10 +248,11 @@ int journal_insert(struct db *db, const struct journal_new *in, int64_t now)
     sqlite3_bind_text(st, 6, in->visit_key ? in->visit_key : "", -1, SQLITE_STATIC);
     db_bind_text(st, 7, in->ref_msgid);
     sqlite3_bind_text(st, 9, msg_state_name(state), -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 10, in->send_now ? 1 : 0);
+    sqlite3_bind_int64(st, 10, (int64_t)in->attempts + (in->send_now ? 1 : 0));
     sqlite3_bind_int64(st, 11, in->next_attempt);
     sqlite3_bind_int64(st, 12, now);
     db_bind_text(st, 13, in->ord_of);
+    sqlite3_bind_int64(st, 14, in->created_at ? in->created_at : now);
     err = db_bind_sealable(db, st, 8, in->request, in->request_len, true);
     return err ? err : db_step_done(db, st);
 }

@@ -32,6 +32,10 @@ struct journal_new {
     bool send_now;        /* journal it as already `sent` (queued + MSG_EV_SEND, one row
                              write): the caller sends it right after the commit */
     int64_t next_attempt; /* when the outbox may first send it (ms) */
+    /* A resend standing in for a message (resolve.c): the attempts and the first time of
+     * the message it resends, so its backoff and age go on from them. 0: a new message. */
+    uint32_t attempts;
+    int64_t created_at;
 };
 
 /* One row read back. Owns its strings: free with journal_row_free(). */

@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -74,6 +75,35 @@ class LostOutcomes(h.HisTestCase):
         # ... and which settlement stands, for an HIS that lost the answer and has no key
         self.assertEqual(again.json["error"]["details"].get("settlement_id"),
                          s["settlement_id"], again)
+
+    def test_an_upload_that_always_fails_backs_off(self):
+        # The gateway answers every 2204 with HTTP 500 (a size limit, a WAF rule): each is
+        # unknown, reversed, and sent again. The resend went at once under a new msgid with no
+        # attempts behind it: some 1,000 uploads and reversals a second, all day. Now it goes
+        # on from the attempts before it: 1 s, 2 s, 4 s... (msg_backoff_ms, 25% jitter).
+        v = self.open_visit(self.tcp, ZHANG, kind="outpatient", med_type="11")
+        self.fault({"infno": "2204", "mode": "http_500", "count": 1000000})
+        try:
+            r = self.tcp.post("/v1/visits/%s/fees" % v["visit_id"], {"lines": [
+                h.line("B1", "002501010150000", "血细胞分析(血常规)", "1", "20.00", "20.00")]})
+            self.assertIn(r.status, (200, 504), r)
+            time.sleep(6)
+            rows = self.posad_rows("SELECT infno, attempts, created_at FROM journal "
+                                   "WHERE visit_key = (SELECT visit_key FROM journal "
+                                   "WHERE infno = '2201' ORDER BY seq DESC LIMIT 1) "
+                                   "AND infno IN ('2204', '2601') ORDER BY seq")
+            uploads = [x for x in rows if x[0] == "2204"]
+            # sent at 0, ~1 s, ~3 s (+ jitter) and perhaps ~7 s: at most four in 6 s
+            self.assertLessEqual(len(uploads), 4, rows)
+            self.assertGreaterEqual(len(uploads), 2, rows)
+            # attempts go on along the chain, and its age from the first upload
+            # (the last one may be waiting its turn, with the attempts of the one before)
+            attempts = [x[1] for x in uploads]
+            self.assertEqual(attempts[:-1], list(range(1, len(uploads))), rows)
+            self.assertIn(attempts[-1], (len(uploads) - 1, len(uploads)), rows)
+            self.assertEqual(set(x[2] for x in uploads), {uploads[0][2]}, rows)
+        finally:
+            self.w.sandbox_request("DELETE", "/sandbox/faults")
 
     def test_a_refused_question_does_not_hold_the_others(self):
         # Two settlements' answers are lost; the platform refuses the first question about
