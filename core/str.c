@@ -12,8 +12,11 @@ bool str_copy(char *dst, size_t cap, const char *src)
 
     if (cap == 0)
         return false;
-    if (!fits)
+    if (!fits) { /* cut before the character the end would split: the text stays UTF-8 */
         n = cap - 1;
+        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+            n--;
+    }
     memcpy(dst, src ? src : "", n);
     dst[n] = '\0';
     return fits;

@@ -8,8 +8,10 @@
 #include <stdint.h>
 
 /* Copies src (NULL: "") into dst of cap bytes, cut to fit and terminated (cap 0: nothing is
- * written); true when all of it fit. What snprintf(dst, cap, "%s", src) does, without parsing a
- * format: the sandbox copies a dozen fields of every fee line this way. */
+ * written); true when all of it fit. A cut falls between UTF-8 characters, never inside one:
+ * a platform's long Chinese message cut mid-character made the HIS's JSON unreadable. What
+ * snprintf(dst, cap, "%s", src) does, without parsing a format: the sandbox copies a dozen fields
+ * of every fee line this way. */
 bool str_copy(char *dst, size_t cap, const char *src);
 
 /* n in decimal, written at the end of buf; returns where it starts. */

@@ -55,3 +55,17 @@ bool utf8_is_valid(const char *text, size_t len, size_t *ret_offset)
     }
     return true;
 }
+
+size_t utf8_uncut_len(const char *text, size_t len)
+{
+    const unsigned char *t = (const unsigned char *)text;
+    size_t start = len;
+
+    while (start > 0 && len - start < 4 && (t[start - 1] & 0xC0) == 0x80)
+        start--;
+    if (start == 0 || t[start - 1] < 0xC0)
+        return len; /* ends in ASCII, or in stray continuation bytes: no cut to undo */
+    start--;        /* the lead byte */
+    size_t need = t[start] >= 0xF0 ? 4 : t[start] >= 0xE0 ? 3 : 2;
+    return len - start < need ? start : len;
+}

@@ -10,4 +10,8 @@
  * On false, *ret_offset (may be NULL) is the offset of the first bad byte. */
 bool utf8_is_valid(const char *text, size_t len, size_t *ret_offset);
 
+/* len, less a last character cut short (by a fixed buffer that ended inside it), so that the
+ * text does not end in half a character. */
+size_t utf8_uncut_len(const char *text, size_t len);
+
 #endif

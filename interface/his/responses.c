@@ -8,6 +8,7 @@
 #include "core/decimal.h"
 #include "core/split.h"
 #include "core/err.h"
+#include "core/utf8.h"
 #include "interface/json/jsonmap.h"
 
 struct json_object *his_money(int64_t fen)
@@ -176,7 +177,12 @@ struct json_object *his_error(int err, const char *message, struct json_object *
         return NULL;
     }
     put(e, "code", json_object_new_string(posa_err_code(err)));
-    put(e, "message", json_object_new_string(message ? message : posa_strerror(err)));
+    if (!message)
+        message = posa_strerror(err);
+    /* A message built in a fixed buffer around the platform's words may end inside one of
+     * its characters: the HIS's JSON parser would refuse the whole answer. */
+    put(e, "message",
+        json_object_new_string_len(message, (int)utf8_uncut_len(message, strlen(message))));
     put(e, "retryable", json_object_new_boolean(posa_err_retryable(err)));
     put(e, "details", details ? details : json_object_new_object());
     put(outer, "error", e);

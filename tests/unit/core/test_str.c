@@ -39,8 +39,14 @@ static void test_cut(void **state)
     memset(buf, 'x', sizeof buf);
     assert_false(str_copy(buf, sizeof buf, "12345678"));
     assert_string_equal(buf, "1234567");
-    assert_false(str_copy(buf, sizeof buf, "张建国的住院号"));
-    assert_int_equal(strlen(buf), 7);
+    assert_false(str_copy(buf, sizeof buf, "张建国的住院号")); /* 7 bytes: 张建 and a third of 国 */
+    assert_string_equal(buf, "张建");
+    assert_false(str_copy(buf, sizeof buf, "ab张建国")); /* 2 + 3 + 2 of 建: the whole 建 goes */
+    assert_string_equal(buf, "ab张");
+    assert_false(str_copy(buf, sizeof buf, "abcd张建")); /* 4 + 3 fits exactly */
+    assert_string_equal(buf, "abcd张");
+    assert_false(str_copy(buf, sizeof buf, "abcdef\xf0\x9f\x98\x80")); /* a 4-byte emoji */
+    assert_string_equal(buf, "abcdef");
     assert_false(str_copy(one, sizeof one, "a"));
     assert_int_equal(one[0], '\0');
     one[0] = 'x';

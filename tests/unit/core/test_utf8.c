@@ -60,9 +60,39 @@ static void test_cases(void **state)
     assert_false(utf8_is_valid("\xC3", 1, NULL)); /* NULL offset is fine */
 }
 
+/* A text a fixed buffer cut: the half character at its end goes, nothing else does. */
+static void test_uncut_len(void **state)
+{
+    static const struct {
+        const char *text;
+        size_t want;
+    } cuts[] = {
+        {"", 0},
+        {"abc", 3},
+        {"张建国", 9},             /* whole */
+        {"张建\xE5\x9B", 6},       /* 国 cut after 2 of 3 bytes */
+        {"张建\xE5", 6},           /* ... after 1 */
+        {"ab\xF0\x9F\x98", 2},     /* a 4-byte character cut after 3 */
+        {"ab\xF0\x9F\x98\x80", 6}, /* ... whole */
+        {"ab\xC3", 2},
+        {"ab\xC3\xA9", 4},
+        {"ab\x80\x80", 4}, /* stray continuations: not a cut, left as they are */
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        size_t len = strlen(cuts[i].text), got = utf8_uncut_len(cuts[i].text, len);
+        if (got != cuts[i].want)
+            print_error("case %zu\n", i);
+        assert_int_equal(got, cuts[i].want);
+        assert_true(got == len || utf8_is_valid(cuts[i].text, got, NULL));
+    }
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_cases)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_cases),
+                                       cmocka_unit_test(test_uncut_len)};
 
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
