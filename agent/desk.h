@@ -247,6 +247,9 @@ void desk_event(struct desk *d, const char *desk, const char *name, struct json_
 /* The resolver decided msgid: a settlement waiting on it follows, and its desk hears
  * settlement_resolved. */
 void desk_outcome_resolved(struct desk *d, const char *msgid);
+/* The same for the visit's settlement still open (queued, unknown, pending), if it has one:
+ * withdrawn (desk_settle_withdraw) after a refusal before it. */
+void desk_visit_settlement_resolved(struct desk *d, const char *visit_id);
 /* A message the outbox sent, after the HIS heard "queued", was refused: the visit's desk
  * hears what that undid. An upload or a fee cancel: `fees_refused` / `fees_cancel_refused`
  * with the his_line_ids of its lines (refused; active again); a visit cancel:
@@ -273,6 +276,12 @@ int desk_fees_applied(struct db *db, const struct upmsg *m);
  * passthrough, or drained by the outbox): the desk's settlement of that setl_id, if there is
  * one, is cancelled, and its visit billed again. */
 int desk_settle_applied(struct db *db, const struct upmsg *m);
+/* In the transaction that journals the platform's refusal of an upload or a fee cancel of
+ * visit_id: a settlement queued behind it (wait_if_offline) would settle a bill without
+ * those lines, or with lines the HIS believes cancelled. It is not sent: its row refused
+ * here (never having left) and its record given the error why (409 CONFLICT), as a settle
+ * now would be answered; desk_visit_settlement_resolved then tells its desk. */
+int desk_settle_withdraw(struct db *db, const char *visit_id, const char *why);
 /* The settlement cancel msgid (its journaled request) landed: the desk's settlement of the
  * request's setl_id, if it is still settled, is cancelled and its visit billed again. */
 int desk_cancel_landed(struct db *db, const char *msgid, const char *request);

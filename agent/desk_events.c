@@ -178,6 +178,7 @@ struct resolved_job {
     struct db_job job;
     struct desk *d;
     char msgid[MSGID_LEN + 1];
+    char visit_id[RECORD_ID_MAX + 1]; /* instead of msgid: the visit's open settlement */
     struct settlement_record *rec;
     struct visit_record *visit;
     bool changed;
@@ -227,10 +228,16 @@ static int reversed_original(struct db *db, struct resolved_job *r)
 static int run_resolved(struct db *db, struct db_job *job)
 {
     struct resolved_job *r = (struct resolved_job *)job;
-    int err = reversed_original(db, r);
+    int err;
 
-    if (!err)
+    if (r->visit_id[0]) {
+        err = records_settlement_by_visit_open(db, r->visit_id, &r->rec);
+        if (err)
+            return err == POSA_ENOTFOUND ? 0 : err;
+        str_copy(r->msgid, sizeof(r->msgid), r->rec->msgid);
+    } else if ((err = reversed_original(db, r)) == 0) {
         err = records_settlement_by_msgid(db, r->msgid, &r->rec);
+    }
     if (err == POSA_ENOTFOUND)
         return cancel_resolved(db, r);
     if (err)
@@ -247,6 +254,10 @@ static void on_resolved(struct db_job *job, int status)
     if (!status && r->changed && r->visit) {
         struct json_object *o = json_object_new_object();
 
+        if (r->visit_id[0] && strcmp(r->rec->state, "refused") == 0) /* desk_settle_withdraw */
+            log_event(LOGL_WARN, "settlement_withdrawn", "settlement_id", r->rec->settlement_id,
+                      "msgid", r->msgid, "visit_id", r->visit_id, NULL);
+
         json_object_object_add(o, "settlement_id", json_object_new_string(r->rec->settlement_id));
         json_object_object_add(o, "visit_id", json_object_new_string(r->rec->visit_id));
         json_object_object_add(o, "state", json_object_new_string(r->rec->state));
@@ -261,7 +272,7 @@ static void on_resolved(struct db_job *job, int status)
     free(r);
 }
 
-void desk_outcome_resolved(struct desk *d, const char *msgid)
+static void resolved(struct desk *d, const char *msgid, const char *visit_id)
 {
     struct resolved_job *r = calloc(1, sizeof *r);
 
@@ -269,8 +280,19 @@ void desk_outcome_resolved(struct desk *d, const char *msgid)
         return; /* the next GET of the settlement refreshes it anyway */
     r->d = d;
     str_copy(r->msgid, sizeof(r->msgid), msgid);
+    str_copy(r->visit_id, sizeof(r->visit_id), visit_id);
     r->job = (struct db_job){.run = run_resolved, .done = on_resolved};
     db_worker_submit(&d->pd->db, &r->job);
+}
+
+void desk_outcome_resolved(struct desk *d, const char *msgid)
+{
+    resolved(d, msgid, NULL);
+}
+
+void desk_visit_settlement_resolved(struct desk *d, const char *visit_id)
+{
+    resolved(d, "", visit_id);
 }
 
 /* --- fees_refused, fees_cancel_refused --------------------------------------------------- */
@@ -408,10 +430,12 @@ static void visit_cancel_refused(struct desk *d, const char *visit_id)
 
 void desk_refused_from_queue(struct desk *d, const struct upmsg *m)
 {
-    if (strcmp(m->infno, "2204") == 0 || strcmp(m->infno, "2301") == 0)
-        fees_refused(d, m->msgid, m->visit_key, false);
-    else if (strcmp(m->infno, "2205") == 0 || strcmp(m->infno, "2302") == 0)
-        fees_refused(d, m->msgid, m->visit_key, true);
-    else if (strcmp(m->infno, "2202") == 0 || strcmp(m->infno, "2404") == 0)
+    bool upload = strcmp(m->infno, "2204") == 0 || strcmp(m->infno, "2301") == 0;
+    bool cancel = strcmp(m->infno, "2205") == 0 || strcmp(m->infno, "2302") == 0;
+
+    if (upload || cancel) {
+        fees_refused(d, m->msgid, m->visit_key, cancel);
+        desk_visit_settlement_resolved(d, m->visit_key); /* withdrawn, if one waited */
+    } else if (strcmp(m->infno, "2202") == 0 || strcmp(m->infno, "2404") == 0)
         visit_cancel_refused(d, m->visit_key);
 }

@@ -544,11 +544,25 @@ int desk_fees_applied(struct db *db, const struct upmsg *m)
     /* A lost session is not the platform's verdict on the lines: the message goes again. */
     if (!m->have_env || m->env.infcode == 0 || m->session_refused)
         return 0;
-    if (strcmp(m->infno, "2204") == 0 || strcmp(m->infno, "2301") == 0)
-        return upload_refused(db, m);
-    if (strcmp(m->infno, "2205") == 0 || strcmp(m->infno, "2302") == 0)
-        return cancel_refused(db, m);
-    return 0;
+    char why[400];
+    int err;
+
+    if (strcmp(m->infno, "2204") == 0 || strcmp(m->infno, "2301") == 0) {
+        snprintf(why, sizeof why,
+                 "not sent: the platform refused fee lines uploaded before it (%s); upload them "
+                 "again or cancel them, then settle again",
+                 desk_refusal_words(&m->env));
+        err = upload_refused(db, m);
+    } else if (strcmp(m->infno, "2205") == 0 || strcmp(m->infno, "2302") == 0) {
+        snprintf(why, sizeof why,
+                 "not sent: the platform refused the cancel of fee lines before it (%s), so they "
+                 "are still on the bill; cancel them again, then settle again",
+                 desk_refusal_words(&m->env));
+        err = cancel_refused(db, m);
+    } else {
+        return 0;
+    }
+    return err ? err : desk_settle_withdraw(db, m->visit_key, why);
 }
 
 static bool replaces(const struct fee_flow *f, const char *his_line_id);

@@ -142,7 +142,27 @@ static bool keep_his_answer(struct db *db, const char *key, const char *hash, in
 }
 
 /* The record's body after the resolver decided: the answer found (taken) and the history. */
-static int body_resolved(struct settlement_record *s, struct json_object *answer)
+/* A settlement's error as its body keeps it (shown by GET as the error envelope says it):
+ * posa's number, the message (NULL: posa's words for the number), the platform's words, and
+ * the settlement it is. */
+static struct json_object *failure_json(int err, const char *message, const char *upstream,
+                                        const char *settlement_id)
+{
+    struct json_object *e = json_object_new_object(), *details = json_object_new_object();
+
+    if (upstream && upstream[0])
+        json_object_object_add(details, "upstream_message", json_object_new_string(upstream));
+    if (settlement_id)
+        json_object_object_add(details, "settlement_id", json_object_new_string(settlement_id));
+    json_object_object_add(e, "err", json_object_new_int(err));
+    json_object_object_add(e, "message", json_object_new_string(message ? message : ""));
+    json_object_object_add(e, "details", details);
+    return e;
+}
+
+/* answer (taken): the settled answer; error (taken): why it failed, when the body has none. */
+static int body_resolved(struct settlement_record *s, struct json_object *answer,
+                         struct json_object *error)
 {
     struct json_object *body = desk_doc(s->body);
     char *text;
@@ -151,6 +171,9 @@ static int body_resolved(struct settlement_record *s, struct json_object *answer
         body = json_object_new_object();
     if (answer)
         json_object_object_add(body, "answer", answer);
+    if (error && !json_object_object_get_ex(body, "error", NULL))
+        json_object_object_add(body, "error", json_object_get(error));
+    json_object_put(error);
     history_add(body, s->state, s->msgid);
     text = strdup(json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN));
     json_object_put(body);
@@ -203,7 +226,7 @@ int desk_settlement_refresh(struct db *db, struct settlement_record *s, bool *re
     struct envelope_response env;
     struct desk_settlement found;
     struct jsonmap_error jerr;
-    struct json_object *answer = NULL, *body;
+    struct json_object *answer = NULL, *error = NULL, *body;
     enum visit_state next = VISIT_SETTLING;
     int err;
 
@@ -240,6 +263,15 @@ int desk_settlement_refresh(struct db *db, struct settlement_record *s, bool *re
     } else if (row->state == MSG_REFUSED || (row->state == MSG_REVERSED && reversal_done(db, s))) {
         str_copy(s->state, sizeof(s->state), row->state == MSG_REVERSED ? "reversed" : "refused");
         next = VISIT_BILLED;
+        /* Refused from the queue (wait_if_offline): the platform's words, as a settlement
+         * refused at once keeps them (it had none: the cashier could not say why). */
+        if (row->state == MSG_REFUSED && row->response &&
+            envelope_response_parse(row->response, row->response_len, &env, &jerr) == 0) {
+            if (env.infcode != 0)
+                error = failure_json(POSA_EUPSTREAM_REFUSED, desk_refusal_words(&env),
+                                     desk_refusal_words(&env), s->settlement_id);
+            envelope_response_done(&env);
+        }
     }
     journal_row_free(row);
     if (next == VISIT_SETTLING) {
@@ -250,7 +282,7 @@ int desk_settlement_refresh(struct db *db, struct settlement_record *s, bool *re
     if (answer) /* settled: the answer a settle lost in a crash would have given */
         keep_his_answer(db, desk_str(body, "his_key"), desk_str(body, "his_hash"), 200, answer);
     json_object_put(body);
-    if ((err = body_resolved(s, answer)) < 0)
+    if ((err = body_resolved(s, answer, error)) < 0)
         return err;
     if ((err = records_settlement_put(db, s, upstream_now_ms())) == 0 &&
         (err = records_visit_get(db, s->visit_id, &v)) == 0) {
@@ -372,21 +404,11 @@ static struct json_object *settlement_body(struct settle_flow *f)
 /* recorded: the settlement has a record the HIS can look up (its message was journaled). */
 static void keep_failure(struct settle_flow *f, int err, const char *message, bool recorded)
 {
-    struct json_object *e = json_object_new_object(), *details = json_object_new_object();
+    bool platform = err == POSA_EUPSTREAM_REFUSED || err == POSA_EUPSTREAM_OFFLINE;
 
-    if (message && message[0])
-        json_object_object_add(details, "upstream_message", json_object_new_string(message));
-    if (recorded)
-        json_object_object_add(details, "settlement_id",
-                               json_object_new_string(f->rec.settlement_id));
-    json_object_object_add(e, "err", json_object_new_int(err));
-    json_object_object_add(
-        e, "message",
-        json_object_new_string(
-            (err == POSA_EUPSTREAM_REFUSED || err == POSA_EUPSTREAM_OFFLINE) && message ? message
-                                                                                        : ""));
-    json_object_object_add(e, "details", details);
-    json_object_object_add(f->body, "error", e);
+    json_object_object_add(f->body, "error",
+                           failure_json(err, platform ? message : NULL, message,
+                                        recorded ? f->rec.settlement_id : NULL));
 }
 
 /* What the platform's answer (or its absence) makes of the settlement: the record's state,
@@ -1262,6 +1284,36 @@ int desk_settle_applied(struct db *db, const struct upmsg *m)
         (strcmp(m->infno, "2208") != 0 && strcmp(m->infno, "2305") != 0))
         return 0; /* a desk flow's cancel records itself (cancel_apply) */
     return desk_cancel_landed(db, m->msgid, m->body);
+}
+
+int desk_settle_withdraw(struct db *db, const char *visit_id, const char *why)
+{
+    struct settlement_record *s = NULL;
+    struct journal_row *row = NULL;
+    struct journal_outcome out = {.last_error = why};
+    struct json_object *body;
+    int err = records_settlement_by_visit_open(db, visit_id, &s);
+
+    if (!err && strcmp(s->state, "queued") == 0 && s->msgid[0] &&
+        (err = journal_get(db, s->msgid, &row)) == 0 && row->state == MSG_QUEUED &&
+        (err = journal_apply(db, s->msgid, MSG_EV_ABANDON, &out, upstream_now_ms(), NULL)) == 0) {
+        if (!(body = desk_doc(s->body)))
+            body = json_object_new_object();
+        json_object_object_add(body, "error",
+                               failure_json(POSA_ECONFLICT, why, NULL, s->settlement_id));
+        char *text = strdup(json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN));
+        json_object_put(body);
+        if (!text) {
+            err = -ENOMEM;
+        } else {
+            free(s->body);
+            s->body = text;
+            err = records_settlement_put(db, s, upstream_now_ms());
+        }
+    }
+    journal_row_free(row);
+    records_settlement_free(s);
+    return err == POSA_ENOTFOUND ? 0 : err;
 }
 
 static bool cancel_amounts(struct setl_flow *s, struct json_object *output);

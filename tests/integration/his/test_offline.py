@@ -121,6 +121,63 @@ class Offline(h.HisTestCase):
         r = self.tcp.post("/v1/visits/%s/settle" % vid, discharge)
         self.assertEqual((r.status, r.json["amounts"]["medfee_sumamt"]), (200, "4500.00"), r)
 
+    def outpatient_queued_behind(self, psn, prefix, faults):
+        """An outpatient visit whose upload (two lines) and settlement (wait_if_offline) wait
+        in the queue, the platform back with faults armed: (visit, settlement_id, events)."""
+        v = self.open_visit(self.unix, psn, kind="outpatient", med_type="11")
+        events = h.SseStream(self.tcp, "/v1/events")
+        self.w.kill_sandbox()
+        self.wait_health(self.tcp, "offline")
+        fees = self.upload(self.tcp, v["visit_id"], [
+            h.line("%s%d" % (prefix, i), "002501010150000", "血细胞分析(血常规)", "1", "20.00",
+                   "20.00") for i in (1, 2)])
+        self.assertEqual(fees["upload"]["state"], "queued", fees)
+        r = self.tcp.post("/v1/visits/%s/settle" % v["visit_id"], {"wait_if_offline": True})
+        self.assertEqual((r.status, r.json.get("state")), (202, "queued"), r)
+        self.assertTrue(self.w.start_sandbox(faults=faults), self.w.log_tail("sandbox.log"))
+        self.wait_health(self.unix, "online")
+        h.wait_until(lambda: self.tcp.get("/v1/queue").json["rows"] == [], 15, "queue drained",
+                     step=0.1)
+        return v, r.json["settlement_id"], events
+
+    def test_a_settlement_waiting_behind_a_refused_upload_is_not_sent(self):
+        # The upload queued before it is refused: the settlement would settle a bill without
+        # those lines (500.00 against 240.00 uploaded, in the review); only the sandbox's own
+        # total check stopped it. It is withdrawn, never sent, and says why.
+        psn = "32020000000000000000000112"
+        v, sid, events = self.outpatient_queued_behind(psn, "W", [
+            {"infno": "2204", "mode": "refuse", "count": 1, "message": "明细有误 (injected)"}])
+        data = events.events_until("settlement_resolved", 10)[-1][1]
+        events.close()
+        self.assertEqual((data["settlement_id"], data["state"]), (sid, "refused"), data)
+        g = self.tcp.get("/v1/settlements/" + sid).json
+        self.assertEqual((g["state"], g["error"]["code"]), ("refused", "CONFLICT"), g)
+        self.assertIn("not sent: the platform refused fee lines uploaded before it (明细有误 "
+                      "(injected))", g["error"]["message"], g)
+        self.assertEqual([x for x in self.w.ledger()["settlements"]
+                          if x["mdtrt_id"] == v["mdtrt_id"]], [])
+        self.assertIn("event=settlement_withdrawn", self.w.log_tail(n=200000))
+        # The HIS uploads the lines again and settles: 40.00.
+        self.upload(self.tcp, v["visit_id"], [
+            h.line("W%d" % i, "002501010150000", "血细胞分析(血常规)", "1", "20.00", "20.00")
+            for i in (1, 2)])
+        r = self.tcp.post("/v1/visits/%s/settle" % v["visit_id"], {})
+        self.assertEqual((r.status, r.json["amounts"]["medfee_sumamt"]), (200, "40.00"), r)
+
+    def test_a_settlement_refused_from_the_queue_says_why(self):
+        # Refused at once, a settlement keeps the platform's words; refused after it waited
+        # in the queue it had none, and the cashier could not tell the patient why.
+        psn = "32020000000000000000000112"
+        v, sid, events = self.outpatient_queued_behind(psn, "Y", [
+            {"infno": "2207", "mode": "refuse", "count": 1, "message": "参保人账户已冻结"}])
+        data = events.events_until("settlement_resolved", 10)[-1][1]
+        events.close()
+        self.assertEqual((data["settlement_id"], data["state"]), (sid, "refused"), data)
+        g = self.tcp.get("/v1/settlements/" + sid).json
+        self.assertEqual((g["state"], g["error"]["code"]), ("refused", "UPSTREAM_REFUSED"), g)
+        self.assertEqual(g["error"]["message"], "参保人账户已冻结", g)
+        self.assertEqual(g["error"]["details"]["upstream_message"], "参保人账户已冻结", g)
+
     def test_a_visit_cancel_queued_then_refused(self):
         # A visit cancelled while the platform is away is closed and its 2202 queued; refused
         # when it goes, the visit is open again and its desk hears so (it heard nothing, and
