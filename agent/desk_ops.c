@@ -156,6 +156,9 @@ struct recon_group { /* as wide as desk_settlement_decode allows */
     size_t n_rows;
     bool matched;
     char text[160];
+    /* Why the 3202 asked where the totals differ gave no detail: the report says the totals
+     * differ all the same (the whole reconciliation was thrown away, and said "failed"). */
+    char no_detail[360];
 };
 
 struct recon_flow {
@@ -460,6 +463,8 @@ static char *report_text(struct recon_flow *f)
         json_object_object_add(j, "local_totals", totals_json(&g->totals));
         json_object_object_add(j, "matched", json_object_new_boolean(g->matched));
         json_object_object_add(j, "upstream_result", json_object_new_string(g->text));
+        if (g->no_detail[0])
+            json_object_object_add(j, "upstream_detail", json_object_new_string(g->no_detail));
         json_object_array_add(groups, j);
     }
     json_object_object_add(o, "date", json_object_new_string(f->date));
@@ -476,8 +481,9 @@ static char *report_text(struct recon_flow *f)
                                  "resolved with the platform (see unresolved; reconcile again once "
                                  "the queue's unknown is 0)"
             : f->n_groups == 0 ? "not asked: no local settlement in that period"
-            : matched          ? "equal to local_totals"
-                               : "differ: see groups and mismatched"));
+            : matched ? "equal to local_totals in each of posad's groups (the platform is asked "
+                        "about those: a group only it holds is not seen)"
+                      : "differ: see groups and mismatched"));
     json_object_object_add(o, "groups", groups);
     if (f->too_many)
         json_object_object_add(o, "truncated", json_object_new_boolean(true));
@@ -553,6 +559,10 @@ static int on_mismatch(struct json_object *row, bool platform_only, void *data)
             json_object_object_add(r, money[i], his_money(fen));
     }
     json_object_object_add(r, "platform_only", json_object_new_boolean(platform_only));
+    /* The national 3202 answers the rows posad sent with its verdict (stmt_rslt, memo): their
+     * figures are posad's; a row only the platform holds carries its own. */
+    json_object_object_add(r, "figures",
+                           json_object_new_string(platform_only ? "platform" : "posad"));
     if (json_object_object_get_ex(r, "setl_id", &v))
         json_object_object_add(f->listed, json_object_get_string(v), NULL);
     json_object_array_add(f->mismatched, r);
@@ -571,6 +581,14 @@ static void on_upstream_answer(struct upmsg *m)
     int err = desk_outcome(m, &env, msg, sizeof msg);
 
     upmsg_free(m);
+    if (err && detail) { /* the totals differ: said, with why the detail is not there */
+        snprintf(g->no_detail, sizeof g->no_detail,
+                 "the platform did not give the detail (3202): %s; reconcile again to ask again",
+                 msg[0] ? msg : posa_strerror(err));
+        f->next++;
+        recon_next(f);
+        return;
+    }
     if (err) {
         recon_done(f, err, msg, true);
         return;

@@ -464,9 +464,32 @@ class Ops(h.HisTestCase):
         self.assertEqual(groups, {"310": False, "390": True}, r.json)
         self.assertEqual([(m["setl_id"], m["platform_only"]) for m in r.json["mismatched"]],
                          [(a2["setl_id"], True)], r.json)
+        # Whose figures a row shows: the platform's, for a row only it holds (3,330.00).
+        self.assertEqual((r.json["mismatched"][0]["figures"],
+                          r.json["mismatched"][0]["fund_pay_sumamt"]), ("platform", "3330.00"))
         # The 3202 of group 310 carries its cash: a1's 1,170.00 (a2 is lost to posad).
         sent = self.posad_rows("SELECT request FROM journal WHERE infno = '3202' ORDER BY seq")
         self.assertIn('"cash_payamt":"1170.00"', bytes(sent[-1][0]).decode(), sent[-1])
+
+        # The platform refuses the 3202 (a real one wants the 9101 file first): the totals
+        # still differ, and the report says so, and why there is no detail. It threw the
+        # whole reconciliation away ("failed", no report), and the schedule tried it again
+        # every ten minutes without ever saying the day did not match.
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
+            "infno": "3202", "mode": "refuse", "count": 10, "message": "请先上传对账明细文件(9101)"})
+        self.assertEqual(status, 200, raw)
+        try:
+            r = self.tcp.post("/v1/reconcile", {"date": day})
+        finally:
+            self.w.sandbox_request("DELETE", "/sandbox/faults")
+        self.assertEqual(r.status, 200, r)
+        self.assertIs(r.json["matched"], False, r.json)
+        self.assertEqual(r.json["mismatched"], [], r.json)
+        g310 = [g for g in r.json["groups"] if g["insutype"] == "310"][0]
+        self.assertIs(g310["matched"], False, g310)
+        self.assertIn("the platform did not give the detail (3202): 请先上传对账明细文件(9101)",
+                      g310["upstream_detail"], g310)
+        self.assertEqual(self.tcp.get("/v1/reconcile/%s" % day).json, r.json)
 
     def test_reconcile_a_month(self):
         # policy.md: the month is reconciled by the 3rd of the next. Two months back: a stay
