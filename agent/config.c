@@ -439,7 +439,7 @@ int config_listen_split(const char *listen, char host[CONFIG_HOST_MAX], int *por
     snprintf(host, CONFIG_HOST_MAX, "%.*s", (int)(h_end - h), h);
     errno = 0;
     p = strtol(colon + 1, &end, 10);
-    if (!colon[1] || *end || errno || p < 0 || p > 65535)
+    if (colon[1] < '0' || colon[1] > '9' || *end || errno || p > 65535) /* no sign, no blank */
         return POSA_EFIELD;
     *port = (int)p;
     if (h != listen && uv_inet_pton(AF_INET6, host, addr) == 0)

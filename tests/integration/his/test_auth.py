@@ -665,7 +665,7 @@ class CheckConfig(unittest.TestCase):
                 self.assertEqual(rc, 0, out)
         for listen in ("localhost:8470", "::1:8470", "[::1]8470", "127.0.0.1:70000",
                        "127.0.0.1:", "127.0.0.1:-1", "127.0.0.1", "[::1:8470", "[]:8470",
-                       "999.0.0.1:8470"):
+                       "999.0.0.1:8470", "127.0.0.1:+8470", "127.0.0.1: 8470"):
             with self.subTest(listen=listen):
                 rc, out, path, _ = self.check("[posad]\nlisten = %s\n" % listen)
                 self.assertEqual(rc, 2, out)

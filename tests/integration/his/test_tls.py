@@ -120,6 +120,22 @@ class Tls(h.HisTestCase):
         self.assertIn("ALERT_PROTOCOL_VERSION", str(caught.exception))
         self.assertStillServes()
 
+    def test_only_forward_secret_aead_suites_on_tls12(self):
+        # OpenSSL's default list kept the CBC suites with SHA-1 MACs (ECDHE-ECDSA-AES128-SHA).
+        for suites, ok in (("ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA:AES128-SHA", False),
+                           ("AES128-GCM-SHA256", False),  # no forward secrecy
+                           ("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256", True)):
+            ctx = ssl.create_default_context(cafile=self.w.cert)
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+            ctx.set_ciphers(suites)
+            with self.subTest(suites=suites), self.raw_tcp() as s:
+                if ok:
+                    ctx.wrap_socket(s, server_hostname="127.0.0.1").close()
+                else:
+                    with self.assertRaises(ssl.SSLError):
+                        ctx.wrap_socket(s, server_hostname="127.0.0.1")
+        self.assertStillServes()
+
     def test_untrusted_client_side_sees_our_certificate(self):
         # The certificate presented is the configured one: a client that trusts only the
         # system's authorities refuses it.
