@@ -413,6 +413,21 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
     return head_append(c, at, len);
 }
 
+/* Whether a header that means one thing (who asks, for which host, from which page, under
+ * which key) comes twice: the first was taken, and a proxy or a check in front may have read
+ * the other. Refused, as RFC 9110 lets a server do with a field that is not a list. */
+static bool single_header_repeated(const struct http_req_impl *r)
+{
+    static const char *const single[] = {"Authorization", "Host", "Origin", "Idempotency-Key",
+                                         "Content-Type"};
+
+    for (size_t k = 0; k < sizeof single / sizeof single[0]; k++)
+        for (size_t i = 0, seen = 0; i < r->n_headers; i++)
+            if (strcasecmp(r->names[i], single[k]) == 0 && ++seen == 2)
+                return true;
+    return false;
+}
+
 static int on_headers_complete(http_parser *p)
 {
     struct http_conn *c = p->data;
@@ -438,6 +453,10 @@ static int on_headers_complete(http_parser *p)
     }
     r->pub.method = http_method_str((enum http_method)p->method);
     r->last_cb = IN_TRAILER;
+    if (single_header_repeated(r)) {
+        c->err_status = 400;
+        return -1;
+    }
     /* HTTP/1.0 and 1.1 only: http_parser also takes a line without a version (0.9) and any
      * other number, which this server would then answer as 1.x. */
     if (p->upgrade || p->http_major != 1 || p->http_minor > 1) {

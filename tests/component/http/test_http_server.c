@@ -639,6 +639,23 @@ static void test_malformed_is_400(void **state)
     fd = connect_tcp();
     assert_int_equal(request(fd, "GET /x HTTP/2.0\r\nHost: h\r\n\r\n", NULL, 0), 400);
     close(fd);
+    /* A header that means one thing, twice (the first was taken; a proxy in front may have
+     * checked the other); any case. A list header twice is fine. */
+    static const char *const twice[] = {
+        "GET /x HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer a\r\nauthorization: Bearer b\r\n\r\n",
+        "GET /x HTTP/1.1\r\nHost: h\r\nHost: evil\r\n\r\n",
+        "GET /x HTTP/1.1\r\nHost: h\r\nOrigin: http://h\r\nOrigin: http://e\r\n\r\n",
+        "GET /x HTTP/1.1\r\nHost: h\r\nIdempotency-Key: a\r\nIdempotency-Key: b\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof twice / sizeof twice[0]; i++) {
+        fd = connect_tcp();
+        assert_int_equal(request(fd, twice[i], NULL, 0), 400);
+        close(fd);
+    }
+    fd = connect_tcp();
+    assert_int_equal(
+        request(fd, "GET /x HTTP/1.1\r\nHost: h\r\nAccept: a\r\nAccept: b\r\n\r\n", NULL, 0), 200);
+    close(fd);
 }
 
 static void test_drop_closes_without_answer(void **state)
