@@ -31,6 +31,7 @@ struct visit_flow {
     bool emergency, trauma, third_party;
     bool stored; /* the visit committed with 2201/2401's outcome */
     char open_visit_id[RECORD_ID_MAX + 1]; /* a visit of this his_visit_id still open */
+    char open_visit_desk[RECORD_ID_MAX + 1]; /* ... and the desk it is kept at */
     bool open_by_another; /* ... that this request's Idempotency-Key did not register */
 };
 
@@ -473,6 +474,13 @@ static int run_identity(struct db *db, struct db_job *job)
         (err = records_visit_open_by_his_id(db, f->req.his_visit_id, visit_kind_name(f->req.kind),
                                             f->open_visit_id)) == POSA_ENOTFOUND)
         err = 0;
+    if (!err && f->open_visit_id[0]) {
+        struct visit_record *v = NULL;
+
+        if ((err = records_visit_get(db, f->open_visit_id, &v)) == 0)
+            str_copy(f->open_visit_desk, sizeof f->open_visit_desk, v->desk);
+        records_visit_free(v);
+    }
     /* With a key, the open visit is this request's if the journal's registration under the
      * key registered it; else it is another request's (another desk's, another key's), also
      * when the key's own registration is lost or reversed: sending that again would make a
@@ -519,6 +527,15 @@ static void on_identity(struct db_job *job, int status)
      * under its own key (another desk's, told "being opened" and retrying). With the key
      * that registered it, the journal's registration answers with that visit (upstream.c,
      * UPMSG_EXISTING). */
+    if (f->open_visit_id[0] && (!call->idem_key[0] || f->open_by_another) &&
+        his_check_owner(call, f->open_visit_desk) < 0) {
+        /* Another desk's patient's visit: its id is not this client's to know or use. */
+        his_fail(call, POSA_ESTATE,
+                 "this his_visit_id is already open at another desk: check the HIS's visit "
+                 "number",
+                 NULL);
+        return;
+    }
     if (f->open_visit_id[0] && (!call->idem_key[0] || f->open_by_another)) {
         struct json_object *d = json_object_new_object();
 

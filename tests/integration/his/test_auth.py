@@ -217,6 +217,26 @@ class Auth(h.HisTestCase):
                               headers=auth("desk1"))
             self.assertError(r, 404, "NOT_FOUND")
 
+    def test_another_desks_open_visit_is_not_named(self):
+        # D02 opens a visit under the his_visit_id of one open at D01: refused, and D01's
+        # visit_id is not handed out (D02 was told "use that visit" and given an id it is
+        # forbidden to read).
+        body = h.visit_body(self.identify_at("desk1", "D01"))
+        r = self.tcp.post("/v1/visits", body, headers=auth("desk1"))
+        self.assertEqual(r.status, 201, r)
+        body2 = dict(h.visit_body(self.identify_at("desk2", "D02", psn_no="32020000000000000000000106")),
+                     his_visit_id=body["his_visit_id"])
+        r2 = self.tcp.post("/v1/visits", body2, headers=auth("desk2"))
+        self.assertError(r2, 409, "CONFLICT")
+        self.assertIn("already open at another desk", r2.json["error"]["message"], r2)
+        self.assertNotIn(r.json["visit_id"].encode(), r2.raw, r2)
+        # At its own desk the open visit is named, as before.
+        r3 = self.tcp.post("/v1/visits", dict(h.visit_body(self.identify_at("desk1", "D01")),
+                                             his_visit_id=body["his_visit_id"]),
+                           headers=auth("desk1"))
+        self.assertError(r3, 409, "CONFLICT")
+        self.assertEqual(r3.json["error"]["details"]["visit_id"], r.json["visit_id"], r3)
+
     def test_visit_of_one_desk_is_forbidden_to_another(self):
         token = self.identify_at("desk1", "D01")
         r = self.tcp.post("/v1/visits", h.visit_body(token), headers=auth("desk1"))
