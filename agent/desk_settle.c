@@ -1439,8 +1439,10 @@ static void on_cancel_answer(struct upmsg *m)
                   : desk_outcome(m, &s->env, msg, sizeof msg);
 
     /* A cancel journaled before (posad stopped before recording its outcome) is that row's. */
-    str_copy(s->cancel_msgid, sizeof(s->cancel_msgid),
-             m->result == UPMSG_EXISTING && m->existing ? m->existing->msgid : m->msgid);
+    bool existing = m->result == UPMSG_EXISTING && m->existing;
+    bool journaled = existing || m->journaled; /* else no message of it is anywhere */
+
+    str_copy(s->cancel_msgid, sizeof(s->cancel_msgid), existing ? m->existing->msgid : m->msgid);
     upmsg_free(m);
     s->have_env = err == 0;
     if (!err && cancel_amounts(s, s->env.output))
@@ -1449,11 +1451,14 @@ static void on_cancel_answer(struct upmsg *m)
     if (err) {
         struct json_object *d = json_object_new_object();
 
-        if (msg[0])
+        /* The platform's words, and the message, only when there are some: posad's own
+         * words for the platform away are the message. */
+        if (msg[0] && err == POSA_EUPSTREAM_REFUSED)
             json_object_object_add(d, "upstream_message", json_object_new_string(msg));
-        json_object_object_add(d, "cancel_msgid", json_object_new_string(s->cancel_msgid));
+        if (journaled)
+            json_object_object_add(d, "cancel_msgid", json_object_new_string(s->cancel_msgid));
         his_fail(call, err,
-                 err == POSA_EUPSTREAM_REFUSED ? msg
+                 err == POSA_EUPSTREAM_REFUSED || (err == POSA_EUPSTREAM_OFFLINE && msg[0]) ? msg
                  : err == POSA_EOUTCOME_UNKNOWN
                      ? "the refund's answer was lost: posad is making sure (an uncertain "
                        "refund is undone); the settlement's state says how it ended "

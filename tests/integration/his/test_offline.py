@@ -178,6 +178,31 @@ class Offline(h.HisTestCase):
         self.assertEqual(g["error"]["message"], "参保人账户已冻结", g)
         self.assertEqual(g["error"]["details"]["upstream_message"], "参保人账户已冻结", g)
 
+    def test_a_refund_while_the_platform_is_away_names_nothing_sent(self):
+        # The 503 named a cancel_msgid that is nowhere (nothing was journaled), and gave
+        # posad's own words as the platform's (upstream_message).
+        v = self.open_visit(self.unix, ZHANG, kind="outpatient", med_type="11")
+        self.upload(self.tcp, v["visit_id"], [
+            h.line("RF1", "002501010150000", "血细胞分析(血常规)", "1", "20.00", "20.00")])
+        r = self.tcp.post("/v1/visits/%s/settle" % v["visit_id"], {})
+        self.assertEqual(r.status, 200, r)
+        sid = r.json["settlement_id"]
+        self.w.kill_sandbox()
+        try:
+            self.assertError(self.unix.post("/v1/identify", {"source": "id",
+                                                             "certno": h.PERSONS[ZHANG]}),
+                             503, "UPSTREAM_OFFLINE")
+            self.wait_health(self.tcp, "offline")
+            c = self.tcp.post("/v1/settlements/%s/cancel" % sid, {})
+            self.assertError(c, 503, "UPSTREAM_OFFLINE")
+            self.assertNotIn("cancel_msgid", c.json["error"]["details"], c)
+            self.assertNotIn("upstream_message", c.json["error"]["details"], c)
+            self.assertEqual(self.posad_rows("SELECT count(*) FROM journal WHERE infno = '2208'"),
+                             [(0,)])
+        finally:
+            self.assertTrue(self.w.start_sandbox(), self.w.log_tail("sandbox.log"))
+            self.wait_health(self.unix, "online")
+
     def test_a_visit_cancel_queued_then_refused(self):
         # A visit cancelled while the platform is away is closed and its 2202 queued; refused
         # when it goes, the visit is open again and its desk hears so (it heard nothing, and
