@@ -595,11 +595,17 @@ static void upmsg_classify(struct upmsg *m, const struct platform_result *res)
         lost_after = m->kind != MSG_KIND_QUERY;
     } else {
         upstream_health_fail(up);
+        /* Words a cashier reads (they reach the HIS's messages); curl's own, with the
+         * address and the milliseconds, go to the log (upstream_result's detail). */
         if (res->outcome == PLATFORM_ANSWERED)
-            snprintf(m->error, sizeof m->error, "platform answered HTTP %ld without an envelope",
+            snprintf(m->error, sizeof m->error,
+                     "the platform answered with an error page (HTTP %ld), not a reply",
                      res->http_status);
         else
-            str_copy(m->error, sizeof(m->error), res->error ? res->error : "lost");
+            str_copy(m->error, sizeof(m->error),
+                     res->err == -ETIMEDOUT      ? "no answer in time"
+                     : res->err == -ECONNREFUSED ? "no connection could be made"
+                                                 : "the connection failed");
         lost_after = res->outcome != PLATFORM_LOST_BEFORE && m->kind != MSG_KIND_QUERY;
     }
     /* The answer is kept (journaled, replayed to a passthrough's resend) when it is an
@@ -656,7 +662,8 @@ static void on_platform_done(struct platform_request *req, const struct platform
               : m->result == UPMSG_QUEUED  ? "queued"
               : m->answer_unreadable       ? "unreadable"
                                            : "not_sent",
-              "error", m->error[0] ? m->error : NULL, NULL);
+              "error", m->error[0] ? m->error : NULL, "detail",
+              m->result != UPMSG_ANSWERED && res->error ? res->error : NULL, NULL);
     /* The answer is written before the HIS hears it, but without an fsync of its own: one
      * fsync on a message's critical path (the journal row before it leaves). A power cut
      * that loses it leaves the row `sent`, resolved by query after the restart. A stand-in

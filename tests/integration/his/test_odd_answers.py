@@ -79,7 +79,7 @@ class OddAnswers(h.HisTestCase):
             FakePlatform.answers = [(500, b'{"oops":"\x00' + b"Z" * size + b'"}')]
             answer = self.ask(msgid)
             self.assertEqual(answer["infcode"], -1, answer)
-            self.assertIn("HTTP 500 without an envelope", answer["err_msg"])
+            self.assertIn("an error page (HTTP 500), not a reply", answer["err_msg"])
             self.assertTrue(self.w.posad_alive(), self.w.log_tail())
             self.assertEqual(self.posad_row("SELECT response FROM journal WHERE idem_key = ?",
                                             (msgid,)), (None,))

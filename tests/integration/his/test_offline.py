@@ -31,6 +31,11 @@ class Offline(h.HisTestCase):
         r = self.unix.post("/v1/identify", {"source": "id", "certno": h.PERSONS[ZHANG]})
         self.assertError(r, 503, "UPSTREAM_OFFLINE")
         self.assertIs(r.json["error"]["retryable"], True, r)
+        # In a cashier's words; curl's ("Failed to connect to 127.0.0.1 port ... after 0 ms:
+        # Couldn't connect to server") go to the log only.
+        self.assertIn("no connection could be made", r.json["error"]["message"], r)
+        self.assertNotIn("port", r.json["error"]["message"], r)
+        self.assertIn("detail=\"Failed to connect", self.w.log_tail(n=200000))
         r = self.tcp.post("/v1/visits", h.visit_body(token))
         self.assertError(r, 503, "UPSTREAM_OFFLINE")
         self.wait_health(self.tcp, "offline")
