@@ -124,6 +124,10 @@ static void on_retry(struct db_job *job, int status)
     json_object_object_add(o, "msgid", json_object_new_string(his_param(call, 0)));
     json_object_object_add(o, "state", json_object_new_string("queued"));
     json_object_object_add(o, "next_attempt", json_object_new_string("now"));
+    if (call->pd->up.health == UPSTREAM_OFFLINE) /* "now" would be a promise not kept */
+        json_object_object_add(o, "note",
+                               json_object_new_string("the platform is offline: it goes once the "
+                                                      "platform answers"));
     his_reply(call, 200, o);
 }
 

@@ -22,7 +22,10 @@ struct status_job {
     int64_t after, limit;     /* GET /v1/queue's page: rows after seq `after`, at most limit */
     int64_t last_seq;
     bool truncated;
+    bool offline; /* the platform is: a queued row waits for it, not for next_attempt */
 };
+
+#define QUEUE_WAITS_OFFLINE "waiting for the platform (offline): it goes once the platform answers"
 
 static void status_time(int64_t ms, char buf[32])
 {
@@ -113,7 +116,9 @@ static int add_row(const struct journal_row *row, void *data)
     json_object_object_add(o, "last_error",
                            row->damaged      ? json_object_new_string(JOURNAL_DAMAGED)
                            : row->last_error ? json_object_new_string(row->last_error)
-                                             : NULL);
+                           : row->state == MSG_QUEUED && sj->offline
+                               ? json_object_new_string(QUEUE_WAITS_OFFLINE)
+                               : NULL);
     if (json_object_array_length(sj->rows) < (size_t)sj->limit) {
         json_object_array_add(sj->rows, o);
         sj->last_seq = row->seq;
@@ -146,6 +151,9 @@ static void on_queue(struct db_job *job, int status)
         json_object_object_add(body, "error", json_object_new_string(posa_strerror(status)));
         his_reply(sj->call, 503, body);
     } else {
+        /* Nothing leaves while the platform is offline, whatever next_attempt says. */
+        json_object_object_add(body, "upstream",
+                               json_object_new_string(upstream_health_name(sj->pd->up.health)));
         json_object_object_add(body, "rows", sj->rows);
         json_object_object_add(body, "truncated", json_object_new_boolean(sj->truncated));
         if (sj->truncated) /* the next page: ?after= this */
@@ -171,6 +179,7 @@ void status_queue(struct his_call *call)
     }
     sj->after = after;
     sj->limit = limit;
+    sj->offline = call->pd->up.health == UPSTREAM_OFFLINE; /* the loop's, read here */
     sj->pd = call->pd;
     sj->call = call;
     sj->job = (struct db_job){.run = run_queue, .done = on_queue};

@@ -390,11 +390,15 @@ static void upmsg_finish(struct upmsg *m)
 static int run_apply(struct db *db, struct db_job *job)
 {
     struct upmsg *m = container_of(job, struct upmsg, job);
+    char last_error[sizeof m->error + sizeof m->detail + 4];
     struct journal_outcome out = {.response = m->response,
                                   .response_len = m->response_len,
-                                  .last_error = m->error[0] ? m->error : NULL,
+                                  .last_error = m->error[0] ? last_error : NULL,
                                   .next_attempt = m->next_attempt};
     int err = 0;
+
+    /* The queue is read by IT staff: the address and the transport's words help them. */
+    snprintf(last_error, sizeof last_error, m->detail[0] ? "%s (%s)" : "%s", m->error, m->detail);
 
     for (int i = 0; i < m->n_events && !err; i++)
         err = journal_apply(db, m->msgid, m->events[i], i == 0 ? &out : NULL, upstream_now_ms(),
@@ -606,6 +610,8 @@ static void upmsg_classify(struct upmsg *m, const struct platform_result *res)
                      res->err == -ETIMEDOUT      ? "no answer in time"
                      : res->err == -ECONNREFUSED ? "no connection could be made"
                                                  : "the connection failed");
+        if (res->outcome != PLATFORM_ANSWERED && res->error)
+            str_copy(m->detail, sizeof(m->detail), res->error);
         lost_after = res->outcome != PLATFORM_LOST_BEFORE && m->kind != MSG_KIND_QUERY;
     }
     /* The answer is kept (journaled, replayed to a passthrough's resend) when it is an
@@ -662,8 +668,8 @@ static void on_platform_done(struct platform_request *req, const struct platform
               : m->result == UPMSG_QUEUED  ? "queued"
               : m->answer_unreadable       ? "unreadable"
                                            : "not_sent",
-              "error", m->error[0] ? m->error : NULL, "detail",
-              m->result != UPMSG_ANSWERED && res->error ? res->error : NULL, NULL);
+              "error", m->error[0] ? m->error : NULL, "detail", m->detail[0] ? m->detail : NULL,
+              NULL);
     /* The answer is written before the HIS hears it, but without an fsync of its own: one
      * fsync on a message's critical path (the journal row before it leaves). A power cut
      * that loses it leaves the row `sent`, resolved by query after the restart. A stand-in

@@ -98,7 +98,8 @@ struct upmsg {
     struct envelope_response env; /* response parsed once, when have_env; owned */
     bool have_env;
     int err;
-    char error[320];
+    char error[320];  /* why it failed, in a cashier's words */
+    char detail[200]; /* ... and the transport's own (curl's), for the log and the queue */
     struct journal_row *existing;
     /* private */
     struct upstream *up;

@@ -47,6 +47,13 @@ class Offline(h.HisTestCase):
         q = self.tcp.get("/v1/queue")
         self.assertEqual([(row["infno"], row["visit_id"]) for row in q.json["rows"]],
                          [("2301", vid)], q)
+        # What it waits for (attempts 0, last_error null and a next_attempt long past said
+        # nothing), and a retry says it goes once the platform answers, not "now" alone.
+        self.assertEqual(q.json["upstream"], "offline", q)
+        self.assertIn("waiting for the platform (offline)", q.json["rows"][0]["last_error"], q)
+        r = self.tcp.post("/v1/queue/%s/retry" % q.json["rows"][0]["msgid"], {})
+        self.assertEqual(r.status, 200, r)
+        self.assertIn("the platform is offline", r.json["note"], r)
         health = self.unix.get("/v1/health").json
         self.assertEqual(health["queue"]["depth"], 1, health)
 
