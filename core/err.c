@@ -126,7 +126,8 @@ static const struct err_entry err_table[] = {
     {POSA_ENOT_READY, "UPSTREAM_OFFLINE", 503, true,
      "the treating region's catalog is not loaded yet: try again shortly"},
     {POSA_EFOREIGN, "FORBIDDEN", 403, false,
-     "refused: a request from a web page, or for a host name that is not this machine's"},
+     "refused: a request from a web page, or for a host name that is not this machine's "
+     "(ask 127.0.0.1, localhost or this machine's own name, or use tokens)"},
     {POSA_EOVERLOAD, "INTERNAL", 503, true,
      "posad is receiving too many large requests at once: try again shortly"},
 };

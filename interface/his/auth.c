@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -201,6 +202,22 @@ static bool ends_with(const char *s, const char *tail)
     return n >= t && strcasecmp(s + n - t, tail) == 0;
 }
 
+/* This machine's own name (gethostname), whole or its first label: what a browser on the
+ * cashier's PC may call it. Not any name of one label: where the PC resolves such names over
+ * the LAN (LLMNR, a search domain), a page could rebind one to 127.0.0.1. */
+static bool is_this_hosts_name(const char *name)
+{
+    char self[256];
+    size_t first;
+
+    if (gethostname(self, sizeof self) != 0)
+        return false;
+    self[sizeof self - 1] = '\0';
+    first = strcspn(self, ".");
+    return strcasecmp(name, self) == 0 ||
+           (strlen(name) == first && strncasecmp(name, self, first) == 0);
+}
+
 static bool host_is_local(const char *host)
 {
     char name[256];
@@ -215,8 +232,8 @@ static bool host_is_local(const char *host)
                (IN6_IS_ADDR_LOOPBACK(&v6) || (IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127));
     if (inet_pton(AF_INET, name, &v4) == 1)
         return (ntohl(v4.s_addr) >> 24) == 127;
-    return !strchr(name, '.') || strcasecmp(name, "localhost.localdomain") == 0 ||
-           ends_with(name, ".localhost");
+    return !name[0] || strcasecmp(name, "localhost") == 0 || is_this_hosts_name(name) ||
+           strcasecmp(name, "localhost.localdomain") == 0 || ends_with(name, ".localhost");
 }
 
 bool auth_from_web_page(const char *host, const char *origin)

@@ -61,8 +61,8 @@ int auth_hash_token(const char *token, char ret_hex[2 * AUTH_HASH_LEN + 1]);
  * (a page that rebinds its own name to 127.0.0.1 keeps its name there), or it carries an
  * Origin other than its own Host's (a cross-site request; every browser's POST has one).
  * This machine: a loopback literal (127.0.0.0/8, ::1), "localhost" and names under it,
- * "localhost.localdomain", or a name of one label ("posad"), a trailing dot and a port
- * allowed. An HIS, curl and posactl send no Origin. */
+ * "localhost.localdomain", or this machine's own name (gethostname, whole or its first
+ * label), a trailing dot and a port allowed. An HIS, curl and posactl send no Origin. */
 bool auth_from_web_page(const char *host, const char *origin);
 
 #endif

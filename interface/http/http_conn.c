@@ -413,13 +413,12 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
     return head_append(c, at, len);
 }
 
-/* Whether a header that means one thing (who asks, for which host, from which page, under
- * which key) comes twice: the first was taken, and a proxy or a check in front may have read
+/* Whether a header that means one thing (who asks, for which host, from which page, in
+ * what form) comes twice: the first was taken, and a proxy or a check in front may have read
  * the other. Refused, as RFC 9110 lets a server do with a field that is not a list. */
 static bool single_header_repeated(const struct http_req_impl *r)
 {
-    static const char *const single[] = {"Authorization", "Host", "Origin", "Idempotency-Key",
-                                         "Content-Type"};
+    static const char *const single[] = {"Authorization", "Host", "Origin", "Content-Type"};
 
     for (size_t k = 0; k < sizeof single / sizeof single[0]; k++)
         for (size_t i = 0, seen = 0; i < r->n_headers; i++)

@@ -450,7 +450,7 @@ def scenario_ops(w):
     c = so.socket(so.AF_UNIX, so.SOCK_STREAM)
     c.settimeout(5)
     c.connect(sock)
-    c.sendall(b"GET /v1/health HTTP/1.1\r\nHost: posad\r\nConnection: close\r\n\r\n")
+    c.sendall(b"GET /v1/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
     data = b""
     while True:
         chunk = c.recv(65536)

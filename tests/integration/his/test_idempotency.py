@@ -513,7 +513,7 @@ class IdemBase(h.HisTestCase):
         conn = self.c._conn(10)
         conn.connect()
         body = json.dumps(DISCHARGE, ensure_ascii=False)
-        conn.sock.sendall(("POST %s HTTP/1.1\r\nHost: posad\r\nIdempotency-Key: %s\r\n"
+        conn.sock.sendall(("POST %s HTTP/1.1\r\nHost: localhost\r\nIdempotency-Key: %s\r\n"
                            "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
                            % (path, self.key("gone"), len(body), body)).encode())
         conn.close()
@@ -536,7 +536,7 @@ class IdemBase(h.HisTestCase):
         v = self.open_visit(self.c, self.stay_psn)
         self.upload(self.c, v["visit_id"], h.stay_lines("Q")[:2])
         body = json.dumps(DISCHARGE, ensure_ascii=False)
-        req = ("POST /v1/visits/%s/settle HTTP/1.1\r\nHost: posad\r\nIdempotency-Key: %s\r\n"
+        req = ("POST /v1/visits/%s/settle HTTP/1.1\r\nHost: localhost\r\nIdempotency-Key: %s\r\n"
                "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
                % (v["visit_id"], self.key("pipe"), len(body), body)).encode()
         conn = self.c._conn(15)
@@ -610,7 +610,7 @@ class IdemBase(h.HisTestCase):
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as raw:
             raw.settimeout(10)
             raw.connect(self.w.sock_path)
-            raw.sendall(b"POST /v1/visits HTTP/1.1\r\nHost: posad\r\n"
+            raw.sendall(b"POST /v1/visits HTTP/1.1\r\nHost: localhost\r\n"
                         b"Content-Type: application/json\r\nIdempotency-Key: two-1\r\n"
                         b"Idempotency-Key: two-2\r\nContent-Length: %d\r\n\r\n" % len(body)
                         + body)

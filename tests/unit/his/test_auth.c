@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -106,7 +107,8 @@ static void test_from_a_web_page(void **state)
         {"[::1]:8470", NULL, false},
         {"[0:0:0:0:0:0:0:1]", NULL, false},
         {"[::ffff:127.0.0.1]", NULL, false},
-        {"posad", NULL, false},
+        /* any other name of one label: a page may rebind one where the LAN resolves them */
+        {"posad-not-this-host", NULL, true},
         {"", NULL, false},
         {NULL, NULL, false}, /* HTTP/1.0 without Host */
         /* a page that rebinds its own name to 127.0.0.1 keeps it in Host */
@@ -125,7 +127,16 @@ static void test_from_a_web_page(void **state)
         {NULL, "http://attacker.example", true},
     };
 
+    char self[256], first[256], with_port[300];
+
     (void)state;
+    /* this machine's own name, whole or its first label */
+    assert_int_equal(gethostname(self, sizeof self), 0);
+    snprintf(first, sizeof first, "%.*s", (int)strcspn(self, "."), self);
+    snprintf(with_port, sizeof with_port, "%s:8470", first);
+    assert_false(auth_from_web_page(self, NULL));
+    assert_false(auth_from_web_page(first, NULL));
+    assert_false(auth_from_web_page(with_port, NULL));
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         if (auth_from_web_page(cases[i].host, cases[i].origin) != cases[i].page)
             fail_msg("host %s origin %s: want %s", cases[i].host ? cases[i].host : "(none)",
