@@ -258,6 +258,23 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     conn_process(c);
 }
 
+/* TCP is full: the oldest connection that has sent no request head yet (none admitted)
+ * makes room for c, rather than c being refused. Whoever holds many idle connections
+ * without a token (any local account may, past the per-peer bound that loopback is exempt
+ * from) then only displaces connections like its own, never the HIS that sends its request
+ * at once. False when every other connection was admitted. */
+static bool make_room(struct http_server *server, const struct http_conn *c)
+{
+    struct http_conn *oldest = NULL;
+
+    for (struct http_conn *o = server->conns; o; o = o->next) /* newest first */
+        if (o != c && o->is_tcp && !o->admitted && !o->closing)
+            oldest = o;
+    if (oldest)
+        conn_close_stream(oldest, true);
+    return oldest != NULL;
+}
+
 int http_conn_accept(struct http_server *server, uv_stream_t *listener, bool is_tcp)
 {
     struct http_conn *c = calloc(1, sizeof(*c));
@@ -295,9 +312,10 @@ int http_conn_accept(struct http_server *server, uv_stream_t *listener, bool is_
     }
     /* Each transport has its own cap: clients on TCP, who may hold a connection without a
      * token, must not lock the Unix socket (posactl, the local HIS) out. */
-    if (rc == 0 && ((is_tcp ? server->n_tcp_conns : server->n_conns - server->n_tcp_conns) >
-                        server->config.max_connections ||
-                    server->offline || peer_over_bound(c)))
+    if (rc == 0 && (server->offline || peer_over_bound(c) ||
+                    ((is_tcp ? server->n_tcp_conns : server->n_conns - server->n_tcp_conns) >
+                         server->config.max_connections &&
+                     !(is_tcp && make_room(server, c)))))
         rc = UV_EMFILE;
     if (rc == 0)
         rc = uv_read_start(&c->h.stream, on_alloc, on_read);
