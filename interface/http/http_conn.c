@@ -32,7 +32,7 @@ static int tls_pull(struct http_conn *c);
 static int send_continue(struct http_conn *c);
 
 /* Whether the TCP peer is on loopback; its address goes into c->peer for logs, and into
- * c->peer_addr when it is not loopback (max_unadmitted_per_peer). */
+ * c->peer_addr when it is not loopback (max_unadmitted_per_peer: an IPv6 peer by its /64). */
 static bool peer_is_loopback(struct http_conn *c)
 {
     struct sockaddr_storage addr;
@@ -58,7 +58,9 @@ static bool peer_is_loopback(struct http_conn *c)
         uv_ip6_name(in6, ip, sizeof(ip));
         snprintf(c->peer, sizeof(c->peer), "[%s]:%u", ip, ntohs(in6->sin6_port));
         loopback = IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
-        bytes = a, n = 16;
+        /* One machine holds a whole /64 (privacy addresses, or any it picks): counted as one
+         * peer, or it would take 32 connections per address it makes up. */
+        bytes = a, n = IN6_IS_ADDR_V4MAPPED(a) ? 16 : 8;
     }
     if (!loopback && bytes) {
         c->peer_family = addr.ss_family;
