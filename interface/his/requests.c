@@ -65,11 +65,14 @@ static int time_field(struct json_object *obj, const char *key, bool required, c
 
 /* An 18-character resident ID number (GB 11643): 17 digits, then the check character of
  * their weighted sum (ISO 7064 MOD 11-2), a digit or X (x taken as X). A typo in any one
- * character changes the check, so it is caught here, not as "no such person" upstream. */
+ * character changes the check, so it is caught here, not as "no such person" upstream; and
+ * the birth date (characters 7 to 14) must be a day of the calendar from 1900 on (a number
+ * with month 13 or 30 February passed the check and went to the platform). */
 static bool is_certno(const char *s)
 {
     static const int weights[17] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
     static const char checks[] = "10X98765432";
+    int32_t birth = 0;
     int sum = 0;
 
     if (strlen(s) != 18)
@@ -78,8 +81,11 @@ static bool is_certno(const char *s)
         if (s[i] < '0' || s[i] > '9')
             return false;
         sum += (s[i] - '0') * weights[i];
+        if (i >= 6 && i < 14)
+            birth = birth * 10 + (s[i] - '0');
     }
-    return (s[17] == 'x' ? 'X' : s[17]) == checks[sum % 11];
+    return (s[17] == 'x' ? 'X' : s[17]) == checks[sum % 11] && birth >= 19000101 &&
+           date_is_valid(birth);
 }
 
 int identify_request_parse(const char *body, size_t len, struct identify_request *ret,

@@ -4,6 +4,7 @@ the settlement read back byte for byte the same, posad's outbox and the sandbox'
 are unchanged. Every case runs over the Unix socket and over TCP."""
 import json
 import os
+import socket
 import sqlite3
 import sys
 
@@ -75,6 +76,13 @@ CASES = [
     ("identify_id_without_certno", "POST", "/v1/identify", {"source": "id"}, None, BAD),
     ("identify_short_certno", "POST", "/v1/identify", {"source": "id", "certno": "12345"}, None,
      BAD),
+    # the check character right, the birth date no day (month 13; 30 February; before 1900)
+    ("identify_certno_month_13", "POST", "/v1/identify",
+     {"source": "id", "certno": "320211195613120150"}, None, BAD),
+    ("identify_certno_30_february", "POST", "/v1/identify",
+     {"source": "id", "certno": "320211195602300156"}, None, BAD),
+    ("identify_certno_1899", "POST", "/v1/identify",
+     {"source": "id", "certno": "320211189912310156"}, None, BAD),
     ("identify_certno_number", "POST", "/v1/identify",
      b'{"source":"id","certno":320211195603120157}', None, BAD),
     ("identify_unknown_field", "POST", "/v1/identify",
@@ -453,12 +461,12 @@ class RawHttpBase(h.HisTestCase):
         self.assertEqual(self.status_of(self.raw(b"HELLO posad\r\n\r\n")), 400)
 
     def test_headers_over_16k(self):
-        a = self.raw(b"GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 20000 +
+        a = self.raw(b"GET /v1/health HTTP/1.1\r\nHost: localhost\r\nX-Pad: " + b"a" * 20000 +
                      b"\r\n\r\n")
         self.assertEqual(self.status_of(a), 431)
 
     def test_body_shorter_than_content_length_then_close(self):
-        self.raw(b"POST /v1/identify HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{",
+        self.raw(b"POST /v1/identify HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n{",
                  read=False)
         r = (self.unix if self.transport == "unix" else self.tcp).get("/v1/health")
         self.assertEqual(r.status, 200, r)
@@ -468,7 +476,7 @@ class RawHttpBase(h.HisTestCase):
         # ninth request with a body gets 503 INTERNAL (retryable), one without a body still
         # goes, and once an upload is given up, bodies go through again.
         c = self.unix if self.transport == "unix" else self.tcp
-        head = (b"POST /v1/identify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        head = (b"POST /v1/identify HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
                 b"Content-Length: %d\r\n\r\n" % (16 << 20))
         held = []
 
@@ -508,8 +516,13 @@ class RawHttpBase(h.HisTestCase):
         self.assertEqual(self.status_of(self.raw(post)), foreign)
         self.assertEqual(status(queue), foreign)
         self.assertEqual(status(b"GET /v1/queue HTTP/1.1\r\nHost: 10.1.2.3"), foreign)
-        for host in (b"127.0.0.1:8470", b"localhost", b"LOCALHOST:1", b"[::1]:8470", b"posad"):
+        me = socket.gethostname().encode()
+        for host in (b"127.0.0.1:8470", b"localhost", b"LOCALHOST:1", b"[::1]:8470", me,
+                     me.split(b".")[0] + b":8470"):
             self.assertEqual(status(b"GET /v1/queue HTTP/1.1\r\nHost: " + host), 200, host)
+        # Another name of one label: a page may rebind one where the LAN resolves them.
+        self.assertEqual(status(b"GET /v1/queue HTTP/1.1\r\nHost: posad-not-this-host"),
+                         foreign)
         if self.transport == "tcp":
             r = self.tcp.post("/v1/identify", body.decode(),
                               headers={"Origin": "http://attacker.example"})
@@ -517,7 +530,7 @@ class RawHttpBase(h.HisTestCase):
             self.assertIn("web page", r.json["error"]["message"])
 
     def test_bad_content_length(self):
-        a = self.raw(b"POST /v1/identify HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n")
+        a = self.raw(b"POST /v1/identify HTTP/1.1\r\nHost: localhost\r\nContent-Length: -5\r\n\r\n")
         self.assertEqual(self.status_of(a), 400)
 
 

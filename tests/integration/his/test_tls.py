@@ -64,7 +64,7 @@ class Tls(h.HisTestCase):
                     s.sendall(out.read())
                     pump()
             s.sendall(out.read())
-            tls.write(b"GET /v1/health HTTP/1.1\r\nHost: posad\r\n\r\n")
+            tls.write(b"GET /v1/health HTTP/1.1\r\nHost: localhost\r\n\r\n")
             try:
                 tls.unwrap()  # writes close_notify after the request, then wants the peer's
             except ssl.SSLWantReadError:
@@ -85,7 +85,7 @@ class Tls(h.HisTestCase):
 
     def test_plain_http_gets_no_http_answer(self):
         with self.raw_tcp() as s:
-            s.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.sendall(b"GET /v1/health HTTP/1.1\r\nHost: localhost\r\n\r\n")
             answer = self.read_all(s)
         self.assertNotIn(b"HTTP/1.1", answer)
         self.assertNotIn(b"upstream", answer)
@@ -149,10 +149,10 @@ class Tls(h.HisTestCase):
         # arrives in the same TLS write as two more: posad decrypts what fits, parses, and
         # takes the rest from the TLS layer as it goes. Three answers, in order.
         big = b'{"source":"id","certno":"' + b"9" * 40000 + b'"}'
-        reqs = (b"POST /v1/identify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        reqs = (b"POST /v1/identify HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
                 b"Content-Length: %d\r\n\r\n" % len(big) + big +
-                b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n" +
-                b"GET /v1/nosuch HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                b"GET /v1/health HTTP/1.1\r\nHost: localhost\r\n\r\n" +
+                b"GET /v1/nosuch HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         ctx = self.tcp.tls_context()
         with ctx.wrap_socket(self.raw_tcp(), server_hostname="127.0.0.1") as s:
             s.sendall(reqs)
@@ -171,7 +171,7 @@ class Tls(h.HisTestCase):
                                               "delay_ms": 3000, "count": 1})
         self.assertEqual(status, 200, raw)
         body = ('{"source":"id","certno":"%s"}' % h.PERSONS[ZHANG]).encode()
-        req = (b"POST /v1/identify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        req = (b"POST /v1/identify HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
                b"Content-Length: %d\r\n\r\n" % len(body) + body)
         rss_before = self.posad_rss_kb()
         ctx = self.tcp.tls_context()
