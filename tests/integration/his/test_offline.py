@@ -133,6 +133,18 @@ class Offline(h.HisTestCase):
         r = self.tcp.post("/v1/visits/%s/settle" % vid, discharge)
         self.assertEqual((r.status, r.json["amounts"]["medfee_sumamt"]), (200, "4500.00"), r)
 
+    def refused_from_the_queue(self, psn, prefix, faults, code):
+        """An outpatient visit whose upload (two lines) and settlement (wait_if_offline) wait
+        in the queue, the platform back with faults armed; its desk hears the settlement
+        refused, with code: (visit, GET /v1/settlements/{id})."""
+        v, sid, events = self.outpatient_queued_behind(psn, prefix, faults)
+        data = events.events_until("settlement_resolved", 10)[-1][1]
+        events.close()
+        self.assertEqual((data["settlement_id"], data["state"]), (sid, "refused"), data)
+        g = self.tcp.get("/v1/settlements/" + sid).json
+        self.assertEqual((g["state"], g["error"]["code"]), ("refused", code), g)
+        return v, g
+
     def outpatient_queued_behind(self, psn, prefix, faults):
         """An outpatient visit whose upload (two lines) and settlement (wait_if_offline) wait
         in the queue, the platform back with faults armed: (visit, settlement_id, events)."""
@@ -156,14 +168,9 @@ class Offline(h.HisTestCase):
         # The upload queued before it is refused: the settlement would settle a bill without
         # those lines (500.00 against 240.00 uploaded, in the review); only the sandbox's own
         # total check stopped it. It is withdrawn, never sent, and says why.
-        psn = "32020000000000000000000112"
-        v, sid, events = self.outpatient_queued_behind(psn, "W", [
-            {"infno": "2204", "mode": "refuse", "count": 1, "message": "明细有误 (injected)"}])
-        data = events.events_until("settlement_resolved", 10)[-1][1]
-        events.close()
-        self.assertEqual((data["settlement_id"], data["state"]), (sid, "refused"), data)
-        g = self.tcp.get("/v1/settlements/" + sid).json
-        self.assertEqual((g["state"], g["error"]["code"]), ("refused", "CONFLICT"), g)
+        v, g = self.refused_from_the_queue("32020000000000000000000112", "W", [
+            {"infno": "2204", "mode": "refuse", "count": 1, "message": "明细有误 (injected)"}],
+            "CONFLICT")
         self.assertIn("not sent: the platform refused fee lines uploaded before it (明细有误 "
                       "(injected))", g["error"]["message"], g)
         self.assertEqual([x for x in self.w.ledger()["settlements"]
@@ -179,14 +186,9 @@ class Offline(h.HisTestCase):
     def test_a_settlement_refused_from_the_queue_says_why(self):
         # Refused at once, a settlement keeps the platform's words; refused after it waited
         # in the queue it had none, and the cashier could not tell the patient why.
-        psn = "32020000000000000000000112"
-        v, sid, events = self.outpatient_queued_behind(psn, "Y", [
-            {"infno": "2207", "mode": "refuse", "count": 1, "message": "参保人账户已冻结"}])
-        data = events.events_until("settlement_resolved", 10)[-1][1]
-        events.close()
-        self.assertEqual((data["settlement_id"], data["state"]), (sid, "refused"), data)
-        g = self.tcp.get("/v1/settlements/" + sid).json
-        self.assertEqual((g["state"], g["error"]["code"]), ("refused", "UPSTREAM_REFUSED"), g)
+        _, g = self.refused_from_the_queue("32020000000000000000000112", "Y", [
+            {"infno": "2207", "mode": "refuse", "count": 1, "message": "参保人账户已冻结"}],
+            "UPSTREAM_REFUSED")
         self.assertEqual(g["error"]["message"], "参保人账户已冻结", g)
         self.assertEqual(g["error"]["details"]["upstream_message"], "参保人账户已冻结", g)
 
