@@ -591,8 +591,9 @@ static void fail_no_card(struct his_call *call)
                  "a moment",
                  NULL);
     } else if (no_reader || no_scanner) {
-        snprintf(msg, sizeof msg, "%s%s%s: check it, or identify by ID number%s", reader,
-                 any ? ", and " : "", any ? scanner : "", any ? "" : " or e-voucher");
+        snprintf(msg, sizeof msg, "%s%s%s: check %s, or identify by ID number%s", reader,
+                 any ? ", and " : "", any ? scanner : "", no_reader && no_scanner ? "them" : "it",
+                 any ? "" : " or e-voucher");
         his_fail(call, any ? POSA_ECARD_NOT_PRESENT : DRV_ECARD_UNREADABLE, msg, NULL);
     } else {
         his_fail(call, POSA_ECARD_NOT_PRESENT,

@@ -141,7 +141,6 @@ static bool keep_his_answer(struct db *db, const char *key, const char *hash, in
     return db_savepoint_release(db) == 0 && err == 0;
 }
 
-/* The record's body after the resolver decided: the answer found (taken) and the history. */
 /* A settlement's error as its body keeps it (shown by GET as the error envelope says it):
  * posa's number, the message (NULL: posa's words for the number), the platform's words, and
  * the settlement it is. */
@@ -160,7 +159,8 @@ static struct json_object *failure_json(int err, const char *message, const char
     return e;
 }
 
-/* answer (taken): the settled answer; error (taken): why it failed, when the body has none. */
+/* The record's body after the resolver decided: the answer found (taken), or why it failed
+ * (error, taken; kept only when the body has none), and the history. */
 static int body_resolved(struct settlement_record *s, struct json_object *answer,
                          struct json_object *error)
 {
