@@ -422,12 +422,19 @@ static void tag(struct his_call *call, struct visit_flow *f)
                                 .trauma = f->req.trauma,
                                 .trauma_third_party = f->req.trauma_third_party,
                                 .trauma_commitment_signed = f->req.trauma_commitment_signed,
+                                .med_type = f->req.med_type,
                                 .diagnoses = codes,
                                 .n_diagnoses = f->req.n_diagnoses,
                                 .insured_admdvs = desk_str(f->identity, "insuplc_admdvs"),
                                 .hospital_admdvs = call->pd->cfg.mdtrtarea_admvs};
     int err;
 
+    const char *conflict = flags_med_type_conflict(&facts);
+
+    if (conflict) {
+        his_fail_at(call, POSA_EFIELD, "med_type", conflict);
+        return;
+    }
     for (size_t i = 0; i < f->req.n_diagnoses; i++)
         codes[i] = f->req.diagnoses[i].code;
     if ((err = flags_tag_visit(&facts, &call->pd->desk.flag_config, &f->flags)) < 0) {

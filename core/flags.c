@@ -74,11 +74,34 @@ static bool dept_is_emergency(const struct flag_config *config, const char *dept
     return false;
 }
 
+/* The national med_types the platform takes as an emergency (13 outpatient emergency, 24
+ * emergency admission) and as a trauma stay (22): sandbox.md's value sets. */
+static bool med_type_is(const char *med_type, const char *a, const char *b)
+{
+    return med_type && (strcmp(med_type, a) == 0 || (b && strcmp(med_type, b) == 0));
+}
+#define MED_TYPE_EMERGENCY(t) med_type_is((t), "13", "24")
+#define MED_TYPE_TRAUMA(t)    med_type_is((t), "22", NULL)
+
+const char *flags_med_type_conflict(const struct visit_facts *facts)
+{
+    if (facts->emergency == TRI_FALSE && MED_TYPE_EMERGENCY(facts->med_type))
+        return "med_type is an emergency (13, 24) and emergency is false: the platform would "
+               "apply the emergency rules; send emergency true, or another med_type";
+    if (facts->trauma == TRI_FALSE && MED_TYPE_TRAUMA(facts->med_type))
+        return "med_type 22 is a trauma stay and trauma.present is false: the platform would "
+               "take it as a trauma; send the trauma (and its third party), or another med_type";
+    return NULL;
+}
+
 static void tag_emergency(const struct visit_facts *facts, const struct flag_config *config,
                           struct visit_flags *f)
 {
     if (facts->emergency == TRI_TRUE)
         add_flag(f, FLAG_EMERGENCY, true, FLAG_FROM_HIS, NULL, "the HIS marked the visit as an emergency");
+    else if (facts->emergency == TRI_UNSET && MED_TYPE_EMERGENCY(facts->med_type))
+        add_flag(f, FLAG_EMERGENCY, true, FLAG_FROM_RULE, "med_type_emergency",
+                 "the visit's med_type is an emergency (13, 24), which the platform applies");
     else if (facts->emergency == TRI_UNSET && dept_is_emergency(config, facts->dept_code))
         add_flag(f, FLAG_EMERGENCY, true, FLAG_FROM_RULE, "emergency_department",
                  "the department is one of the configured emergency departments");
@@ -94,14 +117,28 @@ static const char *first_injury(const struct visit_facts *facts)
 
 static void tag_trauma(const struct visit_facts *facts, struct visit_flags *f)
 {
-    if (facts->trauma == TRI_TRUE) {
-        add_flag(f, FLAG_TRAUMA, true, FLAG_FROM_HIS, NULL, "the HIS reported a trauma");
-        if (facts->trauma_third_party) {
+    bool by_med_type = facts->trauma == TRI_UNSET && MED_TYPE_TRAUMA(facts->med_type);
+
+    if (facts->trauma == TRI_TRUE || by_med_type) {
+        if (by_med_type)
+            add_flag(f, FLAG_TRAUMA, true, FLAG_FROM_RULE, "med_type_trauma",
+                     "the visit's med_type 22 is a trauma stay, which the platform applies");
+        else
+            add_flag(f, FLAG_TRAUMA, true, FLAG_FROM_HIS, NULL, "the HIS reported a trauma");
+        if (facts->trauma_third_party == TRI_TRUE) {
             add_flag(f, FLAG_THIRD_PARTY, true, FLAG_FROM_HIS, NULL,
                      "a third party is liable: the fund pays nothing for this trauma");
         } else {
-            add_flag(f, FLAG_THIRD_PARTY, false, FLAG_FROM_HIS, NULL,
+            /* Not stated: taken as none (the fund pays), said as posad's, to be confirmed. */
+            bool stated = facts->trauma_third_party == TRI_FALSE;
+
+            add_flag(f, FLAG_THIRD_PARTY, false, stated ? FLAG_FROM_HIS : FLAG_FROM_RULE,
+                     stated ? NULL : "third_party_unstated",
                      "no third party is liable: the fund pays under the commitment of annex 11");
+            if (!stated)
+                add_warning(f, "THIRD_PARTY_UNSTATED",
+                            "the trauma's third party was not stated: taken as none, so the fund "
+                            "pays; confirm with the patient (trauma.third_party)");
             if (!facts->trauma_commitment_signed)
                 add_warning(f, "TRAUMA_COMMITMENT_MISSING",
                             "trauma without a third party needs the signed commitment form");

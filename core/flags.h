@@ -44,7 +44,9 @@ struct visit_facts {
     bool referral;
     const char *dept_code;
     enum tristate trauma;          /* HIS: trauma present? */
-    bool trauma_third_party;
+    enum tristate trauma_third_party; /* HIS: a third party liable? unset: not stated */
+    const char *med_type;             /* the visit's national med_type (13, 24: emergency; 22:
+                                       * a trauma stay), which the platform reads as such */
     bool trauma_commitment_signed;
     const char *const *diagnoses;  /* ICD-10 codes */
     size_t n_diagnoses;
@@ -66,6 +68,11 @@ struct visit_flags {
     struct flag_warning warnings[FLAG_WARNINGS_MAX];
     size_t n_warnings;
 };
+
+/* Why the visit's med_type contradicts what the HIS said (emergency or trauma false where
+ * med_type says so: the platform would apply the one, posad's flags and statement the
+ * other), or NULL. */
+const char *flags_med_type_conflict(const struct visit_facts *facts);
 
 /* Tags a visit's flags. POSA_EFIELD when a region code is not 6 digits, POSA_ETOOLONG when
  * there are more than BOUND_DIAGNOSES diagnoses. ret written only on success. */

@@ -200,10 +200,11 @@ static int trauma_parse(struct json_object *root, struct visit_request *r,
         return 0;
     if (!json_object_is_type(t, json_type_object))
         return jsonmap_fail(err, POSA_EFIELD, NULL, "trauma");
-    if ((rc = jsonmap_only_keys(t, keys, err)) < 0 || (rc = tristate_get(t, "present", &r->trauma, err)) < 0 ||
-        (rc = jsonmap_get_bool(t, "third_party", false, &r->trauma_third_party, err)) < 0 ||
-        (rc = jsonmap_get_bool(t, "commitment_signed", false, &r->trauma_commitment_signed,
-                               err)) < 0)
+    if ((rc = jsonmap_only_keys(t, keys, err)) < 0 ||
+        (rc = tristate_get(t, "present", &r->trauma, err)) < 0 ||
+        (rc = tristate_get(t, "third_party", &r->trauma_third_party, err)) < 0 ||
+        (rc = jsonmap_get_bool(t, "commitment_signed", false, &r->trauma_commitment_signed, err)) <
+            0)
         return jsonmap_nest(err, "trauma");
     if (r->trauma == TRI_UNSET)
         return jsonmap_fail(err, POSA_EFIELD, "trauma", "present");

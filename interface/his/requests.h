@@ -52,7 +52,7 @@ struct visit_request {
     enum tristate emergency;
     bool referral;
     enum tristate trauma;
-    bool trauma_third_party;
+    enum tristate trauma_third_party; /* unset: not stated */
     bool trauma_commitment_signed;
 };
 

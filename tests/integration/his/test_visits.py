@@ -571,6 +571,39 @@ class VisitsBase(h.HisTestCase):
             r = self.c.post("/v1/visits", body)
             self.assertEqual(r.status, 201, r)
 
+    def test_med_type_of_an_emergency_or_a_trauma_is_one(self):
+        # med_type 24 is an emergency admission and the platform applies it as one: an
+        # unfiled patient is not refused (FILING_REQUIRED, "not an emergency"), the flag says
+        # so, and 2401 goes with ipt_type 2. med_type 22 is a trauma stay. Said against them,
+        # refused before anything is sent (the statement said 否 where the platform applied
+        # the emergency).
+        token = self.identify(self.c, ZHOU)
+        r = self.c.post("/v1/visits", h.visit_body(token, med_type="24"))
+        self.assertEqual(r.status, 201, r)
+        em = [f for f in r.json["flags"] if f["flag"] == "emergency"][0]
+        self.assertEqual((em["value"], em["source"]), (True, "rule"), r)
+        sent = self.posad_rows("SELECT request FROM journal WHERE infno = '2401' "
+                               "ORDER BY seq DESC LIMIT 1")
+        self.assertIn('"ipt_type":"2"', bytes(sent[0][0]).decode(), sent)
+        token = self.identify(self.c, ZHOU)
+        before = self.counts()
+        for extra, field_words in (({"med_type": "24", "emergency": False}, "emergency is false"),
+                                   ({"med_type": "22", "trauma": {"present": False}},
+                                    "trauma.present is false")):
+            r = self.c.post("/v1/visits", h.visit_body(token, **extra))
+            self.assertError(r, 400, "BAD_REQUEST")
+            self.assertEqual(r.json["error"]["details"]["field"], "med_type", r)
+            self.assertIn(field_words, r.json["error"]["message"], r)
+        self.assertEqual(self.counts(), before)
+        # A trauma stay by med_type alone: trauma, its third party taken as none, and said.
+        token = self.identify(self.c, ZHANG)
+        r = self.c.post("/v1/visits", h.visit_body(token, med_type="22"))
+        self.assertEqual(r.status, 201, r)
+        flags = {f["flag"]: (f["value"], f["source"]) for f in r.json["flags"]}
+        self.assertEqual((flags["trauma"], flags["third_party"]),
+                         ((True, "rule"), (False, "rule")), r)
+        self.assertIn("THIRD_PARTY_UNSTATED", [w["code"] for w in r.json["warnings"]], r)
+
     def test_not_cross_province_for_local_patient(self):
         r = self.c.post("/v1/identify", {"source": "id", "certno": h.PERSONS[HUANG]})
         self.assertEqual(r.status, 200, r)

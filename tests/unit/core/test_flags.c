@@ -130,18 +130,67 @@ static void test_trauma(void **state)
 
     /* HIS: trauma with a third party */
     f.trauma = TRI_TRUE;
-    f.trauma_third_party = true;
+    f.trauma_third_party = TRI_TRUE;
     vf = tag(&f);
     expect_flag(&vf, FLAG_TRAUMA, FLAG_FROM_HIS);
     expect_flag(&vf, FLAG_THIRD_PARTY, FLAG_FROM_HIS);
 
     /* HIS: trauma, no third party, commitment signed */
-    f.trauma_third_party = false;
+    f.trauma_third_party = TRI_FALSE;
     f.trauma_commitment_signed = true;
     vf = tag(&f);
     expect_flag(&vf, FLAG_TRAUMA, FLAG_FROM_HIS);
     assert_false(is_set(&vf, FLAG_THIRD_PARTY));
+    assert_int_equal(visit_flags_get(&vf, FLAG_THIRD_PARTY)->source, FLAG_FROM_HIS);
     assert_false(has_warning(&vf, "TRAUMA_SUGGESTED"));
+    assert_false(has_warning(&vf, "THIRD_PARTY_UNSTATED"));
+
+    /* HIS: trauma, the third party not stated: taken as none, but posad's, and said so (it
+     * was "no third party" from the HIS, which never said) */
+    f.trauma_third_party = TRI_UNSET;
+    vf = tag(&f);
+    assert_false(is_set(&vf, FLAG_THIRD_PARTY));
+    assert_int_equal(visit_flags_get(&vf, FLAG_THIRD_PARTY)->source, FLAG_FROM_RULE);
+    assert_true(has_warning(&vf, "THIRD_PARTY_UNSTATED"));
+}
+
+/* The platform reads med_type 13 and 24 as an emergency and 22 as a trauma stay: what the HIS
+ * left unsaid follows it; what it said against it is refused (the platform would apply the
+ * one, posad's flags and statement the other). */
+static void test_med_type(void **state)
+{
+    (void)state;
+    struct visit_facts f = plain_visit();
+    struct visit_flags vf;
+
+    f.med_type = "24";
+    vf = tag(&f);
+    expect_flag(&vf, FLAG_EMERGENCY, FLAG_FROM_RULE);
+    assert_string_equal(visit_flags_get(&vf, FLAG_EMERGENCY)->rule, "med_type_emergency");
+    assert_null(flags_med_type_conflict(&f));
+    f.kind = VISIT_OUTPATIENT;
+    f.med_type = "13";
+    expect_flag((vf = tag(&f), &vf), FLAG_EMERGENCY, FLAG_FROM_RULE);
+    f.emergency = TRI_FALSE;
+    assert_non_null(strstr(flags_med_type_conflict(&f), "emergency is false"));
+    f.emergency = TRI_TRUE;
+    assert_null(flags_med_type_conflict(&f));
+    expect_flag((vf = tag(&f), &vf), FLAG_EMERGENCY, FLAG_FROM_HIS);
+
+    f = plain_visit();
+    f.med_type = "22";
+    vf = tag(&f);
+    expect_flag(&vf, FLAG_TRAUMA, FLAG_FROM_RULE);
+    assert_false(is_set(&vf, FLAG_THIRD_PARTY));
+    assert_true(has_warning(&vf, "THIRD_PARTY_UNSTATED"));
+    assert_true(has_warning(&vf, "TRAUMA_COMMITMENT_MISSING"));
+    f.trauma = TRI_FALSE;
+    assert_non_null(strstr(flags_med_type_conflict(&f), "trauma.present is false"));
+    f.med_type = "21"; /* an ordinary stay: nothing follows */
+    assert_null(flags_med_type_conflict(&f));
+    vf = tag(&f);
+    assert_false(is_set(&vf, FLAG_TRAUMA));
+    assert_false(is_set(&vf, FLAG_EMERGENCY));
 }
 
 static void test_trauma_suggested_by_diagnosis(void **state)
@@ -397,6 +446,7 @@ int main(void)
         cmocka_unit_test(test_plain_visit_has_no_flags),
         cmocka_unit_test(test_emergency),
         cmocka_unit_test(test_trauma),
+        cmocka_unit_test(test_med_type),
         cmocka_unit_test(test_trauma_suggested_by_diagnosis),
         cmocka_unit_test(test_referral_and_cross_province),
         cmocka_unit_test(test_is_cross_province),

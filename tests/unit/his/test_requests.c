@@ -36,7 +36,7 @@ static void test_visit_good(void **state)
     assert_true(r.diagnoses[0].main);
     assert_int_equal(r.emergency, TRI_TRUE);
     assert_int_equal(r.trauma, TRI_TRUE);
-    assert_false(r.trauma_third_party);
+    assert_int_equal(r.trauma_third_party, TRI_FALSE);
     assert_true(r.trauma_commitment_signed);
     assert_false(r.referral);
     his_request_done(&r.root);
