@@ -333,6 +333,17 @@ const char *desk_qr_take(struct desk *d, const char *desk, bool *ret_unreadable)
     return code;
 }
 
+void desk_identified(struct desk *d, const char *desk, uint64_t asked_at)
+{
+    struct desk_card *c = card_of(d, desk, false);
+
+    if (!c || c->input_at > asked_at)
+        return;
+    c->qr[0] = '\0';
+    c->qr_bad_at = 0;
+    c->input_at = uv_now(d->pd->loop); /* a give-back in flight is older */
+}
+
 bool desk_qr_used(struct desk *d, const char *desk, const char *code)
 {
     struct desk_card *c = card_of(d, desk, false);

@@ -544,20 +544,21 @@ int desk_fees_applied(struct db *db, const struct upmsg *m)
     /* A lost session is not the platform's verdict on the lines: the message goes again. */
     if (!m->have_env || m->env.infcode == 0 || m->session_refused)
         return 0;
-    char why[400];
+    char why[400], words[240]; /* the platform's words cut between characters, to fit */
     int err;
 
+    str_copy(words, sizeof words, desk_refusal_words(&m->env));
     if (strcmp(m->infno, "2204") == 0 || strcmp(m->infno, "2301") == 0) {
         snprintf(why, sizeof why,
                  "not sent: the platform refused fee lines uploaded before it (%s); upload them "
                  "again or cancel them, then settle again",
-                 desk_refusal_words(&m->env));
+                 words);
         err = upload_refused(db, m);
     } else if (strcmp(m->infno, "2205") == 0 || strcmp(m->infno, "2302") == 0) {
         snprintf(why, sizeof why,
                  "not sent: the platform refused the cancel of fee lines before it (%s), so they "
                  "are still on the bill; cancel them again, then settle again",
-                 desk_refusal_words(&m->env));
+                 words);
         err = cancel_refused(db, m);
     } else {
         return 0;

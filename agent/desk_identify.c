@@ -45,6 +45,7 @@ struct identify_flow {
     char taken_desk[CARD_DESK_MAX + 1];
     char taken_qr[BOUND_QR_LINE + 1];
     uint64_t taken_at; /* uv_now() */
+    uint64_t asked_at; /* uv_now() the request came */
     bool offline;
 };
 
@@ -308,6 +309,10 @@ static void reply(struct his_call *call)
     struct json_object *answer = f->answer;
 
     f->answer = NULL;
+    /* This patient is identified: a code of theirs given back to the desk, or a scan of
+     * theirs that could not be read, is not the next patient's. */
+    if (f->req.desk)
+        desk_identified(&call->pd->desk, f->req.desk, f->asked_at);
     his_reply(call, 200, answer);
 }
 
@@ -663,6 +668,7 @@ void desk_identify(struct his_call *call)
 
     if (!f)
         return;
+    f->asked_at = uv_now(call->pd->loop);
     if ((err = identify_request_parse(call->req->body, call->req->body_len, &f->req, &jerr)) < 0) {
         his_fail_field(call, &jerr);
         return;

@@ -216,6 +216,28 @@ class Scanner(h.HisTestCase):
                 self.assertEqual((r.status, r.json.get("person", {}).get("psn_no"),
                                   r.json.get("cert", {}).get("type")), (200, ZHAO, "01"), r)
 
+    def test_a_patient_identified_otherwise_takes_their_scan_along(self):
+        # The code given back (the platform away), or a scan that could not be read, then
+        # the patient identified by ID number at the desk: the next patient's auto found the
+        # code and identified 赵敏 again (or said QR_INVALID for the last patient's scan).
+        by_id = {"desk": "D01", "source": "id", "certno": h.PERSONS[ZHAO]}
+        code = self.fresh_code(ZHAO)
+        self.scanner.sendall((code + "\r\n").encode())
+        time.sleep(0.5)
+        status, raw = self.w.sandbox_request("POST", "/sandbox/offline", {"seconds": 2})
+        self.assertEqual(status, 200, raw)
+        r = self.unix.post("/v1/identify", {"desk": "D01", "source": "qr", "qr": code})
+        self.assertError(r, 503, "UPSTREAM_OFFLINE")
+        h.wait_until(lambda: self.unix.post("/v1/identify", by_id).status == 200, 20,
+                     "identified by ID number once the platform is back", step=0.2)
+        r = self.unix.post("/v1/identify", {"desk": "D01", "source": "auto", "wait_ms": 0})
+        self.assertError(r, 409, "CARD_NOT_PRESENT")
+        self.scanner.sendall(b"\x01garbled\r\n")
+        time.sleep(0.5)
+        self.assertEqual(self.unix.post("/v1/identify", by_id).status, 200)
+        r = self.unix.post("/v1/identify", {"desk": "D01", "source": "auto", "wait_ms": 0})
+        self.assertError(r, 409, "CARD_NOT_PRESENT")
+
     def test_readers_lists_the_scanner(self):
         deadline = time.time() + 5
         while True:
