@@ -128,8 +128,11 @@ void desk_events(struct his_call *call)
     size_t len;
     int err = 0;
 
-    if (his_query(call, "desk", desk, sizeof desk) < 0) {
-        his_fail(call, POSA_EFIELD, "desk is at most 32 characters", NULL);
+    if ((err = his_query(call, "desk", desk, sizeof desk)) < 0) {
+        his_fail(call, POSA_EFIELD,
+                 err == POSA_ETOOLONG ? "desk is at most 32 bytes"
+                                      : "desk is not a desk id (a bad %-escape)",
+                 NULL);
         return;
     }
     bool every = strcmp(desk, "*") == 0; /* what the first frame calls a stream of all */

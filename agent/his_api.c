@@ -442,19 +442,53 @@ const char *his_param(const struct his_call *call, size_t i)
     return i < call->match.n_params ? call->match.params[i] : "";
 }
 
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* value (len bytes) with its %XX escapes undone into buf (cap bytes): how HTTP clients send
+ * a Chinese desk id, or '*' (%2A). POSA_ETOOLONG, or POSA_EFIELD for a bad escape or a NUL. */
+static int query_unescape(const char *value, size_t len, char *buf, size_t cap)
+{
+    size_t o = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        int c = (unsigned char)value[i];
+
+        if (c == '%') {
+            int h = i + 2 < len ? hex_digit(value[i + 1]) : -1;
+            int l = h < 0 ? -1 : hex_digit(value[i + 2]);
+
+            if (l < 0 || (c = h * 16 + l) == 0)
+                return POSA_EFIELD;
+            i += 2;
+        }
+        if (o + 1 >= cap)
+            return POSA_ETOOLONG;
+        buf[o++] = (char)c;
+    }
+    buf[o] = '\0';
+    return 0;
+}
+
 int his_query(const struct his_call *call, const char *name, char *buf, size_t cap)
 {
     size_t n = strlen(name);
+    int err;
 
     buf[0] = '\0';
     for (const char *p = call->req->query; p && *p;) {
         size_t len = strcspn(p, "&");
 
         if (len > n && strncmp(p, name, n) == 0 && p[n] == '=') {
-            if (len - n - 1 >= cap)
-                return POSA_ETOOLONG;
-            memcpy(buf, p + n + 1, len - n - 1);
-            buf[len - n - 1] = '\0';
+            if ((err = query_unescape(p + n + 1, len - n - 1, buf, cap)) < 0) {
+                buf[0] = '\0';
+                return err;
+            }
             return 1;
         }
         p += len + (p[len] == '&');

@@ -63,17 +63,31 @@ int str_ptr_cmp(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* Whether code point u (not ASCII) may be in a desk id: not a control, a blank, a separator
+ * or punctuation of the blocks that hold them (C1 and Latin-1's, General Punctuation with its
+ * spaces and U+2028/9, CJK Symbols and Punctuation with U+3000, the BOM, specials). */
+static bool desk_char_ok(uint32_t u)
+{
+    return u > 0xBF && !(u >= 0x2000 && u <= 0x206F) && !(u >= 0x3000 && u <= 0x303F) &&
+           u != 0xFEFF && !(u >= 0xFFF0 && u <= 0xFFFF);
+}
+
 bool str_is_desk(const char *s)
 {
     size_t len = s ? strlen(s) : 0;
 
     if (len == 0 || len > BOUND_DESK || !utf8_is_valid(s, len, NULL))
         return false;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        unsigned c = *p, n = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+        uint32_t u = n == 1 ? c : c & (0x7F >> n);
         bool alnum = (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
-        if (c < 0x80 && !alnum && c != '-' && c != '_' && c != '.')
+
+        for (unsigned i = 1; i < n; i++) /* well-formed: utf8_is_valid said so */
+            u = u << 6 | (p[i] & 0x3F);
+        if (n == 1 ? !alnum && c != '-' && c != '_' && c != '.' : !desk_char_ok(u))
             return false;
+        p += n;
     }
     return true;
 }

@@ -34,9 +34,10 @@ uint32_t str_hash(const char *s);
 bool str_is_code(const char *s);
 
 /* Whether s is a desk's id: 1 to BOUND_DESK bytes of ASCII letters and digits, '-', '_', '.'
- * or other (well-formed UTF-8) characters, such as 门诊收费1. Everything else is refused
- * where a desk is named (config, requests, ?desk=): '*' means every desk, ',' ';' '=' ':'
- * separate the config's lists, and a blank or a control would pass into logs as it came. */
+ * or other (well-formed UTF-8) characters past Latin-1's symbols that are no space or
+ * punctuation (U+2000-U+206F, U+3000-U+303F, U+FEFF, U+FFF0-), such as 门诊收费1. Everything else
+ * is refused where a desk is named (config, requests, ?desk=): '*' means every desk, ',' ';' '='
+ * ':' separate the config's lists, and a blank or a control would pass into logs as it came. */
 bool str_is_desk(const char *s);
 #define STR_DESK_RULE "letters, digits, '-', '_', '.' or Chinese characters, at most 32 bytes"
 

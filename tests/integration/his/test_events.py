@@ -97,7 +97,7 @@ class Events(h.HisTestCase):
 
     def test_bad_desk_parameter(self):
         # Too long, or no desk id: "D01,*" was taken as a desk of that name, heard nothing.
-        for desk in ("D" * 40, "D01,*", "D%2001", "D01:x", "**"):
+        for desk in ("D" * 40, "D01,*", "D%2001", "D01:x", "**", "%G1", "D%00", "D%4", "%E3%80%80"):
             with self.subTest(desk=desk):
                 s = h.SseStream(self.tcp, "/v1/events?desk=" + desk, timeout=5)
                 try:
@@ -105,6 +105,14 @@ class Events(h.HisTestCase):
                     self.assertIn(b'"BAD_REQUEST"', s.body)
                 finally:
                     s.close()
+
+    def test_desk_percent_encoded(self):
+        # How HTTP clients send a Chinese desk id, or '*' (Python's quote, .NET's
+        # EscapeDataString): it was taken raw, and refused as no desk id.
+        for query, desk in (("%E9%97%A8%E8%AF%8A1", "门诊1"), ("%2A", "*"), ("D%2D01", "D-01")):
+            with self.subTest(query=query):
+                s = self.sub(self.tcp, query)
+                s.wait_comment("desk " + desk, 5)
 
     def test_offline_and_back(self):
         tcp = self.sub(self.tcp, "D01")

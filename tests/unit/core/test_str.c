@@ -139,6 +139,19 @@ static void test_is_desk(void **state)
     assert_false(str_is_desk("D01\x7f"));
     assert_false(str_is_desk("D\xe9")); /* Latin-1, not UTF-8 */
     assert_false(str_is_desk("D/01"));
+    assert_true(str_is_desk("收费é1")); /* é U+00E9: a letter */
+    assert_false(str_is_desk("D\u3000"
+                             "1")); /* ideographic space */
+    assert_false(str_is_desk("D\u2028"
+                             "1")); /* line separator */
+    assert_false(str_is_desk("D\xc2\x85"
+                             "1")); /* C1 NEL */
+    assert_false(str_is_desk("D\xc2\xa0"
+                             "1")); /* no-break space */
+    assert_false(str_is_desk("D\u3001"
+                             "1")); /* 、 */
+    assert_false(str_is_desk("\xef\xbb\xbf"
+                             "D1")); /* BOM */
 }
 
 static void test_ptr_cmp_orders_strings(void **state)
