@@ -585,7 +585,10 @@ static void on_upstream_answer(struct upmsg *m)
     int err = desk_outcome(m, &env, msg, sizeof msg);
 
     upmsg_free(m);
-    if (err && detail) { /* the totals differ: said, with why the detail is not there */
+    /* The platform refused the detail (a real one wants the 9101 file first): the totals
+     * differ, said with why the detail is not there. The platform away or an answer lost
+     * fails the run as a 3201's would: the schedule asks again in ten minutes. */
+    if (err == POSA_EUPSTREAM_REFUSED && detail) {
         snprintf(g->no_detail, sizeof g->no_detail,
                  "the platform did not give the detail (3202): %s; reconcile again to ask again",
                  msg[0] ? msg : posa_strerror(err));

@@ -165,9 +165,16 @@ class Startup(h.HisTestCase):
         os.chmod(shared, 0o777)
         sock = os.path.join(shared, "posa.sock")
         err = self.refused(self.conf("shared.conf", os.path.join(self.w.dir, "shared-data"), sock))
-        self.assertIn("socket %s: others may write its directory %s (mode 0777)" % (sock, shared),
+        self.assertIn("socket %s: others may write the directory %s (mode 0777)" % (sock, shared),
                       err)
         self.assertFalse(os.path.exists(sock))
+        # ... or one above it: renamed, it takes the socket's directory along.
+        inner = os.path.join(shared, "inner")
+        os.makedirs(inner, mode=0o755)
+        deep = os.path.join(inner, "posa.sock")
+        err = self.refused(self.conf("deep.conf", os.path.join(self.w.dir, "deep-data"), deep))
+        self.assertIn("socket %s: others may write the directory %s (mode 0777)" % (deep, shared),
+                      err)
         os.chmod(shared, 0o1777)
         conf = self.conf("sticky.conf", os.path.join(self.w.dir, "sticky-data"), sock)
         p = subprocess.Popen([h.POSAD, "--config", conf], stdout=subprocess.DEVNULL,
