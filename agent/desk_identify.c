@@ -582,9 +582,11 @@ static void fail_no_card(struct his_call *call)
         desk_reader_configured(d, f->req.desk) && !desk_reader_available(d, f->req.desk);
     bool no_scanner =
         any && desk_scanner_configured(d, f->req.desk) && !desk_scanner_available(d, f->req.desk);
-    const char *reader = !no_reader   ? "no card in the desk's reader"
-                         : d->pcsc_up ? "the desk's card reader is not there (unplugged?)"
-                                      : "the card service (pcscd) is not running";
+    const char *reader = no_reader
+                             ? (d->pcsc_up ? "the desk's card reader is not there (unplugged?)"
+                                           : "the card service (pcscd) is not running")
+                         : desk_reader_configured(d, f->req.desk) ? "no card in the desk's reader"
+                                                                  : "the desk has no card reader";
     const char *scanner = no_scanner ? "the desk's scanner is not there (unplugged, or its "
                                        "connection lost: GET /v1/readers says why)"
                                      : "no e-voucher scanned at the desk";

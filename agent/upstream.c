@@ -603,7 +603,9 @@ static void upmsg_classify(struct upmsg *m, const struct platform_result *res)
          * address and the milliseconds, go to the log (upstream_result's detail). */
         if (res->outcome == PLATFORM_ANSWERED)
             snprintf(m->error, sizeof m->error,
-                     "the platform answered with an error page (HTTP %ld), not a reply",
+                     res->http_status == 200
+                         ? "the platform answered, but not with a reply (HTTP %ld)"
+                         : "the platform answered with an error page (HTTP %ld), not a reply",
                      res->http_status);
         else
             str_copy(m->error, sizeof(m->error),

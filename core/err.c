@@ -43,8 +43,8 @@ static const struct err_entry err_table[] = {
     {POSA_EUTF8, "BAD_REQUEST", 400, false, "the text is not UTF-8 (is it GBK?)"},
     {POSA_EJSON, "BAD_REQUEST", 400, false, "not valid JSON: one {...} object is expected"},
     {POSA_ECERTNO, "BAD_REQUEST", 400, false,
-     "not a resident ID number: 17 digits and a check character (a digit or X) that must "
-     "match them; check for a typo"},
+     "not a resident ID number: 17 digits with a birth date from 1900 (characters 7 to 14) "
+     "and a check character (a digit or X) that must match them; check for a typo"},
     {POSA_EFILING, "FILING_REQUIRED", 422, false,
      "not filed for cross-province settlement and not an emergency: file first or self-pay"},
     {POSA_ENORATE, "BAD_REQUEST", 422, false,
