@@ -381,6 +381,7 @@ struct desk_hooks {
     bool rerunnable; /* both may run twice (struct db_job's rerunnable) */
     bool apply_lazy; /* struct upmsg's */
     bool may_queue;
+    bool now_only;            /* struct upmsg's */
     bool again_after_refusal; /* struct upmsg's */
     /* What the key's message must match to be the same message (the caller's request body
      * hash); NULL: the key itself, for keys that name one thing to do. */

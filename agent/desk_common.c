@@ -371,6 +371,7 @@ int desk_send_hooked(struct posad *pd, const char *infno, const char *insuplc,
     }
     if (hooks) {
         m->may_queue = hooks->may_queue;
+        m->now_only = hooks->now_only;
         m->admit_also = hooks->admit_also;
         m->apply_also = hooks->apply_also;
         m->hooks_rerunnable = hooks->rerunnable;

@@ -656,12 +656,19 @@ static void fail_discharge(struct his_call *call, int err, const char *msg)
     struct json_object *d = NULL;
     char words[320];
 
-    if (err == POSA_EUPSTREAM_OFFLINE || err == POSA_EBUSY)
+    const char *why = err == POSA_EBUSY ? "behind the visit's earlier messages, still on their way"
+                                        : "the platform is away";
+    struct settle_flow *f = call->flow;
+
+    if ((err == POSA_EUPSTREAM_OFFLINE || err == POSA_EBUSY) && f->req.wait_if_offline)
         snprintf(words, sizeof words,
                  "nothing was settled: the discharge waits in posad's queue (%s); settle "
                  "again once it went",
-                 err == POSA_EBUSY ? "behind the visit's earlier messages, still on their way"
-                                   : "the platform is away");
+                 why);
+    else if (err == POSA_EUPSTREAM_OFFLINE || err == POSA_EBUSY)
+        snprintf(words, sizeof words,
+                 "nothing was settled, and the discharge was not sent (%s); settle again %s", why,
+                 err == POSA_EBUSY ? "shortly" : "once the platform is back");
     else if (err == POSA_EOUTCOME_UNKNOWN)
         snprintf(words, sizeof words,
                  "nothing was settled: the discharge's answer was lost and posad is making "
@@ -709,7 +716,11 @@ static void send_discharge_step(struct his_call *call, bool cancel, upmsg_cb don
         call->pd, cancel ? "2405" : "2402", v.insuplc_admdvs, f->visit->visit_id, idem,
         cancel ? desk_2405_input(&v) : desk_2402_input(&v, time, f->req.discharge_reason), done,
         call,
+        /* Without wait_if_offline it leaves now or not at all: queued, it would go later
+         * while the cashier heard "nothing was settled" (the platform then holds a
+         * discharge the cashier may not want: the patient may stay). */
         &(struct desk_hooks){.again_after_refusal = true,
+                             .now_only = !f->req.wait_if_offline,
                              .audit = cancel ? "undischarge" : "discharge",
                              .audit_by = call});
     if (err)

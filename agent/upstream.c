@@ -892,6 +892,8 @@ int upstream_submit(struct upstream *up, struct upmsg *m, const struct envelope_
 
     m->up = up;
     m->kind = msg_kind_of(m->infno);
+    if (m->now_only && m->kind == MSG_KIND_DEFERRABLE)
+        m->kind = MSG_KIND_INTERACTIVE; /* admitted and failed as one; its row keeps its kind */
     m->attempts = 1;
     err = upstream_envelope(up, m, head, input);
     if (err)

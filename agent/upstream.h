@@ -57,6 +57,9 @@ struct upmsg {
      * at once when it can, else it is queued like an upload (while offline, behind its
      * visit's earlier messages, or when it could not leave) and is still sent only once. */
     bool may_queue;
+    /* A message of a kind that would wait (deferrable) that must leave now or not at all,
+     * as an interactive one: a stay's discharge when its settle may not wait. */
+    bool now_only;
     /* The owner's writes that must commit with this message's journal rows, on the
      * database thread (they may read m and fill the owner's state through m->data):
      * admit_also with the row's insert, before the message leaves; apply_also with its

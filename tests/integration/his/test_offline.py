@@ -4,6 +4,7 @@ platform answers again the queue drains and the stay settles with every line. (T
 estimate of presettle is not implemented yet and not tested here.)"""
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hisharness as h  # noqa: E402
@@ -191,6 +192,31 @@ class Offline(h.HisTestCase):
             "UPSTREAM_REFUSED")
         self.assertEqual(g["error"]["message"], "参保人账户已冻结", g)
         self.assertEqual(g["error"]["details"]["upstream_message"], "参保人账户已冻结", g)
+
+    def test_a_discharge_without_wait_is_never_queued(self):
+        # The platform gone a moment ago (posad has not said offline yet): the settle's
+        # discharge could not leave. It was queued, and sent later, while the cashier heard
+        # "nothing was settled" (the platform then held a discharge of a patient who may
+        # stay). Without wait_if_offline it goes now or not at all.
+        v = self.open_visit(self.unix, ZHANG)
+        self.upload(self.tcp, v["visit_id"], h.stay_lines("ND")[:1])
+        self.w.kill_sandbox()
+        try:
+            r = self.tcp.post("/v1/visits/%s/settle" % v["visit_id"],
+                              {"discharge": {"time": "2026-11-25 09:30:00"}})
+            self.assertIn(r.status, (409, 503), r)
+            self.assertIn("nothing was settled", r.json["error"]["message"], r)
+            self.assertNotIn("waits in posad's queue", r.json["error"]["message"], r)
+            q = self.tcp.get("/v1/queue").json
+            self.assertEqual([x for x in q["rows"] if x["visit_id"] == v["visit_id"]], [], q)
+        finally:
+            self.assertTrue(self.w.start_sandbox(), self.w.log_tail("sandbox.log"))
+            self.wait_health(self.unix, "online")
+        time.sleep(1)  # the outbox had drained a queued one by now
+        states = self.posad_rows("SELECT state FROM journal WHERE infno = '2402' AND "
+                                 "visit_key = ?", (v["visit_id"],))
+        self.assertNotIn(("done",), states, states)
+        self.assertNotIn(("queued",), states, states)
 
     def test_a_refund_while_the_platform_is_away_names_nothing_sent(self):
         # The 503 named a cancel_msgid that is nowhere (nothing was journaled), and gave
