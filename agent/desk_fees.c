@@ -1083,6 +1083,7 @@ struct cancel_flow {
     struct fees_cancel_request req;
     struct visit_record *visit;
     struct json_object *active; /* his_line_id -> feedetl_sn of the visit's active lines */
+    struct json_object *cancelled; /* his_line_ids of lines cancelled already (words) */
     const char **sns;           /* the lines to cancel */
     const char **ids;
     size_t n;
@@ -1102,6 +1103,7 @@ static void cancel_free(void *p)
     his_request_done(&c->req.root);
     records_visit_free(c->visit);
     json_object_put(c->active);
+    json_object_put(c->cancelled);
     free(c->sns);
     free(c->ids);
     free(c);
@@ -1114,6 +1116,8 @@ static int collect_active(const struct line_record *line, void *data)
     if (strcmp(line->state, "active") == 0)
         json_object_object_add(c->active, line->his_line_id,
                                json_object_new_string(line->feedetl_sn));
+    else if (strcmp(line->state, "cancelled") == 0 && c->cancelled)
+        json_object_object_add(c->cancelled, line->his_line_id, NULL);
     return 0;
 }
 
@@ -1166,7 +1170,8 @@ static int run_cancel_load(struct db *db, struct db_job *job)
     char key[UPMSG_IDEM_MAX + 1];
     int err = records_visit_get(db, his_param(call, 0), &c->visit);
 
-    if (!err && !(c->active = json_object_new_object()))
+    if (!err &&
+        (!(c->active = json_object_new_object()) || !(c->cancelled = json_object_new_object())))
         err = -ENOMEM;
     if (!err && call->idem_key[0]) {
         cancel_key(call, key, sizeof key);
@@ -1251,7 +1256,10 @@ static int cancel_pick(struct his_call *call, struct cancel_flow *c)
         if (!json_object_object_get_ex(c->active, c->ids[i], &sn)) {
             char message[160];
 
-            snprintf(message, sizeof message, "line %s is not an uploaded line of this visit",
+            snprintf(message, sizeof message,
+                     json_object_object_get_ex(c->cancelled, c->ids[i], NULL)
+                         ? "line %s is cancelled already"
+                         : "line %s is not an uploaded line of this visit",
                      c->ids[i]);
             his_fail(call, POSA_ENOSUCH, message, NULL);
             return 1;

@@ -225,7 +225,10 @@ class IdemBase(h.HisTestCase):
         # The key with another body is another request; the lines without a key are gone.
         other = self.c.post(path, {"his_line_ids": ["LC02"]}, key=self.key("cancel-lost"))
         self.assertError(other, 409, "CONFLICT")
-        self.assertError(self.c.post(path, body), 404, "NOT_FOUND")
+        gone = self.c.post(path, body)
+        self.assertError(gone, 404, "NOT_FOUND")
+        # said as cancelled already (it was "not an uploaded line of this visit")
+        self.assertIn("line LC03 is cancelled already", gone.json["error"]["message"], gone)
         rest = self.c.post(path, {"his_line_ids": ["LC02"]})
         self.assertEqual((rest.status, rest.json["cancelled"]), (200, ["LC02"]), rest)
         self.assertEqual(len(self.cancelled_upstream(v["mdtrt_id"])), 3)
