@@ -272,10 +272,13 @@ void desk_events_end_tcp_streams(struct desk *d);
 int desk_settlement_refresh(struct db *db, struct settlement_record *s, bool *ret_changed);
 /* upstream's applied_also, for every answer whoever sent the message: the desk's records
  * follow what the platform did (desk_fees_applied, desk_settle_applied). */
-int desk_applied(struct db *db, const struct upmsg *m);
+int desk_applied(struct db *db, struct upmsg *m);
 /* An upload the platform refused keeps none of the lines it carried (they are `refused`, and
- * a later upload may carry them again); a fee cancel it refused gives its lines back. */
-int desk_fees_applied(struct db *db, const struct upmsg *m);
+ * a later upload may carry them again); a fee cancel it refused gives its lines back. An
+ * upload the outbox sent (every chunk after a bill's first, or one that waited for the
+ * platform) that it took: where it split a line otherwise than posad, its split is kept,
+ * as the desk flow keeps a first chunk's (m->split_mismatches counts them). */
+int desk_fees_applied(struct db *db, struct upmsg *m);
 /* A settlement cancel (2208/2305) done that no desk flow records itself (sent through the
  * passthrough, or drained by the outbox): the desk's settlement of that setl_id, if there is
  * one, is cancelled, and its visit billed again. */

@@ -324,7 +324,7 @@ void desk_done(struct desk *d)
     }
 }
 
-int desk_applied(struct db *db, const struct upmsg *m)
+int desk_applied(struct db *db, struct upmsg *m)
 {
     int err = desk_fees_applied(db, m);
 

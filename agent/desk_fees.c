@@ -388,14 +388,19 @@ static bool platform_split_usable(const struct split *local, const struct split 
 /* The treating region's platform splits every line (policy.md §33): where it split a line
  * otherwise than posad's copy of the catalog (upstream_mismatch), its split is kept, so that
  * the settlement's parts (2207/2304) and the statement's categories are the platform's. */
+static bool platform_split_taken(const struct split *l, const struct split *p)
+{
+    return platform_split_usable(l, p) &&
+           (p->fulamt_ownpay != l->fulamt_ownpay || p->overlmt != l->overlmt ||
+            p->preselfpay != l->preselfpay || p->inscp != l->inscp || other_category(l, p));
+}
+
 static bool take_platform_splits(struct fee_flow *f)
 {
     for (size_t i = 0; i < f->lines.n; i++) {
         const struct split *l = &f->splits[i], *p = &f->platform[i];
 
-        if (f->platform_rows[i] != 1 || !platform_split_usable(l, p) ||
-            (p->fulamt_ownpay == l->fulamt_ownpay && p->overlmt == l->overlmt &&
-             p->preselfpay == l->preselfpay && p->inscp == l->inscp && !other_category(l, p)))
+        if (f->platform_rows[i] != 1 || !platform_split_taken(l, p))
             continue;
         if (!f->taken && (!(f->taken = calloc(f->lines.n, sizeof *f->taken)) ||
                           !(f->taken_ids = calloc(f->lines.n, sizeof *f->taken_ids))))
@@ -539,8 +544,94 @@ static int cancel_refused(struct db *db, const struct upmsg *m)
     return err;
 }
 
-int desk_fees_applied(struct db *db, const struct upmsg *m)
+/* The platform's rows of an upload the outbox sent, and the lines they split otherwise. */
+struct queued_splits {
+    struct desk_fee_split *rows;
+    char (*sns)[RECORD_ID_MAX + 1];
+    size_t n_rows, cap;
+    char (*ids)[RECORD_ID_MAX + 1];
+    const char **id_ptrs;
+    struct split *taken;
+    size_t n_taken;
+};
+
+static int queued_row(const struct desk_fee_split *row, void *data)
 {
+    struct queued_splits *q = data;
+
+    if (q->n_rows == q->cap) {
+        size_t cap = q->cap ? 2 * q->cap : 64;
+        void *rows = realloc(q->rows, cap * sizeof *q->rows), *sns;
+
+        if (!rows)
+            return -ENOMEM;
+        q->rows = rows;
+        if (!(sns = realloc(q->sns, cap * sizeof *q->sns)))
+            return -ENOMEM;
+        q->sns = sns;
+        q->cap = cap;
+    }
+    str_copy(q->sns[q->n_rows], sizeof q->sns[0], row->feedetl_sn);
+    q->rows[q->n_rows] = *row;
+    q->rows[q->n_rows].feedetl_sn = q->sns[q->n_rows];
+    q->n_rows++;
+    return 0;
+}
+
+static int queued_line(const struct line_record *l, void *data)
+{
+    struct queued_splits *q = data;
+    size_t found = SIZE_MAX;
+
+    if (strcmp(l->state, "active") != 0)
+        return 0;
+    for (size_t i = 0; i < q->n_rows; i++)
+        if (strcmp(q->rows[i].feedetl_sn, l->feedetl_sn) == 0)
+            found = found == SIZE_MAX ? i : SIZE_MAX - 1; /* twice: neither is taken */
+    if (found >= SIZE_MAX - 1 || !platform_split_taken(&l->split, &q->rows[found].split))
+        return 0;
+    if (!q->taken && (!(q->taken = calloc(q->n_rows, sizeof *q->taken)) ||
+                      !(q->ids = calloc(q->n_rows, sizeof *q->ids)) ||
+                      !(q->id_ptrs = calloc(q->n_rows, sizeof *q->id_ptrs))))
+        return -ENOMEM;
+    if (q->n_taken == q->n_rows)
+        return 0;
+    str_copy(q->ids[q->n_taken], sizeof q->ids[0], l->his_line_id);
+    q->id_ptrs[q->n_taken] = q->ids[q->n_taken];
+    q->taken[q->n_taken++] = q->rows[found].split;
+    return 0;
+}
+
+/* An upload the outbox sent, taken: the platform's split of its lines where it differs, kept
+ * (as take_platform_splits keeps a first chunk's), so the statement and the settlement are
+ * the platform's. A chunk after a bill's first always goes this way: it waits behind the
+ * first. */
+static int queued_splits_kept(struct db *db, struct upmsg *m)
+{
+    struct queued_splits q = {0};
+    struct jsonmap_error jerr = {0};
+    int err = 0;
+
+    m->split_mismatches = 0;
+    /* An answer whose rows cannot be read keeps posad's split: the upload stands. */
+    if (desk_fees_decode(m->env.output, queued_row, &q, &jerr) == 0 &&
+        (err = records_lines_list(db, m->visit_key, queued_line, &q)) == 0 && q.n_taken &&
+        (err = records_lines_platform_split(db, m->visit_key, q.id_ptrs, q.taken, q.n_taken)) == 0)
+        m->split_mismatches = (int)q.n_taken;
+    free(q.rows);
+    free(q.sns);
+    free(q.ids);
+    free(q.id_ptrs);
+    free(q.taken);
+    return err;
+}
+
+int desk_fees_applied(struct db *db, struct upmsg *m)
+{
+    bool upload = strcmp(m->infno, "2204") == 0 || strcmp(m->infno, "2301") == 0;
+
+    if (m->have_env && m->env.infcode == 0 && upload && m->from_queue)
+        return queued_splits_kept(db, m);
     /* A lost session is not the platform's verdict on the lines: the message goes again. */
     if (!m->have_env || m->env.infcode == 0 || m->session_refused)
         return 0;
@@ -548,7 +639,7 @@ int desk_fees_applied(struct db *db, const struct upmsg *m)
     int err;
 
     str_copy(words, sizeof words, desk_refusal_words(&m->env));
-    if (strcmp(m->infno, "2204") == 0 || strcmp(m->infno, "2301") == 0) {
+    if (upload) {
         snprintf(why, sizeof why,
                  "not sent: the platform refused fee lines uploaded before it (%s); upload them "
                  "again or cancel them, then settle again",

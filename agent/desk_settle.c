@@ -653,22 +653,24 @@ static int discharge_outcome(struct his_call *call, struct upmsg *m, char *msg, 
  * holds in hospital, or at another discharge time (another year). */
 static void fail_discharge(struct his_call *call, int err, const char *msg)
 {
+    const struct settle_flow *f = call->flow;
+    bool not_now = err == POSA_EUPSTREAM_OFFLINE || err == POSA_EBUSY;
+    /* Why it did not go now: desk_outcome's words when it has some (a session lost). */
+    const char *why = err == POSA_EBUSY ? "behind the visit's earlier messages, still on their way"
+                      : msg[0]          ? msg
+                                        : "the platform is away";
     struct json_object *d = NULL;
     char words[320];
 
-    const char *why = err == POSA_EBUSY ? "behind the visit's earlier messages, still on their way"
-                                        : "the platform is away";
-    struct settle_flow *f = call->flow;
-
-    if ((err == POSA_EUPSTREAM_OFFLINE || err == POSA_EBUSY) && f->req.wait_if_offline)
+    if (not_now && f->req.wait_if_offline)
         snprintf(words, sizeof words,
                  "nothing was settled: the discharge waits in posad's queue (%s); settle "
                  "again once it went",
                  why);
-    else if (err == POSA_EUPSTREAM_OFFLINE || err == POSA_EBUSY)
+    else if (not_now)
         snprintf(words, sizeof words,
                  "nothing was settled, and the discharge was not sent (%s); settle again %s", why,
-                 err == POSA_EBUSY ? "shortly" : "once the platform is back");
+                 err == POSA_EBUSY || msg[0] ? "shortly" : "once the platform is back");
     else if (err == POSA_EOUTCOME_UNKNOWN)
         snprintf(words, sizeof words,
                  "nothing was settled: the discharge's answer was lost and posad is making "

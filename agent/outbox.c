@@ -71,6 +71,16 @@ static void on_row_done(struct upmsg *m)
 
     if (m->result == UPMSG_ANSWERED && m->state == MSG_REFUSED)
         log_event(LOGL_WARN, "outbox_refused", "msgid", m->msgid, "infno", m->infno, NULL);
+    /* The platform split lines of an upload it sent otherwise (their split is kept): another
+     * catalog than posad's, fetched again, as for a mismatch the HIS heard of. */
+    if (m->split_mismatches > 0) {
+        char n[16];
+
+        snprintf(n, sizeof n, "%d", m->split_mismatches);
+        log_event(LOGL_WARN, "split_mismatch", "visit", m->visit_key, "msgid", m->msgid, "lines", n,
+                  NULL);
+        desk_catalog_refresh_after_mismatch(&ob->pd->desk);
+    }
     /* The HIS heard "queued": now it hears what the platform refused (a lost session is no
      * refusal: the message goes again). */
     if (m->result == UPMSG_ANSWERED && m->state == MSG_REFUSED && !m->session_refused)

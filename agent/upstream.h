@@ -81,6 +81,9 @@ struct upmsg {
     /* Sent by the outbox: the owner (the HIS) was answered "queued" and does not wait for
      * this outcome, so a refusal is heard only if posad tells it (desk_fees_applied). */
     bool from_queue;
+    /* Lines of an upload sent by the outbox that the platform split otherwise than posad
+     * (desk_fees_applied kept its split): the outbox logs them and fetches the catalog. */
+    int split_mismatches;
     /* The audit log's row for the message (agent/audit.h), appended with its journal row:
      * who asked for it, as what action ("": none), on what (its visit when ""). */
     char audit_action[24];
@@ -170,7 +173,7 @@ struct upstream {
     /* Runs on the database thread in the transaction that records every answer, whoever sent
      * the message (a desk flow, the outbox, the resolver): what an answer means for the
      * desk's own records. 0 or an error (the answer is then not recorded either). */
-    int (*applied_also)(struct db *db, const struct upmsg *m);
+    int (*applied_also)(struct db *db, struct upmsg *m);
     /* On the loop, for every accepted answer (infcode 0): can the message's owner read what
      * it says (a settlement's amounts)? When it cannot, nobody can tell what the message did
      * upstream: it is treated as an answer without an envelope is, unknown for the resolver

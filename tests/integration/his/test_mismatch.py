@@ -14,6 +14,9 @@ LONG_TERM = "32020000000000000000000101"  # 张建国, long_term filing, Wuxi
 
 
 class MismatchTest(h.HisTestCase):
+    # Two lines a chunk: a bill's later chunks wait behind its first and go by the outbox.
+    posad_conf = "[his]\nchunk_lines = 2\n"
+
     def bed_line(self, lid):
         # 10 days at 45.00 = 450.00, within the limit: 甲 puts it all in scope, 丙 none of it.
         return h.line(lid, BED, "普通病房床位费(三人间及以上)", "10", "45.00", "450.00")
@@ -127,6 +130,26 @@ class MismatchTest(h.HisTestCase):
         log = self.w.log_tail(n=10 ** 7)
         self.assertIn("C01", log[log.rfind("split_mismatch"):][:400])
         # (The catalog is fetched again at most every ten minutes: the test above did.)
+
+        # The bed in a bill's second chunk, which the outbox sends: its split was never
+        # compared, and the statement printed it as 床位费 where the platform settled it as
+        # 其他费 (the bill's first chunk alone was the platform's).
+        v = self.open_visit(self.tcp, LONG_TERM)
+        fees = self.upload(self.tcp, v["visit_id"], [
+            h.line("Q%d" % i, "002501010150000", "血细胞分析(血常规)", "1", "20.00", "20.00")
+            for i in (1, 2)] + [self.bed_line("Q3")])
+        self.assertEqual((fees["upload"]["chunks"], fees["upload"]["state"]), (2, "queued"), fees)
+        h.wait_until(lambda: self.tcp.get("/v1/queue").json["rows"] == [], 15, "chunk 2 sent",
+                     step=0.1)
+        log = self.w.log_tail(n=10 ** 7)
+        self.assertRegex(log[log.rfind("split_mismatch"):][:400],
+                         "visit=%s .*lines=1" % v["visit_id"])
+        r = self.tcp.post("/v1/visits/%s/settle" % v["visit_id"],
+                          {"discharge": {"time": "2026-11-25 09:30:00"}})
+        self.assertEqual(r.status, 200, r)
+        doc = self.tcp.get("/v1/documents/settlement/" + r.json["settlement_id"]).raw.decode()
+        self.assertIn('<th>其他费</th><td class="num">450.00</td>', doc)
+        self.assertIn('<th>床位费</th><td class="num">0.00</td>', doc)
 
 
 if __name__ == "__main__":

@@ -315,9 +315,11 @@ class VisitsBase(h.HisTestCase):
                           ("2402", "done")])
 
     def test_a_discharge_sent_again_after_a_lost_session_is_known(self):
-        # The platform had lost posad's session: the discharge, refused for it, goes again
-        # under another msgid once posad signed in again. The settle tried again sent it a
-        # third time under its key (refused, "already discharged"), for good.
+        # The platform had lost posad's session: the discharge, refused for it, is not sent
+        # again by itself (a settle without wait_if_offline sends it now or not at all: the
+        # cashier heard "send the request again", and the patient may stay); the settle
+        # tried again sends it under its key once, and settles. (Sent again by itself as
+        # well, it went a third time under the key, refused "already discharged", for good.)
         v = self.open_visit(self.c, ZHANG)
         self.upload(self.c, v["visit_id"], h.stay_lines("LS")[:2])
         words = "sign_no 20261125090000000001 is unknown or signed out: sign in with 9001"
@@ -327,9 +329,9 @@ class VisitsBase(h.HisTestCase):
         body = {"discharge": {"time": "2026-11-24 08:30:00"}}
         r = self.c.post("/v1/visits/%s/settle" % v["visit_id"], body)
         self.assertNotEqual(r.status, 200, r)
-        h.wait_until(lambda: self.posad_rows(
-            "SELECT 1 FROM journal WHERE visit_key = ? AND infno = '2402' AND state = 'done'",
-            (v["visit_id"],)), 20, "the discharge sent again")
+        self.assertIn("send the request again", r.json["error"]["message"], r)
+        h.wait_until(lambda: self.c.get("/v1/health").json["upstream"]["state"] == "online",
+                     20, "signed in again")
         r = self.c.post("/v1/visits/%s/settle" % v["visit_id"], body)
         self.assertEqual((r.status, r.json.get("state")), (200, "settled"), r)
         self.assertEqual(self.posad_rows("SELECT state FROM journal WHERE infno = '2402' AND "
