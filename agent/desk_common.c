@@ -536,6 +536,7 @@ struct catalog_load {
     int64_t total;     /* the rows of all pages, as the first page counted them; -1: not */
     struct catalog_item *items;
     size_t n_items;
+    size_t unreadable; /* rows in force that could not be read, left out */
     char **blocks; /* the items' strings, copied out of each page's document */
     size_t n_blocks, block_used;
     struct catalog_copy copy; /* what the database holds afterwards */
@@ -634,6 +635,15 @@ static void on_stored(struct db_job *job, int status)
     } else {
         if (cl->downloaded)
             d->catalog_failed[0] = '\0';
+        if (cl->unreadable) {
+            char n[24];
+
+            snprintf(n, sizeof n, "%zu", cl->unreadable);
+            log_event(LOGL_WARN, "catalog_rows_unreadable", "rows", n, "action",
+                      "left out: their items are self-paid in full locally, and the platform's "
+                      "own split of them is kept (upstream_mismatch); tell the platform's operator",
+                      NULL);
+        }
         catalog_install(d, &cl->copy);
     }
     if (cl->downloaded)
@@ -655,7 +665,7 @@ static int catalog_page_add(struct catalog_load *cl, struct envelope_response *e
     if ((err = desk_1312_decode(env->output, cl->page, BOUND_CATALOG_ITEMS, &rows, ret_pages,
                                 &total, jerr)) < 0 ||
         (err = catalog_json_append(rows, &catalog_keys_1312, desk_today(cl->d->pd), &cl->items,
-                                   &cl->n_items, jerr)) < 0)
+                                   &cl->n_items, &cl->unreadable, jerr)) < 0)
         return err;
     if (cl->page == 1)
         cl->total = total;

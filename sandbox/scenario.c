@@ -229,8 +229,8 @@ static int load_catalog(struct loader *ld, struct scenario *sc)
         return POSA_EFIELD;
     if ((rc = only_keys_each(ld, arr, "catalog", CATALOG_KEYS)) < 0)
         return rc;
-    if ((rc = catalog_json_append(arr, &catalog_keys_scenario, 0, &sc->items, &sc->n_items, &err)) <
-        0)
+    if ((rc = catalog_json_append(arr, &catalog_keys_scenario, 0, &sc->items, &sc->n_items, NULL,
+                                  &err)) < 0)
         return fail(ld, err.field, "%s", posa_strerror(err.err));
     rc = catalog_index_init(&sc->catalog, sc->items, sc->n_items, &bad);
     /* The index sorts the items, then stops at the second of two equal codes. */

@@ -94,7 +94,7 @@ static int fail_at(struct jsonmap_error *err, size_t i)
 }
 
 int catalog_json_append(struct json_object *array, const struct catalog_json_keys *keys,
-                        int32_t today, struct catalog_item **items, size_t *n,
+                        int32_t today, struct catalog_item **items, size_t *n, size_t *ret_skipped,
                         struct jsonmap_error *err)
 {
     struct catalog_item *grown;
@@ -115,10 +115,17 @@ int catalog_json_append(struct json_object *array, const struct catalog_json_key
         bool keep = false;
 
         *item = (struct catalog_item){0};
+        /* A row out of force is not read further: what it holds does not matter. */
         if (!json_object_is_type(obj, json_type_object))
             rc = jsonmap_fail(err, POSA_EFIELD, NULL, "");
-        else if ((rc = item_map(obj, keys, item, err)) == 0)
-            keep = in_force(obj, keys, today, &item->valid_from);
+        else if ((keep = in_force(obj, keys, today, &item->valid_from)))
+            rc = item_map(obj, keys, item, err);
+        else
+            rc = 0;
+        if (rc < 0 && ret_skipped) { /* one odd row does not stop the catalog */
+            (*ret_skipped)++;
+            continue;
+        }
         if (rc < 0)
             return fail_at(err, i);
         kept += keep;
@@ -134,7 +141,7 @@ int catalog_json_map(struct json_object *array, struct catalog_index *ret_index,
     size_t n = 0, bad;
     int rc;
 
-    if ((rc = catalog_json_append(array, &catalog_keys_scenario, 0, &items, &n, err)) < 0) {
+    if ((rc = catalog_json_append(array, &catalog_keys_scenario, 0, &items, &n, NULL, err)) < 0) {
         free(items);
         return rc;
     }

@@ -20,10 +20,13 @@ extern const struct catalog_json_keys catalog_keys_1312;     /* hilist_code, ...
 
 /* Appends the array's rows in force on today (yyyymmdd; 0: every row) to *items (grown with
  * realloc; *n counts them): a row marked not valid (vali_flag 0), or whose period does not
- * hold today, is left out. On failure err names the field ("catalog[7].chrgitm_lv") and *n
- * is as before. The document must outlive the items. */
+ * hold today, is left out, unread. A row in force that cannot be read is counted in
+ * *ret_skipped and left out (the platform's catalog: one odd row of 100,000 stopped every
+ * download, and a new install could take no fees), or with ret_skipped NULL (a scenario
+ * file) fails: err names the field ("catalog[7].chrgitm_lv") and *n is as before. The
+ * document must outlive the items. */
 int catalog_json_append(struct json_object *array, const struct catalog_json_keys *keys,
-                        int32_t today, struct catalog_item **items, size_t *n,
+                        int32_t today, struct catalog_item **items, size_t *n, size_t *ret_skipped,
                         struct jsonmap_error *err);
 
 /* Maps a scenario catalog array into a new items array and indexes it. On failure err

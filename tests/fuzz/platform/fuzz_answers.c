@@ -68,13 +68,13 @@ static void decode_catalog(struct json_object *output)
     struct json_object *rows;
     struct jsonmap_error err;
     int64_t pages, total;
-    size_t n = 0;
+    size_t n = 0, skipped = 0;
 
     if (desk_1312_decode(output, 1, 1000, &rows, &pages, &total, &err) < 0)
         return;
     if (pages < 1 || pages > 1000)
         abort();
-    if (catalog_json_append(rows, &catalog_keys_1312, 20261127, &items, &n, &err) == 0)
+    if (catalog_json_append(rows, &catalog_keys_1312, 20261127, &items, &n, &skipped, &err) == 0)
         for (size_t i = 0; i < n; i++) {
             read_str(items[i].list_code);
             read_str(items[i].name);

@@ -102,6 +102,15 @@ class Catalog(h.HisTestCase):
             self.assertEqual(self.items_loaded(self.restart_with(field, value)), ITEMS,
                              (field, value))
 
+    def test_an_unreadable_row_is_left_out_not_the_catalog(self):
+        # One row in force that cannot be read (an empty limit for "none", a class 2): it is
+        # left out and counted; the download stood (it failed whole, and a new install could
+        # take no fees at all). Out of force, such a row is not even read.
+        for field, value in (("data.0.hilist_pric_uplmt_amt", ""), ("data.0.chrgitm_lv", "2")):
+            self.assertEqual(self.items_loaded(self.restart_with(field, value)), ITEMS - 1,
+                             (field, value))
+            self.assertRegex(self.w.log_tail(n=10 ** 7), "event=catalog_rows_unreadable rows=1")
+
     def test_rows_out_of_force_are_left_out(self):
         for field, value in (("data.0.vali_flag", "0"), ("data.0.enddate", "2020-12-31"),
                              ("data.0.begndate", "2099-01-01")):
