@@ -385,6 +385,7 @@ struct desk_hooks {
     bool apply_lazy; /* struct upmsg's */
     bool may_queue;
     bool now_only;            /* struct upmsg's */
+    bool answer_not_kept;     /* struct upmsg's */
     bool again_after_refusal; /* struct upmsg's */
     /* What the key's message must match to be the same message (the caller's request body
      * hash); NULL: the key itself, for keys that name one thing to do. */

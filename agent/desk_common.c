@@ -372,6 +372,7 @@ int desk_send_hooked(struct posad *pd, const char *infno, const char *insuplc,
     if (hooks) {
         m->may_queue = hooks->may_queue;
         m->now_only = hooks->now_only;
+        m->answer_not_kept = hooks->answer_not_kept;
         m->admit_also = hooks->admit_also;
         m->apply_also = hooks->apply_also;
         m->hooks_rerunnable = hooks->rerunnable;
@@ -766,7 +767,9 @@ static int catalog_request(struct catalog_load *cl)
     json_object_object_add(data, "page_num", json_object_new_int64(cl->page));
     json_object_object_add(data, "page_size", json_object_new_int64(DESK_CATALOG_PAGE));
     json_object_object_add(input, "data", data);
-    return desk_send(cl->d->pd, "1312", NULL, NULL, NULL, input, on_catalog_page, cl);
+    /* The page is kept in the catalog table, not again in the journal. */
+    return desk_send_hooked(cl->d->pd, "1312", NULL, NULL, NULL, input, on_catalog_page, cl,
+                            &(struct desk_hooks){.answer_not_kept = true});
 }
 
 void desk_catalog_refresh(struct desk *d)

@@ -391,8 +391,8 @@ static int run_apply(struct db *db, struct db_job *job)
 {
     struct upmsg *m = container_of(job, struct upmsg, job);
     char last_error[sizeof m->error + sizeof m->detail + 4];
-    struct journal_outcome out = {.response = m->response,
-                                  .response_len = m->response_len,
+    struct journal_outcome out = {.response = m->answer_not_kept ? NULL : m->response,
+                                  .response_len = m->answer_not_kept ? 0 : m->response_len,
                                   .last_error = m->error[0] ? last_error : NULL,
                                   .next_attempt = m->next_attempt};
     int err = 0;

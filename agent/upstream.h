@@ -60,6 +60,10 @@ struct upmsg {
     /* A message of a kind that would wait (deferrable) that must leave now or not at all,
      * as an interactive one: a stay's discharge when its settle may not wait. */
     bool now_only;
+    /* Its answer is not journaled with it (its row keeps the outcome only): the owner keeps
+     * what it needs elsewhere (a catalog page: a province's catalog was ~35 MB of journal a
+     * download, kept idempotency_days). */
+    bool answer_not_kept;
     /* The owner's writes that must commit with this message's journal rows, on the
      * database thread (they may read m and fill the owner's state through m->data):
      * admit_also with the row's insert, before the message leaves; apply_also with its

@@ -91,6 +91,10 @@ class Catalog(h.HisTestCase):
     def test_a_code_listed_twice_keeps_one(self):
         self.assertEqual(self.items_loaded(self.restart_with("data.1.hilist_code", FIRST)),
                          ITEMS - 1)
+        # The pages are in the catalog table, not again in the journal (a province's catalog
+        # was some 35 MB of journal a download, kept idempotency_days).
+        self.assertEqual(self.posad_row("SELECT count(*) FROM journal WHERE infno = '1312' "
+                                        "AND response IS NOT NULL")[0], 0)
         self.assertIn("event=catalog_earlier_periods rows=1", self.w.log_tail(n=10 ** 7))
 
     def test_odd_dates_and_flags_keep_the_row(self):
