@@ -597,6 +597,13 @@ static void catalog_install(struct desk *d, struct catalog_copy *copy)
     char count[24];
     int err;
 
+    if (copy->damaged) {
+        snprintf(count, sizeof count, "%zu", copy->damaged);
+        log_event(LOGL_ERROR, "catalog_rows_damaged", "rows", count, "action",
+                  "left out of the stored catalog (its items are self-paid in full locally "
+                  "until the next download); check the disk",
+                  NULL);
+    }
     if (copy->n == 0)
         return;
     if ((err = catalog_index_init(&index, copy->items, copy->n, &bad)) < 0) {

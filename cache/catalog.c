@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "cache/db_internal.h"
+#include "core/bound.h"
+#include "core/decimal.h"
 #include "core/err.h"
 
 static const char sql_clear[] = "DELETE FROM catalog";
@@ -71,6 +73,23 @@ static const char *put_text(sqlite3_stmt *st, int col, char *strings, size_t *us
     return out;
 }
 
+/* Whether a stored row holds what catalog_store writes: a code, a name, a class (甲乙丙), a
+ * category 1..14, a ratio in [0, 1] and a limit (or none), as integers. A damaged one read as
+ * it came split lines silently wrong (a limit 'abc' read as 0), or failed the whole catalog
+ * (a class 7), and no fees could be taken while the platform was away. */
+static bool row_sound(sqlite3_stmt *st)
+{
+    for (int col = 0; col < 6; col++)
+        if (sqlite3_column_type(st, col) != (col < 2 ? SQLITE_TEXT : SQLITE_INTEGER))
+            return false;
+    int64_t lv = sqlite3_column_int64(st, 2), cat = sqlite3_column_int64(st, 3);
+    int64_t ratio = sqlite3_column_int64(st, 4), limit = sqlite3_column_int64(st, 5);
+
+    return sqlite3_column_bytes(st, 0) > 0 && lv >= LV_A && lv <= LV_C && cat >= CATEGORY_MIN &&
+           cat <= CATEGORY_MAX && ratio >= 0 && ratio <= DEC_E6 &&
+           (limit == PRICE_NO_LIMIT || (limit >= 0 && limit <= BOUND_PRICE_E6));
+}
+
 int catalog_load(struct db *db, struct catalog_copy *ret)
 {
     struct catalog_copy c = {0};
@@ -96,9 +115,16 @@ int catalog_load(struct db *db, struct catalog_copy *ret)
         catalog_copy_free(&c);
         return POSA_EDB;
     }
-    while (!err && i < c.n && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        struct catalog_item *it = &c.items[i++];
+    size_t rows = 0;
 
+    while (!err && rows < c.n && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct catalog_item *it = &c.items[i];
+
+        rows++;
+        if (!row_sound(st)) { /* a damaged row is left out, not the catalog */
+            c.damaged++;
+            continue;
+        }
         it->list_code = put_text(st, 0, c.strings, &used, cap);
         it->name = put_text(st, 1, c.strings, &used, cap);
         it->lv = (enum chrgitm_lv)sqlite3_column_int(st, 2);
@@ -107,10 +133,12 @@ int catalog_load(struct db *db, struct catalog_copy *ret)
         it->price_limit_e6 = sqlite3_column_int64(st, 5);
         if (!it->list_code || !it->name)
             err = POSA_ECORRUPT;
+        i++;
     }
     sqlite3_reset(st);
-    if (!err && i != c.n)
+    if (!err && rows != c.n)
         err = POSA_ECORRUPT; /* changed under us: cannot happen on the one connection */
+    c.n = i;
     if (err) {
         catalog_copy_free(&c);
         return err;

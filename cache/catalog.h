@@ -16,6 +16,7 @@ struct catalog_copy {
     size_t n;
     char *strings;
     int64_t loaded_at; /* Unix ms of the download it came from; 0 when none */
+    size_t damaged;    /* stored rows that could not be what catalog_store wrote: left out */
 };
 
 void catalog_copy_free(struct catalog_copy *c); /* NULL and empty are no-ops */

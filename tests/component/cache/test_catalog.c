@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "cache/catalog.h"
 #include "cache/db.h"
@@ -102,11 +103,39 @@ static void test_replaced_whole(void **state)
     catalog_copy_free(&c);
 }
 
+/* A stored row that is not what catalog_store wrote (a damaged page, a hand's edit) is left
+ * out and counted: a limit 'abc' was read as 0 (the split then wrong without a word), a class
+ * 7 failed the whole catalog (no fees while the platform was away). */
+static void test_damaged_rows_left_out(void **state)
+{
+    static const char *const damage[] = {
+        "UPDATE catalog SET limit_e6 = 'abc' WHERE list_code LIKE 'C0907%'",
+        "UPDATE catalog SET lv = 7 WHERE list_code LIKE 'ZA12%'",
+    };
+    struct fx *fx = *state;
+    struct catalog_copy c = {0};
+    sqlite3 *raw;
+
+    store(fx->db, first, 3, 1);
+    db_close(fx->db);
+    assert_int_equal(sqlite3_open(fx->tmp.path, &raw), SQLITE_OK);
+    for (size_t i = 0; i < 2; i++)
+        assert_int_equal(sqlite3_exec(raw, damage[i], NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(raw);
+    assert_int_equal(db_open(fx->tmp.path, &fx->db), 0);
+    assert_int_equal(catalog_load(fx->db, &c), 0);
+    assert_int_equal((int)c.n, 1);
+    assert_int_equal((int)c.damaged, 2);
+    assert_string_equal(c.items[0].list_code, "XB05XAA103A003011042793");
+    catalog_copy_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_empty_then_round_trip, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_replaced_whole, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_damaged_rows_left_out, fx_setup, fx_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
