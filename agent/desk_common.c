@@ -534,6 +534,7 @@ struct catalog_load {
     bool downloaded; /* a download's, not the start's load of what the database holds */
     int64_t page;
     int64_t rows_seen; /* the rows of the pages so far, in force or not */
+    int64_t last_rows; /* the last page's */
     int64_t total;     /* the rows of all pages, as the first page counted them; -1: not */
     struct catalog_item *items;
     size_t n_items;
@@ -679,7 +680,8 @@ static int catalog_page_add(struct catalog_load *cl, struct envelope_response *e
         cl->total = total;
     else if (total != cl->total) /* the catalog changed between pages: rows moved */
         return jsonmap_fail(jerr, POSA_ERANGE, NULL, "recordCounts");
-    cl->rows_seen += (int64_t)json_object_array_length(rows);
+    cl->last_rows = (int64_t)json_object_array_length(rows);
+    cl->rows_seen += cl->last_rows;
     cl->d->catalog_rows = cl->rows_seen;
     cl->d->catalog_total = cl->total;
     for (size_t i = from; i < cl->n_items; i++) {
@@ -738,7 +740,12 @@ static void on_catalog_page(struct upmsg *m)
         envelope_response_done(&env);
     }
     upmsg_free(m);
-    if (!err && cl->page < pages) {
+    /* Without a page count, a full page says there may be more (one page was taken for the
+     * catalog, and the items past it self-paid in full, without a word). */
+    bool more = pages > 0 ? cl->page < pages
+                          : cl->last_rows == DESK_CATALOG_PAGE &&
+                                cl->page < BOUND_CATALOG_ITEMS / DESK_CATALOG_PAGE;
+    if (!err && more) {
         if (cl->page % DESK_CATALOG_LOG_PAGES == 0)
             catalog_progress_log(cl, pages);
         cl->page++;

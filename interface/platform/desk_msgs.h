@@ -144,9 +144,9 @@ int desk_fees_decode(struct json_object *output, desk_fee_split_cb cb, void *dat
                      struct jsonmap_error *err);
 
 /* 1312, the catalog by pages: page's rows (output.data[], borrowed), the page count the
- * platform gives (output.pages; 1 when absent) and the rows of all pages (recordCounts; -1
- * when absent). A count outside 1..max_pages, or a page with no row before the last, is
- * POSA_ERANGE: a wrong count would load for ever. */
+ * platform gives (output.pages; -1 when absent: the caller pages on while pages come full)
+ * and the rows of all pages (recordCounts; -1 when absent). A count outside 1..max_pages, or a page
+ * with no row before the last, is POSA_ERANGE: a wrong count would load for ever. */
 int desk_1312_decode(struct json_object *output, int64_t page, int64_t max_pages,
                      struct json_object **ret_rows, int64_t *ret_pages, int64_t *ret_total,
                      struct jsonmap_error *err);

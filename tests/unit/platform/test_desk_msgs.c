@@ -201,7 +201,7 @@ static void test_catalog_pages(void **state)
         int64_t pages, total;
     } cases[] = {
         {"{\"data\":[{\"a\":1}],\"pages\":3}", 1, 0, 3, -1},
-        {"{\"data\":[{\"a\":1}]}", 1, 0, 1, -1},              /* no count: one page */
+        {"{\"data\":[{\"a\":1}]}", 1, 0, -1, -1},             /* no count: not known */
         {"{\"data\":[],\"pages\":3}", 3, 0, 3, -1},           /* the last may be empty */
         {"{\"data\":[],\"pages\":1}", 1, 0, 1, -1},           /* an empty catalog */
         {"{\"data\":[],\"pages\":3}", 2, POSA_ERANGE, 0, -1}, /* empty before the last */
