@@ -486,17 +486,20 @@ int desk_1312_decode(struct json_object *output, int64_t page, int64_t max_pages
                      struct jsonmap_error *err)
 {
     json_object *rows = child(output, "data", json_type_array);
-    int64_t pages = -1, total = -1;
+    int64_t pages = -1, total = -1; /* -1: not given */
 
     if (!rows)
         return jsonmap_fail(err, POSA_EFIELD, NULL, "data");
     /* A whole number, or its digits in a string, as the platform's numbers come; absent or
      * null: not known (-1), the caller pages on while pages come full. */
+    struct json_object *given = NULL;
+    bool known = json_object_object_get_ex(output, "pages", &given) && given;
+
     if (jsonmap_get_decimal(output, "pages", 0, false, &pages, err) < 0)
         return jsonmap_fail(err, POSA_EFIELD, NULL, "pages");
     if (pages == 0) /* nothing matched: one empty page */
         pages = 1;
-    if ((pages < 1 && pages != -1) || pages > max_pages ||
+    if ((known && pages < 1) || pages > max_pages ||
         (json_object_array_length(rows) == 0 && page < pages))
         return jsonmap_fail(err, POSA_ERANGE, NULL, "pages");
     if (jsonmap_get_decimal(output, "recordCounts", 0, false, &total, err) < 0 || total < -1)
