@@ -635,6 +635,8 @@ static int load_discharge(struct db *db, struct settle_flow *f)
 static int discharge_outcome(struct his_call *call, struct upmsg *m, char *msg, size_t cap)
 {
     struct envelope_response env;
+
+    msg[0] = '\0'; /* words only where desk_outcome gives some */
     enum msg_state was = m->result == UPMSG_EXISTING && m->existing ? m->existing->state : MSG_DONE;
     bool waits = m->result == UPMSG_QUEUED || was == MSG_QUEUED;
     /* Queued behind the visit's earlier messages, the platform there: a retry shortly. */
