@@ -72,7 +72,7 @@ static void decode_catalog(struct json_object *output)
 
     if (desk_1312_decode(output, 1, 1000, &rows, &pages, &total, &err) < 0)
         return;
-    if (pages < 1 || pages > 1000)
+    if ((pages < 1 && pages != -1) || pages > 1000) /* -1: not given */
         abort();
     if (catalog_json_append(rows, &catalog_keys_1312, 20261127, &items, &n, &skipped, &err) == 0)
         for (size_t i = 0; i < n; i++) {
