@@ -46,9 +46,11 @@ static bool in_force(struct json_object *obj, const struct catalog_json_keys *k,
     *valid_from = bound_date(obj, k->from);
     if (!today)
         return true;
+    /* "0", or 0 as a number (platforms send both) */
     if (k->in_force && json_object_object_get_ex(obj, k->in_force, &flag) &&
-        json_object_is_type(flag, json_type_string) &&
-        strcmp(json_object_get_string(flag), "0") == 0)
+        ((json_object_is_type(flag, json_type_string) &&
+          strcmp(json_object_get_string(flag), "0") == 0) ||
+         (json_object_is_type(flag, json_type_int) && json_object_get_int64(flag) == 0)))
         return false;
     return *valid_from <= today && (!to || today <= to);
 }
