@@ -442,14 +442,6 @@ const char *his_param(const struct his_call *call, size_t i)
     return i < call->match.n_params ? call->match.params[i] : "";
 }
 
-static int hex_digit(char c)
-{
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
-
 /* value (len bytes) with its %XX escapes undone into buf (cap bytes): how HTTP clients send
  * a Chinese desk id, or '*' (%2A). POSA_ETOOLONG, or POSA_EFIELD for a bad escape or a NUL. */
 static int query_unescape(const char *value, size_t len, char *buf, size_t cap)
@@ -460,8 +452,8 @@ static int query_unescape(const char *value, size_t len, char *buf, size_t cap)
         int c = (unsigned char)value[i];
 
         if (c == '%') {
-            int h = i + 2 < len ? hex_digit(value[i + 1]) : -1;
-            int l = h < 0 ? -1 : hex_digit(value[i + 2]);
+            int h = i + 2 < len ? str_hex_digit(value[i + 1]) : -1;
+            int l = h < 0 ? -1 : str_hex_digit(value[i + 2]);
 
             if (l < 0 || (c = h * 16 + l) == 0)
                 return POSA_EFIELD;

@@ -92,6 +92,14 @@ bool str_is_desk(const char *s)
     return true;
 }
 
+int str_hex_digit(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
 bool str_is_code(const char *s)
 {
     if (!s || !*s)

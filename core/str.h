@@ -41,6 +41,9 @@ bool str_is_code(const char *s);
 bool str_is_desk(const char *s);
 #define STR_DESK_RULE "letters, digits, '-', '_', '.' or Chinese characters, at most 32 bytes"
 
+/* The value of a hex digit (either case), or -1. */
+int str_hex_digit(char c);
+
 /* qsort/bsearch order of an array of `const char *` (strcmp of the pointed-to strings). */
 int str_ptr_cmp(const void *a, const void *b);
 

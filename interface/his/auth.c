@@ -14,23 +14,12 @@
 #include "core/err.h"
 #include "core/str.h"
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int hash_parse(const char *hex, uint8_t out[AUTH_HASH_LEN])
 {
     if (!hex || strlen(hex) != 2 * AUTH_HASH_LEN)
         return POSA_EFIELD;
     for (int i = 0; i < AUTH_HASH_LEN; i++) {
-        int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
+        int hi = str_hex_digit(hex[2 * i]), lo = str_hex_digit(hex[2 * i + 1]);
 
         if (hi < 0 || lo < 0)
             return POSA_EFIELD;
