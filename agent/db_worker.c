@@ -459,14 +459,20 @@ uint64_t db_worker_syncs(struct db_worker *w)
     return n;
 }
 
-bool db_worker_full(struct db_worker *w)
+/* A flag of w's, read under its lock (the database and syncer threads set them). */
+static bool flag_read(struct db_worker *w, const bool *flag)
 {
-    bool full;
+    bool value;
 
     uv_mutex_lock(&w->lock);
-    full = w->full;
+    value = *flag;
     uv_mutex_unlock(&w->lock);
-    return full;
+    return value;
+}
+
+bool db_worker_full(struct db_worker *w)
+{
+    return flag_read(w, &w->full);
 }
 
 void db_worker_checkpoint_soon(struct db_worker *w)
@@ -479,12 +485,7 @@ void db_worker_checkpoint_soon(struct db_worker *w)
 
 bool db_worker_failed(struct db_worker *w)
 {
-    bool failed;
-
-    uv_mutex_lock(&w->lock);
-    failed = w->sync_failed;
-    uv_mutex_unlock(&w->lock);
-    return failed;
+    return flag_read(w, &w->sync_failed);
 }
 
 void db_worker_submit(struct db_worker *w, struct db_job *job)
