@@ -159,13 +159,25 @@ static struct json_object *failure_json(int err, const char *message, const char
     return e;
 }
 
+/* body, serialised, as rec's stored body: 0, or -ENOMEM (rec as it was). */
+static int record_body_set(struct settlement_record *rec, struct json_object *body)
+{
+    char *text = strdup(json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN));
+
+    if (!text)
+        return -ENOMEM;
+    free(rec->body);
+    rec->body = text;
+    return 0;
+}
+
 /* The record's body after the resolver decided: the answer found (taken), or why it failed
  * (error, taken; kept only when the body has none), and the history. */
 static int body_resolved(struct settlement_record *s, struct json_object *answer,
                          struct json_object *error)
 {
     struct json_object *body = desk_doc(s->body);
-    char *text;
+    int err;
 
     if (!body)
         body = json_object_new_object();
@@ -175,13 +187,9 @@ static int body_resolved(struct settlement_record *s, struct json_object *answer
         json_object_object_add(body, "error", json_object_get(error));
     json_object_put(error);
     history_add(body, s->state, s->msgid);
-    text = strdup(json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN));
+    err = record_body_set(s, body);
     json_object_put(body);
-    if (!text)
-        return -ENOMEM;
-    free(s->body);
-    s->body = text;
-    return 0;
+    return err;
 }
 
 /* A settlement whose outcome was unknown is reversed once its 2601 is done, not when the
@@ -1214,16 +1222,12 @@ static int settlement_cancelled(struct db *db, struct settlement_record *rec,
                                 const char *cancel_msgid)
 {
     int64_t now = upstream_now_ms();
-    char *text;
     int err;
 
     json_object_object_add(body, "cancel_msgid", json_object_new_string(cancel_msgid));
     history_add(body, "cancelled", cancel_msgid);
-    text = strdup(json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN));
-    if (!text)
-        return -ENOMEM;
-    free(rec->body);
-    rec->body = text;
+    if ((err = record_body_set(rec, body)) < 0)
+        return err;
     snprintf(rec->state, sizeof rec->state, "cancelled");
     if ((err = records_settlement_put(db, rec, now)) < 0)
         return err;
@@ -1316,15 +1320,9 @@ int desk_settle_withdraw(struct db *db, const char *visit_id, const char *why)
             body = json_object_new_object();
         json_object_object_add(body, "error",
                                failure_json(POSA_ECONFLICT, why, NULL, s->settlement_id));
-        char *text = strdup(json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN));
-        json_object_put(body);
-        if (!text) {
-            err = -ENOMEM;
-        } else {
-            free(s->body);
-            s->body = text;
+        if ((err = record_body_set(s, body)) == 0)
             err = records_settlement_put(db, s, upstream_now_ms());
-        }
+        json_object_put(body);
     }
     journal_row_free(row);
     records_settlement_free(s);
@@ -1341,17 +1339,14 @@ static int cancel_admit(struct db *db, struct upmsg *m)
 {
     struct his_call *call = m->data;
     struct setl_flow *s = call->flow;
-    char *text;
+    int err;
 
     if (!call->idem_key[0] || !s->body)
         return 0;
     json_object_object_add(s->body, "cancel_his_key", json_object_new_string(call->idem_key));
     json_object_object_add(s->body, "cancel_his_hash", json_object_new_string(call->body_hash));
-    text = strdup(json_object_to_json_string_ext(s->body, JSON_C_TO_STRING_PLAIN));
-    if (!text)
-        return -ENOMEM;
-    free(s->rec->body);
-    s->rec->body = text;
+    if ((err = record_body_set(s->rec, s->body)) < 0)
+        return err;
     return records_settlement_put(db, s->rec, upstream_now_ms());
 }
 
