@@ -441,9 +441,8 @@ static bool single_header_repeated(const struct http_req_impl *r)
     static const char *const single[] = {"Authorization", "Host", "Origin", "Content-Type"};
 
     for (size_t k = 0; k < sizeof single / sizeof single[0]; k++)
-        for (size_t i = 0, seen = 0; i < r->n_headers; i++)
-            if (strcasecmp(r->names[i], single[k]) == 0 && ++seen == 2)
-                return true;
+        if (http_request_header_count(&r->pub, single[k]) > 1)
+            return true;
     return false;
 }
 
