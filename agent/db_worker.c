@@ -344,6 +344,7 @@ static void on_finished(uv_async_t *handle)
     struct db_worker *w = container_of(handle, struct db_worker, finished_async);
     struct db_job_list done = {0};
     struct db_job *job, *next;
+    uint64_t now;
     bool failed;
     int sync_errno;
 
@@ -352,6 +353,7 @@ static void on_finished(uv_async_t *handle)
     failed = w->sync_failed;
     sync_errno = w->sync_errno;
     uv_mutex_unlock(&w->lock);
+    now = uv_hrtime();
     if (failed && !w->failure_told) {
         w->failure_told = true;
         if (w->on_failed)
@@ -361,6 +363,7 @@ static void on_finished(uv_async_t *handle)
         next = job->next; /* done may free or resubmit the job */
         if (--w->in_flight == 0)
             uv_unref((uv_handle_t *)&w->finished_async);
+        metrics_histogram_observe(&w->job_latency, (now - job->submitted_ns) / 1000);
         job->done(job, job->status);
     }
 }
@@ -491,6 +494,7 @@ bool db_worker_failed(struct db_worker *w)
 void db_worker_submit(struct db_worker *w, struct db_job *job)
 {
     job->status = 0;
+    job->submitted_ns = uv_hrtime();
     list_push(&w->open, job);
     if (w->in_flight++ == 0)
         uv_ref((uv_handle_t *)&w->finished_async);

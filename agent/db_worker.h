@@ -33,6 +33,8 @@
 
 #include <uv.h>
 
+#include "interface/his/metrics.h"
+
 struct db;
 struct db_job;
 
@@ -60,6 +62,7 @@ struct db_job {
     bool rerunnable;
     /* private */
     struct db_job *next;
+    uint64_t submitted_ns; /* uv_hrtime() at db_worker_submit */
     int status;
     bool wrote;
 };
@@ -104,6 +107,7 @@ struct db_worker {
     struct db_job_list finished; /* under lock: for the loop */
     bool stopping;               /* under lock */
     int in_flight;               /* loop only */
+    struct metrics_histogram job_latency; /* loop only: submission to done (GET /metrics) */
     /* Groups committed and the jobs they carried, written by the thread under lock; read
      * them after db_worker_stop(), or from a job (it runs on that thread). */
     uint64_t commits;

@@ -855,9 +855,11 @@ static void on_metrics(struct db_job *job, int status)
     struct his_call *call = his_call_of_job(job);
     struct metrics_flow *m = call->flow;
     struct metrics_route routes[64];
-    struct metrics_view view = {.version = "0.1.0"};
+    struct metrics_infno infnos[UPSTREAM_LATENCY_MAX];
+    struct metrics_view view = {.version = "0.1.0", .db_job_latency = &call->pd->db.job_latency};
+    const struct upstream *up = &call->pd->up;
     struct html_buf page;
-    enum upstream_health h = call->pd->up.health;
+    enum upstream_health h = up->health;
     int64_t age;
     int err;
 
@@ -879,6 +881,10 @@ static void on_metrics(struct db_job *job, int status)
     view.db_commits = m->db_commits;
     view.db_jobs = m->db_jobs;
     view.db_syncs = m->db_syncs;
+    for (size_t i = 0; i < up->n_latency; i++)
+        infnos[i] = (struct metrics_infno){up->latency[i].infno, up->latency[i].latency};
+    view.upstream_latency = infnos;
+    view.n_upstream_latency = up->n_latency;
     if (call->pd->desk.catalog_ready) {
         view.catalog_items = call->pd->desk.catalog_copy.n;
         view.catalog_loaded_at_s = call->pd->desk.catalog_copy.loaded_at / 1000;

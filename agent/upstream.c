@@ -654,10 +654,26 @@ static void upmsg_classify(struct upmsg *m, const struct platform_result *res)
     }
 }
 
+/* One exchange of m's with the platform, under its infno. */
+static void latency_observe(struct upstream *up, const struct upmsg *m)
+{
+    size_t i = 0;
+
+    while (i < up->n_latency && strcmp(up->latency[i].infno, m->infno) != 0)
+        i++;
+    if (i == UPSTREAM_LATENCY_MAX)
+        return;
+    if (i == up->n_latency)
+        str_copy(up->latency[up->n_latency++].infno, sizeof up->latency[0].infno, m->infno);
+    metrics_histogram_observe(&up->latency[i].latency, (uv_hrtime() - m->sent_ns) / 1000);
+}
+
 static void on_platform_done(struct platform_request *req, const struct platform_result *res)
 {
     struct upmsg *m = container_of(req, struct upmsg, preq);
 
+    if (m->sent_ns)
+        latency_observe(m->up, m);
     upmsg_classify(m, res);
     /* A sign-in failing again while offline is the probe's every few seconds: on_signed_in
      * says the first one. */
@@ -692,8 +708,10 @@ static void upmsg_send(struct upmsg *m)
 
     m->preq = (struct platform_request){
         .infno = m->infno, .body = m->body, .body_len = m->body_len, .done = on_platform_done};
+    m->sent_ns = uv_hrtime();
     err = platform_client_send(m->up->client, &m->preq);
     if (err) {
+        m->sent_ns = 0; /* nothing left: no exchange to count */
         /* Nothing left: the same as a connection refused. */
         struct platform_result res = {
             .outcome = PLATFORM_LOST_BEFORE, .err = err, .error = posa_strerror(err)};

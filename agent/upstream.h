@@ -124,6 +124,7 @@ struct upmsg {
     uint32_t attempts;
     struct db_job job;
     struct platform_request preq;
+    uint64_t sent_ns;     /* uv_hrtime() when handed to the platform client; 0: not handed */
     bool session_refused; /* refused because the sign-in session is gone */
     char standin_msgid[MSGID_LEN + 1];
     char *standin_body; /* a deferrable refused for its session goes again as this */
@@ -139,6 +140,14 @@ struct unrecorded {
     struct unrecorded *next;
 };
 
+/* Each message kind's exchanges with the platform, for GET /metrics. posad sends some thirty
+ * kinds; one past UPSTREAM_LATENCY_MAX would not be counted. */
+#define UPSTREAM_LATENCY_MAX 48
+struct upstream_latency {
+    char infno[JOURNAL_INFNO_MAX + 1];
+    struct metrics_histogram latency;
+};
+
 struct upstream {
     uv_loop_t *loop;
     const struct posad_config *cfg;
@@ -150,6 +159,8 @@ struct upstream {
     uint32_t failures;  /* consecutive */
     int64_t last_ok_ms; /* wall clock */
     uint32_t rtt_ms;
+    struct upstream_latency latency[UPSTREAM_LATENCY_MAX]; /* loop only */
+    size_t n_latency;
     int32_t platform_date; /* yyyymmdd of the platform's last answer (respond_time), or 0 */
     int in_flight; /* upmsgs between submit and done */
     bool signing_in;

@@ -94,6 +94,34 @@ def db_counters(port):
     return [float(got[k]) for k in DB_COUNTERS] if len(got) == len(DB_COUNTERS) else None
 
 
+def latencies(port):
+    """{what: (seconds, count)} of posad's database jobs ("db job") and of each infno's
+    exchanges with the sandbox, from GET /metrics' histograms, or {}."""
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+        conn.close()
+    except (OSError, http.client.HTTPException):
+        return {}
+    got = {}
+    for m in re.finditer(r'^posa_(db_job|upstream_request)_duration_seconds_(sum|count)'
+                         r'(?:\{infno="(\d+)"\})? ([\d.]+)$', text, re.M):
+        key = "db job" if m.group(1) == "db_job" else m.group(3)
+        s, c = got.get(key, (0.0, 0))
+        got[key] = (float(m.group(4)), c) if m.group(2) == "sum" else (s, int(m.group(4)))
+    return got
+
+
+def written(pid):
+    """Bytes pid has had written to disk (/proc/PID/io), or None."""
+    try:
+        with open("/proc/%d/io" % pid) as f:
+            return int(dict(line.split(": ") for line in f.read().splitlines())["write_bytes"])
+    except (OSError, KeyError, ValueError):
+        return None
+
+
 def warm_up(w, his, clock, seconds=15):
     """posad loads the treating region's catalog after sign-in; fees are refused (503) until
     then. Short error-free runs tell it is there."""
@@ -160,14 +188,16 @@ def main():
         warm_up(w, his, clock)
         sb = w.sb.proc.pid
         tries = {"direct": [], "posad": []}
-        db_before = db_counters(port)
+        db_before, wrote_before = db_counters(port), written(pd.pid)
+        waits_before = latencies(port)
         for _ in range(max(1, a.repeat)):
             tries["direct"].append(load(w, "national", w.sb.port, a.clients, a.seconds, clock,
                                         [sb]))
             tries["posad"].append(load(w, "his", his, a.clients, a.seconds, clock, [pd.pid, sb],
                                        keys=a.idempotency_keys))
         runs = {k: merged(v) for k, v in tries.items()}
-        db_after = db_counters(port)
+        db_after, wrote_after = db_counters(port), written(pd.pid)
+        waits_after = latencies(port)
         w.check_alive(pd, "posad-his")
         w.kill(pd)
     except (RuntimeError, OSError, AssertionError) as e:
@@ -217,7 +247,18 @@ def main():
     if db_before and db_after and n["posad"]:
         jobs, commits, syncs = ((b - a) / n["posad"] for a, b in zip(db_before, db_after))
         print("   posad's database per settlement: %.1f jobs, %.2f commits, %.2f WAL fsyncs "
-              "(GET /metrics)" % (jobs, commits, syncs))
+              "(GET /metrics)%s" % (jobs, commits, syncs, "; %.0f KB written to disk (WAL and "
+              "checkpoints, /proc/PID/io)" % ((wrote_after - wrote_before) / n["posad"] / 1024)
+              if wrote_before is not None and wrote_after is not None else ""))
+    waits = []
+    for key in sorted(waits_after, key=lambda k: (k != "db job", k)):
+        s0, c0 = waits_before.get(key, (0.0, 0))
+        s1, c1 = waits_after[key]
+        if c1 > c0:
+            waits.append("%s %.2f" % (key, (s1 - s0) / (c1 - c0) * 1e3))
+    if waits:
+        # A settlement waits on some 13 database jobs and 5 exchanges, one after another.
+        print("   posad's waits, mean ms (GET /metrics): %s" % ", ".join(waits))
     p64 = runs["posad"][0].get(64)
     if p64:
         print("   64 clients through posad: %d/s%s vs target 1000/s = %s"

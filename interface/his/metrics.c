@@ -89,29 +89,42 @@ static void requests(struct html_buf *out, const struct metrics_view *v)
     }
 }
 
-static void latency_series(struct html_buf *out, const struct metrics_route *route)
+/* One histogram's series: name_bucket{label="value",le="..."}, _sum and _count; label NULL
+ * for a histogram without labels. */
+static void histogram_series(struct html_buf *out, const char *name, const char *label,
+                             const char *value, const struct metrics_histogram *h)
 {
-    const struct metrics_histogram *h = &route->latency;
+    static const char *const parts[] = {"_sum", "_count"};
     uint64_t cumulative = 0;
 
     for (size_t i = 0; i <= METRICS_BUCKETS; i++) {
         cumulative += h->counts[i];
-        html_buf_put(out, "posa_his_request_duration_seconds_bucket{route=\"");
-        metrics_label_escape(out, route->route);
-        html_buf_put(out, "\",le=\"");
+        html_buf_printf(out, "%s_bucket{", name);
+        if (label) {
+            html_buf_printf(out, "%s=\"", label);
+            metrics_label_escape(out, value);
+            html_buf_put(out, "\",");
+        }
+        html_buf_put(out, "le=\"");
         if (i < METRICS_BUCKETS)
             le_seconds(out, metrics_bucket_ms[i]);
         else
             html_buf_put(out, "+Inf");
         html_buf_printf(out, "\"} %" PRIu64 "\n", cumulative);
     }
-    html_buf_put(out, "posa_his_request_duration_seconds_sum{route=\"");
-    metrics_label_escape(out, route->route);
-    html_buf_printf(out, "\"} %" PRIu64 ".%06" PRIu64 "\n", h->sum_us / 1000000,
-                    h->sum_us % 1000000);
-    html_buf_put(out, "posa_his_request_duration_seconds_count{route=\"");
-    metrics_label_escape(out, route->route);
-    html_buf_printf(out, "\"} %" PRIu64 "\n", h->count);
+    for (size_t p = 0; p < 2; p++) {
+        html_buf_printf(out, "%s%s", name, parts[p]);
+        if (label) {
+            html_buf_printf(out, "{%s=\"", label);
+            metrics_label_escape(out, value);
+            html_buf_put(out, "\"}");
+        }
+        if (p == 0)
+            html_buf_printf(out, " %" PRIu64 ".%06" PRIu64 "\n", h->sum_us / 1000000,
+                            h->sum_us % 1000000);
+        else
+            html_buf_printf(out, " %" PRIu64 "\n", h->count);
+    }
 }
 
 static void gauge(struct html_buf *out, const char *name, const char *help, uint64_t value)
@@ -164,7 +177,8 @@ int metrics_format(const struct metrics_view *v, struct html_buf *out)
     family(out, "posa_his_request_duration_seconds", "histogram",
            "HIS API request latency by route.");
     for (size_t r = 0; r < v->n_routes; r++)
-        latency_series(out, &v->routes[r]);
+        histogram_series(out, "posa_his_request_duration_seconds", "route", v->routes[r].route,
+                         &v->routes[r].latency);
     /* One series whatever the state: a label that followed the value would leave the old
      * series to go stale instead of changing. */
     gauge(out, "posa_upstream_state", "Provincial platform link: 0 offline, 1 degraded, 2 online.",
@@ -178,6 +192,12 @@ int metrics_format(const struct metrics_view *v, struct html_buf *out)
     gauge(out, "posa_catalog_loaded_timestamp_seconds",
           "When the catalog in use was downloaded (Unix time); 0: none.",
           v->catalog_loaded_at_s > 0 ? (uint64_t)v->catalog_loaded_at_s : 0);
+    family(out, "posa_upstream_request_duration_seconds", "histogram",
+           "Exchanges of national messages with the provincial platform, by infno: from "
+           "sending to the answer or the failure.");
+    for (size_t i = 0; i < v->n_upstream_latency; i++)
+        histogram_series(out, "posa_upstream_request_duration_seconds", "infno",
+                         v->upstream_latency[i].infno, &v->upstream_latency[i].latency);
     settlements(out, v);
     family(out, "posa_db_commits_total", "counter",
            "Database transactions committed since start.");
@@ -189,5 +209,11 @@ int metrics_format(const struct metrics_view *v, struct html_buf *out)
            "Fsyncs of the database's WAL since start; commits per sync is how many groups one "
            "covered.");
     html_buf_printf(out, "posa_db_syncs_total %" PRIu64 "\n", v->db_syncs);
+    if (v->db_job_latency) {
+        family(out, "posa_db_job_duration_seconds", "histogram",
+               "Database jobs, from submission to their result: the group's commit, and the "
+               "WAL's fsync for a write that must be on disk first.");
+        histogram_series(out, "posa_db_job_duration_seconds", NULL, NULL, v->db_job_latency);
+    }
     return out->err;
 }

@@ -45,6 +45,13 @@ struct metrics_route {
     struct metrics_histogram latency;
 };
 
+/* One national message's exchanges with the platform: from handing it to the HTTP client to
+ * its outcome (an answer, a refusal, a timeout, a connection lost). */
+struct metrics_infno {
+    const char *infno; /* "2207" */
+    struct metrics_histogram latency;
+};
+
 /* The gauge's value; ordered by health so that an alert is "< 2". */
 enum metrics_upstream {
     METRICS_UPSTREAM_OFFLINE = 0,
@@ -70,6 +77,11 @@ struct metrics_view {
     uint64_t db_commits; /* database transactions committed since start */
     uint64_t db_jobs;    /* database jobs they carried (group commit: jobs / commits) */
     uint64_t db_syncs;   /* fsyncs of the WAL (commits / syncs: groups one fsync covered) */
+    /* From a database job's submission to its result on the loop (the group's commit, and
+     * the fsync when it waits for one); NULL leaves the family out. */
+    const struct metrics_histogram *db_job_latency;
+    const struct metrics_infno *upstream_latency; /* by infno, each once */
+    size_t n_upstream_latency;
     uint64_t catalog_items;      /* the treating region's catalog the split uses; 0: none */
     int64_t catalog_loaded_at_s; /* Unix time of its download; 0: none */
 };

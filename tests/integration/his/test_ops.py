@@ -183,6 +183,25 @@ class Ops(h.HisTestCase):
         syncs = [m[("posa_db_syncs_total", frozenset())] for m in (after, visited)]
         self.assertGreater(syncs[1], syncs[0])
         self.assertLessEqual(syncs[1], visited[("posa_db_commits_total", frozenset())])
+        # Exchanges with the platform by infno: the two identifies' and the passthrough's
+        # 1101, then the (inpatient) visit's 2401; database jobs from submission to result.
+        self.assertEqual(types.get("posa_upstream_request_duration_seconds"), "histogram")
+        self.assertEqual(types.get("posa_db_job_duration_seconds"), "histogram")
+
+        def upstream_count(m, infno):
+            return m.get(("posa_upstream_request_duration_seconds_count",
+                          frozenset({("infno", infno)})), 0.0)
+
+        self.assertEqual(upstream_count(after, "1101") - upstream_count(before, "1101"), 3)
+        self.assertEqual(upstream_count(visited, "2401") - upstream_count(after, "2401"), 1)
+        inf = visited[("posa_upstream_request_duration_seconds_bucket",
+                       frozenset({("infno", "2401"), ("le", "+Inf")}))]
+        self.assertEqual(inf, upstream_count(visited, "2401"))
+        job_counts = [m[("posa_db_job_duration_seconds_count", frozenset())]
+                      for m in (before, visited)]
+        self.assertGreater(job_counts[1], job_counts[0])
+        self.assertEqual(visited[("posa_db_job_duration_seconds_bucket",
+                                  frozenset({("le", "+Inf")}))], job_counts[1])
 
     # --- queue and retry -------------------------------------------------------------------
 

@@ -128,6 +128,25 @@ static const char expected_page[] =
     "time); 0: none.\n"
     "# TYPE posa_catalog_loaded_timestamp_seconds gauge\n"
     "posa_catalog_loaded_timestamp_seconds 1795708800\n"
+    "# HELP posa_upstream_request_duration_seconds Exchanges of national messages with the "
+    "provincial platform, by infno: from sending to the answer or the failure.\n"
+    "# TYPE posa_upstream_request_duration_seconds histogram\n"
+    "posa_upstream_request_duration_seconds_bucket{infno=\"2207\",le=\"0.001\"} 0\n"
+    "posa_upstream_request_duration_seconds_bucket{infno=\"2207\",le=\"0.002\"} 0\n"
+    "posa_upstream_request_duration_seconds_bucket{infno=\"2207\",le=\"0.005\"} 1\n"
+    "posa_upstream_request_duration_seconds_bucket{infno=\"2207\",le=\"0.01\"} 1\n"
+    "posa_upstream_request_duration_seconds_bucket{infno=\"2207\",le=\"0.025\"} 1\n"
+    "posa_upstream_request_duration_seconds_bucket{infno=\"2207\",le=\"0.05\"} 1\n"
+    "posa_upstream_request_duration_seconds_bucket{infno=\"2207\",le=\"0.1\"} 1\n"
+    "posa_upstream_request_duration_seconds_bucket{infno=\"2207\",le=\"0.25\"} 1\n"
+    "posa_upstream_request_duration_seconds_bucket{infno=\"2207\",le=\"0.5\"} 2\n"
+    "posa_upstream_request_duration_seconds_bucket{infno=\"2207\",le=\"1\"} 2\n"
+    "posa_upstream_request_duration_seconds_bucket{infno=\"2207\",le=\"2.5\"} 2\n"
+    "posa_upstream_request_duration_seconds_bucket{infno=\"2207\",le=\"5\"} 2\n"
+    "posa_upstream_request_duration_seconds_bucket{infno=\"2207\",le=\"10\"} 2\n"
+    "posa_upstream_request_duration_seconds_bucket{infno=\"2207\",le=\"+Inf\"} 2\n"
+    "posa_upstream_request_duration_seconds_sum{infno=\"2207\"} 0.264000\n"
+    "posa_upstream_request_duration_seconds_count{infno=\"2207\"} 2\n"
     "# HELP posa_settlements Settlements by state.\n"
     "# TYPE posa_settlements gauge\n"
     /* every known state, 0 when none is in it; an unknown one after them, escaped */
@@ -150,7 +169,26 @@ static const char expected_page[] =
     "# HELP posa_db_syncs_total Fsyncs of the database's WAL since start; commits per sync is "
     "how many groups one covered.\n"
     "# TYPE posa_db_syncs_total counter\n"
-    "posa_db_syncs_total 31\n";
+    "posa_db_syncs_total 31\n"
+    "# HELP posa_db_job_duration_seconds Database jobs, from submission to their result: the "
+    "group's commit, and the WAL's fsync for a write that must be on disk first.\n"
+    "# TYPE posa_db_job_duration_seconds histogram\n"
+    "posa_db_job_duration_seconds_bucket{le=\"0.001\"} 1\n"
+    "posa_db_job_duration_seconds_bucket{le=\"0.002\"} 2\n"
+    "posa_db_job_duration_seconds_bucket{le=\"0.005\"} 2\n"
+    "posa_db_job_duration_seconds_bucket{le=\"0.01\"} 2\n"
+    "posa_db_job_duration_seconds_bucket{le=\"0.025\"} 2\n"
+    "posa_db_job_duration_seconds_bucket{le=\"0.05\"} 2\n"
+    "posa_db_job_duration_seconds_bucket{le=\"0.1\"} 2\n"
+    "posa_db_job_duration_seconds_bucket{le=\"0.25\"} 2\n"
+    "posa_db_job_duration_seconds_bucket{le=\"0.5\"} 2\n"
+    "posa_db_job_duration_seconds_bucket{le=\"1\"} 2\n"
+    "posa_db_job_duration_seconds_bucket{le=\"2.5\"} 2\n"
+    "posa_db_job_duration_seconds_bucket{le=\"5\"} 2\n"
+    "posa_db_job_duration_seconds_bucket{le=\"10\"} 2\n"
+    "posa_db_job_duration_seconds_bucket{le=\"+Inf\"} 2\n"
+    "posa_db_job_duration_seconds_sum 0.002500\n"
+    "posa_db_job_duration_seconds_count 2\n";
 /* clang-format on */
 
 static void test_page(void **state)
@@ -159,6 +197,8 @@ static void test_page(void **state)
     static const struct metrics_status_count settle[] = {{200, 2}, {409, 1}};
     static const struct metrics_state_count states[] = {
         {"settled", 2}, {"unknown", 1}, {"a\"b\\c\nd\xff", 7}};
+    struct metrics_infno infnos[1] = {{.infno = "2207"}};
+    struct metrics_histogram db_jobs = {0};
     struct metrics_route routes[2] = {
         {.route = "GET /v1/health", .statuses = health, .n_statuses = 1},
         {.route = "POST /v1/visits/{id}/settle", .statuses = settle, .n_statuses = 2},
@@ -178,6 +218,9 @@ static void test_page(void **state)
         .db_syncs = 31,
         .catalog_items = 100267,
         .catalog_loaded_at_s = 1795708800,
+        .upstream_latency = infnos,
+        .n_upstream_latency = 1,
+        .db_job_latency = &db_jobs,
     };
     struct html_buf buf;
 
@@ -187,6 +230,10 @@ static void test_page(void **state)
     metrics_histogram_observe(&routes[0].latency, 3000);
     metrics_histogram_observe(&routes[1].latency, 120000);
     metrics_histogram_observe(&routes[1].latency, 15000000);
+    metrics_histogram_observe(&infnos[0].latency, 4000);
+    metrics_histogram_observe(&infnos[0].latency, 260000);
+    metrics_histogram_observe(&db_jobs, 1500);
+    metrics_histogram_observe(&db_jobs, 1000); /* a bound's own bucket */
     html_buf_init(&buf, HTML_BUF_CEILING);
     assert_int_equal(metrics_format(&view, &buf), 0);
     assert_string_equal(buf.data, expected_page);
