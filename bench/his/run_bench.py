@@ -80,14 +80,22 @@ def load(w, mode, at, clients, seconds, clock, pids, quiet=False, keys=False):
 DB_COUNTERS = ("posa_db_jobs_total", "posa_db_commits_total", "posa_db_syncs_total")
 
 
-def db_counters(port):
-    """posad's database counters from GET /metrics (jobs, commits, WAL fsyncs), or None."""
+def metrics_text(port):
+    """posad's GET /metrics page, or None."""
     try:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         conn.request("GET", "/metrics")
         text = conn.getresponse().read().decode()
         conn.close()
     except (OSError, http.client.HTTPException):
+        return None
+    return text
+
+
+def db_counters(port):
+    """posad's database counters from GET /metrics (jobs, commits, WAL fsyncs), or None."""
+    text = metrics_text(port)
+    if text is None:
         return None
     got = dict(line.split()[:2] for line in text.splitlines()
                if line.split()[:1] and line.split()[0] in DB_COUNTERS)
@@ -97,13 +105,7 @@ def db_counters(port):
 def latencies(port):
     """{what: (seconds, count)} of posad's database jobs ("db job") and of each infno's
     exchanges with the sandbox, from GET /metrics' histograms, or {}."""
-    try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-        conn.request("GET", "/metrics")
-        text = conn.getresponse().read().decode()
-        conn.close()
-    except (OSError, http.client.HTTPException):
-        return {}
+    text = metrics_text(port) or ""
     got = {}
     for m in re.finditer(r'^posa_(db_job|upstream_request)_duration_seconds_(sum|count)'
                          r'(?:\{infno="(\d+)"\})? ([\d.]+)$', text, re.M):
