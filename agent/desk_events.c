@@ -139,10 +139,18 @@ void desk_events(struct his_call *call)
     if (every)
         desk[0] = '\0';
     len = strlen(desk);
-    if (len && !str_is_desk(desk)) {
+    if ((err == 1 && !every && !len) || (len && !str_is_desk(desk))) {
         his_fail(call, POSA_EFIELD, "desk is not a desk id (" STR_DESK_RULE ") or *", NULL);
         return;
     }
+    /* Every desk's stream is for a client of every desk (his_check_desk passes any role for
+     * no desk named). */
+    if (every && (err = his_check_owner(call, "")) < 0) {
+        his_fail(call, err, "?desk=* is every desk's stream: this client is of some desks only",
+                 NULL);
+        return;
+    }
+    err = 0;
     if (!(sub = calloc(1, sizeof *sub))) {
         his_fail(call, -ENOMEM, NULL, NULL);
         return;

@@ -186,13 +186,20 @@ class Auth(h.HisTestCase):
                                          ("desk12", "", 403, None),
                                          ("desk12", "?desk=D02", 200, "D02"),
                                          ("viewer", "", 200, "*"),
-                                         ("ops", "?desk=D02", 200, "D02")):
+                                         ("ops", "?desk=D02", 200, "D02"),
+                                         # every desk's stream, by name: every desk's
+                                         # clients only
+                                         ("desk1", "?desk=*", 403, None),
+                                         ("desk12", "?desk=%2A", 403, None),
+                                         ("viewer", "?desk=*", 200, "*"),
+                                         ("desk1", "?desk=", 400, None)):
             with self.subTest(who=who, query=query):
                 s = h.SseStream(self.tcp, "/v1/events" + query, headers=auth(who), timeout=5)
                 try:
                     self.assertEqual(s.status, status, s.body)
                     if status != 200:
-                        self.assertIn(b'"FORBIDDEN"', s.body)
+                        self.assertIn(b'"FORBIDDEN"' if status == 403 else b'"BAD_REQUEST"',
+                                      s.body)
                         continue
                     s.wait_comment("desk %s" % desk, 5)
                     self.assertIn("subscribed", s.comments)
