@@ -19,6 +19,7 @@
 struct desk_subscriber {
     struct his_call *call;
     char desk[CARD_DESK_MAX + 1]; /* "" = every desk */
+    bool hears_codes;             /* may identify (desk_event): the socket, or a cashier's client */
     struct desk_subscriber *next;
 };
 
@@ -53,25 +54,44 @@ static void on_peer_gone(struct http_request *req, void *data)
     drop(&sub->call->pd->desk, sub);
 }
 
-void desk_event(struct desk *d, const char *desk, const char *name, struct json_object *data)
+/* data as an event frame (malloc'd, its length in *len), or NULL. */
+static char *frame_of(const char *name, struct json_object *data, size_t *len)
 {
     const char *json = json_object_to_json_string_ext(data, JSON_C_TO_STRING_PLAIN |
                                                                 JSON_C_TO_STRING_NOSLASHESCAPE);
-    size_t len = strlen(name) + strlen(json) + 32;
-    char *frame = malloc(len);
-    struct desk_subscriber *sub = d->subscribers, *next;
+    size_t cap = strlen(name) + strlen(json) + 32;
+    char *frame = malloc(cap);
 
-    if (frame) {
-        len = (size_t)snprintf(frame, len, "event: %s\ndata: %s\n\n", name, json);
-        for (; sub; sub = next) {
-            next = sub->next;
-            if (desk && sub->desk[0] && strcmp(sub->desk, desk) != 0)
-                continue;
-            if (http_stream_write(sub->call->req, frame, len) < 0)
-                drop(d, sub); /* gone, or too far behind: it reconnects and reads state */
-        }
+    if (frame)
+        *len = (size_t)snprintf(frame, cap, "event: %s\ndata: %s\n\n", name, json);
+    return frame;
+}
+
+void desk_event(struct desk *d, const char *desk, const char *name, struct json_object *data)
+{
+    struct desk_subscriber *sub = d->subscribers, *next;
+    size_t len = 0, bare_len = 0;
+    char *frame = frame_of(name, data, &len), *bare = NULL;
+    /* A scanned e-voucher code identifies its patient for a minute (identify {source:"qr"}):
+     * a client that may not identify hears that a code was scanned, not the code. */
+    bool has_code = json_object_object_get_ex(data, "qr", NULL);
+
+    if (frame && has_code) {
+        json_object_object_del(data, "qr");
+        bare = frame_of(name, data, &bare_len);
+    }
+    for (; sub && frame; sub = next) {
+        bool code_kept = has_code && !sub->hears_codes;
+
+        next = sub->next;
+        if ((desk && sub->desk[0] && strcmp(sub->desk, desk) != 0) || (code_kept && !bare))
+            continue;
+        if (http_stream_write(sub->call->req, code_kept ? bare : frame,
+                              code_kept ? bare_len : len) < 0)
+            drop(d, sub); /* gone, or too far behind: it reconnects and reads state */
     }
     free(frame);
+    free(bare);
     json_object_put(data);
 }
 
@@ -156,6 +176,7 @@ void desk_events(struct his_call *call)
         return;
     }
     memcpy(sub->desk, desk, len);
+    sub->hears_codes = !call->client || call->client->role == ROLE_CASHIER;
     /* Without ?desk= a stream carries every desk's events: a client of one desk gets its
      * own, a client of several must name one. */
     if (!len && !every && (err = his_client_desk(call, &own)) == 0 && own)

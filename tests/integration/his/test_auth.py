@@ -53,14 +53,31 @@ class AuthWorld(h.World):
 
 
 class Auth(h.HisTestCase):
+    scanner = None
+
     @classmethod
     def setUpClass(cls):
         if h.HisTestCase.world is None:
-            h.HisTestCase.world = AuthWorld("[his]\nclients = %s\n" % clients_line())
+            # A networked QR scanner at D03, which posad dials once started.
+            cls.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            cls.listener.bind(("127.0.0.1", 0))
+            cls.listener.listen(1)
+            cls.listener.settimeout(10)
+            h.HisTestCase.world = AuthWorld(
+                "[his]\nclients = %s\n[desks]\nscanners = D03=tcp:127.0.0.1:%d\n"
+                % (clients_line(), cls.listener.getsockname()[1]))
             if h.TLS:  # over TLS the listener may leave loopback: it does (still reached locally)
                 h.HisTestCase.world.listen_host = "0.0.0.0"
             h.HisTestCase.world.start()
+            cls.scanner, _ = cls.listener.accept()
         super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.scanner:
+            cls.scanner.close()
+            cls.listener.close()
+        super().tearDownClass()
 
     def identify_at(self, who, desk, psn_no=ZHANG):
         r = self.tcp.post("/v1/identify", {"source": "id", "certno": h.PERSONS[psn_no],
@@ -210,6 +227,30 @@ class Auth(h.HisTestCase):
             s.wait_comment("desk *", 5)
         finally:
             s.close()
+
+    def test_a_scanned_code_reaches_only_who_may_identify_with_it(self):
+        # An e-voucher code identifies its patient for a minute: a readonly client hears
+        # that one was scanned, a cashier and the socket get the code itself.
+        status, raw = self.w.sandbox_request("POST", "/sandbox/qr", {"psn_no": ZHANG})
+        self.assertEqual(status, 200, raw)
+        code = json.loads(raw)["qrcode"]
+        streams = {"viewer": h.SseStream(self.tcp, "/v1/events?desk=D03", headers=auth("viewer")),
+                   "front": h.SseStream(self.tcp, "/v1/events?desk=D03", headers=auth("front")),
+                   "socket": h.SseStream(self.unix, "/v1/events?desk=D03")}
+        try:
+            for s in streams.values():
+                s.wait_comment("subscribed", 5)
+            self.scanner.sendall((code + "\r\n").encode())
+            got = {}
+            for who, s in streams.items():
+                data = s.events_until("qr_scanned", 5)[-1][1]
+                got[who] = json.loads(data) if isinstance(data, str) else data
+            self.assertEqual(got, {"viewer": {"valid": True},
+                                   "front": {"valid": True, "qr": code},
+                                   "socket": {"valid": True, "qr": code}})
+        finally:
+            for s in streams.values():
+                s.close()
 
     def test_cashier_of_d01_cannot_identify_at_d02(self):
         r = self.tcp.post("/v1/identify", {"desk": "D02", "source": "card", "wait_ms": 0},
