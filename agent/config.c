@@ -214,17 +214,17 @@ static const struct config_key *config_find(const char *section, const char *nam
     return NULL;
 }
 
+/* value is one of choices ("a|b|c"), whole: "a|b" is none of them. */
 static bool config_choice_ok(const char *choices, const char *value)
 {
     size_t n = strlen(value);
-    const char *p = choices;
 
-    while (n && (p = strstr(p, value))) {
-        bool start = p == choices || p[-1] == '|';
-        bool end = p[n] == '\0' || p[n] == '|';
-        if (start && end)
+    for (const char *p = choices; *p;) {
+        size_t len = strcspn(p, "|");
+
+        if (len == n && memcmp(p, value, n) == 0)
             return true;
-        p += n;
+        p += len + (p[len] == '|');
     }
     return false;
 }

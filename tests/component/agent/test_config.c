@@ -121,6 +121,12 @@ static void test_errors_name_file_line_key(void **state)
         {"[posad]\ndata_dir = '/var/lib/posa'\n",
          ":2: [posad] data_dir: write the value without quotes"},
         {"[gateway]\ngateway = oauth\n", ":2: [gateway] gateway: must be one of none|tif|csb|sm"},
+        /* Two choices are none of them (the second would have gone into every envelope). */
+        {"[gateway]\ngateway = tif|csb\n", ":2: [gateway] gateway: must be one of none|tif|csb|sm"},
+        {"[gateway]\ngateway = none|tif\n",
+         ":2: [gateway] gateway: must be one of none|tif|csb|sm"},
+        {"[institution]\nopter_type = 1|2\n", ":2: [institution] opter_type: must be one of 1|2|3"},
+        {"[gateway]\ngateway = \n", ":2: [gateway] gateway: must be one of none|tif|csb|sm"},
         /* 瑞金医院 saved in GBK: every envelope would carry it, every sign-in refused. */
         {"[institution]\nfixmedins_name = \xC8\xF0\xBD\xF0\xD2\xBD\xD4\xBA\n",
          ":2: [institution] fixmedins_name: is not UTF-8 (save the file as UTF-8, not GBK)"},
