@@ -856,17 +856,20 @@ static void on_metrics(struct db_job *job, int status)
     struct metrics_flow *m = call->flow;
     struct metrics_route routes[64];
     struct metrics_infno infnos[UPSTREAM_LATENCY_MAX];
-    struct metrics_view view = {.version = "0.1.0", .db_job_latency = &call->pd->db.job_latency};
+    struct metrics_view view = {.version = POSA_VERSION,
+                                .db_job_latency = &call->pd->db.job_latency};
     const struct upstream *up = &call->pd->up;
     struct html_buf page;
     enum upstream_health h = up->health;
     int64_t age;
     int err;
 
-    if (status) {
-        his_fail(call, status, NULL, NULL);
-        return;
-    }
+    /* Unread (a failed database runs no job), the page still says so, and what the loop
+     * holds: the upstream, the latencies. */
+    view.db_read = status == 0;
+    view.database = db_worker_failed(&call->pd->db) ? METRICS_DATABASE_FAILED
+                    : db_worker_full(&call->pd->db) ? METRICS_DATABASE_FULL
+                                                    : METRICS_DATABASE_OK;
     age = m->stats.oldest_at ? (upstream_now_ms() - m->stats.oldest_at) / 1000 : 0;
     view.routes = routes;
     view.n_routes = his_metrics_routes(routes, sizeof routes / sizeof routes[0]);

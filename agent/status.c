@@ -77,7 +77,9 @@ static void on_stats(struct db_job *job, int status)
     json_object_object_add(body, "readers", desk_readers_json(&sj->pd->desk));
     json_object_object_add(body, "catalog", desk_catalog_json(&sj->pd->desk));
     json_object_object_add(body, "sealing", desk_sealing_json(&sj->pd->desk));
-    his_reply(sj->call, 200, body);
+    /* A failed database refuses every request until a restart: a probe that reads only the
+     * status code (curl -f, a load balancer) must see it. */
+    his_reply(sj->call, failed ? 503 : 200, body);
     free(sj);
 }
 
@@ -144,13 +146,13 @@ static int run_queue(struct db *db, struct db_job *job)
 static void on_queue(struct db_job *job, int status)
 {
     struct status_job *sj = (struct status_job *)job;
-    struct json_object *body = json_object_new_object();
+    struct json_object *body;
 
     if (status) {
         json_object_put(sj->rows);
-        json_object_object_add(body, "error", json_object_new_string(posa_strerror(status)));
-        his_reply(sj->call, 503, body);
+        his_fail(sj->call, status, NULL, NULL);
     } else {
+        body = json_object_new_object();
         /* Nothing leaves while the platform is offline, whatever next_attempt says. */
         json_object_object_add(body, "upstream",
                                json_object_new_string(upstream_health_name(sj->pd->up.health)));

@@ -587,6 +587,16 @@ static void print_error(const struct response *r, struct json_object *doc)
     fputc('\n', stderr);
 }
 
+/* A failing answer that is no error but a document (GET /v1/health's 503 on a failed
+ * database) is shown like a good one, then said to have failed. */
+static bool is_error_answer(struct json_object *doc)
+{
+    struct json_object *e = NULL;
+
+    return !doc || (json_object_object_get_ex(doc, "error", &e) &&
+                    json_object_is_type(e, json_type_object));
+}
+
 /* Shows an answer; returns the exit status. */
 static int show(const struct options *o, const struct response *r)
 {
@@ -610,8 +620,16 @@ static int show(const struct options *o, const struct response *r)
         json_object_is_type(matched, json_type_boolean) && !json_object_get_boolean(matched))
         fprintf(stderr, "posactl: no local settlement in that period: nothing was compared with "
                         "the platform\n");
-    if (!ok) {
+    if (!ok && is_error_answer(doc)) {
         print_error(r, doc);
+    } else if (!ok) {
+        if (!o->json)
+            print_answer(doc);
+        fprintf(stderr, "posactl: posad answered HTTP %d%s\n", r->status,
+                r->status == 503 && json_object_object_get_ex(doc, "database", &matched) &&
+                        strcmp(json_object_get_string(matched), "failed") == 0
+                    ? ": its database failed; restart posad (see its log, database_failed)"
+                    : "");
     } else if (!o->json && doc) {
         print_answer(doc);
     } else if (!o->json) {

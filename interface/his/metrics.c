@@ -165,7 +165,8 @@ static void settlements(struct html_buf *out, const struct metrics_view *v)
 
 int metrics_format(const struct metrics_view *v, struct html_buf *out)
 {
-    if ((unsigned)v->upstream > METRICS_UPSTREAM_ONLINE)
+    if ((unsigned)v->upstream > METRICS_UPSTREAM_ONLINE ||
+        (unsigned)v->database > METRICS_DATABASE_OK)
         return POSA_ERANGE;
     if (v->version) {
         family(out, "posa_build_info", "gauge", "posad's version.");
@@ -183,10 +184,15 @@ int metrics_format(const struct metrics_view *v, struct html_buf *out)
      * series to go stale instead of changing. */
     gauge(out, "posa_upstream_state", "Provincial platform link: 0 offline, 1 degraded, 2 online.",
           (uint64_t)v->upstream);
-    gauge(out, "posa_queue_depth", "Upstream messages waiting in the outbox.", v->queue_depth);
-    gauge(out, "posa_queue_oldest_age_seconds", "Age of the oldest waiting message.",
-          v->queue_oldest_age_s);
-    gauge(out, "posa_queue_unknown", "Messages whose outcome is being resolved.", v->queue_unknown);
+    gauge(out, "posa_database_state",
+          "posad's database: 0 failed (restart posad), 1 disk full, 2 ok.", (uint64_t)v->database);
+    if (v->db_read) {
+        gauge(out, "posa_queue_depth", "Upstream messages waiting in the outbox.", v->queue_depth);
+        gauge(out, "posa_queue_oldest_age_seconds", "Age of the oldest waiting message.",
+              v->queue_oldest_age_s);
+        gauge(out, "posa_queue_unknown", "Messages whose outcome is being resolved.",
+              v->queue_unknown);
+    }
     gauge(out, "posa_catalog_items", "Items of the treating region's catalog the split uses.",
           v->catalog_items);
     gauge(out, "posa_catalog_loaded_timestamp_seconds",
@@ -198,17 +204,19 @@ int metrics_format(const struct metrics_view *v, struct html_buf *out)
     for (size_t i = 0; i < v->n_upstream_latency; i++)
         histogram_series(out, "posa_upstream_request_duration_seconds", "infno",
                          v->upstream_latency[i].infno, &v->upstream_latency[i].latency);
-    settlements(out, v);
-    family(out, "posa_db_commits_total", "counter",
-           "Database transactions committed since start.");
-    html_buf_printf(out, "posa_db_commits_total %" PRIu64 "\n", v->db_commits);
-    family(out, "posa_db_jobs_total", "counter",
-           "Database jobs run since start; jobs per commit is the group commit's grouping.");
-    html_buf_printf(out, "posa_db_jobs_total %" PRIu64 "\n", v->db_jobs);
-    family(out, "posa_db_syncs_total", "counter",
-           "Fsyncs of the database's WAL since start; commits per sync is how many groups one "
-           "covered.");
-    html_buf_printf(out, "posa_db_syncs_total %" PRIu64 "\n", v->db_syncs);
+    if (v->db_read) { /* counted on the database thread, read by a job there */
+        settlements(out, v);
+        family(out, "posa_db_commits_total", "counter",
+               "Database transactions committed since start.");
+        html_buf_printf(out, "posa_db_commits_total %" PRIu64 "\n", v->db_commits);
+        family(out, "posa_db_jobs_total", "counter",
+               "Database jobs run since start; jobs per commit is the group commit's grouping.");
+        html_buf_printf(out, "posa_db_jobs_total %" PRIu64 "\n", v->db_jobs);
+        family(out, "posa_db_syncs_total", "counter",
+               "Fsyncs of the database's WAL since start; commits per sync is how many groups "
+               "one covered.");
+        html_buf_printf(out, "posa_db_syncs_total %" PRIu64 "\n", v->db_syncs);
+    }
     if (v->db_job_latency) {
         family(out, "posa_db_job_duration_seconds", "histogram",
                "Database jobs, from submission to their result: the group's commit, and the "

@@ -4,6 +4,7 @@
 #ifndef POSA_HIS_METRICS_H
 #define POSA_HIS_METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -52,6 +53,13 @@ struct metrics_infno {
     struct metrics_histogram latency;
 };
 
+/* posa_database_state; ordered as the upstream's: an alert is "< 2". */
+enum metrics_database {
+    METRICS_DATABASE_FAILED = 0, /* an fsync failed: every request refused until a restart */
+    METRICS_DATABASE_FULL = 1,   /* writes refused for want of space */
+    METRICS_DATABASE_OK = 2,
+};
+
 /* The gauge's value; ordered by health so that an alert is "< 2". */
 enum metrics_upstream {
     METRICS_UPSTREAM_OFFLINE = 0,
@@ -69,6 +77,10 @@ struct metrics_view {
     const struct metrics_route *routes;
     size_t n_routes;
     enum metrics_upstream upstream;
+    enum metrics_database database;
+    /* False when the database could not be read: the queue's, the settlements' and the
+     * database counters' series are left out rather than shown as 0. */
+    bool db_read;
     uint64_t queue_depth;        /* outbox rows waiting */
     uint64_t queue_oldest_age_s; /* age of the oldest; 0 when empty */
     uint64_t queue_unknown;      /* messages whose outcome is being resolved */

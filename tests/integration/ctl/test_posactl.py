@@ -190,6 +190,19 @@ class WithoutPosad(unittest.TestCase):
         self.assertIn("HTTP 503", err)
         self.assertIn("out of memory", err)
 
+    def test_status_of_a_failed_database(self):
+        # GET /v1/health answers 503 with its document when the database failed: the table,
+        # what to do, and a failing exit for the script that watches it.
+        body = json.dumps({"status": "degraded", "version": "0.1.0", "database": "failed",
+                           "upstream": {"state": "online", "last_ok": None, "rtt_ms": 1}}).encode()
+        t, _ = self.serve_once(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: %d\r\n\r\n"
+                               % len(body) + body)
+        rc, out, err = posactl("status", sock=self.nowhere)
+        t.join(10)
+        self.assertEqual(rc, 1, (out, err))
+        self.assertEqual(field(out, "database"), "failed", out)
+        self.assertIn("HTTP 503: its database failed; restart posad", err)
+
     def test_error_words_do_not_drive_the_terminal(self):
         # The platform's words pass through posad's errors: an ESC sequence, a bell, a
         # carriage return or a C1 CSI (U+009B) is shown as '?', never written to the terminal.

@@ -228,9 +228,15 @@ class LostOutcomes(h.HisTestCase):
             os.unlink(self.w.flag)
         # The 2207 left before the failure: its outcome is unknown, not a retryable error.
         self.assertError(result["r"], 504, "OUTCOME_UNKNOWN")
+        # Said where a probe of the status code and an alert on a gauge see it.
         health = self.tcp.get("/v1/health")
         self.assertEqual((health.status, health.json["database"], health.json["status"]),
-                         (200, "failed", "degraded"), health)
+                         (503, "failed", "degraded"), health)
+        metrics = self.tcp.get("/metrics")
+        self.assertEqual(metrics.status, 200, metrics)
+        self.assertIn("\nposa_database_state 0\n", metrics.raw.decode())
+        self.assertNotIn("posa_queue_depth", metrics.raw.decode())
+        self.assertError(self.tcp.get("/v1/queue"), 503, "INTERNAL")
         self.assertIn("database_failed", self.w.log_tail())
         # With syncs working again, still nothing until a restart.
         r = self.tcp.post("/v1/identify", {"source": "id", "certno": h.PERSONS[ZHANG]})

@@ -112,6 +112,9 @@ static const char expected_page[] =
     "# HELP posa_upstream_state Provincial platform link: 0 offline, 1 degraded, 2 online.\n"
     "# TYPE posa_upstream_state gauge\n"
     "posa_upstream_state 1\n"
+    "# HELP posa_database_state posad's database: 0 failed (restart posad), 1 disk full, 2 ok.\n"
+    "# TYPE posa_database_state gauge\n"
+    "posa_database_state 2\n"
     "# HELP posa_queue_depth Upstream messages waiting in the outbox.\n"
     "# TYPE posa_queue_depth gauge\n"
     "posa_queue_depth 3\n"
@@ -208,6 +211,8 @@ static void test_page(void **state)
         .routes = routes,
         .n_routes = 2,
         .upstream = METRICS_UPSTREAM_DEGRADED,
+        .database = METRICS_DATABASE_OK,
+        .db_read = true,
         .queue_depth = 3,
         .queue_oldest_age_s = 42,
         .queue_unknown = 1,
@@ -305,22 +310,50 @@ static void test_label_escape_random(void **state)
 
 static void test_bad_upstream(void **state)
 {
-    struct metrics_view view = {.upstream = (enum metrics_upstream)7};
+    struct metrics_view views[] = {{.upstream = (enum metrics_upstream)7},
+                                   {.database = (enum metrics_database)3}};
     struct html_buf buf;
 
     (void)state;
-    html_buf_init(&buf, 256);
-    assert_int_equal(metrics_format(&view, &buf), POSA_ERANGE);
-    assert_int_equal(buf.len, 0);
+    for (size_t i = 0; i < 2; i++) {
+        html_buf_init(&buf, 256);
+        assert_int_equal(metrics_format(&views[i], &buf), POSA_ERANGE);
+        assert_int_equal(buf.len, 0);
+        html_buf_done(&buf);
+    }
+}
+
+/* A failed database runs no job: the page says so, and leaves out what it could not read
+ * rather than show a queue of 0 and counters gone back to 0. */
+static void test_database_unread(void **state)
+{
+    struct metrics_view view = {.upstream = METRICS_UPSTREAM_ONLINE,
+                                .database = METRICS_DATABASE_FAILED,
+                                .queue_depth = 5,
+                                .db_commits = 9};
+    struct html_buf buf;
+
+    (void)state;
+    html_buf_init(&buf, HTML_BUF_CEILING);
+    assert_int_equal(metrics_format(&view, &buf), 0);
+    assert_non_null(strstr(buf.data, "\nposa_database_state 0\n"));
+    assert_non_null(strstr(buf.data, "\nposa_upstream_state 2\n"));
+    assert_null(strstr(buf.data, "posa_queue_depth"));
+    assert_null(strstr(buf.data, "posa_settlements"));
+    assert_null(strstr(buf.data, "posa_db_commits_total"));
     html_buf_done(&buf);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bucket_index), cmocka_unit_test(test_observe),
-        cmocka_unit_test(test_page),         cmocka_unit_test(test_label_escape),
-        cmocka_unit_test(test_bad_upstream), cmocka_unit_test(test_label_escape_random),
+        cmocka_unit_test(test_bucket_index),
+        cmocka_unit_test(test_observe),
+        cmocka_unit_test(test_page),
+        cmocka_unit_test(test_label_escape),
+        cmocka_unit_test(test_bad_upstream),
+        cmocka_unit_test(test_label_escape_random),
+        cmocka_unit_test(test_database_unread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
