@@ -647,11 +647,15 @@ static int discharge_outcome(struct his_call *call, struct upmsg *m, char *msg, 
     msg[0] = '\0'; /* words only where desk_outcome gives some */
     enum msg_state was = m->result == UPMSG_EXISTING && m->existing ? m->existing->state : MSG_DONE;
     bool waits = m->result == UPMSG_QUEUED || was == MSG_QUEUED;
-    /* Queued behind the visit's earlier messages, the platform there: a retry shortly. */
-    int err = waits && upstream_can_send(&call->pd->up) ? POSA_EBUSY
-              : waits                                   ? POSA_EUPSTREAM_OFFLINE
-              : was == MSG_SENT                         ? POSA_EOUTCOME_UNKNOWN
-                                                        : desk_outcome(m, &env, msg, cap);
+    /* Queued behind the visit's earlier messages, the platform there: a retry shortly. Not
+     * one that went back to the queue when the platform could not be reached (the platform
+     * just gone, not yet called offline). */
+    bool behind =
+        m->result == UPMSG_QUEUED ? upmsg_queued_behind(m) : upstream_can_send(&call->pd->up);
+    int err = waits && behind   ? POSA_EBUSY
+              : waits           ? POSA_EUPSTREAM_OFFLINE
+              : was == MSG_SENT ? POSA_EOUTCOME_UNKNOWN
+                                : desk_outcome(m, &env, msg, cap);
 
     upmsg_free(m);
     if (!err)

@@ -719,6 +719,11 @@ static void upmsg_send(struct upmsg *m)
     }
 }
 
+bool upmsg_queued_behind(const struct upmsg *m)
+{
+    return m->result == UPMSG_QUEUED && !m->send_now && !m->offline_at_admit;
+}
+
 const struct envelope_response *upmsg_accepted(const struct upmsg *m)
 {
     return m->result == UPMSG_ANSWERED && m->have_env && m->env.infcode == 0 ? &m->env : NULL;

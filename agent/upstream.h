@@ -245,6 +245,10 @@ int upstream_next_msgid(struct upstream *up, char ret[MSGID_LEN + 1]);
 int upstream_restamp(const char *body, size_t len, const char *msgid, const char *sign_no,
                      char **ret, size_t *ret_len);
 
+/* A queued message (UPMSG_QUEUED) that waits behind its visit's earlier messages, the
+ * platform reachable when it was admitted: not one the platform could not be reached for. */
+bool upmsg_queued_behind(const struct upmsg *m);
+
 /* The platform's answer when it took the message (infcode 0), parsed; NULL otherwise. For an
  * owner's apply_also, which runs with every outcome. */
 const struct envelope_response *upmsg_accepted(const struct upmsg *m);

@@ -205,6 +205,25 @@ class LostOutcomes(h.HisTestCase):
             self.assertEqual((r.status, r.json.get("state")), (200, "settled"), (field, r))
         self.assertEqual(self.armed_faults(), 0)
 
+    def test_a_discharge_the_platform_did_not_take_is_not_said_to_wait_behind(self):
+        # The platform gone a moment ago (refusing connections, not yet called offline): the
+        # discharge went back to the queue, and the settle said 409 "behind the visit's
+        # earlier messages, still on their way", of which there were none.
+        v = self.open_visit(self.tcp, ZHANG)
+        self.upload(self.tcp, v["visit_id"], h.stay_lines("WG"))
+        status, raw = self.w.sandbox_request("POST", "/sandbox/offline", {"seconds": 3})
+        self.assertEqual(status, 200, raw)
+        body = {"discharge": {"time": "2026-11-25 09:30:00"}, "wait_if_offline": True}
+        r = self.unix.post("/v1/visits/%s/settle" % v["visit_id"], body)
+        self.assertEqual(self.tcp.get("/v1/health").json["upstream"]["state"], "degraded")
+        self.assertError(r, 503, "UPSTREAM_OFFLINE")
+        self.assertNotIn("earlier messages", r.json["error"]["message"], r)
+        h.wait_until(lambda: self.posad_rows("SELECT state FROM journal WHERE visit_key = ? AND "
+                                             "infno = '2402'", (v["visit_id"],)) == [("done",)],
+                     30, "the discharge sent", step=0.1)
+        r = self.unix.post("/v1/visits/%s/settle" % v["visit_id"], body)
+        self.assertEqual((r.status, r.json.get("state")), (200, "settled"), r)
+
     @unittest.skipUnless(SHIM, "POSA_FAILSYNC_LIB (the fdatasync shim) is not set")
     def test_failed_sync_stops_posad_until_restart(self):
         a, b = self.outpatient_visit("A"), self.outpatient_visit("B")
