@@ -800,7 +800,9 @@ static void on_estimate(struct upmsg *m)
     struct jsonmap_error jerr = {0};
     char msg[256];
     int err = desk_outcome(m, &f->env, msg, sizeof msg);
-
+    /* msg is the platform's own words only for its refusal; else posad's (an earlier message
+     * on its way, an estimate that cannot be right). */
+    bool platform_said = err == POSA_EUPSTREAM_REFUSED;
     const char *why;
 
     upmsg_free(m);
@@ -823,9 +825,9 @@ static void on_estimate(struct upmsg *m)
     if (err) {
         struct json_object *d = json_object_new_object();
 
-        if (msg[0])
+        if (platform_said && msg[0])
             json_object_object_add(d, "upstream_message", json_object_new_string(msg));
-        his_fail(call, err, err == POSA_EUPSTREAM_REFUSED ? msg : NULL, d);
+        his_fail(call, err, msg[0] ? msg : NULL, d);
         return;
     }
     his_reply(call, 200, settlement_json(f, "estimated"));

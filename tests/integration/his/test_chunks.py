@@ -31,6 +31,8 @@ class Chunks(h.HisTestCase):
             early = self.tcp.post("/v1/visits/%s/%s" % (vid, path), body)
             self.assertError(early, 409, "CONFLICT")
             self.assertTrue(early.json["error"]["retryable"], early)
+            # posad's words, not the platform's: the platform said nothing.
+            self.assertNotIn("upstream_message", early.json["error"]["details"], early)
         h.wait_until(lambda: self.posad_row(
             "SELECT 1 FROM journal WHERE visit_key = ? AND state IN ('queued', 'sent')",
             (vid,)) is None, 20, "the chunks answered")
