@@ -468,6 +468,7 @@ void passthrough_handle(struct his_call *call)
     struct jsonmap_error jerr = {0};
     struct pt_flow *f;
     char why[160];
+    int err;
 
     /* An envelope names no desk (a 2305 may refund any desk's settlement): it is for a client
      * of every desk, as the queue is. */
@@ -478,9 +479,13 @@ void passthrough_handle(struct his_call *call)
     call->transient = true;
     if (!(f = his_flow_new(call, sizeof *f, pt_flow_free)))
         return;
-    if (jsonmap_parse(req->body, req->body_len, &f->root, &jerr) ||
+    if ((err = jsonmap_parse_request(req->body, req->body_len, &f->root, &jerr)) < 0 ||
         !json_object_is_type(f->root, json_type_object)) {
-        pt_answer(call, 400, -1, "", "the body is not a JSON envelope", NULL);
+        snprintf(why, sizeof why,
+                 err == POSA_EDUPLICATE ? "the envelope gives %s twice"
+                                        : "the body is not a JSON envelope",
+                 jerr.field);
+        pt_answer(call, 400, -1, "", why, NULL);
         return;
     }
     if (pt_parse(pd, f->root, &f->head, &f->infno, &f->his_msgid, &f->input, why, sizeof why)) {

@@ -20,7 +20,7 @@ static int object_parse(const char *body, size_t len, bool empty_ok, const char 
 
     if (len == 0 && empty_ok)
         root = json_object_new_object();
-    else if ((rc = jsonmap_parse(body, len, &root, err)) < 0)
+    else if ((rc = jsonmap_parse_request(body, len, &root, err)) < 0)
         return rc;
     if (!root)
         return -ENOMEM;

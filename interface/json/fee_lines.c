@@ -191,7 +191,7 @@ int fee_lines_parse(const char *text, size_t len, size_t max_lines, struct fee_l
     struct json_object *root = NULL, *array = NULL;
     int rc;
 
-    if ((rc = jsonmap_parse(text, len, &root, err)) < 0)
+    if ((rc = jsonmap_parse_request(text, len, &root, err)) < 0)
         return rc;
     if (!json_object_object_get_ex(root, "lines", &array) ||
         !json_object_is_type(array, json_type_array))

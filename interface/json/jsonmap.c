@@ -175,6 +175,132 @@ int jsonmap_parse(const char *text, size_t len, struct json_object **ret,
     return 0;
 }
 
+/* Members json-c kept in v and below: fewer than the text wrote when a key came twice in one
+ * object. Depth is JSON_DEPTH_MAX at most. */
+static size_t tree_members(struct json_object *v)
+{
+    size_t n = 0;
+
+    if (json_object_is_type(v, json_type_object)) {
+        json_object_object_foreach(v, key, child)
+        {
+            (void)key;
+            n += 1 + tree_members(child);
+        }
+    } else if (json_object_is_type(v, json_type_array)) {
+        for (size_t i = 0, len = json_object_array_length(v); i < len; i++)
+            n += tree_members(json_object_array_get_idx(v, i));
+    }
+    return n;
+}
+
+struct text_key {
+    size_t object; /* which object, in order of its '{' */
+    const char *p; /* the key's bytes, quotes left out */
+    size_t len;
+};
+
+static int key_cmp(const void *a, const void *b)
+{
+    const struct text_key *x = a, *y = b;
+    int c;
+
+    if (x->object != y->object)
+        return x->object < y->object ? -1 : 1;
+    if ((c = memcmp(x->p, y->p, x->len < y->len ? x->len : y->len)) != 0)
+        return c;
+    return x->len < y->len ? -1 : x->len > y->len;
+}
+
+/* The keys text writes (valid JSON, json-c parsed it), each with its object: a string
+ * followed by ':' is a key. n: the array's room. Returns how many. */
+static size_t text_keys(const char *text, size_t len, struct text_key *keys, size_t n)
+{
+    size_t stack[JSON_DEPTH_MAX + 1], depth = 0, objects = 0, found = 0, start = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+
+        if (c == '"') {
+            for (start = ++i; i < len && text[i] != '"'; i++)
+                i += text[i] == '\\'; /* the escaped character, a quote among them */
+            size_t end = i++;
+
+            while (i < len && memchr(" \t\r\n", text[i], 4))
+                i++;
+            if (i < len && text[i] == ':' && depth && depth <= JSON_DEPTH_MAX + 1 && found < n)
+                keys[found++] = (struct text_key){stack[depth - 1], text + start, end - start};
+            i--;
+        } else if (c == '{' || c == '[') {
+            if (depth <= JSON_DEPTH_MAX)
+                stack[depth] = c == '{' ? objects++ : SIZE_MAX;
+            depth++;
+        } else if ((c == '}' || c == ']') && depth) {
+            depth--;
+        }
+    }
+    return found;
+}
+
+/* A key text writes twice in one object, into err (its raw text: one written with escapes
+ * the other way is not found, and reported unnamed). */
+static int name_duplicate(const char *text, size_t len, size_t members, struct jsonmap_error *err)
+{
+    struct text_key *keys = calloc(members ? members : 1, sizeof *keys);
+    size_t n = keys ? text_keys(text, len, keys, members) : 0;
+    char name[64] = "a key";
+
+    if (n)
+        qsort(keys, n, sizeof *keys, key_cmp);
+    for (size_t i = 1; i < n; i++) {
+        if (keys[i].object != SIZE_MAX && key_cmp(&keys[i - 1], &keys[i]) == 0) {
+            snprintf(name, sizeof name, keys[i].len ? "%.*s" : "\"\"", /* the empty key */
+                     (int)(keys[i].len < 48 ? keys[i].len : 48), keys[i].p);
+            break;
+        }
+    }
+    free(keys);
+    return jsonmap_fail(err, POSA_EDUPLICATE, "",
+                        utf8_is_valid(name, strlen(name), NULL) ? name : "a key");
+}
+
+/* Members the text writes: its colons outside strings (each separates a key from its
+ * value). */
+static size_t text_members(const char *text, size_t len)
+{
+    size_t n = 0;
+    bool in_string = false;
+
+    for (size_t i = 0; i < len; i++) {
+        if (in_string) {
+            if (text[i] == '\\')
+                i++;
+            else if (text[i] == '"')
+                in_string = false;
+        } else if (text[i] == '"') {
+            in_string = true;
+        } else if (text[i] == ':') {
+            n++;
+        }
+    }
+    return n;
+}
+
+int jsonmap_parse_request(const char *text, size_t len, struct json_object **ret,
+                          struct jsonmap_error *err)
+{
+    int rc = jsonmap_parse(text, len, ret, err);
+    size_t written;
+
+    if (rc < 0)
+        return rc;
+    if ((written = text_members(text, len)) == tree_members(*ret))
+        return 0;
+    json_object_put(*ret);
+    *ret = NULL;
+    return name_duplicate(text, len, written, err);
+}
+
 /* A number's text. json-c keeps a parsed double's source text as its userdata
  * (json_object_new_double_s), and jsontext_print_as keeps the text it prints as there too:
  * read there, not printed by json_object_get_string into a buffer of its own (two

@@ -30,6 +30,12 @@ int jsonmap_read_file(const char *path, size_t max, char **ret, size_t *ret_len)
  * (json_object_put). */
 int jsonmap_parse(const char *text, size_t len, struct json_object **ret,
                   struct jsonmap_error *err);
+/* jsonmap_parse for a request from outside (the HIS's): a key given twice in one object
+ * is refused, POSA_EDUPLICATE naming it, where json-c keeps the last silently (an
+ * "emergency":true then false would settle a visit as no emergency). The platform's answers
+ * are read with jsonmap_parse, as they come. */
+int jsonmap_parse_request(const char *text, size_t len, struct json_object **ret,
+                          struct jsonmap_error *err);
 
 /* A decimal at scale from a JSON string or number. */
 int jsonmap_decimal(struct json_object *value, int scale, int64_t *ret);

@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "core/err.h"
 #include "core/split.h"
 #include "interface/json/fee_lines.h"
 
@@ -22,7 +23,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (catalog_index_init(&index, items, 3, &bad) < 0)
         abort();
-    if (fee_lines_parse((const char *)data, size, 1000, &lines, &err) < 0)
+    int rc = fee_lines_parse((const char *)data, size, 1000, &lines, &err);
+
+    if (rc == POSA_EDUPLICATE && !err.field[0]) /* a key given twice is named */
+        abort();
+    if (rc < 0)
         return 0;
     for (size_t i = 0; i < lines.n; i++) {
         struct split s;

@@ -46,6 +46,13 @@ def gbk(body, field_value):
     return raw.replace(field_value.encode("utf-8"), field_value.encode("gbk"))
 
 
+def twice(body, key, value):
+    """body as JSON bytes with key given again, last, in its outermost object (json-c keeps
+    the last of two)."""
+    raw = json.dumps(body, ensure_ascii=False)
+    return (raw[:-1] + ", %s: %s}" % (json.dumps(key), json.dumps(value))).encode("utf-8")
+
+
 def many_lines(n):
     one = json.dumps(bed(his_line_id="N%06d"), ensure_ascii=False)
     return ('{"lines":[' + ",".join(one.replace("N%06d", "N%06d" % i) for i in range(n))
@@ -153,6 +160,14 @@ CASES = [
      NOT_FOUND),
     ("fees_lines_not_array", "POST", "/v1/visits/{open}/fees", {"lines": {"0": bed()}}, None, BAD),
     ("fees_no_lines", "POST", "/v1/visits/{open}/fees", {"lines": []}, None, BAD),
+    # --- a key given twice: json-c keeps the last, which a proxy or a log may read otherwise
+    ("identify_certno_twice", "POST", "/v1/identify",
+     twice({"source": "id", "certno": "320211195603120157"}, "certno", "410103199006300533"),
+     None, BAD),
+    ("visit_emergency_twice", "POST", "/v1/visits",
+     lambda fx: twice(visit(fx, emergency=True), "emergency", False), None, BAD),
+    ("fees_amount_twice", "POST", "/v1/visits/{open}/fees",
+     ('{"lines":[%s]}' % twice(bed(), "amount", "91.00").decode()).encode(), None, BAD),
     ("fees_unknown_field", "POST", "/v1/visits/{open}/fees", dict(fees(bed()), chunk_lines=1),
      None, BAD),
     ("fees_qty_exponent", "POST", "/v1/visits/{open}/fees", fees(bed(qty="2e0")), None, BAD),
@@ -412,6 +427,17 @@ def test_an_amount_off_names_its_field(self):
 
 
 BadInputBase.test_an_amount_off_names_its_field = test_an_amount_off_names_its_field
+
+
+def test_a_key_twice_is_named(self):
+    body = ('{"lines":[%s]}' % twice(bed(), "amount", "91.00").decode()).encode()
+    r = self.c.post("/v1/visits/%s/fees" % self.fx["open"], body)
+    self.assertError(r, 400, "BAD_REQUEST")
+    self.assertEqual(r.json["error"]["details"]["field"], "amount", r)
+    self.assertIn("appears twice", r.json["error"]["message"], r)
+
+
+BadInputBase.test_a_key_twice_is_named = test_a_key_twice_is_named
 
 
 def _make(case):

@@ -80,6 +80,43 @@ static void test_parse_refuses_trailing_and_garbage(void **state)
     assert_int_equal(jsonmap_parse("\xff\xfe", 2, &root, &err), POSA_EUTF8);
 }
 
+/* A request's key given twice in one object is refused and named; the same key in two
+ * objects, or inside a string, is no duplicate; the platform's answers are read as they come. */
+static void test_parse_request_refuses_a_key_twice(void **state)
+{
+    static const struct {
+        const char *text;
+        const char *field; /* NULL: accepted */
+    } cases[] = {
+        {"{\"a\":1,\"b\":{\"a\":2},\"c\":[{\"a\":3},{\"a\":4}]}", NULL},
+        {"{\"a\":\"x:y\",\"b\":\"\\\":\"}", NULL},
+        {"{\"a\":1,\"a\":2}", "a"},
+        {"{\"lines\":[{\"amount\":\"1.00\",\"qty\":\"1\"},{\"qty\":\"1\",\"amount\":\"1.00\" ,"
+         "\"amount\" : \"2.00\"}]}",
+         "amount"},
+        {"{\"o\":{\"k\\\"q\":1,\"k\\\"q\":2}}", "k\\\"q"},
+        /* written with an escape the other way: found by the count, not named */
+        {"{\"ab\":1,\"a\\u0062\":2}", "a key"},
+    };
+    struct json_object *root = NULL;
+    struct jsonmap_error err;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int rc = jsonmap_parse_request(cases[i].text, strlen(cases[i].text), &root, &err);
+
+        if (!cases[i].field) {
+            assert_int_equal(rc, 0);
+            json_object_put(root);
+            continue;
+        }
+        assert_int_equal(rc, POSA_EDUPLICATE);
+        assert_string_equal(err.field, cases[i].field);
+        assert_int_equal(jsonmap_parse(cases[i].text, strlen(cases[i].text), &root, &err), 0);
+        json_object_put(root);
+    }
+}
+
 /* Where text stops being JSON, counted by hand: line and column from 1, in bytes. */
 static void test_parse_says_where_it_stops(void **state)
 {
@@ -403,6 +440,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_decimal_from_json),
         cmocka_unit_test(test_parse_refuses_trailing_and_garbage),
+        cmocka_unit_test(test_parse_request_refuses_a_key_twice),
         cmocka_unit_test(test_parse_bounds_the_tree),
         cmocka_unit_test(test_fee_lines_good),
         cmocka_unit_test(test_fee_lines_bad),
