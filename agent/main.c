@@ -12,6 +12,7 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -304,6 +305,21 @@ static void on_db_failed(struct db_worker *w, int err)
               NULL);
 }
 
+/* A reason posad cannot start, once its log is open: said on stderr, for whoever started it,
+ * and in the log (log_file), where a service's stderr may go nowhere. */
+static void start_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void start_error(const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "posad: %s\n", msg);
+    log_event(LOGL_ERROR, "start_failed", "error", msg, NULL);
+}
+
 /* Takes the lock at path (a file holding the pid) for as long as the process lives; the
  * kernel lets it go however posad ends. what names what it guards in the refusal, and
  * each what there is one posad per. */
@@ -314,7 +330,7 @@ static int lock_file(const char *path, const char *what, const char *each)
 
     fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0 || fchmod(fd, 0600) < 0) { /* one an older run left may be wider */
-        fprintf(stderr, "posad: %s: %s\n", path, strerror(errno));
+        start_error("%s: %s", path, strerror(errno));
         if (fd >= 0)
             close(fd);
         return -1;
@@ -325,16 +341,16 @@ static int lock_file(const char *path, const char *what, const char *each)
         n = (int)read(fd, pid, sizeof pid - 1);
         pid[n > 0 ? strcspn(pid, "\n") : 0] = '\0';
         if (e == EWOULDBLOCK)
-            fprintf(stderr, "posad: %s is in use by another posad%s%s%s: one posad per %s\n", what,
-                    pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "", each);
+            start_error("%s is in use by another posad%s%s%s: one posad per %s", what,
+                        pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "", each);
         else
-            fprintf(stderr, "posad: %s: %s\n", path, strerror(e));
+            start_error("%s: %s", path, strerror(e));
         close(fd);
         return -1;
     }
     n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
     if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n)
-        fprintf(stderr, "posad: %s: %s (the lock holds all the same)\n", path, strerror(errno));
+        start_error("%s: %s (the lock holds all the same)", path, strerror(errno));
     return 0; /* fd stays open: the lock is the process's */
 }
 
@@ -348,18 +364,17 @@ static int lock_database_file(const char *db_path)
     int fd = open(db_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
 
     if (fd < 0) {
-        fprintf(stderr, "posad: %s: %s\n", db_path, strerror(errno));
+        start_error("%s: %s", db_path, strerror(errno));
         return -1;
     }
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         int e = errno;
         if (e == EWOULDBLOCK)
-            fprintf(stderr,
-                    "posad: database %s is in use by another posad, under another name (a hard "
-                    "link): one posad per database\n",
-                    db_path);
+            start_error("database %s is in use by another posad, under another name (a hard "
+                        "link): one posad per database",
+                        db_path);
         else
-            fprintf(stderr, "posad: %s: %s\n", db_path, strerror(e));
+            start_error("%s: %s", db_path, strerror(e));
         close(fd);
         return -1;
     }
@@ -399,28 +414,38 @@ static bool disk_nearly_full(const char *dir)
     return statvfs(dir, &fs) == 0 && (uint64_t)fs.f_bavail * fs.f_frsize < (4u << 20);
 }
 
+/* The data directory made and this posad's alone (lock_database): before posad listens, so
+ * that a second posad is told of the first by its pid, not of a port in use. */
+static int claim_data_dir(struct posad *pd)
+{
+    char path[CONFIG_PATH_MAX + 16];
+    const char *why;
+    int err = make_data_dir(pd->cfg.data_dir, &why);
+
+    if (err) {
+        start_error("data_dir %s: %s", pd->cfg.data_dir, why ? why : strerror(-err));
+        return err;
+    }
+    snprintf(path, sizeof path, "%s/posad.db", pd->cfg.data_dir);
+    return lock_database(pd->cfg.data_dir, path) != 0 ? -EBUSY : 0;
+}
+
+/* The database opened (after claim_data_dir and once posad listens): its rows a crash left
+ * `sent` made `unknown`, and the database thread started. */
 static int open_journal(struct posad *pd, char last_msgid[MSGID_LEN + 1])
 {
     char path[CONFIG_PATH_MAX + 16];
     struct db *db = NULL;
-    const char *why;
     int moved = 0, err;
 
-    err = make_data_dir(pd->cfg.data_dir, &why);
-    if (err) {
-        fprintf(stderr, "posad: data_dir %s: %s\n", pd->cfg.data_dir, why ? why : strerror(-err));
-        return err;
-    }
     snprintf(path, sizeof path, "%s/posad.db", pd->cfg.data_dir);
-    if (lock_database(pd->cfg.data_dir, path) != 0)
-        return -EBUSY;
     if (pd->cfg.seal_key_file[0]) {
         char what[256];
 
         err = seal_key_load(pd->cfg.seal_key_file, pd->cfg.seal_cipher, &pd->seal_key, what,
                             sizeof what);
         if (err) {
-            fprintf(stderr, "posad: [posad] seal_key_file %s: %s\n", pd->cfg.seal_key_file, what);
+            start_error("[posad] seal_key_file %s: %s", pd->cfg.seal_key_file, what);
             return err;
         }
         seal_sealer(pd->seal_key, &pd->sealer);
@@ -437,11 +462,11 @@ static int open_journal(struct posad *pd, char last_msgid[MSGID_LEN + 1])
         /* SQLite's words, when SQLite failed (a sealed row is posad's own finding). */
         const char *detail = db && err != POSA_ESEALED ? db_errmsg(db) : "";
 
-        fprintf(stderr, "posad: journal %s: %s%s%s%s%s\n", path, posa_strerror(err),
-                detail[0] ? " (" : "", detail, detail[0] ? ")" : "",
-                disk_nearly_full(pd->cfg.data_dir) ? "; its disk is full: free space on it, "
-                                                     "then start posad again"
-                                                   : "");
+        start_error("journal %s: %s%s%s%s%s", path, posa_strerror(err), detail[0] ? " (" : "",
+                    detail, detail[0] ? ")" : "",
+                    disk_nearly_full(pd->cfg.data_dir) ? "; its disk is full: free space on it, "
+                                                         "then start posad again"
+                                                       : "");
         db_close(db);
         return err;
     }
@@ -559,7 +584,7 @@ static int start_server(struct posad *pd)
     int err = http_server_new(pd->loop, &scfg, on_request, pd, &pd->server);
 
     if (err)
-        fprintf(stderr, "posad: HTTP server: %s\n", uv_strerror(err));
+        start_error("HTTP server: %s", uv_strerror(err));
     if (!err && pd->tls) {
         http_server_use_tls(pd->server, pd->tls);
         pd->tls = NULL;
@@ -572,7 +597,7 @@ static int start_server(struct posad *pd)
             return POSA_EFIELD; /* config_check said so already */
         err = http_server_listen_tcp(pd->server, host, port);
         if (err)
-            fprintf(stderr, "posad: listen %s: %s\n", pd->cfg.listen, uv_strerror(err));
+            start_error("listen %s: %s", pd->cfg.listen, uv_strerror(err));
         if (!err) {
             char p[16];
             snprintf(p, sizeof p, "%d", http_server_tcp_port(pd->server));
@@ -584,13 +609,12 @@ static int start_server(struct posad *pd)
         char why[CONFIG_PATH_MAX + 160];
 
         if (socket_dir_unsafe(pd->cfg.socket, why, sizeof why)) {
-            fprintf(stderr, "posad: socket %s: %s\n", pd->cfg.socket, why);
+            start_error("socket %s: %s", pd->cfg.socket, why);
             return POSA_EFIELD;
         }
         err = http_server_listen_unix(pd->server, pd->cfg.socket, (int)pd->cfg.socket_mode);
         if (err)
-            fprintf(stderr, "posad: socket %s: %s\n", pd->cfg.socket,
-                    socket_error(pd->cfg.socket, err));
+            start_error("socket %s: %s", pd->cfg.socket, socket_error(pd->cfg.socket, err));
     }
     return err;
 }
@@ -740,11 +764,14 @@ int main(int argc, char **argv)
      * 16 MiB of freed heap instead. (jemalloc's: malloc_conf above.) */
     mallopt(M_TRIM_THRESHOLD, 16 << 20);
     pd.loop = uv_default_loop();
-    if (open_journal(&pd, last_msgid) != 0)
-        return 1;
+    /* Listening before the database is opened: a port in use or a socket that cannot be made
+     * stops posad before it migrates or recovers anything. Nothing is answered before the
+     * loop runs. */
+    if (claim_data_dir(&pd) != 0 || start_server(&pd) != 0 || open_journal(&pd, last_msgid) != 0)
+        return 1; /* each said why */
     rc = start_upstream(&pd, last_msgid);
     if (rc) {
-        fprintf(stderr, "posad: upstream: %s\n", posa_strerror(rc));
+        start_error("upstream: %s", posa_strerror(rc));
         return 1;
     }
     outbox_init(&pd.outbox, &pd);
@@ -755,13 +782,11 @@ int main(int argc, char **argv)
     desk_events_start(&pd.desk);
     rc = desk_cards_start(&pd.desk);
     if (rc) {
-        fprintf(stderr, "posad: card readers: %s%s%s\n", posa_strerror(rc),
-                rc == DRV_EVENDOR ? ": [desks] card_library " : "",
-                rc == DRV_EVENDOR ? pd.cfg.card_library : "");
+        start_error("card readers: %s%s%s", posa_strerror(rc),
+                    rc == DRV_EVENDOR ? ": [desks] card_library " : "",
+                    rc == DRV_EVENDOR ? pd.cfg.card_library : "");
         return 1;
     }
-    if (start_server(&pd) != 0)
-        return 1; /* it said why */
     start_signals(&pd);
     upstream_start(&pd.up);
     outbox_kick(&pd.outbox);

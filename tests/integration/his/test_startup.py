@@ -297,10 +297,17 @@ class Startup(h.HisTestCase):
             p.wait(timeout=10)
 
     def test_a_listen_address_in_use_is_named(self):
+        # Named on stderr and in the log (a service's stderr may go nowhere), before the
+        # database is made: nothing migrated, nothing recovered.
         listen = "127.0.0.1:%d" % self.w.pd_port
-        err = self.refused(self.conf("busy.conf", os.path.join(self.w.dir, "busy"),
-                                     os.path.join(self.w.dir, "busy.sock"), listen=listen))
+        data, log = os.path.join(self.w.dir, "busy"), os.path.join(self.w.dir, "busy.log")
+        err = self.refused(self.conf("busy.conf", data, os.path.join(self.w.dir, "busy.sock"),
+                                     listen=listen, extra="log_file = %s\n" % log))
         self.assertIn("listen %s: address already in use" % listen, err)
+        self.assertIn("event=start_failed", read(log).decode())
+        self.assertIn("address already in use", read(log).decode())
+        self.assertEqual(read(os.path.join(data, "posad.db")), b"")  # the lock's, empty
+        self.assertFalse(os.path.exists(os.path.join(data, "posad.db-wal")))
 
     def test_an_unreachable_platform_is_said_once(self):
         # Probed every 100 ms while offline: the first failure is a warning, the next ones
