@@ -125,28 +125,37 @@ static size_t han_len(const char *s, size_t len)
     return cp >= 0x20000 && cp <= 0x3FFFF ? 4 : 0; /* Ext. B and after */
 }
 
-static bool starts_with_any(const char *s, const char *const *words)
+/* The length of the first of words s starts with; 0 when none. */
+static size_t prefix_of(const char *s, const char *const *words)
 {
     for (; *words; words++)
         if (strncmp(s, *words, strlen(*words)) == 0)
-            return true;
-    return false;
+            return strlen(*words);
+    return 0;
+}
+
+static bool starts_with_any(const char *s, const char *const *words)
+{
+    return prefix_of(s, words) > 0;
 }
 
 /* After a marker that says a name comes (and a colon or a space): the bytes of the name
  * there, 2 to 4 Han characters up to a word that is not a name; 0 when none is. */
 static size_t name_after_marker(const char *s, size_t len, size_t *ret_skip)
 {
-    static const char *const markers[] = {"被保险人", "参保人", "就诊人", "患者",
-                                          "病人",     "姓名",   NULL};
-    static const char *const separators[] = {"：", ":", " ", NULL};
+    static const char *const markers[] = {"被保险人", "参保人员", "参保人",   "就诊人", "患者",
+                                          "病人",     "姓名",     "psn_name", NULL};
+    /* What comes between the marker and the name: a colon, a space, an equals sign, an
+     * opening bracket or quote (参保人员【张三】, 患者“李四”, the platforms' usual style). */
+    static const char *const separators[] = {"：", ":",  " ", "=",  "【", "“", "「",
+                                             "[",  "\"", "'", "（", "(",  NULL};
     /* Words that follow the markers and are not names ("参保人信息不存在"), and those that
      * end a name ("张建国身份证...", "李㛃已结算"). */
     static const char *const not_names[] = {"信息", "身份", "编号", "类型", "状态", "账户", "医保",
                                             "参保", "待遇", "费用", "基本", "姓名", NULL};
     static const char *const after_name[] = {"身份", "证", "的",   "在",   "于",   "已",   "未",
                                              "不",   "无", "结算", "就诊", "住院", "门诊", NULL};
-    size_t at = 0, name = 0, chars = 0, h;
+    size_t at = 0, name = 0, chars = 0, h, sep;
 
     for (const char *const *m = markers; *m; m++)
         if (strncmp(s, *m, strlen(*m)) == 0) {
@@ -155,8 +164,8 @@ static size_t name_after_marker(const char *s, size_t len, size_t *ret_skip)
         }
     if (!at)
         return 0;
-    while (at < len && starts_with_any(s + at, separators))
-        at += s[at] == ':' || s[at] == ' ' ? 1 : 3;
+    while (at < len && (sep = prefix_of(s + at, separators)) > 0)
+        at += sep;
     if (starts_with_any(s + at, not_names) || starts_with_any(s + at, after_name))
         return 0;
     while (chars < 4 && (h = han_len(s + at + name, len - at - name)) &&
