@@ -102,6 +102,18 @@ class LostOutcomes(h.HisTestCase):
             self.assertEqual(attempts[:-1], list(range(1, len(uploads))), rows)
             self.assertIn(attempts[-1], (len(uploads) - 1, len(uploads)), rows)
             self.assertEqual(set(x[2] for x in uploads), {uploads[0][2]}, rows)
+            # Each reversal and resend is posad's own decision, audited with the message it
+            # stands in for: what the platform holds leads back to the cashier's upload.
+            chain = self.posad_rows("SELECT msgid, infno, ref_msgid FROM journal WHERE "
+                                    "visit_key = ? AND infno IN ('2204', '2601') AND "
+                                    "ref_msgid IS NOT NULL ORDER BY seq", (v["visit_id"],))
+            audited = {m: (w, a, t) for w, a, t, m in self.posad_rows(
+                "SELECT who, action, target, msgid FROM audit")}
+            self.assertTrue(chain, rows)
+            for msgid, infno, ref in chain:
+                self.assertEqual(audited.get(msgid),
+                                 ("posad", "reverse" if infno == "2601" else "resend", ref),
+                                 (msgid, chain))
         finally:
             self.w.sandbox_request("DELETE", "/sandbox/faults")
 
