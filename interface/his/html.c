@@ -134,6 +134,18 @@ static const char *entity(unsigned char c)
     }
 }
 
+/* U+202A-U+202E and U+2066-U+2069 (UTF-8 E2 80 AA-AE, E2 81 A6-A9): direction overrides
+ * and isolates. One left open in a diagnosis name turns the rest of its cell backwards on
+ * paper; nothing a statement prints needs them. */
+static bool bidi_control(const char *p, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)p;
+
+    return len == 3 && u[0] == 0xE2 &&
+           ((u[1] == 0x80 && u[2] >= 0xAA && u[2] <= 0xAE) ||
+            (u[1] == 0x81 && u[2] >= 0xA6 && u[2] <= 0xA9));
+}
+
 int html_escape(struct html_buf *buf, const char *text)
 {
     size_t n = text ? strlen(text) : 0, i = 0, run = 0;
@@ -147,6 +159,8 @@ int html_escape(struct html_buf *buf, const char *text)
             sub = HTML_REPLACEMENT;
         else if (len == 1)
             sub = entity((unsigned char)text[i]);
+        else if (bidi_control(text + i, len))
+            sub = "";
 
         if (!sub) {
             i += len;
