@@ -133,8 +133,15 @@ static void on_retry(struct db_job *job, int status)
 
 void desk_queue_retry(struct his_call *call)
 {
+    struct jsonmap_error jerr = {0};
+
     if (his_every_desk(call, QUEUE_EVERY_DESK) < 0)
         return;
+    /* No body, or {}: a body meant for another route must not send a message again. */
+    if (empty_request_parse(call->req->body, call->req->body_len, &jerr) < 0) {
+        his_fail_field(call, &jerr);
+        return;
+    }
     his_db(call, run_retry, on_retry);
 }
 

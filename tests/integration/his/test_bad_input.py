@@ -255,6 +255,9 @@ CASES = [
     ("settle_bad_discharge_time", "POST", "/v1/visits/{open}/settle",
      {"discharge": {"time": "2026-11-31 09:30:00"}}, None, BAD),
     ("reconcile_a_day_to_come", "POST", "/v1/reconcile", {"date": "9999-12-31"}, None, BAD),
+    # no body, or {}: a body meant for another route must not send a message again
+    ("queue_retry_with_a_body", "POST", "/v1/queue/H31010100001202611250000000001/retry",
+     {"all": True}, None, BAD),
     ("settle_discharge_years_ahead", "POST", "/v1/visits/{open}/settle",
      {"discharge": {"time": "2099-01-01 00:00:00"}}, None, BAD),
     ("settle_discharged_before_admission", "POST", "/v1/visits/{open}/settle",
