@@ -601,7 +601,9 @@ static void fail_no_card(struct his_call *call)
         snprintf(msg, sizeof msg, "%s%s%s: check %s, or identify by ID number%s", reader,
                  any ? ", and " : "", any ? scanner : "", no_reader && no_scanner ? "them" : "it",
                  any ? "" : " or e-voucher");
-        his_fail(call, any ? POSA_ECARD_NOT_PRESENT : DRV_ECARD_UNREADABLE, msg, NULL);
+        /* A reader that cannot read is the same fault whichever source asked (card or auto);
+         * a scanner gone with the reader there is only nothing shown yet. */
+        his_fail(call, no_reader ? DRV_ECARD_UNREADABLE : POSA_ECARD_NOT_PRESENT, msg, NULL);
     } else {
         his_fail(call, POSA_ECARD_NOT_PRESENT,
                  any ? "no card in the desk's reader and no e-voucher scanned at the desk" : NULL,

@@ -593,6 +593,10 @@ class CardEvents(h.HisTestCase):
             r = self.identify_card(0)
             self.assertError(r, 422, "CARD_UNREADABLE")
             self.assertIn("pcscd", r.json["error"]["message"], r)
+            # auto says the same fault the same way (it said 409 CARD_NOT_PRESENT)
+            r = self.tcp.post("/v1/identify", {"desk": "D01", "source": "auto", "wait_ms": 0})
+            self.assertError(r, 422, "CARD_UNREADABLE")
+            self.assertIn("pcscd", r.json["error"]["message"], r)
         finally:
             os.kill(PCSCD.pid, signal.SIGCONT)
         h.wait_until(lambda: (self.reader("Virtual PCD 00 00") or {}).get("state") ==
