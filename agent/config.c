@@ -75,16 +75,28 @@ static int config_hhmm_check(const char *value, char *why, size_t cap)
     return POSA_EFIELD;
 }
 
+/* A path posad opens: absolute, since a service starts in / (a relative data_dir made
+ * /reldata under systemd and ./reldata by hand). Empty where the key may be. */
+static int config_path_check(const char *value, char *why, size_t cap)
+{
+    if (!value[0] || value[0] == '/')
+        return 0;
+    snprintf(why, cap, "must be an absolute path (starting with /): a service starts in /");
+    return POSA_EFIELD;
+}
+
+#define PATH(sec, field) TEXT_CHECKED(sec, field, config_path_check)
+
 static const struct config_key config_keys[] = {
-    TEXT("posad", data_dir),
+    PATH("posad", data_dir),
     TEXT_CHECKED("posad", listen, config_listen_check),
-    TEXT("posad", socket),
+    PATH("posad", socket),
     {"posad", "socket_mode", CT_MODE, offsetof(struct posad_config, socket_mode), 0, 0, 0777, NULL,
      NULL, false},
     CHOICE("posad", log_level, "debug|info|warn|error"),
     CHOICE("posad", log_format, "text|json"),
-    TEXT("posad", log_file),
-    TEXT("posad", seal_key_file),
+    PATH("posad", log_file),
+    PATH("posad", seal_key_file),
     CHOICE("posad", seal_cipher, SEAL_CIPHERS),
     TEXT("institution", fixmedins_code),
     TEXT("institution", fixmedins_name),
@@ -97,9 +109,9 @@ static const struct config_key config_keys[] = {
     TEXT("institution", opter_name),
     TEXT("upstream", url),
     TEXT("upstream", ec_url),
-    TEXT("upstream", ca_file),
-    TEXT("upstream", cert_file),
-    TEXT("upstream", key_file),
+    PATH("upstream", ca_file),
+    PATH("upstream", cert_file),
+    PATH("upstream", key_file),
     UINT("upstream", connect_timeout_ms, 10, 600000),
     UINT("upstream", timeout_ms, 10, 600000),
     UINT("upstream", max_connections, 1, 1024),
@@ -115,7 +127,7 @@ static const struct config_key config_keys[] = {
     TEXT("gateway", csb_secret_key),
     TEXT("gateway", csb_version),
     TEXT("gateway", sm_client_id),
-    TEXT("gateway", sm_key_file),
+    PATH("gateway", sm_key_file),
     TEXT_CHECKED("desks", readers, desk_check_readers),
     TEXT_CHECKED("desks", scanners, desk_check_scanners),
     TEXT("desks", card_library),
@@ -127,10 +139,10 @@ static const struct config_key config_keys[] = {
     CHOICE("his", forms_certno, "masked|full"),
     TEXT_CHECKED("his", reconcile_at, config_hhmm_check),
     TEXT_KEY("his", clients, desk_check_clients, true),
-    TEXT("his", tls_cert),
-    TEXT("his", tls_key),
+    PATH("his", tls_cert),
+    PATH("his", tls_key),
     {"policy", "file", CT_TEXT, offsetof(struct posad_config, policy_file),
-     sizeof(((struct posad_config *)0)->policy_file), 0, 0, NULL, NULL, true},
+     sizeof(((struct posad_config *)0)->policy_file), 0, 0, NULL, config_path_check, true},
 };
 _Static_assert(sizeof config_keys / sizeof config_keys[0] <= CONFIG_KEYS_MAX,
                "CONFIG_KEYS_MAX (config.h) is below the number of keys");
@@ -268,7 +280,8 @@ static int config_store(struct posad_config *cfg, const struct config_key *k, co
     }
     errno = 0;
     v = strtoul(value, &end, k->type == CT_MODE ? 8 : 10);
-    if (!*value || *end || errno || value[0] == '-' || v < k->min || v > k->max) {
+    /* strtoul takes a sign and blanks before the digits: "+4" is no number here */
+    if (value[0] < '0' || value[0] > '9' || *end || errno || v < k->min || v > k->max) {
         static char range[64];
 
         snprintf(range, sizeof range, "must be a whole number from %u to %u", k->min, k->max);
@@ -278,6 +291,13 @@ static int config_store(struct posad_config *cfg, const struct config_key *k, co
     /* The socket's permissions are the API's only auth on it (his-api.md). */
     if (k->type == CT_MODE && (v & 0002)) {
         *why = "must not let every local user write (o+w): the socket's mode is its auth";
+        return POSA_EFIELD;
+    }
+    /* Connecting to a socket takes write permission: a mode without it for posad's own user,
+     * or a group bit without it (0640), locks out whom it means to let in. */
+    if (k->type == CT_MODE && (!(v & 0200) || ((v & 0070) && !(v & 0020)))) {
+        *why = "must let its owner, and its group when any group bit is set, write (0600, 0660): "
+               "connecting to a socket takes write permission";
         return POSA_EFIELD;
     }
     *(uint32_t *)(void *)field = (uint32_t)v;

@@ -48,7 +48,7 @@ static int teardown(void **state)
 static const char good[] = "# a comment\n"
                            "[posad]\n"
                            "data_dir = /tmp/x\n"
-                           "socket_mode = 0640\n"
+                           "socket_mode = 0600\n"
                            "\n"
                            "[institution]\n"
                            "fixmedins_code = H31010100001\n"
@@ -73,7 +73,7 @@ static void test_good_file(void **state)
     assert_int_equal(config_load(&cfg, path, msg, sizeof msg), 0);
     assert_int_equal(config_check(&cfg, path, msg, sizeof msg), 0);
     assert_string_equal(cfg.data_dir, "/tmp/x");
-    assert_int_equal(cfg.socket_mode, 0640);
+    assert_int_equal(cfg.socket_mode, 0600);
     assert_int_equal(cfg.timeout_ms, 2500);
     assert_int_equal(cfg.connect_timeout_ms, 3000); /* default kept */
     assert_string_equal(cfg.fixmedins_name, "瑞金医院");
@@ -123,6 +123,22 @@ static void test_errors_name_file_line_key(void **state)
         {"[gateway]\ngateway = oauth\n", ":2: [gateway] gateway: must be one of none|tif|csb|sm"},
         /* Two choices are none of them (the second would have gone into every envelope). */
         {"[gateway]\ngateway = tif|csb\n", ":2: [gateway] gateway: must be one of none|tif|csb|sm"},
+        /* A relative path is the current directory's: / under systemd. */
+        {"[posad]\ndata_dir = reldata\n",
+         ":2: [posad] data_dir: must be an absolute path (starting with /): a service starts in /"},
+        {"[his]\ntls_key = key.pem\n",
+         ":2: [his] tls_key: must be an absolute path (starting with /): a service starts in /"},
+        /* A mode that locks out whom it means to let in (connecting takes write), a sign */
+        {"[posad]\nsocket_mode = 0640\n",
+         ":2: [posad] socket_mode: must let its owner, and its group when any group bit is set, "
+         "write (0600, 0660): connecting to a socket takes write permission"},
+        {"[posad]\nsocket_mode = 0\n",
+         ":2: [posad] socket_mode: must let its owner, and its group when any group bit is set, "
+         "write (0600, 0660): connecting to a socket takes write permission"},
+        {"[posad]\nsocket_mode = +0660\n",
+         ":2: [posad] socket_mode: must be an octal file mode (0600, 0660)"},
+        {"[upstream]\nmax_connections = +4\n",
+         ":2: [upstream] max_connections: must be a whole number from 1 to 1024"},
         {"[gateway]\ngateway = none|tif\n",
          ":2: [gateway] gateway: must be one of none|tif|csb|sm"},
         {"[institution]\nopter_type = 1|2\n", ":2: [institution] opter_type: must be one of 1|2|3"},
