@@ -468,11 +468,8 @@ int desk_outcome(struct upmsg *m, struct envelope_response *ret_env, char *msg, 
         return m->existing && m->existing->state == MSG_UNKNOWN ? POSA_EOUTCOME_UNKNOWN
                                                                 : POSA_ESTATE;
     case UPMSG_UNKNOWN: return POSA_EOUTCOME_UNKNOWN;
-    case UPMSG_OFFLINE:
-        snprintf(msg, cap,
-                 m->answer_unreadable ? "%s: ask again shortly"
-                                      : "the insurance platform cannot be reached (%s)",
-                 m->error);
+    case UPMSG_OFFLINE: /* error says it: cannot be reached, or the answer not read */
+        snprintf(msg, cap, m->answer_unreadable ? "%s: ask again shortly" : "%s", m->error);
         return POSA_EUPSTREAM_OFFLINE;
     case UPMSG_QUEUED:
         return POSA_EUPSTREAM_OFFLINE; /* callers that accept a queue look before calling */

@@ -46,7 +46,13 @@ static void send_page(struct his_call *call, struct html_buf *page, int err)
 {
     if (err || page->err) {
         html_buf_done(page);
-        his_fail(call, err ? err : page->err, "the document could not be printed", NULL);
+        /* Past the page's ceiling (thousands of lines): no fault of the request's. */
+        err = err ? err : page->err;
+        his_fail(call, err == POSA_ETOOLONG ? -EFBIG : err,
+                 err == POSA_ETOOLONG ? "the document is too long to print as one page (over "
+                                        "1 MiB of lines): print it from the HIS"
+                                      : "the document could not be printed",
+                 NULL);
         return;
     }
     his_reply_text(call, 200, "text/html; charset=utf-8", page->data, page->len);
@@ -159,7 +165,10 @@ static void on_setl(struct db_job *job, int status)
     if (!his_loaded(call, status, f->visit ? f->visit->desk : NULL))
         return;
     if (strcmp(f->setl->state, "settled") != 0 && strcmp(f->setl->state, "cancelled") != 0) {
-        his_fail(call, POSA_ESTATE, "only a settled settlement has a statement", NULL);
+        his_fail(call, POSA_ESTATE,
+                 "only a settled settlement (or one refunded since) has a statement: this one "
+                 "is not settled",
+                 NULL);
         return;
     }
     body = desk_doc(f->setl->body);
@@ -370,11 +379,11 @@ void desk_document_form(struct his_call *call)
     }
     found = his_query(call, "visit_id", visit_id, sizeof visit_id);
     if (found == 0) {
-        his_fail(call, POSA_EFIELD, "visit_id is required: ?visit_id=...", NULL);
+        his_fail_at(call, POSA_EFIELD, "visit_id", "visit_id is required: ?visit_id=...");
         return;
     }
-    if (found < 0 || !visit_id[0]) {
-        his_fail(call, POSA_EFIELD, "visit_id must be 1 to 64 characters", NULL);
+    if (found < 0 || !visit_id[0] || strlen(visit_id) > BOUND_PATH_ID) {
+        his_fail_at(call, POSA_EFIELD, "visit_id", "visit_id must be 1 to 63 characters");
         return;
     }
     if (!(f = his_flow_new(call, sizeof *f, flow_free)))

@@ -226,9 +226,14 @@ static void line_text(struct fee_flow *f, size_t i, struct jsontext *j, size_t *
         jsontext_open(j, "warnings", '[');
         jsontext_open(j, NULL, '{');
         jsontext_str(j, "code", "NOT_IN_CATALOG");
+        /* Bought outside, an item the catalog lacks is likely; else a typo is. */
         jsontext_str(j, "message",
-                     "not in the treating region's catalog: the patient pays it in "
-                     "full; check list_code");
+                     f->outside[i].id == FLAG_OUTSIDE && f->outside[i].value
+                         ? "not in the treating region's catalog: the patient "
+                           "pays it in full (bought outside: an item the "
+                           "catalog lacks; else check list_code)"
+                         : "not in the treating region's catalog: the patient "
+                           "pays it in full; check list_code");
         jsontext_close(j, '}');
         jsontext_close(j, ']');
     }

@@ -1505,8 +1505,11 @@ static void on_cancel_loaded(struct db_job *job, int status)
     if (strcmp(s->rec->state, "unknown") == 0 || strcmp(s->rec->state, "pending") == 0 ||
         strcmp(s->rec->state, "queued") == 0) {
         his_fail(call, POSA_EBUSY,
-                 "this settlement's outcome is not known yet (it is being checked with the "
-                 "platform): ask again in a moment",
+                 strcmp(s->rec->state, "queued") == 0
+                     ? "this settlement waits in posad's queue for the platform: it cannot be "
+                       "refunded before it settled; ask again once it did"
+                     : "this settlement's outcome is not known yet (it is being checked with "
+                       "the platform): ask again in a moment",
                  NULL);
         return;
     }

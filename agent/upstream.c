@@ -645,8 +645,9 @@ static void upmsg_classify(struct upmsg *m, const struct platform_result *res)
          * nothing there either: asked again, it is the same question. */
         m->answer_unreadable = res->outcome != PLATFORM_LOST_BEFORE;
         snprintf(m->error, sizeof m->error,
-                 m->answer_unreadable ? "the platform's answer could not be read (%s)"
-                                      : "the platform is unreachable; nothing was sent (%s)",
+                 m->answer_unreadable
+                     ? "the platform's answer could not be read (%s)"
+                     : "the insurance platform cannot be reached; nothing was sent (%s)",
                  why);
         m->events[m->n_events++] = MSG_EV_LOST_BEFORE;
         m->events[m->n_events++] = MSG_EV_ABANDON;
@@ -899,7 +900,8 @@ static void on_admitted(struct db_job *job, int status)
         return;
     }
     if (m->result == UPMSG_OFFLINE)
-        snprintf(m->error, sizeof m->error, "the platform is unreachable; nothing was sent");
+        snprintf(m->error, sizeof m->error,
+                 "the insurance platform cannot be reached; nothing was sent");
     upmsg_finish(m);
 }
 

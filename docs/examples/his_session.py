@@ -21,6 +21,7 @@ import socket
 import ssl
 import sys
 import time
+import urllib.parse
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):
@@ -43,12 +44,12 @@ class Posad:
     def _conn(self):
         if self.sock:
             return UnixHTTPConnection(self.sock)
-        scheme, _, u = self.url.rpartition("://")
-        host, _, port = u.partition(":")
-        if scheme == "https":
+        u = urllib.parse.urlsplit(self.url)  # http://[::1]:8470/ as well
+        if u.scheme == "https":
             ctx = ssl.create_default_context(cafile=self.cacert)
-            return http.client.HTTPSConnection(host, int(port or 443), timeout=30, context=ctx)
-        return http.client.HTTPConnection(host, int(port or 80), timeout=30)
+            return http.client.HTTPSConnection(u.hostname, u.port or 443, timeout=30,
+                                               context=ctx)
+        return http.client.HTTPConnection(u.hostname, u.port or 80, timeout=30)
 
     def call(self, method, path, body=None, key=None, raw=False):
         conn = self._conn()

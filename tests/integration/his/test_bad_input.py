@@ -281,6 +281,8 @@ CASES = [
     ("settlement_cancel_not_json", "POST", "/v1/settlements/{sid_c}/cancel", b"cancel please",
      None, BAD),
     ("form_without_visit_id", "GET", "/v1/documents/forms/outside-purchase", None, None, BAD),
+    ("form_visit_id_of_64", "GET", "/v1/documents/forms/outside-purchase?visit_id=" + "V" * 64,
+     None, None, BAD),
     ("form_unknown_visit", "GET", "/v1/documents/forms/outside-purchase?visit_id=Vdeadbeef",
      None, None, NOT_FOUND),
     ("statement_unknown_settlement", "GET", "/v1/documents/settlement/Sdeadbeefdeadbeef", None,

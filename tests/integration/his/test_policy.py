@@ -382,6 +382,9 @@ class PolicyBase(h.HisTestCase):
         warned = {ln["his_line_id"]: [w["code"] for w in ln.get("warnings", [])]
                   for ln in fees["lines"]}
         self.assertEqual({k: v for k, v in warned.items() if v}, {"S8": ["NOT_IN_CATALOG"]})
+        s8 = next(ln for ln in fees["lines"] if ln["his_line_id"] == "S8")
+        self.assertIn("check list_code", s8["warnings"][0]["message"], s8)
+        self.assertNotIn("bought outside", s8["warnings"][0]["message"], s8)
         self.assertNotIn("upstream_mismatch", json.dumps(fees), "the platform split differently")
         # Totals: 9,979.66 = 610.00 + 400.00 + 1,600.69 + 7,368.97.
         self.assertEqual(tuple(fees["totals"][k] for k in keys),

@@ -736,6 +736,16 @@ class VisitsBase(h.HisTestCase):
         self.assertIn("X线计算机体层(CT)平扫(胸部)", text)
         self.assertNotIn(h.PERSONS[ZHANG], text)
 
+    def test_an_outside_item_not_in_the_catalog_says_why_it_may_be(self):
+        # Bought outside, an item the catalog lacks is likely: the warning says so before it
+        # says "check list_code" (which sent cashiers after a code that was right).
+        v = self.open_visit(self.c, ZHANG)
+        lines = [dict(h.stay_lines("XC")[0], list_code="XX0000000000", outside=dict(OUTSIDE))]
+        fees = self.upload(self.c, v["visit_id"], lines)
+        warning = fees["lines"][0]["warnings"][0]
+        self.assertEqual(warning["code"], "NOT_IN_CATALOG", fees)
+        self.assertIn("bought outside", warning["message"], fees)
+
     def test_outside_form_lists_every_line(self):
         # 205 outside lines of 100.00: all on the form and in its 合计, 20,500.00 (it stopped
         # at 200 and totalled 20,000.00).

@@ -33,6 +33,10 @@ class Wait(h.HisTestCase):
         # Another settle of the visit meanwhile: refused, it would risk paying twice.
         r2 = self.tcp.post("/v1/visits/%s/settle" % v["visit_id"], {})
         self.assertError(r2, 504, "OUTCOME_UNKNOWN")
+        # A refund meanwhile: it waits for the platform, it is not being checked.
+        c = self.tcp.post("/v1/settlements/%s/cancel" % sid, {})
+        self.assertError(c, 409, "CONFLICT")
+        self.assertIn("waits in posad's queue", c.json["error"]["message"], c)
         self.assertTrue(self.w.start_sandbox(), self.w.log_tail("sandbox.log"))
         h.wait_until(lambda: self.tcp.get("/v1/settlements/" + sid).json["state"] == "settled",
                      20, "the queued settlement settled", step=0.1)
