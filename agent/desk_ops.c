@@ -798,7 +798,8 @@ static void on_report(struct db_job *job, int status)
     if (status) {
         his_fail(call, status == POSA_ENOTFOUND ? POSA_ENOSUCH : status,
                  status == POSA_ENOTFOUND
-                     ? "that period has not been reconciled: POST /v1/reconcile"
+                     ? "that period has not been reconciled: reconcile it first (POST "
+                       "/v1/reconcile; posactl reconcile DATE)"
                      : NULL,
                  NULL);
         return;
