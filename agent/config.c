@@ -87,6 +87,15 @@ static int config_path_check(const char *value, char *why, size_t cap)
 
 #define PATH(sec, field) TEXT_CHECKED(sec, field, config_path_check)
 
+/* A field every envelope carries: empty, the platform refuses each message. */
+static int config_nonempty_check(const char *value, char *why, size_t cap)
+{
+    if (value[0])
+        return 0;
+    snprintf(why, cap, "must not be empty: every message to the platform carries it");
+    return POSA_EFIELD;
+}
+
 static const struct config_key config_keys[] = {
     PATH("posad", data_dir),
     TEXT_CHECKED("posad", listen, config_listen_check),
@@ -101,12 +110,12 @@ static const struct config_key config_keys[] = {
     TEXT("institution", fixmedins_code),
     TEXT("institution", fixmedins_name),
     TEXT("institution", mdtrtarea_admvs),
-    TEXT("institution", recer_sys_code),
-    TEXT("institution", infver),
+    TEXT_CHECKED("institution", recer_sys_code, config_nonempty_check),
+    TEXT_CHECKED("institution", infver, config_nonempty_check),
     TEXT_CHECKED("institution", msgid_terminal, config_digit_check),
     CHOICE("institution", opter_type, "1|2|3"),
-    TEXT("institution", opter),
-    TEXT("institution", opter_name),
+    TEXT_CHECKED("institution", opter, config_nonempty_check),
+    TEXT_CHECKED("institution", opter_name, config_nonempty_check),
     TEXT("upstream", url),
     TEXT("upstream", ec_url),
     PATH("upstream", ca_file),
@@ -304,6 +313,14 @@ static int config_store(struct posad_config *cfg, const struct config_key *k, co
     return 0;
 }
 
+static bool config_section_known(const char *section)
+{
+    for (size_t i = 0; i < sizeof config_keys / sizeof config_keys[0]; i++)
+        if (strcmp(config_keys[i].section, section) == 0)
+            return true;
+    return false;
+}
+
 /* The section an unknown key of section belongs in, or NULL. */
 static const char *config_other_section(const char *section, const char *name)
 {
@@ -400,7 +417,11 @@ int config_load(struct posad_config *cfg, const char *path, char *msg, size_t ca
         lineno++;
         snprintf(origin, sizeof origin, "%s:%d", path, lineno);
         if (!strchr(line, '\n') && !feof(f)) {
-            snprintf(msg, cap, "%s: line too long", origin);
+            /* fgets stops at a newline, not at a NUL: a short line without one holds a NUL */
+            snprintf(msg, cap, "%s: %s", origin,
+                     strlen(line) < sizeof line - 1
+                         ? "a NUL byte in the line (is the file UTF-16? save it as UTF-8)"
+                         : "line too long");
             err = POSA_EFIELD;
             break;
         }
@@ -418,6 +439,11 @@ int config_load(struct posad_config *cfg, const char *path, char *msg, size_t ca
                 break;
             }
             *close = '\0';
+            if (!config_section_known(s + 1)) { /* a typo's keys would all be refused, a */
+                snprintf(msg, cap, "%s: unknown section [%s]", origin, s + 1); /* bare one not */
+                err = POSA_EFIELD;
+                break;
+            }
             strcpy(section, s + 1);
             continue;
         }

@@ -139,6 +139,10 @@ static void test_errors_name_file_line_key(void **state)
          ":2: [posad] socket_mode: must be an octal file mode (0600, 0660)"},
         {"[upstream]\nmax_connections = +4\n",
          ":2: [upstream] max_connections: must be a whole number from 1 to 1024"},
+        /* A misspelt section with no key under it was passed over without a word. */
+        {"[upstrem]\n", ":1: unknown section [upstrem]"},
+        {"[institution]\ninfver =\n",
+         ":2: [institution] infver: must not be empty: every message to the platform carries it"},
         {"[gateway]\ngateway = none|tif\n",
          ":2: [gateway] gateway: must be one of none|tif|csb|sm"},
         {"[institution]\nopter_type = 1|2\n", ":2: [institution] opter_type: must be one of 1|2|3"},
