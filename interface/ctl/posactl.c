@@ -71,6 +71,7 @@ static void usage(FILE *out)
     fprintf(out, "\noptions:\n"
                  "  --socket PATH              posad's HIS API socket\n"
                  "  --json                     print posad's JSON answer as is\n"
+                 "  -V, --version              posactl's version\n"
                  "  -h, --help                 this text\n\n"
                  "exit status: 0 ok, 1 posad unreachable or answered an error (its code and "
                  "message are printed), 2 bad usage, 3 the period does not reconcile, or the "
@@ -797,6 +798,9 @@ int main(int argc, char **argv)
 
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
+            return EXIT_OK;
+        } else if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
+            printf("posactl %s\n", POSA_VERSION);
             return EXIT_OK;
         } else if (strcmp(a, "--json") == 0) {
             o.json = true;

@@ -94,8 +94,11 @@ class WithoutPosad(unittest.TestCase):
         rc, out, err = posactl("--help")
         self.assertEqual(rc, 0, err)
         for cmd in ("status", "readers", "queue", "retry MSGID", "reconcile", "settlement ID",
-                    "--socket PATH", "--json", "POSA_SOCKET"):
+                    "--socket PATH", "--json", "POSA_SOCKET", "--version"):
             self.assertIn(cmd, out)
+        rc, out, err = posactl("--version")
+        self.assertEqual((rc, err), (0, ""))
+        self.assertRegex(out, r"^posactl \d+\.\d+\.\d+\n$")
 
     def serve_once(self, answer):
         """A one-shot server on the socket path: reads the request, sends answer, closes."""
