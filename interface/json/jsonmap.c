@@ -232,7 +232,7 @@ static size_t text_keys(const char *text, size_t len, struct text_key *keys, siz
                 keys[found++] = (struct text_key){stack[depth - 1], text + start, end - start};
             i--;
         } else if (c == '{' || c == '[') {
-            if (depth <= JSON_DEPTH_MAX)
+            if (depth <= JSON_DEPTH_MAX) /* an array's entry is never read: no key in one */
                 stack[depth] = c == '{' ? objects++ : SIZE_MAX;
             depth++;
         } else if ((c == '}' || c == ']') && depth) {
@@ -253,7 +253,7 @@ static int name_duplicate(const char *text, size_t len, size_t members, struct j
     if (n)
         qsort(keys, n, sizeof *keys, key_cmp);
     for (size_t i = 1; i < n; i++) {
-        if (keys[i].object != SIZE_MAX && key_cmp(&keys[i - 1], &keys[i]) == 0) {
+        if (key_cmp(&keys[i - 1], &keys[i]) == 0) {
             snprintf(name, sizeof name, keys[i].len ? "%.*s" : "\"\"", /* the empty key */
                      (int)(keys[i].len < 48 ? keys[i].len : 48), keys[i].p);
             break;
