@@ -64,6 +64,11 @@ int audit_append(struct db *db, const char *who, const char *action, const char 
     return audit_insert(db, &row);
 }
 
+int audit_standin(struct db *db, const char *action, const char *for_msgid, const char *msgid)
+{
+    return audit_append(db, "posad", action, for_msgid, msgid);
+}
+
 bool audit_row_chains(const char *prev_hash, const struct audit_row *row)
 {
     char hash[AUDIT_HASH_LEN + 1];

@@ -21,6 +21,11 @@ void audit_who(const struct his_call *call, char ret[AUDIT_WHO_MAX + 1]);
  * last row. */
 int audit_append(struct db *db, const char *who, const char *action, const char *target,
                  const char *msgid);
+/* A message posad sends on its own in place of another (action "reverse": a 2601 of it;
+ * "resend": it again under a new msgid, after a lost outcome or a lost session): who is
+ * posad, the target the message it stands in for, so that what the platform holds leads
+ * back to the cashier's. In the transaction that journals it. */
+int audit_standin(struct db *db, const char *action, const char *for_msgid, const char *msgid);
 
 /* Whether row's hash is the one its fields and the previous row's hash make. */
 bool audit_row_chains(const char *prev_hash, const struct audit_row *row);

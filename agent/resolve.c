@@ -99,13 +99,10 @@ static int run_verdict(struct db *db, struct db_job *job)
      * in the same transaction (the 5203 answer kept is the evidence, not a cancel's answer). */
     if (!err && rj->ev == MSG_EV_QUERY_FOUND && rj->rs->cancel)
         err = desk_cancel_landed(db, rj->row->msgid, rj->row->request);
-    /* posad's own decisions, audited as a cashier's are, in the transaction that journals
-     * them: what the platform holds under the new msgid leads back to the message it stands
-     * in for (the audit row's target). */
     if (!err && rj->reversal && (err = insert_msg(db, rj->reversal, rj->row, false)) == 0)
-        err = audit_append(db, "posad", "reverse", rj->row->msgid, rj->reversal->msgid);
+        err = audit_standin(db, "reverse", rj->row->msgid, rj->reversal->msgid);
     if (!err && rj->again && (err = insert_msg(db, rj->again, rj->row, true)) == 0)
-        err = audit_append(db, "posad", "resend", rj->row->msgid, rj->again->msgid);
+        err = audit_standin(db, "resend", rj->row->msgid, rj->again->msgid);
     return err;
 }
 

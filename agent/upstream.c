@@ -412,7 +412,9 @@ static int run_apply(struct db *db, struct db_job *job)
                                  .request = m->standin_body,
                                  .request_len = m->standin_len,
                                  .next_attempt = upstream_now_ms()};
-        err = journal_insert(db, &in, upstream_now_ms());
+        /* A read changes nothing: as its first sending, not audited. */
+        if ((err = journal_insert(db, &in, upstream_now_ms())) == 0 && m->kind != MSG_KIND_QUERY)
+            err = audit_standin(db, "resend", m->msgid, m->standin_msgid);
     } else if (!err && m->session_refused && m->idem_key[0]) {
         err = journal_release_idem(db, m->msgid);
     }

@@ -49,6 +49,12 @@ class FeeRefusals(h.HisTestCase):
         self.drained(vid)
         self.assertEqual(self.line_states(vid)["A01"], "active")
         self.assertIn("F000001", self.platform_active(v["mdtrt_id"]))
+        # The resend after the lost session is posad's own: audited, pointing at the first.
+        first, resend = self.posad_rows("SELECT msgid, ref_msgid FROM journal WHERE visit_key = ? "
+                                        "AND infno = '2302' ORDER BY seq", (vid,))[:2]
+        self.assertEqual(resend[1], first[0])
+        self.assertEqual(self.posad_rows("SELECT who, action, target FROM audit WHERE msgid = ?",
+                                         (resend[0],)), [("posad", "resend", first[0])])
         # The refusal came from the queue, after the HIS had its answer: the visit does not
         # settle A01 unheard (offline's test_cancel_queued_then_refused...).
         p = self.tcp.post("/v1/visits/%s/presettle" % vid, {})
