@@ -412,10 +412,13 @@ static struct json_object *settlement_body(struct settle_flow *f)
 /* recorded: the settlement has a record the HIS can look up (its message was journaled). */
 static void keep_failure(struct settle_flow *f, int err, const char *message, bool recorded)
 {
-    bool platform = err == POSA_EUPSTREAM_REFUSED || err == POSA_EUPSTREAM_OFFLINE;
+    /* The platform's own words are its refusal's; posad's (the platform unreachable, an
+     * earlier message on its way) are the message only. */
+    bool refused = err == POSA_EUPSTREAM_REFUSED;
+    bool worded = refused || err == POSA_EUPSTREAM_OFFLINE || err == POSA_EBUSY;
 
     json_object_object_add(f->body, "error",
-                           failure_json(err, platform ? message : NULL, message,
+                           failure_json(err, worded ? message : NULL, refused ? message : NULL,
                                         recorded ? f->rec.settlement_id : NULL));
 }
 

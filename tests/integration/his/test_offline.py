@@ -227,8 +227,16 @@ class Offline(h.HisTestCase):
         r = self.tcp.post("/v1/visits/%s/settle" % v["visit_id"], {})
         self.assertEqual(r.status, 200, r)
         sid = r.json["settlement_id"]
+        v2 = self.open_visit(self.unix, ZHANG, kind="outpatient", med_type="11")
+        self.upload(self.tcp, v2["visit_id"], [
+            h.line("RF2", "002501010150000", "血细胞分析(血常规)", "1", "20.00", "20.00")])
         self.w.kill_sandbox()
         try:
+            # A settle, the first to find the platform gone: posad's words ("cannot be
+            # reached") are the message, not the platform's.
+            s2 = self.tcp.post("/v1/visits/%s/settle" % v2["visit_id"], {})
+            self.assertError(s2, 503, "UPSTREAM_OFFLINE")
+            self.assertNotIn("upstream_message", s2.json["error"]["details"], s2)
             self.assertError(self.unix.post("/v1/identify", {"source": "id",
                                                              "certno": h.PERSONS[ZHANG]}),
                              503, "UPSTREAM_OFFLINE")
