@@ -657,17 +657,19 @@ static void upmsg_classify(struct upmsg *m, const struct platform_result *res)
     }
 }
 
-/* One exchange of m's with the platform, under its infno. */
+/* One exchange of m's with the platform, under its infno: one posad knows, else "other"
+ * (the passthrough forwards any infno: a HIS's own would crowd out the desk's). */
 static void latency_observe(struct upstream *up, const struct upmsg *m)
 {
+    const char *infno = messages_find(m->infno) ? m->infno : "other";
     size_t i = 0;
 
-    while (i < up->n_latency && strcmp(up->latency[i].infno, m->infno) != 0)
+    while (i < up->n_latency && strcmp(up->latency[i].infno, infno) != 0)
         i++;
     if (i == UPSTREAM_LATENCY_MAX)
         return;
     if (i == up->n_latency)
-        str_copy(up->latency[up->n_latency++].infno, sizeof up->latency[0].infno, m->infno);
+        str_copy(up->latency[up->n_latency++].infno, sizeof up->latency[0].infno, infno);
     metrics_histogram_observe(&up->latency[i].latency, (uv_hrtime() - m->sent_ns) / 1000);
 }
 

@@ -140,8 +140,8 @@ struct unrecorded {
     struct unrecorded *next;
 };
 
-/* Each message kind's exchanges with the platform, for GET /metrics. posad sends some thirty
- * kinds; one past UPSTREAM_LATENCY_MAX would not be counted. */
+/* Each message kind's exchanges with the platform, for GET /metrics: the kinds posad knows
+ * (messages_find, some thirty), and "other" for the passthrough's any else. */
 #define UPSTREAM_LATENCY_MAX 48
 struct upstream_latency {
     char infno[JOURNAL_INFNO_MAX + 1];

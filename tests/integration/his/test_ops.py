@@ -193,6 +193,15 @@ class Ops(h.HisTestCase):
                           frozenset({("infno", infno)})), 0.0)
 
         self.assertEqual(upstream_count(after, "1101") - upstream_count(before, "1101"), 3)
+        # An infno posad does not know, through the passthrough, counts as "other": a HIS's
+        # own kinds would crowd out the desk's.
+        for infno in ("Z001", "Z002"):
+            r = self.unix.post("/fsi/api/rsfComIfsService/callService",
+                               {"infno": infno, "insuplc_admdvs": "320200", "input": {}})
+            self.assertEqual(r.status, 200, r)
+        other, _ = self.metrics(self.unix)
+        self.assertEqual(upstream_count(other, "other") - upstream_count(after, "other"), 2)
+        self.assertEqual(upstream_count(other, "Z001"), 0)
         self.assertEqual(upstream_count(visited, "2401") - upstream_count(after, "2401"), 1)
         inf = visited[("posa_upstream_request_duration_seconds_bucket",
                        frozenset({("infno", "2401"), ("le", "+Inf")}))]
