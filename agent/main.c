@@ -305,6 +305,15 @@ static void on_db_failed(struct db_worker *w, int err)
               NULL);
 }
 
+/* A start given up after start_server: the socket it made goes (else posactl heard
+ * "connection refused" from a file nobody listens on, not "no such file"). Returns 1. */
+static int stop_listening(struct posad *pd)
+{
+    if (pd->cfg.socket[0])
+        unlink(pd->cfg.socket);
+    return 1;
+}
+
 /* A reason posad cannot start, once its log is open: said on stderr, for whoever started it,
  * and in the log (log_file), where a service's stderr may go nowhere. */
 static void start_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -350,7 +359,8 @@ static int lock_file(const char *path, const char *what, const char *each)
     }
     n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
     if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n)
-        start_error("%s: %s (the lock holds all the same)", path, strerror(errno));
+        log_event(LOGL_WARN, "lock_pid_not_written", "path", path, "error", strerror(errno),
+                  "action", "none: the lock holds all the same", NULL);
     return 0; /* fd stays open: the lock is the process's */
 }
 
@@ -464,9 +474,9 @@ static int open_journal(struct posad *pd, char last_msgid[MSGID_LEN + 1])
 
         start_error("journal %s: %s%s%s%s%s", path, posa_strerror(err), detail[0] ? " (" : "",
                     detail, detail[0] ? ")" : "",
-                    disk_nearly_full(pd->cfg.data_dir) ? "; its disk is full: free space on it, "
-                                                         "then start posad again"
-                                                       : "");
+                    err != -ENOSPC && disk_nearly_full(pd->cfg.data_dir)
+                        ? "; its disk is full: free space on it, then start posad again"
+                        : ""); /* the words of -ENOSPC say so already */
         db_close(db);
         return err;
     }
@@ -731,6 +741,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "posad: %s\n", msg);
         rc = 2;
     }
+    /* The log first: why posad cannot start goes there too (start_error). */
+    if (!rc && !check && (rc = log_open(pd.cfg.log_file, pd.cfg.log_level, pd.cfg.log_format))) {
+        fprintf(stderr, "posad: cannot open log file %s: %s\n", pd.cfg.log_file, strerror(-rc));
+        return 1;
+    }
     if (!rc) {
         char at[CONFIG_PATH_MAX + 16];
         const char *where = NULL;
@@ -742,20 +757,17 @@ int main(int argc, char **argv)
             where = config_where(&pd.cfg, config, "policy", "file", at, sizeof at);
         else if (load_tls(&pd, msg, sizeof msg) != 0)
             where = config_where(&pd.cfg, config, "his", "tls_cert", at, sizeof at);
-        if (where) {
+        if (where && check)
             fprintf(stderr, "posad: %s: %s\n", where, msg);
-            rc = 2;
-        }
+        else if (where)
+            start_error("%s: %s", where, msg);
+        rc = where ? 2 : 0;
     }
     if (rc || check) {
         SSL_CTX_free(pd.tls);
         if (!rc)
             printf("posad: %s: ok\n", config);
         return rc;
-    }
-    if ((rc = log_open(pd.cfg.log_file, pd.cfg.log_level, pd.cfg.log_format)) != 0) {
-        fprintf(stderr, "posad: cannot open log file %s: %s\n", pd.cfg.log_file, strerror(-rc));
-        return 1;
     }
     umask(077);
     /* Built with glibc's malloc (POSA_ALLOCATOR=libc): it gives a thread's freed heap back
@@ -767,12 +779,14 @@ int main(int argc, char **argv)
     /* Listening before the database is opened: a port in use or a socket that cannot be made
      * stops posad before it migrates or recovers anything. Nothing is answered before the
      * loop runs. */
-    if (claim_data_dir(&pd) != 0 || start_server(&pd) != 0 || open_journal(&pd, last_msgid) != 0)
+    if (claim_data_dir(&pd) != 0 || start_server(&pd) != 0)
         return 1; /* each said why */
+    if (open_journal(&pd, last_msgid) != 0)
+        return stop_listening(&pd);
     rc = start_upstream(&pd, last_msgid);
     if (rc) {
         start_error("upstream: %s", posa_strerror(rc));
-        return 1;
+        return stop_listening(&pd);
     }
     outbox_init(&pd.outbox, &pd);
     resolver_init(&pd.resolver, &pd);
@@ -785,7 +799,7 @@ int main(int argc, char **argv)
         start_error("card readers: %s%s%s", posa_strerror(rc),
                     rc == DRV_EVENDOR ? ": [desks] card_library " : "",
                     rc == DRV_EVENDOR ? pd.cfg.card_library : "");
-        return 1;
+        return stop_listening(&pd);
     }
     start_signals(&pd);
     upstream_start(&pd.up);

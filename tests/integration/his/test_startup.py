@@ -141,6 +141,23 @@ class Startup(h.HisTestCase):
         self.assertIn("the database was written by a newer posad: run that version, or restore "
                       "a backup this version made\n", err)
         self.assertNotIn("()", err)
+        # It listened before it opened the database: the socket it made is gone again.
+        self.assertFalse(os.path.exists(os.path.join(self.w.dir, "n.sock")))
+
+    def test_a_certificate_that_does_not_load_is_logged(self):
+        # Found before posad listens, and said in log_file too (a service's stderr may go
+        # nowhere), as a port in use is.
+        log = os.path.join(self.w.dir, "cert.log")
+        conf = self.conf("cert.conf", os.path.join(self.w.dir, "cert"),
+                         os.path.join(self.w.dir, "cert.sock"),
+                         extra="log_file = %s\n[his]\ntls_cert = /nonexistent/cert.pem\n"
+                               "tls_key = /nonexistent/key.pem\n" % log)
+        p = subprocess.run([h.POSAD, "--config", conf], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=20)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("tls_cert", p.stderr.decode())
+        self.assertIn("event=start_failed", read(log).decode())
+        self.assertIn("tls_cert", read(log).decode())
 
     def test_a_socket_in_use_is_not_taken_away(self):
         err = self.refused(self.conf("other.conf", os.path.join(self.w.dir, "other"),
