@@ -143,12 +143,14 @@ static bool starts_with_any(const char *s, const char *const *words)
  * there, 2 to 4 Han characters up to a word that is not a name; 0 when none is. */
 static size_t name_after_marker(const char *s, size_t len, size_t *ret_skip)
 {
-    static const char *const markers[] = {"被保险人", "参保人员", "参保人",   "就诊人", "患者",
-                                          "病人",     "姓名",     "psn_name", NULL};
+    static const char *const markers[] = {"被保险人", "参保人员", "参保人", "就诊人员",
+                                          "就诊人",   "患者",     "病人",   "姓名",
+                                          "psn_name", "PSN_NAME", NULL};
     /* What comes between the marker and the name: a colon, a space, an equals sign, an
-     * opening bracket or quote (参保人员【张三】, 患者“李四”, the platforms' usual style). */
-    static const char *const separators[] = {"：", ":",  " ", "=",  "【", "“", "「",
-                                             "[",  "\"", "'", "（", "(",  NULL};
+     * opening bracket or quote (参保人员【张三】, 患者“李四”, the platforms' usual style). Not
+     * a parenthesis: 姓名(必填) says what the field is, not whose. */
+    static const char *const separators[] = {"：", ":",  " ", "=",  "【", "“", "‘",
+                                             "「", "《", "[", "\"", "'",  NULL};
     /* Words that follow the markers and are not names ("参保人信息不存在"), and those that
      * end a name ("张建国身份证...", "李㛃已结算"). */
     static const char *const not_names[] = {"信息", "身份", "编号", "类型", "状态", "账户", "医保",

@@ -13,7 +13,8 @@ void mask_card(const char *card_no, char *buf, size_t cap);
  * (an X after them is an ID number's check character) masked, keeping 6 and 4 of a run of 15
  * or more as mask_certno does, the last 4 of 8-14 (card, phone), the last 2 of 6-7; and a
  * name where a name is said, after 参保人(员), 患者, 病人, 就诊人, 被保险人, 姓名 or
- * psn_name (and a colon, space, '=', or an opening bracket or quote, as in 参保人员【张三】):
+ * psn_name (and a colon, space, '=', or an opening bracket or quote, as in 参保人员【张三】;
+ * not a parenthesis, as in 姓名(必填)):
  * 2 to 4 Han characters, up to a word that is not a name (信息, 身份, 不,
  * 已, ...), keep their first as mask_name does. A name said otherwise cannot be told from
  * other words and stays. Truncated whole characters. */
