@@ -589,7 +589,9 @@ static void fail_no_card(struct his_call *call)
                                                                   : "the desk has no card reader";
     const char *scanner = no_scanner ? "the desk's scanner is not there (unplugged, or its "
                                        "connection lost: GET /v1/readers says why)"
-                                     : "no e-voucher scanned at the desk";
+                          : desk_scanner_configured(d, f->req.desk)
+                              ? "no e-voucher scanned at the desk"
+                              : "the desk has no scanner";
     char msg[320];
 
     if (desk_card_reading(d, f->req.desk)) {
@@ -605,9 +607,8 @@ static void fail_no_card(struct his_call *call)
          * a scanner gone with the reader there is only nothing shown yet. */
         his_fail(call, no_reader ? DRV_ECARD_UNREADABLE : POSA_ECARD_NOT_PRESENT, msg, NULL);
     } else {
-        his_fail(call, POSA_ECARD_NOT_PRESENT,
-                 any ? "no card in the desk's reader and no e-voucher scanned at the desk" : NULL,
-                 NULL);
+        snprintf(msg, sizeof msg, "%s, and %s", reader, scanner);
+        his_fail(call, POSA_ECARD_NOT_PRESENT, any ? msg : NULL, NULL);
     }
 }
 

@@ -55,6 +55,7 @@ class Scanner(h.HisTestCase):
             # The scan is used once: auto now waits for a card, and none comes.
             r = self.unix.post("/v1/identify", {"desk": "D01", "source": "auto", "wait_ms": 200})
             self.assertError(r, 409, "CARD_NOT_PRESENT")
+            self.assertIn("no e-voucher scanned at the desk", r.json["error"]["message"], r)
             # Garbage from the scanner: an event, and auto says the scan could not be read
             # (once: then there is nothing to identify with).
             self.scanner.sendall(b"\x01\x02binary\r\n")
