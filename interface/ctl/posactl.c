@@ -215,7 +215,11 @@ static int ctl_call(const char *socket_path, const char *method, const char *pat
         err = read_response(fd, ret);
     close(fd);
     if (err == -ETIMEDOUT)
-        fprintf(stderr, "posactl: posad did not answer within %d s\n", CTL_TIMEOUT_S);
+        fprintf(stderr, "posactl: posad did not answer within %d s%s\n", CTL_TIMEOUT_S,
+                strcmp(path, "/v1/reconcile") == 0
+                    ? " (a month's reconciliation may take longer: posad goes on with it; "
+                      "posactl reconcile --report PERIOD shows it once done)"
+                    : "");
     else if (err == -EFBIG)
         fprintf(stderr, "posactl: posad's answer is larger than %u bytes\n", CTL_RESPONSE_MAX);
     else if (err == -EPROTO)
