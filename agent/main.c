@@ -471,12 +471,14 @@ static int open_journal(struct posad *pd, char last_msgid[MSGID_LEN + 1])
     if (err) {
         /* SQLite's words, when SQLite failed (a sealed row is posad's own finding). */
         const char *detail = db && err != POSA_ESEALED ? db_errmsg(db) : "";
+        /* A full disk in the words of a start (-ENOSPC's own say "try again"); SQLite may
+         * say it as an I/O error. */
+        bool full = err == -ENOSPC || disk_nearly_full(pd->cfg.data_dir);
 
-        start_error("journal %s: %s%s%s%s%s", path, posa_strerror(err), detail[0] ? " (" : "",
-                    detail, detail[0] ? ")" : "",
-                    err != -ENOSPC && disk_nearly_full(pd->cfg.data_dir)
-                        ? "; its disk is full: free space on it, then start posad again"
-                        : ""); /* the words of -ENOSPC say so already */
+        start_error("journal %s: %s%s%s%s", path,
+                    full ? "its disk is full: free space on it, then start posad again"
+                         : posa_strerror(err),
+                    detail[0] ? " (" : "", detail, detail[0] ? ")" : "");
         db_close(db);
         return err;
     }
