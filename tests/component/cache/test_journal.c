@@ -15,6 +15,7 @@
 #include <sqlite3.h>
 
 #include "cache/db.h"
+#include "cache/db_internal.h"
 #include "cache/journal.h"
 #include "core/err.h"
 #include "tests/component/tmpdb.h"
@@ -207,6 +208,64 @@ static void test_transitions(void **state)
     assert_int_equal(
         journal_apply(fx->db, "H31010100001202611251200599999", MSG_EV_SEND, NULL, 1, NULL),
         POSA_ENOTFOUND);
+}
+
+static int count_row(const struct journal_row *row, void *data)
+{
+    (void)row;
+    ++*(int *)data;
+    return 0;
+}
+
+static int count_steps(void *data)
+{
+    ++*(int *)data;
+    return 0;
+}
+
+static int steps;
+
+/* The day's settlements by their own index (0019): settlement kinds answered at or after
+ * since, not the reads and uploads beside them, nor those answered before. */
+static void test_settlements_since(void **state)
+{
+    struct fx *fx = *state;
+    static const struct {
+        const char *infno;
+        int64_t answered_at;
+    } rows[] = {{"2207", 100}, {"2207", 300}, {"2207A", 400}, {"1101", 500},
+                {"2204", 600}, {"2208", 700}, {"2601", 800}};
+    struct journal_outcome ok = {.response = "{\"infcode\":0}", .response_len = 13};
+    char m[MSGID_LEN + 1];
+    int n = 0;
+
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        mid(m, 7, (int)i + 1);
+        assert_int_equal(insert(fx->db, m, rows[i].infno, "v1", NULL, 50), 0);
+        assert_int_equal(journal_apply(fx->db, m, MSG_EV_SEND, NULL, 60, NULL), 0);
+        assert_int_equal(journal_apply(fx->db, m, MSG_EV_ANSWER_OK, &ok, rows[i].answered_at, NULL),
+                         0);
+    }
+    assert_int_equal(journal_settlements_since(fx->db, 300, count_row, &n), 0);
+    assert_int_equal(n, 4); /* 2207 at 300, 2207A, 2208, 2601 */
+
+    /* A year of answered reads beside them is not read: SQLite's virtual machine takes some
+     * tens of steps, not one or more per answered row (it read them all through journal_due). */
+    assert_int_equal(db_begin(fx->db), 0);
+    for (int i = 0; i < 3000; i++) {
+        mid(m, 8, i);
+        assert_int_equal(insert(fx->db, m, "1101", "", NULL, 50), 0);
+        assert_int_equal(journal_apply(fx->db, m, MSG_EV_SEND, NULL, 60, NULL), 0);
+        assert_int_equal(journal_apply(fx->db, m, MSG_EV_ANSWER_OK, &ok, 900, NULL), 0);
+    }
+    assert_int_equal(db_commit(fx->db), 0);
+    steps = 0;
+    sqlite3_progress_handler(db_sqlite(fx->db), 100, count_steps, &steps);
+    n = 0;
+    assert_int_equal(journal_settlements_since(fx->db, 300, count_row, &n), 0);
+    sqlite3_progress_handler(db_sqlite(fx->db), 0, NULL, NULL);
+    assert_int_equal(n, 4);
+    assert_true(steps < 30); /* in hundreds of opcodes */
 }
 
 static void test_send_now_and_restart(void **state)
@@ -662,6 +721,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open_schema_mode, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_settlements_since, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_not_a_database, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_insert_validation_and_duplicates, fx_setup,
