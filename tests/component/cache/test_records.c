@@ -149,22 +149,24 @@ static void test_visit_identity_migrated(void **state)
     struct fx *fx = *state;
     struct visit_record *got = NULL;
 
-    open_old(fx, "CREATE TABLE visits (visit_id TEXT PRIMARY KEY, desk TEXT NOT NULL"
-                 " DEFAULT '', his_visit_id TEXT NOT NULL, kind TEXT NOT NULL, state TEXT"
-                 " NOT NULL, mdtrt_id TEXT NOT NULL DEFAULT '', body TEXT NOT NULL,"
-                 " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
-                 "INSERT INTO visits VALUES ('V1', 'D01', 'H1', 'outpatient', 'billed',"
-                 " 'M1', '{\"identity\":{\"psn_no\":\"P0001\",\"insutype\":\"310\","
-                 "\"insuplc_admdvs\":\"320200\",\"cert_type\":\"02\","
-                 "\"cert_no\":\"320211195001010006\",\"card_sn\":\"\"},"
-                 "\"request\":{\"med_type\":\"11\"},\"emergency\":true}', 1, 2);"
-                 "INSERT INTO visits VALUES ('V2', 'D01', 'H2', 'outpatient', 'open', 'M2',"
-                 " '{\"identity\":{\"psn_no\":\"P0', 1, 2);"
-                 "INSERT INTO visits VALUES ('V3', 'D01', 'H3', 'inpatient', 'open', 'M3',"
-                 " '{\"request\":{}}', 1, 2);"
-                 /* the journal's columns the later migrations index */
-                 "CREATE TABLE journal (seq INTEGER PRIMARY KEY, kind INTEGER, updated_at INTEGER);"
-                 "PRAGMA user_version = 10;");
+    open_old(fx,
+             "CREATE TABLE visits (visit_id TEXT PRIMARY KEY, desk TEXT NOT NULL"
+             " DEFAULT '', his_visit_id TEXT NOT NULL, kind TEXT NOT NULL, state TEXT"
+             " NOT NULL, mdtrt_id TEXT NOT NULL DEFAULT '', body TEXT NOT NULL,"
+             " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+             "INSERT INTO visits VALUES ('V1', 'D01', 'H1', 'outpatient', 'billed',"
+             " 'M1', '{\"identity\":{\"psn_no\":\"P0001\",\"insutype\":\"310\","
+             "\"insuplc_admdvs\":\"320200\",\"cert_type\":\"02\","
+             "\"cert_no\":\"320211195001010006\",\"card_sn\":\"\"},"
+             "\"request\":{\"med_type\":\"11\"},\"emergency\":true}', 1, 2);"
+             "INSERT INTO visits VALUES ('V2', 'D01', 'H2', 'outpatient', 'open', 'M2',"
+             " '{\"identity\":{\"psn_no\":\"P0', 1, 2);"
+             "INSERT INTO visits VALUES ('V3', 'D01', 'H3', 'inpatient', 'open', 'M3',"
+             " '{\"request\":{}}', 1, 2);"
+             /* the journal's columns the later migrations index */
+             "CREATE TABLE journal (seq INTEGER PRIMARY KEY, infno TEXT, state TEXT, kind INTEGER,"
+             " updated_at INTEGER);"
+             "PRAGMA user_version = 10;");
     assert_int_equal(records_visit_get(fx->db, "V1", &got), 0);
     assert_who(&got->who,
                &(struct visit_identity){"P0001", "310", "320200", "02", "320211195001010006", ""});
@@ -533,7 +535,8 @@ static void test_lines_migrated_into_sets(void **state)
              "  1, 9, '', '', 0, '', '', '');"
              "CREATE TABLE visits (visit_id TEXT PRIMARY KEY, his_visit_id TEXT, kind TEXT,"
              " mdtrt_id TEXT NOT NULL DEFAULT '', body TEXT NOT NULL);"
-             "CREATE TABLE journal (seq INTEGER PRIMARY KEY, kind INTEGER, updated_at INTEGER);"
+             "CREATE TABLE journal (seq INTEGER PRIMARY KEY, infno TEXT, state TEXT, kind INTEGER,"
+             " updated_at INTEGER);"
              "PRAGMA user_version = 9;");
     assert_int_equal(count_rows(fx, "SELECT count(*) FROM sqlite_master WHERE name = 'fee_lines_v9'"),
                      0);
@@ -684,7 +687,7 @@ static void test_lines_migrated_from_bodies(void **state)
                  " '{\"list_code\":\"XB0', 5);"
                  /* the journal's open-row index as schema 1 made it (0007 remakes it) */
                  "CREATE TABLE journal (seq INTEGER PRIMARY KEY, visit_key TEXT, ord INTEGER,"
-                 " state TEXT, kind INTEGER, updated_at INTEGER);"
+                 " infno TEXT, state TEXT, kind INTEGER, updated_at INTEGER);"
                  "CREATE TABLE settlements (settlement_id TEXT PRIMARY KEY,"
                  " setl_id TEXT NOT NULL DEFAULT '');"
                  "CREATE INDEX journal_open ON journal(visit_key, ord, seq)"
