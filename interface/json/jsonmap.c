@@ -96,15 +96,16 @@ int jsonmap_read_file(const char *path, size_t max, char **ret, size_t *ret_len)
 }
 
 /* Whether text's objects and arrays, and its values (counted by their separators), stay
- * within the bounds above: counted outside strings, before json-c builds anything. */
-static bool shape_bounded(const char *text, size_t len)
+ * within the bounds above: counted outside strings, before json-c builds anything. With
+ * ret_members, also the members it writes (each key's ':'), for jsonmap_parse_request. */
+static bool shape_bounded(const char *text, size_t len, size_t *ret_members)
 {
-    size_t containers = 0, values = 0;
+    size_t containers = 0, values = 0, members = 0;
     bool in_string = false;
 
     /* Each container takes two bytes and each value a separator: a short document cannot
      * pass the bounds, and is not scanned (a settlement's documents are all short). */
-    if (len / 2 <= JSON_CONTAINERS_MAX)
+    if (!ret_members && len / 2 <= JSON_CONTAINERS_MAX)
         return true;
     for (size_t i = 0; i < len; i++) {
         char c = text[i];
@@ -119,10 +120,15 @@ static bool shape_bounded(const char *text, size_t len)
         } else if (c == '{' || c == '[') {
             if (++containers > JSON_CONTAINERS_MAX)
                 return false;
-        } else if (c == ',' && ++values > JSON_VALUES_MAX) {
-            return false;
+        } else if (c == ',') {
+            if (++values > JSON_VALUES_MAX)
+                return false;
+        } else if (c == ':') {
+            members++;
         }
     }
+    if (ret_members)
+        *ret_members = members;
     return true;
 }
 
@@ -138,8 +144,9 @@ void jsonmap_locate(const char *text, size_t at, size_t *line, size_t *column)
     }
 }
 
-int jsonmap_parse(const char *text, size_t len, struct json_object **ret,
-                  struct jsonmap_error *err)
+/* jsonmap_parse, and with ret_members the members the text writes (shape_bounded). */
+static int parse(const char *text, size_t len, struct json_object **ret, size_t *ret_members,
+                 struct jsonmap_error *err)
 {
     struct json_tokener *tok;
     struct json_object *root;
@@ -149,7 +156,7 @@ int jsonmap_parse(const char *text, size_t len, struct json_object **ret,
     /* json-c passes any bytes through: UTF-8 is checked here, once, for every edge. */
     if (!utf8_is_valid(text, len, NULL))
         return jsonmap_fail(err, POSA_EUTF8, "", "");
-    if (!shape_bounded(text, len))
+    if (!shape_bounded(text, len, ret_members))
         return jsonmap_fail(err, POSA_ETOOLARGE, "", "");
     tok = json_tokener_new_ex(JSON_DEPTH_MAX);
     if (!tok)
@@ -173,6 +180,11 @@ int jsonmap_parse(const char *text, size_t len, struct json_object **ret,
     json_tokener_free(tok);
     *ret = root;
     return 0;
+}
+
+int jsonmap_parse(const char *text, size_t len, struct json_object **ret, struct jsonmap_error *err)
+{
+    return parse(text, len, ret, NULL, err);
 }
 
 /* Members json-c kept in v and below: fewer than the text wrote when a key came twice in one
@@ -264,38 +276,14 @@ static int name_duplicate(const char *text, size_t len, size_t members, struct j
                         utf8_is_valid(name, strlen(name), NULL) ? name : "a key");
 }
 
-/* Members the text writes: its colons outside strings (each separates a key from its
- * value). */
-static size_t text_members(const char *text, size_t len)
-{
-    size_t n = 0;
-    bool in_string = false;
-
-    for (size_t i = 0; i < len; i++) {
-        if (in_string) {
-            if (text[i] == '\\')
-                i++;
-            else if (text[i] == '"')
-                in_string = false;
-        } else if (text[i] == '"') {
-            in_string = true;
-        } else if (text[i] == ':') {
-            n++;
-        }
-    }
-    return n;
-}
-
 int jsonmap_parse_request(const char *text, size_t len, struct json_object **ret,
                           struct jsonmap_error *err)
 {
-    int rc = jsonmap_parse(text, len, ret, err);
-    size_t written;
+    size_t written = 0;
+    int rc = parse(text, len, ret, &written, err);
 
-    if (rc < 0)
+    if (rc < 0 || written == tree_members(*ret))
         return rc;
-    if ((written = text_members(text, len)) == tree_members(*ret))
-        return 0;
     json_object_put(*ret);
     *ret = NULL;
     return name_duplicate(text, len, written, err);
