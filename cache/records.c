@@ -56,7 +56,7 @@ static const char sql_settlement_settled[] =
     "SELECT " SETTLEMENT_COLS " FROM settlements WHERE visit_id = ?1 AND state = 'settled' "
     "ORDER BY created_at DESC LIMIT 1";
 static const char sql_settlement_counts[] =
-    "SELECT state, count(*) FROM settlements GROUP BY state ORDER BY state";
+    "SELECT state, n FROM settlement_counts WHERE n > 0 ORDER BY state";
 static const char sql_report_put[] =
     "INSERT OR REPLACE INTO reconcile_reports (date, body, created_at) VALUES (?1, ?2, ?3)";
 static const char sql_report_get[] = "SELECT body FROM reconcile_reports WHERE date = ?1";

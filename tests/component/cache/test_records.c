@@ -66,6 +66,11 @@ static void open_old(struct fx *fx, const char *sql)
     assert_int_equal(db_schema_version(fx->db), db_schema_latest());
 }
 
+/* The columns later migrations read or index (0020, 0021), for the old schemas below. */
+#define LATER_TABLES                                                                               \
+    "CREATE TABLE identities (token TEXT PRIMARY KEY, expires_at INTEGER);"                        \
+    "CREATE TABLE his_answers (idem_key TEXT PRIMARY KEY, created_at INTEGER);"
+
 static int identity(struct db *db, const char *token, int64_t now)
 {
     char desk[RECORD_ID_MAX + 1], *body = NULL;
@@ -166,6 +171,7 @@ static void test_visit_identity_migrated(void **state)
              /* the journal's columns the later migrations index */
              "CREATE TABLE journal (seq INTEGER PRIMARY KEY, infno TEXT, state TEXT, kind INTEGER,"
              " updated_at INTEGER);"
+             "CREATE TABLE settlements (settlement_id TEXT PRIMARY KEY, state TEXT);" LATER_TABLES
              "PRAGMA user_version = 10;");
     assert_int_equal(records_visit_get(fx->db, "V1", &got), 0);
     assert_who(&got->who,
@@ -185,6 +191,114 @@ static void test_visit_identity_migrated(void **state)
     assert_false(got->emergency);
     assert_string_equal(got->med_type, "");
     records_visit_free(got);
+}
+
+/* The count of each state, as records_settlement_counts gives it; -1 when it gives none. */
+struct counts {
+    char *state[8];
+    int64_t n[8];
+    int len;
+};
+
+static int add_count(const char *state, int64_t n, void *data)
+{
+    struct counts *c = data;
+
+    assert_true(c->len < 8);
+    c->state[c->len] = strdup(state);
+    c->n[c->len++] = n;
+    return 0;
+}
+
+static int64_t count_of(struct db *db, const char *state)
+{
+    struct counts c = {0};
+    int64_t n = -1;
+
+    assert_int_equal(records_settlement_counts(db, add_count, &c), 0);
+    for (int i = 0; i < c.len; i++) {
+        if (strcmp(c.state[i], state) == 0)
+            n = c.n[i];
+        free(c.state[i]);
+    }
+    return n;
+}
+
+static int count_steps(void *data)
+{
+    ++*(int *)data;
+    return 0;
+}
+
+static void settlement_in(struct db *db, const char *id, const char *state)
+{
+    char body[] = "{}";
+    struct settlement_record s = {.settle_date = 20261128, .body = body};
+
+    snprintf(s.settlement_id, sizeof s.settlement_id, "%s", id);
+    snprintf(s.visit_id, sizeof s.visit_id, "V1");
+    snprintf(s.state, sizeof s.state, "%s", state);
+    assert_int_equal(records_settlement_put(db, &s, 100), 0);
+}
+
+/* /metrics' settlements by state (0020): kept as settlements are recorded and move, a
+ * state none is in any longer not given, and read without reading the settlements. */
+static void test_settlement_counts(void **state)
+{
+    struct fx *fx = *state;
+    char id[16];
+    int steps = 0;
+
+    settlement_in(fx->db, "S1", "pending");
+    settlement_in(fx->db, "S2", "pending");
+    settlement_in(fx->db, "S3", "settled");
+    assert_int_equal(count_of(fx->db, "pending"), 2);
+    assert_int_equal(count_of(fx->db, "settled"), 1);
+    settlement_in(fx->db, "S1", "settled"); /* the upsert: moved, not added */
+    settlement_in(fx->db, "S2", "unknown");
+    settlement_in(fx->db, "S3", "settled"); /* put again in its state: no change */
+    assert_int_equal(count_of(fx->db, "pending"), -1);
+    assert_int_equal(count_of(fx->db, "unknown"), 1);
+    assert_int_equal(count_of(fx->db, "settled"), 2);
+    assert_int_equal(sqlite3_exec(db_sqlite(fx->db),
+                                  "DELETE FROM settlements WHERE settlement_id = 'S3'", NULL, NULL,
+                                  NULL),
+                     SQLITE_OK);
+    assert_int_equal(count_of(fx->db, "settled"), 1);
+
+    /* A hospital's record of settlements beside them is not read: some tens of the virtual
+     * machine's steps (GROUP BY over the table took one or more per settlement). */
+    assert_int_equal(db_begin(fx->db), 0);
+    for (int i = 0; i < 3000; i++) {
+        snprintf(id, sizeof id, "B%d", i);
+        settlement_in(fx->db, id, i % 3 ? "settled" : "cancelled");
+    }
+    assert_int_equal(db_commit(fx->db), 0);
+    sqlite3_progress_handler(db_sqlite(fx->db), 100, count_steps, &steps);
+    assert_int_equal(count_of(fx->db, "settled"), 2001);
+    sqlite3_progress_handler(db_sqlite(fx->db), 0, NULL, NULL);
+    assert_int_equal(count_of(fx->db, "cancelled"), 1000);
+    assert_true(steps < 5); /* in hundreds of opcodes */
+}
+
+/* A database an older posad left with settlements: the counts start from them. */
+static void test_settlement_counts_migrated(void **state)
+{
+    struct fx *fx = *state;
+
+    open_old(fx, "CREATE TABLE settlements (settlement_id TEXT PRIMARY KEY, visit_id TEXT NOT NULL,"
+                 " state TEXT NOT NULL, msgid TEXT NOT NULL DEFAULT '', setl_id TEXT NOT NULL"
+                 " DEFAULT '', settle_date INTEGER NOT NULL, body TEXT NOT NULL, created_at"
+                 " INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+                 "INSERT INTO settlements VALUES ('S1', 'V1', 'settled', '', '', 1, '{}', 1, 1),"
+                 " ('S2', 'V1', 'settled', '', '', 1, '{}', 1, 1),"
+                 " ('S3', 'V2', 'unknown', '', '', 1, '{}', 1, 1);" LATER_TABLES
+                 "PRAGMA user_version = 19;");
+    assert_int_equal(count_of(fx->db, "settled"), 2);
+    assert_int_equal(count_of(fx->db, "unknown"), 1);
+    settlement_in(fx->db, "S3", "settled");
+    assert_int_equal(count_of(fx->db, "settled"), 3);
+    assert_int_equal(count_of(fx->db, "unknown"), -1);
 }
 
 static void test_prune_by_time(void **state)
@@ -230,6 +344,30 @@ static void test_prune_by_time(void **state)
     assert_int_equal(answer(fx->db, "K3"), POSA_ENOTFOUND);
     assert_int_equal(records_prune(fx->db, 9999, 9999, 1, &deleted), 0);
     assert_int_equal(deleted, 0);
+}
+
+/* Retention finds what is past its time by index (0021): a pass with nothing to delete
+ * does not read the identities and answers still kept (it read both tables whole). */
+static void test_prune_by_index(void **state)
+{
+    struct fx *fx = *state;
+    char key[16];
+    int64_t deleted = -1;
+    int steps = 0;
+
+    assert_int_equal(db_begin(fx->db), 0);
+    for (int i = 0; i < 3000; i++) {
+        snprintf(key, sizeof key, "T%d", i);
+        assert_int_equal(records_identity_put(fx->db, key, "D01", "{}", 0, 5000), 0);
+        snprintf(key, sizeof key, "K%d", i);
+        assert_int_equal(records_answer_put(fx->db, key, "h", 200, "{}", 500), 0);
+    }
+    assert_int_equal(db_commit(fx->db), 0);
+    sqlite3_progress_handler(db_sqlite(fx->db), 100, count_steps, &steps);
+    assert_int_equal(records_prune(fx->db, 2000, 300, 100, &deleted), 0);
+    sqlite3_progress_handler(db_sqlite(fx->db), 0, NULL, NULL);
+    assert_int_equal(deleted, 0);
+    assert_true(steps < 5); /* in hundreds of opcodes */
 }
 
 /* A journal row of infno, journaled at `at` and, when answered, moved by ev then. */
@@ -537,6 +675,7 @@ static void test_lines_migrated_into_sets(void **state)
              " mdtrt_id TEXT NOT NULL DEFAULT '', body TEXT NOT NULL);"
              "CREATE TABLE journal (seq INTEGER PRIMARY KEY, infno TEXT, state TEXT, kind INTEGER,"
              " updated_at INTEGER);"
+             "CREATE TABLE settlements (settlement_id TEXT PRIMARY KEY, state TEXT);" LATER_TABLES
              "PRAGMA user_version = 9;");
     assert_int_equal(count_rows(fx, "SELECT count(*) FROM sqlite_master WHERE name = 'fee_lines_v9'"),
                      0);
@@ -689,7 +828,7 @@ static void test_lines_migrated_from_bodies(void **state)
                  "CREATE TABLE journal (seq INTEGER PRIMARY KEY, visit_key TEXT, ord INTEGER,"
                  " infno TEXT, state TEXT, kind INTEGER, updated_at INTEGER);"
                  "CREATE TABLE settlements (settlement_id TEXT PRIMARY KEY,"
-                 " setl_id TEXT NOT NULL DEFAULT '');"
+                 " setl_id TEXT NOT NULL DEFAULT '', state TEXT);" LATER_TABLES
                  "CREATE INDEX journal_open ON journal(visit_key, ord, seq)"
                  " WHERE state IN ('queued', 'sent', 'unknown');"
                  "CREATE TABLE visits (visit_id TEXT PRIMARY KEY, his_visit_id TEXT, kind TEXT,"
@@ -744,6 +883,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_visit_round_trip, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_visit_identity_migrated, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_prune_by_time, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_prune_by_index, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_settlement_counts, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_settlement_counts_migrated, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_prune_journal_reads, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
