@@ -308,6 +308,9 @@ static int db_create_private(const char *path)
     return 0;
 }
 
+#define DB_STR_(x) #x
+#define DB_STR(x)  DB_STR_(x)
+
 static int db_configure(struct db *db)
 {
     int err;
@@ -327,6 +330,8 @@ static int db_configure(struct db *db)
      * group passes 64 KiB (the PII would also reach that file). A group is bounded, so is this. */
     if (!err)
         err = db_exec(db, "PRAGMA temp_store = MEMORY");
+    if (!err)
+        err = db_exec(db, "PRAGMA journal_size_limit = " DB_STR(DB_WAL_KEPT_BYTES));
     return err;
 }
 

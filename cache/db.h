@@ -64,6 +64,12 @@ int db_wal_fd(struct db *db, int *ret_fd);
  * returns the WAL's frames now in the database (0 when busy) or an error. In memory, or
  * without db_checkpointer_open(), there is nothing to do: 0. */
 int db_checkpointer_open(struct db *db);
+/* What the WAL file keeps when it starts over (PRAGMA journal_size_limit): a burst of writes
+ * the checkpoints did not keep up with (a retention backlog deleting months of rows) grew it
+ * to the database's size, and SQLite reuses a WAL file rather than shrinking it, so the
+ * disk stayed taken until posad stopped. Above the WAL's size in steady work (a checkpoint
+ * every DB_WORKER_CHECKPOINT_FRAMES pages, ~4.5 MB), so that is never truncated. */
+#define DB_WAL_KEPT_BYTES 8388608
 /* Frames in the WAL after this connection's last commit (0 once it was checkpointed). */
 int db_wal_frames(const struct db *db);
 int db_checkpoint_aside(struct db *db);

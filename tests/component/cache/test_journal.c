@@ -97,6 +97,34 @@ static void test_open_schema_mode(void **state)
     journal_row_free(row);
 }
 
+/* A WAL grown past DB_WAL_KEPT_BYTES by one long burst (a retention backlog) is cut back
+ * to it when it starts over, instead of keeping the disk it took until posad stops. */
+static void test_wal_cut_back(void **state)
+{
+    struct fx *fx = *state;
+    static char big[16000];
+    struct journal_new in = {
+        .infno = "2204", .visit_key = "v", .request = big, .request_len = sizeof big - 1};
+    char m[MSGID_LEN + 1], wal[160];
+    struct stat st;
+
+    memset(big, 'x', sizeof big - 1);
+    snprintf(wal, sizeof wal, "%s-wal", fx->tmp.path);
+    assert_int_equal(db_begin(fx->db), 0);
+    for (int i = 0; i < 800; i++) { /* ~13 MB in one transaction */
+        mid(m, 9, i);
+        in.msgid = m;
+        assert_int_equal(journal_insert(fx->db, &in, 1), 0);
+    }
+    assert_int_equal(db_commit(fx->db), 0);
+    assert_int_equal(stat(wal, &st), 0);
+    assert_true(st.st_size > DB_WAL_KEPT_BYTES);
+    assert_true(db_checkpoint(fx->db) >= 0);
+    assert_int_equal(insert(fx->db, "H31010100001202611281200000001", "2204", "v1", NULL, 1), 0);
+    assert_int_equal(stat(wal, &st), 0);
+    assert_true(st.st_size <= DB_WAL_KEPT_BYTES);
+}
+
 static void test_newer_schema_refused(void **state)
 {
     struct fx *fx = *state;
@@ -722,6 +750,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open_schema_mode, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_settlements_since, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_wal_cut_back, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_not_a_database, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_insert_validation_and_duplicates, fx_setup,
