@@ -239,6 +239,23 @@ static void upstream_set_health(struct upstream *up, enum upstream_health h)
         up->on_health(up, old);
 }
 
+/* Degraded means a message failed within the last probe interval: when only some kinds
+ * fail (the resolver's queries) between others that succeed, each success brought it back
+ * online and each failure took it down again, a log line and an SSE event every time (178
+ * in 90 s). A success inside the interval leaves it degraded; the probe brings it back. */
+static bool upstream_degraded_holds(const struct upstream *up)
+{
+    return up->health == UPSTREAM_DEGRADED &&
+           uv_now(up->loop) - up->failed_at < up->cfg->probe_interval_ms;
+}
+
+static void upstream_back_online(struct upstream *up)
+{
+    upstream_set_health(up, UPSTREAM_ONLINE);
+    if (up->on_queued)
+        up->on_queued(up);
+}
+
 static void upstream_health_ok(struct upstream *up, uint32_t rtt_ms)
 {
     up->last_outcome = uv_now(up->loop);
@@ -246,16 +263,13 @@ static void upstream_health_ok(struct upstream *up, uint32_t rtt_ms)
     up->check_failed = up->last_failed = false;
     up->last_ok_ms = upstream_now_ms();
     up->rtt_ms = rtt_ms;
-    if (up->health != UPSTREAM_ONLINE && up->sign_no[0]) {
-        upstream_set_health(up, UPSTREAM_ONLINE);
-        if (up->on_queued)
-            up->on_queued(up);
-    }
+    if (up->health != UPSTREAM_ONLINE && up->sign_no[0] && !upstream_degraded_holds(up))
+        upstream_back_online(up);
 }
 
 static void upstream_health_fail(struct upstream *up)
 {
-    up->last_outcome = uv_now(up->loop);
+    up->last_outcome = up->failed_at = uv_now(up->loop);
     up->last_failed = true;
     up->failures++;
     /* Only a success brings it back: failures never make offline look better. */
@@ -307,6 +321,9 @@ static void on_probe(uv_timer_t *t)
         return;
     if (up->health == UPSTREAM_OFFLINE || !up->sign_no[0]) {
         upstream_sign_in(up);
+    } else if (up->health == UPSTREAM_DEGRADED && up->failures == 0 &&
+               !upstream_degraded_holds(up)) {
+        upstream_back_online(up); /* it answered last, and nothing failed since */
     } else if (upstream_check_due(up)) {
         up->check =
             (struct platform_request){.infno = "check", .connect_only = true, .done = on_checked};

@@ -174,6 +174,7 @@ struct upstream {
     bool check_failed;     /* the failures since the last success include a check's */
     bool last_failed;      /* the last outcome (a message's or a check's) was a failure */
     uint64_t last_outcome; /* loop time of the last message's or check's outcome */
+    uint64_t failed_at;    /* loop time of the last failure (degraded holds for a probe interval) */
     /* Answers that came but could not be journaled (a full disk): their rows stay `sent`
      * until they can be made `unknown`, for the resolver to ask the platform. Tried again
      * every UNRECORDED_RETRY_MS; moved in a job of their own while recording. */

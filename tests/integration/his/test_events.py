@@ -44,6 +44,9 @@ class Events(h.HisTestCase):
 
     def setUp(self):
         self.streams = []
+        # A test that failed a message leaves it degraded for a probe interval (200 ms):
+        # its upstream_online must not reach the next test's streams.
+        h.wait_until(self.w._online, 5, "posad upstream online")
 
     def tearDown(self):
         for s in self.streams:
@@ -330,6 +333,9 @@ class CardEvents(h.HisTestCase):
 
     def setUp(self):
         self.streams = []
+        # A test that failed a message leaves it degraded for a probe interval (200 ms):
+        # its upstream_online must not reach the next test's streams.
+        h.wait_until(self.w._online, 5, "posad upstream online")
         # posad sees the reader, and no card in it (a previous test's card is gone).
         h.wait_until(lambda: (self.reader("Virtual PCD 00 00") or {}).get("state") == "empty",
                      10, "posad sees the virtual reader empty")
