@@ -1029,8 +1029,7 @@ static void on_loaded(struct db_job *job, int status)
     str_copy(f->visit->state, sizeof(f->visit->state), visit_state_name(next));
     /* The discharge would wait in the queue, the settlement be refused: neither goes. */
     if (!f->req.wait_if_offline && !upstream_can_send(&call->pd->up)) {
-        his_fail(call, POSA_EUPSTREAM_OFFLINE,
-                 "the insurance platform cannot be reached; nothing was sent", NULL);
+        his_fail(call, POSA_EUPSTREAM_OFFLINE, upstream_unsent_why(&call->pd->up), NULL);
         return;
     }
     /* The platform holding the stay discharged at another time (its settlement was cancelled

@@ -144,9 +144,7 @@ static void on_pt_done(struct upmsg *m)
     case UPMSG_UNKNOWN: pt_unknown(call, m->msgid); break;
     case UPMSG_OFFLINE:
         pt_answer(call, 200, -1, m->msgid,
-                  m->error[0] ? m->error
-                              : "the insurance platform cannot be reached; nothing was sent",
-                  NULL);
+                  m->error[0] ? m->error : upstream_unsent_why(&call->pd->up), NULL);
         break;
     case UPMSG_BUSY:
         pt_answer(call, 200, -1, m->msgid,

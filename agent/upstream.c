@@ -921,9 +921,16 @@ static void on_admitted(struct db_job *job, int status)
         return;
     }
     if (m->result == UPMSG_OFFLINE)
-        snprintf(m->error, sizeof m->error,
-                 "the insurance platform cannot be reached; nothing was sent");
+        snprintf(m->error, sizeof m->error, "%s", upstream_unsent_why(m->up));
     upmsg_finish(m);
+}
+
+const char *upstream_unsent_why(const struct upstream *up)
+{
+    return up->signing_in && up->failures == 0
+               ? "posad is signing in to the insurance platform; nothing was sent: ask again in "
+                 "a moment"
+               : "the insurance platform cannot be reached; nothing was sent";
 }
 
 bool upstream_can_send(const struct upstream *up)

@@ -212,6 +212,10 @@ void upstream_stop(struct upstream *up); /* closes the probe timer */
 /* Whether a message admitted now would leave (online or degraded, signed in, not stopping);
  * else an interactive one is refused with "nothing was sent" and a deferrable one queued. */
 bool upstream_can_send(const struct upstream *up);
+/* Why a message cannot leave now, in a cashier's words: posad is signing in (at its start,
+ * or after the platform ended the session) and nothing has failed, or the platform cannot
+ * be reached. Before the first sign-in was answered, a start said "cannot be reached". */
+const char *upstream_unsent_why(const struct upstream *up);
 
 /* A new message: head holds what the caller brings (NULL fields: posad's); input's
  * reference is taken. Builds the envelope, journals it (deduplicated by idem_key) and

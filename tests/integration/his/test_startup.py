@@ -353,6 +353,33 @@ class Startup(h.HisTestCase):
             p.kill()
             p.wait(timeout=10)
 
+    def test_a_start_signing_in_says_so(self):
+        # Until its first sign-in is answered (the platform slow: 3 s here) a posad that
+        # just started said the platform "cannot be reached", though nothing had failed.
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
+            "infno": "9001", "mode": "delay", "delay_ms": 3000, "count": 1})
+        self.assertEqual(status, 200, raw)
+        sock = os.path.join(self.w.dir, "slow.sock")
+        conf = self.conf("slow.conf", os.path.join(self.w.dir, "slow"), sock)
+        p = subprocess.Popen([h.POSAD, "--config", conf], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        try:
+            client = h.Client("unix", path=sock)
+            h.wait_until(lambda: os.path.exists(sock), 10, "the slow posad's socket")
+            up = client.get("/v1/health").json["upstream"]
+            self.assertEqual((up["state"], up["signing_in"]), ("offline", True), up)
+            r = client.post("/v1/identify", {"source": "id", "certno": h.PERSONS[ZHANG]})
+            self.assertEqual((r.status, r.json["error"]["code"]), (503, "UPSTREAM_OFFLINE"), r)
+            self.assertIn("signing in", r.json["error"]["message"])
+            self.assertNotIn("cannot be reached", r.json["error"]["message"])
+            h.wait_until(lambda: client.get("/v1/health").json["upstream"]["state"] == "online",
+                         10, "the slow posad online")
+            up = client.get("/v1/health").json["upstream"]
+            self.assertFalse(up["signing_in"], up)
+        finally:
+            p.kill()
+            p.wait(timeout=10)
+
     def test_sigterm_answers_the_settle_in_hand(self):
         # SIGTERM while a settlement waits for the platform: posad waits for the answer,
         # records it, gives it to the HIS, and only then closes the connection and exits.
