@@ -318,6 +318,15 @@ void his_fail_at(struct his_call *call, int err, const char *field, const char *
     his_fail(call, err, message, details);
 }
 
+/* "kind: must be one of outpatient, inpatient". */
+static void choices_words(char *buf, size_t cap, const char *field, const char *const *choices)
+{
+    size_t len = (size_t)snprintf(buf, cap, "%s: must be one of ", field);
+
+    for (int i = 0; choices[i] && len < cap; i++)
+        len += (size_t)snprintf(buf + len, cap - len, "%s%s", i ? ", " : "", choices[i]);
+}
+
 void his_fail_field(struct his_call *call, const struct jsonmap_error *err)
 {
     char message[200];
@@ -330,6 +339,8 @@ void his_fail_field(struct his_call *call, const struct jsonmap_error *err)
                  "the body: %s (it stops being JSON at line %zu, "
                  "column %zu)",
                  posa_strerror(code), err->line, err->column);
+    else if (err->choices) /* the values a HIS's developer may send */
+        choices_words(message, sizeof message, err->field, err->choices);
     else
         snprintf(message, sizeof message, "%s: %s", err->field[0] ? err->field : "the body",
                  posa_strerror(code));

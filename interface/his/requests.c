@@ -36,7 +36,8 @@ static int object_parse(const char *body, size_t len, bool empty_ok, const char 
     return 0;
 }
 
-/* Maps text to one of names (NULL-terminated); POSA_EFIELD naming key otherwise. */
+/* Maps text to one of names (NULL-terminated); POSA_EFIELD naming key and the names
+ * otherwise. */
 static int enum_parse(const char *text, const char *const *names, const char *key, int *ret,
                       struct jsonmap_error *err)
 {
@@ -46,7 +47,9 @@ static int enum_parse(const char *text, const char *const *names, const char *ke
             return 0;
         }
     }
-    return jsonmap_fail(err, POSA_EFIELD, NULL, key);
+    jsonmap_fail(err, POSA_EFIELD, NULL, key);
+    err->choices = names;
+    return POSA_EFIELD;
 }
 
 static int time_field(struct json_object *obj, const char *key, bool required, const char **text,

@@ -37,6 +37,7 @@ int jsonmap_fail(struct jsonmap_error *err, int code, const char *prefix, const 
     if (!err)
         return code;
     err->err = code;
+    err->choices = NULL;
     err->field[0] = '\0';
     append(err->field, sizeof err->field, &len, prefix ? prefix : "");
     if (prefix && prefix[0] && key && key[0] && key[0] != '[')

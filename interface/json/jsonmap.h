@@ -15,6 +15,7 @@ struct jsonmap_error {
     int err;
     char field[96];
     size_t line, column; /* where text that is not JSON stops being JSON (from 1); else 0 */
+    const char *const *choices; /* a value not one of these (NULL-terminated): else NULL */
 };
 
 /* The line and column (from 1, in bytes) of text[at]: where a file's author finds a fault. */

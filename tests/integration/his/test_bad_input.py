@@ -445,6 +445,21 @@ def test_a_key_twice_is_named(self):
 BadInputBase.test_a_key_twice_is_named = test_a_key_twice_is_named
 
 
+def test_a_value_not_allowed_lists_those_that_are(self):
+    # "fax" for source, "daycare" for kind: it said only "missing or malformed".
+    r = self.c.post("/v1/identify", {"source": "fax"})
+    self.assertError(r, 400, "BAD_REQUEST")
+    self.assertEqual(r.json["error"]["message"], "source: must be one of card, qr, id, auto", r)
+    r = self.c.post("/v1/visits", visit(self.fx, kind="daycare"))
+    self.assertError(r, 400, "BAD_REQUEST")
+    self.assertEqual(r.json["error"]["details"]["field"], "kind", r)
+    self.assertEqual(r.json["error"]["message"], "kind: must be one of outpatient, inpatient", r)
+
+
+BadInputBase.test_a_value_not_allowed_lists_those_that_are = (
+    test_a_value_not_allowed_lists_those_that_are)
+
+
 def _make(case):
     def test(self):
         self.run_case(case)
