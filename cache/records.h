@@ -132,7 +132,8 @@ struct settlement_record {
     char state[16];
     char msgid[RECORD_ID_MAX + 1];
     char setl_id[RECORD_ID_MAX + 1];
-    int32_t settle_date;
+    int32_t settle_date; /* yyyymmdd (Beijing) posad sent it; schema 0002 says "for the day's
+                          * reconciliation", but reconciliation goes by the platform's setl_time */
     char *body;
     int64_t created_at;
     int64_t updated_at;
