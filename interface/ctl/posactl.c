@@ -33,7 +33,8 @@ enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_MISMATCH = 3 };
 struct options {
     const char *socket;
     bool json;
-    bool report; /* reconcile: only show the stored report */
+    bool report;       /* reconcile: only show the stored report */
+    const char *after; /* queue: the page after this row (its seq, as next_after says) */
 };
 
 struct command {
@@ -46,7 +47,10 @@ struct command {
 static const struct command commands[] = {
     {"status", 0, "status", "posad's health: upstream state, queue depth, readers, catalog"},
     {"readers", 0, "readers", "card readers and QR scanners with their desks and state"},
-    {"queue", 0, "queue", "the outbox: messages waiting for, or being resolved with, the platform"},
+    {"queue", 0, "queue [--after SEQ]",
+     "the outbox: messages waiting for, or being resolved with, the platform,\n"
+     "                             1,000 a page (--after: the page after row SEQ, the\n"
+     "                             next_after a truncated page gives)"},
     {"retry", 1, "retry MSGID", "send a queued message now instead of at its next attempt"},
     {"reconcile", 1, "reconcile [--report] DATE",
      "reconcile DATE (a day YYYY-MM-DD, or a month YYYY-MM) with the platform now\n"
@@ -553,6 +557,14 @@ static void print_answer(struct json_object *doc)
 
 /* --- commands ---------------------------------------------------------------------------- */
 
+/* A journal row's seq: 1 to 18 digits. */
+static bool is_seq(const char *s)
+{
+    size_t n = strspn(s, "0123456789");
+
+    return n >= 1 && n <= 18 && s[n] == '\0';
+}
+
 /* Ids go into the path: the characters posad's router accepts, nothing to escape. */
 static bool is_id(const char *s)
 {
@@ -767,8 +779,11 @@ static int dispatch(const struct options *o, const struct command *cmd, const ch
         return run(o, "GET", "/v1/health", NULL);
     if (strcmp(cmd->name, "readers") == 0)
         return run(o, "GET", "/v1/readers", NULL);
-    if (strcmp(cmd->name, "queue") == 0)
-        return run(o, "GET", "/v1/queue", NULL);
+    if (strcmp(cmd->name, "queue") == 0) {
+        snprintf(path, sizeof path, "/v1/queue%s%s", o->after ? "?after=" : "",
+                 o->after ? o->after : "");
+        return run(o, "GET", path, NULL);
+    }
     if (strcmp(cmd->name, "audit") == 0)
         return audit(o);
     if (strcmp(cmd->name, "reconcile") == 0) {
@@ -810,6 +825,10 @@ int main(int argc, char **argv)
             o.json = true;
         } else if (strcmp(a, "--report") == 0) {
             o.report = true;
+        } else if (strcmp(a, "--after") == 0) {
+            if (++i == argc || !is_seq(argv[i]))
+                return bad_usage("--after needs a row's seq (the next_after a page gives)");
+            o.after = argv[i];
         } else if (strcmp(a, "--socket") == 0) {
             if (++i == argc)
                 return bad_usage("%s needs a path", a);
@@ -838,6 +857,8 @@ int main(int argc, char **argv)
         return bad_usage("usage: posactl %s", cmd->usage);
     if (o.report && strcmp(cmd->name, "reconcile") != 0)
         return bad_usage("--report goes with reconcile, not %s", cmd->name);
+    if (o.after && strcmp(cmd->name, "queue") != 0)
+        return bad_usage("--after goes with queue, not %s", cmd->name);
     if (!o.socket || !o.socket[0])
         o.socket = CTL_DEFAULT_SOCKET;
     if (strlen(o.socket) >= sizeof(((struct sockaddr_un *)0)->sun_path))

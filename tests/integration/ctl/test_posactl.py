@@ -81,7 +81,9 @@ class WithoutPosad(unittest.TestCase):
                  ["reconcile", "20261125"], ["reconcile", "2026-13"], ["reconcile", "2026-1"],
                  ["settlement", "../health"], ["retry", "a/b"],
                  ["settlement", "x" * 64], ["--nope", "status"], ["status", "--socket"],
-                 ["--report", "status"], ["queue", "-x"]]
+                 ["--report", "status"], ["queue", "-x"], ["queue", "--after"],
+                 ["queue", "--after", "x1"], ["queue", "--after", "-1"],
+                 ["queue", "--after", "1" * 19], ["--after", "5", "status"]]
         for args in cases:
             with self.subTest(args=args):
                 rc, out, err = posactl(*args, sock=self.nowhere)
@@ -137,6 +139,14 @@ class WithoutPosad(unittest.TestCase):
         self.assertEqual((rc, err), (0, ""))
         self.assertEqual(out, body.decode() + "\n")
         self.assertTrue(got[0].startswith(b"GET /v1/queue HTTP/1.1\r\n"), got)
+
+    def test_queue_pages(self):
+        # A queue of more than a page (1,000): the next one, after the row next_after names.
+        t, got = self.serve_once(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+        rc, out, err = posactl("queue", "--after", "41", sock=self.nowhere)
+        t.join(10)
+        self.assertEqual((rc, err), (0, ""))
+        self.assertTrue(got[0].startswith(b"GET /v1/queue?after=41 HTTP/1.1\r\n"), got)
 
     def test_answer_cut_short(self):
         t, _ = self.serve_once(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"rows\":")
