@@ -391,6 +391,12 @@ static int lock_database_file(const char *db_path)
     return 0;
 }
 
+/* The database's path in the data directory dir. */
+static void database_path(const char *dir, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s/posad.db", dir);
+}
+
 /* One posad per database: a second one would sign in again, and its restart would turn the
  * first one's messages in flight `unknown` under it. The lock is the database's path +
  * ".lock", beside the database itself: posad.db may be a link to another disk, and a data
@@ -403,7 +409,7 @@ static int lock_database(const char *dir, const char *db_path)
     bool linked;
     int err;
 
-    snprintf(own, sizeof own, "%s/posad.db", real_dir ? real_dir : dir);
+    database_path(real_dir ? real_dir : dir, own, sizeof own);
     snprintf(path, sizeof path, "%s.lock", real_db ? real_db : db_path);
     linked = real_db && strcmp(real_db, own) != 0;
     snprintf(what, sizeof what, "%s %s", linked ? "database" : "data_dir", linked ? real_db : dir);
@@ -436,7 +442,7 @@ static int claim_data_dir(struct posad *pd)
         start_error("data_dir %s: %s", pd->cfg.data_dir, why ? why : strerror(-err));
         return err;
     }
-    snprintf(path, sizeof path, "%s/posad.db", pd->cfg.data_dir);
+    database_path(pd->cfg.data_dir, path, sizeof path);
     return lock_database(pd->cfg.data_dir, path) != 0 ? -EBUSY : 0;
 }
 
@@ -448,7 +454,7 @@ static int open_journal(struct posad *pd, char last_msgid[MSGID_LEN + 1])
     struct db *db = NULL;
     int moved = 0, err;
 
-    snprintf(path, sizeof path, "%s/posad.db", pd->cfg.data_dir);
+    database_path(pd->cfg.data_dir, path, sizeof path);
     if (pd->cfg.seal_key_file[0]) {
         char what[256];
 
