@@ -423,6 +423,21 @@ static int run_take_platform(struct db *db, struct db_job *job)
     return records_lines_platform_split(db, f->visit->visit_id, f->taken_ids, f->taken, f->n_taken);
 }
 
+/* The answer's totals as the lines are kept: the platform's split where it was taken (the
+ * settlement and the statement go by it; the totals said posad's, and an HIS keeping them
+ * held a bill the statement did not print), posad's elsewhere. */
+static void bill_as_kept(struct fee_flow *f)
+{
+    bill_init(&f->bill);
+    for (size_t i = 0; i < f->lines.n; i++) {
+        struct split kept = f->splits[i];
+
+        if (f->platform_rows[i] == 1 && platform_split_taken(&kept, &f->platform[i]))
+            split_take(&kept, &f->platform[i]);
+        bill_add(&f->bill, &kept); /* the same amounts as before: no overflow */
+    }
+}
+
 static void on_platform_taken(struct db_job *job, int status)
 {
     struct his_call *call = his_call_of_job(job);
@@ -432,6 +447,8 @@ static void on_platform_taken(struct db_job *job, int status)
     if (status)
         log_event(LOGL_ERROR, "platform_split_not_kept", "visit", f->visit->visit_id, "error",
                   posa_strerror(status), NULL);
+    else
+        bill_as_kept(f);
     answer(call);
 }
 

@@ -336,19 +336,11 @@ static int take_platform_split(struct line_record *l, void *data)
 {
     const struct platform_splits *p = data;
     const struct platform_split key = {l->his_line_id, NULL}, *at;
-    const struct split *s;
 
     if (strcmp(l->state, "active") != 0 ||
         !(at = bsearch(&key, p->sorted, p->n, sizeof *p->sorted, platform_split_cmp)))
         return 0;
-    s = at->split;
-    l->split.amount = s->amount;
-    l->split.fulamt_ownpay = s->fulamt_ownpay;
-    l->split.overlmt = s->overlmt;
-    l->split.preselfpay = s->preselfpay;
-    l->split.inscp = s->inscp;
-    if (s->category) /* the platform's, when it said one: the statement prints it */
-        l->split.category = s->category;
+    split_take(&l->split, at->split);
     return 1;
 }
 

@@ -219,3 +219,14 @@ int split_line(const struct fee_line *line, const struct catalog_item *item,
     *ret = s;
     return 0;
 }
+
+void split_take(struct split *line, const struct split *platform)
+{
+    line->amount = platform->amount;
+    line->fulamt_ownpay = platform->fulamt_ownpay;
+    line->overlmt = platform->overlmt;
+    line->preselfpay = platform->preselfpay;
+    line->inscp = platform->inscp;
+    if (platform->category)
+        line->category = platform->category;
+}

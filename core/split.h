@@ -84,6 +84,11 @@ struct split {
 int split_line(const struct fee_line *line, const struct catalog_item *item,
                struct split *ret);
 
+/* The platform's split of a line taken for posad's (policy.md §33: the treating region
+ * splits every line): its amount and four parts, and its category when it said one (0: it
+ * did not). lv and the ratio stay the line's. */
+void split_take(struct split *line, const struct split *platform);
+
 /* The five amounts of a bill, a category or a line. */
 struct split_totals {
     int64_t amount;

@@ -23,7 +23,7 @@ class MismatchTest(h.HisTestCase):
 
     def upload_bed(self, lid):
         v = self.last_visit = self.open_visit(self.tcp, LONG_TERM)
-        fees = self.upload(self.tcp, v["visit_id"], [self.bed_line(lid)])
+        fees = self.last_fees = self.upload(self.tcp, v["visit_id"], [self.bed_line(lid)])
         self.assertEqual(len(fees["lines"]), 1, fees)
         return fees["lines"][0]
 
@@ -80,6 +80,11 @@ class MismatchTest(h.HisTestCase):
         }, line)
         self.assertEqual((line["fulamt_ownpay_amt"], line["inscp_scp_amt"]), ("0.00", "450.00"),
                          "the answer keeps posad's own split beside the platform's")
+        # The totals are the bill as kept, the platform's (they said posad's, and an HIS
+        # keeping them held a bill the statement and the settlement did not).
+        totals = self.last_fees["totals"]
+        self.assertEqual((totals["amount"], totals["fulamt_ownpay_amt"], totals["inscp_scp_amt"]),
+                         ("450.00", "450.00", "0.00"), totals)
         # Settled, the line is the platform's: the settlement's parts (2304) and the bill the
         # statement prints follow the treating region's split (policy.md §33), where they
         # said posad's 450.00 in scope beside the platform's 450.00 fully self-paid.

@@ -37,6 +37,8 @@ class VisitsBase(h.HisTestCase):
     # --- health, queue, the socket ----------------------------------------------------------
 
     def test_health_and_queue(self):
+        # A failure of an earlier test keeps it degraded for a probe interval or two.
+        h.wait_until(self.w._online, 15, "posad upstream online")
         r = self.c.get("/v1/health")
         self.assertEqual(r.status, 200, r)
         self.assertTrue(r.headers.get("Content-Type", "").startswith("application/json"),

@@ -531,6 +531,37 @@ static const struct parse_case cat_cases[] = {
 };
 /* clang-format on */
 
+/* The platform's split taken for a line: its five figures, its category when it gave one,
+ * and the line's class and ratio kept (policy.md §33). */
+static void test_split_take(void **state)
+{
+    (void)state;
+    struct split line = {
+        .amount = 45000, .inscp = 45000, .lv = LV_A, .category = 2, .selfpay_prop_e6 = 0};
+    const struct split platform = {.amount = 45000,
+                                   .fulamt_ownpay = 40000,
+                                   .overlmt = 3000,
+                                   .preselfpay = 1000,
+                                   .inscp = 1000,
+                                   .category = 14};
+    struct split no_category = line;
+
+    split_take(&line, &platform);
+    assert_int_equal(line.amount, 45000);
+    assert_int_equal(line.fulamt_ownpay, 40000);
+    assert_int_equal(line.overlmt, 3000);
+    assert_int_equal(line.preselfpay, 1000);
+    assert_int_equal(line.inscp, 1000);
+    assert_int_equal(line.category, 14);
+    assert_int_equal(line.lv, LV_A);
+    assert_int_equal(line.selfpay_prop_e6, 0);
+
+    split_take(&no_category, &(struct split){.amount = 45000, .fulamt_ownpay = 45000});
+    assert_int_equal(no_category.category, 2); /* none said: the line's own */
+    assert_int_equal(no_category.fulamt_ownpay, 45000);
+    assert_int_equal(no_category.inscp, 0);
+}
+
 static void test_lv_category_parse(void **state)
 {
     (void)state;
@@ -603,6 +634,7 @@ int main(void)
         cmocka_unit_test(test_catalog_find),
         cmocka_unit_test(test_catalog_rejects),
         cmocka_unit_test(test_catalog_latest_period),
+        cmocka_unit_test(test_split_take),
         cmocka_unit_test(test_lv_category_parse),
         cmocka_unit_test(test_two_digit_code),
         cmocka_unit_test(test_category_name),
