@@ -229,10 +229,12 @@ bool desk_qr_used(struct desk *d, const char *desk, const char *code);
  * back to its desk, fresh again, so the patient need not scan it twice; unless the desk has
  * read a card or a scan since, which is the newer patient's. */
 void desk_qr_give_back(struct desk *d, const char *desk, const char *code, uint64_t taken_at);
-/* A patient was identified at desk (any source), asked at uv_now() asked_at: the desk's scan
- * state from before is theirs and goes (a code given back, an unreadable scan), so the next
- * patient's auto does not meet it; a scan since is the next patient's and stays. */
-void desk_identified(struct desk *d, const char *desk, uint64_t asked_at);
+/* A patient was identified at desk (any source), asked at uv_now() asked_at, by the e-voucher
+ * code (NULL: by another source): the desk's scan state from before is theirs and goes (a
+ * code given back, an unreadable scan), so the next patient's auto does not meet it; a scan
+ * since is the next patient's and stays, unless it is code again (the patient showed the
+ * phone twice while waiting: the next patient's auto identified them again). */
+void desk_identified(struct desk *d, const char *desk, uint64_t asked_at, const char *code);
 /* The desk's card now, or when it is read within wait_ms (0: only now). */
 void desk_card_wait(struct desk *d, const char *desk, uint32_t wait_ms, struct desk_waiter *w);
 /* Whether [desks] readers / scanners bind a reader / a scanner to desk. */

@@ -333,10 +333,12 @@ const char *desk_qr_take(struct desk *d, const char *desk, bool *ret_unreadable)
     return code;
 }
 
-void desk_identified(struct desk *d, const char *desk, uint64_t asked_at)
+void desk_identified(struct desk *d, const char *desk, uint64_t asked_at, const char *code)
 {
     struct desk_card *c = card_of(d, desk, false);
 
+    if (c && code && strcmp(c->qr, code) == 0)
+        c->qr[0] = '\0';
     if (!c || c->input_at > asked_at)
         return;
     c->qr[0] = '\0';

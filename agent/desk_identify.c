@@ -312,7 +312,8 @@ static void reply(struct his_call *call)
     /* This patient is identified: a code of theirs given back to the desk, or a scan of
      * theirs that could not be read, is not the next patient's. */
     if (f->req.desk)
-        desk_identified(&call->pd->desk, f->req.desk, f->asked_at);
+        desk_identified(&call->pd->desk, f->req.desk, f->asked_at,
+                        f->taken_qr[0] ? f->taken_qr : NULL);
     his_reply(call, 200, answer);
 }
 

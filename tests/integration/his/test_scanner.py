@@ -151,6 +151,27 @@ class Scanner(h.HisTestCase):
         finally:
             sse.close()
 
+    def test_a_code_scanned_again_while_it_identifies_is_not_the_next_patients(self):
+        # The patient shows the phone again while the platform is slow (past the 2 s repeat
+        # filter): that scan came after the identify began, so it stayed at the desk, and the
+        # next patient's auto identified this patient again.
+        code = self.fresh_code(ZHAO)
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
+            "infno": "1101", "mode": "delay", "delay_ms": 2600, "count": 1})
+        self.assertEqual(status, 200, raw)
+        self.scanner.sendall((code + "\r\n").encode())
+        result = {}
+        t = threading.Thread(target=lambda: result.update(r=self.unix.post(
+            "/v1/identify", {"desk": "D01", "source": "auto", "wait_ms": 5000})))
+        t.start()
+        time.sleep(2.2)
+        self.scanner.sendall((code + "\r\n").encode())
+        t.join(15)
+        self.assertEqual((result["r"].status, result["r"].json["person"]["psn_no"]), (200, ZHAO),
+                         result["r"])
+        r = self.unix.post("/v1/identify", {"desk": "D01", "source": "auto", "wait_ms": 200})
+        self.assertError(r, 409, "CARD_NOT_PRESENT")
+
     def test_a_scanner_that_cannot_open_says_why(self):
         # /v1/readers said "error" and nothing more, and the log nothing at all.
         rows = {r["desk"]: r for r in self.unix.get("/v1/readers").json["readers"]}
