@@ -237,6 +237,8 @@ void desk_qr_give_back(struct desk *d, const char *desk, const char *code, uint6
 void desk_identified(struct desk *d, const char *desk, uint64_t asked_at, const char *code);
 /* The desk's card now, or when it is read within wait_ms (0: only now). */
 void desk_card_wait(struct desk *d, const char *desk, uint32_t wait_ms, struct desk_waiter *w);
+/* w no longer waits (its HIS went away): true when it was waiting, and then it is not called. */
+bool desk_card_unwait(struct desk *d, struct desk_waiter *w);
 /* Whether [desks] readers / scanners bind a reader / a scanner to desk. */
 bool desk_reader_configured(const struct desk *d, const char *desk);
 bool desk_scanner_configured(const struct desk *d, const char *desk);

@@ -118,6 +118,19 @@ void desk_card_wait(struct desk *d, const char *desk, uint32_t wait_ms, struct d
         uv_timer_start(&d->wait_timer, on_wait_tick, WAIT_TICK_MS, WAIT_TICK_MS);
 }
 
+bool desk_card_unwait(struct desk *d, struct desk_waiter *w)
+{
+    for (struct desk_waiter **p = &d->waiters; *p; p = &(*p)->next) {
+        if (*p == w) {
+            *p = w->next;
+            if (!d->waiters)
+                uv_timer_stop(&d->wait_timer);
+            return true;
+        }
+    }
+    return false;
+}
+
 bool desk_reader_configured(const struct desk *d, const char *desk)
 {
     for (size_t i = 0; i < d->readers.n; i++)

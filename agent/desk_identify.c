@@ -664,6 +664,19 @@ static void on_card(struct desk_waiter *w, const struct desk_card *card)
     ask_platform(call);
 }
 
+/* The HIS gave up waiting (its timeout shorter than wait_ms): the desk stops waiting for it,
+ * so the next card or scan is the next request's (a code scanned then was taken, sent to
+ * the platform for nobody, and the cashier's retry said none was scanned). */
+static void on_his_gone(struct http_request *req, void *data)
+{
+    struct his_call *call = data;
+    struct identify_flow *f = call->flow;
+
+    (void)req;
+    if (desk_card_unwait(&call->pd->desk, &f->waiter))
+        his_fail(call, POSA_ECARD_NOT_PRESENT, "the HIS went away while the desk waited", NULL);
+}
+
 void desk_identify(struct his_call *call)
 {
     struct identify_flow *f = his_flow_new(call, sizeof *f, flow_free);
@@ -746,6 +759,7 @@ void desk_identify(struct his_call *call)
         f->waiter = (struct desk_waiter){
             .cb = on_card, .on_qr = f->req.source == IDENTIFY_AUTO ? on_waited_qr : NULL,
             .data = call};
+        http_request_on_close(call->req, on_his_gone, call); /* before: it may answer at once */
         desk_card_wait(&call->pd->desk, f->req.desk, f->req.wait_ms, &f->waiter);
         return;
     }

@@ -235,6 +235,12 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     }
     if (nread < 0) {
         uv_read_stop(stream);
+        /* A request waiting on the peer (http_request_on_close: a long wait for a card)
+         * ends with it: a peer that gave up waiting closed, rather than half-closed. */
+        if (c->pending && !c->streaming && c->req.close_cb) {
+            http_conn_close(c);
+            return;
+        }
         if (c->pending && !c->streaming) {
             c->peer_done = true; /* conn_process closes once what it sent is answered */
             return;

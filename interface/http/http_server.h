@@ -146,9 +146,11 @@ int http_stream_end(struct http_request *req);
 
 typedef void (*http_close_cb)(struct http_request *req, void *data);
 /* cb(req, data) runs once if req's connection closes before req is answered, ended or
- * dropped (the peer went away during a stream, or the server is closing), but not for a
- * write that fails: the caller learns that from what the write returns. req stays valid
- * until the application answers, ends or drops it. */
+ * dropped (the peer went away, or the server is closing), but not for a write that fails:
+ * the caller learns that from what the write returns. req stays valid until the application
+ * answers, ends or drops it. With cb set, the peer's end of its sending (EOF) is its going
+ * away, as it is during a stream: without, a request the peer sent and then half-closed is
+ * still answered. */
 void http_request_on_close(struct http_request *req, http_close_cb cb, void *data);
 
 /* The reason phrase of a status ("Not Found"), "" when unknown. */

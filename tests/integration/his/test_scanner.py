@@ -172,6 +172,19 @@ class Scanner(h.HisTestCase):
         r = self.unix.post("/v1/identify", {"desk": "D01", "source": "auto", "wait_ms": 200})
         self.assertError(r, 409, "CARD_NOT_PRESENT")
 
+    def test_an_identify_its_his_gave_up_on_takes_no_scan(self):
+        # The HIS's HTTP timeout (1 s) is shorter than wait_ms (30 s): it gives up and asks
+        # again. The abandoned request kept waiting, took the patient's scan and sent it to
+        # the platform for nobody; the retry said no e-voucher was scanned.
+        with self.assertRaises(OSError):
+            self.unix.post("/v1/identify", {"desk": "D01", "source": "auto", "wait_ms": 30000},
+                           timeout=1.0)
+        time.sleep(0.3)  # posad sees the connection close
+        self.scanner.sendall((self.fresh_code(ZHAO) + "\r\n").encode())
+        time.sleep(0.5)
+        r = self.unix.post("/v1/identify", {"desk": "D01", "source": "auto", "wait_ms": 0})
+        self.assertEqual((r.status, r.json.get("person", {}).get("psn_no")), (200, ZHAO), r)
+
     def test_a_scanner_that_cannot_open_says_why(self):
         # /v1/readers said "error" and nothing more, and the log nothing at all.
         rows = {r["desk"]: r for r in self.unix.get("/v1/readers").json["readers"]}
