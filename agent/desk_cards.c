@@ -100,14 +100,28 @@ static void on_wait_tick(uv_timer_t *t)
     wake(d, NULL, NULL, uv_now(t->loop));
 }
 
+/* A card that is no social-security card, at a desk whose pattern matches more than one slot
+ * (posad.conf: a PSAM/SAM slot too): the SAM, there for good, and no patient's card. Read
+ * first at a start (or after pcscd's), it was the desk's card, and identify answered at once
+ * "not a social-security card" instead of waiting for the patient's. */
+static bool sam_like(const struct desk *d, const char *desk, const struct desk_card *card)
+{
+    size_t slots = 0;
+
+    for (size_t i = 0; i < d->n_seen && card->status == DRV_ENOT_SSC; i++)
+        slots += strcmp(d->seen[i].desk, desk) == 0;
+    return slots > 1;
+}
+
 void desk_card_wait(struct desk *d, const char *desk, uint32_t wait_ms, struct desk_waiter *w)
 {
     const struct desk_card *card = card_of(d, desk, false);
+    bool usable = card && card->present && !sam_like(d, desk, card);
 
     if (card && card->reading && wait_ms < CARD_READ_WAIT_MS)
         wait_ms = CARD_READ_WAIT_MS;
-    if ((card && card->present) || wait_ms == 0) {
-        w->cb(w, card);
+    if (usable || wait_ms == 0) {
+        w->cb(w, usable ? card : NULL);
         return;
     }
     str_copy(w->desk, sizeof(w->desk), desk);
@@ -230,11 +244,18 @@ static void on_card_event(struct pcsc_watch *w, const struct card_event *ev, voi
 {
     struct desk *d = data;
     struct desk_card *card;
+    const char *other;
 
     (void)w;
     if (ev->reader[0])
         follow_reader(d, ev);
     switch (ev->kind) {
+    case CARD_EV_READER_ADDED:
+        if ((other = desk_table_other(&d->readers, DESK_READER, ev->reader)) != NULL)
+            log_event(LOGL_WARN, "reader_matches_two_desks", "reader", ev->reader, "desk", ev->desk,
+                      "also", other, "action",
+                      "it is the first desk's: make the patterns of [desks] readers apart", NULL);
+        return;
     case CARD_EV_INSERTED:
         if (ev->desk[0] && (card = card_of(d, ev->desk, true))) {
             card->reading = true;

@@ -29,3 +29,14 @@ const char *desk_table_find(const struct desk_table *t, enum desk_kind kind, con
             return t->rows[i].desk;
     return NULL;
 }
+
+const char *desk_table_other(const struct desk_table *t, enum desk_kind kind, const char *name)
+{
+    const char *first = desk_table_find(t, kind, name);
+
+    for (size_t i = 0; first && i < t->n; i++)
+        if (t->rows[i].kind == kind && strcmp(t->rows[i].desk, first) != 0 &&
+            fnmatch(t->rows[i].pattern, name, 0) == 0)
+            return t->rows[i].desk;
+    return NULL;
+}

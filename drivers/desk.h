@@ -33,5 +33,8 @@ int desk_table_add(struct desk_table *t, enum desk_kind kind, const char *patter
 
 /* The desk of the first row of kind matching name, or NULL. */
 const char *desk_table_find(const struct desk_table *t, enum desk_kind kind, const char *name);
+/* Another desk than the first's whose row of kind matches name too (a pattern that overlaps
+ * another: the first wins, and the other desk waits for its reader in vain), or NULL. */
+const char *desk_table_other(const struct desk_table *t, enum desk_kind kind, const char *name);
 
 #endif

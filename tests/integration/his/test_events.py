@@ -498,6 +498,45 @@ class CardEvents(h.HisTestCase):
                 sam.wait(timeout=10)
             w.stop()
 
+    def test_a_sam_read_first_is_no_patients_card(self):
+        # The same desk of two slots, its SAM read before any patient's card (at every start,
+        # and after pcscd's): it became the desk's card, and identify answered at once "not a
+        # social-security card" (not retryable) instead of waiting for the patient's.
+        sam = subprocess.Popen(
+            ["/usr/bin/python3", os.path.join(h.SOURCE, "tests", "fixtures", "cards",
+                                              "ssc_card.py"),
+             os.path.join(h.SOURCE, "tests", "fixtures", "cards", "iso_plain.json"),
+             "--port", str(CARD_PORT + 1)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        w = None
+        try:
+            h.wait_until(lambda: (self.reader("Virtual PCD 00 01") or {}).get("state") ==
+                         "present", 10, "the SAM slot's card read")
+            # D10's pattern overlaps D09's: the reader is D09's, and the log says so.
+            w = h.World("[desks]\nreaders = D09=Virtual PCD 00 0*;D10=Virtual PCD 00 01*\n"
+                        ).start()
+            h.wait_until(lambda: any(r["name"] == "Virtual PCD 00 01" and r["state"] == "present"
+                                     for r in w.tcp.get("/v1/readers").json["readers"]),
+                         10, "the new posad sees the SAM")
+            self.assertIn('event=reader_matches_two_desks reader="Virtual PCD 00 01" desk=D09 '
+                          'also=D10', w.log_tail())
+            r = w.tcp.post("/v1/identify", {"desk": "D09", "source": "card", "wait_ms": 0})
+            self.assertError(r, 409, "CARD_NOT_PRESENT")
+            result = {}
+            t = threading.Thread(target=lambda: result.update(r=w.tcp.post(
+                "/v1/identify", {"desk": "D09", "source": "card", "wait_ms": 8000}, timeout=20)))
+            t.start()
+            time.sleep(1)
+            self.insert_card()
+            t.join(20)
+            r = result["r"]
+            self.assertEqual((r.status, r.json.get("person", {}).get("psn_no")), (200, ZHANG), r)
+        finally:
+            sam.kill()
+            sam.wait(timeout=10)
+            if w:
+                w.stop()
+
     def test_identify_waits_for_the_card(self):
         r = self.identify_card(0)
         self.assertError(r, 409, "CARD_NOT_PRESENT")

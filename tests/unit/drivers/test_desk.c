@@ -28,6 +28,25 @@ static void test_bind(void **state)
     assert_null(desk_table_find(&t, DESK_SCANNER, "/dev/ttyACM1"));
 }
 
+/* Patterns of two desks that match one reader: the other desk is named (the first wins);
+ * a desk's own second pattern, or one reader matched once, names none. */
+static void test_overlapping_patterns(void **state)
+{
+    (void)state;
+    struct desk_table t = {0};
+
+    assert_int_equal(desk_table_add(&t, DESK_READER, "Virtual PCD 00*", "D01"), 0);
+    assert_int_equal(desk_table_add(&t, DESK_READER, "Virtual PCD 00 01*", "D02"), 0);
+    assert_int_equal(desk_table_add(&t, DESK_READER, "ACS*", "D03"), 0);
+    assert_int_equal(desk_table_add(&t, DESK_READER, "ACS ACR39U*", "D03"), 0);
+    assert_int_equal(desk_table_add(&t, DESK_SCANNER, "Virtual PCD 00 01 0", "D04"), 0);
+    assert_string_equal(desk_table_find(&t, DESK_READER, "Virtual PCD 00 01 0"), "D01");
+    assert_string_equal(desk_table_other(&t, DESK_READER, "Virtual PCD 00 01 0"), "D02");
+    assert_null(desk_table_other(&t, DESK_READER, "Virtual PCD 00 00 0"));
+    assert_null(desk_table_other(&t, DESK_READER, "ACS ACR39U ICC Reader 00"));
+    assert_null(desk_table_other(&t, DESK_READER, "Other Reader"));
+}
+
 static void test_invalid_rows(void **state)
 {
     static struct desk_table t;
@@ -52,6 +71,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bind),
         cmocka_unit_test(test_invalid_rows),
+        cmocka_unit_test(test_overlapping_patterns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
