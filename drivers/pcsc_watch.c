@@ -156,40 +156,98 @@ static void set_service(struct pcsc_watch *w, int up)
     post_simple(w, up ? CARD_EV_SERVICE_UP : CARD_EV_SERVICE_DOWN, NULL);
 }
 
-/* Connects, probes, reads through the chosen profile; fills ev's status/cause/id. */
-static void read_card(struct pcsc_watch *w, const struct slot *s, struct card_event *ev)
+static void wait_begin(struct pcsc_watch *w);
+static bool wait_end(struct pcsc_watch *w);
+
+/* A card's connection whose every call to pcscd is timed as a wait (wait_begin): a call is
+ * short even on a slow card, so one that never comes back is a pcscd that hangs. A whole
+ * read was not timed (a slow card makes it long), and a pcscd hung in one held the thread:
+ * never said down, the desks kept cards long pulled out. */
+struct watched_card {
+    struct pcsc_watch *w;
+    struct pcsc_card conn;
+    bool hung; /* the loop said the service down during a call: the read is over */
+};
+
+static bool watched_end(struct watched_card *c)
 {
-    struct pcsc_card conn = {0};
-    struct card_io io = {{pcsc_card_transmit, &conn}, w->vendor.handle ? &w->vendor : NULL};
+    if (wait_end(c->w))
+        c->hung = true;
+    return c->hung;
+}
+
+static int watched_transmit(void *ctx, const uint8_t *cmd, size_t cmd_len, uint8_t *resp,
+                            size_t cap, size_t *ret_len)
+{
+    struct watched_card *c = ctx;
+    int rc;
+
+    if (c->hung)
+        return DRV_EPCSC;
+    wait_begin(c->w);
+    rc = pcsc_card_transmit(&c->conn, cmd, cmd_len, resp, cap, ret_len);
+    return watched_end(c) ? DRV_EPCSC : rc;
+}
+
+static LONG watched_call(struct watched_card *c, LONG (*call)(SCARDHANDLE))
+{
+    LONG rv;
+
+    if (c->hung)
+        return SCARD_E_NO_SERVICE;
+    wait_begin(c->w);
+    rv = call(c->conn.h);
+    return watched_end(c) ? SCARD_E_NO_SERVICE : rv;
+}
+
+static LONG end_and_disconnect(SCARDHANDLE h)
+{
+    SCardEndTransaction(h, SCARD_LEAVE_CARD);
+    return SCardDisconnect(h, SCARD_LEAVE_CARD);
+}
+
+static LONG begin_transaction(SCARDHANDLE h)
+{
+    return SCardBeginTransaction(h);
+}
+
+/* Connects, probes, reads through the chosen profile; fills ev's status/cause/id. False
+ * when pcscd hung during it (ev is then nobody's: the thread starts over). */
+static bool read_card(struct pcsc_watch *w, const struct slot *s, struct card_event *ev)
+{
+    struct watched_card c = {.w = w};
+    struct card_io io = {{watched_transmit, &c}, w->vendor.handle ? &w->vendor : NULL};
     struct card_probe probe = {ev->atr, ev->atr_len, DRV_EPCSC, w->vendor.handle != NULL};
     struct card_identity id;
     int rc;
 
+    wait_begin(w);
     LONG rv = SCardConnect(w->ctx, s->name, SCARD_SHARE_SHARED,
-                           SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1, &conn.h, &conn.proto);
+                           SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1, &c.conn.h, &c.conn.proto);
+    if (watched_end(&c))
+        return false;
     if (rv != SCARD_S_SUCCESS) {
         rc = pcsc_card_err(rv);
         goto out;
     }
     /* One transaction around the whole read, so no other application interleaves. */
-    rv = SCardBeginTransaction(conn.h);
+    rv = watched_call(&c, begin_transaction);
     if (rv == SCARD_S_SUCCESS)
         probe.ssse = ssc_select(&io.apdu);
     const struct card_profile *p = rv == SCARD_S_SUCCESS ? card_profile_find(&probe) : NULL;
     if (!p) {
         rc = rv == SCARD_S_SUCCESS ? probe.ssse : pcsc_card_err(rv);
     } else if (p->frees_reader) {
-        SCardEndTransaction(conn.h, SCARD_LEAVE_CARD);
-        SCardDisconnect(conn.h, SCARD_LEAVE_CARD);
-        conn.h = 0;
+        watched_call(&c, end_and_disconnect);
+        c.conn.h = 0;
         rc = p->read_identity(&io, &id);
     } else {
         rc = p->read_identity(&io, &id);
     }
-    if (conn.h) {
-        SCardEndTransaction(conn.h, SCARD_LEAVE_CARD);
-        SCardDisconnect(conn.h, SCARD_LEAVE_CARD);
-    }
+    if (c.conn.h)
+        watched_call(&c, end_and_disconnect);
+    if (c.hung)
+        return false;
 out:
     if (rc == 0) {
         card_identity_check_expiry(&id, today());
@@ -201,11 +259,13 @@ out:
         ev->status = DRV_ECARD_UNREADABLE;
         ev->cause = rc;
     }
+    return true;
 }
 
 /* A card event on slot s given pcsc's new state: inserted (then read) or removed. The
- * high word of the state counts card events, so a swap between two waits is seen too. */
-static void on_state(struct pcsc_watch *w, struct slot *s, const SCARD_READERSTATE *rs)
+ * high word of the state counts card events, so a swap between two waits is seen too.
+ * False when pcscd hung during the read. */
+static bool on_state(struct pcsc_watch *w, struct slot *s, const SCARD_READERSTATE *rs)
 {
     DWORD st = rs->dwEventState;
     bool present = (st & SCARD_STATE_PRESENT) != 0;
@@ -224,9 +284,11 @@ static void on_state(struct pcsc_watch *w, struct slot *s, const SCARD_READERSTA
         post(w, &ev);
         s->present = true;
         ev.kind = CARD_EV_READ;
-        read_card(w, s, &ev);
+        if (!read_card(w, s, &ev))
+            return false;
         post(w, &ev);
     }
+    return true;
 }
 
 static void drop_slot(struct pcsc_watch *w, size_t i)
@@ -277,8 +339,9 @@ static LONG refresh_readers(struct pcsc_watch *w)
     return SCARD_S_SUCCESS;
 }
 
-/* Around a call that waits on pcscd's answer (a wait, a new context; not a card's read,
- * which a slow card may make long): the loop's timer sees one that never comes back. */
+/* Around a call that waits on pcscd's answer (a wait, a new context, each call of a card's
+ * read; not the whole read, which a slow card may make long): the loop's timer sees one
+ * that never comes back. */
 static void wait_begin(struct pcsc_watch *w)
 {
     pthread_mutex_lock(&w->mu);
@@ -329,8 +392,8 @@ static LONG watch_once(struct pcsc_watch *w)
         DWORD st = rs[i].dwEventState;
         if (st & (SCARD_STATE_UNKNOWN | SCARD_STATE_IGNORE))
             relist = true;
-        else if (st & SCARD_STATE_CHANGED)
-            on_state(w, &w->slots[i], &rs[i]);
+        else if ((st & SCARD_STATE_CHANGED) && !on_state(w, &w->slots[i], &rs[i]))
+            return SCARD_E_NO_SERVICE; /* the loop said it down: start over */
         w->slots[i].state = st & ~(DWORD)SCARD_STATE_CHANGED;
     }
     w->pnp_state = rs[n].dwEventState & ~(DWORD)SCARD_STATE_CHANGED;

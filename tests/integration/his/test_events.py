@@ -649,6 +649,26 @@ class CardEvents(h.HisTestCase):
         r = self.identify_card(5000)
         self.assertEqual((r.status, (r.json.get("person") or {}).get("psn_no")), (200, ZHANG), r)
 
+    def test_a_pcscd_that_stops_answering_during_a_read(self):
+        # The same, pcscd stopped while a slow card is being read: the read held the reader
+        # thread outside the timed waits, so pcscd was never said down, and every desk kept
+        # its card (a card pulled out at another desk still identified its patient).
+        self.insert_card(latency_ms=300)
+        h.wait_until(lambda: (self.reader("Virtual PCD 00 00") or {}).get("card_type") ==
+                     "reading", 10, "the slow card being read", step=0.05)
+        os.kill(PCSCD.pid, signal.SIGSTOP)
+        try:
+            h.wait_until(lambda: self.tcp.get("/v1/readers").json["pcscd"] == "down", 15,
+                         "pcscd seen down", step=0.2)
+            r = self.identify_card(0)
+            self.assertError(r, 422, "CARD_UNREADABLE")
+        finally:
+            os.kill(PCSCD.pid, signal.SIGCONT)
+        h.wait_until(lambda: (self.reader("Virtual PCD 00 00") or {}).get("card_type") ==
+                     "social_security", 30, "the card read again", step=0.2)
+        r = self.identify_card(5000)
+        self.assertEqual((r.status, (r.json.get("person") or {}).get("psn_no")), (200, ZHANG), r)
+
     def test_sigterm_with_a_card_that_does_not_answer(self):
         # A card that takes a minute an APDU holds the reader thread in its read: posad stops
         # without it after 2 s (it waited for the card to be pulled out).
