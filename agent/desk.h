@@ -296,6 +296,10 @@ int desk_settle_withdraw(struct db *db, const char *visit_id, const char *why);
 /* The settlement cancel msgid (its journaled request) landed: the desk's settlement of the
  * request's setl_id, if it is still settled, is cancelled and its visit billed again. */
 int desk_cancel_landed(struct db *db, const char *msgid, const char *request);
+/* The resolver is about to decide msgid, left unknown (its answer lost, or posad stopped
+ * while it was out): the settlement it carries, pending or queued, is recorded unknown first,
+ * so that its history shows the step. 0 when msgid settles nothing. */
+int desk_settlement_unknown(struct db *db, const char *msgid);
 /* The desk's settlement a cancel's journaled request names (by setl_id), or POSA_ENOTFOUND. */
 int desk_cancel_settlement(struct db *db, const char *request, struct settlement_record **ret);
 /* upstream's answer_readable: a settlement's accepted answer (2207, 2304) must say what it

@@ -174,7 +174,7 @@ static int record_body_set(struct settlement_record *rec, struct json_object *bo
 /* The record's body after the resolver decided: the answer found (taken), or why it failed
  * (error, taken; kept only when the body has none), and the history. */
 static int body_resolved(struct settlement_record *s, struct json_object *answer,
-                         struct json_object *error, bool was_lost)
+                         struct json_object *error)
 {
     struct json_object *body = desk_doc(s->body);
     int err;
@@ -186,8 +186,6 @@ static int body_resolved(struct settlement_record *s, struct json_object *answer
     if (error && !json_object_object_get_ex(body, "error", NULL))
         json_object_object_add(body, "error", json_object_get(error));
     json_object_put(error);
-    if (was_lost) /* the step it went through while posad was down */
-        history_add(body, "unknown", s->msgid);
     history_add(body, s->state, s->msgid);
     err = record_body_set(s, body);
     json_object_put(body);
@@ -238,13 +236,11 @@ int desk_settlement_refresh(struct db *db, struct settlement_record *s, bool *re
     struct jsonmap_error jerr;
     struct json_object *answer = NULL, *error = NULL, *body;
     enum visit_state next = VISIT_SETTLING;
-    /* pending: posad stopped between journaling the settlement and its outcome (a crash;
-     * the outcome is recorded in the transaction that journals the answer); the journal,
-     * which made the row unknown at the restart and resolved it since, says how it went. */
-    bool was_lost = strcmp(s->state, "pending") == 0;
     int err;
 
     *ret_changed = false;
+    /* pending: posad stopped between journaling the settlement and its outcome (a crash);
+     * the journal, resolved since, says how it went. */
     if ((strcmp(s->state, "unknown") != 0 && strcmp(s->state, "queued") != 0 &&
          strcmp(s->state, "pending") != 0) ||
         !s->msgid[0])
@@ -271,7 +267,7 @@ int desk_settlement_refresh(struct db *db, struct settlement_record *s, bool *re
         *ret_changed = true;
         journal_row_free(row);
         json_object_put(body);
-        err = body_resolved(s, NULL, NULL, false);
+        err = body_resolved(s, NULL, NULL);
         return err ? err : records_settlement_put(db, s, upstream_now_ms());
     } else if (row->state == MSG_REFUSED || (row->state == MSG_REVERSED && reversal_done(db, s))) {
         str_copy(s->state, sizeof(s->state), row->state == MSG_REVERSED ? "reversed" : "refused");
@@ -295,7 +291,7 @@ int desk_settlement_refresh(struct db *db, struct settlement_record *s, bool *re
     if (answer) /* settled: the answer a settle lost in a crash would have given */
         keep_his_answer(db, desk_str(body, "his_key"), desk_str(body, "his_hash"), 200, answer);
     json_object_put(body);
-    if ((err = body_resolved(s, answer, error, was_lost)) < 0)
+    if ((err = body_resolved(s, answer, error)) < 0)
         return err;
     if ((err = records_settlement_put(db, s, upstream_now_ms())) == 0 &&
         (err = records_visit_get(db, s->visit_id, &v)) == 0) {
@@ -1269,6 +1265,18 @@ bool desk_answer_possible(const char *infno, const char *msgid, const char *requ
 bool desk_answer_readable(const struct upmsg *m, const struct envelope_response *env)
 {
     return desk_answer_possible(m->infno, m->msgid, m->body, env->output);
+}
+
+int desk_settlement_unknown(struct db *db, const char *msgid)
+{
+    struct settlement_record *s = NULL;
+    bool changed;
+    int err = records_settlement_by_msgid(db, msgid, &s);
+
+    if (!err)
+        err = desk_settlement_refresh(db, s, &changed);
+    records_settlement_free(s);
+    return err == POSA_ENOTFOUND ? 0 : err;
 }
 
 int desk_cancel_settlement(struct db *db, const char *request, struct settlement_record **ret)

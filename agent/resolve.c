@@ -94,7 +94,11 @@ static int run_verdict(struct db *db, struct db_job *job)
     struct journal_outcome out = {.response = rj->response, .response_len = rj->response_len};
     int err;
 
-    err = journal_apply(db, rj->row->msgid, rj->ev, &out, upstream_now_ms(), NULL);
+    /* Its settlement's record says unknown first (it may still say pending or queued: posad
+     * stopped while it was out), so that its history shows the step. */
+    err = desk_settlement_unknown(db, rj->row->msgid);
+    if (!err)
+        err = journal_apply(db, rj->row->msgid, rj->ev, &out, upstream_now_ms(), NULL);
     /* A cancel found landed: no desk flow waits for it, so its settlement is recorded here,
      * in the same transaction (the 5203 answer kept is the evidence, not a cancel's answer). */
     if (!err && rj->ev == MSG_EV_QUERY_FOUND && rj->rs->cancel)

@@ -49,6 +49,33 @@ class Wait(h.HisTestCase):
                   if x["mdtrt_id"] == v["mdtrt_id"] and x.get("state") != "cancelled"]
         self.assertEqual(len(ledger), 1, ledger)  # sent once
 
+    def test_a_queued_settlement_posad_stopped_on_shows_it_unknown(self):
+        # Sent by the outbox, and posad killed while the platform held it: the restart made
+        # the row unknown and the resolver decided it, but the history went from queued
+        # straight to settled, as if nothing had been in doubt.
+        v = self.open_visit(self.tcp, ZHANG, kind="outpatient", med_type="11")
+        self.upload(self.tcp, v["visit_id"], [h.line("KQ1", "002501010150000",
+                                                     "血细胞分析(血常规)", "1", "20.00", "20.00")])
+        self.w.kill_sandbox()
+        r = self.unix.post("/v1/visits/%s/settle" % v["visit_id"], {"wait_if_offline": True})
+        self.assertEqual((r.status, r.json.get("state")), (202, "queued"), r)
+        sid = r.json["settlement_id"]
+        self.assertTrue(self.w.start_sandbox(faults=[
+            {"infno": "2207", "mode": "delay", "delay_ms": 3000, "count": 1}]),
+            self.w.log_tail("sandbox.log"))
+        h.wait_until(lambda: self.posad_rows("SELECT state FROM journal WHERE visit_key = ? AND "
+                                             "infno = '2207'", (v["visit_id"],)) == [("sent",)],
+                     20, "the queued 2207 sent", step=0.05)
+        self.w._kill(self.w.posad)
+        self.w.posad = self.w._spawn([h.POSAD, "--config", self.w.conf_path], "posad.log")
+        h.wait_until(self.w._online, 20, "posad back online", step=0.05)
+        h.wait_until(lambda: self.tcp.get("/v1/settlements/" + sid).json["state"] in
+                     ("settled", "reversed"), 30, "the resolver decided it", step=0.1)
+        s = self.tcp.get("/v1/settlements/" + sid).json
+        self.assertEqual([e["state"] for e in s["history"]][:3], ["pending", "queued", "unknown"],
+                         s)
+        self.assertEqual(len(s["history"]), 4, s)
+
     def test_a_discharge_does_not_queue_the_settlement_behind_it(self):
         # The discharge would wait in the queue with the settlement behind it, and the
         # outbox send the settlement even were the discharge refused (a stay settled that
