@@ -311,10 +311,13 @@ static void run_and_hand_over(struct db_worker *w, struct db_job_list *group)
     }
     if (w->finished.head)
         uv_async_send(&w->finished_async);
-    if (copy_rest) {
+    if (copy_rest || committed) {
         uv_mutex_unlock(&w->lock);
         /* A failure leaves the WAL longer; the checkpointer goes on as it grows. */
-        db_checkpoint(w->db);
+        if (copy_rest)
+            db_checkpoint(w->db);
+        if (committed) /* what a job asked for (db_wal_truncate_later); best effort */
+            db_wal_truncate_asked(w->db);
         uv_mutex_lock(&w->lock);
     }
 }

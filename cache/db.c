@@ -27,6 +27,7 @@ struct db {
     sqlite3 *aside; /* the checkpointer's connection (db_checkpointer_open), or NULL */
     int wal_frames; /* in the WAL after sq's last commit, while aside is open */
     const struct db_sealer *sealer; /* db_seal_begin's, or NULL: values written plain */
+    bool truncate_asked;            /* db_wal_truncate_later, until db_wal_truncate_asked */
 };
 
 sqlite3 *db_sqlite(struct db *db)
@@ -308,7 +309,8 @@ static int db_create_private(const char *path)
     return 0;
 }
 
-#define DB_STR_(x) #x
+#define DB_BUSY_TIMEOUT_MS 5000
+#define DB_STR_(x)         #x
 #define DB_STR(x)  DB_STR_(x)
 
 static int db_configure(struct db *db)
@@ -316,7 +318,7 @@ static int db_configure(struct db *db)
     int err;
 
     sqlite3_extended_result_codes(db->sq, 1);
-    sqlite3_busy_timeout(db->sq, 5000);
+    sqlite3_busy_timeout(db->sq, DB_BUSY_TIMEOUT_MS);
     sqlite3_db_config(db->sq, SQLITE_DBCONFIG_LOOKASIDE, NULL, 1200, 500);
     err = db_exec(db, "PRAGMA journal_mode = WAL");
     if (!err)
@@ -439,6 +441,26 @@ int db_checkpoint(struct db *db)
     if (copied >= 0)
         db->wal_frames = 0; /* the next commit starts the WAL over */
     return copied;
+}
+
+void db_wal_truncate_later(struct db *db)
+{
+    db->truncate_asked = true;
+}
+
+int db_wal_truncate_asked(struct db *db)
+{
+    int rc;
+
+    if (!db->truncate_asked)
+        return 0;
+    db->truncate_asked = false;
+    sqlite3_busy_timeout(db->sq, 0); /* a reader there: another time, not a wait */
+    rc = sqlite3_wal_checkpoint_v2(db->sq, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    sqlite3_busy_timeout(db->sq, DB_BUSY_TIMEOUT_MS);
+    if (rc == SQLITE_OK)
+        db->wal_frames = 0;
+    return rc == SQLITE_OK || rc == SQLITE_BUSY ? 0 : db_map(rc);
 }
 
 int db_set_lazy(struct db *db, bool lazy)

@@ -74,6 +74,14 @@ int db_checkpointer_open(struct db *db);
 int db_wal_frames(const struct db *db);
 int db_checkpoint_aside(struct db *db);
 int db_checkpoint(struct db *db);
+/* After a burst that grew the WAL (a retention pass through a backlog): DB_WAL_KEPT_BYTES
+ * cuts it only at the next commit, and an idle posad kept the disk for hours. A job asks,
+ * inside its group's transaction, for the whole WAL to be copied back and its file truncated
+ * to nothing; the database thread does it between transactions with db_wal_truncate_asked
+ * (nothing when not asked, or when a reader or the checkpointer holds the WAL: no wait).
+ * 0 or an error. */
+void db_wal_truncate_later(struct db *db);
+int db_wal_truncate_asked(struct db *db);
 
 /* At-rest sealing (architecture.md, "Security"). The columns that carry personal data, the
  * journal's request and response, the bodies of identities, visits, settlements and

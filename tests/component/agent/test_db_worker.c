@@ -571,6 +571,58 @@ static void test_checkpoints(void **state)
     db_close(db);
 }
 
+static int run_ask_truncate(struct db *db, struct db_job *job)
+{
+    (void)job;
+    db_wal_truncate_later(db);
+    return 0;
+}
+
+/* A job that asks for the WAL to be given back (a retention pass over a backlog): once its
+ * group has committed, the WAL file is empty; the rows written before it are all there. */
+static void test_wal_truncated_when_asked(void **state)
+{
+    struct fx *fx = *state;
+    struct db *db = NULL;
+    struct write_job ask = {0};
+    char wal[160];
+    struct stat st;
+
+    memset(big_request, 'x', sizeof big_request - 1);
+    assert_int_equal(db_open(fx->tmp.path, &db), 0);
+    assert_int_equal(db_worker_start(&fx->worker, &fx->loop, db), 0);
+    for (int i = 0; i < 40; i++) {
+        struct write_job *wj = &fx->jobs[i];
+
+        snprintf(wj->msgid, sizeof wj->msgid, "H310101000012026112812000%05d", i);
+        wj->job = (struct db_job){.run = run_insert_big, .done = on_job_done, .data = wj};
+        db_worker_submit(&fx->worker, &wj->job);
+    }
+    assert_int_equal(uv_run(&fx->loop, UV_RUN_DEFAULT), 0);
+    snprintf(wal, sizeof wal, "%s-wal", fx->tmp.path);
+    assert_int_equal(stat(wal, &st), 0);
+    assert_true(st.st_size > 40 * 14000);
+    ask.job = (struct db_job){.run = run_ask_truncate, .done = on_job_done, .data = &ask};
+    db_worker_submit(&fx->worker, &ask.job);
+    assert_int_equal(uv_run(&fx->loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(ask.status, 0);
+    /* The database thread truncates after handing the group's jobs over: soon after. */
+    for (int i = 0; i < 500 && stat(wal, &st) == 0 && st.st_size > 0; i++)
+        usleep(10000);
+    assert_int_equal(st.st_size, 0);
+    db_worker_stop(&fx->worker, on_worker_closed);
+    assert_int_equal(uv_run(&fx->loop, UV_RUN_DEFAULT), 0);
+
+    assert_int_equal(db_open(fx->tmp.path, &db), 0);
+    for (int i = 0; i < 40; i++) {
+        struct journal_row *row = NULL;
+
+        assert_int_equal(journal_get(db, fx->jobs[i].msgid, &row), 0);
+        journal_row_free(row);
+    }
+    db_close(db);
+}
+
 /* Jobs submitted and not yet handed over when stop is called still run and complete. */
 static void test_stop_runs_everything(void **state)
 {
@@ -603,6 +655,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failed_sync, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_thread_names, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_checkpoints, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_wal_truncated_when_asked, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

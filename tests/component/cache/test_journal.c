@@ -123,6 +123,22 @@ static void test_wal_cut_back(void **state)
     assert_int_equal(insert(fx->db, "H31010100001202611281200000001", "2204", "v1", NULL, 1), 0);
     assert_int_equal(stat(wal, &st), 0);
     assert_true(st.st_size <= DB_WAL_KEPT_BYTES);
+    assert_true(st.st_size > 0);
+
+    /* Asked for, the WAL goes whole, between transactions; not asked, nothing happens. */
+    assert_int_equal(db_wal_truncate_asked(fx->db), 0);
+    assert_int_equal(stat(wal, &st), 0);
+    assert_true(st.st_size > 0);
+    db_wal_truncate_later(fx->db);
+    assert_int_equal(db_wal_truncate_asked(fx->db), 0);
+    assert_int_equal(stat(wal, &st), 0);
+    assert_int_equal(st.st_size, 0);
+    /* And the rows are all there. */
+    struct journal_row *row = NULL;
+    mid(m, 9, 799);
+    assert_int_equal(journal_get(fx->db, m, &row), 0);
+    assert_int_equal(row->request_len, sizeof big - 1);
+    journal_row_free(row);
 }
 
 static void test_newer_schema_refused(void **state)
