@@ -65,6 +65,9 @@ static void on_stats(struct db_job *job, int status)
     }
     json_object_object_add(u, "rtt_ms", json_object_new_int64(up->rtt_ms));
     json_object_object_add(u, "signing_in", json_object_new_boolean(up->signing_in));
+    json_object_object_add(u, "sign_in_refused",
+                           up->sign_in_refusal[0] ? json_object_new_string(up->sign_in_refusal)
+                                                  : NULL);
     json_object_object_add(body, "upstream", u);
     if (!status) {
         int64_t age = sj->stats.oldest_at ? (upstream_now_ms() - sj->stats.oldest_at) / 1000 : 0;

@@ -925,8 +925,15 @@ static void on_admitted(struct db_job *job, int status)
     upmsg_finish(m);
 }
 
-const char *upstream_unsent_why(const struct upstream *up)
+const char *upstream_unsent_why(struct upstream *up)
 {
+    if (up->sign_in_refusal[0]) {
+        snprintf(up->unsent_words, sizeof up->unsent_words,
+                 "the insurance platform refused posad's sign-in (%s): nothing was sent; IT "
+                 "must check [upstream] opter and the institution's codes in posad.conf",
+                 up->sign_in_refusal);
+        return up->unsent_words;
+    }
     return up->signing_in && up->failures == 0
                ? "posad is signing in to the insurance platform; nothing was sent: ask again in "
                  "a moment"
@@ -1021,6 +1028,7 @@ static void on_signed_in(struct upmsg *m)
     const char *sign_no = NULL;
 
     up->signing_in = false;
+    up->sign_in_refusal[0] = '\0';
     if (m->result == UPMSG_ANSWERED && m->response &&
         envelope_response_parse(m->response, m->response_len, &env, &jerr) == 0) {
         if (env.infcode == 0)
@@ -1040,6 +1048,8 @@ static void on_signed_in(struct upmsg *m)
             if (up->on_queued)
                 up->on_queued(up); /* what waited for a session may go */
         } else {
+            str_copy(up->sign_in_refusal, sizeof(up->sign_in_refusal),
+                     why && why[0] ? why : "no reason given");
             log_event(up->sign_in_failing ? LOGL_DEBUG : LOGL_WARN, "sign_in_refused", "err_msg",
                       why, "next", "tried again every probe_interval_ms", NULL);
             up->sign_in_failing = true;

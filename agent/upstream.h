@@ -165,6 +165,8 @@ struct upstream {
     int in_flight; /* upmsgs between submit and done */
     bool signing_in;
     bool sign_in_failing; /* its failure was logged: the probe's next ones go at debug */
+    char sign_in_refusal[160]; /* the platform's words refusing the last sign-in, or "" */
+    char unsent_words[320];    /* upstream_unsent_why's, when it formats them */
     bool stopping;
     uv_timer_t probe;
     /* While nothing goes to the platform, a connect-only check every idle_check_ms tells
@@ -212,10 +214,12 @@ void upstream_stop(struct upstream *up); /* closes the probe timer */
 /* Whether a message admitted now would leave (online or degraded, signed in, not stopping);
  * else an interactive one is refused with "nothing was sent" and a deferrable one queued. */
 bool upstream_can_send(const struct upstream *up);
-/* Why a message cannot leave now, in a cashier's words: posad is signing in (at its start,
- * or after the platform ended the session) and nothing has failed, or the platform cannot
- * be reached. Before the first sign-in was answered, a start said "cannot be reached". */
-const char *upstream_unsent_why(const struct upstream *up);
+/* Why a message cannot leave now, in a cashier's words: the platform refused posad's last
+ * sign-in (its words: an operator code it does not know), or posad is signing in (at its
+ * start, or after the platform ended the session) and nothing has failed, or the platform
+ * cannot be reached. Both of the first were said as "cannot be reached", which sent IT
+ * staff looking for a network fault. */
+const char *upstream_unsent_why(struct upstream *up);
 
 /* A new message: head holds what the caller brings (NULL fields: posad's); input's
  * reference is taken. Builds the envelope, journals it (deduplicated by idem_key) and

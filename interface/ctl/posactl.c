@@ -557,12 +557,12 @@ static void print_answer(struct json_object *doc)
 
 /* --- commands ---------------------------------------------------------------------------- */
 
-/* A journal row's seq: 1 to 18 digits. */
+/* A journal row's seq as posad takes it: 1 to 18 digits, no leading zero. */
 static bool is_seq(const char *s)
 {
     size_t n = strspn(s, "0123456789");
 
-    return n >= 1 && n <= 18 && s[n] == '\0';
+    return n >= 1 && n <= 18 && s[n] == '\0' && (s[0] != '0' || n == 1);
 }
 
 /* Ids go into the path: the characters posad's router accepts, nothing to escape. */
@@ -826,6 +826,8 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--report") == 0) {
             o.report = true;
         } else if (strcmp(a, "--after") == 0) {
+            if (o.after)
+                return bad_usage("--after given twice");
             if (++i == argc || !is_seq(argv[i]))
                 return bad_usage("--after needs a row's seq (the next_after a page gives)");
             o.after = argv[i];

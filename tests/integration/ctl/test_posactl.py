@@ -83,7 +83,8 @@ class WithoutPosad(unittest.TestCase):
                  ["settlement", "x" * 64], ["--nope", "status"], ["status", "--socket"],
                  ["--report", "status"], ["queue", "-x"], ["queue", "--after"],
                  ["queue", "--after", "x1"], ["queue", "--after", "-1"],
-                 ["queue", "--after", "1" * 19], ["--after", "5", "status"]]
+                 ["queue", "--after", "1" * 19], ["--after", "5", "status"],
+                 ["queue", "--after", "007"], ["queue", "--after", "5", "--after", "7"]]
         for args in cases:
             with self.subTest(args=args):
                 rc, out, err = posactl(*args, sock=self.nowhere)

@@ -380,6 +380,34 @@ class Startup(h.HisTestCase):
             p.kill()
             p.wait(timeout=10)
 
+    def test_a_refused_sign_in_says_so(self):
+        # The platform answers and refuses the sign-in (an operator code it does not know):
+        # identify said the platform "cannot be reached", and IT looked for a network fault.
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
+            "infno": "9001", "mode": "refuse", "message": "操作员未授权", "count": 1})
+        self.assertEqual(status, 200, raw)
+        sock = os.path.join(self.w.dir, "refused.sock")
+        log = os.path.join(self.w.dir, "refused.log")
+        conf = self.conf("refused.conf", os.path.join(self.w.dir, "refused"), sock,
+                         extra="log_file = %s\n" % log)
+        p = subprocess.Popen([h.POSAD, "--config", conf], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        try:
+            client = h.Client("unix", path=sock)
+            h.wait_until(lambda: b"event=sign_in_refused" in read(log), 10, "the refusal")
+            up = client.get("/v1/health").json["upstream"]
+            self.assertEqual((up["state"], up["sign_in_refused"]), ("offline", "操作员未授权"), up)
+            r = client.post("/v1/identify", {"source": "id", "certno": h.PERSONS[ZHANG]})
+            self.assertEqual((r.status, r.json["error"]["code"]), (503, "UPSTREAM_OFFLINE"), r)
+            self.assertIn("refused posad's sign-in (操作员未授权)", r.json["error"]["message"])
+            # The next probe signs in (5 s): the refusal is gone with it.
+            h.wait_until(lambda: client.get("/v1/health").json["upstream"]["state"] == "online",
+                         15, "the posad online", step=0.2)
+            self.assertIsNone(client.get("/v1/health").json["upstream"]["sign_in_refused"])
+        finally:
+            p.kill()
+            p.wait(timeout=10)
+
     def test_sigterm_answers_the_settle_in_hand(self):
         # SIGTERM while a settlement waits for the platform: posad waits for the answer,
         # records it, gives it to the HIS, and only then closes the connection and exits.
