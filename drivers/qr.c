@@ -1,18 +1,23 @@
 /* QR line validation, stream splitting and de-duplication: pure. */
 #include "drivers/qr.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #include "core/err.h"
 
 int qr_line_check(const uint8_t *line, size_t len)
 {
+    bool blank = true;
+
     if (len == 0 || len > BOUND_QR_LINE)
         return DRV_EQR_INVALID;
-    for (size_t i = 0; i < len; i++)
+    for (size_t i = 0; i < len; i++) {
         if (line[i] < 0x20 || line[i] > 0x7E)
             return DRV_EQR_INVALID;
-    return 0;
+        blank &= line[i] == ' ';
+    }
+    return blank ? DRV_EQR_INVALID : 0; /* spaces alone (a wedge's stray keys) are no code */
 }
 
 void qr_line_init(struct qr_line *l)

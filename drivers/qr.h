@@ -24,7 +24,7 @@ struct qr_scan {
 };
 
 /* 0 if line (terminator already removed) is 1..BOUND_QR_LINE bytes of printable ASCII
- * (0x20..0x7E), else DRV_EQR_INVALID. */
+ * (0x20..0x7E), not spaces alone, else DRV_EQR_INVALID. */
 int qr_line_check(const uint8_t *line, size_t len);
 
 /* Splits a byte stream into lines ended by CR, LF or CRLF. A line that grows past the

@@ -18,6 +18,8 @@ static void test_check(void **state)
     memset(line, 'A', sizeof line);
     assert_int_equal(qr_line_check((const uint8_t *)"630000ec7ioqup8p1o0761820a", 26), 0);
     assert_int_equal(qr_line_check((const uint8_t *)" ~", 2), 0);
+    assert_int_equal(qr_line_check((const uint8_t *)"   ", 3), DRV_EQR_INVALID);
+    assert_int_equal(qr_line_check((const uint8_t *)" ", 1), DRV_EQR_INVALID);
     assert_int_equal(qr_line_check(line, BOUND_QR_LINE), 0);
     assert_int_equal(qr_line_check(line, BOUND_QR_LINE + 1), DRV_EQR_INVALID);
     assert_int_equal(qr_line_check(line, 0), DRV_EQR_INVALID);
