@@ -6,6 +6,7 @@ social-security card, in private mount + network namespaces as the demo runs the
 needs root and unshare and exits 77 (skipped) without them.
 
 Usage: test_events.py POSAD POSA_SANDBOX SOURCE_DIR [card]"""
+import contextlib
 import json
 import os
 import shutil
@@ -364,6 +365,33 @@ class CardEvents(h.HisTestCase):
              card or os.path.join(h.SOURCE, "docs", "examples", "card_zhang_jianguo.json"),
              "--port", str(CARD_PORT), "--latency-ms", str(latency_ms)], stdout=log, stderr=log)
 
+    @contextlib.contextmanager
+    def pcscd_stopped(self):
+        """pcscd stopped (SIGSTOP) until posad says it down, and through the block."""
+        os.kill(PCSCD.pid, signal.SIGSTOP)
+        try:
+            h.wait_until(lambda: self.tcp.get("/v1/readers").json["pcscd"] == "down", 15,
+                         "pcscd seen down", step=0.2)
+            yield
+        finally:
+            os.kill(PCSCD.pid, signal.SIGCONT)
+
+    def assertReadAgain(self):
+        """pcscd answering again, the card in D01's reader is read again and identifies."""
+        h.wait_until(lambda: (self.reader("Virtual PCD 00 00") or {}).get("card_type") ==
+                     "social_security", 30, "the card read again", step=0.2)
+        r = self.identify_card(5000)
+        self.assertEqual((r.status, (r.json.get("person") or {}).get("psn_no")), (200, ZHANG), r)
+
+    def insert_sam(self):
+        """A plain ISO card (a SAM, say) in the reader's second slot; the caller kills it."""
+        return subprocess.Popen(
+            ["/usr/bin/python3", os.path.join(h.SOURCE, "tests", "fixtures", "cards",
+                                              "ssc_card.py"),
+             os.path.join(h.SOURCE, "tests", "fixtures", "cards", "iso_plain.json"),
+             "--port", str(CARD_PORT + 1)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
     def remove_card(self):
         if CardEvents.card is not None and CardEvents.card.poll() is None:
             os.kill(CardEvents.card.pid, signal.SIGKILL)
@@ -476,12 +504,7 @@ class CardEvents(h.HisTestCase):
             self.insert_card()
             r = identify()
             self.assertEqual((r.status, r.json["person"]["psn_no"]), (200, ZHANG), r)
-            sam = subprocess.Popen(
-                ["/usr/bin/python3", os.path.join(h.SOURCE, "tests", "fixtures", "cards",
-                                                  "ssc_card.py"),
-                 os.path.join(h.SOURCE, "tests", "fixtures", "cards", "iso_plain.json"),
-                 "--port", str(CARD_PORT + 1)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            sam = self.insert_sam()
             h.wait_until(lambda: (self.reader("Virtual PCD 00 01") or {}).get("state") ==
                          "present", 10, "the second slot's card read")
             r = identify()
@@ -502,12 +525,7 @@ class CardEvents(h.HisTestCase):
         # The same desk of two slots, its SAM read before any patient's card (at every start,
         # and after pcscd's): it became the desk's card, and identify answered at once "not a
         # social-security card" (not retryable) instead of waiting for the patient's.
-        sam = subprocess.Popen(
-            ["/usr/bin/python3", os.path.join(h.SOURCE, "tests", "fixtures", "cards",
-                                              "ssc_card.py"),
-             os.path.join(h.SOURCE, "tests", "fixtures", "cards", "iso_plain.json"),
-             "--port", str(CARD_PORT + 1)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        sam = self.insert_sam()
         w = None
         try:
             h.wait_until(lambda: (self.reader("Virtual PCD 00 01") or {}).get("state") ==
@@ -631,10 +649,7 @@ class CardEvents(h.HisTestCase):
         self.insert_card()
         h.wait_until(lambda: (self.reader("Virtual PCD 00 00") or {}).get("state") ==
                      "present", 10, "the card read")
-        os.kill(PCSCD.pid, signal.SIGSTOP)
-        try:
-            h.wait_until(lambda: self.tcp.get("/v1/readers").json["pcscd"] == "down", 15,
-                         "pcscd seen down", step=0.2)
+        with self.pcscd_stopped():
             r = self.identify_card(0)
             self.assertError(r, 422, "CARD_UNREADABLE")
             self.assertIn("pcscd", r.json["error"]["message"], r)
@@ -642,12 +657,7 @@ class CardEvents(h.HisTestCase):
             r = self.tcp.post("/v1/identify", {"desk": "D01", "source": "auto", "wait_ms": 0})
             self.assertError(r, 422, "CARD_UNREADABLE")
             self.assertIn("pcscd", r.json["error"]["message"], r)
-        finally:
-            os.kill(PCSCD.pid, signal.SIGCONT)
-        h.wait_until(lambda: (self.reader("Virtual PCD 00 00") or {}).get("state") ==
-                     "present", 20, "the card read again", step=0.2)
-        r = self.identify_card(5000)
-        self.assertEqual((r.status, (r.json.get("person") or {}).get("psn_no")), (200, ZHANG), r)
+        self.assertReadAgain()
 
     def test_a_pcscd_that_stops_answering_during_a_read(self):
         # The same, pcscd stopped while a slow card is being read: the read held the reader
@@ -656,18 +666,10 @@ class CardEvents(h.HisTestCase):
         self.insert_card(latency_ms=300)
         h.wait_until(lambda: (self.reader("Virtual PCD 00 00") or {}).get("card_type") ==
                      "reading", 10, "the slow card being read", step=0.05)
-        os.kill(PCSCD.pid, signal.SIGSTOP)
-        try:
-            h.wait_until(lambda: self.tcp.get("/v1/readers").json["pcscd"] == "down", 15,
-                         "pcscd seen down", step=0.2)
+        with self.pcscd_stopped():
             r = self.identify_card(0)
             self.assertError(r, 422, "CARD_UNREADABLE")
-        finally:
-            os.kill(PCSCD.pid, signal.SIGCONT)
-        h.wait_until(lambda: (self.reader("Virtual PCD 00 00") or {}).get("card_type") ==
-                     "social_security", 30, "the card read again", step=0.2)
-        r = self.identify_card(5000)
-        self.assertEqual((r.status, (r.json.get("person") or {}).get("psn_no")), (200, ZHANG), r)
+        self.assertReadAgain()
 
     def test_sigterm_with_a_card_that_does_not_answer(self):
         # A card that takes a minute an APDU holds the reader thread in its read: posad stops
