@@ -200,6 +200,17 @@ static struct desk_reader *reader_of(struct desk *d, const char *name, bool crea
     return &d->seen[d->n_seen++];
 }
 
+/* r's card is out (or, pcscd gone, no longer known to be in): card_removed to its desk. */
+static void reader_emptied(struct desk *d, struct desk_reader *r)
+{
+    struct json_object *o = json_object_new_object();
+
+    r->present = false;
+    r->card_type[0] = '\0';
+    json_object_object_add(o, "reader", json_object_new_string(r->name));
+    desk_event(d, r->desk, "card_removed", o);
+}
+
 /* GET /v1/readers and the desks' event streams follow the reader thread. */
 static void follow_reader(struct desk *d, const struct card_event *ev)
 {
@@ -228,12 +239,9 @@ static void follow_reader(struct desk *d, const struct card_event *ev)
         json_object_object_add(o, "expired", json_object_new_boolean(ev->status == 0 && ev->id.expired));
         desk_event(d, ev->desk, "card_inserted", o);
         return;
-    case CARD_EV_REMOVED:
-        r->present = false;
-        r->card_type[0] = '\0';
-        o = json_object_new_object();
-        json_object_object_add(o, "reader", json_object_new_string(ev->reader));
-        desk_event(d, ev->desk, "card_removed", o);
+    case CARD_EV_REMOVED: /* not said twice: pcscd's hang may have emptied it already */
+        if (r->present)
+            reader_emptied(d, r);
         return;
     default:
         return;
@@ -302,6 +310,11 @@ static void on_card_event(struct pcsc_watch *w, const struct card_event *ev, voi
             memset(&d->cards[i].id, 0, sizeof d->cards[i].id);
             d->cards[i].present = d->cards[i].reading = false;
         }
+        /* ... and GET /v1/readers and the streams say so now (a pcscd that stopped answering
+         * left them saying the card was in until it answered again). */
+        for (size_t i = 0; !d->pcsc_up && i < d->n_seen; i++)
+            if (d->seen[i].present)
+                reader_emptied(d, &d->seen[i]);
         log_event(d->pcsc_up ? LOGL_INFO : LOGL_WARN, card_event_kind_name(ev->kind), "action",
                   d->pcsc_up ? NULL
                              : "pcscd cannot be reached, so no card can be read: is it running? "

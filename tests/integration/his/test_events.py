@@ -649,7 +649,13 @@ class CardEvents(h.HisTestCase):
         self.insert_card()
         h.wait_until(lambda: (self.reader("Virtual PCD 00 00") or {}).get("state") ==
                      "present", 10, "the card read")
+        s = self.sub("D01")
         with self.pcscd_stopped():
+            # The desk's stream and /v1/readers say the card is no longer known to be in
+            # (they said it was in until pcscd answered again).
+            self.assertEqual([e[0] for e in s.events_until("card_removed", 5)], ["card_removed"])
+            rows = {r["name"]: r for r in self.tcp.get("/v1/readers").json["readers"]}
+            self.assertEqual(rows["Virtual PCD 00 00"].get("card_type"), "", rows)
             r = self.identify_card(0)
             self.assertError(r, 422, "CARD_UNREADABLE")
             self.assertIn("pcscd", r.json["error"]["message"], r)
@@ -658,6 +664,8 @@ class CardEvents(h.HisTestCase):
             self.assertError(r, 422, "CARD_UNREADABLE")
             self.assertIn("pcscd", r.json["error"]["message"], r)
         self.assertReadAgain()
+        # Once: the thread's own removal of the card, when pcscd answers, is not said again.
+        self.assertEqual([e[0] for e in s.events_until("card_inserted", 10)], ["card_inserted"])
 
     def test_a_pcscd_that_stops_answering_during_a_read(self):
         # The same, pcscd stopped while a slow card is being read: the read held the reader
