@@ -108,7 +108,9 @@ static bool sam_like(const struct desk *d, const char *desk, const struct desk_c
 {
     size_t slots = 0;
 
-    for (size_t i = 0; i < d->n_seen && card->status == DRV_ENOT_SSC; i++)
+    if (card->status != DRV_ENOT_SSC)
+        return false;
+    for (size_t i = 0; i < d->n_seen; i++)
         slots += strcmp(d->seen[i].desk, desk) == 0;
     return slots > 1;
 }

@@ -400,18 +400,22 @@ static bool platform_split_taken(const struct split *l, const struct split *p)
             p->preselfpay != l->preselfpay || p->inscp != l->inscp || other_category(l, p));
 }
 
+/* Whether line i is kept as the platform split it (one row of its answer for it, taken). */
+static bool line_taken(const struct fee_flow *f, size_t i)
+{
+    return f->platform_rows[i] == 1 && platform_split_taken(&f->splits[i], &f->platform[i]);
+}
+
 static bool take_platform_splits(struct fee_flow *f)
 {
     for (size_t i = 0; i < f->lines.n; i++) {
-        const struct split *l = &f->splits[i], *p = &f->platform[i];
-
-        if (f->platform_rows[i] != 1 || !platform_split_taken(l, p))
+        if (!line_taken(f, i))
             continue;
         if (!f->taken && (!(f->taken = calloc(f->lines.n, sizeof *f->taken)) ||
                           !(f->taken_ids = calloc(f->lines.n, sizeof *f->taken_ids))))
             return false;
         f->taken_ids[f->n_taken] = f->lines.lines[i].his_line_id;
-        f->taken[f->n_taken++] = *p;
+        f->taken[f->n_taken++] = f->platform[i];
     }
     return f->n_taken > 0;
 }
@@ -432,7 +436,7 @@ static void bill_as_kept(struct fee_flow *f)
     for (size_t i = 0; i < f->lines.n; i++) {
         struct split kept = f->splits[i];
 
-        if (f->platform_rows[i] == 1 && platform_split_taken(&kept, &f->platform[i]))
+        if (line_taken(f, i))
             split_take(&kept, &f->platform[i]);
         bill_add(&f->bill, &kept); /* the same amounts as before: no overflow */
     }
