@@ -142,13 +142,16 @@ static void checkpointer_thread(void *arg)
 
     uv_mutex_lock(&w->lock);
     for (;;) {
-        while (!w->checkpoint_wanted && !w->stopping)
+        while (!w->checkpoint_wanted && !w->truncate_wanted && !w->stopping)
             uv_cond_wait(&w->checkpoint_wake, &w->lock);
-        if (!w->checkpoint_wanted)
+        if (!w->checkpoint_wanted && !w->truncate_wanted)
             break; /* stopping */
-        w->checkpoint_wanted = false;
+        /* A truncate copies what a checkpoint would, and then gives the file back. */
+        bool truncate = w->truncate_wanted;
+        w->checkpoint_wanted = w->truncate_wanted = false;
+        w->checkpoint_running = true;
         uv_mutex_unlock(&w->lock);
-        copied = db_checkpoint_aside(w->db);
+        copied = truncate ? db_wal_truncate_aside(w->db) : db_checkpoint_aside(w->db);
         uv_mutex_lock(&w->lock);
         w->checkpoint_copied = copied;
         w->checkpoint_running = false;
@@ -299,6 +302,10 @@ static void run_and_hand_over(struct db_worker *w, struct db_job_list *group)
         w->commits++;
         w->jobs += n;
         copy_rest = checkpoint_if_due(w);
+        if (db_wal_truncate_taken(w->db)) { /* a job asked: the checkpointer does it */
+            w->truncate_wanted = true;
+            uv_cond_signal(&w->checkpoint_wake);
+        }
     }
     if (committed && w->wal_fd >= 0) {
         list_take_lazy(&w->finished, group);
@@ -311,13 +318,10 @@ static void run_and_hand_over(struct db_worker *w, struct db_job_list *group)
     }
     if (w->finished.head)
         uv_async_send(&w->finished_async);
-    if (copy_rest || committed) {
+    if (copy_rest) {
         uv_mutex_unlock(&w->lock);
         /* A failure leaves the WAL longer; the checkpointer goes on as it grows. */
-        if (copy_rest)
-            db_checkpoint(w->db);
-        if (committed) /* what a job asked for (db_wal_truncate_later); best effort */
-            db_wal_truncate_asked(w->db);
+        db_checkpoint(w->db);
         uv_mutex_lock(&w->lock);
     }
 }

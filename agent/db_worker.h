@@ -87,6 +87,7 @@ struct db_worker {
     uv_thread_t checkpointer;
     uv_cond_t checkpoint_wake;
     bool checkpoint_wanted, checkpoint_running;
+    bool truncate_wanted;  /* a job asked for the WAL to be given back (db_wal_truncate_later) */
     int checkpoint_copied; /* frames the last one copied (< 0: it failed) */
     int checkpoint_due;    /* WAL frames at which the next one starts */
     uint64_t checkpoints;  /* run by the checkpointer (its test counts them) */

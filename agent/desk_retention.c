@@ -22,28 +22,21 @@ static int run_prune(struct db *db, struct db_job *job)
 {
     struct desk *d = container_of(job, struct desk, retention_job);
     int64_t now = upstream_now_ms();
+    int err = records_prune(db, now - DESK_IDENTITY_KEEP_MS,
+                            now - (int64_t)d->pd->cfg.idempotency_days * DAY_MS, RETENTION_BATCH,
+                            &d->retention_batch);
 
-    return records_prune(db, now - DESK_IDENTITY_KEEP_MS,
-                         now - (int64_t)d->pd->cfg.idempotency_days * DAY_MS, RETENTION_BATCH,
-                         &d->retention_batch);
+    /* The last batch of a pass through a backlog, which grew the WAL (its batches back to
+     * back, it never started over): given back after this commit, not at the next write,
+     * which at night may be hours away. (retention_deleted is the loop's, not written while
+     * this job runs.) */
+    if (!err && d->retention_batch < RETENTION_BATCH &&
+        d->retention_deleted + d->retention_batch >= RETENTION_BATCH)
+        db_wal_truncate_later(db);
+    return err;
 }
 
 static void prune_next(struct desk *d);
-
-static int run_truncate(struct db *db, struct db_job *job)
-{
-    (void)job;
-    db_wal_truncate_later(db);
-    return 0;
-}
-
-static void on_truncated(struct db_job *job, int status)
-{
-    struct desk *d = container_of(job, struct desk, retention_job);
-
-    (void)status;
-    d->retention_busy = false;
-}
 
 static void on_pruned(struct db_job *job, int status)
 {
@@ -60,18 +53,11 @@ static void on_pruned(struct db_job *job, int status)
         prune_next(d); /* more left */
         return;
     }
+    d->retention_busy = false;
     if (d->retention_deleted > 0) {
         snprintf(n, sizeof n, "%lld", (long long)d->retention_deleted);
         log_event(LOGL_INFO, "records_pruned", "rows", n, NULL);
     }
-    /* A pass through a backlog grew the WAL (its batches back to back, it never started
-     * over): given back now, not at the next write, which at night may be hours away. */
-    if (d->retention_deleted >= RETENTION_BATCH && !d->pd->stopping) {
-        d->retention_job = (struct db_job){.run = run_truncate, .done = on_truncated};
-        db_worker_submit(&d->pd->db, &d->retention_job);
-        return;
-    }
-    d->retention_busy = false;
 }
 
 static void prune_next(struct desk *d)

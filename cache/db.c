@@ -309,8 +309,7 @@ static int db_create_private(const char *path)
     return 0;
 }
 
-#define DB_BUSY_TIMEOUT_MS 5000
-#define DB_STR_(x)         #x
+#define DB_STR_(x) #x
 #define DB_STR(x)  DB_STR_(x)
 
 static int db_configure(struct db *db)
@@ -318,7 +317,7 @@ static int db_configure(struct db *db)
     int err;
 
     sqlite3_extended_result_codes(db->sq, 1);
-    sqlite3_busy_timeout(db->sq, DB_BUSY_TIMEOUT_MS);
+    sqlite3_busy_timeout(db->sq, 5000);
     sqlite3_db_config(db->sq, SQLITE_DBCONFIG_LOOKASIDE, NULL, 1200, 500);
     err = db_exec(db, "PRAGMA journal_mode = WAL");
     if (!err)
@@ -448,18 +447,23 @@ void db_wal_truncate_later(struct db *db)
     db->truncate_asked = true;
 }
 
-int db_wal_truncate_asked(struct db *db)
+bool db_wal_truncate_taken(struct db *db)
 {
+    bool asked = db->truncate_asked;
+
+    db->truncate_asked = false;
+    return asked;
+}
+
+int db_wal_truncate_aside(struct db *db)
+{
+    sqlite3 *sq = db->aside ? db->aside : db->sq;
+    int copied = checkpoint(sq); /* most of it first, without the writer's lock */
     int rc;
 
-    if (!db->truncate_asked)
-        return 0;
-    db->truncate_asked = false;
-    sqlite3_busy_timeout(db->sq, 0); /* a reader there: another time, not a wait */
-    rc = sqlite3_wal_checkpoint_v2(db->sq, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
-    sqlite3_busy_timeout(db->sq, DB_BUSY_TIMEOUT_MS);
-    if (rc == SQLITE_OK)
-        db->wal_frames = 0;
+    if (copied < 0)
+        return copied;
+    rc = sqlite3_wal_checkpoint_v2(sq, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
     return rc == SQLITE_OK || rc == SQLITE_BUSY ? 0 : db_map(rc);
 }
 

@@ -76,12 +76,15 @@ int db_checkpoint_aside(struct db *db);
 int db_checkpoint(struct db *db);
 /* After a burst that grew the WAL (a retention pass through a backlog): DB_WAL_KEPT_BYTES
  * cuts it only at the next commit, and an idle posad kept the disk for hours. A job asks,
- * inside its group's transaction, for the whole WAL to be copied back and its file truncated
- * to nothing; the database thread does it between transactions with db_wal_truncate_asked
- * (nothing when not asked, or when a reader or the checkpointer holds the WAL: no wait).
- * 0 or an error. */
+ * inside its group's transaction (db_wal_truncate_later); the database thread takes the
+ * request after its commit (db_wal_truncate_taken) and hands it to the checkpointer's
+ * thread, which copies the whole WAL back and truncates its file to nothing
+ * (db_wal_truncate_aside: a passive checkpoint first, so that the writer's lock a truncate
+ * takes is held only for what came since; on the connection of db_checkpointer_open, else
+ * db's own between transactions). Busy (a reader on an older snapshot): nothing, 0. */
 void db_wal_truncate_later(struct db *db);
-int db_wal_truncate_asked(struct db *db);
+bool db_wal_truncate_taken(struct db *db);
+int db_wal_truncate_aside(struct db *db);
 
 /* At-rest sealing (architecture.md, "Security"). The columns that carry personal data, the
  * journal's request and response, the bodies of identities, visits, settlements and

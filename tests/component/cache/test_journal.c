@@ -125,12 +125,12 @@ static void test_wal_cut_back(void **state)
     assert_true(st.st_size <= DB_WAL_KEPT_BYTES);
     assert_true(st.st_size > 0);
 
-    /* Asked for, the WAL goes whole, between transactions; not asked, nothing happens. */
-    assert_int_equal(db_wal_truncate_asked(fx->db), 0);
-    assert_int_equal(stat(wal, &st), 0);
-    assert_true(st.st_size > 0);
+    /* Asked for once, taken once; truncated, the WAL goes whole. */
+    assert_false(db_wal_truncate_taken(fx->db));
     db_wal_truncate_later(fx->db);
-    assert_int_equal(db_wal_truncate_asked(fx->db), 0);
+    assert_true(db_wal_truncate_taken(fx->db));
+    assert_false(db_wal_truncate_taken(fx->db));
+    assert_int_equal(db_wal_truncate_aside(fx->db), 0);
     assert_int_equal(stat(wal, &st), 0);
     assert_int_equal(st.st_size, 0);
     /* And the rows are all there. */
