@@ -295,6 +295,9 @@ int desk_settle_applied(struct db *db, const struct upmsg *m);
 int desk_settle_withdraw(struct db *db, const char *visit_id, const char *why);
 /* The settlement cancel msgid (its journaled request) landed: the desk's settlement of the
  * request's setl_id, if it is still settled, is cancelled and its visit billed again. */
+/* Does the settlement setl_id stand by a 5203 answer's output? 1 it does (vali_flag "1"), 0
+ * it no longer does ("0"), -1 the answer does not say. */
+int desk_settlement_stands(struct json_object *output, const char *setl_id);
 int desk_cancel_landed(struct db *db, const char *msgid, const char *request);
 /* The resolver is about to decide msgid, left unknown (its answer lost, or posad stopped
  * while it was out): the settlement it carries, pending or queued, is recorded unknown first,

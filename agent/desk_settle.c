@@ -1090,7 +1090,9 @@ struct setl_flow {
     struct envelope_response env;
     bool have_env;
     bool recorded; /* the cancel's record was written in its answer's transaction */
+    bool cancel_journaled; /* a refused cancel: its message is in the journal */
     char cancel_msgid[MSGID_LEN + 1];
+    char refusal[256]; /* a refused cancel: the platform's words */
 };
 
 static void setl_free(void *p)
@@ -1209,6 +1211,8 @@ static void on_setl_get(struct db_job *job, int status)
     json_object_object_add(
         o, "cancel_msgid",
         s->body ? json_object_get(json_object_object_get(s->body, "cancel_msgid")) : NULL);
+    if (json_object_object_get_ex(s->body, "cancelled_elsewhere", &msg))
+        json_object_object_add(o, "cancelled_elsewhere", json_object_get(msg));
     his_reply(call, 200, o);
 }
 
@@ -1292,6 +1296,30 @@ int desk_cancel_settlement(struct db *db, const char *request, struct settlement
         err = records_settlement_by_setl_id(db, setl_id, ret);
     json_object_put(req);
     return err;
+}
+
+/* Does the settlement setl_id stand by a 5203 answer's setlinfo (an object, or a list of
+ * them)? 1 it does (vali_flag "1"), 0 it no longer does ("0"), -1 the answer does not say. */
+int desk_settlement_stands(struct json_object *output, const char *setl_id)
+{
+    struct json_object *setl = NULL, *one;
+    const char *id, *flag;
+    size_t n;
+
+    if (!output || !json_object_object_get_ex(output, "setlinfo", &setl))
+        return -1;
+    n = json_object_is_type(setl, json_type_array) ? json_object_array_length(setl) : 1;
+    for (size_t i = 0; i < n && i < 256; i++) {
+        one =
+            json_object_is_type(setl, json_type_array) ? json_object_array_get_idx(setl, i) : setl;
+        id = upstream_find_string(one, "setl_id");
+        flag = upstream_find_string(one, "vali_flag");
+        if (!id || strcmp(id, setl_id) != 0 || !flag)
+            continue;
+        if (strcmp(flag, "1") == 0 || strcmp(flag, "0") == 0)
+            return flag[0] == '1';
+    }
+    return -1;
 }
 
 int desk_cancel_landed(struct db *db, const char *msgid, const char *request)
@@ -1458,47 +1486,117 @@ static bool cancel_amounts(struct setl_flow *s, struct json_object *output)
     return true;
 }
 
+/* A cancel that did not go through: the platform's words, and the message, only when there
+ * are some (posad's own words for the platform away are the message). */
+static void cancel_fail(struct his_call *call, int err, const char *msg)
+{
+    struct setl_flow *s = call->flow;
+    struct json_object *d = json_object_new_object();
+
+    if (msg[0] && err == POSA_EUPSTREAM_REFUSED)
+        json_object_object_add(d, "upstream_message", json_object_new_string(msg));
+    if (s->cancel_journaled)
+        json_object_object_add(d, "cancel_msgid", json_object_new_string(s->cancel_msgid));
+    his_fail(call, err,
+             err == POSA_EUPSTREAM_REFUSED || (err == POSA_EUPSTREAM_OFFLINE && msg[0]) ? msg
+             : err == POSA_EOUTCOME_UNKNOWN
+                 ? "the refund's answer was lost: posad is making sure (an uncertain "
+                   "refund is undone); the settlement's state says how it ended "
+                   "(settlement_resolved): if it is still settled, send the cancel again"
+                 : NULL,
+             d);
+}
+
+/* Found cancelled at the platform: recorded so, the 5203 that found it its evidence. */
+static int run_cancelled_elsewhere(struct db *db, struct db_job *job)
+{
+    struct setl_flow *s = his_call_of_job(job)->flow;
+
+    json_object_object_add(s->body, "cancelled_elsewhere", json_object_new_boolean(1));
+    return record_cancelled(db, s);
+}
+
+static void on_cancelled_elsewhere(struct db_job *job, int status)
+{
+    struct his_call *call = his_call_of_job(job);
+    struct setl_flow *s = call->flow;
+    struct json_object *d;
+
+    if (status) {
+        his_fail(call, status, NULL, NULL);
+        return;
+    }
+    log_event(LOGL_WARN, "settlement_cancelled_elsewhere", "settlement_id", s->rec->settlement_id,
+              "msgid", s->cancel_msgid, "err_msg", s->refusal, NULL);
+    d = json_object_new_object();
+    json_object_object_add(d, "upstream_message", json_object_new_string(s->refusal));
+    json_object_object_add(d, "state", json_object_new_string("cancelled"));
+    his_fail(call, POSA_ESTATE,
+             "this settlement had already been cancelled at the platform, not through posad "
+             "(at the insurance office, or by another system): its record now says cancelled",
+             d);
+}
+
+static void on_cancel_checked(struct upmsg *m)
+{
+    struct his_call *call = m->data;
+    struct setl_flow *s = call->flow;
+    struct envelope_response env;
+    char msg[256];
+    int stands = -1;
+
+    if (desk_outcome(m, &env, msg, sizeof msg) == 0) {
+        stands = desk_settlement_stands(env.output, s->rec->setl_id);
+        envelope_response_done(&env);
+    }
+    if (stands == 0)
+        str_copy(s->cancel_msgid, sizeof(s->cancel_msgid), m->msgid);
+    upmsg_free(m);
+    if (stands == 0)
+        his_db(call, run_cancelled_elsewhere, on_cancelled_elsewhere);
+    else
+        cancel_fail(call, POSA_EUPSTREAM_REFUSED, s->refusal);
+}
+
+/* A refused cancel: was the settlement cancelled some other way, at the insurance office or
+ * by another system of the hospital? The platform's words cannot be relied on to say so;
+ * 5203 asks, so that a settlement the platform no longer holds valid does not stay settled
+ * here, where no refund of it could ever go through. */
+static int cancel_check(struct his_call *call)
+{
+    struct setl_flow *s = call->flow;
+    const struct visit_identity *who = &s->visit->who;
+
+    return desk_send(call->pd, "5203", who->insuplc_admdvs, NULL, NULL,
+                     desk_cancel_input(who->psn_no, s->visit->mdtrt_id, s->rec->setl_id),
+                     on_cancel_checked, call);
+}
+
 static void on_cancel_answer(struct upmsg *m)
 {
     struct his_call *call = m->data;
     struct setl_flow *s = call->flow;
-    char msg[256] = "";
     /* Sent, and its answer could not be journaled (a full disk): the resolver settles it
      * once the journal takes it (a 2601 undoes the cancel), so its outcome is unknown now. */
     int err = m->result == UPMSG_FAILED && m->journaled
                   ? POSA_EOUTCOME_UNKNOWN
-                  : desk_outcome(m, &s->env, msg, sizeof msg);
+                  : desk_outcome(m, &s->env, s->refusal, sizeof s->refusal);
 
     /* A cancel journaled before (posad stopped before recording its outcome) is that row's. */
     bool existing = m->result == UPMSG_EXISTING && m->existing;
-    bool journaled = existing || m->journaled; /* else no message of it is anywhere */
 
+    s->cancel_journaled = existing || m->journaled; /* else no message of it is anywhere */
     str_copy(s->cancel_msgid, sizeof(s->cancel_msgid), existing ? m->existing->msgid : m->msgid);
     upmsg_free(m);
     s->have_env = err == 0;
     if (!err && cancel_amounts(s, s->env.output))
         log_event(LOGL_WARN, "cancel_answer_without_amounts", "settlement_id",
                   s->rec->settlement_id, NULL);
-    if (err) {
-        struct json_object *d = json_object_new_object();
-
-        /* The platform's words, and the message, only when there are some: posad's own
-         * words for the platform away are the message. */
-        if (msg[0] && err == POSA_EUPSTREAM_REFUSED)
-            json_object_object_add(d, "upstream_message", json_object_new_string(msg));
-        if (journaled)
-            json_object_object_add(d, "cancel_msgid", json_object_new_string(s->cancel_msgid));
-        his_fail(call, err,
-                 err == POSA_EUPSTREAM_REFUSED || (err == POSA_EUPSTREAM_OFFLINE && msg[0]) ? msg
-                 : err == POSA_EOUTCOME_UNKNOWN
-                     ? "the refund's answer was lost: posad is making sure (an uncertain "
-                       "refund is undone); the settlement's state says how it ended "
-                       "(settlement_resolved): if it is still settled, send the cancel again"
-                     : NULL,
-                 d);
-        return;
-    }
-    if (s->recorded)
+    if (err == POSA_EUPSTREAM_REFUSED && cancel_check(call) == 0)
+        return; /* answered once the platform says whether the settlement stands */
+    if (err)
+        cancel_fail(call, err, s->refusal);
+    else if (s->recorded)
         cancel_reply(call);
     else
         his_db(call, run_cancelled, on_cancel_stored);

@@ -243,30 +243,6 @@ static bool says_not_found(const char *err_msg)
     return false;
 }
 
-/* Does the settlement setl_id stand by a 5203 answer's setlinfo (an object, or a list of
- * them)? 1 it does (vali_flag "1"), 0 it no longer does ("0"), -1 the answer does not say. */
-static int settlement_stands(struct json_object *output, const char *setl_id)
-{
-    struct json_object *setl = NULL, *one;
-    const char *id, *flag;
-    size_t n;
-
-    if (!output || !json_object_object_get_ex(output, "setlinfo", &setl))
-        return -1;
-    n = json_object_is_type(setl, json_type_array) ? json_object_array_length(setl) : 1;
-    for (size_t i = 0; i < n && i < 256; i++) {
-        one =
-            json_object_is_type(setl, json_type_array) ? json_object_array_get_idx(setl, i) : setl;
-        id = upstream_find_string(one, "setl_id");
-        flag = upstream_find_string(one, "vali_flag");
-        if (!id || strcmp(id, setl_id) != 0 || !flag)
-            continue;
-        if (strcmp(flag, "1") == 0 || strcmp(flag, "0") == 0)
-            return flag[0] == '1';
-    }
-    return -1;
-}
-
 static void on_query(struct upmsg *m)
 {
     struct resolver *rs = m->data;
@@ -285,7 +261,7 @@ static void on_query(struct upmsg *m)
         /* Landed when the settlement no longer stands; an answer that does not say ends it
          * as it stands (for an operator, logged); a refusal is asked again later, as the
          * platform's word is all that can tell. */
-        int stands = env.infcode == 0 ? settlement_stands(env.output, rs->setl_id) : -1;
+        int stands = env.infcode == 0 ? desk_settlement_stands(env.output, rs->setl_id) : -1;
 
         found = stands == 0;
         absent = env.infcode == 0

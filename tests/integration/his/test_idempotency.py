@@ -655,6 +655,32 @@ class IdemBase(h.HisTestCase):
         self.assertEqual((r.status, r.json["state"]), (200, "cancelled"), r)
         self.assertError(self.c.post(path, {}), 409, "CONFLICT")
 
+    def test_cancel_of_a_settlement_cancelled_elsewhere(self):
+        # The settlement was cancelled at the platform without posad (at the insurance office):
+        # the platform refuses posad's cancel, posad asks (5203) and finds it no longer valid,
+        # so its record says cancelled, the visit may be settled again, and the cashier hears
+        # why; a settlement that still stands keeps its refusal (test_cancel_refused_then_again).
+        a = self.outpatient()
+        s_a = self.settle(a["visit_id"])
+        self.w.platform_call("2208", {"data": {"psn_no": self.psn_no, "mdtrt_id": a["mdtrt_id"],
+                                               "setl_id": s_a["setl_id"]}}, "320200")
+        path = "/v1/settlements/%s/cancel" % s_a["settlement_id"]
+        r = self.c.post(path, {}, key=self.key("elsewhere"))
+        self.assertError(r, 409, "CONFLICT")
+        self.assertIn("already been cancelled at the platform", r.json["error"]["message"], r)
+        self.assertEqual(r.json["error"]["details"]["state"], "cancelled", r)
+        self.assertIn("already cancelled", r.json["error"]["details"]["upstream_message"], r)
+        g = self.c.get("/v1/settlements/%s" % s_a["settlement_id"])
+        self.assertEqual(g.json["state"], "cancelled", g)
+        self.assertEqual(g.json["history"][-1]["state"], "cancelled", g)
+        self.assertIs(g.json["cancelled_elsewhere"], True, g)
+        self.assertEqual(self.posad_rows(
+            "SELECT infno FROM journal WHERE msgid = ?", (g.json["cancel_msgid"],)), [("5203",)])
+        again = self.settle(a["visit_id"])
+        self.assertEqual(again["amounts"], s_a["amounts"])
+        self.assertEqual(self.c.post("/v1/settlements/%s/cancel" % again["settlement_id"],
+                                     {}).status, 200)
+
     def test_a_lost_session_is_no_refusal(self):
         # The platform had ended posad's session (signed out, restarted): posad signs in
         # again, and the HIS hears a retryable 503 that says so; the same request under the
