@@ -287,6 +287,26 @@ static void coded_field(struct html_buf *out, const char *label, const char *cod
     html_buf_put(out, "</td>");
 }
 
+/* A region by its code, with the name of its province: "310000 上海市" for a province, and
+ * for a city, whose own name posa does not know, "320200（江苏省）", not "320200 江苏省",
+ * which would name the city Jiangsu. */
+static void region_field(struct html_buf *out, const char *label, const char *code)
+{
+    const char *province = admdvs_province(code);
+
+    if (!province || strcmp(code + 2, "0000") == 0) {
+        coded_field(out, label, code, province);
+        return;
+    }
+    html_buf_put(out, "<th>");
+    html_buf_put(out, label);
+    html_buf_put(out, "</th><td>");
+    html_escape(out, code);
+    html_buf_put(out, "（");
+    html_buf_put(out, province);
+    html_buf_put(out, "）</td>");
+}
+
 static void money(struct html_buf *out, int64_t fen)
 {
     char text[DEC_FORMAT_MAX];
@@ -352,8 +372,8 @@ static void person_rows(struct html_buf *out, const struct doc_patient *p,
     field(out, "定点医疗机构", v->hospital_name);
     field(out, "机构编码", v->hospital_code);
     html_buf_put(out, "</tr>\n<tr>");
-    coded_field(out, "就医地", v->treating_region, admdvs_province(v->treating_region));
-    coded_field(out, "参保地", p->insured_region, admdvs_province(p->insured_region));
+    region_field(out, "就医地", v->treating_region);
+    region_field(out, "参保地", p->insured_region);
     html_buf_put(out, "</tr>\n<tr>");
     field(out, "姓名", p->name);
     field(out, "性别", LOOKUP(gend_names, p->gend) ? LOOKUP(gend_names, p->gend) : p->gend);

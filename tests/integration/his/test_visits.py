@@ -905,7 +905,7 @@ class VisitsBase(h.HisTestCase):
         # The treating province in the title (annex 13), regions with their province.
         self.assertIn("<h1>上海市跨省异地就医住院结算单</h1>", text)
         self.assertIn("<th>就医地</th><td>310000 上海市</td>", text)
-        self.assertIn("<th>参保地</th><td>320200 江苏省</td>", text)
+        self.assertIn("<th>参保地</th><td>320200（江苏省）</td>", text)
         self.assertIn("320206********1252", text)
         self.assertNotIn(h.PERSONS[WANG], text)
         # 4,500.00 + 900.00 + 20.00 + 450.00 + 300.00 = 6,170.00.

@@ -204,8 +204,8 @@ static void test_statement(void **state)
         "江苏省跨省异地就医住院结算单",
         "无锡市人民医院",
         "H32020100001",
-        "320200",
-        "110105",
+        "<th>就医地</th><td>320200（江苏省）</td>", /* a city: its province beside, not its name */
+        "<th>参保地</th><td>110105（北京市）</td>",
         "张三",
         "男",
         "110105********1234",
