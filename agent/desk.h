@@ -371,6 +371,9 @@ int desk_settled_of(struct db *db, const struct visit_record *v, char ret[RECORD
 /* Answers the HIS with desk_outcome's error and message; a refusal carries the platform's
  * words in details.upstream_message too (his-api.md). */
 void desk_fail_outcome(struct his_call *call, int err, const char *message);
+/* An error's details (taken by his_fail) with the platform's words in upstream_message
+ * (his-api.md), when there are some; the caller may add more. */
+struct json_object *desk_upstream_details(const char *words);
 /* A refusal's words for the cashier: the platform's err_msg, or "refused" when it gave none. */
 const char *desk_refusal_words(const struct envelope_response *env);
 

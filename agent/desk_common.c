@@ -512,15 +512,19 @@ int desk_deferrable_outcome(struct upmsg *m, bool *ret_queued, char *ret_message
     return *ret_queued ? 0 : err;
 }
 
+struct json_object *desk_upstream_details(const char *words)
+{
+    struct json_object *d = json_object_new_object();
+
+    if (d && words && words[0])
+        json_object_object_add(d, "upstream_message", json_object_new_string(words));
+    return d;
+}
+
 void desk_fail_outcome(struct his_call *call, int err, const char *message)
 {
-    struct json_object *d = NULL;
-
-    if (err == POSA_EUPSTREAM_REFUSED && message && message[0]) {
-        d = json_object_new_object();
-        json_object_object_add(d, "upstream_message", json_object_new_string(message));
-    }
-    his_fail(call, err, message && message[0] ? message : NULL, d);
+    his_fail(call, err, message && message[0] ? message : NULL,
+             err == POSA_EUPSTREAM_REFUSED ? desk_upstream_details(message) : NULL);
 }
 
 /* --- the catalog: stored in SQLite, downloaded page by page (1312) ------------------------ */

@@ -295,10 +295,7 @@ static void finish(struct his_call *call);
  * (posa's own message for err beside them). */
 static void fail_in_platform_words(struct his_call *call, int err, const char *words)
 {
-    struct json_object *d = json_object_new_object();
-
-    json_object_object_add(d, "upstream_message", json_object_new_string(words));
-    his_fail(call, err, NULL, d);
+    his_fail(call, err, NULL, desk_upstream_details(words));
 }
 
 /* Lines [first, first + n) were in an upload the platform refused. */
@@ -316,7 +313,7 @@ static int mark_refused(struct fee_flow *f, size_t first, size_t n)
 static void fail_refused(struct his_call *call)
 {
     struct fee_flow *f = call->flow;
-    struct json_object *d = json_object_new_object(), *ids = json_object_new_array();
+    struct json_object *d = desk_upstream_details(f->refusal), *ids = json_object_new_array();
     char message[360];
     size_t n = 0;
 
@@ -325,7 +322,6 @@ static void fail_refused(struct his_call *call)
             json_object_array_add(ids, json_object_new_string(f->lines.lines[i].his_line_id));
             n++;
         }
-    json_object_object_add(d, "upstream_message", json_object_new_string(f->refusal));
     json_object_object_add(d, "refused", ids);
     snprintf(message, sizeof message,
              n < f->lines.n ? "%zu of %zu lines were refused by the platform (%s): the others "

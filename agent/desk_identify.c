@@ -338,10 +338,7 @@ static void on_1101(struct upmsg *m)
     upmsg_free(m);
     if (err == POSA_EUPSTREAM_REFUSED && strcmp(f->cert_type, "01") == 0) {
         /* An ecToken the platform refuses is spent: a fresh scan, never a retry of it. */
-        struct json_object *d = json_object_new_object();
-
-        json_object_object_add(d, "upstream_message", json_object_new_string(msg));
-        his_fail(call, POSA_EQR_EXPIRED, NULL, d);
+        his_fail(call, POSA_EQR_EXPIRED, NULL, desk_upstream_details(msg));
         return;
     }
     if (err) {
@@ -474,10 +471,7 @@ static void on_ec(struct platform_request *req, const struct platform_result *re
     }
     err = ec_token_of(result->body, result->body_len, f, msg, sizeof msg);
     if (err) {
-        struct json_object *d = json_object_new_object();
-
-        json_object_object_add(d, "upstream_message", json_object_new_string(msg));
-        his_fail(call, err, NULL, d);
+        his_fail(call, err, NULL, desk_upstream_details(msg));
         return;
     }
     snprintf(f->cert_type, sizeof f->cert_type, "01");

@@ -147,10 +147,8 @@ static bool keep_his_answer(struct db *db, const char *key, const char *hash, in
 static struct json_object *failure_json(int err, const char *message, const char *upstream,
                                         const char *settlement_id)
 {
-    struct json_object *e = json_object_new_object(), *details = json_object_new_object();
+    struct json_object *e = json_object_new_object(), *details = desk_upstream_details(upstream);
 
-    if (upstream && upstream[0])
-        json_object_object_add(details, "upstream_message", json_object_new_string(upstream));
     if (settlement_id)
         json_object_object_add(details, "settlement_id", json_object_new_string(settlement_id));
     json_object_object_add(e, "err", json_object_new_int(err));
@@ -677,7 +675,6 @@ static void fail_discharge(struct his_call *call, int err, const char *msg)
     const char *why = err == POSA_EBUSY ? "behind the visit's earlier messages, still on their way"
                       : msg[0]          ? msg
                                         : "the platform is away";
-    struct json_object *d = NULL;
     char words[320];
 
     if (not_now && f->req.wait_if_offline)
@@ -696,11 +693,7 @@ static void fail_discharge(struct his_call *call, int err, const char *msg)
     else
         snprintf(words, sizeof words, "the discharge did not go through, nothing was settled: %s",
                  msg[0] ? msg : posa_strerror(err));
-    if (err == POSA_EUPSTREAM_REFUSED && msg[0]) {
-        d = json_object_new_object();
-        json_object_object_add(d, "upstream_message", json_object_new_string(msg));
-    }
-    his_fail(call, err, words, d);
+    his_fail(call, err, words, err == POSA_EUPSTREAM_REFUSED ? desk_upstream_details(msg) : NULL);
 }
 
 static void on_discharged(struct upmsg *m)
@@ -827,11 +820,7 @@ static void on_estimate(struct upmsg *m)
         return;
     }
     if (err) {
-        struct json_object *d = json_object_new_object();
-
-        if (platform_said && msg[0])
-            json_object_object_add(d, "upstream_message", json_object_new_string(msg));
-        his_fail(call, err, msg[0] ? msg : NULL, d);
+        his_fail(call, err, msg[0] ? msg : NULL, desk_upstream_details(platform_said ? msg : NULL));
         return;
     }
     his_reply(call, 200, settlement_json(f, "estimated"));
@@ -1491,10 +1480,8 @@ static bool cancel_amounts(struct setl_flow *s, struct json_object *output)
 static void cancel_fail(struct his_call *call, int err, const char *msg)
 {
     struct setl_flow *s = call->flow;
-    struct json_object *d = json_object_new_object();
+    struct json_object *d = desk_upstream_details(err == POSA_EUPSTREAM_REFUSED ? msg : NULL);
 
-    if (msg[0] && err == POSA_EUPSTREAM_REFUSED)
-        json_object_object_add(d, "upstream_message", json_object_new_string(msg));
     if (s->cancel_journaled)
         json_object_object_add(d, "cancel_msgid", json_object_new_string(s->cancel_msgid));
     his_fail(call, err,
@@ -1528,8 +1515,7 @@ static void on_cancelled_elsewhere(struct db_job *job, int status)
     }
     log_event(LOGL_WARN, "settlement_cancelled_elsewhere", "settlement_id", s->rec->settlement_id,
               "msgid", s->cancel_msgid, "err_msg", s->refusal, NULL);
-    d = json_object_new_object();
-    json_object_object_add(d, "upstream_message", json_object_new_string(s->refusal));
+    d = desk_upstream_details(s->refusal);
     json_object_object_add(d, "state", json_object_new_string("cancelled"));
     his_fail(call, POSA_ESTATE,
              "this settlement had already been cancelled at the platform, not through posad "
