@@ -365,9 +365,14 @@ int desk_outcome(struct upmsg *m, struct envelope_response *ret_env, char *ret_m
  * it is on its way (the outbox has it, or the journal resolves its lost answer: not refused),
  * else as desk_outcome, the answer released. */
 int desk_deferrable_outcome(struct upmsg *m, bool *ret_queued, char *ret_message, size_t cap);
-/* A settled visit's settlement (whose refund may be on its way, which his_locked tells);
- * ret "" when the visit is not settled. Database thread. */
-int desk_settled_of(struct db *db, const struct visit_record *v, char ret[RECORD_ID_MAX + 1]);
+/* A settled visit's settlement, ret "" when the visit is not settled, and whether the journal
+ * still has a refund of it open (a cancel whose answer was lost, its reversal waiting: it may
+ * yet turn out cancelled). Database thread. */
+int desk_settled_of(struct db *db, const struct visit_record *v, char ret[RECORD_ID_MAX + 1],
+                    bool *ret_refund_open);
+/* Is a refund of the settled visit's settlement on its way: its call holds it (his_locked),
+ * or the journal's refund_open? The visit may be billed again in a moment. Loop thread. */
+bool desk_refund_on_its_way(const char *settled_id, bool refund_open);
 /* Answers the HIS with desk_outcome's error and message; a refusal carries the platform's
  * words in details.upstream_message too (his-api.md). */
 void desk_fail_outcome(struct his_call *call, int err, const char *message);

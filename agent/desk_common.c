@@ -482,19 +482,26 @@ int desk_outcome(struct upmsg *m, struct envelope_response *ret_env, char *msg, 
     }
 }
 
-int desk_settled_of(struct db *db, const struct visit_record *v, char ret[RECORD_ID_MAX + 1])
+int desk_settled_of(struct db *db, const struct visit_record *v, char ret[RECORD_ID_MAX + 1],
+                    bool *ret_refund_open)
 {
     struct settlement_record *rec = NULL;
     int err;
 
     ret[0] = '\0';
+    *ret_refund_open = false;
     if (strcmp(v->state, visit_state_name(VISIT_SETTLED)) != 0)
         return 0;
     if ((err = records_settlement_by_visit_settled(db, v->visit_id, &rec)) != 0)
         return err == POSA_ENOTFOUND ? 0 : err;
     str_copy(ret, RECORD_ID_MAX + 1, rec->settlement_id);
     records_settlement_free(rec);
-    return 0;
+    return journal_visit_refund_open(db, v->visit_id, ret_refund_open);
+}
+
+bool desk_refund_on_its_way(const char *settled_id, bool refund_open)
+{
+    return settled_id[0] && (refund_open || his_locked(settled_id));
 }
 
 int desk_deferrable_outcome(struct upmsg *m, bool *ret_queued, char *ret_message, size_t cap)

@@ -78,6 +78,7 @@ struct fee_flow {
     struct split *taken;
     size_t n_taken;
     char settled_id[RECORD_ID_MAX + 1]; /* a settled visit's settlement */
+    bool refund_open;                   /* ... whose refund the journal has not finished */
 };
 
 static enum visit_kind visit_kind_of(const struct fee_flow *f)
@@ -1052,9 +1053,9 @@ static void replay(struct his_call *call)
 
 /* The visit's settlement is being refunded: in a moment the visit takes fees again. Said as
  * retryable, and not kept under the request's key as its answer. */
-static bool refund_on_its_way(struct his_call *call, const char *settled_id)
+static bool refund_on_its_way(struct his_call *call, const char *settled_id, bool refund_open)
 {
-    if (!settled_id[0] || !his_locked(settled_id))
+    if (!desk_refund_on_its_way(settled_id, refund_open))
         return false;
     his_fail(call, POSA_EBUSY,
              "the visit's settlement is being refunded: send this again once it is", NULL);
@@ -1078,7 +1079,7 @@ static int run_load(struct db *db, struct db_job *job)
     if (!err && f->n_gone)
         err = journal_visit_cancel_open(db, f->visit->visit_id, &f->cancel_open);
     if (!err)
-        err = desk_settled_of(db, f->visit, f->settled_id);
+        err = desk_settled_of(db, f->visit, f->settled_id, &f->refund_open);
     return err;
 }
 
@@ -1120,7 +1121,7 @@ static void on_loaded(struct db_job *job, int status)
         replay(call);
         return;
     }
-    if (replaces_while_cancelling(call) || refund_on_its_way(call, f->settled_id))
+    if (replaces_while_cancelling(call) || refund_on_its_way(call, f->settled_id, f->refund_open))
         return;
     if (visit_state_parse(f->visit->state, &state) < 0 ||
         visit_next(state, VISIT_EV_FEES, &next) < 0) {
@@ -1207,6 +1208,7 @@ struct cancel_flow {
     enum msg_state repeat_state; /* of its last stand-in */
     char refusal[256];
     char settled_id[RECORD_ID_MAX + 1]; /* a settled visit's settlement */
+    bool refund_open;                   /* ... whose refund the journal has not finished */
 };
 
 static void cancel_free(void *p)
@@ -1294,7 +1296,7 @@ static int run_cancel_load(struct db *db, struct db_job *job)
         err = records_lines_list(db, c->visit->visit_id,
                                  c->repeat ? collect_repeated : collect_active, c);
     if (!err)
-        err = desk_settled_of(db, c->visit, c->settled_id);
+        err = desk_settled_of(db, c->visit, c->settled_id, &c->refund_open);
     return err;
 }
 
@@ -1428,7 +1430,7 @@ static void on_cancel_loaded(struct db_job *job, int status)
         his_fail(call, POSA_ENOSUCH, "there are no uploaded lines to cancel", NULL);
         return;
     }
-    if (refund_on_its_way(call, c->settled_id))
+    if (refund_on_its_way(call, c->settled_id, c->refund_open))
         return;
     if (strcmp(c->visit->state, visit_state_name(VISIT_BILLED)) != 0) {
         his_fail(call, POSA_ESTATE,

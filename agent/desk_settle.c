@@ -15,6 +15,7 @@
 #include "agent/posad.h"
 #include "cache/db.h"
 #include "cache/journal.h"
+#include "core/decimal.h"
 #include "core/datetime.h"
 #include "core/err.h"
 #include "core/visit_fsm.h"
@@ -54,6 +55,7 @@ struct settle_flow {
     char fund_type[8];
     bool blocked; /* an earlier settlement of the visit is unresolved */
     char blocked_id[RECORD_ID_MAX + 1]; /* ... or the settled visit's settlement */
+    bool refund_open;                   /* ... whose refund the journal has not finished */
     /* A stay: the discharge time the platform holds (a 2402 of posad's done, no 2405 after
      * it), or ""; and how many of the stay's discharges and their cancels are done, which
      * numbers the next one's key (a time may be sent again after a cancel). */
@@ -860,7 +862,7 @@ static int run_load(struct db *db, struct db_job *job)
         return err;
     /* A settled visit: its settlement named in the refusal (a settle whose answer the HIS
      * lost, sent again without a key, finds which to look up, print or refund). */
-    if ((err = desk_settled_of(db, f->visit, f->blocked_id)) < 0)
+    if ((err = desk_settled_of(db, f->visit, f->blocked_id, &f->refund_open)) < 0)
         return err;
     /* A settlement left unknown: the journal may have decided it meanwhile. */
     if (strcmp(f->visit->state, visit_state_name(VISIT_SETTLING)) == 0 &&
@@ -978,7 +980,7 @@ static void on_loaded(struct db_job *job, int status)
         if (f->blocked_id[0])
             json_object_object_add(d, "settlement_id", json_object_new_string(f->blocked_id));
         /* Its refund on its way: the visit may be billed in a moment (retryable, not kept). */
-        if (state == VISIT_SETTLED && f->blocked_id[0] && his_locked(f->blocked_id)) {
+        if (state == VISIT_SETTLED && desk_refund_on_its_way(f->blocked_id, f->refund_open)) {
             his_fail(call, POSA_EBUSY,
                      "the visit's settlement is being refunded: settle again once it is", d);
             return;
@@ -1076,6 +1078,7 @@ struct setl_flow {
     struct journal_row *row; /* the settling message */
     struct json_object *body;
     struct desk_settlement result;
+    struct policy_result theirs; /* a cancel's figures as the platform answered them */
     struct envelope_response env;
     bool have_env;
     bool recorded; /* the cancel's record was written in its answer's transaction */
@@ -1367,7 +1370,8 @@ int desk_settle_withdraw(struct db *db, const char *visit_id, const char *why)
     return err == POSA_ENOTFOUND ? 0 : err;
 }
 
-static bool cancel_amounts(struct setl_flow *s, struct json_object *output);
+enum cancel_figures { CANCEL_FIGURES_AGREE, CANCEL_FIGURES_MISSING, CANCEL_FIGURES_DIFFER };
+static enum cancel_figures cancel_amounts(struct setl_flow *s, struct json_object *output);
 static struct json_object *cancel_answer(const struct setl_flow *s);
 
 /* With the cancel's journal row: the HIS's key and request digest on the settlement, so that
@@ -1455,24 +1459,61 @@ static void on_cancel_stored(struct db_job *job, int status)
         cancel_reply(call);
 }
 
-/* The refund's amounts: the platform's answer (the settlement's, negated), or, when it
- * carries none (some provinces answer 2208/2305 with an empty output), the settlement's
- * own negated, since a cancel refunds all of it: the HIS was told 0.00 refunded. True when
- * the answer had none (the caller logs it: this runs on the database thread too). */
-static bool cancel_amounts(struct setl_flow *s, struct json_object *output)
+/* The refund's amounts: the settlement's own, negated, since a cancel refunds all of it, so
+ * that the answer and a replay of its key say the same; the platform's only when the
+ * settlement's own cannot be read. The platform's figures (s->theirs) are compared with them:
+ * missing (some provinces answer 2208/2305 with an empty output), or different figures or
+ * another setl_id (an answer that cannot be: the HIS was told to refund -99,999.00), the
+ * caller logs it (this runs on the database thread too). */
+static enum cancel_figures cancel_amounts(struct setl_flow *s, struct json_object *output)
 {
     struct jsonmap_error jerr = {0};
     struct json_object *answer = NULL;
+    struct desk_settlement theirs = {0};
+    struct policy_result *own = &s->result.amounts, *t = &s->theirs;
+    bool have_theirs = output && desk_settlement_decode(output, &theirs, &jerr) == 0 &&
+                       theirs.amounts.medfee_sumamt != 0;
 
-    if (desk_settlement_decode(output, &s->result, &jerr) == 0 &&
-        s->result.amounts.medfee_sumamt != 0)
-        return false;
     memset(&s->result, 0, sizeof s->result);
+    *t = have_theirs ? theirs.amounts : (struct policy_result){0};
     if (!json_object_object_get_ex(s->body, "answer", &answer) ||
-        his_settlement_amounts_read(json_object_object_get(answer, "amounts"), -1,
-                                    &s->result.amounts) < 0)
-        memset(&s->result.amounts, 0, sizeof s->result.amounts); /* no half of one */
-    return true;
+        his_settlement_amounts_read(json_object_object_get(answer, "amounts"), -1, own) < 0) {
+        *own = *t; /* no half of one */
+        return have_theirs ? CANCEL_FIGURES_AGREE : CANCEL_FIGURES_MISSING;
+    }
+    if (!have_theirs)
+        return CANCEL_FIGURES_MISSING;
+    return t->medfee_sumamt == own->medfee_sumamt && t->fund_pay_sumamt == own->fund_pay_sumamt &&
+                   t->acct_pay == own->acct_pay && t->psn_cash_pay == own->psn_cash_pay &&
+                   (!theirs.setl_id || !theirs.setl_id[0] ||
+                    strcmp(theirs.setl_id, s->rec->setl_id) == 0)
+               ? CANCEL_FIGURES_AGREE
+               : CANCEL_FIGURES_DIFFER;
+}
+
+/* What cancel_amounts found of the platform's figures, for an operator. */
+static void cancel_figures_log(const struct setl_flow *s, enum cancel_figures found)
+{
+    char theirs[3][24], own[3][24];
+    const struct policy_result *o = &s->result.amounts;
+
+    if (found == CANCEL_FIGURES_MISSING) {
+        log_event(LOGL_WARN, "cancel_answer_without_amounts", "settlement_id",
+                  s->rec->settlement_id, NULL);
+        return;
+    }
+    if (found != CANCEL_FIGURES_DIFFER)
+        return;
+    dec_format(s->theirs.medfee_sumamt, 2, theirs[0], sizeof theirs[0]);
+    dec_format(s->theirs.fund_pay_sumamt, 2, theirs[1], sizeof theirs[1]);
+    dec_format(s->theirs.psn_cash_pay, 2, theirs[2], sizeof theirs[2]);
+    dec_format(o->medfee_sumamt, 2, own[0], sizeof own[0]);
+    dec_format(o->fund_pay_sumamt, 2, own[1], sizeof own[1]);
+    dec_format(o->psn_cash_pay, 2, own[2], sizeof own[2]);
+    log_event(LOGL_ERROR, "cancel_answer_differs", "settlement_id", s->rec->settlement_id,
+              "medfee_sumamt", theirs[0], "fund_pay_sumamt", theirs[1], "psn_cash_pay", theirs[2],
+              "told_medfee_sumamt", own[0], "told_fund_pay_sumamt", own[1], "told_psn_cash_pay",
+              own[2], NULL);
 }
 
 /* A cancel that did not go through: the platform's words, and the message, only when there
@@ -1575,9 +1616,8 @@ static void on_cancel_answer(struct upmsg *m)
     str_copy(s->cancel_msgid, sizeof(s->cancel_msgid), existing ? m->existing->msgid : m->msgid);
     upmsg_free(m);
     s->have_env = err == 0;
-    if (!err && cancel_amounts(s, s->env.output))
-        log_event(LOGL_WARN, "cancel_answer_without_amounts", "settlement_id",
-                  s->rec->settlement_id, NULL);
+    if (!err)
+        cancel_figures_log(s, cancel_amounts(s, s->env.output));
     if (err == POSA_EUPSTREAM_REFUSED && cancel_check(call) == 0)
         return; /* answered once the platform says whether the settlement stands */
     if (err)
@@ -1614,7 +1654,7 @@ static void on_cancel_loaded(struct db_job *job, int status)
     }
     if (strcmp(s->rec->state, "cancelled") == 0 && cancel_repeated(call, s)) {
         str_copy(s->cancel_msgid, sizeof(s->cancel_msgid), desk_str(s->body, "cancel_msgid"));
-        cancel_amounts(s, NULL); /* all of it, as the platform's answer said */
+        cancel_amounts(s, NULL); /* all of it */
         cancel_reply(call);
         return;
     }

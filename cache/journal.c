@@ -100,6 +100,11 @@ static const char sql_visit_open[] =
 static const char sql_visit_cancel_open[] =
     "SELECT 1 FROM journal WHERE visit_key = ?1 AND " OPEN_STATE " "
     "AND infno IN ('2205', '2302') LIMIT 1";
+/* A settlement cancel of the visit, or a reversal of one, not yet final. */
+static const char sql_visit_refund_open[] =
+    "SELECT 1 FROM journal WHERE visit_key = ?1 AND " OPEN_STATE " "
+    "AND (infno IN ('2208', '2305') OR (infno = '2601' AND ref_msgid IN "
+    "(SELECT msgid FROM journal WHERE visit_key = ?1 AND infno IN ('2208', '2305')))) LIMIT 1";
 static const char sql_stats[] =
     "SELECT count(*), coalesce(sum(state = 'unknown'), 0), coalesce(min(created_at), 0) "
     "FROM " OPEN_ROWS NOT_QUERY;
@@ -595,6 +600,11 @@ int journal_visit_open(struct db *db, const char *visit_key, bool *ret)
 int journal_visit_cancel_open(struct db *db, const char *visit_key, bool *ret)
 {
     return visit_has(db, sql_visit_cancel_open, visit_key, ret);
+}
+
+int journal_visit_refund_open(struct db *db, const char *visit_key, bool *ret)
+{
+    return visit_has(db, sql_visit_refund_open, visit_key, ret);
 }
 
 int journal_stats(struct db *db, struct journal_stats *ret)

@@ -150,6 +150,9 @@ int journal_visit_open(struct db *db, const char *visit_key, bool *ret);
 /* Is a fee cancel (2205, 2302) of this visit not yet final? Its lines are not yet known to be
  * off the platform's bill. */
 int journal_visit_cancel_open(struct db *db, const char *visit_key, bool *ret);
+/* Is a settlement cancel (2208, 2305) of this visit, or its reversal, not yet final? The
+ * settlement may yet turn out cancelled. */
+int journal_visit_refund_open(struct db *db, const char *visit_key, bool *ret);
 
 struct journal_stats {
     int64_t depth;     /* rows not final, queries left out as in journal_list */

@@ -757,6 +757,39 @@ class IdemBase(h.HisTestCase):
         r = self.c.post("/v1/settlements/%s/cancel" % again.json["settlement_id"], {})
         self.assertEqual((r.status, r.json.get("state")), (200, "cancelled"), r.raw)
 
+    def test_settle_while_a_lost_refund_is_resolved(self):
+        # A refund's answer is lost and its reversal cannot get through (HTTP 500 three
+        # times, then refused): until posad knows how the refund ended, a settle or fees of
+        # the visit hear "being refunded", retryable and not kept under their keys; they heard
+        # "the visit is settled" for good, which the same keys repeated once it was cancelled.
+        a = self.outpatient()
+        s_a = self.settle(a["visit_id"])
+        for fault in ({"infno": "2208", "mode": "drop_after_commit", "count": 1},
+                      {"infno": "2601", "mode": "http_500", "count": 3},
+                      {"infno": "2601", "mode": "refuse", "count": 1,
+                       "message": "非当日交易不能冲正 (injected)"}):
+            status, raw = self.w.sandbox_request("POST", "/sandbox/faults", fault)
+            self.assertEqual(status, 200, raw)
+        r = self.c.post("/v1/settlements/%s/cancel" % s_a["settlement_id"], {})
+        self.assertError(r, 504, "OUTCOME_UNKNOWN")
+        settle_path, fees_path = ("/v1/visits/%s/%s" % (a["visit_id"], w)
+                                  for w in ("settle", "fees"))
+        extra = {"lines": [dict(OUTPATIENT_1000[0], his_line_id="LIMBO1")]}
+        for path, body in ((settle_path, {}), (fees_path, extra)):
+            r = self.c.post(path, body, key=self.key("limbo-" + path[-4:]))
+            self.assertError(r, 409, "CONFLICT")
+            self.assertIn("being refunded", r.json["error"]["message"], r)
+            self.assertIs(r.json["error"]["retryable"], True, r)
+        path = "/v1/settlements/%s" % s_a["settlement_id"]
+        h.wait_until(lambda: self.c.get(path).json["state"] == "cancelled", 60,
+                     "the refund found landed", step=0.2)
+        r = self.c.post(fees_path, extra, key=self.key("limbo-fees"))
+        self.assertEqual(r.status, 200, r)
+        r = self.c.post(settle_path, {}, key=self.key("limbo-ttle"))
+        self.assertEqual((r.status, r.json.get("state")), (200, "settled"), r)
+        r = self.c.post("/v1/settlements/%s/cancel" % r.json["settlement_id"], {})
+        self.assertEqual((r.status, r.json.get("state")), (200, "cancelled"), r.raw)
+
     def test_cancel_lost_reversal_refused_and_question_refused_asks_again(self):
         # As above, and the first question is refused (a busy platform): a cancel is asked
         # again (it ended "the settlement stands" at once, for good, while the platform had

@@ -889,6 +889,33 @@ class VisitsBase(h.HisTestCase):
         self.assertNotEqual(s.json["amounts"]["medfee_sumamt"], "0.00")
         self.assertIn("event=cancel_answer_without_amounts", self.w.log_tail(n=200000))
 
+    def test_cancel_answer_with_figures_that_cannot_be(self):
+        # A refund's answer with other figures than the settlement's own, negated (a cash
+        # refund of 99,999.00 for a patient who paid less, a positive total, another setl_id):
+        # a cancel refunds all of the settlement, so the HIS hears its own figures, as a
+        # replay of the key would, and the platform's are logged for an operator.
+        for field, value in (("setlinfo.psn_cash_pay", "-99999.00"),
+                             ("setlinfo.medfee_sumamt", "5420.00"),
+                             ("setlinfo.setl_id", "S999")):
+            v = self.open_visit(self.c, WANG)
+            self.upload(self.c, v["visit_id"], h.stay_lines("TF")[:2])
+            s = self.c.post("/v1/visits/%s/settle" % v["visit_id"],
+                            {"discharge": {"time": "2026-11-25 09:30:00"}})
+            self.assertEqual(s.status, 200, s)
+            status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
+                "infno": "2305", "mode": "tamper_after_commit", "field": field, "value": value})
+            self.assertEqual(status, 200, raw)
+            c = self.c.post("/v1/settlements/%s/cancel" % s.json["settlement_id"], {},
+                            key="tamper-%s" % field)
+            self.assertEqual((c.status, c.json.get("state")), (200, "cancelled"), c)
+            for key, value in s.json["amounts"].items():
+                self.assertEqual(c.json["amounts"][key],
+                                 "0.00" if value == "0.00" else "-" + value, (field, key, c.json))
+            self.assertEqual(c.json["setl_id"], s.json["setl_id"], c)
+            log = self.w.log_tail(n=200000)
+            self.assertIn("event=cancel_answer_differs settlement_id=%s"
+                          % s.json["settlement_id"], log)
+
     # --- documents -----------------------------------------------------------------------------
 
     def test_settlement_statement_masks_id_number(self):
