@@ -718,7 +718,7 @@ static void recon_done(struct recon_flow *f, int err, const char *msg, bool upst
     d->reconciling = false;
     if (err) {
         log_event(LOGL_WARN, "reconcile_failed", "period", f->date, "error", posa_strerror(err),
-                  "why", msg, "action", "tried again in ten minutes", NULL);
+                  "err_msg", msg, "action", "tried again in ten minutes", NULL);
     } else {
         *(f->req.date % 100 ? &d->reconciled_day : &d->reconciled_month) = f->req.date;
         if (f->matched)

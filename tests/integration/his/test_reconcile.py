@@ -190,9 +190,27 @@ class Reconcile(h.HisTestCase):
         self.assertError(self.tcp.get("/v1/reconcile/%s" % yesterday), 404, "NOT_FOUND")
         self.w.extra_conf += "[his]\nreconcile_at = 00:00\n"
         self.w.write_conf()
-        self.w._kill(self.w.posad)
-        self.w.posad = self.w._spawn([h.POSAD, "--config", self.w.conf_path], "posad.log")
-        h.wait_until(self.w._online, 20, "posad back online", step=0.1)
+        # First the platform refuses, in words that name the patient: logged masked.
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
+            "infno": "3201", "mode": "refuse", "count": 1,
+            "message": "人员编号32020000000000000000000101 参保人张建国(证件号码320211195603120157)"
+                       "的结算记录与医院不一致 (injected)"})
+        self.assertEqual(status, 200, raw)
+        def restart():
+            self.w._kill(self.w.posad)
+            self.w.posad = self.w._spawn([h.POSAD, "--config", self.w.conf_path], "posad.log")
+            h.wait_until(self.w._online, 20, "posad back online", step=0.1)
+
+        def failed():
+            return [ln for ln in self.w.log_tail(n=200000).splitlines()
+                    if "event=reconcile_failed" in ln]
+
+        restart()
+        h.wait_until(failed, 30, "the refused reconcile logged", step=0.2)
+        self.assertIn("320211********0157", failed()[-1])
+        for whole in ("3202000000000000000000010", "320211195603120157", "张建国"):
+            self.assertNotIn(whole, failed()[-1])
+        restart()  # then it is asked again at once (not in ten minutes)
         h.wait_until(lambda: self.tcp.get("/v1/reconcile/%s" % yesterday).status == 200, 30,
                      "yesterday reconciled", step=0.2)
         rep = self.tcp.get("/v1/reconcile/%s" % yesterday).json
