@@ -143,9 +143,9 @@ static bool starts_with_any(const char *s, const char *const *words)
  * there, 2 to 4 Han characters up to a word that is not a name; 0 when none is. */
 static size_t name_after_marker(const char *s, size_t len, size_t *ret_skip)
 {
-    static const char *const markers[] = {"被保险人", "参保人员", "参保人", "就诊人员",
-                                          "就诊人",   "患者",     "病人",   "姓名",
-                                          "psn_name", "PSN_NAME", NULL};
+    static const char *const markers[] = {"被保险人", "参保人员", "参保人", "就诊人员", "就诊人",
+                                          "人员",     "患者",     "病人",   "姓名",     "psn_name",
+                                          "PSN_NAME", "name",     NULL};
     /* What comes between the marker and the name: a colon, a space, an equals sign, an
      * opening bracket or quote (参保人员【张三】, 患者“李四”, the platforms' usual style). Not
      * a parenthesis: 姓名(必填) says what the field is, not whose. */
@@ -153,8 +153,9 @@ static size_t name_after_marker(const char *s, size_t len, size_t *ret_skip)
                                              "「", "《", "[", "\"", "'",  NULL};
     /* Words that follow the markers and are not names ("参保人信息不存在"), and those that
      * end a name ("张建国身份证...", "李㛃已结算"). */
-    static const char *const not_names[] = {"信息", "身份", "编号", "类型", "状态", "账户", "医保",
-                                            "参保", "待遇", "费用", "基本", "姓名", NULL};
+    static const char *const not_names[] = {"信息", "身份", "编号", "类型", "类别",
+                                            "状态", "账户", "医保", "参保", "待遇",
+                                            "费用", "基本", "姓名", "名单", NULL};
     static const char *const after_name[] = {"身份", "证", "的",   "在",   "于",   "已",   "未",
                                              "不",   "无", "结算", "就诊", "住院", "门诊", NULL};
     size_t at = 0, name = 0, chars = 0, h, sep;
@@ -179,6 +180,23 @@ static size_t name_after_marker(const char *s, size_t len, size_t *ret_skip)
     return chars >= 2 ? name : 0;
 }
 
+static bool is_alnum(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+
+/* A code or token (an e-voucher's QR code, an ecToken) at s: a word of 16 or more ASCII
+ * letters and digits, with digits and 2 or more letters (a msgid has one, an ID number only
+ * its X); its length, 0 when s is none. */
+static size_t token_at(const char *s, size_t len)
+{
+    size_t n = 0, letters = 0, digits = 0;
+
+    for (; n < len && is_alnum(s[n]); n++)
+        *(s[n] <= '9' ? &digits : &letters) += 1;
+    return n >= 16 && letters >= 2 && digits ? n : 0;
+}
+
 void mask_free_text(const char *text, char *buf, size_t cap)
 {
     size_t len = text ? strlen(text) : 0, out = 0, i = 0, skip = 0, name;
@@ -186,7 +204,17 @@ void mask_free_text(const char *text, char *buf, size_t cap)
     if (cap == 0)
         return;
     while (i < len) {
+        size_t token = i == 0 || !is_alnum(text[i - 1]) ? token_at(text + i, len - i) : 0;
         size_t digits, run = number_run(text + i, len - i, &digits);
+
+        if (token) { /* its first 4 kept, as a code is told from another */
+            if (out + token >= cap)
+                break;
+            for (size_t k = 0; k < token; k++)
+                buf[out++] = k < 4 ? text[i + k] : '*';
+            i += token;
+            continue;
+        }
         size_t n = run ? run : utf8_len((unsigned char)text[i]);
         size_t head = digits >= 15 ? 6 : 0, tail = digits >= 8 ? 4 : 2, d = 0;
 

@@ -239,9 +239,22 @@ static void test_numbers_in_text(void **state)
         {"13812345678 13912345678", "*******5678 *******5678"}, /* two phones, not one */
         {"第 100-200 条", "第 100-200 条"},                     /* 6 digits: no identifier */
         {"1 234 567.89", "1 234 567.89"},
+        /* an e-voucher code or token: its first 4; a msgid (one letter) is no token, only
+         * its digits a long number's */
+        {"电子凭证SBQR320200b11f23c18fde39c90e02438c58406f9560a2无效",
+         "电子凭证SBQR******************************************无效"},
+        {"ecToken 630000ec7ioqup8p1o0761820a0000f1f8b13d expired",
+         "ecToken 6300********************************** expired"},
+        {"msgid H31010100001202611252029540005 used", "msgid H310101*******************0005 used"},
+        {"ab12cd34ef56gh78ij", "ab12**************"},
+        {"ab12cd34ef56gh7", "ab12cd34ef56gh7"}, /* 15: no token, and no 6 digits in a row */
+        /* a name after 人员 or name too */
+        {"人员张建国(320211195603120157)不存在", "人员张**(320211********0157)不存在"},
+        {"cert 1 name 陈静 refused", "cert 1 name 陈* refused"},
+        {"人员类别不符", "人员类别不符"},
         {"", ""},
     };
-    char buf[128];
+    char buf[160];
 
     (void)state;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
