@@ -166,6 +166,7 @@ struct recon_group { /* as wide as desk_settlement_decode allows */
     struct desk_day_row *rows;
     size_t n_rows;
     bool matched;
+    size_t others; /* settlements its 3202 listed of the hospital's other posads */
     char text[160];
     /* Why the 3202 asked where the totals differ gave no detail: the report says the totals
      * differ all the same (the whole reconciliation was thrown away, and said "failed"). */
@@ -457,6 +458,7 @@ static char *report_text(struct recon_flow *f)
     struct json_object *o = json_object_new_object(), *groups = json_object_new_array();
     struct desk_day_totals all = {0};
     bool matched = !f->too_many && f->unreadable == 0 && f->unresolved == 0;
+    size_t others = 0;
     char *text;
 
     for (size_t i = 0; i < f->n_groups; i++) {
@@ -464,6 +466,7 @@ static char *report_text(struct recon_flow *f)
         struct json_object *j = json_object_new_object();
 
         matched = matched && g->matched;
+        others += g->others;
         all.medfee_sumamt += g->totals.medfee_sumamt;
         all.fund_pay_sumamt += g->totals.fund_pay_sumamt;
         all.acct_pay += g->totals.acct_pay;
@@ -502,6 +505,8 @@ static char *report_text(struct recon_flow *f)
         json_object_object_add(o, "unreadable", json_object_new_int64((int64_t)f->unreadable));
     if (f->unresolved)
         json_object_object_add(o, "unresolved", json_object_new_int64(f->unresolved));
+    if (others)
+        json_object_object_add(o, "other_posads", json_object_new_int64((int64_t)others));
     f->matched = matched;
     text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
     json_object_put(o);
@@ -554,6 +559,14 @@ static int on_mismatch(struct json_object *row, bool platform_only, void *data)
     struct recon_flow *f = data;
     struct json_object *r, *v;
 
+    /* 3201 and 3202 are the institution's: a settlement another posad of the hospital made
+     * (its msgid another terminal's) is that posad's to reconcile, counted, not listed. */
+    if (platform_only && json_object_object_get_ex(row, "msgid", &v) &&
+        json_object_is_type(v, json_type_string) &&
+        msgid_of_other_terminal(&f->pd->up.gen, json_object_get_string(v))) {
+        f->groups[f->next].others++;
+        return 0;
+    }
     if (json_object_object_get_ex(row, "setl_id", &v) && json_object_is_type(v, json_type_string) &&
         json_object_get_string(v)[0] &&
         recon_accounted(f, json_object_get_string(v), platform_only))
@@ -578,6 +591,24 @@ static int on_mismatch(struct json_object *row, bool platform_only, void *data)
         json_object_object_add(f->listed, json_object_get_string(v), NULL);
     json_object_array_add(f->mismatched, r);
     return 0;
+}
+
+/* The platform's 3202 for group g, where the totals differ. When all it lists beyond posad's
+ * own are other posads' settlements, posad's own match: the group is matched, and says so. */
+static int recon_detail(struct recon_flow *f, struct recon_group *g, struct json_object *output,
+                        struct jsonmap_error *jerr)
+{
+    size_t listed = json_object_array_length(f->mismatched);
+    int err = desk_3202_decode(output, on_mismatch, f, jerr);
+
+    if (!err && g->others && json_object_array_length(f->mismatched) == listed) {
+        g->matched = true;
+        snprintf(g->text, sizeof g->text,
+                 "posad's own match; the platform's totals also hold %zu settlement(s) of the "
+                 "hospital's other posads (other msgid terminals)",
+                 g->others);
+    }
+    return err;
 }
 
 static void on_upstream_answer(struct upmsg *m)
@@ -608,7 +639,7 @@ static void on_upstream_answer(struct upmsg *m)
         return;
     }
     if (detail)
-        err = desk_3202_decode(env.output, on_mismatch, f, &jerr);
+        err = recon_detail(f, g, env.output, &jerr);
     else if ((err = desk_3201_decode(env.output, &g->matched, &text, &jerr)) == 0)
         str_copy(g->text, sizeof(g->text), text);
     envelope_response_done(&env);

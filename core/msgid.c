@@ -55,6 +55,13 @@ bool msgid_is_valid(const char *msgid, size_t len, const char *expect_code)
     return msgid_split(msgid, &t, &seq);
 }
 
+bool msgid_of_other_terminal(const struct msgid_gen *gen, const char *msgid)
+{
+    return gen->terminal != MSGID_NO_TERMINAL && msgid &&
+           msgid_is_valid(msgid, strlen(msgid), gen->code) &&
+           msgid[MSGID_CODE_LEN + 14] - '0' != gen->terminal;
+}
+
 int msgid_gen_init(struct msgid_gen *gen, const char *code, int terminal, const char *last_issued)
 {
     struct msgid_gen g = {.terminal = terminal};

@@ -37,4 +37,9 @@ int msgid_next(struct msgid_gen *gen, int64_t now, char ret[MSGID_LEN + 1]);
  * 4 digits. On success the code must match expect_code unless that is NULL. */
 bool msgid_is_valid(const char *msgid, size_t len, const char *expect_code);
 
+/* Was msgid made by another terminal of gen's institution (a valid id of its code whose
+ * sequence starts with another digit)? Never when gen has no terminal: then every id of the
+ * code is its own. */
+bool msgid_of_other_terminal(const struct msgid_gen *gen, const char *msgid);
+
 #endif

@@ -462,6 +462,37 @@ class Startup(h.HisTestCase):
             p.kill()
             p.wait(timeout=10)
 
+    def test_two_posads_of_a_hospital_reconcile_their_own(self):
+        # 3201 and 3202 are the institution's: the platform's day holds the first posad's
+        # settlements too. A second posad (msgid_terminal 9) reconciles its own: the others'
+        # (another terminal's msgids) are counted, not listed, and its day matches; it said
+        # "mismatch" every day, naming the other posad's settlements as the platform's alone.
+        sock = os.path.join(self.w.dir, "second.sock")
+        conf = self.conf("second.conf", os.path.join(self.w.dir, "second"), sock)
+        p = subprocess.Popen([h.POSAD, "--config", conf], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        try:
+            second = h.Client("unix", path=sock)
+            h.wait_until(lambda: os.path.exists(sock) and second.get("/v1/health").json[
+                "upstream"]["state"] == "online", 20, "the second posad online")
+            lines = [h.line("T1", "002101020160000", "数字化摄影(DR)腰椎正侧位", "2", "120.00",
+                            "240.00")]
+            for c in (self.unix, second):
+                v = self.open_visit(c, ZHANG, kind="outpatient", med_type="11")
+                self.upload(c, v["visit_id"], lines)
+                r = c.post("/v1/visits/%s/settle" % v["visit_id"], {})
+                self.assertEqual((r.status, r.json.get("state")), (200, "settled"), r)
+            r = second.post("/v1/reconcile", {"date": h.CLOCK[:10]})
+            self.assertEqual(r.status, 200, r)
+            rep = r.json
+            self.assertEqual((rep["matched"], rep["mismatched"], rep["local_totals"]["count"]),
+                             (True, [], 1), rep)
+            self.assertGreaterEqual(rep["other_posads"], 1, rep)
+            self.assertIn("other posads", rep["groups"][0]["upstream_result"], rep)
+        finally:
+            p.kill()
+            p.wait(timeout=10)
+
     def test_a_log_made_again_after_rotation_keeps_0640(self):
         log = os.path.join(self.w.dir, "rotating.log")
         conf = self.conf("rotating.conf", os.path.join(self.w.dir, "rotating"),

@@ -221,6 +221,29 @@ static void test_terminals_never_meet(void **state)
     assert_int_equal(msgid_gen_init(&a, CODE, -2, NULL), POSA_EFIELD);
 }
 
+static void test_other_terminal(void **state)
+{
+    struct msgid_gen three, alone;
+
+    (void)state;
+    assert_int_equal(msgid_gen_init(&three, CODE, 3, NULL), 0);
+    assert_int_equal(msgid_gen_init(&alone, CODE, MSGID_NO_TERMINAL, NULL), 0);
+    assert_true(msgid_of_other_terminal(&three, CODE "20261127090000"
+                                                     "4000"));
+    assert_false(msgid_of_other_terminal(&three, CODE "20261127090000"
+                                                      "3999"));
+    /* another institution's, a malformed one, none: not another posad's of this one */
+    assert_false(msgid_of_other_terminal(&three, "H99999999999"
+                                                 "20261127090000"
+                                                 "4000"));
+    assert_false(msgid_of_other_terminal(&three, CODE "2026112709000"
+                                                      "4000"));
+    assert_false(msgid_of_other_terminal(&three, NULL));
+    /* a hospital's only posad: every id of its code is its own */
+    assert_false(msgid_of_other_terminal(&alone, CODE "20261127090000"
+                                                      "4000"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -228,6 +251,7 @@ int main(void)
         cmocka_unit_test(test_clock_going_back),     cmocka_unit_test(test_seeded_from_last_issued),
         cmocka_unit_test(test_init_refuses),         cmocka_unit_test(test_is_valid),
         cmocka_unit_test(test_terminals_never_meet), cmocka_unit_test(test_clock_set_back_hours),
+        cmocka_unit_test(test_other_terminal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
