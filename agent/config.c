@@ -701,12 +701,20 @@ static int config_paths(const struct posad_config *cfg, const char *path, char *
 {
     char at[CONFIG_PATH_MAX + 16];
     struct sockaddr_un un;
+    struct stat st;
 
-    if (strlen(cfg->socket) < sizeof un.sun_path)
-        return 0;
-    snprintf(msg, cap, "%s: [posad] socket: %s: longer than a socket's path may be (107 bytes)",
-             config_at(cfg, path, "posad", "socket", at, sizeof at), cfg->socket);
-    return POSA_EFIELD;
+    if (strlen(cfg->socket) >= sizeof un.sun_path) {
+        snprintf(msg, cap, "%s: [posad] socket: %s: longer than a socket's path may be (107 bytes)",
+                 config_at(cfg, path, "posad", "socket", at, sizeof at), cfg->socket);
+        return POSA_EFIELD;
+    }
+    /* One there already that posad could not append to (made at start when it is not). */
+    if (cfg->log_file[0] && stat(cfg->log_file, &st) == 0 && !S_ISREG(st.st_mode)) {
+        snprintf(msg, cap, "%s: [posad] log_file: %s: not a file",
+                 config_at(cfg, path, "posad", "log_file", at, sizeof at), cfg->log_file);
+        return POSA_EFIELD;
+    }
+    return 0;
 }
 
 /* The key the database's personal data is sealed under, read now as posad will at start. */

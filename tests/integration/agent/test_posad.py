@@ -532,6 +532,11 @@ def scenario_ops(w):
             f.write(text + "\n" + extra)
         r = subprocess.run([posad, "--check-config", bad], capture_output=True, text=True)
         assert r.returncode == 2 and want in r.stderr, (extra, r)
+    # A log_file that is a directory: posad could not append to it at start.
+    with open(bad, "w") as f:
+        f.write(re.sub(r"(?m)^log_file = .*$", "log_file = " + w.dir, text))
+    r = subprocess.run([posad, "--check-config", bad], capture_output=True, text=True)
+    assert r.returncode == 2 and "[posad] log_file: %s: not a file" % w.dir in r.stderr, r
     # Keys judged after the file is read are named at their line too.
     with open(bad, "w") as f:
         f.write(text + "\n[policy]\nfile = /nonexistent/policy.json\n")
