@@ -133,6 +133,8 @@ static int config_scanners(struct desk *d, const char *list, char *why, size_t c
     return 0;
 }
 
+#define EMPTY_TOKEN_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
 static int config_clients(struct desk *d, const char *list, char *why, size_t cap)
 {
     const char *p = list;
@@ -147,6 +149,14 @@ static int config_clients(struct desk *d, const char *list, char *why, size_t ca
                 *fields[i]++ = '\0';
         if (!d->auth && !(d->auth = calloc(1, sizeof *d->auth)))
             return -ENOMEM;
+        /* printf %s "$TOKEN" | sha256sum with TOKEN unset: a client that can never sign in. */
+        if (fields[1] && strcasecmp(fields[1], EMPTY_TOKEN_SHA256) == 0) {
+            snprintf(why, cap,
+                     "\"%s\": its hash is the SHA-256 of an empty token (the token was not set "
+                     "when it was hashed)",
+                     fields[0]);
+            return POSA_EFIELD;
+        }
         int err = too_long || !fields[3]
                       ? POSA_EFIELD
                       : auth_table_add(d->auth, fields[0], fields[1], fields[2], fields[3]);

@@ -703,6 +703,15 @@ class CheckConfig(unittest.TestCase):
                 self.assertIn("listed twice", out)
                 self.assertFalse(started)
 
+    def test_client_with_the_hash_of_an_empty_token_refused(self):
+        # printf %s "$TOKEN" | sha256sum with TOKEN unset: accepted, a client that could
+        # never sign in, and nothing said why.
+        rc, out, _, started = self.check("[his]\nclients = desk1:%s:cashier:D01\n"
+                                         % h.sha256_hex("").upper())
+        self.assertEqual(rc, 2, out)
+        self.assertIn('"desk1": its hash is the SHA-256 of an empty token', out)
+        self.assertFalse(started)
+
     def tls_lines(self):
         if not hasattr(self, "cert"):
             d = tempfile.mkdtemp(prefix="posa-his-cert-")
