@@ -206,10 +206,13 @@ static int ctl_call(const char *socket_path, const char *method, const char *pat
     if (n < 0 || (size_t)n >= sizeof head)
         return -EINVAL;
     if ((fd = connect_socket(socket_path)) < 0) {
-        fprintf(stderr,
-                "posactl: cannot connect to posad at %s: %s\n"
-                "posactl: is posad running? --socket PATH or POSA_SOCKET names another socket\n",
-                socket_path, strerror(-fd));
+        /* Refused for want of permission, posad is running: the socket is its group's. */
+        fprintf(stderr, "posactl: cannot connect to posad at %s: %s\nposactl: %s\n", socket_path,
+                strerror(-fd),
+                fd == -EACCES || fd == -EPERM
+                    ? "the socket is posad's user's and its group's: run posactl as a member of "
+                      "that group (ls -l shows it), or as posad's user"
+                    : "is posad running? --socket PATH or POSA_SOCKET names another socket");
         return fd;
     }
     err = send_all(fd, head, (size_t)n);
@@ -647,15 +650,14 @@ static int show(const struct options *o, const struct response *r)
                         strcmp(json_object_get_string(matched), "failed") == 0
                     ? ": its database failed; restart posad (see its log, database_failed)"
                     : "");
+    } else if (!doc && r->body && r->len > 0) {
+        /* With --json too: a script must not take the printed text for posad's answer. */
+        fprintf(stderr, "posactl: posad's answer is not JSON\n");
+        rc = EXIT_RUNTIME;
     } else if (!o->json && doc) {
         print_answer(doc);
     } else if (!o->json) {
-        if (r->body && r->len > 0) {
-            fprintf(stderr, "posactl: posad's answer is not JSON\n");
-            rc = EXIT_RUNTIME;
-        } else {
-            printf("ok (HTTP %d)\n", r->status);
-        }
+        printf("ok (HTTP %d)\n", r->status);
     }
     json_object_put(doc);
     return rc;

@@ -8,6 +8,7 @@ free loopback ports, a temp dir, killed by PID."""
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -63,6 +64,28 @@ class WithoutPosad(unittest.TestCase):
         self.assertEqual(out, "")
         self.assertIn("cannot connect to posad at %s" % self.nowhere, err)
         self.assertIn("is posad running?", err)
+
+    @unittest.skipUnless(os.geteuid() == 0 and shutil.which("setpriv"),
+                         "needs root to run posactl as another user")
+    def test_socket_of_another_user(self):
+        # posad runs, and its socket (0660) is not this user's nor its group's: "is posad
+        # running?" sent staff looking at posad, not at their group.
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.bind(self.nowhere)
+        s.listen(1)
+        os.chmod(self.nowhere, 0o660)
+        os.chmod(self.dir, 0o755)
+        try:
+            p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                POSACTL, "--socket", self.nowhere, "status"],
+                               capture_output=True, timeout=30)
+        finally:
+            s.close()
+        err = p.stderr.decode("utf-8")
+        self.assertEqual(p.returncode, 1, err)
+        self.assertIn("Permission denied", err)
+        self.assertIn("run posactl as a member of that group", err)
+        self.assertNotIn("is posad running?", err)
 
     def test_socket_file_without_listener(self):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -155,6 +178,17 @@ class WithoutPosad(unittest.TestCase):
         t.join(10)
         self.assertEqual((rc, out), (1, ""), err)
         self.assertIn("closed the connection before it answered in full", err)
+
+    def test_answer_not_json(self):
+        # A 200 that is not JSON (not posad on that socket): exit 1 with or without --json
+        # (--json exited 0, and a script took the text for posad's answer).
+        for args in (("status",), ("--json", "status")):
+            with self.subTest(args=args):
+                t, _ = self.serve_once(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+                rc, out, err = posactl(*args, sock=self.nowhere)
+                t.join(10)
+                self.assertEqual(rc, 1, (out, err))
+                self.assertIn("posad's answer is not JSON", err)
 
     def test_retry_and_reconcile_requests(self):
         t, got = self.serve_once(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
