@@ -1075,7 +1075,8 @@ void desk_settle(struct his_call *call)
 struct setl_flow {
     struct settlement_record *rec;
     struct visit_record *visit;
-    struct journal_row *row; /* the settling message */
+    struct journal_row *row;    /* the settling message */
+    struct journal_row *refund; /* a cancel of it whose outcome is not known yet */
     struct json_object *body;
     struct desk_settlement result;
     struct policy_result theirs; /* a cancel's figures as the platform answered them */
@@ -1094,10 +1095,27 @@ static void setl_free(void *p)
     records_settlement_free(s->rec);
     records_visit_free(s->visit);
     journal_row_free(s->row);
+    journal_row_free(s->refund);
     json_object_put(s->body);
     if (s->have_env)
         envelope_response_done(&s->env);
     free(s);
+}
+
+/* A settled settlement's cancel whose outcome posad does not know yet (its answer lost, its
+ * reversal waiting): the settlement says settled until it does, and shows that cancel. */
+static int setl_refund_load(struct db *db, struct setl_flow *s)
+{
+    char key[RECORD_ID_MAX + 8];
+    bool open = false;
+    int err;
+
+    if (strcmp(s->rec->state, "settled") != 0 ||
+        (err = journal_visit_refund_open(db, s->rec->visit_id, &open)) < 0 || !open)
+        return 0;
+    snprintf(key, sizeof key, "cancel:%s", s->rec->settlement_id);
+    err = upstream_journal_by_key(db, key, &s->refund);
+    return err == POSA_ENOTFOUND ? 0 : err;
 }
 
 /* The settlement, brought up to date from the journal when the call holds it (refresh may
@@ -1115,6 +1133,8 @@ static int setl_load(struct db *db, struct db_job *job, bool held)
         err = records_visit_get(db, s->rec->visit_id, &s->visit);
     if (!err && s->rec->msgid[0] && journal_get(db, s->rec->msgid, &s->row) == POSA_ENOTFOUND)
         s->row = NULL;
+    if (!err)
+        err = setl_refund_load(db, s);
     return err;
 }
 
@@ -1203,6 +1223,14 @@ static void on_setl_get(struct db_job *job, int status)
     json_object_object_add(
         o, "cancel_msgid",
         s->body ? json_object_get(json_object_object_get(s->body, "cancel_msgid")) : NULL);
+    if (s->refund) {
+        msg = json_object_new_object();
+        json_object_object_add(msg, "msgid", json_object_new_string(s->refund->msgid));
+        json_object_object_add(msg, "infno", json_object_new_string(s->refund->infno));
+        json_object_object_add(msg, "state",
+                               json_object_new_string(msg_state_name(s->refund->state)));
+        json_object_object_add(o, "refund", msg);
+    }
     if (json_object_object_get_ex(s->body, "cancelled_elsewhere", &msg))
         json_object_object_add(o, "cancelled_elsewhere", json_object_get(msg));
     his_reply(call, 200, o);

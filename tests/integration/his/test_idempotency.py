@@ -781,8 +781,14 @@ class IdemBase(h.HisTestCase):
             self.assertIn("being refunded", r.json["error"]["message"], r)
             self.assertIs(r.json["error"]["retryable"], True, r)
         path = "/v1/settlements/%s" % s_a["settlement_id"]
+        # Settled until posad knows, with the refund that may have landed beside it.
+        g = self.c.get(path)
+        self.assertEqual(g.json["state"], "settled", g)
+        self.assertEqual(g.json["refund"]["infno"], "2208", g)
+        self.assertIn(g.json["refund"]["state"], ("unknown", "reversed"), g)
         h.wait_until(lambda: self.c.get(path).json["state"] == "cancelled", 60,
                      "the refund found landed", step=0.2)
+        self.assertNotIn("refund", self.c.get(path).json)
         r = self.c.post(fees_path, extra, key=self.key("limbo-fees"))
         self.assertEqual(r.status, 200, r)
         r = self.c.post(settle_path, {}, key=self.key("limbo-ttle"))
