@@ -630,6 +630,7 @@ struct replay {
     char hash[RECORD_ID_MAX + 1];
     int status;
     char *answer;
+    bool passthrough; /* the key was a passthrough message's */
 };
 
 static int run_find_answer(struct db *db, struct db_job *job)
@@ -638,6 +639,8 @@ static int run_find_answer(struct db *db, struct db_job *job)
     struct replay *r = call->flow;
     int err = records_answer_get(db, call->idem_key, r->hash, &r->status, &r->answer);
 
+    if (err == POSA_ENOTFOUND && call->route->handle != passthrough_handle)
+        return passthrough_key_used(db, call->idem_key, &r->passthrough);
     return err == POSA_ENOTFOUND ? 0 : err;
 }
 
@@ -650,6 +653,11 @@ static void on_answer_found(struct db_job *job, int status)
     if (status) {
         free(r);
         his_fail(call, status, NULL, NULL);
+    } else if (r->passthrough) {
+        free(r);
+        call->idem_key[0] = '\0';
+        his_fail(call, POSA_ECONFLICT,
+                 "this Idempotency-Key was used for a passthrough message: use a new key", NULL);
     } else if (!r->answer) {
         free(r);
         call->route->handle(call); /* the first time: do it */

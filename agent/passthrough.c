@@ -21,6 +21,22 @@
 #include "interface/json/jsonmap.h"
 #include "interface/json/jsontext.h"
 
+/* An Idempotency-Key's journal key (never an HIS msgid, never another route's key). */
+#define PT_KEY_FMT "pt:%s"
+
+int passthrough_key_used(struct db *db, const char *idem_key, bool *ret)
+{
+    char key[RECORD_ID_MAX + 4];
+    struct journal_row *row = NULL;
+    int err;
+
+    snprintf(key, sizeof key, PT_KEY_FMT, idem_key);
+    err = journal_get_by_idem(db, key, &row);
+    journal_row_free(row);
+    *ret = err == 0;
+    return err == POSA_ENOTFOUND ? 0 : err;
+}
+
 struct pt_head_field {
     const char *name;
     size_t offset;
@@ -312,7 +328,7 @@ static void pt_submit(struct his_call *call)
         str_copy(m->idem_key, sizeof(m->idem_key), f->his_msgid);
         pt_hash(NULL, f->infno, text, text_len, m->idem_hash);
     } else if (call->idem_key[0]) {
-        snprintf(m->idem_key, sizeof m->idem_key, "pt:%s", call->idem_key);
+        snprintf(m->idem_key, sizeof m->idem_key, PT_KEY_FMT, call->idem_key);
         pt_hash(call->client ? call->client->name : "", f->infno, text, text_len, m->idem_hash);
     }
     /* Kept beside sealed rows, keyed: a 1101's digest is the ID number it asks about. */

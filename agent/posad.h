@@ -79,6 +79,10 @@ struct posad {
 
 /* HTTP handlers (passthrough.c, status.c), in his_api.c's route table. */
 void passthrough_handle(struct his_call *call);
+/* Has a passthrough message been sent under the Idempotency-Key idem_key? Its keys are kept
+ * in the journal, not with the other routes' answers: one namespace all the same. Database
+ * thread. */
+int passthrough_key_used(struct db *db, const char *idem_key, bool *ret);
 void status_health(struct his_call *call);
 void status_queue(struct his_call *call);
 

@@ -601,6 +601,14 @@ class IdemBase(h.HisTestCase):
         sent = self.posad_db("SELECT count(*) FROM journal WHERE infno = '2401' AND "
                              "instr(request, ?) > 0", (ipt_no + "-m",))
         self.assertEqual(sent, [(1,)])
+        # Keys are one namespace: the passthrough's key on another route is a conflict (it
+        # identified a patient, and the passthrough's own repeat then heard 409), and the
+        # passthrough's repeat still hears its message's answer.
+        r = self.c.post("/v1/identify", {"source": "id", "certno": h.PERSONS[self.stay_psn]},
+                        key=self.key("pt"))
+        self.assertError(r, 409, "CONFLICT")
+        self.assertIn("used for a passthrough message", r.json["error"]["message"], r)
+        self.assertEqual(admit(ipt_no).raw, first.raw)
 
     def test_bad_idempotency_keys(self):
         token = self.identify(self.c, self.stay_psn)
