@@ -1205,18 +1205,16 @@ static void on_setl_get(struct db_job *job, int status)
         json_object_object_add(o, "message", msg);
     }
     if (json_object_object_get_ex(s->body, "error", &error)) {
-        /* Kept with posa's own number: shown as the error envelope says it (code, message). */
+        /* Kept with posa's own number: shown as the error envelope says it (code, message,
+         * retryable, details). */
         int err = json_object_get_int(json_object_object_get(error, "err"));
-        struct json_object *e = json_object_new_object();
+        const char *words = desk_str(error, "message");
+        struct json_object *env =
+            his_error(err, words[0] ? words : NULL,
+                      json_object_get(json_object_object_get(error, "details")));
 
-        json_object_object_add(e, "code", json_object_new_string(posa_err_code(err)));
-        json_object_object_add(e, "message",
-                               json_object_new_string(desk_str(error, "message")[0]
-                                                          ? desk_str(error, "message")
-                                                          : posa_strerror(err)));
-        json_object_object_add(e, "details",
-                               json_object_get(json_object_object_get(error, "details")));
-        json_object_object_add(o, "error", e);
+        json_object_object_add(o, "error", json_object_get(json_object_object_get(env, "error")));
+        json_object_put(env);
     }
     if (json_object_object_get_ex(s->body, "history", &error))
         json_object_object_add(o, "history", json_object_get(error));

@@ -217,6 +217,7 @@ class VisitsBase(h.HisTestCase):
         self.assertEqual((g.json["error"]["code"], g.json["error"]["message"],
                           g.json["error"]["details"]["upstream_message"]),
                          ("UPSTREAM_REFUSED", "结算审核未通过", "结算审核未通过"), g)
+        self.assertEqual(g.json["error"], r.json["error"], g)  # the envelope whole
         # Settled again, with the discharge again: the stay was discharged by the first
         # try's 2402, which is found, not sent a second time (the platform refused that).
         r = self.c.post("/v1/visits/%s/settle" % v["visit_id"],
