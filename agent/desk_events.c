@@ -150,8 +150,9 @@ void desk_events(struct his_call *call)
 
     if ((err = his_query(call, "desk", desk, sizeof desk)) < 0) {
         his_fail(call, POSA_EFIELD,
-                 err == POSA_ETOOLONG ? "desk is at most 32 bytes"
-                                      : "desk is not a desk id (a bad %-escape)",
+                 err == POSA_ETOOLONG     ? "desk is at most 32 bytes"
+                 : err == POSA_EDUPLICATE ? "desk is given twice: one desk, or * for all"
+                                          : "desk is not a desk id (a bad %-escape)",
                  NULL);
         return;
     }

@@ -128,9 +128,10 @@ bool his_locked(const char *id);
 
 /* The captured {id} of the route. */
 const char *his_param(const struct his_call *call, size_t i);
-/* The first ?name=value of the query string, percent-decoded into buf (%XX, as clients send
- * a Chinese desk id or '*'): 1 when present, 0 when absent (buf ""), POSA_ETOOLONG when the
- * value does not fit in cap - 1 bytes, POSA_EFIELD for a bad escape or %00. */
+/* The ?name=value of the query string, percent-decoded into buf (%XX, as clients send a
+ * Chinese desk id or '*'): 1 when present, 0 when absent (buf ""), POSA_ETOOLONG when the
+ * value does not fit in cap - 1 bytes, POSA_EFIELD for a bad escape or %00, POSA_EDUPLICATE
+ * when name is given twice. */
 int his_query(const struct his_call *call, const char *name, char *buf, size_t cap);
 /* ?name= as a whole number in [min, max], dflt when absent; -1 after answering 400. */
 int his_query_number(struct his_call *call, const char *name, int64_t min, int64_t max,

@@ -481,22 +481,26 @@ static int query_unescape(const char *value, size_t len, char *buf, size_t cap)
 int his_query(const struct his_call *call, const char *name, char *buf, size_t cap)
 {
     size_t n = strlen(name);
-    int err;
+    int found = 0, err;
 
     buf[0] = '\0';
     for (const char *p = call->req->query; p && *p;) {
         size_t len = strcspn(p, "&");
 
         if (len > n && strncmp(p, name, n) == 0 && p[n] == '=') {
+            if (found) { /* which one was meant? */
+                buf[0] = '\0';
+                return POSA_EDUPLICATE;
+            }
             if ((err = query_unescape(p + n + 1, len - n - 1, buf, cap)) < 0) {
                 buf[0] = '\0';
                 return err;
             }
-            return 1;
+            found = 1;
         }
         p += len + (p[len] == '&');
     }
-    return 0;
+    return found;
 }
 
 int his_query_number(struct his_call *call, const char *name, int64_t min, int64_t max,
@@ -511,8 +515,11 @@ int his_query_number(struct his_call *call, const char *name, int64_t min, int64
     if (found > 0 && text[0] && strspn(text, "0123456789") == strlen(text) &&
         dec_parse(text, strlen(text), 0, ret) == 0 && *ret >= min && *ret <= max)
         return 0;
-    snprintf(msg, sizeof msg, "%s must be a whole number from %lld to %lld", name, (long long)min,
-             (long long)max);
+    if (found == POSA_EDUPLICATE)
+        snprintf(msg, sizeof msg, "%s is given twice", name);
+    else
+        snprintf(msg, sizeof msg, "%s must be a whole number from %lld to %lld", name,
+                 (long long)min, (long long)max);
     his_fail(call, POSA_EFIELD, msg, NULL);
     return -1;
 }

@@ -285,6 +285,11 @@ CASES = [
      None, None, BAD),
     ("form_unknown_visit", "GET", "/v1/documents/forms/outside-purchase?visit_id=Vdeadbeef",
      None, None, NOT_FOUND),
+    # a query parameter twice: which was meant? (the first was taken, silently)
+    ("form_visit_id_twice", "GET",
+     "/v1/documents/forms/outside-purchase?visit_id={open}&visit_id=Vdeadbeef", None, None, BAD),
+    ("queue_limit_twice", "GET", "/v1/queue?limit=5&limit=500", None, None, BAD),
+    ("events_desk_twice", "GET", "/v1/events?desk=D01&desk=D02", None, None, BAD),
     ("statement_unknown_settlement", "GET", "/v1/documents/settlement/Sdeadbeefdeadbeef", None,
      None, NOT_FOUND),
     ("idempotency_key_too_long", "POST", "/v1/visits/{open}/settle", {},
