@@ -22,7 +22,8 @@
 #include "interface/json/jsontext.h"
 
 /* An Idempotency-Key's journal key (never an HIS msgid, never another route's key). */
-#define PT_KEY_FMT "pt:%s"
+#define PT_KEY_PREFIX "pt:"
+#define PT_KEY_FMT    PT_KEY_PREFIX "%s"
 
 int passthrough_key_used(struct db *db, const char *idem_key, bool *ret)
 {
@@ -168,8 +169,12 @@ static void on_pt_done(struct upmsg *m)
         break;
     case UPMSG_EXISTING: pt_answer_existing(call, m->existing); break;
     case UPMSG_CONFLICT:
+        /* The key the message was known by: the HIS's msgid, or else its Idempotency-Key. */
         pt_answer(call, 200, -1, m->existing ? m->existing->msgid : "",
-                  "this msgid was already used for a different message", NULL);
+                  strncmp(m->idem_key, PT_KEY_PREFIX, strlen(PT_KEY_PREFIX)) == 0
+                      ? "this Idempotency-Key was already used for a different message"
+                      : "this msgid was already used for a different message",
+                  NULL);
         break;
     case UPMSG_FAILED:
     default:

@@ -590,7 +590,9 @@ class IdemBase(h.HisTestCase):
         self.assertEqual(again.raw, first.raw)
         other = admit(ipt_no + "-other")
         self.assertEqual(other.json["infcode"], -1, other)
-        self.assertIn("different message", other.json["err_msg"])
+        # named by what the HIS sent: its key, not a msgid it never gave
+        self.assertIn("this Idempotency-Key was already used for a different message",
+                      other.json["err_msg"])
         sent = self.posad_db("SELECT count(*) FROM journal WHERE infno = '2401' AND "
                              "instr(request, ?) > 0", (ipt_no,))
         self.assertEqual(sent, [(1,)])
