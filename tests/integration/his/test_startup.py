@@ -3,6 +3,7 @@ directory is refused before it touches the journal (it would sign in again and t
 one's messages in flight `unknown`), a socket another process listens on is not taken away,
 a socket in a missing directory is named as such, and a log file posad makes again after
 rotation keeps its 0640."""
+import contextlib
 import os
 import signal
 import socket
@@ -27,6 +28,11 @@ def read(path):
         return b""
 
 
+def wait_online(client, sock):
+    h.wait_until(lambda: os.path.exists(sock) and client.get("/v1/health").json[
+        "upstream"]["state"] == "online", 20, "the second posad online")
+
+
 class Startup(h.HisTestCase):
     def conf(self, name, data_dir, socket, listen="", extra=""):
         """A posad.conf beside the running one's, with the same upstream."""
@@ -40,6 +46,20 @@ class Startup(h.HisTestCase):
                     "[upstream]\nurl = http://127.0.0.1:%d/fsi/api/rsfComIfsService/callService\n"
                     % (data_dir, listen, socket, extra, h.INSTITUTION, self.w.sb_port))
         return path
+
+    @contextlib.contextmanager
+    def second_posad(self, name, extra=""):
+        """A second posad beside the running one (conf's, extra lines added), on its own data
+        dir and socket: (its client, its socket's path); killed after."""
+        sock = os.path.join(self.w.dir, name + ".sock")
+        conf = self.conf(name + ".conf", os.path.join(self.w.dir, name), sock, extra=extra)
+        p = subprocess.Popen([h.POSAD, "--config", conf], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        try:
+            yield h.Client("unix", path=sock), sock
+        finally:
+            p.kill()
+            p.wait(timeout=10)
 
     def refused(self, conf):
         """posad with conf: it must exit 1 at once; its standard error."""
@@ -359,12 +379,7 @@ class Startup(h.HisTestCase):
         status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
             "infno": "9001", "mode": "delay", "delay_ms": 3000, "count": 1})
         self.assertEqual(status, 200, raw)
-        sock = os.path.join(self.w.dir, "slow.sock")
-        conf = self.conf("slow.conf", os.path.join(self.w.dir, "slow"), sock)
-        p = subprocess.Popen([h.POSAD, "--config", conf], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
-        try:
-            client = h.Client("unix", path=sock)
+        with self.second_posad("slow") as (client, sock):
             h.wait_until(lambda: os.path.exists(sock), 10, "the slow posad's socket")
             up = client.get("/v1/health").json["upstream"]
             self.assertEqual((up["state"], up["signing_in"]), ("offline", True), up)
@@ -376,9 +391,6 @@ class Startup(h.HisTestCase):
                          10, "the slow posad online")
             up = client.get("/v1/health").json["upstream"]
             self.assertFalse(up["signing_in"], up)
-        finally:
-            p.kill()
-            p.wait(timeout=10)
 
     def test_a_refused_sign_in_says_so(self):
         # The platform answers and refuses the sign-in (an operator code it does not know):
@@ -386,14 +398,8 @@ class Startup(h.HisTestCase):
         status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
             "infno": "9001", "mode": "refuse", "message": "操作员未授权", "count": 1})
         self.assertEqual(status, 200, raw)
-        sock = os.path.join(self.w.dir, "refused.sock")
         log = os.path.join(self.w.dir, "refused.log")
-        conf = self.conf("refused.conf", os.path.join(self.w.dir, "refused"), sock,
-                         extra="log_file = %s\n" % log)
-        p = subprocess.Popen([h.POSAD, "--config", conf], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
-        try:
-            client = h.Client("unix", path=sock)
+        with self.second_posad("refused", "log_file = %s\n" % log) as (client, _):
             h.wait_until(lambda: b"event=sign_in_refused" in read(log), 10, "the refusal")
             up = client.get("/v1/health").json["upstream"]
             self.assertEqual((up["state"], up["sign_in_refused"]), ("offline", "操作员未授权"), up)
@@ -404,9 +410,6 @@ class Startup(h.HisTestCase):
             h.wait_until(lambda: client.get("/v1/health").json["upstream"]["state"] == "online",
                          15, "the posad online", step=0.2)
             self.assertIsNone(client.get("/v1/health").json["upstream"]["sign_in_refused"])
-        finally:
-            p.kill()
-            p.wait(timeout=10)
 
     def test_sigterm_answers_the_settle_in_hand(self):
         # SIGTERM while a settlement waits for the platform: posad waits for the answer,
@@ -438,16 +441,8 @@ class Startup(h.HisTestCase):
     def test_forms_may_carry_the_whole_id_number(self):
         # [his] forms_certno = full: the forms the hospital keeps carry the whole number (the
         # first posad, with the default, masks it: test_visits).
-        sock = os.path.join(self.w.dir, "forms.sock")
-        conf = self.conf("forms.conf", os.path.join(self.w.dir, "forms"), sock)
-        with open(conf, "a", encoding="utf-8") as f:
-            f.write("[his]\nforms_certno = full\n")
-        p = subprocess.Popen([h.POSAD, "--config", conf], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
-        try:
-            c = h.Client("unix", path=sock)
-            h.wait_until(lambda: os.path.exists(sock) and c.get("/v1/health").json[
-                "upstream"]["state"] == "online", 20, "the second posad online")
+        with self.second_posad("forms", "[his]\nforms_certno = full\n") as (c, sock):
+            wait_online(c, sock)
             r = c.post("/v1/identify", {"source": "id", "certno": h.PERSONS[ZHANG]})
             self.assertEqual(r.status, 200, r)
             v = c.post("/v1/visits", h.visit_body(
@@ -458,23 +453,14 @@ class Startup(h.HisTestCase):
             d = c.get("/v1/documents/forms/trauma-commitment?visit_id=" + v.json["visit_id"])
             self.assertEqual(d.status, 200, d)
             self.assertIn(h.PERSONS[ZHANG], d.raw.decode("utf-8"))
-        finally:
-            p.kill()
-            p.wait(timeout=10)
 
     def test_two_posads_of_a_hospital_reconcile_their_own(self):
         # 3201 and 3202 are the institution's: the platform's day holds the first posad's
         # settlements too. A second posad (msgid_terminal 9) reconciles its own: the others'
         # (another terminal's msgids) are counted, not listed, and its day matches; it said
         # "mismatch" every day, naming the other posad's settlements as the platform's alone.
-        sock = os.path.join(self.w.dir, "second.sock")
-        conf = self.conf("second.conf", os.path.join(self.w.dir, "second"), sock)
-        p = subprocess.Popen([h.POSAD, "--config", conf], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
-        try:
-            second = h.Client("unix", path=sock)
-            h.wait_until(lambda: os.path.exists(sock) and second.get("/v1/health").json[
-                "upstream"]["state"] == "online", 20, "the second posad online")
+        with self.second_posad("second") as (second, sock):
+            wait_online(second, sock)
             lines = [h.line("T1", "002101020160000", "数字化摄影(DR)腰椎正侧位", "2", "120.00",
                             "240.00")]
             for c in (self.unix, second):
@@ -489,9 +475,6 @@ class Startup(h.HisTestCase):
                              (True, [], 1), rep)
             self.assertGreaterEqual(rep["other_posads"], 1, rep)
             self.assertIn("other posads", rep["groups"][0]["upstream_result"], rep)
-        finally:
-            p.kill()
-            p.wait(timeout=10)
 
     def test_a_log_made_again_after_rotation_keeps_0640(self):
         log = os.path.join(self.w.dir, "rotating.log")

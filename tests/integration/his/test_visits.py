@@ -871,23 +871,32 @@ class VisitsBase(h.HisTestCase):
         finally:
             self.w.set_clock(h.CLOCK)
 
-    def test_refund_answered_without_amounts(self):
-        # Some provinces answer a cancel (2208/2305) with an empty output: the HIS was told
-        # 0.00 refunded; the refund is the whole settlement, negated.
+    def refund_with_tampered_answer(self, prefix, field, value):
+        """A stay settled, then refunded while the sandbox answers its 2305 with field set to
+        value: (the settle's answer, the refund's), both 200; the refund told the settlement's
+        own figures, negated."""
         v = self.open_visit(self.c, WANG)
-        self.upload(self.c, v["visit_id"], h.stay_lines("NA")[:2])
+        self.upload(self.c, v["visit_id"], h.stay_lines(prefix)[:2])
         s = self.c.post("/v1/visits/%s/settle" % v["visit_id"],
                         {"discharge": {"time": "2026-11-25 09:30:00"}})
         self.assertEqual(s.status, 200, s)
-        status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
-            "infno": "2305", "mode": "tamper_after_commit", "field": "setlinfo", "value": ""})
-        self.assertEqual(status, 200, raw)
-        c = self.c.post("/v1/settlements/%s/cancel" % s.json["settlement_id"], {})
-        self.assertEqual((c.status, c.json.get("state")), (200, "cancelled"), c)
-        for key, value in s.json["amounts"].items():
-            self.assertEqual(c.json["amounts"][key], "0.00" if value == "0.00" else "-" + value,
-                             (key, c.json["amounts"], s.json["amounts"]))
         self.assertNotEqual(s.json["amounts"]["medfee_sumamt"], "0.00")
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
+            "infno": "2305", "mode": "tamper_after_commit", "field": field, "value": value})
+        self.assertEqual(status, 200, raw)
+        c = self.c.post("/v1/settlements/%s/cancel" % s.json["settlement_id"], {},
+                        key="tamper-%s-%s-%s" % (self.transport, prefix, field))
+        self.assertEqual((c.status, c.json.get("state")), (200, "cancelled"), c)
+        for key, settled in s.json["amounts"].items():
+            self.assertEqual(c.json["amounts"][key], "0.00" if settled == "0.00" else "-" + settled,
+                             (field, key, c.json["amounts"], s.json["amounts"]))
+        self.assertEqual(c.json["setl_id"], s.json["setl_id"], c)
+        return s, c
+
+    def test_refund_answered_without_amounts(self):
+        # Some provinces answer a cancel (2208/2305) with an empty output: the HIS was told
+        # 0.00 refunded; the refund is the whole settlement, negated.
+        self.refund_with_tampered_answer("NA", "setlinfo", "")
         self.assertIn("event=cancel_answer_without_amounts", self.w.log_tail(n=200000))
 
     def test_cancel_answer_with_figures_that_cannot_be(self):
@@ -898,24 +907,9 @@ class VisitsBase(h.HisTestCase):
         for field, value in (("setlinfo.psn_cash_pay", "-99999.00"),
                              ("setlinfo.medfee_sumamt", "5420.00"),
                              ("setlinfo.setl_id", "S999")):
-            v = self.open_visit(self.c, WANG)
-            self.upload(self.c, v["visit_id"], h.stay_lines("TF")[:2])
-            s = self.c.post("/v1/visits/%s/settle" % v["visit_id"],
-                            {"discharge": {"time": "2026-11-25 09:30:00"}})
-            self.assertEqual(s.status, 200, s)
-            status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
-                "infno": "2305", "mode": "tamper_after_commit", "field": field, "value": value})
-            self.assertEqual(status, 200, raw)
-            c = self.c.post("/v1/settlements/%s/cancel" % s.json["settlement_id"], {},
-                            key="tamper-%s" % field)
-            self.assertEqual((c.status, c.json.get("state")), (200, "cancelled"), c)
-            for key, value in s.json["amounts"].items():
-                self.assertEqual(c.json["amounts"][key],
-                                 "0.00" if value == "0.00" else "-" + value, (field, key, c.json))
-            self.assertEqual(c.json["setl_id"], s.json["setl_id"], c)
-            log = self.w.log_tail(n=200000)
+            s, _ = self.refund_with_tampered_answer("TF", field, value)
             self.assertIn("event=cancel_answer_differs settlement_id=%s"
-                          % s.json["settlement_id"], log)
+                          % s.json["settlement_id"], self.w.log_tail(n=200000))
 
     # --- documents -----------------------------------------------------------------------------
 
