@@ -1561,20 +1561,37 @@ static void cancel_fail(struct his_call *call, int err, const char *msg)
              d);
 }
 
-/* Found cancelled at the platform: recorded so, the 5203 that found it its evidence. */
+#define CANCELLED_ELSEWHERE                                                                        \
+    "this settlement had already been cancelled at the platform, not through posad (at the "       \
+    "insurance office, or by another system): its record says cancelled; posad refunded nothing"
+
+/* Found cancelled at the platform: recorded so, the 5203 that found it its evidence. The
+ * request's key is not the cancel's (cancel_admit wrote it with the refused 2208): a repeat
+ * would have been answered as the refund posad made. */
 static int run_cancelled_elsewhere(struct db *db, struct db_job *job)
 {
     struct setl_flow *s = his_call_of_job(job)->flow;
 
     json_object_object_add(s->body, "cancelled_elsewhere", json_object_new_boolean(1));
+    json_object_object_del(s->body, "cancel_his_key");
+    json_object_object_del(s->body, "cancel_his_hash");
     return record_cancelled(db, s);
+}
+
+/* The refusal of a cancel of a settlement the platform had cancelled without posad: now, and
+ * whenever it is asked again, under any key. */
+static void fail_cancelled_elsewhere(struct his_call *call, const char *refusal)
+{
+    struct json_object *d = desk_upstream_details(refusal);
+
+    json_object_object_add(d, "state", json_object_new_string("cancelled"));
+    his_fail(call, POSA_ESTATE, CANCELLED_ELSEWHERE, d);
 }
 
 static void on_cancelled_elsewhere(struct db_job *job, int status)
 {
     struct his_call *call = his_call_of_job(job);
     struct setl_flow *s = call->flow;
-    struct json_object *d;
 
     if (status) {
         his_fail(call, status, NULL, NULL);
@@ -1582,12 +1599,7 @@ static void on_cancelled_elsewhere(struct db_job *job, int status)
     }
     log_event(LOGL_WARN, "settlement_cancelled_elsewhere", "settlement_id", s->rec->settlement_id,
               "msgid", s->cancel_msgid, "err_msg", s->refusal, NULL);
-    d = desk_upstream_details(s->refusal);
-    json_object_object_add(d, "state", json_object_new_string("cancelled"));
-    his_fail(call, POSA_ESTATE,
-             "this settlement had already been cancelled at the platform, not through posad "
-             "(at the insurance office, or by another system): its record now says cancelled",
-             d);
+    fail_cancelled_elsewhere(call, s->refusal);
 }
 
 static void on_cancel_checked(struct upmsg *m)
@@ -1595,8 +1607,8 @@ static void on_cancel_checked(struct upmsg *m)
     struct his_call *call = m->data;
     struct setl_flow *s = call->flow;
     struct envelope_response env;
-    char msg[256];
-    int stands = -1;
+    char msg[256], words[400];
+    int stands = -2; /* not asked: the question did not get through */
 
     if (desk_outcome(m, &env, msg, sizeof msg) == 0) {
         stands = desk_settlement_stands(env.output, s->rec->setl_id);
@@ -1605,10 +1617,18 @@ static void on_cancel_checked(struct upmsg *m)
     if (stands == 0)
         str_copy(s->cancel_msgid, sizeof(s->cancel_msgid), m->msgid);
     upmsg_free(m);
-    if (stands == 0)
+    if (stands == 0) {
         his_db(call, run_cancelled_elsewhere, on_cancelled_elsewhere);
-    else
+    } else if (stands == -2) {
+        /* Refused, and posad could not find out why: said so, retryable, not kept. */
+        snprintf(words, sizeof words,
+                 "the platform refused the refund (%s), and posad could not ask whether the "
+                 "settlement was cancelled some other way: send the cancel again shortly",
+                 s->refusal);
+        his_fail(call, POSA_EUPSTREAM_OFFLINE, words, desk_upstream_details(s->refusal));
+    } else {
         cancel_fail(call, POSA_EUPSTREAM_REFUSED, s->refusal);
+    }
 }
 
 /* A refused cancel: was the settlement cancelled some other way, at the insurance office or
@@ -1682,6 +1702,10 @@ static void on_cancel_loaded(struct db_job *job, int status)
         str_copy(s->cancel_msgid, sizeof(s->cancel_msgid), desk_str(s->body, "cancel_msgid"));
         cancel_amounts(s, NULL); /* all of it */
         cancel_reply(call);
+        return;
+    }
+    if (json_object_object_get_ex(s->body, "cancelled_elsewhere", NULL)) {
+        fail_cancelled_elsewhere(call, NULL);
         return;
     }
     if (strcmp(s->rec->state, "settled") != 0) {

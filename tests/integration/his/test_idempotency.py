@@ -675,6 +675,15 @@ class IdemBase(h.HisTestCase):
         self.w.platform_call("2208", {"data": {"psn_no": self.psn_no, "mdtrt_id": a["mdtrt_id"],
                                                "setl_id": s_a["setl_id"]}}, "320200")
         path = "/v1/settlements/%s/cancel" % s_a["settlement_id"]
+        # The question refused (a busy platform): nothing known, so retryable and not kept.
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
+            "infno": "5203", "mode": "refuse", "count": 1, "message": "系统繁忙 (injected)"})
+        self.assertEqual(status, 200, raw)
+        r = self.c.post(path, {}, key=self.key("elsewhere"))
+        self.assertError(r, 503, "UPSTREAM_OFFLINE")
+        self.assertIs(r.json["error"]["retryable"], True, r)
+        self.assertIn("could not ask whether the settlement was cancelled some other way",
+                      r.json["error"]["message"], r)
         r = self.c.post(path, {}, key=self.key("elsewhere"))
         self.assertError(r, 409, "CONFLICT")
         self.assertIn("already been cancelled at the platform", r.json["error"]["message"], r)
@@ -686,6 +695,13 @@ class IdemBase(h.HisTestCase):
         self.assertIs(g.json["cancelled_elsewhere"], True, g)
         self.assertEqual(self.posad_rows(
             "SELECT infno FROM journal WHERE msgid = ?", (g.json["cancel_msgid"],)), [("5203",)])
+        # Asked again, its answer under the key lost (posad stopped before keeping it, or the
+        # answer expired): the same refusal, never a 200 for a refund posad did not make.
+        self.lose_answer("elsewhere")
+        for key in (self.key("elsewhere"), None):
+            r = self.c.post(path, {}, key=key)
+            self.assertError(r, 409, "CONFLICT")
+            self.assertIn("posad refunded nothing", r.json["error"]["message"], r)
         again = self.settle(a["visit_id"])
         self.assertEqual(again["amounts"], s_a["amounts"])
         self.assertEqual(self.c.post("/v1/settlements/%s/cancel" % again["settlement_id"],
