@@ -1225,8 +1225,12 @@ static void on_setl_get(struct db_job *job, int status)
         msg = json_object_new_object();
         json_object_object_add(msg, "msgid", json_object_new_string(s->refund->msgid));
         json_object_object_add(msg, "infno", json_object_new_string(s->refund->infno));
+        /* Its reversal not final either ("reversed" in the journal's words as soon as its
+         * 2601 is journaled): how it ended is not known yet. */
         json_object_object_add(msg, "state",
-                               json_object_new_string(msg_state_name(s->refund->state)));
+                               json_object_new_string(s->refund->state == MSG_REVERSED
+                                                          ? msg_state_name(MSG_UNKNOWN)
+                                                          : msg_state_name(s->refund->state)));
         json_object_object_add(o, "refund", msg);
     }
     if (json_object_object_get_ex(s->body, "cancelled_elsewhere", &msg))

@@ -100,11 +100,16 @@ static const char sql_visit_open[] =
 static const char sql_visit_cancel_open[] =
     "SELECT 1 FROM journal WHERE visit_key = ?1 AND " OPEN_STATE " "
     "AND infno IN ('2205', '2302') LIMIT 1";
-/* A settlement cancel of the visit, or a reversal of one, not yet final. */
+/* A settlement cancel of the visit, or a reversal of one (of a reversal of one, ...: a 2601
+ * whose outcome was unknown is reversed by another naming it), not yet final: from the
+ * visit's open rows (journal_open), up their ref_msgid to the cancel. */
 static const char sql_visit_refund_open[] =
-    "SELECT 1 FROM journal WHERE visit_key = ?1 AND " OPEN_STATE " "
-    "AND (infno IN ('2208', '2305') OR (infno = '2601' AND ref_msgid IN "
-    "(SELECT msgid FROM journal WHERE visit_key = ?1 AND infno IN ('2208', '2305')))) LIMIT 1";
+    "WITH RECURSIVE up(infno, ref) AS ("
+    "SELECT infno, ref_msgid FROM journal WHERE visit_key = ?1 AND " OPEN_STATE " "
+    "AND (infno = '2208' OR infno = '2305' OR infno = '2601') "
+    "UNION SELECT j.infno, j.ref_msgid FROM journal j, up WHERE up.infno = '2601' AND "
+    "j.msgid = up.ref) "
+    "SELECT 1 FROM up WHERE infno = '2208' OR infno = '2305' LIMIT 1";
 static const char sql_stats[] =
     "SELECT count(*), coalesce(sum(state = 'unknown'), 0), coalesce(min(created_at), 0) "
     "FROM " OPEN_ROWS NOT_QUERY;
