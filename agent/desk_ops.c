@@ -425,6 +425,15 @@ static int group_rows(struct recon_flow *f)
     return 0;
 }
 
+/* A settlement found cancelled at the platform without a cancel of posad's: out too. */
+static int note_cancelled_elsewhere(const char *setl_id, void *data)
+{
+    struct recon_flow *f = data;
+
+    json_object_object_add(f->cancelled, setl_id, NULL);
+    return 0;
+}
+
 static int run_day(struct db *db, struct db_job *job)
 {
     struct recon_flow *f = container_of(job, struct recon_flow, job);
@@ -437,6 +446,7 @@ static int run_day(struct db *db, struct db_job *job)
     /* From a day earlier: the platform's setl_time decides the day, and its clock may run
      * ahead of posad's (an answer journaled at 23:59:59 for a settlement of 00:00:01). */
     if ((err = journal_settlements_since(db, f->day_start - 24 * 3600 * 1000, collect, f)) < 0 ||
+        (err = records_cancelled_elsewhere_list(db, note_cancelled_elsewhere, f)) < 0 ||
         (err = journal_settlements_open(db, f->day_start, f->day_end, &f->unresolved)) < 0)
         return err;
     return group_rows(f);

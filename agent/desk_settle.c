@@ -1575,11 +1575,14 @@ static void cancel_fail(struct his_call *call, int err, const char *msg)
 static int run_cancelled_elsewhere(struct db *db, struct db_job *job)
 {
     struct setl_flow *s = his_call_of_job(job)->flow;
+    int err;
 
     json_object_object_add(s->body, "cancelled_elsewhere", json_object_new_boolean(1));
     json_object_object_del(s->body, "cancel_his_key");
     json_object_object_del(s->body, "cancel_his_hash");
-    return record_cancelled(db, s);
+    /* Reconciliation counts from the journal, which has no done cancel of it. */
+    err = records_cancelled_elsewhere_put(db, s->rec->setl_id, s->cancel_msgid, upstream_now_ms());
+    return err ? err : record_cancelled(db, s);
 }
 
 /* The refusal of a cancel of a settlement the platform had cancelled without posad: now, and

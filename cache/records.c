@@ -60,6 +60,9 @@ static const char sql_settlement_counts[] =
 static const char sql_report_put[] =
     "INSERT OR REPLACE INTO reconcile_reports (date, body, created_at) VALUES (?1, ?2, ?3)";
 static const char sql_report_get[] = "SELECT body FROM reconcile_reports WHERE date = ?1";
+static const char sql_elsewhere_put[] =
+    "INSERT OR IGNORE INTO cancelled_elsewhere (setl_id, msgid, found_at) VALUES (?1, ?2, ?3)";
+static const char sql_elsewhere_list[] = "SELECT setl_id FROM cancelled_elsewhere";
 static const char sql_answer_get[] =
     "SELECT body_hash, status, answer FROM his_answers WHERE idem_key = ?1";
 static const char sql_answer_put[] =
@@ -435,6 +438,35 @@ int records_settlement_counts(struct db *db, int (*cb)(const char *state, int64_
         return POSA_EDB;
     while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW)
         err = cb((const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1), data);
+    if (!err && rc != SQLITE_DONE)
+        err = db_map(rc);
+    sqlite3_reset(st);
+    return err;
+}
+
+int records_cancelled_elsewhere_put(struct db *db, const char *setl_id, const char *msgid,
+                                    int64_t now)
+{
+    sqlite3_stmt *st = db_stmt(db, sql_elsewhere_put);
+
+    if (!st)
+        return POSA_EDB;
+    sqlite3_bind_text(st, 1, setl_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, msgid, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, now);
+    return db_step_done(db, st);
+}
+
+int records_cancelled_elsewhere_list(struct db *db, int (*cb)(const char *setl_id, void *data),
+                                     void *data)
+{
+    sqlite3_stmt *st = db_stmt(db, sql_elsewhere_list);
+    int rc = SQLITE_DONE, err = 0;
+
+    if (!st)
+        return POSA_EDB;
+    while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        err = cb((const char *)sqlite3_column_text(st, 0), data);
     if (!err && rc != SQLITE_DONE)
         err = db_map(rc);
     sqlite3_reset(st);

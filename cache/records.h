@@ -159,6 +159,13 @@ void records_settlement_free(struct settlement_record *s);
 int records_settlement_counts(struct db *db, int (*cb)(const char *state, int64_t count, void *data),
                               void *data);
 
+/* Settlements the platform holds cancelled though no cancel of posad's did it (schema 0022):
+ * put once per setl_id (again: kept as first found); list calls cb with each. */
+int records_cancelled_elsewhere_put(struct db *db, const char *setl_id, const char *msgid,
+                                    int64_t now);
+int records_cancelled_elsewhere_list(struct db *db, int (*cb)(const char *setl_id, void *data),
+                                     void *data);
+
 /* The day's reconciliation report: put replaces; get POSA_ENOTFOUND. *ret is malloc'd. */
 int records_report_put(struct db *db, int32_t date, const char *body, int64_t now);
 int records_report_get(struct db *db, int32_t date, char **ret);

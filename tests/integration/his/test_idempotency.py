@@ -702,6 +702,11 @@ class IdemBase(h.HisTestCase):
             r = self.c.post(path, {}, key=key)
             self.assertError(r, 409, "CONFLICT")
             self.assertIn("posad refunded nothing", r.json["error"]["message"], r)
+        # Reconciled, it is not counted: it said "mismatch" that day, listing it as the
+        # platform's cancelled one, posad's settled (the journal has no done cancel of it).
+        day = self.c.post("/v1/reconcile", {"date": h.CLOCK[:10]})
+        self.assertEqual(day.status, 200, day)
+        self.assertNotIn(s_a["setl_id"], [m.get("setl_id") for m in day.json["mismatched"]], day)
         again = self.settle(a["visit_id"])
         self.assertEqual(again["amounts"], s_a["amounts"])
         self.assertEqual(self.c.post("/v1/settlements/%s/cancel" % again["settlement_id"],
