@@ -166,7 +166,7 @@ struct recon_group { /* as wide as desk_settlement_decode allows */
     struct desk_day_row *rows;
     size_t n_rows;
     bool matched;
-    size_t others; /* settlements its 3202 listed of the hospital's other posads */
+    bool others; /* its 3202 listed settlements of the hospital's other posads */
     char text[160];
     /* Why the 3202 asked where the totals differ gave no detail: the report says the totals
      * differ all the same (the whole reconciliation was thrown away, and said "failed"). */
@@ -192,6 +192,7 @@ struct recon_flow {
     struct json_object *cancelled; /* setl_ids taken back by a done 2208/2305 */
     struct json_object *cancel_of; /* a done cancel's msgid -> the setl_id it took back */
     struct json_object *reversed;  /* msgids of settlements a done 2601 undid */
+    struct json_object *others;    /* msgids 3202s listed of the hospital's other posads */
     int64_t unresolved;            /* the period's settlements and cancels of unknown outcome */
     struct recon_row *rows;
     size_t n_rows, cap_rows;
@@ -215,6 +216,7 @@ static void recon_free(void *p)
     json_object_put(f->held);
     json_object_put(f->cancelled);
     json_object_put(f->cancel_of);
+    json_object_put(f->others);
     json_object_put(f->reversed);
     free(f->rows);
     free(f->report);
@@ -441,7 +443,8 @@ static int run_day(struct db *db, struct db_job *job)
 
     if (!(f->mismatched = json_object_new_array()) || !(f->listed = json_object_new_object()) ||
         !(f->held = json_object_new_object()) || !(f->cancelled = json_object_new_object()) ||
-        !(f->cancel_of = json_object_new_object()) || !(f->reversed = json_object_new_object()))
+        !(f->cancel_of = json_object_new_object()) || !(f->reversed = json_object_new_object()) ||
+        !(f->others = json_object_new_object()))
         return -ENOMEM;
     /* From a day earlier: the platform's setl_time decides the day, and its clock may run
      * ahead of posad's (an answer journaled at 23:59:59 for a settlement of 00:00:01). */
@@ -468,7 +471,7 @@ static char *report_text(struct recon_flow *f)
     struct json_object *o = json_object_new_object(), *groups = json_object_new_array();
     struct desk_day_totals all = {0};
     bool matched = !f->too_many && f->unreadable == 0 && f->unresolved == 0;
-    size_t others = 0;
+    size_t others = f->others ? (size_t)json_object_object_length(f->others) : 0;
     char *text;
 
     for (size_t i = 0; i < f->n_groups; i++) {
@@ -476,7 +479,6 @@ static char *report_text(struct recon_flow *f)
         struct json_object *j = json_object_new_object();
 
         matched = matched && g->matched;
-        others += g->others;
         all.medfee_sumamt += g->totals.medfee_sumamt;
         all.fund_pay_sumamt += g->totals.fund_pay_sumamt;
         all.acct_pay += g->totals.acct_pay;
@@ -574,7 +576,9 @@ static int on_mismatch(struct json_object *row, bool platform_only, void *data)
     if (platform_only && json_object_object_get_ex(row, "msgid", &v) &&
         json_object_is_type(v, json_type_string) &&
         msgid_of_other_terminal(&f->pd->up.gen, json_object_get_string(v))) {
-        f->groups[f->next].others++;
+        /* the national 3202 names no insurance type: each group's may list the same */
+        json_object_object_add(f->others, json_object_get_string(v), NULL);
+        f->groups[f->next].others = true;
         return 0;
     }
     if (json_object_object_get_ex(row, "setl_id", &v) && json_object_is_type(v, json_type_string) &&
@@ -613,10 +617,9 @@ static int recon_detail(struct recon_flow *f, struct recon_group *g, struct json
 
     if (!err && g->others && json_object_array_length(f->mismatched) == listed) {
         g->matched = true;
-        snprintf(g->text, sizeof g->text,
-                 "posad's own match; the platform's totals also hold %zu settlement(s) of the "
-                 "hospital's other posads (other msgid terminals)",
-                 g->others);
+        str_copy(g->text, sizeof g->text,
+                 "posad's own match; the platform's totals also hold settlements of the "
+                 "hospital's other posads (other msgid terminals)");
     }
     return err;
 }

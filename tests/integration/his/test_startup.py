@@ -473,7 +473,10 @@ class Startup(h.HisTestCase):
             rep = r.json
             self.assertEqual((rep["matched"], rep["mismatched"], rep["local_totals"]["count"]),
                              (True, [], 1), rep)
-            self.assertGreaterEqual(rep["other_posads"], 1, rep)
+            # each counted once, though every group's 3202 may list it (no insurance type)
+            theirs = [x for x in self.w.ledger()["settlements"]
+                      if x["state"] == "active" and x["msgid"][26] != "9"]
+            self.assertTrue(1 <= rep["other_posads"] <= len(theirs), (rep, theirs))
             self.assertIn("other posads", rep["groups"][0]["upstream_result"], rep)
 
     def test_a_log_made_again_after_rotation_keeps_0640(self):
