@@ -1080,6 +1080,7 @@ struct setl_flow {
     struct json_object *body;
     struct desk_settlement result;
     struct policy_result theirs; /* a cancel's figures as the platform answered them */
+    char theirs_setl_id[RECORD_ID_MAX + 1]; /* ... and the settlement it named */
     struct envelope_response env;
     bool have_env;
     bool recorded; /* the cancel's record was written in its answer's transaction */
@@ -1502,10 +1503,13 @@ static enum cancel_figures cancel_amounts(struct setl_flow *s, struct json_objec
     struct desk_settlement theirs = {0};
     struct policy_result *own = &s->result.amounts, *t = &s->theirs;
     bool have_theirs = output && desk_settlement_decode(output, &theirs, &jerr) == 0 &&
-                       theirs.amounts.medfee_sumamt != 0;
+                       (theirs.amounts.medfee_sumamt || theirs.amounts.fund_pay_sumamt ||
+                        theirs.amounts.acct_pay || theirs.amounts.psn_cash_pay);
 
     memset(&s->result, 0, sizeof s->result);
     *t = have_theirs ? theirs.amounts : (struct policy_result){0};
+    str_copy(s->theirs_setl_id, sizeof s->theirs_setl_id,
+             have_theirs && theirs.setl_id ? theirs.setl_id : "");
     if (!json_object_object_get_ex(s->body, "answer", &answer) ||
         his_settlement_amounts_read(json_object_object_get(answer, "amounts"), -1, own) < 0) {
         *own = *t; /* no half of one */
@@ -1515,17 +1519,30 @@ static enum cancel_figures cancel_amounts(struct setl_flow *s, struct json_objec
         return CANCEL_FIGURES_MISSING;
     return t->medfee_sumamt == own->medfee_sumamt && t->fund_pay_sumamt == own->fund_pay_sumamt &&
                    t->acct_pay == own->acct_pay && t->psn_cash_pay == own->psn_cash_pay &&
-                   (!theirs.setl_id || !theirs.setl_id[0] ||
-                    strcmp(theirs.setl_id, s->rec->setl_id) == 0)
+                   (!s->theirs_setl_id[0] || strcmp(s->theirs_setl_id, s->rec->setl_id) == 0)
                ? CANCEL_FIGURES_AGREE
                : CANCEL_FIGURES_DIFFER;
+}
+
+/* The four figures compared, as "medfee/fund/acct/cash". */
+static void cancel_figures_text(const struct policy_result *r, char *buf, size_t cap)
+{
+    const int64_t v[4] = {r->medfee_sumamt, r->fund_pay_sumamt, r->acct_pay, r->psn_cash_pay};
+    size_t n = 0;
+
+    buf[0] = '\0';
+    for (int i = 0; i < 4 && n + 24 < cap; i++) {
+        if (i)
+            buf[n++] = '/';
+        dec_format(v[i], 2, buf + n, cap - n);
+        n += strlen(buf + n);
+    }
 }
 
 /* What cancel_amounts found of the platform's figures, for an operator. */
 static void cancel_figures_log(const struct setl_flow *s, enum cancel_figures found)
 {
-    char theirs[3][24], own[3][24];
-    const struct policy_result *o = &s->result.amounts;
+    char theirs[128], told[128];
 
     if (found == CANCEL_FIGURES_MISSING) {
         log_event(LOGL_WARN, "cancel_answer_without_amounts", "settlement_id",
@@ -1534,16 +1551,11 @@ static void cancel_figures_log(const struct setl_flow *s, enum cancel_figures fo
     }
     if (found != CANCEL_FIGURES_DIFFER)
         return;
-    dec_format(s->theirs.medfee_sumamt, 2, theirs[0], sizeof theirs[0]);
-    dec_format(s->theirs.fund_pay_sumamt, 2, theirs[1], sizeof theirs[1]);
-    dec_format(s->theirs.psn_cash_pay, 2, theirs[2], sizeof theirs[2]);
-    dec_format(o->medfee_sumamt, 2, own[0], sizeof own[0]);
-    dec_format(o->fund_pay_sumamt, 2, own[1], sizeof own[1]);
-    dec_format(o->psn_cash_pay, 2, own[2], sizeof own[2]);
+    cancel_figures_text(&s->theirs, theirs, sizeof theirs);
+    cancel_figures_text(&s->result.amounts, told, sizeof told);
     log_event(LOGL_ERROR, "cancel_answer_differs", "settlement_id", s->rec->settlement_id,
-              "medfee_sumamt", theirs[0], "fund_pay_sumamt", theirs[1], "psn_cash_pay", theirs[2],
-              "told_medfee_sumamt", own[0], "told_fund_pay_sumamt", own[1], "told_psn_cash_pay",
-              own[2], NULL);
+              "setl_id", s->rec->setl_id, "answer_setl_id", s->theirs_setl_id,
+              "answer_medfee_fund_acct_cash", theirs, "told_medfee_fund_acct_cash", told, NULL);
 }
 
 /* A cancel that did not go through: the platform's words, and the message, only when there

@@ -140,12 +140,13 @@ static bool starts_with_any(const char *s, const char *const *words)
 }
 
 /* After a marker that says a name comes (and a colon or a space): the bytes of the name
- * there, 2 to 4 Han characters up to a word that is not a name; 0 when none is. */
-static size_t name_after_marker(const char *s, size_t len, size_t *ret_skip)
+ * there, 2 to 4 Han characters up to a word that is not a name; 0 when none is. An ASCII
+ * marker only where a word starts (word_start): hilist_name is a drug's, not a person's. */
+static size_t name_after_marker(const char *s, size_t len, bool word_start, size_t *ret_skip)
 {
-    static const char *const markers[] = {"被保险人", "参保人员", "参保人", "就诊人员", "就诊人",
-                                          "人员",     "患者",     "病人",   "姓名",     "psn_name",
-                                          "PSN_NAME", "name",     NULL};
+    static const char *const markers[] = {"被保险人", "参保人员", "参保人", "就诊人员",
+                                          "就诊人",   "患者",     "病人",   "姓名",
+                                          "psn_name", "PSN_NAME", "name",   NULL};
     /* What comes between the marker and the name: a colon, a space, an equals sign, an
      * opening bracket or quote (参保人员【张三】, 患者“李四”, the platforms' usual style). Not
      * a parenthesis: 姓名(必填) says what the field is, not whose. */
@@ -161,7 +162,7 @@ static size_t name_after_marker(const char *s, size_t len, size_t *ret_skip)
     size_t at = 0, name = 0, chars = 0, h, sep;
 
     for (const char *const *m = markers; *m; m++)
-        if (strncmp(s, *m, strlen(*m)) == 0) {
+        if ((word_start || (unsigned char)**m >= 0x80) && strncmp(s, *m, strlen(*m)) == 0) {
             at = strlen(*m);
             break;
         }
@@ -218,7 +219,9 @@ void mask_free_text(const char *text, char *buf, size_t cap)
         size_t n = run ? run : utf8_len((unsigned char)text[i]);
         size_t head = digits >= 15 ? 6 : 0, tail = digits >= 8 ? 4 : 2, d = 0;
 
-        if (!run && (name = name_after_marker(text + i, len - i, &skip))) {
+        bool word_start = i == 0 || !(is_alnum(text[i - 1]) || text[i - 1] == '_');
+
+        if (!run && (name = name_after_marker(text + i, len - i, word_start, &skip))) {
             char masked[64];
             size_t m;
 

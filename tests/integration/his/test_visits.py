@@ -904,12 +904,16 @@ class VisitsBase(h.HisTestCase):
         # refund of 99,999.00 for a patient who paid less, a positive total, another setl_id):
         # a cancel refunds all of the settlement, so the HIS hears its own figures, as a
         # replay of the key would, and the platform's are logged for an operator.
-        for field, value in (("setlinfo.psn_cash_pay", "-99999.00"),
-                             ("setlinfo.medfee_sumamt", "5420.00"),
-                             ("setlinfo.setl_id", "S999")):
+        for field, value, logged in (("setlinfo.psn_cash_pay", "-99999.00", "/-99999.00"),
+                                     ("setlinfo.acct_pay", "-1.00", "/-1.00/"),
+                                     ("setlinfo.medfee_sumamt", "5420.00", "=5420.00/"),
+                                     ("setlinfo.setl_id", "S999", "answer_setl_id=S999")):
             s, _ = self.refund_with_tampered_answer("TF", field, value)
-            self.assertIn("event=cancel_answer_differs settlement_id=%s"
-                          % s.json["settlement_id"], self.w.log_tail(n=200000))
+            line = [ln for ln in self.w.log_tail(n=200000).splitlines()
+                    if "event=cancel_answer_differs settlement_id=%s" % s.json["settlement_id"]
+                    in ln]
+            self.assertEqual(len(line), 1, field)
+            self.assertIn(logged, line[0])  # what differed, for an operator
 
     # --- documents -----------------------------------------------------------------------------
 
