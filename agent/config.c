@@ -697,24 +697,41 @@ static int config_client_tls(const struct posad_config *cfg, const char *path, c
 /* The socket's path must fit an address (108 bytes with its NUL): else posad would stop at
  * start, past the check. Its directory, and the log's, may be made by the service manager
  * when posad starts (systemd's RuntimeDirectory, LogsDirectory): not looked for here. */
+/* The log posad appends to at start: a directory there, or no directory for it to be made
+ * in, fails the start (a device, /dev/null, is appended to as a file is). */
+static int config_log_file(const struct posad_config *cfg, const char *path, char *msg, size_t cap)
+{
+    char at[CONFIG_PATH_MAX + 16], dir[CONFIG_PATH_MAX + 1], *slash;
+    const char *why = NULL;
+    struct stat st;
+
+    if (!cfg->log_file[0])
+        return 0;
+    snprintf(dir, sizeof dir, "%s", cfg->log_file);
+    if ((slash = strrchr(dir, '/'))) /* absolute (PATH): "/x.log" leaves "" */
+        *slash = '\0';
+    if (stat(cfg->log_file, &st) == 0)
+        why = S_ISDIR(st.st_mode) ? "a directory, not a file" : NULL;
+    else if (stat(dir[0] ? dir : "/", &st) != 0 || !S_ISDIR(st.st_mode))
+        why = "its directory does not exist";
+    if (!why)
+        return 0;
+    snprintf(msg, cap, "%s: [posad] log_file: %s: %s",
+             config_at(cfg, path, "posad", "log_file", at, sizeof at), cfg->log_file, why);
+    return POSA_EFIELD;
+}
+
 static int config_paths(const struct posad_config *cfg, const char *path, char *msg, size_t cap)
 {
     char at[CONFIG_PATH_MAX + 16];
     struct sockaddr_un un;
-    struct stat st;
 
     if (strlen(cfg->socket) >= sizeof un.sun_path) {
         snprintf(msg, cap, "%s: [posad] socket: %s: longer than a socket's path may be (107 bytes)",
                  config_at(cfg, path, "posad", "socket", at, sizeof at), cfg->socket);
         return POSA_EFIELD;
     }
-    /* One there already that posad could not append to (made at start when it is not). */
-    if (cfg->log_file[0] && stat(cfg->log_file, &st) == 0 && !S_ISREG(st.st_mode)) {
-        snprintf(msg, cap, "%s: [posad] log_file: %s: not a file",
-                 config_at(cfg, path, "posad", "log_file", at, sizeof at), cfg->log_file);
-        return POSA_EFIELD;
-    }
-    return 0;
+    return config_log_file(cfg, path, msg, cap);
 }
 
 /* The key the database's personal data is sealed under, read now as posad will at start. */

@@ -532,11 +532,19 @@ def scenario_ops(w):
             f.write(text + "\n" + extra)
         r = subprocess.run([posad, "--check-config", bad], capture_output=True, text=True)
         assert r.returncode == 2 and want in r.stderr, (extra, r)
-    # A log_file that is a directory: posad could not append to it at start.
-    with open(bad, "w") as f:
-        f.write(re.sub(r"(?m)^log_file = .*$", "log_file = " + w.dir, text))
-    r = subprocess.run([posad, "--check-config", bad], capture_output=True, text=True)
-    assert r.returncode == 2 and "[posad] log_file: %s: not a file" % w.dir in r.stderr, r
+    # A log_file posad could not append to at start: a directory, or one in a directory that
+    # is not there; /dev/null is appended to as a file is.
+    for log_file, want in ((w.dir, "a directory, not a file"),
+                           ("/nonexistent/dir/x.log", "its directory does not exist"),
+                           ("/dev/null", None)):
+        with open(bad, "w") as f:
+            f.write(re.sub(r"(?m)^log_file = .*$", "log_file = " + log_file, text))
+        r = subprocess.run([posad, "--check-config", bad], capture_output=True, text=True)
+        if want:
+            assert r.returncode == 2 and "[posad] log_file: %s: %s" % (log_file, want) \
+                in r.stderr, r
+        else:
+            assert r.returncode == 0, r
     # Keys judged after the file is read are named at their line too.
     with open(bad, "w") as f:
         f.write(text + "\n[policy]\nfile = /nonexistent/policy.json\n")
