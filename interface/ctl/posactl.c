@@ -20,6 +20,7 @@
 #include "core/bound.h"
 #include "core/datetime.h"
 #include "core/str.h"
+#include "interface/json/jsonmap.h"
 
 #define CTL_DEFAULT_SOCKET "/run/posa/posa.sock"
 #define CTL_TIMEOUT_S      60         /* a reconciliation asks the platform: allow it time */
@@ -210,8 +211,9 @@ static int ctl_call(const char *socket_path, const char *method, const char *pat
         fprintf(stderr, "posactl: cannot connect to posad at %s: %s\nposactl: %s\n", socket_path,
                 strerror(-fd),
                 fd == -EACCES || fd == -EPERM
-                    ? "the socket is posad's user's and its group's: run posactl as a member of "
-                      "that group (ls -l shows it), or as posad's user"
+                    ? "this user may not reach the socket (posad makes it its user's and its "
+                      "group's; ls -l it and its directory): run posactl as a member of that "
+                      "group, or as posad's user"
                     : "is posad running? --socket PATH or POSA_SOCKET names another socket");
         return fd;
     }
@@ -617,14 +619,25 @@ static bool is_error_answer(struct json_object *doc)
                     json_object_is_type(e, json_type_object));
 }
 
+/* posad's answer as JSON, whole (json-c alone takes "{} junk" as {}); NULL when it is not. */
+static struct json_object *answer_json(const struct response *r)
+{
+    struct json_object *doc = NULL;
+    struct jsonmap_error jerr = {0};
+
+    if (r->body && jsonmap_parse(r->body, r->len, &doc, &jerr) < 0)
+        doc = NULL;
+    return doc;
+}
+
 /* Shows an answer; returns the exit status. */
 static int show(const struct options *o, const struct response *r)
 {
-    struct json_object *doc = r->body ? json_tokener_parse(r->body) : NULL, *matched = NULL;
+    struct json_object *doc = answer_json(r), *matched = NULL;
     bool ok = r->status >= 200 && r->status < 300;
     int rc = ok ? EXIT_OK : EXIT_RUNTIME;
 
-    if (o->json && r->body) {
+    if (o->json && doc) { /* posad's words as it said them; anything else is not its answer */
         fputs(r->body, stdout);
         if (r->len == 0 || r->body[r->len - 1] != '\n')
             putchar('\n');
@@ -724,7 +737,7 @@ static int audit(const struct options *o)
             rc = EXIT_RUNTIME;
             goto done;
         }
-        doc = r.body ? json_tokener_parse(r.body) : NULL;
+        doc = answer_json(&r);
         if (r.status != 200 || !json_object_object_get_ex(doc, "rows", &v))
             break;
         checked += (int64_t)json_object_array_length(v);
