@@ -640,6 +640,17 @@ struct replay {
     bool passthrough; /* the key was a passthrough message's */
 };
 
+/* A request refused for its Idempotency-Key: the passthrough's in the national envelope its
+ * HIS reads (infcode -1), every other route's in the HIS API's error. */
+static void fail_key(struct his_call *call, int err, const char *message)
+{
+    if (call->route->handle == passthrough_handle)
+        passthrough_refuse(call, err == POSA_ECONFLICT ? 200 : 400,
+                           message ? message : posa_strerror(err));
+    else
+        his_fail(call, err, message, NULL);
+}
+
 static int run_find_answer(struct db *db, struct db_job *job)
 {
     struct his_call *call = his_call_of_job(job);
@@ -672,7 +683,7 @@ static void on_answer_found(struct db_job *job, int status)
         free(r->answer);
         free(r);
         call->idem_key[0] = '\0'; /* the first answer stays the key's */
-        his_fail(call, POSA_ECONFLICT, NULL, NULL);
+        fail_key(call, POSA_ECONFLICT, NULL);
     } else {
         call->idem_key[0] = '\0';
         respond(call, r->status, "application/json;charset=utf-8", r->answer, strlen(r->answer));
@@ -800,12 +811,11 @@ void his_handle(struct posad *pd, struct http_request *req)
         if (err == 2)
             return; /* waits for the same request in flight */
         if (err < 0) {
-            his_fail(call, err,
+            fail_key(call, err,
                      err == POSA_ECONFLICT    ? NULL
                      : err == POSA_EDUPLICATE ? "Idempotency-Key is given twice: send one"
                                               : "Idempotency-Key must be 1 to 64 visible ASCII "
-                                                "characters",
-                     NULL);
+                                                "characters");
             return;
         }
         call->flow = calloc(1, sizeof(struct replay));

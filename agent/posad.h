@@ -83,6 +83,9 @@ void passthrough_handle(struct his_call *call);
  * in the journal, not with the other routes' answers: one namespace all the same. Database
  * thread. */
 int passthrough_key_used(struct db *db, const char *idem_key, bool *ret);
+/* Answers the passthrough's request with a national envelope: HTTP status, infcode -1 and
+ * err_msg, as its HIS reads a refusal. */
+void passthrough_refuse(struct his_call *call, int status, const char *err_msg);
 void status_health(struct his_call *call);
 void status_queue(struct his_call *call);
 

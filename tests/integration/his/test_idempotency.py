@@ -611,6 +611,14 @@ class IdemBase(h.HisTestCase):
         self.assertError(r, 409, "CONFLICT")
         self.assertIn("used for a passthrough message", r.json["error"]["message"], r)
         self.assertEqual(admit(ipt_no).raw, first.raw)
+        # The other way round, the passthrough's HIS hears it in the national envelope it
+        # reads (infcode -1), not in the HIS API's error.
+        r = self.c.post("/v1/identify", {"source": "id", "certno": h.PERSONS[self.stay_psn]},
+                        key=self.key("idk"))
+        self.assertEqual(r.status, 200, r)
+        r = admit(ipt_no + "-k", key="idk")
+        self.assertEqual((r.status, r.json["infcode"]), (200, -1), r)
+        self.assertIn("already used", r.json["err_msg"], r)
 
     def test_bad_idempotency_keys(self):
         token = self.identify(self.c, self.stay_psn)
