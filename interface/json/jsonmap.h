@@ -34,7 +34,7 @@ int jsonmap_parse(const char *text, size_t len, struct json_object **ret,
 /* jsonmap_parse for a request from outside (the HIS's): a key given twice in one object
  * is refused, POSA_EDUPLICATE naming it, where json-c keeps the last silently (an
  * "emergency":true then false would settle a visit as no emergency). The platform's answers
- * are read with jsonmap_parse, as they come. */
+ * are read so too (envelope_response_parse): which of two figures it meant cannot be told. */
 int jsonmap_parse_request(const char *text, size_t len, struct json_object **ret,
                           struct jsonmap_error *err);
 

@@ -1,6 +1,7 @@
 /* The national request and response envelopes: parse with validation, and build. */
 #include "interface/platform/envelope.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +10,7 @@
 #include "core/decimal.h"
 #include "core/err.h"
 #include "core/msgid.h"
+#include "core/utf8.h"
 #include "interface/json/jsontext.h"
 
 /* Field name, its offset in struct envelope_head, and its bound in bytes. */
@@ -191,6 +193,37 @@ static int infcode_read(struct json_object *v, int *ret)
     return 0;
 }
 
+/* err_msg or warn_msg: the platform's words, whatever their length (a Java stack trace) or
+ * type (a number), cut to BOUND_STRING bytes of whole characters; an answer is not thrown
+ * away for them, which made a refusal unreadable, its outcome unknown, and had a settlement
+ * that never was reversed. */
+static int words_read(struct json_object *root, const char *name, const char **ret)
+{
+    struct json_object *v = NULL, *words;
+    bool string;
+    const char *text;
+    size_t len;
+
+    if (!json_object_object_get_ex(root, name, &v) || !v || json_object_is_type(v, json_type_null))
+        return 0;
+    string = json_object_is_type(v, json_type_string);
+    text = string ? json_object_get_string(v) : json_object_to_json_string_ext(v, 0);
+    len = strlen(text);
+    if (string && len <= BOUND_STRING) {
+        *ret = text;
+        return 0;
+    }
+    /* A copy in v's place (json-c types a value once): cut, or the other type's text. */
+    words = json_object_new_string_len(
+        text, (int)utf8_uncut_len(text, len < BOUND_STRING ? len : BOUND_STRING));
+    if (!words || json_object_object_add(root, name, words) != 0) {
+        json_object_put(words);
+        return -ENOMEM;
+    }
+    *ret = json_object_get_string(words);
+    return 0;
+}
+
 int envelope_response_parse(const char *text, size_t len, struct envelope_response *ret,
                             struct jsonmap_error *err)
 {
@@ -203,7 +236,10 @@ int envelope_response_parse(const char *text, size_t len, struct envelope_respon
     int rc;
 
     memset(&resp, 0, sizeof(resp));
-    rc = jsonmap_parse(text, len, &resp.root, err);
+    /* A key written twice: json-c keeps the last, and which figure the platform meant cannot
+     * be told (a psn_cash_pay, then "0.00"): the answer is not read, and a settlement's
+     * outcome is found out by query, as for any unreadable answer. */
+    rc = jsonmap_parse_request(text, len, &resp.root, err);
     if (rc < 0)
         return rc;
     if (!json_object_is_type(resp.root, json_type_object)) {
@@ -217,7 +253,8 @@ int envelope_response_parse(const char *text, size_t len, struct envelope_respon
     }
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         *slots[i] = "";
-        rc = jsonmap_get_string(resp.root, names[i], BOUND_STRING, false, slots[i], err);
+        rc = i >= 3 ? words_read(resp.root, names[i], slots[i])
+                    : jsonmap_get_string(resp.root, names[i], BOUND_STRING, false, slots[i], err);
         if (rc < 0)
             goto out;
     }

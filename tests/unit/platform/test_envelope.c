@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -181,7 +182,10 @@ static void test_response_bad(void **state)
         "{\"infcode\":\"zero\"}",
         "{\"infcode\":1.5}",
         "{\"infcode\":0,\"output\":[1]}",
-        "{\"infcode\":0,\"err_msg\":5}",
+        /* a key twice: which figure was meant cannot be told */
+        "{\"infcode\":0,\"output\":{\"setlinfo\":{\"psn_cash_pay\":\"6170.00\","
+        "\"psn_cash_pay\":\"0.00\"}}}",
+        "{\"infcode\":0,\"infcode\":-1}",
         "[]",
         "",
     };
@@ -194,6 +198,27 @@ static void test_response_bad(void **state)
         if (envelope_response_parse(cases[i], strlen(cases[i]), &resp, &err) == 0)
             fail_msg("case %zu parsed", i);
     }
+}
+
+/* The platform's words are read whatever their length or type: cut to BOUND_STRING bytes of
+ * whole characters, a number as its text. */
+static void test_response_words(void **state)
+{
+    char text[4096];
+    struct envelope_response resp;
+    struct jsonmap_error err;
+    size_t n = (size_t)snprintf(text, sizeof text, "{\"infcode\":-1,\"err_msg\":\"");
+
+    (void)state;
+    for (int i = 0; i < 500; i++) /* 1,500 bytes: 个 is 3 */
+        n += (size_t)snprintf(text + n, sizeof text - n, "个");
+    snprintf(text + n, sizeof text - n, "\",\"warn_msg\":5}");
+    assert_int_equal(envelope_response_parse(text, strlen(text), &resp, &err), 0);
+    assert_int_equal(resp.infcode, -1);
+    assert_int_equal(strlen(resp.err_msg), BOUND_STRING / 3 * 3); /* whole characters */
+    assert_memory_equal(resp.err_msg, "个个个", 9);
+    assert_string_equal(resp.warn_msg, "5");
+    envelope_response_done(&resp);
 }
 
 static void test_response_build_and_exact_decimals(void **state)
@@ -276,6 +301,7 @@ int main(void)
         cmocka_unit_test(test_request_build_round_trip),
         cmocka_unit_test(test_response_infcode_number_or_string),
         cmocka_unit_test(test_response_bad),
+        cmocka_unit_test(test_response_words),
         cmocka_unit_test(test_response_build_and_exact_decimals),
         cmocka_unit_test(test_3201_result_as_zeros),
     };
