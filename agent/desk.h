@@ -308,12 +308,17 @@ int desk_cancel_settlement(struct db *db, const char *request, struct settlement
 /* upstream's answer_readable: a settlement's accepted answer (2207, 2304) must say what it
  * settled, and what it says must be possible (desk_settlement_check against the request);
  * one that is not leaves the settlement unknown for the resolver's query, not settled with
- * amounts nobody can show or undo. */
+ * amounts nobody can show or undo. So must a registration's (2201, 2401,
+ * desk_registration_possible): one that is not is unknown, and reversed. */
 bool desk_answer_readable(const struct upmsg *m, const struct envelope_response *env);
 /* ... the same of output, an answer about the settlement msgid of infno sent as request
  * (its own, or a 5203's about it). */
 bool desk_answer_possible(const char *infno, const char *msgid, const char *request,
                           struct json_object *output);
+/* Can a registration's answer (2201, 2401) be what it says? Its mdtrt_id a code, and the
+ * person and the HIS's visit number (psn_no, ipt_otp_no / ipt_no), where it names them, those
+ * request sent: another's registration would take this visit's lines (desk_visit.c). */
+bool desk_registration_possible(const char *request, struct json_object *output);
 
 /* The readers as GET /v1/readers and /v1/health list them. */
 struct json_object *desk_readers_json(const struct desk *d);

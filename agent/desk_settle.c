@@ -1284,6 +1284,8 @@ static int record_cancelled(struct db *db, struct setl_flow *s)
 bool desk_answer_possible(const char *infno, const char *msgid, const char *request,
                           struct json_object *output)
 {
+    if (strcmp(infno, "2201") == 0 || strcmp(infno, "2401") == 0)
+        return desk_registration_possible(request, output);
     if (strcmp(infno, "2207") != 0 && strcmp(infno, "2304") != 0)
         return true;
     return settlement_answer_possible(msgid, request, output);

@@ -231,6 +231,25 @@ static const char *registered_id(struct json_object *output)
     return str_is_code(mdtrt_id) && strlen(mdtrt_id) <= RECORD_ID_MAX ? mdtrt_id : NULL;
 }
 
+/* Do the request and the answer name the same at key, where the answer names it? */
+static bool same_where_named(struct json_object *req, struct json_object *output, const char *key)
+{
+    const char *sent = upstream_find_string(req, key), *said = upstream_find_string(output, key);
+
+    return !said || (sent && strcmp(sent, said) == 0);
+}
+
+bool desk_registration_possible(const char *request, struct json_object *output)
+{
+    struct json_object *req = json_tokener_parse(request);
+    bool possible = registered_id(output) && same_where_named(req, output, "psn_no") &&
+                    same_where_named(req, output, "ipt_otp_no") &&
+                    same_where_named(req, output, "ipt_no");
+
+    json_object_put(req);
+    return possible;
+}
+
 /* Keeps the visit, registered as f->rec.mdtrt_id. */
 static int visit_put(struct db *db, struct visit_flow *f)
 {

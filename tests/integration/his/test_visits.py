@@ -156,20 +156,31 @@ class VisitsBase(h.HisTestCase):
         r = self.c.post("/v1/identify", {"source": "id", "certno": h.PERSONS[ZHANG]})
         self.assertEqual(r.status, 200, r)
 
-    def test_a_registration_id_that_is_no_id(self):
+    def test_a_registration_answer_that_cannot_be(self):
         # An mdtrt_id with control characters or only a blank was kept and sent on in every
-        # later message of the visit.
+        # later message of the visit; then it was "refused" while the platform kept the stay
+        # registered for good. Another patient's or another stay's registration was taken as
+        # this one's. Each is an answer that cannot be: its outcome unknown, so reversed.
         token = self.identify(self.c, ZHANG)
-        for value in ("M1\x01\n\"x", " "):
-            status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
-                "infno": "2401", "mode": "tamper_after_commit", "field": "result.mdtrt_id",
-                "value": value})
-            self.assertEqual(status, 200, raw)
-            r = self.c.post("/v1/visits", h.visit_body(token))
-            self.assertError(r, 422, "UPSTREAM_REFUSED")
-            self.assertIn("mdtrt_id", r.json["error"]["message"], r)
+        for field, value in (("result.mdtrt_id", "M1\x01\n\"x"), ("result.mdtrt_id", " "),
+                             ("result.psn_no", "32020000000000000000000999"),
+                             ("result.ipt_no", "ZY-ANOTHER")):
+            with self.subTest(field=field, value=value):
+                status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
+                    "infno": "2401", "mode": "tamper_after_commit", "field": field,
+                    "value": value})
+                self.assertEqual(status, 200, raw)
+                r = self.c.post("/v1/visits", h.visit_body(token))
+                self.assertError(r, 504, "OUTCOME_UNKNOWN")
         self.assertEqual(self.posad_rows("SELECT 1 FROM visits WHERE mdtrt_id LIKE 'M1%' OR "
                                          "mdtrt_id = ' '"), [])
+        # Each undone at the platform: a 2601 done for every 2401 of the four.
+        h.wait_until(lambda: self.posad_rows(
+            "SELECT count(*) FROM journal r JOIN journal o ON r.ref_msgid = o.msgid "
+            "WHERE r.infno = '2601' AND r.state = 'done' AND o.infno = '2401' AND "
+            "o.state = 'reversed'")[0][0] >= 4, 30, "the four registrations reversed")
+        r = self.c.post("/v1/visits", h.visit_body(token))
+        self.assertEqual(r.status, 201, r)
 
     def test_an_answer_that_is_not_the_person_asked_for(self):
         # The platform answers 1101 with another person's ID number, or with an insured
