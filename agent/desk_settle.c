@@ -763,7 +763,9 @@ static void on_undischarged(struct upmsg *m)
 /* --- settle: before the platform ----------------------------------------------------------- */
 
 /* The platform is away: the insured region's rules as configured, marked estimated. */
-static void estimate_locally(struct his_call *call)
+/* The platform gave no estimate (why: desk_outcome's words, or ""): posad's own, from the
+ * configured rules, or, without them, why the platform's is not there. */
+static void estimate_locally(struct his_call *call, const char *why)
 {
     struct settle_flow *f = call->flow;
     enum filing_kind kind = FILING_NONE;
@@ -772,7 +774,7 @@ static void estimate_locally(struct his_call *call)
                             f->req.use_account, &f->result.amounts, &kind);
 
     if (err) {
-        his_fail(call, err, NULL, NULL);
+        his_fail(call, err, err == POSA_EUPSTREAM_OFFLINE && why[0] ? why : NULL, NULL);
         return;
     }
     f->result.filing_kind = filing_kind_name(kind);
@@ -806,8 +808,11 @@ static void on_estimate(struct upmsg *m)
 
     upmsg_free(m);
     f->have_env = err == 0;
-    if (!err && (err = desk_settlement_decode(f->env.output, &f->result, &jerr)) < 0)
+    /* The platform's answer, not the HIS's request: 422 as an impossible one is, never 400. */
+    if (!err && desk_settlement_decode(f->env.output, &f->result, &jerr) < 0) {
         snprintf(msg, sizeof msg, "the platform's estimate could not be read (%s)", jerr.field);
+        err = POSA_EUPSTREAM_REFUSED;
+    }
     /* An estimate that cannot be (cash paid back, another bill's total) is not shown. */
     if (!err && (why = desk_amounts_check(&f->result, &(struct desk_settlement_sent){
                                                           f->visit->mdtrt_id, f->visit->who.psn_no,
@@ -818,7 +823,7 @@ static void on_estimate(struct upmsg *m)
         err = POSA_EUPSTREAM_REFUSED;
     }
     if (err == POSA_EUPSTREAM_OFFLINE) {
-        estimate_locally(call);
+        estimate_locally(call, msg);
         return;
     }
     if (err) {

@@ -202,6 +202,13 @@ class LostOutcomes(h.HisTestCase):
             r = self.tcp.post("/v1/visits/%s/presettle" % v["visit_id"], {})
             self.assertError(r, 422, "UPSTREAM_REFUSED")
             self.assertIn("cannot be right", r.json["error"]["message"], r)
+        # One that cannot be read is the platform's fault too: it was 400 BAD_REQUEST, the
+        # HIS's.
+        self.fault({"infno": "2206", "mode": "tamper_after_commit",
+                    "field": "setlinfo.medfee_sumamt", "value": "forty"})
+        r = self.tcp.post("/v1/visits/%s/presettle" % v["visit_id"], {})
+        self.assertError(r, 422, "UPSTREAM_REFUSED")
+        self.assertIn("estimate could not be read", r.json["error"]["message"], r)
         r = self.tcp.post("/v1/visits/%s/presettle" % v["visit_id"], {})
         self.assertEqual((r.status, r.json["amounts"]["medfee_sumamt"]), (200, "40.00"), r)
 
