@@ -291,8 +291,12 @@ static void on_query(struct upmsg *m)
         absent = true;
     if (!found && !absent) {
         /* Reversing now could undo a settlement that stands: the row stays unknown. */
-        log_event(LOGL_WARN, "outcome_query_refused", "msgid", rs->row->msgid, "err_msg",
-                  env.err_msg, NULL);
+        if (impossible) /* found, with what cannot be (desk_answer_possible logged why) */
+            log_event(LOGL_WARN, "outcome_query_impossible", "msgid", rs->row->msgid, "action",
+                      "asked again later", NULL);
+        else
+            log_event(LOGL_WARN, "outcome_query_refused", "msgid", rs->row->msgid, "err_msg",
+                      env.err_msg, NULL);
         rs->after_seq = rs->row->seq;
         rs->refused_until = upstream_monotonic_ms() + RESOLVE_REFUSED_RETRY_MS;
         envelope_response_done(&env);

@@ -190,7 +190,10 @@ class LostOutcomes(h.HisTestCase):
         r = self.tcp.post("/v1/visits/%s/settle" % v["visit_id"], {})
         self.assertEqual((r.status, r.json.get("state")), (202, "unknown"), r)
         self.assertSettledOnce(v, ["pending", "unknown", "settled"])
-        self.assertIn("settlement_answer_impossible", self.w.log_tail(n=200000))
+        log = self.w.log_tail(n=200000)
+        self.assertIn("settlement_answer_impossible", log)
+        # said as what it was, not as a refusal with no words
+        self.assertIn("event=outcome_query_impossible", log)
 
     def test_an_impossible_estimate_is_not_shown(self):
         # A presettle answer with cash paid back, or another bill's total, went to the HIS
