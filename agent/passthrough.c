@@ -25,6 +25,13 @@
 #define PT_KEY_PREFIX "pt:"
 #define PT_KEY_FMT    PT_KEY_PREFIX "%s"
 
+/* Was a message journaled under journal_key sent under an Idempotency-Key (else under its
+ * HIS's msgid, or under neither)? */
+static bool under_key(const char *journal_key)
+{
+    return journal_key && strncmp(journal_key, PT_KEY_PREFIX, strlen(PT_KEY_PREFIX)) == 0;
+}
+
 int passthrough_key_used(struct db *db, const char *idem_key, bool *ret)
 {
     char key[RECORD_ID_MAX + 4];
@@ -75,9 +82,13 @@ static void pt_relay(struct his_call *call, const char *body, size_t len)
 /* A message queued for the outbox: accepted, not yet sent. */
 static void pt_queued(struct his_call *call, const char *msgid)
 {
-    char warn[160];
+    char warn[200];
 
-    snprintf(warn, sizeof warn, "queued: posad sends it when the platform is reachable (msgid %s)",
+    /* Waiting for the platform, or (after a crash) in turn behind the reversal of the
+     * message it stands in for. */
+    snprintf(warn, sizeof warn,
+             "queued: posad sends it in turn, once the platform is reachable and the visit's "
+             "earlier messages are final (msgid %s)",
              msgid);
     pt_answer(call, 200, 0, msgid, NULL, warn);
 }
@@ -146,9 +157,13 @@ static void pt_answer_existing(struct his_call *call, const struct journal_row *
     case MSG_UNKNOWN: pt_unknown(call, row->msgid); return;
     case MSG_REVERSED:
     default:
+        /* Named by what the HIS sent it under: its msgid, or else its Idempotency-Key. */
         pt_answer(call, 200, -1, row->msgid,
-                  "the outcome was unknown and has been reversed: nothing stands; send it "
-                  "again under a new msgid",
+                  under_key(row->idem_key)
+                      ? "the outcome was unknown and has been reversed: nothing stands; send it "
+                        "again under a new Idempotency-Key"
+                      : "the outcome was unknown and has been reversed: nothing stands; send it "
+                        "again under a new msgid",
                   NULL);
         return;
     }
@@ -176,7 +191,7 @@ static void on_pt_done(struct upmsg *m)
     case UPMSG_CONFLICT:
         /* The key the message was known by: the HIS's msgid, or else its Idempotency-Key. */
         pt_answer(call, 200, -1, m->existing ? m->existing->msgid : "",
-                  strncmp(m->idem_key, PT_KEY_PREFIX, strlen(PT_KEY_PREFIX)) == 0
+                  under_key(m->idem_key)
                       ? "this Idempotency-Key was already used for a different message"
                       : "this msgid was already used for a different message",
                   NULL);
