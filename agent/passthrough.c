@@ -133,12 +133,12 @@ static bool pt_session(struct his_call *call, const char *infno, const char *his
     return true;
 }
 
-/* The answer for a message journaled earlier under the same HIS msgid. */
 void passthrough_refuse(struct his_call *call, int status, const char *err_msg)
 {
     pt_answer(call, status, -1, "", err_msg, NULL);
 }
 
+/* The answer for a message journaled earlier under the same HIS msgid (or key). */
 static void pt_answer_existing(struct his_call *call, const struct journal_row *row)
 {
     switch (row->state) {
