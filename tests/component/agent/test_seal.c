@@ -140,7 +140,7 @@ static void derive_a(const char *digest, const char *label, unsigned char *out, 
 
     for (int i = 0; i < 32; i++) {
         unsigned v;
-        assert_int_equal(sscanf(KEY_A + 2 * i, "%2x", &v), 1);
+        assert_int_equal(sscanf(&KEY_A[2 * i], "%2x", &v), 1);
         master[i] = (unsigned char)v;
     }
     assert_non_null(EVP_Q_mac(NULL, "HMAC", NULL, digest, NULL, master, sizeof master,

@@ -645,8 +645,8 @@ static void test_malformed_is_400(void **state)
         "GET /x HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer a\r\nauthorization: Bearer b\r\n\r\n",
         "GET /x HTTP/1.1\r\nHost: h\r\nHost: evil\r\n\r\n",
         "GET /x HTTP/1.1\r\nHost: h\r\nOrigin: http://h\r\nOrigin: http://e\r\n\r\n",
-        "POST /x HTTP/1.1\r\nHost: h\r\nContent-Type: a/b\r\nContent-Type: c/d\r\n"
-        "Content-Length: 0\r\n\r\n",
+        ("POST /x HTTP/1.1\r\nHost: h\r\nContent-Type: a/b\r\nContent-Type: c/d\r\n"
+         "Content-Length: 0\r\n\r\n"),
     };
     for (size_t i = 0; i < sizeof twice / sizeof twice[0]; i++) {
         fd = connect_tcp();

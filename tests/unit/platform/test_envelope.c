@@ -183,8 +183,8 @@ static void test_response_bad(void **state)
         "{\"infcode\":1.5}",
         "{\"infcode\":0,\"output\":[1]}",
         /* a key twice: which figure was meant cannot be told */
-        "{\"infcode\":0,\"output\":{\"setlinfo\":{\"psn_cash_pay\":\"6170.00\","
-        "\"psn_cash_pay\":\"0.00\"}}}",
+        ("{\"infcode\":0,\"output\":{\"setlinfo\":{\"psn_cash_pay\":\"6170.00\","
+         "\"psn_cash_pay\":\"0.00\"}}}"),
         "{\"infcode\":0,\"infcode\":-1}",
         "[]",
         "",
