@@ -1239,8 +1239,9 @@ static void on_setl_get(struct db_job *job, int status)
                                                           : msg_state_name(s->refund->state)));
         json_object_object_add(o, "refund", msg);
     }
-    if (json_object_object_get_ex(s->body, "cancelled_elsewhere", &msg))
-        json_object_object_add(o, "cancelled_elsewhere", json_object_get(msg));
+    json_object_object_add(
+        o, "cancelled_elsewhere",
+        json_object_new_boolean(json_object_object_get_ex(s->body, "cancelled_elsewhere", NULL)));
     his_reply(call, 200, o);
 }
 

@@ -332,7 +332,9 @@ void his_fail_field(struct his_call *call, const struct jsonmap_error *err)
     char message[200];
     int code = err->err ? err->err : POSA_EFIELD;
 
-    if (code == POSA_ETOOLONG && strcmp(err->field, "lines") == 0)
+    /* Too many lines, or ids of lines to cancel: the bill's ceiling (his-api.md, Limits). */
+    if (code == POSA_ETOOLONG &&
+        (strcmp(err->field, "lines") == 0 || strcmp(err->field, "his_line_ids") == 0))
         code = POSA_ETOOLARGE;
     if (err->line) /* where an HIS's developer looks */
         snprintf(message, sizeof message,

@@ -104,7 +104,7 @@ def money_table(amounts):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     ap.add_argument("--url", default="http://127.0.0.1:8470")
     ap.add_argument("--socket")
     ap.add_argument("--token")

@@ -242,6 +242,9 @@ CASES = [
      {"his_line_ids": ["L01\u0000X"]}, None, BAD),
     ("cancel_unknown_line", "POST", "/v1/visits/{open}/fees/cancel", {"his_line_ids": ["ZZ9"]},
      None, NOT_FOUND),
+    # more ids than a bill has lines: the bill's ceiling, as for 50,001 lines (it was 400)
+    ("cancel_50001_ids", "POST", "/v1/visits/{open}/fees/cancel",
+     {"his_line_ids": ["L%d" % i for i in range(50001)]}, None, TOO_LARGE),
     ("cancel_lines_of_settled_visit", "POST", "/v1/visits/{settled}/fees/cancel", {"all": True},
      None, CONFLICT),
     ("cancel_unknown_visit", "POST", "/v1/visits/Vdeadbeefdeadbeef/fees/cancel", {"all": True},
