@@ -36,7 +36,12 @@
  * and its client waits in poll without a limit. The loop then says the service is down (its
  * cards are no longer known to be in), and the thread starts over once pcscd answers. */
 #define WATCH_HUNG_MS   5000
-#define WATCH_CHECK_MS  1000
+/* A call about a card (connect, a command, its transaction): legitimately long on a slow
+ * card (seconds a command) or one another program holds in a transaction, so a hang is said
+ * only past this. At 5 s a slow card at one desk said pcscd down at every desk, took their
+ * cards away, and did again each time the thread started over. */
+#define WATCH_CARD_HUNG_MS 20000
+#define WATCH_CHECK_MS     1000
 #define PNP_READER      "\\\\?PnP?\\Notification"
 
 struct ev_node {
@@ -66,6 +71,7 @@ struct pcsc_watch {
     struct ev_node *head, *tail;
     unsigned queued;
     uint64_t waiting_since; /* uv_hrtime ms the thread entered its wait; 0: not in one */
+    uint64_t waiting_limit; /* ms past which that wait is pcscd hung */
     bool hung;              /* the loop said the service down for a wait that never ended */
     /* Read-only after start, or reader thread only. */
     struct desk_table desks;
@@ -156,11 +162,11 @@ static void set_service(struct pcsc_watch *w, int up)
     post_simple(w, up ? CARD_EV_SERVICE_UP : CARD_EV_SERVICE_DOWN, NULL);
 }
 
-static void wait_begin(struct pcsc_watch *w);
+static void wait_begin(struct pcsc_watch *w, uint64_t limit_ms);
 static bool wait_end(struct pcsc_watch *w);
 
-/* A card's connection whose every call to pcscd is timed as a wait (wait_begin): a call is
- * short even on a slow card, so one that never comes back is a pcscd that hangs. A whole
+/* A card's connection whose every call to pcscd is timed as a wait (wait_begin), with the
+ * longer limit of a card's call: one that never comes back is a pcscd that hangs. A whole
  * read was not timed (a slow card makes it long), and a pcscd hung in one held the thread:
  * never said down, the desks kept cards long pulled out. */
 struct watched_card {
@@ -184,7 +190,7 @@ static int watched_transmit(void *ctx, const uint8_t *cmd, size_t cmd_len, uint8
 
     if (c->hung)
         return DRV_EPCSC;
-    wait_begin(c->w);
+    wait_begin(c->w, WATCH_CARD_HUNG_MS);
     rc = pcsc_card_transmit(&c->conn, cmd, cmd_len, resp, cap, ret_len);
     return watched_end(c) ? DRV_EPCSC : rc;
 }
@@ -195,7 +201,7 @@ static LONG watched_call(struct watched_card *c, LONG (*call)(SCARDHANDLE))
 
     if (c->hung)
         return SCARD_E_NO_SERVICE;
-    wait_begin(c->w);
+    wait_begin(c->w, WATCH_CARD_HUNG_MS);
     rv = call(c->conn.h);
     return watched_end(c) ? SCARD_E_NO_SERVICE : rv;
 }
@@ -221,7 +227,7 @@ static bool read_card(struct pcsc_watch *w, const struct slot *s, struct card_ev
     struct card_identity id;
     int rc;
 
-    wait_begin(w);
+    wait_begin(w, WATCH_CARD_HUNG_MS);
     LONG rv = SCardConnect(w->ctx, s->name, SCARD_SHARE_SHARED,
                            SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1, &c.conn.h, &c.conn.proto);
     if (watched_end(&c))
@@ -342,10 +348,11 @@ static LONG refresh_readers(struct pcsc_watch *w)
 /* Around a call that waits on pcscd's answer (a wait, a new context, each call of a card's
  * read; not the whole read, which a slow card may make long): the loop's timer sees one
  * that never comes back. */
-static void wait_begin(struct pcsc_watch *w)
+static void wait_begin(struct pcsc_watch *w, uint64_t limit_ms)
 {
     pthread_mutex_lock(&w->mu);
     w->waiting_since = uv_hrtime() / 1000000;
+    w->waiting_limit = limit_ms;
     pthread_mutex_unlock(&w->mu);
 }
 
@@ -378,7 +385,7 @@ static LONG watch_once(struct pcsc_watch *w)
     }
     rs[n].szReader = PNP_READER;
     rs[n].dwCurrentState = w->pnp_state;
-    wait_begin(w);
+    wait_begin(w, WATCH_HUNG_MS);
     LONG rv = SCardGetStatusChange(w->ctx, WATCH_WAIT_MS, rs, (DWORD)(n + 1));
     if (wait_end(w)) /* the loop said the service down: start over, as after a lost one */
         return SCARD_E_NO_SERVICE;
@@ -432,7 +439,7 @@ static void *run(void *arg)
 
     while (!stopping(w)) {
         SCARDCONTEXT ctx;
-        wait_begin(w);
+        wait_begin(w, WATCH_HUNG_MS);
         LONG made = SCardEstablishContext(SCARD_SCOPE_SYSTEM, NULL, NULL, &ctx);
         if (wait_end(w) && made == SCARD_S_SUCCESS) {
             SCardReleaseContext(ctx);
@@ -511,7 +518,7 @@ static void on_hung_check(uv_timer_t *t)
     bool hung;
 
     pthread_mutex_lock(&w->mu);
-    hung = !w->hung && w->waiting_since && now - w->waiting_since > WATCH_HUNG_MS;
+    hung = !w->hung && w->waiting_since && now - w->waiting_since > w->waiting_limit;
     if (hung)
         w->hung = true;
     pthread_mutex_unlock(&w->mu);

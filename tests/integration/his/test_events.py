@@ -357,20 +357,21 @@ class CardEvents(h.HisTestCase):
                 return rd
         return None
 
-    def insert_card(self, card=None, latency_ms=0):
+    def insert_card(self, card=None, latency_ms=0, first_latency_ms=0):
         log = open(os.path.join(self.w.dir, "card.log"), "ab")
         self.w.logs.append(log)
         CardEvents.card = subprocess.Popen(
             ["/usr/bin/python3", os.path.join(h.SOURCE, "tests", "fixtures", "cards", "ssc_card.py"),
              card or os.path.join(h.SOURCE, "docs", "examples", "card_zhang_jianguo.json"),
-             "--port", str(CARD_PORT), "--latency-ms", str(latency_ms)], stdout=log, stderr=log)
+             "--port", str(CARD_PORT), "--latency-ms", str(latency_ms),
+             "--first-latency-ms", str(first_latency_ms)], stdout=log, stderr=log)
 
     @contextlib.contextmanager
     def pcscd_stopped(self):
         """pcscd stopped (SIGSTOP) until posad says it down, and through the block."""
         os.kill(PCSCD.pid, signal.SIGSTOP)
-        try:
-            h.wait_until(lambda: self.tcp.get("/v1/readers").json["pcscd"] == "down", 15,
+        try:  # 5 s in a wait, 20 s in a call about a card (a slow card's is long)
+            h.wait_until(lambda: self.tcp.get("/v1/readers").json["pcscd"] == "down", 30,
                          "pcscd seen down", step=0.2)
             yield
         finally:
@@ -666,6 +667,27 @@ class CardEvents(h.HisTestCase):
         self.assertReadAgain()
         # Once: the thread's own removal of the card, when pcscd answers, is not said again.
         self.assertEqual([e[0] for e in s.events_until("card_inserted", 10)], ["card_inserted"])
+
+    def test_a_slow_card_is_no_pcscd_down(self):
+        # A card whose first command takes 7 s (or one another program holds in a
+        # transaction): pcscd was said down after 5 s, at every desk, their cards taken away
+        # ("is it running?"), and again each time the thread started over.
+        s = self.sub("D01")
+        downs = self.w.log_tail(n=10 ** 7).count("event=service_down")
+        self.insert_card(first_latency_ms=7000)
+        h.wait_until(lambda: (self.reader("Virtual PCD 00 00") or {}).get("card_type") ==
+                     "reading", 10, "the slow card being read", step=0.05)
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 6.5:
+            self.assertEqual(self.tcp.get("/v1/readers").json["pcscd"], "up")
+            time.sleep(0.5)
+        h.wait_until(lambda: (self.reader("Virtual PCD 00 00") or {}).get("card_type") ==
+                     "social_security", 10, "the slow card read", step=0.1)
+        names = [e[0] for e in s.events_until("card_inserted", 5)]
+        self.assertNotIn("card_removed", names)
+        self.assertEqual(self.w.log_tail(n=10 ** 7).count("event=service_down"), downs)
+        r = self.identify_card(0)
+        self.assertEqual((r.status, (r.json.get("person") or {}).get("psn_no")), (200, ZHANG), r)
 
     def test_a_pcscd_that_stops_answering_during_a_read(self):
         # The same, pcscd stopped while a slow card is being read: the read held the reader
