@@ -411,8 +411,10 @@ void desk_qr_give_back(struct desk *d, const char *desk, const char *code, uint6
 
     if (!c || c->input_at > taken_at)
         return;
+    /* With its scan's own time (qr_at, untouched since: a newer scan made input_at later): a
+     * fresh minute at each give-back kept a patient's code for the next one through an
+     * outage. */
     str_copy(c->qr, sizeof(c->qr), code);
-    c->qr_at = uv_now(d->pd->loop);
 }
 
 /* A scanner that opens, or is lost or cannot open (it keeps trying): the operator hears

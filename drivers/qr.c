@@ -73,9 +73,14 @@ bool qr_line_pending(const struct qr_line *l)
 
 void qr_dedup_init(struct qr_dedup *d, int64_t window_ms)
 {
+    qr_dedup_forget(d);
+    d->window_ms = window_ms;
+}
+
+void qr_dedup_forget(struct qr_dedup *d)
+{
     d->last_len = 0;
     d->last_ms = 0;
-    d->window_ms = window_ms;
 }
 
 bool qr_dedup_is_repeat(struct qr_dedup *d, const char *code, size_t len, int64_t now_ms)

@@ -63,5 +63,7 @@ void qr_dedup_init(struct qr_dedup *d, int64_t window_ms);
 /* True if code repeats the previous one within the window; a repeat extends the window
  * (a code held under the scanner stays one scan). Pure: now_ms is a parameter. */
 bool qr_dedup_is_repeat(struct qr_dedup *d, const char *code, size_t len, int64_t now_ms);
+/* Forgets the last code: the next is no repeat (a misread came between). */
+void qr_dedup_forget(struct qr_dedup *d);
 
 #endif

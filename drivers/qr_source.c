@@ -41,6 +41,8 @@ static void on_line(void *data, int status, const uint8_t *line, size_t len)
 
     if (s->stopping || !s->cb)
         return;
+    if (status != 0) /* a misread between two scans of one code: the second is a scan */
+        qr_dedup_forget(&s->dedup);
     if (status == 0) {
         /* uv_now is monotonic: a clock step cannot make a repeat look new, or vice versa. */
         if (s->dedup_on &&
