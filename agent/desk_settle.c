@@ -1635,7 +1635,7 @@ static void on_cancel_checked(struct upmsg *m)
     struct setl_flow *s = call->flow;
     struct envelope_response env;
     char msg[256], words[400];
-    int stands = -2; /* not asked: the question did not get through */
+    int stands = -1; /* not known: the question did not get through, or its answer says not */
 
     if (desk_outcome(m, &env, msg, sizeof msg) == 0) {
         stands = desk_settlement_stands(env.output, s->rec->setl_id);
@@ -1646,7 +1646,7 @@ static void on_cancel_checked(struct upmsg *m)
     upmsg_free(m);
     if (stands == 0) {
         his_db(call, run_cancelled_elsewhere, on_cancelled_elsewhere);
-    } else if (stands == -2) {
+    } else if (stands < 0) {
         /* Refused, and posad could not find out why: said so, retryable, not kept. */
         snprintf(words, sizeof words,
                  "the platform refused the refund (%s), and posad could not ask whether the "

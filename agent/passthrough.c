@@ -93,11 +93,14 @@ static void pt_queued(struct his_call *call, const char *msgid)
     pt_answer(call, 200, 0, msgid, NULL, warn);
 }
 
-static void pt_unknown(struct his_call *call, const char *msgid)
+static void pt_unknown(struct his_call *call, const char *msgid, bool keyed)
 {
     pt_answer(call, 200, -1, msgid,
-              "outcome unknown: posad is resolving it with the platform; send the same msgid "
-              "again later for the result",
+              keyed
+                  ? "outcome unknown: posad is resolving it with the platform; send the same "
+                    "message under the same Idempotency-Key again later for the result"
+                  : "outcome unknown: posad is resolving it with the platform; send the same msgid "
+                    "again later for the result",
               NULL);
 }
 
@@ -154,7 +157,7 @@ static void pt_answer_existing(struct his_call *call, const struct journal_row *
         return;
     case MSG_QUEUED: pt_queued(call, row->msgid); return;
     case MSG_SENT:
-    case MSG_UNKNOWN: pt_unknown(call, row->msgid); return;
+    case MSG_UNKNOWN: pt_unknown(call, row->msgid, under_key(row->idem_key)); return;
     case MSG_REVERSED:
     default:
         /* Named by what the HIS sent it under: its msgid, or else its Idempotency-Key. */
@@ -178,7 +181,7 @@ static void on_pt_done(struct upmsg *m)
         pt_relay(call, m->response ? m->response : "{}", m->response ? m->response_len : 2);
         break;
     case UPMSG_QUEUED: pt_queued(call, m->msgid); break;
-    case UPMSG_UNKNOWN: pt_unknown(call, m->msgid); break;
+    case UPMSG_UNKNOWN: pt_unknown(call, m->msgid, under_key(m->idem_key)); break;
     case UPMSG_OFFLINE:
         pt_answer(call, 200, -1, m->msgid,
                   m->error[0] ? m->error : upstream_unsent_why(&call->pd->up), NULL);

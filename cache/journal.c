@@ -119,9 +119,12 @@ static const char sql_settlements_since[] =
     "SELECT " JOURNAL_COLS " FROM journal INDEXED BY journal_settled WHERE state = 'done' "
     "AND substr(infno, 1, 4) IN ('2207', '2304', '2208', '2305', '2601') " /* 2207A too */
     "AND updated_at >= ?1 ORDER BY seq";
+/* A reversal on its way counts whatever its day: it may stand in for a settlement's or a
+ * refund's lost answer (a refund of the period found cancelled on the platform while its
+ * 2601 waited was reported a mismatch). */
 static const char sql_settlements_open[] =
-    "SELECT count(*) FROM " OPEN_ROWS "AND substr(infno, 1, 4) IN ('2207', '2304', '2208', "
-    "'2305') AND created_at >= ?1 AND created_at < ?2";
+    "SELECT count(*) FROM " OPEN_ROWS "AND ((substr(infno, 1, 4) IN ('2207', '2304', '2208', "
+    "'2305') AND created_at >= ?1 AND created_at < ?2) OR infno = '2601')";
 static const char sql_retry_now[] =
     "UPDATE journal SET next_attempt = ?2, updated_at = ?2 WHERE msgid = ?1 AND state = 'queued'";
 static const char sql_last_msgid[] = "SELECT msgid FROM journal ORDER BY seq DESC LIMIT 1";

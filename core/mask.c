@@ -159,17 +159,26 @@ static size_t name_after_marker(const char *s, size_t len, bool word_start, size
                                             "费用", "基本", "姓名", "名单", NULL};
     static const char *const after_name[] = {"身份", "证", "的",   "在",   "于",   "已",   "未",
                                              "不",   "无", "结算", "就诊", "住院", "门诊", NULL};
-    size_t at = 0, name = 0, chars = 0, h, sep;
+    size_t at = 0, name = 0, chars = 0, h, sep, seps = 0;
+    bool loose = false; /* 人员: a name only after a separator (人员【赵六】, not 人员死亡) */
 
     for (const char *const *m = markers; *m; m++)
         if ((word_start || (unsigned char)**m >= 0x80) && strncmp(s, *m, strlen(*m)) == 0) {
             at = strlen(*m);
             break;
         }
+    if (!at && strncmp(s, "人员", strlen("人员")) == 0) {
+        at = strlen("人员");
+        loose = true;
+    }
     if (!at)
         return 0;
-    while (at < len && (sep = prefix_of(s + at, separators)) > 0)
+    while (at < len && (sep = prefix_of(s + at, separators)) > 0) {
         at += sep;
+        seps++;
+    }
+    if (loose && !seps)
+        return 0;
     if (starts_with_any(s + at, not_names) || starts_with_any(s + at, after_name))
         return 0;
     while (chars < 4 && (h = han_len(s + at + name, len - at - name)) &&

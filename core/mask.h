@@ -17,7 +17,8 @@ void mask_card(const char *card_no, char *buf, size_t cap);
  * not a parenthesis, as in 姓名(必填)):
  * 2 to 4 Han characters, up to a word that is not a name (信息, 身份, 不,
  * 已, ...), keep their first as mask_name does. A name said otherwise cannot be told from
- * other words and stays; also after the word name. A code or token (16 or more ASCII letters
+ * other words and stays; also after the word name, and after 人员 with a colon, space, bracket
+ * or quote (人员死亡 says why, not whose). A code or token (16 or more ASCII letters
  * and digits, with 2 or more letters: an e-voucher's QR code, an ecToken) keeps its first 4.
  * Truncated whole characters. */
 void mask_free_text(const char *text, char *buf, size_t cap);

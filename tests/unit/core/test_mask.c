@@ -255,6 +255,9 @@ static void test_numbers_in_text(void **state)
         {"fixmedins_name：上海市第一人民医院", "fixmedins_name：上海市第一人民医院"},
         {"人员死亡", "人员死亡"},
         {"人员所属统筹区不一致", "人员所属统筹区不一致"},
+        /* ... but after 人员 and a bracket, quote or colon, a name comes */
+        {"人员【赵六】已死亡", "人员【赵*】已死亡"},
+        {"人员：张建国", "人员：张**"},
         {"", ""},
     };
     char buf[160];
