@@ -580,13 +580,22 @@ static void upmsg_classify(struct upmsg *m, const struct platform_result *res)
 {
     struct upstream *up = m->up;
     struct envelope_response env;
-    struct jsonmap_error jerr;
-    bool parsed, lost_after = false, answered = false, unreadable = false;
+    struct jsonmap_error jerr = {0};
+    bool parsed, lost_after = false, answered = false, unreadable = false, twice = false;
     int32_t date;
 
     m->n_events = 0;
     parsed = res->outcome == PLATFORM_ANSWERED && res->http_status == 200 &&
              envelope_response_parse(res->body, res->body_len, &env, &jerr) == 0;
+    /* JSON with a key written twice: the platform answered, in a form posad will not guess
+     * at (which figure it meant); as an answer that cannot be read, not as a failed exchange
+     * (which counted against the platform's health). */
+    if (!parsed && res->outcome == PLATFORM_ANSWERED && res->http_status == 200 &&
+        jerr.err == POSA_EDUPLICATE) {
+        unreadable = twice = true;
+        log_event(LOGL_WARN, "answer_key_twice", "msgid", m->msgid, "infno", m->infno, "key",
+                  jerr.field, NULL);
+    }
     /* Accepted, but what it did cannot be read (a settlement's amounts): as if its answer
      * were lost, for the resolver to ask about. */
     if (parsed && env.infcode == 0 && up->answer_readable && !up->answer_readable(m, &env)) {
@@ -614,7 +623,9 @@ static void upmsg_classify(struct upmsg *m, const struct platform_result *res)
     } else if (unreadable) {
         upstream_health_ok(up, res->elapsed_ms);
         snprintf(m->error, sizeof m->error,
-                 "the platform accepted it, but its answer could not be read");
+                 twice ? "the platform answered, but its answer gives a key twice and cannot be "
+                         "read"
+                       : "the platform accepted it, but its answer could not be read");
         lost_after = m->kind != MSG_KIND_QUERY;
     } else {
         upstream_health_fail(up);

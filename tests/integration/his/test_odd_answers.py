@@ -90,12 +90,30 @@ class OddAnswers(h.HisTestCase):
                                 (200, json.dumps(dict(ENVELOPE, output={"baseinfo": {}}))
                                  .encode())]
         self.assertEqual(self.ask(msgid)["infcode"], -1)
-        h.wait_until(self.w._online, 20, "the platform well again (posad's probe)", step=0.1)
-        # The same question again: asked again, its answer relayed (it was the error page,
-        # as HTTP 200, for good).
+        # The same question again (posad sends while degraded: it stays so until a message
+        # answers): asked again, its answer relayed (it was the error page, as HTTP 200, for
+        # good).
         answer = self.ask(msgid)
         self.assertEqual(answer["infcode"], 0, answer)
         self.assertEqual(FakePlatform.answers, [])
+
+    def test_an_answer_with_a_key_twice(self):
+        # JSON with a key written twice: json-c kept the last (a psn_cash_pay then "0.00"
+        # settled as 0.00 cash); now such an answer is not read, as one that cannot be
+        # (named in the log), and the platform's health is not held against it.
+        msgid = "TWICE%d" % os.getpid()
+        twice = (b'{"infcode":0,"inf_refmsgid":"x","output":{"baseinfo":{"psn_no":"A",'
+                 b'"psn_no":"B"}}}')
+        FakePlatform.answers = [(200, twice)]
+        failures = self.w.log_tail(n=10 ** 7).count("event=upstream_degraded")
+        answer = self.ask(msgid)
+        self.assertEqual(answer["infcode"], -1, answer)
+        self.assertIn("gives a key twice", answer["err_msg"], answer)
+        # an answer, if one that cannot be read: not a failure of the platform's
+        self.assertEqual(self.w.log_tail(n=10 ** 7).count("event=upstream_degraded"), failures)
+        self.assertNotEqual(self.tcp.get("/v1/health").json["upstream"]["state"], "offline")
+        self.assertIn("event=answer_key_twice msgid=%s infno=1101 key=psn_no"
+                      % answer["inf_refmsgid"], self.w.log_tail(n=200000))
 
 
 if __name__ == "__main__":
