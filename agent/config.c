@@ -694,33 +694,26 @@ static int config_client_tls(const struct posad_config *cfg, const char *path, c
     return POSA_EFIELD;
 }
 
-/* The socket's path must fit an address (108 bytes with its NUL): else posad would stop at
- * start, past the check. Its directory, and the log's, may be made by the service manager
- * when posad starts (systemd's RuntimeDirectory, LogsDirectory): not looked for here. */
-/* The log posad appends to at start: a directory there, or no directory for it to be made
- * in, fails the start (a device, /dev/null, is appended to as a file is). */
+/* The log posad appends to at start, when there already: a directory, or a pipe or socket
+ * (open would wait on a pipe for its reader, and posad with it), fails the start; a device
+ * (/dev/null) is appended to as a file is. */
 static int config_log_file(const struct posad_config *cfg, const char *path, char *msg, size_t cap)
 {
-    char at[CONFIG_PATH_MAX + 16], dir[CONFIG_PATH_MAX + 1], *slash;
-    const char *why = NULL;
+    char at[CONFIG_PATH_MAX + 16];
     struct stat st;
 
-    if (!cfg->log_file[0])
-        return 0;
-    snprintf(dir, sizeof dir, "%s", cfg->log_file);
-    if ((slash = strrchr(dir, '/'))) /* absolute (PATH): "/x.log" leaves "" */
-        *slash = '\0';
-    if (stat(cfg->log_file, &st) == 0)
-        why = S_ISDIR(st.st_mode) ? "a directory, not a file" : NULL;
-    else if (stat(dir[0] ? dir : "/", &st) != 0 || !S_ISDIR(st.st_mode))
-        why = "its directory does not exist";
-    if (!why)
+    if (!cfg->log_file[0] || stat(cfg->log_file, &st) != 0 ||
+        !(S_ISDIR(st.st_mode) || S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
         return 0;
     snprintf(msg, cap, "%s: [posad] log_file: %s: %s",
-             config_at(cfg, path, "posad", "log_file", at, sizeof at), cfg->log_file, why);
+             config_at(cfg, path, "posad", "log_file", at, sizeof at), cfg->log_file,
+             S_ISDIR(st.st_mode) ? "a directory, not a file" : "a pipe or socket, not a file");
     return POSA_EFIELD;
 }
 
+/* The socket's path must fit an address (108 bytes with its NUL): else posad would stop at
+ * start, past the check. Its directory, and the log's, may be made by the service manager
+ * when posad starts (systemd's RuntimeDirectory, LogsDirectory): not looked for here. */
 static int config_paths(const struct posad_config *cfg, const char *path, char *msg, size_t cap)
 {
     char at[CONFIG_PATH_MAX + 16];

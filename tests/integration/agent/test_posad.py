@@ -532,11 +532,14 @@ def scenario_ops(w):
             f.write(text + "\n" + extra)
         r = subprocess.run([posad, "--check-config", bad], capture_output=True, text=True)
         assert r.returncode == 2 and want in r.stderr, (extra, r)
-    # A log_file posad could not append to at start: a directory, or one in a directory that
-    # is not there; /dev/null is appended to as a file is.
+    # A log_file posad could not append to at start: a directory, or a pipe (open waited for
+    # its reader, and posad with it); /dev/null is appended to as a file is, and a directory
+    # not there yet may be the service manager's to make (LogsDirectory).
+    fifo = os.path.join(w.dir, "log.fifo")
+    os.mkfifo(fifo)
     for log_file, want in ((w.dir, "a directory, not a file"),
-                           ("/nonexistent/dir/x.log", "its directory does not exist"),
-                           ("/dev/null", None)):
+                           (fifo, "a pipe or socket, not a file"),
+                           ("/nonexistent/dir/x.log", None), ("/dev/null", None)):
         with open(bad, "w") as f:
             f.write(re.sub(r"(?m)^log_file = .*$", "log_file = " + log_file, text))
         r = subprocess.run([posad, "--check-config", bad], capture_output=True, text=True)
