@@ -231,23 +231,44 @@ static const char *registered_id(struct json_object *output)
     return str_is_code(mdtrt_id) && strlen(mdtrt_id) <= RECORD_ID_MAX ? mdtrt_id : NULL;
 }
 
-/* Do the request and the answer name the same at key, where the answer names it? */
-static bool same_where_named(struct json_object *req, struct json_object *output, const char *key)
+/* Does json-c print s as it is (ASCII, nothing it escapes)? */
+static bool printed_as_is(const char *s)
 {
-    const char *sent = upstream_find_string(req, key), *said = upstream_find_string(output, key);
+    for (; *s; s++)
+        if (*s < 0x20 || *s > 0x7e || *s == '"' || *s == '\\' || *s == '/')
+            return false;
+    return true;
+}
 
-    return !said || (sent && strcmp(sent, said) == 0);
+/* Does the request (posad's own envelope text) carry key with the value the answer gives,
+ * where the answer gives one? Looked for in the text ("key":"value"), as json-c printed it,
+ * for a value it prints as it is; another is read from the request parsed. A registration's
+ * answer is checked at every visit, which parsed its request again. */
+static bool same_where_named(const char *request, struct json_object *output, const char *key)
+{
+    const char *said = upstream_find_string(output, key), *sent;
+    char needle[2 * RECORD_ID_MAX + 16];
+    struct json_object *req;
+    bool same;
+
+    if (!said)
+        return true;
+    if (strlen(said) <= RECORD_ID_MAX && printed_as_is(said)) {
+        snprintf(needle, sizeof needle, "\"%s\":\"%s\"", key, said);
+        return strstr(request, needle) != NULL;
+    }
+    req = json_tokener_parse(request);
+    sent = upstream_find_string(req, key);
+    same = sent && strcmp(sent, said) == 0;
+    json_object_put(req);
+    return same;
 }
 
 bool desk_registration_possible(const char *request, struct json_object *output)
 {
-    struct json_object *req = json_tokener_parse(request);
-    bool possible = registered_id(output) && same_where_named(req, output, "psn_no") &&
-                    same_where_named(req, output, "ipt_otp_no") &&
-                    same_where_named(req, output, "ipt_no");
-
-    json_object_put(req);
-    return possible;
+    return registered_id(output) && same_where_named(request, output, "psn_no") &&
+           same_where_named(request, output, "ipt_otp_no") &&
+           same_where_named(request, output, "ipt_no");
 }
 
 /* Keeps the visit, registered as f->rec.mdtrt_id. */
