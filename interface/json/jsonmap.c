@@ -96,13 +96,31 @@ int jsonmap_read_file(const char *path, size_t max, char **ret, size_t *ret_len)
     return 0;
 }
 
+/* The index of the quote that ends the string opened at text[open] (one after an even run
+ * of backslashes, or none), or len. memchr to each quote: most of an answer's bytes are in
+ * its strings, and every platform answer is scanned (jsonmap_parse_request). */
+static size_t string_end(const char *text, size_t len, size_t open)
+{
+    size_t from = open + 1, at, escapes;
+    const char *quote;
+
+    while (from < len && (quote = memchr(text + from, '"', len - from))) {
+        at = (size_t)(quote - text);
+        for (escapes = 0; at - escapes > open + 1 && text[at - 1 - escapes] == '\\'; escapes++)
+            ;
+        if (escapes % 2 == 0)
+            return at;
+        from = at + 1;
+    }
+    return len;
+}
+
 /* Whether text's objects and arrays, and its values (counted by their separators), stay
  * within the bounds above: counted outside strings, before json-c builds anything. With
  * ret_members, also the members it writes (each key's ':'), for jsonmap_parse_request. */
 static bool shape_bounded(const char *text, size_t len, size_t *ret_members)
 {
     size_t containers = 0, values = 0, members = 0;
-    bool in_string = false;
 
     /* Each container takes two bytes and each value a separator: a short document cannot
      * pass the bounds, and is not scanned (a settlement's documents are all short). */
@@ -111,13 +129,8 @@ static bool shape_bounded(const char *text, size_t len, size_t *ret_members)
     for (size_t i = 0; i < len; i++) {
         char c = text[i];
 
-        if (in_string) {
-            if (c == '\\')
-                i++; /* the escaped character, a quote among them */
-            else if (c == '"')
-                in_string = false;
-        } else if (c == '"') {
-            in_string = true;
+        if (c == '"') {
+            i = string_end(text, len, i);
         } else if (c == '{' || c == '[') {
             if (++containers > JSON_CONTAINERS_MAX)
                 return false;

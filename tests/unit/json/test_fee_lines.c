@@ -81,7 +81,7 @@ static void test_parse_refuses_trailing_and_garbage(void **state)
 }
 
 /* A request's key given twice in one object is refused and named; the same key in two
- * objects, or inside a string, is no duplicate; the platform's answers are read as they come. */
+ * objects, or inside a string, is no duplicate (the platform's answers are read so too). */
 static void test_parse_request_refuses_a_key_twice(void **state)
 {
     static const struct {
@@ -97,6 +97,11 @@ static void test_parse_request_refuses_a_key_twice(void **state)
         {"{\"o\":{\"k\\\"q\":1,\"k\\\"q\":2}}", "k\\\"q"},
         /* written with an escape the other way: found by the count, not named */
         {"{\"ab\":1,\"a\\u0062\":2}", "a key"},
+        /* strings ending in backslashes, escaped quotes and colons inside: the scan to a
+         * string's end counts the run of backslashes before each quote */
+        {"{\"a\":\"x\\\\\",\"b\":\"\\\\\\\":\",\"c\":\"09:00:00\"}", NULL},
+        {"{\"a\":\"x\\\\\",\"a\":\"y:z\"}", "a"},
+        {"{\"\\\\\":1,\"\\\\\":2}", "\\\\"},
     };
     struct json_object *root = NULL;
     struct jsonmap_error err;
