@@ -1108,6 +1108,12 @@ static void setl_free(void *p)
     free(s);
 }
 
+/* The journal's key of a settlement's cancels: one at a time, and never two that stand. */
+static void cancel_key(const char *settlement_id, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "cancel:%s", settlement_id);
+}
+
 /* A settled settlement's cancel whose outcome posad does not know yet (its answer lost, its
  * reversal waiting): the settlement says settled until it does, and shows that cancel. */
 static int setl_refund_load(struct db *db, struct setl_flow *s)
@@ -1119,7 +1125,7 @@ static int setl_refund_load(struct db *db, struct setl_flow *s)
     if (strcmp(s->rec->state, "settled") != 0 ||
         (err = journal_visit_refund_open(db, s->rec->visit_id, &open)) < 0 || !open)
         return 0;
-    snprintf(key, sizeof key, "cancel:%s", s->rec->settlement_id);
+    cancel_key(s->rec->settlement_id, key, sizeof key);
     err = upstream_journal_by_key(db, key, &s->refund);
     return err == POSA_ENOTFOUND ? 0 : err;
 }
@@ -1668,7 +1674,7 @@ static int cancel_check(struct his_call *call)
     const struct visit_identity *who = &s->visit->who;
 
     return desk_send(call->pd, "5203", who->insuplc_admdvs, NULL, NULL,
-                     desk_cancel_input(who->psn_no, s->visit->mdtrt_id, s->rec->setl_id),
+                     desk_settlement_input(who->psn_no, s->visit->mdtrt_id, s->rec->setl_id),
                      on_cancel_checked, call);
 }
 
@@ -1747,16 +1753,17 @@ static void on_cancel_loaded(struct db_job *job, int status)
     who = &s->visit->who;
     /* One cancel of a settlement at a time, and never two that stand: the key is the
      * settlement's. A cancel the platform refused leaves it to be cancelled again. */
-    snprintf(idem, sizeof idem, "cancel:%s", s->rec->settlement_id);
-    err = desk_send_hooked(
-        call->pd, stay ? "2305" : "2208", who->insuplc_admdvs, s->visit->visit_id, idem,
-        desk_cancel_input(who->psn_no, s->visit->mdtrt_id, s->rec->setl_id), on_cancel_answer, call,
-        &(struct desk_hooks){.admit_also = cancel_admit,
-                             .apply_also = cancel_apply,
-                             .again_after_refusal = true,
-                             .audit = "cancel",
-                             .audit_by = call,
-                             .audit_target = s->rec->settlement_id});
+    cancel_key(s->rec->settlement_id, idem, sizeof idem);
+    err = desk_send_hooked(call->pd, stay ? "2305" : "2208", who->insuplc_admdvs,
+                           s->visit->visit_id, idem,
+                           desk_settlement_input(who->psn_no, s->visit->mdtrt_id, s->rec->setl_id),
+                           on_cancel_answer, call,
+                           &(struct desk_hooks){.admit_also = cancel_admit,
+                                                .apply_also = cancel_apply,
+                                                .again_after_refusal = true,
+                                                .audit = "cancel",
+                                                .audit_by = call,
+                                                .audit_target = s->rec->settlement_id});
     if (err)
         his_fail(call, err, NULL, NULL);
 }

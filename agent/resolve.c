@@ -25,6 +25,7 @@
 #include "agent/posad.h"
 #include "cache/db.h"
 #include "cache/journal.h"
+#include "interface/platform/desk_msgs.h"
 #include "interface/platform/messages.h"
 #include "core/str.h"
 
@@ -320,8 +321,7 @@ static void on_query(struct upmsg *m)
 static void resolver_query(struct resolver *rs)
 {
     const struct journal_row *row = rs->row;
-    struct json_object *orig = json_tokener_parse(row->request), *oin = NULL;
-    struct json_object *input = json_object_new_object(), *data = json_object_new_object();
+    struct json_object *orig = json_tokener_parse(row->request), *oin = NULL, *input;
     struct envelope_head head = {0};
     const char *psn_no = NULL, *mdtrt_id = NULL, *setl_id = NULL;
     struct upmsg *m = upmsg_new("5203", on_query, rs);
@@ -334,10 +334,7 @@ static void resolver_query(struct resolver *rs)
     }
     if (orig)
         head.insuplc_admdvs = upstream_find_string(orig, "insuplc_admdvs");
-    json_object_object_add(data, "psn_no", json_object_new_string(psn_no ? psn_no : ""));
-    json_object_object_add(data, "mdtrt_id", json_object_new_string(mdtrt_id ? mdtrt_id : ""));
-    json_object_object_add(data, "setl_id", json_object_new_string(rs->setl_id));
-    json_object_object_add(input, "data", data);
+    input = desk_settlement_input(psn_no, mdtrt_id, rs->setl_id);
     if (m)
         str_copy(m->ref_msgid, sizeof(m->ref_msgid), row->msgid);
     /* No visit key: the question must not wait behind the very row it is about. */

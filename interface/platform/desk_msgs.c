@@ -698,7 +698,7 @@ struct json_object *desk_settlement_sent_read(const char *request, struct desk_s
     return doc;
 }
 
-json_object *desk_cancel_input(const char *psn_no, const char *mdtrt_id, const char *setl_id)
+json_object *desk_settlement_input(const char *psn_no, const char *mdtrt_id, const char *setl_id)
 {
     json_object *d = json_object_new_object();
 

@@ -215,8 +215,9 @@ const char *desk_amounts_check(const struct desk_settlement *s,
 struct json_object *desk_settlement_sent_read(const char *request,
                                               struct desk_settlement_sent *ret);
 
-/* 2208/2305 */
-json_object *desk_cancel_input(const char *psn_no, const char *mdtrt_id, const char *setl_id);
+/* data{psn_no, mdtrt_id, setl_id} (NULL: ""): a settlement's cancel (2208/2305) and the
+ * question about it (5203) name it alike. */
+json_object *desk_settlement_input(const char *psn_no, const char *mdtrt_id, const char *setl_id);
 
 /* 3201: the day's totals for one insutype and clearing type ("11" outpatient, "21" stays). */
 struct desk_day_totals {
