@@ -144,9 +144,13 @@ static bool starts_with_any(const char *s, const char *const *words)
  * marker only where a word starts (word_start): hilist_name is a drug's, not a person's. */
 static size_t name_after_marker(const char *s, size_t len, bool word_start, size_t *ret_skip)
 {
-    static const char *const markers[] = {"被保险人", "参保人员", "参保人", "就诊人员",
-                                          "就诊人",   "患者",     "病人",   "姓名",
-                                          "psn_name", "PSN_NAME", "name",   NULL};
+    /* 人员 says a name comes only before a separator (人员【赵六】; 人员死亡 says why). */
+    static const struct {
+        const char *word;
+        bool needs_separator;
+    } markers[] = {{"被保险人", false}, {"参保人员", false}, {"参保人", false}, {"就诊人员", false},
+                   {"就诊人", false},   {"患者", false},     {"病人", false},   {"姓名", false},
+                   {"psn_name", false}, {"PSN_NAME", false}, {"name", false},   {"人员", true}};
     /* What comes between the marker and the name: a colon, a space, an equals sign, an
      * opening bracket or quote (参保人员【张三】, 患者“李四”, the platforms' usual style). Not
      * a parenthesis: 姓名(必填) says what the field is, not whose. */
@@ -160,16 +164,16 @@ static size_t name_after_marker(const char *s, size_t len, bool word_start, size
     static const char *const after_name[] = {"身份", "证", "的",   "在",   "于",   "已",   "未",
                                              "不",   "无", "结算", "就诊", "住院", "门诊", NULL};
     size_t at = 0, name = 0, chars = 0, h, sep, seps = 0;
-    bool loose = false; /* 人员: a name only after a separator (人员【赵六】, not 人员死亡) */
+    bool needs_separator = false;
 
-    for (const char *const *m = markers; *m; m++)
-        if ((word_start || (unsigned char)**m >= 0x80) && strncmp(s, *m, strlen(*m)) == 0) {
-            at = strlen(*m);
+    for (size_t i = 0; i < sizeof markers / sizeof markers[0]; i++) {
+        const char *w = markers[i].word;
+
+        if ((word_start || (unsigned char)w[0] >= 0x80) && strncmp(s, w, strlen(w)) == 0) {
+            at = strlen(w);
+            needs_separator = markers[i].needs_separator;
             break;
         }
-    if (!at && strncmp(s, "人员", strlen("人员")) == 0) {
-        at = strlen("人员");
-        loose = true;
     }
     if (!at)
         return 0;
@@ -177,7 +181,7 @@ static size_t name_after_marker(const char *s, size_t len, bool word_start, size
         at += sep;
         seps++;
     }
-    if (loose && !seps)
+    if (needs_separator && !seps)
         return 0;
     if (starts_with_any(s + at, not_names) || starts_with_any(s + at, after_name))
         return 0;
