@@ -645,6 +645,8 @@ struct unreg_flow {
     bool queued;
     int64_t lines;    /* on the platform's bill (active) */
     bool cancel_open; /* a fee cancel of the visit is still on its way */
+    char settled_id[RECORD_ID_MAX + 1]; /* a settled visit's settlement (desk_settled_of) */
+    bool refund_open;                   /* ... whose refund the journal has not finished */
 };
 
 static void unreg_free(void *p)
@@ -675,6 +677,8 @@ static int run_unreg_load(struct db *db, struct db_job *job)
     /* A closed visit's repeat: its cancel (the last of its messages) still on its way? */
     if (!err && strcmp(u->visit->state, visit_state_name(VISIT_CLOSED)) == 0)
         err = journal_visit_open(db, u->visit->visit_id, &u->queued);
+    if (!err)
+        err = desk_settled_of(db, u->visit, u->settled_id, &u->refund_open);
     return err;
 }
 
@@ -736,6 +740,15 @@ static void on_unreg_loaded(struct db_job *job, int status)
         his_fail(call, POSA_EBUSY,
                  "a fee cancel of this visit is still on its way to the platform: ask again "
                  "once it is answered",
+                 NULL);
+        return;
+    }
+    /* Its refund on its way, the visit may be billed in a moment: retryable, not kept under
+     * the request's key (which said "settled" for good, also once it was refunded). */
+    if (state == VISIT_SETTLED && desk_refund_on_its_way(u->settled_id, u->refund_open)) {
+        his_fail(call, POSA_EBUSY,
+                 "the visit's settlement is being refunded: once it is, cancel its fee lines, "
+                 "then the visit",
                  NULL);
         return;
     }

@@ -823,7 +823,8 @@ class IdemBase(h.HisTestCase):
         settle_path, fees_path = ("/v1/visits/%s/%s" % (a["visit_id"], w)
                                   for w in ("settle", "fees"))
         extra = {"lines": [dict(OUTPATIENT_1000[0], his_line_id="LIMBO1")]}
-        for path, body in ((settle_path, {}), (fees_path, extra)):
+        cancel_path = "/v1/visits/%s/cancel" % a["visit_id"]
+        for path, body in ((settle_path, {}), (fees_path, extra), (cancel_path, {})):
             r = self.c.post(path, body, key=self.key("limbo-" + path[-4:]))
             self.assertError(r, 409, "CONFLICT")
             self.assertIn("being refunded", r.json["error"]["message"], r)
@@ -842,6 +843,10 @@ class IdemBase(h.HisTestCase):
         h.wait_until(lambda: self.c.get(path).json["state"] == "cancelled", 60,
                      "the refund found landed", step=0.2)
         self.assertNotIn("refund", self.c.get(path).json)
+        # The visit cancel's key did not keep "being refunded": the visit is billed again.
+        r = self.c.post(cancel_path, {}, key=self.key("limbo-ncel"))
+        self.assertError(r, 409, "CONFLICT")
+        self.assertIn("fee lines", r.json["error"]["message"], r)
         r = self.c.post(fees_path, extra, key=self.key("limbo-fees"))
         self.assertEqual(r.status, 200, r)
         r = self.c.post(settle_path, {}, key=self.key("limbo-ttle"))
