@@ -52,7 +52,7 @@ struct settle_flow {
     char *replay; /* the key's answer, kept when this call's load followed a lost outcome */
     int replay_status;
     bool replay_conflict; /* ... kept for another request under the same key */
-    char fund_type[8];
+    char fund_type[8], account_type[8]; /* the estimate's funds' (estimate_locally) */
     bool blocked; /* an earlier settlement of the visit is unresolved */
     char blocked_id[RECORD_ID_MAX + 1]; /* ... or the settled visit's settlement */
     bool refund_open;                   /* ... whose refund the journal has not finished */
@@ -782,6 +782,12 @@ static void estimate_locally(struct his_call *call, const char *why)
     f->result.funds[0] =
         (struct desk_fund){f->fund_type, "统筹基金 (estimate)", f->result.amounts.fund_pay_sumamt};
     f->result.n_funds = 1;
+    /* The rows add up to fund_pay_sumamt plus acct_pay, as the platform's do. */
+    if (f->result.amounts.acct_pay) {
+        snprintf(f->account_type, sizeof f->account_type, "%.4s200", f->visit->who.insutype);
+        f->result.funds[f->result.n_funds++] =
+            (struct desk_fund){f->account_type, "个人账户 (estimate)", f->result.amounts.acct_pay};
+    }
     f->result.setl_id = "";
     o = settlement_json(f, "estimated");
     json_object_object_add(o, "estimated", json_object_new_boolean(true));

@@ -88,6 +88,16 @@ class Estimate(h.HisTestCase):
             self.assertEqual((a["medfee_sumamt"], a["inscp_scp_amt"], a["act_pay_dedc"],
                               a["fund_pay_sumamt"], a["psn_part_amt"]),
                              ("10000.00", "10000.00", dedc, fund, person), r)
+        # With her personal account, 赵敏 (balance 2,100.00, less than her 3,376.00) pays
+        # 2,100.00 from it and 1,276.00 in cash; the account has its row beside the fund's,
+        # the rows adding up to fund plus account as the platform's do (it was left out).
+        r = self.unix.post("/v1/visits/%s/presettle" % visits[ZHAO], {"use_account": True})
+        self.assertEqual(r.status, 200, r)
+        a = r.json["amounts"]
+        self.assertEqual((a["fund_pay_sumamt"], a["acct_pay"], a["psn_cash_pay"]),
+                         ("6624.00", "2100.00", "1276.00"), r)
+        self.assertEqual([(x["fund_pay_type"], x["amount"]) for x in r.json["funds"]],
+                         [("310100", "6624.00"), ("310200", "2100.00")], r)
         # A settlement is never estimated: it waits for the platform.
         r = self.unix.post("/v1/visits/%s/settle" % visits[ZHANG],
                            {"discharge": {"time": "2026-11-25 09:30:00"}})
