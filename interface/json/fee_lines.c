@@ -101,11 +101,10 @@ static int line_parse(struct json_object *obj, struct his_fee_line *line,
                             : !line->hosp_code[0]     ? "hosp_code"
                                                       : "name");
     /* The HIS takes lines back with fees/cancel: a line here is never a refund. */
-    if (line->fee.qty_e4 == 0)
-        return jsonmap_fail(err, POSA_ERANGE, NULL, "qty");
-    if (line->fee.qty_e4 < 0 || line->fee.price_e6 < 0 || line->fee.amount_fen < 0)
-        return jsonmap_fail(err, POSA_ENEGATIVE, NULL,
-                            line->fee.qty_e4 < 0 ? "qty" : line->fee.price_e6 < 0 ? "price" : "amount");
+    if (line->fee.qty_e4 <= 0)
+        return jsonmap_fail(err, POSA_ENOTPOSITIVE, NULL, "qty");
+    if (line->fee.price_e6 < 0 || line->fee.amount_fen < 0)
+        return jsonmap_fail(err, POSA_ENEGATIVE, NULL, line->fee.price_e6 < 0 ? "price" : "amount");
     return 0;
 }
 

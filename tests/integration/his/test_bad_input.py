@@ -393,6 +393,13 @@ class BadInputBase(h.HisTestCase):
         self.assertError(r, status, code)
 
 
+def test_a_quantity_of_zero_says_more_than_zero(self):
+    # qty "0" was refused as "value out of range", which did not say what was wanted.
+    r = self.c.post("/v1/visits/%s/fees" % self.fx["open"], fees(bed(qty="0", amount="0.00")))
+    self.assertError(r, 400, "BAD_REQUEST")
+    self.assertIn("lines[0].qty: must be more than zero", r.json["error"]["message"], r)
+
+
 def test_money_as_a_json_number_says_so(self):
     # 45.50 instead of "45.50": refused (its decimals would not be exact), and said so; it
     # said "not a valid decimal number", and the HIS developer could not tell what was wrong.
@@ -403,6 +410,7 @@ def test_money_as_a_json_number_says_so(self):
 
 
 BadInputBase.test_money_as_a_json_number_says_so = test_money_as_a_json_number_says_so
+BadInputBase.test_a_quantity_of_zero_says_more_than_zero = test_a_quantity_of_zero_says_more_than_zero
 
 
 def test_a_time_in_another_form_says_the_form(self):

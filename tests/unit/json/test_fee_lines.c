@@ -292,11 +292,11 @@ static const struct bad_case bad_cases[] = {
     {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"hosp_code\":\"H\",\"name\":\"n\",\"time\":"
           "\"2026-11-21 09:30:00\",\"qty\":\"-1\",\"price\":\"1\",\"amount\":"
           "\"-1.00\"}"),
-     POSA_ENEGATIVE, "lines[1].qty"},
+     POSA_ENOTPOSITIVE, "lines[1].qty"},
     {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"hosp_code\":\"H\",\"name\":\"n\",\"time\":"
           "\"2026-11-21 09:30:00\",\"qty\":\"0\",\"price\":\"1\",\"amount\":"
           "\"0.00\"}"),
-     POSA_ERANGE, "lines[1].qty"},
+     POSA_ENOTPOSITIVE, "lines[1].qty"},
     /* unknown keys are refused, on the line and in outside */
     {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"hosp_code\":\"H\",\"name\":\"n\",\"time\":"
           "\"2026-11-21 09:30:00\",\"qty\":\"1\",\"price\":\"1\",\"amount\":"
