@@ -122,9 +122,12 @@ static const char sql_settlements_since[] =
 /* A reversal on its way counts whatever its day: it may stand in for a settlement's or a
  * refund's lost answer (a refund of the period found cancelled on the platform while its
  * 2601 waited was reported a mismatch). */
+/* A refund counts against its settlement's day, which may be long before the refund's: an open
+ * cancel, as an open reversal, of any day leaves every period not comparable yet. */
 static const char sql_settlements_open[] =
-    "SELECT count(*) FROM " OPEN_ROWS "AND ((substr(infno, 1, 4) IN ('2207', '2304', '2208', "
-    "'2305') AND created_at >= ?1 AND created_at < ?2) OR infno = '2601')";
+    "SELECT count(*) FROM " OPEN_ROWS "AND ((substr(infno, 1, 4) IN ('2207', '2304') AND "
+    "created_at >= ?1 AND created_at < ?2) OR substr(infno, 1, 4) IN ('2208', '2305') OR "
+    "infno = '2601')";
 static const char sql_retry_now[] =
     "UPDATE journal SET next_attempt = ?2, updated_at = ?2 WHERE msgid = ?1 AND state = 'queued'";
 static const char sql_last_msgid[] = "SELECT msgid FROM journal ORDER BY seq DESC LIMIT 1";

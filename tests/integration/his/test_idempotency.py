@@ -854,7 +854,27 @@ class IdemBase(h.HisTestCase):
         r = self.c.post("/v1/settlements/%s/cancel" % r.json["settlement_id"], {})
         self.assertEqual((r.status, r.json.get("state")), (200, "cancelled"), r.raw)
 
-    def test_cancel_lost_reversal_refused_and_question_refused_asks_again(self):
+    def test_reconcile_waits_for_a_lost_refund_of_an_earlier_day(self):
+        # The settlement is of the platform's day (h.CLOCK), its refund journaled today, its
+        # answer lost, its 2601 refused, the question about it refused once: until posad
+        # knows, that day is not comparable yet. It was a mismatch ("cancelled on the
+        # platform"), the open refund counted only against the day it was journaled.
+        a, s_a, msgid = self.lost_cancel({"mode": "drop_after_commit"},
+                                         "非当日交易不能冲正 (injected)",
+                                         {"infno": "5203", "mode": "refuse", "count": 1,
+                                          "message": "系统繁忙 (injected)"})
+        self.assertNotEqual(self.posad_db("SELECT date(created_at / 1000, 'unixepoch') FROM "
+                                          "journal WHERE msgid = ?", (msgid,))[0][0],
+                            h.CLOCK[:10])
+        day = self.c.post("/v1/reconcile", {"date": h.CLOCK[:10]})
+        self.assertEqual((day.status, day.json["matched"]), (200, False), day)
+        self.assertGreaterEqual(day.json.get("unresolved", 0), 1, day)
+        self.assertIn("not comparable yet", day.json["upstream_totals"], day)
+        path = "/v1/settlements/%s" % s_a["settlement_id"]
+        h.wait_until(lambda: self.c.get(path).json["state"] == "cancelled", 40,
+                     "cancelled once asked again", step=0.2)
+
+
         # As above, and the first question is refused (a busy platform): a cancel is asked
         # again (it ended "the settlement stands" at once, for good, while the platform had
         # it cancelled).
