@@ -96,6 +96,8 @@ static int name_line(struct json_object **list, const struct line_record *l)
     return json_object_array_add(*list, json_object_new_string(l->his_line_id));
 }
 
+static int bill_line(const struct line_record *l, void *data);
+
 static int add_line(const struct line_record *l, void *data)
 {
     struct settle_flow *f = data;
@@ -105,7 +107,7 @@ static int add_line(const struct line_record *l, void *data)
     if (l->cancel_msgid[0] && name_line(&f->cancel_refused, l) < 0)
         return -ENOMEM;
     f->outside |= l->outside_institution[0] != '\0';
-    return bill_add(&f->bill, &l->split);
+    return bill_line(l, &f->bill);
 }
 
 /* An unknown settlement whose journal row was decided since: the record follows the row
@@ -174,7 +176,7 @@ static int record_body_set(struct settlement_record *rec, struct json_object *bo
 /* The record's body after the resolver decided: the answer found (taken), or why it failed
  * (error, taken; kept only when the body has none), and the history. */
 static int body_resolved(struct settlement_record *s, struct json_object *answer,
-                         struct json_object *error)
+                         struct json_object *error, const struct bill *bill)
 {
     struct json_object *body = desk_doc(s->body);
     int err;
@@ -183,6 +185,8 @@ static int body_resolved(struct settlement_record *s, struct json_object *answer
         body = json_object_new_object();
     if (answer)
         json_object_object_add(body, "answer", answer);
+    if (bill) /* what the statement's categories print */
+        json_object_object_add(body, "bill", his_bill_totals(bill));
     if (error && !json_object_object_get_ex(body, "error", NULL))
         json_object_object_add(body, "error", json_object_get(error));
     json_object_put(error);
@@ -227,8 +231,15 @@ static bool settlement_answer_possible(const char *msgid, const char *request,
     return !why;
 }
 
+/* A line of a settled bill (records_lines_active): as add_line, without the flow. */
+static int bill_line(const struct line_record *l, void *data)
+{
+    return strcmp(l->state, "refused_queued") == 0 ? 0 : bill_add(data, &l->split);
+}
+
 int desk_settlement_refresh(struct db *db, struct settlement_record *s, bool *ret_changed)
 {
+    struct bill kept;
     struct journal_row *row = NULL;
     struct visit_record *v = NULL;
     struct envelope_response env;
@@ -267,7 +278,7 @@ int desk_settlement_refresh(struct db *db, struct settlement_record *s, bool *re
         *ret_changed = true;
         journal_row_free(row);
         json_object_put(body);
-        err = body_resolved(s, NULL, NULL);
+        err = body_resolved(s, NULL, NULL, NULL);
         return err ? err : records_settlement_put(db, s, upstream_now_ms());
     } else if (row->state == MSG_REFUSED || (row->state == MSG_REVERSED && reversal_done(db, s))) {
         str_copy(s->state, sizeof(s->state), row->state == MSG_REVERSED ? "reversed" : "refused");
@@ -287,11 +298,20 @@ int desk_settlement_refresh(struct db *db, struct settlement_record *s, bool *re
         json_object_put(body);
         return 0;
     }
+    /* Settled after waiting (queued, or its answer lost): on the lines as the uploads before
+     * it left them, which the platform may have split otherwise than posad did when the
+     * settle was asked (desk_fees_applied keeps the platform's split): the bill is theirs. */
+    bill_init(&kept);
+    if (answer && (err = records_lines_active(db, s->visit_id, bill_line, &kept)) < 0) {
+        json_object_put(answer);
+        json_object_put(body);
+        return err;
+    }
     *ret_changed = true;
     if (answer) /* settled: the answer a settle lost in a crash would have given */
         keep_his_answer(db, desk_str(body, "his_key"), desk_str(body, "his_hash"), 200, answer);
     json_object_put(body);
-    if ((err = body_resolved(s, answer, error)) < 0)
+    if ((err = body_resolved(s, answer, error, answer ? &kept : NULL)) < 0)
         return err;
     if ((err = records_settlement_put(db, s, upstream_now_ms())) == 0 &&
         (err = records_visit_get(db, s->visit_id, &v)) == 0) {

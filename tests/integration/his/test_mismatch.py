@@ -6,16 +6,17 @@ The platform's catalog is changed under posad by restarting posa-sandbox (same p
 ledger) with a scenario in which the ward bed 001109000010000 is class 丙 instead of 甲."""
 import json
 import os
+import re
 
 import hisharness as h
 
 BED = "001109000010000"  # 普通病房床位费(三人间及以上): 甲, limit 45.00 in the default scenario
 LONG_TERM = "32020000000000000000000101"  # 张建国, long_term filing, Wuxi
+BLOOD = "002501010150000"  # 血细胞分析(血常规): 甲, no limit, in the default scenario
 
 
-class MismatchTest(h.HisTestCase):
-    # Two lines a chunk: a bill's later chunks wait behind its first and go by the outbox.
-    posad_conf = "[his]\nchunk_lines = 2\n"
+class PlatformCatalog:
+    """Lines, and the platform's catalog changed under posad (restart_sandbox_with)."""
 
     def bed_line(self, lid):
         # 10 days at 45.00 = 450.00, within the limit: 甲 puts it all in scope, 丙 none of it.
@@ -47,6 +48,12 @@ class MismatchTest(h.HisTestCase):
         self.w.kill_sandbox()
         self.assertTrue(self.w.start_sandbox(), self.w.log_tail("sandbox.log"))
         h.wait_until(self.w._online, 20, "posad upstream online again", step=0.1)
+
+
+
+class MismatchTest(PlatformCatalog, h.HisTestCase):
+    # Two lines a chunk: a bill's later chunks wait behind its first and go by the outbox.
+    posad_conf = "[his]\nchunk_lines = 2\n"
 
     def test_two_rows_for_one_line(self):
         # The platform's answer names one line twice (the second row is the other line's):
@@ -155,6 +162,42 @@ class MismatchTest(h.HisTestCase):
         doc = self.tcp.get("/v1/documents/settlement/" + r.json["settlement_id"]).raw.decode()
         self.assertIn('<th>其他费</th><td class="num">450.00</td>', doc)
         self.assertIn('<th>床位费</th><td class="num">0.00</td>', doc)
+
+
+class QueuedSettleTest(PlatformCatalog, h.HisTestCase):
+    def test_a_queued_settle_prints_the_platforms_split(self):
+        # A blood count (甲 in posad's catalog: 60.00 in scope) uploaded while the platform is
+        # away, a settle waiting behind it; the platform, back, has the item as 丙 (60.00
+        # fully self-paid) and settles on that. The statement's categories printed posad's
+        # split, kept when the settle was asked: 合计 全自费 0.00 beside a 结算信息 of 60.00.
+        v = self.open_visit(self.tcp, LONG_TERM, kind="outpatient", med_type="11",
+                            begin_time="2026-11-25 08:00:00")
+        self.w.kill_sandbox()
+        line = h.line("Q1", BLOOD, "血细胞分析(血常规)", "3", "20.00", "60.00",
+                      time="2026-11-25 08:10:00")
+        r = self.tcp.post("/v1/visits/%s/fees" % v["visit_id"], {"lines": [line]})
+        self.assertEqual((r.status, r.json["upload"]["state"]), (200, "queued"), r)
+        self.assertEqual(r.json["totals"]["inscp_scp_amt"], "60.00", r)
+        r = self.tcp.post("/v1/visits/%s/settle" % v["visit_id"], {"wait_if_offline": True})
+        self.assertEqual((r.status, r.json["state"]), (202, "queued"), r)
+        sid = r.json["settlement_id"]
+        with open(self.w.scenario or os.path.join(h.SOURCE, "sandbox", "scenarios",
+                                                  "default.json"), encoding="utf-8") as f:
+            scenario = json.load(f)
+        item = [i for i in scenario["catalog"] if i["list_code"] == BLOOD][0]
+        self.assertEqual(item["chrgitm_lv"], "01")
+        item.update({"chrgitm_lv": "03", "selfpay_prop": "1.00"})
+        self.restart_sandbox_with(scenario, "blood_class_3.json")
+        h.wait_until(lambda: self.tcp.get("/v1/settlements/" + sid).json["state"] ==
+                     "settled", 60, "settled", step=0.2)
+        s = self.tcp.get("/v1/settlements/" + sid).json["amounts"]
+        self.assertEqual((s["fulamt_ownpay_amt"], s["inscp_scp_amt"]), ("60.00", "0.00"), s)
+        doc = self.tcp.get("/v1/documents/settlement/" + sid).raw.decode()
+        total = re.search(r'<tr class="total"><th>合计</th>(.*?)</tr>', doc)
+        self.assertIsNotNone(total, doc)
+        # amount, 全自费, 超限价, 先行自付, 符合范围
+        self.assertEqual(re.findall(r">([\d.-]+)<", total.group(1)),
+                         ["60.00", "60.00", "0.00", "0.00", "0.00"], total.group(1))
 
 
 if __name__ == "__main__":
