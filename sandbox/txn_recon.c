@@ -53,8 +53,8 @@ int txn_3201_totals(struct txn *t)
         return txn_ledger_error(t, rc);
     bool match =
         have.count == cnt && have.medfee == medfee && have.fund == fund && have.acct_pay == acct;
-    snprintf(dscr, sizeof(dscr), "%s: the platform has %lld settlements",
-             match ? "match" : "mismatch", (long long)have.count);
+    snprintf(dscr, sizeof(dscr), "%s: the platform has %lld settlement%s",
+             match ? "match" : "mismatch", (long long)have.count, have.count == 1 ? "" : "s");
     t->output = json_object_new_object();
     s = json_object_new_object();
     out_str(s, "setl_optins", q.setl_optins);

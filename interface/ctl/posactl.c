@@ -645,8 +645,8 @@ static int show(const struct options *o, const struct response *r)
     if (ok && json_object_object_get_ex(doc, "matched", &matched) &&
         json_object_is_type(matched, json_type_boolean) && !json_object_get_boolean(matched)) {
         /* A reconciliation report that says the day does not match. */
-        fprintf(stderr,
-                "posactl: the period does not reconcile with the platform: see mismatched\n");
+        fprintf(stderr, "posactl: the period does not reconcile with the platform: see groups and "
+                        "mismatched\n");
         rc = EXIT_MISMATCH;
     }
     if (ok && json_object_object_get_ex(doc, "upstream_asked", &matched) &&
