@@ -240,15 +240,16 @@ class VisitsBase(h.HisTestCase):
     def test_a_number_out_of_range_is_named(self):
         # "line P13: value out of range" said neither which number nor its bound.
         v = self.open_visit(self.c, ZHANG)
-        for field, line in (("price", h.line("OR1", "003301000050000", "全身麻醉", "1",
-                                             "999999999999.99", "999999999999.99")),
-                            ("qty", h.line("OR2", "003301000050000", "全身麻醉", "0", "900.00",
-                                           "0.00"))):
+        for field, line, words in (
+                ("price", h.line("OR1", "003301000050000", "全身麻醉", "1", "999999999999.99",
+                                 "999999999999.99"), "out of range"),
+                ("qty", h.line("OR2", "003301000050000", "全身麻醉", "0", "900.00", "0.00"),
+                 "must be more than zero")):
             r = self.c.post("/v1/visits/%s/fees" % v["visit_id"], {"lines": [line]})
             self.assertError(r, 400, "BAD_REQUEST")
             self.assertEqual(r.json["error"]["details"]["field"], "lines[0].%s" % field, r)
             self.assertIn(field, r.json["error"]["message"], r)
-            self.assertIn("out of range", r.json["error"]["message"], r)
+            self.assertIn(words, r.json["error"]["message"], r)
 
     def test_a_discharge_cancelled_may_be_sent_again(self):
         # A wrong discharge time: the settlement refunded, settled again with the corrected
