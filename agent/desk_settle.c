@@ -96,7 +96,11 @@ static int name_line(struct json_object **list, const struct line_record *l)
     return json_object_array_add(*list, json_object_new_string(l->his_line_id));
 }
 
-static int bill_line(const struct line_record *l, void *data);
+/* A line of a settled bill (records_lines_active): a refused one is on no bill. */
+static int bill_line(const struct line_record *l, void *data)
+{
+    return strcmp(l->state, "refused_queued") == 0 ? 0 : bill_add(data, &l->split);
+}
 
 static int add_line(const struct line_record *l, void *data)
 {
@@ -229,12 +233,6 @@ static bool settlement_answer_possible(const char *msgid, const char *request,
         log_event(LOGL_ERROR, "settlement_answer_impossible", "msgid", msgid, "error", why, NULL);
     json_object_put(doc);
     return !why;
-}
-
-/* A line of a settled bill (records_lines_active): as add_line, without the flow. */
-static int bill_line(const struct line_record *l, void *data)
-{
-    return strcmp(l->state, "refused_queued") == 0 ? 0 : bill_add(data, &l->split);
 }
 
 int desk_settlement_refresh(struct db *db, struct settlement_record *s, bool *ret_changed)

@@ -119,11 +119,10 @@ static const char sql_settlements_since[] =
     "SELECT " JOURNAL_COLS " FROM journal INDEXED BY journal_settled WHERE state = 'done' "
     "AND substr(infno, 1, 4) IN ('2207', '2304', '2208', '2305', '2601') " /* 2207A too */
     "AND updated_at >= ?1 ORDER BY seq";
-/* A reversal on its way counts whatever its day: it may stand in for a settlement's or a
- * refund's lost answer (a refund of the period found cancelled on the platform while its
- * 2601 waited was reported a mismatch). */
-/* A refund counts against its settlement's day, which may be long before the refund's: an open
- * cancel, as an open reversal, of any day leaves every period not comparable yet. */
+/* A settlement counts for the day it was journaled; an open cancel or reversal for every day:
+ * a refund counts against its settlement's day, which may be long before the refund's, and a
+ * reversal may stand in for a settlement's or a refund's lost answer (either was reported a
+ * mismatch, the refund found cancelled on the platform, while it waited). */
 static const char sql_settlements_open[] =
     "SELECT count(*) FROM " OPEN_ROWS "AND ((substr(infno, 1, 4) IN ('2207', '2304') AND "
     "created_at >= ?1 AND created_at < ?2) OR substr(infno, 1, 4) IN ('2208', '2305') OR "

@@ -41,8 +41,6 @@ static void on_line(void *data, int status, const uint8_t *line, size_t len)
 
     if (s->stopping || !s->cb)
         return;
-    if (status != 0) /* a misread between two scans of one code: the second is a scan */
-        qr_dedup_forget(&s->dedup);
     if (status == 0) {
         /* uv_now is monotonic: a clock step cannot make a repeat look new, or vice versa. */
         if (s->dedup_on &&
@@ -50,6 +48,8 @@ static void on_line(void *data, int status, const uint8_t *line, size_t len)
             return;
         memcpy(scan.code, line, len);
         scan.code[len] = '\0';
+    } else { /* a misread between two scans of one code: the second is a scan */
+        qr_dedup_forget(&s->dedup);
     }
     memcpy(scan.desk, s->desk, sizeof scan.desk);
     s->cb(s, &scan, s->data);
