@@ -859,7 +859,7 @@ void desk_reconcile_get(struct his_call *call)
     if (!g || his_every_desk(call, RECONCILE_EVERY_DESK) < 0)
         return;
     if (date_period_parse(date, strlen(date), &g->date) < 0) {
-        his_fail(call, POSA_EDATE, "the date is YYYY-MM-DD, or a month YYYY-MM", NULL);
+        his_fail(call, POSA_EPERIOD, NULL, NULL);
         return;
     }
     his_db(call, run_report, on_report);

@@ -35,6 +35,7 @@ static const struct err_entry err_table[] = {
     {POSA_ECLASS, "BAD_REQUEST", 400, false, "catalog class must be 01, 02 or 03"},
     {POSA_ENEGATIVE, "BAD_REQUEST", 400, false, "value must not be negative"},
     {POSA_ENOTPOSITIVE, "BAD_REQUEST", 400, false, "must be more than zero"},
+    {POSA_EPERIOD, "BAD_REQUEST", 400, false, "a date is YYYY-MM-DD, a month YYYY-MM"},
     {POSA_EDATE, "BAD_REQUEST", 400, false,
      "not a valid date or time: a time is YYYY-MM-DD HH:MM:SS, a date YYYY-MM-DD"},
     {POSA_EDUPLICATE, "BAD_REQUEST", 400, false, "appears twice in this request"},

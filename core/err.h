@@ -31,6 +31,7 @@ enum posa_err {
     POSA_ENOTSTRING = -1019,     /* a decimal sent as a JSON number, not as a string */
     POSA_EONEOF = -1020,         /* both of two fields that exclude each other, or neither */
     POSA_ENOTPOSITIVE = -1021,   /* zero or negative where only more than zero makes sense */
+    POSA_EPERIOD = -1022,        /* not a day (YYYY-MM-DD) or a month (YYYY-MM) to reconcile */
     /* core: policy and state (-1100..-1199) */
     POSA_EFILING = -1100,  /* not filed, not emergency: direct settlement refused */
     POSA_ENORATE = -1101,  /* the insured region has no rate for this visit */

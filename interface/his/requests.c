@@ -393,8 +393,10 @@ int reconcile_request_parse(const char *body, size_t len, struct reconcile_reque
 
     if ((rc = object_parse(body, len, false, keys, &r.root, err)) < 0)
         return rc;
-    if ((rc = jsonmap_get_string(r.root, "date", DATETIME_DATE_LEN, false, &date, err)) < 0 ||
-        (rc = jsonmap_get_string(r.root, "month", DATETIME_MONTH_LEN, false, &month, err)) < 0)
+    /* Read at any length (bounded as every string is): "2026-11-01" as a month is a period
+     * in the wrong form, not "too long". */
+    if ((rc = jsonmap_get_string(r.root, "date", BOUND_STRING, false, &date, err)) < 0 ||
+        (rc = jsonmap_get_string(r.root, "month", BOUND_STRING, false, &month, err)) < 0)
         goto fail;
     if (!date == !month) { /* one of them */
         rc = jsonmap_fail(err, POSA_EONEOF, NULL, "date, month");
@@ -404,7 +406,7 @@ int reconcile_request_parse(const char *body, size_t len, struct reconcile_reque
     if ((date && date_parse(date, strlen(date), &r.date) < 0) ||
         (month && (strlen(month) != DATETIME_MONTH_LEN ||
                    date_period_parse(month, strlen(month), &r.date) < 0))) {
-        rc = jsonmap_fail(err, POSA_EDATE, NULL, date ? "date" : "month");
+        rc = jsonmap_fail(err, POSA_EPERIOD, NULL, date ? "date" : "month");
         goto fail;
     }
     *ret = r;

@@ -425,6 +425,24 @@ def test_a_time_in_another_form_says_the_form(self):
 BadInputBase.test_a_time_in_another_form_says_the_form = test_a_time_in_another_form_says_the_form
 
 
+def test_a_period_in_another_form_says_the_form(self):
+    # A day given as the month said "month: text or list too long"; a GET of a report in
+    # another form said it its own way. Both say what a date and a month look like.
+    for field, value in (("month", "2026-11-01"), ("month", "2026-11-"), ("date", "2026-11"),
+                         ("date", "2026/11/01")):
+        r = self.c.post("/v1/reconcile", {field: value})
+        self.assertError(r, 400, "BAD_REQUEST")
+        self.assertEqual(r.json["error"]["details"]["field"], field, r)
+        self.assertIn("a date is YYYY-MM-DD, a month YYYY-MM", r.json["error"]["message"], r)
+    r = self.c.get("/v1/reconcile/2026-11-1")
+    self.assertError(r, 400, "BAD_REQUEST")
+    self.assertIn("a date is YYYY-MM-DD, a month YYYY-MM", r.json["error"]["message"], r)
+
+
+BadInputBase.test_a_period_in_another_form_says_the_form = \
+    test_a_period_in_another_form_says_the_form
+
+
 def test_malformed_json_says_where(self):
     # A pretty-printed body with a comma too many: where it stops being JSON, for the HIS's
     # developer (it said only "not valid JSON").

@@ -154,12 +154,12 @@ static const struct bad bad_cases[] = {
     {P_SETTLE, "{\"use_account\":true", POSA_EJSON, ""},
     /* reconcile */
     {P_RECONCILE, "{}", POSA_EONEOF, "date, month"},
-    {P_RECONCILE, "{\"date\":\"2026-11-31\"}", POSA_EDATE, "date"},
+    {P_RECONCILE, "{\"date\":\"2026-11-31\"}", POSA_EPERIOD, "date"},
     {P_RECONCILE, "{\"date\":20261125}", POSA_EFIELD, "date"},
     /* a day under date, a month under month: neither takes the other */
-    {P_RECONCILE, "{\"date\":\"2026-11\"}", POSA_EDATE, "date"},
-    {P_RECONCILE, "{\"month\":\"2026-11-25\"}", POSA_ETOOLONG, "month"},
-    {P_RECONCILE, "{\"month\":\"2026-13\"}", POSA_EDATE, "month"},
+    {P_RECONCILE, "{\"date\":\"2026-11\"}", POSA_EPERIOD, "date"},
+    {P_RECONCILE, "{\"month\":\"2026-11-25\"}", POSA_EPERIOD, "month"}, /* not "too long" */
+    {P_RECONCILE, "{\"month\":\"2026-13\"}", POSA_EPERIOD, "month"},
     {P_RECONCILE, "{\"date\":\"2026-11-25\",\"month\":\"2026-11\"}", POSA_EONEOF, "date, month"},
 };
 
