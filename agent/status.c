@@ -18,6 +18,7 @@ struct status_job {
     struct posad *pd;
     struct his_call *call;
     struct journal_stats stats;
+    struct db *db;            /* GET /v1/queue's rows are listed on the database thread */
     struct json_object *rows; /* built on the database thread, handed over whole */
     int64_t after, limit;     /* GET /v1/queue's page: rows after seq `after`, at most limit */
     int64_t last_seq;
@@ -101,11 +102,30 @@ void status_health(struct his_call *call)
     db_worker_submit(&sj->pd->db, &sj->job);
 }
 
+/* Why a queued row with no failure of its own has not gone, into buf: the earlier message
+ * of its visit it waits behind (a visit's messages go in order: the chunks after a failing
+ * first one), or the failure of the message it stands in for (sent again after a lost
+ * answer). "" when neither. */
+static void queued_why(struct db *db, const struct journal_row *row, char *buf, size_t cap)
+{
+    char msgid[MSGID_LEN + 1], infno[JOURNAL_INFNO_MAX + 1], cause[256];
+
+    buf[0] = '\0';
+    if (row->visit_key && row->visit_key[0] && journal_ahead(db, row, msgid, infno) == 0)
+        snprintf(buf, cap,
+                 "waiting behind %s (%s), an earlier message of its visit: a visit's "
+                 "messages go in order",
+                 msgid, infno);
+    else if (row->ref_msgid && journal_last_error(db, row->ref_msgid, cause, sizeof cause) == 0 &&
+             cause[0])
+        snprintf(buf, cap, "sent in place of %s: %s", row->ref_msgid, cause);
+}
+
 static int add_row(const struct journal_row *row, void *data)
 {
     struct status_job *sj = data;
     struct json_object *o = json_object_new_object();
-    char when[32];
+    char when[32], why[512] = "";
 
     json_object_object_add(o, "msgid", json_object_new_string(row->msgid));
     json_object_object_add(o, "infno", json_object_new_string(row->infno));
@@ -117,6 +137,8 @@ static int add_row(const struct journal_row *row, void *data)
                                                   ? json_object_new_string(when)
                                                   : NULL);
     json_object_object_add(o, "seq", json_object_new_int64(row->seq)); /* for ?after= */
+    if (row->state == MSG_QUEUED && !row->damaged && !row->last_error && !sj->offline)
+        queued_why(sj->db, row, why, sizeof why);
     /* Last: posactl's table cuts every column but the last, and the cause is the one a
      * reader needs whole. */
     json_object_object_add(o, "last_error",
@@ -124,7 +146,8 @@ static int add_row(const struct journal_row *row, void *data)
                            : row->last_error ? json_object_new_string(row->last_error)
                            : row->state == MSG_QUEUED && sj->offline
                                ? json_object_new_string(QUEUE_WAITS_OFFLINE)
-                               : NULL);
+                           : why[0] ? json_object_new_string(why)
+                                    : NULL);
     if (json_object_array_length(sj->rows) < (size_t)sj->limit) {
         json_object_array_add(sj->rows, o);
         sj->last_seq = row->seq;
@@ -140,6 +163,7 @@ static int run_queue(struct db *db, struct db_job *job)
     struct status_job *sj = (struct status_job *)job;
     int err;
 
+    sj->db = db;
     sj->rows = json_object_new_array();
     if (!sj->rows)
         return -ENOMEM;

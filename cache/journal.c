@@ -10,6 +10,7 @@
 #include "cache/db_internal.h"
 #include "core/bound.h"
 #include "core/err.h"
+#include "core/str.h"
 
 #define JOURNAL_COLS                                                                               \
     "seq, msgid, infno, kind, idem_key, idem_hash, visit_key, ref_msgid, request, state, "         \
@@ -110,6 +111,11 @@ static const char sql_visit_refund_open[] =
     "UNION SELECT j.infno, j.ref_msgid FROM journal j, up WHERE up.infno = '2601' AND "
     "j.msgid = up.ref) "
     "SELECT 1 FROM up WHERE infno = '2208' OR infno = '2305' LIMIT 1";
+/* The partial index journal_open in (ord, seq) order: as the visit's rows drain. */
+static const char sql_ahead[] = "SELECT msgid, infno FROM " OPEN_ROWS NOT_QUERY
+                                "AND visit_key = ?1 AND (ord < ?2 OR (ord = ?2 AND seq < ?3)) "
+                                "ORDER BY ord, seq LIMIT 1";
+static const char sql_last_error[] = "SELECT last_error FROM journal WHERE msgid = ?1";
 static const char sql_stats[] =
     "SELECT count(*), coalesce(sum(state = 'unknown'), 0), coalesce(min(created_at), 0) "
     "FROM " OPEN_ROWS NOT_QUERY;
@@ -615,6 +621,42 @@ int journal_visit_cancel_open(struct db *db, const char *visit_key, bool *ret)
 int journal_visit_refund_open(struct db *db, const char *visit_key, bool *ret)
 {
     return visit_has(db, sql_visit_refund_open, visit_key, ret);
+}
+
+int journal_ahead(struct db *db, const struct journal_row *row, char msgid[MSGID_LEN + 1],
+                  char infno[JOURNAL_INFNO_MAX + 1])
+{
+    sqlite3_stmt *st = db_stmt(db, sql_ahead);
+    int rc;
+
+    if (!st)
+        return POSA_EDB;
+    sqlite3_bind_text(st, 1, row->visit_key ? row->visit_key : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, row->ord);
+    sqlite3_bind_int64(st, 3, row->seq);
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        str_copy(msgid, MSGID_LEN + 1, (const char *)sqlite3_column_text(st, 0));
+        str_copy(infno, JOURNAL_INFNO_MAX + 1, (const char *)sqlite3_column_text(st, 1));
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? POSA_ENOTFOUND : db_map(rc);
+}
+
+int journal_last_error(struct db *db, const char *msgid, char *buf, size_t cap)
+{
+    sqlite3_stmt *st = db_stmt(db, sql_last_error);
+    const char *text;
+    int rc;
+
+    if (!st)
+        return POSA_EDB;
+    sqlite3_bind_text(st, 1, msgid, -1, SQLITE_STATIC);
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        text = (const char *)sqlite3_column_text(st, 0);
+        str_copy(buf, cap, text ? text : "");
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? POSA_ENOTFOUND : db_map(rc);
 }
 
 int journal_stats(struct db *db, struct journal_stats *ret)

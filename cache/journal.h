@@ -153,6 +153,13 @@ int journal_visit_cancel_open(struct db *db, const char *visit_key, bool *ret);
 /* Is a settlement cancel (2208, 2305) of this visit, or its reversal, not yet final? The
  * settlement may yet turn out cancelled. */
 int journal_visit_refund_open(struct db *db, const char *visit_key, bool *ret);
+/* The first message of row's visit that goes before it and is not yet final (queries left
+ * out, as in journal_list): what a queued row waits behind. 0, or POSA_ENOTFOUND. */
+int journal_ahead(struct db *db, const struct journal_row *row, char msgid[MSGID_LEN + 1],
+                  char infno[JOURNAL_INFNO_MAX + 1]);
+/* msgid's last_error into buf (cap bytes, cut short if longer); "" when it has none.
+ * 0, or POSA_ENOTFOUND. */
+int journal_last_error(struct db *db, const char *msgid, char *buf, size_t cap);
 
 struct journal_stats {
     int64_t depth;     /* rows not final, queries left out as in journal_list */

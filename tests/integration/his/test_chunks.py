@@ -4,6 +4,7 @@ visit's order. A presettle (or settle) while they are on their way waits its tur
 retryable CONFLICT, never the platform's refusal of a bill larger than the lines it has so
 far."""
 import os
+import re
 import sys
 from decimal import Decimal
 
@@ -62,6 +63,35 @@ class Chunks(h.HisTestCase):
                      30, "the second chunk kept and gone")
         again = self.tcp.post("/v1/visits/%s/fees" % vid, {"lines": lines[:2]})
         self.assertEqual(again.status, 200, again)
+
+    def test_chunks_behind_a_failing_one_say_what_they_wait_for(self):
+        # The first chunk meets an HTTP 500 (its outcome unknown, then reversed and sent
+        # again): the two behind it showed no last_error in the queue, nothing an operator
+        # could act on. Each now names the message it waits behind.
+        v = self.open_visit(self.tcp, ZHANG)
+        vid = v["visit_id"]
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
+            "infno": "2301", "mode": "http_500", "count": 1})
+        self.assertEqual(status, 200, raw)
+        r = self.tcp.post("/v1/visits/%s/fees" % vid, {"lines": h.stay_lines("W")[:5]})
+        self.assertIn(r.status, (200, 504), r)
+        behind = {}
+        h.wait_until(lambda: behind.update(
+            (x["msgid"], x) for x in self.tcp.get("/v1/queue").json["rows"]
+            if x["visit_id"] == vid and x["infno"] == "2301" and x["state"] == "queued" and
+            not x["attempts"])
+            or len(behind) >= 2, 10, "the later chunks waiting")
+        ahead = r"^waiting behind (\S+) \((2301|2601)\), an earlier message of its visit"
+        for row in behind.values():
+            self.assertRegex(row["last_error"] or "", ahead, row)
+            first = re.match(ahead, row["last_error"]).group(1)
+            # ... which goes before it in the visit's order
+            self.assertLess(*(self.posad_row("SELECT ord FROM journal WHERE msgid = ?", (m,))[0]
+                              for m in (first, row["msgid"])))
+        h.wait_until(lambda: self.posad_row(
+            "SELECT 1 FROM journal WHERE visit_key = ? AND state IN ('queued', 'sent')",
+            (vid,)) is None, 30, "the chunks answered")
+        self.assertEqual({l["state"] for l in self.fee_lines(vid)}, {"active"})
 
 
 if __name__ == "__main__":

@@ -87,7 +87,19 @@ class LostOutcomes(h.HisTestCase):
             r = self.tcp.post("/v1/visits/%s/fees" % v["visit_id"], {"lines": [
                 h.line("B1", "002501010150000", "血细胞分析(血常规)", "1", "20.00", "20.00")]})
             self.assertIn(r.status, (200, 504), r)
-            time.sleep(6)
+            started = time.monotonic()
+            # A resend waiting its backoff says why, from the message it stands in for (it
+            # showed no last_error: the cause was on a msgid no longer listed).
+            waiting = []
+            h.wait_until(lambda: waiting.extend(
+                x for x in self.tcp.get("/v1/queue").json["rows"]
+                if x["infno"] == "2204" and x["state"] == "queued" and x["attempts"] > 0)
+                or waiting, 5, "a resend waiting its backoff")
+            ref = self.posad_row("SELECT ref_msgid FROM journal WHERE msgid = ?",
+                                 (waiting[0]["msgid"],))[0]
+            self.assertRegex(waiting[0]["last_error"] or "",
+                             r"^sent in place of %s: .*500" % ref, waiting[0])
+            time.sleep(max(0.0, 6 - (time.monotonic() - started)))
             rows = self.posad_rows("SELECT infno, attempts, created_at FROM journal "
                                    "WHERE visit_key = (SELECT visit_key FROM journal "
                                    "WHERE infno = '2201' ORDER BY seq DESC LIMIT 1) "
