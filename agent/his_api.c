@@ -58,10 +58,18 @@ static struct route_pattern patterns[N_ROUTES];
  * patterns, made once. */
 static int route_match(const char *method, const char *path, struct route_match *ret)
 {
+    bool head = strcmp(method, "HEAD") == 0;
+    int err;
+
     if (!patterns[0].method)
         for (size_t i = 0; i < N_ROUTES; i++)
             patterns[i] = (struct route_pattern){routes[i].method, routes[i].pattern};
-    return router_match(patterns, N_ROUTES, method, path, ret);
+    /* HEAD is a GET whose body is left out (http_conn does): a print tool or a monitor
+     * asking whether a document is there. Not the event stream, which never ends. */
+    err = router_match(patterns, N_ROUTES, head ? "GET" : method, path, ret);
+    if (!err && head && routes[ret->index].handle == desk_events)
+        err = POSA_EMETHOD;
+    return err;
 }
 
 /* Keys and visits held by calls in flight (loop thread): a JSON object used as a set. */

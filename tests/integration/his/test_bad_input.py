@@ -443,6 +443,23 @@ BadInputBase.test_a_period_in_another_form_says_the_form = \
     test_a_period_in_another_form_says_the_form
 
 
+def test_head_is_a_get_without_its_body(self):
+    # A print tool or a monitor asks whether a statement is there: it was 405.
+    path = "/v1/documents/settlement/%s" % self.fx["sid"]
+    got, head = self.c.get(path), self.c.request("HEAD", path)
+    self.assertEqual((head.status, head.raw), (200, b""), head)
+    for k in ("Content-Type", "Content-Length"):
+        self.assertEqual(head.headers.get(k), got.headers.get(k), (head.headers, got.headers))
+    self.assertEqual(self.c.request("HEAD", "/v1/documents/settlement/Sdeadbeefdeadbeef").status,
+                     404)
+    # Not the event stream (it never ends), nor a POST's address.
+    for path in ("/v1/events?desk=D1", "/v1/identify"):
+        self.assertEqual(self.c.request("HEAD", path).status, 405, path)
+
+
+BadInputBase.test_head_is_a_get_without_its_body = test_head_is_a_get_without_its_body
+
+
 def test_malformed_json_says_where(self):
     # A pretty-printed body with a comma too many: where it stops being JSON, for the HIS's
     # developer (it said only "not valid JSON").
