@@ -469,10 +469,10 @@ static void tag(struct his_call *call, struct visit_flow *f)
                                 .hospital_admdvs = call->pd->cfg.mdtrtarea_admvs};
     int err;
 
-    const char *conflict = flags_med_type_conflict(&facts);
+    const char *field, *conflict = flags_conflict(&facts, &field);
 
     if (conflict) {
-        his_fail_at(call, POSA_EFIELD, "med_type", conflict);
+        his_fail_at(call, POSA_EFIELD, field, conflict);
         return;
     }
     for (size_t i = 0; i < f->req.n_diagnoses; i++)

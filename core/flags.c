@@ -83,14 +83,27 @@ static bool med_type_is(const char *med_type, const char *a, const char *b)
 #define MED_TYPE_EMERGENCY(t) med_type_is((t), "13", "24")
 #define MED_TYPE_TRAUMA(t)    med_type_is((t), "22", NULL)
 
-const char *flags_med_type_conflict(const struct visit_facts *facts)
+const char *flags_conflict(const struct visit_facts *facts, const char **ret_field)
 {
+    *ret_field = "med_type";
     if (facts->emergency == TRI_FALSE && MED_TYPE_EMERGENCY(facts->med_type))
         return "med_type is an emergency (13, 24) and emergency is false: the platform would "
                "apply the emergency rules; send emergency true, or another med_type";
     if (facts->trauma == TRI_FALSE && MED_TYPE_TRAUMA(facts->med_type))
         return "med_type 22 is a trauma stay and trauma.present is false: the platform would "
                "take it as a trauma; send the trauma (and its third party), or another med_type";
+    *ret_field = "trauma.present";
+    if (facts->trauma == TRI_FALSE && facts->trauma_third_party == TRI_TRUE)
+        return "trauma.present is false and trauma.third_party true: a third party is liable "
+               "only for a trauma; send the trauma, or no third_party";
+    if (facts->trauma == TRI_FALSE && facts->trauma_commitment_signed)
+        return "trauma.present is false and trauma.commitment_signed true: the commitment is "
+               "for a trauma; send the trauma, or no commitment_signed";
+    *ret_field = "trauma.commitment_signed";
+    if (facts->trauma_third_party == TRI_TRUE && facts->trauma_commitment_signed)
+        return "trauma.commitment_signed is true (the patient signed that no third party is "
+               "liable) and trauma.third_party true (one is): the fund pays everything under the "
+               "one and nothing under the other; correct the one that is wrong";
     return NULL;
 }
 

@@ -69,10 +69,12 @@ struct visit_flags {
     size_t n_warnings;
 };
 
-/* Why the visit's med_type contradicts what the HIS said (emergency or trauma false where
- * med_type says so: the platform would apply the one, posad's flags and statement the
- * other), or NULL. */
-const char *flags_med_type_conflict(const struct visit_facts *facts);
+/* Why what the HIS said contradicts itself, or NULL; *ret_field the field to correct. The
+ * visit's med_type against emergency or trauma false (the platform would apply the one,
+ * posad's flags and statement the other); a third party, or the commitment that there is
+ * none, for no trauma; the commitment beside a liable third party (the fund pays the one
+ * nothing, and everything under the other). */
+const char *flags_conflict(const struct visit_facts *facts, const char **ret_field);
 
 /* Tags a visit's flags. POSA_EFIELD when a region code is not 6 digits, POSA_ETOOLONG when
  * there are more than BOUND_DIAGNOSES diagnoses. ret written only on success. */

@@ -704,6 +704,24 @@ class VisitsBase(h.HisTestCase):
         d = self.c.get("/v1/documents/forms/trauma-commitment?visit_id=" + v["visit_id"])
         self.assertError(d, 409, "CONFLICT")
 
+    def test_a_trauma_contradicting_itself_is_refused(self):
+        # Opened 201 without a word: a liable third party beside the signed commitment that
+        # there is none (the fund paid nothing), and a third party for no trauma (dropped).
+        token = self.identify(self.c, ZHANG)
+        before = self.counts()
+        for trauma, field, words in (
+                ({"present": True, "third_party": True, "commitment_signed": True},
+                 "trauma.commitment_signed", "correct the one that is wrong"),
+                ({"present": False, "third_party": True}, "trauma.present",
+                 "a third party is liable only for a trauma"),
+                ({"present": False, "commitment_signed": True}, "trauma.present",
+                 "the commitment is for a trauma")):
+            r = self.c.post("/v1/visits", h.visit_body(token, trauma=trauma))
+            self.assertError(r, 400, "BAD_REQUEST")
+            self.assertEqual(r.json["error"]["details"]["field"], field, r)
+            self.assertIn(words, r.json["error"]["message"], r)
+        self.assertEqual(self.counts(), before)
+
     def test_forms_only_where_they_apply(self):
         # No trauma: nothing for the patient to commit to. No outside line: nothing to attest.
         v = self.open_visit(self.c, ZHANG)

@@ -162,19 +162,21 @@ static void test_med_type(void **state)
     (void)state;
     struct visit_facts f = plain_visit();
     struct visit_flags vf;
+    const char *field;
 
     f.med_type = "24";
     vf = tag(&f);
     expect_flag(&vf, FLAG_EMERGENCY, FLAG_FROM_RULE);
     assert_string_equal(visit_flags_get(&vf, FLAG_EMERGENCY)->rule, "med_type_emergency");
-    assert_null(flags_med_type_conflict(&f));
+    assert_null(flags_conflict(&f, &field));
     f.kind = VISIT_OUTPATIENT;
     f.med_type = "13";
     expect_flag((vf = tag(&f), &vf), FLAG_EMERGENCY, FLAG_FROM_RULE);
     f.emergency = TRI_FALSE;
-    assert_non_null(strstr(flags_med_type_conflict(&f), "emergency is false"));
+    assert_non_null(strstr(flags_conflict(&f, &field), "emergency is false"));
+    assert_string_equal(field, "med_type");
     f.emergency = TRI_TRUE;
-    assert_null(flags_med_type_conflict(&f));
+    assert_null(flags_conflict(&f, &field));
     expect_flag((vf = tag(&f), &vf), FLAG_EMERGENCY, FLAG_FROM_HIS);
 
     f = plain_visit();
@@ -185,12 +187,38 @@ static void test_med_type(void **state)
     assert_true(has_warning(&vf, "THIRD_PARTY_UNSTATED"));
     assert_true(has_warning(&vf, "TRAUMA_COMMITMENT_MISSING"));
     f.trauma = TRI_FALSE;
-    assert_non_null(strstr(flags_med_type_conflict(&f), "trauma.present is false"));
+    assert_non_null(strstr(flags_conflict(&f, &field), "trauma.present is false"));
     f.med_type = "21"; /* an ordinary stay: nothing follows */
-    assert_null(flags_med_type_conflict(&f));
+    assert_null(flags_conflict(&f, &field));
     vf = tag(&f);
     assert_false(is_set(&vf, FLAG_TRAUMA));
     assert_false(is_set(&vf, FLAG_EMERGENCY));
+}
+
+/* The trauma's three answers contradicting each other: refused, naming the field. */
+static void test_trauma_conflict(void **state)
+{
+    (void)state;
+    struct visit_facts f = plain_visit();
+    const char *field = NULL;
+
+    f.trauma = TRI_FALSE;
+    f.trauma_third_party = TRI_TRUE; /* liable for no trauma */
+    assert_non_null(
+        strstr(flags_conflict(&f, &field), "a third party is liable only for a trauma"));
+    assert_string_equal(field, "trauma.present");
+    f.trauma_third_party = TRI_FALSE; /* none liable, for no trauma: said, harmless */
+    assert_null(flags_conflict(&f, &field));
+    f.trauma_commitment_signed = true; /* a trauma's commitment for none */
+    assert_non_null(strstr(flags_conflict(&f, &field), "the commitment is for a trauma"));
+    assert_string_equal(field, "trauma.present");
+    f.trauma = TRI_TRUE; /* the commitment (no third party) and no third party: consistent */
+    assert_null(flags_conflict(&f, &field));
+    f.trauma_third_party = TRI_TRUE; /* the commitment beside a liable third party */
+    assert_non_null(strstr(flags_conflict(&f, &field), "correct the one that is wrong"));
+    assert_string_equal(field, "trauma.commitment_signed");
+    f.trauma_commitment_signed = false; /* a liable third party alone: consistent */
+    assert_null(flags_conflict(&f, &field));
 }
 
 static void test_trauma_suggested_by_diagnosis(void **state)
@@ -447,6 +475,7 @@ int main(void)
         cmocka_unit_test(test_emergency),
         cmocka_unit_test(test_trauma),
         cmocka_unit_test(test_med_type),
+        cmocka_unit_test(test_trauma_conflict),
         cmocka_unit_test(test_trauma_suggested_by_diagnosis),
         cmocka_unit_test(test_referral_and_cross_province),
         cmocka_unit_test(test_is_cross_province),
