@@ -40,6 +40,9 @@ struct settle_flow {
     struct envelope_response env;
     bool have_env;
     bool outside;                    /* a line is an outside exam/treatment/purchase */
+    /* The bill's latest line, by its time ("YYYY-MM-DD HH:MM:SS" sorts as text): a
+     * discharge before it is a typo in the one or the other. */
+    char last_time[DATETIME_TIME_LEN + 1], last_line[RECORD_ID_MAX + 1];
     /* his_line_ids of lines whose cancel, answered "queued", the platform refused later:
      * on the bill while the HIS believes them cancelled (NULL: none). */
     struct json_object *cancel_refused;
@@ -111,6 +114,10 @@ static int add_line(const struct line_record *l, void *data)
     if (l->cancel_msgid[0] && name_line(&f->cancel_refused, l) < 0)
         return -ENOMEM;
     f->outside |= l->outside_institution[0] != '\0';
+    if (l->time && strcmp(l->time, f->last_time) > 0) {
+        str_copy(f->last_time, sizeof f->last_time, l->time);
+        str_copy(f->last_line, sizeof f->last_line, l->his_line_id);
+    }
     return bill_line(l, &f->bill);
 }
 
@@ -579,6 +586,16 @@ static struct json_object *visit_doc(struct settle_flow *f)
     return f->doc;
 }
 
+/* Whether the request's discharge is before the bill's latest line. */
+static bool discharged_before_last_line(const struct settle_flow *f)
+{
+    int64_t last;
+
+    return f->req.has_discharge && f->last_time[0] &&
+           datetime_parse(f->last_time, strlen(f->last_time), &last) == 0 &&
+           f->req.discharge < last;
+}
+
 static bool discharged_before_admission(struct settle_flow *f)
 {
     struct json_object *req = NULL;
@@ -995,6 +1012,16 @@ static void on_loaded(struct db_job *job, int status)
     if (discharged_before_admission(f)) {
         his_fail_at(call, POSA_EDATE, "discharge.time",
                     "the discharge time is before the admission (begin_time): check the date");
+        return;
+    }
+    if (discharged_before_last_line(f)) {
+        char words[200];
+
+        snprintf(words, sizeof words,
+                 "the discharge time is before line %s of the bill (%s): correct the discharge "
+                 "or the line's time",
+                 f->last_line, f->last_time);
+        his_fail_at(call, POSA_EDATE, "discharge.time", words);
         return;
     }
     if (f->req.has_discharge && desk_is_future(call->pd, f->req.discharge)) {

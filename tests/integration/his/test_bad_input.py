@@ -265,6 +265,11 @@ CASES = [
      {"discharge": {"time": "2099-01-01 00:00:00"}}, None, BAD),
     ("settle_discharged_before_admission", "POST", "/v1/visits/{open}/settle",
      {"discharge": {"time": "2020-01-01 00:00:00"}}, None, BAD),
+    # after the admission, before the bill's lines (2026-11-21 09:30): one of them is wrong
+    ("settle_discharged_before_the_last_line", "POST", "/v1/visits/{open}/settle",
+     {"discharge": {"time": "2026-11-21 09:29:59"}}, None, BAD),
+    ("presettle_discharged_before_the_last_line", "POST", "/v1/visits/{open}/presettle",
+     {"discharge": {"time": "2026-11-21 09:29:59"}}, None, BAD),
     ("settle_use_account_string", "POST", "/v1/visits/{open}/settle", {"use_account": "true"},
      None, BAD),
     ("settle_unknown_field", "POST", "/v1/visits/{open}/settle", {"tip": "5.00"}, None, BAD),
@@ -458,6 +463,20 @@ def test_head_is_a_get_without_its_body(self):
 
 
 BadInputBase.test_head_is_a_get_without_its_body = test_head_is_a_get_without_its_body
+
+
+def test_a_discharge_before_a_line_names_the_line(self):
+    # A line dated after the discharge was settled without a word (found by review).
+    r = self.c.post("/v1/visits/%s/settle" % self.fx["open"],
+                    {"discharge": {"time": "2026-11-21 09:00:00"}})
+    self.assertError(r, 400, "BAD_REQUEST")
+    self.assertEqual(r.json["error"]["details"]["field"], "discharge.time", r)
+    self.assertRegex(r.json["error"]["message"],
+                     r"before line \S+ of the bill \(2026-11-21 09:30:00\)", r)
+
+
+BadInputBase.test_a_discharge_before_a_line_names_the_line = \
+    test_a_discharge_before_a_line_names_the_line
 
 
 def test_malformed_json_says_where(self):
