@@ -378,6 +378,11 @@ int desk_settled_of(struct db *db, const struct visit_record *v, char ret[RECORD
 /* Is a refund of the settled visit's settlement on its way: its call holds it (his_locked),
  * or the journal's refund_open? The visit may be billed again in a moment. Loop thread. */
 bool desk_refund_on_its_way(const char *settled_id, bool refund_open);
+/* A visit settling (its settlement on its way, queued, or its answer lost) may be billed
+ * again in a moment (reversed, refused, withdrawn): fees, fee cancels and the visit's cancel
+ * are refused as retryable, and not kept under the request's key, whose "settled" would
+ * stay when it no longer is. True when the visit_state named so, and call is answered. */
+bool desk_settling_busy(struct his_call *call, const char *visit_state);
 /* Answers the HIS with desk_outcome's error and message; a refusal carries the platform's
  * words in details.upstream_message too (his-api.md). */
 void desk_fail_outcome(struct his_call *call, int err, const char *message);

@@ -514,6 +514,18 @@ bool desk_refund_on_its_way(const char *settled_id, bool refund_open)
     return settled_id[0] && (refund_open || his_locked(settled_id));
 }
 
+bool desk_settling_busy(struct his_call *call, const char *visit_state)
+{
+    if (strcmp(visit_state, visit_state_name(VISIT_SETTLING)) != 0)
+        return false;
+    his_fail(call, POSA_EBUSY,
+             "the visit's settlement is not decided yet (on its way, queued, or its answer "
+             "lost): send this again once it is (GET the visit); once settled, the settlement "
+             "must be cancelled first",
+             NULL);
+    return true;
+}
+
 int desk_deferrable_outcome(struct upmsg *m, bool *ret_queued, char *ret_message, size_t cap)
 {
     struct envelope_response env;

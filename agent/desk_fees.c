@@ -1121,12 +1121,13 @@ static void on_loaded(struct db_job *job, int status)
         replay(call);
         return;
     }
-    if (replaces_while_cancelling(call) || refund_on_its_way(call, f->settled_id, f->refund_open))
+    if (replaces_while_cancelling(call) || refund_on_its_way(call, f->settled_id, f->refund_open) ||
+        desk_settling_busy(call, f->visit->state))
         return;
     if (visit_state_parse(f->visit->state, &state) < 0 ||
         visit_next(state, VISIT_EV_FEES, &next) < 0) {
-        his_fail(call, POSA_ESTATE,
-                 "fees cannot be added to a visit that is settling, settled or closed", NULL);
+        his_fail(call, POSA_ESTATE, "fees cannot be added to a visit that is settled or closed",
+                 NULL);
         return;
     }
     f->infno = visit_kind_of(f) == VISIT_INPATIENT ? "2301" : "2204";
@@ -1430,13 +1431,14 @@ static void on_cancel_loaded(struct db_job *job, int status)
         his_fail(call, POSA_ENOSUCH, "there are no uploaded lines to cancel", NULL);
         return;
     }
-    if (refund_on_its_way(call, c->settled_id, c->refund_open))
+    if (refund_on_its_way(call, c->settled_id, c->refund_open) ||
+        desk_settling_busy(call, c->visit->state))
         return;
     if (strcmp(c->visit->state, visit_state_name(VISIT_BILLED)) != 0) {
         his_fail(call, POSA_ESTATE,
                  strcmp(c->visit->state, visit_state_name(VISIT_CLOSED)) == 0
                      ? "the visit is closed: its lines can no longer be cancelled"
-                     : "the visit is settled or being settled: cancel the settlement first",
+                     : "the visit is settled: cancel the settlement first",
                  NULL);
         return;
     }

@@ -1043,8 +1043,9 @@ static void on_loaded(struct db_job *job, int status)
         }
         his_fail(call, state == VISIT_SETTLING ? POSA_EOUTCOME_UNKNOWN : POSA_ESTATE,
                  state == VISIT_SETTLED    ? "the visit is settled: cancel the settlement first"
-                 : state == VISIT_SETTLING ? "an earlier settlement of this visit is being "
-                                             "resolved: look it up, do not settle again"
+                 : state == VISIT_SETTLING ? "a settlement of this visit is not decided yet "
+                                             "(on its way, queued, or its answer lost): look it "
+                                             "up (settlement_id), do not settle again"
                                            : NULL,
                  d);
         return;

@@ -752,13 +752,15 @@ static void on_unreg_loaded(struct db_job *job, int status)
                  NULL);
         return;
     }
+    if (desk_settling_busy(call, u->visit->state))
+        return;
     /* Billed and every line refused is a visit with nothing on the bill. */
     if ((state != VISIT_OPEN && state != VISIT_BILLED) || u->lines > 0) {
         his_fail(call, POSA_ESTATE,
                  state == VISIT_OPEN || state == VISIT_BILLED
                      ? "the visit has fee lines: cancel them first (POST .../fees/cancel "
                        "{\"all\":true})"
-                     : "the visit is settled or being settled: it cannot be cancelled",
+                     : "the visit is settled: it cannot be cancelled",
                  NULL);
         return;
     }

@@ -854,6 +854,38 @@ class IdemBase(h.HisTestCase):
         r = self.c.post("/v1/settlements/%s/cancel" % r.json["settlement_id"], {})
         self.assertEqual((r.status, r.json.get("state")), (200, "cancelled"), r.raw)
 
+    def test_fees_while_a_settle_is_unknown(self):
+        # The settlement's connection dropped before the platform took it, and the question
+        # about it is slow: while posad finds out, fees, a fee cancel and the visit's cancel
+        # heard a final "settled or being settled" (409, not retryable), kept under their
+        # keys, which repeated it once the settlement was found never made and the visit
+        # billed again (found by review). Retryable now, and not kept.
+        a = self.outpatient()
+        for fault in ({"infno": "2207", "mode": "reset", "count": 1},
+                      {"infno": "5203", "mode": "delay", "delay_ms": 3000, "count": 1}):
+            status, raw = self.w.sandbox_request("POST", "/sandbox/faults", fault)
+            self.assertEqual(status, 200, raw)
+        r = self.c.post("/v1/visits/%s/settle" % a["visit_id"], {})
+        self.assertIn(r.status, (202, 504), r)
+        base = "/v1/visits/%s/" % a["visit_id"]
+        extra = {"lines": [dict(OUTPATIENT_1000[0], his_line_id="UNK1")]}
+        calls = (("fees", extra), ("fees/cancel", {"all": True}), ("cancel", {}))
+        for path, body in calls:
+            r = self.c.post(base + path, body, key=self.key(path.replace("/", "-")))
+            self.assertError(r, 409, "CONFLICT")
+            self.assertIn("not decided yet", r.json["error"]["message"], r)
+            self.assertIs(r.json["error"]["retryable"], True, r)
+        h.wait_until(lambda: self.c.get(base[:-1]).json["state"] == "billed", 30,
+                     "the settlement found never made", step=0.1)
+        self.assertEqual([s["state"] for s in self.ledger_settlements(a["mdtrt_id"])], [])
+        r = self.c.post(base + "fees", extra, key=self.key("fees"))
+        self.assertEqual(r.status, 200, r)
+        r = self.c.post(base + "fees/cancel", {"all": True}, key=self.key("fees-cancel"))
+        self.assertEqual(r.status, 200, r)
+        r = self.c.post(base + "cancel", {}, key=self.key("cancel"))
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.c.get(base[:-1]).json["state"], "closed")
+
     def test_reconcile_waits_for_a_lost_refund_of_an_earlier_day(self):
         # The settlement is of the platform's day (h.CLOCK), its refund journaled today, its
         # answer lost, its 2601 refused, the question about it refused once: until posad
