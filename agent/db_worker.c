@@ -371,6 +371,11 @@ static void on_finished(uv_async_t *handle)
         if (--w->in_flight == 0)
             uv_unref((uv_handle_t *)&w->finished_async);
         metrics_histogram_observe(&w->job_latency, (now - job->submitted_ns) / 1000);
+        if (job->status == POSA_ECORRUPT && !w->damaged) {
+            w->damaged = true;
+            if (w->on_damaged)
+                w->on_damaged(w);
+        }
         job->done(job, job->status);
     }
 }

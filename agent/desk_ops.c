@@ -919,7 +919,8 @@ static void on_metrics(struct db_job *job, int status)
     /* Unread (a failed database runs no job), the page still says so, and what the loop
      * holds: the upstream, the latencies. */
     view.db_read = status == 0;
-    view.database = db_worker_failed(&call->pd->db) ? METRICS_DATABASE_FAILED
+    view.database = db_worker_failed(&call->pd->db) || call->pd->db.damaged
+                        ? METRICS_DATABASE_FAILED
                     : db_worker_full(&call->pd->db) ? METRICS_DATABASE_FULL
                                                     : METRICS_DATABASE_OK;
     age = m->stats.oldest_at ? (upstream_now_ms() - m->stats.oldest_at) / 1000 : 0;

@@ -305,6 +305,16 @@ static void on_db_failed(struct db_worker *w, int err)
               NULL);
 }
 
+static void on_db_damaged(struct db_worker *w)
+{
+    (void)w;
+    log_event(LOGL_ERROR, "database_damaged", "action",
+              "a page of posad.db is damaged: requests that touch it fail; stop posad, copy "
+              "the data directory aside, and restore posad.db from a backup (sqlite3 posad.db "
+              "'PRAGMA integrity_check' names the damage)",
+              NULL);
+}
+
 /* A start given up after start_server: the socket it made goes (else posactl heard
  * "connection refused" from a file nobody listens on, not "no such file"). Returns 1. */
 static int stop_listening(struct posad *pd)
@@ -495,6 +505,7 @@ static int open_journal(struct posad *pd, char last_msgid[MSGID_LEN + 1])
     }
     err = db_worker_start(&pd->db, pd->loop, db);
     pd->db.on_failed = on_db_failed; /* the loop reads it; it has not run yet */
+    pd->db.on_damaged = on_db_damaged;
     return err;
 }
 

@@ -49,14 +49,16 @@ static void on_stats(struct db_job *job, int status)
     char when[32];
 
     bool full = db_worker_full(&sj->pd->db), failed = db_worker_failed(&sj->pd->db);
+    bool damaged = sj->pd->db.damaged || status == POSA_ECORRUPT;
 
     json_object_object_add(body, "status",
-                           json_object_new_string(status || full ? "degraded" : "ok"));
+                           json_object_new_string(status || full || damaged ? "degraded" : "ok"));
     json_object_object_add(body, "version", json_object_new_string(POSA_VERSION));
     json_object_object_add(body, "database",
-                           json_object_new_string(failed ? "failed"
-                                                  : full ? "full"
-                                                         : "ok"));
+                           json_object_new_string(failed    ? "failed"
+                                                  : damaged ? "damaged"
+                                                  : full    ? "full"
+                                                            : "ok"));
     json_object_object_add(u, "state", json_object_new_string(upstream_health_name(up->health)));
     if (up->last_ok_ms) {
         status_time(up->last_ok_ms, when);
@@ -82,9 +84,10 @@ static void on_stats(struct db_job *job, int status)
     json_object_object_add(body, "readers", desk_readers_json(&sj->pd->desk));
     json_object_object_add(body, "catalog", desk_catalog_json(&sj->pd->desk));
     json_object_object_add(body, "sealing", desk_sealing_json(&sj->pd->desk));
-    /* A failed database refuses every request until a restart: a probe that reads only the
-     * status code (curl -f, a load balancer) must see it. */
-    his_reply(sj->call, failed ? 503 : 200, body);
+    /* A failed database refuses every request until a restart, a damaged one those that
+     * touch the damage: a probe that reads only the status code (curl -f, a load balancer)
+     * must see it. */
+    his_reply(sj->call, failed || damaged ? 503 : 200, body);
     free(sj);
 }
 

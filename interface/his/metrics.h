@@ -55,7 +55,8 @@ struct metrics_infno {
 
 /* posa_database_state; ordered as the upstream's: an alert is "< 2". */
 enum metrics_database {
-    METRICS_DATABASE_FAILED = 0, /* an fsync failed: every request refused until a restart */
+    METRICS_DATABASE_FAILED = 0, /* an fsync failed (every request refused until a restart),
+                                    or a page is damaged (restore: the log says) */
     METRICS_DATABASE_FULL = 1,   /* writes refused for want of space */
     METRICS_DATABASE_OK = 2,
 };

@@ -164,6 +164,38 @@ class Startup(h.HisTestCase):
         # It listened before it opened the database: the socket it made is gone again.
         self.assertFalse(os.path.exists(os.path.join(self.w.dir, "n.sock")))
 
+    def test_a_damaged_page_is_said_by_health(self):
+        # A page of the visits table damaged on disk: posad started and every probe said ok
+        # while each request touching a visit answered 500 (found by review). From the first
+        # request that meets the damage, health is 503 "damaged", the metric 0, and the log
+        # says what to do.
+        log = os.path.join(self.w.dir, "dmg.log")
+        extra = "log_file = %s\n" % log
+        with self.second_posad("dmg", extra) as (c, _):
+            h.wait_until(lambda: c.get("/v1/health").status == 200, 20, "the second posad")
+            vid = self.open_visit(c, ZHANG)["visit_id"]
+        db_path = os.path.join(self.w.dir, "dmg", "posad.db")
+        db = sqlite3.connect(db_path)
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page_size = db.execute("PRAGMA page_size").fetchone()[0]
+        root = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'visits'").fetchone()[0]
+        db.close()
+        with open(db_path, "r+b") as f:
+            f.seek((root - 1) * page_size)
+            f.write(bytes((i * 7 + 3) % 256 for i in range(page_size)))
+        with self.second_posad("dmg", extra) as (c, _):
+            h.wait_until(lambda: c.get("/v1/health").status in (200, 503), 20, "restarted")
+            r = c.get("/v1/visits/" + vid)
+            self.assertError(r, 500, "INTERNAL")
+            health = c.get("/v1/health")
+            self.assertEqual((health.status, health.json["status"], health.json["database"]),
+                             (503, "degraded", "damaged"), health)
+            self.assertIn("posa_database_state 0", c.get("/metrics").raw.decode())
+            def logged():
+                with open(log, encoding="utf-8") as f:
+                    return "database_damaged" in f.read()
+            h.wait_until(logged, 5, "the damage logged")
+
     def test_a_certificate_that_does_not_load_is_logged(self):
         # Found before posad listens, and said in log_file too (a service's stderr may go
         # nowhere), as a port in use is.
