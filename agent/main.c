@@ -412,7 +412,7 @@ static void database_path(const char *dir, char *buf, size_t cap)
  * ".lock", beside the database itself: posad.db may be a link to another disk, and a data
  * directory copied with its link ran a second posad on the same journal (which resolved the
  * first one's messages under it) while each held a lock in its own directory. */
-static int lock_database(const char *dir, const char *db_path)
+static int lock_database(const char *dir, const char *db_path, bool exists)
 {
     char path[PATH_MAX + 8], what[PATH_MAX + 16], own[PATH_MAX + 16];
     char *real_db = realpath(db_path, NULL), *real_dir = realpath(dir, NULL); /* NULL: new */
@@ -424,7 +424,7 @@ static int lock_database(const char *dir, const char *db_path)
     linked = real_db && strcmp(real_db, own) != 0;
     snprintf(what, sizeof what, "%s %s", linked ? "database" : "data_dir", linked ? real_db : dir);
     err = lock_file(path, what, linked ? "database" : "data directory");
-    if (!err)
+    if (!err && exists) /* not made here: a file only SQLite writes (open_journal) */
         err = lock_database_file(db_path);
     free(real_db);
     free(real_dir);
@@ -445,6 +445,7 @@ static bool disk_nearly_full(const char *dir)
 static int claim_data_dir(struct posad *pd)
 {
     char path[CONFIG_PATH_MAX + 16];
+    struct stat st;
     const char *why;
     int err = make_data_dir(pd->cfg.data_dir, &why);
 
@@ -453,7 +454,9 @@ static int claim_data_dir(struct posad *pd)
         return err;
     }
     database_path(pd->cfg.data_dir, path, sizeof path);
-    return lock_database(pd->cfg.data_dir, path) != 0 ? -EBUSY : 0;
+    pd->db_new = stat(path, &st) != 0;
+    pd->db_empty = !pd->db_new && st.st_size == 0;
+    return lock_database(pd->cfg.data_dir, path, !pd->db_new) != 0 ? -EBUSY : 0;
 }
 
 /* The database opened (after claim_data_dir and once posad listens): its rows a crash left
@@ -465,6 +468,14 @@ static int open_journal(struct posad *pd, char last_msgid[MSGID_LEN + 1])
     int moved = 0, err;
 
     database_path(pd->cfg.data_dir, path, sizeof path);
+    /* SQLite takes an empty file for an empty database: a restore or a copy cut short would
+     * start a new journal over the one it stood for. A new install has no file at all. */
+    if (pd->db_empty) {
+        start_error("journal %s: the file is empty (0 bytes), not a database posad wrote: "
+                    "restore posad.db, or remove the empty file to start a new, empty journal",
+                    path);
+        return POSA_ECORRUPT;
+    }
     if (pd->cfg.seal_key_file[0]) {
         char what[256];
 
@@ -479,6 +490,12 @@ static int open_journal(struct posad *pd, char last_msgid[MSGID_LEN + 1])
     err = db_open(path, &db);
     if (!err)
         err = db_seal_begin(db, pd->seal_key ? &pd->sealer : NULL);
+    if (!err && pd->db_new) { /* said apart: a volume not mounted yet also looks like this */
+        log_event(LOGL_WARN, "database_created", "path", path, "action",
+                  "a new, empty journal: if posad ran here before, check data_dir", NULL);
+        if (lock_database_file(path) != 0) /* now that it is there (lock_database) */
+            err = -EBUSY;
+    }
     /* Before anything is served: rows a crash left `sent` become `unknown`. */
     if (!err)
         err = journal_restart(db, upstream_now_ms(), &moved);

@@ -196,6 +196,25 @@ class Startup(h.HisTestCase):
                     return "database_damaged" in f.read()
             h.wait_until(logged, 5, "the damage logged")
 
+    def test_an_empty_database_file_is_refused_and_a_new_one_said(self):
+        # A 0-byte posad.db (a restore cut short) became a new, empty journal without a word:
+        # the queued settlements and kept answers it stood for simply gone (found by review).
+        other = os.path.join(self.w.dir, "empty")
+        os.makedirs(other, mode=0o700)
+        empty = os.path.join(other, "posad.db")
+        open(empty, "wb").close()
+        os.chmod(empty, 0o600)
+        err = self.refused(self.conf("empty.conf", other, os.path.join(self.w.dir, "e.sock")))
+        self.assertIn("the file is empty (0 bytes), not a database posad wrote", err)
+        self.assertEqual(os.path.getsize(empty), 0)
+        # A new data directory's journal is said once, when it is made.
+        log = os.path.join(self.w.dir, "fresh.log")
+        for run in range(2):
+            with self.second_posad("fresh", "log_file = %s\n" % log) as (c, _):
+                h.wait_until(lambda: c.get("/v1/health").status == 200, 20, "fresh posad")
+        with open(log, encoding="utf-8") as f:
+            self.assertEqual(f.read().count("database_created"), 1)
+
     def test_a_certificate_that_does_not_load_is_logged(self):
         # Found before posad listens, and said in log_file too (a service's stderr may go
         # nowhere), as a port in use is.
