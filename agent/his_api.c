@@ -344,7 +344,12 @@ void his_fail_field(struct his_call *call, const struct jsonmap_error *err)
     if (code == POSA_ETOOLONG &&
         (strcmp(err->field, "lines") == 0 || strcmp(err->field, "his_line_ids") == 0))
         code = POSA_ETOOLARGE;
-    if (err->line) /* where an HIS's developer looks */
+    if (code == POSA_EJSON && call->req->body_len >= 3 &&
+        memcmp(call->req->body, "\xEF\xBB\xBF", 3) == 0) /* .NET's UTF8Encoding writes one */
+        snprintf(message, sizeof message,
+                 "the body starts with a byte-order mark (EF BB BF): send the JSON without it "
+                 "(UTF-8 with no BOM)");
+    else if (err->line) /* where an HIS's developer looks */
         snprintf(message, sizeof message,
                  "the body: %s (it stops being JSON at line %zu, "
                  "column %zu)",

@@ -492,6 +492,19 @@ def test_malformed_json_says_where(self):
 BadInputBase.test_malformed_json_says_where = test_malformed_json_says_where
 
 
+def test_a_byte_order_mark_is_named(self):
+    # What .NET's UTF8Encoding writes first: said as "not valid JSON at line 1, column 1",
+    # which sent the HIS's developer looking at the JSON (found by review).
+    for path in ("/v1/visits", "/v1/identify", "/v1/visits/%s/fees" % self.fx["open"]):
+        r = self.c.post(path, b"\xef\xbb\xbf" + json.dumps({"x": 1}).encode())
+        self.assertError(r, 400, "BAD_REQUEST")
+        self.assertIn("byte-order mark (EF BB BF): send the JSON without it",
+                      r.json["error"]["message"], r)
+
+
+BadInputBase.test_a_byte_order_mark_is_named = test_a_byte_order_mark_is_named
+
+
 def test_an_amount_off_names_its_field(self):
     # 2 x 45.00 sent as 90.02: details.field is the line's amount, as documented (it was
     # "lines").
