@@ -15,7 +15,7 @@ enum posa_err {
     POSA_EOVERFLOW = -1003,      /* arithmetic would overflow int64 */
     POSA_ETOOLONG = -1004,       /* a string or list longer than its bound */
     POSA_EAMOUNT = -1005,        /* amount != round(price x qty) beyond 0.01 */
-    POSA_EFIELD = -1006,         /* a required field is missing or malformed */
+    POSA_EFIELD = -1006,         /* a field missing, or not of its type or form */
     POSA_EOUTSIDE = -1007,       /* outside exam/purchase line on an outpatient visit */
     POSA_ECATEGORY = -1008,      /* med_chrgitm_type outside 01..14 */
     POSA_ECLASS = -1009,         /* chrgitm_lv outside 01..03 */

@@ -12,14 +12,16 @@
 #include "core/err.h"
 #include "core/str.h"
 
+/* enum outside_kind's names, as the HIS writes them; NULL-terminated for the error's choices. */
+static const char *const outside_kinds[] = {[OUTSIDE_EXAM] = "exam",
+                                            [OUTSIDE_TREATMENT] = "treatment",
+                                            [OUTSIDE_PHARMACY] = "pharmacy",
+                                            NULL};
+
 static int outside_kind_parse(const char *text, enum outside_kind *ret)
 {
-    static const char *const names[] = {[OUTSIDE_EXAM] = "exam",
-                                        [OUTSIDE_TREATMENT] = "treatment",
-                                        [OUTSIDE_PHARMACY] = "pharmacy"};
-
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        if (strcmp(text, names[i]) == 0) {
+    for (size_t i = 0; outside_kinds[i]; i++) {
+        if (strcmp(text, outside_kinds[i]) == 0) {
             *ret = (enum outside_kind)i;
             return 0;
         }
@@ -47,8 +49,12 @@ static int outside_parse(struct json_object *obj, struct his_fee_line *line,
         (rc = jsonmap_get_string(o, "form_ref", BOUND_CODE, true, &line->outside.form_ref,
                                  err)) < 0)
         return jsonmap_nest(err, "outside");
-    if (outside_kind_parse(kind, &line->outside.kind) < 0)
-        return jsonmap_fail(err, POSA_EFIELD, "outside", "kind");
+    if (outside_kind_parse(kind, &line->outside.kind) < 0) {
+        jsonmap_fail(err, POSA_EFIELD, "outside", "kind");
+        if (err)
+            err->choices = outside_kinds;
+        return POSA_EFIELD;
+    }
     line->has_outside = true;
     return 0;
 }

@@ -49,9 +49,12 @@ int jsonmap_fail(struct jsonmap_error *err, int code, const char *prefix, const 
 int jsonmap_nest(struct jsonmap_error *err, const char *prefix)
 {
     char field[sizeof err->field];
+    const char *const *choices = err->choices;
 
     memcpy(field, err->field, sizeof field);
-    return jsonmap_fail(err, err->err, prefix, field);
+    jsonmap_fail(err, err->err, prefix, field);
+    err->choices = choices; /* the values the field takes, wherever it is */
+    return err->err;
 }
 
 int jsonmap_read_file(const char *path, size_t max, char **ret, size_t *ret_len)

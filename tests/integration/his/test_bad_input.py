@@ -537,6 +537,17 @@ def test_a_value_not_allowed_lists_those_that_are(self):
     self.assertError(r, 400, "BAD_REQUEST")
     self.assertEqual(r.json["error"]["details"]["field"], "kind", r)
     self.assertEqual(r.json["error"]["message"], "kind: must be one of outpatient, inpatient", r)
+    # ... and an outside line's kind, nested in its line (found by review)
+    r = self.c.post("/v1/visits/%s/fees" % self.fx["open"], fees(bed(outside={
+        "institution_code": "H31010500002", "kind": "purchase", "form_ref": "F1"})))
+    self.assertError(r, 400, "BAD_REQUEST")
+    self.assertEqual(r.json["error"]["details"]["field"], "lines[0].outside.kind", r)
+    self.assertEqual(r.json["error"]["message"],
+                     "lines[0].outside.kind: must be one of exam, treatment, pharmacy", r)
+    # A field of the wrong type, optional or not: not called "required"
+    r = self.c.post("/v1/visits/%s/settle" % self.fx["open"], {"use_account": "true"})
+    self.assertEqual(r.json["error"]["message"],
+                     "use_account: missing, or not of the type or form this field takes", r)
 
 
 BadInputBase.test_a_value_not_allowed_lists_those_that_are = (
