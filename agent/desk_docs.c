@@ -148,6 +148,20 @@ static void funds_view(struct json_object *answer, struct doc_fund *funds, size_
     }
 }
 
+/* When the settlement was refunded: its history's last "cancelled" ("" when none). */
+static const char *cancelled_at(struct json_object *body)
+{
+    struct json_object *h = NULL, *e;
+    const char *at = "";
+
+    if (!json_object_object_get_ex(body, "history", &h) || !json_object_is_type(h, json_type_array))
+        return at;
+    for (size_t i = 0, n = json_object_array_length(h); i < n; i++)
+        if (strcmp(desk_str(e = json_object_array_get_idx(h, i), "state"), "cancelled") == 0)
+            at = desk_str(e, "at");
+    return at;
+}
+
 static void on_setl(struct db_job *job, int status)
 {
     struct his_call *call = his_call_of_job(job);
@@ -183,6 +197,8 @@ static void on_setl(struct db_job *job, int status)
     print_time(now);
     view.filing = kind;
     view.cancelled = strcmp(f->setl->state, "cancelled") == 0;
+    view.cancel_msgid = desk_str(body, "cancel_msgid");
+    view.cancelled_at = cancelled_at(body);
     view.setl_id = f->setl->setl_id;
     /* When the platform settled it (a settle queued offline is settled when it drains), else
      * when posad was asked to. */

@@ -516,9 +516,18 @@ int documents_statement_format(const struct statement_view *v, struct html_buf *
     if (v->estimated)
         html_buf_put(out, "<p class=\"notice\">预结算估算：医保平台暂不可用，以下金额由本院按参保地"
                           "政策估算，仅供参考，不作结算凭证</p>\n");
-    if (v->cancelled)
-        html_buf_put(out, "<p class=\"notice\">本结算已退费（冲销），以下为原结算金额，"
-                          "不作结算凭证</p>\n");
+    if (v->cancelled) {
+        html_buf_put(out, "<p class=\"notice\">本结算已退费（冲销）");
+        if (v->cancelled_at && v->cancelled_at[0]) { /* which refund, for the cashier's books */
+            html_buf_put(out, "，退费时间 ");
+            html_escape(out, v->cancelled_at);
+        }
+        if (v->cancel_msgid && v->cancel_msgid[0]) {
+            html_buf_put(out, "，退费流水号 ");
+            html_escape(out, v->cancel_msgid);
+        }
+        html_buf_put(out, "。以下为原结算金额，不作结算凭证</p>\n");
+    }
     html_buf_put(out, "<table class=\"kv\">\n<tr>");
     field(out, "结算ID", v->setl_id);
     field(out, "结算时间", v->settle_time);

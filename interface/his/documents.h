@@ -84,6 +84,7 @@ struct statement_view {
     bool audit_30k;         /* inpatient total >= 30,000.00: may be investigated (§58) */
     bool estimated;         /* computed locally while the platform was offline */
     bool cancelled;         /* refunded (2208/2305) since: printed, but marked void */
+    const char *cancelled_at, *cancel_msgid; /* ... when, and by which message ("": unknown) */
     const char *printed_at; /* the caller's clock; core and documents read none */
 };
 

@@ -975,7 +975,11 @@ class VisitsBase(h.HisTestCase):
         self.assertEqual(c.status, 200, c)
         d = self.c.get("/v1/documents/settlement/" + s.json["settlement_id"])
         self.assertEqual(d.status, 200, d)
-        self.assertIn("本结算已退费（冲销）", d.raw.decode("utf-8"))
+        # ... when and by which message (it said neither, though posad keeps both)
+        g = self.c.get("/v1/settlements/" + s.json["settlement_id"]).json
+        at = [e["at"] for e in g["history"] if e["state"] == "cancelled"][-1]
+        self.assertIn("本结算已退费（冲销），退费时间 %s，退费流水号 %s。" % (at, g["cancel_msgid"]),
+                      d.raw.decode("utf-8"))
 
     def test_unknown_documents(self):
         r = self.c.get("/v1/documents/settlement/Snosuch0000000000")

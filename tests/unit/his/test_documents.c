@@ -292,7 +292,15 @@ static void test_statement_cancelled_and_unknown_filing(void **state)
     v.filing = FILING_NONE;
     html_buf_init(&out, HTML_BUF_CEILING);
     assert_int_equal(documents_statement_format(&v, &out), 0);
-    assert_has(out.data, "本结算已退费（冲销）");
+    assert_has(out.data, "本结算已退费（冲销）。以下为原结算金额");
+    html_buf_done(&out);
+    /* when, and by which message, when known */
+    v.cancelled_at = "2026-11-26 10:00:00";
+    v.cancel_msgid = "H31010100001202611261000000007";
+    html_buf_init(&out, HTML_BUF_CEILING);
+    assert_int_equal(documents_statement_format(&v, &out), 0);
+    assert_has(out.data, "本结算已退费（冲销），退费时间 2026-11-26 10:00:00，退费流水号 "
+                         "H31010100001202611261000000007。");
     assert_lacks(out.data, "未备案");
     html_buf_done(&out);
 }
