@@ -172,6 +172,8 @@ static void pt_answer_existing(struct his_call *call, const struct journal_row *
     }
 }
 
+static bool pt_wait_for_first(struct his_call *call);
+
 static void on_pt_done(struct upmsg *m)
 {
     struct his_call *call = m->data;
@@ -190,7 +192,10 @@ static void on_pt_done(struct upmsg *m)
         pt_answer(call, 200, -1, m->msgid,
                   "an earlier message of this visit is not final yet; try again shortly", NULL);
         break;
-    case UPMSG_EXISTING: pt_answer_existing(call, m->existing); break;
+    case UPMSG_EXISTING:
+        if (m->existing->state != MSG_SENT || !pt_wait_for_first(call))
+            pt_answer_existing(call, m->existing);
+        break;
     case UPMSG_CONFLICT:
         /* The key the message was known by: the HIS's msgid, or else its Idempotency-Key. */
         pt_answer(call, 200, -1, m->existing ? m->existing->msgid : "",
@@ -318,7 +323,14 @@ struct pt_flow {
     bool desk;                  /* ... a message of a visit a desk opened */
     bool desk_cancel;           /* ... the cancel of a desk's settlement, recorded so */
     char desk_visit[RECORD_ID_MAX + 1]; /* the visit a desk opened that the message names */
+    uv_timer_t *recheck;    /* a repeat of a message on its way asks again (pt_wait_for_first) */
+    uint64_t recheck_until; /* ... until then (loop time, ms) */
 };
+
+static void on_recheck_closed(uv_handle_t *handle)
+{
+    free(handle);
+}
 
 static void pt_flow_free(void *p)
 {
@@ -326,6 +338,10 @@ static void pt_flow_free(void *p)
 
     json_object_put(f->root);
     journal_row_free(f->target);
+    if (f->recheck) { /* its own allocation: freed once libuv lets go of it */
+        f->recheck->data = NULL;
+        uv_close((uv_handle_t *)f->recheck, on_recheck_closed);
+    }
     free(f);
 }
 
@@ -379,6 +395,38 @@ static void pt_submit(struct his_call *call)
         pt_answer(call, 400, -1, "", posa_strerror(err), NULL);
         upmsg_free(m);
     }
+}
+
+/* How often a repeat asks again about a message still on its way. */
+#define PT_RECHECK_MS 100
+
+static void on_recheck(uv_timer_t *t)
+{
+    if (t->data)
+        pt_submit(t->data);
+}
+
+/* A repeat of a message still on its way (sent, its answer not in yet) asks again in a
+ * moment, as a repeat through the HIS API waits for its first, until the first send's own
+ * wait ([upstream] timeout_ms) and a second more are over. "Outcome unknown" at once sent
+ * the HIS to reverse (2601) what the first send was landing. false: past waiting, or no
+ * memory for it (then it is said unknown). */
+static bool pt_wait_for_first(struct his_call *call)
+{
+    struct pt_flow *f = call->flow;
+    uint64_t now = uv_now(call->pd->loop);
+
+    if (!f->recheck) {
+        if (!(f->recheck = malloc(sizeof *f->recheck)))
+            return false;
+        uv_timer_init(call->pd->loop, f->recheck);
+        f->recheck->data = call;
+        f->recheck_until = now + call->pd->cfg.timeout_ms + 1000;
+    }
+    if (now >= f->recheck_until)
+        return false;
+    uv_timer_start(f->recheck, on_recheck, PT_RECHECK_MS, 0);
+    return true;
 }
 
 /* A 2601's input.data, and the msgid it would reverse (NULL when it names none). */

@@ -13,6 +13,7 @@ import shutil
 import sqlite3
 import socket
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -614,6 +615,35 @@ class Ops(h.HisTestCase):
                           if x.get("setl_id") == s["setl_id"]], ["active"])
         r = self.unix.post("/v1/settlements/%s/cancel" % s["settlement_id"], {})
         self.assertEqual(r.status, 200, r)  # the day's totals stay as the reconcile tests expect
+
+    def test_a_repeat_while_the_first_is_on_its_way_waits_for_it(self):
+        # The HIS sends its msgid again while the first send waits for the platform: it was
+        # told "outcome unknown" (infcode -1) at once, which sends an HIS to reverse (2601)
+        # what the first send was landing (found by review). It waits for the first's answer.
+        env = {"infno": "2401", "insuplc_admdvs": "320200", "msgid": "HISWAIT%d" % os.getpid(),
+               "input": {"mdtrtinfo": {"psn_no": ZHANG, "insutype": "310",
+                                       "ipt_no": "PTW-%d" % os.getpid(), "med_type": "21",
+                                       "begntime": "2026-11-25 07:00:00",
+                                       "mdtrt_cert_type": "02",
+                                       "mdtrt_cert_no": h.PERSONS[ZHANG]},
+                         "diseinfo": []}}
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
+            "infno": "2401", "mode": "delay", "delay_ms": 1500, "count": 1})
+        self.assertEqual(status, 200, raw)
+        first = []
+        t = threading.Thread(target=lambda: first.append(
+            self.unix.post("/fsi/api/rsfComIfsService/callService", env)))
+        t.start()
+        time.sleep(0.4)
+        again = self.tcp.post("/fsi/api/rsfComIfsService/callService", env)
+        t.join(10)
+        self.assertEqual((again.status, again.json.get("infcode")), (200, 0), again)
+        self.assertEqual((first[0].status, first[0].json.get("infcode")), (200, 0), first)
+        self.assertEqual(again.json["output"], first[0].json["output"])
+        self.assertEqual(self.posad_rows("SELECT count(*) FROM journal WHERE infno = '2401' "
+                                         "AND idem_key = ?", (env["msgid"],))[0][0], 1)
+        self.passthrough("2601", {"data": {"psn_no": ZHANG, "omsgid": env["msgid"],
+                                           "oinfno": "2401"}})  # leaves no stay open
 
     def test_cancel_through_the_passthrough_is_recorded(self):
         # A settlement made at the desk and cancelled by the HIS through the passthrough
