@@ -318,6 +318,8 @@ struct pt_flow {
     const char *infno, *his_msgid;
     struct json_object *input;
     const char *mdtrt_id;       /* the visit the input names, or NULL */
+    struct json_object *mdtrt_ids; /* every mdtrt_id it names (keys; a set), or NULL */
+    const char *desk_mdtrt;        /* ... the one of a visit a desk opened (run_desk_check) */
     struct journal_row *target; /* a 2601's omsgid's row, when it is in the journal */
     bool by_his_msgid;          /* ... found as an HIS msgid, not as posad's */
     bool desk;                  /* ... a message of a visit a desk opened */
@@ -337,6 +339,7 @@ static void pt_flow_free(void *p)
     struct pt_flow *f = p;
 
     json_object_put(f->root);
+    json_object_put(f->mdtrt_ids);
     journal_row_free(f->target);
     if (f->recheck) { /* its own allocation: freed once libuv lets go of it */
         f->recheck->data = NULL;
@@ -492,9 +495,38 @@ static int run_desk_check(struct db *db, struct db_job *job)
 
     if (omsgid)
         return reversal_target(db, f, omsgid);
-    err = records_visit_by_mdtrt(db, f->mdtrt_id, f->desk_visit);
-    f->desk = err == 0;
-    return err == POSA_ENOTFOUND ? 0 : err;
+    /* Every one: a 2204 of an HIS's visit with a line of a desk's among them put that line
+     * on the desk's bill at the platform, unseen by posad's records. */
+    json_object_object_foreach(f->mdtrt_ids, id, unused)
+    {
+        (void)unused;
+        err = records_visit_by_mdtrt(db, id, f->desk_visit);
+        if (err != POSA_ENOTFOUND) {
+            f->desk = err == 0;
+            f->desk_mdtrt = id;
+            return err;
+        }
+    }
+    return 0;
+}
+
+/* Every non-empty string under a key "mdtrt_id" in o, at any depth (the envelope is
+ * bounded: jsonmap_parse_request), as keys of set. */
+static void pt_mdtrt_ids(struct json_object *o, struct json_object *set)
+{
+    if (json_object_is_type(o, json_type_array)) {
+        for (size_t i = 0, n = json_object_array_length(o); i < n; i++)
+            pt_mdtrt_ids(json_object_array_get_idx(o, i), set);
+    } else if (json_object_is_type(o, json_type_object)) {
+        json_object_object_foreach(o, key, v)
+        {
+            if (strcmp(key, "mdtrt_id") == 0 && json_object_is_type(v, json_type_string) &&
+                json_object_get_string_len(v) > 0)
+                json_object_object_add(set, json_object_get_string(v), NULL);
+            else
+                pt_mdtrt_ids(v, set);
+        }
+    }
 }
 
 /* Whether run_desk_check must look: a 2601, or a message that changes a visit by mdtrt_id. */
@@ -504,8 +536,8 @@ static bool may_touch_a_desk(struct pt_flow *f)
 
     if (pt_omsgid(f, &data))
         return true;
-    return f->mdtrt_id && f->mdtrt_id[0] && msg_kind_of(f->infno) != MSG_KIND_QUERY &&
-           !is_settlement_cancel(f->infno);
+    return f->mdtrt_ids && json_object_object_length(f->mdtrt_ids) > 0 &&
+           msg_kind_of(f->infno) != MSG_KIND_QUERY && !is_settlement_cancel(f->infno);
 }
 
 static void on_desk_check(struct db_job *job, int status)
@@ -524,7 +556,7 @@ static void on_desk_check(struct db_job *job, int status)
                  "mdtrt_id %s is the platform's id of a visit a desk opened (%s): its fees, "
                  "discharge, settlement and cancel go through the HIS API, which posad's records "
                  "follow",
-                 f->mdtrt_id, f->desk_visit);
+                 f->desk_mdtrt, f->desk_visit);
         pt_answer(call, 200, -1, "", why, NULL);
         return;
     }
@@ -585,6 +617,11 @@ void passthrough_handle(struct his_call *call)
         return;
     }
     f->mdtrt_id = f->input ? upstream_find_string(f->input, "mdtrt_id") : NULL;
+    if (f->input && !(f->mdtrt_ids = json_object_new_object())) {
+        pt_answer(call, 503, -1, "", "out of memory", NULL);
+        return;
+    }
+    pt_mdtrt_ids(f->input, f->mdtrt_ids);
     if (pt_session(call, f->infno, f->his_msgid ? f->his_msgid : ""))
         return;
     if (may_touch_a_desk(f))

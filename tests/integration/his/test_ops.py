@@ -686,7 +686,13 @@ class Ops(h.HisTestCase):
         for infno, data in (("2301", {"feedetail": [{"feedetl_sn": "X1"}],
                                       "mdtrt_id": v["mdtrt_id"], "psn_no": ZHANG}),
                             ("2402", {"dscginfo": {"mdtrt_id": v["mdtrt_id"], "psn_no": ZHANG}}),
-                            ("2304", {"mdtrt_id": v["mdtrt_id"], "psn_no": ZHANG})):
+                            ("2304", {"mdtrt_id": v["mdtrt_id"], "psn_no": ZHANG}),
+                            # a line of the desk's visit among an HIS visit's (the first
+                            # mdtrt_id alone was checked: found by review)
+                            ("2301", {"feedetail": [
+                                {"feedetl_sn": "X%d" % i, "mdtrt_id": m, "psn_no": ZHANG}
+                                for i, m in enumerate(["3100002026112599999999"] * 4 +
+                                                      [v["mdtrt_id"]])]})):
             env = {"infno": infno, "insuplc_admdvs": "320200", "input": data}
             r = self.unix.post("/fsi/api/rsfComIfsService/callService", env)
             self.assertEqual((r.status, r.json["infcode"]), (200, -1), r)
