@@ -291,6 +291,11 @@ static void on_resolved(struct db_job *job, int status)
             log_event(LOGL_WARN, "settlement_withdrawn", "settlement_id", r->rec->settlement_id,
                       "msgid", r->msgid, "visit_id", r->visit_id, NULL);
 
+        /* As a settle answered at once is logged (desk_settle.c): the log also says how a
+         * queued or unknown one ended, not only the desk's event stream. */
+        log_event(LOGL_INFO, "settlement", "settlement", r->rec->settlement_id, "visit",
+                  r->rec->visit_id, "msgid", r->msgid, "state", r->rec->state, "resolved", "yes",
+                  NULL);
         json_object_object_add(o, "settlement_id", json_object_new_string(r->rec->settlement_id));
         json_object_object_add(o, "visit_id", json_object_new_string(r->rec->visit_id));
         json_object_object_add(o, "state", json_object_new_string(r->rec->state));

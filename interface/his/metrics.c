@@ -185,7 +185,9 @@ int metrics_format(const struct metrics_view *v, struct html_buf *out)
     gauge(out, "posa_upstream_state", "Provincial platform link: 0 offline, 1 degraded, 2 online.",
           (uint64_t)v->upstream);
     gauge(out, "posa_database_state",
-          "posad's database: 0 failed (restart posad), 1 disk full, 2 ok.", (uint64_t)v->database);
+          "posad's database: 0 failed (restart posad) or damaged (restore posad.db: the log "
+          "says how), 1 disk full, 2 ok.",
+          (uint64_t)v->database);
     if (v->db_read) {
         gauge(out, "posa_queue_depth", "Upstream messages waiting in the outbox.", v->queue_depth);
         gauge(out, "posa_queue_oldest_age_seconds", "Age of the oldest waiting message.",

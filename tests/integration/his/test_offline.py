@@ -192,6 +192,10 @@ class Offline(h.HisTestCase):
             "UPSTREAM_REFUSED")
         self.assertEqual(g["error"]["message"], "参保人账户已冻结", g)
         self.assertEqual(g["error"]["details"]["upstream_message"], "参保人账户已冻结", g)
+        # The log says how it ended, as for a settle answered at once (it said only the
+        # 2207's "answered"; found by review).
+        self.assertRegex(self.w.log_tail(n=200000), r"event=settlement settlement=%s .*"
+                         r"state=refused resolved=yes" % g["settlement_id"])
 
     def test_a_discharge_without_wait_is_never_queued(self):
         # The platform gone a moment ago (posad has not said offline yet): the settle's
