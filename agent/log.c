@@ -25,13 +25,15 @@ static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 static int log_open_file(void)
 {
+    struct stat st;
     int fd;
 
     if (!log_state.path[0])
         return 2;
     /* A file posad creates is 0640 whatever its umask (077 once started: a log reopened
      * after rotation would be 0600, and the log readers' group would lose it); one that
-     * exists keeps its mode. */
+     * exists keeps its owner's and group's bits (a logrotate `create` mode), but not
+     * others': the log names the patients' visits, masked or not. */
     fd = open(log_state.path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
     if (fd >= 0) {
         (void)fchmod(fd, 0640); /* best effort: the file is posad's either way */
@@ -39,7 +41,11 @@ static int log_open_file(void)
     }
     if (errno == EEXIST)
         fd = open(log_state.path, O_WRONLY | O_APPEND | O_CLOEXEC);
-    return fd < 0 ? -errno : fd;
+    if (fd < 0)
+        return -errno;
+    if (fstat(fd, &st) == 0 && (st.st_mode & 0007))
+        (void)fchmod(fd, st.st_mode & 0770); /* best effort, as above */
+    return fd;
 }
 
 int log_open(const char *path, const char *level, const char *format)

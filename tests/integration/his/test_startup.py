@@ -544,6 +544,15 @@ class Startup(h.HisTestCase):
             os.kill(p.pid, signal.SIGHUP)
             h.wait_until(lambda: os.path.exists(log), 10, "the log made again")
             self.assertEqual(stat.S_IMODE(os.stat(log).st_mode), 0o640)
+            # One made for it by logrotate's `create 0644`: others lose their read (it was
+            # kept 0644; found by review), owner and group keep theirs.
+            h.wait_until(lambda: b"event=" in read(log), 10, "the reopened log written")
+            os.rename(log, log + ".2")
+            os.close(os.open(log, os.O_CREAT | os.O_WRONLY, 0o644))
+            os.chmod(log, 0o644)
+            os.kill(p.pid, signal.SIGHUP)
+            h.wait_until(lambda: stat.S_IMODE(os.stat(log).st_mode) == 0o640, 10,
+                         "others' read taken from the log")
             # The data stays private all the same.
             db = os.path.join(self.w.dir, "rotating", "posad.db")
             self.assertEqual(stat.S_IMODE(os.stat(db).st_mode) & 0o077, 0)
