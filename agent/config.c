@@ -1,6 +1,7 @@
 /* The INI reader for posad: a table of keys (section, name, type, bounds, where it goes). */
 #include "agent/config.h"
 
+#include <curl/curl.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -569,6 +570,16 @@ static int config_url(const struct posad_config *cfg, const char *path, const ch
     if (!why && memchr(url + scheme, '@', strcspn(url + scheme, "/?#")))
         why = "must not carry a user or password (user:password@host): the platform's "
               "credentials go in [gateway]";
+    /* The rest as curl itself will read it: a port past 65535, an IPv6 address whose
+     * bracket is not closed. */
+    if (!why) {
+        CURLU *u = curl_url();
+        CURLUcode rc = u ? curl_url_set(u, CURLUPART_URL, url, 0) : CURLUE_OUT_OF_MEMORY;
+
+        curl_url_cleanup(u);
+        if (rc != CURLUE_OK)
+            why = curl_url_strerror(rc);
+    }
     if (!why)
         return 0;
     snprintf(msg, cap, "%s: [upstream] %s: %s",

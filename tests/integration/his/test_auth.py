@@ -788,6 +788,11 @@ class CheckConfig(unittest.TestCase):
                 # The password would be logged with the URL at every start.
                 ("[upstream]\nec_url = http://gw:S3cret@127.0.0.1:9/ec\n",
                  ":11: [upstream] ec_url: must not carry a user or password"),
+                # curl's own reading of the rest: they said ok, then "cannot be reached"
+                ("[upstream]\nec_url = http://127.0.0.1:99999/ec\n",
+                 ":11: [upstream] ec_url: Port number was not a decimal number between 0 and "
+                 "65535"),
+                ("[upstream]\nec_url = http://[::1/ec\n", ":11: [upstream] ec_url: Bad IPv6 address"),
                 ("[upstream]\nca_file = /nonexistent/ca.pem\n",
                  ":11: [upstream] ca_file: cannot read /nonexistent/ca.pem"),
                 ("[upstream]\ntimeout_ms = 0\n",
