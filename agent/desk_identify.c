@@ -689,7 +689,8 @@ void desk_identify(struct his_call *call)
     /* A desk-scoped client's patient belongs to its desk: leaving desk out must not make
      * the visit everyone's. */
     if (!f->req.desk && his_client_desk(call, &f->req.desk) < 0) {
-        his_fail(call, POSA_EFIELD, "desk is required: this client serves several desks", NULL);
+        his_fail_at(call, POSA_EFIELD, "desk",
+                    "desk is required: this client serves several desks");
         return;
     }
     if (!f->req.desk && (f->req.source == IDENTIFY_CARD || f->req.source == IDENTIFY_AUTO)) {
@@ -697,7 +698,7 @@ void desk_identify(struct his_call *call)
         return; /* whose reader? */
     }
     if (f->req.desk && (err = his_check_desk(call, f->req.desk)) < 0) {
-        his_fail(call, err, NULL, NULL);
+        his_fail(call, err, "this client does not serve that desk (its desks in posad.conf)", NULL);
         return;
     }
     switch (f->req.source) {

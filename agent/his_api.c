@@ -770,6 +770,12 @@ static int idempotency_start(struct his_call *call)
     return 1;
 }
 
+/* Which of the two a 403 is, for whoever sets the HIS up: the role (here), or a desk (the
+ * flows: "another desk", "does not serve that desk"). */
+#define ROLE_REFUSED                                                                               \
+    "the client's role may not do that: a readonly client reads; the desk flow needs a cashier "   \
+    "token, queue retries and reconcile an ops one (clients in posad.conf)"
+
 size_t his_error_body(int status, void *data, char *buf, size_t cap, const char **ret_type)
 {
     const struct posad *pd = data;
@@ -784,7 +790,11 @@ size_t his_error_body(int status, void *data, char *buf, size_t cap, const char 
               : status == 503 ? POSA_EOVERLOAD
               : status == 403 ? (tokens ? POSA_EFORBIDDEN : POSA_EFOREIGN)
                               : POSA_EFIELD;
-    struct json_object *body = his_error(err, status == 400 ? "the request is not valid HTTP" : NULL, NULL);
+    struct json_object *body = his_error(err,
+                                         status == 400            ? "the request is not valid HTTP"
+                                         : err == POSA_EFORBIDDEN ? ROLE_REFUSED
+                                                                  : NULL,
+                                         NULL);
     const char *text = body ? json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN) : "";
     size_t len = strlen(text);
 
@@ -819,7 +829,7 @@ void his_handle(struct posad *pd, struct http_request *req)
     }
     call->route = &routes[call->match.index];
     if ((err = authorize(call)) < 0) {
-        his_fail(call, err, NULL, NULL);
+        his_fail(call, err, err == POSA_EFORBIDDEN ? ROLE_REFUSED : NULL, NULL);
         return;
     }
     if (call->route->idempotent && (err = idempotency_start(call)) != 0) {

@@ -145,6 +145,24 @@ class Auth(h.HisTestCase):
         self.assertTrue(answer.startswith(b"HTTP/1.1 403"), answer[:80])
         self.assertIn(b'"code":"FORBIDDEN"', answer)
 
+    def test_a_403_says_whether_the_role_or_the_desk(self):
+        # Both said "this desk or role may not do that", and whoever set up the HIS could
+        # not tell which to fix; a client of several desks leaving desk out got no
+        # details.field (found by review).
+        r = self.tcp.post("/v1/identify", {"source": "id", "certno": h.PERSONS[ZHANG]},
+                          headers=auth("viewer"))
+        self.assertError(r, 403, "FORBIDDEN")
+        self.assertIn("the client's role may not do that: a readonly client reads; the desk "
+                      "flow needs a cashier token", r.json["error"]["message"], r)
+        r = self.tcp.post("/v1/identify", {"source": "id", "certno": h.PERSONS[ZHANG],
+                                           "desk": "D02"}, headers=auth("desk1"))
+        self.assertError(r, 403, "FORBIDDEN")
+        self.assertIn("does not serve that desk", r.json["error"]["message"], r)
+        r = self.tcp.post("/v1/identify", {"source": "id", "certno": h.PERSONS[ZHANG]},
+                          headers=auth("desk12"))
+        self.assertError(r, 400, "BAD_REQUEST")
+        self.assertEqual(r.json["error"]["details"].get("field"), "desk", r)
+
     def test_passthrough_wants_a_token(self):
         # The national-interface passthrough settles money: on TCP it is no less guarded
         # than the rest of the API. (Its error body may be the national envelope's, so only
