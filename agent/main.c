@@ -175,6 +175,9 @@ static void reload_tls(struct posad *pd)
         log_event(LOGL_ERROR, "tls_reload_failed", "error", msg, NULL);
         return;
     }
+    if (http_tls_dates_warning(pd->tls, msg, sizeof msg))
+        log_event(LOGL_WARN, "tls_certificate_dates", "cert", pd->cfg.tls_cert, "warning", msg,
+                  NULL);
     http_server_use_tls(pd->server, pd->tls);
     pd->tls = NULL;
     log_event(LOGL_INFO, "tls_reloaded", "cert", pd->cfg.tls_cert, NULL);
@@ -798,6 +801,16 @@ int main(int argc, char **argv)
         else if (where)
             start_error("%s: %s", where, msg);
         rc = where ? 2 : 0;
+        /* Loaded, but a date is wrong: said, not refused (the Unix socket's HIS still works,
+         * and a renewed certificate goes in with a SIGHUP). */
+        if (!rc && http_tls_dates_warning(pd.tls, msg, sizeof msg)) {
+            where = config_where(&pd.cfg, config, "his", "tls_cert", at, sizeof at);
+            if (check)
+                printf("posad: %s: warning: [his] tls_cert: %s\n", where, msg);
+            else
+                log_event(LOGL_WARN, "tls_certificate_dates", "cert", pd.cfg.tls_cert, "warning",
+                          msg, NULL);
+        }
     }
     if (rc || check) {
         SSL_CTX_free(pd.tls);

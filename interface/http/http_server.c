@@ -112,6 +112,43 @@ SSL_CTX *http_tls_context(const char *cert_file, const char *key_file, char *why
     return NULL;
 }
 
+/* ASN1_TIME t as OpenSSL prints it ("Nov 27 12:00:00 2026 GMT"), into buf. */
+static void tls_time(const ASN1_TIME *t, char *buf, size_t cap)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    int n = b && ASN1_TIME_print(b, t) == 1 ? BIO_read(b, buf, (int)cap - 1) : 0;
+
+    buf[n > 0 ? n : 0] = '\0';
+    BIO_free(b);
+}
+
+bool http_tls_dates_warning(SSL_CTX *ctx, char *why, size_t cap)
+{
+    X509 *cert = ctx ? SSL_CTX_get0_certificate(ctx) : NULL;
+    int days = 0, secs = 0;
+    char when[64];
+
+    if (!cert || ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(cert)) != 1)
+        return false;
+    if (X509_cmp_current_time(X509_get0_notBefore(cert)) > 0) {
+        tls_time(X509_get0_notBefore(cert), when, sizeof when);
+        snprintf(why, cap, "the certificate is not valid before %s: clients refuse it until then",
+                 when);
+        return true;
+    }
+    tls_time(X509_get0_notAfter(cert), when, sizeof when);
+    if (days < 0 || secs < 0)
+        snprintf(why, cap,
+                 "the certificate expired on %s: clients refuse it; renew it, then "
+                 "SIGHUP posad",
+                 when);
+    else if (days < 30)
+        snprintf(why, cap, "the certificate expires on %s: renew it, then SIGHUP posad", when);
+    else
+        return false;
+    return true;
+}
+
 void http_server_use_tls(struct http_server *server, SSL_CTX *ctx)
 {
     SSL_CTX_free(server->tls);

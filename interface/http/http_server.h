@@ -98,6 +98,10 @@ int http_server_listen_unix(struct http_server *server, const char *path, int mo
 /* A TLS server context (TLS 1.2 or later) from a PEM certificate chain and its key, or NULL
  * with the file and OpenSSL's reason in why. */
 SSL_CTX *http_tls_context(const char *cert_file, const char *key_file, char *why, size_t cap);
+/* What is wrong now with the dates of ctx's certificate, into why: expired (since when), not
+ * valid yet, or expiring within 30 days (when). false when nothing: every client that checks
+ * the certificate refuses an expired one, and posad hears nothing of it. */
+bool http_tls_dates_warning(SSL_CTX *ctx, char *why, size_t cap);
 /* From now on, TCP connections speak TLS with ctx, which the server takes over (and frees);
  * the Unix socket stays plain. */
 void http_server_use_tls(struct http_server *server, SSL_CTX *ctx);

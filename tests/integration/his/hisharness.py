@@ -29,12 +29,12 @@ CLOCK = "2026-11-25 09:00:00"
 TLS = os.environ.get("POSA_TEST_TLS") == "1"
 
 
-def make_certificate(directory):
+def make_certificate(directory, days=365):
     """A self-signed P-256 certificate for 127.0.0.1 and localhost: (cert path, key path)."""
     cert, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
                     "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert, "-days",
-                    "2", "-subj", "/CN=localhost", "-addext",
+                    str(days), "-subj", "/CN=localhost", "-addext",
                     "subjectAltName=IP:127.0.0.1,DNS:localhost"],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return cert, key

@@ -5,6 +5,7 @@ non-loopback listen address unless TLS and tokens are configured. (Run with POSA
 all of it goes over TLS.)"""
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -793,6 +794,20 @@ class CheckConfig(unittest.TestCase):
         self.assertIn("the key does not match the certificate", out)
         rc, out, _, _ = self.check("[his]\n" + good)
         self.assertEqual(rc, 0, out)
+
+    def test_certificate_dates_are_said(self):
+        # An expired certificate passed --check-config, the start and a reload without a
+        # word while every client refused it (found by review): said, not refused (the
+        # Unix socket's HIS still works; a renewed one goes in with a SIGHUP). One that
+        # expires within 30 days is said the same way (openssl's CLI makes no expired one).
+        self.assertNotIn("warning", self.check("[his]\n" + self.tls_lines())[1])
+        d = tempfile.mkdtemp(prefix="posa-his-cert-")
+        self.addCleanup(shutil.rmtree, d, True)
+        soon, soon_key = h.make_certificate(d, days=10)
+        rc, out, path, _ = self.check("[his]\ntls_cert = %s\ntls_key = %s\n" % (soon, soon_key))
+        self.assertEqual(rc, 0, out)
+        self.assertRegex(out, r"%s:\d+: warning: \[his\] tls_cert: the certificate expires on "
+                         r"\w+ +\d+ [\d:]+ \d{4} GMT: renew it" % re.escape(path))
 
     def test_operator_mistakes_named(self):
         # What an operator editing the file by hand gets wrong, each named at its line
