@@ -705,6 +705,34 @@ static int config_client_tls(const struct posad_config *cfg, const char *path, c
     return POSA_EFIELD;
 }
 
+/* Private keys every local account may read: one lets anyone pose as posad to the HIS
+ * (tls_key) or to the platform (key_file; cert_file when it holds the key), or sign its
+ * messages (sm_key_file). Group read is left to the operator (a service group's 0640). */
+static int config_private_keys(const struct posad_config *cfg, const char *path, char *msg,
+                               size_t cap)
+{
+    const struct {
+        const char *section, *key, *file;
+    } keys[] = {{"his", "tls_key", cfg->tls_key},
+                {"upstream", "key_file", cfg->key_file},
+                {"upstream", "cert_file", cfg->key_file[0] ? "" : cfg->cert_file},
+                {"gateway", "sm_key_file", cfg->sm_key_file}};
+    char at[CONFIG_PATH_MAX + 16];
+    struct stat st;
+
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        if (!keys[i].file[0] || stat(keys[i].file, &st) != 0 || !(st.st_mode & S_IRWXO))
+            continue;
+        snprintf(msg, cap,
+                 "%s: [%s] %s: %s: every account may read this private key (mode %04o): "
+                 "chmod 0600 (or 0640, for posad's group)",
+                 config_at(cfg, path, keys[i].section, keys[i].key, at, sizeof at), keys[i].section,
+                 keys[i].key, keys[i].file, (unsigned)(st.st_mode & 07777));
+        return POSA_EFIELD;
+    }
+    return 0;
+}
+
 /* The log posad appends to at start, when there already: a directory, or a pipe or socket
  * (open would wait on a pipe for its reader, and posad with it), fails the start; a device
  * (/dev/null) is appended to as a file is. */
@@ -878,5 +906,7 @@ int config_check(const struct posad_config *cfg, const char *path, char *msg, si
         if (!err)
             err = config_sm_key(cfg, path, msg, cap);
     }
+    if (!err)
+        err = config_private_keys(cfg, path, msg, cap);
     return err;
 }

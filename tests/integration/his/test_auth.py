@@ -795,6 +795,24 @@ class CheckConfig(unittest.TestCase):
         rc, out, _, _ = self.check("[his]\n" + good)
         self.assertEqual(rc, 0, out)
 
+    def test_a_private_key_everyone_may_read_is_refused(self):
+        # Accepted at 0644 (the seal key was refused so already): any local account could
+        # pose as posad (found by review). Group read stays the operator's choice.
+        d = tempfile.mkdtemp(prefix="posa-his-cert-")
+        self.addCleanup(shutil.rmtree, d, True)
+        cert, key = h.make_certificate(d)
+        lines = "[his]\ntls_cert = %s\ntls_key = %s\n" % (cert, key)
+        for mode, refused in ((0o644, True), (0o604, True), (0o640, False), (0o600, False)):
+            with self.subTest(mode=oct(mode)):
+                os.chmod(key, mode)
+                rc, out, path, _ = self.check(lines)
+                if not refused:
+                    self.assertEqual(rc, 0, out)
+                    continue
+                self.assertEqual(rc, 2, out)
+                self.assertIn("[his] tls_key: %s: every account may read this private key (mode "
+                              "%04o): chmod 0600" % (key, mode), out)
+
     def test_certificate_dates_are_said(self):
         # An expired certificate passed --check-config, the start and a reload without a
         # word while every client refused it (found by review): said, not refused (the
