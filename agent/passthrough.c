@@ -325,6 +325,7 @@ struct pt_flow {
     bool desk;                  /* ... a message of a visit a desk opened */
     bool desk_cancel;           /* ... the cancel of a desk's settlement, recorded so */
     char desk_visit[RECORD_ID_MAX + 1]; /* the visit a desk opened that the message names */
+    bool desk_refund;       /* ... a settlement cancel of it: allowed, journaled as that visit's */
     uv_timer_t *recheck;    /* a repeat of a message on its way asks again (pt_wait_for_first) */
     uint64_t recheck_until; /* ... until then (loop time, ms) */
 };
@@ -386,7 +387,12 @@ static void pt_submit(struct his_call *call)
         pt_answer(call, 503, -1, "", "the request's digest could not be made", NULL);
         return;
     }
-    if (f->mdtrt_id && strlen(f->mdtrt_id) < sizeof m->visit_key)
+    /* A desk's visit's settlement cancel goes in that visit's order, as the desk's own
+     * refund does: the one waits for the other (journal_visit_open, refund_open) instead of
+     * both reaching the platform (the desk's then heard "cancelled elsewhere"). */
+    if (f->desk_refund)
+        str_copy(m->visit_key, sizeof(m->visit_key), f->desk_visit);
+    else if (f->mdtrt_id && strlen(f->mdtrt_id) < sizeof m->visit_key)
         str_copy(m->visit_key, sizeof(m->visit_key), f->mdtrt_id);
     /* What moves money or records goes in the audit log; reads do not. */
     if (msg_kind_of(f->infno) != MSG_KIND_QUERY) {
@@ -482,10 +488,10 @@ static int reversal_target(struct db *db, struct pt_flow *f, const char *omsgid)
 }
 
 /* Whether the message would change what a desk's records hold without them following: a
- * 2601 of a desk's message, or any other message (but a query, and a settlement's cancel,
- * which posad follows) for a visit a desk opened, by its mdtrt_id: its fees, discharge or
- * settlement sent from outside left the desk's visit unable to settle (the platform had
- * settled it, posad's records said billed). */
+ * 2601 of a desk's message, or any other message (but a query) for a visit a desk opened, by
+ * its mdtrt_id: its fees, discharge or settlement sent from outside left the desk's visit
+ * unable to settle (the platform had settled it, posad's records said billed). A
+ * settlement's cancel, which posad follows, goes, in the visit's order (desk_refund). */
 static int run_desk_check(struct db *db, struct db_job *job)
 {
     struct pt_flow *f = his_call_of_job(job)->flow;
@@ -502,7 +508,8 @@ static int run_desk_check(struct db *db, struct db_job *job)
         (void)unused;
         err = records_visit_by_mdtrt(db, id, f->desk_visit);
         if (err != POSA_ENOTFOUND) {
-            f->desk = err == 0;
+            f->desk_refund = err == 0 && is_settlement_cancel(f->infno);
+            f->desk = err == 0 && !f->desk_refund;
             f->desk_mdtrt = id;
             return err;
         }
@@ -537,7 +544,7 @@ static bool may_touch_a_desk(struct pt_flow *f)
     if (pt_omsgid(f, &data))
         return true;
     return f->mdtrt_ids && json_object_object_length(f->mdtrt_ids) > 0 &&
-           msg_kind_of(f->infno) != MSG_KIND_QUERY && !is_settlement_cancel(f->infno);
+           msg_kind_of(f->infno) != MSG_KIND_QUERY;
 }
 
 static void on_desk_check(struct db_job *job, int status)

@@ -674,6 +674,35 @@ class Ops(h.HisTestCase):
         self.assertEqual([e["state"] for e in g.json["history"]],
                          ["pending", "settled", "cancelled"], g)
 
+    def test_a_desk_refund_and_a_passthrough_cancel_at_once(self):
+        # A desk's refund on its way and the HIS's 2305 of the same settlement through the
+        # passthrough: both reached the platform, the desk's heard "cancelled elsewhere,
+        # posad refunded nothing" and the record named the 5203's msgid (found by review).
+        # The 2305 now waits its turn in the visit's order: retryable, nothing sent.
+        v = self.open_visit(self.tcp, ZHANG)
+        self.upload(self.tcp, v["visit_id"], h.stay_lines("PX")[:2])
+        s = self.settle(v["visit_id"], discharge={"time": "2026-11-25 09:30:00"})
+        status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
+            "infno": "2305", "mode": "delay", "delay_ms": 1500, "count": 1})
+        self.assertEqual(status, 200, raw)
+        desk = []
+        t = threading.Thread(target=lambda: desk.append(
+            self.unix.post("/v1/settlements/%s/cancel" % s["settlement_id"], {})))
+        t.start()
+        time.sleep(0.4)
+        env = {"infno": "2305", "insuplc_admdvs": "320200",
+               "input": {"data": {"psn_no": ZHANG, "mdtrt_id": v["mdtrt_id"],
+                                  "setl_id": s["setl_id"]}}}
+        r = self.tcp.post("/fsi/api/rsfComIfsService/callService", env)
+        t.join(10)
+        self.assertEqual((r.status, r.json["infcode"]), (200, -1), r)
+        self.assertIn("not final yet; try again shortly", r.json["err_msg"], r)
+        self.assertEqual((desk[0].status, desk[0].json.get("state")), (200, "cancelled"), desk)
+        g = self.tcp.get("/v1/settlements/%s" % s["settlement_id"]).json
+        self.assertIs(g["cancelled_elsewhere"], False, g)
+        self.assertEqual(self.posad_rows("SELECT count(*) FROM journal WHERE infno = '2305' AND "
+                                         "visit_key = ?", (v["visit_id"],))[0][0], 1)
+
     def test_a_desks_visit_is_not_changed_through_the_passthrough(self):
         # Fees, a discharge or a settlement of a visit a desk opened, sent through the
         # passthrough, landed at the platform while posad's records said billed: the desk
