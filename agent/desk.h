@@ -131,6 +131,9 @@ struct desk {
     int64_t seal_rows;       /* rows sealed since the start */
     int64_t seal_logged;     /* seal_rows when progress was last logged */
     char seal_failed[128];   /* why the pass stopped ("" while it has not failed) */
+    /* Why seal_key_file no longer opens the database (desk_seal_key_check), "" while it does:
+     * the next start would fail. Health says it, not only the log. */
+    char seal_key_changed[256];
     uint32_t chunk_lines;    /* fee lines per 2204/2301 upload */
     struct auth_table *auth; /* NULL or empty: no tokens configured */
     struct desk_retired *retired;

@@ -10,6 +10,7 @@
 #include "cache/records.h"
 #include "core/container_of.h"
 #include "core/err.h"
+#include "core/str.h"
 
 #include <stdio.h>
 
@@ -84,8 +85,9 @@ void desk_seal_key_check(struct desk *d)
     else if (k)
         why[0] = '\0';
     seal_key_free(k);
-    if (why[0])
+    if (why[0] && strcmp(why, d->seal_key_changed) != 0) /* once, not every check */
         log_event(LOGL_ERROR, "seal_key_changed", "file", cfg->seal_key_file, "error", why, NULL);
+    str_copy(d->seal_key_changed, sizeof(d->seal_key_changed), why);
 }
 
 static void on_retention_timer(uv_timer_t *t)
@@ -161,8 +163,12 @@ struct json_object *desk_sealing_json(const struct desk *d)
                                                   : d->seal_finished ? "none"
                                                                      : "sealing"));
     json_object_object_add(o, "rows_sealed", json_object_new_int64(d->seal_rows));
+    json_object_object_add(o, "key_file",
+                           json_object_new_string(d->seal_key_changed[0] ? "changed" : "same"));
     json_object_object_add(o, "last_error",
-                           d->seal_failed[0] ? json_object_new_string(d->seal_failed) : NULL);
+                           d->seal_failed[0]        ? json_object_new_string(d->seal_failed)
+                           : d->seal_key_changed[0] ? json_object_new_string(d->seal_key_changed)
+                                                    : NULL);
     return o;
 }
 

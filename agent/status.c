@@ -50,9 +50,11 @@ static void on_stats(struct db_job *job, int status)
 
     bool full = db_worker_full(&sj->pd->db), failed = db_worker_failed(&sj->pd->db);
     bool damaged = sj->pd->db.damaged || status == POSA_ECORRUPT;
+    bool key_changed = sj->pd->desk.seal_key_changed[0] != '\0'; /* the next start fails */
 
-    json_object_object_add(body, "status",
-                           json_object_new_string(status || full || damaged ? "degraded" : "ok"));
+    json_object_object_add(
+        body, "status",
+        json_object_new_string(status || full || damaged || key_changed ? "degraded" : "ok"));
     json_object_object_add(body, "version", json_object_new_string(POSA_VERSION));
     json_object_object_add(body, "database",
                            json_object_new_string(failed    ? "failed"

@@ -65,7 +65,7 @@ class Sealed(h.HisTestCase):
         self.assertEqual(got.status, 200, got)
         self.assertEqual(self.tcp.get("/v1/health").json["sealing"],
                          {"cipher": "sm4", "plain_rows": "none", "rows_sealed": 0,
-                          "last_error": None})
+                          "key_file": "same", "last_error": None})
         raw = database_bytes(self.w.data_dir)
         self.assertGreater(len(raw), 100000)
         for what in (h.PERSONS[PSN].encode(), NAME, PSN.encode()):
@@ -159,6 +159,11 @@ class Sealed(h.HisTestCase):
                 f.write("3c" * 32 + "\n")
             self.w.posad.send_signal(signal.SIGHUP)
             h.wait_until(lambda: changed_events() == before + 1, 10, "seal_key_changed")
+            # ... and health, for a monitor that reads no log (it said ok; found by review)
+            g = self.unix.get("/v1/health").json
+            self.assertEqual((g["status"], g["sealing"]["key_file"]), ("degraded", "changed"), g)
+            self.assertIn("another key than the one the database is sealed under",
+                          g["sealing"]["last_error"], g)
         finally:
             with open(KEY, "w") as f:
                 f.write(original)
@@ -167,6 +172,9 @@ class Sealed(h.HisTestCase):
         h.wait_until(lambda: self.w.log_tail(n=10 ** 7).count("event=config_reloaded") >= 2, 10,
                      "the second reload")
         self.assertEqual(changed_events(), before + 1)
+        g = self.unix.get("/v1/health").json
+        self.assertEqual((g["status"], g["sealing"]["key_file"], g["sealing"]["last_error"]),
+                         ("ok", "same", None), g)
 
     def conf_with(self, key_line):
         """The running posad's config with its seal_key_file line replaced by key_line."""
