@@ -371,7 +371,7 @@ static void on_finished(uv_async_t *handle)
         if (--w->in_flight == 0)
             uv_unref((uv_handle_t *)&w->finished_async);
         metrics_histogram_observe(&w->job_latency, (now - job->submitted_ns) / 1000);
-        if (job->status == POSA_ECORRUPT && !w->damaged) {
+        if (job->status == POSA_EDAMAGED && !w->damaged) { /* SQLite's word, not a value's */
             w->damaged = true;
             if (w->on_damaged)
                 w->on_damaged(w);

@@ -118,7 +118,7 @@ struct db_worker {
      * failed, before the done callbacks that carry it; err is the sync's errno. */
     void (*on_failed)(struct db_worker *w, int err);
     bool failure_told; /* loop only */
-    /* A job met a damaged page (POSA_ECORRUPT): posad goes on, for what the damage spares,
+    /* A job met a damaged page (POSA_EDAMAGED): posad goes on, for what the damage spares,
      * but says so (health 503) from then on, on_damaged told once. Loop only. */
     void (*on_damaged)(struct db_worker *w);
     bool damaged;

@@ -198,6 +198,8 @@ static void on_setl(struct db_job *job, int status)
     view.filing = kind;
     view.cancelled = strcmp(f->setl->state, "cancelled") == 0;
     view.cancel_msgid = desk_str(body, "cancel_msgid");
+    view.cancelled_elsewhere =
+        json_object_object_get_ex(body, "cancelled_elsewhere", &b) && json_object_get_boolean(b);
     view.cancelled_at = cancelled_at(body);
     view.setl_id = f->setl->setl_id;
     /* When the platform settled it (a settle queued offline is settled when it drains), else

@@ -43,7 +43,7 @@ static int log_open_file(void)
         fd = open(log_state.path, O_WRONLY | O_APPEND | O_CLOEXEC);
     if (fd < 0)
         return -errno;
-    if (fstat(fd, &st) == 0 && (st.st_mode & 0007))
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0007)) /* not /dev/null */
         (void)fchmod(fd, st.st_mode & 0770); /* best effort, as above */
     return fd;
 }

@@ -468,6 +468,7 @@ static int open_journal(struct posad *pd, char last_msgid[MSGID_LEN + 1])
 {
     char path[CONFIG_PATH_MAX + 16];
     struct db *db = NULL;
+    struct stat st;
     int moved = 0, err;
 
     database_path(pd->cfg.data_dir, path, sizeof path);
@@ -496,8 +497,10 @@ static int open_journal(struct posad *pd, char last_msgid[MSGID_LEN + 1])
     if (!err && pd->db_new) { /* said apart: a volume not mounted yet also looks like this */
         log_event(LOGL_WARN, "database_created", "path", path, "action",
                   "a new, empty journal: if posad ran here before, check data_dir", NULL);
-        if (lock_database_file(path) != 0) /* now that it is there (lock_database) */
-            err = -EBUSY;
+        if (lock_database_file(path) != 0) { /* now that it is there (lock_database) */
+            db_close(db);
+            return -EBUSY; /* it said why */
+        }
     }
     /* Before anything is served: rows a crash left `sent` become `unknown`. */
     if (!err)
@@ -516,6 +519,10 @@ static int open_journal(struct posad *pd, char last_msgid[MSGID_LEN + 1])
                          : posa_strerror(err),
                     detail[0] ? " (" : "", detail, detail[0] ? ")" : "");
         db_close(db);
+        /* A first start that failed (a full disk) leaves no empty file behind for the next
+         * start to refuse as a restore cut short. */
+        if (pd->db_new && stat(path, &st) == 0 && st.st_size == 0)
+            unlink(path);
         return err;
     }
     if (moved) {

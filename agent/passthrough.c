@@ -476,12 +476,19 @@ static int reversal_target(struct db *db, struct pt_flow *f, const char *omsgid)
         f->target = upstream_last_standin(db, f->target);
     else if (err == POSA_ENOTFOUND)
         err = journal_get(db, omsgid, &f->target);
-    if (err == 0 && !f->by_his_msgid && f->target->visit_key[0] &&
+    /* A cancel of a desk's settlement first: the HIS's own through the passthrough is
+     * journaled under the desk's visit too (in its order), and is no desk message. */
+    if (err == 0 && is_settlement_cancel(f->target->infno)) {
+        int found = desk_cancel_settlement(db, f->target->request, &settled);
+
+        if (found == 0)
+            f->desk = f->desk_cancel = true;
+        else if (found != POSA_ENOTFOUND)
+            err = found;
+    }
+    if (err == 0 && !f->desk && !f->by_his_msgid && f->target->visit_key[0] &&
         (err = records_visit_get(db, f->target->visit_key, &visit)) == 0)
         f->desk = true;
-    if (err == 0 && !f->desk && is_settlement_cancel(f->target->infno) &&
-        (err = desk_cancel_settlement(db, f->target->request, &settled)) == 0)
-        f->desk = f->desk_cancel = true;
     records_visit_free(visit);
     records_settlement_free(settled);
     return err == POSA_ENOTFOUND ? 0 : err;

@@ -49,7 +49,7 @@ static void on_stats(struct db_job *job, int status)
     char when[32];
 
     bool full = db_worker_full(&sj->pd->db), failed = db_worker_failed(&sj->pd->db);
-    bool damaged = sj->pd->db.damaged || status == POSA_ECORRUPT;
+    bool damaged = sj->pd->db.damaged || status == POSA_EDAMAGED;
     bool key_changed = sj->pd->desk.seal_key_changed[0] != '\0'; /* the next start fails */
 
     json_object_object_add(

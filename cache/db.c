@@ -51,7 +51,7 @@ int db_map(int rc)
     case SQLITE_AUTH: return -EACCES;
     case SQLITE_CANTOPEN: return -ENOENT;
     case SQLITE_CORRUPT:
-    case SQLITE_NOTADB: return POSA_ECORRUPT;
+    case SQLITE_NOTADB: return POSA_EDAMAGED;
     case SQLITE_CONSTRAINT:
         if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
             return POSA_EEXISTS;

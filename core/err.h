@@ -65,8 +65,10 @@ enum posa_err {
     POSA_EEXISTS = -1301,   /* a row with this key (msgid, idempotency key) exists */
     POSA_ENOTFOUND = -1302, /* no such row */
     POSA_ESCHEMA = -1303,   /* the file's schema is newer than this program */
-    POSA_ECORRUPT = -1304,  /* not a database, or a damaged one */
+    POSA_ECORRUPT = -1304,  /* a stored value posad cannot read back (a sealed one that does
+                               not open, a field not as posad wrote it) */
     POSA_ESEALED = -1305,   /* sealed rows: no key given, or not the key that sealed them */
+    POSA_EDAMAGED = -1306,  /* SQLite: the file is damaged (a page), or not a database */
     /* interface/platform (-1500..-1599) */
     POSA_ECRYPTO = -1500,    /* a cryptographic operation failed (bad key, bad input) */
     POSA_EGATEWAY = -1501,   /* unknown gateway kind or a key it needs is missing */

@@ -516,7 +516,14 @@ int documents_statement_format(const struct statement_view *v, struct html_buf *
     if (v->estimated)
         html_buf_put(out, "<p class=\"notice\">预结算估算：医保平台暂不可用，以下金额由本院按参保地"
                           "政策估算，仅供参考，不作结算凭证</p>\n");
-    if (v->cancelled) {
+    if (v->cancelled && v->cancelled_elsewhere) { /* cancel_msgid is posad's question then */
+        html_buf_put(out, "<p class=\"notice\">本结算已在医保平台撤销（非经本系统退费）");
+        if (v->cancelled_at && v->cancelled_at[0]) {
+            html_buf_put(out, "，查得时间 ");
+            html_escape(out, v->cancelled_at);
+        }
+        html_buf_put(out, "。以下为原结算金额，不作结算凭证</p>\n");
+    } else if (v->cancelled) {
         html_buf_put(out, "<p class=\"notice\">本结算已退费（冲销）");
         if (v->cancelled_at && v->cancelled_at[0]) { /* which refund, for the cashier's books */
             html_buf_put(out, "，退费时间 ");

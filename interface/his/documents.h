@@ -85,6 +85,8 @@ struct statement_view {
     bool estimated;         /* computed locally while the platform was offline */
     bool cancelled;         /* refunded (2208/2305) since: printed, but marked void */
     const char *cancelled_at, *cancel_msgid; /* ... when, and by which message ("": unknown) */
+    bool
+        cancelled_elsewhere; /* ... not by posad: found so (cancelled_at), posad refunded nothing */
     const char *printed_at; /* the caller's clock; core and documents read none */
 };
 

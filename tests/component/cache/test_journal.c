@@ -175,7 +175,7 @@ static void test_not_a_database(void **state)
     for (int i = 0; i < 200; i++)
         fputs("this is not a sqlite file at all ", f);
     fclose(f);
-    assert_int_equal(db_open(p, &db2), POSA_ECORRUPT);
+    assert_int_equal(db_open(p, &db2), POSA_EDAMAGED);
     unlink(p);
 }
 

@@ -707,6 +707,11 @@ class IdemBase(h.HisTestCase):
         self.assertIs(g.json["cancelled_elsewhere"], True, g)
         self.assertEqual(self.posad_rows(
             "SELECT infno FROM journal WHERE msgid = ?", (g.json["cancel_msgid"],)), [("5203",)])
+        # Its statement says so, and names no refund of posad's (it printed the 5203's msgid
+        # as the refund's serial number; found by review).
+        doc = self.c.get("/v1/documents/settlement/" + s_a["settlement_id"]).raw.decode()
+        self.assertIn("本结算已在医保平台撤销（非经本系统退费）", doc)
+        self.assertNotIn(g.json["cancel_msgid"], doc)
         # Asked again, its answer under the key lost (posad stopped before keeping it, or the
         # answer expired): the same refusal, never a 200 for a refund posad did not make.
         self.lose_answer("elsewhere")

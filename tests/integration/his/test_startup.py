@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hisharness as h  # noqa: E402
@@ -214,6 +215,18 @@ class Startup(h.HisTestCase):
                 h.wait_until(lambda: c.get("/v1/health").status == 200, 20, "fresh posad")
         with open(log, encoding="utf-8") as f:
             self.assertEqual(f.read().count("database_created"), 1)
+        # A first start that fails once SQLite made the file (here its WAL cannot be made)
+        # leaves no empty posad.db for the next start to refuse as a restore cut short
+        # (found by review).
+        first = os.path.join(self.w.dir, "first")
+        os.makedirs(os.path.join(first, "posad.db-wal"), mode=0o700)
+        os.chmod(first, 0o700)
+        conf = self.conf("first.conf", first, os.path.join(self.w.dir, "f.sock"))
+        self.refused(conf)
+        self.assertFalse(os.path.exists(os.path.join(first, "posad.db")))
+        os.rmdir(os.path.join(first, "posad.db-wal"))
+        with self.second_posad("first") as (c, _):
+            h.wait_until(lambda: c.get("/v1/health").status == 200, 20, "the second start")
 
     def test_a_certificate_that_does_not_load_is_logged(self):
         # Found before posad listens, and said in log_file too (a service's stderr may go
@@ -563,6 +576,17 @@ class Startup(h.HisTestCase):
         finally:
             p.kill()
             p.wait(timeout=10)
+
+    @unittest.skipUnless(os.geteuid() == 0, "mknod needs root")
+    def test_a_device_as_log_keeps_its_mode(self):
+        # log_file = /dev/null: narrowing a log others may read took others' write from the
+        # machine's /dev/null (found by review). A private node of the same device here.
+        null = os.path.join(self.w.dir, "null")
+        os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        os.chmod(null, 0o666)
+        with self.second_posad("devlog", "log_file = %s\n" % null) as (c, _):
+            h.wait_until(lambda: c.get("/v1/health").status == 200, 20, "posad on /dev/null")
+        self.assertEqual(stat.S_IMODE(os.stat(null).st_mode), 0o666)
 
     def test_loose_modes_an_older_run_left_are_narrowed(self):
         # The WAL holds whole messages: a data dir whose files were left readable by all

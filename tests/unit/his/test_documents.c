@@ -301,6 +301,14 @@ static void test_statement_cancelled_and_unknown_filing(void **state)
     assert_int_equal(documents_statement_format(&v, &out), 0);
     assert_has(out.data, "本结算已退费（冲销），退费时间 2026-11-26 10:00:00，退费流水号 "
                          "H31010100001202611261000000007。");
+    html_buf_done(&out);
+    /* cancelled at the platform, not by posad: no refund of posad's to name */
+    v.cancelled_elsewhere = true;
+    html_buf_init(&out, HTML_BUF_CEILING);
+    assert_int_equal(documents_statement_format(&v, &out), 0);
+    assert_has(out.data,
+               "本结算已在医保平台撤销（非经本系统退费），查得时间 2026-11-26 10:00:00。");
+    assert_lacks(out.data, "退费流水号");
     assert_lacks(out.data, "未备案");
     html_buf_done(&out);
 }
