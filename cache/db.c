@@ -12,7 +12,10 @@
 
 #include "core/err.h"
 
-#define DB_STMT_MAX 64
+/* Room for every statement text cache/ has, each prepared once per connection: about 70
+ * fixed ones and 18 the sealing pass makes (a review counted 86 against the 64 there was,
+ * the ones past it failing with POSA_EDB forever). Looked up by pointer, linearly. */
+#define DB_STMT_MAX 160
 
 struct db_stmt_slot {
     const char *sql; /* the key: one of cache/'s static SQL texts */
