@@ -724,7 +724,7 @@ static int config_private_keys(const struct posad_config *cfg, const char *path,
         if (!keys[i].file[0] || stat(keys[i].file, &st) != 0 || !(st.st_mode & S_IRWXO))
             continue;
         snprintf(msg, cap,
-                 "%s: [%s] %s: %s: every account may read this private key (mode %04o): "
+                 "%s: [%s] %s: %s: every account may use this private key (mode %04o): "
                  "chmod 0600 (or 0640, for posad's group)",
                  config_at(cfg, path, keys[i].section, keys[i].key, at, sizeof at), keys[i].section,
                  keys[i].key, keys[i].file, (unsigned)(st.st_mode & 07777));

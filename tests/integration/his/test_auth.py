@@ -810,7 +810,7 @@ class CheckConfig(unittest.TestCase):
                     self.assertEqual(rc, 0, out)
                     continue
                 self.assertEqual(rc, 2, out)
-                self.assertIn("[his] tls_key: %s: every account may read this private key (mode "
+                self.assertIn("[his] tls_key: %s: every account may use this private key (mode "
                               "%04o): chmod 0600" % (key, mode), out)
 
     def test_certificate_dates_are_said(self):
