@@ -90,7 +90,8 @@ static const struct err_entry err_table[] = {
     {POSA_ESCHEMA, "INTERNAL", 500, false,
      "the database was written by a newer posad: run that version, or restore a backup this "
      "version made"},
-    {POSA_ECORRUPT, "INTERNAL", 500, false, "the database file is damaged or not a database"},
+    {POSA_ECORRUPT, "INTERNAL", 500, false,
+     "a record of the database does not read back: that part of the file is damaged"},
     {POSA_EDAMAGED, "INTERNAL", 500, false, "the database file is damaged or not a database"},
     {POSA_ESEALED, "INTERNAL", 500, false,
      "the database's sealed rows do not open: [posad] seal_key_file must name the key that "
