@@ -73,6 +73,17 @@ def requests_total(samples, route, status):
                         frozenset({("route", route), ("status", str(status))})), 0.0)
 
 
+def admission(msgid_prefix, ipt_prefix):
+    """A passthrough 2401 of 张建国 under the HIS's own msgid, this process's."""
+    return {"infno": "2401", "insuplc_admdvs": "320200",
+            "msgid": "%s%d" % (msgid_prefix, os.getpid()),
+            "input": {"mdtrtinfo": {"psn_no": ZHANG, "insutype": "310",
+                                    "ipt_no": "%s-%d" % (ipt_prefix, os.getpid()),
+                                    "med_type": "21", "begntime": "2026-11-25 07:00:00",
+                                    "mdtrt_cert_type": "02", "mdtrt_cert_no": h.PERSONS[ZHANG]},
+                      "diseinfo": []}}
+
+
 class Ops(h.HisTestCase):
     posad_conf = "offline_after = 1\nprobe_interval_ms = 200\n"
 
@@ -573,13 +584,7 @@ class Ops(h.HisTestCase):
         # The HIS reverses (2601) what it sent through the passthrough under its own msgid:
         # posad had sent it under posad's msgid, so the platform answered "never arrived"
         # (rvs_rslt 0) and the admission stood. Now the HIS's msgid is translated.
-        env = {"infno": "2401", "insuplc_admdvs": "320200", "msgid": "HISADM%d" % os.getpid(),
-               "input": {"mdtrtinfo": {"psn_no": ZHANG, "insutype": "310",
-                                       "ipt_no": "PTR-%d" % os.getpid(), "med_type": "21",
-                                       "begntime": "2026-11-25 07:00:00",
-                                       "mdtrt_cert_type": "02",
-                                       "mdtrt_cert_no": h.PERSONS[ZHANG]},
-                         "diseinfo": []}}
+        env = admission("HISADM", "PTR")
         r = self.unix.post("/fsi/api/rsfComIfsService/callService", env)
         self.assertEqual((r.status, r.json.get("infcode")), (200, 0), r)
         out = self.passthrough("2601", {"data": {"psn_no": ZHANG, "omsgid": env["msgid"],
@@ -620,13 +625,7 @@ class Ops(h.HisTestCase):
         # The HIS sends its msgid again while the first send waits for the platform: it was
         # told "outcome unknown" (infcode -1) at once, which sends an HIS to reverse (2601)
         # what the first send was landing (found by review). It waits for the first's answer.
-        env = {"infno": "2401", "insuplc_admdvs": "320200", "msgid": "HISWAIT%d" % os.getpid(),
-               "input": {"mdtrtinfo": {"psn_no": ZHANG, "insutype": "310",
-                                       "ipt_no": "PTW-%d" % os.getpid(), "med_type": "21",
-                                       "begntime": "2026-11-25 07:00:00",
-                                       "mdtrt_cert_type": "02",
-                                       "mdtrt_cert_no": h.PERSONS[ZHANG]},
-                         "diseinfo": []}}
+        env = admission("HISWAIT", "PTW")
         status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
             "infno": "2401", "mode": "delay", "delay_ms": 1500, "count": 1})
         self.assertEqual(status, 200, raw)
