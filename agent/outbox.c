@@ -158,7 +158,7 @@ static int run_due(struct db *db, struct db_job *job)
     if (!err && ob->next_due > 0 && ob->next_due <= now)
         err = journal_due(db, now, ob->batch_size, collect, ob);
     for (int i = 0; !err && i < ob->n_damaged; i++)
-        err = journal_park_damaged(db, ob->damaged[i], now);
+        err = journal_park(db, ob->damaged[i], now, JOURNAL_DAMAGED);
     return err;
 }
 

@@ -25,6 +25,7 @@
 #include "agent/posad.h"
 #include "cache/db.h"
 #include "cache/journal.h"
+#include "interface/platform/client.h"
 #include "interface/platform/desk_msgs.h"
 #include "interface/platform/messages.h"
 #include "core/str.h"
@@ -85,8 +86,17 @@ static int insert_msg(struct db *db, struct upmsg *m, const struct journal_row *
         .next_attempt = resend ? now + msg_backoff_ms(row->attempts, (uint32_t)rand()) : now,
         .attempts = resend ? row->attempts : 0,
         .created_at = resend ? row->created_at : 0};
+    int err = journal_insert(db, &in, now);
 
-    return journal_insert(db, &in, now);
+    /* Its answer was more than posad reads: the same message would be answered so again,
+     * and reversed and sent again forever (a passthrough upload of 45,000 lines). Parked
+     * for an operator; `posactl retry` sends it once more. */
+    if (!err && resend && row->last_error && strstr(row->last_error, PLATFORM_ANSWER_TOO_BIG))
+        err = journal_park(db, m->msgid, now,
+                           "parked: the platform's answer to the message it resends was larger "
+                           "than 16 MiB, and would be again: split it (fewer lines), or "
+                           "posactl retry to send it once more");
+    return err;
 }
 
 static int run_verdict(struct db *db, struct db_job *job)
@@ -359,10 +369,12 @@ static int keep_first(const struct journal_row *row, void *data)
     if (!(copy = calloc(1, sizeof *copy)))
         return -ENOMEM;
     *copy = *row;
-    copy->idem_key = copy->idem_hash = copy->ref_msgid = copy->response = copy->last_error = NULL;
+    copy->idem_key = copy->idem_hash = copy->ref_msgid = copy->response = NULL;
     copy->visit_key = strdup(row->visit_key);
     copy->request = malloc(row->request_len + 1);
-    if (!copy->visit_key || !copy->request) {
+    /* Why its outcome was lost: a resend of one whose answer was too big is parked. */
+    copy->last_error = row->last_error ? strdup(row->last_error) : NULL;
+    if (!copy->visit_key || !copy->request || (row->last_error && !copy->last_error)) {
         journal_row_free(copy);
         return -ENOMEM;
     }

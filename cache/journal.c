@@ -136,9 +136,9 @@ static const char sql_settlements_open[] =
 static const char sql_retry_now[] =
     "UPDATE journal SET next_attempt = ?2, updated_at = ?2 WHERE msgid = ?1 AND state = 'queued'";
 static const char sql_last_msgid[] = "SELECT msgid FROM journal ORDER BY seq DESC LIMIT 1";
-static const char sql_park_damaged[] =
-    "UPDATE journal SET next_attempt = 253402271999000, updated_at = ?2, last_error = "
-    "'" JOURNAL_DAMAGED "' WHERE msgid = ?1 AND state = 'queued'";
+static const char sql_park[] =
+    "UPDATE journal SET next_attempt = 253402271999000, updated_at = ?2, last_error = ?3 "
+    "WHERE msgid = ?1 AND state = 'queued'";
 
 static char *journal_dup_col(sqlite3_stmt *st, int col, size_t *ret_len)
 {
@@ -718,13 +718,14 @@ int journal_settlements_since(struct db *db, int64_t since, journal_row_cb cb, v
     return journal_each(db, st, cb, data);
 }
 
-int journal_park_damaged(struct db *db, const char *msgid, int64_t now)
+int journal_park(struct db *db, const char *msgid, int64_t now, const char *why)
 {
-    sqlite3_stmt *st = db_stmt(db, sql_park_damaged);
+    sqlite3_stmt *st = db_stmt(db, sql_park);
 
     if (!st)
         return POSA_EDB;
     sqlite3_bind_text(st, 1, msgid, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, now);
+    sqlite3_bind_text(st, 3, why, -1, SQLITE_STATIC);
     return db_step_done(db, st);
 }

@@ -126,9 +126,10 @@ typedef int (*journal_row_cb)(const struct journal_row *row, void *data);
  * at a time). cb returns non-zero to stop (that value is returned). */
 int journal_due(struct db *db, int64_t now, int limit, journal_row_cb cb, void *data);
 
-/* Takes a damaged queued row out of the outbox's way (due in the year 9999, until
- * journal_due_rebase makes it due again at the next start), its last_error saying why. */
-int journal_park_damaged(struct db *db, const char *msgid, int64_t now);
+/* Takes a queued row out of the outbox's way (due in the year 9999, until a retry or
+ * journal_due_rebase at the next start makes it due again), its last_error why: a damaged
+ * one (JOURNAL_DAMAGED), or one that would only meet the same end again. */
+int journal_park(struct db *db, const char *msgid, int64_t now, const char *why);
 
 /* The earliest next_attempt of a queued row (ms), or 0 when none is queued: when the
  * outbox timer should fire next. */

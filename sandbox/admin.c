@@ -130,8 +130,8 @@ static int fault_read(struct json_object *o, struct fault *f, char *why, size_t 
     f->code = -1;
     if (!mode || fault_mode_parse(mode, &f->mode) < 0) {
         snprintf(why, cap,
-                 "mode must be delay, http_500, reset, drop_after_commit, "
-                 "garble_after_commit, tamper_after_commit or refuse");
+                 "mode must be delay, http_500, reset, refuse, or drop_, garble_, tamper_ or "
+                 "oversize_after_commit");
         return -1;
     }
     if (f->mode == FAULT_TAMPER_AFTER_COMMIT) {
@@ -166,7 +166,8 @@ static int fault_read(struct json_object *o, struct fault *f, char *why, size_t 
         return -1;
     }
     f->code = (int32_t)v;
-    if (strcmp(f->infno, "ec.query") == 0 && f->mode == FAULT_TAMPER_AFTER_COMMIT) {
+    if (strcmp(f->infno, "ec.query") == 0 &&
+        (f->mode == FAULT_TAMPER_AFTER_COMMIT || f->mode == FAULT_OVERSIZE_AFTER_COMMIT)) {
         snprintf(why, cap, "ec.query takes the modes " FAULT_EC_MODES);
         return -1;
     }

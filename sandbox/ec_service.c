@@ -125,7 +125,8 @@ static bool ec_fault(struct sandbox *sb, struct http_request *req, struct json_o
     case FAULT_DROP_AFTER_COMMIT: http_request_drop(req, f->mode == FAULT_RESET); break;
     case FAULT_HTTP_500: http_respond(req, 500, NULL, 0, "", 0); break;
     case FAULT_REFUSE:
-    case FAULT_TAMPER_AFTER_COMMIT: /* not armed for ec.query (admin.c refuses it) */
+    case FAULT_TAMPER_AFTER_COMMIT: /* not armed for ec.query (admin.c refuses them) */
+    case FAULT_OVERSIZE_AFTER_COMMIT:
         ec_reply(req, f->code ? f->code : 1, f->message[0] ? f->message : "refused (injected)",
                  NULL, false);
         break;

@@ -13,6 +13,7 @@ static const char *const mode_names[] = {
     [FAULT_REFUSE] = "refuse",
     [FAULT_GARBLE_AFTER_COMMIT] = "garble_after_commit",
     [FAULT_TAMPER_AFTER_COMMIT] = "tamper_after_commit",
+    [FAULT_OVERSIZE_AFTER_COMMIT] = "oversize_after_commit",
 };
 
 int fault_mode_parse(const char *name, enum fault_mode *ret)

@@ -10,15 +10,17 @@
 #define FAULTS_MAX 32
 
 enum fault_mode {
-    FAULT_DELAY,               /* answer after delay_ms; processed normally */
-    FAULT_HTTP_500,            /* HTTP 500 instead of the answer; nothing committed */
-    FAULT_RESET,               /* the connection is reset before processing */
-    FAULT_DROP_AFTER_COMMIT,   /* committed, then the connection closes without an answer */
-    FAULT_REFUSE,              /* a platform refusal (code, message); nothing committed */
-    FAULT_GARBLE_AFTER_COMMIT, /* committed, then answered infcode 0 in a well-formed envelope
-                                  whose output has none of the answer's fields */
-    FAULT_TAMPER_AFTER_COMMIT, /* committed, then answered with the output's member at `field`
-                                  (a path: "setlinfo.psn_cash_pay") set to the string `value` */
+    FAULT_DELAY,                 /* answer after delay_ms; processed normally */
+    FAULT_HTTP_500,              /* HTTP 500 instead of the answer; nothing committed */
+    FAULT_RESET,                 /* the connection is reset before processing */
+    FAULT_DROP_AFTER_COMMIT,     /* committed, then the connection closes without an answer */
+    FAULT_REFUSE,                /* a platform refusal (code, message); nothing committed */
+    FAULT_GARBLE_AFTER_COMMIT,   /* committed, then answered infcode 0 in a well-formed envelope
+                                    whose output has none of the answer's fields */
+    FAULT_TAMPER_AFTER_COMMIT,   /* committed, then answered with the output's member at `field`
+                                    (a path: "setlinfo.psn_cash_pay") set to the string `value` */
+    FAULT_OVERSIZE_AFTER_COMMIT, /* committed, then answered with its output padded past 16 MiB,
+                                    more than a client reads */
 };
 
 /* The modes the e-voucher service (ec.query) takes: it has no envelope output to tamper. */

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "core/datetime.h"
+#include "core/bound.h"
 #include "core/err.h"
 #include "core/str.h"
 #include "sandbox/txn.h"
@@ -34,6 +35,7 @@ struct job {
     void *read; /* what def's reader read of the message, off the loop */
     bool drop_after_commit;
     bool garble_after_commit;
+    bool oversize_after_commit;
     struct fault *tamper; /* tamper_after_commit, or NULL */
     uv_timer_t timer;
     struct json_object *resp; /* the answer, sent once the group commits */
@@ -284,6 +286,23 @@ static void job_answer(struct job *job)
         fprintf(stderr, "fault garble_after_commit infno=%s msgid=%s\n", job->env.head.infno,
                 job->env.head.msgid);
     }
+    if (job->oversize_after_commit) {
+        /* Committed, and told in more than a client reads (BOUND_BODY): a 45,000-line upload's
+         * answer, without the 45,000 lines. */
+        struct json_object *output = NULL;
+        size_t len = ((size_t)BOUND_BODY) + (1u << 20);
+        char *pad = malloc(len + 1);
+
+        if (pad && json_object_object_get_ex(job->resp, "output", &output) &&
+            json_object_is_type(output, json_type_object)) {
+            memset(pad, 'x', len);
+            pad[len] = '\0';
+            json_object_object_add(output, "padding", json_object_new_string_len(pad, (int)len));
+        }
+        free(pad);
+        fprintf(stderr, "fault oversize_after_commit infno=%s msgid=%s\n", job->env.head.infno,
+                job->env.head.msgid);
+    }
     if (job->tamper) {
         /* Committed, and the client is told something else: one field of setlinfo. */
         struct json_object *output = NULL, *copy = NULL;
@@ -381,6 +400,7 @@ void service_flush(struct sandbox *sb)
                 job->resp =
                     response(sb, -1, "the platform's ledger failed; nothing was recorded", NULL);
                 job->drop_after_commit = job->garble_after_commit = false;
+                job->oversize_after_commit = false;
                 free(job->tamper);
                 job->tamper = NULL;
             }
@@ -475,6 +495,7 @@ static bool apply_fault(struct job *job)
         return true;
     case FAULT_DROP_AFTER_COMMIT: job->drop_after_commit = true; return false;
     case FAULT_GARBLE_AFTER_COMMIT: job->garble_after_commit = true; return false;
+    case FAULT_OVERSIZE_AFTER_COMMIT: job->oversize_after_commit = true; return false;
     case FAULT_TAMPER_AFTER_COMMIT:
         if ((job->tamper = malloc(sizeof *job->tamper)))
             *job->tamper = f;

@@ -18,6 +18,8 @@
 #include "core/container_of.h"
 #include "core/err.h"
 
+_Static_assert(BOUND_BODY == 16u << 20, "PLATFORM_ANSWER_TOO_BIG says 16 MiB");
+
 /* A socket curl watches. A connection's socket (opened by on_open_socket) that carried a
  * whole transfer keeps its poll from then to its close: curl's REMOVE at the end of each
  * transfer only marks it unwanted, and the next transfer on the kept-alive connection finds it
@@ -212,8 +214,7 @@ static void request_finish(struct platform_request *req, CURLcode rc)
                   : rc == CURLE_COULDNT_CONNECT  ? -ECONNREFUSED
                                                  : -EIO;
         if (req->resp_too_big) /* curl says "Failure writing output to destination" */
-            snprintf(req->errbuf, sizeof req->errbuf,
-                     "the platform's answer is larger than %u MiB: not read", BOUND_BODY >> 20);
+            snprintf(req->errbuf, sizeof req->errbuf, "%s", PLATFORM_ANSWER_TOO_BIG);
         else if (rc == CURLE_SEND_FAIL_REWIND) /* curl: "seek callback returned error 2" */
             snprintf(req->errbuf, sizeof req->errbuf,
                      "the connection closed after the request was sent, with no answer: not "

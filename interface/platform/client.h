@@ -27,6 +27,10 @@
 
 #include "interface/platform/gateway.h"
 
+/* A lost outcome's words when the answer went past BOUND_BODY (16 MiB): the same message
+ * would be answered so again (resolve.c parks its resend instead of sending it forever). */
+#define PLATFORM_ANSWER_TOO_BIG "the platform's answer is larger than 16 MiB: not read"
+
 struct platform_client;
 
 struct platform_client_config {

@@ -131,6 +131,33 @@ class LostOutcomes(h.HisTestCase):
         finally:
             self.w.sandbox_request("DELETE", "/sandbox/faults")
 
+    def test_an_upload_whose_answer_is_too_big_is_parked(self):
+        # An answer past 16 MiB (a passthrough upload of 45,000 lines) is not read: the
+        # upload was reversed and sent again forever, every few minutes, the visit's later
+        # messages waiting behind it (found by review). Its resend is parked, saying why,
+        # until an operator retries it.
+        v = self.open_visit(self.tcp, ZHANG, kind="outpatient", med_type="11")
+        self.fault({"infno": "2204", "mode": "oversize_after_commit", "count": 1})
+        r = self.tcp.post("/v1/visits/%s/fees" % v["visit_id"], {"lines": [
+            h.line("Z1", "002501010150000", "血细胞分析(血常规)", "1", "20.00", "20.00")]})
+        self.assertIn(r.status, (200, 504), r)
+        parked = []
+        h.wait_until(lambda: parked.extend(
+            x for x in self.tcp.get("/v1/queue").json["rows"]
+            if x["visit_id"] == v["visit_id"] and (x["last_error"] or "").startswith("parked"))
+            or parked, 20, "the resend parked")
+        self.assertIn("larger than 16 MiB", parked[0]["last_error"], parked)
+        self.assertTrue(parked[0]["next_attempt"].startswith("9999-"), parked)
+        time.sleep(1.5)  # past the first backoff: not sent by itself
+        self.assertEqual(self.posad_row("SELECT state FROM journal WHERE msgid = ?",
+                                        (parked[0]["msgid"],))[0], "queued")
+        r = self.tcp.post("/v1/queue/%s/retry" % parked[0]["msgid"], {})
+        self.assertEqual(r.status, 200, r)
+        h.wait_until(lambda: self.posad_row("SELECT state FROM journal WHERE msgid = ?",
+                                            (parked[0]["msgid"],))[0] == "done", 20,
+                     "the retried upload answered")
+        self.assertEqual([l["state"] for l in self.fee_lines(v["visit_id"])], ["active"])
+
     def test_a_refused_question_does_not_hold_the_others(self):
         # Two settlements' answers are lost; the platform refuses the first question about
         # the first (not "not found": it says nothing of the settlement). The resolver asks
