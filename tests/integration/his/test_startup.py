@@ -173,7 +173,9 @@ class Startup(h.HisTestCase):
         log = os.path.join(self.w.dir, "dmg.log")
         extra = "log_file = %s\n" % log
         with self.second_posad("dmg", extra) as (c, _):
-            h.wait_until(lambda: c.get("/v1/health").status == 200, 20, "the second posad")
+            # signed in, not only up: an identify before says "signing in" (503)
+            h.wait_until(lambda: c.get("/v1/health").json["upstream"]["state"] == "online", 20,
+                         "the second posad signed in")
             vid = self.open_visit(c, ZHANG)["visit_id"]
         db_path = os.path.join(self.w.dir, "dmg", "posad.db")
         db = sqlite3.connect(db_path)
