@@ -159,16 +159,10 @@ static char *journal_dup_col(sqlite3_stmt *st, int col, size_t *ret_len)
     return s;
 }
 
+/* Column col's text into dst (cap bytes, "" when NULL, cut short whole characters). */
 static void journal_copy_fixed(char *dst, size_t cap, sqlite3_stmt *st, int col)
 {
-    const unsigned char *s = sqlite3_column_text(st, col);
-    size_t n = s ? strlen((const char *)s) : 0;
-
-    if (n >= cap)
-        n = cap - 1;
-    if (n)
-        memcpy(dst, s, n);
-    dst[n] = '\0';
+    str_copy(dst, cap, (const char *)sqlite3_column_text(st, col));
 }
 
 void journal_row_free(struct journal_row *row)
@@ -635,8 +629,8 @@ int journal_ahead(struct db *db, const struct journal_row *row, char msgid[MSGID
     sqlite3_bind_int64(st, 2, row->ord);
     sqlite3_bind_int64(st, 3, row->seq);
     if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        str_copy(msgid, MSGID_LEN + 1, (const char *)sqlite3_column_text(st, 0));
-        str_copy(infno, JOURNAL_INFNO_MAX + 1, (const char *)sqlite3_column_text(st, 1));
+        journal_copy_fixed(msgid, MSGID_LEN + 1, st, 0);
+        journal_copy_fixed(infno, JOURNAL_INFNO_MAX + 1, st, 1);
     }
     sqlite3_reset(st);
     return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? POSA_ENOTFOUND : db_map(rc);
@@ -645,16 +639,13 @@ int journal_ahead(struct db *db, const struct journal_row *row, char msgid[MSGID
 int journal_last_error(struct db *db, const char *msgid, char *buf, size_t cap)
 {
     sqlite3_stmt *st = db_stmt(db, sql_last_error);
-    const char *text;
     int rc;
 
     if (!st)
         return POSA_EDB;
     sqlite3_bind_text(st, 1, msgid, -1, SQLITE_STATIC);
-    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        text = (const char *)sqlite3_column_text(st, 0);
-        str_copy(buf, cap, text ? text : "");
-    }
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        journal_copy_fixed(buf, cap, st, 0);
     sqlite3_reset(st);
     return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? POSA_ENOTFOUND : db_map(rc);
 }
