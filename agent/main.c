@@ -457,9 +457,7 @@ static int claim_data_dir(struct posad *pd)
         return err;
     }
     database_path(pd->cfg.data_dir, path, sizeof path);
-    pd->db_new = stat(path, &st) != 0;
-    pd->db_empty = !pd->db_new && st.st_size == 0;
-    return lock_database(pd->cfg.data_dir, path, !pd->db_new) != 0 ? -EBUSY : 0;
+    return lock_database(pd->cfg.data_dir, path, stat(path, &st) == 0) != 0 ? -EBUSY : 0;
 }
 
 /* The database opened (after claim_data_dir and once posad listens): its rows a crash left
@@ -469,12 +467,14 @@ static int open_journal(struct posad *pd, char last_msgid[MSGID_LEN + 1])
     char path[CONFIG_PATH_MAX + 16];
     struct db *db = NULL;
     struct stat st;
+    bool created; /* nothing made posad.db before (lock_database leaves a new one to SQLite) */
     int moved = 0, err;
 
     database_path(pd->cfg.data_dir, path, sizeof path);
+    created = stat(path, &st) != 0;
     /* SQLite takes an empty file for an empty database: a restore or a copy cut short would
      * start a new journal over the one it stood for. A new install has no file at all. */
-    if (pd->db_empty) {
+    if (!created && st.st_size == 0) {
         start_error("journal %s: the file is empty (0 bytes), not a database posad wrote: "
                     "restore posad.db, or remove the empty file to start a new, empty journal",
                     path);
@@ -494,7 +494,7 @@ static int open_journal(struct posad *pd, char last_msgid[MSGID_LEN + 1])
     err = db_open(path, &db);
     if (!err)
         err = db_seal_begin(db, pd->seal_key ? &pd->sealer : NULL);
-    if (!err && pd->db_new) { /* said apart: a volume not mounted yet also looks like this */
+    if (!err && created) { /* said apart: a volume not mounted yet also looks like this */
         log_event(LOGL_WARN, "database_created", "path", path, "action",
                   "a new, empty journal: if posad ran here before, check data_dir", NULL);
         if (lock_database_file(path) != 0) { /* now that it is there (lock_database) */
@@ -521,7 +521,7 @@ static int open_journal(struct posad *pd, char last_msgid[MSGID_LEN + 1])
         db_close(db);
         /* A first start that failed (a full disk) leaves no empty file behind for the next
          * start to refuse as a restore cut short. */
-        if (pd->db_new && stat(path, &st) == 0 && st.st_size == 0)
+        if (created && stat(path, &st) == 0 && st.st_size == 0)
             unlink(path);
         return err;
     }

@@ -74,9 +74,6 @@ struct posad {
     uint64_t stop_answered_ms; /* loop time the last request in hand was answered */
     bool stopping;
     int exit_code; /* main's return once the loop ends: 1 when the database failed */
-    /* posad.db as claim_data_dir found it, before anything made it: not there (a new
-     * journal), or there and empty (refused: SQLite would take it for a new one). */
-    bool db_new, db_empty;
     int requests; /* HIS requests not answered yet */
 };
 
