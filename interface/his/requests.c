@@ -36,22 +36,6 @@ static int object_parse(const char *body, size_t len, bool empty_ok, const char 
     return 0;
 }
 
-/* Maps text to one of names (NULL-terminated); POSA_EFIELD naming key and the names
- * otherwise. */
-static int enum_parse(const char *text, const char *const *names, const char *key, int *ret,
-                      struct jsonmap_error *err)
-{
-    for (int i = 0; names[i]; i++) {
-        if (strcmp(text, names[i]) == 0) {
-            *ret = i;
-            return 0;
-        }
-    }
-    jsonmap_fail(err, POSA_EFIELD, NULL, key);
-    err->choices = names;
-    return POSA_EFIELD;
-}
-
 static int time_field(struct json_object *obj, const char *key, bool required, const char **text,
                       int64_t *value, struct jsonmap_error *err)
 {
@@ -105,7 +89,7 @@ int identify_request_parse(const char *body, size_t len, struct identify_request
         return rc;
     if ((rc = jsonmap_get_string(r.root, "desk", BOUND_DESK, false, &r.desk, err)) < 0 ||
         (rc = jsonmap_get_string(r.root, "source", BOUND_CODE, true, &source, err)) < 0 ||
-        (rc = enum_parse(source, sources, "source", &src, err)) < 0 ||
+        (rc = jsonmap_choice(source, sources, NULL, "source", &src, err)) < 0 ||
         (rc = jsonmap_get_string(r.root, "qr", BOUND_QR_LINE, false, &r.qr, err)) < 0 ||
         (rc = jsonmap_get_string(r.root, "certno", BOUND_CODE, false, &r.certno, err)) < 0 ||
         (rc = jsonmap_get_string(r.root, "psn_name", BOUND_NAME, false, &r.psn_name, err)) < 0 ||
@@ -241,16 +225,20 @@ int visit_request_parse(const char *body, size_t len, struct visit_request *ret,
 
     if ((rc = object_parse(body, len, false, keys, &r.root, err)) < 0)
         return rc;
-    if ((rc = jsonmap_get_string(r.root, "identity_token", BOUND_CODE, true, &r.identity_token, err)) < 0 ||
+    if ((rc = jsonmap_get_string(r.root, "identity_token", BOUND_CODE, true, &r.identity_token,
+                                 err)) < 0 ||
         (rc = jsonmap_get_string(r.root, "kind", BOUND_CODE, true, &kind, err)) < 0 ||
-        (rc = enum_parse(kind, kinds, "kind", &k, err)) < 0 ||
+        (rc = jsonmap_choice(kind, kinds, NULL, "kind", &k, err)) < 0 ||
         (rc = jsonmap_get_string(r.root, "insutype", 3, true, &r.insutype, err)) < 0 ||
         (rc = jsonmap_get_string(r.root, "med_type", 6, true, &r.med_type, err)) < 0 ||
-        (rc = jsonmap_get_string(r.root, "his_visit_id", BOUND_CODE, true, &r.his_visit_id, err)) < 0 ||
+        (rc = jsonmap_get_string(r.root, "his_visit_id", BOUND_CODE, true, &r.his_visit_id, err)) <
+            0 ||
         (rc = jsonmap_get_string(r.root, "dept_code", BOUND_CODE, true, &r.dept_code, err)) < 0 ||
         (rc = jsonmap_get_string(r.root, "dept_name", BOUND_NAME, true, &r.dept_name, err)) < 0 ||
-        (rc = jsonmap_get_string(r.root, "doctor_code", BOUND_CODE, true, &r.doctor_code, err)) < 0 ||
-        (rc = jsonmap_get_string(r.root, "doctor_name", BOUND_NAME, true, &r.doctor_name, err)) < 0 ||
+        (rc = jsonmap_get_string(r.root, "doctor_code", BOUND_CODE, true, &r.doctor_code, err)) <
+            0 ||
+        (rc = jsonmap_get_string(r.root, "doctor_name", BOUND_NAME, true, &r.doctor_name, err)) <
+            0 ||
         (rc = time_field(r.root, "begin_time", true, &r.begin_time, &r.begin, err)) < 0 ||
         (rc = diagnoses_parse(r.root, &r, err)) < 0 ||
         (rc = tristate_get(r.root, "emergency", &r.emergency, err)) < 0 ||

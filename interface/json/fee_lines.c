@@ -18,23 +18,12 @@ static const char *const outside_kinds[] = {[OUTSIDE_EXAM] = "exam",
                                             [OUTSIDE_PHARMACY] = "pharmacy",
                                             NULL};
 
-static int outside_kind_parse(const char *text, enum outside_kind *ret)
-{
-    for (size_t i = 0; outside_kinds[i]; i++) {
-        if (strcmp(text, outside_kinds[i]) == 0) {
-            *ret = (enum outside_kind)i;
-            return 0;
-        }
-    }
-    return POSA_EFIELD;
-}
-
 static int outside_parse(struct json_object *obj, struct his_fee_line *line,
                          struct jsonmap_error *err)
 {
     struct json_object *o = NULL;
     const char *kind = NULL;
-    int rc;
+    int rc, k = 0;
 
     static const char *const keys[] = {"institution_code", "kind", "form_ref", NULL};
 
@@ -49,12 +38,9 @@ static int outside_parse(struct json_object *obj, struct his_fee_line *line,
         (rc = jsonmap_get_string(o, "form_ref", BOUND_CODE, true, &line->outside.form_ref,
                                  err)) < 0)
         return jsonmap_nest(err, "outside");
-    if (outside_kind_parse(kind, &line->outside.kind) < 0) {
-        jsonmap_fail(err, POSA_EFIELD, "outside", "kind");
-        if (err)
-            err->choices = outside_kinds;
-        return POSA_EFIELD;
-    }
+    if ((rc = jsonmap_choice(kind, outside_kinds, "outside", "kind", &k, err)) < 0)
+        return rc;
+    line->outside.kind = (enum outside_kind)k;
     line->has_outside = true;
     return 0;
 }

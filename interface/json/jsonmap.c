@@ -46,6 +46,21 @@ int jsonmap_fail(struct jsonmap_error *err, int code, const char *prefix, const 
     return code;
 }
 
+int jsonmap_choice(const char *text, const char *const *names, const char *prefix, const char *key,
+                   int *ret, struct jsonmap_error *err)
+{
+    for (int i = 0; names[i]; i++) {
+        if (strcmp(text, names[i]) == 0) {
+            *ret = i;
+            return 0;
+        }
+    }
+    jsonmap_fail(err, POSA_EFIELD, prefix, key);
+    if (err)
+        err->choices = names;
+    return POSA_EFIELD;
+}
+
 int jsonmap_nest(struct jsonmap_error *err, const char *prefix)
 {
     char field[sizeof err->field];

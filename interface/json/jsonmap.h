@@ -62,6 +62,10 @@ int jsonmap_only_keys(struct json_object *obj, const char *const *allowed,
 
 /* Records err with a field path built from prefix and key; returns code. */
 int jsonmap_fail(struct jsonmap_error *err, int code, const char *prefix, const char *key);
+/* The index in names (NULL-terminated) of text, or POSA_EFIELD naming prefix.key with the
+ * names as err->choices: a value outside a field's choices, said with them. */
+int jsonmap_choice(const char *text, const char *const *names, const char *prefix, const char *key,
+                   int *ret, struct jsonmap_error *err);
 /* Puts prefix in front of the failed field ("price" -> "lines[3].price"); returns err->err. */
 int jsonmap_nest(struct jsonmap_error *err, const char *prefix);
 
