@@ -37,6 +37,12 @@ class IdemBase(h.HisTestCase):
     def c(self):
         return self.unix if self.transport == "unix" else self.tcp
 
+    def arm(self, *faults):
+        """Arms each of faults in the sandbox (POST /sandbox/faults), in order."""
+        for fault in faults:
+            status, raw = self.w.sandbox_request("POST", "/sandbox/faults", fault)
+            self.assertEqual(status, 200, raw)
+
     def key(self, name):
         return "%s-%s-%s" % (self.transport, name, self.id().rsplit(".", 1)[-1])
 
@@ -111,9 +117,8 @@ class IdemBase(h.HisTestCase):
         body_a = h.visit_body(self.identify(self.c, self.stay_psn))
         body_b = dict(h.visit_body(self.identify(self.c, self.stay_psn)),
                       his_visit_id=body_a["his_visit_id"])
-        status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
+        self.arm({
             "infno": "2401", "mode": "drop_after_commit", "count": 1})
-        self.assertEqual(status, 200, raw)
         r = self.c.post("/v1/visits", body_a, key=self.key("a"))
         self.assertError(r, 504, "OUTCOME_UNKNOWN")
         self.assertIn("registration", r.json["error"]["message"], r)
@@ -333,9 +338,7 @@ class IdemBase(h.HisTestCase):
         resend of the upload is refused."""
         v = self.open_visit(self.c, self.stay_psn)
         lines = h.stay_lines(prefix)[:2]
-        for fault in ({"infno": "2301", "mode": "drop_after_commit", "count": 1},) + faults:
-            status, raw = self.w.sandbox_request("POST", "/sandbox/faults", fault)
-            self.assertEqual(status, 200, raw)
+        self.arm(*(({"infno": "2301", "mode": "drop_after_commit", "count": 1},) + faults))
         first = self.c.post("/v1/visits/%s/fees" % v["visit_id"], {"lines": lines})
         self.assertEqual(first.status, 200, first)
         self.assertEqual(first.json["upload"]["state"], "queued", first)
@@ -734,9 +737,8 @@ class IdemBase(h.HisTestCase):
         # again, and the HIS hears a retryable 503 that says so; the same request under the
         # same key then goes (the 422 was kept under the key, so it never could).
         words = "sign_no 20261125090000000001 is unknown or signed out: sign in with 9001"
-        status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
+        self.arm({
             "infno": "1101", "mode": "refuse", "count": 1, "message": words})
-        self.assertEqual(status, 200, raw)
         body = {"source": "id", "certno": h.PERSONS[self.stay_psn]}
         r = self.c.post("/v1/identify", body, key=self.key("session-1101"))
         self.assertError(r, 503, "UPSTREAM_OFFLINE")
@@ -747,9 +749,8 @@ class IdemBase(h.HisTestCase):
         r = self.c.post("/v1/identify", body, key=self.key("session-1101"))
         self.assertEqual(r.status, 200, r)
         a = self.outpatient()
-        status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
+        self.arm({
             "infno": "2207", "mode": "refuse", "count": 1, "message": words})
-        self.assertEqual(status, 200, raw)
         path = "/v1/visits/%s/settle" % a["visit_id"]
         r = self.c.post(path, {}, key=self.key("session-2207"))
         self.assertError(r, 503, "UPSTREAM_OFFLINE")
@@ -767,11 +768,9 @@ class IdemBase(h.HisTestCase):
         whose 2601 the platform refuses: (visit, settlement, the HIS's answer, 2208 msgid)."""
         a = self.outpatient()
         s_a = self.settle(a["visit_id"])
-        for fault in (dict(lost_fault, infno="2208", count=1),
-                      {"infno": "2601", "mode": "refuse", "count": 1,
-                       "message": reversal_refusal}) + more_faults:
-            status, raw = self.w.sandbox_request("POST", "/sandbox/faults", fault)
-            self.assertEqual(status, 200, raw)
+        self.arm(*((dict(lost_fault, infno="2208", count=1),
+                    {"infno": "2601", "mode": "refuse", "count": 1,
+                     "message": reversal_refusal}) + more_faults))
         r = self.c.post("/v1/settlements/%s/cancel" % s_a["settlement_id"], {})
         self.assertError(r, 504, "OUTCOME_UNKNOWN")
         self.assertIn("refund's answer was lost", r.json["error"]["message"], r)
@@ -812,12 +811,10 @@ class IdemBase(h.HisTestCase):
         # "the visit is settled" for good, which the same keys repeated once it was cancelled.
         a = self.outpatient()
         s_a = self.settle(a["visit_id"])
-        for fault in ({"infno": "2208", "mode": "drop_after_commit", "count": 1},
-                      {"infno": "2601", "mode": "http_500", "count": 3},
-                      {"infno": "2601", "mode": "refuse", "count": 1,
-                       "message": "非当日交易不能冲正 (injected)"}):
-            status, raw = self.w.sandbox_request("POST", "/sandbox/faults", fault)
-            self.assertEqual(status, 200, raw)
+        self.arm({"infno": "2208", "mode": "drop_after_commit", "count": 1},
+                 {"infno": "2601", "mode": "http_500", "count": 3},
+                 {"infno": "2601", "mode": "refuse", "count": 1,
+                  "message": "非当日交易不能冲正 (injected)"})
         r = self.c.post("/v1/settlements/%s/cancel" % s_a["settlement_id"], {})
         self.assertError(r, 504, "OUTCOME_UNKNOWN")
         # The first 2601's own outcome is lost too (HTTP 500): a second reverses it, naming
@@ -866,10 +863,8 @@ class IdemBase(h.HisTestCase):
         # keys, which repeated it once the settlement was found never made and the visit
         # billed again (found by review). Retryable now, and not kept.
         a = self.outpatient()
-        for fault in ({"infno": "2207", "mode": "reset", "count": 1},
-                      {"infno": "5203", "mode": "delay", "delay_ms": 3000, "count": 1}):
-            status, raw = self.w.sandbox_request("POST", "/sandbox/faults", fault)
-            self.assertEqual(status, 200, raw)
+        self.arm({"infno": "2207", "mode": "reset", "count": 1},
+                 {"infno": "5203", "mode": "delay", "delay_ms": 3000, "count": 1})
         r = self.c.post("/v1/visits/%s/settle" % a["visit_id"], {})
         self.assertIn(r.status, (202, 504), r)
         base = "/v1/visits/%s/" % a["visit_id"]
@@ -989,10 +984,8 @@ class IdemBase(h.HisTestCase):
         # not kept under its key: once the settlement is found settled, the same request
         # refunds it (it was 409 "only a settled settlement", kept, and never went).
         v = self.outpatient()
-        for body in ({"infno": "2207", "mode": "drop_after_commit", "count": 1},
-                     {"infno": "5203", "mode": "delay", "delay_ms": 3000, "count": 1}):
-            status, raw = self.w.sandbox_request("POST", "/sandbox/faults", body)
-            self.assertEqual(status, 200, raw)
+        self.arm({"infno": "2207", "mode": "drop_after_commit", "count": 1},
+                 {"infno": "5203", "mode": "delay", "delay_ms": 3000, "count": 1})
         r = self.c.post("/v1/visits/%s/settle" % v["visit_id"], {})
         self.assertEqual((r.status, r.json.get("state")), (202, "unknown"), r)
         sid = r.json["settlement_id"]
@@ -1010,9 +1003,8 @@ class IdemBase(h.HisTestCase):
         # under the key; once refunded, the same request adds them.
         v = self.outpatient()
         s = self.settle(v["visit_id"])
-        status, raw = self.w.sandbox_request("POST", "/sandbox/faults", {
+        self.arm({
             "infno": "2208", "mode": "delay", "delay_ms": 1500, "count": 1})
-        self.assertEqual(status, 200, raw)
         t = threading.Thread(target=lambda: self.c.post(
             "/v1/settlements/%s/cancel" % s["settlement_id"], {}))
         t.start()
@@ -1033,11 +1025,9 @@ class IdemBase(h.HisTestCase):
         # refuses the reversal. It may stand: it is not reported reversed, and the visit is
         # not settled a second time (it was as soon as the 2601 was journaled).
         a = self.outpatient()
-        for fault in ({"infno": "2207", "mode": "http_500", "count": 1},
-                      {"infno": "2601", "mode": "refuse", "count": 1,
-                       "message": "冲正失败 (injected)"}):
-            status, raw = self.w.sandbox_request("POST", "/sandbox/faults", fault)
-            self.assertEqual(status, 200, raw)
+        self.arm({"infno": "2207", "mode": "http_500", "count": 1},
+                 {"infno": "2601", "mode": "refuse", "count": 1,
+                  "message": "冲正失败 (injected)"})
         r = self.c.post("/v1/visits/%s/settle" % a["visit_id"], {})
         self.assertEqual((r.status, r.json["state"]), (202, "unknown"), r)
         sid = r.json["settlement_id"]
@@ -1073,15 +1063,13 @@ class IdemBase(h.HisTestCase):
         # refused (a busy platform), it ends reversed at once, with no second 2601, instead
         # of being asked every 10 s ahead of every other unknown row.
         a = self.outpatient()
-        for fault in ({"infno": "2207", "mode": "http_500", "count": 1},
-                      {"infno": "5203", "mode": "refuse", "count": 1,
-                       "message": "未找到结算信息 (injected)"},
-                      {"infno": "2601", "mode": "refuse", "count": 1,
-                       "message": "非当日交易不能冲正 (injected)"},
-                      {"infno": "5203", "mode": "refuse", "count": 1,
-                       "message": "系统繁忙 (injected)"}):
-            status, raw = self.w.sandbox_request("POST", "/sandbox/faults", fault)
-            self.assertEqual(status, 200, raw)
+        self.arm({"infno": "2207", "mode": "http_500", "count": 1},
+                 {"infno": "5203", "mode": "refuse", "count": 1,
+                  "message": "未找到结算信息 (injected)"},
+                 {"infno": "2601", "mode": "refuse", "count": 1,
+                  "message": "非当日交易不能冲正 (injected)"},
+                 {"infno": "5203", "mode": "refuse", "count": 1,
+                  "message": "系统繁忙 (injected)"})
         r = self.c.post("/v1/visits/%s/settle" % a["visit_id"], {})
         self.assertEqual((r.status, r.json["state"]), (202, "unknown"), r)
         msgid = self.posad_db("SELECT msgid FROM settlements WHERE settlement_id = ?",
@@ -1101,13 +1089,11 @@ class IdemBase(h.HisTestCase):
         # (the platform not yet showing it); the 2601 is refused, since the settlement is
         # there. Asked once more, the platform finds it: settled, with its setl_id, once.
         a = self.outpatient()
-        for fault in ({"infno": "2207", "mode": "drop_after_commit", "count": 1},
-                      {"infno": "5203", "mode": "refuse", "count": 1,
-                       "message": "未找到结算信息 (injected)"},
-                      {"infno": "2601", "mode": "refuse", "count": 1,
-                       "message": "冲正失败: 原交易已结算 (injected)"}):
-            status, raw = self.w.sandbox_request("POST", "/sandbox/faults", fault)
-            self.assertEqual(status, 200, raw)
+        self.arm({"infno": "2207", "mode": "drop_after_commit", "count": 1},
+                 {"infno": "5203", "mode": "refuse", "count": 1,
+                  "message": "未找到结算信息 (injected)"},
+                 {"infno": "2601", "mode": "refuse", "count": 1,
+                  "message": "冲正失败: 原交易已结算 (injected)"})
         r = self.c.post("/v1/visits/%s/settle" % a["visit_id"], {})
         self.assertEqual((r.status, r.json["state"]), (202, "unknown"), r)
         sid = r.json["settlement_id"]
