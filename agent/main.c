@@ -204,8 +204,10 @@ static int load_config(struct posad_config *cfg, const char *path, char *const *
 }
 
 /* SIGHUP: the config file read again; what a reload can apply (desk_reload) is applied when
- * the whole file is valid, the rest is named in the log as waiting for a restart. */
-static void reload_config(struct posad *pd)
+ * the whole file is valid, the rest is named in the log as waiting for a restart. 0, or the
+ * refusal's code: a refused file keeps the TLS certificate too (reload_tls is not called), as
+ * one refused for a key every account may read must not have that key loaded. */
+static int reload_config(struct posad *pd)
 {
     struct posad_config *next = malloc(sizeof *next), *merged = malloc(sizeof *merged);
     struct config_changes ch;
@@ -222,7 +224,9 @@ static void reload_config(struct posad *pd)
             err = desk_reload(&pd->desk, merged, &policy_changed, msg, sizeof msg);
     }
     if (err) {
-        log_event(LOGL_ERROR, "config_reload_failed", "error", msg, "kept", "the running config",
+        log_event(LOGL_ERROR, "config_reload_failed", "error", msg, "kept",
+                  pd->cfg.tls_cert[0] ? "the running config and TLS certificate"
+                                      : "the running config",
                   NULL);
     } else {
         pd->cfg = *merged;
@@ -238,6 +242,7 @@ static void reload_config(struct posad *pd)
     free(next);
     free(merged);
     desk_seal_key_check(&pd->desk);
+    return err;
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -248,8 +253,8 @@ static void on_signal(uv_signal_t *s, int signum)
         int err = log_reopen();
         log_event(err ? LOGL_ERROR : LOGL_INFO, "log_reopened", "error",
                   err ? posa_strerror(err) : NULL, NULL);
-        reload_config(pd);
-        reload_tls(pd);
+        if (reload_config(pd) == 0)
+            reload_tls(pd);
         return;
     }
     posad_stop(pd);

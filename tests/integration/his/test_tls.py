@@ -259,6 +259,31 @@ class TlsReload(h.HisTestCase):
                       log[log.rfind("tls_reload_failed"):])
         self.assertTrue(self.handshake_with(new_cert))
 
+    def test_a_refused_config_keeps_the_certificate(self):
+        # A renewed pair whose key every account may read: the file is refused, and with it
+        # the pair (the key was loaded while the log said the running config was kept).
+        old = os.path.join(self.w.dir, "old-cert.pem")
+        shutil.copy(self.w.cert, old)
+        d = tempfile.mkdtemp(prefix="posa-his-cert-")
+        self.addCleanup(shutil.rmtree, d, True)
+        new_cert, new_key = h.make_certificate(d)
+        shutil.copy(new_cert, self.w.cert)
+        shutil.copy(new_key, self.w.key)
+        os.chmod(self.w.key, 0o644)
+        refusals = self.w.log_tail(n=10 ** 7).count("event=config_reload_failed")
+        self.w.posad.send_signal(signal.SIGHUP)
+        h.wait_until(lambda: self.w.log_tail(n=10 ** 7).count("event=config_reload_failed") >
+                     refusals, 5, "posad logs the refusal")
+        log = self.w.log_tail()
+        self.assertIn("every account may use this private key", log)
+        self.assertIn("kept=\"the running config and TLS certificate\"", log)
+        self.assertNotIn("tls_reloaded", log)
+        self.assertTrue(self.handshake_with(old))
+        # Made private, the same pair is taken.
+        os.chmod(self.w.key, 0o600)
+        self.hup()
+        self.assertTrue(self.handshake_with(new_cert))
+
 
 if __name__ == "__main__":
     h.main()
