@@ -1005,6 +1005,28 @@ static void on_loaded(struct db_job *job, int status)
         his_db(call, run_heard, on_heard);
         return;
     }
+    /* The visit's state first: a settled visit's settle is 409 whatever its body says. */
+    if (visit_state_parse(f->visit->state, &state) < 0 ||
+        visit_next(state, VISIT_EV_SETTLE, &next) < 0) {
+        struct json_object *d = json_object_new_object();
+
+        if (f->blocked_id[0])
+            json_object_object_add(d, "settlement_id", json_object_new_string(f->blocked_id));
+        /* Its refund on its way: the visit may be billed in a moment (retryable, not kept). */
+        if (state == VISIT_SETTLED && desk_refund_on_its_way(f->blocked_id, f->refund_open)) {
+            his_fail(call, POSA_EBUSY,
+                     "the visit's settlement is being refunded: settle again once it is", d);
+            return;
+        }
+        his_fail(call, state == VISIT_SETTLING ? POSA_EOUTCOME_UNKNOWN : POSA_ESTATE,
+                 state == VISIT_SETTLED    ? "the visit is settled: cancel the settlement first"
+                 : state == VISIT_SETTLING ? "a settlement of this visit is not decided yet "
+                                             "(on its way, queued, or its answer lost): look it "
+                                             "up (settlement_id), do not settle again"
+                                           : NULL,
+                 d);
+        return;
+    }
     if (f->bill.lines == 0) {
         his_fail(call, POSA_ENOLINES, NULL, NULL);
         return;
@@ -1027,27 +1049,6 @@ static void on_loaded(struct db_job *job, int status)
     if (f->req.has_discharge && desk_is_future(call->pd, f->req.discharge)) {
         his_fail_at(call, POSA_EDATE, "discharge.time",
                     "the discharge is dated after today: check the date");
-        return;
-    }
-    if (visit_state_parse(f->visit->state, &state) < 0 ||
-        visit_next(state, VISIT_EV_SETTLE, &next) < 0) {
-        struct json_object *d = json_object_new_object();
-
-        if (f->blocked_id[0])
-            json_object_object_add(d, "settlement_id", json_object_new_string(f->blocked_id));
-        /* Its refund on its way: the visit may be billed in a moment (retryable, not kept). */
-        if (state == VISIT_SETTLED && desk_refund_on_its_way(f->blocked_id, f->refund_open)) {
-            his_fail(call, POSA_EBUSY,
-                     "the visit's settlement is being refunded: settle again once it is", d);
-            return;
-        }
-        his_fail(call, state == VISIT_SETTLING ? POSA_EOUTCOME_UNKNOWN : POSA_ESTATE,
-                 state == VISIT_SETTLED    ? "the visit is settled: cancel the settlement first"
-                 : state == VISIT_SETTLING ? "a settlement of this visit is not decided yet "
-                                             "(on its way, queued, or its answer lost): look it "
-                                             "up (settlement_id), do not settle again"
-                                           : NULL,
-                 d);
         return;
     }
     /* A stay settles at its discharge (policy.md §7): the one the platform holds, or the

@@ -479,6 +479,21 @@ BadInputBase.test_a_discharge_before_a_line_names_the_line = \
     test_a_discharge_before_a_line_names_the_line
 
 
+def test_a_settled_visit_is_409_whatever_its_discharge(self):
+    # Its state first: a settled stay's settle with a wrong discharge heard 400 on the date,
+    # as if fixing the date would let it settle again (found by review).
+    for when in ("2020-01-01 00:00:00", "2026-11-21 09:00:00"):
+        for what in ("settle", "presettle"):
+            r = self.c.post("/v1/visits/%s/%s" % (self.fx["settled"], what),
+                            {"discharge": {"time": when}})
+            self.assertError(r, 409, "CONFLICT")
+            self.assertIn("the visit is settled", r.json["error"]["message"], r)
+
+
+BadInputBase.test_a_settled_visit_is_409_whatever_its_discharge = \
+    test_a_settled_visit_is_409_whatever_its_discharge
+
+
 def test_malformed_json_says_where(self):
     # A pretty-printed body with a comma too many: where it stops being JSON, for the HIS's
     # developer (it said only "not valid JSON").
