@@ -218,6 +218,7 @@ bool flags_is_audit_30k(enum visit_kind kind, int64_t total_fen, struct flag *re
         return false;
     if (ret)
         *ret = (struct flag){FLAG_AUDIT_30K, true, FLAG_FROM_RULE, "inpatient_total_30k",
-                             "inpatient total of 30,000.00 or more: upload detail within 3 days"};
+                             "inpatient total of 30,000.00 or more: the platform may ask for an "
+                             "investigation, answered by the 26th of the next month (§58)"};
     return true;
 }
