@@ -835,6 +835,25 @@ static void estimate_locally(struct his_call *call, const char *why)
     his_reply(call, 200, o);
 }
 
+/* A stay's presettle at another discharge than the one the platform holds (a settlement
+ * refunded to correct it): the platform estimates at the one it holds, which a presettle does
+ * not move; the settle moves it first, and may differ (another year's deductible and cap). */
+static struct json_object *held_discharge_noted(const struct settle_flow *f, struct json_object *o)
+{
+    char note[360];
+
+    if (!inpatient(f) || !f->landed[0] || !f->req.has_discharge ||
+        strcmp(f->landed, f->req.discharge_time) == 0)
+        return o;
+    snprintf(note, sizeof note,
+             "the platform holds this stay's discharge at %s and estimated as of then; settling "
+             "moves it to %s first, and the figures may differ (the deductible and cap are those "
+             "of the discharge's year)",
+             f->landed, f->req.discharge_time);
+    json_object_object_add(o, "estimate_note", json_object_new_string(note));
+    return o;
+}
+
 static void on_estimate(struct upmsg *m)
 {
     struct his_call *call = m->data;
@@ -871,7 +890,7 @@ static void on_estimate(struct upmsg *m)
         his_fail(call, err, msg[0] ? msg : NULL, desk_upstream_details(platform_said ? msg : NULL));
         return;
     }
-    his_reply(call, 200, settlement_json(f, "estimated"));
+    his_reply(call, 200, held_discharge_noted(f, settlement_json(f, "estimated")));
 }
 
 static void presettle(struct his_call *call)
