@@ -797,6 +797,21 @@ static void on_undischarged(struct upmsg *m)
 
 /* --- settle: before the platform ----------------------------------------------------------- */
 
+/* What a local estimate cannot know. The account's balance is the one identify read: a
+ * settlement since then that paid from it (under the same identity_token) is not counted. */
+static const char *estimate_note(const struct settle_flow *f)
+{
+    return f->result.amounts.acct_pay
+               ? "computed locally while the platform is offline, from the configured rules of "
+                 "the insured region; this year's deductible and fund already used are not known "
+                 "here and are taken as none, and the personal account's balance is the one "
+                 "identify read, less nothing paid from it since: the platform's figures, the "
+                 "account's part included, may differ"
+               : "computed locally while the platform is offline, from the configured rules of "
+                 "the insured region; this year's deductible and fund already used are not known "
+                 "here and are taken as none, so the platform's figures may differ";
+}
+
 /* The platform is away: the insured region's rules as configured, marked estimated. */
 /* The platform gave no estimate (why: desk_outcome's words, or ""): posad's own, from the
  * configured rules, or, without them, why the platform's is not there. */
@@ -826,12 +841,7 @@ static void estimate_locally(struct his_call *call, const char *why)
     f->result.setl_id = "";
     o = settlement_json(f, "estimated");
     json_object_object_add(o, "estimated", json_object_new_boolean(true));
-    json_object_object_add(
-        o, "estimate_note",
-        json_object_new_string(
-            "computed locally while the platform is offline, from the configured rules of the "
-            "insured region; this year's deductible and fund already used are not known here and "
-            "are taken as none, so the platform's figures may differ"));
+    json_object_object_add(o, "estimate_note", json_object_new_string(estimate_note(f)));
     his_reply(call, 200, o);
 }
 

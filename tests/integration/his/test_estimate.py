@@ -98,6 +98,11 @@ class Estimate(h.HisTestCase):
                          ("6624.00", "2100.00", "1276.00"), r)
         self.assertEqual([(x["fund_pay_type"], x["amount"]) for x in r.json["funds"]],
                          [("310100", "6624.00"), ("310200", "2100.00")], r)
+        # Its balance is identify's: a settlement since that paid from it is not known here
+        # (the estimate said nothing of it; found by review).
+        self.assertIn("balance is the one identify read", r.json["estimate_note"], r)
+        r = self.unix.post("/v1/visits/%s/presettle" % visits[ZHAO], {})
+        self.assertNotIn("balance", r.json["estimate_note"], r)
         # A settlement is never estimated: it waits for the platform.
         r = self.unix.post("/v1/visits/%s/settle" % visits[ZHANG],
                            {"discharge": {"time": "2026-11-25 09:30:00"}})
