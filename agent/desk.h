@@ -225,9 +225,12 @@ void desk_cards_stop(struct desk *d);
  * NULL otherwise, with *ret_unreadable true when the desk's newest fresh scan could not be
  * read (said once). Valid until the next event of the loop. */
 const char *desk_qr_take(struct desk *d, const char *desk, bool *ret_unreadable);
-/* The HIS identified with code (identify {source:"qr"}): if it is the desk's last scan, that
- * scan is used, and auto will not identify with it again; true then. */
-bool desk_qr_used(struct desk *d, const char *desk, const char *code);
+/* The HIS identified with code (identify {source:"qr"}): the scan that is this code is used,
+ * and auto will not identify with it again. desk's own first (NULL: none named), else any
+ * desk's: a code is one patient's wherever it was scanned, and one identified without its
+ * desk, or at another, stayed for that desk's next patient. The name of the desk it was taken
+ * from, or NULL when no desk held it. */
+const char *desk_qr_used(struct desk *d, const char *desk, const char *code);
 /* A code taken (at uv_now() taken_at) that could not be used for want of the platform goes
  * back to its desk, fresh again, so the patient need not scan it twice; unless the desk has
  * read a card or a scan since, which is the newer patient's. */

@@ -395,14 +395,16 @@ void desk_identified(struct desk *d, const char *desk, uint64_t asked_at, const 
     c->input_at = uv_now(d->pd->loop); /* a give-back in flight is older */
 }
 
-bool desk_qr_used(struct desk *d, const char *desk, const char *code)
+const char *desk_qr_used(struct desk *d, const char *desk, const char *code)
 {
-    struct desk_card *c = card_of(d, desk, false);
+    struct desk_card *c = desk ? card_of(d, desk, false) : NULL;
 
+    for (size_t i = 0; (!c || strcmp(c->qr, code) != 0) && i < d->n_cards; i++)
+        c = &d->cards[i];
     if (!c || strcmp(c->qr, code) != 0)
-        return false;
+        return NULL;
     c->qr[0] = '\0';
-    return true;
+    return c->desk;
 }
 
 void desk_qr_give_back(struct desk *d, const char *desk, const char *code, uint64_t taken_at)

@@ -531,12 +531,12 @@ static void decode_qr(struct his_call *call)
 }
 
 /* auto: a code taken from the desk, kept to give back (flow_free) if the platform is away. */
-static void keep_taken(struct his_call *call, const char *code)
+static void keep_taken(struct his_call *call, const char *desk, const char *code)
 {
     struct identify_flow *f = call->flow;
 
     f->d = &call->pd->desk;
-    str_copy(f->taken_desk, sizeof(f->taken_desk), f->req.desk);
+    str_copy(f->taken_desk, sizeof(f->taken_desk), desk);
     str_copy(f->taken_qr, sizeof(f->taken_qr), code);
     f->taken_at = uv_now(call->pd->loop);
     f->req.qr = f->taken_qr;
@@ -556,12 +556,13 @@ static void fail_unreadable_scan(struct his_call *call)
 static void on_waited_qr(struct desk_waiter *w, const char *code)
 {
     struct his_call *call = w->data;
+    struct identify_flow *f = call->flow;
 
     if (!code) {
         fail_unreadable_scan(call);
         return;
     }
-    keep_taken(call, code);
+    keep_taken(call, f->req.desk, code);
     decode_qr(call);
 }
 
@@ -675,7 +676,7 @@ void desk_identify(struct his_call *call)
 {
     struct identify_flow *f = his_flow_new(call, sizeof *f, flow_free);
     struct jsonmap_error jerr = {0};
-    const char *qr;
+    const char *qr, *at;
     bool unreadable = false;
     int err;
 
@@ -710,10 +711,10 @@ void desk_identify(struct his_call *call)
         ask_platform(call);
         return;
     case IDENTIFY_QR:
-        /* The desk's scan, if it is this code: used, and given back as auto's would be when
-         * the platform cannot be reached. */
-        if (f->req.desk && desk_qr_used(&call->pd->desk, f->req.desk, f->req.qr))
-            keep_taken(call, f->req.qr);
+        /* The scan that is this code, at the desk or another: used, and given back to its
+         * desk as auto's would be when the platform cannot be reached. */
+        if ((at = desk_qr_used(&call->pd->desk, f->req.desk, f->req.qr)))
+            keep_taken(call, at, f->req.qr);
         decode_qr(call);
         return;
     case IDENTIFY_AUTO:
@@ -740,7 +741,7 @@ void desk_identify(struct his_call *call)
                 fail_unreadable_scan(call);
                 return;
             }
-            keep_taken(call, qr);
+            keep_taken(call, f->req.desk, qr);
             decode_qr(call);
             return;
         }

@@ -172,16 +172,21 @@ class Scanner(h.HisTestCase):
         # The HIS does what qr_scanned invites, identify {source:"qr", qr}: that uses the
         # scan, so a later auto at the desk waits for the next patient's card instead of
         # identifying the one before again (it did, within 60 s of the scan).
+        # Also when the HIS names no desk, or another: a code is one patient's wherever it
+        # was scanned (it stayed at D01, and D01's next auto identified 赵敏 again).
         sse = h.SseStream(self.tcp, "/v1/events?desk=D01")
         try:
             sse.wait_comment("subscribed", 5)
-            code = self.fresh_code(ZHAO)
-            self.scanner.sendall((code + "\r\n").encode())
-            sse.events_until("qr_scanned", 5)
-            r = self.unix.post("/v1/identify", {"desk": "D01", "source": "qr", "qr": code})
-            self.assertEqual((r.status, r.json["person"]["psn_no"]), (200, ZHAO), r)
-            r = self.unix.post("/v1/identify", {"desk": "D01", "source": "auto", "wait_ms": 200})
-            self.assertError(r, 409, "CARD_NOT_PRESENT")
+            for desk in ({"desk": "D01"}, {}, {"desk": "D02"}):
+                with self.subTest(desk=desk):
+                    code = self.fresh_code(ZHAO)
+                    self.scanner.sendall((code + "\r\n").encode())
+                    sse.events_until("qr_scanned", 5)
+                    r = self.unix.post("/v1/identify", dict(desk, source="qr", qr=code))
+                    self.assertEqual((r.status, r.json["person"]["psn_no"]), (200, ZHAO), r)
+                    r = self.unix.post("/v1/identify",
+                                       {"desk": "D01", "source": "auto", "wait_ms": 200})
+                    self.assertError(r, 409, "CARD_NOT_PRESENT")
         finally:
             sse.close()
 
