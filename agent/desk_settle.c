@@ -1034,9 +1034,10 @@ static void on_loaded(struct db_job *job, int status)
         his_db(call, run_heard, on_heard);
         return;
     }
-    /* The visit's state first: a settled visit's settle is 409 whatever its body says. */
+    /* The visit's state first: a settled visit's settle is 409 whatever its body says. An
+     * open one (no lines yet, or all cancelled) has nothing to settle: 422, below. */
     if (visit_state_parse(f->visit->state, &state) < 0 ||
-        visit_next(state, VISIT_EV_SETTLE, &next) < 0) {
+        (state != VISIT_OPEN && visit_next(state, VISIT_EV_SETTLE, &next) < 0)) {
         struct json_object *d = json_object_new_object();
 
         if (f->blocked_id[0])
@@ -1052,6 +1053,8 @@ static void on_loaded(struct db_job *job, int status)
                  : state == VISIT_SETTLING ? "a settlement of this visit is not decided yet "
                                              "(on its way, queued, or its answer lost): look it "
                                              "up (settlement_id), do not settle again"
+                 : state == VISIT_CLOSED   ? "the visit was cancelled: nothing can be settled on "
+                                             "it; open a new visit for this bill"
                                            : NULL,
                  d);
         return;

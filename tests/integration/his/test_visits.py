@@ -464,6 +464,13 @@ class VisitsBase(h.HisTestCase):
                 self.assertEqual(v.status, 201, v)
                 vid = v.json["visit_id"]
                 path = "/v1/visits/%s/cancel" % vid
+                # Nothing to settle yet (or again, once every line is cancelled): 422.
+                settle_body = {"discharge": {"time": "2026-11-25 09:30:00"}} \
+                    if kind == "inpatient" else {}
+                for what in ("presettle", "settle"):
+                    r = self.c.post("/v1/visits/%s/%s" % (vid, what), settle_body)
+                    self.assertError(r, 422, "BAD_REQUEST")
+                    self.assertIn("no fee lines", r.json["error"]["message"], r)
                 if kind == "inpatient":  # with lines: cancel them first
                     self.upload(self.c, vid, h.stay_lines("U")[:2])
                     r = self.c.post(path, {})
@@ -479,6 +486,12 @@ class VisitsBase(h.HisTestCase):
                                        "visit_key = ?", (infno, vid))
                 self.assertEqual(sent, [("done",)])
                 self.assertEqual(self.c.get("/v1/visits/" + vid).json["state"], "closed")
+                # Cancelled, it cannot be settled: 409 saying so (it was 422 "no fee lines",
+                # as if adding some would do, which 409s too; found by review).
+                for what in ("presettle", "settle"):
+                    r = self.c.post("/v1/visits/%s/%s" % (vid, what), settle_body)
+                    self.assertError(r, 409, "CONFLICT")
+                    self.assertIn("the visit was cancelled", r.json["error"]["message"], r)
                 again = self.c.post(path, {})  # a repeat: closed, nothing sent again
                 self.assertEqual((again.status, again.json["state"]), (200, "closed"), again)
                 self.assertEqual(len(self.posad_rows("SELECT 1 FROM journal WHERE infno = ? AND "
