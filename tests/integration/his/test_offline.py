@@ -241,6 +241,13 @@ class Offline(h.HisTestCase):
             s2 = self.tcp.post("/v1/visits/%s/settle" % v2["visit_id"], {})
             self.assertError(s2, 503, "UPSTREAM_OFFLINE")
             self.assertNotIn("upstream_message", s2.json["error"]["details"], s2)
+            # Kept as failed; its message's "refused" (the journal's word for one that ended
+            # without a settlement) with why: it never got there (read as the platform's
+            # refusal; found by review).
+            g = self.tcp.get("/v1/settlements/" + s2.json["error"]["details"]["settlement_id"])
+            self.assertEqual((g.json["state"], g.json["message"]["state"]),
+                             ("failed", "refused"), g)
+            self.assertIn("connect", g.json["message"]["last_error"], g)
             self.assertError(self.unix.post("/v1/identify", {"source": "id",
                                                              "certno": h.PERSONS[ZHANG]}),
                              503, "UPSTREAM_OFFLINE")
