@@ -36,7 +36,23 @@ static bool no_card_to_come(const struct desk *d, const struct desk_waiter *w, u
                                   (!w->on_qr || !desk_scanner_available(d, w->desk)));
 }
 
-/* Hands the card to the waiters of desk, or (desk NULL) NULL to those no card will come to. */
+/* A read that failed as one does when the card is pulled out mid-read (or reset). */
+static bool pulled_out(int status, int cause)
+{
+    return status == DRV_ECARD_UNREADABLE && cause == DRV_EGONE;
+}
+
+/* A card still in whose read failed as a pulled-out card's does (which on_card_event keeps
+ * from its waiters): a mute card, told when the wait ends. NULL otherwise. */
+static const struct desk_card *failed_card(struct desk *d, const char *desk)
+{
+    const struct desk_card *c = card_of(d, desk, false);
+
+    return c && c->present && pulled_out(c->status, c->cause) ? c : NULL;
+}
+
+/* Hands the card to the waiters of desk, or (desk NULL) to those no card will come to the
+ * failed card still in, else NULL. */
 static void wake(struct desk *d, const char *desk, const struct desk_card *card, uint64_t now)
 {
     struct desk_waiter **p = &d->waiters;
@@ -46,7 +62,7 @@ static void wake(struct desk *d, const char *desk, const struct desk_card *card,
 
         if ((desk && strcmp(w->desk, desk) == 0) || (!desk && no_card_to_come(d, w, now))) {
             *p = w->next;
-            w->cb(w, desk ? card : NULL);
+            w->cb(w, desk ? card : failed_card(d, w->desk));
             continue;
         }
         p = &w->next;
@@ -292,7 +308,10 @@ static void on_card_event(struct pcsc_watch *w, const struct card_event *ev, voi
         card->cause = ev->cause;
         card->id = ev->id;
         card_identity_check_expiry(&card->id, datetime_date(upstream_now_beijing()));
-        wake(d, ev->desk, card, 0);
+        /* Pulled out mid-read: the waiters wait on for it to come back (pushed straight back,
+         * it is read again at once; they heard "insert it again" while it was). */
+        if (!pulled_out(ev->status, ev->cause))
+            wake(d, ev->desk, card, 0);
         return;
     case CARD_EV_REMOVED:
     case CARD_EV_READER_REMOVED:

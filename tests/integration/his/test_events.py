@@ -357,14 +357,15 @@ class CardEvents(h.HisTestCase):
                 return rd
         return None
 
-    def insert_card(self, card=None, latency_ms=0, first_latency_ms=0):
+    def insert_card(self, card=None, latency_ms=0, first_latency_ms=0, fail_after=0):
         log = open(os.path.join(self.w.dir, "card.log"), "ab")
         self.w.logs.append(log)
         CardEvents.card = subprocess.Popen(
             ["/usr/bin/python3", os.path.join(h.SOURCE, "tests", "fixtures", "cards", "ssc_card.py"),
              card or os.path.join(h.SOURCE, "docs", "examples", "card_zhang_jianguo.json"),
              "--port", str(CARD_PORT), "--latency-ms", str(latency_ms),
-             "--first-latency-ms", str(first_latency_ms)], stdout=log, stderr=log)
+             "--first-latency-ms", str(first_latency_ms), "--fail-after", str(fail_after)],
+            stdout=log, stderr=log)
 
     @contextlib.contextmanager
     def pcscd_stopped(self):
@@ -601,6 +602,23 @@ class CardEvents(h.HisTestCase):
         r = result["r"]
         self.assertEqual((r.status, (r.json.get("person") or {}).get("psn_no")), (200, ZHANG), r)
 
+    def test_a_card_pulled_out_mid_read_and_pushed_back_is_read(self):
+        # The card leaves after 4 APDUs and is pushed back, within the wait: the identify
+        # waits on and reads it (it answered "take it out and insert it again" as the read
+        # failed, and the card was back in a moment later; found by review). Pushed back once
+        # pcscd saw it out: vpcd polls, and a swap quicker than that is not seen at all.
+        t, result = self.identify_in_background(10000)
+        time.sleep(0.3)
+        self.insert_card(latency_ms=30, fail_after=4)
+        CardEvents.card.wait(timeout=20)  # it left mid-read
+        h.wait_until(lambda: (self.reader("Virtual PCD 00 00") or {}).get("state") == "empty",
+                     5, "the reader seen empty", step=0.05)
+        self.assertNotIn("r", result)  # still waiting
+        self.insert_card()
+        t.join(25)
+        r = result["r"]
+        self.assertEqual((r.status, (r.json.get("person") or {}).get("psn_no")), (200, ZHANG), r)
+
     def test_a_card_still_being_read_says_so(self):
         # 600 ms an APDU: a read of more than the 5 s posad waits for one. The answer says the
         # card is being read, not that there is none.
@@ -754,7 +772,7 @@ def card_main():
                               "/usr/bin/python3", os.path.abspath(__file__)] + sys.argv[1:])
     try:
         start_pcscd()
-        sys.argv = sys.argv[:4] + ["CardEvents"]
+        sys.argv = sys.argv[:4] + (sys.argv[5:] or ["CardEvents"])  # card [CardEvents.test]
         h.main()
     finally:
         if PCSCD is not None:
