@@ -3,6 +3,7 @@
 
 #include <curl/curl.h>
 #include <dlfcn.h>
+#include <libgen.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
@@ -20,6 +21,7 @@
 
 #include "agent/desk.h"
 #include "agent/seal.h"
+#include "core/str.h"
 #include "drivers/vendor.h"
 #include "interface/platform/gateway.h"
 #include "core/err.h"
@@ -140,7 +142,7 @@ static const struct config_key config_keys[] = {
     PATH("gateway", sm_key_file),
     TEXT_CHECKED("desks", readers, desk_check_readers),
     TEXT_CHECKED("desks", scanners, desk_check_scanners),
-    TEXT("desks", card_library),
+    PATH("desks", card_library),
     TEXT("desks", card_library_init),
     UINT("his", chunk_lines, 1, 5000),
     UINT("his", idempotency_days, 1, 3650),
@@ -786,16 +788,21 @@ static int config_seal_key(const struct posad_config *cfg, const char *path, cha
 }
 
 /* A data_dir there already must be a directory and not a shared one (sticky, as /tmp is):
- * posad refuses either at start (make_data_dir, which also wants it posad's own). */
+ * posad refuses either at start (make_data_dir, which also wants it posad's own). One not
+ * there yet is made at start, but not its parents: the check said ok and the start failed. */
 static int config_data_dir(const struct posad_config *cfg, const char *path, char *msg, size_t cap)
 {
-    char at[CONFIG_PATH_MAX + 16];
+    char at[CONFIG_PATH_MAX + 16], parent[CONFIG_PATH_MAX];
     struct stat st;
     const char *why;
 
-    if (stat(cfg->data_dir, &st) != 0)
-        return 0; /* made at start */
-    if (!S_ISDIR(st.st_mode))
+    if (stat(cfg->data_dir, &st) != 0) {
+        str_copy(parent, sizeof parent, cfg->data_dir);
+        if (stat(dirname(parent), &st) == 0 && S_ISDIR(st.st_mode))
+            return 0; /* made at start */
+        why = "its parent directory is not there: create it (posad makes data_dir, not its "
+              "parents)";
+    } else if (!S_ISDIR(st.st_mode))
         why = "not a directory";
     else if (st.st_mode & S_ISVTX)
         why = "a shared directory (sticky, as /tmp is): give posad one of its own";

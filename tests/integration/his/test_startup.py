@@ -309,6 +309,16 @@ class Startup(h.HisTestCase):
                 self.assertIn("[posad] data_dir: %s: %s" % (path, words),
                               p.stderr.decode("utf-8", "replace"))
             self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), mode)
+        # One whose parent is not there: posad makes data_dir, not its parents; the check
+        # said ok and the start failed with exit 1, naming no line (found by review).
+        orphan = os.path.join(self.w.dir, "no-such-parent", "data")
+        conf = self.conf("orphan.conf", orphan, os.path.join(self.w.dir, "orphan.sock"))
+        for argv in ([h.POSAD, "--check-config", conf], [h.POSAD, "--config", conf]):
+            p = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+            self.assertEqual(p.returncode, 2, p)
+            self.assertRegex(p.stderr, r"orphan\.conf:\d+: \[posad\] data_dir: %s: its parent "
+                             r"directory is not there" % orphan)
+        self.assertFalse(os.path.exists(os.path.dirname(orphan)))
         # A symlink to a directory of posad's own is that directory: posad starts on it.
         os.mkdir(os.path.join(self.w.dir, "real"))
         link = os.path.join(self.w.dir, "linked")
@@ -332,6 +342,17 @@ class Startup(h.HisTestCase):
         fake = os.path.join(os.path.dirname(os.path.dirname(h.POSAD)), "tests", "unit",
                             "drivers", "libfakecardbas.so")
         self.assertTrue(os.path.exists(fake), fake)
+        # A relative path is refused as every path is: the check run from its directory
+        # passed, and the service, started in /, did not find it (found by review).
+        conf = self.conf("rel.conf", os.path.join(self.w.dir, "rel"),
+                         os.path.join(self.w.dir, "rel.sock"),
+                         extra="[desks]\nreaders = D01=No Such Reader*\ncard_library = "
+                               "./libfakecardbas.so\n")
+        p = subprocess.run([h.POSAD, "--check-config", conf], capture_output=True, text=True,
+                           timeout=20, cwd=os.path.dirname(fake))
+        self.assertEqual(p.returncode, 2, p)
+        self.assertIn("[desks] card_library", p.stderr)
+        self.assertIn("absolute", p.stderr)
         for lib, starts in (("/etc/hostname", False), (fake, True)):
             name = "lib-%d" % starts
             conf = self.conf(name + ".conf", os.path.join(self.w.dir, name),
