@@ -485,6 +485,14 @@ static int open_journal(struct posad *pd, char last_msgid[MSGID_LEN + 1])
                     path);
         return POSA_ECORRUPT;
     }
+    /* Another account's (a restore as another user; posad as root): the file would keep
+     * letting that account read and change the journal, whatever mode posad gives it. */
+    if (!created && st.st_uid != geteuid()) {
+        start_error("journal %s: owned by another account (uid %u), which could read and change "
+                    "it: chown it (and its -wal, -shm) to posad's user",
+                    path, (unsigned)st.st_uid);
+        return -EPERM;
+    }
     if (pd->cfg.seal_key_file[0]) {
         char what[256];
 

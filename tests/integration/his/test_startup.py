@@ -230,6 +230,21 @@ class Startup(h.HisTestCase):
         with self.second_posad("first") as (c, _):
             h.wait_until(lambda: c.get("/v1/health").status == 200, 20, "the second start")
 
+    def test_a_database_of_another_account_is_refused(self):
+        # Run as root, posad took a posad.db owned by nobody and made it 0600: still nobody's,
+        # who could read the ID numbers in it and change the journal (found by review).
+        if os.geteuid() != 0:
+            self.skipTest("needs root to give the file away")
+        other = os.path.join(self.w.dir, "foreign")
+        os.makedirs(other, mode=0o700)
+        db = os.path.join(other, "posad.db")
+        sqlite3.connect(db).execute("CREATE TABLE t (x)").connection.close()
+        os.chown(db, 65534, 65534)
+        err = self.refused(self.conf("foreign.conf", other, os.path.join(self.w.dir, "fo.sock")))
+        self.assertIn("owned by another account (uid 65534)", err)
+        self.assertIn("chown it", err)
+        self.assertEqual(os.stat(db).st_uid, 65534)
+
     def test_a_certificate_that_does_not_load_is_logged(self):
         # Found before posad listens, and said in log_file too (a service's stderr may go
         # nowhere), as a port in use is.
