@@ -314,7 +314,9 @@ void his_reply_text(struct his_call *call, int status, const char *content_type,
 
 void his_fail(struct his_call *call, int err, const char *message, struct json_object *details)
 {
-    call->transient = posa_err_retryable(err);
+    /* Not kept under the key: a retry, and a 403 (who asked, not what: kept, it made the
+     * key a CONFLICT for the desk's own client that the HIS retried with). */
+    call->transient = posa_err_retryable(err) || err == POSA_EFORBIDDEN;
     his_reply(call, posa_err_http_status(err), his_error(err, message, details));
 }
 

@@ -470,6 +470,22 @@ class Auth(h.HisTestCase):
         again = self.tcp.post("/v1/identify", body, key="auth-replay-1", headers=auth("desk1"))
         self.assertEqual((again.status, again.raw), (200, first.raw), again)
 
+    def test_another_desks_403_leaves_the_key_to_the_visits_desk(self):
+        # D02's cashier bills D01's visit under a key (a token mixed up at the HIS): 403, not
+        # kept, so D01's own client sending that request with that key is answered (it was a
+        # CONFLICT for good; found by review).
+        token = self.identify_at("desk1", "D01")
+        r = self.tcp.post("/v1/visits", h.visit_body(token), headers=auth("desk1"))
+        self.assertEqual(r.status, 201, r)
+        path = "/v1/visits/%s/fees" % r.json["visit_id"]
+        body = {"lines": h.stay_lines("KD")[:1]}
+        r = self.tcp.post(path, body, key="auth-403-key", headers=auth("desk2"))
+        self.assertError(r, 403, "FORBIDDEN")
+        r = self.tcp.post(path, body, key="auth-403-key", headers=auth("desk1"))
+        self.assertEqual(r.status, 200, r)
+        again = self.tcp.post(path, body, key="auth-403-key", headers=auth("desk1"))
+        self.assertEqual((again.status, again.raw), (200, r.raw), again)
+
     def test_identity_of_one_desk_cannot_open_a_visit_at_another(self):
         token = self.identify_at("desk1", "D01")
         r = self.tcp.post("/v1/visits", h.visit_body(token), headers=auth("desk2"))
