@@ -286,13 +286,61 @@ static size_t text_keys(const char *text, size_t len, struct text_key *keys, siz
     return found;
 }
 
-/* A key text writes twice in one object, into err (its raw text: one written with escapes
- * the other way is not found, and reported unnamed). */
+/* Where object number target (in order of its '{', as text_keys counts) is: "lines[3]", ""
+ * for the top object. Keys are their raw text, cut at 48 bytes. */
+struct path_step {
+    bool array;
+    size_t index;    /* an array's: its entry's */
+    const char *key; /* an object's: the last string read in it, the key of a value that opens */
+    size_t key_len;
+};
+
+static void object_path(const char *text, size_t len, size_t target, char *buf, size_t cap)
+{
+    struct path_step st[JSON_DEPTH_MAX + 1];
+    size_t depth = 0, objects = 0, at = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+
+        if (c == '"') {
+            size_t start = ++i;
+
+            while (i < len && text[i] != '"')
+                i += 1 + (text[i] == '\\');
+            if (depth && depth <= JSON_DEPTH_MAX + 1 && !st[depth - 1].array) {
+                st[depth - 1].key = text + start;
+                st[depth - 1].key_len = i - start;
+            }
+        } else if (c == ',' && depth && depth <= JSON_DEPTH_MAX + 1 && st[depth - 1].array) {
+            st[depth - 1].index++;
+        } else if (c == '{' || c == '[') {
+            if (c == '{' && objects++ == target) {
+                for (size_t d = 0; d < depth && d <= JSON_DEPTH_MAX && at < cap; d++)
+                    at += (size_t)(st[d].array
+                                       ? snprintf(buf + at, cap - at, "[%zu]", st[d].index)
+                                       : snprintf(buf + at, cap - at, "%s%.*s", d ? "." : "",
+                                                  (int)(st[d].key_len < 48 ? st[d].key_len : 48),
+                                                  st[d].key));
+                return;
+            }
+            if (depth <= JSON_DEPTH_MAX)
+                st[depth] = (struct path_step){c == '[', 0, "", 0};
+            depth++;
+        } else if ((c == '}' || c == ']') && depth) {
+            depth--;
+        }
+    }
+}
+
+/* A key text writes twice in one object, into err with the object's path (its raw text: one
+ * written with escapes the other way is not found, and reported unnamed). */
 static int name_duplicate(const char *text, size_t len, size_t members, struct jsonmap_error *err)
 {
     struct text_key *keys = calloc(members ? members : 1, sizeof *keys);
     size_t n = keys ? text_keys(text, len, keys, members) : 0;
-    char name[64] = "a key";
+    char name[64] = "a key", path[160] = "";
 
     if (n)
         qsort(keys, n, sizeof *keys, key_cmp);
@@ -300,11 +348,14 @@ static int name_duplicate(const char *text, size_t len, size_t members, struct j
         if (key_cmp(&keys[i - 1], &keys[i]) == 0) {
             snprintf(name, sizeof name, keys[i].len ? "%.*s" : "\"\"", /* the empty key */
                      (int)(keys[i].len < 48 ? keys[i].len : 48), keys[i].p);
+            object_path(text, len, keys[i].object, path, sizeof path);
             break;
         }
     }
     free(keys);
-    return jsonmap_fail(err, POSA_EDUPLICATE, "",
+    if (!utf8_is_valid(path, strlen(path), NULL))
+        path[0] = '\0';
+    return jsonmap_fail(err, POSA_EDUPLICATE, path,
                         utf8_is_valid(name, strlen(name), NULL) ? name : "a key");
 }
 

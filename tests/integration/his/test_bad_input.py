@@ -536,7 +536,8 @@ def test_a_key_twice_is_named(self):
     body = ('{"lines":[%s]}' % twice(bed(), "amount", "91.00").decode()).encode()
     r = self.c.post("/v1/visits/%s/fees" % self.fx["open"], body)
     self.assertError(r, 400, "BAD_REQUEST")
-    self.assertEqual(r.json["error"]["details"]["field"], "amount", r)
+    # with its line, as every field error (found by review: "amount" of which line?)
+    self.assertEqual(r.json["error"]["details"]["field"], "lines[0].amount", r)
     self.assertIn("appears twice", r.json["error"]["message"], r)
 
 

@@ -91,10 +91,16 @@ static void test_parse_request_refuses_a_key_twice(void **state)
         {"{\"a\":1,\"b\":{\"a\":2},\"c\":[{\"a\":3},{\"a\":4}]}", NULL},
         {"{\"a\":\"x:y\",\"b\":\"\\\":\"}", NULL},
         {"{\"a\":1,\"a\":2}", "a"},
+        /* with the object's path, as every other field error: "qty" alone did not say which
+         * of 50,000 lines */
         {"{\"lines\":[{\"amount\":\"1.00\",\"qty\":\"1\"},{\"qty\":\"1\",\"amount\":\"1.00\" ,"
          "\"amount\" : \"2.00\"}]}",
-         "amount"},
-        {"{\"o\":{\"k\\\"q\":1,\"k\\\"q\":2}}", "k\\\"q"},
+         "lines[1].amount"},
+        {"{\"o\":{\"k\\\"q\":1,\"k\\\"q\":2}}", "o.k\\\"q"},
+        /* strings, commas and arrays before it: "x,[y" is a value, [1,[2,3]] no entries */
+        {"{\"s\":\"x,[y\",\"n\":[1,[2,3]],\"lines\":[{},{\"a\":[{}]},{\"d\":{\"k\":1,\"k\":2}}]}",
+         "lines[2].d.k"},
+        {"[{\"a\":1},[{\"b\":1,\"b\":2}]]", "[1][0].b"},
         /* written with an escape the other way: found by the count, not named */
         {"{\"ab\":1,\"a\\u0062\":2}", "a key"},
         /* strings ending in backslashes, escaped quotes and colons inside: the scan to a
