@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import sqlite3
+import subprocess
 import socket
 import sys
 import threading
@@ -103,6 +104,29 @@ class Ops(h.HisTestCase):
         self.assertEqual(r.status, 200, r)
         self.assertEqual(r.json["state"], "settled", r)
         return r.json
+
+    # --- the docs' example --------------------------------------------------------------------
+
+    def test_the_example_his_session_by_id_number(self):
+        # docs/examples/his_session.py as written, at a desk without a card reader: --certno
+        # identifies by ID number (it could only wait for a card; found by review). Its dates
+        # are today's, so the platform's clock is today's while it runs.
+        beijing = datetime.timezone(datetime.timedelta(hours=8))
+        self.w.set_clock(datetime.datetime.now(beijing).strftime("%Y-%m-%d %H:%M:%S"))
+        try:
+            p = subprocess.run(
+                ["/usr/bin/python3", os.path.join(h.SOURCE, "docs", "examples", "his_session.py"),
+                 "--socket", self.w.sock_path, "--desk", "D01",
+                 "--bill", os.path.join(h.SOURCE, "docs", "examples", "bill.json"),
+                 "--statement", os.path.join(self.w.dir, "statement.html"),
+                 "--certno", h.PERSONS["32020000000000000000000101"]],
+                capture_output=True, text=True, timeout=120)
+        finally:
+            self.w.set_clock(h.CLOCK)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("1. identify by ID number", p.stdout)
+        self.assertIn("settled", p.stdout)
+        self.assertTrue(os.path.getsize(os.path.join(self.w.dir, "statement.html")) > 0)
 
     # --- readers ---------------------------------------------------------------------------
 
