@@ -766,7 +766,10 @@ static int conn_write(struct http_conn *c, int status, const struct http_header 
 
 static void conn_reject(struct http_conn *c, int status)
 {
-    struct http_header h[] = {{"Content-Type", "text/plain"}, {"Cache-Control", "no-store"}};
+    /* A 401 names the scheme to answer it with (RFC 9110 §11.6.1: it must). */
+    struct http_header h[] = {{"Content-Type", "text/plain"},
+                              {"Cache-Control", "no-store"},
+                              {"WWW-Authenticate", "Bearer"}};
     const char *body = http_status_text(status);
     char buf[512];
     size_t len = strlen(body);
@@ -780,7 +783,7 @@ static void conn_reject(struct http_conn *c, int status)
     c->close_after = true;
     c->lingering = true;
     uv_read_stop(&c->h.stream);
-    if (conn_write(c, status, h, 2, body, len, false, false) < 0)
+    if (conn_write(c, status, h, status == 401 ? 3 : 2, body, len, false, false) < 0)
         http_conn_close(c);
 }
 

@@ -96,6 +96,8 @@ class Auth(h.HisTestCase):
             with self.subTest(path=path):
                 r = self.tcp.request(method, path, body)
                 self.assertError(r, 401, "UNAUTHORIZED")
+                # the scheme to answer it with (RFC 9110: a 401 must name one)
+                self.assertEqual(r.headers.get("WWW-Authenticate"), "Bearer", r.headers)
 
     def test_bad_token_is_401(self):
         good = TOKENS["ops"][0]
