@@ -555,10 +555,13 @@ static void on_identity(struct db_job *job, int status)
     int err;
 
     if (status == POSA_ENOTFOUND || status == POSA_ETOKEN_EXPIRED) {
+        struct json_object *d = json_object_new_object();
+
+        json_object_object_add(d, "field", json_object_new_string("identity_token"));
         his_fail(call, POSA_ETOKEN_EXPIRED,
                  status == POSA_ENOTFOUND ? "unknown identity_token: identify the patient first"
                                           : NULL,
-                 NULL);
+                 d);
         return;
     }
     if (status) {

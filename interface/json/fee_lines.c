@@ -38,6 +38,11 @@ static int outside_parse(struct json_object *obj, struct his_fee_line *line,
         (rc = jsonmap_get_string(o, "form_ref", BOUND_CODE, true, &line->outside.form_ref,
                                  err)) < 0)
         return jsonmap_nest(err, "outside");
+    /* Empty is none: named here, where the path is known (core refused the line as a whole). */
+    if (!line->outside.institution_code[0])
+        return jsonmap_fail(err, POSA_EFIELD, "outside", "institution_code");
+    if (!line->outside.form_ref[0])
+        return jsonmap_fail(err, POSA_EFIELD, "outside", "form_ref");
     if ((rc = jsonmap_choice(kind, outside_kinds, "outside", "kind", &k, err)) < 0)
         return rc;
     line->outside.kind = (enum outside_kind)k;

@@ -560,6 +560,18 @@ def test_a_value_not_allowed_lists_those_that_are(self):
     self.assertEqual(r.json["error"]["details"]["field"], "lines[0].outside.kind", r)
     self.assertEqual(r.json["error"]["message"],
                      "lines[0].outside.kind: must be one of exam, treatment, pharmacy", r)
+    # An unknown or expired identity_token names its field (details was empty)
+    for token in ("Tnosuchtoken", self.fx["expired"]):
+        r = self.c.post("/v1/visits", visit(self.fx, identity_token=token))
+        self.assertError(r, 400, "BAD_REQUEST")
+        self.assertEqual(r.json["error"]["details"].get("field"), "identity_token", r)
+    # ... and an empty form or institution, at its own field (it named lines[0] alone)
+    for key in ("form_ref", "institution_code"):
+        outside = {"institution_code": "H31010500002", "kind": "exam", "form_ref": "F1"}
+        outside[key] = ""
+        r = self.c.post("/v1/visits/%s/fees" % self.fx["open"], fees(bed(outside=outside)))
+        self.assertError(r, 400, "BAD_REQUEST")
+        self.assertEqual(r.json["error"]["details"]["field"], "lines[0].outside." + key, r)
     # A field of the wrong type, optional or not: not called "required"
     r = self.c.post("/v1/visits/%s/settle" % self.fx["open"], {"use_account": "true"})
     self.assertEqual(r.json["error"]["message"],
