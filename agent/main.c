@@ -236,8 +236,10 @@ static int reload_config(struct posad *pd)
             snprintf(ch.applied + strlen(ch.applied), sizeof ch.applied - strlen(ch.applied),
                      "%s[policy] file (its contents)", ch.applied[0] ? ", " : "");
         log_event(ch.ignored[0] ? LOGL_WARN : LOGL_INFO, "config_reloaded", "applied",
-                  ch.applied[0] ? ch.applied : "nothing changed", "restart_needed",
-                  ch.ignored[0] ? ch.ignored : NULL, NULL);
+                  ch.applied[0]   ? ch.applied
+                  : ch.ignored[0] ? "nothing (what changed waits for a restart)"
+                                  : "nothing changed",
+                  "restart_needed", ch.ignored[0] ? ch.ignored : NULL, NULL);
     }
     free(next);
     free(merged);

@@ -624,6 +624,12 @@ class Auth(h.HisTestCase):
                                "config_reloaded")
             self.assertIn("[his] chunk_lines", said)
             self.assertEqual(self.tcp.get("/v1/health", headers=auth("desk1")).status, 401)
+            # Only a key a reload cannot apply changed: not "nothing changed" beside it
+            # (found by review).
+            said = self.reload("[his]\nclients = %s\nchunk_lines = 9\n" % line,
+                               "config_reloaded")
+            self.assertIn('applied="nothing (what changed waits for a restart)"', said)
+            self.assertIn("[his] chunk_lines", said)
             self.assertEqual(self.tcp.get("/v1/health", headers=h.bearer(late[0])).status, 200)
             self.assertEqual(self.tcp.get("/v1/health", headers=auth("ops")).status, 200)
             # The revoked client's stream ended; the socket's (no token) goes on.
