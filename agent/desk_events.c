@@ -188,7 +188,9 @@ void desk_events(struct his_call *call)
         his_fail(call, err,
                  err == POSA_EFORBIDDEN && !len ? "this client watches only its own desks: "
                                                   "name one with ?desk="
-                                                : NULL,
+                 : err == POSA_EFORBIDDEN ? "this client does not serve that desk (its desks in "
+                                            "posad.conf)"
+                                          : NULL,
                  NULL);
         return;
     }

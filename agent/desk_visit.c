@@ -569,7 +569,11 @@ static void on_identity(struct db_job *job, int status)
         return;
     }
     if ((err = his_check_owner(call, f->identity_desk)) < 0) {
-        his_fail(call, err, "this patient was identified at another desk", NULL);
+        his_fail(call, err,
+                 f->identity_desk[0] ? "this patient was identified at another desk"
+                                     : "this patient was identified at no desk: a client of some "
+                                       "desks identifies with its desk",
+                 NULL);
         return;
     }
     /* A retry without an Idempotency-Key would register the same visit with the platform a

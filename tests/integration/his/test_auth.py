@@ -492,12 +492,24 @@ class Auth(h.HisTestCase):
         token = self.identify_at("desk1", "D01")
         r = self.tcp.post("/v1/visits", h.visit_body(token), headers=auth("desk2"))
         self.assertError(r, 403, "FORBIDDEN")
+        self.assertIn("identified at another desk", r.json["error"]["message"], r)
+        # One identified at no desk (a client of every desk, desk left out) is no other
+        # desk's: said so (it said "at another desk"; found by review).
+        r = self.tcp.post("/v1/identify", {"source": "id", "certno": h.PERSONS[ZHANG]},
+                          headers=auth("front"))
+        self.assertEqual(r.status, 200, r)
+        r = self.tcp.post("/v1/visits", h.visit_body(r.json["identity_token"]),
+                          headers=auth("desk1"))
+        self.assertError(r, 403, "FORBIDDEN")
+        self.assertIn("identified at no desk", r.json["error"]["message"], r)
 
     def test_events_of_another_desk_are_forbidden(self):
         s = h.SseStream(self.tcp, "/v1/events?desk=D02", headers=auth("desk1"), timeout=5)
         try:
             self.assertEqual(s.status, 403, s.body)
             self.assertIn(b'"FORBIDDEN"', s.body)
+            # the desk named, as every desk refusal is (it said "this desk or role")
+            self.assertIn(b"does not serve that desk", s.body)
         finally:
             s.close()
         s = h.SseStream(self.tcp, "/v1/events?desk=D01", headers=auth("desk1"), timeout=5)
