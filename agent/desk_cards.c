@@ -10,6 +10,9 @@
 #include "core/str.h"
 
 #define WAIT_TICK_MS 100
+/* A scan that could not be read ends an auto wait only when no code follows it this soon: a
+ * scanner's burst of noise and then the code (one write) said QR_INVALID, the code left. */
+#define QR_BAD_GRACE_MS 150
 /* A card inserted and still being read is waited for this long even with wait_ms 0: the
  * cashier inserted it, so "no card" would be wrong (a read takes a second or so). */
 #define CARD_READ_WAIT_MS 5000
@@ -112,8 +115,12 @@ bool desk_card_reading(struct desk *d, const char *desk)
 static void on_wait_tick(uv_timer_t *t)
 {
     struct desk *d = t->data;
+    uint64_t now = uv_now(t->loop);
 
-    wake(d, NULL, NULL, uv_now(t->loop));
+    for (size_t i = 0; i < d->n_cards; i++)
+        if (d->cards[i].qr_bad_at && now - d->cards[i].qr_bad_at >= QR_BAD_GRACE_MS)
+            wake_for_qr(d, d->cards[i].desk);
+    wake(d, NULL, NULL, now);
 }
 
 /* A card that is no social-security card, at a desk whose pattern matches more than one slot
@@ -381,8 +388,8 @@ static void on_scan(struct qr_source *src, const struct qr_scan *scan, void *dat
                       desk ? n : NULL, NULL);
     }
     desk_event(d, scan->desk, "qr_scanned", o);
-    if (desk)
-        wake_for_qr(d, scan->desk);
+    if (desk && scan->status == 0)
+        wake_for_qr(d, scan->desk); /* an unreadable one after its grace (on_wait_tick) */
 }
 
 const char *desk_qr_take(struct desk *d, const char *desk, bool *ret_unreadable)

@@ -142,6 +142,16 @@ class Scanner(h.HisTestCase):
         self.assertError(r, 422, "QR_INVALID")
         self.assertLess(took, 5)
 
+    def test_noise_then_a_code_in_one_burst_identifies(self):
+        # A scanner's noise and then the code, in one write: the code is the newest scan, and
+        # the wait takes it (it ended at the noise with QR_INVALID, the code left at the desk
+        # for the next auto; found by review).
+        code = self.fresh_code(ZHAO)
+        r, took = self.auto_waiting_for(b"\x00\x00\r" + code.encode())
+        self.assertEqual((r.status, (r.json.get("person") or {}).get("psn_no")), (200, ZHAO), r)
+        r = self.unix.post("/v1/identify", {"desk": "D01", "source": "auto", "wait_ms": 200})
+        self.assertError(r, 409, "CARD_NOT_PRESENT")  # used: nothing left at the desk
+
     def test_auto_at_a_desk_whose_scanner_is_gone_says_so_at_once(self):
         # D02's only input is a scanner that is not there: it waited out wait_ms, then said
         # "no card in the desk's reader" (D02 has none).
