@@ -145,10 +145,20 @@ static int decode_certno(struct card_identity *id, const uint8_t *val, size_t le
     return 0;
 }
 
+/* A name's length without its trailing FF padding, which some issuers write as they do in
+ * the other fields (FF is no GB18030 byte: it is never part of a character). gbk_to_utf8
+ * itself strips 00 and 20. */
+static size_t name_len(const uint8_t *val, size_t len)
+{
+    while (len > 0 && val[len - 1] == 0xFF)
+        len--;
+    return len;
+}
+
 static int decode_name_ext(struct card_identity *id, const uint8_t *val, size_t len)
 {
     size_t have = strlen(id->name);
-    return gbk_to_utf8(val, len, id->name + have, sizeof id->name - have);
+    return gbk_to_utf8(val, name_len(val, len), id->name + have, sizeof id->name - have);
 }
 
 static int decode_byte_digit(char *out, const uint8_t *val, size_t len)
@@ -181,7 +191,7 @@ int ssc_field_decode(struct card_identity *id, uint8_t tag, const uint8_t *val, 
     case 0x06: return bcd_date_decode(val, len, &id->expiry_date);
     case 0x07: return decode_card_no(id, val, len);
     case 0x08: return decode_certno(id, val, len);
-    case 0x09: return gbk_to_utf8(val, len, id->name, sizeof id->name);
+    case 0x09: return gbk_to_utf8(val, name_len(val, len), id->name, sizeof id->name);
     case 0x4E: return decode_name_ext(id, val, len);
     case 0x0A: return decode_byte_digit(&id->sex, val, len);
     case 0x0B: return decode_nation(id, val, len);

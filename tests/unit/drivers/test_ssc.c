@@ -84,6 +84,17 @@ static void test_name_and_extension(void **state)
     assert_string_equal(id.name, "\xE6\x9C\xB1");
     assert_int_equal(ssc_field_decode(&id, 0x4E, ext, sizeof ext), 0);
     assert_string_equal(id.name, "\xE6\x9C\xB1\xE9\x95\x95\xE5\x9F\xBA"); /* 朱镕基 */
+
+    /* FF-padded, as other fields may be (it was "not valid GBK" for good) */
+    uint8_t ff[30];
+    memset(ff, 0xFF, sizeof ff);
+    memcpy(ff, "\xD5\xC5\xBD\xA8\xB9\xFA", 6); /* 张建国 */
+    memset(&id, 0, sizeof id);
+    assert_int_equal(ssc_field_decode(&id, 0x09, ff, sizeof ff), 0);
+    assert_string_equal(id.name, "\xE5\xBC\xA0\xE5\xBB\xBA\xE5\x9B\xBD");
+    ff[2] = 0xFF; /* inside the name: no padding, and no GBK */
+    memset(&id, 0, sizeof id);
+    assert_int_equal(ssc_field_decode(&id, 0x09, ff, sizeof ff), DRV_EGBK);
 }
 
 static struct fake_card card_default(void)
