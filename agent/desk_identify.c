@@ -417,7 +417,8 @@ static void ec_copy(struct json_object *data, const char *key, char *buf, size_t
 }
 
 /* The decode service's answer: the ecToken into f->cert_no, the person's certificate and
- * name beside it (national-interface.md §5); 0, or why not with msg. */
+ * name beside it (national-interface.md §5); 0, POSA_EQR_EXPIRED with the service's words in
+ * msg, or POSA_EUPSTREAM_REFUSED when the answer is not in the service's format. */
 static int ec_token_of(const char *body, size_t len, struct identify_flow *f, char *msg,
                        size_t msg_cap)
 {
@@ -426,7 +427,7 @@ static int ec_token_of(const char *body, size_t len, struct identify_flow *f, ch
     const char *t;
     int err = POSA_EQR_EXPIRED;
 
-    snprintf(msg, msg_cap, "the e-voucher service did not answer in its format");
+    msg[0] = '\0'; /* the service's words, when it refused; POSA_EUPSTREAM_REFUSED: no format */
     if (jsonmap_parse(body, len, &root, &jerr) < 0)
         return POSA_EUPSTREAM_REFUSED;
     json_object_object_get_ex(root, "code", &code);
@@ -470,6 +471,15 @@ static void on_ec(struct platform_request *req, const struct platform_result *re
         return;
     }
     err = ec_token_of(result->body, result->body_len, f, msg, sizeof msg);
+    /* Not the service's format: nobody refused (it said "the insurance platform refused"),
+     * and the words are posad's, not the service's. */
+    if (err == POSA_EUPSTREAM_REFUSED) {
+        his_fail(call, err,
+                 "the e-voucher service's answer could not be read: scan the e-voucher again, "
+                 "or identify by card or ID number",
+                 NULL);
+        return;
+    }
     if (err) {
         his_fail(call, err, NULL, desk_upstream_details(msg));
         return;
