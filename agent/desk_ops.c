@@ -36,9 +36,9 @@ static bool desk_has_reader(const struct desk *d, const char *desk)
     return false;
 }
 
-/* One row of GET /v1/readers. */
-static void reader_row(struct json_object *a, const char *name, const char *kind,
-                       const char *desk, const char *state, const char *card_type)
+/* One row of GET /v1/readers; error (NULL: none) says why a row is in state "error". */
+static void reader_row(struct json_object *a, const char *name, const char *kind, const char *desk,
+                       const char *state, const char *card_type, const char *error)
 {
     struct json_object *o = json_object_new_object();
 
@@ -47,8 +47,12 @@ static void reader_row(struct json_object *a, const char *name, const char *kind
     json_object_object_add(o, "desk", json_object_new_string(desk));
     json_object_object_add(o, "state", json_object_new_string(state));
     json_object_object_add(o, "card_type", json_object_new_string(card_type));
+    if (error)
+        json_object_object_add(o, "error", json_object_new_string(error));
     json_object_array_add(a, o);
 }
+
+#define PCSCD_DOWN "the card service (pcscd) is not running"
 
 /* A card reader, as the reader thread last told; then each configured binding no reader
  * answers (unplugged, or the pattern matches none): named by its pattern, state error, so
@@ -61,23 +65,27 @@ struct json_object *desk_readers_json(const struct desk *d)
         const struct desk_reader *r = &d->seen[i];
 
         reader_row(a, r->name, "pcsc", r->desk,
-                   !d->pcsc_up ? "error" : r->present ? "present" : "empty", r->card_type);
+                   !d->pcsc_up  ? "error"
+                   : r->present ? "present"
+                                : "empty",
+                   r->card_type, d->pcsc_up ? NULL : PCSCD_DOWN);
     }
     for (size_t i = 0; i < d->readers.n; i++) {
         const struct desk_row *row = &d->readers.rows[i];
 
         if (row->kind == DESK_READER && !desk_has_reader(d, row->desk))
-            reader_row(a, row->pattern, "pcsc", row->desk, "error", "");
+            reader_row(a, row->pattern, "pcsc", row->desk, "error", "",
+                       !d->pcsc_up ? PCSCD_DOWN
+                                   : "no reader pcscd lists matches this pattern (unplugged?)");
     }
     for (size_t i = 0; i < d->n_scanners; i++) {
         const struct desk_scanner *s = &d->scanners[i];
         bool open = s->src && qr_source_is_open(s->src);
         int err = s->src && !open ? qr_source_error(s->src) : 0;
 
-        reader_row(a, s->spec, "qr", s->desk, open ? "present" : "error", "");
-        if (err) /* why: the device is not there, not ours to read, refuses the connection */
-            json_object_object_add(json_object_array_get_idx(a, json_object_array_length(a) - 1),
-                                   "error", json_object_new_string(uv_strerror(err)));
+        /* why: the device is not there, not ours to read, refuses the connection */
+        reader_row(a, s->spec, "qr", s->desk, open ? "present" : "error", "",
+                   err ? uv_strerror(err) : NULL);
     }
     return a;
 }

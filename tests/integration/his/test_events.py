@@ -458,6 +458,8 @@ class CardEvents(h.HisTestCase):
         rd = self.reader("Unplugged Reader*")
         self.assertIsNotNone(rd, self.tcp.get("/v1/readers").json)
         self.assertEqual((rd["kind"], rd["desk"], rd["state"]), ("pcsc", "D03", "error"), rd)
+        # with why (posactl readers showed an empty error column; found by review)
+        self.assertIn("unplugged", rd["error"], rd)
         # Identify by card there says so at once (it waited out wait_ms, then "no card").
         t0 = time.monotonic()
         r = self.tcp.post("/v1/identify", {"desk": "D03", "source": "card", "wait_ms": 5000})
@@ -675,6 +677,9 @@ class CardEvents(h.HisTestCase):
             self.assertEqual([e[0] for e in s.events_until("card_removed", 5)], ["card_removed"])
             rows = {r["name"]: r for r in self.tcp.get("/v1/readers").json["readers"]}
             self.assertEqual(rows["Virtual PCD 00 00"].get("card_type"), "", rows)
+            self.assertEqual((rows["Virtual PCD 00 00"]["state"],
+                              rows["Virtual PCD 00 00"].get("error")),
+                             ("error", "the card service (pcscd) is not running"), rows)
             r = self.identify_card(0)
             self.assertError(r, 422, "CARD_UNREADABLE")
             self.assertIn("pcscd", r.json["error"]["message"], r)
