@@ -33,17 +33,26 @@ static void unsubscribe(struct desk *d, struct desk_subscriber *sub)
     }
 }
 
-/* The stream is over (peer gone, fell behind, or shutdown): the call ends here. */
-static void drop(struct desk *d, struct desk_subscriber *sub)
+/* The stream is over (peer gone, fell behind, or shutdown: the connection goes; or ended,
+ * its last chunk sent, the connection kept): the call ends here. */
+static void stream_over(struct desk *d, struct desk_subscriber *sub, bool ended)
 {
     struct his_call *call = sub->call;
 
     unsubscribe(d, sub);
-    http_request_drop(call->req, false);
+    if (ended)
+        http_stream_end(call->req);
+    else
+        http_request_drop(call->req, false);
     call->pd->requests--;
     call->req = NULL;
     free(sub);
     free(call);
+}
+
+static void drop(struct desk *d, struct desk_subscriber *sub)
+{
+    stream_over(d, sub, false);
 }
 
 static void on_peer_gone(struct http_request *req, void *data)
@@ -132,8 +141,8 @@ void desk_events_end_tcp_streams(struct desk *d)
 
     for (; sub; sub = next) {
         next = sub->next;
-        if (!sub->call->req->via_unix)
-            drop(d, sub);
+        if (!sub->call->req->via_unix) /* ended as a stream does, not cut (curl: exit 18) */
+            stream_over(d, sub, true);
     }
 }
 

@@ -919,6 +919,7 @@ int http_stream_end(struct http_request *req)
     assert(c->pending && c->streaming);
     c->pending = false;
     c->streaming = false;
+    c->req.close_cb = NULL; /* req is gone: its owner hears nothing of the connection now */
     body_release(c);
     if (c->closing) {
         conn_maybe_free(c);

@@ -586,6 +586,7 @@ class SseStream:
         self.text = b""     # de-chunked body, not yet split into frames
         self.comments = []  # ": ..." lines seen
         self.ended = False  # the last chunk (or the connection's end) was seen
+        self.finished = False  # the last chunk was
         self.status, self.headers = self._read_head(timeout)
         self.body = b""
         if self.status != 200:
@@ -630,7 +631,7 @@ class SseStream:
                 return
             size = int(self.raw[:end].split(b";")[0], 16)
             if size == 0:
-                self.ended = True
+                self.ended = self.finished = True  # ended as a stream does, not cut
                 self.raw = b""
                 return
             if len(self.raw) < end + 2 + size + 2:

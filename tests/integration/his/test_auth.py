@@ -646,6 +646,9 @@ class Auth(h.HisTestCase):
             self.assertEqual(self.tcp.get("/v1/health", headers=auth("ops")).status, 200)
             # The revoked client's stream ended; the socket's (no token) goes on.
             self.assertTrue(stream_ends(stream, 5), "the revoked client's stream goes on")
+            # with its last chunk, as a stream ends (it was cut: curl said exit 18; found by
+            # review)
+            self.assertTrue(stream.finished, "the stream was cut, not ended")
             self.assertFalse(unix_stream.ended)
             # A file that does not read changes nothing.
             said = self.reload("[his]\nclients = late:nothex:cashier:D01\n",
@@ -682,6 +685,7 @@ def stream_ends(stream, timeout):
     try:
         while not stream.ended:
             stream._recv(deadline)
+            stream._dechunk()
     except (socket.timeout, TimeoutError):
         return False
     except OSError:  # reset
