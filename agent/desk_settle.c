@@ -559,18 +559,26 @@ static void on_settled(struct upmsg *m)
         his_fail(call, POSA_EOUTCOME_UNKNOWN, NULL, NULL);
         return;
     }
+    /* Else nothing was kept, nor sent (another message of the visit on its way): no
+     * settlement to name in the log. */
+    bool recorded = m->journaled || m->result == UPMSG_EXISTING;
+
     if (!f->decided)
         decide(f, m); /* never journaled, or only queued: nothing more to write */
     upmsg_free(m);
-    log_event(f->answer && strcmp(f->rec.state, "unknown") != 0 ? LOGL_INFO : LOGL_WARN,
-              "settlement", "settlement", f->rec.settlement_id, "visit", f->visit->visit_id,
-              "msgid", f->rec.msgid, "state", f->rec.state, NULL);
+    json_object_object_get_ex(f->body, "error", &e);
+    if (recorded)
+        log_event(f->answer && strcmp(f->rec.state, "unknown") != 0 ? LOGL_INFO : LOGL_WARN,
+                  "settlement", "settlement", f->rec.settlement_id, "visit", f->visit->visit_id,
+                  "msgid", f->rec.msgid, "state", f->rec.state, NULL);
+    else
+        log_event(LOGL_INFO, "settlement_not_sent", "visit", f->visit->visit_id, "error",
+                  posa_strerror((int)json_object_get_int(json_object_object_get(e, "err"))), NULL);
     if ((answer = f->answer)) {
         f->answer = NULL;
         his_reply(call, strcmp(f->rec.state, "settled") == 0 ? 200 : 202, answer);
         return;
     }
-    json_object_object_get_ex(f->body, "error", &e);
     his_fail(call, (int)json_object_get_int(json_object_object_get(e, "err")),
              desk_str(e, "message")[0] ? desk_str(e, "message") : NULL,
              json_object_get(json_object_object_get(e, "details")));

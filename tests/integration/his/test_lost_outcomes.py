@@ -131,6 +131,26 @@ class LostOutcomes(h.HisTestCase):
         finally:
             self.w.sandbox_request("DELETE", "/sandbox/faults")
 
+    def test_a_settle_that_waits_behind_names_no_settlement_in_the_log(self):
+        # The upload's answer lost and its reversal slow: a settle now is 409 retryable, and
+        # nothing was kept or sent. The log named a new settlement id each time, at warn, as
+        # failed, which GET /v1/settlements then did not know (found by review).
+        v = self.open_visit(self.tcp, ZHANG, kind="outpatient", med_type="11")
+        self.fault({"infno": "2204", "mode": "drop_after_commit", "count": 1})
+        self.fault({"infno": "2601", "mode": "delay", "delay_ms": 2000, "count": 1})
+        self.tcp.post("/v1/visits/%s/fees" % v["visit_id"], {"lines": [
+            h.line("NB1", "002501010150000", "血细胞分析(血常规)", "1", "20.00", "20.00")]})
+        before = self.w.log_tail(n=10 ** 7).count("event=settlement ")
+        r = self.tcp.post("/v1/visits/%s/settle" % v["visit_id"], {})
+        self.assertError(r, 409, "CONFLICT")
+        self.assertIs(r.json["error"]["retryable"], True, r)
+        self.assertNotIn("settlement_id", r.json["error"]["details"], r)
+        log = self.w.log_tail(n=10 ** 7)
+        self.assertEqual(log.count("event=settlement "), before, log[-2000:])
+        self.assertIn("event=settlement_not_sent visit=%s" % v["visit_id"], log)
+        h.wait_until(lambda: self.tcp.post("/v1/visits/%s/settle" % v["visit_id"], {}).status
+                     != 409, 20, "the upload resolved")
+
     def test_an_upload_whose_answer_is_too_big_is_parked(self):
         # An answer past 16 MiB (a passthrough upload of 45,000 lines) is not read: the
         # upload was reversed and sent again forever, every few minutes, the visit's later
