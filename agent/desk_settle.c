@@ -1019,7 +1019,8 @@ static void on_loaded(struct db_job *job, int status)
 {
     struct his_call *call = his_call_of_job(job);
     struct settle_flow *f = call->flow;
-    enum visit_state state, next;
+    enum visit_state state = VISIT__MAX, next = VISIT__MAX;
+    bool parsed, settles;
 
     if (!his_loaded(call, status, f->visit ? f->visit->desk : NULL))
         return;
@@ -1044,8 +1045,9 @@ static void on_loaded(struct db_job *job, int status)
     }
     /* The visit's state first: a settled visit's settle is 409 whatever its body says. An
      * open one (no lines yet, or all cancelled) has nothing to settle: 422, below. */
-    if (visit_state_parse(f->visit->state, &state) < 0 ||
-        (state != VISIT_OPEN && visit_next(state, VISIT_EV_SETTLE, &next) < 0)) {
+    parsed = visit_state_parse(f->visit->state, &state) == 0;
+    settles = parsed && visit_next(state, VISIT_EV_SETTLE, &next) == 0;
+    if (!settles && !(parsed && state == VISIT_OPEN)) {
         struct json_object *d = json_object_new_object();
 
         if (f->blocked_id[0])
@@ -1067,7 +1069,7 @@ static void on_loaded(struct db_job *job, int status)
                  d);
         return;
     }
-    if (f->bill.lines == 0) {
+    if (f->bill.lines == 0 || !settles) {
         his_fail(call, POSA_ENOLINES, NULL, NULL);
         return;
     }
