@@ -112,7 +112,8 @@ class OddAnswers(h.HisTestCase):
         # an answer, if one that cannot be read: not a failure of the platform's
         self.assertEqual(self.w.log_tail(n=10 ** 7).count("event=upstream_degraded"), failures)
         self.assertNotEqual(self.tcp.get("/v1/health").json["upstream"]["state"], "offline")
-        self.assertIn("event=answer_key_twice msgid=%s infno=1101 key=psn_no"
+        # the key with its place in the answer
+        self.assertIn("event=answer_key_twice msgid=%s infno=1101 key=output.baseinfo.psn_no"
                       % answer["inf_refmsgid"], self.w.log_tail(n=200000))
 
 
