@@ -212,7 +212,7 @@ static int reload_config(struct posad *pd)
     struct posad_config *next = malloc(sizeof *next), *merged = malloc(sizeof *merged);
     struct config_changes ch;
     bool policy_changed = false;
-    char msg[512];
+    char msg[600], why[512];
     int err = -ENOMEM;
 
     snprintf(msg, sizeof msg, "out of memory");
@@ -220,7 +220,11 @@ static int reload_config(struct posad *pd)
                                               sizeof msg))) {
         *merged = pd->cfg;
         config_reload(merged, next, &ch);
-        if (!(err = config_check(merged, pd->config_path, msg, sizeof msg)))
+        /* The file is valid; with what stays running until a restart (the listener) it may
+         * not be: said so, the values quoted being the running ones, not the file's. */
+        if ((err = config_check(merged, pd->config_path, why, sizeof why)))
+            snprintf(msg, sizeof msg, "with what runs until a restart: %s", why);
+        else
             err = desk_reload(&pd->desk, merged, &policy_changed, msg, sizeof msg);
     }
     if (err) {

@@ -672,6 +672,8 @@ class Auth(h.HisTestCase):
             self.w.listen_host = "127.0.0.1"
             said = self.reload("\n", "config_reload_failed")
             self.assertIn("[posad] listen", said)
+            # the address quoted is the running one, not the file's: said so (found by review)
+            self.assertIn("with what runs until a restart", said)
             self.assertEqual(self.tcp.get("/v1/queue").status, 401)
             self.assertEqual(self.tcp.get("/v1/queue", headers=auth("ops")).status, 200)
         finally:
