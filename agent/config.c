@@ -261,17 +261,9 @@ static int config_store(struct posad_config *cfg, const struct config_key *k, co
     char *end = NULL;
     unsigned long v;
 
-    if (k->type == CT_CHOICE && !config_choice_ok(k->choices, value)) {
-        *why = k->choices;
-        return POSA_EFIELD;
-    }
     if (k->type == CT_CHOICE || k->type == CT_TEXT) {
         static char reason[300];
 
-        if (strlen(value) >= k->size) {
-            *why = "too long";
-            return POSA_EFIELD;
-        }
         /* Names and codes go into every envelope: text in GBK would make the platform
          * refuse each of them, sign-in first, long after the check said ok. */
         if (!utf8_is_valid(value, strlen(value), NULL)) {
@@ -283,8 +275,17 @@ static int config_store(struct posad_config *cfg, const struct config_key *k, co
                 *why = "contains a control character";
                 return POSA_EFIELD;
             }
+        /* The key's own rule before the length: "02:00:00" is no HH:MM, not "too long". */
+        if (k->type == CT_CHOICE && !config_choice_ok(k->choices, value)) {
+            *why = k->choices;
+            return POSA_EFIELD;
+        }
         if (k->check && k->check(value, reason, sizeof reason) < 0) {
             *why = reason;
+            return POSA_EFIELD;
+        }
+        if (strlen(value) >= k->size) {
+            *why = "too long";
             return POSA_EFIELD;
         }
         strcpy(field, value);
@@ -381,7 +382,8 @@ static int config_set_at(struct posad_config *cfg, const char *section, const ch
         return 0;
     }
     snprintf(msg, cap, "%s: [%s] %s: %s%s%s", origin, section, key,
-             k && k->type == CT_CHOICE ? "must be one of " : "", why, config_hint(value));
+             k && k->type == CT_CHOICE && why == k->choices ? "must be one of " : "", why,
+             config_hint(value));
     return POSA_EFIELD;
 }
 

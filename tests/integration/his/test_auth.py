@@ -890,7 +890,13 @@ class CheckConfig(unittest.TestCase):
                  ":11: [upstream] ca_file: cannot read /nonexistent/ca.pem"),
                 ("[upstream]\ntimeout_ms = 0\n",
                  ":11: [upstream] timeout_ms: must be a whole number from 10 to 600000"),
-                ("[posad]\nsocket_mode = 0666\n", ":11: [posad] socket_mode: must not let")):
+                ("[posad]\nsocket_mode = 0666\n", ":11: [posad] socket_mode: must not let"),
+                # the key's own rule before the length, and a control character as such
+                # (they said "too long" and "must be one of masked|full"; found by review)
+                ("[his]\nreconcile_at = 02:00:00\n",
+                 ":11: [his] reconcile_at: must be empty or a time HH:MM"),
+                ("[his]\nforms_certno = ma\x01sked\n",
+                 ":11: [his] forms_certno: contains a control character")):
             with self.subTest(words=words):
                 rc, out, path, started = self.check(extra)
                 self.assertEqual(rc, 2, out)
