@@ -3,8 +3,8 @@
 
 #include <curl/curl.h>
 #include <dlfcn.h>
-#include <libgen.h>
 #include <errno.h>
+#include <libgen.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -22,6 +22,7 @@
 #include "agent/desk.h"
 #include "agent/seal.h"
 #include "core/str.h"
+#include "interface/json/jsonmap.h"
 #include "drivers/vendor.h"
 #include "interface/platform/gateway.h"
 #include "core/err.h"
@@ -90,6 +91,19 @@ static int config_path_check(const char *value, char *why, size_t cap)
 
 #define PATH(sec, field) TEXT_CHECKED(sec, field, config_path_check)
 
+/* The card vendor's Init() takes JSON: text that is none failed at the first card read. */
+static int config_json_check(const char *value, char *why, size_t cap)
+{
+    struct json_object *o = NULL;
+
+    if (!value[0] || jsonmap_parse(value, strlen(value), &o, NULL) == 0) {
+        json_object_put(o);
+        return 0;
+    }
+    snprintf(why, cap, "must be JSON (the vendor's Init() takes it), or empty");
+    return POSA_EFIELD;
+}
+
 /* A field every envelope carries: empty, the platform refuses each message. */
 static int config_nonempty_check(const char *value, char *why, size_t cap)
 {
@@ -143,7 +157,7 @@ static const struct config_key config_keys[] = {
     TEXT_CHECKED("desks", readers, desk_check_readers),
     TEXT_CHECKED("desks", scanners, desk_check_scanners),
     PATH("desks", card_library),
-    TEXT("desks", card_library_init),
+    TEXT_CHECKED("desks", card_library_init, config_json_check),
     UINT("his", chunk_lines, 1, 5000),
     UINT("his", idempotency_days, 1, 3650),
     UINT("his", events_heartbeat_ms, 100, 3600000),

@@ -896,7 +896,9 @@ class CheckConfig(unittest.TestCase):
                 ("[his]\nreconcile_at = 02:00:00\n",
                  ":11: [his] reconcile_at: must be empty or a time HH:MM"),
                 ("[his]\nforms_certno = ma\x01sked\n",
-                 ":11: [his] forms_certno: contains a control character")):
+                 ":11: [his] forms_certno: contains a control character"),
+                ("[desks]\ncard_library_init = notjson\n",
+                 ":11: [desks] card_library_init: must be JSON")):
             with self.subTest(words=words):
                 rc, out, path, started = self.check(extra)
                 self.assertEqual(rc, 2, out)
