@@ -831,8 +831,19 @@ static void estimate_locally(struct his_call *call, const char *why)
     int err = desk_estimate(&call->pd->desk, visit_doc(f), &f->bill, inpatient(f),
                             f->req.use_account, &f->result.amounts, &kind);
 
+    if (err == POSA_EUPSTREAM_OFFLINE) {
+        char words[400];
+
+        /* Why there is no estimate at all, beside why the platform's is not there. */
+        snprintf(words, sizeof words,
+                 "%s; nor can posad estimate it ([policy] file has no rules of the insured "
+                 "region, or identify gave no filing data)",
+                 why[0] ? why : posa_strerror(err));
+        his_fail(call, err, words, NULL);
+        return;
+    }
     if (err) {
-        his_fail(call, err, err == POSA_EUPSTREAM_OFFLINE && why[0] ? why : NULL, NULL);
+        his_fail(call, err, NULL, NULL);
         return;
     }
     f->result.filing_kind = filing_kind_name(kind);

@@ -72,6 +72,12 @@ class Offline(h.HisTestCase):
             self.assertNotIn("settlement_id", r.json["error"]["details"], r)
         q = self.tcp.get("/v1/queue")
         self.assertEqual([row["infno"] for row in q.json["rows"]], ["2301"], q)
+        # No [policy] file here: a presettle says no estimate can be made at all, not only
+        # that the platform is away (found by review).
+        r = self.tcp.post("/v1/visits/%s/presettle" % vid,
+                          {"discharge": {"time": "2026-11-25 09:30:00"}})
+        self.assertError(r, 503, "UPSTREAM_OFFLINE")
+        self.assertIn("nor can posad estimate it", r.json["error"]["message"], r)
 
         # The platform comes back (same port, same data): posad notices, drains the queue.
         self.assertTrue(self.w.start_sandbox(), self.w.log_tail("sandbox.log"))
