@@ -158,11 +158,10 @@ void desk_events(struct his_call *call)
     int err = 0;
 
     if ((err = his_query(call, "desk", desk, sizeof desk)) < 0) {
-        his_fail(call, POSA_EFIELD,
-                 err == POSA_ETOOLONG     ? "desk is at most 32 bytes"
-                 : err == POSA_EDUPLICATE ? "desk is given twice: one desk, or * for all"
-                                          : "desk is not a desk id (a bad %-escape)",
-                 NULL);
+        his_fail_at(call, POSA_EFIELD, "desk",
+                    err == POSA_ETOOLONG     ? "desk is at most 32 bytes"
+                    : err == POSA_EDUPLICATE ? "desk is given twice: one desk, or * for all"
+                                             : "desk is not a desk id (a bad %-escape)");
         return;
     }
     bool every = strcmp(desk, "*") == 0; /* what the first frame calls a stream of all */
@@ -170,7 +169,7 @@ void desk_events(struct his_call *call)
         desk[0] = '\0';
     len = strlen(desk);
     if ((err == 1 && !every && !len) || (len && !str_is_desk(desk))) {
-        his_fail(call, POSA_EFIELD, "desk is not a desk id (" STR_DESK_RULE ") or *", NULL);
+        his_fail_at(call, POSA_EFIELD, "desk", "desk is not a desk id (" STR_DESK_RULE ") or *");
         return;
     }
     /* Every desk's stream is for a client of every desk (his_check_desk passes any role for

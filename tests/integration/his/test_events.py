@@ -101,12 +101,14 @@ class Events(h.HisTestCase):
 
     def test_bad_desk_parameter(self):
         # Too long, or no desk id: "D01,*" was taken as a desk of that name, heard nothing.
-        for desk in ("D" * 40, "D01,*", "D%2001", "D01:x", "**", "%G1", "D%00", "D%4", "%E3%80%80"):
+        for desk in ("D" * 40, "D01,*", "D%2001", "D01:x", "**", "%G1", "D%00", "D%4", "%E3%80%80",
+                     "D01&desk=D02"):
             with self.subTest(desk=desk):
                 s = h.SseStream(self.tcp, "/v1/events?desk=" + desk, timeout=5)
                 try:
                     self.assertEqual(s.status, 400, s.body)
                     self.assertIn(b'"BAD_REQUEST"', s.body)
+                    self.assertIn(b'"field":"desk"', s.body)  # named, as every bad field
                 finally:
                     s.close()
 
