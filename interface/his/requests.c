@@ -81,6 +81,7 @@ int identify_request_parse(const char *body, size_t len, struct identify_request
     static const char *const keys[] = {"desk", "source", "qr", "certno", "psn_name", "wait_ms", NULL};
     static const char *const sources[] = {"card", "qr", "id", "auto", NULL};
     struct identify_request r = {0};
+    struct json_object *w;
     const char *source = NULL;
     int64_t wait = 0;
     int rc, src = 0;
@@ -95,6 +96,12 @@ int identify_request_parse(const char *body, size_t len, struct identify_request
         (rc = jsonmap_get_string(r.root, "psn_name", BOUND_NAME, false, &r.psn_name, err)) < 0 ||
         (rc = jsonmap_get_decimal(r.root, "wait_ms", 0, false, &wait, err)) < 0)
         goto out;
+    /* Milliseconds are a JSON integer: "5" and 1.0 were taken. */
+    if (json_object_object_get_ex(r.root, "wait_ms", &w) &&
+        !json_object_is_type(w, json_type_int) && !json_object_is_type(w, json_type_null)) {
+        rc = jsonmap_fail(err, POSA_EFIELD, NULL, "wait_ms");
+        goto out;
+    }
     r.source = (enum identify_source)src;
     if (wait < 0 || wait > HIS_WAIT_MS_MAX) {
         rc = jsonmap_fail(err, POSA_ERANGE, NULL, "wait_ms");

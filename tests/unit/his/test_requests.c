@@ -86,6 +86,11 @@ static const struct bad bad_cases[] = {
      "wait_ms"},
     {P_IDENTIFY, "{\"source\":\"card\",\"desk\":\"D1\",\"wait_ms\":\"1.5\"}", POSA_ESCALE,
      "wait_ms"},
+    /* a JSON integer, not text nor a fraction's form (they were taken) */
+    {P_IDENTIFY, "{\"source\":\"card\",\"desk\":\"D1\",\"wait_ms\":\"5\"}", POSA_EFIELD,
+     "wait_ms"},
+    {P_IDENTIFY, "{\"source\":\"card\",\"desk\":\"D1\",\"wait_ms\":1.0}", POSA_EFIELD,
+     "wait_ms"},
     {P_IDENTIFY, "{\"source\":\"card\",\"desk\":\"D1\",\"colour\":1}", POSA_EUNKNOWN_FIELD,
      "colour"},
     {P_IDENTIFY, "{\"source\":1}", POSA_EFIELD, "source"},
