@@ -253,10 +253,17 @@ int visit_request_parse(const char *body, size_t len, struct visit_request *ret,
         (rc = trauma_parse(r.root, &r, err)) < 0)
         goto out;
     r.kind = (enum visit_kind)k;
-    if (strlen(r.insutype) != 3 || !r.identity_token[0] || !r.his_visit_id[0])
-        rc = jsonmap_fail(err, POSA_EFIELD, NULL,
-                          strlen(r.insutype) != 3 ? "insutype"
-                          : !r.identity_token[0] ? "identity_token" : "his_visit_id");
+    /* The platform's 2201 requires each of these: empty, it was sent empty (found by
+     * review), where an empty fee-line field is refused. */
+    const char *empty = !r.identity_token[0] ? "identity_token"
+                        : !r.his_visit_id[0] ? "his_visit_id"
+                        : !r.dept_code[0]    ? "dept_code"
+                        : !r.dept_name[0]    ? "dept_name"
+                        : !r.doctor_code[0]  ? "doctor_code"
+                        : !r.doctor_name[0]  ? "doctor_name"
+                                             : NULL;
+    if (strlen(r.insutype) != 3 || empty)
+        rc = jsonmap_fail(err, POSA_EFIELD, NULL, strlen(r.insutype) != 3 ? "insutype" : empty);
     else if (!med_type_fits(r.med_type, r.kind == VISIT_INPATIENT))
         rc = jsonmap_fail(err,
                           strlen(r.med_type) == 2 && (r.med_type[0] == '1' || r.med_type[0] == '2')

@@ -87,15 +87,24 @@ static const struct bad bad_cases[] = {
     {P_IDENTIFY, "{\"source\":\"card\",\"desk\":\"D1\",\"wait_ms\":\"1.5\"}", POSA_ESCALE,
      "wait_ms"},
     /* a JSON integer, not text nor a fraction's form (they were taken) */
-    {P_IDENTIFY, "{\"source\":\"card\",\"desk\":\"D1\",\"wait_ms\":\"5\"}", POSA_EFIELD,
-     "wait_ms"},
-    {P_IDENTIFY, "{\"source\":\"card\",\"desk\":\"D1\",\"wait_ms\":1.0}", POSA_EFIELD,
-     "wait_ms"},
+    {P_IDENTIFY, "{\"source\":\"card\",\"desk\":\"D1\",\"wait_ms\":\"5\"}", POSA_EFIELD, "wait_ms"},
+    {P_IDENTIFY, "{\"source\":\"card\",\"desk\":\"D1\",\"wait_ms\":1.0}", POSA_EFIELD, "wait_ms"},
     {P_IDENTIFY, "{\"source\":\"card\",\"desk\":\"D1\",\"colour\":1}", POSA_EUNKNOWN_FIELD,
      "colour"},
     {P_IDENTIFY, "{\"source\":1}", POSA_EFIELD, "source"},
     /* visits */
     {P_VISIT, "{" DIAG "}", POSA_EFIELD, "identity_token"},
+    /* required by the platform's 2201: empty, it was sent empty */
+    {P_VISIT,
+     "{\"identity_token\":\"t1\",\"kind\":\"inpatient\",\"insutype\":\"310\",\"med_type\":\"21\","
+     "\"his_visit_id\":\"ZY001\",\"dept_code\":\"GK\",\"dept_name\":\"\",\"doctor_code\":\"D1\","
+     "\"doctor_name\":\"王医生\",\"begin_time\":\"2026-11-20 08:00:00\"," DIAG "}",
+     POSA_EFIELD, "dept_name"},
+    {P_VISIT,
+     "{\"identity_token\":\"t1\",\"kind\":\"inpatient\",\"insutype\":\"310\",\"med_type\":\"21\","
+     "\"his_visit_id\":\"ZY001\",\"dept_code\":\"GK\",\"dept_name\":\"骨科\",\"doctor_code\":\"\","
+     "\"doctor_name\":\"王医生\",\"begin_time\":\"2026-11-20 08:00:00\"," DIAG "}",
+     POSA_EFIELD, "doctor_code"},
     {P_VISIT, "{" VISIT_HEAD "}", POSA_EFIELD, "diagnoses"},
     {P_VISIT, "{" VISIT_HEAD ",\"diagnoses\":[]}", POSA_EFIELD, "diagnoses"},
     {P_VISIT, "{" VISIT_HEAD ",\"diagnoses\":[1]}", POSA_EFIELD, "diagnoses[0]"},
