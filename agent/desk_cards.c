@@ -112,13 +112,25 @@ bool desk_card_reading(struct desk *d, const char *desk)
     return card && card->reading;
 }
 
+/* Whether a waiter of desk is at its deadline. */
+static bool deadline_due(const struct desk *d, const char *desk, uint64_t now)
+{
+    for (const struct desk_waiter *w = d->waiters; w; w = w->next)
+        if (w->deadline <= now && strcmp(w->desk, desk) == 0)
+            return true;
+    return false;
+}
+
 static void on_wait_tick(uv_timer_t *t)
 {
     struct desk *d = t->data;
     uint64_t now = uv_now(t->loop);
 
+    /* An unreadable scan past its grace, or at a wait's end (not then "none scanned", the
+     * scan left for the next patient's auto to hear of). */
     for (size_t i = 0; i < d->n_cards; i++)
-        if (d->cards[i].qr_bad_at && now - d->cards[i].qr_bad_at >= QR_BAD_GRACE_MS)
+        if (d->cards[i].qr_bad_at && (now - d->cards[i].qr_bad_at >= QR_BAD_GRACE_MS ||
+                                      deadline_due(d, d->cards[i].desk, now)))
             wake_for_qr(d, d->cards[i].desk);
     wake(d, NULL, NULL, now);
 }

@@ -75,6 +75,12 @@ static bool is_certno(const char *s)
            date_is_valid(birth);
 }
 
+/* Empty, or blanks only: what a field the platform requires must not be. */
+static bool blank(const char *s)
+{
+    return s[strspn(s, " \t")] == '\0';
+}
+
 int identify_request_parse(const char *body, size_t len, struct identify_request *ret,
                            struct jsonmap_error *err)
 {
@@ -255,13 +261,13 @@ int visit_request_parse(const char *body, size_t len, struct visit_request *ret,
     r.kind = (enum visit_kind)k;
     /* The platform's 2201 requires each of these: empty, it was sent empty (found by
      * review), where an empty fee-line field is refused. */
-    const char *empty = !r.identity_token[0] ? "identity_token"
-                        : !r.his_visit_id[0] ? "his_visit_id"
-                        : !r.dept_code[0]    ? "dept_code"
-                        : !r.dept_name[0]    ? "dept_name"
-                        : !r.doctor_code[0]  ? "doctor_code"
-                        : !r.doctor_name[0]  ? "doctor_name"
-                                             : NULL;
+    const char *empty = blank(r.identity_token) ? "identity_token"
+                        : blank(r.his_visit_id) ? "his_visit_id"
+                        : blank(r.dept_code)    ? "dept_code"
+                        : blank(r.dept_name)    ? "dept_name"
+                        : blank(r.doctor_code)  ? "doctor_code"
+                        : blank(r.doctor_name)  ? "doctor_name"
+                                                : NULL;
     if (strlen(r.insutype) != 3 || empty)
         rc = jsonmap_fail(err, POSA_EFIELD, NULL, strlen(r.insutype) != 3 ? "insutype" : empty);
     else if (!med_type_fits(r.med_type, r.kind == VISIT_INPATIENT))

@@ -353,7 +353,10 @@ static int name_duplicate(const char *text, size_t len, size_t members, struct j
         }
     }
     free(keys);
-    if (!utf8_is_valid(path, strlen(path), NULL))
+    /* A path that is not whole text, or that would push the key itself out of the field,
+     * is left out: the key alone, as before there was a path. */
+    if (!utf8_is_valid(path, strlen(path), NULL) ||
+        strlen(path) + 1 + strlen(name) >= sizeof err->field)
         path[0] = '\0';
     return jsonmap_fail(err, POSA_EDUPLICATE, path,
                         utf8_is_valid(name, strlen(name), NULL) ? name : "a key");

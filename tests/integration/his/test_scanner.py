@@ -152,6 +152,21 @@ class Scanner(h.HisTestCase):
         r = self.unix.post("/v1/identify", {"desk": "D01", "source": "auto", "wait_ms": 200})
         self.assertError(r, 409, "CARD_NOT_PRESENT")  # used: nothing left at the desk
 
+    def test_a_bad_scan_just_before_the_wait_ends_is_said(self):
+        # Within its 150 ms grace when the wait ran out: it said "no e-voucher scanned", and
+        # the next patient's auto heard QR_INVALID for it (found by review).
+        answer = []
+        t = threading.Thread(target=lambda: answer.append(self.unix.post(
+            "/v1/identify", {"desk": "D01", "source": "auto", "wait_ms": 2000})))
+        t.start()
+        time.sleep(1.9)  # 100 ms before the wait ends, inside the grace it would end in
+        self.scanner.sendall(b"not an e-voucher\x01\r\n")
+        t.join(15)
+        self.assertTrue(answer, "no answer")
+        self.assertError(answer[0], 422, "QR_INVALID")
+        r = self.unix.post("/v1/identify", {"desk": "D01", "source": "auto", "wait_ms": 0})
+        self.assertError(r, 409, "CARD_NOT_PRESENT")
+
     def test_auto_at_a_desk_whose_scanner_is_gone_says_so_at_once(self):
         # D02's only input is a scanner that is not there: it waited out wait_ms, then said
         # "no card in the desk's reader" (D02 has none).

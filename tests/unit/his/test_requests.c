@@ -94,10 +94,10 @@ static const struct bad bad_cases[] = {
     {P_IDENTIFY, "{\"source\":1}", POSA_EFIELD, "source"},
     /* visits */
     {P_VISIT, "{" DIAG "}", POSA_EFIELD, "identity_token"},
-    /* required by the platform's 2201: empty, it was sent empty */
+    /* required by the platform's 2201: empty or blank, it was sent so */
     {P_VISIT,
      "{\"identity_token\":\"t1\",\"kind\":\"inpatient\",\"insutype\":\"310\",\"med_type\":\"21\","
-     "\"his_visit_id\":\"ZY001\",\"dept_code\":\"GK\",\"dept_name\":\"\",\"doctor_code\":\"D1\","
+     "\"his_visit_id\":\"ZY001\",\"dept_code\":\"GK\",\"dept_name\":\" \",\"doctor_code\":\"D1\","
      "\"doctor_name\":\"王医生\",\"begin_time\":\"2026-11-20 08:00:00\"," DIAG "}",
      POSA_EFIELD, "dept_name"},
     {P_VISIT,

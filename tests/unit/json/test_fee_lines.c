@@ -101,6 +101,10 @@ static void test_parse_request_refuses_a_key_twice(void **state)
         {"{\"s\":\"x,[y\",\"n\":[1,[2,3]],\"lines\":[{},{\"a\":[{}]},{\"d\":{\"k\":1,\"k\":2}}]}",
          "lines[2].d.k"},
         {"[{\"a\":1},[{\"b\":1,\"b\":2}]]", "[1][0].b"},
+        /* a path too long for the field beside its key: the key alone, never another name */
+        {"{\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\":{"
+         "\"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\":{\"qty\":1,\"qty\":2}}}",
+         "qty"},
         /* written with an escape the other way: found by the count, not named */
         {"{\"ab\":1,\"a\\u0062\":2}", "a key"},
         /* strings ending in backslashes, escaped quotes and colons inside: the scan to a
