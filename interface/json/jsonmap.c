@@ -266,9 +266,10 @@ static size_t text_keys(const char *text, size_t len, struct text_key *keys, siz
         char c = text[i];
 
         if (c == '"') {
-            for (start = ++i; i < len && text[i] != '"'; i++)
-                i += text[i] == '\\'; /* the escaped character, a quote among them */
-            size_t end = i++;
+            size_t end = string_end(text, len, i);
+
+            start = i + 1;
+            i = end + 1;
 
             while (i < len && memchr(" \t\r\n", text[i], 4))
                 i++;
@@ -305,10 +306,9 @@ static void object_path(const char *text, size_t len, size_t target, char *buf, 
         char c = text[i];
 
         if (c == '"') {
-            size_t start = ++i;
+            size_t start = i + 1;
 
-            while (i < len && text[i] != '"')
-                i += 1 + (text[i] == '\\');
+            i = string_end(text, len, i);
             if (depth && depth <= JSON_DEPTH_MAX + 1 && !st[depth - 1].array) {
                 st[depth - 1].key = text + start;
                 st[depth - 1].key_len = i - start;
