@@ -807,17 +807,18 @@ static void on_undischarged(struct upmsg *m)
 
 /* What a local estimate cannot know. The account's balance is the one identify read: a
  * settlement since then that paid from it (under the same identity_token) is not counted. */
+#define ESTIMATE_NOTE                                                                              \
+    "computed locally while the platform is offline, from the configured rules of the insured "    \
+    "region; this year's deductible and fund already used are not known here and are taken as "    \
+    "none"
+
 static const char *estimate_note(const struct settle_flow *f)
 {
     return f->result.amounts.acct_pay
-               ? "computed locally while the platform is offline, from the configured rules of "
-                 "the insured region; this year's deductible and fund already used are not known "
-                 "here and are taken as none, and the personal account's balance is the one "
-                 "identify read, less nothing paid from it since: the platform's figures, the "
-                 "account's part included, may differ"
-               : "computed locally while the platform is offline, from the configured rules of "
-                 "the insured region; this year's deductible and fund already used are not known "
-                 "here and are taken as none, so the platform's figures may differ";
+               ? ESTIMATE_NOTE ", and the personal account's balance is the one identify read, "
+                               "less nothing paid from it since: the platform's figures, the "
+                               "account's part included, may differ"
+               : ESTIMATE_NOTE ", so the platform's figures may differ";
 }
 
 /* The platform is away: the insured region's rules as configured, marked estimated. */
