@@ -196,8 +196,7 @@ void desk_events(struct his_call *call)
         his_fail(call, err,
                  err == POSA_EFORBIDDEN && !len ? "this client watches only its own desks: "
                                                   "name one with ?desk="
-                 : err == POSA_EFORBIDDEN ? "this client does not serve that desk (its desks in "
-                                            "posad.conf)"
+                 : err == POSA_EFORBIDDEN ? HIS_DESK_REFUSED
                                           : NULL,
                  NULL);
         return;

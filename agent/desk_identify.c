@@ -709,7 +709,7 @@ void desk_identify(struct his_call *call)
         return; /* whose reader? */
     }
     if (f->req.desk && (err = his_check_desk(call, f->req.desk)) < 0) {
-        his_fail(call, err, "this client does not serve that desk (its desks in posad.conf)", NULL);
+        his_fail(call, err, HIS_DESK_REFUSED, NULL);
         return;
     }
     switch (f->req.source) {

@@ -81,8 +81,10 @@ void his_reply_text(struct his_call *call, int status, const char *content_type,
  * (a missing row is NOT_FOUND) or the record's desk is not the caller's (his_check_owner). */
 bool his_loaded(struct his_call *call, int status, const char *desk);
 
-/* May this call act for desk (the client's desk scope)? 0 or POSA_EFORBIDDEN. */
+/* May this call act for desk (the client's desk scope)? 0 or POSA_EFORBIDDEN, said with
+ * HIS_DESK_REFUSED. */
 int his_check_desk(const struct his_call *call, const char *desk);
+#define HIS_DESK_REFUSED "this client does not serve that desk (its desks in posad.conf)"
 /* May this call touch a record kept at desk? A record kept at none ("": through the Unix
  * socket or by a client of every desk) is every desk's, so only such a caller's. */
 int his_check_owner(const struct his_call *call, const char *desk);
