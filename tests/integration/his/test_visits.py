@@ -251,18 +251,24 @@ class VisitsBase(h.HisTestCase):
             self.assertIn(field, r.json["error"]["message"], r)
             self.assertIn(words, r.json["error"]["message"], r)
 
-    def test_a_discharge_cancelled_may_be_sent_again(self):
-        # A wrong discharge time: the settlement refunded, settled again with the corrected
-        # time: posad cancels the discharge the platform holds (2405) and sends the new one.
-        # The HIS cancelling it itself through the passthrough is refused: the visit is a
-        # desk's, whose records would not follow.
+    def refunded_stay(self, prefix):
+        """A stay of two lines settled at a discharge of 2026-11-24 08:30 and refunded: the
+        platform still holds that discharge."""
         v = self.open_visit(self.c, ZHANG)
-        self.upload(self.c, v["visit_id"], h.stay_lines("DC")[:2])
+        self.upload(self.c, v["visit_id"], h.stay_lines(prefix)[:2])
         r = self.c.post("/v1/visits/%s/settle" % v["visit_id"],
                         {"discharge": {"time": "2026-11-24 08:30:00"}})
         self.assertEqual((r.status, r.json.get("state")), (200, "settled"), r)
         c = self.c.post("/v1/settlements/%s/cancel" % r.json["settlement_id"], {})
         self.assertEqual((c.status, c.json.get("state")), (200, "cancelled"), c)
+        return v
+
+    def test_a_discharge_cancelled_may_be_sent_again(self):
+        # A wrong discharge time: the settlement refunded, settled again with the corrected
+        # time: posad cancels the discharge the platform holds (2405) and sends the new one.
+        # The HIS cancelling it itself through the passthrough is refused: the visit is a
+        # desk's, whose records would not follow.
+        v = self.refunded_stay("DC")
         p = self.c.post("/fsi/api/rsfComIfsService/callService",
                         {"infno": "2405", "insuplc_admdvs": "320200",
                          "input": {"data": {"mdtrt_id": v["mdtrt_id"], "psn_no": ZHANG}}})
@@ -280,13 +286,7 @@ class VisitsBase(h.HisTestCase):
         # After a refund to correct the discharge, the platform still holds the first one and
         # estimates as of it (a presettle does not move it); the settle moves it first. Near a
         # year's cap the two figures differed without a word (found by review).
-        v = self.open_visit(self.c, ZHANG)
-        self.upload(self.c, v["visit_id"], h.stay_lines("HD")[:2])
-        r = self.c.post("/v1/visits/%s/settle" % v["visit_id"],
-                        {"discharge": {"time": "2026-11-24 08:30:00"}})
-        self.assertEqual((r.status, r.json.get("state")), (200, "settled"), r)
-        c = self.c.post("/v1/settlements/%s/cancel" % r.json["settlement_id"], {})
-        self.assertEqual((c.status, c.json.get("state")), (200, "cancelled"), c)
+        v = self.refunded_stay("HD")
         p = self.c.post("/v1/visits/%s/presettle" % v["visit_id"],
                         {"discharge": {"time": "2026-11-25 08:30:00"}})
         self.assertEqual(p.status, 200, p)
@@ -431,13 +431,7 @@ class VisitsBase(h.HisTestCase):
         # Settled at a wrong discharge time, refunded, settled again at the right one: the
         # platform refused the second discharge (the stay was discharged) and settled at the
         # first time, in its year; posad now cancels the first discharge (2405) first.
-        v = self.open_visit(self.c, ZHANG)
-        self.upload(self.c, v["visit_id"], h.stay_lines("CT")[:2])
-        r = self.c.post("/v1/visits/%s/settle" % v["visit_id"],
-                        {"discharge": {"time": "2026-11-24 08:30:00"}})
-        self.assertEqual((r.status, r.json.get("state")), (200, "settled"), r)
-        c = self.c.post("/v1/settlements/%s/cancel" % r.json["settlement_id"], {})
-        self.assertEqual((c.status, c.json.get("state")), (200, "cancelled"), c)
+        v = self.refunded_stay("CT")
         for time_ in ("2026-11-25 08:30:00", "2026-11-24 08:30:00"):  # and back again
             r = self.c.post("/v1/visits/%s/settle" % v["visit_id"], {"discharge": {"time": time_}})
             self.assertEqual((r.status, r.json.get("state")), (200, "settled"), r)
