@@ -19,9 +19,24 @@ static void mask_middle(const char *text, size_t head, size_t tail, char *buf, s
     buf[out] = '\0';
 }
 
+/* What an identity number of len characters keeps at each end. An ID card's 6 + 4 hide its
+ * birth date (characters 7-14); an old 15-digit one's birth date is characters 7-12, so it
+ * keeps 6 + 3. Other numbers (a travel permit's 11, a passport's 9) keep 2 + 2, or nothing
+ * when that would leave fewer than 7 hidden. */
+static void certno_keep(size_t len, size_t *head, size_t *tail)
+{
+    *head = len >= 15 ? 6 : 2;
+    *tail = len >= 16 ? 4 : len == 15 ? 3 : 2;
+    if (len < 15 && len < *head + *tail + 7)
+        *head = *tail = 0;
+}
+
 void mask_certno(const char *certno, char *buf, size_t cap)
 {
-    mask_middle(certno, 6, 4, buf, cap);
+    size_t head, tail;
+
+    certno_keep(certno ? strlen(certno) : 0, &head, &tail);
+    mask_middle(certno, head, tail, buf, cap);
 }
 
 void mask_card(const char *card_no, char *buf, size_t cap)
@@ -230,8 +245,7 @@ void mask_free_text(const char *text, char *buf, size_t cap)
             continue;
         }
         size_t n = run ? run : utf8_len((unsigned char)text[i]);
-        size_t head = digits >= 15 ? 6 : 0, tail = digits >= 8 ? 4 : 2, d = 0;
-
+        size_t head = 0, tail = digits >= 8 ? 4 : 2, d = 0;
         bool word_start = i == 0 || !(is_alnum(text[i - 1]) || text[i - 1] == '_');
 
         if (!run && (name = name_after_marker(text + i, len - i, word_start, &skip))) {
@@ -252,6 +266,8 @@ void mask_free_text(const char *text, char *buf, size_t cap)
             n = len - i;
         if (out + n >= cap)
             break; /* whole characters and whole numbers only */
+        if (digits >= 15) /* an identity number's, or a bank card's 6 + 4 */
+            certno_keep(digits, &head, &tail);
         for (size_t k = 0; k < n; k++) {
             bool sep = run && (text[i + k] == ' ' || text[i + k] == '-');
 

@@ -71,12 +71,17 @@ static void test_certno(void **state)
     run_masked(mask_certno, "32010219900101123X", 64, out, sizeof out);
     assert_string_equal(out, "320102********123X");
 
-    /* 15 chars (old numbers): first 6, last 4, stars between */
+    /* 15 chars (old numbers): first 6, last 3: the birth date (900101) hidden whole */
     run_masked(mask_certno, "320102900101123", 64, out, sizeof out);
-    assert_memory_equal(out, "320102", 6);
-    assert_string_equal(out + strlen(out) - 4, "1123");
-    assert_true(strlen(out) > 10 && all_stars(out + 6, strlen(out) - 10));
-    assert_null(strstr(out, "900101"));
+    assert_string_equal(out, "320102******123");
+
+    /* other lengths keep 2 and 2 (a travel permit's 11), 16 and more 6 and 4 */
+    run_masked(mask_certno, "M1234567890", 64, out, sizeof out);
+    assert_string_equal(out, "M1*******90");
+    run_masked(mask_certno, "H12345678901", 64, out, sizeof out);
+    assert_string_equal(out, "H1********01");
+    run_masked(mask_certno, "1234567890123456", 64, out, sizeof out);
+    assert_string_equal(out, "123456******3456");
 
     /* truncated to cap, NUL-terminated: 9 characters fit in 10 bytes */
     run_masked(mask_certno, "320102199001011234", 10, out, sizeof out);
@@ -222,8 +227,9 @@ static void test_numbers_in_text(void **state)
         {"病人张 ok", "病人张 ok"},               /* one character: not a name */
         {"参保人 Zhang San", "参保人 Zhang San"}, /* not Han: kept */
         {"certno 32021319850214042x refused", "certno 320213********042x refused"},
-        {"卡号W32010101无效", "卡号W****0101无效"}, /* 8 digits: the last 4 */
-        {"电话13812345678", "电话*******5678"},     /* 11: the last 4 */
+        {"旧证320211560312015无效", "旧证320211******015无效"}, /* 15: the birth date hidden */
+        {"卡号W32010101无效", "卡号W****0101无效"},             /* 8 digits: the last 4 */
+        {"电话13812345678", "电话*******5678"},                 /* 11: the last 4 */
         {"psn_no 32020000000000000000000101", "psn_no 320200****************0101"},
         {"code 123456 and 1234567", "code ****56 and *****67"},       /* 6-7: the last 2 */
         {"infcode -1, 12345 is short", "infcode -1, 12345 is short"}, /* under 6: kept */
