@@ -709,21 +709,38 @@ static void on_answer_found(struct db_job *job, int status)
     }
 }
 
-/* What a key names: the client (its token's name; "" on the Unix socket), method, path and
- * body. The client is in it because a kept answer is replayed before the handler checks the
- * caller's desk: another desk's token must get a CONFLICT, never the first caller's answer
- * (a patient's identity, an identity_token). */
+/* Who asked, as a key names it: the client's name, token, role and desks (nothing on the
+ * Unix socket). A kept answer is replayed before the handler checks the caller's desk, so
+ * another desk's token, the same token moved to another desk by a reload, or the name given
+ * to a new token, must get a CONFLICT, never the first caller's answer (a patient's
+ * identity, an identity_token). */
+static int digest_client(EVP_MD_CTX *ctx, const struct auth_client *c)
+{
+    unsigned char scope[2];
+    int ok;
+
+    if (!c)
+        return EVP_DigestUpdate(ctx, "", 1);
+    scope[0] = (unsigned char)c->role;
+    scope[1] = c->all_desks;
+    ok = EVP_DigestUpdate(ctx, c->name, strlen(c->name) + 1) &&
+         EVP_DigestUpdate(ctx, c->token_hash, sizeof c->token_hash) &&
+         EVP_DigestUpdate(ctx, scope, sizeof scope);
+    for (size_t i = 0; ok && i < c->n_desks; i++)
+        ok = EVP_DigestUpdate(ctx, c->desks[i], strlen(c->desks[i]) + 1);
+    return ok;
+}
+
+/* What a key names: who asked (digest_client), method, path and body. */
 static int request_digest(const struct his_call *call, unsigned char *digest, unsigned int *len)
 {
     const struct http_request *req = call->req;
-    const char *client = call->client ? call->client->name : "";
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
-             EVP_DigestUpdate(ctx, client, strlen(client) + 1) &&
-             EVP_DigestUpdate(ctx, req->method, strlen(req->method) + 1) &&
-             EVP_DigestUpdate(ctx, req->path, strlen(req->path) + 1) &&
-             EVP_DigestUpdate(ctx, req->body, req->body_len) &&
-             EVP_DigestFinal_ex(ctx, digest, len);
+    int ok =
+        ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) && digest_client(ctx, call->client) &&
+        EVP_DigestUpdate(ctx, req->method, strlen(req->method) + 1) &&
+        EVP_DigestUpdate(ctx, req->path, strlen(req->path) + 1) &&
+        EVP_DigestUpdate(ctx, req->body, req->body_len) && EVP_DigestFinal_ex(ctx, digest, len);
 
     EVP_MD_CTX_free(ctx);
     return ok ? 0 : -1;

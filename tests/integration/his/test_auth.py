@@ -616,6 +616,32 @@ class Auth(h.HisTestCase):
         h.wait_until(lambda: w.log_tail(n=10 ** 7).count(event) > before, 10, event)
         return w.log_tail(n=10 ** 7).rsplit(event, 1)[1].split("\n", 1)[0]
 
+    def test_a_key_is_not_replayed_to_a_client_a_reload_moved(self):
+        # desk1's identify at D01 is kept under its key; a reload moves desk1 to D02 (or gives
+        # its name to a new token): the same request with the key is a CONFLICT, not D01's
+        # patient and identity_token replayed past the desk check (found by review).
+        body = {"source": "id", "certno": h.PERSONS[ZHANG], "desk": "D01"}
+        first = self.tcp.post("/v1/identify", body, key="auth-moved-1", headers=auth("desk1"))
+        self.assertEqual(first.status, 200, first)
+        original = self.w.extra_conf
+        moved = dict(TOKENS, desk1=(TOKENS["desk1"][0], "cashier", "D02"))
+        renamed = dict(TOKENS, desk1=("tok-desk1-new-0b7f", "cashier", "D01"))
+        try:
+            for tokens in (moved, renamed):
+                line = ";".join("%s:%s:%s:%s" % (n, h.sha256_hex(t), role, desks)
+                                for n, (t, role, desks) in tokens.items())
+                self.reload("[his]\nclients = %s\n" % line, "config_reloaded")
+                again = self.tcp.post("/v1/identify", body, key="auth-moved-1",
+                                      headers=h.bearer(tokens["desk1"][0]))
+                self.assertError(again, 409, "CONFLICT")
+                self.assertNotIn(first.json["identity_token"], again.raw.decode("utf-8"))
+            # As it was, the key's answer is the client's again.
+            self.reload(original, "config_reloaded")
+            again = self.tcp.post("/v1/identify", body, key="auth-moved-1", headers=auth("desk1"))
+            self.assertEqual((again.status, again.raw), (200, first.raw), again)
+        finally:
+            self.reload(original, "config_reloaded")
+
     def test_sighup_reloads_the_tokens(self):
         original = self.w.extra_conf
         late = ("tok-late-5e1d0c3b", "cashier", "D01")
