@@ -381,6 +381,9 @@ int desk_deferrable_outcome(struct upmsg *m, bool *ret_queued, char *ret_message
  * yet turn out cancelled). Database thread. */
 int desk_settled_of(struct db *db, const struct visit_record *v, char ret[RECORD_ID_MAX + 1],
                     bool *ret_refund_open);
+/* Is the settlement's outcome still being found out (pending, queued, unknown)? It may yet
+ * turn out settled: what waits on that is retryable. */
+bool desk_setl_in_flight(const char *state);
 /* Is a refund of the settled visit's settlement on its way: its call holds it (his_locked),
  * or the journal's refund_open? The visit may be billed again in a moment. Loop thread. */
 bool desk_refund_on_its_way(const char *settled_id, bool refund_open);

@@ -509,6 +509,12 @@ int desk_settled_of(struct db *db, const struct visit_record *v, char ret[RECORD
     return journal_visit_refund_open(db, v->visit_id, ret_refund_open);
 }
 
+bool desk_setl_in_flight(const char *state)
+{
+    return strcmp(state, "pending") == 0 || strcmp(state, "queued") == 0 ||
+           strcmp(state, "unknown") == 0;
+}
+
 bool desk_refund_on_its_way(const char *settled_id, bool refund_open)
 {
     return settled_id[0] && (refund_open || his_locked(settled_id));

@@ -178,6 +178,14 @@ static void on_setl(struct db_job *job, int status)
 
     if (!his_loaded(call, status, f->visit ? f->visit->desk : NULL))
         return;
+    if (desk_setl_in_flight(f->setl->state)) { /* it may yet turn out settled */
+        his_fail(call, POSA_EBUSY,
+                 "this settlement's outcome is not known yet (it waits for the platform or is "
+                 "being checked with it): its statement prints once it settled; ask again in "
+                 "a moment",
+                 NULL);
+        return;
+    }
     if (strcmp(f->setl->state, "settled") != 0 && strcmp(f->setl->state, "cancelled") != 0) {
         his_fail(call, POSA_ESTATE,
                  "only a settled settlement (or one refunded since) has a statement: this one "

@@ -257,9 +257,7 @@ int desk_settlement_refresh(struct db *db, struct settlement_record *s, bool *re
     *ret_changed = false;
     /* pending: posad stopped between journaling the settlement and its outcome (a crash);
      * the journal, resolved since, says how it went. */
-    if ((strcmp(s->state, "unknown") != 0 && strcmp(s->state, "queued") != 0 &&
-         strcmp(s->state, "pending") != 0) ||
-        !s->msgid[0])
+    if (!desk_setl_in_flight(s->state) || !s->msgid[0])
         return 0;
     if ((err = journal_get(db, s->msgid, &row)) < 0)
         return err == POSA_ENOTFOUND ? 0 : err;
@@ -1830,8 +1828,7 @@ static void on_cancel_loaded(struct db_job *job, int status)
         return;
     /* A settlement whose outcome is being found out may turn out settled: retryable (and not
      * kept under the request's key as its final answer). */
-    if (strcmp(s->rec->state, "unknown") == 0 || strcmp(s->rec->state, "pending") == 0 ||
-        strcmp(s->rec->state, "queued") == 0) {
+    if (desk_setl_in_flight(s->rec->state)) {
         his_fail(call, POSA_EBUSY,
                  strcmp(s->rec->state, "queued") == 0
                      ? "this settlement waits in posad's queue for the platform: it cannot be "

@@ -203,6 +203,28 @@ class Offline(h.HisTestCase):
         self.assertRegex(self.w.log_tail(n=200000), r"event=settlement settlement=%s .*"
                          r"state=refused resolved=yes" % g["settlement_id"])
 
+    def test_a_queued_settlements_statement_is_asked_again(self):
+        # The statement of a settlement waiting in the queue was a final "not settled"
+        # (retryable false): an HIS that honours it never printed the statement of a
+        # settlement settled a moment later (found by review). Retryable until it settled.
+        v = self.open_visit(self.unix, "32020000000000000000000112", kind="outpatient",
+                            med_type="11")
+        self.w.kill_sandbox()
+        self.wait_health(self.tcp, "offline")
+        self.upload(self.tcp, v["visit_id"], [
+            h.line("Q1", "002501010150000", "血细胞分析(血常规)", "1", "20.00", "20.00")])
+        r = self.tcp.post("/v1/visits/%s/settle" % v["visit_id"], {"wait_if_offline": True})
+        self.assertEqual((r.status, r.json.get("state")), (202, "queued"), r)
+        path = "/v1/documents/settlement/" + r.json["settlement_id"]
+        d = self.tcp.get(path)
+        self.assertError(d, 409, "CONFLICT")
+        self.assertIs(d.json["error"]["retryable"], True, d)
+        self.assertIn("not known yet", d.json["error"]["message"], d)
+        self.assertTrue(self.w.start_sandbox(), self.w.log_tail("sandbox.log"))
+        self.wait_health(self.unix, "online")
+        h.wait_until(lambda: self.tcp.get(path).status == 200, 15, "the statement", step=0.1)
+        self.assertIn("20.00", self.tcp.get(path).raw.decode("utf-8"))
+
     def test_a_discharge_without_wait_is_never_queued(self):
         # The platform gone a moment ago (posad has not said offline yet): the settle's
         # discharge could not leave. It was queued, and sent later, while the cashier heard
