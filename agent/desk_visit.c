@@ -495,7 +495,14 @@ static void tag(struct his_call *call, struct visit_flow *f)
         return;
     }
     if ((err = precheck(call, f)) < 0) {
-        his_fail(call, err, NULL, NULL);
+        /* The filings are identify's: one made since is the platform's to see. */
+        his_fail(call, err,
+                 err == POSA_EFILING
+                     ? "not filed for cross-province settlement (as the platform said when the "
+                       "patient was identified) and not an emergency: file first or self-pay; "
+                       "a patient who filed since is identified again"
+                     : NULL,
+                 NULL);
         return;
     }
     his_new_id("V", f->rec.visit_id);

@@ -619,6 +619,27 @@ class VisitsBase(h.HisTestCase):
             r = self.c.post("/v1/visits", body)
             self.assertEqual(r.status, 201, r)
 
+    def test_filing_required_says_a_patient_filed_since_is_identified_again(self):
+        # The refusal is made from identify's filings: a patient who filed a moment ago (at
+        # the window beside the cashier) was told "file first or self-pay" (found by
+        # review). It says so; identified again, the visit opens.
+        token = self.identify(self.c, WU)
+        filing = {"psn_no": WU, "action": "add", "kind": "long_term",
+                  "valid_from": "2026-01-01", "valid_to": None}
+        status, raw = self.w.sandbox_request("POST", "/sandbox/filings", filing)
+        self.assertEqual(status, 200, raw)
+        self.addCleanup(self.w.sandbox_request, "POST", "/sandbox/filings",
+                        dict(filing, action="revoke"))
+        body = h.visit_body(token)
+        r = self.c.post("/v1/visits", body)
+        self.assertError(r, 422, "FILING_REQUIRED")
+        self.assertIn("as the platform said when the patient was identified",
+                      r.json["error"]["message"], r)
+        self.assertIn("a patient who filed since is identified again", r.json["error"]["message"])
+        body["identity_token"] = self.identify(self.c, WU)
+        r = self.c.post("/v1/visits", body)
+        self.assertEqual(r.status, 201, r)
+
     def test_med_type_of_an_emergency_or_a_trauma_is_one(self):
         # med_type 24 is an emergency admission and the platform applies it as one: an
         # unfiled patient is not refused (FILING_REQUIRED, "not an emergency"), the flag says
