@@ -368,6 +368,7 @@ static void upstream_session_lost(struct upstream *up, struct upmsg *m)
     if (strcmp(m->sent_sign_no, up->sign_no) == 0) {
         log_event(LOGL_WARN, "session_lost", "msgid", m->msgid, "sign_no", up->sign_no, NULL);
         up->sign_no[0] = '\0';
+        up->session_was_lost = true;
         /* Nothing leaves without a session: not online until the new sign-in is answered. */
         if (up->health == UPSTREAM_ONLINE)
             upstream_set_health(up, UPSTREAM_DEGRADED);
@@ -384,6 +385,27 @@ static void upstream_session_lost(struct upstream *up, struct upmsg *m)
         return;
     }
     m->result = UPMSG_QUEUED;
+}
+
+/* A message's answer as it bears on the session: a refusal for it ends the session it went
+ * with, but for one the new session, unproven, gets again (a refusal the platform words so
+ * for the message itself: signing in and resending would go round for ever). */
+static void session_answered(struct upstream *up, struct upmsg *m,
+                             const struct envelope_response *env)
+{
+    bool current = strcmp(m->sent_sign_no, up->sign_no) == 0;
+
+    if (env->infcode == 0 || !upstream_is_session_refusal(env->err_msg)) {
+        if (current)
+            up->session_unproven = false;
+        return;
+    }
+    if (current && up->session_unproven) {
+        log_event(LOGL_WARN, "session_refusal_repeated", "msgid", m->msgid, "infno", m->infno,
+                  "err_msg", env->err_msg, "taken_as", "a refusal of the message", NULL);
+        return;
+    }
+    upstream_session_lost(up, m);
 }
 
 /* --- finishing ------------------------------------------------------------------------ */
@@ -610,9 +632,8 @@ static void upmsg_classify(struct upmsg *m, const struct platform_result *res)
         /* A refused sign-in is no session: the platform answers, but nothing can be sent. */
         if (env.infcode == 0 || strcmp(m->infno, "9001") != 0)
             upstream_health_ok(up, res->elapsed_ms);
-        if (env.infcode != 0 && upstream_is_session_refusal(env.err_msg) &&
-            strcmp(m->infno, "9001") != 0)
-            upstream_session_lost(up, m);
+        if (strcmp(m->infno, "9001") != 0)
+            session_answered(up, m, &env);
         if ((date = envelope_respond_date(&env)) != 0)
             up->platform_date = date;
         /* Kept for the message's owner, so a 50-line answer is parsed once, not twice. */
@@ -1053,6 +1074,8 @@ static void on_signed_in(struct upmsg *m)
 
         if (good) {
             str_copy(up->sign_no, sizeof(up->sign_no), sign_no);
+            up->session_unproven = up->session_was_lost;
+            up->session_was_lost = false;
             log_event(LOGL_INFO, "signed_in", "sign_no", up->sign_no, NULL);
             up->sign_in_failing = false;
             upstream_health_ok(up, up->rtt_ms);

@@ -99,6 +99,33 @@ class FeeRefusals(h.HisTestCase):
         p = self.tcp.post("/v1/visits/%s/presettle" % vid, {})
         self.assertEqual((p.status, p.json["amounts"]["medfee_sumamt"]), (200, "4920.00"), p)
 
+    def test_a_refusal_worded_as_the_session_twice_ends_the_upload(self):
+        # The platform refuses an upload with words about the sign-in (经办人签到...) that are
+        # its word on the message: posad signed in, sent it again under a new msgid, was
+        # refused, and went round for ever (some 500 rows a second; found by review). After
+        # the new session's first such refusal the upload is refused, sent twice in all.
+        v = self.open_visit(self.tcp, ZHANG)
+        vid = v["visit_id"]
+        seen = len(self.w.log_tail(n=10 ** 7))
+        self.fault({"infno": "2301", "mode": "refuse", "count": 2,
+                    "message": "经办人签到信息与本机构不符"})
+        r = self.tcp.post("/v1/visits/%s/fees" % vid, {"lines": h.stay_lines("S")[:1]})
+        self.assertEqual(r.status, 200, r)
+        self.drained(vid)
+        rows = self.posad_rows("SELECT msgid, ref_msgid, state FROM journal WHERE visit_key = ? "
+                               "AND infno = '2301' ORDER BY seq", (vid,))
+        self.assertEqual([(row[1], row[2]) for row in rows],
+                         [(None, "refused"), (rows[0][0], "refused")], rows)
+        self.assertEqual(self.line_states(vid), {"S01": "refused_queued"})
+        log = self.w.log_tail(n=10 ** 7)[seen:]
+        self.assertEqual(log.count("event=session_lost"), 1, log[-3000:])
+        self.assertIn("event=session_refusal_repeated", log)
+        self.assertEqual(self.tcp.get("/v1/health").json["upstream"]["state"], "online")
+        # The session stands: the line sent again is taken.
+        self.upload(self.tcp, vid, h.stay_lines("S")[:1])
+        self.drained(vid)
+        self.assertEqual(self.line_states(vid), {"S01": "active"})
+
     def test_line_cancelled_behind_a_refused_upload_is_refused(self):
         v = self.open_visit(self.tcp, ZHANG)
         vid, lines = v["visit_id"], h.stay_lines("B")[:3]
