@@ -1319,8 +1319,9 @@ static void on_setl_get(struct db_job *job, int status)
         json_object_object_add(msg, "infno", json_object_new_string(s->row->infno));
         json_object_object_add(msg, "state", json_object_new_string(msg_state_name(s->row->state)));
         json_object_object_add(msg, "attempts", json_object_new_int64(s->row->attempts));
-        /* Why it ended so: "refused" is also a message that never got there. */
-        if (s->row->last_error && s->row->last_error[0])
+        /* Why it ended so: "refused" is also a message that never got there. One answered
+         * (done) keeps the words of an attempt before, which did not end it. */
+        if (s->row->state != MSG_DONE && s->row->last_error && s->row->last_error[0])
             json_object_object_add(msg, "last_error", json_object_new_string(s->row->last_error));
         json_object_object_add(o, "message", msg);
     }

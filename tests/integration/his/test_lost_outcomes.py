@@ -68,6 +68,10 @@ class LostOutcomes(h.HisTestCase):
         s = self.settlement_of(v["visit_id"])
         self.assertEqual(s["amounts"]["medfee_sumamt"], "40.00", s)  # 2 x 20.00
         self.assertEqual([e["state"] for e in s["history"]], history, s)
+        # Its message ended well: the words of the attempt whose answer was lost are not
+        # shown beside "done" as if it failed (found by review).
+        self.assertEqual(s["message"]["state"], "done", s)
+        self.assertNotIn("last_error", s["message"], s)
         upstream = [x for x in self.w.ledger()["settlements"] if x["mdtrt_id"] == v["mdtrt_id"]]
         self.assertEqual([x["state"] for x in upstream], ["active"], upstream)
         again = self.tcp.post("/v1/visits/%s/settle" % v["visit_id"], {})
