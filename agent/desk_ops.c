@@ -201,6 +201,7 @@ struct recon_flow {
     struct json_object *cancel_of; /* a done cancel's msgid -> the setl_id it took back */
     struct json_object *reversed;  /* msgids of settlements a done 2601 undid */
     struct json_object *others;    /* msgids 3202s listed of the hospital's other posads */
+    struct json_object *open;      /* msgids of the unresolved (journal_settlements_open) */
     int64_t unresolved;            /* the period's settlements and cancels of unknown outcome */
     struct recon_row *rows;
     size_t n_rows, cap_rows;
@@ -225,6 +226,7 @@ static void recon_free(void *p)
     json_object_put(f->cancelled);
     json_object_put(f->cancel_of);
     json_object_put(f->others);
+    json_object_put(f->open);
     json_object_put(f->reversed);
     free(f->rows);
     free(f->report);
@@ -444,6 +446,14 @@ static int note_cancelled_elsewhere(const char *setl_id, void *data)
     return 0;
 }
 
+static int note_open(const char *msgid, void *data)
+{
+    struct recon_flow *f = data;
+
+    f->unresolved++;
+    return json_object_object_add(f->open, msgid, NULL) == 0 ? 0 : -ENOMEM;
+}
+
 static int run_day(struct db *db, struct db_job *job)
 {
     struct recon_flow *f = container_of(job, struct recon_flow, job);
@@ -452,13 +462,13 @@ static int run_day(struct db *db, struct db_job *job)
     if (!(f->mismatched = json_object_new_array()) || !(f->listed = json_object_new_object()) ||
         !(f->held = json_object_new_object()) || !(f->cancelled = json_object_new_object()) ||
         !(f->cancel_of = json_object_new_object()) || !(f->reversed = json_object_new_object()) ||
-        !(f->others = json_object_new_object()))
+        !(f->others = json_object_new_object()) || !(f->open = json_object_new_object()))
         return -ENOMEM;
     /* From a day earlier: the platform's setl_time decides the day, and its clock may run
      * ahead of posad's (an answer journaled at 23:59:59 for a settlement of 00:00:01). */
     if ((err = journal_settlements_since(db, f->day_start - 24 * 3600 * 1000, collect, f)) < 0 ||
         (err = records_cancelled_elsewhere_list(db, note_cancelled_elsewhere, f)) < 0 ||
-        (err = journal_settlements_open(db, f->day_start, f->day_end, &f->unresolved)) < 0)
+        (err = journal_settlements_open(db, f->day_start, f->day_end, note_open, f)) < 0)
         return err;
     return group_rows(f);
 }
@@ -589,6 +599,12 @@ static int on_mismatch(struct json_object *row, bool platform_only, void *data)
         f->groups[f->next].others = true;
         return 0;
     }
+    /* posad's own settlement whose outcome it is still finding out: the platform holds it,
+     * counted in unresolved, not a settlement only the platform has (found by review). */
+    if (platform_only && json_object_object_get_ex(row, "msgid", &v) &&
+        json_object_is_type(v, json_type_string) &&
+        json_object_object_get_ex(f->open, json_object_get_string(v), NULL))
+        return 0;
     if (json_object_object_get_ex(row, "setl_id", &v) && json_object_is_type(v, json_type_string) &&
         json_object_get_string(v)[0] &&
         recon_accounted(f, json_object_get_string(v), platform_only))

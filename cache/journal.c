@@ -130,7 +130,7 @@ static const char sql_settlements_since[] =
  * reversal may stand in for a settlement's or a refund's lost answer (either was reported a
  * mismatch, the refund found cancelled on the platform, while it waited). */
 static const char sql_settlements_open[] =
-    "SELECT count(*) FROM " OPEN_ROWS "AND ((substr(infno, 1, 4) IN ('2207', '2304') AND "
+    "SELECT msgid FROM " OPEN_ROWS "AND ((substr(infno, 1, 4) IN ('2207', '2304') AND "
     "created_at >= ?1 AND created_at < ?2) OR substr(infno, 1, 4) IN ('2208', '2305') OR "
     "infno = '2601')";
 static const char sql_retry_now[] =
@@ -667,20 +667,23 @@ int journal_stats(struct db *db, struct journal_stats *ret)
     return rc == SQLITE_ROW ? 0 : db_map(rc);
 }
 
-int journal_settlements_open(struct db *db, int64_t from, int64_t to, int64_t *ret)
+int journal_settlements_open(struct db *db, int64_t from, int64_t to,
+                             int (*cb)(const char *msgid, void *data), void *data)
 {
     sqlite3_stmt *st = db_stmt(db, sql_settlements_open);
-    int rc;
+    char msgid[MSGID_LEN + 1];
+    int rc, err = 0;
 
     if (!st)
         return POSA_EDB;
     sqlite3_bind_int64(st, 1, from);
     sqlite3_bind_int64(st, 2, to);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        *ret = sqlite3_column_int64(st, 0);
+    while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        journal_copy_fixed(msgid, sizeof msgid, st, 0);
+        err = cb(msgid, data);
+    }
     sqlite3_reset(st);
-    return rc == SQLITE_ROW ? 0 : db_map(rc);
+    return err ? err : rc == SQLITE_DONE ? 0 : db_map(rc);
 }
 
 int journal_last_msgid(struct db *db, char ret[MSGID_LEN + 1])

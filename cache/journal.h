@@ -175,11 +175,12 @@ int journal_stats(struct db *db, struct journal_stats *ret);
  * platform's setl_time, so every settlement of the day is among them). */
 int journal_settlements_since(struct db *db, int64_t since, journal_row_cb cb, void *data);
 
-/* Settlements journaled in [from, to) (Unix ms) whose outcome is not known yet (queued,
- * sent, unknown), and cancels and reversals on their way of any day (a refund counts against
- * its settlement's day, however long before): a period cannot be said to reconcile while any
- * is. */
-int journal_settlements_open(struct db *db, int64_t from, int64_t to, int64_t *ret);
+/* Calls cb with the msgid of each settlement journaled in [from, to) (Unix ms) whose outcome
+ * is not known yet (queued, sent, unknown), and of each cancel and reversal on its way of any
+ * day (a refund counts against its settlement's day, however long before): a period cannot
+ * be said to reconcile while any is. cb's error stops the walk and is returned. */
+int journal_settlements_open(struct db *db, int64_t from, int64_t to,
+                             int (*cb)(const char *msgid, void *data), void *data);
 
 /* The greatest msgid journaled (seeds core's msgid generator across restarts); "" when the
  * journal is empty. */

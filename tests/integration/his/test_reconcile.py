@@ -108,6 +108,27 @@ class Reconcile(h.HisTestCase):
                           rep["local_totals"]["fund_pay_sumamt"]), (2, "10800.00", "6660.00"),
                          rep)
 
+    def test_an_unresolved_settlement_is_not_listed_as_the_platforms_alone(self):
+        # A stay's answer lost, the platform holding it: the group's totals differ and its
+        # 3202 lists the settlement, which posad listed as one only the platform had
+        # (platform_only, under posad's own msgid; found by review). It is the unresolved.
+        day = datetime.datetime.now(datetime.timezone(datetime.timedelta(hours=8))).strftime(
+            "%Y-%m-%d")
+        _, r = self.stay(ZHANG, day, "UC")
+        self.assertEqual(r.status, 200, r)
+        for fault in ({"infno": "2304", "mode": "drop_after_commit", "count": 1},
+                      {"infno": "5203", "mode": "refuse", "count": 1000, "message": "系统繁忙"}):
+            status, raw = self.w.sandbox_request("POST", "/sandbox/faults", fault)
+            self.assertEqual(status, 200, raw)
+        _, r = self.stay(ZHANG, day, "UD")
+        self.assertEqual((r.status, r.json["state"]), (202, "unknown"), r)
+        rep = self.reconcile(day)
+        self.assertEqual((rep["matched"], rep.get("unresolved")), (False, 1), rep)
+        self.assertEqual([m for m in rep["mismatched"] if m.get("platform_only")], [], rep)
+        self.w.sandbox_request("DELETE", "/sandbox/faults")
+        h.wait_until(lambda: self.tcp.get("/v1/health").json["queue"]["unknown"] == 0, 40,
+                     "the outcome resolved", step=0.2)
+
     def test_a_passthrough_settlement_reversed_is_not_counted(self):
         day = "2026-10-06"
         _, r = self.stay(ZHANG, day, "PA")
