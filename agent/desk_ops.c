@@ -521,9 +521,9 @@ static char *report_text(struct recon_flow *f)
     json_object_object_add(
         o, "upstream_totals",
         json_object_new_string(
-            f->unresolved      ? "not comparable yet: settlements of the period are still being "
-                                 "resolved with the platform (see unresolved; reconcile again once "
-                                 "the queue's unknown is 0)"
+            f->unresolved      ? "not comparable yet: settlements of the period are still on "
+                                 "their way or being resolved with the platform (see unresolved, "
+                                 "and GET /v1/queue; reconcile again once they are)"
             : f->n_groups == 0 ? "not asked: no local settlement in that period"
             : matched ? "equal to local_totals in each of posad's groups (the platform is asked "
                         "about those: a group only it holds is not seen)"

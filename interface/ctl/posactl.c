@@ -29,7 +29,7 @@
 #define CTL_CELL_MAX       40         /* display columns of one table cell (not the last) */
 #define CTL_COLUMNS_MAX    32
 
-enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_MISMATCH = 3 };
+enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_MISMATCH = 3, EXIT_NOT_YET = 4 };
 
 struct options {
     const char *socket;
@@ -80,7 +80,8 @@ static void usage(FILE *out)
                  "  -h, --help                 this text\n\n"
                  "exit status: 0 ok, 1 posad unreachable or answered an error (its code and "
                  "message are printed), 2 bad usage, 3 the period does not reconcile, or the "
-                 "audit log's chain is broken\n");
+                 "audit log's chain is broken, 4 posad or the platform is not well (status), or "
+                 "the period cannot be compared yet (reconcile: run it again later)\n");
 }
 
 /* --- HTTP over the Unix socket ---------------------------------------------------------- */
@@ -630,38 +631,102 @@ static struct json_object *answer_json(const struct response *r)
     return doc;
 }
 
+static const char *member_string(struct json_object *doc, const char *key)
+{
+    struct json_object *v;
+
+    return json_object_object_get_ex(doc, key, &v) && json_object_is_type(v, json_type_string)
+               ? json_object_get_string(v)
+               : NULL;
+}
+
+/* A reconciliation report's verdict on stderr; its exit status (EXIT_OK for any other). */
+static int report_verdict(struct json_object *doc)
+{
+    struct json_object *matched, *asked, *n;
+    int64_t unresolved =
+        json_object_object_get_ex(doc, "unresolved", &n) ? json_object_get_int64(n) : 0;
+    int64_t unreadable =
+        json_object_object_get_ex(doc, "unreadable", &n) ? json_object_get_int64(n) : 0;
+
+    if (!json_object_object_get_ex(doc, "matched", &matched) ||
+        !json_object_is_type(matched, json_type_boolean))
+        return EXIT_OK;
+    if (unresolved > 0) {
+        fprintf(stderr,
+                "posactl: the period cannot be compared yet: %lld of its settlements or refunds "
+                "are still on their way or being resolved with the platform (posactl queue); "
+                "reconcile again once they are\n",
+                (long long)unresolved);
+        return EXIT_NOT_YET;
+    }
+    if (json_object_get_boolean(matched)) {
+        if (json_object_object_get_ex(doc, "upstream_asked", &asked) &&
+            json_object_is_type(asked, json_type_boolean) && !json_object_get_boolean(asked))
+            fprintf(stderr, "posactl: no local settlement in that period: nothing was compared "
+                            "with the platform\n");
+        return EXIT_OK;
+    }
+    if (unreadable > 0)
+        fprintf(stderr,
+                "posactl: %lld settlements of the period could not be read from posad's journal "
+                "(see its log): the period is not said to reconcile\n",
+                (long long)unreadable);
+    else
+        fprintf(stderr, "posactl: the period does not reconcile with the platform: see groups and "
+                        "mismatched\n");
+    return EXIT_MISMATCH;
+}
+
+/* GET /v1/health's verdict on stderr (posad's status, the platform's state); its exit
+ * status (EXIT_OK for any other answer): a monitor's check is posactl status. */
+static int health_verdict(struct json_object *doc)
+{
+    struct json_object *up;
+    const char *status = member_string(doc, "status"), *state;
+
+    if (!status || !json_object_object_get_ex(doc, "upstream", &up) ||
+        !(state = member_string(up, "state")))
+        return EXIT_OK;
+    if (strcmp(status, "ok") != 0) {
+        fprintf(stderr, "posactl: posad says it is %s: see the status above and its log\n", status);
+        return EXIT_NOT_YET;
+    }
+    if (strcmp(state, "online") != 0) {
+        fprintf(stderr, "posactl: the platform is %s for posad: settlements wait or are refused\n",
+                state);
+        return EXIT_NOT_YET;
+    }
+    return EXIT_OK;
+}
+
 /* Shows an answer; returns the exit status. */
 static int show(const struct options *o, const struct response *r)
 {
-    struct json_object *doc = answer_json(r), *matched = NULL;
+    struct json_object *doc = answer_json(r);
     bool ok = r->status >= 200 && r->status < 300;
     int rc = ok ? EXIT_OK : EXIT_RUNTIME;
+    const char *database = member_string(doc, "database");
 
     if (o->json && doc) { /* posad's words as it said them; anything else is not its answer */
         fputs(r->body, stdout);
         if (r->len == 0 || r->body[r->len - 1] != '\n')
             putchar('\n');
     }
-    if (ok && json_object_object_get_ex(doc, "matched", &matched) &&
-        json_object_is_type(matched, json_type_boolean) && !json_object_get_boolean(matched)) {
-        /* A reconciliation report that says the day does not match. */
-        fprintf(stderr, "posactl: the period does not reconcile with the platform: see groups and "
-                        "mismatched\n");
-        rc = EXIT_MISMATCH;
-    }
-    if (ok && json_object_object_get_ex(doc, "upstream_asked", &matched) &&
-        json_object_is_type(matched, json_type_boolean) && !json_object_get_boolean(matched))
-        fprintf(stderr, "posactl: no local settlement in that period: nothing was compared with "
-                        "the platform\n");
+    if (ok && (rc = report_verdict(doc)) == EXIT_OK)
+        rc = health_verdict(doc);
     if (!ok && is_error_answer(doc)) {
         print_error(r, doc);
     } else if (!ok) {
         if (!o->json)
             print_answer(doc);
         fprintf(stderr, "posactl: posad answered HTTP %d%s\n", r->status,
-                r->status == 503 && json_object_object_get_ex(doc, "database", &matched) &&
-                        strcmp(json_object_get_string(matched), "failed") == 0
+                r->status != 503 || !database ? ""
+                : strcmp(database, "failed") == 0
                     ? ": its database failed; restart posad (see its log, database_failed)"
+                : strcmp(database, "damaged") == 0
+                    ? ": its database is damaged; restore posad.db from a backup (see its log, "
+                      "database_damaged)"
                     : "");
     } else if (!doc && r->body && r->len > 0) {
         /* With --json too: a script must not take the printed text for posad's answer. */

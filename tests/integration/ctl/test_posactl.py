@@ -225,6 +225,53 @@ class WithoutPosad(unittest.TestCase):
         self.assertIn("does not reconcile", err)
         self.assertEqual(field(out, "matched"), "false", out)
 
+    def answered(self, status_line, doc, *args):
+        body = json.dumps(doc).encode()
+        t, _ = self.serve_once(b"HTTP/1.1 %s\r\nContent-Length: %d\r\n\r\n"
+                               % (status_line, len(body)) + body)
+        rc, out, err = posactl(*args, sock=self.nowhere)
+        t.join(10)
+        return rc, out, err
+
+    def test_reconcile_not_comparable_yet_exits_4(self):
+        # Settlements still being resolved: the report says "not comparable yet"; posactl
+        # said "does not reconcile: see groups and mismatched" (both empty) and "no local
+        # settlement", and exited 3 as for a mismatch (found by review).
+        rc, out, err = self.answered(b"200 OK", {
+            "date": "2024-02-29", "matched": False, "mismatched": [], "groups": [],
+            "upstream_asked": False, "unresolved": 2}, "reconcile", "2024-02-29")
+        self.assertEqual(rc, 4, (out, err))
+        self.assertIn("cannot be compared yet: 2 of its settlements", err)
+        self.assertNotIn("does not reconcile", err)
+        self.assertNotIn("no local settlement", err)
+        rc, out, err = self.answered(b"200 OK", {
+            "date": "2024-02-29", "matched": False, "mismatched": [], "groups": [],
+            "upstream_asked": True, "unreadable": 1}, "reconcile", "2024-02-29")
+        self.assertEqual(rc, 3, (out, err))
+        self.assertIn("1 settlements of the period could not be read", err)
+        rc, out, err = self.answered(b"200 OK", {
+            "date": "2024-02-29", "matched": True, "mismatched": [], "groups": [],
+            "upstream_asked": False}, "reconcile", "2024-02-29")
+        self.assertEqual((rc, err.strip()), (0, "posactl: no local settlement in that period: "
+                                                "nothing was compared with the platform"))
+
+    def test_status_not_well_exits_4(self):
+        # posad degraded (a disk full, a changed seal key) or the platform away answered 200:
+        # posactl status exited 0, and a monitor running it saw nothing (found by review).
+        health = {"status": "ok", "database": "ok", "upstream": {"state": "online"}}
+        self.assertEqual(self.answered(b"200 OK", health, "status")[0], 0)
+        rc, out, err = self.answered(b"200 OK", dict(health, status="degraded"), "status")
+        self.assertEqual(rc, 4, (out, err))
+        self.assertIn("posad says it is degraded", err)
+        rc, out, err = self.answered(b"200 OK", dict(health, upstream={"state": "offline"}),
+                                     "status")
+        self.assertEqual(rc, 4, (out, err))
+        self.assertIn("the platform is offline for posad", err)
+        rc, out, err = self.answered(b"503 Service Unavailable",
+                                     dict(health, status="degraded", database="damaged"), "status")
+        self.assertEqual(rc, 1, (out, err))
+        self.assertIn("HTTP 503: its database is damaged; restore posad.db from a backup", err)
+
     def test_peer_that_is_not_http(self):
         t, _ = self.serve_once(b"SSH-2.0-OpenSSH_9.2\r\n")
         rc, out, err = posactl("status", sock=self.nowhere)

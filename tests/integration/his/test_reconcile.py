@@ -95,7 +95,7 @@ class Reconcile(h.HisTestCase):
         self.assertEqual((r.status, r.json["state"]), (202, "unknown"), r)
         rep = self.reconcile(day)
         self.assertEqual((rep["matched"], rep.get("unresolved")), (False, 1), rep)
-        self.assertIn("still being resolved", rep["upstream_totals"])
+        self.assertIn("still on their way or being resolved", rep["upstream_totals"])
         # The platform answers again: the settlement is found, and the day matches, both
         # counted: 4,500.00 + 900.00 twice; funds (5,400.00 - 800.00) x 0.90 = 4,140.00 and
         # (5,400.00 - 1,200.00) x 0.60 = 2,520.00.
