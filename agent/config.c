@@ -759,12 +759,16 @@ static int config_log_file(const struct posad_config *cfg, const char *path, cha
     char at[CONFIG_PATH_MAX + 16];
     struct stat st;
 
-    if (!cfg->log_file[0] || stat(cfg->log_file, &st) != 0 ||
-        !(S_ISDIR(st.st_mode) || S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
+    if (!cfg->log_file[0] || lstat(cfg->log_file, &st) != 0 ||
+        !(S_ISDIR(st.st_mode) || S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) ||
+          S_ISLNK(st.st_mode)))
         return 0;
     snprintf(msg, cap, "%s: [posad] log_file: %s: %s",
              config_at(cfg, path, "posad", "log_file", at, sizeof at), cfg->log_file,
-             S_ISDIR(st.st_mode) ? "a directory, not a file" : "a pipe or socket, not a file");
+             S_ISDIR(st.st_mode)   ? "a directory, not a file"
+             : S_ISLNK(st.st_mode) ? "a symbolic link: posad does not follow one for its log "
+                                     "(name the file itself)"
+                                   : "a pipe or socket, not a file");
     return POSA_EFIELD;
 }
 

@@ -33,16 +33,23 @@ static int log_open_file(void)
     /* A file posad creates is 0640 whatever its umask (077 once started: a log reopened
      * after rotation would be 0600, and the log readers' group would lose it); one that
      * exists keeps its owner's and group's bits (a logrotate `create` mode), but not
-     * others': the log names the patients' visits, masked or not. */
-    fd = open(log_state.path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+     * others': the log names the patients' visits, masked or not. Nor a file another
+     * account owns, or one a symbolic link names (planted where others may write, it would
+     * have posad write its lines, and narrow the modes, of a file of the link's choosing). */
+    fd =
+        open(log_state.path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
     if (fd >= 0) {
         (void)fchmod(fd, 0640); /* best effort: the file is posad's either way */
         return fd;
     }
     if (errno == EEXIST)
-        fd = open(log_state.path, O_WRONLY | O_APPEND | O_CLOEXEC);
+        fd = open(log_state.path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return -errno;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid != geteuid()) {
+        close(fd);
+        return -EPERM;
+    }
     if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0007)) /* not /dev/null */
         (void)fchmod(fd, st.st_mode & 0770); /* best effort, as above */
     return fd;
@@ -62,6 +69,16 @@ int log_open(const char *path, const char *level, const char *format)
         return fd;
     log_state.fd = fd;
     return 0;
+}
+
+const char *log_open_why(int err)
+{
+    if (err == -ELOOP)
+        return "a symbolic link: posad does not follow one for its log (name the file itself)";
+    if (err == -EPERM)
+        return "the file is another account's, which would read every line posad writes: make "
+               "it posad's, or remove it";
+    return strerror(-err);
 }
 
 int log_reopen(void)

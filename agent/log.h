@@ -9,10 +9,13 @@
 
 enum log_level { LOGL_DEBUG, LOGL_INFO, LOGL_WARN, LOGL_ERROR };
 
-/* path "" or NULL = stderr. level "debug|info|warn|error", format "text|json". */
+/* path "" or NULL = stderr. level "debug|info|warn|error", format "text|json". A file another
+ * account owns (-EPERM) or a symbolic link (-ELOOP) is refused. */
 int log_open(const char *path, const char *level, const char *format);
 /* Reopens the file (logrotate's SIGHUP); stderr stays. */
 int log_reopen(void);
+/* Why log_open or log_reopen failed, in an operator's words. */
+const char *log_open_why(int err);
 void log_close(void);
 bool log_enabled(enum log_level level);
 

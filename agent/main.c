@@ -258,7 +258,7 @@ static void on_signal(uv_signal_t *s, int signum)
     if (signum == SIGHUP) {
         int err = log_reopen();
         log_event(err ? LOGL_ERROR : LOGL_INFO, "log_reopened", "error",
-                  err ? posa_strerror(err) : NULL, NULL);
+                  err ? log_open_why(err) : NULL, NULL);
         if (reload_config(pd) == 0)
             reload_tls(pd);
         return;
@@ -808,7 +808,7 @@ int main(int argc, char **argv)
     }
     /* The log first: why posad cannot start goes there too (start_error). */
     if (!rc && !check && (rc = log_open(pd.cfg.log_file, pd.cfg.log_level, pd.cfg.log_format))) {
-        fprintf(stderr, "posad: cannot open log file %s: %s\n", pd.cfg.log_file, strerror(-rc));
+        fprintf(stderr, "posad: cannot open log file %s: %s\n", pd.cfg.log_file, log_open_why(rc));
         return 1;
     }
     if (!rc) {

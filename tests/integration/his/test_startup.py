@@ -245,6 +245,37 @@ class Startup(h.HisTestCase):
         self.assertIn("chown it", err)
         self.assertEqual(os.stat(db).st_uid, 65534)
 
+    def test_a_log_file_of_another_account_or_a_link_is_refused(self):
+        # Planted where others may write, a link had posad (root) append its lines to the
+        # file it named and narrow that file's modes, and another account's file read every
+        # line (found by review). Neither is taken; the files are left as they were.
+        if os.geteuid() != 0:
+            self.skipTest("needs root to give the file away")
+        target = os.path.join(self.w.dir, "roots-file")
+        with open(target, "w") as f:
+            f.write("root's\n")
+        os.chmod(target, 0o644)
+        link = os.path.join(self.w.dir, "linked.log")
+        os.symlink(target, link)
+        conf = self.conf("linklog.conf", os.path.join(self.w.dir, "linklog"),
+                         os.path.join(self.w.dir, "linklog.sock"), extra="log_file = %s\n" % link)
+        p = subprocess.run([h.POSAD, "--config", conf], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=20)
+        self.assertNotEqual(p.returncode, 0, p.stderr)
+        self.assertIn("log_file: %s: a symbolic link: posad does not follow one" % link,
+                      p.stderr.decode())
+        self.assertEqual((read(target), os.stat(target).st_mode & 0o777), (b"root's\n", 0o644))
+        theirs = os.path.join(self.w.dir, "theirs.log")
+        with open(theirs, "w") as f:
+            f.write("theirs\n")
+        os.chmod(theirs, 0o666)
+        os.chown(theirs, 65534, 65534)
+        err = self.refused(self.conf("theirlog.conf", os.path.join(self.w.dir, "theirlog"),
+                                     os.path.join(self.w.dir, "theirlog.sock"),
+                                     extra="log_file = %s\n" % theirs))
+        self.assertIn("cannot open log file %s: the file is another account's" % theirs, err)
+        self.assertEqual((read(theirs), os.stat(theirs).st_mode & 0o777), (b"theirs\n", 0o666))
+
     def test_a_certificate_that_does_not_load_is_logged(self):
         # Found before posad listens, and said in log_file too (a service's stderr may go
         # nowhere), as a port in use is.
