@@ -18,6 +18,7 @@
 #include "core/container_of.h"
 #include "core/datetime.h"
 #include "core/err.h"
+#include "core/mask.h"
 #include "core/str.h"
 #include "interface/platform/messages.h"
 
@@ -1082,8 +1083,10 @@ static void on_signed_in(struct upmsg *m)
             if (up->on_queued)
                 up->on_queued(up); /* what waited for a session may go */
         } else {
-            str_copy(up->sign_in_refusal, sizeof(up->sign_in_refusal),
-                     why && why[0] ? why : "no reason given");
+            /* Kept masked, as the log has them: health (every desk's client reads it) and
+             * the HIS's messages say them (they may name the operator, or a patient). */
+            mask_free_text(why && why[0] ? why : "no reason given", up->sign_in_refusal,
+                           sizeof up->sign_in_refusal);
             log_event(up->sign_in_failing ? LOGL_DEBUG : LOGL_WARN, "sign_in_refused", "err_msg",
                       why, "next", "tried again every probe_interval_ms", NULL);
             up->sign_in_failing = true;
