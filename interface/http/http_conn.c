@@ -392,8 +392,16 @@ static int on_url(http_parser *p, const char *at, size_t len)
 /* Ends the url, a name or a value with a NUL (the buffer may move, so offsets are kept). */
 static int head_terminate(struct http_conn *c)
 {
-    if (c->req.last_cb == 0)
-        c->req.url_end = c->req.head_len;
+    struct http_req_impl *r = &c->req;
+
+    if (r->last_cb == 0)
+        r->url_end = r->head_len;
+    /* A value's trailing spaces and tabs are not part of it (RFC 9110 5.5): "Bearer t " is
+     * the token t, as any client means it. http_parser drops the leading ones. */
+    if (r->last_cb == 2)
+        while (r->head_len > r->value_off[r->n_headers - 1] &&
+               (r->head[r->head_len - 1] == ' ' || r->head[r->head_len - 1] == '\t'))
+            r->head_len--;
     return head_append(c, "", 1);
 }
 

@@ -99,6 +99,17 @@ class Auth(h.HisTestCase):
                 # the scheme to answer it with (RFC 9110: a 401 must name one)
                 self.assertEqual(r.headers.get("WWW-Authenticate"), "Bearer", r.headers)
 
+    def test_a_header_values_trailing_blanks_are_not_part_of_it(self):
+        # RFC 9110 5.5: "Bearer t " is the token t; it was refused 401 (and a Host with a
+        # trailing space was "a request from a web page"; found by review).
+        for blank in (" ", "\t", " \t "):
+            with self.subTest(blank=repr(blank)):
+                r = self.tcp.get("/v1/health", headers={
+                    "Authorization": "Bearer " + TOKENS["ops"][0] + blank})
+                self.assertEqual(r.status, 200, r)
+        r = self.tcp.get("/v1/health", headers={"Authorization": "Bearer nope "})
+        self.assertError(r, 401, "UNAUTHORIZED")
+
     def test_bad_token_is_401(self):
         good = TOKENS["ops"][0]
         for header in ("Bearer nope", "Bearer " + good + "x", "Bearer " + good.upper(),
