@@ -803,12 +803,13 @@ static void on_undischarged(struct upmsg *m)
 
 /* --- settle: before the platform ----------------------------------------------------------- */
 
-/* What a local estimate cannot know. The account's balance is the one identify read: a
- * settlement since then that paid from it (under the same identity_token) is not counted. */
+/* What a local estimate cannot know. The filings and the account's balance are the ones
+ * identify read: a filing made since, and a settlement since that paid from the account
+ * (under the same identity_token), are not counted. */
 #define ESTIMATE_NOTE                                                                              \
     "computed locally while the platform is offline, from the configured rules of the insured "    \
-    "region; this year's deductible and fund already used are not known here and are taken as "    \
-    "none"
+    "region and the filing identify read (one made since is not seen here); this year's "          \
+    "deductible and fund already used are not known here and are taken as none"
 
 static const char *estimate_note(const struct settle_flow *f)
 {

@@ -101,6 +101,9 @@ class Estimate(h.HisTestCase):
         # Its balance is identify's: a settlement since that paid from it is not known here
         # (the estimate said nothing of it; found by review).
         self.assertIn("balance is the one identify read", r.json["estimate_note"], r)
+        # So is the filing: one made during the stay is the platform's to see (found by
+        # review: the estimate said emergency, 970.00 short of the long-term filing's).
+        self.assertIn("the filing identify read", r.json["estimate_note"], r)
         r = self.unix.post("/v1/visits/%s/presettle" % visits[ZHAO], {})
         self.assertNotIn("balance", r.json["estimate_note"], r)
         # A settlement is never estimated: it waits for the platform.
