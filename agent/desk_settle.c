@@ -464,10 +464,20 @@ static void decide(struct settle_flow *f, struct upmsg *m)
         json_object_object_add(f->answer, "settlement_id",
                                json_object_new_string(f->rec.settlement_id));
         json_object_object_add(f->answer, "state", json_object_new_string("queued"));
+        /* Why it waits: the cashier tells the patient (it said "the platform is away" also
+         * while the platform answered, the visit's earlier messages on their way). */
         json_object_object_add(
             f->answer, "message",
-            json_object_new_string("the platform is away: the settlement waits and is sent once "
-                                   "it answers; look it up or listen for settlement_resolved"));
+            json_object_new_string(
+                upmsg_queued_behind(m)
+                    ? "the settlement waits behind this visit's earlier messages, still on "
+                      "their way to the platform (GET /v1/queue), and is sent once they are "
+                      "answered; look it up or listen for settlement_resolved"
+                : m->offline_at_admit
+                    ? "the platform is away: the settlement waits and is sent once it answers; "
+                      "look it up or listen for settlement_resolved"
+                    : "the settlement could not leave now (the platform did not take it): it "
+                      "waits and is sent again; look it up or listen for settlement_resolved"));
         return;
     }
     err = desk_outcome(m, &f->env, msg, sizeof msg);

@@ -135,6 +135,22 @@ class LostOutcomes(h.HisTestCase):
         finally:
             self.w.sandbox_request("DELETE", "/sandbox/faults")
 
+    def test_a_settle_queued_behind_an_upload_says_so(self):
+        # The upload met an HTTP 500 and waits for its next attempt, the platform answering:
+        # the settle (wait_if_offline) is queued behind it, and said "the platform is away"
+        # (found by review). It says what it waits for, and settles once the upload went.
+        v = self.open_visit(self.tcp, ZHANG, kind="outpatient", med_type="11")
+        self.fault({"infno": "2204", "mode": "http_500", "count": 1})
+        r = self.tcp.post("/v1/visits/%s/fees" % v["visit_id"], {"lines": [
+            h.line("QB1", "002501010150000", "血细胞分析(血常规)", "1", "20.00", "20.00")]})
+        self.assertEqual(r.status, 200, r)
+        r = self.tcp.post("/v1/visits/%s/settle" % v["visit_id"], {"wait_if_offline": True})
+        self.assertEqual((r.status, r.json.get("state")), (202, "queued"), r)
+        self.assertIn("waits behind this visit's earlier messages", r.json["message"], r)
+        self.assertNotIn("away", r.json["message"], r)
+        h.wait_until(lambda: self.settlement_of(v["visit_id"]).get("state") == "settled", 30,
+                     "the settlement went after the upload")
+
     def test_a_settle_that_waits_behind_names_no_settlement_in_the_log(self):
         # The upload's answer lost and its reversal slow: a settle now is 409 retryable, and
         # nothing was kept or sent. The log named a new settlement id each time, at warn, as

@@ -165,6 +165,7 @@ class Offline(h.HisTestCase):
         self.assertEqual(fees["upload"]["state"], "queued", fees)
         r = self.tcp.post("/v1/visits/%s/settle" % v["visit_id"], {"wait_if_offline": True})
         self.assertEqual((r.status, r.json.get("state")), (202, "queued"), r)
+        self.assertIn("the platform is away", r.json["message"], r)
         self.assertTrue(self.w.start_sandbox(faults=faults), self.w.log_tail("sandbox.log"))
         self.wait_health(self.unix, "online")
         h.wait_until(lambda: self.tcp.get("/v1/queue").json["rows"] == [], 15, "queue drained",
