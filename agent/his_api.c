@@ -72,6 +72,20 @@ static int route_match(const char *method, const char *path, struct route_match 
     return err;
 }
 
+/* A 405's Allow: the table's methods for path, and HEAD beside a GET (route_match), but
+ * for the event stream. */
+static void route_allowed(const char *path, char *buf, size_t cap)
+{
+    struct route_match m;
+    size_t len;
+
+    router_allowed(patterns, N_ROUTES, path, buf, cap);
+    len = strlen(buf);
+    if (strstr(buf, "GET") && route_match("GET", path, &m) == 0 &&
+        routes[m.index].handle != desk_events)
+        snprintf(buf + len, cap - len, ", HEAD");
+}
+
 /* Keys and visits held by calls in flight (loop thread): a JSON object used as a set. */
 static struct json_object *in_flight;
 
@@ -241,7 +255,9 @@ size_t his_metrics_routes(struct metrics_route *out, size_t cap)
 static void respond(struct his_call *call, int status, const char *type, const char *body,
                     size_t len)
 {
-    struct http_header h[] = {{"Content-Type", type}, {"Cache-Control", "no-store"}};
+    char allow[64];
+    struct http_header h[] = {
+        {"Content-Type", type}, {"Cache-Control", "no-store"}, {"Allow", allow}};
     struct his_call *w = call->waiters;
 
     count(call, status);
@@ -249,7 +265,9 @@ static void respond(struct his_call *call, int status, const char *type, const c
     /* http_respond may start this connection's next pipelined request at once: it must find
      * the key and the visit free (the key's answer is stored by now, so it is replayed). */
     call_let_go(call);
-    http_respond(call->req, status, h, 2, body, len);
+    if (status == 405) /* RFC 9110 15.5.6: it says which methods the path takes */
+        route_allowed(call->req->path, allow, sizeof allow);
+    http_respond(call->req, status, h, status == 405 ? 3 : 2, body, len);
     call->pd->requests--;
     while (w) {
         struct his_call *next = w->waiters;

@@ -1,6 +1,7 @@
 /* Matching of method + path against route patterns with {captures}. */
 #include "interface/his/router.h"
 
+#include <stdio.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -40,6 +41,20 @@ static bool path_matches(const char *pattern, const char *path, struct route_mat
         path += len;
     }
     return *pattern == '\0' && *path == '\0';
+}
+
+void router_allowed(const struct route_pattern *table, size_t n, const char *path, char *buf,
+                    size_t cap)
+{
+    struct route_match m;
+    size_t len = 0;
+
+    if (cap == 0)
+        return;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n && len < cap; i++)
+        if (path_matches(table[i].pattern, path, &m))
+            len += (size_t)snprintf(buf + len, cap - len, "%s%s", len ? ", " : "", table[i].method);
 }
 
 int router_match(const struct route_pattern *table, size_t n, const char *method,

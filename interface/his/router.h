@@ -28,5 +28,9 @@ struct route_match {
  * not starting with '.' (ids never need more), else the path does not match. */
 int router_match(const struct route_pattern *table, size_t n, const char *method,
                  const char *path, struct route_match *ret);
+/* The methods the table has for path, ", " between them, into buf (cap bytes, truncated):
+ * a 405's Allow header. "" when none. */
+void router_allowed(const struct route_pattern *table, size_t n, const char *path, char *buf,
+                    size_t cap);
 
 #endif

@@ -457,9 +457,15 @@ def test_head_is_a_get_without_its_body(self):
         self.assertEqual(head.headers.get(k), got.headers.get(k), (head.headers, got.headers))
     self.assertEqual(self.c.request("HEAD", "/v1/documents/settlement/Sdeadbeefdeadbeef").status,
                      404)
-    # Not the event stream (it never ends), nor a POST's address.
-    for path in ("/v1/events?desk=D1", "/v1/identify"):
-        self.assertEqual(self.c.request("HEAD", path).status, 405, path)
+    # Not the event stream (it never ends), nor a POST's address. A 405 says what the path
+    # takes (RFC 9110: it must; found by review).
+    for path, allow in (("/v1/events?desk=D1", "GET"), ("/v1/identify", "POST")):
+        r = self.c.request("HEAD", path)
+        self.assertEqual((r.status, r.headers.get("Allow")), (405, allow), path)
+    r = self.c.request("DELETE", "/v1/documents/settlement/%s" % self.fx["sid"])
+    self.assertEqual((r.status, r.headers.get("Allow")), (405, "GET, HEAD"), r)
+    r = self.c.request("GET", "/v1/visits/%s/settle" % self.fx["open"])
+    self.assertEqual((r.status, r.headers.get("Allow")), (405, "POST"), r)
 
 
 BadInputBase.test_head_is_a_get_without_its_body = test_head_is_a_get_without_its_body

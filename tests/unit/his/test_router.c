@@ -67,6 +67,24 @@ static void test_not_found_vs_method(void **state)
     assert_int_equal(router_match(table, N, "get", "/v1/health", &m), POSA_EMETHOD);
 }
 
+/* A 405's Allow: every method the table has for the path, in table order. */
+static void test_allowed(void **state)
+{
+    static const struct route_pattern two[] = {
+        {"POST", "/v1/visits"}, {"GET", "/v1/health"}, {"GET", "/v1/visits"}};
+    char buf[32];
+
+    (void)state;
+    router_allowed(two, 3, "/v1/visits", buf, sizeof buf);
+    assert_string_equal(buf, "POST, GET");
+    router_allowed(table, N, "/v1/visits/V1/fees", buf, sizeof buf);
+    assert_string_equal(buf, "POST");
+    router_allowed(table, N, "/v1/nosuch", buf, sizeof buf);
+    assert_string_equal(buf, "");
+    router_allowed(two, 3, "/v1/visits", buf, 6); /* truncated, terminated */
+    assert_string_equal(buf, "POST,");
+}
+
 static void test_capture_bounds(void **state)
 {
     char path[200], id[80];
@@ -90,6 +108,7 @@ int main(void)
         cmocka_unit_test(test_matches),
         cmocka_unit_test(test_not_found_vs_method),
         cmocka_unit_test(test_capture_bounds),
+        cmocka_unit_test(test_allowed),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
