@@ -412,6 +412,11 @@ void desk_document_form(struct his_call *call)
         his_fail_at(call, POSA_EFIELD, "visit_id", "visit_id is given twice");
         return;
     }
+    if (found == POSA_EFIELD) { /* it said "1 to 63 characters" of "V%zz" */
+        his_fail_at(call, POSA_EFIELD, "visit_id",
+                    "visit_id is not a visit id (a bad %-escape, or an escaped NUL)");
+        return;
+    }
     if (found < 0 || !visit_id[0] || strlen(visit_id) > BOUND_PATH_ID) {
         his_fail_at(call, POSA_EFIELD, "visit_id", "visit_id must be 1 to 63 characters");
         return;

@@ -471,6 +471,19 @@ def test_head_is_a_get_without_its_body(self):
 BadInputBase.test_head_is_a_get_without_its_body = test_head_is_a_get_without_its_body
 
 
+def test_a_bad_escape_in_a_forms_visit_id_is_named(self):
+    # "V%zz" was "visit_id must be 1 to 63 characters" (found by review).
+    for query in ("V%zz", "V%00x", "V%4"):
+        r = self.c.get("/v1/documents/forms/outside-purchase?visit_id=" + query)
+        self.assertError(r, 400, "BAD_REQUEST")
+        self.assertIn("a bad %-escape", r.json["error"]["message"], r)
+        self.assertEqual(r.json["error"]["details"]["field"], "visit_id", r)
+
+
+BadInputBase.test_a_bad_escape_in_a_forms_visit_id_is_named = \
+    test_a_bad_escape_in_a_forms_visit_id_is_named
+
+
 def test_a_discharge_before_a_line_names_the_line(self):
     # A line dated after the discharge was settled without a word (found by review).
     r = self.c.post("/v1/visits/%s/settle" % self.fx["open"],
