@@ -503,7 +503,7 @@ static void statement_flags(struct html_buf *out, const struct statement_view *v
            v->trauma_third_party ? "是（涉及第三方，基金不予支付）"
                                  : "是（无第三方责任，附承诺书）");
     html_buf_put(out, "</tr>\n<tr>");
-    yes_no(out, "外院检查治疗或购药", v->outside, "是（附外院检查治疗购药单）");
+    yes_no(out, "外院检查治疗或购药", v->outside, "是（附住院期间外院检查治疗或定点药店购药单）");
     yes_no(out, "住院费用3万元以上", v->audit_30k, "是（明细备查）");
     html_buf_put(out, "</tr>\n</table>\n");
 }

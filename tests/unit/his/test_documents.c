@@ -254,6 +254,14 @@ static void test_statement(void **state)
                          "<td class=\"num\">2600.00</td></tr>");
     assert_has(out.data, "<tr class=\"total\"><th>合计</th><td class=\"num\">10000.00</td>");
     html_buf_done(&out);
+
+    /* With outside lines, the flag names the form as the form is titled (it said 外院检查治疗
+     * 购药单, a form there is not; found by review). */
+    v.outside = true;
+    html_buf_init(&out, HTML_BUF_CEILING);
+    assert_int_equal(documents_statement_format(&v, &out), 0);
+    assert_has(out.data, "是（附住院期间外院检查治疗或定点药店购药单）");
+    html_buf_done(&out);
 }
 
 static void test_statement_estimate_outpatient(void **state)
