@@ -203,6 +203,15 @@ static char *identity_doc(const struct identify_flow *f, const struct desk_perso
     return text;
 }
 
+static void add_warning(struct json_object *warnings, const char *code, const char *message)
+{
+    struct json_object *w = json_object_new_object();
+
+    json_object_object_add(w, "code", json_object_new_string(code));
+    json_object_object_add(w, "message", json_object_new_string(message));
+    json_object_array_add(warnings, w);
+}
+
 static struct json_object *answer_json(struct identify_flow *f, const struct desk_person *p,
                                        bool cross, int32_t today)
 {
@@ -218,16 +227,15 @@ static struct json_object *answer_json(struct identify_flow *f, const struct des
     json_object_object_add(o, "cert", cert);
     json_object_object_add(o, "cross_province", json_object_new_boolean(cross));
     json_object_object_add(o, "filing", filing_json(p, today));
-    if (f->card_expired) {
-        struct json_object *w = json_object_new_object();
-
-        json_object_object_add(w, "code", json_object_new_string("CARD_EXPIRED"));
-        json_object_object_add(
-            w, "message",
-            json_object_new_string("the card has expired: it still identifies the "
-                                   "patient, advise renewing it"));
-        json_object_array_add(warnings, w);
-    }
+    if (f->card_expired)
+        add_warning(warnings, "CARD_EXPIRED",
+                    "the card has expired: it still identifies the patient, advise renewing it");
+    /* The platform answers by the ID number alone: a name the HIS gave that is not the
+     * platform's is a patient mixed up at the desk, or a typo (it was passed over). */
+    if (f->req.psn_name && f->req.psn_name[0] && strcmp(f->req.psn_name, p->psn_name) != 0)
+        add_warning(warnings, "NAME_MISMATCH",
+                    "the platform's name for this ID number is not the psn_name given: check "
+                    "that this is the patient before opening a visit");
     json_object_object_add(o, "warnings", warnings);
     return o;
 }

@@ -619,6 +619,17 @@ class VisitsBase(h.HisTestCase):
             r = self.c.post("/v1/visits", body)
             self.assertEqual(r.status, 201, r)
 
+    def test_a_name_not_the_platforms_is_warned(self):
+        # The platform answers by the ID number: the HIS's psn_name of another patient (a
+        # mix-up at the desk) was passed over without a word (found by review).
+        body = {"source": "id", "certno": h.PERSONS[ZHANG], "psn_name": "李四"}
+        r = self.c.post("/v1/identify", body)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual([w["code"] for w in r.json["warnings"]], ["NAME_MISMATCH"], r)
+        self.assertEqual(r.json["person"]["name"], "张建国", r)
+        r = self.c.post("/v1/identify", dict(body, psn_name="张建国"))
+        self.assertEqual(r.json["warnings"], [], r)
+
     def test_filing_required_says_a_patient_filed_since_is_identified_again(self):
         # The refusal is made from identify's filings: a patient who filed a moment ago (at
         # the window beside the cashier) was told "file first or self-pay" (found by
