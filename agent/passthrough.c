@@ -591,9 +591,36 @@ static void on_desk_check(struct db_job *job, int status)
         pt_answer(call, 200, -1, "", why, NULL);
         return;
     }
+    const char *omsgid = pt_omsgid(f, &data);
+
+    /* Another posad of the hospital sent it: its records would say settled while the
+     * platform reversed it. */
+    if (omsgid && !f->target && msgid_of_other_terminal(&call->pd->up.gen, omsgid)) {
+        snprintf(why, sizeof why,
+                 "msgid %s is another posad's of this hospital (another msgid_terminal): "
+                 "reverse it through that posad, whose records follow",
+                 omsgid);
+        pt_answer(call, 200, -1, "", why, NULL);
+        return;
+    }
+    /* Not answered yet, or its answer lost: posad finds out itself, reversing and sending
+     * it again if need be, so the HIS's own reversal would leave it sent twice (a line
+     * billed twice). Its msgid asked again says how it ended. */
+    if (omsgid && f->target &&
+        (f->target->state == MSG_QUEUED || f->target->state == MSG_SENT ||
+         f->target->state == MSG_UNKNOWN)) {
+        snprintf(why, sizeof why,
+                 "msgid %s is %s: posad finds out how it went itself (and reverses and sends "
+                 "it again if need be); send that message again for its outcome instead of "
+                 "reversing it",
+                 omsgid,
+                 f->target->state == MSG_QUEUED ? "waiting in posad's queue, not sent yet"
+                                                : "on its way, its outcome not known yet");
+        pt_answer(call, 200, -1, "", why, NULL);
+        return;
+    }
     /* The HIS names its message by its own msgid; the platform knows it by posad's. */
     if (f->target && f->by_his_msgid) {
-        pt_omsgid(f, &data);
         json_object_object_add(data, "omsgid", json_object_new_string(f->target->msgid));
     }
     pt_submit(call);

@@ -645,6 +645,42 @@ class Ops(h.HisTestCase):
         r = self.unix.post("/v1/settlements/%s/cancel" % s["settlement_id"], {})
         self.assertEqual(r.status, 200, r)  # the day's totals stay as the reconcile tests expect
 
+    def test_a_reversal_of_a_message_posad_is_resolving_is_refused(self):
+        # The HIS's upload lost its answer; the HIS reversed it (2601) as the national rule
+        # says and sent the line again, and posad, resolving the first itself, reversed and
+        # sent it again too: the line was billed twice (found by review). While posad finds
+        # out, the HIS's reversal is refused; the line ends on the bill once.
+        env = admission("HISADMR", "PTRR")
+        r = self.unix.post("/fsi/api/rsfComIfsService/callService", env)
+        self.assertEqual((r.status, r.json.get("infcode")), (200, 0), r)
+        mdtrt = r.json["output"]["result"]["mdtrt_id"]
+        for fault in ({"infno": "2301", "mode": "drop_after_commit", "count": 1},
+                      {"infno": "2601", "mode": "delay", "delay_ms": 3000, "count": 1}):
+            status, raw = self.w.sandbox_request("POST", "/sandbox/faults", fault)
+            self.assertEqual(status, 200, raw)
+        try:
+            up = {"infno": "2301", "insuplc_admdvs": "320200", "msgid": "HISUPR%d" % os.getpid(),
+                  "input": {"feedetail": [{
+                      "feedetl_sn": "RU1", "mdtrt_id": mdtrt, "psn_no": ZHANG,
+                      "med_list_codg": "001109000010000", "det_item_fee_sumamt": "45.00",
+                      "cnt": "1", "pric": "45.00", "fee_ocur_time": "2026-11-25 08:00:00"}]}}
+            r = self.unix.post("/fsi/api/rsfComIfsService/callService", up)
+            self.assertEqual(r.status, 200, r)
+            self.assertNotEqual(r.json.get("infcode"), 0, r)  # its outcome is not known
+            r = self.unix.post("/fsi/api/rsfComIfsService/callService", {
+                "infno": "2601", "insuplc_admdvs": "320200",
+                "input": {"data": {"psn_no": ZHANG, "omsgid": up["msgid"], "oinfno": "2301"}}})
+            self.assertEqual((r.status, r.json.get("infcode")), (200, -1), r)
+            self.assertIn("its outcome not known yet", r.json["err_msg"], r)
+            h.wait_until(lambda: self.posad_row(
+                "SELECT 1 FROM journal WHERE visit_key = ? AND state IN ('queued', 'sent', "
+                "'unknown')", (mdtrt,)) is None, 30, "posad resolved the upload")
+            active = [u for u in self.w.ledger()["uploads"]
+                      if u["mdtrt_id"] == mdtrt and u["state"] == "active"]
+            self.assertEqual(len(active), 1, self.w.ledger()["uploads"])
+        finally:
+            self.w.sandbox_request("DELETE", "/sandbox/faults")
+
     def test_a_repeat_while_the_first_is_on_its_way_waits_for_it(self):
         # The HIS sends its msgid again while the first send waits for the platform: it was
         # told "outcome unknown" (infcode -1) at once, which sends an HIS to reverse (2601)
