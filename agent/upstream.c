@@ -3,7 +3,6 @@
  * leaves, and no one is answered, before the step is committed. */
 #include "agent/upstream.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -334,29 +333,16 @@ static void on_probe(uv_timer_t *t)
 
 /* --- the sign-in session ------------------------------------------------------------- */
 
-/* Whether text has "9001" as a number of its own, not inside another (an amount of
- * 19001.50, a code 90010): the sign-in's infno. */
-static bool mentions_9001(const char *text)
-{
-    for (const char *at = strstr(text, "9001"); at; at = strstr(at + 1, "9001")) {
-        bool before = at > text && (isdigit((unsigned char)at[-1]) || at[-1] == '.');
-        bool after =
-            isdigit((unsigned char)at[4]) || (at[4] == '.' && isdigit((unsigned char)at[5]));
-
-        if (!before && !after)
-            return true;
-    }
-    return false;
-}
-
 /* Does a refusal say the sign-in session is gone? The national interface has no code for
- * it; platforms word it around sign_no / 签到 (sign-in) / 9001. */
+ * it; platforms word it around sign_no / 签到 (sign-in). Not a bare 9001 (the sign-in's
+ * infno): an HIS's fee line numbered 9001 refused as a duplicate ended the session of every
+ * desk. */
 bool upstream_is_session_refusal(const char *err_msg)
 {
     /* A refused msgid ("msgid ... was already used (infno 9001 ...)") is about the message,
      * not the session: signing in again would not help. */
     return err_msg && !strstr(err_msg, "msgid") &&
-           (strstr(err_msg, "sign_no") || strstr(err_msg, "签到") || mentions_9001(err_msg));
+           (strstr(err_msg, "sign_no") || strstr(err_msg, "签到"));
 }
 
 /* The platform no longer knows our sign_no: sign in again. A refused upload goes again

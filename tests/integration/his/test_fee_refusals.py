@@ -126,6 +126,20 @@ class FeeRefusals(h.HisTestCase):
         self.drained(vid)
         self.assertEqual(self.line_states(vid), {"S01": "active"})
 
+    def test_a_refusal_naming_9001_is_no_lost_session(self):
+        # A line numbered 9001 refused as a duplicate: "9001" alone was read as the sign-in's
+        # infno, and the session of every desk ended (found by review). Refused, no sign-in.
+        v = self.open_visit(self.tcp, ZHANG)
+        seen = len(self.w.log_tail(n=10 ** 7))
+        self.fault({"infno": "2301", "mode": "refuse", "count": 1,
+                    "message": "明细流水号 9001 已上传, 不能重复上传"})
+        r = self.tcp.post("/v1/visits/%s/fees" % v["visit_id"], {"lines": h.stay_lines("N")[:1]})
+        self.assertError(r, 422, "UPSTREAM_REFUSED")  # the HIS hears it at once, not "queued"
+        self.drained(v["visit_id"])
+        self.assertEqual(self.line_states(v["visit_id"]), {"N01": "refused"})
+        log = self.w.log_tail(n=10 ** 7)[seen:]
+        self.assertNotIn("event=session_lost", log)
+
     def test_line_cancelled_behind_a_refused_upload_is_refused(self):
         v = self.open_visit(self.tcp, ZHANG)
         vid, lines = v["visit_id"], h.stay_lines("B")[:3]
