@@ -75,7 +75,8 @@ struct desk_waiter {
     void *data;
     /* private */
     char desk[CARD_DESK_MAX + 1];
-    uint64_t deadline;
+    uint64_t deadline;    /* uv_now() it ends at: asked_until, or later for a card being read */
+    uint64_t asked_until; /* uv_now() + the wait_ms asked */
     struct desk_waiter *next;
 };
 

@@ -105,6 +105,15 @@ static void extend_for_read(struct desk *d, const char *desk)
             w->deadline = until;
 }
 
+/* The card left desk (pulled out mid-read): its waiters have the time they asked for again,
+ * not the read's (an answer 5 s past wait_ms, the HIS's timeout gone). */
+static void unextend(struct desk *d, const char *desk)
+{
+    for (struct desk_waiter *w = d->waiters; w; w = w->next)
+        if (strcmp(w->desk, desk) == 0)
+            w->deadline = w->asked_until;
+}
+
 bool desk_card_reading(struct desk *d, const char *desk)
 {
     const struct desk_card *card = card_of(d, desk, false);
@@ -154,7 +163,9 @@ void desk_card_wait(struct desk *d, const char *desk, uint32_t wait_ms, struct d
 {
     const struct desk_card *card = card_of(d, desk, false);
     bool usable = card && card->present && !sam_like(d, desk, card);
+    uint64_t now = uv_now(d->pd->loop);
 
+    w->asked_until = now + wait_ms;
     if (card && card->reading && wait_ms < CARD_READ_WAIT_MS)
         wait_ms = CARD_READ_WAIT_MS;
     if (usable || wait_ms == 0) {
@@ -162,7 +173,7 @@ void desk_card_wait(struct desk *d, const char *desk, uint32_t wait_ms, struct d
         return;
     }
     str_copy(w->desk, sizeof(w->desk), desk);
-    w->deadline = uv_now(d->pd->loop) + wait_ms;
+    w->deadline = now + wait_ms;
     w->next = d->waiters;
     d->waiters = w;
     if (!uv_is_active((uv_handle_t *)&d->wait_timer))
@@ -319,10 +330,14 @@ static void on_card_event(struct pcsc_watch *w, const struct card_event *ev, voi
             return;
         str_copy(card->reader, sizeof(card->reader), ev->reader);
         card->present = true;
-        /* The card came after any code scanned before it: auto takes the newer. */
-        card->qr[0] = '\0';
-        card->qr_bad_at = 0;
-        card->input_at = uv_now(d->pd->loop);
+        /* A card read came after any code scanned before it: auto takes the newer. Not a
+         * card that identifies no one (a bank card, one pulled out mid-read): the patient's
+         * code stays (it was lost, and auto said none was scanned). */
+        if (ev->status == 0) {
+            card->qr[0] = '\0';
+            card->qr_bad_at = 0;
+            card->input_at = uv_now(d->pd->loop);
+        }
         card->status = ev->status;
         card->cause = ev->cause;
         card->id = ev->id;
@@ -339,6 +354,7 @@ static void on_card_event(struct pcsc_watch *w, const struct card_event *ev, voi
             (!card->present || strcmp(card->reader, ev->reader) == 0)) {
             memset(&card->id, 0, sizeof card->id);
             card->present = card->reading = false;
+            unextend(d, ev->desk);
         }
         return;
     case CARD_EV_SERVICE_UP:
@@ -379,6 +395,8 @@ static void on_scan(struct qr_source *src, const struct qr_scan *scan, void *dat
     (void)src;
     if (desk)
         desk->input_at = now;
+    /* Which desk's patient: a stream of every desk heard codes it could not route. */
+    json_object_object_add(o, "desk", json_object_new_string(scan->desk));
     json_object_object_add(o, "valid", json_object_new_boolean(scan->status == 0));
     if (scan->status == 0) {
         /* The code itself goes to the desk's HIS: identify {source:"qr", qr} or "auto". */

@@ -489,12 +489,30 @@ class CardEvents(h.HisTestCase):
         status, raw = self.w.sandbox_request("POST", "/sandbox/qr", {"psn_no": ZHAO})
         self.assertEqual(status, 200, raw)
         self.scanner.sendall((json.loads(raw)["qrcode"] + "\r\n").encode())
-        d01.events_until("qr_scanned", 5)
+        scanned = d01.events_until("qr_scanned", 5)[-1][1]
+        # its desk said, for a stream of every desk (found by review)
+        self.assertEqual((scanned["desk"], scanned["valid"]), ("D01", True), scanned)
         self.insert_card()
         d01.events_until("card_inserted", 10)
         r = self.tcp.post("/v1/identify", {"desk": "D01", "source": "auto", "wait_ms": 0})
         self.assertEqual((r.status, r.json["person"]["psn_no"], r.json["cert"]["type"]),
                          (200, ZHANG, "03"), r)
+
+    def test_a_card_that_identifies_no_one_leaves_the_scan(self):
+        # The patient's e-voucher scanned, then a bank card put in the reader: the scan was
+        # dropped as if a newer card had come, and auto said none was scanned (found by
+        # review). A card that identifies no one leaves it: auto identifies by the code.
+        status, raw = self.w.sandbox_request("POST", "/sandbox/qr", {"psn_no": ZHAO})
+        self.assertEqual(status, 200, raw)
+        d01 = self.sub("D01")
+        self.scanner.sendall((json.loads(raw)["qrcode"] + "\r\n").encode())
+        d01.events_until("qr_scanned", 5)
+        self.insert_card(os.path.join(h.SOURCE, "tests", "fixtures", "cards", "iso_plain.json"))
+        h.wait_until(lambda: (self.reader("Virtual PCD 00 00") or {}).get("card_type") ==
+                     "other", 10, "the bank card read")
+        r = self.tcp.post("/v1/identify", {"desk": "D01", "source": "auto", "wait_ms": 0})
+        self.assertEqual((r.status, r.json["person"]["psn_no"], r.json["cert"]["type"]),
+                         (200, ZHAO, "01"), r)
 
     def test_two_slots_of_one_desk(self):
         # A desk whose pattern matches two slots (a reader's PSAM/SAM slot): a plain ISO card
@@ -622,6 +640,19 @@ class CardEvents(h.HisTestCase):
         t.join(25)
         r = result["r"]
         self.assertEqual((r.status, (r.json.get("person") or {}).get("psn_no")), (200, ZHANG), r)
+
+    def test_a_card_pulled_out_mid_read_ends_the_wait_at_wait_ms(self):
+        # The read's 5 s, given to a card inserted during the wait, stayed once it was pulled
+        # out: the answer came 5.5 s in for a 1 s wait, past the HIS's timeout (found by
+        # review). Gone, the wait ends when it was asked to.
+        start = time.monotonic()
+        t, result = self.identify_in_background(1500)
+        time.sleep(0.3)
+        self.insert_card(latency_ms=30, fail_after=4)
+        t.join(25)
+        r = result["r"]
+        self.assertError(r, 409, "CARD_NOT_PRESENT")
+        self.assertLess(result["at"] - start, 3.5, r)
 
     def test_a_card_still_being_read_says_so(self):
         # 600 ms an APDU: a read of more than the 5 s posad waits for one. The answer says the
