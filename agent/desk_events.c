@@ -289,27 +289,30 @@ static int run_resolved(struct db *db, struct db_job *job)
     return err;
 }
 
+void desk_settlement_told(struct desk *d, const struct settlement_record *rec, const char *desk)
+{
+    struct json_object *o = json_object_new_object();
+
+    /* As a settle answered at once is logged (desk_settle.c): the log also says how a
+     * queued or unknown one ended, not only the desk's event stream. */
+    log_event(LOGL_INFO, "settlement", "settlement", rec->settlement_id, "visit", rec->visit_id,
+              "msgid", rec->msgid, "state", rec->state, "resolved", "yes", NULL);
+    json_object_object_add(o, "settlement_id", json_object_new_string(rec->settlement_id));
+    json_object_object_add(o, "visit_id", json_object_new_string(rec->visit_id));
+    json_object_object_add(o, "state", json_object_new_string(rec->state));
+    json_object_object_add(o, "setl_id", json_object_new_string(rec->setl_id));
+    desk_event(d, desk, "settlement_resolved", o);
+}
+
 static void on_resolved(struct db_job *job, int status)
 {
     struct resolved_job *r = (struct resolved_job *)job;
 
     if (!status && r->changed && r->visit) {
-        struct json_object *o = json_object_new_object();
-
         if (r->visit_id[0] && strcmp(r->rec->state, "refused") == 0) /* desk_settle_withdraw */
             log_event(LOGL_WARN, "settlement_withdrawn", "settlement_id", r->rec->settlement_id,
                       "msgid", r->msgid, "visit_id", r->visit_id, NULL);
-
-        /* As a settle answered at once is logged (desk_settle.c): the log also says how a
-         * queued or unknown one ended, not only the desk's event stream. */
-        log_event(LOGL_INFO, "settlement", "settlement", r->rec->settlement_id, "visit",
-                  r->rec->visit_id, "msgid", r->msgid, "state", r->rec->state, "resolved", "yes",
-                  NULL);
-        json_object_object_add(o, "settlement_id", json_object_new_string(r->rec->settlement_id));
-        json_object_object_add(o, "visit_id", json_object_new_string(r->rec->visit_id));
-        json_object_object_add(o, "state", json_object_new_string(r->rec->state));
-        json_object_object_add(o, "setl_id", json_object_new_string(r->rec->setl_id));
-        desk_event(r->d, r->visit->desk, "settlement_resolved", o);
+        desk_settlement_told(r->d, r->rec, r->visit->desk);
     } else if (status) {
         log_event(LOGL_WARN, "settlement_refresh_failed", "msgid", r->msgid, "error",
                   posa_strerror(status), NULL);

@@ -30,6 +30,7 @@ struct settle_flow {
     struct settle_request req;
     bool estimate; /* presettle */
     struct visit_record *visit;
+    struct settlement_record *told; /* an open one the load found decided: its desk hears it */
     struct json_object *doc; /* the visit's: visit_doc() */
     struct bill bill;        /* its active lines */
     struct settlement_record rec;
@@ -72,6 +73,7 @@ static void flow_free(void *p)
 
     his_request_done(&f->req.root);
     records_visit_free(f->visit);
+    records_settlement_free(f->told);
     json_object_put(f->doc);
     free(f->rec_body);
     json_object_put(f->body);
@@ -973,7 +975,10 @@ static int run_load(struct db *db, struct db_job *job)
         records_settlement_by_visit_open(db, f->visit->visit_id, &pending) == 0) {
         err = desk_settlement_refresh(db, pending, &changed);
         str_copy(f->blocked_id, sizeof(f->blocked_id), pending->settlement_id);
-        records_settlement_free(pending);
+        if (!err && changed)
+            f->told = pending;
+        else
+            records_settlement_free(pending);
         records_visit_free(f->visit);
         f->visit = NULL;
         if (!err)
@@ -1043,6 +1048,8 @@ static void on_loaded(struct db_job *job, int status)
     enum visit_state state = VISIT__MAX, next = VISIT__MAX;
     bool parsed, settles;
 
+    if (f->told) /* "": streams of every desk only, when the visit did not load */
+        desk_settlement_told(&call->pd->desk, f->told, f->visit ? f->visit->desk : "");
     if (!his_loaded(call, status, f->visit ? f->visit->desk : NULL))
         return;
     if (f->replay_conflict) {
@@ -1206,6 +1213,7 @@ struct setl_flow {
     bool have_env;
     bool recorded; /* the cancel's record was written in its answer's transaction */
     bool cancel_journaled; /* a refused cancel: its message is in the journal */
+    bool told; /* the load's refresh found its outcome: the desk hears it (setl_loaded) */
     char cancel_msgid[MSGID_LEN + 1];
     char refusal[256]; /* a refused cancel: the platform's words */
 };
@@ -1252,11 +1260,10 @@ static int setl_load(struct db *db, struct db_job *job, bool held)
 {
     struct his_call *call = his_call_of_job(job);
     struct setl_flow *s = call->flow;
-    bool changed;
     int err = records_settlement_get(db, his_param(call, 0), &s->rec);
 
     if (!err && held)
-        err = desk_settlement_refresh(db, s->rec, &changed);
+        err = desk_settlement_refresh(db, s->rec, &s->told);
     if (!err)
         err = records_visit_get(db, s->rec->visit_id, &s->visit);
     if (!err && s->rec->msgid[0] && journal_get(db, s->rec->msgid, &s->row) == POSA_ENOTFOUND)
@@ -1300,6 +1307,8 @@ static int setl_loaded(struct his_call *call, int status)
         his_fail(call, status == POSA_ENOTFOUND ? POSA_ENOSUCH : status, NULL, NULL);
         return -1;
     }
+    if (s->told)
+        desk_settlement_told(&call->pd->desk, s->rec, s->visit->desk);
     if ((err = his_check_owner(call, s->visit->desk)) < 0) {
         his_fail(call, err, "this settlement belongs to another desk", NULL);
         return -1;

@@ -242,6 +242,45 @@ class Events(h.HisTestCase):
         self.assertEqual([e["state"] for e in g.json["history"]],
                          ["pending", "unknown", "settled"], g)
 
+    def test_settlement_resolved_when_a_get_came_first(self):
+        # The HIS (or posactl settlement) polls GET /v1/settlements/{id} while the resolver
+        # finds the outcome: the GET's refresh found it first, and the desk never heard
+        # settlement_resolved (1 to 3 of 6 in the review). Whoever finds it, it is told once.
+        d01 = self.sub(self.unix, "D01")
+        sids = []
+        for i in range(8):
+            r = self.tcp.post("/v1/identify", {"source": "id", "certno": h.PERSONS[ZHANG],
+                                               "desk": "D01"})
+            v = self.tcp.post("/v1/visits", h.visit_body(r.json["identity_token"],
+                                                         kind="outpatient"))
+            self.assertEqual(v.status, 201, v)
+            vid = v.json["visit_id"]
+            self.upload(self.tcp, vid, [h.line("G%d" % i, "002501010150000", "血细胞分析(血常规)",
+                                               "1", "20.00", "20.00")])
+            status, raw = self.w.sandbox_request("POST", "/sandbox/faults",
+                                                 {"infno": "2207", "mode": "drop_after_commit",
+                                                  "count": 1})
+            self.assertEqual(status, 200, raw)
+            r = self.tcp.post("/v1/visits/%s/settle" % vid, {})
+            self.assertEqual((r.status, r.json.get("state")), (202, "unknown"), r)
+            sid = r.json["settlement_id"]
+            h.wait_until(lambda: self.tcp.get("/v1/settlements/" + sid).json["state"] ==
+                         "settled", 15, "settled", step=0)
+            sids.append(sid)
+        told = []
+        while len(told) < len(sids):
+            name, data = d01.next_event(10)
+            if name == "settlement_resolved":
+                told.append(data["settlement_id"])
+        self.assertEqual(sorted(told), sorted(sids))
+        later = []  # and once each
+        try:
+            while True:
+                later.append(d01.next_event(0.5)[0])
+        except AssertionError:
+            pass
+        self.assertNotIn("settlement_resolved", later)
+
     def stay_at_d01(self, prefix):
         """A stay identified at desk D01, with one fee line: its visit_id."""
         r = self.tcp.post("/v1/identify", {"source": "id", "certno": h.PERSONS[ZHANG],
