@@ -1121,9 +1121,23 @@ int upstream_init(struct upstream *up, uv_loop_t *loop, const struct posad_confi
     up->db = db;
     up->client = client;
     up->health = UPSTREAM_OFFLINE; /* until the first sign-in */
+    if (!last_msgid || !*last_msgid)
+        last_msgid = NULL;
+    /* fixmedins_code corrected since the journal's last message: ids of the new code start
+     * afresh (none of the old code's can be met again); posad would not start, saying only
+     * "upstream: missing, or not of the type". */
+    if (last_msgid && str_is_code(cfg->fixmedins_code) &&
+        !msgid_is_valid(last_msgid, strlen(last_msgid), cfg->fixmedins_code)) {
+        log_event(LOGL_WARN, "msgid_code_changed", "last_msgid", last_msgid, "fixmedins_code",
+                  cfg->fixmedins_code, "action",
+                  "message ids start afresh under this code; the journal's open messages keep "
+                  "their ids (posactl queue)",
+                  NULL);
+        last_msgid = NULL;
+    }
     err = msgid_gen_init(&up->gen, cfg->fixmedins_code,
                          cfg->msgid_terminal[0] ? cfg->msgid_terminal[0] - '0' : MSGID_NO_TERMINAL,
-                         last_msgid && *last_msgid ? last_msgid : NULL);
+                         last_msgid);
     if (err)
         return err;
     uv_timer_init(loop, &up->probe);

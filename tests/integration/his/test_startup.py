@@ -276,6 +276,36 @@ class Startup(h.HisTestCase):
         self.assertIn("cannot open log file %s: the file is another account's" % theirs, err)
         self.assertEqual((read(theirs), os.stat(theirs).st_mode & 0o777), (b"theirs\n", 0o666))
 
+    def test_a_corrected_institution_code_starts(self):
+        # Started once with a mistyped fixmedins_code (its 9001 journaled under it), then
+        # corrected: posad would not start on its data_dir, saying "upstream: missing, or not
+        # of the type or form this field takes" (found by review). Ids start afresh.
+        data = os.path.join(self.w.dir, "recoded")
+        log = os.path.join(self.w.dir, "recoded.log")
+        conf = self.conf("recoded.conf", data, os.path.join(self.w.dir, "recoded.sock"),
+                         extra="log_file = %s\n" % log)
+        with open(conf, encoding="utf-8") as f:
+            right = f.read()
+        typo = h.INSTITUTION[:-2] + ("10" if h.INSTITUTION[-2:] != "10" else "20")
+        with open(conf, "w", encoding="utf-8") as f:
+            f.write(right.replace(h.INSTITUTION, typo))
+        for n, text in ((1, None), (2, right)):
+            if text:
+                with open(conf, "w", encoding="utf-8") as f:
+                    f.write(text)
+            p = subprocess.Popen([h.POSAD, "--config", conf], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE)
+            try:
+                h.wait_until(lambda: read(log).count(b"event=started") == n and
+                             sqlite3.connect(os.path.join(data, "posad.db")).execute(
+                                 "SELECT count(*) FROM journal").fetchone()[0] >= n
+                             or p.poll() is not None, 20, "posad started and signed in")
+                self.assertIsNone(p.poll(), p.stderr.read() if p.poll() is not None else "")
+            finally:
+                p.kill()
+                p.wait(timeout=10)
+        self.assertIn("event=msgid_code_changed", read(log).decode())
+
     def test_a_certificate_that_does_not_load_is_logged(self):
         # Found before posad listens, and said in log_file too (a service's stderr may go
         # nowhere), as a port in use is.
