@@ -772,6 +772,57 @@ static int config_log_file(const struct posad_config *cfg, const char *path, cha
     return POSA_EFIELD;
 }
 
+/* Why others than posad (and root) could replace dir (or what is in it), or NULL: it is
+ * theirs (own: asked of the socket's own directory), or they may write it without the
+ * sticky bit (as /tmp has). */
+static const char *dir_unsafe(const char *dir, bool own, char *why, size_t cap)
+{
+    struct stat st;
+
+    if (stat(dir, &st) != 0)
+        return NULL; /* the bind says what is wrong */
+    if (own && st.st_uid != geteuid() && st.st_uid != 0)
+        snprintf(why, cap, "the directory %s belongs to uid %u, who could replace the socket", dir,
+                 (unsigned)st.st_uid);
+    else if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
+        snprintf(why, cap,
+                 "others may write the directory %s (mode %04o) and replace the socket: use a "
+                 "directory only posad's user may write, such as /run/posa",
+                 dir, (unsigned)(st.st_mode & 07777));
+    else
+        return NULL;
+    return why;
+}
+
+/* Why others than posad (and root) could replace a socket at path, or NULL: its directory
+ * is unsafe, or one above it is writable by others (renamed, it takes the path along). Whose
+ * the ones above are is not asked: `sudo scripts/demo` in a user's clone has the user's home
+ * above the socket, and that user is the one who ran it. Whoever put a socket of theirs in
+ * its place would hear the cashiers' requests and answer them. */
+const char *config_socket_dir_unsafe(const char *path, bool owner, char *why, size_t cap)
+{
+    char dir[CONFIG_PATH_MAX], *slash, *real;
+
+    snprintf(dir, sizeof dir, "%s", path);
+    slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else
+        slash[slash == dir] = '\0'; /* "/posa.sock" is in "/" */
+    if (!(real = realpath(dir, NULL)))
+        return NULL; /* the bind says what is wrong */
+    snprintf(dir, sizeof dir, "%s", real);
+    free(real);
+    for (bool own = true;; own = false) { /* the directory, then each one above it, to "/" */
+        if (dir_unsafe(dir, own && owner, why, cap))
+            return why;
+        if (strcmp(dir, "/") == 0)
+            return NULL;
+        slash = strrchr(dir, '/');
+        slash[slash == dir] = '\0';
+    }
+}
+
 /* The socket's path must fit an address (108 bytes with its NUL): else posad would stop at
  * start, past the check. Its directory, and the log's, may be made by the service manager
  * when posad starts (systemd's RuntimeDirectory, LogsDirectory): not looked for here. */
@@ -783,6 +834,18 @@ static int config_paths(const struct posad_config *cfg, const char *path, char *
     if (strlen(cfg->socket) >= sizeof un.sun_path) {
         snprintf(msg, cap, "%s: [posad] socket: %s: longer than a socket's path may be (107 bytes)",
                  config_at(cfg, path, "posad", "socket", at, sizeof at), cfg->socket);
+        return POSA_EFIELD;
+    }
+    return 0;
+}
+
+int config_check_places(const struct posad_config *cfg, const char *path, char *msg, size_t cap)
+{
+    char at[CONFIG_PATH_MAX + 16], why[CONFIG_PATH_MAX + 160];
+
+    if (cfg->socket[0] && config_socket_dir_unsafe(cfg->socket, false, why, sizeof why)) {
+        snprintf(msg, cap, "%s: [posad] socket: %s: %s",
+                 config_at(cfg, path, "posad", "socket", at, sizeof at), cfg->socket, why);
         return POSA_EFIELD;
     }
     return config_log_file(cfg, path, msg, cap);

@@ -103,6 +103,16 @@ const char *config_where(const struct posad_config *cfg, const char *path, const
 /* Checks what no single key can: required keys present, the gateway's keys for its kind.
  * Same message format, naming the key. */
 int config_check(const struct posad_config *cfg, const char *path, char *msg, size_t cap);
+/* What the places the file names are now, at a start and a --check-config (not a reload,
+ * which moves neither, and whose log a link planted since must not keep from applying a
+ * revoked token): a log_file that is a directory, pipe, socket or symbolic link; a socket
+ * directory others may write. Same message format. */
+int config_check_places(const struct posad_config *cfg, const char *path, char *msg, size_t cap);
+/* Why others than posad (and root) could replace a socket at path, or NULL: its directory
+ * may be written by others, or one above it is (renamed, it takes the path along); with
+ * owner, also a directory of another account (asked at the start, as posad's user: not at a
+ * check, which root may run for it). why holds the words. */
+const char *config_socket_dir_unsafe(const char *path, bool owner, char *why, size_t cap);
 
 /* What a reload changed, as "[his] clients, [upstream] url" lists ("" when nothing). */
 struct config_changes {

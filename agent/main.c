@@ -257,8 +257,9 @@ static void on_signal(uv_signal_t *s, int signum)
 
     if (signum == SIGHUP) {
         int err = log_reopen();
-        log_event(err ? LOGL_ERROR : LOGL_INFO, "log_reopened", "error",
-                  err ? log_open_why(err) : NULL, NULL);
+        log_event(err ? LOGL_ERROR : LOGL_INFO, err ? "log_reopen_failed" : "log_reopened", "error",
+                  err ? log_open_why(err) : NULL, "kept", err ? "the log file open before" : NULL,
+                  NULL);
         if (reload_config(pd) == 0)
             reload_tls(pd);
         return;
@@ -595,57 +596,6 @@ static const char *socket_error(const char *path, int err)
     return uv_strerror(err);
 }
 
-/* Why others than posad (and root) could replace dir (or what is in it), or NULL: it is
- * theirs (own: asked of the socket's own directory), or they may write it without the
- * sticky bit (as /tmp has). */
-static const char *dir_unsafe(const char *dir, bool own, char *why, size_t cap)
-{
-    struct stat st;
-
-    if (stat(dir, &st) != 0)
-        return NULL; /* the bind says what is wrong */
-    if (own && st.st_uid != geteuid() && st.st_uid != 0)
-        snprintf(why, cap, "the directory %s belongs to uid %u, who could replace the socket", dir,
-                 (unsigned)st.st_uid);
-    else if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
-        snprintf(why, cap,
-                 "others may write the directory %s (mode %04o) and replace the socket: use a "
-                 "directory only posad's user may write, such as /run/posa",
-                 dir, (unsigned)(st.st_mode & 07777));
-    else
-        return NULL;
-    return why;
-}
-
-/* Why others than posad (and root) could replace a socket at path, or NULL: its directory
- * is unsafe, or one above it is writable by others (renamed, it takes the path along). Whose
- * the ones above are is not asked: `sudo scripts/demo` in a user's clone has the user's home
- * above the socket, and that user is the one who ran it. Whoever put a socket of theirs in
- * its place would hear the cashiers' requests and answer them. */
-static const char *socket_dir_unsafe(const char *path, char *why, size_t cap)
-{
-    char dir[CONFIG_PATH_MAX], *slash, *real;
-
-    snprintf(dir, sizeof dir, "%s", path);
-    slash = strrchr(dir, '/');
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else
-        slash[slash == dir] = '\0'; /* "/posa.sock" is in "/" */
-    if (!(real = realpath(dir, NULL)))
-        return NULL; /* the bind says what is wrong */
-    snprintf(dir, sizeof dir, "%s", real);
-    free(real);
-    for (bool own = true;; own = false) { /* the directory, then each one above it, to "/" */
-        if (dir_unsafe(dir, own, why, cap))
-            return why;
-        if (strcmp(dir, "/") == 0)
-            return NULL;
-        slash = strrchr(dir, '/');
-        slash[slash == dir] = '\0';
-    }
-}
-
 static int start_server(struct posad *pd)
 {
     struct http_server_config scfg = {.max_body_bytes = BOUND_BODY,
@@ -683,7 +633,7 @@ static int start_server(struct posad *pd)
     if (!err && pd->cfg.socket[0]) {
         char why[CONFIG_PATH_MAX + 160];
 
-        if (socket_dir_unsafe(pd->cfg.socket, why, sizeof why)) {
+        if (config_socket_dir_unsafe(pd->cfg.socket, true, why, sizeof why)) {
             start_error("socket %s: %s", pd->cfg.socket, why);
             return POSA_EFIELD;
         }
@@ -802,7 +752,8 @@ int main(int argc, char **argv)
         block_signals(true);
     pd.config_path = config;
     memcpy(pd.overrides, overrides, sizeof pd.overrides);
-    if (load_config(&pd.cfg, config, overrides, msg, sizeof msg) != 0) {
+    if (load_config(&pd.cfg, config, overrides, msg, sizeof msg) != 0 ||
+        config_check_places(&pd.cfg, config, msg, sizeof msg) != 0) {
         fprintf(stderr, "posad: %s\n", msg);
         rc = 2;
     }
