@@ -185,12 +185,17 @@ static bool key_differs(const struct config_key *k, const struct posad_config *a
 }
 
 /* Appends "[section] key" to a ", "-separated list (cut short when the buffer is full). */
+/* Adds k to list; one that does not fit ends the list with "..." rather than half a key
+ * (said as if the rest had not changed). */
 static void list_key(char *list, size_t cap, const struct config_key *k)
 {
     size_t used = strlen(list);
 
-    if (used < cap)
-        snprintf(list + used, cap - used, "%s[%s] %s", used ? ", " : "", k->section, k->name);
+    if (used + 4 >= cap || strcmp(list + used - (used >= 3 ? 3 : used), "...") == 0)
+        return;
+    if ((size_t)snprintf(list + used, cap - used, "%s[%s] %s", used ? ", " : "", k->section,
+                         k->name) >= cap - used)
+        memcpy(list + cap - 4, "...", 4);
 }
 
 void config_reload(struct posad_config *cfg, const struct posad_config *next,

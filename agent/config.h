@@ -117,7 +117,8 @@ const char *config_socket_dir_unsafe(const char *path, bool owner, char *why, si
 /* What a reload changed, as "[his] clients, [upstream] url" lists ("" when nothing). */
 struct config_changes {
     char applied[128]; /* reloadable keys whose value changed */
-    char ignored[512]; /* other keys whose value changed: they wait for a restart */
+    char ignored[3072]; /* other keys whose value changed (every key fits): they wait for a
+                           restart */
 };
 
 /* SIGHUP: copies into cfg the keys a reload applies ([his] clients, emergency_depts, [policy]
