@@ -18,6 +18,7 @@ import argparse
 import datetime
 import http.client
 import json
+import os
 import socket
 import ssl
 import sys
@@ -199,6 +200,8 @@ def main():
     status, html = api.call("GET", f"/v1/documents/settlement/{s['settlement_id']}", raw=True)
     if status != 200:
         fail("statement", status, {"error": {"message": html[:200]}})
+    # The stay is settled whatever happens here: a folder to make is no failed step.
+    os.makedirs(os.path.dirname(a.statement) or ".", exist_ok=True)
     with open(a.statement, "wb") as out:
         out.write(html)
     print(f"   saved {a.statement} ({len(html)} bytes, A4, open it in a browser to print)")
