@@ -3,6 +3,7 @@
  * leaves, and no one is answered, before the step is committed. */
 #include "agent/upstream.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -333,16 +334,37 @@ static void on_probe(uv_timer_t *t)
 
 /* --- the sign-in session ------------------------------------------------------------- */
 
+/* Whether text names the sign-in's infno, 9001, as a transaction: "交易9001", "infno 9001",
+ * "(9001)", or 9001 alone. Not a number that is 9001 as another thing is (a fee line
+ * numbered 9001 refused as a duplicate ended every desk's session), nor one inside another
+ * (an amount of 19001.50, a code 90010). */
+static bool names_9001(const char *text)
+{
+    static const char *const before[] = {"交易", "接口", "infno ", "infno=", "infno:", "(", "（"};
+
+    if (strcmp(text, "9001") == 0)
+        return true;
+    for (const char *at = strstr(text, "9001"); at; at = strstr(at + 1, "9001")) {
+        if (isdigit((unsigned char)at[4]) || (at[4] == '.' && isdigit((unsigned char)at[5])))
+            continue;
+        for (size_t i = 0; i < sizeof before / sizeof before[0]; i++) {
+            size_t n = strlen(before[i]);
+
+            if ((size_t)(at - text) >= n && memcmp(at - n, before[i], n) == 0)
+                return true;
+        }
+    }
+    return false;
+}
+
 /* Does a refusal say the sign-in session is gone? The national interface has no code for
- * it; platforms word it around sign_no / 签到 (sign-in). Not a bare 9001 (the sign-in's
- * infno): an HIS's fee line numbered 9001 refused as a duplicate ended the session of every
- * desk. */
+ * it; platforms word it around sign_no / 签到 (sign-in) / the sign-in's infno (names_9001). */
 bool upstream_is_session_refusal(const char *err_msg)
 {
     /* A refused msgid ("msgid ... was already used (infno 9001 ...)") is about the message,
      * not the session: signing in again would not help. */
     return err_msg && !strstr(err_msg, "msgid") &&
-           (strstr(err_msg, "sign_no") || strstr(err_msg, "签到"));
+           (strstr(err_msg, "sign_no") || strstr(err_msg, "签到") || names_9001(err_msg));
 }
 
 /* The platform no longer knows our sign_no: sign in again. A refused upload goes again

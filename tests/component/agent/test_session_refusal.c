@@ -18,6 +18,7 @@ static void test_session_lost(void **state)
     assert_true(upstream_is_session_refusal("please sign in first (9001)"));
     assert_true(upstream_is_session_refusal("9001"));
     assert_true(upstream_is_session_refusal("交易9001未执行"));
+    assert_true(upstream_is_session_refusal("infno 9001 required first"));
 }
 
 static void test_about_the_message(void **state)
@@ -28,6 +29,9 @@ static void test_about_the_message(void **state)
     assert_false(upstream_is_session_refusal("amount 9001.50 over the limit"));
     assert_false(upstream_is_session_refusal("item 90010001 not in the catalog"));
     assert_false(upstream_is_session_refusal("msgid H3101 was already used (infno 9001)"));
+    /* 9001 as a fee line's number, not the sign-in's infno (found by review) */
+    assert_false(upstream_is_session_refusal("明细流水号 9001 已上传, 不能重复上传"));
+    assert_false(upstream_is_session_refusal("feedetl_sn 9001 was already uploaded"));
     assert_false(upstream_is_session_refusal("not found"));
 }
 
