@@ -396,7 +396,7 @@ static int config_set_at(struct posad_config *cfg, const char *section, const ch
     }
     if (k && config_store(cfg, k, value, &why) == 0) {
         cfg->key_line[k - config_keys] = line == CONFIG_LINE_COMMAND ? CONFIG_LINE_COMMAND
-                                         : line > 0 && line < CONFIG_LINE_COMMAND ? (uint16_t)line
+                                         : line > 0 && line < CONFIG_LINE_COMMAND ? line
                                                                                   : 0;
         return 0;
     }
@@ -547,12 +547,12 @@ const char *config_where(const struct posad_config *cfg, const char *path, const
                          const char *key, char *buf, size_t cap)
 {
     const struct config_key *k = config_find(section, key);
-    unsigned line = k ? cfg->key_line[k - config_keys] : 0;
+    int32_t line = k ? cfg->key_line[k - config_keys] : 0;
 
     if (line == CONFIG_LINE_COMMAND)
         snprintf(buf, cap, "command line");
     else if (line)
-        snprintf(buf, cap, "%s:%u", path, line);
+        snprintf(buf, cap, "%s:%d", path, (int)line);
     else
         snprintf(buf, cap, "%s", path);
     return buf;

@@ -13,7 +13,7 @@
 #define CONFIG_KEYS_MAX 96
 
 /* key_line of a key set by a command-line option, not by the file. */
-#define CONFIG_LINE_COMMAND 65535
+#define CONFIG_LINE_COMMAND INT32_MAX
 
 struct posad_config {
     /* [posad] */
@@ -80,7 +80,8 @@ struct posad_config {
     char policy_file[CONFIG_PATH_MAX]; /* insured regions' rules for offline estimates */
     /* The file's line of each key config_load set, by the key's place in config.c's table
      * (0: a default, or from the command line), so config_check can point at it. */
-    uint16_t key_line[CONFIG_KEYS_MAX];
+    int32_t key_line[CONFIG_KEYS_MAX]; /* 0: not set (a uint16_t took line 65,535 for the
+                                          command line, and dropped the lines after) */
 };
 
 /* Defaults for every key. */

@@ -80,6 +80,26 @@ static void test_good_file(void **state)
     assert_string_equal(cfg.gateway, "tif");
 }
 
+/* A key twice past line 65,535 (a long commented file): refused with its lines as any other
+ * (a 16-bit line number took 65,535 for "the command line", and 0 past it: taken twice). */
+static void test_lines_past_65535(void **state)
+{
+    FILE *f = fopen(path, "w");
+    struct posad_config cfg;
+    char msg[512] = "";
+
+    (void)state;
+    assert_non_null(f);
+    fputs("[his]\n", f);
+    for (int i = 0; i < 70000; i++)
+        fputs("# a comment\n", f);
+    fputs("chunk_lines = 5\nchunk_lines = 6\n", f); /* lines 70002 and 70003 */
+    fclose(f);
+    config_defaults(&cfg);
+    assert_int_equal(config_load(&cfg, path, msg, sizeof msg), POSA_EFIELD);
+    assert_non_null(strstr(msg, ":70003: [his] chunk_lines: set twice (first on line 70002)"));
+}
+
 struct bad_case {
     const char *text;
     const char *expect; /* the message after "path" */
@@ -299,6 +319,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good_file),
         cmocka_unit_test(test_errors_name_file_line_key),
+        cmocka_unit_test(test_lines_past_65535),
         cmocka_unit_test(test_a_directory_is_not_a_file),
         cmocka_unit_test(test_check_names_missing_keys),
         cmocka_unit_test(test_overrides),
