@@ -367,23 +367,36 @@ bool upstream_is_session_refusal(const char *err_msg)
            (strstr(err_msg, "sign_no") || strstr(err_msg, "签到") || names_9001(err_msg));
 }
 
+/* The session m went with is gone: sign in again. Only that one: a refusal that comes back
+ * after a newer sign-in must not end that one too (and start another). */
+static void session_end(struct upstream *up, const struct upmsg *m)
+{
+    if (strcmp(m->sent_sign_no, up->sign_no) != 0)
+        return;
+    log_event(LOGL_WARN, "session_lost", "msgid", m->msgid, "sign_no", up->sign_no, NULL);
+    up->sign_no[0] = '\0';
+    /* Nothing leaves without a session: not online until the new sign-in is answered. */
+    if (up->health == UPSTREAM_ONLINE)
+        upstream_set_health(up, UPSTREAM_DEGRADED);
+    if (!up->signing_in && !up->stopping)
+        upstream_sign_in(up);
+}
+
+/* Was msgid sent in place of a message refused for its session (a resend)? */
+static bool resent_for_session(const struct upstream *up, const char *msgid)
+{
+    for (size_t i = 0; i < UPSTREAM_RESENT_MAX; i++)
+        if (strcmp(up->resent[i], msgid) == 0)
+            return true;
+    return false;
+}
+
 /* The platform no longer knows our sign_no: sign in again. A refused upload goes again
  * under a new msgid (the refused one is spent) once that is done; an interactive message's
  * idempotency key is freed so the HIS may send the same message again. */
 static void upstream_session_lost(struct upstream *up, struct upmsg *m)
 {
-    /* Only the session the message went with is lost: a refusal that comes back after a
-     * newer sign-in must not end that one too (and start another). */
-    if (strcmp(m->sent_sign_no, up->sign_no) == 0) {
-        log_event(LOGL_WARN, "session_lost", "msgid", m->msgid, "sign_no", up->sign_no, NULL);
-        up->sign_no[0] = '\0';
-        up->session_was_lost = true;
-        /* Nothing leaves without a session: not online until the new sign-in is answered. */
-        if (up->health == UPSTREAM_ONLINE)
-            upstream_set_health(up, UPSTREAM_DEGRADED);
-        if (!up->signing_in && !up->stopping)
-            upstream_sign_in(up);
-    }
+    session_end(up, m);
     m->session_refused = true;
     if (m->kind != MSG_KIND_DEFERRABLE)
         return;
@@ -393,25 +406,23 @@ static void upstream_session_lost(struct upstream *up, struct upmsg *m)
         m->standin_msgid[0] = '\0';
         return;
     }
+    str_copy(up->resent[up->n_resent++ % UPSTREAM_RESENT_MAX], MSGID_LEN + 1, m->standin_msgid);
     m->result = UPMSG_QUEUED;
 }
 
 /* A message's answer as it bears on the session: a refusal for it ends the session it went
- * with, but for one the new session, unproven, gets again (a refusal the platform words so
- * for the message itself: signing in and resending would go round for ever). */
+ * with, and the message goes again once; its resend refused so too is refused (words the
+ * platform used for the message itself: signing in and resending went round for ever),
+ * though the session still ends (a second loss, a nightly sign-out, is a loss). */
 static void session_answered(struct upstream *up, struct upmsg *m,
                              const struct envelope_response *env)
 {
-    bool current = strcmp(m->sent_sign_no, up->sign_no) == 0;
-
-    if (env->infcode == 0 || !upstream_is_session_refusal(env->err_msg)) {
-        if (current)
-            up->session_unproven = false;
+    if (env->infcode == 0 || !upstream_is_session_refusal(env->err_msg))
         return;
-    }
-    if (current && up->session_unproven) {
+    if (resent_for_session(up, m->msgid)) {
         log_event(LOGL_WARN, "session_refusal_repeated", "msgid", m->msgid, "infno", m->infno,
                   "err_msg", env->err_msg, "taken_as", "a refusal of the message", NULL);
+        session_end(up, m);
         return;
     }
     upstream_session_lost(up, m);
@@ -1083,8 +1094,6 @@ static void on_signed_in(struct upmsg *m)
 
         if (good) {
             str_copy(up->sign_no, sizeof(up->sign_no), sign_no);
-            up->session_unproven = up->session_was_lost;
-            up->session_was_lost = false;
             log_event(LOGL_INFO, "signed_in", "sign_no", up->sign_no, NULL);
             up->sign_in_failing = false;
             upstream_health_ok(up, up->rtt_ms);

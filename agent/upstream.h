@@ -148,6 +148,8 @@ struct upstream_latency {
     struct metrics_histogram latency;
 };
 
+#define UPSTREAM_RESENT_MAX 64
+
 struct upstream {
     uv_loop_t *loop;
     const struct posad_config *cfg;
@@ -164,10 +166,11 @@ struct upstream {
     int32_t platform_date; /* yyyymmdd of the platform's last answer (respond_time), or 0 */
     int in_flight; /* upmsgs between submit and done */
     bool signing_in;
-    /* The session was ended by a refusal (upstream_session_lost), and the one signed in
-     * since has had no message accepted: a refusal "for the session" now is the platform's
-     * word on the message, not a lost session (it looped: sign in, resend, refused). */
-    bool session_was_lost, session_unproven;
+    /* The last msgids sent in place of messages refused for their session (a ring): one
+     * refused so again is refused, not sent a third time (it looped: sign in, resend,
+     * refused, for ever). */
+    char resent[UPSTREAM_RESENT_MAX][MSGID_LEN + 1];
+    size_t n_resent;
     bool sign_in_failing; /* its failure was logged: the probe's next ones go at debug */
     char sign_in_refusal[160]; /* the platform's words refusing the last sign-in, or "" */
     char unsent_words[320];    /* upstream_unsent_why's, when it formats them */

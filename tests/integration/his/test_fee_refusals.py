@@ -7,8 +7,11 @@ platform holds, so the bill can still be settled.
   is refused with the upload (the platform never had it), not made active by the cancel's
   refusal, and the HIS may upload it again. The HIS, told "queued", hears `fees_refused`
   with the lines refused."""
+import json
 import os
+import re
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -102,8 +105,9 @@ class FeeRefusals(h.HisTestCase):
     def test_a_refusal_worded_as_the_session_twice_ends_the_upload(self):
         # The platform refuses an upload with words about the sign-in (经办人签到...) that are
         # its word on the message: posad signed in, sent it again under a new msgid, was
-        # refused, and went round for ever (some 500 rows a second; found by review). After
-        # the new session's first such refusal the upload is refused, sent twice in all.
+        # refused, and went round for ever (some 500 rows a second; found by review). Its
+        # resend refused so too is refused: sent twice in all. Each refusal ends its session
+        # (a second loss is one: a first fix that stopped seeing them kept posad signed out).
         v = self.open_visit(self.tcp, ZHANG)
         vid = v["visit_id"]
         seen = len(self.w.log_tail(n=10 ** 7))
@@ -118,9 +122,10 @@ class FeeRefusals(h.HisTestCase):
                          [(None, "refused"), (rows[0][0], "refused")], rows)
         self.assertEqual(self.line_states(vid), {"S01": "refused_queued"})
         log = self.w.log_tail(n=10 ** 7)[seen:]
-        self.assertEqual(log.count("event=session_lost"), 1, log[-3000:])
-        self.assertIn("event=session_refusal_repeated", log)
-        self.assertEqual(self.tcp.get("/v1/health").json["upstream"]["state"], "online")
+        self.assertEqual(log.count("event=session_lost"), 2, log[-3000:])
+        self.assertEqual(log.count("event=session_refusal_repeated"), 1, log[-3000:])
+        h.wait_until(lambda: self.tcp.get("/v1/health").json["upstream"]["state"] == "online",
+                     10, "signed in again")
         # The session stands: the line sent again is taken.
         self.upload(self.tcp, vid, h.stay_lines("S")[:1])
         self.drained(vid)
@@ -139,6 +144,40 @@ class FeeRefusals(h.HisTestCase):
         self.assertEqual(self.line_states(v["visit_id"]), {"N01": "refused"})
         log = self.w.log_tail(n=10 ** 7)[seen:]
         self.assertNotIn("event=session_lost", log)
+
+    def sandbox_call(self, infno, inp, sign_no, seq=[9100]):
+        """A national message straight to the sandbox, as another system of the hospital."""
+        seq[0] += 1
+        env = {"infno": infno, "msgid": "%s%s%04d" % (h.INSTITUTION, time.strftime("%Y%m%d%H%M%S"),
+                                                       seq[0]),
+               "mdtrtarea_admvs": "310000", "insuplc_admdvs": "", "recer_sys_code": "YBXT",
+               "infver": "V1.0", "opter_type": "1", "opter": "0002", "opter_name": "x",
+               "inf_time": time.strftime("%Y-%m-%d %H:%M:%S"), "fixmedins_code": h.INSTITUTION,
+               "fixmedins_name": "x", "sign_no": sign_no, "input": inp}
+        status, raw = self.w.sandbox_request("POST", "/fsi/api/rsfComIfsService/callService", env)
+        self.assertEqual(status, 200, raw)
+        return json.loads(raw.decode())
+
+    def test_the_session_ended_twice_is_signed_in_again_twice(self):
+        # The platform ends posad's session, and the one posad signs in again before any
+        # message of it was accepted (a nightly sign-out): a first fix of the resend loop
+        # took every refusal after that as the message's own, and posad stayed signed out,
+        # refusing every settlement until a restart (found by review).
+        other = self.sandbox_call("9001", {"signIn": {"opter_no": "0002", "mac": "", "ip": ""}},
+                                  "")["output"]["signinoutb"]["sign_no"]
+
+        def signs():
+            return re.findall(r"event=signed_in sign_no=(\S+)", self.w.log_tail(n=10 ** 7))
+
+        for _ in range(2):
+            before = signs()
+            self.sandbox_call("9002", {"signOut": {"sign_no": before[-1], "opter_no": "0001"}},
+                              other)
+            r = self.tcp.post("/v1/identify", {"source": "id", "certno": h.PERSONS[ZHANG]})
+            self.assertError(r, 503, "UPSTREAM_OFFLINE")  # signing in again: ask again
+            h.wait_until(lambda: len(signs()) > len(before), 15, "signed in again")
+        r = self.tcp.post("/v1/identify", {"source": "id", "certno": h.PERSONS[ZHANG]})
+        self.assertEqual(r.status, 200, r)
 
     def test_line_cancelled_behind_a_refused_upload_is_refused(self):
         v = self.open_visit(self.tcp, ZHANG)
