@@ -265,9 +265,9 @@ void desk_outcome_resolved(struct desk *d, const char *msgid);
 /* The same for the visit's settlement still open (queued, unknown, pending), if it has one:
  * withdrawn (desk_settle_withdraw) after a refusal before it. */
 void desk_visit_settlement_resolved(struct desk *d, const char *visit_id);
-/* A settlement's outcome became known (desk_settlement_refresh changed its record): logged,
- * and desk (its visit's) hears settlement_resolved. Whoever refreshed it says so: a GET that
- * came first left the desk never told. Loop thread. */
+/* A settlement's outcome became known (desk_settlement_refresh changed its record to one
+ * not in flight): logged, and desk (its visit's) hears settlement_resolved. Whoever refreshed it
+ * says so: a GET that came first left the desk never told. Loop thread. */
 void desk_settlement_told(struct desk *d, const struct settlement_record *rec, const char *desk);
 /* A message the outbox sent, after the HIS heard "queued", was refused: the visit's desk
  * hears what that undid. An upload or a fee cancel: `fees_refused` / `fees_cancel_refused`

@@ -330,10 +330,11 @@ static void on_card_event(struct pcsc_watch *w, const struct card_event *ev, voi
             return;
         str_copy(card->reader, sizeof(card->reader), ev->reader);
         card->present = true;
-        /* A card read came after any code scanned before it: auto takes the newer. Not a
-         * card that identifies no one (a bank card, one pulled out mid-read): the patient's
-         * code stays (it was lost, and auto said none was scanned). */
-        if (ev->status == 0) {
+        /* A card read came after any code scanned before it: auto takes the newer, also a
+         * social-security card that fails (locked, needing a PSAM: the patient's, not an
+         * earlier patient's code). Not a card that is no patient's (a bank card) or one
+         * pulled out mid-read: the code stays (it was lost, and auto said none was scanned). */
+        if (ev->status != DRV_ENOT_SSC && !pulled_out(ev->status, ev->cause)) {
             card->qr[0] = '\0';
             card->qr_bad_at = 0;
             card->input_at = uv_now(d->pd->loop);

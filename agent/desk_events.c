@@ -291,7 +291,13 @@ static int run_resolved(struct db *db, struct db_job *job)
 
 void desk_settlement_told(struct desk *d, const struct settlement_record *rec, const char *desk)
 {
-    struct json_object *o = json_object_new_object();
+    struct json_object *o;
+
+    /* Only an outcome known: pending or queued found unknown (a crash, a send that failed)
+     * is no news for the desk, which would hear "unknown" and then "settled". */
+    if (desk_setl_in_flight(rec->state))
+        return;
+    o = json_object_new_object();
 
     /* As a settle answered at once is logged (desk_settle.c): the log also says how a
      * queued or unknown one ended, not only the desk's event stream. */

@@ -203,6 +203,19 @@ static char *identity_doc(const struct identify_flow *f, const struct desk_perso
     return text;
 }
 
+/* Whether the HIS's name is another than the platform's, the spaces around it aside (an
+ * HIS's CHAR column pads it). */
+static bool name_differs(const char *his, const char *platform)
+{
+    size_t len;
+
+    his += strspn(his, " ");
+    len = strlen(his);
+    while (len > 0 && his[len - 1] == ' ')
+        len--;
+    return len != strlen(platform) || memcmp(his, platform, len) != 0;
+}
+
 static void add_warning(struct json_object *warnings, const char *code, const char *message)
 {
     struct json_object *w = json_object_new_object();
@@ -232,7 +245,8 @@ static struct json_object *answer_json(struct identify_flow *f, const struct des
                     "the card has expired: it still identifies the patient, advise renewing it");
     /* The platform answers by the ID number alone: a name the HIS gave that is not the
      * platform's is a patient mixed up at the desk, or a typo (it was passed over). */
-    if (f->req.psn_name && f->req.psn_name[0] && strcmp(f->req.psn_name, p->psn_name) != 0)
+    if (f->req.psn_name && f->req.psn_name[strspn(f->req.psn_name, " ")] &&
+        name_differs(f->req.psn_name, p->psn_name))
         add_warning(warnings, "NAME_MISMATCH",
                     "the platform's name for this ID number is not the psn_name given: check "
                     "that this is the patient before opening a visit");

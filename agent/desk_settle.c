@@ -1048,7 +1048,7 @@ static void on_loaded(struct db_job *job, int status)
     enum visit_state state = VISIT__MAX, next = VISIT__MAX;
     bool parsed, settles;
 
-    if (f->told) /* "": streams of every desk only, when the visit did not load */
+    if (!status && f->told) /* committed; "": streams of every desk, when no visit loaded */
         desk_settlement_told(&call->pd->desk, f->told, f->visit ? f->visit->desk : "");
     if (!his_loaded(call, status, f->visit ? f->visit->desk : NULL))
         return;

@@ -593,16 +593,6 @@ static void on_desk_check(struct db_job *job, int status)
     }
     const char *omsgid = pt_omsgid(f, &data);
 
-    /* Another posad of the hospital sent it: its records would say settled while the
-     * platform reversed it. */
-    if (omsgid && !f->target && msgid_of_other_terminal(&call->pd->up.gen, omsgid)) {
-        snprintf(why, sizeof why,
-                 "msgid %s is another posad's of this hospital (another msgid_terminal): "
-                 "reverse it through that posad, whose records follow",
-                 omsgid);
-        pt_answer(call, 200, -1, "", why, NULL);
-        return;
-    }
     /* Not answered yet, or its answer lost: posad finds out itself, reversing and sending
      * it again if need be, so the HIS's own reversal would leave it sent twice (a line
      * billed twice). Its msgid asked again says how it ended. */

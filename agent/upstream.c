@@ -334,13 +334,15 @@ static void on_probe(uv_timer_t *t)
 
 /* --- the sign-in session ------------------------------------------------------------- */
 
-/* Whether text names the sign-in's infno, 9001, as a transaction: "交易9001", "infno 9001",
- * "(9001)", or 9001 alone. Not a number that is 9001 as another thing is (a fee line
- * numbered 9001 refused as a duplicate ended every desk's session), nor one inside another
- * (an amount of 19001.50, a code 90010). */
+/* Whether text names the sign-in's infno, 9001, as a transaction: "交易9001", "调用9001",
+ * "9001交易", "9001接口", "infno 9001", "(9001)", or 9001 alone. Not a number that is 9001
+ * as another thing is (a fee line numbered 9001 refused as a duplicate ended every desk's
+ * session), nor one inside another (an amount of 19001.50, a code 90010). */
 static bool names_9001(const char *text)
 {
-    static const char *const before[] = {"交易", "接口", "infno ", "infno=", "infno:", "(", "（"};
+    static const char *const before[] = {"交易",   "接口",   "调用", "infno ",
+                                         "infno=", "infno:", "(",    "（"};
+    static const char *const after[] = {"交易", "接口"};
 
     if (strcmp(text, "9001") == 0)
         return true;
@@ -353,6 +355,9 @@ static bool names_9001(const char *text)
             if ((size_t)(at - text) >= n && memcmp(at - n, before[i], n) == 0)
                 return true;
         }
+        for (size_t i = 0; i < sizeof after / sizeof after[0]; i++)
+            if (strncmp(at + 4, after[i], strlen(after[i])) == 0)
+                return true;
     }
     return false;
 }

@@ -649,10 +649,17 @@ static int report_verdict(struct json_object *doc)
     int64_t unreadable =
         json_object_object_get_ex(doc, "unreadable", &n) ? json_object_get_int64(n) : 0;
 
+    size_t listed =
+        json_object_object_get_ex(doc, "mismatched", &n) && json_object_is_type(n, json_type_array)
+            ? json_object_array_length(n)
+            : 0;
+
     if (!json_object_object_get_ex(doc, "matched", &matched) ||
         !json_object_is_type(matched, json_type_boolean))
         return EXIT_OK;
-    if (unresolved > 0) {
+    /* Differences listed are differences whatever is still on its way: a monitor watching
+     * for 3 must not miss them behind "not yet". */
+    if (unresolved > 0 && listed == 0) {
         fprintf(stderr,
                 "posactl: the period cannot be compared yet: %lld of its settlements or refunds "
                 "are still on their way or being resolved with the platform (posactl queue); "
@@ -667,7 +674,12 @@ static int report_verdict(struct json_object *doc)
                             "with the platform\n");
         return EXIT_OK;
     }
-    if (unreadable > 0)
+    if (unresolved > 0)
+        fprintf(stderr,
+                "posactl: the period does not reconcile with the platform: see mismatched (and "
+                "%lld of its settlements or refunds are still being resolved)\n",
+                (long long)unresolved);
+    else if (unreadable > 0)
         fprintf(stderr,
                 "posactl: %lld settlements of the period could not be read from posad's journal "
                 "(see its log): the period is not said to reconcile\n",

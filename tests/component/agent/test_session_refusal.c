@@ -19,6 +19,8 @@ static void test_session_lost(void **state)
     assert_true(upstream_is_session_refusal("9001"));
     assert_true(upstream_is_session_refusal("交易9001未执行"));
     assert_true(upstream_is_session_refusal("infno 9001 required first"));
+    assert_true(upstream_is_session_refusal("请先调用9001"));
+    assert_true(upstream_is_session_refusal("9001交易未执行"));
 }
 
 static void test_about_the_message(void **state)

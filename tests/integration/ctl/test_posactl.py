@@ -244,6 +244,13 @@ class WithoutPosad(unittest.TestCase):
         self.assertIn("cannot be compared yet: 2 of its settlements", err)
         self.assertNotIn("does not reconcile", err)
         self.assertNotIn("no local settlement", err)
+        # differences listed are a mismatch, whatever is still on its way
+        rc, out, err = self.answered(b"200 OK", {
+            "date": "2024-02-29", "matched": False, "groups": [], "upstream_asked": True,
+            "mismatched": [{"setl_id": "S1", "platform_only": True}], "unresolved": 1},
+            "reconcile", "2024-02-29")
+        self.assertEqual(rc, 3, (out, err))
+        self.assertIn("does not reconcile with the platform: see mismatched", err)
         rc, out, err = self.answered(b"200 OK", {
             "date": "2024-02-29", "matched": False, "mismatched": [], "groups": [],
             "upstream_asked": True, "unreadable": 1}, "reconcile", "2024-02-29")

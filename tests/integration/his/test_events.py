@@ -553,6 +553,21 @@ class CardEvents(h.HisTestCase):
         self.assertEqual((r.status, r.json["person"]["psn_no"], r.json["cert"]["type"]),
                          (200, ZHAO, "01"), r)
 
+    def test_a_social_security_card_that_fails_wins_over_the_scan(self):
+        # A locked card is the patient's: newer than a code scanned before it (an earlier
+        # patient's, not identified): auto says the card's error, not that patient (the
+        # review of e2c3eee).
+        status, raw = self.w.sandbox_request("POST", "/sandbox/qr", {"psn_no": ZHAO})
+        self.assertEqual(status, 200, raw)
+        d01 = self.sub("D01")
+        self.scanner.sendall((json.loads(raw)["qrcode"] + "\r\n").encode())
+        d01.events_until("qr_scanned", 5)
+        self.insert_card(os.path.join(h.SOURCE, "tests", "fixtures", "cards", "locked_3_0.json"))
+        h.wait_until(lambda: (self.reader("Virtual PCD 00 00") or {}).get("card_type") ==
+                     "unreadable", 10, "the locked card read")
+        r = self.tcp.post("/v1/identify", {"desk": "D01", "source": "auto", "wait_ms": 0})
+        self.assertError(r, 422, "CARD_UNREADABLE")
+
     def test_two_slots_of_one_desk(self):
         # A desk whose pattern matches two slots (a reader's PSAM/SAM slot): a plain ISO card
         # in the second slot neither displaces nor, removed, empties the patient's card in the
