@@ -752,8 +752,7 @@ int main(int argc, char **argv)
         block_signals(true);
     pd.config_path = config;
     memcpy(pd.overrides, overrides, sizeof pd.overrides);
-    if (load_config(&pd.cfg, config, overrides, msg, sizeof msg) != 0 ||
-        config_check_places(&pd.cfg, config, msg, sizeof msg) != 0) {
+    if (load_config(&pd.cfg, config, overrides, msg, sizeof msg) != 0) {
         fprintf(stderr, "posad: %s\n", msg);
         rc = 2;
     }
@@ -761,6 +760,14 @@ int main(int argc, char **argv)
     if (!rc && !check && (rc = log_open(pd.cfg.log_file, pd.cfg.log_level, pd.cfg.log_format))) {
         fprintf(stderr, "posad: cannot open log file %s: %s\n", pd.cfg.log_file, log_open_why(rc));
         return 1;
+    }
+    /* After the log: a start's reason goes there too. */
+    if (!rc && config_check_places(&pd.cfg, config, msg, sizeof msg) != 0) {
+        if (check)
+            fprintf(stderr, "posad: %s\n", msg);
+        else
+            start_error("%s", msg);
+        rc = 2;
     }
     if (!rc) {
         char at[CONFIG_PATH_MAX + 16];

@@ -71,15 +71,16 @@ class Startup(h.HisTestCase):
         return p.stderr.decode("utf-8", "replace")
 
     def refused_as_config(self, conf):
-        """posad --check-config and posad with conf: both exit 2 at once, saying the same (the
-        check said ok to a start that failed; found by review); their standard error."""
+        """posad --check-config and posad with conf: both exit 2 at once, the start saying what
+        the check said (the check said ok to a start that failed; found by review), and
+        logging it; the check's standard error."""
         said = []
         for check in (["--check-config"], []):
             p = subprocess.run([h.POSAD, "--config", conf] + check, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, timeout=20)
             self.assertEqual(p.returncode, 2, p.stderr)
             said.append(p.stderr.decode("utf-8", "replace"))
-        self.assertEqual(said[0], said[1])
+        self.assertIn(said[0], said[1])
         return said[0]
 
     def assertFirstServes(self):
@@ -272,8 +273,12 @@ class Startup(h.HisTestCase):
         os.symlink(target, link)
         conf = self.conf("linklog.conf", os.path.join(self.w.dir, "linklog"),
                          os.path.join(self.w.dir, "linklog.sock"), extra="log_file = %s\n" % link)
+        p = subprocess.run([h.POSAD, "--config", conf, "--check-config"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=20)
+        self.assertEqual(p.returncode, 2, p.stderr)
         self.assertIn("log_file: %s: a symbolic link: posad does not follow one" % link,
-                      self.refused_as_config(conf))
+                      p.stderr.decode())
+        self.assertIn("cannot open log file %s: a symbolic link" % link, self.refused(conf))
         self.assertEqual((read(target), os.stat(target).st_mode & 0o777), (b"root's\n", 0o644))
         theirs = os.path.join(self.w.dir, "theirs.log")
         with open(theirs, "w") as f:
@@ -370,10 +375,14 @@ class Startup(h.HisTestCase):
         os.makedirs(shared)
         os.chmod(shared, 0o777)
         sock = os.path.join(shared, "posa.sock")
-        conf = self.conf("shared.conf", os.path.join(self.w.dir, "shared-data"), sock)
+        log = os.path.join(self.w.dir, "shared.log")
+        conf = self.conf("shared.conf", os.path.join(self.w.dir, "shared-data"), sock,
+                         extra="log_file = %s\n" % log)
         err = self.refused_as_config(conf)
         self.assertIn("%s:4: [posad] socket: %s: others may write the directory %s (mode 0777)"
                       % (conf, sock, shared), err)
+        # said in the log too, where a service's stderr may go nowhere (the review of 55890f1)
+        self.assertIn("event=start_failed", read(log).decode())
         self.assertFalse(os.path.exists(sock))
         # ... or one above it: renamed, it takes the socket's directory along.
         inner = os.path.join(shared, "inner")
