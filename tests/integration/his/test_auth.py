@@ -279,9 +279,9 @@ class Auth(h.HisTestCase):
             for who, s in streams.items():
                 data = s.events_until("qr_scanned", 5)[-1][1]
                 got[who] = json.loads(data) if isinstance(data, str) else data
-            self.assertEqual(got, {"viewer": {"valid": True},
-                                   "front": {"valid": True, "qr": code},
-                                   "socket": {"valid": True, "qr": code}})
+            self.assertEqual(got, {"viewer": {"desk": "D03", "valid": True},
+                                   "front": {"desk": "D03", "valid": True, "qr": code},
+                                   "socket": {"desk": "D03", "valid": True, "qr": code}})
         finally:
             for s in streams.values():
                 s.close()

@@ -48,7 +48,7 @@ class Scanner(h.HisTestCase):
             name, data = sse.events_until("qr_scanned", 5)[-1][:2]
             self.assertEqual(name, "qr_scanned")
             self.assertEqual(json.loads(data) if isinstance(data, str) else data,
-                             {"valid": True, "qr": code})
+                             {"desk": "D01", "valid": True, "qr": code})
             r = self.unix.post("/v1/identify", {"desk": "D01", "source": "auto", "wait_ms": 0})
             self.assertEqual(r.status, 200, r)
             self.assertEqual((r.json["person"]["psn_no"], r.json["cert"]["type"]), (ZHAO, "01"))
@@ -61,7 +61,7 @@ class Scanner(h.HisTestCase):
             self.scanner.sendall(b"\x01\x02binary\r\n")
             name, data = sse.events_until("qr_scanned", 5)[-1][:2]
             self.assertEqual(json.loads(data) if isinstance(data, str) else data,
-                             {"valid": False, "error": "QR_INVALID"})
+                             {"desk": "D01", "valid": False, "error": "QR_INVALID"})
             r = self.unix.post("/v1/identify", {"desk": "D01", "source": "auto", "wait_ms": 0})
             self.assertError(r, 422, "QR_INVALID")
             r = self.unix.post("/v1/identify", {"desk": "D01", "source": "auto", "wait_ms": 0})
