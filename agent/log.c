@@ -46,11 +46,13 @@ static int log_open_file(void)
         fd = open(log_state.path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return -errno;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid != geteuid()) {
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) /* a device: /dev/null */
+        return fd;
+    if (st.st_uid != geteuid()) {
         close(fd);
         return -EPERM;
     }
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0007)) /* not /dev/null */
+    if (st.st_mode & 0007)
         (void)fchmod(fd, st.st_mode & 0770); /* best effort, as above */
     return fd;
 }
