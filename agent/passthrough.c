@@ -596,9 +596,7 @@ static void on_desk_check(struct db_job *job, int status)
     /* Not answered yet, or its answer lost: posad finds out itself, reversing and sending
      * it again if need be, so the HIS's own reversal would leave it sent twice (a line
      * billed twice). Its msgid asked again says how it ended. */
-    if (omsgid && f->target &&
-        (f->target->state == MSG_QUEUED || f->target->state == MSG_SENT ||
-         f->target->state == MSG_UNKNOWN)) {
+    if (omsgid && f->target && !msg_state_is_final(f->target->state)) {
         snprintf(why, sizeof why,
                  "msgid %s is %s: posad finds out how it went itself (and reverses and sends "
                  "it again if need be); send that message again for its outcome instead of "
