@@ -81,8 +81,7 @@ static void route_allowed(const char *path, char *buf, size_t cap)
 
     router_allowed(patterns, N_ROUTES, path, buf, cap);
     len = strlen(buf);
-    if (strstr(buf, "GET") && route_match("GET", path, &m) == 0 &&
-        routes[m.index].handle != desk_events)
+    if (route_match("GET", path, &m) == 0 && routes[m.index].handle != desk_events)
         snprintf(buf + len, cap - len, ", HEAD");
 }
 
