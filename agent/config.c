@@ -191,8 +191,7 @@ static void list_key(char *list, size_t cap, const struct config_key *k)
 {
     size_t used = strlen(list);
 
-    if (used + 4 >= cap || strcmp(list + used - (used >= 3 ? 3 : used), "...") == 0)
-        return;
+    /* Once cut, the list is full: each key after it finds no room and cuts it again. */
     if ((size_t)snprintf(list + used, cap - used, "%s[%s] %s", used ? ", " : "", k->section,
                          k->name) >= cap - used)
         memcpy(list + cap - 4, "...", 4);
