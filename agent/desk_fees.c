@@ -842,6 +842,25 @@ static bool kept_active(const struct fee_flow *f, const char *his_line_id)
     return k && !k->refused;
 }
 
+/* The visit's bill with this request's lines stays within BOUND_BILL_FEN either way: each
+ * request's lines are bounded, but two of 50,000 lines at a line's bound came to more than
+ * int64 holds, taken at upload and then never settled ("too large to compute"). */
+static bool bill_too_large(struct his_call *call)
+{
+    const struct fee_flow *f = call->flow;
+    int64_t total = f->bill.total.amount; /* within 50,000 lines' bounds: no overflow */
+
+    for (size_t i = 0; i < f->n_kept && total >= -BOUND_BILL_FEN && total <= BOUND_BILL_FEN; i++)
+        if (!f->kept[i].refused)
+            total += f->kept[i].split.amount;
+    if (total >= -BOUND_BILL_FEN && total <= BOUND_BILL_FEN)
+        return false;
+    his_fail_at(call, POSA_ERANGE, "lines",
+                "the visit's bill would come to more than 1,000,000,000,000.00 with these lines: "
+                "check their amounts");
+    return true;
+}
+
 static int split_all(struct his_call *call)
 {
     struct fee_flow *f = call->flow;
@@ -1131,7 +1150,7 @@ static void on_loaded(struct db_job *job, int status)
         return;
     }
     f->infno = visit_kind_of(f) == VISIT_INPATIENT ? "2301" : "2204";
-    if (split_all(call) < 0)
+    if (split_all(call) < 0 || bill_too_large(call))
         return;
     str_copy(f->visit->state, sizeof(f->visit->state), visit_state_name(next));
     upload(call);

@@ -7,6 +7,7 @@
 
 #define BOUND_DECIMAL_TEXT 32           /* chars of one decimal literal, sign included */
 #define BOUND_MONEY_FEN 100000000000000LL /* 1e12 yuan: anything above is absurd */
+#define BOUND_BILL_FEN        BOUND_MONEY_FEN /* a visit's bill, all its lines: its sums stay exact */
 #define BOUND_PRICE_E6 100000000000000000LL /* 1e11 yuan unit price at scale 6 */
 #define BOUND_QTY_E4 1000000000000LL     /* 1e8 units at scale 4 */
 #define BOUND_STRING 1024               /* bytes of one string field */

@@ -59,6 +59,18 @@ static int time_check(const char *time, struct jsonmap_error *err)
     return 0;
 }
 
+/* A line's qty, price or amount: a value too large to hold is out of range, as one past
+ * its bound is (fee_line_out_of_range), not "too large to compute". */
+static int line_decimal(struct json_object *obj, const char *key, int scale, bool required,
+                        int64_t *ret, struct jsonmap_error *err)
+{
+    int rc = jsonmap_get_decimal_string(obj, key, scale, required, ret, err);
+
+    if (rc == POSA_EOVERFLOW && err)
+        err->err = POSA_ERANGE;
+    return rc == POSA_EOVERFLOW ? POSA_ERANGE : rc;
+}
+
 /* One line; err->field is relative to the line. */
 static int line_parse(struct json_object *obj, struct his_fee_line *line,
                       struct jsonmap_error *err)
@@ -82,11 +94,9 @@ static int line_parse(struct json_object *obj, struct his_fee_line *line,
         (rc = jsonmap_get_string(obj, "dept_code", BOUND_CODE, false, &line->dept_code, err)) < 0 ||
         (rc = jsonmap_get_string(obj, "doctor_code", BOUND_CODE, false, &line->doctor_code, err)) <
             0 ||
-        (rc = jsonmap_get_decimal_string(obj, "qty", DEC_QTY, false, &line->fee.qty_e4, err)) < 0 ||
-        (rc = jsonmap_get_decimal_string(obj, "price", DEC_PRICE, false, &line->fee.price_e6,
-                                         err)) < 0 ||
-        (rc = jsonmap_get_decimal_string(obj, "amount", DEC_MONEY, true, &line->fee.amount_fen,
-                                         err)) < 0 ||
+        (rc = line_decimal(obj, "qty", DEC_QTY, false, &line->fee.qty_e4, err)) < 0 ||
+        (rc = line_decimal(obj, "price", DEC_PRICE, false, &line->fee.price_e6, err)) < 0 ||
+        (rc = line_decimal(obj, "amount", DEC_MONEY, true, &line->fee.amount_fen, err)) < 0 ||
         (rc = jsonmap_get_bool(obj, "discharge_med", false, &line->discharge_med, err)) < 0 ||
         (rc = time_check(line->time, err)) < 0 || (rc = outside_parse(obj, line, err)) < 0)
         return rc;

@@ -244,12 +244,34 @@ class VisitsBase(h.HisTestCase):
                 ("price", h.line("OR1", "003301000050000", "全身麻醉", "1", "999999999999.99",
                                  "999999999999.99"), "out of range"),
                 ("qty", h.line("OR2", "003301000050000", "全身麻醉", "0", "900.00", "0.00"),
-                 "must be more than zero")):
+                 "must be more than zero"),
+                # Too large to hold at all: said as out of range too, not "too large to compute".
+                ("price", h.line("OR3", "003301000050000", "全身麻醉", "1", "50000000000000000",
+                                 "1.00"), "out of range")):
             r = self.c.post("/v1/visits/%s/fees" % v["visit_id"], {"lines": [line]})
             self.assertError(r, 400, "BAD_REQUEST")
             self.assertEqual(r.json["error"]["details"]["field"], "lines[0].%s" % field, r)
             self.assertIn(field, r.json["error"]["message"], r)
             self.assertIn(words, r.json["error"]["message"], r)
+
+    def test_a_bill_past_its_bound_is_refused_at_upload(self):
+        # Two uploads of lines each within a line's bounds came to more than the sums hold:
+        # both taken, and the visit could then never be settled ("too large to compute").
+        v = self.open_visit(self.c, ZHANG)
+        big = h.line("BB1", "003301000050000", "全身麻醉", "10", "99999999999.99", "999999999999.90")
+        self.upload(self.c, v["visit_id"], [big])
+        r = self.c.post("/v1/visits/%s/fees" % v["visit_id"],
+                        {"lines": [h.line("BB2", "003301000050000", "全身麻醉", "1", "1.00", "1.00")]})
+        self.assertError(r, 400, "BAD_REQUEST")
+        self.assertEqual(r.json["error"]["details"]["field"], "lines", r)
+        self.assertIn("1,000,000,000,000.00", r.json["error"]["message"], r)
+        g = self.c.get("/v1/visits/" + v["visit_id"])
+        self.assertEqual([l["his_line_id"] for l in g.json["lines"]], ["BB1"], g)  # nothing kept
+        # One line less and it fits: the bound is the visit's bill, not the request's.
+        c = self.c.post("/v1/visits/%s/fees/cancel" % v["visit_id"], {"his_line_ids": ["BB1"]})
+        self.assertEqual(c.status, 200, c)
+        self.upload(self.c, v["visit_id"], [h.line("BB3", "003301000050000", "全身麻醉", "1",
+                                                   "1.00", "1.00")])
 
     def refunded_stay(self, prefix):
         """A stay of two lines settled at a discharge of 2026-11-24 08:30 and refunded: the

@@ -276,6 +276,11 @@ static const struct bad_case bad_cases[] = {
           "\"2026-11-21 09:30:00\",\"qty\":\"1.00001\",\"price\":\"1\","
           "\"amount\":\"1.00\"}"),
      POSA_ESCALE, "lines[1].qty"},
+    /* a value too large to hold is out of range, as one past its bound */
+    {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"hosp_code\":\"H\",\"name\":\"n\",\"time\":"
+          "\"2026-11-21 09:30:00\",\"qty\":\"1\",\"price\":\"50000000000000000\","
+          "\"amount\":\"1.00\"}"),
+     POSA_ERANGE, "lines[1].price"},
     /* the HIS API takes money, quantities and prices as strings only (his-api.md) */
     {LINE("{\"his_line_id\":\"L2\",\"list_code\":\"A\",\"hosp_code\":\"H\",\"name\":\"n\",\"time\":"
           "\"2026-11-21 09:30:00\",\"qty\":1,\"price\":\"1\",\"amount\":\"1."
