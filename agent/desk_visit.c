@@ -32,6 +32,7 @@ struct visit_flow {
     bool stored; /* the visit committed with 2201/2401's outcome */
     char open_visit_id[RECORD_ID_MAX + 1]; /* a visit of this his_visit_id still open */
     char open_visit_desk[RECORD_ID_MAX + 1]; /* ... and the desk it is kept at */
+    char open_visit_psn[sizeof(((struct visit_identity *)0)->psn_no)]; /* ... and its patient */
     bool open_by_another; /* ... that this request's Idempotency-Key did not register */
 };
 
@@ -531,8 +532,10 @@ static int run_identity(struct db *db, struct db_job *job)
     if (!err && f->open_visit_id[0]) {
         struct visit_record *v = NULL;
 
-        if ((err = records_visit_get(db, f->open_visit_id, &v)) == 0)
+        if ((err = records_visit_get(db, f->open_visit_id, &v)) == 0) {
             str_copy(f->open_visit_desk, sizeof f->open_visit_desk, v->desk);
+            str_copy(f->open_visit_psn, sizeof f->open_visit_psn, v->who.psn_no);
+        }
         records_visit_free(v);
     }
     /* With a key, the open visit is this request's if the journal's registration under the
@@ -597,6 +600,19 @@ static void on_identity(struct db_job *job, int status)
                  NULL);
         return;
     }
+    if (!(f->identity = desk_doc(f->identity_body))) {
+        his_fail(call, POSA_ECORRUPT, NULL, NULL);
+        return;
+    }
+    /* Another patient's visit under the same number: "use that visit" would bill this
+     * patient's fees to it. */
+    if (f->open_visit_id[0] && strcmp(f->open_visit_psn, desk_str(f->identity, "psn_no")) != 0) {
+        his_fail(call, POSA_ESTATE,
+                 "this his_visit_id is already open for another patient: check the HIS's visit "
+                 "number",
+                 NULL);
+        return;
+    }
     if (f->open_visit_id[0] && (!call->idem_key[0] || f->open_by_another)) {
         struct json_object *d = json_object_new_object();
 
@@ -605,10 +621,6 @@ static void on_identity(struct db_job *job, int status)
                  "this his_visit_id is already open here, opened by another request "
                  "(details.visit_id): use that visit",
                  d);
-        return;
-    }
-    if (!(f->identity = desk_doc(f->identity_body))) {
-        his_fail(call, POSA_ECORRUPT, NULL, NULL);
         return;
     }
     if (choose_insurance(f->identity, f->req.insutype, types, sizeof types) < 0) {

@@ -588,6 +588,18 @@ class VisitsBase(h.HisTestCase):
                                "CAST(request AS TEXT) LIKE ?", ("%" + body["his_visit_id"] + "%",))
         self.assertEqual(len(sent), 1, sent)  # one admission sent to the platform
 
+    def test_another_patients_open_visit_is_not_offered(self):
+        # Another patient under an open visit's his_visit_id was told "use that visit" with
+        # its id: the fees the HIS then sent there went on the first patient's bill.
+        body = h.visit_body(self.identify(self.c, ZHANG))
+        first = self.c.post("/v1/visits", body)
+        self.assertEqual(first.status, 201, first)
+        r = self.c.post("/v1/visits", dict(h.visit_body(self.identify(self.c, WANG)),
+                                           his_visit_id=body["his_visit_id"]))
+        self.assertError(r, 409, "CONFLICT")
+        self.assertIn("another patient", r.json["error"]["message"], r)
+        self.assertNotIn(first.json["visit_id"].encode(), r.raw, r)
+
     def test_a_visit_is_not_opened_twice_under_two_keys(self):
         # Another request (another desk's, its own Idempotency-Key) for the same his_visit_id
         # after the first opened it: a second admission was sent. The first key's repeat
