@@ -560,6 +560,19 @@ static int on_body(http_parser *p, const char *at, size_t len)
     return 0;
 }
 
+/* A chunk that would take the body past its bound is refused at its header (content_length
+ * is the chunk's size here), not once its bytes have come. */
+static int on_chunk_header(http_parser *p)
+{
+    struct http_conn *c = p->data;
+
+    if (p->content_length > c->server->config.max_body_bytes - c->req.body_len) {
+        c->err_status = 413;
+        return -1;
+    }
+    return 0;
+}
+
 static int on_message_complete(http_parser *p)
 {
     struct http_conn *c = p->data;
@@ -582,6 +595,7 @@ static const http_parser_settings parser_settings = {
     .on_header_value = on_header_value,
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
+    .on_chunk_header = on_chunk_header,
     .on_message_complete = on_message_complete,
 };
 

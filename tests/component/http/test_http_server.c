@@ -512,6 +512,14 @@ static void test_body_too_large_is_413(void **state)
     assert_int_equal(request(fd, big, NULL, 0), 413);
     free(big);
     close(fd);
+    /* A chunk declared larger than the bound: refused at its header, its bytes not awaited. */
+    fd = connect_tcp();
+    assert_int_equal(request(fd,
+                             "POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                             "2\r\nok\r\n1000\r\n",
+                             NULL, 0),
+                     413);
+    close(fd);
 }
 
 static void test_body_too_large_sent_anyway_still_reads_413(void **state)
