@@ -460,6 +460,32 @@ static bool single_header_repeated(const struct http_req_impl *r)
     return false;
 }
 
+/* Whether every field name is a token (RFC 9110 §5.1): "Host : evil" was no Host to this
+ * server, where a proxy in front, or a browser's idea of the page, may take it for one. */
+static bool names_are_tokens(const struct http_req_impl *r)
+{
+    for (size_t i = 0; i < r->n_headers; i++) {
+        const char *n = r->names[i];
+
+        if (!*n || n[strspn(n, "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
+                               "ABCDEFGHIJKLMNOPQRSTUVWXYZ")])
+            return false;
+    }
+    return true;
+}
+
+/* 0, or the status a head this server does not take is refused with: a name that is no
+ * token, an HTTP/1.1 request without Host (RFC 9112 §3.2: 400), a coding of the body other
+ * than chunked alone, which would be read as chunked and its bytes taken as the body (501). */
+static int head_refused(const struct http_req_impl *r, const http_parser *p)
+{
+    const char *te = http_request_header(&r->pub, "Transfer-Encoding");
+
+    if (!names_are_tokens(r) || (p->http_minor == 1 && !http_request_header(&r->pub, "Host")))
+        return 400;
+    return te && strcasecmp(te, "chunked") != 0 ? 501 : 0;
+}
+
 static int on_headers_complete(http_parser *p)
 {
     struct http_conn *c = p->data;
@@ -489,6 +515,8 @@ static int on_headers_complete(http_parser *p)
         c->err_status = 400;
         return -1;
     }
+    if ((c->err_status = head_refused(r, p)) != 0)
+        return -1;
     /* HTTP/1.0 and 1.1 only: http_parser also takes a line without a version (0.9) and any
      * other number, which this server would then answer as 1.x. */
     if (p->upgrade || p->http_major != 1 || p->http_minor > 1) {

@@ -416,6 +416,41 @@ static void test_chunked_trailer_ignored(void **state)
     close(fd);
 }
 
+/* Heads this server does not read as others may are refused: a field name with a blank
+ * ("Host :" was no Host here, a Host to a proxy), HTTP/1.1 without Host, and a body coding
+ * other than chunked alone (it was read as chunked). HTTP/1.0 needs no Host. */
+static void test_heads_read_otherwise_elsewhere_are_refused(void **state)
+{
+    static const struct {
+        const char *head;
+        int status;
+    } cases[] = {
+        {"GET /a HTTP/1.1\r\n\r\n", 400},
+        {"GET /a HTTP/1.1\r\nHost : h\r\n\r\n", 400},
+        {"GET /a HTTP/1.1\r\nHost: h\r\nX Y: z\r\n\r\n", 400},
+        {"POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+         "2\r\nok\r\n0\r\n\r\n",
+         501},
+        {"POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: Chunked\r\n\r\n"
+         "2\r\nok\r\n0\r\n\r\n",
+         200},
+        {"GET /a HTTP/1.0\r\n\r\n", 200},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int fd = connect_tcp();
+
+        int got;
+
+        assert_true(fd >= 0);
+        if ((got = request(fd, cases[i].head, NULL, 0)) != cases[i].status)
+            print_error("%s", cases[i].head);
+        assert_int_equal(got, cases[i].status);
+        close(fd);
+    }
+}
+
 static void test_pipelined_answers_stay_in_order(void **state)
 {
     struct reader *r = calloc(1, sizeof(*r));
@@ -996,6 +1031,7 @@ int main(void)
         cmocka_unit_test(test_get_with_query_and_header),
         cmocka_unit_test(test_keep_alive_post),
         cmocka_unit_test(test_chunked_trailer_ignored),
+        cmocka_unit_test(test_heads_read_otherwise_elsewhere_are_refused),
         cmocka_unit_test(test_pipelined_answers_stay_in_order),
         cmocka_unit_test(test_pipelined_past_the_read_buffer),
         cmocka_unit_test(test_requests_before_eof_are_answered),
