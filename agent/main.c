@@ -474,16 +474,65 @@ static int claim_data_dir(struct posad *pd)
 
 /* The database opened (after claim_data_dir and once posad listens): its rows a crash left
  * `sent` made `unknown`, and the database thread started. */
+/* posad.db being made: a marker beside it from before the file exists until its first
+ * commit. A first start killed in between left an empty posad.db, which every later start
+ * refused as a restore cut short (found by killing posad at random). */
+static void creating_path(const char *db_path, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s.creating", db_path);
+}
+
+/* The marker, on disk before the database's own entry can be (the directory synced). */
+static int creating_mark(const char *dir, const char *marker)
+{
+    int fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600), err = 0;
+
+    if (fd < 0)
+        return -errno;
+    close(fd);
+    if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return -errno;
+    if (fsync(fd) != 0)
+        err = -errno;
+    close(fd);
+    return err;
+}
+
+/* An empty posad.db under the marker: posad's own, killed before its first commit. It and
+ * what SQLite began beside it go; the start makes the database anew. */
+static bool creation_interrupted(const char *path, const char *marker)
+{
+    static const char *const beside[] = {"-journal", "-wal", "-shm"};
+    char other[CONFIG_PATH_MAX + 32];
+    struct stat st;
+
+    if (stat(marker, &st) != 0)
+        return false;
+    for (size_t i = 0; i < sizeof beside / sizeof beside[0]; i++) {
+        snprintf(other, sizeof other, "%s%s", path, beside[i]);
+        unlink(other);
+    }
+    unlink(path);
+    log_event(LOGL_WARN, "database_creation_resumed", "path", path, "action",
+              "an earlier first start ended before the new journal was made: made now", NULL);
+    return true;
+}
+
 static int open_journal(struct posad *pd, char last_msgid[MSGID_LEN + 1])
 {
-    char path[CONFIG_PATH_MAX + 16];
+    char path[CONFIG_PATH_MAX + 16], marker[CONFIG_PATH_MAX + 32];
     struct db *db = NULL;
     struct stat st;
     bool created; /* nothing made posad.db before (lock_database leaves a new one to SQLite) */
     int moved = 0, err;
 
     database_path(pd->cfg.data_dir, path, sizeof path);
-    created = stat(path, &st) != 0;
+    creating_path(path, marker, sizeof marker);
+    created = stat(path, &st) != 0 || (st.st_size == 0 && creation_interrupted(path, marker));
+    if (created && (err = creating_mark(pd->cfg.data_dir, marker)) != 0) {
+        start_error("journal %s: %s", marker, strerror(-err));
+        return err;
+    }
     /* SQLite takes an empty file for an empty database: a restore or a copy cut short would
      * start a new journal over the one it stood for. A new install has no file at all. */
     if (!created && st.st_size == 0) {
@@ -543,8 +592,10 @@ static int open_journal(struct posad *pd, char last_msgid[MSGID_LEN + 1])
          * start to refuse as a restore cut short. */
         if (created && stat(path, &st) == 0 && st.st_size == 0)
             unlink(path);
+        unlink(marker);
         return err;
     }
+    unlink(marker); /* made whole: an empty file from now on is no longer posad's doing */
     if (moved) {
         char n[16];
         snprintf(n, sizeof n, "%d", moved);

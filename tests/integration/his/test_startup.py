@@ -5,6 +5,7 @@ a socket in a missing directory is named as such, and a log file posad makes aga
 rotation keeps its 0640."""
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -243,6 +244,30 @@ class Startup(h.HisTestCase):
         os.rmdir(os.path.join(first, "posad.db-wal"))
         with self.second_posad("first") as (c, _):
             h.wait_until(lambda: c.get("/v1/health").status == 200, 20, "the second start")
+
+    def test_a_first_start_killed_as_it_makes_the_database_starts_again(self):
+        # Killed the moment posad.db appeared, a first start left it empty, and every later
+        # start refused it as a restore cut short (found by killing posad at random).
+        d = os.path.join(self.w.dir, "killed")
+        conf = self.conf("killed.conf", d, os.path.join(self.w.dir, "k.sock"))
+        db = os.path.join(d, "posad.db")
+        for attempt in range(5):
+            shutil.rmtree(d, ignore_errors=True)
+            p = subprocess.Popen([h.POSAD, "--config", conf], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 10
+            while not os.path.exists(db) and p.poll() is None and time.monotonic() < deadline:
+                pass
+            p.kill()
+            p.wait(timeout=10)
+            if os.path.exists(db) and os.path.getsize(db) == 0:
+                break
+        self.assertEqual(os.path.getsize(db), 0, "no start was caught with posad.db empty")
+        self.assertTrue(os.path.exists(db + ".creating"))
+        with self.second_posad("killed") as (c, _):
+            h.wait_until(lambda: c.get("/v1/health").status == 200, 20, "the start after it")
+        self.assertFalse(os.path.exists(db + ".creating"))
+        self.assertGreater(os.path.getsize(db), 0)
 
     def test_a_database_of_another_account_is_refused(self):
         # Run as root, posad took a posad.db owned by nobody and made it 0600: still nobody's,
