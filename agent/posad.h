@@ -51,6 +51,8 @@ struct resolver {
      * others, which are not held by it, and is asked again once refused_until (in
      * upstream_monotonic_ms) has passed and none is left after it (0: from the oldest). */
     int64_t after_seq, refused_until;
+    /* Questions in a row that did not get through (resolver_unanswered): each waits longer. */
+    unsigned unanswered;
 };
 
 struct posad {

@@ -31,6 +31,7 @@
 #include "core/str.h"
 
 #define RESOLVE_RETRY_MS 2000
+#define RESOLVE_RETRY_MAX_MS     60000 /* the longest wait after questions that did not get through */
 #define RESOLVE_REFUSED_RETRY_MS 10000 /* after a refused question: the platform's reason */
 
 struct resolve_job {
@@ -64,6 +65,18 @@ static void resolver_idle(struct resolver *rs, uint64_t retry_ms)
     } else if (retry_ms) {
         uv_timer_start(&rs->timer, on_timer, retry_ms, 0);
     }
+}
+
+/* A question (5203) that did not get through: asked again after 2 s, then 4, 8, ... up to a
+ * minute while none gets through. A gateway failing every message but the sign-in had it
+ * asked every 2 s for as long as it lasted. Going online kicks the resolver at once still. */
+static void resolver_unanswered(struct resolver *rs)
+{
+    unsigned n = rs->unanswered < 5 ? rs->unanswered : 5;
+    uint64_t wait = (uint64_t)RESOLVE_RETRY_MS << n;
+
+    rs->unanswered++;
+    resolver_idle(rs, wait < RESOLVE_RETRY_MAX_MS ? wait : RESOLVE_RETRY_MAX_MS);
 }
 
 /* --- applying the verdict ------------------------------------------------------------- */
@@ -265,9 +278,10 @@ static void on_query(struct upmsg *m)
         envelope_response_parse(m->response, m->response_len, &env, &jerr) != 0) {
         /* The question did not get through: ask again later. */
         upmsg_free(m);
-        resolver_idle(rs, RESOLVE_RETRY_MS);
+        resolver_unanswered(rs);
         return;
     }
+    rs->unanswered = 0;
     if (rs->cancel) {
         /* Landed when the settlement no longer stands; an answer that does not say ends it
          * as it stands (for an operator, logged); a refusal is asked again later, as the
@@ -350,7 +364,7 @@ static void resolver_query(struct resolver *rs)
     /* No visit key: the question must not wait behind the very row it is about. */
     if (!m || upstream_submit(&rs->pd->up, m, &head, input) != 0) {
         upmsg_free(m);
-        resolver_idle(rs, RESOLVE_RETRY_MS);
+        resolver_unanswered(rs);
     }
     json_object_put(orig);
 }

@@ -215,6 +215,23 @@ class LostOutcomes(h.HisTestCase):
                      "SELECT ref_msgid FROM journal WHERE infno = '5203' ORDER BY seq")]
         self.assertEqual(asked, [v1["visit_id"], v2["visit_id"], v1["visit_id"]], asked)
 
+    def test_questions_that_do_not_get_through_wait_longer(self):
+        # A gateway failing every message but the sign-in had the settlement asked about
+        # every 2 s for as long as it lasted: now 2 s, then 4, 8, ... (found by review).
+        v = self.outpatient_visit("Q")
+        self.fault({"infno": "2207", "mode": "drop_after_commit", "count": 1})
+        self.fault({"infno": "5203", "mode": "http_500", "count": 1000})
+        try:
+            r = self.tcp.post("/v1/visits/%s/settle" % v["visit_id"], {})
+            self.assertEqual((r.status, r.json.get("state")), (202, "unknown"), r)
+            time.sleep(13)
+            asked = len(self.posad_rows("SELECT msgid FROM journal WHERE infno = '5203'"))
+        finally:
+            self.w.sandbox_request("DELETE", "/sandbox/faults", None)
+        self.assertGreaterEqual(asked, 2, asked)
+        self.assertLessEqual(asked, 4, asked)  # at 0, 2, 6 s (and 14); every 2 s was 7
+        self.assertSettledOnce(v, ["pending", "unknown", "settled"])
+
     def test_platform_words_in_the_log_are_masked(self):
         # The platform's refusal of the question names the patient and the ID number:
         # posad's log keeps the words, with the name and the number masked.
