@@ -704,6 +704,11 @@ static int health_verdict(struct json_object *doc)
         fprintf(stderr, "posactl: posad says it is %s: see the status above and its log\n", status);
         return EXIT_NOT_YET;
     }
+    if (strcmp(state, "degraded") == 0) { /* his-api.md: messages still go */
+        fprintf(stderr, "posactl: the platform is degraded for posad: a message to it failed "
+                        "lately; messages are still sent\n");
+        return EXIT_NOT_YET;
+    }
     if (strcmp(state, "online") != 0) {
         fprintf(stderr, "posactl: the platform is %s for posad: settlements wait or are refused\n",
                 state);

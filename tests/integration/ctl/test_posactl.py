@@ -274,6 +274,12 @@ class WithoutPosad(unittest.TestCase):
                                      "status")
         self.assertEqual(rc, 4, (out, err))
         self.assertIn("the platform is offline for posad", err)
+        # Degraded still sends: it said "settlements wait or are refused" while they settled.
+        rc, out, err = self.answered(b"200 OK", dict(health, upstream={"state": "degraded"}),
+                                     "status")
+        self.assertEqual(rc, 4, (out, err))
+        self.assertIn("messages are still sent", err)
+        self.assertNotIn("refused", err)
         rc, out, err = self.answered(b"503 Service Unavailable",
                                      dict(health, status="degraded", database="damaged"), "status")
         self.assertEqual(rc, 1, (out, err))
