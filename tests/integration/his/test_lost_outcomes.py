@@ -225,7 +225,9 @@ class LostOutcomes(h.HisTestCase):
             r = self.tcp.post("/v1/visits/%s/settle" % v["visit_id"], {})
             self.assertEqual((r.status, r.json.get("state")), (202, "unknown"), r)
             time.sleep(13)
-            asked = len(self.posad_rows("SELECT msgid FROM journal WHERE infno = '5203'"))
+            asked = len(self.posad_rows(
+                "SELECT msgid FROM journal WHERE infno = '5203' AND ref_msgid IN "
+                "(SELECT msgid FROM journal WHERE visit_key = ?)", (v["visit_id"],)))
         finally:
             self.w.sandbox_request("DELETE", "/sandbox/faults", None)
         self.assertGreaterEqual(asked, 2, asked)
