@@ -165,6 +165,10 @@ static int config_clients(struct desk *d, const char *list, char *why, size_t ca
             snprintf(why, cap, "\"%s\": its name or its token is listed twice", fields[0]);
             return POSA_EFIELD;
         }
+        if (err == POSA_ETOOLONG) {
+            snprintf(why, cap, "\"%s\": more than %d clients", fields[0], AUTH_CLIENTS_MAX);
+            return POSA_EFIELD;
+        }
         if (err) {
             snprintf(why, cap,
                      "\"%s\" is not NAME:SHA256-HEX:ROLE:DESKS "
@@ -215,14 +219,31 @@ static int config_depts(struct desk *d, const char *list, char *why, size_t cap)
     return 0;
 }
 
+/* A list's separator typed full-width, as a Chinese input method does: "JZ01，JZ02" read as
+ * one department that no visit has, and emergencies were not tagged, without a word. */
+static bool fullwidth_separator(const char *list, char *why, size_t cap)
+{
+    static const char *const marks[][2] = {{"，", ","}, {"；", ";"}, {"：", ":"}};
+
+    for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++)
+        if (strstr(list, marks[i][0])) {
+            snprintf(why, cap, "a full-width '%s' (a Chinese input method's): write '%s'",
+                     marks[i][0], marks[i][1]);
+            return true;
+        }
+    return false;
+}
+
 /* Runs a key's grammar on a scratch desk: what the config loader checks, line by line. */
 static int check_with(int (*parse)(struct desk *, const char *, char *, size_t),
                       const char *value, char *why, size_t cap)
 {
-    struct desk *scratch = calloc(1, sizeof *scratch);
+    struct desk *scratch;
     int err;
 
-    if (!scratch)
+    if (fullwidth_separator(value, why, cap))
+        return POSA_EFIELD;
+    if (!(scratch = calloc(1, sizeof *scratch)))
         return -ENOMEM;
     err = parse(scratch, value, why, cap);
     free(scratch->auth);

@@ -517,6 +517,12 @@ def scenario_ops(w):
                          "[his] emergency_depts: \"\"JZ01\"\" is not a department code"),
                         ("[his]\nemergency_depts = JZ01 # the ER\n",
                          "is not a department code"),
+                        # typed with a Chinese input method: one department no visit has
+                        ("[his]\nemergency_depts = JZ01，JZ02\n",
+                         "[his] emergency_depts: a full-width '，' (a Chinese input method's): "
+                         "write ','"),
+                        ("[his]\nclients = a:%s:cashier:D01；b:%s:ops:*\n" % ("0" * 64, "1" * 64),
+                         "[his] clients: a full-width '；'"),
                         ("[gateway]\ngateway = sm\nsm_client_id = 0123456789abcdef\n"
                          "sm_key_file = /nonexistent/sm.pem\n",
                          "[gateway] sm_key_file: cannot read /nonexistent/sm.pem"),
@@ -528,7 +534,7 @@ def scenario_ops(w):
                         ("[gateway]\ngateway = sm\nsm_client_id = 0123456789abcdef\n"
                          "sm_key_file = %s\n" % os.path.join(w.dir, "c.key"),
                          "[gateway] sm_key_file: not an SM2 private key")):
-        with open(bad, "w") as f:
+        with open(bad, "w", encoding="utf-8") as f:
             f.write(text + "\n" + extra)
         r = subprocess.run([posad, "--check-config", bad], capture_output=True, text=True)
         assert r.returncode == 2 and want in r.stderr, (extra, r)
