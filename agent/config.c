@@ -303,7 +303,8 @@ static int config_store(struct posad_config *cfg, const struct config_key *k, co
             return POSA_EFIELD;
         }
         if (strlen(value) >= k->size) {
-            *why = "too long";
+            snprintf(reason, sizeof reason, "too long (at most %zu bytes)", k->size - 1);
+            *why = reason;
             return POSA_EFIELD;
         }
         strcpy(field, value);
@@ -426,7 +427,7 @@ static char *config_trim(char *s)
 int config_load(struct posad_config *cfg, const char *path, char *msg, size_t cap)
 {
     FILE *f = fopen(path, "r");
-    char line[8192], section[32] = "", origin[CONFIG_PATH_MAX + 16];
+    char line[CONFIG_LINE_MAX], section[32] = "", origin[CONFIG_PATH_MAX + 16];
     int lineno = 0, err = 0;
 
     if (!f) {
@@ -444,7 +445,7 @@ int config_load(struct posad_config *cfg, const char *path, char *msg, size_t ca
             snprintf(msg, cap, "%s: %s", origin,
                      strlen(line) < sizeof line - 1
                          ? "a NUL byte in the line (is the file UTF-16? save it as UTF-8)"
-                         : "line too long");
+                         : "line too long (at most " CONFIG_LINE_MAX_TEXT " bytes)");
             err = POSA_EFIELD;
             break;
         }

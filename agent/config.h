@@ -14,6 +14,9 @@
 
 /* key_line of a key set by a command-line option, not by the file. */
 #define CONFIG_LINE_COMMAND INT32_MAX
+/* One line of posad.conf, its end included: [his] clients' 256 clients fit on it. */
+#define CONFIG_LINE_MAX      65536
+#define CONFIG_LINE_MAX_TEXT "65,534"
 
 struct posad_config {
     /* [posad] */
@@ -73,7 +76,7 @@ struct posad_config {
     char emergency_depts[CONFIG_TEXT_MAX]; /* "JZ01,JZ02" */
     char forms_certno[8];                  /* masked full: the ID number on the two forms */
     char reconcile_at[8];                  /* "HH:MM" Beijing time, or "": no daily run */
-    char clients[4096];             /* "name:sha256hex:role:D01,D02;..." bearer tokens on TCP */
+    char clients[49152]; /* "name:sha256hex:role:D01,D02;..." bearer tokens on TCP: 256 clients */
     char tls_cert[CONFIG_PATH_MAX]; /* PEM chain; with tls_key, TCP speaks TLS */
     char tls_key[CONFIG_PATH_MAX];
     /* [policy] */

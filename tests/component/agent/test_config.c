@@ -80,6 +80,47 @@ static void test_good_file(void **state)
     assert_string_equal(cfg.gateway, "tif");
 }
 
+/* [his] clients holds as many clients as the auth table (AUTH_CLIENTS_MAX, 256): the value
+ * stopped at some 46, and past the line's 8,192 bytes said "line too long", naming no key;
+ * too long now says its bound. */
+static void test_clients_hold_the_auth_tables(void **state)
+{
+    FILE *f = fopen(path, "w");
+    struct posad_config cfg;
+    char msg[512] = "";
+
+    (void)state;
+    assert_non_null(f);
+    fputs("[his]\nclients = ", f);
+    for (int i = 0; i < 256; i++)
+        fprintf(f, "%sdesk-client-%03d:%064x:cashier:D01,D02", i ? ";" : "", i, i);
+    fputs("\n", f);
+    fclose(f);
+    config_defaults(&cfg);
+    if (config_load(&cfg, path, msg, sizeof msg) != 0)
+        print_error("%s\n", msg);
+    assert_non_null(strstr(cfg.clients, "desk-client-255:"));
+    assert_non_null(f = fopen(path, "w")); /* one more: said as such, not as a bad entry */
+    fputs("[his]\nclients = ", f);
+    for (int i = 0; i < 257; i++)
+        fprintf(f, "%sc%03d:%064x:cashier:D01", i ? ";" : "", i, i);
+    fputs("\n", f);
+    fclose(f);
+    config_defaults(&cfg);
+    assert_int_equal(config_load(&cfg, path, msg, sizeof msg), POSA_EFIELD);
+    assert_non_null(strstr(msg, "[his] clients: \"c256\": more than 256 clients"));
+
+    assert_non_null(f = fopen(path, "w"));
+    fputs("[institution]\nfixmedins_name = ", f);
+    for (int i = 0; i < 300; i++)
+        fputs("x", f);
+    fputs("\n", f);
+    fclose(f);
+    config_defaults(&cfg);
+    assert_int_equal(config_load(&cfg, path, msg, sizeof msg), POSA_EFIELD);
+    assert_non_null(strstr(msg, "[institution] fixmedins_name: too long (at most "));
+}
+
 /* A key twice past line 65,535 (a long commented file): refused with its lines as any other
  * (a 16-bit line number took 65,535 for "the command line", and 0 past it: taken twice). */
 static void test_lines_past_65535(void **state)
@@ -237,7 +278,7 @@ static void test_overrides(void **state)
     big[sizeof big - 1] = '\0';
     assert_int_equal(config_set(&cfg, "upstream", "url", big, "command line", msg, sizeof msg),
                      POSA_EFIELD);
-    assert_string_equal(msg, "command line: [upstream] url: too long");
+    assert_string_equal(msg, "command line: [upstream] url: too long (at most 511 bytes)");
 }
 
 /* SIGHUP: the reloadable keys are copied, every other changed key is named and kept. */
@@ -320,6 +361,7 @@ int main(void)
         cmocka_unit_test(test_good_file),
         cmocka_unit_test(test_errors_name_file_line_key),
         cmocka_unit_test(test_lines_past_65535),
+        cmocka_unit_test(test_clients_hold_the_auth_tables),
         cmocka_unit_test(test_a_directory_is_not_a_file),
         cmocka_unit_test(test_check_names_missing_keys),
         cmocka_unit_test(test_overrides),
