@@ -80,6 +80,9 @@ const char *log_open_why(int err)
     if (err == -EPERM)
         return "the file is another account's, which would read every line posad writes: make "
                "it posad's, or remove it";
+    if (err == -EACCES) /* logrotate's "create 0640 root root", a directory not posad's */
+        return "posad's account may not write it or its directory: make the file posad's (in "
+               "logrotate: create 0640 <posad's user> <its group>), or the directory";
     return strerror(-err);
 }
 

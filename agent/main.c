@@ -257,9 +257,9 @@ static void on_signal(uv_signal_t *s, int signum)
 
     if (signum == SIGHUP) {
         int err = log_reopen();
-        log_event(err ? LOGL_ERROR : LOGL_INFO, err ? "log_reopen_failed" : "log_reopened", "error",
-                  err ? log_open_why(err) : NULL, "kept", err ? "the log file open before" : NULL,
-                  NULL);
+        log_event(err ? LOGL_ERROR : LOGL_INFO, err ? "log_reopen_failed" : "log_reopened", "path",
+                  err ? pd->cfg.log_file : NULL, "error", err ? log_open_why(err) : NULL, "kept",
+                  err ? "the log file open before" : NULL, NULL);
         if (reload_config(pd) == 0)
             reload_tls(pd);
         return;
