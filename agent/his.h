@@ -57,7 +57,8 @@ void his_handle(struct posad *pd, struct http_request *req);
 
 /* The HIS API's error shape for the HTTP layer's own refusals (413, 431, 400): the
  * http_server_config.error_body hook. */
-size_t his_error_body(int status, void *data, char *buf, size_t cap, const char **ret_type);
+size_t his_error_body(int status, const char *reason, void *data, char *buf, size_t cap,
+                      const char **ret_type);
 
 /* The http_server_config.admit hook: on TCP with tokens configured, a request without a
  * token that names a client is answered 401 before its body is read (the route's role and

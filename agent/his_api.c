@@ -812,7 +812,8 @@ static int idempotency_start(struct his_call *call)
     "the client's role may not do that: a readonly client reads; the desk flow needs a cashier "   \
     "token, queue retries and reconcile an ops one (clients in posad.conf)"
 
-size_t his_error_body(int status, void *data, char *buf, size_t cap, const char **ret_type)
+size_t his_error_body(int status, const char *reason, void *data, char *buf, size_t cap,
+                      const char **ret_type)
 {
     const struct posad *pd = data;
     /* his_admit's 403: with tokens, a role the route does not allow (pages are not checked
@@ -826,8 +827,17 @@ size_t his_error_body(int status, void *data, char *buf, size_t cap, const char 
               : status == 503 ? POSA_EOVERLOAD
               : status == 403 ? (tokens ? POSA_EFORBIDDEN : POSA_EFOREIGN)
                               : POSA_EFIELD;
+    char words[200];
+
+    /* The HTTP layer's reason, for a HIS's author: a hand-written client's 400 said only
+     * "not valid HTTP", and nothing was logged. */
+    snprintf(words, sizeof words, "the request is not valid HTTP%s%s", reason ? ": " : "",
+             reason ? reason : "");
+    if (reason)
+        log_event(LOGL_INFO, "http_refused", "status", status == 501 ? "501" : "400", "reason",
+                  reason, NULL);
     struct json_object *body = his_error(err,
-                                         status == 400            ? "the request is not valid HTTP"
+                                         status == 400 || reason  ? words
                                          : err == POSA_EFORBIDDEN ? ROLE_REFUSED
                                                                   : NULL,
                                          NULL);

@@ -52,11 +52,13 @@ static void on_request(struct http_server *server, struct http_request *req, voi
 }
 
 /* The HTTP layer's own refusals (oversized, malformed) in the platform's shape. */
-static size_t error_body(int status, void *data, char *buf, size_t cap, const char **ret_type)
+static size_t error_body(int status, const char *reason, void *data, char *buf, size_t cap,
+                         const char **ret_type)
 {
     (void)data;
     const char *why = status == 413   ? "the request body is larger than 16 MiB"
                       : status == 431 ? "the request headers are too large"
+                      : reason        ? reason
                                       : "the request is not valid HTTP";
     int n = snprintf(buf, cap, "{\"infcode\":-1,\"err_msg\":\"%s\",\"output\":null}", why);
 

@@ -474,16 +474,27 @@ static bool names_are_tokens(const struct http_req_impl *r)
     return true;
 }
 
-/* 0, or the status a head this server does not take is refused with: a name that is no
- * token, an HTTP/1.1 request without Host (RFC 9112 §3.2: 400), a coding of the body other
- * than chunked alone, which would be read as chunked and its bytes taken as the body (501). */
-static int head_refused(const struct http_req_impl *r, const http_parser *p)
+/* 0, or the status a head this server does not take is refused with, *why saying what: a
+ * name that is no token, an HTTP/1.1 request without Host (RFC 9112 §3.2: 400), a coding of
+ * the body other than chunked alone, which would be read as chunked and its bytes taken as
+ * the body (501). */
+static int head_refused(const struct http_req_impl *r, const http_parser *p, const char **why)
 {
     const char *te = http_request_header(&r->pub, "Transfer-Encoding");
 
-    if (!names_are_tokens(r) || (p->http_minor == 1 && !http_request_header(&r->pub, "Host")))
+    if (!names_are_tokens(r)) {
+        *why = "a header name that is not a token (a blank before its ':'?)";
         return 400;
-    return te && strcasecmp(te, "chunked") != 0 ? 501 : 0;
+    }
+    if (p->http_minor == 1 && !http_request_header(&r->pub, "Host")) {
+        *why = "HTTP/1.1 without a Host header: send one (Host: localhost)";
+        return 400;
+    }
+    if (te && strcasecmp(te, "chunked") != 0) {
+        *why = "a Transfer-Encoding other than chunked: send the body as it is, or chunked";
+        return 501;
+    }
+    return 0;
 }
 
 static int on_headers_complete(http_parser *p)
@@ -515,7 +526,7 @@ static int on_headers_complete(http_parser *p)
         c->err_status = 400;
         return -1;
     }
-    if ((c->err_status = head_refused(r, p)) != 0)
+    if ((c->err_status = head_refused(r, p, &c->err_reason)) != 0)
         return -1;
     /* HTTP/1.0 and 1.1 only: http_parser also takes a line without a version (0.9) and any
      * other number, which this server would then answer as 1.x. */
@@ -825,7 +836,8 @@ static void conn_reject(struct http_conn *c, int status)
     size_t len = strlen(body);
 
     if (c->server->config.error_body) {
-        len = c->server->config.error_body(status, c->server->data, buf, sizeof(buf), &h[0].value);
+        len = c->server->config.error_body(status, c->err_reason, c->server->data, buf, sizeof(buf),
+                                           &h[0].value);
         body = buf;
         if (len > sizeof(buf))
             len = sizeof(buf);

@@ -86,6 +86,7 @@ struct http_conn {
     size_t discarded;
     uv_shutdown_t shutdown;
     int err_status; /* set by a parser callback that rejects: 413, 431 */
+    const char *err_reason; /* ... and what it refused, in words (static), or NULL */
     int writes;     /* writes in flight */
     SSL *ssl;       /* a TLS connection: bytes read go through it into rbuf */
     /* The peer sent all it will (TLS close_notify, or EOF or an error while a request was

@@ -73,11 +73,13 @@ struct http_server_config {
      * stream's writes fail, and a connection reads no further requests until they drain:
      * a client that pipelines requests and never reads costs a bounded amount. */
     size_t max_stream_backlog;
-    /* Optional: the body of the library's own refusals (400, 413, 431, and admit's) in the
-     * application's error shape (data: the server's cb data). Writes at most cap bytes into
-     * buf, sets *ret_type (a static string) and returns the length. NULL: text/plain with
-     * the reason phrase. */
-    size_t (*error_body)(int status, void *data, char *buf, size_t cap, const char **ret_type);
+    /* Optional: the body of the library's own refusals (400, 413, 431, 501, and admit's) in
+     * the application's error shape (data: the server's cb data). reason: what in the request
+     * this server does not take, in words for its author ("HTTP/1.1 without a Host header"),
+     * or NULL. Writes at most cap bytes into buf, sets *ret_type (a static string) and returns
+     * the length. NULL: text/plain with the reason phrase. */
+    size_t (*error_body)(int status, const char *reason, void *data, char *buf, size_t cap,
+                         const char **ret_type);
     /* Optional: asked once a request's head is read, before its body (data: the server's
      * cb data). 0 reads on; an HTTP status (401) answers at once, as the library's own
      * refusals, and closes the connection: a body up to max_body_bytes is never buffered

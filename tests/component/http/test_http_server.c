@@ -188,9 +188,11 @@ static void *loop_main(void *arg)
     return NULL;
 }
 
-static size_t error_body(int status, void *data, char *buf, size_t cap, const char **ret_type)
+static size_t error_body(int status, const char *reason, void *data, char *buf, size_t cap,
+                         const char **ret_type)
 {
     (void)data;
+    (void)reason;
     *ret_type = "application/json";
     return (size_t)snprintf(buf, cap, "{\"error\":%d}", status);
 }

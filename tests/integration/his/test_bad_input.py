@@ -617,7 +617,8 @@ class RawHttpBase(h.HisTestCase):
     here; the JSON error body of HTTP-level refusals is bug 5 of his-bugs.md."""
     transport = None
 
-    def raw(self, data, read=True):
+    def raw(self, data, read=True, whole=False):
+        """data sent as it is; the answer's head (whole: all until posad closes)."""
         c = self.unix if self.transport == "unix" else self.tcp
         conn = c._conn(10)
         conn.connect()
@@ -634,7 +635,7 @@ class RawHttpBase(h.HisTestCase):
                 if not b:
                     break
                 chunks.append(b)
-                if b"\r\n\r\n" in b"".join(chunks):
+                if not whole and b"\r\n\r\n" in b"".join(chunks):
                     break
             return b"".join(chunks)
         finally:
@@ -646,6 +647,23 @@ class RawHttpBase(h.HisTestCase):
 
     def test_garbage_request_line(self):
         self.assertEqual(self.status_of(self.raw(b"HELLO posad\r\n\r\n")), 400)
+
+    def test_a_head_read_otherwise_elsewhere_says_what(self):
+        # HTTP/1.1 without Host, a name that is no token, a coding other than chunked: refused
+        # (a proxy or a browser may read them otherwise), saying which, and logged: a
+        # hand-written HIS client got "not valid HTTP" and nothing in the log.
+        for head, status, words in (
+                (b"GET /v1/health HTTP/1.1\r\n\r\n", 400, b"without a Host header"),
+                (b"GET /v1/health HTTP/1.1\r\nHost : evil.example\r\n\r\n", 400,
+                 b"not a token"),
+                (b"POST /v1/identify HTTP/1.1\r\nHost: localhost\r\n"
+                 b"Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501,
+                 b"Transfer-Encoding other than chunked")):
+            a = self.raw(head, whole=True)
+            self.assertEqual(self.status_of(a), status, a)
+            self.assertIn(words, a, a)
+        self.assertIn("http_refused", self.w.log_tail(n=2000))
+        self.assertEqual(self.raw(b"GET /v1/health HTTP/1.0\r\n\r\n").split(b" ", 2)[1], b"200")
 
     def test_headers_over_16k(self):
         a = self.raw(b"GET /v1/health HTTP/1.1\r\nHost: localhost\r\nX-Pad: " + b"a" * 20000 +
