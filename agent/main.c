@@ -489,6 +489,7 @@ static int creating_mark(const char *dir, const char *marker)
 
     if (fd < 0)
         return -errno;
+    futimens(fd, NULL); /* one an earlier start left: its time is this start's */
     close(fd);
     if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
         return -errno;
@@ -498,15 +499,19 @@ static int creating_mark(const char *dir, const char *marker)
     return err;
 }
 
-/* An empty posad.db under the marker: posad's own, killed before its first commit. It and
- * what SQLite began beside it go; the start makes the database anew. */
+/* An empty posad.db made right after the marker: posad's own, killed before its first
+ * commit. It and what SQLite began beside it go; the start makes the database anew. Not a
+ * link (a database on another disk, which posad never makes), nor a file put there later
+ * (a restore cut short, beside a marker a killed start left). */
+#define CREATION_WINDOW_S 60
 static bool creation_interrupted(const char *path, const char *marker)
 {
     static const char *const beside[] = {"-journal", "-wal", "-shm"};
     char other[CONFIG_PATH_MAX + 32];
-    struct stat st;
+    struct stat db, mark;
 
-    if (stat(marker, &st) != 0)
+    if (lstat(path, &db) != 0 || !S_ISREG(db.st_mode) || stat(marker, &mark) != 0 ||
+        db.st_ctime < mark.st_mtime || db.st_ctime > mark.st_mtime + CREATION_WINDOW_S)
         return false;
     for (size_t i = 0; i < sizeof beside / sizeof beside[0]; i++) {
         snprintf(other, sizeof other, "%s%s", path, beside[i]);

@@ -268,6 +268,23 @@ class Startup(h.HisTestCase):
             h.wait_until(lambda: c.get("/v1/health").status == 200, 20, "the start after it")
         self.assertFalse(os.path.exists(db + ".creating"))
         self.assertGreater(os.path.getsize(db), 0)
+        # Not taken for posad's own (found by review): an empty file put there well after a
+        # killed start's marker (a restore cut short), and an empty file reached by a link
+        # (a database on another disk: the link itself was removed).
+        target = os.path.join(self.w.dir, "elsewhere.db")
+        for case in ("late", "link"):
+            shutil.rmtree(d)
+            os.makedirs(d, mode=0o700)
+            open(db + ".creating", "wb").close()
+            if case == "late":
+                os.utime(db + ".creating", (time.time() - 3600, time.time() - 3600))
+                open(db, "wb").close()
+            else:
+                open(target, "wb").close()
+                os.symlink(target, db)
+            err = self.refused(conf)
+            self.assertIn("the file is empty (0 bytes), not a database posad wrote", err)
+            self.assertTrue(os.path.lexists(db), case)
 
     def test_a_database_of_another_account_is_refused(self):
         # Run as root, posad took a posad.db owned by nobody and made it 0600: still nobody's,
