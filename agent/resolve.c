@@ -463,6 +463,8 @@ static void on_pick(struct db_job *job, int status)
         /* Only a refused row left, still waiting: it is asked once the wait is over. */
         int64_t wait = rs->after_seq ? rs->refused_until - upstream_monotonic_ms() : 0;
 
+        if (!status && !rs->row)
+            rs->unanswered = 0; /* nothing left to ask: the next one starts at 2 s */
         resolver_idle(rs, status          ? RESOLVE_RETRY_MS
                           : rs->after_seq ? (uint64_t)(wait > 1 ? wait : 1)
                                           : 0);

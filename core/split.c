@@ -172,9 +172,10 @@ static int fee_line_check(const struct fee_line *line)
     if ((line->qty_e4 < 0 && line->amount_fen > 0) || (line->qty_e4 > 0 && line->amount_fen < 0))
         return POSA_EAMOUNT;
     /* price (scale 6) x qty (scale 4) is at scale 10; fen are scale 2. Both amounts are
-     * within the bound here, so their difference cannot overflow. */
+     * within the bound here, so their difference cannot overflow. A product too large to
+     * compute is no bounded amount either: the amount is not price x qty. */
     if ((err = dec_mul_round(line->price_e6, line->qty_e4, 8, &expected)) < 0)
-        return err;
+        return err == POSA_EOVERFLOW ? POSA_EAMOUNT : err;
     if (!within(expected, BOUND_MONEY_FEN + 1) || !within(line->amount_fen - expected, 1))
         return POSA_EAMOUNT;
     return 0;

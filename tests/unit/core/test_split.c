@@ -107,6 +107,10 @@ static const struct split_case split_cases[] = {
     {"qty under -bound", &A_PLAIN, 1000000, -BOUND_QTY_E4 - 1, 0, POSA_ERANGE, 0, 0, 0, 0, 0},
     {"qty INT64_MIN", &A_PLAIN, 0, INT64_MIN, 0, POSA_ERANGE, 0, 0, 0, 0, 0},
     {"amount INT64_MIN", &A_PLAIN, 0, -1, INT64_MIN, POSA_ERANGE, 0, 0, 0, 0, 0},
+    /* qty and price at their bounds: a product past int64, so no bounded amount equals it
+     * (it said "too large to compute", naming no field) */
+    {"price x qty past any amount", &A_PLAIN, BOUND_PRICE_E6, BOUND_QTY_E4, 100, POSA_EAMOUNT, 0,
+     0, 0, 0, 0},
 };
 /* clang-format on */
 
