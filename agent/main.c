@@ -472,8 +472,6 @@ static int claim_data_dir(struct posad *pd)
     return lock_database(pd->cfg.data_dir, path, stat(path, &st) == 0) != 0 ? -EBUSY : 0;
 }
 
-/* The database opened (after claim_data_dir and once posad listens): its rows a crash left
- * `sent` made `unknown`, and the database thread started. */
 /* posad.db being made: a marker beside it from before the file exists until its first
  * commit. A first start killed in between left an empty posad.db, which every later start
  * refused as a restore cut short (found by killing posad at random). */
@@ -523,6 +521,8 @@ static bool creation_interrupted(const char *path, const char *marker)
     return true;
 }
 
+/* The database opened (after claim_data_dir and once posad listens): its rows a crash left
+ * `sent` made `unknown`, and the database thread started. */
 static int open_journal(struct posad *pd, char last_msgid[MSGID_LEN + 1])
 {
     char path[CONFIG_PATH_MAX + 16], marker[CONFIG_PATH_MAX + 32];
