@@ -756,6 +756,35 @@ static int config_private_keys(const struct posad_config *cfg, const char *path,
     return 0;
 }
 
+/* The gateway's secrets written in posad.conf itself (tif_token, csb_secret_key; the SM4 key
+ * in sm_client_id): a file every account may read gives them away, as a key file would
+ * (config_private_keys), and that was taken without a word. */
+static int config_private_secrets(const struct posad_config *cfg, const char *path, char *msg,
+                                  size_t cap)
+{
+    const struct {
+        const char *key, *value;
+    } secrets[] = {{"tif_token", cfg->tif_token},
+                   {"csb_secret_key", cfg->csb_secret_key},
+                   {"sm_client_id", cfg->sm_client_id}};
+    char at[CONFIG_PATH_MAX + 16];
+    struct stat st;
+
+    if (stat(path, &st) != 0 || !(st.st_mode & S_IRWXO))
+        return 0;
+    for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++) {
+        if (!secrets[i].value[0])
+            continue;
+        snprintf(msg, cap,
+                 "%s: [gateway] %s: a secret in a file every account may read (mode %04o): "
+                 "chmod 0600 %s (or 0640, for posad's group)",
+                 config_at(cfg, path, "gateway", secrets[i].key, at, sizeof at), secrets[i].key,
+                 (unsigned)(st.st_mode & 07777), path);
+        return POSA_EFIELD;
+    }
+    return 0;
+}
+
 /* The log posad appends to at start, when there already: a directory, or a pipe or socket
  * (open would wait on a pipe for its reader, and posad with it), fails the start; a device
  * (/dev/null) is appended to as a file is. */
@@ -1003,5 +1032,7 @@ int config_check(const struct posad_config *cfg, const char *path, char *msg, si
     }
     if (!err)
         err = config_private_keys(cfg, path, msg, cap);
+    if (!err)
+        err = config_private_secrets(cfg, path, msg, cap);
     return err;
 }

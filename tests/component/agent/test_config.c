@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -78,6 +79,26 @@ static void test_good_file(void **state)
     assert_int_equal(cfg.connect_timeout_ms, 3000); /* default kept */
     assert_string_equal(cfg.fixmedins_name, "瑞金医院");
     assert_string_equal(cfg.gateway, "tif");
+}
+
+/* A posad.conf holding the gateway's secret that every account may read is refused, as a
+ * key file so readable is (it was taken without a word); the group may read it. */
+static void test_secrets_in_a_readable_file(void **state)
+{
+    struct posad_config cfg;
+    char msg[512] = "";
+
+    (void)state;
+    write_conf(good); /* gateway = tif, tif_token = t */
+    assert_int_equal(chmod(path, 0644), 0);
+    config_defaults(&cfg);
+    assert_int_equal(config_load(&cfg, path, msg, sizeof msg), 0);
+    assert_int_equal(config_check(&cfg, path, msg, sizeof msg), POSA_EFIELD);
+    assert_non_null(strstr(msg, "[gateway] tif_token: a secret in a file every account may read "
+                                "(mode 0644): chmod 0600"));
+    assert_int_equal(chmod(path, 0640), 0);
+    assert_int_equal(config_check(&cfg, path, msg, sizeof msg), 0);
+    assert_int_equal(chmod(path, 0600), 0);
 }
 
 /* [his] clients holds as many clients as the auth table (AUTH_CLIENTS_MAX, 256): the value
@@ -362,6 +383,7 @@ int main(void)
         cmocka_unit_test(test_errors_name_file_line_key),
         cmocka_unit_test(test_lines_past_65535),
         cmocka_unit_test(test_clients_hold_the_auth_tables),
+        cmocka_unit_test(test_secrets_in_a_readable_file),
         cmocka_unit_test(test_a_directory_is_not_a_file),
         cmocka_unit_test(test_check_names_missing_keys),
         cmocka_unit_test(test_overrides),

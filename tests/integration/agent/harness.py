@@ -88,7 +88,8 @@ class World:
         for section, keys in self.posad_conf.items():
             conf.setdefault(section, {}).update(keys)
         path = os.path.join(self.dir, "posad.conf")
-        with open(path, "w") as f:
+        # Private, as posad wants a file holding the gateway's secrets.
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
             for section, keys in conf.items():
                 f.write("[%s]\n" % section)
                 for k, v in keys.items():
