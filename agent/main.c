@@ -677,8 +677,16 @@ static int start_server(struct posad *pd)
         if (config_listen_split(pd->cfg.listen, host, &port, &loopback) < 0)
             return POSA_EFIELD; /* config_check said so already */
         err = http_server_listen_tcp(pd->server, host, port);
-        if (err)
-            start_error("listen %s: %s", pd->cfg.listen, uv_strerror(err));
+        if (err) {
+            char at[CONFIG_PATH_MAX + 16];
+
+            start_error("%s: [posad] listen: %s: %s%s",
+                        config_where(&pd->cfg, pd->config_path, "posad", "listen", at, sizeof at),
+                        pd->cfg.listen, uv_strerror(err),
+                        err == UV_EADDRINUSE ? ": another program (another posad?) has the port: "
+                                               "stop it, or listen on another"
+                                             : "");
+        }
         if (!err) {
             char p[16];
             snprintf(p, sizeof p, "%d", http_server_tcp_port(pd->server));
@@ -814,7 +822,12 @@ int main(int argc, char **argv)
     }
     /* The log first: why posad cannot start goes there too (start_error). */
     if (!rc && !check && (rc = log_open(pd.cfg.log_file, pd.cfg.log_level, pd.cfg.log_format))) {
-        fprintf(stderr, "posad: cannot open log file %s: %s\n", pd.cfg.log_file, log_open_why(rc));
+        char at[CONFIG_PATH_MAX + 16];
+
+        fprintf(stderr, "posad: %s: [posad] log_file: cannot open %s: %s%s\n",
+                config_where(&pd.cfg, config, "posad", "log_file", at, sizeof at), pd.cfg.log_file,
+                log_open_why(rc),
+                rc == -ENOENT ? " (make its directory, as posad's user may write)" : "");
         return 1;
     }
     /* After the log: a start's reason goes there too. */

@@ -320,7 +320,7 @@ class Startup(h.HisTestCase):
         self.assertEqual(p.returncode, 2, p.stderr)
         self.assertIn("log_file: %s: a symbolic link: posad does not follow one" % link,
                       p.stderr.decode())
-        self.assertIn("cannot open log file %s: a symbolic link" % link, self.refused(conf))
+        self.assertIn("[posad] log_file: cannot open %s: a symbolic link" % link, self.refused(conf))
         self.assertEqual((read(target), os.stat(target).st_mode & 0o777), (b"root's\n", 0o644))
         theirs = os.path.join(self.w.dir, "theirs.log")
         with open(theirs, "w") as f:
@@ -330,7 +330,17 @@ class Startup(h.HisTestCase):
         err = self.refused(self.conf("theirlog.conf", os.path.join(self.w.dir, "theirlog"),
                                      os.path.join(self.w.dir, "theirlog.sock"),
                                      extra="log_file = %s\n" % theirs))
-        self.assertIn("cannot open log file %s: the file is another account's" % theirs, err)
+        self.assertIn("[posad] log_file: cannot open %s: the file is another account's" % theirs,
+                      err)
+        self.assertIn("theirlog.conf:", err)  # the file and line that set it
+        # A directory not there (the check lets it be, for a service manager to make): the
+        # start says to make it.
+        missing = os.path.join(self.w.dir, "no-such-dir", "posad.log")
+        err = self.refused(self.conf("nodirlog.conf", os.path.join(self.w.dir, "nodirlog"),
+                                     os.path.join(self.w.dir, "nodirlog.sock"),
+                                     extra="log_file = %s\n" % missing))
+        self.assertIn("cannot open %s: No such file or directory (make its directory" % missing,
+                      err)
         self.assertEqual((read(theirs), os.stat(theirs).st_mode & 0o777), (b"theirs\n", 0o666))
 
     def test_a_link_put_at_the_log_does_not_stop_a_reload(self):
@@ -583,7 +593,8 @@ class Startup(h.HisTestCase):
         data, log = os.path.join(self.w.dir, "busy"), os.path.join(self.w.dir, "busy.log")
         err = self.refused(self.conf("busy.conf", data, os.path.join(self.w.dir, "busy.sock"),
                                      listen=listen, extra="log_file = %s\n" % log))
-        self.assertIn("listen %s: address already in use" % listen, err)
+        self.assertIn("[posad] listen: %s: address already in use: another program" % listen, err)
+        self.assertIn(".conf:", err)  # the file and line that set it
         self.assertIn("event=start_failed", read(log).decode())
         self.assertIn("address already in use", read(log).decode())
         self.assertEqual(read(os.path.join(data, "posad.db")), b"")  # the lock's, empty
