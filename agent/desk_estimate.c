@@ -90,7 +90,12 @@ int desk_policy_load(struct desk *d, const char *path, char *msg, size_t cap)
         goto out;
     }
     if (jsonmap_parse(text, len, &p->doc, &jerr) < 0) {
-        if (jerr.line)
+        if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) /* Notepad's; posad.conf takes it */
+            snprintf(msg, cap,
+                     "[policy] file: %s starts with a byte-order mark (EF BB BF): save it as UTF-8 "
+                     "without one",
+                     path);
+        else if (jerr.line)
             snprintf(msg, cap,
                      "[policy] file: %s is not JSON: it stops being JSON at line %zu, "
                      "column %zu",

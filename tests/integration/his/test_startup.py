@@ -557,6 +557,13 @@ class Startup(h.HisTestCase):
         self.assertEqual(p.returncode, 2, p)
         self.assertRegex(p.stderr, r"policy\.conf:\d+: \[policy\] file: .*bad-policy\.json is "
                                    r"not JSON: it stops being JSON at line 5, column 1")
+        # Saved by Notepad with a byte-order mark: said so ("line 1, column 1" said nothing).
+        with open(bad, "w", encoding="utf-8-sig") as f:
+            f.write('{"regions": {}}\n')
+        p = subprocess.run([h.POSAD, "--config", conf], capture_output=True, text=True,
+                           timeout=20)
+        self.assertEqual(p.returncode, 2, p)
+        self.assertIn("starts with a byte-order mark (EF BB BF)", p.stderr)
 
     def test_connections_held_within_the_open_file_limit(self):
         # Under an open-file limit of 400, 400 idle TCP connections (no token needed to open
