@@ -135,6 +135,36 @@ static int config_scanners(struct desk *d, const char *list, char *why, size_t c
 
 #define EMPTY_TOKEN_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
+/* Which field of a client entry the auth table refused, in words: one message for every
+ * slip left the installer to guess (the token put where its hash goes, above all). */
+static void client_fault(char *const fields[4], char *why, size_t cap)
+{
+    static const char hex[] = "0123456789abcdefABCDEF";
+    static const char *const roles[] = {"readonly", "cashier", "ops"};
+    bool role_ok = false;
+
+    for (size_t i = 0; fields[2] && i < sizeof roles / sizeof roles[0]; i++)
+        role_ok |= strcmp(fields[2], roles[i]) == 0;
+    if (!fields[3])
+        snprintf(why, cap, "\"%.64s\" is not NAME:SHA256-HEX:ROLE:DESKS (four fields)", fields[0]);
+    else if (!fields[0][0] || strlen(fields[0]) >= AUTH_NAME_MAX)
+        snprintf(why, cap, "\"%.64s\": a name of 1 to %d bytes comes first", fields[0],
+                 AUTH_NAME_MAX - 1);
+    else if (strlen(fields[1]) != 64 || strspn(fields[1], hex) != 64)
+        snprintf(why, cap,
+                 "\"%s\": its SHA256-HEX is not 64 hex digits (the hash of the token, not the "
+                 "token: printf %%s TOKEN | sha256sum, without the \"  -\")",
+                 fields[0]);
+    else if (!role_ok)
+        snprintf(why, cap, "\"%s\": role \"%.32s\" is not readonly, cashier or ops", fields[0],
+                 fields[2]);
+    else
+        snprintf(why, cap,
+                 "\"%s\": desks \"%.64s\" are not * or D01,D02 (desk ids of " STR_DESK_RULE
+                 ", no blanks)",
+                 fields[0], fields[3]);
+}
+
 static int config_clients(struct desk *d, const char *list, char *why, size_t cap)
 {
     const char *p = list;
@@ -170,11 +200,7 @@ static int config_clients(struct desk *d, const char *list, char *why, size_t ca
             return POSA_EFIELD;
         }
         if (err) {
-            snprintf(why, cap,
-                     "\"%s\" is not NAME:SHA256-HEX:ROLE:DESKS "
-                     "(role readonly|cashier|ops, desks * or D01,D02: "
-                     "desk ids of " STR_DESK_RULE ")",
-                     fields[0]);
+            client_fault(fields, why, cap);
             return POSA_EFIELD;
         }
     }

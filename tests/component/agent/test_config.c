@@ -81,6 +81,37 @@ static void test_good_file(void **state)
     assert_string_equal(cfg.gateway, "tif");
 }
 
+/* A client entry wrong in one field says which: all said "is not NAME:SHA256-HEX:ROLE:DESKS". */
+#define HASH "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+static void test_a_bad_client_entry_names_its_field(void **state)
+{
+    static const struct {
+        const char *entry, *says;
+    } cases[] = {
+        {"desk1:test:cashier:D01", "\"desk1\": its SHA256-HEX is not 64 hex digits (the hash"},
+        {"desk1:" HASH "  -:cashier:D01", "its SHA256-HEX is not 64 hex digits"},
+        {"desk1:" HASH ":Cashier:D01",
+         "\"desk1\": role \"Cashier\" is not readonly, cashier or ops"},
+        {"desk1:" HASH ":cashier", "\"desk1\" is not NAME:SHA256-HEX:ROLE:DESKS (four fields)"},
+        {"desk1:" HASH ":cashier:D01, D02", "\"desk1\": desks \"D01, D02\" are not * or D01,D02"},
+    };
+    struct posad_config cfg;
+    char msg[512], text[256];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(text, sizeof text, "[his]\nclients = %s\n", cases[i].entry);
+        write_conf(text);
+        config_defaults(&cfg);
+        msg[0] = '\0';
+        assert_int_equal(config_load(&cfg, path, msg, sizeof msg), POSA_EFIELD);
+        if (!strstr(msg, cases[i].says))
+            print_error("%s\n  said: %s\n", cases[i].entry, msg);
+        assert_non_null(strstr(msg, cases[i].says));
+    }
+}
+#undef HASH
+
 /* A posad.conf holding the gateway's secret that every account may read is refused, as a
  * key file so readable is (it was taken without a word); the group may read it. */
 static void test_secrets_in_a_readable_file(void **state)
@@ -384,6 +415,7 @@ int main(void)
         cmocka_unit_test(test_lines_past_65535),
         cmocka_unit_test(test_clients_hold_the_auth_tables),
         cmocka_unit_test(test_secrets_in_a_readable_file),
+        cmocka_unit_test(test_a_bad_client_entry_names_its_field),
         cmocka_unit_test(test_a_directory_is_not_a_file),
         cmocka_unit_test(test_check_names_missing_keys),
         cmocka_unit_test(test_overrides),
