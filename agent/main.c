@@ -708,6 +708,14 @@ static int start_server(struct posad *pd)
     return err;
 }
 
+/* What a message's outcome changes beside its journal row, in its transaction. */
+static int applied_also(struct db *db, struct upmsg *m)
+{
+    int err = desk_applied(db, m);
+
+    return err ? err : passthrough_applied(db, m);
+}
+
 static int start_upstream(struct posad *pd, const char *last_msgid)
 {
     struct gateway_config gcfg = {.kind = pd->cfg.gateway,
@@ -737,7 +745,7 @@ static int start_upstream(struct posad *pd, const char *last_msgid)
     pd->up.on_queued = on_up_queued;
     pd->up.on_unknown = on_up_unknown;
     pd->up.on_health = on_up_health;
-    pd->up.applied_also = desk_applied;
+    pd->up.applied_also = applied_also;
     pd->up.answer_readable = desk_answer_readable;
     return 0;
 }

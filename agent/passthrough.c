@@ -74,10 +74,15 @@ static void pt_answer(struct his_call *call, int status, int infcode, const char
     his_reply(call, status, envelope_response_build(&resp, out));
 }
 
-static void pt_relay(struct his_call *call, const char *body, size_t len)
+static void pt_relay_text(struct his_call *call, const char *body, size_t len)
 {
     his_reply_text(call, 200, "application/json;charset=utf-8", body, len);
 }
+
+/* The platform's answer as the HIS reads it: a 2601's omsgid, which posad put in place of
+ * the HIS's own (on_desk_check), is the HIS's again; an HIS matching the reversal's answer
+ * to its message by omsgid found none. */
+static void pt_relay(struct his_call *call, const char *body, size_t len);
 
 /* A message queued for the outbox: accepted, not yet sent. */
 static void pt_queued(struct his_call *call, const char *msgid)
@@ -159,6 +164,14 @@ static void pt_answer_existing(struct his_call *call, const struct journal_row *
     case MSG_SENT:
     case MSG_UNKNOWN: pt_unknown(call, row->msgid, under_key(row->idem_key)); return;
     case MSG_REVERSED:
+        if (row->response) { /* answered, then undone by the HIS's 2601 (passthrough_applied) */
+            pt_answer(call, 200, -1, row->msgid,
+                      "this message was reversed (2601) since it was answered: nothing of it "
+                      "stands; send it again under a new msgid if it should",
+                      NULL);
+            return;
+        }
+        /* fall through */
     default:
         /* Named by what the HIS sent it under: its msgid, or else its Idempotency-Key. */
         pt_answer(call, 200, -1, row->msgid,
@@ -322,6 +335,7 @@ struct pt_flow {
     const char *desk_mdtrt;        /* ... the one of a visit a desk opened (run_desk_check) */
     struct journal_row *target; /* a 2601's omsgid's row, when it is in the journal */
     bool by_his_msgid;          /* ... found as an HIS msgid, not as posad's */
+    char his_omsgid[MSGID_LEN + 1]; /* ... that msgid, put back in the answer ("" when not) */
     bool desk;                  /* ... a message of a visit a desk opened */
     bool desk_cancel;           /* ... the cancel of a desk's settlement, recorded so */
     char desk_visit[RECORD_ID_MAX + 1]; /* the visit a desk opened that the message names */
@@ -347,6 +361,28 @@ static void pt_flow_free(void *p)
         uv_close((uv_handle_t *)f->recheck, on_recheck_closed);
     }
     free(f);
+}
+
+static void pt_relay(struct his_call *call, const char *body, size_t len)
+{
+    struct pt_flow *f = call->flow;
+    struct json_object *answer, *output, *data, *o;
+    const char *text;
+    size_t text_len;
+
+    if (!f || !f->his_omsgid[0] || !(answer = json_tokener_parse(body))) {
+        pt_relay_text(call, body, len);
+        return;
+    }
+    if (json_object_object_get_ex(answer, "output", &output) &&
+        json_object_object_get_ex(output, "data", &data) &&
+        json_object_object_get_ex(data, "omsgid", &o) && json_object_is_type(o, json_type_string) &&
+        strcmp(json_object_get_string(o), f->target->msgid) == 0)
+        json_object_object_add(data, "omsgid", json_object_new_string(f->his_omsgid));
+    text = json_object_to_json_string_length(
+        answer, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &text_len);
+    pt_relay_text(call, text, text_len);
+    json_object_put(answer);
 }
 
 static void pt_submit(struct his_call *call)
@@ -609,6 +645,7 @@ static void on_desk_check(struct db_job *job, int status)
     }
     /* The HIS names its message by its own msgid; the platform knows it by posad's. */
     if (f->target && f->by_his_msgid) {
+        str_copy(f->his_omsgid, sizeof f->his_omsgid, omsgid);
         json_object_object_add(data, "omsgid", json_object_new_string(f->target->msgid));
     }
     pt_submit(call);
@@ -657,4 +694,25 @@ void passthrough_handle(struct his_call *call)
         his_db_read(call, run_desk_check, on_desk_check);
     else
         pt_submit(call);
+}
+
+/* A 2601 the platform carried out (rvs_rslt "1"): the message it undid becomes `reversed`,
+ * so that its msgid sent again is answered as undone, not with its first answer (a
+ * settlement the fund no longer pays, printed and paid in cash). Its omsgid is posad's
+ * msgid by now (on_desk_check). posad's own 2601s undo rows `reversed` already (resolve.c):
+ * those stay as they are, as does a target not in the journal. */
+int passthrough_applied(struct db *db, struct upmsg *m)
+{
+    struct json_object *request;
+    const char *done, *omsgid;
+    int err = 0;
+
+    if (strcmp(m->infno, "2601") != 0 || !m->have_env || m->env.infcode != 0 ||
+        m->session_refused || !(done = upstream_find_string(m->env.output, "rvs_rslt")) ||
+        strcmp(done, "1") != 0 || !m->body || !(request = json_tokener_parse(m->body)))
+        return 0;
+    if ((omsgid = upstream_find_string(request, "omsgid")))
+        err = journal_apply(db, omsgid, MSG_EV_UNDONE, NULL, upstream_now_ms(), NULL);
+    json_object_put(request);
+    return err == POSA_ESTATE || err == POSA_ENOTFOUND ? 0 : err;
 }

@@ -88,6 +88,9 @@ int passthrough_key_used(struct db *db, const char *idem_key, bool *ret);
 /* Answers the passthrough's request with a national envelope: HTTP status, infcode -1 and
  * err_msg, as its HIS reads a refusal. */
 void passthrough_refuse(struct his_call *call, int status, const char *err_msg);
+/* upstream.applied_also's part for a 2601 of the HIS's (database thread): the message it
+ * undid is `reversed` once the platform carried it out. */
+int passthrough_applied(struct db *db, struct upmsg *m);
 void status_health(struct his_call *call);
 void status_queue(struct his_call *call);
 

@@ -18,10 +18,10 @@ static const uint8_t next_plus1[MSG__MAX][MSG_EV__MAX] = {
     [MSG_UNKNOWN] = {[MSG_EV_QUERY_FOUND] = MSG_DONE + 1,
                      [MSG_EV_QUERY_ABSENT] = MSG_REVERSED + 1,
                      [MSG_EV_RESTART] = MSG_UNKNOWN + 1},
-    [MSG_DONE] = {[MSG_EV_RESTART] = MSG_DONE + 1},
+    [MSG_DONE] = {[MSG_EV_RESTART] = MSG_DONE + 1, [MSG_EV_UNDONE] = MSG_REVERSED + 1},
     [MSG_REFUSED] = {[MSG_EV_RESTART] = MSG_REFUSED + 1},
-    [MSG_REVERSED] = {[MSG_EV_RESTART] = MSG_REVERSED + 1,
-                      [MSG_EV_REVERSAL_REFUSED] = MSG_UNKNOWN + 1},
+    [MSG_REVERSED] =
+        {[MSG_EV_RESTART] = MSG_REVERSED + 1, [MSG_EV_REVERSAL_REFUSED] = MSG_UNKNOWN + 1},
 };
 
 int msg_next(enum msg_state state, enum msg_event ev, enum msg_state *ret)

@@ -31,6 +31,7 @@ enum msg_event {
     MSG_EV_QUERY_ABSENT,
     MSG_EV_RESTART, /* posad started and found the row in this state */
     MSG_EV_REVERSAL_REFUSED,
+    MSG_EV_UNDONE, /* a done message the platform confirmed a 2601 of (the HIS's own) */
     MSG_EV__MAX
 };
 

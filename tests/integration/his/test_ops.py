@@ -614,6 +614,13 @@ class Ops(h.HisTestCase):
         out = self.passthrough("2601", {"data": {"psn_no": ZHANG, "omsgid": env["msgid"],
                                                  "oinfno": "2401"}})
         self.assertEqual(out["data"]["rvs_rslt"], "1", out)
+        # The answer names the HIS's msgid, as it sent it, not posad's (found by review).
+        self.assertEqual(out["data"]["omsgid"], env["msgid"], out)
+        # The admission sent again under its msgid is answered as undone: it answered the
+        # admission as if it stood, and a settlement so would be printed and paid in cash.
+        r = self.unix.post("/fsi/api/rsfComIfsService/callService", env)
+        self.assertEqual((r.status, r.json.get("infcode")), (200, -1), r)
+        self.assertIn("was reversed (2601)", r.json["err_msg"], r)
         # Both are in the audit log, by the socket's user.
         rows = self.tcp.get("/v1/audit?limit=1000").json["rows"]
         self.assertEqual([(r["who"], r["action"]) for r in rows[-2:]],

@@ -23,6 +23,7 @@ static const int allowed[MSG__MAX][MSG_EV__MAX] = {
                   [MSG_EV_RESTART] = MSG_UNKNOWN + 1}, /* a crash left it sent */
     [MSG_UNKNOWN] = {[MSG_EV_QUERY_FOUND] = MSG_DONE + 1,
                      [MSG_EV_QUERY_ABSENT] = MSG_REVERSED + 1},
+    [MSG_DONE] = {[MSG_EV_UNDONE] = MSG_REVERSED + 1}, /* the HIS's 2601 of it carried out */
     [MSG_REVERSED] = {[MSG_EV_REVERSAL_REFUSED] = MSG_UNKNOWN + 1},
 };
 /* clang-format on */
