@@ -150,6 +150,9 @@ struct desk {
     struct desk_waiter *waiters;
     uv_timer_t wait_timer;
     bool pcsc_up;
+    /* The reader thread reads a card, and sees no other reader meanwhile: a desk's card read
+     * before may have been pulled out since (CARD_EV_WATCHING ends it). */
+    bool cards_blind;
     struct desk_reader seen[DESK_CARDS_MAX];
     size_t n_seen;
     struct desk_scanner scanners[DESK_SCANNERS_MAX];
@@ -253,7 +256,8 @@ bool desk_scanner_configured(const struct desk *d, const char *desk);
 bool desk_scanner_available(const struct desk *d, const char *desk);
 /* Whether pcscd is up and a reader of desk is there (plugged in, seen by the reader thread). */
 bool desk_reader_available(const struct desk *d, const char *desk);
-/* Whether a card was inserted at desk and its read is not done yet. */
+/* Whether a card was inserted at desk and its read is not done yet, or the desk's card is not
+ * known to be in still (the reader thread reads another desk's: cards_blind). */
 bool desk_card_reading(struct desk *d, const char *desk);
 
 /* Sends event name with data (taken) to the subscribers of desk, or to all when desk is

@@ -114,11 +114,18 @@ static void unextend(struct desk *d, const char *desk)
             w->deadline = w->asked_until;
 }
 
+/* The desk's card as the reader thread last saw it, while it reads another: it may be out
+ * by now, and another patient's in (that patient was identified as the one before). */
+static bool unconfirmed(const struct desk *d, const struct desk_card *card)
+{
+    return d->cards_blind && card && card->present && !card->reading;
+}
+
 bool desk_card_reading(struct desk *d, const char *desk)
 {
     const struct desk_card *card = card_of(d, desk, false);
 
-    return card && card->reading;
+    return card && (card->reading || unconfirmed(d, card));
 }
 
 /* Whether a waiter of desk is at its deadline. */
@@ -162,11 +169,11 @@ static bool sam_like(const struct desk *d, const char *desk, const struct desk_c
 void desk_card_wait(struct desk *d, const char *desk, uint32_t wait_ms, struct desk_waiter *w)
 {
     const struct desk_card *card = card_of(d, desk, false);
-    bool usable = card && card->present && !sam_like(d, desk, card);
+    bool usable = card && card->present && !sam_like(d, desk, card) && !unconfirmed(d, card);
     uint64_t now = uv_now(d->pd->loop);
 
     w->asked_until = now + wait_ms;
-    if (card && card->reading && wait_ms < CARD_READ_WAIT_MS)
+    if (card && (card->reading || unconfirmed(d, card)) && wait_ms < CARD_READ_WAIT_MS)
         wait_ms = CARD_READ_WAIT_MS;
     if (usable || wait_ms == 0) {
         w->cb(w, usable ? card : NULL);
@@ -313,6 +320,7 @@ static void on_card_event(struct pcsc_watch *w, const struct card_event *ev, voi
                       "it is the first desk's: make the patterns of [desks] readers apart", NULL);
         return;
     case CARD_EV_INSERTED:
+        d->cards_blind = true; /* its read follows */
         if (ev->desk[0] && (card = card_of(d, ev->desk, true))) {
             card->reading = true;
             extend_for_read(d, ev->desk);
@@ -358,9 +366,18 @@ static void on_card_event(struct pcsc_watch *w, const struct card_event *ev, voi
             unextend(d, ev->desk);
         }
         return;
+    case CARD_EV_WATCHING: /* the cards still in are: their desks' waiters may have them */
+        d->cards_blind = false;
+        for (size_t i = 0; i < d->n_cards; i++)
+            if (d->cards[i].present && !d->cards[i].reading &&
+                !pulled_out(d->cards[i].status, d->cards[i].cause) &&
+                !sam_like(d, d->cards[i].desk, &d->cards[i]))
+                wake(d, d->cards[i].desk, &d->cards[i], 0);
+        return;
     case CARD_EV_SERVICE_UP:
     case CARD_EV_SERVICE_DOWN:
         d->pcsc_up = ev->kind == CARD_EV_SERVICE_UP;
+        d->cards_blind = false;
         /* Without pcscd no card is known to be in (a pcscd that stopped answering says no
          * removal): the cards read before are not the desks' now. */
         for (size_t i = 0; !d->pcsc_up && i < d->n_cards; i++) {

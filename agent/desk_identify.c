@@ -624,8 +624,8 @@ static void fail_no_card(struct his_call *call)
 
     if (desk_card_reading(d, f->req.desk)) {
         his_fail(call, POSA_ECARD_NOT_PRESENT,
-                 "the card in the desk's reader is still being read (a slow card): ask again in "
-                 "a moment",
+                 "the card in the desk's reader is still being read, or the reader is busy with "
+                 "another desk's card (a slow card): ask again in a moment",
                  NULL);
     } else if (no_reader || no_scanner) {
         snprintf(msg, sizeof msg, "%s%s%s: check %s, or identify by ID number%s", reader,

@@ -16,6 +16,7 @@ const char *card_event_kind_name(enum card_event_kind kind)
     case CARD_EV_REMOVED: return "removed";
     case CARD_EV_SERVICE_DOWN: return "service_down";
     case CARD_EV_SERVICE_UP: return "service_up";
+    case CARD_EV_WATCHING: return "watching";
     }
     return "?";
 }

@@ -50,6 +50,9 @@ enum card_event_kind {
     CARD_EV_REMOVED,        /* the reader is empty again */
     CARD_EV_SERVICE_DOWN,   /* pcscd unreachable; the thread keeps retrying */
     CARD_EV_SERVICE_UP,     /* pcscd reachable (again) */
+    CARD_EV_WATCHING,       /* after a read: the thread sees every reader again, and what
+                             * it said of them is current (while it read one card, it saw
+                             * none of the others: one pulled out was still "present") */
 };
 
 struct card_event {

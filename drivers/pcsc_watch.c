@@ -82,6 +82,8 @@ struct pcsc_watch {
     DWORD pnp_state;             /* the PnP pseudo-reader's last state (newer pcsc-lite
                                   * keeps the reader count in its high word) */
     int service; /* -1 unknown, 0 down, 1 up: to post transitions once */
+    bool blind;  /* a card was read since the last look at every reader (CARD_EV_WATCHING) */
+    unsigned reads; /* cards read so far */
 };
 
 static int64_t now_ms(void)
@@ -290,6 +292,8 @@ static bool on_state(struct pcsc_watch *w, struct slot *s, const SCARD_READERSTA
         post(w, &ev);
         s->present = true;
         ev.kind = CARD_EV_READ;
+        w->blind = true;
+        w->reads++;
         if (!read_card(w, s, &ev))
             return false;
         post(w, &ev);
@@ -385,12 +389,23 @@ static LONG watch_once(struct pcsc_watch *w)
     }
     rs[n].szReader = PNP_READER;
     rs[n].dwCurrentState = w->pnp_state;
+    /* After a read, a look at once (no wait): what changed meanwhile comes now, else nothing
+     * did, and either way the loop hears that the readers' states are current again. */
+    bool looked_after_read = w->blind;
+    unsigned reads = w->reads;
+
     wait_begin(w, WATCH_HUNG_MS);
-    LONG rv = SCardGetStatusChange(w->ctx, WATCH_WAIT_MS, rs, (DWORD)(n + 1));
+    LONG rv =
+        SCardGetStatusChange(w->ctx, looked_after_read ? 0 : WATCH_WAIT_MS, rs, (DWORD)(n + 1));
     if (wait_end(w)) /* the loop said the service down: start over, as after a lost one */
         return SCARD_E_NO_SERVICE;
-    if (rv == SCARD_E_TIMEOUT || rv == SCARD_E_CANCELLED)
+    if (rv == SCARD_E_TIMEOUT || rv == SCARD_E_CANCELLED) {
+        if (looked_after_read) {
+            w->blind = false;
+            post_simple(w, CARD_EV_WATCHING, NULL);
+        }
         return SCARD_S_SUCCESS;
+    }
     if (rv == SCARD_E_UNKNOWN_READER)
         return refresh_readers(w);
     if (rv != SCARD_S_SUCCESS)
@@ -404,6 +419,10 @@ static LONG watch_once(struct pcsc_watch *w)
         w->slots[i].state = st & ~(DWORD)SCARD_STATE_CHANGED;
     }
     w->pnp_state = rs[n].dwEventState & ~(DWORD)SCARD_STATE_CHANGED;
+    if (looked_after_read && w->reads == reads) { /* no read in this round either */
+        w->blind = false;
+        post_simple(w, CARD_EV_WATCHING, NULL);
+    }
     if (relist || (rs[n].dwEventState & SCARD_STATE_CHANGED))
         return refresh_readers(w);
     return SCARD_S_SUCCESS;

@@ -450,6 +450,32 @@ class CardEvents(h.HisTestCase):
         return self.tcp.post("/v1/identify", {"desk": "D01", "source": "card",
                                               "wait_ms": wait_ms}, timeout=timeout)
 
+    def test_a_card_pulled_out_while_another_desk_reads_identifies_no_one(self):
+        # One thread reads every reader: while it read a slow card at D02 it saw none of the
+        # others, and D01's card, pulled out meanwhile, still identified its patient (the next
+        # patient at D01 was identified as the one before; found by review).
+        self.insert_card()
+        h.wait_until(lambda: (self.reader("Virtual PCD 00 00") or {}).get("card_type") ==
+                     "social_security", 10, "D01's card read")
+        slow = subprocess.Popen(
+            ["/usr/bin/python3", os.path.join(h.SOURCE, "tests", "fixtures", "cards",
+                                              "ssc_card.py"),
+             os.path.join(h.SOURCE, "docs", "examples", "card_zhang_jianguo.json"),
+             "--port", str(CARD_PORT + 1), "--latency-ms", "1000"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            h.wait_until(lambda: (self.reader("Virtual PCD 00 01") or {}).get("card_type") ==
+                         "reading", 10, "D02's slow card being read")
+            self.remove_card()
+            time.sleep(1.0)  # vpcd and pcscd have seen it out; posad's thread is still reading
+            r = self.identify_card(0)
+            self.assertNotEqual(r.status, 200, r)
+            self.assertError(r, 409, "CARD_NOT_PRESENT")
+            self.assertIn("another desk's card", r.json["error"]["message"], r)
+        finally:
+            os.kill(slow.pid, signal.SIGKILL)
+            slow.wait(timeout=10)
+
     def test_card_in_and_out(self):
         d01, d02 = self.sub("D01"), self.sub("D02")
         rd = self.reader("Virtual PCD 00 00")
