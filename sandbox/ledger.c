@@ -191,8 +191,8 @@ static const char migrate_6[] =
 
 static int migrate_to_4(struct ledger *l, int version, char **err);
 
-/* Brings a ledger of an older version to version 5, in one transaction. A ledger created by
- * this version has its tables as version 5 wants them from the schema. */
+/* Brings a ledger of an older version to version 6, in one transaction. A ledger created by
+ * this version has its tables as version 6 wants them from the schema. */
 static int migrate(struct ledger *l, char **err)
 {
     sqlite3_stmt *st = NULL;

@@ -6,8 +6,8 @@ plan (persons and a 50-line inpatient bill) and runs bench_sandbox at 1, 8 and 6
 usage: run_bench.py POSA_SANDBOX BENCH_SANDBOX [--clients 1,8,64] [--seconds 3] [--lines 50]
 (BENCH_SANDBOX_ARGS in the environment: more posa-sandbox options)
 Example (from the repository root, after building both targets in build/):
-  /usr/bin/python3 bench/sandbox/run_bench.py build/sandbox/posa-sandbox \
-      build/bench/sandbox/bench_sandbox
+  /usr/bin/python3 bench/sandbox/run_bench.py build-bench/sandbox/posa-sandbox \
+      build-bench/bench/sandbox/bench_sandbox
 """
 import argparse
 import json
