@@ -171,18 +171,18 @@ static void pt_answer_existing(struct his_call *call, const struct journal_row *
                       NULL);
             return;
         }
-        /* fall through */
-    default:
-        /* Named by what the HIS sent it under: its msgid, or else its Idempotency-Key. */
-        pt_answer(call, 200, -1, row->msgid,
-                  under_key(row->idem_key)
-                      ? "the outcome was unknown and has been reversed: nothing stands; send it "
-                        "again under a new Idempotency-Key"
-                      : "the outcome was unknown and has been reversed: nothing stands; send it "
-                        "again under a new msgid",
-                  NULL);
-        return;
+        break;
+    default: break;
     }
+    /* Reversed by posad, its outcome unknown; named by what the HIS sent it under: its
+     * msgid, or else its Idempotency-Key. */
+    pt_answer(call, 200, -1, row->msgid,
+              under_key(row->idem_key)
+                  ? "the outcome was unknown and has been reversed: nothing stands; send it "
+                    "again under a new Idempotency-Key"
+                  : "the outcome was unknown and has been reversed: nothing stands; send it "
+                    "again under a new msgid",
+              NULL);
 }
 
 static bool pt_wait_for_first(struct his_call *call);
