@@ -82,8 +82,8 @@ struct pcsc_watch {
     DWORD pnp_state;             /* the PnP pseudo-reader's last state (newer pcsc-lite
                                   * keeps the reader count in its high word) */
     int service; /* -1 unknown, 0 down, 1 up: to post transitions once */
-    bool blind;  /* a card was read since the last look at every reader (CARD_EV_WATCHING) */
-    unsigned reads; /* cards read so far */
+    unsigned reads;   /* cards read so far */
+    unsigned watched; /* reads when CARD_EV_WATCHING was last posted: fewer, a read since */
 };
 
 static int64_t now_ms(void)
@@ -292,7 +292,6 @@ static bool on_state(struct pcsc_watch *w, struct slot *s, const SCARD_READERSTA
         post(w, &ev);
         s->present = true;
         ev.kind = CARD_EV_READ;
-        w->blind = true;
         w->reads++;
         if (!read_card(w, s, &ev))
             return false;
@@ -376,6 +375,13 @@ static bool wait_end(struct pcsc_watch *w)
 
 /* One wait over all readers + PnP; handles what changed. Returns a PC/SC error when the
  * service is gone, SCARD_S_SUCCESS otherwise. */
+/* Every reader looked at since the last read: what the thread said of them is current. */
+static void post_watching(struct pcsc_watch *w)
+{
+    w->watched = w->reads;
+    post_simple(w, CARD_EV_WATCHING, NULL);
+}
+
 static LONG watch_once(struct pcsc_watch *w)
 {
     SCARD_READERSTATE rs[WATCH_READERS_MAX + 1];
@@ -391,8 +397,8 @@ static LONG watch_once(struct pcsc_watch *w)
     rs[n].dwCurrentState = w->pnp_state;
     /* After a read, a look at once (no wait): what changed meanwhile comes now, else nothing
      * did, and either way the loop hears that the readers' states are current again. */
-    bool looked_after_read = w->blind;
     unsigned reads = w->reads;
+    bool looked_after_read = reads != w->watched;
 
     wait_begin(w, WATCH_HUNG_MS);
     LONG rv =
@@ -400,10 +406,8 @@ static LONG watch_once(struct pcsc_watch *w)
     if (wait_end(w)) /* the loop said the service down: start over, as after a lost one */
         return SCARD_E_NO_SERVICE;
     if (rv == SCARD_E_TIMEOUT || rv == SCARD_E_CANCELLED) {
-        if (looked_after_read) {
-            w->blind = false;
-            post_simple(w, CARD_EV_WATCHING, NULL);
-        }
+        if (looked_after_read)
+            post_watching(w);
         return SCARD_S_SUCCESS;
     }
     if (rv == SCARD_E_UNKNOWN_READER)
@@ -419,10 +423,8 @@ static LONG watch_once(struct pcsc_watch *w)
         w->slots[i].state = st & ~(DWORD)SCARD_STATE_CHANGED;
     }
     w->pnp_state = rs[n].dwEventState & ~(DWORD)SCARD_STATE_CHANGED;
-    if (looked_after_read && w->reads == reads) { /* no read in this round either */
-        w->blind = false;
-        post_simple(w, CARD_EV_WATCHING, NULL);
-    }
+    if (looked_after_read && w->reads == reads) /* no read in this round either */
+        post_watching(w);
     if (relist || (rs[n].dwEventState & SCARD_STATE_CHANGED))
         return refresh_readers(w);
     return SCARD_S_SUCCESS;
