@@ -121,11 +121,15 @@ static bool unconfirmed(const struct desk *d, const struct desk_card *card)
     return d->cards_blind && card && card->present && !card->reading;
 }
 
+/* The desk's card is being read, or not known to be in still: worth waiting for. */
+static bool being_read(const struct desk *d, const struct desk_card *card)
+{
+    return card && (card->reading || unconfirmed(d, card));
+}
+
 bool desk_card_reading(struct desk *d, const char *desk)
 {
-    const struct desk_card *card = card_of(d, desk, false);
-
-    return card && (card->reading || unconfirmed(d, card));
+    return being_read(d, card_of(d, desk, false));
 }
 
 /* Whether a waiter of desk is at its deadline. */
@@ -166,14 +170,20 @@ static bool sam_like(const struct desk *d, const char *desk, const struct desk_c
     return slots > 1;
 }
 
+/* The desk's card, in and confirmed so, that a waiter may have: a patient's (not a SAM's). */
+static bool usable_card(const struct desk *d, const struct desk_card *card)
+{
+    return card && card->present && !sam_like(d, card->desk, card) && !unconfirmed(d, card);
+}
+
 void desk_card_wait(struct desk *d, const char *desk, uint32_t wait_ms, struct desk_waiter *w)
 {
     const struct desk_card *card = card_of(d, desk, false);
-    bool usable = card && card->present && !sam_like(d, desk, card) && !unconfirmed(d, card);
+    bool usable = usable_card(d, card);
     uint64_t now = uv_now(d->pd->loop);
 
     w->asked_until = now + wait_ms;
-    if (card && (card->reading || unconfirmed(d, card)) && wait_ms < CARD_READ_WAIT_MS)
+    if (being_read(d, card) && wait_ms < CARD_READ_WAIT_MS)
         wait_ms = CARD_READ_WAIT_MS;
     if (usable || wait_ms == 0) {
         w->cb(w, usable ? card : NULL);
@@ -369,9 +379,8 @@ static void on_card_event(struct pcsc_watch *w, const struct card_event *ev, voi
     case CARD_EV_WATCHING: /* the cards still in are: their desks' waiters may have them */
         d->cards_blind = false;
         for (size_t i = 0; i < d->n_cards; i++)
-            if (d->cards[i].present && !d->cards[i].reading &&
-                !pulled_out(d->cards[i].status, d->cards[i].cause) &&
-                !sam_like(d, d->cards[i].desk, &d->cards[i]))
+            if (usable_card(d, &d->cards[i]) && !d->cards[i].reading &&
+                !pulled_out(d->cards[i].status, d->cards[i].cause))
                 wake(d, d->cards[i].desk, &d->cards[i], 0);
         return;
     case CARD_EV_SERVICE_UP:
