@@ -184,9 +184,8 @@ static bool key_differs(const struct config_key *k, const struct posad_config *a
     return strcmp(pa, pb) != 0;
 }
 
-/* Appends "[section] key" to a ", "-separated list (cut short when the buffer is full). */
-/* Adds k to list; one that does not fit ends the list with "..." rather than half a key
- * (said as if the rest had not changed). */
+/* Appends "[section] key" to a ", "-separated list; one that does not fit ends the list with
+ * "..." rather than half a key (said as if the rest had not changed). */
 static void list_key(char *list, size_t cap, const struct config_key *k)
 {
     size_t used = strlen(list);

@@ -132,32 +132,35 @@ static void test_secrets_in_a_readable_file(void **state)
     assert_int_equal(chmod(path, 0600), 0);
 }
 
+/* A config of one [his] clients line: n cashiers named prefix000, prefix001, ... of desks. */
+static void write_clients(int n, const char *prefix, const char *desks)
+{
+    FILE *f = fopen(path, "w");
+
+    assert_non_null(f);
+    fputs("[his]\nclients = ", f);
+    for (int i = 0; i < n; i++)
+        fprintf(f, "%s%s%03d:%064x:cashier:%s", i ? ";" : "", prefix, i, i, desks);
+    fputs("\n", f);
+    fclose(f);
+}
+
 /* [his] clients holds as many clients as the auth table (AUTH_CLIENTS_MAX, 256): the value
  * stopped at some 46, and past the line's 8,192 bytes said "line too long", naming no key;
  * too long now says its bound. */
 static void test_clients_hold_the_auth_tables(void **state)
 {
-    FILE *f = fopen(path, "w");
+    FILE *f;
     struct posad_config cfg;
     char msg[512] = "";
 
     (void)state;
-    assert_non_null(f);
-    fputs("[his]\nclients = ", f);
-    for (int i = 0; i < 256; i++)
-        fprintf(f, "%sdesk-client-%03d:%064x:cashier:D01,D02", i ? ";" : "", i, i);
-    fputs("\n", f);
-    fclose(f);
+    write_clients(256, "desk-client-", "D01,D02");
     config_defaults(&cfg);
     if (config_load(&cfg, path, msg, sizeof msg) != 0)
         print_error("%s\n", msg);
     assert_non_null(strstr(cfg.clients, "desk-client-255:"));
-    assert_non_null(f = fopen(path, "w")); /* one more: said as such, not as a bad entry */
-    fputs("[his]\nclients = ", f);
-    for (int i = 0; i < 257; i++)
-        fprintf(f, "%sc%03d:%064x:cashier:D01", i ? ";" : "", i, i);
-    fputs("\n", f);
-    fclose(f);
+    write_clients(257, "c", "D01"); /* one more: said as such, not as a bad entry */
     config_defaults(&cfg);
     assert_int_equal(config_load(&cfg, path, msg, sizeof msg), POSA_EFIELD);
     assert_non_null(strstr(msg, "[his] clients: \"c256\": more than 256 clients"));
